@@ -1,0 +1,39 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.router.config.ConfigException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code cascade} command line: one subcommand per thing the router can do. */
+@Command(name = "cascade", mixinStandardHelpOptions = true, version = "cascade 0.1.0",
+    description = "A streaming online cascade router for LLM inference.",
+    subcommands = {
+        BrokerCommand.class,
+    })
+public final class CascadeCommand implements Runnable {
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  public static void main(String[] args) {
+    System.exit(commandLine().execute(args));
+  }
+
+  /** The configured picocli command line; configuration errors print one line and exit 2. */
+  public static CommandLine commandLine() {
+    CommandLine cli = new CommandLine(new CascadeCommand());
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
+        commandLine.getErr().println("error: " + e.getMessage());
+        return 2;
+      }
+      throw e;
+    });
+    return cli;
+  }
+}

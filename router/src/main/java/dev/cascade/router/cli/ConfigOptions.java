@@ -1,0 +1,30 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.router.config.CascadeConfig;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/** The configuration flags every command that runs part of the router shares. */
+public final class ConfigOptions {
+
+  @Option(names = "--config", paramLabel = "FILE",
+      description = "Properties file of configuration keys (see the README's configuration table).")
+  Path file;
+
+  @Option(names = "--set", paramLabel = "KEY=VALUE",
+      description = "Sets one configuration key; repeatable. Overrides the file and CASCADE_* environment variables.")
+  Map<String, String> overrides = new LinkedHashMap<>();
+
+  /** Defaults, then the file, then the environment, then {@code --set}, then {@code commandFlags}. */
+  public CascadeConfig load(Map<String, String> commandFlags) {
+    Map<String, String> flags = new LinkedHashMap<>(overrides);
+    flags.putAll(commandFlags);
+    return CascadeConfig.load(file, System.getenv(), flags);
+  }
+
+  public CascadeConfig load() {
+    return load(Map.of());
+  }
+}

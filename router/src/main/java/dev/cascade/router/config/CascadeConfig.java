@@ -1,0 +1,241 @@
+package dev.cascade.router.config;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+
+/**
+ * The router's configuration: one immutable, typed value built from, in increasing precedence,
+ * the defaults below, an optional properties file, environment variables ({@code CASCADE_*}) and
+ * command-line flags. Every value is parsed and validated when the object is built; a bad value
+ * or an unknown key fails with a {@link ConfigException} naming the key and where it came from.
+ *
+ * <p>Keys under {@code kafka.} are passed through, prefix removed, to every Kafka client the
+ * router creates (SASL/SSL settings for production brokers, for instance).
+ */
+public final class CascadeConfig {
+
+  public static final ConfigKey<String> BOOTSTRAP_SERVERS = ConfigKey.string("bootstrap.servers", "",
+      "Kafka brokers; empty means the embedded broker (demo) and is an error for serve");
+  public static final ConfigKey<String> APPLICATION_ID = ConfigKey.nonEmpty("application.id", "cascade-router",
+      "Kafka Streams application.id: instances sharing it share the work");
+  public static final ConfigKey<String> TOPIC_REQUESTS = ConfigKey.nonEmpty("topic.requests", "cascade.requests", "requests topic");
+  public static final ConfigKey<String> TOPIC_RESPONSES = ConfigKey.nonEmpty("topic.responses", "cascade.responses", "responses topic");
+  public static final ConfigKey<String> TOPIC_ESCALATIONS = ConfigKey.nonEmpty("topic.escalations", "cascade.escalations", "escalations topic");
+  public static final ConfigKey<String> TOPIC_OUTCOMES = ConfigKey.nonEmpty("topic.outcomes", "cascade.outcomes", "routing outcomes topic");
+  public static final ConfigKey<String> TOPIC_FEEDBACK = ConfigKey.nonEmpty("topic.feedback", "cascade.feedback", "user feedback topic");
+  public static final ConfigKey<String> TOPIC_DEAD_LETTERS = ConfigKey.nonEmpty("topic.dead-letters", "cascade.dead-letters", "dead-letter topic");
+  public static final ConfigKey<String> TOPIC_POLICY = ConfigKey.nonEmpty("topic.policy", "cascade.policy", "compacted policy topic");
+  public static final ConfigKey<Integer> TOPIC_PARTITIONS = ConfigKey.intInRange("topic.partitions", 4, 1, 1024,
+      "partitions of each topic the router creates (the policy topic has 1)");
+  public static final ConfigKey<Integer> TOPIC_REPLICATION = ConfigKey.intInRange("topic.replication-factor", 1, 1, 16,
+      "replication factor of the topics the router creates");
+
+  public static final ConfigKey<String> SMALL_MODEL = ConfigKey.nonEmpty("small.model", "small",
+      "small model: 'small', 'large' (bundled) or a directory with model.onnx and tokenizer.json");
+  public static final ConfigKey<String> LARGE_MODEL = ConfigKey.nonEmpty("large.model", "large",
+      "model the embedded large-model server runs");
+  public static final ConfigKey<String> ENGINE = new ConfigKey<>("model.engine", "auto", s -> s,
+      s -> s.equals("auto") || s.equals("OnnxRuntime") || s.equals("TensorRT"),
+      "one of auto, OnnxRuntime, TensorRT", "DJL engine for the in-process models");
+  public static final ConfigKey<String> LARGE_TARGET = ConfigKey.string("large.target", "",
+      "host:port of the LargeModel gRPC server; empty means the embedded one (demo)");
+  public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
+      "default token limit of a request that does not set one");
+  public static final ConfigKey<Integer> BATCH_SIZE = ConfigKey.intInRange("small.batch.size", 32, 1, 1024,
+      "most requests in one small-model micro-batch");
+  public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
+      "longest a request waits for its micro-batch to fill");
+
+  public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
+      "most large-model calls in flight");
+  public static final ConfigKey<Integer> ESCALATION_DEADLINE_MS = ConfigKey.intInRange("escalation.deadline-ms", 5_000, 1, 600_000,
+      "deadline of one large-model call");
+  public static final ConfigKey<Integer> ESCALATION_RETRIES = ConfigKey.intInRange("escalation.retries", 2, 0, 20,
+      "retries of a large-model call that failed with UNAVAILABLE");
+  public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
+      "first retry backoff, doubled on each retry");
+  public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
+      "failure percentage that opens the large-model circuit breaker");
+  public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 5_000, 1, 3_600_000,
+      "how long the breaker stays open before trying again");
+
+  public static final ConfigKey<String> POLICY_RULE = ConfigKey.nonEmpty("policy.rule", "chow-quantile",
+      "starting deferral rule: chow-sum, chow-average, chow-quantile");
+  public static final ConfigKey<Double> POLICY_ALPHA = ConfigKey.doubleInRange("policy.alpha", 0.0, 0.0, 1.0,
+      "alpha of chow-quantile");
+  public static final ConfigKey<Double> POLICY_THRESHOLD = ConfigKey.finiteDouble("policy.threshold", 1.0,
+      "starting threshold: defer when the score is greater");
+  public static final ConfigKey<Double> POLICY_EXPLORATION = ConfigKey.doubleInRange("policy.exploration-rate", 0.0, 0.0, 1.0,
+      "fraction of accepted requests escalated anyway");
+  public static final ConfigKey<Double> POLICY_TARGET_RATE = ConfigKey.doubleInRange("policy.target-escalation-rate", 0.0, 0.0, 1.0,
+      "when above 0, hold this escalation fraction instead of a fixed threshold");
+
+  public static final ConfigKey<Double> COST_SMALL = ConfigKey.doubleInRange("cost.small.per-token", 1.0, 0.0, 1e12,
+      "cost units of one small-model token (prompt and output)");
+  public static final ConfigKey<Double> COST_LARGE = ConfigKey.doubleInRange("cost.large.per-token", 20.0, 0.0, 1e12,
+      "cost units of one large-model token (prompt and output)");
+
+  public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
+      "port of the router's gRPC front door; 0 picks a free one");
+  public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
+      "bearer token PolicyAdmin.UpdatePolicy requires; empty: generated at start and printed");
+  public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.intInRange("metrics.port", 0, 0, 65_535,
+      "port of the Prometheus endpoint; 0 picks a free one");
+  public static final ConfigKey<String> STATE_DIR = ConfigKey.string("state.dir", "",
+      "Kafka Streams state directory; empty means a fresh temporary directory");
+
+  /** Every key, in documentation order. */
+  public static final List<ConfigKey<?>> KEYS = List.of(
+      BOOTSTRAP_SERVERS, APPLICATION_ID,
+      TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY,
+      TOPIC_PARTITIONS, TOPIC_REPLICATION,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, LARGE_TARGET, MAX_NEW_TOKENS, BATCH_SIZE, BATCH_WAIT_MS,
+      ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
+      BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
+      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, METRICS_PORT, STATE_DIR);
+
+  private static final String KAFKA_PREFIX = "kafka.";
+
+  private final Map<String, Object> values;
+  private final Map<String, String> kafkaOverrides;
+
+  private CascadeConfig(Map<String, Object> values, Map<String, String> kafkaOverrides) {
+    this.values = Collections.unmodifiableMap(values);
+    this.kafkaOverrides = Collections.unmodifiableMap(kafkaOverrides);
+  }
+
+  /** The defaults alone. */
+  public static CascadeConfig defaults() {
+    return load(null, Map.of(), Map.of());
+  }
+
+  /**
+   * Builds the configuration: defaults, then {@code file} (if not null), then the {@code CASCADE_*}
+   * entries of {@code env}, then {@code flags} (key to value).
+   *
+   * @throws ConfigException naming the first bad key
+   */
+  public static CascadeConfig load(Path file, Map<String, String> env, Map<String, String> flags) {
+    Map<String, ConfigKey<?>> byName = new LinkedHashMap<>();
+    Map<String, ConfigKey<?>> byEnv = new LinkedHashMap<>();
+    for (ConfigKey<?> key : KEYS) {
+      byName.put(key.name(), key);
+      byEnv.put(key.envName(), key);
+    }
+    Map<String, String> text = new LinkedHashMap<>();
+    Map<String, String> source = new LinkedHashMap<>();
+    Map<String, String> kafka = new TreeMap<>();
+    for (ConfigKey<?> key : KEYS) {
+      if (key.defaultValue() != null) {
+        text.put(key.name(), key.defaultValue());
+        source.put(key.name(), "the default");
+      }
+    }
+    if (file != null) {
+      Properties props = new Properties();
+      try (Reader reader = Files.newBufferedReader(file)) {
+        props.load(reader);
+      } catch (IOException e) {
+        throw new ConfigException("--config", "cannot read " + file + ": " + e.getMessage());
+      }
+      for (String name : new TreeMap<>(toMap(props)).keySet()) {
+        put(byName, text, source, kafka, name, props.getProperty(name), "file " + file);
+      }
+    }
+    for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
+      if (!e.getKey().startsWith("CASCADE_")) {
+        continue;
+      }
+      ConfigKey<?> key = byEnv.get(e.getKey());
+      if (key == null) {
+        throw new ConfigException(e.getKey(), "unknown environment variable; known ones are CASCADE_ + a key "
+            + "upper-cased with '.' and '-' as '_', e.g. " + BOOTSTRAP_SERVERS.envName());
+      }
+      text.put(key.name(), e.getValue());
+      source.put(key.name(), "environment variable " + e.getKey());
+    }
+    for (Map.Entry<String, String> e : flags.entrySet()) {
+      put(byName, text, source, kafka, e.getKey(), e.getValue(), "the command line");
+    }
+    Map<String, Object> values = new LinkedHashMap<>();
+    for (ConfigKey<?> key : KEYS) {
+      String t = text.get(key.name());
+      if (t != null) {
+        values.put(key.name(), key.parse(t, source.get(key.name())));
+      }
+    }
+    return new CascadeConfig(values, kafka);
+  }
+
+  private static void put(Map<String, ConfigKey<?>> byName, Map<String, String> text, Map<String, String> source,
+      Map<String, String> kafka, String name, String value, String from) {
+    if (name.startsWith(KAFKA_PREFIX) && name.length() > KAFKA_PREFIX.length()) {
+      kafka.put(name.substring(KAFKA_PREFIX.length()), value);
+      return;
+    }
+    if (!byName.containsKey(name)) {
+      throw new ConfigException(name, "unknown key in " + from + "; known keys: " + String.join(", ", byName.keySet())
+          + ", and kafka.* for Kafka client settings");
+    }
+    text.put(name, value);
+    source.put(name, from);
+  }
+
+  private static Map<String, String> toMap(Properties props) {
+    Map<String, String> m = new LinkedHashMap<>();
+    for (String n : props.stringPropertyNames()) {
+      m.put(n, props.getProperty(n));
+    }
+    return m;
+  }
+
+  /** The value of {@code key}. */
+  @SuppressWarnings("unchecked")
+  public <T> T get(ConfigKey<T> key) {
+    Object v = values.get(key.name());
+    if (v == null) {
+      throw new ConfigException(key.name(), "is not set");
+    }
+    return (T) v;
+  }
+
+  /** A copy with {@code key} set to {@code value} (validated). */
+  public CascadeConfig with(ConfigKey<?> key, String value) {
+    Map<String, Object> copy = new LinkedHashMap<>(values);
+    copy.put(key.name(), key.parse(value, "an override"));
+    return new CascadeConfig(copy, kafkaOverrides);
+  }
+
+  /** Kafka client settings from {@code kafka.*} keys, prefix removed. */
+  public Map<String, String> kafkaOverrides() {
+    return kafkaOverrides;
+  }
+
+  /** The topic names in force. */
+  public TopicNames topics() {
+    return new TopicNames(get(TOPIC_REQUESTS), get(TOPIC_RESPONSES), get(TOPIC_ESCALATIONS), get(TOPIC_OUTCOMES),
+        get(TOPIC_FEEDBACK), get(TOPIC_DEAD_LETTERS), get(TOPIC_POLICY));
+  }
+
+  /** Every key and its value, for logging; the admin token is masked. */
+  public Map<String, String> describe() {
+    Map<String, String> out = new LinkedHashMap<>();
+    values.forEach((k, v) -> out.put(k, k.equals(ADMIN_TOKEN.name()) && !String.valueOf(v).isEmpty() ? "****" : String.valueOf(v)));
+    kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, k.contains("password") || k.contains("jaas") ? "****" : v));
+    return out;
+  }
+
+  @Override
+  public String toString() {
+    return "CascadeConfig" + describe();
+  }
+}

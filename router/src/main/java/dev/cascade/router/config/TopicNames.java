@@ -1,0 +1,19 @@
+package dev.cascade.router.config;
+
+import java.util.List;
+
+/** The names of the topics the router reads and writes. */
+public record TopicNames(
+    String requests,
+    String responses,
+    String escalations,
+    String outcomes,
+    String feedback,
+    String deadLetters,
+    String policy) {
+
+  /** Every topic, the compacted policy topic last. */
+  public List<String> all() {
+    return List.of(requests, responses, escalations, outcomes, feedback, deadLetters, policy);
+  }
+}

@@ -1,0 +1,51 @@
+package dev.cascade.router.topics;
+
+import dev.cascade.router.config.TopicNames;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.config.TopicConfig;
+
+/**
+ * Creates the router's topics where they are missing: every topic with {@code partitions}
+ * partitions, except the policy topic, which is compacted and has one partition (so every
+ * instance reads policy versions in the order they were written).
+ */
+public final class TopicProvisioner {
+
+  private TopicProvisioner() {}
+
+  /** The topic specifications for {@code names}. */
+  public static List<NewTopic> specs(TopicNames names, int partitions, short replication) {
+    List<NewTopic> topics = new ArrayList<>();
+    for (String t : List.of(names.requests(), names.responses(), names.escalations(), names.outcomes(),
+        names.feedback(), names.deadLetters())) {
+      topics.add(new NewTopic(t, partitions, replication));
+    }
+    topics.add(new NewTopic(names.policy(), 1, replication)
+        .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
+    return topics;
+  }
+
+  /** Creates those of {@code specs} that do not exist yet; returns the names it created. */
+  public static List<String> ensure(Admin admin, List<NewTopic> specs) {
+    try {
+      Set<String> existing = admin.listTopics().names().get();
+      List<NewTopic> missing = specs.stream().filter(t -> !existing.contains(t.name())).toList();
+      if (!missing.isEmpty()) {
+        admin.createTopics(missing).all().get();
+      }
+      return missing.stream().map(NewTopic::name).toList();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while creating topics", e);
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("cannot create topics " + specs.stream().map(NewTopic::name).toList()
+          + ": " + e.getCause().getMessage(), e.getCause());
+    }
+  }
+}

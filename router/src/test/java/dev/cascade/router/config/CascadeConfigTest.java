@@ -1,0 +1,76 @@
+package dev.cascade.router.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CascadeConfigTest {
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void defaultsAreValid() {
+    CascadeConfig config = CascadeConfig.defaults();
+    assertThat(config.get(CascadeConfig.BATCH_SIZE)).isEqualTo(32);
+    assertThat(config.topics().policy()).isEqualTo("cascade.policy");
+    assertThat(config.topics().all()).hasSize(7).doesNotHaveDuplicates();
+  }
+
+  @Test
+  void laterSourcesOverrideEarlierOnes() throws Exception {
+    Path file = dir.resolve("cascade.properties");
+    Files.writeString(file, "small.batch.size=8\nsmall.batch.wait-ms=3\npolicy.threshold=0.5\nkafka.security.protocol=SSL\n");
+    CascadeConfig config = CascadeConfig.load(file,
+        Map.of("CASCADE_SMALL_BATCH_WAIT_MS", "4", "CASCADE_POLICY_THRESHOLD", "0.6", "PATH", "/bin"),
+        Map.of("policy.threshold", "0.7"));
+    assertThat(config.get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
+    assertThat(config.get(CascadeConfig.BATCH_WAIT_MS)).isEqualTo(4);
+    assertThat(config.get(CascadeConfig.POLICY_THRESHOLD)).isEqualTo(0.7);
+    assertThat(config.kafkaOverrides()).containsEntry("security.protocol", "SSL");
+  }
+
+  @Test
+  void badValueNamesTheKeyAndTheSource() {
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_SMALL_BATCH_SIZE", "0"), Map.of()))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("small.batch.size")
+        .hasMessageContaining("CASCADE_SMALL_BATCH_SIZE")
+        .hasMessageContaining("1 to 1024");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("policy.alpha", "abc")))
+        .isInstanceOf(ConfigException.class)
+        .satisfies(e -> assertThat(((ConfigException) e).key()).isEqualTo("policy.alpha"));
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.engine", "cuda")))
+        .hasMessageContaining("model.engine").hasMessageContaining("TensorRT");
+  }
+
+  @Test
+  void unknownKeysAreRefusedEverywhere() throws Exception {
+    Path file = dir.resolve("typo.properties");
+    Files.writeString(file, "small.batch.sise=8\n");
+    assertThatThrownBy(() -> CascadeConfig.load(file, Map.of(), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("small.batch.sise").hasMessageContaining("typo.properties");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_BATCH", "3"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_BATCH");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("nope", "1")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("nope");
+  }
+
+  @Test
+  void missingFileIsAClearError() {
+    assertThatThrownBy(() -> CascadeConfig.load(dir.resolve("absent.properties"), Map.of(), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("absent.properties");
+  }
+
+  @Test
+  void describeMasksSecrets() {
+    CascadeConfig config = CascadeConfig.load(null, Map.of(),
+        Map.of("admin.token", "s3cret", "kafka.sasl.jaas.config", "x password=y"));
+    assertThat(config.describe().toString()).doesNotContain("s3cret").doesNotContain("password=y");
+  }
+}
