@@ -1,0 +1,28 @@
+package dev.cascade.router.escalation;
+
+import dev.cascade.router.config.CascadeConfig;
+import java.time.Duration;
+
+/**
+ * How the router calls the large model.
+ *
+ * @param maxInFlight most calls in flight at once
+ * @param deadline deadline of each attempt
+ * @param retries retries after an UNAVAILABLE failure
+ * @param backoff wait before the first retry, doubled for each next one
+ * @param breakerFailureRatePercent failure rate (over the last 20 calls, at least 10 seen) that opens the breaker
+ * @param breakerOpen how long the breaker stays open before letting trial calls through
+ */
+public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+    double breakerFailureRatePercent, Duration breakerOpen) {
+
+  public static EscalationSettings from(CascadeConfig config) {
+    return new EscalationSettings(
+        config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),
+        Duration.ofMillis(config.get(CascadeConfig.ESCALATION_DEADLINE_MS)),
+        config.get(CascadeConfig.ESCALATION_RETRIES),
+        Duration.ofMillis(config.get(CascadeConfig.ESCALATION_BACKOFF_MS)),
+        config.get(CascadeConfig.BREAKER_FAILURE_RATE),
+        Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)));
+  }
+}
