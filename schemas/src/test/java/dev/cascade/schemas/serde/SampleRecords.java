@@ -1,0 +1,122 @@
+package dev.cascade.schemas.serde;
+
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.DeadLetter;
+import dev.cascade.schemas.avro.DeadLetterHeader;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.DeferralPolicy;
+import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.RuleModel;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+
+/** Fully populated records of every type, with every optional field set. */
+final class SampleRecords {
+
+  static final long CREATED = 1_716_000_000_000L;
+
+  private SampleRecords() {}
+
+  static StageLatencies latencies() {
+    return StageLatencies.newBuilder()
+        .setQueueMs(1.5).setSmallModelMs(12.25).setRuleMs(0.125).setEscalationMs(480.0)
+        .setTotalMs(494.0).build();
+  }
+
+  static Map<String, Double> features() {
+    return Map.of("q0", -3.2, "q50", -0.4, "q100", -0.01, "sum", -5.5, "mean", -0.6,
+        "length", 9.0, "entropy_q50", 0.8);
+  }
+
+  static CascadeRequest request() {
+    return CascadeRequest.newBuilder()
+        .setRequestId("req-1").setPrompt("spell: knight").setMaxNewTokens(32)
+        .setReference("n ai t").setMetadata(Map.of("tenant", "demo", "task", "g2p"))
+        .setBypassCache(true).setReplyTo("frontdoor-7").setCreatedAtMs(CREATED).build();
+  }
+
+  static CascadeResponse response() {
+    return CascadeResponse.newBuilder()
+        .setRequestId("req-1").setText("n ai t").setServedBy(ServedBy.LARGE)
+        .setDeferralScore(0.73).setThreshold(0.5).setPolicyVersion(4).setRule("chow-quantile")
+        .setLatencies(latencies()).setCacheHit(false).setReplyTo("frontdoor-7")
+        .setCreatedAtMs(CREATED).setCompletedAtMs(CREATED + 494).build();
+  }
+
+  static RoutingOutcome outcome() {
+    return RoutingOutcome.newBuilder()
+        .setRequestId("req-1").setPrompt("spell: knight").setMaxNewTokens(32)
+        .setSmallText("k n ai t").setSmallTokens(List.of(11, 14, 3, 20))
+        .setSmallTokenLogprobs(List.of(-3.2f, -0.4f, -0.01f, -0.2f))
+        .setSmallEntropies(List.of(1.9f, 0.8f, 0.05f, 0.3f))
+        .setSmallEmbedding(List.of(0.1f, -0.2f, 0.3f))
+        .setFeatures(features()).setRule("chow-quantile").setAlpha(0.0).setScore(3.2)
+        .setThreshold(2.0).setPolicyVersion(4).setDecision(Decision.DEFER)
+        .setServedBy(ServedBy.LARGE).setLargeText("n ai t").setLargeTokens(List.of(14, 3, 20))
+        .setLargeTokenLogprobs(List.of(-0.1f, -0.02f, -0.05f)).setAgree(false)
+        .setReference("n ai t").setSmallCorrect(false).setLargeCorrect(true)
+        .setLatencies(latencies()).setCostUnits(41.0).setCostUnitsLargeOnly(40.0)
+        .setDegraded(false).setDegradedReason(null).setCacheHit(false)
+        .setMetadata(Map.of("tenant", "demo")).setCreatedAtMs(CREATED)
+        .setCompletedAtMs(CREATED + 494).build();
+  }
+
+  static Escalation escalation() {
+    return Escalation.newBuilder()
+        .setRequestId("req-1").setPrompt("spell: knight").setMaxNewTokens(32)
+        .setSmallText("k n ai t").setSmallTokens(List.of(11, 14, 3, 20))
+        .setSmallTokenLogprobs(List.of(-3.2f, -0.4f, -0.01f, -0.2f))
+        .setSmallEntropies(List.of(1.9f, 0.8f, 0.05f, 0.3f))
+        .setSmallEmbedding(List.of(0.1f, -0.2f, 0.3f))
+        .setFeatures(features()).setRule("chow-quantile").setAlpha(0.0).setScore(3.2)
+        .setThreshold(2.0).setPolicyVersion(4).setDecision(Decision.EXPLORE)
+        .setReference("n ai t").setBypassCache(false).setReplyTo("frontdoor-7")
+        .setMetadata(Map.of("tenant", "demo")).setCreatedAtMs(CREATED)
+        .setEscalatedAtMs(CREATED + 14).setLatencies(latencies()).build();
+  }
+
+  static DeferralPolicy policy() {
+    return DeferralPolicy.newBuilder()
+        .setRule("post-hoc-quantile").setAlpha(0.1).setThreshold(0.42).setExplorationRate(0.02)
+        .setTargetEscalationRate(0.3).setRuleModelVersion(7L).setVersion(12)
+        .setUpdatedBy("learner").setUpdatedAtMs(CREATED).setReason("beat chow-sum on AUC-DF")
+        .build();
+  }
+
+  static RuleModel ruleModel() {
+    return RuleModel.newBuilder()
+        .setName("post-hoc-quantile").setVersion(7).setLearner("tribuo-logistic-sgd")
+        .setFeatureNames(List.of("q0", "q10", "sum", "length"))
+        .setParameters(ByteBuffer.wrap(new byte[] {1, 2, 3, (byte) 0xFF, 0}))
+        .setTrainingDataRange("outcomes 0-5, 2024-05-01/2024-05-02")
+        .setValidationMetrics(Map.of("auc_df", 0.61, "auc_df_gain_over_random", 0.14))
+        .setCreatedAtMs(CREATED).build();
+  }
+
+  static Feedback feedback() {
+    return Feedback.newBuilder()
+        .setRequestId("req-1").setCorrect(false).setCorrectedText("n ai t")
+        .setSource("user:42").setCreatedAtMs(CREATED).build();
+  }
+
+  static DeadLetter deadLetter() {
+    return DeadLetter.newBuilder()
+        .setTopic("requests").setPartition(3).setOffset(1234L)
+        .setKey(ByteBuffer.wrap("req-9".getBytes(StandardCharsets.UTF_8)))
+        .setValue(ByteBuffer.wrap("{not avro}".getBytes(StandardCharsets.UTF_8)))
+        .setHeaders(List.of(
+            DeadLetterHeader.newBuilder().setKey("trace").setValue(ByteBuffer.wrap(new byte[] {9}))
+                .build(),
+            DeadLetterHeader.newBuilder().setKey("empty").setValue(null).build()))
+        .setTimestampMs(CREATED).setReason("bad magic").setErrorClass(
+            SchemaDecodingException.class.getName())
+        .setStage("deserialize").setFailedAtMs(CREATED + 1).build();
+  }
+}
