@@ -1,0 +1,86 @@
+package dev.cascade.router.policy;
+
+import dev.cascade.router.rules.ChowQuantileRule;
+
+/**
+ * The live deferral policy: which rule scores a generation, and how the score becomes a decision.
+ *
+ * <p>Every instance is valid: the canonical constructor is the validation, and throws {@link
+ * InvalidPolicyException} naming the first bad field. So a policy decoded from the policy topic or
+ * sent by an operator is checked by building it.
+ *
+ * @param rule the rule's registry name ({@code chow-sum}, {@code chow-quantile}, …); not blank.
+ *     Whether it is known is up to the rule registry, which is open.
+ * @param alpha the rule's level, in [0, 1]; ignored by rules without one
+ * @param threshold defer when the score is strictly greater; finite
+ * @param explorationRate the fraction of accepted requests escalated anyway, in [0, 1]
+ * @param targetEscalationRate the fraction of requests to escalate, held on live traffic by a
+ *     {@link TargetRateController}, in [0, 1]; 0 means a fixed {@code threshold}
+ * @param version increases with every change; ≥ 0
+ * @param updatedBy who made this version; not blank
+ * @param updatedAtMs when, in epoch milliseconds; ≥ 0
+ * @param reason why; not null, may be empty
+ */
+public record DeferralPolicy(
+    String rule,
+    double alpha,
+    double threshold,
+    double explorationRate,
+    double targetEscalationRate,
+    long version,
+    String updatedBy,
+    long updatedAtMs,
+    String reason) {
+
+  /**
+   * @throws InvalidPolicyException naming the first invalid field
+   */
+  public DeferralPolicy {
+    if (rule == null || rule.isBlank()) {
+      throw new InvalidPolicyException("rule", "must name a rule", quoted(rule));
+    }
+    requireUnit("alpha", alpha);
+    if (!Double.isFinite(threshold)) {
+      throw new InvalidPolicyException("threshold", "must be finite", threshold);
+    }
+    requireUnit("explorationRate", explorationRate);
+    requireUnit("targetEscalationRate", targetEscalationRate);
+    if (version < 0) {
+      throw new InvalidPolicyException("version", "must be >= 0", version);
+    }
+    if (updatedBy == null || updatedBy.isBlank()) {
+      throw new InvalidPolicyException("updatedBy", "must say who made the change", quoted(updatedBy));
+    }
+    if (updatedAtMs < 0) {
+      throw new InvalidPolicyException("updatedAtMs", "must be >= 0", updatedAtMs);
+    }
+    if (reason == null) {
+      throw new InvalidPolicyException("reason", "must not be null (it may be empty)", null);
+    }
+  }
+
+  /**
+   * The built-in default, for when configuration names none: Chow-Quantile at α = 0 (the least
+   * confident token) with threshold ln 10, i.e. defer when some token had probability below 10%;
+   * 1% exploration; a fixed threshold; version 0.
+   */
+  public static DeferralPolicy defaults() {
+    return new DeferralPolicy(
+        ChowQuantileRule.NAME, 0.0, Math.log(10.0), 0.01, 0.0, 0L, "defaults", 0L, "built-in default");
+  }
+
+  /** Whether a target escalation rate is held ({@code targetEscalationRate > 0}) rather than a fixed threshold. */
+  public boolean holdsTargetRate() {
+    return targetEscalationRate > 0.0;
+  }
+
+  private static void requireUnit(String field, double value) {
+    if (!(value >= 0.0 && value <= 1.0)) {
+      throw new InvalidPolicyException(field, "must be in [0, 1]", value);
+    }
+  }
+
+  private static String quoted(String value) {
+    return value == null ? "null" : "'" + value + "'";
+  }
+}

@@ -1,0 +1,18 @@
+package dev.cascade.router.rules;
+
+import dev.cascade.router.features.UncertaintyFeatures;
+
+/**
+ * Turns the uncertainty features of one small-model generation into a deferral score.
+ *
+ * <p>Contract: higher means more likely to defer; the score is finite for any valid features; the
+ * same features always give the same score; implementations are immutable and thread-safe.
+ */
+public interface DeferralRule {
+
+  /** The rule's name as a policy and the evaluation spell it, e.g. {@code chow-quantile-0.1}. */
+  String name();
+
+  /** The deferral score of one generation: higher means more likely to need the large model. */
+  double score(UncertaintyFeatures features);
+}

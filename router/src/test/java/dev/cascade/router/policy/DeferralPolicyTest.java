@@ -1,0 +1,50 @@
+package dev.cascade.router.policy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cascade.router.rules.DeferralRules;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.Test;
+
+class DeferralPolicyTest {
+
+  @Test
+  void defaultsAreAValidFixedThresholdPolicyOfAKnownRule() {
+    DeferralPolicy policy = DeferralPolicy.defaults();
+
+    assertThat(policy.holdsTargetRate()).isFalse();
+    assertThat(policy.threshold()).isEqualTo(Math.log(10));
+    assertThat(DeferralRules.of(policy.rule(), policy.alpha()).name()).isEqualTo("chow-quantile-0");
+  }
+
+  @Test
+  void everyInvalidFieldIsNamed() {
+    assertInvalid("rule", () -> new DeferralPolicy(" ", 0, 1, 0, 0, 1, "op", 1, ""));
+    assertInvalid("rule", () -> new DeferralPolicy(null, 0, 1, 0, 0, 1, "op", 1, ""));
+    assertInvalid("alpha", () -> new DeferralPolicy("chow-sum", 1.1, 1, 0, 0, 1, "op", 1, ""));
+    assertInvalid("threshold", () -> new DeferralPolicy("chow-sum", 0, Double.NaN, 0, 0, 1, "op", 1, ""));
+    assertInvalid("threshold", () -> new DeferralPolicy("chow-sum", 0, Double.POSITIVE_INFINITY, 0, 0, 1, "op", 1, ""));
+    assertInvalid("explorationRate", () -> new DeferralPolicy("chow-sum", 0, 1, -0.01, 0, 1, "op", 1, ""));
+    assertInvalid("targetEscalationRate", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 2, 1, "op", 1, ""));
+    assertInvalid("version", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, -1, "op", 1, ""));
+    assertInvalid("updatedBy", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "", 1, ""));
+    assertInvalid("updatedAtMs", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "op", -5, ""));
+    assertInvalid("reason", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "op", 1, null));
+  }
+
+  @Test
+  void boundaryValuesAreValid() {
+    DeferralPolicy policy = new DeferralPolicy("chow-quantile", 1, -3.5, 1, 1, 0, "op", 0, "");
+
+    assertThat(policy.holdsTargetRate()).isTrue();
+  }
+
+  private static void assertInvalid(
+      String field, ThrowingCallable build) {
+    assertThatThrownBy(build)
+        .isInstanceOfSatisfying(
+            InvalidPolicyException.class, e -> assertThat(e.field()).isEqualTo(field))
+        .hasMessageContaining("'" + field + "'");
+  }
+}
