@@ -1,0 +1,17 @@
+package dev.cascade.models;
+
+/**
+ * One generation: the text (in the same form as the dataset's references), the generated token
+ * ids (end-of-sequence excluded), and aligned with them the natural-log probability of each chosen
+ * token and the entropy (nats) of the distribution it was chosen from.
+ *
+ * @param embedding the mean, over the decoding steps, of the model's last hidden state at the
+ *     position that produced each token; {@code null} when the model has no hidden-state output
+ */
+public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
+
+  /** The number of generated tokens. */
+  public int length() {
+    return tokens.length;
+  }
+}

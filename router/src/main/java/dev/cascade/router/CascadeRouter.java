@@ -1,0 +1,175 @@
+package dev.cascade.router;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.router.routing.SmallModelRouter;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.topics.TopicProvisioner;
+import dev.cascade.router.topology.CascadeTopology;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running router instance: the Kafka Streams application over the cascade topology, with its
+ * small model in-process and a gRPC client of the large model. More instances with the same
+ * {@code application.id} share the work.
+ */
+public final class CascadeRouter implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(CascadeRouter.class);
+
+  private final KafkaStreams streams;
+  private final EscalationClient escalations;
+  private final Path stateDir;
+  private final boolean ownsStateDir;
+  private final Topology topology;
+
+  private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
+      Topology topology) {
+    this.streams = streams;
+    this.escalations = escalations;
+    this.stateDir = stateDir;
+    this.ownsStateDir = ownsStateDir;
+    this.topology = topology;
+  }
+
+  /** The default policy that configuration describes, in force until the policy topic has one. */
+  public static DeferralPolicy configuredPolicy(CascadeConfig config) {
+    return new DeferralPolicy(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA),
+        config.get(CascadeConfig.POLICY_THRESHOLD), config.get(CascadeConfig.POLICY_EXPLORATION),
+        config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default");
+  }
+
+  /** Kafka client settings shared by everything the router creates: brokers plus {@code kafka.*} overrides. */
+  public static Map<String, Object> clientProperties(CascadeConfig config) {
+    Map<String, Object> props = new HashMap<>(config.kafkaOverrides());
+    props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, config.get(CascadeConfig.BOOTSTRAP_SERVERS));
+    return props;
+  }
+
+  /**
+   * Creates missing topics, builds the topology and starts it; returns once the instance is
+   * RUNNING.
+   *
+   * @param smallModel the in-process small model (shared by this instance's tasks)
+   * @param largeTarget host:port of the LargeModel gRPC server
+   */
+  public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget) {
+    String bootstrap = config.get(CascadeConfig.BOOTSTRAP_SERVERS);
+    if (bootstrap.isBlank()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
+          "is empty: the router needs Kafka brokers (set it, or use 'cascade demo' for the embedded one)");
+    }
+    DeferralPolicy defaultPolicy = configuredPolicy(config);
+    DeferralRules.builtIn().create(defaultPolicy.rule(), defaultPolicy.alpha());
+    try (Admin admin = Admin.create(clientProperties(config))) {
+      TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
+          config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
+    }
+    EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config));
+    RoutingRecords records = new RoutingRecords(CostModel.from(config), prompt -> prompt.codePointCount(0, prompt.length()));
+    int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
+    TargetRateController targetRate = new TargetRateController();
+    CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
+        () -> new SmallModelRouter(smallModel, DeferralRules.builtIn(), targetRate, records, defaultMax, Clock.systemUTC()),
+        new RequestValidator(smallModel), defaultPolicy,
+        config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
+        escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax);
+    Topology topology = CascadeTopology.build(parts);
+
+    String configuredState = config.get(CascadeConfig.STATE_DIR);
+    Path stateDir;
+    try {
+      stateDir = configuredState.isBlank() ? Files.createTempDirectory("cascade-streams-") : Path.of(configuredState);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a state directory", e);
+    }
+    Properties props = new Properties();
+    props.putAll(clientProperties(config));
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get(CascadeConfig.APPLICATION_ID));
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
+    props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+    props.put(StreamsConfig.DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+    props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
+    props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
+    KafkaStreams streams = new KafkaStreams(topology, props);
+    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology);
+    streams.setUncaughtExceptionHandler(e -> {
+      LOG.error("stream thread failed; replacing it", e);
+      return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+    });
+    streams.start();
+    router.awaitRunning(Duration.ofSeconds(60));
+    return router;
+  }
+
+  private void awaitRunning(Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (streams.state() != KafkaStreams.State.RUNNING) {
+      if (System.nanoTime() > deadline || !streams.state().isRunningOrRebalancing() && streams.state() != KafkaStreams.State.CREATED) {
+        State s = new State(streams.state().toString());
+        close();
+        throw new IllegalStateException("router did not reach RUNNING within " + timeout + " (state " + s.name() + ")");
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while starting", e);
+      }
+    }
+  }
+
+  private record State(String name) {}
+
+  public KafkaStreams streams() {
+    return streams;
+  }
+
+  /** The topology's description (node, store and sink names). */
+  public String describe() {
+    return topology.describe().toString();
+  }
+
+  public EscalationClient escalations() {
+    return escalations;
+  }
+
+  @Override
+  public void close() {
+    streams.close(Duration.ofSeconds(30));
+    escalations.close();
+    if (ownsStateDir) {
+      try (var paths = Files.walk(stateDir)) {
+        paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        LOG.warn("cannot remove state directory {}: {}", stateDir, e.getMessage());
+      }
+    }
+  }
+}

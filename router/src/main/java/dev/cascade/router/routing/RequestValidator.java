@@ -1,0 +1,46 @@
+package dev.cascade.router.routing;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.schemas.avro.CascadeRequest;
+import java.util.Optional;
+
+/**
+ * Checks a decoded request before it reaches the small model. A problem is reported as text
+ * naming the field, and the request goes to the dead-letter topic with it.
+ */
+public final class RequestValidator {
+
+  /** Longest request id accepted. */
+  public static final int MAX_REQUEST_ID_LENGTH = 128;
+  /** Most tokens a request may ask for. */
+  public static final int MAX_NEW_TOKENS_LIMIT = 512;
+  private static final int MAX_METADATA_ENTRIES = 32;
+
+  private final TextGenerator smallModel;
+
+  public RequestValidator(TextGenerator smallModel) {
+    this.smallModel = smallModel;
+  }
+
+  /** Empty when the request can be routed; otherwise what is wrong with it. */
+  public Optional<String> problem(CascadeRequest request) {
+    String id = request.getRequestId();
+    if (id == null || id.isBlank()) {
+      return Optional.of("request_id: must not be empty");
+    }
+    if (id.length() > MAX_REQUEST_ID_LENGTH) {
+      return Optional.of("request_id: longer than " + MAX_REQUEST_ID_LENGTH + " characters (" + id.length() + ")");
+    }
+    int max = request.getMaxNewTokens();
+    if (max < 0 || max > MAX_NEW_TOKENS_LIMIT) {
+      return Optional.of("max_new_tokens: must be 0 (the default) to " + MAX_NEW_TOKENS_LIMIT + ", was " + max);
+    }
+    if (request.getMetadata() != null && request.getMetadata().size() > MAX_METADATA_ENTRIES) {
+      return Optional.of("metadata: more than " + MAX_METADATA_ENTRIES + " entries (" + request.getMetadata().size() + ")");
+    }
+    if (request.getPrompt() == null) {
+      return Optional.of("prompt: missing");
+    }
+    return smallModel.checkPrompt(request.getPrompt());
+  }
+}

@@ -1,0 +1,180 @@
+package dev.cascade.router.routing;
+
+import dev.cascade.models.Generation;
+import dev.cascade.router.escalation.LargeAnswer;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.function.ToIntFunction;
+
+/**
+ * Builds the records the router writes (responses, outcomes, escalations) from what each stage
+ * learned. Holds the cost arithmetic so the topology holds none.
+ */
+public final class RoutingRecords {
+
+  private final CostModel cost;
+  private final ToIntFunction<String> promptTokens;
+
+  /**
+   * @param promptTokens how many tokens a prompt costs (the bundled models tokenize by character)
+   */
+  public RoutingRecords(CostModel cost, ToIntFunction<String> promptTokens) {
+    this.cost = cost;
+    this.promptTokens = promptTokens;
+  }
+
+  /** The small answer accepted: its response and outcome. */
+  public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs) {
+    CascadeRequest request = pending.request();
+    StageLatencies latencies = latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs());
+    int prompt = promptTokens.applyAsInt(request.getPrompt());
+    CascadeResponse response = response(request.getRequestId(), small.text(), ServedBy.SMALL, scored.score(),
+        scored.threshold(), scored.policyVersion(), scored.rule(), latencies, request.getReplyTo(),
+        request.getCreatedAtMs(), nowMs);
+    RoutingOutcome outcome = RoutingOutcome.newBuilder()
+        .setRequestId(request.getRequestId())
+        .setPrompt(request.getPrompt())
+        .setMaxNewTokens(request.getMaxNewTokens())
+        .setSmallText(small.text())
+        .setSmallTokens(ints(small.tokens()))
+        .setSmallTokenLogprobs(floats(small.tokenLogprobs()))
+        .setSmallEntropies(floats(small.entropies()))
+        .setSmallEmbedding(small.embedding() == null ? null : floats(small.embedding()))
+        .setFeatures(new HashMap<>(scored.features().asMap()))
+        .setRule(scored.rule()).setAlpha(scored.alpha()).setScore(scored.score()).setThreshold(scored.threshold())
+        .setPolicyVersion(scored.policyVersion())
+        .setDecision(Decision.valueOf(scored.decision().name()))
+        .setServedBy(ServedBy.SMALL)
+        .setReference(request.getReference())
+        .setSmallCorrect(request.getReference() == null ? null : small.text().equals(request.getReference()))
+        .setLatencies(latencies)
+        .setCostUnits(cost.small(prompt, small.tokens().length))
+        .setCostUnitsLargeOnly(cost.large(prompt, small.tokens().length))
+        .setDegraded(false)
+        .setCacheHit(false)
+        .setMetadata(new HashMap<>(request.getMetadata()))
+        .setCreatedAtMs(request.getCreatedAtMs())
+        .setCompletedAtMs(nowMs)
+        .build();
+    return new Routed.Answered(response, outcome);
+  }
+
+  /** Deferred or explored: the record the escalator takes. */
+  public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs) {
+    CascadeRequest request = pending.request();
+    Escalation escalation = Escalation.newBuilder()
+        .setRequestId(request.getRequestId())
+        .setPrompt(request.getPrompt())
+        .setMaxNewTokens(request.getMaxNewTokens())
+        .setSmallText(small.text())
+        .setSmallTokens(ints(small.tokens()))
+        .setSmallTokenLogprobs(floats(small.tokenLogprobs()))
+        .setSmallEntropies(floats(small.entropies()))
+        .setSmallEmbedding(small.embedding() == null ? null : floats(small.embedding()))
+        .setFeatures(new HashMap<>(scored.features().asMap()))
+        .setRule(scored.rule()).setAlpha(scored.alpha()).setScore(scored.score()).setThreshold(scored.threshold())
+        .setPolicyVersion(scored.policyVersion())
+        .setDecision(Decision.valueOf(scored.decision().name()))
+        .setReference(request.getReference())
+        .setBypassCache(request.getBypassCache())
+        .setReplyTo(request.getReplyTo())
+        .setMetadata(new HashMap<>(request.getMetadata()))
+        .setCreatedAtMs(request.getCreatedAtMs())
+        .setEscalatedAtMs(nowMs)
+        .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
+        .build();
+    return new Routed.Escalated(escalation);
+  }
+
+  /**
+   * The escalator's result: the large answer, or, when {@code large} is null, the small answer
+   * marked SMALL_DEGRADED with {@code degradedReason}.
+   */
+  public Routed.Answered afterEscalation(Escalation e, LargeAnswer large, String degradedReason, double escalationMs,
+      long nowMs) {
+    boolean degraded = large == null;
+    StageLatencies before = e.getLatencies();
+    double total = before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs());
+    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
+        escalationMs, total);
+    String text = degraded ? e.getSmallText() : large.text();
+    ServedBy servedBy = degraded ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
+    int prompt = promptTokens.applyAsInt(e.getPrompt());
+    double smallCost = cost.small(prompt, e.getSmallTokens().size());
+    int largeOut = degraded ? e.getSmallTokens().size() : large.tokens().length;
+    CascadeResponse response = response(e.getRequestId(), text, servedBy, e.getScore(), e.getThreshold(),
+        e.getPolicyVersion(), e.getRule(), latencies, e.getReplyTo(), e.getCreatedAtMs(), nowMs);
+    String reference = e.getReference();
+    RoutingOutcome outcome = RoutingOutcome.newBuilder()
+        .setRequestId(e.getRequestId())
+        .setPrompt(e.getPrompt())
+        .setMaxNewTokens(e.getMaxNewTokens())
+        .setSmallText(e.getSmallText())
+        .setSmallTokens(e.getSmallTokens())
+        .setSmallTokenLogprobs(e.getSmallTokenLogprobs())
+        .setSmallEntropies(e.getSmallEntropies())
+        .setSmallEmbedding(e.getSmallEmbedding())
+        .setFeatures(e.getFeatures())
+        .setRule(e.getRule()).setAlpha(e.getAlpha()).setScore(e.getScore()).setThreshold(e.getThreshold())
+        .setPolicyVersion(e.getPolicyVersion())
+        .setDecision(e.getDecision())
+        .setServedBy(servedBy)
+        .setLargeText(degraded ? null : large.text())
+        .setLargeTokens(degraded ? null : ints(large.tokens()))
+        .setLargeTokenLogprobs(degraded ? null : floats(large.tokenLogprobs()))
+        .setAgree(degraded ? null : e.getSmallText().equals(large.text()))
+        .setReference(reference)
+        .setSmallCorrect(reference == null ? null : e.getSmallText().equals(reference))
+        .setLargeCorrect(reference == null || degraded ? null : large.text().equals(reference))
+        .setLatencies(latencies)
+        .setCostUnits(smallCost + (degraded ? 0 : cost.large(prompt, largeOut)))
+        .setCostUnitsLargeOnly(cost.large(prompt, largeOut))
+        .setDegraded(degraded)
+        .setDegradedReason(degradedReason)
+        .setCacheHit(false)
+        .setMetadata(e.getMetadata())
+        .setCreatedAtMs(e.getCreatedAtMs())
+        .setCompletedAtMs(nowMs)
+        .build();
+    return new Routed.Answered(response, outcome);
+  }
+
+  private static CascadeResponse response(String id, String text, ServedBy servedBy, double score, double threshold,
+      long policyVersion, String rule, StageLatencies latencies, String replyTo, long createdAtMs, long nowMs) {
+    return CascadeResponse.newBuilder()
+        .setRequestId(id).setText(text).setServedBy(servedBy).setDeferralScore(score).setThreshold(threshold)
+        .setPolicyVersion(policyVersion).setRule(rule).setLatencies(latencies).setCacheHit(false)
+        .setReplyTo(replyTo).setCreatedAtMs(createdAtMs).setCompletedAtMs(nowMs).build();
+  }
+
+  private static StageLatencies latencies(double queue, double small, double rule, double escalation, double total) {
+    return StageLatencies.newBuilder().setQueueMs(queue).setSmallModelMs(small).setRuleMs(rule)
+        .setEscalationMs(escalation).setTotalMs(total).build();
+  }
+
+  static List<Integer> ints(int[] values) {
+    List<Integer> out = new ArrayList<>(values.length);
+    for (int v : values) {
+      out.add(v);
+    }
+    return out;
+  }
+
+  static List<Float> floats(float[] values) {
+    List<Float> out = new ArrayList<>(values.length);
+    for (float v : values) {
+      out.add(v);
+    }
+    return out;
+  }
+}

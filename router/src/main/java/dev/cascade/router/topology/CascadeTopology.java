@@ -1,0 +1,111 @@
+package dev.cascade.router.topology;
+
+import dev.cascade.router.config.TopicNames;
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.router.routing.SmallModelRouter;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.time.Duration;
+import java.util.function.Supplier;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.Bytes;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Materialized;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.apache.kafka.streams.state.Stores;
+
+/**
+ * The router's topology, top to bottom as in DESIGN.md's data flow:
+ *
+ * <pre>
+ * requests-source ─► validate ─bad─► dead-letters-sink
+ *                       │
+ *                       ▼
+ *                  small-model (micro-batched; reads policy-store) ─accept─► responses-sink, outcomes-sink
+ *                       └─defer/explore─► escalations-sink
+ * escalations-source ─► escalate (async large-model calls) ─► responses-sink, outcomes-sink
+ * policy topic ─► policy-store (global table, on every instance)
+ * </pre>
+ */
+public final class CascadeTopology {
+
+  /** The only key on the policy topic: compaction keeps its latest value. */
+  public static final String POLICY_KEY = "policy";
+
+  static final String REQUESTS_SOURCE = "requests-source";
+  static final String VALIDATE = "validate";
+  static final String SMALL_MODEL = "small-model";
+  static final String ESCALATIONS_SOURCE = "escalations-source";
+  static final String ESCALATE = "escalate";
+  static final String RESPONSES_SINK = "responses-sink";
+  static final String OUTCOMES_SINK = "outcomes-sink";
+  static final String ESCALATIONS_SINK = "escalations-sink";
+  static final String DEAD_LETTER_SINK = "dead-letters-sink";
+  static final String BATCH_STORE = "small-model-batch";
+  static final String ESCALATION_STORE = "escalations-pending";
+  static final String POLICY_STORE = "policy-store";
+
+  /**
+   * What the topology is built from.
+   *
+   * @param topics topic names
+   * @param routers makes the accept-or-defer step, one per stream task
+   * @param validator checks requests before the small model
+   * @param defaultPolicy the policy while the policy topic has none
+   * @param batchSize most requests in one small-model batch
+   * @param batchWait longest a request waits for its batch to fill
+   * @param escalations calls the large model
+   * @param records builds the escalator's output records
+   * @param maxInFlight most large-model calls in flight per task
+   * @param defaultMaxNewTokens token limit of a request that sets none
+   */
+  public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
+      DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
+      RoutingRecords records, int maxInFlight, int defaultMaxNewTokens) {}
+
+  private CascadeTopology() {}
+
+  public static Topology build(Parts parts) {
+    TopicNames topics = parts.topics();
+    StreamsBuilder builder = new StreamsBuilder();
+    builder.globalTable(topics.policy(),
+        Consumed.with(Serdes.String(), CascadeSerdes.policies()).withName("policy-source"),
+        Materialized.<String, dev.cascade.schemas.avro.DeferralPolicy, KeyValueStore<Bytes, byte[]>>as(POLICY_STORE)
+            .withKeySerde(Serdes.String()).withValueSerde(CascadeSerdes.policies()));
+    Topology topology = builder.build();
+
+    topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())
+        .addProcessor(VALIDATE, () -> new ValidateProcessor(CascadeSerdes.requests().deserializer(),
+            parts.validator(), topics.requests()), REQUESTS_SOURCE)
+        .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts::defaultPolicy,
+            parts.batchSize(), parts.batchWait()), VALIDATE)
+        .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
+            Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
+        .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),
+            CascadeSerdes.escalations().serializer(), SMALL_MODEL)
+
+        .addSource(ESCALATIONS_SOURCE, new StringDeserializer(), CascadeSerdes.escalations().deserializer(),
+            topics.escalations())
+        .addProcessor(ESCALATE, () -> new EscalationProcessor(parts.escalations(), parts.records(),
+            parts.maxInFlight(), parts.defaultMaxNewTokens(), Duration.ofMillis(5)), ESCALATIONS_SOURCE)
+        .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ESCALATION_STORE),
+            Serdes.String(), CascadeSerdes.escalations()), ESCALATE)
+
+        .addSink(RESPONSES_SINK, topics.responses(), new StringSerializer(),
+            CascadeSerdes.responses().serializer(), SMALL_MODEL, ESCALATE)
+        .addSink(OUTCOMES_SINK, topics.outcomes(), new StringSerializer(),
+            CascadeSerdes.outcomes().serializer(), SMALL_MODEL, ESCALATE)
+        .addSink(DEAD_LETTER_SINK, topics.deadLetters(), new ByteArraySerializer(),
+            CascadeSerdes.deadLetters().serializer(), VALIDATE, SMALL_MODEL);
+    return topology;
+  }
+
+}

@@ -1,0 +1,55 @@
+package dev.cascade.router.topology;
+
+import dev.cascade.schemas.avro.DeadLetter;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.processor.api.RecordMetadata;
+
+/** Builds the dead-letter record for an input that cannot be processed: its bytes, where it came from, and why. */
+final class DeadLetters {
+
+  private DeadLetters() {}
+
+  /** A request that was decoded and validated but failed later: its re-encoded bytes and why. */
+  static DeadLetter ofRequest(dev.cascade.schemas.avro.CascadeRequest request, String stage, Throwable error, long nowMs) {
+    byte[] bytes = dev.cascade.schemas.serde.CascadeSerdes.requests().serializer().serialize("", request);
+    return DeadLetter.newBuilder()
+        .setTopic("").setPartition(-1).setOffset(-1)
+        .setKey(ByteBuffer.wrap(request.getRequestId().getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+        .setValue(ByteBuffer.wrap(bytes))
+        .setHeaders(new ArrayList<>())
+        .setTimestampMs(nowMs)
+        .setReason(stage + " failed: " + error)
+        .setErrorClass(error.getClass().getName())
+        .setStage(stage)
+        .setFailedAtMs(nowMs)
+        .build();
+  }
+
+  static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
+      String reason) {
+    RecordMetadata meta = context.recordMetadata().orElse(null);
+    List<dev.cascade.schemas.avro.DeadLetterHeader> headers = new ArrayList<>();
+    for (Header h : record.headers()) {
+      headers.add(dev.cascade.schemas.avro.DeadLetterHeader.newBuilder().setKey(h.key())
+          .setValue(h.value() == null ? null : ByteBuffer.wrap(h.value())).build());
+    }
+    return DeadLetter.newBuilder()
+        .setTopic(meta == null ? "" : meta.topic())
+        .setPartition(meta == null ? -1 : meta.partition())
+        .setOffset(meta == null ? -1 : meta.offset())
+        .setKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
+        .setValue(record.value() == null ? null : ByteBuffer.wrap(record.value()))
+        .setHeaders(headers)
+        .setTimestampMs(record.timestamp())
+        .setReason(reason)
+        .setErrorClass(error == null ? "" : error.getClass().getName())
+        .setStage(stage)
+        .setFailedAtMs(context.currentSystemTimeMs())
+        .build();
+  }
+}

@@ -1,0 +1,139 @@
+package dev.cascade.router.topology;
+
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.LargeAnswer;
+import dev.cascade.router.routing.Routed;
+import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.schemas.avro.Escalation;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * The escalator: calls the large model for each escalated request without ever waiting on it.
+ *
+ * <p>An escalation is first written to a changelogged store of pending work; calls are started
+ * while fewer than {@code maxInFlight} are running; completions land in a queue that a
+ * wall-clock punctuator (and every new record) drains on the stream thread, forwarding the
+ * response and outcome and deleting the pending entry in the same transaction. So an escalation
+ * whose input offset is committed is either answered or still in the store, and a restart
+ * restores the store and calls again (a repeated large-model call is possible; a lost or doubled
+ * response is not). A failed call or an open circuit breaker answers with the small model's text,
+ * marked SMALL_DEGRADED.
+ */
+final class EscalationProcessor implements Processor<String, Escalation, Object, Object> {
+
+  private final EscalationClient client;
+  private final RoutingRecords records;
+  private final int maxInFlight;
+  private final int defaultMaxNewTokens;
+  private final Duration tick;
+  private final ArrayDeque<String> notStarted = new ArrayDeque<>();
+  private final Map<String, CompletableFuture<LargeAnswer>> inFlight = new HashMap<>();
+  private final Queue<Completion> completed = new ConcurrentLinkedQueue<>();
+  private ProcessorContext<Object, Object> context;
+  private KeyValueStore<String, Escalation> pending;
+
+  private record Completion(String requestId, LargeAnswer answer, Throwable error, double millis) {}
+
+  EscalationProcessor(EscalationClient client, RoutingRecords records, int maxInFlight, int defaultMaxNewTokens,
+      Duration tick) {
+    this.client = client;
+    this.records = records;
+    this.maxInFlight = maxInFlight;
+    this.defaultMaxNewTokens = defaultMaxNewTokens;
+    this.tick = tick;
+  }
+
+  @Override
+  public void init(ProcessorContext<Object, Object> context) {
+    this.context = context;
+    this.pending = context.getStateStore(CascadeTopology.ESCALATION_STORE);
+    try (KeyValueIterator<String, Escalation> it = pending.all()) {
+      while (it.hasNext()) {
+        KeyValue<String, Escalation> kv = it.next();
+        notStarted.add(kv.key);
+      }
+    }
+    context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> pump());
+    startCalls();
+  }
+
+  @Override
+  public void process(Record<String, Escalation> record) {
+    String id = record.value().getRequestId();
+    if (pending.get(id) == null) {
+      pending.put(id, record.value());
+      notStarted.add(id);
+    }
+    pump();
+  }
+
+  private void pump() {
+    drain();
+    startCalls();
+  }
+
+  private void startCalls() {
+    while (inFlight.size() < maxInFlight && !notStarted.isEmpty()) {
+      String id = notStarted.poll();
+      Escalation e = pending.get(id);
+      if (e == null || inFlight.containsKey(id)) {
+        continue;
+      }
+      int max = e.getMaxNewTokens() > 0 ? e.getMaxNewTokens() : defaultMaxNewTokens;
+      long t0 = System.nanoTime();
+      CompletableFuture<LargeAnswer> call;
+      try {
+        call = client.generate(id, e.getPrompt(), max);
+      } catch (RuntimeException failure) {
+        call = CompletableFuture.failedFuture(failure);
+      }
+      inFlight.put(id, call);
+      call.whenComplete((answer, error) -> completed.add(
+          new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
+    }
+  }
+
+  private void drain() {
+    Completion c;
+    while ((c = completed.poll()) != null) {
+      inFlight.remove(c.requestId());
+      Escalation e = pending.get(c.requestId());
+      if (e == null) {
+        continue;
+      }
+      long now = context.currentSystemTimeMs();
+      Routed.Answered answered = c.error() == null
+          ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
+          : records.afterEscalation(e, null, reason(c.error()), c.millis(), now);
+      context.forward(new Record<>((Object) c.requestId(), (Object) answered.response(), now), CascadeTopology.RESPONSES_SINK);
+      context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
+      pending.delete(c.requestId());
+    }
+  }
+
+  private static String reason(Throwable error) {
+    Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    String message = cause.getMessage();
+    return cause.getClass().getSimpleName() + (message == null ? "" : ": " + message);
+  }
+
+  @Override
+  public void close() {
+    inFlight.values().forEach(f -> f.cancel(true));
+    inFlight.clear();
+  }
+}

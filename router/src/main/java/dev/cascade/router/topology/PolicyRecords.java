@@ -1,0 +1,22 @@
+package dev.cascade.router.topology;
+
+import dev.cascade.router.policy.DeferralPolicy;
+
+/** Converts between the policy's Avro record (the topic's format) and the router's policy value. */
+public final class PolicyRecords {
+
+  private PolicyRecords() {}
+
+  /** @throws dev.cascade.router.policy.InvalidPolicyException naming a bad field */
+  public static DeferralPolicy fromAvro(dev.cascade.schemas.avro.DeferralPolicy r) {
+    return new DeferralPolicy(r.getRule(), r.getAlpha(), r.getThreshold(), r.getExplorationRate(),
+        r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason());
+  }
+
+  public static dev.cascade.schemas.avro.DeferralPolicy toAvro(DeferralPolicy p) {
+    return dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule(p.rule()).setAlpha(p.alpha()).setThreshold(p.threshold()).setExplorationRate(p.explorationRate())
+        .setTargetEscalationRate(p.targetEscalationRate()).setVersion(p.version()).setUpdatedBy(p.updatedBy())
+        .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).build();
+  }
+}

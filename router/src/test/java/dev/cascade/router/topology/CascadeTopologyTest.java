@@ -1,0 +1,257 @@
+package dev.cascade.router.topology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.router.routing.SmallModelRouter;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.DeadLetter;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import io.grpc.ManagedChannel;
+import io.grpc.Server;
+import io.grpc.Status;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Routing decisions, policy changes, escalation and dead-lettering, through the real topology on TopologyTestDriver. */
+class CascadeTopologyTest {
+
+  private final CascadeConfig config = CascadeConfig.defaults();
+  private final ScriptedSmallModel small = new ScriptedSmallModel();
+  private Server largeServer;
+  private ManagedChannel channel;
+  private EscalationClient escalations;
+  private TopologyTestDriver driver;
+  private TestInputTopic<byte[], byte[]> requests;
+  private TestInputTopic<String, dev.cascade.schemas.avro.DeferralPolicy> policies;
+  private TestOutputTopic<String, CascadeResponse> responses;
+  private TestOutputTopic<String, RoutingOutcome> outcomes;
+  private TestOutputTopic<String, Escalation> escalated;
+  private TestOutputTopic<byte[], DeadLetter> deadLetters;
+
+  @BeforeEach
+  void start() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    largeServer = InProcessServerBuilder.forName(name).addService(new UppercaseLargeModel()).build().start();
+    channel = InProcessChannelBuilder.forName(name).build();
+    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 1,
+        Duration.ofMillis(1), 50, Duration.ofSeconds(5)));
+    startDriver(3, Duration.ofMillis(20));
+  }
+
+  private void startDriver(int batchSize, Duration wait) {
+    // Threshold 1.0 on Chow-Quantile-0: "unsure" prompts (score 3) defer, others (0.01) are accepted.
+    DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test");
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
+    CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
+        () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
+        new RequestValidator(small), policy, batchSize, wait, escalations, records, 4, 48);
+    Properties props = new Properties();
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
+    props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    driver = new TopologyTestDriver(CascadeTopology.build(parts), props);
+    requests = driver.createInputTopic(config.topics().requests(), new ByteArraySerializer(), new ByteArraySerializer());
+    policies = driver.createInputTopic(config.topics().policy(), new StringSerializer(), CascadeSerdes.policies().serializer());
+    responses = driver.createOutputTopic(config.topics().responses(), new StringDeserializer(), CascadeSerdes.responses().deserializer());
+    outcomes = driver.createOutputTopic(config.topics().outcomes(), new StringDeserializer(), CascadeSerdes.outcomes().deserializer());
+    escalated = driver.createOutputTopic(config.topics().escalations(), new StringDeserializer(), CascadeSerdes.escalations().deserializer());
+    deadLetters = driver.createOutputTopic(config.topics().deadLetters(), Serdes.ByteArray().deserializer(), CascadeSerdes.deadLetters().deserializer());
+  }
+
+  @AfterEach
+  void stop() {
+    driver.close();
+    escalations.close();
+    channel.shutdownNow();
+    largeServer.shutdownNow();
+  }
+
+  private void send(String id, String prompt) {
+    send(id, prompt, null);
+  }
+
+  private void send(String id, String prompt, String reference) {
+    CascadeRequest r = CascadeRequest.newBuilder().setRequestId(id).setPrompt(prompt).setMaxNewTokens(0)
+        .setReference(reference).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).build();
+    requests.pipeInput(id.getBytes(), CascadeSerdes.requests().serializer().serialize("t", r));
+  }
+
+  /**
+   * Waits for the escalator's answers. The driver feeds the escalations topic, which the topology
+   * both writes and reads, back into the escalator by itself; its calls complete asynchronously.
+   */
+  private List<CascadeResponse> escalateAndCollect(int expected) throws InterruptedException {
+    List<CascadeResponse> out = new ArrayList<>();
+    long deadline = System.currentTimeMillis() + 10_000;
+    while (out.size() < expected && System.currentTimeMillis() < deadline) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+      out.addAll(responses.readValuesToList());
+    }
+    return out;
+  }
+
+  @Test
+  void confidentAnswersReturnAtOnceAndUnsureOnesEscalateToTheLargeModel() throws Exception {
+    send("a", "hello", "olleh");
+    send("b", "unsure one");
+    send("c", "world");
+    // A full batch of 3 runs at once, in one small-model call.
+    assertThat(small.batchSizes).containsExactly(3);
+    List<CascadeResponse> direct = responses.readValuesToList();
+    assertThat(direct).extracting(CascadeResponse::getRequestId).containsExactly("a", "c");
+    assertThat(direct).allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL));
+    assertThat(direct.get(0).getText()).isEqualTo("olleh");
+    assertThat(escalated.readValuesToList()).extracting(Escalation::getRequestId).containsExactly("b");
+    List<RoutingOutcome> accepted = outcomes.readValuesToList();
+    assertThat(accepted).extracting(RoutingOutcome::getRequestId).containsExactly("a", "c");
+    assertThat(accepted.get(0).getSmallCorrect()).isTrue();
+    assertThat(accepted.get(0).getDecision()).isEqualTo(Decision.ACCEPT);
+    assertThat(accepted.get(0).getFeatures()).containsKey("lp_q0");
+
+    List<CascadeResponse> late = escalateAndCollect(1);
+    assertThat(late).singleElement().satisfies(r -> {
+      assertThat(r.getRequestId()).isEqualTo("b");
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(r.getText()).isEqualTo("UNSURE ONE");
+      assertThat(r.getDeferralScore()).isGreaterThan(r.getThreshold());
+    });
+    List<RoutingOutcome> escalatedOutcomes = outcomes.readValuesToList();
+    assertThat(escalatedOutcomes).singleElement().satisfies(o -> {
+      assertThat(o.getLargeText()).isEqualTo("UNSURE ONE");
+      assertThat(o.getSmallText()).isEqualTo("eno erusnu");
+      assertThat(o.getAgree()).isFalse();
+      assertThat(o.getCostUnits()).isGreaterThan(o.getCostUnitsLargeOnly());
+    });
+  }
+
+  @Test
+  void aPartialBatchRunsWhenItsOldestRequestHasWaitedLongEnough() {
+    send("a", "one");
+    send("b", "two");
+    assertThat(responses.isEmpty()).isTrue();
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(small.batchSizes).containsExactly(2);
+    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("a", "b");
+  }
+
+  @Test
+  void aNewPolicyOnThePolicyTopicChangesTheFollowingDecisions() {
+    send("a", "unsure 1");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(escalated.readValuesToList()).hasSize(1);
+    responses.readValuesToList();
+    policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule("chow-quantile").setAlpha(0).setThreshold(5.0).setExplorationRate(0).setTargetEscalationRate(0)
+        .setVersion(7).setUpdatedBy("operator").setUpdatedAtMs(1).setReason("fewer escalations").build());
+    send("b", "unsure 2");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(escalated.isEmpty()).isTrue();
+    CascadeResponse r = responses.readValuesToList().stream().filter(x -> x.getRequestId().equals("b")).findFirst().orElseThrow();
+    assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL);
+    assertThat(r.getPolicyVersion()).isEqualTo(7);
+    assertThat(r.getThreshold()).isEqualTo(5.0);
+  }
+
+  @Test
+  void anUnusablePolicyRecordKeepsTheConfiguredDefault() {
+    policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule("no-such-rule").setAlpha(0).setThreshold(5.0).setExplorationRate(0).setTargetEscalationRate(0)
+        .setVersion(3).setUpdatedBy("x").setUpdatedAtMs(1).setReason("").build());
+    send("a", "unsure");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(escalated.readValue().getPolicyVersion()).isEqualTo(0);
+  }
+
+  @Test
+  void malformedRecordsGoToTheDeadLetterTopicAndProcessingGoesOn() {
+    requests.pipeInput("bad".getBytes(), new byte[] {1, 2, 3, 4});
+    send("empty", "");
+    send("hash", "a#b");
+    send("ok", "fine");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    List<DeadLetter> dead = deadLetters.readValuesToList();
+    assertThat(dead).hasSize(3);
+    assertThat(dead.get(0).getStage()).isEqualTo("deserialize");
+    assertThat(dead.get(0).getReason()).containsIgnoringCase("magic");
+    assertThat(dead.get(0).getValue().array()).containsExactly(1, 2, 3, 4);
+    assertThat(dead.get(0).getTopic()).isEqualTo(config.topics().requests());
+    assertThat(dead.get(1).getStage()).isEqualTo("validate");
+    assertThat(dead.get(1).getReason()).contains("prompt");
+    assertThat(dead.get(2).getReason()).contains("'#'");
+    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("ok");
+  }
+
+  @Test
+  void aRequestTheSmallModelCannotRunIsDeadLetteredAndItsBatchMatesAreAnswered() {
+    send("a", "fine");
+    send("b", "explode");
+    send("c", "also fine");
+    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("a", "c");
+    DeadLetter dead = deadLetters.readValue();
+    assertThat(dead.getStage()).isEqualTo("small-model");
+    assertThat(dead.getReason()).contains("scripted failure");
+  }
+
+  @Test
+  void aFailingLargeModelAnswersWithTheSmallTextMarkedDegraded() throws Exception {
+    send("a", "unsure but down");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    List<CascadeResponse> late = escalateAndCollect(1);
+    assertThat(late).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+      assertThat(r.getText()).isEqualTo("nwod tub erusnu");
+    });
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDegraded()).isTrue();
+    assertThat(o.getDegradedReason()).contains("UNAVAILABLE");
+  }
+
+  /** Upper-cases the prompt; a prompt containing "down" fails with UNAVAILABLE. */
+  private static final class UppercaseLargeModel extends LargeModelGrpc.LargeModelImplBase {
+    @Override
+    public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+      if (request.getPrompt().contains("down")) {
+        out.onError(Status.UNAVAILABLE.withDescription("large model down").asRuntimeException());
+        return;
+      }
+      out.onNext(LargeGenerateResponse.newBuilder().setText(request.getPrompt().toUpperCase())
+          .addTokens(5).addTokenLogprobs(-0.1f).setModel("upper").build());
+      out.onCompleted();
+    }
+  }
+}
