@@ -78,13 +78,19 @@ public final class CascadeRouter implements AutoCloseable {
    * @param largeTarget host:port of the LargeModel gRPC server
    */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget) {
+    return start(config, smallModel, largeTarget, DeferralRules.builtIn());
+  }
+
+  /** As {@link #start(CascadeConfig, TextGenerator, String)}, with the rules a policy may name (learned ones too). */
+  public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget,
+      DeferralRules rules) {
     String bootstrap = config.get(CascadeConfig.BOOTSTRAP_SERVERS);
     if (bootstrap.isBlank()) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
           "is empty: the router needs Kafka brokers (set it, or use 'cascade demo' for the embedded one)");
     }
     DeferralPolicy defaultPolicy = configuredPolicy(config);
-    DeferralRules.builtIn().create(defaultPolicy.rule(), defaultPolicy.alpha());
+    rules.create(defaultPolicy.rule(), defaultPolicy.alpha());
     try (Admin admin = Admin.create(clientProperties(config))) {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
@@ -94,8 +100,8 @@ public final class CascadeRouter implements AutoCloseable {
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
-        () -> new SmallModelRouter(smallModel, DeferralRules.builtIn(), targetRate, records, defaultMax, Clock.systemUTC()),
-        new RequestValidator(smallModel), defaultPolicy,
+        () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC()),
+        new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax);
     Topology topology = CascadeTopology.build(parts);

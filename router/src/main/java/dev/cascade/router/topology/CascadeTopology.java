@@ -6,6 +6,7 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.routing.SmallModelRouter;
+import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
 import java.util.function.Supplier;
@@ -59,6 +60,7 @@ public final class CascadeTopology {
    * @param topics topic names
    * @param routers makes the accept-or-defer step, one per stream task
    * @param validator checks requests before the small model
+   * @param rules the rules a policy may name (built-in and learned)
    * @param defaultPolicy the policy while the policy topic has none
    * @param batchSize most requests in one small-model batch
    * @param batchWait longest a request waits for its batch to fill
@@ -68,7 +70,7 @@ public final class CascadeTopology {
    * @param defaultMaxNewTokens token limit of a request that sets none
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
-      DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
+      DeferralRules rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
       RoutingRecords records, int maxInFlight, int defaultMaxNewTokens) {}
 
   private CascadeTopology() {}
@@ -85,7 +87,7 @@ public final class CascadeTopology {
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())
         .addProcessor(VALIDATE, () -> new ValidateProcessor(CascadeSerdes.requests().deserializer(),
             parts.validator(), topics.requests()), REQUESTS_SOURCE)
-        .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts::defaultPolicy,
+        .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts.rules(), parts::defaultPolicy,
             parts.batchSize(), parts.batchWait()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)

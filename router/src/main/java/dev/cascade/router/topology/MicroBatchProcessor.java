@@ -4,6 +4,7 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.PendingRequest;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.SmallModelRouter;
+import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.avro.CascadeRequest;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -34,6 +35,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private static final Logger LOG = LoggerFactory.getLogger(MicroBatchProcessor.class);
 
   private final Supplier<SmallModelRouter> routerFactory;
+  private final DeferralRules rules;
   private final Supplier<DeferralPolicy> fallbackPolicy;
   private final int batchSize;
   private final Duration maxWait;
@@ -44,9 +46,10 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private SmallModelRouter router;
   private long sequence;
 
-  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, Supplier<DeferralPolicy> fallbackPolicy,
-      int batchSize, Duration maxWait) {
+  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
+      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait) {
     this.routerFactory = routerFactory;
+    this.rules = rules;
     this.fallbackPolicy = fallbackPolicy;
     this.batchSize = batchSize;
     this.maxWait = maxWait;
@@ -56,8 +59,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   public void init(ProcessorContext<Object, Object> context) {
     this.context = context;
     this.store = context.getStateStore(CascadeTopology.BATCH_STORE);
-    this.policy = new PolicyView(context.getStateStore(CascadeTopology.POLICY_STORE), fallbackPolicy.get(),
-        dev.cascade.router.rules.DeferralRules.builtIn());
+    this.policy = new PolicyView(context.getStateStore(CascadeTopology.POLICY_STORE), fallbackPolicy.get(), rules);
     this.router = routerFactory.get();
     try (KeyValueIterator<String, CascadeRequest> it = store.all()) {
       while (it.hasNext()) {

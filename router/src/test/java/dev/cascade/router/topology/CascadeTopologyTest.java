@@ -79,7 +79,7 @@ class CascadeTopologyTest {
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
-        new RequestValidator(small), policy, batchSize, wait, escalations, records, 4, 48);
+        new RequestValidator(small), DeferralRules.builtIn(), policy, batchSize, wait, escalations, records, 4, 48);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
