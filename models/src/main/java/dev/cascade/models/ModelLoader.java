@@ -1,0 +1,120 @@
+package dev.cascade.models;
+
+import ai.djl.MalformedModelException;
+import ai.djl.engine.Engine;
+import ai.djl.engine.EngineException;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ModelNotFoundException;
+import ai.djl.repository.zoo.ZooModel;
+import java.io.IOException;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Which engine runs the model, as configuration: {@code OnnxRuntime}, {@code TensorRT}, or
+ * {@code auto} (TensorRT where its native libraries load, else ONNX Runtime, with a log line
+ * saying which and why). A host without TensorRT gets {@link EngineUnavailableException} naming
+ * what is missing, never a JVM crash.
+ */
+final class ModelLoader {
+
+  static final String ONNX_RUNTIME = "OnnxRuntime";
+  static final String TENSOR_RT = "TensorRT";
+  static final String AUTO = "auto";
+
+  private static final Logger LOG = LoggerFactory.getLogger(ModelLoader.class);
+
+  private ModelLoader() {}
+
+  /** The engine name as DJL spells it, from any capitalisation of the three accepted values. */
+  static String normalise(String engine) {
+    return switch (engine == null ? "" : engine.toLowerCase(Locale.ROOT)) {
+      case "onnxruntime", "ort", "onnx" -> ONNX_RUNTIME;
+      case "tensorrt", "trt" -> TENSOR_RT;
+      case "auto" -> AUTO;
+      default -> throw new IllegalArgumentException(
+          "engine: '" + engine + "' is not one of OnnxRuntime, TensorRT, auto");
+    };
+  }
+
+  /** Loads the model's forward pass with the requested engine. */
+  static ZooModel<DecodeStep, NextTokenScores> load(ModelDirectory dir, String requested) {
+    System.setProperty("ai.djl.offline", "true");
+    String engine = normalise(requested);
+    if (engine.equals(AUTO)) {
+      try {
+        ZooModel<DecodeStep, NextTokenScores> model = loadWith(dir, TENSOR_RT);
+        LOG.info("engine auto: using TensorRT for model {}", dir.name());
+        return model;
+      } catch (EngineUnavailableException e) {
+        LOG.info("engine auto: using OnnxRuntime for model {} because TensorRT is unavailable: {}", dir.name(),
+            e.getMessage());
+        return loadWith(dir, ONNX_RUNTIME);
+      }
+    }
+    return loadWith(dir, engine);
+  }
+
+  private static ZooModel<DecodeStep, NextTokenScores> loadWith(ModelDirectory dir, String engine) {
+    requireEngine(engine);
+    Criteria<DecodeStep, NextTokenScores> criteria = Criteria.builder()
+        .setTypes(DecodeStep.class, NextTokenScores.class)
+        .optModelPath(dir.path())
+        .optModelName("model")
+        .optEngine(engine)
+        .optTranslator(new StepTranslator())
+        .build();
+    try {
+      return criteria.loadModel();
+    } catch (LinkageError | EngineException e) {
+      throw unavailable(engine, e);
+    } catch (ModelNotFoundException | MalformedModelException | IOException e) {
+      throw new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + engine + ": "
+          + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Loads the engine's native libraries, turning every failure into one that names what is missing.
+   * DJL reports a failed native load once (later attempts only see an uninitialised class), so the
+   * first failure is remembered and reported again.
+   */
+  static void requireEngine(String engine) {
+    EngineUnavailableException known = FAILED.get(engine);
+    if (known != null) {
+      throw new EngineUnavailableException(engine, known.getMessage(), known.getCause());
+    }
+    try {
+      if (!Engine.hasEngine(engine)) {
+        throw new EngineUnavailableException(engine, "engine " + engine + " is not on the classpath", null);
+      }
+      Engine.getEngine(engine);
+    } catch (LinkageError | EngineException | IllegalArgumentException e) {
+      EngineUnavailableException failure = unavailable(engine, e);
+      FAILED.putIfAbsent(engine, failure);
+      throw failure;
+    }
+  }
+
+  private static final Map<String, EngineUnavailableException> FAILED = new ConcurrentHashMap<>();
+
+  private static EngineUnavailableException unavailable(String engine, Throwable e) {
+    StringBuilder why = new StringBuilder();
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t.getMessage() != null && why.indexOf(t.getMessage()) < 0) {
+        if (why.length() > 0) {
+          why.append(": ");
+        }
+        why.append(t.getMessage());
+      }
+    }
+    String hint = engine.equals(TENSOR_RT)
+        ? " (TensorRT 8 native libraries libnvinfer.so.8 and libnvonnxparser.so.8 and a CUDA 12 runtime are needed;"
+            + " see DESIGN.md, Models)"
+        : "";
+    return new EngineUnavailableException(engine, "engine " + engine + " cannot run on this host: " + why + hint, e);
+  }
+}

@@ -1,0 +1,149 @@
+package dev.cascade.models;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Text to token ids and back, through a Hugging Face {@code tokenizer.json} (DJL's binding).
+ *
+ * <p>The model's sequences are: prompt tokens, the separator, output tokens, end-of-sequence. The
+ * separator, end-of-sequence, padding and unknown tokens are looked up by name in the tokenizer's
+ * vocabulary ({@code <sep>}, {@code <eos>}, {@code <pad>}, {@code <unk>} unless told otherwise).
+ * Decoding joins output tokens with single spaces, which is the reference form of the data.
+ * Thread-safe: the native tokenizer is immutable once loaded.
+ */
+public final class ModelTokenizer implements AutoCloseable {
+
+  /** The names of the special tokens. */
+  public record SpecialTokens(String pad, String sep, String eos, String unk) {
+    public static final SpecialTokens DEFAULT = new SpecialTokens("<pad>", "<sep>", "<eos>", "<unk>");
+  }
+
+  private final HuggingFaceTokenizer tokenizer;
+  private final long pad;
+  private final long sep;
+  private final long eos;
+  private final long unk;
+  private final int maxPromptTokens;
+  private final Map<String, Integer> vocabulary;
+
+  private ModelTokenizer(HuggingFaceTokenizer tokenizer, Map<String, Integer> vocabulary, SpecialTokens special,
+      int maxPromptTokens) {
+    this.tokenizer = tokenizer;
+    this.vocabulary = Map.copyOf(vocabulary);
+    this.pad = idOf(tokenizer, special.pad());
+    this.sep = idOf(tokenizer, special.sep());
+    this.eos = idOf(tokenizer, special.eos());
+    this.unk = idOf(tokenizer, special.unk());
+    this.maxPromptTokens = maxPromptTokens;
+  }
+
+  /**
+   * Loads {@code tokenizer.json}.
+   *
+   * @param maxPromptTokens the longest prompt, in tokens, that the model's context leaves room for
+   */
+  public static ModelTokenizer load(Path tokenizerJson, SpecialTokens special, int maxPromptTokens)
+      throws IOException {
+    HuggingFaceTokenizer hf = HuggingFaceTokenizer.builder()
+        .optTokenizerPath(tokenizerJson)
+        .optAddSpecialTokens(false)
+        .optTruncation(false)
+        .optPadding(false)
+        .build();
+    JsonNode vocab = new ObjectMapper().readTree(tokenizerJson.toFile()).path("model").path("vocab");
+    Map<String, Integer> vocabulary = new HashMap<>();
+    vocab.fields().forEachRemaining(e -> vocabulary.put(e.getKey(), e.getValue().asInt()));
+    return new ModelTokenizer(hf, vocabulary, special, maxPromptTokens);
+  }
+
+  private static long idOf(HuggingFaceTokenizer tokenizer, String token) {
+    Encoding encoding = tokenizer.encode(token, false, false);
+    long[] ids = encoding.getIds();
+    if (ids.length != 1) {
+      throw new IllegalArgumentException("tokenizer has no single token for special token '" + token + "'");
+    }
+    return ids[0];
+  }
+
+  /** The prompt's token ids (without the separator). */
+  public long[] encodePrompt(String prompt) {
+    return tokenizer.encode(prompt, false, false).getIds();
+  }
+
+  /**
+   * Empty if the prompt can be generated from; otherwise why not, naming the field "prompt".
+   */
+  public Optional<String> checkPrompt(String prompt) {
+    if (prompt == null || prompt.isBlank()) {
+      return Optional.of("prompt: must not be empty");
+    }
+    Encoding encoding = tokenizer.encode(prompt, false, false);
+    long[] ids = encoding.getIds();
+    for (int i = 0; i < ids.length; i++) {
+      if (ids[i] == unk) {
+        String bad = encoding.getTokens()[i];
+        return Optional.of("prompt: character '" + bad + "' (U+" + String.format("%04X", bad.codePointAt(0))
+            + ") cannot be encoded by this model's tokenizer");
+      }
+    }
+    if (ids.length > maxPromptTokens) {
+      return Optional.of("prompt: " + ids.length + " tokens is over the model's limit of " + maxPromptTokens
+          + " (context length minus room for the output)");
+    }
+    return Optional.empty();
+  }
+
+  /** The text of generated token ids: tokens joined by single spaces, special tokens left out. */
+  public String decode(int[] tokens) {
+    long[] ids = new long[tokens.length];
+    for (int i = 0; i < tokens.length; i++) {
+      ids[i] = tokens[i];
+    }
+    return tokenizer.decode(ids, true);
+  }
+
+  /** The ids of a reference text (tokens separated by single spaces): the inverse of {@link #decode}. */
+  public int[] encodeReference(String reference) {
+    String[] parts = reference.split(" ");
+    int[] ids = new int[parts.length];
+    for (int i = 0; i < parts.length; i++) {
+      Integer id = vocabulary.get(parts[i]);
+      ids[i] = id == null ? (int) unk : id;
+    }
+    return ids;
+  }
+
+  public long padId() {
+    return pad;
+  }
+
+  public long sepId() {
+    return sep;
+  }
+
+  public long eosId() {
+    return eos;
+  }
+
+  /** The vocabulary size as the tokenizer's model declares it (a word-level vocabulary), 0 when not declared. */
+  public int vocabularySize() {
+    return vocabulary.size();
+  }
+
+  public int maxPromptTokens() {
+    return maxPromptTokens;
+  }
+
+  @Override
+  public void close() {
+    tokenizer.close();
+  }
+}

@@ -1,0 +1,38 @@
+package dev.cascade.models;
+
+/**
+ * Loads {@link TextGenerator}s, the way DJL's {@code Criteria} does: which model, which engine.
+ *
+ * <pre>{@code
+ * try (TextGenerator small = TextGenerators.load("small", "auto")) {
+ *   Generation g = small.generate(List.of("cascade"), 48).get(0);
+ * }
+ * }</pre>
+ */
+public final class TextGenerators {
+
+  private TextGenerators() {}
+
+  /**
+   * Loads a model.
+   *
+   * @param modelNameOrDir "small" or "large" for the bundled models (copied from the classpath to a
+   *     cache directory on first use), or a directory holding {@code model.onnx} and
+   *     {@code tokenizer.json} (and optionally {@code card.json})
+   * @param engine "OnnxRuntime", "TensorRT" or "auto"
+   * @throws EngineUnavailableException when the engine cannot run here (names what is missing)
+   * @throws IllegalArgumentException for an unknown model or engine name
+   */
+  public static TextGenerator load(String modelNameOrDir, String engine) {
+    return load(modelNameOrDir, engine, DjlTextGenerator.DEFAULT_MAX_BATCH);
+  }
+
+  /** As {@link #load(String, String)}, decoding at most {@code maxBatch} rows per forward pass. */
+  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch) {
+    if (maxBatch < 1) {
+      throw new IllegalArgumentException("maxBatch: must be at least 1, got " + maxBatch);
+    }
+    String normalisedEngine = ModelLoader.normalise(engine);
+    return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch);
+  }
+}
