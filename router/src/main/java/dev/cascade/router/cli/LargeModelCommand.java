@@ -1,0 +1,63 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import io.grpc.ServerBuilder;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Serves cascade.v1.LargeModel over gRPC until interrupted. */
+@Command(name = "large-model", mixinStandardHelpOptions = true,
+    description = {"Serves cascade.v1.LargeModel/Generate over gRPC (plus health and reflection) for a model,"
+        + " the bundled large one by default.",
+        "Prints large-model=127.0.0.1:PORT once serving; runs until interrupted (Ctrl-C)."})
+final class LargeModelCommand implements Callable<Integer> {
+
+  @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
+      description = "The port to listen on, on every interface (default: ${DEFAULT-VALUE}, any free port).")
+  int port;
+
+  @Option(names = "--model", defaultValue = "large", paramLabel = "small|large|DIR",
+      description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
+  String model;
+
+  @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
+      description = "The inference engine (default: ${DEFAULT-VALUE}).")
+  String engine;
+
+  @Option(names = "--max-concurrent", defaultValue = "2", paramLabel = "N",
+      description = "Generations running at once (default: ${DEFAULT-VALUE}).")
+  int maxConcurrent;
+
+  @Option(names = "--queue", defaultValue = "16", paramLabel = "N",
+      description = "Generations waiting for a slot; beyond that, RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
+  int queue;
+
+  @Override
+  public Integer call() throws IOException, InterruptedException {
+    ServerLimits limits = new ServerLimits(maxConcurrent, queue);
+    TextGenerator generator = TextGenerators.load(model, engine);
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(port), generator, limits).start();
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        server.stop();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        generator.close();
+        stopped.countDown();
+      }
+    }, "large-model-shutdown"));
+    System.out.println("large-model=127.0.0.1:" + server.port());
+    System.out.flush();
+    server.blockUntilShutdown();
+    stopped.await();
+    return 0;
+  }
+}
