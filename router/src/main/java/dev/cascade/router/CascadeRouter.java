@@ -96,7 +96,7 @@ public final class CascadeRouter implements AutoCloseable {
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
     EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config));
-    RoutingRecords records = new RoutingRecords(CostModel.from(config), prompt -> prompt.codePointCount(0, prompt.length()));
+    RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens);
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),

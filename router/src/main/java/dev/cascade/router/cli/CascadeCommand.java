@@ -9,6 +9,8 @@ import picocli.CommandLine.Command;
     description = "A streaming online cascade router for LLM inference.",
     subcommands = {
         BrokerCommand.class,
+        DemoCommand.class,
+        ServeCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

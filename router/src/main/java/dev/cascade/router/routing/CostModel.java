@@ -13,6 +13,14 @@ public record CostModel(double smallPerToken, double largePerToken) {
     return new CostModel(config.get(CascadeConfig.COST_SMALL), config.get(CascadeConfig.COST_LARGE));
   }
 
+  /**
+   * Tokens a prompt costs: its Unicode code points, which is what the bundled character-level
+   * models consume (a model with a subword tokenizer costs fewer; the count is an upper bound).
+   */
+  public static int promptTokens(String prompt) {
+    return prompt.codePointCount(0, prompt.length());
+  }
+
   public double small(int promptTokens, int outputTokens) {
     return smallPerToken * (promptTokens + outputTokens);
   }

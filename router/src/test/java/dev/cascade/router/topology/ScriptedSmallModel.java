@@ -19,6 +19,11 @@ final class ScriptedSmallModel implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens) {
+    return generate(prompts, maxNewTokens, Cancellation.NONE);
+  }
+
+  @Override
+  public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
     batchSizes.add(prompts.size());
     List<Generation> out = new ArrayList<>();
     for (String p : prompts) {

@@ -1,0 +1,178 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoSummary;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * The main job on the embedded default: broker, large-model server and router in this JVM, the
+ * bundled test split through it over Kafka, and a summary of what the cascade did.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+    description = {"Runs the whole cascade in this JVM (embedded Kafka broker, large-model gRPC server, router),",
+        "publishes the bundled test split to the requests topic, reads every response and prints a summary."})
+final class DemoCommand implements Callable<Integer> {
+
+  @Mixin
+  ConfigOptions configOptions;
+
+  @Option(names = "--requests", paramLabel = "N", description = "Send only the first N examples (default: all).")
+  Integer requests;
+
+  @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Send this JSONL file instead of the bundled test split.")
+  Path data;
+
+  @Option(names = "--rule", paramLabel = "RULE", description = "Starting rule: chow-sum, chow-average, chow-quantile (default: policy.rule).")
+  String rule;
+
+  @Option(names = "--alpha", paramLabel = "A", description = "Alpha of chow-quantile (default: policy.alpha).")
+  Double alpha;
+
+  @Option(names = "--threshold", paramLabel = "T",
+      description = "Starting threshold. Default: calibrated on the bundled validation split for --target-escalation.")
+  Double threshold;
+
+  @Option(names = "--target-escalation", paramLabel = "F", defaultValue = "0.3",
+      description = "Fraction of the validation split the calibrated threshold escalates (default: ${DEFAULT-VALUE}).")
+  double targetEscalation;
+
+  @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
+  boolean json;
+
+  @Override
+  public Integer call() throws Exception {
+    Map<String, String> flags = new LinkedHashMap<>();
+    if (rule != null) {
+      flags.put(CascadeConfig.POLICY_RULE.name(), rule);
+    }
+    if (alpha != null) {
+      flags.put(CascadeConfig.POLICY_ALPHA.name(), alpha.toString());
+    }
+    if (threshold != null) {
+      flags.put(CascadeConfig.POLICY_THRESHOLD.name(), threshold.toString());
+    }
+    if (!(targetEscalation > 0 && targetEscalation < 1)) {
+      throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
+    }
+    CascadeConfig config = configOptions.load(flags);
+    List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
+    if (requests != null) {
+      if (requests < 1) {
+        throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
+      }
+      examples = examples.subList(0, Math.min(requests, examples.size()));
+    }
+    String engine = config.get(CascadeConfig.ENGINE);
+    int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
+
+    try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine);
+        TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine);
+        EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
+      if (threshold == null) {
+        List<Example> validation = Examples.bundled("validation");
+        double calibrated;
+        try (ProgressBar bar = bar("calibrating", validation.size())) {
+          calibrated = ThresholdCalibration.calibrate(small, validation,
+              DeferralRules.builtIn().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
+              targetEscalation, maxNew, 64, bar::stepTo);
+        }
+        config = config.with(CascadeConfig.POLICY_THRESHOLD, Double.toString(calibrated));
+        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%n",
+            calibrated, ruleName(config), 100 * targetEscalation, validation.size());
+      }
+      LargeModelServer largeServer = new LargeModelServer(
+          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
+          new ServerLimits(2, 4 * config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
+      DemoWorkload.Result result;
+      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
+          ProgressBar bar = bar("requests", examples.size())) {
+        result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+            config.topics().responses(), config.topics().outcomes(), "demo", examples, Duration.ofSeconds(120),
+            bar::stepTo);
+      } finally {
+        largeServer.stop();
+      }
+      List<String> largeTexts = new ArrayList<>();
+      int[] largeTokens = new int[examples.size()];
+      largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens);
+      DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
+          ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
+      if (json) {
+        System.out.println(new ObjectMapper().writeValueAsString(summary));
+      } else {
+        System.out.println(summary.toText());
+      }
+      return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
+    }
+  }
+
+  /** The large model's answer to every example: from the outcome where it was escalated, else generated now. */
+  private static void largeOnlyBaseline(TextGenerator large, List<Example> examples, DemoWorkload.Result result,
+      int maxNew, List<String> texts, int[] tokens) {
+    List<Integer> missing = new ArrayList<>();
+    for (int i = 0; i < examples.size(); i++) {
+      RoutingOutcome o = result.outcomes().get("demo-" + i);
+      if (o != null && o.getLargeText() != null) {
+        texts.add(o.getLargeText());
+        tokens[i] = o.getLargeTokens() == null ? 0 : o.getLargeTokens().size();
+      } else {
+        texts.add(null);
+        missing.add(i);
+      }
+    }
+    try (ProgressBar bar = bar("large-only baseline", missing.size())) {
+      for (int start = 0; start < missing.size(); start += 32) {
+        List<Integer> chunk = missing.subList(start, Math.min(missing.size(), start + 32));
+        List<String> prompts = chunk.stream().map(i -> examples.get(i).prompt()).toList();
+        List<Generation> generations = large.generate(prompts, maxNew);
+        for (int j = 0; j < chunk.size(); j++) {
+          texts.set(chunk.get(j), generations.get(j).text());
+          tokens[chunk.get(j)] = generations.get(j).tokens().length;
+        }
+        bar.stepTo(start + chunk.size());
+      }
+    }
+  }
+
+  private static String ruleName(CascadeConfig config) {
+    String r = config.get(CascadeConfig.POLICY_RULE);
+    return r.equals("chow-quantile") ? r + "-" + config.get(CascadeConfig.POLICY_ALPHA) : r;
+  }
+
+  static ProgressBar bar(String task, int max) {
+    return new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
+        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build();
+  }
+}

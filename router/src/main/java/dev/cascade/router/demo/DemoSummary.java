@@ -1,0 +1,142 @@
+package dev.cascade.router.demo;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.HdrHistogram.Histogram;
+
+/**
+ * What a demo run did, as printed by {@code cascade demo} (and, with {@code --json}, as one JSON
+ * object with these property names).
+ */
+public record DemoSummary(
+    @JsonProperty("requests") int requests,
+    @JsonProperty("responses") int responses,
+    @JsonProperty("duplicate_responses") int duplicateResponses,
+    @JsonProperty("escalated") int escalated,
+    @JsonProperty("escalated_fraction") double escalatedFraction,
+    @JsonProperty("degraded") int degraded,
+    @JsonProperty("accuracy_small_only") double accuracySmallOnly,
+    @JsonProperty("accuracy_cascade") double accuracyCascade,
+    @JsonProperty("accuracy_large_only") double accuracyLargeOnly,
+    @JsonProperty("cost_units") double costUnits,
+    @JsonProperty("cost_units_large_only") double costUnitsLargeOnly,
+    @JsonProperty("cost_saving_pct") double costSavingPct,
+    @JsonProperty("latency_ms") Latency latencyMs,
+    @JsonProperty("throughput_rps") double throughputRps,
+    @JsonProperty("rule") String rule,
+    @JsonProperty("threshold") double threshold) {
+
+  /** End-to-end latency percentiles, from a request being produced to its response being read. */
+  public record Latency(@JsonProperty("p50") double p50, @JsonProperty("p95") double p95,
+      @JsonProperty("p99") double p99) {}
+
+  /**
+   * Summarises a run.
+   *
+   * @param examples what was sent; example i has request id {@code prefix-i}
+   * @param largeTexts the large model's answer to every example (for the large-only baseline)
+   * @param largeTokens the number of tokens of each of those answers
+   */
+  public static DemoSummary of(String prefix, List<Example> examples, DemoWorkload.Result result,
+      List<String> largeTexts, int[] largeTokens, CostModel cost, String rule, double threshold) {
+    int n = examples.size();
+    Map<String, CascadeResponse> byId = new java.util.HashMap<>();
+    Set<String> seen = new HashSet<>();
+    int duplicates = 0;
+    for (CascadeResponse r : result.responses()) {
+      if (!seen.add(r.getRequestId())) {
+        duplicates++;
+      }
+      byId.putIfAbsent(r.getRequestId(), r);
+    }
+    int escalated = 0;
+    int degraded = 0;
+    int cascadeRight = 0;
+    int smallRight = 0;
+    int largeRight = 0;
+    int scored = 0;
+    double costUnits = 0;
+    double largeOnlyCost = 0;
+    Histogram latency = new Histogram(3_600_000_000L, 3);
+    long firstSent = Long.MAX_VALUE;
+    long lastAnswered = Long.MIN_VALUE;
+    for (int i = 0; i < n; i++) {
+      String id = prefix + "-" + i;
+      Example e = examples.get(i);
+      CascadeResponse r = byId.get(id);
+      RoutingOutcome o = result.outcomes().get(id);
+      largeOnlyCost += cost.large(CostModel.promptTokens(e.prompt()), largeTokens[i]);
+      Long sentAt = result.sentAtNanos().get(id);
+      Long answeredAt = result.answeredAtNanos().get(id);
+      if (sentAt != null) {
+        firstSent = Math.min(firstSent, sentAt);
+      }
+      if (sentAt != null && answeredAt != null) {
+        latency.recordValue(Math.max(0, (answeredAt - sentAt) / 1_000));
+        lastAnswered = Math.max(lastAnswered, answeredAt);
+      }
+      if (r != null && r.getServedBy() != ServedBy.SMALL) {
+        escalated++;
+      }
+      if (r != null && r.getServedBy() == ServedBy.SMALL_DEGRADED) {
+        degraded++;
+      }
+      if (o != null) {
+        costUnits += o.getCostUnits();
+      }
+      if (e.reference() == null) {
+        continue;
+      }
+      scored++;
+      if (r != null && r.getText().equals(e.reference())) {
+        cascadeRight++;
+      }
+      if (o != null && o.getSmallText().equals(e.reference())) {
+        smallRight++;
+      }
+      if (largeTexts.get(i).equals(e.reference())) {
+        largeRight++;
+      }
+    }
+    double seconds = lastAnswered > firstSent ? (lastAnswered - firstSent) / 1e9 : Double.NaN;
+    return new DemoSummary(n, byId.size(), duplicates, escalated, n == 0 ? 0 : (double) escalated / n, degraded,
+        ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored), costUnits, largeOnlyCost,
+        largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
+        new Latency(latency.getValueAtPercentile(50) / 1000.0, latency.getValueAtPercentile(95) / 1000.0,
+            latency.getValueAtPercentile(99) / 1000.0),
+        Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold);
+  }
+
+  private static double ratio(int a, int b) {
+    return b == 0 ? 0 : (double) a / b;
+  }
+
+  /** The human-readable summary. */
+  public String toText() {
+    return String.format(java.util.Locale.ROOT, String.join("%n",
+        "requests            %d",
+        "responses           %d%s",
+        "escalated           %d (%.1f%%)",
+        "degraded            %d",
+        "accuracy (exact match against the references)",
+        "  small only        %.1f%%",
+        "  cascade           %.1f%%",
+        "  large only        %.1f%%",
+        "cost units          %.0f (large only: %.0f; saving %.1f%%)",
+        "latency end to end  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms",
+        "throughput          %.1f requests/s",
+        "policy              %s, threshold %.4f"),
+        requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
+        escalated, 100 * escalatedFraction, degraded,
+        100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
+        costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
+        throughputRps, rule, threshold);
+  }
+}

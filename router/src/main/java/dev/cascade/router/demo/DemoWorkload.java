@@ -1,0 +1,130 @@
+package dev.cascade.router.demo;
+
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntConsumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * Drives a workload through the router over Kafka, as any client would: produces one Avro
+ * request per example to the requests topic and reads responses and outcomes back with a
+ * {@code read_committed} consumer, recording when each was sent and answered.
+ */
+public final class DemoWorkload {
+
+  /**
+   * What came back.
+   *
+   * @param sentAtNanos request id to when it was sent
+   * @param answeredAtNanos request id to when its (first) response was read
+   * @param responses every response record read, duplicates included
+   * @param outcomes request id to its outcome record
+   */
+  public record Result(Map<String, Long> sentAtNanos, Map<String, Long> answeredAtNanos,
+      List<CascadeResponse> responses, Map<String, RoutingOutcome> outcomes) {}
+
+  private DemoWorkload() {}
+
+  /**
+   * Sends {@code examples} (ids {@code prefix-0}, {@code prefix-1}, …) and waits until every one has a
+   * response and an outcome, or {@code idleTimeout} passes with nothing new.
+   *
+   * @param clientProps bootstrap servers and any client overrides
+   * @param onAnswered called with the number answered so far, from the reading thread
+   */
+  public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String outcomesTopic, String prefix, List<Example> examples, Duration idleTimeout, IntConsumer onAnswered)
+      throws InterruptedException {
+    Map<String, Long> sent = new ConcurrentHashMap<>();
+    Map<String, Long> answered = new ConcurrentHashMap<>();
+    List<CascadeResponse> responses = new ArrayList<>();
+    Map<String, RoutingOutcome> outcomes = new HashMap<>();
+
+    Map<String, Object> consumerProps = new HashMap<>(clientProps);
+    consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    consumerProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    consumerProps.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    Map<String, Object> producerProps = new HashMap<>(clientProps);
+    producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
+    producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    producerProps.put(ProducerConfig.LINGER_MS_CONFIG, 2);
+
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps, new ByteArrayDeserializer(),
+        new ByteArrayDeserializer());
+        KafkaProducer<String, CascadeRequest> producer = new KafkaProducer<>(producerProps, new StringSerializer(),
+            CascadeSerdes.requests().serializer())) {
+      List<TopicPartition> partitions = new ArrayList<>();
+      for (String topic : List.of(responsesTopic, outcomesTopic)) {
+        consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+      }
+      consumer.assign(partitions);
+      consumer.seekToEnd(partitions);
+      partitions.forEach(consumer::position);
+
+      Thread sender = new Thread(() -> {
+        for (int i = 0; i < examples.size(); i++) {
+          Example e = examples.get(i);
+          String id = prefix + "-" + i;
+          CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())
+              .setMaxNewTokens(0).setReference(e.reference()).setMetadata(kindMetadata(e))
+              .setCreatedAtMs(System.currentTimeMillis()).build();
+          sent.put(id, System.nanoTime());
+          producer.send(new ProducerRecord<>(requestsTopic, id, request));
+        }
+        producer.flush();
+      }, "demo-sender");
+      sender.start();
+
+      long lastProgress = System.nanoTime();
+      while (answered.size() < examples.size() || outcomes.size() < examples.size()) {
+        var records = consumer.poll(Duration.ofMillis(50));
+        long now = System.nanoTime();
+        for (ConsumerRecord<byte[], byte[]> r : records) {
+          if (r.topic().equals(responsesTopic)) {
+            CascadeResponse response = CascadeSerdes.responses().deserializer().deserialize(r.topic(), r.value());
+            if (!response.getRequestId().startsWith(prefix + "-")) {
+              continue;
+            }
+            responses.add(response);
+            answered.putIfAbsent(response.getRequestId(), now);
+          } else {
+            RoutingOutcome outcome = CascadeSerdes.outcomes().deserializer().deserialize(r.topic(), r.value());
+            if (outcome.getRequestId().startsWith(prefix + "-")) {
+              outcomes.put(outcome.getRequestId(), outcome);
+            }
+          }
+          lastProgress = now;
+        }
+        if (!records.isEmpty()) {
+          onAnswered.accept(answered.size());
+        }
+        if (now - lastProgress > idleTimeout.toNanos()) {
+          break;
+        }
+      }
+      sender.join();
+    }
+    return new Result(new LinkedHashMap<>(sent), answered, responses, outcomes);
+  }
+
+  private static Map<String, String> kindMetadata(Example e) {
+    return e.kind() == null ? Map.of() : Map.of("kind", e.kind());
+  }
+}
