@@ -75,7 +75,7 @@ public final class SmallModelRouter {
   private Scored score(String requestId, Generation generation, DeferralRule rule, DeferralPolicy policy) {
     long t0 = System.nanoTime();
     UncertaintyFeatures features = FeatureExtractor.extract(generation.tokenLogprobs(), generation.entropies());
-    double score = rule.score(features);
+    double score = rule.score(features, generation.embedding());
     double threshold = policy.threshold();
     if (policy.holdsTargetRate()) {
       targetRate.observe(policy, score);

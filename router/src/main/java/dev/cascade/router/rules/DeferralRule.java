@@ -15,4 +15,13 @@ public interface DeferralRule {
 
   /** The deferral score of one generation: higher means more likely to need the large model. */
   double score(UncertaintyFeatures features);
+
+  /**
+   * The deferral score given also the small model's embedding of the generation ({@code null} when
+   * the model exports none). Rules that use no embedding ignore it: the default is {@link
+   * #score(UncertaintyFeatures)}.
+   */
+  default double score(UncertaintyFeatures features, float[] embedding) {
+    return score(features);
+  }
 }

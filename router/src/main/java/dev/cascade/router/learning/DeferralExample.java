@@ -1,0 +1,91 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * One training example of a learned deferral rule: the small model's uncertainty features (and
+ * embedding, where known) and whether each model answered correctly.
+ *
+ * <p>The label is the <em>benefit of deferring</em>: the large model right where the small one is
+ * wrong (Gupta et al.'s golden deferral label, the quality difference, cut at zero). Not merely
+ * "the small model is wrong": the least confident answers are often ones the large model gets wrong
+ * too, and deferring those only costs.
+ *
+ * @param features the small model's uncertainty features
+ * @param embedding the small model's embedding, or {@code null} when it was not computed
+ * @param smallCorrect whether the small model's answer was right
+ * @param largeCorrect whether the large model's answer was right
+ */
+public record DeferralExample(
+    UncertaintyFeatures features, float[] embedding, boolean smallCorrect, boolean largeCorrect) {
+
+  public DeferralExample {
+    Objects.requireNonNull(features, "features");
+    embedding = embedding == null ? null : embedding.clone();
+  }
+
+  /** The label: deferring this item helps (the large model right, the small one wrong). */
+  public boolean benefit() {
+    return largeCorrect && !smallCorrect;
+  }
+
+  /** A copy of the embedding, or {@code null}. */
+  @Override
+  public float[] embedding() {
+    return embedding == null ? null : embedding.clone();
+  }
+
+  /** Whether an embedding is present (without copying it). */
+  public boolean hasEmbedding() {
+    return embedding != null;
+  }
+
+  /** The embedding's length, 0 when absent (without copying it). */
+  public int embeddingLength() {
+    return embedding == null ? 0 : embedding.length;
+  }
+
+  float[] embeddingUnsafe() {
+    return embedding;
+  }
+
+  /**
+   * The example one routing outcome gives, if it has a label. With the reference answer known and
+   * both answers checked against it ({@code small_correct} and {@code large_correct} set) those are
+   * the label. Otherwise, on a request that was escalated or explored (a large answer is present),
+   * the large model is the teacher: it counts as right, and the small model as right where it
+   * agrees with it. An outcome with neither (accepted, no reference) teaches nothing: empty.
+   *
+   * @throws IllegalArgumentException if the outcome's features map lacks a feature
+   */
+  public static Optional<DeferralExample> fromOutcome(RoutingOutcome outcome) {
+    Objects.requireNonNull(outcome, "outcome");
+    boolean small;
+    boolean large;
+    if (outcome.getSmallCorrect() != null && outcome.getLargeCorrect() != null) {
+      small = outcome.getSmallCorrect();
+      large = outcome.getLargeCorrect();
+    } else if (outcome.getLargeText() != null) {
+      large = true;
+      small = outcome.getAgree() != null
+          ? outcome.getAgree()
+          : outcome.getLargeText().equals(outcome.getSmallText());
+    } else {
+      return Optional.empty();
+    }
+    UncertaintyFeatures features = UncertaintyFeatures.fromMap(outcome.getFeatures());
+    List<Float> embedding = outcome.getSmallEmbedding();
+    float[] vector = null;
+    if (embedding != null) {
+      vector = new float[embedding.size()];
+      for (int i = 0; i < vector.length; i++) {
+        vector[i] = embedding.get(i);
+      }
+    }
+    return Optional.of(new DeferralExample(features, vector, small, large));
+  }
+}
