@@ -11,6 +11,8 @@ import picocli.CommandLine.Command;
         BrokerCommand.class,
         DemoCommand.class,
         ServeCommand.class,
+        TrainRuleCommand.class,
+        EvalCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

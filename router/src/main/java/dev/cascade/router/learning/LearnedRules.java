@@ -28,6 +28,8 @@ public final class LearnedRules {
   public static final List<String> BUNDLED_NAMES =
       List.of(FeatureSet.QUANTILE.ruleName(), FeatureSet.EMBED.ruleName());
 
+  private static List<LearnedRule> bundled;
+
   private LearnedRules() {}
 
   /** The built-in Chow rules plus the shipped learned rules. */
@@ -40,8 +42,11 @@ public final class LearnedRules {
    *
    * @throws IllegalStateException if a shipped artifact is missing or unreadable (a broken build)
    */
-  public static List<LearnedRule> bundledRules() {
-    return Bundled.RULES;
+  public static synchronized List<LearnedRule> bundledRules() {
+    if (bundled == null) {
+      bundled = loadBundled();
+    }
+    return bundled;
   }
 
   /**
@@ -59,30 +64,26 @@ public final class LearnedRules {
     return registry;
   }
 
-  private static final class Bundled {
-    static final List<LearnedRule> RULES = load();
-
-    private static List<LearnedRule> load() {
-      List<LearnedRule> rules = new ArrayList<>();
-      for (String name : BUNDLED_NAMES) {
-        String resource = RESOURCE_DIR + name + ".rule";
-        try (InputStream in = LearnedRules.class.getClassLoader().getResourceAsStream(resource)) {
-          if (in == null) {
-            throw new IllegalStateException("the shipped rule artifact " + resource
-                + " is missing from the classpath");
-          }
-          LearnedRule rule = RuleArtifacts.read(in);
-          if (!rule.name().equals(name)) {
-            throw new IllegalStateException(resource + " holds rule '" + rule.name() + "'");
-          }
-          rules.add(rule);
-        } catch (IOException e) {
-          throw new UncheckedIOException("cannot read " + resource, e);
-        } catch (IllegalArgumentException e) {
-          throw new IllegalStateException(resource + ": " + e.getMessage(), e);
+  private static List<LearnedRule> loadBundled() {
+    List<LearnedRule> rules = new ArrayList<>();
+    for (String name : BUNDLED_NAMES) {
+      String resource = RESOURCE_DIR + name + ".rule";
+      try (InputStream in = LearnedRules.class.getClassLoader().getResourceAsStream(resource)) {
+        if (in == null) {
+          throw new IllegalStateException("the shipped rule artifact " + resource
+              + " is missing from the classpath");
         }
+        LearnedRule rule = RuleArtifacts.read(in);
+        if (!rule.name().equals(name)) {
+          throw new IllegalStateException(resource + " holds rule '" + rule.name() + "'");
+        }
+        rules.add(rule);
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read " + resource, e);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalStateException(resource + ": " + e.getMessage(), e);
       }
-      return List.copyOf(rules);
     }
+    return List.copyOf(rules);
   }
 }

@@ -1,0 +1,241 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.learning.AnsweredItem;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.CascadeReport;
+import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.FeatureSet;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.PromptItem;
+import dev.cascade.router.learning.RuleTrainer;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code cascade eval}: runs both models over a labelled JSONL file and evaluates every deferral
+ * rule on it (Gupta et al.'s deferral curve and AUC-DF, gain over random, APGR, CPT, accuracy at a
+ * 20% budget, and a paired bootstrap of each learned rule against the best Chow rule).
+ */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Evaluates every deferral rule (random, Chow-Sum, Chow-Average, Chow-Quantile at 0, 0.1 and 0.5,"
+        + " the learned Post-Hoc-Quantile and Post-Hoc-Embed, and the oracle) on a JSONL file with \"prompt\" and"
+        + " \"reference\" (and optionally \"kind\"): runs the small and the large model on it, then prints, per rule,"
+        + " AUC-DF, % gain over random, % of the oracle's gain, APGR, CPT at 50/80/95%, accuracy with 20% deferred,"
+        + " and for the learned rules AUC-DF minus the best Chow rule's with a paired-bootstrap 95% interval.",
+        "The learned rules are the shipped ones (trained on the bundled validation split) unless --rule-train"
+        + " names other data to train them on first."})
+public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
+
+  @Option(names = "--data", required = true, paramLabel = "FILE.jsonl",
+      description = "The labelled prompts: one JSON object per line with prompt, reference and optionally kind.")
+  Path data;
+
+  @Option(names = "--json", description = "Print one JSON object instead of tables.")
+  boolean json;
+
+  @Option(names = "--plot", paramLabel = "PATH.png", description = "Draw every rule's deferral curve into one PNG.")
+  Path plot;
+
+  @Option(names = "--rule-train", paramLabel = "FILE.jsonl",
+      description = "Train the learned rules on this labelled file first, instead of using the shipped ones.")
+  Path ruleTrain;
+
+  @Option(names = "--resamples", defaultValue = "1000", paramLabel = "N",
+      description = "Paired-bootstrap resamples (default: ${DEFAULT-VALUE}).")
+  int resamples;
+
+  @Option(names = "--seed", defaultValue = "20240917", paramLabel = "N",
+      description = "Seed of the bootstrap (and of training with --rule-train) (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Mixin
+  ModelOptions models;
+
+  @Spec
+  picocli.CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() throws IOException {
+    quietTribuo();
+    List<PromptItem> items = PromptItem.readJsonl(data);
+    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    List<LearnedRule> rules = ruleTrain == null ? LearnedRules.bundledRules() : trainRules(ruleTrain);
+
+    List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
+    List<String> kinds = items.stream().map(PromptItem::kind).toList();
+    CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
+
+    PrintWriter out = spec.commandLine().getOut();
+    if (json) {
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(report.toJson()));
+    } else {
+      out.println("data: " + data + " (" + items.size() + " items)");
+      for (LearnedRule rule : rules) {
+        out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
+            + ", trained on " + rule.info().trainingDataRange());
+      }
+      out.println();
+      out.print(report.toTable());
+    }
+    out.flush();
+    if (plot != null) {
+      writePlot(report.overall(), data.getFileName().toString(), plot);
+      spec.commandLine().getErr().println("plot: " + plot);
+    }
+    return 0;
+  }
+
+  private List<LearnedRule> trainRules(Path file) throws IOException {
+    List<PromptItem> items = PromptItem.readJsonl(file);
+    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
+    List<LearnedRule> rules = new ArrayList<>();
+    for (FeatureSet set : FeatureSet.values()) {
+      if (set.usesEmbedding() && !examples.get(0).hasEmbedding()) {
+        spec.commandLine().getErr().println("the small model exports no embedding: " + set.ruleName() + " skipped");
+        continue;
+      }
+      rules.add(TrainRuleCommand.train(set, examples, file + ": " + items.size() + " items",
+          System.currentTimeMillis(), new RuleTrainer.Options(5, seed, models.learners())).rule());
+    }
+    return rules;
+  }
+
+  static void writePlot(CascadeReport.Section section, String title, Path file) throws IOException {
+    System.setProperty("java.awt.headless", "true");
+    XYChart chart = new XYChartBuilder().width(1000).height(700)
+        .title("Deferral curves: " + title + " (n = " + section.n() + ")")
+        .xAxisTitle("fraction deferred to the large model").yAxisTitle("cascade accuracy (exact match)").build();
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
+    chart.getStyler().setXAxisMin(0.0).setXAxisMax(1.0);
+    int points = Math.min(400, section.n());
+    for (CascadeReport.RuleResult rule : section.rules()) {
+      double[] x = new double[points + 1];
+      double[] y = new double[points + 1];
+      for (int i = 0; i <= points; i++) {
+        x[i] = (double) i / points;
+        y[i] = rule.curve().accuracyAt(x[i]);
+      }
+      XYSeries series = chart.addSeries(String.format(java.util.Locale.ROOT, "%s (AUC-DF %.4f)",
+          rule.name(), rule.metrics().aucDf()), x, y);
+      series.setMarker(SeriesMarkers.NONE);
+      if (rule.name().equals(CascadeReport.RANDOM) || rule.name().equals(CascadeReport.ORACLE)) {
+        series.setLineColor(Color.GRAY);
+        series.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
+            new float[] {6f, 4f}, 0f));
+      }
+    }
+    Path parent = file.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    try (OutputStream out = Files.newOutputStream(file)) {
+      BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
+    }
+  }
+
+  /** Tribuo logs every SGD fit at INFO; a command line wants only warnings. */
+  static void quietTribuo() {
+    Logger.getLogger("org.tribuo").setLevel(Level.WARNING);
+  }
+
+  /** Progress bars on stderr, so that stdout carries only the report. */
+  static CascadeAnswers.Progress progressBars() {
+    return new CascadeAnswers.Progress() {
+      private ProgressBar bar;
+
+      @Override
+      public void begin(String task, long total) {
+        bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
+            .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
+      }
+
+      @Override
+      public void advance(long steps) {
+        bar.stepBy(steps);
+      }
+
+      @Override
+      public void end() {
+        bar.close();
+      }
+    };
+  }
+
+  /** How to run the models; shared by {@code eval} and {@code train-rule}. */
+  static final class ModelOptions {
+    @Option(names = "--small", defaultValue = "small", paramLabel = "small|large|DIR",
+        description = "The small model (default: ${DEFAULT-VALUE}).")
+    String small;
+
+    @Option(names = "--large", defaultValue = "large", paramLabel = "small|large|DIR",
+        description = "The large model (default: ${DEFAULT-VALUE}).")
+    String large;
+
+    @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
+        description = "The inference engine (default: ${DEFAULT-VALUE}).")
+    String engine;
+
+    @Option(names = "--max-new-tokens", defaultValue = "0", paramLabel = "N",
+        description = "The most tokens per answer; 0 for each model's own limit (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--batch-size", defaultValue = "256", paramLabel = "N",
+        description = "Prompts per call to a model (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--cache", paramLabel = "DIR",
+        description = "Keep the models' generations here, keyed by model file, token limit and prompts, and reuse them.")
+    Path cache;
+
+    @Option(names = "--learners", defaultValue = "all", paramLabel = "all|logistic|fm|xgboost",
+        description = "Which learners training chooses among, comma-separated (default: ${DEFAULT-VALUE}).")
+    String learners;
+
+    CascadeAnswers.Settings settings() {
+      return new CascadeAnswers.Settings(small, large, engine, maxNewTokens, batchSize, cache);
+    }
+
+    List<dev.cascade.router.learning.LearnerSpec> learners() {
+      List<dev.cascade.router.learning.LearnerSpec> chosen = new ArrayList<>();
+      for (String name : learners.split(",")) {
+        String prefix = switch (name.strip()) {
+          case "all" -> "tribuo-";
+          case "logistic" -> "tribuo-logistic";
+          case "fm" -> "tribuo-fm";
+          case "xgboost" -> "tribuo-xgboost";
+          default -> throw new IllegalArgumentException(
+              "--learners: unknown learner '" + name + "'; known: all, logistic, fm, xgboost");
+        };
+        dev.cascade.router.learning.LearnerSpec.defaults().stream()
+            .filter(l -> l.id().startsWith(prefix) && chosen.stream().noneMatch(c -> c.id().equals(l.id())))
+            .forEach(chosen::add);
+      }
+      return chosen;
+    }
+  }
+}

@@ -1,0 +1,249 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learning.AnsweredItem;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.FeatureSet;
+import dev.cascade.router.learning.LearnerSpec;
+import dev.cascade.router.learning.PromptItem;
+import dev.cascade.router.learning.RuleArtifacts;
+import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.function.Predicate;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code cascade train-rule}: trains a learned deferral rule (Post-Hoc-Quantile or Post-Hoc-Embed)
+ * from a labelled JSONL file (both models are run on it) or from the routing outcomes on a topic,
+ * choosing the learner by cross-validated AUC-DF, and writes its artifact.
+ */
+@Command(name = "train-rule", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Trains a learned deferral rule and writes its artifact (an Avro RuleModel record).",
+        "The label is the benefit of deferring: the large model right where the small one is wrong. From --data"
+        + " (JSONL with prompt and reference) both models are run and checked against the reference. From"
+        + " --outcomes, each outcome's reference decides where it has one; otherwise, on escalated and explored"
+        + " requests, the large model's answer is the teacher. Logistic regression, a factorization machine and"
+        + " gradient-boosted trees (Tribuo) are compared in k-fold cross-validation by AUC-DF; the best is refit on"
+        + " everything."})
+public final class TrainRuleCommand implements Callable<Integer> {
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Source source;
+
+  static final class Source {
+    @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Labelled prompts (prompt, reference).")
+    Path data;
+
+    @Option(names = "--outcomes", paramLabel = "TOPIC", description = "A routing-outcomes topic, read from its start to its current end.")
+    String outcomes;
+  }
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
+      description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
+  String bootstrapServers;
+
+  @Option(names = "--out", required = true, paramLabel = "PATH", description = "Where to write the rule artifact.")
+  Path out;
+
+  @Option(names = "--rule", defaultValue = "posthoc-quantile", paramLabel = "posthoc-quantile|posthoc-embed",
+      description = "Which rule to train (default: ${DEFAULT-VALUE}).")
+  String rule;
+
+  @Option(names = "--version", defaultValue = "0", paramLabel = "N",
+      description = "The artifact's version; 0 for the training time in epoch milliseconds (default: ${DEFAULT-VALUE}).")
+  long version;
+
+  @Option(names = "--folds", defaultValue = "5", paramLabel = "K",
+      description = "Cross-validation folds for choosing the learner (default: ${DEFAULT-VALUE}).")
+  int folds;
+
+  @Option(names = "--seed", defaultValue = "20240917", paramLabel = "N", description = "Seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--ablation",
+      description = "Also report which features matter: the chosen learner's cross-validated AUC-DF without each group.")
+  boolean ablation;
+
+  @Mixin
+  EvalCommand.ModelOptions models;
+
+  @Mixin
+  ConfigOptions configOptions;
+
+  @Spec
+  picocli.CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() throws IOException {
+    EvalCommand.quietTribuo();
+    FeatureSet set = FeatureSet.forRuleName(rule);
+    PrintWriter err = spec.commandLine().getErr();
+    List<DeferralExample> examples;
+    String range;
+    if (source.data != null) {
+      List<PromptItem> items = PromptItem.readJsonl(source.data);
+      List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), EvalCommand.progressBars());
+      examples = answered.stream().map(AnsweredItem::example).toList();
+      range = source.data + ": " + items.size() + " items; models " + models.small + " / " + models.large;
+    } else {
+      Map.Entry<List<DeferralExample>, String> read = readOutcomes(source.outcomes);
+      examples = read.getKey();
+      range = read.getValue();
+    }
+    RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
+    RuleTrainer.TrainingResult result = train(set, examples, range,
+        version == 0 ? System.currentTimeMillis() : version, options);
+    RuleArtifacts.write(result.rule(), out);
+
+    PrintWriter stdout = spec.commandLine().getOut();
+    stdout.printf(Locale.ROOT, "%s v%d: %s, %d examples (%.1f%% where deferring helps)%n", result.rule().name(),
+        result.rule().info().version(), result.rule().info().learner(), examples.size(),
+        100 * result.rule().info().validationMetrics().get("benefit_rate"));
+    stdout.printf(Locale.ROOT, "%d-fold cross-validated AUC-DF: random %.4f, chow-sum %.4f, oracle %.4f%n",
+        folds, result.randomCvAucDf(), result.chowSumCvAucDf(), result.oracleCvAucDf());
+    for (RuleTrainer.CandidateResult candidate : result.candidates()) {
+      stdout.printf(Locale.ROOT, "  %-48s %.4f%s%n", candidate.learner(), candidate.cvAucDf(),
+          candidate.learner().equals(result.rule().info().learner()) ? "  (chosen)" : "");
+    }
+    if (ablation) {
+      printAblation(stdout, set, examples, result, options);
+    }
+    stdout.println("wrote " + out);
+    stdout.flush();
+    err.flush();
+    return 0;
+  }
+
+  /** Trains with a progress bar over the model fits. */
+  static RuleTrainer.TrainingResult train(FeatureSet set, List<DeferralExample> examples, String range,
+      long version, RuleTrainer.Options options) {
+    try (ProgressBar bar = bar("training " + set.ruleName(), options.fits())) {
+      return RuleTrainer.train(set, examples, range, version, options, what -> bar.step());
+    }
+  }
+
+  private void printAblation(PrintWriter stdout, FeatureSet set, List<DeferralExample> examples,
+      RuleTrainer.TrainingResult result, RuleTrainer.Options options) {
+    LearnerSpec chosen = options.candidates().stream()
+        .filter(c -> c.id().equals(result.rule().info().learner())).findFirst().orElseThrow();
+    List<String> all = result.rule().info().featureNames();
+    Map<String, Predicate<String>> groups = new LinkedHashMap<>();
+    groups.put("log-prob quantiles (lp_q*)", n -> n.startsWith("lp_q"));
+    groups.put("sum (lp_sum)", n -> n.equals("lp_sum"));
+    groups.put("mean (lp_mean)", n -> n.equals("lp_mean"));
+    groups.put("length", n -> n.equals("length"));
+    groups.put("entropy quantiles (ent_q*)", n -> n.startsWith("ent_q"));
+    if (set.usesEmbedding()) {
+      groups.put("embedding (emb_*)", n -> n.startsWith(FeatureSet.EMBEDDING_PREFIX));
+    }
+    Map<String, List<String>> subsets = new LinkedHashMap<>();
+    groups.forEach((group, member) -> subsets.put("without " + group,
+        all.stream().filter(member.negate()).toList()));
+    subsets.put("only lp_sum", List.of("lp_sum"));
+    subsets.put("only lp_sum, lp_mean, length", List.of("lp_sum", "lp_mean", "length"));
+    subsets.put("only log-prob quantiles, sum, mean, length",
+        all.stream().filter(n -> n.startsWith("lp_") || n.equals("length")).toList());
+    stdout.printf(Locale.ROOT, "which features matter (%s, %d-fold AUC-DF; all features: %.4f):%n",
+        chosen.id(), options.folds(), result.rule().info().validationMetrics().get("cv_auc_df"));
+    try (ProgressBar bar = bar("ablation", (long) subsets.size() * options.folds())) {
+      subsets.forEach((label, names) -> {
+        double auc = RuleTrainer.crossValidatedAucDf(names, examples, chosen, options, what -> bar.step());
+        stdout.printf(Locale.ROOT, "  %-48s %.4f (%+.4f)%n", label, auc,
+            auc - result.rule().info().validationMetrics().get("cv_auc_df"));
+      });
+    }
+  }
+
+  private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic) {
+    CascadeConfig config = configOptions.load();
+    String servers = bootstrapServers != null ? bootstrapServers : config.get(CascadeConfig.BOOTSTRAP_SERVERS);
+    if (servers == null || servers.isBlank()) {
+      throw new IllegalArgumentException("--outcomes needs --bootstrap-servers (or the bootstrap.servers key)");
+    }
+    Map<String, Object> props = new HashMap<>();
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000);
+    List<DeferralExample> examples = new ArrayList<>();
+    int unlabelled = 0;
+    int undecodable = 0;
+    StringBuilder range = new StringBuilder("topic " + topic + ":");
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      if (partitions.isEmpty()) {
+        throw new IllegalArgumentException("--outcomes: topic '" + topic + "' does not exist");
+      }
+      consumer.assign(partitions);
+      Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions);
+      Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+      consumer.seekToBeginning(partitions);
+      long total = 0;
+      for (TopicPartition p : partitions) {
+        total += end.get(p) - begin.get(p);
+        range.append(String.format(Locale.ROOT, " %d[%d,%d)", p.partition(), begin.get(p), end.get(p)));
+      }
+      try (ProgressBar bar = bar("reading " + topic, total)) {
+        while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p))) {
+          for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
+            bar.step();
+            if (record.offset() >= end.get(new TopicPartition(record.topic(), record.partition()))
+                || record.value() == null) {
+              continue;
+            }
+            RoutingOutcome outcome;
+            try {
+              outcome = CascadeSerdes.outcomes().decode(record.value());
+            } catch (SchemaDecodingException e) {
+              undecodable++;
+              continue;
+            }
+            var example = DeferralExample.fromOutcome(outcome);
+            if (example.isPresent()) {
+              examples.add(example.get());
+            } else {
+              unlabelled++;
+            }
+          }
+        }
+      }
+    }
+    spec.commandLine().getErr().printf(Locale.ROOT,
+        "%d outcomes with a label, %d without (accepted, no reference), %d undecodable%n",
+        examples.size(), unlabelled, undecodable);
+    return Map.entry(examples, range.toString());
+  }
+
+  static ProgressBar bar(String task, long max) {
+    return new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
+        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
+  }
+}
