@@ -1,0 +1,242 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.PolicyRecords;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.DeadLetter;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The cascade end to end on a real embedded broker, with the real bundled models and a real
+ * large-model gRPC server on loopback.
+ */
+class CascadeRouterIT {
+
+  private static final Duration IDLE = Duration.ofSeconds(60);
+  private static EmbeddedKafka kafka;
+  private static TextGenerator small;
+  private static TextGenerator large;
+  private static LargeModelServer largeServer;
+  private static CascadeConfig config;
+  private static CascadeRouter router;
+  private static List<Example> test;
+
+  @BeforeAll
+  static void start() throws Exception {
+    kafka = EmbeddedKafka.start();
+    small = TextGenerators.load("small", "OnnxRuntime");
+    large = TextGenerators.load("large", "OnnxRuntime");
+    largeServer = new LargeModelServer(
+        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
+        new ServerLimits(2, 512)).start();
+    double threshold = ThresholdCalibration.calibrate(small, Examples.bundled("validation").subList(0, 300),
+        DeferralRules.of("chow-quantile", 0.0), 0.3, 48, 64, n -> { });
+    config = CascadeConfig.load(null, Map.of(), Map.of(
+        "bootstrap.servers", kafka.bootstrapServers(),
+        "policy.rule", "chow-quantile", "policy.alpha", "0", "policy.threshold", Double.toString(threshold),
+        "topic.partitions", "2"));
+    router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
+    test = Examples.bundled("test");
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (router != null) {
+      router.close();
+    }
+    if (largeServer != null) {
+      largeServer.stop();
+    }
+    if (small != null) {
+      small.close();
+    }
+    if (large != null) {
+      large.close();
+    }
+    if (kafka != null) {
+      kafka.close();
+    }
+  }
+
+  private static DemoWorkload.Result send(CascadeConfig c, String prefix, List<Example> examples) throws Exception {
+    return DemoWorkload.run(CascadeRouter.clientProperties(c), c.topics().requests(), c.topics().responses(),
+        c.topics().outcomes(), prefix, examples, IDLE, n -> { });
+  }
+
+  @Test
+  void everyRequestGetsExactlyOneResponseAndEscalatedOnesCarryTheLargeAnswer() throws Exception {
+    List<Example> examples = test.subList(0, 120);
+    DemoWorkload.Result result = send(config, "n", examples);
+
+    assertThat(result.responses()).hasSize(examples.size());
+    Set<String> ids = new HashSet<>();
+    result.responses().forEach(r -> ids.add(r.getRequestId()));
+    assertThat(ids).hasSize(examples.size());
+    assertThat(result.outcomes()).hasSize(examples.size());
+
+    long largeServed = result.responses().stream().filter(r -> r.getServedBy() == ServedBy.LARGE).count();
+    long smallServed = result.responses().stream().filter(r -> r.getServedBy() == ServedBy.SMALL).count();
+    assertThat(largeServed).isPositive();
+    assertThat(smallServed).isPositive();
+    for (CascadeResponse r : result.responses()) {
+      RoutingOutcome o = result.outcomes().get(r.getRequestId());
+      String prompt = examples.get(Integer.parseInt(r.getRequestId().substring(2))).prompt();
+      assertThat(o.getPrompt()).isEqualTo(prompt);
+      if (r.getServedBy() == ServedBy.LARGE) {
+        String direct = large.generate(List.of(prompt), 48).get(0).text();
+        assertThat(r.getText()).isEqualTo(o.getLargeText()).isEqualTo(direct);
+        assertThat(r.getDeferralScore()).isGreaterThan(r.getThreshold());
+      } else {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL);
+        assertThat(r.getText()).isEqualTo(o.getSmallText());
+        assertThat(r.getDeferralScore()).isLessThanOrEqualTo(r.getThreshold());
+      }
+    }
+  }
+
+  @Test
+  void aMalformedRecordIsDeadLetteredAndTheNextOneIsAnswered() throws Exception {
+    try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers()),
+        new ByteArraySerializer(), new ByteArraySerializer())) {
+      producer.send(new ProducerRecord<>(config.topics().requests(), "junk".getBytes(), "not avro at all".getBytes())).get();
+    }
+    DemoWorkload.Result result = send(config, "after-junk", test.subList(200, 203));
+    assertThat(result.responses()).hasSize(3);
+    DeadLetter dead = readOne(config.topics().deadLetters(), d -> new String(d.getKey().array()).equals("junk"));
+    assertThat(dead.getStage()).isEqualTo("deserialize");
+    assertThat(new String(dead.getValue().array())).isEqualTo("not avro at all");
+    assertThat(dead.getReason()).isNotBlank();
+  }
+
+  @Test
+  void aPolicyRecordOnThePolicyTopicChangesTheFollowingDecisions() throws Exception {
+    publishPolicy(new DeferralPolicy("chow-sum", 0, -1e9, 0, 0, 41, "it", System.currentTimeMillis(), "escalate all"));
+    awaitPolicyVersion(41);
+    DemoWorkload.Result all = send(config, "p41", test.subList(300, 320));
+    assertThat(all.responses()).allSatisfy(r -> {
+      assertThat(r.getPolicyVersion()).isEqualTo(41);
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(r.getRule()).isEqualTo("chow-sum");
+    });
+    publishPolicy(new DeferralPolicy("chow-sum", 0, 1e9, 0, 0, 42, "it", System.currentTimeMillis(), "escalate none"));
+    awaitPolicyVersion(42);
+    DemoWorkload.Result none = send(config, "p42", test.subList(320, 340));
+    assertThat(none.responses()).allSatisfy(r -> {
+      assertThat(r.getPolicyVersion()).isEqualTo(42);
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL);
+    });
+    // Back to the configured policy's behaviour for the other tests.
+    publishPolicy(new DeferralPolicy("chow-quantile", 0, config.get(CascadeConfig.POLICY_THRESHOLD), 0, 0, 43, "it",
+        System.currentTimeMillis(), "restore"));
+    awaitPolicyVersion(43);
+  }
+
+  @Test
+  void withTheLargeModelDownEveryRequestIsStillAnsweredDegradedWhereEscalated() throws Exception {
+    CascadeConfig down = config
+        .with(CascadeConfig.APPLICATION_ID, "cascade-down")
+        .with(CascadeConfig.TOPIC_REQUESTS, "down.requests")
+        .with(CascadeConfig.TOPIC_RESPONSES, "down.responses")
+        .with(CascadeConfig.TOPIC_ESCALATIONS, "down.escalations")
+        .with(CascadeConfig.TOPIC_OUTCOMES, "down.outcomes")
+        .with(CascadeConfig.TOPIC_DEAD_LETTERS, "down.dead-letters")
+        .with(CascadeConfig.TOPIC_FEEDBACK, "down.feedback")
+        .with(CascadeConfig.TOPIC_POLICY, "down.policy")
+        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5");
+    int deadPort = EmbeddedKafka.freePort();
+    List<Example> examples = test.subList(400, 460);
+    DemoWorkload.Result result;
+    try (CascadeRouter downRouter = CascadeRouter.start(down, small, "127.0.0.1:" + deadPort)) {
+      result = send(down, "down", examples);
+    }
+    assertThat(result.responses()).hasSize(examples.size());
+    assertThat(result.responses()).extracting(CascadeResponse::getRequestId).doesNotHaveDuplicates();
+    assertThat(result.responses()).extracting(CascadeResponse::getServedBy)
+        .contains(ServedBy.SMALL_DEGRADED).doesNotContain(ServedBy.LARGE);
+    for (CascadeResponse r : result.responses()) {
+      RoutingOutcome o = result.outcomes().get(r.getRequestId());
+      assertThat(r.getText()).isEqualTo(o.getSmallText());
+      if (r.getServedBy() == ServedBy.SMALL_DEGRADED) {
+        assertThat(o.getDegraded()).isTrue();
+        assertThat(o.getDegradedReason()).isNotBlank();
+      }
+    }
+  }
+
+  private static void publishPolicy(DeferralPolicy policy) throws Exception {
+    try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
+        Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(), CascadeSerdes.policies().serializer())) {
+      producer.send(new ProducerRecord<>(config.topics().policy(), CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(policy))).get();
+    }
+  }
+
+  /** Sends probe requests until one is decided under {@code version}. */
+  private static void awaitPolicyVersion(long version) throws Exception {
+    for (int attempt = 0; attempt < 100; attempt++) {
+      DemoWorkload.Result probe = send(config, "probe-" + version + "-" + attempt, test.subList(0, 1));
+      if (probe.responses().get(0).getPolicyVersion() == version) {
+        return;
+      }
+      Thread.sleep(100);
+    }
+    throw new AssertionError("policy version " + version + " never applied");
+  }
+
+  private static DeadLetter readOne(String topic, java.util.function.Predicate<DeadLetter> match) {
+    Map<String, Object> props = new HashMap<>();
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    props.put(ConsumerConfig.GROUP_ID_CONFIG, "dlq-reader-" + System.nanoTime());
+    props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    try (KafkaConsumer<String, DeadLetter> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
+        CascadeSerdes.deadLetters().deserializer())) {
+      consumer.subscribe(List.of(topic));
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (System.currentTimeMillis() < deadline) {
+        for (ConsumerRecord<String, DeadLetter> r : consumer.poll(Duration.ofMillis(200))) {
+          if (match.test(r.value())) {
+            return r.value();
+          }
+        }
+      }
+    }
+    throw new AssertionError("no matching dead letter on " + topic);
+  }
+}
