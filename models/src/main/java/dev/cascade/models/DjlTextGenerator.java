@@ -16,9 +16,10 @@ import java.util.Optional;
  * loop ({@link GreedyDecoder}) and the model call ({@link StepTranslator} on a {@link ZooModel})
  * are separate pieces; this class only wires them.
  *
- * <p>Thread-safe: each {@code generate} call opens its own {@link Predictor}; the engine's
- * session is shared (ONNX Runtime sessions accept concurrent runs). A call's prompts are sorted by
- * length and decoded in sub-batches of at most {@code maxBatch} rows, which keeps padding small.
+ * <p>Thread-safe. Every call's rows are decoded on one decoding thread per model (one
+ * {@link Predictor}, confined to that thread) by a {@link ContinuousBatcher}: rows of concurrent
+ * calls share forward passes, at most {@code maxBatch} rows per pass, and a row joins as soon as
+ * another leaves. A call's prompts are sorted by length first, which keeps padding small.
  */
 final class DjlTextGenerator implements TextGenerator {
 
@@ -26,17 +27,37 @@ final class DjlTextGenerator implements TextGenerator {
 
   private final ZooModel<DecodeStep, NextTokenScores> model;
   private final ModelTokenizer tokenizer;
-  private final GreedyDecoder decoder;
+  private final ContinuousBatcher batcher;
   private final ModelInfo info;
-  private final int maxBatch;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
       int maxBatch) {
     this.model = model;
     this.tokenizer = tokenizer;
-    this.decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId());
     this.info = info;
-    this.maxBatch = maxBatch;
+    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId());
+    this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch);
+  }
+
+  /** The model call: a predictor and the translator around it. */
+  private static ContinuousBatcher.ForwardPassResource forwardPass(ZooModel<DecodeStep, NextTokenScores> model) {
+    Predictor<DecodeStep, NextTokenScores> predictor = model.newPredictor();
+    return new ContinuousBatcher.ForwardPassResource() {
+      @Override
+      public NextTokenScores run(DecodeStep step) {
+        try {
+          return predictor.predict(step);
+        } catch (TranslateException e) {
+          throw new IllegalStateException("forward pass failed on a " + step.rows() + "x" + step.length() + " batch: "
+              + e.getMessage(), e);
+        }
+      }
+
+      @Override
+      public void close() {
+        predictor.close();
+      }
+    };
   }
 
   static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch) {
@@ -99,30 +120,17 @@ final class DjlTextGenerator implements TextGenerator {
       order[i] = i;
     }
     Arrays.sort(order, Comparator.comparingInt(i -> prefixes.get(i).length));
-    Generation[] results = new Generation[prompts.size()];
-    try (Predictor<DecodeStep, NextTokenScores> predictor = model.newPredictor()) {
-      GreedyDecoder.ForwardPass pass = step -> {
-        try {
-          return predictor.predict(step);
-        } catch (TranslateException e) {
-          throw new IllegalStateException("forward pass failed on a " + step.rows() + "x" + step.length() + " batch: "
-              + e.getMessage(), e);
-        }
-      };
-      for (int start = 0; start < order.length; start += maxBatch) {
-        int end = Math.min(order.length, start + maxBatch);
-        List<long[]> batch = new ArrayList<>(end - start);
-        int[] limits = new int[end - start];
-        for (int j = start; j < end; j++) {
-          long[] prefix = prefixes.get(order[j]);
-          batch.add(prefix);
-          limits[j - start] = Math.min(maxNewTokens, info.contextLength() - prefix.length);
-        }
-        List<Generation> out = decoder.decode(batch, limits, pass, cancellation, tokenizer::decode);
-        for (int j = start; j < end; j++) {
-          results[order[j]] = out.get(j - start);
-        }
-      }
+    List<long[]> sorted = new ArrayList<>(order.length);
+    int[] limits = new int[order.length];
+    for (int j = 0; j < order.length; j++) {
+      long[] prefix = prefixes.get(order[j]);
+      sorted.add(prefix);
+      limits[j] = Math.min(maxNewTokens, info.contextLength() - prefix.length);
+    }
+    List<Generation> out = batcher.decode(sorted, limits, cancellation, tokenizer::decode);
+    Generation[] results = new Generation[order.length];
+    for (int j = 0; j < order.length; j++) {
+      results[order[j]] = out.get(j);
     }
     return List.of(results);
   }
@@ -144,6 +152,7 @@ final class DjlTextGenerator implements TextGenerator {
 
   @Override
   public void close() {
+    batcher.close();
     model.close();
     tokenizer.close();
   }

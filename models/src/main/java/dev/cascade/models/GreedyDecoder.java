@@ -1,14 +1,14 @@
 package dev.cascade.models;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The decoding loop: batched greedy decoding over any forward pass, without a key/value cache.
  *
- * <p>Every step runs the whole batch once, left-padded to the longest row (positions come from
- * the attention mask, so padding changes nothing). A row leaves the batch when it produces the
+ * <p>Every step runs all active rows at once, left-padded to the longest (positions come from the
+ * attention mask, so padding changes nothing). A row leaves the batch when it produces the
  * end-of-sequence token or reaches its token limit, so later steps only pay for rows still
  * generating. Knows nothing of tokenizers or engines.
  */
@@ -29,121 +29,54 @@ public final class GreedyDecoder {
   }
 
   /**
-   * Decodes every prefix (prompt ids followed by the separator) greedily.
+   * Decodes every prefix (prompt ids followed by the separator) greedily, all rows in one batch.
    *
    * @param maxNewTokens per row, the most tokens to generate
    */
   public List<Generation> decode(List<long[]> prefixes, int[] maxNewTokens, ForwardPass model,
-      TextGenerator.Cancellation cancellation, java.util.function.Function<int[], String> detokenizer) {
-    int n = prefixes.size();
-    List<Row> rows = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      rows.add(new Row(prefixes.get(i), maxNewTokens[i]));
+      TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+    List<DecodingRow> rows = new ArrayList<>(prefixes.size());
+    for (int i = 0; i < prefixes.size(); i++) {
+      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i]));
     }
-    List<Row> active = new ArrayList<>();
-    for (Row row : rows) {
-      if (row.limit > 0) {
+    List<DecodingRow> active = new ArrayList<>();
+    for (DecodingRow row : rows) {
+      if (!row.finished) {
         active.add(row);
       }
     }
-    int step = 0;
+    int steps = 0;
     while (!active.isEmpty()) {
       if (cancellation.isCancelled()) {
-        throw new GenerationCancelledException(step);
+        throw new GenerationCancelledException(steps);
       }
-      int length = 0;
-      for (Row row : active) {
-        length = Math.max(length, row.length());
-      }
-      int batch = active.size();
-      long[] ids = new long[batch * length];
-      long[] mask = new long[batch * length];
-      for (int r = 0; r < batch; r++) {
-        Row row = active.get(r);
-        int padding = length - row.length();
-        Arrays.fill(ids, r * length, r * length + padding, pad);
-        System.arraycopy(row.prefix, 0, ids, r * length + padding, row.prefix.length);
-        for (int t = 0; t < row.generated; t++) {
-          ids[r * length + padding + row.prefix.length + t] = row.tokens[t];
-        }
-        Arrays.fill(mask, r * length + padding, (r + 1) * length, 1L);
-      }
-      NextTokenScores scores = model.run(new DecodeStep(ids, mask, batch, length));
-      List<Row> still = new ArrayList<>(batch);
-      for (int r = 0; r < batch; r++) {
-        Row row = active.get(r);
-        TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), r * scores.vocab(), scores.vocab());
-        if (scores.hidden() != null) {
-          row.addHidden(scores.hidden(), r * scores.width(), scores.width());
-        }
-        if (choice.token() == eos) {
-          continue;
-        }
-        row.add(choice);
-        if (row.generated < row.limit) {
-          still.add(row);
-        }
-      }
-      active = still;
-      step++;
+      step(active, model);
+      active.removeIf(row -> row.finished);
+      steps++;
     }
-    List<Generation> out = new ArrayList<>(n);
-    for (Row row : rows) {
-      int[] tokens = Arrays.copyOf(row.tokens, row.generated);
-      out.add(new Generation(detokenizer.apply(tokens), tokens, Arrays.copyOf(row.logprobs, row.generated),
-          Arrays.copyOf(row.entropies, row.generated), row.embedding()));
+    List<Generation> out = new ArrayList<>(rows.size());
+    for (DecodingRow row : rows) {
+      out.add(row.toGeneration(detokenizer));
     }
     return out;
   }
 
-  private static final class Row {
-    final long[] prefix;
-    final int limit;
-    final int[] tokens;
-    final float[] logprobs;
-    final float[] entropies;
-    int generated;
-    double[] hiddenSum;
-    int hiddenSteps;
-
-    Row(long[] prefix, int limit) {
-      this.prefix = prefix;
-      this.limit = limit;
-      this.tokens = new int[Math.max(0, limit)];
-      this.logprobs = new float[Math.max(0, limit)];
-      this.entropies = new float[Math.max(0, limit)];
+  /** Runs one forward pass over the given unfinished rows and appends each row's greedy choice. */
+  void step(List<DecodingRow> active, ForwardPass model) {
+    int length = 0;
+    for (DecodingRow row : active) {
+      length = Math.max(length, row.length());
     }
-
-    int length() {
-      return prefix.length + generated;
+    int batch = active.size();
+    long[] ids = new long[batch * length];
+    long[] mask = new long[batch * length];
+    for (int r = 0; r < batch; r++) {
+      active.get(r).fill(ids, mask, r, length, pad);
     }
-
-    void add(TokenDistribution.Choice choice) {
-      tokens[generated] = choice.token();
-      logprobs[generated] = choice.logprob();
-      entropies[generated] = choice.entropy();
-      generated++;
-    }
-
-    void addHidden(float[] hidden, int offset, int width) {
-      if (hiddenSum == null) {
-        hiddenSum = new double[width];
-      }
-      for (int i = 0; i < width; i++) {
-        hiddenSum[i] += hidden[offset + i];
-      }
-      hiddenSteps++;
-    }
-
-    float[] embedding() {
-      if (hiddenSum == null) {
-        return null;
-      }
-      float[] mean = new float[hiddenSum.length];
-      for (int i = 0; i < mean.length; i++) {
-        mean[i] = (float) (hiddenSum[i] / hiddenSteps);
-      }
-      return mean;
+    NextTokenScores scores = model.run(new DecodeStep(ids, mask, batch, length));
+    for (int r = 0; r < batch; r++) {
+      TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), r * scores.vocab(), scores.vocab());
+      active.get(r).accept(choice, eos, scores.hidden(), r * scores.width(), scores.width());
     }
   }
 }

@@ -88,6 +88,6 @@ public final class LargeModelServer {
 
   /** A snapshot of the call counters. */
   public ServerStats stats() {
-    return service.stats();
+    return service.stats(generations.getActiveCount(), generations.getQueue().size());
   }
 }

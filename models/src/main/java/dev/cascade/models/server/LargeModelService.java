@@ -104,7 +104,8 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
     return Optional.empty();
   }
 
-  ServerStats stats() {
-    return new ServerStats(completed.sum(), cancelled.sum(), rejected.sum(), invalid.sum(), failed.sum());
+  ServerStats stats(int running, int queued) {
+    return new ServerStats(completed.sum(), cancelled.sum(), rejected.sum(), invalid.sum(), failed.sum(), running,
+        queued);
   }
 }

@@ -9,5 +9,8 @@ package dev.cascade.models.server;
  * @param rejected calls refused with RESOURCE_EXHAUSTED
  * @param invalid calls refused with INVALID_ARGUMENT
  * @param failed calls that failed inside the model (INTERNAL)
+ * @param running generations running at the moment of the snapshot
+ * @param queued generations waiting for a slot at the moment of the snapshot
  */
-public record ServerStats(long completed, long cancelled, long rejected, long invalid, long failed) {}
+public record ServerStats(long completed, long cancelled, long rejected, long invalid, long failed, int running,
+    int queued) {}

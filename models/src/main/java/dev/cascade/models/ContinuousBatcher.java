@@ -1,0 +1,228 @@
+package dev.cascade.models;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the decoding loop of every caller on one thread, merging their rows into shared forward
+ * passes: continuous batching. Between two steps, waiting rows join the batch (up to
+ * {@code maxRows} rows at once, oldest first) and finished or cancelled rows leave it, so
+ * concurrent callers (the large-model server's calls) share each step's cost instead of taking
+ * turns. With no key/value cache a row can join at any step: it is only left-padded like the rest.
+ *
+ * <p>A caller's cancellation is asked before every step that holds one of its rows; once it says
+ * yes, the caller's rows leave and the caller gets {@link GenerationCancelledException}.
+ */
+final class ContinuousBatcher implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ContinuousBatcher.class);
+
+  private final GreedyDecoder decoder;
+  private final Supplier<ForwardPassResource> forwardPass;
+  private final int maxRows;
+  private final Object lock = new Object();
+  private final Deque<PendingRow> waiting = new ArrayDeque<>();
+  private final Thread thread;
+  private volatile boolean closed;
+
+  /** A forward pass that holds a resource (a DJL predictor), confined to the decoding thread. */
+  interface ForwardPassResource extends GreedyDecoder.ForwardPass, AutoCloseable {
+    @Override
+    void close();
+  }
+
+  private record PendingRow(Job job, int index, DecodingRow row) {}
+
+  private static final class Job {
+    final DecodingRow[] rows;
+    final TextGenerator.Cancellation cancellation;
+    final Function<int[], String> detokenizer;
+    final CompletableFuture<List<Generation>> result = new CompletableFuture<>();
+    int unfinished;
+    int steps;
+
+    Job(DecodingRow[] rows, TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+      this.rows = rows;
+      this.cancellation = cancellation;
+      this.detokenizer = detokenizer;
+    }
+  }
+
+  ContinuousBatcher(String name, GreedyDecoder decoder, Supplier<ForwardPassResource> forwardPass, int maxRows) {
+    this.decoder = decoder;
+    this.forwardPass = forwardPass;
+    this.maxRows = maxRows;
+    this.thread = new Thread(this::loop, "decoder-" + name);
+    this.thread.setDaemon(true);
+    this.thread.start();
+  }
+
+  /** Decodes the prefixes; blocks until every row is done (or the call is cancelled). */
+  List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
+      Function<int[], String> detokenizer) {
+    DecodingRow[] rows = new DecodingRow[prefixes.size()];
+    Job job = new Job(rows, cancellation, detokenizer);
+    synchronized (lock) {
+      if (closed) {
+        throw new IllegalStateException("generator is closed");
+      }
+      for (int i = 0; i < rows.length; i++) {
+        rows[i] = new DecodingRow(prefixes.get(i), limits[i]);
+        if (!rows[i].finished) {
+          job.unfinished++;
+          waiting.addLast(new PendingRow(job, i, rows[i]));
+        }
+      }
+      if (job.unfinished == 0) {
+        return finish(job);
+      }
+      lock.notifyAll();
+    }
+    try {
+      return job.result.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new GenerationCancelledException(job.steps);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        re.addSuppressed(new RuntimeException("while waiting for the decoding thread"));
+        throw re;
+      }
+      throw new IllegalStateException(e.getCause());
+    }
+  }
+
+  private static List<Generation> finish(Job job) {
+    List<Generation> out = new ArrayList<>(job.rows.length);
+    for (DecodingRow row : job.rows) {
+      out.add(row.toGeneration(job.detokenizer));
+    }
+    return out;
+  }
+
+  private void loop() {
+    List<PendingRow> active = new ArrayList<>();
+    try (ForwardPassResource pass = forwardPass.get()) {
+      while (true) {
+        synchronized (lock) {
+          while (active.isEmpty() && waiting.isEmpty() && !closed) {
+            lock.wait();
+          }
+          if (closed) {
+            failAll(active, new IllegalStateException("generator closed while generating"));
+            return;
+          }
+          while (active.size() < maxRows && !waiting.isEmpty()) {
+            active.add(waiting.pollFirst());
+          }
+        }
+        dropCancelled(active);
+        if (active.isEmpty()) {
+          continue;
+        }
+        List<DecodingRow> rows = new ArrayList<>(active.size());
+        for (PendingRow p : active) {
+          rows.add(p.row());
+        }
+        try {
+          decoder.step(rows, pass);
+        } catch (RuntimeException e) {
+          LOG.warn("forward pass failed on {} rows", rows.size(), e);
+          failAll(active, e);
+          active.clear();
+          continue;
+        }
+        List<Job> stepped = new ArrayList<>();
+        for (PendingRow p : active) {
+          if (!stepped.contains(p.job())) {
+            stepped.add(p.job());
+            p.job().steps++;
+          }
+          if (p.row().finished && --p.job().unfinished == 0) {
+            p.job().result.complete(finish(p.job()));
+          }
+        }
+        active.removeIf(p -> p.row().finished);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (RuntimeException e) {
+      LOG.error("decoding thread failed", e);
+      synchronized (lock) {
+        closed = true;
+        failAll(active, e);
+      }
+    }
+  }
+
+  /** Removes the rows of cancelled callers, from the batch and from the queue. */
+  private void dropCancelled(List<PendingRow> active) {
+    List<Job> jobs = new ArrayList<>();
+    for (PendingRow p : active) {
+      if (!jobs.contains(p.job())) {
+        jobs.add(p.job());
+      }
+    }
+    synchronized (lock) {
+      for (PendingRow p : waiting) {
+        if (!jobs.contains(p.job())) {
+          jobs.add(p.job());
+        }
+      }
+    }
+    List<Job> cancelled = new ArrayList<>();
+    for (Job job : jobs) {
+      if (!job.result.isDone() && isCancelled(job)) {
+        cancelled.add(job);
+        job.result.completeExceptionally(new GenerationCancelledException(job.steps));
+      }
+    }
+    if (!cancelled.isEmpty()) {
+      active.removeIf(p -> cancelled.contains(p.job()));
+      synchronized (lock) {
+        waiting.removeIf(p -> cancelled.contains(p.job()));
+      }
+    }
+  }
+
+  private static boolean isCancelled(Job job) {
+    try {
+      return job.cancellation.isCancelled();
+    } catch (RuntimeException e) {
+      return true;
+    }
+  }
+
+  private void failAll(List<PendingRow> active, RuntimeException e) {
+    for (PendingRow p : active) {
+      p.job().result.completeExceptionally(e);
+    }
+    synchronized (lock) {
+      for (PendingRow p : waiting) {
+        p.job().result.completeExceptionally(e);
+      }
+      waiting.clear();
+    }
+  }
+
+  @Override
+  public void close() {
+    synchronized (lock) {
+      closed = true;
+      lock.notifyAll();
+    }
+    try {
+      thread.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

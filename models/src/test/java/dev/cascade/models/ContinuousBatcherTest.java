@@ -1,0 +1,102 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/** Continuous batching against a scripted forward pass: rows of concurrent callers share steps. */
+class ContinuousBatcherTest {
+
+  private static final long PAD = 0;
+  private static final long EOS = 2;
+  private static final int VOCAB = 32;
+
+  /** Predicts (last token + 1) and EOS after {@code stopAt}; can be held at a step until released. */
+  private static final class Scripted implements ContinuousBatcher.ForwardPassResource {
+    final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
+    final long stopAt;
+    volatile CountDownLatch gate = new CountDownLatch(0);
+
+    Scripted(long stopAt) {
+      this.stopAt = stopAt;
+    }
+
+    @Override
+    public NextTokenScores run(DecodeStep step) {
+      try {
+        gate.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      batchSizes.add(step.rows());
+      float[] logits = new float[step.rows() * VOCAB];
+      for (int r = 0; r < step.rows(); r++) {
+        long last = step.inputIds()[r * step.length() + step.length() - 1];
+        logits[r * VOCAB + (last >= stopAt ? (int) EOS : (int) last + 1)] = 5f;
+      }
+      return new NextTokenScores(logits, step.rows(), VOCAB, null, 0);
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void concurrentCallersShareForwardPassesAndGetTheirOwnResults() throws Exception {
+    Scripted model = new Scripted(12);
+    model.gate = new CountDownLatch(1);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
+      CompletableFuture<List<Generation>> a = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {3}, new long[] {9}), new int[] {20, 20}, TextGenerator.Cancellation.NONE,
+          Arrays::toString));
+      Thread.sleep(100); // a's rows are in the first step, held at the gate
+      CompletableFuture<List<Generation>> b = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {5}), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100);
+      model.gate.countDown();
+      assertThat(a.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12);
+      assertThat(a.get().get(1).tokens()).containsExactly(10, 11, 12);
+      assertThat(b.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(6, 7, 8);
+      assertThat(model.batchSizes).as("b joined a's batch").contains(3);
+    }
+  }
+
+  @Test
+  void rowsBeyondTheBatchLimitWaitAndJoinAsOthersFinish() {
+    Scripted model = new Scripted(100);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 2)) {
+      List<Generation> out = batcher.decode(List.of(new long[] {3}, new long[] {3}, new long[] {3}),
+          new int[] {1, 4, 2}, TextGenerator.Cancellation.NONE, Arrays::toString);
+      assertThat(out).extracting(g -> g.tokens().length).containsExactly(1, 4, 2);
+      assertThat(model.batchSizes).allMatch(n -> n <= 2).startsWith(2, 2, 2);
+    }
+  }
+
+  @Test
+  void aCancelledCallerLeavesTheOthersRunning() throws Exception {
+    Scripted model = new Scripted(100);
+    model.gate = new CountDownLatch(1);
+    AtomicBoolean cancel = new AtomicBoolean();
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
+      CompletableFuture<List<Generation>> doomed = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {3}), new int[] {14}, cancel::get, Arrays::toString));
+      CompletableFuture<List<Generation>> survivor = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {3}), new int[] {14}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100);
+      cancel.set(true);
+      model.gate.countDown();
+      assertThatThrownBy(() -> doomed.get(10, TimeUnit.SECONDS))
+          .hasCauseInstanceOf(GenerationCancelledException.class);
+      assertThat(survivor.get(10, TimeUnit.SECONDS).get(0).tokens()).hasSize(14);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ZooModel;
+import ai.djl.translate.NoopTranslator;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** ONNX Runtime from Java against the PyTorch model the artifact was exported from. */
+class ParityTest {
+
+  @ParameterizedTest
+  @ValueSource(strings = {"small", "large"})
+  void logitsMatchPyTorchOnALeftPaddedBatch(String name) throws Exception {
+    JsonNode fixture = BundledModels.resourceJson(name, "parity.json");
+    int rows = fixture.get("input_ids").size();
+    int length = fixture.get("input_ids").get(0).size();
+    long[] ids = new long[rows * length];
+    long[] mask = new long[rows * length];
+    for (int r = 0; r < rows; r++) {
+      for (int t = 0; t < length; t++) {
+        ids[r * length + t] = fixture.get("input_ids").get(r).get(t).asLong();
+        mask[r * length + t] = fixture.get("attention_mask").get(r).get(t).asLong();
+      }
+    }
+    Criteria<NDList, NDList> criteria = Criteria.builder()
+        .setTypes(NDList.class, NDList.class)
+        .optModelPath(ModelDirectory.resolve(name).path())
+        .optModelName("model")
+        .optEngine("OnnxRuntime")
+        .optTranslator(new NoopTranslator())
+        .build();
+    try (ZooModel<NDList, NDList> model = criteria.loadModel();
+        Predictor<NDList, NDList> predictor = model.newPredictor();
+        NDManager manager = NDManager.newBaseManager("OnnxRuntime")) {
+      NDArray idArray = manager.create(ids, new Shape(rows, length));
+      idArray.setName("input_ids");
+      NDArray maskArray = manager.create(mask, new Shape(rows, length));
+      maskArray.setName("attention_mask");
+      NDList out = predictor.predict(new NDList(idArray, maskArray));
+      float[] logits = out.get("logits").toFloatArray();
+      float[] hidden = out.get("hidden").toFloatArray();
+      int vocab = (int) out.get("logits").getShape().get(2);
+      int width = (int) out.get("hidden").getShape().get(2);
+
+      double maxDiff = 0;
+      for (int r = 0; r < rows; r++) {
+        for (int t = 0; t < length; t++) {
+          if (mask[r * length + t] == 0) {
+            continue; // padded positions are never read
+          }
+          JsonNode expected = fixture.get("logits").get(r).get(t);
+          for (int v = 0; v < vocab; v++) {
+            maxDiff = Math.max(maxDiff, Math.abs(logits[(r * length + t) * vocab + v] - expected.get(v).asDouble()));
+          }
+        }
+        JsonNode expectedHidden = fixture.get("hidden_last").get(r);
+        for (int w = 0; w < width; w++) {
+          maxDiff = Math.max(maxDiff,
+              Math.abs(hidden[(r * length + length - 1) * width + w] - expectedHidden.get(w).asDouble()));
+        }
+      }
+      assertThat(maxDiff).as("max |java - torch|").isLessThan(1e-4);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"small", "large"})
+  void greedyOutputsMatchPyTorchOnTheWholeTestSplit(String name) {
+    List<BundledModels.TorchGreedy> torch = BundledModels.torchGreedy(name);
+    List<BundledModels.Item> test = BundledModels.testSplit();
+    List<Generation> javaOut = BundledModels.testOutputs(name);
+    assertThat(torch).hasSameSizeAs(test);
+    int mismatches = 0;
+    StringBuilder examples = new StringBuilder();
+    for (int i = 0; i < test.size(); i++) {
+      assertThat(torch.get(i).prompt()).isEqualTo(test.get(i).prompt());
+      if (!java.util.Arrays.equals(javaOut.get(i).tokens(), torch.get(i).tokens())) {
+        mismatches++;
+        if (mismatches <= 5) {
+          examples.append("\n  ").append(test.get(i).prompt()).append(": java '").append(javaOut.get(i).text())
+              .append("' torch '").append(torch.get(i).text()).append("'");
+        }
+      } else {
+        assertThat(javaOut.get(i).text()).isEqualTo(torch.get(i).text());
+      }
+    }
+    assertThat(mismatches).as("items where Java's greedy output differs from PyTorch's:" + examples).isZero();
+  }
+}

@@ -1,0 +1,35 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class TokenizerRoundTripTest {
+
+  @ParameterizedTest
+  @ValueSource(strings = {"small", "large"})
+  void everyTestItemRoundTrips(String name) {
+    ModelTokenizer tokenizer = ((DjlTextGenerator) BundledModels.generator(name)).tokenizer();
+    for (BundledModels.Item item : BundledModels.testSplit()) {
+      long[] ids = tokenizer.encodePrompt(item.prompt());
+      assertThat(ids).as(item.prompt()).hasSize(item.prompt().length()).doesNotContain(tokenizer.sepId());
+      int[] reference = tokenizer.encodeReference(item.reference());
+      assertThat(tokenizer.decode(reference)).isEqualTo(item.reference());
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"small", "large"})
+  void checkPromptNamesTheFieldAndTheProblem(String name) {
+    TextGenerator generator = BundledModels.generator(name);
+    assertThat(generator.checkPrompt("cascade")).isEmpty();
+    assertThat(generator.checkPrompt("Cascade Router")).as("lowercased by the tokenizer").isEmpty();
+    assertThat(generator.checkPrompt("")).hasValueSatisfying(m -> assertThat(m).startsWith("prompt:"));
+    assertThat(generator.checkPrompt("  ")).hasValueSatisfying(m -> assertThat(m).contains("empty"));
+    assertThat(generator.checkPrompt("caf\u00e9")).hasValueSatisfying(m -> assertThat(m)
+        .startsWith("prompt:").contains("U+00E9"));
+    assertThat(generator.checkPrompt("a".repeat(generator.info().contextLength())))
+        .hasValueSatisfying(m -> assertThat(m).startsWith("prompt:").contains("over the model's limit"));
+  }
+}

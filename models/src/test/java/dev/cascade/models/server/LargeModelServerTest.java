@@ -1,0 +1,225 @@
+package dev.cascade.models.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.ModelInfo;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.ServerBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The real large model behind a real server on loopback (Netty), called by a real client. */
+class LargeModelServerTest {
+
+  private static TextGenerator large;
+
+  @BeforeAll
+  static void loadModel() {
+    large = TextGenerators.load("large", "OnnxRuntime");
+  }
+
+  @AfterAll
+  static void closeModel() {
+    large.close();
+  }
+
+  private static LargeGenerateRequest request(String prompt, int maxNewTokens) {
+    return LargeGenerateRequest.newBuilder().setPrompt(prompt).setMaxNewTokens(maxNewTokens).setRequestId("t").build();
+  }
+
+  @Test
+  void answersLikeTheModelAndReportsHealth() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(2, 4)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      LargeGenerateResponse response = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS)
+          .generate(request("the quick brown fox", 48));
+      Generation expected = large.generate(List.of("the quick brown fox"), 48).get(0);
+      assertThat(response.getText()).isEqualTo(expected.text());
+      assertThat(response.getTokensList()).containsExactly(box(expected.tokens()));
+      assertThat(response.getTokenLogprobsCount()).isEqualTo(expected.tokens().length);
+      assertThat(response.getModel()).isEqualTo("large");
+      assertThat(response.getGenerationMs()).isPositive();
+      HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
+          .check(HealthCheckRequest.newBuilder().setService(LargeModelGrpc.SERVICE_NAME).build());
+      assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+      assertThat(server.stats().completed()).isEqualTo(1);
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
+  void badRequestsAreInvalidArgumentNamingTheField() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(1, 1)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+      int limit = large.info().maxNewTokensLimit();
+      assertInvalid(() -> stub.generate(request("", 10)), "prompt:");
+      assertInvalid(() -> stub.generate(request("x".repeat(large.info().contextLength()), 10)), "prompt:");
+      assertInvalid(() -> stub.generate(request("na\u00efve", 10)), "prompt:");
+      assertInvalid(() -> stub.generate(request("cat", 0)), "max_new_tokens:");
+      assertInvalid(() -> stub.generate(request("cat", limit + 1)), "max_new_tokens:");
+      assertThat(server.stats().invalid()).isEqualTo(5);
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
+  void aDeadlineThatExpiresStopsTheGeneration() throws Exception {
+    CountDownLatch generating = new CountDownLatch(1);
+    TextGenerator slow = new Delegating(large) {
+      @Override
+      public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+        generating.countDown();
+        // Slow the steps down so the deadline is sure to pass mid-generation.
+        return super.generate(prompts, maxNewTokens, () -> {
+          sleep(20);
+          return cancellation.isCancelled();
+        });
+      }
+    };
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), slow, new ServerLimits(1, 1)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(300, TimeUnit.MILLISECONDS);
+      assertThatThrownBy(() -> stub.generate(request("the quick brown fox jumps over", 48)))
+          .isInstanceOfSatisfying(StatusRuntimeException.class,
+              e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+      assertThat(generating.await(5, TimeUnit.SECONDS)).isTrue();
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (server.stats().cancelled() == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      assertThat(server.stats().cancelled()).as("the server stopped generating").isEqualTo(1);
+      assertThat(server.stats().completed()).isZero();
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
+  void callsBeyondConcurrencyPlusQueueAreResourceExhausted() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    CountDownLatch started = new CountDownLatch(1);
+    TextGenerator gated = new Delegating(large) {
+      @Override
+      public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+        started.countDown();
+        try {
+          release.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        return super.generate(prompts, maxNewTokens, cancellation);
+      }
+    };
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), gated, new ServerLimits(1, 1)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var async = LargeModelGrpc.newFutureStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
+      var running = async.generate(request("cat", 10));
+      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
+      var queued = async.generate(request("dog", 10));
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (server.stats().queued() < 1 && System.nanoTime() < deadline) {
+        Thread.sleep(5);
+      }
+      assertThat(server.stats().running()).isEqualTo(1);
+      assertThat(server.stats().queued()).isEqualTo(1);
+      // One runs, one waits: the third is over the limit.
+      assertThatThrownBy(() -> LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+          .generate(request("bird", 10)))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+            assertThat(e.getStatus().getDescription()).contains("busy");
+          });
+      release.countDown();
+      assertThat(running.get(30, TimeUnit.SECONDS).getText()).isNotEmpty();
+      assertThat(queued.get(30, TimeUnit.SECONDS).getText()).isNotEmpty();
+      assertThat(server.stats().rejected()).isEqualTo(1);
+    } finally {
+      release.countDown();
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  private static void assertInvalid(Runnable call, String field) {
+    assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+      assertThat(e.getStatus().getDescription()).startsWith(field);
+    });
+  }
+
+  private static Integer[] box(int[] values) {
+    Integer[] out = new Integer[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = values[i];
+    }
+    return out;
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** A generator that forwards to another; tests override what they need to slow down or hold. */
+  private static class Delegating implements TextGenerator {
+    private final TextGenerator delegate;
+
+    Delegating(TextGenerator delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens) {
+      return generate(prompts, maxNewTokens, Cancellation.NONE);
+    }
+
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+      return delegate.generate(prompts, maxNewTokens, cancellation);
+    }
+
+    @Override
+    public Optional<String> checkPrompt(String prompt) {
+      return delegate.checkPrompt(prompt);
+    }
+
+    @Override
+    public ModelInfo info() {
+      return delegate.info();
+    }
+
+    @Override
+    public void close() {}
+  }
+}
