@@ -27,7 +27,7 @@ import org.apache.kafka.streams.state.Stores;
  * The router's topology, top to bottom as in DESIGN.md's data flow:
  *
  * <pre>
- * requests-source ─► validate ─bad─► dead-letters-sink
+ * requests-source ─► validate (refuses duplicate ids) ─bad─► dead-letters-sink
  *                       │
  *                       ▼
  *                  small-model (micro-batched; reads policy-store) ─accept─► responses-sink, outcomes-sink
@@ -53,6 +53,9 @@ public final class CascadeTopology {
   static final String BATCH_STORE = "small-model-batch";
   static final String ESCALATION_STORE = "escalations-pending";
   static final String POLICY_STORE = "policy-store";
+  static final String SEEN_IDS_STORE = "request-ids-seen";
+  /** How long a request id is remembered to refuse a duplicate. */
+  static final Duration DEDUPE_WINDOW = Duration.ofMinutes(10);
 
   /**
    * What the topology is built from.
@@ -86,7 +89,9 @@ public final class CascadeTopology {
 
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())
         .addProcessor(VALIDATE, () -> new ValidateProcessor(CascadeSerdes.requests().deserializer(),
-            parts.validator(), topics.requests()), REQUESTS_SOURCE)
+            parts.validator(), topics.requests(), DEDUPE_WINDOW), REQUESTS_SOURCE)
+        .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
+            Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts.rules(), parts::defaultPolicy,
             parts.batchSize(), parts.batchWait()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),

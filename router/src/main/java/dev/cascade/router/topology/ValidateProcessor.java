@@ -3,7 +3,14 @@ package dev.cascade.router.topology;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -13,23 +20,46 @@ import org.apache.kafka.streams.processor.api.Record;
  * Decodes and checks each request. A record that cannot be decoded, or whose request is invalid,
  * goes to the dead-letter sink with its original bytes and the reason; processing goes on. A
  * valid request goes on to the small model, keyed by its request id.
+ *
+ * <p>A request id seen in the last {@code dedupeWindow} (on the same partition: producers should
+ * key requests by their id) is dead-lettered as a duplicate, so a client's retry cannot produce a
+ * second response. The ids seen live in a changelogged store, purged of old entries by a
+ * wall-clock punctuator.
  */
 final class ValidateProcessor implements Processor<byte[], byte[], Object, Object> {
 
   private final Deserializer<CascadeRequest> deserializer;
   private final RequestValidator validator;
   private final String topic;
+  private final Duration dedupeWindow;
   private ProcessorContext<Object, Object> context;
+  private KeyValueStore<String, Long> seen;
 
-  ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic) {
+  ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic,
+      Duration dedupeWindow) {
     this.deserializer = deserializer;
     this.validator = validator;
     this.topic = topic;
+    this.dedupeWindow = dedupeWindow;
   }
 
   @Override
   public void init(ProcessorContext<Object, Object> context) {
     this.context = context;
+    this.seen = context.getStateStore(CascadeTopology.SEEN_IDS_STORE);
+    Duration purgeEvery = dedupeWindow.dividedBy(10).isZero() ? Duration.ofMillis(1) : dedupeWindow.dividedBy(10);
+    context.schedule(purgeEvery, PunctuationType.WALL_CLOCK_TIME, now -> {
+      List<String> old = new ArrayList<>();
+      try (KeyValueIterator<String, Long> it = seen.all()) {
+        while (it.hasNext()) {
+          KeyValue<String, Long> kv = it.next();
+          if (now - kv.value > dedupeWindow.toMillis()) {
+            old.add(kv.key);
+          }
+        }
+      }
+      old.forEach(seen::delete);
+    });
   }
 
   @Override
@@ -55,6 +85,13 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
       deadLetter(record, "validate", null, problem.get());
       return;
     }
+    Long firstSeen = seen.get(request.getRequestId());
+    if (firstSeen != null) {
+      deadLetter(record, "validate", null, "request_id: duplicate of a request received at " + firstSeen
+          + " ms (ids must be unique within " + dedupeWindow.toSeconds() + " s)");
+      return;
+    }
+    seen.put(request.getRequestId(), context.currentSystemTimeMs());
     context.forward(new Record<>((Object) request.getRequestId(), (Object) request, context.currentSystemTimeMs(),
         record.headers()), CascadeTopology.SMALL_MODEL);
   }

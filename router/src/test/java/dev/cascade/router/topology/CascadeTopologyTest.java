@@ -217,6 +217,16 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aRepeatedRequestIdIsDeadLetteredInsteadOfAnsweredTwice() {
+    send("same", "first");
+    send("same", "second");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(responses.readValuesToList()).singleElement()
+        .satisfies(r -> assertThat(r.getText()).isEqualTo("tsrif"));
+    assertThat(deadLetters.readValue().getReason()).contains("request_id: duplicate");
+  }
+
+  @Test
   void aRequestTheSmallModelCannotRunIsDeadLetteredAndItsBatchMatesAreAnswered() {
     send("a", "fine");
     send("b", "explode");
