@@ -1,6 +1,7 @@
 package dev.cascade.router;
 
 import dev.cascade.models.TextGenerator;
+import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
@@ -46,9 +47,13 @@ public final class CascadeRouter implements AutoCloseable {
   private final Path stateDir;
   private final boolean ownsStateDir;
   private final Topology topology;
+  private final ResponseCache cache;
+  private final DeferralRules rules;
 
   private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
-      Topology topology) {
+      Topology topology, ResponseCache cache, DeferralRules rules) {
+    this.cache = cache;
+    this.rules = rules;
     this.streams = streams;
     this.escalations = escalations;
     this.stateDir = stateDir;
@@ -99,8 +104,10 @@ public final class CascadeRouter implements AutoCloseable {
     RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens);
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
+    ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
+        Duration.ofMillis(config.get(CascadeConfig.CACHE_TTL_MS)));
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
-        () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC()),
+        () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache),
         new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax);
@@ -124,7 +131,8 @@ public final class CascadeRouter implements AutoCloseable {
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
     props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
     KafkaStreams streams = new KafkaStreams(topology, props);
-    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology);
+    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology,
+        cache, rules);
     streams.setUncaughtExceptionHandler(e -> {
       LOG.error("stream thread failed; replacing it", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
@@ -164,6 +172,16 @@ public final class CascadeRouter implements AutoCloseable {
 
   public EscalationClient escalations() {
     return escalations;
+  }
+
+  /** The cache of small-model generations shared by this instance's tasks; {@code stats()} for metrics. */
+  public ResponseCache responseCache() {
+    return cache;
+  }
+
+  /** The rules a policy may name on this instance. */
+  public DeferralRules rules() {
+    return rules;
   }
 
   @Override

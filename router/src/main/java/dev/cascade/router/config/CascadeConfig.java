@@ -87,6 +87,12 @@ public final class CascadeConfig {
       "port of the router's gRPC front door; 0 picks a free one");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
       "bearer token PolicyAdmin.UpdatePolicy requires; empty: generated at start and printed");
+  public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
+      1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
+  public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,
+      "most small-model generations the response cache holds; 0 disables the cache");
+  public static final ConfigKey<Integer> CACHE_TTL_MS = ConfigKey.intInRange("cache.ttl-ms", 300_000, 0, Integer.MAX_VALUE,
+      "how long a cached generation answers a repeated prompt after it was made; 0 disables the cache");
   public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.intInRange("metrics.port", 0, 0, 65_535,
       "port of the Prometheus endpoint; 0 picks a free one");
   public static final ConfigKey<String> STATE_DIR = ConfigKey.string("state.dir", "",
@@ -101,7 +107,8 @@ public final class CascadeConfig {
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
-      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, METRICS_PORT, STATE_DIR);
+      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
+      METRICS_PORT, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
 

@@ -34,12 +34,22 @@ public final class RoutingRecords {
   /** The small answer accepted: its response and outcome. */
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs) {
+    return answered(pending, small, scored, queueMs, smallMs, nowMs, false);
+  }
+
+  /**
+   * As above; {@code cacheHit} when the small generation came from the response cache (the model
+   * did not run), which the response and the outcome record.
+   */
+  public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, boolean cacheHit) {
     CascadeRequest request = pending.request();
     StageLatencies latencies = latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs());
     int prompt = promptTokens.applyAsInt(request.getPrompt());
     CascadeResponse response = response(request.getRequestId(), small.text(), ServedBy.SMALL, scored.score(),
         scored.threshold(), scored.policyVersion(), scored.rule(), latencies, request.getReplyTo(),
         request.getCreatedAtMs(), nowMs);
+    response.setCacheHit(cacheHit);
     RoutingOutcome outcome = RoutingOutcome.newBuilder()
         .setRequestId(request.getRequestId())
         .setPrompt(request.getPrompt())
@@ -60,7 +70,7 @@ public final class RoutingRecords {
         .setCostUnits(cost.small(prompt, small.tokens().length))
         .setCostUnitsLargeOnly(cost.large(prompt, small.tokens().length))
         .setDegraded(false)
-        .setCacheHit(false)
+        .setCacheHit(cacheHit)
         .setMetadata(new HashMap<>(request.getMetadata()))
         .setCreatedAtMs(request.getCreatedAtMs())
         .setCompletedAtMs(nowMs)

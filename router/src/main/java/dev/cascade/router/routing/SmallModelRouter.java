@@ -2,6 +2,7 @@ package dev.cascade.router.routing;
 
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
+import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.policy.Decision;
@@ -15,11 +16,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The accept-or-defer step for one micro-batch: runs the small model once per distinct token
  * limit in the batch, computes each answer's uncertainty features, scores them with the policy's
- * rule and decides. Knows nothing of Kafka; the topology hands it batches and forwards what it
+ * rule and decides. Prompts found in the response cache skip the model but not the rule and
+ * policy. Knows nothing of Kafka; the topology hands it batches and forwards what it
  * returns. Not thread-safe: one instance per stream task.
  */
 public final class SmallModelRouter {
@@ -31,9 +34,21 @@ public final class SmallModelRouter {
   private final int defaultMaxNewTokens;
   private final Clock clock;
   private final Map<String, DeferralRule> ruleCache = new LinkedHashMap<>();
+  private final ResponseCache cache;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, ResponseCache.disabled());
+  }
+
+  /**
+   * As above, with a cache of the small model's generations in front of the model: a request
+   * whose prompt and token limit are cached (and that does not ask to bypass the cache) is scored
+   * from the cached generation without running the model, and its answer is marked a cache hit.
+   */
+  public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache) {
+    this.cache = cache;
     this.smallModel = smallModel;
     this.rules = rules;
     this.targetRate = targetRate;
@@ -51,25 +66,48 @@ public final class SmallModelRouter {
     Routed[] out = new Routed[batch.size()];
     DeferralRule rule = rule(policy);
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
-      List<String> prompts = new ArrayList<>();
+      int limit = group.getKey();
+      long batchStartMs = clock.millis();
+      List<Integer> fresh = new ArrayList<>();
       for (int i : group.getValue()) {
+        PendingRequest pending = batch.get(i);
+        Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
+            : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
+        if (cached.isPresent()) {
+          out[i] = decide(pending, cached.get(), rule, policy, batchStartMs, 0, true);
+        } else {
+          fresh.add(i);
+        }
+      }
+      if (fresh.isEmpty()) {
+        continue;
+      }
+      List<String> prompts = new ArrayList<>();
+      for (int i : fresh) {
         prompts.add(batch.get(i).request().getPrompt());
       }
-      long batchStartMs = clock.millis();
       long t0 = System.nanoTime();
-      List<Generation> generations = smallModel.generate(prompts, group.getKey());
+      List<Generation> generations = smallModel.generate(prompts, limit);
       double smallMs = (System.nanoTime() - t0) / 1e6;
       for (int j = 0; j < prompts.size(); j++) {
-        PendingRequest pending = batch.get(group.getValue().get(j));
+        PendingRequest pending = batch.get(fresh.get(j));
         Generation generation = generations.get(j);
-        Scored scored = score(pending.request().getRequestId(), generation, rule, policy);
-        double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
-        out[group.getValue().get(j)] = scored.decision() == Decision.ACCEPT
-            ? records.answered(pending, generation, scored, queueMs, smallMs, clock.millis())
-            : records.escalated(pending, generation, scored, queueMs, smallMs, clock.millis());
+        if (!pending.request().getBypassCache()) {
+          cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
+        }
+        out[fresh.get(j)] = decide(pending, generation, rule, policy, batchStartMs, smallMs, false);
       }
     }
     return List.of(out);
+  }
+
+  private Routed decide(PendingRequest pending, Generation generation, DeferralRule rule, DeferralPolicy policy,
+      long batchStartMs, double smallMs, boolean cacheHit) {
+    Scored scored = score(pending.request().getRequestId(), generation, rule, policy);
+    double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
+    return scored.decision() == Decision.ACCEPT
+        ? records.answered(pending, generation, scored, queueMs, smallMs, clock.millis(), cacheHit)
+        : records.escalated(pending, generation, scored, queueMs, smallMs, clock.millis());
   }
 
   private Scored score(String requestId, Generation generation, DeferralRule rule, DeferralPolicy policy) {

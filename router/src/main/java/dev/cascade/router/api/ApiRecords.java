@@ -1,0 +1,117 @@
+package dev.cascade.router.api;
+
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
+import dev.cascade.proto.v1.Policy;
+import dev.cascade.proto.v1.ServedBy;
+import dev.cascade.proto.v1.StageLatencies;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Converts between the gRPC messages of {@code cascade.v1} and the router's records (the Avro
+ * request and response on Kafka, the policy value), and checks what only the gRPC door can get
+ * wrong. The rules every request obeys, whichever door it came in by, stay in
+ * {@link dev.cascade.router.routing.RequestValidator}.
+ */
+final class ApiRecords {
+
+  /** Longest metadata key accepted, as documented in cascade.proto. */
+  static final int MAX_METADATA_KEY_LENGTH = 64;
+  /** Longest metadata value accepted, as documented in cascade.proto. */
+  static final int MAX_METADATA_VALUE_LENGTH = 1024;
+
+  private ApiRecords() {}
+
+  /** What is wrong with the request's metadata entries, naming the field; empty if nothing. */
+  static Optional<String> metadataProblem(GenerateRequest request) {
+    for (Map.Entry<String, String> e : request.getMetadataMap().entrySet()) {
+      if (e.getKey().isEmpty() || e.getKey().length() > MAX_METADATA_KEY_LENGTH) {
+        return Optional.of("metadata: key '" + abbreviate(e.getKey()) + "' must be 1 to " + MAX_METADATA_KEY_LENGTH
+            + " characters, was " + e.getKey().length());
+      }
+      if (e.getValue().length() > MAX_METADATA_VALUE_LENGTH) {
+        return Optional.of("metadata: value of '" + e.getKey() + "' longer than " + MAX_METADATA_VALUE_LENGTH
+            + " characters (" + e.getValue().length() + ")");
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** The Kafka request for a gRPC request; {@code requestId} is the caller's or an assigned one. */
+  static CascadeRequest toAvro(GenerateRequest request, String requestId, String replyTo, long createdAtMs) {
+    return CascadeRequest.newBuilder()
+        .setRequestId(requestId)
+        .setPrompt(request.getPrompt())
+        .setMaxNewTokens(request.getMaxNewTokens())
+        .setReference(null)
+        .setMetadata(new HashMap<>(request.getMetadataMap()))
+        .setBypassCache(request.getBypassCache())
+        .setReplyTo(replyTo)
+        .setCreatedAtMs(createdAtMs)
+        .build();
+  }
+
+  static GenerateResponse toProto(CascadeResponse r) {
+    dev.cascade.schemas.avro.StageLatencies l = r.getLatencies();
+    return GenerateResponse.newBuilder()
+        .setRequestId(r.getRequestId())
+        .setText(r.getText())
+        .setServedBy(switch (r.getServedBy()) {
+          case SMALL -> ServedBy.SMALL;
+          case LARGE -> ServedBy.LARGE;
+          case SMALL_DEGRADED -> ServedBy.SMALL_DEGRADED;
+        })
+        .setDeferralScore(r.getDeferralScore())
+        .setThreshold(r.getThreshold())
+        .setPolicyVersion(r.getPolicyVersion())
+        .setRule(r.getRule())
+        .setLatencies(StageLatencies.newBuilder().setQueueMs(l.getQueueMs()).setSmallModelMs(l.getSmallModelMs())
+            .setRuleMs(l.getRuleMs()).setEscalationMs(l.getEscalationMs()).setTotalMs(l.getTotalMs()))
+        .setCacheHit(r.getCacheHit())
+        .build();
+  }
+
+  static Policy toProto(DeferralPolicy p) {
+    return Policy.newBuilder()
+        .setRule(p.rule())
+        .setAlpha(p.alpha())
+        .setThreshold(p.threshold())
+        .setExplorationRate(p.explorationRate())
+        .setTargetEscalationRate(p.targetEscalationRate())
+        .setVersion(p.version())
+        .setUpdatedBy(p.updatedBy())
+        .setUpdatedAtMs(p.updatedAtMs())
+        .setReason(p.reason())
+        .build();
+  }
+
+  /**
+   * The policy an update asks for, with the server's version, author and time.
+   *
+   * @throws dev.cascade.router.policy.InvalidPolicyException naming the first bad field
+   */
+  static DeferralPolicy fromProto(Policy p, long version, String updatedBy, long updatedAtMs) {
+    return new DeferralPolicy(p.getRule(), p.getAlpha(), p.getThreshold(), p.getExplorationRate(),
+        p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason());
+  }
+
+  /** The proto field name of a {@link DeferralPolicy} component, for error messages. */
+  static String protoField(String recordComponent) {
+    return switch (recordComponent) {
+      case "explorationRate" -> "exploration_rate";
+      case "targetEscalationRate" -> "target_escalation_rate";
+      case "updatedBy" -> "updated_by";
+      case "updatedAtMs" -> "updated_at_ms";
+      default -> recordComponent;
+    };
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 20 ? s : s.substring(0, 20) + "…";
+  }
+}

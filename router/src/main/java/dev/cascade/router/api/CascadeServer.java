@@ -1,0 +1,85 @@
+package dev.cascade.router.api;
+
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.rules.DeferralRules;
+import io.grpc.Server;
+import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptors;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The router's gRPC server: {@code cascade.v1.Cascade} (the front door), {@code
+ * cascade.v1.PolicyAdmin} (its writes guarded by the admin token), the standard health service
+ * and server reflection.
+ *
+ * <p>Constructed from a {@link ServerBuilder}, so tests hand it an in-process builder; see
+ * {@link FrontDoor} for the one wired to Kafka.
+ */
+public final class CascadeServer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(CascadeServer.class);
+
+  private final Server server;
+  private final HealthStatusManager health = new HealthStatusManager();
+  private final PolicyAdminService admin;
+
+  /**
+   * @param requests how requests reach the cascade and their responses come back
+   * @param policies where the live policy is read and written
+   * @param validator the rules every request obeys
+   * @param rules the rules a policy may name
+   * @param adminToken the bearer token {@code UpdatePolicy} requires; not empty
+   * @param defaultDeadline how long {@code Generate} waits when the call sets no shorter deadline
+   */
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RequestValidator validator,
+      DeferralRules rules, String adminToken, Duration defaultDeadline) {
+    this.admin = new PolicyAdminService(policies, rules, Clock.systemUTC());
+    this.server = builder
+        .addService(new CascadeService(requests, validator, defaultDeadline))
+        .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))
+        .addService(health.getHealthService())
+        .addService(ProtoReflectionServiceV1.newInstance())
+        .build();
+  }
+
+  /** Starts serving; health turns SERVING. */
+  public CascadeServer start() throws IOException {
+    server.start();
+    health.setStatus("", ServingStatus.SERVING);
+    health.setStatus(CascadeGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    health.setStatus(PolicyAdminGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    LOG.info("cascade gRPC server listening on port {}", server.getPort());
+    return this;
+  }
+
+  /** Stops taking calls, ends policy watches, lets running calls finish for up to 30 seconds. */
+  public void stop() throws InterruptedException {
+    health.enterTerminalState();
+    server.shutdown();
+    admin.completeWatches();
+    if (!server.awaitTermination(30, TimeUnit.SECONDS)) {
+      server.shutdownNow();
+      server.awaitTermination(5, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Waits until the server has stopped. */
+  public void blockUntilShutdown() throws InterruptedException {
+    server.awaitTermination();
+  }
+
+  /** The port it listens on (after {@link #start()}; -1 for in-process servers). */
+  public int port() {
+    return server.getPort();
+  }
+}

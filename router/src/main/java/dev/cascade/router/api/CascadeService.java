@@ -1,0 +1,101 @@
+package dev.cascade.router.api;
+
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import io.grpc.Context;
+import io.grpc.Deadline;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * {@code cascade.v1.Cascade}: one prompt in, the cascade's answer out. The request goes onto the
+ * requests topic like any Kafka client's, and the call waits for its response there.
+ */
+final class CascadeService extends CascadeGrpc.CascadeImplBase {
+
+  private final RequestChannel channel;
+  private final RequestValidator validator;
+  private final Duration defaultDeadline;
+
+  /**
+   * @param validator the rules every request obeys (the same as on the Kafka path)
+   * @param defaultDeadline the longest a call waits when it sets no shorter deadline of its own
+   */
+  CascadeService(RequestChannel channel, RequestValidator validator, Duration defaultDeadline) {
+    this.channel = channel;
+    this.validator = validator;
+    this.defaultDeadline = defaultDeadline;
+  }
+
+  /**
+   * Routes one prompt through the cascade. {@code INVALID_ARGUMENT} naming the field for a request
+   * the router would refuse; {@code DEADLINE_EXCEEDED} when no answer came within the call's
+   * deadline (the late answer is then delivered to nobody); {@code ALREADY_EXISTS} when the same
+   * request id is still waiting on this instance; {@code UNAVAILABLE} when Kafka can't be reached.
+   */
+  @Override
+  public void generate(GenerateRequest request, StreamObserver<GenerateResponse> observer) {
+    ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) observer;
+    String id = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
+    CascadeRequest avro = ApiRecords.toAvro(request, id, channel.instanceId(), System.currentTimeMillis());
+    Optional<String> problem = ApiRecords.metadataProblem(request).or(() -> validator.problem(avro));
+    if (problem.isPresent()) {
+      call.onError(Status.INVALID_ARGUMENT.withDescription(problem.get()).asRuntimeException());
+      return;
+    }
+    long waitNanos = defaultDeadline.toNanos();
+    Deadline deadline = Context.current().getDeadline();
+    if (deadline != null) {
+      waitNanos = Math.min(waitNanos, deadline.timeRemaining(TimeUnit.NANOSECONDS));
+    }
+    if (waitNanos <= 0) {
+      call.onError(Status.DEADLINE_EXCEEDED.withDescription("the deadline expired before request " + id
+          + " was sent").asRuntimeException());
+      return;
+    }
+    long waitMs = TimeUnit.NANOSECONDS.toMillis(waitNanos);
+    CompletableFuture<CascadeResponse> response = channel.submit(avro);
+    call.setOnCancelHandler(() -> response.cancel(false));
+    response.orTimeout(waitNanos, TimeUnit.NANOSECONDS).whenComplete((r, e) -> {
+      if (call.isCancelled()) {
+        return;
+      }
+      if (e == null) {
+        call.onNext(ApiRecords.toProto(r));
+        call.onCompleted();
+      } else {
+        call.onError(status(unwrap(e), id, waitMs).asRuntimeException());
+      }
+    });
+  }
+
+  private static Status status(Throwable e, String id, long waitMs) {
+    if (e instanceof TimeoutException) {
+      return Status.DEADLINE_EXCEEDED.withDescription("no answer to request " + id + " within " + waitMs + " ms");
+    }
+    if (e instanceof DuplicateRequestException) {
+      return Status.ALREADY_EXISTS.withDescription(e.getMessage());
+    }
+    if (e instanceof CancellationException) {
+      return Status.CANCELLED.withDescription("request " + id + " was cancelled");
+    }
+    return Status.UNAVAILABLE.withDescription("request " + id + " could not be sent: " + e.getMessage()).withCause(e);
+  }
+
+  private static Throwable unwrap(Throwable e) {
+    return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+  }
+}

@@ -1,0 +1,118 @@
+package dev.cascade.router.api;
+
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.rules.DeferralRules;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.Base64;
+
+/**
+ * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} over a Kafka
+ * {@link RequestChannel} (requests topic out, this instance's replies in) and the policy topic.
+ * Runs beside a {@link CascadeRouter} (same JVM or not: it needs only the brokers and the topics).
+ */
+public final class FrontDoor implements AutoCloseable {
+
+  private final KafkaRequestChannel requests;
+  private final PolicyTopic policies;
+  private final CascadeServer server;
+  private final String adminToken;
+
+  private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, CascadeServer server, String adminToken) {
+    this.requests = requests;
+    this.policies = policies;
+    this.server = server;
+    this.adminToken = adminToken;
+  }
+
+  /**
+   * Connects to Kafka and starts the gRPC server on {@code address} (port 0 picks a free one).
+   * The admin token is configuration's {@code admin.token}, or a fresh random one when that is
+   * empty (read it back with {@link #adminToken()}).
+   *
+   * @param validator the rules every request obeys (the router's)
+   * @param rules the rules a policy may name (the router's)
+   */
+  public static FrontDoor start(CascadeConfig config, RequestValidator validator, DeferralRules rules,
+      InetSocketAddress address) {
+    String token = config.get(CascadeConfig.ADMIN_TOKEN);
+    if (token.isBlank()) {
+      token = generateToken();
+    }
+    var clientProps = CascadeRouter.clientProperties(config);
+    KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),
+        config.topics().responses());
+    PolicyTopic policies;
+    try {
+      policies = PolicyTopic.start(clientProps, config.topics().policy(), CascadeRouter.configuredPolicy(config));
+    } catch (RuntimeException e) {
+      requests.close();
+      throw e;
+    }
+    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address), requests, policies, validator,
+        rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)));
+    try {
+      server.start();
+    } catch (IOException e) {
+      requests.close();
+      policies.close();
+      throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
+    }
+    return new FrontDoor(requests, policies, server, token);
+  }
+
+  /** A fresh admin token: 32 random bytes, URL-safe Base64. */
+  public static String generateToken() {
+    byte[] bytes = new byte[32];
+    new SecureRandom().nextBytes(bytes);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
+  }
+
+  /** The gRPC port. */
+  public int port() {
+    return server.port();
+  }
+
+  /** The bearer token {@code UpdatePolicy} requires. */
+  public String adminToken() {
+    return adminToken;
+  }
+
+  /** This instance's id, which its requests carry as {@code reply_to}. */
+  public String instanceId() {
+    return requests.instanceId();
+  }
+
+  /** Responses addressed to this instance that arrived after their caller stopped waiting (delivered to nobody). */
+  public long unclaimedResponses() {
+    return requests.unclaimed();
+  }
+
+  /** Responses handed to a waiting caller. */
+  public long deliveredResponses() {
+    return requests.delivered();
+  }
+
+  /** Waits until the server has stopped. */
+  public void blockUntilShutdown() throws InterruptedException {
+    server.blockUntilShutdown();
+  }
+
+  @Override
+  public void close() {
+    try {
+      server.stop();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      requests.close();
+      policies.close();
+    }
+  }
+}

@@ -1,0 +1,230 @@
+package dev.cascade.router.api;
+
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.PolicyRecords;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The policy topic as a {@link PolicyStore}: the same compacted topic, key
+ * {@link CascadeTopology#POLICY_KEY}, that every router instance reads as a global table. A
+ * consumer (assigned, no group, from the beginning) follows it; after a record that is not a
+ * usable policy the configured default is in force, as on the routers.
+ */
+final class PolicyTopic implements PolicyStore {
+
+  private static final Logger LOG = LoggerFactory.getLogger(PolicyTopic.class);
+
+  private final String topic;
+  private final KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer;
+  private final KafkaConsumer<byte[], byte[]> consumer;
+  private final Deserializer<dev.cascade.schemas.avro.DeferralPolicy> policies = CascadeSerdes.policies().deserializer();
+  private final List<Consumer<DeferralPolicy>> listeners = new CopyOnWriteArrayList<>();
+  private final Object progress = new Object();
+  private final Map<Integer, Long> readUpTo = new HashMap<>();
+  private final Thread reader;
+  private final DeferralPolicy fallback;
+  private volatile DeferralPolicy current;
+  private volatile boolean running = true;
+  private volatile RuntimeException failure;
+
+  private PolicyTopic(String topic, DeferralPolicy fallback,
+      KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer, KafkaConsumer<byte[], byte[]> consumer) {
+    this.topic = topic;
+    this.fallback = fallback;
+    this.current = fallback;
+    this.producer = producer;
+    this.consumer = consumer;
+    this.reader = new Thread(this::follow, "policy-topic-reader");
+    this.reader.setDaemon(true);
+  }
+
+  /**
+   * Connects, reads the topic up to its end (so {@link #current()} is right from the start) and
+   * keeps following it.
+   *
+   * @param fallback the policy in force while the topic holds none (the configured default)
+   */
+  static PolicyTopic start(Map<String, Object> clientProps, String topic, DeferralPolicy fallback) {
+    Map<String, Object> producerProps = new HashMap<>(clientProps);
+    producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
+    producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    Map<String, Object> consumerProps = new HashMap<>(clientProps);
+    consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    consumerProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    consumerProps.remove(ConsumerConfig.GROUP_ID_CONFIG);
+    KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(producerProps,
+        new StringSerializer(), CascadeSerdes.policies().serializer());
+    KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps, new ByteArrayDeserializer(),
+        new ByteArrayDeserializer());
+    PolicyTopic store = new PolicyTopic(topic, fallback, producer, consumer);
+    try {
+      List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+      if (infos == null || infos.isEmpty()) {
+        throw new IllegalStateException("policy topic '" + topic + "' does not exist");
+      }
+      List<TopicPartition> partitions = new ArrayList<>();
+      infos.forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+      consumer.assign(partitions);
+      consumer.seekToBeginning(partitions);
+      Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (!caughtUp(consumer, end)) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("could not read the policy topic '" + topic + "' to its end within 30 s");
+        }
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+          store.accept(r, false);
+        }
+      }
+    } catch (RuntimeException e) {
+      consumer.close();
+      producer.close();
+      throw e;
+    }
+    store.reader.start();
+    return store;
+  }
+
+  private static boolean caughtUp(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {
+    for (Map.Entry<TopicPartition, Long> e : end.entrySet()) {
+      if (consumer.position(e.getKey()) < e.getValue()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public DeferralPolicy current() {
+    return current;
+  }
+
+  @Override
+  public void publish(DeferralPolicy policy, Duration timeout) {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    RecordMetadata written;
+    try {
+      written = producer.send(new ProducerRecord<>(topic, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(policy)))
+          .get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (ExecutionException e) {
+      throw new PolicyStoreException("cannot write policy version " + policy.version() + " to " + topic, e.getCause());
+    } catch (TimeoutException e) {
+      throw new PolicyStoreException("writing policy version " + policy.version() + " to " + topic + " timed out", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new PolicyStoreException("interrupted while writing policy version " + policy.version(), e);
+    }
+    synchronized (progress) {
+      while (readUpTo.getOrDefault(written.partition(), 0L) <= written.offset()) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0 || failure != null) {
+          throw new PolicyStoreException("policy version " + policy.version() + " was written at offset "
+              + written.offset() + " but not read back within " + timeout, failure);
+        }
+        try {
+          TimeUnit.NANOSECONDS.timedWait(progress, left);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new PolicyStoreException("interrupted while reading back policy version " + policy.version(), e);
+        }
+      }
+    }
+  }
+
+  @Override
+  public AutoCloseable subscribe(Consumer<DeferralPolicy> listener) {
+    listeners.add(listener);
+    return () -> listeners.remove(listener);
+  }
+
+  private void follow() {
+    try {
+      while (running) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+          accept(r, true);
+        }
+      }
+    } catch (WakeupException e) {
+      if (running) {
+        failure = e;
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+      LOG.error("the policy topic reader failed; GetPolicy and WatchPolicy will not see further changes", e);
+    } finally {
+      consumer.close(Duration.ofSeconds(5));
+      synchronized (progress) {
+        progress.notifyAll();
+      }
+    }
+  }
+
+  private void accept(ConsumerRecord<byte[], byte[]> r, boolean notify) {
+    try {
+      if (CascadeTopology.POLICY_KEY.equals(r.key() == null ? null : new String(r.key(),
+          java.nio.charset.StandardCharsets.UTF_8)) && r.value() != null) {
+        DeferralPolicy policy = PolicyRecords.fromAvro(policies.deserialize(r.topic(), r.value()));
+        current = policy;
+        if (notify) {
+          for (Consumer<DeferralPolicy> listener : listeners) {
+            try {
+              listener.accept(policy);
+            } catch (RuntimeException e) {
+              LOG.warn("a policy listener failed: {}", e.toString());
+            }
+          }
+        }
+      }
+    } catch (RuntimeException e) {
+      LOG.error("policy record at offset {} is unusable ({}); the configured default is in force", r.offset(),
+          e.getMessage());
+      current = fallback;
+    } finally {
+      synchronized (progress) {
+        readUpTo.put(r.partition(), r.offset() + 1);
+        progress.notifyAll();
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    if (!running) {
+      return;
+    }
+    running = false;
+    consumer.wakeup();
+    try {
+      reader.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    producer.close(Duration.ofSeconds(5));
+  }
+}

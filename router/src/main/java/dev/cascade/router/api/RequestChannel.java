@@ -1,0 +1,30 @@
+package dev.cascade.router.api;
+
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The gRPC front door's way into the cascade: sends a request and hands back its response.
+ *
+ * <p>Contract: the returned future completes with the one response to this submission, or
+ * exceptionally ({@link DuplicateRequestException} when a request with the same id is already
+ * waiting here; any other exception when the request could not be sent). Completing or cancelling
+ * the future from outside (a deadline, a caller gone) abandons the wait: a response that arrives
+ * afterwards is delivered to nobody.
+ */
+interface RequestChannel extends AutoCloseable {
+
+  /** This instance's id, which requests carry as {@code reply_to}. */
+  String instanceId();
+
+  /**
+   * Sends {@code request}; its {@code reply_to} and {@code created_at_ms} are set here (the latter
+   * unique on this instance, so a late response to an abandoned call can't match a newer one
+   * that reuses its id).
+   */
+  CompletableFuture<CascadeResponse> submit(CascadeRequest request);
+
+  @Override
+  void close();
+}
