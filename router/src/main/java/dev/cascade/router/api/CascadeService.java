@@ -44,7 +44,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
    * Routes one prompt through the cascade. {@code INVALID_ARGUMENT} naming the field for a request
    * the router would refuse; {@code DEADLINE_EXCEEDED} when no answer came within the call's
    * deadline (the late answer is then delivered to nobody); {@code ALREADY_EXISTS} when the same
-   * request id is still waiting on this instance; {@code UNAVAILABLE} when Kafka can't be reached.
+   * request id is still waiting on this instance or the router saw it recently; {@code UNAVAILABLE}
+   * when Kafka can't be reached.
    */
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> observer) {
@@ -85,6 +86,14 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
   private static Status status(Throwable e, String id, long waitMs) {
     if (e instanceof TimeoutException) {
       return Status.DEADLINE_EXCEEDED.withDescription("no answer to request " + id + " within " + waitMs + " ms");
+    }
+    if (e instanceof RefusedRequestException refused) {
+      if (!refused.stage().equals("validate")) {
+        return Status.INTERNAL.withDescription(refused.getMessage());
+      }
+      return refused.reason().startsWith("request_id: duplicate")
+          ? Status.ALREADY_EXISTS.withDescription(refused.reason())
+          : Status.INVALID_ARGUMENT.withDescription(refused.reason());
     }
     if (e instanceof DuplicateRequestException) {
       return Status.ALREADY_EXISTS.withDescription(e.getMessage());

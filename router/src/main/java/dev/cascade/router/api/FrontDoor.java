@@ -47,7 +47,7 @@ public final class FrontDoor implements AutoCloseable {
     }
     var clientProps = CascadeRouter.clientProperties(config);
     KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),
-        config.topics().responses());
+        config.topics().responses(), config.topics().deadLetters());
     PolicyTopic policies;
     try {
       policies = PolicyTopic.start(clientProps, config.topics().policy(), CascadeRouter.configuredPolicy(config));

@@ -2,6 +2,7 @@ package dev.cascade.router.api;
 
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.DeadLetter;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -56,6 +57,9 @@ final class KafkaRequestChannel implements RequestChannel {
   private final KafkaProducer<String, CascadeRequest> producer;
   private final KafkaConsumer<byte[], byte[]> consumer;
   private final Deserializer<CascadeResponse> responses = CascadeSerdes.responses().deserializer();
+  private final Deserializer<DeadLetter> deadLetters = CascadeSerdes.deadLetters().deserializer();
+  private final Deserializer<CascadeRequest> requests = CascadeSerdes.requests().deserializer();
+  private final String responsesTopic;
   private final Map<String, Waiting> waiting = new ConcurrentHashMap<>();
   private final AtomicLong lastCreatedAtMs = new AtomicLong();
   private final AtomicLong delivered = new AtomicLong();
@@ -64,9 +68,10 @@ final class KafkaRequestChannel implements RequestChannel {
   private final CountDownLatch readerStopped = new CountDownLatch(1);
   private volatile boolean running = true;
 
-  private KafkaRequestChannel(String instanceId, String requestsTopic, KafkaProducer<String, CascadeRequest> producer,
-      KafkaConsumer<byte[], byte[]> consumer) {
+  private KafkaRequestChannel(String instanceId, String requestsTopic, String responsesTopic,
+      KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer) {
     this.instanceId = instanceId;
+    this.responsesTopic = responsesTopic;
     this.requestsTopic = requestsTopic;
     this.producer = producer;
     this.consumer = consumer;
@@ -76,12 +81,16 @@ final class KafkaRequestChannel implements RequestChannel {
 
   /**
    * Connects, positions the reply consumer at the end of every partition of {@code responsesTopic}
-   * (so no reply to a call made after this returns can be missed) and starts reading.
+   * and {@code deadLettersTopic} (so no reply to a call made after this returns can be missed) and
+   * starts reading. A request of this instance's that the router dead-letters (a duplicate id, a
+   * prompt the router refuses) fails its call with the router's reason instead of leaving it to
+   * time out.
    *
    * @param clientProps bootstrap servers and Kafka client overrides
-   * @throws IllegalStateException if the responses topic does not exist
+   * @throws IllegalStateException if a topic does not exist
    */
-  static KafkaRequestChannel start(Map<String, Object> clientProps, String requestsTopic, String responsesTopic) {
+  static KafkaRequestChannel start(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String deadLettersTopic) {
     String instanceId = "front-door-" + UUID.randomUUID();
     Map<String, Object> producerProps = new HashMap<>(clientProps);
     producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
@@ -98,12 +107,14 @@ final class KafkaRequestChannel implements RequestChannel {
     KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps, new ByteArrayDeserializer(),
         new ByteArrayDeserializer());
     try {
-      List<PartitionInfo> infos = consumer.partitionsFor(responsesTopic, Duration.ofSeconds(30));
-      if (infos == null || infos.isEmpty()) {
-        throw new IllegalStateException("responses topic '" + responsesTopic + "' does not exist");
-      }
       List<TopicPartition> partitions = new ArrayList<>();
-      infos.forEach(p -> partitions.add(new TopicPartition(responsesTopic, p.partition())));
+      for (String topic : List.of(responsesTopic, deadLettersTopic)) {
+        List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+        if (infos == null || infos.isEmpty()) {
+          throw new IllegalStateException("topic '" + topic + "' does not exist");
+        }
+        infos.forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+      }
       consumer.assign(partitions);
       consumer.seekToEnd(partitions);
       partitions.forEach(consumer::position);
@@ -112,7 +123,8 @@ final class KafkaRequestChannel implements RequestChannel {
       producer.close();
       throw e;
     }
-    KafkaRequestChannel channel = new KafkaRequestChannel(instanceId, requestsTopic, producer, consumer);
+    KafkaRequestChannel channel = new KafkaRequestChannel(instanceId, requestsTopic, responsesTopic, producer,
+        consumer);
     channel.reader.start();
     return channel;
   }
@@ -175,6 +187,10 @@ final class KafkaRequestChannel implements RequestChannel {
     if (record.value() == null) {
       return;
     }
+    if (!record.topic().equals(responsesTopic)) {
+      refused(record);
+      return;
+    }
     CascadeResponse response;
     try {
       response = responses.deserialize(record.topic(), record.value());
@@ -192,6 +208,29 @@ final class KafkaRequestChannel implements RequestChannel {
     } else {
       unclaimed.incrementAndGet();
       LOG.debug("response to {} arrived after its caller stopped waiting; delivered to nobody", response.getRequestId());
+    }
+  }
+
+  private void refused(ConsumerRecord<byte[], byte[]> record) {
+    CascadeRequest request;
+    DeadLetter dead;
+    try {
+      dead = deadLetters.deserialize(record.topic(), record.value());
+      if (dead.getValue() == null) {
+        return;
+      }
+      byte[] original = new byte[dead.getValue().remaining()];
+      dead.getValue().duplicate().get(original);
+      request = requests.deserialize(dead.getTopic(), original);
+    } catch (RuntimeException e) {
+      return; // not a request of ours (or not a request at all)
+    }
+    if (!instanceId.equals(request.getReplyTo())) {
+      return;
+    }
+    Waiting entry = waiting.get(request.getRequestId());
+    if (entry != null && entry.createdAtMs() == request.getCreatedAtMs()) {
+      entry.response().completeExceptionally(new RefusedRequestException(dead.getStage(), dead.getReason()));
     }
   }
 

@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
         ServeCommand.class,
         TrainRuleCommand.class,
         EvalCommand.class,
+        AskCommand.class,
+        PolicyCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

@@ -1,0 +1,91 @@
+package dev.cascade.router.cli;
+
+import com.google.protobuf.util.JsonFormat;
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** A command-line client of {@code Cascade.Generate}. */
+@Command(name = "ask", mixinStandardHelpOptions = true,
+    description = {"Sends one prompt to a running router over gRPC (Cascade.Generate) and prints the answer.",
+        "The answer goes to standard output; who served it, the score and the latency to standard error.",
+        "Exit code 1 when the call fails (the gRPC status is printed)."})
+final class AskCommand implements Callable<Integer> {
+
+  @Mixin
+  TargetOption target;
+
+  @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt.")
+  String prompt;
+
+  @Option(names = "--json", description = "Print the whole response as JSON (proto field names) instead.")
+  boolean json;
+
+  @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "0",
+      description = "Most tokens to generate; 0 means the router's default (default: ${DEFAULT-VALUE}).")
+  int maxNewTokens;
+
+  @Option(names = "--deadline-ms", paramLabel = "N", defaultValue = "30000",
+      description = "The call's deadline in milliseconds (default: ${DEFAULT-VALUE}).")
+  long deadlineMs;
+
+  @Option(names = "--request-id", paramLabel = "ID", description = "The request's id (default: one the router assigns).")
+  String requestId;
+
+  @Option(names = "--bypass-cache", description = "Do not answer from the router's response cache.")
+  boolean bypassCache;
+
+  @Option(names = "--metadata", paramLabel = "KEY=VALUE", description = "Metadata carried into the outcome record; repeatable.")
+  Map<String, String> metadata = new LinkedHashMap<>();
+
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    if (deadlineMs < 1) {
+      throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
+    }
+    GenerateRequest.Builder request = GenerateRequest.newBuilder().setPrompt(prompt).setMaxNewTokens(maxNewTokens)
+        .setBypassCache(bypassCache).putAllMetadata(metadata);
+    if (requestId != null) {
+      request.setRequestId(requestId);
+    }
+    ManagedChannel channel = target.open();
+    try {
+      GenerateResponse response = CascadeGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
+          .generate(request.build());
+      if (json) {
+        spec.commandLine().getOut().println(JsonFormat.printer().preservingProtoFieldNames()
+            .alwaysPrintFieldsWithNoPresence().print(response));
+      } else {
+        spec.commandLine().getOut().println(response.getText());
+        spec.commandLine().getErr().println(String.format(Locale.ROOT,
+            "served_by=%s rule=%s score=%.4f threshold=%.4f policy_version=%d cache_hit=%s total_ms=%.1f request_id=%s",
+            response.getServedBy(), response.getRule(), response.getDeferralScore(), response.getThreshold(),
+            response.getPolicyVersion(), response.getCacheHit(), response.getLatencies().getTotalMs(),
+            response.getRequestId()));
+      }
+      spec.commandLine().getOut().flush();
+      spec.commandLine().getErr().flush();
+      return 0;
+    } catch (StatusRuntimeException e) {
+      return TargetOption.failed(e, spec.commandLine().getErr());
+    } finally {
+      TargetOption.close(channel);
+    }
+  }
+}

@@ -1,0 +1,172 @@
+package dev.cascade.router.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import dev.cascade.proto.v1.GetPolicyRequest;
+import dev.cascade.proto.v1.Policy;
+import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.proto.v1.UpdatePolicyRequest;
+import dev.cascade.proto.v1.WatchPolicyRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import java.util.Iterator;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Reads, changes and watches the live deferral policy of a running router (PolicyAdmin over gRPC). */
+@Command(name = "policy", mixinStandardHelpOptions = true,
+    description = "Reads, changes or watches the live deferral policy of a running router over gRPC (PolicyAdmin).",
+    subcommands = {PolicyCommand.Get.class, PolicyCommand.Set.class, PolicyCommand.Watch.class})
+final class PolicyCommand implements Runnable {
+
+  private static final long CALL_DEADLINE_SECONDS = 30;
+
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  static String json(MessageOrBuilder message, boolean pretty) throws InvalidProtocolBufferException {
+    JsonFormat.Printer printer = JsonFormat.printer().preservingProtoFieldNames().alwaysPrintFieldsWithNoPresence();
+    return (pretty ? printer : printer.omittingInsignificantWhitespace()).print(message);
+  }
+
+  @Command(name = "get", mixinStandardHelpOptions = true, description = "Prints the policy in force as JSON.")
+  static final class Get implements Callable<Integer> {
+
+    @Mixin
+    TargetOption target;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      ManagedChannel channel = target.open();
+      try {
+        Policy policy = PolicyAdminGrpc.newBlockingStub(channel)
+            .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
+            .getPolicy(GetPolicyRequest.getDefaultInstance());
+        spec.commandLine().getOut().println(json(policy, true));
+        spec.commandLine().getOut().flush();
+        return 0;
+      } catch (StatusRuntimeException e) {
+        return TargetOption.failed(e, spec.commandLine().getErr());
+      } finally {
+        TargetOption.close(channel);
+      }
+    }
+  }
+
+  @Command(name = "set", mixinStandardHelpOptions = true,
+      description = {"Publishes a new policy version; every router instance applies it within a second.",
+          "Options left out keep the values in force (alpha only when the rule stays the same).",
+          "Prints the new policy as JSON."})
+  static final class Set implements Callable<Integer> {
+
+    @Mixin
+    TargetOption target;
+
+    @Option(names = "--rule", required = true, paramLabel = "RULE",
+        description = "chow-sum, chow-average, chow-quantile (with --alpha, or as chow-quantile-0.1), or a learned rule's name.")
+    String rule;
+
+    @Option(names = "--alpha", paramLabel = "A", description = "The level of chow-quantile, in [0, 1]; 0 is the least confident token.")
+    Double alpha;
+
+    @Option(names = "--threshold", required = true, paramLabel = "T", description = "Defer when the rule's score is greater than T.")
+    double threshold;
+
+    @Option(names = "--exploration-rate", paramLabel = "E", description = "Fraction of accepted requests escalated anyway, in [0, 1].")
+    Double explorationRate;
+
+    @Option(names = "--target-escalation-rate", paramLabel = "F",
+        description = "When above 0, hold this fraction of escalations on live traffic instead of a fixed threshold.")
+    Double targetEscalationRate;
+
+    @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
+    String reason;
+
+    @Option(names = "--token", paramLabel = "TOKEN", defaultValue = "${env:CASCADE_ADMIN_TOKEN}",
+        description = "The admin token (default: the CASCADE_ADMIN_TOKEN environment variable).")
+    String token;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      if (token == null || token.isBlank()) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "--token: missing (or set CASCADE_ADMIN_TOKEN); 'cascade demo --serve' prints it as admin-token=...");
+      }
+      ManagedChannel channel = target.open();
+      try {
+        PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
+        Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
+            .getPolicy(GetPolicyRequest.getDefaultInstance());
+        Policy.Builder asked = Policy.newBuilder()
+            .setRule(rule)
+            .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
+            .setThreshold(threshold)
+            .setExplorationRate(explorationRate != null ? explorationRate : current.getExplorationRate())
+            .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
+                : current.getTargetEscalationRate())
+            .setReason(reason);
+        Metadata headers = new Metadata();
+        headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token.trim());
+        Policy updated = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+            .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
+            .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());
+        spec.commandLine().getOut().println(json(updated, true));
+        spec.commandLine().getOut().flush();
+        return 0;
+      } catch (StatusRuntimeException e) {
+        return TargetOption.failed(e, spec.commandLine().getErr());
+      } finally {
+        TargetOption.close(channel);
+      }
+    }
+  }
+
+  @Command(name = "watch", mixinStandardHelpOptions = true,
+      description = "Prints the policy in force, then every change, one JSON object a line, until interrupted.")
+  static final class Watch implements Callable<Integer> {
+
+    @Mixin
+    TargetOption target;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      ManagedChannel channel = target.open();
+      try {
+        Iterator<Policy> changes = PolicyAdminGrpc.newBlockingStub(channel)
+            .watchPolicy(WatchPolicyRequest.newBuilder().setIncludeCurrent(true).build());
+        while (changes.hasNext()) {
+          spec.commandLine().getOut().println(json(changes.next(), false));
+          spec.commandLine().getOut().flush();
+        }
+        return 0;
+      } catch (StatusRuntimeException e) {
+        return TargetOption.failed(e, spec.commandLine().getErr());
+      } finally {
+        TargetOption.close(channel);
+      }
+    }
+  }
+}
