@@ -70,6 +70,10 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
+  @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running",
+      "with the gRPC front door, and print grpc=, kafka= and admin-token= lines, until interrupted."})
+  boolean serve;
+
   @Override
   public Integer call() throws Exception {
     Map<String, String> flags = new LinkedHashMap<>();
@@ -121,21 +125,32 @@ final class DemoCommand implements Callable<Integer> {
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "demo", examples, Duration.ofSeconds(120),
             bar::stepTo);
+        if (serve) {
+          bar.close();
+          summarize(config, large, examples, result, maxNew);
+          DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large);
+        }
       } finally {
         largeServer.stop();
       }
-      List<String> largeTexts = new ArrayList<>();
-      int[] largeTokens = new int[examples.size()];
-      largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens);
-      DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
-          ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
-      if (json) {
-        System.out.println(new ObjectMapper().writeValueAsString(summary));
-      } else {
-        System.out.println(summary.toText());
-      }
-      return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
+      return summarize(config, large, examples, result, maxNew);
     }
+  }
+
+  private int summarize(CascadeConfig config, TextGenerator large, List<Example> examples, DemoWorkload.Result result,
+      int maxNew) throws Exception {
+    List<String> largeTexts = new ArrayList<>();
+    int[] largeTokens = new int[examples.size()];
+    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens);
+    DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
+        ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
+    if (json) {
+      System.out.println(new ObjectMapper().writeValueAsString(summary));
+    } else {
+      System.out.println(summary.toText());
+    }
+    System.out.flush();
+    return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
   }
 
   /** The large model's answer to every example: from the outcome where it was escalated, else generated now. */

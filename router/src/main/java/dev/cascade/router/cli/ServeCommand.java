@@ -3,8 +3,12 @@ package dev.cascade.router.cli;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
+import dev.cascade.router.routing.RequestValidator;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -13,7 +17,8 @@ import picocli.CommandLine.Mixin;
 /** Production mode: the router alone, against external brokers and a large-model gRPC target. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a",
-        "LargeModel gRPC server (large.target), until interrupted. Start more with the same application.id to scale out."})
+        "LargeModel gRPC server (large.target), until interrupted. Start more with the same application.id to scale out.",
+        "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT)."})
 final class ServeCommand implements Callable<Integer> {
 
   @Mixin
@@ -33,16 +38,31 @@ final class ServeCommand implements Callable<Integer> {
     }
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE));
     CascadeRouter router = CascadeRouter.start(config, small, target);
+    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
+        new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)));
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      doors.close();
       router.close();
       small.close();
       stopped.countDown();
     }, "serve-shutdown"));
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + " large.target=" + target + " engine=" + small.info().engine());
+    System.out.println("grpc=" + hostName() + ":" + doors.port());
+    if (config.get(CascadeConfig.ADMIN_TOKEN).isBlank()) {
+      System.out.println("admin-token=" + doors.adminToken());
+    }
     System.out.flush();
     stopped.await();
     return 0;
+  }
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      return "0.0.0.0";
+    }
   }
 }

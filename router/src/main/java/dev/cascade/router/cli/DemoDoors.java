@@ -1,0 +1,47 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.api.FrontDoor;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.routing.RequestValidator;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code cascade demo --serve}: after the demo workload, keeps the embedded cascade running with
+ * its doors open, prints one line per door, and tears everything down when the JVM is stopped.
+ */
+final class DemoDoors {
+
+  private DemoDoors() {}
+
+  /** Starts the front door on loopback, prints the doors and blocks until the JVM shuts down; never returns. */
+  static void serveUntilInterrupted(CascadeConfig config, EmbeddedKafka kafka, LargeModelServer largeServer,
+      CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
+    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
+        new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      doors.close();
+      router.close();
+      try {
+        largeServer.stop();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      small.close();
+      large.close();
+      kafka.close();
+    }, "demo-serve-shutdown"));
+    System.out.println("grpc=127.0.0.1:" + doors.port());
+    System.out.println("kafka=" + kafka.bootstrapServers());
+    System.out.println("admin-token=" + doors.adminToken());
+    System.out.println("serving until interrupted (Ctrl-C); try: ./cascade ask --target 127.0.0.1:" + doors.port()
+        + " --prompt cascade");
+    System.out.flush();
+    new CountDownLatch(1).await();
+  }
+}

@@ -1,0 +1,373 @@
+package dev.cascade.router.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.ModelInfo;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
+import dev.cascade.proto.v1.GetPolicyRequest;
+import dev.cascade.proto.v1.Policy;
+import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.proto.v1.ServedBy;
+import dev.cascade.proto.v1.UpdatePolicyRequest;
+import dev.cascade.proto.v1.WatchPolicyRequest;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.rules.DeferralRules;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The gRPC services' logic over an in-process channel, with Kafka replaced by fakes. */
+class CascadeServerTest {
+
+  private static final String TOKEN = "s3cret-token";
+
+  /** A small model that refuses empty prompts and the character '#'. */
+  private static final TextGenerator MODEL = new TextGenerator() {
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public Optional<String> checkPrompt(String prompt) {
+      if (prompt.isEmpty()) {
+        return Optional.of("prompt: must not be empty");
+      }
+      return prompt.contains("#") ? Optional.of("prompt: character '#' is not in the vocabulary") : Optional.empty();
+    }
+
+    @Override
+    public ModelInfo info() {
+      return new ModelInfo("fake", "none", 0, 64, 48, false);
+    }
+
+    @Override
+    public void close() {}
+  };
+
+  private final FakeChannel requests = new FakeChannel();
+  private final InMemoryPolicyStore policies = new InMemoryPolicyStore(
+      new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default"));
+  private CascadeServer server;
+  private ManagedChannel channel;
+
+  @BeforeEach
+  void start() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    server = new CascadeServer(InProcessServerBuilder.forName(name), requests, policies, new RequestValidator(MODEL),
+        DeferralRules.builtIn(), TOKEN, Duration.ofMillis(300)).start();
+    channel = InProcessChannelBuilder.forName(name).build();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    channel.shutdownNow();
+    server.stop();
+  }
+
+  private CascadeGrpc.CascadeBlockingStub cascade() {
+    return CascadeGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.SECONDS);
+  }
+
+  private PolicyAdminGrpc.PolicyAdminBlockingStub admin(String token) {
+    PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel)
+        .withDeadlineAfter(5, TimeUnit.SECONDS);
+    if (token == null) {
+      return stub;
+    }
+    Metadata headers = new Metadata();
+    headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + token);
+    return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+  }
+
+  private static UpdatePolicyRequest update(Policy.Builder policy) {
+    return UpdatePolicyRequest.newBuilder().setPolicy(policy).build();
+  }
+
+  private static Policy.Builder policy(String rule, double threshold) {
+    return Policy.newBuilder().setRule(rule).setThreshold(threshold).setReason("test");
+  }
+
+  @Test
+  void generateSendsTheRequestIntoTheCascadeAndReturnsItsResponse() {
+    GenerateResponse response = cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade")
+        .setMaxNewTokens(12).setRequestId("r-1").putMetadata("tenant", "t1").setBypassCache(true).build());
+
+    assertThat(response.getRequestId()).isEqualTo("r-1");
+    assertThat(response.getText()).isEqualTo("CASCADE");
+    assertThat(response.getServedBy()).isEqualTo(ServedBy.LARGE);
+    assertThat(response.getCacheHit()).isTrue();
+    assertThat(response.getPolicyVersion()).isEqualTo(7);
+    assertThat(response.getLatencies().getEscalationMs()).isEqualTo(30);
+    var sent = requests.submitted.get(0);
+    assertThat(sent.getReplyTo()).isEqualTo("fake-door");
+    assertThat(sent.getMaxNewTokens()).isEqualTo(12);
+    assertThat(sent.getBypassCache()).isTrue();
+    assertThat(sent.getMetadata()).containsEntry("tenant", "t1");
+  }
+
+  @Test
+  void aRequestWithoutAnIdGetsOne() {
+    GenerateResponse response = cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade").build());
+    assertThat(response.getRequestId()).isNotBlank().isEqualTo(requests.submitted.get(0).getRequestId());
+  }
+
+  @Test
+  void aBadRequestIsRefusedWithInvalidArgumentNamingTheFieldAndNothingIsSent() {
+    GenerateRequest.Builder ok = GenerateRequest.newBuilder().setPrompt("cascade");
+    GenerateRequest.Builder manyEntries = GenerateRequest.newBuilder().setPrompt("cascade");
+    for (int i = 0; i < 33; i++) {
+      manyEntries.putMetadata("k" + i, "v");
+    }
+    List<Object[]> cases = List.of(
+        new Object[] {ok.clone().setPrompt(""), "prompt"},
+        new Object[] {ok.clone().setPrompt("a#b"), "prompt"},
+        new Object[] {ok.clone().setMaxNewTokens(-1), "max_new_tokens"},
+        new Object[] {ok.clone().setMaxNewTokens(RequestValidator.MAX_NEW_TOKENS_LIMIT + 1), "max_new_tokens"},
+        new Object[] {ok.clone().setRequestId("x".repeat(RequestValidator.MAX_REQUEST_ID_LENGTH + 1)), "request_id"},
+        new Object[] {manyEntries, "metadata"},
+        new Object[] {ok.clone().putMetadata("k".repeat(65), "v"), "metadata"},
+        new Object[] {ok.clone().putMetadata("k", "v".repeat(1025)), "metadata"});
+    for (Object[] c : cases) {
+      GenerateRequest request = ((GenerateRequest.Builder) c[0]).build();
+      assertThatThrownBy(() -> cascade().generate(request))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(e.getStatus().getDescription()).startsWith(c[1] + ":");
+          });
+    }
+    assertThat(requests.submitted).isEmpty();
+  }
+
+  @Test
+  void aCallWhoseDeadlineExpiresGetsDeadlineExceededAndStopsWaiting() {
+    requests.silent = true;
+    assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(channel).withDeadlineAfter(150, TimeUnit.MILLISECONDS)
+        .generate(GenerateRequest.newBuilder().setPrompt("slow").build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+    CompletableFuture<?> wait = requests.futures.get(0);
+    await(wait::isDone);
+    assertThat(wait.isCompletedExceptionally()).isTrue();
+  }
+
+  @Test
+  void withoutADeadlineOfItsOwnACallWaitsTheConfiguredDefault() {
+    requests.silent = true;
+    long t0 = System.nanoTime();
+    assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(channel).generate(GenerateRequest.newBuilder()
+        .setPrompt("slow").build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+          assertThat(e.getStatus().getDescription()).contains("within 300 ms");
+        });
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void routerRefusalsAndSendFailuresMapToTheirStatus() {
+    requests.failure = new RefusedRequestException("validate", "request_id: duplicate of a request received at 1 ms");
+    assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
+        .isEqualTo(Status.Code.ALREADY_EXISTS);
+    requests.failure = new DuplicateRequestException("r");
+    assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
+        .isEqualTo(Status.Code.ALREADY_EXISTS);
+    requests.failure = new RefusedRequestException("validate", "prompt: too long");
+    assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
+        .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    requests.failure = new IllegalStateException("broker down");
+    assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
+        .isEqualTo(Status.Code.UNAVAILABLE);
+  }
+
+  private static void await(java.util.function.BooleanSupplier condition) {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("condition not met within 5 s");
+      }
+      Thread.onSpinWait();
+      try {
+        Thread.sleep(5);
+      } catch (InterruptedException e) {
+        throw new AssertionError(e);
+      }
+    }
+  }
+
+  private static Status.Code codeOf(Runnable call) {
+    try {
+      call.run();
+    } catch (StatusRuntimeException e) {
+      return e.getStatus().getCode();
+    }
+    return Status.Code.OK;
+  }
+
+  @Test
+  void getPolicyIsOpen() {
+    Policy p = admin(null).getPolicy(GetPolicyRequest.getDefaultInstance());
+    assertThat(p.getRule()).isEqualTo("chow-quantile");
+    assertThat(p.getThreshold()).isEqualTo(2.0);
+    assertThat(p.getVersion()).isEqualTo(4);
+  }
+
+  @Test
+  void anUpdateWithoutTheTokenOrWithAWrongOneIsRefusedAndChangesNothing() {
+    for (String token : new String[] {null, "wrong", ""}) {
+      assertThatThrownBy(() -> admin(token).updatePolicy(update(policy("chow-sum", 3))))
+          .isInstanceOfSatisfying(StatusRuntimeException.class,
+              e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
+    }
+    assertThat(policies.published).isEmpty();
+    assertThat(admin(null).getPolicy(GetPolicyRequest.getDefaultInstance()).getVersion()).isEqualTo(4);
+  }
+
+  @Test
+  void anUpdateGetsTheNextVersionTheCallerAndTheTimeAndIsPublished() {
+    long before = System.currentTimeMillis();
+    Policy updated = admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setExplorationRate(0.05)
+        .setVersion(999).setUpdatedBy("mallory")));
+
+    assertThat(updated.getVersion()).isEqualTo(5);
+    assertThat(updated.getUpdatedBy()).startsWith("admin@");
+    assertThat(updated.getUpdatedAtMs()).isBetween(before, System.currentTimeMillis());
+    assertThat(updated.getRule()).isEqualTo("chow-sum");
+    assertThat(updated.getExplorationRate()).isEqualTo(0.05);
+    assertThat(policies.published).hasSize(1);
+    assertThat(policies.current().version()).isEqualTo(5);
+    assertThat(policies.current().threshold()).isEqualTo(3);
+    assertThat(admin(null).getPolicy(GetPolicyRequest.getDefaultInstance())).isEqualTo(updated);
+  }
+
+  @Test
+  void aRuleNameMayCarryItsLevel() {
+    Policy updated = admin(TOKEN).updatePolicy(update(policy("chow-quantile-0.1", 1)));
+    assertThat(updated.getRule()).isEqualTo("chow-quantile");
+    assertThat(updated.getAlpha()).isEqualTo(0.1);
+  }
+
+  @Test
+  void anInvalidPolicyIsRefusedNamingTheFieldAndChangesNothing() {
+    List<Object[]> cases = List.of(
+        new Object[] {policy("chow-sum", Double.NaN), "policy.threshold"},
+        new Object[] {policy("chow-sum", 1).setExplorationRate(1.5), "policy.exploration_rate"},
+        new Object[] {policy("chow-sum", 1).setTargetEscalationRate(-0.1), "policy.target_escalation_rate"},
+        new Object[] {policy("chow-quantile", 1).setAlpha(2), "policy.alpha"},
+        new Object[] {policy("no-such-rule", 1), "policy.rule"},
+        new Object[] {policy("", 1), "policy.rule"});
+    for (Object[] c : cases) {
+      Policy.Builder p = (Policy.Builder) c[0];
+      assertThatThrownBy(() -> admin(TOKEN).updatePolicy(update(p)))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(e.getStatus().getDescription()).startsWith(c[1] + ":");
+          });
+    }
+    assertThatThrownBy(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.getDefaultInstance()))
+        .hasMessageContaining("policy: missing");
+    assertThat(policies.published).isEmpty();
+  }
+
+  @Test
+  void watchPolicySendsTheCurrentPolicyThenEachChangeAndStopsWhenCancelled() throws Exception {
+    BlockingQueue<Policy> seen = new LinkedBlockingQueue<>();
+    List<ClientCallStreamObserver<WatchPolicyRequest>> calls = new CopyOnWriteArrayList<>();
+    PolicyAdminGrpc.newStub(channel).watchPolicy(WatchPolicyRequest.newBuilder().setIncludeCurrent(true).build(),
+        observer(seen, calls, -1));
+    assertThat(seen.poll(5, TimeUnit.SECONDS).getVersion()).isEqualTo(4);
+    admin(TOKEN).updatePolicy(update(policy("chow-sum", 3)));
+    Policy change = seen.poll(5, TimeUnit.SECONDS);
+    assertThat(change.getVersion()).isEqualTo(5);
+    assertThat(change.getRule()).isEqualTo("chow-sum");
+
+    calls.get(0).cancel("done", null);
+    await(policies.listeners::isEmpty);
+  }
+
+  @Test
+  void aWatcherThatIsNotReadyGetsTheLatestPolicyWhenItIsNotABacklog() throws Exception {
+    BlockingQueue<Policy> seen = new LinkedBlockingQueue<>();
+    List<ClientCallStreamObserver<WatchPolicyRequest>> calls = new CopyOnWriteArrayList<>();
+    PolicyAdminGrpc.newStub(channel).watchPolicy(WatchPolicyRequest.newBuilder().setIncludeCurrent(true).build(),
+        observer(seen, calls, 0));
+    await(() -> policies.listeners.size() == 1);
+    for (int t = 1; t <= 3; t++) {
+      admin(TOKEN).updatePolicy(update(policy("chow-sum", t)));
+    }
+    assertThat(seen.poll(200, TimeUnit.MILLISECONDS)).isNull();
+
+    calls.get(0).request(1);
+    assertThat(seen.poll(5, TimeUnit.SECONDS).getVersion()).isEqualTo(7);
+    calls.get(0).request(1);
+    assertThat(seen.poll(200, TimeUnit.MILLISECONDS)).isNull();
+    admin(TOKEN).updatePolicy(update(policy("chow-sum", 4)));
+    assertThat(seen.poll(5, TimeUnit.SECONDS).getVersion()).isEqualTo(8);
+    calls.get(0).cancel("done", null);
+  }
+
+  /** A watch observer; {@code initialRequests} below 0 means automatic flow control. */
+  private static ClientResponseObserver<WatchPolicyRequest, Policy> observer(BlockingQueue<Policy> seen,
+      List<ClientCallStreamObserver<WatchPolicyRequest>> calls, int initialRequests) {
+    return new ClientResponseObserver<>() {
+      @Override
+      public void beforeStart(ClientCallStreamObserver<WatchPolicyRequest> call) {
+        calls.add(call);
+        if (initialRequests >= 0) {
+          call.disableAutoRequestWithInitial(initialRequests);
+        }
+      }
+
+      @Override
+      public void onNext(Policy value) {
+        seen.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {}
+
+      @Override
+      public void onCompleted() {}
+    };
+  }
+
+  @Test
+  void healthSaysServingForEachService() {
+    HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
+    for (String service : new String[] {"", CascadeGrpc.SERVICE_NAME, PolicyAdminGrpc.SERVICE_NAME}) {
+      assertThat(health.check(HealthCheckRequest.newBuilder().setService(service).build()).getStatus())
+          .isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+    }
+  }
+}

@@ -1,0 +1,52 @@
+package dev.cascade.router.api;
+
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A {@link RequestChannel} without Kafka: records what is submitted and answers with the prompt
+ * upper-cased, unless told to stay silent (so a call can time out) or to fail.
+ */
+final class FakeChannel implements RequestChannel {
+
+  final List<CascadeRequest> submitted = new CopyOnWriteArrayList<>();
+  final List<CompletableFuture<CascadeResponse>> futures = new CopyOnWriteArrayList<>();
+  volatile boolean silent;
+  volatile RuntimeException failure;
+
+  @Override
+  public String instanceId() {
+    return "fake-door";
+  }
+
+  @Override
+  public CompletableFuture<CascadeResponse> submit(CascadeRequest request) {
+    submitted.add(request);
+    CompletableFuture<CascadeResponse> f = new CompletableFuture<>();
+    futures.add(f);
+    if (failure != null) {
+      f.completeExceptionally(failure);
+    } else if (!silent) {
+      f.complete(answer(request));
+    }
+    return f;
+  }
+
+  static CascadeResponse answer(CascadeRequest request) {
+    return CascadeResponse.newBuilder().setRequestId(request.getRequestId())
+        .setText(request.getPrompt().toUpperCase(java.util.Locale.ROOT)).setServedBy(ServedBy.LARGE)
+        .setDeferralScore(2.5).setThreshold(1.5).setPolicyVersion(7).setRule("chow-quantile")
+        .setLatencies(StageLatencies.newBuilder().setQueueMs(1).setSmallModelMs(2).setRuleMs(0.1).setEscalationMs(30)
+            .setTotalMs(40).build())
+        .setCacheHit(true).setReplyTo(request.getReplyTo()).setCreatedAtMs(request.getCreatedAtMs())
+        .setCompletedAtMs(request.getCreatedAtMs() + 40).build();
+  }
+
+  @Override
+  public void close() {}
+}
