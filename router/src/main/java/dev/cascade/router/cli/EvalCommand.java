@@ -44,8 +44,8 @@ import picocli.CommandLine.Spec;
     description = {"Evaluates every deferral rule (random, Chow-Sum, Chow-Average, Chow-Quantile at 0, 0.1 and 0.5,"
         + " the learned Post-Hoc-Quantile and Post-Hoc-Embed, and the oracle) on a JSONL file with \"prompt\" and"
         + " \"reference\" (and optionally \"kind\"): runs the small and the large model on it, then prints, per rule,"
-        + " AUC-DF, % gain over random, % of the oracle's gain, APGR, CPT at 50/80/95%, accuracy with 20% deferred,"
-        + " and for the learned rules AUC-DF minus the best Chow rule's with a paired-bootstrap 95% interval.",
+        + " AUC-DF, %% gain over random, %% of the oracle's gain, APGR, CPT at 50/80/95%%, accuracy with 20%% deferred,"
+        + " and for the learned rules AUC-DF minus the best Chow rule's with a paired-bootstrap 95%% interval.",
         "The learned rules are the shipped ones (trained on the bundled validation split) unless --rule-train"
         + " names other data to train them on first."})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
