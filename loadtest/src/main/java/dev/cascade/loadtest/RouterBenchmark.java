@@ -53,7 +53,8 @@ public final class RouterBenchmark {
     for (int i = 0; examples.size() < n; i++) {
       examples.add(all.get(i % all.size()));
     }
-    CascadeConfig base = CascadeConfig.defaults();
+    // The response cache would answer the repeated prompts of later runs without the model.
+    CascadeConfig base = CascadeConfig.defaults().with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
     int batch = base.get(CascadeConfig.BATCH_SIZE);
     int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
     try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime");
@@ -86,6 +87,7 @@ public final class RouterBenchmark {
         slowLarge.shutdownNow();
       }
     }
+    System.exit(0);
   }
 
   private static double bare(TextGenerator small, List<Example> examples, int batch, int maxNew) {
@@ -131,7 +133,11 @@ public final class RouterBenchmark {
   /** A large model that answers after a fixed delay without holding a thread while it waits. */
   private static final class SlowLargeModel extends LargeModelGrpc.LargeModelImplBase {
     private final Duration delay;
-    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "slow-large-model");
+      t.setDaemon(true);
+      return t;
+    });
 
     SlowLargeModel(Duration delay) {
       this.delay = delay;
