@@ -30,6 +30,7 @@ import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
+import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
@@ -360,6 +361,29 @@ class CascadeServerTest {
       @Override
       public void onCompleted() {}
     };
+  }
+
+  @Test
+  void reflectionListsTheServices() throws Exception {
+    BlockingQueue<io.grpc.reflection.v1.ServerReflectionResponse> answers = new LinkedBlockingQueue<>();
+    StreamObserver<io.grpc.reflection.v1.ServerReflectionRequest> requestStream =
+        io.grpc.reflection.v1.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+          @Override
+          public void onNext(io.grpc.reflection.v1.ServerReflectionResponse value) {
+            answers.add(value);
+          }
+
+          @Override
+          public void onError(Throwable t) {}
+
+          @Override
+          public void onCompleted() {}
+        });
+    requestStream.onNext(io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("").build());
+    var listed = answers.poll(5, TimeUnit.SECONDS).getListServicesResponse().getServiceList().stream()
+        .map(io.grpc.reflection.v1.ServiceResponse::getName).toList();
+    requestStream.onCompleted();
+    assertThat(listed).contains(CascadeGrpc.SERVICE_NAME, PolicyAdminGrpc.SERVICE_NAME, HealthGrpc.SERVICE_NAME);
   }
 
   @Test
