@@ -134,7 +134,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         spec.commandLine().getErr().println("the small model exports no embedding: " + set.ruleName() + " skipped");
         continue;
       }
-      rules.add(TrainRuleCommand.train(set, examples, file + ": " + items.size() + " items",
+      rules.add(TrainRuleCommand.train(set, examples, file + ": " + items.size() + " items; small "
+          + CascadeAnswers.fingerprint(models.small) + ", large " + CascadeAnswers.fingerprint(models.large),
           System.currentTimeMillis(), new RuleTrainer.Options(5, seed, models.learners())).rule());
     }
     return rules;

@@ -110,7 +110,8 @@ public final class TrainRuleCommand implements Callable<Integer> {
       List<PromptItem> items = PromptItem.readJsonl(source.data);
       List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), EvalCommand.progressBars());
       examples = answered.stream().map(AnsweredItem::example).toList();
-      range = source.data + ": " + items.size() + " items; models " + models.small + " / " + models.large;
+      range = source.data + ": " + items.size() + " items; small " + CascadeAnswers.fingerprint(models.small)
+          + ", large " + CascadeAnswers.fingerprint(models.large);
     } else {
       Map.Entry<List<DeferralExample>, String> read = readOutcomes(source.outcomes);
       examples = read.getKey();

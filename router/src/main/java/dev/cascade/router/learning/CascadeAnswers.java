@@ -160,6 +160,30 @@ public final class CascadeAnswers {
     return List.of(out);
   }
 
+  /**
+   * Names a model by what it is: its name or directory and the first 16 hex digits of its ONNX
+   * file's SHA-256, e.g. {@code small (sha256 01e011b5c8db5808)}. Recorded with a trained rule.
+   */
+  public static String fingerprint(String model) throws IOException {
+    return model + " (sha256 " + sha256(ModelDirectory.resolve(model).modelFile()).substring(0, 16) + ")";
+  }
+
+  private static String sha256(Path file) throws IOException {
+    try {
+      MessageDigest digest = MessageDigest.getInstance("SHA-256");
+      try (InputStream in = Files.newInputStream(file)) {
+        byte[] buffer = new byte[1 << 16];
+        int n;
+        while ((n = in.read(buffer)) > 0) {
+          digest.update(buffer, 0, n);
+        }
+      }
+      return HexFormat.of().formatHex(digest.digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   private static String cacheKey(String model, List<String> prompts, Settings settings) throws IOException {
     try {
       MessageDigest digest = MessageDigest.getInstance("SHA-256");

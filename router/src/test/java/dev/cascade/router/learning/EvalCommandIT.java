@@ -1,0 +1,71 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.cli.CascadeCommand;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code cascade eval} end to end on a tiny file, with the real models and the shipped rules. */
+class EvalCommandIT {
+
+  private static final String SMALL = System.getProperty("cascade.it.small-model", "small");
+  private static final String LARGE = System.getProperty("cascade.it.large-model", "large");
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void printsTheJsonTheIssueSpecifiesAndDrawsThePlot() throws Exception {
+    Path data = dir.resolve("tiny.jsonl");
+    Files.write(data, List.of(
+        "{\"prompt\": \"cat\", \"reference\": \"k ' a t\", \"kind\": \"word\"}",
+        "{\"prompt\": \"defrayal\", \"reference\": \"d I# f r ' eI @L\", \"kind\": \"word\"}",
+        "{\"prompt\": \"house\", \"reference\": \"h ' aU s\", \"kind\": \"word\"}",
+        "{\"prompt\": \"the dog\", \"reference\": \"D @2 | d ' 0 g\", \"kind\": \"phrase\"}",
+        "{\"prompt\": \"having become hyaline\", \"reference\": \"h , a v I N | b I k , V m | h ' aI @ l , aI n\","
+            + " \"kind\": \"phrase\"}",
+        "{\"prompt\": \"terrorism should be\", \"reference\": \"t ' E r 3 r- , I z @ m | S , U d | b ' i:\","
+            + " \"kind\": \"phrase\"}"));
+    Path plot = dir.resolve("curves.png");
+    StringWriter out = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--json", "--plot", plot.toString(),
+        "--small", SMALL, "--large", LARGE, "--engine", "OnnxRuntime", "--resamples", "50");
+
+    assertThat(code).isZero();
+    JsonNode json = new ObjectMapper().readTree(out.toString());
+    assertThat(json.get("n").asInt()).isEqualTo(6);
+    assertThat(json.get("small_accuracy").isNumber()).isTrue();
+    assertThat(json.get("large_accuracy").isNumber()).isTrue();
+    List<String> rules = new ArrayList<>();
+    json.get("rules").fieldNames().forEachRemaining(rules::add);
+    assertThat(rules).containsExactly("random", "chow-sum", "chow-average", "chow-quantile-0",
+        "chow-quantile-0.1", "chow-quantile-0.5", "posthoc-quantile", "posthoc-embed", "oracle");
+    for (String rule : rules) {
+      JsonNode metrics = json.get("rules").get(rule);
+      for (String key : List.of("auc_df", "gain_over_random_pct", "oracle_share_pct", "apgr", "cpt50",
+          "cpt80", "cpt95", "accuracy_at_20pct")) {
+        assertThat(metrics.get(key).isNumber()).as(rule + "." + key).isTrue();
+      }
+    }
+    for (String learned : List.of("posthoc-quantile", "posthoc-embed")) {
+      JsonNode versus = json.get("rules").get(learned).get("vs_best_chow");
+      assertThat(versus.has("delta") && versus.has("ci_low") && versus.has("ci_high")).isTrue();
+    }
+    assertThat(json.get("by_kind").has("word")).isTrue();
+    byte[] png = Files.readAllBytes(plot);
+    assertThat(png).startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
+  }
+}
