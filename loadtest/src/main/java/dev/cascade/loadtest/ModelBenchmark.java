@@ -93,7 +93,7 @@ public final class ModelBenchmark {
 
   private static void serve(TextGenerator generator, List<String> prompts, double seconds, int maxNew)
       throws Exception {
-    ServerLimits limits = new ServerLimits(2, 64);
+    ServerLimits limits = ServerLimits.defaults();
     LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), generator, limits).start();
     ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
     System.out.printf("%nserver: %s, max concurrent %d, queue %d%n", generator.info().name(), limits.maxConcurrent(),

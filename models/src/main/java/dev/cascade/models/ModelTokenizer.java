@@ -89,7 +89,10 @@ public final class ModelTokenizer implements AutoCloseable {
     long[] ids = encoding.getIds();
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] == unk) {
-        String bad = encoding.getTokens()[i];
+        var spans = encoding.getCharTokenSpans();
+        String bad = spans != null && i < spans.length && spans[i] != null
+            && spans[i].getEnd() <= prompt.length() && spans[i].getStart() < spans[i].getEnd()
+            ? prompt.substring(spans[i].getStart(), spans[i].getEnd()) : encoding.getTokens()[i];
         return Optional.of("prompt: character '" + bad + "' (U+" + String.format("%04X", bad.codePointAt(0))
             + ") cannot be encoded by this model's tokenizer");
       }

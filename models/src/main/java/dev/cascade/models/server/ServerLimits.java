@@ -18,8 +18,11 @@ public record ServerLimits(int maxConcurrent, int queueSize) {
     }
   }
 
-  /** Two generations at a time (one per core here), sixteen waiting. */
+  /**
+   * Sixteen generations at a time, sixty-four waiting. Running generations share forward passes
+   * (the generator batches them continuously), so more of them cost less than one each.
+   */
   public static ServerLimits defaults() {
-    return new ServerLimits(2, 16);
+    return new ServerLimits(16, 64);
   }
 }

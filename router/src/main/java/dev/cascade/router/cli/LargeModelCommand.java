@@ -30,11 +30,11 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "The inference engine (default: ${DEFAULT-VALUE}).")
   String engine;
 
-  @Option(names = "--max-concurrent", defaultValue = "2", paramLabel = "N",
-      description = "Generations running at once (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--max-concurrent", defaultValue = "16", paramLabel = "N",
+      description = "Generations running at once; they share forward passes (default: ${DEFAULT-VALUE}).")
   int maxConcurrent;
 
-  @Option(names = "--queue", defaultValue = "16", paramLabel = "N",
+  @Option(names = "--queue", defaultValue = "64", paramLabel = "N",
       description = "Generations waiting for a slot; beyond that, RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
   int queue;
 
