@@ -63,7 +63,7 @@ public final class CascadeAnswers {
    * @param largeModel likewise
    * @param engine {@code auto}, {@code OnnxRuntime} or {@code TensorRT}
    * @param maxNewTokens the token limit per answer; 0 for each model's own limit
-   * @param batchSize prompts per call to the model
+   * @param batchSize prompts per call to the model, and rows per forward pass
    * @param cacheDir where to keep generations, or {@code null} for no cache
    */
   public record Settings(String smallModel, String largeModel, String engine, int maxNewTokens,
@@ -118,7 +118,7 @@ public final class CascadeAnswers {
       }
     }
     List<Generation> generations;
-    try (TextGenerator generator = TextGenerators.load(model, settings.engine())) {
+    try (TextGenerator generator = TextGenerators.load(model, settings.engine(), settings.batchSize())) {
       generations = generate(generator, model, prompts, settings, progress);
     }
     if (cached != null) {
