@@ -5,6 +5,7 @@ import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.metrics.RouterMetrics;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TargetRateController;
 import dev.cascade.router.routing.CostModel;
@@ -49,9 +50,11 @@ public final class CascadeRouter implements AutoCloseable {
   private final Topology topology;
   private final ResponseCache cache;
   private final DeferralRules rules;
+  private final RouterMetrics metrics;
 
   private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
-      Topology topology, ResponseCache cache, DeferralRules rules) {
+      Topology topology, ResponseCache cache, DeferralRules rules, RouterMetrics metrics) {
+    this.metrics = metrics;
     this.cache = cache;
     this.rules = rules;
     this.streams = streams;
@@ -101,7 +104,9 @@ public final class CascadeRouter implements AutoCloseable {
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
     EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config));
-    RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens);
+    RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
+        ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
+    RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens, metrics.observer());
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
@@ -132,7 +137,13 @@ public final class CascadeRouter implements AutoCloseable {
     props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
     KafkaStreams streams = new KafkaStreams(topology, props);
     CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology,
-        cache, rules);
+        cache, rules, metrics);
+    try {
+      metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
+    } catch (RuntimeException e) {
+      router.close();
+      throw e;
+    }
     streams.setUncaughtExceptionHandler(e -> {
       LOG.error("stream thread failed; replacing it", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
@@ -179,6 +190,11 @@ public final class CascadeRouter implements AutoCloseable {
     return cache;
   }
 
+  /** This instance's metrics (its registry and endpoint are empty when {@code metrics.enabled} is false). */
+  public RouterMetrics metrics() {
+    return metrics;
+  }
+
   /** The rules a policy may name on this instance. */
   public DeferralRules rules() {
     return rules;
@@ -188,6 +204,7 @@ public final class CascadeRouter implements AutoCloseable {
   public void close() {
     streams.close(Duration.ofSeconds(30));
     escalations.close();
+    metrics.close();
     if (ownsStateDir) {
       try (var paths = Files.walk(stateDir)) {
         paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());

@@ -39,6 +39,7 @@ final class DemoDoors {
     System.out.println("grpc=127.0.0.1:" + doors.port());
     System.out.println("kafka=" + kafka.bootstrapServers());
     System.out.println("admin-token=" + doors.adminToken());
+    router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url("127.0.0.1")));
     System.out.println("serving until interrupted (Ctrl-C); try: ./cascade ask --target 127.0.0.1:" + doors.port()
         + " --prompt cascade");
     System.out.flush();

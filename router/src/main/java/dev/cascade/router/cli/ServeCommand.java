@@ -50,6 +50,7 @@ final class ServeCommand implements Callable<Integer> {
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + " large.target=" + target + " engine=" + small.info().engine());
     System.out.println("grpc=" + hostName() + ":" + doors.port());
+    router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
     if (config.get(CascadeConfig.ADMIN_TOKEN).isBlank()) {
       System.out.println("admin-token=" + doors.adminToken());
     }

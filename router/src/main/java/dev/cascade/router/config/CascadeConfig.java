@@ -95,6 +95,8 @@ public final class CascadeConfig {
       "how long a cached generation answers a repeated prompt after it was made; 0 disables the cache");
   public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.intInRange("metrics.port", 0, 0, 65_535,
       "port of the Prometheus endpoint; 0 picks a free one");
+  public static final ConfigKey<Boolean> METRICS_ENABLED = ConfigKey.bool("metrics.enabled", true,
+      "record and serve Prometheus metrics; false turns them off (no endpoint, nothing recorded)");
   public static final ConfigKey<String> STATE_DIR = ConfigKey.string("state.dir", "",
       "Kafka Streams state directory; empty means a fresh temporary directory");
 
@@ -108,7 +110,7 @@ public final class CascadeConfig {
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
       COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
-      METRICS_PORT, STATE_DIR);
+      METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
 

@@ -22,13 +22,25 @@ public final class RoutingRecords {
 
   private final CostModel cost;
   private final ToIntFunction<String> promptTokens;
+  private final RoutingObserver observer;
 
   /**
    * @param promptTokens how many tokens a prompt costs (the bundled models tokenize by character)
    */
   public RoutingRecords(CostModel cost, ToIntFunction<String> promptTokens) {
+    this(cost, promptTokens, RoutingObserver.NONE);
+  }
+
+  /** As above, telling {@code observer} of every decision and every answer these records carry. */
+  public RoutingRecords(CostModel cost, ToIntFunction<String> promptTokens, RoutingObserver observer) {
     this.cost = cost;
     this.promptTokens = promptTokens;
+    this.observer = observer;
+  }
+
+  /** Who hears of what the router does (the metrics, or {@link RoutingObserver#NONE}). */
+  public RoutingObserver observer() {
+    return observer;
   }
 
   /** The small answer accepted: its response and outcome. */
@@ -75,6 +87,8 @@ public final class RoutingRecords {
         .setCreatedAtMs(request.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .build();
+    observer.decided(scored);
+    observer.answered(outcome);
     return new Routed.Answered(response, outcome);
   }
 
@@ -103,6 +117,7 @@ public final class RoutingRecords {
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
         .build();
+    observer.decided(scored);
     return new Routed.Escalated(escalation);
   }
 
@@ -156,6 +171,7 @@ public final class RoutingRecords {
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .build();
+    observer.answered(outcome);
     return new Routed.Answered(response, outcome);
   }
 

@@ -89,11 +89,11 @@ public final class CascadeTopology {
 
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())
         .addProcessor(VALIDATE, () -> new ValidateProcessor(CascadeSerdes.requests().deserializer(),
-            parts.validator(), topics.requests(), DEDUPE_WINDOW), REQUESTS_SOURCE)
+            parts.validator(), topics.requests(), DEDUPE_WINDOW, parts.records().observer()), REQUESTS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts.rules(), parts::defaultPolicy,
-            parts.batchSize(), parts.batchWait()), VALIDATE)
+            parts.batchSize(), parts.batchWait(), parts.records().observer()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
         .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),

@@ -3,6 +3,7 @@ package dev.cascade.router.topology;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.LargeAnswer;
 import dev.cascade.router.routing.Routed;
+import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.schemas.avro.Escalation;
 import java.time.Duration;
@@ -40,6 +41,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final int maxInFlight;
   private final int defaultMaxNewTokens;
   private final Duration tick;
+  private final RoutingObserver observer;
   private final ArrayDeque<String> notStarted = new ArrayDeque<>();
   private final Map<String, CompletableFuture<LargeAnswer>> inFlight = new HashMap<>();
   private final Queue<Completion> completed = new ConcurrentLinkedQueue<>();
@@ -55,6 +57,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     this.maxInFlight = maxInFlight;
     this.defaultMaxNewTokens = defaultMaxNewTokens;
     this.tick = tick;
+    this.observer = records.observer();
   }
 
   @Override
@@ -102,6 +105,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         call = CompletableFuture.failedFuture(failure);
       }
       inFlight.put(id, call);
+      observer.largeModelCallStarted();
       call.whenComplete((answer, error) -> completed.add(
           new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
     }
@@ -110,7 +114,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private void drain() {
     Completion c;
     while ((c = completed.poll()) != null) {
-      inFlight.remove(c.requestId());
+      if (inFlight.remove(c.requestId()) != null) {
+        observer.largeModelCallEnded(c.error());
+      }
       Escalation e = pending.get(c.requestId());
       if (e == null) {
         continue;
@@ -134,6 +140,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   @Override
   public void close() {
     inFlight.values().forEach(f -> f.cancel(true));
+    observer.largeModelCallsAbandoned(inFlight.size());
     inFlight.clear();
   }
 }

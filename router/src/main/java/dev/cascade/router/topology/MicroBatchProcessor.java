@@ -3,6 +3,7 @@ package dev.cascade.router.topology;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.PendingRequest;
 import dev.cascade.router.routing.Routed;
+import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.avro.CascadeRequest;
@@ -39,6 +40,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private final Supplier<DeferralPolicy> fallbackPolicy;
   private final int batchSize;
   private final Duration maxWait;
+  private final RoutingObserver observer;
   private final List<KeyValue<String, PendingRequest>> waiting = new ArrayList<>();
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, CascadeRequest> store;
@@ -48,6 +50,12 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
 
   MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
       Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait) {
+    this(routerFactory, rules, fallbackPolicy, batchSize, maxWait, RoutingObserver.NONE);
+  }
+
+  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
+      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait, RoutingObserver observer) {
+    this.observer = observer;
     this.routerFactory = routerFactory;
     this.rules = rules;
     this.fallbackPolicy = fallbackPolicy;
@@ -95,6 +103,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
       batch.add(kv.value);
     }
     DeferralPolicy current = policy.current();
+    observer.batchRouted(batch.size());
     List<Routed> routed;
     try {
       routed = router.route(batch, current);
@@ -106,6 +115,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
           routed.addAll(router.route(List.of(p), current));
         } catch (RuntimeException single) {
           LOG.error("request {} cannot be routed: {}", p.request().getRequestId(), single.toString());
+          observer.deadLettered();
           context.forward(new Record<>((Object) p.request().getRequestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
               (Object) DeadLetters.ofRequest(p.request(), "small-model", single, context.currentSystemTimeMs()),
               context.currentSystemTimeMs()), CascadeTopology.DEAD_LETTER_SINK);

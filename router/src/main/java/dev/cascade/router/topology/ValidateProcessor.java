@@ -1,6 +1,7 @@
 package dev.cascade.router.topology;
 
 import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.serde.SchemaDecodingException;
 import java.time.Duration;
@@ -32,11 +33,18 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
   private final RequestValidator validator;
   private final String topic;
   private final Duration dedupeWindow;
+  private final RoutingObserver observer;
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Long> seen;
 
   ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic,
       Duration dedupeWindow) {
+    this(deserializer, validator, topic, dedupeWindow, RoutingObserver.NONE);
+  }
+
+  ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic,
+      Duration dedupeWindow, RoutingObserver observer) {
+    this.observer = observer;
     this.deserializer = deserializer;
     this.validator = validator;
     this.topic = topic;
@@ -64,6 +72,7 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
 
   @Override
   public void process(Record<byte[], byte[]> record) {
+    observer.received();
     CascadeRequest request;
     try {
       request = deserializer.deserialize(topic, record.value());
@@ -97,6 +106,7 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
   }
 
   private void deadLetter(Record<byte[], byte[]> record, String stage, Throwable error, String reason) {
+    observer.deadLettered();
     context.forward(new Record<>((Object) record.key(), (Object) DeadLetters.of(context, record, stage, error, reason),
         record.timestamp()), CascadeTopology.DEAD_LETTER_SINK);
   }

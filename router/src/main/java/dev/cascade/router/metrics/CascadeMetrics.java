@@ -1,0 +1,261 @@
+package dev.cascade.router.metrics;
+
+import dev.cascade.router.cache.ResponseCache;
+import dev.cascade.router.routing.RoutingObserver;
+import dev.cascade.router.routing.Scored;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.StageLatencies;
+import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.grpc.Status;
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.CounterWithCallback;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.Locale;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The cascade's own Prometheus metrics: what the router decided, served, spent and waited for.
+ * README.md ("Metrics") lists every name with its type, labels and meaning; labels take values
+ * from small fixed sets only (never a prompt or a request id). Registered on the registry given
+ * to {@link #register}, not the default one, so several routers can share a JVM.
+ *
+ * <p>Counted where the router builds its records, so a task that is revived and processes a
+ * record again (exactly-once aborts its first output, not this count) may count it twice.
+ */
+public final class CascadeMetrics implements RoutingObserver {
+
+  /** The request outcomes {@code cascade_requests_total} counts; they partition the requests received. */
+  public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit", "dead_lettered"};
+  /** The stages {@code cascade_stage_duration_seconds} times. */
+  public static final String[] STAGES = {"queue", "small_model", "features_rule", "escalation", "end_to_end"};
+
+  static final double[] LATENCY_BUCKETS = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+      5, 10, 30};
+  static final double[] SCORE_BUCKETS = {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 50,
+      100};
+  static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+
+  private final CounterDataPoint received;
+  private final CounterDataPoint servedSmall;
+  private final CounterDataPoint servedLarge;
+  private final CounterDataPoint smallDegraded;
+  private final CounterDataPoint cacheHit;
+  private final CounterDataPoint deadLettered;
+  private final Counter escalations;
+  private final Histogram scores;
+  private final Gauge threshold;
+  private final Gauge policyVersion;
+  private final CounterDataPoint policyUpdates;
+  private final AtomicLong highestPolicyVersion;
+  private final DistributionDataPoint queue;
+  private final DistributionDataPoint smallModel;
+  private final DistributionDataPoint featuresRule;
+  private final DistributionDataPoint escalation;
+  private final DistributionDataPoint endToEnd;
+  private final Histogram batchSize;
+  private final Counter largeModelCalls;
+  private final Gauge inFlight;
+  private final CounterDataPoint costSpent;
+  private final CounterDataPoint costLargeOnly;
+  private final ConcurrentHashMap<String, DistributionDataPoint> scoreByRule = new ConcurrentHashMap<>();
+  private final PrometheusRegistry registry;
+
+  private CascadeMetrics(PrometheusRegistry registry, double startingThreshold, long startingPolicyVersion) {
+    this.registry = registry;
+    received = Counter.builder().name("cascade_requests_received_total")
+        .help("Records that arrived on the requests topic (each ends in exactly one cascade_requests_total outcome)")
+        .withoutExemplars().register(registry);
+    Counter requests = Counter.builder().name("cascade_requests_total")
+        .help("Requests answered or refused, by outcome: served_small, served_large, small_degraded, cache_hit "
+            + "(served small from the response cache), dead_lettered")
+        .labelNames("outcome").withoutExemplars().register(registry);
+    servedSmall = requests.labelValues("served_small");
+    servedLarge = requests.labelValues("served_large");
+    smallDegraded = requests.labelValues("small_degraded");
+    cacheHit = requests.labelValues("cache_hit");
+    deadLettered = requests.labelValues("dead_lettered");
+    escalations = Counter.builder().name("cascade_escalations_total")
+        .help("Requests sent to the large model, by decision: defer (score above threshold) or explore")
+        .labelNames("decision").withoutExemplars().register(registry);
+    escalations.labelValues("defer");
+    escalations.labelValues("explore");
+    scores = Histogram.builder().name("cascade_deferral_score")
+        .help("Deferral scores of decided requests, by rule (higher means more likely to defer)")
+        .labelNames("rule").classicOnly().classicUpperBounds(SCORE_BUCKETS).withoutExemplars().register(registry);
+    threshold = Gauge.builder().name("cascade_policy_threshold")
+        .help("Threshold of the latest decision (the target-rate controller's when the policy holds a rate)")
+        .withoutExemplars().register(registry);
+    threshold.set(startingThreshold);
+    policyVersion = Gauge.builder().name("cascade_policy_version")
+        .help("Version of the policy of the latest decision (0: the configured default)")
+        .withoutExemplars().register(registry);
+    policyVersion.set(startingPolicyVersion);
+    highestPolicyVersion = new AtomicLong(startingPolicyVersion);
+    policyUpdates = Counter.builder().name("cascade_policy_updates_applied_total")
+        .help("Policy versions newer than any before that came into force on this instance")
+        .withoutExemplars().register(registry);
+    Histogram stages = Histogram.builder().name("cascade_stage_duration_seconds")
+        .help("Time a request spent per stage: queue, small_model (0 on a cache hit), features_rule, escalation "
+            + "(escalated requests only), end_to_end (received to answered)")
+        .labelNames("stage").classicOnly().classicUpperBounds(LATENCY_BUCKETS).withoutExemplars().register(registry);
+    queue = stages.labelValues("queue");
+    smallModel = stages.labelValues("small_model");
+    featuresRule = stages.labelValues("features_rule");
+    escalation = stages.labelValues("escalation");
+    endToEnd = stages.labelValues("end_to_end");
+    batchSize = Histogram.builder().name("cascade_microbatch_size")
+        .help("Requests per small-model micro-batch")
+        .classicOnly().classicUpperBounds(BATCH_BUCKETS).withoutExemplars().register(registry);
+    largeModelCalls = Counter.builder().name("cascade_large_model_calls_total")
+        .help("Large-model calls by final gRPC status code after retries (CIRCUIT_OPEN: refused by the open breaker)")
+        .labelNames("code").withoutExemplars().register(registry);
+    inFlight = Gauge.builder().name("cascade_escalations_in_flight")
+        .help("Large-model calls started and not yet answered")
+        .withoutExemplars().register(registry);
+    costSpent = Counter.builder().name("cascade_cost_units_spent_total")
+        .help("Cost units spent on answered requests (small model always, plus the large model when called)")
+        .withoutExemplars().register(registry);
+    costLargeOnly = Counter.builder().name("cascade_cost_units_large_only_total")
+        .help("Cost units the answered requests would have cost sent straight to the large model")
+        .withoutExemplars().register(registry);
+    GaugeWithCallback.builder().name("cascade_cost_units_saved")
+        .help("cascade_cost_units_large_only_total minus cascade_cost_units_spent_total (negative when escalations "
+            + "cost more than they save)")
+        .callback(cb -> cb.call(costLargeOnly.get() - costSpent.get())).register(registry);
+  }
+
+  /**
+   * Registers the cascade's metrics on {@code registry}.
+   *
+   * @param startingThreshold the configured default policy's threshold, shown until the first decision
+   * @param startingPolicyVersion the configured default policy's version
+   */
+  public static CascadeMetrics register(PrometheusRegistry registry, double startingThreshold,
+      long startingPolicyVersion) {
+    return new CascadeMetrics(registry, startingThreshold, startingPolicyVersion);
+  }
+
+  /** Adds the response cache's hits, misses and evictions (Caffeine's statistics) and its size. */
+  public void observe(ResponseCache cache) {
+    CounterWithCallback.builder().name("cascade_cache_hits_total")
+        .help("Response-cache lookups that found a generation (Caffeine statistics)")
+        .callback(cb -> cb.call(cache.stats().hitCount())).register(registry);
+    CounterWithCallback.builder().name("cascade_cache_misses_total")
+        .help("Response-cache lookups that found none (Caffeine statistics)")
+        .callback(cb -> cb.call(cache.stats().missCount())).register(registry);
+    CounterWithCallback.builder().name("cascade_cache_evictions_total")
+        .help("Generations evicted from the response cache, by size or expiry (Caffeine statistics)")
+        .callback(cb -> cb.call(cache.stats().evictionCount())).register(registry);
+    GaugeWithCallback.builder().name("cascade_cache_entries")
+        .help("Generations in the response cache (approximate)")
+        .callback(cb -> cb.call(cache.size())).register(registry);
+  }
+
+  /** Adds the large-model circuit breaker's state: 1 for the state it is in, 0 for the others. */
+  public void observe(CircuitBreaker breaker) {
+    GaugeWithCallback.builder().name("cascade_circuit_breaker_state")
+        .help("Large-model circuit breaker: 1 for its current state, 0 for the others")
+        .labelNames("state")
+        .callback(cb -> {
+          CircuitBreaker.State now = breaker.getState();
+          for (CircuitBreaker.State s : CircuitBreaker.State.values()) {
+            cb.call(s == now ? 1 : 0, s.name().toLowerCase(Locale.ROOT));
+          }
+        }).register(registry);
+  }
+
+  @Override
+  public void received() {
+    received.inc();
+  }
+
+  @Override
+  public void deadLettered() {
+    deadLettered.inc();
+  }
+
+  @Override
+  public void batchRouted(int size) {
+    batchSize.observe(size);
+  }
+
+  @Override
+  public void decided(Scored scored) {
+    scoreByRule.computeIfAbsent(scored.rule(), scores::labelValues).observe(scored.score());
+    switch (scored.decision()) {
+      case DEFER -> escalations.labelValues("defer").inc();
+      case EXPLORE -> escalations.labelValues("explore").inc();
+      default -> { }
+    }
+    threshold.set(scored.threshold());
+    long version = scored.policyVersion();
+    policyVersion.set(version);
+    if (version > highestPolicyVersion.get() && version > highestPolicyVersion.getAndAccumulate(version, Math::max)) {
+      policyUpdates.inc();
+    }
+  }
+
+  @Override
+  public void answered(RoutingOutcome outcome) {
+    switch (outcome.getServedBy()) {
+      case SMALL -> (outcome.getCacheHit() ? cacheHit : servedSmall).inc();
+      case LARGE -> servedLarge.inc();
+      case SMALL_DEGRADED -> smallDegraded.inc();
+      default -> throw new IllegalArgumentException("served_by: unknown " + outcome.getServedBy());
+    }
+    StageLatencies l = outcome.getLatencies();
+    queue.observe(l.getQueueMs() / 1e3);
+    smallModel.observe(l.getSmallModelMs() / 1e3);
+    featuresRule.observe(l.getRuleMs() / 1e3);
+    if (outcome.getServedBy() != dev.cascade.schemas.avro.ServedBy.SMALL) {
+      escalation.observe(l.getEscalationMs() / 1e3);
+    }
+    endToEnd.observe(l.getTotalMs() / 1e3);
+    costSpent.inc(outcome.getCostUnits());
+    costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
+  }
+
+  @Override
+  public void largeModelCallStarted() {
+    inFlight.inc();
+  }
+
+  @Override
+  public void largeModelCallEnded(Throwable error) {
+    inFlight.dec();
+    largeModelCalls.labelValues(statusCode(error)).inc();
+  }
+
+  @Override
+  public void largeModelCallsAbandoned(int count) {
+    inFlight.dec(count);
+  }
+
+  /** The gRPC status code name a call ended with: OK, a code, or CIRCUIT_OPEN when the breaker refused it. */
+  static String statusCode(Throwable error) {
+    Throwable cause = error;
+    while ((cause instanceof CompletionException || cause instanceof ExecutionException) && cause.getCause() != null) {
+      cause = cause.getCause();
+    }
+    if (cause == null) {
+      return "OK";
+    }
+    if (cause instanceof CallNotPermittedException) {
+      return "CIRCUIT_OPEN";
+    }
+    if (cause instanceof CancellationException) {
+      return Status.Code.CANCELLED.name();
+    }
+    return Status.fromThrowable(cause).getCode().name();
+  }
+}

@@ -1,0 +1,70 @@
+package dev.cascade.router.metrics;
+
+import dev.cascade.router.cache.ResponseCache;
+import dev.cascade.router.routing.RoutingObserver;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.Optional;
+import org.apache.kafka.streams.KafkaStreams;
+
+/**
+ * A router instance's metrics: its own registry with the cascade's metrics, the response cache,
+ * the circuit breaker, the Kafka Streams client and the JVM, served on the metrics port. When
+ * metrics are off ({@code metrics.enabled=false}) it observes nothing and serves nothing, so the
+ * hot path pays nothing for them.
+ */
+public final class RouterMetrics implements AutoCloseable {
+
+  private final PrometheusRegistry registry;
+  private final CascadeMetrics cascade;
+  private MetricsEndpoint endpoint;
+
+  private RouterMetrics(PrometheusRegistry registry, CascadeMetrics cascade) {
+    this.registry = registry;
+    this.cascade = cascade;
+  }
+
+  /** Metrics on, with the starting policy's threshold and version. */
+  public static RouterMetrics enabled(double startingThreshold, long startingPolicyVersion) {
+    PrometheusRegistry registry = new PrometheusRegistry();
+    return new RouterMetrics(registry, CascadeMetrics.register(registry, startingThreshold, startingPolicyVersion));
+  }
+
+  /** Metrics off. */
+  public static RouterMetrics disabled() {
+    return new RouterMetrics(null, null);
+  }
+
+  /** What the topology reports to. */
+  public RoutingObserver observer() {
+    return cascade == null ? RoutingObserver.NONE : cascade;
+  }
+
+  /** Adds the instance's cache, breaker and Kafka Streams client, and starts serving on {@code port}. */
+  public void serve(ResponseCache cache, CircuitBreaker breaker, KafkaStreams streams, int port) {
+    if (cascade == null) {
+      return;
+    }
+    cascade.observe(cache);
+    cascade.observe(breaker);
+    registry.register(new KafkaStreamsCollector(streams::metrics));
+    endpoint = MetricsEndpoint.start(registry, port);
+  }
+
+  /** The registry; empty when metrics are off. */
+  public Optional<PrometheusRegistry> registry() {
+    return Optional.ofNullable(registry);
+  }
+
+  /** The endpoint serving the metrics; empty when metrics are off or not yet served. */
+  public Optional<MetricsEndpoint> endpoint() {
+    return Optional.ofNullable(endpoint);
+  }
+
+  @Override
+  public void close() {
+    if (endpoint != null) {
+      endpoint.close();
+    }
+  }
+}

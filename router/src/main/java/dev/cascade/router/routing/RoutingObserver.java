@@ -1,0 +1,38 @@
+package dev.cascade.router.routing;
+
+import dev.cascade.schemas.avro.RoutingOutcome;
+
+/**
+ * What the router tells an observer (its metrics) as requests go through: every method is called
+ * on the thread that did the work, must be cheap and thread-safe, and must not throw. Every method
+ * does nothing by default; {@link #NONE} observes nothing (metrics off).
+ */
+public interface RoutingObserver {
+
+  /** Observes nothing. */
+  RoutingObserver NONE = new RoutingObserver() {};
+
+  /** A record arrived on the requests topic (before it is decoded or checked). */
+  default void received() {}
+
+  /** A request went to the dead-letter topic instead of being answered. */
+  default void deadLettered() {}
+
+  /** A micro-batch of {@code size} requests was handed to the small model. */
+  default void batchRouted(int size) {}
+
+  /** A request was scored and decided (accepted, deferred or explored). */
+  default void decided(Scored scored) {}
+
+  /** A request was answered: its outcome record, as written (served small, large or small-degraded). */
+  default void answered(RoutingOutcome outcome) {}
+
+  /** A large-model call started. */
+  default void largeModelCallStarted() {}
+
+  /** A large-model call ended: {@code error} is null when it succeeded. */
+  default void largeModelCallEnded(Throwable error) {}
+
+  /** {@code count} large-model calls still in flight were abandoned (their task closed). */
+  default void largeModelCallsAbandoned(int count) {}
+}
