@@ -4,6 +4,9 @@ import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
 import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.metrics.GrpcServerMetrics;
+import dev.cascade.router.metrics.MetricsEndpoint;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.grpc.ServerBuilder;
 import java.io.IOException;
 import java.util.concurrent.Callable;
@@ -15,7 +18,8 @@ import picocli.CommandLine.Option;
 @Command(name = "large-model", mixinStandardHelpOptions = true,
     description = {"Serves cascade.v1.LargeModel/Generate over gRPC (plus health and reflection) for a model,"
         + " the bundled large one by default.",
-        "Prints large-model=127.0.0.1:PORT once serving; runs until interrupted (Ctrl-C)."})
+        "Prints large-model=127.0.0.1:PORT (and metrics=http://127.0.0.1:PORT/metrics) once serving; runs until"
+            + " interrupted (Ctrl-C)."})
 final class LargeModelCommand implements Callable<Integer> {
 
   @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
@@ -38,11 +42,26 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "Generations waiting for a slot; beyond that, RESOURCE_EXHAUSTED (default: ${DEFAULT-VALUE}).")
   int queue;
 
+  @Option(names = "--metrics-port", defaultValue = "0", paramLabel = "PORT",
+      description = "Port of the Prometheus endpoint (/metrics), on every interface (default: ${DEFAULT-VALUE}, any free port).")
+  int metricsPort;
+
+  @Option(names = "--no-metrics", description = "Serve no Prometheus metrics.")
+  boolean noMetrics;
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
     TextGenerator generator = TextGenerators.load(model, engine);
-    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(port), generator, limits).start();
+    ServerBuilder<?> builder = ServerBuilder.forPort(port);
+    MetricsEndpoint metrics = null;
+    if (!noMetrics) {
+      PrometheusRegistry registry = new PrometheusRegistry();
+      builder.intercept(GrpcServerMetrics.register(registry));
+      metrics = MetricsEndpoint.start(registry, metricsPort);
+    }
+    MetricsEndpoint endpoint = metrics;
+    LargeModelServer server = new LargeModelServer(builder, generator, limits).start();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
@@ -50,11 +69,17 @@ final class LargeModelCommand implements Callable<Integer> {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } finally {
+        if (endpoint != null) {
+          endpoint.close();
+        }
         generator.close();
         stopped.countDown();
       }
     }, "large-model-shutdown"));
     System.out.println("large-model=127.0.0.1:" + server.port());
+    if (endpoint != null) {
+      System.out.println("metrics=" + endpoint.url("127.0.0.1"));
+    }
     System.out.flush();
     server.blockUntilShutdown();
     stopped.await();
