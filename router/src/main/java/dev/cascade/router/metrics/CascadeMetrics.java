@@ -51,7 +51,8 @@ public final class CascadeMetrics implements RoutingObserver {
   private final CounterDataPoint smallDegraded;
   private final CounterDataPoint cacheHit;
   private final CounterDataPoint deadLettered;
-  private final Counter escalations;
+  private final CounterDataPoint deferred;
+  private final CounterDataPoint explored;
   private final Histogram scores;
   private final Gauge threshold;
   private final Gauge policyVersion;
@@ -84,11 +85,11 @@ public final class CascadeMetrics implements RoutingObserver {
     smallDegraded = requests.labelValues("small_degraded");
     cacheHit = requests.labelValues("cache_hit");
     deadLettered = requests.labelValues("dead_lettered");
-    escalations = Counter.builder().name("cascade_escalations_total")
+    Counter escalations = Counter.builder().name("cascade_escalations_total")
         .help("Requests sent to the large model, by decision: defer (score above threshold) or explore")
         .labelNames("decision").withoutExemplars().register(registry);
-    escalations.labelValues("defer");
-    escalations.labelValues("explore");
+    deferred = escalations.labelValues("defer");
+    explored = escalations.labelValues("explore");
     scores = Histogram.builder().name("cascade_deferral_score")
         .help("Deferral scores of decided requests, by rule (higher means more likely to defer)")
         .labelNames("rule").classicOnly().classicUpperBounds(SCORE_BUCKETS).withoutExemplars().register(registry);
@@ -193,8 +194,8 @@ public final class CascadeMetrics implements RoutingObserver {
   public void decided(Scored scored) {
     scoreByRule.computeIfAbsent(scored.rule(), scores::labelValues).observe(scored.score());
     switch (scored.decision()) {
-      case DEFER -> escalations.labelValues("defer").inc();
-      case EXPLORE -> escalations.labelValues("explore").inc();
+      case DEFER -> deferred.inc();
+      case EXPLORE -> explored.inc();
       default -> { }
     }
     threshold.set(scored.threshold());
