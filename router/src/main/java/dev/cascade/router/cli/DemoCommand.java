@@ -14,10 +14,13 @@ import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -116,12 +119,16 @@ final class DemoCommand implements Callable<Integer> {
         System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%n",
             calibrated, ruleName(config), 100 * targetEscalation, validation.size());
       }
+      // The in-process large-model server's metrics are served with the router's, on its endpoint.
+      PrometheusRegistry largeMetrics = new PrometheusRegistry();
       LargeModelServer largeServer = new LargeModelServer(
-          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
+          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+              .intercept(GrpcServerMetrics.register(largeMetrics)), large,
           new ServerLimits(2, 4 * config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
       DemoWorkload.Result result;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           ProgressBar bar = bar("requests", examples.size())) {
+        router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "demo", examples, Duration.ofSeconds(120),
             bar::stepTo);
