@@ -85,12 +85,12 @@ public final class MetricsBenchmark {
         scraper.setDaemon(true);
         scraper.start();
         // Warm-up through both whole paths.
-        run(on, "on-warm", slice(all, 0, 300));
-        run(off, "off-warm", slice(all, 0, 300));
+        run(on, "on-warm", slice(all, 0, 500));
+        run(off, "off-warm", slice(all, 0, 500));
 
         List<Double> onRates = new ArrayList<>();
         List<Double> offRates = new ArrayList<>();
-        int offset = 300;
+        int offset = 500;
         for (int r = 0; r < rounds; r++) {
           List<Example> work = slice(all, offset, n);
           offset += n;
