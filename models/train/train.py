@@ -405,6 +405,11 @@ Trained from scratch by this project; no outside weights.
 Sequence layout: prompt characters, `<sep>`, output tokens, `<eos>`. Greedy decoding stops at `<eos>`.
 `parity.json` holds PyTorch's logits for a fixed left-padded input; `test-greedy.jsonl.gz` holds
 PyTorch's greedy output for every test item. The Java tests check both against ONNX Runtime.
+
+Training ran on a shared 2-core machine (Debian torch with OpenBLAS) while other builds and tests
+ran beside it, so the wall time above says as much about that load as about the model; the step
+count is what the schedule was planned on. Every number here is reproduced by the Java tests
+(`ModelCardTest`, `ParityTest`).
 """
 
 
