@@ -109,6 +109,17 @@ public final class MetricsBenchmark {
         System.out.printf(Locale.ROOT, "metrics off: median %.1f, mean %.1f requests/s%n", offMedian, offMean);
         System.out.printf(Locale.ROOT, "on/off: median %+.2f%%, mean %+.2f%%%n", 100 * (onMedian / offMedian - 1),
             100 * (onMean / offMean - 1));
+        double logSum = 0;
+        double logSquares = 0;
+        for (int r = 0; r < rounds; r++) {
+          double l = Math.log(onRates.get(r) / offRates.get(r));
+          logSum += l;
+          logSquares += l * l;
+        }
+        double logMean = logSum / rounds;
+        double logSd = rounds > 1 ? Math.sqrt(Math.max(0, (logSquares - rounds * logMean * logMean) / (rounds - 1))) : 0;
+        System.out.printf(Locale.ROOT, "paired per round: geometric mean on/off %.3f, standard error %.1f%%%n",
+            Math.exp(logMean), 100 * logSd / Math.sqrt(rounds));
         HttpResponse<String> last = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).build(),
             HttpResponse.BodyHandlers.ofString());
         for (String line : last.body().split("\n")) {
