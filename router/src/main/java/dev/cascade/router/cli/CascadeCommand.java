@@ -11,6 +11,8 @@ import picocli.CommandLine.Command;
         BrokerCommand.class,
         DemoCommand.class,
         ServeCommand.class,
+        GenerateCommand.class,
+        LargeModelCommand.class,
         TrainRuleCommand.class,
         EvalCommand.class,
         AskCommand.class,

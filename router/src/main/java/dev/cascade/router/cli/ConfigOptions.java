@@ -19,9 +19,17 @@ public final class ConfigOptions {
 
   /** Defaults, then the file, then the environment, then {@code --set}, then {@code commandFlags}. */
   public CascadeConfig load(Map<String, String> commandFlags) {
+    return load(Map.of(), commandFlags);
+  }
+
+  /**
+   * {@code commandDefaults} sit just above the built-in defaults: the file, the environment,
+   * {@code --set} and {@code commandFlags} all override them.
+   */
+  public CascadeConfig load(Map<String, String> commandDefaults, Map<String, String> commandFlags) {
     Map<String, String> flags = new LinkedHashMap<>(overrides);
     flags.putAll(commandFlags);
-    return CascadeConfig.load(file, System.getenv(), flags);
+    return CascadeConfig.load(commandDefaults, file, System.getenv(), flags);
   }
 
   public CascadeConfig load() {

@@ -92,7 +92,9 @@ final class DemoCommand implements Callable<Integer> {
     if (!(targetEscalation > 0 && targetEscalation < 1)) {
       throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
     }
-    CascadeConfig config = configOptions.load(flags);
+    // The demo runs the large model on the same cores as everything else and sends the whole
+    // split at once, so an escalation can wait longer for its turn than production's default allows.
+    CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000"), flags);
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
     if (requests != null) {
       if (requests < 1) {
@@ -124,7 +126,11 @@ final class DemoCommand implements Callable<Integer> {
       LargeModelServer largeServer = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
               .intercept(GrpcServerMetrics.register(largeMetrics)), large,
-          new ServerLimits(2, 4 * config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
+          // As many concurrent generations (batched together by the server) as the escalator keeps
+          // in flight, so an escalation waits in the router's changelogged store, where no deadline
+          // runs, rather than in the server's queue, where its deadline would.
+          new ServerLimits(config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),
+              config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
       DemoWorkload.Result result;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           ProgressBar bar = bar("requests", examples.size())) {

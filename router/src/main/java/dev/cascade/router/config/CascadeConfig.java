@@ -134,6 +134,15 @@ public final class CascadeConfig {
    * @throws ConfigException naming the first bad key
    */
   public static CascadeConfig load(Path file, Map<String, String> env, Map<String, String> flags) {
+    return load(Map.of(), file, env, flags);
+  }
+
+  /**
+   * As {@link #load(Path, Map, Map)}, with a command's own defaults between the built-in defaults
+   * and the file: what a command needs different by default, which the user can still override.
+   */
+  public static CascadeConfig load(Map<String, String> commandDefaults, Path file, Map<String, String> env,
+      Map<String, String> flags) {
     Map<String, ConfigKey<?>> byName = new LinkedHashMap<>();
     Map<String, ConfigKey<?>> byEnv = new LinkedHashMap<>();
     for (ConfigKey<?> key : KEYS) {
@@ -148,6 +157,9 @@ public final class CascadeConfig {
         text.put(key.name(), key.defaultValue());
         source.put(key.name(), "the default");
       }
+    }
+    for (Map.Entry<String, String> e : commandDefaults.entrySet()) {
+      put(byName, text, source, kafka, e.getKey(), e.getValue(), "the command's defaults");
     }
     if (file != null) {
       Properties props = new Properties();

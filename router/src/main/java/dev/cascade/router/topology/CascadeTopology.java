@@ -9,6 +9,7 @@ import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
+import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -69,7 +70,7 @@ public final class CascadeTopology {
    * @param batchWait longest a request waits for its batch to fill
    * @param escalations calls the large model
    * @param records builds the escalator's output records
-   * @param maxInFlight most large-model calls in flight per task
+   * @param maxInFlight most large-model calls in flight in this instance, all tasks together
    * @param defaultMaxNewTokens token limit of a request that sets none
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
@@ -79,6 +80,7 @@ public final class CascadeTopology {
   private CascadeTopology() {}
 
   public static Topology build(Parts parts) {
+    Semaphore callPermits = new Semaphore(parts.maxInFlight());
     TopicNames topics = parts.topics();
     StreamsBuilder builder = new StreamsBuilder();
     builder.globalTable(topics.policy(),
@@ -102,7 +104,7 @@ public final class CascadeTopology {
         .addSource(ESCALATIONS_SOURCE, new StringDeserializer(), CascadeSerdes.escalations().deserializer(),
             topics.escalations())
         .addProcessor(ESCALATE, () -> new EscalationProcessor(parts.escalations(), parts.records(),
-            parts.maxInFlight(), parts.defaultMaxNewTokens(), Duration.ofMillis(5)), ESCALATIONS_SOURCE)
+            callPermits, parts.defaultMaxNewTokens(), Duration.ofMillis(5)), ESCALATIONS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ESCALATION_STORE),
             Serdes.String(), CascadeSerdes.escalations()), ESCALATE)
 

@@ -14,6 +14,7 @@ import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Semaphore;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
@@ -26,7 +27,7 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * The escalator: calls the large model for each escalated request without ever waiting on it.
  *
  * <p>An escalation is first written to a changelogged store of pending work; calls are started
- * while fewer than {@code maxInFlight} are running; completions land in a queue that a
+ * while the instance's budget of calls in flight (shared by all its tasks) allows; completions land in a queue that a
  * wall-clock punctuator (and every new record) drains on the stream thread, forwarding the
  * response and outcome and deleting the pending entry in the same transaction. So an escalation
  * whose input offset is committed is either answered or still in the store, and a restart
@@ -38,7 +39,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   private final EscalationClient client;
   private final RoutingRecords records;
-  private final int maxInFlight;
+  private final Semaphore callPermits;
   private final int defaultMaxNewTokens;
   private final Duration tick;
   private final RoutingObserver observer;
@@ -50,11 +51,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   private record Completion(String requestId, LargeAnswer answer, Throwable error, double millis) {}
 
-  EscalationProcessor(EscalationClient client, RoutingRecords records, int maxInFlight, int defaultMaxNewTokens,
+  /**
+   * @param callPermits the instance's budget of large-model calls in flight, shared by the
+   *     escalator of every task in this instance
+   */
+  EscalationProcessor(EscalationClient client, RoutingRecords records, Semaphore callPermits, int defaultMaxNewTokens,
       Duration tick) {
     this.client = client;
     this.records = records;
-    this.maxInFlight = maxInFlight;
+    this.callPermits = callPermits;
     this.defaultMaxNewTokens = defaultMaxNewTokens;
     this.tick = tick;
     this.observer = records.observer();
@@ -90,12 +95,17 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   private void startCalls() {
-    while (inFlight.size() < maxInFlight && !notStarted.isEmpty()) {
-      String id = notStarted.poll();
+    while (!notStarted.isEmpty()) {
+      String id = notStarted.peek();
       Escalation e = pending.get(id);
       if (e == null || inFlight.containsKey(id)) {
+        notStarted.poll();
         continue;
       }
+      if (!callPermits.tryAcquire()) {
+        return;
+      }
+      notStarted.poll();
       int max = e.getMaxNewTokens() > 0 ? e.getMaxNewTokens() : defaultMaxNewTokens;
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
@@ -115,6 +125,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     Completion c;
     while ((c = completed.poll()) != null) {
       if (inFlight.remove(c.requestId()) != null) {
+        callPermits.release();
         observer.largeModelCallEnded(c.error());
       }
       Escalation e = pending.get(c.requestId());
@@ -141,6 +152,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   public void close() {
     inFlight.values().forEach(f -> f.cancel(true));
     observer.largeModelCallsAbandoned(inFlight.size());
+    callPermits.release(inFlight.size());
     inFlight.clear();
   }
 }
