@@ -5,6 +5,7 @@ import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.metrics.RouterMetrics;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TargetRateController;
@@ -86,7 +87,7 @@ public final class CascadeRouter implements AutoCloseable {
    * @param largeTarget host:port of the LargeModel gRPC server
    */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget) {
-    return start(config, smallModel, largeTarget, DeferralRules.builtIn());
+    return start(config, smallModel, largeTarget, LearnedRules.bundled());
   }
 
   /** As {@link #start(CascadeConfig, TextGenerator, String)}, with the rules a policy may name (learned ones too). */

@@ -16,7 +16,7 @@ import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.model.registry.MultiCollector;
@@ -114,7 +114,7 @@ final class DemoCommand implements Callable<Integer> {
         double calibrated;
         try (ProgressBar bar = bar("calibrating", validation.size())) {
           calibrated = ThresholdCalibration.calibrate(small, validation,
-              DeferralRules.builtIn().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
+              LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
               targetEscalation, maxNew, 64, bar::stepTo);
         }
         config = config.with(CascadeConfig.POLICY_THRESHOLD, Double.toString(calibrated));

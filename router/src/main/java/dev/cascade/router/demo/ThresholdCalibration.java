@@ -32,7 +32,7 @@ public final class ThresholdCalibration {
       List<Generation> generations = small.generate(batch, maxNewTokens);
       for (int j = 0; j < generations.size(); j++) {
         Generation g = generations.get(j);
-        scores[start + j] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()));
+        scores[start + j] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
       }
       progress.accept(start + batch.size());
     }

@@ -1,11 +1,9 @@
 package dev.cascade.router.learning;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,8 +19,6 @@ import java.util.Objects;
  */
 public record PromptItem(String prompt, String reference, String kind) {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   public PromptItem {
     Objects.requireNonNull(prompt, "prompt");
     Objects.requireNonNull(reference, "reference");
@@ -34,36 +30,27 @@ public record PromptItem(String prompt, String reference, String kind) {
   }
 
   /**
-   * Reads a JSONL file; blank lines are skipped.
+   * Reads a JSONL file (through {@link Examples}, the project's one JSONL reader); every item must
+   * have a reference.
    *
-   * @throws IllegalArgumentException naming the file and line when a line is not a JSON object
-   *     with string fields {@code prompt} and {@code reference}
+   * @throws IllegalArgumentException naming the file and item when a line is not a JSON object with
+   *     string fields {@code prompt} and {@code reference}, or when the file holds no items
    */
   public static List<PromptItem> readJsonl(Path file) throws IOException {
-    List<PromptItem> items = new ArrayList<>();
-    try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
-      int number = 0;
-      while ((line = reader.readLine()) != null) {
-        number++;
-        if (line.isBlank()) {
-          continue;
-        }
-        JsonNode node;
-        try {
-          node = JSON.readTree(line);
-        } catch (IOException e) {
-          throw new IllegalArgumentException(file + ":" + number + ": not JSON: " + e.getMessage());
-        }
-        if (node == null || !node.isObject() || !node.path("prompt").isTextual()
-            || !node.path("reference").isTextual()) {
-          throw new IllegalArgumentException(
-              file + ":" + number + ": needs string fields \"prompt\" and \"reference\"");
-        }
-        JsonNode kind = node.get("kind");
-        items.add(new PromptItem(node.get("prompt").asText(), node.get("reference").asText(),
-            kind != null && kind.isTextual() ? kind.asText() : null));
+    List<Example> examples;
+    try {
+      examples = Examples.read(file);
+    } catch (UncheckedIOException e) {
+      throw e.getCause();
+    }
+    List<PromptItem> items = new ArrayList<>(examples.size());
+    for (int i = 0; i < examples.size(); i++) {
+      Example e = examples.get(i);
+      if (e.reference() == null) {
+        throw new IllegalArgumentException(file + ": item " + (i + 1) + " (prompt '" + e.prompt()
+            + "') has no string field \"reference\"");
       }
+      items.add(new PromptItem(e.prompt(), e.reference(), e.kind()));
     }
     if (items.isEmpty()) {
       throw new IllegalArgumentException(file + ": holds no items");
