@@ -25,6 +25,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -40,7 +41,8 @@ import java.util.concurrent.TimeUnit;
  * </ol>
  *
  * <p>Run: {@code ./mvnw -B -q install -DskipTests && java -cp router/target/cascade.jar:loadtest/target/classes
- * dev.cascade.loadtest.RouterBenchmark [N]} (N examples of the bundled test split, default 2000).
+ * dev.cascade.loadtest.RouterBenchmark [N]} (N examples of the bundled test split, default 2000);
+ * {@code CASCADE_*} environment variables set the router's configuration.
  */
 public final class RouterBenchmark {
 
@@ -54,7 +56,7 @@ public final class RouterBenchmark {
       examples.add(all.get(i % all.size()));
     }
     // The response cache would answer the repeated prompts of later runs without the model.
-    CascadeConfig base = CascadeConfig.defaults().with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
+    CascadeConfig base = CascadeConfig.load(null, System.getenv(), Map.of()).with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
     int batch = base.get(CascadeConfig.BATCH_SIZE);
     int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
     try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime");

@@ -56,7 +56,7 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Send this JSONL file instead of the bundled test split.")
   Path data;
 
-  @Option(names = "--rule", paramLabel = "RULE", description = "Starting rule: chow-sum, chow-average, chow-quantile (default: policy.rule).")
+  @Option(names = "--rule", paramLabel = "RULE", description = "Starting rule: chow-sum, chow-average, chow-quantile, posthoc-quantile, posthoc-embed (default: posthoc-quantile).")
   String rule;
 
   @Option(names = "--alpha", paramLabel = "A", description = "Alpha of chow-quantile (default: policy.alpha).")
@@ -94,7 +94,10 @@ final class DemoCommand implements Callable<Integer> {
     }
     // The demo runs the large model on the same cores as everything else and sends the whole
     // split at once, so an escalation can wait longer for its turn than production's default allows.
-    CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000"), flags);
+    // Its default rule is the learned one shipped for the bundled small model, the best on the
+    // validation split (router/EVALUATION.md); serve keeps chow-quantile, which fits any model.
+    CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
+        CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
     if (requests != null) {
       if (requests < 1) {

@@ -126,7 +126,6 @@ public final class EmbeddedKafka implements AutoCloseable {
         Map.entry("num.partitions", "1"),
         Map.entry("group.initial.rebalance.delay.ms", "0"),
         Map.entry("auto.create.topics.enable", "false"),
-        Map.entry("log.flush.interval.messages", "1"),
         Map.entry("num.network.threads", "2"),
         Map.entry("num.io.threads", "4"),
         Map.entry("log.cleaner.dedupe.buffer.size", Integer.toString(2 * 1024 * 1024))));
