@@ -49,6 +49,8 @@ public final class CascadeConfig {
       "host:port of the LargeModel gRPC server; empty means the embedded one (demo)");
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
+  public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
+      "Kafka Streams threads of this instance; with more than one, one thread's Kafka work overlaps another's generation");
   public static final ConfigKey<Integer> BATCH_SIZE = ConfigKey.intInRange("small.batch.size", 32, 1, 1024,
       "most requests in one small-model micro-batch");
   public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
@@ -105,7 +107,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, LARGE_TARGET, MAX_NEW_TOKENS, BATCH_SIZE, BATCH_WAIT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
