@@ -1,18 +1,15 @@
 package dev.cascade.router.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
-import java.io.BufferedReader;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -75,44 +72,22 @@ final class GenerateCommand implements Callable<Integer> {
         Generation g = generator.generate(List.of(source.prompt), limit).get(0);
         out.println(json ? mapper.writeValueAsString(toJson(null, g)) : g.text());
       } else {
-        try (BufferedReader reader = Files.newBufferedReader(source.input, StandardCharsets.UTF_8)) {
-          List<String> prompts = new ArrayList<>();
-          String line;
-          int lineNumber = 0;
-          while ((line = reader.readLine()) != null) {
-            lineNumber++;
-            if (line.isBlank()) {
-              continue;
-            }
-            prompts.add(promptOf(line, lineNumber, generator));
-            if (prompts.size() == CHUNK) {
-              print(out, prompts, generator.generate(prompts, limit));
-              prompts.clear();
-            }
-          }
+        List<Example> examples = Examples.read(source.input);
+        for (int i = 0; i < examples.size(); i++) {
+          int item = i + 1;
+          generator.checkPrompt(examples.get(i).prompt()).ifPresent(problem -> {
+            throw new IllegalArgumentException(source.input + ": item " + item + ": " + problem);
+          });
+        }
+        for (int start = 0; start < examples.size(); start += CHUNK) {
+          List<String> prompts = examples.subList(start, Math.min(examples.size(), start + CHUNK)).stream()
+              .map(Example::prompt).toList();
           print(out, prompts, generator.generate(prompts, limit));
         }
       }
     }
     out.flush();
     return 0;
-  }
-
-  private String promptOf(String line, int lineNumber, TextGenerator generator) throws IOException {
-    JsonNode node;
-    try {
-      node = mapper.readTree(line);
-    } catch (IOException e) {
-      throw new IllegalArgumentException(source.input + ":" + lineNumber + ": not JSON: " + e.getMessage());
-    }
-    JsonNode prompt = node.path("prompt");
-    if (!prompt.isTextual()) {
-      throw new IllegalArgumentException(source.input + ":" + lineNumber + ": prompt: missing or not a string");
-    }
-    generator.checkPrompt(prompt.asText()).ifPresent(problem -> {
-      throw new IllegalArgumentException(source.input + ":" + lineNumber + ": " + problem);
-    });
-    return prompt.asText();
   }
 
   private void print(PrintWriter out, List<String> prompts, List<Generation> generations) throws IOException {

@@ -55,38 +55,10 @@ public final class RoutingRecords {
    */
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, boolean cacheHit) {
-    CascadeRequest request = pending.request();
-    StageLatencies latencies = latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs());
-    int prompt = promptTokens.applyAsInt(request.getPrompt());
-    CascadeResponse response = response(request.getRequestId(), small.text(), ServedBy.SMALL, scored.score(),
-        scored.threshold(), scored.policyVersion(), scored.rule(), latencies, request.getReplyTo(),
-        request.getCreatedAtMs(), nowMs);
+    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs);
     response.setCacheHit(cacheHit);
-    RoutingOutcome outcome = RoutingOutcome.newBuilder()
-        .setRequestId(request.getRequestId())
-        .setPrompt(request.getPrompt())
-        .setMaxNewTokens(request.getMaxNewTokens())
-        .setSmallText(small.text())
-        .setSmallTokens(ints(small.tokens()))
-        .setSmallTokenLogprobs(floats(small.tokenLogprobs()))
-        .setSmallEntropies(floats(small.entropies()))
-        .setSmallEmbedding(small.embedding() == null ? null : floats(small.embedding()))
-        .setFeatures(new HashMap<>(scored.features().asMap()))
-        .setRule(scored.rule()).setAlpha(scored.alpha()).setScore(scored.score()).setThreshold(scored.threshold())
-        .setPolicyVersion(scored.policyVersion())
-        .setDecision(Decision.valueOf(scored.decision().name()))
-        .setServedBy(ServedBy.SMALL)
-        .setReference(request.getReference())
-        .setSmallCorrect(request.getReference() == null ? null : small.text().equals(request.getReference()))
-        .setLatencies(latencies)
-        .setCostUnits(cost.small(prompt, small.tokens().length))
-        .setCostUnitsLargeOnly(cost.large(prompt, small.tokens().length))
-        .setDegraded(false)
-        .setCacheHit(cacheHit)
-        .setMetadata(new HashMap<>(request.getMetadata()))
-        .setCreatedAtMs(request.getCreatedAtMs())
-        .setCompletedAtMs(nowMs)
-        .build();
+    RoutingOutcome outcome = outcome(e, ServedBy.SMALL, null, null, e.getLatencies(), cacheHit, nowMs);
     observer.decided(scored);
     observer.answered(outcome);
     return new Routed.Answered(response, outcome);
@@ -95,8 +67,34 @@ public final class RoutingRecords {
   /** Deferred or explored: the record the escalator takes. */
   public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs) {
+    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    observer.decided(scored);
+    return new Routed.Escalated(escalation);
+  }
+
+  /**
+   * The escalator's result: the large answer, or, when {@code large} is null, the small answer
+   * marked SMALL_DEGRADED with {@code degradedReason}.
+   */
+  public Routed.Answered afterEscalation(Escalation e, LargeAnswer large, String degradedReason, double escalationMs,
+      long nowMs) {
+    StageLatencies before = e.getLatencies();
+    double total = before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs());
+    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
+        escalationMs, total);
+    ServedBy servedBy = large == null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
+    CascadeResponse response = response(e, large == null ? e.getSmallText() : large.text(), servedBy, latencies,
+        nowMs);
+    RoutingOutcome outcome = outcome(e, servedBy, large, degradedReason, latencies, false, nowMs);
+    observer.answered(outcome);
+    return new Routed.Answered(response, outcome);
+  }
+
+  /** The request with its small generation and verdict: what every later record is built from. */
+  private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs) {
     CascadeRequest request = pending.request();
-    Escalation escalation = Escalation.newBuilder()
+    return Escalation.newBuilder()
         .setRequestId(request.getRequestId())
         .setPrompt(request.getPrompt())
         .setMaxNewTokens(request.getMaxNewTokens())
@@ -117,30 +115,21 @@ public final class RoutingRecords {
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
         .build();
-    observer.decided(scored);
-    return new Routed.Escalated(escalation);
   }
 
   /**
-   * The escalator's result: the large answer, or, when {@code large} is null, the small answer
-   * marked SMALL_DEGRADED with {@code degradedReason}.
+   * The outcome record of a finished request. {@code large} is the large model's answer, null
+   * when the small one was served (accepted, or degraded after a failed escalation). Cost: the
+   * small model always ran; the large model's cost is added when it answered. The large-only cost
+   * uses the large answer's length, or the small one's when the large model never answered.
    */
-  public Routed.Answered afterEscalation(Escalation e, LargeAnswer large, String degradedReason, double escalationMs,
-      long nowMs) {
-    boolean degraded = large == null;
-    StageLatencies before = e.getLatencies();
-    double total = before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs());
-    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
-        escalationMs, total);
-    String text = degraded ? e.getSmallText() : large.text();
-    ServedBy servedBy = degraded ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
-    int prompt = promptTokens.applyAsInt(e.getPrompt());
-    double smallCost = cost.small(prompt, e.getSmallTokens().size());
-    int largeOut = degraded ? e.getSmallTokens().size() : large.tokens().length;
-    CascadeResponse response = response(e.getRequestId(), text, servedBy, e.getScore(), e.getThreshold(),
-        e.getPolicyVersion(), e.getRule(), latencies, e.getReplyTo(), e.getCreatedAtMs(), nowMs);
+  private RoutingOutcome outcome(Escalation e, ServedBy servedBy, LargeAnswer large, String degradedReason,
+      StageLatencies latencies, boolean cacheHit, long nowMs) {
     String reference = e.getReference();
-    RoutingOutcome outcome = RoutingOutcome.newBuilder()
+    int prompt = promptTokens.applyAsInt(e.getPrompt());
+    int smallOut = e.getSmallTokens().size();
+    int largeOut = large == null ? smallOut : large.tokens().length;
+    return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
         .setPrompt(e.getPrompt())
         .setMaxNewTokens(e.getMaxNewTokens())
@@ -154,33 +143,32 @@ public final class RoutingRecords {
         .setPolicyVersion(e.getPolicyVersion())
         .setDecision(e.getDecision())
         .setServedBy(servedBy)
-        .setLargeText(degraded ? null : large.text())
-        .setLargeTokens(degraded ? null : ints(large.tokens()))
-        .setLargeTokenLogprobs(degraded ? null : floats(large.tokenLogprobs()))
-        .setAgree(degraded ? null : e.getSmallText().equals(large.text()))
+        .setLargeText(large == null ? null : large.text())
+        .setLargeTokens(large == null ? null : ints(large.tokens()))
+        .setLargeTokenLogprobs(large == null ? null : floats(large.tokenLogprobs()))
+        .setAgree(large == null ? null : e.getSmallText().equals(large.text()))
         .setReference(reference)
         .setSmallCorrect(reference == null ? null : e.getSmallText().equals(reference))
-        .setLargeCorrect(reference == null || degraded ? null : large.text().equals(reference))
+        .setLargeCorrect(reference == null || large == null ? null : large.text().equals(reference))
         .setLatencies(latencies)
-        .setCostUnits(smallCost + (degraded ? 0 : cost.large(prompt, largeOut)))
+        .setCostUnits(cost.small(prompt, smallOut) + (large == null ? 0 : cost.large(prompt, largeOut)))
         .setCostUnitsLargeOnly(cost.large(prompt, largeOut))
-        .setDegraded(degraded)
+        .setDegraded(servedBy == ServedBy.SMALL_DEGRADED)
         .setDegradedReason(degradedReason)
-        .setCacheHit(false)
+        .setCacheHit(cacheHit)
         .setMetadata(e.getMetadata())
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .build();
-    observer.answered(outcome);
-    return new Routed.Answered(response, outcome);
   }
 
-  private static CascadeResponse response(String id, String text, ServedBy servedBy, double score, double threshold,
-      long policyVersion, String rule, StageLatencies latencies, String replyTo, long createdAtMs, long nowMs) {
+  private static CascadeResponse response(Escalation e, String text, ServedBy servedBy, StageLatencies latencies,
+      long nowMs) {
     return CascadeResponse.newBuilder()
-        .setRequestId(id).setText(text).setServedBy(servedBy).setDeferralScore(score).setThreshold(threshold)
-        .setPolicyVersion(policyVersion).setRule(rule).setLatencies(latencies).setCacheHit(false)
-        .setReplyTo(replyTo).setCreatedAtMs(createdAtMs).setCompletedAtMs(nowMs).build();
+        .setRequestId(e.getRequestId()).setText(text).setServedBy(servedBy).setDeferralScore(e.getScore())
+        .setThreshold(e.getThreshold()).setPolicyVersion(e.getPolicyVersion()).setRule(e.getRule())
+        .setLatencies(latencies).setCacheHit(false).setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs())
+        .setCompletedAtMs(nowMs).build();
   }
 
   private static StageLatencies latencies(double queue, double small, double rule, double escalation, double total) {
