@@ -4,8 +4,6 @@ import com.google.protobuf.util.JsonFormat;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
-import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -63,8 +61,7 @@ final class AskCommand implements Callable<Integer> {
     if (requestId != null) {
       request.setRequestId(requestId);
     }
-    ManagedChannel channel = target.open();
-    try {
+    return target.call(spec.commandLine().getErr(), channel -> {
       GenerateResponse response = CascadeGrpc.newBlockingStub(channel)
           .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
           .generate(request.build());
@@ -82,10 +79,6 @@ final class AskCommand implements Callable<Integer> {
       spec.commandLine().getOut().flush();
       spec.commandLine().getErr().flush();
       return 0;
-    } catch (StatusRuntimeException e) {
-      return TargetOption.failed(e, spec.commandLine().getErr());
-    } finally {
-      TargetOption.close(channel);
-    }
+    });
   }
 }

@@ -8,9 +8,7 @@ import dev.cascade.proto.v1.Policy;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
-import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
-import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
 import java.util.Iterator;
 import java.util.concurrent.Callable;
@@ -54,19 +52,14 @@ final class PolicyCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      ManagedChannel channel = target.open();
-      try {
+      return target.call(spec.commandLine().getErr(), channel -> {
         Policy policy = PolicyAdminGrpc.newBlockingStub(channel)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .getPolicy(GetPolicyRequest.getDefaultInstance());
         spec.commandLine().getOut().println(json(policy, true));
         spec.commandLine().getOut().flush();
         return 0;
-      } catch (StatusRuntimeException e) {
-        return TargetOption.failed(e, spec.commandLine().getErr());
-      } finally {
-        TargetOption.close(channel);
-      }
+      });
     }
   }
 
@@ -112,8 +105,7 @@ final class PolicyCommand implements Runnable {
         throw new CommandLine.ParameterException(spec.commandLine(),
             "--token: missing (or set CASCADE_ADMIN_TOKEN); 'cascade demo --serve' prints it as admin-token=...");
       }
-      ManagedChannel channel = target.open();
-      try {
+      return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .getPolicy(GetPolicyRequest.getDefaultInstance());
@@ -133,11 +125,7 @@ final class PolicyCommand implements Runnable {
         spec.commandLine().getOut().println(json(updated, true));
         spec.commandLine().getOut().flush();
         return 0;
-      } catch (StatusRuntimeException e) {
-        return TargetOption.failed(e, spec.commandLine().getErr());
-      } finally {
-        TargetOption.close(channel);
-      }
+      });
     }
   }
 
@@ -153,8 +141,7 @@ final class PolicyCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      ManagedChannel channel = target.open();
-      try {
+      return target.call(spec.commandLine().getErr(), channel -> {
         Iterator<Policy> changes = PolicyAdminGrpc.newBlockingStub(channel)
             .watchPolicy(WatchPolicyRequest.newBuilder().setIncludeCurrent(true).build());
         while (changes.hasNext()) {
@@ -162,11 +149,7 @@ final class PolicyCommand implements Runnable {
           spec.commandLine().getOut().flush();
         }
         return 0;
-      } catch (StatusRuntimeException e) {
-        return TargetOption.failed(e, spec.commandLine().getErr());
-      } finally {
-        TargetOption.close(channel);
-      }
+      });
     }
   }
 }

@@ -24,6 +24,27 @@ final class TargetOption {
     channel.awaitTermination(5, TimeUnit.SECONDS);
   }
 
+  /** What a client command does over the channel; returns the exit code. */
+  @FunctionalInterface
+  interface ChannelCall {
+    int run(ManagedChannel channel) throws Exception;
+  }
+
+  /**
+   * Opens a channel, runs {@code call} over it and closes it; a failed gRPC call is printed to
+   * {@code err} as one line and gives exit code 1.
+   */
+  int call(PrintWriter err, ChannelCall call) throws Exception {
+    ManagedChannel channel = open();
+    try {
+      return call.run(channel);
+    } catch (StatusRuntimeException e) {
+      return failed(e, err);
+    } finally {
+      close(channel);
+    }
+  }
+
   /** Prints a failed call as one line ({@code error: CODE: description}) and returns the exit code 1. */
   static int failed(StatusRuntimeException e, PrintWriter err) {
     String description = e.getStatus().getDescription();
