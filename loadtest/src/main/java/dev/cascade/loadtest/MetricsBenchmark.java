@@ -161,14 +161,7 @@ public final class MetricsBenchmark {
   }
 
   private static CascadeConfig topics(CascadeConfig c, String prefix) {
-    return c.with(CascadeConfig.APPLICATION_ID, "bench-metrics-" + prefix)
-        .with(CascadeConfig.TOPIC_REQUESTS, prefix + ".requests")
-        .with(CascadeConfig.TOPIC_RESPONSES, prefix + ".responses")
-        .with(CascadeConfig.TOPIC_ESCALATIONS, prefix + ".escalations")
-        .with(CascadeConfig.TOPIC_OUTCOMES, prefix + ".outcomes")
-        .with(CascadeConfig.TOPIC_FEEDBACK, prefix + ".feedback")
-        .with(CascadeConfig.TOPIC_DEAD_LETTERS, prefix + ".dead-letters")
-        .with(CascadeConfig.TOPIC_POLICY, prefix + ".policy");
+    return IsolatedTopics.of(c, "bench-metrics-" + prefix, prefix);
   }
 
   private static List<Example> slice(List<Example> all, int from, int count) {

@@ -60,8 +60,8 @@ final class DjlTextGenerator implements TextGenerator {
     };
   }
 
-  static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch) {
-    ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine);
+  static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads) {
+    ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads);
     try {
       Map<String, String> metadata = model.getBlock() instanceof OrtSymbolBlock ort
           ? ort.getCustomMetadata() : Map.of();

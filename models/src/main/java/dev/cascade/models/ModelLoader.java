@@ -1,11 +1,15 @@
 package dev.cascade.models;
 
+import ai.djl.Device;
 import ai.djl.MalformedModelException;
+import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.engine.EngineException;
 import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
 import java.io.IOException;
 import java.util.Locale;
 import java.util.Map;
@@ -41,25 +45,28 @@ final class ModelLoader {
   }
 
   /** Loads the model's forward pass with the requested engine. */
-  static ZooModel<DecodeStep, NextTokenScores> load(ModelDirectory dir, String requested) {
+  static ZooModel<DecodeStep, NextTokenScores> load(ModelDirectory dir, String requested, CpuThreads threads) {
     System.setProperty("ai.djl.offline", "true");
     String engine = normalise(requested);
     if (engine.equals(AUTO)) {
       try {
-        ZooModel<DecodeStep, NextTokenScores> model = loadWith(dir, TENSOR_RT);
+        ZooModel<DecodeStep, NextTokenScores> model = loadWith(dir, TENSOR_RT, threads);
         LOG.info("engine auto: using TensorRT for model {}", dir.name());
         return model;
       } catch (EngineUnavailableException e) {
         LOG.info("engine auto: using OnnxRuntime for model {} because TensorRT is unavailable: {}", dir.name(),
             e.getMessage());
-        return loadWith(dir, ONNX_RUNTIME);
+        return loadWith(dir, ONNX_RUNTIME, threads);
       }
     }
-    return loadWith(dir, engine);
+    return loadWith(dir, engine, threads);
   }
 
-  private static ZooModel<DecodeStep, NextTokenScores> loadWith(ModelDirectory dir, String engine) {
+  private static ZooModel<DecodeStep, NextTokenScores> loadWith(ModelDirectory dir, String engine, CpuThreads threads) {
     requireEngine(engine);
+    if (engine.equals(ONNX_RUNTIME)) {
+      return loadOnnxRuntime(dir, threads);
+    }
     Criteria<DecodeStep, NextTokenScores> criteria = Criteria.builder()
         .setTypes(DecodeStep.class, NextTokenScores.class)
         .optModelPath(dir.path())
@@ -73,6 +80,29 @@ final class ModelLoader {
       throw unavailable(engine, e);
     } catch (ModelNotFoundException | MalformedModelException | IOException e) {
       throw new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + engine + ": "
+          + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * ONNX Runtime with its thread pool set from {@code threads}. DJL's {@code Criteria} passes only
+   * string options to the model, and the spinning switch is a session configuration entry that no
+   * string option reaches, so the session options are built here and handed to the model's load.
+   */
+  private static ZooModel<DecodeStep, NextTokenScores> loadOnnxRuntime(ModelDirectory dir, CpuThreads threads) {
+    Model model = Model.newInstance("model", Device.cpu(), ONNX_RUNTIME);
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      options.setIntraOpNumThreads(threads.intraOp());
+      options.setInterOpNumThreads(1);
+      options.addConfigEntry("session.intra_op.allow_spinning", threads.spinning() ? "1" : "0");
+      model.load(dir.path(), "model", Map.of("sessionOptions", options));
+      return new ZooModel<>(model, new StepTranslator());
+    } catch (OrtException | LinkageError | EngineException e) {
+      model.close();
+      throw unavailable(ONNX_RUNTIME, e);
+    } catch (MalformedModelException | IOException | RuntimeException e) {
+      model.close();
+      throw new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + ONNX_RUNTIME + ": "
           + e.getMessage(), e);
     }
   }

@@ -11,6 +11,9 @@ package dev.cascade.models;
  */
 public final class TextGenerators {
 
+  /** Rows per forward pass when the caller does not say: 64. */
+  public static final int DEFAULT_MAX_BATCH = DjlTextGenerator.DEFAULT_MAX_BATCH;
+
   private TextGenerators() {}
 
   /**
@@ -24,15 +27,24 @@ public final class TextGenerators {
    * @throws IllegalArgumentException for an unknown model or engine name
    */
   public static TextGenerator load(String modelNameOrDir, String engine) {
-    return load(modelNameOrDir, engine, DjlTextGenerator.DEFAULT_MAX_BATCH);
+    return load(modelNameOrDir, engine, DEFAULT_MAX_BATCH);
   }
 
   /** As {@link #load(String, String)}, decoding at most {@code maxBatch} rows per forward pass. */
   public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch) {
+    return load(modelNameOrDir, engine, maxBatch, CpuThreads.ORT_DEFAULTS);
+  }
+
+  /**
+   * As {@link #load(String, String, int)}, with ONNX Runtime's thread pool set by {@code threads}
+   * (the other loads use {@link CpuThreads#ORT_DEFAULTS}; TensorRT ignores it).
+   */
+  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads) {
     if (maxBatch < 1) {
       throw new IllegalArgumentException("maxBatch: must be at least 1, got " + maxBatch);
     }
     String normalisedEngine = ModelLoader.normalise(engine);
-    return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch);
+    return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch,
+        java.util.Objects.requireNonNull(threads, "threads"));
   }
 }

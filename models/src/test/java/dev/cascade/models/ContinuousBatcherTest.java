@@ -50,17 +50,25 @@ class ContinuousBatcherTest {
     public void close() {}
   }
 
+  /** A prefix of {@code length} tokens: filler, then {@code last}. */
+  private static long[] prefix(int length, long last) {
+    long[] p = new long[length];
+    Arrays.fill(p, 3);
+    p[length - 1] = last;
+    return p;
+  }
+
   @Test
   void concurrentCallersShareForwardPassesAndGetTheirOwnResults() throws Exception {
     Scripted model = new Scripted(12);
     model.gate = new CountDownLatch(1);
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
       CompletableFuture<List<Generation>> a = CompletableFuture.supplyAsync(() -> batcher.decode(
-          List.of(new long[] {3}, new long[] {9}), new int[] {20, 20}, TextGenerator.Cancellation.NONE,
+          List.of(prefix(8, 3), prefix(8, 9)), new int[] {20, 20}, TextGenerator.Cancellation.NONE,
           Arrays::toString));
       Thread.sleep(100); // a's rows are in the first step, held at the gate
       CompletableFuture<List<Generation>> b = CompletableFuture.supplyAsync(() -> batcher.decode(
-          List.of(new long[] {5}), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
+          List.of(prefix(8, 5)), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
       Thread.sleep(100);
       model.gate.countDown();
       assertThat(a.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12);
@@ -71,10 +79,28 @@ class ContinuousBatcherTest {
   }
 
   @Test
+  void aRowMuchShorterThanTheBatchWaitsForItToDrainInsteadOfPayingItsPadding() throws Exception {
+    Scripted model = new Scripted(12);
+    model.gate = new CountDownLatch(1);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
+      CompletableFuture<List<Generation>> a = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(prefix(8, 3)), new int[] {20}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100); // a's row (9 tokens once this step is done) is held at the gate
+      CompletableFuture<List<Generation>> b = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {5}), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100);
+      model.gate.countDown();
+      assertThat(a.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12);
+      assertThat(b.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(6, 7, 8);
+      assertThat(model.batchSizes).as("b ran after a, never beside it").hasSize(10 + 3).containsOnly(1);
+    }
+  }
+
+  @Test
   void rowsBeyondTheBatchLimitWaitAndJoinAsOthersFinish() {
     Scripted model = new Scripted(100);
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 2)) {
-      List<Generation> out = batcher.decode(List.of(new long[] {3}, new long[] {3}, new long[] {3}),
+      List<Generation> out = batcher.decode(List.of(prefix(8, 3), prefix(8, 3), prefix(8, 3)),
           new int[] {1, 4, 2}, TextGenerator.Cancellation.NONE, Arrays::toString);
       assertThat(out).extracting(g -> g.tokens().length).containsExactly(1, 4, 2);
       assertThat(model.batchSizes).allMatch(n -> n <= 2).startsWith(2, 2, 2);

@@ -34,6 +34,20 @@ class GenerationTest {
   }
 
   @Test
+  void onnxRuntimeThreadSettingsChangeSpeedNotAnswers() {
+    List<Generation> byDefault = BundledModels.generator("small").generate(PROMPTS, 48);
+    try (TextGenerator twoSpinning = TextGenerators.load("small", "OnnxRuntime", 8, new CpuThreads(2, true))) {
+      List<Generation> other = twoSpinning.generate(PROMPTS, 48);
+      for (int i = 0; i < PROMPTS.size(); i++) {
+        assertThat(other.get(i).tokens()).as(PROMPTS.get(i)).containsExactly(byDefault.get(i).tokens());
+        assertThat(other.get(i).tokenLogprobs()[0]).isCloseTo(byDefault.get(i).tokenLogprobs()[0], within(1e-4f));
+      }
+    }
+    assertThatThrownBy(() -> new CpuThreads(-1, false)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("intraOp");
+  }
+
+  @Test
   void generationsAreWellFormed() {
     TextGenerator small = BundledModels.generator("small");
     ModelInfo info = small.info();

@@ -25,6 +25,10 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -52,9 +56,12 @@ public final class CascadeRouter implements AutoCloseable {
   private final ResponseCache cache;
   private final DeferralRules rules;
   private final RouterMetrics metrics;
+  private final ExecutorService smallModelWorkers;
 
   private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
-      Topology topology, ResponseCache cache, DeferralRules rules, RouterMetrics metrics) {
+      Topology topology, ResponseCache cache, DeferralRules rules, RouterMetrics metrics,
+      ExecutorService smallModelWorkers) {
+    this.smallModelWorkers = smallModelWorkers;
     this.metrics = metrics;
     this.cache = cache;
     this.rules = rules;
@@ -112,11 +119,22 @@ public final class CascadeRouter implements AutoCloseable {
     TargetRateController targetRate = new TargetRateController();
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
         Duration.ofMillis(config.get(CascadeConfig.CACHE_TTL_MS)));
+    // One thread per small-model batch in flight: each task has at most one, so at most one per task.
+    ExecutorService smallModelWorkers = Executors.newCachedThreadPool(new ThreadFactory() {
+      private final AtomicInteger count = new AtomicInteger();
+
+      @Override
+      public Thread newThread(Runnable r) {
+        Thread t = new Thread(r, "small-model-batch-" + count.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+      }
+    });
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache),
         new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
-        escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax);
+        escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers);
     Topology topology = CascadeTopology.build(parts);
 
     String configuredState = config.get(CascadeConfig.STATE_DIR);
@@ -137,9 +155,12 @@ public final class CascadeRouter implements AutoCloseable {
     props.put(StreamsConfig.DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
     props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
+    // Finished small-model batches and large-model calls are forwarded from wall-clock punctuators,
+    // which run between polls: with the default 100 ms, an idle input would hold answers back.
+    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
     KafkaStreams streams = new KafkaStreams(topology, props);
     CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology,
-        cache, rules, metrics);
+        cache, rules, metrics, smallModelWorkers);
     try {
       metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
@@ -205,6 +226,7 @@ public final class CascadeRouter implements AutoCloseable {
   @Override
   public void close() {
     streams.close(Duration.ofSeconds(30));
+    smallModelWorkers.shutdownNow();
     escalations.close();
     metrics.close();
     if (ownsStateDir) {

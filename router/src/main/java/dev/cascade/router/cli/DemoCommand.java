@@ -108,8 +108,11 @@ final class DemoCommand implements Callable<Integer> {
     String engine = config.get(CascadeConfig.ENGINE);
     int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
 
-    try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine);
-        TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine);
+    // Both models share the cores with the broker and the router: model.threads / model.spinning.
+    try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine,
+            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
+        TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine,
+            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
       if (threshold == null) {

@@ -36,7 +36,8 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
           "is empty: serve needs Kafka brokers, e.g. --set bootstrap.servers=kafka:9092 (or CASCADE_BOOTSTRAP_SERVERS)");
     }
-    TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE));
+    TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
+        TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)));

@@ -1,5 +1,6 @@
 package dev.cascade.router.config;
 
+import dev.cascade.models.CpuThreads;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
@@ -45,12 +46,20 @@ public final class CascadeConfig {
   public static final ConfigKey<String> ENGINE = new ConfigKey<>("model.engine", "auto", s -> s,
       s -> s.equals("auto") || s.equals("OnnxRuntime") || s.equals("TensorRT"),
       "one of auto, OnnxRuntime, TensorRT", "DJL engine for the in-process models");
+  /** {@link #MODEL_THREADS}'s parsed {@code auto}: half the cores, at least one. */
+  public static final int AUTO_THREADS = -1;
+  public static final ConfigKey<Integer> MODEL_THREADS = new ConfigKey<>("model.threads", "auto",
+      s -> s.equals("auto") ? AUTO_THREADS : Integer.parseInt(s), v -> v >= AUTO_THREADS && v <= 1024,
+      "'auto' or an integer from 0 to 1024",
+      "ONNX Runtime threads per forward pass of each in-process model: auto is half the cores (at least 1), 0 one per core");
+  public static final ConfigKey<Boolean> MODEL_SPINNING = ConfigKey.bool("model.spinning", false,
+      "let idle ONNX Runtime threads spin; only pays when the model has the cores to itself");
   public static final ConfigKey<String> LARGE_TARGET = ConfigKey.string("large.target", "",
       "host:port of the LargeModel gRPC server; empty means the embedded one (demo)");
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
   public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
-      "Kafka Streams threads of this instance; with more than one, one thread's Kafka work overlaps another's generation");
+      "Kafka Streams threads of this instance (the small model runs off them, one batch per task at a time)");
   public static final ConfigKey<Integer> BATCH_SIZE = ConfigKey.intInRange("small.batch.size", 32, 1, 1024,
       "most requests in one small-model micro-batch");
   public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
@@ -107,7 +116,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
@@ -241,6 +250,15 @@ public final class CascadeConfig {
   /** Kafka client settings from {@code kafka.*} keys, prefix removed. */
   public Map<String, String> kafkaOverrides() {
     return kafkaOverrides;
+  }
+
+  /** How the in-process models use the CPU ({@code model.threads}, {@code model.spinning}). */
+  public CpuThreads cpuThreads() {
+    int threads = get(MODEL_THREADS);
+    if (threads == AUTO_THREADS) {
+      threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
+    }
+    return new CpuThreads(threads, get(MODEL_SPINNING));
   }
 
   /** The topic names in force. */

@@ -9,6 +9,7 @@ import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
+import java.util.concurrent.Executor;
 import java.util.concurrent.Semaphore;
 import java.util.function.Supplier;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -31,7 +32,7 @@ import org.apache.kafka.streams.state.Stores;
  * requests-source ─► validate (refuses duplicate ids) ─bad─► dead-letters-sink
  *                       │
  *                       ▼
- *                  small-model (micro-batched; reads policy-store) ─accept─► responses-sink, outcomes-sink
+ *                  small-model (micro-batched, pipelined; reads policy-store) ─accept─► responses-sink, outcomes-sink
  *                       └─defer/explore─► escalations-sink
  * escalations-source ─► escalate (async large-model calls) ─► responses-sink, outcomes-sink
  * policy topic ─► policy-store (global table, on every instance)
@@ -72,10 +73,12 @@ public final class CascadeTopology {
    * @param records builds the escalator's output records
    * @param maxInFlight most large-model calls in flight in this instance, all tasks together
    * @param defaultMaxNewTokens token limit of a request that sets none
+   * @param smallModelWorkers runs the small-model batches off the stream threads (at most one batch
+   *     per task at a time); {@code Runnable::run} runs them on the stream thread instead
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
       DeferralRules rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
-      RoutingRecords records, int maxInFlight, int defaultMaxNewTokens) {}
+      RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers) {}
 
   private CascadeTopology() {}
 
@@ -95,7 +98,7 @@ public final class CascadeTopology {
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts.rules(), parts::defaultPolicy,
-            parts.batchSize(), parts.batchWait(), parts.records().observer()), VALIDATE)
+            parts.batchSize(), parts.batchWait(), parts.smallModelWorkers(), parts.records().observer()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
         .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),

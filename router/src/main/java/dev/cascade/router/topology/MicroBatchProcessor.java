@@ -7,9 +7,15 @@ import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.avro.CascadeRequest;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -22,14 +28,23 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Gathers requests into micro-batches for the small model: a batch is run when it holds
+ * Gathers requests into micro-batches for the small model: a batch is started when it holds
  * {@code batchSize} requests or its oldest request has waited {@code maxWait}, whichever first.
  *
- * <p>Waiting requests live in a changelogged state store, not only in memory: Kafka Streams
- * commits the offsets of records handed to this processor, so a request held only in a list
- * would be lost by a crash after a commit. After a restart the store is restored and its
- * requests are batched again. Keys are the receive time and a sequence number, zero-padded, so
- * the store iterates in arrival order.
+ * <p><b>Pipelined.</b> A started batch is routed on {@code workers}, not on the stream thread, so
+ * that while the model generates one batch the stream thread goes on polling, gathering the next
+ * batch, forwarding and committing. Each task has at most one batch in flight; when the next batch
+ * is full before the one in flight is done, the stream thread waits for it (the back-pressure that
+ * keeps the store bounded). A finished batch is forwarded on the stream thread, from the next
+ * record or from a wall-clock punctuator. With a direct executor ({@code Runnable::run}) the batch
+ * runs inside the call that starts it and everything is forwarded before that call returns.
+ *
+ * <p><b>Nothing lost.</b> Waiting and in-flight requests live in a changelogged state store and
+ * leave it only in the transaction that forwards their answers: Kafka Streams commits the offsets
+ * of records handed to this processor, so a request held only in memory would be lost by a crash
+ * after a commit. After a restart the store is restored and its requests are batched again (an
+ * in-flight batch is generated twice; its answers are forwarded once). Keys are the receive time
+ * and a sequence number, zero-padded, so the store iterates in arrival order.
  */
 final class MicroBatchProcessor implements Processor<String, CascadeRequest, Object, Object> {
 
@@ -40,27 +55,30 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private final Supplier<DeferralPolicy> fallbackPolicy;
   private final int batchSize;
   private final Duration maxWait;
+  private final Executor workers;
   private final RoutingObserver observer;
-  private final List<KeyValue<String, PendingRequest>> waiting = new ArrayList<>();
+  private final ArrayDeque<KeyValue<String, PendingRequest>> waiting = new ArrayDeque<>();
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, CascadeRequest> store;
   private PolicyView policy;
   private SmallModelRouter router;
+  private InFlight inFlight;
   private long sequence;
 
-  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
-      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait) {
-    this(routerFactory, rules, fallbackPolicy, batchSize, maxWait, RoutingObserver.NONE);
-  }
+  /** A started batch: its store keys and requests, the policy it runs under, and its result. */
+  private record InFlight(List<KeyValue<String, PendingRequest>> batch, DeferralPolicy policy,
+      CompletableFuture<List<Routed>> result) {}
 
   MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
-      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait, RoutingObserver observer) {
+      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait, Executor workers,
+      RoutingObserver observer) {
     this.observer = observer;
     this.routerFactory = routerFactory;
     this.rules = rules;
     this.fallbackPolicy = fallbackPolicy;
     this.batchSize = batchSize;
     this.maxWait = maxWait;
+    this.workers = workers;
   }
 
   @Override
@@ -80,11 +98,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
       LOG.info("task {}: {} requests restored from the batch store", context.taskId(), waiting.size());
     }
     Duration tick = Duration.ofMillis(Math.max(1, maxWait.toMillis() / 2));
-    context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> {
-      if (!waiting.isEmpty() && now - waiting.get(0).value.receivedAtMs() >= maxWait.toMillis()) {
-        flush();
-      }
-    });
+    context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> pump(now));
   }
 
   @Override
@@ -92,35 +106,75 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     String key = String.format("%013d-%012d", record.timestamp(), sequence++);
     store.put(key, record.value());
     waiting.add(KeyValue.pair(key, new PendingRequest(record.value(), record.timestamp())));
-    if (waiting.size() >= batchSize || maxWait.isZero()) {
-      flush();
+    if (waiting.size() >= batchSize && inFlight != null) {
+      awaitInFlight();
+    }
+    pump(context.currentSystemTimeMs());
+  }
+
+  /** Forwards a finished batch, then starts the next one if it is full or has waited long enough. */
+  private void pump(long now) {
+    if (inFlight != null && inFlight.result().isDone()) {
+      forward(inFlight);
+      inFlight = null;
+    }
+    while (inFlight == null && due(now)) {
+      start();
+      if (inFlight.result().isDone()) {
+        forward(inFlight);
+        inFlight = null;
+      }
     }
   }
 
-  private void flush() {
-    List<PendingRequest> batch = new ArrayList<>(waiting.size());
-    for (KeyValue<String, PendingRequest> kv : waiting) {
-      batch.add(kv.value);
+  private boolean due(long now) {
+    return !waiting.isEmpty() && (waiting.size() >= batchSize || maxWait.isZero()
+        || now - waiting.peekFirst().value.receivedAtMs() >= maxWait.toMillis());
+  }
+
+  private void start() {
+    List<KeyValue<String, PendingRequest>> batch = new ArrayList<>(Math.min(batchSize, waiting.size()));
+    List<PendingRequest> requests = new ArrayList<>(batch.size());
+    while (batch.size() < batchSize && !waiting.isEmpty()) {
+      KeyValue<String, PendingRequest> kv = waiting.pollFirst();
+      batch.add(kv);
+      requests.add(kv.value);
     }
     DeferralPolicy current = policy.current();
-    observer.batchRouted(batch.size());
+    observer.batchRouted(requests.size());
+    CompletableFuture<List<Routed>> result;
+    try {
+      result = CompletableFuture.supplyAsync(() -> router.route(requests, current), workers);
+    } catch (RuntimeException rejected) {
+      result = CompletableFuture.failedFuture(rejected);
+    }
+    inFlight = new InFlight(batch, current, result);
+  }
+
+  /** Blocks the stream thread until the batch in flight is done: back-pressure on the input. */
+  private void awaitInFlight() {
+    try {
+      inFlight.result().get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the small model", e);
+    } catch (ExecutionException e) {
+      // forward() reports it and routes the batch one by one.
+    }
+  }
+
+  private void forward(InFlight done) {
+    List<PendingRequest> requests = new ArrayList<>(done.batch().size());
+    for (KeyValue<String, PendingRequest> kv : done.batch()) {
+      requests.add(kv.value);
+    }
     List<Routed> routed;
     try {
-      routed = router.route(batch, current);
-    } catch (RuntimeException e) {
-      LOG.warn("batch of {} failed ({}); routing its requests one by one", batch.size(), e.toString());
-      routed = new ArrayList<>();
-      for (PendingRequest p : batch) {
-        try {
-          routed.addAll(router.route(List.of(p), current));
-        } catch (RuntimeException single) {
-          LOG.error("request {} cannot be routed: {}", p.request().getRequestId(), single.toString());
-          observer.deadLettered();
-          context.forward(new Record<>((Object) p.request().getRequestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-              (Object) DeadLetters.ofRequest(p.request(), "small-model", single, context.currentSystemTimeMs()),
-              context.currentSystemTimeMs()), CascadeTopology.DEAD_LETTER_SINK);
-        }
-      }
+      routed = done.result().join();
+    } catch (CompletionException | java.util.concurrent.CancellationException failed) {
+      Throwable cause = failed.getCause() != null ? failed.getCause() : failed;
+      LOG.warn("batch of {} failed ({}); routing its requests one by one", requests.size(), cause.toString());
+      routed = oneByOne(requests, done.policy());
     }
     long now = context.currentSystemTimeMs();
     for (Routed r : routed) {
@@ -131,9 +185,36 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
         context.forward(new Record<>((Object) r.requestId(), (Object) e.escalation(), now), CascadeTopology.ESCALATIONS_SINK);
       }
     }
-    for (KeyValue<String, PendingRequest> kv : waiting) {
+    for (KeyValue<String, PendingRequest> kv : done.batch()) {
       store.delete(kv.key);
     }
+  }
+
+  /** After a failed batch: each request alone, so one bad request dead-letters only itself. */
+  private List<Routed> oneByOne(List<PendingRequest> batch, DeferralPolicy current) {
+    List<Routed> routed = new ArrayList<>();
+    for (PendingRequest p : batch) {
+      try {
+        routed.addAll(router.route(List.of(p), current));
+      } catch (RuntimeException single) {
+        LOG.error("request {} cannot be routed: {}", p.request().getRequestId(), single.toString());
+        observer.deadLettered();
+        long now = context.currentSystemTimeMs();
+        context.forward(new Record<>((Object) p.request().getRequestId().getBytes(StandardCharsets.UTF_8),
+            (Object) DeadLetters.ofRequest(p.request(), "small-model", single, now), now),
+            CascadeTopology.DEAD_LETTER_SINK);
+      }
+    }
+    return routed;
+  }
+
+  /**
+   * The task is leaving this instance (shutdown or rebalance). A batch in flight is not waited
+   * for: its requests are still in the store, which the next owner restores and batches again.
+   */
+  @Override
+  public void close() {
+    inFlight = null;
     waiting.clear();
   }
 

@@ -50,6 +50,21 @@ class CascadeConfigTest {
   }
 
   @Test
+  void modelThreadsAreHalfTheCoresUnlessSet() {
+    int cores = Runtime.getRuntime().availableProcessors();
+    assertThat(CascadeConfig.defaults().cpuThreads().intraOp()).isEqualTo(Math.max(1, cores / 2));
+    assertThat(CascadeConfig.defaults().cpuThreads().spinning()).isFalse();
+    CascadeConfig set = CascadeConfig.load(null, Map.of("CASCADE_MODEL_THREADS", "3"), Map.of("model.spinning", "true"));
+    assertThat(set.cpuThreads().intraOp()).isEqualTo(3);
+    assertThat(set.cpuThreads().spinning()).isTrue();
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("model.threads", "0")).cpuThreads().intraOp()).isZero();
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.threads", "-2")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("model.threads").hasMessageContaining("'auto'");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.threads", "many")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("model.threads");
+  }
+
+  @Test
   void unknownKeysAreRefusedEverywhere() throws Exception {
     Path file = dir.resolve("typo.properties");
     Files.writeString(file, "small.batch.sise=8\n");

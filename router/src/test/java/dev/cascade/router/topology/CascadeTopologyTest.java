@@ -35,6 +35,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -74,12 +80,17 @@ class CascadeTopologyTest {
   }
 
   private void startDriver(int batchSize, Duration wait) {
+    startDriver(batchSize, wait, Runnable::run);
+  }
+
+  private void startDriver(int batchSize, Duration wait, Executor smallModelWorkers) {
     // Threshold 1.0 on Chow-Quantile-0: "unsure" prompts (score 3) defer, others (0.01) are accepted.
     DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test");
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
-        new RequestValidator(small), DeferralRules.builtIn(), policy, batchSize, wait, escalations, records, 4, 48);
+        new RequestValidator(small), DeferralRules.builtIn(), policy, batchSize, wait, escalations, records, 4, 48,
+        smallModelWorkers);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -123,6 +134,63 @@ class CascadeTopologyTest {
       out.addAll(responses.readValuesToList());
     }
     return out;
+  }
+
+  /** Advances the wall clock until {@code expected} responses are out (or 10 s pass). */
+  private List<CascadeResponse> collect(int expected) throws InterruptedException {
+    List<CascadeResponse> out = new ArrayList<>(responses.readValuesToList());
+    long deadline = System.currentTimeMillis() + 10_000;
+    while (out.size() < expected && System.currentTimeMillis() < deadline) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+      out.addAll(responses.readValuesToList());
+    }
+    return out;
+  }
+
+  @Test
+  void theStreamThreadGoesOnWhileABatchGeneratesAndForwardsItOnceDone() throws Exception {
+    driver.close();
+    ExecutorService workers = Executors.newSingleThreadExecutor();
+    try {
+      small.gate = new CountDownLatch(1);
+      startDriver(3, Duration.ofMillis(20), workers);
+      send("a", "alpha");
+      send("b", "beta");
+      send("c", "gamma"); // a full batch: started on the worker, held at the gate
+      send("d", "delta"); // taken at once: the stream thread is not waiting for the model
+      driver.advanceWallClockTime(Duration.ofMillis(25));
+      assertThat(responses.isEmpty()).isTrue();
+      small.gate.countDown();
+      List<CascadeResponse> out = collect(4);
+      assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c", "d");
+      assertThat(small.batchSizes).containsExactly(3, 1);
+    } finally {
+      workers.shutdownNow();
+    }
+  }
+
+  @Test
+  void aFullBatchWaitsForTheOneInFlightSoTheStoreStaysBounded() throws Exception {
+    driver.close();
+    ExecutorService workers = Executors.newSingleThreadExecutor();
+    try {
+      small.gate = new CountDownLatch(1);
+      startDriver(2, Duration.ofMillis(20), workers);
+      send("a", "alpha");
+      send("b", "beta"); // in flight, held at the gate
+      send("c", "gamma");
+      CompletableFuture<Void> fourth = CompletableFuture.runAsync(() -> send("d", "delta"));
+      Thread.sleep(200);
+      assertThat(fourth).as("the second full batch waits for the first").isNotDone();
+      small.gate.countDown();
+      fourth.get(10, TimeUnit.SECONDS);
+      assertThat(collect(4)).extracting(CascadeResponse::getRequestId)
+          .containsExactlyInAnyOrder("a", "b", "c", "d");
+      assertThat(small.batchSizes).containsExactly(2, 2);
+    } finally {
+      workers.shutdownNow();
+    }
   }
 
   @Test

@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A scripted stand-in for the small model in topology unit tests: a prompt starting with
@@ -16,6 +18,8 @@ import java.util.Optional;
 final class ScriptedSmallModel implements TextGenerator {
 
   final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
+  /** Generation waits here until it is opened (open from the start). */
+  volatile CountDownLatch gate = new CountDownLatch(0);
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens) {
@@ -24,6 +28,14 @@ final class ScriptedSmallModel implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+    try {
+      if (!gate.await(10, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the scripted model's gate was never opened");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted at the gate", e);
+    }
     batchSizes.add(prompts.size());
     List<Generation> out = new ArrayList<>();
     for (String p : prompts) {

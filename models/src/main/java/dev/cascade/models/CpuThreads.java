@@ -1,0 +1,26 @@
+package dev.cascade.models;
+
+/**
+ * How ONNX Runtime uses the CPU for one model: how many threads one forward pass may use, and
+ * whether those threads spin while they wait for work.
+ *
+ * <p>ONNX Runtime's own defaults ({@link #ORT_DEFAULTS}: one thread per core, spinning on) suit a
+ * process that does nothing but run the model, and are what {@link TextGenerators#load(String,
+ * String)} uses. The router is not such a process: Kafka clients, the stream threads and, in the
+ * demo, a broker and a second model share the cores, and a spinning pool takes CPU from them while
+ * it waits; the router sets these from its {@code model.threads} and {@code model.spinning}.
+ *
+ * @param intraOp threads per forward pass; 0 lets ONNX Runtime choose (one per core)
+ * @param spinning whether idle pool threads spin instead of sleeping (only matters with more than one)
+ */
+public record CpuThreads(int intraOp, boolean spinning) {
+
+  /** ONNX Runtime's own defaults: a thread per core, spinning. */
+  public static final CpuThreads ORT_DEFAULTS = new CpuThreads(0, true);
+
+  public CpuThreads {
+    if (intraOp < 0) {
+      throw new IllegalArgumentException("intraOp: must be 0 (one per core) or more, got " + intraOp);
+    }
+  }
+}
