@@ -1,5 +1,6 @@
 package dev.cascade.loadtest;
 
+import dev.cascade.models.CpuThreads;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
@@ -83,9 +84,11 @@ public final class DoorsBenchmark {
     String smallName = args.length > 1 ? args[1] : "small";
     String largeName = args.length > 2 ? args[2] : "large";
     List<Example> examples = Examples.bundled("test");
+    // Both models share the cores with the broker and the router, as in the demo.
+    CpuThreads threads = CascadeConfig.defaults().cpuThreads();
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-        TextGenerator small = TextGenerators.load(smallName, "OnnxRuntime");
-        TextGenerator large = TextGenerators.load(largeName, "OnnxRuntime")) {
+        TextGenerator small = TextGenerators.load(smallName, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH, threads);
+        TextGenerator large = TextGenerators.load(largeName, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH, threads)) {
       LargeModelServer largeServer = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
           new ServerLimits(2, 512)).start();

@@ -68,7 +68,8 @@ public final class MetricsBenchmark {
 
     List<Example> all = Examples.bundled("test");
     CascadeConfig base = CascadeConfig.defaults().with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
-    try (TextGenerator small = TextGenerators.load(smallModel, "OnnxRuntime");
+    try (TextGenerator small = TextGenerators.load(smallModel, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH,
+            base.cpuThreads());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       double threshold = ThresholdCalibration.calibrate(small, Examples.bundled("validation").subList(0, 300),
           DeferralRules.of("chow-quantile", 0.0), 0.3, base.get(CascadeConfig.MAX_NEW_TOKENS), 64, k -> { });

@@ -73,8 +73,8 @@ public final class RouterBenchmark {
     int batch = base.get(CascadeConfig.BATCH_SIZE);
     int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
     System.out.printf(Locale.ROOT, "%d requests, %d rounds; small.batch.size=%d, model.threads=%d, model.spinning=%s,"
-        + " streams.threads=%d, %d cores%n", n, rounds, batch, base.get(CascadeConfig.MODEL_THREADS),
-        base.get(CascadeConfig.MODEL_SPINNING), base.get(CascadeConfig.STREAM_THREADS),
+        + " streams.threads=%d, %d cores%n", n, rounds, batch, base.cpuThreads().intraOp(),
+        base.cpuThreads().spinning(), base.get(CascadeConfig.STREAM_THREADS),
         Runtime.getRuntime().availableProcessors());
     try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
@@ -168,7 +168,9 @@ public final class RouterBenchmark {
     try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largePort)) {
       run(config, prefix + "-warm", examples);
       for (int r = 0; r < rounds; r++) {
+        CpuUse cpu = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
         DemoWorkload.Result result = run(config, prefix + "-" + r, examples);
+        String where = cpu.perRequest(examples.size());
         long first = result.sentAtNanos().values().stream().mapToLong(Long::longValue).min().orElseThrow();
         long last = Long.MIN_VALUE;
         int accepted = 0;
@@ -180,7 +182,8 @@ public final class RouterBenchmark {
         }
         rates[r] = examples.size() / ((last - first) / 1e9);
         System.out.printf(Locale.ROOT, "router %s, round %d: %d responses, %d served by the small model, small-model"
-            + " path %.1f requests/s%n", prefix, r + 1, result.responses().size(), accepted, rates[r]);
+            + " path %.1f requests/s; CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted,
+            rates[r], where);
       }
     }
     return rates;

@@ -152,7 +152,11 @@ final class DemoCommand implements Callable<Integer> {
       } finally {
         largeServer.stop();
       }
-      return summarize(config, large, examples, result, maxNew);
+      // The router and the server are done, so the baseline's generations have the cores to
+      // themselves: ONNX Runtime's own thread settings, not the shared ones.
+      try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
+        return summarize(config, alone, examples, result, maxNew);
+      }
     }
   }
 

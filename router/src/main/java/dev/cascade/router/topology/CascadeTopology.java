@@ -84,6 +84,7 @@ public final class CascadeTopology {
 
   public static Topology build(Parts parts) {
     Semaphore callPermits = new Semaphore(parts.maxInFlight());
+    PolicyView.Source policies = new PolicyView.Source(parts.rules(), parts.defaultPolicy());
     TopicNames topics = parts.topics();
     StreamsBuilder builder = new StreamsBuilder();
     builder.globalTable(topics.policy(),
@@ -97,8 +98,8 @@ public final class CascadeTopology {
             parts.validator(), topics.requests(), DEDUPE_WINDOW, parts.records().observer()), REQUESTS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
-        .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), parts.rules(), parts::defaultPolicy,
-            parts.batchSize(), parts.batchWait(), parts.smallModelWorkers(), parts.records().observer()), VALIDATE)
+        .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), policies, parts.batchSize(),
+            parts.batchWait(), parts.smallModelWorkers(), parts.records().observer()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
         .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),

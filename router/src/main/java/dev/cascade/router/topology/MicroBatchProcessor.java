@@ -5,7 +5,6 @@ import dev.cascade.router.routing.PendingRequest;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.SmallModelRouter;
-import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.schemas.avro.CascadeRequest;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -51,8 +50,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private static final Logger LOG = LoggerFactory.getLogger(MicroBatchProcessor.class);
 
   private final Supplier<SmallModelRouter> routerFactory;
-  private final DeferralRules rules;
-  private final Supplier<DeferralPolicy> fallbackPolicy;
+  private final PolicyView.Source policies;
   private final int batchSize;
   private final Duration maxWait;
   private final Executor workers;
@@ -69,13 +67,11 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private record InFlight(List<KeyValue<String, PendingRequest>> batch, DeferralPolicy policy,
       CompletableFuture<List<Routed>> result) {}
 
-  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, DeferralRules rules,
-      Supplier<DeferralPolicy> fallbackPolicy, int batchSize, Duration maxWait, Executor workers,
-      RoutingObserver observer) {
+  MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, PolicyView.Source policies, int batchSize,
+      Duration maxWait, Executor workers, RoutingObserver observer) {
     this.observer = observer;
     this.routerFactory = routerFactory;
-    this.rules = rules;
-    this.fallbackPolicy = fallbackPolicy;
+    this.policies = policies;
     this.batchSize = batchSize;
     this.maxWait = maxWait;
     this.workers = workers;
@@ -85,7 +81,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   public void init(ProcessorContext<Object, Object> context) {
     this.context = context;
     this.store = context.getStateStore(CascadeTopology.BATCH_STORE);
-    this.policy = new PolicyView(context.getStateStore(CascadeTopology.POLICY_STORE), fallbackPolicy.get(), rules);
+    this.policy = policies.view(context.getStateStore(CascadeTopology.POLICY_STORE));
     this.router = routerFactory.get();
     try (KeyValueIterator<String, CascadeRequest> it = store.all()) {
       while (it.hasNext()) {
