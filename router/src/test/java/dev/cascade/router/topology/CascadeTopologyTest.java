@@ -49,6 +49,7 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.TestInputTopic;
 import org.apache.kafka.streams.TestOutputTopic;
 import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.KeyValueStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -148,35 +149,50 @@ class CascadeTopologyTest {
     return out;
   }
 
-  @Test
-  void theStreamThreadGoesOnWhileABatchGeneratesAndForwardsItOnceDone() throws Exception {
+  /** A test body that may throw. */
+  private interface Body {
+    void run() throws Exception;
+  }
+
+  /**
+   * Restarts the driver with small-model batches on a real worker thread and the scripted model's
+   * gate shut, runs {@code body}, and stops the worker.
+   */
+  private void withGatedWorker(int batchSize, Body body) throws Exception {
     driver.close();
     ExecutorService workers = Executors.newSingleThreadExecutor();
     try {
       small.gate = new CountDownLatch(1);
-      startDriver(3, Duration.ofMillis(20), workers);
+      startDriver(batchSize, Duration.ofMillis(20), workers);
+      body.run();
+    } finally {
+      small.gate.countDown();
+      workers.shutdownNow();
+    }
+  }
+
+  @Test
+  void theStreamThreadGoesOnWhileABatchGeneratesAndForwardsItOnceDone() throws Exception {
+    withGatedWorker(3, () -> {
       send("a", "alpha");
       send("b", "beta");
       send("c", "gamma"); // a full batch: started on the worker, held at the gate
       send("d", "delta"); // taken at once: the stream thread is not waiting for the model
       driver.advanceWallClockTime(Duration.ofMillis(25));
       assertThat(responses.isEmpty()).isTrue();
+      KeyValueStore<String, CascadeRequest> batchStore = driver.getKeyValueStore(CascadeTopology.BATCH_STORE);
+      assertThat(batchStore.approximateNumEntries()).as("in flight and waiting, all still in the store").isEqualTo(4);
       small.gate.countDown();
       List<CascadeResponse> out = collect(4);
       assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c", "d");
       assertThat(small.batchSizes).containsExactly(3, 1);
-    } finally {
-      workers.shutdownNow();
-    }
+      assertThat(batchStore.approximateNumEntries()).as("each left with its answer").isZero();
+    });
   }
 
   @Test
   void aFullBatchWaitsForTheOneInFlightSoTheStoreStaysBounded() throws Exception {
-    driver.close();
-    ExecutorService workers = Executors.newSingleThreadExecutor();
-    try {
-      small.gate = new CountDownLatch(1);
-      startDriver(2, Duration.ofMillis(20), workers);
+    withGatedWorker(2, () -> {
       send("a", "alpha");
       send("b", "beta"); // in flight, held at the gate
       send("c", "gamma");
@@ -185,12 +201,9 @@ class CascadeTopologyTest {
       assertThat(fourth).as("the second full batch waits for the first").isNotDone();
       small.gate.countDown();
       fourth.get(10, TimeUnit.SECONDS);
-      assertThat(collect(4)).extracting(CascadeResponse::getRequestId)
-          .containsExactlyInAnyOrder("a", "b", "c", "d");
+      assertThat(collect(4)).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c", "d");
       assertThat(small.batchSizes).containsExactly(2, 2);
-    } finally {
-      workers.shutdownNow();
-    }
+    });
   }
 
   @Test
