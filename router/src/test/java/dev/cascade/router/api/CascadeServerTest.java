@@ -3,9 +3,6 @@ package dev.cascade.router.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.cascade.models.Generation;
-import dev.cascade.models.ModelInfo;
-import dev.cascade.models.TextGenerator;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
@@ -17,7 +14,6 @@ import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
-import dev.cascade.router.rules.DeferralRules;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
@@ -48,46 +44,27 @@ class CascadeServerTest {
 
   private static final String TOKEN = "s3cret-token";
 
-  /** A small model that refuses empty prompts and the character '#'. */
-  private static final TextGenerator MODEL = new TextGenerator() {
-    @Override
-    public List<Generation> generate(List<String> prompts, int maxNewTokens) {
-      throw new UnsupportedOperationException();
+  /** The small model refuses empty prompts and the character '#'. */
+  private static Optional<String> checkPrompt(String prompt) {
+    if (prompt.isEmpty()) {
+      return Optional.of("prompt: must not be empty");
     }
+    return prompt.contains("#") ? Optional.of("prompt: character '#' is not in the vocabulary") : Optional.empty();
+  }
 
-    @Override
-    public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public Optional<String> checkPrompt(String prompt) {
-      if (prompt.isEmpty()) {
-        return Optional.of("prompt: must not be empty");
-      }
-      return prompt.contains("#") ? Optional.of("prompt: character '#' is not in the vocabulary") : Optional.empty();
-    }
-
-    @Override
-    public ModelInfo info() {
-      return new ModelInfo("fake", "none", 0, 64, 48, false);
-    }
-
-    @Override
-    public void close() {}
-  };
-
-  private final FakeChannel requests = new FakeChannel();
-  private final InMemoryPolicyStore policies = new InMemoryPolicyStore(
-      new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default"));
-  private CascadeServer server;
+  private FakeKafkaServer server;
+  private FakeChannel requests;
+  private InMemoryPolicyStore policies;
   private ManagedChannel channel;
 
   @BeforeEach
   void start() throws Exception {
     String name = InProcessServerBuilder.generateName();
-    server = new CascadeServer(InProcessServerBuilder.forName(name), requests, policies, new RequestValidator(MODEL),
-        DeferralRules.builtIn(), TOKEN, Duration.ofMillis(300)).start();
+    server = new FakeKafkaServer(InProcessServerBuilder.forName(name), CascadeServerTest::checkPrompt,
+        new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default"),
+        TOKEN, Duration.ofMillis(300));
+    requests = server.requests;
+    policies = server.policies;
     channel = InProcessChannelBuilder.forName(name).build();
   }
 

@@ -2,20 +2,14 @@ package dev.cascade.router.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cascade.models.Generation;
-import dev.cascade.models.ModelInfo;
-import dev.cascade.models.TextGenerator;
 import dev.cascade.router.cli.CascadeCommand;
 import dev.cascade.router.policy.DeferralPolicy;
-import dev.cascade.router.routing.RequestValidator;
-import dev.cascade.router.rules.DeferralRules;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
-import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -25,43 +19,22 @@ import picocli.CommandLine;
 /** {@code cascade ask} and {@code cascade policy} against a loopback server whose Kafka side is faked. */
 class CommandLineClientsTest {
 
-  private static final TextGenerator MODEL = new TextGenerator() {
-    @Override
-    public List<Generation> generate(List<String> prompts, int maxNewTokens) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public Optional<String> checkPrompt(String prompt) {
-      return prompt.isEmpty() ? Optional.of("prompt: must not be empty") : Optional.empty();
-    }
-
-    @Override
-    public ModelInfo info() {
-      return new ModelInfo("fake", "none", 0, 64, 48, false);
-    }
-
-    @Override
-    public void close() {}
-  };
-
-  private final FakeChannel requests = new FakeChannel();
-  private final InMemoryPolicyStore policies = new InMemoryPolicyStore(
-      new DeferralPolicy("chow-quantile", 0.2, 2.0, 0.03, 0.0, 1, "config", 0, "configured default"));
-  private CascadeServer server;
+  private FakeKafkaServer server;
+  private FakeChannel requests;
+  private InMemoryPolicyStore policies;
   private String target;
 
   private record Run(int exitCode, String out, String err) {}
 
   @BeforeEach
   void start() throws Exception {
-    server = new CascadeServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
-        requests, policies, new RequestValidator(MODEL), DeferralRules.builtIn(), "tok", Duration.ofSeconds(5)).start();
+    InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    server = new FakeKafkaServer(NettyServerBuilder.forAddress(loopback),
+        prompt -> prompt.isEmpty() ? Optional.of("prompt: must not be empty") : Optional.empty(),
+        new DeferralPolicy("chow-quantile", 0.2, 2.0, 0.03, 0.0, 1, "config", 0, "configured default"),
+        "tok", Duration.ofSeconds(5));
+    requests = server.requests;
+    policies = server.policies;
     target = "127.0.0.1:" + server.port();
   }
 

@@ -16,6 +16,8 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import org.apache.avro.Schema;
+import org.apache.avro.specific.SpecificRecordBase;
 
 /** Fully populated records of every type, with every optional field set. */
 final class SampleRecords {
@@ -50,22 +52,28 @@ final class SampleRecords {
         .setCreatedAtMs(CREATED).setCompletedAtMs(CREATED + 494).build();
   }
 
+  /**
+   * The outcome of a deferred request answered by the large model: the request, small generation,
+   * verdict, reference, latencies, metadata and creation time of {@link #escalation()}, deferred
+   * rather than explored, with the large answer, correctness, cost and completion added.
+   */
   static RoutingOutcome outcome() {
-    return RoutingOutcome.newBuilder()
-        .setRequestId("req-1").setPrompt("spell: knight").setMaxNewTokens(32)
-        .setSmallText("k n ai t").setSmallTokens(List.of(11, 14, 3, 20))
-        .setSmallTokenLogprobs(List.of(-3.2f, -0.4f, -0.01f, -0.2f))
-        .setSmallEntropies(List.of(1.9f, 0.8f, 0.05f, 0.3f))
-        .setSmallEmbedding(List.of(0.1f, -0.2f, 0.3f))
-        .setFeatures(features()).setRule("chow-quantile").setAlpha(0.0).setScore(3.2)
-        .setThreshold(2.0).setPolicyVersion(4).setDecision(Decision.DEFER)
-        .setServedBy(ServedBy.LARGE).setLargeText("n ai t").setLargeTokens(List.of(14, 3, 20))
-        .setLargeTokenLogprobs(List.of(-0.1f, -0.02f, -0.05f)).setAgree(false)
-        .setReference("n ai t").setSmallCorrect(false).setLargeCorrect(true)
-        .setLatencies(latencies()).setCostUnits(41.0).setCostUnitsLargeOnly(40.0)
-        .setDegraded(false).setDegradedReason(null).setCacheHit(false)
-        .setMetadata(Map.of("tenant", "demo")).setCreatedAtMs(CREATED)
-        .setCompletedAtMs(CREATED + 494).build();
+    RoutingOutcome outcome = sharedFields(escalation(), new RoutingOutcome());
+    outcome.setDecision(Decision.DEFER);
+    outcome.setServedBy(ServedBy.LARGE);
+    outcome.setLargeText("n ai t");
+    outcome.setLargeTokens(List.of(14, 3, 20));
+    outcome.setLargeTokenLogprobs(List.of(-0.1f, -0.02f, -0.05f));
+    outcome.setAgree(false);
+    outcome.setSmallCorrect(false);
+    outcome.setLargeCorrect(true);
+    outcome.setCostUnits(41.0);
+    outcome.setCostUnitsLargeOnly(40.0);
+    outcome.setDegraded(false);
+    outcome.setDegradedReason(null);
+    outcome.setCacheHit(false);
+    outcome.setCompletedAtMs(CREATED + 494);
+    return outcome;
   }
 
   static Escalation escalation() {
@@ -80,6 +88,21 @@ final class SampleRecords {
         .setReference("n ai t").setBypassCache(false).setReplyTo("frontdoor-7")
         .setMetadata(Map.of("tenant", "demo")).setCreatedAtMs(CREATED)
         .setEscalatedAtMs(CREATED + 14).setLatencies(latencies()).build();
+  }
+
+  /**
+   * {@code to} with every field of {@code from} that its schema has by the same name (the values
+   * themselves, not copies: {@code from} is a throwaway). Plain puts, so that no Avro class lookup
+   * (and so no trusted-packages check) is involved.
+   */
+  private static <R extends SpecificRecordBase> R sharedFields(SpecificRecordBase from, R to) {
+    for (Schema.Field field : to.getSchema().getFields()) {
+      Schema.Field same = from.getSchema().getField(field.name());
+      if (same != null) {
+        to.put(field.pos(), from.get(same.pos()));
+      }
+    }
+    return to;
   }
 
   static DeferralPolicy policy() {
