@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
 import dev.cascade.models.server.LargeModelServer;
 import dev.cascade.models.server.ServerLimits;
 import dev.cascade.proto.v1.LargeGenerateRequest;
@@ -148,17 +150,9 @@ public final class ModelBenchmark {
     return String.format(Locale.ROOT, "%.1f", micros / 1000.0);
   }
 
-  private static List<String> testPrompts() throws IOException {
-    Path file = Path.of("models/data/test.jsonl");
-    if (!Files.exists(file)) {
-      file = Path.of("../models/data/test.jsonl");
-    }
-    ObjectMapper mapper = new ObjectMapper();
-    List<String> prompts = new ArrayList<>();
-    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-      prompts.add(mapper.readTree(line).get("prompt").asText());
-    }
-    return prompts;
+  /** The bundled test split's prompts, in file order (the one JSONL reader, {@link Examples}). */
+  private static List<String> testPrompts() {
+    return Examples.bundled("test").stream().map(Example::prompt).toList();
   }
 
   private static String memory() throws IOException {
