@@ -53,6 +53,11 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--requests", paramLabel = "N", description = "Send only the first N examples (default: all).")
   Integer requests;
 
+  @Option(names = "--rate", paramLabel = "R", defaultValue = "0",
+      description = {"Publish R requests a second on a fixed schedule instead of all at once (default: 0, all at once);",
+          "the latency is then service time at that load rather than time queued behind the burst."})
+  double rate;
+
   @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Send this JSONL file instead of the bundled test split.")
   Path data;
 
@@ -105,6 +110,10 @@ final class DemoCommand implements Callable<Integer> {
       }
       examples = examples.subList(0, Math.min(requests, examples.size()));
     }
+    if (!(rate >= 0) || Double.isInfinite(rate)) {
+      throw new IllegalArgumentException("--rate: must be 0 (all at once) or a positive number of requests a second, was "
+          + rate);
+    }
     String engine = config.get(CascadeConfig.ENGINE);
     int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
 
@@ -142,7 +151,7 @@ final class DemoCommand implements Callable<Integer> {
           ProgressBar bar = bar("requests", examples.size())) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
-            config.topics().responses(), config.topics().outcomes(), "demo", examples, Duration.ofSeconds(120),
+            config.topics().responses(), config.topics().outcomes(), "demo", examples, rate, Duration.ofSeconds(120),
             bar::stepTo);
         if (serve) {
           bar.close();

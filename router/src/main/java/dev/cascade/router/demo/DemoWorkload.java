@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -52,6 +53,20 @@ public final class DemoWorkload {
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String outcomesTopic, String prefix, List<Example> examples, Duration idleTimeout, IntConsumer onAnswered)
       throws InterruptedException {
+    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, 0, idleTimeout, onAnswered);
+  }
+
+  /**
+   * As above, sending at {@code ratePerSecond} requests a second on a fixed schedule (open loop:
+   * request i is due at start + i / rate, however slowly the answers come), or all at once when it
+   * is 0.
+   */
+  public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
+      IntConsumer onAnswered) throws InterruptedException {
+    if (!(ratePerSecond >= 0) || Double.isInfinite(ratePerSecond)) {
+      throw new IllegalArgumentException("rate: must be 0 (all at once) or a positive number, was " + ratePerSecond);
+    }
     Map<String, Long> sent = new ConcurrentHashMap<>();
     Map<String, Long> answered = new ConcurrentHashMap<>();
     List<CascadeResponse> responses = new ArrayList<>();
@@ -79,7 +94,14 @@ public final class DemoWorkload {
       partitions.forEach(consumer::position);
 
       Thread sender = new Thread(() -> {
+        long start = System.nanoTime();
         for (int i = 0; i < examples.size(); i++) {
+          if (ratePerSecond > 0) {
+            long due = start + (long) (i * 1e9 / ratePerSecond);
+            for (long wait = due - System.nanoTime(); wait > 0; wait = due - System.nanoTime()) {
+              LockSupport.parkNanos(wait);
+            }
+          }
           Example e = examples.get(i);
           String id = prefix + "-" + i;
           CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())

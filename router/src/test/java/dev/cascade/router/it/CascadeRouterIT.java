@@ -1,6 +1,7 @@
 package dev.cascade.router.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
@@ -98,6 +99,20 @@ class CascadeRouterIT {
   private static DemoWorkload.Result send(CascadeConfig c, String prefix, List<Example> examples) throws Exception {
     return DemoWorkload.run(CascadeRouter.clientProperties(c), c.topics().requests(), c.topics().responses(),
         c.topics().outcomes(), prefix, examples, IDLE, n -> { });
+  }
+
+  @Test
+  void aPacedWorkloadIsSentOnItsScheduleAndAnsweredInFull() throws Exception {
+    List<Example> examples = test.subList(300, 330);
+    DemoWorkload.Result result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), config.topics().outcomes(), "paced", examples, 50, IDLE, n -> { });
+    long first = result.sentAtNanos().values().stream().mapToLong(Long::longValue).min().orElseThrow();
+    long last = result.sentAtNanos().values().stream().mapToLong(Long::longValue).max().orElseThrow();
+    assertThat((last - first) / 1e6).as("30 requests at 50/s span 29 intervals of 20 ms").isGreaterThanOrEqualTo(575);
+    assertThat(result.answeredAtNanos()).hasSize(examples.size());
+    assertThatThrownBy(() -> DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), config.topics().outcomes(), "bad", examples, -1, IDLE, n -> { }))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("rate");
   }
 
   @Test

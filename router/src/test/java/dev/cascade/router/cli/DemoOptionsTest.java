@@ -1,0 +1,30 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** The demo refuses bad options with exit code 2 and a line naming the option, before it loads anything. */
+class DemoOptionsTest {
+
+  private static String refused(String... args) {
+    CommandLine cli = CascadeCommand.commandLine();
+    StringWriter err = new StringWriter();
+    cli.setErr(new PrintWriter(err, true));
+    assertThat(cli.execute(args)).isEqualTo(2);
+    return err.toString();
+  }
+
+  @Test
+  void aNegativeRateIsRefused() {
+    assertThat(refused("demo", "--rate", "-5")).contains("--rate").contains("-5");
+  }
+
+  @Test
+  void anEmptyRequestCountIsRefused() {
+    assertThat(refused("demo", "--requests", "0")).contains("--requests");
+  }
+}
