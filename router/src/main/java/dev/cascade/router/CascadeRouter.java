@@ -32,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
@@ -144,20 +145,7 @@ public final class CascadeRouter implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create a state directory", e);
     }
-    Properties props = new Properties();
-    props.putAll(clientProperties(config));
-    props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get(CascadeConfig.APPLICATION_ID));
-    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
-    props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
-    props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.get(CascadeConfig.STREAM_THREADS));
-    props.put(StreamsConfig.DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
-    props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
-    props.putIfAbsent(StreamsConfig.producerPrefix("linger.ms"), 5);
-    // Finished small-model batches and large-model calls are forwarded from wall-clock punctuators,
-    // which run between polls: with the default 100 ms, an idle input would hold answers back.
-    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
+    Properties props = streamsProperties(config, stateDir);
     KafkaStreams streams = new KafkaStreams(topology, props);
     CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology,
         cache, rules, metrics, smallModelWorkers);
@@ -174,6 +162,34 @@ public final class CascadeRouter implements AutoCloseable {
     streams.start();
     router.awaitRunning(Duration.ofSeconds(60));
     return router;
+  }
+
+  /**
+   * The Kafka Streams settings: brokers and {@code kafka.*} overrides, then what the router needs
+   * (application id, exactly-once, state directory, threads), then the router's tuning defaults,
+   * which an override of the same setting wins over.
+   */
+  static Properties streamsProperties(CascadeConfig config, Path stateDir) {
+    Properties props = new Properties();
+    props.putAll(clientProperties(config));
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, config.get(CascadeConfig.APPLICATION_ID));
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
+    props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.get(CascadeConfig.STREAM_THREADS));
+    props.put(StreamsConfig.DEFAULT_DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+    props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+    String maxPoll = ConsumerConfig.MAX_POLL_RECORDS_CONFIG;
+    if (!props.containsKey(maxPoll)) {
+      props.putIfAbsent(StreamsConfig.consumerPrefix(maxPoll), 500);
+    }
+    if (!props.containsKey(ProducerConfig.LINGER_MS_CONFIG)) {
+      props.putIfAbsent(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
+    }
+    // Finished small-model batches and large-model calls are forwarded from wall-clock punctuators,
+    // which run between polls: with the default 100 ms, an idle input would hold answers back.
+    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
+    return props;
   }
 
   private void awaitRunning(Duration timeout) {
