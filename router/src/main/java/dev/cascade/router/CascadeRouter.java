@@ -241,7 +241,10 @@ public final class CascadeRouter implements AutoCloseable {
 
   @Override
   public void close() {
-    streams.close(Duration.ofSeconds(30));
+    // Leave the consumer group now, so another instance takes over this one's partitions (and
+    // restores its pending batches and escalations) at once, not after the session timeout.
+    streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
+        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     smallModelWorkers.shutdownNow();
     escalations.close();
     metrics.close();

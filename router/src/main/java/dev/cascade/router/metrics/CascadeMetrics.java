@@ -46,6 +46,7 @@ public final class CascadeMetrics implements RoutingObserver {
   static final double[] BATCH_BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
   private final CounterDataPoint received;
+  private final CounterDataPoint restored;
   private final CounterDataPoint servedSmall;
   private final CounterDataPoint servedLarge;
   private final CounterDataPoint smallDegraded;
@@ -75,6 +76,9 @@ public final class CascadeMetrics implements RoutingObserver {
     this.registry = registry;
     received = Counter.builder().name("cascade_requests_received_total")
         .help("Records that arrived on the requests topic (each ends in exactly one cascade_requests_total outcome)")
+        .withoutExemplars().register(registry);
+    restored = Counter.builder().name("cascade_requests_restored_total")
+        .help("Requests an earlier owner of a task took in but did not answer, found in its batch store and batched again")
         .withoutExemplars().register(registry);
     Counter requests = Counter.builder().name("cascade_requests_total")
         .help("Requests answered or refused, by outcome: served_small, served_large, small_degraded, cache_hit "
@@ -183,6 +187,11 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void deadLettered() {
     deadLettered.inc();
+  }
+
+  @Override
+  public void restored(int count) {
+    restored.inc(count);
   }
 
   @Override

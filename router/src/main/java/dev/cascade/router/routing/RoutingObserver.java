@@ -18,6 +18,12 @@ public interface RoutingObserver {
   /** A request went to the dead-letter topic instead of being answered. */
   default void deadLettered() {}
 
+  /**
+   * A task that came to this instance (a restart, a rebalance) found {@code count} requests in its
+   * batch store that an earlier owner took in but did not answer; they are batched again.
+   */
+  default void restored(int count) {}
+
   /** A micro-batch of {@code size} requests was handed to the small model. */
   default void batchRouted(int size) {}
 

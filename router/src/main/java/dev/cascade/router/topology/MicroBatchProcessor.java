@@ -15,6 +15,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
@@ -33,10 +35,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>Pipelined.</b> A started batch is routed on {@code workers}, not on the stream thread, so
  * that while the model generates one batch the stream thread goes on polling, gathering the next
  * batch, forwarding and committing. Each task has at most one batch in flight; when the next batch
- * is full before the one in flight is done, the stream thread waits for it (the back-pressure that
- * keeps the store bounded). A finished batch is forwarded on the stream thread, from the next
- * record or from a wall-clock punctuator. With a direct executor ({@code Runnable::run}) the batch
- * runs inside the call that starts it and everything is forwarded before that call returns.
+ * is full before the one in flight is done, the stream thread waits for it, a second at most per
+ * record (the back-pressure that keeps the store bounded, without stalling the thread for good).
+ * A finished batch is forwarded on the stream thread, from the next record or from a wall-clock
+ * punctuator. With a direct executor ({@code Runnable::run}) the batch runs inside the call that
+ * starts it and everything is forwarded before that call returns.
  *
  * <p><b>Nothing lost.</b> Waiting and in-flight requests live in a changelogged state store and
  * leave it only in the transaction that forwards their answers: Kafka Streams commits the offsets
@@ -48,6 +51,8 @@ import org.slf4j.LoggerFactory;
 final class MicroBatchProcessor implements Processor<String, CascadeRequest, Object, Object> {
 
   private static final Logger LOG = LoggerFactory.getLogger(MicroBatchProcessor.class);
+  /** Longest one record waits for the batch in flight before the stream thread goes on. */
+  static final Duration MAX_BLOCK = Duration.ofSeconds(1);
 
   private final Supplier<SmallModelRouter> routerFactory;
   private final PolicyView.Source policies;
@@ -92,6 +97,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     }
     if (!waiting.isEmpty()) {
       LOG.info("task {}: {} requests restored from the batch store", context.taskId(), waiting.size());
+      observer.restored(waiting.size());
     }
     Duration tick = Duration.ofMillis(Math.max(1, maxWait.toMillis() / 2));
     context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> pump(now));
@@ -147,15 +153,19 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     inFlight = new InFlight(batch, current, result);
   }
 
-  /** Blocks the stream thread until the batch in flight is done: back-pressure on the input. */
+  /**
+   * Blocks the stream thread until the batch in flight is done, or {@link #MAX_BLOCK} has passed:
+   * back-pressure on the input. The bound keeps a stream thread behind a stalled model polling,
+   * committing and able to shut down; the request it was processing stays in the store.
+   */
   private void awaitInFlight() {
     try {
-      inFlight.result().get();
+      inFlight.result().get(MAX_BLOCK.toMillis(), TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while waiting for the small model", e);
-    } catch (ExecutionException e) {
-      // forward() reports it and routes the batch one by one.
+    } catch (ExecutionException | TimeoutException e) {
+      // A failure: forward() reports it and routes the batch one by one. A timeout: go on.
     }
   }
 

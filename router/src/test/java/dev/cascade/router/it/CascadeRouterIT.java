@@ -183,18 +183,95 @@ class CascadeRouterIT {
     awaitPolicyVersion(43);
   }
 
+  /** The shared configuration with its own application id and topics, all named after {@code name}. */
+  private static CascadeConfig isolated(String name) {
+    return config
+        .with(CascadeConfig.APPLICATION_ID, "cascade-" + name)
+        .with(CascadeConfig.TOPIC_REQUESTS, name + ".requests")
+        .with(CascadeConfig.TOPIC_RESPONSES, name + ".responses")
+        .with(CascadeConfig.TOPIC_ESCALATIONS, name + ".escalations")
+        .with(CascadeConfig.TOPIC_OUTCOMES, name + ".outcomes")
+        .with(CascadeConfig.TOPIC_DEAD_LETTERS, name + ".dead-letters")
+        .with(CascadeConfig.TOPIC_FEEDBACK, name + ".feedback")
+        .with(CascadeConfig.TOPIC_POLICY, name + ".policy");
+  }
+
+  /** The small model, 300 ms slower per call, so a router can be stopped with batches in flight. */
+  private static final class SlowSmallModel implements TextGenerator {
+    @Override
+    public List<dev.cascade.models.Generation> generate(List<String> prompts, int maxNewTokens) {
+      return generate(prompts, maxNewTokens, Cancellation.NONE);
+    }
+
+    @Override
+    public List<dev.cascade.models.Generation> generate(List<String> prompts, int maxNewTokens,
+        Cancellation cancellation) {
+      try {
+        Thread.sleep(300);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted", e);
+      }
+      return small.generate(prompts, maxNewTokens, cancellation);
+    }
+
+    @Override
+    public java.util.Optional<String> checkPrompt(String prompt) {
+      return small.checkPrompt(prompt);
+    }
+
+    @Override
+    public dev.cascade.models.ModelInfo info() {
+      return small.info();
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void aRouterStoppedWithBatchesInFlightLosesNothingAndItsSuccessorAnswersTheRestOnce() throws Exception {
+    CascadeConfig restart = isolated("restart").with(CascadeConfig.BATCH_SIZE, "8");
+    // 20 batches of 8 at 300 ms or more each, two tasks at a time: at least 3 s of work.
+    List<Example> examples = test.subList(500, 660);
+    long stoppedAt;
+    java.util.concurrent.atomic.AtomicInteger answered = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.CompletableFuture<DemoWorkload.Result> workload;
+    try (CascadeRouter first = CascadeRouter.start(restart, new SlowSmallModel(), "127.0.0.1:" + largeServer.port())) {
+      workload = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+        try {
+          return DemoWorkload.run(CascadeRouter.clientProperties(restart), restart.topics().requests(),
+              restart.topics().responses(), restart.topics().outcomes(), "restart", examples, IDLE, answered::set);
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (answered.get() < 8 && System.nanoTime() < deadline) {
+        Thread.sleep(10); // until the first router has answered a batch, with more waiting or in flight
+      }
+      stoppedAt = System.nanoTime();
+    }
+    try (CascadeRouter second = CascadeRouter.start(restart, small, "127.0.0.1:" + largeServer.port())) {
+      DemoWorkload.Result result = workload.get(120, java.util.concurrent.TimeUnit.SECONDS);
+      long byFirst = result.answeredAtNanos().values().stream().filter(t -> t < stoppedAt).count();
+      assertThat(byFirst).as("the first router answered some, not all").isBetween(1L, examples.size() - 1L);
+      assertThat(result.responses()).extracting(CascadeResponse::getRequestId).doesNotHaveDuplicates()
+          .hasSize(examples.size());
+      assertThat(result.outcomes()).hasSize(examples.size());
+      double restored = second.metrics().registry().orElseThrow().scrape().stream()
+          .filter(m -> m.getMetadata().getPrometheusName().equals("cascade_requests_restored"))
+          .flatMap(m -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot) m).getDataPoints().stream())
+          .mapToDouble(io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot::getValue)
+          .sum();
+      assertThat(restored).as("requests the first took in and left unanswered, batched again by the second")
+          .isPositive();
+    }
+  }
+
   @Test
   void withTheLargeModelDownEveryRequestIsStillAnsweredDegradedWhereEscalated() throws Exception {
-    CascadeConfig down = config
-        .with(CascadeConfig.APPLICATION_ID, "cascade-down")
-        .with(CascadeConfig.TOPIC_REQUESTS, "down.requests")
-        .with(CascadeConfig.TOPIC_RESPONSES, "down.responses")
-        .with(CascadeConfig.TOPIC_ESCALATIONS, "down.escalations")
-        .with(CascadeConfig.TOPIC_OUTCOMES, "down.outcomes")
-        .with(CascadeConfig.TOPIC_DEAD_LETTERS, "down.dead-letters")
-        .with(CascadeConfig.TOPIC_FEEDBACK, "down.feedback")
-        .with(CascadeConfig.TOPIC_POLICY, "down.policy")
-        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5");
+    CascadeConfig down = isolated("down").with(CascadeConfig.ESCALATION_BACKOFF_MS, "5");
     int deadPort = EmbeddedKafka.freePort();
     List<Example> examples = test.subList(400, 460);
     DemoWorkload.Result result;
