@@ -162,7 +162,7 @@ public final class MetricsBenchmark {
   }
 
   private static CascadeConfig topics(CascadeConfig c, String prefix) {
-    return IsolatedTopics.of(c, "bench-metrics-" + prefix, prefix);
+    return c.withOwnTopics("bench-metrics-" + prefix, prefix);
   }
 
   private static List<Example> slice(List<Example> all, int from, int count) {

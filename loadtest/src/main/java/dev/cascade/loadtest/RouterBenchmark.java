@@ -89,13 +89,13 @@ public final class RouterBenchmark {
       double[] never;
       double[] some;
       try {
-        CascadeConfig neverConfig = IsolatedTopics.of(config, "bench-never", "never")
+        CascadeConfig neverConfig = config.withOwnTopics("bench-never", "never")
             .with(CascadeConfig.POLICY_THRESHOLD, "1e300");
         never = routerRounds(neverConfig, small, slowLarge.getPort(), "never", examples, rounds);
 
         double threshold = ThresholdCalibration.calibrate(small, Examples.bundled("validation"),
             DeferralRules.of("chow-quantile", 0.0), 0.3, maxNew, 64, k -> { });
-        CascadeConfig someConfig = IsolatedTopics.of(config, "bench-some", "some")
+        CascadeConfig someConfig = config.withOwnTopics("bench-some", "some")
             .with(CascadeConfig.POLICY_THRESHOLD, Double.toString(threshold))
             .with(CascadeConfig.ESCALATION_DEADLINE_MS, "10000");
         some = routerRounds(someConfig, small, slowLarge.getPort(), "some", examples, rounds);

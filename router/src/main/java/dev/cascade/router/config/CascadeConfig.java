@@ -261,6 +261,22 @@ public final class CascadeConfig {
     return new CpuThreads(threads, get(MODEL_SPINNING));
   }
 
+  /**
+   * This configuration for another application on the same brokers: {@code applicationId}, and
+   * every topic named {@code topicPrefix} + "." + its role ({@code requests}, {@code responses},
+   * …), so that no record of one is read by the other.
+   */
+  public CascadeConfig withOwnTopics(String applicationId, String topicPrefix) {
+    return with(APPLICATION_ID, applicationId)
+        .with(TOPIC_REQUESTS, topicPrefix + ".requests")
+        .with(TOPIC_RESPONSES, topicPrefix + ".responses")
+        .with(TOPIC_ESCALATIONS, topicPrefix + ".escalations")
+        .with(TOPIC_OUTCOMES, topicPrefix + ".outcomes")
+        .with(TOPIC_FEEDBACK, topicPrefix + ".feedback")
+        .with(TOPIC_DEAD_LETTERS, topicPrefix + ".dead-letters")
+        .with(TOPIC_POLICY, topicPrefix + ".policy");
+  }
+
   /** The topic names in force. */
   public TopicNames topics() {
     return new TopicNames(get(TOPIC_REQUESTS), get(TOPIC_RESPONSES), get(TOPIC_ESCALATIONS), get(TOPIC_OUTCOMES),

@@ -65,6 +65,17 @@ class CascadeConfigTest {
   }
 
   @Test
+  void withOwnTopicsRenamesTheApplicationAndEveryTopicAndNothingElse() {
+    CascadeConfig base = CascadeConfig.load(null, Map.of(), Map.of("small.batch.size", "8"));
+    CascadeConfig own = base.withOwnTopics("app-b", "b");
+    assertThat(own.get(CascadeConfig.APPLICATION_ID)).isEqualTo("app-b");
+    assertThat(own.topics()).isEqualTo(new TopicNames("b.requests", "b.responses", "b.escalations", "b.outcomes",
+        "b.feedback", "b.dead-letters", "b.policy"));
+    assertThat(own.get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
+    assertThat(base.topics().requests()).isEqualTo("cascade.requests");
+  }
+
+  @Test
   void unknownKeysAreRefusedEverywhere() throws Exception {
     Path file = dir.resolve("typo.properties");
     Files.writeString(file, "small.batch.sise=8\n");

@@ -185,15 +185,7 @@ class CascadeRouterIT {
 
   /** The shared configuration with its own application id and topics, all named after {@code name}. */
   private static CascadeConfig isolated(String name) {
-    return config
-        .with(CascadeConfig.APPLICATION_ID, "cascade-" + name)
-        .with(CascadeConfig.TOPIC_REQUESTS, name + ".requests")
-        .with(CascadeConfig.TOPIC_RESPONSES, name + ".responses")
-        .with(CascadeConfig.TOPIC_ESCALATIONS, name + ".escalations")
-        .with(CascadeConfig.TOPIC_OUTCOMES, name + ".outcomes")
-        .with(CascadeConfig.TOPIC_DEAD_LETTERS, name + ".dead-letters")
-        .with(CascadeConfig.TOPIC_FEEDBACK, name + ".feedback")
-        .with(CascadeConfig.TOPIC_POLICY, name + ".policy");
+    return config.withOwnTopics("cascade-" + name, name);
   }
 
   /** The small model, 300 ms slower per call, so a router can be stopped with batches in flight. */
