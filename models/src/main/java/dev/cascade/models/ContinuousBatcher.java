@@ -6,6 +6,7 @@ import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -42,7 +43,7 @@ final class ContinuousBatcher implements AutoCloseable {
   private final int maxRows;
   private final Object lock = new Object();
   private final Deque<PendingRow> waiting = new ArrayDeque<>();
-  private final Thread thread;
+  private final List<Thread> threads = new ArrayList<>();
   private volatile boolean closed;
 
   /** A forward pass that holds a resource (a DJL predictor), confined to the decoding thread. */
@@ -58,8 +59,9 @@ final class ContinuousBatcher implements AutoCloseable {
     final TextGenerator.Cancellation cancellation;
     final Function<int[], String> detokenizer;
     final CompletableFuture<List<Generation>> result = new CompletableFuture<>();
-    int unfinished;
-    int steps;
+    /** Rows not finished yet; rows of one job may be decoded by different decoding threads. */
+    final AtomicInteger unfinished = new AtomicInteger();
+    final AtomicInteger steps = new AtomicInteger();
 
     Job(DecodingRow[] rows, TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
       this.rows = rows;
@@ -69,12 +71,28 @@ final class ContinuousBatcher implements AutoCloseable {
   }
 
   ContinuousBatcher(String name, GreedyDecoder decoder, Supplier<ForwardPassResource> forwardPass, int maxRows) {
+    this(name, decoder, forwardPass, maxRows, 1);
+  }
+
+  /**
+   * With {@code decoders} decoding threads, each with its own forward pass (from
+   * {@code forwardPass}) and its own batch, taking waiting rows from one shared queue: an idle
+   * decoder takes whatever waits, a busy one only rows about as long as its own.
+   */
+  ContinuousBatcher(String name, GreedyDecoder decoder, Supplier<ForwardPassResource> forwardPass, int maxRows,
+      int decoders) {
+    if (decoders < 1) {
+      throw new IllegalArgumentException("decoders: must be at least 1, got " + decoders);
+    }
     this.decoder = decoder;
     this.forwardPass = forwardPass;
     this.maxRows = maxRows;
-    this.thread = new Thread(this::loop, "decoder-" + name);
-    this.thread.setDaemon(true);
-    this.thread.start();
+    for (int i = 0; i < decoders; i++) {
+      Thread thread = new Thread(this::loop, decoders == 1 ? "decoder-" + name : "decoder-" + name + "-" + (i + 1));
+      thread.setDaemon(true);
+      threads.add(thread);
+    }
+    threads.forEach(Thread::start);
   }
 
   /** Decodes the prefixes; blocks until every row is done (or the call is cancelled). */
@@ -89,11 +107,11 @@ final class ContinuousBatcher implements AutoCloseable {
       for (int i = 0; i < rows.length; i++) {
         rows[i] = new DecodingRow(prefixes.get(i), limits[i]);
         if (!rows[i].finished) {
-          job.unfinished++;
+          job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));
         }
       }
-      if (job.unfinished == 0) {
+      if (job.unfinished.get() == 0) {
         return finish(job);
       }
       lock.notifyAll();
@@ -102,7 +120,7 @@ final class ContinuousBatcher implements AutoCloseable {
       return job.result.get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new GenerationCancelledException(job.steps);
+      throw new GenerationCancelledException(job.steps.get());
     } catch (ExecutionException e) {
       if (e.getCause() instanceof RuntimeException re) {
         re.addSuppressed(new RuntimeException("while waiting for the decoding thread"));
@@ -154,9 +172,9 @@ final class ContinuousBatcher implements AutoCloseable {
         for (PendingRow p : active) {
           if (!stepped.contains(p.job())) {
             stepped.add(p.job());
-            p.job().steps++;
+            p.job().steps.incrementAndGet();
           }
-          if (p.row().finished && --p.job().unfinished == 0) {
+          if (p.row().finished && p.job().unfinished.decrementAndGet() == 0) {
             p.job().result.complete(finish(p.job()));
           }
         }
@@ -169,6 +187,7 @@ final class ContinuousBatcher implements AutoCloseable {
       synchronized (lock) {
         closed = true;
         failAll(active, e);
+        lock.notifyAll();
       }
     }
   }
@@ -211,7 +230,7 @@ final class ContinuousBatcher implements AutoCloseable {
     for (Job job : jobs) {
       if (!job.result.isDone() && isCancelled(job)) {
         cancelled.add(job);
-        job.result.completeExceptionally(new GenerationCancelledException(job.steps));
+        job.result.completeExceptionally(new GenerationCancelledException(job.steps.get()));
       }
     }
     if (!cancelled.isEmpty()) {
@@ -249,7 +268,9 @@ final class ContinuousBatcher implements AutoCloseable {
       lock.notifyAll();
     }
     try {
-      thread.join(10_000);
+      for (Thread thread : threads) {
+        thread.join(10_000);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

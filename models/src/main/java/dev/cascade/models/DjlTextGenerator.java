@@ -16,10 +16,11 @@ import java.util.Optional;
  * loop ({@link GreedyDecoder}) and the model call ({@link StepTranslator} on a {@link ZooModel})
  * are separate pieces; this class only wires them.
  *
- * <p>Thread-safe. Every call's rows are decoded on one decoding thread per model (one
- * {@link Predictor}, confined to that thread) by a {@link ContinuousBatcher}: rows of concurrent
- * calls share forward passes, at most {@code maxBatch} rows per pass, and a row joins as soon as
- * another leaves. A call's prompts are sorted by length first, which keeps padding small.
+ * <p>Thread-safe. Every call's rows are decoded by a {@link ContinuousBatcher} on the model's
+ * decoding threads ({@link CpuThreads#decoders()}, each with its own {@link Predictor} confined to
+ * it, over one session): rows of concurrent calls share forward passes, at most {@code maxBatch}
+ * rows per pass, and a row joins as another leaves when it is about as long as the rest. A
+ * call's prompts are sorted by length first, which keeps padding small.
  */
 final class DjlTextGenerator implements TextGenerator {
 
@@ -31,12 +32,12 @@ final class DjlTextGenerator implements TextGenerator {
   private final ModelInfo info;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      int maxBatch) {
+      int maxBatch, int decoders) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
     GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId());
-    this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch);
+    this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders);
   }
 
   /** The model call: a predictor and the translator around it. */
@@ -76,7 +77,7 @@ final class DjlTextGenerator implements TextGenerator {
       boolean hasHidden = hasHiddenOutput(model);
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
           context, maxNew, hasHidden);
-      return new DjlTextGenerator(model, tokenizer, info, maxBatch);
+      return new DjlTextGenerator(model, tokenizer, info, maxBatch, threads.decoders());
     } catch (java.io.IOException | RuntimeException e) {
       model.close();
       if (e instanceof RuntimeException re) {

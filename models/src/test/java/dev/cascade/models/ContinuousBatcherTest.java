@@ -11,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /** Continuous batching against a scripted forward pass: rows of concurrent callers share steps. */
@@ -23,6 +24,8 @@ class ContinuousBatcherTest {
   /** Predicts (last token + 1) and EOS after {@code stopAt}; can be held at a step until released. */
   private static final class Scripted implements ContinuousBatcher.ForwardPassResource {
     final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
+    final AtomicInteger running = new AtomicInteger();
+    final AtomicInteger mostRunning = new AtomicInteger();
     final long stopAt;
     volatile CountDownLatch gate = new CountDownLatch(0);
 
@@ -32,10 +35,13 @@ class ContinuousBatcherTest {
 
     @Override
     public NextTokenScores run(DecodeStep step) {
+      mostRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
       try {
         gate.await(10, TimeUnit.SECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
+      } finally {
+        running.decrementAndGet();
       }
       batchSizes.add(step.rows());
       float[] logits = new float[step.rows() * VOCAB];
@@ -104,6 +110,24 @@ class ContinuousBatcherTest {
           new int[] {1, 4, 2}, TextGenerator.Cancellation.NONE, Arrays::toString);
       assertThat(out).extracting(g -> g.tokens().length).containsExactly(1, 4, 2);
       assertThat(model.batchSizes).allMatch(n -> n <= 2).startsWith(2, 2, 2);
+    }
+  }
+
+  @Test
+  void twoDecodersRunTwoCallersForwardPassesAtOnce() throws Exception {
+    Scripted model = new Scripted(12);
+    model.gate = new CountDownLatch(1);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8, 2)) {
+      CompletableFuture<List<Generation>> a = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(prefix(8, 3)), new int[] {20}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100); // a's row is in one decoder's first step, held at the gate
+      CompletableFuture<List<Generation>> b = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(new long[] {5}), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      Thread.sleep(100);
+      assertThat(model.mostRunning.get()).as("b's row runs on the other decoder").isEqualTo(2);
+      model.gate.countDown();
+      assertThat(a.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12);
+      assertThat(b.get(10, TimeUnit.SECONDS).get(0).tokens()).containsExactly(6, 7, 8);
     }
   }
 

@@ -36,15 +36,28 @@ class GenerationTest {
   @Test
   void onnxRuntimeThreadSettingsChangeSpeedNotAnswers() {
     List<Generation> byDefault = BundledModels.generator("small").generate(PROMPTS, 48);
-    try (TextGenerator twoSpinning = TextGenerators.load("small", "OnnxRuntime", 8, new CpuThreads(2, true))) {
-      List<Generation> other = twoSpinning.generate(PROMPTS, 48);
-      for (int i = 0; i < PROMPTS.size(); i++) {
-        assertThat(other.get(i).tokens()).as(PROMPTS.get(i)).containsExactly(byDefault.get(i).tokens());
-        assertThat(other.get(i).tokenLogprobs()[0]).isCloseTo(byDefault.get(i).tokenLogprobs()[0], within(1e-4f));
+    for (CpuThreads threads : List.of(new CpuThreads(1, 2, true), new CpuThreads(2, 1, false))) {
+      try (TextGenerator other = TextGenerators.load("small", "OnnxRuntime", 4, threads)) {
+        // Five calls at once, so that with two decoders both run rows.
+        List<java.util.concurrent.CompletableFuture<List<Generation>>> calls = new ArrayList<>();
+        for (int c = 0; c < 5; c++) {
+          List<String> slice = PROMPTS.subList(2 * c, 2 * c + 2);
+          calls.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> other.generate(slice, 48)));
+        }
+        for (int c = 0; c < 5; c++) {
+          List<Generation> got = calls.get(c).join();
+          for (int j = 0; j < 2; j++) {
+            Generation expected = byDefault.get(2 * c + j);
+            assertThat(got.get(j).tokens()).as(threads + " " + PROMPTS.get(2 * c + j)).containsExactly(expected.tokens());
+            assertThat(got.get(j).tokenLogprobs()[0]).isCloseTo(expected.tokenLogprobs()[0], within(1e-4f));
+          }
+        }
       }
     }
-    assertThatThrownBy(() -> new CpuThreads(-1, false)).isInstanceOf(IllegalArgumentException.class)
+    assertThatThrownBy(() -> new CpuThreads(1, -1, false)).isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("intraOp");
+    assertThatThrownBy(() -> new CpuThreads(0, 1, false)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("decoders");
   }
 
   @Test

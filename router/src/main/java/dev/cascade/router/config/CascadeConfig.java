@@ -52,6 +52,8 @@ public final class CascadeConfig {
       s -> s.equals("auto") ? AUTO_THREADS : Integer.parseInt(s), v -> v >= AUTO_THREADS && v <= 1024,
       "'auto' or an integer from 0 to 1024",
       "ONNX Runtime threads per forward pass of each in-process model: auto is half the cores (at least 1), 0 one per core");
+  public static final ConfigKey<Integer> MODEL_DECODERS = ConfigKey.intInRange("model.decoders", 1, 1, 64,
+      "decoding threads of each in-process model, each running its own batches (one predictor each)");
   public static final ConfigKey<Boolean> MODEL_SPINNING = ConfigKey.bool("model.spinning", false,
       "let idle ONNX Runtime threads spin; only pays when the model has the cores to itself");
   public static final ConfigKey<String> LARGE_TARGET = ConfigKey.string("large.target", "",
@@ -116,7 +118,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
@@ -252,13 +254,13 @@ public final class CascadeConfig {
     return kafkaOverrides;
   }
 
-  /** How the in-process models use the CPU ({@code model.threads}, {@code model.spinning}). */
+  /** How the in-process models use the CPU ({@code model.decoders}, {@code model.threads}, {@code model.spinning}). */
   public CpuThreads cpuThreads() {
     int threads = get(MODEL_THREADS);
     if (threads == AUTO_THREADS) {
       threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
     }
-    return new CpuThreads(threads, get(MODEL_SPINNING));
+    return new CpuThreads(get(MODEL_DECODERS), threads, get(MODEL_SPINNING));
   }
 
   /**

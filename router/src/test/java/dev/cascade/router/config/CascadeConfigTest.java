@@ -54,8 +54,11 @@ class CascadeConfigTest {
     int cores = Runtime.getRuntime().availableProcessors();
     assertThat(CascadeConfig.defaults().cpuThreads().intraOp()).isEqualTo(Math.max(1, cores / 2));
     assertThat(CascadeConfig.defaults().cpuThreads().spinning()).isFalse();
-    CascadeConfig set = CascadeConfig.load(null, Map.of("CASCADE_MODEL_THREADS", "3"), Map.of("model.spinning", "true"));
+    assertThat(CascadeConfig.defaults().cpuThreads().decoders()).isEqualTo(1);
+    CascadeConfig set = CascadeConfig.load(null, Map.of("CASCADE_MODEL_THREADS", "3"),
+        Map.of("model.spinning", "true", "model.decoders", "2"));
     assertThat(set.cpuThreads().intraOp()).isEqualTo(3);
+    assertThat(set.cpuThreads().decoders()).isEqualTo(2);
     assertThat(set.cpuThreads().spinning()).isTrue();
     assertThat(CascadeConfig.load(null, Map.of(), Map.of("model.threads", "0")).cpuThreads().intraOp()).isZero();
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.threads", "-2")))
