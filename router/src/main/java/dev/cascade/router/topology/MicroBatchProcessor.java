@@ -105,9 +105,12 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
 
   @Override
   public void process(Record<String, CascadeRequest> record) {
-    String key = String.format("%013d-%012d", record.timestamp(), sequence++);
+    // Received now, by this instance's clock: the record's own timestamp is the producer's, which
+    // may be skewed or old (a replay), and would make the batch wait too long or not at all.
+    long receivedAt = context.currentSystemTimeMs();
+    String key = String.format("%013d-%012d", receivedAt, sequence++);
     store.put(key, record.value());
-    waiting.add(KeyValue.pair(key, new PendingRequest(record.value(), record.timestamp())));
+    waiting.add(KeyValue.pair(key, new PendingRequest(record.value(), receivedAt)));
     if (waiting.size() >= batchSize && inFlight != null) {
       awaitInFlight();
     }

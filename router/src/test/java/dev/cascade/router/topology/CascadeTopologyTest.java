@@ -207,6 +207,17 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aPartialBatchWaitsByTheRoutersClockNotByTheRecordsTimestamp() {
+    CascadeRequest r = CascadeRequest.newBuilder().setRequestId("future").setPrompt("hello").setMaxNewTokens(0)
+        .setReference(null).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).build();
+    long anHourAhead = System.currentTimeMillis() + 3_600_000L;
+    requests.pipeInput("future".getBytes(), CascadeSerdes.requests().serializer().serialize("t", r), anHourAhead);
+    assertThat(responses.isEmpty()).isTrue();
+    driver.advanceWallClockTime(Duration.ofMillis(25)); // past the 20 ms wait
+    assertThat(responses.readValuesToList()).extracting(CascadeResponse::getRequestId).containsExactly("future");
+  }
+
+  @Test
   void confidentAnswersReturnAtOnceAndUnsureOnesEscalateToTheLargeModel() throws Exception {
     send("a", "hello", "olleh");
     send("b", "unsure one");
