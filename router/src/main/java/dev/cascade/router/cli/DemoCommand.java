@@ -2,6 +2,7 @@ package dev.cascade.router.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.models.Generation;
+import dev.cascade.models.ModelDirectory;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
@@ -12,6 +13,7 @@ import dev.cascade.router.demo.DemoSummary;
 import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.GenerationCache;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.metrics.GrpcServerMetrics;
@@ -127,14 +129,21 @@ final class DemoCommand implements Callable<Integer> {
       if (threshold == null) {
         List<Example> validation = Examples.bundled("validation");
         double calibrated;
+        // The small model's answers on the validation split are kept between runs (keyed by the
+        // model file, engine, token limit and prompts), so only the first run generates them.
+        GenerationCache.Result answers;
         try (ProgressBar bar = bar("calibrating", validation.size())) {
-          calibrated = ThresholdCalibration.calibrate(small, validation,
-              LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
-              targetEscalation, maxNew, 64, bar::stepTo);
+          answers = GenerationCache.inUserCache().generate(small,
+              ModelDirectory.resolve(config.get(CascadeConfig.SMALL_MODEL)).modelFile(),
+              validation.stream().map(Example::prompt).toList(), maxNew, 64, bar::stepTo);
         }
+        calibrated = ThresholdCalibration.calibrate(answers.generations(),
+            LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
+            targetEscalation);
         config = config.with(CascadeConfig.POLICY_THRESHOLD, Double.toString(calibrated));
-        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%n",
-            calibrated, ruleName(config), 100 * targetEscalation, validation.size());
+        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%s%n",
+            calibrated, ruleName(config), 100 * targetEscalation, validation.size(),
+            answers.cached() ? " (small-model answers from the cache)" : "");
       }
       // The in-process large-model server's metrics are served with the router's, on its endpoint.
       PrometheusRegistry largeMetrics = new PrometheusRegistry();

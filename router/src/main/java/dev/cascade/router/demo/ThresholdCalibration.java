@@ -5,7 +5,6 @@ import dev.cascade.models.TextGenerator;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.rules.DeferralRule;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -22,19 +21,16 @@ public final class ThresholdCalibration {
    */
   public static double calibrate(TextGenerator small, List<Example> examples, DeferralRule rule, double fraction,
       int maxNewTokens, int batchSize, IntConsumer progress) {
-    double[] scores = new double[examples.size()];
-    List<String> prompts = new ArrayList<>();
-    for (Example e : examples) {
-      prompts.add(e.prompt());
-    }
-    for (int start = 0; start < prompts.size(); start += batchSize) {
-      List<String> batch = prompts.subList(start, Math.min(prompts.size(), start + batchSize));
-      List<Generation> generations = small.generate(batch, maxNewTokens);
-      for (int j = 0; j < generations.size(); j++) {
-        Generation g = generations.get(j);
-        scores[start + j] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
-      }
-      progress.accept(start + batch.size());
+    List<String> prompts = examples.stream().map(Example::prompt).toList();
+    return calibrate(GenerationCache.inBatches(small, prompts, maxNewTokens, batchSize, progress), rule, fraction);
+  }
+
+  /** As above, from generations already made (one per example, in order). */
+  public static double calibrate(List<Generation> generations, DeferralRule rule, double fraction) {
+    double[] scores = new double[generations.size()];
+    for (int i = 0; i < scores.length; i++) {
+      Generation g = generations.get(i);
+      scores[i] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
     }
     return ThresholdCalibrator.threshold(scores, fraction);
   }
