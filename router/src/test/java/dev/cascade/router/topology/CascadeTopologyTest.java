@@ -123,21 +123,11 @@ class CascadeTopologyTest {
   }
 
   /**
-   * Waits for the escalator's answers. The driver feeds the escalations topic, which the topology
-   * both writes and reads, back into the escalator by itself; its calls complete asynchronously.
+   * Advances the wall clock until {@code expected} responses are out (or 10 s pass): the
+   * escalator's calls and pipelined small-model batches complete asynchronously. The driver feeds
+   * the escalations topic, which the topology both writes and reads, back into the escalator by
+   * itself.
    */
-  private List<CascadeResponse> escalateAndCollect(int expected) throws InterruptedException {
-    List<CascadeResponse> out = new ArrayList<>();
-    long deadline = System.currentTimeMillis() + 10_000;
-    while (out.size() < expected && System.currentTimeMillis() < deadline) {
-      Thread.sleep(5);
-      driver.advanceWallClockTime(Duration.ofMillis(5));
-      out.addAll(responses.readValuesToList());
-    }
-    return out;
-  }
-
-  /** Advances the wall clock until {@code expected} responses are out (or 10 s pass). */
   private List<CascadeResponse> collect(int expected) throws InterruptedException {
     List<CascadeResponse> out = new ArrayList<>(responses.readValuesToList());
     long deadline = System.currentTimeMillis() + 10_000;
@@ -235,7 +225,7 @@ class CascadeTopologyTest {
     assertThat(accepted.get(0).getDecision()).isEqualTo(Decision.ACCEPT);
     assertThat(accepted.get(0).getFeatures()).containsKey("lp_q0");
 
-    List<CascadeResponse> late = escalateAndCollect(1);
+    List<CascadeResponse> late = collect(1);
     assertThat(late).singleElement().satisfies(r -> {
       assertThat(r.getRequestId()).isEqualTo("b");
       assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
@@ -333,7 +323,7 @@ class CascadeTopologyTest {
   void aFailingLargeModelAnswersWithTheSmallTextMarkedDegraded() throws Exception {
     send("a", "unsure but down");
     driver.advanceWallClockTime(Duration.ofMillis(25));
-    List<CascadeResponse> late = escalateAndCollect(1);
+    List<CascadeResponse> late = collect(1);
     assertThat(late).singleElement().satisfies(r -> {
       assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
       assertThat(r.getText()).isEqualTo("nwod tub erusnu");
