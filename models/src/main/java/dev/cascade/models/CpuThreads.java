@@ -1,8 +1,9 @@
 package dev.cascade.models;
 
 /**
- * How ONNX Runtime uses the CPU for one model: how many threads one forward pass may use, and
- * whether those threads spin while they wait for work.
+ * How one model uses the CPU: how many decoding threads run its forward passes (any engine), and,
+ * for ONNX Runtime, how many threads one forward pass may use and whether they spin while they
+ * wait for work (TensorRT ignores those two).
  *
  * <p>ONNX Runtime's own defaults ({@link #ORT_DEFAULTS}: one thread per core, spinning on) suit a
  * process that does nothing but run the model, and are what {@link TextGenerators#load(String,

@@ -79,9 +79,13 @@ final class ModelLoader {
     } catch (LinkageError | EngineException e) {
       throw unavailable(engine, e);
     } catch (ModelNotFoundException | MalformedModelException | IOException e) {
-      throw new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + engine + ": "
-          + e.getMessage(), e);
+      throw cannotLoad(dir, engine, e);
     }
+  }
+
+  private static IllegalArgumentException cannotLoad(ModelDirectory dir, String engine, Exception e) {
+    return new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + engine + ": "
+        + e.getMessage(), e);
   }
 
   /**
@@ -102,8 +106,7 @@ final class ModelLoader {
       throw unavailable(ONNX_RUNTIME, e);
     } catch (MalformedModelException | IOException | RuntimeException e) {
       model.close();
-      throw new IllegalArgumentException("model: cannot load " + dir.modelFile() + " with " + ONNX_RUNTIME + ": "
-          + e.getMessage(), e);
+      throw cannotLoad(dir, ONNX_RUNTIME, e);
     }
   }
 

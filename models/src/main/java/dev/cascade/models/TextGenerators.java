@@ -36,8 +36,8 @@ public final class TextGenerators {
   }
 
   /**
-   * As {@link #load(String, String, int)}, with ONNX Runtime's thread pool set by {@code threads}
-   * (the other loads use {@link CpuThreads#ORT_DEFAULTS}; TensorRT ignores it).
+   * As {@link #load(String, String, int)}, with the decoding threads and ONNX Runtime's thread pool
+   * set by {@code threads} (the other loads use {@link CpuThreads#ORT_DEFAULTS}).
    */
   public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads) {
     if (maxBatch < 1) {

@@ -2,7 +2,6 @@ package dev.cascade.router.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.models.Generation;
-import dev.cascade.models.ModelDirectory;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
@@ -13,11 +12,11 @@ import dev.cascade.router.demo.DemoSummary;
 import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
-import dev.cascade.router.demo.GenerationCache;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -129,21 +128,20 @@ final class DemoCommand implements Callable<Integer> {
       if (threshold == null) {
         List<Example> validation = Examples.bundled("validation");
         double calibrated;
-        // The small model's answers on the validation split are kept between runs (keyed by the
-        // model file, engine, token limit and prompts), so only the first run generates them.
-        GenerationCache.Result answers;
-        try (ProgressBar bar = bar("calibrating", validation.size())) {
-          answers = GenerationCache.inUserCache().generate(small,
-              ModelDirectory.resolve(config.get(CascadeConfig.SMALL_MODEL)).modelFile(),
-              validation.stream().map(Example::prompt).toList(), maxNew, 64, bar::stepTo);
-        }
-        calibrated = ThresholdCalibration.calibrate(answers.generations(),
+        // The small model's answers on the validation split are kept between runs (the cache of
+        // eval and train-rule, keyed by the model file, token limit and prompts), so only the
+        // first run generates them.
+        List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
+            validation.stream().map(Example::prompt).toList(),
+            new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
+                engine, maxNew, 64, CascadeAnswers.userCacheDir()),
+            EvalCommand.progressBars());
+        calibrated = ThresholdCalibration.calibrate(answers,
             LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
             targetEscalation);
         config = config.with(CascadeConfig.POLICY_THRESHOLD, Double.toString(calibrated));
-        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%s%n",
-            calibrated, ruleName(config), 100 * targetEscalation, validation.size(),
-            answers.cached() ? " (small-model answers from the cache)" : "");
+        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%n",
+            calibrated, ruleName(config), 100 * targetEscalation, validation.size());
       }
       // The in-process large-model server's metrics are served with the router's, on its endpoint.
       PrometheusRegistry largeMetrics = new PrometheusRegistry();

@@ -5,6 +5,7 @@ import dev.cascade.models.TextGenerator;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.rules.DeferralRule;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -21,8 +22,14 @@ public final class ThresholdCalibration {
    */
   public static double calibrate(TextGenerator small, List<Example> examples, DeferralRule rule, double fraction,
       int maxNewTokens, int batchSize, IntConsumer progress) {
-    List<String> prompts = examples.stream().map(Example::prompt).toList();
-    return calibrate(GenerationCache.inBatches(small, prompts, maxNewTokens, batchSize, progress), rule, fraction);
+    List<Generation> generations = new ArrayList<>(examples.size());
+    for (int start = 0; start < examples.size(); start += batchSize) {
+      List<String> batch = examples.subList(start, Math.min(examples.size(), start + batchSize)).stream()
+          .map(Example::prompt).toList();
+      generations.addAll(small.generate(batch, maxNewTokens));
+      progress.accept(generations.size());
+    }
+    return calibrate(generations, rule, fraction);
   }
 
   /** As above, from generations already made (one per example, in order). */

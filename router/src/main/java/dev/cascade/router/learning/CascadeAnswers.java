@@ -30,8 +30,9 @@ import java.util.zip.GZIPOutputStream;
  * of rule training and of the evaluation.
  *
  * <p>With a cache directory, each model's generations for a prompt set are kept in a file keyed by
- * a SHA-256 of the model's ONNX file, the token limit and the prompts, so a second run over the
- * same data with the same models loads nothing and generates nothing. Without one, every run
+ * a SHA-256 of the model's ONNX file, the engine, the token limit and the prompts, so a second run
+ * over the same data with the same models loads nothing and generates nothing; a damaged file is
+ * generated again. Without one, every run
  * generates afresh.
  */
 public final class CascadeAnswers {
@@ -86,6 +87,7 @@ public final class CascadeAnswers {
     }
   }
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CascadeAnswers.class);
   private static final byte[] MAGIC = "CASCGEN1".getBytes(StandardCharsets.US_ASCII);
 
   private CascadeAnswers() {}
@@ -103,28 +105,57 @@ public final class CascadeAnswers {
     return answered;
   }
 
-  /** One model's generations for every prompt, in order, from the cache where it has them. */
+  /**
+   * One model's generations for every prompt, in order, from the cache where it has them; the
+   * model is loaded only when they must be generated.
+   */
   public static List<Generation> generate(String model, List<String> prompts, Settings settings,
       Progress progress) throws IOException {
+    return cachedOr(model, prompts, settings, () -> {
+      try (TextGenerator generator = TextGenerators.load(model, settings.engine(), settings.batchSize())) {
+        return generate(generator, model, prompts, settings, progress);
+      }
+    });
+  }
+
+  /**
+   * As {@link #generate(String, List, Settings, Progress)} with the model already loaded:
+   * {@code model} names it ({@code small}, {@code large} or its directory) for the cache key.
+   */
+  public static List<Generation> generateCached(TextGenerator loaded, String model, List<String> prompts,
+      Settings settings, Progress progress) throws IOException {
+    return cachedOr(model, prompts, settings, () -> generate(loaded, model, prompts, settings, progress));
+  }
+
+  /** The generations from the cache file for these inputs, else from {@code make} (then written there). */
+  private static List<Generation> cachedOr(String model, List<String> prompts, Settings settings,
+      java.util.function.Supplier<List<Generation>> make) throws IOException {
     Path cached = null;
     if (settings.cacheDir() != null) {
       cached = settings.cacheDir().resolve(
           model.replaceAll("[^A-Za-z0-9._-]", "_") + "-" + cacheKey(model, prompts, settings) + ".gen.gz");
       if (Files.isRegularFile(cached)) {
-        List<Generation> generations = readCache(cached);
-        if (generations.size() == prompts.size()) {
-          return generations;
+        try {
+          List<Generation> generations = readCache(cached);
+          if (generations.size() == prompts.size()) {
+            return generations;
+          }
+        } catch (IOException | RuntimeException damaged) {
+          LOG.warn("generation cache {} unreadable ({}); generating again", cached, damaged.toString());
         }
       }
     }
-    List<Generation> generations;
-    try (TextGenerator generator = TextGenerators.load(model, settings.engine(), settings.batchSize())) {
-      generations = generate(generator, model, prompts, settings, progress);
-    }
+    List<Generation> generations = make.get();
     if (cached != null) {
       writeCache(cached, generations);
     }
     return generations;
+  }
+
+  /** {@code cascade.cache} system property + {@code /generations}, else {@code ~/.cache/cascade/generations}. */
+  public static Path userCacheDir() {
+    return Path.of(System.getProperty("cascade.cache",
+        Path.of(System.getProperty("user.home"), ".cache", "cascade").toString()), "generations");
   }
 
   /**
@@ -187,14 +218,9 @@ public final class CascadeAnswers {
   private static String cacheKey(String model, List<String> prompts, Settings settings) throws IOException {
     try {
       MessageDigest digest = MessageDigest.getInstance("SHA-256");
-      try (InputStream in = Files.newInputStream(ModelDirectory.resolve(model).modelFile())) {
-        byte[] buffer = new byte[1 << 16];
-        int n;
-        while ((n = in.read(buffer)) > 0) {
-          digest.update(buffer, 0, n);
-        }
-      }
-      digest.update(("\nmax_new_tokens=" + settings.maxNewTokens() + "\n").getBytes(StandardCharsets.UTF_8));
+      digest.update(sha256(ModelDirectory.resolve(model).modelFile()).getBytes(StandardCharsets.US_ASCII));
+      digest.update(("\nengine=" + settings.engine() + "\nmax_new_tokens=" + settings.maxNewTokens() + "\n")
+          .getBytes(StandardCharsets.UTF_8));
       for (String prompt : prompts) {
         digest.update(prompt.getBytes(StandardCharsets.UTF_8));
         digest.update((byte) '\n');

@@ -119,16 +119,18 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
 
   /** Forwards a finished batch, then starts the next one if it is full or has waited long enough. */
   private void pump(long now) {
-    if (inFlight != null && inFlight.result().isDone()) {
-      forward(inFlight);
-      inFlight = null;
-    }
-    while (inFlight == null && due(now)) {
-      start();
-      if (inFlight.result().isDone()) {
+    while (true) {
+      if (inFlight != null) {
+        if (!inFlight.result().isDone()) {
+          return;
+        }
         forward(inFlight);
         inFlight = null;
       }
+      if (!due(now)) {
+        return;
+      }
+      start();
     }
   }
 
@@ -173,17 +175,13 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   }
 
   private void forward(InFlight done) {
-    List<PendingRequest> requests = new ArrayList<>(done.batch().size());
-    for (KeyValue<String, PendingRequest> kv : done.batch()) {
-      requests.add(kv.value);
-    }
     List<Routed> routed;
     try {
       routed = done.result().join();
     } catch (CompletionException | java.util.concurrent.CancellationException failed) {
       Throwable cause = failed.getCause() != null ? failed.getCause() : failed;
-      LOG.warn("batch of {} failed ({}); routing its requests one by one", requests.size(), cause.toString());
-      routed = oneByOne(requests, done.policy());
+      LOG.warn("batch of {} failed ({}); routing its requests one by one", done.batch().size(), cause.toString());
+      routed = oneByOne(done.batch().stream().map(kv -> kv.value).toList(), done.policy());
     }
     long now = context.currentSystemTimeMs();
     for (Routed r : routed) {
