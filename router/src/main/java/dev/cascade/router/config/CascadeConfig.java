@@ -126,6 +126,8 @@ public final class CascadeConfig {
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
+  /** The {@code ./cascade} launcher's JVM options: the launcher's, not a configuration key. */
+  static final String LAUNCHER_JAVA_OPTS = "CASCADE_JAVA_OPTS";
 
   private final Map<String, Object> values;
   private final Map<String, String> kafkaOverrides;
@@ -186,7 +188,7 @@ public final class CascadeConfig {
       }
     }
     for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
-      if (!e.getKey().startsWith("CASCADE_")) {
+      if (!e.getKey().startsWith("CASCADE_") || e.getKey().equals(LAUNCHER_JAVA_OPTS)) {
         continue;
       }
       ConfigKey<?> key = byEnv.get(e.getKey());

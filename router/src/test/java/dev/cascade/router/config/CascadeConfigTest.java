@@ -79,6 +79,15 @@ class CascadeConfigTest {
   }
 
   @Test
+  void theLaunchersJavaOptionsAreNotAConfigurationKey() {
+    CascadeConfig config = CascadeConfig.load(null,
+        Map.of("CASCADE_JAVA_OPTS", "-Dcascade.cache=/tmp/x", "CASCADE_SMALL_BATCH_SIZE", "8"), Map.of());
+    assertThat(config.get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_JAVA_OPTIONS", "x"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_JAVA_OPTIONS");
+  }
+
+  @Test
   void unknownKeysAreRefusedEverywhere() throws Exception {
     Path file = dir.resolve("typo.properties");
     Files.writeString(file, "small.batch.sise=8\n");
