@@ -6,6 +6,9 @@ import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
 import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.metrics.RouterMetrics;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TargetRateController;
@@ -55,12 +58,12 @@ public final class CascadeRouter implements AutoCloseable {
   private final boolean ownsStateDir;
   private final Topology topology;
   private final ResponseCache cache;
-  private final DeferralRules rules;
+  private final RuleResolver rules;
   private final RouterMetrics metrics;
   private final ExecutorService smallModelWorkers;
 
   private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
-      Topology topology, ResponseCache cache, DeferralRules rules, RouterMetrics metrics,
+      Topology topology, ResponseCache cache, RuleResolver rules, RouterMetrics metrics,
       ExecutorService smallModelWorkers) {
     this.smallModelWorkers = smallModelWorkers;
     this.metrics = metrics;
@@ -75,9 +78,19 @@ public final class CascadeRouter implements AutoCloseable {
 
   /** The default policy that configuration describes, in force until the policy topic has one. */
   public static DeferralPolicy configuredPolicy(CascadeConfig config) {
-    return new DeferralPolicy(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA),
+    String rule = config.get(CascadeConfig.POLICY_RULE);
+    Long version = null;
+    int at = rule.lastIndexOf('@');
+    if (at > 0 && rule.substring(at + 1).matches("[0-9]{1,18}")) {
+      version = Long.parseLong(rule.substring(at + 1));
+      rule = rule.substring(0, at);
+    }
+    String shadows = config.get(CascadeConfig.POLICY_SHADOW_RULES).trim();
+    return new DeferralPolicy(rule, config.get(CascadeConfig.POLICY_ALPHA),
         config.get(CascadeConfig.POLICY_THRESHOLD), config.get(CascadeConfig.POLICY_EXPLORATION),
-        config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default");
+        config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default", version,
+        shadows.isEmpty() ? java.util.List.of() : java.util.Arrays.stream(shadows.split(",")).map(String::trim).toList(),
+        config.get(CascadeConfig.POLICY_FALLBACK_RULE));
   }
 
   /** Kafka client settings shared by everything the router creates: brokers plus {@code kafka.*} overrides. */
@@ -98,16 +111,29 @@ public final class CascadeRouter implements AutoCloseable {
     return start(config, smallModel, largeTarget, LearnedRules.bundled());
   }
 
-  /** As {@link #start(CascadeConfig, TextGenerator, String)}, with the rules a policy may name (learned ones too). */
+  /**
+   * As {@link #start(CascadeConfig, TextGenerator, String)}, with the closed-form rules a policy may
+   * name; the learned ones come from the shipped versions and the rules topic, for the small model
+   * {@code small.model} names (its file's SHA-256).
+   */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget,
-      DeferralRules rules) {
+      DeferralRules registry) {
+    RuleResolver rules = new RuleResolver(registry,
+        RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL))));
     String bootstrap = config.get(CascadeConfig.BOOTSTRAP_SERVERS);
     if (bootstrap.isBlank()) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
           "is empty: the router needs Kafka brokers (set it, or use 'cascade demo' for the embedded one)");
     }
     DeferralPolicy defaultPolicy = configuredPolicy(config);
-    rules.create(defaultPolicy.rule(), defaultPolicy.alpha());
+    try {
+      rules.check(defaultPolicy);
+    } catch (RuleResolver.RuleUnavailableException e) {
+      if (e.problem() != RuleResolver.Problem.MISSING_VERSION) {
+        throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
+      }
+      LOG.warn("configured policy: {}; the fallback rule scores until the rules topic holds it", e.getMessage());
+    }
     try (Admin admin = Admin.create(clientProperties(config))) {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
@@ -234,8 +260,8 @@ public final class CascadeRouter implements AutoCloseable {
     return metrics;
   }
 
-  /** The rules a policy may name on this instance. */
-  public DeferralRules rules() {
+  /** The rules a policy may name on this instance (the catalog follows the rules topic). */
+  public RuleResolver rules() {
     return rules;
   }
 

@@ -77,7 +77,13 @@ final class ApiRecords {
   }
 
   static Policy toProto(DeferralPolicy p) {
-    return Policy.newBuilder()
+    Policy.Builder b = Policy.newBuilder();
+    if (p.ruleVersion() != null) {
+      b.setRuleVersion(p.ruleVersion());
+    }
+    return b
+        .addAllShadowRules(p.shadowRules())
+        .setFallbackRule(p.fallbackRule())
         .setRule(p.rule())
         .setAlpha(p.alpha())
         .setThreshold(p.threshold())
@@ -97,7 +103,9 @@ final class ApiRecords {
    */
   static DeferralPolicy fromProto(Policy p, long version, String updatedBy, long updatedAtMs) {
     return new DeferralPolicy(p.getRule(), p.getAlpha(), p.getThreshold(), p.getExplorationRate(),
-        p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason());
+        p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason(),
+        p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
+        p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule());
   }
 
   /** The proto field name of a {@link DeferralPolicy} component, for error messages. */
@@ -107,6 +115,9 @@ final class ApiRecords {
       case "targetEscalationRate" -> "target_escalation_rate";
       case "updatedBy" -> "updated_by";
       case "updatedAtMs" -> "updated_at_ms";
+      case "ruleVersion" -> "rule_version";
+      case "shadowRules" -> "shadow_rules";
+      case "fallbackRule" -> "fallback_rule";
       default -> recordComponent;
     };
   }

@@ -3,7 +3,7 @@ package dev.cascade.router.api;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.router.routing.RequestValidator;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.RuleResolver;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
@@ -42,7 +42,7 @@ public final class CascadeServer {
    * @param defaultDeadline how long {@code Generate} waits when the call sets no shorter deadline
    */
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RequestValidator validator,
-      DeferralRules rules, String adminToken, Duration defaultDeadline) {
+      RuleResolver rules, String adminToken, Duration defaultDeadline) {
     this.admin = new PolicyAdminService(policies, rules, Clock.systemUTC());
     this.server = builder
         .addService(new CascadeService(requests, validator, defaultDeadline))

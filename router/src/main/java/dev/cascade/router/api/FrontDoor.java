@@ -3,7 +3,7 @@ package dev.cascade.router.api;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.routing.RequestValidator;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.RuleResolver;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -39,7 +39,7 @@ public final class FrontDoor implements AutoCloseable {
    * @param validator the rules every request obeys (the router's)
    * @param rules the rules a policy may name (the router's)
    */
-  public static FrontDoor start(CascadeConfig config, RequestValidator validator, DeferralRules rules,
+  public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address) {
     String token = config.get(CascadeConfig.ADMIN_TOKEN);
     if (token.isBlank()) {

@@ -7,7 +7,7 @@ import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.InvalidPolicyException;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.RuleResolver;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -30,12 +30,12 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
   private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(10);
 
   private final PolicyStore store;
-  private final DeferralRules rules;
+  private final RuleResolver rules;
   private final Clock clock;
   private final Object updates = new Object();
   private final Set<PolicyWatch> watches = new CopyOnWriteArraySet<>();
 
-  PolicyAdminService(PolicyStore store, DeferralRules rules, Clock clock) {
+  PolicyAdminService(PolicyStore store, RuleResolver rules, Clock clock) {
     this.store = store;
     this.rules = rules;
     this.clock = clock;
@@ -49,9 +49,11 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
   }
 
   /**
-   * Validates the policy ({@code INVALID_ARGUMENT} naming the field), gives it the next version,
-   * the caller and the time, writes it to the policy topic and returns it once this instance reads
-   * it back. A rule may also be given with its level in the name, e.g. {@code chow-quantile-0.1}.
+   * Validates the policy ({@code INVALID_ARGUMENT} naming the field; {@code FAILED_PRECONDITION}
+   * when a rule it names was made for another small model, naming both fingerprints), gives it the
+   * next version, the caller and the time, writes it to the policy topic and returns it once this
+   * instance reads it back. A rule may also be given with its level in the name, e.g. {@code
+   * chow-quantile-0.1}, or with its version, e.g. {@code posthoc-quantile@7}.
    */
   @Override
   public void updatePolicy(UpdatePolicyRequest request, StreamObserver<Policy> observer) {
@@ -62,7 +64,6 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     Policy asked = request.getPolicy();
     try {
       asked = withRuleNameSplit(asked);
-      rules.create(asked.getRule(), asked.getAlpha());
     } catch (IllegalArgumentException e) {
       String field = e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha" : "rule";
       observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + field + ": " + e.getMessage())
@@ -78,6 +79,19 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       } catch (InvalidPolicyException e) {
         observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + ApiRecords.protoField(e.field()) + ": "
             + e.getMessage()).asRuntimeException());
+        return;
+      }
+      try {
+        rules.check(next);
+      } catch (RuleResolver.RuleUnavailableException e) {
+        Status status = e.problem() == RuleResolver.Problem.OTHER_MODEL ? Status.FAILED_PRECONDITION
+            : Status.INVALID_ARGUMENT;
+        observer.onError(status.withDescription("policy.rule: " + e.getMessage()).asRuntimeException());
+        return;
+      } catch (IllegalArgumentException e) {
+        String field = e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha" : "rule";
+        observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + field + ": " + e.getMessage())
+            .asRuntimeException());
         return;
       }
       try {
@@ -123,11 +137,18 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     if (rules.names().contains(p.getRule()) || p.getRule().isBlank()) {
       return p;
     }
-    DeferralRules.RuleName parsed = rules.parse(p.getRule());
+    RuleResolver.Spec parsed = rules.parse(p.getRule());
+    if (parsed.version() != null) {
+      if (p.hasRuleVersion() && p.getRuleVersion() != parsed.version()) {
+        throw new IllegalArgumentException("rule_version " + p.getRuleVersion() + " contradicts the version in rule name '"
+            + p.getRule() + "'");
+      }
+      return p.toBuilder().setRule(parsed.name()).setRuleVersion(parsed.version()).build();
+    }
     if (p.getAlpha() != 0.0 && p.getAlpha() != parsed.alpha()) {
       throw new IllegalArgumentException("alpha " + p.getAlpha() + " contradicts the level in rule name '"
           + p.getRule() + "'");
     }
-    return p.toBuilder().setRule(parsed.rule()).setAlpha(parsed.alpha()).build();
+    return p.toBuilder().setRule(parsed.name()).setAlpha(parsed.alpha()).build();
   }
 }

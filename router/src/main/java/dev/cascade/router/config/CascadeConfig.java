@@ -34,6 +34,8 @@ public final class CascadeConfig {
   public static final ConfigKey<String> TOPIC_FEEDBACK = ConfigKey.nonEmpty("topic.feedback", "cascade.feedback", "user feedback topic");
   public static final ConfigKey<String> TOPIC_DEAD_LETTERS = ConfigKey.nonEmpty("topic.dead-letters", "cascade.dead-letters", "dead-letter topic");
   public static final ConfigKey<String> TOPIC_POLICY = ConfigKey.nonEmpty("topic.policy", "cascade.policy", "compacted policy topic");
+  public static final ConfigKey<String> TOPIC_RULES = ConfigKey.nonEmpty("topic.rules", "cascade.rules",
+      "compacted rules topic: learned rule versions (key NAME@VERSION)");
   public static final ConfigKey<Integer> TOPIC_PARTITIONS = ConfigKey.intInRange("topic.partitions", 4, 1, 1024,
       "partitions of each topic the router creates (the policy topic has 1)");
   public static final ConfigKey<Integer> TOPIC_REPLICATION = ConfigKey.intInRange("topic.replication-factor", 1, 1, 16,
@@ -90,6 +92,39 @@ public final class CascadeConfig {
       "fraction of accepted requests escalated anyway");
   public static final ConfigKey<Double> POLICY_TARGET_RATE = ConfigKey.doubleInRange("policy.target-escalation-rate", 0.0, 0.0, 1.0,
       "when above 0, hold this escalation fraction instead of a fixed threshold");
+  public static final ConfigKey<String> POLICY_FALLBACK_RULE = ConfigKey.nonEmpty("policy.fallback-rule", "chow-sum",
+      "rule that scores a request when the policy's rule cannot (missing version, another model's rule, a failure)");
+  public static final ConfigKey<String> POLICY_SHADOW_RULES = ConfigKey.string("policy.shadow-rules", "",
+      "comma-separated rules scored on every request and logged in the outcome, never acted on (e.g. chow-sum,posthoc-quantile@0)");
+
+  public static final ConfigKey<String> LEARN_APPLICATION_ID = ConfigKey.nonEmpty("learn.application-id", "cascade-learner",
+      "Kafka Streams application.id of the continuous learner (cascade learn)");
+  public static final ConfigKey<String> LEARN_RULE = new ConfigKey<>("learn.rule", "posthoc-quantile", s -> s,
+      s -> s.equals("posthoc-quantile") || s.equals("posthoc-embed"), "posthoc-quantile or posthoc-embed",
+      "which rule the learner trains");
+  public static final ConfigKey<Integer> LEARN_MAX_EXAMPLES = ConfigKey.intInRange("learn.max-examples", 5_000, 100, 10_000_000,
+      "most recent labelled outcomes the learner keeps");
+  public static final ConfigKey<Integer> LEARN_RETRAIN_LABELS = ConfigKey.intInRange("learn.retrain-every-labels", 500, 1, 10_000_000,
+      "retrain after this many new labels");
+  public static final ConfigKey<Integer> LEARN_RETRAIN_MS = ConfigKey.intInRange("learn.retrain-every-ms", 600_000, 1_000, Integer.MAX_VALUE,
+      "retrain after this long when there are new labels");
+  public static final ConfigKey<Integer> LEARN_MIN_LABELS = ConfigKey.intInRange("learn.min-labels", 500, 20, 10_000_000,
+      "labelled outcomes needed before the first training, and in any training set");
+  public static final ConfigKey<Double> LEARN_HOLDOUT = ConfigKey.doubleInRange("learn.holdout-fraction", 0.25, 0.05, 0.8,
+      "newest fraction of the examples held out to compare challenger and champion");
+  public static final ConfigKey<Integer> LEARN_MIN_HOLDOUT = ConfigKey.intInRange("learn.min-holdout", 100, 10, 10_000_000,
+      "fewest escalated (fully labelled) examples in the held-out slice for a comparison");
+  public static final ConfigKey<Integer> LEARN_FEEDBACK_WINDOW_MS = ConfigKey.intInRange("learn.feedback-window-ms", 300_000, 0,
+      Integer.MAX_VALUE, "how long an outcome waits for feedback, and feedback for its outcome, before either is used or dropped");
+  public static final ConfigKey<Double> LEARN_MAX_WEIGHT = ConfigKey.doubleInRange("learn.max-weight", 50.0, 1.0, 1e6,
+      "largest inverse-propensity weight of a training example (clipping trades a little bias for less variance)");
+  public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
+      "cross-validation folds for choosing the learner");
+  public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,
+      "paired-bootstrap resamples of the challenger-champion comparison");
+  public static final ConfigKey<String> LEARN_LEARNERS = new ConfigKey<>("learn.learners", "fast", s -> s,
+      s -> s.equals("fast") || s.equals("all"), "fast or all",
+      "candidate learners: fast (logistic regression and one gradient-boosted model) or all (those of train-rule)");
 
   public static final ConfigKey<Double> COST_SMALL = ConfigKey.doubleInRange("cost.small.per-token", 1.0, 0.0, 1e12,
       "cost units of one small-model token (prompt and output)");
@@ -116,12 +151,16 @@ public final class CascadeConfig {
   /** Every key, in documentation order. */
   public static final List<ConfigKey<?>> KEYS = List.of(
       BOOTSTRAP_SERVERS, APPLICATION_ID,
-      TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY,
+      TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
-      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,
+      POLICY_SHADOW_RULES,
+      LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
+      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
+      LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
@@ -278,13 +317,14 @@ public final class CascadeConfig {
         .with(TOPIC_OUTCOMES, topicPrefix + ".outcomes")
         .with(TOPIC_FEEDBACK, topicPrefix + ".feedback")
         .with(TOPIC_DEAD_LETTERS, topicPrefix + ".dead-letters")
-        .with(TOPIC_POLICY, topicPrefix + ".policy");
+        .with(TOPIC_POLICY, topicPrefix + ".policy")
+        .with(TOPIC_RULES, topicPrefix + ".rules");
   }
 
   /** The topic names in force. */
   public TopicNames topics() {
     return new TopicNames(get(TOPIC_REQUESTS), get(TOPIC_RESPONSES), get(TOPIC_ESCALATIONS), get(TOPIC_OUTCOMES),
-        get(TOPIC_FEEDBACK), get(TOPIC_DEAD_LETTERS), get(TOPIC_POLICY));
+        get(TOPIC_FEEDBACK), get(TOPIC_DEAD_LETTERS), get(TOPIC_POLICY), get(TOPIC_RULES));
   }
 
   /** Every key and its value, for logging; the admin token is masked. */

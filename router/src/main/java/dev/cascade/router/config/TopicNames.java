@@ -10,10 +10,11 @@ public record TopicNames(
     String outcomes,
     String feedback,
     String deadLetters,
-    String policy) {
+    String policy,
+    String rules) {
 
-  /** Every topic, the compacted policy topic last. */
+  /** Every topic, the compacted policy and rules topics last. */
   public List<String> all() {
-    return List.of(requests, responses, escalations, outcomes, feedback, deadLetters, policy);
+    return List.of(requests, responses, escalations, outcomes, feedback, deadLetters, policy, rules);
   }
 }

@@ -123,12 +123,12 @@ public final class CascadeEvaluation {
       before += blockGain;
       accuracy[end] = (smallCount + before) / n;
     }
-    return new DeferralCurve(accuracy, weightedAucDf(ordering, null));
+    return new DeferralCurve(accuracy, weightedAucDf(ordering, null, null));
   }
 
   /** AUC-DF of a rule: {@code curve(scores).aucDf()} without building the curve. */
   public double aucDf(double[] scores) {
-    return weightedAucDf(Ordering.of(scores, size()), null);
+    return weightedAucDf(Ordering.of(scores, size()), null, null);
   }
 
   /** AUC-DF of random deferral: the mean of the small and the large model's accuracy. */
@@ -186,12 +186,37 @@ public final class CascadeEvaluation {
    */
   public BootstrapComparison pairedBootstrap(
       double[] scoresA, double[] scoresB, int resamples, long seed) {
+    return pairedBootstrap(scoresA, scoresB, null, resamples, seed);
+  }
+
+  /**
+   * AUC-DF with each item weighted, e.g. by the inverse of the probability that it was labelled
+   * (Horvitz-Thompson): the curve of the population the labelled items stand for.
+   *
+   * @param itemWeights one positive weight per item, or null for all 1
+   */
+  public double aucDf(double[] scores, double[] itemWeights) {
+    checkWeights(itemWeights);
+    return weightedAucDf(Ordering.of(scores, size()), null, itemWeights);
+  }
+
+  /**
+   * As {@link #pairedBootstrap(double[], double[], int, long)} with each item weighted: the items
+   * are resampled uniformly (the resampling unit is the labelled item), and each drawn copy counts
+   * with its weight, so the interval covers the weighted estimator's own variance, including the
+   * variance large weights add.
+   *
+   * @param itemWeights one positive weight per item, or null for all 1
+   */
+  public BootstrapComparison pairedBootstrap(
+      double[] scoresA, double[] scoresB, double[] itemWeights, int resamples, long seed) {
+    checkWeights(itemWeights);
     if (resamples < 1) {
       throw new IllegalArgumentException("resamples must be >= 1, was " + resamples);
     }
     Ordering a = Ordering.of(scoresA, size());
     Ordering b = Ordering.of(scoresB, size());
-    double delta = weightedAucDf(a, null) - weightedAucDf(b, null);
+    double delta = weightedAucDf(a, null, itemWeights) - weightedAucDf(b, null, itemWeights);
     SplittableRandom random = new SplittableRandom(seed);
     int n = size();
     int[] weights = new int[n];
@@ -201,7 +226,7 @@ public final class CascadeEvaluation {
       for (int i = 0; i < n; i++) {
         weights[random.nextInt(n)]++;
       }
-      differences[r] = weightedAucDf(a, weights) - weightedAucDf(b, weights);
+      differences[r] = weightedAucDf(a, weights, itemWeights) - weightedAucDf(b, weights, itemWeights);
     }
     Arrays.sort(differences);
     return new BootstrapComparison(
@@ -214,7 +239,7 @@ public final class CascadeEvaluation {
    * {@code m} and gain {@code G} after weight {@code a}: {@code AUC = S + Σ_blocks G · (N − a −
    * m/2) / N²}, which is the trapezoid area of the curve {@link #curve} builds.
    */
-  double weightedAucDf(Ordering ordering, int[] weights) {
+  double weightedAucDf(Ordering ordering, int[] weights, double[] itemWeights) {
     double total = 0.0;
     double small = 0.0;
     double totalGain = 0.0;
@@ -225,7 +250,7 @@ public final class CascadeEvaluation {
       double blockGain = 0.0;
       for (int p = start; p < end; p++) {
         int item = ordering.order[p];
-        int w = weights == null ? 1 : weights[item];
+        double w = (weights == null ? 1 : weights[item]) * (itemWeights == null ? 1.0 : itemWeights[item]);
         blockWeight += w;
         blockGain += w * gain[item];
         small += smallCorrect[item] ? w : 0;
@@ -236,6 +261,21 @@ public final class CascadeEvaluation {
       start = end;
     }
     return small / total + (totalGain * total - lostArea) / (total * total);
+  }
+
+  private void checkWeights(double[] itemWeights) {
+    if (itemWeights == null) {
+      return;
+    }
+    if (itemWeights.length != size()) {
+      throw new IllegalArgumentException(
+          "weights must hold one value per item (" + size() + "), held " + itemWeights.length);
+    }
+    for (int i = 0; i < itemWeights.length; i++) {
+      if (!(itemWeights[i] > 0) || Double.isInfinite(itemWeights[i])) {
+        throw new IllegalArgumentException("weights[" + i + "] must be positive and finite, was " + itemWeights[i]);
+      }
+    }
   }
 
   private static double percentile(double[] sorted, double level) {

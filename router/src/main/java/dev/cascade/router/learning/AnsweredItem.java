@@ -35,6 +35,7 @@ public record AnsweredItem(PromptItem item, Generation small, Generation large) 
 
   /** The training example: features, embedding and both models' correctness. */
   public DeferralExample example() {
-    return new DeferralExample(features(), small.embedding(), smallCorrect(), largeCorrect());
+    return new DeferralExample(features(), small.embedding(), smallCorrect(), largeCorrect(), 1.0, "data",
+        PromptHash.of(item.prompt()));
   }
 }

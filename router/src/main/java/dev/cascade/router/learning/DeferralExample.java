@@ -18,14 +18,35 @@ import java.util.Optional;
  * @param features the small model's uncertainty features
  * @param embedding the small model's embedding, or {@code null} when it was not computed
  * @param smallCorrect whether the small model's answer was right
- * @param largeCorrect whether the large model's answer was right
+ * @param largeCorrect whether the large model's answer was right (when unknown, for an answer the
+ *     small model got right, false: the label, no benefit, does not depend on it)
+ * @param weight the example's training weight, e.g. the inverse of the probability that its label
+ *     was seen ({@link LabelledOutcomes}); positive and finite
+ * @param labelSource what labelled it: {@code reference}, {@code feedback}, {@code teacher}, or
+ *     {@code data} for a labelled file
+ * @param promptHash the prompt's {@link PromptHash}, 0 when unknown
  */
 public record DeferralExample(
-    UncertaintyFeatures features, float[] embedding, boolean smallCorrect, boolean largeCorrect) {
+    UncertaintyFeatures features, float[] embedding, boolean smallCorrect, boolean largeCorrect, double weight,
+    String labelSource, long promptHash) {
 
   public DeferralExample {
     Objects.requireNonNull(features, "features");
     embedding = embedding == null ? null : embedding.clone();
+    if (!(weight > 0) || Double.isInfinite(weight)) {
+      throw new IllegalArgumentException("weight must be positive and finite, was " + weight);
+    }
+    Objects.requireNonNull(labelSource, "labelSource");
+  }
+
+  /** An example of weight 1 from a labelled file. */
+  public DeferralExample(UncertaintyFeatures features, float[] embedding, boolean smallCorrect, boolean largeCorrect) {
+    this(features, embedding, smallCorrect, largeCorrect, 1.0, "data", 0L);
+  }
+
+  /** This example with another weight. */
+  public DeferralExample withWeight(double newWeight) {
+    return new DeferralExample(features, embedding, smallCorrect, largeCorrect, newWeight, labelSource, promptHash);
   }
 
   /** The label: deferring this item helps (the large model right, the small one wrong). */
@@ -86,6 +107,8 @@ public record DeferralExample(
         vector[i] = embedding.get(i);
       }
     }
-    return Optional.of(new DeferralExample(features, vector, small, large));
+    String source = outcome.getSmallCorrect() != null && outcome.getLargeCorrect() != null ? "reference" : "teacher";
+    return Optional.of(new DeferralExample(features, vector, small, large, 1.0, source,
+        PromptHash.of(outcome.getPrompt())));
   }
 }

@@ -98,10 +98,12 @@ final class FeatureLayout {
   }
 
   Example<Label> example(DeferralExample example) {
-    return example(
+    Example<Label> out = example(
         example.features(),
         example.embeddingUnsafe(),
         new Label(example.benefit() ? BENEFIT : NO_BENEFIT));
+    out.setWeight((float) example.weight());
+    return out;
   }
 
   Example<Label> unlabelled(UncertaintyFeatures features, float[] embedding) {

@@ -38,6 +38,14 @@ public final class LearnedRule implements DeferralRule {
     this.benefitIndex = benefit;
   }
 
+  /** The same model under other artifact information (another version, a model binding). */
+  public LearnedRule withInfo(RuleInfo newInfo) {
+    if (!newInfo.featureNames().equals(info.featureNames())) {
+      throw new IllegalArgumentException("rule '" + info.name() + "': the features cannot change");
+    }
+    return new LearnedRule(newInfo, model);
+  }
+
   /** What the rule is: name, version, learner, features, training data, validation metrics. */
   public RuleInfo info() {
     return info;

@@ -28,6 +28,12 @@ public final class LearnedRules {
   public static final List<String> BUNDLED_NAMES =
       List.of(FeatureSet.QUANTILE.ruleName(), FeatureSet.EMBED.ruleName());
 
+  /** The version the shipped rules have: newer versions on the rules topic replace them. */
+  public static final long BUNDLED_VERSION = 0L;
+
+  /** The bundled small model the shipped rules were trained for. */
+  public static final String BUNDLED_MODEL = "small";
+
   private static List<LearnedRule> bundled;
 
   private LearnedRules() {}
@@ -77,7 +83,12 @@ public final class LearnedRules {
         if (!rule.name().equals(name)) {
           throw new IllegalStateException(resource + " holds rule '" + rule.name() + "'");
         }
-        rules.add(rule);
+        // The shipped rules are version 0 of their names, made for the bundled small model.
+        RuleInfo info = rule.info().withVersion(BUNDLED_VERSION);
+        if (info.modelFingerprint().isEmpty()) {
+          info = info.withModel(ModelFingerprint.of(BUNDLED_MODEL), ModelFingerprint.FEATURE_LAYOUT);
+        }
+        rules.add(rule.withInfo(info));
       } catch (IOException e) {
         throw new UncheckedIOException("cannot read " + resource, e);
       } catch (IllegalArgumentException e) {

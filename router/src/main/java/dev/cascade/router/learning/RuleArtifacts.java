@@ -48,6 +48,11 @@ public final class RuleArtifacts {
         .setTrainingDataRange(info.trainingDataRange())
         .setValidationMetrics(new LinkedHashMap<>(info.validationMetrics()))
         .setCreatedAtMs(info.createdAtMs())
+        .setModelFingerprint(info.modelFingerprint())
+        .setFeatureLayout(info.featureLayout())
+        .setCalibrationScores(boxed(info.calibrationScores()))
+        .setCalibrationWeights(boxed(info.calibrationWeights()))
+        .setTrainingPrompts(java.util.Arrays.stream(info.trainingPrompts()).boxed().toList())
         .build();
   }
 
@@ -79,7 +84,9 @@ public final class RuleArtifacts {
     record.getValidationMetrics().forEach((k, v) -> metrics.put(k.toString(), v));
     RuleInfo info = new RuleInfo(record.getName(), record.getVersion(), record.getLearner(),
         record.getFeatureNames().stream().map(Object::toString).toList(),
-        record.getTrainingDataRange(), metrics, record.getCreatedAtMs());
+        record.getTrainingDataRange(), metrics, record.getCreatedAtMs(), record.getModelFingerprint(),
+        record.getFeatureLayout(), unboxed(record.getCalibrationScores()), unboxed(record.getCalibrationWeights()),
+        record.getTrainingPrompts().stream().mapToLong(Long::longValue).toArray());
     for (var feature : model.getFeatureIDMap()) {
       if (!info.featureNames().contains(feature.getName())) {
         throw new IllegalArgumentException("rule '" + record.getName() + "': the model uses feature '"
@@ -87,6 +94,14 @@ public final class RuleArtifacts {
       }
     }
     return new LearnedRule(info, (Model<Label>) model);
+  }
+
+  private static java.util.List<Double> boxed(double[] values) {
+    return java.util.Arrays.stream(values).boxed().toList();
+  }
+
+  private static double[] unboxed(java.util.List<Double> values) {
+    return values.stream().mapToDouble(Double::doubleValue).toArray();
   }
 
   /** The artifact's bytes: the record in Avro single-object encoding. */

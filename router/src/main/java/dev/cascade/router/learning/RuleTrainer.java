@@ -145,13 +145,16 @@ public final class RuleTrainer {
     List<CandidateResult> results = new ArrayList<>();
     CandidateResult best = null;
     LearnerSpec bestSpec = null;
+    double[] bestOutOfFold = null;
     for (LearnerSpec spec : options.candidates()) {
-      double auc = crossValidate(layout, examples, fold, options, spec, progress);
+      double[] outOfFold = new double[examples.size()];
+      double auc = crossValidate(layout, examples, fold, options, spec, progress, outOfFold);
       CandidateResult result = new CandidateResult(spec.id(), auc);
       results.add(result);
       if (best == null || auc > best.cvAucDf()) {
         best = result;
         bestSpec = spec;
+        bestOutOfFold = outOfFold;
       }
     }
 
@@ -177,7 +180,8 @@ public final class RuleTrainer {
       metrics.put("cv_auc_df:" + result.learner(), result.cvAucDf());
     }
     RuleInfo info = new RuleInfo(ruleName, version, bestSpec.id(), layout.names(),
-        trainingDataRange, metrics, System.currentTimeMillis());
+        trainingDataRange, metrics, System.currentTimeMillis(), "", ModelFingerprint.FEATURE_LAYOUT,
+        bestOutOfFold, weights(examples), prompts(examples));
     return new TrainingResult(new LearnedRule(info, model), List.copyOf(results), chowSum, random,
         oracle);
   }
@@ -198,6 +202,13 @@ public final class RuleTrainer {
   private static double crossValidate(
       FeatureLayout layout, List<DeferralExample> examples, int[] fold, Options options,
       LearnerSpec spec, Progress progress) {
+    return crossValidate(layout, examples, fold, options, spec, progress, null);
+  }
+
+  /** Mean held-out AUC-DF; fills {@code outOfFold} (when not null) with each example's held-out score. */
+  private static double crossValidate(
+      FeatureLayout layout, List<DeferralExample> examples, int[] fold, Options options,
+      LearnerSpec spec, Progress progress, double[] outOfFold) {
     double total = 0;
     for (int f = 0; f < options.folds(); f++) {
       List<DeferralExample> train = subset(examples, fold, f, false);
@@ -209,6 +220,14 @@ public final class RuleTrainer {
       }
       int benefit = model.getOutputIDInfo().getID(new Label(FeatureLayout.BENEFIT));
       double[] scores = LearnedRule.scores(model, heldExamples, benefit);
+      if (outOfFold != null) {
+        int j = 0;
+        for (int i = 0; i < fold.length; i++) {
+          if (fold[i] == f) {
+            outOfFold[i] = scores[j++];
+          }
+        }
+      }
       total += evaluation(held).aucDf(scores);
       progress.fitted(spec.id() + " fold " + (f + 1) + "/" + options.folds());
     }
@@ -224,6 +243,18 @@ public final class RuleTrainer {
       dataset.add(layout.example(example));
     }
     return spec.trainer().apply(seed).train(dataset);
+  }
+
+  /** The examples' weights, or null when all are 1 (the artifact then stores none). */
+  private static double[] weights(List<DeferralExample> examples) {
+    if (examples.stream().allMatch(e -> e.weight() == 1.0)) {
+      return null;
+    }
+    return examples.stream().mapToDouble(DeferralExample::weight).toArray();
+  }
+
+  private static long[] prompts(List<DeferralExample> examples) {
+    return examples.stream().mapToLong(DeferralExample::promptHash).filter(h -> h != 0).distinct().toArray();
   }
 
   private static CascadeEvaluation evaluation(List<DeferralExample> examples) {

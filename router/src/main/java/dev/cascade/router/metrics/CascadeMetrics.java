@@ -66,6 +66,9 @@ public final class CascadeMetrics implements RoutingObserver {
   private final DistributionDataPoint endToEnd;
   private final Histogram batchSize;
   private final Counter largeModelCalls;
+  private final Counter ruleFallbacks;
+  private final Counter ruleRecords;
+  private final Gauge ruleVersion;
   private final Gauge inFlight;
   private final CounterDataPoint costSpent;
   private final CounterDataPoint costLargeOnly;
@@ -109,6 +112,17 @@ public final class CascadeMetrics implements RoutingObserver {
     policyUpdates = Counter.builder().name("cascade_policy_updates_applied_total")
         .help("Policy versions newer than any before that came into force on this instance")
         .withoutExemplars().register(registry);
+    ruleFallbacks = Counter.builder().name("cascade_rule_fallbacks_total")
+        .help("Requests the policy's fallback rule scored because its rule could not: unknown_rule, missing_version, "
+            + "other_model, score_failed")
+        .labelNames("reason").withoutExemplars().register(registry);
+    ruleRecords = Counter.builder().name("cascade_rules_records_total")
+        .help("Rules-topic records read: loaded, other_model (made for another small model, skipped), undecodable")
+        .labelNames("result").withoutExemplars().register(registry);
+    ruleVersion = Gauge.builder().name("cascade_rule_version")
+        .help("Version of the learned rule of the latest decision (-1: a closed-form rule)")
+        .withoutExemplars().register(registry);
+    ruleVersion.set(-1);
     Histogram stages = Histogram.builder().name("cascade_stage_duration_seconds")
         .help("Time a request spent per stage: queue, small_model (0 on a cache hit), features_rule, escalation "
             + "(escalated requests only), end_to_end (received to answered)")
@@ -208,6 +222,7 @@ public final class CascadeMetrics implements RoutingObserver {
       default -> { }
     }
     threshold.set(scored.threshold());
+    ruleVersion.set(scored.ruleVersion() == null ? -1 : scored.ruleVersion());
     long version = scored.policyVersion();
     policyVersion.set(version);
     if (version > highestPolicyVersion.get() && version > highestPolicyVersion.getAndAccumulate(version, Math::max)) {
@@ -233,6 +248,16 @@ public final class CascadeMetrics implements RoutingObserver {
     endToEnd.observe(l.getTotalMs() / 1e3);
     costSpent.inc(outcome.getCostUnits());
     costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
+  }
+
+  @Override
+  public void ruleFallback(dev.cascade.router.learning.RuleResolver.Problem problem) {
+    ruleFallbacks.labelValues(problem.label()).inc();
+  }
+
+  @Override
+  public void ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission admission) {
+    ruleRecords.labelValues(admission.name().toLowerCase(java.util.Locale.ROOT)).inc();
   }
 
   @Override

@@ -1,6 +1,9 @@
 package dev.cascade.router.policy;
 
 import dev.cascade.router.rules.ChowQuantileRule;
+import dev.cascade.router.rules.ChowSumRule;
+import java.util.List;
+import java.util.Objects;
 
 /**
  * The live deferral policy: which rule scores a generation, and how the score becomes a decision.
@@ -20,6 +23,11 @@ import dev.cascade.router.rules.ChowQuantileRule;
  * @param updatedBy who made this version; not blank
  * @param updatedAtMs when, in epoch milliseconds; ≥ 0
  * @param reason why; not null, may be empty
+ * @param ruleVersion the version of a learned rule to pin, or {@code null} for the latest the
+ *     rules topic holds; ≥ 0 (the bundled rules are version 0)
+ * @param shadowRules rules scored on every request and logged, never acted on: {@code NAME},
+ *     {@code NAME-ALPHA} or {@code NAME@VERSION}; not null
+ * @param fallbackRule the rule that scores a request when the policy's rule cannot; not blank
  */
 public record DeferralPolicy(
     String rule,
@@ -30,7 +38,17 @@ public record DeferralPolicy(
     long version,
     String updatedBy,
     long updatedAtMs,
-    String reason) {
+    String reason,
+    Long ruleVersion,
+    List<String> shadowRules,
+    String fallbackRule) {
+
+  /** A policy with no pinned rule version, no shadow rules and Chow-Sum as the fallback. */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        null, List.of(), ChowSumRule.NAME);
+  }
 
   /**
    * @throws InvalidPolicyException naming the first invalid field
@@ -57,6 +75,33 @@ public record DeferralPolicy(
     if (reason == null) {
       throw new InvalidPolicyException("reason", "must not be null (it may be empty)", null);
     }
+    if (ruleVersion != null && ruleVersion < 0) {
+      throw new InvalidPolicyException("ruleVersion", "must be >= 0 (or absent for the latest)", ruleVersion);
+    }
+    if (shadowRules == null || shadowRules.stream().anyMatch(r -> r == null || r.isBlank())) {
+      throw new InvalidPolicyException("shadowRules", "must be a list of rule names", shadowRules);
+    }
+    shadowRules = List.copyOf(shadowRules);
+    if (fallbackRule == null || fallbackRule.isBlank()) {
+      throw new InvalidPolicyException("fallbackRule", "must name a rule", quoted(fallbackRule));
+    }
+  }
+
+  /** This policy with another rule version pin ({@code null}: the latest). */
+  public DeferralPolicy withRuleVersion(Long pinned) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule);
+  }
+
+  /** This policy with other shadow rules. */
+  public DeferralPolicy withShadowRules(List<String> shadows) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule);
+  }
+
+  /** The rule as one string: {@code NAME} or {@code NAME@VERSION} when a version is pinned. */
+  public String ruleSpec() {
+    return ruleVersion == null ? rule : rule + "@" + ruleVersion;
   }
 
   /**

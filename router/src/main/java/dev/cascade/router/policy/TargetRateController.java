@@ -94,11 +94,15 @@ public final class TargetRateController {
    * @throws IllegalArgumentException if the score is not finite
    */
   public synchronized void observe(DeferralPolicy policy, double score) {
+    observe(policy, ruleOf(policy), score, false);
+  }
+
+  /** Adds a score under a rule key (rule and version); {@code escalated} is not used yet. */
+  public synchronized void observe(DeferralPolicy policy, String rule, double score, boolean escalated) {
     Objects.requireNonNull(policy, "policy");
     if (!Double.isFinite(score)) {
       throw new IllegalArgumentException("score must be finite, was " + score);
     }
-    String rule = ruleOf(policy);
     if (!rule.equals(windowRule)) {
       clear(rule);
     }
@@ -124,8 +128,13 @@ public final class TargetRateController {
    * everything) for a target of 1.
    */
   public synchronized double threshold(DeferralPolicy policy) {
+    return threshold(policy, ruleOf(policy));
+  }
+
+  /** The threshold under a rule key (rule and version). */
+  public synchronized double threshold(DeferralPolicy policy, String rule) {
     Objects.requireNonNull(policy, "policy");
-    if (!policy.holdsTargetRate() || !warm || !ruleOf(policy).equals(windowRule)) {
+    if (!policy.holdsTargetRate() || !warm || !rule.equals(windowRule)) {
       return policy.threshold();
     }
     if (policy.targetEscalationRate() >= 1.0) {

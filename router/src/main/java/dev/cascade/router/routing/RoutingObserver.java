@@ -33,6 +33,12 @@ public interface RoutingObserver {
   /** A request was answered: its outcome record, as written (served small, large or small-degraded). */
   default void answered(RoutingOutcome outcome) {}
 
+  /** A request was scored by the policy's fallback rule, because its rule could not be applied. */
+  default void ruleFallback(dev.cascade.router.learning.RuleResolver.Problem problem) {}
+
+  /** A rules-topic record was read: loaded, skipped as made for another model, or undecodable. */
+  default void ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission admission) {}
+
   /** A large-model call started. */
   default void largeModelCallStarted() {}
 

@@ -9,7 +9,7 @@ import dev.cascade.router.policy.Decision;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.PolicyDecider;
 import dev.cascade.router.policy.TargetRateController;
-import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.rules.DeferralRules;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -28,25 +28,32 @@ import java.util.Optional;
 public final class SmallModelRouter {
 
   private final TextGenerator smallModel;
-  private final DeferralRules rules;
+  private final RuleResolver rules;
   private final TargetRateController targetRate;
   private final RoutingRecords records;
   private final int defaultMaxNewTokens;
   private final Clock clock;
-  private final Map<String, DeferralRule> ruleCache = new LinkedHashMap<>();
   private final ResponseCache cache;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
-    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, ResponseCache.disabled());
+    this(smallModel, RuleResolver.of(rules), targetRate, records, defaultMaxNewTokens, clock, ResponseCache.disabled());
+  }
+
+  /** As below, with the rules of a registry alone (no versioned rules). */
+  public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache) {
+    this(smallModel, RuleResolver.of(rules), targetRate, records, defaultMaxNewTokens, clock, cache);
   }
 
   /**
    * As above, with a cache of the small model's generations in front of the model: a request
    * whose prompt and token limit are cached (and that does not ask to bypass the cache) is scored
    * from the cached generation without running the model, and its answer is marked a cache hit.
+   * Rules are resolved through {@code rules} for every batch, so a new rule version on the rules
+   * topic applies from the next batch.
    */
-  public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache) {
     this.cache = cache;
     this.smallModel = smallModel;
@@ -64,7 +71,7 @@ public final class SmallModelRouter {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
     Routed[] out = new Routed[batch.size()];
-    DeferralRule rule = rule(policy);
+    Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
       long batchStartMs = clock.millis();
@@ -101,7 +108,10 @@ public final class SmallModelRouter {
     return List.of(out);
   }
 
-  private Routed decide(PendingRequest pending, Generation generation, DeferralRule rule, DeferralPolicy policy,
+  /** The rules of one batch: the policy's (or its fallback) and the shadows. */
+  private record Rules(RuleResolver.Resolved main, List<RuleResolver.Resolved> shadows) {}
+
+  private Routed decide(PendingRequest pending, Generation generation, Rules rule, DeferralPolicy policy,
       long batchStartMs, double smallMs, boolean cacheHit) {
     Scored scored = score(pending.request().getRequestId(), generation, rule, policy);
     double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
@@ -110,22 +120,50 @@ public final class SmallModelRouter {
         : records.escalated(pending, generation, scored, queueMs, smallMs, clock.millis());
   }
 
-  private Scored score(String requestId, Generation generation, DeferralRule rule, DeferralPolicy policy) {
+  private Scored score(String requestId, Generation generation, Rules rules, DeferralPolicy policy) {
     long t0 = System.nanoTime();
     UncertaintyFeatures features = FeatureExtractor.extract(generation.tokenLogprobs(), generation.entropies());
-    double score = rule.score(features, generation.embedding());
+    RuleResolver.Resolved rule = rules.main();
+    double score;
+    try {
+      score = checkedScore(rule, features, generation.embedding());
+    } catch (RuntimeException e) {
+      // A rule that cannot score this request (an embedding of another size, a broken model) never
+      // loses it: the policy's fallback rule scores it instead, and the reason is recorded.
+      rule = this.rules.fallbackOf(policy, "rule " + rule.spec() + " failed to score: " + e.getMessage());
+      score = checkedScore(rule, features, generation.embedding());
+    }
+    Map<String, Double> shadows = new LinkedHashMap<>();
+    for (RuleResolver.Resolved shadow : rules.shadows()) {
+      try {
+        shadows.put(shadow.spec(), checkedScore(shadow, features, generation.embedding()));
+      } catch (RuntimeException e) {
+        // A shadow that cannot score is left out of this outcome; it never acts on anything.
+      }
+    }
     double threshold = policy.threshold();
+    String ruleKey = rule.key();
     if (policy.holdsTargetRate()) {
-      targetRate.observe(policy, score);
-      threshold = targetRate.threshold(policy);
+      threshold = targetRate.threshold(policy, ruleKey);
     }
     Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate());
-    return new Scored(features, policy.rule(), policy.alpha(), score, threshold, policy.version(), decision,
-        (System.nanoTime() - t0) / 1e6);
+    if (policy.holdsTargetRate()) {
+      targetRate.observe(policy, ruleKey, score, decision.escalates());
+    }
+    double propensity = decision == Decision.DEFER ? 1.0 : policy.explorationRate();
+    if (rule.problem() != null) {
+      records.observer().ruleFallback(rule.problem());
+    }
+    return new Scored(features, rule.name(), rule.alpha(), score, threshold, policy.version(), decision,
+        (System.nanoTime() - t0) / 1e6, rule.version(), propensity, shadows, rule.fallbackReason());
   }
 
-  private DeferralRule rule(DeferralPolicy policy) {
-    return ruleCache.computeIfAbsent(policy.rule() + "@" + policy.alpha(), k -> rules.create(policy.rule(), policy.alpha()));
+  private static double checkedScore(RuleResolver.Resolved rule, UncertaintyFeatures features, float[] embedding) {
+    double score = rule.rule().score(features, embedding);
+    if (!Double.isFinite(score)) {
+      throw new IllegalArgumentException("score is " + score);
+    }
+    return score;
   }
 
   private int maxNewTokens(PendingRequest p) {

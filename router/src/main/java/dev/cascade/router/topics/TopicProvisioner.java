@@ -12,8 +12,8 @@ import org.apache.kafka.common.config.TopicConfig;
 
 /**
  * Creates the router's topics where they are missing: every topic with {@code partitions}
- * partitions, except the policy topic, which is compacted and has one partition (so every
- * instance reads policy versions in the order they were written).
+ * partitions, except the policy and rules topics, which are compacted and have one partition (so
+ * every instance reads versions in the order they were written).
  */
 public final class TopicProvisioner {
 
@@ -27,6 +27,9 @@ public final class TopicProvisioner {
       topics.add(new NewTopic(t, partitions, replication));
     }
     topics.add(new NewTopic(names.policy(), 1, replication)
+        .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
+    // Keyed NAME@VERSION, so compaction keeps every version (a policy may pin an old one).
+    topics.add(new NewTopic(names.rules(), 1, replication)
         .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
     return topics;
   }

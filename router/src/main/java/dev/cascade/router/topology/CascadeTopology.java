@@ -6,7 +6,7 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.routing.SmallModelRouter;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
 import java.util.concurrent.Executor;
@@ -36,6 +36,7 @@ import org.apache.kafka.streams.state.Stores;
  *                       └─defer/explore─► escalations-sink
  * escalations-source ─► escalate (async large-model calls) ─► responses-sink, outcomes-sink
  * policy topic ─► policy-store (global table, on every instance)
+ * rules topic ─► rules-store (global store, on every instance; decoded into the rule catalog)
  * </pre>
  */
 public final class CascadeTopology {
@@ -55,6 +56,7 @@ public final class CascadeTopology {
   static final String BATCH_STORE = "small-model-batch";
   static final String ESCALATION_STORE = "escalations-pending";
   static final String POLICY_STORE = "policy-store";
+  static final String RULES_STORE = "rules-store";
   static final String SEEN_IDS_STORE = "request-ids-seen";
   /** How long a request id is remembered to refuse a duplicate. */
   static final Duration DEDUPE_WINDOW = Duration.ofMinutes(10);
@@ -65,7 +67,8 @@ public final class CascadeTopology {
    * @param topics topic names
    * @param routers makes the accept-or-defer step, one per stream task
    * @param validator checks requests before the small model
-   * @param rules the rules a policy may name (built-in and learned)
+   * @param rules the rules a policy may name (built-in, and learned ones by version: the catalog the
+   *     rules topic keeps up to date)
    * @param defaultPolicy the policy while the policy topic has none
    * @param batchSize most requests in one small-model batch
    * @param batchWait longest a request waits for its batch to fill
@@ -77,7 +80,7 @@ public final class CascadeTopology {
    *     per task at a time); {@code Runnable::run} runs them on the stream thread instead
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
-      DeferralRules rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
+      RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
       RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers) {}
 
   private CascadeTopology() {}
@@ -91,6 +94,10 @@ public final class CascadeTopology {
         Consumed.with(Serdes.String(), CascadeSerdes.policies()).withName("policy-source"),
         Materialized.<String, dev.cascade.schemas.avro.DeferralPolicy, KeyValueStore<Bytes, byte[]>>as(POLICY_STORE)
             .withKeySerde(Serdes.String()).withValueSerde(CascadeSerdes.policies()));
+    builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(RULES_STORE),
+            Serdes.String(), Serdes.ByteArray()).withLoggingDisabled(),
+        topics.rules(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("rules-source"),
+        () -> new RulesStoreUpdater(RULES_STORE, parts.rules().catalog(), parts.records().observer()));
     Topology topology = builder.build();
 
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())

@@ -10,13 +10,15 @@ public final class PolicyRecords {
   /** @throws dev.cascade.router.policy.InvalidPolicyException naming a bad field */
   public static DeferralPolicy fromAvro(dev.cascade.schemas.avro.DeferralPolicy r) {
     return new DeferralPolicy(r.getRule(), r.getAlpha(), r.getThreshold(), r.getExplorationRate(),
-        r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason());
+        r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason(),
+        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule());
   }
 
   public static dev.cascade.schemas.avro.DeferralPolicy toAvro(DeferralPolicy p) {
     return dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
         .setRule(p.rule()).setAlpha(p.alpha()).setThreshold(p.threshold()).setExplorationRate(p.explorationRate())
         .setTargetEscalationRate(p.targetEscalationRate()).setVersion(p.version()).setUpdatedBy(p.updatedBy())
-        .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).build();
+        .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).setRuleModelVersion(p.ruleVersion())
+        .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule()).build();
   }
 }

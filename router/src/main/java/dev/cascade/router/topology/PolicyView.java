@@ -1,7 +1,7 @@
 package dev.cascade.router.topology;
 
 import dev.cascade.router.policy.DeferralPolicy;
-import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.learning.RuleResolver;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
@@ -11,19 +11,20 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The policy in force, read from the global policy table (the compacted policy topic). When the
- * table is empty, or its latest record is not a usable policy (a bad field, an unknown rule), the
- * configured default applies. Each task has its own view; what they log (a new policy in force, an
+ * table is empty, or its latest record is not a usable policy (a bad field), the configured
+ * default applies. A policy whose rule cannot be applied yet still applies: its fallback rule
+ * scores until the rule can ({@link RuleResolver#ruleOf}). Each task has its own view; what they log (a new policy in force, an
  * unusable record) is logged once per instance, not once per task.
  */
 final class PolicyView {
 
   /** What the views of one instance share: the rules, the configured default, what was logged. */
   static final class Source {
-    private final DeferralRules rules;
+    private final RuleResolver rules;
     private final DeferralPolicy fallback;
     private final Set<dev.cascade.schemas.avro.DeferralPolicy> announced = ConcurrentHashMap.newKeySet();
 
-    Source(DeferralRules rules, DeferralPolicy fallback) {
+    Source(RuleResolver rules, DeferralPolicy fallback) {
       this.rules = rules;
       this.fallback = fallback;
     }
@@ -37,13 +38,13 @@ final class PolicyView {
 
   private final ReadOnlyKeyValueStore<String, ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy>> table;
   private final DeferralPolicy fallback;
-  private final DeferralRules rules;
+  private final RuleResolver rules;
   private final Set<dev.cascade.schemas.avro.DeferralPolicy> announced;
   private dev.cascade.schemas.avro.DeferralPolicy lastSeen;
   private DeferralPolicy lastPolicy;
 
   private PolicyView(ReadOnlyKeyValueStore<String, ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy>> table,
-      DeferralPolicy fallback, DeferralRules rules, Set<dev.cascade.schemas.avro.DeferralPolicy> announced) {
+      DeferralPolicy fallback, RuleResolver rules, Set<dev.cascade.schemas.avro.DeferralPolicy> announced) {
     this.table = table;
     this.fallback = fallback;
     this.rules = rules;
@@ -62,12 +63,19 @@ final class PolicyView {
     lastSeen = record;
     try {
       DeferralPolicy policy = PolicyRecords.fromAvro(record);
-      rules.create(policy.rule(), policy.alpha());
       lastPolicy = policy;
       if (announced.add(record)) {
-        LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {}",
-          policy.version(), policy.rule(), policy.alpha(), policy.threshold(), policy.explorationRate(),
-            policy.targetEscalationRate());
+        LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {} shadows {}",
+          policy.version(), policy.ruleSpec(), policy.alpha(), policy.threshold(), policy.explorationRate(),
+            policy.targetEscalationRate(), policy.shadowRules());
+        try {
+          rules.check(policy);
+        } catch (IllegalArgumentException e) {
+          // Not fatal: the rule may be on its way (a rule and the policy naming it are written
+          // together), and until it can be applied the fallback rule scores, counted per request.
+          LOG.warn("policy version {}: {}; the fallback rule {} scores until it can be applied", policy.version(),
+              e.getMessage(), policy.fallbackRule());
+        }
       }
     } catch (IllegalArgumentException e) {
       if (announced.add(record)) {

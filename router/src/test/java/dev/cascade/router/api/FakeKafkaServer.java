@@ -33,7 +33,7 @@ final class FakeKafkaServer {
       String adminToken, Duration defaultDeadline) throws IOException {
     policies = new InMemoryPolicyStore(policy);
     server = new CascadeServer(transport, requests, policies, new RequestValidator(model(promptCheck)),
-        DeferralRules.builtIn(), adminToken, defaultDeadline).start();
+        dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), adminToken, defaultDeadline).start();
   }
 
   /** The port it listens on ({@link CascadeServer#port()}). */

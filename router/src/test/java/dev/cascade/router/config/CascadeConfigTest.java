@@ -19,7 +19,7 @@ class CascadeConfigTest {
     CascadeConfig config = CascadeConfig.defaults();
     assertThat(config.get(CascadeConfig.BATCH_SIZE)).isEqualTo(32);
     assertThat(config.topics().policy()).isEqualTo("cascade.policy");
-    assertThat(config.topics().all()).hasSize(7).doesNotHaveDuplicates();
+    assertThat(config.topics().all()).hasSize(8).doesNotHaveDuplicates();
   }
 
   @Test
@@ -73,7 +73,7 @@ class CascadeConfigTest {
     CascadeConfig own = base.withOwnTopics("app-b", "b");
     assertThat(own.get(CascadeConfig.APPLICATION_ID)).isEqualTo("app-b");
     assertThat(own.topics()).isEqualTo(new TopicNames("b.requests", "b.responses", "b.escalations", "b.outcomes",
-        "b.feedback", "b.dead-letters", "b.policy"));
+        "b.feedback", "b.dead-letters", "b.policy", "b.rules"));
     assertThat(own.get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
     assertThat(base.topics().requests()).isEqualTo("cascade.requests");
   }

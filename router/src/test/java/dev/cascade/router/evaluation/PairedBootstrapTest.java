@@ -100,7 +100,7 @@ class PairedBootstrapTest {
     CascadeEvaluation eval = new CascadeEvaluation(small, large);
 
     double weighted =
-        eval.weightedAucDf(CascadeEvaluation.Ordering.of(scores, n), weights);
+        eval.weightedAucDf(CascadeEvaluation.Ordering.of(scores, n), weights, null);
 
     assertThat(weighted)
         .isCloseTo(

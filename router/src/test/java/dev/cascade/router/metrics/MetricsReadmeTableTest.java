@@ -98,6 +98,8 @@ class MetricsReadmeTableTest {
     records.afterEscalation(records.escalated(p, g, s, 1, 1, 2).escalation(),
         new LargeAnswer("ab", new int[] {1, 2}, new float[2], 1, 1), null, 1, 3);
     metrics.batchRouted(1);
+    metrics.ruleFallback(dev.cascade.router.learning.RuleResolver.Problem.MISSING_VERSION);
+    metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
     metrics.largeModelCallStarted();
     metrics.largeModelCallEnded(null);
 

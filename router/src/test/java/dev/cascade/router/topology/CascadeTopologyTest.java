@@ -90,7 +90,7 @@ class CascadeTopologyTest {
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
-        new RequestValidator(small), DeferralRules.builtIn(), policy, batchSize, wait, escalations, records, 4, 48,
+        new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), policy, batchSize, wait, escalations, records, 4, 48,
         smallModelWorkers);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
@@ -270,9 +270,23 @@ class CascadeTopologyTest {
   }
 
   @Test
-  void anUnusablePolicyRecordKeepsTheConfiguredDefault() {
+  void aPolicyWhoseRuleCannotBeAppliedIsScoredByItsFallbackRule() {
     policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
-        .setRule("no-such-rule").setAlpha(0).setThreshold(5.0).setExplorationRate(0).setTargetEscalationRate(0)
+        .setRule("no-such-rule").setAlpha(0).setThreshold(-1.0).setExplorationRate(0).setTargetEscalationRate(0)
+        .setVersion(3).setUpdatedBy("x").setUpdatedAtMs(1).setReason("").setFallbackRule("chow-average").build());
+    send("a", "unsure");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    dev.cascade.schemas.avro.Escalation e = escalated.readValue();
+    assertThat(e.getPolicyVersion()).isEqualTo(3);
+    assertThat(e.getRule()).isEqualTo("chow-average");
+    assertThat(e.getRuleFallbackReason()).contains("no-such-rule");
+    assertThat(e.getPropensity()).isEqualTo(1.0);
+  }
+
+  @Test
+  void anInvalidPolicyRecordKeepsTheConfiguredDefault() {
+    policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule("chow-sum").setAlpha(0).setThreshold(5.0).setExplorationRate(2.0).setTargetEscalationRate(0)
         .setVersion(3).setUpdatedBy("x").setUpdatedAtMs(1).setReason("").build());
     send("a", "unsure");
     driver.advanceWallClockTime(Duration.ofMillis(25));

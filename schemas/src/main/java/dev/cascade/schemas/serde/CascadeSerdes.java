@@ -6,6 +6,7 @@ import dev.cascade.schemas.avro.DeadLetter;
 import dev.cascade.schemas.avro.DeferralPolicy;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.RuleModel;
 import java.util.HashMap;
@@ -24,7 +25,7 @@ public final class CascadeSerdes {
   /** Every top-level record type that travels on a topic. */
   public static final List<Class<? extends SpecificRecord>> RECORD_TYPES = List.of(
       CascadeRequest.class, CascadeResponse.class, RoutingOutcome.class, Escalation.class,
-      DeferralPolicy.class, RuleModel.class, Feedback.class, DeadLetter.class);
+      DeferralPolicy.class, RuleModel.class, Feedback.class, DeadLetter.class, LabelledExample.class);
 
   private static final AvroSerde<CascadeRequest> REQUESTS = AvroSerde.forType(CascadeRequest.class);
   private static final AvroSerde<CascadeResponse> RESPONSES =
@@ -35,6 +36,7 @@ public final class CascadeSerdes {
   private static final AvroSerde<RuleModel> RULE_MODELS = AvroSerde.forType(RuleModel.class);
   private static final AvroSerde<Feedback> FEEDBACK = AvroSerde.forType(Feedback.class);
   private static final AvroSerde<DeadLetter> DEAD_LETTERS = AvroSerde.forType(DeadLetter.class);
+  private static final AvroSerde<LabelledExample> LABELLED_EXAMPLES = AvroSerde.forType(LabelledExample.class);
 
   private CascadeSerdes() {}
 
@@ -74,6 +76,11 @@ public final class CascadeSerdes {
   }
 
   /** Dead-letter topic values. */
+  /** The continuous learner's labelled examples (its changelogged example store). */
+  public static AvroSerde<LabelledExample> labelledExamples() {
+    return LABELLED_EXAMPLES;
+  }
+
   public static AvroSerde<DeadLetter> deadLetters() {
     return DEAD_LETTERS;
   }

@@ -28,7 +28,8 @@ class CascadeSerdesTest {
         of(CascadeSerdes.policies(), SampleRecords.policy()),
         of(CascadeSerdes.ruleModels(), SampleRecords.ruleModel()),
         of(CascadeSerdes.feedback(), SampleRecords.feedback()),
-        of(CascadeSerdes.deadLetters(), SampleRecords.deadLetter()));
+        of(CascadeSerdes.deadLetters(), SampleRecords.deadLetter()),
+        of(CascadeSerdes.labelledExamples(), SampleRecords.labelledExample()));
   }
 
   private static Arguments of(AvroSerde<?> serde, SpecificRecord record) {
@@ -60,9 +61,9 @@ class CascadeSerdesTest {
 
   @Test
   void everyTopicTypeHasASerdeAndDistinctFingerprints() {
-    assertThat(CascadeSerdes.RECORD_TYPES).hasSize(8);
+    assertThat(CascadeSerdes.RECORD_TYPES).hasSize(9);
     assertThat(everyRecordType().map(a -> ((AvroSerde<?>) ((Named<?>) a.get()[0]).getPayload()).fingerprint()).distinct())
-        .hasSize(8);
+        .hasSize(9);
   }
 
   @Test

@@ -8,6 +8,7 @@ import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.DeferralPolicy;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.RuleModel;
 import dev.cascade.schemas.avro.ServedBy;
@@ -87,7 +88,8 @@ final class SampleRecords {
         .setThreshold(2.0).setPolicyVersion(4).setDecision(Decision.EXPLORE)
         .setReference("n ai t").setBypassCache(false).setReplyTo("frontdoor-7")
         .setMetadata(Map.of("tenant", "demo")).setCreatedAtMs(CREATED)
-        .setEscalatedAtMs(CREATED + 14).setLatencies(latencies()).build();
+        .setEscalatedAtMs(CREATED + 14).setLatencies(latencies()).setRuleVersion(null).setPropensity(0.05)
+        .setShadowScores(Map.of("chow-sum", 3.6)).setRuleFallbackReason(null).build();
   }
 
   /**
@@ -110,6 +112,7 @@ final class SampleRecords {
         .setRule("post-hoc-quantile").setAlpha(0.1).setThreshold(0.42).setExplorationRate(0.02)
         .setTargetEscalationRate(0.3).setRuleModelVersion(7L).setVersion(12)
         .setUpdatedBy("learner").setUpdatedAtMs(CREATED).setReason("beat chow-sum on AUC-DF")
+        .setShadowRules(List.of("chow-sum", "post-hoc-quantile@6")).setFallbackRule("chow-sum")
         .build();
   }
 
@@ -120,7 +123,17 @@ final class SampleRecords {
         .setParameters(ByteBuffer.wrap(new byte[] {1, 2, 3, (byte) 0xFF, 0}))
         .setTrainingDataRange("outcomes 0-5, 2024-05-01/2024-05-02")
         .setValidationMetrics(Map.of("auc_df", 0.61, "auc_df_gain_over_random", 0.14))
-        .setCreatedAtMs(CREATED).build();
+        .setCreatedAtMs(CREATED).setModelFingerprint("ab".repeat(32)).setFeatureLayout("uncertainty/v1")
+        .setCalibrationScores(List.of(0.1, 0.7)).setCalibrationWeights(List.of(1.0, 20.0))
+        .setTrainingPrompts(List.of(-5L, 17L)).build();
+  }
+
+  static LabelledExample labelledExample() {
+    return LabelledExample.newBuilder()
+        .setRequestId("req-1").setSeq(41).setPromptHash(-123456789L).setFeatures(features())
+        .setSmallEmbedding(List.of(0.5f, -0.25f)).setSmallCorrect(false).setLargeCorrect(true)
+        .setLabelSource("reference").setEscalated(true).setPropensity(0.05).setRule("chow-sum")
+        .setOutcomeAtMs(CREATED).build();
   }
 
   static Feedback feedback() {

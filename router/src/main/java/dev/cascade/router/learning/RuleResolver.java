@@ -1,0 +1,231 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Turns the rules a policy names into rules that score: closed-form rules from the registry, and
+ * learned ones from the {@link RuleCatalog} by name and version (a pinned version, or the newest
+ * applicable one). Thread-safe; holds no state of its own.
+ */
+public final class RuleResolver {
+
+  /** Why a named rule cannot be applied, as a kind a metric can count. */
+  public enum Problem {
+    /** No rule of that name, on the topic or built in. */
+    UNKNOWN_RULE,
+    /** The name is known but not that version. */
+    MISSING_VERSION,
+    /** The version exists but was made for another small model or feature layout. */
+    OTHER_MODEL,
+    /** The rule failed to score a request. */
+    SCORE_FAILED;
+
+    /** The metric label: lower case. */
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
+  /** A rule that cannot be applied; the message says why. */
+  public static final class RuleUnavailableException extends IllegalArgumentException {
+    private final Problem problem;
+
+    RuleUnavailableException(Problem problem, String message) {
+      super(message);
+      this.problem = problem;
+    }
+
+    public Problem problem() {
+      return problem;
+    }
+  }
+
+  /**
+   * A rule ready to score.
+   *
+   * @param rule scores a generation
+   * @param name the registry name
+   * @param alpha the level (0 for rules without one)
+   * @param version the learned rule's version, null for a closed-form rule
+   * @param fallbackReason why the policy's rule was not used and this fallback was; null when it was
+   * @param problem the kind of that reason, null when none
+   */
+  public record Resolved(DeferralRule rule, String name, double alpha, Long version, String fallbackReason,
+      Problem problem) {
+
+    /** Identifies the rule and version: scores under different keys are not comparable. */
+    public String key() {
+      return name + "@" + alpha + (version == null ? "" : "#v" + version);
+    }
+
+    /** How a policy or an outcome names it: {@code NAME}, {@code NAME-ALPHA} or {@code NAME@VERSION}. */
+    public String spec() {
+      return version != null ? name + "@" + version : alpha == 0.0 ? name : name + "-" + stripZeros(alpha);
+    }
+
+    Resolved asFallbackFor(String reason, Problem kind) {
+      return new Resolved(rule, name, alpha, version, reason, kind);
+    }
+  }
+
+  /**
+   * A rule as one string: NAME, NAME-ALPHA or NAME@VERSION.
+   *
+   * @param name the registry name
+   * @param alpha the level
+   * @param version the pinned version, or null for the latest
+   */
+  public record Spec(String name, double alpha, Long version) {}
+
+  private static final Pattern AT_VERSION = Pattern.compile("(.+)@([0-9]{1,18})");
+
+  private final DeferralRules registry;
+  private final RuleCatalog catalog;
+
+  /**
+   * @param registry the closed-form rules (and any learned ones registered without versions)
+   * @param catalog the learned rules by version
+   */
+  public RuleResolver(DeferralRules registry, RuleCatalog catalog) {
+    this.registry = Objects.requireNonNull(registry, "registry");
+    this.catalog = Objects.requireNonNull(catalog, "catalog");
+  }
+
+  /** A resolver over a registry alone (no versioned rules): for tests and tools. */
+  public static RuleResolver of(DeferralRules registry) {
+    return new RuleResolver(registry, new RuleCatalog(""));
+  }
+
+  public RuleCatalog catalog() {
+    return catalog;
+  }
+
+  public DeferralRules registry() {
+    return registry;
+  }
+
+  /**
+   * Parses NAME, NAME-ALPHA or NAME@VERSION.
+   *
+   * @throws IllegalArgumentException for an unknown name or a bad level
+   */
+  public Spec parse(String spec) {
+    Objects.requireNonNull(spec, "spec");
+    Matcher at = AT_VERSION.matcher(spec);
+    if (at.matches()) {
+      return new Spec(at.group(1), 0.0, Long.parseLong(at.group(2)));
+    }
+    if (catalog.knows(spec)) {
+      return new Spec(spec, 0.0, null);
+    }
+    DeferralRules.RuleName parsed = registry.parse(spec);
+    return new Spec(parsed.rule(), parsed.alpha(), null);
+  }
+
+  /**
+   * The rule a name, level and optional version denote.
+   *
+   * @throws RuleUnavailableException if there is no such rule or version, or it was made for another
+   *     small model (the message names both fingerprints)
+   * @throws IllegalArgumentException if alpha is out of range
+   */
+  public Resolved resolve(String name, double alpha, Long version) {
+    Objects.requireNonNull(name, "name");
+    if (catalog.knows(name)) {
+      RuleCatalog.Entry entry;
+      if (version == null) {
+        entry = catalog.latestApplicable(name).orElseThrow(() -> new RuleUnavailableException(Problem.OTHER_MODEL,
+            catalog.latest(name).map(RuleCatalog.Entry::notApplicableReason).orElse("rule '" + name + "' has no versions")));
+      } else {
+        entry = catalog.get(name, version).orElseThrow(() -> new RuleUnavailableException(Problem.MISSING_VERSION,
+            "rule '" + name + "' has no version " + version + "; known versions: " + catalog.versions(name)));
+        if (!entry.applicable()) {
+          throw new RuleUnavailableException(Problem.OTHER_MODEL, entry.notApplicableReason());
+        }
+      }
+      return new Resolved(entry.rule(), name, 0.0, entry.version(), null, null);
+    }
+    if (!registry.names().contains(name)) {
+      throw new RuleUnavailableException(Problem.UNKNOWN_RULE, "unknown deferral rule '" + name + "'; known rules: "
+          + String.join(", ", names()));
+    }
+    if (version != null) {
+      throw new RuleUnavailableException(Problem.MISSING_VERSION,
+          "rule '" + name + "' has no versions (only learned rules do); drop @" + version);
+    }
+    return new Resolved(registry.create(name, alpha), name, alpha + 0.0, null, null, null);
+  }
+
+  /** The rule one string names: {@code resolve(parse(spec))}. */
+  public Resolved resolve(String spec) {
+    Spec parsed = parse(spec);
+    return resolve(parsed.name(), parsed.alpha(), parsed.version());
+  }
+
+  /**
+   * The policy's rule, or its fallback rule with the reason when the policy's rule cannot be applied.
+   *
+   * @throws IllegalArgumentException only if the fallback rule cannot be applied either
+   */
+  public Resolved ruleOf(DeferralPolicy policy) {
+    try {
+      return resolve(policy.rule(), policy.alpha(), policy.ruleVersion());
+    } catch (RuleUnavailableException e) {
+      return resolve(policy.fallbackRule()).asFallbackFor(e.getMessage(), e.problem());
+    }
+  }
+
+  /** The fallback rule of a policy, for a request the policy's rule failed to score. */
+  public Resolved fallbackOf(DeferralPolicy policy, String reason) {
+    return resolve(policy.fallbackRule()).asFallbackFor(reason, Problem.SCORE_FAILED);
+  }
+
+  /** The policy's shadow rules that can be applied here; the others are left out (see {@link #check}). */
+  public List<Resolved> shadowsOf(DeferralPolicy policy) {
+    List<Resolved> out = new ArrayList<>();
+    for (String spec : policy.shadowRules()) {
+      try {
+        out.add(resolve(spec));
+      } catch (IllegalArgumentException e) {
+        // Not applicable here: left out; check() refuses such a policy up front.
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Checks every rule a policy names (its rule, fallback and shadows) can be applied here.
+   *
+   * @throws RuleUnavailableException naming the first that cannot
+   * @throws IllegalArgumentException for a bad level
+   */
+  public void check(DeferralPolicy policy) {
+    resolve(policy.rule(), policy.alpha(), policy.ruleVersion());
+    Resolved fallback = resolve(policy.fallbackRule());
+    if (fallback.version() != null) {
+      throw new RuleUnavailableException(Problem.OTHER_MODEL, "fallback rule '" + policy.fallbackRule()
+          + "' must be a closed-form rule (chow-*), which any model can apply");
+    }
+    for (String spec : policy.shadowRules()) {
+      resolve(spec);
+    }
+  }
+
+  /** Every name a policy may give: the registry's and the catalog's. */
+  public List<String> names() {
+    java.util.TreeSet<String> names = new java.util.TreeSet<>(registry.names());
+    catalog.entries().forEach(e -> names.add(e.name()));
+    return List.copyOf(names);
+  }
+
+  private static String stripZeros(double alpha) {
+    return java.math.BigDecimal.valueOf(alpha).stripTrailingZeros().toPlainString();
+  }
+}
