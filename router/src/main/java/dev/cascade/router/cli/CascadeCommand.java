@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
         GenerateCommand.class,
         LargeModelCommand.class,
         TrainRuleCommand.class,
+        LearnCommand.class,
         EvalCommand.class,
         AskCommand.class,
         PolicyCommand.class,

@@ -10,7 +10,7 @@ import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.processor.api.RecordMetadata;
 
 /** Builds the dead-letter record for an input that cannot be processed: its bytes, where it came from, and why. */
-final class DeadLetters {
+public final class DeadLetters {
 
   private DeadLetters() {}
 
@@ -30,7 +30,7 @@ final class DeadLetters {
         .build();
   }
 
-  static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
+  public static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
       String reason) {
     RecordMetadata meta = context.recordMetadata().orElse(null);
     List<dev.cascade.schemas.avro.DeadLetterHeader> headers = new ArrayList<>();

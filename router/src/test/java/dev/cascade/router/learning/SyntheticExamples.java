@@ -8,12 +8,12 @@ import java.util.SplittableRandom;
 import java.util.function.Predicate;
 
 /** Synthetic deferral examples: random generations whose label is a known function of them. */
-final class SyntheticExamples {
+public final class SyntheticExamples {
 
   private SyntheticExamples() {}
 
   /** Random features of a generation of 1-30 tokens, log-probs in (-4, 0]. */
-  static UncertaintyFeatures randomFeatures(SplittableRandom random) {
+  public static UncertaintyFeatures randomFeatures(SplittableRandom random) {
     int length = 1 + random.nextInt(30);
     float[] logprobs = new float[length];
     float[] entropies = new float[length];

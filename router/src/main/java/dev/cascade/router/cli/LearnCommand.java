@@ -1,0 +1,50 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learner.ContinuousLearner;
+import dev.cascade.router.metrics.MetricsEndpoint;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/** {@code cascade learn}: the continuous trainer, its own process, until interrupted. */
+@Command(name = "learn", mixinStandardHelpOptions = true,
+    description = {"Runs the continuous learner against Kafka (bootstrap.servers) until interrupted: reads routing",
+        "outcomes and user feedback, keeps the newest labelled ones (learn.max-examples), retrains the learned rule",
+        "(learn.rule) every learn.retrain-every-labels labels or learn.retrain-every-ms, compares it with the rule in",
+        "force on the newest held-out slice (paired bootstrap of AUC-DF), and only when the interval's lower bound",
+        "is above zero publishes it to the rules topic with a policy naming the new version. Its own application id",
+        "(learn.application-id); its state is in changelogged stores, so a restart resumes where it stopped.",
+        "Prints learner=APPLICATION-ID and metrics=URL once running."})
+final class LearnCommand implements Callable<Integer> {
+
+  @Mixin
+  ConfigOptions configOptions;
+
+  @Override
+  public Integer call() throws InterruptedException {
+    CascadeConfig config = configOptions.load();
+    PrometheusRegistry registry = new PrometheusRegistry();
+    ContinuousLearner learner = ContinuousLearner.start(config, registry);
+    MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
+        ? MetricsEndpoint.start(registry, config.get(CascadeConfig.METRICS_PORT)) : null;
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      learner.close();
+      if (endpoint != null) {
+        endpoint.close();
+      }
+      stopped.countDown();
+    }, "learn-shutdown"));
+    System.out.println("learner=" + config.get(CascadeConfig.LEARN_APPLICATION_ID) + " bootstrap.servers="
+        + config.get(CascadeConfig.BOOTSTRAP_SERVERS));
+    if (endpoint != null) {
+      System.out.println("metrics=" + endpoint.url("127.0.0.1"));
+    }
+    System.out.flush();
+    stopped.await();
+    return 0;
+  }
+}

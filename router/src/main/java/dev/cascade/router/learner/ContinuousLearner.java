@@ -1,0 +1,120 @@
+package dev.cascade.router.learner;
+
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.topics.TopicProvisioner;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One running continuous learner ({@code cascade learn}): a Kafka Streams application with its own
+ * application id ({@code learn.application-id}), exactly-once, its state in changelogged stores,
+ * so a restart (even after {@code kill -9}) resumes where it stopped. Run one: a second instance
+ * with the same id stands by and takes over the task when the first one dies.
+ */
+public final class ContinuousLearner implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ContinuousLearner.class);
+
+  private final KafkaStreams streams;
+  private final Path stateDir;
+  private final boolean ownsStateDir;
+
+  private ContinuousLearner(KafkaStreams streams, Path stateDir, boolean ownsStateDir) {
+    this.streams = streams;
+    this.stateDir = stateDir;
+    this.ownsStateDir = ownsStateDir;
+  }
+
+  /** Creates missing topics, starts the learner and returns once it is RUNNING. */
+  public static ContinuousLearner start(CascadeConfig config, PrometheusRegistry registry) {
+    String bootstrap = config.get(CascadeConfig.BOOTSTRAP_SERVERS);
+    if (bootstrap.isBlank()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
+          "is empty: the learner needs Kafka brokers");
+    }
+    String applicationId = config.get(CascadeConfig.LEARN_APPLICATION_ID);
+    String examplesTopic = LearnerTopology.examplesTopic(applicationId);
+    short replication = config.get(CascadeConfig.TOPIC_REPLICATION).shortValue();
+    try (Admin admin = Admin.create(CascadeRouter.clientProperties(config))) {
+      List<NewTopic> specs = new ArrayList<>(TopicProvisioner.specs(config.topics(),
+          config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
+      specs.add(new NewTopic(examplesTopic, 1, replication));
+      TopicProvisioner.ensure(admin, specs);
+    }
+    LearnerSettings settings = LearnerSettings.from(config);
+    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
+    String configuredState = config.get(CascadeConfig.STATE_DIR);
+    Path stateDir;
+    try {
+      stateDir = configuredState.isBlank() ? Files.createTempDirectory("cascade-learner-") : Path.of(configuredState);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a state directory", e);
+    }
+    Properties props = new Properties();
+    props.putAll(CascadeRouter.clientProperties(config));
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
+    props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 50L);
+    KafkaStreams streams = new KafkaStreams(topology, props);
+    streams.setUncaughtExceptionHandler(e -> {
+      LOG.error("learner stream thread failed; replacing it", e);
+      return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
+    });
+    ContinuousLearner learner = new ContinuousLearner(streams, stateDir, configuredState.isBlank());
+    streams.start();
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (streams.state() != KafkaStreams.State.RUNNING) {
+      if (System.nanoTime() > deadline || streams.state() == KafkaStreams.State.ERROR
+          || streams.state() == KafkaStreams.State.NOT_RUNNING) {
+        String s = streams.state().toString();
+        learner.close();
+        throw new IllegalStateException("learner did not reach RUNNING within 60 s (state " + s + ")");
+      }
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while starting", e);
+      }
+    }
+    LOG.info("learner {} running: reads {} and {}, trains {}, publishes to {} and {}", applicationId,
+        config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
+        config.topics().rules(), config.topics().policy());
+    return learner;
+  }
+
+  public KafkaStreams streams() {
+    return streams;
+  }
+
+  @Override
+  public void close() {
+    streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
+        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
+    if (ownsStateDir) {
+      try (var paths = Files.walk(stateDir)) {
+        paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        LOG.warn("cannot remove state directory {}: {}", stateDir, e.getMessage());
+      }
+    }
+  }
+}

@@ -1,0 +1,188 @@
+package dev.cascade.router.learner;
+
+import dev.cascade.router.learning.LabelledOutcomes;
+import dev.cascade.router.topology.DeadLetters;
+import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.LabelledExample;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * Labels routing outcomes, joining user feedback by request id within a window. An outcome with a
+ * reference is labelled at once (nothing is more trusted). One without waits up to the window for
+ * feedback; then it is labelled by the feedback, or, when none came, by the large model as teacher
+ * (if it was escalated), or dropped as unlabelled. Feedback for an id with no outcome yet waits the
+ * window too, then is dropped and counted. Both waiting sets are changelogged stores, so a restart
+ * loses neither. Records that cannot be decoded go to the dead-letter topic. Forwards each example
+ * (its sequence number is given later, by the trainer) to the examples topic.
+ */
+final class LabelJoinProcessor implements Processor<String, byte[], String, Object> {
+
+  static final String OUTCOMES_WAITING = "learner-outcomes-waiting";
+  static final String FEEDBACK_WAITING = "learner-feedback-waiting";
+
+  private final Duration window;
+  private final String feedbackTopic;
+  private final LearnerMetrics metrics;
+  private final String examplesSink;
+  private final String deadLetterSink;
+  private ProcessorContext<String, Object> context;
+  private KeyValueStore<String, byte[]> outcomes;
+  private KeyValueStore<String, byte[]> feedback;
+
+  LabelJoinProcessor(Duration window, String feedbackTopic, LearnerMetrics metrics, String examplesSink,
+      String deadLetterSink) {
+    this.window = window;
+    this.feedbackTopic = feedbackTopic;
+    this.metrics = metrics;
+    this.examplesSink = examplesSink;
+    this.deadLetterSink = deadLetterSink;
+  }
+
+  @Override
+  public void init(ProcessorContext<String, Object> context) {
+    this.context = context;
+    outcomes = context.getStateStore(OUTCOMES_WAITING);
+    feedback = context.getStateStore(FEEDBACK_WAITING);
+    context.schedule(Duration.ofMillis(Math.max(200, Math.min(1000, window.toMillis() / 10 + 1))),
+        PunctuationType.WALL_CLOCK_TIME, this::expire);
+  }
+
+  @Override
+  public void process(Record<String, byte[]> record) {
+    String topic = context.recordMetadata().map(m -> m.topic()).orElse("");
+    boolean isFeedback = topic.equals(feedbackTopic);
+    if (record.value() == null) {
+      return;
+    }
+    if (isFeedback) {
+      Feedback f;
+      try {
+        f = CascadeSerdes.feedback().decode(record.value());
+      } catch (SchemaDecodingException e) {
+        deadLetter(record, "feedback", e);
+        return;
+      }
+      onFeedback(f, record.value());
+    } else {
+      RoutingOutcome o;
+      try {
+        o = CascadeSerdes.outcomes().decode(record.value());
+      } catch (SchemaDecodingException e) {
+        deadLetter(record, "outcome", e);
+        return;
+      }
+      onOutcome(o, record.value());
+    }
+  }
+
+  private void onOutcome(RoutingOutcome outcome, byte[] bytes) {
+    String id = outcome.getRequestId();
+    if (LabelledOutcomes.hasReference(outcome)) {
+      if (feedback.delete(id) != null) {
+        metrics.feedback("superseded");
+      }
+      emit(outcome, null);
+      return;
+    }
+    byte[] waiting = feedback.delete(id);
+    if (waiting != null) {
+      metrics.feedback("joined");
+      emit(outcome, CascadeSerdes.feedback().decode(unstamp(waiting)));
+      return;
+    }
+    if (window.isZero()) {
+      emit(outcome, null);
+      return;
+    }
+    outcomes.put(id, stamp(bytes));
+    metrics.outcome("waiting");
+  }
+
+  private void onFeedback(Feedback f, byte[] bytes) {
+    String id = f.getRequestId();
+    byte[] waiting = outcomes.delete(id);
+    if (waiting != null) {
+      metrics.feedback("joined");
+      emit(CascadeSerdes.outcomes().decode(unstamp(waiting)), f);
+      return;
+    }
+    // No outcome yet (or an unknown id): keep it for the window.
+    feedback.put(id, stamp(bytes));
+    metrics.feedback("waiting");
+  }
+
+  private void expire(long now) {
+    List<KeyValue<String, byte[]>> due = new ArrayList<>();
+    try (KeyValueIterator<String, byte[]> all = outcomes.all()) {
+      all.forEachRemaining(kv -> {
+        if (now - stampOf(kv.value) >= window.toMillis()) {
+          due.add(kv);
+        }
+      });
+    }
+    for (KeyValue<String, byte[]> kv : due) {
+      outcomes.delete(kv.key);
+      emit(CascadeSerdes.outcomes().decode(unstamp(kv.value)), null);
+    }
+    List<String> stale = new ArrayList<>();
+    try (KeyValueIterator<String, byte[]> all = feedback.all()) {
+      all.forEachRemaining(kv -> {
+        if (now - stampOf(kv.value) >= window.toMillis()) {
+          stale.add(kv.key);
+        }
+      });
+    }
+    for (String id : stale) {
+      feedback.delete(id);
+      metrics.feedback("dropped");
+    }
+  }
+
+  private void emit(RoutingOutcome outcome, Feedback f) {
+    Optional<LabelledExample> example = LabelledOutcomes.label(outcome, f, 0L);
+    if (example.isEmpty()) {
+      metrics.outcome("unlabelled");
+      return;
+    }
+    metrics.outcome("labelled");
+    metrics.label(example.get().getLabelSource());
+    context.forward(new Record<String, Object>(outcome.getRequestId(), example.get(), context.currentSystemTimeMs()),
+        examplesSink);
+  }
+
+  private void deadLetter(Record<String, byte[]> record, String input, Exception e) {
+    metrics.deadLetter(input);
+    Record<byte[], byte[]> raw = new Record<>(record.key() == null ? null
+        : record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8), record.value(), record.timestamp(),
+        record.headers());
+    context.forward(new Record<String, Object>(record.key(),
+        DeadLetters.of(context, raw, "learner-" + input, e, input + " record cannot be decoded: " + e.getMessage()),
+        context.currentSystemTimeMs()), deadLetterSink);
+  }
+
+  /** The stored value: 8 bytes of arrival time (this processor's clock), then the record. */
+  private byte[] stamp(byte[] bytes) {
+    return java.nio.ByteBuffer.allocate(8 + bytes.length).putLong(context.currentSystemTimeMs()).put(bytes).array();
+  }
+
+  private static long stampOf(byte[] stored) {
+    return java.nio.ByteBuffer.wrap(stored, 0, 8).getLong();
+  }
+
+  private static byte[] unstamp(byte[] stored) {
+    return java.util.Arrays.copyOfRange(stored, 8, stored.length);
+  }
+}

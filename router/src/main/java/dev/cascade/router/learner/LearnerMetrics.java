@@ -1,0 +1,86 @@
+package dev.cascade.router.learner;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * What the continuous learner counts, as Prometheus metrics: labels by source, feedback joins,
+ * training rounds by result and the last round's numbers. Thread-safe.
+ */
+public final class LearnerMetrics {
+
+  private final Counter outcomes;
+  private final Counter labels;
+  private final Counter feedback;
+  private final Counter trainings;
+  private final Gauge examples;
+  private final Gauge lastDelta;
+  private final Gauge lastCiLow;
+  private final Gauge publishedVersion;
+  private final Counter deadLetters;
+
+  /** Metrics registered in {@code registry}. */
+  public LearnerMetrics(PrometheusRegistry registry) {
+    outcomes = Counter.builder().name("cascade_learner_outcomes_total")
+        .help("Routing outcomes the learner read: labelled, unlabelled (no reference, feedback or large answer), "
+            + "waiting (held for feedback)")
+        .labelNames("result").withoutExemplars().register(registry);
+    labels = Counter.builder().name("cascade_learner_labels_total")
+        .help("Labelled examples by source: reference, feedback, teacher")
+        .labelNames("source").withoutExemplars().register(registry);
+    feedback = Counter.builder().name("cascade_learner_feedback_total")
+        .help("Feedback records: joined (to an outcome), waiting (no outcome yet: kept for the join window), "
+            + "dropped (the window passed with no outcome), superseded (the outcome had a reference)")
+        .labelNames("result").withoutExemplars().register(registry);
+    trainings = Counter.builder().name("cascade_learner_trainings_total")
+        .help("Training rounds: published (the challenger beat the champion), rejected, skipped (too few labels)")
+        .labelNames("result").withoutExemplars().register(registry);
+    examples = Gauge.builder().name("cascade_learner_examples")
+        .help("Labelled examples the learner keeps").withoutExemplars().register(registry);
+    lastDelta = Gauge.builder().name("cascade_learner_last_auc_df_delta")
+        .help("Last round: held-out weighted AUC-DF of the challenger minus the champion's").withoutExemplars()
+        .register(registry);
+    lastCiLow = Gauge.builder().name("cascade_learner_last_auc_df_delta_ci_low")
+        .help("Last round: lower bound of the paired-bootstrap 95% interval of that difference").withoutExemplars()
+        .register(registry);
+    publishedVersion = Gauge.builder().name("cascade_learner_published_version")
+        .help("Version of the last rule the learner published (-1: none yet)").withoutExemplars().register(registry);
+    publishedVersion.set(-1);
+    deadLetters = Counter.builder().name("cascade_learner_dead_letters_total")
+        .help("Records the learner could not decode and sent to the dead-letter topic, by input: outcome, feedback, rule")
+        .labelNames("input").withoutExemplars().register(registry);
+  }
+
+  void outcome(String result) {
+    outcomes.labelValues(result).inc();
+  }
+
+  void label(String source) {
+    labels.labelValues(source).inc();
+  }
+
+  void feedback(String result) {
+    feedback.labelValues(result).inc();
+  }
+
+  void training(String result, double delta, double ciLow) {
+    trainings.labelValues(result).inc();
+    if (Double.isFinite(delta)) {
+      lastDelta.set(delta);
+      lastCiLow.set(ciLow);
+    }
+  }
+
+  void published(long version) {
+    publishedVersion.set(version);
+  }
+
+  void examples(long count) {
+    examples.set(count);
+  }
+
+  void deadLetter(String input) {
+    deadLetters.labelValues(input).inc();
+  }
+}

@@ -1,0 +1,43 @@
+package dev.cascade.router.learner;
+
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learning.ChallengerTrial;
+import dev.cascade.router.learning.FeatureSet;
+import dev.cascade.router.learning.LearnerSpec;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.policy.DeferralPolicy;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * What the continuous learner is told: which rule to train, how many examples to keep, when to
+ * retrain, how to compare, and for which small model.
+ *
+ * @param trial how one round trains and compares
+ * @param maxExamples most recent labelled examples kept
+ * @param retrainEveryLabels retrain after this many new labels
+ * @param retrainEvery or after this long, when there are new labels
+ * @param feedbackWindow how long outcomes and feedback wait for each other
+ * @param modelFingerprint the small model's SHA-256: rules are trained for it
+ * @param defaultPolicy the policy while the policy topic holds none
+ */
+public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, int retrainEveryLabels,
+    Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy) {
+
+  /** The settings the {@code learn.*} keys (and {@code small.model}, {@code policy.*}) give. */
+  public static LearnerSettings from(CascadeConfig config) {
+    List<LearnerSpec> learners = config.get(CascadeConfig.LEARN_LEARNERS).equals("all") ? LearnerSpec.defaults()
+        : List.of(LearnerSpec.logisticRegression(10, 0.1), LearnerSpec.xgboost(100, 2, 0.1));
+    RuleTrainer.Options trainer = new RuleTrainer.Options(config.get(CascadeConfig.LEARN_FOLDS), 20240917L, learners);
+    ChallengerTrial.Options trial = new ChallengerTrial.Options(
+        FeatureSet.forRuleName(config.get(CascadeConfig.LEARN_RULE)), config.get(CascadeConfig.LEARN_HOLDOUT),
+        config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
+        config.get(CascadeConfig.LEARN_MAX_WEIGHT), config.get(CascadeConfig.LEARN_RESAMPLES), trainer);
+    return new LearnerSettings(trial, config.get(CascadeConfig.LEARN_MAX_EXAMPLES),
+        config.get(CascadeConfig.LEARN_RETRAIN_LABELS), Duration.ofMillis(config.get(CascadeConfig.LEARN_RETRAIN_MS)),
+        Duration.ofMillis(config.get(CascadeConfig.LEARN_FEEDBACK_WINDOW_MS)),
+        ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)), CascadeRouter.configuredPolicy(config));
+  }
+}

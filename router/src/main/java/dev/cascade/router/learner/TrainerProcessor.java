@@ -1,0 +1,358 @@
+package dev.cascade.router.learner;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.learning.ChallengerTrial;
+import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.LabelledOutcomes;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.RuleArtifacts;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleResolver;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.DeadLetters;
+import dev.cascade.router.topology.PolicyRecords;
+import dev.cascade.schemas.avro.LabelledExample;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The learner's one task: keeps the newest labelled examples, the rules and the policy in
+ * changelogged stores, and retrains every K new labels or T minutes. A round runs on a worker
+ * thread ({@link ChallengerTrial}); its result is acted on from a punctuator, so the rule record,
+ * the policy naming it and the learner's own state are written in one transaction (exactly once):
+ * a crash before the commit publishes nothing, and the restarted learner, whose restored state
+ * still says a round is due, trains again and publishes that version once.
+ */
+final class TrainerProcessor implements Processor<String, byte[], String, Object> {
+
+  static final String EXAMPLES = "learner-examples";
+  static final String RULES = "learner-rules";
+  static final String POLICY = "learner-policy";
+  static final String STATE = "learner-state";
+
+  private static final Logger LOG = LoggerFactory.getLogger(TrainerProcessor.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String STATE_KEY = "state";
+
+  /**
+   * The learner's progress, kept in its state store.
+   *
+   * @param nextSeq the sequence number the next example gets
+   * @param labelsSinceTraining examples that arrived since the last round's snapshot
+   * @param lastTrainingMs when the last round finished (0: never)
+   * @param published rounds whose challenger was published
+   * @param rejected rounds whose challenger lost
+   * @param skipped rounds that could not compare (too few labels)
+   * @param lastPublishedVersion the last published version, −1 for none
+   */
+  record LearnerState(long nextSeq, long labelsSinceTraining, long lastTrainingMs, long published, long rejected,
+      long skipped, long lastPublishedVersion) {
+    static LearnerState initial() {
+      return new LearnerState(0, 0, 0, 0, 0, 0, -1);
+    }
+  }
+
+  /** A finished round: the verdict, the policy to publish with it, and where its snapshot ended. */
+  private record Round(ChallengerTrial.Verdict verdict, DeferralPolicy policy, long snapshotNextSeq) {}
+
+  private final LearnerSettings settings;
+  private final String examplesTopic;
+  private final String rulesTopic;
+  private final String policyTopic;
+  private final LearnerMetrics metrics;
+  private final String rulesSink;
+  private final String policySink;
+  private final String deadLetterSink;
+  private ProcessorContext<String, Object> context;
+  private KeyValueStore<Long, byte[]> examples;
+  private KeyValueStore<String, byte[]> rules;
+  private KeyValueStore<String, byte[]> policy;
+  private KeyValueStore<String, String> state;
+  private RuleCatalog catalog;
+  private ExecutorService worker;
+  private Future<Round> running;
+
+  TrainerProcessor(LearnerSettings settings, String examplesTopic, String rulesTopic, String policyTopic,
+      LearnerMetrics metrics, String rulesSink, String policySink, String deadLetterSink) {
+    this.settings = settings;
+    this.examplesTopic = examplesTopic;
+    this.rulesTopic = rulesTopic;
+    this.policyTopic = policyTopic;
+    this.metrics = metrics;
+    this.rulesSink = rulesSink;
+    this.policySink = policySink;
+    this.deadLetterSink = deadLetterSink;
+  }
+
+  @Override
+  public void init(ProcessorContext<String, Object> context) {
+    this.context = context;
+    examples = context.getStateStore(EXAMPLES);
+    rules = context.getStateStore(RULES);
+    policy = context.getStateStore(POLICY);
+    state = context.getStateStore(STATE);
+    catalog = RuleCatalog.withBundled(settings.modelFingerprint());
+    try (KeyValueIterator<String, byte[]> all = rules.all()) {
+      all.forEachRemaining(kv -> load(kv.value));
+    }
+    metrics.examples(examples.approximateNumEntries());
+    worker = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "learner-training");
+      t.setDaemon(true);
+      return t;
+    });
+    context.schedule(Duration.ofMillis(500), PunctuationType.WALL_CLOCK_TIME, this::tick);
+  }
+
+  @Override
+  public void process(Record<String, byte[]> record) {
+    String topic = context.recordMetadata().map(m -> m.topic()).orElse("");
+    if (topic.equals(examplesTopic)) {
+      if (record.value() != null) {
+        addExample(record.value());
+      }
+    } else if (topic.equals(rulesTopic)) {
+      onRule(record);
+    } else if (topic.equals(policyTopic)) {
+      if (CascadeTopology.POLICY_KEY.equals(record.key())) {
+        policy.put(CascadeTopology.POLICY_KEY, record.value());
+      }
+    }
+  }
+
+  private void addExample(byte[] bytes) {
+    LearnerState s = state();
+    LabelledExample example = CascadeSerdes.labelledExamples().decode(bytes);
+    example.setSeq(s.nextSeq());
+    examples.put(s.nextSeq(), CascadeSerdes.labelledExamples().encode(example));
+    long evict = s.nextSeq() - settings.maxExamples();
+    if (evict >= 0) {
+      examples.delete(evict);
+    }
+    save(new LearnerState(s.nextSeq() + 1, s.labelsSinceTraining() + 1, s.lastTrainingMs(), s.published(),
+        s.rejected(), s.skipped(), s.lastPublishedVersion()));
+    metrics.examples(Math.min(s.nextSeq() + 1, settings.maxExamples()));
+  }
+
+  private void onRule(Record<String, byte[]> record) {
+    if (record.key() == null) {
+      return;
+    }
+    if (record.value() == null) {
+      rules.delete(record.key());
+      return;
+    }
+    try {
+      RuleArtifacts.decode(record.value());
+    } catch (IllegalArgumentException e) {
+      metrics.deadLetter("rule");
+      LOG.error("rules topic record '{}' is not a rule artifact; sent to the dead-letter topic: {}", record.key(),
+          e.getMessage());
+      Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+          record.value(), record.timestamp(), record.headers());
+      context.forward(new Record<String, Object>(record.key(),
+          DeadLetters.of(context, raw, "rules", e, "rule record cannot be decoded: " + e.getMessage()),
+          context.currentSystemTimeMs()), deadLetterSink);
+      return;
+    }
+    rules.put(record.key(), record.value());
+    load(record.value());
+  }
+
+  private void load(byte[] bytes) {
+    try {
+      catalog.add(CascadeSerdes.ruleModels().decode(bytes));
+    } catch (SchemaDecodingException | IllegalArgumentException e) {
+      // Dead-lettered when it arrived.
+    }
+  }
+
+  private void tick(long now) {
+    if (running != null) {
+      if (running.isDone()) {
+        finish(now);
+      }
+      return;
+    }
+    LearnerState s = state();
+    boolean due = s.labelsSinceTraining() >= settings.retrainEveryLabels()
+        || (s.labelsSinceTraining() > 0 && s.lastTrainingMs() > 0
+            && now - s.lastTrainingMs() >= settings.retrainEvery().toMillis());
+    if (!due || s.nextSeq() < settings.trial().minLabels()) {
+      return;
+    }
+    start(s);
+  }
+
+  private void start(LearnerState s) {
+    List<LabelledExample> snapshot = new ArrayList<>();
+    try (KeyValueIterator<Long, byte[]> all = examples.all()) {
+      all.forEachRemaining(kv -> snapshot.add(CascadeSerdes.labelledExamples().decode(kv.value)));
+    }
+    snapshot.sort(java.util.Comparator.comparingLong(LabelledExample::getSeq));
+    DeferralPolicy current = currentPolicy();
+    RuleResolver resolver = new RuleResolver(DeferralRules.builtIn(), catalog);
+    RuleResolver.Resolved championRule = resolver.ruleOf(current);
+    long trainedUpTo = -1;
+    if (championRule.version() != null) {
+      LearnedRule learned = catalog.get(championRule.name(), championRule.version()).orElseThrow().rule();
+      trainedUpTo = learned.info().validationMetrics().getOrDefault("learner_seq_max", -1.0).longValue();
+    }
+    ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
+        trainedUpTo);
+    String name = settings.trial().set().ruleName();
+    long version = Math.max(catalog.latest(name).map(RuleCatalog.Entry::version).orElse(0L),
+        s.lastPublishedVersion()) + 1;
+    long snapshotNextSeq = s.nextSeq();
+    LOG.info("training {} v{} on {} labelled examples; champion {}", name, version, snapshot.size(), champion.spec());
+    running = worker.submit(() -> round(snapshot, champion, version, current, snapshotNextSeq));
+  }
+
+  private Round round(List<LabelledExample> snapshot, ChallengerTrial.Champion champion, long version,
+      DeferralPolicy current, long snapshotNextSeq) {
+    List<DeferralExample> list = new ArrayList<>(snapshot.size());
+    long[] seqs = new long[snapshot.size()];
+    for (int i = 0; i < seqs.length; i++) {
+      list.add(LabelledOutcomes.toDeferralExample(snapshot.get(i), settings.trial().maxWeight()));
+      seqs[i] = snapshot.get(i).getSeq();
+    }
+    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, champion, version, settings.modelFingerprint(),
+        settings.trial(), what -> { });
+    DeferralPolicy next = null;
+    if (verdict.publish()) {
+      LearnedRule challenger = verdict.challenger();
+      double[] scores = challenger.info().calibrationScores();
+      double[] weights = challenger.info().calibrationWeights();
+      double fraction;
+      if (current.holdsTargetRate()) {
+        fraction = current.targetEscalationRate();
+      } else {
+        // Keep the escalation fraction the champion had on the held-out examples.
+        List<DeferralExample> held = list.subList(list.size() - scores.length, list.size());
+        fraction = ChallengerTrial.fractionAbove(ChallengerTrial.scores(champion.rule(), held), weights,
+            current.threshold());
+      }
+      double threshold = ChallengerTrial.thresholdFor(scores, weights, fraction);
+      if (!Double.isFinite(threshold)) {
+        threshold = 0.0;
+      }
+      next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
+          current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
+          abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule());
+    }
+    return new Round(verdict, next, snapshotNextSeq);
+  }
+
+  private void finish(long now) {
+    Round round;
+    try {
+      round = running.get();
+    } catch (Exception e) {
+      LOG.error("training round failed; retrying after the next {} labels", settings.retrainEveryLabels(), e);
+      round = null;
+    }
+    running = null;
+    LearnerState s = state();
+    long published = s.published();
+    long rejected = s.rejected();
+    long skipped = s.skipped();
+    long lastVersion = s.lastPublishedVersion();
+    if (round != null) {
+      ChallengerTrial.Verdict v = round.verdict();
+      if (v.publish()) {
+        LearnedRule rule = v.challenger();
+        String key = rule.name() + "@" + rule.info().version();
+        byte[] bytes = RuleArtifacts.encode(rule);
+        context.forward(new Record<String, Object>(key, bytes, now), rulesSink);
+        context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
+            now), policySink);
+        rules.put(key, bytes);
+        catalog.add(rule);
+        published++;
+        lastVersion = rule.info().version();
+        metrics.training("published", v.comparison().delta(), v.comparison().ciLow());
+        metrics.published(lastVersion);
+        LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
+            round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()),
+            round.policy().targetEscalationRate());
+      } else if (v.challenger() != null) {
+        rejected++;
+        metrics.training("rejected", v.comparison().delta(), v.comparison().ciLow());
+        LOG.info("REJECTED {}", v.reason());
+      } else {
+        skipped++;
+        metrics.training("skipped", Double.NaN, Double.NaN);
+        LOG.info("SKIPPED: {}", v.reason());
+      }
+    }
+    long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());
+    save(new LearnerState(s.nextSeq(), since, now, published, rejected, skipped, lastVersion));
+  }
+
+  private DeferralPolicy currentPolicy() {
+    byte[] bytes = policy.get(CascadeTopology.POLICY_KEY);
+    if (bytes != null) {
+      try {
+        return PolicyRecords.fromAvro(CascadeSerdes.policies().decode(bytes));
+      } catch (RuntimeException e) {
+        LOG.warn("the policy on the policy topic is unusable ({}); comparing against the configured default",
+            e.getMessage());
+      }
+    }
+    return settings.defaultPolicy();
+  }
+
+  private LearnerState state() {
+    String json = state.get(STATE_KEY);
+    if (json == null) {
+      return LearnerState.initial();
+    }
+    try {
+      return JSON.readValue(json, LearnerState.class);
+    } catch (IOException e) {
+      throw new UncheckedIOException("learner state is unreadable: " + json, e);
+    }
+  }
+
+  private void save(LearnerState s) {
+    try {
+      state.put(STATE_KEY, JSON.writeValueAsString(s));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 1000 ? s : s.substring(0, 1000) + "…";
+  }
+
+  @Override
+  public void close() {
+    if (running != null) {
+      running.cancel(true);
+    }
+    if (worker != null) {
+      worker.shutdownNow();
+    }
+  }
+}

@@ -1,0 +1,228 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.evaluation.BootstrapComparison;
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.rules.DeferralRule;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.stream.IntStream;
+
+/**
+ * One round of the continuous learner: train a challenger on the older examples, hold out the
+ * newest, and compare challenger with champion there. The challenger wins only when the lower
+ * bound of the paired-bootstrap 95% interval of AUC-DF(challenger) − AUC-DF(champion), weighted as
+ * {@link LabelledOutcomes} explains, is above zero. Pure: no Kafka, deterministic for its seed.
+ *
+ * <p>The held-out slice is the newest {@code holdoutFraction} of the examples (at least {@code
+ * minHoldout}), and never reaches back into examples the champion was trained on, so the champion
+ * is judged on data it has not seen, as the challenger is. The challenger is published as trained
+ * on the older examples, not refit on the held-out ones: its held-out scores are then scores on
+ * data it did not train on, which the artifact carries for calibrating thresholds without leakage.
+ */
+public final class ChallengerTrial {
+
+  /**
+   * How to run a round.
+   *
+   * @param set which rule to train
+   * @param holdoutFraction the newest fraction held out
+   * @param minHoldout fewest held-out examples
+   * @param minLabels fewest examples in all (training plus held out)
+   * @param maxWeight the clip of inverse-propensity weights
+   * @param resamples paired-bootstrap resamples
+   * @param trainer cross-validation folds, seed and candidate learners
+   */
+  public record Options(FeatureSet set, double holdoutFraction, int minHoldout, int minLabels, double maxWeight,
+      int resamples, RuleTrainer.Options trainer) {
+    public Options {
+      Objects.requireNonNull(set, "set");
+      if (!(holdoutFraction > 0 && holdoutFraction < 1)) {
+        throw new IllegalArgumentException("holdoutFraction must be in (0, 1), was " + holdoutFraction);
+      }
+    }
+  }
+
+  /**
+   * The champion: the rule in force.
+   *
+   * @param spec how the policy names it, e.g. {@code chow-sum} or {@code posthoc-quantile@3}
+   * @param rule the rule
+   * @param trainedUpToSeq the highest example sequence number it was trained on; −1 when it was not
+   *     trained on the learner's examples
+   */
+  public record Champion(String spec, DeferralRule rule, long trainedUpToSeq) {}
+
+  /**
+   * What a round found.
+   *
+   * @param publish whether the challenger won
+   * @param reason why, in words, with the numbers
+   * @param challenger the trained challenger (with its held-out scores as calibration scores), null
+   *     when none was trained
+   * @param trainExamples examples it trained on
+   * @param holdoutExamples examples it was compared on
+   * @param challengerAucDf its weighted AUC-DF on the held-out slice (NaN when not compared)
+   * @param championAucDf the champion's, on the same slice
+   * @param comparison challenger minus champion, with its 95% interval (null when not compared)
+   * @param labelSources training examples by label source
+   */
+  public record Verdict(boolean publish, String reason, LearnedRule challenger, int trainExamples,
+      int holdoutExamples, double challengerAucDf, double championAucDf, BootstrapComparison comparison,
+      Map<String, Integer> labelSources) {
+
+    static Verdict skipped(String reason) {
+      return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of());
+    }
+  }
+
+  private ChallengerTrial() {}
+
+  /**
+   * Runs one round.
+   *
+   * @param examples the labelled examples, oldest first
+   * @param seqs each example's sequence number, increasing
+   * @param version the challenger's version
+   * @param modelFingerprint the small model the examples came from
+   */
+  public static Verdict run(List<DeferralExample> examples, long[] seqs, Champion champion, long version,
+      String modelFingerprint, Options options, RuleTrainer.Progress progress) {
+    Objects.requireNonNull(champion, "champion");
+    if (seqs.length != examples.size()) {
+      throw new IllegalArgumentException(examples.size() + " examples but " + seqs.length + " sequence numbers");
+    }
+    int n = examples.size();
+    if (n < options.minLabels()) {
+      return Verdict.skipped(String.format(Locale.ROOT, "%d labelled examples, fewer than the %d needed", n,
+          options.minLabels()));
+    }
+    int holdout = Math.max(options.minHoldout(), (int) Math.round(n * options.holdoutFraction()));
+    int start = n - holdout;
+    while (start < n && seqs[start] <= champion.trainedUpToSeq()) {
+      start++;
+    }
+    if (n - start < options.minHoldout()) {
+      return Verdict.skipped(String.format(Locale.ROOT,
+          "%d examples arrived after the champion %s was trained, fewer than the %d a comparison needs",
+          n - start, champion.spec(), options.minHoldout()));
+    }
+    List<DeferralExample> train = examples.subList(0, n - holdout);
+    List<DeferralExample> held = examples.subList(start, n);
+    if (train.size() < options.minHoldout()) {
+      return Verdict.skipped("only " + train.size() + " examples to train on");
+    }
+    RuleTrainer.TrainingResult trained;
+    try {
+      trained = RuleTrainer.train(options.set(), train,
+          "learner examples seq " + seqs[0] + "-" + seqs[n - holdout - 1], version, options.trainer(), progress);
+    } catch (IllegalArgumentException e) {
+      return Verdict.skipped("cannot train: " + e.getMessage());
+    }
+    LearnedRule challenger = trained.rule();
+
+    boolean[] small = new boolean[held.size()];
+    boolean[] large = new boolean[held.size()];
+    double[] weights = new double[held.size()];
+    double[] championScores = new double[held.size()];
+    for (int i = 0; i < held.size(); i++) {
+      DeferralExample e = held.get(i);
+      small[i] = e.smallCorrect();
+      large[i] = e.largeCorrect();
+      weights[i] = e.weight();
+      championScores[i] = champion.rule().score(e.features(), e.embeddingUnsafe());
+    }
+    double[] challengerScores = challenger.scores(held.stream().map(DeferralExample::features).toList(),
+        held.stream().map(DeferralExample::embeddingUnsafe).toList());
+    CascadeEvaluation evaluation = new CascadeEvaluation(small, large);
+    double challengerAuc = evaluation.aucDf(challengerScores, weights);
+    double championAuc = evaluation.aucDf(championScores, weights);
+    BootstrapComparison comparison = evaluation.pairedBootstrap(challengerScores, championScores, weights,
+        options.resamples(), options.trainer().seed());
+
+    Map<String, Integer> sources = new LinkedHashMap<>();
+    train.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
+    Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
+    metrics.put("learner_seq_max", (double) seqs[n - holdout - 1]);
+    metrics.put("holdout_examples", (double) held.size());
+    metrics.put("holdout_auc_df", challengerAuc);
+    metrics.put("holdout_auc_df_champion", championAuc);
+    metrics.put("holdout_delta_ci_low", comparison.ciLow());
+    metrics.put("holdout_delta_ci_high", comparison.ciHigh());
+    sources.forEach((source, count) -> metrics.put("labels_" + source, (double) count));
+    RuleInfo info = challenger.info();
+    RuleInfo published = new RuleInfo(info.name(), version, info.learner(), info.featureNames(),
+        info.trainingDataRange(), metrics, info.createdAtMs(), modelFingerprint, ModelFingerprint.FEATURE_LAYOUT,
+        challengerScores, weights, info.trainingPrompts());
+    challenger = challenger.withInfo(published);
+
+    boolean win = comparison.aboveZero();
+    String reason = String.format(Locale.ROOT,
+        "%s v%d %s champion %s on the %d newest examples: weighted AUC-DF %.4f vs %.4f, difference %+.4f "
+            + "(95%% interval %+.4f to %+.4f; %s); trained on %d examples %s",
+        challenger.name(), version, win ? "beat" : "did not beat", champion.spec(), held.size(), challengerAuc,
+        championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
+        win ? "lower bound above zero" : "lower bound not above zero", train.size(), sources);
+    return new Verdict(win, reason, challenger, train.size(), held.size(), challengerAuc, championAuc, comparison,
+        sources);
+  }
+
+  /**
+   * The threshold at which {@code scores} (weighted) escalate a fraction {@code fraction}: defer
+   * when the score is greater. For calibrating on scores a rule did not train on.
+   */
+  public static double thresholdFor(double[] scores, double[] weights, double fraction) {
+    if (scores.length == 0) {
+      throw new IllegalArgumentException("no scores to calibrate on");
+    }
+    double[] w = weights == null || weights.length == 0 ? null : weights;
+    Integer[] order = IntStream.range(0, scores.length).boxed().toArray(Integer[]::new);
+    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> scores[i]).reversed());
+    double total = 0;
+    for (int i = 0; i < scores.length; i++) {
+      total += w == null ? 1 : w[i];
+    }
+    double budget = fraction * total;
+    double taken = 0;
+    for (int p = 0; p < order.length; p++) {
+      double weight = w == null ? 1 : w[order[p]];
+      if (taken + weight > budget + 1e-12) {
+        return scores[order[p]];
+      }
+      taken += weight;
+    }
+    return Double.NEGATIVE_INFINITY;
+  }
+
+  /** The weighted fraction of {@code scores} above {@code threshold}. */
+  public static double fractionAbove(double[] scores, double[] weights, double threshold) {
+    double above = 0;
+    double total = 0;
+    for (int i = 0; i < scores.length; i++) {
+      double w = weights == null || weights.length == 0 ? 1 : weights[i];
+      total += w;
+      if (scores[i] > threshold) {
+        above += w;
+      }
+    }
+    return total == 0 ? 0 : above / total;
+  }
+
+  /** Scores of a rule on examples (for calibrating the champion's current escalation fraction). */
+  public static double[] scores(DeferralRule rule, List<DeferralExample> examples) {
+    double[] out = new double[examples.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = rule.score(examples.get(i).features(), examples.get(i).embeddingUnsafe());
+    }
+    return out;
+  }
+
+  static List<DeferralExample> copy(List<DeferralExample> examples) {
+    return new ArrayList<>(examples);
+  }
+}

@@ -1,0 +1,151 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.LabelledExample;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Labels routing outcomes for the continuous learner, and weights them so that training and
+ * evaluation see the traffic as it is, not only the part the current rule escalated.
+ *
+ * <h2>Label sources</h2>
+ *
+ * <p>Most trusted first: the request's <b>reference</b> answer ({@code small_correct} and {@code
+ * large_correct} on the outcome); user <b>feedback</b> joined by request id (a corrected answer
+ * decides both models' correctness where their answers are known; a verdict decides the served
+ * model's, and, when the large model served and was right, the small one's by agreement); the
+ * large model as <b>teacher</b> (taken as right, the small one right where it agrees with it).
+ *
+ * <h2>Which outcomes carry a label, and the weights</h2>
+ *
+ * <p>The learner's label is the benefit of deferring: the large model right where the small one is
+ * wrong. Where the small answer is known to be right, the label is known (no benefit) whether or
+ * not the request was escalated. Where the small answer is wrong, the label needs the large
+ * model's answer, which exists only for escalated requests. So a request whose small answer was
+ * wrong is labelled with probability {@code p}, its propensity: 1 when the rule deferred it, the
+ * exploration rate ε when the rule accepted it and exploration escalated it anyway. Teacher labels
+ * exist only for escalated requests, right or wrong, so they all have probability {@code p}.
+ *
+ * <p>The weight of an example is the inverse of the probability that it was labelled (the
+ * Horvitz-Thompson, or inverse-propensity, estimator): 1 for a right small answer labelled by
+ * reference or feedback, {@code 1/p} otherwise, clipped at {@code maxWeight}. Weighted sums over
+ * the labelled examples are then unbiased for sums over all requests, provided every request had
+ * a positive chance of escalation (ε > 0). The price is variance: an explored example with ε = 5%
+ * counts 20 times, so a few dozen explored examples stand for the whole accepted region. Clipping
+ * the weight lowers the variance and biases the accepted region's share down; at the default
+ * clip (50) it binds only for ε below 2%.
+ *
+ * <p>For evaluating deferral curves an example also needs the large model's correctness; where it
+ * is unknown (a right small answer, not escalated) it is taken as right, so deferring such an item
+ * neither gains nor loses. That is a small bias: deferring a right small answer loses where the
+ * large model is wrong, which this ignores.
+ */
+public final class LabelledOutcomes {
+
+  /** Label sources, most trusted first. */
+  public static final String REFERENCE = "reference";
+  public static final String FEEDBACK = "feedback";
+  public static final String TEACHER = "teacher";
+
+  private LabelledOutcomes() {}
+
+  /** Whether the outcome is labelled by its reference alone, so feedback could not change its label. */
+  public static boolean hasReference(RoutingOutcome outcome) {
+    return outcome.getSmallCorrect() != null;
+  }
+
+  /**
+   * The example an outcome gives, with optional feedback, or empty when it carries no label.
+   *
+   * @param seq the example's arrival order at the learner
+   */
+  public static Optional<LabelledExample> label(RoutingOutcome outcome, Feedback feedback, long seq) {
+    Objects.requireNonNull(outcome, "outcome");
+    Boolean small = null;
+    Boolean large = null;
+    String source = null;
+    if (outcome.getSmallCorrect() != null) {
+      small = outcome.getSmallCorrect();
+      large = outcome.getLargeCorrect();
+      source = REFERENCE;
+    } else if (feedback != null) {
+      String largeText = outcome.getLargeText();
+      if (feedback.getCorrectedText() != null) {
+        String right = feedback.getCorrectedText();
+        small = outcome.getSmallText().equals(right);
+        large = largeText == null ? null : largeText.equals(right);
+      } else if (feedback.getCorrect() != null) {
+        boolean correct = feedback.getCorrect();
+        if (outcome.getServedBy() == ServedBy.LARGE) {
+          large = correct;
+          if (correct && largeText != null) {
+            small = outcome.getSmallText().equals(largeText);
+          }
+        } else {
+          small = correct;
+        }
+      }
+      source = FEEDBACK;
+    }
+    if (small == null && outcome.getLargeText() != null) {
+      small = outcome.getAgree() != null ? outcome.getAgree() : outcome.getLargeText().equals(outcome.getSmallText());
+      large = true;
+      source = TEACHER;
+    }
+    if (small == null || (!small && large == null)) {
+      return Optional.empty();
+    }
+    boolean escalated = outcome.getDecision() != Decision.ACCEPT;
+    Double recorded = outcome.getPropensity();
+    double propensity = recorded == null || !(recorded > 0) ? 1.0 : Math.min(1.0, recorded);
+    String rule = outcome.getRuleVersion() == null ? outcome.getRule()
+        : outcome.getRule() + "@" + outcome.getRuleVersion();
+    return Optional.of(LabelledExample.newBuilder()
+        .setRequestId(outcome.getRequestId())
+        .setSeq(seq)
+        .setPromptHash(PromptHash.of(outcome.getPrompt()))
+        .setFeatures(outcome.getFeatures())
+        .setSmallEmbedding(outcome.getSmallEmbedding())
+        .setSmallCorrect(small)
+        .setLargeCorrect(large)
+        .setLabelSource(source)
+        .setEscalated(escalated)
+        .setPropensity(propensity)
+        .setRule(rule)
+        .setOutcomeAtMs(outcome.getCompletedAtMs())
+        .build());
+  }
+
+  /**
+   * The inverse of the probability that this example was labelled, clipped at {@code maxWeight}:
+   * 1 for a right small answer labelled without the large model, {@code 1/propensity} otherwise.
+   */
+  public static double weight(LabelledExample example, double maxWeight) {
+    boolean needsLarge = !example.getSmallCorrect() || TEACHER.equals(example.getLabelSource());
+    return needsLarge ? Math.min(maxWeight, 1.0 / example.getPropensity()) : 1.0;
+  }
+
+  /** The training example: features, embedding, label and weight. */
+  public static DeferralExample toDeferralExample(LabelledExample example, double maxWeight) {
+    UncertaintyFeatures features = UncertaintyFeatures.fromMap(example.getFeatures());
+    List<Float> embedding = example.getSmallEmbedding();
+    float[] vector = null;
+    if (embedding != null) {
+      vector = new float[embedding.size()];
+      for (int i = 0; i < vector.length; i++) {
+        vector[i] = embedding.get(i);
+      }
+    }
+    // Where the large model's correctness is unknown the small answer was right: no benefit either
+    // way, and for deferral curves the large model counts as right (see the class comment).
+    boolean large = example.getLargeCorrect() == null || example.getLargeCorrect();
+    return new DeferralExample(features, vector, example.getSmallCorrect(), large, weight(example, maxWeight),
+        example.getLabelSource(), example.getPromptHash());
+  }
+}

@@ -1,0 +1,155 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.learner.ContinuousLearner;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.SyntheticExamples;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SplittableRandom;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The online learning loop on a real broker, with a real router and a real learner (each its own
+ * Kafka Streams application): outcomes → learn → rules topic → the router switches rule version →
+ * its decisions change.
+ */
+class LearningLoopIT {
+
+  private static final Duration IDLE = Duration.ofSeconds(60);
+
+  @Test
+  void aRuleLearnedFromOutcomesIsPublishedAndTheRouterSwitchesToIt() throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start();
+        TextGenerator small = TextGenerators.load("small", "OnnxRuntime");
+        TextGenerator large = TextGenerators.load("large", "OnnxRuntime")) {
+      LargeModelServer largeServer = new LargeModelServer(
+          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
+          new ServerLimits(4, 512)).start();
+      CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
+          Map.entry("bootstrap.servers", kafka.bootstrapServers()), Map.entry("topic.partitions", "2"),
+          Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
+          Map.entry("policy.shadow-rules", "chow-sum"), Map.entry("policy.exploration-rate", "0.05"),
+          Map.entry("learn.min-labels", "300"), Map.entry("learn.retrain-every-labels", "300"),
+          Map.entry("learn.min-holdout", "80"), Map.entry("learn.holdout-fraction", "0.3"),
+          Map.entry("learn.feedback-window-ms", "0"), Map.entry("learn.bootstrap-resamples", "300")));
+      List<Example> test = Examples.bundled("test");
+      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
+          ContinuousLearner learner = ContinuousLearner.start(config, new PrometheusRegistry())) {
+        DemoWorkload.Result before = send(config, "before", test.subList(0, 40));
+        assertThat(before.outcomes().values()).allSatisfy(o -> {
+          assertThat(o.getRule()).isEqualTo("chow-sum");
+          assertThat(o.getRuleVersion()).isNull();
+          assertThat(o.getShadowScores()).containsKey("chow-sum");
+          assertThat(o.getPropensity()).isIn(1.0, 0.05);
+        });
+
+        // Labelled outcomes whose benefit a learned rule can see and Chow-Sum cannot well:
+        // deferring helps where the median token log-prob is low, whatever the length.
+        writeSyntheticOutcomes(config, 600);
+        RuleCatalog catalog = router.rules().catalog();
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (catalog.latest("posthoc-quantile").map(RuleCatalog.Entry::version).orElse(0L) < 1
+            && System.nanoTime() < deadline) {
+          Thread.sleep(200);
+        }
+        RuleCatalog.Entry published = catalog.latest("posthoc-quantile").orElseThrow();
+        assertThat(published.version()).as("a rule version published by the learner").isEqualTo(1);
+        assertThat(published.applicable()).isTrue();
+        assertThat(published.rule().info().validationMetrics()).containsKeys("holdout_delta_ci_low", "labels_reference");
+        assertThat(published.rule().info().validationMetrics().get("holdout_delta_ci_low")).isGreaterThan(0.0);
+        assertThat(published.rule().info().calibrationScores()).isNotEmpty();
+
+        DemoWorkload.Result after = sendUntilRuleVersion(config, test.subList(40, 120), 1L);
+        List<RoutingOutcome> switched = after.outcomes().values().stream()
+            .filter(o -> Long.valueOf(1L).equals(o.getRuleVersion())).toList();
+        assertThat(switched).isNotEmpty().allSatisfy(o -> {
+          assertThat(o.getRule()).isEqualTo("posthoc-quantile");
+          assertThat(o.getPolicyVersion()).isGreaterThanOrEqualTo(1);
+          assertThat(o.getScore()).isBetween(0.0, 1.0);
+          assertThat(o.getRuleFallbackReason()).isNull();
+        });
+        // The decisions are the new rule's, not Chow-Sum's at the old threshold.
+        long differ = switched.stream()
+            .filter(o -> (o.getDecision() == Decision.DEFER) != (o.getShadowScores().get("chow-sum") > 12.0))
+            .count();
+        assertThat(differ).as("requests decided differently than Chow-Sum at threshold 12 would").isPositive();
+        assertThat(after.answeredAtNanos()).hasSize(80);
+      } finally {
+        largeServer.stop();
+      }
+    }
+  }
+
+  /** Sends the examples, and again under other ids, until some outcome was decided by the rule version. */
+  private static DemoWorkload.Result sendUntilRuleVersion(CascadeConfig config, List<Example> examples, long version)
+      throws Exception {
+    DemoWorkload.Result result = null;
+    for (int attempt = 0; attempt < 10; attempt++) {
+      result = send(config, "after" + attempt, examples);
+      Optional<RoutingOutcome> any = result.outcomes().values().stream()
+          .filter(o -> Long.valueOf(version).equals(o.getRuleVersion())).findAny();
+      if (any.isPresent()) {
+        return result;
+      }
+      Thread.sleep(500);
+    }
+    return result;
+  }
+
+  private static DemoWorkload.Result send(CascadeConfig c, String prefix, List<Example> examples) throws Exception {
+    return DemoWorkload.run(CascadeRouter.clientProperties(c), c.topics().requests(), c.topics().responses(),
+        c.topics().outcomes(), prefix, examples, IDLE, n -> { });
+  }
+
+  private static void writeSyntheticOutcomes(CascadeConfig config, int n) {
+    SplittableRandom random = new SplittableRandom(11);
+    try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(Map.of(
+        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get(CascadeConfig.BOOTSTRAP_SERVERS),
+        ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+      for (int i = 0; i < n; i++) {
+        UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+        boolean helps = features.logprobQuantile(0.5) < -1.0;
+        boolean bothRight = !helps && random.nextInt(3) != 0;
+        RoutingOutcome outcome = RoutingOutcome.newBuilder()
+            .setRequestId("synthetic-" + i).setPrompt("synthetic prompt " + i)
+            .setSmallText(helps || !bothRight ? "wrong" : "right").setFeatures(new HashMap<>(features.asMap()))
+            .setRule("chow-sum").setScore(-features.logprobSum()).setThreshold(12).setPolicyVersion(0)
+            .setDecision(Decision.DEFER).setPropensity(1.0).setServedBy(ServedBy.LARGE)
+            .setLargeText(helps || bothRight ? "right" : "also wrong").setReference("right")
+            .setSmallCorrect(!helps && bothRight).setLargeCorrect(helps || bothRight)
+            .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(0).build();
+        producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(config.topics().outcomes(),
+            outcome.getRequestId(), outcome));
+      }
+      producer.flush();
+    }
+  }
+}
