@@ -83,8 +83,32 @@ final class DemoCommand implements Callable<Integer> {
       "with the gRPC front door, and print grpc=, kafka= and admin-token= lines, until interrupted."})
   boolean serve;
 
+  @Option(names = "--learn", description = {"The online learning loop instead: the router starts with Chow-Sum, no learned"
+      + " rule, a target escalation rate (--target-escalation) and exploration (--exploration); `learn` runs beside it"
+      + " and publishes the rules it earns; the stream (--data, or the test split words first then phrases) is sent at"
+      + " --rate (default 40/s). Prints a table per window of --window requests, or one JSON object with --json."})
+  boolean learn;
+
+  @Option(names = "--exploration", paramLabel = "E", defaultValue = "0.05",
+      description = "With --learn: fraction of accepted requests escalated anyway (default: ${DEFAULT-VALUE}).")
+  double exploration;
+
+  @Option(names = "--window", paramLabel = "N", defaultValue = "250",
+      description = "With --learn: requests per row of the report (default: ${DEFAULT-VALUE}).")
+  int window;
+
+  @Option(names = "--plot", paramLabel = "PATH.png",
+      description = "With --learn: draw the escalation rate and the threshold against requests into a PNG.")
+  Path plot;
+
   @Override
   public Integer call() throws Exception {
+    if (learn) {
+      return learnDemo();
+    }
+    if (plot != null) {
+      throw new IllegalArgumentException("--plot: only with --learn");
+    }
     Map<String, String> flags = new LinkedHashMap<>();
     if (rule != null) {
       flags.put(CascadeConfig.POLICY_RULE.name(), rule);
@@ -176,11 +200,51 @@ final class DemoCommand implements Callable<Integer> {
     }
   }
 
+  private int learnDemo() throws Exception {
+    if (serve || rule != null || threshold != null || alpha != null) {
+      throw new IllegalArgumentException("--learn: starts from Chow-Sum with a target rate; --serve, --rule, --alpha and"
+          + " --threshold do not apply");
+    }
+    if (!(targetEscalation > 0 && targetEscalation < 1)) {
+      throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
+    }
+    if (!(exploration > 0 && exploration < 1)) {
+      throw new IllegalArgumentException("--exploration: must be between 0 and 1 (the learner needs some), was "
+          + exploration);
+    }
+    if (window < 10) {
+      throw new IllegalArgumentException("--window: must be at least 10, was " + window);
+    }
+    double r = rate == 0 ? 40 : rate;
+    if (!(r > 0) || Double.isInfinite(r)) {
+      throw new IllegalArgumentException("--rate: must be a positive number of requests a second, was " + rate);
+    }
+    List<Example> examples = data == null ? LearnDemo.wordsThenPhrases(Examples.bundled("test")) : Examples.read(data);
+    if (requests != null) {
+      if (requests < 1) {
+        throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
+      }
+      examples = examples.subList(0, Math.min(requests, examples.size()));
+    }
+    if (examples.stream().anyMatch(e -> e.reference() == null)) {
+      throw new IllegalArgumentException("--learn needs a reference answer on every line of " + data);
+    }
+    // The learner's defaults suit a stream of thousands of requests a minute; the demo's is
+    // 3,500 requests in all, so it trains earlier and more often.
+    CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
+        CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "300",
+        CascadeConfig.LEARN_HOLDOUT.name(), "0.35", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "200",
+        CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), "0"), Map.of());
+    String name = data == null ? "test split, words then phrases" : data.getFileName().toString();
+    return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
+        plot, Map.of()));
+  }
+
   private int summarize(CascadeConfig config, TextGenerator large, List<Example> examples, DemoWorkload.Result result,
       int maxNew) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
-    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens);
+    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-");
     DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
     if (json) {
@@ -193,11 +257,11 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   /** The large model's answer to every example: from the outcome where it was escalated, else generated now. */
-  private static void largeOnlyBaseline(TextGenerator large, List<Example> examples, DemoWorkload.Result result,
-      int maxNew, List<String> texts, int[] tokens) {
+  static void largeOnlyBaseline(TextGenerator large, List<Example> examples, DemoWorkload.Result result,
+      int maxNew, List<String> texts, int[] tokens, String idPrefix) {
     List<Integer> missing = new ArrayList<>();
     for (int i = 0; i < examples.size(); i++) {
-      RoutingOutcome o = result.outcomes().get("demo-" + i);
+      RoutingOutcome o = result.outcomes().get(idPrefix + i);
       if (o != null && o.getLargeText() != null) {
         texts.add(o.getLargeText());
         tokens[i] = o.getLargeTokens() == null ? 0 : o.getLargeTokens().size();

@@ -1,0 +1,469 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.learner.ContinuousLearner;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * {@code cascade demo --learn}: the online learning loop, start to finish, on the embedded
+ * default. A router starts with no learned rule in force (Chow-Sum), a target escalation rate and
+ * exploration; the continuous learner runs beside it (its own Kafka Streams application) and
+ * publishes the rules it earns; a labelled stream flows through at a steady rate. Evaluation is
+ * prequential: every request is scored by the rule in force when it arrived, before the learner
+ * can learn from it. Then the report, per window of requests.
+ */
+final class LearnDemo {
+
+  /** What the learning demo is told. */
+  record Settings(List<Example> examples, String dataName, double rate, double targetRate, double exploration,
+      int window, boolean json, Path plot, Map<String, String> learnOverrides) {}
+
+  /**
+   * One window of the stream.
+   *
+   * @param from index of its first request
+   * @param to index after its last
+   * @param rule the rule that decided most of its requests, as outcomes name it
+   * @param ruleVersion its version (null for a closed-form rule)
+   * @param escalationRate fraction of its requests escalated (deferred or explored)
+   * @param accuracySmallOnly exact match of the small model's answers
+   * @param accuracyCascade exact match of the answers served
+   * @param accuracyLargeOnly exact match of the large model's answers
+   * @param aucDfRuleInForce AUC-DF of the recorded scores, over the window's requests that rule decided
+   * @param aucDfChowSum AUC-DF of Chow-Sum scored in shadow, on the same requests
+   * @param aucDfShipped AUC-DF of the shipped offline rule scored in shadow, on the same requests (null when
+   *     not scored)
+   * @param decidedByRuleInForce how many requests those AUC-DF values cover
+   * @param meanThreshold mean threshold of the window's decisions
+   */
+  record Window(int from, int to, String rule, Long ruleVersion, double escalationRate, double accuracySmallOnly,
+      double accuracyCascade, double accuracyLargeOnly, double aucDfRuleInForce, double aucDfChowSum,
+      Double aucDfShipped, int decidedByRuleInForce, double meanThreshold) {}
+
+  /** A rule version the learner published, and how soon it decided a request. */
+  record Swap(String rule, long ruleVersion, long policyVersion, Long firstRequestIndex, Long inForceAfterMs) {}
+
+  private static final String SHIPPED = "posthoc-quantile@" + LearnedRules.BUNDLED_VERSION;
+
+  private LearnDemo() {}
+
+  static int run(CascadeConfig base, Settings settings) throws Exception {
+    String engine = base.get(CascadeConfig.ENGINE);
+    int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
+    boolean bundledSmall = ModelFingerprint.of(base.get(CascadeConfig.SMALL_MODEL))
+        .equals(ModelFingerprint.of(LearnedRules.BUNDLED_MODEL));
+    String shadows = bundledSmall ? "chow-sum," + SHIPPED : "chow-sum";
+    try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL), engine,
+            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+        TextGenerator large = TextGenerators.load(base.get(CascadeConfig.LARGE_MODEL), engine,
+            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+        EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      // The starting threshold, for Chow-Sum at the target rate, until the controller has seen enough
+      // scores: calibrated on the validation split (Chow-Sum is not trained, so nothing leaks).
+      List<Example> validation = Examples.bundled("validation");
+      List<Generation> answers = CascadeAnswers.generateCached(small, base.get(CascadeConfig.SMALL_MODEL),
+          validation.stream().map(Example::prompt).toList(),
+          new CascadeAnswers.Settings(base.get(CascadeConfig.SMALL_MODEL), base.get(CascadeConfig.LARGE_MODEL), engine,
+              maxNew, 64, CascadeAnswers.userCacheDir()), EvalCommand.progressBars());
+      double start = ThresholdCalibration.calibrate(answers, DeferralRules.of("chow-sum", 0), settings.targetRate());
+      Map<String, String> overrides = new LinkedHashMap<>();
+      overrides.put(CascadeConfig.BOOTSTRAP_SERVERS.name(), kafka.bootstrapServers());
+      overrides.put(CascadeConfig.POLICY_RULE.name(), "chow-sum");
+      overrides.put(CascadeConfig.POLICY_THRESHOLD.name(), Double.toString(start));
+      overrides.put(CascadeConfig.POLICY_TARGET_RATE.name(), Double.toString(settings.targetRate()));
+      overrides.put(CascadeConfig.POLICY_EXPLORATION.name(), Double.toString(settings.exploration()));
+      overrides.put(CascadeConfig.POLICY_SHADOW_RULES.name(), shadows);
+      CascadeConfig config = base;
+      for (Map.Entry<String, String> e : overrides.entrySet()) {
+        config = config.with(CascadeConfig.KEYS.stream().filter(k -> k.name().equals(e.getKey())).findFirst()
+            .orElseThrow(), e.getValue());
+      }
+      for (Map.Entry<String, String> e : settings.learnOverrides().entrySet()) {
+        String key = e.getKey();
+        CascadeConfig c = config;
+        config = CascadeConfig.KEYS.stream().filter(k -> k.name().equals(key)).findFirst()
+            .map(k -> c.with(k, e.getValue())).orElse(config);
+      }
+      System.err.printf(Locale.ROOT, "learning demo: %d requests at %.0f/s, target escalation %.2f, exploration %.2f,"
+          + " starting with chow-sum (threshold %.4f), shadows %s%n", settings.examples().size(), settings.rate(),
+          settings.targetRate(), settings.exploration(), start, shadows);
+      LargeModelServer largeServer = new LargeModelServer(
+          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
+          new ServerLimits(config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),
+              config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
+      PrometheusRegistry learnerMetrics = new PrometheusRegistry();
+      DemoWorkload.Result result;
+      List<RuleCatalog.Entry> published;
+      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
+          ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
+          var bar = DemoCommand.bar("requests", settings.examples().size())) {
+        result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+            config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
+            Duration.ofSeconds(120), bar::stepTo);
+        published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
+      } finally {
+        largeServer.stop();
+      }
+      List<String> largeTexts = new ArrayList<>();
+      int[] largeTokens = new int[settings.examples().size()];
+      DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-");
+      Map<String, Object> report = report(settings, result, largeTexts, published, learnerMetrics);
+      if (settings.plot() != null) {
+        plot(settings, result, published, settings.plot());
+        System.err.println("plot: " + settings.plot());
+      }
+      if (settings.json()) {
+        System.out.println(new ObjectMapper().writeValueAsString(report));
+      } else {
+        System.out.println(text(report));
+      }
+      System.out.flush();
+      return ((Number) report.get("lost")).longValue() == 0 && ((Number) report.get("duplicates")).longValue() == 0
+          ? 0 : 1;
+    }
+  }
+
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> report(Settings settings, DemoWorkload.Result result, List<String> largeTexts,
+      List<RuleCatalog.Entry> published, PrometheusRegistry learnerMetrics) {
+    List<Example> examples = settings.examples();
+    int n = examples.size();
+    Map<String, Integer> answers = new HashMap<>();
+    for (CascadeResponse r : result.responses()) {
+      answers.merge(r.getRequestId(), 1, Integer::sum);
+    }
+    long lost = 0;
+    long duplicates = 0;
+    for (int i = 0; i < n; i++) {
+      int count = answers.getOrDefault("learn-" + i, 0);
+      lost += count == 0 ? 1 : 0;
+      duplicates += Math.max(0, count - 1);
+    }
+    List<Window> windows = new ArrayList<>();
+    for (int from = 0; from < n; from += settings.window()) {
+      windows.add(window(examples, result, largeTexts, from, Math.min(n, from + settings.window())));
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("data", settings.dataName());
+    out.put("requests", n);
+    out.put("responses", answers.size());
+    out.put("lost", lost);
+    out.put("duplicates", duplicates);
+    out.put("rate_per_s", settings.rate());
+    out.put("target_escalation_rate", settings.targetRate());
+    out.put("exploration_rate", settings.exploration());
+    out.put("rules_published", published.size());
+    out.put("rules_rejected", (long) counter(learnerMetrics, "cascade_learner_trainings", "rejected"));
+    out.put("rounds_skipped", (long) counter(learnerMetrics, "cascade_learner_trainings", "skipped"));
+    out.put("final_rule", windows.isEmpty() ? null : spec(windows.get(windows.size() - 1)));
+    out.put("swaps", swaps(examples, result, published));
+    out.put("second_half", secondHalf(examples, result, largeTexts));
+    out.put("windows", windows.stream().map(LearnDemo::windowJson).toList());
+    return out;
+  }
+
+  private static Window window(List<Example> examples, DemoWorkload.Result result, List<String> largeTexts, int from,
+      int to) {
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    List<Integer> index = new ArrayList<>();
+    for (int i = from; i < to; i++) {
+      RoutingOutcome o = result.outcomes().get("learn-" + i);
+      if (o != null) {
+        outcomes.add(o);
+        index.add(i);
+      }
+    }
+    Map<String, Long> byRule = outcomes.stream().collect(Collectors.groupingBy(LearnDemo::spec, TreeMap::new,
+        Collectors.counting()));
+    String inForce = byRule.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse("");
+    int m = outcomes.size();
+    double escalated = 0;
+    double small = 0;
+    double cascade = 0;
+    double large = 0;
+    double thresholds = 0;
+    List<Integer> decided = new ArrayList<>();
+    for (int j = 0; j < m; j++) {
+      RoutingOutcome o = outcomes.get(j);
+      String reference = examples.get(index.get(j)).reference();
+      escalated += o.getDecision() != Decision.ACCEPT ? 1 : 0;
+      small += o.getSmallText().equals(reference) ? 1 : 0;
+      String served = o.getServedBy() == ServedBy.LARGE ? o.getLargeText() : o.getSmallText();
+      cascade += served.equals(reference) ? 1 : 0;
+      large += reference.equals(largeTexts.get(index.get(j))) ? 1 : 0;
+      thresholds += o.getThreshold();
+      if (spec(o).equals(inForce)) {
+        decided.add(j);
+      }
+    }
+    Auc auc = auc(examples, outcomes, index, largeTexts, decided);
+    RoutingOutcome sample = decided.isEmpty() ? null : outcomes.get(decided.get(0));
+    return new Window(from, to, sample == null ? "" : sample.getRule(), sample == null ? null : sample.getRuleVersion(),
+        escalated / Math.max(1, m), small / Math.max(1, m), cascade / Math.max(1, m), large / Math.max(1, m),
+        auc.inForce, auc.chowSum, auc.shipped, decided.size(), thresholds / Math.max(1, m));
+  }
+
+  private record Auc(double inForce, double chowSum, Double shipped) {}
+
+  /** AUC-DF of the recorded scores and the shadows' on the chosen outcomes, with both models' correctness known. */
+  private static Auc auc(List<Example> examples, List<RoutingOutcome> outcomes, List<Integer> index,
+      List<String> largeTexts, List<Integer> chosen) {
+    int k = chosen.size();
+    if (k == 0) {
+      return new Auc(Double.NaN, Double.NaN, null);
+    }
+    boolean[] small = new boolean[k];
+    boolean[] large = new boolean[k];
+    double[] inForce = new double[k];
+    double[] chowSum = new double[k];
+    double[] shipped = new double[k];
+    boolean hasShipped = true;
+    for (int j = 0; j < k; j++) {
+      RoutingOutcome o = outcomes.get(chosen.get(j));
+      String reference = examples.get(index.get(chosen.get(j))).reference();
+      small[j] = o.getSmallText().equals(reference);
+      large[j] = reference.equals(largeTexts.get(index.get(chosen.get(j))));
+      inForce[j] = o.getScore();
+      chowSum[j] = o.getShadowScores().getOrDefault("chow-sum", Double.NaN);
+      Double s = o.getShadowScores().get(SHIPPED);
+      hasShipped &= s != null;
+      shipped[j] = s == null ? 0 : s;
+    }
+    CascadeEvaluation evaluation = new CascadeEvaluation(small, large);
+    return new Auc(evaluation.aucDf(inForce), evaluation.aucDf(chowSum),
+        hasShipped ? evaluation.aucDf(shipped) : null);
+  }
+
+  /** Over the second half of the stream, the requests a published (learned) rule decided. */
+  private static Map<String, Object> secondHalf(List<Example> examples, DemoWorkload.Result result,
+      List<String> largeTexts) {
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    List<Integer> index = new ArrayList<>();
+    List<Integer> learned = new ArrayList<>();
+    for (int i = examples.size() / 2; i < examples.size(); i++) {
+      RoutingOutcome o = result.outcomes().get("learn-" + i);
+      if (o != null) {
+        if (o.getRuleVersion() != null && o.getRuleVersion() > 0) {
+          learned.add(outcomes.size());
+        }
+        outcomes.add(o);
+        index.add(i);
+      }
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("requests", outcomes.size());
+    out.put("decided_by_published_rules", learned.size());
+    Auc auc = auc(examples, outcomes, index, largeTexts, learned);
+    out.put("auc_df_published_rules", nullIfNaN(auc.inForce()));
+    out.put("auc_df_chow_sum", nullIfNaN(auc.chowSum()));
+    out.put("auc_df_shipped_rule", auc.shipped());
+    return out;
+  }
+
+  private static List<Swap> swaps(List<Example> examples, DemoWorkload.Result result, List<RuleCatalog.Entry> published) {
+    List<Swap> out = new ArrayList<>();
+    for (RuleCatalog.Entry e : published) {
+      Long first = null;
+      Long after = null;
+      long policyVersion = -1;
+      for (int i = 0; i < examples.size(); i++) {
+        RoutingOutcome o = result.outcomes().get("learn-" + i);
+        if (o != null && e.name().equals(o.getRule()) && Long.valueOf(e.version()).equals(o.getRuleVersion())) {
+          if (first == null || i < first) {
+            first = (long) i;
+            policyVersion = o.getPolicyVersion();
+          }
+        }
+      }
+      // How long after the rule was trained the first request it decided was answered: an upper
+      // bound on publish-to-in-force (it includes the round's bootstrap and the commit).
+      if (first != null) {
+        RoutingOutcome o = result.outcomes().get("learn-" + first);
+        after = o.getCompletedAtMs() - e.rule().info().createdAtMs();
+      }
+      out.add(new Swap(e.name(), e.version(), policyVersion, first, after));
+    }
+    return out;
+  }
+
+  private static Map<String, Object> windowJson(Window w) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("from", w.from());
+    m.put("to", w.to());
+    m.put("rule", w.rule());
+    m.put("rule_version", w.ruleVersion());
+    m.put("escalation_rate", w.escalationRate());
+    m.put("accuracy_small_only", w.accuracySmallOnly());
+    m.put("accuracy_cascade", w.accuracyCascade());
+    m.put("accuracy_large_only", w.accuracyLargeOnly());
+    m.put("auc_df_rule_in_force", nullIfNaN(w.aucDfRuleInForce()));
+    m.put("auc_df_chow_sum", nullIfNaN(w.aucDfChowSum()));
+    m.put("auc_df_shipped_rule", w.aucDfShipped());
+    m.put("decided_by_rule_in_force", w.decidedByRuleInForce());
+    m.put("mean_threshold", w.meanThreshold());
+    return m;
+  }
+
+  @SuppressWarnings("unchecked")
+  static String text(Map<String, Object> report) {
+    StringBuilder b = new StringBuilder();
+    b.append(String.format(Locale.ROOT, "%s: %s requests, %s responses, %s lost, %s duplicates; target escalation %.2f;"
+            + " rules published %s, rejected %s%n", report.get("data"), report.get("requests"), report.get("responses"),
+        report.get("lost"), report.get("duplicates"), (Double) report.get("target_escalation_rate"),
+        report.get("rules_published"), report.get("rules_rejected")));
+    b.append(String.format(Locale.ROOT, "%-11s %-22s %6s %7s %7s %7s %8s %8s %8s%n", "requests", "rule in force",
+        "escal.", "small", "cascade", "large", "AUC rule", "AUC chow", "AUC ship"));
+    for (Map<String, Object> w : (List<Map<String, Object>>) report.get("windows")) {
+      Object version = w.get("rule_version");
+      b.append(String.format(Locale.ROOT, "%5d-%-5d %-22s %6.3f %7.3f %7.3f %7.3f %8s %8s %8s%n", w.get("from"),
+          w.get("to"), w.get("rule") + (version == null ? "" : "@" + version), (Double) w.get("escalation_rate"),
+          (Double) w.get("accuracy_small_only"), (Double) w.get("accuracy_cascade"),
+          (Double) w.get("accuracy_large_only"), fmt(w.get("auc_df_rule_in_force")), fmt(w.get("auc_df_chow_sum")),
+          fmt(w.get("auc_df_shipped_rule"))));
+    }
+    b.append("second half: ").append(report.get("second_half")).append('\n');
+    b.append("swaps: ").append(report.get("swaps"));
+    return b.toString();
+  }
+
+  private static String fmt(Object v) {
+    return v == null ? "-" : String.format(Locale.ROOT, "%.4f", (Double) v);
+  }
+
+  private static Double nullIfNaN(double v) {
+    return Double.isNaN(v) ? null : v;
+  }
+
+  private static String spec(RoutingOutcome o) {
+    return o.getRuleVersion() == null ? o.getRule() : o.getRule() + "@" + o.getRuleVersion();
+  }
+
+  private static String spec(Window w) {
+    return w.ruleVersion() == null ? w.rule() : w.rule() + "@" + w.ruleVersion();
+  }
+
+  private static double counter(PrometheusRegistry registry, String name, String result) {
+    for (MetricSnapshot snapshot : registry.scrape()) {
+      if (snapshot instanceof CounterSnapshot counter && counter.getMetadata().getName().equals(name)) {
+        return counter.getDataPoints().stream().filter(d -> result.equals(d.getLabels().get("result")))
+            .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+      }
+    }
+    return 0;
+  }
+
+  /** The escalation rate (rolling, over the last window of requests) and the threshold against requests. */
+  private static void plot(Settings settings, DemoWorkload.Result result, List<RuleCatalog.Entry> published, Path out)
+      throws IOException {
+    int n = settings.examples().size();
+    List<Double> x = new ArrayList<>();
+    List<Double> rate = new ArrayList<>();
+    List<Double> threshold = new ArrayList<>();
+    int w = settings.window();
+    boolean[] escalated = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      RoutingOutcome o = result.outcomes().get("learn-" + i);
+      escalated[i] = o != null && o.getDecision() != Decision.ACCEPT;
+    }
+    int inWindow = 0;
+    for (int i = 0; i < n; i++) {
+      inWindow += escalated[i] ? 1 : 0;
+      if (i >= w) {
+        inWindow -= escalated[i - w] ? 1 : 0;
+      }
+      RoutingOutcome o = result.outcomes().get("learn-" + i);
+      if (i >= w - 1 && o != null) {
+        x.add((double) i + 1);
+        rate.add((double) inWindow / w);
+        threshold.add(o.getThreshold());
+      }
+    }
+    XYChart chart = new XYChartBuilder().width(1100).height(600)
+        .title("cascade demo --learn (" + settings.dataName() + "): escalation rate over the last " + w
+            + " requests, and the threshold in force")
+        .xAxisTitle("requests").yAxisTitle("escalation rate").build();
+    chart.getStyler().setMarkerSize(0);
+    XYSeries r = chart.addSeries("escalation rate (rolling " + w + ")", x, rate);
+    r.setMarker(SeriesMarkers.NONE);
+    XYSeries target = chart.addSeries("target " + settings.targetRate(), List.of(1.0, (double) n),
+        List.of(settings.targetRate(), settings.targetRate()));
+    target.setMarker(SeriesMarkers.NONE);
+    target.setLineColor(Color.GRAY);
+    target.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f}, 0f));
+    XYSeries t = chart.addSeries("threshold (right axis)", x, threshold);
+    t.setMarker(SeriesMarkers.NONE);
+    t.setYAxisGroup(1);
+    chart.setYAxisGroupTitle(1, "threshold");
+    for (RuleCatalog.Entry e : published) {
+      List<Swap> s = swaps(settings.examples(), result, List.of(e));
+      if (!s.isEmpty() && s.get(0).firstRequestIndex() != null) {
+        double at = s.get(0).firstRequestIndex();
+        XYSeries mark = chart.addSeries(e.name() + "@" + e.version() + " in force", List.of(at, at), List.of(0.0, 1.0));
+        mark.setMarker(SeriesMarkers.NONE);
+        mark.setLineStyle(new BasicStroke(1f));
+      }
+    }
+    Path parent = out.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    try (OutputStream o = Files.newOutputStream(out)) {
+      BitmapEncoder.saveBitmap(chart, o, BitmapEncoder.BitmapFormat.PNG);
+    }
+  }
+
+  /** The default stream: the bundled test split, words first and phrases second, so the traffic shifts. */
+  static List<Example> wordsThenPhrases(List<Example> examples) {
+    List<Example> sorted = new ArrayList<>(examples);
+    sorted.sort(Comparator.comparing((Example e) -> "phrase".equals(e.kind()) ? 1 : 0));
+    return sorted;
+  }
+}

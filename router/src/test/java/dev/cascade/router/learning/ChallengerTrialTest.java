@@ -1,0 +1,84 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.router.rules.DeferralRules;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class ChallengerTrialTest {
+
+  private static final ChallengerTrial.Options OPTIONS = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80,
+      300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(60, 2, 0.1))));
+  private static final ChallengerTrial.Champion CHOW_SUM =
+      new ChallengerTrial.Champion("chow-sum", DeferralRules.of("chow-sum", 0), -1);
+
+  private static long[] seqs(int n) {
+    long[] s = new long[n];
+    for (int i = 0; i < n; i++) {
+      s[i] = 100 + i;
+    }
+    return s;
+  }
+
+  @Test
+  void aChallengerThatSeesWhatChowSumMissesIsPublishedWithHeldOutCalibrationScores() {
+    List<DeferralExample> examples = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
+    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), CHOW_SUM, 4, "ab".repeat(32), OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(v.publish()).as(v.reason()).isTrue();
+    assertThat(v.comparison().ciLow()).isPositive();
+    assertThat(v.holdoutExamples()).isEqualTo(180);
+    assertThat(v.trainExamples()).isEqualTo(420);
+    RuleInfo info = v.challenger().info();
+    assertThat(info.version()).isEqualTo(4);
+    assertThat(info.modelFingerprint()).isEqualTo("ab".repeat(32));
+    assertThat(info.calibrationScores()).hasSize(180);
+    assertThat(info.validationMetrics().get("learner_seq_max")).isEqualTo(100 + 419.0);
+    assertThat(v.reason()).contains("beat champion chow-sum");
+  }
+
+  @Test
+  void labelsUnrelatedToTheFeaturesDoNotBeatTheChampion() {
+    SplittableRandom random = new SplittableRandom(9);
+    List<DeferralExample> examples = new ArrayList<>();
+    for (DeferralExample e : SyntheticExamples.labelled(600, 6, 0, x -> false)) {
+      boolean helps = random.nextInt(3) == 0;
+      examples.add(new DeferralExample(e.features(), null, !helps && e.smallCorrect(), helps || e.largeCorrect()));
+    }
+    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), CHOW_SUM, 1, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(v.publish()).as(v.reason()).isFalse();
+    assertThat(v.challenger()).isNotNull();
+  }
+
+  @Test
+  void tooFewLabelsOrNoNewOnesSinceTheChampionSkipTheRound() {
+    List<DeferralExample> examples = SyntheticExamples.labelled(200, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
+    ChallengerTrial.Verdict few = ChallengerTrial.run(examples, seqs(200), CHOW_SUM, 1, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(few.publish()).isFalse();
+    assertThat(few.challenger()).isNull();
+    assertThat(few.reason()).contains("fewer than the 300");
+    List<DeferralExample> more = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
+    ChallengerTrial.Champion recent = new ChallengerTrial.Champion("posthoc-quantile@3", CHOW_SUM.rule(), 100 + 560);
+    ChallengerTrial.Verdict stale = ChallengerTrial.run(more, seqs(600), recent, 4, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(stale.challenger()).isNull();
+    assertThat(stale.reason()).contains("arrived after the champion posthoc-quantile@3 was trained");
+  }
+
+  @Test
+  void thresholdsAreCalibratedOnWeightedScores() {
+    double[] scores = {0.9, 0.8, 0.7, 0.1};
+    assertThat(ChallengerTrial.thresholdFor(scores, null, 0.5)).isEqualTo(0.7);
+    assertThat(ChallengerTrial.fractionAbove(scores, null, 0.7)).isEqualTo(0.5);
+    // The last item weighs as much as the other three: escalating a quarter of the weight takes one.
+    double[] weights = {1, 1, 1, 3};
+    assertThat(ChallengerTrial.thresholdFor(scores, weights, 1.0 / 6)).isEqualTo(0.8);
+    assertThat(ChallengerTrial.fractionAbove(scores, weights, 0.8)).isCloseTo(1.0 / 6, within(1e-12));
+  }
+}

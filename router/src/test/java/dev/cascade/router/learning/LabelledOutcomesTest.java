@@ -1,0 +1,105 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Feedback;
+import dev.cascade.schemas.avro.LabelledExample;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.HashMap;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+class LabelledOutcomesTest {
+
+  private static RoutingOutcome.Builder outcome(Decision decision, double propensity, String small, String large) {
+    return RoutingOutcome.newBuilder().setRequestId("r").setPrompt("p").setSmallText(small)
+        .setFeatures(new HashMap<>(FeatureExtractor.extract(new float[] {-0.5f, -1f}, new float[] {1f, 2f}).asMap()))
+        .setRule("chow-sum").setScore(1.5).setThreshold(1).setPolicyVersion(1).setDecision(decision)
+        .setPropensity(propensity)
+        .setServedBy(large == null ? ServedBy.SMALL : ServedBy.LARGE).setLargeText(large)
+        .setAgree(large == null ? null : small.equals(large))
+        .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(5);
+  }
+
+  private static Feedback.Builder feedback() {
+    return Feedback.newBuilder().setRequestId("r").setSource("user").setCreatedAtMs(9);
+  }
+
+  @Test
+  void aReferenceLabelsBothModelsAndAnAcceptedRightAnswerWeighsOne() {
+    LabelledExample e = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("a")
+        .setSmallCorrect(true).build(), null, 3).orElseThrow();
+    assertThat(e.getLabelSource()).isEqualTo("reference");
+    assertThat(e.getSmallCorrect()).isTrue();
+    assertThat(e.getLargeCorrect()).isNull();
+    assertThat(e.getEscalated()).isFalse();
+    assertThat(e.getSeq()).isEqualTo(3);
+    assertThat(LabelledOutcomes.weight(e, 50)).isEqualTo(1.0);
+    DeferralExample d = LabelledOutcomes.toDeferralExample(e, 50);
+    assertThat(d.benefit()).isFalse();
+    assertThat(d.labelSource()).isEqualTo("reference");
+  }
+
+  @Test
+  void anAcceptedWrongAnswerWithoutTheLargeModelTeachesNothing() {
+    assertThat(LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("b")
+        .setSmallCorrect(false).build(), null, 0)).isEmpty();
+  }
+
+  @Test
+  void anExploredWrongAnswerWeighsTheInverseOfItsPropensityClipped() {
+    LabelledExample e = LabelledOutcomes.label(outcome(Decision.EXPLORE, 0.05, "a", "b").setReference("b")
+        .setSmallCorrect(false).setLargeCorrect(true).build(), null, 0).orElseThrow();
+    assertThat(LabelledOutcomes.weight(e, 50)).isEqualTo(20.0, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(LabelledOutcomes.weight(e, 10)).isEqualTo(10.0);
+    assertThat(LabelledOutcomes.toDeferralExample(e, 50).benefit()).isTrue();
+    LabelledExample deferred = LabelledOutcomes.label(outcome(Decision.DEFER, 1.0, "a", "b").setReference("b")
+        .setSmallCorrect(false).setLargeCorrect(true).build(), null, 0).orElseThrow();
+    assertThat(LabelledOutcomes.weight(deferred, 50)).isEqualTo(1.0);
+  }
+
+  @Test
+  void theLargeModelTeachesWhereNothingElseDoesAndEveryTeacherLabelIsWeighted() {
+    LabelledExample agree = LabelledOutcomes.label(outcome(Decision.EXPLORE, 0.1, "a", "a").build(), null, 0)
+        .orElseThrow();
+    assertThat(agree.getLabelSource()).isEqualTo("teacher");
+    assertThat(agree.getSmallCorrect()).isTrue();
+    assertThat(LabelledOutcomes.weight(agree, 50)).isEqualTo(10.0, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.1, "a", null).build(), null, 0)).isEmpty();
+  }
+
+  @Test
+  void feedbackBeatsTheTeacherButNotTheReference() {
+    RoutingOutcome escalated = outcome(Decision.DEFER, 1.0, "a", "b").build();
+    LabelledExample corrected = LabelledOutcomes.label(escalated, feedback().setCorrectedText("a").build(), 0)
+        .orElseThrow();
+    assertThat(corrected.getLabelSource()).isEqualTo("feedback");
+    assertThat(corrected.getSmallCorrect()).isTrue();
+    assertThat(corrected.getLargeCorrect()).isFalse();
+    // The large model served and the user says it was right: the small one, which disagreed, was wrong.
+    LabelledExample verdict = LabelledOutcomes.label(escalated, feedback().setCorrect(true).build(), 0).orElseThrow();
+    assertThat(verdict.getSmallCorrect()).isFalse();
+    assertThat(verdict.getLargeCorrect()).isTrue();
+    // The small model served and the user says it was right: labelled without the large model.
+    Optional<LabelledExample> accepted = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).build(),
+        feedback().setCorrect(true).build(), 0);
+    assertThat(accepted.orElseThrow().getLabelSource()).isEqualTo("feedback");
+    assertThat(LabelledOutcomes.weight(accepted.get(), 50)).isEqualTo(1.0);
+    LabelledExample referenced = LabelledOutcomes.label(outcome(Decision.DEFER, 1.0, "a", "b").setReference("b")
+        .setSmallCorrect(false).setLargeCorrect(true).build(), feedback().setCorrectedText("a").build(), 0)
+        .orElseThrow();
+    assertThat(referenced.getLabelSource()).isEqualTo("reference");
+    assertThat(referenced.getSmallCorrect()).isFalse();
+  }
+
+  @Test
+  void anOutcomeWithoutAPropensityCountsAsCertain() {
+    LabelledExample e = LabelledOutcomes.label(outcome(Decision.EXPLORE, 0.05, "a", "b").setPropensity(null)
+        .setReference("b").setSmallCorrect(false).setLargeCorrect(true).build(), null, 0).orElseThrow();
+    assertThat(e.getPropensity()).isEqualTo(1.0);
+  }
+}
