@@ -16,9 +16,10 @@ import java.security.MessageDigest;
 import java.util.Set;
 
 /**
- * Guards PolicyAdmin's writes: {@code UpdatePolicy} needs {@code authorization: Bearer <token>}
- * with the configured admin token, else {@code UNAUTHENTICATED} before the service runs; reads
- * are open. The comparison takes the same time wherever the tokens differ.
+ * Guards PolicyAdmin's writes: {@code UpdatePolicy} and {@code PublishRule} need {@code
+ * authorization: Bearer <token>} with the configured admin token, else {@code UNAUTHENTICATED}
+ * before the service runs; reads are open. The comparison takes the same time wherever the tokens
+ * differ.
  */
 final class AdminTokenInterceptor implements ServerInterceptor {
 
@@ -26,7 +27,8 @@ final class AdminTokenInterceptor implements ServerInterceptor {
   /** Who made an authorized call, for the policy's {@code updated_by}. */
   static final Context.Key<String> CALLER = Context.key("cascade-admin-caller");
 
-  private static final Set<String> GUARDED = Set.of(PolicyAdminGrpc.getUpdatePolicyMethod().getFullMethodName());
+  private static final Set<String> GUARDED = Set.of(PolicyAdminGrpc.getUpdatePolicyMethod().getFullMethodName(),
+      PolicyAdminGrpc.getPublishRuleMethod().getFullMethodName());
   private static final String BEARER = "Bearer ";
 
   private final byte[] token;

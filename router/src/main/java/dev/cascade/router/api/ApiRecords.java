@@ -3,8 +3,11 @@ package dev.cascade.router.api;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.proto.v1.Policy;
+import dev.cascade.proto.v1.Rule;
 import dev.cascade.proto.v1.ServedBy;
 import dev.cascade.proto.v1.StageLatencies;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleInfo;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
@@ -14,7 +17,7 @@ import java.util.Optional;
 
 /**
  * Converts between the gRPC messages of {@code cascade.v1} and the router's records (the Avro
- * request and response on Kafka, the policy value), and checks what only the gRPC door can get
+ * request and response on Kafka, the policy value, rule catalog entries), and checks what only the gRPC door can get
  * wrong. The rules every request obeys, whichever door it came in by, stay in
  * {@link dev.cascade.router.routing.RequestValidator}.
  */
@@ -106,6 +109,24 @@ final class ApiRecords {
         p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason(),
         p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
         p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule());
+  }
+
+  /** A rule catalog entry as {@code cascade.v1.Rule}, without the artifact. */
+  static Rule toProto(RuleCatalog.Entry entry) {
+    RuleInfo info = entry.rule().info();
+    return Rule.newBuilder()
+        .setName(info.name())
+        .setVersion(info.version())
+        .setLearner(info.learner())
+        .addAllFeatureNames(info.featureNames())
+        .setModelFingerprint(info.modelFingerprint())
+        .setFeatureLayout(info.featureLayout())
+        .setTrainingDataRange(info.trainingDataRange())
+        .putAllValidationMetrics(info.validationMetrics())
+        .setCreatedAtMs(info.createdAtMs())
+        .setApplicable(entry.applicable())
+        .setNotApplicableReason(entry.notApplicableReason())
+        .build();
   }
 
   /** The proto field name of a {@link DeferralPolicy} component, for error messages. */

@@ -36,14 +36,15 @@ public final class CascadeServer {
   /**
    * @param requests how requests reach the cascade and their responses come back
    * @param policies where the live policy is read and written
+   * @param ruleStore where learned rule versions are published (they show up in {@code rules}' catalog)
    * @param validator the rules every request obeys
    * @param rules the rules a policy may name
-   * @param adminToken the bearer token {@code UpdatePolicy} requires; not empty
+   * @param adminToken the bearer token {@code UpdatePolicy} and {@code PublishRule} require; not empty
    * @param defaultDeadline how long {@code Generate} waits when the call sets no shorter deadline
    */
-  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RequestValidator validator,
-      RuleResolver rules, String adminToken, Duration defaultDeadline) {
-    this.admin = new PolicyAdminService(policies, rules, Clock.systemUTC());
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
+      RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline) {
+    this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
     this.server = builder
         .addService(new CascadeService(requests, validator, defaultDeadline))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))

@@ -14,19 +14,24 @@ import java.util.Base64;
 
 /**
  * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} over a Kafka
- * {@link RequestChannel} (requests topic out, this instance's replies in) and the policy topic.
- * Runs beside a {@link CascadeRouter} (same JVM or not: it needs only the brokers and the topics).
+ * {@link RequestChannel} (requests topic out, this instance's replies in), the policy topic and
+ * the rules topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
+ * against that router's rule catalog, and a published rule counts as written once that catalog
+ * has read it back.
  */
 public final class FrontDoor implements AutoCloseable {
 
   private final KafkaRequestChannel requests;
   private final PolicyTopic policies;
+  private final RulesTopic ruleVersions;
   private final CascadeServer server;
   private final String adminToken;
 
-  private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, CascadeServer server, String adminToken) {
+  private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions, CascadeServer server,
+      String adminToken) {
     this.requests = requests;
     this.policies = policies;
+    this.ruleVersions = ruleVersions;
     this.server = server;
     this.adminToken = adminToken;
   }
@@ -37,7 +42,8 @@ public final class FrontDoor implements AutoCloseable {
    * empty (read it back with {@link #adminToken()}).
    *
    * @param validator the rules every request obeys (the router's)
-   * @param rules the rules a policy may name (the router's)
+   * @param rules the rules a policy may name (the router's: its catalog is what ListRules shows and
+   *     what PublishRule waits on)
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address) {
@@ -55,16 +61,25 @@ public final class FrontDoor implements AutoCloseable {
       requests.close();
       throw e;
     }
-    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address), requests, policies, validator,
-        rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)));
+    RulesTopic ruleVersions;
+    try {
+      ruleVersions = RulesTopic.start(clientProps, config.topics().rules(), rules.catalog());
+    } catch (RuntimeException e) {
+      requests.close();
+      policies.close();
+      throw e;
+    }
+    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address), requests, policies, ruleVersions,
+        validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)));
     try {
       server.start();
     } catch (IOException e) {
       requests.close();
       policies.close();
+      ruleVersions.close();
       throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
     }
-    return new FrontDoor(requests, policies, server, token);
+    return new FrontDoor(requests, policies, ruleVersions, server, token);
   }
 
   /** A fresh admin token: 32 random bytes, URL-safe Base64. */
@@ -79,7 +94,7 @@ public final class FrontDoor implements AutoCloseable {
     return server.port();
   }
 
-  /** The bearer token {@code UpdatePolicy} requires. */
+  /** The bearer token {@code UpdatePolicy} and {@code PublishRule} require. */
   public String adminToken() {
     return adminToken;
   }
@@ -113,6 +128,7 @@ public final class FrontDoor implements AutoCloseable {
     } finally {
       requests.close();
       policies.close();
+      ruleVersions.close();
     }
   }
 }

@@ -1,42 +1,69 @@
 package dev.cascade.router.api;
 
+import com.google.protobuf.ByteString;
 import dev.cascade.proto.v1.GetPolicyRequest;
+import dev.cascade.proto.v1.GetRuleRequest;
+import dev.cascade.proto.v1.ListRulesRequest;
+import dev.cascade.proto.v1.ListRulesResponse;
 import dev.cascade.proto.v1.Policy;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.proto.v1.PublishRuleRequest;
+import dev.cascade.proto.v1.Rule;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.RuleArtifacts;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.InvalidPolicyException;
-import dev.cascade.router.learning.RuleResolver;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.regex.Pattern;
 
 /**
- * {@code cascade.v1.PolicyAdmin}: reads and changes the live deferral policy. Changes go to the
- * policy topic, which every router instance reads as a global table. The admin token is checked
- * before {@link #updatePolicy} runs, by {@link AdminTokenInterceptor}.
+ * {@code cascade.v1.PolicyAdmin}: reads and changes the live deferral policy, and lists, reads and
+ * publishes learned rule versions. Policy changes go to the policy topic, rule versions to the
+ * rules topic; every router instance reads both (the policy as a global table, the rules into its
+ * {@link RuleCatalog}). The admin token is checked before {@link #updatePolicy} and
+ * {@link #publishRule} run, by {@link AdminTokenInterceptor}.
  *
- * <p>Versions: an update gets the version in force on this instance plus one. Updates through one
- * instance are serialized; two instances updating at the same moment can give the same version
- * (the later write wins on the topic), so let one operator tool write at a time.
+ * <p>Versions: an update gets the version in force on this instance plus one; a rule published
+ * without a version gets the newest version of its name this instance's catalog knows plus one.
+ * Writes through one instance are serialized; two instances writing at the same moment can pick
+ * the same version (for a policy the later write wins on the topic; for a rule the later record
+ * replaces the earlier under the same key), so let one operator tool write at a time.
  */
 final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
 
   private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(10);
 
+  /** The form of a rule name in the registry ({@code DeferralRules}): lower-case words joined by hyphens. */
+  private static final Pattern RULE_NAME = Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
+
   private final PolicyStore store;
+  private final RuleStore ruleStore;
   private final RuleResolver rules;
   private final Clock clock;
   private final Object updates = new Object();
+  private final Object ruleWrites = new Object();
   private final Set<PolicyWatch> watches = new CopyOnWriteArraySet<>();
 
-  PolicyAdminService(PolicyStore store, RuleResolver rules, Clock clock) {
+  /**
+   * @param store where the live policy is read and written
+   * @param ruleStore where rule versions are written
+   * @param rules the rules a policy may name, and the catalog {@code ruleStore}'s writes show up in
+   */
+  PolicyAdminService(PolicyStore store, RuleStore ruleStore, RuleResolver rules, Clock clock) {
     this.store = store;
+    this.ruleStore = ruleStore;
     this.rules = rules;
     this.clock = clock;
   }
@@ -126,6 +153,132 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     if (request.getIncludeCurrent()) {
       watch.offer(ApiRecords.toProto(store.current()));
     }
+  }
+
+  /**
+   * Lists every rule version this router's catalog holds (the shipped version 0 and those read from
+   * the rules topic), by name then version, each marked applicable here or not; without artifacts.
+   */
+  @Override
+  public void listRules(ListRulesRequest request, StreamObserver<ListRulesResponse> observer) {
+    ListRulesResponse.Builder response = ListRulesResponse.newBuilder();
+    rules.catalog().entries().forEach(e -> response.addRules(ApiRecords.toProto(e)));
+    observer.onNext(response.build());
+    observer.onCompleted();
+  }
+
+  /**
+   * Returns one rule version (the newest, applicable or not, when the request gives none) with its
+   * artifact; {@code NOT_FOUND} naming the rule or version asked for and those known.
+   */
+  @Override
+  public void getRule(GetRuleRequest request, StreamObserver<Rule> observer) {
+    String name = request.getName();
+    if (name.isBlank()) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription("name: missing").asRuntimeException());
+      return;
+    }
+    RuleCatalog catalog = rules.catalog();
+    Optional<RuleCatalog.Entry> entry = request.hasVersion() ? catalog.get(name, request.getVersion())
+        : catalog.latest(name);
+    if (entry.isEmpty()) {
+      String why = catalog.knows(name)
+          ? "rule '" + name + "' has no version " + request.getVersion() + "; known versions: " + catalog.versions(name)
+          : "no learned rule '" + name + "'; known rules: " + knownRuleNames(catalog);
+      observer.onError(Status.NOT_FOUND.withDescription(why).asRuntimeException());
+      return;
+    }
+    observer.onNext(ApiRecords.toProto(entry.get()).toBuilder()
+        .setArtifact(ByteString.copyFrom(RuleArtifacts.encode(entry.get().rule())))
+        .build());
+    observer.onCompleted();
+  }
+
+  /**
+   * Decodes a rule artifact ({@code INVALID_ARGUMENT} naming {@code artifact} when it is not one),
+   * gives it the requested version or the next one of its name, checks it was made for this
+   * router's small model and feature layout ({@code FAILED_PRECONDITION} naming both fingerprints)
+   * and that the version is new ({@code ALREADY_EXISTS}), writes it to the rules topic and returns
+   * it (without the artifact) once this instance's catalog holds it ({@code UNAVAILABLE} when it
+   * cannot be written or does not show up in time).
+   */
+  @Override
+  public void publishRule(PublishRuleRequest request, StreamObserver<Rule> observer) {
+    if (request.getArtifact().isEmpty()) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription("artifact: missing").asRuntimeException());
+      return;
+    }
+    if (request.getVersion() < 0) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription("version: must be 0 (the next version) or above, was "
+          + request.getVersion()).asRuntimeException());
+      return;
+    }
+    LearnedRule rule;
+    try {
+      rule = RuleArtifacts.decode(request.getArtifact().toByteArray());
+    } catch (IllegalArgumentException e) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription("artifact: " + e.getMessage()).asRuntimeException());
+      return;
+    }
+    String nameProblem = nameProblem(rule.name());
+    if (!nameProblem.isEmpty()) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription("artifact: " + nameProblem).asRuntimeException());
+      return;
+    }
+    RuleCatalog catalog = rules.catalog();
+    RuleCatalog.Entry published;
+    synchronized (ruleWrites) {
+      long version = request.getVersion() > 0 ? request.getVersion()
+          : catalog.latest(rule.name()).map(e -> e.version() + 1).orElse(1L);
+      LearnedRule versioned = rule.withInfo(rule.info().withVersion(version));
+      String notApplicable = catalog.whyNotApplicable(versioned.info());
+      if (!notApplicable.isEmpty()) {
+        observer.onError(Status.FAILED_PRECONDITION.withDescription(notApplicable).asRuntimeException());
+        return;
+      }
+      if (catalog.get(rule.name(), version).isPresent()) {
+        observer.onError(Status.ALREADY_EXISTS.withDescription("rule '" + rule.name() + "' already has version "
+            + version + " (known versions: " + catalog.versions(rule.name())
+            + "); publish under a new version, or 0 for the next").asRuntimeException());
+        return;
+      }
+      try {
+        ruleStore.publish(versioned, PUBLISH_TIMEOUT);
+      } catch (RuleStore.RuleStoreException e) {
+        observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
+        return;
+      }
+      published = catalog.get(rule.name(), version).orElse(new RuleCatalog.Entry(versioned, true, ""));
+    }
+    observer.onNext(ApiRecords.toProto(published));
+    observer.onCompleted();
+  }
+
+  /**
+   * Why a rule may not be published under this name; empty when it may. A new name must not be
+   * one the registry already resolves (a closed-form rule, or one with its level, e.g.
+   * {@code chow-quantile-0.1}): the catalog is looked up first, so such a rule would replace it in
+   * every policy that names it.
+   */
+  private String nameProblem(String name) {
+    if (rules.catalog().knows(name)) {
+      return "";
+    }
+    if (!RULE_NAME.matcher(name).matches()) {
+      return "rule name '" + name + "' must be lower-case words joined by hyphens, e.g. posthoc-quantile";
+    }
+    try {
+      rules.registry().parse(name);
+    } catch (IllegalArgumentException e) {
+      return "";
+    }
+    return "rule name '" + name + "' names a rule built into the router; a learned rule needs a name of its own";
+  }
+
+  private static String knownRuleNames(RuleCatalog catalog) {
+    TreeSet<String> names = new TreeSet<>();
+    catalog.entries().forEach(e -> names.add(e.name()));
+    return names.isEmpty() ? "(none)" : String.join(", ", names);
   }
 
   /** Ends every open watch (the server is stopping). */

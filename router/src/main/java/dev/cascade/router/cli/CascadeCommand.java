@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
         EvalCommand.class,
         AskCommand.class,
         PolicyCommand.class,
+        RulesCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

@@ -8,12 +8,9 @@ import dev.cascade.proto.v1.Policy;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
-import io.grpc.Metadata;
-import io.grpc.stub.MetadataUtils;
 import java.util.Iterator;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -92,19 +89,15 @@ final class PolicyCommand implements Runnable {
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
-    @Option(names = "--token", paramLabel = "TOKEN", defaultValue = "${env:CASCADE_ADMIN_TOKEN}",
-        description = "The admin token (default: the CASCADE_ADMIN_TOKEN environment variable).")
-    String token;
+    @Mixin
+    AdminTokenOption token;
 
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-      if (token == null || token.isBlank()) {
-        throw new CommandLine.ParameterException(spec.commandLine(),
-            "--token: missing (or set CASCADE_ADMIN_TOKEN); 'cascade demo --serve' prints it as admin-token=...");
-      }
+      token.require(spec);
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
@@ -117,9 +110,7 @@ final class PolicyCommand implements Runnable {
             .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
                 : current.getTargetEscalationRate())
             .setReason(reason);
-        Metadata headers = new Metadata();
-        headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token.trim());
-        Policy updated = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+        Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());
         spec.commandLine().getOut().println(json(updated, true));

@@ -134,7 +134,7 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
-      "bearer token PolicyAdmin.UpdatePolicy requires; empty: generated at start and printed");
+      "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: generated at start and printed");
   public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
   public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,

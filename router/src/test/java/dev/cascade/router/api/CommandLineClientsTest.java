@@ -3,20 +3,27 @@ package dev.cascade.router.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.cli.CascadeCommand;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.policy.DeferralPolicy;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
-/** {@code cascade ask} and {@code cascade policy} against a loopback server whose Kafka side is faked. */
+/** {@code cascade ask}, {@code cascade policy} and {@code cascade rules} against a loopback server whose Kafka side is faked. */
 class CommandLineClientsTest {
 
   private FakeKafkaServer server;
@@ -104,5 +111,69 @@ class CommandLineClientsTest {
       assertThat(none.err()).contains("--token");
     }
     assertThat(policies.published).isEmpty();
+  }
+
+  @Test
+  void rulesListPrintsATableOfEveryVersionAndWithJsonTheResponse() {
+    Run table = run("rules", "list", "--target", target);
+    assertThat(table.exitCode()).as(table.err()).isZero();
+    String[] lines = table.out().strip().split("\\R");
+    assertThat(lines).hasSize(3);
+    assertThat(lines[0]).startsWith("NAME").contains("VERSION", "LEARNER", "MODEL SHA256", "APPLICABLE", "CREATED");
+    assertThat(lines[2]).startsWith("posthoc-quantile").contains(" 0 ",
+        ModelFingerprint.shortForm(FakeKafkaServer.bundledModelFingerprint()), " yes ");
+
+    Run json = run("rules", "list", "--target", target, "--json");
+    assertThat(json.exitCode()).isZero();
+    assertThat(json.out()).contains("\"name\": \"posthoc-embed\"").contains("\"name\": \"posthoc-quantile\"")
+        .contains("\"applicable\": true");
+  }
+
+  @Test
+  void rulesPublishThenGetRoundTripsTheArtifact(@TempDir Path dir) throws Exception {
+    LearnedRule shipped = LearnedRules.bundledRules().get(0);
+    Path artifact = dir.resolve("quantile.rule");
+    RuleArtifacts.write(shipped, artifact);
+
+    Run published = run("rules", "publish", artifact.toString(), "--target", target, "--token", "tok");
+    assertThat(published.exitCode()).as(published.err()).isZero();
+    assertThat(published.out().strip()).isEqualTo("posthoc-quantile@1");
+    Run pinned = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
+    assertThat(pinned.out().strip()).isEqualTo("posthoc-quantile@5");
+    Run again = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
+    assertThat(again.exitCode()).isEqualTo(1);
+    assertThat(again.err()).contains("ALREADY_EXISTS: rule 'posthoc-quantile' already has version 5");
+
+    Path copy = dir.resolve("out/copy.rule");
+    Run get = run("rules", "get", "posthoc-quantile@1", "--target", target, "--out", copy.toString());
+    assertThat(get.exitCode()).as(get.err()).isZero();
+    assertThat(get.out()).startsWith("posthoc-quantile@1").contains("learner:", "applicable:      yes",
+        "validation metrics:");
+    assertThat(RuleArtifacts.read(copy).info()).isEqualTo(shipped.info().withVersion(1));
+    assertThat(run("rules", "get", "posthoc-quantile", "--target", target).out()).startsWith("posthoc-quantile@5");
+    assertThat(server.rules.published).hasSize(2);
+  }
+
+  @Test
+  void rulesCommandsReportRefusalsWithTheirStatus(@TempDir Path dir) throws Exception {
+    Path garbage = Files.writeString(dir.resolve("garbage.rule"), "not a rule");
+    Run bad = run("rules", "publish", garbage.toString(), "--target", target, "--token", "tok");
+    assertThat(bad.exitCode()).isEqualTo(1);
+    assertThat(bad.err()).contains("INVALID_ARGUMENT: artifact:");
+
+    Path artifact = dir.resolve("quantile.rule");
+    RuleArtifacts.write(LearnedRules.bundledRules().get(0), artifact);
+    Run wrong = run("rules", "publish", artifact.toString(), "--target", target, "--token", "nope");
+    assertThat(wrong.exitCode()).isEqualTo(1);
+    assertThat(wrong.err()).contains("UNAUTHENTICATED");
+    if (System.getenv("CASCADE_ADMIN_TOKEN") == null) {
+      Run none = run("rules", "publish", artifact.toString(), "--target", target);
+      assertThat(none.exitCode()).isEqualTo(2);
+      assertThat(none.err()).contains("--token");
+    }
+    Run missing = run("rules", "get", "posthoc-quantile@9", "--target", target);
+    assertThat(missing.exitCode()).isEqualTo(1);
+    assertThat(missing.err()).contains("NOT_FOUND: rule 'posthoc-quantile' has no version 9; known versions: [0]");
+    assertThat(server.rules.published).isEmpty();
   }
 }

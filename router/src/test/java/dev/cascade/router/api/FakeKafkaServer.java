@@ -3,9 +3,11 @@ package dev.cascade.router.api;
 import dev.cascade.models.Generation;
 import dev.cascade.models.ModelInfo;
 import dev.cascade.models.TextGenerator;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
-import dev.cascade.router.rules.DeferralRules;
 import io.grpc.ServerBuilder;
 import java.io.IOException;
 import java.time.Duration;
@@ -15,13 +17,17 @@ import java.util.function.Function;
 
 /**
  * A started {@link CascadeServer} whose Kafka side is faked: requests go to a {@link FakeChannel},
- * the policy lives in an {@link InMemoryPolicyStore}, the rules are the built-in ones, and the
- * small model only checks prompts. Constructing it starts the server; {@link #stop()} stops it.
+ * the policy lives in an {@link InMemoryPolicyStore}, rule versions are published into the
+ * catalog by an {@link InMemoryRuleStore}, the rules are the built-in and the shipped ones (the
+ * catalog's small model is the one the shipped rules were made for), and the small model only
+ * checks prompts. Constructing it starts the server; {@link #stop()} stops it.
  */
 final class FakeKafkaServer {
 
   final FakeChannel requests = new FakeChannel();
   final InMemoryPolicyStore policies;
+  final RuleCatalog catalog = RuleCatalog.withBundled(bundledModelFingerprint());
+  final InMemoryRuleStore rules = new InMemoryRuleStore(catalog);
   private final CascadeServer server;
 
   /**
@@ -32,8 +38,13 @@ final class FakeKafkaServer {
   FakeKafkaServer(ServerBuilder<?> transport, Function<String, Optional<String>> promptCheck, DeferralPolicy policy,
       String adminToken, Duration defaultDeadline) throws IOException {
     policies = new InMemoryPolicyStore(policy);
-    server = new CascadeServer(transport, requests, policies, new RequestValidator(model(promptCheck)),
-        dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), adminToken, defaultDeadline).start();
+    server = new CascadeServer(transport, requests, policies, rules, new RequestValidator(model(promptCheck)),
+        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline).start();
+  }
+
+  /** The SHA-256 of the small model the shipped rules were made for. */
+  static String bundledModelFingerprint() {
+    return LearnedRules.bundledRules().get(0).info().modelFingerprint();
   }
 
   /** The port it listens on ({@link CascadeServer#port()}). */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import com.google.protobuf.ByteString;
 import dev.cascade.models.Generation;
 import dev.cascade.models.ModelInfo;
 import dev.cascade.models.TextGenerator;
@@ -14,8 +15,12 @@ import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.proto.v1.GetPolicyRequest;
+import dev.cascade.proto.v1.GetRuleRequest;
+import dev.cascade.proto.v1.ListRulesRequest;
 import dev.cascade.proto.v1.Policy;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.proto.v1.PublishRuleRequest;
+import dev.cascade.proto.v1.Rule;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
 import dev.cascade.router.CascadeRouter;
@@ -25,6 +30,8 @@ import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.RoutingOutcome;
@@ -372,6 +379,35 @@ class FrontDoorIT {
     });
     GenerateResponse viaGrpc = cascade(channelB).generate(request("after-update", test.get(600).prompt()));
     assertThat(viaGrpc.getPolicyVersion()).isEqualTo(none.getVersion());
+  }
+
+  @Test
+  @Order(7)
+  void aRulePublishedThroughOneDoorIsInBothRoutersCatalogs() throws Exception {
+    byte[] artifact = RuleArtifacts.encode(LearnedRules.bundledRules().get(0));
+    assertThatThrownBy(() -> admin(null).publishRule(PublishRuleRequest.newBuilder()
+        .setArtifact(ByteString.copyFrom(artifact)).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
+
+    Rule published = admin("it-token").publishRule(PublishRuleRequest.newBuilder()
+        .setArtifact(ByteString.copyFrom(artifact)).build());
+    assertThat(published.getName() + "@" + published.getVersion()).isEqualTo("posthoc-quantile@1");
+    assertThat(published.getApplicable()).isTrue();
+    // Door A returns once router A's catalog has it; router B reads the same topic.
+    assertThat(routerA.rules().catalog().get("posthoc-quantile", 1)).isPresent();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (routerB.rules().catalog().get("posthoc-quantile", 1).isEmpty() && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertThat(PolicyAdminGrpc.newBlockingStub(channelB).withDeadlineAfter(30, TimeUnit.SECONDS)
+        .listRules(ListRulesRequest.getDefaultInstance()).getRulesList())
+        .extracting(r -> r.getName() + "@" + r.getVersion() + ":" + r.getApplicable())
+        .contains("posthoc-quantile@0:true", "posthoc-quantile@1:true");
+    Rule read = PolicyAdminGrpc.newBlockingStub(channelB).withDeadlineAfter(30, TimeUnit.SECONDS)
+        .getRule(GetRuleRequest.newBuilder().setName("posthoc-quantile").build());
+    assertThat(RuleArtifacts.decode(read.getArtifact().toByteArray()).info())
+        .isEqualTo(LearnedRules.bundledRules().get(0).info().withVersion(1));
   }
 
   /** Both router instances own a partition of the requests topic. */
