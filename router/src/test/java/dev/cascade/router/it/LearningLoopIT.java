@@ -12,28 +12,18 @@ import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.embedded.EmbeddedKafka;
-import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.learner.ContinuousLearner;
 import dev.cascade.router.learning.RuleCatalog;
-import dev.cascade.router.learning.SyntheticExamples;
 import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.RoutingOutcome;
-import dev.cascade.schemas.avro.ServedBy;
-import dev.cascade.schemas.avro.StageLatencies;
-import dev.cascade.schemas.serde.CascadeSerdes;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.SplittableRandom;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -73,7 +63,8 @@ class LearningLoopIT {
 
         // Labelled outcomes whose benefit a learned rule can see and Chow-Sum cannot well:
         // deferring helps where the median token log-prob is low, whatever the length.
-        writeSyntheticOutcomes(config, 600);
+        SyntheticOutcomes.write(config.get(CascadeConfig.BOOTSTRAP_SERVERS), config.topics().outcomes(), "synthetic-",
+            600, 11);
         RuleCatalog catalog = router.rules().catalog();
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         while (catalog.latest("posthoc-quantile").map(RuleCatalog.Entry::version).orElse(0L) < 1
@@ -127,29 +118,5 @@ class LearningLoopIT {
   private static DemoWorkload.Result send(CascadeConfig c, String prefix, List<Example> examples) throws Exception {
     return DemoWorkload.run(CascadeRouter.clientProperties(c), c.topics().requests(), c.topics().responses(),
         c.topics().outcomes(), prefix, examples, IDLE, n -> { });
-  }
-
-  private static void writeSyntheticOutcomes(CascadeConfig config, int n) {
-    SplittableRandom random = new SplittableRandom(11);
-    try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(Map.of(
-        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, config.get(CascadeConfig.BOOTSTRAP_SERVERS),
-        ProducerConfig.ACKS_CONFIG, "all"), new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
-      for (int i = 0; i < n; i++) {
-        UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
-        boolean helps = features.logprobQuantile(0.5) < -1.0;
-        boolean bothRight = !helps && random.nextInt(3) != 0;
-        RoutingOutcome outcome = RoutingOutcome.newBuilder()
-            .setRequestId("synthetic-" + i).setPrompt("synthetic prompt " + i)
-            .setSmallText(helps || !bothRight ? "wrong" : "right").setFeatures(new HashMap<>(features.asMap()))
-            .setRule("chow-sum").setScore(-features.logprobSum()).setThreshold(12).setPolicyVersion(0)
-            .setDecision(Decision.DEFER).setPropensity(1.0).setServedBy(ServedBy.LARGE)
-            .setLargeText(helps || bothRight ? "right" : "also wrong").setReference("right")
-            .setSmallCorrect(!helps && bothRight).setLargeCorrect(helps || bothRight)
-            .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(0).build();
-        producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(config.topics().outcomes(),
-            outcome.getRequestId(), outcome));
-      }
-      producer.flush();
-    }
   }
 }

@@ -1,0 +1,171 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.schemas.avro.DeferralPolicy;
+import dev.cascade.schemas.avro.RuleModel;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The learner killed with {@code kill -9} in the middle of a training round, as a separate OS
+ * process, and restarted: it resumes from its changelogged state and publishes each rule version
+ * once, as a {@code read_committed} reader of the rules and policy topics sees them.
+ */
+class LearnerKillIT {
+
+  private static final String RULES = "cascade.rules";
+  private static final String POLICY = "cascade.policy";
+
+  @TempDir
+  Path stateDir;
+
+  /** A learner process whose output lines are collected. */
+  private static final class Learner {
+    final Process process;
+    final List<String> lines = new CopyOnWriteArrayList<>();
+
+    Learner(String bootstrap, Path stateDir) throws Exception {
+      List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "-cp", System.getProperty("java.class.path"),
+          "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util",
+          "-Dai.djl.offline=true", "dev.cascade.router.cli.CascadeCommand", "learn"));
+      for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
+          "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12", "learn.min-labels=300",
+          "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
+          "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5")) {
+        command.add("--set");
+        command.add(kv);
+      }
+      process = new ProcessBuilder(command).redirectErrorStream(true).start();
+      Thread reader = new Thread(() -> {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
+            StandardCharsets.UTF_8))) {
+          String line;
+          while ((line = in.readLine()) != null) {
+            lines.add(line);
+          }
+        } catch (java.io.IOException e) {
+          // the process died
+        }
+      }, "learner-output");
+      reader.setDaemon(true);
+      reader.start();
+    }
+
+    boolean await(String text, Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (System.nanoTime() < deadline) {
+        if (lines.stream().anyMatch(l -> l.contains(text))) {
+          return true;
+        }
+        if (!process.isAlive()) {
+          return lines.stream().anyMatch(l -> l.contains(text));
+        }
+        Thread.sleep(20);
+      }
+      return false;
+    }
+
+    long count(String text) {
+      return lines.stream().filter(l -> l.contains(text)).count();
+    }
+
+    void kill9() throws InterruptedException {
+      process.destroyForcibly(); // SIGKILL on Unix: no shutdown hooks, no commit
+      process.waitFor();
+    }
+
+    void stop() throws InterruptedException {
+      process.destroy(); // SIGTERM: the shutdown hook closes the learner
+      if (!process.waitFor(40, java.util.concurrent.TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor();
+      }
+    }
+
+    String output() {
+      return String.join("\n", lines);
+    }
+  }
+
+  @Test
+  void aLearnerKilledMidRoundResumesAndPublishesEachVersionOnce() throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      String bootstrap = kafka.bootstrapServers();
+      Learner first = new Learner(bootstrap, stateDir.resolve("first"));
+      assertThat(first.await("learner=cascade-learner", Duration.ofSeconds(90))).as(first.output()).isTrue();
+      SyntheticOutcomes.write(bootstrap, "cascade.outcomes", "a-", 450, 21);
+      assertThat(first.await("training posthoc-quantile v1", Duration.ofSeconds(90))).as(first.output()).isTrue();
+      first.kill9();
+      // The round (26 model fits) takes seconds; the kill came within milliseconds of its start.
+      assertThat(first.count("PUBLISHED")).as("killed mid-round, before publishing").isZero();
+
+      // A fresh state directory: everything the learner knew must come back from its changelogs.
+      Learner second = new Learner(bootstrap, stateDir.resolve("second"));
+      try {
+        assertThat(second.await("PUBLISHED posthoc-quantile v1", Duration.ofSeconds(120))).as(second.output())
+            .isTrue();
+        // More labels: the next round resumes the example numbering where the first learner left it.
+        SyntheticOutcomes.write(bootstrap, "cascade.outcomes", "b-", 400, 22);
+        assertThat(second.await("training posthoc-quantile v2", Duration.ofSeconds(120))).as(second.output()).isTrue();
+        assertThat(second.await("posthoc-quantile v2 ", Duration.ofSeconds(120))).isTrue();
+      } finally {
+        second.stop();
+      }
+      String training = second.lines.stream().filter(l -> l.contains("training posthoc-quantile v2")).findFirst()
+          .orElseThrow();
+      assertThat(training).as("the second round keeps the examples from before the kill")
+          .containsPattern("on (8[0-9][0-9]|7[0-9][0-9]) labelled examples");
+
+      Map<String, Integer> ruleRecords = count(bootstrap, RULES);
+      assertThat(ruleRecords).containsEntry("posthoc-quantile@1", 1);
+      assertThat(ruleRecords.values()).allMatch(c -> c == 1);
+      List<Long> policyVersions = new ArrayList<>();
+      read(bootstrap, POLICY, r -> policyVersions.add(CascadeSerdes.policies().decode(r.value()).getVersion()));
+      assertThat(policyVersions).doesNotHaveDuplicates().isSorted().hasSize(ruleRecords.size());
+    }
+  }
+
+  private static Map<String, Integer> count(String bootstrap, String topic) throws Exception {
+    Map<String, Integer> counts = new HashMap<>();
+    read(bootstrap, topic, r -> {
+      RuleModel rule = CascadeSerdes.ruleModels().decode(r.value());
+      assertThat(r.key()).isEqualTo(rule.getName() + "@" + rule.getVersion());
+      counts.merge(r.key(), 1, Integer::sum);
+    });
+    return counts;
+  }
+
+  private static void read(String bootstrap, String topic,
+      java.util.function.Consumer<ConsumerRecord<String, byte[]>> each) {
+    try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+        ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false), new StringDeserializer(), new ByteArrayDeserializer())) {
+      TopicPartition p = new TopicPartition(topic, 0);
+      consumer.assign(List.of(p));
+      consumer.seekToBeginning(List.of(p));
+      long end = consumer.endOffsets(List.of(p)).get(p);
+      while (consumer.position(p) < end) {
+        consumer.poll(Duration.ofMillis(500)).forEach(each);
+      }
+    }
+  }
+}
