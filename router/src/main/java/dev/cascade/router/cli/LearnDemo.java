@@ -88,7 +88,14 @@ final class LearnDemo {
       double accuracyCascade, double accuracyLargeOnly, double aucDfRuleInForce, double aucDfChowSum,
       Double aucDfShipped, int decidedByRuleInForce, double meanThreshold) {}
 
-  /** A rule version the learner published, and how soon it decided a request. */
+  /**
+   * A rule version the learner published, and how soon it decided a request.
+   *
+   * @param firstRequestIndex the first request (in send order) it decided
+   * @param inForceAfterMs from the policy naming it being written (its updated_at_ms, set by the
+   *     learner just before its transaction) to the first answer decided under it: an upper bound on
+   *     publish-to-in-force that includes that request's batch wait and small-model time
+   */
   record Swap(String rule, long ruleVersion, long policyVersion, Long firstRequestIndex, Long inForceAfterMs) {}
 
   private static final String SHIPPED = "posthoc-quantile@" + LearnedRules.BUNDLED_VERSION;
@@ -96,6 +103,7 @@ final class LearnDemo {
   private LearnDemo() {}
 
   static int run(CascadeConfig base, Settings settings) throws Exception {
+    EvalCommand.quietTribuo();
     String engine = base.get(CascadeConfig.ENGINE);
     int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
     boolean bundledSmall = ModelFingerprint.of(base.get(CascadeConfig.SMALL_MODEL))
@@ -142,6 +150,7 @@ final class LearnDemo {
       PrometheusRegistry learnerMetrics = new PrometheusRegistry();
       DemoWorkload.Result result;
       List<RuleCatalog.Entry> published;
+      Map<Long, Long> policyTimes;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
           var bar = DemoCommand.bar("requests", settings.examples().size())) {
@@ -149,13 +158,14 @@ final class LearnDemo {
             config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
             Duration.ofSeconds(120), bar::stepTo);
         published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
+        policyTimes = policyTimes(config);
       } finally {
         largeServer.stop();
       }
       List<String> largeTexts = new ArrayList<>();
       int[] largeTokens = new int[settings.examples().size()];
       DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-");
-      Map<String, Object> report = report(settings, result, largeTexts, published, learnerMetrics);
+      Map<String, Object> report = report(settings, result, largeTexts, published, policyTimes, learnerMetrics);
       if (settings.plot() != null) {
         plot(settings, result, published, settings.plot());
         System.err.println("plot: " + settings.plot());
@@ -173,7 +183,7 @@ final class LearnDemo {
 
   @SuppressWarnings("unchecked")
   static Map<String, Object> report(Settings settings, DemoWorkload.Result result, List<String> largeTexts,
-      List<RuleCatalog.Entry> published, PrometheusRegistry learnerMetrics) {
+      List<RuleCatalog.Entry> published, Map<Long, Long> policyTimes, PrometheusRegistry learnerMetrics) {
     List<Example> examples = settings.examples();
     int n = examples.size();
     Map<String, Integer> answers = new HashMap<>();
@@ -204,7 +214,7 @@ final class LearnDemo {
     out.put("rules_rejected", (long) counter(learnerMetrics, "cascade_learner_trainings", "rejected"));
     out.put("rounds_skipped", (long) counter(learnerMetrics, "cascade_learner_trainings", "skipped"));
     out.put("final_rule", windows.isEmpty() ? null : spec(windows.get(windows.size() - 1)));
-    out.put("swaps", swaps(examples, result, published));
+    out.put("swaps", swaps(examples, result, published, policyTimes));
     out.put("second_half", secondHalf(examples, result, largeTexts));
     out.put("windows", windows.stream().map(LearnDemo::windowJson).toList());
     return out;
@@ -308,7 +318,8 @@ final class LearnDemo {
     return out;
   }
 
-  private static List<Swap> swaps(List<Example> examples, DemoWorkload.Result result, List<RuleCatalog.Entry> published) {
+  private static List<Swap> swaps(List<Example> examples, DemoWorkload.Result result, List<RuleCatalog.Entry> published,
+      Map<Long, Long> policyTimes) {
     List<Swap> out = new ArrayList<>();
     for (RuleCatalog.Entry e : published) {
       Long first = null;
@@ -323,15 +334,44 @@ final class LearnDemo {
           }
         }
       }
-      // How long after the rule was trained the first request it decided was answered: an upper
-      // bound on publish-to-in-force (it includes the round's bootstrap and the commit).
-      if (first != null) {
-        RoutingOutcome o = result.outcomes().get("learn-" + first);
-        after = o.getCompletedAtMs() - e.rule().info().createdAtMs();
+      if (first != null && policyTimes.containsKey(policyVersion)) {
+        long written = policyTimes.get(policyVersion);
+        long earliest = Long.MAX_VALUE;
+        for (RoutingOutcome o : result.outcomes().values()) {
+          if (o.getPolicyVersion() == policyVersion) {
+            earliest = Math.min(earliest, o.getCompletedAtMs());
+          }
+        }
+        after = earliest - written;
       }
       out.add(new Swap(e.name(), e.version(), policyVersion, first, after));
     }
     return out;
+  }
+
+  /** Policy version to when it was written, from the policy topic (read_committed). */
+  private static Map<Long, Long> policyTimes(CascadeConfig config) {
+    Map<String, Object> props = new HashMap<>(CascadeRouter.clientProperties(config));
+    props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    Map<Long, Long> times = new HashMap<>();
+    try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(props,
+        new org.apache.kafka.common.serialization.StringDeserializer(),
+        new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+      var partition = new org.apache.kafka.common.TopicPartition(config.topics().policy(), 0);
+      consumer.assign(List.of(partition));
+      consumer.seekToBeginning(List.of(partition));
+      long end = consumer.endOffsets(List.of(partition)).get(partition);
+      while (consumer.position(partition) < end) {
+        for (var r : consumer.poll(Duration.ofMillis(500))) {
+          if (r.value() != null) {
+            var p = dev.cascade.schemas.serde.CascadeSerdes.policies().decode(r.value());
+            times.put(p.getVersion(), p.getUpdatedAtMs());
+          }
+        }
+      }
+    }
+    return times;
   }
 
   private static Map<String, Object> windowJson(Window w) {
@@ -443,7 +483,7 @@ final class LearnDemo {
     t.setYAxisGroup(1);
     chart.setYAxisGroupTitle(1, "threshold");
     for (RuleCatalog.Entry e : published) {
-      List<Swap> s = swaps(settings.examples(), result, List.of(e));
+      List<Swap> s = swaps(settings.examples(), result, List.of(e), Map.of());
       if (!s.isEmpty() && s.get(0).firstRequestIndex() != null) {
         double at = s.get(0).firstRequestIndex();
         XYSeries mark = chart.addSeries(e.name() + "@" + e.version() + " in force", List.of(at, at), List.of(0.0, 1.0));
