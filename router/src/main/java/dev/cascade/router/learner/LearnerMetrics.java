@@ -52,19 +52,19 @@ public final class LearnerMetrics {
         .labelNames("input").withoutExemplars().register(registry);
   }
 
-  void outcome(String result) {
+  public void outcome(String result) {
     outcomes.labelValues(result).inc();
   }
 
-  void label(String source) {
+  public void label(String source) {
     labels.labelValues(source).inc();
   }
 
-  void feedback(String result) {
+  public void feedback(String result) {
     feedback.labelValues(result).inc();
   }
 
-  void training(String result, double delta, double ciLow) {
+  public void training(String result, double delta, double ciLow) {
     trainings.labelValues(result).inc();
     if (Double.isFinite(delta)) {
       lastDelta.set(delta);
@@ -72,15 +72,15 @@ public final class LearnerMetrics {
     }
   }
 
-  void published(long version) {
+  public void published(long version) {
     publishedVersion.set(version);
   }
 
-  void examples(long count) {
+  public void examples(long count) {
     examples.set(count);
   }
 
-  void deadLetter(String input) {
+  public void deadLetter(String input) {
     deadLetters.labelValues(input).inc();
   }
 }

@@ -101,6 +101,14 @@ class MetricsReadmeTableTest {
     metrics.ruleFallback(dev.cascade.router.learning.RuleResolver.Problem.MISSING_VERSION);
     metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
     metrics.largeModelCallStarted();
+    dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
+    learner.outcome("labelled");
+    learner.label("reference");
+    learner.feedback("joined");
+    learner.training("published", 0.01, 0.001);
+    learner.published(1);
+    learner.examples(10);
+    learner.deadLetter("rule");
     metrics.largeModelCallEnded(null);
 
     Map<MetricName, Metric> kafka = new java.util.HashMap<>();
