@@ -114,12 +114,11 @@ public final class SmallModelRouter {
     long t0 = System.nanoTime();
     UncertaintyFeatures features = FeatureExtractor.extract(generation.tokenLogprobs(), generation.entropies());
     double score = rule.score(features, generation.embedding());
-    double threshold = policy.threshold();
-    if (policy.holdsTargetRate()) {
-      targetRate.observe(policy, score);
-      threshold = targetRate.threshold(policy);
-    }
+    // Until rules carry a version of their own, the rule key is the rule and its level.
+    String ruleKey = policy.rule() + "@" + policy.alpha();
+    double threshold = targetRate.threshold(policy, ruleKey);
     Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate());
+    targetRate.observe(policy, ruleKey, score, decision.escalates());
     return new Scored(features, policy.rule(), policy.alpha(), score, threshold, policy.version(), decision,
         (System.nanoTime() - t0) / 1e6);
   }
