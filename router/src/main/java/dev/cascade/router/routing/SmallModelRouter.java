@@ -141,15 +141,12 @@ public final class SmallModelRouter {
         // A shadow that cannot score is left out of this outcome; it never acts on anything.
       }
     }
-    double threshold = policy.threshold();
+    // Every score enters the controller's window, so a switch to a target rate starts warm; a
+    // new rule or version (its key) starts a fresh window, as their scores are not comparable.
     String ruleKey = rule.key();
-    if (policy.holdsTargetRate()) {
-      threshold = targetRate.threshold(policy, ruleKey);
-    }
+    double threshold = targetRate.threshold(policy, ruleKey);
     Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate());
-    if (policy.holdsTargetRate()) {
-      targetRate.observe(policy, ruleKey, score, decision.escalates());
-    }
+    targetRate.observe(policy, ruleKey, score, decision.escalates());
     double propensity = decision == Decision.DEFER ? 1.0 : policy.explorationRate();
     if (rule.problem() != null) {
       records.observer().ruleFallback(rule.problem());
