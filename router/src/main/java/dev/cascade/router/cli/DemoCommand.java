@@ -89,6 +89,10 @@ final class DemoCommand implements Callable<Integer> {
       + " --rate (default 40/s). Prints a table per window of --window requests, or one JSON object with --json."})
   boolean learn;
 
+  @Option(names = "--phrases-first",
+      description = "With --learn and the bundled test split: phrases first, then words (the shift the other way).")
+  boolean phrasesFirst;
+
   @Option(names = "--exploration", paramLabel = "E", defaultValue = "0.05",
       description = "With --learn: fraction of accepted requests escalated anyway (default: ${DEFAULT-VALUE}).")
   double exploration;
@@ -219,7 +223,11 @@ final class DemoCommand implements Callable<Integer> {
     if (!(r > 0) || Double.isInfinite(r)) {
       throw new IllegalArgumentException("--rate: must be a positive number of requests a second, was " + rate);
     }
-    List<Example> examples = data == null ? LearnDemo.wordsThenPhrases(Examples.bundled("test")) : Examples.read(data);
+    if (phrasesFirst && data != null) {
+      throw new IllegalArgumentException("--phrases-first: orders the bundled test split; --data files are sent in file order");
+    }
+    List<Example> examples = data == null ? LearnDemo.byKind(Examples.bundled("test"), phrasesFirst)
+        : Examples.read(data);
     if (requests != null) {
       if (requests < 1) {
         throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
@@ -235,7 +243,8 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "300",
         CascadeConfig.LEARN_HOLDOUT.name(), "0.35", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "200",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), "0"), Map.of());
-    String name = data == null ? "test split, words then phrases" : data.getFileName().toString();
+    String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
+        : data.getFileName().toString();
     return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
         plot, Map.of()));
   }

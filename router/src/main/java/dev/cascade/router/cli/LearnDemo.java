@@ -500,10 +500,13 @@ final class LearnDemo {
     }
   }
 
-  /** The default stream: the bundled test split, words first and phrases second, so the traffic shifts. */
-  static List<Example> wordsThenPhrases(List<Example> examples) {
+  /**
+   * The default stream: the bundled test split, words first and phrases second (or the other way),
+   * each in file order, so the traffic shifts once.
+   */
+  static List<Example> byKind(List<Example> examples, boolean phrasesFirst) {
     List<Example> sorted = new ArrayList<>(examples);
-    sorted.sort(Comparator.comparing((Example e) -> "phrase".equals(e.kind()) ? 1 : 0));
+    sorted.sort(Comparator.comparing((Example e) -> "phrase".equals(e.kind()) != phrasesFirst ? 1 : 0));
     return sorted;
   }
 }

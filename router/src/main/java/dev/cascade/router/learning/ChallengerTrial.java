@@ -14,16 +14,24 @@ import java.util.Objects;
 import java.util.stream.IntStream;
 
 /**
- * One round of the continuous learner: train a challenger on the older examples, hold out the
- * newest, and compare challenger with champion there. The challenger wins only when the lower
- * bound of the paired-bootstrap 95% interval of AUC-DF(challenger) − AUC-DF(champion), weighted as
- * {@link LabelledOutcomes} explains, is above zero. Pure: no Kafka, deterministic for its seed.
+ * One round of the continuous learner: a challenger trained on the examples, compared with the
+ * champion (the rule in force) on the newest slice, scored there by models that did not train on
+ * it. The challenger wins only when the lower bound of the paired-bootstrap 95% interval of
+ * AUC-DF(challenger) − AUC-DF(champion), weighted as {@link LabelledOutcomes} explains, is above
+ * zero. Pure: no Kafka, deterministic for its seed.
+ *
+ * <h2>Held out, and cross-fitted</h2>
  *
  * <p>The held-out slice is the newest {@code holdoutFraction} of the examples (at least {@code
  * minHoldout}), and never reaches back into examples the champion was trained on, so the champion
- * is judged on data it has not seen, as the challenger is. The challenger is published as trained
- * on the older examples, not refit on the held-out ones: its held-out scores are then scores on
- * data it did not train on, which the artifact carries for calibrating thresholds without leakage.
+ * is judged on data it has not seen. The challenger's scores there are cross-fitted: the slice is
+ * cut into the trainer's number of folds, and each fold is scored by the chosen learner fitted on
+ * the older examples and the slice's other folds. So every held-out score comes from a model that
+ * did not see that example, yet the models saw the newest traffic: after a shift, the challenger
+ * is judged as a learner of the new traffic, not as a model of the old. The published challenger
+ * is the same learner fitted on every example (the usual estimate of a procedure by
+ * cross-fitting). The cross-fitted scores are what its artifact carries for calibrating thresholds
+ * without leakage.
  */
 public final class ChallengerTrial {
 
@@ -112,20 +120,48 @@ public final class ChallengerTrial {
           "%d examples arrived after the champion %s was trained, fewer than the %d a comparison needs",
           n - start, champion.spec(), options.minHoldout()));
     }
-    List<DeferralExample> train = examples.subList(0, n - holdout);
     List<DeferralExample> held = examples.subList(start, n);
-    if (train.size() < options.minHoldout()) {
-      return Verdict.skipped("only " + train.size() + " examples to train on");
+    List<DeferralExample> older = examples.subList(0, start);
+    if (older.size() < options.minHoldout()) {
+      return Verdict.skipped("only " + older.size() + " examples before the held-out slice");
     }
     RuleTrainer.TrainingResult trained;
     try {
-      trained = RuleTrainer.train(options.set(), train,
-          "learner examples seq " + seqs[0] + "-" + seqs[n - holdout - 1], version, options.trainer(), progress);
+      trained = RuleTrainer.train(options.set(), examples,
+          "learner examples seq " + seqs[0] + "-" + seqs[n - 1], version, options.trainer(), progress);
     } catch (IllegalArgumentException e) {
       return Verdict.skipped("cannot train: " + e.getMessage());
     }
     LearnedRule challenger = trained.rule();
-
+    LearnerSpec chosen = options.trainer().candidates().stream()
+        .filter(c -> c.id().equals(challenger.info().learner())).findFirst().orElseThrow();
+    double[] challengerScores = new double[held.size()];
+    int folds = Math.min(options.trainer().folds(), held.size());
+    for (int f = 0; f < folds; f++) {
+      List<DeferralExample> fitOn = new ArrayList<>(older);
+      List<DeferralExample> fold = new ArrayList<>();
+      List<Integer> positions = new ArrayList<>();
+      for (int i = 0; i < held.size(); i++) {
+        if (i % folds == f) {
+          fold.add(held.get(i));
+          positions.add(i);
+        } else {
+          fitOn.add(held.get(i));
+        }
+      }
+      double[] scores;
+      try {
+        scores = RuleTrainer.fitAndScore(challenger.info().featureNames(), fitOn, fold, chosen,
+            options.trainer().seed() + 101 + f);
+      } catch (IllegalArgumentException e) {
+        return Verdict.skipped("cannot cross-fit: " + e.getMessage());
+      }
+      for (int j = 0; j < scores.length; j++) {
+        challengerScores[positions.get(j)] = scores[j];
+      }
+      progress.fitted(chosen.id() + " cross-fit " + (f + 1) + "/" + folds);
+    }
+    List<DeferralExample> train = examples;
     boolean[] small = new boolean[held.size()];
     boolean[] large = new boolean[held.size()];
     double[] weights = new double[held.size()];
@@ -137,8 +173,6 @@ public final class ChallengerTrial {
       weights[i] = e.weight();
       championScores[i] = champion.rule().score(e.features(), e.embeddingUnsafe());
     }
-    double[] challengerScores = challenger.scores(held.stream().map(DeferralExample::features).toList(),
-        held.stream().map(DeferralExample::embeddingUnsafe).toList());
     CascadeEvaluation evaluation = new CascadeEvaluation(small, large);
     double challengerAuc = evaluation.aucDf(challengerScores, weights);
     double championAuc = evaluation.aucDf(championScores, weights);
@@ -148,7 +182,7 @@ public final class ChallengerTrial {
     Map<String, Integer> sources = new LinkedHashMap<>();
     train.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
     Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
-    metrics.put("learner_seq_max", (double) seqs[n - holdout - 1]);
+    metrics.put("learner_seq_max", (double) seqs[n - 1]);
     metrics.put("holdout_examples", (double) held.size());
     metrics.put("holdout_auc_df", challengerAuc);
     metrics.put("holdout_auc_df_champion", championAuc);
@@ -159,17 +193,17 @@ public final class ChallengerTrial {
     RuleInfo published = new RuleInfo(info.name(), version, info.learner(), info.featureNames(),
         info.trainingDataRange(), metrics, info.createdAtMs(), modelFingerprint, ModelFingerprint.FEATURE_LAYOUT,
         challengerScores, weights, info.trainingPrompts());
-    challenger = challenger.withInfo(published);
+    LearnedRule publishedRule = challenger.withInfo(published);
 
     boolean win = comparison.aboveZero();
     String reason = String.format(Locale.ROOT,
-        "%s v%d %s champion %s on the %d newest examples: weighted AUC-DF %.4f vs %.4f, difference %+.4f "
-            + "(95%% interval %+.4f to %+.4f; %s); trained on %d examples %s",
-        challenger.name(), version, win ? "beat" : "did not beat", champion.spec(), held.size(), challengerAuc,
+        "%s v%d %s champion %s on the %d newest examples (cross-fitted): weighted AUC-DF %.4f vs %.4f, "
+            + "difference %+.4f (95%% interval %+.4f to %+.4f; %s); trained on %d examples %s",
+        publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), held.size(), challengerAuc,
         championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
         win ? "lower bound above zero" : "lower bound not above zero", train.size(), sources);
-    return new Verdict(win, reason, challenger, train.size(), held.size(), challengerAuc, championAuc, comparison,
-        sources);
+    return new Verdict(win, reason, publishedRule, train.size(), held.size(), challengerAuc, championAuc,
+        comparison, sources);
   }
 
   /**

@@ -234,6 +234,22 @@ public final class RuleTrainer {
     return total / options.folds();
   }
 
+  /**
+   * Scores of one learner on {@code held}, fitted on {@code train} alone (no cross-validation): for
+   * cross-fitting held-out scores.
+   */
+  static double[] fitAndScore(List<String> featureNames, List<DeferralExample> train, List<DeferralExample> held,
+      LearnerSpec spec, long seed) {
+    FeatureLayout layout = new FeatureLayout(featureNames);
+    Model<Label> model = fit(layout, train, spec, seed);
+    List<Example<Label>> heldExamples = new ArrayList<>(held.size());
+    for (DeferralExample e : held) {
+      heldExamples.add(layout.unlabelled(e.features(), e.embeddingUnsafe()));
+    }
+    int benefit = model.getOutputIDInfo().getID(new Label(FeatureLayout.BENEFIT));
+    return LearnedRule.scores(model, heldExamples, benefit);
+  }
+
   private static Model<Label> fit(
       FeatureLayout layout, List<DeferralExample> examples, LearnerSpec spec, long seed) {
     MutableDataset<Label> dataset = new MutableDataset<>(

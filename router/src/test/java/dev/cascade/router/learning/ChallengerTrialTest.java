@@ -25,19 +25,19 @@ class ChallengerTrialTest {
   }
 
   @Test
-  void aChallengerThatSeesWhatChowSumMissesIsPublishedWithHeldOutCalibrationScores() {
+  void aChallengerThatSeesWhatChowSumMissesIsPublishedWithCrossFittedCalibrationScores() {
     List<DeferralExample> examples = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
     ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), CHOW_SUM, 4, "ab".repeat(32), OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(v.publish()).as(v.reason()).isTrue();
     assertThat(v.comparison().ciLow()).isPositive();
     assertThat(v.holdoutExamples()).isEqualTo(180);
-    assertThat(v.trainExamples()).isEqualTo(420);
+    assertThat(v.trainExamples()).isEqualTo(600);
     RuleInfo info = v.challenger().info();
     assertThat(info.version()).isEqualTo(4);
     assertThat(info.modelFingerprint()).isEqualTo("ab".repeat(32));
     assertThat(info.calibrationScores()).hasSize(180);
-    assertThat(info.validationMetrics().get("learner_seq_max")).isEqualTo(100 + 419.0);
+    assertThat(info.validationMetrics().get("learner_seq_max")).isEqualTo(100 + 599.0);
     assertThat(v.reason()).contains("beat champion chow-sum");
   }
 
