@@ -19,9 +19,6 @@ import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topics.TopicProvisioner;
 import dev.cascade.router.topology.CascadeTopology;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -54,15 +51,14 @@ public final class CascadeRouter implements AutoCloseable {
 
   private final KafkaStreams streams;
   private final EscalationClient escalations;
-  private final Path stateDir;
-  private final boolean ownsStateDir;
+  private final StateDirectory stateDir;
   private final Topology topology;
   private final ResponseCache cache;
   private final RuleResolver rules;
   private final RouterMetrics metrics;
   private final ExecutorService smallModelWorkers;
 
-  private CascadeRouter(KafkaStreams streams, EscalationClient escalations, Path stateDir, boolean ownsStateDir,
+  private CascadeRouter(KafkaStreams streams, EscalationClient escalations, StateDirectory stateDir,
       Topology topology, ResponseCache cache, RuleResolver rules, RouterMetrics metrics,
       ExecutorService smallModelWorkers) {
     this.smallModelWorkers = smallModelWorkers;
@@ -72,7 +68,6 @@ public final class CascadeRouter implements AutoCloseable {
     this.streams = streams;
     this.escalations = escalations;
     this.stateDir = stateDir;
-    this.ownsStateDir = ownsStateDir;
     this.topology = topology;
   }
 
@@ -164,16 +159,10 @@ public final class CascadeRouter implements AutoCloseable {
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers);
     Topology topology = CascadeTopology.build(parts);
 
-    String configuredState = config.get(CascadeConfig.STATE_DIR);
-    Path stateDir;
-    try {
-      stateDir = configuredState.isBlank() ? Files.createTempDirectory("cascade-streams-") : Path.of(configuredState);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create a state directory", e);
-    }
-    Properties props = streamsProperties(config, stateDir);
+    StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-streams-");
+    Properties props = streamsProperties(config, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);
-    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, configuredState.isBlank(), topology,
+    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, topology,
         cache, rules, metrics, smallModelWorkers);
     try {
       metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
@@ -274,12 +263,7 @@ public final class CascadeRouter implements AutoCloseable {
     smallModelWorkers.shutdownNow();
     escalations.close();
     metrics.close();
-    if (ownsStateDir) {
-      try (var paths = Files.walk(stateDir)) {
-        paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException e) {
-        LOG.warn("cannot remove state directory {}: {}", stateDir, e.getMessage());
-      }
-    }
+    stateDir.removeIfOwned();
+
   }
 }

@@ -93,8 +93,10 @@ final class LearnDemo {
    *
    * @param firstRequestIndex the first request (in send order) it decided
    * @param inForceAfterMs from the policy naming it being written (its updated_at_ms, set by the
-   *     learner just before its transaction) to the first answer decided under it: an upper bound on
-   *     publish-to-in-force that includes that request's batch wait and small-model time
+   *     learner when the round ends, before the punctuation and transaction that publish it) to the
+   *     first decision made under it (the router's receipt of that request plus its queue,
+   *     small-model and rule time): an upper bound on publish-to-in-force, as a batch already in the
+   *     small model when the policy arrived is decided under the old one
    */
   record Swap(String rule, long ruleVersion, long policyVersion, Long firstRequestIndex, Long inForceAfterMs) {}
 
@@ -339,7 +341,9 @@ final class LearnDemo {
         long earliest = Long.MAX_VALUE;
         for (RoutingOutcome o : result.outcomes().values()) {
           if (o.getPolicyVersion() == policyVersion) {
-            earliest = Math.min(earliest, o.getCompletedAtMs());
+            var l = o.getLatencies();
+            double received = o.getCompletedAtMs() - l.getTotalMs();
+            earliest = Math.min(earliest, Math.round(received + l.getQueueMs() + l.getSmallModelMs() + l.getRuleMs()));
           }
         }
         after = earliest - written;

@@ -1,13 +1,10 @@
 package dev.cascade.router.learner;
 
 import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.StateDirectory;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.topics.TopicProvisioner;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,13 +28,11 @@ public final class ContinuousLearner implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ContinuousLearner.class);
 
   private final KafkaStreams streams;
-  private final Path stateDir;
-  private final boolean ownsStateDir;
+  private final StateDirectory stateDir;
 
-  private ContinuousLearner(KafkaStreams streams, Path stateDir, boolean ownsStateDir) {
+  private ContinuousLearner(KafkaStreams streams, StateDirectory stateDir) {
     this.streams = streams;
     this.stateDir = stateDir;
-    this.ownsStateDir = ownsStateDir;
   }
 
   /** Creates missing topics, starts the learner and returns once it is RUNNING. */
@@ -58,18 +53,12 @@ public final class ContinuousLearner implements AutoCloseable {
     }
     LearnerSettings settings = LearnerSettings.from(config);
     Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
-    String configuredState = config.get(CascadeConfig.STATE_DIR);
-    Path stateDir;
-    try {
-      stateDir = configuredState.isBlank() ? Files.createTempDirectory("cascade-learner-") : Path.of(configuredState);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot create a state directory", e);
-    }
+    StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = new Properties();
     props.putAll(CascadeRouter.clientProperties(config));
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
     props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.path().toString());
     props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
     props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 50L);
@@ -78,7 +67,7 @@ public final class ContinuousLearner implements AutoCloseable {
       LOG.error("learner stream thread failed; replacing it", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
-    ContinuousLearner learner = new ContinuousLearner(streams, stateDir, configuredState.isBlank());
+    ContinuousLearner learner = new ContinuousLearner(streams, stateDir);
     streams.start();
     long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (streams.state() != KafkaStreams.State.RUNNING) {
@@ -109,12 +98,7 @@ public final class ContinuousLearner implements AutoCloseable {
   public void close() {
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
-    if (ownsStateDir) {
-      try (var paths = Files.walk(stateDir)) {
-        paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException e) {
-        LOG.warn("cannot remove state directory {}: {}", stateDir, e.getMessage());
-      }
-    }
+    stateDir.removeIfOwned();
+
   }
 }

@@ -1,6 +1,5 @@
 package dev.cascade.router.policy;
 
-import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 
 /**
@@ -55,16 +54,7 @@ public final class PolicyDecider {
    * change which requests a replay explores.
    */
   static double explorationDraw(String requestId) {
-    long hash = 0xcbf29ce484222325L;
-    for (byte b : requestId.getBytes(StandardCharsets.UTF_8)) {
-      hash ^= b & 0xff;
-      hash *= 0x100000001b3L;
-    }
-    hash ^= hash >>> 33;
-    hash *= 0xff51afd7ed558ccdL;
-    hash ^= hash >>> 33;
-    hash *= 0xc4ceb9fe1a85ec53L;
-    hash ^= hash >>> 33;
-    return (hash >>> 11) * 0x1.0p-53;
+    return (StableHash.of(requestId) >>> 11) * 0x1.0p-53;
   }
+
 }
