@@ -209,14 +209,22 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     try (KeyValueIterator<Long, byte[]> all = examples.all()) {
       all.forEachRemaining(kv -> snapshot.add(CascadeSerdes.labelledExamples().decode(kv.value)));
     }
-    snapshot.sort(java.util.Comparator.comparingLong(LabelledExample::getSeq));
+    // In the order the router received the requests: an escalated request's outcome arrives after
+    // those of requests accepted later. The newest ones still wait (settle) so that a held-out
+    // slice is not short of the escalations still in flight.
+    snapshot.sort(java.util.Comparator.comparingLong(LabelledExample::getReceivedAtMs)
+        .thenComparingLong(LabelledExample::getSeq));
+    if (!snapshot.isEmpty()) {
+      long settled = snapshot.get(snapshot.size() - 1).getReceivedAtMs() - settings.settle().toMillis();
+      snapshot.removeIf(e -> e.getReceivedAtMs() > settled);
+    }
     DeferralPolicy current = currentPolicy();
     RuleResolver resolver = new RuleResolver(DeferralRules.builtIn(), catalog);
     RuleResolver.Resolved championRule = resolver.ruleOf(current);
     long trainedUpTo = -1;
     if (championRule.version() != null) {
       LearnedRule learned = catalog.get(championRule.name(), championRule.version()).orElseThrow().rule();
-      trainedUpTo = learned.info().validationMetrics().getOrDefault("learner_seq_max", -1.0).longValue();
+      trainedUpTo = learned.info().validationMetrics().getOrDefault(ChallengerTrial.TRAINED_UNTIL, -1.0).longValue();
     }
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
         trainedUpTo);
@@ -234,7 +242,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     long[] seqs = new long[snapshot.size()];
     for (int i = 0; i < seqs.length; i++) {
       list.add(LabelledOutcomes.toDeferralExample(snapshot.get(i), settings.trial().maxWeight()));
-      seqs[i] = snapshot.get(i).getSeq();
+      seqs[i] = snapshot.get(i).getReceivedAtMs();
     }
     ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, champion, version, settings.modelFingerprint(),
         settings.trial(), what -> { });

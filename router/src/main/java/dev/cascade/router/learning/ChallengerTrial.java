@@ -35,6 +35,9 @@ import java.util.stream.IntStream;
  */
 public final class ChallengerTrial {
 
+  /** The validation metric that records the latest example time a learner-made rule trained on. */
+  public static final String TRAINED_UNTIL = "trained_until_ms";
+
   /**
    * How to run a round.
    *
@@ -61,10 +64,10 @@ public final class ChallengerTrial {
    *
    * @param spec how the policy names it, e.g. {@code chow-sum} or {@code posthoc-quantile@3}
    * @param rule the rule
-   * @param trainedUpToSeq the highest example sequence number it was trained on; −1 when it was not
-   *     trained on the learner's examples
+   * @param trainedUpTo the latest example time (see {@link #run}) it was trained on; −1 when it was
+   *     not trained on the learner's examples
    */
-  public record Champion(String spec, DeferralRule rule, long trainedUpToSeq) {}
+  public record Champion(String spec, DeferralRule rule, long trainedUpTo) {}
 
   /**
    * What a round found.
@@ -95,7 +98,7 @@ public final class ChallengerTrial {
    * Runs one round.
    *
    * @param examples the labelled examples, oldest first
-   * @param seqs each example's sequence number, increasing
+   * @param seqs each example's time (non-decreasing): when the router received its request
    * @param version the challenger's version
    * @param modelFingerprint the small model the examples came from
    */
@@ -112,7 +115,7 @@ public final class ChallengerTrial {
     }
     int holdout = Math.max(options.minHoldout(), (int) Math.round(n * options.holdoutFraction()));
     int start = n - holdout;
-    while (start < n && seqs[start] <= champion.trainedUpToSeq()) {
+    while (start < n && seqs[start] <= champion.trainedUpTo()) {
       start++;
     }
     if (n - start < options.minHoldout()) {
@@ -128,7 +131,8 @@ public final class ChallengerTrial {
     RuleTrainer.TrainingResult trained;
     try {
       trained = RuleTrainer.train(options.set(), examples,
-          "learner examples seq " + seqs[0] + "-" + seqs[n - 1], version, options.trainer(), progress);
+          "learner examples received " + java.time.Instant.ofEpochMilli(seqs[0]) + " to "
+              + java.time.Instant.ofEpochMilli(seqs[n - 1]), version, options.trainer(), progress);
     } catch (IllegalArgumentException e) {
       return Verdict.skipped("cannot train: " + e.getMessage());
     }
@@ -182,7 +186,7 @@ public final class ChallengerTrial {
     Map<String, Integer> sources = new LinkedHashMap<>();
     train.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
     Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
-    metrics.put("learner_seq_max", (double) seqs[n - 1]);
+    metrics.put(TRAINED_UNTIL, (double) seqs[n - 1]);
     metrics.put("holdout_examples", (double) held.size());
     metrics.put("holdout_auc_df", challengerAuc);
     metrics.put("holdout_auc_df_champion", championAuc);

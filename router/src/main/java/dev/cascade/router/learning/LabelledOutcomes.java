@@ -119,6 +119,7 @@ public final class LabelledOutcomes {
         .setPropensity(propensity)
         .setRule(rule)
         .setOutcomeAtMs(outcome.getCompletedAtMs())
+        .setReceivedAtMs(outcome.getCompletedAtMs() - Math.round(outcome.getLatencies().getTotalMs()))
         .build());
   }
 

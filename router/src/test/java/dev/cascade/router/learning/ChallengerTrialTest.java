@@ -37,7 +37,7 @@ class ChallengerTrialTest {
     assertThat(info.version()).isEqualTo(4);
     assertThat(info.modelFingerprint()).isEqualTo("ab".repeat(32));
     assertThat(info.calibrationScores()).hasSize(180);
-    assertThat(info.validationMetrics().get("learner_seq_max")).isEqualTo(100 + 599.0);
+    assertThat(info.validationMetrics().get(ChallengerTrial.TRAINED_UNTIL)).isEqualTo(100 + 599.0);
     assertThat(v.reason()).contains("beat champion chow-sum");
   }
 
