@@ -17,12 +17,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.kstream.Consumed;
-import org.apache.kafka.streams.kstream.Materialized;
-import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -35,7 +32,7 @@ import org.apache.kafka.streams.state.Stores;
  *                  small-model (micro-batched, pipelined; reads policy-store) ─accept─► responses-sink, outcomes-sink
  *                       └─defer/explore─► escalations-sink
  * escalations-source ─► escalate (async large-model calls) ─► responses-sink, outcomes-sink
- * policy topic ─► policy-store (global table, on every instance)
+ * policy topic ─► policy-store (global store, on every instance)
  * rules topic ─► rules-store (global store, on every instance; decoded into the rule catalog)
  * </pre>
  */
@@ -90,10 +87,10 @@ public final class CascadeTopology {
     PolicyView.Source policies = new PolicyView.Source(parts.rules(), parts.defaultPolicy());
     TopicNames topics = parts.topics();
     StreamsBuilder builder = new StreamsBuilder();
-    builder.globalTable(topics.policy(),
-        Consumed.with(Serdes.String(), CascadeSerdes.policies()).withName("policy-source"),
-        Materialized.<String, dev.cascade.schemas.avro.DeferralPolicy, KeyValueStore<Bytes, byte[]>>as(POLICY_STORE)
-            .withKeySerde(Serdes.String()).withValueSerde(CascadeSerdes.policies()));
+    builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(POLICY_STORE),
+            Serdes.String(), CascadeSerdes.policies()).withLoggingDisabled(),
+        topics.policy(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("policy-source"),
+        () -> new PolicyStoreUpdater(POLICY_STORE));
     builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(RULES_STORE),
             Serdes.String(), Serdes.ByteArray()).withLoggingDisabled(),
         topics.rules(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("rules-source"),

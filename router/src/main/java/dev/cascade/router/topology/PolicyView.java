@@ -5,7 +5,6 @@ import dev.cascade.router.learning.RuleResolver;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
-import org.apache.kafka.streams.state.ValueAndTimestamp;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,21 +28,21 @@ final class PolicyView {
       this.fallback = fallback;
     }
 
-    PolicyView view(ReadOnlyKeyValueStore<String, ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy>> table) {
+    PolicyView view(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table) {
       return new PolicyView(table, fallback, rules, announced);
     }
   }
 
   private static final Logger LOG = LoggerFactory.getLogger(PolicyView.class);
 
-  private final ReadOnlyKeyValueStore<String, ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy>> table;
+  private final ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table;
   private final DeferralPolicy fallback;
   private final RuleResolver rules;
   private final Set<dev.cascade.schemas.avro.DeferralPolicy> announced;
   private dev.cascade.schemas.avro.DeferralPolicy lastSeen;
   private DeferralPolicy lastPolicy;
 
-  private PolicyView(ReadOnlyKeyValueStore<String, ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy>> table,
+  private PolicyView(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table,
       DeferralPolicy fallback, RuleResolver rules, Set<dev.cascade.schemas.avro.DeferralPolicy> announced) {
     this.table = table;
     this.fallback = fallback;
@@ -52,8 +51,7 @@ final class PolicyView {
   }
 
   DeferralPolicy current() {
-    ValueAndTimestamp<dev.cascade.schemas.avro.DeferralPolicy> stored = table.get(CascadeTopology.POLICY_KEY);
-    dev.cascade.schemas.avro.DeferralPolicy record = stored == null ? null : stored.value();
+    dev.cascade.schemas.avro.DeferralPolicy record = table.get(CascadeTopology.POLICY_KEY);
     if (record == null) {
       return fallback;
     }
