@@ -1,6 +1,8 @@
 package dev.cascade.router.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.CascadeReport;
@@ -8,9 +10,12 @@ import dev.cascade.router.learning.DeferralExample;
 import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.OutcomeReport;
+import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.learning.TrainingOverlap;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
@@ -20,7 +25,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-
+import java.util.Locale;
+import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
@@ -31,6 +37,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.markers.SeriesMarkers;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -48,12 +55,32 @@ import picocli.CommandLine.Spec;
         + " AUC-DF, %% gain over random, %% of the oracle's gain, APGR, CPT at 50/80/95%%, accuracy with 20%% deferred,"
         + " and for the learned rules AUC-DF minus the best Chow rule's with a paired-bootstrap 95%% interval.",
         "The learned rules are the shipped ones (trained on the bundled validation split) unless --rule-train"
-        + " names other data to train them on first."})
+        + " names other data to train them on first. A learned rule that was trained on some of the evaluated"
+        + " prompts is named in a warning (stderr, and \"warnings\" in --json): its numbers there are in-sample.",
+        "With --outcomes TOPIC instead of --data, nothing is run: the routing outcomes whose small and large"
+        + " answers were both checked against a reference are weighted by 1/propensity, and the rule in force"
+        + " (per rule and version), every shadow rule, the Chow rules (from the recorded features), any --rule-file,"
+        + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap."})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
 
-  @Option(names = "--data", required = true, paramLabel = "FILE.jsonl",
-      description = "The labelled prompts: one JSON object per line with prompt, reference and optionally kind.")
-  Path data;
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Source source;
+
+  static final class Source {
+    @Option(names = "--data", paramLabel = "FILE.jsonl",
+        description = "The labelled prompts: one JSON object per line with prompt, reference and optionally kind.")
+    Path data;
+
+    @Option(names = "--outcomes", paramLabel = "TOPIC",
+        description = "Evaluate from the routing outcomes on this topic (read from its start to its current end)"
+            + " instead of running the models: the outcomes with both answers checked against a reference,"
+            + " each weighted by 1/propensity.")
+    String outcomes;
+  }
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
+      description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
+  String bootstrapServers;
 
   @Option(names = "--json", description = "Print one JSON object instead of tables.")
   boolean json;
@@ -67,7 +94,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   @Option(names = "--rule-file", paramLabel = "PATH",
       description = "Evaluate the learned rule in this artifact (from train-rule) instead of the shipped ones;"
-          + " repeatable.")
+          + " repeatable. With --outcomes, scored from each outcome's recorded features and embedding.")
   List<Path> ruleFiles = new ArrayList<>();
 
   @Option(names = "--resamples", defaultValue = "1000", paramLabel = "N",
@@ -81,12 +108,19 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Mixin
   ModelOptions models;
 
+  @Mixin
+  ConfigOptions configOptions;
+
   @Spec
   picocli.CommandLine.Model.CommandSpec spec;
 
   @Override
   public Integer call() throws IOException {
     quietTribuo();
+    if (source.outcomes != null) {
+      return evaluateOutcomes();
+    }
+    Path data = source.data;
     List<PromptItem> items = PromptItem.readJsonl(data);
     List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
     List<LearnedRule> rules = new ArrayList<>();
@@ -99,14 +133,18 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (ruleFiles.isEmpty() && ruleTrain == null) {
       rules.addAll(LearnedRules.bundledRules());
     }
+    List<TrainingOverlap> overlaps = overlaps(rules, items.stream().map(PromptItem::prompt).toList());
 
     List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
     List<String> kinds = items.stream().map(PromptItem::kind).toList();
     CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
 
     PrintWriter out = spec.commandLine().getOut();
+    warn(overlaps);
     if (json) {
-      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(report.toJson()));
+      ObjectNode root = report.toJson();
+      warningsJson(root, overlaps);
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("data: " + data + " (" + items.size() + " items)");
       for (LearnedRule rule : rules) {
@@ -122,6 +160,69 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       spec.commandLine().getErr().println("plot: " + plot);
     }
     return 0;
+  }
+
+  /** {@code eval --outcomes}: the rules in force, the shadows, the Chow rules and any --rule-file, from the topic. */
+  private Integer evaluateOutcomes() throws IOException {
+    if (plot != null || ruleTrain != null) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          (plot != null ? "--plot" : "--rule-train") + " applies to --data only, not to --outcomes");
+    }
+    List<LearnedRule> rules = new ArrayList<>();
+    for (Path file : ruleFiles) {
+      rules.add(RuleArtifacts.read(file));
+    }
+    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
+    collector.undecodable(read.undecodable());
+    OutcomeReport report = OutcomeReport.compute(collector, rules, resamples, seed);
+
+    PrintWriter err = spec.commandLine().getErr();
+    err.printf(Locale.ROOT, "%d outcomes read, %d used, skipped: %s%n", report.read(), report.used(),
+        report.skipped().isEmpty() ? "none" : report.skipped());
+    warn(report.overlaps());
+    report.positivityWarning().ifPresent(err::println);
+    err.flush();
+    PrintWriter out = spec.commandLine().getOut();
+    if (json) {
+      ObjectNode root = report.toJson();
+      root.put("source", read.range());
+      warningsJson(root, report.overlaps());
+      report.positivityWarning().ifPresent(message -> ((ArrayNode) root.get("warnings")).addObject()
+          .put("type", "no_exploration").put("message", message));
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    } else {
+      out.println("outcomes: " + read.range());
+      for (LearnedRule rule : rules) {
+        out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
+            + ", trained on " + rule.info().trainingDataRange());
+      }
+      out.println();
+      out.print(report.toTable());
+    }
+    out.flush();
+    return 0;
+  }
+
+  /** The rules that were trained on some of the evaluated prompts. */
+  static List<TrainingOverlap> overlaps(List<LearnedRule> rules, List<String> prompts) {
+    List<TrainingOverlap> overlaps = new ArrayList<>();
+    for (LearnedRule rule : rules) {
+      TrainingOverlap.of(rule.info(), prompts).filter(TrainingOverlap::any).ifPresent(overlaps::add);
+    }
+    return overlaps;
+  }
+
+  private void warn(List<TrainingOverlap> overlaps) {
+    PrintWriter err = spec.commandLine().getErr();
+    overlaps.forEach(o -> err.println(o.message()));
+    err.flush();
+  }
+
+  private static void warningsJson(ObjectNode root, List<TrainingOverlap> overlaps) {
+    ArrayNode warnings = root.putArray("warnings");
+    overlaps.forEach(o -> warnings.add(o.toJson()));
   }
 
   private List<LearnedRule> trainRules(Path file) throws IOException {

@@ -1,23 +1,20 @@
 package dev.cascade.router.cli;
 
-import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.DeferralExample;
 import dev.cascade.router.learning.FeatureSet;
+import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnerSpec;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
-import dev.cascade.schemas.avro.RoutingOutcome;
-import dev.cascade.schemas.serde.CascadeSerdes;
-import dev.cascade.schemas.serde.SchemaDecodingException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -27,11 +24,6 @@ import java.util.function.Predicate;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -120,12 +112,18 @@ public final class TrainRuleCommand implements Callable<Integer> {
     RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
     RuleTrainer.TrainingResult result = train(set, examples, range,
         version == 0 ? System.currentTimeMillis() : version, options);
-    RuleArtifacts.write(result.rule(), out);
+    // Bound to the small model whose features it learned from: a router applies it only to that model.
+    LearnedRule rule = result.rule().withInfo(result.rule().info()
+        .withModel(ModelFingerprint.of(models.small), ModelFingerprint.FEATURE_LAYOUT));
+    RuleArtifacts.write(rule, out);
 
     PrintWriter stdout = spec.commandLine().getOut();
-    stdout.printf(Locale.ROOT, "%s v%d: %s, %d examples (%.1f%% where deferring helps)%n", result.rule().name(),
-        result.rule().info().version(), result.rule().info().learner(), examples.size(),
-        100 * result.rule().info().validationMetrics().get("benefit_rate"));
+    stdout.printf(Locale.ROOT, "%s v%d: %s, %d examples (%.1f%% where deferring helps)%n", rule.name(),
+        rule.info().version(), rule.info().learner(), examples.size(),
+        100 * rule.info().validationMetrics().get("benefit_rate"));
+    stdout.printf(Locale.ROOT, "small model %s, features %s; %d out-of-fold calibration scores, %d training prompts%n",
+        ModelFingerprint.shortForm(rule.info().modelFingerprint()), rule.info().featureLayout(),
+        rule.info().calibrationScores().length, rule.info().trainingPrompts().length);
     stdout.printf(Locale.ROOT, "%d-fold cross-validated AUC-DF: random %.4f, chow-sum %.4f, oracle %.4f%n",
         folds, result.randomCvAucDf(), result.chowSumCvAucDf(), result.oracleCvAucDf());
     for (RuleTrainer.CandidateResult candidate : result.candidates()) {
@@ -182,65 +180,15 @@ public final class TrainRuleCommand implements Callable<Integer> {
   }
 
   private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic) {
-    CascadeConfig config = configOptions.load();
-    String servers = bootstrapServers != null ? bootstrapServers : config.get(CascadeConfig.BOOTSTRAP_SERVERS);
-    if (servers == null || servers.isBlank()) {
-      throw new IllegalArgumentException("--outcomes needs --bootstrap-servers (or the bootstrap.servers key)");
-    }
-    Map<String, Object> props = new HashMap<>();
-    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
-    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    props.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000);
+    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
     List<DeferralExample> examples = new ArrayList<>();
-    int unlabelled = 0;
-    int undecodable = 0;
-    StringBuilder range = new StringBuilder("topic " + topic + ":");
-    try (KafkaConsumer<byte[], byte[]> consumer =
-        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
-      if (partitions.isEmpty()) {
-        throw new IllegalArgumentException("--outcomes: topic '" + topic + "' does not exist");
-      }
-      consumer.assign(partitions);
-      Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions);
-      Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
-      consumer.seekToBeginning(partitions);
-      long total = 0;
-      for (TopicPartition p : partitions) {
-        total += end.get(p) - begin.get(p);
-        range.append(String.format(Locale.ROOT, " %d[%d,%d)", p.partition(), begin.get(p), end.get(p)));
-      }
-      try (ProgressBar bar = bar("reading " + topic, total)) {
-        while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p))) {
-          for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
-            bar.step();
-            if (record.offset() >= end.get(new TopicPartition(record.topic(), record.partition()))
-                || record.value() == null) {
-              continue;
-            }
-            RoutingOutcome outcome;
-            try {
-              outcome = CascadeSerdes.outcomes().decode(record.value());
-            } catch (SchemaDecodingException e) {
-              undecodable++;
-              continue;
-            }
-            var example = DeferralExample.fromOutcome(outcome);
-            if (example.isPresent()) {
-              examples.add(example.get());
-            } else {
-              unlabelled++;
-            }
-          }
-        }
-      }
-    }
+    int[] unlabelled = {0};
+    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, outcome -> DeferralExample.fromOutcome(outcome)
+        .ifPresentOrElse(examples::add, () -> unlabelled[0]++), EvalCommand.progressBars());
     spec.commandLine().getErr().printf(Locale.ROOT,
         "%d outcomes with a label, %d without (accepted, no reference), %d undecodable%n",
-        examples.size(), unlabelled, undecodable);
-    return Map.entry(examples, range.toString());
+        examples.size(), unlabelled[0], read.undecodable());
+    return Map.entry(examples, read.range());
   }
 
   static ProgressBar bar(String task, long max) {

@@ -61,8 +61,68 @@ public final class ThresholdCalibrator {
     if (k == n) {
       return Math.nextDown(-sorted[n - 1]);
     }
-    double above = -sorted[k - 1];
-    double below = -sorted[k];
+    return between(-sorted[k - 1], -sorted[k]);
+  }
+
+  /**
+   * The threshold that defers {@code fraction} of the total weight of {@code scores}, each score
+   * counting {@code weights[i]} times (e.g. the inverse of the probability that it was sampled):
+   * with the scores sorted descending, {@code k} is the largest count whose weights sum to at most
+   * {@code fraction} of the total (1e-9 relative slack), and the threshold is placed as in
+   * {@link #threshold(double[], double)}, tied blocks again on the accept side. With every weight 1
+   * it is that method's threshold.
+   *
+   * @param weights one positive, finite weight per score
+   * @throws IllegalArgumentException as {@link #threshold(double[], double)}, or if the weights do
+   *     not number one per score or one is not positive and finite (the message names its index)
+   */
+  public static double threshold(double[] scores, double[] weights, double fraction) {
+    Objects.requireNonNull(scores, "scores");
+    Objects.requireNonNull(weights, "weights");
+    if (weights.length != scores.length) {
+      throw new IllegalArgumentException(
+          weights.length + " weights for " + scores.length + " scores: there must be one per score");
+    }
+    if (!(fraction >= 0.0 && fraction <= 1.0)) {
+      throw new IllegalArgumentException("fraction must be in [0, 1], was " + fraction);
+    }
+    if (scores.length == 0) {
+      throw new IllegalArgumentException("scores is empty: nothing to calibrate on");
+    }
+    double total = 0.0;
+    for (int i = 0; i < scores.length; i++) {
+      if (!Double.isFinite(scores[i])) {
+        throw new IllegalArgumentException("scores[" + i + "] must be finite, was " + scores[i]);
+      }
+      if (!(weights[i] > 0.0) || Double.isInfinite(weights[i])) {
+        throw new IllegalArgumentException("weights[" + i + "] must be positive and finite, was " + weights[i]);
+      }
+      total += weights[i];
+    }
+    Integer[] order = new Integer[scores.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Double.compare(scores[b] + 0.0, scores[a] + 0.0)); // descending
+    int n = order.length;
+    double budget = fraction * total * (1 + 1e-9);
+    int k = 0;
+    double deferred = 0.0;
+    while (k < n && deferred + weights[order[k]] <= budget) {
+      deferred += weights[order[k]];
+      k++;
+    }
+    if (k == 0) {
+      return scores[order[0]];
+    }
+    if (k == n) {
+      return Math.nextDown(scores[order[n - 1]]);
+    }
+    return between(scores[order[k - 1]], scores[order[k]]);
+  }
+
+  /** Halfway from {@code below} to {@code above} (at least {@code below}): defers the first, accepts the second. */
+  private static double between(double above, double below) {
     double midpoint = below / 2.0 + above / 2.0;
     return midpoint < above ? midpoint : below; // adjacent doubles have no midpoint between them
   }

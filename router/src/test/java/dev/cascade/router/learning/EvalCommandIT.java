@@ -68,4 +68,32 @@ class EvalCommandIT {
     byte[] png = Files.readAllBytes(plot);
     assertThat(png).startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
   }
+
+  @Test
+  void warnsWhenTheShippedRulesWereTrainedOnSomeOfTheItems() throws Exception {
+    Path data = dir.resolve("mixed.jsonl");
+    Files.write(data, List.of( // two prompts of the validation split, the shipped rules' training data
+        "{\"prompt\": \"impel\", \"reference\": \"I m p ' E l\", \"kind\": \"word\"}",
+        "{\"prompt\": \"radiuses\", \"reference\": \"r ' eI d I2 ; @ s I# z\", \"kind\": \"word\"}",
+        "{\"prompt\": \"defrayal\", \"reference\": \"d I# f r ' eI @L\", \"kind\": \"word\"}",
+        "{\"prompt\": \"having become hyaline\", \"reference\": \"h , a v I N | b I k , V m | h ' aI @ l , aI n\","
+            + " \"kind\": \"phrase\"}"));
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--json", "--small", SMALL, "--large", LARGE,
+        "--engine", "OnnxRuntime", "--resamples", "20");
+
+    assertThat(code).isZero();
+    assertThat(err.toString()).contains("warning: posthoc-quantile v0 was trained on 2 of the 4 items evaluated (50.0%)",
+        "warning: posthoc-embed v0 was trained on 2 of the 4 items evaluated (50.0%)");
+    JsonNode warnings = new ObjectMapper().readTree(out.toString()).get("warnings");
+    assertThat(warnings).hasSize(2);
+    assertThat(warnings.get(0).get("rule").asText()).isEqualTo("posthoc-quantile");
+    assertThat(warnings.get(0).get("overlapping").asInt()).isEqualTo(2);
+    assertThat(warnings.get(0).get("fraction").asDouble()).isEqualTo(0.5);
+  }
 }

@@ -87,6 +87,59 @@ class ThresholdCalibratorTest {
         .hasMessageContaining("fraction");
   }
 
+  @Test
+  void weightsOfOneGiveTheUnweightedThreshold() {
+    SplittableRandom random = new SplittableRandom(11);
+    double[] scores = new double[503];
+    for (int i = 0; i < scores.length; i++) {
+      scores[i] = Math.floor(random.nextDouble() * 40); // plenty of ties
+    }
+    double[] ones = new double[scores.length];
+    java.util.Arrays.fill(ones, 1.0);
+    for (int percent = 0; percent <= 100; percent += 5) {
+      double fraction = percent / 100.0;
+      assertThat(ThresholdCalibrator.threshold(scores, ones, fraction)).as("fraction %s", fraction)
+          .isEqualTo(ThresholdCalibrator.threshold(scores, fraction));
+    }
+  }
+
+  @Test
+  void aHeavyScoreCountsAsManyAndTheWeightedFractionIsNeverExceeded() {
+    double[] scores = {4, 3, 2, 1};
+    double[] weights = {3, 1, 1, 1}; // the top score stands for three items out of six
+
+    assertThat(ThresholdCalibrator.threshold(scores, weights, 0.5)).isEqualTo(3.5);
+    assertThat(ThresholdCalibrator.threshold(scores, weights, 0.49)).isEqualTo(4.0); // 3 of 6 is too much
+    assertThat(ThresholdCalibrator.threshold(scores, weights, 5.0 / 6)).isEqualTo(1.5);
+
+    SplittableRandom random = new SplittableRandom(13);
+    double[] many = new double[400];
+    double[] w = new double[400];
+    double total = 0;
+    for (int i = 0; i < many.length; i++) {
+      many[i] = Math.floor(random.nextDouble() * 30);
+      w[i] = random.nextBoolean() ? 1.0 : 20.0;
+      total += w[i];
+    }
+    for (int percent = 0; percent <= 100; percent += 10) {
+      double threshold = ThresholdCalibrator.threshold(many, w, percent / 100.0);
+      double deferredWeight = 0;
+      for (int i = 0; i < many.length; i++) {
+        deferredWeight += many[i] > threshold ? w[i] : 0;
+      }
+      assertThat(deferredWeight / total).as("%d%%", percent).isLessThanOrEqualTo(percent / 100.0 + 1e-9);
+    }
+  }
+
+  @Test
+  void rejectsBadWeightsNamingThem() {
+    assertThatThrownBy(() -> ThresholdCalibrator.threshold(ONE_TO_TEN, new double[3], 0.3))
+        .hasMessageContaining("3 weights for 10 scores");
+    double[] weights = {1, 1, 1, 1, 1, 1, 1, 0, 1, 1};
+    assertThatThrownBy(() -> ThresholdCalibrator.threshold(ONE_TO_TEN, weights, 0.3))
+        .hasMessageContaining("weights[7]");
+  }
+
   private static int deferred(double[] scores, double threshold) {
     int count = 0;
     for (double score : scores) {

@@ -1,0 +1,480 @@
+package dev.cascade.router.learning;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.router.evaluation.BootstrapComparison;
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
+import java.util.stream.IntStream;
+
+/**
+ * The evaluation of deferral rules from routing outcomes instead of from running the models, as
+ * {@code cascade eval --outcomes} prints it.
+ *
+ * <h2>Which outcomes count, and how much</h2>
+ *
+ * <p>Only outcomes with both {@code small_correct} and {@code large_correct} set: the request had
+ * a reference, and it was escalated (deferred, or explored at random), so both answers were checked.
+ * Those are a biased sample of the requests with a reference: every deferred one, but only the
+ * explored few of the accepted ones. Each counts with the weight {@code 1 / propensity} (the
+ * probability that it was escalated, as the outcome records it; a missing propensity counts as 1),
+ * the inverse-propensity (Horvitz-Thompson) estimator: in expectation the weighted sample stands for
+ * every request with a reference. That holds only where every request had a positive chance of
+ * escalation (exploration above 0); where exploration was 0 the accepted region is absent and the
+ * estimate describes the deferred requests only. The weights cost variance: an explored outcome
+ * stands for {@code 1 / exploration} requests, which the report shows as the effective sample size
+ * {@code (Σw)² / Σw²} and which the paired bootstrap's intervals include.
+ *
+ * <h2>Which rules</h2>
+ *
+ * <p>Random and the oracle; the Chow rules, scored from each outcome's recorded features; the rule
+ * in force, from the recorded {@code score}, per rule spec ({@code NAME}, {@code NAME-ALPHA} or
+ * {@code NAME@VERSION}: scores of different rules are not comparable), on the outcomes it scored;
+ * every shadow rule in {@code shadow_scores}, on the outcomes it scored; and any learned rule given,
+ * scored from the recorded features and embedding. Per rule: the weighted AUC-DF, its gain over
+ * random and share of the oracle's gain on the same outcomes, and a weighted paired bootstrap of its
+ * AUC-DF against Chow-Sum's on those outcomes. Immutable once computed.
+ */
+public final class OutcomeReport {
+
+  /** Every rule is compared with this one, on the same outcomes. */
+  public static final String BASELINE = "chow-sum";
+
+  /** The prefix of the rows of the rule in force, e.g. {@code in-force:posthoc-quantile@3}. */
+  public static final String IN_FORCE = "in-force:";
+
+  /** The prefix of the rows of the shadow rules, e.g. {@code shadow:posthoc-embed@3}. */
+  public static final String SHADOW = "shadow:";
+
+  /**
+   * One rule's results.
+   *
+   * @param name the row's name: a Chow rule, {@code random}, {@code oracle}, a learned rule's name,
+   *     or {@link #IN_FORCE} / {@link #SHADOW} and the rule spec
+   * @param n the outcomes it was evaluated on
+   * @param aucDf the weighted AUC-DF
+   * @param randomAucDf random deferral's weighted AUC-DF on the same outcomes
+   * @param oracleAucDf the oracle's on the same outcomes
+   * @param vsBaseline AUC-DF minus Chow-Sum's on the same outcomes, with its 95% interval; null for
+   *     Chow-Sum itself
+   */
+  public record RuleResult(String name, int n, double aucDf, double randomAucDf, double oracleAucDf,
+      BootstrapComparison vsBaseline) {
+
+    /** {@code 100 · (aucDf − random) / random}; 0 when random is 0. */
+    public double gainOverRandomPct() {
+      return randomAucDf == 0.0 ? 0.0 : 100.0 * (aucDf - randomAucDf) / randomAucDf;
+    }
+
+    /** {@code 100 · (aucDf − random) / (oracle − random)}; 0 when the oracle is no better than random. */
+    public double oracleSharePct() {
+      return oracleAucDf - randomAucDf <= 1e-12 ? 0.0 : 100.0 * (aucDf - randomAucDf) / (oracleAucDf - randomAucDf);
+    }
+  }
+
+  /** One usable outcome. */
+  private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
+      double weight, String inForce, double score, Map<String, Double> shadows, long promptHash) {}
+
+  /**
+   * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
+   * what the evaluation needs, and counting the others by the reason they were skipped.
+   */
+  public static final class Collector implements Consumer<RoutingOutcome> {
+    private final List<Item> items = new ArrayList<>();
+    private final Map<String, Long> skipped = new LinkedHashMap<>();
+    private long read;
+
+    @Override
+    public void accept(RoutingOutcome outcome) {
+      read++;
+      String reason = skipReason(outcome);
+      if (reason != null) {
+        skip(reason, 1);
+        return;
+      }
+      UncertaintyFeatures features;
+      try {
+        features = UncertaintyFeatures.fromMap(outcome.getFeatures());
+      } catch (IllegalArgumentException e) {
+        skip("features missing or invalid", 1);
+        return;
+      }
+      Map<String, Double> shadows = new TreeMap<>();
+      outcome.getShadowScores().forEach((spec, score) -> {
+        if (score != null && Double.isFinite(score)) {
+          shadows.put(spec.toString(), score);
+        }
+      });
+      List<Float> embedding = outcome.getSmallEmbedding();
+      float[] vector = null;
+      if (embedding != null) {
+        vector = new float[embedding.size()];
+        for (int i = 0; i < vector.length; i++) {
+          vector[i] = embedding.get(i);
+        }
+      }
+      double propensity = outcome.getPropensity() == null ? 1.0 : outcome.getPropensity();
+      items.add(new Item(features, vector, outcome.getSmallCorrect(), outcome.getLargeCorrect(), 1.0 / propensity,
+          spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt())));
+    }
+
+    /** Counts records the reader met that were not outcomes: read, and skipped as {@link #UNDECODABLE}. */
+    public void undecodable(long count) {
+      read += count;
+      skip(UNDECODABLE, count);
+    }
+
+    private void skip(String reason, long count) {
+      if (count > 0) {
+        skipped.merge(reason, count, Long::sum);
+      }
+    }
+
+    /** The outcomes usable so far. */
+    public int used() {
+      return items.size();
+    }
+  }
+
+  /** The skip reason of records that were not outcomes (or were tombstones). */
+  public static final String UNDECODABLE = "undecodable";
+
+  private final long read;
+  private final int used;
+  private final int explored;
+  private final Map<String, Long> skipped;
+  private final double totalWeight;
+  private final double effectiveN;
+  private final double smallAccuracy;
+  private final double largeAccuracy;
+  private final List<RuleResult> rules;
+  private final List<TrainingOverlap> overlaps;
+
+  private OutcomeReport(long read, int used, int explored, Map<String, Long> skipped, double totalWeight,
+      double effectiveN, double smallAccuracy, double largeAccuracy, List<RuleResult> rules,
+      List<TrainingOverlap> overlaps) {
+    this.read = read;
+    this.used = used;
+    this.explored = explored;
+    this.skipped = skipped;
+    this.totalWeight = totalWeight;
+    this.effectiveN = effectiveN;
+    this.smallAccuracy = smallAccuracy;
+    this.largeAccuracy = largeAccuracy;
+    this.rules = rules;
+    this.overlaps = overlaps;
+  }
+
+  /**
+   * Evaluates every rule on the collected outcomes.
+   *
+   * @param learned learned rules to score from the recorded features and embedding, beside the
+   *     recorded ones (may be empty)
+   * @param resamples paired-bootstrap resamples per comparison
+   * @param seed the bootstrap's seed (the same draw for every comparison on the same outcomes)
+   * @throws IllegalArgumentException if no outcome is usable (the message gives the skip reasons)
+   */
+  public static OutcomeReport compute(Collector collected, List<LearnedRule> learned, int resamples, long seed) {
+    Objects.requireNonNull(collected, "collected");
+    Objects.requireNonNull(learned, "learned");
+    List<Item> items = collected.items;
+    if (items.isEmpty()) {
+      throw new IllegalArgumentException("none of the " + collected.read
+          + " outcomes has both small_correct and large_correct (a reference and an escalation); skipped: "
+          + collected.skipped);
+    }
+    int n = items.size();
+    List<UncertaintyFeatures> features = items.stream().map(Item::features).toList();
+    double[] weights = items.stream().mapToDouble(Item::weight).toArray();
+
+    // Each rule's scores, on the items it has a score for (null: all of them).
+    Map<String, double[]> scores = new LinkedHashMap<>();
+    Map<String, int[]> subsets = new LinkedHashMap<>();
+    scores.put(CascadeReport.RANDOM, new double[n]);
+    for (String chow : CascadeReport.CHOW_RULES) {
+      DeferralRule rule = DeferralRules.builtIn().create(chow);
+      scores.put(chow, features.stream().mapToDouble(rule::score).toArray());
+    }
+    for (String spec : new TreeSet<>(items.stream().map(Item::inForce).toList())) {
+      int[] subset = indices(items, item -> spec.equals(item.inForce()));
+      subsets.put(IN_FORCE + spec, subset);
+      scores.put(IN_FORCE + spec, pick(items, subset, Item::score));
+    }
+    TreeSet<String> shadowSpecs = new TreeSet<>();
+    items.forEach(item -> shadowSpecs.addAll(item.shadows().keySet()));
+    for (String spec : shadowSpecs) {
+      int[] subset = indices(items, item -> item.shadows().containsKey(spec));
+      subsets.put(SHADOW + spec, subset);
+      scores.put(SHADOW + spec, pick(items, subset, item -> item.shadows().get(spec)));
+    }
+    for (LearnedRule rule : learned) {
+      List<float[]> embeddings = items.stream().map(Item::embedding).toList();
+      scores.put(rule.name(), rule.scores(features, embeddings));
+    }
+
+    List<RuleResult> results = new ArrayList<>();
+    CascadeEvaluation all = evaluation(items, null);
+    double[] chowSum = scores.get(BASELINE);
+    scores.forEach((name, s) -> {
+      int[] subset = subsets.get(name);
+      CascadeEvaluation evaluation = subset == null ? all : evaluation(items, subset);
+      double[] w = subset == null ? weights : pick(items, subset, Item::weight);
+      double[] baseline = subset == null ? chowSum : pick(chowSum, subset);
+      results.add(result(name, evaluation, s, w, baseline, resamples, seed));
+    });
+    results.add(result(CascadeReport.ORACLE, all, all.oracleScores(), weights, chowSum, resamples, seed));
+
+    List<TrainingOverlap> overlaps = new ArrayList<>();
+    long[] hashes = items.stream().mapToLong(Item::promptHash).toArray();
+    for (LearnedRule rule : learned) {
+      TrainingOverlap.ofHashes(rule.info(), hashes).filter(TrainingOverlap::any).ifPresent(overlaps::add);
+    }
+    // A recorded shipped rule (NAME@0) was trained on the prompts its artifact lists.
+    for (LearnedRule shipped : LearnedRules.bundledRules()) {
+      String spec = shipped.name() + "@" + LearnedRules.BUNDLED_VERSION;
+      for (String row : List.of(IN_FORCE + spec, SHADOW + spec)) {
+        int[] subset = subsets.get(row);
+        if (subset != null) {
+          long[] rowHashes = new long[subset.length];
+          for (int j = 0; j < subset.length; j++) {
+            rowHashes[j] = hashes[subset[j]];
+          }
+          TrainingOverlap.ofHashes(shipped.info(), rowHashes).filter(TrainingOverlap::any).ifPresent(overlaps::add);
+        }
+      }
+    }
+
+    double total = 0;
+    double squares = 0;
+    double small = 0;
+    double large = 0;
+    for (Item item : items) {
+      total += item.weight();
+      squares += item.weight() * item.weight();
+      small += item.small() ? item.weight() : 0;
+      large += item.large() ? item.weight() : 0;
+    }
+    int explored = (int) items.stream().filter(item -> item.weight() > 1.0).count();
+    return new OutcomeReport(collected.read, n, explored,
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)), total, total * total / squares,
+        small / total, large / total, List.copyOf(results), List.copyOf(overlaps));
+  }
+
+  /** Outcomes read (decoded or not). */
+  public long read() {
+    return read;
+  }
+
+  /** Outcomes used: both answers checked against a reference. */
+  public int used() {
+    return used;
+  }
+
+  /** Used outcomes escalated with a probability below 1 (explored): those that stand for the accepted requests. */
+  public int explored() {
+    return explored;
+  }
+
+  /**
+   * A warning when no used outcome was explored: then no accepted request is represented, and the
+   * estimate describes the deferred requests only, not the traffic (the weighting needs an
+   * exploration rate above 0). Empty otherwise.
+   */
+  public Optional<String> positivityWarning() {
+    return explored > 0 ? Optional.empty() : Optional.of(
+        "warning: none of the " + used + " outcomes used was explored (propensity below 1): with exploration 0 the"
+            + " accepted requests are not represented, so these numbers describe the deferred requests only");
+  }
+
+  /** The others, by reason, in the order first met. */
+  public Map<String, Long> skipped() {
+    return skipped;
+  }
+
+  /** The sum of the used outcomes' weights: the requests with a reference they stand for. */
+  public double totalWeight() {
+    return totalWeight;
+  }
+
+  /** Kish's effective sample size {@code (Σw)² / Σw²}: what the weights leave of {@link #used()}. */
+  public double effectiveN() {
+    return effectiveN;
+  }
+
+  /** The small model's weighted accuracy on the used outcomes. */
+  public double smallAccuracy() {
+    return smallAccuracy;
+  }
+
+  /** The large model's weighted accuracy on the used outcomes. */
+  public double largeAccuracy() {
+    return largeAccuracy;
+  }
+
+  /** Every rule's results: random, the Chow rules, in force, shadows, learned rules given, oracle. */
+  public List<RuleResult> rules() {
+    return rules;
+  }
+
+  /** The results of the row called {@code name}. */
+  public RuleResult rule(String name) {
+    return rules.stream().filter(r -> r.name().equals(name)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no rule '" + name + "' in the report"));
+  }
+
+  /** The learned rules evaluated on outcomes whose prompts they were trained on. */
+  public List<TrainingOverlap> overlaps() {
+    return overlaps;
+  }
+
+  /**
+   * The report as one JSON object: {@code outcomes} ({@code read}, {@code used}, {@code explored}, {@code skipped}:
+   * reason → count), {@code weighted_n}, {@code effective_n}, {@code small_accuracy},
+   * {@code large_accuracy} (weighted), and {@code rules}: name → {@code n}, {@code auc_df},
+   * {@code gain_over_random_pct}, {@code oracle_share_pct}, {@code random_auc_df},
+   * {@code oracle_auc_df} and, but for Chow-Sum, {@code vs_chow_sum} ({@code delta}, {@code ci_low},
+   * {@code ci_high}).
+   */
+  public ObjectNode toJson() {
+    ObjectNode root = JsonNodeFactory.instance.objectNode();
+    ObjectNode counts = root.putObject("outcomes");
+    counts.put("read", read);
+    counts.put("used", used);
+    counts.put("explored", explored);
+    ObjectNode skips = counts.putObject("skipped");
+    skipped.forEach(skips::put);
+    root.put("weighted_n", totalWeight);
+    root.put("effective_n", effectiveN);
+    root.put("small_accuracy", smallAccuracy);
+    root.put("large_accuracy", largeAccuracy);
+    ObjectNode rulesNode = root.putObject("rules");
+    for (RuleResult r : rules) {
+      ObjectNode rule = rulesNode.putObject(r.name());
+      rule.put("n", r.n());
+      rule.put("auc_df", r.aucDf());
+      rule.put("gain_over_random_pct", r.gainOverRandomPct());
+      rule.put("oracle_share_pct", r.oracleSharePct());
+      rule.put("random_auc_df", r.randomAucDf());
+      rule.put("oracle_auc_df", r.oracleAucDf());
+      if (r.vsBaseline() != null) {
+        ObjectNode versus = rule.putObject("vs_chow_sum");
+        versus.put("delta", r.vsBaseline().delta());
+        versus.put("ci_low", r.vsBaseline().ciLow());
+        versus.put("ci_high", r.vsBaseline().ciHigh());
+      }
+    }
+    return root;
+  }
+
+  /** The report as text: the counts, then one aligned row per rule. */
+  public String toTable() {
+    StringBuilder out = new StringBuilder();
+    out.append(String.format(Locale.ROOT, "outcomes: %d read, %d used, %d skipped%s%n", read, used,
+        skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
+            skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
+    out.append(String.format(Locale.ROOT,
+        "used: %d deferred, %d explored; weighted by 1/propensity they stand for %.1f requests, effective sample"
+            + " size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
+        used - explored, explored, totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
+    int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
+    out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",
+        "rule", "n", "AUC-DF", "vs random", "oracle%", "AUC-DF vs chow-sum [95% CI]"));
+    for (RuleResult r : rules) {
+      String versus = r.vsBaseline() == null ? "" : String.format(Locale.ROOT, "%+.4f [%+.4f, %+.4f]%s",
+          r.vsBaseline().delta(), r.vsBaseline().ciLow(), r.vsBaseline().ciHigh(),
+          r.vsBaseline().aboveZero() ? " *" : r.vsBaseline().ciHigh() < 0 ? " -" : "");
+      out.append(String.format(Locale.ROOT, "%-" + width + "s %6d %7.4f %+8.2f%% %7.1f%%  %s",
+          r.name(), r.n(), r.aucDf(), r.gainOverRandomPct(), r.oracleSharePct(), versus).stripTrailing())
+          .append('\n');
+    }
+    return out.toString();
+  }
+
+  /** Why an outcome cannot be used, or null when it can. */
+  private static String skipReason(RoutingOutcome outcome) {
+    if (outcome.getSmallCorrect() == null) {
+      return "no reference";
+    }
+    if (outcome.getLargeCorrect() == null) {
+      return outcome.getDegraded() ? "escalation failed (degraded)" : "accepted (no large answer)";
+    }
+    Double propensity = outcome.getPropensity();
+    if (propensity != null && !(propensity > 0.0 && propensity <= 1.0)) {
+      return "propensity not in (0, 1]";
+    }
+    if (!Double.isFinite(outcome.getScore())) {
+      return "score not finite";
+    }
+    return null;
+  }
+
+  /** How a policy names the rule in force: {@code NAME@VERSION}, {@code NAME}, or {@code NAME-ALPHA}. */
+  static String spec(RoutingOutcome outcome) {
+    String name = outcome.getRule().toString();
+    if (outcome.getRuleVersion() != null) {
+      return name + "@" + outcome.getRuleVersion();
+    }
+    double alpha = outcome.getAlpha();
+    return alpha == 0.0 ? name : name + "-" + BigDecimal.valueOf(alpha).stripTrailingZeros().toPlainString();
+  }
+
+  private static RuleResult result(String name, CascadeEvaluation evaluation, double[] scores, double[] weights,
+      double[] baseline, int resamples, long seed) {
+    double auc = evaluation.aucDf(scores, weights);
+    double random = evaluation.aucDf(new double[scores.length], weights);
+    double oracle = evaluation.aucDf(evaluation.oracleScores(), weights);
+    BootstrapComparison versus = name.equals(BASELINE) ? null
+        : evaluation.pairedBootstrap(scores, baseline, weights, resamples, seed);
+    return new RuleResult(name, scores.length, auc, random, oracle, versus);
+  }
+
+  private static CascadeEvaluation evaluation(List<Item> items, int[] subset) {
+    int n = subset == null ? items.size() : subset.length;
+    boolean[] small = new boolean[n];
+    boolean[] large = new boolean[n];
+    for (int j = 0; j < n; j++) {
+      Item item = items.get(subset == null ? j : subset[j]);
+      small[j] = item.small();
+      large[j] = item.large();
+    }
+    return new CascadeEvaluation(small, large);
+  }
+
+  private static int[] indices(List<Item> items, Predicate<Item> member) {
+    return IntStream.range(0, items.size()).filter(i -> member.test(items.get(i))).toArray();
+  }
+
+  private static double[] pick(List<Item> items, int[] subset, ToDoubleFunction<Item> value) {
+    double[] out = new double[subset.length];
+    for (int j = 0; j < subset.length; j++) {
+      out[j] = value.applyAsDouble(items.get(subset[j]));
+    }
+    return out;
+  }
+
+  private static double[] pick(double[] values, int[] subset) {
+    double[] out = new double[subset.length];
+    for (int j = 0; j < subset.length; j++) {
+      out[j] = values[subset[j]];
+    }
+    return out;
+  }
+}

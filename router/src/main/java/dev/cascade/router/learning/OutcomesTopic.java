@@ -1,0 +1,119 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * Reads a routing-outcomes topic once, from its start to its end at the time of the call, with
+ * {@code read_committed} isolation (so aborted transactions never count): the data of {@code
+ * train-rule --outcomes} and {@code eval --outcomes}. Partitions are assigned directly, without a
+ * consumer group, and no offsets are committed.
+ */
+public final class OutcomesTopic {
+
+  /**
+   * What one read saw.
+   *
+   * @param records the records read (tombstones included)
+   * @param undecodable the records that were not a {@code RoutingOutcome} (or were tombstones)
+   * @param range the topic and, per partition, the offsets read, e.g. {@code topic t: 0[0,120) 1[0,98)}
+   */
+  public record Read(long records, long undecodable, String range) {}
+
+  private OutcomesTopic() {}
+
+  /**
+   * The Kafka client settings for reading: the configuration's {@code kafka.*} pass-through keys
+   * and the brokers, {@code bootstrapServers} when given, else the {@code bootstrap.servers} key.
+   *
+   * @param flag the option that named the topic, for the error message (e.g. {@code --outcomes})
+   * @throws IllegalArgumentException if no brokers are given either way
+   */
+  public static Map<String, Object> clientProperties(String bootstrapServers, CascadeConfig config, String flag) {
+    String servers = bootstrapServers != null ? bootstrapServers : config.get(CascadeConfig.BOOTSTRAP_SERVERS);
+    if (servers == null || servers.isBlank()) {
+      throw new IllegalArgumentException(flag + " needs --bootstrap-servers (or the bootstrap.servers key)");
+    }
+    Map<String, Object> props = new HashMap<>(config.kafkaOverrides());
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, servers);
+    return props;
+  }
+
+  /**
+   * Hands every outcome on {@code topic} to {@code each}, in partition order.
+   *
+   * @param clientProperties at least the brokers ({@link #clientProperties})
+   * @param progress told the number of records to read, then of each one read
+   * @throws IllegalArgumentException if the topic does not exist
+   */
+  public static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
+      CascadeAnswers.Progress progress) {
+    Objects.requireNonNull(each, "each");
+    Map<String, Object> props = new HashMap<>(clientProperties);
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    props.putIfAbsent(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000);
+    long records = 0;
+    long undecodable = 0;
+    StringBuilder range = new StringBuilder("topic " + topic + ":");
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      if (partitions.isEmpty()) {
+        throw new IllegalArgumentException("topic '" + topic + "' does not exist");
+      }
+      consumer.assign(partitions);
+      Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions);
+      Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+      consumer.seekToBeginning(partitions);
+      long total = 0;
+      for (TopicPartition p : partitions) {
+        total += end.get(p) - begin.get(p);
+        range.append(String.format(Locale.ROOT, " %d[%d,%d)", p.partition(), begin.get(p), end.get(p)));
+      }
+      progress.begin("reading " + topic, total);
+      try {
+        // With read_committed the end offset is the last stable offset: a position at it means done.
+        while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p))) {
+          for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(500))) {
+            if (record.offset() >= end.get(new TopicPartition(record.topic(), record.partition()))) {
+              continue; // written after the read began
+            }
+            progress.advance(1);
+            records++;
+            if (record.value() == null) {
+              undecodable++;
+              continue;
+            }
+            RoutingOutcome outcome;
+            try {
+              outcome = CascadeSerdes.outcomes().decode(record.value());
+            } catch (SchemaDecodingException e) {
+              undecodable++;
+              continue;
+            }
+            each.accept(outcome);
+          }
+        }
+      } finally {
+        progress.end();
+      }
+    }
+    return new Read(records, undecodable, range.toString());
+  }
+}

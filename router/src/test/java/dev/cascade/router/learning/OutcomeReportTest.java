@@ -1,0 +1,196 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class OutcomeReportTest {
+
+  private static final int RESAMPLES = 200;
+
+  @Test
+  void weightingByInversePropensityCountsAnExploredOutcomeAsTheRequestsItStandsFor() {
+    // Deferred outcomes were always escalated; explored ones with probability 1/4. Weighting the
+    // explored ones by 4 must give exactly what four copies of each, unweighted, give.
+    OutcomeReport.Collector weighted = new OutcomeReport.Collector();
+    OutcomeReport.Collector copies = new OutcomeReport.Collector();
+    SplittableRandom random = new SplittableRandom(21);
+    for (int i = 0; i < 300; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      boolean deferred = features.logprobSum() < -8;
+      boolean small = random.nextInt(3) == 0;
+      boolean large = random.nextInt(4) != 0;
+      weighted.accept(SyntheticOutcomes.checked("r" + i, features, small, large, deferred ? 1.0 : 0.25,
+          Map.of()).build());
+      for (int copy = 0; copy < (deferred ? 1 : 4); copy++) {
+        copies.accept(SyntheticOutcomes.checked("r" + i, features, small, large, null, Map.of()).build());
+      }
+    }
+
+    OutcomeReport a = OutcomeReport.compute(weighted, List.of(), RESAMPLES, 1);
+    OutcomeReport b = OutcomeReport.compute(copies, List.of(), RESAMPLES, 1);
+
+    assertThat(a.used()).isEqualTo(300);
+    assertThat(a.totalWeight()).isEqualTo(b.used());
+    assertThat(a.effectiveN()).isLessThan(a.used());
+    assertThat(b.effectiveN()).isCloseTo(b.used(), within(1e-9));
+    assertThat(a.smallAccuracy()).isCloseTo(b.smallAccuracy(), within(1e-12));
+    for (String rule : List.of("random", "chow-sum", "chow-average", "chow-quantile-0", "oracle")) {
+      assertThat(a.rule(rule).aucDf()).as(rule).isCloseTo(b.rule(rule).aucDf(), within(1e-12));
+      assertThat(a.rule(rule).oracleSharePct()).as(rule).isCloseTo(b.rule(rule).oracleSharePct(), within(1e-9));
+    }
+    assertThat(a.rule("oracle").oracleSharePct()).isCloseTo(100.0, within(1e-9));
+    assertThat(a.rule("random").oracleSharePct()).isCloseTo(0.0, within(1e-9));
+    // The weights widen the interval: fewer effective items than the copies pretend to have.
+    double widthA = a.rule("chow-average").vsBaseline().ciHigh() - a.rule("chow-average").vsBaseline().ciLow();
+    double widthB = b.rule("chow-average").vsBaseline().ciHigh() - b.rule("chow-average").vsBaseline().ciLow();
+    assertThat(widthA).isGreaterThan(widthB);
+  }
+
+  @Test
+  void usesOnlyOutcomesWithBothAnswersCheckedAndSaysWhyTheOthersWereSkipped() {
+    SplittableRandom random = new SplittableRandom(4);
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    for (int i = 0; i < 20; i++) {
+      collector.accept(SyntheticOutcomes.checked("ok" + i, SyntheticExamples.randomFeatures(random), i % 2 == 0,
+          i % 3 != 0, 1.0, Map.of()).build());
+    }
+    UncertaintyFeatures f = SyntheticExamples.randomFeatures(random);
+    collector.accept(SyntheticOutcomes.accepted("a", f).build());
+    collector.accept(SyntheticOutcomes.accepted("b", f).build());
+    collector.accept(SyntheticOutcomes.accepted("c", f).setReference("x").setSmallCorrect(true).build());
+    collector.accept(SyntheticOutcomes.accepted("d", f).setReference("x").setSmallCorrect(false)
+        .setDegraded(true).setDegradedReason("DEADLINE_EXCEEDED").build());
+    collector.accept(SyntheticOutcomes.checked("e", f, true, true, 0.0, Map.of()).build());
+    collector.accept(SyntheticOutcomes.checked("f", f, true, true, 1.0, Map.of()).setFeatures(new HashMap<>()).build());
+    collector.undecodable(3);
+
+    OutcomeReport report = OutcomeReport.compute(collector, List.of(), RESAMPLES, 1);
+
+    assertThat(report.read()).isEqualTo(29);
+    assertThat(report.used()).isEqualTo(20);
+    assertThat(report.skipped()).containsExactly(
+        Map.entry("no reference", 2L), Map.entry("accepted (no large answer)", 1L),
+        Map.entry("escalation failed (degraded)", 1L), Map.entry("propensity not in (0, 1]", 1L),
+        Map.entry("features missing or invalid", 1L), Map.entry(OutcomeReport.UNDECODABLE, 3L));
+    assertThat(report.toTable()).contains("29 read, 20 used, 9 skipped (2 no reference");
+  }
+
+  @Test
+  void withoutExplorationOnlyTheDeferredRequestsAreRepresentedAndTheReportSaysSo() {
+    SplittableRandom random = new SplittableRandom(6);
+    OutcomeReport.Collector deferredOnly = new OutcomeReport.Collector();
+    OutcomeReport.Collector explored = new OutcomeReport.Collector();
+    for (int i = 0; i < 10; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      deferredOnly.accept(SyntheticOutcomes.checked("r" + i, features, i % 2 == 0, true, 1.0, Map.of()).build());
+      explored.accept(SyntheticOutcomes.checked("r" + i, features, i % 2 == 0, true, i < 3 ? 0.1 : 1.0, Map.of())
+          .build());
+    }
+
+    OutcomeReport none = OutcomeReport.compute(deferredOnly, List.of(), RESAMPLES, 1);
+    OutcomeReport some = OutcomeReport.compute(explored, List.of(), RESAMPLES, 1);
+
+    assertThat(none.explored()).isZero();
+    assertThat(none.positivityWarning()).hasValueSatisfying(m -> assertThat(m).contains("deferred requests only"));
+    assertThat(some.explored()).isEqualTo(3);
+    assertThat(some.positivityWarning()).isEmpty();
+    assertThat(some.toTable()).contains("used: 7 deferred, 3 explored");
+  }
+
+  @Test
+  void nothingUsableIsAnErrorThatSaysWhy() {
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    collector.accept(SyntheticOutcomes.accepted("a", SyntheticExamples.randomFeatures(new SplittableRandom(1))).build());
+
+    assertThatThrownBy(() -> OutcomeReport.compute(collector, List.of(), RESAMPLES, 1))
+        .hasMessageContaining("none of the 1 outcomes").hasMessageContaining("no reference=1");
+  }
+
+  @Test
+  void theRuleInForceCountsPerSpecAndEachShadowWhereItScored() {
+    SplittableRandom random = new SplittableRandom(8);
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    var chowSum = DeferralRules.builtIn().create("chow-sum");
+    int shadowed = 0;
+    for (int i = 0; i < 90; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      boolean small = random.nextBoolean();
+      boolean large = random.nextInt(4) != 0;
+      Map<String, Double> shadows = new HashMap<>();
+      if (i % 3 == 0) { // an all-knowing shadow: the oracle's score
+        shadows.put("posthoc-embed@3", (large ? 1.0 : 0.0) - (small ? 1.0 : 0.0));
+        shadowed++;
+      }
+      RoutingOutcome.Builder outcome = SyntheticOutcomes.checked("r" + i, features, small, large,
+          i % 2 == 0 ? 1.0 : 0.5, shadows);
+      switch (i % 3) {
+        case 0 -> outcome.setRule("chow-sum").setScore(chowSum.score(features));
+        case 1 -> outcome.setRule("posthoc-quantile").setRuleVersion(3L).setScore(random.nextDouble());
+        default -> outcome.setRule("chow-quantile").setAlpha(0.1).setScore(random.nextDouble());
+      }
+      collector.accept(outcome.build());
+    }
+
+    OutcomeReport report = OutcomeReport.compute(collector, List.of(), RESAMPLES, 1);
+
+    assertThat(report.rules()).extracting(OutcomeReport.RuleResult::name).containsExactly("random", "chow-sum",
+        "chow-average", "chow-quantile-0", "chow-quantile-0.1", "chow-quantile-0.5",
+        "in-force:chow-quantile-0.1", "in-force:chow-sum", "in-force:posthoc-quantile@3",
+        "shadow:posthoc-embed@3", "oracle");
+    assertThat(report.rule("in-force:posthoc-quantile@3").n()).isEqualTo(30);
+    assertThat(report.rule("shadow:posthoc-embed@3").n()).isEqualTo(shadowed);
+    // Chow-Sum in force is Chow-Sum: on its own outcomes it ties with itself exactly.
+    OutcomeReport.RuleResult inForce = report.rule("in-force:chow-sum");
+    assertThat(inForce.vsBaseline().delta()).isZero();
+    assertThat(inForce.vsBaseline().ciLow()).isZero();
+    assertThat(inForce.vsBaseline().ciHigh()).isZero();
+    assertThat(report.rule("chow-sum").vsBaseline()).isNull();
+    // The all-knowing shadow reaches the oracle on the outcomes it scored.
+    assertThat(report.rule("shadow:posthoc-embed@3").oracleSharePct()).isCloseTo(100.0, within(1e-9));
+    // Against a direct computation on the same outcomes.
+    assertThat(report.rule("shadow:posthoc-embed@3").aucDf())
+        .isCloseTo(report.rule("shadow:posthoc-embed@3").oracleAucDf(), within(1e-12));
+
+    var json = report.toJson();
+    assertThat(json.get("outcomes").get("used").asInt()).isEqualTo(90);
+    assertThat(json.get("rules").get("in-force:posthoc-quantile@3").get("vs_chow_sum").has("ci_low")).isTrue();
+    assertThat(json.get("rules").get("chow-sum").has("vs_chow_sum")).isFalse();
+  }
+
+  @Test
+  void aWeightedAucDfIsTheEvaluationsOwn() {
+    SplittableRandom random = new SplittableRandom(2);
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    int n = 50;
+    boolean[] small = new boolean[n];
+    boolean[] large = new boolean[n];
+    double[] weights = new double[n];
+    double[] sums = new double[n];
+    var chowSum = DeferralRules.builtIn().create("chow-sum");
+    for (int i = 0; i < n; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      small[i] = random.nextBoolean();
+      large[i] = random.nextBoolean();
+      double propensity = i % 5 == 0 ? 1.0 : 0.1;
+      weights[i] = 1 / propensity;
+      sums[i] = chowSum.score(features);
+      collector.accept(SyntheticOutcomes.checked("r" + i, features, small[i], large[i], propensity, Map.of()).build());
+    }
+
+    OutcomeReport report = OutcomeReport.compute(collector, List.of(), RESAMPLES, 1);
+
+    assertThat(report.rule("chow-sum").aucDf())
+        .isEqualTo(new CascadeEvaluation(small, large).aucDf(sums, weights));
+  }
+}

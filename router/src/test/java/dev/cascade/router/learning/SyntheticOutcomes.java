@@ -1,0 +1,40 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.HashMap;
+import java.util.Map;
+
+/** Routing outcomes built by hand, as the router writes them. */
+final class SyntheticOutcomes {
+
+  private SyntheticOutcomes() {}
+
+  /** An accepted request without a reference, scored by chow-sum (score 0, threshold 0). */
+  static RoutingOutcome.Builder accepted(String id, UncertaintyFeatures features) {
+    return RoutingOutcome.newBuilder()
+        .setRequestId(id).setPrompt("prompt " + id).setSmallText("small")
+        .setFeatures(new HashMap<>(features.asMap()))
+        .setRule("chow-sum").setScore(0).setThreshold(0).setPolicyVersion(1)
+        .setDecision(Decision.ACCEPT).setServedBy(ServedBy.SMALL)
+        .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(0);
+  }
+
+  /**
+   * An escalated request with a reference: both answers checked.
+   *
+   * @param propensity 1 for a deferral, the exploration rate for an explored request; null for a
+   *     record written before propensities were recorded
+   */
+  static RoutingOutcome.Builder checked(String id, UncertaintyFeatures features, boolean smallCorrect,
+      boolean largeCorrect, Double propensity, Map<String, Double> shadows) {
+    return accepted(id, features)
+        .setDecision(propensity == null || propensity == 1.0 ? Decision.DEFER : Decision.EXPLORE)
+        .setServedBy(ServedBy.LARGE).setLargeText("large").setReference("reference")
+        .setSmallCorrect(smallCorrect).setLargeCorrect(largeCorrect)
+        .setPropensity(propensity).setShadowScores(new HashMap<>(shadows));
+  }
+}
