@@ -7,6 +7,8 @@ import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnerSpec;
 import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
@@ -183,7 +185,11 @@ public final class TrainRuleCommand implements Callable<Integer> {
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
     List<DeferralExample> examples = new ArrayList<>();
     int[] unlabelled = {0};
-    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, outcome -> DeferralExample.fromOutcome(outcome)
+    // Labelled and weighted as the continuous learner does: inverse propensity, so the accepted
+    // region is represented by its explored requests.
+    double maxWeight = configOptions.load().get(CascadeConfig.LEARN_MAX_WEIGHT);
+    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, outcome -> LabelledOutcomes.label(outcome, null, 0)
+        .map(e -> LabelledOutcomes.toDeferralExample(e, maxWeight))
         .ifPresentOrElse(examples::add, () -> unlabelled[0]++), EvalCommand.progressBars());
     spec.commandLine().getErr().printf(Locale.ROOT,
         "%d outcomes with a label, %d without (accepted, no reference), %d undecodable%n",

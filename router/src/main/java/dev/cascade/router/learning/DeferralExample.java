@@ -1,10 +1,7 @@
 package dev.cascade.router.learning;
 
 import dev.cascade.router.features.UncertaintyFeatures;
-import dev.cascade.schemas.avro.RoutingOutcome;
-import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 
 /**
  * One training example of a learned deferral rule: the small model's uncertainty features (and
@@ -72,43 +69,5 @@ public record DeferralExample(
 
   float[] embeddingUnsafe() {
     return embedding;
-  }
-
-  /**
-   * The example one routing outcome gives, if it has a label. With the reference answer known and
-   * both answers checked against it ({@code small_correct} and {@code large_correct} set) those are
-   * the label. Otherwise, on a request that was escalated or explored (a large answer is present),
-   * the large model is the teacher: it counts as right, and the small model as right where it
-   * agrees with it. An outcome with neither (accepted, no reference) teaches nothing: empty.
-   *
-   * @throws IllegalArgumentException if the outcome's features map lacks a feature
-   */
-  public static Optional<DeferralExample> fromOutcome(RoutingOutcome outcome) {
-    Objects.requireNonNull(outcome, "outcome");
-    boolean small;
-    boolean large;
-    if (outcome.getSmallCorrect() != null && outcome.getLargeCorrect() != null) {
-      small = outcome.getSmallCorrect();
-      large = outcome.getLargeCorrect();
-    } else if (outcome.getLargeText() != null) {
-      large = true;
-      small = outcome.getAgree() != null
-          ? outcome.getAgree()
-          : outcome.getLargeText().equals(outcome.getSmallText());
-    } else {
-      return Optional.empty();
-    }
-    UncertaintyFeatures features = UncertaintyFeatures.fromMap(outcome.getFeatures());
-    List<Float> embedding = outcome.getSmallEmbedding();
-    float[] vector = null;
-    if (embedding != null) {
-      vector = new float[embedding.size()];
-      for (int i = 0; i < vector.length; i++) {
-        vector[i] = embedding.get(i);
-      }
-    }
-    String source = outcome.getSmallCorrect() != null && outcome.getLargeCorrect() != null ? "reference" : "teacher";
-    return Optional.of(new DeferralExample(features, vector, small, large, 1.0, source,
-        PromptHash.of(outcome.getPrompt())));
   }
 }
