@@ -116,8 +116,6 @@ public final class CascadeConfig {
       "fewest escalated (fully labelled) examples in the held-out slice for a comparison");
   public static final ConfigKey<Integer> LEARN_FEEDBACK_WINDOW_MS = ConfigKey.intInRange("learn.feedback-window-ms", 300_000, 0,
       Integer.MAX_VALUE, "how long an outcome waits for feedback, and feedback for its outcome, before either is used or dropped");
-  public static final ConfigKey<Integer> LEARN_SETTLE_MS = ConfigKey.intInRange("learn.settle-ms", 20_000, 0,
-      Integer.MAX_VALUE, "a round leaves out the examples received this close to the newest, whose escalations may still be in flight");
   public static final ConfigKey<Double> LEARN_MAX_WEIGHT = ConfigKey.doubleInRange("learn.max-weight", 50.0, 1.0, 1e6,
       "largest inverse-propensity weight of a training example (clipping trades a little bias for less variance)");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
@@ -161,7 +159,7 @@ public final class CascadeConfig {
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,
       POLICY_SHADOW_RULES,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
-      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_SETTLE_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
+      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);

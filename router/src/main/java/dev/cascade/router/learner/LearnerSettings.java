@@ -20,14 +20,11 @@ import java.util.List;
  * @param retrainEveryLabels retrain after this many new labels
  * @param retrainEvery or after this long, when there are new labels
  * @param feedbackWindow how long outcomes and feedback wait for each other
- * @param settle how long after the newest example a round leaves out, so escalations still in
- *     flight are not missing from the held-out slice
  * @param modelFingerprint the small model's SHA-256: rules are trained for it
  * @param defaultPolicy the policy while the policy topic holds none
  */
 public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, int retrainEveryLabels,
-    Duration retrainEvery, Duration feedbackWindow, Duration settle, String modelFingerprint,
-    DeferralPolicy defaultPolicy) {
+    Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy) {
 
   /** The settings the {@code learn.*} keys (and {@code small.model}, {@code policy.*}) give. */
   public static LearnerSettings from(CascadeConfig config) {
@@ -41,7 +38,6 @@ public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, in
     return new LearnerSettings(trial, config.get(CascadeConfig.LEARN_MAX_EXAMPLES),
         config.get(CascadeConfig.LEARN_RETRAIN_LABELS), Duration.ofMillis(config.get(CascadeConfig.LEARN_RETRAIN_MS)),
         Duration.ofMillis(config.get(CascadeConfig.LEARN_FEEDBACK_WINDOW_MS)),
-        Duration.ofMillis(config.get(CascadeConfig.LEARN_SETTLE_MS)),
         ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)), CascadeRouter.configuredPolicy(config));
   }
 }

@@ -209,15 +209,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     try (KeyValueIterator<Long, byte[]> all = examples.all()) {
       all.forEachRemaining(kv -> snapshot.add(CascadeSerdes.labelledExamples().decode(kv.value)));
     }
-    // In the order the router received the requests: an escalated request's outcome arrives after
-    // those of requests accepted later. The newest ones still wait (settle) so that a held-out
-    // slice is not short of the escalations still in flight.
-    snapshot.sort(java.util.Comparator.comparingLong(LabelledExample::getReceivedAtMs)
-        .thenComparingLong(LabelledExample::getSeq));
-    if (!snapshot.isEmpty()) {
-      long settled = snapshot.get(snapshot.size() - 1).getReceivedAtMs() - settings.settle().toMillis();
-      snapshot.removeIf(e -> e.getReceivedAtMs() > settled);
-    }
+    // In the order the outcomes reached the learner: an escalated request's outcome comes after
+    // those of requests accepted later, but in steady traffic the newest outcomes hold escalations
+    // in their usual share (of earlier requests), where the newest requests would lack theirs.
+    snapshot.sort(java.util.Comparator.comparingLong(LabelledExample::getSeq));
     DeferralPolicy current = currentPolicy();
     RuleResolver resolver = new RuleResolver(DeferralRules.builtIn(), catalog);
     RuleResolver.Resolved championRule = resolver.ruleOf(current);
@@ -242,7 +237,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     long[] seqs = new long[snapshot.size()];
     for (int i = 0; i < seqs.length; i++) {
       list.add(LabelledOutcomes.toDeferralExample(snapshot.get(i), settings.trial().maxWeight()));
-      seqs[i] = snapshot.get(i).getReceivedAtMs();
+      seqs[i] = snapshot.get(i).getSeq();
     }
     ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, champion, version, settings.modelFingerprint(),
         settings.trial(), what -> { });

@@ -35,8 +35,8 @@ import java.util.stream.IntStream;
  */
 public final class ChallengerTrial {
 
-  /** The validation metric that records the latest example time a learner-made rule trained on. */
-  public static final String TRAINED_UNTIL = "trained_until_ms";
+  /** The validation metric that records the highest example sequence number a learner's rule trained on. */
+  public static final String TRAINED_UNTIL = "learner_seq_max";
 
   /**
    * How to run a round.
@@ -64,8 +64,8 @@ public final class ChallengerTrial {
    *
    * @param spec how the policy names it, e.g. {@code chow-sum} or {@code posthoc-quantile@3}
    * @param rule the rule
-   * @param trainedUpTo the latest example time (see {@link #run}) it was trained on; −1 when it was
-   *     not trained on the learner's examples
+   * @param trainedUpTo the highest example sequence number it was trained on; −1 when it was not
+   *     trained on the learner's examples
    */
   public record Champion(String spec, DeferralRule rule, long trainedUpTo) {}
 
@@ -98,7 +98,7 @@ public final class ChallengerTrial {
    * Runs one round.
    *
    * @param examples the labelled examples, oldest first
-   * @param seqs each example's time (non-decreasing): when the router received its request
+   * @param seqs each example's sequence number at the learner, increasing
    * @param version the challenger's version
    * @param modelFingerprint the small model the examples came from
    */
@@ -131,8 +131,7 @@ public final class ChallengerTrial {
     RuleTrainer.TrainingResult trained;
     try {
       trained = RuleTrainer.train(options.set(), examples,
-          "learner examples received " + java.time.Instant.ofEpochMilli(seqs[0]) + " to "
-              + java.time.Instant.ofEpochMilli(seqs[n - 1]), version, options.trainer(), progress);
+          "learner examples seq " + seqs[0] + "-" + seqs[n - 1], version, options.trainer(), progress);
     } catch (IllegalArgumentException e) {
       return Verdict.skipped("cannot train: " + e.getMessage());
     }
