@@ -235,12 +235,14 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       DeferralPolicy current, long snapshotNextSeq) {
     List<DeferralExample> list = new ArrayList<>(snapshot.size());
     long[] seqs = new long[snapshot.size()];
+    double[] evaluation = new double[snapshot.size()];
     for (int i = 0; i < seqs.length; i++) {
       list.add(LabelledOutcomes.toDeferralExample(snapshot.get(i), settings.trial().maxWeight()));
       seqs[i] = snapshot.get(i).getSeq();
+      evaluation[i] = LabelledOutcomes.evaluationWeight(snapshot.get(i), settings.trial().maxWeight());
     }
-    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, champion, version, settings.modelFingerprint(),
-        settings.trial(), what -> { });
+    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, evaluation, champion, version,
+        settings.modelFingerprint(), settings.trial(), what -> { });
     DeferralPolicy next = null;
     if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
@@ -250,9 +252,15 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       if (current.holdsTargetRate()) {
         fraction = current.targetEscalationRate();
       } else {
-        // Keep the escalation fraction the champion had on the held-out examples.
-        List<DeferralExample> held = list.subList(list.size() - scores.length, list.size());
-        fraction = ChallengerTrial.fractionAbove(ChallengerTrial.scores(champion.rule(), held), weights,
+        // Keep the escalation fraction the champion had on the compared examples.
+        List<DeferralExample> compared = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+          if (evaluation[i] > 0 && snapshot.get(i).getSeq() > champion.trainedUpTo()) {
+            compared.add(list.get(i));
+          }
+        }
+        compared = compared.subList(Math.max(0, compared.size() - scores.length), compared.size());
+        fraction = ChallengerTrial.fractionAbove(ChallengerTrial.scores(champion.rule(), compared), weights,
             current.threshold());
       }
       double threshold = ChallengerTrial.thresholdFor(scores, weights, fraction);

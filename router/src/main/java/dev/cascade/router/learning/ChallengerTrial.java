@@ -99,11 +99,14 @@ public final class ChallengerTrial {
    *
    * @param examples the labelled examples, oldest first
    * @param seqs each example's sequence number at the learner, increasing
+   * @param evaluationWeights each example's weight in the comparison: the inverse of its propensity
+   *     where both models' correctness is known because it was escalated, 0 where it cannot be
+   *     compared on (see {@link LabelledOutcomes#evaluationWeight}); null: every example, weight 1
    * @param version the challenger's version
    * @param modelFingerprint the small model the examples came from
    */
-  public static Verdict run(List<DeferralExample> examples, long[] seqs, Champion champion, long version,
-      String modelFingerprint, Options options, RuleTrainer.Progress progress) {
+  public static Verdict run(List<DeferralExample> examples, long[] seqs, double[] evaluationWeights,
+      Champion champion, long version, String modelFingerprint, Options options, RuleTrainer.Progress progress) {
     Objects.requireNonNull(champion, "champion");
     if (seqs.length != examples.size()) {
       throw new IllegalArgumentException(examples.size() + " examples but " + seqs.length + " sequence numbers");
@@ -113,15 +116,21 @@ public final class ChallengerTrial {
       return Verdict.skipped(String.format(Locale.ROOT, "%d labelled examples, fewer than the %d needed", n,
           options.minLabels()));
     }
-    int holdout = Math.max(options.minHoldout(), (int) Math.round(n * options.holdoutFraction()));
-    int start = n - holdout;
-    while (start < n && seqs[start] <= champion.trainedUpTo()) {
-      start++;
+    double[] evalWeights = evaluationWeights != null ? evaluationWeights : ones(n);
+    // The newest slice: at least holdoutFraction of the examples and minHoldout comparable ones,
+    // none the champion trained on.
+    int minSlice = (int) Math.round(n * options.holdoutFraction());
+    int start = n;
+    int comparable = 0;
+    while (start > 0 && seqs[start - 1] > champion.trainedUpTo()
+        && (n - start < minSlice || comparable < options.minHoldout())) {
+      start--;
+      comparable += evalWeights[start] > 0 ? 1 : 0;
     }
-    if (n - start < options.minHoldout()) {
+    if (comparable < options.minHoldout()) {
       return Verdict.skipped(String.format(Locale.ROOT,
-          "%d examples arrived after the champion %s was trained, fewer than the %d a comparison needs",
-          n - start, champion.spec(), options.minHoldout()));
+          "%d comparable (escalated) examples arrived after the champion %s was trained, fewer than the %d a"
+              + " comparison needs", comparable, champion.spec(), options.minHoldout()));
     }
     List<DeferralExample> held = examples.subList(start, n);
     List<DeferralExample> older = examples.subList(0, start);
@@ -165,17 +174,27 @@ public final class ChallengerTrial {
       progress.fitted(chosen.id() + " cross-fit " + (f + 1) + "/" + folds);
     }
     List<DeferralExample> train = examples;
-    boolean[] small = new boolean[held.size()];
-    boolean[] large = new boolean[held.size()];
-    double[] weights = new double[held.size()];
-    double[] championScores = new double[held.size()];
+    // Compared on the escalated examples alone, each weighted by the inverse of its propensity: the
+    // only ones whose both answers are known, and together an unbiased picture of all the traffic.
+    boolean[] small = new boolean[comparable];
+    boolean[] large = new boolean[comparable];
+    double[] weights = new double[comparable];
+    double[] championScores = new double[comparable];
+    double[] compared = new double[comparable];
+    int k = 0;
     for (int i = 0; i < held.size(); i++) {
+      if (evalWeights[start + i] <= 0) {
+        continue;
+      }
       DeferralExample e = held.get(i);
-      small[i] = e.smallCorrect();
-      large[i] = e.largeCorrect();
-      weights[i] = e.weight();
-      championScores[i] = champion.rule().score(e.features(), e.embeddingUnsafe());
+      small[k] = e.smallCorrect();
+      large[k] = e.largeCorrect();
+      weights[k] = evalWeights[start + i];
+      championScores[k] = champion.rule().score(e.features(), e.embeddingUnsafe());
+      compared[k] = challengerScores[i];
+      k++;
     }
+    challengerScores = compared;
     CascadeEvaluation evaluation = new CascadeEvaluation(small, large);
     double challengerAuc = evaluation.aucDf(challengerScores, weights);
     double championAuc = evaluation.aucDf(championScores, weights);
@@ -187,6 +206,7 @@ public final class ChallengerTrial {
     Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
     metrics.put(TRAINED_UNTIL, (double) seqs[n - 1]);
     metrics.put("holdout_examples", (double) held.size());
+    metrics.put("holdout_compared", (double) comparable);
     metrics.put("holdout_auc_df", challengerAuc);
     metrics.put("holdout_auc_df_champion", championAuc);
     metrics.put("holdout_delta_ci_low", comparison.ciLow());
@@ -200,9 +220,10 @@ public final class ChallengerTrial {
 
     boolean win = comparison.aboveZero();
     String reason = String.format(Locale.ROOT,
-        "%s v%d %s champion %s on the %d newest examples (cross-fitted): weighted AUC-DF %.4f vs %.4f, "
+        "%s v%d %s champion %s on the %d escalated of the %d newest examples (cross-fitted): weighted AUC-DF %.4f vs %.4f, "
             + "difference %+.4f (95%% interval %+.4f to %+.4f; %s); trained on %d examples %s",
-        publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), held.size(), challengerAuc,
+        publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
+        challengerAuc,
         championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
         win ? "lower bound above zero" : "lower bound not above zero", train.size(), sources);
     return new Verdict(win, reason, publishedRule, train.size(), held.size(), challengerAuc, championAuc,
@@ -259,7 +280,9 @@ public final class ChallengerTrial {
     return out;
   }
 
-  static List<DeferralExample> copy(List<DeferralExample> examples) {
-    return new ArrayList<>(examples);
+  private static double[] ones(int n) {
+    double[] w = new double[n];
+    java.util.Arrays.fill(w, 1.0);
+    return w;
   }
 }

@@ -41,10 +41,9 @@ import java.util.Optional;
  * the weight lowers the variance and biases the accepted region's share down; at the default
  * clip (50) it binds only for ε below 2%.
  *
- * <p>For evaluating deferral curves an example also needs the large model's correctness; where it
- * is unknown (a right small answer, not escalated) it is taken as right, so deferring such an item
- * neither gains nor loses. That is a small bias: deferring a right small answer loses where the
- * large model is wrong, which this ignores.
+ * <p>For comparing rules by their deferral curves an example also needs the large model's
+ * correctness, so only escalated examples are compared on, each weighted by the inverse of its
+ * propensity ({@link #evaluationWeight}).
  */
 public final class LabelledOutcomes {
 
@@ -130,6 +129,17 @@ public final class LabelledOutcomes {
   public static double weight(LabelledExample example, double maxWeight) {
     boolean needsLarge = !example.getSmallCorrect() || TEACHER.equals(example.getLabelSource());
     return needsLarge ? Math.min(maxWeight, 1.0 / example.getPropensity()) : 1.0;
+  }
+
+  /**
+   * The example's weight in comparing rules: the inverse of its propensity (clipped) when it was
+   * escalated and both models' correctness is known, 0 otherwise. Deferral curves need both, and
+   * only escalated requests have both; weighted so, they stand for all the traffic, and which of
+   * them have arrived does not depend on how far behind the large model is.
+   */
+  public static double evaluationWeight(LabelledExample example, double maxWeight) {
+    return example.getEscalated() && example.getLargeCorrect() != null
+        ? Math.min(maxWeight, 1.0 / example.getPropensity()) : 0.0;
   }
 
   /** The training example: features, embedding, label and weight. */

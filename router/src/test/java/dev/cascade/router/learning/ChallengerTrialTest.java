@@ -27,7 +27,7 @@ class ChallengerTrialTest {
   @Test
   void aChallengerThatSeesWhatChowSumMissesIsPublishedWithCrossFittedCalibrationScores() {
     List<DeferralExample> examples = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
-    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), CHOW_SUM, 4, "ab".repeat(32), OPTIONS,
+    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), null, CHOW_SUM, 4, "ab".repeat(32), OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(v.publish()).as(v.reason()).isTrue();
     assertThat(v.comparison().ciLow()).isPositive();
@@ -49,7 +49,7 @@ class ChallengerTrialTest {
       boolean helps = random.nextInt(3) == 0;
       examples.add(new DeferralExample(e.features(), null, !helps && e.smallCorrect(), helps || e.largeCorrect()));
     }
-    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), CHOW_SUM, 1, "", OPTIONS,
+    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), null, CHOW_SUM, 1, "", OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(v.publish()).as(v.reason()).isFalse();
     assertThat(v.challenger()).isNotNull();
@@ -58,17 +58,23 @@ class ChallengerTrialTest {
   @Test
   void tooFewLabelsOrNoNewOnesSinceTheChampionSkipTheRound() {
     List<DeferralExample> examples = SyntheticExamples.labelled(200, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
-    ChallengerTrial.Verdict few = ChallengerTrial.run(examples, seqs(200), CHOW_SUM, 1, "", OPTIONS,
+    ChallengerTrial.Verdict few = ChallengerTrial.run(examples, seqs(200), null, CHOW_SUM, 1, "", OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(few.publish()).isFalse();
     assertThat(few.challenger()).isNull();
     assertThat(few.reason()).contains("fewer than the 300");
     List<DeferralExample> more = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
     ChallengerTrial.Champion recent = new ChallengerTrial.Champion("posthoc-quantile@3", CHOW_SUM.rule(), 100 + 560);
-    ChallengerTrial.Verdict stale = ChallengerTrial.run(more, seqs(600), recent, 4, "", OPTIONS,
+    ChallengerTrial.Verdict stale = ChallengerTrial.run(more, seqs(600), null, recent, 4, "", OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(stale.challenger()).isNull();
     assertThat(stale.reason()).contains("arrived after the champion posthoc-quantile@3 was trained");
+    // Only escalated examples are compared on: with none among the newest, no comparison.
+    double[] none = new double[600];
+    ChallengerTrial.Verdict blind = ChallengerTrial.run(more, seqs(600), none, CHOW_SUM, 4, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(blind.challenger()).isNull();
+    assertThat(blind.reason()).contains("0 comparable (escalated) examples");
   }
 
   @Test
