@@ -27,7 +27,7 @@ public final class ModelFingerprint {
    */
   public static final String FEATURE_LAYOUT = "uncertainty/v1";
 
-  private static final Map<Path, String> CACHE = new ConcurrentHashMap<>();
+  private static final Map<String, String> CACHE = new ConcurrentHashMap<>();
 
   private ModelFingerprint() {}
 
@@ -41,9 +41,16 @@ public final class ModelFingerprint {
     return ofFile(ModelDirectory.resolve(model).modelFile());
   }
 
-  /** The SHA-256 of a file, cached by its absolute path for this JVM. */
+  /** The SHA-256 of a file, cached for this JVM by its absolute path, size and modification time. */
   public static String ofFile(Path file) {
-    return CACHE.computeIfAbsent(file.toAbsolutePath().normalize(), ModelFingerprint::sha256);
+    Path path = file.toAbsolutePath().normalize();
+    String key;
+    try {
+      key = path + "\n" + Files.size(path) + "\n" + Files.getLastModifiedTime(path).toMillis();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + path, e);
+    }
+    return CACHE.computeIfAbsent(key, k -> sha256(path));
   }
 
   /** The first 16 hex digits, for messages. */

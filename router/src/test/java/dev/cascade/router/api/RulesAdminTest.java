@@ -183,6 +183,24 @@ class RulesAdminTest {
   }
 
   @Test
+  void aPolicyNamingAMissingRuleOrVersionIsInvalidAndOneForAnotherModelAFailedPrecondition() {
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("posthoc-quantile@9").setThreshold(0.5)).build()), Status.Code.INVALID_ARGUMENT,
+        "policy.rule", "no version 9", "[0]");
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("no-such-rule").setThreshold(0.5)).build()), Status.Code.INVALID_ARGUMENT, "no-such-rule");
+    LearnedRule other = shippedQuantile().withInfo(shippedQuantile().info().withVersion(5)
+        .withModel("00".repeat(32), ModelFingerprint.FEATURE_LAYOUT));
+    server.catalog.add(other);
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("posthoc-quantile@5").setThreshold(0.5)).build()), Status.Code.FAILED_PRECONDITION,
+        "00".repeat(32), FakeKafkaServer.bundledModelFingerprint());
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").addShadowRules("posthoc-quantile@5").setThreshold(0.5)).build()),
+        Status.Code.FAILED_PRECONDITION, "00".repeat(32));
+  }
+
+  @Test
   void publishingAnExistingVersionIsRefusedAndChangesNothing() {
     admin(TOKEN).publishRule(publish(shippedQuantile(), 2));
     assertRefused(() -> admin(TOKEN).publishRule(publish(shippedQuantile(), 2)), Status.Code.ALREADY_EXISTS,
