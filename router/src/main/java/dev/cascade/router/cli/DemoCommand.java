@@ -17,7 +17,9 @@ import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
 import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.model.registry.MultiCollector;
@@ -31,6 +33,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -155,21 +158,33 @@ final class DemoCommand implements Callable<Integer> {
       config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
       if (threshold == null) {
         List<Example> validation = Examples.bundled("validation");
+        DeferralRule startRule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),
+            config.get(CascadeConfig.POLICY_ALPHA));
+        // A learned rule was trained on the validation split: its threshold comes from the scores
+        // its artifact carries for examples it did not train on (its cross-validation's out-of-fold
+        // scores), not from re-scoring the split in-sample.
+        OptionalDouble fromArtifact = startRule instanceof LearnedRule learned
+            ? ThresholdCalibration.fromArtifact(learned, targetEscalation) : OptionalDouble.empty();
         double calibrated;
-        // The small model's answers on the validation split are kept between runs (the cache of
-        // eval and train-rule, keyed by the model file, token limit and prompts), so only the
-        // first run generates them.
-        List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
-            validation.stream().map(Example::prompt).toList(),
-            new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
-                engine, maxNew, 64, CascadeAnswers.userCacheDir()),
-            EvalCommand.progressBars());
-        calibrated = ThresholdCalibration.calibrate(answers,
-            LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE), config.get(CascadeConfig.POLICY_ALPHA)),
-            targetEscalation);
+        String how;
+        if (fromArtifact.isPresent()) {
+          calibrated = fromArtifact.getAsDouble();
+          how = "on its out-of-fold scores of the " + validation.size() + " validation examples it was trained on";
+        } else {
+          // The small model's answers on the validation split are kept between runs (the cache of
+          // eval and train-rule, keyed by the model file, token limit and prompts), so only the
+          // first run generates them.
+          List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
+              validation.stream().map(Example::prompt).toList(),
+              new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
+                  engine, maxNew, 64, CascadeAnswers.userCacheDir()),
+              EvalCommand.progressBars());
+          calibrated = ThresholdCalibration.calibrate(answers, startRule, targetEscalation);
+          how = "on the " + validation.size() + " validation examples";
+        }
         config = config.with(CascadeConfig.POLICY_THRESHOLD, Double.toString(calibrated));
-        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% of the %d validation examples%n",
-            calibrated, ruleName(config), 100 * targetEscalation, validation.size());
+        System.err.printf(Locale.ROOT, "calibrated threshold %.4f for %s: escalates %.0f%% %s%n",
+            calibrated, ruleName(config), 100 * targetEscalation, how);
       }
       // The in-process large-model server's metrics are served with the router's, on its endpoint.
       PrometheusRegistry largeMetrics = new PrometheusRegistry();

@@ -9,6 +9,7 @@ import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleCatalog;
 import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.DeadLetters;
@@ -263,10 +264,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         fraction = ChallengerTrial.fractionAbove(ChallengerTrial.scores(champion.rule(), compared), weights,
             current.threshold());
       }
-      double threshold = ChallengerTrial.thresholdFor(scores, weights, fraction);
-      if (!Double.isFinite(threshold)) {
-        threshold = 0.0;
-      }
+      double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
+          : ThresholdCalibrator.threshold(scores, weights, fraction);
       next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
           current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
           abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule());

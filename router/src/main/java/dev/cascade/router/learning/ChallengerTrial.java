@@ -5,13 +5,11 @@ import dev.cascade.router.evaluation.CascadeEvaluation;
 import dev.cascade.router.rules.DeferralRule;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
-import java.util.stream.IntStream;
 
 /**
  * One round of the continuous learner: a challenger trained on the examples, compared with the
@@ -228,33 +226,6 @@ public final class ChallengerTrial {
         win ? "lower bound above zero" : "lower bound not above zero", train.size(), sources);
     return new Verdict(win, reason, publishedRule, train.size(), held.size(), challengerAuc, championAuc,
         comparison, sources);
-  }
-
-  /**
-   * The threshold at which {@code scores} (weighted) escalate a fraction {@code fraction}: defer
-   * when the score is greater. For calibrating on scores a rule did not train on.
-   */
-  public static double thresholdFor(double[] scores, double[] weights, double fraction) {
-    if (scores.length == 0) {
-      throw new IllegalArgumentException("no scores to calibrate on");
-    }
-    double[] w = weights == null || weights.length == 0 ? null : weights;
-    Integer[] order = IntStream.range(0, scores.length).boxed().toArray(Integer[]::new);
-    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> scores[i]).reversed());
-    double total = 0;
-    for (int i = 0; i < scores.length; i++) {
-      total += w == null ? 1 : w[i];
-    }
-    double budget = fraction * total;
-    double taken = 0;
-    for (int p = 0; p < order.length; p++) {
-      double weight = w == null ? 1 : w[order[p]];
-      if (taken + weight > budget + 1e-12) {
-        return scores[order[p]];
-      }
-      taken += weight;
-    }
-    return Double.NEGATIVE_INFINITY;
   }
 
   /** The weighted fraction of {@code scores} above {@code threshold}. */

@@ -78,13 +78,11 @@ class ChallengerTrialTest {
   }
 
   @Test
-  void thresholdsAreCalibratedOnWeightedScores() {
+  void theFractionAboveAThresholdIsWeighted() {
     double[] scores = {0.9, 0.8, 0.7, 0.1};
-    assertThat(ChallengerTrial.thresholdFor(scores, null, 0.5)).isEqualTo(0.7);
-    assertThat(ChallengerTrial.fractionAbove(scores, null, 0.7)).isEqualTo(0.5);
-    // The last item weighs as much as the other three: escalating a quarter of the weight takes one.
-    double[] weights = {1, 1, 1, 3};
-    assertThat(ChallengerTrial.thresholdFor(scores, weights, 1.0 / 6)).isEqualTo(0.8);
-    assertThat(ChallengerTrial.fractionAbove(scores, weights, 0.8)).isCloseTo(1.0 / 6, within(1e-12));
+    assertThat(ChallengerTrial.fractionAbove(scores, null, 0.75)).isEqualTo(0.5);
+    // The last item weighs as much as the other three.
+    assertThat(ChallengerTrial.fractionAbove(scores, new double[] {1, 1, 1, 3}, 0.0)).isEqualTo(1.0);
+    assertThat(ChallengerTrial.fractionAbove(scores, new double[] {1, 1, 1, 3}, 0.85)).isCloseTo(1.0 / 6, within(1e-12));
   }
 }
