@@ -99,6 +99,5 @@ public final class ContinuousLearner implements AutoCloseable {
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     stateDir.removeIfOwned();
-
   }
 }
