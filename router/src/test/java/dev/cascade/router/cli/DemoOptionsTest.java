@@ -27,4 +27,13 @@ class DemoOptionsTest {
   void anEmptyRequestCountIsRefused() {
     assertThat(refused("demo", "--requests", "0")).contains("--requests");
   }
+
+  @Test
+  void learningDemoOptionsAreCheckedBeforeAnythingStarts() {
+    assertThat(refused("demo", "--plot", "x.png")).contains("--plot").contains("--learn");
+    assertThat(refused("demo", "--learn", "--serve")).contains("--learn");
+    assertThat(refused("demo", "--learn", "--exploration", "0")).contains("--exploration");
+    assertThat(refused("demo", "--learn", "--window", "5")).contains("--window");
+    assertThat(refused("demo", "--learn", "--phrases-first", "--data", "x.jsonl")).contains("--phrases-first");
+  }
 }
