@@ -146,7 +146,7 @@ final class ModelLoader {
     }
     String hint = engine.equals(TENSOR_RT)
         ? " (TensorRT 8 native libraries libnvinfer.so.8 and libnvonnxparser.so.8 and a CUDA 12 runtime are needed;"
-            + " see DESIGN.md, Models)"
+            + " a GPU deployment adds them, e.g. from org.bytedeco:tensorrt:8.6-1.5.9:linux-x86_64-redist)"
         : "";
     return new EngineUnavailableException(engine, "engine " + engine + " cannot run on this host: " + why + hint, e);
   }

@@ -175,7 +175,7 @@ public final class CascadeRouter implements AutoCloseable {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     streams.start();
-    router.awaitRunning(Duration.ofSeconds(60));
+    StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "router", router::close);
     return router;
   }
 
@@ -206,25 +206,6 @@ public final class CascadeRouter implements AutoCloseable {
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
     return props;
   }
-
-  private void awaitRunning(Duration timeout) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (streams.state() != KafkaStreams.State.RUNNING) {
-      if (System.nanoTime() > deadline || !streams.state().isRunningOrRebalancing() && streams.state() != KafkaStreams.State.CREATED) {
-        State s = new State(streams.state().toString());
-        close();
-        throw new IllegalStateException("router did not reach RUNNING within " + timeout + " (state " + s.name() + ")");
-      }
-      try {
-        Thread.sleep(20);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while starting", e);
-      }
-    }
-  }
-
-  private record State(String name) {}
 
   public KafkaStreams streams() {
     return streams;

@@ -136,12 +136,7 @@ final class DemoCommand implements Callable<Integer> {
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
-    if (requests != null) {
-      if (requests < 1) {
-        throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
-      }
-      examples = examples.subList(0, Math.min(requests, examples.size()));
-    }
+    examples = firstRequests(examples);
     if (!(rate >= 0) || Double.isInfinite(rate)) {
       throw new IllegalArgumentException("--rate: must be 0 (all at once) or a positive number of requests a second, was "
           + rate);
@@ -219,6 +214,17 @@ final class DemoCommand implements Callable<Integer> {
     }
   }
 
+  /** The first {@code --requests} examples, or all of them. */
+  private List<Example> firstRequests(List<Example> examples) {
+    if (requests == null) {
+      return examples;
+    }
+    if (requests < 1) {
+      throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
+    }
+    return examples.subList(0, Math.min(requests, examples.size()));
+  }
+
   private int learnDemo() throws Exception {
     if (serve || rule != null || threshold != null || alpha != null) {
       throw new IllegalArgumentException("--learn: starts from Chow-Sum with a target rate; --serve, --rule, --alpha and"
@@ -245,12 +251,7 @@ final class DemoCommand implements Callable<Integer> {
     }
     List<Example> examples = data == null ? LearnDemo.byKind(Examples.bundled("test"), phrasesFirst)
         : Examples.read(data);
-    if (requests != null) {
-      if (requests < 1) {
-        throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
-      }
-      examples = examples.subList(0, Math.min(requests, examples.size()));
-    }
+    examples = firstRequests(examples);
     if (examples.stream().anyMatch(e -> e.reference() == null)) {
       throw new IllegalArgumentException("--learn needs a reference answer on every line of " + data);
     }
@@ -263,7 +264,7 @@ final class DemoCommand implements Callable<Integer> {
     String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
         : data.getFileName().toString();
     return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
-        plot, Map.of()));
+        plot));
   }
 
   private int summarize(CascadeConfig config, TextGenerator large, List<Example> examples, DemoWorkload.Result result,

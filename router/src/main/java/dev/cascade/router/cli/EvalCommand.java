@@ -147,11 +147,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("data: " + data + " (" + items.size() + " items)");
-      for (LearnedRule rule : rules) {
-        out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
-            + ", trained on " + rule.info().trainingDataRange());
-      }
-      out.println();
+      printRules(out, rules);
       out.print(report.toTable());
     }
     out.flush();
@@ -194,15 +190,20 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
-      for (LearnedRule rule : rules) {
-        out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
-            + ", trained on " + rule.info().trainingDataRange());
-      }
-      out.println();
+      printRules(out, rules);
       out.print(report.toTable());
     }
     out.flush();
     return 0;
+  }
+
+  /** One line per learned rule evaluated (version, learner, training data), then a blank line. */
+  private static void printRules(PrintWriter out, List<LearnedRule> rules) {
+    for (LearnedRule rule : rules) {
+      out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
+          + ", trained on " + rule.info().trainingDataRange());
+    }
+    out.println();
   }
 
   /** The rules that were trained on some of the evaluated prompts. */

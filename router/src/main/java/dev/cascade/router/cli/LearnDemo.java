@@ -64,7 +64,7 @@ final class LearnDemo {
 
   /** What the learning demo is told. */
   record Settings(List<Example> examples, String dataName, double rate, double targetRate, double exploration,
-      int window, boolean json, Path plot, Map<String, String> learnOverrides) {}
+      int window, boolean json, Path plot) {}
 
   /**
    * One window of the stream.
@@ -124,24 +124,12 @@ final class LearnDemo {
           new CascadeAnswers.Settings(base.get(CascadeConfig.SMALL_MODEL), base.get(CascadeConfig.LARGE_MODEL), engine,
               maxNew, 64, CascadeAnswers.userCacheDir()), EvalCommand.progressBars());
       double start = ThresholdCalibration.calibrate(answers, DeferralRules.of("chow-sum", 0), settings.targetRate());
-      Map<String, String> overrides = new LinkedHashMap<>();
-      overrides.put(CascadeConfig.BOOTSTRAP_SERVERS.name(), kafka.bootstrapServers());
-      overrides.put(CascadeConfig.POLICY_RULE.name(), "chow-sum");
-      overrides.put(CascadeConfig.POLICY_THRESHOLD.name(), Double.toString(start));
-      overrides.put(CascadeConfig.POLICY_TARGET_RATE.name(), Double.toString(settings.targetRate()));
-      overrides.put(CascadeConfig.POLICY_EXPLORATION.name(), Double.toString(settings.exploration()));
-      overrides.put(CascadeConfig.POLICY_SHADOW_RULES.name(), shadows);
-      CascadeConfig config = base;
-      for (Map.Entry<String, String> e : overrides.entrySet()) {
-        config = config.with(CascadeConfig.KEYS.stream().filter(k -> k.name().equals(e.getKey())).findFirst()
-            .orElseThrow(), e.getValue());
-      }
-      for (Map.Entry<String, String> e : settings.learnOverrides().entrySet()) {
-        String key = e.getKey();
-        CascadeConfig c = config;
-        config = CascadeConfig.KEYS.stream().filter(k -> k.name().equals(key)).findFirst()
-            .map(k -> c.with(k, e.getValue())).orElse(config);
-      }
+      CascadeConfig config = base.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers())
+          .with(CascadeConfig.POLICY_RULE, "chow-sum")
+          .with(CascadeConfig.POLICY_THRESHOLD, Double.toString(start))
+          .with(CascadeConfig.POLICY_TARGET_RATE, Double.toString(settings.targetRate()))
+          .with(CascadeConfig.POLICY_EXPLORATION, Double.toString(settings.exploration()))
+          .with(CascadeConfig.POLICY_SHADOW_RULES, shadows);
       System.err.printf(Locale.ROOT, "learning demo: %d requests at %.0f/s, target escalation %.2f, exploration %.2f,"
           + " starting with chow-sum (threshold %.4f), shadows %s%n", settings.examples().size(), settings.rate(),
           settings.targetRate(), settings.exploration(), start, shadows);

@@ -2,6 +2,7 @@ package dev.cascade.router.learner;
 
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.StateDirectory;
+import dev.cascade.router.StreamsStartup;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.topics.TopicProvisioner;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -69,21 +70,7 @@ public final class ContinuousLearner implements AutoCloseable {
     });
     ContinuousLearner learner = new ContinuousLearner(streams, stateDir);
     streams.start();
-    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-    while (streams.state() != KafkaStreams.State.RUNNING) {
-      if (System.nanoTime() > deadline || streams.state() == KafkaStreams.State.ERROR
-          || streams.state() == KafkaStreams.State.NOT_RUNNING) {
-        String s = streams.state().toString();
-        learner.close();
-        throw new IllegalStateException("learner did not reach RUNNING within 60 s (state " + s + ")");
-      }
-      try {
-        Thread.sleep(20);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while starting", e);
-      }
-    }
+    StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "learner", learner::close);
     LOG.info("learner {} running: reads {} and {}, trains {}, publishes to {} and {}", applicationId,
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());

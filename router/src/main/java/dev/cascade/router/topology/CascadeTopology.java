@@ -23,7 +23,7 @@ import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.state.Stores;
 
 /**
- * The router's topology, top to bottom as in DESIGN.md's data flow:
+ * The router's topology, top to bottom as in the README's data flow ("How it works"):
  *
  * <pre>
  * requests-source ─► validate (refuses duplicate ids) ─bad─► dead-letters-sink

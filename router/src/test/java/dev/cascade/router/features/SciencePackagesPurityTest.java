@@ -13,8 +13,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * DESIGN.md "Dependency rules": features, rules, policy decisions and evaluation metrics import
- * neither Kafka nor gRPC nor DJL (nor the generated or model modules that bring them).
+ * The pieces that hold the science are pure, so they can be tested, benchmarked and reused alone:
+ * features, rules, policy decisions and evaluation metrics import neither Kafka nor gRPC nor DJL
+ * (nor the generated or model modules that bring them).
  */
 class SciencePackagesPurityTest {
 
