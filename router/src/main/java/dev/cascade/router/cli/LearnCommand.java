@@ -11,13 +11,13 @@ import picocli.CommandLine.Mixin;
 
 /** {@code cascade learn}: the continuous trainer, its own process, until interrupted. */
 @Command(name = "learn", mixinStandardHelpOptions = true,
-    description = {"Runs the continuous learner against Kafka (bootstrap.servers) until interrupted: reads routing",
-        "outcomes and user feedback, keeps the newest labelled ones (learn.max-examples), retrains the learned rule",
-        "(learn.rule) every learn.retrain-every-labels labels or learn.retrain-every-ms, compares it with the rule in",
-        "force on the newest held-out slice (paired bootstrap of AUC-DF), and only when the interval's lower bound",
-        "is above zero publishes it to the rules topic with a policy naming the new version. Its own application id",
-        "(learn.application-id); its state is in changelogged stores, so a restart resumes where it stopped.",
-        "Prints learner=APPLICATION-ID and metrics=URL once running."})
+    description = {"Runs the continuous learner against Kafka (bootstrap.servers) until interrupted: reads routing"
+        + " outcomes and user feedback, keeps the newest labelled ones (learn.max-examples), retrains the learned rule"
+        + " (learn.rule) every learn.retrain-every-labels labels or learn.retrain-every-ms, compares it with the rule in"
+        + " force on the newest held-out slice (paired bootstrap of AUC-DF), and only when the interval's lower bound"
+        + " is above zero publishes it to the rules topic with a policy naming the new version.",
+        "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
+        + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {
 
   @Mixin
