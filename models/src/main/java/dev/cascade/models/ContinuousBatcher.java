@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -45,6 +46,11 @@ final class ContinuousBatcher implements AutoCloseable {
   private final Deque<PendingRow> waiting = new ArrayDeque<>();
   private final List<Thread> threads = new ArrayList<>();
   private volatile boolean closed;
+  private final AtomicLong steps = new AtomicLong();
+  private final AtomicLong restarts = new AtomicLong();
+  private long stepsAtLastRestart = -1;
+  private long restartPause;
+  private static final long MAX_RESTART_PAUSE_MS = 5_000;
 
   /** A forward pass that holds a resource (a DJL predictor), confined to the decoding thread. */
   interface ForwardPassResource extends GreedyDecoder.ForwardPass, AutoCloseable {
@@ -164,7 +170,9 @@ final class ContinuousBatcher implements AutoCloseable {
           decoder.step(rows, pass);
         } catch (RuntimeException e) {
           LOG.warn("forward pass failed on {} rows", rows.size(), e);
-          failAll(active, e);
+          for (PendingRow p : active) {
+            p.job().result.completeExceptionally(e);
+          }
           active.clear();
           continue;
         }
@@ -175,21 +183,80 @@ final class ContinuousBatcher implements AutoCloseable {
             p.job().steps.incrementAndGet();
           }
           if (p.row().finished && p.job().unfinished.decrementAndGet() == 0) {
-            p.job().result.complete(finish(p.job()));
+            complete(p.job());
           }
         }
-        active.removeIf(p -> p.row().finished);
+        active.removeIf(p -> p.row().finished || p.job().result.isDone());
+        steps.incrementAndGet();
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } catch (RuntimeException e) {
-      LOG.error("decoding thread failed", e);
-      synchronized (lock) {
-        closed = true;
-        failAll(active, e);
-        lock.notifyAll();
+    } catch (Throwable e) {
+      // An Error (out of memory, a native fault surfacing as one) or a failure outside a forward
+      // pass: this thread's rows fail, the queue is kept, and a new thread with a new forward pass
+      // takes over, so one bad moment never stops the model for good.
+      RuntimeException failure = e instanceof RuntimeException re ? re
+          : new IllegalStateException("decoding thread died: " + e, e);
+      for (PendingRow p : active) {
+        p.job().result.completeExceptionally(failure);
       }
+      replace(Thread.currentThread(), e);
     }
+  }
+
+  /** Completes a job whose rows are all finished; a failure to build its result fails that job alone. */
+  private static void complete(Job job) {
+    try {
+      job.result.complete(finish(job));
+    } catch (RuntimeException e) {
+      LOG.warn("finishing a generation failed", e);
+      job.result.completeExceptionally(e);
+    }
+  }
+
+  /**
+   * Starts a new decoding thread in place of one that died. A thread that dies before its first
+   * forward pass (its forward pass cannot even be made) is replaced after a pause that doubles up
+   * to a few seconds, so a broken model does not spin; meanwhile queued rows wait.
+   */
+  private void replace(Thread dead, Throwable cause) {
+    restarts.incrementAndGet();
+    long pause;
+    synchronized (lock) {
+      if (closed) {
+        return;
+      }
+      boolean progressed = steps.get() > stepsAtLastRestart;
+      stepsAtLastRestart = steps.get();
+      restartPause = progressed ? 0 : Math.min(MAX_RESTART_PAUSE_MS, Math.max(100, restartPause * 2));
+      pause = restartPause;
+    }
+    LOG.error("decoding thread {} died; starting a new one{}", dead.getName(),
+        pause > 0 ? " in " + pause + " ms" : "", cause);
+    Thread thread = new Thread(() -> {
+      if (pause > 0) {
+        try {
+          Thread.sleep(pause);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+      loop();
+    }, dead.getName());
+    thread.setDaemon(true);
+    synchronized (lock) {
+      if (closed) {
+        return;
+      }
+      threads.remove(dead);
+      threads.add(thread);
+    }
+    thread.start();
+  }
+
+  /** How many decoding threads died and were replaced. */
+  long restarts() {
+    return restarts.get();
   }
 
   /**
@@ -267,8 +334,12 @@ final class ContinuousBatcher implements AutoCloseable {
       closed = true;
       lock.notifyAll();
     }
+    List<Thread> running;
+    synchronized (lock) {
+      running = new ArrayList<>(threads);
+    }
     try {
-      for (Thread thread : threads) {
+      for (Thread thread : running) {
         thread.join(10_000);
       }
     } catch (InterruptedException e) {

@@ -132,6 +132,48 @@ class ContinuousBatcherTest {
   }
 
   @Test
+  void aDecodingThreadKilledByAnErrorFailsItsRowsAndIsReplaced() throws Exception {
+    AtomicBoolean die = new AtomicBoolean(true);
+    Scripted healthy = new Scripted(12);
+    ContinuousBatcher.ForwardPassResource dying = new ContinuousBatcher.ForwardPassResource() {
+      @Override
+      public NextTokenScores run(DecodeStep step) {
+        if (die.getAndSet(false)) {
+          throw new StackOverflowError("simulated");
+        }
+        return healthy.run(step);
+      }
+
+      @Override
+      public void close() {}
+    };
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> dying, 8)) {
+      CompletableFuture<List<Generation>> first = CompletableFuture.supplyAsync(() -> batcher.decode(
+          List.of(prefix(8, 3)), new int[] {3}, TextGenerator.Cancellation.NONE, Arrays::toString));
+      assertThatThrownBy(() -> first.get(10, TimeUnit.SECONDS)).as("failed, not left waiting")
+          .hasMessageContaining("decoding thread died").hasMessageContaining("StackOverflowError");
+      // The next caller is served by the new thread.
+      assertThat(batcher.decode(List.of(prefix(8, 3)), new int[] {3}, TextGenerator.Cancellation.NONE,
+          Arrays::toString).get(0).tokens()).containsExactly(4, 5, 6);
+      assertThat(batcher.restarts()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aResultThatCannotBeBuiltFailsThatCallerAlone() {
+    Scripted model = new Scripted(12);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
+      assertThatThrownBy(() -> batcher.decode(List.of(prefix(8, 3)), new int[] {3}, TextGenerator.Cancellation.NONE,
+          tokens -> {
+            throw new IllegalArgumentException("cannot detokenize");
+          })).hasMessageContaining("cannot detokenize");
+      assertThat(batcher.decode(List.of(prefix(8, 3)), new int[] {3}, TextGenerator.Cancellation.NONE,
+          Arrays::toString).get(0).tokens()).containsExactly(4, 5, 6);
+      assertThat(batcher.restarts()).isZero();
+    }
+  }
+
+  @Test
   void aCancelledCallerLeavesTheOthersRunning() throws Exception {
     Scripted model = new Scripted(100);
     model.gate = new CountDownLatch(1);

@@ -6,7 +6,6 @@ import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
-import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -50,7 +49,8 @@ public final class LargeModelServer {
     this.server = serverBuilder
         .addService(service)
         .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance())
+        .addService(GrpcReflection.v1())
+        .addService(GrpcReflection.v1alpha())
         .build();
   }
 
@@ -90,4 +90,5 @@ public final class LargeModelServer {
   public ServerStats stats() {
     return service.stats(generations.getActiveCount(), generations.getQueue().size());
   }
+
 }

@@ -2,10 +2,13 @@ package dev.cascade.models.server;
 
 import dev.cascade.models.Generation;
 import dev.cascade.models.GenerationCancelledException;
+import dev.cascade.models.ModelInfo;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.proto.v1.LargeModelInfo;
+import dev.cascade.proto.v1.LargeModelInfoRequest;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
@@ -40,6 +43,15 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
     this.generations = generations;
     this.busyMessage = "server busy: " + limits.maxConcurrent() + " generations running and " + limits.queueSize()
         + " queued; retry later";
+  }
+
+  /** The served model's name and limits. */
+  @Override
+  public void info(LargeModelInfoRequest request, StreamObserver<LargeModelInfo> responses) {
+    ModelInfo info = generator.info();
+    responses.onNext(LargeModelInfo.newBuilder().setModel(info.name()).setContextLength(info.contextLength())
+        .setMaxNewTokens(info.maxNewTokensLimit()).build());
+    responses.onCompleted();
   }
 
   /** Greedy generation for one prompt; honours the call's deadline. */

@@ -69,6 +69,53 @@ class LargeModelServerTest {
   }
 
   @Test
+  @SuppressWarnings("deprecation")
+  void reflectionAnswersV1AndV1AlphaClients() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(1, 1)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      java.util.concurrent.BlockingQueue<Object> answers = new java.util.concurrent.LinkedBlockingQueue<>();
+      var v1 = io.grpc.reflection.v1.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(collect(answers));
+      v1.onNext(io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("").build());
+      Object first = answers.poll(5, TimeUnit.SECONDS);
+      v1.onCompleted();
+      assertThat(first).isInstanceOf(io.grpc.reflection.v1.ServerReflectionResponse.class);
+      assertThat(((io.grpc.reflection.v1.ServerReflectionResponse) first).getListServicesResponse().getServiceList())
+          .extracting(io.grpc.reflection.v1.ServiceResponse::getName).contains(LargeModelGrpc.SERVICE_NAME);
+      var alpha = io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(collect(answers));
+      alpha.onNext(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+      Object second = answers.poll(5, TimeUnit.SECONDS);
+      alpha.onCompleted();
+      assertThat(second).as("a v1alpha answer, not UNIMPLEMENTED")
+          .isInstanceOf(io.grpc.reflection.v1alpha.ServerReflectionResponse.class);
+      assertThat(((io.grpc.reflection.v1alpha.ServerReflectionResponse) second).getListServicesResponse()
+          .getServiceList()).extracting(io.grpc.reflection.v1alpha.ServiceResponse::getName)
+          .contains(LargeModelGrpc.SERVICE_NAME);
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  /** Puts every answer, or the error, on the queue. */
+  private static <T> io.grpc.stub.StreamObserver<T> collect(java.util.concurrent.BlockingQueue<Object> answers) {
+    return new io.grpc.stub.StreamObserver<>() {
+      @Override
+      public void onNext(T value) {
+        answers.add(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        answers.add(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    };
+  }
+
+  @Test
   void badRequestsAreInvalidArgumentNamingTheField() throws Exception {
     LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(1, 1)).start();
     ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();

@@ -1,5 +1,6 @@
 package dev.cascade.router.api;
 
+import dev.cascade.models.server.GrpcReflection;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.router.routing.RequestValidator;
@@ -9,7 +10,6 @@ import io.grpc.ServerBuilder;
 import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
-import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -49,7 +49,8 @@ public final class CascadeServer {
         .addService(new CascadeService(requests, validator, defaultDeadline))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))
         .addService(health.getHealthService())
-        .addService(ProtoReflectionServiceV1.newInstance())
+        .addService(GrpcReflection.v1())
+        .addService(GrpcReflection.v1alpha())
         .build();
   }
 

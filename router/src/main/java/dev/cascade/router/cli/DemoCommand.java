@@ -258,8 +258,8 @@ final class DemoCommand implements Callable<Integer> {
     // The learner's defaults suit a stream of thousands of requests a minute; the demo's is
     // 3,500 requests in all, so it trains earlier and more often.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
-        CascadeConfig.LEARN_MIN_LABELS.name(), "400", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
-        CascadeConfig.LEARN_HOLDOUT.name(), "0.15", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "200",
+        CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
+        CascadeConfig.LEARN_HOLDOUT.name(), "0.15", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), "0"), Map.of());
     String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
         : data.getFileName().toString();

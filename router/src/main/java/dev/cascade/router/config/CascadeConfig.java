@@ -60,6 +60,8 @@ public final class CascadeConfig {
       "let idle ONNX Runtime threads spin; only pays when the model has the cores to itself");
   public static final ConfigKey<String> LARGE_TARGET = ConfigKey.string("large.target", "",
       "host:port of the LargeModel gRPC server; empty means the embedded one (demo)");
+  public static final ConfigKey<Integer> LARGE_MAX_NEW_TOKENS = ConfigKey.intInRange("large.max-new-tokens", 0, 0, 1_000_000,
+      "the large model's token limit; escalations ask for at most this. 0: ask the server (LargeModel/Info)");
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
   public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
@@ -112,8 +114,8 @@ public final class CascadeConfig {
       "labelled outcomes needed before the first training, and in any training set");
   public static final ConfigKey<Double> LEARN_HOLDOUT = ConfigKey.doubleInRange("learn.holdout-fraction", 0.25, 0.05, 0.8,
       "newest fraction of the examples held out to compare challenger and champion");
-  public static final ConfigKey<Integer> LEARN_MIN_HOLDOUT = ConfigKey.intInRange("learn.min-holdout", 100, 10, 10_000_000,
-      "fewest escalated (fully labelled) examples in the held-out slice for a comparison");
+  public static final ConfigKey<Integer> LEARN_MIN_HOLDOUT = ConfigKey.intInRange("learn.min-holdout", 200, 10, 10_000_000,
+      "fewest comparable examples in the held-out slice for a comparison, and fewest before it");
   public static final ConfigKey<Integer> LEARN_FEEDBACK_WINDOW_MS = ConfigKey.intInRange("learn.feedback-window-ms", 300_000, 0,
       Integer.MAX_VALUE, "how long an outcome waits for feedback, and feedback for its outcome, before either is used or dropped");
   public static final ConfigKey<Double> LEARN_MAX_WEIGHT = ConfigKey.doubleInRange("learn.max-weight", 50.0, 1.0, 1e6,
@@ -153,7 +155,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,

@@ -3,6 +3,8 @@ package dev.cascade.router.escalation;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.proto.v1.LargeModelInfo;
+import dev.cascade.proto.v1.LargeModelInfoRequest;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
@@ -13,12 +15,14 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Calls {@code cascade.v1.LargeModel/Generate} asynchronously, never blocking the caller: each
@@ -26,6 +30,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * circuit breaker (resilience4j) stops calling a failing server for a while. The returned future
  * fails with the last {@link StatusRuntimeException}, or with resilience4j's
  * {@code CallNotPermittedException} when the breaker is open; the caller decides what to answer.
+ *
+ * <h2>The large model's limits</h2>
+ *
+ * <p>A call never asks for more tokens than the large model takes: {@code max_new_tokens} is
+ * clamped to its limit, which comes from {@code large.max-new-tokens} when set and otherwise from
+ * the server's {@code LargeModel/Info}, asked once before the first call (and again after a
+ * failure to ask). The small model's answer is clamped to its own limit the same way, so a request
+ * for more tokens than a model makes gets what that model can make, never a refusal. A server that
+ * does not implement {@code Info} (UNIMPLEMENTED) is called unclamped.
  *
  * <p>Thread-safe. It does not bound the calls in flight: the caller does, because only it knows
  * what to do with work that must wait.
@@ -39,6 +52,8 @@ public final class EscalationClient implements AutoCloseable {
   private final CircuitBreaker breaker;
   private final Retry retry;
   private final ScheduledExecutorService scheduler;
+  /** The large model's token limit (empty: none known and none to ask for); null: not asked yet. */
+  private final AtomicReference<CompletableFuture<OptionalInt>> limit = new AtomicReference<>();
 
   public EscalationClient(ManagedChannel channel, boolean ownsChannel, EscalationSettings settings) {
     this.channel = channel;
@@ -73,8 +88,57 @@ public final class EscalationClient implements AutoCloseable {
     return new EscalationClient(channel, true, settings);
   }
 
-  /** Starts a call; the future completes off the caller's thread. */
+  /**
+   * The large model's token limit: configured, or as the server said; empty when the server does
+   * not say. Asks the server when it has not yet (or the last asking failed).
+   */
+  public CompletableFuture<OptionalInt> maxNewTokens() {
+    if (settings.maxNewTokens() > 0) {
+      return CompletableFuture.completedFuture(OptionalInt.of(settings.maxNewTokens()));
+    }
+    CompletableFuture<OptionalInt> known = limit.get();
+    if (known != null && !known.isCompletedExceptionally()) {
+      return known;
+    }
+    CompletableFuture<OptionalInt> asking = new CompletableFuture<>();
+    if (!limit.compareAndSet(known, asking)) {
+      return limit.get();
+    }
+    stub.withDeadlineAfter(settings.deadline().toMillis(), TimeUnit.MILLISECONDS)
+        .info(LargeModelInfoRequest.getDefaultInstance(), new StreamObserver<>() {
+          @Override
+          public void onNext(LargeModelInfo value) {
+            asking.complete(value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty());
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            if (Status.fromThrowable(t).getCode() == Status.Code.UNIMPLEMENTED) {
+              asking.complete(OptionalInt.empty());
+            } else {
+              asking.completeExceptionally(t);
+            }
+          }
+
+          @Override
+          public void onCompleted() {
+            asking.complete(OptionalInt.empty());
+          }
+        });
+    return asking;
+  }
+
+  /**
+   * Starts a call, {@code maxNewTokens} clamped to the large model's limit; the future completes
+   * off the caller's thread.
+   */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens) {
+    return maxNewTokens().handle((known, error) -> known == null ? OptionalInt.empty() : known)
+        .thenCompose(known -> call(requestId, prompt,
+            known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens));
+  }
+
+  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens) {
     LargeGenerateRequest request = LargeGenerateRequest.newBuilder()
         .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens).build();
     long start = System.nanoTime();
@@ -122,6 +186,22 @@ public final class EscalationClient implements AutoCloseable {
   /** The breaker, for metrics. */
   public CircuitBreaker breaker() {
     return breaker;
+  }
+
+  /**
+   * Whether a call ended in a refusal that no retry or wait can mend: the large model says the call
+   * itself is wrong (INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION), or the router may not
+   * make it (UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED). A contract mismatch between router
+   * and server, to be alarmed on rather than answered as routine degradation.
+   *
+   * @param code a gRPC status code name
+   */
+  public static boolean isRefusal(String code) {
+    return switch (code) {
+      case "INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION", "UNAUTHENTICATED", "PERMISSION_DENIED",
+          "UNIMPLEMENTED" -> true;
+      default -> false;
+    };
   }
 
   private static boolean isServerFailure(Throwable e) {

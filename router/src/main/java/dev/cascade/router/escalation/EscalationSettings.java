@@ -12,9 +12,16 @@ import java.time.Duration;
  * @param backoff wait before the first retry, doubled for each next one
  * @param breakerFailureRatePercent failure rate (over the last 20 calls, at least 10 seen) that opens the breaker
  * @param breakerOpen how long the breaker stays open before letting trial calls through
+ * @param maxNewTokens the large model's token limit, or 0 to ask the server for it
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
-    double breakerFailureRatePercent, Duration breakerOpen) {
+    double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens) {
+
+  /** Settings that ask the server for its token limit. */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, 0);
+  }
 
   public static EscalationSettings from(CascadeConfig config) {
     return new EscalationSettings(
@@ -23,6 +30,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
         config.get(CascadeConfig.ESCALATION_RETRIES),
         Duration.ofMillis(config.get(CascadeConfig.ESCALATION_BACKOFF_MS)),
         config.get(CascadeConfig.BREAKER_FAILURE_RATE),
-        Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)));
+        Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)),
+        config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS));
   }
 }

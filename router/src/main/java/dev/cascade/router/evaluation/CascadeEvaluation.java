@@ -45,7 +45,7 @@ public final class CascadeEvaluation {
   private final boolean[] smallCorrect;
   private final double[] gain;
   private final int smallCount;
-  private final int largeCount;
+  private final double largeSum;
   private final double randomAucDf;
   private final double oracleAucDf;
 
@@ -55,8 +55,11 @@ public final class CascadeEvaluation {
    * @throws IllegalArgumentException if the arrays are empty or differ in length
    */
   public CascadeEvaluation(boolean[] smallCorrect, boolean[] largeCorrect) {
+    this(smallCorrect, toDoubles(Objects.requireNonNull(largeCorrect, "largeCorrect")));
+  }
+
+  private CascadeEvaluation(boolean[] smallCorrect, double[] largeCorrect) {
     Objects.requireNonNull(smallCorrect, "smallCorrect");
-    Objects.requireNonNull(largeCorrect, "largeCorrect");
     if (smallCorrect.length != largeCorrect.length) {
       throw new IllegalArgumentException(
           "smallCorrect has "
@@ -70,17 +73,41 @@ public final class CascadeEvaluation {
     this.smallCorrect = smallCorrect.clone();
     this.gain = new double[smallCorrect.length];
     int small = 0;
-    int large = 0;
+    double large = 0;
     for (int i = 0; i < smallCorrect.length; i++) {
+      if (!Double.isFinite(largeCorrect[i])) {
+        throw new IllegalArgumentException("largeCorrect[" + i + "] must be finite, was " + largeCorrect[i]);
+      }
       small += smallCorrect[i] ? 1 : 0;
-      large += largeCorrect[i] ? 1 : 0;
-      gain[i] = (largeCorrect[i] ? 1 : 0) - (smallCorrect[i] ? 1 : 0);
+      large += largeCorrect[i];
+      gain[i] = largeCorrect[i] - (smallCorrect[i] ? 1 : 0);
     }
     this.smallCount = small;
-    this.largeCount = large;
+    this.largeSum = large;
     // Through the same arithmetic as every rule, so a constant score shows exactly 0% gain.
     this.randomAucDf = aucDf(new double[gain.length]);
     this.oracleAucDf = aucDf(gain);
+  }
+
+  /**
+   * An evaluation where the large model's correctness of an item is an unbiased estimate rather
+   * than an observation: a number that may lie outside [0, 1], e.g. the doubly robust pseudo-outcome
+   * of an item the large model did not answer. Every AUC-DF and paired bootstrap is linear in these
+   * values for a fixed ordering, so they stay unbiased; the oracle, built from the estimates, is not
+   * meaningful.
+   *
+   * @param largeCorrect per item, the estimate of the large model's correctness (finite)
+   */
+  public static CascadeEvaluation withEstimatedLarge(boolean[] smallCorrect, double[] largeCorrect) {
+    return new CascadeEvaluation(smallCorrect, Objects.requireNonNull(largeCorrect, "largeCorrect").clone());
+  }
+
+  private static double[] toDoubles(boolean[] values) {
+    double[] out = new double[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = values[i] ? 1 : 0;
+    }
+    return out;
   }
 
   /** The number of items. */
@@ -95,7 +122,7 @@ public final class CascadeEvaluation {
 
   /** The large model's accuracy alone (everything deferred). */
   public double largeAccuracy() {
-    return (double) largeCount / size();
+    return largeSum / size();
   }
 
   /**

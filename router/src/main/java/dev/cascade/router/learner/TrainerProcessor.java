@@ -3,6 +3,7 @@ package dev.cascade.router.learner;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.router.learning.ChallengerTrial;
 import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.DoublyRobust;
 import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.RuleArtifacts;
@@ -236,13 +237,13 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       DeferralPolicy current, long snapshotNextSeq) {
     List<DeferralExample> list = new ArrayList<>(snapshot.size());
     long[] seqs = new long[snapshot.size()];
-    double[] evaluation = new double[snapshot.size()];
+    List<DoublyRobust.Observation> observations = new ArrayList<>(snapshot.size());
     for (int i = 0; i < seqs.length; i++) {
       list.add(LabelledOutcomes.toDeferralExample(snapshot.get(i), settings.trial().maxWeight()));
       seqs[i] = snapshot.get(i).getSeq();
-      evaluation[i] = LabelledOutcomes.evaluationWeight(snapshot.get(i), settings.trial().maxWeight());
+      observations.add(LabelledOutcomes.observation(snapshot.get(i)));
     }
-    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, evaluation, champion, version,
+    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, observations, champion, version,
         settings.modelFingerprint(), settings.trial(), what -> { });
     DeferralPolicy next = null;
     if (verdict.publish()) {
@@ -254,15 +255,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         fraction = current.targetEscalationRate();
       } else {
         // Keep the escalation fraction the champion had on the compared examples.
-        List<DeferralExample> compared = new ArrayList<>();
-        for (int i = 0; i < list.size(); i++) {
-          if (evaluation[i] > 0 && snapshot.get(i).getSeq() > champion.trainedUpTo()) {
-            compared.add(list.get(i));
-          }
-        }
-        compared = compared.subList(Math.max(0, compared.size() - scores.length), compared.size());
-        fraction = ChallengerTrial.fractionAbove(ChallengerTrial.scores(champion.rule(), compared), weights,
-            current.threshold());
+        fraction = ChallengerTrial.fractionAbove(verdict.championScores(), weights, current.threshold());
       }
       double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
           : ThresholdCalibrator.threshold(scores, weights, fraction);

@@ -15,8 +15,8 @@ import java.util.Objects;
  * One round of the continuous learner: a challenger trained on the examples, compared with the
  * champion (the rule in force) on the newest slice, scored there by models that did not train on
  * it. The challenger wins only when the lower bound of the paired-bootstrap 95% interval of
- * AUC-DF(challenger) − AUC-DF(champion), weighted as {@link LabelledOutcomes} explains, is above
- * zero. Pure: no Kafka, deterministic for its seed.
+ * AUC-DF(challenger) − AUC-DF(champion), estimated on logged traffic as {@link DoublyRobust}
+ * explains, is above zero. Pure: no Kafka, deterministic for its seed.
  *
  * <h2>Held out, and cross-fitted</h2>
  *
@@ -76,17 +76,19 @@ public final class ChallengerTrial {
    *     when none was trained
    * @param trainExamples examples it trained on
    * @param holdoutExamples examples it was compared on
-   * @param challengerAucDf its weighted AUC-DF on the held-out slice (NaN when not compared)
+   * @param challengerAucDf its estimated AUC-DF on the held-out slice (NaN when not compared)
    * @param championAucDf the champion's, on the same slice
    * @param comparison challenger minus champion, with its 95% interval (null when not compared)
    * @param labelSources training examples by label source
+   * @param championScores the champion's scores on the compared examples, in the order of the
+   *     challenger's calibration scores (empty when not compared)
    */
   public record Verdict(boolean publish, String reason, LearnedRule challenger, int trainExamples,
       int holdoutExamples, double challengerAucDf, double championAucDf, BootstrapComparison comparison,
-      Map<String, Integer> labelSources) {
+      Map<String, Integer> labelSources, double[] championScores) {
 
     static Verdict skipped(String reason) {
-      return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of());
+      return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of(), new double[0]);
     }
   }
 
@@ -97,24 +99,26 @@ public final class ChallengerTrial {
    *
    * @param examples the labelled examples, oldest first
    * @param seqs each example's sequence number at the learner, increasing
-   * @param evaluationWeights each example's weight in the comparison: the inverse of its propensity
-   *     where both models' correctness is known because it was escalated, 0 where it cannot be
-   *     compared on (see {@link LabelledOutcomes#evaluationWeight}); null: every example, weight 1
+   * @param observations how each example was observed (escalated, propensity, labelled whether or
+   *     not escalated), for the comparison ({@link DoublyRobust}); null: every example fully labelled
    * @param version the challenger's version
    * @param modelFingerprint the small model the examples came from
    */
-  public static Verdict run(List<DeferralExample> examples, long[] seqs, double[] evaluationWeights,
+  public static Verdict run(List<DeferralExample> examples, long[] seqs, List<DoublyRobust.Observation> observations,
       Champion champion, long version, String modelFingerprint, Options options, RuleTrainer.Progress progress) {
     Objects.requireNonNull(champion, "champion");
     if (seqs.length != examples.size()) {
       throw new IllegalArgumentException(examples.size() + " examples but " + seqs.length + " sequence numbers");
     }
     int n = examples.size();
+    List<DoublyRobust.Observation> observed = observations != null ? observations : complete(examples);
+    if (observed.size() != n) {
+      throw new IllegalArgumentException(n + " examples but " + observed.size() + " observations");
+    }
     if (n < options.minLabels()) {
       return Verdict.skipped(String.format(Locale.ROOT, "%d labelled examples, fewer than the %d needed", n,
           options.minLabels()));
     }
-    double[] evalWeights = evaluationWeights != null ? evaluationWeights : ones(n);
     // The newest slice: at least holdoutFraction of the examples and minHoldout comparable ones,
     // none the champion trained on.
     int minSlice = (int) Math.round(n * options.holdoutFraction());
@@ -123,21 +127,31 @@ public final class ChallengerTrial {
     while (start > 0 && seqs[start - 1] > champion.trainedUpTo()
         && (n - start < minSlice || comparable < options.minHoldout())) {
       start--;
-      comparable += evalWeights[start] > 0 ? 1 : 0;
+      comparable += observed.get(start).comparable() ? 1 : 0;
     }
     if (comparable < options.minHoldout()) {
       return Verdict.skipped(String.format(Locale.ROOT,
-          "%d comparable (escalated) examples arrived after the champion %s was trained, fewer than the %d a"
-              + " comparison needs", comparable, champion.spec(), options.minHoldout()));
+          "%d comparable examples arrived after the champion %s was trained, fewer than the %d a comparison needs",
+          comparable, champion.spec(), options.minHoldout()));
     }
     List<DeferralExample> held = examples.subList(start, n);
     List<DeferralExample> older = examples.subList(0, start);
     if (older.size() < options.minHoldout()) {
       return Verdict.skipped("only " + older.size() + " examples before the held-out slice");
     }
+    // Training needs the label (the benefit of deferring); an accepted request whose small answer
+    // was wrong has none without the large model's, but its reference still counts in comparisons.
+    boolean[] trainable = new boolean[n];
+    List<DeferralExample> training = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      trainable[i] = examples.get(i).smallCorrect() || observed.get(i).largeObserved();
+      if (trainable[i]) {
+        training.add(examples.get(i));
+      }
+    }
     RuleTrainer.TrainingResult trained;
     try {
-      trained = RuleTrainer.train(options.set(), examples,
+      trained = RuleTrainer.train(options.set(), training,
           "learner examples seq " + seqs[0] + "-" + seqs[n - 1], version, options.trainer(), progress);
     } catch (IllegalArgumentException e) {
       return Verdict.skipped("cannot train: " + e.getMessage());
@@ -148,15 +162,15 @@ public final class ChallengerTrial {
     double[] challengerScores = new double[held.size()];
     int folds = Math.min(options.trainer().folds(), held.size());
     for (int f = 0; f < folds; f++) {
-      List<DeferralExample> fitOn = new ArrayList<>(older);
+      List<DeferralExample> fitOn = new ArrayList<>();
       List<DeferralExample> fold = new ArrayList<>();
       List<Integer> positions = new ArrayList<>();
-      for (int i = 0; i < held.size(); i++) {
-        if (i % folds == f) {
-          fold.add(held.get(i));
-          positions.add(i);
-        } else {
-          fitOn.add(held.get(i));
+      for (int i = 0; i < n; i++) {
+        if (i >= start && (i - start) % folds == f) {
+          fold.add(examples.get(i));
+          positions.add(i - start);
+        } else if (trainable[i]) {
+          fitOn.add(examples.get(i));
         }
       }
       double[] scores;
@@ -171,40 +185,33 @@ public final class ChallengerTrial {
       }
       progress.fitted(chosen.id() + " cross-fit " + (f + 1) + "/" + folds);
     }
-    List<DeferralExample> train = examples;
-    // Compared on the escalated examples alone, each weighted by the inverse of its propensity: the
-    // only ones whose both answers are known, and together an unbiased picture of all the traffic.
-    boolean[] small = new boolean[comparable];
-    boolean[] large = new boolean[comparable];
-    double[] weights = new double[comparable];
-    double[] championScores = new double[comparable];
-    double[] compared = new double[comparable];
-    int k = 0;
-    for (int i = 0; i < held.size(); i++) {
-      if (evalWeights[start + i] <= 0) {
-        continue;
-      }
-      DeferralExample e = held.get(i);
-      small[k] = e.smallCorrect();
-      large[k] = e.largeCorrect();
-      weights[k] = evalWeights[start + i];
-      championScores[k] = champion.rule().score(e.features(), e.embeddingUnsafe());
-      compared[k] = challengerScores[i];
-      k++;
+    // Compared on every comparable example, the large model's correctness estimated where it did
+    // not answer (doubly robust, stratified by the champion's score): see DoublyRobust.
+    double[] championAll = scores(champion.rule(), examples);
+    DoublyRobust.Estimate estimate = DoublyRobust.estimate(
+        new DoublyRobust.Part(older, observed.subList(0, start), Arrays.copyOfRange(championAll, 0, start)),
+        new DoublyRobust.Part(held, observed.subList(start, n), Arrays.copyOfRange(championAll, start, n)),
+        folds, options.maxWeight());
+    double[] compared = new double[estimate.size()];
+    double[] championScores = new double[estimate.size()];
+    for (int k = 0; k < compared.length; k++) {
+      compared[k] = challengerScores[estimate.positions()[k]];
+      championScores[k] = championAll[start + estimate.positions()[k]];
     }
-    challengerScores = compared;
-    CascadeEvaluation evaluation = new CascadeEvaluation(small, large);
-    double challengerAuc = evaluation.aucDf(challengerScores, weights);
+    double[] weights = estimate.weights();
+    CascadeEvaluation evaluation = CascadeEvaluation.withEstimatedLarge(estimate.small(), estimate.large());
+    double challengerAuc = evaluation.aucDf(compared, weights);
     double championAuc = evaluation.aucDf(championScores, weights);
-    BootstrapComparison comparison = evaluation.pairedBootstrap(challengerScores, championScores, weights,
+    BootstrapComparison comparison = evaluation.pairedBootstrap(compared, championScores, weights,
         options.resamples(), options.trainer().seed());
 
     Map<String, Integer> sources = new LinkedHashMap<>();
-    train.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
+    training.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
     Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
     metrics.put(TRAINED_UNTIL, (double) seqs[n - 1]);
     metrics.put("holdout_examples", (double) held.size());
     metrics.put("holdout_compared", (double) comparable);
+    metrics.put("holdout_imputed", (double) estimate.imputed());
     metrics.put("holdout_auc_df", challengerAuc);
     metrics.put("holdout_auc_df_champion", championAuc);
     metrics.put("holdout_delta_ci_low", comparison.ciLow());
@@ -213,19 +220,19 @@ public final class ChallengerTrial {
     RuleInfo info = challenger.info();
     RuleInfo published = new RuleInfo(info.name(), version, info.learner(), info.featureNames(),
         info.trainingDataRange(), metrics, info.createdAtMs(), modelFingerprint, ModelFingerprint.FEATURE_LAYOUT,
-        challengerScores, weights, info.trainingPrompts());
+        compared, weights, info.trainingPrompts());
     LearnedRule publishedRule = challenger.withInfo(published);
 
     boolean win = comparison.aboveZero();
     String reason = String.format(Locale.ROOT,
-        "%s v%d %s champion %s on the %d escalated of the %d newest examples (cross-fitted): weighted AUC-DF %.4f vs %.4f, "
-            + "difference %+.4f (95%% interval %+.4f to %+.4f; %s); trained on %d examples %s",
+        "%s v%d %s champion %s on %d of the %d newest examples (cross-fitted; %d not answered by the large model,"
+            + " estimated doubly robust): AUC-DF %.4f vs %.4f, difference %+.4f (95%% interval %+.4f to %+.4f; %s);"
+            + " trained on %d examples %s",
         publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
-        challengerAuc,
-        championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
-        win ? "lower bound above zero" : "lower bound not above zero", train.size(), sources);
-    return new Verdict(win, reason, publishedRule, train.size(), held.size(), challengerAuc, championAuc,
-        comparison, sources);
+        estimate.imputed(), challengerAuc, championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
+        win ? "lower bound above zero" : "lower bound not above zero", training.size(), sources);
+    return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
+        comparison, sources, championScores);
   }
 
   /** The weighted fraction of {@code scores} above {@code threshold}. */
@@ -251,9 +258,9 @@ public final class ChallengerTrial {
     return out;
   }
 
-  private static double[] ones(int n) {
-    double[] w = new double[n];
-    java.util.Arrays.fill(w, 1.0);
-    return w;
+  private static List<DoublyRobust.Observation> complete(List<DeferralExample> examples) {
+    List<DoublyRobust.Observation> out = new ArrayList<>(examples.size());
+    examples.forEach(e -> out.add(DoublyRobust.Observation.complete(e.largeCorrect())));
+    return out;
   }
 }

@@ -30,7 +30,10 @@ import java.util.Optional;
  * model's answer, which exists only for escalated requests. So a request whose small answer was
  * wrong is labelled with probability {@code p}, its propensity: 1 when the rule deferred it, the
  * exploration rate ε when the rule accepted it and exploration escalated it anyway. Teacher labels
- * exist only for escalated requests, right or wrong, so they all have probability {@code p}.
+ * exist only for escalated requests, right or wrong, so they all have probability {@code p}. An
+ * accepted request with a reference and a wrong small answer is kept all the same, without the
+ * large model's correctness: it is no training label, but comparisons of rules count it, estimating
+ * the large model's correctness ({@link DoublyRobust}).
  *
  * <p>The weight of an example is the inverse of the probability that it was labelled (the
  * Horvitz-Thompson, or inverse-propensity, estimator): 1 for a right small answer labelled by
@@ -42,8 +45,8 @@ import java.util.Optional;
  * clip (50) it binds only for ε below 2%.
  *
  * <p>For comparing rules by their deferral curves an example also needs the large model's
- * correctness, so only escalated examples are compared on, each weighted by the inverse of its
- * propensity ({@link #evaluationWeight}).
+ * correctness, known only where it was escalated; {@link DoublyRobust} estimates it for the rest
+ * ({@link #observation}).
  */
 public final class LabelledOutcomes {
 
@@ -97,7 +100,9 @@ public final class LabelledOutcomes {
       large = true;
       source = TEACHER;
     }
-    if (small == null || (!small && large == null)) {
+    // A wrong small answer needs the large model's to be a training label; with a reference it is
+    // kept without one all the same, because comparisons estimate the large model's (DoublyRobust).
+    if (small == null || (!small && large == null && !REFERENCE.equals(source))) {
       return Optional.empty();
     }
     boolean escalated = outcome.getDecision() != Decision.ACCEPT;
@@ -132,14 +137,14 @@ public final class LabelledOutcomes {
   }
 
   /**
-   * The example's weight in comparing rules: the inverse of its propensity (clipped) when it was
-   * escalated and both models' correctness is known, 0 otherwise. Deferral curves need both, and
-   * only escalated requests have both; weighted so, they stand for all the traffic, and which of
-   * them have arrived does not depend on how far behind the large model is.
+   * How the example was observed, for comparing rules on it ({@link DoublyRobust}): a reference
+   * labels a request whether or not it was escalated, so where the large model did not answer its
+   * correctness can be estimated; feedback and teacher labels exist only for the requests they
+   * reached, so such an example is compared on only where the large model answered.
    */
-  public static double evaluationWeight(LabelledExample example, double maxWeight) {
-    return example.getEscalated() && example.getLargeCorrect() != null
-        ? Math.min(maxWeight, 1.0 / example.getPropensity()) : 0.0;
+  public static DoublyRobust.Observation observation(LabelledExample example) {
+    return new DoublyRobust.Observation(REFERENCE.equals(example.getLabelSource()), example.getEscalated(),
+        example.getPropensity(), example.getLargeCorrect());
   }
 
   /** The training example: features, embedding, label and weight. */
@@ -153,9 +158,10 @@ public final class LabelledOutcomes {
         vector[i] = embedding.get(i);
       }
     }
-    // Where the large model's correctness is unknown the small answer was right: no benefit either
-    // way, and for deferral curves the large model counts as right (see the class comment).
-    boolean large = example.getLargeCorrect() == null || example.getLargeCorrect();
+    // Where the large model's correctness is unknown and the small answer was right there is no
+    // benefit either way (the large model counts as right). Where the small answer was wrong the
+    // example is not a training label (see trainable) and false only stands in.
+    boolean large = example.getLargeCorrect() == null ? example.getSmallCorrect() : example.getLargeCorrect();
     return new DeferralExample(features, vector, example.getSmallCorrect(), large, weight(example, maxWeight),
         example.getLabelSource(), example.getPromptHash());
   }

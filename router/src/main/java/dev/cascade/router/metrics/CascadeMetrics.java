@@ -1,6 +1,7 @@
 package dev.cascade.router.metrics;
 
 import dev.cascade.router.cache.ResponseCache;
+import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.Scored;
 import dev.cascade.schemas.avro.RoutingOutcome;
@@ -66,6 +67,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final DistributionDataPoint endToEnd;
   private final Histogram batchSize;
   private final Counter largeModelCalls;
+  private final Counter largeModelRefusals;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
   private final Gauge ruleVersion;
@@ -137,6 +139,10 @@ public final class CascadeMetrics implements RoutingObserver {
         .classicOnly().classicUpperBounds(BATCH_BUCKETS).withoutExemplars().register(registry);
     largeModelCalls = Counter.builder().name("cascade_large_model_calls_total")
         .help("Large-model calls by final gRPC status code after retries (CIRCUIT_OPEN: refused by the open breaker)")
+        .labelNames("code").withoutExemplars().register(registry);
+    largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
+        .help("Large-model calls refused as wrong or not allowed (INVALID_ARGUMENT, FAILED_PRECONDITION, ...): a router-server"
+            + " contract mismatch to alarm on; each is also logged as an error")
         .labelNames("code").withoutExemplars().register(registry);
     inFlight = Gauge.builder().name("cascade_escalations_in_flight")
         .help("Large-model calls started and not yet answered")
@@ -268,7 +274,11 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void largeModelCallEnded(Throwable error) {
     inFlight.dec();
-    largeModelCalls.labelValues(statusCode(error)).inc();
+    String code = statusCode(error);
+    largeModelCalls.labelValues(code).inc();
+    if (EscalationClient.isRefusal(code)) {
+      largeModelRefusals.labelValues(code).inc();
+    }
   }
 
   @Override

@@ -6,6 +6,7 @@ import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.schemas.avro.Escalation;
+import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -22,6 +23,8 @@ import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The escalator: calls the large model for each escalated request without ever waiting on it.
@@ -36,6 +39,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * marked SMALL_DEGRADED.
  */
 final class EscalationProcessor implements Processor<String, Escalation, Object, Object> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(EscalationProcessor.class);
 
   private final EscalationClient client;
   private final RoutingRecords records;
@@ -133,6 +138,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       long now = context.currentSystemTimeMs();
+      if (c.error() != null && EscalationClient.isRefusal(Status.fromThrowable(unwrap(c.error())).getCode().name())) {
+        LOG.error("the large model refused request {} ({}): router and server disagree on the call's contract;"
+            + " answered with the small model's text, marked SMALL_DEGRADED", c.requestId(), reason(c.error()));
+      }
       Routed.Answered answered = c.error() == null
           ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
           : records.afterEscalation(e, null, reason(c.error()), c.millis(), now);
@@ -142,8 +151,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
   }
 
+  private static Throwable unwrap(Throwable error) {
+    return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+  }
+
   private static String reason(Throwable error) {
-    Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    Throwable cause = unwrap(error);
     String message = cause.getMessage();
     return cause.getClass().getSimpleName() + (message == null ? "" : ": " + message);
   }

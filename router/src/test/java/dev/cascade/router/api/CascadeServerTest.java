@@ -364,6 +364,33 @@ class CascadeServerTest {
   }
 
   @Test
+  @SuppressWarnings("deprecation")
+  void reflectionIsServedToV1AlphaClientsToo() throws Exception {
+    BlockingQueue<io.grpc.reflection.v1alpha.ServerReflectionResponse> answers = new LinkedBlockingQueue<>();
+    StreamObserver<io.grpc.reflection.v1alpha.ServerReflectionRequest> requestStream =
+        io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(new StreamObserver<>() {
+          @Override
+          public void onNext(io.grpc.reflection.v1alpha.ServerReflectionResponse value) {
+            answers.add(value);
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            answers.add(io.grpc.reflection.v1alpha.ServerReflectionResponse.getDefaultInstance());
+          }
+
+          @Override
+          public void onCompleted() {}
+        });
+    requestStream.onNext(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder()
+        .setFileContainingSymbol(CascadeGrpc.SERVICE_NAME).build());
+    var answer = answers.poll(5, TimeUnit.SECONDS);
+    requestStream.onCompleted();
+    assertThat(answer.hasFileDescriptorResponse()).as("answered, not UNIMPLEMENTED").isTrue();
+    assertThat(answer.getFileDescriptorResponse().getFileDescriptorProtoCount()).isPositive();
+  }
+
+  @Test
   void healthSaysServingForEachService() {
     HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
     for (String service : new String[] {"", CascadeGrpc.SERVICE_NAME, PolicyAdminGrpc.SERVICE_NAME}) {

@@ -69,12 +69,15 @@ class ChallengerTrialTest {
         RuleTrainer.Progress.NONE);
     assertThat(stale.challenger()).isNull();
     assertThat(stale.reason()).contains("arrived after the champion posthoc-quantile@3 was trained");
-    // Only escalated examples are compared on: with none among the newest, no comparison.
-    double[] none = new double[600];
+    // Without a reference, only escalated examples are compared on: with none, no comparison.
+    List<DoublyRobust.Observation> none = new ArrayList<>();
+    for (int i = 0; i < 600; i++) {
+      none.add(new DoublyRobust.Observation(false, false, 0.05, null));
+    }
     ChallengerTrial.Verdict blind = ChallengerTrial.run(more, seqs(600), none, CHOW_SUM, 4, "", OPTIONS,
         RuleTrainer.Progress.NONE);
     assertThat(blind.challenger()).isNull();
-    assertThat(blind.reason()).contains("0 comparable (escalated) examples");
+    assertThat(blind.reason()).contains("0 comparable examples");
   }
 
   @Test

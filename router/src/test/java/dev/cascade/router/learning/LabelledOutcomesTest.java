@@ -45,9 +45,17 @@ class LabelledOutcomesTest {
   }
 
   @Test
-  void anAcceptedWrongAnswerWithoutTheLargeModelTeachesNothing() {
-    assertThat(LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("b")
-        .setSmallCorrect(false).build(), null, 0)).isEmpty();
+  void anAcceptedWrongAnswerWithoutTheLargeModelIsKeptForComparisonsOnly() {
+    LabelledExample e = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("b")
+        .setSmallCorrect(false).build(), null, 0).orElseThrow();
+    assertThat(e.getLargeCorrect()).isNull();
+    DoublyRobust.Observation o = LabelledOutcomes.observation(e);
+    assertThat(o.largeObserved()).as("no training label").isFalse();
+    assertThat(o.comparable()).as("its large-model correctness is estimated").isTrue();
+    assertThat(o.propensity()).isEqualTo(0.05);
+    // Without a reference such a request carries nothing: its peers without feedback are unlabelled.
+    assertThat(LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).build(),
+        feedback().setCorrect(false).build(), 0)).isEmpty();
   }
 
   @Test

@@ -101,6 +101,7 @@ class MetricsReadmeTableTest {
     metrics.ruleFallback(dev.cascade.router.learning.RuleResolver.Problem.MISSING_VERSION);
     metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
     metrics.largeModelCallStarted();
+    metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
     learner.label("reference");
