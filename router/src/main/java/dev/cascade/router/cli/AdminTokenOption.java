@@ -14,15 +14,28 @@ final class AdminTokenOption {
       description = "The admin token (default: the CASCADE_ADMIN_TOKEN environment variable).")
   String token;
 
+  @Option(names = "--token-file", paramLabel = "FILE",
+      description = "A file holding the admin token (its first line), e.g. the admin-token-file that serve prints.")
+  java.nio.file.Path tokenFile;
+
   /**
    * Checks a token was given, before any call is made.
    *
    * @throws CommandLine.ParameterException if none was
    */
   void require(CommandSpec spec) {
+    if ((token == null || token.isBlank()) && tokenFile != null) {
+      try {
+        token = java.nio.file.Files.readAllLines(tokenFile).stream().map(String::trim).filter(l -> !l.isEmpty())
+            .findFirst().orElse("");
+      } catch (java.io.IOException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--token-file: cannot read " + tokenFile + ": " + e);
+      }
+    }
     if (token == null || token.isBlank()) {
       throw new CommandLine.ParameterException(spec.commandLine(),
-          "--token: missing (or set CASCADE_ADMIN_TOKEN); 'cascade demo --serve' prints it as admin-token=...");
+          "--token: missing (or --token-file FILE, or set CASCADE_ADMIN_TOKEN); 'cascade serve' prints"
+              + " admin-token-file=..., 'cascade demo --serve' prints admin-token=...");
     }
   }
 

@@ -3,6 +3,7 @@ package dev.cascade.router.cli;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.api.AdminTokens;
 import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
@@ -38,6 +39,8 @@ final class ServeCommand implements Callable<Integer> {
     }
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
         TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
+    AdminTokens.Resolved token = AdminTokens.resolve(config);
+    config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)));
@@ -52,8 +55,10 @@ final class ServeCommand implements Callable<Integer> {
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + " large.target=" + target + " engine=" + small.info().engine());
     System.out.println("grpc=" + hostName() + ":" + doors.port());
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
-    if (config.get(CascadeConfig.ADMIN_TOKEN).isBlank()) {
-      System.out.println("admin-token=" + doors.adminToken());
+    // Never the token itself: stdout is the pod's log.
+    if (token.file() != null) {
+      System.out.println("admin-token-file=" + token.file().toAbsolutePath()
+          + (token.generated() ? " (generated, owner-only)" : ""));
     }
     System.out.flush();
     stopped.await();

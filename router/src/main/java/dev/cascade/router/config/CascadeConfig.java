@@ -136,7 +136,10 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
-      "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: generated at start and printed");
+      "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: read from admin.token-file");
+  public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
+      "file holding the admin token (e.g. a mounted Secret); when admin.token is empty and the file does not exist,"
+          + " serve writes a fresh random token to it (owner-only); empty: <state.dir or temp>/admin-token");
   public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
   public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,
@@ -163,7 +166,7 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
+      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
