@@ -259,7 +259,7 @@ final class DemoCommand implements Callable<Integer> {
     // 3,500 requests in all, so it trains earlier and more often.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
-        CascadeConfig.LEARN_HOLDOUT.name(), "0.15", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
+        CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), "0"), Map.of());
     String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
         : data.getFileName().toString();

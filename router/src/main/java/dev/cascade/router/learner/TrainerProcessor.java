@@ -10,6 +10,7 @@ import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleCatalog;
 import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topology.CascadeTopology;
@@ -223,8 +224,15 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       LearnedRule learned = catalog.get(championRule.name(), championRule.version()).orElseThrow().rule();
       trainedUpTo = learned.info().validationMetrics().getOrDefault(ChallengerTrial.TRAINED_UNTIL, -1.0).longValue();
     }
+    DeferralRule fallback = null;
+    try {
+      fallback = resolver.resolve(current.fallbackRule()).rule();
+    } catch (RuntimeException e) {
+      LOG.warn("the policy's fallback rule {} cannot be resolved here ({}); the champion is not held against it",
+          current.fallbackRule(), e.getMessage());
+    }
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
-        trainedUpTo);
+        trainedUpTo, current.fallbackRule(), fallback);
     String name = settings.trial().set().ruleName();
     long version = Math.max(catalog.latest(name).map(RuleCatalog.Entry::version).orElse(0L),
         s.lastPublishedVersion()) + 1;
@@ -246,7 +254,16 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, observations, champion, version,
         settings.modelFingerprint(), settings.trial(), what -> { });
     DeferralPolicy next = null;
-    if (verdict.publish()) {
+    if (verdict.revert()) {
+      double[] weights = verdict.challenger().info().calibrationWeights();
+      double fraction = current.holdsTargetRate() ? current.targetEscalationRate()
+          : ChallengerTrial.fractionAbove(verdict.championScores(), weights, current.threshold());
+      double threshold = ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
+      RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
+      next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
+          current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
+          abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule());
+    } else if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
       double[] scores = challenger.info().calibrationScores();
       double[] weights = challenger.info().calibrationWeights();
@@ -298,6 +315,13 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
             round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()),
             round.policy().targetEscalationRate());
+      } else if (v.revert()) {
+        context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
+            now), policySink);
+        rejected++;
+        metrics.training("reverted", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
+        LOG.info("REVERTED to {}: {}; policy v{} names it with threshold {}", round.policy().rule(), v.reason(),
+            round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()));
       } else if (v.challenger() != null) {
         rejected++;
         metrics.training("rejected", v.comparison().delta(), v.comparison().ciLow());

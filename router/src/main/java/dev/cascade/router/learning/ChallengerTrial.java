@@ -64,8 +64,21 @@ public final class ChallengerTrial {
    * @param rule the rule
    * @param trainedUpTo the highest example sequence number it was trained on; −1 when it was not
    *     trained on the learner's examples
+   * @param fallbackSpec the policy's fallback rule, to revert to when it beats the champion (null:
+   *     none)
+   * @param fallback that rule
    */
-  public record Champion(String spec, DeferralRule rule, long trainedUpTo) {}
+  public record Champion(String spec, DeferralRule rule, long trainedUpTo, String fallbackSpec, DeferralRule fallback) {
+
+    /** A champion without a fallback to revert to. */
+    public Champion(String spec, DeferralRule rule, long trainedUpTo) {
+      this(spec, rule, trainedUpTo, null, null);
+    }
+
+    boolean canRevert() {
+      return fallback != null && !spec.equals(fallbackSpec);
+    }
+  }
 
   /**
    * What a round found.
@@ -82,13 +95,19 @@ public final class ChallengerTrial {
    * @param labelSources training examples by label source
    * @param championScores the champion's scores on the compared examples, in the order of the
    *     challenger's calibration scores (empty when not compared)
+   * @param revert whether the challenger lost and the champion's fallback rule beat the champion:
+   *     the champion has fallen behind the rule it replaced (e.g. after a shift in traffic)
+   * @param fallbackComparison fallback minus champion (null when not compared)
+   * @param fallbackScores the fallback's scores on the compared examples (empty when not compared)
    */
   public record Verdict(boolean publish, String reason, LearnedRule challenger, int trainExamples,
       int holdoutExamples, double challengerAucDf, double championAucDf, BootstrapComparison comparison,
-      Map<String, Integer> labelSources, double[] championScores) {
+      Map<String, Integer> labelSources, double[] championScores, boolean revert,
+      BootstrapComparison fallbackComparison, double[] fallbackScores) {
 
     static Verdict skipped(String reason) {
-      return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of(), new double[0]);
+      return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of(), new double[0], false,
+          null, new double[0]);
     }
   }
 
@@ -224,15 +243,33 @@ public final class ChallengerTrial {
     LearnedRule publishedRule = challenger.withInfo(published);
 
     boolean win = comparison.aboveZero();
+    // The champion is also held against the rule it replaced: after a shift a learned champion can
+    // fall behind it, and no challenger trained on the mixed window may yet beat the champion.
+    BootstrapComparison fallbackComparison = null;
+    double[] fallbackScores = new double[0];
+    if (champion.canRevert()) {
+      fallbackScores = new double[compared.length];
+      for (int k = 0; k < compared.length; k++) {
+        fallbackScores[k] = champion.fallback().score(held.get(estimate.positions()[k]).features(),
+            held.get(estimate.positions()[k]).embeddingUnsafe());
+      }
+      fallbackComparison = evaluation.pairedBootstrap(fallbackScores, championScores, weights, options.resamples(),
+          options.trainer().seed() + 1);
+    }
+    boolean revert = !win && fallbackComparison != null && fallbackComparison.aboveZero();
+    String fallbackNote = fallbackComparison == null ? "" : String.format(Locale.ROOT,
+        "; fallback %s vs champion %+.4f (95%% interval %+.4f to %+.4f)%s", champion.fallbackSpec(),
+        fallbackComparison.delta(), fallbackComparison.ciLow(), fallbackComparison.ciHigh(),
+        revert ? ": the champion fell behind its fallback" : "");
     String reason = String.format(Locale.ROOT,
         "%s v%d %s champion %s on %d of the %d newest examples (cross-fitted; %d not answered by the large model,"
             + " estimated doubly robust): AUC-DF %.4f vs %.4f, difference %+.4f (95%% interval %+.4f to %+.4f; %s);"
             + " trained on %d examples %s",
         publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
         estimate.imputed(), challengerAuc, championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
-        win ? "lower bound above zero" : "lower bound not above zero", training.size(), sources);
+        win ? "lower bound above zero" : "lower bound not above zero", training.size(), sources) + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
-        comparison, sources, championScores);
+        comparison, sources, championScores, revert, fallbackComparison, fallbackScores);
   }
 
   /** The weighted fraction of {@code scores} above {@code threshold}. */

@@ -39,6 +39,7 @@ class ChallengerTrialTest {
     assertThat(info.calibrationScores()).hasSize(180);
     assertThat(info.validationMetrics().get(ChallengerTrial.TRAINED_UNTIL)).isEqualTo(100 + 599.0);
     assertThat(v.reason()).contains("beat champion chow-sum");
+    assertThat(v.revert()).isFalse();
   }
 
   @Test
@@ -78,6 +79,45 @@ class ChallengerTrialTest {
         RuleTrainer.Progress.NONE);
     assertThat(blind.challenger()).isNull();
     assertThat(blind.reason()).contains("0 comparable examples");
+  }
+
+  @Test
+  void aChampionThatFellBehindItsFallbackIsRevertedWhenNoChallengerBeatsIt() {
+    // Deferring helps more often the higher Chow-Sum is, and Chow-Sum, the fallback, orders best.
+    // The champion is what the learner made of an earlier sample of the same traffic: a challenger
+    // trained on this one is no better, but the fallback is.
+    List<DeferralExample> examples = noisyChowSum(1500, 8);
+    ChallengerTrial.Options stump = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80, 300, 50, 300,
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))));
+    RuleTrainer.TrainingResult learned = RuleTrainer.train(FeatureSet.QUANTILE, noisyChowSum(1500, 9), "earlier",
+        1, stump.trainer(), RuleTrainer.Progress.NONE);
+    ChallengerTrial.Champion champion = new ChallengerTrial.Champion("posthoc-quantile@1", learned.rule(), -1,
+        "chow-sum", CHOW_SUM.rule());
+    ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(1500), null, champion, 2, "", stump,
+        RuleTrainer.Progress.NONE);
+    assertThat(v.publish()).as(v.reason()).isFalse();
+    assertThat(v.revert()).as(v.reason()).isTrue();
+    assertThat(v.fallbackComparison().ciLow()).isPositive();
+    assertThat(v.fallbackScores()).hasSameSizeAs(v.championScores());
+    assertThat(v.reason()).contains("fallback chow-sum vs champion").contains("fell behind its fallback");
+    // Chow-Sum as champion has nothing to revert to.
+    ChallengerTrial.Verdict plain = ChallengerTrial.run(examples, seqs(1500), null,
+        new ChallengerTrial.Champion("chow-sum", CHOW_SUM.rule(), -1, "chow-sum", CHOW_SUM.rule()), 2, "", stump,
+        RuleTrainer.Progress.NONE);
+    assertThat(plain.revert()).isFalse();
+    assertThat(plain.fallbackComparison()).isNull();
+  }
+
+  /** Deferring helps with a probability that rises with Chow-Sum; elsewhere both models are right. */
+  private static List<DeferralExample> noisyChowSum(int n, long seed) {
+    SplittableRandom random = new SplittableRandom(seed);
+    List<DeferralExample> out = new ArrayList<>();
+    for (DeferralExample e : SyntheticExamples.labelled(n, seed, 0, x -> false)) {
+      double sum = CHOW_SUM.rule().score(e.features(), null);
+      boolean helps = random.nextDouble() < 1 / (1 + Math.exp(-(sum - 4)));
+      out.add(new DeferralExample(e.features(), null, !helps, true));
+    }
+    return out;
   }
 
   @Test
