@@ -156,7 +156,8 @@ public final class CascadeRouter implements AutoCloseable {
         () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache),
         new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
-        escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers);
+        escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
+        Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)));
     Topology topology = CascadeTopology.build(parts);
 
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-streams-");

@@ -70,6 +70,9 @@ public final class CascadeConfig {
       "most requests in one small-model micro-batch");
   public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
       "longest a request waits for its micro-batch to fill");
+  public static final ConfigKey<Integer> BATCH_TIMEOUT_MS = ConfigKey.intInRange("small.batch.timeout-ms", 30_000, 1,
+      3_600_000, "longest a small-model batch may run; past it (a hung model) its requests are escalated to the large"
+          + " model, marked small_failure");
 
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");
@@ -158,7 +161,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,

@@ -69,6 +69,9 @@ public final class LabelledOutcomes {
    */
   public static Optional<LabelledExample> label(RoutingOutcome outcome, Feedback feedback, long seq) {
     Objects.requireNonNull(outcome, "outcome");
+    if (outcome.getSmallFailure() != null) {
+      return Optional.empty(); // no small answer, no features: nothing to learn a deferral from
+    }
     Boolean small = null;
     Boolean large = null;
     String source = null;

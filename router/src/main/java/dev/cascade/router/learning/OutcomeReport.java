@@ -410,6 +410,9 @@ public final class OutcomeReport {
 
   /** Why an outcome cannot be used, or null when it can. */
   private static String skipReason(RoutingOutcome outcome) {
+    if (outcome.getSmallFailure() != null) {
+      return "small model failed";
+    }
     if (outcome.getSmallCorrect() == null) {
       return "no reference";
     }

@@ -68,6 +68,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Histogram batchSize;
   private final Counter largeModelCalls;
   private final Counter largeModelRefusals;
+  private final Counter smallModelFailures;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
   private final Gauge ruleVersion;
@@ -140,6 +141,10 @@ public final class CascadeMetrics implements RoutingObserver {
     largeModelCalls = Counter.builder().name("cascade_large_model_calls_total")
         .help("Large-model calls by final gRPC status code after retries (CIRCUIT_OPEN: refused by the open breaker)")
         .labelNames("code").withoutExemplars().register(registry);
+    smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
+        .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
+            + " without its answer (small_failure on the outcome)")
+        .withoutExemplars().register(registry);
     largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
         .help("Large-model calls refused as wrong or not allowed (INVALID_ARGUMENT, FAILED_PRECONDITION, ...): a router-server"
             + " contract mismatch to alarm on; each is also logged as an error")
@@ -264,6 +269,11 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission admission) {
     ruleRecords.labelValues(admission.name().toLowerCase(java.util.Locale.ROOT)).inc();
+  }
+
+  @Override
+  public void smallModelFailed(int requests) {
+    smallModelFailures.inc(requests);
   }
 
   @Override

@@ -33,6 +33,9 @@ public interface RoutingObserver {
   /** A request was answered: its outcome record, as written (served small, large or small-degraded). */
   default void answered(RoutingOutcome outcome) {}
 
+  /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
+  default void smallModelFailed(int requests) {}
+
   /** A request was scored by the policy's fallback rule, because its rule could not be applied. */
   default void ruleFallback(dev.cascade.router.learning.RuleResolver.Problem problem) {}
 

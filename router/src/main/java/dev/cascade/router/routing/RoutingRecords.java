@@ -2,6 +2,7 @@ package dev.cascade.router.routing;
 
 import dev.cascade.models.Generation;
 import dev.cascade.router.escalation.LargeAnswer;
+import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.Decision;
@@ -73,6 +74,40 @@ public final class RoutingRecords {
   }
 
   /**
+   * A request the small model could not answer (its batch failed or timed out): escalated without
+   * a small answer or a score, so the large model answers it. The record says why ({@code
+   * small_failure}); its small fields are empty and its score NaN.
+   */
+  public Routed.Escalated escalatedWithoutSmall(PendingRequest pending, DeferralPolicy policy, String failure,
+      double queueMs, long nowMs) {
+    CascadeRequest request = pending.request();
+    Escalation escalation = Escalation.newBuilder()
+        .setRequestId(request.getRequestId())
+        .setPrompt(request.getPrompt())
+        .setMaxNewTokens(request.getMaxNewTokens())
+        .setSmallText("")
+        .setSmallEmbedding(null)
+        .setFeatures(new HashMap<>())
+        .setRule(policy.rule()).setAlpha(policy.alpha()).setScore(Double.NaN).setThreshold(policy.threshold())
+        .setPolicyVersion(policy.version())
+        .setDecision(Decision.DEFER)
+        .setRuleVersion(policy.ruleVersion())
+        .setPropensity(1.0)
+        .setShadowScores(new HashMap<>())
+        .setReference(request.getReference())
+        .setBypassCache(request.getBypassCache())
+        .setReplyTo(request.getReplyTo())
+        .setMetadata(new HashMap<>(request.getMetadata()))
+        .setCreatedAtMs(request.getCreatedAtMs())
+        .setEscalatedAtMs(nowMs)
+        .setLatencies(latencies(queueMs, 0, 0, 0, nowMs - pending.receivedAtMs()))
+        .setSmallFailure(failure)
+        .build();
+    observer.smallModelFailed(1);
+    return new Routed.Escalated(escalation);
+  }
+
+  /**
    * The escalator's result: the large answer, or, when {@code large} is null, the small answer
    * marked SMALL_DEGRADED with {@code degradedReason}.
    */
@@ -133,6 +168,7 @@ public final class RoutingRecords {
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
     int largeOut = large == null ? smallOut : large.tokens().length;
+    boolean smallFailed = e.getSmallFailure() != null;
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
         .setPrompt(e.getPrompt())
@@ -154,9 +190,9 @@ public final class RoutingRecords {
         .setLargeText(large == null ? null : large.text())
         .setLargeTokens(large == null ? null : ints(large.tokens()))
         .setLargeTokenLogprobs(large == null ? null : floats(large.tokenLogprobs()))
-        .setAgree(large == null ? null : e.getSmallText().equals(large.text()))
+        .setAgree(large == null || smallFailed ? null : e.getSmallText().equals(large.text()))
         .setReference(reference)
-        .setSmallCorrect(reference == null ? null : e.getSmallText().equals(reference))
+        .setSmallCorrect(reference == null || smallFailed ? null : e.getSmallText().equals(reference))
         .setLargeCorrect(reference == null || large == null ? null : large.text().equals(reference))
         .setLatencies(latencies)
         .setCostUnits(cost.small(prompt, smallOut) + (large == null ? 0 : cost.large(prompt, largeOut)))
@@ -167,6 +203,7 @@ public final class RoutingRecords {
         .setMetadata(e.getMetadata())
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
+        .setSmallFailure(e.getSmallFailure())
         .build();
   }
 

@@ -1,6 +1,7 @@
 package dev.cascade.router.topology;
 
 import dev.cascade.router.config.TopicNames;
+import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
@@ -78,7 +79,19 @@ public final class CascadeTopology {
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
       RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
-      RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers) {}
+      RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers,
+      Duration batchTimeout) {
+
+    /** Parts with the default small-model batch timeout ({@code small.batch.timeout-ms}). */
+    public Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
+        RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait,
+        EscalationClient escalations, RoutingRecords records, int maxInFlight, int defaultMaxNewTokens,
+        Executor smallModelWorkers) {
+      this(topics, routers, validator, rules, defaultPolicy, batchSize, batchWait, escalations, records, maxInFlight,
+          defaultMaxNewTokens, smallModelWorkers,
+          Duration.ofMillis(CascadeConfig.defaults().get(CascadeConfig.BATCH_TIMEOUT_MS)));
+    }
+  }
 
   private CascadeTopology() {}
 
@@ -103,7 +116,7 @@ public final class CascadeTopology {
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), policies, parts.batchSize(),
-            parts.batchWait(), parts.smallModelWorkers(), parts.records().observer()), VALIDATE)
+            parts.batchWait(), parts.batchTimeout(), parts.smallModelWorkers(), parts.records()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
         .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),
@@ -121,7 +134,7 @@ public final class CascadeTopology {
         .addSink(OUTCOMES_SINK, topics.outcomes(), new StringSerializer(),
             CascadeSerdes.outcomes().serializer(), SMALL_MODEL, ESCALATE)
         .addSink(DEAD_LETTER_SINK, topics.deadLetters(), new ByteArraySerializer(),
-            CascadeSerdes.deadLetters().serializer(), VALIDATE, SMALL_MODEL);
+            CascadeSerdes.deadLetters().serializer(), VALIDATE, SMALL_MODEL, ESCALATE);
     return topology;
   }
 

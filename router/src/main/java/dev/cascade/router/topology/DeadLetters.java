@@ -30,6 +30,15 @@ public final class DeadLetters {
         .build();
   }
 
+  /** An escalation that cannot be answered: the request it came from (re-encoded) and why. */
+  static DeadLetter ofEscalation(dev.cascade.schemas.avro.Escalation e, String stage, Throwable error, long nowMs) {
+    dev.cascade.schemas.avro.CascadeRequest request = dev.cascade.schemas.avro.CascadeRequest.newBuilder()
+        .setRequestId(e.getRequestId()).setPrompt(e.getPrompt()).setMaxNewTokens(e.getMaxNewTokens())
+        .setReference(e.getReference()).setMetadata(e.getMetadata()).setBypassCache(e.getBypassCache())
+        .setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs()).build();
+    return ofRequest(request, stage, error, nowMs);
+  }
+
   public static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
       String reason) {
     RecordMetadata meta = context.recordMetadata().orElse(null);

@@ -142,6 +142,17 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         LOG.error("the large model refused request {} ({}): router and server disagree on the call's contract;"
             + " answered with the small model's text, marked SMALL_DEGRADED", c.requestId(), reason(c.error()));
       }
+      if (c.error() != null && e.getSmallFailure() != null) {
+        // Neither model answered: there is no small answer to degrade to.
+        RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "
+            + reason(c.error()));
+        LOG.error("request {}: {}", c.requestId(), both.getMessage());
+        observer.deadLettered();
+        context.forward(new Record<>((Object) c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+            (Object) DeadLetters.ofEscalation(e, "escalation", both, now), now), CascadeTopology.DEAD_LETTER_SINK);
+        pending.delete(c.requestId());
+        continue;
+      }
       Routed.Answered answered = c.error() == null
           ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
           : records.afterEscalation(e, null, reason(c.error()), c.millis(), now);

@@ -4,9 +4,9 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.PendingRequest;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
+import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.schemas.avro.CascadeRequest;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -60,6 +60,8 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private final Duration maxWait;
   private final Executor workers;
   private final RoutingObserver observer;
+  private final RoutingRecords records;
+  private final Duration batchTimeout;
   private final ArrayDeque<KeyValue<String, PendingRequest>> waiting = new ArrayDeque<>();
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, CascadeRequest> store;
@@ -70,11 +72,13 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
 
   /** A started batch: its store keys and requests, the policy it runs under, and its result. */
   private record InFlight(List<KeyValue<String, PendingRequest>> batch, DeferralPolicy policy,
-      CompletableFuture<List<Routed>> result) {}
+      CompletableFuture<List<Routed>> result, long startedAtMs) {}
 
   MicroBatchProcessor(Supplier<SmallModelRouter> routerFactory, PolicyView.Source policies, int batchSize,
-      Duration maxWait, Executor workers, RoutingObserver observer) {
-    this.observer = observer;
+      Duration maxWait, Duration batchTimeout, Executor workers, RoutingRecords records) {
+    this.observer = records.observer();
+    this.records = records;
+    this.batchTimeout = batchTimeout;
     this.routerFactory = routerFactory;
     this.policies = policies;
     this.batchSize = batchSize;
@@ -122,7 +126,17 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     while (true) {
       if (inFlight != null) {
         if (!inFlight.result().isDone()) {
-          return;
+          if (now - inFlight.startedAtMs() < batchTimeout.toMillis()) {
+            return;
+          }
+          // A hung model: its batch is given up (the generation may still finish, unheard) and its
+          // requests go to the large model, so neither they nor the stream thread wait on it.
+          LOG.error("small-model batch of {} ran past small.batch.timeout-ms ({} ms); escalating its requests",
+              inFlight.batch().size(), batchTimeout.toMillis());
+          inFlight.result().cancel(true);
+          escalateAll(inFlight, "small model timed out after " + batchTimeout.toMillis() + " ms");
+          inFlight = null;
+          continue;
         }
         forward(inFlight);
         inFlight = null;
@@ -155,7 +169,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     } catch (RuntimeException rejected) {
       result = CompletableFuture.failedFuture(rejected);
     }
-    inFlight = new InFlight(batch, current, result);
+    inFlight = new InFlight(batch, current, result, context.currentSystemTimeMs());
   }
 
   /**
@@ -183,6 +197,21 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
       LOG.warn("batch of {} failed ({}); routing its requests one by one", done.batch().size(), cause.toString());
       routed = oneByOne(done.batch().stream().map(kv -> kv.value).toList(), done.policy());
     }
+    emit(routed, done.batch());
+  }
+
+  /** Escalates every request of a batch the small model did not answer. */
+  private void escalateAll(InFlight done, String failure) {
+    long now = context.currentSystemTimeMs();
+    List<Routed> routed = new ArrayList<>(done.batch().size());
+    for (KeyValue<String, PendingRequest> kv : done.batch()) {
+      routed.add(records.escalatedWithoutSmall(kv.value, done.policy(), failure,
+          Math.max(0, done.startedAtMs() - kv.value.receivedAtMs()), now));
+    }
+    emit(routed, done.batch());
+  }
+
+  private void emit(List<Routed> routed, List<KeyValue<String, PendingRequest>> batch) {
     long now = context.currentSystemTimeMs();
     for (Routed r : routed) {
       if (r instanceof Routed.Answered a) {
@@ -192,24 +221,26 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
         context.forward(new Record<>((Object) r.requestId(), (Object) e.escalation(), now), CascadeTopology.ESCALATIONS_SINK);
       }
     }
-    for (KeyValue<String, PendingRequest> kv : done.batch()) {
+    for (KeyValue<String, PendingRequest> kv : batch) {
       store.delete(kv.key);
     }
   }
 
-  /** After a failed batch: each request alone, so one bad request dead-letters only itself. */
+  /**
+   * After a failed batch: each request alone, so one request the small model cannot run fails only
+   * itself; that one is escalated to the large model, marked with the small model's failure.
+   */
   private List<Routed> oneByOne(List<PendingRequest> batch, DeferralPolicy current) {
     List<Routed> routed = new ArrayList<>();
     for (PendingRequest p : batch) {
       try {
         routed.addAll(router.route(List.of(p), current));
       } catch (RuntimeException single) {
-        LOG.error("request {} cannot be routed: {}", p.request().getRequestId(), single.toString());
-        observer.deadLettered();
+        LOG.error("the small model failed on request {} ({}); escalating it", p.request().getRequestId(),
+            single.toString());
         long now = context.currentSystemTimeMs();
-        context.forward(new Record<>((Object) p.request().getRequestId().getBytes(StandardCharsets.UTF_8),
-            (Object) DeadLetters.ofRequest(p.request(), "small-model", single, now), now),
-            CascadeTopology.DEAD_LETTER_SINK);
+        routed.add(records.escalatedWithoutSmall(p, current, "small model failed: " + single,
+            Math.max(0, now - p.receivedAtMs()), now));
       }
     }
     return routed;

@@ -102,6 +102,7 @@ class MetricsReadmeTableTest {
     metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
     metrics.largeModelCallStarted();
     metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
+    metrics.smallModelFailed(1);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
     learner.label("reference");

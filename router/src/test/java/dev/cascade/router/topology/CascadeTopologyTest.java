@@ -58,6 +58,7 @@ import org.junit.jupiter.api.Test;
 class CascadeTopologyTest {
 
   private final CascadeConfig config = CascadeConfig.defaults();
+  private Duration batchTimeout = Duration.ofSeconds(30);
   private final ScriptedSmallModel small = new ScriptedSmallModel();
   private Server largeServer;
   private ManagedChannel channel;
@@ -91,7 +92,7 @@ class CascadeTopologyTest {
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
         new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), policy, batchSize, wait, escalations, records, 4, 48,
-        smallModelWorkers);
+        smallModelWorkers, batchTimeout);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -323,14 +324,58 @@ class CascadeTopologyTest {
   }
 
   @Test
-  void aRequestTheSmallModelCannotRunIsDeadLetteredAndItsBatchMatesAreAnswered() {
+  void aRequestTheSmallModelCannotRunIsEscalatedAndItsBatchMatesAreAnswered() throws Exception {
     send("a", "fine");
     send("b", "explode");
     send("c", "also fine");
-    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("a", "c");
+    List<CascadeResponse> out = collect(3);
+    assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c");
+    assertThat(out).filteredOn(r -> r.getRequestId().equals("b")).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(r.getText()).isEqualTo("EXPLODE");
+    });
+    assertThat(outcomes.readValuesToList()).filteredOn(o -> o.getRequestId().equals("b")).singleElement()
+        .satisfies(o -> {
+          assertThat(o.getSmallFailure()).contains("scripted failure");
+          assertThat(o.getSmallCorrect()).isNull();
+          assertThat(o.getDegraded()).isFalse();
+        });
+    assertThat(deadLetters.isEmpty()).isTrue();
+  }
+
+  @Test
+  void aRequestNeitherModelCanAnswerIsDeadLetteredWithBothReasons() throws Exception {
+    send("a", "explode and down");
+    long deadline = System.currentTimeMillis() + 10_000;
+    while (deadLetters.isEmpty() && System.currentTimeMillis() < deadline) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+    }
     DeadLetter dead = deadLetters.readValue();
-    assertThat(dead.getStage()).isEqualTo("small-model");
-    assertThat(dead.getReason()).contains("scripted failure");
+    assertThat(dead.getStage()).isEqualTo("escalation");
+    assertThat(dead.getReason()).contains("scripted failure").contains("UNAVAILABLE");
+    assertThat(responses.isEmpty()).isTrue();
+  }
+
+  @Test
+  void aHungBatchIsGivenUpAndItsRequestsAreAnsweredByTheLargeModel() throws Exception {
+    batchTimeout = Duration.ofMillis(200);
+    withGatedWorker(2, () -> {
+      send("a", "alpha");
+      send("b", "beta"); // a full batch, held at the gate: the model hangs
+      driver.advanceWallClockTime(Duration.ofMillis(150));
+      assertThat(escalated.isEmpty()).as("not given up before the timeout").isTrue();
+      driver.advanceWallClockTime(Duration.ofMillis(100));
+      List<CascadeResponse> out = collect(2);
+      assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b");
+      assertThat(out).allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE));
+      assertThat(outcomes.readValuesToList()).hasSize(2)
+          .allSatisfy(o -> assertThat(o.getSmallFailure()).contains("timed out after 200 ms"));
+      // The stream thread went on: a later request is batched (and, once the model is back, answered).
+      small.gate.countDown();
+      send("c", "gamma");
+      assertThat(collect(1)).extracting(CascadeResponse::getRequestId).containsExactly("c");
+    });
   }
 
   @Test
