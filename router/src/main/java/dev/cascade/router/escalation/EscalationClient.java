@@ -178,6 +178,33 @@ public final class EscalationClient implements AutoCloseable {
     return result;
   }
 
+  /** How this client calls the large model. */
+  public EscalationSettings settings() {
+    return settings;
+  }
+
+  /**
+   * The gRPC status code name a call ended with: OK (null error), a code, or CIRCUIT_OPEN when the
+   * breaker refused it.
+   */
+  public static String codeOf(Throwable error) {
+    Throwable cause = error;
+    while ((cause instanceof java.util.concurrent.CompletionException
+        || cause instanceof java.util.concurrent.ExecutionException) && cause.getCause() != null) {
+      cause = cause.getCause();
+    }
+    if (cause == null) {
+      return "OK";
+    }
+    if (cause instanceof io.github.resilience4j.circuitbreaker.CallNotPermittedException) {
+      return "CIRCUIT_OPEN";
+    }
+    if (cause instanceof java.util.concurrent.CancellationException) {
+      return Status.Code.CANCELLED.name();
+    }
+    return Status.fromThrowable(cause).getCode().name();
+  }
+
   /** The breaker's state, e.g. CLOSED, OPEN, HALF_OPEN. */
   public CircuitBreaker.State breakerState() {
     return breaker.getState();

@@ -13,9 +13,18 @@ import java.time.Duration;
  * @param breakerFailureRatePercent failure rate (over the last 20 calls, at least 10 seen) that opens the breaker
  * @param breakerOpen how long the breaker stays open before letting trial calls through
  * @param maxNewTokens the large model's token limit, or 0 to ask the server for it
+ * @param maxWait how long an escalation waits for an unavailable large model to come back before it
+ *     is answered with the small model's text, marked SMALL_DEGRADED
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
-    double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens) {
+    double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait) {
+
+  /** Settings with the default wait for an unavailable large model. */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, maxNewTokens,
+        Duration.ofMillis(CascadeConfig.defaults().get(CascadeConfig.ESCALATION_MAX_WAIT_MS)));
+  }
 
   /** Settings that ask the server for its token limit. */
   public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
@@ -31,6 +40,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
         Duration.ofMillis(config.get(CascadeConfig.ESCALATION_BACKOFF_MS)),
         config.get(CascadeConfig.BREAKER_FAILURE_RATE),
         Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)),
-        config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS));
+        config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS),
+        Duration.ofMillis(config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS)));
   }
 }

@@ -6,9 +6,7 @@ import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.Scored;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.StageLatencies;
-import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.grpc.Status;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
@@ -18,10 +16,7 @@ import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.Locale;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -69,6 +64,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter largeModelCalls;
   private final Counter largeModelRefusals;
   private final Counter smallModelFailures;
+  private final Counter escalationWaits;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
   private final Gauge ruleVersion;
@@ -141,6 +137,10 @@ public final class CascadeMetrics implements RoutingObserver {
     largeModelCalls = Counter.builder().name("cascade_large_model_calls_total")
         .help("Large-model calls by final gRPC status code after retries (CIRCUIT_OPEN: refused by the open breaker)")
         .labelNames("code").withoutExemplars().register(registry);
+    escalationWaits = Counter.builder().name("cascade_escalation_waits_total")
+        .help("Large-model calls that failed as unavailable, overloaded, slow or breaker-open and were parked to be"
+            + " tried again, within escalation.max-wait-ms")
+        .withoutExemplars().register(registry);
     smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
         .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
             + " without its answer (small_failure on the outcome)")
@@ -272,6 +272,11 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   @Override
+  public void escalationParked() {
+    escalationWaits.inc();
+  }
+
+  @Override
   public void smallModelFailed(int requests) {
     smallModelFailures.inc(requests);
   }
@@ -296,21 +301,9 @@ public final class CascadeMetrics implements RoutingObserver {
     inFlight.dec(count);
   }
 
-  /** The gRPC status code name a call ended with: OK, a code, or CIRCUIT_OPEN when the breaker refused it. */
+  /** The gRPC status code name a call ended with (see {@link EscalationClient#codeOf}). */
   static String statusCode(Throwable error) {
-    Throwable cause = error;
-    while ((cause instanceof CompletionException || cause instanceof ExecutionException) && cause.getCause() != null) {
-      cause = cause.getCause();
-    }
-    if (cause == null) {
-      return "OK";
-    }
-    if (cause instanceof CallNotPermittedException) {
-      return "CIRCUIT_OPEN";
-    }
-    if (cause instanceof CancellationException) {
-      return Status.Code.CANCELLED.name();
-    }
-    return Status.fromThrowable(cause).getCode().name();
+    return EscalationClient.codeOf(error);
   }
+
 }

@@ -33,6 +33,9 @@ public interface RoutingObserver {
   /** A request was answered: its outcome record, as written (served small, large or small-degraded). */
   default void answered(RoutingOutcome outcome) {}
 
+  /** An escalation whose large-model call failed is parked, to be tried again. */
+  default void escalationParked() {}
+
   /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
   default void smallModelFailed(int requests) {}
 

@@ -6,7 +6,6 @@ import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.schemas.avro.Escalation;
-import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -35,12 +34,22 @@ import org.slf4j.LoggerFactory;
  * response and outcome and deleting the pending entry in the same transaction. So an escalation
  * whose input offset is committed is either answered or still in the store, and a restart
  * restores the store and calls again (a repeated large-model call is possible; a lost or doubled
- * response is not). A failed call or an open circuit breaker answers with the small model's text,
- * marked SMALL_DEGRADED.
+ * response is not).
+ *
+ * <p>A call that fails because the large model is unavailable, overloaded or slow, or because the
+ * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s) while the wait
+ * since the hand-off stays within {@code escalation.max-wait-ms}; only past that bound is the
+ * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
+ * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
+ * as an error and degraded at once. A request the small model could not answer has no text to
+ * degrade to: it is dead-lettered instead.
  */
 final class EscalationProcessor implements Processor<String, Escalation, Object, Object> {
 
   private static final Logger LOG = LoggerFactory.getLogger(EscalationProcessor.class);
+  /** First wait of a parked escalation before its next try; doubled per try up to {@link #MAX_PARK_MS}. */
+  static final long MIN_PARK_MS = 100;
+  static final long MAX_PARK_MS = 2_000;
 
   private final EscalationClient client;
   private final RoutingRecords records;
@@ -51,6 +60,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final ArrayDeque<String> notStarted = new ArrayDeque<>();
   private final Map<String, CompletableFuture<LargeAnswer>> inFlight = new HashMap<>();
   private final Queue<Completion> completed = new ConcurrentLinkedQueue<>();
+  /** Escalations waiting for an unavailable large model: request id to the wall time of the next try. */
+  private final Map<String, Long> parked = new HashMap<>();
+  private final Map<String, Integer> tries = new HashMap<>();
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Escalation> pending;
 
@@ -96,7 +108,21 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   private void pump() {
     drain();
+    unpark(context.currentSystemTimeMs());
     startCalls();
+  }
+
+  private void unpark(long now) {
+    if (parked.isEmpty()) {
+      return;
+    }
+    parked.entrySet().removeIf(entry -> {
+      if (entry.getValue() <= now) {
+        notStarted.add(entry.getKey());
+        return true;
+      }
+      return false;
+    });
   }
 
   private void startCalls() {
@@ -138,14 +164,35 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       long now = context.currentSystemTimeMs();
-      if (c.error() != null && EscalationClient.isRefusal(Status.fromThrowable(unwrap(c.error())).getCode().name())) {
-        LOG.error("the large model refused request {} ({}): router and server disagree on the call's contract;"
-            + " answered with the small model's text, marked SMALL_DEGRADED", c.requestId(), reason(c.error()));
+      String degradedReason = null;
+      if (c.error() != null) {
+        String code = EscalationClient.codeOf(c.error());
+        boolean refused = EscalationClient.isRefusal(code);
+        if (refused) {
+          LOG.error("the large model refused request {} ({}): router and server disagree on the call's contract;"
+              + " not retried", c.requestId(), reason(c.error()));
+          degradedReason = "refused: " + reason(c.error());
+        } else {
+          // Unavailable, overloaded, too slow, or the breaker is open: wait for it to come back,
+          // within escalation.max-wait-ms of the hand-off, instead of degrading at once.
+          int attempt = tries.merge(c.requestId(), 1, Integer::sum);
+          long retryAt = now + Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, attempt - 1));
+          long maxWait = client.settings().maxWait().toMillis();
+          if (retryAt - e.getEscalatedAtMs() <= maxWait) {
+            parked.put(c.requestId(), retryAt);
+            observer.escalationParked();
+            continue;
+          }
+          degradedReason = String.format(java.util.Locale.ROOT,
+              "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
+              now - e.getEscalatedAtMs(), maxWait, attempt, reason(c.error()));
+        }
       }
+      tries.remove(c.requestId());
       if (c.error() != null && e.getSmallFailure() != null) {
         // Neither model answered: there is no small answer to degrade to.
         RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "
-            + reason(c.error()));
+            + degradedReason);
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
         context.forward(new Record<>((Object) c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
@@ -155,7 +202,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
       Routed.Answered answered = c.error() == null
           ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
-          : records.afterEscalation(e, null, reason(c.error()), c.millis(), now);
+          : records.afterEscalation(e, null, degradedReason, c.millis(), now);
       context.forward(new Record<>((Object) c.requestId(), (Object) answered.response(), now), CascadeTopology.RESPONSES_SINK);
       context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
       pending.delete(c.requestId());

@@ -103,6 +103,7 @@ class MetricsReadmeTableTest {
     metrics.largeModelCallStarted();
     metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
     metrics.smallModelFailed(1);
+    metrics.escalationParked();
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
     learner.label("reference");

@@ -77,7 +77,7 @@ class CascadeTopologyTest {
     largeServer = InProcessServerBuilder.forName(name).addService(new UppercaseLargeModel()).build().start();
     channel = InProcessChannelBuilder.forName(name).build();
     escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 1,
-        Duration.ofMillis(1), 50, Duration.ofSeconds(5)));
+        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofMillis(400)));
     startDriver(3, Duration.ofMillis(20));
   }
 
@@ -389,13 +389,32 @@ class CascadeTopologyTest {
     });
     RoutingOutcome o = outcomes.readValue();
     assertThat(o.getDegraded()).isTrue();
-    assertThat(o.getDegradedReason()).contains("UNAVAILABLE");
+    assertThat(o.getDegradedReason()).contains("UNAVAILABLE").contains("past escalation.max-wait-ms (400)");
   }
 
-  /** Upper-cases the prompt; a prompt containing "down" fails with UNAVAILABLE. */
-  private static final class UppercaseLargeModel extends LargeModelGrpc.LargeModelImplBase {
+  @Test
+  void anEscalationWaitsForALargeModelThatComesBackInsteadOfDegrading() throws Exception {
+    send("a", "unsure and flaky");
+    List<CascadeResponse> out = collect(1);
+    assertThat(out).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(r.getText()).isEqualTo("UNSURE AND FLAKY");
+    });
+    assertThat(flakyCalls.get()).as("failed, parked, tried again").isGreaterThan(FLAKY_FAILURES);
+    assertThat(outcomes.readValue().getDegraded()).isFalse();
+  }
+
+  private static final int FLAKY_FAILURES = 3;
+  private final java.util.concurrent.atomic.AtomicInteger flakyCalls = new java.util.concurrent.atomic.AtomicInteger();
+
+  /** Upper-cases the prompt; "down" always fails UNAVAILABLE, "flaky" its first {@link #FLAKY_FAILURES} calls. */
+  private final class UppercaseLargeModel extends LargeModelGrpc.LargeModelImplBase {
     @Override
     public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+      if (request.getPrompt().contains("flaky") && flakyCalls.incrementAndGet() <= FLAKY_FAILURES) {
+        out.onError(Status.UNAVAILABLE.withDescription("large model restarting").asRuntimeException());
+        return;
+      }
       if (request.getPrompt().contains("down")) {
         out.onError(Status.UNAVAILABLE.withDescription("large model down").asRuntimeException());
         return;
