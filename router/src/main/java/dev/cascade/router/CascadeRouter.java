@@ -202,10 +202,24 @@ public final class CascadeRouter implements AutoCloseable {
     if (!props.containsKey(ProducerConfig.LINGER_MS_CONFIG)) {
       props.putIfAbsent(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
     }
+    // Fast failover: a killed instance's partitions move to the survivors once the group coordinator
+    // misses its heartbeats for session.timeout.ms (default 45 s; 6 s is the broker's default
+    // minimum), and its open transaction blocks read_committed readers of what it wrote until
+    // transaction.timeout.ms aborts it (Streams' default 10 s under exactly-once). Measured with
+    // loadtest's FaultHarness (RELIABILITY.md); each may be set with kafka.* keys.
+    putUnlessSet(props, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6_000);
+    putUnlessSet(props, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1_500);
+    putUnlessSet(props, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 5_000);
     // Finished small-model batches and large-model calls are forwarded from wall-clock punctuators,
     // which run between polls: with the default 100 ms, an idle input would hold answers back.
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
     return props;
+  }
+
+  private static void putUnlessSet(Properties props, String plain, String prefixed, Object value) {
+    if (!props.containsKey(plain) && !props.containsKey(prefixed)) {
+      props.put(prefixed, value);
+    }
   }
 
   public KafkaStreams streams() {

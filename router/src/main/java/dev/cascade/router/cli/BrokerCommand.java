@@ -3,6 +3,7 @@ package dev.cascade.router.cli;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.topics.TopicProvisioner;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -10,20 +11,48 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /** Runs the embedded single-node Kafka broker with the router's topics until interrupted. */
 @Command(name = "broker", mixinStandardHelpOptions = true,
     description = {"Runs a single-node Kafka broker (KRaft) in-process on 127.0.0.1 with the router's topics.",
-        "Prints bootstrap.servers=127.0.0.1:PORT once ready; stops (removing its data) on Ctrl-C."})
+        "Prints bootstrap.servers=127.0.0.1:PORT once ready; stops on Ctrl-C (SIGTERM), removing its data unless"
+            + " --data-dir keeps it.",
+        "With --data-dir and --port it is restartable: started again with the same two, it keeps its log, its"
+            + " topics and its address, so clients reconnect."})
 final class BrokerCommand implements Callable<Integer> {
 
   @Mixin
   ConfigOptions configOptions;
 
+  @Option(names = "--data-dir", paramLabel = "DIR",
+      description = "The broker's log directory, kept across restarts (default: a temporary one, removed on exit).")
+  Path dataDir;
+
+  @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
+      description = "The broker's port on 127.0.0.1 (default: any free port; give one to restart at the same address).")
+  int port;
+
+  @Option(names = "--controller-port", defaultValue = "0", paramLabel = "PORT",
+      description = "The KRaft controller's port (default: --port + 1 when --port is given, else any free port).")
+  int controllerPort;
+
+  @picocli.CommandLine.Spec
+  picocli.CommandLine.Model.CommandSpec spec;
+
   @Override
   public Integer call() throws InterruptedException {
     CascadeConfig config = configOptions.load();
-    EmbeddedKafka kafka = EmbeddedKafka.start();
+    EmbeddedKafka kafka;
+    if (dataDir == null && port == 0) {
+      kafka = EmbeddedKafka.start();
+    } else {
+      if (dataDir == null || port == 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--data-dir and --port go together: a restartable broker keeps both");
+      }
+      kafka = EmbeddedKafka.start(dataDir, port, controllerPort != 0 ? controllerPort : port + 1);
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       kafka.close();

@@ -49,6 +49,10 @@ final class LargeModelCommand implements Callable<Integer> {
   @Option(names = "--no-metrics", description = "Serve no Prometheus metrics.")
   boolean noMetrics;
 
+  @Option(names = "--fault-file", paramLabel = "FILE", hidden = true,
+      description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
+  java.nio.file.Path faultFile;
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
@@ -61,6 +65,10 @@ final class LargeModelCommand implements Callable<Integer> {
       metrics = MetricsEndpoint.start(registry, metricsPort);
     }
     MetricsEndpoint endpoint = metrics;
+    if (faultFile != null) {
+      builder.intercept(new dev.cascade.models.server.FaultInjection(faultFile));
+      System.err.println("large-model: TEST ONLY fault injection from " + faultFile);
+    }
     LargeModelServer server = new LargeModelServer(builder, generator, limits).start();
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -1,0 +1,588 @@
+package dev.cascade.loadtest;
+
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.DeadLetter;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/**
+ * The fault harness: the whole cascade as separate OS processes (a restartable broker, the
+ * large-model server, several router instances sharing one application id), a paced producer of
+ * requests and a {@code read_committed} verifier, with faults injected during the load: {@code
+ * kill -9} of routers (each restarted 10 s later over its state directory), the broker stopped with
+ * SIGTERM and with {@code kill -9} (restarted 5 s later with its log and port), the large-model
+ * server killed for 10 s, slowed by 2 s a call for 30 s, and flapping (half its calls UNAVAILABLE)
+ * for 20 s. It prints progress to stderr and one JSON object last on stdout.
+ *
+ * <p>Run (after {@code ./mvnw -B -q install -DskipTests}):
+ *
+ * <pre>
+ * java -cp router/target/cascade.jar:loadtest/target/classes dev.cascade.loadtest.FaultHarness \
+ *   [--requests 10000] [--rate 20] [--routers 3] [--router-kills 5] [--broker-restarts true]
+ *   [--large-outage true] [--large-slow true] [--large-flap true] [--set KEY=VALUE]...
+ * </pre>
+ *
+ * <p>{@code --set} passes router configuration (e.g. {@code kafka.session.timeout.ms=6000}) to
+ * every router, to compare recovery settings.
+ */
+public final class FaultHarness {
+
+  /** What to run. */
+  public record Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
+      boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings) {
+
+    public static Options parse(String[] args) {
+      Map<String, String> values = new LinkedHashMap<>();
+      Map<String, String> sets = new LinkedHashMap<>();
+      for (int i = 0; i < args.length; i++) {
+        String name = args[i];
+        if (!name.startsWith("--") || i + 1 >= args.length) {
+          throw new IllegalArgumentException("expected --NAME VALUE pairs, got " + name);
+        }
+        String value = args[++i];
+        if (name.equals("--set")) {
+          String[] kv = value.split("=", 2);
+          if (kv.length != 2) {
+            throw new IllegalArgumentException("--set: expected KEY=VALUE, got " + value);
+          }
+          sets.put(kv[0], kv[1]);
+        } else {
+          values.put(name.substring(2), value);
+        }
+      }
+      Options o = new Options(Integer.parseInt(values.getOrDefault("requests", "10000")),
+          Double.parseDouble(values.getOrDefault("rate", "20")), Integer.parseInt(values.getOrDefault("routers", "3")),
+          Integer.parseInt(values.getOrDefault("router-kills", "5")),
+          Boolean.parseBoolean(values.getOrDefault("broker-restarts", "true")),
+          Boolean.parseBoolean(values.getOrDefault("large-outage", "true")),
+          Boolean.parseBoolean(values.getOrDefault("large-slow", "true")),
+          Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets);
+      values.keySet().removeAll(List.of("requests", "rate", "routers", "router-kills", "broker-restarts",
+          "large-outage", "large-slow", "large-flap"));
+      if (!values.isEmpty()) {
+        throw new IllegalArgumentException("unknown options: " + values.keySet());
+      }
+      return o;
+    }
+  }
+
+  /** A fault: when it began and ended (ms since the load started), and its recovery. */
+  public record Fault(String name, long startMs, long endMs, double firstAnswerS, double backlogS) {}
+
+  /** What a run measured. */
+  public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
+      double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
+      Map<String, Integer> degradedReasons) {
+
+    public String toJson() {
+      StringBuilder s = new StringBuilder();
+      s.append(String.format(Locale.ROOT, "{\"sent\": %d, \"answered\": %d, \"lost\": %d, \"duplicates\": %d, "
+              + "\"degraded\": %d, \"dead_lettered\": %d, \"p50_ms\": %.0f, \"p99_ms\": %.0f, "
+              + "\"p99_ms_during_faults\": %s, \"seconds\": %.0f, \"recovery_s\": {", sent, answered, lost,
+          duplicates, degraded, deadLettered, p50Ms, p99Ms, number(p99MsDuringFaults, "%.0f"), seconds));
+      for (int i = 0; i < faults.size(); i++) {
+        Fault f = faults.get(i);
+        s.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT,
+            "\"%s\": {\"at_s\": %.1f, \"lasted_s\": %.1f, \"first_answer_s\": %s, \"backlog_s\": %s}", f.name(),
+            f.startMs() / 1000.0, (f.endMs() - f.startMs()) / 1000.0, number(f.firstAnswerS(), "%.2f"),
+            number(f.backlogS(), "%.2f")));
+      }
+      s.append("}, \"degraded_reasons\": {");
+      int i = 0;
+      for (Map.Entry<String, Integer> e : degradedReasons.entrySet()) {
+        s.append(i++ == 0 ? "" : ", ").append('"').append(e.getKey().replace("\\", "\\\\").replace("\"", "\\\""))
+            .append("\": ").append(e.getValue());
+      }
+      return s.append("}}").toString();
+    }
+
+    /** A number, or null where there is none (JSON has no NaN). */
+    private static String number(double value, String format) {
+      return Double.isFinite(value) ? String.format(Locale.ROOT, format, value) : "null";
+    }
+  }
+
+  private FaultHarness() {}
+
+  public static void main(String[] args) throws Exception {
+    Result result = run(Options.parse(args), Files.createTempDirectory("cascade-faults-"));
+    System.out.println(result.toJson());
+    System.exit(0);
+  }
+
+  /** Runs the harness in {@code work} (logs of every process are kept there). */
+  public static Result run(Options o, Path work) throws Exception {
+    int brokerPort = freePort();
+    int largePort = freePort();
+    Path faultFile = work.resolve("large-model-faults");
+    List<Proc> all = new CopyOnWriteArrayList<>();
+    try {
+      Proc broker = Proc.start(work, "broker", List.of("broker", "--data-dir", work.resolve("kafka").toString(),
+          "--port", String.valueOf(brokerPort), "--controller-port", String.valueOf(freePort()),
+          "--set", "topic.partitions=6"));
+      all.add(broker);
+      broker.await("bootstrap.servers=", Duration.ofSeconds(120));
+      String bootstrap = "127.0.0.1:" + brokerPort;
+      List<String> largeArgs = List.of("large-model", "--port", String.valueOf(largePort), "--no-metrics",
+          "--fault-file", faultFile.toString());
+      Proc[] large = {Proc.start(work, "large-model", largeArgs)};
+      all.add(large[0]);
+      large[0].await("large-model=", Duration.ofSeconds(120));
+      Proc[] routers = new Proc[o.routers()];
+      List<List<String>> routerArgs = new ArrayList<>();
+      for (int i = 0; i < o.routers(); i++) {
+        List<String> a = new ArrayList<>(List.of("serve"));
+        Map<String, String> sets = new LinkedHashMap<>(Map.of("bootstrap.servers", bootstrap,
+            "large.target", "127.0.0.1:" + largePort, "state.dir", work.resolve("router-" + i).toString(),
+            "metrics.enabled", "false", "topic.partitions", "6", "admin.token-file", work.resolve("token").toString(),
+            "application.id", "cascade-faults"));
+        sets.putAll(o.routerSettings());
+        sets.forEach((k, v) -> {
+          a.add("--set");
+          a.add(k + "=" + v);
+        });
+        routerArgs.add(a);
+        routers[i] = Proc.start(work, "router-" + i, a);
+        all.add(routers[i]);
+      }
+      for (Proc r : routers) {
+        r.await("grpc=", Duration.ofSeconds(180));
+      }
+      log("all processes up: broker %s, large model 127.0.0.1:%d, %d routers", bootstrap, largePort, o.routers());
+
+      Verifier verifier = new Verifier(bootstrap);
+      verifier.start();
+      List<Example> examples = Examples.bundled("test");
+      long durationMs = Math.round(o.requests() / o.rate() * 1000);
+      List<Fault> faults = new CopyOnWriteArrayList<>();
+      List<Scheduled> plan = plan(o, durationMs);
+      long[] sentAt = new long[o.requests()];
+      long loadStart = System.currentTimeMillis();
+      Thread injector = new Thread(() -> {
+        for (Scheduled s : plan) {
+          try {
+            sleepUntil(loadStart + s.atMs());
+            long start = System.currentTimeMillis() - loadStart;
+            log("fault %s at %.1f s", s.name(), start / 1000.0);
+            s.action().run(routers, routerArgs, large, largeArgs, broker, faultFile, work, all);
+            long end = System.currentTimeMillis() - loadStart;
+            faults.add(new Fault(s.name(), start, end, Double.NaN, Double.NaN));
+            log("fault %s over at %.1f s", s.name(), end / 1000.0);
+          } catch (Exception e) {
+            log("fault %s failed: %s", s.name(), e);
+          }
+        }
+      }, "faults");
+      injector.setDaemon(true);
+      injector.start();
+
+      try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(producerProps(bootstrap))) {
+        for (int i = 0; i < o.requests(); i++) {
+          sleepUntil(loadStart + Math.round(i / o.rate() * 1000));
+          Example e = examples.get(i % examples.size());
+          String id = "f-" + i;
+          long now = System.currentTimeMillis();
+          sentAt[i] = now;
+          CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())
+              .setMaxNewTokens(0).setReference(e.reference()).setMetadata(Map.of()).setCreatedAtMs(now).build();
+          producer.send(new ProducerRecord<>("cascade.requests", id.getBytes(StandardCharsets.UTF_8),
+              CascadeSerdes.requests().serializer().serialize("cascade.requests", request)));
+          if (i % Math.max(1, (int) (o.rate() * 30)) == 0) {
+            log("sent %d, answered %d", i + 1, verifier.answered());
+          }
+        }
+        producer.flush();
+      }
+      injector.join(TimeUnit.MINUTES.toMillis(5));
+      long drainUntil = System.currentTimeMillis() + 180_000;
+      while (verifier.answered() < o.requests() && System.currentTimeMillis() < drainUntil) {
+        Thread.sleep(200);
+      }
+      Thread.sleep(2_000); // late duplicates would show up here
+      verifier.stop();
+      return result(o, sentAt, loadStart, verifier, faults);
+    } finally {
+      for (Proc p : all) {
+        p.stop();
+      }
+    }
+  }
+
+  private static Result result(Options o, long[] sentAt, long loadStart, Verifier v, List<Fault> faults) {
+    List<Double> latencies = new ArrayList<>();
+    List<Double> duringFaults = new ArrayList<>();
+    int answered = 0;
+    int duplicates = 0;
+    for (int i = 0; i < o.requests(); i++) {
+      Answer a = v.answers.get("f-" + i);
+      if (a == null) {
+        continue;
+      }
+      answered++;
+      duplicates += a.count - 1;
+      double latency = a.firstAtMs - sentAt[i];
+      latencies.add(latency);
+      long sent = sentAt[i] - loadStart;
+      if (faults.stream().anyMatch(f -> sent >= f.startMs() && sent <= f.endMs())) {
+        duringFaults.add(latency);
+      }
+    }
+    List<Fault> measured = new ArrayList<>();
+    for (Fault f : faults) {
+      double first = Double.NaN;
+      double last = Double.NaN;
+      for (int i = 0; i < o.requests(); i++) {
+        long sent = sentAt[i] - loadStart;
+        Answer a = v.answers.get("f-" + i);
+        if (sent < f.startMs() || sent > f.endMs() || a == null) {
+          continue;
+        }
+        double at = (a.firstAtMs - loadStart - f.startMs()) / 1000.0;
+        first = Double.isNaN(first) ? at : Math.min(first, at);
+        last = Double.isNaN(last) ? at : Math.max(last, at);
+      }
+      measured.add(new Fault(f.name(), f.startMs(), f.endMs(), first, last));
+    }
+    int degraded = (int) v.answers.values().stream().filter(a -> a.degraded).count();
+    return new Result(o.requests(), answered, o.requests() - answered, duplicates, degraded, v.deadLettered.get(),
+        percentile(latencies, 0.5), percentile(latencies, 0.99), percentile(duringFaults, 0.99), measured,
+        (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons));
+  }
+
+  /** A fault at a time. */
+  private record Scheduled(String name, long atMs, Action action) {}
+
+  private interface Action {
+    void run(Proc[] routers, List<List<String>> routerArgs, Proc[] large, List<String> largeArgs, Proc broker,
+        Path faultFile, Path work, List<Proc> all) throws Exception;
+  }
+
+  /** The faults, spread over the middle of the load, at least 25 s apart. */
+  static List<Scheduled> plan(Options o, long durationMs) {
+    List<String> names = new ArrayList<>();
+    for (int k = 0; k < o.routerKills(); k++) {
+      names.add("router_kill_" + (k + 1));
+    }
+    if (o.brokerRestarts()) {
+      names.add(2 % (names.size() + 1), "broker_sigterm");
+      names.add("broker_kill9");
+    }
+    if (o.largeOutage()) {
+      names.add(Math.min(1, names.size()), "large_model_down_10s");
+    }
+    if (o.largeSlow()) {
+      names.add(Math.min(3, names.size()), "large_model_slow_30s");
+    }
+    if (o.largeFlap()) {
+      names.add(Math.min(5, names.size()), "large_model_flapping_20s");
+    }
+    List<Scheduled> plan = new ArrayList<>();
+    long first = durationMs / 10;
+    long span = Math.max(1, durationMs * 75 / 100);
+    for (int i = 0; i < names.size(); i++) {
+      long at = first + (names.size() == 1 ? 0 : span * i / (names.size() - 1));
+      String name = names.get(i);
+      plan.add(new Scheduled(name, at, action(name)));
+    }
+    return plan;
+  }
+
+  private static Action action(String name) {
+    if (name.startsWith("router_kill_")) {
+      int k = Integer.parseInt(name.substring("router_kill_".length())) - 1;
+      return (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        int i = k % routers.length;
+        routers[i].kill9();
+        Thread.sleep(10_000);
+        routers[i] = Proc.start(work, "router-" + i + "-restart-" + (k + 1), routerArgs.get(i));
+        all.add(routers[i]);
+        routers[i].await("grpc=", Duration.ofSeconds(180));
+      };
+    }
+    return switch (name) {
+      case "broker_sigterm", "broker_kill9" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        if (name.equals("broker_kill9")) {
+          broker.kill9();
+        } else {
+          broker.term();
+        }
+        Thread.sleep(5_000);
+        broker.restart(work);
+        broker.await("bootstrap.servers=", Duration.ofSeconds(120));
+      };
+      case "large_model_down_10s" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        large[0].kill9();
+        Thread.sleep(10_000);
+        large[0] = Proc.start(work, "large-model-restart", largeArgs);
+        all.add(large[0]);
+        large[0].await("large-model=", Duration.ofSeconds(120));
+      };
+      case "large_model_slow_30s" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        Files.writeString(faultFile, "delay-ms=2000\n");
+        Thread.sleep(30_000);
+        Files.writeString(faultFile, "");
+      };
+      case "large_model_flapping_20s" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        Files.writeString(faultFile, "unavailable-fraction=0.5\n");
+        Thread.sleep(20_000);
+        Files.writeString(faultFile, "");
+      };
+      default -> throw new IllegalArgumentException(name);
+    };
+  }
+
+  /** One answer per request id as a read_committed reader sees them. */
+  private static final class Answer {
+    final long firstAtMs;
+    final boolean degraded;
+    int count = 1;
+
+    Answer(long firstAtMs, boolean degraded) {
+      this.firstAtMs = firstAtMs;
+      this.degraded = degraded;
+    }
+  }
+
+  /** Reads every partition of the responses and dead-letter topics, read_committed, from the start. */
+  private static final class Verifier {
+    final Map<String, Answer> answers = new ConcurrentHashMap<>();
+    final java.util.concurrent.atomic.AtomicInteger deadLettered = new java.util.concurrent.atomic.AtomicInteger();
+    /** Degraded outcomes by the start of their reason (numbers cut off). */
+    final Map<String, Integer> degradedReasons = new ConcurrentHashMap<>();
+    private final String bootstrap;
+    private final AtomicBoolean running = new AtomicBoolean(true);
+    private Thread thread;
+
+    Verifier(String bootstrap) {
+      this.bootstrap = bootstrap;
+    }
+
+    int answered() {
+      return answers.size();
+    }
+
+    void start() {
+      thread = new Thread(this::loop, "verifier");
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    void stop() throws InterruptedException {
+      running.set(false);
+      thread.join(10_000);
+    }
+
+    private void loop() {
+      Properties p = new Properties();
+      p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+      p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+      p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+      p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+      try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p, new StringDeserializer(),
+          new ByteArrayDeserializer())) {
+        List<TopicPartition> parts = new ArrayList<>();
+        for (String topic : List.of("cascade.responses", "cascade.dead-letters", "cascade.outcomes")) {
+          List<PartitionInfo> infos = null;
+          while (infos == null || infos.isEmpty()) {
+            infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+          }
+          infos.forEach(i -> parts.add(new TopicPartition(i.topic(), i.partition())));
+        }
+        consumer.assign(parts);
+        consumer.seekToBeginning(parts);
+        while (running.get()) {
+          for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+            long now = System.currentTimeMillis();
+            if (r.topic().equals("cascade.responses")) {
+              CascadeResponse response = CascadeSerdes.responses().deserializer().deserialize(r.topic(), r.value());
+              answers.compute(response.getRequestId(), (id, a) -> {
+                if (a == null) {
+                  return new Answer(now, response.getServedBy() == ServedBy.SMALL_DEGRADED);
+                }
+                a.count++;
+                return a;
+              });
+            } else if (r.topic().equals("cascade.outcomes")) {
+              dev.cascade.schemas.avro.RoutingOutcome o = CascadeSerdes.outcomes().deserializer()
+                  .deserialize(r.topic(), r.value());
+              if (o.getDegraded() && o.getDegradedReason() != null) {
+                String reason = o.getDegradedReason().replaceAll("[0-9]+", "N");
+                degradedReasons.merge(reason.substring(0, Math.min(90, reason.length())), 1, Integer::sum);
+              }
+            } else {
+              DeadLetter d = CascadeSerdes.deadLetters().deserializer().deserialize(r.topic(), r.value());
+              deadLettered.incrementAndGet();
+              log("dead letter: %s", d.getReason());
+            }
+          }
+        }
+      } catch (RuntimeException e) {
+        log("verifier failed: %s", e);
+      }
+    }
+  }
+
+  /** A cascade command in its own JVM, its output kept in a log file and scanned for lines. */
+  static final class Proc {
+    private final String name;
+    private final List<String> args;
+    private final List<String> lines = new CopyOnWriteArrayList<>();
+    private Process process;
+
+    private Proc(String name, List<String> args) {
+      this.name = name;
+      this.args = args;
+    }
+
+    static Proc start(Path work, String name, List<String> args) throws IOException {
+      Proc p = new Proc(name, args);
+      p.launch(work);
+      return p;
+    }
+
+    private void launch(Path work) throws IOException {
+      List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "-cp", System.getProperty("java.class.path"), "-Xmx1g",
+          "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util",
+          "-Dai.djl.offline=true", "dev.cascade.router.cli.CascadeCommand"));
+      command.addAll(args);
+      lines.clear();
+      process = new ProcessBuilder(command).redirectErrorStream(true).start();
+      Path logFile = work.resolve(name + ".log");
+      Process running = process;
+      Thread reader = new Thread(() -> {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(running.getInputStream(),
+            StandardCharsets.UTF_8)); PrintWriter out = new PrintWriter(Files.newBufferedWriter(logFile,
+            StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND))) {
+          String line;
+          while ((line = in.readLine()) != null) {
+            lines.add(line);
+            out.println(line);
+            out.flush();
+          }
+        } catch (IOException e) {
+          // the process died
+        }
+      }, name + "-output");
+      reader.setDaemon(true);
+      reader.start();
+    }
+
+    void restart(Path work) throws IOException {
+      launch(work);
+    }
+
+    String await(String prefix, Duration timeout) throws InterruptedException {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (System.nanoTime() < deadline) {
+        for (String l : lines) {
+          if (l.startsWith(prefix)) {
+            return l;
+          }
+        }
+        if (!process.isAlive()) {
+          throw new IllegalStateException(name + " exited (" + process.exitValue() + ") before printing " + prefix
+              + ":\n" + lines.stream().skip(Math.max(0, lines.size() - 30)).collect(Collectors.joining("\n")));
+        }
+        Thread.sleep(50);
+      }
+      throw new IllegalStateException(name + " did not print " + prefix + " within " + timeout);
+    }
+
+    void kill9() throws InterruptedException {
+      process.destroyForcibly();
+      process.waitFor();
+    }
+
+    void term() throws InterruptedException {
+      process.destroy();
+      if (!process.waitFor(60, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor();
+      }
+    }
+
+    void stop() {
+      try {
+        if (process != null && process.isAlive()) {
+          term();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  private static Properties producerProps(String bootstrap) {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.ACKS_CONFIG, "all");
+    p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 300_000);
+    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 300_000);
+    p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+    p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class);
+    return p;
+  }
+
+  private static double percentile(List<Double> values, double q) {
+    if (values.isEmpty()) {
+      return Double.NaN;
+    }
+    double[] sorted = values.stream().mapToDouble(Double::doubleValue).toArray();
+    Arrays.sort(sorted);
+    return sorted[Math.min(sorted.length - 1, (int) Math.floor(q * sorted.length))];
+  }
+
+  private static void sleepUntil(long wallMs) throws InterruptedException {
+    long wait = wallMs - System.currentTimeMillis();
+    if (wait > 0) {
+      Thread.sleep(wait);
+    }
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static void log(String format, Object... args) {
+    System.err.printf(Locale.ROOT, "[faults %tT] " + format + "%n",
+        java.util.stream.Stream.concat(java.util.stream.Stream.of(new java.util.Date()), Arrays.stream(args)).toArray());
+  }
+}
