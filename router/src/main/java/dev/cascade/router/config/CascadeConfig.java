@@ -78,9 +78,9 @@ public final class CascadeConfig {
       "most large-model calls in flight");
   public static final ConfigKey<Integer> ESCALATION_DEADLINE_MS = ConfigKey.intInRange("escalation.deadline-ms", 5_000, 1, 600_000,
       "deadline of one large-model call");
-  public static final ConfigKey<Integer> ESCALATION_MAX_WAIT_MS = ConfigKey.intInRange("escalation.max-wait-ms", 25_000, 0,
+  public static final ConfigKey<Integer> ESCALATION_MAX_WAIT_MS = ConfigKey.intInRange("escalation.max-wait-ms", 60_000, 0,
       3_600_000, "how long an escalation waits (parked, retried) for an unavailable large model before it is answered"
-          + " SMALL_DEGRADED; the default fits a gRPC caller's default 30 s deadline");
+          + " SMALL_DEGRADED, counted from its hand-off");
   public static final ConfigKey<Integer> ESCALATION_RETRIES = ConfigKey.intInRange("escalation.retries", 2, 0, 20,
       "retries of a large-model call that failed with UNAVAILABLE");
   public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
