@@ -32,6 +32,10 @@ public final class CascadeServer {
   private final Server server;
   private final HealthStatusManager health = new HealthStatusManager();
   private final PolicyAdminService admin;
+  private final RequestChannel requests;
+  private volatile java.util.function.BooleanSupplier ready = () -> true;
+  private java.util.concurrent.ScheduledExecutorService watcher;
+  private ServingStatus serving;
 
   /**
    * @param requests how requests reach the cascade and their responses come back
@@ -45,6 +49,7 @@ public final class CascadeServer {
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline) {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
+    this.requests = requests;
     this.server = builder
         .addService(new CascadeService(requests, validator, defaultDeadline))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))
@@ -57,15 +62,51 @@ public final class CascadeServer {
   /** Starts serving; health turns SERVING. */
   public CascadeServer start() throws IOException {
     server.start();
-    health.setStatus("", ServingStatus.SERVING);
-    health.setStatus(CascadeGrpc.SERVICE_NAME, ServingStatus.SERVING);
     health.setStatus(PolicyAdminGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    refreshHealth();
+    watcher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "front-door-health");
+      t.setDaemon(true);
+      return t;
+    });
+    watcher.scheduleWithFixedDelay(this::refreshHealth, 500, 500, TimeUnit.MILLISECONDS);
     LOG.info("cascade gRPC server listening on port {}", server.getPort());
     return this;
   }
 
+  /**
+   * Health of {@code Cascade} (and of the server, service "") follows {@code ready} as well as the
+   * reply reader: NOT_SERVING while either says no, SERVING again when both say yes (checked every
+   * 500 ms). {@code serve} passes whether its router's stream threads are running.
+   */
+  public void healthFollows(java.util.function.BooleanSupplier ready) {
+    this.ready = ready;
+    refreshHealth();
+  }
+
+  private synchronized void refreshHealth() {
+    boolean ok;
+    try {
+      ok = requests.healthy() && ready.getAsBoolean();
+    } catch (RuntimeException e) {
+      ok = false;
+    }
+    ServingStatus now = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    if (now != serving) {
+      if (serving != null) {
+        LOG.warn("health: {} -> {}", serving, now);
+      }
+      serving = now;
+      health.setStatus("", now);
+      health.setStatus(CascadeGrpc.SERVICE_NAME, now);
+    }
+  }
+
   /** Stops taking calls, ends policy watches, lets running calls finish for up to 30 seconds. */
   public void stop() throws InterruptedException {
+    if (watcher != null) {
+      watcher.shutdownNow();
+    }
     health.enterTerminalState();
     server.shutdown();
     admin.completeWatches();

@@ -89,6 +89,11 @@ public final class FrontDoor implements AutoCloseable {
     return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
   }
 
+  /** Health follows {@code ready} as well as the reply reader (see {@link CascadeServer#healthFollows}). */
+  public void healthFollows(java.util.function.BooleanSupplier ready) {
+    server.healthFollows(ready);
+  }
+
   /** The gRPC port. */
   public int port() {
     return server.port();

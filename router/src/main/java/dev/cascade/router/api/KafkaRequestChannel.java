@@ -67,6 +67,7 @@ final class KafkaRequestChannel implements RequestChannel {
   private final Thread reader;
   private final CountDownLatch readerStopped = new CountDownLatch(1);
   private volatile boolean running = true;
+  private volatile boolean readerHealthy = true;
 
   private KafkaRequestChannel(String instanceId, String requestsTopic, String responsesTopic,
       KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer) {
@@ -167,16 +168,29 @@ final class KafkaRequestChannel implements RequestChannel {
   private void readReplies() {
     try {
       while (running) {
-        for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
-          accept(record);
+        try {
+          for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
+            accept(record);
+          }
+          readerHealthy = true;
+        } catch (WakeupException e) {
+          if (running) {
+            LOG.error("reply consumer of {} woken unexpectedly; reading on", instanceId, e);
+          }
+        } catch (RuntimeException e) {
+          // Health says NOT_SERVING until a poll succeeds again; the consumer keeps its positions.
+          if (readerHealthy) {
+            LOG.error("reply consumer of {} failed; retrying every second, health NOT_SERVING meanwhile", instanceId, e);
+          }
+          readerHealthy = false;
+          Thread.sleep(1_000);
         }
       }
-    } catch (WakeupException e) {
-      if (running) {
-        LOG.error("reply consumer of {} woken unexpectedly", instanceId, e);
-      }
-    } catch (RuntimeException e) {
-      LOG.error("reply consumer of {} failed; waiting calls will time out", instanceId, e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable e) {
+      readerHealthy = false;
+      LOG.error("reply reader of {} died; health NOT_SERVING, waiting calls will time out", instanceId, e);
     } finally {
       consumer.close(Duration.ofSeconds(5));
       readerStopped.countDown();
@@ -242,6 +256,11 @@ final class KafkaRequestChannel implements RequestChannel {
   /** Responses addressed to this instance that nobody waited for any more (late ones), dropped. */
   long unclaimed() {
     return unclaimed.get();
+  }
+
+  @Override
+  public boolean healthy() {
+    return readerHealthy && reader.isAlive();
   }
 
   /** Calls waiting for their response now. */

@@ -25,6 +25,11 @@ interface RequestChannel extends AutoCloseable {
    */
   CompletableFuture<CascadeResponse> submit(CascadeRequest request);
 
+  /** Whether responses can reach their callers now (the reply reader is alive and reading). */
+  default boolean healthy() {
+    return true;
+  }
+
   @Override
   void close();
 }

@@ -24,6 +24,7 @@ final class DemoDoors {
       CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
         new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)));
+    doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       doors.close();
       router.close();

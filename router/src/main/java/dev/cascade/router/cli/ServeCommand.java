@@ -44,6 +44,7 @@ final class ServeCommand implements Callable<Integer> {
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)));
+    doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       doors.close();

@@ -391,6 +391,34 @@ class CascadeServerTest {
   }
 
   @Test
+  void healthSaysNotServingWhileTheRouterOrTheReplyReaderCannotAnswerAndServingOnceBoth() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean routerRunning = new java.util.concurrent.atomic.AtomicBoolean(true);
+    server.healthFollows(routerRunning::get);
+    routerRunning.set(false);
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.NOT_SERVING);
+    awaitHealth("", HealthCheckResponse.ServingStatus.NOT_SERVING);
+    routerRunning.set(true);
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
+    requests.readerHealthy = false;
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.NOT_SERVING);
+    requests.readerHealthy = true;
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
+  }
+
+  private void awaitHealth(String service, HealthCheckResponse.ServingStatus expected) throws InterruptedException {
+    HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
+    HealthCheckResponse.ServingStatus last = null;
+    for (int i = 0; i < 100; i++) {
+      last = health.check(HealthCheckRequest.newBuilder().setService(service).build()).getStatus();
+      if (last == expected) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+    assertThat(last).as("health of '" + service + "' after 5 s").isEqualTo(expected);
+  }
+
+  @Test
   void healthSaysServingForEachService() {
     HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
     for (String service : new String[] {"", CascadeGrpc.SERVICE_NAME, PolicyAdminGrpc.SERVICE_NAME}) {

@@ -18,6 +18,13 @@ final class FakeChannel implements RequestChannel {
   final List<CompletableFuture<CascadeResponse>> futures = new CopyOnWriteArrayList<>();
   volatile boolean silent;
   volatile RuntimeException failure;
+  /** What {@link #healthy()} says: whether the reply reader is reading. */
+  volatile boolean readerHealthy = true;
+
+  @Override
+  public boolean healthy() {
+    return readerHealthy;
+  }
 
   @Override
   public String instanceId() {

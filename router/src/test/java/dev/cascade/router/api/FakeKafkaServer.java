@@ -47,6 +47,11 @@ final class FakeKafkaServer {
     return LearnedRules.bundledRules().get(0).info().modelFingerprint();
   }
 
+  /** See {@link CascadeServer#healthFollows}. */
+  void healthFollows(java.util.function.BooleanSupplier ready) {
+    server.healthFollows(ready);
+  }
+
   /** The port it listens on ({@link CascadeServer#port()}). */
   int port() {
     return server.port();
