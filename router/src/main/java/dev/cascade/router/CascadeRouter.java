@@ -133,7 +133,12 @@ public final class CascadeRouter implements AutoCloseable {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
-    EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config));
+    EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config),
+        dev.cascade.models.server.GrpcTls.client(
+            dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_TRUST_STORE),
+                config.get(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD)),
+            dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_KEY_STORE),
+                config.get(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD))));
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
     RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens, metrics.observer());

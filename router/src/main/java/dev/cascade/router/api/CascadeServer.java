@@ -48,10 +48,17 @@ public final class CascadeServer {
    */
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline) {
+    this(builder, requests, policies, ruleStore, validator, rules, adminToken, defaultDeadline, null);
+  }
+
+  /** As above; with {@code apiKeys} (null: none), {@code Generate} requires one of them. */
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
+      RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys) {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
     this.requests = requests;
+    CascadeService cascade = new CascadeService(requests, validator, defaultDeadline);
     this.server = builder
-        .addService(new CascadeService(requests, validator, defaultDeadline))
+        .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))
         .addService(health.getHealthService())
         .addService(GrpcReflection.v1())

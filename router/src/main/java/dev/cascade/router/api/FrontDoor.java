@@ -47,6 +47,17 @@ public final class FrontDoor implements AutoCloseable {
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address) {
+    return start(config, validator, rules, address, null);
+  }
+
+  /**
+   * As above, counting API-key use in {@code registry} (null: not counted) when {@code
+   * api.keys-file} is set.
+   */
+  public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
+      InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
+    String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
+    ApiKeys apiKeys = keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), registry);
     String token = config.get(CascadeConfig.ADMIN_TOKEN);
     if (token.isBlank()) {
       token = generateToken();
@@ -69,8 +80,14 @@ public final class FrontDoor implements AutoCloseable {
       policies.close();
       throw e;
     }
-    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address), requests, policies, ruleVersions,
-        validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)));
+    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
+            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
+            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD)));
+    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
+        ruleVersions,
+        validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), apiKeys);
     try {
       server.start();
     } catch (IOException e) {

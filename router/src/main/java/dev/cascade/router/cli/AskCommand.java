@@ -48,6 +48,10 @@ final class AskCommand implements Callable<Integer> {
   @Option(names = "--metadata", paramLabel = "KEY=VALUE", description = "Metadata carried into the outcome record; repeatable.")
   Map<String, String> metadata = new LinkedHashMap<>();
 
+  @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:CASCADE_API_KEY}",
+      description = "The API key, for a router with api.keys-file (default: the CASCADE_API_KEY environment variable).")
+  String apiKey;
+
   @Spec
   CommandSpec spec;
 
@@ -62,7 +66,14 @@ final class AskCommand implements Callable<Integer> {
       request.setRequestId(requestId);
     }
     return target.call(spec.commandLine().getErr(), channel -> {
-      GenerateResponse response = CascadeGrpc.newBlockingStub(channel)
+      CascadeGrpc.CascadeBlockingStub stub = CascadeGrpc.newBlockingStub(channel);
+      if (apiKey != null && !apiKey.isBlank()) {
+        io.grpc.Metadata headers = new io.grpc.Metadata();
+        headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
+            "Bearer " + apiKey.strip());
+        stub = stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+      }
+      GenerateResponse response = stub
           .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
           .generate(request.build());
       if (json) {

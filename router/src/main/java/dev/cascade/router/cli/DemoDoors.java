@@ -23,7 +23,8 @@ final class DemoDoors {
   static void serveUntilInterrupted(CascadeConfig config, EmbeddedKafka kafka, LargeModelServer largeServer,
       CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
-        new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)));
+        new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)),
+        router.metrics().registry().orElse(null));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       doors.close();

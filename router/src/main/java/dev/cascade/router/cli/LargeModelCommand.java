@@ -49,6 +49,22 @@ final class LargeModelCommand implements Callable<Integer> {
   @Option(names = "--no-metrics", description = "Serve no Prometheus metrics.")
   boolean noMetrics;
 
+  @Option(names = "--tls-key-store", paramLabel = "FILE",
+      description = "PKCS12 (or .jks) key store with the server's key and certificate: serve TLS (default: plaintext).")
+  String tlsKeyStore;
+
+  @Option(names = "--tls-key-store-password", paramLabel = "PASSWORD", defaultValue = "${env:CASCADE_TLS_KEY_STORE_PASSWORD}",
+      description = "Its password (default: the CASCADE_TLS_KEY_STORE_PASSWORD environment variable).")
+  String tlsKeyStorePassword;
+
+  @Option(names = "--tls-client-trust-store", paramLabel = "FILE",
+      description = "Key store of the client certificates to require (mutual TLS; needs --tls-key-store).")
+  String tlsClientTrustStore;
+
+  @Option(names = "--tls-client-trust-store-password", paramLabel = "PASSWORD",
+      defaultValue = "${env:CASCADE_TLS_CLIENT_TRUST_STORE_PASSWORD}", description = "Its password.")
+  String tlsClientTrustStorePassword;
+
   @Option(names = "--fault-file", paramLabel = "FILE", hidden = true,
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
   java.nio.file.Path faultFile;
@@ -57,7 +73,9 @@ final class LargeModelCommand implements Callable<Integer> {
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
     TextGenerator generator = TextGenerators.load(model, engine);
-    ServerBuilder<?> builder = ServerBuilder.forPort(port);
+    ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
+        dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
+        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));
     MetricsEndpoint metrics = null;
     if (!noMetrics) {
       PrometheusRegistry registry = new PrometheusRegistry();

@@ -43,7 +43,7 @@ final class ServeCommand implements Callable<Integer> {
     config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
-        new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)));
+        new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

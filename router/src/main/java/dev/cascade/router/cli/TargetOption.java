@@ -1,7 +1,6 @@
 package dev.cascade.router.cli;
 
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
 import java.util.concurrent.TimeUnit;
@@ -14,9 +13,31 @@ final class TargetOption {
       description = "The router's gRPC address (printed as grpc=HOST:PORT by 'cascade demo --serve' and 'cascade serve').")
   String target;
 
-  /** A plaintext channel to the target; shut it down with {@link #close(ManagedChannel)}. */
+  @Option(names = "--tls-trust-store", paramLabel = "FILE",
+      description = "Key store of the certificates the server is trusted by: connect with TLS (default: plaintext).")
+  String tlsTrustStore;
+
+  @Option(names = "--tls-trust-store-password", paramLabel = "PASSWORD",
+      defaultValue = "${env:CASCADE_TLS_TRUST_STORE_PASSWORD}", description = "Its password.")
+  String tlsTrustStorePassword;
+
+  @Option(names = "--tls-key-store", paramLabel = "FILE",
+      description = "Key store with this client's key and certificate, for a server that requires one (mutual TLS).")
+  String tlsKeyStore;
+
+  @Option(names = "--tls-key-store-password", paramLabel = "PASSWORD",
+      defaultValue = "${env:CASCADE_TLS_KEY_STORE_PASSWORD}", description = "Its password.")
+  String tlsKeyStorePassword;
+
+  /** A channel to the target (TLS when a trust or key store is given); shut it down with {@link #close(ManagedChannel)}. */
   ManagedChannel open() {
-    return ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    return io.grpc.Grpc.newChannelBuilder(target, dev.cascade.models.server.GrpcTls.client(
+        dev.cascade.models.server.GrpcTls.Store.of(tlsTrustStore, tlsTrustStorePassword),
+        dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword))).build();
+  }
+
+  private boolean plaintext() {
+    return (tlsTrustStore == null || tlsTrustStore.isBlank()) && (tlsKeyStore == null || tlsKeyStore.isBlank());
   }
 
   static void close(ManagedChannel channel) throws InterruptedException {
@@ -39,6 +60,9 @@ final class TargetOption {
     try {
       return call.run(channel);
     } catch (StatusRuntimeException e) {
+      if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+        err.println("hint: connected in plaintext; if " + target + " serves TLS, pass --tls-trust-store FILE");
+      }
       return failed(e, err);
     } finally {
       close(channel);

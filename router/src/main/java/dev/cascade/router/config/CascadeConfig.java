@@ -80,7 +80,7 @@ public final class CascadeConfig {
       "deadline of one large-model call");
   public static final ConfigKey<Integer> ESCALATION_MAX_WAIT_MS = ConfigKey.intInRange("escalation.max-wait-ms", 60_000, 0,
       3_600_000, "how long an escalation waits (parked, retried) for an unavailable large model before it is answered"
-          + " SMALL_DEGRADED, counted from its hand-off");
+          + " SMALL_DEGRADED, counted from its first failed call");
   public static final ConfigKey<Integer> ESCALATION_RETRIES = ConfigKey.intInRange("escalation.retries", 2, 0, 20,
       "retries of a large-model call that failed with UNAVAILABLE");
   public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
@@ -146,6 +146,24 @@ public final class CascadeConfig {
   public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
       "file holding the admin token (e.g. a mounted Secret); when admin.token is empty and the file does not exist,"
           + " serve writes a fresh random token to it (owner-only); empty: <state.dir or temp>/admin-token");
+  public static final ConfigKey<String> API_KEYS_FILE = ConfigKey.string("api.keys-file", "",
+      "file of API keys ('NAME KEY' per line): Cascade.Generate then requires one (UNAUTHENTICATED otherwise); empty: open");
+  public static final ConfigKey<String> GRPC_TLS_KEY_STORE = ConfigKey.string("grpc.tls.key-store", "",
+      "PKCS12 (or .jks) key store with the front door's key and certificate: TLS on the gRPC front door; empty: plaintext");
+  public static final ConfigKey<String> GRPC_TLS_KEY_STORE_PASSWORD = ConfigKey.string("grpc.tls.key-store-password", "",
+      "password of grpc.tls.key-store");
+  public static final ConfigKey<String> GRPC_TLS_CLIENT_TRUST_STORE = ConfigKey.string("grpc.tls.client-trust-store", "",
+      "key store of the certificates clients must present (mutual TLS); empty: no client certificate asked");
+  public static final ConfigKey<String> GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD = ConfigKey.string(
+      "grpc.tls.client-trust-store-password", "", "password of grpc.tls.client-trust-store");
+  public static final ConfigKey<String> LARGE_TLS_TRUST_STORE = ConfigKey.string("large.tls.trust-store", "",
+      "key store of the certificates the large-model server is trusted by: TLS to it; empty: plaintext");
+  public static final ConfigKey<String> LARGE_TLS_TRUST_STORE_PASSWORD = ConfigKey.string("large.tls.trust-store-password",
+      "", "password of large.tls.trust-store");
+  public static final ConfigKey<String> LARGE_TLS_KEY_STORE = ConfigKey.string("large.tls.key-store", "",
+      "key store with the router's client key and certificate, for a large-model server that requires one (mutual TLS)");
+  public static final ConfigKey<String> LARGE_TLS_KEY_STORE_PASSWORD = ConfigKey.string("large.tls.key-store-password", "",
+      "password of large.tls.key-store");
   public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
   public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,
@@ -172,7 +190,9 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
+      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
+      LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
@@ -341,7 +361,8 @@ public final class CascadeConfig {
   /** Every key and its value, for logging; the admin token is masked. */
   public Map<String, String> describe() {
     Map<String, String> out = new LinkedHashMap<>();
-    values.forEach((k, v) -> out.put(k, k.equals(ADMIN_TOKEN.name()) && !String.valueOf(v).isEmpty() ? "****" : String.valueOf(v)));
+    values.forEach((k, v) -> out.put(k, (k.equals(ADMIN_TOKEN.name()) || k.endsWith("password"))
+        && !String.valueOf(v).isEmpty() ? "****" : String.valueOf(v)));
     kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, k.contains("password") || k.contains("jaas") ? "****" : v));
     return out;
   }

@@ -84,7 +84,13 @@ public final class EscalationClient implements AutoCloseable {
 
   /** A client with its own plaintext channel to {@code target} (host:port). */
   public static EscalationClient connect(String target, EscalationSettings settings) {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+    return connect(target, settings, io.grpc.InsecureChannelCredentials.create());
+  }
+
+  /** A client with its own channel to {@code target} (host:port), TLS or not as {@code credentials} say. */
+  public static EscalationClient connect(String target, EscalationSettings settings,
+      io.grpc.ChannelCredentials credentials) {
+    ManagedChannel channel = NettyChannelBuilder.forTarget(target, credentials).build();
     return new EscalationClient(channel, true, settings);
   }
 

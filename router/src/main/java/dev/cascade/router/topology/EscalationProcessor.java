@@ -38,7 +38,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A call that fails because the large model is unavailable, overloaded or slow, or because the
  * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s) while the wait
- * since the hand-off stays within {@code escalation.max-wait-ms}; only past that bound is the
+ * since its first failed call stays within {@code escalation.max-wait-ms}; only past that bound is the
  * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
  * as an error and degraded at once. A request the small model could not answer has no text to
@@ -63,6 +63,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   /** Escalations waiting for an unavailable large model: request id to the wall time of the next try. */
   private final Map<String, Long> parked = new HashMap<>();
   private final Map<String, Integer> tries = new HashMap<>();
+  private final Map<String, Long> firstFailureAt = new HashMap<>();
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Escalation> pending;
 
@@ -175,20 +176,25 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         } else {
           // Unavailable, overloaded, too slow, or the breaker is open: wait for it to come back,
           // within escalation.max-wait-ms of the hand-off, instead of degrading at once.
+          // The wait is counted from this escalation's first failed call (its time in a backlog
+          // before that is not the large model's doing).
           int attempt = tries.merge(c.requestId(), 1, Integer::sum);
+          long failedAt = now - (long) c.millis();
+          long since = firstFailureAt.computeIfAbsent(c.requestId(), id -> failedAt);
           long retryAt = now + Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, attempt - 1));
           long maxWait = client.settings().maxWait().toMillis();
-          if (retryAt - e.getEscalatedAtMs() <= maxWait) {
+          if (retryAt - since <= maxWait) {
             parked.put(c.requestId(), retryAt);
             observer.escalationParked();
             continue;
           }
           degradedReason = String.format(java.util.Locale.ROOT,
               "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
-              now - e.getEscalatedAtMs(), maxWait, attempt, reason(c.error()));
+              now - since, maxWait, attempt, reason(c.error()));
         }
       }
       tries.remove(c.requestId());
+      firstFailureAt.remove(c.requestId());
       if (c.error() != null && e.getSmallFailure() != null) {
         // Neither model answered: there is no small answer to degrade to.
         RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "

@@ -37,9 +37,14 @@ final class FakeKafkaServer {
    */
   FakeKafkaServer(ServerBuilder<?> transport, Function<String, Optional<String>> promptCheck, DeferralPolicy policy,
       String adminToken, Duration defaultDeadline) throws IOException {
+    this(transport, promptCheck, policy, adminToken, defaultDeadline, null);
+  }
+
+  FakeKafkaServer(ServerBuilder<?> transport, Function<String, Optional<String>> promptCheck, DeferralPolicy policy,
+      String adminToken, Duration defaultDeadline, ApiKeys apiKeys) throws IOException {
     policies = new InMemoryPolicyStore(policy);
     server = new CascadeServer(transport, requests, policies, rules, new RequestValidator(model(promptCheck)),
-        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline).start();
+        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys).start();
   }
 
   /** The SHA-256 of the small model the shipped rules were made for. */

@@ -104,6 +104,10 @@ class MetricsReadmeTableTest {
     metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
     metrics.smallModelFailed(1);
     metrics.escalationParked();
+    java.nio.file.Path keys = java.nio.file.Files.createTempFile("api-keys", "");
+    java.nio.file.Files.writeString(keys, "name k-0123456789abcdef\n");
+    dev.cascade.router.api.ApiKeys.load(keys, registry);
+    java.nio.file.Files.delete(keys);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
     learner.label("reference");

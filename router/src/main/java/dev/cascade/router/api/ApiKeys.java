@@ -1,0 +1,116 @@
+package dev.cascade.router.api;
+
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Optional API keys for {@code Cascade.Generate} ({@code api.keys-file}): a call must carry one of
+ * the keys, as {@code authorization: Bearer KEY} or {@code x-api-key: KEY}, or it gets
+ * UNAUTHENTICATED. Calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
+ * key's name, never the key. The file has one key per line, {@code NAME KEY}; blank lines and lines
+ * starting with {@code #} are skipped; it is read once, at start.
+ */
+public final class ApiKeys implements ServerInterceptor {
+
+  static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  static final Metadata.Key<String> X_API_KEY = Metadata.Key.of("x-api-key", Metadata.ASCII_STRING_MARSHALLER);
+
+  private final Map<String, byte[]> keys;
+  private final Counter requests;
+
+  private ApiKeys(Map<String, byte[]> keys, Counter requests) {
+    this.keys = keys;
+    this.requests = requests;
+  }
+
+  /**
+   * Reads the keys file.
+   *
+   * @param registry where the per-key counter is registered; null: not counted
+   * @throws IllegalArgumentException if a line is not {@code NAME KEY}, a name repeats, or there is no key
+   */
+  public static ApiKeys load(Path file, PrometheusRegistry registry) {
+    Map<String, byte[]> keys = new LinkedHashMap<>();
+    try {
+      int n = 0;
+      for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+        n++;
+        String t = line.strip();
+        if (t.isEmpty() || t.startsWith("#")) {
+          continue;
+        }
+        String[] parts = t.split("\\s+");
+        if (parts.length != 2 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
+          throw new IllegalArgumentException("api.keys-file " + file + " line " + n
+              + ": expected 'NAME KEY' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16 characters)");
+        }
+        if (keys.put(parts[0], parts[1].getBytes(StandardCharsets.UTF_8)) != null) {
+          throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": name '" + parts[0]
+              + "' repeats");
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("api.keys-file " + file + ": " + e.getMessage(), e);
+    }
+    if (keys.isEmpty()) {
+      throw new IllegalArgumentException("api.keys-file " + file + " holds no key");
+    }
+    Counter counter = registry == null ? null : Counter.builder().name("cascade_api_requests_total")
+        .help("Cascade.Generate calls by API key name (api.keys-file), never the key itself")
+        .labelNames("key").withoutExemplars().register(registry);
+    if (counter != null) {
+      keys.keySet().forEach(counter::labelValues); // every key's series from 0, so unused keys show too
+    }
+    return new ApiKeys(keys, counter);
+  }
+
+  @Override
+  public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
+      ServerCallHandler<Q, A> next) {
+    String presented = headers.get(X_API_KEY);
+    String authorization = headers.get(AUTHORIZATION);
+    if (presented == null && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      presented = authorization.substring(7).strip();
+    }
+    if (presented == null || presented.isEmpty()) {
+      return refuse(call, "missing API key: send 'authorization: Bearer KEY' or 'x-api-key: KEY'");
+    }
+    String name = nameOf(presented.getBytes(StandardCharsets.UTF_8));
+    if (name == null) {
+      return refuse(call, "unknown API key");
+    }
+    if (requests != null) {
+      requests.labelValues(name).inc();
+    }
+    return next.startCall(call, headers);
+  }
+
+  /** The name of the key, comparing every key in constant time; null when none matches. */
+  private String nameOf(byte[] presented) {
+    String match = null;
+    for (Map.Entry<String, byte[]> e : keys.entrySet()) {
+      if (MessageDigest.isEqual(e.getValue(), presented)) {
+        match = e.getKey();
+      }
+    }
+    return match;
+  }
+
+  private static <Q, A> ServerCall.Listener<Q> refuse(ServerCall<Q, A> call, String why) {
+    call.close(Status.UNAUTHENTICATED.withDescription(why), new Metadata());
+    return new ServerCall.Listener<>() {};
+  }
+}

@@ -1,0 +1,170 @@
+package dev.cascade.router.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cascade.models.server.GrpcTls;
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.router.cli.CascadeCommand;
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.policy.DeferralPolicy;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.Server;
+import io.grpc.stub.StreamObserver;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/**
+ * TLS and mutual TLS on real Netty servers over loopback, with certificates made by {@code keytool}
+ * at test time: the front door with the command-line client, and the large-model call.
+ */
+class GrpcTlsTest {
+
+  private static final String PASSWORD = "test-secret";
+
+  @TempDir
+  static Path dir;
+
+  private static GrpcTls.Store serverKeys;
+  private static GrpcTls.Store serverTrust;
+  private static GrpcTls.Store clientKeys;
+  private static GrpcTls.Store clientTrust;
+
+  @BeforeAll
+  static void makeCertificates() throws Exception {
+    serverKeys = keyPair("server");
+    serverTrust = trustStoreOf("server");
+    clientKeys = keyPair("client");
+    clientTrust = trustStoreOf("client");
+  }
+
+  /** A self-signed certificate for localhost and 127.0.0.1, in NAME.p12. */
+  private static GrpcTls.Store keyPair(String name) throws Exception {
+    Path store = dir.resolve(name + ".p12");
+    keytool("-genkeypair", "-alias", name, "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=localhost",
+        "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-validity", "2", "-storetype", "PKCS12", "-keystore",
+        store.toString(), "-storepass", PASSWORD, "-keypass", PASSWORD);
+    keytool("-exportcert", "-alias", name, "-keystore", store.toString(), "-storepass", PASSWORD, "-rfc", "-file",
+        dir.resolve(name + ".pem").toString());
+    return new GrpcTls.Store(store, PASSWORD);
+  }
+
+  /** A trust store holding NAME's certificate. */
+  private static GrpcTls.Store trustStoreOf(String name) throws Exception {
+    Path store = dir.resolve(name + "-trust.p12");
+    keytool("-importcert", "-noprompt", "-alias", name, "-file", dir.resolve(name + ".pem").toString(),
+        "-storetype", "PKCS12", "-keystore", store.toString(), "-storepass", PASSWORD);
+    return new GrpcTls.Store(store, PASSWORD);
+  }
+
+  private static void keytool(String... args) throws Exception {
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "keytool")
+        .toString()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(p.getInputStream().readAllBytes());
+    assertThat(p.waitFor()).as(output).isZero();
+  }
+
+  /** Echoes the prompt upper-cased. */
+  private static final class Upper extends LargeModelGrpc.LargeModelImplBase {
+    @Override
+    public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+      out.onNext(LargeGenerateResponse.newBuilder().setText(request.getPrompt().toUpperCase()).build());
+      out.onCompleted();
+    }
+  }
+
+  private static EscalationSettings settings() {
+    return new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 8);
+  }
+
+  @Test
+  void theRouterCallsATlsLargeModelAndAPlaintextClientIsRefused() throws Exception {
+    Server server = Grpc.newServerBuilderForPort(0, GrpcTls.server(serverKeys, GrpcTls.Store.NONE))
+        .addService(new Upper()).build().start();
+    String target = "localhost:" + server.getPort();
+    try (EscalationClient tls = EscalationClient.connect(target, settings(),
+            GrpcTls.client(serverTrust, GrpcTls.Store.NONE));
+        EscalationClient plain = EscalationClient.connect(target, settings(), InsecureChannelCredentials.create())) {
+      assertThat(tls.generate("r1", "over tls", 8).get(10, TimeUnit.SECONDS).text()).isEqualTo("OVER TLS");
+      assertThatThrownBy(() -> plain.generate("r2", "plain", 8).get(10, TimeUnit.SECONDS))
+          .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
+    } finally {
+      server.shutdownNow();
+    }
+  }
+
+  @Test
+  void mutualTlsRequiresATrustedClientCertificate() throws Exception {
+    Server server = Grpc.newServerBuilderForPort(0, GrpcTls.server(serverKeys, clientTrust))
+        .addService(new Upper()).build().start();
+    String target = "localhost:" + server.getPort();
+    try (EscalationClient withCertificate = EscalationClient.connect(target, settings(),
+            GrpcTls.client(serverTrust, clientKeys));
+        EscalationClient without = EscalationClient.connect(target, settings(),
+            GrpcTls.client(serverTrust, GrpcTls.Store.NONE));
+        EscalationClient untrusted = EscalationClient.connect(target, settings(),
+            GrpcTls.client(serverTrust, serverKeys))) {
+      assertThat(withCertificate.generate("r1", "mutual", 8).get(10, TimeUnit.SECONDS).text()).isEqualTo("MUTUAL");
+      assertThatThrownBy(() -> without.generate("r2", "no certificate", 8).get(10, TimeUnit.SECONDS))
+          .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
+      assertThatThrownBy(() -> untrusted.generate("r3", "wrong certificate", 8).get(10, TimeUnit.SECONDS))
+          .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
+    } finally {
+      server.shutdownNow();
+    }
+    assertThatThrownBy(() -> GrpcTls.server(GrpcTls.Store.NONE, clientTrust))
+        .hasMessageContaining("needs the server's own key store");
+  }
+
+  @Test
+  void theFrontDoorServesTlsToTheCommandLineClientAndAPlaintextOneGetsAHint() throws Exception {
+    InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    FakeKafkaServer server = new FakeKafkaServer(
+        NettyServerBuilder.forAddress(loopback, GrpcTls.server(serverKeys, clientTrust)),
+        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "tok",
+        Duration.ofSeconds(5));
+    String target = "localhost:" + server.port();
+    try {
+      String[] ok = run("ask", "--target", target, "--prompt", "secure", "--tls-trust-store",
+          serverTrust.path().toString(), "--tls-trust-store-password", PASSWORD, "--tls-key-store",
+          clientKeys.path().toString(), "--tls-key-store-password", PASSWORD);
+      assertThat(ok[0]).isEqualTo("0");
+      assertThat(ok[1].strip()).isEqualTo("SECURE");
+      String[] plain = run("ask", "--target", target, "--prompt", "secure", "--deadline-ms", "3000");
+      assertThat(plain[0]).isEqualTo("1");
+      assertThat(plain[2]).contains("UNAVAILABLE").contains("--tls-trust-store");
+    } finally {
+      server.stop();
+    }
+  }
+
+  private static String[] run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    int code = cli.execute(args);
+    return new String[] {String.valueOf(code), out.toString(), err.toString()};
+  }
+}
