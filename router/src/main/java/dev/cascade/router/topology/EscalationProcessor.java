@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
  * response is not).
  *
  * <p>A call that fails because the large model is unavailable, overloaded or slow, or because the
- * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s) while the wait
+ * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s, jittered) while the wait
  * since its first failed call stays within {@code escalation.max-wait-ms}; only past that bound is the
  * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
@@ -181,7 +181,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           int attempt = tries.merge(c.requestId(), 1, Integer::sum);
           long failedAt = now - (long) c.millis();
           long since = firstFailureAt.computeIfAbsent(c.requestId(), id -> failedAt);
-          long retryAt = now + Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, attempt - 1));
+          // Jittered (half to all of the backoff), so parked calls do not come back as one burst.
+          long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, attempt - 1));
+          long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
           long maxWait = client.settings().maxWait().toMillis();
           if (retryAt - since <= maxWait) {
             parked.put(c.requestId(), retryAt);
