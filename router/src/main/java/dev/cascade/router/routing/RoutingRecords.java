@@ -81,10 +81,7 @@ public final class RoutingRecords {
   public Routed.Escalated escalatedWithoutSmall(PendingRequest pending, DeferralPolicy policy, String failure,
       double queueMs, long nowMs) {
     CascadeRequest request = pending.request();
-    Escalation escalation = Escalation.newBuilder()
-        .setRequestId(request.getRequestId())
-        .setPrompt(request.getPrompt())
-        .setMaxNewTokens(request.getMaxNewTokens())
+    Escalation escalation = fromRequest(request)
         .setSmallText("")
         .setSmallEmbedding(null)
         .setFeatures(new HashMap<>())
@@ -94,11 +91,6 @@ public final class RoutingRecords {
         .setRuleVersion(policy.ruleVersion())
         .setPropensity(1.0)
         .setShadowScores(new HashMap<>())
-        .setReference(request.getReference())
-        .setBypassCache(request.getBypassCache())
-        .setReplyTo(request.getReplyTo())
-        .setMetadata(new HashMap<>(request.getMetadata()))
-        .setCreatedAtMs(request.getCreatedAtMs())
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, 0, 0, 0, nowMs - pending.receivedAtMs()))
         .setSmallFailure(failure)
@@ -125,14 +117,23 @@ public final class RoutingRecords {
     return new Routed.Answered(response, outcome);
   }
 
-  /** The request with its small generation and verdict: what every later record is built from. */
-  private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
-      double smallMs, long nowMs) {
-    CascadeRequest request = pending.request();
+  /** An escalation builder with the request's own fields. */
+  private static Escalation.Builder fromRequest(CascadeRequest request) {
     return Escalation.newBuilder()
         .setRequestId(request.getRequestId())
         .setPrompt(request.getPrompt())
         .setMaxNewTokens(request.getMaxNewTokens())
+        .setReference(request.getReference())
+        .setBypassCache(request.getBypassCache())
+        .setReplyTo(request.getReplyTo())
+        .setMetadata(new HashMap<>(request.getMetadata()))
+        .setCreatedAtMs(request.getCreatedAtMs());
+  }
+
+  /** The request with its small generation and verdict: what every later record is built from. */
+  private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs) {
+    return fromRequest(pending.request())
         .setSmallText(small.text())
         .setSmallTokens(ints(small.tokens()))
         .setSmallTokenLogprobs(floats(small.tokenLogprobs()))
@@ -146,11 +147,6 @@ public final class RoutingRecords {
         .setPropensity(scored.propensity())
         .setShadowScores(new HashMap<>(scored.shadowScores()))
         .setRuleFallbackReason(scored.fallbackReason())
-        .setReference(request.getReference())
-        .setBypassCache(request.getBypassCache())
-        .setReplyTo(request.getReplyTo())
-        .setMetadata(new HashMap<>(request.getMetadata()))
-        .setCreatedAtMs(request.getCreatedAtMs())
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
         .build();

@@ -3,14 +3,11 @@ package dev.cascade.router.api;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.cascade.router.cli.CascadeCommand;
 import dev.cascade.router.policy.DeferralPolicy;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +17,6 @@ import java.time.Duration;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** API keys on Generate, over a real loopback server, through the command-line client. */
 class ApiKeysTest {
@@ -39,14 +35,16 @@ class ApiKeysTest {
         Duration.ofSeconds(5), ApiKeys.load(file, registry));
     String target = "127.0.0.1:" + server.port();
     try {
-      String[] none = run("ask", "--target", target, "--prompt", "hello");
-      assertThat(none[0]).isEqualTo("1");
-      assertThat(none[2]).contains("UNAUTHENTICATED").contains("missing API key");
-      String[] wrong = run("ask", "--target", target, "--prompt", "hello", "--api-key", "k-nobody-0123456789abcdef");
-      assertThat(wrong[2]).contains("UNAUTHENTICATED").contains("unknown API key");
-      String[] ok = run("ask", "--target", target, "--prompt", "hello", "--api-key", "k-batch-0123456789abcdef");
-      assertThat(ok[0]).as(ok[2]).isEqualTo("0");
-      assertThat(ok[1].strip()).isEqualTo("HELLO");
+      CommandLineRun none = CommandLineRun.of("ask", "--target", target, "--prompt", "hello");
+      assertThat(none.exitCode()).isEqualTo(1);
+      assertThat(none.err()).contains("UNAUTHENTICATED").contains("missing API key");
+      CommandLineRun wrong = CommandLineRun.of("ask", "--target", target, "--prompt", "hello", "--api-key",
+          "k-nobody-0123456789abcdef");
+      assertThat(wrong.err()).contains("UNAUTHENTICATED").contains("unknown API key");
+      CommandLineRun ok = CommandLineRun.of("ask", "--target", target, "--prompt", "hello", "--api-key",
+          "k-batch-0123456789abcdef");
+      assertThat(ok.exitCode()).as(ok.err()).isEqualTo(0);
+      assertThat(ok.out().strip()).isEqualTo("HELLO");
       String metrics = scrape(registry);
       assertThat(metrics).contains("cascade_api_requests_total{key=\"batch\"} 1.0")
           .doesNotContain("k-batch-0123456789abcdef").doesNotContain("search-team\"} 1");
@@ -70,13 +68,4 @@ class ApiKeysTest {
     return out.toString(StandardCharsets.UTF_8);
   }
 
-  private static String[] run(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = CascadeCommand.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args);
-    return new String[] {String.valueOf(code), out.toString(), err.toString()};
-  }
 }

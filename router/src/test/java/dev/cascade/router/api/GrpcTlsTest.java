@@ -7,7 +7,6 @@ import dev.cascade.models.server.GrpcTls;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
-import dev.cascade.router.cli.CascadeCommand;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
 import dev.cascade.router.policy.DeferralPolicy;
@@ -16,8 +15,6 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.Server;
 import io.grpc.stub.StreamObserver;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -30,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * TLS and mutual TLS on real Netty servers over loopback, with certificates made by {@code keytool}
@@ -145,26 +141,18 @@ class GrpcTlsTest {
         Duration.ofSeconds(5));
     String target = "localhost:" + server.port();
     try {
-      String[] ok = run("ask", "--target", target, "--prompt", "secure", "--tls-trust-store",
+      CommandLineRun ok = CommandLineRun.of("ask", "--target", target, "--prompt", "secure", "--tls-trust-store",
           serverTrust.path().toString(), "--tls-trust-store-password", PASSWORD, "--tls-key-store",
           clientKeys.path().toString(), "--tls-key-store-password", PASSWORD);
-      assertThat(ok[0]).isEqualTo("0");
-      assertThat(ok[1].strip()).isEqualTo("SECURE");
-      String[] plain = run("ask", "--target", target, "--prompt", "secure", "--deadline-ms", "3000");
-      assertThat(plain[0]).isEqualTo("1");
-      assertThat(plain[2]).contains("UNAVAILABLE").contains("--tls-trust-store");
+      assertThat(ok.exitCode()).isEqualTo(0);
+      assertThat(ok.out().strip()).isEqualTo("SECURE");
+      CommandLineRun plain = CommandLineRun.of("ask", "--target", target, "--prompt", "secure", "--deadline-ms",
+          "3000");
+      assertThat(plain.exitCode()).isEqualTo(1);
+      assertThat(plain.err()).contains("UNAVAILABLE").contains("--tls-trust-store");
     } finally {
       server.stop();
     }
   }
 
-  private static String[] run(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = CascadeCommand.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args);
-    return new String[] {String.valueOf(code), out.toString(), err.toString()};
-  }
 }
