@@ -215,6 +215,13 @@ public final class CascadeRouter implements AutoCloseable {
     putUnlessSet(props, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6_000);
     putUnlessSet(props, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1_500);
     putUnlessSet(props, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 5_000);
+    // Nothing may send a stream thread into a replacement loop: an output the broker refuses as too
+    // large, and the input of a processor that throws, go to the dead-letter topic instead.
+    props.putIfAbsent(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG,
+        dev.cascade.router.topology.StreamErrorHandlers.Production.class);
+    props.putIfAbsent(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG,
+        dev.cascade.router.topology.StreamErrorHandlers.Processing.class);
+    props.put(dev.cascade.router.topology.StreamErrorHandlers.DEAD_LETTERS_TOPIC, config.topics().deadLetters());
     // Finished small-model batches and large-model calls are forwarded from wall-clock punctuators,
     // which run between polls: with the default 100 ms, an idle input would hold answers back.
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
