@@ -111,6 +111,14 @@ public final class FrontDoor implements AutoCloseable {
     server.healthFollows(ready);
   }
 
+  /**
+   * Replies to other front-door instances that this one skipped by their {@code cascade.reply-to}
+   * header, without decoding them.
+   */
+  public long repliesSkipped() {
+    return requests.skippedByHeader();
+  }
+
   /** The gRPC port. */
   public int port() {
     return server.port();

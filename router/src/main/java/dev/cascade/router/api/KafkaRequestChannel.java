@@ -1,5 +1,6 @@
 package dev.cascade.router.api;
 
+import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.DeadLetter;
@@ -64,6 +65,8 @@ final class KafkaRequestChannel implements RequestChannel {
   private final AtomicLong lastCreatedAtMs = new AtomicLong();
   private final AtomicLong delivered = new AtomicLong();
   private final AtomicLong unclaimed = new AtomicLong();
+  private final AtomicLong skipped = new AtomicLong();
+  private final byte[] instanceIdBytes;
   private final Thread reader;
   private final CountDownLatch readerStopped = new CountDownLatch(1);
   private volatile boolean running = true;
@@ -72,6 +75,7 @@ final class KafkaRequestChannel implements RequestChannel {
   private KafkaRequestChannel(String instanceId, String requestsTopic, String responsesTopic,
       KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer) {
     this.instanceId = instanceId;
+    this.instanceIdBytes = instanceId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     this.responsesTopic = responsesTopic;
     this.requestsTopic = requestsTopic;
     this.producer = producer;
@@ -205,6 +209,13 @@ final class KafkaRequestChannel implements RequestChannel {
       refused(record);
       return;
     }
+    // Another instance's reply, told by its header without decoding it (records written before
+    // the header existed carry none and are decoded as before).
+    org.apache.kafka.common.header.Header replyTo = record.headers().lastHeader(CascadeTopology.REPLY_TO_HEADER);
+    if (replyTo != null && !java.util.Arrays.equals(replyTo.value(), instanceIdBytes)) {
+      skipped.incrementAndGet();
+      return;
+    }
     CascadeResponse response;
     try {
       response = responses.deserialize(record.topic(), record.value());
@@ -261,6 +272,11 @@ final class KafkaRequestChannel implements RequestChannel {
   @Override
   public boolean healthy() {
     return readerHealthy && reader.isAlive();
+  }
+
+  /** Replies to other instances, skipped by their header without being decoded. */
+  long skippedByHeader() {
+    return skipped.get();
   }
 
   /** Calls waiting for their response now. */

@@ -20,6 +20,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.state.Stores;
 
@@ -48,6 +49,21 @@ public final class CascadeTopology {
   static final String ESCALATIONS_SOURCE = "escalations-source";
   static final String ESCALATE = "escalate";
   static final String RESPONSES_SINK = "responses-sink";
+  /**
+   * The header every response record carries with its request's {@code reply_to} (when it has
+   * one), so a front-door instance can skip other instances' replies without decoding them.
+   */
+  public static final String REPLY_TO_HEADER = "cascade.reply-to";
+
+  /** A response record, with the {@link #REPLY_TO_HEADER} header when the response has a reply_to. */
+  static Record<Object, Object> responseRecord(String requestId, dev.cascade.schemas.avro.CascadeResponse response,
+      long now) {
+    Record<Object, Object> record = new Record<>(requestId, response, now);
+    if (response.getReplyTo() != null) {
+      record.headers().add(REPLY_TO_HEADER, response.getReplyTo().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    return record;
+  }
   static final String OUTCOMES_SINK = "outcomes-sink";
   static final String ESCALATIONS_SINK = "escalations-sink";
   static final String DEAD_LETTER_SINK = "dead-letters-sink";

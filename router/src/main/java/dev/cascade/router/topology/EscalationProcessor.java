@@ -211,7 +211,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       Routed.Answered answered = c.error() == null
           ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
           : records.afterEscalation(e, null, degradedReason, c.millis(), now);
-      context.forward(new Record<>((Object) c.requestId(), (Object) answered.response(), now), CascadeTopology.RESPONSES_SINK);
+      context.forward(CascadeTopology.responseRecord(c.requestId(), answered.response(), now),
+          CascadeTopology.RESPONSES_SINK);
       context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
       pending.delete(c.requestId());
     }

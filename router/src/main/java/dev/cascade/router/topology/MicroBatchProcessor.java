@@ -215,7 +215,8 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     long now = context.currentSystemTimeMs();
     for (Routed r : routed) {
       if (r instanceof Routed.Answered a) {
-        context.forward(new Record<>((Object) r.requestId(), (Object) a.response(), now), CascadeTopology.RESPONSES_SINK);
+        context.forward(CascadeTopology.responseRecord(r.requestId(), a.response(), now),
+            CascadeTopology.RESPONSES_SINK);
         context.forward(new Record<>((Object) r.requestId(), (Object) a.outcome(), now), CascadeTopology.OUTCOMES_SINK);
       } else if (r instanceof Routed.Escalated e) {
         context.forward(new Record<>((Object) r.requestId(), (Object) e.escalation(), now), CascadeTopology.ESCALATIONS_SINK);

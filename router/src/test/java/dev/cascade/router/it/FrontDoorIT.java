@@ -267,6 +267,9 @@ class FrontDoorIT {
         };
         assertThat(response.getText()).as("answer to fifty-%d", i).isEqualTo(expected);
       }
+      // Each door read the other's 25 replies too, and skipped them by their header, undecoded.
+      assertThat(doorA.repliesSkipped()).isGreaterThanOrEqualTo(25);
+      assertThat(doorB.repliesSkipped()).isGreaterThanOrEqualTo(25);
     } finally {
       callers.shutdownNow();
     }
