@@ -50,10 +50,7 @@ public final class StreamErrorHandlers {
 
     @Override
     public void configure(Map<String, ?> configs) {
-      Object topic = configs.get(DEAD_LETTERS_TOPIC);
-      if (topic != null) {
-        deadLetters = topic.toString();
-      }
+      deadLetters = deadLettersTopic(configs);
     }
 
     @Override
@@ -86,10 +83,7 @@ public final class StreamErrorHandlers {
 
     @Override
     public void configure(Map<String, ?> configs) {
-      Object topic = configs.get(DEAD_LETTERS_TOPIC);
-      if (topic != null) {
-        deadLetters = topic.toString();
-      }
+      deadLetters = deadLettersTopic(configs);
     }
 
     @Override
@@ -100,6 +94,11 @@ public final class StreamErrorHandlers {
       return Response.resume(List.of(deadLetter(deadLetters, context, context.sourceRawKey(),
           cut(context.sourceRawValue()), context.topic(), "processing", exception, reason)));
     }
+  }
+
+  private static String deadLettersTopic(Map<String, ?> configs) {
+    Object topic = configs.get(DEAD_LETTERS_TOPIC);
+    return topic == null ? "cascade.dead-letters" : topic.toString();
   }
 
   static byte[] cut(byte[] payload) {

@@ -2,15 +2,12 @@ package dev.cascade.router.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cascade.router.cli.CascadeCommand;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.policy.DeferralPolicy;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -21,7 +18,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code cascade ask}, {@code cascade policy} and {@code cascade rules} against a loopback server whose Kafka side is faked. */
 class CommandLineClientsTest {
@@ -30,8 +26,6 @@ class CommandLineClientsTest {
   private FakeChannel requests;
   private InMemoryPolicyStore policies;
   private String target;
-
-  private record Run(int exitCode, String out, String err) {}
 
   @BeforeEach
   void start() throws Exception {
@@ -50,25 +44,20 @@ class CommandLineClientsTest {
     server.stop();
   }
 
-  private static Run run(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = CascadeCommand.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args);
-    return new Run(code, out.toString(), err.toString());
+  private static CommandLineRun run(String... args) {
+    return CommandLineRun.of(args);
   }
+
 
   @Test
   void askPrintsTheAnswerAndWithJsonTheWholeResponse() {
-    Run plain = run("ask", "--target", target, "--prompt", "cascade", "--max-new-tokens", "9");
+    CommandLineRun plain = run("ask", "--target", target, "--prompt", "cascade", "--max-new-tokens", "9");
     assertThat(plain.exitCode()).isZero();
     assertThat(plain.out().strip()).isEqualTo("CASCADE");
     assertThat(plain.err()).contains("served_by=LARGE").contains("cache_hit=true");
     assertThat(requests.submitted.get(0).getMaxNewTokens()).isEqualTo(9);
 
-    Run json = run("ask", "--target", target, "--prompt", "cascade", "--json", "--request-id", "j-1",
+    CommandLineRun json = run("ask", "--target", target, "--prompt", "cascade", "--json", "--request-id", "j-1",
         "--bypass-cache");
     assertThat(json.exitCode()).isZero();
     assertThat(json.out()).contains("\"request_id\": \"j-1\"").contains("\"served_by\": \"LARGE\"")
@@ -78,14 +67,14 @@ class CommandLineClientsTest {
 
   @Test
   void askReportsAFailedCallWithItsStatus() {
-    Run run = run("ask", "--target", target, "--prompt", "");
+    CommandLineRun run = run("ask", "--target", target, "--prompt", "");
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err()).contains("INVALID_ARGUMENT: prompt:");
   }
 
   @Test
   void policySetChangesOnlyWhatItIsGivenAndPolicyGetShowsIt() {
-    Run set = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-quantile", "--threshold",
+    CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-quantile", "--threshold",
         "3.5", "--reason", "cli test");
     assertThat(set.exitCode()).as(set.err()).isZero();
     assertThat(set.out()).contains("\"version\": \"2\"").contains("\"threshold\": 3.5");
@@ -95,18 +84,18 @@ class CommandLineClientsTest {
     assertThat(now.explorationRate()).isEqualTo(0.03);
     assertThat(now.reason()).isEqualTo("cli test");
 
-    Run get = run("policy", "get", "--target", target);
+    CommandLineRun get = run("policy", "get", "--target", target);
     assertThat(get.exitCode()).isZero();
     assertThat(get.out()).contains("\"rule\": \"chow-quantile\"").contains("\"reason\": \"cli test\"");
   }
 
   @Test
   void policySetWithAWrongTokenIsRefusedAndWithoutOneDoesNotCall() {
-    Run wrong = run("policy", "set", "--target", target, "--token", "nope", "--rule", "chow-sum", "--threshold", "1");
+    CommandLineRun wrong = run("policy", "set", "--target", target, "--token", "nope", "--rule", "chow-sum", "--threshold", "1");
     assertThat(wrong.exitCode()).isEqualTo(1);
     assertThat(wrong.err()).contains("UNAUTHENTICATED");
     if (System.getenv("CASCADE_ADMIN_TOKEN") == null) {
-      Run none = run("policy", "set", "--target", target, "--rule", "chow-sum", "--threshold", "1");
+      CommandLineRun none = run("policy", "set", "--target", target, "--rule", "chow-sum", "--threshold", "1");
       assertThat(none.exitCode()).isEqualTo(2);
       assertThat(none.err()).contains("--token");
     }
@@ -115,7 +104,7 @@ class CommandLineClientsTest {
 
   @Test
   void rulesListPrintsATableOfEveryVersionAndWithJsonTheResponse() {
-    Run table = run("rules", "list", "--target", target);
+    CommandLineRun table = run("rules", "list", "--target", target);
     assertThat(table.exitCode()).as(table.err()).isZero();
     String[] lines = table.out().strip().split("\\R");
     assertThat(lines).hasSize(3);
@@ -123,7 +112,7 @@ class CommandLineClientsTest {
     assertThat(lines[2]).startsWith("posthoc-quantile").contains(" 0 ",
         ModelFingerprint.shortForm(FakeKafkaServer.bundledModelFingerprint()), " yes ");
 
-    Run json = run("rules", "list", "--target", target, "--json");
+    CommandLineRun json = run("rules", "list", "--target", target, "--json");
     assertThat(json.exitCode()).isZero();
     assertThat(json.out()).contains("\"name\": \"posthoc-embed\"").contains("\"name\": \"posthoc-quantile\"")
         .contains("\"applicable\": true");
@@ -135,17 +124,17 @@ class CommandLineClientsTest {
     Path artifact = dir.resolve("quantile.rule");
     RuleArtifacts.write(shipped, artifact);
 
-    Run published = run("rules", "publish", artifact.toString(), "--target", target, "--token", "tok");
+    CommandLineRun published = run("rules", "publish", artifact.toString(), "--target", target, "--token", "tok");
     assertThat(published.exitCode()).as(published.err()).isZero();
     assertThat(published.out().strip()).isEqualTo("posthoc-quantile@1");
-    Run pinned = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
+    CommandLineRun pinned = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
     assertThat(pinned.out().strip()).isEqualTo("posthoc-quantile@5");
-    Run again = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
+    CommandLineRun again = run("rules", "publish", artifact.toString(), "--version", "5", "--target", target, "--token", "tok");
     assertThat(again.exitCode()).isEqualTo(1);
     assertThat(again.err()).contains("ALREADY_EXISTS: rule 'posthoc-quantile' already has version 5");
 
     Path copy = dir.resolve("out/copy.rule");
-    Run get = run("rules", "get", "posthoc-quantile@1", "--target", target, "--out", copy.toString());
+    CommandLineRun get = run("rules", "get", "posthoc-quantile@1", "--target", target, "--out", copy.toString());
     assertThat(get.exitCode()).as(get.err()).isZero();
     assertThat(get.out()).startsWith("posthoc-quantile@1").contains("learner:", "applicable:      yes",
         "validation metrics:");
@@ -157,21 +146,21 @@ class CommandLineClientsTest {
   @Test
   void rulesCommandsReportRefusalsWithTheirStatus(@TempDir Path dir) throws Exception {
     Path garbage = Files.writeString(dir.resolve("garbage.rule"), "not a rule");
-    Run bad = run("rules", "publish", garbage.toString(), "--target", target, "--token", "tok");
+    CommandLineRun bad = run("rules", "publish", garbage.toString(), "--target", target, "--token", "tok");
     assertThat(bad.exitCode()).isEqualTo(1);
     assertThat(bad.err()).contains("INVALID_ARGUMENT: artifact:");
 
     Path artifact = dir.resolve("quantile.rule");
     RuleArtifacts.write(LearnedRules.bundledRules().get(0), artifact);
-    Run wrong = run("rules", "publish", artifact.toString(), "--target", target, "--token", "nope");
+    CommandLineRun wrong = run("rules", "publish", artifact.toString(), "--target", target, "--token", "nope");
     assertThat(wrong.exitCode()).isEqualTo(1);
     assertThat(wrong.err()).contains("UNAUTHENTICATED");
     if (System.getenv("CASCADE_ADMIN_TOKEN") == null) {
-      Run none = run("rules", "publish", artifact.toString(), "--target", target);
+      CommandLineRun none = run("rules", "publish", artifact.toString(), "--target", target);
       assertThat(none.exitCode()).isEqualTo(2);
       assertThat(none.err()).contains("--token");
     }
-    Run missing = run("rules", "get", "posthoc-quantile@9", "--target", target);
+    CommandLineRun missing = run("rules", "get", "posthoc-quantile@9", "--target", target);
     assertThat(missing.exitCode()).isEqualTo(1);
     assertThat(missing.err()).contains("NOT_FOUND: rule 'posthoc-quantile' has no version 9; known versions: [0]");
     assertThat(server.rules.published).isEmpty();
