@@ -289,7 +289,7 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void largeModelCallEnded(Throwable error) {
     inFlight.dec();
-    String code = statusCode(error);
+    String code = EscalationClient.codeOf(error);
     largeModelCalls.labelValues(code).inc();
     if (EscalationClient.isRefusal(code)) {
       largeModelRefusals.labelValues(code).inc();
@@ -300,10 +300,4 @@ public final class CascadeMetrics implements RoutingObserver {
   public void largeModelCallsAbandoned(int count) {
     inFlight.dec(count);
   }
-
-  /** The gRPC status code name a call ended with (see {@link EscalationClient#codeOf}). */
-  static String statusCode(Throwable error) {
-    return EscalationClient.codeOf(error);
-  }
-
 }

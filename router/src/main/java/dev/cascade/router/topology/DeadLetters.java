@@ -39,6 +39,31 @@ public final class DeadLetters {
     return ofRequest(request, stage, error, nowMs);
   }
 
+  /**
+   * What a Kafka Streams exception handler dead-letters: the input at {@code context} (its
+   * position and timestamp), {@code key} and {@code payload}, and the topic the failed output was
+   * for (header {@code cascade.output-topic}).
+   */
+  static DeadLetter of(org.apache.kafka.streams.errors.ErrorHandlerContext context, byte[] key, byte[] payload,
+      String outputTopic, String stage, Throwable error, String reason) {
+    List<dev.cascade.schemas.avro.DeadLetterHeader> headers = new ArrayList<>();
+    headers.add(dev.cascade.schemas.avro.DeadLetterHeader.newBuilder().setKey("cascade.output-topic")
+        .setValue(ByteBuffer.wrap(outputTopic.getBytes(java.nio.charset.StandardCharsets.UTF_8))).build());
+    return DeadLetter.newBuilder()
+        .setTopic(context.topic() == null ? "" : context.topic())
+        .setPartition(context.partition())
+        .setOffset(context.offset())
+        .setKey(key == null ? null : ByteBuffer.wrap(key))
+        .setValue(payload == null ? null : ByteBuffer.wrap(payload))
+        .setHeaders(headers)
+        .setTimestampMs(context.timestamp())
+        .setReason(reason)
+        .setErrorClass(error.getClass().getName())
+        .setStage(stage)
+        .setFailedAtMs(System.currentTimeMillis())
+        .build();
+  }
+
   public static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
       String reason) {
     RecordMetadata meta = context.recordMetadata().orElse(null);

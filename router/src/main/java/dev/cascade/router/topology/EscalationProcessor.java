@@ -60,10 +60,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final ArrayDeque<String> notStarted = new ArrayDeque<>();
   private final Map<String, CompletableFuture<LargeAnswer>> inFlight = new HashMap<>();
   private final Queue<Completion> completed = new ConcurrentLinkedQueue<>();
-  /** Escalations waiting for an unavailable large model: request id to the wall time of the next try. */
-  private final Map<String, Long> parked = new HashMap<>();
-  private final Map<String, Integer> tries = new HashMap<>();
-  private final Map<String, Long> firstFailureAt = new HashMap<>();
+  /** Escalations whose call failed: how often, and since when (cleared once answered). */
+  private final Map<String, Failures> failures = new HashMap<>();
+  /** Parked escalations, earliest next try first. */
+  private final java.util.PriorityQueue<Parked> parked =
+      new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Parked::retryAtMs));
+
+  private record Failures(int tries, long sinceMs) {}
+
+  private record Parked(long retryAtMs, String requestId) {}
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Escalation> pending;
 
@@ -114,16 +119,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   private void unpark(long now) {
-    if (parked.isEmpty()) {
-      return;
+    while (!parked.isEmpty() && parked.peek().retryAtMs() <= now) {
+      notStarted.add(parked.poll().requestId());
     }
-    parked.entrySet().removeIf(entry -> {
-      if (entry.getValue() <= now) {
-        notStarted.add(entry.getKey());
-        return true;
-      }
-      return false;
-    });
   }
 
   private void startCalls() {
@@ -175,28 +173,26 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           degradedReason = "refused: " + reason(c.error());
         } else {
           // Unavailable, overloaded, too slow, or the breaker is open: wait for it to come back,
-          // within escalation.max-wait-ms of the hand-off, instead of degrading at once.
-          // The wait is counted from this escalation's first failed call (its time in a backlog
-          // before that is not the large model's doing).
-          int attempt = tries.merge(c.requestId(), 1, Integer::sum);
+          // within escalation.max-wait-ms of this escalation's first failed call (its time in a
+          // backlog before that is not the large model's doing), instead of degrading at once.
           long failedAt = now - (long) c.millis();
-          long since = firstFailureAt.computeIfAbsent(c.requestId(), id -> failedAt);
+          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt),
+              (old, one) -> new Failures(old.tries() + 1, old.sinceMs()));
           // Jittered (half to all of the backoff), so parked calls do not come back as one burst.
-          long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, attempt - 1));
+          long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
           long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
           long maxWait = client.settings().maxWait().toMillis();
-          if (retryAt - since <= maxWait) {
-            parked.put(c.requestId(), retryAt);
+          if (retryAt - f.sinceMs() <= maxWait) {
+            parked.add(new Parked(retryAt, c.requestId()));
             observer.escalationParked();
             continue;
           }
           degradedReason = String.format(java.util.Locale.ROOT,
               "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
-              now - since, maxWait, attempt, reason(c.error()));
+              now - f.sinceMs(), maxWait, f.tries(), reason(c.error()));
         }
       }
-      tries.remove(c.requestId());
-      firstFailureAt.remove(c.requestId());
+      failures.remove(c.requestId());
       if (c.error() != null && e.getSmallFailure() != null) {
         // Neither model answered: there is no small answer to degrade to.
         RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "

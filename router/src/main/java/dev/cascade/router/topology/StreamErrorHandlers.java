@@ -1,11 +1,7 @@
 package dev.cascade.router.topology;
 
 import dev.cascade.schemas.avro.DeadLetter;
-import dev.cascade.schemas.avro.DeadLetterHeader;
 import dev.cascade.schemas.serde.CascadeSerdes;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -107,23 +103,8 @@ public final class StreamErrorHandlers {
 
   private static ProducerRecord<byte[], byte[]> deadLetter(String deadLetters, ErrorHandlerContext context, byte[] key,
       byte[] payload, String outputTopic, String stage, Exception exception, String reason) {
-    List<DeadLetterHeader> headers = new ArrayList<>();
-    headers.add(DeadLetterHeader.newBuilder().setKey("cascade.output-topic")
-        .setValue(ByteBuffer.wrap(outputTopic.getBytes(StandardCharsets.UTF_8))).build());
-    long now = System.currentTimeMillis();
-    DeadLetter letter = DeadLetter.newBuilder()
-        .setTopic(context.topic() == null ? "" : context.topic())
-        .setPartition(context.partition())
-        .setOffset(context.offset())
-        .setKey(key == null ? null : ByteBuffer.wrap(key))
-        .setValue(payload == null ? null : ByteBuffer.wrap(payload))
-        .setHeaders(headers)
-        .setTimestampMs(context.timestamp())
-        .setReason(reason)
-        .setErrorClass(exception.getClass().getName())
-        .setStage(stage)
-        .setFailedAtMs(now)
-        .build();
+    DeadLetter letter = DeadLetters.of(context, key, payload, outputTopic, stage, exception, reason);
     return new ProducerRecord<>(deadLetters, key, CascadeSerdes.deadLetters().encode(letter));
   }
+
 }

@@ -107,7 +107,7 @@ class CascadeMetricsTest {
     assertThat(s.value("cascade_escalations_in_flight")).isEqualTo(1);
     metrics.largeModelCallsAbandoned(1);
     assertThat(scrape().value("cascade_escalations_in_flight")).isZero();
-    assertThat(CascadeMetrics.statusCode(new IllegalStateException("x"))).isEqualTo("UNKNOWN");
+    assertThat(dev.cascade.router.escalation.EscalationClient.codeOf(new IllegalStateException("x"))).isEqualTo("UNKNOWN");
   }
 
   @Test
