@@ -10,5 +10,7 @@ for t in cascade.requests cascade.responses cascade.escalations cascade.outcomes
   "$topics_cmd" --bootstrap-server "$bootstrap" --create --if-not-exists --topic "$t" \
     --partitions "$partitions" --replication-factor "$replication"
 done
-"$topics_cmd" --bootstrap-server "$bootstrap" --create --if-not-exists --topic cascade.policy \
-  --partitions 1 --replication-factor "$replication" --config cleanup.policy=compact
+for t in cascade.policy cascade.rules; do
+  "$topics_cmd" --bootstrap-server "$bootstrap" --create --if-not-exists --topic "$t" \
+    --partitions 1 --replication-factor "$replication" --config cleanup.policy=compact
+done

@@ -1,0 +1,105 @@
+package dev.cascade.deploy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Prometheus configurations pass {@code promtool check config} (Debian's prometheus package,
+ * which the CI script installs), and the Kubernetes one keeps exactly the workloads of deploy/k8s
+ * that expose a port named {@code metrics}.
+ */
+class PrometheusConfigTest {
+
+  private static final Path STATIC = Path.of("prometheus", "prometheus.yml");
+  private static final Path KUBERNETES = Path.of("prometheus", "prometheus-kubernetes.yml");
+
+  @TempDir
+  Path tmp;
+
+  @Test
+  void theStaticConfigurationPassesPromtool() throws Exception {
+    assertThat(promtool(STATIC)).contains("SUCCESS");
+  }
+
+  @Test
+  void theKubernetesConfigurationPassesPromtoolWithStaticTargetsInPlaceOfDiscovery() throws Exception {
+    // Debian's promtool is built without Kubernetes discovery; everything else (relabelling
+    // rules, regexes, jobs) is still checked.
+    String text = Files.readString(KUBERNETES).replace("kubernetes_sd_configs:\n      - role: pod",
+        "static_configs:\n      - targets: [\"127.0.0.1:9464\"]");
+    assertThat(text).doesNotContain("kubernetes_sd_configs");
+    Path copy = tmp.resolve("prometheus-kubernetes-static.yml");
+    Files.writeString(copy, text);
+    assertThat(promtool(copy)).contains("SUCCESS");
+  }
+
+  @Test
+  @SuppressWarnings("unchecked")
+  void theKubernetesJobsKeepEveryWorkloadWithAMetricsPort() {
+    Map<String, Object> config = Manifests.yaml(KUBERNETES);
+    List<String> kept = new ArrayList<>();
+    for (Object job : Manifests.list(config.get("scrape_configs"))) {
+      List<Object> relabel = (List<Object>) ((Map<String, Object>) job).get("relabel_configs");
+      String app = null;
+      String port = null;
+      for (Object r : relabel) {
+        Map<String, Object> rule = (Map<String, Object>) r;
+        String source = String.valueOf(rule.get("source_labels"));
+        if ("keep".equals(rule.get("action")) && source.contains("__meta_kubernetes_pod_label_app")) {
+          app = (String) rule.get("regex");
+        } else if ("keep".equals(rule.get("action")) && source.contains("__meta_kubernetes_pod_container_port_name")) {
+          port = (String) rule.get("regex");
+        }
+      }
+      assertThat(port).as("job " + ((Map<?, ?>) job).get("job_name")).isEqualTo("metrics");
+      kept.add(app);
+    }
+    Manifests base = Manifests.of(Path.of("k8s", "base"));
+    Map<String, PodTemplateSpec> pods = new LinkedHashMap<>();
+    base.all(StatefulSet.class).forEach(s -> pods.put(s.getMetadata().getName(), s.getSpec().getTemplate()));
+    base.all(Deployment.class).forEach(d -> pods.put(d.getMetadata().getName(), d.getSpec().getTemplate()));
+    List<String> withMetrics = pods.values().stream()
+        .filter(p -> p.getSpec().getContainers().stream().anyMatch(c -> c.getPorts().stream()
+            .anyMatch(port -> "metrics".equals(port.getName()))))
+        .map(p -> p.getMetadata().getLabels().get("app")).toList();
+    assertThat(kept).containsExactlyInAnyOrderElementsOf(withMetrics);
+  }
+
+  private static String promtool(Path config) throws IOException, InterruptedException {
+    Optional<Path> promtool = find();
+    Assumptions.assumeTrue(promtool.isPresent(), "promtool is not installed (Debian package 'prometheus'): not checked");
+    Process p = new ProcessBuilder(promtool.get().toString(), "check", "config", config.toString())
+        .redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(out).isZero();
+    return out;
+  }
+
+  private static Optional<Path> find() {
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+      Path p = Path.of(dir, "promtool");
+      if (Files.isExecutable(p)) {
+        return Optional.of(p);
+      }
+    }
+    return Optional.empty();
+  }
+}
