@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +33,8 @@ final class ModelLoader {
   private static final Logger LOG = LoggerFactory.getLogger(ModelLoader.class);
 
   private ModelLoader() {}
+
+  private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
 
   /** The engine name as DJL spells it, from any capitalisation of the three accepted values. */
   static String normalise(String engine) {
@@ -54,8 +57,13 @@ final class ModelLoader {
         LOG.info("engine auto: using TensorRT for model {}", dir.name());
         return model;
       } catch (EngineUnavailableException e) {
-        LOG.info("engine auto: using OnnxRuntime for model {} because TensorRT is unavailable: {}", dir.name(),
-            e.getMessage());
+        // One line per process, not per model: on a host without a GPU every model falls back alike.
+        if (FALLBACK_LOGGED.compareAndSet(false, true)) {
+          LOG.info("engine auto: TensorRT unavailable, using OnnxRuntime (CPU) for model {} and any other: {}",
+              dir.name(), e.getMessage());
+        } else {
+          LOG.debug("engine auto: using OnnxRuntime for model {}", dir.name());
+        }
         return loadWith(dir, ONNX_RUNTIME, threads);
       }
     }

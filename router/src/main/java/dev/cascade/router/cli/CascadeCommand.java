@@ -1,6 +1,5 @@
 package dev.cascade.router.cli;
 
-import dev.cascade.router.config.ConfigException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -36,14 +35,6 @@ public final class CascadeCommand implements Runnable {
 
   /** The configured picocli command line; configuration errors print one line and exit 2. */
   public static CommandLine commandLine() {
-    CommandLine cli = new CommandLine(new CascadeCommand());
-    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-      if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
-        commandLine.getErr().println("error: " + e.getMessage());
-        return 2;
-      }
-      throw e;
-    });
-    return cli;
+    return RuntimeCommand.configure(new CommandLine(new CascadeCommand()));
   }
 }

@@ -35,9 +35,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -193,11 +191,11 @@ final class DemoCommand implements Callable<Integer> {
               config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
       DemoWorkload.Result result;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-          ProgressBar bar = bar("requests", examples.size())) {
+          ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "demo", examples, rate, Duration.ofSeconds(120),
-            bar::stepTo);
+            Progress.of(bar));
         if (serve) {
           bar.close();
           summarize(config, large, examples, result, maxNew);
@@ -271,7 +269,7 @@ final class DemoCommand implements Callable<Integer> {
       int maxNew) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
-    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-");
+    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json));
     DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
     if (json) {
@@ -285,7 +283,7 @@ final class DemoCommand implements Callable<Integer> {
 
   /** The large model's answer to every example: from the outcome where it was escalated, else generated now. */
   static void largeOnlyBaseline(TextGenerator large, List<Example> examples, DemoWorkload.Result result,
-      int maxNew, List<String> texts, int[] tokens, String idPrefix) {
+      int maxNew, List<String> texts, int[] tokens, String idPrefix, boolean showProgress) {
     List<Integer> missing = new ArrayList<>();
     for (int i = 0; i < examples.size(); i++) {
       RoutingOutcome o = result.outcomes().get(idPrefix + i);
@@ -297,7 +295,7 @@ final class DemoCommand implements Callable<Integer> {
         missing.add(i);
       }
     }
-    try (ProgressBar bar = bar("large-only baseline", missing.size())) {
+    try (ProgressBar bar = Progress.bar("large-only baseline", missing.size(), showProgress, false)) {
       for (int start = 0; start < missing.size(); start += 32) {
         List<Integer> chunk = missing.subList(start, Math.min(missing.size(), start + 32));
         List<String> prompts = chunk.stream().map(i -> examples.get(i).prompt()).toList();
@@ -314,10 +312,5 @@ final class DemoCommand implements Callable<Integer> {
   private static String ruleName(CascadeConfig config) {
     String r = config.get(CascadeConfig.POLICY_RULE);
     return r.equals("chow-quantile") ? r + "-" + config.get(CascadeConfig.POLICY_ALPHA) : r;
-  }
-
-  static ProgressBar bar(String task, int max) {
-    return new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
-        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(250).build();
   }
 }

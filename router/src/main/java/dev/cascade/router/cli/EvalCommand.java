@@ -29,9 +29,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -299,8 +297,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
       @Override
       public void begin(String task, long total) {
-        bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
-            .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
+        bar = Progress.bar(task, total, Progress.shown(false), false);
       }
 
       @Override

@@ -143,10 +143,10 @@ final class LearnDemo {
       Map<Long, Long> policyTimes;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
-          var bar = DemoCommand.bar("requests", settings.examples().size())) {
+          var bar = Progress.bar("requests", settings.examples().size(), Progress.shown(settings.json()), true)) {
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
-            Duration.ofSeconds(120), bar::stepTo);
+            Duration.ofSeconds(120), Progress.of(bar));
         published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
         policyTimes = policyTimes(config);
       } finally {
@@ -154,7 +154,8 @@ final class LearnDemo {
       }
       List<String> largeTexts = new ArrayList<>();
       int[] largeTokens = new int[settings.examples().size()];
-      DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-");
+      DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-",
+          Progress.shown(settings.json()));
       Map<String, Object> report = report(settings, result, largeTexts, published, policyTimes, learnerMetrics);
       if (settings.plot() != null) {
         plot(settings, result, published, settings.plot());

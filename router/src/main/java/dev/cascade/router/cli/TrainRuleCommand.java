@@ -23,9 +23,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.Predicate;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -198,7 +196,6 @@ public final class TrainRuleCommand implements Callable<Integer> {
   }
 
   static ProgressBar bar(String task, long max) {
-    return new ProgressBarBuilder().setTaskName(task).setInitialMax(max)
-        .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(500).build();
+    return Progress.bar(task, max, Progress.shown(false), false);
   }
 }

@@ -53,7 +53,19 @@ public final class DemoWorkload {
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String outcomesTopic, String prefix, List<Example> examples, Duration idleTimeout, IntConsumer onAnswered)
       throws InterruptedException {
-    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, 0, idleTimeout, onAnswered);
+    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, 0, idleTimeout,
+        Progress.answered(onAnswered));
+  }
+
+  /** How far a run is: requests published and answered so far, reported from the reading thread. */
+  @FunctionalInterface
+  public interface Progress {
+    void update(int published, int answered);
+
+    /** Progress that reports only the number answered. */
+    static Progress answered(IntConsumer onAnswered) {
+      return (published, answered) -> onAnswered.accept(answered);
+    }
   }
 
   /**
@@ -64,6 +76,14 @@ public final class DemoWorkload {
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
       IntConsumer onAnswered) throws InterruptedException {
+    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, ratePerSecond,
+        idleTimeout, Progress.answered(onAnswered));
+  }
+
+  /** As above, reporting requests published as well as answered. */
+  public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
+      Progress progress) throws InterruptedException {
     if (!(ratePerSecond >= 0) || Double.isInfinite(ratePerSecond)) {
       throw new IllegalArgumentException("rate: must be 0 (all at once) or a positive number, was " + ratePerSecond);
     }
@@ -134,9 +154,7 @@ public final class DemoWorkload {
           }
           lastProgress = now;
         }
-        if (!records.isEmpty()) {
-          onAnswered.accept(answered.size());
-        }
+        progress.update(sent.size(), answered.size());
         if (now - lastProgress > idleTimeout.toNanos()) {
           break;
         }

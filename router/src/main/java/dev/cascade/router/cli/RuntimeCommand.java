@@ -1,0 +1,50 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.router.config.ConfigException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The command line of the slim runtime jar ({@code cascade-runtime.jar}): the commands a
+ * deployment runs, without the demo, evaluation, training, plotting and the embedded broker, whose
+ * dependencies (Kafka's broker and Scala, charting, progress bars) the runtime jar leaves out. The
+ * full {@code cascade.jar} ({@link CascadeCommand}, what {@code ./cascade} runs) has every command.
+ */
+@Command(name = "cascade", mixinStandardHelpOptions = true, version = "cascade 0.1.0 (runtime)",
+    description = "A streaming online cascade router for LLM inference: the runtime commands. "
+        + "The demo, eval, train-rule and broker commands are in the full cascade.jar.",
+    subcommands = {
+        ServeCommand.class,
+        LargeModelCommand.class,
+        LearnCommand.class,
+        GenerateCommand.class,
+        AskCommand.class,
+        PolicyCommand.class,
+        RulesCommand.class,
+    })
+public final class RuntimeCommand implements Runnable {
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(System.out);
+  }
+
+  public static void main(String[] args) {
+    System.exit(configure(new CommandLine(new RuntimeCommand())).execute(args));
+  }
+
+  /** Configuration errors print one line and exit 2. */
+  static CommandLine configure(CommandLine cli) {
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
+        commandLine.getErr().println("error: " + e.getMessage());
+        return 2;
+      }
+      throw e;
+    });
+    return cli;
+  }
+}
