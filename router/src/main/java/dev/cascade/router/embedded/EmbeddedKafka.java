@@ -32,17 +32,50 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   private static final String CONTROLLER_LISTENER = "CONTROLLER";
 
+  /** SCRAM, the SASL mechanism of the SASL_SSL listener. */
+  public static final String SCRAM_MECHANISM = "SCRAM-SHA-512";
+
+  /**
+   * TLS listeners besides the plaintext one: {@code SSL} (mutual TLS when {@code clientTrustStore}
+   * is given) and {@code SASL_SSL} with {@link #SCRAM_MECHANISM}. SCRAM users are created with
+   * Kafka's Admin API ({@code alterUserScramCredentials}) over the plaintext listener.
+   *
+   * @param keyStore the broker's key store (PKCS12)
+   * @param password its password (and the key's)
+   * @param clientTrustStore certificates of clients the SSL listener requires, null: no client
+   *     certificate required
+   */
+  public record Tls(Path keyStore, String password, Path clientTrustStore) {}
+
   private final Path logDir;
   private final boolean ownsLogDir;
   private final int brokerPort;
   private final int controllerPort;
+  private final Tls tls;
+  private final int sslPort;
+  private final int saslSslPort;
   private KafkaRaftServer server;
 
-  private EmbeddedKafka(Path logDir, boolean ownsLogDir, int brokerPort, int controllerPort) {
+  private EmbeddedKafka(Path logDir, boolean ownsLogDir, int brokerPort, int controllerPort, Tls tls) {
     this.logDir = logDir;
     this.ownsLogDir = ownsLogDir;
     this.brokerPort = brokerPort;
     this.controllerPort = controllerPort;
+    this.tls = tls;
+    this.sslPort = tls == null ? -1 : freePort();
+    this.saslSslPort = tls == null ? -1 : freePort();
+  }
+
+  /** Starts a broker with TLS listeners as well ({@link Tls}), over a temporary log directory. */
+  public static EmbeddedKafka startWithTls(Tls tls) {
+    try {
+      EmbeddedKafka kafka = new EmbeddedKafka(Files.createTempDirectory("cascade-kafka-"), true, freePort(),
+          freePort(), java.util.Objects.requireNonNull(tls, "tls"));
+      kafka.startServer();
+      return kafka;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a temporary log directory", e);
+    }
   }
 
   /** Starts a broker over a fresh temporary log directory, removed on close. */
@@ -63,7 +96,7 @@ public final class EmbeddedKafka implements AutoCloseable {
   }
 
   private static EmbeddedKafka start(Path logDir, boolean owns, int brokerPort, int controllerPort) {
-    EmbeddedKafka kafka = new EmbeddedKafka(logDir, owns, brokerPort, controllerPort);
+    EmbeddedKafka kafka = new EmbeddedKafka(logDir, owns, brokerPort, controllerPort, null);
     kafka.startServer();
     return kafka;
   }
@@ -129,12 +162,51 @@ public final class EmbeddedKafka implements AutoCloseable {
         Map.entry("num.network.threads", "2"),
         Map.entry("num.io.threads", "4"),
         Map.entry("log.cleaner.dedupe.buffer.size", Integer.toString(2 * 1024 * 1024))));
+    if (tls != null) {
+      p.put("listeners", "PLAINTEXT://127.0.0.1:" + brokerPort + ",SSL://127.0.0.1:" + sslPort
+          + ",SASL_SSL://127.0.0.1:" + saslSslPort + "," + CONTROLLER_LISTENER + "://127.0.0.1:" + controllerPort);
+      p.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + brokerPort + ",SSL://127.0.0.1:" + sslPort
+          + ",SASL_SSL://127.0.0.1:" + saslSslPort);
+      p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,"
+          + CONTROLLER_LISTENER + ":PLAINTEXT");
+      p.put("ssl.keystore.type", "PKCS12");
+      p.put("ssl.keystore.location", tls.keyStore().toString());
+      p.put("ssl.keystore.password", tls.password());
+      p.put("ssl.key.password", tls.password());
+      if (tls.clientTrustStore() != null) {
+        p.put("listener.name.ssl.ssl.client.auth", "required");
+        p.put("ssl.truststore.type", "PKCS12");
+        p.put("ssl.truststore.location", tls.clientTrustStore().toString());
+        p.put("ssl.truststore.password", tls.password());
+      }
+      p.put("sasl.enabled.mechanisms", SCRAM_MECHANISM);
+      p.put("listener.name.sasl_ssl." + SCRAM_MECHANISM.toLowerCase(java.util.Locale.ROOT) + ".sasl.jaas.config",
+          "org.apache.kafka.common.security.scram.ScramLoginModule required;");
+    }
     return p;
   }
 
   /** {@code 127.0.0.1:PORT}, for {@code bootstrap.servers}. */
   public String bootstrapServers() {
     return "127.0.0.1:" + brokerPort;
+  }
+
+  /** The SSL listener's {@code 127.0.0.1:PORT} (a broker started {@link #startWithTls with TLS}). */
+  public String sslBootstrapServers() {
+    requireTls();
+    return "127.0.0.1:" + sslPort;
+  }
+
+  /** The SASL_SSL (SCRAM) listener's {@code 127.0.0.1:PORT} (a broker started with TLS). */
+  public String saslSslBootstrapServers() {
+    requireTls();
+    return "127.0.0.1:" + saslSslPort;
+  }
+
+  private void requireTls() {
+    if (tls == null) {
+      throw new IllegalStateException("this broker was started without TLS listeners (startWithTls)");
+    }
   }
 
   public Path logDir() {

@@ -7,6 +7,7 @@ import dev.cascade.models.server.GrpcTls;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.router.TestCertificates;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
 import dev.cascade.router.policy.DeferralPolicy;
@@ -19,8 +20,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -52,32 +51,12 @@ class GrpcTlsTest {
     clientTrust = trustStoreOf("client");
   }
 
-  /** A self-signed certificate for localhost and 127.0.0.1, in NAME.p12. */
   private static GrpcTls.Store keyPair(String name) throws Exception {
-    Path store = dir.resolve(name + ".p12");
-    keytool("-genkeypair", "-alias", name, "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=localhost",
-        "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-validity", "2", "-storetype", "PKCS12", "-keystore",
-        store.toString(), "-storepass", PASSWORD, "-keypass", PASSWORD);
-    keytool("-exportcert", "-alias", name, "-keystore", store.toString(), "-storepass", PASSWORD, "-rfc", "-file",
-        dir.resolve(name + ".pem").toString());
-    return new GrpcTls.Store(store, PASSWORD);
+    return new GrpcTls.Store(TestCertificates.keyPair(dir, name, PASSWORD), PASSWORD);
   }
 
-  /** A trust store holding NAME's certificate. */
   private static GrpcTls.Store trustStoreOf(String name) throws Exception {
-    Path store = dir.resolve(name + "-trust.p12");
-    keytool("-importcert", "-noprompt", "-alias", name, "-file", dir.resolve(name + ".pem").toString(),
-        "-storetype", "PKCS12", "-keystore", store.toString(), "-storepass", PASSWORD);
-    return new GrpcTls.Store(store, PASSWORD);
-  }
-
-  private static void keytool(String... args) throws Exception {
-    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "keytool")
-        .toString()));
-    command.addAll(List.of(args));
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-    String output = new String(p.getInputStream().readAllBytes());
-    assertThat(p.waitFor()).as(output).isZero();
+    return new GrpcTls.Store(TestCertificates.trustStoreOf(dir, name, PASSWORD), PASSWORD);
   }
 
   /** Echoes the prompt upper-cased. */
