@@ -22,6 +22,8 @@ import java.util.Base64;
  */
 public final class FrontDoor implements AutoCloseable {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FrontDoor.class);
+
   private final KafkaRequestChannel requests;
   private final PolicyTopic policies;
   private final RulesTopic ruleVersions;
@@ -120,6 +122,10 @@ public final class FrontDoor implements AutoCloseable {
       tokens.close();
       throw new IllegalStateException("cannot start the HTTP door on " + address.getAddress().getHostAddress() + ":"
           + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
+    }
+    if (!config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
+      LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
+          + " only (see SECURITY.md)", http.port());
     }
     return new FrontDoor(requests, policies, ruleVersions, server, http, tokens, token);
   }

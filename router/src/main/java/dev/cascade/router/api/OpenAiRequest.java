@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.router.routing.RequestValidator;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -34,7 +33,7 @@ import java.util.Set;
  * @param includeUsage whether a stream ends with a usage chunk ({@code stream_options.include_usage})
  * @param stop strings at whose first occurrence the answer is cut (at most 4)
  * @param echo completions only: the answer starts with the prompt
- * @param metadata request metadata: the {@code metadata} object plus {@code user}
+ * @param metadata request metadata: the {@code metadata} object plus {@code user} and {@code safety_identifier}
  */
 record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
@@ -266,7 +265,10 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     return List.copyOf(stop);
   }
 
-  /** {@code metadata} (an object of strings) plus {@code user} as the entry {@code user}. */
+  /**
+   * {@code metadata} (an object of strings) plus {@code user} and {@code safety_identifier} as
+   * entries of those names (winning over {@code metadata}'s own).
+   */
   private static Map<String, String> metadata(JsonNode body) {
     Map<String, String> metadata = new LinkedHashMap<>();
     JsonNode m = present(body, "metadata");
@@ -275,8 +277,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
         throw OpenAiError.invalid("metadata", "invalid_type", "metadata: must be an object of strings, was "
             + describe(m));
       }
-      for (Iterator<Map.Entry<String, JsonNode>> it = m.fields(); it.hasNext(); ) {
-        Map.Entry<String, JsonNode> e = it.next();
+      for (Map.Entry<String, JsonNode> e : m.properties()) {
         if (!e.getValue().isTextual()) {
           throw OpenAiError.invalid("metadata", "invalid_type", "metadata: value of '" + e.getKey()
               + "' must be a string, was " + describe(e.getValue()));
@@ -284,12 +285,17 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
         metadata.put(e.getKey(), e.getValue().asText());
       }
     }
-    String user = optionalText(body, "user");
-    if (user != null) {
-      metadata.put("user", user);
+    // user (deprecated by OpenAI) and safety_identifier (its successor) name the end user.
+    Map<String, String> named = new LinkedHashMap<>();
+    for (String field : List.of("user", "safety_identifier")) {
+      String value = optionalText(body, field);
+      if (value != null) {
+        metadata.put(field, value);
+        named.put(field, value);
+      }
     }
     for (Map.Entry<String, String> e : metadata.entrySet()) {
-      String param = e.getKey().equals("user") && user != null ? "user" : "metadata";
+      String param = named.containsKey(e.getKey()) ? e.getKey() : "metadata";
       if (e.getKey().isEmpty() || e.getKey().length() > ApiRecords.MAX_METADATA_KEY_LENGTH) {
         throw OpenAiError.invalid(param, "invalid_value", "metadata: a key must be 1 to "
             + ApiRecords.MAX_METADATA_KEY_LENGTH + " characters, was " + e.getKey().length());

@@ -25,7 +25,7 @@ class OpenAiRequestTest {
   void aCompletionKeepsPromptLimitStopEchoAndMetadata() {
     OpenAiRequest r = OpenAiRequest.parse("""
         {"model": "cascade", "prompt": ["cascade"], "max_tokens": 20, "stop": ["x", "y"], "echo": true,
-         "user": "u-1", "metadata": {"team": "search"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
+         "user": "u-1", "safety_identifier": "s-1", "metadata": {"team": "search", "user": "overridden"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
          "presence_penalty": 0, "logit_bias": {}, "stream": true, "stream_options": {"include_usage": true},
          "some_future_field": [1, 2]}""", false);
     assertThat(r.chat()).isFalse();
@@ -36,7 +36,8 @@ class OpenAiRequestTest {
     assertThat(r.echo()).isTrue();
     assertThat(r.stream()).isTrue();
     assertThat(r.includeUsage()).isTrue();
-    assertThat(r.metadata()).containsExactlyInAnyOrderEntriesOf(Map.of("team", "search", "user", "u-1"));
+    assertThat(r.metadata()).containsExactlyInAnyOrderEntriesOf(Map.of("team", "search", "user", "u-1",
+        "safety_identifier", "s-1"));
   }
 
   @Test

@@ -195,14 +195,17 @@ class OpenAiDoorIT {
   }
 
   @Test
-  void aChatAnswersItsLastUserMessageAndItsUserGoesToTheOutcomesMetadata() {
+  void aChatAnswersItsLastUserMessageAndItsMetadataReachesTheOutcome() {
     Example e = test.get(20);
     ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model("cascade")
-        .addSystemMessage("ignored by the cascade").addUserMessage(e.prompt()).user("it-user").build());
+        .addSystemMessage("ignored by the cascade").addUserMessage(e.prompt()).safetyIdentifier("it-user")
+        .metadata(ChatCompletionCreateParams.Metadata.builder().putAdditionalProperty("team", JsonValue.from("it"))
+            .build())
+        .build());
     assertThat(c.id()).startsWith("chatcmpl-");
     RoutingOutcome o = outcomes(List.of(c.id())).get(c.id());
     assertThat(o.getPrompt()).isEqualTo(e.prompt());
-    assertThat(o.getMetadata()).containsEntry("user", "it-user");
+    assertThat(o.getMetadata()).containsEntry("safety_identifier", "it-user").containsEntry("team", "it");
     assertThat(c.choices().get(0).message().content()).hasValue(servedText(o));
     assertThat(c.usage()).hasValueSatisfying(u -> assertThat(u.completionTokens()).isEqualTo(servedTokens(o)));
   }
