@@ -158,6 +158,11 @@ final class OpenAiServer {
   }
 
   private void generate(Context ctx, boolean chat) {
+    // Counted like a gRPC Generate call: every authenticated call, whatever its outcome.
+    String keyName = ctx.attribute(KEY_NAME);
+    if (keyName != null) {
+      apiKeys.count(keyName);
+    }
     OpenAiRequest request = OpenAiRequest.parse(ctx.body(), chat);
     model(request.model());
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
@@ -182,10 +187,6 @@ final class OpenAiServer {
     if (!inFlight.tryAcquire()) {
       throw new OpenAiError(429, "requests", null, "rate_limit_exceeded", "more than " + settings.maxInFlight()
           + " calls are waiting on this router (http.max-in-flight); try again shortly");
-    }
-    String keyName = ctx.attribute(KEY_NAME);
-    if (keyName != null) {
-      apiKeys.count(keyName);
     }
     long waitMs = settings.answerWait().toMillis();
     CompletableFuture<CascadeResponse> response;

@@ -278,6 +278,7 @@ class OpenAiServerTest {
     assertThat(channel.submitted).isEmpty();
 
     client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("x").build());
+    client.models().list(); // not a generation call: not counted
     CounterSnapshot counter = (CounterSnapshot) registry.scrape().stream()
         .filter(s -> s.getMetadata().getName().equals("cascade_api_requests")).findFirst().orElseThrow();
     assertThat(counter.getDataPoints()).singleElement().satisfies(p -> {
