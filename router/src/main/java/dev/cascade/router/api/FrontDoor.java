@@ -109,7 +109,9 @@ public final class FrontDoor implements AutoCloseable {
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT)));
     try {
-      http.start(address.getAddress().getHostAddress(), config.get(CascadeConfig.HTTP_PORT));
+      // A wildcard address means every interface, IPv6 too: Jetty's null host, not "0.0.0.0".
+      http.start(address.getAddress().isAnyLocalAddress() ? null : address.getAddress().getHostAddress(),
+          config.get(CascadeConfig.HTTP_PORT));
     } catch (RuntimeException e) {
       try {
         server.stop();

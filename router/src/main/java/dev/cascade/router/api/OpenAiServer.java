@@ -76,7 +76,7 @@ final class OpenAiServer {
     this.inFlight = new Semaphore(settings.maxInFlight());
   }
 
-  /** Starts listening on {@code host:port} (port 0 picks a free one). */
+  /** Starts listening on {@code host:port} (host null: every interface; port 0 picks a free one). */
   OpenAiServer start(String host, int port) {
     // Jetty closes a connection idle for its idle timeout, and a call waiting for its answer sends
     // nothing: keep it open for longer than any wait, so the wait ends in an answer or a 408.

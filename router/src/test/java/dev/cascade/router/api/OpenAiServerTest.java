@@ -227,6 +227,21 @@ class OpenAiServerTest {
   }
 
   @Test
+  void aServerOnEveryInterfaceAnswersOnLoopback() throws Exception {
+    OpenAiServer everywhere = new OpenAiServer(new FakeChannel(), new RequestValidator(FakeKafkaServer.model(
+        p -> Optional.empty())), null, TokenCounter.approximate(), new OpenAiServer.Settings(Duration.ofSeconds(5), 48,
+        4)).start(null, 0);
+    try {
+      HttpResponse<String> models = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + everywhere.port()
+          + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+      assertThat(models.statusCode()).isEqualTo(200); // and no key needed: none configured
+      assertThat(JSON.readTree(models.body()).path("data").get(0).path("id").asText()).isEqualTo("cascade");
+    } finally {
+      everywhere.stop();
+    }
+  }
+
+  @Test
   void modelsListTheCascade() {
     assertThat(client.models().list().data()).extracting(m -> m.id()).containsExactly("cascade");
     assertThat(client.models().retrieve("cascade").ownedBy()).isEqualTo("cascade");
