@@ -19,7 +19,7 @@ import java.util.Map;
 /**
  * Optional API keys for {@code Cascade.Generate} ({@code api.keys-file}): a call must carry one of
  * the keys, as {@code authorization: Bearer KEY} or {@code x-api-key: KEY}, or it gets
- * UNAUTHENTICATED. Calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
+ * UNAUTHENTICATED. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
  * key's name, never the key. The file has one key per line, {@code NAME KEY}; blank lines and lines
  * starting with {@code #} are skipped; it is read once, at start.
  */
@@ -69,7 +69,8 @@ public final class ApiKeys implements ServerInterceptor {
       throw new IllegalArgumentException("api.keys-file " + file + " holds no key");
     }
     Counter counter = registry == null ? null : Counter.builder().name("cascade_api_requests_total")
-        .help("Cascade.Generate calls by API key name (api.keys-file), never the key itself")
+        .help("Cascade.Generate and OpenAI-compatible HTTP generation calls by API key name (api.keys-file),"
+            + " never the key itself")
         .labelNames("key").withoutExemplars().register(registry);
     if (counter != null) {
       keys.keySet().forEach(counter::labelValues); // every key's series from 0, so unused keys show too
@@ -80,22 +81,40 @@ public final class ApiKeys implements ServerInterceptor {
   @Override
   public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
       ServerCallHandler<Q, A> next) {
-    String presented = headers.get(X_API_KEY);
-    String authorization = headers.get(AUTHORIZATION);
-    if (presented == null && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      presented = authorization.substring(7).strip();
-    }
-    if (presented == null || presented.isEmpty()) {
+    String presented = presented(headers.get(AUTHORIZATION), headers.get(X_API_KEY));
+    if (presented == null) {
       return refuse(call, "missing API key: send 'authorization: Bearer KEY' or 'x-api-key: KEY'");
     }
     String name = nameOf(presented.getBytes(StandardCharsets.UTF_8));
     if (name == null) {
       return refuse(call, "unknown API key");
     }
+    count(name);
+    return next.startCall(call, headers);
+  }
+
+  /**
+   * The key a caller presented: {@code x-api-key}, else the token of {@code authorization: Bearer
+   * TOKEN}; null when neither is there. Used by both doors, gRPC and HTTP.
+   */
+  static String presented(String authorization, String xApiKey) {
+    String presented = xApiKey;
+    if (presented == null && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      presented = authorization.substring(7).strip();
+    }
+    return presented == null || presented.isEmpty() ? null : presented;
+  }
+
+  /** The name of a presented key (see {@link #presented}); null when it is no key of the file. */
+  String nameOf(String presented) {
+    return nameOf(presented.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Counts one call made with the key named {@code name} in {@code cascade_api_requests_total}. */
+  void count(String name) {
     if (requests != null) {
       requests.labelValues(name).inc();
     }
-    return next.startCall(call, headers);
   }
 
   /** The name of the key, comparing every key in constant time; null when none matches. */

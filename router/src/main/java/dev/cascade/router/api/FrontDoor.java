@@ -13,23 +13,30 @@ import java.time.Duration;
 import java.util.Base64;
 
 /**
- * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} over a Kafka
- * {@link RequestChannel} (requests topic out, this instance's replies in), the policy topic and
- * the rules topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
+ * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} and the
+ * OpenAI-compatible HTTP door ({@link OpenAiServer}, on {@code http.port}, same interface) over one
+ * Kafka {@link RequestChannel} (requests topic out, this instance's replies in), the policy topic
+ * and the rules topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
  * against that router's rule catalog, and a published rule counts as written once that catalog
  * has read it back.
  */
 public final class FrontDoor implements AutoCloseable {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FrontDoor.class);
+
   private final KafkaRequestChannel requests;
   private final PolicyTopic policies;
   private final RulesTopic ruleVersions;
   private final CascadeServer server;
+  private final OpenAiServer http;
+  private final TokenCounter tokens;
   private final String adminToken;
 
   private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions, CascadeServer server,
-      String adminToken) {
+      OpenAiServer http, TokenCounter tokens, String adminToken) {
     this.requests = requests;
+    this.http = http;
+    this.tokens = tokens;
     this.policies = policies;
     this.ruleVersions = ruleVersions;
     this.server = server;
@@ -37,7 +44,8 @@ public final class FrontDoor implements AutoCloseable {
   }
 
   /**
-   * Connects to Kafka and starts the gRPC server on {@code address} (port 0 picks a free one).
+   * Connects to Kafka and starts the gRPC server on {@code address} (port 0 picks a free one), and
+   * the HTTP door on the same interface, port {@code http.port}.
    * The admin token is configuration's {@code admin.token}, or a fresh random one when that is
    * empty (read it back with {@link #adminToken()}).
    *
@@ -96,7 +104,32 @@ public final class FrontDoor implements AutoCloseable {
       ruleVersions.close();
       throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
     }
-    return new FrontDoor(requests, policies, ruleVersions, server, token);
+    TokenCounter tokens = TokenCounter.forModel(config.get(CascadeConfig.SMALL_MODEL));
+    OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, tokens, new OpenAiServer.Settings(
+        Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
+        config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT)));
+    try {
+      // A wildcard address means every interface, IPv6 too: Jetty's null host, not "0.0.0.0".
+      http.start(address.getAddress().isAnyLocalAddress() ? null : address.getAddress().getHostAddress(),
+          config.get(CascadeConfig.HTTP_PORT));
+    } catch (RuntimeException e) {
+      try {
+        server.stop();
+      } catch (InterruptedException interrupted) {
+        Thread.currentThread().interrupt();
+      }
+      requests.close();
+      policies.close();
+      ruleVersions.close();
+      tokens.close();
+      throw new IllegalStateException("cannot start the HTTP door on " + address.getAddress().getHostAddress() + ":"
+          + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
+    }
+    if (!config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
+      LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
+          + " only (see SECURITY.md)", http.port());
+    }
+    return new FrontDoor(requests, policies, ruleVersions, server, http, tokens, token);
   }
 
   /** A fresh admin token: 32 random bytes, URL-safe Base64. */
@@ -106,9 +139,13 @@ public final class FrontDoor implements AutoCloseable {
     return Base64.getUrlEncoder().withoutPadding().encodeToString(bytes);
   }
 
-  /** Health follows {@code ready} as well as the reply reader (see {@link CascadeServer#healthFollows}). */
+  /**
+   * Health follows {@code ready} as well as the reply reader (see {@link CascadeServer#healthFollows});
+   * the HTTP door answers 503 while either says no.
+   */
   public void healthFollows(java.util.function.BooleanSupplier ready) {
     server.healthFollows(ready);
+    http.healthFollows(ready);
   }
 
   /**
@@ -122,6 +159,11 @@ public final class FrontDoor implements AutoCloseable {
   /** The gRPC port. */
   public int port() {
     return server.port();
+  }
+
+  /** The port of the OpenAI-compatible HTTP door (its base URL is {@code http://HOST:PORT/v1}). */
+  public int httpPort() {
+    return http.port();
   }
 
   /** The bearer token {@code UpdatePolicy} and {@code PublishRule} require. */
@@ -149,14 +191,21 @@ public final class FrontDoor implements AutoCloseable {
     server.blockUntilShutdown();
   }
 
+  /**
+   * New calls on either door are refused (HTTP 503); running gRPC calls get up to 30 seconds, and
+   * HTTP calls still waiting when the Kafka side closes are answered 503.
+   */
   @Override
   public void close() {
+    http.refuseNew();
     try {
       server.stop();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
       requests.close();
+      http.stop();
+      tokens.close();
       policies.close();
       ruleVersions.close();
     }

@@ -81,7 +81,8 @@ final class DemoCommand implements Callable<Integer> {
   boolean json;
 
   @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running",
-      "with the gRPC front door, and print grpc=, kafka= and admin-token= lines, until interrupted."})
+      "with the gRPC front door and the OpenAI-compatible HTTP door, and print grpc=, openai=, kafka= and",
+      "admin-token= lines, until interrupted."})
   boolean serve;
 
   @Option(names = "--learn", description = {"The online learning loop instead: the router starts with Chow-Sum, no learned"

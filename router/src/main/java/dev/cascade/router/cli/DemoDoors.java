@@ -39,6 +39,7 @@ final class DemoDoors {
       kafka.close();
     }, "demo-serve-shutdown"));
     System.out.println("grpc=127.0.0.1:" + doors.port());
+    System.out.println("openai=http://127.0.0.1:" + doors.httpPort() + "/v1");
     System.out.println("kafka=" + kafka.bootstrapServers());
     System.out.println("admin-token=" + doors.adminToken());
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url("127.0.0.1")));

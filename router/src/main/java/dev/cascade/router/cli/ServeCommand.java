@@ -19,7 +19,8 @@ import picocli.CommandLine.Mixin;
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a",
         "LargeModel gRPC server (large.target), until interrupted. Start more with the same application.id to scale out.",
-        "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT)."})
+        "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the",
+        "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
 final class ServeCommand implements Callable<Integer> {
 
   @Mixin
@@ -55,6 +56,7 @@ final class ServeCommand implements Callable<Integer> {
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + " large.target=" + target + " engine=" + small.info().engine());
     System.out.println("grpc=" + hostName() + ":" + doors.port());
+    System.out.println("openai=http://" + hostName() + ":" + doors.httpPort() + "/v1");
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
     // Never the token itself: stdout is the pod's log.
     if (token.file() != null) {

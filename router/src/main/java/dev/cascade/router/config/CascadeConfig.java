@@ -141,6 +141,11 @@ public final class CascadeConfig {
 
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");
+  public static final ConfigKey<Integer> HTTP_PORT = ConfigKey.intInRange("http.port", 0, 0, 65_535,
+      "port of the router's OpenAI-compatible HTTP door (/v1/completions, /v1/chat/completions, /v1/models), on"
+          + " the gRPC door's interface; 0 picks a free one");
+  public static final ConfigKey<Integer> HTTP_MAX_IN_FLIGHT = ConfigKey.intInRange("http.max-in-flight", 1_024, 1,
+      1_000_000, "most calls waiting for their answer on the HTTP door at once; more are answered 429");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
       "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: read from admin.token-file");
   public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
@@ -190,7 +195,7 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, GRPC_PORT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      COST_SMALL, COST_LARGE, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);

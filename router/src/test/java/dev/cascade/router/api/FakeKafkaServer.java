@@ -67,7 +67,7 @@ final class FakeKafkaServer {
   }
 
   /** A model that checks prompts with {@code promptCheck} and cannot generate (the server never asks it to). */
-  private static TextGenerator model(Function<String, Optional<String>> promptCheck) {
+  static TextGenerator model(Function<String, Optional<String>> promptCheck) {
     return new TextGenerator() {
       @Override
       public List<Generation> generate(List<String> prompts, int maxNewTokens) {

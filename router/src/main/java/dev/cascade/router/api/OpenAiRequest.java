@@ -1,0 +1,403 @@
+package dev.cascade.router.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.routing.RequestValidator;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One OpenAI-style request ({@code POST /v1/completions} or {@code /v1/chat/completions}) reduced
+ * to what the cascade can act on: one prompt, a token limit, stop strings, metadata, and how to
+ * answer (streamed or not).
+ *
+ * <p>Every field OpenAI defines is either honoured, ignored (it would not change a greedy,
+ * deterministic, single answer: {@code temperature}, {@code top_p}, {@code seed}...) or refused
+ * with 400 naming it (it asks for something the cascade cannot give: several answers,
+ * log-probabilities, penalties, JSON mode...). A refused field is refused only when set to a value
+ * that asks for something; its neutral value ({@code n: 1}, {@code logprobs: false}, a penalty of
+ * 0) is accepted, since many clients send those by default. Unknown fields are ignored, so newer
+ * clients keep working. The README's table lists every field.
+ *
+ * @param chat whether this came from the chat endpoint (the answer's shape follows it)
+ * @param prompt the text the cascade answers: the completion's prompt, or the content of the
+ *     chat's last user message
+ * @param promptParam the request field the prompt came from, for error messages
+ *     ({@code prompt}, or {@code messages[i].content})
+ * @param maxNewTokens the token limit, 0 for the router's default
+ * @param maxTokensParam the field the limit came from ({@code max_tokens} or {@code max_completion_tokens})
+ * @param includeUsage whether a stream ends with a usage chunk ({@code stream_options.include_usage})
+ * @param stop strings at whose first occurrence the answer is cut (at most 4)
+ * @param echo completions only: the answer starts with the prompt
+ * @param metadata request metadata: the {@code metadata} object plus {@code user} and {@code safety_identifier}
+ */
+record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
+    String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
+    Map<String, String> metadata) {
+
+  /** The most stop strings a request may give (OpenAI's limit). */
+  static final int MAX_STOP = 4;
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool", "function");
+
+  /** Parses a request body; {@code chat} says which endpoint it came to. */
+  static OpenAiRequest parse(String body, boolean chat) {
+    JsonNode root;
+    try {
+      root = body == null || body.isBlank() ? null : JSON.readTree(body);
+    } catch (JsonProcessingException e) {
+      throw OpenAiError.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
+          + e.getOriginalMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw OpenAiError.invalid(null, "invalid_json", "the request body must be a JSON object");
+    }
+    return chat ? chat(root) : completion(root);
+  }
+
+  /** {@code POST /v1/completions}. */
+  static OpenAiRequest completion(JsonNode body) {
+    String model = model(body);
+    JsonNode p = present(body, "prompt");
+    if (p == null) {
+      throw missing("prompt");
+    }
+    String prompt;
+    if (p.isTextual()) {
+      prompt = p.asText();
+    } else if (p.isArray() && p.size() == 1 && p.get(0).isTextual()) {
+      prompt = p.get(0).asText();
+    } else if (p.isArray() && p.size() > 1 && allTextual(p)) {
+      throw OpenAiError.unsupported("prompt", "prompt: one prompt per request (the cascade answers one at a time);"
+          + " send " + p.size() + " requests");
+    } else {
+      throw OpenAiError.invalid("prompt", "invalid_type", "prompt: must be a string (or an array of one string);"
+          + " token arrays are not accepted, was " + describe(p));
+    }
+    refuseAbove(body, "best_of", 1, "one answer per request");
+    if (present(body, "logprobs") != null) {
+      throw OpenAiError.unsupported("logprobs", "logprobs: log-probabilities are not returned by the cascade");
+    }
+    String suffix = optionalText(body, "suffix");
+    if (suffix != null && !suffix.isEmpty()) {
+      throw OpenAiError.unsupported("suffix", "suffix: the cascade's models complete a prompt, they do not insert text");
+    }
+    boolean echo = optionalBoolean(body, "echo", false);
+    return common(body, false, model, prompt, "prompt", tokenLimit(body, "max_tokens"), "max_tokens", echo);
+  }
+
+  /** {@code POST /v1/chat/completions}: the prompt is the content of the last user message. */
+  static OpenAiRequest chat(JsonNode body) {
+    String model = model(body);
+    JsonNode messages = present(body, "messages");
+    if (messages == null) {
+      throw missing("messages");
+    }
+    if (!messages.isArray() || messages.isEmpty()) {
+      throw OpenAiError.invalid("messages", "invalid_value", "messages: must be a non-empty array, was "
+          + describe(messages));
+    }
+    int lastUser = -1;
+    for (int i = 0; i < messages.size(); i++) {
+      JsonNode m = messages.get(i);
+      if (!m.isObject()) {
+        throw OpenAiError.invalid("messages[" + i + "]", "invalid_type", "messages[" + i + "]: must be an object, was "
+            + describe(m));
+      }
+      JsonNode role = m.get("role");
+      if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
+        throw OpenAiError.invalid("messages[" + i + "].role", "invalid_value", "messages[" + i + "].role: must be one of "
+            + "system, developer, user, assistant, tool, function; was " + (role == null ? "missing" : describe(role)));
+      }
+      if (role.asText().equals("user")) {
+        lastUser = i;
+      }
+    }
+    if (lastUser < 0) {
+      throw OpenAiError.invalid("messages", "invalid_value",
+          "messages: no message with role 'user'; the cascade answers the last user message");
+    }
+    String promptParam = "messages[" + lastUser + "].content";
+    String prompt = content(messages.get(lastUser).get("content"), promptParam);
+    if (optionalBoolean(body, "logprobs", false)) {
+      throw OpenAiError.unsupported("logprobs", "logprobs: log-probabilities are not returned by the cascade");
+    }
+    refuseAbove(body, "top_logprobs", 0, "log-probabilities are not returned by the cascade");
+    JsonNode format = present(body, "response_format");
+    if (format != null && !(format.isObject() && "text".equals(format.path("type").asText()))) {
+      throw OpenAiError.unsupported("response_format", "response_format: only {\"type\": \"text\"}; the cascade cannot"
+          + " guarantee JSON output");
+    }
+    JsonNode toolChoice = present(body, "tool_choice");
+    if (toolChoice != null && !(toolChoice.isTextual()
+        && (toolChoice.asText().equals("none") || toolChoice.asText().equals("auto")))) {
+      throw OpenAiError.unsupported("tool_choice", "tool_choice: the cascade's models never call tools; only 'none' or"
+          + " 'auto' (which then calls none)");
+    }
+    JsonNode modalities = present(body, "modalities");
+    if (modalities != null && !(modalities.isArray() && modalities.size() == 1
+        && "text".equals(modalities.get(0).asText()))) {
+      throw OpenAiError.unsupported("modalities", "modalities: only [\"text\"]");
+    }
+    for (String field : List.of("audio", "web_search_options")) {
+      if (present(body, field) != null) {
+        throw OpenAiError.unsupported(field, field + ": not supported by the cascade");
+      }
+    }
+    String limitParam = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
+    return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam), limitParam, false);
+  }
+
+  /** The fields both endpoints share. */
+  private static OpenAiRequest common(JsonNode body, boolean chat, String model, String prompt, String promptParam,
+      int maxNewTokens, String maxTokensParam, boolean echo) {
+    refuseAbove(body, "n", 1, "one answer per request");
+    number(body, "temperature", 0, 2);
+    number(body, "top_p", 0, 1);
+    for (String penalty : List.of("presence_penalty", "frequency_penalty")) {
+      Double v = number(body, penalty, -2, 2);
+      if (v != null && v != 0) {
+        throw OpenAiError.unsupported(penalty, penalty + ": the cascade decodes greedily without penalties; only 0");
+      }
+    }
+    JsonNode bias = present(body, "logit_bias");
+    if (bias != null && !(bias.isObject() && bias.isEmpty())) {
+      throw OpenAiError.unsupported("logit_bias", "logit_bias: not supported by the cascade; only {}");
+    }
+    JsonNode seed = present(body, "seed");
+    if (seed != null && !seed.isIntegralNumber()) {
+      throw OpenAiError.invalid("seed", "invalid_type", "seed: must be an integer, was " + describe(seed));
+    }
+    boolean stream = optionalBoolean(body, "stream", false);
+    boolean includeUsage = false;
+    JsonNode options = present(body, "stream_options");
+    if (options != null) {
+      if (!options.isObject()) {
+        throw OpenAiError.invalid("stream_options", "invalid_type", "stream_options: must be an object, was "
+            + describe(options));
+      }
+      includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
+    }
+    return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
+        stop(body), echo, metadata(body));
+  }
+
+  private static String model(JsonNode body) {
+    JsonNode model = present(body, "model");
+    if (model == null) {
+      throw missing("model");
+    }
+    if (!model.isTextual() || model.asText().isBlank()) {
+      throw OpenAiError.invalid("model", "invalid_type", "model: must be a non-empty string, was " + describe(model));
+    }
+    return model.asText();
+  }
+
+  /** A message's content: a string, or an array of text parts joined by single spaces. */
+  private static String content(JsonNode content, String param) {
+    if (content == null || content.isNull()) {
+      throw OpenAiError.invalid(param, "missing_required_parameter", param + ": the last user message has no content");
+    }
+    if (content.isTextual()) {
+      return content.asText();
+    }
+    if (!content.isArray()) {
+      throw OpenAiError.invalid(param, "invalid_type", param + ": must be a string or an array of text parts, was "
+          + describe(content));
+    }
+    List<String> texts = new ArrayList<>();
+    for (int j = 0; j < content.size(); j++) {
+      JsonNode part = content.get(j);
+      String partParam = param + "[" + j + "]";
+      if (!part.isObject() || !"text".equals(part.path("type").asText())) {
+        throw OpenAiError.unsupported(partParam + ".type", partParam + ".type: only text parts are accepted, was "
+            + (part.isObject() ? describe(part.path("type")) : describe(part)));
+      }
+      JsonNode text = part.get("text");
+      if (text == null || !text.isTextual()) {
+        throw OpenAiError.invalid(partParam + ".text", "invalid_type", partParam + ".text: must be a string, was "
+            + (text == null ? "missing" : describe(text)));
+      }
+      texts.add(text.asText());
+    }
+    return String.join(" ", texts);
+  }
+
+  /** The token limit in {@code field}: 0 (the router's default) when absent, otherwise 1 to 512. */
+  private static int tokenLimit(JsonNode body, String field) {
+    JsonNode v = present(body, field);
+    if (v == null) {
+      return 0;
+    }
+    if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+      throw OpenAiError.invalid(field, "invalid_type", field + ": must be an integer, was " + describe(v));
+    }
+    int n = v.asInt();
+    if (n < 1 || n > RequestValidator.MAX_NEW_TOKENS_LIMIT) {
+      throw OpenAiError.invalid(field, "invalid_value", field + ": must be 1 to " + RequestValidator.MAX_NEW_TOKENS_LIMIT
+          + " (a model's own lower limit then applies), was " + n);
+    }
+    return n;
+  }
+
+  private static List<String> stop(JsonNode body) {
+    JsonNode v = present(body, "stop");
+    if (v == null) {
+      return List.of();
+    }
+    List<String> stop = new ArrayList<>();
+    if (v.isTextual()) {
+      stop.add(v.asText());
+    } else if (v.isArray() && v.size() <= MAX_STOP && allTextual(v)) {
+      v.forEach(s -> stop.add(s.asText()));
+    } else {
+      throw OpenAiError.invalid("stop", "invalid_type", "stop: must be a string or an array of at most " + MAX_STOP
+          + " strings, was " + describe(v));
+    }
+    if (stop.stream().anyMatch(String::isEmpty)) {
+      throw OpenAiError.invalid("stop", "invalid_value", "stop: a stop string must not be empty");
+    }
+    return List.copyOf(stop);
+  }
+
+  /**
+   * {@code metadata} (an object of strings) plus {@code user} and {@code safety_identifier} as
+   * entries of those names (winning over {@code metadata}'s own).
+   */
+  private static Map<String, String> metadata(JsonNode body) {
+    Map<String, String> metadata = new LinkedHashMap<>();
+    JsonNode m = present(body, "metadata");
+    if (m != null) {
+      if (!m.isObject()) {
+        throw OpenAiError.invalid("metadata", "invalid_type", "metadata: must be an object of strings, was "
+            + describe(m));
+      }
+      for (Map.Entry<String, JsonNode> e : m.properties()) {
+        if (!e.getValue().isTextual()) {
+          throw OpenAiError.invalid("metadata", "invalid_type", "metadata: value of '" + e.getKey()
+              + "' must be a string, was " + describe(e.getValue()));
+        }
+        metadata.put(e.getKey(), e.getValue().asText());
+      }
+    }
+    // user (deprecated by OpenAI) and safety_identifier (its successor) name the end user.
+    Map<String, String> named = new LinkedHashMap<>();
+    for (String field : List.of("user", "safety_identifier")) {
+      String value = optionalText(body, field);
+      if (value != null) {
+        metadata.put(field, value);
+        named.put(field, value);
+      }
+    }
+    for (Map.Entry<String, String> e : metadata.entrySet()) {
+      String param = named.containsKey(e.getKey()) ? e.getKey() : "metadata";
+      if (e.getKey().isEmpty() || e.getKey().length() > ApiRecords.MAX_METADATA_KEY_LENGTH) {
+        throw OpenAiError.invalid(param, "invalid_value", "metadata: a key must be 1 to "
+            + ApiRecords.MAX_METADATA_KEY_LENGTH + " characters, was " + e.getKey().length());
+      }
+      if (e.getValue().length() > ApiRecords.MAX_METADATA_VALUE_LENGTH) {
+        throw OpenAiError.invalid(param, "invalid_value", param + ": value of '" + e.getKey() + "' longer than "
+            + ApiRecords.MAX_METADATA_VALUE_LENGTH + " characters (" + e.getValue().length() + ")");
+      }
+    }
+    return metadata;
+  }
+
+  /** Refuses an integer field above {@code neutral} (n, best_of, top_logprobs); checks its type. */
+  private static void refuseAbove(JsonNode body, String field, int neutral, String why) {
+    JsonNode v = present(body, field);
+    if (v == null) {
+      return;
+    }
+    if (!v.isIntegralNumber()) {
+      throw OpenAiError.invalid(field, "invalid_type", field + ": must be an integer, was " + describe(v));
+    }
+    if (v.asLong() < neutral) {
+      throw OpenAiError.invalid(field, "invalid_value", field + ": must be at least " + neutral + ", was " + v.asLong());
+    }
+    if (v.asLong() > neutral) {
+      throw OpenAiError.unsupported(field, field + ": only " + neutral + " (" + why + "), was " + v.asLong());
+    }
+  }
+
+  /** A number field within [min, max] (null when absent), checked but not used by the cascade. */
+  private static Double number(JsonNode body, String field, double min, double max) {
+    JsonNode v = present(body, field);
+    if (v == null) {
+      return null;
+    }
+    if (!v.isNumber()) {
+      throw OpenAiError.invalid(field, "invalid_type", field + ": must be a number, was " + describe(v));
+    }
+    double d = v.asDouble();
+    if (!(d >= min && d <= max)) {
+      throw OpenAiError.invalid(field, "invalid_value", field + ": must be " + min + " to " + max + ", was " + d);
+    }
+    return d;
+  }
+
+  private static boolean optionalBoolean(JsonNode body, String field, boolean absent) {
+    return optionalBoolean(body, field, field, absent);
+  }
+
+  private static boolean optionalBoolean(JsonNode body, String field, String param, boolean absent) {
+    JsonNode v = present(body, field);
+    if (v == null) {
+      return absent;
+    }
+    if (!v.isBoolean()) {
+      throw OpenAiError.invalid(param, "invalid_type", param + ": must be a boolean, was " + describe(v));
+    }
+    return v.asBoolean();
+  }
+
+  private static String optionalText(JsonNode body, String field) {
+    JsonNode v = present(body, field);
+    if (v == null) {
+      return null;
+    }
+    if (!v.isTextual()) {
+      throw OpenAiError.invalid(field, "invalid_type", field + ": must be a string, was " + describe(v));
+    }
+    return v.asText();
+  }
+
+  /** The field's value; null when absent or JSON null (OpenAI treats both as "not given"). */
+  private static JsonNode present(JsonNode body, String field) {
+    JsonNode v = body.get(field);
+    return v == null || v.isNull() ? null : v;
+  }
+
+  private static boolean allTextual(JsonNode array) {
+    for (JsonNode n : array) {
+      if (!n.isTextual()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static OpenAiError missing(String field) {
+    return OpenAiError.invalid(field, "missing_required_parameter", field + ": required");
+  }
+
+  /** A value's JSON type, with the value when it is short, for error messages. */
+  private static String describe(JsonNode v) {
+    String type = switch (v.getNodeType()) {
+      case STRING -> "a string";
+      case NUMBER -> "a number";
+      case BOOLEAN -> "a boolean";
+      case ARRAY -> "an array";
+      case OBJECT -> "an object";
+      case NULL, MISSING -> "null";
+      default -> v.getNodeType().toString().toLowerCase(java.util.Locale.ROOT);
+    };
+    String text = v.toString();
+    return v.isContainerNode() || text.length() > 40 ? type : type + " (" + text + ")";
+  }
+}

@@ -1,0 +1,219 @@
+package dev.cascade.router.api;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The HTTP door's answers in OpenAI's shapes: {@code text_completion} and {@code chat.completion}
+ * bodies, their streamed chunks ({@code text_completion}, {@code chat.completion.chunk}), the
+ * model list and errors. Each answer carries the cascade's own view in an extension field,
+ * {@code "cascade"}, and in {@code x-cascade-*} headers; OpenAI's clients ignore both.
+ */
+final class OpenAiResponses {
+
+  /** The one model the door serves: the cascade as a whole. */
+  static final String MODEL = "cascade";
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private OpenAiResponses() {}
+
+  /**
+   * A cascade response made into an OpenAI answer.
+   *
+   * @param id the request id, which is also the answer's {@code id}
+   * @param created epoch seconds
+   * @param text the answer as returned: cut at the first stop string, after the prompt when echoed
+   * @param finishReason {@code stop} (the model ended, or a stop string was found) or {@code length}
+   *     (as many tokens as allowed: inferred from the count, the response does not say)
+   */
+  record Answer(String id, long created, String model, String text, String finishReason, int promptTokens,
+      int completionTokens, CascadeResponse response) {}
+
+  /**
+   * Applies the request's stop strings and echo to the response and counts its tokens.
+   *
+   * @param defaultMaxNewTokens the router's limit for a request that sets none ({@code generation.max-new-tokens})
+   */
+  static Answer answer(OpenAiRequest request, CascadeResponse response, TokenCounter tokens, int defaultMaxNewTokens,
+      long createdSeconds) {
+    String text = response.getText();
+    String finish = null;
+    int cut = -1;
+    for (String stop : request.stop()) {
+      int at = text.indexOf(stop);
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+      }
+    }
+    if (cut >= 0) {
+      text = text.substring(0, cut);
+      finish = "stop";
+    }
+    int completionTokens = tokens.completionTokens(text);
+    if (finish == null) {
+      int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens);
+      finish = completionTokens >= limit ? "length" : "stop";
+    }
+    if (request.echo()) {
+      text = request.prompt() + text;
+    }
+    return new Answer(response.getRequestId(), createdSeconds, request.model(), text, finish,
+        tokens.promptTokens(request.prompt()), completionTokens, response);
+  }
+
+  /** The non-streamed body: a {@code text_completion} or a {@code chat.completion}. */
+  static String body(Answer a, boolean chat) {
+    ObjectNode body = head(a, chat ? "chat.completion" : "text_completion");
+    ObjectNode choice = body.putArray("choices").addObject();
+    choice.put("index", 0);
+    if (chat) {
+      ObjectNode message = choice.putObject("message");
+      message.put("role", "assistant");
+      message.put("content", a.text());
+      message.putNull("refusal");
+    } else {
+      choice.put("text", a.text());
+    }
+    choice.putNull("logprobs");
+    choice.put("finish_reason", a.finishReason());
+    usage(body, a);
+    body.set("cascade", cascade(a.response()));
+    return body.toString();
+  }
+
+  /**
+   * The streamed body, whole: one chunk with all the text (the cascade answers in one piece), one
+   * with the finish reason and the cascade's details, a usage chunk when asked, then
+   * {@code [DONE]}; each as a server-sent event {@code data: JSON}.
+   */
+  static String stream(Answer a, boolean chat, boolean includeUsage) {
+    String object = chat ? "chat.completion.chunk" : "text_completion";
+    StringBuilder out = new StringBuilder();
+    ObjectNode content = head(a, object);
+    ObjectNode choice = content.putArray("choices").addObject();
+    choice.put("index", 0);
+    if (chat) {
+      ObjectNode delta = choice.putObject("delta");
+      delta.put("role", "assistant");
+      delta.put("content", a.text());
+    } else {
+      choice.put("text", a.text());
+    }
+    choice.putNull("logprobs");
+    choice.putNull("finish_reason");
+    event(out, content.toString());
+
+    ObjectNode last = head(a, object);
+    ObjectNode end = last.putArray("choices").addObject();
+    end.put("index", 0);
+    if (chat) {
+      end.putObject("delta");
+    } else {
+      end.put("text", "");
+    }
+    end.putNull("logprobs");
+    end.put("finish_reason", a.finishReason());
+    last.set("cascade", cascade(a.response()));
+    event(out, last.toString());
+
+    if (includeUsage) {
+      ObjectNode usage = head(a, object);
+      usage.putArray("choices");
+      usage(usage, a);
+      event(out, usage.toString());
+    }
+    event(out, "[DONE]");
+    return out.toString();
+  }
+
+  /** {@code GET /v1/models}: the cascade. */
+  static String models(long createdSeconds) {
+    ObjectNode body = JSON.createObjectNode();
+    body.put("object", "list");
+    ArrayNode data = body.putArray("data");
+    data.add(model(createdSeconds));
+    return body.toString();
+  }
+
+  /** {@code GET /v1/models/cascade}. */
+  static ObjectNode model(long createdSeconds) {
+    ObjectNode m = JSON.createObjectNode();
+    m.put("id", MODEL);
+    m.put("object", "model");
+    m.put("created", createdSeconds);
+    m.put("owned_by", "cascade");
+    return m;
+  }
+
+  /** {@code {"error": {"message", "type", "param", "code"}}}. */
+  static String error(OpenAiError e) {
+    ObjectNode body = JSON.createObjectNode();
+    ObjectNode error = body.putObject("error");
+    error.put("message", e.getMessage());
+    error.put("type", e.type());
+    error.put("param", e.param());
+    error.put("code", e.code());
+    return body.toString();
+  }
+
+  /** The {@code x-cascade-*} headers of an answer (and {@code x-request-id}, as OpenAI sends). */
+  static Map<String, String> headers(CascadeResponse r) {
+    Map<String, String> h = new LinkedHashMap<>();
+    h.put("x-request-id", r.getRequestId());
+    h.put("x-cascade-request-id", r.getRequestId());
+    h.put("x-cascade-served-by", r.getServedBy().name());
+    h.put("x-cascade-score", Double.toString(r.getDeferralScore()));
+    h.put("x-cascade-threshold", Double.toString(r.getThreshold()));
+    h.put("x-cascade-policy-version", Long.toString(r.getPolicyVersion()));
+    h.put("x-cascade-rule", r.getRule());
+    h.put("x-cascade-cache-hit", Boolean.toString(r.getCacheHit()));
+    return h;
+  }
+
+  /** The extension field {@code "cascade"}: how the cascade answered. */
+  static ObjectNode cascade(CascadeResponse r) {
+    ObjectNode c = JSON.createObjectNode();
+    c.put("request_id", r.getRequestId());
+    c.put("served_by", r.getServedBy().name());
+    c.put("deferral_score", r.getDeferralScore());
+    c.put("threshold", r.getThreshold());
+    c.put("policy_version", r.getPolicyVersion());
+    c.put("rule", r.getRule());
+    c.put("cache_hit", r.getCacheHit());
+    StageLatencies l = r.getLatencies();
+    ObjectNode ms = c.putObject("latency_ms");
+    ms.put("queue", l.getQueueMs());
+    ms.put("small_model", l.getSmallModelMs());
+    ms.put("rule", l.getRuleMs());
+    ms.put("escalation", l.getEscalationMs());
+    ms.put("total", l.getTotalMs());
+    return c;
+  }
+
+  private static ObjectNode head(Answer a, String object) {
+    ObjectNode body = JSON.createObjectNode();
+    body.put("id", a.id());
+    body.put("object", object);
+    body.put("created", a.created());
+    body.put("model", a.model());
+    body.putNull("system_fingerprint");
+    return body;
+  }
+
+  private static void usage(ObjectNode body, Answer a) {
+    ObjectNode usage = body.putObject("usage");
+    usage.put("prompt_tokens", a.promptTokens());
+    usage.put("completion_tokens", a.completionTokens());
+    usage.put("total_tokens", a.promptTokens() + a.completionTokens());
+  }
+
+  private static void event(StringBuilder out, String data) {
+    out.append("data: ").append(data).append("\n\n");
+  }
+}

@@ -1,0 +1,303 @@
+package dev.cascade.router.api;
+
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.ServerConnector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The OpenAI-compatible HTTP door (Javalin on Jetty): {@code POST /v1/completions}, {@code POST
+ * /v1/chat/completions} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
+ * GET /v1/models/cascade}. It takes the gRPC door's path: the request goes onto the requests
+ * topic through the same {@link RequestChannel}, and the call waits, without holding a thread, for
+ * the response with its request id.
+ *
+ * <p>Why a stream is written only once the answer is there: the cascade answers in one piece
+ * (the small model's whole answer is scored before it is accepted or escalated), so there is
+ * nothing to stream earlier, and waiting keeps every failure (a timeout, a refused prompt) a
+ * plain JSON error with its HTTP status, as for a request that does not stream.
+ *
+ * <p>Statuses: 400 a bad or unsupported request (naming the field), 401 a missing or unknown API
+ * key (when {@code api.keys-file} is set), 404 an unknown model or path, 408 no answer within
+ * the wait, 429 more than {@code http.max-in-flight} calls waiting, 500 a failure in the router,
+ * 503 not ready (stream threads not running, reply reader down) or shutting down.
+ */
+final class OpenAiServer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
+  private static final String ERROR_WRITTEN = "cascade.openai.error-written";
+  private static final String KEY_NAME = "cascade.openai.key-name";
+
+  /**
+   * @param answerWait how long a call waits for its answer ({@code grpc.default-deadline-ms}, shared with the gRPC door)
+   * @param defaultMaxNewTokens the router's limit of a request that sets none ({@code generation.max-new-tokens})
+   * @param maxInFlight most calls waiting at once on this door; more get 429
+   */
+  record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {}
+
+  private final RequestChannel channel;
+  private final RequestValidator validator;
+  private final ApiKeys apiKeys;
+  private final TokenCounter tokens;
+  private final Settings settings;
+  private final Semaphore inFlight;
+  private final long createdSeconds = System.currentTimeMillis() / 1000;
+  private volatile BooleanSupplier ready = () -> true;
+  private volatile boolean stopping;
+  private Javalin app;
+
+  /**
+   * @param apiKeys the keys a call must present; null: open
+   * @param tokens how {@code usage} is counted
+   */
+  OpenAiServer(RequestChannel channel, RequestValidator validator, ApiKeys apiKeys, TokenCounter tokens,
+      Settings settings) {
+    this.channel = channel;
+    this.validator = validator;
+    this.apiKeys = apiKeys;
+    this.tokens = tokens;
+    this.settings = settings;
+    this.inFlight = new Semaphore(settings.maxInFlight());
+  }
+
+  /** Starts listening on {@code host:port} (host null: every interface; port 0 picks a free one). */
+  OpenAiServer start(String host, int port) {
+    // Jetty closes a connection idle for its idle timeout, and a call waiting for its answer sends
+    // nothing: keep it open for longer than any wait, so the wait ends in an answer or a 408.
+    long idleMs = settings.answerWait().toMillis() + 30_000;
+    app = Javalin.create(config -> {
+      config.startup.showJavalinBanner = false;
+      config.startup.showOldJavalinVersionWarning = false;
+      config.http.asyncTimeout = 0L; // the wait is ours (Settings.answerWait), answered 408
+      config.jetty.addConnector((server, http) -> {
+        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        connector.setHost(host);
+        connector.setPort(port);
+        connector.setIdleTimeout(idleMs);
+        return connector;
+      });
+      config.routes.before(this::admit);
+      config.routes.post("/v1/completions", ctx -> generate(ctx, false));
+      config.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
+      config.routes.get("/v1/models", ctx -> json(ctx, 200, OpenAiResponses.models(createdSeconds)));
+      config.routes.get("/v1/models/{model}", ctx -> {
+        model(ctx.pathParam("model"));
+        json(ctx, 200, OpenAiResponses.model(createdSeconds).toString());
+      });
+      config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));
+      config.routes.exception(Exception.class, (e, ctx) -> error(ctx, unexpected(e, ctx)));
+      config.routes.error(404, ctx -> {
+        if (ctx.attribute(ERROR_WRITTEN) == null) {
+          error(ctx, unknownPath(ctx));
+        }
+      });
+    });
+    app.start();
+    LOG.info("OpenAI-compatible HTTP door listening on port {}", app.port());
+    return this;
+  }
+
+  /** The port it listens on (after {@link #start}). */
+  int port() {
+    return app.port();
+  }
+
+  /** Generation calls are answered 503 while {@code ready} says no (and the reply reader is down). */
+  void healthFollows(BooleanSupplier ready) {
+    this.ready = ready;
+  }
+
+  /** From now on every call is answered 503; calls already waiting go on. */
+  void refuseNew() {
+    stopping = true;
+  }
+
+  /** Stops listening (calls still waiting are cut off: call {@link #refuseNew} and let them end first). */
+  void stop() {
+    stopping = true;
+    if (app != null) {
+      app.stop();
+    }
+  }
+
+  /** Before every call: shutting down (503), then the API key (401). */
+  private void admit(Context ctx) {
+    if (stopping) {
+      throw new OpenAiError(503, "server_error", null, "shutting_down", "the router is shutting down; try another"
+          + " instance or again later");
+    }
+    if (apiKeys == null) {
+      return;
+    }
+    String presented = ApiKeys.presented(ctx.header("Authorization"), ctx.header("x-api-key"));
+    if (presented == null) {
+      throw new OpenAiError(401, "invalid_request_error", null, "missing_api_key", "You didn't provide an API key:"
+          + " send 'Authorization: Bearer KEY' (a key of the router's api.keys-file)");
+    }
+    String name = apiKeys.nameOf(presented);
+    if (name == null) {
+      throw new OpenAiError(401, "invalid_request_error", null, "invalid_api_key", "Incorrect API key provided");
+    }
+    ctx.attribute(KEY_NAME, name);
+  }
+
+  private void generate(Context ctx, boolean chat) {
+    // Counted like a gRPC Generate call: every authenticated call, whatever its outcome.
+    String keyName = ctx.attribute(KEY_NAME);
+    if (keyName != null) {
+      apiKeys.count(keyName);
+    }
+    OpenAiRequest request = OpenAiRequest.parse(ctx.body(), chat);
+    model(request.model());
+    String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+    CascadeRequest avro = CascadeRequest.newBuilder()
+        .setRequestId(id)
+        .setPrompt(request.prompt())
+        .setMaxNewTokens(request.maxNewTokens())
+        .setReference(null)
+        .setMetadata(new HashMap<>(request.metadata()))
+        .setBypassCache(false)
+        .setReplyTo(channel.instanceId())
+        .setCreatedAtMs(System.currentTimeMillis())
+        .build();
+    Optional<String> problem = validator.problem(avro);
+    if (problem.isPresent()) {
+      throw invalid(problem.get(), request);
+    }
+    if (!channel.healthy() || !ready.getAsBoolean()) {
+      throw new OpenAiError(503, "server_error", null, "not_ready", "the router is not ready (starting, rebalancing,"
+          + " or not reading its replies); try again shortly");
+    }
+    if (!inFlight.tryAcquire()) {
+      throw new OpenAiError(429, "requests", null, "rate_limit_exceeded", "more than " + settings.maxInFlight()
+          + " calls are waiting on this router (http.max-in-flight); try again shortly");
+    }
+    long waitMs = settings.answerWait().toMillis();
+    CompletableFuture<CascadeResponse> response;
+    try {
+      response = channel.submit(avro);
+    } catch (RuntimeException e) {
+      inFlight.release();
+      throw e;
+    }
+    ctx.future(() -> response.orTimeout(waitMs, TimeUnit.MILLISECONDS).handle((r, e) -> {
+      try {
+        if (e == null) {
+          answer(ctx, request, r);
+        } else {
+          error(ctx, failure(unwrap(e), id, waitMs, request));
+        }
+      } catch (RuntimeException writeFailed) {
+        LOG.warn("HTTP door: could not write the answer to {}", id, writeFailed);
+      } finally {
+        inFlight.release();
+      }
+      return null;
+    }));
+  }
+
+  private void answer(Context ctx, OpenAiRequest request, CascadeResponse response) {
+    OpenAiResponses.Answer answer = OpenAiResponses.answer(request, response, tokens, settings.defaultMaxNewTokens(),
+        System.currentTimeMillis() / 1000);
+    OpenAiResponses.headers(response).forEach(ctx::header);
+    if (request.stream()) {
+      ctx.status(200).header("Cache-Control", "no-cache").contentType("text/event-stream; charset=utf-8")
+          .result(OpenAiResponses.stream(answer, request.chat(), request.includeUsage()));
+    } else {
+      json(ctx, 200, OpenAiResponses.body(answer, request.chat()));
+    }
+  }
+
+  /** Only {@code cascade} is served: 404 otherwise, as OpenAI answers an unknown model. */
+  private static void model(String model) {
+    if (!OpenAiResponses.MODEL.equals(model)) {
+      throw new OpenAiError(404, "invalid_request_error", "model", "model_not_found", "The model '" + model
+          + "' does not exist; this router serves '" + OpenAiResponses.MODEL + "' (GET /v1/models)");
+    }
+  }
+
+  /**
+   * A problem the router's validator found ({@code field: what}, with the Avro field name), as a
+   * 400 naming the OpenAI field it came from.
+   */
+  static OpenAiError invalid(String problem, OpenAiRequest request) {
+    int colon = problem.indexOf(':');
+    String field = colon > 0 ? problem.substring(0, colon) : "";
+    String param = switch (field) {
+      case "prompt" -> request.promptParam();
+      case "max_new_tokens" -> request.maxTokensParam();
+      case "metadata" -> "metadata";
+      default -> null;
+    };
+    String message = param == null ? problem : param + problem.substring(colon);
+    return OpenAiError.invalid(param, "invalid_value", message);
+  }
+
+  /** How a submitted call that got no answer ends. */
+  private static OpenAiError failure(Throwable e, String id, long waitMs, OpenAiRequest request) {
+    if (e instanceof TimeoutException) {
+      return new OpenAiError(408, "timeout_error", null, "request_timeout", "no answer to request " + id + " within "
+          + waitMs + " ms (grpc.default-deadline-ms)");
+    }
+    if (e instanceof RefusedRequestException refused) {
+      if (refused.stage().equals("validate")) {
+        return invalid(refused.reason(), request);
+      }
+      LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
+      return new OpenAiError(500, "server_error", null, "internal_error", refused.getMessage());
+    }
+    if (e instanceof IllegalStateException) { // the front door closed while the call waited
+      return new OpenAiError(503, "server_error", null, "shutting_down", e.getMessage());
+    }
+    if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
+      return new OpenAiError(500, "server_error", null, "internal_error", e.getMessage());
+    }
+    return new OpenAiError(503, "server_error", null, "unavailable", "request " + id + " could not be sent: "
+        + e.getMessage());
+  }
+
+  private static OpenAiError unexpected(Exception e, Context ctx) {
+    if (e instanceof HttpResponseException http) {
+      return http.getStatus() == 404 ? unknownPath(ctx)
+          : new OpenAiError(http.getStatus(), http.getStatus() < 500 ? "invalid_request_error" : "server_error", null,
+              null, http.getMessage());
+    }
+    LOG.error("HTTP door: {} {} failed", ctx.method(), ctx.path(), e);
+    return new OpenAiError(500, "server_error", null, "internal_error", "internal error: " + e);
+  }
+
+  private static OpenAiError unknownPath(Context ctx) {
+    return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
+        + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models");
+  }
+
+  private static void error(Context ctx, OpenAiError e) {
+    ctx.attribute(ERROR_WRITTEN, Boolean.TRUE);
+    json(ctx, e.status(), OpenAiResponses.error(e));
+  }
+
+  private static void json(Context ctx, int status, String body) {
+    ctx.status(status).contentType("application/json").result(body);
+  }
+
+  private static Throwable unwrap(Throwable e) {
+    return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+  }
+
+}

@@ -1,0 +1,152 @@
+package dev.cascade.router.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** How OpenAI request bodies become a cascade request, and which fields are refused, naming them. */
+class OpenAiRequestTest {
+
+  private static OpenAiError refusal(String body, boolean chat) {
+    try {
+      OpenAiRequest.parse(body, chat);
+    } catch (OpenAiError e) {
+      return e;
+    }
+    throw new AssertionError("accepted: " + body);
+  }
+
+  @Test
+  void aCompletionKeepsPromptLimitStopEchoAndMetadata() {
+    OpenAiRequest r = OpenAiRequest.parse("""
+        {"model": "cascade", "prompt": ["cascade"], "max_tokens": 20, "stop": ["x", "y"], "echo": true,
+         "user": "u-1", "safety_identifier": "s-1", "metadata": {"team": "search", "user": "overridden"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
+         "presence_penalty": 0, "logit_bias": {}, "stream": true, "stream_options": {"include_usage": true},
+         "some_future_field": [1, 2]}""", false);
+    assertThat(r.chat()).isFalse();
+    assertThat(r.prompt()).isEqualTo("cascade");
+    assertThat(r.promptParam()).isEqualTo("prompt");
+    assertThat(r.maxNewTokens()).isEqualTo(20);
+    assertThat(r.stop()).containsExactly("x", "y");
+    assertThat(r.echo()).isTrue();
+    assertThat(r.stream()).isTrue();
+    assertThat(r.includeUsage()).isTrue();
+    assertThat(r.metadata()).containsExactlyInAnyOrderEntriesOf(Map.of("team", "search", "user", "u-1",
+        "safety_identifier", "s-1"));
+  }
+
+  @Test
+  void aChatAnswersTheLastUserMessageWithItsTextPartsJoined() {
+    OpenAiRequest r = OpenAiRequest.parse("""
+        {"model": "cascade", "messages": [
+           {"role": "system", "content": "be brief"},
+           {"role": "user", "content": "first"},
+           {"role": "assistant", "content": "ignored"},
+           {"role": "user", "content": [{"type": "text", "text": "new"}, {"type": "text", "text": "york"}]}],
+         "max_tokens": 10, "max_completion_tokens": 12, "tool_choice": "auto", "response_format": {"type": "text"}}""",
+        true);
+    assertThat(r.chat()).isTrue();
+    assertThat(r.prompt()).isEqualTo("new york");
+    assertThat(r.promptParam()).isEqualTo("messages[3].content");
+    assertThat(r.maxNewTokens()).isEqualTo(12);
+    assertThat(r.maxTokensParam()).isEqualTo("max_completion_tokens");
+    assertThat(r.stream()).isFalse();
+    assertThat(r.stop()).isEmpty();
+  }
+
+  @Test
+  void absentAndNullFieldsTakeTheirDefaults() {
+    OpenAiRequest r = OpenAiRequest.parse("{\"model\": \"cascade\", \"prompt\": \"a\", \"max_tokens\": null,"
+        + " \"n\": null, \"stop\": null, \"logprobs\": null}", false);
+    assertThat(r.maxNewTokens()).isZero();
+    assertThat(r.stop()).isEmpty();
+    assertThat(r.metadata()).isEmpty();
+  }
+
+  @ParameterizedTest(name = "{0} -> {1}")
+  @CsvSource(delimiter = '|', value = {
+      "{\"prompt\": \"a\"}                                            | model      | missing_required_parameter",
+      "{\"model\": 3, \"prompt\": \"a\"}                              | model      | invalid_type",
+      "{\"model\": \"cascade\"}                                       | prompt     | missing_required_parameter",
+      "{\"model\": \"cascade\", \"prompt\": [1, 2]}                   | prompt     | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": [\"a\", \"b\"]}           | prompt     | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"n\": 2}          | n          | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"n\": 0}          | n          | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"best_of\": 3}    | best_of    | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"logprobs\": 0}   | logprobs   | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"suffix\": \"z\"}  | suffix     | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"max_tokens\": \"9\"} | max_tokens | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"max_tokens\": 0}  | max_tokens | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"max_tokens\": 513} | max_tokens | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"temperature\": 3} | temperature | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"top_p\": \"x\"}  | top_p      | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"frequency_penalty\": 0.5} | frequency_penalty | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"logit_bias\": {\"5\": 1}} | logit_bias | unsupported_parameter",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": [\"1\",\"2\",\"3\",\"4\",\"5\"]} | stop | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": \"\"}    | stop       | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stream\": \"yes\"} | stream    | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stream_options\": {\"include_usage\": 1}} | stream_options.include_usage | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"metadata\": {\"k\": 1}} | metadata | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"user\": 5}        | user       | invalid_type",
+  })
+  void aCompletionFieldIsRefusedByName(String body, String param, String code) {
+    OpenAiError e = refusal(body, false);
+    assertThat(e.status()).isEqualTo(400);
+    assertThat(e.type()).isEqualTo("invalid_request_error");
+    assertThat(e.param()).isEqualTo(param);
+    assertThat(e.code()).isEqualTo(code);
+    assertThat(e.getMessage()).startsWith(param + ":");
+  }
+
+  @ParameterizedTest(name = "{0} -> {1}")
+  @CsvSource(delimiter = '|', value = {
+      "{\"model\": \"cascade\"}                                                     | messages | missing_required_parameter",
+      "{\"model\": \"cascade\", \"messages\": []}                                   | messages | invalid_value",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"system\", \"content\": \"x\"}]} | messages | invalid_value",
+      "{\"model\": \"cascade\", \"messages\": [\"hi\"]}                             | messages[0] | invalid_type",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]} | messages[0].role | invalid_value",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\"}]}               | messages[0].content | missing_required_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": 4}]} | messages[0].content | invalid_type",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]} | messages[0].content[0].type | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"logprobs\": true} | logprobs | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2} | top_logprobs | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"response_format\": {\"type\": \"json_object\"}} | response_format | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"tool_choice\": \"required\"} | tool_choice | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"max_completion_tokens\": -1} | max_completion_tokens | invalid_value",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"n\": 3} | n | unsupported_parameter",
+  })
+  void aChatFieldIsRefusedByName(String body, String param, String code) {
+    OpenAiError e = refusal(body, true);
+    assertThat(e.status()).isEqualTo(400);
+    assertThat(e.param()).isEqualTo(param);
+    assertThat(e.code()).isEqualTo(code);
+    assertThat(e.getMessage()).startsWith(param + ":");
+  }
+
+  @Test
+  void aBodyThatIsNotAJsonObjectIsRefusedWithoutAParam() {
+    for (String body : List.of("{\"model\": ", "[1]", "", "null")) {
+      OpenAiError e = refusal(body, false);
+      assertThat(e.status()).isEqualTo(400);
+      assertThat(e.code()).isEqualTo("invalid_json");
+      assertThat(e.param()).isNull();
+    }
+  }
+
+  @Test
+  void theValidatorsProblemNamesTheOpenAiField() {
+    OpenAiRequest chat = OpenAiRequest.parse("{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\","
+        + " \"content\": \"#\"}], \"max_completion_tokens\": 5}", true);
+    OpenAiError prompt = OpenAiServer.invalid("prompt: character '#' cannot be encoded", chat);
+    assertThat(prompt.param()).isEqualTo("messages[0].content");
+    assertThat(prompt.getMessage()).isEqualTo("messages[0].content: character '#' cannot be encoded");
+    OpenAiError limit = OpenAiServer.invalid("max_new_tokens: must be 0 (the default) to 512, was 600", chat);
+    assertThat(limit.param()).isEqualTo("max_completion_tokens");
+    assertThat(OpenAiServer.invalid("request_id: must not be empty", chat).param()).isNull();
+  }
+}

@@ -1,0 +1,353 @@
+package dev.cascade.router.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.JsonValue;
+import com.openai.core.http.StreamResponse;
+import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
+import com.openai.errors.OpenAIServiceException;
+import com.openai.errors.UnauthorizedException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.schemas.avro.CascadeRequest;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The HTTP door over a real loopback Javalin server with Kafka replaced by {@link FakeChannel}
+ * (which answers the prompt upper-cased, served by LARGE, score 2.5, threshold 1.5, policy 7), called
+ * with the OpenAI Java client and with plain HTTP. The same door on a real router: {@code OpenAiDoorIT}.
+ */
+class OpenAiServerTest {
+
+  private static final String KEY = "k-team-0123456789abcdef";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir
+  Path dir;
+
+  private FakeChannel channel;
+  private OpenAiServer server;
+  private PrometheusRegistry registry;
+  private OpenAIClient client;
+  private final HttpClient http = HttpClient.newHttpClient();
+
+  @BeforeEach
+  void start() throws Exception {
+    start(Duration.ofSeconds(5), 16);
+  }
+
+  private void start(Duration wait, int maxInFlight) throws Exception {
+    if (server != null) {
+      server.stop();
+    }
+    Path keys = dir.resolve("keys");
+    Files.writeString(keys, "team " + KEY + "\n");
+    registry = new PrometheusRegistry();
+    channel = new FakeChannel();
+    // The fake small model refuses '#'; the door counts prompt tokens as code points.
+    RequestValidator validator = new RequestValidator(FakeKafkaServer.model(
+        p -> p.contains("#") ? Optional.of("prompt: character '#' cannot be encoded") : Optional.empty()));
+    server = new OpenAiServer(channel, validator, ApiKeys.load(keys, registry), TokenCounter.approximate(),
+        new OpenAiServer.Settings(wait, 48, maxInFlight)).start("127.0.0.1", 0);
+    client = client(KEY);
+  }
+
+  private OpenAIClient client(String key) {
+    return OpenAIOkHttpClient.builder().baseUrl(base()).apiKey(key).maxRetries(0).build();
+  }
+
+  private String base() {
+    return "http://127.0.0.1:" + server.port() + "/v1";
+  }
+
+  @AfterEach
+  void stop() {
+    server.stop();
+  }
+
+  private HttpResponse<String> post(String path, String body, String key) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base() + path))
+        .POST(HttpRequest.BodyPublishers.ofString(body)).header("Content-Type", "application/json");
+    if (key != null) {
+      b.header("Authorization", "Bearer " + key);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private static JsonNode error(HttpResponse<String> response) throws Exception {
+    assertThat(response.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith(
+        "application/json"));
+    return JSON.readTree(response.body()).path("error");
+  }
+
+  @Test
+  void aCompletionIsTheCascadesAnswerWithUsageAndTheCascadesDetails() {
+    Completion c = client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("new york")
+        .maxTokens(20).user("u-7").build());
+    assertThat(c.choices()).hasSize(1);
+    assertThat(c.choices().get(0).text()).isEqualTo("NEW YORK");
+    assertThat(c.choices().get(0).finishReason().toString()).isEqualTo("stop");
+    assertThat(c.model()).isEqualTo("cascade");
+    assertThat(c.id()).startsWith("cmpl-");
+    assertThat(c.usage()).hasValueSatisfying(u -> {
+      assertThat(u.promptTokens()).isEqualTo(8); // code points: TokenCounter.approximate
+      assertThat(u.completionTokens()).isEqualTo(2); // "NEW" "YORK"
+      assertThat(u.totalTokens()).isEqualTo(10);
+    });
+    JsonValue cascade = c._additionalProperties().get("cascade");
+    assertThat(cascade).isNotNull();
+    assertThat(cascade.toString()).contains("LARGE").contains("chow-quantile");
+    CascadeRequest sent = channel.submitted.get(0);
+    assertThat(sent.getRequestId()).isEqualTo(c.id());
+    assertThat(sent.getPrompt()).isEqualTo("new york");
+    assertThat(sent.getMaxNewTokens()).isEqualTo(20);
+    assertThat(sent.getMetadata()).containsEntry("user", "u-7");
+    assertThat(sent.getReplyTo()).isEqualTo("fake-door");
+  }
+
+  @Test
+  void aChatAnswersTheLastUserMessageAndPassesMetadata() {
+    ChatCompletion c = client.chat().completions().create(ChatCompletionCreateParams.builder().model("cascade")
+        .addSystemMessage("you are a phonemizer").addUserMessage("first").addUserMessage("cascade")
+        .maxCompletionTokens(30).temperature(0.8)
+        .metadata(ChatCompletionCreateParams.Metadata.builder().putAdditionalProperty("team", JsonValue.from("search"))
+            .build())
+        .build());
+    assertThat(c.id()).startsWith("chatcmpl-");
+    assertThat(c.choices().get(0).message().content()).hasValue("CASCADE");
+    assertThat(c.choices().get(0).finishReason().toString()).isEqualTo("stop");
+    assertThat(c.usage()).hasValueSatisfying(u -> assertThat(u.promptTokens()).isEqualTo(7));
+    CascadeRequest sent = channel.submitted.get(0);
+    assertThat(sent.getPrompt()).isEqualTo("cascade");
+    assertThat(sent.getMaxNewTokens()).isEqualTo(30);
+    assertThat(sent.getMetadata()).containsEntry("team", "search");
+  }
+
+  @Test
+  void aStreamedChatCarriesTheWholeTextThenTheFinishReasonThenUsage() {
+    List<ChatCompletionChunk> chunks = new ArrayList<>();
+    try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(
+        ChatCompletionCreateParams.builder().model("cascade").addUserMessage("stream me")
+            .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build())) {
+      stream.stream().forEach(chunks::add);
+    }
+    assertThat(chunks).hasSize(3);
+    StringBuilder text = new StringBuilder();
+    chunks.forEach(ch -> ch.choices().forEach(choice -> choice.delta().content().ifPresent(text::append)));
+    assertThat(text).hasToString("STREAM ME");
+    assertThat(chunks.get(0).choices().get(0).delta().role()).isPresent();
+    assertThat(chunks.get(1).choices().get(0).finishReason()).hasValueSatisfying(f -> assertThat(f.toString())
+        .isEqualTo("stop"));
+    assertThat(chunks.get(2).choices()).isEmpty();
+    assertThat(chunks.get(2).usage()).hasValueSatisfying(u -> assertThat(u.completionTokens()).isEqualTo(2));
+    assertThat(chunks).allSatisfy(ch -> assertThat(ch.id()).isEqualTo(chunks.get(0).id()));
+  }
+
+  @Test
+  void aStreamedCompletionIsServerSentEventsEndingWithDone() throws Exception {
+    List<Completion> chunks = new ArrayList<>();
+    try (StreamResponse<Completion> stream = client.completions().createStreaming(
+        CompletionCreateParams.builder().model("cascade").prompt("abc").build())) {
+      stream.stream().forEach(chunks::add);
+    }
+    assertThat(chunks).hasSize(2);
+    assertThat(chunks.get(0).choices().get(0).text()).isEqualTo("ABC");
+    assertThat(chunks.get(1).choices().get(0).finishReason().toString()).isEqualTo("stop");
+
+    HttpResponse<String> raw = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"abc\", \"stream\": true}",
+        KEY);
+    assertThat(raw.statusCode()).isEqualTo(200);
+    assertThat(raw.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t)
+        .startsWith("text/event-stream"));
+    String[] events = raw.body().split("\n\n");
+    assertThat(events).hasSize(3);
+    assertThat(events).allSatisfy(e -> assertThat(e).startsWith("data: "));
+    assertThat(JSON.readTree(events[0].substring(6)).path("object").asText()).isEqualTo("text_completion");
+    assertThat(JSON.readTree(events[1].substring(6)).path("cascade").path("served_by").asText()).isEqualTo("LARGE");
+    assertThat(events[2]).isEqualTo("data: [DONE]");
+  }
+
+  @Test
+  void theCascadesDetailsAreInHeadersAndTheBody() throws Exception {
+    HttpResponse<String> r = post("/chat/completions",
+        "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY);
+    assertThat(r.statusCode()).isEqualTo(200);
+    String id = JSON.readTree(r.body()).path("id").asText();
+    assertThat(r.headers().firstValue("x-cascade-request-id")).hasValue(id);
+    assertThat(r.headers().firstValue("x-cascade-served-by")).hasValue("LARGE");
+    assertThat(r.headers().firstValue("x-cascade-score")).hasValue("2.5");
+    assertThat(r.headers().firstValue("x-cascade-threshold")).hasValue("1.5");
+    assertThat(r.headers().firstValue("x-cascade-policy-version")).hasValue("7");
+    assertThat(r.headers().firstValue("x-cascade-rule")).hasValue("chow-quantile");
+    JsonNode cascade = JSON.readTree(r.body()).path("cascade");
+    assertThat(cascade.path("request_id").asText()).isEqualTo(id);
+    assertThat(cascade.path("deferral_score").asDouble()).isEqualTo(2.5);
+    assertThat(cascade.path("latency_ms").path("escalation").asDouble()).isEqualTo(30.0);
+    assertThat(JSON.readTree(r.body()).path("object").asText()).isEqualTo("chat.completion");
+  }
+
+  @Test
+  void stopStringsCutTheAnswerEchoPrependsThePromptAndAFullAnswerFinishesForLength() {
+    Completion stopped = client.completions().create(CompletionCreateParams.builder().model("cascade")
+        .prompt("a b c d").stop("C").build());
+    assertThat(stopped.choices().get(0).text()).isEqualTo("A B ");
+    assertThat(stopped.usage().orElseThrow().completionTokens()).isEqualTo(2);
+    Completion echoed = client.completions().create(CompletionCreateParams.builder().model("cascade")
+        .prompt("ab").echo(true).build());
+    assertThat(echoed.choices().get(0).text()).isEqualTo("abAB");
+    Completion full = client.completions().create(CompletionCreateParams.builder().model("cascade")
+        .prompt("a b c").maxTokens(3).build());
+    assertThat(full.choices().get(0).finishReason().toString()).isEqualTo("length");
+  }
+
+  @Test
+  void aServerOnEveryInterfaceAnswersOnLoopback() throws Exception {
+    OpenAiServer everywhere = new OpenAiServer(new FakeChannel(), new RequestValidator(FakeKafkaServer.model(
+        p -> Optional.empty())), null, TokenCounter.approximate(), new OpenAiServer.Settings(Duration.ofSeconds(5), 48,
+        4)).start(null, 0);
+    try {
+      HttpResponse<String> models = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + everywhere.port()
+          + "/v1/models")).build(), HttpResponse.BodyHandlers.ofString());
+      assertThat(models.statusCode()).isEqualTo(200); // and no key needed: none configured
+      assertThat(JSON.readTree(models.body()).path("data").get(0).path("id").asText()).isEqualTo("cascade");
+    } finally {
+      everywhere.stop();
+    }
+  }
+
+  @Test
+  void modelsListTheCascade() {
+    assertThat(client.models().list().data()).extracting(m -> m.id()).containsExactly("cascade");
+    assertThat(client.models().retrieve("cascade").ownedBy()).isEqualTo("cascade");
+    assertThatThrownBy(() -> client.models().retrieve("gpt-4o")).isInstanceOf(NotFoundException.class);
+  }
+
+  @Test
+  void badRequestsAre400NamingTheField() throws Exception {
+    assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder().model("cascade")
+        .addUserMessage("x").n(2).build()))
+        .isInstanceOfSatisfying(BadRequestException.class, e -> {
+          assertThat(e.statusCode()).isEqualTo(400);
+          assertThat(e.type()).hasValue("invalid_request_error");
+          assertThat(e.param()).hasValue("n");
+        });
+    assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder().model("cascade")
+        .addUserMessage("a # b").build()))
+        .isInstanceOfSatisfying(BadRequestException.class, e -> assertThat(e.param()).hasValue("messages[0].content"));
+    assertThat(channel.submitted).isEmpty();
+
+    HttpResponse<String> malformed = post("/completions", "{\"model\": \"cascade\", \"prompt\": ", KEY);
+    assertThat(malformed.statusCode()).isEqualTo(400);
+    assertThat(error(malformed).path("code").asText()).isEqualTo("invalid_json");
+    assertThat(error(malformed).path("type").asText()).isEqualTo("invalid_request_error");
+    assertThat(error(malformed).has("param")).isTrue();
+  }
+
+  @Test
+  void anUnknownModelOrPathIs404() throws Exception {
+    assertThatThrownBy(() -> client.completions().create(CompletionCreateParams.builder().model("gpt-3.5-turbo-instruct")
+        .prompt("x").build()))
+        .isInstanceOfSatisfying(NotFoundException.class, e -> {
+          assertThat(e.code()).hasValue("model_not_found");
+          assertThat(e.param()).hasValue("model");
+        });
+    HttpResponse<String> path = post("/embeddings", "{}", KEY);
+    assertThat(path.statusCode()).isEqualTo(404);
+    assertThat(error(path).path("code").asText()).isEqualTo("unknown_url");
+  }
+
+  @Test
+  void aMissingOrWrongKeyIs401AndCallsAreCountedByTheKeysName() throws Exception {
+    assertThatThrownBy(() -> client("k-wrong-0123456789abcdef").completions().create(CompletionCreateParams.builder()
+        .model("cascade").prompt("x").build()))
+        .isInstanceOfSatisfying(UnauthorizedException.class, e -> assertThat(e.code()).hasValue("invalid_api_key"));
+    HttpResponse<String> none = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", null);
+    assertThat(none.statusCode()).isEqualTo(401);
+    assertThat(error(none).path("code").asText()).isEqualTo("missing_api_key");
+    assertThat(channel.submitted).isEmpty();
+
+    client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("x").build());
+    client.models().list(); // not a generation call: not counted
+    CounterSnapshot counter = (CounterSnapshot) registry.scrape().stream()
+        .filter(s -> s.getMetadata().getName().equals("cascade_api_requests")).findFirst().orElseThrow();
+    assertThat(counter.getDataPoints()).singleElement().satisfies(p -> {
+      assertThat(p.getLabels().get("key")).isEqualTo("team");
+      assertThat(p.getValue()).isEqualTo(1.0);
+    });
+  }
+
+  @Test
+  void noAnswerInTimeIs408AndTooManyWaitingIs429() throws Exception {
+    start(Duration.ofMillis(300), 1);
+    channel.silent = true;
+    HttpResponse<String> late = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(late.statusCode()).isEqualTo(408);
+    assertThat(error(late).path("code").asText()).isEqualTo("request_timeout");
+
+    start(Duration.ofSeconds(30), 1);
+    channel.silent = true;
+    var first = http.sendAsync(HttpRequest.newBuilder(URI.create(base() + "/completions"))
+        .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"cascade\", \"prompt\": \"x\"}"))
+        .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+    while (channel.futures.isEmpty()) {
+      Thread.sleep(10);
+    }
+    assertThatThrownBy(() -> client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("y")
+        .build()))
+        .isInstanceOfSatisfying(OpenAIServiceException.class, e -> {
+          assertThat(e.statusCode()).isEqualTo(429);
+          assertThat(e.code()).hasValue("rate_limit_exceeded");
+        });
+    channel.futures.get(0).complete(FakeChannel.answer(channel.submitted.get(0)));
+    assertThat(first.get().statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void aRouterThatIsNotReadyOrStoppingIs503AndARefusalByTheRouterIsReported() throws Exception {
+    channel.readerHealthy = false;
+    HttpResponse<String> notReady = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(notReady.statusCode()).isEqualTo(503);
+    assertThat(error(notReady).path("code").asText()).isEqualTo("not_ready");
+    channel.readerHealthy = true;
+
+    channel.failure = new RefusedRequestException("validate", "prompt: 60 tokens is over the model's limit of 47");
+    HttpResponse<String> refused = post("/chat/completions",
+        "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY);
+    assertThat(refused.statusCode()).isEqualTo(400);
+    assertThat(error(refused).path("param").asText()).isEqualTo("messages[0].content");
+    channel.failure = new RefusedRequestException("escalate", "large model failed");
+    assertThat(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY).statusCode()).isEqualTo(500);
+    channel.failure = null;
+
+    server.refuseNew();
+    HttpResponse<String> stopping = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(stopping.statusCode()).isEqualTo(503);
+    assertThat(error(stopping).path("code").asText()).isEqualTo("shutting_down");
+  }
+}
