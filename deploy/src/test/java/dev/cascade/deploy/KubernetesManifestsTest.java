@@ -100,6 +100,7 @@ class KubernetesManifestsTest {
     CascadeConfig config = config();
     assertThat(config.get(CascadeConfig.BOOTSTRAP_SERVERS)).isNotBlank();
     assertThat(config.get(CascadeConfig.GRPC_PORT)).as("a fixed gRPC port for probes and Services").isPositive();
+    assertThat(config.get(CascadeConfig.HTTP_PORT)).as("a fixed HTTP port for the Service").isPositive();
     assertThat(config.get(CascadeConfig.METRICS_PORT)).isPositive();
     assertThat(config.get(CascadeConfig.STATE_DIR)).isNotBlank();
     assertThat(config.get(CascadeConfig.TOPIC_REPLICATION)).isGreaterThanOrEqualTo(3);
@@ -111,6 +112,7 @@ class KubernetesManifestsTest {
     StatefulSet router = base.get(StatefulSet.class, "cascade-router");
     Container c = single(router.getSpec().getTemplate());
     assertThat(port(c, "grpc")).isEqualTo(config.get(CascadeConfig.GRPC_PORT));
+    assertThat(port(c, "http")).isEqualTo(config.get(CascadeConfig.HTTP_PORT));
     assertThat(port(c, "metrics")).isEqualTo(config.get(CascadeConfig.METRICS_PORT));
     assertGrpcProbe(c.getReadinessProbe(), config.get(CascadeConfig.GRPC_PORT), CascadeGrpc.SERVICE_NAME);
     assertGrpcProbe(c.getLivenessProbe(), config.get(CascadeConfig.GRPC_PORT), PolicyAdminGrpc.SERVICE_NAME);

@@ -507,6 +507,11 @@ public final class FaultHarness {
       launch(work);
     }
 
+    /** The operating system's id of the process. */
+    long pid() {
+      return process.pid();
+    }
+
     String await(String prefix, Duration timeout) throws InterruptedException {
       long deadline = System.nanoTime() + timeout.toNanos();
       while (System.nanoTime() < deadline) {

@@ -143,6 +143,19 @@ class RuntimeJarIT {
         } finally {
           channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
+        // The OpenAI-compatible HTTP door runs from the slim jar too.
+        String openai = serve.await("openai=", Duration.ofSeconds(10))
+            .orElseThrow(() -> new AssertionError("no openai= line:\n" + serve.output()))
+            .substring("openai=".length());
+        java.net.URI uri = java.net.URI.create(openai + "/completions");
+        java.net.http.HttpResponse<String> reply = java.net.http.HttpClient.newHttpClient().send(
+            java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + uri.getPort() + uri.getPath()))
+                .header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString("{\"model\":\"cascade\",\"prompt\":\"slim\"}"))
+                .timeout(Duration.ofSeconds(90)).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(reply.statusCode()).as(reply.body()).isEqualTo(200);
+        assertThat(reply.body()).contains("\"text_completion\"");
       }
     }
   }

@@ -1,0 +1,221 @@
+package dev.cascade.loadtest;
+
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Does the gRPC front door scale out? With 1, 2 and 3 router processes ({@code serve}, separate
+ * JVMs on one broker), the same paced stream of {@code Generate} calls is spread round-robin over
+ * their doors, and the CPU time of each router's reply reader thread ({@code front-door-replies-*},
+ * read from {@code /proc/PID/task/TID/stat}) is divided by the calls that router answered. Every
+ * reader fetches every reply record of the responses topic, and skips the other instances' by
+ * their {@code cascade.reply-to} header without decoding them; so the reader's CPU per answered
+ * call should stay flat as routers are added, where decoding every reply would grow it with the
+ * number of routers. Linux only (it reads {@code /proc}).
+ *
+ * <pre>
+ * java -cp router/target/cascade.jar:loadtest/target/classes \
+ *   -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util \
+ *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] [--json]
+ * </pre>
+ */
+public final class FrontDoorScaling {
+
+  private static final long CLOCK_TICK_NANOS = 10_000_000L; // USER_HZ = 100 on Linux
+
+  private FrontDoorScaling() {}
+
+  /** One configuration's numbers. */
+  record Row(int routers, int calls, int answered, double readerCpuMsPerCall, double processCpuMsPerCall,
+      List<Integer> answeredPerRouter) {
+    String json() {
+      return String.format(Locale.ROOT, "{\"routers\":%d,\"calls\":%d,\"answered\":%d,"
+          + "\"reply_reader_cpu_ms_per_call\":%.4f,\"router_process_cpu_ms_per_call\":%.3f,\"answered_per_router\":%s}",
+          routers, calls, answered, readerCpuMsPerCall, processCpuMsPerCall, answeredPerRouter);
+    }
+  }
+
+  public static void main(String[] args) throws Exception {
+    int calls = 1200;
+    double rate = 20;
+    boolean json = false;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--calls" -> calls = Integer.parseInt(args[++i]);
+        case "--rate" -> rate = Double.parseDouble(args[++i]);
+        case "--json" -> json = true;
+        default -> throw new IllegalArgumentException("unknown option " + args[i]
+            + "; options: --calls N, --rate R, --json");
+      }
+    }
+    List<Row> rows = new ArrayList<>();
+    for (int n = 1; n <= 3; n++) {
+      Row row = run(n, calls, rate, Files.createTempDirectory("cascade-doors-" + n + "-"));
+      rows.add(row);
+      if (!json) {
+        System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply reader %.4f ms CPU per call,"
+            + " whole router process %.3f ms CPU per call%n", n, row.answered(), row.calls(), row.answeredPerRouter(),
+            row.readerCpuMsPerCall(), row.processCpuMsPerCall());
+      }
+    }
+    StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
+        "{\"benchmark\":\"front-door-scaling\",\"calls\":%d,\"rate_per_s\":%.1f,\"rows\":[", calls, rate));
+    for (int i = 0; i < rows.size(); i++) {
+      out.append(i == 0 ? "" : ",").append(rows.get(i).json());
+    }
+    System.out.println(out.append("]}"));
+    System.exit(0);
+  }
+
+  static Row run(int routers, int calls, double rate, Path work) throws Exception {
+    List<FaultHarness.Proc> all = new ArrayList<>();
+    try {
+      int brokerPort = freePort();
+      FaultHarness.Proc broker = FaultHarness.Proc.start(work, "broker", List.of("broker", "--data-dir",
+          work.resolve("kafka").toString(), "--port", String.valueOf(brokerPort), "--controller-port",
+          String.valueOf(freePort()), "--set", "topic.partitions=6"));
+      all.add(broker);
+      broker.await("bootstrap.servers=", Duration.ofSeconds(120));
+      FaultHarness.Proc large = FaultHarness.Proc.start(work, "large-model", List.of("large-model", "--port", "0",
+          "--no-metrics"));
+      all.add(large);
+      String largeTarget = large.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
+      List<FaultHarness.Proc> doors = new ArrayList<>();
+      List<Integer> ports = new ArrayList<>();
+      for (int i = 0; i < routers; i++) {
+        FaultHarness.Proc r = FaultHarness.Proc.start(work, "router-" + i, List.of("serve",
+            "--set", "bootstrap.servers=127.0.0.1:" + brokerPort, "--set", "large.target=" + largeTarget,
+            "--set", "state.dir=" + work.resolve("router-" + i), "--set", "metrics.enabled=false",
+            "--set", "topic.partitions=6", "--set", "admin.token-file=" + work.resolve("token"),
+            "--set", "application.id=cascade-doors"));
+        all.add(r);
+        doors.add(r);
+      }
+      for (FaultHarness.Proc r : doors) {
+        String line = r.await("grpc=", Duration.ofSeconds(180));
+        ports.add(Integer.parseInt(line.substring(line.lastIndexOf(':') + 1)));
+      }
+      List<ManagedChannel> channels = new ArrayList<>();
+      for (int port : ports) {
+        channels.add(ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build());
+      }
+      List<Example> examples = Examples.bundled("test");
+      // Warm-up: every door answers a few calls (JIT, first fetches) before the measured window.
+      send(channels, examples, 20 * routers, rate, "warm", new AtomicInteger[routers]);
+      long[] readerStart = new long[routers];
+      long[] processStart = new long[routers];
+      for (int i = 0; i < routers; i++) {
+        readerStart[i] = threadTicks(doors.get(i).pid(), "front-door-repl");
+        processStart[i] = processTicks(doors.get(i).pid());
+      }
+      AtomicInteger[] answered = new AtomicInteger[routers];
+      send(channels, examples, calls, rate, "m", answered);
+      long reader = 0;
+      long process = 0;
+      List<Integer> perRouter = new ArrayList<>();
+      int total = 0;
+      for (int i = 0; i < routers; i++) {
+        reader += threadTicks(doors.get(i).pid(), "front-door-repl") - readerStart[i];
+        process += processTicks(doors.get(i).pid()) - processStart[i];
+        perRouter.add(answered[i].get());
+        total += answered[i].get();
+      }
+      for (ManagedChannel c : channels) {
+        c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+      return new Row(routers, calls, total, reader * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total),
+          process * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total), perRouter);
+    } finally {
+      for (FaultHarness.Proc p : all) {
+        p.stop();
+      }
+    }
+  }
+
+  /** Sends {@code calls} calls at {@code rate} a second, round-robin over the doors, and waits for them all. */
+  private static void send(List<ManagedChannel> channels, List<Example> examples, int calls, double rate, String prefix,
+      AtomicInteger[] answered) throws InterruptedException {
+    for (int i = 0; i < answered.length; i++) {
+      answered[i] = new AtomicInteger();
+    }
+    CountDownLatch done = new CountDownLatch(calls);
+    long start = System.nanoTime();
+    for (int i = 0; i < calls; i++) {
+      long due = start + (long) (i * 1e9 / rate);
+      for (long wait = due - System.nanoTime(); wait > 0; wait = due - System.nanoTime()) {
+        TimeUnit.NANOSECONDS.sleep(wait);
+      }
+      int door = i % channels.size();
+      Example e = examples.get(i % examples.size());
+      CascadeGrpc.newStub(channels.get(door)).withDeadlineAfter(60, TimeUnit.SECONDS).generate(
+          GenerateRequest.newBuilder().setPrompt(e.prompt()).setRequestId(prefix + "-" + i).build(),
+          new StreamObserver<>() {
+            @Override
+            public void onNext(GenerateResponse value) {
+              answered[door].incrementAndGet();
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              done.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+              done.countDown();
+            }
+          });
+    }
+    done.await(120, TimeUnit.SECONDS);
+  }
+
+  /** User plus system clock ticks of the process's threads whose name starts with {@code comm}. */
+  static long threadTicks(long pid, String comm) throws IOException {
+    long ticks = 0;
+    try (var tasks = Files.list(Path.of("/proc", String.valueOf(pid), "task"))) {
+      for (Path task : (Iterable<Path>) tasks::iterator) {
+        try {
+          if (Files.readString(task.resolve("comm")).strip().startsWith(comm)) {
+            ticks += ticks(Files.readString(task.resolve("stat")));
+          }
+        } catch (IOException e) {
+          // the thread ended
+        }
+      }
+    }
+    return ticks;
+  }
+
+  static long processTicks(long pid) throws IOException {
+    return ticks(Files.readString(Path.of("/proc", String.valueOf(pid), "stat")));
+  }
+
+  /** utime + stime of a {@code /proc/.../stat} line (fields 14 and 15; the name in parentheses may hold spaces). */
+  static long ticks(String stat) {
+    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+}
