@@ -3,19 +3,14 @@ package dev.cascade.router.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.embedded.EmbeddedKafka;
-import dev.cascade.schemas.avro.DeferralPolicy;
 import dev.cascade.schemas.avro.RuleModel;
 import dev.cascade.schemas.serde.CascadeSerdes;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -38,79 +33,24 @@ class LearnerKillIT {
   @TempDir
   Path stateDir;
 
-  /** A learner process whose output lines are collected. */
-  private static final class Learner {
-    final Process process;
-    final List<String> lines = new CopyOnWriteArrayList<>();
-
-    Learner(String bootstrap, Path stateDir) throws Exception {
-      List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-cp", System.getProperty("java.class.path"),
-          "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util",
-          "-Dai.djl.offline=true", "dev.cascade.router.cli.CascadeCommand", "learn"));
-      for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
-          "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12", "learn.min-labels=300",
-          "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
-          "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5")) {
-        command.add("--set");
-        command.add(kv);
-      }
-      process = new ProcessBuilder(command).redirectErrorStream(true).start();
-      Thread reader = new Thread(() -> {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
-            StandardCharsets.UTF_8))) {
-          String line;
-          while ((line = in.readLine()) != null) {
-            lines.add(line);
-          }
-        } catch (java.io.IOException e) {
-          // the process died
-        }
-      }, "learner-output");
-      reader.setDaemon(true);
-      reader.start();
+  /** A learner process ({@code cascade learn}) with its output lines collected. */
+  private static JvmProcess learner(String bootstrap, Path stateDir) throws Exception {
+    List<String> args = new ArrayList<>(List.of("learn"));
+    for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
+        "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12", "learn.min-labels=300",
+        "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
+        "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5")) {
+      args.add("--set");
+      args.add(kv);
     }
-
-    boolean await(String text, Duration timeout) throws InterruptedException {
-      long deadline = System.nanoTime() + timeout.toNanos();
-      while (System.nanoTime() < deadline) {
-        if (lines.stream().anyMatch(l -> l.contains(text))) {
-          return true;
-        }
-        if (!process.isAlive()) {
-          return lines.stream().anyMatch(l -> l.contains(text));
-        }
-        Thread.sleep(20);
-      }
-      return false;
-    }
-
-    long count(String text) {
-      return lines.stream().filter(l -> l.contains(text)).count();
-    }
-
-    void kill9() throws InterruptedException {
-      process.destroyForcibly(); // SIGKILL on Unix: no shutdown hooks, no commit
-      process.waitFor();
-    }
-
-    void stop() throws InterruptedException {
-      process.destroy(); // SIGTERM: the shutdown hook closes the learner
-      if (!process.waitFor(40, java.util.concurrent.TimeUnit.SECONDS)) {
-        process.destroyForcibly().waitFor();
-      }
-    }
-
-    String output() {
-      return String.join("\n", lines);
-    }
+    return JvmProcess.cascade(args);
   }
 
   @Test
   void aLearnerKilledMidRoundResumesAndPublishesEachVersionOnce() throws Exception {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       String bootstrap = kafka.bootstrapServers();
-      Learner first = new Learner(bootstrap, stateDir.resolve("first"));
+      JvmProcess first = learner(bootstrap, stateDir.resolve("first"));
       assertThat(first.await("learner=cascade-learner", Duration.ofSeconds(90))).as(first.output()).isTrue();
       SyntheticOutcomes.write(bootstrap, "cascade.outcomes", "a-", 450, 21);
       assertThat(first.await("training posthoc-quantile v1", Duration.ofSeconds(90))).as(first.output()).isTrue();
@@ -119,7 +59,7 @@ class LearnerKillIT {
       assertThat(first.count("PUBLISHED")).as("killed mid-round, before publishing").isZero();
 
       // A fresh state directory: everything the learner knew must come back from its changelogs.
-      Learner second = new Learner(bootstrap, stateDir.resolve("second"));
+      JvmProcess second = learner(bootstrap, stateDir.resolve("second"));
       try {
         assertThat(second.await("PUBLISHED posthoc-quantile v1", Duration.ofSeconds(120))).as(second.output())
             .isTrue();
@@ -128,9 +68,9 @@ class LearnerKillIT {
         assertThat(second.await("training posthoc-quantile v2", Duration.ofSeconds(120))).as(second.output()).isTrue();
         assertThat(second.await("posthoc-quantile v2 ", Duration.ofSeconds(120))).isTrue();
       } finally {
-        second.stop();
+        second.close();
       }
-      String training = second.lines.stream().filter(l -> l.contains("training posthoc-quantile v2")).findFirst()
+      String training = second.output().lines().filter(l -> l.contains("training posthoc-quantile v2")).findFirst()
           .orElseThrow();
       // Only 400 outcomes came after the restart: more examples than that means the 450 from
       // before the kill came back from the changelog (however many of the 400 had arrived).
