@@ -27,7 +27,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
  * protocol gives no token ids, so the answer is its text alone; the token limit comes from
- * {@code large.max-new-tokens} or is unknown. Readiness is {@code GET /v1/models} answering 200.
+ * {@code large.max-new-tokens} or is unknown. Readiness is {@code GET /v1/models} answering 200 and
+ * listing the model (or listing none).
  */
 public final class OpenAiTransport implements LargeModelTransport {
 
@@ -108,7 +109,19 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   @Override
   public CompletableFuture<Boolean> ready(Duration deadline) {
-    return send(request("/models", deadline).GET().build()).thenApply(r -> true);
+    return send(request("/models", deadline).GET().build()).thenApply(r -> {
+      // Ready when the server lists the model, or lists none (some servers serve any name).
+      JsonNode data = parse(r.body()).path("data");
+      if (!data.isArray() || data.isEmpty()) {
+        return true;
+      }
+      for (JsonNode m : data) {
+        if (model.equals(m.path("id").asText())) {
+          return true;
+        }
+      }
+      return false;
+    });
   }
 
   @Override
