@@ -132,7 +132,7 @@ class LargeModelProtocolsIT {
     // Configured with a limit above the model's: the server refuses the call.
     try (EscalationClient client = EscalationClient.connect(target(protocol, server.port(), server.httpPort()),
         settings(2, limit + 1))) {
-      Throwable error = failure(client, "too-many");
+      Throwable error = failure(client, "too-many", limit + 100);
       metrics.largeModelCallEnded(error);
       assertThat(EscalationClient.codeOf(error)).as("%s: %s", protocol, error).isEqualTo("INVALID_ARGUMENT");
       assertThat(EscalationClient.isRefusal(EscalationClient.codeOf(error))).isTrue();
@@ -155,8 +155,12 @@ class LargeModelProtocolsIT {
   }
 
   private static Throwable failure(EscalationClient client, String id) {
+    return failure(client, id, 4);
+  }
+
+  private static Throwable failure(EscalationClient client, String id, int maxNewTokens) {
     Throwable[] caught = new Throwable[1];
-    assertThatThrownBy(() -> client.generate(id, "the cat", 4).get(60, TimeUnit.SECONDS))
+    assertThatThrownBy(() -> client.generate(id, "the cat", maxNewTokens).get(60, TimeUnit.SECONDS))
         .isInstanceOf(ExecutionException.class)
         .satisfies(e -> caught[0] = e.getCause());
     return caught[0];
