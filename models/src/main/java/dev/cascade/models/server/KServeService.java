@@ -3,6 +3,7 @@ package dev.cascade.models.server;
 import com.google.protobuf.ByteString;
 import dev.cascade.models.ModelInfo;
 import dev.cascade.proto.kserve.GRPCInferenceServiceGrpc;
+import dev.cascade.proto.kserve.InferParameter;
 import dev.cascade.proto.kserve.InferTensorContents;
 import dev.cascade.proto.kserve.ModelInferRequest;
 import dev.cascade.proto.kserve.ModelInferResponse;
@@ -32,7 +33,8 @@ import java.util.function.BooleanSupplier;
  * (shape [1] or [1, 1]; in {@code contents.bytes_contents} or {@code raw_input_contents}) and an
  * optional INT32 {@code max_tokens} (the model's limit when absent); it answers with a BYTES
  * {@code text_output} of shape [1, 1] in {@code raw_output_contents}, as Triton does (a 4-byte
- * little-endian length, then the UTF-8 text). Errors: an unknown model is NOT_FOUND, a bad tensor
+ * little-endian length, then the UTF-8 text), and the answer's token count as the response
+ * parameter {@code completion_tokens} (int64). Errors: an unknown model is NOT_FOUND, a bad tensor
  * INVALID_ARGUMENT, a full server RESOURCE_EXHAUSTED, as on {@code cascade.v1.LargeModel}.
  */
 final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
@@ -140,6 +142,9 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
           .addOutputs(ModelInferResponse.InferOutputTensor.newBuilder().setName(TEXT_OUTPUT).setDatatype("BYTES")
               .addShape(1).addShape(1))
           .addRawOutputContents(KServeBytes.encode(List.of(result.generation().text())))
+          // Not in the protocol: how many tokens the answer is, for a caller's cost accounting.
+          .putParameters("completion_tokens", InferParameter.newBuilder()
+              .setInt64Param(result.generation().tokens().length).build())
           .build());
       responses.onCompleted();
     });

@@ -160,7 +160,7 @@ public final class EscalationClient implements AutoCloseable {
               () -> attempt(requestId, prompt, maxNewTokens)).get();
         }).get();
     return call.toCompletableFuture().thenApply(r -> new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
-        (System.nanoTime() - start) / 1e6, attempts.get()));
+        (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens()));
   }
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */

@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * <p>Readiness is {@code ServerReady} and {@code ModelReady}. The protocol has no way to say a
  * model's token limit ({@code ModelMetadata} gives tensor names, types and shapes only), so that
  * comes from {@code large.max-new-tokens} or is unknown. Token ids and log-probabilities are not
- * read: the answer is its text.
+ * read: the answer is its text, and its length in tokens when the reply has an int64 parameter
+ * {@code completion_tokens} (the bundled server sends one).
  */
 public final class KServeTransport implements LargeModelTransport {
 
@@ -45,6 +46,9 @@ public final class KServeTransport implements LargeModelTransport {
     /** Triton's TensorRT-LLM ensemble names, which the bundled server uses too. */
     public static final Tensors DEFAULT = new Tensors("text_input", "text_output", "max_tokens");
   }
+
+  /** The response parameter in which the bundled server says how many tokens the answer is. */
+  public static final String COMPLETION_TOKENS = "completion_tokens";
 
   private final ManagedChannel channel;
   private final boolean ownsChannel;
@@ -84,7 +88,7 @@ public final class KServeTransport implements LargeModelTransport {
       if (error != null) {
         throw TransportErrors.ofKServe(error);
       }
-      return Reply.text(textOf(response, tensors.textOutput()));
+      return Reply.text(textOf(response, tensors.textOutput()), tokenCount(response));
     });
   }
 
@@ -117,6 +121,16 @@ public final class KServeTransport implements LargeModelTransport {
     }
     throw Status.INTERNAL.withDescription("the reply has no output named " + output + " (large.kserve.text-output)")
         .asRuntimeException();
+  }
+
+  /**
+   * The reply's {@code completion_tokens} parameter (the bundled server sends it; the protocol does
+   * not define one), or -1.
+   */
+  static int tokenCount(ModelInferResponse response) {
+    var p = response.getParametersMap().get(COMPLETION_TOKENS);
+    return p != null && p.hasInt64Param() && p.getInt64Param() >= 0 && p.getInt64Param() <= Integer.MAX_VALUE
+        ? (int) p.getInt64Param() : -1;
   }
 
   private static String join(List<ByteString> elements) {

@@ -38,11 +38,18 @@ public interface LargeModelTransport extends AutoCloseable {
    * @param text the generated text
    * @param tokens the generated token ids; empty when the protocol does not carry them
    * @param tokenLogprobs the log-probability of each token; empty when the protocol does not carry them
+   * @param outputTokens how many tokens the answer is: the token ids' count, the server's count, or
+   *     -1 when neither is known
    */
-  record Reply(String text, int[] tokens, float[] tokenLogprobs) {
-    /** A reply with text alone. */
-    public static Reply text(String text) {
-      return new Reply(text, new int[0], new float[0]);
+  record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens) {
+    /** A reply with its token ids. */
+    public Reply(String text, int[] tokens, float[] tokenLogprobs) {
+      this(text, tokens, tokenLogprobs, tokens.length);
+    }
+
+    /** A reply with text alone and, if the server said, its token count (else -1). */
+    public static Reply text(String text, int outputTokens) {
+      return new Reply(text, new int[0], new float[0], outputTokens);
     }
   }
 }

@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
- * protocol gives no token ids, so the answer is its text alone; the token limit comes from
+ * protocol gives no token ids, so the answer is its text and {@code usage.completion_tokens} (when sent); the token limit comes from
  * {@code large.max-new-tokens} or is unknown. Readiness is {@code GET /v1/models} answering 200 and
  * listing the model (or listing none).
  */
@@ -86,7 +86,11 @@ public final class OpenAiTransport implements LargeModelTransport {
         .header("X-Request-Id", requestId)
         .POST(HttpRequest.BodyPublishers.ofString(body(prompt, maxNewTokens), StandardCharsets.UTF_8))
         .build();
-    return send(request).thenApply(response -> Reply.text(textOf(parse(response.body()))));
+    return send(request).thenApply(response -> {
+      JsonNode reply = parse(response.body());
+      JsonNode count = reply.path("usage").path("completion_tokens");
+      return Reply.text(textOf(reply), count.canConvertToInt() && count.intValue() >= 0 ? count.intValue() : -1);
+    });
   }
 
   /**

@@ -163,10 +163,10 @@ public final class RoutingRecords {
     String reference = e.getReference();
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
-    // kserve:// and openai:// answers carry no token ids: their length is estimated from the text.
+    // kserve:// and openai:// answers carry no token ids: their length is the server's count, or,
+    // when it gave none, estimated from the text.
     int largeOut = large == null ? smallOut
-        : large.tokens().length == 0 && !large.text().isEmpty() ? promptTokens.applyAsInt(large.text())
-        : large.tokens().length;
+        : large.outputTokens() >= 0 ? large.outputTokens() : promptTokens.applyAsInt(large.text());
     boolean smallFailed = e.getSmallFailure() != null;
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())

@@ -85,6 +85,9 @@ class LargeModelProtocolsIT {
         LargeAnswer answer = other.generate("r" + i, prompt, limit + 16).get(60, TimeUnit.SECONDS);
         assertThat(answer.text()).as("prompt %s over %s", prompt, protocol).isEqualTo(expected.text());
         assertThat(answer.attempts()).isEqualTo(1);
+        // No token ids over these protocols, but the bundled server says how many there were.
+        assertThat(answer.tokens()).isEmpty();
+        assertThat(answer.outputTokens()).isEqualTo(expected.tokens().length);
         assertThat(expected.tokens()).isNotEmpty();
         // Shorter limits are honoured the same way.
         assertThat(other.generate("s" + i, prompt, 2).get(60, TimeUnit.SECONDS).text())
