@@ -100,7 +100,7 @@ public final class CascadeRouter implements AutoCloseable {
    * RUNNING.
    *
    * @param smallModel the in-process small model (shared by this instance's tasks)
-   * @param largeTarget host:port of the LargeModel gRPC server
+   * @param largeTarget the large model: host:port or a URI (cascade://, kserve://, openai://; see LargeTarget)
    */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget) {
     return start(config, smallModel, largeTarget, LearnedRules.bundled());
@@ -133,12 +133,10 @@ public final class CascadeRouter implements AutoCloseable {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
-    EscalationClient escalations = EscalationClient.connect(largeTarget, EscalationSettings.from(config),
-        dev.cascade.models.server.GrpcTls.client(
-            dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_TRUST_STORE),
-                config.get(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD)),
-            dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_KEY_STORE),
-                config.get(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD))));
+    // large.target's protocol (cascade://, kserve://, openai://) under the same deadlines, retries and breaker.
+    EscalationClient escalations = EscalationClient.connect(
+        dev.cascade.router.escalation.LargeTarget.parse(largeTarget), EscalationSettings.from(config),
+        dev.cascade.router.escalation.LargeModelTransports.Options.from(config));
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
     RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens, metrics.observer());

@@ -103,6 +103,24 @@ public final class GrpcTls {
     }
   }
 
+  /**
+   * A JDK TLS context (for HTTP clients) trusting {@code trust} (the JDK's default trust when
+   * absent) and presenting {@code keyStore}'s certificate when present; null when neither is given.
+   */
+  public static javax.net.ssl.SSLContext clientContext(Store trust, Store keyStore) {
+    if (!trust.present() && !keyStore.present()) {
+      return null;
+    }
+    try {
+      javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
+      context.init(keyStore.present() ? keyManagers(keyStore) : null, trust.present() ? trustManagers(trust) : null,
+          null);
+      return context;
+    } catch (GeneralSecurityException e) {
+      throw new IllegalArgumentException("TLS client context: " + e.getMessage(), e);
+    }
+  }
+
   private static javax.net.ssl.KeyManager[] keyManagers(Store store) throws GeneralSecurityException {
     KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
     factory.init(store.load(), store.password().toCharArray());

@@ -1,6 +1,7 @@
 package dev.cascade.models.server;
 
 import dev.cascade.models.TextGenerator;
+import dev.cascade.proto.kserve.GRPCInferenceServiceGrpc;
 import dev.cascade.proto.v1.LargeModelGrpc;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
@@ -17,8 +18,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Serves {@code cascade.v1.LargeModel} for a {@link TextGenerator}, with the standard gRPC health
- * service and server reflection. At most {@code maxConcurrent} generations run at once and at most
+ * Serves a {@link TextGenerator} over three protocols: {@code cascade.v1.LargeModel} and KServe v2
+ * ({@code inference.GRPCInferenceService}, {@link KServeService}) on its gRPC port, with the
+ * standard gRPC health service and server reflection, and, when {@link #serveHttp} is called,
+ * OpenAI-compatible completions over HTTP ({@link OpenAiHttpServer}). All share one bounded
+ * executor and one set of counters. At most {@code maxConcurrent} generations run at once and at most
  * {@code queueSize} wait; a call beyond that gets {@code RESOURCE_EXHAUSTED}. A call whose deadline
  * passes or that is cancelled stops generating at the next decoding step.
  *
@@ -31,8 +35,10 @@ public final class LargeModelServer {
   private final Server server;
   private final HealthStatusManager health = new HealthStatusManager();
   private final ThreadPoolExecutor generations;
-  private final LargeModelService service;
+  private final Generations calls;
   private final TextGenerator generator;
+  private volatile boolean serving;
+  private volatile OpenAiHttpServer http;
 
   public LargeModelServer(ServerBuilder<?> serverBuilder, TextGenerator generator, ServerLimits limits) {
     this.generator = generator;
@@ -45,9 +51,10 @@ public final class LargeModelServer {
           t.setDaemon(true);
           return t;
         }, new ThreadPoolExecutor.AbortPolicy());
-    this.service = new LargeModelService(generator, generations, limits);
+    this.calls = new Generations(generator, generations, limits);
     this.server = serverBuilder
-        .addService(service)
+        .addService(new LargeModelService(calls))
+        .addService(new KServeService(calls, () -> serving))
         .addService(health.getHealthService())
         .addService(GrpcReflection.v1())
         .addService(GrpcReflection.v1alpha())
@@ -59,14 +66,40 @@ public final class LargeModelServer {
     server.start();
     health.setStatus("", ServingStatus.SERVING);
     health.setStatus(LargeModelGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    health.setStatus(GRPCInferenceServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
+    serving = true;
     LOG.info("large-model server for model {} ({}) listening on port {}", generator.info().name(),
         generator.info().engine(), server.getPort());
     return this;
   }
 
+  /**
+   * Also serves OpenAI-compatible {@code POST /v1/completions} and {@code GET /v1/models} on
+   * {@code host:port} (port 0: any free one; see {@link #httpPort()}); stopped with the server.
+   */
+  public synchronized LargeModelServer serveHttp(String host, int port) {
+    if (http != null) {
+      throw new IllegalStateException("already serving HTTP on port " + http.port());
+    }
+    http = OpenAiHttpServer.start(calls, () -> serving, host, port);
+    LOG.info("large-model server: OpenAI-compatible completions on http://{}:{}/v1", host, http.port());
+    return this;
+  }
+
+  /** The HTTP port, or -1 when not serving HTTP. */
+  public int httpPort() {
+    OpenAiHttpServer h = http;
+    return h == null ? -1 : h.port();
+  }
+
   /** Stops taking calls, lets running ones finish for up to 30 seconds, then stops the rest. */
   public void stop() throws InterruptedException {
+    serving = false;
     health.enterTerminalState();
+    OpenAiHttpServer h = http;
+    if (h != null) {
+      h.close();
+    }
     server.shutdown();
     if (!server.awaitTermination(30, TimeUnit.SECONDS)) {
       server.shutdownNow();
@@ -88,7 +121,7 @@ public final class LargeModelServer {
 
   /** A snapshot of the call counters. */
   public ServerStats stats() {
-    return service.stats(generations.getActiveCount(), generations.getQueue().size());
+    return calls.stats(generations.getActiveCount(), generations.getQueue().size());
   }
 
 }

@@ -81,7 +81,8 @@ class LargeModelServerTest {
       v1.onCompleted();
       assertThat(first).isInstanceOf(io.grpc.reflection.v1.ServerReflectionResponse.class);
       assertThat(((io.grpc.reflection.v1.ServerReflectionResponse) first).getListServicesResponse().getServiceList())
-          .extracting(io.grpc.reflection.v1.ServiceResponse::getName).contains(LargeModelGrpc.SERVICE_NAME);
+          .extracting(io.grpc.reflection.v1.ServiceResponse::getName).contains(LargeModelGrpc.SERVICE_NAME,
+              dev.cascade.proto.kserve.GRPCInferenceServiceGrpc.SERVICE_NAME);
       var alpha = io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(channel).serverReflectionInfo(collect(answers));
       alpha.onNext(io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
       Object second = answers.poll(5, TimeUnit.SECONDS);
@@ -90,7 +91,7 @@ class LargeModelServerTest {
           .isInstanceOf(io.grpc.reflection.v1alpha.ServerReflectionResponse.class);
       assertThat(((io.grpc.reflection.v1alpha.ServerReflectionResponse) second).getListServicesResponse()
           .getServiceList()).extracting(io.grpc.reflection.v1alpha.ServiceResponse::getName)
-          .contains(LargeModelGrpc.SERVICE_NAME);
+          .contains(LargeModelGrpc.SERVICE_NAME, dev.cascade.proto.kserve.GRPCInferenceServiceGrpc.SERVICE_NAME);
     } finally {
       channel.shutdownNow();
       server.stop();

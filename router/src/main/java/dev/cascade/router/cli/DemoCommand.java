@@ -14,6 +14,7 @@ import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.escalation.LargeTarget;
 import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
 import dev.cascade.router.learning.CascadeAnswers;
@@ -80,6 +81,11 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
+  @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai", defaultValue = "cascade",
+      description = {"How the router reaches the demo's large-model server: cascade (cascade.v1.LargeModel over gRPC),",
+          "kserve (KServe v2 over gRPC) or openai (OpenAI-compatible /v1/completions over HTTP) (default: ${DEFAULT-VALUE})."})
+  String largeProtocol;
+
   @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running",
       "with the gRPC front door and the OpenAI-compatible HTTP door, and print grpc=, openai=, kafka= and",
       "admin-token= lines, until interrupted."})
@@ -109,7 +115,11 @@ final class DemoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    LargeTarget.Protocol protocol = protocol(largeProtocol);
     if (learn) {
+      if (protocol != LargeTarget.Protocol.CASCADE) {
+        throw new IllegalArgumentException("--large-protocol: only without --learn");
+      }
       return learnDemo();
     }
     if (plot != null) {
@@ -190,8 +200,20 @@ final class DemoCommand implements Callable<Integer> {
           // runs, rather than in the server's queue, where its deadline would.
           new ServerLimits(config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),
               config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
+      // The router reaches the server by the protocol asked for; kserve and openai cannot ask the
+      // server for its token limit, so the demo, which knows the model, configures it.
+      String target = switch (protocol) {
+        case CASCADE -> "127.0.0.1:" + largeServer.port();
+        case KSERVE -> "kserve://127.0.0.1:" + largeServer.port() + "/" + large.info().name();
+        case OPENAI -> "openai://127.0.0.1:" + largeServer.serveHttp("127.0.0.1", 0).httpPort() + "/v1?model="
+            + large.info().name();
+      };
+      if (protocol != LargeTarget.Protocol.CASCADE && config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS) == 0) {
+        config = config.with(CascadeConfig.LARGE_MAX_NEW_TOKENS, Integer.toString(large.info().maxNewTokensLimit()));
+      }
+      System.err.println("large model: " + LargeTarget.parse(target));
       DemoWorkload.Result result;
-      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
+      try (CascadeRouter router = CascadeRouter.start(config, small, target);
           ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
@@ -211,6 +233,15 @@ final class DemoCommand implements Callable<Integer> {
         return summarize(config, alone, examples, result, maxNew);
       }
     }
+  }
+
+  private static LargeTarget.Protocol protocol(String name) {
+    for (LargeTarget.Protocol p : LargeTarget.Protocol.values()) {
+      if (p.scheme().equals(name)) {
+        return p;
+      }
+    }
+    throw new IllegalArgumentException("--large-protocol: one of cascade, kserve, openai, was " + name);
   }
 
   /** The first {@code --requests} examples, or all of them. */
@@ -288,7 +319,9 @@ final class DemoCommand implements Callable<Integer> {
     List<Integer> missing = new ArrayList<>();
     for (int i = 0; i < examples.size(); i++) {
       RoutingOutcome o = result.outcomes().get(idPrefix + i);
-      if (o != null && o.getLargeText() != null) {
+      // Over kserve:// and openai:// the large answer carries no token ids: generated again here
+      // (greedy, so the same answer) for its length.
+      if (o != null && o.getLargeText() != null && o.getLargeTokens() != null && !o.getLargeTokens().isEmpty()) {
         texts.add(o.getLargeText());
         tokens[i] = o.getLargeTokens() == null ? 0 : o.getLargeTokens().size();
       } else {

@@ -14,17 +14,23 @@ import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** Serves cascade.v1.LargeModel over gRPC until interrupted. */
+/** Serves a model as cascade.v1.LargeModel and KServe v2 over gRPC, and OpenAI-compatible HTTP, until interrupted. */
 @Command(name = "large-model", mixinStandardHelpOptions = true,
-    description = {"Serves cascade.v1.LargeModel/Generate over gRPC (plus health and reflection) for a model,"
-        + " the bundled large one by default.",
-        "Prints large-model=127.0.0.1:PORT (and metrics=http://127.0.0.1:PORT/metrics) once serving; runs until"
-            + " interrupted (Ctrl-C)."})
+    description = {"Serves a model, the bundled large one by default, over gRPC as cascade.v1.LargeModel and as KServe v2"
+        + " (inference.GRPCInferenceService), plus health and reflection; with --http-port also as OpenAI-compatible"
+        + " POST /v1/completions.",
+        "Prints large-model=127.0.0.1:PORT, kserve=kserve://127.0.0.1:PORT/MODEL (and openai=openai://127.0.0.1:PORT/v1?model=MODEL,"
+            + " metrics=http://127.0.0.1:PORT/metrics) once serving; runs until interrupted (Ctrl-C)."})
 final class LargeModelCommand implements Callable<Integer> {
 
   @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
       description = "The port to listen on, on every interface (default: ${DEFAULT-VALUE}, any free port).")
   int port;
+
+  @Option(names = "--http-port", paramLabel = "PORT",
+      description = {"Also serve OpenAI-compatible POST /v1/completions and GET /v1/models over plaintext HTTP on this"
+          + " port, on every interface (0: any free port; default: no HTTP)."})
+  Integer httpPort;
 
   @Option(names = "--model", defaultValue = "large", paramLabel = "small|large|DIR",
       description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
@@ -87,7 +93,16 @@ final class LargeModelCommand implements Callable<Integer> {
       builder.intercept(new dev.cascade.models.server.FaultInjection(faultFile));
       System.err.println("large-model: TEST ONLY fault injection from " + faultFile);
     }
+    if (httpPort != null && (httpPort < 0 || httpPort > 65_535)) {
+      throw new IllegalArgumentException("--http-port: must be 0 to 65535, was " + httpPort);
+    }
     LargeModelServer server = new LargeModelServer(builder, generator, limits).start();
+    if (httpPort != null) {
+      if (tlsKeyStore != null) {
+        System.err.println("large-model: the HTTP port is plaintext; --tls-key-store secures the gRPC port only");
+      }
+      server.serveHttp("0.0.0.0", httpPort);
+    }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
@@ -103,6 +118,10 @@ final class LargeModelCommand implements Callable<Integer> {
       }
     }, "large-model-shutdown"));
     System.out.println("large-model=127.0.0.1:" + server.port());
+    System.out.println("kserve=kserve://127.0.0.1:" + server.port() + "/" + generator.info().name());
+    if (server.httpPort() >= 0) {
+      System.out.println("openai=openai://127.0.0.1:" + server.httpPort() + "/v1?model=" + generator.info().name());
+    }
     if (endpoint != null) {
       System.out.println("metrics=" + endpoint.url("127.0.0.1"));
     }

@@ -18,7 +18,7 @@ import picocli.CommandLine.Mixin;
 /** Production mode: the router alone, against external brokers and a large-model gRPC target. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
     description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a",
-        "LargeModel gRPC server (large.target), until interrupted. Start more with the same application.id to scale out.",
+        "large model (large.target: cascade.v1.LargeModel, KServe v2 or OpenAI-compatible), until interrupted. Start more with the same application.id to scale out.",
         "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the",
         "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
 final class ServeCommand implements Callable<Integer> {
@@ -32,7 +32,8 @@ final class ServeCommand implements Callable<Integer> {
     String target = config.get(CascadeConfig.LARGE_TARGET);
     if (target.isBlank()) {
       throw new ConfigException(CascadeConfig.LARGE_TARGET.name(),
-          "is empty: serve needs the large model's gRPC address (host:port), e.g. --set large.target=10.0.0.5:50052");
+          "is empty: serve needs the large model's address, e.g. --set large.target=10.0.0.5:50052 (cascade.v1.LargeModel),"
+              + " kserve://triton:8001/ensemble or openai://vllm:8000/v1?model=NAME");
     }
     if (config.get(CascadeConfig.BOOTSTRAP_SERVERS).isBlank()) {
       throw new ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),

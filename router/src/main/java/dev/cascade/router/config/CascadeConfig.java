@@ -58,10 +58,24 @@ public final class CascadeConfig {
       "decoding threads of each in-process model, each running its own batches (one predictor each)");
   public static final ConfigKey<Boolean> MODEL_SPINNING = ConfigKey.bool("model.spinning", false,
       "let idle ONNX Runtime threads spin; only pays when the model has the cores to itself");
-  public static final ConfigKey<String> LARGE_TARGET = ConfigKey.string("large.target", "",
-      "host:port of the LargeModel gRPC server; empty means the embedded one (demo)");
+  private static final String LARGE_TARGET_NAME = "large.target";
+  public static final ConfigKey<String> LARGE_TARGET = new ConfigKey<>(LARGE_TARGET_NAME, "",
+      CascadeConfig::checkedLargeTarget, s -> true,
+      "empty or one of " + dev.cascade.router.escalation.LargeTarget.FORMS,
+      "the large model: host:port or cascade://host:port (cascade.v1.LargeModel), kserve://host:port/MODEL (KServe v2"
+          + " gRPC), openai://host:port/v1?model=NAME (OpenAI-compatible /v1/completions; openais:// for https);"
+          + " empty means the embedded one (demo)");
+  public static final ConfigKey<String> LARGE_KSERVE_TEXT_INPUT = ConfigKey.nonEmpty("large.kserve.text-input",
+      "text_input", "kserve:// targets: the BYTES input tensor carrying the prompt");
+  public static final ConfigKey<String> LARGE_KSERVE_TEXT_OUTPUT = ConfigKey.nonEmpty("large.kserve.text-output",
+      "text_output", "kserve:// targets: the BYTES output tensor carrying the answer");
+  public static final ConfigKey<String> LARGE_KSERVE_MAX_TOKENS_INPUT = ConfigKey.string("large.kserve.max-tokens-input",
+      "max_tokens", "kserve:// targets: the INT32 input tensor carrying the token limit; empty: not sent");
+  public static final ConfigKey<String> LARGE_OPENAI_API_KEY_FILE = ConfigKey.string("large.openai.api-key-file", "",
+      "openai:// targets: file holding the API key, sent as 'Authorization: Bearer KEY'; empty: none");
   public static final ConfigKey<Integer> LARGE_MAX_NEW_TOKENS = ConfigKey.intInRange("large.max-new-tokens", 0, 0, 1_000_000,
-      "the large model's token limit; escalations ask for at most this. 0: ask the server (LargeModel/Info)");
+      "the large model's token limit; escalations ask for at most this. 0: ask the server (LargeModel/Info; kserve://"
+          + " and openai:// targets cannot say, so 0 there means no limit)");
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
   public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
@@ -187,7 +201,8 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
+      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,
@@ -201,6 +216,14 @@ public final class CascadeConfig {
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
+
+  /** {@code large.target} as given, once it parses (empty: the embedded server). */
+  private static String checkedLargeTarget(String text) {
+    if (!text.isEmpty()) {
+      dev.cascade.router.escalation.LargeTarget.parse(LARGE_TARGET_NAME, text);
+    }
+    return text;
+  }
   /** The {@code ./cascade} launcher's JVM options: the launcher's, not a configuration key. */
   static final String LAUNCHER_JAVA_OPTS = "CASCADE_JAVA_OPTS";
 

@@ -34,6 +34,11 @@ public record ConfigKey<T>(
     T value;
     try {
       value = parser.apply(text.trim());
+    } catch (ConfigException e) {
+      // A parser that explains itself (e.g. large.target's): its reason, and where the value came from.
+      String reason = e.getMessage().startsWith(e.key() + ": ") ? e.getMessage().substring(e.key().length() + 2)
+          : e.getMessage();
+      throw new ConfigException(name, reason + " (from " + source + ")");
     } catch (RuntimeException e) {
       throw new ConfigException(name, "cannot parse '" + text + "' from " + source + " (expected " + constraint + ")");
     }

@@ -1,10 +1,5 @@
 package dev.cascade.router.escalation;
 
-import dev.cascade.proto.v1.LargeGenerateRequest;
-import dev.cascade.proto.v1.LargeGenerateResponse;
-import dev.cascade.proto.v1.LargeModelGrpc;
-import dev.cascade.proto.v1.LargeModelInfo;
-import dev.cascade.proto.v1.LargeModelInfoRequest;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.core.IntervalFunction;
@@ -13,19 +8,16 @@ import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * Calls {@code cascade.v1.LargeModel/Generate} asynchronously, never blocking the caller: each
+ * Calls the large model asynchronously, never blocking the caller: each
  * attempt has its own deadline, an UNAVAILABLE failure is retried with exponential backoff, and a
  * circuit breaker (resilience4j) stops calling a failing server for a while. The returned future
  * fails with the last {@link StatusRuntimeException}, or with resilience4j's
@@ -40,14 +32,20 @@ import java.util.concurrent.atomic.AtomicReference;
  * for more tokens than a model makes gets what that model can make, never a refusal. A server that
  * does not implement {@code Info} (UNIMPLEMENTED) is called unclamped.
  *
+ * <h2>Protocols</h2>
+ *
+ * <p>The protocol is a {@link LargeModelTransport} under this client's deadlines, retries, breaker
+ * and metrics: {@code cascade.v1.LargeModel} over gRPC (the default), KServe v2 over gRPC, or an
+ * OpenAI-compatible completions endpoint, as {@code large.target} says ({@link LargeTarget}). Every
+ * transport reports failures as gRPC codes, so what is retried, what opens the breaker and what is
+ * a refusal are the same for all three.
+ *
  * <p>Thread-safe. It does not bound the calls in flight: the caller does, because only it knows
  * what to do with work that must wait.
  */
 public final class EscalationClient implements AutoCloseable {
 
-  private final ManagedChannel channel;
-  private final boolean ownsChannel;
-  private final LargeModelGrpc.LargeModelStub stub;
+  private final LargeModelTransport transport;
   private final EscalationSettings settings;
   private final CircuitBreaker breaker;
   private final Retry retry;
@@ -55,10 +53,14 @@ public final class EscalationClient implements AutoCloseable {
   /** The large model's token limit (empty: none known and none to ask for); null: not asked yet. */
   private final AtomicReference<CompletableFuture<OptionalInt>> limit = new AtomicReference<>();
 
+  /** A client calling {@code cascade.v1.LargeModel} on {@code channel}. */
   public EscalationClient(ManagedChannel channel, boolean ownsChannel, EscalationSettings settings) {
-    this.channel = channel;
-    this.ownsChannel = ownsChannel;
-    this.stub = LargeModelGrpc.newStub(channel);
+    this(new CascadeTransport(channel, ownsChannel), settings);
+  }
+
+  /** A client calling the large model through {@code transport}, which it closes when closed. */
+  public EscalationClient(LargeModelTransport transport, EscalationSettings settings) {
+    this.transport = transport;
     this.settings = settings;
     this.breaker = CircuitBreaker.of("large-model", CircuitBreakerConfig.custom()
         .failureRateThreshold((float) settings.breakerFailureRatePercent())
@@ -82,16 +84,24 @@ public final class EscalationClient implements AutoCloseable {
         .build());
   }
 
-  /** A client with its own plaintext channel to {@code target} (host:port). */
+  /** A client with its own plaintext connection to {@code target}: host:port or a URI ({@link LargeTarget}). */
   public static EscalationClient connect(String target, EscalationSettings settings) {
     return connect(target, settings, io.grpc.InsecureChannelCredentials.create());
   }
 
-  /** A client with its own channel to {@code target} (host:port), TLS or not as {@code credentials} say. */
+  /**
+   * A client with its own connection to {@code target} (host:port or a URI: {@link LargeTarget});
+   * gRPC targets TLS or not as {@code credentials} say.
+   */
   public static EscalationClient connect(String target, EscalationSettings settings,
       io.grpc.ChannelCredentials credentials) {
-    ManagedChannel channel = NettyChannelBuilder.forTarget(target, credentials).build();
-    return new EscalationClient(channel, true, settings);
+    return connect(LargeTarget.parse(target), settings, LargeModelTransports.Options.of(credentials));
+  }
+
+  /** A client with its own connection to {@code target}. */
+  public static EscalationClient connect(LargeTarget target, EscalationSettings settings,
+      LargeModelTransports.Options options) {
+    return new EscalationClient(LargeModelTransports.open(target, options), settings);
   }
 
   /**
@@ -110,28 +120,24 @@ public final class EscalationClient implements AutoCloseable {
     if (!limit.compareAndSet(known, asking)) {
       return limit.get();
     }
-    stub.withDeadlineAfter(settings.deadline().toMillis(), TimeUnit.MILLISECONDS)
-        .info(LargeModelInfoRequest.getDefaultInstance(), new StreamObserver<>() {
-          @Override
-          public void onNext(LargeModelInfo value) {
-            asking.complete(value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty());
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            if (Status.fromThrowable(t).getCode() == Status.Code.UNIMPLEMENTED) {
-              asking.complete(OptionalInt.empty());
-            } else {
-              asking.completeExceptionally(t);
-            }
-          }
-
-          @Override
-          public void onCompleted() {
-            asking.complete(OptionalInt.empty());
-          }
-        });
+    transport.maxNewTokens(settings.deadline()).whenComplete((value, error) -> {
+      if (error != null) {
+        asking.completeExceptionally(unwrap(error));
+      } else {
+        asking.complete(value);
+      }
+    });
     return asking;
+  }
+
+  /** Whether the large model is ready to answer (outside the breaker and retries: for probes and startup logs). */
+  public CompletableFuture<Boolean> ready() {
+    return transport.ready(settings.deadline());
+  }
+
+  /** The target, for logs. */
+  public String target() {
+    return transport.describe();
   }
 
   /**
@@ -145,45 +151,45 @@ public final class EscalationClient implements AutoCloseable {
   }
 
   private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens) {
-    LargeGenerateRequest request = LargeGenerateRequest.newBuilder()
-        .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens).build();
     long start = System.nanoTime();
     AtomicInteger attempts = new AtomicInteger();
-    CompletionStage<LargeGenerateResponse> call = Retry.decorateCompletionStage(retry, scheduler,
+    CompletionStage<LargeModelTransport.Reply> call = Retry.decorateCompletionStage(retry, scheduler,
         () -> {
           attempts.incrementAndGet();
-          return CircuitBreaker.decorateCompletionStage(breaker, () -> attempt(request)).get();
+          return CircuitBreaker.decorateCompletionStage(breaker,
+              () -> attempt(requestId, prompt, maxNewTokens)).get();
         }).get();
-    return call.toCompletableFuture().thenApply(r -> new LargeAnswer(r.getText(),
-        r.getTokensList().stream().mapToInt(Integer::intValue).toArray(),
-        toArray(r.getTokenLogprobsList()),
-        (System.nanoTime() - start) / 1e6, attempts.get()));
+    return call.toCompletableFuture().thenApply(r -> new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
+        (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens()));
   }
 
-  private CompletableFuture<LargeGenerateResponse> attempt(LargeGenerateRequest request) {
-    CompletableFuture<LargeGenerateResponse> result = new CompletableFuture<>();
-    stub.withDeadlineAfter(settings.deadline().toMillis(), TimeUnit.MILLISECONDS)
-        .generate(request, new StreamObserver<>() {
-          @Override
-          public void onNext(LargeGenerateResponse value) {
-            result.complete(value);
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            result.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            if (!result.isDone()) {
-              result.completeExceptionally(Status.INTERNAL.withDescription("no response").asRuntimeException());
-            }
-          }
-        });
+  /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */
+  private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens) {
+    CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
+    CompletableFuture<LargeModelTransport.Reply> sent;
+    try {
+      sent = transport.generate(requestId, prompt, maxNewTokens, settings.deadline());
+    } catch (RuntimeException e) {
+      sent = CompletableFuture.failedFuture(e);
+    }
+    sent.whenComplete((reply, error) -> {
+      if (error != null) {
+        result.completeExceptionally(unwrap(error));
+      } else {
+        result.complete(reply);
+      }
+    });
     return result;
   }
 
+  private static Throwable unwrap(Throwable error) {
+    Throwable e = error;
+    while ((e instanceof java.util.concurrent.CompletionException
+        || e instanceof java.util.concurrent.ExecutionException) && e.getCause() != null) {
+      e = e.getCause();
+    }
+    return e;
+  }
   /** How this client calls the large model. */
   public EscalationSettings settings() {
     return settings;
@@ -252,24 +258,9 @@ public final class EscalationClient implements AutoCloseable {
     return true;
   }
 
-  private static float[] toArray(java.util.List<Float> values) {
-    float[] out = new float[values.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = values.get(i);
-    }
-    return out;
-  }
-
   @Override
   public void close() {
     scheduler.shutdownNow();
-    if (ownsChannel) {
-      channel.shutdownNow();
-      try {
-        channel.awaitTermination(5, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
+    transport.close();
   }
 }

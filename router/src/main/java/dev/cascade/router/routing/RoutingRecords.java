@@ -163,7 +163,10 @@ public final class RoutingRecords {
     String reference = e.getReference();
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
-    int largeOut = large == null ? smallOut : large.tokens().length;
+    // kserve:// and openai:// answers carry no token ids: their length is the server's count, or,
+    // when it gave none, estimated from the text.
+    int largeOut = large == null ? smallOut
+        : large.outputTokens() >= 0 ? large.outputTokens() : promptTokens.applyAsInt(large.text());
     boolean smallFailed = e.getSmallFailure() != null;
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())

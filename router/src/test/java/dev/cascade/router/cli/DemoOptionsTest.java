@@ -36,4 +36,10 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--learn", "--window", "5")).contains("--window");
     assertThat(refused("demo", "--learn", "--phrases-first", "--data", "x.jsonl")).contains("--phrases-first");
   }
+
+  @Test
+  void anUnknownLargeProtocolIsRefused() {
+    assertThat(refused("demo", "--large-protocol", "grpc")).contains("--large-protocol").contains("grpc");
+    assertThat(refused("demo", "--learn", "--large-protocol", "kserve")).contains("--large-protocol");
+  }
 }

@@ -1,0 +1,215 @@
+package dev.cascade.models.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.ByteString;
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.proto.kserve.GRPCInferenceServiceGrpc;
+import dev.cascade.proto.kserve.InferTensorContents;
+import dev.cascade.proto.kserve.ModelInferRequest;
+import dev.cascade.proto.kserve.ModelInferResponse;
+import dev.cascade.proto.kserve.ModelMetadataRequest;
+import dev.cascade.proto.kserve.ModelMetadataResponse;
+import dev.cascade.proto.kserve.ModelReadyRequest;
+import dev.cascade.proto.kserve.ServerLiveRequest;
+import dev.cascade.proto.kserve.ServerMetadataRequest;
+import dev.cascade.proto.kserve.ServerReadyRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.ServerBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The bundled large-model server's other doors, called by stock clients: KServe v2 through the
+ * stubs generated from the published {@code grpc_predict_v2.proto}, and OpenAI-compatible
+ * completions through the JDK's HTTP client. The real large model answers.
+ */
+class LargeModelServerProtocolsTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static TextGenerator large;
+  private static LargeModelServer server;
+  private static ManagedChannel channel;
+  private static GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub kserve;
+  private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+  @BeforeAll
+  static void start() throws Exception {
+    large = TextGenerators.load("large", "OnnxRuntime");
+    server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(2, 8)).start()
+        .serveHttp("127.0.0.1", 0);
+    channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    kserve = GRPCInferenceServiceGrpc.newBlockingStub(channel);
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    channel.shutdownNow();
+    server.stop();
+    large.close();
+  }
+
+  private static GRPCInferenceServiceGrpc.GRPCInferenceServiceBlockingStub kserve() {
+    return kserve.withDeadlineAfter(60, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void aStockKServeClientGetsHealthAndMetadata() {
+    assertThat(kserve().serverLive(ServerLiveRequest.getDefaultInstance()).getLive()).isTrue();
+    assertThat(kserve().serverReady(ServerReadyRequest.getDefaultInstance()).getReady()).isTrue();
+    assertThat(kserve().modelReady(ModelReadyRequest.newBuilder().setName("large").build()).getReady()).isTrue();
+    assertThat(kserve().modelReady(ModelReadyRequest.newBuilder().setName("other").build()).getReady()).isFalse();
+    assertThat(kserve().serverMetadata(ServerMetadataRequest.getDefaultInstance()).getName()).isNotEmpty();
+    ModelMetadataResponse metadata = kserve().modelMetadata(ModelMetadataRequest.newBuilder().setName("large").build());
+    assertThat(metadata.getName()).isEqualTo("large");
+    assertThat(metadata.getVersionsList()).containsExactly("1");
+    assertThat(metadata.getInputsList()).extracting(ModelMetadataResponse.TensorMetadata::getName,
+        ModelMetadataResponse.TensorMetadata::getDatatype)
+        .containsExactly(org.assertj.core.groups.Tuple.tuple("text_input", "BYTES"),
+            org.assertj.core.groups.Tuple.tuple("max_tokens", "INT32"));
+    assertThat(metadata.getOutputsList()).extracting(ModelMetadataResponse.TensorMetadata::getName)
+        .containsExactly("text_output");
+    assertThatThrownBy(() -> kserve().modelMetadata(ModelMetadataRequest.newBuilder().setName("other").build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
+    HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
+        .check(HealthCheckRequest.newBuilder().setService(GRPCInferenceServiceGrpc.SERVICE_NAME).build());
+    assertThat(health.getStatus()).isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+  }
+
+  @Test
+  void aStockKServeClientGetsTheModelsAnswerRawAsTritonSendsIt() {
+    Generation expected = large.generate(List.of("the quick brown fox"), 12).get(0);
+    // Inputs as typed contents.
+    ModelInferResponse typed = kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large").setId("k1")
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("text_input").setDatatype("BYTES")
+            .addShape(1).addShape(1)
+            .setContents(InferTensorContents.newBuilder().addBytesContents(ByteString.copyFromUtf8("the quick brown fox"))))
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("max_tokens").setDatatype("INT32")
+            .addShape(1).addShape(1).setContents(InferTensorContents.newBuilder().addIntContents(12)))
+        .build());
+    assertThat(typed.getModelName()).isEqualTo("large");
+    assertThat(typed.getId()).isEqualTo("k1");
+    assertThat(typed.getOutputs(0).getName()).isEqualTo("text_output");
+    assertThat(typed.getOutputs(0).getDatatype()).isEqualTo("BYTES");
+    assertThat(typed.getOutputs(0).getShapeList()).containsExactly(1L, 1L);
+    assertThat(rawText(typed.getRawOutputContents(0))).isEqualTo(expected.text());
+    assertThat(typed.getParametersMap().get("completion_tokens").getInt64Param()).isEqualTo(expected.tokens().length);
+    // Inputs as raw contents, as Triton's clients send them.
+    ModelInferResponse raw = kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large")
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("text_input").setDatatype("BYTES")
+            .addShape(1))
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("max_tokens").setDatatype("INT32")
+            .addShape(1))
+        .addOutputs(ModelInferRequest.InferRequestedOutputTensor.newBuilder().setName("text_output"))
+        .addRawInputContents(KServeBytes.encode(List.of("the quick brown fox")))
+        .addRawInputContents(ByteString.copyFrom(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(12)
+            .array()))
+        .build());
+    assertThat(rawText(raw.getRawOutputContents(0))).isEqualTo(expected.text());
+  }
+
+  @Test
+  void badKServeRequestsAreInvalidArgumentOrNotFound() {
+    ModelInferRequest.InferInputTensor text = ModelInferRequest.InferInputTensor.newBuilder().setName("text_input")
+        .setDatatype("BYTES").addShape(1)
+        .setContents(InferTensorContents.newBuilder().addBytesContents(ByteString.copyFromUtf8("cat"))).build();
+    assertCode(() -> kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("other").addInputs(text).build()),
+        Status.Code.NOT_FOUND, "unknown model");
+    assertCode(() -> kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large").build()),
+        Status.Code.INVALID_ARGUMENT, "text_input");
+    int limit = large.info().maxNewTokensLimit();
+    assertCode(() -> kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large").addInputs(text)
+        .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("max_tokens").setDatatype("INT32")
+            .addShape(1).setContents(InferTensorContents.newBuilder().addIntContents(limit + 1)))
+        .build()), Status.Code.INVALID_ARGUMENT, "max_tokens: " + (limit + 1));
+    assertCode(() -> kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large").addInputs(text)
+        .addOutputs(ModelInferRequest.InferRequestedOutputTensor.newBuilder().setName("logits")).build()),
+        Status.Code.INVALID_ARGUMENT, "logits");
+  }
+
+  @Test
+  void openAiCompletionsAnswerLikeTheModel() throws Exception {
+    Generation expected = large.generate(List.of("the quick brown fox"), 12).get(0);
+    HttpResponse<String> response = post("{\"model\":\"large\",\"prompt\":\"the quick brown fox\",\"max_tokens\":12,"
+        + "\"temperature\":0}");
+    assertThat(response.statusCode()).isEqualTo(200);
+    JsonNode body = JSON.readTree(response.body());
+    assertThat(body.path("object").asText()).isEqualTo("text_completion");
+    assertThat(body.path("model").asText()).isEqualTo("large");
+    assertThat(body.path("choices").path(0).path("text").asText()).isEqualTo(expected.text());
+    assertThat(body.path("choices").path(0).path("finish_reason").asText()).isIn("stop", "length");
+    assertThat(body.path("usage").path("completion_tokens").asInt()).isEqualTo(expected.tokens().length);
+    // A prompt array of one, and no model named, work too.
+    JsonNode array = JSON.readTree(post("{\"prompt\":[\"the quick brown fox\"],\"max_tokens\":12}").body());
+    assertThat(array.path("choices").path(0).path("text").asText()).isEqualTo(expected.text());
+    HttpResponse<String> models = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/models")).GET().build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(models.statusCode()).isEqualTo(200);
+    assertThat(JSON.readTree(models.body()).path("data").path(0).path("id").asText()).isEqualTo("large");
+  }
+
+  @Test
+  void badOpenAiRequestsGetOpenAiErrors() throws Exception {
+    int limit = large.info().maxNewTokensLimit();
+    assertHttp(post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}"), 404, "does not exist");
+    assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":" + (limit + 1) + "}"), 400,
+        "max_tokens: " + (limit + 1));
+    assertHttp(post("{\"model\":\"large\",\"prompt\":\"\"}"), 400, "prompt");
+    assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"stream\":true}"), 400, "stream");
+    assertHttp(post("{\"model\":\"large\",\"prompt\":[\"a\",\"b\"]}"), 400, "one prompt");
+    assertHttp(post("not json"), 400, "not JSON");
+  }
+
+  private static void assertHttp(HttpResponse<String> response, int status, String message) throws Exception {
+    assertThat(response.statusCode()).isEqualTo(status);
+    assertThat(JSON.readTree(response.body()).path("error").path("message").asText()).contains(message);
+  }
+
+  private static String base() {
+    return "http://127.0.0.1:" + server.httpPort() + "/v1";
+  }
+
+  private static HttpResponse<String> post(String body) throws Exception {
+    return HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/completions"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** A raw BYTES tensor of one element, decoded by hand as a stock client does: length (LE int32), bytes. */
+  private static String rawText(ByteString raw) {
+    ByteBuffer buffer = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    int length = buffer.getInt();
+    assertThat(buffer.remaining()).isEqualTo(length);
+    byte[] bytes = new byte[length];
+    buffer.get(bytes);
+    return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private static void assertCode(Runnable call, Status.Code code, String message) {
+    assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(code);
+      assertThat(e.getStatus().getDescription()).contains(message);
+    });
+  }
+}

@@ -1,0 +1,115 @@
+package dev.cascade.router.escalation;
+
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.proto.v1.LargeModelInfo;
+import dev.cascade.proto.v1.LargeModelInfoRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/** {@code cascade.v1.LargeModel} over gRPC: {@code cascade://host:port}, or a bare {@code host:port}. */
+public final class CascadeTransport implements LargeModelTransport {
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final LargeModelGrpc.LargeModelStub stub;
+
+  public CascadeTransport(ManagedChannel channel, boolean ownsChannel) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.stub = LargeModelGrpc.newStub(channel);
+  }
+
+  @Override
+  public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
+    LargeGenerateRequest request = LargeGenerateRequest.newBuilder()
+        .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens).build();
+    CompletableFuture<LargeGenerateResponse> result = new CompletableFuture<>();
+    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request, unary(result));
+    return result.thenApply(r -> new Reply(r.getText(),
+        r.getTokensList().stream().mapToInt(Integer::intValue).toArray(), toArray(r.getTokenLogprobsList())));
+  }
+
+  @Override
+  public CompletableFuture<OptionalInt> maxNewTokens(Duration deadline) {
+    CompletableFuture<LargeModelInfo> info = new CompletableFuture<>();
+    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+        .info(LargeModelInfoRequest.getDefaultInstance(), unary(info));
+    return info.handle((value, error) -> {
+      if (error == null) {
+        return CompletableFuture.completedFuture(
+            value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty());
+      }
+      // A server without Info is called unclamped.
+      return Status.fromThrowable(error).getCode() == Status.Code.UNIMPLEMENTED
+          ? CompletableFuture.completedFuture(OptionalInt.empty())
+          : CompletableFuture.<OptionalInt>failedFuture(error);
+    }).thenCompose(Function.identity());
+  }
+
+  @Override
+  public CompletableFuture<Boolean> ready(Duration deadline) {
+    CompletableFuture<HealthCheckResponse> health = new CompletableFuture<>();
+    HealthGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
+        .check(HealthCheckRequest.newBuilder().setService(LargeModelGrpc.SERVICE_NAME).build(), unary(health));
+    return health.thenApply(h -> h.getStatus() == HealthCheckResponse.ServingStatus.SERVING);
+  }
+
+  @Override
+  public String describe() {
+    return "cascade://" + channel.authority();
+  }
+
+  @Override
+  public void close() {
+    if (ownsChannel) {
+      channel.shutdownNow();
+      try {
+        channel.awaitTermination(5, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** An observer completing {@code result} with a unary call's one reply or its error. */
+  static <T> StreamObserver<T> unary(CompletableFuture<T> result) {
+    return new StreamObserver<>() {
+      @Override
+      public void onNext(T value) {
+        result.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        result.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {
+        if (!result.isDone()) {
+          result.completeExceptionally(Status.INTERNAL.withDescription("no response").asRuntimeException());
+        }
+      }
+    };
+  }
+
+  private static float[] toArray(List<Float> values) {
+    float[] out = new float[values.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = values.get(i);
+    }
+    return out;
+  }
+}

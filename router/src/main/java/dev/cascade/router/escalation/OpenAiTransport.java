@@ -1,0 +1,172 @@
+package dev.cascade.router.escalation;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.grpc.Status;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.OptionalInt;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * An OpenAI-compatible completions server (vLLM, TGI, SGLang, llama.cpp's server, the bundled
+ * large-model server's HTTP port): {@code openai://host:port/v1?model=NAME}. One {@code POST
+ * /v1/completions} per escalation with {@code model}, {@code prompt}, {@code max_tokens} and
+ * {@code temperature: 0} (greedy, as the cascade's own models decode), and the answer read from
+ * {@code choices[0].text}. An API key, when given, goes as {@code Authorization: Bearer KEY}.
+ *
+ * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
+ * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
+ * protocol gives no token ids, so the answer is its text and {@code usage.completion_tokens} (when sent); the token limit comes from
+ * {@code large.max-new-tokens} or is unknown. Readiness is {@code GET /v1/models} answering 200 and
+ * listing the model (or listing none).
+ */
+public final class OpenAiTransport implements LargeModelTransport {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final URI base;
+  private final String model;
+  private final String apiKey;
+  private final HttpClient http;
+  private final ExecutorService executor;
+
+  /**
+   * @param base the base URL, e.g. {@code http://vllm:8000/v1}
+   * @param model the model name the server serves
+   * @param apiKey the API key, or empty for none
+   * @param sslContext the TLS context for https, or null for the JVM's default
+   */
+  public OpenAiTransport(URI base, String model, String apiKey, javax.net.ssl.SSLContext sslContext) {
+    this.base = base;
+    this.model = model;
+    this.apiKey = apiKey == null ? "" : apiKey.strip();
+    AtomicInteger threads = new AtomicInteger();
+    // The client's own daemon threads, so a forgotten close never holds the JVM up.
+    this.executor = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "openai-transport-" + threads.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    HttpClient.Builder builder = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(10))
+        .executor(executor);
+    if (sslContext != null) {
+      builder.sslContext(sslContext);
+    }
+    this.http = builder.build();
+  }
+
+  /** The request body for one prompt. */
+  String body(String prompt, int maxNewTokens) {
+    ObjectNode body = JSON.createObjectNode()
+        .put("model", model)
+        .put("prompt", prompt)
+        .put("max_tokens", maxNewTokens)
+        .put("temperature", 0)
+        .put("n", 1)
+        .put("stream", false);
+    return body.toString();
+  }
+
+  @Override
+  public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
+    HttpRequest request = request("/completions", deadline)
+        .header("Content-Type", "application/json")
+        .header("X-Request-Id", requestId)
+        .POST(HttpRequest.BodyPublishers.ofString(body(prompt, maxNewTokens), StandardCharsets.UTF_8))
+        .build();
+    return send(request).thenApply(response -> {
+      JsonNode reply = parse(response.body());
+      JsonNode count = reply.path("usage").path("completion_tokens");
+      return Reply.text(textOf(reply), count.canConvertToInt() && count.intValue() >= 0 ? count.intValue() : -1);
+    });
+  }
+
+  /**
+   * The text of a completions reply: {@code choices[0].text}.
+   *
+   * @throws io.grpc.StatusRuntimeException INTERNAL when the reply has none
+   */
+  static String textOf(JsonNode reply) {
+    JsonNode text = reply.path("choices").path(0).path("text");
+    if (!text.isTextual()) {
+      throw Status.INTERNAL.withDescription("the completions reply has no choices[0].text").asRuntimeException();
+    }
+    return text.asText();
+  }
+
+  @Override
+  public CompletableFuture<OptionalInt> maxNewTokens(Duration deadline) {
+    return CompletableFuture.completedFuture(OptionalInt.empty());
+  }
+
+  @Override
+  public CompletableFuture<Boolean> ready(Duration deadline) {
+    return send(request("/models", deadline).GET().build()).thenApply(r -> {
+      // Ready when the server lists the model, or lists none (some servers serve any name).
+      JsonNode data = parse(r.body()).path("data");
+      if (!data.isArray() || data.isEmpty()) {
+        return true;
+      }
+      for (JsonNode m : data) {
+        if (model.equals(m.path("id").asText())) {
+          return true;
+        }
+      }
+      return false;
+    });
+  }
+
+  @Override
+  public String describe() {
+    return base + "?model=" + model;
+  }
+
+  private HttpRequest.Builder request(String path, Duration deadline) {
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(deadline)
+        .header("Accept", "application/json");
+    if (!apiKey.isEmpty()) {
+      request.header("Authorization", "Bearer " + apiKey);
+    }
+    return request;
+  }
+
+  /** Sends; a non-2xx reply or a failure to talk fails the future with a status exception. */
+  private CompletableFuture<HttpResponse<String>> send(HttpRequest request) {
+    CompletableFuture<HttpResponse<String>> result = new CompletableFuture<>();
+    http.sendAsync(request, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8)).whenComplete((r, e) -> {
+      if (e != null) {
+        result.completeExceptionally(TransportErrors.ofIo(e));
+      } else if (r.statusCode() / 100 != 2) {
+        result.completeExceptionally(TransportErrors.ofHttp(r.statusCode(), r.body()));
+      } else {
+        result.complete(r);
+      }
+    });
+    return result;
+  }
+
+  private static JsonNode parse(String body) {
+    try {
+      return JSON.readTree(body);
+    } catch (IOException e) {
+      throw Status.INTERNAL.withDescription("the reply is not JSON: " + e.getMessage()).asRuntimeException();
+    }
+  }
+
+  @Override
+  public void close() {
+    executor.shutdownNow();
+  }
+}

@@ -1,0 +1,108 @@
+package dev.cascade.router.escalation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.config.ConfigException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** openai:// against a scripted HTTP server: the API key, and HTTP statuses as the escalator's codes. */
+class OpenAiTransportTest {
+
+  private HttpServer server;
+  private final AtomicInteger calls = new AtomicInteger();
+  private volatile int status = 200;
+
+  @BeforeEach
+  void start() throws Exception {
+    server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.createContext("/v1/completions", exchange -> {
+      calls.incrementAndGet();
+      String auth = exchange.getRequestHeaders().getFirst("Authorization");
+      int code = !"Bearer sk-test-key".equals(auth) ? 401 : status;
+      byte[] body = (code == 200
+          ? "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}],\"usage\":{\"completion_tokens\":3}}"
+          : "{\"error\":{\"message\":\"status " + code + "\"}}").getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(code, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+    });
+    server.start();
+  }
+
+  @AfterEach
+  void stop() {
+    server.stop(0);
+  }
+
+  private static EscalationSettings settings() {
+    return new EscalationSettings(4, Duration.ofSeconds(10), 2, Duration.ofMillis(1), 50, Duration.ofSeconds(60), 16);
+  }
+
+  private EscalationClient client(CascadeConfig config) {
+    return EscalationClient.connect(LargeTarget.parse("openai://127.0.0.1:" + server.getAddress().getPort()
+        + "/v1?model=m"), settings(), LargeModelTransports.Options.from(config));
+  }
+
+  @Test
+  void theApiKeyFromItsFileIsSentAndAnswersCarryTheServersTokenCount(@TempDir Path dir) throws Exception {
+    Path key = Files.writeString(dir.resolve("key"), "sk-test-key\n");
+    try (EscalationClient client = client(CascadeConfig.load(null, Map.of(),
+        Map.of("large.openai.api-key-file", key.toString())))) {
+      LargeAnswer answer = client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS);
+      assertThat(answer.text()).isEqualTo("ok");
+      assertThat(answer.outputTokens()).isEqualTo(3);
+      assertThat(answer.tokens()).isEmpty();
+    }
+  }
+
+  @Test
+  void withoutTheKeyItIsARefusalNotRetried() throws Exception {
+    try (EscalationClient client = client(CascadeConfig.defaults())) {
+      assertThatThrownBy(() -> client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS))
+          .isInstanceOf(ExecutionException.class)
+          .satisfies(e -> assertThat(EscalationClient.codeOf(e)).isEqualTo("UNAUTHENTICATED"));
+      assertThat(EscalationClient.isRefusal("UNAUTHENTICATED")).isTrue();
+      assertThat(calls.get()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void unavailableIsRetriedAndBusyIsNot(@TempDir Path dir) throws Exception {
+    Path key = Files.writeString(dir.resolve("key"), "sk-test-key");
+    try (EscalationClient client = client(CascadeConfig.load(null, Map.of(),
+        Map.of("large.openai.api-key-file", key.toString())))) {
+      status = 503;
+      assertThatThrownBy(() -> client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> assertThat(EscalationClient.codeOf(e)).isEqualTo("UNAVAILABLE"));
+      assertThat(calls.get()).as("the call and its 2 retries").isEqualTo(3);
+      status = 429;
+      assertThatThrownBy(() -> client.generate("r2", "p", 4).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> assertThat(EscalationClient.codeOf(e)).isEqualTo("RESOURCE_EXHAUSTED"));
+      assertThat(calls.get()).isEqualTo(4);
+    }
+  }
+
+  @Test
+  void aMissingKeyFileIsAConfigurationError(@TempDir Path dir) {
+    CascadeConfig config = CascadeConfig.load(null, Map.of(),
+        Map.of("large.openai.api-key-file", dir.resolve("absent").toString()));
+    assertThatThrownBy(() -> LargeModelTransports.Options.from(config))
+        .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.key()).isEqualTo("large.openai.api-key-file"));
+  }
+}
