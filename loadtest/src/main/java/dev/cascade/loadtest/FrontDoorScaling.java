@@ -28,7 +28,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * reader fetches every reply record of the responses topic, and skips the other instances' by
  * their {@code cascade.reply-to} header without decoding them; so the reader's CPU per answered
  * call should stay flat as routers are added, where decoding every reply would grow it with the
- * number of routers. Linux only (it reads {@code /proc}).
+ * number of routers. The readers' CPU over an idle window as long as the measured one is reported
+ * too, and the CPU per call beyond it: polling costs time whether or not replies flow. Linux only
+ * (it reads {@code /proc}).
  *
  * <pre>
  * java -cp router/target/cascade.jar:loadtest/target/classes \
@@ -43,12 +45,20 @@ public final class FrontDoorScaling {
   private FrontDoorScaling() {}
 
   /** One configuration's numbers. */
-  record Row(int routers, int calls, int answered, double readerCpuMsPerCall, double processCpuMsPerCall,
-      List<Integer> answeredPerRouter) {
+  record Row(int routers, int calls, int answered, double readerCpuMsPerCall, double readerIdleCpuMs,
+      double processCpuMsPerCall, List<Integer> answeredPerRouter) {
+    /** The reader's CPU per answered call beyond what it spends idle over as long a window. */
+    double readerNetCpuMsPerCall() {
+      return readerCpuMsPerCall - readerIdleCpuMs / Math.max(1, answered);
+    }
+
     String json() {
       return String.format(Locale.ROOT, "{\"routers\":%d,\"calls\":%d,\"answered\":%d,"
-          + "\"reply_reader_cpu_ms_per_call\":%.4f,\"router_process_cpu_ms_per_call\":%.3f,\"answered_per_router\":%s}",
-          routers, calls, answered, readerCpuMsPerCall, processCpuMsPerCall, answeredPerRouter);
+          + "\"reply_reader_cpu_ms_per_call\":%.4f,\"reply_reader_idle_cpu_ms\":%.1f,"
+          + "\"reply_reader_net_cpu_ms_per_call\":%.4f,\"router_process_cpu_ms_per_call\":%.3f,"
+          + "\"answered_per_router\":%s}",
+          routers, calls, answered, readerCpuMsPerCall, readerIdleCpuMs, readerNetCpuMsPerCall(),
+          processCpuMsPerCall, answeredPerRouter);
     }
   }
 
@@ -70,9 +80,10 @@ public final class FrontDoorScaling {
       Row row = run(n, calls, rate, Files.createTempDirectory("cascade-doors-" + n + "-"));
       rows.add(row);
       if (!json) {
-        System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply reader %.4f ms CPU per call,"
-            + " whole router process %.3f ms CPU per call%n", n, row.answered(), row.calls(), row.answeredPerRouter(),
-            row.readerCpuMsPerCall(), row.processCpuMsPerCall());
+        System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply readers %.4f ms CPU per call"
+            + " (%.4f beyond their idle %.1f ms over as long), whole router processes %.3f ms CPU per call%n", n,
+            row.answered(), row.calls(), row.answeredPerRouter(), row.readerCpuMsPerCall(),
+            row.readerNetCpuMsPerCall(), row.readerIdleCpuMs(), row.processCpuMsPerCall());
       }
     }
     StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
@@ -119,6 +130,17 @@ public final class FrontDoorScaling {
       List<Example> examples = Examples.bundled("test");
       // Warm-up: every door answers a few calls (JIT, first fetches) before the measured window.
       send(channels, examples, 20 * routers, rate, "warm", new AtomicInteger[routers]);
+      // The readers' CPU with no calls, over a window as long as the measured one: polling and
+      // fetch sessions cost time whether or not replies flow.
+      long idleStart = 0;
+      for (FaultHarness.Proc door : doors) {
+        idleStart += threadTicks(door.pid(), "front-door-repl");
+      }
+      Thread.sleep(Math.round(calls / rate * 1000));
+      long idle = -idleStart;
+      for (FaultHarness.Proc door : doors) {
+        idle += threadTicks(door.pid(), "front-door-repl");
+      }
       long[] readerStart = new long[routers];
       long[] processStart = new long[routers];
       for (int i = 0; i < routers; i++) {
@@ -141,7 +163,7 @@ public final class FrontDoorScaling {
         c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
       return new Row(routers, calls, total, reader * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total),
-          process * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total), perRouter);
+          idle * CLOCK_TICK_NANOS / 1e6, process * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total), perRouter);
     } finally {
       for (FaultHarness.Proc p : all) {
         p.stop();

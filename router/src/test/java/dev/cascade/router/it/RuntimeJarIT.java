@@ -35,7 +35,7 @@ class RuntimeJarIT {
   @Test
   void theRuntimeJarLeavesTheToolsOutAndIsSmaller() throws Exception {
     assertThat(RUNTIME).as("built by the package phase").exists();
-    assertThat(Files.size(RUNTIME)).isLessThan(Files.size(FULL) * 3 / 4);
+    assertThat(Files.size(RUNTIME)).isLessThan(Files.size(FULL) * 4 / 5);
     try (ZipFile zip = new ZipFile(RUNTIME.toFile())) {
       assertThat(zip.getEntry("dev/cascade/router/cli/RuntimeCommand.class")).isNotNull();
       assertThat(zip.getEntry("dev/cascade/router/cli/ServeCommand.class")).isNotNull();
