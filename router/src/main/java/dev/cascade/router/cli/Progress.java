@@ -45,7 +45,7 @@ final class Progress {
   /** A demo workload's progress on a bar: answered as its count and rate, published as its message. */
   static DemoWorkload.Progress of(ProgressBar bar) {
     return (published, answered) -> {
-      bar.setExtraMessage("published " + published);
+      bar.setExtraMessage(" answered, published " + published);
       bar.stepTo(answered);
     };
   }
