@@ -166,12 +166,7 @@ public final class KServeTransport implements LargeModelTransport {
   @Override
   public void close() {
     if (ownsChannel) {
-      channel.shutdownNow();
-      try {
-        channel.awaitTermination(5, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      LargeModelTransports.shutdown(channel);
     }
   }
 }

@@ -79,6 +79,16 @@ public final class LargeModelTransports {
     };
   }
 
+  /** Shuts a gRPC channel down, waiting up to 5 s for its calls to end. */
+  static void shutdown(ManagedChannel channel) {
+    channel.shutdownNow();
+    try {
+      channel.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
   private static ManagedChannel channel(LargeTarget target, Options options) {
     return NettyChannelBuilder.forTarget(target.authority(), options.grpcCredentials()).build();
   }
