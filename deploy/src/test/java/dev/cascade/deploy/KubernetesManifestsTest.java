@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -156,9 +155,7 @@ class KubernetesManifestsTest {
 
   @Test
   void servicesAndDisruptionBudgetsSelectPodsThatHaveTheirPorts() {
-    Map<String, PodTemplateSpec> pods = new LinkedHashMap<>();
-    base.all(StatefulSet.class).forEach(s -> pods.put(s.getMetadata().getName(), s.getSpec().getTemplate()));
-    base.all(Deployment.class).forEach(d -> pods.put(d.getMetadata().getName(), d.getSpec().getTemplate()));
+    Map<String, PodTemplateSpec> pods = base.podTemplates();
     pods.forEach((name, pod) -> assertThat(pod.getSpec().getContainers()).allSatisfy(c -> {
       assertThat(c.getResources().getRequests()).as(name + " requests").containsKeys("cpu", "memory");
       assertThat(c.getResources().getLimits()).as(name + " memory limit").containsKey("memory");
@@ -229,10 +226,7 @@ class KubernetesManifestsTest {
         Path.of(config.get(CascadeConfig.ADMIN_TOKEN_FILE)).getFileName().toString(),
         Path.of(config.get(CascadeConfig.API_KEYS_FILE)).getFileName().toString());
     String image = (String) ((Map<?, ?>) Manifests.list(k.get("images")).get(0)).get("name");
-    List<PodTemplateSpec> pods = new ArrayList<>();
-    base.all(StatefulSet.class).forEach(s -> pods.add(s.getSpec().getTemplate()));
-    base.all(Deployment.class).forEach(d -> pods.add(d.getSpec().getTemplate()));
-    assertThat(pods).allSatisfy(p -> assertThat(single(p).getImage()).startsWith(image + ":"));
+    assertThat(base.podTemplates().values()).allSatisfy(p -> assertThat(single(p).getImage()).startsWith(image + ":"));
     for (Object patch : Manifests.list(k.get("patches"))) {
       HasMetadata target = Manifests.parse(OVERLAY.resolve((String) ((Map<?, ?>) patch).get("path"))).get(0).resource();
       assertThat(base.all().stream().anyMatch(m -> m.kind().equals(target.getKind())

@@ -2,6 +2,9 @@ package dev.cascade.deploy;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodTemplateSpec;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -114,6 +118,14 @@ final class Manifests {
 
   <T extends HasMetadata> List<T> all(Class<T> type) {
     return resources.stream().map(Manifest::resource).filter(type::isInstance).map(type::cast).toList();
+  }
+
+  /** The pod template of every workload (StatefulSet and Deployment), by workload name. */
+  Map<String, PodTemplateSpec> podTemplates() {
+    Map<String, PodTemplateSpec> pods = new LinkedHashMap<>();
+    all(StatefulSet.class).forEach(s -> pods.put(s.getMetadata().getName(), s.getSpec().getTemplate()));
+    all(Deployment.class).forEach(d -> pods.put(d.getMetadata().getName(), d.getSpec().getTemplate()));
+    return pods;
   }
 
   List<GenericKubernetesResource> custom(String kind) {

@@ -2,16 +2,12 @@ package dev.cascade.deploy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.fabric8.kubernetes.api.model.PodTemplateSpec;
-import io.fabric8.kubernetes.api.model.apps.Deployment;
-import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -72,10 +68,7 @@ class PrometheusConfigTest {
       kept.add(app);
     }
     Manifests base = Manifests.of(Path.of("k8s", "base"));
-    Map<String, PodTemplateSpec> pods = new LinkedHashMap<>();
-    base.all(StatefulSet.class).forEach(s -> pods.put(s.getMetadata().getName(), s.getSpec().getTemplate()));
-    base.all(Deployment.class).forEach(d -> pods.put(d.getMetadata().getName(), d.getSpec().getTemplate()));
-    List<String> withMetrics = pods.values().stream()
+    List<String> withMetrics = base.podTemplates().values().stream()
         .filter(p -> p.getSpec().getContainers().stream().anyMatch(c -> c.getPorts().stream()
             .anyMatch(port -> "metrics".equals(port.getName()))))
         .map(p -> p.getMetadata().getLabels().get("app")).toList();

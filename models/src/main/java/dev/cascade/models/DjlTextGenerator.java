@@ -142,6 +142,15 @@ final class DjlTextGenerator implements TextGenerator {
   }
 
   @Override
+  public java.util.OptionalInt promptTokens(String prompt) {
+    try {
+      return java.util.OptionalInt.of(tokenizer.encodePrompt(prompt).length);
+    } catch (RuntimeException e) {
+      return java.util.OptionalInt.empty();
+    }
+  }
+
+  @Override
   public ModelInfo info() {
     return info;
   }

@@ -32,6 +32,15 @@ public interface TextGenerator extends AutoCloseable {
    */
   Optional<String> checkPrompt(String prompt);
 
+  /**
+   * How many tokens the model reads for {@code prompt} (its tokenizer's encoding, special tokens
+   * included), or empty when this generator cannot say (a stand-in without a tokenizer, or a prompt
+   * it cannot encode).
+   */
+  default java.util.OptionalInt promptTokens(String prompt) {
+    return java.util.OptionalInt.empty();
+  }
+
   /** What this generator is: its name, the engine actually used, size and limits. */
   ModelInfo info();
 

@@ -29,14 +29,12 @@ public final class FrontDoor implements AutoCloseable {
   private final RulesTopic ruleVersions;
   private final CascadeServer server;
   private final OpenAiServer http;
-  private final TokenCounter tokens;
   private final String adminToken;
 
   private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions, CascadeServer server,
-      OpenAiServer http, TokenCounter tokens, String adminToken) {
+      OpenAiServer http, String adminToken) {
     this.requests = requests;
     this.http = http;
-    this.tokens = tokens;
     this.policies = policies;
     this.ruleVersions = ruleVersions;
     this.server = server;
@@ -104,8 +102,7 @@ public final class FrontDoor implements AutoCloseable {
       ruleVersions.close();
       throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
     }
-    TokenCounter tokens = TokenCounter.forModel(config.get(CascadeConfig.SMALL_MODEL));
-    OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, tokens, new OpenAiServer.Settings(
+    OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT)));
     try {
@@ -121,7 +118,6 @@ public final class FrontDoor implements AutoCloseable {
       requests.close();
       policies.close();
       ruleVersions.close();
-      tokens.close();
       throw new IllegalStateException("cannot start the HTTP door on " + address.getAddress().getHostAddress() + ":"
           + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
     }
@@ -129,7 +125,7 @@ public final class FrontDoor implements AutoCloseable {
       LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
           + " only (see SECURITY.md)", http.port());
     }
-    return new FrontDoor(requests, policies, ruleVersions, server, http, tokens, token);
+    return new FrontDoor(requests, policies, ruleVersions, server, http, token);
   }
 
   /** A fresh admin token: 32 random bytes, URL-safe Base64. */
@@ -205,7 +201,6 @@ public final class FrontDoor implements AutoCloseable {
     } finally {
       requests.close();
       http.stop();
-      tokens.close();
       policies.close();
       ruleVersions.close();
     }

@@ -1,60 +1,41 @@
 package dev.cascade.router.api;
 
-import dev.cascade.models.ModelDirectory;
-import dev.cascade.models.ModelTokenizer;
 import dev.cascade.router.routing.CostModel;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.cascade.router.routing.RequestValidator;
+import java.util.OptionalInt;
 
 /**
  * Token counts for the HTTP door's {@code usage}: responses on Kafka carry no token counts (the
  * routing outcome does, on another topic), so the door counts them itself.
  *
- * <p>Prompt tokens: the small model's tokenizer on the prompt, which is what the small model read.
+ * <p>Prompt tokens: the small model's tokenizer on the prompt, which is what the small model read
+ * (asked of the small model the router already runs, through its {@link RequestValidator}).
  * Completion tokens: the answer's space-separated pieces, because a model's answer is its output
- * tokens joined by single spaces ({@link ModelTokenizer#decode}): exact for the bundled models,
- * large or small. Without the small model's tokenizer (a model directory that cannot be read), the
- * prompt counts its Unicode code points, as the cost model does ({@link CostModel#promptTokens}).
+ * tokens joined by single spaces ({@code ModelTokenizer#decode}): exact for the bundled models,
+ * large or small. Where the small model cannot count (a stand-in without a tokenizer), the prompt
+ * counts its Unicode code points, as the cost model does ({@link CostModel#promptTokens}).
  */
-final class TokenCounter implements AutoCloseable {
+final class TokenCounter {
 
-  private static final Logger LOG = LoggerFactory.getLogger(TokenCounter.class);
+  private final RequestValidator model;
 
-  private final ModelTokenizer tokenizer;
-  private final int modelMaxNewTokens;
-
-  private TokenCounter(ModelTokenizer tokenizer, int modelMaxNewTokens) {
-    this.tokenizer = tokenizer;
-    this.modelMaxNewTokens = modelMaxNewTokens;
+  private TokenCounter(RequestValidator model) {
+    this.model = model;
   }
 
-  /** The counter of {@code smallModel} (a bundled name or a directory), falling back to code points. */
-  static TokenCounter forModel(String smallModel) {
-    try {
-      ModelDirectory dir = ModelDirectory.resolve(smallModel);
-      int maxNew = dir.cardInt("max_new_tokens").orElse(Integer.MAX_VALUE);
-      return new TokenCounter(ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE), maxNew);
-    } catch (Exception | UnsatisfiedLinkError e) {
-      LOG.warn("HTTP door: cannot load the tokenizer of small model '{}' ({}); usage counts prompt code points",
-          smallModel, e.toString());
-      return approximate();
-    }
+  /** Counts with the small model behind {@code validator}. */
+  static TokenCounter of(RequestValidator validator) {
+    return new TokenCounter(validator);
   }
 
   /** Prompt tokens counted as code points; no model limit known. */
   static TokenCounter approximate() {
-    return new TokenCounter(null, Integer.MAX_VALUE);
+    return new TokenCounter(null);
   }
 
   int promptTokens(String prompt) {
-    if (tokenizer != null) {
-      try {
-        return tokenizer.encodePrompt(prompt).length;
-      } catch (RuntimeException e) {
-        LOG.debug("tokenizer failed on a prompt; counting code points", e);
-      }
-    }
-    return CostModel.promptTokens(prompt);
+    OptionalInt counted = model == null ? OptionalInt.empty() : model.promptTokens(prompt);
+    return counted.orElseGet(() -> CostModel.promptTokens(prompt));
   }
 
   /** The tokens of an answer: its space-separated pieces. */
@@ -73,13 +54,6 @@ final class TokenCounter implements AutoCloseable {
    * from the router's default): the model's own limit clamps it.
    */
   int effectiveLimit(int requested) {
-    return Math.min(requested, modelMaxNewTokens);
-  }
-
-  @Override
-  public void close() {
-    if (tokenizer != null) {
-      tokenizer.close();
-    }
+    return model == null ? requested : Math.min(requested, model.modelMaxNewTokens());
   }
 }

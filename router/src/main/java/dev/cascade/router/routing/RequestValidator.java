@@ -23,6 +23,16 @@ public final class RequestValidator {
   }
 
   /** Empty when the request can be routed; otherwise what is wrong with it. */
+  /** How many tokens the small model reads for {@code prompt}; empty when it cannot say. */
+  public java.util.OptionalInt promptTokens(String prompt) {
+    return smallModel.promptTokens(prompt);
+  }
+
+  /** The small model's own limit on tokens per answer. */
+  public int modelMaxNewTokens() {
+    return smallModel.info().maxNewTokensLimit();
+  }
+
   public Optional<String> problem(CascadeRequest request) {
     String id = request.getRequestId();
     if (id == null || id.isBlank()) {
