@@ -18,9 +18,19 @@ import org.slf4j.LoggerFactory;
  * passes: continuous batching. Between two steps, waiting rows join the batch (up to
  * {@code maxRows} rows at once, oldest first) and finished or cancelled rows leave it, so
  * concurrent callers (the large-model server's calls, the router's tasks) share each step's cost
- * instead of taking turns. With no key/value cache a row can join at any step (it is only
- * left-padded like the rest), but it joins only while it is nearly as long as the batch's longest
- * row ({@link #JOIN_SLACK}); a shorter one waits for the batch to drain.
+ * instead of taking turns.
+ *
+ * <p>With a key/value cache ({@link GreedyDecoder#cachesKeys()}) a row joins at any step: its first
+ * step is a prefill of its own prefix, and every row keeps its own cache, so nothing recomputes
+ * another row's sequence. Cache memory is bounded twice: by {@code maxRows} rows, each reserving
+ * the cache of its prefix plus its token limit when it joins (at most the context length), and,
+ * when {@code cacheBudgetBytes} is positive, by that many bytes over all rows of one decoding
+ * thread. A row whose reservation would pass the budget waits in the queue (oldest first, so it is
+ * the next to join) until finished rows free enough; into an empty batch a row always joins.
+ *
+ * <p>Without a cache every step recomputes every row over the batch's whole padded width, so a
+ * row joins only while it is nearly as long as the batch's longest row ({@link #JOIN_SLACK}); a
+ * shorter one waits for the batch to drain.
  *
  * <p>A caller's cancellation is asked before every step that holds one of its rows; once it says
  * yes, the caller's rows leave and the caller gets {@link GenerationCancelledException}.
@@ -42,6 +52,7 @@ final class ContinuousBatcher implements AutoCloseable {
   private final GreedyDecoder decoder;
   private final Supplier<ForwardPassResource> forwardPass;
   private final int maxRows;
+  private final long cacheBudgetBytes;
   private final Object lock = new Object();
   private final Deque<PendingRow> waiting = new ArrayDeque<>();
   private final List<Thread> threads = new ArrayList<>();
@@ -77,22 +88,29 @@ final class ContinuousBatcher implements AutoCloseable {
   }
 
   ContinuousBatcher(String name, GreedyDecoder decoder, Supplier<ForwardPassResource> forwardPass, int maxRows) {
-    this(name, decoder, forwardPass, maxRows, 1);
+    this(name, decoder, forwardPass, maxRows, 1, 0);
   }
 
   /**
    * With {@code decoders} decoding threads, each with its own forward pass (from
    * {@code forwardPass}) and its own batch, taking waiting rows from one shared queue: an idle
-   * decoder takes whatever waits, a busy one only rows about as long as its own.
+   * decoder takes whatever waits (without a cache, a busy one only rows about as long as its own).
+   *
+   * @param cacheBudgetBytes the most key/value-cache bytes the rows of one decoding thread may
+   *     reserve; 0 for no bound beyond {@code maxRows}
    */
   ContinuousBatcher(String name, GreedyDecoder decoder, Supplier<ForwardPassResource> forwardPass, int maxRows,
-      int decoders) {
+      int decoders, long cacheBudgetBytes) {
     if (decoders < 1) {
       throw new IllegalArgumentException("decoders: must be at least 1, got " + decoders);
+    }
+    if (cacheBudgetBytes < 0) {
+      throw new IllegalArgumentException("cacheBudgetBytes: must be 0 (no bound) or more, got " + cacheBudgetBytes);
     }
     this.decoder = decoder;
     this.forwardPass = forwardPass;
     this.maxRows = maxRows;
+    this.cacheBudgetBytes = cacheBudgetBytes;
     for (int i = 0; i < decoders; i++) {
       Thread thread = new Thread(this::loop, decoders == 1 ? "decoder-" + name : "decoder-" + name + "-" + (i + 1));
       thread.setDaemon(true);
@@ -260,21 +278,32 @@ final class ContinuousBatcher implements AutoCloseable {
   }
 
   /**
-   * Moves waiting rows into the batch, oldest first, while there is room and the next row is
-   * nearly as long as the longest active one (see {@link #JOIN_SLACK}); into an empty batch, always.
+   * Moves waiting rows into the batch, oldest first, while there is room: fewer than
+   * {@code maxRows} rows, and with a cache, the next row's reservation within the cache budget;
+   * without one, the next row nearly as long as the longest active one (see {@link #JOIN_SLACK}).
+   * Into an empty batch, always.
    */
   private void admit(List<PendingRow> active) {
     int longest = 0;
+    long reserved = 0;
     for (PendingRow p : active) {
       longest = Math.max(longest, p.row().length());
+      reserved += decoder.cacheBytes(p.row());
     }
     while (active.size() < maxRows && !waiting.isEmpty()) {
       PendingRow next = waiting.peekFirst();
-      if (!active.isEmpty() && longest - next.row().length() > JOIN_SLACK * longest) {
-        return;
+      if (!active.isEmpty()) {
+        if (decoder.cachesKeys()) {
+          if (cacheBudgetBytes > 0 && reserved + decoder.cacheBytes(next.row()) > cacheBudgetBytes) {
+            return;
+          }
+        } else if (longest - next.row().length() > JOIN_SLACK * longest) {
+          return;
+        }
       }
       active.add(waiting.pollFirst());
       longest = Math.max(longest, next.row().length());
+      reserved += decoder.cacheBytes(next.row());
     }
   }
 

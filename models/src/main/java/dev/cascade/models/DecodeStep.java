@@ -3,5 +3,18 @@ package dev.cascade.models;
 /**
  * The input of one forward pass: a left-padded batch of token ids and its attention mask,
  * row-major, {@code rows} × {@code length}.
+ *
+ * <p>For a model with a key/value cache ({@code cache} not null) the step also carries, per row,
+ * the {@code position_ids} of its {@code length} new tokens, and the past keys and values:
+ * {@code past[i]} is cache tensor i ({@link CacheLayout#pastName}) as [rows, heads,
+ * {@code pastLength}, head_size], each row's past right-aligned (left-padded with zeros); the
+ * attention mask then spans {@code pastLength + length} positions.
  */
-public record DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length) {}
+public record DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length, CacheLayout cache,
+    long[] positionIds, float[][] past, int pastLength) {
+
+  /** A step of a model without a cache. */
+  public DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length) {
+    this(inputIds, attentionMask, rows, length, null, null, null, 0);
+  }
+}

@@ -2,7 +2,10 @@ package dev.cascade.models;
 
 import java.util.Arrays;
 
-/** One sequence being decoded: its prefix (prompt and separator), and what has been generated so far. */
+/**
+ * One sequence being decoded: its prefix (prompt and separator), what has been generated so far,
+ * and, for a model with a key/value cache, the keys and values of every position but the last.
+ */
 final class DecodingRow {
   final long[] prefix;
   final int limit;
@@ -14,6 +17,9 @@ final class DecodingRow {
   private int hiddenSteps;
   /** Set when the row produced end-of-sequence or reached its limit. */
   boolean finished;
+  /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
+  private float[][] cache;
+  private int cached;
 
   DecodingRow(long[] prefix, int limit) {
     this.prefix = prefix;
@@ -26,6 +32,82 @@ final class DecodingRow {
 
   int length() {
     return prefix.length + generated;
+  }
+
+  /** The most positions this row can hold: its prefix and its token limit. */
+  int capacity() {
+    return prefix.length + limit;
+  }
+
+  /** Bytes this row's cache takes at its largest. */
+  long cacheBytes(CacheLayout layout) {
+    return 4L * capacity() * layout.floatsPerPosition();
+  }
+
+  boolean hasCache() {
+    return cache != null;
+  }
+
+  /** Positions held in the cache: every one but the last generated token, which is the next input. */
+  int cached() {
+    return cached;
+  }
+
+  /** The last token generated, the input of the row's next step. */
+  long lastToken() {
+    return tokens[generated - 1];
+  }
+
+  /**
+   * Keeps the cache of the prefix from a prefill pass: row {@code r} of {@code present} ([rows,
+   * heads, {@code stepLength}, head_size] per tensor), whose last {@code prefix.length} positions
+   * are this row's (the rest is left padding).
+   */
+  void storePrefix(float[][] present, int r, int stepLength, CacheLayout layout) {
+    int heads = layout.heads();
+    int size = layout.headSize();
+    int cap = capacity();
+    cache = new float[present.length][];
+    for (int i = 0; i < present.length; i++) {
+      float[] mine = new float[heads * cap * size];
+      for (int h = 0; h < heads; h++) {
+        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - prefix.length) * size,
+            mine, h * cap * size, prefix.length * size);
+      }
+      cache[i] = mine;
+    }
+    cached = prefix.length;
+  }
+
+  /** Appends the one new position of row {@code r} of a one-token step's {@code present}. */
+  void appendPosition(float[][] present, int r, CacheLayout layout) {
+    int heads = layout.heads();
+    int size = layout.headSize();
+    int cap = capacity();
+    for (int i = 0; i < present.length; i++) {
+      for (int h = 0; h < heads; h++) {
+        System.arraycopy(present[i], (r * heads + h) * size, cache[i], (h * cap + cached) * size, size);
+      }
+    }
+    cached++;
+  }
+
+  /** Writes this row's cache, right-aligned, into row {@code r} of {@code past} ([rows, heads, pastLength, head_size]). */
+  void writePast(float[][] past, int r, int pastLength, CacheLayout layout) {
+    int heads = layout.heads();
+    int size = layout.headSize();
+    int cap = capacity();
+    for (int i = 0; i < past.length; i++) {
+      for (int h = 0; h < heads; h++) {
+        System.arraycopy(cache[i], h * cap * size, past[i], ((r * heads + h) * pastLength + pastLength - cached) * size,
+            cached * size);
+      }
+    }
+  }
+
+  /** Drops the cache (the row is finished or abandoned). */
+  void releaseCache() {
+    cache = null;
   }
 
   /** Writes this row, left-padded, into row {@code r} of a {@code length}-wide batch. */
@@ -54,13 +136,16 @@ final class DecodingRow {
     }
     if (choice.token() == eos) {
       finished = true;
-      return;
+    } else {
+      tokens[generated] = choice.token();
+      logprobs[generated] = choice.logprob();
+      entropies[generated] = choice.entropy();
+      generated++;
+      finished = generated >= limit;
     }
-    tokens[generated] = choice.token();
-    logprobs[generated] = choice.logprob();
-    entropies[generated] = choice.entropy();
-    generated++;
-    finished = generated >= limit;
+    if (finished) {
+      releaseCache();
+    }
   }
 
   Generation toGeneration(java.util.function.Function<int[], String> detokenizer) {

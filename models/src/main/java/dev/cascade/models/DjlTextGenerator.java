@@ -20,7 +20,9 @@ import java.util.Optional;
  * decoding threads ({@link CpuThreads#decoders()}, each with its own {@link Predictor} confined to
  * it, over one session): rows of concurrent calls share forward passes, at most {@code maxBatch}
  * rows per pass, and a row joins as another leaves when it is about as long as the rest. A
- * call's prompts are sorted by length first, which keeps padding small.
+ * call's prompts are sorted by length first, which keeps padding small. A model whose graph takes
+ * {@code past_key_values} ({@link CacheLayout}, read from the graph) decodes with a key/value cache
+ * unless {@link CacheSettings} disables it.
  */
 final class DjlTextGenerator implements TextGenerator {
 
@@ -32,12 +34,13 @@ final class DjlTextGenerator implements TextGenerator {
   private final ModelInfo info;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      int maxBatch, int decoders) {
+      int maxBatch, int decoders, CacheSettings cache) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
-    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId());
-    this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders);
+    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache());
+    this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
+        cache.budgetBytes());
   }
 
   /** The model call: a predictor and the translator around it. */
@@ -61,7 +64,8 @@ final class DjlTextGenerator implements TextGenerator {
     };
   }
 
-  static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads) {
+  static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads,
+      CacheSettings cacheSettings) {
     ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads);
     try {
       Map<String, String> metadata = model.getBlock() instanceof OrtSymbolBlock ort
@@ -74,10 +78,11 @@ final class DjlTextGenerator implements TextGenerator {
           .orElse(Math.max(1, context / 4));
       long parameters = dir.card().map(c -> c.path("parameters").asLong(-1)).orElse(-1L);
       ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
-      boolean hasHidden = hasHiddenOutput(model);
+      CacheLayout layout = CacheLayout.read(dir.modelFile()).orElse(null);
+      boolean hasHidden = hasHiddenOutput(model, layout);
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
-          context, maxNew, hasHidden);
-      return new DjlTextGenerator(model, tokenizer, info, maxBatch, threads.decoders());
+          context, maxNew, hasHidden, layout, layout != null && cacheSettings.enabled());
+      return new DjlTextGenerator(model, tokenizer, info, maxBatch, threads.decoders(), cacheSettings);
     } catch (java.io.IOException | RuntimeException e) {
       model.close();
       if (e instanceof RuntimeException re) {
@@ -87,9 +92,22 @@ final class DjlTextGenerator implements TextGenerator {
     }
   }
 
-  private static boolean hasHiddenOutput(ZooModel<DecodeStep, NextTokenScores> model) {
+  /** Whether a one-token forward pass returns a hidden state; also checks that the model runs at all. */
+  private static boolean hasHiddenOutput(ZooModel<DecodeStep, NextTokenScores> model, CacheLayout layout) {
+    DecodeStep probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1);
+    if (layout != null) {
+      float[][] past = new float[2 * layout.layers()][];
+      Arrays.fill(past, new float[0]);
+      probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1, layout, new long[] {0}, past, 0);
+    }
     try (Predictor<DecodeStep, NextTokenScores> p = model.newPredictor()) {
-      return p.predict(new DecodeStep(new long[] {1}, new long[] {1}, 1, 1)).hidden() != null;
+      NextTokenScores scores = p.predict(probe);
+      if (layout != null && (scores.present() == null || scores.present().length != 2 * layout.layers())) {
+        throw new IllegalArgumentException("model: the graph takes past_key_values for " + layout.layers()
+            + " layers but returns " + (scores.present() == null ? 0 : scores.present().length)
+            + " present.N.key/value outputs; it needs " + 2 * layout.layers());
+      }
+      return scores.hidden() != null;
     } catch (TranslateException e) {
       throw new IllegalStateException("model: a one-token forward pass failed: " + e.getMessage(), e);
     }

@@ -8,7 +8,16 @@ package dev.cascade.models;
  * @param parameters the number of trainable parameters, or -1 when unknown
  * @param contextLength the most positions the model takes (prompt, separator and output)
  * @param maxNewTokensLimit the most tokens one call may ask for
- * @param hasEmbedding whether generations carry an embedding
+ * @param hasEmbedding whether generations carry an embedding (the model has a {@code hidden} output)
+ * @param cache the model's key/value-cache inputs, or null when it has none
+ * @param kvCache whether decoding keeps a key/value cache (a cache layout, and not disabled)
  */
 public record ModelInfo(String name, String engine, long parameters, int contextLength, int maxNewTokensLimit,
-    boolean hasEmbedding) {}
+    boolean hasEmbedding, CacheLayout cache, boolean kvCache) {
+
+  /** A model without cache inputs. */
+  public ModelInfo(String name, String engine, long parameters, int contextLength, int maxNewTokensLimit,
+      boolean hasEmbedding) {
+    this(name, engine, parameters, contextLength, maxNewTokensLimit, hasEmbedding, null, false);
+  }
+}

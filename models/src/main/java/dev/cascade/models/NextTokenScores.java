@@ -4,5 +4,14 @@ package dev.cascade.models;
  * The output of one forward pass, reduced to what decoding needs: the logits at the last position
  * of every row ({@code rows} × {@code vocab}) and, when the model has a hidden-state output, the
  * hidden state there ({@code rows} × {@code width}; {@code null} otherwise).
+ *
+ * <p>For a model with a key/value cache, {@code present[i]} holds cache tensor i for the step's new
+ * positions only, as [rows, heads, step length, head_size]; {@code null} otherwise.
  */
-public record NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width) {}
+public record NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width, float[][] present) {
+
+  /** Scores of a model without a cache. */
+  public NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width) {
+    this(logits, rows, vocab, hidden, width, null);
+  }
+}

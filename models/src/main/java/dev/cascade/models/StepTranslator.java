@@ -16,6 +16,10 @@ import java.nio.LongBuffer;
  * {@code input_ids}, {@code attention_mask} (int64 [batch, sequence]) → {@code logits} [batch,
  * sequence, vocab] and optionally {@code hidden} [batch, sequence, width]. Only the last position
  * of each row is read back.
+ *
+ * <p>With a key/value cache ({@link DecodeStep#cache()}), also {@code position_ids} (when the graph
+ * takes it) and {@code past_key_values.N.key/value} in, and {@code present.N.key/value} out, of
+ * which only the step's new positions are read back.
  */
 final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextTokenScores> {
 
@@ -30,9 +34,26 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     Shape shape = new Shape(step.rows(), step.length());
     NDArray ids = manager.create(LongBuffer.wrap(step.inputIds()), shape, DataType.INT64);
     ids.setName(INPUT_IDS);
-    NDArray mask = manager.create(LongBuffer.wrap(step.attentionMask()), shape, DataType.INT64);
+    CacheLayout cache = step.cache();
+    Shape maskShape = cache == null ? shape : new Shape(step.rows(), step.pastLength() + step.length());
+    NDArray mask = manager.create(LongBuffer.wrap(step.attentionMask()), maskShape, DataType.INT64);
     mask.setName(ATTENTION_MASK);
-    return new NDList(ids, mask);
+    NDList inputs = new NDList(ids, mask);
+    if (cache == null) {
+      return inputs;
+    }
+    if (cache.positionIds()) {
+      NDArray positions = manager.create(LongBuffer.wrap(step.positionIds()), shape, DataType.INT64);
+      positions.setName(CacheLayout.POSITION_IDS);
+      inputs.add(positions);
+    }
+    Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
+    for (int i = 0; i < step.past().length; i++) {
+      NDArray past = manager.create(FloatBuffer.wrap(step.past()[i]), pastShape, DataType.FLOAT32);
+      past.setName(CacheLayout.pastName(i));
+      inputs.add(past);
+    }
+    return inputs;
   }
 
   @Override
@@ -44,11 +65,29 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     int vocab = (int) shape.get(2);
     float[] last = lastPositions(logits, rows, length, vocab);
     NDArray hidden = outputs.get(HIDDEN);
-    if (hidden == null) {
-      return new NextTokenScores(last, rows, vocab, null, 0);
+    float[] hiddenLast = null;
+    int width = 0;
+    if (hidden != null) {
+      width = (int) hidden.getShape().get(2);
+      hiddenLast = lastPositions(hidden, rows, length, width);
     }
-    int width = (int) hidden.getShape().get(2);
-    return new NextTokenScores(last, rows, vocab, lastPositions(hidden, rows, length, width), width);
+    float[][] present = null;
+    int tensors = countPresent(outputs);
+    if (tensors > 0) {
+      present = new float[tensors][];
+      for (int i = 0; i < tensors; i++) {
+        present[i] = newPositions(outputs.get(CacheLayout.presentName(i)), length);
+      }
+    }
+    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present);
+  }
+
+  private static int countPresent(NDList outputs) {
+    int n = 0;
+    while (outputs.get(CacheLayout.presentName(n)) != null) {
+      n++;
+    }
+    return n;
   }
 
   private static float[] lastPositions(NDArray array, int rows, int length, int width) {
@@ -56,6 +95,27 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     float[] out = new float[rows * width];
     for (int r = 0; r < rows; r++) {
       all.get(((r * length) + length - 1) * width, out, r * width, width);
+    }
+    return out;
+  }
+
+  /** The last {@code length} positions of a [rows, heads, total, head_size] cache tensor. */
+  private static float[] newPositions(NDArray present, int length) {
+    Shape shape = present.getShape();
+    int rows = (int) shape.get(0);
+    int heads = (int) shape.get(1);
+    int total = (int) shape.get(2);
+    int headSize = (int) shape.get(3);
+    FloatBuffer all = present.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+    if (total == length) {
+      float[] out = new float[all.remaining()];
+      all.get(out);
+      return out;
+    }
+    float[] out = new float[rows * heads * length * headSize];
+    int block = length * headSize;
+    for (int rh = 0; rh < rows * heads; rh++) {
+      all.get((rh * total + total - length) * headSize, out, rh * block, block);
     }
     return out;
   }

@@ -40,11 +40,21 @@ public final class TextGenerators {
    * set by {@code threads} (the other loads use {@link CpuThreads#ORT_DEFAULTS}).
    */
   public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads) {
+    return load(modelNameOrDir, engine, maxBatch, threads, CacheSettings.DEFAULT);
+  }
+
+  /**
+   * As {@link #load(String, String, int, CpuThreads)}, with the key/value cache set by
+   * {@code cache} (the other loads keep a cache, bounded by the batch size, for any model whose
+   * graph takes one).
+   */
+  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads,
+      CacheSettings cache) {
     if (maxBatch < 1) {
       throw new IllegalArgumentException("maxBatch: must be at least 1, got " + maxBatch);
     }
     String normalisedEngine = ModelLoader.normalise(engine);
     return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch,
-        java.util.Objects.requireNonNull(threads, "threads"));
+        java.util.Objects.requireNonNull(threads, "threads"), java.util.Objects.requireNonNull(cache, "cache"));
   }
 }

@@ -117,7 +117,7 @@ class ContinuousBatcherTest {
   void twoDecodersRunTwoCallersForwardPassesAtOnce() throws Exception {
     Scripted model = new Scripted(12);
     model.gate = new CountDownLatch(1);
-    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8, 2)) {
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8, 2, 0)) {
       CompletableFuture<List<Generation>> a = CompletableFuture.supplyAsync(() -> batcher.decode(
           List.of(prefix(8, 3)), new int[] {20}, TextGenerator.Cancellation.NONE, Arrays::toString));
       Thread.sleep(100); // a's row is in one decoder's first step, held at the gate

@@ -46,7 +46,26 @@ class ParityTest {
       idArray.setName("input_ids");
       NDArray maskArray = manager.create(mask, new Shape(rows, length));
       maskArray.setName("attention_mask");
-      NDList out = predictor.predict(new NDList(idArray, maskArray));
+      NDList in = new NDList(idArray, maskArray);
+      CacheLayout layout = CacheLayout.read(ModelDirectory.resolve(name).modelFile()).orElseThrow();
+      // The bundled models take a key/value cache: an empty past, positions from the mask.
+      long[] positions = new long[rows * length];
+      for (int r = 0; r < rows; r++) {
+        long next = 0;
+        for (int t = 0; t < length; t++) {
+          positions[r * length + t] = mask[r * length + t] == 0 ? 0 : next++;
+        }
+      }
+      NDArray positionArray = manager.create(positions, new Shape(rows, length));
+      positionArray.setName("position_ids");
+      in.add(positionArray);
+      for (int i = 0; i < 2 * layout.layers(); i++) {
+        NDArray past = manager.create(new float[0], new Shape(rows, layout.heads(), 0, layout.headSize()));
+        past.setName(CacheLayout.pastName(i));
+        in.add(past);
+      }
+      NDList out = predictor.predict(in);
+      assertThat(out.get("present.0.key").getShape()).isEqualTo(new Shape(rows, layout.heads(), length, layout.headSize()));
       float[] logits = out.get("logits").toFloatArray();
       float[] hidden = out.get("hidden").toFloatArray();
       int vocab = (int) out.get("logits").getShape().get(2);

@@ -1,0 +1,133 @@
+package dev.cascade.models;
+
+import ai.djl.ndarray.types.Shape;
+import ai.djl.util.Pair;
+import ai.djl.util.PairList;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The key/value cache a model's graph takes, read from the graph's inputs: the standard decoder
+ * layout of a Hugging Face model exported to ONNX (Optimum's {@code decoder_model_merged} or
+ * {@code decoder_with_past}): inputs {@code past_key_values.N.key} / {@code .value} of shape
+ * [batch, heads, past_sequence, head_size] for N = 0..layers-1, outputs {@code present.N.key} /
+ * {@code .value} of shape [batch, heads, past_sequence + sequence, head_size], an
+ * {@code attention_mask} over past and new positions, and optionally {@code position_ids}.
+ *
+ * @param layers how many layers carry a cache (the count of {@code past_key_values.N.key} inputs)
+ * @param heads key/value heads per layer (dimension 1 of every cache input)
+ * @param headSize size of one head (dimension 3 of every cache input)
+ * @param positionIds whether the graph takes {@code position_ids}
+ */
+public record CacheLayout(int layers, int heads, int headSize, boolean positionIds) {
+
+  static final String POSITION_IDS = "position_ids";
+  private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
+
+  public CacheLayout {
+    if (layers < 1 || heads < 1 || headSize < 1) {
+      throw new IllegalArgumentException("cache layout: layers, heads and head size must be positive, got "
+          + layers + ", " + heads + ", " + headSize);
+    }
+  }
+
+  /** Floats one position of one row takes in the cache: keys and values of every layer. */
+  public int floatsPerPosition() {
+    return 2 * layers * heads * headSize;
+  }
+
+  /** The name of cache tensor {@code i} (0..2×layers-1: layer i/2, key when i is even) as an input. */
+  static String pastName(int i) {
+    return "past_key_values." + (i / 2) + (i % 2 == 0 ? ".key" : ".value");
+  }
+
+  /** The name of cache tensor {@code i} as an output. */
+  static String presentName(int i) {
+    return "present." + (i / 2) + (i % 2 == 0 ? ".key" : ".value");
+  }
+
+  /**
+   * The layout of the graph in an ONNX file, read with ONNX Runtime (names and shapes of its
+   * inputs; the weights are not kept), whichever engine later runs it.
+   */
+  static Optional<CacheLayout> read(java.nio.file.Path modelFile) {
+    ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+    try (ai.onnxruntime.OrtSession.SessionOptions options = new ai.onnxruntime.OrtSession.SessionOptions()) {
+      options.setIntraOpNumThreads(1);
+      options.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT);
+      try (ai.onnxruntime.OrtSession session = env.createSession(modelFile.toString(), options)) {
+        PairList<String, Shape> inputs = new PairList<>();
+        for (Map.Entry<String, ai.onnxruntime.NodeInfo> e : session.getInputInfo().entrySet()) {
+          Shape shape = e.getValue().getInfo() instanceof ai.onnxruntime.TensorInfo t ? new Shape(t.getShape()) : null;
+          inputs.add(e.getKey(), shape);
+        }
+        return of(inputs);
+      }
+    } catch (ai.onnxruntime.OrtException e) {
+      throw new IllegalArgumentException("model: cannot read the inputs of " + modelFile + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * The layout the graph's inputs describe, or empty when the graph takes no cache (the layout of
+   * models without one: {@code input_ids} and {@code attention_mask} only).
+   *
+   * @throws IllegalArgumentException when the cache inputs are incomplete or disagree, naming the input
+   */
+  static Optional<CacheLayout> of(PairList<String, Shape> inputs) {
+    Map<String, Shape> past = new HashMap<>();
+    boolean positions = false;
+    for (Pair<String, Shape> input : inputs) {
+      if (PAST.matcher(input.getKey()).matches()) {
+        past.put(input.getKey(), input.getValue());
+      } else if (input.getKey().equals(POSITION_IDS)) {
+        positions = true;
+      }
+    }
+    if (past.isEmpty()) {
+      return Optional.empty();
+    }
+    int layers = 0;
+    for (String name : past.keySet()) {
+      Matcher m = PAST.matcher(name);
+      if (m.matches()) {
+        layers = Math.max(layers, Integer.parseInt(m.group(1)) + 1);
+      }
+    }
+    if (past.size() != 2 * layers) {
+      throw new IllegalArgumentException("model: the graph has " + past.size()
+          + " past_key_values inputs; a cache over " + layers + " layers needs " + 2 * layers
+          + " (past_key_values.N.key and .value for N = 0.." + (layers - 1) + ")");
+    }
+    Shape first = past.get(pastName(0));
+    int heads = staticDim(first, 1, pastName(0), "heads");
+    int headSize = staticDim(first, 3, pastName(0), "head size");
+    for (int i = 0; i < 2 * layers; i++) {
+      Shape shape = past.get(pastName(i));
+      if (shape == null) {
+        throw new IllegalArgumentException("model: the graph has no input " + pastName(i));
+      }
+      if (staticDim(shape, 1, pastName(i), "heads") != heads || staticDim(shape, 3, pastName(i), "head size") != headSize) {
+        throw new IllegalArgumentException("model: input " + pastName(i) + " has shape " + shape + ", unlike "
+            + pastName(0) + " " + first + "; every cache input must be [batch, heads, past_sequence, head_size]");
+      }
+    }
+    return Optional.of(new CacheLayout(layers, heads, headSize, positions));
+  }
+
+  private static int staticDim(Shape shape, int axis, String input, String what) {
+    if (shape == null || shape.dimension() != 4) {
+      throw new IllegalArgumentException("model: input " + input + " has shape " + shape
+          + "; a cache input must be [batch, heads, past_sequence, head_size]");
+    }
+    long dim = shape.get(axis);
+    if (dim < 1) {
+      throw new IllegalArgumentException("model: input " + input + " has a dynamic " + what + " dimension (axis "
+          + axis + " of " + shape + "); the runtime reads the " + what + " from the graph, so it must be fixed");
+    }
+    return (int) dim;
+  }
+}

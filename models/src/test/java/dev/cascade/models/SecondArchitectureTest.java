@@ -1,0 +1,76 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A decoder of another architecture, exported in the standard cache layout as it is: rotary
+ * positions, RMSNorm, a gated MLP, a byte-level BPE {@code tokenizer.json}, and no {@code hidden}
+ * output (built by {@code models/train/second_arch.py}). The runtime reads its layers, heads and
+ * head size from the graph and must decode exactly as PyTorch does without a cache.
+ */
+class SecondArchitectureTest {
+
+  private static final Path DIR = BundledModels.repoRoot().resolve("models/src/test/resources/models/rotary-bpe");
+  private static JsonNode fixture;
+  private static List<String> prompts;
+
+  @BeforeAll
+  static void readFixture() throws Exception {
+    fixture = new ObjectMapper().readTree(DIR.resolve("greedy.json").toFile());
+    prompts = new ArrayList<>();
+    fixture.forEach(item -> prompts.add(item.get("prompt").asText()));
+  }
+
+  @Test
+  void itsShapeComesFromTheGraphAndItHasNoEmbedding() {
+    try (TextGenerator model = TextGenerators.load(DIR.toString(), "OnnxRuntime")) {
+      ModelInfo info = model.info();
+      assertThat(info.cache()).isEqualTo(new CacheLayout(2, 4, 16, true));
+      assertThat(info.kvCache()).isTrue();
+      assertThat(info.hasEmbedding()).isFalse();
+      assertThat(info.contextLength()).isEqualTo(128);
+      Generation g = model.generate(List.of(prompts.get(0)), 48).get(0);
+      assertThat(g.embedding()).isNull();
+    }
+  }
+
+  @Test
+  void theByteLevelBpeTokenizerEncodesAsTheExportDid() throws Exception {
+    try (DjlTextGenerator model = (DjlTextGenerator) TextGenerators.load(DIR.toString(), "OnnxRuntime")) {
+      for (JsonNode item : fixture) {
+        long[] expected = new long[item.get("prompt_ids").size()];
+        for (int i = 0; i < expected.length; i++) {
+          expected[i] = item.get("prompt_ids").get(i).asLong();
+        }
+        assertThat(model.tokenizer().encodePrompt(item.get("prompt").asText())).as(item.get("prompt").asText())
+            .containsExactly(expected);
+      }
+    }
+  }
+
+  @Test
+  void greedyOutputsEqualPyTorchsWithAndWithoutTheCache() {
+    for (CacheSettings cache : List.of(CacheSettings.DEFAULT, CacheSettings.DISABLED)) {
+      try (TextGenerator model = TextGenerators.load(DIR.toString(), "OnnxRuntime", 8, CpuThreads.ORT_DEFAULTS, cache)) {
+        List<Generation> out = model.generate(prompts, 48);
+        for (int i = 0; i < prompts.size(); i++) {
+          JsonNode item = fixture.get(i);
+          int[] expected = new int[item.get("tokens").size()];
+          for (int t = 0; t < expected.length; t++) {
+            expected[t] = item.get("tokens").get(t).asInt();
+          }
+          assertThat(out.get(i).tokens()).as(cache + " " + prompts.get(i)).containsExactly(expected);
+          assertThat(out.get(i).text()).as(prompts.get(i)).isEqualTo(item.get("text").asText());
+        }
+      }
+    }
+  }
+}
