@@ -377,6 +377,18 @@ def main():
     log(f"done: {json.dumps(card)}")
 
 
+def onnx_layout(c):
+    if c["onnx"].get("kv_cache"):
+        hs = c["width"] // c["heads"]
+        return (f"opset 14, the standard decoder layout with a key/value cache (re-exported from the trained weights by "
+                f"`{c['onnx']['export']}`); inputs `input_ids`, `position_ids` (int64 [batch, sequence]), "
+                f"`attention_mask` (int64 [batch, past + sequence]), `past_key_values.N.key`/`.value` for N = 0..{c['layers'] - 1} "
+                f"(float [batch, {c['heads']}, past, {hs}]); outputs `logits` [batch, sequence, vocab], `hidden` "
+                f"[batch, sequence, {c['width']}] (final LayerNorm output), `present.N.key`/`.value` [batch, {c['heads']}, past + sequence, {hs}]")
+    return (f"opset 14; inputs `input_ids`, `attention_mask` (int64 [batch, sequence], left padding); outputs `logits` "
+            f"[batch, sequence, vocab], `hidden` [batch, sequence, {c['width']}] (final LayerNorm output)")
+
+
 def model_card(c):
     t = c["training"]
     return f"""# Model card: `{c['name']}`
@@ -399,7 +411,7 @@ Trained from scratch by this project; no outside weights.
 | training | AdamW (betas 0.9/0.98, weight decay 0.01), lr {t['lr']}, batch {t['batch']}, 200 warm-up steps, cosine decay over {t['planned_steps']:,} steps (or a {t['budget_minutes']}-minute wall-clock cap, whichever comes first), gradient clipping 1.0, length-grouped batches; {t['steps']:,} steps in {t['seconds']} s on {t['threads']} CPU threads (torch {t['torch']}) |
 | validation exact match | {c['validation_exact_match']['all']}% (words {c['validation_exact_match']['word']}%, phrases {c['validation_exact_match']['phrase']}%) |
 | **test exact match** | **{c['test_exact_match']}%** (words {c['test_exact_match_words']}%, phrases {c['test_exact_match_phrases']}%), greedy |
-| ONNX | opset 14; inputs `input_ids`, `attention_mask` (int64 [batch, sequence], left padding); outputs `logits` [batch, sequence, vocab], `hidden` [batch, sequence, {c['width']}] (final LayerNorm output) |
+| ONNX | {onnx_layout(c)} |
 | sha256 of model.onnx | `{c['sha256']}` |
 
 Sequence layout: prompt characters, `<sep>`, output tokens, `<eos>`. Greedy decoding stops at `<eos>`.

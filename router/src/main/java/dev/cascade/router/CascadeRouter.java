@@ -113,8 +113,10 @@ public final class CascadeRouter implements AutoCloseable {
    */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget,
       DeferralRules registry) {
-    RuleResolver rules = new RuleResolver(registry,
+    RuleResolver withEmbedding = new RuleResolver(registry,
         RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL))));
+    RuleResolver rules = smallModel.info().hasEmbedding() ? withEmbedding
+        : withEmbedding.withoutEmbedding(smallModel.info().name());
     String bootstrap = config.get(CascadeConfig.BOOTSTRAP_SERVERS);
     if (bootstrap.isBlank()) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),

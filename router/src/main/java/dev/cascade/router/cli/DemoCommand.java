@@ -155,9 +155,9 @@ final class DemoCommand implements Callable<Integer> {
 
     // Both models share the cores with the broker and the router: model.threads / model.spinning.
     try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
+            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
         TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads());
+            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
       if (threshold == null) {

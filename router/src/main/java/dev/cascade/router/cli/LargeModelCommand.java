@@ -71,6 +71,13 @@ final class LargeModelCommand implements Callable<Integer> {
       defaultValue = "${env:CASCADE_TLS_CLIENT_TRUST_STORE_PASSWORD}", description = "Its password.")
   String tlsClientTrustStorePassword;
 
+  @Option(names = "--no-kv-cache", description = "Recompute every step instead of keeping a key/value cache (slower; for comparison).")
+  boolean noKvCache;
+
+  @Option(names = "--kv-cache-mb", paramLabel = "MIB", defaultValue = "0",
+      description = "MiB of key/value cache the decoding rows may reserve; rows past it wait to join a batch (default: 0, bounded by the batch size alone).")
+  int kvCacheMb;
+
   @Option(names = "--fault-file", paramLabel = "FILE", hidden = true,
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
   java.nio.file.Path faultFile;
@@ -78,7 +85,13 @@ final class LargeModelCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
-    TextGenerator generator = TextGenerators.load(model, engine);
+    if (kvCacheMb < 0) {
+      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+          "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
+    }
+    TextGenerator generator = TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH,
+        dev.cascade.models.CpuThreads.ORT_DEFAULTS,
+        noKvCache ? dev.cascade.models.CacheSettings.DISABLED : dev.cascade.models.CacheSettings.megabytes(kvCacheMb));
     ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));

@@ -112,9 +112,9 @@ final class LearnDemo {
         .equals(ModelFingerprint.of(LearnedRules.BUNDLED_MODEL));
     String shadows = bundledSmall ? "chow-sum," + SHIPPED : "chow-sum";
     try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings());
         TextGenerator large = TextGenerators.load(base.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       // The starting threshold, for Chow-Sum at the target rate, until the controller has seen enough
       // scores: calibrated on the validation split (Chow-Sum is not trained, so nothing leaks).

@@ -1,5 +1,6 @@
 package dev.cascade.router.config;
 
+import dev.cascade.models.CacheSettings;
 import dev.cascade.models.CpuThreads;
 import java.io.IOException;
 import java.io.Reader;
@@ -58,6 +59,11 @@ public final class CascadeConfig {
       "decoding threads of each in-process model, each running its own batches (one predictor each)");
   public static final ConfigKey<Boolean> MODEL_SPINNING = ConfigKey.bool("model.spinning", false,
       "let idle ONNX Runtime threads spin; only pays when the model has the cores to itself");
+  public static final ConfigKey<Boolean> MODEL_KV_CACHE = ConfigKey.bool("model.kv-cache", true,
+      "decode with a key/value cache when the model's graph takes one (past_key_values.N.key/value); false recomputes every step");
+  public static final ConfigKey<Integer> MODEL_KV_CACHE_MB = ConfigKey.intInRange("model.kv-cache-mb", 0, 0, 1 << 20,
+      "MiB of key/value cache the rows of one decoding thread may reserve (a row reserves prompt plus token limit);"
+          + " rows past it wait to join; 0: bounded by the batch size alone");
   private static final String LARGE_TARGET_NAME = "large.target";
   public static final ConfigKey<String> LARGE_TARGET = new ConfigKey<>(LARGE_TARGET_NAME, "",
       CascadeConfig::checkedLargeTarget, s -> true,
@@ -201,7 +207,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, LARGE_TARGET, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
@@ -361,6 +367,11 @@ public final class CascadeConfig {
       threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
     }
     return new CpuThreads(get(MODEL_DECODERS), threads, get(MODEL_SPINNING));
+  }
+
+  /** The in-process models' key/value cache ({@code model.kv-cache}, {@code model.kv-cache-mb}). */
+  public CacheSettings cacheSettings() {
+    return get(MODEL_KV_CACHE) ? CacheSettings.megabytes(get(MODEL_KV_CACHE_MB)) : CacheSettings.DISABLED;
   }
 
   /**

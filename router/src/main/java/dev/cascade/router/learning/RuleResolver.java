@@ -88,14 +88,30 @@ public final class RuleResolver {
 
   private final DeferralRules registry;
   private final RuleCatalog catalog;
+  /** Why rules over the small model's embedding cannot apply here; null when the model has one. */
+  private final String noEmbedding;
 
   /**
    * @param registry the closed-form rules (and any learned ones registered without versions)
    * @param catalog the learned rules by version
    */
   public RuleResolver(DeferralRules registry, RuleCatalog catalog) {
+    this(registry, catalog, null);
+  }
+
+  private RuleResolver(DeferralRules registry, RuleCatalog catalog, String noEmbedding) {
     this.registry = Objects.requireNonNull(registry, "registry");
     this.catalog = Objects.requireNonNull(catalog, "catalog");
+    this.noEmbedding = noEmbedding;
+  }
+
+  /**
+   * This resolver for a small model without an embedding (no {@code hidden} output): a rule over
+   * the embedding ({@code posthoc-embed}, or any version with embedding inputs) is refused, saying so.
+   */
+  public RuleResolver withoutEmbedding(String smallModel) {
+    return new RuleResolver(registry, catalog, "rule '%s' scores the small model's embedding, and small model '"
+        + smallModel + "' has none (its graph has no 'hidden' output); use posthoc-quantile or a chow-* rule");
   }
 
   /** A resolver over a registry alone (no versioned rules): for tests and tools. */
@@ -138,6 +154,9 @@ public final class RuleResolver {
    */
   public Resolved resolve(String name, double alpha, Long version) {
     Objects.requireNonNull(name, "name");
+    if (noEmbedding != null && usesEmbedding(name)) {
+      throw new RuleUnavailableException(Problem.OTHER_MODEL, String.format(noEmbedding, name));
+    }
     if (catalog.knows(name)) {
       RuleCatalog.Entry entry;
       if (version == null) {
@@ -161,6 +180,13 @@ public final class RuleResolver {
           "rule '" + name + "' has no versions (only learned rules do); drop @" + version);
     }
     return new Resolved(registry.create(name, alpha), name, alpha + 0.0, null, null, null);
+  }
+
+  private boolean usesEmbedding(String name) {
+    if (name.equals(FeatureSet.EMBED.ruleName())) {
+      return true;
+    }
+    return catalog.entries().stream().anyMatch(e -> e.name().equals(name) && e.rule().embeddingLength() > 0);
   }
 
   /** The rule one string names: {@code resolve(parse(spec))}. */
