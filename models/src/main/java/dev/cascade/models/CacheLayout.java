@@ -54,6 +54,9 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
    * inputs; the weights are not kept), whichever engine later runs it.
    */
   static Optional<CacheLayout> read(java.nio.file.Path modelFile) {
+    // DJL's engine creates the process's one ONNX Runtime environment with its own thread settings,
+    // and refuses to start if one exists already: let it create the environment first.
+    ModelLoader.requireEngine(ModelLoader.ONNX_RUNTIME);
     ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
     try (ai.onnxruntime.OrtSession.SessionOptions options = new ai.onnxruntime.OrtSession.SessionOptions()) {
       options.setIntraOpNumThreads(1);
