@@ -1,4 +1,4 @@
-package dev.cascade.loadtest;
+package dev.cascade.router.bench;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadInfo;
@@ -14,7 +14,7 @@ import java.util.Map;
  * Java threads (the embedded broker, the load generator's clients), and what no Java thread
  * accounts for (GC, JIT, and ONNX Runtime's own pool threads when {@code model.threads} is over 1).
  */
-final class CpuUse {
+public final class CpuUse {
 
   private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
@@ -23,18 +23,36 @@ final class CpuUse {
   private final Map<Long, Long> threadStart;
   private final Map<Long, String> names = new HashMap<>();
 
+  /**
+   * CPU milliseconds per request by thread group.
+   *
+   * @param model the decoding threads and the router's small-model batch workers
+   * @param router the router's Kafka Streams threads (named after its application id)
+   * @param brokerAndLoadGenerator every other Java thread (embedded broker, load generator, clients)
+   * @param other what no Java thread accounts for: GC, JIT, native pools
+   */
+  public record PerRequest(double model, double router, double brokerAndLoadGenerator, double other) {
+
+    @Override
+    public String toString() {
+      return String.format(Locale.ROOT, "model %.2f ms, router %.2f ms, broker and load generator %.2f ms,"
+          + " other (GC, JIT, native pools) %.2f ms", model, router, brokerAndLoadGenerator, other);
+    }
+  }
+
   private CpuUse(String applicationId) {
     this.applicationId = applicationId;
     this.processStart = processCpuNanos();
     this.threadStart = threadCpu();
   }
 
-  static CpuUse start(String applicationId) {
+  /** Starts counting now; {@code applicationId} names the router's stream threads. */
+  public static CpuUse start(String applicationId) {
     return new CpuUse(applicationId);
   }
 
-  /** "model X ms, router Y ms, rest Z ms" of CPU per request since {@link #start}. */
-  String perRequest(int requests) {
+  /** CPU per request since {@link #start}, by thread group. */
+  public PerRequest perRequest(int requests) {
     Map<Long, Long> end = threadCpu();
     long model = 0;
     long router = 0;
@@ -51,9 +69,8 @@ final class CpuUse {
       }
     }
     long total = processCpuNanos() - processStart;
-    return String.format(Locale.ROOT, "model %.2f ms, router %.2f ms, broker and load generator %.2f ms,"
-        + " other (GC, JIT, native pools) %.2f ms", model / 1e6 / requests, router / 1e6 / requests,
-        otherJava / 1e6 / requests, (total - model - router - otherJava) / 1e6 / requests);
+    return new PerRequest(model / 1e6 / requests, router / 1e6 / requests, otherJava / 1e6 / requests,
+        (total - model - router - otherJava) / 1e6 / requests);
   }
 
   private Map<Long, Long> threadCpu() {
