@@ -97,7 +97,9 @@ public final class RouterBench {
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::model).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::router).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::brokerAndLoadGenerator).toArray()),
-          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::other).toArray()));
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::other).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherJit).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherGc).toArray()));
     }
   }
 

@@ -205,6 +205,10 @@ final class BenchCommand implements Runnable {
       node.put("router", round(cpu.router(), 3));
       node.put("broker_and_load_generator", round(cpu.brokerAndLoadGenerator(), 3));
       node.put("other", round(cpu.other(), 3));
+      putOptional(node, "other_jit", Double.isNaN(cpu.otherJit()) ? OptionalDouble.empty()
+          : OptionalDouble.of(round(cpu.otherJit(), 3)));
+      putOptional(node, "other_gc", Double.isNaN(cpu.otherGc()) ? OptionalDouble.empty()
+          : OptionalDouble.of(round(cpu.otherGc(), 3)));
     }
 
     private static void printTable(PrintWriter out, RouterBench.Result r) {
@@ -218,12 +222,13 @@ final class BenchCommand implements Runnable {
           100 * r.escalating().escalatedFraction());
       out.println();
       out.println("CPU per request (ms, median of rounds):");
-      out.println("| phase | model | router | broker and load generator | other (GC, JIT, native pools) |");
-      out.println("| --- | --- | --- | --- | --- |");
+      out.println("| phase | model | router | broker and load generator | other (GC, JIT, native pools) | of which JIT"
+          + " | of which GC |");
+      out.println("| --- | --- | --- | --- | --- | --- | --- |");
       for (var phase : List.of(Map.entry("nothing escalated", r.never()), Map.entry("escalating", r.escalating()))) {
         CpuUse.PerRequest c = phase.getValue().medianCpu();
-        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(), c.router(),
-            c.brokerAndLoadGenerator(), c.other());
+        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
+            c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
       }
     }
   }

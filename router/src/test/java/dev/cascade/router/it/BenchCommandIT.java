@@ -91,6 +91,12 @@ class BenchCommandIT {
       assertThat(cpu.get("router").asDouble()).as(phase).isPositive();
       assertThat(cpu.get("broker_and_load_generator").asDouble()).as(phase).isPositive();
       assertThat(cpu.has("other")).as(phase).isTrue();
+      for (String part : List.of("other_jit", "other_gc")) { // null only where /proc is not there
+        assertThat(cpu.has(part)).as(phase + " " + part).isTrue();
+        if (!cpu.get(part).isNull()) {
+          assertThat(cpu.get(part).asDouble()).as(phase + " " + part).isGreaterThanOrEqualTo(0);
+        }
+      }
     }
   }
 }
