@@ -44,7 +44,7 @@ public final class ModelBench {
   static final CpuThreads THREADS = CpuThreads.ORT_DEFAULTS;
   /** The side of the square matmul the peak is measured with. */
   static final int PEAK_N = 1024;
-  static final int PEAK_REPETITIONS = 7;
+  static final int PEAK_REPETITIONS = 20;
 
   /**
    * What to run.

@@ -42,7 +42,7 @@ final class BenchCommand implements Runnable {
           "generate in a closed loop for --seconds (prompts: the bundled test split); sequences/s and tokens/s",
           "(generated tokens plus end-of-sequence), p50/p99 of one generation at batch 1, resident memory, and",
           "model FLOPs utilisation: 2 x parameters FLOPs per token x tokens/s / the peak FLOP rate of a",
-          "1024x1024 float32 MatMul in ONNX Runtime with the same thread settings (best of 7)."})
+          "1024x1024 float32 MatMul in ONNX Runtime with the same thread settings (best of 20)."})
   static final class ModelCommand implements Callable<Integer> {
 
     @Option(names = "--model", defaultValue = "small", paramLabel = "small|large|DIR",
