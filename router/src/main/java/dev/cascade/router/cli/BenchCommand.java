@@ -21,9 +21,9 @@ import picocli.CommandLine.Spec;
 
 /** {@code cascade bench model|router}: the benchmarks, a table or one JSON object on stdout. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = {"Benchmarks: a model alone (throughput, latency, memory, FLOP utilisation), or the router's",
-        "overhead over the bare small model. Progress goes to stderr; the result (a table, or one JSON object",
-        "with --json) to stdout."},
+    description = "Benchmarks: a model alone (throughput, latency, memory, FLOP utilisation), or the router's "
+        + "overhead over the bare small model. Progress goes to stderr; the result (a table, or one "
+        + "JSON object with --json) to stdout.",
     subcommands = {BenchCommand.ModelCommand.class, BenchCommand.RouterCommand.class})
 final class BenchCommand implements Runnable {
 
@@ -38,15 +38,17 @@ final class BenchCommand implements Runnable {
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
   @Command(name = "model", mixinStandardHelpOptions = true,
-      description = {"One model in this process, ONNX Runtime on CPU with its own thread defaults: for each batch size,",
-          "generate in a closed loop for --seconds (prompts: the bundled test split); sequences/s and tokens/s",
-          "(generated tokens plus end-of-sequence), p50/p99 of one generation at batch 1, resident memory, and",
-          "model FLOPs utilisation: 2 x parameters FLOPs per token x tokens/s / the peak FLOP rate of a",
-          "1024x1024 float32 MatMul in ONNX Runtime with the same thread settings (best of 20)."})
+      description = "One model in this process, ONNX Runtime on CPU with its own thread defaults: for each batch "
+          + "size, generate in a closed loop for --seconds (prompts: the bundled test split); sequences/s"
+          + " and tokens/s (generated tokens plus end-of-sequence), p50/p99 of one generation at batch 1,"
+          + " resident memory, and model FLOPs utilisation: 2 x parameters FLOPs per token x tokens/s / "
+          + "the peak FLOP rate of a 1024x1024 float32 MatMul in ONNX Runtime with the same thread "
+          + "settings (best of 20).")
   static final class ModelCommand implements Callable<Integer> {
 
     @Option(names = "--model", defaultValue = "small", paramLabel = "small|large|DIR",
-        description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
+        description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: "
+            + "${DEFAULT-VALUE}).")
     String model;
 
     @Option(names = "--batch", split = ",", paramLabel = "N[,N...]", defaultValue = "1,8,32",
@@ -108,7 +110,8 @@ final class BenchCommand implements Runnable {
       out.printf(Locale.ROOT, "model %s, %s parameters, %d cores; resident memory %.0f MiB; FLOPs per token %s;"
           + " peak %.1f GFLOP/s (%dx%d float32 MatMul, ONNX Runtime, best of %d)%n", r.model(),
           r.parameters() < 0 ? "unknown" : String.format(Locale.ROOT, "%,d", r.parameters()), r.cores(), r.residentMb(),
-          r.flopsPerToken().isPresent() ? String.format(Locale.ROOT, "%,.0f", r.flopsPerToken().getAsDouble()) : "unknown",
+          r.flopsPerToken().isPresent()
+              ? String.format(Locale.ROOT, "%,.0f", r.flopsPerToken().getAsDouble()) : "unknown",
           r.peak().gflops(), r.peak().n(), r.peak().n(), r.peak().repetitions());
       out.println("| batch | sequences/s | tokens/s | p50 ms | p99 ms | MFU |");
       out.println("| --- | --- | --- | --- | --- | --- |");
@@ -123,11 +126,12 @@ final class BenchCommand implements Runnable {
   }
 
   @Command(name = "router", mixinStandardHelpOptions = true,
-      description = {"The router's overhead in one process: the bare small model (sequences/s), then the same requests",
-          "through an embedded broker and the router with nothing escalated (requests/s; ratio = router / bare), then",
-          "with ~30% escalated to a stand-in large model that answers after 500 ms (escalating_path_ratio = the",
-          "small-model path's rate / the nothing-escalated rate), and CPU per request by thread group.",
-          "The router's settings: CASCADE_* variables, --config and --set (the response cache is always off)."})
+      description = "The router's overhead in one process: the bare small model (sequences/s), then the same "
+          + "requests through an embedded broker and the router with nothing escalated (requests/s; ratio"
+          + " = router / bare), then with ~30%% escalated to a stand-in large model that answers after 500"
+          + " ms (escalating_path_ratio = the small-model path's rate / the nothing-escalated rate), and "
+          + "CPU per request by thread group. The router's settings: CASCADE_* variables, --config and "
+          + "--set (the response cache is always off).")
   static final class RouterCommand implements Callable<Integer> {
 
     @Option(names = "--requests", defaultValue = "2000", paramLabel = "N",

@@ -42,7 +42,7 @@ class BatchScoringTest {
 
   @BeforeAll
   static void generate() {
-    prompts = Examples.bundled("validation").subList(0, 400).stream().map(Example::prompt).toList();
+    prompts = Examples.bundled("validation").subList(0, 300).stream().map(Example::prompt).toList();
     answers = new HashMap<>();
     try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime")) {
       List<Generation> out = small.generate(prompts, small.info().maxNewTokensLimit());
