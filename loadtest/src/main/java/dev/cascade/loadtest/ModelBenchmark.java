@@ -1,9 +1,8 @@
 package dev.cascade.loadtest;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.router.cli.CascadeCommand;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.models.server.LargeModelServer;
@@ -13,10 +12,6 @@ import dev.cascade.proto.v1.LargeModelGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.ServerBuilder;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -36,12 +31,13 @@ import org.HdrHistogram.Recorder;
  * java -cp ... dev.cascade.loadtest.ModelBenchmark MODEL [SECONDS] [server]
  * </pre>
  *
- * Prompts are the test split (models/data/test.jsonl) in file order, cycled. For batch sizes 1, 8
- * and 32: sequences/s and generated tokens/s over about SECONDS seconds (default 20); at batch 1
- * also p50/p99 of one generation. Then the process's resident memory (VmRSS and its peak VmHWM
- * from /proc/self/status). With "server": the model behind {@link LargeModelServer} on loopback
- * (Netty), 1, 4 and 16 concurrent clients each calling Generate in a loop; calls/s and p50/p99.
- * Run one model per process so that the memory figures belong to that model.
+ * The in-process part is {@code cascade bench model --model MODEL --seconds SECONDS} (the
+ * benchmark itself is {@code dev.cascade.router.bench.ModelBench} in the router module): batch
+ * sizes 1, 8 and 32, sequences/s, tokens/s, p50/p99 at batch 1, resident memory and FLOP
+ * utilisation. With "server": then the model behind {@link LargeModelServer} on loopback (Netty),
+ * 1, 4 and 16 concurrent clients each calling Generate in a loop; calls/s and p50/p99. Prompts are
+ * the test split in file order, cycled. Run one model per process so that the memory figures
+ * belong to that model.
  */
 public final class ModelBenchmark {
 
@@ -52,44 +48,16 @@ public final class ModelBenchmark {
     String model = args.length > 0 ? args[0] : "small";
     double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 20;
     boolean server = args.length > 2 && args[2].equals("server");
+    int rc = CascadeCommand.commandLine().execute("bench", "model", "--model", model, "--seconds",
+        Double.toString(seconds));
+    if (rc != 0 || !server) {
+      System.exit(rc);
+    }
     List<String> prompts = testPrompts();
-    System.out.printf(Locale.ROOT, "model=%s cores=%d prompts=%d seconds=%.0f%n", model,
-        Runtime.getRuntime().availableProcessors(), prompts.size(), seconds);
-    String rssBefore = memory();
     try (TextGenerator generator = TextGenerators.load(model, "OnnxRuntime")) {
       int maxNew = generator.info().maxNewTokensLimit();
       generator.generate(prompts.subList(0, 64), maxNew); // warm-up
-      System.out.println("| model | batch | sequences/s | tokens/s | p50 ms (one generation) | p99 ms |");
-      System.out.println("| --- | --- | --- | --- | --- | --- |");
-      for (int batch : new int[] {1, 8, 32}) {
-        Histogram latency = new Histogram(3_600_000_000L, 3);
-        long sequences = 0;
-        long tokens = 0;
-        int next = 0;
-        long start = System.nanoTime();
-        long end = start + (long) (seconds * 1e9);
-        while (System.nanoTime() < end) {
-          List<String> chunk = new ArrayList<>(batch);
-          for (int i = 0; i < batch; i++) {
-            chunk.add(prompts.get(next++ % prompts.size()));
-          }
-          long t0 = System.nanoTime();
-          List<Generation> out = generator.generate(chunk, maxNew);
-          latency.recordValue((System.nanoTime() - t0) / 1000);
-          sequences += out.size();
-          for (Generation g : out) {
-            tokens += g.tokens().length + 1; // + end-of-sequence
-          }
-        }
-        double elapsed = (System.nanoTime() - start) / 1e9;
-        System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.0f | %s | %s |%n", model, batch, sequences / elapsed,
-            tokens / elapsed, batch == 1 ? ms(latency.getValueAtPercentile(50)) : "",
-            batch == 1 ? ms(latency.getValueAtPercentile(99)) : "");
-      }
-      System.out.println("memory before loading: " + rssBefore + "; after: " + memory());
-      if (server) {
-        serve(generator, prompts, seconds, maxNew);
-      }
+      serve(generator, prompts, seconds, maxNew);
     }
   }
 
@@ -153,18 +121,5 @@ public final class ModelBenchmark {
   /** The bundled test split's prompts, in file order (the one JSONL reader, {@link Examples}). */
   private static List<String> testPrompts() {
     return Examples.bundled("test").stream().map(Example::prompt).toList();
-  }
-
-  private static String memory() throws IOException {
-    String rss = "?";
-    String hwm = "?";
-    for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-      if (line.startsWith("VmRSS:")) {
-        rss = line.substring(6).trim();
-      } else if (line.startsWith("VmHWM:")) {
-        hwm = line.substring(6).trim();
-      }
-    }
-    return "VmRSS " + rss + " (peak VmHWM " + hwm + ")";
   }
 }

@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
         AskCommand.class,
         PolicyCommand.class,
         RulesCommand.class,
+        BenchCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

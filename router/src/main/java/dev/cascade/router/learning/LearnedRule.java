@@ -86,6 +86,7 @@ public final class LearnedRule implements DeferralRule {
    *
    * @param embeddings one per generation (entries may be null), or null for none
    */
+  @Override
   public double[] scores(List<UncertaintyFeatures> features, List<float[]> embeddings) {
     if (embeddings != null && embeddings.size() != features.size()) {
       throw new IllegalArgumentException(

@@ -10,6 +10,7 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.PolicyDecider;
 import dev.cascade.router.policy.TargetRateController;
 import dev.cascade.router.learning.RuleResolver;
+import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
 import java.time.Clock;
 import java.util.ArrayList;
@@ -64,14 +65,19 @@ public final class SmallModelRouter {
     this.clock = clock;
   }
 
-  /** Routes a batch under {@code policy}; the result is in the batch's order. */
+  /**
+   * Routes a batch under {@code policy}; the result is in the batch's order. The batch's
+   * generations (cached or fresh) are scored with one call to each rule ({@link
+   * DeferralRule#scores}), then decided one by one in the order the requests were taken, so a
+   * target-rate controller sees the same sequence as when each was scored alone.
+   */
   public List<Routed> route(List<PendingRequest> batch, DeferralPolicy policy) {
     Map<Integer, List<Integer>> byLimit = new LinkedHashMap<>();
     for (int i = 0; i < batch.size(); i++) {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
-    Routed[] out = new Routed[batch.size()];
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
+    List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
       long batchStartMs = clock.millis();
@@ -81,7 +87,7 @@ public final class SmallModelRouter {
         Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
-          out[i] = decide(pending, cached.get(), rule, policy, batchStartMs, 0, true);
+          generated.add(new Generated(i, pending, cached.get(), batchStartMs, 0, true));
         } else {
           fresh.add(i);
         }
@@ -102,8 +108,31 @@ public final class SmallModelRouter {
         if (!pending.request().getBypassCache()) {
           cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
         }
-        out[fresh.get(j)] = decide(pending, generation, rule, policy, batchStartMs, smallMs, false);
+        generated.add(new Generated(fresh.get(j), pending, generation, batchStartMs, smallMs, false));
       }
+    }
+    long t0 = System.nanoTime();
+    List<UncertaintyFeatures> features = new ArrayList<>(generated.size());
+    List<float[]> embeddings = new ArrayList<>(generated.size());
+    for (Generated g : generated) {
+      features.add(FeatureExtractor.extract(g.generation().tokenLogprobs(), g.generation().entropies()));
+      embeddings.add(g.generation().embedding());
+    }
+    double[] main = batchScores(rule.main(), features, embeddings);
+    List<double[]> shadows = new ArrayList<>(rule.shadows().size());
+    for (RuleResolver.Resolved shadow : rule.shadows()) {
+      shadows.add(batchScores(shadow, features, embeddings));
+    }
+    double scoringMsEach = generated.isEmpty() ? 0 : (System.nanoTime() - t0) / 1e6 / generated.size();
+    Routed[] out = new Routed[batch.size()];
+    for (int k = 0; k < generated.size(); k++) {
+      Generated g = generated.get(k);
+      Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
+          shadows, k, rule, policy, scoringMsEach);
+      double queueMs = Math.max(0, g.batchStartMs() - g.pending().receivedAtMs());
+      out[g.index()] = scored.decision() == Decision.ACCEPT
+          ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit())
+          : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis());
     }
     return List.of(out);
   }
@@ -111,32 +140,59 @@ public final class SmallModelRouter {
   /** The rules of one batch: the policy's (or its fallback) and the shadows. */
   private record Rules(RuleResolver.Resolved main, List<RuleResolver.Resolved> shadows) {}
 
-  private Routed decide(PendingRequest pending, Generation generation, Rules rule, DeferralPolicy policy,
-      long batchStartMs, double smallMs, boolean cacheHit) {
-    Scored scored = score(pending.request().getRequestId(), generation, rule, policy);
-    double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
-    return scored.decision() == Decision.ACCEPT
-        ? records.answered(pending, generation, scored, queueMs, smallMs, clock.millis(), cacheHit)
-        : records.escalated(pending, generation, scored, queueMs, smallMs, clock.millis());
+  /** One request of the batch with its generation, in the order the batch is decided. */
+  private record Generated(int index, PendingRequest pending, Generation generation, long batchStartMs,
+      double smallMs, boolean cacheHit) {}
+
+  /**
+   * The rule's scores of the whole batch in one call; null when that call failed (each request is
+   * then scored alone, as {@link #decide} does for a score that is not finite).
+   */
+  private static double[] batchScores(RuleResolver.Resolved rule, List<UncertaintyFeatures> features,
+      List<float[]> embeddings) {
+    try {
+      double[] scores = rule.rule().scores(features, embeddings);
+      if (scores.length != features.size()) {
+        throw new IllegalStateException("rule " + rule.spec() + " returned " + scores.length + " scores for "
+            + features.size());
+      }
+      return scores;
+    } catch (RuntimeException e) {
+      return null;
+    }
   }
 
-  private Scored score(String requestId, Generation generation, Rules rules, DeferralPolicy policy) {
+  /**
+   * Decides one request from its batch scores. A request whose batch score is missing or not finite
+   * is scored alone, which names the failure and falls back exactly as before batch scoring.
+   */
+  private Scored decide(String requestId, UncertaintyFeatures features, float[] embedding, double[] mainScores,
+      List<double[]> shadowScores, int k, Rules rules, DeferralPolicy policy, double scoringMs) {
     long t0 = System.nanoTime();
-    UncertaintyFeatures features = FeatureExtractor.extract(generation.tokenLogprobs(), generation.entropies());
     RuleResolver.Resolved rule = rules.main();
-    double score;
-    try {
-      score = checkedScore(rule, features, generation.embedding());
-    } catch (RuntimeException e) {
-      // A rule that cannot score this request (an embedding of another size, a broken model) never
-      // loses it: the policy's fallback rule scores it instead, and the reason is recorded.
-      rule = this.rules.fallbackOf(policy, "rule " + rule.spec() + " failed to score: " + e.getMessage());
-      score = checkedScore(rule, features, generation.embedding());
+    double score = mainScores == null ? Double.NaN : mainScores[k];
+    if (!Double.isFinite(score)) {
+      try {
+        score = checkedScore(rule, features, embedding);
+      } catch (RuntimeException e) {
+        // A rule that cannot score this request (an embedding of another size, a broken model) never
+        // loses it: the policy's fallback rule scores it instead, and the reason is recorded.
+        rule = this.rules.fallbackOf(policy, "rule " + rule.spec() + " failed to score: " + e.getMessage());
+        score = checkedScore(rule, features, embedding);
+      }
     }
     Map<String, Double> shadows = new LinkedHashMap<>();
-    for (RuleResolver.Resolved shadow : rules.shadows()) {
+    for (int s = 0; s < rules.shadows().size(); s++) {
+      RuleResolver.Resolved shadow = rules.shadows().get(s);
+      double[] batchScores = shadowScores.get(s);
+      if (batchScores != null) {
+        if (Double.isFinite(batchScores[k])) {
+          shadows.put(shadow.spec(), batchScores[k]);
+        }
+        continue;
+      }
       try {
-        shadows.put(shadow.spec(), checkedScore(shadow, features, generation.embedding()));
+        shadows.put(shadow.spec(), checkedScore(shadow, features, embedding));
       } catch (RuntimeException e) {
         // A shadow that cannot score is left out of this outcome; it never acts on anything.
       }
@@ -152,7 +208,7 @@ public final class SmallModelRouter {
       records.observer().ruleFallback(rule.problem());
     }
     return new Scored(features, rule.name(), rule.alpha(), score, threshold, policy.version(), decision,
-        (System.nanoTime() - t0) / 1e6, rule.version(), propensity, shadows, rule.fallbackReason());
+        scoringMs + (System.nanoTime() - t0) / 1e6, rule.version(), propensity, shadows, rule.fallbackReason());
   }
 
   private static double checkedScore(RuleResolver.Resolved rule, UncertaintyFeatures features, float[] embedding) {

@@ -1,0 +1,308 @@
+package dev.cascade.router.bench;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.ServedBy;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The router's overhead, measured in one process on one machine, in rounds:
+ *
+ * <ol>
+ *   <li>bare: the small model alone, generating the workload in calls of {@code small.batch.size}
+ *       prompts, one call after another and from 4 callers at once (the continuous batcher merges
+ *       those), before the router starts and again after it stops; the baseline is the best of the
+ *       four medians;
+ *   <li>router, nothing escalated (threshold +∞): the same workload through an embedded broker and
+ *       the router ({@code exactly_once_v2}, response cache off), after one whole pass of warm-up, so
+ *       the JIT has compiled the Kafka path too; its ratio to the baseline is the router's overhead;
+ *   <li>router, ~30% escalated (threshold calibrated on the validation split) to a stand-in large
+ *       model that answers after 500 ms without holding a thread: the rate of the small-model path
+ *       (all requests over the time from the first sent to the last answer the small model served)
+ *       against the nothing-escalated rate, which shows whether slow escalations hold up the
+ *       confident answers.
+ * </ol>
+ *
+ * <p>Every phase has its own topics. Each router round also measures the process's CPU per request
+ * by thread group ({@link CpuUse}). The router's and the model's settings come from {@code config}
+ * (the {@code CASCADE_*} environment variables and {@code -c} options of the command), with the
+ * response cache off, as the prompts repeat from round to round.
+ */
+public final class RouterBench {
+
+  private static final int CALLERS = 4;
+  /** The stand-in large model's answer time. */
+  static final Duration LARGE_DELAY = Duration.ofMillis(500);
+  /** The share of requests the escalating phase's threshold is calibrated to escalate. */
+  static final double ESCALATED_FRACTION = 0.3;
+  /** Fewest validation examples the escalating threshold is calibrated on. */
+  static final int MIN_CALIBRATION = 500;
+
+  /**
+   * What to run.
+   *
+   * @param requests requests (test-split prompts, cycled) per round
+   * @param rounds measured rounds of each phase
+   * @param config the router's configuration (bootstrap servers and topics are set per phase)
+   */
+  public record Options(int requests, int rounds, CascadeConfig config) {
+    public Options {
+      if (requests < 1) {
+        throw new IllegalArgumentException("--requests: must be at least 1, got " + requests);
+      }
+      if (rounds < 1) {
+        throw new IllegalArgumentException("--rounds: must be at least 1, got " + rounds);
+      }
+    }
+  }
+
+  /** One router phase: the small-model path's rate and the CPU per request, per round. */
+  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction) {
+
+    public double median() {
+      return RouterBench.median(requestsPerS);
+    }
+
+    /** The median of each thread group's CPU per request over the rounds. */
+    public CpuUse.PerRequest medianCpu() {
+      return new CpuUse.PerRequest(
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::model).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::router).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::brokerAndLoadGenerator).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::other).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherJit).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherGc).toArray()));
+    }
+  }
+
+  /**
+   * The measurement.
+   *
+   * @param bareBaseline the best of the four bare medians, sequences/s
+   * @param never the router with nothing escalated
+   * @param escalating the router with ~30% escalated to the 500 ms large model
+   * @param threshold the escalating phase's threshold
+   */
+  public record Result(String rule, int requests, int rounds, int batchSize, int cores, double[][] bareBefore,
+      double[][] bareAfter, double bareBaseline, Phase never, Phase escalating, double threshold) {
+
+    public double ratio() {
+      return never.median() / bareBaseline;
+    }
+
+    public double escalatingPathRatio() {
+      return escalating.median() / never.median();
+    }
+  }
+
+  private RouterBench() {}
+
+  /** Runs every phase; progress lines go to {@code log}. */
+  public static Result run(Options options, PrintWriter log) throws Exception {
+    int n = options.requests();
+    int rounds = options.rounds();
+    List<Example> all = Examples.bundled("test");
+    List<Example> examples = new ArrayList<>(n);
+    for (int i = 0; examples.size() < n; i++) {
+      examples.add(all.get(i % all.size()));
+    }
+    // The response cache would answer the repeated prompts of later rounds without the model.
+    CascadeConfig base = options.config().with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
+    int batch = base.get(CascadeConfig.BATCH_SIZE);
+    int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
+    String rule = base.get(CascadeConfig.POLICY_RULE);
+    int cores = Runtime.getRuntime().availableProcessors();
+    log.printf(Locale.ROOT, "%d requests, %d rounds; policy.rule=%s, small.batch.size=%d, model.threads=%d,"
+        + " model.spinning=%s, model.decoders=%d, streams.threads=%d, %d cores%n", n, rounds, rule, batch,
+        base.cpuThreads().intraOp(), base.cpuThreads().spinning(), base.cpuThreads().decoders(),
+        base.get(CascadeConfig.STREAM_THREADS), cores);
+    log.flush();
+    try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL),
+        base.get(CascadeConfig.ENGINE), TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+        EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      // Warm-up, so JIT and ONNX Runtime's first-call costs are not counted.
+      bare(small, examples, batch, maxNew, 1);
+      bare(small, examples, batch, maxNew, CALLERS);
+      double[][] before = bareRounds(small, examples, batch, maxNew, rounds, "before the router", log);
+
+      CascadeConfig config = base.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
+      Server slowLarge = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+          .addService(new SlowLargeModel(LARGE_DELAY)).build().start();
+      Phase never;
+      Phase some;
+      double threshold;
+      try {
+        CascadeConfig neverConfig = config.withOwnTopics("bench-never", "never")
+            .with(CascadeConfig.POLICY_THRESHOLD, "1e300");
+        never = routerRounds(neverConfig, small, slowLarge.getPort(), "never", examples, rounds, log);
+
+        DeferralRule scoring = LearnedRules.bundled().create(rule, base.get(CascadeConfig.POLICY_ALPHA));
+        List<Example> validation = Examples.bundled("validation");
+        validation = validation.subList(0, Math.min(validation.size(), Math.max(MIN_CALIBRATION, n)));
+        threshold = ThresholdCalibration.calibrate(small, validation, scoring, ESCALATED_FRACTION, maxNew, 64,
+            k -> { });
+        CascadeConfig someConfig = config.withOwnTopics("bench-some", "some")
+            .with(CascadeConfig.POLICY_THRESHOLD, Double.toString(threshold))
+            .with(CascadeConfig.ESCALATION_DEADLINE_MS, "10000");
+        some = routerRounds(someConfig, small, slowLarge.getPort(), "some", examples, rounds, log);
+      } finally {
+        slowLarge.shutdownNow();
+      }
+      double[][] after = bareRounds(small, examples, batch, maxNew, rounds, "after the router", log);
+      double baseline = Math.max(Math.max(median(before[0]), median(before[1])),
+          Math.max(median(after[0]), median(after[1])));
+      return new Result(rule, n, rounds, batch, cores, before, after, baseline, never, some, threshold);
+    }
+  }
+
+  private static double[][] bareRounds(TextGenerator small, List<Example> examples, int batch, int maxNew, int rounds,
+      String when, PrintWriter log) throws InterruptedException {
+    double[] sequential = new double[rounds];
+    double[] concurrent = new double[rounds];
+    for (int r = 0; r < rounds; r++) {
+      sequential[r] = bare(small, examples, batch, maxNew, 1);
+      concurrent[r] = bare(small, examples, batch, maxNew, CALLERS);
+      log.printf(Locale.ROOT, "bare small model %s, round %d: calls of %d one after another %.1f, from %d"
+          + " callers at once %.1f sequences/s%n", when, r + 1, batch, sequential[r], CALLERS, concurrent[r]);
+      log.flush();
+    }
+    return new double[][] {sequential, concurrent};
+  }
+
+  /**
+   * The small model alone: {@code callers} threads take the next {@code batch} examples in turn and
+   * generate them in one call; with more than one caller, the continuous batcher merges their rows.
+   */
+  private static double bare(TextGenerator small, List<Example> examples, int batch, int maxNew, int callers)
+      throws InterruptedException {
+    AtomicInteger next = new AtomicInteger();
+    Runnable caller = () -> {
+      for (int start = next.getAndAdd(batch); start < examples.size(); start = next.getAndAdd(batch)) {
+        List<String> prompts = examples.subList(start, Math.min(examples.size(), start + batch)).stream()
+            .map(Example::prompt).toList();
+        List<Generation> g = small.generate(prompts, maxNew);
+        if (g.size() != prompts.size()) {
+          throw new IllegalStateException("generator returned " + g.size() + " for " + prompts.size());
+        }
+      }
+    };
+    long t0 = System.nanoTime();
+    List<Thread> threads = new ArrayList<>();
+    for (int i = 0; i < callers; i++) {
+      Thread t = new Thread(caller, "bare-caller-" + i);
+      t.start();
+      threads.add(t);
+    }
+    for (Thread t : threads) {
+      t.join();
+    }
+    return examples.size() / ((System.nanoTime() - t0) / 1e9);
+  }
+
+  /**
+   * Requests through the small-model path per second in each round: all requests, from the first
+   * sent to the last response the small model served (with nothing escalated, the last response).
+   */
+  private static Phase routerRounds(CascadeConfig config, TextGenerator small, int largePort, String prefix,
+      List<Example> examples, int rounds, PrintWriter log) throws Exception {
+    double[] rates = new double[rounds];
+    CpuUse.PerRequest[] cpu = new CpuUse.PerRequest[rounds];
+    long escalated = 0;
+    long answered = 0;
+    try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largePort)) {
+      run(config, prefix + "-warm", examples);
+      for (int r = 0; r < rounds; r++) {
+        CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
+        DemoWorkload.Result result = run(config, prefix + "-" + r, examples);
+        cpu[r] = use.perRequest(examples.size());
+        if (result.answeredAtNanos().size() < examples.size()) {
+          throw new IllegalStateException("router " + prefix + ", round " + (r + 1) + ": "
+              + result.answeredAtNanos().size() + " of " + examples.size() + " requests answered");
+        }
+        long first = result.sentAtNanos().values().stream().mapToLong(Long::longValue).min().orElseThrow();
+        long last = Long.MIN_VALUE;
+        int accepted = 0;
+        for (CascadeResponse response : result.responses()) {
+          if (response.getServedBy() == ServedBy.SMALL) {
+            accepted++;
+            last = Math.max(last, result.answeredAtNanos().get(response.getRequestId()));
+          }
+        }
+        if (accepted == 0) {
+          throw new IllegalStateException("router " + prefix + ", round " + (r + 1) + ": no answer from the small model");
+        }
+        answered += result.responses().size();
+        escalated += result.responses().size() - accepted;
+        rates[r] = examples.size() / ((last - first) / 1e9);
+        log.printf(Locale.ROOT, "router %s, round %d: %d responses, %d served by the small model, small-model"
+            + " path %.1f requests/s; CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted,
+            rates[r], cpu[r]);
+        log.flush();
+      }
+    }
+    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered);
+  }
+
+  private static DemoWorkload.Result run(CascadeConfig config, String prefix, List<Example> examples)
+      throws InterruptedException {
+    return DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), config.topics().outcomes(), prefix, examples, Duration.ofSeconds(120), k -> { });
+  }
+
+  static double median(double[] values) {
+    double[] sorted = values.clone();
+    Arrays.sort(sorted);
+    int m = sorted.length / 2;
+    return sorted.length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+  }
+
+  /** A large model that answers after a fixed delay without holding a thread while it waits. */
+  private static final class SlowLargeModel extends LargeModelGrpc.LargeModelImplBase {
+    private final Duration delay;
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "slow-large-model");
+      t.setDaemon(true);
+      return t;
+    });
+
+    SlowLargeModel(Duration delay) {
+      this.delay = delay;
+    }
+
+    @Override
+    public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+      timer.schedule(() -> {
+        out.onNext(LargeGenerateResponse.newBuilder().setText(request.getPrompt()).setModel("slow").build());
+        out.onCompleted();
+      }, delay.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+}

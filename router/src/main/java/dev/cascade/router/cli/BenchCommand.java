@@ -1,0 +1,260 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.router.bench.CpuUse;
+import dev.cascade.router.bench.ModelBench;
+import dev.cascade.router.bench.RouterBench;
+import dev.cascade.router.config.CascadeConfig;
+import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalDouble;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code cascade bench model|router}: the benchmarks, a table or one JSON object on stdout. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+    description = "Benchmarks: a model alone (throughput, latency, memory, FLOP utilisation), or the router's "
+        + "overhead over the bare small model. Progress goes to stderr; the result (a table, or one "
+        + "JSON object with --json) to stdout.",
+    subcommands = {BenchCommand.ModelCommand.class, BenchCommand.RouterCommand.class})
+final class BenchCommand implements Runnable {
+
+  @Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  @Command(name = "model", mixinStandardHelpOptions = true,
+      description = "One model in this process, ONNX Runtime on CPU with its own thread defaults: for each batch "
+          + "size, generate in a closed loop for --seconds (prompts: the bundled test split); sequences/s"
+          + " and tokens/s (generated tokens plus end-of-sequence), p50/p99 of one generation at batch 1,"
+          + " resident memory, and model FLOPs utilisation: 2 x parameters FLOPs per token x tokens/s / "
+          + "the peak FLOP rate of a 1024x1024 float32 MatMul in ONNX Runtime with the same thread "
+          + "settings (best of 20).")
+  static final class ModelCommand implements Callable<Integer> {
+
+    @Option(names = "--model", defaultValue = "small", paramLabel = "small|large|DIR",
+        description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: "
+            + "${DEFAULT-VALUE}).")
+    String model;
+
+    @Option(names = "--batch", split = ",", paramLabel = "N[,N...]", defaultValue = "1,8,32",
+        description = "Batch sizes, comma-separated (default: ${DEFAULT-VALUE}).")
+    List<Integer> batches;
+
+    @Option(names = "--seconds", defaultValue = "15", paramLabel = "S",
+        description = "How long each batch size runs (default: ${DEFAULT-VALUE}).")
+    double seconds;
+
+    @Option(names = "--no-kv-cache", description = "Run the model without its key/value cache.")
+    boolean noKvCache;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      ModelBench.Options options = new ModelBench.Options(model, batches, seconds, !noKvCache);
+      ModelBench.Result r = ModelBench.run(options, spec.commandLine().getErr());
+      PrintWriter out = spec.commandLine().getOut();
+      if (json) {
+        out.println(MAPPER.writeValueAsString(toJson(r, options)));
+      } else {
+        printTable(out, r);
+      }
+      out.flush();
+      return 0;
+    }
+
+    static ObjectNode toJson(ModelBench.Result r, ModelBench.Options options) {
+      ObjectNode node = MAPPER.createObjectNode();
+      node.put("model", r.model());
+      node.put("parameters", r.parameters());
+      node.put("cores", r.cores());
+      node.put("seconds_per_batch", options.seconds());
+      node.put("kv_cache", options.kvCache());
+      putByBatch(node.putObject("sequences_per_s"), r.sequencesPerS());
+      putByBatch(node.putObject("tokens_per_s"), r.tokensPerS());
+      putOptional(node, "p50_ms", r.p50Ms());
+      putOptional(node, "p99_ms", r.p99Ms());
+      node.put("resident_mb", round(r.residentMb(), 1));
+      putOptional(node, "flops_per_token", r.flopsPerToken());
+      node.put("peak_gflops", round(r.peak().gflops(), 2));
+      node.put("peak_matmul", r.peak().n() + "x" + r.peak().n() + " float32, best of " + r.peak().repetitions());
+      if (r.mfu().isEmpty()) {
+        node.putNull("mfu");
+      } else {
+        ObjectNode mfu = node.putObject("mfu");
+        r.mfu().forEach((batch, value) -> mfu.put(Integer.toString(batch), value));
+      }
+      return node;
+    }
+
+    private static void printTable(PrintWriter out, ModelBench.Result r) {
+      out.printf(Locale.ROOT, "model %s, %s parameters, %d cores; resident memory %.0f MiB; FLOPs per token %s;"
+          + " peak %.1f GFLOP/s (%dx%d float32 MatMul, ONNX Runtime, best of %d)%n", r.model(),
+          r.parameters() < 0 ? "unknown" : String.format(Locale.ROOT, "%,d", r.parameters()), r.cores(), r.residentMb(),
+          r.flopsPerToken().isPresent()
+              ? String.format(Locale.ROOT, "%,.0f", r.flopsPerToken().getAsDouble()) : "unknown",
+          r.peak().gflops(), r.peak().n(), r.peak().n(), r.peak().repetitions());
+      out.println("| batch | sequences/s | tokens/s | p50 ms | p99 ms | MFU |");
+      out.println("| --- | --- | --- | --- | --- | --- |");
+      for (Map.Entry<Integer, Double> e : r.sequencesPerS().entrySet()) {
+        int batch = e.getKey();
+        Double mfu = r.mfu().get(batch);
+        out.printf(Locale.ROOT, "| %d | %.1f | %.0f | %s | %s | %s |%n", batch, e.getValue(), r.tokensPerS().get(batch),
+            batch == 1 ? format(r.p50Ms()) : "", batch == 1 ? format(r.p99Ms()) : "",
+            mfu == null ? "unknown" : String.format(Locale.ROOT, "%.4f%%", 100 * mfu));
+      }
+    }
+  }
+
+  @Command(name = "router", mixinStandardHelpOptions = true,
+      description = "The router's overhead in one process: the bare small model (sequences/s), then the same "
+          + "requests through an embedded broker and the router with nothing escalated (requests/s; ratio"
+          + " = router / bare), then with ~30%% escalated to a stand-in large model that answers after 500"
+          + " ms (escalating_path_ratio = the small-model path's rate / the nothing-escalated rate), and "
+          + "CPU per request by thread group. The router's settings: CASCADE_* variables, --config and "
+          + "--set (the response cache is always off).")
+  static final class RouterCommand implements Callable<Integer> {
+
+    @Option(names = "--requests", defaultValue = "2000", paramLabel = "N",
+        description = "Requests per round (test-split prompts, cycled) (default: ${DEFAULT-VALUE}).")
+    int requests;
+
+    @Option(names = "--rounds", defaultValue = "3", paramLabel = "R",
+        description = "Measured rounds of each phase, after one warm-up pass (default: ${DEFAULT-VALUE}).")
+    int rounds;
+
+    @Option(names = "--rule", paramLabel = "RULE",
+        description = "The deferral rule the router scores with (policy.rule), e.g. chow-quantile, posthoc-quantile"
+            + " (default: the configuration's).")
+    String rule;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+
+    @Mixin
+    ConfigOptions configOptions;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      Map<String, String> flags = new LinkedHashMap<>();
+      if (rule != null) {
+        flags.put(CascadeConfig.POLICY_RULE.name(), rule);
+      }
+      CascadeConfig config = configOptions.load(flags);
+      RouterBench.Result r = RouterBench.run(new RouterBench.Options(requests, rounds, config),
+          spec.commandLine().getErr());
+      PrintWriter out = spec.commandLine().getOut();
+      if (json) {
+        out.println(MAPPER.writeValueAsString(toJson(r)));
+      } else {
+        printTable(out, r);
+      }
+      out.flush();
+      return 0;
+    }
+
+    static ObjectNode toJson(RouterBench.Result r) {
+      ObjectNode node = MAPPER.createObjectNode();
+      node.put("rule", r.rule());
+      node.put("requests", r.requests());
+      node.put("rounds", r.rounds());
+      node.put("batch_size", r.batchSize());
+      node.put("cores", r.cores());
+      node.put("bare_sequences_per_s", round(r.bareBaseline(), 2));
+      node.put("router_requests_per_s", round(r.never().median(), 2));
+      node.put("ratio", round(r.ratio(), 4));
+      node.put("escalating_requests_per_s", round(r.escalating().median(), 2));
+      node.put("escalating_path_ratio", round(r.escalatingPathRatio(), 4));
+      node.put("escalated_fraction", round(r.escalating().escalatedFraction(), 4));
+      node.put("threshold", r.threshold());
+      ObjectNode cpu = node.putObject("cpu_ms_per_request");
+      putCpu(cpu.putObject("nothing_escalated"), r.never().medianCpu());
+      putCpu(cpu.putObject("escalating"), r.escalating().medianCpu());
+      ObjectNode perRound = node.putObject("rounds_requests_per_s");
+      var neverRounds = perRound.putArray("nothing_escalated");
+      for (double v : r.never().requestsPerS()) {
+        neverRounds.add(round(v, 2));
+      }
+      var escalatingRounds = perRound.putArray("escalating");
+      for (double v : r.escalating().requestsPerS()) {
+        escalatingRounds.add(round(v, 2));
+      }
+      return node;
+    }
+
+    private static void putCpu(ObjectNode node, CpuUse.PerRequest cpu) {
+      node.put("model", round(cpu.model(), 3));
+      node.put("router", round(cpu.router(), 3));
+      node.put("broker_and_load_generator", round(cpu.brokerAndLoadGenerator(), 3));
+      node.put("other", round(cpu.other(), 3));
+      putOptional(node, "other_jit", Double.isNaN(cpu.otherJit()) ? OptionalDouble.empty()
+          : OptionalDouble.of(round(cpu.otherJit(), 3)));
+      putOptional(node, "other_gc", Double.isNaN(cpu.otherGc()) ? OptionalDouble.empty()
+          : OptionalDouble.of(round(cpu.otherGc(), 3)));
+    }
+
+    private static void printTable(PrintWriter out, RouterBench.Result r) {
+      out.printf(Locale.ROOT, "%d requests x %d rounds, rule %s, batch %d, %d cores%n", r.requests(), r.rounds(),
+          r.rule(), r.batchSize(), r.cores());
+      out.println("| bare baseline | router, nothing escalated | ratio | small-model path with 500 ms escalations"
+          + " | escalated |");
+      out.println("| --- | --- | --- | --- | --- |");
+      out.printf(Locale.ROOT, "| %.1f seq/s | %.1f req/s | %.3f | %.1f req/s (%.1f%%) | %.1f%% |%n", r.bareBaseline(),
+          r.never().median(), r.ratio(), r.escalating().median(), 100 * r.escalatingPathRatio(),
+          100 * r.escalating().escalatedFraction());
+      out.println();
+      out.println("CPU per request (ms, median of rounds):");
+      out.println("| phase | model | router | broker and load generator | other (GC, JIT, native pools) | of which JIT"
+          + " | of which GC |");
+      out.println("| --- | --- | --- | --- | --- | --- | --- |");
+      for (var phase : List.of(Map.entry("nothing escalated", r.never()), Map.entry("escalating", r.escalating()))) {
+        CpuUse.PerRequest c = phase.getValue().medianCpu();
+        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
+            c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
+      }
+    }
+  }
+
+  private static void putByBatch(ObjectNode node, Map<Integer, Double> values) {
+    values.forEach((batch, value) -> node.put(Integer.toString(batch), round(value, 2)));
+  }
+
+  private static void putOptional(ObjectNode node, String key, OptionalDouble value) {
+    if (value.isPresent()) {
+      node.put(key, value.getAsDouble());
+    } else {
+      node.putNull(key);
+    }
+  }
+
+  private static String format(OptionalDouble ms) {
+    return ms.isPresent() ? String.format(Locale.ROOT, "%.1f", ms.getAsDouble()) : "";
+  }
+
+  private static double round(double value, int places) {
+    double scale = Math.pow(10, places);
+    return Math.round(value * scale) / scale;
+  }
+}

@@ -1,0 +1,102 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.cli.CascadeCommand;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/**
+ * {@code cascade bench model} and {@code cascade bench router} at a tiny size, through the picocli
+ * command: the JSON has every key, with sane values.
+ */
+class BenchCommandIT {
+
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+  /** The bundled small model's directory, to run --model with a directory (tests run in router/). */
+  private static final Path SMALL_DIR = Path.of("../models/src/main/resources/cascade/models/small");
+
+  private record Run(int exitCode, String out, String err) {}
+
+  private static Run run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    int code = cli.execute(args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  @Test
+  void benchModelPrintsEveryKey() throws Exception {
+    String model = Files.isDirectory(SMALL_DIR) ? SMALL_DIR.toString() : "small";
+    Run r = run("bench", "model", "--model", model, "--batch", "1,2", "--seconds", "0.3", "--json");
+    assertThat(r.exitCode()).as(r.err()).isZero();
+    JsonNode json = MAPPER.readTree(r.out());
+    for (String key : List.of("sequences_per_s", "tokens_per_s", "mfu")) {
+      assertThat(json.get(key).isObject()).as(key).isTrue();
+      assertThat(json.get(key).size()).as(key).isEqualTo(2);
+      for (String batch : List.of("1", "2")) {
+        assertThat(json.get(key).get(batch).asDouble()).as(key + "[" + batch + "]").isPositive();
+      }
+    }
+    assertThat(json.get("tokens_per_s").get("1").asDouble())
+        .isGreaterThanOrEqualTo(json.get("sequences_per_s").get("1").asDouble()); // at least the end-of-sequence
+    assertThat(json.get("p50_ms").asDouble()).isPositive();
+    assertThat(json.get("p99_ms").asDouble()).isGreaterThanOrEqualTo(json.get("p50_ms").asDouble());
+    assertThat(json.get("resident_mb").asDouble()).isPositive();
+    assertThat(json.get("parameters").asLong()).isPositive();
+    assertThat(json.get("flops_per_token").asDouble()).isEqualTo(2.0 * json.get("parameters").asLong());
+    assertThat(json.get("peak_gflops").asDouble()).isPositive();
+    double mfu1 = json.get("flops_per_token").asDouble() * json.get("tokens_per_s").get("1").asDouble()
+        / (json.get("peak_gflops").asDouble() * 1e9);
+    assertThat(json.get("mfu").get("1").asDouble()).isCloseTo(mfu1, org.assertj.core.data.Percentage.withPercentage(1))
+        .isLessThan(1.0);
+  }
+
+  @Test
+  void noKvCacheFailsNamingTheOptionWhileTheRuntimeHasNoSwitch() {
+    Run r = run("bench", "model", "--no-kv-cache", "--batch", "1", "--seconds", "0.1", "--json");
+    assertThat(r.exitCode()).isEqualTo(2);
+    assertThat(r.err()).contains("--no-kv-cache");
+    assertThat(r.out()).isEmpty();
+  }
+
+  @Test
+  void benchRouterPrintsEveryKey() throws Exception {
+    Run r = run("bench", "router", "--requests", "30", "--rounds", "1", "--json");
+    assertThat(r.exitCode()).as(r.err()).isZero();
+    JsonNode json = MAPPER.readTree(r.out());
+    for (String key : List.of("bare_sequences_per_s", "router_requests_per_s", "ratio", "escalating_requests_per_s",
+        "escalating_path_ratio")) {
+      assertThat(json.get(key)).as(key).isNotNull();
+      assertThat(json.get(key).asDouble()).as(key).isPositive();
+    }
+    assertThat(json.get("ratio").asDouble()).isCloseTo(
+        json.get("router_requests_per_s").asDouble() / json.get("bare_sequences_per_s").asDouble(),
+        org.assertj.core.data.Percentage.withPercentage(1));
+    // About 30% escalated (30 requests: anything from a few to well under all of them).
+    assertThat(json.get("escalated_fraction").asDouble()).isBetween(0.03, 0.8);
+    for (String phase : List.of("nothing_escalated", "escalating")) {
+      JsonNode cpu = json.get("cpu_ms_per_request").get(phase);
+      assertThat(cpu.get("model").asDouble()).as(phase).isPositive();
+      assertThat(cpu.get("router").asDouble()).as(phase).isPositive();
+      assertThat(cpu.get("broker_and_load_generator").asDouble()).as(phase).isPositive();
+      assertThat(cpu.has("other")).as(phase).isTrue();
+      for (String part : List.of("other_jit", "other_gc")) { // null only where /proc is not there
+        assertThat(cpu.has(part)).as(phase + " " + part).isTrue();
+        if (!cpu.get(part).isNull()) {
+          assertThat(cpu.get(part).asDouble()).as(phase + " " + part).isGreaterThanOrEqualTo(0);
+        }
+      }
+    }
+  }
+}
