@@ -2,6 +2,7 @@ package dev.cascade.router.bench;
 
 import dev.cascade.models.CpuThreads;
 import dev.cascade.models.Generation;
+import dev.cascade.models.CacheSettings;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.router.demo.Example;
@@ -75,24 +76,20 @@ public final class ModelBench {
    */
   public record Result(String model, long parameters, int cores, Map<Integer, Double> sequencesPerS,
       Map<Integer, Double> tokensPerS, OptionalDouble p50Ms, OptionalDouble p99Ms, double residentMb,
-      OptionalDouble flopsPerToken, PeakFlops.Result peak, Map<Integer, Double> mfu) {}
+      OptionalDouble flopsPerToken, PeakFlops.Result peak, Map<Integer, Double> mfu, boolean kvCache) {}
 
   private ModelBench() {}
 
   /**
    * Loads the model as the options say. The one place the options reach the model runtime.
    *
-   * @throws IllegalArgumentException for {@code --no-kv-cache} while the runtime has no such switch
+   * (without {@code --no-kv-cache}, a model in the cache layout decodes with its key/value cache).
    */
   static TextGenerator load(Options options) {
     int maxBatch = Math.max(TextGenerators.DEFAULT_MAX_BATCH,
         options.batches().stream().mapToInt(Integer::intValue).max().orElse(1));
-    if (!options.kvCache()) {
-      // wired to the runtime's kv-cache switch when it lands
-      throw new IllegalArgumentException("--no-kv-cache: this build's model runtime has no key/value cache"
-          + " switch (it recomputes the whole sequence at every step), so the option cannot be honoured");
-    }
-    return TextGenerators.load(options.model(), "OnnxRuntime", maxBatch, THREADS);
+    return TextGenerators.load(options.model(), "OnnxRuntime", maxBatch, THREADS,
+        options.kvCache() ? CacheSettings.DEFAULT : CacheSettings.DISABLED);
   }
 
   /** Runs the benchmark; progress lines go to {@code log}. */
@@ -105,7 +102,9 @@ public final class ModelBench {
     OptionalDouble p99 = OptionalDouble.empty();
     long parameters;
     String name;
+    boolean kvCache;
     try (TextGenerator generator = load(options)) {
+      kvCache = generator.info().kvCache();
       parameters = generator.info().parameters();
       name = generator.info().name();
       int maxNew = generator.info().maxNewTokensLimit();
@@ -156,7 +155,7 @@ public final class ModelBench {
       tokensPerS.forEach((batch, rate) -> mfu.put(batch, flopsPerToken.getAsDouble() * rate / (peak.gflops() * 1e9)));
     }
     return new Result(name, parameters, cores, sequencesPerS, tokensPerS, p50, p99, residentMb, flopsPerToken, peak,
-        mfu);
+        mfu, kvCache);
   }
 
   /** The process's resident set (VmRSS), in MiB; -1 where /proc/self/status is not there. */

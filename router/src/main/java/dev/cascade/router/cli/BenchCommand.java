@@ -88,7 +88,7 @@ final class BenchCommand implements Runnable {
       node.put("parameters", r.parameters());
       node.put("cores", r.cores());
       node.put("seconds_per_batch", options.seconds());
-      node.put("kv_cache", options.kvCache());
+      node.put("kv_cache", r.kvCache());
       putByBatch(node.putObject("sequences_per_s"), r.sequencesPerS());
       putByBatch(node.putObject("tokens_per_s"), r.tokensPerS());
       putOptional(node, "p50_ms", r.p50Ms());

@@ -53,6 +53,7 @@ class BenchCommandIT {
     assertThat(json.get("p50_ms").asDouble()).isPositive();
     assertThat(json.get("p99_ms").asDouble()).isGreaterThanOrEqualTo(json.get("p50_ms").asDouble());
     assertThat(json.get("resident_mb").asDouble()).isPositive();
+    assertThat(json.get("kv_cache").asBoolean()).isTrue();
     assertThat(json.get("parameters").asLong()).isPositive();
     assertThat(json.get("flops_per_token").asDouble()).isEqualTo(2.0 * json.get("parameters").asLong());
     assertThat(json.get("peak_gflops").asDouble()).isPositive();
@@ -63,11 +64,12 @@ class BenchCommandIT {
   }
 
   @Test
-  void noKvCacheFailsNamingTheOptionWhileTheRuntimeHasNoSwitch() {
+  void noKvCacheRunsTheSameModelWithoutItsCache() throws Exception {
     Run r = run("bench", "model", "--no-kv-cache", "--batch", "1", "--seconds", "0.1", "--json");
-    assertThat(r.exitCode()).isEqualTo(2);
-    assertThat(r.err()).contains("--no-kv-cache");
-    assertThat(r.out()).isEmpty();
+    assertThat(r.exitCode()).as(r.err()).isZero();
+    JsonNode json = MAPPER.readTree(r.out());
+    assertThat(json.get("kv_cache").asBoolean()).isFalse();
+    assertThat(json.get("sequences_per_s").get("1").asDouble()).isPositive();
   }
 
   @Test
