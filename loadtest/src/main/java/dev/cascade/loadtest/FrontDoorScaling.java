@@ -37,7 +37,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * java -cp router/target/cascade.jar:loadtest/target/classes \
  *   -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util \
  *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] \
- *   [--replies own-topic|shared] [--json]
+ *   [--replies own-topic|shared] [--warmup 20] [--json]
  * </pre>
  */
 public final class FrontDoorScaling {
@@ -69,19 +69,21 @@ public final class FrontDoorScaling {
     double rate = 20;
     boolean json = false;
     String replies = "own-topic";
+    int warmup = 20;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--calls" -> calls = Integer.parseInt(args[++i]);
         case "--rate" -> rate = Double.parseDouble(args[++i]);
         case "--replies" -> replies = args[++i];
+        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--json" -> json = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]
-            + "; options: --calls N, --rate R, --replies own-topic|shared, --json");
+            + "; options: --calls N, --rate R, --replies own-topic|shared, --warmup CALLS_PER_ROUTER, --json");
       }
     }
     List<Row> rows = new ArrayList<>();
     for (int n = 1; n <= 3; n++) {
-      Row row = run(n, calls, rate, replies, Files.createTempDirectory("cascade-doors-" + n + "-"));
+      Row row = run(n, calls, rate, replies, warmup, Files.createTempDirectory("cascade-doors-" + n + "-"));
       rows.add(row);
       if (!json) {
         System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply readers %.4f ms CPU per call"
@@ -91,8 +93,8 @@ public final class FrontDoorScaling {
       }
     }
     StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
-        "{\"benchmark\":\"front-door-scaling\",\"replies\":\"%s\",\"calls\":%d,\"rate_per_s\":%.1f,\"rows\":[",
-        replies, calls, rate));
+        "{\"benchmark\":\"front-door-scaling\",\"replies\":\"%s\",\"warmup_per_router\":%d,\"calls\":%d,"
+        + "\"rate_per_s\":%.1f,\"rows\":[", replies, warmup, calls, rate));
     for (int i = 0; i < rows.size(); i++) {
       out.append(i == 0 ? "" : ",").append(rows.get(i).json());
     }
@@ -100,7 +102,7 @@ public final class FrontDoorScaling {
     System.exit(0);
   }
 
-  static Row run(int routers, int calls, double rate, String replies, Path work) throws Exception {
+  static Row run(int routers, int calls, double rate, String replies, int warmup, Path work) throws Exception {
     List<FaultHarness.Proc> all = new ArrayList<>();
     try {
       int brokerPort = freePort();
@@ -134,7 +136,7 @@ public final class FrontDoorScaling {
       }
       List<Example> examples = Examples.bundled("test");
       // Warm-up: every door answers a few calls (JIT, first fetches) before the measured window.
-      send(channels, examples, 20 * routers, rate, "warm", new AtomicInteger[routers]);
+      send(channels, examples, warmup * routers, rate, "warm", new AtomicInteger[routers]);
       // The readers' CPU with no calls, over a window as long as the measured one: polling and
       // fetch sessions cost time whether or not replies flow.
       long idleStart = 0;
