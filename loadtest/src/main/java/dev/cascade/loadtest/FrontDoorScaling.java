@@ -24,18 +24,20 @@ import java.util.concurrent.atomic.AtomicInteger;
  * Does the gRPC front door scale out? With 1, 2 and 3 router processes ({@code serve}, separate
  * JVMs on one broker), the same paced stream of {@code Generate} calls is spread round-robin over
  * their doors, and the CPU time of each router's reply reader thread ({@code front-door-replies-*},
- * read from {@code /proc/PID/task/TID/stat}) is divided by the calls that router answered. Every
- * reader fetches every reply record of the responses topic, and skips the other instances' by
- * their {@code cascade.reply-to} header without decoding them; so the reader's CPU per answered
- * call should stay flat as routers are added, where decoding every reply would grow it with the
- * number of routers. The readers' CPU over an idle window as long as the measured one is reported
- * too, and the CPU per call beyond it: polling costs time whether or not replies flow. Linux only
- * (it reads {@code /proc}).
+ * read from {@code /proc/PID/task/TID/stat}) is divided by the calls that router answered. With
+ * {@code front-door.replies=own-topic} (the default, {@code --replies own-topic}) each reader
+ * fetches only its own replies, from its instance's reply topic, so its CPU per answered call
+ * should stay flat as routers are added; with {@code --replies shared} every reader fetches every
+ * reply record of the responses topic and skips the other instances' by their {@code
+ * cascade.reply-to} header, so it grows with the number of routers. The readers' CPU over an idle
+ * window as long as the measured one is reported too, and the CPU per call beyond it: polling
+ * costs time whether or not replies flow. Linux only (it reads {@code /proc}).
  *
  * <pre>
  * java -cp router/target/cascade.jar:loadtest/target/classes \
  *   -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util \
- *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] [--json]
+ *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] \
+ *   [--replies own-topic|shared] [--warmup 20] [--json]
  * </pre>
  */
 public final class FrontDoorScaling {
@@ -66,18 +68,22 @@ public final class FrontDoorScaling {
     int calls = 1200;
     double rate = 20;
     boolean json = false;
+    String replies = "own-topic";
+    int warmup = 20;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--calls" -> calls = Integer.parseInt(args[++i]);
         case "--rate" -> rate = Double.parseDouble(args[++i]);
+        case "--replies" -> replies = args[++i];
+        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--json" -> json = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]
-            + "; options: --calls N, --rate R, --json");
+            + "; options: --calls N, --rate R, --replies own-topic|shared, --warmup CALLS_PER_ROUTER, --json");
       }
     }
     List<Row> rows = new ArrayList<>();
     for (int n = 1; n <= 3; n++) {
-      Row row = run(n, calls, rate, Files.createTempDirectory("cascade-doors-" + n + "-"));
+      Row row = run(n, calls, rate, replies, warmup, Files.createTempDirectory("cascade-doors-" + n + "-"));
       rows.add(row);
       if (!json) {
         System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply readers %.4f ms CPU per call"
@@ -87,7 +93,8 @@ public final class FrontDoorScaling {
       }
     }
     StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
-        "{\"benchmark\":\"front-door-scaling\",\"calls\":%d,\"rate_per_s\":%.1f,\"rows\":[", calls, rate));
+        "{\"benchmark\":\"front-door-scaling\",\"replies\":\"%s\",\"warmup_per_router\":%d,\"calls\":%d,"
+        + "\"rate_per_s\":%.1f,\"rows\":[", replies, warmup, calls, rate));
     for (int i = 0; i < rows.size(); i++) {
       out.append(i == 0 ? "" : ",").append(rows.get(i).json());
     }
@@ -95,7 +102,7 @@ public final class FrontDoorScaling {
     System.exit(0);
   }
 
-  static Row run(int routers, int calls, double rate, Path work) throws Exception {
+  static Row run(int routers, int calls, double rate, String replies, int warmup, Path work) throws Exception {
     List<FaultHarness.Proc> all = new ArrayList<>();
     try {
       int brokerPort = freePort();
@@ -115,7 +122,7 @@ public final class FrontDoorScaling {
             "--set", "bootstrap.servers=127.0.0.1:" + brokerPort, "--set", "large.target=" + largeTarget,
             "--set", "state.dir=" + work.resolve("router-" + i), "--set", "metrics.enabled=false",
             "--set", "topic.partitions=6", "--set", "admin.token-file=" + work.resolve("token"),
-            "--set", "application.id=cascade-doors"));
+            "--set", "application.id=cascade-doors", "--set", "front-door.replies=" + replies));
         all.add(r);
         doors.add(r);
       }
@@ -129,7 +136,7 @@ public final class FrontDoorScaling {
       }
       List<Example> examples = Examples.bundled("test");
       // Warm-up: every door answers a few calls (JIT, first fetches) before the measured window.
-      send(channels, examples, 20 * routers, rate, "warm", new AtomicInteger[routers]);
+      send(channels, examples, warmup * routers, rate, "warm", new AtomicInteger[routers]);
       // The readers' CPU with no calls, over a window as long as the measured one: polling and
       // fetch sessions cost time whether or not replies flow.
       long idleStart = 0;

@@ -19,6 +19,7 @@ import dev.cascade.router.routing.SmallModelRouter;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topics.TopicProvisioner;
 import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.ReplyTopics;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
@@ -57,10 +58,12 @@ public final class CascadeRouter implements AutoCloseable {
   private final RuleResolver rules;
   private final RouterMetrics metrics;
   private final ExecutorService smallModelWorkers;
+  private final ReplyTopics replies;
 
   private CascadeRouter(KafkaStreams streams, EscalationClient escalations, StateDirectory stateDir,
       Topology topology, ResponseCache cache, RuleResolver rules, RouterMetrics metrics,
-      ExecutorService smallModelWorkers) {
+      ExecutorService smallModelWorkers, ReplyTopics replies) {
+    this.replies = replies;
     this.smallModelWorkers = smallModelWorkers;
     this.metrics = metrics;
     this.cache = cache;
@@ -163,13 +166,16 @@ public final class CascadeRouter implements AutoCloseable {
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
         Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)));
-    Topology topology = CascadeTopology.build(parts);
+    // Responses to a front door with a reply topic of its own go there; the rest to topic.responses.
+    ReplyTopics replies = ReplyTopics.withAdmin(config.topics().responses(), config.replyTopicPrefix(),
+        java.util.Set.copyOf(config.topics().all()), clientProperties(config));
+    Topology topology = CascadeTopology.build(parts, replies);
 
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-streams-");
     Properties props = streamsProperties(config, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);
     CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, topology,
-        cache, rules, metrics, smallModelWorkers);
+        cache, rules, metrics, smallModelWorkers, replies);
     try {
       metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
@@ -269,6 +275,7 @@ public final class CascadeRouter implements AutoCloseable {
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     smallModelWorkers.shutdownNow();
+    replies.close();
     escalations.close();
     metrics.close();
     stateDir.removeIfOwned();

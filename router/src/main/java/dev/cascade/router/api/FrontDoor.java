@@ -15,7 +15,8 @@ import java.util.Base64;
 /**
  * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} and the
  * OpenAI-compatible HTTP door ({@link OpenAiServer}, on {@code http.port}, same interface) over one
- * Kafka {@link RequestChannel} (requests topic out, this instance's replies in), the policy topic
+ * Kafka {@link RequestChannel} (requests topic out, this instance's replies in: from a reply topic of
+ * its own by default, {@code front-door.replies}), the policy topic
  * and the rules topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
  * against that router's rule catalog, and a published rule counts as written once that catalog
  * has read it back.
@@ -69,8 +70,9 @@ public final class FrontDoor implements AutoCloseable {
       token = generateToken();
     }
     var clientProps = CascadeRouter.clientProperties(config);
+    boolean ownTopic = config.get(CascadeConfig.FRONT_DOOR_REPLIES).equals(CascadeConfig.REPLIES_OWN_TOPIC);
     KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),
-        config.topics().responses(), config.topics().deadLetters());
+        config.topics().responses(), config.topics().deadLetters(), ownTopic ? config.replyTopicPrefix() : null);
     PolicyTopic policies;
     try {
       policies = PolicyTopic.start(clientProps, config.topics().policy(), CascadeRouter.configuredPolicy(config));
@@ -146,10 +148,24 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * Replies to other front-door instances that this one skipped by their {@code cascade.reply-to}
-   * header, without decoding them.
+   * header, without decoding them (only in {@code front-door.replies=shared} mode; with a reply
+   * topic of its own it is sent none).
    */
   public long repliesSkipped() {
     return requests.skippedByHeader();
+  }
+
+  /** Records this instance's reply reader has fetched, of every kind (its replies, others', dead letters). */
+  public long replyRecordsRead() {
+    return requests.recordsRead();
+  }
+
+  /**
+   * This instance's own reply topic ({@code front-door.replies=own-topic}), or empty when it reads
+   * the shared responses topic.
+   */
+  public java.util.Optional<String> replyTopic() {
+    return java.util.Optional.ofNullable(requests.replyTopic());
   }
 
   /** The gRPC port. */

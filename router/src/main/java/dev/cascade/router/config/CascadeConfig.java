@@ -37,6 +37,9 @@ public final class CascadeConfig {
   public static final ConfigKey<String> TOPIC_POLICY = ConfigKey.nonEmpty("topic.policy", "cascade.policy", "compacted policy topic");
   public static final ConfigKey<String> TOPIC_RULES = ConfigKey.nonEmpty("topic.rules", "cascade.rules",
       "compacted rules topic: learned rule versions (key NAME@VERSION)");
+  public static final ConfigKey<String> TOPIC_REPLY_PREFIX = new ConfigKey<>("topic.reply-prefix", "", s -> s,
+      s -> s.matches("[A-Za-z0-9._-]{0,200}"), "empty, or at most 200 of the characters a-z A-Z 0-9 . _ -",
+      "prefix of the front doors' own reply topics (<prefix><instance id>); empty: topic.responses followed by '.'");
   public static final ConfigKey<Integer> TOPIC_PARTITIONS = ConfigKey.intInRange("topic.partitions", 4, 1, 1024,
       "partitions of each topic the router creates (the policy topic has 1)");
   public static final ConfigKey<Integer> TOPIC_REPLICATION = ConfigKey.intInRange("topic.replication-factor", 1, 1, 16,
@@ -166,6 +169,15 @@ public final class CascadeConfig {
           + " the gRPC door's interface; 0 picks a free one");
   public static final ConfigKey<Integer> HTTP_MAX_IN_FLIGHT = ConfigKey.intInRange("http.max-in-flight", 1_024, 1,
       1_000_000, "most calls waiting for their answer on the HTTP door at once; more are answered 429");
+  /** {@link #FRONT_DOOR_REPLIES}: each front door reads a reply topic of its own. */
+  public static final String REPLIES_OWN_TOPIC = "own-topic";
+  /** {@link #FRONT_DOOR_REPLIES}: each front door reads the shared responses and dead-letter topics. */
+  public static final String REPLIES_SHARED = "shared";
+  public static final ConfigKey<String> FRONT_DOOR_REPLIES = new ConfigKey<>("front-door.replies", REPLIES_OWN_TOPIC,
+      s -> s, s -> s.equals(REPLIES_OWN_TOPIC) || s.equals(REPLIES_SHARED), "own-topic or shared",
+      "how a front door gets its replies: own-topic, it creates a reply topic of its own at start"
+          + " (<topic.reply-prefix><instance id>) and reads only that; shared, it reads every partition of"
+          + " topic.responses and topic.dead-letters and skips other instances' replies");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
       "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: read from admin.token-file");
   public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
@@ -206,7 +218,7 @@ public final class CascadeConfig {
   public static final List<ConfigKey<?>> KEYS = List.of(
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
-      TOPIC_PARTITIONS, TOPIC_REPLICATION,
+      TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
@@ -216,7 +228,7 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      COST_SMALL, COST_LARGE, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
@@ -395,6 +407,25 @@ public final class CascadeConfig {
   public TopicNames topics() {
     return new TopicNames(get(TOPIC_REQUESTS), get(TOPIC_RESPONSES), get(TOPIC_ESCALATIONS), get(TOPIC_OUTCOMES),
         get(TOPIC_FEEDBACK), get(TOPIC_DEAD_LETTERS), get(TOPIC_POLICY), get(TOPIC_RULES));
+  }
+
+  /**
+   * The prefix of the front doors' reply topics: {@code topic.reply-prefix}, or when that is empty
+   * {@code topic.responses} followed by a dot.
+   *
+   * @throws ConfigException when the derived prefix is too long for a topic name
+   */
+  public String replyTopicPrefix() {
+    String prefix = get(TOPIC_REPLY_PREFIX);
+    if (!prefix.isEmpty()) {
+      return prefix;
+    }
+    prefix = get(TOPIC_RESPONSES) + ".";
+    if (!prefix.matches("[A-Za-z0-9._-]{1,200}")) {
+      throw new ConfigException(TOPIC_REPLY_PREFIX.name(), "is empty, and topic.responses + '.' ('" + prefix
+          + "') cannot prefix a reply topic (at most 200 of a-z A-Z 0-9 . _ -): set " + TOPIC_REPLY_PREFIX.name());
+    }
+    return prefix;
   }
 
   /** Every key and its value, for logging; the admin token is masked. */

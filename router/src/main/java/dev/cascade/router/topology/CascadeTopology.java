@@ -20,6 +20,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.processor.TopicNameExtractor;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.state.Stores;
@@ -64,9 +65,32 @@ public final class CascadeTopology {
     }
     return record;
   }
+
+  /**
+   * The header that marks a record on a front door's reply topic as a {@link
+   * dev.cascade.schemas.avro.DeadLetter} (its request was refused), not a response.
+   */
+  public static final String DEAD_LETTER_HEADER = "cascade.dead-letter";
+
+  /**
+   * Forwards {@code letter} to the dead-letter sink and, when {@code replyTo} names a front door
+   * with a reply topic, a copy to that topic (so the waiting call fails with the reason at once).
+   * Both are written in the task's transaction.
+   */
+  static void deadLetter(org.apache.kafka.streams.processor.api.ProcessorContext<Object, Object> context,
+      ReplyTopics replies, Object key, dev.cascade.schemas.avro.DeadLetter letter, String replyTo, long timestamp) {
+    context.forward(new Record<>(key, (Object) letter, timestamp), DEAD_LETTER_SINK);
+    if (replies.ownTopic(replyTo).isPresent()) {
+      Record<Object, Object> copy = new Record<>(key, (Object) letter, timestamp);
+      copy.headers().add(REPLY_TO_HEADER, replyTo.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      copy.headers().add(DEAD_LETTER_HEADER, new byte[] {1});
+      context.forward(copy, REPLY_DEAD_LETTERS_SINK);
+    }
+  }
   static final String OUTCOMES_SINK = "outcomes-sink";
   static final String ESCALATIONS_SINK = "escalations-sink";
   static final String DEAD_LETTER_SINK = "dead-letters-sink";
+  static final String REPLY_DEAD_LETTERS_SINK = "reply-dead-letters-sink";
   static final String BATCH_STORE = "small-model-batch";
   static final String ESCALATION_STORE = "escalations-pending";
   static final String POLICY_STORE = "policy-store";
@@ -111,7 +135,16 @@ public final class CascadeTopology {
 
   private CascadeTopology() {}
 
+  /** The topology with every response on the shared responses topic (no per-instance reply topics). */
   public static Topology build(Parts parts) {
+    return build(parts, ReplyTopics.sharedOnly(parts.topics().responses()));
+  }
+
+  /**
+   * The topology, writing each response where {@code replies} says: the reply topic of the front
+   * door that waits for it, or the shared responses topic.
+   */
+  public static Topology build(Parts parts, ReplyTopics replies) {
     Semaphore callPermits = new Semaphore(parts.maxInFlight());
     PolicyView.Source policies = new PolicyView.Source(parts.rules(), parts.defaultPolicy());
     TopicNames topics = parts.topics();
@@ -128,7 +161,7 @@ public final class CascadeTopology {
 
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())
         .addProcessor(VALIDATE, () -> new ValidateProcessor(CascadeSerdes.requests().deserializer(),
-            parts.validator(), topics.requests(), DEDUPE_WINDOW, parts.records().observer()), REQUESTS_SOURCE)
+            parts.validator(), topics.requests(), DEDUPE_WINDOW, parts.records().observer(), replies), REQUESTS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), policies, parts.batchSize(),
@@ -141,16 +174,24 @@ public final class CascadeTopology {
         .addSource(ESCALATIONS_SOURCE, new StringDeserializer(), CascadeSerdes.escalations().deserializer(),
             topics.escalations())
         .addProcessor(ESCALATE, () -> new EscalationProcessor(parts.escalations(), parts.records(),
-            callPermits, parts.defaultMaxNewTokens(), Duration.ofMillis(5)), ESCALATIONS_SOURCE)
+            callPermits, parts.defaultMaxNewTokens(), Duration.ofMillis(5), replies), ESCALATIONS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ESCALATION_STORE),
             Serdes.String(), CascadeSerdes.escalations()), ESCALATE)
 
-        .addSink(RESPONSES_SINK, topics.responses(), new StringSerializer(),
+        // The reply topic of the front door the response's reply_to names, when it has one; else the
+        // shared responses topic. Both are written in the task's exactly-once transaction.
+        .addSink(RESPONSES_SINK, (TopicNameExtractor<String, dev.cascade.schemas.avro.CascadeResponse>)
+                (key, response, context) -> replies.responsesTopic(response.getReplyTo()), new StringSerializer(),
             CascadeSerdes.responses().serializer(), SMALL_MODEL, ESCALATE)
         .addSink(OUTCOMES_SINK, topics.outcomes(), new StringSerializer(),
             CascadeSerdes.outcomes().serializer(), SMALL_MODEL, ESCALATE)
         .addSink(DEAD_LETTER_SINK, topics.deadLetters(), new ByteArraySerializer(),
-            CascadeSerdes.deadLetters().serializer(), VALIDATE, SMALL_MODEL, ESCALATE);
+            CascadeSerdes.deadLetters().serializer(), VALIDATE, SMALL_MODEL, ESCALATE)
+        // Only what deadLetter(...) forwards, after it found the reply topic: named from the header.
+        .addSink(REPLY_DEAD_LETTERS_SINK, (TopicNameExtractor<byte[], dev.cascade.schemas.avro.DeadLetter>)
+                (key, letter, context) -> ReplyTopics.topicName(replies.prefix(), new String(
+                    context.headers().lastHeader(REPLY_TO_HEADER).value(), java.nio.charset.StandardCharsets.UTF_8)),
+            new ByteArraySerializer(), CascadeSerdes.deadLetters().serializer(), VALIDATE, ESCALATE);
     return topology;
   }
 

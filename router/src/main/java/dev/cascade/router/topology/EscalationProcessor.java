@@ -51,6 +51,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   static final long MIN_PARK_MS = 100;
   static final long MAX_PARK_MS = 2_000;
 
+  private final ReplyTopics replies;
   private final EscalationClient client;
   private final RoutingRecords records;
   private final Semaphore callPermits;
@@ -79,7 +80,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    *     escalator of every task in this instance
    */
   EscalationProcessor(EscalationClient client, RoutingRecords records, Semaphore callPermits, int defaultMaxNewTokens,
-      Duration tick) {
+      Duration tick, ReplyTopics replies) {
+    this.replies = replies;
     this.client = client;
     this.records = records;
     this.callPermits = callPermits;
@@ -199,8 +201,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             + degradedReason);
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
-        context.forward(new Record<>((Object) c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-            (Object) DeadLetters.ofEscalation(e, "escalation", both, now), now), CascadeTopology.DEAD_LETTER_SINK);
+        CascadeTopology.deadLetter(context, replies, c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+            DeadLetters.ofEscalation(e, "escalation", both, now), e.getReplyTo(), now);
         pending.delete(c.requestId());
         continue;
       }

@@ -34,17 +34,19 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
   private final String topic;
   private final Duration dedupeWindow;
   private final RoutingObserver observer;
+  private final ReplyTopics replies;
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Long> seen;
 
   ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic,
       Duration dedupeWindow) {
-    this(deserializer, validator, topic, dedupeWindow, RoutingObserver.NONE);
+    this(deserializer, validator, topic, dedupeWindow, RoutingObserver.NONE, ReplyTopics.sharedOnly(""));
   }
 
   ValidateProcessor(Deserializer<CascadeRequest> deserializer, RequestValidator validator, String topic,
-      Duration dedupeWindow, RoutingObserver observer) {
+      Duration dedupeWindow, RoutingObserver observer, ReplyTopics replies) {
     this.observer = observer;
+    this.replies = replies;
     this.deserializer = deserializer;
     this.validator = validator;
     this.topic = topic;
@@ -77,11 +79,11 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
     try {
       request = deserializer.deserialize(topic, record.value());
     } catch (SchemaDecodingException e) {
-      deadLetter(record, "deserialize", e, e.getMessage());
+      deadLetter(record, null, "deserialize", e, e.getMessage());
       return;
     }
     if (request == null) {
-      deadLetter(record, "deserialize", null, "value: null (a tombstone is not a request)");
+      deadLetter(record, null, "deserialize", null, "value: null (a tombstone is not a request)");
       return;
     }
     Optional<String> problem;
@@ -91,12 +93,12 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
       problem = Optional.of("prompt: cannot be checked: " + e.getMessage());
     }
     if (problem.isPresent()) {
-      deadLetter(record, "validate", null, problem.get());
+      deadLetter(record, request.getReplyTo(), "validate", null, problem.get());
       return;
     }
     Long firstSeen = seen.get(request.getRequestId());
     if (firstSeen != null) {
-      deadLetter(record, "validate", null, "request_id: duplicate of a request received at " + firstSeen
+      deadLetter(record, request.getReplyTo(), "validate", null, "request_id: duplicate of a request received at " + firstSeen
           + " ms (ids must be unique within " + dedupeWindow.toSeconds() + " s)");
       return;
     }
@@ -105,9 +107,10 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
         record.headers()), CascadeTopology.SMALL_MODEL);
   }
 
-  private void deadLetter(Record<byte[], byte[]> record, String stage, Throwable error, String reason) {
+  /** Dead-letters {@code record}; {@code replyTo} is its decoded request's (null when it has none or was not decoded). */
+  private void deadLetter(Record<byte[], byte[]> record, String replyTo, String stage, Throwable error, String reason) {
     observer.deadLettered();
-    context.forward(new Record<>((Object) record.key(), (Object) DeadLetters.of(context, record, stage, error, reason),
-        record.timestamp()), CascadeTopology.DEAD_LETTER_SINK);
+    CascadeTopology.deadLetter(context, replies, record.key(), DeadLetters.of(context, record, stage, error, reason),
+        replyTo, record.timestamp());
   }
 }

@@ -79,6 +79,24 @@ class CascadeConfigTest {
   }
 
   @Test
+  void replyTopicsAreTheDefaultUnderTheResponsesTopicAndBadValuesNameTheirKey() {
+    CascadeConfig defaults = CascadeConfig.defaults();
+    assertThat(defaults.get(CascadeConfig.FRONT_DOOR_REPLIES)).isEqualTo(CascadeConfig.REPLIES_OWN_TOPIC);
+    assertThat(defaults.replyTopicPrefix()).isEqualTo("cascade.responses.");
+    assertThat(defaults.withOwnTopics("app-b", "b").replyTopicPrefix()).isEqualTo("b.responses.");
+    assertThat(CascadeConfig.load(null, Map.of("CASCADE_TOPIC_REPLY_PREFIX", "replies."), Map.of())
+        .replyTopicPrefix()).isEqualTo("replies.");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("front-door.replies", "own")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("front-door.replies")
+        .hasMessageContaining("own-topic or shared");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("topic.reply-prefix", "replies/")))
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("topic.reply-prefix");
+    CascadeConfig longResponses = CascadeConfig.load(null, Map.of(), Map.of("topic.responses", "r".repeat(230)));
+    assertThatThrownBy(longResponses::replyTopicPrefix)
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("topic.reply-prefix");
+  }
+
+  @Test
   void theLaunchersJavaOptionsAreNotAConfigurationKey() {
     CascadeConfig config = CascadeConfig.load(null,
         Map.of("CASCADE_JAVA_OPTS", "-Dcascade.cache=/tmp/x", "CASCADE_SMALL_BATCH_SIZE", "8"), Map.of());

@@ -94,8 +94,11 @@ class FrontDoorIT {
   private static CascadeRouter routerB;
   private static FrontDoor doorA;
   private static FrontDoor doorB;
+  /** A third door, beside router A, with front-door.replies=shared (no reply topic of its own). */
+  private static FrontDoor doorShared;
   private static ManagedChannel channelA;
   private static ManagedChannel channelB;
+  private static ManagedChannel channelShared;
   private static List<Example> test;
 
   /** The small model, counting the prompts it is asked to generate from. */
@@ -162,20 +165,23 @@ class FrontDoorIT {
         new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
     doorB = FrontDoor.start(config, new RequestValidator(small), routerB.rules(),
         new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+    doorShared = FrontDoor.start(config.with(CascadeConfig.FRONT_DOOR_REPLIES, CascadeConfig.REPLIES_SHARED),
+        new RequestValidator(small), routerA.rules(), new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
     channelA = ManagedChannelBuilder.forAddress("127.0.0.1", doorA.port()).usePlaintext().build();
     channelB = ManagedChannelBuilder.forAddress("127.0.0.1", doorB.port()).usePlaintext().build();
+    channelShared = ManagedChannelBuilder.forAddress("127.0.0.1", doorShared.port()).usePlaintext().build();
     test = Examples.bundled("test");
     awaitBothInstancesOwnRequestPartitions();
   }
 
   @AfterAll
   static void stop() throws Exception {
-    for (ManagedChannel c : new ManagedChannel[] {channelA, channelB}) {
+    for (ManagedChannel c : new ManagedChannel[] {channelA, channelB, channelShared}) {
       if (c != null) {
         c.shutdownNow();
       }
     }
-    for (AutoCloseable c : new AutoCloseable[] {doorA, doorB, routerB, routerA}) {
+    for (AutoCloseable c : new AutoCloseable[] {doorA, doorB, doorShared, routerB, routerA}) {
       if (c != null) {
         c.close();
       }
@@ -250,6 +256,9 @@ class FrontDoorIT {
     List<Example> examples = test.subList(100, 150);
     List<Generation> smallDirect = small.generate(examples.stream().map(Example::prompt).toList(), 48);
     List<Generation> largeDirect = large.generate(examples.stream().map(Example::prompt).toList(), 48);
+    long readByA = doorA.replyRecordsRead();
+    long readByB = doorB.replyRecordsRead();
+    long readByShared = doorShared.replyRecordsRead();
     ExecutorService callers = Executors.newFixedThreadPool(50);
     try {
       List<Future<GenerateResponse>> calls = new ArrayList<>();
@@ -267,9 +276,25 @@ class FrontDoorIT {
         };
         assertThat(response.getText()).as("answer to fifty-%d", i).isEqualTo(expected);
       }
-      // Each door read the other's 25 replies too, and skipped them by their header, undecoded.
-      assertThat(doorA.repliesSkipped()).isGreaterThanOrEqualTo(25);
-      assertThat(doorB.repliesSkipped()).isGreaterThanOrEqualTo(25);
+      // Each door's reader fetched its own 25 replies and nothing else: not the other's (on the
+      // other's reply topic), and the shared-mode door none of either's (not on the shared topic).
+      assertThat(doorA.replyRecordsRead() - readByA).as("records door A's reader fetched").isEqualTo(25);
+      assertThat(doorB.replyRecordsRead() - readByB).as("records door B's reader fetched").isEqualTo(25);
+      assertThat(doorShared.replyRecordsRead() - readByShared).as("records the shared-mode door fetched").isZero();
+      assertThat(doorA.repliesSkipped() + doorB.repliesSkipped()).isZero();
+      // And on the topics: each reply topic holds exactly its door's answers, the shared one none.
+      Set<String> toA = new HashSet<>();
+      Set<String> toB = new HashSet<>();
+      for (int i = 0; i < examples.size(); i++) {
+        (i % 2 == 0 ? toA : toB).add("fifty-" + i);
+      }
+      assertThat(responseRecords(doorA.replyTopic().orElseThrow(), "fifty-"))
+          .allSatisfy(r -> assertThat(r.getReplyTo()).isEqualTo(doorA.instanceId()))
+          .extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrderElementsOf(toA);
+      assertThat(responseRecords(doorB.replyTopic().orElseThrow(), "fifty-"))
+          .allSatisfy(r -> assertThat(r.getReplyTo()).isEqualTo(doorB.instanceId()))
+          .extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrderElementsOf(toB);
+      assertThat(responseRecords(config.topics().responses(), "fifty-")).isEmpty();
     } finally {
       callers.shutdownNow();
     }
@@ -288,15 +313,16 @@ class FrontDoorIT {
           .generate(request(id, prompt)))
           .isInstanceOfSatisfying(StatusRuntimeException.class,
               e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
-      Optional<CascadeResponse> written = awaitResponseRecord(id, Duration.ofSeconds(10));
+      Optional<CascadeResponse> written = awaitResponseRecord(doorA.replyTopic().orElseThrow(), id,
+          Duration.ofSeconds(10));
       if (written.isPresent()) {
         lateId = id;
         assertThat(written.get().getReplyTo()).isEqualTo(doorA.instanceId());
       }
     }
     assertThat(lateId).as("a request sent before its deadline expired").isNotNull();
-    // The router answered it (the response is on the topic), but no caller got it: door A dropped
-    // it as unclaimed, and door B, which reads the same partitions, delivered nothing of A's.
+    // The router answered it (the response is on A's reply topic), but no caller got it: door A
+    // dropped it as unclaimed, and door B delivered nothing of A's.
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
     while (doorA.unclaimedResponses() == unclaimedBefore && System.nanoTime() < deadline) {
       Thread.sleep(20);
@@ -413,6 +439,37 @@ class FrontDoorIT {
         .isEqualTo(LearnedRules.bundledRules().get(0).info().withVersion(1));
   }
 
+  @Test
+  @Order(8)
+  void aDoorInSharedModeIsAnsweredOnTheSharedTopicAndARefusalReachesEachDoorAtOnce() throws Exception {
+    assertThat(doorShared.replyTopic()).isEmpty();
+    assertThat(doorA.replyTopic()).contains(config.replyTopicPrefix() + doorA.instanceId());
+    for (int i = 0; i < 4; i++) {
+      GenerateResponse r = cascade(channelShared).generate(request("shared-" + i, test.get(700 + i).prompt()));
+      assertThat(r.getRequestId()).isEqualTo("shared-" + i);
+    }
+    // A front door with no reply topic (this one, or one of a version before them) is answered on
+    // the shared topic, as before; the other doors' reply topics got none of it.
+    assertThat(responseRecords(config.topics().responses(), "shared-")).hasSize(4)
+        .allSatisfy(r -> assertThat(r.getReplyTo()).isEqualTo(doorShared.instanceId()));
+    assertThat(responseRecords(doorA.replyTopic().orElseThrow(), "shared-")).isEmpty();
+    assertThat(responseRecords(doorB.replyTopic().orElseThrow(), "shared-")).isEmpty();
+
+    // A repeated id is dead-lettered by the router; the door learns of it from its reply topic (a
+    // copy of the dead letter) or the dead-letter topic (shared mode), not by waiting out the deadline.
+    for (ManagedChannel channel : new ManagedChannel[] {channelA, channelShared}) {
+      String id = "dup-" + (channel == channelA ? "a" : "shared");
+      String prompt = test.get(710).prompt();
+      cascade(channel).generate(request(id, prompt));
+      long start = System.nanoTime();
+      assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS)
+          .generate(request(id, prompt)))
+          .isInstanceOfSatisfying(StatusRuntimeException.class,
+              e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.ALREADY_EXISTS));
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(15));
+    }
+  }
+
   /** Both router instances own a partition of the requests topic. */
   private static void awaitBothInstancesOwnRequestPartitions() throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -517,15 +574,43 @@ class FrontDoorIT {
     }
   }
 
-  private static Optional<CascadeResponse> awaitResponseRecord(String requestId, Duration timeout) {
+  /** The responses on {@code topic} (from its start, committed ones) whose request ids start with {@code prefix}. */
+  private static List<CascadeResponse> responseRecords(String topic, String prefix) {
+    Map<String, Object> props = new HashMap<>();
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    List<CascadeResponse> out = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
+        new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = new ArrayList<>();
+      consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
+      consumer.assign(partitions);
+      consumer.seekToBeginning(partitions);
+      Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (partitions.stream().anyMatch(p -> consumer.position(p) < end.get(p)) && System.nanoTime() < deadline) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+          if (r.headers().lastHeader(dev.cascade.router.topology.CascadeTopology.DEAD_LETTER_HEADER) != null) {
+            continue;
+          }
+          CascadeResponse response = CascadeSerdes.responses().deserializer().deserialize(r.topic(), r.value());
+          if (response.getRequestId().startsWith(prefix)) {
+            out.add(response);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  private static Optional<CascadeResponse> awaitResponseRecord(String topic, String requestId, Duration timeout) {
     Map<String, Object> props = new HashMap<>();
     props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
         new ByteArrayDeserializer())) {
       List<TopicPartition> partitions = new ArrayList<>();
-      consumer.partitionsFor(config.topics().responses())
-          .forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
+      consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(p.topic(), p.partition())));
       consumer.assign(partitions);
       consumer.seekToBeginning(partitions);
       long deadline = System.nanoTime() + timeout.toNanos();

@@ -59,6 +59,7 @@ class CascadeTopologyTest {
 
   private final CascadeConfig config = CascadeConfig.defaults();
   private Duration batchTimeout = Duration.ofSeconds(30);
+  private ReplyTopics replies;
   private final ScriptedSmallModel small = new ScriptedSmallModel();
   private Server largeServer;
   private ManagedChannel channel;
@@ -96,7 +97,8 @@ class CascadeTopologyTest {
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-    driver = new TopologyTestDriver(CascadeTopology.build(parts), props);
+    driver = new TopologyTestDriver(replies == null ? CascadeTopology.build(parts) : CascadeTopology.build(parts, replies),
+        props);
     requests = driver.createInputTopic(config.topics().requests(), new ByteArraySerializer(), new ByteArraySerializer());
     policies = driver.createInputTopic(config.topics().policy(), new StringSerializer(), CascadeSerdes.policies().serializer());
     responses = driver.createOutputTopic(config.topics().responses(), new StringDeserializer(), CascadeSerdes.responses().deserializer());
@@ -311,6 +313,63 @@ class CascadeTopologyTest {
     assertThat(dead.get(1).getReason()).contains("prompt");
     assertThat(dead.get(2).getReason()).contains("'#'");
     assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("ok");
+  }
+
+  @Test
+  void aFrontDoorsAnswersAndRefusalsGoToItsReplyTopicAndEverythingElseToTheSharedTopics() throws Exception {
+    driver.close();
+    String prefix = config.replyTopicPrefix();
+    List<String> asked = new ArrayList<>();
+    replies = ReplyTopics.of(config.topics().responses(), prefix, java.util.Set.copyOf(config.topics().all()), topic -> {
+      asked.add(topic);
+      return topic.equals(prefix + "front-door-a");
+    }, System::nanoTime);
+    startDriver(1, Duration.ofMillis(20));
+    TestOutputTopic<byte[], byte[]> toA = driver.createOutputTopic(prefix + "front-door-a",
+        Serdes.ByteArray().deserializer(), Serdes.ByteArray().deserializer());
+    sendFor("a-1", "alpha", "front-door-a");
+    sendFor("a-2", "unsure, so escalated", "front-door-a");
+    sendFor("a-1", "again", "front-door-a"); // a duplicate id: refused
+    sendFor("a-3", "explode and down", "front-door-a"); // neither model answers: refused at escalation
+    sendFor("b-1", "beta", "front-door-b"); // a front door without a reply topic
+    send("kafka-1", "gamma"); // a plain Kafka client: no reply_to
+
+    List<org.apache.kafka.streams.test.TestRecord<byte[], byte[]>> onA = new ArrayList<>();
+    List<CascadeResponse> shared = new ArrayList<>();
+    List<DeadLetter> dead = new ArrayList<>();
+    long deadline = System.currentTimeMillis() + 10_000;
+    while ((onA.size() < 4 || shared.size() < 2 || dead.size() < 2) && System.currentTimeMillis() < deadline) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+      onA.addAll(toA.readRecordsToList());
+      shared.addAll(responses.readValuesToList());
+      dead.addAll(deadLetters.readValuesToList());
+    }
+    // Front door A's topic: its two answers (one from each model) and copies of its two refusals.
+    List<CascadeResponse> answersToA = onA.stream()
+        .filter(r -> r.headers().lastHeader(CascadeTopology.DEAD_LETTER_HEADER) == null)
+        .map(r -> CascadeSerdes.responses().deserializer().deserialize("t", r.value())).toList();
+    assertThat(answersToA).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a-1", "a-2");
+    assertThat(answersToA).allSatisfy(r -> assertThat(r.getReplyTo()).isEqualTo("front-door-a"));
+    assertThat(answersToA).extracting(r -> r.getServedBy()).containsExactlyInAnyOrder(ServedBy.SMALL, ServedBy.LARGE);
+    List<DeadLetter> refusalsToA = onA.stream()
+        .filter(r -> r.headers().lastHeader(CascadeTopology.DEAD_LETTER_HEADER) != null)
+        .map(r -> CascadeSerdes.deadLetters().deserializer().deserialize("t", r.value())).toList();
+    assertThat(refusalsToA).extracting(DeadLetter::getStage).containsExactlyInAnyOrder("validate", "escalation");
+    assertThat(onA).allSatisfy(r -> assertThat(new String(
+        r.headers().lastHeader(CascadeTopology.REPLY_TO_HEADER).value())).isEqualTo("front-door-a"));
+    // The shared topics: the other two answers, and every dead letter, as before.
+    assertThat(shared).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("b-1", "kafka-1");
+    assertThat(dead).extracting(DeadLetter::getStage).containsExactlyInAnyOrder("validate", "escalation");
+    assertThat(toA.isEmpty() && responses.isEmpty() && deadLetters.isEmpty()).isTrue();
+    // The broker was asked about each front door's reply topic once, never about a plain Kafka client's.
+    assertThat(asked).containsExactlyInAnyOrder(prefix + "front-door-a", prefix + "front-door-b");
+  }
+
+  private void sendFor(String id, String prompt, String replyTo) {
+    CascadeRequest r = CascadeRequest.newBuilder().setRequestId(id).setPrompt(prompt).setMaxNewTokens(0)
+        .setMetadata(Map.of()).setReplyTo(replyTo).setCreatedAtMs(System.currentTimeMillis()).build();
+    requests.pipeInput(id.getBytes(), CascadeSerdes.requests().serializer().serialize("t", r));
   }
 
   @Test

@@ -1,0 +1,197 @@
+package dev.cascade.router.topology;
+
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.regex.Pattern;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Where the router writes a response: the reply topic of the front-door instance that waits for
+ * it, or the shared responses topic.
+ *
+ * <p>A front door with {@code front-door.replies=own-topic} creates its reply topic,
+ * {@code <prefix><instance id>} ({@code topic.reply-prefix}, by default {@code <topic.responses>.}),
+ * before it sends a request, and stamps its instance id ({@code front-door-…}) into each request's
+ * {@code reply_to}. A response goes to that topic when its {@code reply_to} names a front door
+ * and the topic exists; otherwise (no {@code reply_to}: a plain Kafka client; a front door with
+ * {@code front-door.replies=shared}, or one of a version before reply topics, which creates none)
+ * to the shared responses topic, as before. Existence is asked of the broker once per reply topic
+ * (remembered {@link #EXISTS_RECHECK} when it exists, {@link #MISSING_RECHECK} when it does not),
+ * so the stream thread never writes to a topic that is not there: a producer would wait for its
+ * metadata for {@code max.block.ms} and fail the task.
+ */
+public final class ReplyTopics implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ReplyTopics.class);
+
+  /** How a front door's instance id, the {@code reply_to} it stamps, begins. */
+  public static final String INSTANCE_ID_PREFIX = "front-door-";
+  /** How long a reply topic found to exist is trusted before it is asked about again. */
+  static final Duration EXISTS_RECHECK = Duration.ofMinutes(5);
+  /** How long a reply topic found missing (or not checkable) is not asked about again. */
+  static final Duration MISSING_RECHECK = Duration.ofSeconds(30);
+  /** Most reply topics remembered; the least recently used is forgotten first. */
+  static final int MAX_REMEMBERED = 10_000;
+  private static final Pattern INSTANCE_ID = Pattern.compile(Pattern.quote(INSTANCE_ID_PREFIX) + "[A-Za-z0-9._-]{1,64}");
+  private static final Pattern TOPIC_CHARS = Pattern.compile("[A-Za-z0-9._-]*");
+  /** Kafka's longest topic name. */
+  private static final int MAX_TOPIC_LENGTH = 249;
+
+  /** Says whether a topic exists; throws when it cannot tell (the broker is unreachable, say). */
+  @FunctionalInterface
+  public interface Lookup {
+    boolean exists(String topic) throws Exception;
+  }
+
+  private record Known(boolean exists, long checkedAtNanos) {}
+
+  private final String shared;
+  private final String prefix;
+  private final Set<String> never;
+  private final Lookup lookup;
+  private final LongSupplier nanoTime;
+  private final AutoCloseable resource;
+  private final Map<String, Known> known = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Known> eldest) {
+      return size() > MAX_REMEMBERED;
+    }
+  };
+
+  private ReplyTopics(String shared, String prefix, Set<String> never, Lookup lookup, LongSupplier nanoTime,
+      AutoCloseable resource) {
+    this.shared = shared;
+    this.prefix = prefix;
+    this.never = never;
+    this.lookup = lookup;
+    this.nanoTime = nanoTime;
+    this.resource = resource;
+  }
+
+  /** Every response to the shared topic (no reply topics). */
+  public static ReplyTopics sharedOnly(String sharedTopic) {
+    return new ReplyTopics(sharedTopic, null, Set.of(), topic -> false, System::nanoTime, null);
+  }
+
+  /**
+   * Responses whose {@code reply_to} names a front door with an existing reply topic go there, the
+   * rest to {@code sharedTopic}.
+   *
+   * @param prefix the reply topics' prefix (a reply topic is {@code prefix + instance id})
+   * @param never topics never used as a reply topic, whatever a {@code reply_to} says (the router's own)
+   */
+  public static ReplyTopics of(String sharedTopic, String prefix, Set<String> never, Lookup lookup,
+      LongSupplier nanoTime) {
+    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, nanoTime, null);
+  }
+
+  /** As {@link #of}, asking the brokers with an Admin client of {@code clientProps} (closed with this). */
+  public static ReplyTopics withAdmin(String sharedTopic, String prefix, Set<String> never,
+      Map<String, Object> clientProps) {
+    Admin admin = Admin.create(clientProps);
+    Lookup lookup = topic -> {
+      try {
+        admin.describeTopics(Set.of(topic)).allTopicNames().get(5, TimeUnit.SECONDS);
+        return true;
+      } catch (ExecutionException e) {
+        if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+          return false;
+        }
+        throw e;
+      }
+    };
+    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, System::nanoTime, admin);
+  }
+
+  /** The reply topic of instance {@code instanceId} under {@code prefix}. */
+  public static String topicName(String prefix, String instanceId) {
+    return prefix + instanceId;
+  }
+
+  /**
+   * Whether {@code prefix} may prefix reply topics: Kafka's topic characters, short enough for a
+   * front door's id after it.
+   */
+  public static boolean validPrefix(String prefix) {
+    return TOPIC_CHARS.matcher(prefix).matches() && prefix.length() + INSTANCE_ID_PREFIX.length() + 36 <= MAX_TOPIC_LENGTH;
+  }
+
+  private static String checkedPrefix(String prefix) {
+    if (prefix == null || !validPrefix(prefix)) {
+      throw new IllegalArgumentException("not a reply-topic prefix: '" + prefix + "'");
+    }
+    return prefix;
+  }
+
+  /** The shared responses topic. */
+  public String shared() {
+    return shared;
+  }
+
+  /** The reply topics' prefix; null when every response goes to the shared topic. */
+  public String prefix() {
+    return prefix;
+  }
+
+  /**
+   * The reply topic of the front door {@code replyTo} names, when it has one; empty for a null
+   * {@code reply_to}, one that names no front door, and a front door whose reply topic does not
+   * exist (or cannot be checked now).
+   */
+  public synchronized Optional<String> ownTopic(String replyTo) {
+    if (prefix == null || replyTo == null || !INSTANCE_ID.matcher(replyTo).matches()) {
+      return Optional.empty();
+    }
+    String topic = topicName(prefix, replyTo);
+    if (never.contains(topic)) {
+      return Optional.empty();
+    }
+    long now = nanoTime.getAsLong();
+    Known k = known.get(topic);
+    if (k != null && now - k.checkedAtNanos() < (k.exists() ? EXISTS_RECHECK : MISSING_RECHECK).toNanos()) {
+      return k.exists() ? Optional.of(topic) : Optional.empty();
+    }
+    boolean exists;
+    try {
+      exists = lookup.exists(topic);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      exists = k != null && k.exists();
+    } catch (Exception e) {
+      // Cannot tell: a topic known to exist is trusted a while longer; an unknown one is not used.
+      exists = k != null && k.exists();
+      LOG.warn("cannot check reply topic {} ({}); {}", topic, e.toString(),
+          exists ? "still using it" : "replying on the shared topic " + shared);
+    }
+    if (!exists && (k == null || k.exists())) {
+      LOG.info("reply_to {} has no reply topic {}: its responses go to the shared topic {}", replyTo, topic, shared);
+    }
+    known.put(topic, new Known(exists, now));
+    return exists ? Optional.of(topic) : Optional.empty();
+  }
+
+  /** Where a response with this {@code reply_to} goes: its front door's reply topic, or the shared one. */
+  public String responsesTopic(String replyTo) {
+    return ownTopic(replyTo).orElse(shared);
+  }
+
+  @Override
+  public void close() {
+    if (resource != null) {
+      try {
+        resource.close();
+      } catch (Exception e) {
+        LOG.debug("closing the reply-topic lookup", e);
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+package dev.cascade.router.topology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** Which topic a response goes to, and how often the broker is asked whether a reply topic exists. */
+class ReplyTopicsTest {
+
+  private static final String SHARED = "cascade.responses";
+  private static final String PREFIX = "cascade.responses.";
+  private static final String DOOR = "front-door-0b9d6a5e-4c1f-4d0a-9a57-2f1b3c4d5e6f";
+
+  private final Set<String> existing = new HashSet<>();
+  private final List<String> asked = new ArrayList<>();
+  private final AtomicLong nanos = new AtomicLong();
+  private final ReplyTopics replies = ReplyTopics.of(SHARED, PREFIX, Set.of(SHARED, "cascade.requests"), topic -> {
+    asked.add(topic);
+    return existing.contains(topic);
+  }, nanos::get);
+
+  @Test
+  void aFrontDoorWithAReplyTopicGetsItAndTheBrokerIsAskedOnce() {
+    existing.add(PREFIX + DOOR);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    assertThat(asked).containsExactly(PREFIX + DOOR);
+  }
+
+  @Test
+  void noReplyToOrOneThatNamesNoFrontDoorGoesToTheSharedTopicWithoutAsking() {
+    existing.add(PREFIX + "someone");
+    assertThat(replies.responsesTopic(null)).isEqualTo(SHARED);
+    assertThat(replies.responsesTopic("someone")).isEqualTo(SHARED);
+    assertThat(replies.responsesTopic("front-door-a/b")).isEqualTo(SHARED);
+    assertThat(replies.responsesTopic("front-door-")).isEqualTo(SHARED);
+    assertThat(asked).isEmpty();
+  }
+
+  @Test
+  void aFrontDoorWithoutAReplyTopicGoesToTheSharedTopicAndIsAskedAgainOnlyAfterAWhile() {
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(SHARED);
+    nanos.addAndGet(ReplyTopics.MISSING_RECHECK.toNanos() - 1);
+    existing.add(PREFIX + DOOR);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(SHARED);
+    assertThat(asked).hasSize(1);
+    nanos.addAndGet(1);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    assertThat(asked).hasSize(2);
+  }
+
+  @Test
+  void aReplyTopicDeletedIsNoticedAtTheNextCheck() {
+    existing.add(PREFIX + DOOR);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    existing.clear();
+    nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos());
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(SHARED);
+  }
+
+  @Test
+  void whenTheBrokerCannotSayAKnownTopicIsKeptAndAnUnknownOneIsNotUsed() {
+    existing.add(PREFIX + DOOR);
+    List<Boolean> failing = new ArrayList<>(List.of(false));
+    ReplyTopics flaky = ReplyTopics.of(SHARED, PREFIX, Set.of(), topic -> {
+      if (failing.get(0)) {
+        throw new java.util.concurrent.TimeoutException("broker away");
+      }
+      return existing.contains(topic);
+    }, nanos::get);
+    assertThat(flaky.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    failing.set(0, true);
+    nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos());
+    assertThat(flaky.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    String other = "front-door-other";
+    existing.add(PREFIX + other);
+    assertThat(flaky.responsesTopic(other)).isEqualTo(SHARED);
+  }
+
+  @Test
+  void theRoutersOwnTopicsAreNeverAReplyTopic() {
+    ReplyTopics loose = ReplyTopics.of(SHARED, "cascade.", Set.of("cascade.front-door-x"), topic -> true,
+        nanos::get);
+    assertThat(loose.responsesTopic("front-door-x")).isEqualTo(SHARED);
+    assertThat(loose.responsesTopic("front-door-y")).isEqualTo("cascade.front-door-y");
+  }
+
+  @Test
+  void sharedOnlySendsEverythingToTheSharedTopic() {
+    ReplyTopics shared = ReplyTopics.sharedOnly(SHARED);
+    assertThat(shared.responsesTopic(DOOR)).isEqualTo(SHARED);
+    assertThat(shared.ownTopic(DOOR)).isEmpty();
+  }
+
+  @Test
+  void aPrefixThatCannotMakeATopicNameIsRefused() {
+    assertThat(ReplyTopics.validPrefix("")).isTrue();
+    assertThat(ReplyTopics.validPrefix("replies.")).isTrue();
+    assertThat(ReplyTopics.validPrefix("replies/")).isFalse();
+    assertThat(ReplyTopics.validPrefix("r".repeat(250))).isFalse();
+    assertThatThrownBy(() -> ReplyTopics.of(SHARED, "a b", Set.of(), t -> true, nanos::get))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThat(Duration.ofNanos(1)).isPositive();
+  }
+}
