@@ -68,6 +68,9 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       return;
     }
     long waitMs = TimeUnit.NANOSECONDS.toMillis(waitNanos);
+    // The caller's deadline (or this door's own wait) travels with the request: the router stops
+    // waiting for a large model that is down once nobody waits for the answer.
+    avro.setDeadlineMs(avro.getCreatedAtMs() + waitMs);
     CompletableFuture<CascadeResponse> response = channel.submit(avro);
     call.setOnCancelHandler(() -> response.cancel(false));
     response.orTimeout(waitNanos, TimeUnit.NANOSECONDS).whenComplete((r, e) -> {

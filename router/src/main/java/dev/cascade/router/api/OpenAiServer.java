@@ -189,6 +189,7 @@ final class OpenAiServer {
           + " calls are waiting on this router (http.max-in-flight); try again shortly");
     }
     long waitMs = settings.answerWait().toMillis();
+    avro.setDeadlineMs(avro.getCreatedAtMs() + waitMs);
     CompletableFuture<CascadeResponse> response;
     try {
       response = channel.submit(avro);

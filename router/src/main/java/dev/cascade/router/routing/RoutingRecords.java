@@ -127,7 +127,8 @@ public final class RoutingRecords {
         .setBypassCache(request.getBypassCache())
         .setReplyTo(request.getReplyTo())
         .setMetadata(new HashMap<>(request.getMetadata()))
-        .setCreatedAtMs(request.getCreatedAtMs());
+        .setCreatedAtMs(request.getCreatedAtMs())
+        .setDeadlineMs(request.getDeadlineMs());
   }
 
   /** The request with its small generation and verdict: what every later record is built from. */

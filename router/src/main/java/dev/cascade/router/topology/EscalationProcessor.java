@@ -184,14 +184,21 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
           long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
           long maxWait = client.settings().maxWait().toMillis();
-          if (retryAt - f.sinceMs() <= maxWait) {
+          Long deadline = e.getDeadlineMs();
+          boolean pastDeadline = deadline != null && retryAt > deadline;
+          if (retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
             parked.add(new Parked(retryAt, c.requestId()));
             observer.escalationParked();
             continue;
           }
-          degradedReason = String.format(java.util.Locale.ROOT,
-              "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
-              now - f.sinceMs(), maxWait, f.tries(), reason(c.error()));
+          degradedReason = pastDeadline && retryAt - f.sinceMs() <= maxWait
+              ? String.format(java.util.Locale.ROOT,
+                  "large model unavailable for %d ms, past the request's deadline_ms (%d ms after it was created)"
+                      + " after %d tries: %s",
+                  now - f.sinceMs(), deadline - e.getCreatedAtMs(), f.tries(), reason(c.error()))
+              : String.format(java.util.Locale.ROOT,
+                  "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
+                  now - f.sinceMs(), maxWait, f.tries(), reason(c.error()));
         }
       }
       failures.remove(c.requestId());

@@ -120,8 +120,13 @@ class CascadeTopologyTest {
   }
 
   private void send(String id, String prompt, String reference) {
+    send(id, prompt, reference, null);
+  }
+
+  private void send(String id, String prompt, String reference, Long deadlineMs) {
     CascadeRequest r = CascadeRequest.newBuilder().setRequestId(id).setPrompt(prompt).setMaxNewTokens(0)
-        .setReference(reference).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).build();
+        .setReference(reference).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis())
+        .setDeadlineMs(deadlineMs).build();
     requests.pipeInput(id.getBytes(), CascadeSerdes.requests().serializer().serialize("t", r));
   }
 
@@ -532,6 +537,26 @@ class CascadeTopologyTest {
     });
     assertThat(flakyCalls.get()).as("failed, parked, tried again").isGreaterThan(FLAKY_FAILURES);
     assertThat(outcomes.readValue().getDegraded()).isFalse();
+  }
+
+  @Test
+  void anEscalationStopsWaitingAtTheRequestsDeadline() throws Exception {
+    // The same long wait as above (8 s), but the caller gives up 1.5 s after sending: the escalation
+    // degrades at the deadline, saying so, instead of waiting out escalation.max-wait-ms.
+    driver.close();
+    escalations.close();
+    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 1,
+        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofSeconds(8)));
+    startDriver(3, Duration.ofMillis(20));
+    long sent = System.currentTimeMillis();
+    send("a", "unsure but down", null, sent + 1_500);
+    List<CascadeResponse> out = collect(1);
+    assertThat(out).singleElement().satisfies(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDegradedReason()).contains("past the request's deadline_ms (1500 ms after it was created)")
+        .contains("UNAVAILABLE");
+    assertThat(System.currentTimeMillis() - sent).as("degraded at the deadline, not after the 8 s wait")
+        .isLessThan(7_000);
   }
 
   private static final int FLAKY_FAILURES = 3;
