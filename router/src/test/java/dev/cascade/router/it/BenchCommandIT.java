@@ -4,14 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cascade.router.cli.CascadeCommand;
-import java.io.PrintWriter;
-import java.io.StringWriter;
+import dev.cascade.router.api.CommandLineRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import picocli.CommandLine;
 
 /**
  * {@code cascade bench model} and {@code cascade bench router} at a tiny size, through the picocli
@@ -23,22 +20,10 @@ class BenchCommandIT {
   /** The bundled small model's directory, to run --model with a directory (tests run in router/). */
   private static final Path SMALL_DIR = Path.of("../models/src/main/resources/cascade/models/small");
 
-  private record Run(int exitCode, String out, String err) {}
-
-  private static Run run(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = CascadeCommand.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args);
-    return new Run(code, out.toString(), err.toString());
-  }
-
   @Test
   void benchModelPrintsEveryKey() throws Exception {
     String model = Files.isDirectory(SMALL_DIR) ? SMALL_DIR.toString() : "small";
-    Run r = run("bench", "model", "--model", model, "--batch", "1,2", "--seconds", "0.3", "--json");
+    CommandLineRun r = CommandLineRun.of("bench", "model", "--model", model, "--batch", "1,2", "--seconds", "0.3", "--json");
     assertThat(r.exitCode()).as(r.err()).isZero();
     JsonNode json = MAPPER.readTree(r.out());
     for (String key : List.of("sequences_per_s", "tokens_per_s", "mfu")) {
@@ -65,7 +50,7 @@ class BenchCommandIT {
 
   @Test
   void noKvCacheRunsTheSameModelWithoutItsCache() throws Exception {
-    Run r = run("bench", "model", "--no-kv-cache", "--batch", "1", "--seconds", "0.1", "--json");
+    CommandLineRun r = CommandLineRun.of("bench", "model", "--no-kv-cache", "--batch", "1", "--seconds", "0.1", "--json");
     assertThat(r.exitCode()).as(r.err()).isZero();
     JsonNode json = MAPPER.readTree(r.out());
     assertThat(json.get("kv_cache").asBoolean()).isFalse();
@@ -74,7 +59,7 @@ class BenchCommandIT {
 
   @Test
   void benchRouterPrintsEveryKey() throws Exception {
-    Run r = run("bench", "router", "--requests", "30", "--rounds", "1", "--json");
+    CommandLineRun r = CommandLineRun.of("bench", "router", "--requests", "30", "--rounds", "1", "--json");
     assertThat(r.exitCode()).as(r.err()).isZero();
     JsonNode json = MAPPER.readTree(r.out());
     for (String key : List.of("bare_sequences_per_s", "router_requests_per_s", "ratio", "escalating_requests_per_s",
