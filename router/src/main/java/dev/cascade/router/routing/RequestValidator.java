@@ -22,7 +22,6 @@ public final class RequestValidator {
     this.smallModel = smallModel;
   }
 
-  /** Empty when the request can be routed; otherwise what is wrong with it. */
   /** How many tokens the small model reads for {@code prompt}; empty when it cannot say. */
   public java.util.OptionalInt promptTokens(String prompt) {
     return smallModel.promptTokens(prompt);
@@ -33,6 +32,7 @@ public final class RequestValidator {
     return smallModel.info().maxNewTokensLimit();
   }
 
+  /** Empty when the request can be routed; otherwise what is wrong with it. */
   public Optional<String> problem(CascadeRequest request) {
     String id = request.getRequestId();
     if (id == null || id.isBlank()) {
