@@ -60,6 +60,12 @@ public final class ReplyTopics implements AutoCloseable {
   private final Lookup lookup;
   private final LongSupplier nanoTime;
   private final AutoCloseable resource;
+  /**
+   * Runs the re-checks of topics already known: off the caller's thread for a broker lookup, so a
+   * stream thread never waits on the network for a topic it already has an answer for.
+   */
+  private final java.util.concurrent.Executor refresher;
+  private final Set<String> refreshing = new java.util.HashSet<>();
   private final Map<String, Known> known = new LinkedHashMap<>(64, 0.75f, true) {
     @Override
     protected boolean removeEldestEntry(Map.Entry<String, Known> eldest) {
@@ -68,18 +74,19 @@ public final class ReplyTopics implements AutoCloseable {
   };
 
   private ReplyTopics(String shared, String prefix, Set<String> never, Lookup lookup, LongSupplier nanoTime,
-      AutoCloseable resource) {
+      AutoCloseable resource, java.util.concurrent.Executor refresher) {
     this.shared = shared;
     this.prefix = prefix;
     this.never = never;
     this.lookup = lookup;
     this.nanoTime = nanoTime;
     this.resource = resource;
+    this.refresher = refresher;
   }
 
   /** Every response to the shared topic (no reply topics). */
   public static ReplyTopics sharedOnly(String sharedTopic) {
-    return new ReplyTopics(sharedTopic, null, Set.of(), topic -> false, System::nanoTime, null);
+    return new ReplyTopics(sharedTopic, null, Set.of(), topic -> false, System::nanoTime, null, Runnable::run);
   }
 
   /**
@@ -91,7 +98,13 @@ public final class ReplyTopics implements AutoCloseable {
    */
   public static ReplyTopics of(String sharedTopic, String prefix, Set<String> never, Lookup lookup,
       LongSupplier nanoTime) {
-    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, nanoTime, null);
+    return of(sharedTopic, prefix, never, lookup, nanoTime, Runnable::run);
+  }
+
+  /** As {@link #of(String, String, Set, Lookup, LongSupplier)}, re-checks of known topics run by {@code refresher}. */
+  static ReplyTopics of(String sharedTopic, String prefix, Set<String> never, Lookup lookup, LongSupplier nanoTime,
+      java.util.concurrent.Executor refresher) {
+    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, nanoTime, null, refresher);
   }
 
   /** As {@link #of}, asking the brokers with an Admin client of {@code clientProps} (closed with this). */
@@ -109,7 +122,17 @@ public final class ReplyTopics implements AutoCloseable {
         throw e;
       }
     };
-    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, System::nanoTime, admin);
+    java.util.concurrent.ExecutorService refresher = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "reply-topics-refresh");
+      t.setDaemon(true);
+      return t;
+    });
+    AutoCloseable resources = () -> {
+      refresher.shutdownNow();
+      admin.close();
+    };
+    return new ReplyTopics(sharedTopic, checkedPrefix(prefix), Set.copyOf(never), lookup, System::nanoTime, resources,
+        refresher);
   }
 
   /** The reply topic of instance {@code instanceId} under {@code prefix}. */
@@ -160,23 +183,44 @@ public final class ReplyTopics implements AutoCloseable {
     if (k != null && now - k.checkedAtNanos() < (k.exists() ? EXISTS_RECHECK : MISSING_RECHECK).toNanos()) {
       return k.exists() ? Optional.of(topic) : Optional.empty();
     }
+    if (k == null) {
+      // First sight of this front door: there is no answer to give without asking.
+      k = check(topic, null, now);
+    } else {
+      // A re-check: answered from what is known while it runs (inline where the lookup is local).
+      if (refreshing.add(topic)) {
+        Known previous = k;
+        refresher.execute(() -> check(topic, previous, now));
+      }
+      k = known.get(topic);
+    }
+    return k.exists() ? Optional.of(topic) : Optional.empty();
+  }
+
+  /** Asks whether {@code topic} exists and records the answer; {@code previous} is trusted when it cannot tell. */
+  private Known check(String topic, Known previous, long now) {
     boolean exists;
     try {
       exists = lookup.exists(topic);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      exists = k != null && k.exists();
+      exists = previous != null && previous.exists();
     } catch (Exception e) {
       // Cannot tell: a topic known to exist is trusted a while longer; an unknown one is not used.
-      exists = k != null && k.exists();
+      exists = previous != null && previous.exists();
       LOG.warn("cannot check reply topic {} ({}); {}", topic, e.toString(),
           exists ? "still using it" : "replying on the shared topic " + shared);
     }
-    if (!exists && (k == null || k.exists())) {
-      LOG.info("reply_to {} has no reply topic {}: its responses go to the shared topic {}", replyTo, topic, shared);
+    if (!exists && (previous == null || previous.exists())) {
+      LOG.info("reply_to {} has no reply topic {}: its responses go to the shared topic {}",
+          topic.substring(prefix.length()), topic, shared);
     }
-    known.put(topic, new Known(exists, now));
-    return exists ? Optional.of(topic) : Optional.empty();
+    Known k = new Known(exists, now);
+    synchronized (this) { // the lookup above ran without the lock, so a stream thread never waits on it
+      known.put(topic, k);
+      refreshing.remove(topic);
+    }
+    return k;
   }
 
   /** Where a response with this {@code reply_to} goes: its front door's reply topic, or the shared one. */

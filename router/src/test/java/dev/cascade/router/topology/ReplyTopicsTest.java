@@ -27,6 +27,35 @@ class ReplyTopicsTest {
   }, nanos::get);
 
   @Test
+  void aReCheckRunsOffTheCallersThreadWhichKeepsTheKnownAnswerMeanwhile() throws Exception {
+    java.util.concurrent.CountDownLatch brokerAnswers = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.ExecutorService refresher = java.util.concurrent.Executors.newSingleThreadExecutor();
+    List<Boolean> calls = new java.util.concurrent.CopyOnWriteArrayList<>();
+    ReplyTopics slow = ReplyTopics.of(SHARED, PREFIX, Set.of(), topic -> {
+      if (!calls.isEmpty()) {
+        brokerAnswers.await(); // the re-check: a broker that takes its time, and then says it is gone
+        calls.add(false);
+        return false;
+      }
+      calls.add(true);
+      return true;
+    }, nanos::get, refresher);
+    try {
+      assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+      nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos() + 1);
+      // Stale: the re-check starts in the background; the caller is answered at once from what is known.
+      assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+      assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+      brokerAnswers.countDown();
+      refresher.submit(() -> { }).get();
+      assertThat(calls).containsExactly(true, false);
+      assertThat(slow.responsesTopic(DOOR)).isEqualTo(SHARED);
+    } finally {
+      refresher.shutdownNow();
+    }
+  }
+
+  @Test
   void aFrontDoorWithAReplyTopicGetsItAndTheBrokerIsAskedOnce() {
     existing.add(PREFIX + DOOR);
     assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
