@@ -39,6 +39,13 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
     return 2 * layers * heads * headSize;
   }
 
+  /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
+  float[][] emptyPast() {
+    float[][] past = new float[2 * layers][];
+    java.util.Arrays.fill(past, new float[0]);
+    return past;
+  }
+
   /** The name of cache tensor {@code i} (0..2×layers-1: layer i/2, key when i is even) as an input. */
   static String pastName(int i) {
     return "past_key_values." + (i / 2) + (i % 2 == 0 ? ".key" : ".value");

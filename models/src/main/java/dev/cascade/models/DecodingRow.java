@@ -19,7 +19,6 @@ final class DecodingRow {
   boolean finished;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
-  private int cached;
 
   DecodingRow(long[] prefix, int limit) {
     this.prefix = prefix;
@@ -50,7 +49,7 @@ final class DecodingRow {
 
   /** Positions held in the cache: every one but the last generated token, which is the next input. */
   int cached() {
-    return cached;
+    return length() - 1;
   }
 
   /** The last token generated, the input of the row's next step. */
@@ -76,20 +75,22 @@ final class DecodingRow {
       }
       cache[i] = mine;
     }
-    cached = prefix.length;
   }
 
-  /** Appends the one new position of row {@code r} of a one-token step's {@code present}. */
+  /**
+   * Appends the one new position of row {@code r} of a one-token step's {@code present}: the last
+   * generated token's, before the step's own token is accepted.
+   */
   void appendPosition(float[][] present, int r, CacheLayout layout) {
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
+    int at = cached();
     for (int i = 0; i < present.length; i++) {
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(present[i], (r * heads + h) * size, cache[i], (h * cap + cached) * size, size);
+        System.arraycopy(present[i], (r * heads + h) * size, cache[i], (h * cap + at) * size, size);
       }
     }
-    cached++;
   }
 
   /** Writes this row's cache, right-aligned, into row {@code r} of {@code past} ([rows, heads, pastLength, head_size]). */
@@ -97,6 +98,7 @@ final class DecodingRow {
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
+    int cached = cached();
     for (int i = 0; i < past.length; i++) {
       for (int h = 0; h < heads; h++) {
         System.arraycopy(cache[i], h * cap * size, past[i], ((r * heads + h) * pastLength + pastLength - cached) * size,

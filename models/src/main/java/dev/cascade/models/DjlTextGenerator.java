@@ -96,9 +96,7 @@ final class DjlTextGenerator implements TextGenerator {
   private static boolean hasHiddenOutput(ZooModel<DecodeStep, NextTokenScores> model, CacheLayout layout) {
     DecodeStep probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1);
     if (layout != null) {
-      float[][] past = new float[2 * layout.layers()][];
-      Arrays.fill(past, new float[0]);
-      probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1, layout, new long[] {0}, past, 0);
+      probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1, layout, new long[] {0}, layout.emptyPast(), 0);
     }
     try (Predictor<DecodeStep, NextTokenScores> p = model.newPredictor()) {
       NextTokenScores scores = p.predict(probe);

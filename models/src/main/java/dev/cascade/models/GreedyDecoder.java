@@ -139,9 +139,7 @@ public final class GreedyDecoder {
           positions[r * length + t] = mask[r * length + t] == 0 ? 0 : next++;
         }
       }
-      float[][] past = new float[2 * layout.layers()][];
-      java.util.Arrays.fill(past, new float[0]);
-      step = new DecodeStep(ids, mask, batch, length, layout, positions, past, 0);
+      step = new DecodeStep(ids, mask, batch, length, layout, positions, layout.emptyPast(), 0);
     }
     NextTokenScores scores = model.run(step);
     for (int r = 0; r < batch; r++) {
