@@ -191,14 +191,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             observer.escalationParked();
             continue;
           }
-          degradedReason = pastDeadline && retryAt - f.sinceMs() <= maxWait
-              ? String.format(java.util.Locale.ROOT,
-                  "large model unavailable for %d ms, past the request's deadline_ms (%d ms after it was created)"
-                      + " after %d tries: %s",
-                  now - f.sinceMs(), deadline - e.getCreatedAtMs(), f.tries(), reason(c.error()))
-              : String.format(java.util.Locale.ROOT,
-                  "large model unavailable for %d ms, past escalation.max-wait-ms (%d) after %d tries: %s",
-                  now - f.sinceMs(), maxWait, f.tries(), reason(c.error()));
+          // Which bound ended the wait: the caller's deadline when it came first, else max-wait.
+          String bound = pastDeadline && retryAt - f.sinceMs() <= maxWait
+              ? "the request's deadline_ms (" + (deadline - e.getCreatedAtMs()) + " ms after it was created)"
+              : "escalation.max-wait-ms (" + maxWait + ")";
+          degradedReason = String.format(java.util.Locale.ROOT, "large model unavailable for %d ms, past %s after %d tries: %s",
+              now - f.sinceMs(), bound, f.tries(), reason(c.error()));
         }
       }
       failures.remove(c.requestId());
