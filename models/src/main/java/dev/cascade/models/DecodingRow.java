@@ -5,6 +5,12 @@ import java.util.Arrays;
 /**
  * One sequence being decoded: its prefix (prompt and separator), what has been generated so far,
  * and, for a model with a key/value cache, the keys and values of every position but the last.
+ *
+ * <p>A row may start with a draft of its answer (another model's tokens): its first forward pass
+ * then runs over prefix and draft together, and {@link GreedyDecoder} keeps the draft's longest
+ * prefix that equals the row's own greedy choices. The cache of that pass holds the draft's
+ * positions too; those past the kept prefix are simply not counted ({@link #cached()} follows the
+ * row's length) and are overwritten as the row goes on.
  */
 final class DecodingRow {
   final long[] prefix;
@@ -19,8 +25,21 @@ final class DecodingRow {
   boolean finished;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
+  /** The draft still to be checked (by the row's first forward pass); empty once checked or without one. */
+  private int[] draft;
+  /** How many draft tokens the row kept. */
+  private int draftAccepted;
 
   DecodingRow(long[] prefix, int limit) {
+    this(prefix, limit, new int[0]);
+  }
+
+  /** A row whose first forward pass checks {@code draft} (at most {@code limit} tokens). */
+  DecodingRow(long[] prefix, int limit, int[] draft) {
+    if (draft.length > Math.max(0, limit)) {
+      throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
+    }
+    this.draft = draft;
     this.prefix = prefix;
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
@@ -31,6 +50,22 @@ final class DecodingRow {
 
   int length() {
     return prefix.length + generated;
+  }
+
+  /** Positions the row's next full pass runs over: its length and the draft still to be checked. */
+  int inputLength() {
+    return length() + draft.length;
+  }
+
+  /** The draft still to be checked; empty when there is none. */
+  int[] pendingDraft() {
+    return draft;
+  }
+
+  /** Marks the draft checked, {@code accepted} of its tokens kept. */
+  void draftChecked(int accepted) {
+    draft = new int[0];
+    draftAccepted = accepted;
   }
 
   /** The most positions this row can hold: its prefix and its token limit. */
@@ -58,11 +93,12 @@ final class DecodingRow {
   }
 
   /**
-   * Keeps the cache of the prefix from a prefill pass: row {@code r} of {@code present} ([rows,
-   * heads, {@code stepLength}, head_size] per tensor), whose last {@code prefix.length} positions
-   * are this row's (the rest is left padding).
+   * Keeps the cache of a prefill pass: row {@code r} of {@code present} ([rows, heads,
+   * {@code stepLength}, head_size] per tensor), whose last {@link #inputLength()} positions are this
+   * row's prefix and draft (the rest is left padding). Call before the pass's tokens are accepted.
    */
   void storePrefix(float[][] present, int r, int stepLength, CacheLayout layout) {
+    int positions = inputLength();
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
@@ -70,8 +106,8 @@ final class DecodingRow {
     for (int i = 0; i < present.length; i++) {
       float[] mine = new float[heads * cap * size];
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - prefix.length) * size,
-            mine, h * cap * size, prefix.length * size);
+        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - positions) * size,
+            mine, h * cap * size, positions * size);
       }
       cache[i] = mine;
     }
@@ -112,14 +148,17 @@ final class DecodingRow {
     cache = null;
   }
 
-  /** Writes this row, left-padded, into row {@code r} of a {@code length}-wide batch. */
+  /** Writes this row and its draft still to be checked, left-padded, into row {@code r} of a {@code length}-wide batch. */
   void fill(long[] ids, long[] mask, int r, int length, long pad) {
-    int padding = length - length();
+    int padding = length - inputLength();
     int base = r * length;
     Arrays.fill(ids, base, base + padding, pad);
     System.arraycopy(prefix, 0, ids, base + padding, prefix.length);
     for (int t = 0; t < generated; t++) {
       ids[base + padding + prefix.length + t] = tokens[t];
+    }
+    for (int t = 0; t < draft.length; t++) {
+      ids[base + padding + length() + t] = draft[t];
     }
     Arrays.fill(mask, base, base + padding, 0L);
     Arrays.fill(mask, base + padding, base + length, 1L);
@@ -160,6 +199,6 @@ final class DecodingRow {
       }
     }
     return new Generation(detokenizer.apply(out), out, Arrays.copyOf(logprobs, generated),
-        Arrays.copyOf(entropies, generated), embedding);
+        Arrays.copyOf(entropies, generated), embedding, draftAccepted);
   }
 }

@@ -21,6 +21,18 @@ import java.util.function.Function;
  *
  * <p>A row leaves the batch when it produces the end-of-sequence token or reaches its token limit,
  * so later steps only pay for rows still generating. Knows nothing of tokenizers or engines.
+ *
+ * <p><b>Drafts</b> (speculative decoding, lossless): a row may start with a draft of its answer,
+ * another model's tokens in the same vocabulary. Its first pass runs over prefix and draft together
+ * (with a cache, as its prefill) and scores every draft position, so one pass yields the row's own
+ * greedy choice before each draft token and after the last. The row takes its choices in order,
+ * exactly as one-token steps would, while each equals the draft token at that place; the first
+ * choice that differs (or the one after the whole draft) is the row's own next token, and decoding
+ * goes on from there. The cache keeps the positions of the prefix and of the draft tokens kept; the
+ * rest are not counted and are overwritten. So the answer is the greedy answer without the draft,
+ * token for token (up to the float rounding of a wider pass), and a draft that is right to the end
+ * saves every step but the last. Without a cache the same first pass checks the draft, and later
+ * steps recompute the kept tokens as usual.
  */
 public final class GreedyDecoder {
 
@@ -68,9 +80,19 @@ public final class GreedyDecoder {
    */
   public List<Generation> decode(List<long[]> prefixes, int[] maxNewTokens, ForwardPass model,
       TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+    return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), maxNewTokens, model,
+        cancellation, detokenizer);
+  }
+
+  /**
+   * As {@link #decode(List, int[], ForwardPass, TextGenerator.Cancellation, Function)}, each row
+   * checking its draft first (empty: none; at most the row's token limit).
+   */
+  public List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] maxNewTokens, ForwardPass model,
+      TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
     List<DecodingRow> rows = new ArrayList<>(prefixes.size());
     for (int i = 0; i < prefixes.size(); i++) {
-      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i]));
+      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i], drafts.get(i)));
     }
     List<DecodingRow> active = new ArrayList<>();
     for (DecodingRow row : rows) {
@@ -114,13 +136,16 @@ public final class GreedyDecoder {
   }
 
   /**
-   * One pass over the rows' whole sequences, left-padded; with a cache layout the past is empty
-   * and, when {@code keep}, each row keeps the cache of its positions (a prefill).
+   * One pass over the rows' whole sequences and drafts, left-padded; with a cache layout the past
+   * is empty and, when {@code keep}, each row keeps the cache of its positions (a prefill). Scores
+   * as many last positions as the longest draft needs.
    */
   private void fullPass(List<DecodingRow> rows, ForwardPass model, boolean keep) {
     int length = 0;
+    int scored = 1;
     for (DecodingRow row : rows) {
-      length = Math.max(length, row.length());
+      length = Math.max(length, row.inputLength());
+      scored = Math.max(scored, row.pendingDraft().length + 1);
     }
     int batch = rows.size();
     long[] ids = new long[batch * length];
@@ -130,7 +155,7 @@ public final class GreedyDecoder {
     }
     DecodeStep step;
     if (layout == null) {
-      step = new DecodeStep(ids, mask, batch, length);
+      step = new DecodeStep(ids, mask, batch, length, null, null, null, 0, scored);
     } else {
       long[] positions = new long[batch * length];
       for (int r = 0; r < batch; r++) {
@@ -139,7 +164,7 @@ public final class GreedyDecoder {
           positions[r * length + t] = mask[r * length + t] == 0 ? 0 : next++;
         }
       }
-      step = new DecodeStep(ids, mask, batch, length, layout, positions, layout.emptyPast(), 0);
+      step = new DecodeStep(ids, mask, batch, length, layout, positions, layout.emptyPast(), 0, scored);
     }
     NextTokenScores scores = model.run(step);
     for (int r = 0; r < batch; r++) {
@@ -187,8 +212,29 @@ public final class GreedyDecoder {
     return scores.present();
   }
 
+  /**
+   * Takes row {@code r}'s greedy choice at its last scored position; for a row with a draft to
+   * check, its choices at the position before each draft token and after the last, in order, while
+   * each equals the draft token at its place (see the class comment).
+   */
   private void accept(DecodingRow row, NextTokenScores scores, int r) {
-    TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), r * scores.vocab(), scores.vocab());
-    row.accept(choice, eos, scores.hidden(), r * scores.width(), scores.width());
+    int[] draft = row.pendingDraft();
+    int first = r * scores.positions() + scores.positions() - (draft.length + 1);
+    int kept = 0;
+    for (int j = 0; j <= draft.length; j++) {
+      int at = first + j;
+      TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), at * scores.vocab(), scores.vocab());
+      row.accept(choice, eos, scores.hidden(), at * scores.width(), scores.width());
+      boolean agrees = j < draft.length && choice.token() == draft[j];
+      if (agrees) {
+        kept++;
+      }
+      if (!agrees || row.finished) {
+        break;
+      }
+    }
+    if (draft.length > 0) {
+      row.draftChecked(kept);
+    }
   }
 }
