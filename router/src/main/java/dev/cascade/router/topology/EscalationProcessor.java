@@ -142,7 +142,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
       try {
-        call = client.generate(id, e.getPrompt(), max);
+        // The small model's answer as a draft: the client sends it when the large model shares its tokenizer.
+        call = client.generate(id, e.getPrompt(), max, e.getSmallTokens().stream().mapToInt(Integer::intValue).toArray());
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
