@@ -139,8 +139,11 @@ public final class CascadeRouter implements AutoCloseable {
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
     // large.target's protocol (cascade://, kserve://, openai://) under the same deadlines, retries and breaker.
+    // escalation.speculative: the small model's answers go along as drafts where the large model shares its tokenizer.
+    EscalationSettings escalationSettings = EscalationSettings.from(config).withDraftTokenizer(
+        config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "");
     EscalationClient escalations = EscalationClient.connect(
-        dev.cascade.router.escalation.LargeTarget.parse(largeTarget), EscalationSettings.from(config),
+        dev.cascade.router.escalation.LargeTarget.parse(largeTarget), escalationSettings,
         dev.cascade.router.escalation.LargeModelTransports.Options.from(config));
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();

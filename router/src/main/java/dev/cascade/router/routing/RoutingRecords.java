@@ -204,6 +204,8 @@ public final class RoutingRecords {
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .setSmallFailure(e.getSmallFailure())
+        .setLargeDraftTokens(large == null ? 0 : large.draftSent())
+        .setLargeDraftAccepted(large == null ? 0 : large.draftAccepted())
         .build();
   }
 
