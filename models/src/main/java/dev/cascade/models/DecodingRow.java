@@ -6,11 +6,11 @@ import java.util.Arrays;
  * One sequence being decoded: its prefix (prompt and separator), what has been generated so far,
  * and, for a model with a key/value cache, the keys and values of every position but the last.
  *
- * <p>A row may start with a draft of its answer (another model's tokens): its first forward pass
- * then runs over prefix and draft together, and {@link GreedyDecoder} keeps the draft's longest
- * prefix that equals the row's own greedy choices. The cache of that pass holds the draft's
- * positions too; those past the kept prefix are simply not counted ({@link #cached()} follows the
- * row's length) and are overwritten as the row goes on.
+ * <p>A row may carry a draft of what follows (another model's tokens): its next forward pass then
+ * runs over them too, and {@link GreedyDecoder} keeps the draft's longest prefix that equals the
+ * row's own greedy choices. The cache of that pass holds the draft's positions as well; those past
+ * the kept prefix are simply not counted ({@link #cached()} follows the row's length) and are
+ * overwritten as the row goes on.
  */
 final class DecodingRow {
   final long[] prefix;
@@ -25,9 +25,9 @@ final class DecodingRow {
   boolean finished;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
-  /** The draft still to be checked (by the row's first forward pass); empty once checked or without one. */
+  /** The draft its next forward pass checks; empty without one. */
   private int[] draft;
-  /** How many draft tokens the row kept. */
+  /** How many draft tokens the row kept, over all its passes. */
   private int draftAccepted;
 
   DecodingRow(long[] prefix, int limit) {
@@ -57,15 +57,19 @@ final class DecodingRow {
     return length() + draft.length;
   }
 
-  /** The draft still to be checked; empty when there is none. */
+  /** The draft the row's next pass checks; empty when there is none. */
   int[] pendingDraft() {
     return draft;
   }
 
-  /** Marks the draft checked, {@code accepted} of its tokens kept. */
-  void draftChecked(int accepted) {
-    draft = new int[0];
-    draftAccepted = accepted;
+  /**
+   * Marks the draft checked, {@code accepted} of its tokens kept, and sets the one the next pass
+   * checks ({@code next}, empty for none), cut to what the row's limit leaves.
+   */
+  void draftChecked(int accepted, int[] next) {
+    draftAccepted += accepted;
+    int room = finished ? 0 : limit - generated;
+    draft = next.length <= room ? next : Arrays.copyOf(next, room);
   }
 
   /** The most positions this row can hold: its prefix and its token limit. */
@@ -114,17 +118,20 @@ final class DecodingRow {
   }
 
   /**
-   * Appends the one new position of row {@code r} of a one-token step's {@code present}: the last
-   * generated token's, before the step's own token is accepted.
+   * Appends the {@code count} new positions of row {@code r} of a cached step's {@code present}
+   * ([rows, heads, {@code stepLength}, head_size] per tensor; the row's inputs are its last
+   * {@code count} positions): the last generated token's and those of the draft it checked. Call
+   * before the step's tokens are accepted.
    */
-  void appendPosition(float[][] present, int r, CacheLayout layout) {
+  void appendPositions(float[][] present, int r, int stepLength, int count, CacheLayout layout) {
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
     int at = cached();
     for (int i = 0; i < present.length; i++) {
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(present[i], (r * heads + h) * size, cache[i], (h * cap + at) * size, size);
+        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - count) * size, cache[i],
+            (h * cap + at) * size, count * size);
       }
     }
   }

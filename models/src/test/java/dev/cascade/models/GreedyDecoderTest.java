@@ -122,12 +122,42 @@ class GreedyDecoderTest {
   @Test
   void aDraftWrongAtItsFirstTokenChangesNothing() {
     CountingAtEveryPosition model = new CountingAtEveryPosition(6);
-    Generation g = withDraft(model, 10, 5, 6);
+    Generation g = withDraft(model, 10, 5, 7);
     assertThat(g.tokens()).containsExactly(4, 5, 6);
     assertThat(g.draftAccepted()).isZero();
-    // The first pass yields the row's own 4; then one pass per token, as without a draft (4 passes).
+    // The first pass yields the row's own 4; the draft's rest (7) rides along with the next pass,
+    // and is wrong too; then one pass per token, as without a draft (4 passes).
     assertThat(model.steps).hasSize(4);
-    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 7);
+    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5);
+  }
+
+  @Test
+  void aDraftWithOneWrongTokenIsKeptAfterItInTheNextPass() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 7, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(2);
+    assertThat(model.steps).hasSize(2);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6);
+  }
+
+  @Test
+  void aDraftWithOneTokenTooManyIsKeptAfterItInTheNextPass() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 4, 1, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(2);
+    assertThat(model.steps).hasSize(2);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6);
+  }
+
+  @Test
+  void realigningGuessesAWrongTokenOrOneTooMany() {
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 7)).containsExactly(5, 6);
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 5)).containsExactly(6);
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 2, 7)).isEmpty();
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 3, 7)).isEmpty();
   }
 
   @Test
@@ -135,9 +165,10 @@ class GreedyDecoderTest {
     CountingAtEveryPosition model = new CountingAtEveryPosition(100);
     Generation g = withDraft(model, 6, 4, 5, 7, 7);
     assertThat(g.tokens()).containsExactly(4, 5, 6, 7, 8, 9);
-    assertThat(g.draftAccepted()).isEqualTo(2);
-    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6);
-    assertThat(model.steps).hasSize(4);
+    // 4 and 5 in the first pass; its own 6 in place of the draft's 7, then the draft's last 7 kept.
+    assertThat(g.draftAccepted()).isEqualTo(3);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6, 7);
+    assertThat(model.steps).hasSize(3);
   }
 
   @Test

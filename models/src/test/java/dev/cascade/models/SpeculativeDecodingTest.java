@@ -49,7 +49,8 @@ class SpeculativeDecodingTest {
   /**
    * Every test item, a superset of what any policy escalates: the large model with the small
    * model's greedy answer (PyTorch's, recorded; the Java small model's equal it, ParityTest) as the
-   * draft answers exactly as it does without one, and keeps exactly the draft's prefix that agrees.
+   * draft answers exactly as it does without one, and keeps exactly the draft tokens that agree with
+   * it (the first ones, then after each realignment).
    */
   @Test
   void withTheSmallModelsAnswerAsDraftTheLargeModelAnswersTheSameOnEveryTestItem() {
@@ -66,7 +67,7 @@ class SpeculativeDecodingTest {
     for (int i = 0; i < prompts.size(); i++) {
       assertSame(with.get(i), without.get(i), prompts.get(i));
       assertThat(with.get(i).draftAccepted()).as(prompts.get(i))
-          .isEqualTo(commonPrefix(drafts.get(i), without.get(i).tokens()));
+          .isEqualTo(expectedKept(drafts.get(i), without.get(i).tokens(), limit));
       kept += with.get(i).draftAccepted();
       wholeDraftKept += with.get(i).draftAccepted() == drafts.get(i).length ? 1 : 0;
     }
@@ -96,11 +97,16 @@ class SpeculativeDecodingTest {
       for (int i = 0; i < ITEMS; i++) {
         String as = kind + ": " + prompts.get(i);
         assertSame(with.get(i), without.get(i), as);
+        int own = without.get(i).tokens().length;
         int expected = switch (kind) {
-          case "right", "longer" -> without.get(i).tokens().length;
+          case "right", "longer" -> own;
+          case "wrong-first" -> expectedKept(drafts.get(i), without.get(i).tokens(), limit);
           default -> 0;
         };
         assertThat(with.get(i).draftAccepted()).as(as).isEqualTo(expected);
+        if (kind.equals("wrong-first") && own > 1 && without.get(i).tokens()[1] != without.get(i).tokens()[0]) {
+          assertThat(expected).as(as + ": all but the wrong token kept, after one realignment").isEqualTo(own - 1);
+        }
       }
     }
   }
@@ -130,7 +136,7 @@ class SpeculativeDecodingTest {
           assertSame(got.get(j), without.get(i), prompts.get(i));
           boolean drafted = c % 2 == 0 || i % 4 == 1;
           assertThat(got.get(j).draftAccepted()).as(prompts.get(i))
-              .isEqualTo(drafted ? commonPrefix(small.get(i).tokens(), without.get(i).tokens()) : 0);
+              .isEqualTo(drafted ? expectedKept(small.get(i).tokens(), without.get(i).tokens(), 48) : 0);
         }
       }
     }
@@ -147,7 +153,7 @@ class SpeculativeDecodingTest {
       List<Generation> with = plain.generate(prompts, drafts, 48, TextGenerator.Cancellation.NONE);
       for (int i = 0; i < NO_CACHE_ITEMS; i++) {
         assertSame(with.get(i), without.get(i), prompts.get(i));
-        assertThat(with.get(i).draftAccepted()).isEqualTo(commonPrefix(drafts.get(i), without.get(i).tokens()));
+        assertThat(with.get(i).draftAccepted()).isEqualTo(expectedKept(drafts.get(i), without.get(i).tokens(), 48));
       }
     }
     // The old layout (no cache inputs at all): the small model's own answers as drafts of itself.
@@ -196,12 +202,31 @@ class SpeculativeDecodingTest {
     }
   }
 
-  static int commonPrefix(int[] a, int[] b) {
-    int n = 0;
-    while (n < a.length && n < b.length && a[n] == b[n]) {
-      n++;
+  /**
+   * How many tokens of {@code draft} a row whose greedy answer is {@code answer} keeps: the
+   * agreeing ones of each pass, the draft realigned after each disagreement
+   * ({@link GreedyDecoder#realign}) and cut to what the limit leaves. Follows the answer alone, not
+   * the decoder's passes.
+   */
+  static int expectedKept(int[] draft, int[] answer, int limit) {
+    int kept = 0;
+    int at = 0;
+    int[] rest = draft;
+    while (rest.length > 0) {
+      int agree = 0;
+      while (agree < rest.length && at + agree < answer.length && rest[agree] == answer[at + agree]) {
+        agree++;
+      }
+      kept += agree;
+      if (at + agree >= answer.length) {
+        return kept; // the row ended (end-of-sequence or its limit) there
+      }
+      int own = answer[at + agree];
+      at += agree + 1;
+      int[] next = GreedyDecoder.realign(rest, agree, own);
+      rest = Arrays.copyOf(next, Math.min(next.length, Math.max(0, limit - at)));
     }
-    return n;
+    return kept;
   }
 
   private static int[] wrongFirst(int[] own) {

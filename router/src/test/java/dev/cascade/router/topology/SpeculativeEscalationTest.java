@@ -77,8 +77,10 @@ class SpeculativeEscalationTest {
       assertThat(o.getLargeText()).as(o.getPrompt()).isEqualTo(alone.text());
       assertThat(o.getLargeTokens()).as(o.getPrompt()).isEqualTo(ints(alone.tokens()));
       assertThat(o.getLargeDraftTokens()).as(o.getPrompt()).isEqualTo(o.getSmallTokens().size());
+      // At least the agreeing prefix; more where the draft agrees again after a wrong token.
       assertThat(o.getLargeDraftAccepted()).as(o.getPrompt())
-          .isEqualTo(commonPrefix(o.getSmallTokens(), o.getLargeTokens()));
+          .isBetween(commonPrefix(o.getSmallTokens(), o.getLargeTokens()),
+              Math.min(o.getSmallTokens().size(), o.getLargeTokens().size()));
       kept += o.getLargeDraftAccepted();
     }
     assertThat(kept).as("some small answers agree with the large model's for a while").isPositive();
