@@ -29,6 +29,8 @@ final class DecodingRow {
   private int[] draft;
   /** How many draft tokens the row kept, over all its passes. */
   private int draftAccepted;
+  /** Whether the row's next pass checks its draft; false holds the draft back for a later one. */
+  private boolean checking = true;
 
   DecodingRow(long[] prefix, int limit) {
     this(prefix, limit, new int[0]);
@@ -52,14 +54,32 @@ final class DecodingRow {
     return prefix.length + generated;
   }
 
-  /** Positions the row's next full pass runs over: its length and the draft still to be checked. */
+  /** Positions the row's next full pass runs over: its length and the draft it checks. */
   int inputLength() {
-    return length() + draft.length;
+    return length() + pendingDraft().length;
   }
 
-  /** The draft the row's next pass checks; empty when there is none. */
+  /** The draft the row's next pass checks; empty when there is none, or it is held back. */
   int[] pendingDraft() {
-    return draft;
+    return checking ? draft : new int[0];
+  }
+
+  /** Whether the row's next pass checks its draft (if it has one) or holds it back. */
+  void checkDraft(boolean check) {
+    checking = check;
+  }
+
+  /**
+   * Keeps a held-back draft in step with the row, which just chose {@code own} without checking
+   * it: the draft loses its first token if that was {@code own}, and is realigned past {@code own}
+   * otherwise ({@link GreedyDecoder#realign}).
+   */
+  void draftFollowed(int own) {
+    if (draft.length > 0 && !checking) {
+      int[] next = draft[0] == own ? Arrays.copyOfRange(draft, 1, draft.length) : GreedyDecoder.realign(draft, 0, own);
+      int room = finished ? 0 : limit - generated;
+      draft = next.length <= room ? next : Arrays.copyOf(next, room);
+    }
   }
 
   /**
@@ -164,8 +184,9 @@ final class DecodingRow {
     for (int t = 0; t < generated; t++) {
       ids[base + padding + prefix.length + t] = tokens[t];
     }
-    for (int t = 0; t < draft.length; t++) {
-      ids[base + padding + length() + t] = draft[t];
+    int[] checked = pendingDraft();
+    for (int t = 0; t < checked.length; t++) {
+      ids[base + padding + length() + t] = checked[t];
     }
     Arrays.fill(mask, base, base + padding, 0L);
     Arrays.fill(mask, base + padding, base + length, 1L);

@@ -118,8 +118,23 @@ public final class GreedyDecoder {
     return out;
   }
 
+  /**
+   * The most rows a step may hold for their drafts to be checked. Checking a draft feeds its tokens
+   * through the model (the first pass, and the remainder again after each realignment), which pays
+   * when a pass costs about the same whatever its width (a few rows: one request at a time saved
+   * 31% of the large model's time on escalated test items) but not when the pass is already busy:
+   * 16 rows at once, every one checking, took 65% longer than without drafts ({@code cascade bench
+   * speculative}, router/EVALUATION.md). In a busier step the rows hold their drafts back, kept in
+   * step with what they choose ({@link DecodingRow#draftFollowed}), until the batch thins out.
+   */
+  static final int DRAFT_ROWS = 4;
+
   /** Runs one step over the given unfinished rows and appends each row's greedy choice. */
   void step(List<DecodingRow> active, ForwardPass model) {
+    boolean check = active.size() <= DRAFT_ROWS;
+    for (DecodingRow row : active) {
+      row.checkDraft(check);
+    }
     if (!useCache) {
       fullPass(active, model, false);
       return;
@@ -249,6 +264,7 @@ public final class GreedyDecoder {
       TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), at * scores.vocab(), scores.vocab());
       row.accept(choice, eos, scores.hidden(), at * scores.width(), scores.width());
       own = choice.token();
+      row.draftFollowed(own);
       boolean agrees = j < draft.length && choice.token() == draft[j];
       if (agrees) {
         kept++;

@@ -214,4 +214,31 @@ class GreedyDecoderTest {
     assertThat(first.inputIds()).containsExactly(3, 4, 5, 1, 1, 3);
     assertThat(first.scored()).isEqualTo(3);
   }
+
+  @Test
+  void inABusyStepDraftsAreHeldBackInStepWithTheRowAndCheckedOnceTheBatchThinsOut() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(8);
+    List<long[]> prefixes = new ArrayList<>();
+    List<int[]> drafts = new ArrayList<>();
+    prefixes.add(new long[] {3});
+    drafts.add(new int[] {4, 5, 6, 7, 8});
+    for (int i = 0; i < GreedyDecoder.DRAFT_ROWS; i++) {
+      prefixes.add(new long[] {7});
+      drafts.add(new int[] {8});
+    }
+    int[] limits = new int[prefixes.size()];
+    Arrays.fill(limits, 10);
+    List<Generation> out = new GreedyDecoder(PAD, EOS).decode(prefixes, drafts, limits, model,
+        TextGenerator.Cancellation.NONE, Arrays::toString);
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6, 7, 8);
+    assertThat(out.get(1).tokens()).containsExactly(8);
+    // Steps 1 and 2 hold five rows: no draft checked, the long row's draft follows its 4 and 5.
+    assertThat(model.steps.get(0).scored()).isEqualTo(1);
+    assertThat(model.steps.get(1).scored()).isEqualTo(1);
+    // Step 3 holds the long row alone: what is left of its draft (6, 7, 8) is checked and kept.
+    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5, 6, 7, 8);
+    assertThat(model.steps).hasSize(3);
+    assertThat(out.get(0).draftAccepted()).isEqualTo(3);
+    assertThat(out.get(1).draftAccepted()).isZero();
+  }
 }

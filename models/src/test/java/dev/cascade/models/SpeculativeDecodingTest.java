@@ -10,13 +10,30 @@ import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.assertj.core.data.Offset;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
  * The large model checking the small model's answer as a draft: the same answer as without it,
- * on every test item, with the real bundled models.
+ * on every test item, with the real bundled models. Most tests decode at most
+ * {@link GreedyDecoder#DRAFT_ROWS} rows per step, where every draft is checked.
  */
 class SpeculativeDecodingTest {
+
+  /** The large model, at most {@link GreedyDecoder#DRAFT_ROWS} rows per forward pass. */
+  private static TextGenerator checking;
+
+  @BeforeAll
+  static void load() {
+    checking = TextGenerators.load("large", "OnnxRuntime", GreedyDecoder.DRAFT_ROWS, CpuThreads.ORT_DEFAULTS,
+        CacheSettings.DEFAULT);
+  }
+
+  @AfterAll
+  static void close() {
+    checking.close();
+  }
 
   private static final Offset<Float> CLOSE = Offset.offset(1e-4f);
   private static final int ITEMS = 200;
@@ -54,7 +71,7 @@ class SpeculativeDecodingTest {
    */
   @Test
   void withTheSmallModelsAnswerAsDraftTheLargeModelAnswersTheSameOnEveryTestItem() {
-    TextGenerator large = BundledModels.generator("large");
+    TextGenerator large = checking;
     List<BundledModels.TorchGreedy> small = BundledModels.torchGreedy("small");
     List<String> prompts = BundledModels.testSplit().stream().map(BundledModels.Item::prompt).toList();
     assertThat(small).extracting(BundledModels.TorchGreedy::prompt).containsExactlyElementsOf(prompts);
@@ -74,11 +91,19 @@ class SpeculativeDecodingTest {
     // The models agree often enough for the draft to matter (43% of small answers are exactly right).
     assertThat(kept).isPositive();
     assertThat(wholeDraftKept).isPositive();
+    // 64 rows per pass: drafts held back while the batch is busy (kept in step with each row, and
+    // checked only if a row is among the last few); the same answers.
+    List<Generation> busy = BundledModels.generator("large").generate(prompts, drafts, limit,
+        TextGenerator.Cancellation.NONE);
+    for (int i = 0; i < prompts.size(); i++) {
+      assertSame(busy.get(i), without.get(i), prompts.get(i));
+      assertThat(busy.get(i).draftAccepted()).as(prompts.get(i)).isBetween(0, with.get(i).draftAccepted());
+    }
   }
 
   @Test
   void draftsRightToTheEndWrongAtTheFirstTokenLongerThanTheAnswerOrEmptyChangeNothing() {
-    TextGenerator large = BundledModels.generator("large");
+    TextGenerator large = checking;
     List<String> prompts = prompts(ITEMS);
     List<Generation> without = BundledModels.testOutputs("large").subList(0, ITEMS);
     int limit = large.info().maxNewTokensLimit();
@@ -116,8 +141,8 @@ class SpeculativeDecodingTest {
     List<String> prompts = prompts(ITEMS);
     List<Generation> without = BundledModels.testOutputs("large").subList(0, ITEMS);
     List<BundledModels.TorchGreedy> small = BundledModels.torchGreedy("small").subList(0, ITEMS);
-    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime", 16, new CpuThreads(1, 1, false),
-        CacheSettings.DEFAULT)) {
+    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime", GreedyDecoder.DRAFT_ROWS,
+        new CpuThreads(1, 1, false), CacheSettings.DEFAULT)) {
       // Six callers at once; the even ones send drafts, so drafted rows' checking passes run next
       // to other rows' one-token steps, and one call mixes rows with and without a draft.
       List<CompletableFuture<List<Generation>>> calls = new ArrayList<>();
@@ -148,8 +173,8 @@ class SpeculativeDecodingTest {
     List<BundledModels.TorchGreedy> small = BundledModels.torchGreedy("small").subList(0, NO_CACHE_ITEMS);
     List<int[]> drafts = small.stream().map(BundledModels.TorchGreedy::tokens).toList();
     List<Generation> without = BundledModels.testOutputs("large").subList(0, NO_CACHE_ITEMS);
-    try (TextGenerator plain = TextGenerators.load("large", "OnnxRuntime", 64, CpuThreads.ORT_DEFAULTS,
-        CacheSettings.DISABLED)) {
+    try (TextGenerator plain = TextGenerators.load("large", "OnnxRuntime", GreedyDecoder.DRAFT_ROWS,
+        CpuThreads.ORT_DEFAULTS, CacheSettings.DISABLED)) {
       List<Generation> with = plain.generate(prompts, drafts, 48, TextGenerator.Cancellation.NONE);
       for (int i = 0; i < NO_CACHE_ITEMS; i++) {
         assertSame(with.get(i), without.get(i), prompts.get(i));
@@ -159,7 +184,7 @@ class SpeculativeDecodingTest {
     // The old layout (no cache inputs at all): the small model's own answers as drafts of itself.
     Path legacy = BundledModels.repoRoot().resolve("models/src/test/resources/models/legacy-nocache");
     List<Generation> smallWithout = BundledModels.testOutputs("small").subList(0, NO_CACHE_ITEMS);
-    try (TextGenerator old = TextGenerators.load(legacy.toString(), "OnnxRuntime")) {
+    try (TextGenerator old = TextGenerators.load(legacy.toString(), "OnnxRuntime", GreedyDecoder.DRAFT_ROWS)) {
       List<Generation> with = old.generate(prompts, drafts, 48, TextGenerator.Cancellation.NONE);
       for (int i = 0; i < NO_CACHE_ITEMS; i++) {
         assertThat(with.get(i).tokens()).as(prompts.get(i)).isEqualTo(smallWithout.get(i).tokens());
