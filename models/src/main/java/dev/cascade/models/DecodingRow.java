@@ -76,9 +76,7 @@ final class DecodingRow {
    */
   void draftFollowed(int own) {
     if (draft.length > 0 && !checking) {
-      int[] next = draft[0] == own ? Arrays.copyOfRange(draft, 1, draft.length) : GreedyDecoder.realign(draft, 0, own);
-      int room = finished ? 0 : limit - generated;
-      draft = next.length <= room ? next : Arrays.copyOf(next, room);
+      draftFrom(draft[0] == own ? Arrays.copyOfRange(draft, 1, draft.length) : GreedyDecoder.realign(draft, 0, own));
     }
   }
 
@@ -88,6 +86,11 @@ final class DecodingRow {
    */
   void draftChecked(int accepted, int[] next) {
     draftAccepted += accepted;
+    draftFrom(next);
+  }
+
+  /** Sets the row's draft to {@code next}, cut to what its limit leaves (nothing once finished). */
+  private void draftFrom(int[] next) {
     int room = finished ? 0 : limit - generated;
     draft = next.length <= room ? next : Arrays.copyOf(next, room);
   }
@@ -175,7 +178,7 @@ final class DecodingRow {
     cache = null;
   }
 
-  /** Writes this row and its draft still to be checked, left-padded, into row {@code r} of a {@code length}-wide batch. */
+  /** Writes this row and the draft it checks, left-padded, into row {@code r} of a {@code length}-wide batch. */
   void fill(long[] ids, long[] mask, int r, int length, long pad) {
     int padding = length - inputLength();
     int base = r * length;

@@ -121,11 +121,12 @@ public final class GreedyDecoder {
   /**
    * The most rows a step may hold for their drafts to be checked. Checking a draft feeds its tokens
    * through the model (the first pass, and the remainder again after each realignment), which pays
-   * when a pass costs about the same whatever its width (a few rows: one request at a time saved
-   * 31% of the large model's time on escalated test items) but not when the pass is already busy:
-   * 16 rows at once, every one checking, took 65% longer than without drafts ({@code cascade bench
-   * speculative}, router/EVALUATION.md). In a busier step the rows hold their drafts back, kept in
-   * step with what they choose ({@link DecodingRow#draftFollowed}), until the batch thins out.
+   * when a pass costs about the same whatever its width (one request at a time, the median
+   * escalated test item took 34% less of the large model's time) but not when the pass is already
+   * busy: 16 rows at once, every one checking, took 65% longer than without drafts on the first 64
+   * escalated items ({@code cascade bench speculative}, router/EVALUATION.md). In a busier step the
+   * rows hold their drafts back, kept in step with what they choose
+   * ({@link DecodingRow#draftFollowed}), until the batch thins out.
    */
   static final int DRAFT_ROWS = 4;
 

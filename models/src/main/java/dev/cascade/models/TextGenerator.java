@@ -29,9 +29,9 @@ public interface TextGenerator extends AutoCloseable {
   /**
    * As {@link #generate(List, int, Cancellation)}, prompt i starting from {@code drafts.get(i)}: a
    * draft of its answer in this model's vocabulary (another model's tokens, end-of-sequence
-   * excluded; empty for none). The answer is the same as without the draft (the model keeps the
-   * draft's longest prefix that equals its own greedy choices, and decodes on from there);
-   * {@link Generation#draftAccepted()} says how much it kept. This default ignores the drafts.
+   * excluded; empty for none). The answer is the same as without the draft (the model keeps only
+   * the draft tokens that equal its own greedy choices, see {@link GreedyDecoder});
+   * {@link Generation#draftAccepted()} says how many it kept. This default ignores the drafts.
    *
    * @throws IllegalArgumentException naming the draft's index when {@link #checkDraft} rejects it
    */

@@ -110,7 +110,7 @@ public final class CascadeConfig {
       "first retry backoff, doubled on each retry");
   public static final ConfigKey<Boolean> ESCALATION_SPECULATIVE = ConfigKey.bool("escalation.speculative", true,
       "send the small model's answer as a draft with each escalation when the large model's server reports the same"
-          + " tokenizer (cascade.v1 LargeModel/Info): the large model checks it in one pass, same answer, less time");
+          + " tokenizer (cascade.v1 LargeModel/Info): the large model checks it, same answer, less time when not busy");
   public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
       "failure percentage that opens the large-model circuit breaker");
   public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 5_000, 1, 3_600_000,

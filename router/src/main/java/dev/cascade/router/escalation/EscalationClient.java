@@ -34,9 +34,9 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <h2>Drafts (speculative escalation)</h2>
  *
- * <p>An escalation may carry the small model's answer as a draft: the large model checks it in one
- * forward pass and decodes on from the first token it disagrees with, giving the same answer
- * faster. A call sends its draft only when {@link EscalationSettings#draftTokenizerSha256()} equals
+ * <p>An escalation may carry the small model's answer as a draft: the large model checks its tokens
+ * in its forward passes and keeps those equal to its own greedy choices, giving the same answer,
+ * faster when much of the draft is right and the server is not busy. A call sends its draft only when {@link EscalationSettings#draftTokenizerSha256()} equals
  * the tokenizer hash the server's {@code Info} reports (so the token ids mean the same to both
  * models), cut to the call's token limit. A server that does not say (no {@code Info}, kserve://,
  * openai://, an older server) or says another hash never gets one; nor does any call while
