@@ -122,6 +122,15 @@ final class ContinuousBatcher implements AutoCloseable {
   /** Decodes the prefixes; blocks until every row is done (or the call is cancelled). */
   List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
       Function<int[], String> detokenizer) {
+    return decode(prefixes, limits, cancellation, TextGenerator.EarlyStop.NEVER, detokenizer);
+  }
+
+  /**
+   * As above; a row that {@code earlyStop} stops is finished after that step, so it leaves the
+   * batch and frees its place (and its cache reservation) for a waiting row at the next step.
+   */
+  List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
+      TextGenerator.EarlyStop earlyStop, Function<int[], String> detokenizer) {
     DecodingRow[] rows = new DecodingRow[prefixes.size()];
     Job job = new Job(rows, cancellation, detokenizer);
     synchronized (lock) {
@@ -129,7 +138,7 @@ final class ContinuousBatcher implements AutoCloseable {
         throw new IllegalStateException("generator is closed");
       }
       for (int i = 0; i < rows.length; i++) {
-        rows[i] = new DecodingRow(prefixes.get(i), limits[i]);
+        rows[i] = new DecodingRow(prefixes.get(i), limits[i], earlyStop);
         if (!rows[i].finished) {
           job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));

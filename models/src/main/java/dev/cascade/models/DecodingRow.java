@@ -15,13 +15,21 @@ final class DecodingRow {
   private int generated;
   private double[] hiddenSum;
   private int hiddenSteps;
-  /** Set when the row produced end-of-sequence or reached its limit. */
+  private final TextGenerator.EarlyStop earlyStop;
+  /** Set when the row produced end-of-sequence, reached its limit or was stopped early. */
   boolean finished;
+  /** Set when {@link #earlyStop} ended the row. */
+  private boolean stoppedEarly;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
 
   DecodingRow(long[] prefix, int limit) {
+    this(prefix, limit, TextGenerator.EarlyStop.NEVER);
+  }
+
+  DecodingRow(long[] prefix, int limit, TextGenerator.EarlyStop earlyStop) {
     this.prefix = prefix;
+    this.earlyStop = earlyStop;
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
     this.logprobs = new float[this.limit];
@@ -125,7 +133,10 @@ final class DecodingRow {
     Arrays.fill(mask, base + padding, base + length, 1L);
   }
 
-  /** Takes one step's result; marks the row finished at end-of-sequence or at its limit. */
+  /**
+   * Takes one step's result; marks the row finished at end-of-sequence, at its limit, or when the
+   * early-stop condition says so.
+   */
   void accept(TokenDistribution.Choice choice, long eos, float[] hidden, int hiddenOffset, int width) {
     if (hidden != null) {
       if (hiddenSum == null) {
@@ -144,9 +155,21 @@ final class DecodingRow {
       entropies[generated] = choice.entropy();
       generated++;
       finished = generated >= limit;
+      if (!finished && earlyStop != TextGenerator.EarlyStop.NEVER && askEarlyStop()) {
+        finished = true;
+        stoppedEarly = true;
+      }
     }
     if (finished) {
       releaseCache();
+    }
+  }
+
+  private boolean askEarlyStop() {
+    try {
+      return earlyStop.shouldStop(Arrays.copyOf(logprobs, generated), Arrays.copyOf(entropies, generated));
+    } catch (RuntimeException e) {
+      return false;
     }
   }
 
@@ -160,6 +183,6 @@ final class DecodingRow {
       }
     }
     return new Generation(detokenizer.apply(out), out, Arrays.copyOf(logprobs, generated),
-        Arrays.copyOf(entropies, generated), embedding);
+        Arrays.copyOf(entropies, generated), embedding, stoppedEarly);
   }
 }

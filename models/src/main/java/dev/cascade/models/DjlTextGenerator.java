@@ -118,6 +118,12 @@ final class DjlTextGenerator implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+    return generate(prompts, maxNewTokens, cancellation, EarlyStop.NEVER);
+  }
+
+  @Override
+  public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation,
+      EarlyStop earlyStop) {
     if (maxNewTokens < 1 || maxNewTokens > info.maxNewTokensLimit()) {
       throw new IllegalArgumentException("maxNewTokens: " + maxNewTokens + " is outside 1.." + info.maxNewTokensLimit());
     }
@@ -144,7 +150,7 @@ final class DjlTextGenerator implements TextGenerator {
       sorted.add(prefix);
       limits[j] = Math.min(maxNewTokens, info.contextLength() - prefix.length);
     }
-    List<Generation> out = batcher.decode(sorted, limits, cancellation, tokenizer::decode);
+    List<Generation> out = batcher.decode(sorted, limits, cancellation, earlyStop, tokenizer::decode);
     Generation[] results = new Generation[order.length];
     for (int j = 0; j < order.length; j++) {
       results[order[j]] = out.get(j);

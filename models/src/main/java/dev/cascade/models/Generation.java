@@ -7,8 +7,17 @@ package dev.cascade.models;
  *
  * @param embedding the mean, over the decoding steps, of the model's last hidden state at the
  *     position that produced each token; {@code null} when the model has no hidden-state output
+ * @param stoppedEarly whether the caller's {@link TextGenerator.EarlyStop} ended decoding after
+ *     {@link #length()} tokens, before end-of-sequence or the token limit: the text is then a prefix
+ *     of what the model would have written
  */
-public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
+public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding,
+    boolean stoppedEarly) {
+
+  /** A generation decoded to its end (end-of-sequence or the token limit). */
+  public Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
+    this(text, tokens, tokenLogprobs, entropies, embedding, false);
+  }
 
   /** The number of generated tokens. */
   public int length() {
