@@ -84,6 +84,9 @@ final class ApiRecords {
     if (p.ruleVersion() != null) {
       b.setRuleVersion(p.ruleVersion());
     }
+    if (p.earlyDeferMargin() != null) {
+      b.setEarlyDeferMargin(p.earlyDeferMargin());
+    }
     return b
         .addAllShadowRules(p.shadowRules())
         .setFallbackRule(p.fallbackRule())
@@ -108,7 +111,8 @@ final class ApiRecords {
     return new DeferralPolicy(p.getRule(), p.getAlpha(), p.getThreshold(), p.getExplorationRate(),
         p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason(),
         p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
-        p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule());
+        p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule(),
+        p.hasEarlyDeferMargin() ? p.getEarlyDeferMargin() : null);
   }
 
   /** A rule catalog entry as {@code cascade.v1.Rule}, without the artifact. */
@@ -139,6 +143,7 @@ final class ApiRecords {
       case "ruleVersion" -> "rule_version";
       case "shadowRules" -> "shadow_rules";
       case "fallbackRule" -> "fallback_rule";
+      case "earlyDeferMargin" -> "early_defer_margin";
       default -> recordComponent;
     };
   }

@@ -86,6 +86,12 @@ final class PolicyCommand implements Runnable {
         description = "When above 0, hold this fraction of escalations on live traffic instead of a fixed threshold.")
     Double targetEscalationRate;
 
+    @Option(names = "--early-defer", paramLabel = "MARGIN|off",
+        description = {"For rules whose early deferral is not exact: stop the small model once the score of the tokens"
+            + " so far exceeds the threshold plus MARGIN (>= 0), and defer; off turns it off.",
+            "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (router key small.early-defer)."})
+    String earlyDefer;
+
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
@@ -98,6 +104,7 @@ final class PolicyCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       token.require(spec);
+      Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
@@ -110,6 +117,13 @@ final class PolicyCommand implements Runnable {
             .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
                 : current.getTargetEscalationRate())
             .setReason(reason);
+        if (earlyDefer == null) {
+          if (current.hasEarlyDeferMargin()) {
+            asked.setEarlyDeferMargin(current.getEarlyDeferMargin());
+          }
+        } else if (margin != null) {
+          asked.setEarlyDeferMargin(margin);
+        }
         Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());
@@ -117,6 +131,19 @@ final class PolicyCommand implements Runnable {
         spec.commandLine().getOut().flush();
         return 0;
       });
+    }
+
+    /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */
+    private Double margin() {
+      if (earlyDefer == null || earlyDefer.equalsIgnoreCase("off")) {
+        return null;
+      }
+      try {
+        return Double.parseDouble(earlyDefer.trim());
+      } catch (NumberFormatException e) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--early-defer: '" + earlyDefer + "' is neither a number nor off");
+      }
     }
   }
 

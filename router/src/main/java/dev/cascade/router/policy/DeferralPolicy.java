@@ -28,6 +28,9 @@ import java.util.Objects;
  * @param shadowRules rules scored on every request and logged, never acted on: {@code NAME},
  *     {@code NAME-ALPHA} or {@code NAME@VERSION}; not null
  * @param fallbackRule the rule that scores a request when the policy's rule cannot; not blank
+ * @param earlyDeferMargin for a rule whose early deferral is not exact ({@link EarlyDeferral}): stop
+ *     the small model once the rule's score on the tokens so far exceeds {@code threshold} plus
+ *     this margin, and defer; {@code null} for off; finite and ≥ 0
  */
 public record DeferralPolicy(
     String rule,
@@ -41,13 +44,22 @@ public record DeferralPolicy(
     String reason,
     Long ruleVersion,
     List<String> shadowRules,
-    String fallbackRule) {
+    String fallbackRule,
+    Double earlyDeferMargin) {
 
   /** A policy with no pinned rule version, no shadow rules and Chow-Sum as the fallback. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
       double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason) {
     this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
         null, List.of(), ChowSumRule.NAME);
+  }
+
+  /** A policy without early deferral for the rules where it is not exact. */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
+      List<String> shadowRules, String fallbackRule) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        ruleVersion, shadowRules, fallbackRule, null);
   }
 
   /**
@@ -85,18 +97,28 @@ public record DeferralPolicy(
     if (fallbackRule == null || fallbackRule.isBlank()) {
       throw new InvalidPolicyException("fallbackRule", "must name a rule", quoted(fallbackRule));
     }
+    if (earlyDeferMargin != null && !(Double.isFinite(earlyDeferMargin) && earlyDeferMargin >= 0.0)) {
+      throw new InvalidPolicyException("earlyDeferMargin", "must be finite and >= 0 (or absent for off)",
+          earlyDeferMargin);
+    }
   }
 
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, pinned, shadowRules, fallbackRule);
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin);
   }
 
   /** This policy with other shadow rules. */
   public DeferralPolicy withShadowRules(List<String> shadows) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule);
+        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, earlyDeferMargin);
+  }
+
+  /** This policy with another early-deferral margin ({@code null}: off). */
+  public DeferralPolicy withEarlyDeferMargin(Double margin) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin);
   }
 
   /** The rule as one string: {@code NAME} or {@code NAME@VERSION} when a version is pinned. */

@@ -56,7 +56,13 @@ public final class RoutingRecords {
    */
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, boolean cacheHit) {
-    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    return answered(pending, small, scored, queueMs, smallMs, nowMs, cacheHit, null);
+  }
+
+  /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
+  public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, boolean cacheHit, SmallStop stop) {
+    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
     CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs);
     response.setCacheHit(cacheHit);
     RoutingOutcome outcome = outcome(e, ServedBy.SMALL, null, null, e.getLatencies(), cacheHit, nowMs);
@@ -68,7 +74,13 @@ public final class RoutingRecords {
   /** Deferred or explored: the record the escalator takes. */
   public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs) {
-    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    return escalated(pending, small, scored, queueMs, smallMs, nowMs, null);
+  }
+
+  /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
+  public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, SmallStop stop) {
+    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
     observer.decided(scored);
     return new Routed.Escalated(escalation);
   }
@@ -133,7 +145,7 @@ public final class RoutingRecords {
 
   /** The request with its small generation and verdict: what every later record is built from. */
   private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
-      double smallMs, long nowMs) {
+      double smallMs, long nowMs, SmallStop stop) {
     return fromRequest(pending.request())
         .setSmallText(small.text())
         .setSmallTokens(ints(small.tokens()))
@@ -150,6 +162,8 @@ public final class RoutingRecords {
         .setRuleFallbackReason(scored.fallbackReason())
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
+        .setSmallStop(stop == null ? null : stop.where())
+        .setSmallStopStep(stop == null ? null : stop.step())
         .build();
   }
 
@@ -169,6 +183,9 @@ public final class RoutingRecords {
     int largeOut = large == null ? smallOut
         : large.outputTokens() >= 0 ? large.outputTokens() : promptTokens.applyAsInt(large.text());
     boolean smallFailed = e.getSmallFailure() != null;
+    // An answer stopped early is an unfinished prefix: whether the small model would have been
+    // right is not known, so neither is its correctness or agreement.
+    boolean smallUnfinished = smallFailed || SmallStop.EARLY_DEFER.equals(e.getSmallStop());
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
         .setPrompt(e.getPrompt())
@@ -190,9 +207,9 @@ public final class RoutingRecords {
         .setLargeText(large == null ? null : large.text())
         .setLargeTokens(large == null ? null : ints(large.tokens()))
         .setLargeTokenLogprobs(large == null ? null : floats(large.tokenLogprobs()))
-        .setAgree(large == null || smallFailed ? null : e.getSmallText().equals(large.text()))
+        .setAgree(large == null || smallUnfinished ? null : e.getSmallText().equals(large.text()))
         .setReference(reference)
-        .setSmallCorrect(reference == null || smallFailed ? null : e.getSmallText().equals(reference))
+        .setSmallCorrect(reference == null || smallUnfinished ? null : e.getSmallText().equals(reference))
         .setLargeCorrect(reference == null || large == null ? null : large.text().equals(reference))
         .setLatencies(latencies)
         .setCostUnits(cost.small(prompt, smallOut) + (large == null ? 0 : cost.large(prompt, largeOut)))
@@ -204,6 +221,8 @@ public final class RoutingRecords {
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .setSmallFailure(e.getSmallFailure())
+        .setSmallStop(e.getSmallStop())
+        .setSmallStopStep(e.getSmallStopStep())
         .build();
   }
 

@@ -11,7 +11,7 @@ public final class PolicyRecords {
   public static DeferralPolicy fromAvro(dev.cascade.schemas.avro.DeferralPolicy r) {
     return new DeferralPolicy(r.getRule(), r.getAlpha(), r.getThreshold(), r.getExplorationRate(),
         r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason(),
-        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule());
+        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getEarlyDeferMargin());
   }
 
   public static dev.cascade.schemas.avro.DeferralPolicy toAvro(DeferralPolicy p) {
@@ -19,6 +19,7 @@ public final class PolicyRecords {
         .setRule(p.rule()).setAlpha(p.alpha()).setThreshold(p.threshold()).setExplorationRate(p.explorationRate())
         .setTargetEscalationRate(p.targetEscalationRate()).setVersion(p.version()).setUpdatedBy(p.updatedBy())
         .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).setRuleModelVersion(p.ruleVersion())
-        .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule()).build();
+        .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule())
+        .setEarlyDeferMargin(p.earlyDeferMargin()).build();
   }
 }
