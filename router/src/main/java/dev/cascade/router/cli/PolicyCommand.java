@@ -62,7 +62,7 @@ final class PolicyCommand implements Runnable {
 
   @Command(name = "set", mixinStandardHelpOptions = true,
       description = {"Publishes a new policy version; every router instance applies it within a second.",
-          "Options left out keep the values in force (alpha only when the rule stays the same).",
+          "Options left out keep the values in force (alpha and --early-defer only when the rule stays the same).",
           "Prints the new policy as JSON."})
   static final class Set implements Callable<Integer> {
 
@@ -118,7 +118,7 @@ final class PolicyCommand implements Runnable {
                 : current.getTargetEscalationRate())
             .setReason(reason);
         if (earlyDefer == null) {
-          if (current.hasEarlyDeferMargin()) {
+          if (current.hasEarlyDeferMargin() && rule.equals(current.getRule())) {
             asked.setEarlyDeferMargin(current.getEarlyDeferMargin());
           }
         } else if (margin != null) {

@@ -158,6 +158,25 @@ class EarlyDeferralRoutingTest {
   }
 
   @Test
+  void theOutcomeOfAStoppedRequestSaysWhereAndLeavesTheUnfinishedAnswerUnjudged() {
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 20), String::length);
+    DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.3), 0.0);
+    Escalation stopped = route(router(true, ResponseCache.disabled()), policy).stream()
+        .filter(r -> r instanceof Routed.Escalated e && SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop()))
+        .map(EarlyDeferralRoutingTest::escalation).findFirst().orElseThrow();
+    Escalation withReference = Escalation.newBuilder(stopped).setReference(stopped.getSmallText()).build();
+    dev.cascade.schemas.avro.RoutingOutcome outcome = records.afterEscalation(withReference,
+        new dev.cascade.router.escalation.LargeAnswer(stopped.getSmallText(), new int[] {1}, new float[] {-0.1f}, 5, 1),
+        null, 5, System.currentTimeMillis()).outcome();
+    assertThat(outcome.getSmallStop()).isEqualTo(SmallStop.EARLY_DEFER);
+    assertThat(outcome.getSmallStopStep()).isEqualTo(stopped.getSmallTokens().size());
+    // Even where the prefix happens to equal the reference and the large answer, it is not judged.
+    assertThat(outcome.getSmallCorrect()).isNull();
+    assertThat(outcome.getAgree()).isNull();
+    assertThat(outcome.getLargeCorrect()).isTrue();
+  }
+
+  @Test
   void underATargetRateNothingStops() {
     DeferralPolicy policy = new DeferralPolicy(ChowSumRule.NAME, 0.0, 1.0, 0.0, 0.3, 1L, "test", 0L, "");
     for (Routed r : route(router(true, ResponseCache.disabled()), policy)) {
