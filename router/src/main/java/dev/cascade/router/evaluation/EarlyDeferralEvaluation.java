@@ -67,10 +67,14 @@ public final class EarlyDeferralEvaluation {
    * @param changed requests decided differently than with full decoding
    * @param acceptedToDeferred of those, accepted with full decoding and deferred with early deferral
    * @param stopped requests whose decoding was stopped early
+   * @param accuracyFullSameRate the exact match of the rule with full decoding at the threshold that
+   *     defers as many requests as early deferral did (the same cost)
+   * @param wallMsFull the wall time of a pass decoding everything to its end, run just before the
+   *     early pass so that both see the same load
    */
   public record Result(String rule, Double margin, double threshold, double deferralRate, int deferred, int changed,
       int acceptedToDeferred, int stopped, long tokensFull, long tokensEarly, long stepsFull, long stepsEarly,
-      double accuracyFull, double accuracyEarly, double wallMsEarly) {
+      double accuracyFull, double accuracyEarly, double accuracyFullSameRate, double wallMsFull, double wallMsEarly) {
 
     /** The share of decoding steps on deferred requests that early deferral did not run. */
     public double stepsSavedShare() {
@@ -78,21 +82,12 @@ public final class EarlyDeferralEvaluation {
     }
   }
 
-  /**
-   * The report.
-   *
-   * @param wallMsFull the wall time of each pass decoding everything to its end (one before the
-   *     cases, one after, so drift in the machine's load shows)
-   */
-  public record Report(int n, double[] wallMsFull, List<Result> results) {
+  /** The report: {@code n} prompts, one result per case. */
+  public record Report(int n, List<Result> results) {
 
     public ObjectNode toJson() {
       ObjectNode root = JsonNodeFactory.instance.objectNode();
       root.put("n", n);
-      ArrayNode full = root.putArray("wall_ms_full");
-      for (double ms : wallMsFull) {
-        full.add(round(ms, 1));
-      }
       ArrayNode cases = root.putArray("cases");
       for (Result r : results) {
         ObjectNode c = cases.addObject();
@@ -116,6 +111,8 @@ public final class EarlyDeferralEvaluation {
         c.put("deferred_steps_saved", round(r.stepsSavedShare(), 4));
         c.put("exact_match_full", round(r.accuracyFull(), 4));
         c.put("exact_match_early", round(r.accuracyEarly(), 4));
+        c.put("exact_match_full_same_rate", round(r.accuracyFullSameRate(), 4));
+        c.put("wall_ms_full", round(r.wallMsFull(), 1));
         c.put("wall_ms_early", round(r.wallMsEarly(), 1));
       }
       return root;
@@ -123,15 +120,18 @@ public final class EarlyDeferralEvaluation {
 
     public String toTable() {
       StringBuilder out = new StringBuilder();
-      out.append(String.format(Locale.ROOT, "early deferral (%d items; decoding everything to its end: %s ms)%n", n,
-          Arrays.stream(wallMsFull).mapToObj(ms -> String.format(Locale.ROOT, "%.0f", ms)).toList()));
-      out.append(String.format(Locale.ROOT, "%-22s %7s %9s %9s %8s %8s %10s %10s %9s %9s%n", "rule", "margin",
-          "threshold", "deferred", "changed", "stopped", "steps full", "steps saved", "EM full", "EM early"));
+      out.append(String.format(Locale.ROOT, "early deferral (%d items; steps and tokens on the deferred requests;"
+          + " EM = exact match, EM same rate = full decoding deferring as many)%n", n));
+      out.append(String.format(Locale.ROOT, "%-18s %6s %9s %9s %8s %8s %10s %11s %8s %9s %12s %17s%n", "rule", "margin",
+          "threshold", "deferred", "changed", "stopped", "steps full", "steps saved", "EM full", "EM early",
+          "EM same rate", "wall full / early"));
       for (Result r : results) {
-        out.append(String.format(Locale.ROOT, "%-22s %7s %9.4f %8.1f%% %8d %8d %10d %10.1f%% %8.2f%% %8.2f%%  %.0f ms%n",
+        out.append(String.format(Locale.ROOT,
+            "%-18s %6s %9.4f %8.1f%% %8d %8d %10d %10.1f%% %7.2f%% %8.2f%% %11.2f%% %8.0f / %.0f ms%n",
             r.rule(), r.margin() == null ? "exact" : String.format(Locale.ROOT, "%.3g", r.margin()), r.threshold(),
             100 * r.deferralRate(), r.changed(), r.stopped(), r.stepsFull(), 100 * r.stepsSavedShare(),
-            100 * r.accuracyFull(), 100 * r.accuracyEarly(), r.wallMsEarly()));
+            100 * r.accuracyFull(), 100 * r.accuracyEarly(), 100 * r.accuracyFullSameRate(), r.wallMsFull(),
+            r.wallMsEarly()));
       }
       return out.toString();
     }
@@ -153,6 +153,7 @@ public final class EarlyDeferralEvaluation {
    * @param largeCorrect per prompt, whether the large model's answer is right
    */
   public static Report run(Decoder decoder, boolean[] smallCorrect, boolean[] largeCorrect, List<Case> cases) {
+    // The decisions to compare with; its time, with the model and the JIT still cold, is not used.
     Pass full = decoder.decode(TextGenerator.EarlyStop.NEVER);
     int n = full.generations().size();
     if (smallCorrect.length != n || largeCorrect.length != n) {
@@ -166,6 +167,7 @@ public final class EarlyDeferralEvaluation {
       DeferralPolicy policy = new DeferralPolicy(c.rule().name(), 0.0, threshold, 0.0, 0.0, 0L, "eval", 0L, "",
           null, List.of(), ChowSumRule.NAME, c.margin());
       TextGenerator.EarlyStop stop = EarlyDeferral.condition(c.rule(), policy, true).orElseThrow();
+      double wallMsFull = decoder.decode(TextGenerator.EarlyStop.NEVER).wallMs();
       Pass early = decoder.decode(stop);
       double[] earlyScores = scores(c.rule(), early.generations());
       int deferred = 0;
@@ -205,10 +207,25 @@ public final class EarlyDeferralEvaluation {
       }
       results.add(new Result(c.rule().name(), c.margin(), threshold, (double) deferred / n, deferred, changed,
           acceptedToDeferred, stopped, tokensFull, tokensEarly, stepsFull, stepsEarly, (double) rightFull / n,
-          (double) rightEarly / n, early.wallMs()));
+          (double) rightEarly / n, accuracyDeferring(scores, deferred, smallCorrect, largeCorrect), wallMsFull,
+          early.wallMs()));
     }
-    Pass after = decoder.decode(TextGenerator.EarlyStop.NEVER);
-    return new Report(n, new double[] {full.wallMs(), after.wallMs()}, results);
+    return new Report(n, results);
+  }
+
+  /** The exact match when the {@code deferred} highest scores are deferred (ties broken by order). */
+  static double accuracyDeferring(double[] scores, int deferred, boolean[] smallCorrect, boolean[] largeCorrect) {
+    Integer[] order = new Integer[scores.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Double.compare(scores[b], scores[a]));
+    int right = 0;
+    for (int k = 0; k < order.length; k++) {
+      int i = order[k];
+      right += (k < deferred ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
+    }
+    return (double) right / scores.length;
   }
 
   /**

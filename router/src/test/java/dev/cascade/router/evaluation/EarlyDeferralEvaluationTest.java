@@ -1,0 +1,94 @@
+package dev.cascade.router.evaluation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.router.rules.ChowAverageRule;
+import dev.cascade.router.rules.ChowSumRule;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The early-deferral evaluation's counting, over a decoder that replays fixed generations and honours the stop. */
+class EarlyDeferralEvaluationTest {
+
+  private static final int LIMIT = 12;
+
+  /** Random generations, some ending at the limit. */
+  private static List<Generation> generations(int n, long seed) {
+    Random random = new Random(seed);
+    List<Generation> out = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      int length = 1 + random.nextInt(LIMIT);
+      float[] logprobs = new float[length];
+      for (int t = 0; t < length; t++) {
+        logprobs[t] = (float) -(random.nextDouble() < 0.3 ? 2 * random.nextDouble() : 0.1 * random.nextDouble());
+      }
+      out.add(new Generation("g" + i, new int[length], logprobs, new float[length], null));
+    }
+    return out;
+  }
+
+  /**
+   * What the decoding loop does: asks the condition after every token that leaves the row below its
+   * limit (end-of-sequence comes one step later), and cuts the row there.
+   */
+  private static EarlyDeferralEvaluation.Decoder replaying(List<Generation> full) {
+    return stop -> {
+      List<Generation> out = new ArrayList<>();
+      for (Generation g : full) {
+        Generation kept = g;
+        for (int k = 1; k <= g.length() && k < LIMIT; k++) {
+          if (stop.shouldStop(Arrays.copyOf(g.tokenLogprobs(), k), Arrays.copyOf(g.entropies(), k))) {
+            kept = new Generation(g.text() + "…", new int[k], Arrays.copyOf(g.tokenLogprobs(), k),
+                Arrays.copyOf(g.entropies(), k), null, true);
+            break;
+          }
+        }
+        out.add(kept);
+      }
+      return new EarlyDeferralEvaluation.Pass(out, LIMIT, 1.0);
+    };
+  }
+
+  @Test
+  void anExactRuleChangesNoDecisionAndItsSavingsAreCountedOnTheDeferredRequests() {
+    List<Generation> full = generations(400, 1);
+    boolean[] small = new boolean[400];
+    boolean[] large = new boolean[400];
+    for (int i = 0; i < 400; i++) {
+      small[i] = i % 3 == 0;
+      large[i] = i % 5 != 0;
+    }
+    EarlyDeferralEvaluation.Report report = EarlyDeferralEvaluation.run(replaying(full), small, large,
+        List.of(new EarlyDeferralEvaluation.Case(new ChowSumRule(), 0.4, null),
+            new EarlyDeferralEvaluation.Case(new ChowAverageRule(), 0.4, 0.2)));
+    EarlyDeferralEvaluation.Result exact = report.results().get(0);
+    assertThat(exact.changed()).isZero();
+    assertThat(exact.deferralRate()).isCloseTo(0.4, org.assertj.core.data.Offset.offset(0.01));
+    assertThat(exact.stopped()).isPositive().isLessThanOrEqualTo(exact.deferred());
+    assertThat(exact.stepsEarly()).isLessThan(exact.stepsFull());
+    assertThat(exact.tokensEarly()).isLessThan(exact.tokensFull());
+    assertThat(exact.accuracyEarly()).isEqualTo(exact.accuracyFull());
+    // Same decisions, same number deferred: full decoding at that rate is the same exact match.
+    assertThat(exact.accuracyFullSameRate()).isEqualTo(exact.accuracyFull());
+
+    // A mean can fall again after a stop: some accepted requests become deferred, none the other way.
+    EarlyDeferralEvaluation.Result margin = report.results().get(1);
+    assertThat(margin.changed()).isPositive().isEqualTo(margin.acceptedToDeferred());
+    assertThat(margin.deferralRate()).isGreaterThan(0.4);
+    assertThat(report.toJson().get("cases")).hasSize(2);
+    assertThat(report.toTable()).contains("chow-sum").contains("chow-average");
+  }
+
+  @Test
+  void theThresholdDefersTheAskedShareAndTiesStayAccepted() {
+    assertThat(EarlyDeferralEvaluation.thresholdFor(new double[] {5, 1, 4, 2, 3}, 0.4)).isEqualTo(3.0);
+    assertThat(EarlyDeferralEvaluation.thresholdFor(new double[] {1, 1, 1, 1}, 0.5)).isEqualTo(1.0);
+    assertThat(EarlyDeferralEvaluation.accuracyDeferring(new double[] {0.9, 0.1, 0.5},
+        1, new boolean[] {false, true, true}, new boolean[] {true, false, false})).isEqualTo(1.0);
+  }
+}
