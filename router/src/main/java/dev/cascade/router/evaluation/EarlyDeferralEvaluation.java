@@ -69,12 +69,15 @@ public final class EarlyDeferralEvaluation {
    * @param stopped requests whose decoding was stopped early
    * @param accuracyFullSameRate the exact match of the rule with full decoding at the threshold that
    *     defers as many requests as early deferral did (the same cost)
+   * @param passStepsFull the decoding steps of the whole pass (every request) decoding to the end
+   * @param passStepsEarly the same with early deferral
    * @param wallMsFull the wall time of a pass decoding everything to its end, run just before the
    *     early pass so that both see the same load
    */
   public record Result(String rule, Double margin, double threshold, double deferralRate, int deferred, int changed,
       int acceptedToDeferred, int stopped, long tokensFull, long tokensEarly, long stepsFull, long stepsEarly,
-      double accuracyFull, double accuracyEarly, double accuracyFullSameRate, double wallMsFull, double wallMsEarly) {
+      double accuracyFull, double accuracyEarly, double accuracyFullSameRate, long passStepsFull, long passStepsEarly,
+      double wallMsFull, double wallMsEarly) {
 
     /** The share of decoding steps on deferred requests that early deferral did not run. */
     public double stepsSavedShare() {
@@ -112,6 +115,8 @@ public final class EarlyDeferralEvaluation {
         c.put("exact_match_full", round(r.accuracyFull(), 4));
         c.put("exact_match_early", round(r.accuracyEarly(), 4));
         c.put("exact_match_full_same_rate", round(r.accuracyFullSameRate(), 4));
+        c.put("pass_steps_full", r.passStepsFull());
+        c.put("pass_steps_early", r.passStepsEarly());
         c.put("wall_ms_full", round(r.wallMsFull(), 1));
         c.put("wall_ms_early", round(r.wallMsEarly(), 1));
       }
@@ -180,6 +185,8 @@ public final class EarlyDeferralEvaluation {
       long stepsEarly = 0;
       int rightFull = 0;
       int rightEarly = 0;
+      long passStepsFull = 0;
+      long passStepsEarly = 0;
       for (int i = 0; i < n; i++) {
         String id = "item-" + i;
         boolean deferFull = PolicyDecider.decide(id, scores[i], threshold, 0.0) == Decision.DEFER;
@@ -189,6 +196,8 @@ public final class EarlyDeferralEvaluation {
         if (e.stoppedEarly()) {
           stopped++;
         }
+        passStepsFull += SmallStop.of(f, full.limit()).step();
+        passStepsEarly += SmallStop.of(e, early.limit()).step();
         if (deferFull != deferEarly) {
           changed++;
           if (deferEarly) {
@@ -207,8 +216,8 @@ public final class EarlyDeferralEvaluation {
       }
       results.add(new Result(c.rule().name(), c.margin(), threshold, (double) deferred / n, deferred, changed,
           acceptedToDeferred, stopped, tokensFull, tokensEarly, stepsFull, stepsEarly, (double) rightFull / n,
-          (double) rightEarly / n, accuracyDeferring(scores, deferred, smallCorrect, largeCorrect), wallMsFull,
-          early.wallMs()));
+          (double) rightEarly / n, accuracyDeferring(scores, deferred, smallCorrect, largeCorrect), passStepsFull,
+          passStepsEarly, wallMsFull, early.wallMs()));
     }
     return new Report(n, results);
   }

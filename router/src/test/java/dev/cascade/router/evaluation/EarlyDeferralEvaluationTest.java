@@ -72,6 +72,8 @@ class EarlyDeferralEvaluationTest {
     assertThat(exact.stopped()).isPositive().isLessThanOrEqualTo(exact.deferred());
     assertThat(exact.stepsEarly()).isLessThan(exact.stepsFull());
     assertThat(exact.tokensEarly()).isLessThan(exact.tokensFull());
+    // Accepted requests decode the same either way: the pass saves exactly what the deferred ones do.
+    assertThat(exact.passStepsFull() - exact.passStepsEarly()).isEqualTo(exact.stepsFull() - exact.stepsEarly());
     assertThat(exact.accuracyEarly()).isEqualTo(exact.accuracyFull());
     // Same decisions, same number deferred: full decoding at that rate is the same exact match.
     assertThat(exact.accuracyFullSameRate()).isEqualTo(exact.accuracyFull());
