@@ -238,14 +238,18 @@ public final class EarlyDeferralEvaluation {
   }
 
   /**
-   * The threshold at which {@code rate} of the scores lie strictly above: the score at that rank
-   * (so ties at it are accepted, and the realised rate can fall a little short).
+   * The threshold that defers {@code rate} of the scores: midway between the highest score it
+   * accepts and the lowest it defers, so that no score sits on it (a score within rounding of a
+   * threshold can fall either side in another pass, where other rows share its batch and the
+   * forward pass rounds differently). Tied scores at the cut are all accepted.
    */
   static double thresholdFor(double[] scores, double rate) {
     double[] sorted = scores.clone();
     Arrays.sort(sorted);
-    int deferred = (int) Math.round(rate * sorted.length);
-    return sorted[Math.max(0, sorted.length - deferred - 1)];
+    int accepted = Math.max(1, sorted.length - (int) Math.round(rate * sorted.length));
+    double lo = sorted[accepted - 1];
+    double hi = accepted < sorted.length ? sorted[accepted] : lo;
+    return lo < hi ? lo + (hi - lo) / 2 : lo;
   }
 
   private static double[] scores(DeferralRule rule, List<Generation> generations) {

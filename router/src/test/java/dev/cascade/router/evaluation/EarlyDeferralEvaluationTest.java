@@ -87,8 +87,8 @@ class EarlyDeferralEvaluationTest {
   }
 
   @Test
-  void theThresholdDefersTheAskedShareAndTiesStayAccepted() {
-    assertThat(EarlyDeferralEvaluation.thresholdFor(new double[] {5, 1, 4, 2, 3}, 0.4)).isEqualTo(3.0);
+  void theThresholdLiesBetweenScoresAndTiesStayAccepted() {
+    assertThat(EarlyDeferralEvaluation.thresholdFor(new double[] {5, 1, 4, 2, 3}, 0.4)).isEqualTo(3.5);
     assertThat(EarlyDeferralEvaluation.thresholdFor(new double[] {1, 1, 1, 1}, 0.5)).isEqualTo(1.0);
     assertThat(EarlyDeferralEvaluation.accuracyDeferring(new double[] {0.9, 0.1, 0.5},
         1, new boolean[] {false, true, true}, new boolean[] {true, false, false})).isEqualTo(1.0);

@@ -69,11 +69,16 @@ class EarlyDeferralRoutingTest {
     return out;
   }
 
-  /** The threshold at which {@code share} of the full generations' scores lie above. */
+  /**
+   * The threshold at which {@code share} of the full generations' scores lie above, midway between
+   * two scores: a score within rounding of the threshold could fall either side in another batch,
+   * with or without early deferral.
+   */
   private static double thresholdFor(DeferralRule rule, double share) {
     double[] scores = small.generate(prompts, 48).stream()
         .mapToDouble(g -> rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()))).sorted().toArray();
-    return scores[(int) Math.round((1 - share) * ITEMS)];
+    int accepted = (int) Math.round((1 - share) * ITEMS);
+    return (scores[accepted - 1] + scores[accepted]) / 2;
   }
 
   private static Decision decision(Routed r) {
