@@ -3,14 +3,11 @@ package dev.cascade.router.evaluation;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.cascade.models.Generation;
-import dev.cascade.models.TextGenerator;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.policy.Decision;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.policy.PolicyDecider;
-import dev.cascade.router.routing.SmallStop;
 import dev.cascade.router.rules.ChowSumRule;
 import dev.cascade.router.rules.DeferralRule;
 import java.util.ArrayList;
@@ -34,13 +31,27 @@ public final class EarlyDeferralEvaluation {
 
   private EarlyDeferralEvaluation() {}
 
-  /** One decoding pass over every prompt, in prompt order, with the token limit it used and its wall time. */
-  public record Pass(List<Generation> generations, int limit, double wallMs) {}
+  /**
+   * One prompt's generation, as far as decoding went.
+   *
+   * @param tokens how many tokens it generated
+   * @param steps the decoding steps it took: its tokens, plus one for the step that wrote
+   *     end-of-sequence
+   * @param embedding the generation's embedding, or null
+   */
+  public record Row(float[] tokenLogprobs, float[] entropies, float[] embedding, int tokens, int steps,
+      boolean stoppedEarly) {}
 
-  /** Decodes every prompt once, each row stopped where {@code stop} says ({@code NEVER}: to its end). */
+  /** One decoding pass over every prompt, in prompt order, and its wall time. */
+  public record Pass(List<Row> rows, double wallMs) {}
+
+  /**
+   * Decodes every prompt once, each row stopped where {@code stop} says ({@link
+   * EarlyDeferral.Condition#NEVER}: to its end).
+   */
   @FunctionalInterface
   public interface Decoder {
-    Pass decode(TextGenerator.EarlyStop stop);
+    Pass decode(EarlyDeferral.Condition stop);
   }
 
   /**
@@ -159,22 +170,22 @@ public final class EarlyDeferralEvaluation {
    */
   public static Report run(Decoder decoder, boolean[] smallCorrect, boolean[] largeCorrect, List<Case> cases) {
     // The decisions to compare with; its time, with the model and the JIT still cold, is not used.
-    Pass full = decoder.decode(TextGenerator.EarlyStop.NEVER);
-    int n = full.generations().size();
+    Pass full = decoder.decode(EarlyDeferral.Condition.NEVER);
+    int n = full.rows().size();
     if (smallCorrect.length != n || largeCorrect.length != n) {
       throw new IllegalArgumentException("smallCorrect and largeCorrect need one value per prompt (" + n + "), got "
           + smallCorrect.length + " and " + largeCorrect.length);
     }
     List<Result> results = new ArrayList<>();
     for (Case c : cases) {
-      double[] scores = scores(c.rule(), full.generations());
+      double[] scores = scores(c.rule(), full.rows());
       double threshold = thresholdFor(scores, c.deferralRate());
       DeferralPolicy policy = new DeferralPolicy(c.rule().name(), 0.0, threshold, 0.0, 0.0, 0L, "eval", 0L, "",
           null, List.of(), ChowSumRule.NAME, c.margin());
-      TextGenerator.EarlyStop stop = EarlyDeferral.condition(c.rule(), policy, true).orElseThrow();
-      double wallMsFull = decoder.decode(TextGenerator.EarlyStop.NEVER).wallMs();
+      EarlyDeferral.Condition stop = EarlyDeferral.condition(c.rule(), policy, true).orElseThrow();
+      double wallMsFull = decoder.decode(EarlyDeferral.Condition.NEVER).wallMs();
       Pass early = decoder.decode(stop);
-      double[] earlyScores = scores(c.rule(), early.generations());
+      double[] earlyScores = scores(c.rule(), early.rows());
       int deferred = 0;
       int changed = 0;
       int acceptedToDeferred = 0;
@@ -191,13 +202,13 @@ public final class EarlyDeferralEvaluation {
         String id = "item-" + i;
         boolean deferFull = PolicyDecider.decide(id, scores[i], threshold, 0.0) == Decision.DEFER;
         boolean deferEarly = PolicyDecider.decide(id, earlyScores[i], threshold, 0.0) == Decision.DEFER;
-        Generation f = full.generations().get(i);
-        Generation e = early.generations().get(i);
+        Row f = full.rows().get(i);
+        Row e = early.rows().get(i);
         if (e.stoppedEarly()) {
           stopped++;
         }
-        passStepsFull += SmallStop.of(f, full.limit()).step();
-        passStepsEarly += SmallStop.of(e, early.limit()).step();
+        passStepsFull += f.steps();
+        passStepsEarly += e.steps();
         if (deferFull != deferEarly) {
           changed++;
           if (deferEarly) {
@@ -206,10 +217,10 @@ public final class EarlyDeferralEvaluation {
         }
         if (deferEarly) {
           deferred++;
-          tokensFull += f.length();
-          tokensEarly += e.length();
-          stepsFull += SmallStop.of(f, full.limit()).step();
-          stepsEarly += SmallStop.of(e, early.limit()).step();
+          tokensFull += f.tokens();
+          tokensEarly += e.tokens();
+          stepsFull += f.steps();
+          stepsEarly += e.steps();
         }
         rightFull += (deferFull ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
         rightEarly += (deferEarly ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
@@ -252,11 +263,11 @@ public final class EarlyDeferralEvaluation {
     return lo < hi ? lo + (hi - lo) / 2 : lo;
   }
 
-  private static double[] scores(DeferralRule rule, List<Generation> generations) {
-    double[] scores = new double[generations.size()];
+  private static double[] scores(DeferralRule rule, List<Row> rows) {
+    double[] scores = new double[rows.size()];
     for (int i = 0; i < scores.length; i++) {
-      Generation g = generations.get(i);
-      scores[i] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
+      Row r = rows.get(i);
+      scores[i] = rule.score(FeatureExtractor.extract(r.tokenLogprobs(), r.entropies()), r.embedding());
     }
     return scores;
   }

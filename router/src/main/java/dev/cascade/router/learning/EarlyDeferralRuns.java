@@ -4,6 +4,8 @@ import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.router.evaluation.EarlyDeferralEvaluation;
+import dev.cascade.router.policy.EarlyDeferral;
+import dev.cascade.router.routing.SmallStop;
 import dev.cascade.router.rules.ChowAverageRule;
 import dev.cascade.router.rules.ChowQuantileRule;
 import dev.cascade.router.rules.DeferralRule;
@@ -61,8 +63,15 @@ public final class EarlyDeferralRuns {
           : Math.min(settings.maxNewTokens(), small.info().maxNewTokensLimit());
       return EarlyDeferralEvaluation.run(stop -> {
         long t0 = System.nanoTime();
-        List<Generation> out = CascadeAnswers.generate(small, settings.smallModel(), prompts, settings, progress, stop);
-        return new EarlyDeferralEvaluation.Pass(out, limit, (System.nanoTime() - t0) / 1e6);
+        List<Generation> out = CascadeAnswers.generate(small, settings.smallModel(), prompts, settings, progress,
+            stop == EarlyDeferral.Condition.NEVER ? TextGenerator.EarlyStop.NEVER : stop::shouldStop);
+        double wallMs = (System.nanoTime() - t0) / 1e6;
+        List<EarlyDeferralEvaluation.Row> rows = new ArrayList<>(out.size());
+        for (Generation g : out) {
+          rows.add(new EarlyDeferralEvaluation.Row(g.tokenLogprobs(), g.entropies(), g.embedding(), g.length(),
+              SmallStop.of(g, limit).step(), g.stoppedEarly()));
+        }
+        return new EarlyDeferralEvaluation.Pass(rows, wallMs);
       }, smallCorrect, largeCorrect, cases);
     }
   }

@@ -1,6 +1,5 @@
 package dev.cascade.router.policy;
 
-import dev.cascade.models.TextGenerator;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.rules.ChowQuantileRule;
 import dev.cascade.router.rules.ChowSumRule;
@@ -39,6 +38,18 @@ public final class EarlyDeferral {
 
   private EarlyDeferral() {}
 
+  /**
+   * Asked after each decoding step with a request's token log-probs and entropies so far: true
+   * stops its decoding there (the router hands it to the model as a {@code TextGenerator.EarlyStop}).
+   */
+  @FunctionalInterface
+  public interface Condition {
+    /** Never stops. */
+    Condition NEVER = (tokenLogprobs, entropies) -> false;
+
+    boolean shouldStop(float[] tokenLogprobs, float[] entropies);
+  }
+
   /** Whether stopping at the threshold gives exactly the decision of decoding to the end. */
   public static boolean isExact(DeferralRule rule) {
     return rule instanceof ChowSumRule || (rule instanceof ChowQuantileRule q && q.alpha() == 0.0);
@@ -52,8 +63,7 @@ public final class EarlyDeferral {
    * @param rule the rule that will score the batch (the policy's, or the fallback it resolved to)
    * @param enabled the router's {@code small.early-defer}
    */
-  public static Optional<TextGenerator.EarlyStop> condition(DeferralRule rule, DeferralPolicy policy,
-      boolean enabled) {
+  public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled) {
     Objects.requireNonNull(rule, "rule");
     Objects.requireNonNull(policy, "policy");
     if (!enabled || policy.holdsTargetRate()) {

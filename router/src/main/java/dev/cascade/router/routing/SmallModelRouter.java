@@ -90,7 +90,7 @@ public final class SmallModelRouter {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
-    Optional<TextGenerator.EarlyStop> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer);
+    Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer);
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
@@ -115,7 +115,7 @@ public final class SmallModelRouter {
       }
       long t0 = System.nanoTime();
       List<Generation> generations = earlyStop.isPresent()
-          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE, earlyStop.get())
+          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE, earlyStop.get()::shouldStop)
           : smallModel.generate(prompts, limit);
       double smallMs = (System.nanoTime() - t0) / 1e6;
       for (int j = 0; j < prompts.size(); j++) {

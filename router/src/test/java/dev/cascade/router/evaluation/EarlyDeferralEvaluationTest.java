@@ -2,8 +2,6 @@ package dev.cascade.router.evaluation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cascade.models.Generation;
-import dev.cascade.models.TextGenerator;
 import dev.cascade.router.rules.ChowAverageRule;
 import dev.cascade.router.rules.ChowSumRule;
 import java.util.ArrayList;
@@ -17,17 +15,23 @@ class EarlyDeferralEvaluationTest {
 
   private static final int LIMIT = 12;
 
-  /** Random generations, some ending at the limit. */
-  private static List<Generation> generations(int n, long seed) {
+  /** A generation of {@code length} tokens as far as {@code k} of them, with its decoding steps. */
+  private static EarlyDeferralEvaluation.Row row(float[] logprobs, int k, boolean stopped) {
+    int steps = stopped || k >= LIMIT ? k : k + 1;
+    return new EarlyDeferralEvaluation.Row(Arrays.copyOf(logprobs, k), new float[k], null, k, steps, stopped);
+  }
+
+  /** Random generations' log-probs, some ending at the limit. */
+  private static List<float[]> generations(int n, long seed) {
     Random random = new Random(seed);
-    List<Generation> out = new ArrayList<>();
+    List<float[]> out = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       int length = 1 + random.nextInt(LIMIT);
       float[] logprobs = new float[length];
       for (int t = 0; t < length; t++) {
         logprobs[t] = (float) -(random.nextDouble() < 0.3 ? 2 * random.nextDouble() : 0.1 * random.nextDouble());
       }
-      out.add(new Generation("g" + i, new int[length], logprobs, new float[length], null));
+      out.add(logprobs);
     }
     return out;
   }
@@ -36,27 +40,26 @@ class EarlyDeferralEvaluationTest {
    * What the decoding loop does: asks the condition after every token that leaves the row below its
    * limit (end-of-sequence comes one step later), and cuts the row there.
    */
-  private static EarlyDeferralEvaluation.Decoder replaying(List<Generation> full) {
+  private static EarlyDeferralEvaluation.Decoder replaying(List<float[]> full) {
     return stop -> {
-      List<Generation> out = new ArrayList<>();
-      for (Generation g : full) {
-        Generation kept = g;
-        for (int k = 1; k <= g.length() && k < LIMIT; k++) {
-          if (stop.shouldStop(Arrays.copyOf(g.tokenLogprobs(), k), Arrays.copyOf(g.entropies(), k))) {
-            kept = new Generation(g.text() + "…", new int[k], Arrays.copyOf(g.tokenLogprobs(), k),
-                Arrays.copyOf(g.entropies(), k), null, true);
+      List<EarlyDeferralEvaluation.Row> out = new ArrayList<>();
+      for (float[] g : full) {
+        EarlyDeferralEvaluation.Row kept = row(g, g.length, false);
+        for (int k = 1; k <= g.length && k < LIMIT; k++) {
+          if (stop.shouldStop(Arrays.copyOf(g, k), new float[k])) {
+            kept = row(g, k, true);
             break;
           }
         }
         out.add(kept);
       }
-      return new EarlyDeferralEvaluation.Pass(out, LIMIT, 1.0);
+      return new EarlyDeferralEvaluation.Pass(out, 1.0);
     };
   }
 
   @Test
   void anExactRuleChangesNoDecisionAndItsSavingsAreCountedOnTheDeferredRequests() {
-    List<Generation> full = generations(400, 1);
+    List<float[]> full = generations(400, 1);
     boolean[] small = new boolean[400];
     boolean[] large = new boolean[400];
     for (int i = 0; i < 400; i++) {

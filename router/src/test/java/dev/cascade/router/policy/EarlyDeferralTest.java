@@ -2,7 +2,6 @@ package dev.cascade.router.policy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.cascade.models.TextGenerator;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.rules.ChowAverageRule;
@@ -23,7 +22,7 @@ class EarlyDeferralTest {
         ChowSumRule.NAME, margin);
   }
 
-  private static boolean stops(TextGenerator.EarlyStop stop, float... logprobs) {
+  private static boolean stops(EarlyDeferral.Condition stop, float... logprobs) {
     float[] entropies = new float[logprobs.length];
     Arrays.fill(entropies, 0.5f);
     return stop.shouldStop(logprobs, entropies);
@@ -31,7 +30,7 @@ class EarlyDeferralTest {
 
   @Test
   void chowSumStopsOnlyOnceTheRunningScoreIsStrictlyAboveTheThreshold() {
-    TextGenerator.EarlyStop stop = EarlyDeferral.condition(new ChowSumRule(),
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowSumRule(),
         policy(ChowSumRule.NAME, 0, 1.5, 0, 0, null), true).orElseThrow();
     assertThat(stops(stop, -0.5f, -0.5f)).isFalse();
     // A score equal to the threshold is accepted (defer only when greater), so it must not stop.
@@ -42,7 +41,7 @@ class EarlyDeferralTest {
 
   @Test
   void chowQuantileAtZeroIsExactAndOtherLevelsAreNot() {
-    TextGenerator.EarlyStop stop = EarlyDeferral.condition(new ChowQuantileRule(0.0),
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowQuantileRule(0.0),
         policy(ChowQuantileRule.NAME, 0, 2.0, 0, 0, null), true).orElseThrow();
     assertThat(stops(stop, -0.1f, -2.0f, -0.1f)).isFalse();
     assertThat(stops(stop, -0.1f, -2.5f)).isTrue();
@@ -65,7 +64,7 @@ class EarlyDeferralTest {
   void aRuleThatIsNotExactStopsOnlyWithAMarginAndOnlyAboveThresholdPlusMargin() {
     assertThat(EarlyDeferral.condition(new ChowAverageRule(), policy(ChowAverageRule.NAME, 0, 1.0, 0, 0, null), true))
         .isEmpty();
-    TextGenerator.EarlyStop stop = EarlyDeferral.condition(new ChowAverageRule(),
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowAverageRule(),
         policy(ChowAverageRule.NAME, 0, 1.0, 0, 0, 0.5), true).orElseThrow();
     assertThat(stops(stop, -1.2f, -1.4f)).isFalse(); // mean 1.3: above the threshold, not above threshold + margin
     assertThat(stops(stop, -1.2f, -1.9f)).isTrue(); // mean 1.55
@@ -94,7 +93,7 @@ class EarlyDeferralTest {
 
   @Test
   void logprobsTheRouterWouldRejectStopNothing() {
-    TextGenerator.EarlyStop stop = EarlyDeferral.condition(new ChowSumRule(),
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowSumRule(),
         policy(ChowSumRule.NAME, 0, 0.5, 0, 0, null), true).orElseThrow();
     assertThat(stops(stop, -3f, Float.NaN)).isFalse();
     assertThat(stops(stop, -3f, 0.5f)).isFalse();
@@ -137,7 +136,7 @@ class EarlyDeferralTest {
       String id = "request-" + trial;
       DeferralPolicy policy = policy(rule instanceof ChowSumRule ? ChowSumRule.NAME : ChowQuantileRule.NAME, 0,
           threshold, exploration, 0, null);
-      TextGenerator.EarlyStop stop = EarlyDeferral.condition(rule, policy, true).orElseThrow();
+      EarlyDeferral.Condition stop = EarlyDeferral.condition(rule, policy, true).orElseThrow();
       Decision whole = PolicyDecider.decide(id, wholeScore, policy);
       boolean everStopped = false;
       for (int k = 1; k <= n; k++) {
