@@ -123,7 +123,7 @@ final class ContinuousBatcher implements AutoCloseable {
   List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
       Function<int[], String> detokenizer) {
     return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), limits, cancellation,
-        detokenizer);
+        TextGenerator.EarlyStop.NEVER, detokenizer);
   }
 
   /**
@@ -132,6 +132,23 @@ final class ContinuousBatcher implements AutoCloseable {
    */
   List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] limits,
       TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+    return decode(prefixes, drafts, limits, cancellation, TextGenerator.EarlyStop.NEVER, detokenizer);
+  }
+
+  /**
+   * As above; a row that {@code earlyStop} stops is finished after that step, so it leaves the
+   * batch and frees its place (and its cache reservation) for a waiting row at the next step.
+   */
+  List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
+      TextGenerator.EarlyStop earlyStop, Function<int[], String> detokenizer) {
+    return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), limits, cancellation,
+        earlyStop, detokenizer);
+  }
+
+  /** With drafts and an early stop (see the two above). */
+  List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] limits,
+      TextGenerator.Cancellation cancellation, TextGenerator.EarlyStop earlyStop,
+      Function<int[], String> detokenizer) {
     DecodingRow[] rows = new DecodingRow[prefixes.size()];
     Job job = new Job(rows, cancellation, detokenizer);
     synchronized (lock) {
@@ -139,7 +156,7 @@ final class ContinuousBatcher implements AutoCloseable {
         throw new IllegalStateException("generator is closed");
       }
       for (int i = 0; i < rows.length; i++) {
-        rows[i] = new DecodingRow(prefixes.get(i), limits[i], drafts.get(i));
+        rows[i] = new DecodingRow(prefixes.get(i), limits[i], drafts.get(i), earlyStop);
         if (!rows[i].finished) {
           job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));

@@ -21,8 +21,11 @@ final class DecodingRow {
   private int generated;
   private double[] hiddenSum;
   private int hiddenSteps;
-  /** Set when the row produced end-of-sequence or reached its limit. */
+  private final TextGenerator.EarlyStop earlyStop;
+  /** Set when the row produced end-of-sequence, reached its limit or was stopped early. */
   boolean finished;
+  /** Set when {@link #earlyStop} ended the row. */
+  private boolean stoppedEarly;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
   /** The draft its next forward pass checks; empty without one. */
@@ -33,16 +36,26 @@ final class DecodingRow {
   private boolean checking = true;
 
   DecodingRow(long[] prefix, int limit) {
-    this(prefix, limit, new int[0]);
+    this(prefix, limit, new int[0], TextGenerator.EarlyStop.NEVER);
   }
 
   /** A row whose first forward pass checks {@code draft} (at most {@code limit} tokens). */
   DecodingRow(long[] prefix, int limit, int[] draft) {
+    this(prefix, limit, draft, TextGenerator.EarlyStop.NEVER);
+  }
+
+  DecodingRow(long[] prefix, int limit, TextGenerator.EarlyStop earlyStop) {
+    this(prefix, limit, new int[0], earlyStop);
+  }
+
+  /** A row checking {@code draft} first and asking {@code earlyStop} after each token it keeps. */
+  DecodingRow(long[] prefix, int limit, int[] draft, TextGenerator.EarlyStop earlyStop) {
     if (draft.length > Math.max(0, limit)) {
       throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
     }
     this.draft = draft;
     this.prefix = prefix;
+    this.earlyStop = earlyStop;
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
     this.logprobs = new float[this.limit];
@@ -195,7 +208,10 @@ final class DecodingRow {
     Arrays.fill(mask, base + padding, base + length, 1L);
   }
 
-  /** Takes one step's result; marks the row finished at end-of-sequence or at its limit. */
+  /**
+   * Takes one step's result; marks the row finished at end-of-sequence, at its limit, or when the
+   * early-stop condition says so.
+   */
   void accept(TokenDistribution.Choice choice, long eos, float[] hidden, int hiddenOffset, int width) {
     if (hidden != null) {
       if (hiddenSum == null) {
@@ -214,9 +230,21 @@ final class DecodingRow {
       entropies[generated] = choice.entropy();
       generated++;
       finished = generated >= limit;
+      if (!finished && earlyStop != TextGenerator.EarlyStop.NEVER && askEarlyStop()) {
+        finished = true;
+        stoppedEarly = true;
+      }
     }
     if (finished) {
       releaseCache();
+    }
+  }
+
+  private boolean askEarlyStop() {
+    try {
+      return earlyStop.shouldStop(Arrays.copyOf(logprobs, generated), Arrays.copyOf(entropies, generated));
+    } catch (RuntimeException e) {
+      return false;
     }
   }
 
@@ -230,6 +258,6 @@ final class DecodingRow {
       }
     }
     return new Generation(detokenizer.apply(out), out, Arrays.copyOf(logprobs, generated),
-        Arrays.copyOf(entropies, generated), embedding, draftAccepted);
+        Arrays.copyOf(entropies, generated), embedding, draftAccepted, stoppedEarly);
   }
 }

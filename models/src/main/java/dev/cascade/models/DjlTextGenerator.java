@@ -124,16 +124,30 @@ final class DjlTextGenerator implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
-    return generate(prompts, java.util.Collections.nCopies(prompts.size(), new int[0]), maxNewTokens, cancellation);
+    return generate(prompts, java.util.Collections.nCopies(prompts.size(), new int[0]), maxNewTokens, cancellation,
+        EarlyStop.NEVER);
   }
 
-  /**
-   * Checks each prompt's draft in its first forward pass ({@link GreedyDecoder}). A draft longer
-   * than what the context leaves a long prompt is cut to that: its tail could not be kept anyway.
-   */
+  @Override
+  public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation,
+      EarlyStop earlyStop) {
+    return generate(prompts, java.util.Collections.nCopies(prompts.size(), new int[0]), maxNewTokens, cancellation,
+        earlyStop);
+  }
+
   @Override
   public List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
       Cancellation cancellation) {
+    return generate(prompts, drafts, maxNewTokens, cancellation, EarlyStop.NEVER);
+  }
+
+  /**
+   * Checks each prompt's draft in its first forward pass ({@link GreedyDecoder}), and asks {@code
+   * earlyStop} after each token. A draft longer than what the context leaves a long prompt is cut
+   * to that: its tail could not be kept anyway.
+   */
+  private List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
+      Cancellation cancellation, EarlyStop earlyStop) {
     if (drafts.size() != prompts.size()) {
       throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");
     }
@@ -170,7 +184,7 @@ final class DjlTextGenerator implements TextGenerator {
       int[] draft = drafts.get(order[j]);
       sortedDrafts.add(draft.length > limits[j] ? Arrays.copyOf(draft, Math.max(0, limits[j])) : draft);
     }
-    List<Generation> out = batcher.decode(sorted, sortedDrafts, limits, cancellation, tokenizer::decode);
+    List<Generation> out = batcher.decode(sorted, sortedDrafts, limits, cancellation, earlyStop, tokenizer::decode);
     Generation[] results = new Generation[order.length];
     for (int j = 0; j < order.length; j++) {
       results[order[j]] = out.get(j);

@@ -9,13 +9,28 @@ package dev.cascade.models;
  *     position that produced each token; {@code null} when the model has no hidden-state output
  * @param draftAccepted how many tokens of the call's draft the model kept (the first
  *     {@code draftAccepted} of {@code tokens}); 0 without a draft
+ * @param stoppedEarly whether the caller's {@link TextGenerator.EarlyStop} ended decoding after
+ *     {@link #length()} tokens, before end-of-sequence or the token limit: the text is then a prefix
+ *     of what the model would have written
  */
 public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding,
-    int draftAccepted) {
+    int draftAccepted, boolean stoppedEarly) {
 
-  /** A generation decoded without a draft. */
+  /** A generation decoded to its end (end-of-sequence or the token limit) without a draft. */
   public Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
-    this(text, tokens, tokenLogprobs, entropies, embedding, 0);
+    this(text, tokens, tokenLogprobs, entropies, embedding, 0, false);
+  }
+
+  /** A generation decoded to its end with a draft, {@code draftAccepted} of its tokens kept. */
+  public Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding,
+      int draftAccepted) {
+    this(text, tokens, tokenLogprobs, entropies, embedding, draftAccepted, false);
+  }
+
+  /** A generation without a draft, {@code stoppedEarly} or decoded to its end. */
+  public Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding,
+      boolean stoppedEarly) {
+    this(text, tokens, tokenLogprobs, entropies, embedding, 0, stoppedEarly);
   }
 
   /** The number of generated tokens. */

@@ -19,8 +19,9 @@ import java.util.function.Function;
  * recomputation. A model in the cache layout can also run without it ({@code useCache} false):
  * every step is then a full pass with an empty past, as without a cache.
  *
- * <p>A row leaves the batch when it produces the end-of-sequence token or reaches its token limit,
- * so later steps only pay for rows still generating. Knows nothing of tokenizers or engines.
+ * <p>A row leaves the batch when it produces the end-of-sequence token, reaches its token limit or
+ * is stopped by the caller's {@link TextGenerator.EarlyStop}, so later steps only pay for rows
+ * still generating. Knows nothing of tokenizers or engines.
  *
  * <p><b>Drafts</b> (speculative decoding, lossless): a row may start with a draft of its answer,
  * another model's tokens in the same vocabulary. Its first pass runs over prefix and draft together
@@ -83,7 +84,15 @@ public final class GreedyDecoder {
   public List<Generation> decode(List<long[]> prefixes, int[] maxNewTokens, ForwardPass model,
       TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
     return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), maxNewTokens, model,
-        cancellation, detokenizer);
+        cancellation, TextGenerator.EarlyStop.NEVER, detokenizer);
+  }
+
+  /** As above; a row that {@code earlyStop} stops leaves the batch after that step. */
+  public List<Generation> decode(List<long[]> prefixes, int[] maxNewTokens, ForwardPass model,
+      TextGenerator.Cancellation cancellation, TextGenerator.EarlyStop earlyStop,
+      Function<int[], String> detokenizer) {
+    return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), maxNewTokens, model,
+        cancellation, earlyStop, detokenizer);
   }
 
   /**
@@ -92,9 +101,16 @@ public final class GreedyDecoder {
    */
   public List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] maxNewTokens, ForwardPass model,
       TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+    return decode(prefixes, drafts, maxNewTokens, model, cancellation, TextGenerator.EarlyStop.NEVER, detokenizer);
+  }
+
+  /** With drafts and an early stop: each row checks its draft, and {@code earlyStop} may end it after any token. */
+  public List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] maxNewTokens, ForwardPass model,
+      TextGenerator.Cancellation cancellation, TextGenerator.EarlyStop earlyStop,
+      Function<int[], String> detokenizer) {
     List<DecodingRow> rows = new ArrayList<>(prefixes.size());
     for (int i = 0; i < prefixes.size(); i++) {
-      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i], drafts.get(i)));
+      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i], drafts.get(i), earlyStop));
     }
     List<DecodingRow> active = new ArrayList<>();
     for (DecodingRow row : rows) {

@@ -50,6 +50,18 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
+   * As {@link #generate(List, int, Cancellation)}, with {@code earlyStop} asked after every
+   * decoding step of every row still generating: a row it stops leaves the batch at once (its
+   * place and key/value cache go to other rows), and its generation is marked {@link
+   * Generation#stoppedEarly()}. The default ignores {@code earlyStop} and decodes every row to its
+   * end, which is what a stand-in without a decoding loop can do; the bundled generators honour it.
+   */
+  default List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation,
+      EarlyStop earlyStop) {
+    return generate(prompts, maxNewTokens, cancellation);
+  }
+
+  /**
    * Empty if {@code draft} can be checked in a call for {@code maxNewTokens} tokens; otherwise why
    * not (longer than {@code maxNewTokens}, an id outside the vocabulary, end-of-sequence or
    * padding), without a field name: callers name their own.
@@ -97,5 +109,20 @@ public interface TextGenerator extends AutoCloseable {
     Cancellation NONE = () -> false;
 
     boolean isCancelled();
+  }
+
+  /**
+   * Asked after each decoding step of each row that produced a token and has not reached its
+   * limit, with everything the row has generated so far: true ends that row there. The arrays are
+   * the row's own copies (the step count is their length). Runs on the model's decoding thread,
+   * so it must be quick; a condition that throws is read as "go on", so a broken condition never
+   * loses an answer.
+   */
+  @FunctionalInterface
+  interface EarlyStop {
+    /** Never stops a row: every row decodes to end-of-sequence or its limit. */
+    EarlyStop NEVER = (tokenLogprobs, entropies) -> false;
+
+    boolean shouldStop(float[] tokenLogprobs, float[] entropies);
   }
 }

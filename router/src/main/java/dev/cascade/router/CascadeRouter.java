@@ -86,11 +86,13 @@ public final class CascadeRouter implements AutoCloseable {
       rule = rule.substring(0, at);
     }
     String shadows = config.get(CascadeConfig.POLICY_SHADOW_RULES).trim();
+    java.util.OptionalDouble margin = config.get(CascadeConfig.POLICY_EARLY_DEFER_MARGIN);
     return new DeferralPolicy(rule, config.get(CascadeConfig.POLICY_ALPHA),
         config.get(CascadeConfig.POLICY_THRESHOLD), config.get(CascadeConfig.POLICY_EXPLORATION),
         config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default", version,
         shadows.isEmpty() ? java.util.List.of() : java.util.Arrays.stream(shadows.split(",")).map(String::trim).toList(),
-        config.get(CascadeConfig.POLICY_FALLBACK_RULE), config.get(CascadeConfig.POLICY_TIER_RULES));
+        config.get(CascadeConfig.POLICY_FALLBACK_RULE),
+        margin.isPresent() ? margin.getAsDouble() : null, config.get(CascadeConfig.POLICY_TIER_RULES));
   }
 
   /**
@@ -220,7 +222,8 @@ public final class CascadeRouter implements AutoCloseable {
       }
     });
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
-        () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache),
+        () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache,
+            config.get(CascadeConfig.EARLY_DEFER)),
         new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,

@@ -84,6 +84,9 @@ final class ApiRecords {
     if (p.ruleVersion() != null) {
       b.setRuleVersion(p.ruleVersion());
     }
+    if (p.earlyDeferMargin() != null) {
+      b.setEarlyDeferMargin(p.earlyDeferMargin());
+    }
     return b
         .addAllShadowRules(p.shadowRules())
         .setFallbackRule(p.fallbackRule())
@@ -111,6 +114,7 @@ final class ApiRecords {
         p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason(),
         p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
         p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule(),
+        p.hasEarlyDeferMargin() ? p.getEarlyDeferMargin() : null,
         tierPolicies(p.getTierPoliciesList()));
   }
 
@@ -155,6 +159,7 @@ final class ApiRecords {
       case "ruleVersion" -> "rule_version";
       case "shadowRules" -> "shadow_rules";
       case "fallbackRule" -> "fallback_rule";
+      case "earlyDeferMargin" -> "early_defer_margin";
       default -> recordComponent;
     };
   }

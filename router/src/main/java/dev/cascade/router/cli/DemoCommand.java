@@ -17,6 +17,7 @@ import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.escalation.LargeTarget;
 import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.routing.SmallStop;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
@@ -247,7 +248,7 @@ final class DemoCommand implements Callable<Integer> {
             Progress.of(bar));
         if (serve) {
           bar.close();
-          summarize(config, large, examples, result, maxNew, tierNames);
+          summarize(config, small, large, examples, result, maxNew, tierNames);
           DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large);
         }
       } finally {
@@ -256,7 +257,7 @@ final class DemoCommand implements Callable<Integer> {
       // The router and the server are done, so the baseline's generations have the cores to
       // themselves: ONNX Runtime's own thread settings, not the shared ones.
       try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
-        return summarize(config, alone, examples, result, maxNew, tierNames);
+        return summarize(config, small, alone, examples, result, maxNew, tierNames);
       }
     }
   }
@@ -344,12 +345,14 @@ final class DemoCommand implements Callable<Integer> {
         plot));
   }
 
-  private int summarize(CascadeConfig config, TextGenerator large, List<Example> examples, DemoWorkload.Result result,
-      int maxNew, List<String> tierNames) throws Exception {
+  private int summarize(CascadeConfig config, TextGenerator small, TextGenerator large, List<Example> examples,
+      DemoWorkload.Result result, int maxNew, List<String> tierNames) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
     largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json));
-    DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
+    List<String> smallTexts = smallOnlyBaseline(small, examples, result, maxNew, "demo-");
+    DemoSummary summary = DemoSummary.of("demo", examples, result, smallTexts, largeTexts, largeTokens,
+        CostModel.from(config),
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD), tierNames);
     if (json) {
       System.out.println(new ObjectMapper().writeValueAsString(summary));
@@ -388,6 +391,32 @@ final class DemoCommand implements Callable<Integer> {
         bar.stepTo(start + chunk.size());
       }
     }
+  }
+
+  /**
+   * The small model's whole answer to every example: from the outcome, except where early
+   * deferral stopped it (the outcome holds an unfinished prefix), generated to its end now; null
+   * where there is no outcome.
+   */
+  static List<String> smallOnlyBaseline(TextGenerator small, List<Example> examples, DemoWorkload.Result result,
+      int maxNew, String idPrefix) {
+    List<String> texts = new ArrayList<>();
+    List<Integer> stopped = new ArrayList<>();
+    for (int i = 0; i < examples.size(); i++) {
+      RoutingOutcome o = result.outcomes().get(idPrefix + i);
+      texts.add(o == null ? null : o.getSmallText());
+      if (o != null && SmallStop.EARLY_DEFER.equals(o.getSmallStop())) {
+        stopped.add(i);
+      }
+    }
+    for (int start = 0; start < stopped.size(); start += 32) {
+      List<Integer> chunk = stopped.subList(start, Math.min(stopped.size(), start + 32));
+      List<Generation> generations = small.generate(chunk.stream().map(i -> examples.get(i).prompt()).toList(), maxNew);
+      for (int j = 0; j < chunk.size(); j++) {
+        texts.set(chunk.get(j), generations.get(j).text());
+      }
+    }
+    return texts;
   }
 
   private static String ruleName(CascadeConfig config) {

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.CascadeReport;
+import dev.cascade.router.evaluation.EarlyDeferralEvaluation;
 import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.EarlyDeferralRuns;
 import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
@@ -95,6 +97,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " repeatable. With --outcomes, scored from each outcome's recorded features and embedding.")
   List<Path> ruleFiles = new ArrayList<>();
 
+  @Option(names = "--early-defer",
+      description = "Also run the small model with early deferral (router/EVALUATION.md, \"Early deferral\"): Chow-Sum"
+          + " at 10%%..90%% deferred and Chow-Quantile at 0 (exact: changed decisions must be 0), Chow-Average and the"
+          + " learned Post-Hoc-Quantile with margins; prints decisions changed and decoding saved (\"early_defer\" in --json).")
+  boolean earlyDefer;
+
   @Option(names = "--resamples", defaultValue = "1000", paramLabel = "N",
       description = "Paired-bootstrap resamples (default: ${DEFAULT-VALUE}).")
   int resamples;
@@ -136,17 +144,26 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
     List<String> kinds = items.stream().map(PromptItem::kind).toList();
     CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
+    EarlyDeferralEvaluation.Report early = earlyDefer
+        ? EarlyDeferralRuns.evaluate(answered, models.settings(), rules, progressBars()) : null;
 
     PrintWriter out = spec.commandLine().getOut();
     warn(overlaps);
     if (json) {
       ObjectNode root = report.toJson();
       warningsJson(root, overlaps);
+      if (early != null) {
+        root.set("early_defer", early.toJson());
+      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("data: " + data + " (" + items.size() + " items)");
       printRules(out, rules);
       out.print(report.toTable());
+      if (early != null) {
+        out.println();
+        out.print(early.toTable());
+      }
     }
     out.flush();
     if (plot != null) {
@@ -158,9 +175,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   /** {@code eval --outcomes}: the rules in force, the shadows, the Chow rules and any --rule-file, from the topic. */
   private Integer evaluateOutcomes() throws IOException {
-    if (plot != null || ruleTrain != null) {
+    if (plot != null || ruleTrain != null || earlyDefer) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-          (plot != null ? "--plot" : "--rule-train") + " applies to --data only, not to --outcomes");
+          (plot != null ? "--plot" : ruleTrain != null ? "--rule-train" : "--early-defer")
+              + " applies to --data only, not to --outcomes");
     }
     List<LearnedRule> rules = new ArrayList<>();
     for (Path file : ruleFiles) {

@@ -62,7 +62,7 @@ final class PolicyCommand implements Runnable {
 
   @Command(name = "set", mixinStandardHelpOptions = true,
       description = {"Publishes a new policy version; every router instance applies it within a second.",
-          "Options left out keep the values in force (alpha only when the rule stays the same).",
+          "Options left out keep the values in force (alpha and --early-defer only when the rule stays the same).",
           "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule",
           "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
           "Prints the new policy as JSON."})
@@ -88,6 +88,12 @@ final class PolicyCommand implements Runnable {
         description = "When above 0, hold this fraction of escalations on live traffic instead of a fixed threshold.")
     Double targetEscalationRate;
 
+    @Option(names = "--early-defer", paramLabel = "MARGIN|off",
+        description = {"For rules whose early deferral is not exact: stop the small model once the score of the tokens"
+            + " so far exceeds the threshold plus MARGIN (>= 0), and defer; off turns it off.",
+            "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (router key small.early-defer)."})
+    String earlyDefer;
+
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
@@ -105,11 +111,12 @@ final class PolicyCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       token.require(spec);
+      Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .getPolicy(GetPolicyRequest.getDefaultInstance());
-        Policy.Builder asked = tier == 0 ? smallModelRule(current) : tierRule(current);
+        Policy.Builder asked = tier == 0 ? smallModelRule(current, margin) : tierRule(current);
         if (asked == null) {
           return 2;
         }
@@ -138,8 +145,8 @@ final class PolicyCommand implements Runnable {
           .clearVersion().clearUpdatedBy().clearUpdatedAtMs();
     }
 
-    private Policy.Builder smallModelRule(Policy current) {
-      return Policy.newBuilder()
+    private Policy.Builder smallModelRule(Policy current, Double margin) {
+      Policy.Builder asked = Policy.newBuilder()
             .setRule(rule)
             .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
             .setThreshold(threshold)
@@ -150,6 +157,27 @@ final class PolicyCommand implements Runnable {
             .addAllShadowRules(current.getShadowRulesList())
             .setFallbackRule(current.getFallbackRule())
             .addAllTierPolicies(current.getTierPoliciesList());
+      if (earlyDefer == null) {
+        if (current.hasEarlyDeferMargin() && rule.equals(current.getRule())) {
+          asked.setEarlyDeferMargin(current.getEarlyDeferMargin());
+        }
+      } else if (margin != null) {
+        asked.setEarlyDeferMargin(margin);
+      }
+      return asked;
+    }
+
+    /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */
+    private Double margin() {
+      if (earlyDefer == null || earlyDefer.equalsIgnoreCase("off")) {
+        return null;
+      }
+      try {
+        return Double.parseDouble(earlyDefer.trim());
+      } catch (NumberFormatException e) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--early-defer: '" + earlyDefer + "' is neither a number nor off");
+      }
     }
   }
 

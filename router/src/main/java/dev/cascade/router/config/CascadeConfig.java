@@ -103,6 +103,10 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> BATCH_TIMEOUT_MS = ConfigKey.intInRange("small.batch.timeout-ms", 30_000, 1,
       3_600_000, "longest a small-model batch may run; past it (a hung model) its requests are escalated to the large"
           + " model, marked small_failure");
+  public static final ConfigKey<Boolean> EARLY_DEFER = ConfigKey.bool("small.early-defer", true,
+      "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
+          + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"
+          + " false decodes every request to its end");
 
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");
@@ -142,6 +146,12 @@ public final class CascadeConfig {
           + " the threshold");
   public static final ConfigKey<String> POLICY_SHADOW_RULES = ConfigKey.string("policy.shadow-rules", "",
       "comma-separated rules scored on every request and logged in the outcome, never acted on (e.g. chow-sum,posthoc-quantile@0)");
+  public static final ConfigKey<java.util.OptionalDouble> POLICY_EARLY_DEFER_MARGIN = new ConfigKey<>(
+      "policy.early-defer-margin", "off",
+      s -> s.equalsIgnoreCase("off") ? java.util.OptionalDouble.empty() : java.util.OptionalDouble.of(Double.parseDouble(s)),
+      v -> v.isEmpty() || (Double.isFinite(v.getAsDouble()) && v.getAsDouble() >= 0.0), "off or a finite number >= 0",
+      "for rules whose early deferral is not exact: stop the small model once the score on the tokens so far exceeds"
+          + " threshold + this margin, and defer (changes some decisions; see EVALUATION.md)");
 
   public static final ConfigKey<String> LEARN_APPLICATION_ID = ConfigKey.nonEmpty("learn.application-id", "cascade-learner",
       "Kafka Streams application.id of the continuous learner (cascade learn)");
@@ -242,10 +252,11 @@ public final class CascadeConfig {
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
+      EARLY_DEFER,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
-      POLICY_SHADOW_RULES,
+      POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,

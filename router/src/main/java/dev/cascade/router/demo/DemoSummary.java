@@ -42,12 +42,16 @@ public record DemoSummary(
    * Summarises a run.
    *
    * @param examples what was sent; example i has request id {@code prefix-i}
+   * @param smallTexts the small model's whole answer to every example, null where it has none (for
+   *     the small-only baseline)
    * @param largeTexts the large model's answer to every example (for the large-only baseline)
    * @param largeTokens the number of tokens of each of those answers
    */
   public static DemoSummary of(String prefix, List<Example> examples, DemoWorkload.Result result,
-      List<String> largeTexts, int[] largeTokens, CostModel cost, String rule, double threshold) {
-    return of(prefix, examples, result, largeTexts, largeTokens, cost, rule, threshold, List.of("small", "large"));
+      List<String> smallTexts, List<String> largeTexts, int[] largeTokens, CostModel cost, String rule,
+      double threshold) {
+    return of(prefix, examples, result, smallTexts, largeTexts, largeTokens, cost, rule, threshold,
+        List.of("small", "large"));
   }
 
   /**
@@ -57,8 +61,8 @@ public record DemoSummary(
    * counts for the model whose answer it carries.
    */
   public static DemoSummary of(String prefix, List<Example> examples, DemoWorkload.Result result,
-      List<String> largeTexts, int[] largeTokens, CostModel cost, String rule, double threshold,
-      List<String> tierNames) {
+      List<String> smallTexts, List<String> largeTexts, int[] largeTokens, CostModel cost, String rule,
+      double threshold, List<String> tierNames) {
     int n = examples.size();
     int[] servedBy = new int[tierNames.size()];
     Map<String, CascadeResponse> byId = new java.util.HashMap<>();
@@ -116,7 +120,7 @@ public record DemoSummary(
       if (r != null && r.getText().equals(e.reference())) {
         cascadeRight++;
       }
-      if (o != null && o.getSmallText().equals(e.reference())) {
+      if (e.reference().equals(smallTexts.get(i))) {
         smallRight++;
       }
       if (largeTexts.get(i).equals(e.reference())) {

@@ -263,6 +263,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
           current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
           abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule(),
+          marginFor(back.name(), current),
           current.tierPolicies());
     } else if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
@@ -280,6 +281,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
           current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
           abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule(),
+          marginFor(challenger.name(), current),
           current.tierPolicies());
     }
     return new Round(verdict, next, snapshotNextSeq);
@@ -383,5 +385,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     if (worker != null) {
       worker.shutdownNow();
     }
+  }
+
+  /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */
+  private static Double marginFor(String rule, DeferralPolicy current) {
+    return rule.equals(current.rule()) ? current.earlyDeferMargin() : null;
   }
 }

@@ -163,6 +163,13 @@ public final class CascadeAnswers {
    */
   public static List<Generation> generate(TextGenerator generator, String label, List<String> prompts,
       Settings settings, Progress progress) {
+    return generate(generator, label, prompts, settings, progress, TextGenerator.EarlyStop.NEVER);
+  }
+
+  /** As above, each row stopped where {@code earlyStop} says ({@link TextGenerator#generate(List, int,
+   * TextGenerator.Cancellation, TextGenerator.EarlyStop)}); never cached. */
+  public static List<Generation> generate(TextGenerator generator, String label, List<String> prompts,
+      Settings settings, Progress progress, TextGenerator.EarlyStop earlyStop) {
     int limit = settings.maxNewTokens() == 0
         ? generator.info().maxNewTokensLimit()
         : Math.min(settings.maxNewTokens(), generator.info().maxNewTokensLimit());
@@ -178,7 +185,8 @@ public final class CascadeAnswers {
         for (int p = start; p < end; p++) {
           batch.add(prompts.get(order[p]));
         }
-        List<Generation> generations = generator.generate(batch, limit);
+        List<Generation> generations = earlyStop == TextGenerator.EarlyStop.NEVER ? generator.generate(batch, limit)
+            : generator.generate(batch, limit, TextGenerator.Cancellation.NONE, earlyStop);
         for (int p = start; p < end; p++) {
           out[order[p]] = generations.get(p - start);
         }

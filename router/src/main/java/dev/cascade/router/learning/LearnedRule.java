@@ -61,6 +61,11 @@ public final class LearnedRule implements DeferralRule {
     return layout.embeddingLength();
   }
 
+  @Override
+  public boolean usesEmbedding() {
+    return embeddingLength() > 0;
+  }
+
   /** The score without an embedding: for Post-Hoc-Embed, the embedding features count as unknown. */
   @Override
   public double score(UncertaintyFeatures features) {

@@ -413,6 +413,9 @@ public final class OutcomeReport {
     if (outcome.getSmallFailure() != null) {
       return "small model failed";
     }
+    if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
+      return "small model stopped early (deferral decided)";
+    }
     if (outcome.getSmallCorrect() == null) {
       return "no reference";
     }

@@ -64,6 +64,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter largeModelCalls;
   private final Counter largeModelRefusals;
   private final Counter smallModelFailures;
+  private final Counter earlyDeferrals;
   private final Counter escalationWaits;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
@@ -144,6 +145,10 @@ public final class CascadeMetrics implements RoutingObserver {
     smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
         .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
             + " without its answer (small_failure on the outcome)")
+        .withoutExemplars().register(registry);
+    earlyDeferrals = Counter.builder().name("cascade_small_early_deferrals_total")
+        .help("Answered requests whose small-model decoding was stopped once their deferral was decided (small_stop"
+            + " early-defer on the outcome; small.early-defer, the policy's early_defer_margin)")
         .withoutExemplars().register(registry);
     largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
         .help("Large-model calls refused as wrong or not allowed (INVALID_ARGUMENT, FAILED_PRECONDITION, ...): a router-server"
@@ -259,6 +264,9 @@ public final class CascadeMetrics implements RoutingObserver {
     endToEnd.observe(l.getTotalMs() / 1e3);
     costSpent.inc(outcome.getCostUnits());
     costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
+    if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
+      earlyDeferrals.inc();
+    }
   }
 
   @Override

@@ -28,6 +28,9 @@ import java.util.Objects;
  * @param shadowRules rules scored on every request and logged, never acted on: {@code NAME},
  *     {@code NAME-ALPHA} or {@code NAME@VERSION}; not null
  * @param fallbackRule the rule that scores a request when the policy's rule cannot; not blank
+ * @param earlyDeferMargin for a rule whose early deferral is not exact ({@link EarlyDeferral}): stop
+ *     the small model once the rule's score on the tokens so far exceeds {@code threshold} plus
+ *     this margin, and defer; {@code null} for off; finite and ≥ 0
  * @param tierPolicies the rules of the middle tiers of a cascade of more than two models: entry
  *     i - 1 is tier i's ({@link #tierPolicy}); empty for two models; not null
  */
@@ -44,14 +47,15 @@ public record DeferralPolicy(
     Long ruleVersion,
     List<String> shadowRules,
     String fallbackRule,
+    Double earlyDeferMargin,
     List<TierPolicy> tierPolicies) {
 
-  /** A policy for a cascade of two models (no middle tiers). */
+  /** A policy with an early-deferral margin ({@code null}: off) and no middle tiers. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
       double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
-      List<String> shadowRules, String fallbackRule) {
+      List<String> shadowRules, String fallbackRule, Double earlyDeferMargin) {
     this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
-        ruleVersion, shadowRules, fallbackRule, List.of());
+        ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, List.of());
   }
 
   /** A policy with no pinned rule version, no shadow rules and Chow-Sum as the fallback. */
@@ -59,6 +63,14 @@ public record DeferralPolicy(
       double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason) {
     this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
         null, List.of(), ChowSumRule.NAME);
+  }
+
+  /** A policy without early deferral for the rules where it is not exact. */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
+      List<String> shadowRules, String fallbackRule) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        ruleVersion, shadowRules, fallbackRule, null);
   }
 
   /**
@@ -100,24 +112,36 @@ public record DeferralPolicy(
       throw new InvalidPolicyException("tierPolicies", "must be a list of tier rules", tierPolicies);
     }
     tierPolicies = List.copyOf(tierPolicies);
+    if (earlyDeferMargin != null && !(Double.isFinite(earlyDeferMargin) && earlyDeferMargin >= 0.0)) {
+      throw new InvalidPolicyException("earlyDeferMargin", "must be finite and >= 0 (or absent for off)",
+          earlyDeferMargin);
+    }
   }
 
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, pinned, shadowRules, fallbackRule, tierPolicies);
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies);
   }
 
   /** This policy with other shadow rules. */
   public DeferralPolicy withShadowRules(List<String> shadows) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, tierPolicies);
+        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, earlyDeferMargin,
+        tierPolicies);
+  }
+
+  /** This policy with another early-deferral margin ({@code null}: off). */
+  public DeferralPolicy withEarlyDeferMargin(Double margin) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin, tierPolicies);
   }
 
   /** This policy with other middle-tier rules. */
   public DeferralPolicy withTierPolicies(List<TierPolicy> tiers) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, Objects.requireNonNull(tiers, "tiers"));
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin,
+        Objects.requireNonNull(tiers, "tiers"));
   }
 
   /**

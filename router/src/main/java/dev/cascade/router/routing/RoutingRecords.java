@@ -66,7 +66,13 @@ public final class RoutingRecords {
    */
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, boolean cacheHit) {
-    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    return answered(pending, small, scored, queueMs, smallMs, nowMs, cacheHit, null);
+  }
+
+  /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
+  public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, boolean cacheHit, SmallStop stop) {
+    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
     CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs, null);
     response.setCacheHit(cacheHit);
     RoutingOutcome outcome = outcome(e, ServedBy.SMALL, List.of(), null, e.getLatencies(), cacheHit, nowMs);
@@ -78,7 +84,13 @@ public final class RoutingRecords {
   /** Deferred or explored: the record the escalator takes. */
   public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs) {
-    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs);
+    return escalated(pending, small, scored, queueMs, smallMs, nowMs, null);
+  }
+
+  /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
+  public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, SmallStop stop) {
+    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
     observer.decided(scored);
     return new Routed.Escalated(escalation);
   }
@@ -188,7 +200,7 @@ public final class RoutingRecords {
 
   /** The request with its small generation and verdict: what every later record is built from. */
   private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
-      double smallMs, long nowMs) {
+      double smallMs, long nowMs, SmallStop stop) {
     return fromRequest(pending.request())
         .setSmallText(small.text())
         .setSmallTokens(ints(small.tokens()))
@@ -205,6 +217,8 @@ public final class RoutingRecords {
         .setRuleFallbackReason(scored.fallbackReason())
         .setEscalatedAtMs(nowMs)
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
+        .setSmallStop(stop == null ? null : stop.where())
+        .setSmallStopStep(stop == null ? null : stop.step())
         .build();
   }
 
@@ -226,6 +240,9 @@ public final class RoutingRecords {
         ? promptTokens.applyAsInt(large.getText()) : large.getTokens().size();
     double tierCosts = tiers.stream().mapToDouble(TierAnswer::getCostUnits).sum();
     boolean smallFailed = e.getSmallFailure() != null;
+    // An answer stopped early is an unfinished prefix: whether the small model would have been
+    // right is not known, so neither is its correctness or agreement.
+    boolean smallUnfinished = smallFailed || SmallStop.EARLY_DEFER.equals(e.getSmallStop());
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
         .setPrompt(e.getPrompt())
@@ -247,9 +264,9 @@ public final class RoutingRecords {
         .setLargeText(large == null ? null : large.getText())
         .setLargeTokens(large == null ? null : large.getTokens())
         .setLargeTokenLogprobs(large == null ? null : large.getTokenLogprobs())
-        .setAgree(large == null || smallFailed ? null : e.getSmallText().equals(large.getText()))
+        .setAgree(large == null || smallUnfinished ? null : e.getSmallText().equals(large.getText()))
         .setReference(reference)
-        .setSmallCorrect(reference == null || smallFailed ? null : e.getSmallText().equals(reference))
+        .setSmallCorrect(reference == null || smallUnfinished ? null : e.getSmallText().equals(reference))
         .setLargeCorrect(reference == null || large == null ? null : large.getText().equals(reference))
         .setLatencies(latencies)
         .setCostUnits(cost.small(prompt, smallOut) + tierCosts)

@@ -7,6 +7,7 @@ import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.policy.Decision;
 import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.policy.PolicyDecider;
 import dev.cascade.router.policy.TargetRateController;
 import dev.cascade.router.learning.RuleResolver;
@@ -35,6 +36,7 @@ public final class SmallModelRouter {
   private final int defaultMaxNewTokens;
   private final Clock clock;
   private final ResponseCache cache;
+  private final boolean earlyDefer;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
@@ -52,10 +54,21 @@ public final class SmallModelRouter {
    * whose prompt and token limit are cached (and that does not ask to bypass the cache) is scored
    * from the cached generation without running the model, and its answer is marked a cache hit.
    * Rules are resolved through {@code rules} for every batch, so a new rule version on the rules
-   * topic applies from the next batch.
+   * topic applies from the next batch. Early deferral is on.
    */
   public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, true);
+  }
+
+  /**
+   * As above; with {@code earlyDefer} the small model stops decoding a request once its deferral
+   * is decided ({@link EarlyDeferral}; {@code small.early-defer}). Such a generation is unfinished:
+   * it is not put in the response cache.
+   */
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer) {
+    this.earlyDefer = earlyDefer;
     this.cache = cache;
     this.smallModel = smallModel;
     this.rules = rules;
@@ -77,6 +90,7 @@ public final class SmallModelRouter {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
+    Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer);
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
@@ -87,7 +101,7 @@ public final class SmallModelRouter {
         Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
-          generated.add(new Generated(i, pending, cached.get(), batchStartMs, 0, true));
+          generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true));
         } else {
           fresh.add(i);
         }
@@ -100,15 +114,17 @@ public final class SmallModelRouter {
         prompts.add(batch.get(i).request().getPrompt());
       }
       long t0 = System.nanoTime();
-      List<Generation> generations = smallModel.generate(prompts, limit);
+      List<Generation> generations = earlyStop.isPresent()
+          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE, earlyStop.get()::shouldStop)
+          : smallModel.generate(prompts, limit);
       double smallMs = (System.nanoTime() - t0) / 1e6;
       for (int j = 0; j < prompts.size(); j++) {
         PendingRequest pending = batch.get(fresh.get(j));
         Generation generation = generations.get(j);
-        if (!pending.request().getBypassCache()) {
+        if (!pending.request().getBypassCache() && !generation.stoppedEarly()) {
           cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
         }
-        generated.add(new Generated(fresh.get(j), pending, generation, batchStartMs, smallMs, false));
+        generated.add(new Generated(fresh.get(j), pending, generation, limit, batchStartMs, smallMs, false));
       }
     }
     long t0 = System.nanoTime();
@@ -130,9 +146,11 @@ public final class SmallModelRouter {
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
           shadows, k, rule, policy, scoringMsEach);
       double queueMs = Math.max(0, g.batchStartMs() - g.pending().receivedAtMs());
+      SmallStop stop = SmallStop.of(g.generation(), g.limit());
       out[g.index()] = scored.decision() == Decision.ACCEPT
-          ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit())
-          : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis());
+          ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit(),
+              stop)
+          : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), stop);
     }
     return List.of(out);
   }
@@ -141,7 +159,7 @@ public final class SmallModelRouter {
   private record Rules(RuleResolver.Resolved main, List<RuleResolver.Resolved> shadows) {}
 
   /** One request of the batch with its generation, in the order the batch is decided. */
-  private record Generated(int index, PendingRequest pending, Generation generation, long batchStartMs,
+  private record Generated(int index, PendingRequest pending, Generation generation, int limit, long batchStartMs,
       double smallMs, boolean cacheHit) {}
 
   /**

@@ -27,6 +27,14 @@ public interface DeferralRule {
   }
 
   /**
+   * Whether the score depends on the generation's embedding, which exists only once decoding has
+   * ended (so such a rule cannot score a generation still being decoded). The default is false.
+   */
+  default boolean usesEmbedding() {
+    return false;
+  }
+
+  /**
    * The scores of many generations in one call, in order: each the same as {@link
    * #score(UncertaintyFeatures, float[])} gives for that generation alone. The router scores each
    * micro-batch with one call. The default scores one at a time; a rule whose model predicts a batch

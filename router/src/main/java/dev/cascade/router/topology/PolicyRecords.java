@@ -11,7 +11,8 @@ public final class PolicyRecords {
   public static DeferralPolicy fromAvro(dev.cascade.schemas.avro.DeferralPolicy r) {
     return new DeferralPolicy(r.getRule(), r.getAlpha(), r.getThreshold(), r.getExplorationRate(),
         r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason(),
-        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getTierPolicies().stream()
+        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getEarlyDeferMargin(),
+        r.getTierPolicies().stream()
             .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold())).toList());
   }
 
@@ -21,6 +22,7 @@ public final class PolicyRecords {
         .setTargetEscalationRate(p.targetEscalationRate()).setVersion(p.version()).setUpdatedBy(p.updatedBy())
         .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).setRuleModelVersion(p.ruleVersion())
         .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule())
+        .setEarlyDeferMargin(p.earlyDeferMargin())
         .setTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.schemas.avro.TierPolicy.newBuilder()
             .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
         .build();

@@ -127,6 +127,41 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void policySetEarlyDeferSetsKeepsAndClearsTheMarginAndABadOneIsRefusedNamingTheField() {
+    CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-average",
+        "--threshold", "0.6", "--early-defer", "0.3");
+    assertThat(set.exitCode()).as(set.err()).isZero();
+    assertThat(set.out()).contains("\"early_defer_margin\": 0.3");
+    assertThat(policies.current().earlyDeferMargin()).isEqualTo(0.3);
+
+    CommandLineRun kept = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-average",
+        "--threshold", "0.7");
+    assertThat(kept.exitCode()).as(kept.err()).isZero();
+    assertThat(policies.current().earlyDeferMargin()).isEqualTo(0.3);
+
+    CommandLineRun otherRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
+        "--threshold", "9");
+    assertThat(otherRule.exitCode()).as(otherRule.err()).isZero();
+    assertThat(policies.current().earlyDeferMargin()).isNull();
+
+    run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum", "--threshold", "9",
+        "--early-defer", "1");
+    CommandLineRun off = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
+        "--threshold", "9", "--early-defer", "off");
+    assertThat(off.exitCode()).as(off.err()).isZero();
+    assertThat(policies.current().earlyDeferMargin()).isNull();
+
+    CommandLineRun negative = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
+        "--threshold", "9", "--early-defer=-1");
+    assertThat(negative.exitCode()).isEqualTo(1);
+    assertThat(negative.err()).contains("INVALID_ARGUMENT").contains("policy.early_defer_margin");
+    CommandLineRun garbage = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
+        "--threshold", "9", "--early-defer", "soon");
+    assertThat(garbage.exitCode()).isEqualTo(2);
+    assertThat(garbage.err()).contains("--early-defer: 'soon'");
+  }
+
+  @Test
   void policySetWithAWrongTokenIsRefusedAndWithoutOneDoesNotCall() {
     CommandLineRun wrong = run("policy", "set", "--target", target, "--token", "nope", "--rule", "chow-sum", "--threshold", "1");
     assertThat(wrong.exitCode()).isEqualTo(1);

@@ -217,7 +217,7 @@ class TieredCascadeIT {
           List.of(new TierPolicy("chow-sum", 0.0, 1e9)));
       DeferralPolicy versioned = new DeferralPolicy(never.rule(), never.alpha(), never.threshold(),
           never.explorationRate(), never.targetEscalationRate(), 7, "test", 1L, "middle tier keeps all",
-          never.ruleVersion(), never.shadowRules(), never.fallbackRule(), never.tierPolicies());
+          never.ruleVersion(), never.shadowRules(), never.fallbackRule(), never.earlyDeferMargin(), never.tierPolicies());
       try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
           Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
           CascadeSerdes.policies().serializer())) {

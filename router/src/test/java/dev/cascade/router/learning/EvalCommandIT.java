@@ -70,6 +70,42 @@ class EvalCommandIT {
   }
 
   @Test
+  void earlyDeferAddsItsCasesAndTheExactOnesChangeNoDecision() throws Exception {
+    Path data = dir.resolve("six.jsonl");
+    Files.write(data, List.of(
+        "{\"prompt\": \"cat\", \"reference\": \"k ' a t\", \"kind\": \"word\"}",
+        "{\"prompt\": \"defrayal\", \"reference\": \"d I# f r ' eI @L\", \"kind\": \"word\"}",
+        "{\"prompt\": \"house\", \"reference\": \"h ' aU s\", \"kind\": \"word\"}",
+        "{\"prompt\": \"the dog\", \"reference\": \"D @2 | d ' 0 g\", \"kind\": \"phrase\"}",
+        "{\"prompt\": \"having become hyaline\", \"reference\": \"h , a v I N | b I k , V m | h ' aI @ l , aI n\","
+            + " \"kind\": \"phrase\"}",
+        "{\"prompt\": \"terrorism should be\", \"reference\": \"t ' E r 3 r- , I z @ m | S , U d | b ' i:\","
+            + " \"kind\": \"phrase\"}"));
+    StringWriter out = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--json", "--early-defer", "--small", SMALL,
+        "--large", LARGE, "--engine", "OnnxRuntime", "--resamples", "20");
+
+    assertThat(code).isZero();
+    JsonNode early = new ObjectMapper().readTree(out.toString()).get("early_defer");
+    assertThat(early.get("n").asInt()).isEqualTo(6);
+    List<String> cases = new ArrayList<>();
+    for (JsonNode c : early.get("cases")) {
+      cases.add(c.get("rule").asText() + (c.get("exact").asBoolean() ? "" : "+" + c.get("margin").asDouble()));
+      if (c.get("exact").asBoolean()) {
+        assertThat(c.get("decisions_changed").asInt()).as(c.toString()).isZero();
+      }
+      assertThat(c.get("deferred_steps_early").asLong()).isLessThanOrEqualTo(c.get("deferred_steps_full").asLong());
+    }
+    // Nine Chow-Sum rates, Chow-Quantile at 0, and two margins each for Chow-Average and the learned
+    // rule that needs no embedding (posthoc-embed cannot score an unfinished answer).
+    assertThat(cases).hasSize(14).contains("chow-quantile-0", "chow-average+0.1", "posthoc-quantile+0.15")
+        .noneMatch(c -> c.startsWith("posthoc-embed"));
+  }
+
+  @Test
   void warnsWhenTheShippedRulesWereTrainedOnSomeOfTheItems() throws Exception {
     Path data = dir.resolve("mixed.jsonl");
     Files.write(data, List.of( // two prompts of the validation split, the shipped rules' training data

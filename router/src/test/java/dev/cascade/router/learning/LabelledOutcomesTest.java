@@ -45,6 +45,17 @@ class LabelledOutcomesTest {
   }
 
   @Test
+  void anAnswerStoppedEarlyIsNoLabelWhateverTheFeedbackOrTheLargeAnswer() {
+    RoutingOutcome stopped = outcome(Decision.DEFER, 1.0, "k ' a", "k ' a s k eI d").setReference("k ' a s k eI d")
+        .setLargeCorrect(true).setSmallStop("early-defer").setSmallStopStep(3).build();
+    assertThat(LabelledOutcomes.label(stopped, null, 0)).isEmpty();
+    assertThat(LabelledOutcomes.label(stopped, feedback().setCorrect(true).build(), 0)).isEmpty();
+    // The same outcome decoded to its end is a label.
+    assertThat(LabelledOutcomes.label(RoutingOutcome.newBuilder(stopped).setSmallStop("eos").setSmallStopStep(4)
+        .setSmallCorrect(false).build(), null, 0)).isPresent();
+  }
+
+  @Test
   void anAcceptedWrongAnswerWithoutTheLargeModelIsKeptForComparisonsOnly() {
     LabelledExample e = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("b")
         .setSmallCorrect(false).build(), null, 0).orElseThrow();

@@ -31,6 +31,22 @@ class DeferralPolicyTest {
     assertInvalid("updatedBy", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "", 1, ""));
     assertInvalid("updatedAtMs", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "op", -5, ""));
     assertInvalid("reason", () -> new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "op", 1, null));
+    DeferralPolicy valid = new DeferralPolicy("chow-average", 0, 1, 0, 0, 1, "op", 1, "");
+    assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(-0.1));
+    assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(Double.NaN));
+    assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(Double.POSITIVE_INFINITY));
+  }
+
+  @Test
+  void theEarlyDeferMarginSurvivesTheTopicRecordAndTheOtherWithers() {
+    DeferralPolicy policy = new DeferralPolicy("chow-average", 0, 1, 0, 0, 1, "op", 1, "").withEarlyDeferMargin(0.25);
+    DeferralPolicy back = dev.cascade.router.topology.PolicyRecords.fromAvro(
+        dev.cascade.router.topology.PolicyRecords.toAvro(policy));
+    assertThat(back).isEqualTo(policy);
+    assertThat(back.withShadowRules(java.util.List.of("chow-sum")).withRuleVersion(3L).earlyDeferMargin())
+        .isEqualTo(0.25);
+    assertThat(dev.cascade.router.topology.PolicyRecords.fromAvro(dev.cascade.router.topology.PolicyRecords.toAvro(
+        policy.withEarlyDeferMargin(null))).earlyDeferMargin()).isNull();
   }
 
   @Test

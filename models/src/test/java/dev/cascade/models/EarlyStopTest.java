@@ -1,0 +1,110 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The per-row early-stop hook: a stopped row leaves the batch at once, and no other row changes. */
+class EarlyStopTest {
+
+  private static final int ITEMS = 200;
+  private static final long EOS = 2;
+  private static final int VOCAB = 32;
+
+  /** Stops a row once one of its tokens had probability below one half. */
+  private static final TextGenerator.EarlyStop UNSURE_TOKEN = (logprobs, entropies) -> {
+    for (float lp : logprobs) {
+      if (lp < Math.log(0.5)) {
+        return true;
+      }
+    }
+    return false;
+  };
+
+  /** Predicts (last token + 1) until the last token reaches {@code stopAt}, then end-of-sequence. */
+  private static ContinuousBatcher.ForwardPassResource counting(List<Integer> batchSizes, long stopAt) {
+    return new ContinuousBatcher.ForwardPassResource() {
+      @Override
+      public NextTokenScores run(DecodeStep step) {
+        batchSizes.add(step.rows());
+        float[] logits = new float[step.rows() * VOCAB];
+        for (int r = 0; r < step.rows(); r++) {
+          long last = step.inputIds()[r * step.length() + step.length() - 1];
+          logits[r * VOCAB + (last >= stopAt ? (int) EOS : (int) last + 1)] = 5f;
+        }
+        return new NextTokenScores(logits, step.rows(), VOCAB, null, 0);
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  @Test
+  void aStoppedRowFreesItsPlaceAtTheNextStep() {
+    List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
+    // One row at a time: the second row can only start when the first has left.
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
+        () -> counting(batchSizes, 30), 1)) {
+      List<Generation> out = batcher.decode(List.of(new long[] {3, 3, 4}, new long[] {3, 3, 10}), new int[] {20, 20},
+          TextGenerator.Cancellation.NONE, (logprobs, entropies) -> logprobs.length == 3, Arrays::toString);
+      assertThat(out.get(0).tokens()).containsExactly(5, 6, 7);
+      assertThat(out.get(1).tokens()).containsExactly(11, 12, 13);
+      assertThat(out).allSatisfy(g -> assertThat(g.stoppedEarly()).isTrue());
+      // Three steps each instead of the twenty their limit allowed, one row per step.
+      assertThat(batchSizes).containsExactly(1, 1, 1, 1, 1, 1);
+    }
+  }
+
+  @Test
+  void rowsThatEndOnTheirOwnAreNotMarkedAndAConditionThatThrowsStopsNothing() {
+    List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
+        () -> counting(batchSizes, 8), 4)) {
+      List<Generation> out = batcher.decode(List.of(new long[] {3, 5}, new long[] {3, 3}), new int[] {20, 2},
+          TextGenerator.Cancellation.NONE, (logprobs, entropies) -> {
+            throw new IllegalStateException("broken condition");
+          }, Arrays::toString);
+      assertThat(out.get(0).tokens()).containsExactly(6, 7, 8); // then end-of-sequence
+      assertThat(out.get(1).tokens()).containsExactly(4, 5); // its limit
+      assertThat(out).noneSatisfy(g -> assertThat(g.stoppedEarly()).isTrue());
+    }
+  }
+
+  @Test
+  void withTheSmallModelStoppedRowsArePrefixesAndTheOtherRowsAreUnchanged() {
+    List<String> prompts = BundledModels.testSplit().subList(0, ITEMS).stream().map(BundledModels.Item::prompt)
+        .toList();
+    // Eight rows per pass, so the places stopped rows free are taken by waiting rows mid-batch.
+    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", 8)) {
+      List<Generation> full = small.generate(prompts, 48);
+      List<Generation> early = small.generate(prompts, 48, TextGenerator.Cancellation.NONE, UNSURE_TOKEN);
+      int stopped = 0;
+      for (int i = 0; i < ITEMS; i++) {
+        Generation f = full.get(i);
+        Generation e = early.get(i);
+        int[] fullTokens = f.tokens();
+        if (e.stoppedEarly()) {
+          stopped++;
+          // At most as long: a row stopped at its last token saves only the end-of-sequence step.
+          assertThat(e.length()).as(prompts.get(i)).isLessThanOrEqualTo(f.length());
+          assertThat(e.tokens()).as(prompts.get(i)).isEqualTo(Arrays.copyOf(fullTokens, e.length()));
+          // It stopped at the first step where the condition held, not later.
+          assertThat(UNSURE_TOKEN.shouldStop(e.tokenLogprobs(), e.entropies())).isTrue();
+          assertThat(UNSURE_TOKEN.shouldStop(Arrays.copyOf(e.tokenLogprobs(), e.length() - 1),
+              Arrays.copyOf(e.entropies(), e.length() - 1))).as(prompts.get(i)).isFalse();
+        } else {
+          assertThat(e.tokens()).as(prompts.get(i)).isEqualTo(fullTokens);
+          assertThat(e.text()).isEqualTo(f.text());
+          assertThat(e.tokenLogprobs()).containsExactly(f.tokenLogprobs(), org.assertj.core.data.Offset.offset(1e-4f));
+        }
+      }
+      // The condition must have stopped some rows and let others finish, or the test shows nothing.
+      assertThat(stopped).isBetween(10, ITEMS - 10);
+    }
+  }
+}

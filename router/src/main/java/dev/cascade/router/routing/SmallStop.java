@@ -1,0 +1,33 @@
+package dev.cascade.router.routing;
+
+import dev.cascade.models.Generation;
+
+/**
+ * Where the small model's decoding of one request stopped, as the outcome records it ({@code
+ * small_stop}, {@code small_stop_step}).
+ *
+ * @param where {@link #EOS}, {@link #TOKEN_LIMIT} or {@link #EARLY_DEFER}
+ * @param step the decoding step (1-based) it stopped at: the tokens generated, plus one for the
+ *     step that wrote end-of-sequence
+ */
+public record SmallStop(String where, int step) {
+
+  /** The model wrote end-of-sequence. */
+  public static final String EOS = "eos";
+  /** The model reached the token limit. */
+  public static final String TOKEN_LIMIT = "token-limit";
+  /** The router stopped it: deferral was already decided ({@link dev.cascade.router.policy.EarlyDeferral}). */
+  public static final String EARLY_DEFER = "early-defer";
+
+  /**
+   * Where {@code generation}, decoded with token limit {@code limit}, stopped: a generation with
+   * as many tokens as its limit stopped there (end-of-sequence would have left it shorter).
+   */
+  public static SmallStop of(Generation generation, int limit) {
+    if (generation.stoppedEarly()) {
+      return new SmallStop(EARLY_DEFER, generation.length());
+    }
+    return generation.length() >= limit ? new SmallStop(TOKEN_LIMIT, generation.length())
+        : new SmallStop(EOS, generation.length() + 1);
+  }
+}

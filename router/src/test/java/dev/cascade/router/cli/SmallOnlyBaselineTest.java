@@ -1,0 +1,73 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.ModelInfo;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/** The demo's small-only baseline judges the small model's whole answers, not the prefixes early deferral left. */
+class SmallOnlyBaselineTest {
+
+  /** Answers "whole:" + the prompt; records what it was asked. */
+  private static final class Whole implements TextGenerator {
+    final List<String> asked = new ArrayList<>();
+
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens) {
+      return generate(prompts, maxNewTokens, Cancellation.NONE);
+    }
+
+    @Override
+    public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+      asked.addAll(prompts);
+      return prompts.stream().map(p -> new Generation("whole:" + p, new int[0], new float[0], new float[0], null))
+          .toList();
+    }
+
+    @Override
+    public Optional<String> checkPrompt(String prompt) {
+      return Optional.empty();
+    }
+
+    @Override
+    public ModelInfo info() {
+      return new ModelInfo("whole", "none", 0, 64, 48, false);
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static RoutingOutcome outcome(String id, String smallText, String stop) {
+    return RoutingOutcome.newBuilder().setRequestId(id).setPrompt("p").setSmallText(smallText).setFeatures(Map.of())
+        .setRule("chow-sum").setScore(1).setThreshold(0).setPolicyVersion(1).setDecision(Decision.DEFER)
+        .setServedBy(ServedBy.LARGE).setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0)
+        .setCompletedAtMs(1).setSmallStop(stop).build();
+  }
+
+  @Test
+  void onlyAnswersStoppedEarlyAreGeneratedAgain() {
+    List<Example> examples = List.of(new Example("p0", "r0", "word"), new Example("p1", "r1", "word"),
+        new Example("p2", "r2", "word"));
+    DemoWorkload.Result result = new DemoWorkload.Result(Map.of(), Map.of(), List.of(), Map.of(
+        "demo-0", outcome("demo-0", "kept", "eos"), "demo-1", outcome("demo-1", "pre", "early-defer")));
+    Whole small = new Whole();
+
+    List<String> texts = DemoCommand.smallOnlyBaseline(small, examples, result, 48, "demo-");
+
+    assertThat(texts).containsExactly("kept", "whole:p1", null);
+    assertThat(small.asked).containsExactly("p1");
+  }
+}

@@ -1,0 +1,193 @@
+package dev.cascade.router.routing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.router.cache.ResponseCache;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.learning.RuleResolver;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.rules.ChowQuantileRule;
+import dev.cascade.router.rules.ChowSumRule;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Escalation;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * With the real small model on 300 test prompts, routed in micro-batches as the router does:
+ * early deferral under Chow-Sum and Chow-Quantile at α = 0 decides every request exactly as
+ * decoding to the end does, while it does stop decoding of deferred requests.
+ */
+class EarlyDeferralRoutingTest {
+
+  private static final int ITEMS = 300;
+  private static final int BATCH = 32;
+  private static TextGenerator small;
+  private static List<String> prompts;
+
+  @BeforeAll
+  static void load() {
+    small = TextGenerators.load("small", "OnnxRuntime");
+    prompts = Examples.bundled("test").subList(0, ITEMS).stream().map(Example::prompt).toList();
+  }
+
+  @AfterAll
+  static void close() {
+    small.close();
+  }
+
+  private static SmallModelRouter router(boolean earlyDefer, ResponseCache cache) {
+    return new SmallModelRouter(small, RuleResolver.of(DeferralRules.builtIn()), new TargetRateController(),
+        new RoutingRecords(new CostModel(1, 20), String::length), 48, Clock.systemUTC(), cache, earlyDefer);
+  }
+
+  private static List<Routed> route(SmallModelRouter router, DeferralPolicy policy) {
+    List<Routed> out = new ArrayList<>();
+    for (int start = 0; start < ITEMS; start += BATCH) {
+      List<PendingRequest> batch = new ArrayList<>();
+      for (int i = start; i < Math.min(ITEMS, start + BATCH); i++) {
+        batch.add(new PendingRequest(CascadeRequest.newBuilder().setRequestId("req-" + i).setPrompt(prompts.get(i))
+            .setMaxNewTokens(0).setMetadata(Map.of()).setCreatedAtMs(0L).build(), 0L));
+      }
+      out.addAll(router.route(batch, policy));
+    }
+    return out;
+  }
+
+  /**
+   * The threshold at which {@code share} of the full generations' scores lie above, midway between
+   * two scores: a score within rounding of the threshold could fall either side in another batch,
+   * with or without early deferral.
+   */
+  private static double thresholdFor(DeferralRule rule, double share) {
+    double[] scores = small.generate(prompts, 48).stream()
+        .mapToDouble(g -> rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()))).sorted().toArray();
+    int accepted = (int) Math.round((1 - share) * ITEMS);
+    return (scores[accepted - 1] + scores[accepted]) / 2;
+  }
+
+  private static Decision decision(Routed r) {
+    return r instanceof Routed.Escalated e ? e.escalation().getDecision()
+        : ((Routed.Answered) r).outcome().getDecision();
+  }
+
+  private static Escalation escalation(Routed r) {
+    return ((Routed.Escalated) r).escalation();
+  }
+
+  private static DeferralPolicy policy(String rule, double threshold, double exploration) {
+    return new DeferralPolicy(rule, 0.0, threshold, exploration, 0.0, 1L, "test", 0L, "");
+  }
+
+  private static void assertSameDecisions(DeferralPolicy policy) {
+    List<Routed> full = route(router(false, ResponseCache.disabled()), policy);
+    List<Routed> early = route(router(true, ResponseCache.disabled()), policy);
+    int stopped = 0;
+    int deferred = 0;
+    for (int i = 0; i < ITEMS; i++) {
+      Routed f = full.get(i);
+      Routed e = early.get(i);
+      assertThat(decision(e)).as("%s, %s", policy.rule(), prompts.get(i)).isEqualTo(decision(f));
+      if (decision(e) == Decision.ACCEPT) {
+        Routed.Answered a = (Routed.Answered) e;
+        assertThat(a.response().getText()).isEqualTo(((Routed.Answered) f).response().getText());
+        assertThat(a.outcome().getSmallStop()).isIn(SmallStop.EOS, SmallStop.TOKEN_LIMIT);
+        continue;
+      }
+      Escalation ee = escalation(e);
+      Escalation fe = escalation(f);
+      assertThat(ee.getPropensity()).isEqualTo(fe.getPropensity());
+      if (decision(e) == Decision.DEFER) {
+        deferred++;
+      }
+      if (SmallStop.EARLY_DEFER.equals(ee.getSmallStop())) {
+        stopped++;
+        assertThat(ee.getDecision()).isEqualTo(Decision.DEFER);
+        assertThat(ee.getSmallStopStep()).isEqualTo(ee.getSmallTokens().size());
+        // The partial score: above the threshold, and at most the whole generation's (which rows
+        // decoded in other batches may compute a few ulps apart).
+        assertThat(ee.getScore()).isGreaterThan(ee.getThreshold()).isLessThanOrEqualTo(fe.getScore() + 1e-4);
+        assertThat(fe.getSmallTokens()).startsWith(ee.getSmallTokens().toArray(Integer[]::new));
+        assertThat(ee.getSmallStopStep()).isLessThanOrEqualTo(fe.getSmallStopStep());
+      } else {
+        assertThat(ee.getSmallTokens()).isEqualTo(fe.getSmallTokens());
+        assertThat(ee.getScore()).isCloseTo(fe.getScore(), org.assertj.core.data.Offset.offset(1e-4));
+      }
+    }
+    // Something was deferred, and most deferrals were decided before their last step.
+    assertThat(deferred).isGreaterThan(ITEMS / 10);
+    assertThat(stopped).isGreaterThan(deferred / 2);
+  }
+
+  @Test
+  void chowSumDecidesEveryRequestAsDecodingToTheEndDoes() {
+    ChowSumRule rule = new ChowSumRule();
+    assertSameDecisions(policy(ChowSumRule.NAME, thresholdFor(rule, 0.3), 0.0));
+    assertSameDecisions(policy(ChowSumRule.NAME, thresholdFor(rule, 0.6), 0.25));
+  }
+
+  @Test
+  void chowQuantileAtZeroDecidesEveryRequestAsDecodingToTheEndDoes() {
+    assertSameDecisions(policy(ChowQuantileRule.NAME, thresholdFor(new ChowQuantileRule(0.0), 0.3), 0.1));
+  }
+
+  @Test
+  void aGenerationStoppedEarlyIsNotCachedAndAFullOneIs() {
+    ResponseCache cache = ResponseCache.create(1_000, Duration.ofMinutes(5));
+    DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.3), 0.0);
+    List<Routed> routed = route(router(true, cache), policy);
+    int stopped = 0;
+    for (int i = 0; i < ITEMS; i++) {
+      boolean early = routed.get(i) instanceof Routed.Escalated e
+          && SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop());
+      stopped += early ? 1 : 0;
+      assertThat(cache.get(new ResponseCache.Key(prompts.get(i), 48)).map(Generation::stoppedEarly))
+          .as(prompts.get(i)).isEqualTo(early ? java.util.Optional.empty() : java.util.Optional.of(false));
+    }
+    assertThat(stopped).isPositive();
+  }
+
+  @Test
+  void theOutcomeOfAStoppedRequestSaysWhereAndLeavesTheUnfinishedAnswerUnjudged() {
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 20), String::length);
+    DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.3), 0.0);
+    Escalation stopped = route(router(true, ResponseCache.disabled()), policy).stream()
+        .filter(r -> r instanceof Routed.Escalated e && SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop()))
+        .map(EarlyDeferralRoutingTest::escalation).findFirst().orElseThrow();
+    Escalation withReference = Escalation.newBuilder(stopped).setReference(stopped.getSmallText()).build();
+    dev.cascade.schemas.avro.RoutingOutcome outcome = records.afterEscalation(withReference,
+        new dev.cascade.router.escalation.LargeAnswer(stopped.getSmallText(), new int[] {1}, new float[] {-0.1f}, 5, 1),
+        null, 5, System.currentTimeMillis()).outcome();
+    assertThat(outcome.getSmallStop()).isEqualTo(SmallStop.EARLY_DEFER);
+    assertThat(outcome.getSmallStopStep()).isEqualTo(stopped.getSmallTokens().size());
+    // Even where the prefix happens to equal the reference and the large answer, it is not judged.
+    assertThat(outcome.getSmallCorrect()).isNull();
+    assertThat(outcome.getAgree()).isNull();
+    assertThat(outcome.getLargeCorrect()).isTrue();
+  }
+
+  @Test
+  void underATargetRateNothingStops() {
+    DeferralPolicy policy = new DeferralPolicy(ChowSumRule.NAME, 0.0, 1.0, 0.0, 0.3, 1L, "test", 0L, "");
+    for (Routed r : route(router(true, ResponseCache.disabled()), policy)) {
+      String stop = r instanceof Routed.Escalated e ? e.escalation().getSmallStop()
+          : ((Routed.Answered) r).outcome().getSmallStop();
+      assertThat(stop).isNotEqualTo(SmallStop.EARLY_DEFER);
+    }
+  }
+}
