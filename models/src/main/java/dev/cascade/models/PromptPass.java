@@ -39,12 +39,20 @@ final class PromptPass {
     this.maxBatch = maxBatch;
   }
 
-  /** One score per prefix (prompt ids followed by the separator), in order. */
+  /** One score per prefix (prompt ids followed by the separator), in order; batched by length, so little is padded. */
   List<PromptScore> score(List<long[]> prefixes) {
-    List<PromptScore> out = new ArrayList<>(prefixes.size());
+    Integer[] order = new Integer[prefixes.size()];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    java.util.Arrays.sort(order, java.util.Comparator.comparingInt(i -> prefixes.get(i).length));
+    PromptScore[] out = new PromptScore[order.length];
     try (Predictor<DecodeStep, AllLogits> predictor = model.newPredictor(new Translator())) {
-      for (int start = 0; start < prefixes.size(); start += maxBatch) {
-        List<long[]> batch = prefixes.subList(start, Math.min(prefixes.size(), start + maxBatch));
+      for (int start = 0; start < order.length; start += maxBatch) {
+        List<long[]> batch = new ArrayList<>();
+        for (int j = start; j < Math.min(order.length, start + maxBatch); j++) {
+          batch.add(prefixes.get(order[j]));
+        }
         AllLogits pass;
         try {
           pass = predictor.predict(step(batch));
@@ -52,11 +60,11 @@ final class PromptPass {
           throw new IllegalStateException("prompt pass failed on " + batch.size() + " prompts: " + e.getMessage(), e);
         }
         for (int r = 0; r < batch.size(); r++) {
-          out.add(scoreRow(pass, r, batch.get(r)));
+          out[order[start + r]] = scoreRow(pass, r, batch.get(r));
         }
       }
     }
-    return out;
+    return List.of(out);
   }
 
   /** The left-padded batch; with a cache layout, positions from the mask and an empty past. */

@@ -322,10 +322,11 @@ final class TiersEvaluation {
       node.put("threshold", threshold);
     }
     node.put("validation_skipped_share", PregenSkip.share(onValidation.skipped(threshold)));
-    node.put("validation_max_loss", onValidation.maxLoss(onValidation.skipped(threshold), PregenSkip.MIDDLE_RATES));
+    finite(node, "validation_max_loss", onValidation.maxLoss(onValidation.skipped(threshold), PregenSkip.MIDDLE_RATES));
     node.put("skipped_share", PregenSkip.share(skipped));
     node.put("skipped_benefit_share", shareWhere(skipped, onTest, true));
-    node.put("max_loss_at_middle_rates", onTest.maxLoss(skipped, PregenSkip.MIDDLE_RATES));
+    finite(node, "max_loss_at_middle_rates", onTest.maxLoss(skipped, PregenSkip.MIDDLE_RATES));
+    finite(node, "mean_loss_at_middle_rates", onTest.meanLoss(skipped, PregenSkip.MIDDLE_RATES));
     node.put("decode_steps", allSteps);
     node.put("decode_steps_saved_share", onTest.savedShare(skipped));
     node.put("decode_time_method", "decoding steps (generated tokens + 1) x the small model's measured seconds per"
@@ -335,6 +336,20 @@ final class TiersEvaluation {
     node.put("decode_seconds", allSteps * secondsPerStep);
     node.put("decode_seconds_saved", onTest.savedShare(skipped) * allSteps * secondsPerStep);
     node.put("prompt_pass_seconds", passSeconds);
+    // The trade-off: the threshold of each candidate share on validation, measured here.
+    ArrayNode tradeoff = node.putArray("tradeoff");
+    double[] sortedValidation = promptRule.info().calibrationScores();
+    java.util.Arrays.sort(sortedValidation);
+    for (double share : SKIP_SHARES) {
+      double at = sortedValidation[(int) Math.round((1 - share) * sortedValidation.length) - 1];
+      boolean[] s = onTest.skipped(at);
+      boolean[] v = onValidation.skipped(at);
+      ObjectNode point = tradeoff.addObject().put("validation_share", share).put("threshold", at);
+      finite(point, "validation_max_loss", onValidation.maxLoss(v, PregenSkip.MIDDLE_RATES));
+      point.put("skipped_share", PregenSkip.share(s)).put("decode_steps_saved_share", onTest.savedShare(s));
+      finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
+      finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
+    }
     ArrayNode curve = node.putArray("curve");
     for (int r = 0; r <= 20; r++) {
       double rate = r / 20.0;
@@ -349,6 +364,15 @@ final class TiersEvaluation {
     }
     node.put("artifact", options.skipRuleOut() == null ? null : options.skipRuleOut().toString());
     return node;
+  }
+
+  /** Puts the value, or null where it is infinite (a loss undefined: more skipped than a rate escalates). */
+  private static void finite(ObjectNode node, String key, double value) {
+    if (Double.isInfinite(value)) {
+      node.putNull(key);
+    } else {
+      node.put(key, value);
+    }
   }
 
   /** Of the skipped items, the share where deferring helps (the label). */
@@ -422,6 +446,14 @@ final class TiersEvaluation {
         skip.get("prompt_pass_seconds").asDouble()));
     out.append(String.format(Locale.ROOT, "  most exact match lost at escalation rates 0.20-0.50: %.2f points%n",
         100 * skip.get("max_loss_at_middle_rates").asDouble()));
+    out.append(String.format(Locale.ROOT, "  trade-off (threshold at a share of validation skipped; measured here):%n"));
+    out.append(String.format(Locale.ROOT, "  %12s %10s %14s %12s %12s %12s%n", "val. share", "skipped", "decode saved",
+        "max loss", "mean loss", "val. max"));
+    skip.get("tradeoff").forEach(p -> out.append(String.format(Locale.ROOT,
+        "  %11.1f%% %9.1f%% %13.1f%% %12s %12s %12s%n", 100 * p.get("validation_share").asDouble(),
+        100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
+        points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")),
+        points(p.get("validation_max_loss")))));
     out.append(String.format(Locale.ROOT, "  %10s %10s %10s%n", "escalated", "without", "with"));
     skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s%n",
         p.get("escalation_rate").asDouble(), 100 * p.get("accuracy_without").asDouble(),
@@ -431,6 +463,11 @@ final class TiersEvaluation {
 
   private static String percent(com.fasterxml.jackson.databind.JsonNode value) {
     return value == null || !value.isNumber() ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * value.asDouble());
+  }
+
+  private static String points(com.fasterxml.jackson.databind.JsonNode loss) {
+    return loss == null || !loss.isNumber() || Double.isInfinite(loss.asDouble()) ? "-"
+        : String.format(Locale.ROOT, "%+.2f pt", 100 * loss.asDouble());
   }
 
   private static String name(com.fasterxml.jackson.databind.JsonNode config) {

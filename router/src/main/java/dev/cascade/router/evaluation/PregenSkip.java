@@ -106,6 +106,20 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
     return worst;
   }
 
+  /** The mean accuracy the skip loses against no skip over {@code rates}; +∞ where it is undefined at one. */
+  public double meanLoss(boolean[] skipped, double[] rates) {
+    boolean[] none = new boolean[size()];
+    double total = 0;
+    for (double rate : rates) {
+      double with = accuracyAt(rate, skipped);
+      if (Double.isNaN(with)) {
+        return Double.POSITIVE_INFINITY;
+      }
+      total += accuracyAt(rate, none) - with;
+    }
+    return total / rates.length;
+  }
+
   /**
    * The skip threshold to use: of the prompt-score quantiles that skip {@code shares} of the items,
    * the one skipping the most (at least one item; on tied scores a quantile may skip fewer than its
