@@ -1,6 +1,8 @@
 package dev.cascade.router.learning;
 
 import dev.cascade.models.PromptScore;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.features.UncertaintyFeatures;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,7 +25,25 @@ public final class PromptFeatures {
   private static final List<String> SCALARS = List.of(
       "prompt_chars", "prompt_words", "prompt_tokens", "prompt_lp_mean", "first_lp", "first_entropy");
 
+  /** Before generation there are no token features; a prompt rule ignores them. */
+  private static final UncertaintyFeatures NO_GENERATION = FeatureExtractor.extract(new float[0], new float[0]);
+
   private PromptFeatures() {}
+
+  /**
+   * A prompt rule's score for one prompt: its predicted probability that deferring helps, from the
+   * prompt and the small model's pass over it. How a runtime applies a rule read from its artifact.
+   *
+   * @throws IllegalArgumentException if the rule's inputs are not these ({@link #LAYOUT}), or the
+   *     hidden state's width is not the one it was trained with
+   */
+  public static double score(LearnedRule rule, String prompt, PromptScore score) {
+    if (!rule.info().featureLayout().equals(LAYOUT)) {
+      throw new IllegalArgumentException("rule '" + rule.name() + "': its inputs are '" + rule.info().featureLayout()
+          + "', not the prompt features " + LAYOUT);
+    }
+    return rule.score(NO_GENERATION, of(prompt, score));
+  }
 
   /** The inputs' names for a hidden state of {@code width} values: the scalars, then {@code hidden_i}. */
   public static List<String> names(int width) {

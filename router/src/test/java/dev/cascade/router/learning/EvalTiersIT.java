@@ -121,5 +121,10 @@ class EvalTiersIT {
     assertThat(saved.info().featureLayout()).isEqualTo(PromptFeatures.LAYOUT);
     assertThat(saved.info().calibrationScores()).hasSize(150);
     assertThat(saved.info().learner()).isEqualTo(skip.get("learner").asText());
+    // What a runtime would do with it: one pass of the small model over the prompt, then the rule.
+    try (dev.cascade.models.TextGenerator small = dev.cascade.models.TextGenerators.load("small", "OnnxRuntime")) {
+      dev.cascade.models.PromptScore pass = small.scorePrompts(List.of("having become hyaline")).get(0);
+      assertThat(PromptFeatures.score(saved, "having become hyaline", pass)).isBetween(0.0, 1.0);
+    }
   }
 }
