@@ -127,7 +127,7 @@ final class TiersEvaluation {
   /** The report as one JSON object (see {@code router/EVALUATION.md}). */
   ObjectNode run(List<PromptItem> validation, List<PromptItem> test) throws IOException {
     List<String> tiers = names(options.tiers());
-    double[] perToken = perTokenCosts(tiers, options.costs());
+    double[] perToken = perTokenCosts(options.tiers(), options.costs());
     DeferralRule rule = DeferralRules.builtIn().create(options.rule());
     List<Answers> validationAnswers = new ArrayList<>();
     List<Answers> testAnswers = new ArrayList<>();

@@ -44,13 +44,15 @@ class EvalTiersIT {
     Path rule = dir.resolve("skip.rule");
     StringWriter out = new StringWriter();
     CommandLine cli = CascadeCommand.commandLine();
+    StringWriter err = new StringWriter();
     cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
 
     int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
         "--tiers", "small," + MIDDLE + ",large", "--grid", "8", "--learners", "logistic", "--engine", "OnnxRuntime",
         "--json", "--plot", plot.toString(), "--skip-rule-out", rule.toString());
 
-    assertThat(code).isZero();
+    assertThat(code).as(err.toString()).isZero();
     JsonNode json = new ObjectMapper().readTree(out.toString());
     assertThat(json.get("n").asInt()).isEqualTo(40);
     JsonNode tiers = json.get("tiers");
