@@ -3,6 +3,7 @@
 
 Usage (from the repository root):
   /usr/bin/python3 models/train/train.py --size small --steps 2500 --budget-min 30 --threads 1
+  /usr/bin/python3 models/train/train.py --size medium --steps 3000 --budget-min 40
   /usr/bin/python3 models/train/train.py --size large --steps 3500 --budget-min 100
 
 Reads models/data/{train,validation,test}.jsonl. Writes the run (log, checkpoint) under
@@ -43,6 +44,8 @@ SIZES = {
     # close to what the large one reaches here for a 20-point gap; width 64 (118k), 1,800 steps:
     # 34.5%, under the 40% floor.
     "small": dict(layers=2, width=80, heads=4, ffn=320, lr=3e-3, batch=128),
+    # The middle tier of a three-model cascade: about 4.4 times the small model's parameters.
+    "medium": dict(layers=3, width=144, heads=4, ffn=576, lr=2e-3, batch=128),
     "large": dict(layers=5, width=192, heads=6, ffn=768, lr=1.5e-3, batch=128),
 }
 

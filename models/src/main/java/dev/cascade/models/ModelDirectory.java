@@ -23,7 +23,7 @@ import java.util.Optional;
 public record ModelDirectory(String name, Path path, Optional<JsonNode> card) {
 
   /** The bundled model names. */
-  public static final List<String> BUNDLED = List.of("small", "large");
+  public static final List<String> BUNDLED = List.of("small", "medium", "large");
 
   /** Files every bundled model carries; extracted together. */
   static final List<String> BUNDLED_FILES = List.of("model.onnx", "tokenizer.json", "card.json");

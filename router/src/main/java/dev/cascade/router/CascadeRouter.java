@@ -5,6 +5,7 @@ import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationSettings;
+import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.RuleCatalog;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutorService;
@@ -51,7 +53,7 @@ public final class CascadeRouter implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CascadeRouter.class);
 
   private final KafkaStreams streams;
-  private final EscalationClient escalations;
+  private final EscalationTiers tiers;
   private final StateDirectory stateDir;
   private final Topology topology;
   private final ResponseCache cache;
@@ -60,7 +62,7 @@ public final class CascadeRouter implements AutoCloseable {
   private final ExecutorService smallModelWorkers;
   private final ReplyTopics replies;
 
-  private CascadeRouter(KafkaStreams streams, EscalationClient escalations, StateDirectory stateDir,
+  private CascadeRouter(KafkaStreams streams, EscalationTiers tiers, StateDirectory stateDir,
       Topology topology, ResponseCache cache, RuleResolver rules, RouterMetrics metrics,
       ExecutorService smallModelWorkers, ReplyTopics replies) {
     this.replies = replies;
@@ -69,7 +71,7 @@ public final class CascadeRouter implements AutoCloseable {
     this.cache = cache;
     this.rules = rules;
     this.streams = streams;
-    this.escalations = escalations;
+    this.tiers = tiers;
     this.stateDir = stateDir;
     this.topology = topology;
   }
@@ -88,7 +90,53 @@ public final class CascadeRouter implements AutoCloseable {
         config.get(CascadeConfig.POLICY_THRESHOLD), config.get(CascadeConfig.POLICY_EXPLORATION),
         config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default", version,
         shadows.isEmpty() ? java.util.List.of() : java.util.Arrays.stream(shadows.split(",")).map(String::trim).toList(),
-        config.get(CascadeConfig.POLICY_FALLBACK_RULE));
+        config.get(CascadeConfig.POLICY_FALLBACK_RULE), config.get(CascadeConfig.POLICY_TIER_RULES));
+  }
+
+  /**
+   * Connects to the models after the small one: those {@code tiers} names, or, when it names none,
+   * the one at {@code largeTarget}.
+   *
+   * @throws dev.cascade.router.config.ConfigException when the tiers, their costs
+   *     ({@code cost.tiers.per-token}) and the middle tiers' rules ({@code policy.tier-rules}) do not
+   *     match up
+   */
+  public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget) {
+    List<EscalationTiers.Target> targets = config.get(CascadeConfig.TIERS);
+    List<Double> costs = config.get(CascadeConfig.COST_TIERS);
+    int rules = config.get(CascadeConfig.POLICY_TIER_RULES).size();
+    if (targets.isEmpty()) {
+      if (largeTarget == null || largeTarget.isBlank()) {
+        throw new dev.cascade.router.config.ConfigException(CascadeConfig.LARGE_TARGET.name(),
+            "is empty, and tiers names no models: the router needs a model to escalate to");
+      }
+      targets = List.of(new EscalationTiers.Target(RoutingRecords.LARGE, largeTarget));
+      if (costs.isEmpty()) {
+        costs = List.of(config.get(CascadeConfig.COST_LARGE));
+      }
+    }
+    if (costs.size() != targets.size()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + costs.size()
+          + " costs for the " + targets.size() + " models of tiers: give one per-token cost per model, in order");
+    }
+    if (rules != targets.size() - 1) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
+          + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
+          + " middle tiers (every model in tiers but the last) needs one, in order");
+    }
+    List<EscalationTiers.Tier> tiers = new java.util.ArrayList<>();
+    try {
+      for (EscalationTiers.Target t : targets) {
+        // The target's protocol (cascade://, kserve://, openai://) under the same deadlines, retries and breaker.
+        tiers.add(new EscalationTiers.Tier(tiers.size() + 1, t.name(), EscalationClient.connect(
+            dev.cascade.router.escalation.LargeTarget.parse(t.target()), EscalationSettings.from(config),
+            dev.cascade.router.escalation.LargeModelTransports.Options.from(config)), costs.get(tiers.size())));
+      }
+    } catch (RuntimeException e) {
+      tiers.forEach(t -> t.client().close());
+      throw e;
+    }
+    return new EscalationTiers(tiers);
   }
 
   /** Kafka client settings shared by everything the router creates: brokers plus {@code kafka.*} overrides. */
@@ -138,13 +186,13 @@ public final class CascadeRouter implements AutoCloseable {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
-    // large.target's protocol (cascade://, kserve://, openai://) under the same deadlines, retries and breaker.
-    EscalationClient escalations = EscalationClient.connect(
-        dev.cascade.router.escalation.LargeTarget.parse(largeTarget), EscalationSettings.from(config),
-        dev.cascade.router.escalation.LargeModelTransports.Options.from(config));
+    EscalationTiers tiers = connectTiers(config, largeTarget);
+    EscalationClient escalations = tiers.tier(1).client();
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
-    RoutingRecords records = new RoutingRecords(CostModel.from(config), CostModel::promptTokens, metrics.observer());
+    // The large-only cost of a request is the last model's.
+    RoutingRecords records = new RoutingRecords(new CostModel(config.get(CascadeConfig.COST_SMALL),
+        tiers.tier(tiers.count()).costPerToken()), CostModel::promptTokens, metrics.observer());
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
@@ -165,7 +213,7 @@ public final class CascadeRouter implements AutoCloseable {
         new RequestValidator(smallModel), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
-        Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)));
+        Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)), tiers);
     // Responses to a front door with a reply topic of its own go there; the rest to topic.responses.
     ReplyTopics replies = ReplyTopics.withAdmin(config.topics().responses(), config.replyTopicPrefix(),
         java.util.Set.copyOf(config.topics().all()), clientProperties(config));
@@ -174,7 +222,7 @@ public final class CascadeRouter implements AutoCloseable {
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-streams-");
     Properties props = streamsProperties(config, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);
-    CascadeRouter router = new CascadeRouter(streams, escalations, stateDir, topology,
+    CascadeRouter router = new CascadeRouter(streams, tiers, stateDir, topology,
         cache, rules, metrics, smallModelWorkers, replies);
     try {
       metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
@@ -249,8 +297,14 @@ public final class CascadeRouter implements AutoCloseable {
     return topology.describe().toString();
   }
 
+  /** The client of tier 1, the model the small one defers to. */
   public EscalationClient escalations() {
-    return escalations;
+    return tiers.tier(1).client();
+  }
+
+  /** The models after the small one. */
+  public EscalationTiers tiers() {
+    return tiers;
   }
 
   /** The cache of small-model generations shared by this instance's tasks; {@code stats()} for metrics. */
@@ -276,7 +330,7 @@ public final class CascadeRouter implements AutoCloseable {
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     smallModelWorkers.shutdownNow();
     replies.close();
-    escalations.close();
+    tiers.close();
     metrics.close();
     stateDir.removeIfOwned();
 

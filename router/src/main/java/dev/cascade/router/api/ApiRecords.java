@@ -96,6 +96,8 @@ final class ApiRecords {
         .setUpdatedBy(p.updatedBy())
         .setUpdatedAtMs(p.updatedAtMs())
         .setReason(p.reason())
+        .addAllTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.proto.v1.TierPolicy.newBuilder()
+            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
         .build();
   }
 
@@ -108,7 +110,18 @@ final class ApiRecords {
     return new DeferralPolicy(p.getRule(), p.getAlpha(), p.getThreshold(), p.getExplorationRate(),
         p.getTargetEscalationRate(), version, updatedBy, updatedAtMs, p.getReason(),
         p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
-        p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule());
+        p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule(),
+        tierPolicies(p.getTierPoliciesList()));
+  }
+
+  private static java.util.List<dev.cascade.router.policy.TierPolicy> tierPolicies(
+      java.util.List<dev.cascade.proto.v1.TierPolicy> asked) {
+    java.util.List<dev.cascade.router.policy.TierPolicy> tiers = new java.util.ArrayList<>();
+    for (int i = 0; i < asked.size(); i++) {
+      dev.cascade.proto.v1.TierPolicy t = asked.get(i);
+      tiers.add(dev.cascade.router.policy.TierPolicy.at(i, t.getRule(), t.getAlpha(), t.getThreshold()));
+    }
+    return tiers;
   }
 
   /** A rule catalog entry as {@code cascade.v1.Rule}, without the artifact. */
@@ -131,6 +144,9 @@ final class ApiRecords {
 
   /** The proto field name of a {@link DeferralPolicy} component, for error messages. */
   static String protoField(String recordComponent) {
+    if (recordComponent.startsWith("tierPolicies[")) {
+      return "tier_policies" + recordComponent.substring("tierPolicies".length());
+    }
     return switch (recordComponent) {
       case "explorationRate" -> "exploration_rate";
       case "targetEscalationRate" -> "target_escalation_rate";

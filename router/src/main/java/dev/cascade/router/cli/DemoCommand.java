@@ -78,6 +78,17 @@ final class DemoCommand implements Callable<Integer> {
       description = "Fraction of the validation split the calibrated threshold escalates (default: ${DEFAULT-VALUE}).")
   double targetEscalation;
 
+  @Option(names = "--tiers", paramLabel = "SMALL,...,LARGE", split = ",",
+      description = {"A cascade of two or more models, smallest first: bundled names (small, medium, large) or model",
+          "directories, e.g. small,medium,large. The first runs in the router, every other one behind its own",
+          "large-model gRPC server; each middle tier passes a request on when Chow-Sum of its own answer is above a",
+          "threshold calibrated on the validation split for --tier-escalation. Default: small.model, large.model."})
+  List<String> tiers;
+
+  @Option(names = "--tier-escalation", paramLabel = "F", defaultValue = "0.5",
+      description = "With --tiers: fraction of the validation split each middle tier's threshold passes on (default: ${DEFAULT-VALUE}).")
+  double tierEscalation;
+
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
@@ -138,6 +149,11 @@ final class DemoCommand implements Callable<Integer> {
     if (!(targetEscalation > 0 && targetEscalation < 1)) {
       throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
     }
+    if (tiers != null) {
+      checkTiers(protocol);
+      flags.put(CascadeConfig.SMALL_MODEL.name(), tiers.get(0));
+      flags.put(CascadeConfig.LARGE_MODEL.name(), tiers.get(tiers.size() - 1));
+    }
     // The demo runs the large model on the same cores as everything else and sends the whole
     // split at once, so an escalation can wait longer for its turn than production's default allows.
     // Its default rule is the learned one shipped for the bundled small model, the best on the
@@ -158,7 +174,9 @@ final class DemoCommand implements Callable<Integer> {
             TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
         TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine,
             TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
-        EmbeddedKafka kafka = EmbeddedKafka.start()) {
+        EmbeddedKafka kafka = EmbeddedKafka.start();
+        MiddleTiers middle = MiddleTiers.load(tiers == null ? List.of() : tiers.subList(1, tiers.size() - 1), engine,
+            config)) {
       config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
       if (threshold == null) {
         List<Example> validation = Examples.bundled("validation");
@@ -208,6 +226,14 @@ final class DemoCommand implements Callable<Integer> {
         case OPENAI -> "openai://127.0.0.1:" + largeServer.serveHttp("127.0.0.1", 0).httpPort() + "/v1?model="
             + large.info().name();
       };
+      List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
+      if (tiers != null) {
+        config = middle.configure(config, small, large, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew);
+        tierNames = tierNames(tiers);
+        System.err.println("tiers: " + config.get(CascadeConfig.TIERS) + "; middle-tier rules "
+            + config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(dev.cascade.router.policy.TierPolicy::spec).toList()
+            + "; per-token costs " + config.get(CascadeConfig.COST_TIERS));
+      }
       if (protocol != LargeTarget.Protocol.CASCADE && config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS) == 0) {
         config = config.with(CascadeConfig.LARGE_MAX_NEW_TOKENS, Integer.toString(large.info().maxNewTokensLimit()));
       }
@@ -221,7 +247,7 @@ final class DemoCommand implements Callable<Integer> {
             Progress.of(bar));
         if (serve) {
           bar.close();
-          summarize(config, large, examples, result, maxNew);
+          summarize(config, large, examples, result, maxNew, tierNames);
           DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large);
         }
       } finally {
@@ -230,9 +256,30 @@ final class DemoCommand implements Callable<Integer> {
       // The router and the server are done, so the baseline's generations have the cores to
       // themselves: ONNX Runtime's own thread settings, not the shared ones.
       try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
-        return summarize(config, alone, examples, result, maxNew);
+        return summarize(config, alone, examples, result, maxNew, tierNames);
       }
     }
+  }
+
+  private void checkTiers(LargeTarget.Protocol protocol) {
+    if (tiers.size() < 2) {
+      throw new IllegalArgumentException("--tiers: name at least two models, smallest first, e.g. small,medium,large");
+    }
+    if (protocol != LargeTarget.Protocol.CASCADE || serve) {
+      throw new IllegalArgumentException("--tiers: only with --large-protocol cascade and without --serve");
+    }
+    if (!(tierEscalation > 0 && tierEscalation < 1)) {
+      throw new IllegalArgumentException("--tier-escalation: must be between 0 and 1, was " + tierEscalation);
+    }
+    List<String> names = tierNames(tiers);
+    if (new java.util.HashSet<>(names).size() != names.size()) {
+      throw new IllegalArgumentException("--tiers: the models' names must differ, were " + names);
+    }
+  }
+
+  /** A name for each model: a bundled one's, or its directory's. */
+  static List<String> tierNames(List<String> models) {
+    return models.stream().map(m -> Path.of(m).getFileName().toString()).toList();
   }
 
   private static LargeTarget.Protocol protocol(String name) {
@@ -298,12 +345,12 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   private int summarize(CascadeConfig config, TextGenerator large, List<Example> examples, DemoWorkload.Result result,
-      int maxNew) throws Exception {
+      int maxNew, List<String> tierNames) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
     largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json));
     DemoSummary summary = DemoSummary.of("demo", examples, result, largeTexts, largeTokens, CostModel.from(config),
-        ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD));
+        ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD), tierNames);
     if (json) {
       System.out.println(new ObjectMapper().writeValueAsString(summary));
     } else {

@@ -63,6 +63,8 @@ final class PolicyCommand implements Runnable {
   @Command(name = "set", mixinStandardHelpOptions = true,
       description = {"Publishes a new policy version; every router instance applies it within a second.",
           "Options left out keep the values in force (alpha only when the rule stays the same).",
+          "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule",
+          "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
           "Prints the new policy as JSON."})
   static final class Set implements Callable<Integer> {
 
@@ -89,6 +91,11 @@ final class PolicyCommand implements Runnable {
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
+    @Option(names = "--tier", paramLabel = "N", defaultValue = "0",
+        description = "0 (the default): the small model's rule. N >= 1: the rule of middle tier N of a longer cascade"
+            + " (chow-sum, chow-average or chow-quantile, scored on that tier's own answer).")
+    int tier;
+
     @Mixin
     AdminTokenOption token;
 
@@ -102,14 +109,10 @@ final class PolicyCommand implements Runnable {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .getPolicy(GetPolicyRequest.getDefaultInstance());
-        Policy.Builder asked = Policy.newBuilder()
-            .setRule(rule)
-            .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
-            .setThreshold(threshold)
-            .setExplorationRate(explorationRate != null ? explorationRate : current.getExplorationRate())
-            .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
-                : current.getTargetEscalationRate())
-            .setReason(reason);
+        Policy.Builder asked = tier == 0 ? smallModelRule(current) : tierRule(current);
+        if (asked == null) {
+          return 2;
+        }
         Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());
@@ -117,6 +120,36 @@ final class PolicyCommand implements Runnable {
         spec.commandLine().getOut().flush();
         return 0;
       });
+    }
+
+    /** The policy in force with middle tier {@link #tier}'s rule replaced; null (said why) when there is no such tier. */
+    private Policy.Builder tierRule(Policy current) {
+      if (tier < 0 || tier > current.getTierPoliciesCount()) {
+        spec.commandLine().getErr().println("--tier " + tier + ": the policy in force has rules for "
+            + current.getTierPoliciesCount() + " middle tiers (1 to " + current.getTierPoliciesCount()
+            + "); the router's tiers and policy.tier-rules say how many there are");
+        return null;
+      }
+      dev.cascade.proto.v1.TierPolicy old = current.getTierPolicies(tier - 1);
+      dev.cascade.proto.v1.TierPolicy next = dev.cascade.proto.v1.TierPolicy.newBuilder()
+          .setRule(rule).setAlpha(alpha != null ? alpha : rule.equals(old.getRule()) ? old.getAlpha() : 0.0)
+          .setThreshold(threshold).build();
+      return current.toBuilder().setTierPolicies(tier - 1, next).setReason(reason)
+          .clearVersion().clearUpdatedBy().clearUpdatedAtMs();
+    }
+
+    private Policy.Builder smallModelRule(Policy current) {
+      return Policy.newBuilder()
+            .setRule(rule)
+            .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
+            .setThreshold(threshold)
+            .setExplorationRate(explorationRate != null ? explorationRate : current.getExplorationRate())
+            .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
+                : current.getTargetEscalationRate())
+            .setReason(reason)
+            .addAllShadowRules(current.getShadowRulesList())
+            .setFallbackRule(current.getFallbackRule())
+            .addAllTierPolicies(current.getTierPoliciesList());
     }
   }
 

@@ -30,9 +30,9 @@ final class ServeCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     CascadeConfig config = configOptions.load();
     String target = config.get(CascadeConfig.LARGE_TARGET);
-    if (target.isBlank()) {
+    if (target.isBlank() && config.get(CascadeConfig.TIERS).isEmpty()) {
       throw new ConfigException(CascadeConfig.LARGE_TARGET.name(),
-          "is empty: serve needs the large model's address, e.g. --set large.target=10.0.0.5:50052 (cascade.v1.LargeModel),"
+          "is empty (and so is tiers): serve needs the large model's address, e.g. --set large.target=10.0.0.5:50052 (cascade.v1.LargeModel),"
               + " kserve://triton:8001/ensemble or openai://vllm:8000/v1?model=NAME");
     }
     if (config.get(CascadeConfig.BOOTSTRAP_SERVERS).isBlank()) {

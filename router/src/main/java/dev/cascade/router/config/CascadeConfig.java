@@ -1,7 +1,9 @@
 package dev.cascade.router.config;
 
+
 import dev.cascade.models.CacheSettings;
 import dev.cascade.models.CpuThreads;
+import dev.cascade.router.policy.TierPolicy;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.file.Files;
@@ -74,6 +76,11 @@ public final class CascadeConfig {
       "the large model: host:port or cascade://host:port (cascade.v1.LargeModel), kserve://host:port/MODEL (KServe v2"
           + " gRPC), openai://host:port/v1?model=NAME (OpenAI-compatible /v1/completions; openais:// for https);"
           + " empty means the embedded one (demo)");
+  public static final ConfigKey<List<dev.cascade.router.escalation.EscalationTiers.Target>> TIERS = new ConfigKey<>(
+      "tiers", "", CascadeConfig::checkedTiers, t -> true, "NAME=TARGET,NAME=TARGET,...",
+      "the models after the small one, in cascade order, each NAME=TARGET (TARGET as large.target); empty: two"
+          + " models, large.model at large.target. The last is always served; each other one has a rule in"
+          + " policy.tier-rules");
   public static final ConfigKey<String> LARGE_KSERVE_TEXT_INPUT = ConfigKey.nonEmpty("large.kserve.text-input",
       "text_input", "kserve:// targets: the BYTES input tensor carrying the prompt");
   public static final ConfigKey<String> LARGE_KSERVE_TEXT_OUTPUT = ConfigKey.nonEmpty("large.kserve.text-output",
@@ -125,6 +132,11 @@ public final class CascadeConfig {
       "when above 0, hold this escalation fraction instead of a fixed threshold");
   public static final ConfigKey<String> POLICY_FALLBACK_RULE = ConfigKey.nonEmpty("policy.fallback-rule", "chow-sum",
       "rule that scores a request when the policy's rule cannot (missing version, another model's rule, a failure)");
+  public static final ConfigKey<List<TierPolicy>> POLICY_TIER_RULES = new ConfigKey<>("policy.tier-rules", "",
+      CascadeConfig::checkedTierRules, t -> true, "RULE:THRESHOLD,...",
+      "with tiers of three or more models: the rule of each middle tier, in order (tier 1 first), as RULE:THRESHOLD"
+          + " (chow-sum:9.5, chow-quantile-0.1:2.3); a tier passes a request on when its own answer's score exceeds"
+          + " the threshold");
   public static final ConfigKey<String> POLICY_SHADOW_RULES = ConfigKey.string("policy.shadow-rules", "",
       "comma-separated rules scored on every request and logged in the outcome, never acted on (e.g. chow-sum,posthoc-quantile@0)");
 
@@ -161,6 +173,12 @@ public final class CascadeConfig {
       "cost units of one small-model token (prompt and output)");
   public static final ConfigKey<Double> COST_LARGE = ConfigKey.doubleInRange("cost.large.per-token", 20.0, 0.0, 1e12,
       "cost units of one large-model token (prompt and output)");
+
+  public static final ConfigKey<List<Double>> COST_TIERS = new ConfigKey<>("cost.tiers.per-token", "",
+      CascadeConfig::costList, costs -> costs.stream().allMatch(c -> c >= 0 && c <= 1e12),
+      "numbers from 0 to 1e12, comma-separated",
+      "with tiers: cost units of one token of each model in tiers, in order; empty: cost.large.per-token for a"
+          + " single tier (required for two or more)");
 
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");
@@ -219,16 +237,16 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
-      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
@@ -236,6 +254,33 @@ public final class CascadeConfig {
   private static final String KAFKA_PREFIX = "kafka.";
 
   /** {@code large.target} as given, once it parses (empty: the embedded server). */
+  private static List<dev.cascade.router.escalation.EscalationTiers.Target> checkedTiers(String text) {
+    try {
+      return dev.cascade.router.escalation.EscalationTiers.parse(text);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("tiers", e.getMessage());
+    }
+  }
+
+  private static List<TierPolicy> checkedTierRules(String text) {
+    List<TierPolicy> rules = new java.util.ArrayList<>();
+    if (!text.isBlank()) {
+      for (String spec : text.split(",")) {
+        try {
+          rules.add(TierPolicy.parse(spec.trim()));
+        } catch (IllegalArgumentException e) {
+          throw new ConfigException("policy.tier-rules", "entry " + (rules.size() + 1) + ": " + e.getMessage());
+        }
+      }
+    }
+    return List.copyOf(rules);
+  }
+
+  private static List<Double> costList(String text) {
+    return text.isBlank() ? List.of()
+        : java.util.Arrays.stream(text.split(",")).map(String::trim).map(Double::valueOf).toList();
+  }
+
   private static String checkedLargeTarget(String text) {
     if (!text.isEmpty()) {
       dev.cascade.router.escalation.LargeTarget.parse(LARGE_TARGET_NAME, text);

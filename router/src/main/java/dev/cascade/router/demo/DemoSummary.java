@@ -31,7 +31,8 @@ public record DemoSummary(
     @JsonProperty("latency_ms") Latency latencyMs,
     @JsonProperty("throughput_rps") double throughputRps,
     @JsonProperty("rule") String rule,
-    @JsonProperty("threshold") double threshold) {
+    @JsonProperty("threshold") double threshold,
+    @JsonProperty("served_by_tier") Map<String, Integer> servedByTier) {
 
   /** End-to-end latency percentiles, from a request being produced to its response being read. */
   public record Latency(@JsonProperty("p50") double p50, @JsonProperty("p95") double p95,
@@ -46,7 +47,20 @@ public record DemoSummary(
    */
   public static DemoSummary of(String prefix, List<Example> examples, DemoWorkload.Result result,
       List<String> largeTexts, int[] largeTokens, CostModel cost, String rule, double threshold) {
+    return of(prefix, examples, result, largeTexts, largeTokens, cost, rule, threshold, List.of("small", "large"));
+  }
+
+  /**
+   * As above, for a cascade of these models, smallest first: how many responses each served
+   * ({@code served_tier}; a response without one, from before cascades of more than two models, is
+   * the small model's when served by SMALL and the second model's otherwise). A degraded response
+   * counts for the model whose answer it carries.
+   */
+  public static DemoSummary of(String prefix, List<Example> examples, DemoWorkload.Result result,
+      List<String> largeTexts, int[] largeTokens, CostModel cost, String rule, double threshold,
+      List<String> tierNames) {
     int n = examples.size();
+    int[] servedBy = new int[tierNames.size()];
     Map<String, CascadeResponse> byId = new java.util.HashMap<>();
     Set<String> seen = new HashSet<>();
     int duplicates = 0;
@@ -85,6 +99,10 @@ public record DemoSummary(
       if (r != null && r.getServedBy() != ServedBy.SMALL) {
         escalated++;
       }
+      if (r != null) {
+        int tier = r.getServedTier() != null ? r.getServedTier() : r.getServedBy() == ServedBy.LARGE ? 1 : 0;
+        servedBy[Math.min(tier, servedBy.length - 1)]++;
+      }
       if (r != null && r.getServedBy() == ServedBy.SMALL_DEGRADED) {
         degraded++;
       }
@@ -111,7 +129,22 @@ public record DemoSummary(
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         new Latency(latency.getValueAtPercentile(50) / 1000.0, latency.getValueAtPercentile(95) / 1000.0,
             latency.getValueAtPercentile(99) / 1000.0),
-        Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold);
+        Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold, servedByTier(tierNames, servedBy));
+  }
+
+  private static Map<String, Integer> servedByTier(List<String> names, int[] counts) {
+    Map<String, Integer> served = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < names.size(); i++) {
+      served.put(names.get(i), counts[i]);
+    }
+    return served;
+  }
+
+  /** Each model's share of the responses: {@code small 62.0% (2170), large 38.0% (1330)}. */
+  private String servedText() {
+    int total = servedByTier.values().stream().mapToInt(Integer::intValue).sum();
+    return servedByTier.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT, "%s %.1f%% (%d)", e.getKey(),
+        total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "));
   }
 
   private static double ratio(int a, int b) {
@@ -124,6 +157,7 @@ public record DemoSummary(
         "requests            %d",
         "responses           %d%s",
         "escalated           %d (%.1f%%)",
+        "served by           %s",
         "degraded            %d",
         "accuracy (exact match against the references)",
         "  small only        %.1f%%",
@@ -134,7 +168,7 @@ public record DemoSummary(
         "throughput          %.1f requests/s",
         "policy              %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
-        escalated, 100 * escalatedFraction, degraded,
+        escalated, 100 * escalatedFraction, servedText(), degraded,
         100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
         costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
         throughputRps, rule, threshold);

@@ -262,7 +262,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
       next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
           current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
-          abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule());
+          abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule(),
+          current.tierPolicies());
     } else if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
       double[] scores = challenger.info().calibrationScores();
@@ -278,7 +279,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
           : ThresholdCalibrator.threshold(scores, weights, fraction);
       next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
           current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
-          abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule());
+          abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule(),
+          current.tierPolicies());
     }
     return new Round(verdict, next, snapshotNextSeq);
   }

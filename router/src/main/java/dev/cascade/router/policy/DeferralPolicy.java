@@ -28,6 +28,8 @@ import java.util.Objects;
  * @param shadowRules rules scored on every request and logged, never acted on: {@code NAME},
  *     {@code NAME-ALPHA} or {@code NAME@VERSION}; not null
  * @param fallbackRule the rule that scores a request when the policy's rule cannot; not blank
+ * @param tierPolicies the rules of the middle tiers of a cascade of more than two models: entry
+ *     i - 1 is tier i's ({@link #tierPolicy}); empty for two models; not null
  */
 public record DeferralPolicy(
     String rule,
@@ -41,7 +43,16 @@ public record DeferralPolicy(
     String reason,
     Long ruleVersion,
     List<String> shadowRules,
-    String fallbackRule) {
+    String fallbackRule,
+    List<TierPolicy> tierPolicies) {
+
+  /** A policy for a cascade of two models (no middle tiers). */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
+      List<String> shadowRules, String fallbackRule) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        ruleVersion, shadowRules, fallbackRule, List.of());
+  }
 
   /** A policy with no pinned rule version, no shadow rules and Chow-Sum as the fallback. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
@@ -85,18 +96,39 @@ public record DeferralPolicy(
     if (fallbackRule == null || fallbackRule.isBlank()) {
       throw new InvalidPolicyException("fallbackRule", "must name a rule", quoted(fallbackRule));
     }
+    if (tierPolicies == null || tierPolicies.stream().anyMatch(Objects::isNull)) {
+      throw new InvalidPolicyException("tierPolicies", "must be a list of tier rules", tierPolicies);
+    }
+    tierPolicies = List.copyOf(tierPolicies);
   }
 
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, pinned, shadowRules, fallbackRule);
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule, tierPolicies);
   }
 
   /** This policy with other shadow rules. */
   public DeferralPolicy withShadowRules(List<String> shadows) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule);
+        updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, tierPolicies);
+  }
+
+  /** This policy with other middle-tier rules. */
+  public DeferralPolicy withTierPolicies(List<TierPolicy> tiers) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, Objects.requireNonNull(tiers, "tiers"));
+  }
+
+  /**
+   * The rule of middle tier {@code tier} (1 = the first model after the small one): this policy's
+   * entry for it, else {@code defaults}' (the configured ones), else empty.
+   */
+  public java.util.Optional<TierPolicy> tierPolicy(int tier, List<TierPolicy> defaults) {
+    if (tier >= 1 && tier <= tierPolicies.size()) {
+      return java.util.Optional.of(tierPolicies.get(tier - 1));
+    }
+    return tier >= 1 && tier <= defaults.size() ? java.util.Optional.of(defaults.get(tier - 1)) : java.util.Optional.empty();
   }
 
   /** The rule as one string: {@code NAME} or {@code NAME@VERSION} when a version is pinned. */

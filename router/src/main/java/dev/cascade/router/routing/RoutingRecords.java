@@ -3,6 +3,7 @@ package dev.cascade.router.routing;
 import dev.cascade.models.Generation;
 import dev.cascade.router.escalation.LargeAnswer;
 import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.Decision;
@@ -10,6 +11,7 @@ import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.avro.StageLatencies;
+import dev.cascade.schemas.avro.TierAnswer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -20,6 +22,9 @@ import java.util.function.ToIntFunction;
  * learned. Holds the cost arithmetic so the topology holds none.
  */
 public final class RoutingRecords {
+
+  /** The name a cascade of two models gives its second model in responses and outcomes. */
+  public static final String LARGE = "large";
 
   private final CostModel cost;
   private final ToIntFunction<String> promptTokens;
@@ -37,6 +42,11 @@ public final class RoutingRecords {
     this.cost = cost;
     this.promptTokens = promptTokens;
     this.observer = observer;
+  }
+
+  /** What generations cost. */
+  public CostModel costModel() {
+    return cost;
   }
 
   /** Who hears of what the router does (the metrics, or {@link RoutingObserver#NONE}). */
@@ -57,9 +67,9 @@ public final class RoutingRecords {
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, boolean cacheHit) {
     Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs);
-    CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs);
+    CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs, null);
     response.setCacheHit(cacheHit);
-    RoutingOutcome outcome = outcome(e, ServedBy.SMALL, null, null, e.getLatencies(), cacheHit, nowMs);
+    RoutingOutcome outcome = outcome(e, ServedBy.SMALL, List.of(), null, e.getLatencies(), cacheHit, nowMs);
     observer.decided(scored);
     observer.answered(outcome);
     return new Routed.Answered(response, outcome);
@@ -100,21 +110,65 @@ public final class RoutingRecords {
   }
 
   /**
-   * The escalator's result: the large answer, or, when {@code large} is null, the small answer
-   * marked SMALL_DEGRADED with {@code degradedReason}.
+   * The escalator's result in a cascade of two models: the large answer, or, when {@code large} is
+   * null, the small answer marked SMALL_DEGRADED with {@code degradedReason}.
    */
   public Routed.Answered afterEscalation(Escalation e, LargeAnswer large, String degradedReason, double escalationMs,
+      long nowMs) {
+    TierAnswer answer = large == null ? null : tierAnswer(e, 1, LARGE, cost.largePerToken(), large, null, null, false);
+    return afterTiers(e, answer, degradedReason, escalationMs, nowMs);
+  }
+
+  /**
+   * The answer of tier {@code tier} (1 = the first model after the small one) to an escalation.
+   *
+   * @param rule the middle tier's rule, or null for the last tier (never scored)
+   * @param score the rule's score of this answer; null with no rule
+   * @param deferred whether the request goes on to the next tier
+   */
+  public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
+      TierPolicy rule, Double score, boolean deferred) {
+    int prompt = promptTokens.applyAsInt(e.getPrompt());
+    return TierAnswer.newBuilder()
+        .setTier(tier).setModel(name).setText(answer.text())
+        .setTokens(ints(answer.tokens())).setTokenLogprobs(floats(answer.tokenLogprobs()))
+        .setRule(rule == null ? null : rule.ruleName()).setScore(score)
+        .setThreshold(rule == null ? null : rule.threshold()).setDeferred(deferred)
+        .setCostUnits(costPerToken * (prompt + outputTokens(answer)))
+        .setLatencyMs(answer.millis())
+        .build();
+  }
+
+  /**
+   * The escalator's result: {@code served}, the answer of the tier that ends the cascade for this
+   * request (the last, or a middle one whose rule accepted it), after the deferred answers the
+   * escalation carries ({@link Escalation#getTierAnswers}). When {@code served} is null no later
+   * tier answered: the request is degraded with {@code degradedReason} to the latest answer it
+   * has, a middle tier's or else the small model's.
+   */
+  public Routed.Answered afterTiers(Escalation e, TierAnswer served, String degradedReason, double escalationMs,
       long nowMs) {
     StageLatencies before = e.getLatencies();
     double total = before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs());
     StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
         escalationMs, total);
-    ServedBy servedBy = large == null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
-    CascadeResponse response = response(e, large == null ? e.getSmallText() : large.text(), servedBy, latencies,
-        nowMs);
-    RoutingOutcome outcome = outcome(e, servedBy, large, degradedReason, latencies, false, nowMs);
+    List<TierAnswer> tiers = new ArrayList<>(e.getTierAnswers());
+    if (served != null) {
+      tiers.add(served);
+    }
+    TierAnswer upper = tiers.isEmpty() ? null : tiers.get(tiers.size() - 1);
+    ServedBy servedBy = served == null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
+    String text = upper == null ? e.getSmallText() : upper.getText();
+    CascadeResponse response = response(e, text, servedBy, latencies, nowMs, upper);
+    RoutingOutcome outcome = outcome(e, servedBy, tiers, degradedReason, latencies, false, nowMs);
     observer.answered(outcome);
     return new Routed.Answered(response, outcome);
+  }
+
+  /** A tier's answer length: its token ids, the server's count, or, when it gave neither, estimated from the text. */
+  private int outputTokens(LargeAnswer answer) {
+    // kserve:// and openai:// answers carry no token ids.
+    return answer.outputTokens() >= 0 ? answer.outputTokens() : promptTokens.applyAsInt(answer.text());
   }
 
   /** An escalation builder with the request's own fields. */
@@ -154,20 +208,22 @@ public final class RoutingRecords {
   }
 
   /**
-   * The outcome record of a finished request. {@code large} is the large model's answer, null
-   * when the small one was served (accepted, or degraded after a failed escalation). Cost: the
-   * small model always ran; the large model's cost is added when it answered. The large-only cost
-   * uses the large answer's length, or the small one's when the large model never answered.
+   * The outcome record of a finished request. {@code tiers} are the answers of the models after
+   * the small one, in order (empty when only the small one answered); the last of them is the one
+   * recorded as the large answer ({@code large_text}: the served answer, or, when degraded, the
+   * latest there was). Cost: the small model always ran; each tier's cost is added when it
+   * answered. The large-only cost is the last model's per-token cost over the large answer's
+   * length, or the small one's when no tier answered.
    */
-  private RoutingOutcome outcome(Escalation e, ServedBy servedBy, LargeAnswer large, String degradedReason,
+  private RoutingOutcome outcome(Escalation e, ServedBy servedBy, List<TierAnswer> tiers, String degradedReason,
       StageLatencies latencies, boolean cacheHit, long nowMs) {
     String reference = e.getReference();
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
-    // kserve:// and openai:// answers carry no token ids: their length is the server's count, or,
-    // when it gave none, estimated from the text.
-    int largeOut = large == null ? smallOut
-        : large.outputTokens() >= 0 ? large.outputTokens() : promptTokens.applyAsInt(large.text());
+    TierAnswer large = tiers.isEmpty() ? null : tiers.get(tiers.size() - 1);
+    int largeOut = large == null ? smallOut : large.getTokens().isEmpty() && !large.getText().isEmpty()
+        ? promptTokens.applyAsInt(large.getText()) : large.getTokens().size();
+    double tierCosts = tiers.stream().mapToDouble(TierAnswer::getCostUnits).sum();
     boolean smallFailed = e.getSmallFailure() != null;
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
@@ -187,15 +243,15 @@ public final class RoutingRecords {
         .setShadowScores(e.getShadowScores())
         .setRuleFallbackReason(e.getRuleFallbackReason())
         .setServedBy(servedBy)
-        .setLargeText(large == null ? null : large.text())
-        .setLargeTokens(large == null ? null : ints(large.tokens()))
-        .setLargeTokenLogprobs(large == null ? null : floats(large.tokenLogprobs()))
-        .setAgree(large == null || smallFailed ? null : e.getSmallText().equals(large.text()))
+        .setLargeText(large == null ? null : large.getText())
+        .setLargeTokens(large == null ? null : large.getTokens())
+        .setLargeTokenLogprobs(large == null ? null : large.getTokenLogprobs())
+        .setAgree(large == null || smallFailed ? null : e.getSmallText().equals(large.getText()))
         .setReference(reference)
         .setSmallCorrect(reference == null || smallFailed ? null : e.getSmallText().equals(reference))
-        .setLargeCorrect(reference == null || large == null ? null : large.text().equals(reference))
+        .setLargeCorrect(reference == null || large == null ? null : large.getText().equals(reference))
         .setLatencies(latencies)
-        .setCostUnits(cost.small(prompt, smallOut) + (large == null ? 0 : cost.large(prompt, largeOut)))
+        .setCostUnits(cost.small(prompt, smallOut) + tierCosts)
         .setCostUnitsLargeOnly(cost.large(prompt, largeOut))
         .setDegraded(servedBy == ServedBy.SMALL_DEGRADED)
         .setDegradedReason(degradedReason)
@@ -204,16 +260,22 @@ public final class RoutingRecords {
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .setSmallFailure(e.getSmallFailure())
+        .setTierAnswers(tiers)
+        .setServedTier(large == null ? 0 : large.getTier())
         .build();
   }
 
+  /** The response; {@code upper} is the answer of the tier served, null when the small model's is. */
   private static CascadeResponse response(Escalation e, String text, ServedBy servedBy, StageLatencies latencies,
-      long nowMs) {
+      long nowMs, TierAnswer upper) {
     return CascadeResponse.newBuilder()
         .setRequestId(e.getRequestId()).setText(text).setServedBy(servedBy).setDeferralScore(e.getScore())
         .setThreshold(e.getThreshold()).setPolicyVersion(e.getPolicyVersion()).setRule(e.getRule())
         .setLatencies(latencies).setCacheHit(false).setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs())
-        .setCompletedAtMs(nowMs).build();
+        .setCompletedAtMs(nowMs)
+        .setServedTier(upper == null ? 0 : upper.getTier())
+        .setServedModel(upper == null ? null : upper.getModel())
+        .build();
   }
 
   private static StageLatencies latencies(double queue, double small, double rule, double escalation, double total) {

@@ -3,6 +3,7 @@ package dev.cascade.router.topology;
 import dev.cascade.router.config.TopicNames;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.routing.RoutingRecords;
@@ -116,11 +117,29 @@ public final class CascadeTopology {
    * @param defaultMaxNewTokens token limit of a request that sets none
    * @param smallModelWorkers runs the small-model batches off the stream threads (at most one batch
    *     per task at a time); {@code Runnable::run} runs them on the stream thread instead
+   * @param batchTimeout longest a small-model batch may run before its requests are escalated without it
+   * @param tiers the models after the small one; tier 1's client is {@code escalations}
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
       RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
       RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers,
-      Duration batchTimeout) {
+      Duration batchTimeout, EscalationTiers tiers) {
+
+    public Parts {
+      if (tiers.tier(1).client() != escalations) {
+        throw new IllegalArgumentException("tier 1's client must be the escalations client");
+      }
+    }
+
+    /** Parts of a cascade of two models: the small one, and {@code escalations}' as the large one. */
+    public Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
+        RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait,
+        EscalationClient escalations, RoutingRecords records, int maxInFlight, int defaultMaxNewTokens,
+        Executor smallModelWorkers, Duration batchTimeout) {
+      this(topics, routers, validator, rules, defaultPolicy, batchSize, batchWait, escalations, records, maxInFlight,
+          defaultMaxNewTokens, smallModelWorkers, batchTimeout,
+          EscalationTiers.single(escalations, RoutingRecords.LARGE, records.costModel().largePerToken()));
+    }
 
     /** Parts with the default small-model batch timeout ({@code small.batch.timeout-ms}). */
     public Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
@@ -173,7 +192,7 @@ public final class CascadeTopology {
 
         .addSource(ESCALATIONS_SOURCE, new StringDeserializer(), CascadeSerdes.escalations().deserializer(),
             topics.escalations())
-        .addProcessor(ESCALATE, () -> new EscalationProcessor(parts.escalations(), parts.records(),
+        .addProcessor(ESCALATE, () -> new EscalationProcessor(parts.tiers(), policies, parts.records(),
             callPermits, parts.defaultMaxNewTokens(), Duration.ofMillis(5), replies), ESCALATIONS_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(ESCALATION_STORE),
             Serdes.String(), CascadeSerdes.escalations()), ESCALATE)

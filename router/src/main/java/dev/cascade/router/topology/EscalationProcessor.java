@@ -1,11 +1,14 @@
 package dev.cascade.router.topology;
 
 import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.escalation.LargeAnswer;
+import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.TierAnswer;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -43,6 +46,13 @@ import org.slf4j.LoggerFactory;
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
  * as an error and degraded at once. A request the small model could not answer has no text to
  * degrade to: it is dead-lettered instead.
+ *
+ * <p>In a cascade of more than two models the escalation climbs: the answer of a middle tier is
+ * scored by that tier's rule ({@link TierPolicy}, from the policy in force, else the configured
+ * one); above its threshold the answer is added to the pending escalation (in the same
+ * transaction) and the next tier is called, else it is served. A tier that stays unavailable past
+ * the bounds above degrades the request to the latest answer it has: the previous tier's, or the
+ * small model's.
  */
 final class EscalationProcessor implements Processor<String, Escalation, Object, Object> {
 
@@ -52,7 +62,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   static final long MAX_PARK_MS = 2_000;
 
   private final ReplyTopics replies;
-  private final EscalationClient client;
+  private final EscalationTiers tiers;
+  private final PolicyView.Source policies;
+  private PolicyView policy;
   private final RoutingRecords records;
   private final Semaphore callPermits;
   private final int defaultMaxNewTokens;
@@ -79,10 +91,11 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * @param callPermits the instance's budget of large-model calls in flight, shared by the
    *     escalator of every task in this instance
    */
-  EscalationProcessor(EscalationClient client, RoutingRecords records, Semaphore callPermits, int defaultMaxNewTokens,
-      Duration tick, ReplyTopics replies) {
+  EscalationProcessor(EscalationTiers tiers, PolicyView.Source policies, RoutingRecords records, Semaphore callPermits,
+      int defaultMaxNewTokens, Duration tick, ReplyTopics replies) {
     this.replies = replies;
-    this.client = client;
+    this.tiers = tiers;
+    this.policies = policies;
     this.records = records;
     this.callPermits = callPermits;
     this.defaultMaxNewTokens = defaultMaxNewTokens;
@@ -94,6 +107,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   public void init(ProcessorContext<Object, Object> context) {
     this.context = context;
     this.pending = context.getStateStore(CascadeTopology.ESCALATION_STORE);
+    this.policy = policies.view(context.getStateStore(CascadeTopology.POLICY_STORE));
     try (KeyValueIterator<String, Escalation> it = pending.all()) {
       while (it.hasNext()) {
         KeyValue<String, Escalation> kv = it.next();
@@ -142,7 +156,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
       try {
-        call = client.generate(id, e.getPrompt(), max);
+        call = tierOf(e).client().generate(id, e.getPrompt(), max);
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -151,6 +165,26 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       call.whenComplete((answer, error) -> completed.add(
           new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
     }
+  }
+
+  /** The tier an escalation calls next: the one after the last that answered it. */
+  private EscalationTiers.Tier tierOf(Escalation e) {
+    return tiers.tier(Math.min(e.getTierAnswers().size() + 1, tiers.count()));
+  }
+
+  /**
+   * The answer of {@code tier}, scored when it is a middle tier with a rule; deferred when the
+   * score passes the threshold.
+   */
+  private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer) {
+    java.util.Optional<TierPolicy> rule = tiers.isLast(tier.tier()) ? java.util.Optional.empty()
+        : policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies());
+    if (rule.isEmpty()) {
+      return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, null, null, false);
+    }
+    double score = rule.get().score(answer.tokenLogprobs());
+    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(), score,
+        rule.get().defers(score));
   }
 
   private void drain() {
@@ -183,7 +217,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           // Jittered (half to all of the backoff), so parked calls do not come back as one burst.
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
           long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
-          long maxWait = client.settings().maxWait().toMillis();
+          long maxWait = tierOf(e).client().settings().maxWait().toMillis();
           Long deadline = e.getDeadlineMs();
           boolean pastDeadline = deadline != null && retryAt > deadline;
           if (retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
@@ -200,7 +234,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         }
       }
       failures.remove(c.requestId());
-      if (c.error() != null && e.getSmallFailure() != null) {
+      if (c.error() != null && e.getSmallFailure() != null && e.getTierAnswers().isEmpty()) {
         // Neither model answered: there is no small answer to degrade to.
         RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "
             + degradedReason);
@@ -211,14 +245,27 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         pending.delete(c.requestId());
         continue;
       }
-      Routed.Answered answered = c.error() == null
-          ? records.afterEscalation(e, c.answer(), null, c.millis(), now)
-          : records.afterEscalation(e, null, degradedReason, c.millis(), now);
+      TierAnswer answer = c.error() == null ? scored(e, tierOf(e), c.answer()) : null;
+      if (answer != null && answer.getDeferred()) {
+        // On to the next tier, this answer kept with the pending escalation (same transaction).
+        Escalation next = Escalation.newBuilder(e).setTierAnswers(append(e.getTierAnswers(), answer)).build();
+        pending.put(c.requestId(), next);
+        notStarted.add(c.requestId());
+        continue;
+      }
+      double escalationMs = e.getTierAnswers().stream().mapToDouble(TierAnswer::getLatencyMs).sum() + c.millis();
+      Routed.Answered answered = records.afterTiers(e, answer, degradedReason, escalationMs, now);
       context.forward(CascadeTopology.responseRecord(c.requestId(), answered.response(), now),
           CascadeTopology.RESPONSES_SINK);
       context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
       pending.delete(c.requestId());
     }
+  }
+
+  private static java.util.List<TierAnswer> append(java.util.List<TierAnswer> answers, TierAnswer answer) {
+    java.util.List<TierAnswer> more = new java.util.ArrayList<>(answers);
+    more.add(answer);
+    return more;
   }
 
   private static Throwable unwrap(Throwable error) {

@@ -11,7 +11,8 @@ public final class PolicyRecords {
   public static DeferralPolicy fromAvro(dev.cascade.schemas.avro.DeferralPolicy r) {
     return new DeferralPolicy(r.getRule(), r.getAlpha(), r.getThreshold(), r.getExplorationRate(),
         r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason(),
-        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule());
+        r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getTierPolicies().stream()
+            .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold())).toList());
   }
 
   public static dev.cascade.schemas.avro.DeferralPolicy toAvro(DeferralPolicy p) {
@@ -19,6 +20,9 @@ public final class PolicyRecords {
         .setRule(p.rule()).setAlpha(p.alpha()).setThreshold(p.threshold()).setExplorationRate(p.explorationRate())
         .setTargetEscalationRate(p.targetEscalationRate()).setVersion(p.version()).setUpdatedBy(p.updatedBy())
         .setUpdatedAtMs(p.updatedAtMs()).setReason(p.reason()).setRuleModelVersion(p.ruleVersion())
-        .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule()).build();
+        .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule())
+        .setTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.schemas.avro.TierPolicy.newBuilder()
+            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
+        .build();
   }
 }

@@ -28,6 +28,11 @@ final class PolicyView {
       this.fallback = fallback;
     }
 
+    /** The configured default policy. */
+    DeferralPolicy configured() {
+      return fallback;
+    }
+
     PolicyView view(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table) {
       return new PolicyView(table, fallback, rules, announced);
     }

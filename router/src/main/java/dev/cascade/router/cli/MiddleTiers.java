@@ -1,0 +1,117 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.rules.ChowSumRule;
+import dev.cascade.router.rules.DeferralRules;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/**
+ * The demo's middle tiers ({@code demo --tiers small,medium,large}): the models between the small
+ * and the large one, each behind its own large-model gRPC server on loopback, with a Chow-Sum
+ * threshold calibrated on the validation split.
+ */
+final class MiddleTiers implements AutoCloseable {
+
+  private final List<String> models;
+  private final List<TextGenerator> generators;
+  private final List<LargeModelServer> servers = new ArrayList<>();
+
+  private MiddleTiers(List<String> models, List<TextGenerator> generators) {
+    this.models = models;
+    this.generators = generators;
+  }
+
+  /** Loads the middle models (none for a cascade of two). */
+  static MiddleTiers load(List<String> models, String engine, CascadeConfig config) {
+    List<TextGenerator> loaded = new ArrayList<>();
+    try {
+      for (String model : models) {
+        loaded.add(TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(),
+            config.cacheSettings()));
+      }
+    } catch (RuntimeException e) {
+      loaded.forEach(TextGenerator::close);
+      throw e;
+    }
+    return new MiddleTiers(List.copyOf(models), loaded);
+  }
+
+  /**
+   * Starts a server per middle model and returns {@code config} with the cascade in it: {@code
+   * tiers} (the middle models, then the large one at {@code largeAddress}), {@code
+   * policy.tier-rules} (Chow-Sum, each threshold passing on {@code tierEscalation} of that model's
+   * validation answers) and, unless set, {@code cost.tiers.per-token} and {@code
+   * cost.large.per-token} in proportion to the models' parameters ({@code cost.small.per-token} for
+   * the small one).
+   */
+  CascadeConfig configure(CascadeConfig config, TextGenerator small, TextGenerator large, String largeAddress,
+      double tierEscalation, int maxNew) throws IOException {
+    List<Example> validation = Examples.bundled("validation");
+    List<String> prompts = validation.stream().map(Example::prompt).toList();
+    List<String> names = DemoCommand.tierNames(models);
+    List<String> targets = new ArrayList<>();
+    List<TierPolicy> rules = new ArrayList<>();
+    int inFlight = config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT);
+    for (int i = 0; i < generators.size(); i++) {
+      TextGenerator model = generators.get(i);
+      // Kept between runs in the cache eval and train-rule use, so only the first run generates them.
+      List<Generation> answers = CascadeAnswers.generateCached(model, models.get(i), prompts,
+          new CascadeAnswers.Settings(models.get(i), models.get(i), config.get(CascadeConfig.ENGINE), maxNew, 64,
+              CascadeAnswers.userCacheDir()), EvalCommand.progressBars());
+      double threshold = ThresholdCalibration.calibrate(answers, DeferralRules.of(ChowSumRule.NAME, 0.0), tierEscalation);
+      rules.add(new TierPolicy(ChowSumRule.NAME, 0.0, threshold));
+      LargeModelServer server = new LargeModelServer(
+          NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), model,
+          new ServerLimits(inFlight, inFlight)).start();
+      servers.add(server);
+      targets.add(names.get(i) + "=127.0.0.1:" + server.port());
+    }
+    targets.add(nameOf(large) + "=" + largeAddress);
+    CascadeConfig out = config.with(CascadeConfig.TIERS, String.join(",", targets))
+        .with(CascadeConfig.POLICY_TIER_RULES, rules.stream().map(TierPolicy::spec).collect(Collectors.joining(",")));
+    if (config.get(CascadeConfig.COST_TIERS).isEmpty()) {
+      double perSmallParameter = config.get(CascadeConfig.COST_SMALL) / small.info().parameters();
+      List<String> costs = new ArrayList<>();
+      for (TextGenerator model : generators) {
+        costs.add(String.format(Locale.ROOT, "%.3f", perSmallParameter * model.info().parameters()));
+      }
+      String last = String.format(Locale.ROOT, "%.3f", perSmallParameter * large.info().parameters());
+      costs.add(last);
+      out = out.with(CascadeConfig.COST_TIERS, String.join(",", costs)).with(CascadeConfig.COST_LARGE, last);
+    }
+    return out;
+  }
+
+  private static String nameOf(TextGenerator large) {
+    return java.nio.file.Path.of(large.info().name()).getFileName().toString();
+  }
+
+  @Override
+  public void close() {
+    for (LargeModelServer server : servers) {
+      try {
+        server.stop();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    generators.forEach(TextGenerator::close);
+  }
+}

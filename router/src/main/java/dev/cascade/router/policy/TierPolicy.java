@@ -1,0 +1,107 @@
+package dev.cascade.router.policy;
+
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.rules.ChowAverageRule;
+import dev.cascade.router.rules.ChowQuantileRule;
+import dev.cascade.router.rules.ChowSumRule;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * The deferral rule of a middle tier of a cascade of more than two models: tier i (1 = the first
+ * model after the small one) passes a request on to tier i + 1 when its rule's score of tier i's
+ * own answer is strictly greater than {@code threshold}.
+ *
+ * <p>Only the closed-form rules apply ({@code chow-sum}, {@code chow-average}, {@code
+ * chow-quantile}): they need nothing but the answer's token log-probabilities, which a {@code
+ * cascade://} large-model server returns. The learned rules score the small model's features and
+ * embedding, which a remote tier does not expose.
+ *
+ * @param rule a closed-form rule's name
+ * @param alpha its level in [0, 1] (chow-quantile's; ignored by the others)
+ * @param threshold defer when the score is strictly greater; finite
+ */
+public record TierPolicy(String rule, double alpha, double threshold) {
+
+  /** The rules a middle tier may use. */
+  public static final Set<String> RULES = Set.of(ChowSumRule.NAME, ChowAverageRule.NAME, ChowQuantileRule.NAME);
+
+  private static final String RULE_PROBLEM = "must be one of " + new java.util.TreeSet<>(RULES)
+      + " (a middle tier is scored from its token log-probabilities alone)";
+
+  /** @throws InvalidPolicyException naming the first bad field */
+  public TierPolicy {
+    if (rule == null || !RULES.contains(rule)) {
+      throw new InvalidPolicyException("rule", RULE_PROBLEM, rule == null ? "null" : "'" + rule + "'");
+    }
+    if (!(alpha >= 0.0 && alpha <= 1.0)) {
+      throw new InvalidPolicyException("alpha", "must be in [0, 1]", alpha);
+    }
+    if (!Double.isFinite(threshold)) {
+      throw new InvalidPolicyException("threshold", "must be finite", threshold);
+    }
+  }
+
+  /**
+   * Entry {@code index} of a policy's middle-tier rules.
+   *
+   * @throws InvalidPolicyException naming the field as {@code tierPolicies[index].rule} and so on
+   */
+  public static TierPolicy at(int index, String rule, double alpha, double threshold) {
+    try {
+      return new TierPolicy(rule, alpha, threshold);
+    } catch (InvalidPolicyException e) {
+      throw e.within("tierPolicies[" + index + "].");
+    }
+  }
+
+  /**
+   * Parses {@code RULE:THRESHOLD}, the rule spelled as on the command line ({@code chow-sum},
+   * {@code chow-quantile-0.1}).
+   *
+   * @throws InvalidPolicyException naming what is wrong
+   */
+  public static TierPolicy parse(String spec) {
+    int colon = spec.lastIndexOf(':');
+    if (colon <= 0 || colon == spec.length() - 1) {
+      throw new InvalidPolicyException("rule", "must be RULE:THRESHOLD, e.g. chow-sum:9.5", "'" + spec + "'");
+    }
+    DeferralRules.RuleName name;
+    try {
+      name = DeferralRules.parseName(spec.substring(0, colon).trim());
+    } catch (IllegalArgumentException e) {
+      throw new InvalidPolicyException("rule", RULE_PROBLEM, "'" + spec.substring(0, colon) + "'");
+    }
+    double threshold;
+    try {
+      threshold = Double.parseDouble(spec.substring(colon + 1).trim());
+    } catch (NumberFormatException e) {
+      throw new InvalidPolicyException("threshold", "must be a number", "'" + spec.substring(colon + 1) + "'");
+    }
+    return new TierPolicy(name.rule(), name.alpha(), threshold);
+  }
+
+  /** The rule as {@link #parse} reads it back. */
+  public String spec() {
+    return String.format(Locale.ROOT, "%s:%s", ruleName(), threshold);
+  }
+
+  /** The rule with its level, as the command line spells it: {@code chow-sum}, {@code chow-quantile-0.1}. */
+  public String ruleName() {
+    return alpha == 0.0 ? rule : rule + "-" + alpha;
+  }
+
+  /** The rule's score of an answer with these token log-probabilities (higher: less confident). */
+  public double score(float[] tokenLogprobs) {
+    DeferralRule scorer = DeferralRules.of(rule, alpha);
+    // The closed-form rules read log-probabilities only; entropies are not part of the protocol.
+    return scorer.score(FeatureExtractor.extract(tokenLogprobs, new float[tokenLogprobs.length]));
+  }
+
+  /** Whether an answer with this score is passed on to the next tier. */
+  public boolean defers(double score) {
+    return score > threshold;
+  }
+}

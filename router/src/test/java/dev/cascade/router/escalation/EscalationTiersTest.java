@@ -1,0 +1,67 @@
+package dev.cascade.router.escalation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.config.ConfigException;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The tiers key, and how tiers, their costs and the middle tiers' rules must match up. */
+class EscalationTiersTest {
+
+  @Test
+  void parsesNamesAndTargetsInOrder() {
+    assertThat(EscalationTiers.parse("medium=localhost:50052, large=kserve://triton:8001/big"))
+        .containsExactly(new EscalationTiers.Target("medium", "localhost:50052"),
+            new EscalationTiers.Target("large", "kserve://triton:8001/big"));
+    assertThat(EscalationTiers.parse(" ")).isEmpty();
+  }
+
+  @Test
+  void refusesMalformedEntriesRepeatedNamesAndBadTargets() {
+    assertThatThrownBy(() -> EscalationTiers.parse("localhost:50052")).hasMessageContaining("NAME=TARGET");
+    assertThatThrownBy(() -> EscalationTiers.parse("a=h:1,a=h:2")).hasMessageContaining("'a' is given twice");
+    assertThatThrownBy(() -> EscalationTiers.parse("a=ftp://h:1")).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("tiers");
+  }
+
+  @Test
+  void everyMiddleTierNeedsARuleAndEveryTierACost() {
+    CascadeConfig three = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
+        "cost.tiers.per-token", "4.5,12.8"));
+    assertThatThrownBy(() -> CascadeRouter.connectTiers(three, ""))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("policy.tier-rules")
+        .hasMessageContaining("1 middle tiers");
+    CascadeConfig noCosts = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
+        "policy.tier-rules", "chow-sum:9"));
+    assertThatThrownBy(() -> CascadeRouter.connectTiers(noCosts, ""))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("cost.tiers.per-token");
+    CascadeConfig twoModelsWithARule = CascadeConfig.load(null, Map.of(), Map.of("policy.tier-rules", "chow-sum:9"));
+    assertThatThrownBy(() -> CascadeRouter.connectTiers(twoModelsWithARule, "127.0.0.1:2"))
+        .hasMessageContaining("policy.tier-rules");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("policy.tier-rules", "posthoc-embed:0.3")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("policy.tier-rules").hasMessageContaining("entry 1");
+  }
+
+  @Test
+  void aConsistentCascadeConnectsEveryTierWithItsCost() {
+    CascadeConfig three = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
+        "cost.tiers.per-token", "4.5,12.8", "policy.tier-rules", "chow-sum:9"));
+    try (EscalationTiers tiers = CascadeRouter.connectTiers(three, "ignored:1")) {
+      assertThat(tiers.count()).isEqualTo(2);
+      assertThat(tiers.tier(1).name()).isEqualTo("medium");
+      assertThat(tiers.tier(2).costPerToken()).isEqualTo(12.8);
+      assertThat(tiers.isLast(2)).isTrue();
+      assertThat(tiers.tier(1).client()).isNotSameAs(tiers.tier(2).client());
+    }
+    CascadeConfig two = CascadeConfig.load(null, Map.of(), Map.of("cost.large.per-token", "20"));
+    try (EscalationTiers tiers = CascadeRouter.connectTiers(two, "127.0.0.1:2")) {
+      assertThat(tiers.count()).isEqualTo(1);
+      assertThat(tiers.tier(1).costPerToken()).isEqualTo(20.0);
+    }
+  }
+}
