@@ -23,6 +23,7 @@ class KvCacheTest {
     assertThat(small.cache()).isEqualTo(new CacheLayout(2, 4, 20, true));
     ModelInfo large = BundledModels.generator("large").info();
     assertThat(large.cache()).isEqualTo(new CacheLayout(5, 6, 32, true));
+    assertThat(BundledModels.generator("medium").info().cache()).isEqualTo(new CacheLayout(3, 4, 36, true));
   }
 
   @Test

@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ModelCardTest {
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void sha256MatchesTheCard(String name) throws Exception {
     JsonNode card = ModelDirectory.bundledCard(name);
     try (InputStream in = ModelDirectory.resource(name, "model.onnx")) {
@@ -31,7 +31,7 @@ class ModelCardTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void javaExactMatchOverTheTestSplitReproducesTheCard(String name) {
     JsonNode card = ModelDirectory.bundledCard(name);
     List<BundledModels.Item> test = BundledModels.testSplit();
@@ -63,6 +63,13 @@ class ModelCardTest {
         .isGreaterThanOrEqualTo(small.get("test_exact_match").asDouble() + 20.0);
     assertThat(large.get("parameters").asLong()).isGreaterThanOrEqualTo(8 * small.get("parameters").asLong());
     assertThat(BundledModels.generator("small").info().parameters()).isEqualTo(small.get("parameters").asLong());
+    // The middle tier of a three-model cascade: 4 to 6 times the small model, between the two in exact match.
+    JsonNode medium = ModelDirectory.bundledCard("medium");
+    assertThat(medium.get("parameters").asLong()).isBetween(4 * small.get("parameters").asLong(),
+        6 * small.get("parameters").asLong());
+    assertThat(medium.get("test_exact_match").asDouble())
+        .isGreaterThan(small.get("test_exact_match").asDouble())
+        .isLessThan(large.get("test_exact_match").asDouble());
   }
 
   private static String sha256(InputStream in) throws IOException, NoSuchAlgorithmException {

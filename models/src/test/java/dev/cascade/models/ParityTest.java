@@ -19,7 +19,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class ParityTest {
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void logitsMatchPyTorchOnALeftPaddedBatch(String name) throws Exception {
     JsonNode fixture = BundledModels.resourceJson(name, "parity.json");
     int rows = fixture.get("input_ids").size();
@@ -93,7 +93,7 @@ class ParityTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void greedyOutputsMatchPyTorchOnTheWholeTestSplit(String name) {
     List<BundledModels.TorchGreedy> torch = BundledModels.torchGreedy(name);
     List<BundledModels.Item> test = BundledModels.testSplit();

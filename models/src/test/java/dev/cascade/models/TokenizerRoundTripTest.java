@@ -8,7 +8,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class TokenizerRoundTripTest {
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void everyTestItemRoundTrips(String name) {
     ModelTokenizer tokenizer = ((DjlTextGenerator) BundledModels.generator(name)).tokenizer();
     for (BundledModels.Item item : BundledModels.testSplit()) {
@@ -20,7 +20,7 @@ class TokenizerRoundTripTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"small", "large"})
+  @ValueSource(strings = {"small", "medium", "large"})
   void checkPromptNamesTheFieldAndTheProblem(String name) {
     TextGenerator generator = BundledModels.generator(name);
     assertThat(generator.checkPrompt("cascade")).isEmpty();

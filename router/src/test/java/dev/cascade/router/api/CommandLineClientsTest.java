@@ -13,11 +13,13 @@ import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import dev.cascade.router.policy.TierPolicy;
 
 /** {@code cascade ask}, {@code cascade policy} and {@code cascade rules} against a loopback server whose Kafka side is faked. */
 class CommandLineClientsTest {
@@ -87,6 +89,41 @@ class CommandLineClientsTest {
     CommandLineRun get = run("policy", "get", "--target", target);
     assertThat(get.exitCode()).isZero();
     assertThat(get.out()).contains("\"rule\": \"chow-quantile\"").contains("\"reason\": \"cli test\"");
+  }
+
+  @Test
+  void policySetWithATierChangesThatMiddleTiersRuleAndKeepsTheRest() throws Exception {
+    server.stop();
+    server = new FakeKafkaServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        prompt -> Optional.empty(),
+        new DeferralPolicy("chow-quantile", 0.2, 2.0, 0.03, 0.0, 1, "config", 0, "configured default")
+            .withTierPolicies(List.of(TierPolicy.parse("chow-sum:4"), TierPolicy.parse("chow-sum:6"))),
+        "tok", Duration.ofSeconds(5));
+    policies = server.policies;
+    target = "127.0.0.1:" + server.port();
+
+    CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2", "--rule",
+        "chow-quantile", "--alpha", "0.1", "--threshold", "1.5");
+    assertThat(set.exitCode()).as(set.err()).isZero();
+    DeferralPolicy now = policies.current();
+    assertThat(now.tierPolicies()).containsExactly(TierPolicy.parse("chow-sum:4"), new TierPolicy("chow-quantile", 0.1, 1.5));
+    assertThat(now.rule()).isEqualTo("chow-quantile");
+    assertThat(now.threshold()).isEqualTo(2.0);
+    assertThat(now.explorationRate()).isEqualTo(0.03);
+
+    // The small model's rule set without --tier keeps the tiers' rules.
+    assertThat(run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum", "--threshold", "7")
+        .exitCode()).isZero();
+    assertThat(policies.current().tierPolicies()).isEqualTo(now.tierPolicies());
+
+    CommandLineRun beyond = run("policy", "set", "--target", target, "--token", "tok", "--tier", "3", "--rule",
+        "chow-sum", "--threshold", "1");
+    assertThat(beyond.exitCode()).isEqualTo(2);
+    assertThat(beyond.err()).contains("rules for 2 middle tiers");
+    CommandLineRun learned = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1", "--rule",
+        "posthoc-quantile", "--threshold", "0.5");
+    assertThat(learned.exitCode()).isEqualTo(1);
+    assertThat(learned.err()).contains("INVALID_ARGUMENT").contains("tier_policies[0].rule");
   }
 
   @Test

@@ -1,0 +1,247 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.LargeModelServer;
+import dev.cascade.models.server.ServerLimits;
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.demo.ThresholdCalibration;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.PolicyRecords;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.TierAnswer;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A cascade of three models over a real broker and real gRPC: the small model in the router, the
+ * medium and the large one each behind its own large-model server. Every answer is checked
+ * against the models called directly.
+ */
+class TieredCascadeIT {
+
+  private static final Duration IDLE = Duration.ofSeconds(90);
+  private static EmbeddedKafka kafka;
+  private static TextGenerator small;
+  private static TextGenerator medium;
+  private static TextGenerator large;
+  private static LargeModelServer mediumServer;
+  private static LargeModelServer largeServer;
+  private static CascadeConfig config;
+  private static TierPolicy middleRule;
+  private static List<Example> test;
+
+  @BeforeAll
+  static void start() throws Exception {
+    kafka = EmbeddedKafka.start();
+    small = TextGenerators.load("small", "OnnxRuntime");
+    medium = TextGenerators.load("medium", "OnnxRuntime");
+    large = TextGenerators.load("large", "OnnxRuntime");
+    mediumServer = server(medium);
+    largeServer = server(large);
+    List<Example> validation = Examples.bundled("validation").subList(0, 300);
+    double smallThreshold = ThresholdCalibration.calibrate(small, validation, DeferralRules.of("chow-sum", 0.0), 0.5,
+        48, 64, n -> { });
+    double mediumThreshold = ThresholdCalibration.calibrate(medium, validation, DeferralRules.of("chow-sum", 0.0), 0.5,
+        48, 64, n -> { });
+    middleRule = new TierPolicy("chow-sum", 0.0, mediumThreshold);
+    config = CascadeConfig.load(null, Map.of(), Map.of(
+        "bootstrap.servers", kafka.bootstrapServers(),
+        "policy.rule", "chow-sum", "policy.threshold", Double.toString(smallThreshold),
+        "policy.exploration-rate", "0",
+        "tiers", "medium=127.0.0.1:" + mediumServer.port() + ",large=127.0.0.1:" + largeServer.port(),
+        "policy.tier-rules", middleRule.spec(),
+        "cost.tiers.per-token", "4.5,12.8",
+        "topic.partitions", "2"));
+    test = Examples.bundled("test");
+  }
+
+  private static LargeModelServer server(TextGenerator model) throws Exception {
+    return new LargeModelServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        model, new ServerLimits(8, 512)).start();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    for (LargeModelServer s : new LargeModelServer[] {mediumServer, largeServer}) {
+      if (s != null) {
+        s.stop();
+      }
+    }
+    for (TextGenerator g : new TextGenerator[] {small, medium, large}) {
+      if (g != null) {
+        g.close();
+      }
+    }
+    if (kafka != null) {
+      kafka.close();
+    }
+  }
+
+  private static DemoWorkload.Result send(CascadeConfig c, String prefix, List<Example> examples) throws Exception {
+    return DemoWorkload.run(CascadeRouter.clientProperties(c), c.topics().requests(), c.topics().responses(),
+        c.topics().outcomes(), prefix, examples, IDLE, n -> { });
+  }
+
+  @Test
+  void eachRequestClimbsUntilATierAcceptsItAndTheRecordsSayWhichServedAndWhatEachCost() throws Exception {
+    List<Example> examples = test.subList(0, 160);
+    DemoWorkload.Result result;
+    CascadeConfig c = config.withOwnTopics("cascade-three", "three");
+    try (CascadeRouter router = CascadeRouter.start(c, small, "")) {
+      assertThat(router.tiers().count()).isEqualTo(2);
+      result = send(c, "t", examples);
+    }
+    assertThat(result.responses()).hasSize(examples.size());
+    assertThat(result.responses()).extracting(CascadeResponse::getRequestId).doesNotHaveDuplicates();
+    int[] served = new int[3];
+    List<String> prompts = new ArrayList<>();
+    for (CascadeResponse r : result.responses()) {
+      prompts.add(examples.get(Integer.parseInt(r.getRequestId().substring(2))).prompt());
+    }
+    List<Generation> mediumDirect = medium.generate(prompts, 48);
+    List<Generation> largeDirect = large.generate(prompts, 48);
+    for (int i = 0; i < result.responses().size(); i++) {
+      CascadeResponse r = result.responses().get(i);
+      RoutingOutcome o = result.outcomes().get(r.getRequestId());
+      String prompt = prompts.get(i);
+      served[r.getServedTier()]++;
+      assertThat(o.getServedTier()).isEqualTo(r.getServedTier());
+      List<TierAnswer> tiers = o.getTierAnswers();
+      assertThat(tiers).hasSize(r.getServedTier());
+      double expectedCost = 1.0 * (CostModel.promptTokens(prompt) + o.getSmallTokens().size());
+      switch (r.getServedTier()) {
+        case 0 -> {
+          assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL);
+          assertThat(r.getText()).isEqualTo(o.getSmallText());
+          assertThat(r.getServedModel()).isNull();
+        }
+        case 1 -> {
+          TierAnswer m = tiers.get(0);
+          assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+          assertThat(r.getServedModel()).isEqualTo("medium");
+          assertThat(r.getText()).isEqualTo(m.getText()).isEqualTo(mediumDirect.get(i).text());
+          assertThat(m.getDeferred()).isFalse();
+          assertThat(m.getScore()).isLessThanOrEqualTo(middleRule.threshold())
+              .isCloseTo(middleRule.score(mediumDirect.get(i).tokenLogprobs()), within(1e-4));
+          assertThat(o.getLargeText()).isEqualTo(m.getText());
+        }
+        case 2 -> {
+          TierAnswer m = tiers.get(0);
+          TierAnswer l = tiers.get(1);
+          assertThat(r.getServedModel()).isEqualTo("large");
+          assertThat(m.getModel()).isEqualTo("medium");
+          assertThat(m.getText()).isEqualTo(mediumDirect.get(i).text());
+          assertThat(m.getDeferred()).isTrue();
+          assertThat(m.getScore()).isGreaterThan(middleRule.threshold());
+          assertThat(l.getTier()).isEqualTo(2);
+          assertThat(l.getRule()).isNull();
+          assertThat(r.getText()).isEqualTo(l.getText()).isEqualTo(largeDirect.get(i).text());
+          assertThat(o.getLargeText()).isEqualTo(l.getText());
+        }
+        default -> throw new AssertionError("served by tier " + r.getServedTier());
+      }
+      if (r.getServedTier() > 0) {
+        assertThat(r.getDeferralScore()).isGreaterThan(r.getThreshold());
+      }
+      for (TierAnswer t : tiers) {
+        double perToken = t.getTier() == 1 ? 4.5 : 12.8;
+        assertThat(t.getCostUnits()).isCloseTo(perToken * (CostModel.promptTokens(prompt) + t.getTokens().size()),
+            within(1e-6));
+        expectedCost += t.getCostUnits();
+      }
+      assertThat(o.getCostUnits()).isCloseTo(expectedCost, within(1e-6));
+    }
+    assertThat(served).as("requests served by small, medium, large").doesNotContain(0);
+  }
+
+  @Test
+  void withTheLastTierDownARequestTheMiddleTierPassedOnIsAnsweredWithTheMiddleTiersAnswer() throws Exception {
+    int deadPort = EmbeddedKafka.freePort();
+    CascadeConfig down = config.withOwnTopics("cascade-lastdown", "lastdown")
+        .with(CascadeConfig.TIERS, "medium=127.0.0.1:" + mediumServer.port() + ",large=127.0.0.1:" + deadPort)
+        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5").with(CascadeConfig.ESCALATION_MAX_WAIT_MS, "800");
+    List<Example> examples = test.subList(200, 280);
+    DemoWorkload.Result result;
+    try (CascadeRouter router = CascadeRouter.start(down, small, "")) {
+      result = send(down, "d", examples);
+    }
+    assertThat(result.responses()).hasSize(examples.size());
+    int degradedToMedium = 0;
+    for (CascadeResponse r : result.responses()) {
+      RoutingOutcome o = result.outcomes().get(r.getRequestId());
+      assertThat(r.getServedTier()).isLessThan(2);
+      if (o.getTierAnswers().size() == 1 && o.getTierAnswers().get(0).getDeferred()) {
+        degradedToMedium++;
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+        assertThat(r.getServedTier()).isEqualTo(1);
+        assertThat(r.getText()).isEqualTo(o.getTierAnswers().get(0).getText());
+        assertThat(o.getDegradedReason()).contains("escalation.max-wait-ms (800)");
+      }
+    }
+    assertThat(degradedToMedium).isPositive();
+  }
+
+  @Test
+  void aNewMiddleTierRuleOnThePolicyTopicChangesWhereRequestsStop() throws Exception {
+    CascadeConfig live = config.withOwnTopics("cascade-live", "live");
+    try (CascadeRouter router = CascadeRouter.start(live, small, "")) {
+      DeferralPolicy never = CascadeRouter.configuredPolicy(live).withTierPolicies(
+          List.of(new TierPolicy("chow-sum", 0.0, 1e9)));
+      DeferralPolicy versioned = new DeferralPolicy(never.rule(), never.alpha(), never.threshold(),
+          never.explorationRate(), never.targetEscalationRate(), 7, "test", 1L, "middle tier keeps all",
+          never.ruleVersion(), never.shadowRules(), never.fallbackRule(), never.tierPolicies());
+      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
+          Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
+          CascadeSerdes.policies().serializer())) {
+        producer.send(new ProducerRecord<>(live.topics().policy(), CascadeTopology.POLICY_KEY,
+            PolicyRecords.toAvro(versioned))).get();
+      }
+      DemoWorkload.Result result = null;
+      for (int attempt = 0; attempt < 100; attempt++) {
+        result = send(live, "p" + attempt, test.subList(0, 1));
+        if (result.responses().get(0).getPolicyVersion() == 7) {
+          break;
+        }
+        Thread.sleep(100);
+      }
+      assertThat(result.responses().get(0).getPolicyVersion()).isEqualTo(7);
+      result = send(live, "after", test.subList(300, 380));
+      assertThat(result.responses()).hasSize(80);
+      assertThat(result.responses()).extracting(CascadeResponse::getServedTier).contains(1).doesNotContain(2);
+      for (CascadeResponse r : result.responses()) {
+        RoutingOutcome o = result.outcomes().get(r.getRequestId());
+        if (r.getServedTier() == 1) {
+          assertThat(o.getTierAnswers().get(0).getThreshold()).isEqualTo(1e9);
+        }
+      }
+    }
+  }
+}
