@@ -122,6 +122,16 @@ final class ContinuousBatcher implements AutoCloseable {
   /** Decodes the prefixes; blocks until every row is done (or the call is cancelled). */
   List<Generation> decode(List<long[]> prefixes, int[] limits, TextGenerator.Cancellation cancellation,
       Function<int[], String> detokenizer) {
+    return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), limits, cancellation,
+        detokenizer);
+  }
+
+  /**
+   * As {@link #decode(List, int[], TextGenerator.Cancellation, Function)}, each row checking its
+   * draft (empty: none; at most its limit) in its first forward pass ({@link GreedyDecoder}).
+   */
+  List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] limits,
+      TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
     DecodingRow[] rows = new DecodingRow[prefixes.size()];
     Job job = new Job(rows, cancellation, detokenizer);
     synchronized (lock) {
@@ -129,7 +139,7 @@ final class ContinuousBatcher implements AutoCloseable {
         throw new IllegalStateException("generator is closed");
       }
       for (int i = 0; i < rows.length; i++) {
-        rows[i] = new DecodingRow(prefixes.get(i), limits[i]);
+        rows[i] = new DecodingRow(prefixes.get(i), limits[i], drafts.get(i));
         if (!rows[i].finished) {
           job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));

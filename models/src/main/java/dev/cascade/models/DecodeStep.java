@@ -9,9 +9,25 @@ package dev.cascade.models;
  * {@code past[i]} is cache tensor i ({@link CacheLayout#pastName}) as [rows, heads,
  * {@code pastLength}, head_size], each row's past right-aligned (left-padded with zeros); the
  * attention mask then spans {@code pastLength + length} positions.
+ *
+ * <p>{@code scored} is how many of each row's last positions the output scores: 1 for a decoding
+ * step, more for a pass that checks a draft (the scores at the position before the draft and at
+ * each draft token, see {@link GreedyDecoder}).
  */
 public record DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length, CacheLayout cache,
-    long[] positionIds, float[][] past, int pastLength) {
+    long[] positionIds, float[][] past, int pastLength, int scored) {
+
+  public DecodeStep {
+    if (scored < 1 || scored > length) {
+      throw new IllegalArgumentException("scored: " + scored + " positions is outside 1.." + length);
+    }
+  }
+
+  /** A step scoring each row's last position. */
+  public DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length, CacheLayout cache,
+      long[] positionIds, float[][] past, int pastLength) {
+    this(inputIds, attentionMask, rows, length, cache, positionIds, past, pastLength, 1);
+  }
 
   /** A step of a model without a cache. */
   public DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length) {

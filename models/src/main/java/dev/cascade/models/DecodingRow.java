@@ -5,6 +5,12 @@ import java.util.Arrays;
 /**
  * One sequence being decoded: its prefix (prompt and separator), what has been generated so far,
  * and, for a model with a key/value cache, the keys and values of every position but the last.
+ *
+ * <p>A row may carry a draft of what follows (another model's tokens): its next forward pass then
+ * runs over them too, and {@link GreedyDecoder} keeps the draft's longest prefix that equals the
+ * row's own greedy choices. The cache of that pass holds the draft's positions as well; those past
+ * the kept prefix are simply not counted ({@link #cached()} follows the row's length) and are
+ * overwritten as the row goes on.
  */
 final class DecodingRow {
   final long[] prefix;
@@ -19,8 +25,23 @@ final class DecodingRow {
   boolean finished;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
+  /** The draft its next forward pass checks; empty without one. */
+  private int[] draft;
+  /** How many draft tokens the row kept, over all its passes. */
+  private int draftAccepted;
+  /** Whether the row's next pass checks its draft; false holds the draft back for a later one. */
+  private boolean checking = true;
 
   DecodingRow(long[] prefix, int limit) {
+    this(prefix, limit, new int[0]);
+  }
+
+  /** A row whose first forward pass checks {@code draft} (at most {@code limit} tokens). */
+  DecodingRow(long[] prefix, int limit, int[] draft) {
+    if (draft.length > Math.max(0, limit)) {
+      throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
+    }
+    this.draft = draft;
     this.prefix = prefix;
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
@@ -31,6 +52,47 @@ final class DecodingRow {
 
   int length() {
     return prefix.length + generated;
+  }
+
+  /** Positions the row's next full pass runs over: its length and the draft it checks. */
+  int inputLength() {
+    return length() + pendingDraft().length;
+  }
+
+  /** The draft the row's next pass checks; empty when there is none, or it is held back. */
+  int[] pendingDraft() {
+    return checking ? draft : new int[0];
+  }
+
+  /** Whether the row's next pass checks its draft (if it has one) or holds it back. */
+  void checkDraft(boolean check) {
+    checking = check;
+  }
+
+  /**
+   * Keeps a held-back draft in step with the row, which just chose {@code own} without checking
+   * it: the draft loses its first token if that was {@code own}, and is realigned past {@code own}
+   * otherwise ({@link GreedyDecoder#realign}).
+   */
+  void draftFollowed(int own) {
+    if (draft.length > 0 && !checking) {
+      draftFrom(draft[0] == own ? Arrays.copyOfRange(draft, 1, draft.length) : GreedyDecoder.realign(draft, 0, own));
+    }
+  }
+
+  /**
+   * Marks the draft checked, {@code accepted} of its tokens kept, and sets the one the next pass
+   * checks ({@code next}, empty for none), cut to what the row's limit leaves.
+   */
+  void draftChecked(int accepted, int[] next) {
+    draftAccepted += accepted;
+    draftFrom(next);
+  }
+
+  /** Sets the row's draft to {@code next}, cut to what its limit leaves (nothing once finished). */
+  private void draftFrom(int[] next) {
+    int room = finished ? 0 : limit - generated;
+    draft = next.length <= room ? next : Arrays.copyOf(next, room);
   }
 
   /** The most positions this row can hold: its prefix and its token limit. */
@@ -58,11 +120,12 @@ final class DecodingRow {
   }
 
   /**
-   * Keeps the cache of the prefix from a prefill pass: row {@code r} of {@code present} ([rows,
-   * heads, {@code stepLength}, head_size] per tensor), whose last {@code prefix.length} positions
-   * are this row's (the rest is left padding).
+   * Keeps the cache of a prefill pass: row {@code r} of {@code present} ([rows, heads,
+   * {@code stepLength}, head_size] per tensor), whose last {@link #inputLength()} positions are this
+   * row's prefix and draft (the rest is left padding). Call before the pass's tokens are accepted.
    */
   void storePrefix(float[][] present, int r, int stepLength, CacheLayout layout) {
+    int positions = inputLength();
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
@@ -70,25 +133,28 @@ final class DecodingRow {
     for (int i = 0; i < present.length; i++) {
       float[] mine = new float[heads * cap * size];
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - prefix.length) * size,
-            mine, h * cap * size, prefix.length * size);
+        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - positions) * size,
+            mine, h * cap * size, positions * size);
       }
       cache[i] = mine;
     }
   }
 
   /**
-   * Appends the one new position of row {@code r} of a one-token step's {@code present}: the last
-   * generated token's, before the step's own token is accepted.
+   * Appends the {@code count} new positions of row {@code r} of a cached step's {@code present}
+   * ([rows, heads, {@code stepLength}, head_size] per tensor; the row's inputs are its last
+   * {@code count} positions): the last generated token's and those of the draft it checked. Call
+   * before the step's tokens are accepted.
    */
-  void appendPosition(float[][] present, int r, CacheLayout layout) {
+  void appendPositions(float[][] present, int r, int stepLength, int count, CacheLayout layout) {
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
     int at = cached();
     for (int i = 0; i < present.length; i++) {
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(present[i], (r * heads + h) * size, cache[i], (h * cap + at) * size, size);
+        System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - count) * size, cache[i],
+            (h * cap + at) * size, count * size);
       }
     }
   }
@@ -112,14 +178,18 @@ final class DecodingRow {
     cache = null;
   }
 
-  /** Writes this row, left-padded, into row {@code r} of a {@code length}-wide batch. */
+  /** Writes this row and the draft it checks, left-padded, into row {@code r} of a {@code length}-wide batch. */
   void fill(long[] ids, long[] mask, int r, int length, long pad) {
-    int padding = length - length();
+    int padding = length - inputLength();
     int base = r * length;
     Arrays.fill(ids, base, base + padding, pad);
     System.arraycopy(prefix, 0, ids, base + padding, prefix.length);
     for (int t = 0; t < generated; t++) {
       ids[base + padding + prefix.length + t] = tokens[t];
+    }
+    int[] checked = pendingDraft();
+    for (int t = 0; t < checked.length; t++) {
+      ids[base + padding + length() + t] = checked[t];
     }
     Arrays.fill(mask, base, base + padding, 0L);
     Arrays.fill(mask, base + padding, base + length, 1L);
@@ -160,6 +230,6 @@ final class DecodingRow {
       }
     }
     return new Generation(detokenizer.apply(out), out, Arrays.copyOf(logprobs, generated),
-        Arrays.copyOf(entropies, generated), embedding);
+        Arrays.copyOf(entropies, generated), embedding, draftAccepted);
   }
 }

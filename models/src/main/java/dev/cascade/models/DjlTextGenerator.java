@@ -33,12 +33,15 @@ final class DjlTextGenerator implements TextGenerator {
   private final ContinuousBatcher batcher;
   private final ModelInfo info;
   private final PromptPass promptPass;
+  /** The width of the model's logits: token ids at or above it are outside its vocabulary. */
+  private final int vocab;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      int maxBatch, int decoders, CacheSettings cache) {
+      int vocab, int maxBatch, int decoders, CacheSettings cache) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
+    this.vocab = vocab;
     GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache());
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
@@ -81,10 +84,10 @@ final class DjlTextGenerator implements TextGenerator {
       long parameters = dir.card().map(c -> c.path("parameters").asLong(-1)).orElse(-1L);
       ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
       CacheLayout layout = CacheLayout.read(dir.modelFile()).orElse(null);
-      boolean hasHidden = hasHiddenOutput(model, layout);
+      NextTokenScores probe = probe(model, layout);
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
-          context, maxNew, hasHidden, layout, layout != null && cacheSettings.enabled());
-      return new DjlTextGenerator(model, tokenizer, info, maxBatch, threads.decoders(), cacheSettings);
+          context, maxNew, probe.hidden() != null, layout, layout != null && cacheSettings.enabled());
+      return new DjlTextGenerator(model, tokenizer, info, probe.vocab(), maxBatch, threads.decoders(), cacheSettings);
     } catch (java.io.IOException | RuntimeException e) {
       model.close();
       if (e instanceof RuntimeException re) {
@@ -94,8 +97,11 @@ final class DjlTextGenerator implements TextGenerator {
     }
   }
 
-  /** Whether a one-token forward pass returns a hidden state; also checks that the model runs at all. */
-  private static boolean hasHiddenOutput(ZooModel<DecodeStep, NextTokenScores> model, CacheLayout layout) {
+  /**
+   * A one-token forward pass: whether it returns a hidden state, and the logits' width; also checks
+   * that the model runs at all.
+   */
+  private static NextTokenScores probe(ZooModel<DecodeStep, NextTokenScores> model, CacheLayout layout) {
     DecodeStep probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1);
     if (layout != null) {
       probe = new DecodeStep(new long[] {1}, new long[] {1}, 1, 1, layout, new long[] {0}, layout.emptyPast(), 0);
@@ -107,7 +113,7 @@ final class DjlTextGenerator implements TextGenerator {
             + " layers but returns " + (scores.present() == null ? 0 : scores.present().length)
             + " present.N.key/value outputs; it needs " + 2 * layout.layers());
       }
-      return scores.hidden() != null;
+      return scores;
     } catch (TranslateException e) {
       throw new IllegalStateException("model: a one-token forward pass failed: " + e.getMessage(), e);
     }
@@ -120,23 +126,53 @@ final class DjlTextGenerator implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+    return generate(prompts, java.util.Collections.nCopies(prompts.size(), new int[0]), maxNewTokens, cancellation);
+  }
+
+  /**
+   * Checks each prompt's draft in its first forward pass ({@link GreedyDecoder}). A draft longer
+   * than what the context leaves a long prompt is cut to that: its tail could not be kept anyway.
+   */
+  @Override
+  public List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
+      Cancellation cancellation) {
+    if (drafts.size() != prompts.size()) {
+      throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");
+    }
     if (maxNewTokens < 1 || maxNewTokens > info.maxNewTokensLimit()) {
       throw new IllegalArgumentException("maxNewTokens: " + maxNewTokens + " is outside 1.." + info.maxNewTokensLimit());
     }
-    List<long[]> prefixes = prefixes(prompts);
+    List<long[]> prefixes = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      Optional<String> problem = checkPrompt(prompts.get(i));
+      if (problem.isPresent()) {
+        throw new IllegalArgumentException("prompts[" + i + "]: " + problem.get());
+      }
+      Optional<String> draftProblem = checkDraft(drafts.get(i), maxNewTokens);
+      if (draftProblem.isPresent()) {
+        throw new IllegalArgumentException("drafts[" + i + "]: " + draftProblem.get());
+      }
+      long[] ids = tokenizer.encodePrompt(prompts.get(i));
+      long[] prefix = Arrays.copyOf(ids, ids.length + 1);
+      prefix[ids.length] = tokenizer.sepId();
+      prefixes.add(prefix);
+    }
     Integer[] order = new Integer[prompts.size()];
     for (int i = 0; i < order.length; i++) {
       order[i] = i;
     }
     Arrays.sort(order, Comparator.comparingInt(i -> prefixes.get(i).length));
     List<long[]> sorted = new ArrayList<>(order.length);
+    List<int[]> sortedDrafts = new ArrayList<>(order.length);
     int[] limits = new int[order.length];
     for (int j = 0; j < order.length; j++) {
       long[] prefix = prefixes.get(order[j]);
       sorted.add(prefix);
       limits[j] = Math.min(maxNewTokens, info.contextLength() - prefix.length);
+      int[] draft = drafts.get(order[j]);
+      sortedDrafts.add(draft.length > limits[j] ? Arrays.copyOf(draft, Math.max(0, limits[j])) : draft);
     }
-    List<Generation> out = batcher.decode(sorted, limits, cancellation, tokenizer::decode);
+    List<Generation> out = batcher.decode(sorted, sortedDrafts, limits, cancellation, tokenizer::decode);
     Generation[] results = new Generation[order.length];
     for (int j = 0; j < order.length; j++) {
       results[order[j]] = out.get(j);
@@ -163,6 +199,29 @@ final class DjlTextGenerator implements TextGenerator {
   @Override
   public List<PromptScore> scorePrompts(List<String> prompts) {
     return promptPass.score(prefixes(prompts));
+  }
+
+  @Override
+  public Optional<String> checkDraft(int[] draft, int maxNewTokens) {
+    if (draft.length > maxNewTokens) {
+      return Optional.of(draft.length + " tokens is more than the " + maxNewTokens + " to generate");
+    }
+    for (int i = 0; i < draft.length; i++) {
+      int id = draft[i];
+      if (id < 0 || id >= vocab) {
+        return Optional.of("token " + i + " is " + id + ", outside the vocabulary 0.." + (vocab - 1));
+      }
+      if (id == tokenizer.eosId() || id == tokenizer.padId()) {
+        return Optional.of("token " + i + " is " + id + ", the " + (id == tokenizer.eosId() ? "end-of-sequence" : "padding")
+            + " token (a draft is the answer's tokens, end-of-sequence excluded)");
+      }
+    }
+    return Optional.empty();
+  }
+
+  @Override
+  public Optional<String> tokenizerSha256() {
+    return Optional.of(tokenizer.sha256());
   }
 
   @Override

@@ -7,8 +7,16 @@ package dev.cascade.models;
  *
  * @param embedding the mean, over the decoding steps, of the model's last hidden state at the
  *     position that produced each token; {@code null} when the model has no hidden-state output
+ * @param draftAccepted how many tokens of the call's draft the model kept (the first
+ *     {@code draftAccepted} of {@code tokens}); 0 without a draft
  */
-public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
+public record Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding,
+    int draftAccepted) {
+
+  /** A generation decoded without a draft. */
+  public Generation(String text, int[] tokens, float[] tokenLogprobs, float[] entropies, float[] embedding) {
+    this(text, tokens, tokenLogprobs, entropies, embedding, 0);
+  }
 
   /** The number of generated tokens. */
   public int length() {

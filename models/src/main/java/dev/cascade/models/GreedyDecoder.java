@@ -21,6 +21,20 @@ import java.util.function.Function;
  *
  * <p>A row leaves the batch when it produces the end-of-sequence token or reaches its token limit,
  * so later steps only pay for rows still generating. Knows nothing of tokenizers or engines.
+ *
+ * <p><b>Drafts</b> (speculative decoding, lossless): a row may start with a draft of its answer,
+ * another model's tokens in the same vocabulary. Its first pass runs over prefix and draft together
+ * (with a cache, as its prefill) and scores every draft position, so one pass yields the row's own
+ * greedy choice before each draft token and after the last. The row takes its choices in order,
+ * exactly as one-token steps would, while each equals the draft token at that place; the first
+ * choice that differs (or the one after the whole draft) is the row's own next token. The rest of
+ * the draft, realigned past that token ({@link #realign}), rides along with the row's next pass
+ * (with a cache, its last token and that remainder as one multi-token step) and is checked the
+ * same way, until none is left; then the row decodes one token per step. The cache keeps the
+ * positions of the tokens kept; the rest are not counted and are overwritten. So the answer is the
+ * greedy answer without the draft, token for token (up to the float rounding of a wider pass), and
+ * every draft token kept saves a step. Without a cache each full pass carries the remainder the
+ * same way.
  */
 public final class GreedyDecoder {
 
@@ -68,9 +82,19 @@ public final class GreedyDecoder {
    */
   public List<Generation> decode(List<long[]> prefixes, int[] maxNewTokens, ForwardPass model,
       TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
+    return decode(prefixes, java.util.Collections.nCopies(prefixes.size(), new int[0]), maxNewTokens, model,
+        cancellation, detokenizer);
+  }
+
+  /**
+   * As {@link #decode(List, int[], ForwardPass, TextGenerator.Cancellation, Function)}, each row
+   * checking its draft first (empty: none; at most the row's token limit).
+   */
+  public List<Generation> decode(List<long[]> prefixes, List<int[]> drafts, int[] maxNewTokens, ForwardPass model,
+      TextGenerator.Cancellation cancellation, Function<int[], String> detokenizer) {
     List<DecodingRow> rows = new ArrayList<>(prefixes.size());
     for (int i = 0; i < prefixes.size(); i++) {
-      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i]));
+      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i], drafts.get(i)));
     }
     List<DecodingRow> active = new ArrayList<>();
     for (DecodingRow row : rows) {
@@ -94,8 +118,24 @@ public final class GreedyDecoder {
     return out;
   }
 
+  /**
+   * The most rows a step may hold for their drafts to be checked. Checking a draft feeds its tokens
+   * through the model (the first pass, and the remainder again after each realignment), which pays
+   * when a pass costs about the same whatever its width (one request at a time, the median
+   * escalated test item took 34% less of the large model's time) but not when the pass is already
+   * busy: 16 rows at once, every one checking, took 65% longer than without drafts on the first 64
+   * escalated items ({@code cascade bench speculative}, router/EVALUATION.md). In a busier step the
+   * rows hold their drafts back, kept in step with what they choose
+   * ({@link DecodingRow#draftFollowed}), until the batch thins out.
+   */
+  static final int DRAFT_ROWS = 4;
+
   /** Runs one step over the given unfinished rows and appends each row's greedy choice. */
   void step(List<DecodingRow> active, ForwardPass model) {
+    boolean check = active.size() <= DRAFT_ROWS;
+    for (DecodingRow row : active) {
+      row.checkDraft(check);
+    }
     if (!useCache) {
       fullPass(active, model, false);
       return;
@@ -109,18 +149,21 @@ public final class GreedyDecoder {
       fullPass(fresh, model, true);
     }
     if (!going.isEmpty()) {
-      oneTokenPass(going, model);
+      cachedPass(going, model);
     }
   }
 
   /**
-   * One pass over the rows' whole sequences, left-padded; with a cache layout the past is empty
-   * and, when {@code keep}, each row keeps the cache of its positions (a prefill).
+   * One pass over the rows' whole sequences and drafts, left-padded; with a cache layout the past
+   * is empty and, when {@code keep}, each row keeps the cache of its positions (a prefill). Scores
+   * as many last positions as the longest draft needs.
    */
   private void fullPass(List<DecodingRow> rows, ForwardPass model, boolean keep) {
     int length = 0;
+    int scored = 1;
     for (DecodingRow row : rows) {
-      length = Math.max(length, row.length());
+      length = Math.max(length, row.inputLength());
+      scored = Math.max(scored, row.pendingDraft().length + 1);
     }
     int batch = rows.size();
     long[] ids = new long[batch * length];
@@ -130,7 +173,7 @@ public final class GreedyDecoder {
     }
     DecodeStep step;
     if (layout == null) {
-      step = new DecodeStep(ids, mask, batch, length);
+      step = new DecodeStep(ids, mask, batch, length, null, null, null, 0, scored);
     } else {
       long[] positions = new long[batch * length];
       for (int r = 0; r < batch; r++) {
@@ -139,7 +182,7 @@ public final class GreedyDecoder {
           positions[r * length + t] = mask[r * length + t] == 0 ? 0 : next++;
         }
       }
-      step = new DecodeStep(ids, mask, batch, length, layout, positions, layout.emptyPast(), 0);
+      step = new DecodeStep(ids, mask, batch, length, layout, positions, layout.emptyPast(), 0, scored);
     }
     NextTokenScores scores = model.run(step);
     for (int r = 0; r < batch; r++) {
@@ -150,31 +193,50 @@ public final class GreedyDecoder {
     }
   }
 
-  /** One token per row, over the rows' caches right-aligned into one past tensor. */
-  private void oneTokenPass(List<DecodingRow> rows, ForwardPass model) {
+  /**
+   * One step over rows with a cache: each row feeds its last token and the draft it checks (none
+   * for most rows, so mostly one token), left-padded to the widest; the rows' caches right-aligned
+   * into one past tensor, masked where a row's past is shorter and where its inputs are padding.
+   */
+  private void cachedPass(List<DecodingRow> rows, ForwardPass model) {
     int batch = rows.size();
     int pastLength = 0;
+    int width = 1;
     for (DecodingRow row : rows) {
       pastLength = Math.max(pastLength, row.cached());
+      width = Math.max(width, 1 + row.pendingDraft().length);
     }
-    long[] ids = new long[batch];
-    long[] positions = new long[batch];
-    long[] mask = new long[batch * (pastLength + 1)];
+    long[] ids = new long[batch * width];
+    long[] positions = new long[batch * width];
+    long[] mask = new long[batch * (pastLength + width)];
     float[][] past = new float[2 * layout.layers()][];
     for (int i = 0; i < past.length; i++) {
       past[i] = new float[batch * layout.heads() * pastLength * layout.headSize()];
     }
+    int[] inputs = new int[batch];
     for (int r = 0; r < batch; r++) {
       DecodingRow row = rows.get(r);
-      ids[r] = row.lastToken();
-      positions[r] = row.cached();
-      int base = r * (pastLength + 1);
-      java.util.Arrays.fill(mask, base + pastLength - row.cached(), base + pastLength + 1, 1L);
+      int[] draft = row.pendingDraft();
+      inputs[r] = 1 + draft.length;
+      int base = r * width;
+      int padding = width - inputs[r];
+      java.util.Arrays.fill(ids, base, base + padding, pad);
+      ids[base + padding] = row.lastToken();
+      for (int j = 0; j < draft.length; j++) {
+        ids[base + padding + 1 + j] = draft[j];
+      }
+      for (int j = 0; j < inputs[r]; j++) {
+        positions[base + padding + j] = row.cached() + j;
+      }
+      int maskBase = r * (pastLength + width);
+      java.util.Arrays.fill(mask, maskBase + pastLength - row.cached(), maskBase + pastLength, 1L);
+      java.util.Arrays.fill(mask, maskBase + pastLength + padding, maskBase + pastLength + width, 1L);
       row.writePast(past, r, pastLength, layout);
     }
-    NextTokenScores scores = model.run(new DecodeStep(ids, mask, batch, 1, layout, positions, past, pastLength));
+    NextTokenScores scores = model.run(new DecodeStep(ids, mask, batch, width, layout, positions, past, pastLength,
+        width));
     for (int r = 0; r < batch; r++) {
-      rows.get(r).appendPosition(requirePresent(scores), r, layout);
+      rows.get(r).appendPositions(requirePresent(scores), r, width, inputs[r], layout);
       accept(rows.get(r), scores, r);
     }
   }
@@ -187,8 +249,50 @@ public final class GreedyDecoder {
     return scores.present();
   }
 
+  /**
+   * Takes row {@code r}'s greedy choice at its last scored position; for a row with a draft to
+   * check, its choices at the position before each draft token and after the last, in order, while
+   * each equals the draft token at its place, and then what remains of the draft as the next
+   * pass's draft ({@link #realign}; see the class comment).
+   */
   private void accept(DecodingRow row, NextTokenScores scores, int r) {
-    TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), r * scores.vocab(), scores.vocab());
-    row.accept(choice, eos, scores.hidden(), r * scores.width(), scores.width());
+    int[] draft = row.pendingDraft();
+    int first = r * scores.positions() + scores.positions() - (draft.length + 1);
+    int kept = 0;
+    int own = -1;
+    for (int j = 0; j <= draft.length; j++) {
+      int at = first + j;
+      TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), at * scores.vocab(), scores.vocab());
+      row.accept(choice, eos, scores.hidden(), at * scores.width(), scores.width());
+      own = choice.token();
+      row.draftFollowed(own);
+      boolean agrees = j < draft.length && choice.token() == draft[j];
+      if (agrees) {
+        kept++;
+      }
+      if (!agrees || row.finished) {
+        break;
+      }
+    }
+    if (draft.length > 0) {
+      row.draftChecked(kept, realign(draft, kept, own));
+    }
+  }
+
+  /**
+   * What of a draft the next pass checks, once the row kept {@code kept} tokens of it and then chose
+   * {@code own} where the draft had another token (or went past its end). A draft from a smaller
+   * model in the same vocabulary usually goes wrong at one token and right again after it: either
+   * it wrote another token in place of the row's ({@code own} replaces {@code draft[kept]}: the rest
+   * follows from {@code draft[kept + 1]}), or it wrote one token too many ({@code own} is
+   * {@code draft[kept + 1]}: the rest follows from {@code draft[kept + 2]}). Only a guess: the next
+   * pass keeps of it only what the row's own greedy choices agree with.
+   */
+  static int[] realign(int[] draft, int kept, long own) {
+    if (kept >= draft.length) {
+      return new int[0];
+    }
+    int from = kept + 1 < draft.length && draft[kept + 1] == own ? kept + 2 : kept + 1;
+    return java.util.Arrays.copyOfRange(draft, Math.min(from, draft.length), draft.length);
   }
 }

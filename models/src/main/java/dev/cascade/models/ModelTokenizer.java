@@ -33,10 +33,12 @@ public final class ModelTokenizer implements AutoCloseable {
   private final long unk;
   private final int maxPromptTokens;
   private final Map<String, Integer> vocabulary;
+  private final String sha256;
 
   private ModelTokenizer(HuggingFaceTokenizer tokenizer, Map<String, Integer> vocabulary, SpecialTokens special,
-      int maxPromptTokens) {
+      int maxPromptTokens, String sha256) {
     this.tokenizer = tokenizer;
+    this.sha256 = sha256;
     this.vocabulary = Map.copyOf(vocabulary);
     this.pad = idOf(tokenizer, special.pad());
     this.sep = idOf(tokenizer, special.sep());
@@ -58,10 +60,34 @@ public final class ModelTokenizer implements AutoCloseable {
         .optTruncation(false)
         .optPadding(false)
         .build();
-    JsonNode vocab = new ObjectMapper().readTree(tokenizerJson.toFile()).path("model").path("vocab");
+    JsonNode json = new ObjectMapper().readTree(tokenizerJson.toFile());
+    JsonNode vocab = json.path("model").path("vocab");
     Map<String, Integer> vocabulary = new HashMap<>();
     vocab.fields().forEachRemaining(e -> vocabulary.put(e.getKey(), e.getValue().asInt()));
-    return new ModelTokenizer(hf, vocabulary, special, maxPromptTokens);
+    return new ModelTokenizer(hf, vocabulary, special, maxPromptTokens, canonicalSha256(json));
+  }
+
+  /**
+   * The lower-case hex SHA-256 of a tokenizer JSON in canonical form: object keys sorted, no
+   * insignificant whitespace, UTF-8. Formatting and key order do not change it; any token, id,
+   * normaliser or merge does.
+   */
+  static String canonicalSha256(JsonNode json) {
+    ObjectMapper canonical = new ObjectMapper()
+        .configure(com.fasterxml.jackson.databind.SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
+    try {
+      // Through a plain (sorted) map, since a JsonNode keeps its keys in document order.
+      Object tree = canonical.treeToValue(json, Object.class);
+      byte[] bytes = canonical.writeValueAsBytes(tree);
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (IOException | java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException("cannot hash the tokenizer: " + e.getMessage(), e);
+    }
+  }
+
+  /** The SHA-256 of the tokenizer JSON in canonical form ({@link #canonicalSha256}). */
+  public String sha256() {
+    return sha256;
   }
 
   private static long idOf(HuggingFaceTokenizer tokenizer, String token) {

@@ -14,8 +14,9 @@ import java.nio.LongBuffer;
 /**
  * Tensors in and out of one forward pass of a decoder-only LM with the Hugging Face signature:
  * {@code input_ids}, {@code attention_mask} (int64 [batch, sequence]) → {@code logits} [batch,
- * sequence, vocab] and optionally {@code hidden} [batch, sequence, width]. Only the last position
- * of each row is read back.
+ * sequence, vocab] and optionally {@code hidden} [batch, sequence, width]. Only the last
+ * {@link DecodeStep#scored()} positions of each row are read back (one, but for a pass that checks
+ * a draft).
  *
  * <p>With a key/value cache ({@link DecodeStep#cache()}), also {@code position_ids} (when the graph
  * takes it) and {@code past_key_values.N.key/value} in, and {@code present.N.key/value} out, of
@@ -28,8 +29,12 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
   static final String LOGITS = "logits";
   static final String HIDDEN = "hidden";
 
+  /** Attachment key of the step's {@link DecodeStep#scored()}, read back by {@link #processOutput}. */
+  private static final String SCORED = "scored";
+
   @Override
   public NDList processInput(TranslatorContext ctx, DecodeStep step) {
+    ctx.setAttachment(SCORED, step.scored());
     NDManager manager = ctx.getNDManager();
     Shape shape = new Shape(step.rows(), step.length());
     NDArray ids = manager.create(LongBuffer.wrap(step.inputIds()), shape, DataType.INT64);
@@ -63,13 +68,14 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     int rows = (int) shape.get(0);
     int length = (int) shape.get(1);
     int vocab = (int) shape.get(2);
-    float[] last = lastPositions(logits, rows, length, vocab);
+    int scored = (Integer) ctx.getAttachment(SCORED);
+    float[] last = lastPositions(logits, rows, length, vocab, scored);
     NDArray hidden = outputs.get(HIDDEN);
     float[] hiddenLast = null;
     int width = 0;
     if (hidden != null) {
       width = (int) hidden.getShape().get(2);
-      hiddenLast = lastPositions(hidden, rows, length, width);
+      hiddenLast = lastPositions(hidden, rows, length, width, scored);
     }
     float[][] present = null;
     int tensors = countPresent(outputs);
@@ -79,7 +85,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
         present[i] = newPositions(outputs.get(CacheLayout.presentName(i)), length);
       }
     }
-    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present);
+    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present, scored);
   }
 
   private static int countPresent(NDList outputs) {
@@ -90,11 +96,12 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     return n;
   }
 
-  private static float[] lastPositions(NDArray array, int rows, int length, int width) {
+  /** The last {@code scored} positions of each row of a [rows, length, width] tensor. */
+  private static float[] lastPositions(NDArray array, int rows, int length, int width, int scored) {
     FloatBuffer all = array.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
-    float[] out = new float[rows * width];
+    float[] out = new float[rows * scored * width];
     for (int r = 0; r < rows; r++) {
-      all.get(((r * length) + length - 1) * width, out, r * width, width);
+      all.get(((r * length) + length - scored) * width, out, r * scored * width, scored * width);
     }
     return out;
   }

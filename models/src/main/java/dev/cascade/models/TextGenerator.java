@@ -27,6 +27,48 @@ public interface TextGenerator extends AutoCloseable {
   List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation);
 
   /**
+   * As {@link #generate(List, int, Cancellation)}, prompt i starting from {@code drafts.get(i)}: a
+   * draft of its answer in this model's vocabulary (another model's tokens, end-of-sequence
+   * excluded; empty for none). The answer is the same as without the draft (the model keeps only
+   * the draft tokens that equal its own greedy choices, see {@link GreedyDecoder});
+   * {@link Generation#draftAccepted()} says how many it kept. This default ignores the drafts.
+   *
+   * @throws IllegalArgumentException naming the draft's index when {@link #checkDraft} rejects it
+   */
+  default List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
+      Cancellation cancellation) {
+    if (drafts.size() != prompts.size()) {
+      throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");
+    }
+    for (int i = 0; i < drafts.size(); i++) {
+      Optional<String> problem = checkDraft(drafts.get(i), maxNewTokens);
+      if (problem.isPresent()) {
+        throw new IllegalArgumentException("drafts[" + i + "]: " + problem.get());
+      }
+    }
+    return generate(prompts, maxNewTokens, cancellation);
+  }
+
+  /**
+   * Empty if {@code draft} can be checked in a call for {@code maxNewTokens} tokens; otherwise why
+   * not (longer than {@code maxNewTokens}, an id outside the vocabulary, end-of-sequence or
+   * padding), without a field name: callers name their own.
+   */
+  default Optional<String> checkDraft(int[] draft, int maxNewTokens) {
+    return draft.length > maxNewTokens
+        ? Optional.of(draft.length + " tokens is more than the " + maxNewTokens + " to generate") : Optional.empty();
+  }
+
+  /**
+   * The SHA-256 of this model's tokenizer ({@link ModelTokenizer#sha256()}): two models with the
+   * same one read and write the same token ids, so one's output is a draft for the other. Empty
+   * when this generator cannot say (a stand-in without a tokenizer).
+   */
+  default Optional<String> tokenizerSha256() {
+    return Optional.empty();
+  }
+
+  /**
    * Empty if the prompt can be generated from; otherwise why not (empty, too long for the
    * context, characters the tokenizer cannot encode), naming the field "prompt".
    */

@@ -73,4 +73,172 @@ class GreedyDecoderTest {
         .hasMessageContaining("after 2 decoding steps");
     assertThat(model.steps).hasSize(2);
   }
+
+  /**
+   * As {@link Counting}, scoring every position the step asks for ({@link DecodeStep#scored()}), over
+   * a vocabulary wide enough to count past 8.
+   */
+  private static final class CountingAtEveryPosition implements GreedyDecoder.ForwardPass {
+    static final int WIDE = 16;
+    final List<DecodeStep> steps = new ArrayList<>();
+    final long stopAt;
+
+    CountingAtEveryPosition(long stopAt) {
+      this.stopAt = stopAt;
+    }
+
+    @Override
+    public NextTokenScores run(DecodeStep step) {
+      steps.add(step);
+      int scored = step.scored();
+      float[] logits = new float[step.rows() * scored * WIDE];
+      for (int r = 0; r < step.rows(); r++) {
+        for (int p = 0; p < scored; p++) {
+          long token = step.inputIds()[r * step.length() + step.length() - scored + p];
+          int next = token >= stopAt ? (int) EOS : (int) token + 1;
+          logits[(r * scored + p) * WIDE + next] = 5f;
+        }
+      }
+      return new NextTokenScores(logits, step.rows(), WIDE, null, 0, null, scored);
+    }
+  }
+
+  private static Generation withDraft(CountingAtEveryPosition model, int limit, int... draft) {
+    return new GreedyDecoder(PAD, EOS).decode(List.of(new long[] {3}), List.of(draft), new int[] {limit}, model,
+        TextGenerator.Cancellation.NONE, Arrays::toString).get(0);
+  }
+
+  @Test
+  void aDraftThatIsRightToTheEndIsCheckedAndFinishedInOnePass() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 4, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(3);
+    assertThat(model.steps).hasSize(1);
+    assertThat(model.steps.get(0).inputIds()).containsExactly(3, 4, 5, 6);
+    assertThat(model.steps.get(0).scored()).isEqualTo(4);
+  }
+
+  @Test
+  void aDraftWrongAtItsFirstTokenChangesNothing() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 5, 7);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isZero();
+    // The first pass yields the row's own 4; the draft's rest (7) rides along with the next pass,
+    // and is wrong too; then one pass per token, as without a draft (4 passes).
+    assertThat(model.steps).hasSize(4);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 7);
+    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5);
+  }
+
+  @Test
+  void aDraftWithOneWrongTokenIsKeptAfterItInTheNextPass() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 7, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(2);
+    assertThat(model.steps).hasSize(2);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6);
+  }
+
+  @Test
+  void aDraftWithOneTokenTooManyIsKeptAfterItInTheNextPass() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10, 4, 1, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(2);
+    assertThat(model.steps).hasSize(2);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6);
+  }
+
+  @Test
+  void realigningGuessesAWrongTokenOrOneTooMany() {
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 7)).containsExactly(5, 6);
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 5)).containsExactly(6);
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 2, 7)).isEmpty();
+    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 3, 7)).isEmpty();
+  }
+
+  @Test
+  void aDraftWrongHalfWayKeepsItsRightPrefixAndGoesOnFromTheRowsOwnToken() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(100);
+    Generation g = withDraft(model, 6, 4, 5, 7, 7);
+    assertThat(g.tokens()).containsExactly(4, 5, 6, 7, 8, 9);
+    // 4 and 5 in the first pass; its own 6 in place of the draft's 7, then the draft's last 7 kept.
+    assertThat(g.draftAccepted()).isEqualTo(3);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6, 7);
+    assertThat(model.steps).hasSize(3);
+  }
+
+  @Test
+  void aDraftLongerThanTheAnswerStopsWhereTheRowEnds() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(5);
+    Generation g = withDraft(model, 10, 4, 5, 6, 7);
+    assertThat(g.tokens()).containsExactly(4, 5);
+    assertThat(g.draftAccepted()).isEqualTo(2);
+    assertThat(model.steps).hasSize(1);
+  }
+
+  @Test
+  void aDraftAsLongAsTheLimitEndsTheRowAtTheLimit() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(100);
+    Generation g = withDraft(model, 3, 4, 5, 6);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isEqualTo(3);
+    assertThat(model.steps).hasSize(1);
+    assertThatThrownBy(() -> withDraft(model, 2, 4, 5, 6)).hasMessageContaining("draft: 3 tokens is over the row's limit of 2");
+  }
+
+  @Test
+  void anEmptyDraftIsNoDraft() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    Generation g = withDraft(model, 10);
+    assertThat(g.tokens()).containsExactly(4, 5, 6);
+    assertThat(g.draftAccepted()).isZero();
+    assertThat(model.steps).hasSize(4);
+    assertThat(model.steps.get(0).scored()).isEqualTo(1);
+  }
+
+  @Test
+  void rowsWithAndWithoutDraftsShareAPassEachReadingItsOwnPositions() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(6);
+    List<Generation> out = new GreedyDecoder(PAD, EOS).decode(List.of(new long[] {3}, new long[] {1, 1, 3}),
+        List.of(new int[] {4, 5}, new int[0]), new int[] {10, 10}, model, TextGenerator.Cancellation.NONE,
+        Arrays::toString);
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6);
+    assertThat(out.get(0).draftAccepted()).isEqualTo(2);
+    assertThat(out.get(1).tokens()).containsExactly(4, 5, 6);
+    assertThat(out.get(1).draftAccepted()).isZero();
+    DecodeStep first = model.steps.get(0);
+    assertThat(first.inputIds()).containsExactly(3, 4, 5, 1, 1, 3);
+    assertThat(first.scored()).isEqualTo(3);
+  }
+
+  @Test
+  void inABusyStepDraftsAreHeldBackInStepWithTheRowAndCheckedOnceTheBatchThinsOut() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(8);
+    List<long[]> prefixes = new ArrayList<>();
+    List<int[]> drafts = new ArrayList<>();
+    prefixes.add(new long[] {3});
+    drafts.add(new int[] {4, 5, 6, 7, 8});
+    for (int i = 0; i < GreedyDecoder.DRAFT_ROWS; i++) {
+      prefixes.add(new long[] {7});
+      drafts.add(new int[] {8});
+    }
+    int[] limits = new int[prefixes.size()];
+    Arrays.fill(limits, 10);
+    List<Generation> out = new GreedyDecoder(PAD, EOS).decode(prefixes, drafts, limits, model,
+        TextGenerator.Cancellation.NONE, Arrays::toString);
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6, 7, 8);
+    assertThat(out.get(1).tokens()).containsExactly(8);
+    // Steps 1 and 2 hold five rows: no draft checked, the long row's draft follows its 4 and 5.
+    assertThat(model.steps.get(0).scored()).isEqualTo(1);
+    assertThat(model.steps.get(1).scored()).isEqualTo(1);
+    // Step 3 holds the long row alone: what is left of its draft (6, 7, 8) is checked and kept.
+    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5, 6, 7, 8);
+    assertThat(model.steps).hasSize(3);
+    assertThat(out.get(0).draftAccepted()).isEqualTo(3);
+    assertThat(out.get(1).draftAccepted()).isZero();
+  }
 }

@@ -102,6 +102,14 @@ public final class CascadeRouter implements AutoCloseable {
    *     match up
    */
   public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget) {
+    return connectTiers(config, largeTarget, "");
+  }
+
+  /**
+   * As above; {@code draftTokenizer} is the small model's tokenizer hash, for speculative
+   * escalation to tiers that share it (empty: no drafts).
+   */
+  public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget, String draftTokenizer) {
     List<EscalationTiers.Target> targets = config.get(CascadeConfig.TIERS);
     List<Double> costs = config.get(CascadeConfig.COST_TIERS);
     int rules = config.get(CascadeConfig.POLICY_TIER_RULES).size();
@@ -129,7 +137,8 @@ public final class CascadeRouter implements AutoCloseable {
       for (EscalationTiers.Target t : targets) {
         // The target's protocol (cascade://, kserve://, openai://) under the same deadlines, retries and breaker.
         tiers.add(new EscalationTiers.Tier(tiers.size() + 1, t.name(), EscalationClient.connect(
-            dev.cascade.router.escalation.LargeTarget.parse(t.target()), EscalationSettings.from(config),
+            dev.cascade.router.escalation.LargeTarget.parse(t.target()),
+            EscalationSettings.from(config).withDraftTokenizer(draftTokenizer),
             dev.cascade.router.escalation.LargeModelTransports.Options.from(config)), costs.get(tiers.size())));
       }
     } catch (RuntimeException e) {
@@ -186,7 +195,9 @@ public final class CascadeRouter implements AutoCloseable {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
           config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     }
-    EscalationTiers tiers = connectTiers(config, largeTarget);
+    // escalation.speculative: a tier is sent the latest answer as a draft where it shares the small model's tokenizer.
+    EscalationTiers tiers = connectTiers(config, largeTarget,
+        config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "");
     EscalationClient escalations = tiers.tier(1).client();
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();

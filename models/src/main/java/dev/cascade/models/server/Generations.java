@@ -61,6 +61,11 @@ final class Generations {
     return Optional.empty();
   }
 
+  /** Why a draft cannot be checked in a call for {@code maxNewTokens} tokens, naming the caller's field; empty if it can. */
+  Optional<String> draftProblem(int[] draft, int maxNewTokens, String draftField) {
+    return generator.checkDraft(draft, maxNewTokens).map(p -> draftField + ": " + p);
+  }
+
   /** Counts a request refused before it was submitted, and the INVALID_ARGUMENT to answer it with. */
   StatusException invalid(String problem) {
     invalid.increment();
@@ -74,9 +79,18 @@ final class Generations {
    */
   CompletableFuture<Result> submit(String requestId, String prompt, int maxNewTokens,
       TextGenerator.Cancellation cancellation) {
+    return submit(requestId, prompt, new int[0], maxNewTokens, cancellation);
+  }
+
+  /**
+   * As {@link #submit(String, String, int, TextGenerator.Cancellation)}, the model checking
+   * {@code draft} (empty: none; already found valid by {@link #draftProblem}) before it decodes.
+   */
+  CompletableFuture<Result> submit(String requestId, String prompt, int[] draft, int maxNewTokens,
+      TextGenerator.Cancellation cancellation) {
     CompletableFuture<Result> result = new CompletableFuture<>();
     try {
-      executor.execute(() -> run(requestId, prompt, maxNewTokens, cancellation, result));
+      executor.execute(() -> run(requestId, prompt, draft, maxNewTokens, cancellation, result));
     } catch (RejectedExecutionException e) {
       rejected.increment();
       result.completeExceptionally(Status.RESOURCE_EXHAUSTED.withDescription(busyMessage).asException());
@@ -84,8 +98,8 @@ final class Generations {
     return result;
   }
 
-  private void run(String requestId, String prompt, int maxNewTokens, TextGenerator.Cancellation cancellation,
-      CompletableFuture<Result> result) {
+  private void run(String requestId, String prompt, int[] draft, int maxNewTokens,
+      TextGenerator.Cancellation cancellation, CompletableFuture<Result> result) {
     if (cancellation.isCancelled()) {
       cancelled.increment();
       result.completeExceptionally(Status.CANCELLED.withDescription("cancelled before it started").asException());
@@ -93,7 +107,8 @@ final class Generations {
     }
     long start = System.nanoTime();
     try {
-      Generation g = generator.generate(List.of(prompt), maxNewTokens, cancellation).get(0);
+      Generation g = draft.length == 0 ? generator.generate(List.of(prompt), maxNewTokens, cancellation).get(0)
+          : generator.generate(List.of(prompt), List.of(draft), maxNewTokens, cancellation).get(0);
       completed.increment();
       result.complete(new Result(g, (System.nanoTime() - start) / 1e6));
     } catch (GenerationCancelledException e) {

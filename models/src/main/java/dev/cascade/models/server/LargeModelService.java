@@ -30,21 +30,25 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
   public void info(LargeModelInfoRequest request, StreamObserver<LargeModelInfo> responses) {
     ModelInfo info = generations.generator().info();
     responses.onNext(LargeModelInfo.newBuilder().setModel(info.name()).setContextLength(info.contextLength())
-        .setMaxNewTokens(info.maxNewTokensLimit()).build());
+        .setMaxNewTokens(info.maxNewTokensLimit())
+        .setTokenizerSha256(generations.generator().tokenizerSha256().orElse("")).build());
     responses.onCompleted();
   }
 
-  /** Greedy generation for one prompt; honours the call's deadline. */
+  /** Greedy generation for one prompt, checking its draft first when it has one; honours the call's deadline. */
   @Override
   public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> responses) {
+    int[] draft = request.getDraftTokensList().stream().mapToInt(Integer::intValue).toArray();
     Optional<String> problem = generations.problem(request.getPrompt(), request.getMaxNewTokens(), "prompt",
-        "max_new_tokens");
+        "max_new_tokens")
+        .or(() -> generations.draftProblem(draft, request.getMaxNewTokens(), "draft_tokens"));
     if (problem.isPresent()) {
       responses.onError(generations.invalid(problem.get()));
       return;
     }
     Context context = Context.current();
-    generations.submit(request.getRequestId(), request.getPrompt(), request.getMaxNewTokens(), context::isCancelled)
+    generations.submit(request.getRequestId(), request.getPrompt(), draft, request.getMaxNewTokens(),
+            context::isCancelled)
         .whenComplete((result, error) -> {
           if (error != null) {
             responses.onError(Status.fromThrowable(error).asRuntimeException());
@@ -54,6 +58,7 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
           LargeGenerateResponse.Builder response = LargeGenerateResponse.newBuilder()
               .setText(g.text())
               .setGenerationMs(result.millis())
+              .setDraftAccepted(g.draftAccepted())
               .setModel(generations.generator().info().name());
           for (int i = 0; i < g.tokens().length; i++) {
             response.addTokens(g.tokens()[i]).addTokenLogprobs(g.tokenLogprobs()[i]);

@@ -136,6 +136,60 @@ class LargeModelServerTest {
   }
 
   @Test
+  void aDraftIsCheckedAndTheAnswerIsTheSameAsWithoutIt() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(2, 4)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+      var info = stub.info(dev.cascade.proto.v1.LargeModelInfoRequest.getDefaultInstance());
+      assertThat(info.getTokenizerSha256()).isEqualTo(large.tokenizerSha256().orElseThrow()).hasSize(64);
+      LargeGenerateResponse plain = stub.generate(request("the quick brown fox", 48));
+      assertThat(plain.getDraftAccepted()).isZero();
+      int[] own = plain.getTokensList().stream().mapToInt(Integer::intValue).toArray();
+      // Its own answer's first half, then a token it did not choose.
+      int half = own.length / 2;
+      List<Integer> draft = new java.util.ArrayList<>(plain.getTokensList().subList(0, half));
+      draft.add(own[half] == 4 ? 5 : 4);
+      LargeGenerateResponse drafted = stub.generate(request("the quick brown fox", 48).toBuilder()
+          .addAllDraftTokens(draft).build());
+      assertThat(drafted.getTokensList()).isEqualTo(plain.getTokensList());
+      assertThat(drafted.getText()).isEqualTo(plain.getText());
+      assertThat(drafted.getDraftAccepted()).isEqualTo(half);
+      for (int i = 0; i < own.length; i++) {
+        assertThat(drafted.getTokenLogprobs(i)).isCloseTo(plain.getTokenLogprobs(i), org.assertj.core.data.Offset.offset(1e-4f));
+      }
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
+  void badDraftsAreInvalidArgumentNamingDraftTokens() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(1, 1)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+      // The bundled vocabulary: <pad> 0, <sep> 1, <eos> 2, <unk> 3, then 84 phonemes and symbols.
+      assertInvalid(() -> stub.generate(request("cat", 3).toBuilder().addAllDraftTokens(List.of(4, 5, 6, 7)).build()),
+          "draft_tokens: 4 tokens is more than the 3 to generate");
+      assertInvalid(() -> stub.generate(request("cat", 10).toBuilder().addAllDraftTokens(List.of(4, 88)).build()),
+          "draft_tokens: token 1 is 88, outside the vocabulary 0..87");
+      assertInvalid(() -> stub.generate(request("cat", 10).toBuilder().addAllDraftTokens(List.of(-3)).build()),
+          "draft_tokens: token 0 is -3, outside the vocabulary");
+      assertInvalid(() -> stub.generate(request("cat", 10).toBuilder().addAllDraftTokens(List.of(4, 2)).build()),
+          "draft_tokens: token 1 is 2, the end-of-sequence token");
+      assertInvalid(() -> stub.generate(request("cat", 10).toBuilder().addAllDraftTokens(List.of(0)).build()),
+          "draft_tokens: token 0 is 0, the padding token");
+      assertThat(server.stats().invalid()).isEqualTo(5);
+      assertThat(server.stats().completed()).isZero();
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
   void aDeadlineThatExpiresStopsTheGeneration() throws Exception {
     CountDownLatch generating = new CountDownLatch(1);
     TextGenerator slow = new Delegating(large) {

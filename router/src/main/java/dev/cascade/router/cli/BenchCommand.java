@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.bench.CpuUse;
 import dev.cascade.router.bench.ModelBench;
 import dev.cascade.router.bench.RouterBench;
+import dev.cascade.router.bench.SpeculativeBench;
 import dev.cascade.router.config.CascadeConfig;
 import java.io.PrintWriter;
 import java.util.LinkedHashMap;
@@ -21,10 +22,12 @@ import picocli.CommandLine.Spec;
 
 /** {@code cascade bench model|router}: the benchmarks, a table or one JSON object on stdout. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = "Benchmarks: a model alone (throughput, latency, memory, FLOP utilisation), or the router's "
-        + "overhead over the bare small model. Progress goes to stderr; the result (a table, or one "
+    description = "Benchmarks: a model alone (throughput, latency, memory, FLOP utilisation), the router's "
+        + "overhead over the bare small model, or the large model's time per escalated request with and "
+        + "without the small model's answer as a draft. Progress goes to stderr; the result (a table, or one "
         + "JSON object with --json) to stdout.",
-    subcommands = {BenchCommand.ModelCommand.class, BenchCommand.RouterCommand.class})
+    subcommands = {BenchCommand.ModelCommand.class, BenchCommand.RouterCommand.class,
+        BenchCommand.SpeculativeCommand.class})
 final class BenchCommand implements Runnable {
 
   @Spec
@@ -233,6 +236,105 @@ final class BenchCommand implements Runnable {
         CpuUse.PerRequest c = phase.getValue().medianCpu();
         out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
             c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
+      }
+    }
+  }
+
+  @Command(name = "speculative", mixinStandardHelpOptions = true,
+      description = "Speculative escalation: the bundled small model answers the test split; --rule scores its "
+          + "answers and the --escalate share with the highest scores are the escalated items. The bundled large "
+          + "model answers each of them without and with the small model's tokens as a draft, sequentially "
+          + "(one request per call) and batched (--batch requests per call): ms per request (mean, p50), time "
+          + "saved, how much of the drafts it kept, and how many outputs are identical token for token.")
+  static final class SpeculativeCommand implements Callable<Integer> {
+
+    @Option(names = "--rule", defaultValue = "chow-quantile-0", paramLabel = "RULE",
+        description = "The Chow rule that picks the escalated items (default: ${DEFAULT-VALUE}, the router's "
+            + "default policy rule).")
+    String rule;
+
+    @Option(names = "--escalate", defaultValue = "0.3", paramLabel = "SHARE",
+        description = "The share of the test split escalated, the highest scores; 1 for every item (default: "
+            + "${DEFAULT-VALUE}, the demo's rate).")
+    double escalate;
+
+    @Option(names = "--requests", defaultValue = "0", paramLabel = "N",
+        description = "At most N escalated items, 0 for all (default: ${DEFAULT-VALUE}).")
+    int requests;
+
+    @Option(names = "--batch", defaultValue = "16", paramLabel = "N",
+        description = "Requests per call in the batched phase (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--no-kv-cache", description = "Run both models without their key/value cache.")
+    boolean noKvCache;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+
+    @Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+      SpeculativeBench.Options options = new SpeculativeBench.Options(rule, escalate, requests, batch, !noKvCache);
+      SpeculativeBench.Result r = SpeculativeBench.run(options, spec.commandLine().getErr());
+      PrintWriter out = spec.commandLine().getOut();
+      if (json) {
+        out.println(MAPPER.writeValueAsString(toJson(r)));
+      } else {
+        printTable(out, r);
+      }
+      out.flush();
+      return 0;
+    }
+
+    static ObjectNode toJson(SpeculativeBench.Result r) {
+      ObjectNode node = MAPPER.createObjectNode();
+      node.put("test_items", r.testItems());
+      node.put("items", r.items());
+      node.put("rule", r.rule());
+      node.put("threshold", Double.isInfinite(r.threshold()) ? null : round(r.threshold(), 6));
+      node.put("cores", r.cores());
+      node.put("kv_cache", r.kvCache());
+      node.put("draft_tokens_mean", round((double) r.draftTokens() / r.items(), 3));
+      node.put("accepted_tokens_mean", round((double) r.acceptedTokens() / r.items(), 3));
+      node.put("acceptance_rate", round(r.acceptanceRate(), 4));
+      node.put("whole_draft_kept", r.wholeDraftKept());
+      node.put("large_tokens_mean", round((double) r.largeTokens() / r.items(), 3));
+      putPhase(node.putObject("sequential"), r.sequential());
+      ObjectNode batched = node.putObject("batched");
+      batched.put("batch", r.batch());
+      putPhase(batched, r.batched());
+      return node;
+    }
+
+    private static void putPhase(ObjectNode node, SpeculativeBench.Phase p) {
+      ObjectNode without = node.putObject("without_draft");
+      without.put("mean_ms", round(p.withoutMeanMs(), 3));
+      without.put("p50_ms", round(p.withoutP50Ms(), 3));
+      ObjectNode with = node.putObject("with_draft");
+      with.put("mean_ms", round(p.withMeanMs(), 3));
+      with.put("p50_ms", round(p.withP50Ms(), 3));
+      node.put("time_saved", round(p.timeSaved(), 4));
+      node.put("identical_outputs", p.identical());
+    }
+
+    private static void printTable(PrintWriter out, SpeculativeBench.Result r) {
+      out.printf(Locale.ROOT, "%d of %d test items escalated (%s), %s, %d cores; drafts: %.2f tokens on average, "
+          + "%.2f kept (%.1f%%), whole draft kept on %d; the large model's answers: %.2f tokens on average%n",
+          r.items(), r.testItems(), r.rule(), r.kvCache() ? "key/value cache" : "no cache", r.cores(),
+          (double) r.draftTokens() / r.items(), (double) r.acceptedTokens() / r.items(), 100 * r.acceptanceRate(),
+          r.wholeDraftKept(), (double) r.largeTokens() / r.items());
+      out.println("| phase | ms/request without draft (mean / p50) | with draft (mean / p50) | time saved |"
+          + " identical outputs |");
+      out.println("| --- | --- | --- | --- | --- |");
+      for (var phase : List.of(Map.entry("sequential", r.sequential()),
+          Map.entry("batched, " + r.batch() + " per call", r.batched()))) {
+        SpeculativeBench.Phase p = phase.getValue();
+        out.printf(Locale.ROOT, "| %s | %.2f / %.2f | %.2f / %.2f | %.1f%% | %d of %d |%n", phase.getKey(),
+            p.withoutMeanMs(), p.withoutP50Ms(), p.withMeanMs(), p.withP50Ms(), 100 * p.timeSaved(), p.identical(),
+            r.items());
       }
     }
   }

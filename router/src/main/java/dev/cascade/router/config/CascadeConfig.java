@@ -115,6 +115,9 @@ public final class CascadeConfig {
       "retries of a large-model call that failed with UNAVAILABLE");
   public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
       "first retry backoff, doubled on each retry");
+  public static final ConfigKey<Boolean> ESCALATION_SPECULATIVE = ConfigKey.bool("escalation.speculative", true,
+      "send the small model's answer as a draft with each escalation when the large model's server reports the same"
+          + " tokenizer (cascade.v1 LargeModel/Info): the large model checks it, same answer, less time when not busy");
   public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
       "failure percentage that opens the large-model circuit breaker");
   public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 5_000, 1, 3_600_000,
@@ -240,7 +243,7 @@ public final class CascadeConfig {
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
-      BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
+      ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,

@@ -13,6 +13,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -33,28 +34,41 @@ public final class CascadeTransport implements LargeModelTransport {
 
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
-    LargeGenerateRequest request = LargeGenerateRequest.newBuilder()
-        .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens).build();
+    return generate(requestId, prompt, maxNewTokens, new int[0], deadline);
+  }
+
+  /** Sends the draft as {@code draft_tokens}; the reply says how much of it the server kept. */
+  @Override
+  public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
+      Duration deadline) {
+    LargeGenerateRequest.Builder request = LargeGenerateRequest.newBuilder()
+        .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens);
+    for (int token : draft) {
+      request.addDraftTokens(token);
+    }
     CompletableFuture<LargeGenerateResponse> result = new CompletableFuture<>();
-    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request, unary(result));
-    return result.thenApply(r -> new Reply(r.getText(),
-        r.getTokensList().stream().mapToInt(Integer::intValue).toArray(), toArray(r.getTokenLogprobsList())));
+    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request.build(), unary(result));
+    return result.thenApply(r -> {
+      int[] tokens = r.getTokensList().stream().mapToInt(Integer::intValue).toArray();
+      return new Reply(r.getText(), tokens, toArray(r.getTokenLogprobsList()), tokens.length, r.getDraftAccepted());
+    });
   }
 
   @Override
-  public CompletableFuture<OptionalInt> maxNewTokens(Duration deadline) {
+  public CompletableFuture<ServerInfo> info(Duration deadline) {
     CompletableFuture<LargeModelInfo> info = new CompletableFuture<>();
     stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
         .info(LargeModelInfoRequest.getDefaultInstance(), unary(info));
     return info.handle((value, error) -> {
       if (error == null) {
-        return CompletableFuture.completedFuture(
-            value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty());
+        return CompletableFuture.completedFuture(new ServerInfo(
+            value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty(),
+            value.getTokenizerSha256().isEmpty() ? Optional.empty() : Optional.of(value.getTokenizerSha256())));
       }
-      // A server without Info is called unclamped.
+      // A server without Info is called unclamped, and never sent a draft.
       return Status.fromThrowable(error).getCode() == Status.Code.UNIMPLEMENTED
-          ? CompletableFuture.completedFuture(OptionalInt.empty())
-          : CompletableFuture.<OptionalInt>failedFuture(error);
+          ? CompletableFuture.completedFuture(ServerInfo.UNKNOWN)
+          : CompletableFuture.<ServerInfo>failedFuture(error);
     }).thenCompose(Function.identity());
   }
 

@@ -32,6 +32,16 @@ import java.util.concurrent.atomic.AtomicReference;
  * for more tokens than a model makes gets what that model can make, never a refusal. A server that
  * does not implement {@code Info} (UNIMPLEMENTED) is called unclamped.
  *
+ * <h2>Drafts (speculative escalation)</h2>
+ *
+ * <p>An escalation may carry the small model's answer as a draft: the large model checks its tokens
+ * in its forward passes and keeps those equal to its own greedy choices, giving the same answer,
+ * faster when much of the draft is right and the server is not busy. A call sends its draft only when {@link EscalationSettings#draftTokenizerSha256()} equals
+ * the tokenizer hash the server's {@code Info} reports (so the token ids mean the same to both
+ * models), cut to the call's token limit. A server that does not say (no {@code Info}, kserve://,
+ * openai://, an older server) or says another hash never gets one; nor does any call while
+ * {@code Info} cannot be asked.
+ *
  * <h2>Protocols</h2>
  *
  * <p>The protocol is a {@link LargeModelTransport} under this client's deadlines, retries, breaker
@@ -45,13 +55,15 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class EscalationClient implements AutoCloseable {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EscalationClient.class);
+
   private final LargeModelTransport transport;
   private final EscalationSettings settings;
   private final CircuitBreaker breaker;
   private final Retry retry;
   private final ScheduledExecutorService scheduler;
-  /** The large model's token limit (empty: none known and none to ask for); null: not asked yet. */
-  private final AtomicReference<CompletableFuture<OptionalInt>> limit = new AtomicReference<>();
+  /** What the server said of its model; null: not asked yet. */
+  private final AtomicReference<CompletableFuture<LargeModelTransport.ServerInfo>> info = new AtomicReference<>();
 
   /** A client calling {@code cascade.v1.LargeModel} on {@code channel}. */
   public EscalationClient(ManagedChannel channel, boolean ownsChannel, EscalationSettings settings) {
@@ -112,15 +124,23 @@ public final class EscalationClient implements AutoCloseable {
     if (settings.maxNewTokens() > 0) {
       return CompletableFuture.completedFuture(OptionalInt.of(settings.maxNewTokens()));
     }
-    CompletableFuture<OptionalInt> known = limit.get();
+    return serverInfo().thenApply(LargeModelTransport.ServerInfo::maxNewTokens);
+  }
+
+  /**
+   * What the server says of its model ({@link LargeModelTransport.ServerInfo#UNKNOWN} when it
+   * cannot say). Asks the server when it has not yet (or the last asking failed).
+   */
+  public CompletableFuture<LargeModelTransport.ServerInfo> serverInfo() {
+    CompletableFuture<LargeModelTransport.ServerInfo> known = info.get();
     if (known != null && !known.isCompletedExceptionally()) {
       return known;
     }
-    CompletableFuture<OptionalInt> asking = new CompletableFuture<>();
-    if (!limit.compareAndSet(known, asking)) {
-      return limit.get();
+    CompletableFuture<LargeModelTransport.ServerInfo> asking = new CompletableFuture<>();
+    if (!info.compareAndSet(known, asking)) {
+      return info.get();
     }
-    transport.maxNewTokens(settings.deadline()).whenComplete((value, error) -> {
+    transport.info(settings.deadline()).whenComplete((value, error) -> {
       if (error != null) {
         asking.completeExceptionally(unwrap(error));
       } else {
@@ -145,30 +165,66 @@ public final class EscalationClient implements AutoCloseable {
    * off the caller's thread.
    */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens) {
-    return maxNewTokens().handle((known, error) -> known == null ? OptionalInt.empty() : known)
-        .thenCompose(known -> call(requestId, prompt,
-            known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens));
+    return generate(requestId, prompt, maxNewTokens, new int[0]);
   }
 
-  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens) {
+  /**
+   * As {@link #generate(String, String, int)}, sending {@code draft} (the small model's tokens) when
+   * the server's tokenizer is the small model's (see the class comment); the answer is the same
+   * either way, and says how much of the draft the large model kept.
+   */
+  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft) {
+    CompletableFuture<Boolean> sendDraft = draft.length == 0 || settings.draftTokenizerSha256().isEmpty()
+        ? CompletableFuture.completedFuture(false)
+        : serverInfo().handle((server, error) -> server != null
+            && server.tokenizerSha256().filter(settings.draftTokenizerSha256()::equals).isPresent());
+    return maxNewTokens().handle((known, error) -> known == null ? OptionalInt.empty() : known)
+        .thenCombine(sendDraft, (known, send) -> {
+          int max = known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens;
+          return new Call(max, send ? java.util.Arrays.copyOf(draft, Math.min(draft.length, max)) : new int[0]);
+        })
+        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft())
+            : call(requestId, prompt, c.maxNewTokens(), c.draft()).exceptionallyCompose(error -> {
+              // A draft the server refuses (a token it takes for padding, say) must not cost the
+              // answer: the same call without it.
+              if (!isDraftRefusal(error)) {
+                return CompletableFuture.failedFuture(error);
+              }
+              LOG.warn("the large model refused request {}'s draft ({}); calling again without it", requestId,
+                  Status.fromThrowable(unwrap(error)).getDescription());
+              return call(requestId, prompt, c.maxNewTokens(), new int[0]);
+            }));
+  }
+
+  private static boolean isDraftRefusal(Throwable error) {
+    Status status = Status.fromThrowable(unwrap(error));
+    return status.getCode() == Status.Code.INVALID_ARGUMENT && status.getDescription() != null
+        && status.getDescription().startsWith("draft_tokens");
+  }
+
+  private record Call(int maxNewTokens, int[] draft) {}
+
+  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens, int[] draft) {
     long start = System.nanoTime();
     AtomicInteger attempts = new AtomicInteger();
     CompletionStage<LargeModelTransport.Reply> call = Retry.decorateCompletionStage(retry, scheduler,
         () -> {
           attempts.incrementAndGet();
           return CircuitBreaker.decorateCompletionStage(breaker,
-              () -> attempt(requestId, prompt, maxNewTokens)).get();
+              () -> attempt(requestId, prompt, maxNewTokens, draft)).get();
         }).get();
     return call.toCompletableFuture().thenApply(r -> new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
-        (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens()));
+        (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted()));
   }
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */
-  private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens) {
+  private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens,
+      int[] draft) {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
     try {
-      sent = transport.generate(requestId, prompt, maxNewTokens, settings.deadline());
+      sent = draft.length == 0 ? transport.generate(requestId, prompt, maxNewTokens, settings.deadline())
+          : transport.generate(requestId, prompt, maxNewTokens, draft, settings.deadline());
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }

@@ -15,9 +15,20 @@ import java.time.Duration;
  * @param maxNewTokens the large model's token limit, or 0 to ask the server for it
  * @param maxWait how long an escalation waits for an unavailable large model to come back before it
  *     is answered with the small model's text, marked SMALL_DEGRADED
+ * @param draftTokenizerSha256 the tokenizer hash of the model whose answers escalations carry as
+ *     drafts (the small model's, {@code TextGenerator.tokenizerSha256()}): a call sends its draft
+ *     only to a server whose {@code LargeModel/Info} reports the same hash; empty never sends one
+ *     ({@code escalation.speculative=false}, or a small model without a tokenizer hash)
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
-    double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait) {
+    double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
+    String draftTokenizerSha256) {
+
+  /** Settings that never send a draft. */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, maxNewTokens, maxWait, "");
+  }
 
   /** Settings with the default wait for an unavailable large model. */
   public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
@@ -32,6 +43,15 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
     this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, 0);
   }
 
+  /**
+   * These settings, sending drafts of a model with tokenizer hash {@code sha256} (empty: never).
+   */
+  public EscalationSettings withDraftTokenizer(String sha256) {
+    return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
+        maxNewTokens, maxWait, sha256);
+  }
+
+  /** From the configuration; sends no drafts until {@link #withDraftTokenizer} names the small model's tokenizer. */
   public static EscalationSettings from(CascadeConfig config) {
     return new EscalationSettings(
         config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),

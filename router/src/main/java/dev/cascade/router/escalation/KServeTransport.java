@@ -14,7 +14,6 @@ import io.grpc.Status;
 import dev.cascade.models.server.KServeBytes;
 import java.util.List;
 import java.time.Duration;
-import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -137,9 +136,10 @@ public final class KServeTransport implements LargeModelTransport {
     return ByteString.copyFrom(elements).toStringUtf8();
   }
 
+  /** The protocol carries neither the model's token limit nor its tokenizer: no limit, and never a draft. */
   @Override
-  public CompletableFuture<OptionalInt> maxNewTokens(Duration deadline) {
-    return CompletableFuture.completedFuture(OptionalInt.empty());
+  public CompletableFuture<ServerInfo> info(Duration deadline) {
+    return CompletableFuture.completedFuture(ServerInfo.UNKNOWN);
   }
 
   @Override

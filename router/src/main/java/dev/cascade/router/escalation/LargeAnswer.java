@@ -10,9 +10,18 @@ package dev.cascade.router.escalation;
  * @param attempts how many calls it took (1 when the first succeeded)
  * @param outputTokens how many tokens the answer is, as the server said; -1 when it did not say
  *     (kserve:// and openai:// answers carry no token ids, and not every server counts them)
+ * @param draftSent how many draft tokens (the small model's answer) the call carried; 0 when it
+ *     carried none (speculative escalation off, another tokenizer, a protocol without drafts)
+ * @param draftAccepted how many of them the large model kept
  */
 public record LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
-    int outputTokens) {
+    int outputTokens, int draftSent, int draftAccepted) {
+
+  /** An answer to a call without a draft. */
+  public LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
+      int outputTokens) {
+    this(text, tokens, tokenLogprobs, millis, attempts, outputTokens, 0, 0);
+  }
 
   /** An answer with its token ids, which give its length. */
   public LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts) {

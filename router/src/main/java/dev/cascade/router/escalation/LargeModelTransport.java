@@ -1,6 +1,7 @@
 package dev.cascade.router.escalation;
 
 import java.time.Duration;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 
@@ -20,8 +21,18 @@ public interface LargeModelTransport extends AutoCloseable {
    */
   CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline);
 
-  /** The most tokens the server takes in one call, if it says; empty if it cannot. */
-  CompletableFuture<OptionalInt> maxNewTokens(Duration deadline);
+  /**
+   * As {@link #generate(String, String, int, Duration)}, with a draft of the answer (token ids in
+   * the served model's tokenizer, see {@link ServerInfo#tokenizerSha256()}) that the server checks
+   * in one forward pass. A protocol that cannot carry a draft sends none: this default.
+   */
+  default CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
+      Duration deadline) {
+    return generate(requestId, prompt, maxNewTokens, deadline);
+  }
+
+  /** What the server says of its model; {@link ServerInfo#UNKNOWN} if it cannot say. */
+  CompletableFuture<ServerInfo> info(Duration deadline);
 
   /** Whether the server and its model are ready to answer. */
   CompletableFuture<Boolean> ready(Duration deadline);
@@ -33,6 +44,18 @@ public interface LargeModelTransport extends AutoCloseable {
   void close();
 
   /**
+   * What a server says of its model.
+   *
+   * @param maxNewTokens the most tokens it takes in one call; empty if it does not say
+   * @param tokenizerSha256 its tokenizer's hash (LargeModelInfo.tokenizer_sha256); empty if it does
+   *     not say, and then it is never sent a draft
+   */
+  record ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256) {
+    /** A server that says nothing. */
+    public static final ServerInfo UNKNOWN = new ServerInfo(OptionalInt.empty(), Optional.empty());
+  }
+
+  /**
    * One answer as the protocol gave it.
    *
    * @param text the generated text
@@ -40,8 +63,14 @@ public interface LargeModelTransport extends AutoCloseable {
    * @param tokenLogprobs the log-probability of each token; empty when the protocol does not carry them
    * @param outputTokens how many tokens the answer is: the token ids' count, the server's count, or
    *     -1 when neither is known
+   * @param draftAccepted how many tokens of the call's draft the server kept; 0 without a draft
    */
-  record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens) {
+  record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens, int draftAccepted) {
+    /** A reply to a call without a draft. */
+    public Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens) {
+      this(text, tokens, tokenLogprobs, outputTokens, 0);
+    }
+
     /** A reply with its token ids. */
     public Reply(String text, int[] tokens, float[] tokenLogprobs) {
       this(text, tokens, tokenLogprobs, tokens.length);

@@ -11,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -106,9 +105,10 @@ public final class OpenAiTransport implements LargeModelTransport {
     return text.asText();
   }
 
+  /** The protocol carries neither the model's token limit nor its tokenizer: no limit, and never a draft. */
   @Override
-  public CompletableFuture<OptionalInt> maxNewTokens(Duration deadline) {
-    return CompletableFuture.completedFuture(OptionalInt.empty());
+  public CompletableFuture<ServerInfo> info(Duration deadline) {
+    return CompletableFuture.completedFuture(ServerInfo.UNKNOWN);
   }
 
   @Override

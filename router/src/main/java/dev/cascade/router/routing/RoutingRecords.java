@@ -136,6 +136,7 @@ public final class RoutingRecords {
         .setThreshold(rule == null ? null : rule.threshold()).setDeferred(deferred)
         .setCostUnits(costPerToken * (prompt + outputTokens(answer)))
         .setLatencyMs(answer.millis())
+        .setDraftTokens(answer.draftSent()).setDraftAccepted(answer.draftAccepted())
         .build();
   }
 
@@ -262,6 +263,8 @@ public final class RoutingRecords {
         .setSmallFailure(e.getSmallFailure())
         .setTierAnswers(tiers)
         .setServedTier(large == null ? 0 : large.getTier())
+        .setLargeDraftTokens(large == null ? 0 : large.getDraftTokens())
+        .setLargeDraftAccepted(large == null ? 0 : large.getDraftAccepted())
         .build();
   }
 

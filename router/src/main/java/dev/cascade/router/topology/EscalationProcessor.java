@@ -12,6 +12,7 @@ import dev.cascade.schemas.avro.TierAnswer;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
@@ -156,7 +157,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
       try {
-        call = tierOf(e).client().generate(id, e.getPrompt(), max);
+        // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
+        // the client sends it when the tier shares the small model's tokenizer.
+        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e));
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -165,6 +168,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       call.whenComplete((answer, error) -> completed.add(
           new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
     }
+  }
+
+  /** The latest answer's tokens: the last tier's that answered, else the small model's. */
+  private static int[] draftOf(Escalation e) {
+    List<Integer> tokens = e.getTierAnswers().isEmpty() ? e.getSmallTokens()
+        : e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTokens();
+    return tokens.stream().mapToInt(Integer::intValue).toArray();
   }
 
   /** The tier an escalation calls next: the one after the last that answered it. */
