@@ -32,6 +32,7 @@ final class DjlTextGenerator implements TextGenerator {
   private final ModelTokenizer tokenizer;
   private final ContinuousBatcher batcher;
   private final ModelInfo info;
+  private final PromptPass promptPass;
   /** The width of the model's logits: token ids at or above it are outside its vocabulary. */
   private final int vocab;
 
@@ -44,6 +45,7 @@ final class DjlTextGenerator implements TextGenerator {
     GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache());
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
+    this.promptPass = new PromptPass(model, info.cache(), tokenizer.padId(), maxBatch);
   }
 
   /** The model call: a predictor and the translator around it. */
@@ -190,6 +192,27 @@ final class DjlTextGenerator implements TextGenerator {
       results[order[j]] = out.get(j);
     }
     return List.of(results);
+  }
+
+  /** Each prompt's ids followed by the separator, every prompt checked first. */
+  private List<long[]> prefixes(List<String> prompts) {
+    List<long[]> prefixes = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      Optional<String> problem = checkPrompt(prompts.get(i));
+      if (problem.isPresent()) {
+        throw new IllegalArgumentException("prompts[" + i + "]: " + problem.get());
+      }
+      long[] ids = tokenizer.encodePrompt(prompts.get(i));
+      long[] prefix = Arrays.copyOf(ids, ids.length + 1);
+      prefix[ids.length] = tokenizer.sepId();
+      prefixes.add(prefix);
+    }
+    return prefixes;
+  }
+
+  @Override
+  public List<PromptScore> scorePrompts(List<String> prompts) {
+    return promptPass.score(prefixes(prompts));
   }
 
   @Override

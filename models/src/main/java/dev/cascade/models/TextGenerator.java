@@ -95,6 +95,19 @@ public interface TextGenerator extends AutoCloseable {
     return java.util.OptionalInt.empty();
   }
 
+  /**
+   * One forward pass over each prompt, no decoding: its mean token log-probability, token count,
+   * the first answer token's distribution and the hidden state where the answer would begin
+   * ({@link PromptScore}). What a prompt-only deferral rule sees before the model generates.
+   *
+   * @throws IllegalArgumentException naming the prompt's index when {@link #checkPrompt} rejects it
+   * @throws UnsupportedOperationException when this generator cannot run a bare forward pass (the
+   *     default: a stand-in without a model)
+   */
+  default List<PromptScore> scorePrompts(List<String> prompts) {
+    throw new UnsupportedOperationException(info().name() + ": cannot score prompts without generating");
+  }
+
   /** What this generator is: its name, the engine actually used, size and limits. */
   ModelInfo info();
 

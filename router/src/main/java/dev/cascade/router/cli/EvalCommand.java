@@ -60,7 +60,13 @@ import picocli.CommandLine.Spec;
         "With --outcomes TOPIC instead of --data, nothing is run: the routing outcomes whose small and large"
         + " answers were both checked against a reference are weighted by 1/propensity, and the rule in force"
         + " (per rule and version), every shadow rule, the Chow rules (from the recorded features), any --rule-file,"
-        + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap."})
+        + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap.",
+        "With --tiers A,B,C (K >= 2 models, cheapest first) instead of --small/--large: every model answers --data and"
+        + " --validation; each tier but the last defers by --tier-rule on its own token log-probs; per-tier thresholds"
+        + " are searched on a grid on validation, and the validation frontier of the whole cascade, of every cascade"
+        + " of the tiers in order and of each model alone is reported on --data, with the best 2- and 3-tier exact"
+        + " match at 10 cost levels and the pre-generation skip (a prompt-only rule on the first tier, trained on"
+        + " validation)."})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -107,6 +113,41 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       description = "Paired-bootstrap resamples (default: ${DEFAULT-VALUE}).")
   int resamples;
 
+  @Option(names = "--tiers", split = ",", paramLabel = "MODEL,MODEL,...",
+      description = "Evaluate the cascade of these models (names or directories, cheapest first, at least 2) instead"
+          + " of the small-large rules.")
+  List<String> tiers;
+
+  @Option(names = "--validation", defaultValue = "models/data/validation.jsonl", paramLabel = "FILE.jsonl",
+      description = "With --tiers: the labelled prompts thresholds and the skip rule are chosen on"
+          + " (default: ${DEFAULT-VALUE}).")
+  Path validation;
+
+  @Option(names = "--costs", split = ",", paramLabel = "C0,C1,...",
+      description = "With --tiers: each tier's cost per token (prompt plus generated); default: its card's parameter"
+          + " count over the first tier's.")
+  List<Double> costs;
+
+  @Option(names = "--tier-rule", defaultValue = "chow-sum", paramLabel = "RULE",
+      description = "With --tiers: every tier's deferral rule, on its own token log-probs: chow-sum, chow-average,"
+          + " chow-quantile-ALPHA (default: ${DEFAULT-VALUE}).")
+  String tierRule;
+
+  @Option(names = "--grid", defaultValue = "20", paramLabel = "N",
+      description = "With --tiers: threshold candidates per tier are its validation scores' quantiles at 0, 1/N, ..., 1,"
+          + " and defer-all (default: ${DEFAULT-VALUE}).")
+  int grid;
+
+  @Option(names = "--skip-max-loss", defaultValue = "0.005", paramLabel = "FRACTION",
+      description = "With --tiers: the pre-generation skip skips as many requests as it can while losing at most this"
+          + " much exact match on validation at escalation rates 0.20-0.50 (default: ${DEFAULT-VALUE}).")
+  double skipMaxLoss;
+
+  @Option(names = "--skip-rule-out", paramLabel = "PATH",
+      description = "With --tiers: write the trained prompt rule of the pre-generation skip here (a RuleModel artifact,"
+          + " feature layout prompt/v1).")
+  Path skipRuleOut;
+
   @Option(names = "--seed", defaultValue = "20240917", paramLabel = "N",
       description = "Seed of the bootstrap (and of training with --rule-train) (default: ${DEFAULT-VALUE}).")
   long seed;
@@ -123,8 +164,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Override
   public Integer call() throws IOException {
     quietTribuo();
+    if (tiers != null && source.outcomes != null) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tiers applies to --data only");
+    }
     if (source.outcomes != null) {
       return evaluateOutcomes();
+    }
+    if (tiers != null) {
+      return evaluateTiers();
     }
     Path data = source.data;
     List<PromptItem> items = PromptItem.readJsonl(data);
@@ -210,6 +257,63 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       out.print(report.toTable());
     }
     out.flush();
+    return 0;
+  }
+
+  /** {@code eval --tiers}: the N-tier frontiers and the pre-generation skip ({@link TiersEvaluation}). */
+  private Integer evaluateTiers() throws IOException {
+    picocli.CommandLine cli = spec.commandLine();
+    if (tiers.size() < 2 || tiers.stream().anyMatch(String::isBlank)) {
+      throw new picocli.CommandLine.ParameterException(cli, "--tiers: needs at least 2 models, comma-separated, got "
+          + String.join(",", tiers));
+    }
+    if (!ruleFiles.isEmpty() || ruleTrain != null) {
+      throw new picocli.CommandLine.ParameterException(cli,
+          (ruleTrain != null ? "--rule-train" : "--rule-file") + " does not apply to --tiers");
+    }
+    if (grid < 1) {
+      throw new picocli.CommandLine.ParameterException(cli, "--grid: must be at least 1, got " + grid);
+    }
+    if (!(skipMaxLoss >= 0 && skipMaxLoss <= 1)) {
+      throw new picocli.CommandLine.ParameterException(cli, "--skip-max-loss: must be in [0, 1], got " + skipMaxLoss);
+    }
+    if (!Files.isRegularFile(validation)) {
+      throw new picocli.CommandLine.ParameterException(cli, "--validation: " + validation
+          + " is not a file (give the labelled validation split with --validation FILE)");
+    }
+    try {
+      dev.cascade.router.rules.DeferralRules.builtIn().create(tierRule);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(cli, "--tier-rule: " + e.getMessage());
+    }
+    try {
+      TiersEvaluation.perTokenCosts(tiers, costs);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(cli,
+          e.getMessage().startsWith("--") ? e.getMessage() : "--tiers: " + e.getMessage());
+    }
+    TiersEvaluation.Options options =
+        new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid, skipMaxLoss, skipRuleOut, seed);
+    List<PromptItem> test = PromptItem.readJsonl(source.data);
+    List<PromptItem> validationItems = PromptItem.readJsonl(validation);
+    CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),
+        models.engine, models.maxNewTokens, models.batchSize, models.cache);
+    ObjectNode root = new TiersEvaluation(options, settings, models.learners(), progressBars()).run(validationItems, test);
+    PrintWriter out = cli.getOut();
+    if (json) {
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    } else {
+      out.println("data: " + source.data + ", validation: " + validation + ", tiers: " + String.join(",", tiers));
+      out.print(TiersEvaluation.table(root));
+    }
+    out.flush();
+    if (plot != null) {
+      TiersEvaluation.writePlot(root, source.data.getFileName().toString(), plot);
+      cli.getErr().println("plot: " + plot);
+    }
+    if (skipRuleOut != null) {
+      cli.getErr().println("prompt rule: " + skipRuleOut);
+    }
     return 0;
   }
 

@@ -1,0 +1,514 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.Generation;
+import dev.cascade.models.ModelDirectory;
+import dev.cascade.models.ModelTokenizer;
+import dev.cascade.models.PromptScore;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.router.evaluation.PregenSkip;
+import dev.cascade.router.evaluation.TierCascades;
+import dev.cascade.router.evaluation.TierCascades.Configuration;
+import dev.cascade.router.evaluation.TierCascades.Tier;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.PromptFeatures;
+import dev.cascade.router.learning.PromptHash;
+import dev.cascade.router.learning.PromptItem;
+import dev.cascade.router.learning.RuleArtifacts;
+import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.stream.IntStream;
+import me.tongfei.progressbar.ProgressBar;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/**
+ * {@code cascade eval --tiers A,B,C}: the N-tier evaluation. Every model answers the validation and
+ * the evaluated split; each tier but the last defers by its own rule on its own token log-probs;
+ * per-tier thresholds are searched on a grid on validation, and the configurations on the
+ * validation frontier are reported on the evaluated split, for the whole cascade, every cascade of
+ * the tiers in order (each pair, each triple, …) and each model alone. Then the pre-generation skip
+ * on the first tier against the last: a prompt-only rule trained on validation, its threshold chosen
+ * there, its effect measured on the evaluated split.
+ *
+ * <p>Cost of a request on a tier: the tier's per-token cost × (its prompt tokens + its generated
+ * tokens); a cascade's cost is the sum over the tiers it ran.
+ */
+final class TiersEvaluation {
+
+  /** Candidate skip shares for choosing the prompt rule's threshold: 0.5%, 1%, …, 20%. */
+  private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
+  /** Test prompts over which the small model's time per decoding step is measured. */
+  private static final int TIMING_ITEMS = 512;
+
+  /**
+   * What to evaluate.
+   *
+   * @param tiers the models, cheapest first (names or directories)
+   * @param costs per-token cost of each tier, or null for parameter counts relative to tier 0's
+   * @param rule the tiers' deferral rule, one-string name (chow-sum, chow-quantile-0.1, …)
+   * @param levels grid: each tier's score quantiles at 0, 1/levels, …, 1
+   * @param skipMaxLoss the most exact match the skip may lose at the middle escalation rates (a fraction)
+   * @param skipRuleOut where to write the prompt rule's artifact, or null
+   */
+  record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
+      Path skipRuleOut, long seed) {}
+
+  /** One tier on one split: its generations and cost per item. */
+  private record Answers(List<Generation> generations, double[] cost) {}
+
+  private final Options options;
+  private final CascadeAnswers.Settings settings;
+  private final List<dev.cascade.router.learning.LearnerSpec> learners;
+  private final CascadeAnswers.Progress progress;
+
+  TiersEvaluation(Options options, CascadeAnswers.Settings settings,
+      List<dev.cascade.router.learning.LearnerSpec> learners, CascadeAnswers.Progress progress) {
+    this.options = options;
+    this.settings = settings;
+    this.learners = learners;
+    this.progress = progress;
+  }
+
+  /** The per-token costs: given, or each model's parameters over tier 0's. */
+  static double[] perTokenCosts(List<String> tiers, List<Double> given) {
+    double[] out = new double[tiers.size()];
+    if (given != null && !given.isEmpty()) {
+      if (given.size() != tiers.size()) {
+        throw new IllegalArgumentException("--costs: " + given.size() + " values for " + tiers.size() + " tiers");
+      }
+      for (int k = 0; k < out.length; k++) {
+        out[k] = given.get(k);
+        if (!(out[k] > 0) || Double.isInfinite(out[k])) {
+          throw new IllegalArgumentException("--costs: each cost must be positive and finite, got " + given.get(k));
+        }
+      }
+      return out;
+    }
+    for (int k = 0; k < out.length; k++) {
+      long parameters = ModelDirectory.resolve(tiers.get(k)).card().map(c -> c.path("parameters").asLong(-1))
+          .orElse(-1L);
+      if (parameters <= 0) {
+        throw new IllegalArgumentException("--costs: model '" + tiers.get(k)
+            + "' has no \"parameters\" in its card.json; give the per-token costs with --costs");
+      }
+      out[k] = parameters;
+    }
+    double base = out[0];
+    for (int k = 0; k < out.length; k++) {
+      out[k] /= base;
+    }
+    return out;
+  }
+
+  /** The report as one JSON object (see {@code router/EVALUATION.md}). */
+  ObjectNode run(List<PromptItem> validation, List<PromptItem> test) throws IOException {
+    List<String> tiers = names(options.tiers());
+    double[] perToken = perTokenCosts(options.tiers(), options.costs());
+    DeferralRule rule = DeferralRules.builtIn().create(options.rule());
+    List<Answers> validationAnswers = new ArrayList<>();
+    List<Answers> testAnswers = new ArrayList<>();
+    List<Tier> validationTiers = new ArrayList<>();
+    List<Tier> testTiers = new ArrayList<>();
+    for (int k = 0; k < tiers.size(); k++) {
+      Answers v = answers(options.tiers().get(k), perToken[k], validation);
+      Answers t = answers(options.tiers().get(k), perToken[k], test);
+      validationAnswers.add(v);
+      testAnswers.add(t);
+      validationTiers.add(tier(tiers.get(k), validation, v, rule));
+      testTiers.add(tier(tiers.get(k), test, t, rule));
+    }
+
+    ObjectNode root = JsonNodeFactory.instance.objectNode();
+    root.put("n", test.size());
+    root.put("validation_n", validation.size());
+    root.put("rule", rule.name());
+    root.put("grid_levels", options.levels());
+    ArrayNode tierJson = root.putArray("tiers");
+    for (int k = 0; k < tiers.size(); k++) {
+      tierJson.addObject().put("name", tiers.get(k)).put("model", options.tiers().get(k))
+          .put("exact_match", testTiers.get(k).accuracy())
+          .put("cost_per_request", testTiers.get(k).meanCost())
+          .put("cost_per_token", perToken[k])
+          .put("validation_exact_match", validationTiers.get(k).accuracy());
+    }
+
+    ObjectNode frontierJson = root.putObject("frontier");
+    Map<Integer, List<Configuration>> bySize = new LinkedHashMap<>();
+    for (int[] cascade : TierCascades.subCascades(tiers.size())) {
+      List<Configuration> grid = TierCascades.grid(validationTiers, testTiers, cascade, options.levels());
+      bySize.computeIfAbsent(cascade.length, s -> new ArrayList<>()).addAll(grid);
+      ArrayNode points = frontierJson.putArray(cascadeName(tiers, cascade));
+      for (Configuration c : TierCascades.frontier(grid)) {
+        points.add(configurationJson(c, tiers, false));
+      }
+    }
+
+    double lo = validationTiers.get(0).meanCost();
+    double hi = validationTiers.get(tiers.size() - 1).meanCost();
+    root.put("best_at_cost_range", "10 levels from 10% to 90% of the way from the first tier's validation cost"
+        + " per request to the last tier's; at each, the configuration most accurate on validation among those"
+        + " whose validation cost is at most the level, and its exact match on this split");
+    ArrayNode best = root.putArray("best_at_cost");
+    List<Configuration> two = TierCascades.frontier(bySize.get(2));
+    List<Configuration> three = bySize.containsKey(3) ? TierCascades.frontier(bySize.get(3)) : List.of();
+    for (double level : TierCascades.middleLevels(lo, hi, 10)) {
+      ObjectNode at = best.addObject().put("cost", level);
+      putBest(at, "two_tier", TierCascades.bestWithin(two, level), tiers);
+      putBest(at, "three_tier", TierCascades.bestWithin(three, level), tiers);
+    }
+
+    root.set("pregen_skip", pregenSkip(validation, test, validationAnswers, testAnswers,
+        validationTiers, testTiers, rule));
+    // Early deferral (stopping the small model once deferral is certain) is evaluated elsewhere; wired later.
+    root.putNull("early_defer");
+    return root;
+  }
+
+  /** The models' names (a directory's last part), or what was given where two names would be equal. */
+  static List<String> names(List<String> models) {
+    List<String> names = models.stream().map(m -> ModelDirectory.resolve(m).name()).toList();
+    return names.stream().distinct().count() == names.size() ? names : models;
+  }
+
+  private Answers answers(String model, double perToken, List<PromptItem> items) throws IOException {
+    List<String> prompts = items.stream().map(PromptItem::prompt).toList();
+    List<Generation> generations = CascadeAnswers.generate(model, prompts, settings, progress);
+    ModelDirectory dir = ModelDirectory.resolve(model);
+    double[] cost = new double[items.size()];
+    try (ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE)) {
+      for (int i = 0; i < cost.length; i++) {
+        cost[i] = perToken * (tokenizer.encodePrompt(prompts.get(i)).length + generations.get(i).length());
+      }
+    }
+    return new Answers(generations, cost);
+  }
+
+  private static Tier tier(String name, List<PromptItem> items, Answers answers, DeferralRule rule) {
+    int n = items.size();
+    boolean[] correct = new boolean[n];
+    double[] score = new double[n];
+    for (int i = 0; i < n; i++) {
+      Generation g = answers.generations().get(i);
+      correct[i] = items.get(i).isCorrect(g.text());
+      score[i] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()));
+    }
+    return new Tier(name, correct, score, answers.cost());
+  }
+
+  static String cascadeName(List<String> tiers, int[] cascade) {
+    return String.join(",", IntStream.of(cascade).mapToObj(tiers::get).toList());
+  }
+
+  private static ObjectNode configurationJson(Configuration c, List<String> tiers, boolean named) {
+    ObjectNode node = JsonNodeFactory.instance.objectNode();
+    if (named) {
+      node.put("cascade", cascadeName(tiers, c.tiers()));
+    }
+    node.put("cost", c.test().cost()).put("accuracy", c.test().accuracy());
+    ArrayNode thresholds = node.putArray("thresholds");
+    for (double t : c.thresholds()) {
+      if (Double.isInfinite(t)) {
+        thresholds.addNull(); // -∞: this tier defers everything
+      } else {
+        thresholds.add(t);
+      }
+    }
+    node.put("validation_cost", c.validation().cost()).put("validation_accuracy", c.validation().accuracy());
+    return node;
+  }
+
+  private static void putBest(ObjectNode at, String key, Configuration best, List<String> tiers) {
+    if (best == null) {
+      at.putNull(key);
+      at.putNull(key + "_config");
+    } else {
+      at.put(key, best.test().accuracy());
+      at.set(key + "_config", configurationJson(best, tiers, true));
+    }
+  }
+
+  /** The prompt rule: trained on validation, threshold chosen there, measured on the evaluated split. */
+  private ObjectNode pregenSkip(List<PromptItem> validation, List<PromptItem> test, List<Answers> validationAnswers,
+      List<Answers> testAnswers, List<Tier> validationTiers, List<Tier> testTiers, DeferralRule rule)
+      throws IOException {
+    String small = options.tiers().get(0);
+    int last = options.tiers().size() - 1;
+    List<PromptScore> validationScores;
+    List<PromptScore> testScores;
+    double passSeconds;
+    double secondsPerStep;
+    long timedSteps;
+    try (TextGenerator generator = TextGenerators.load(small, settings.engine(), settings.batchSize())) {
+      validationScores = generator.scorePrompts(validation.stream().map(PromptItem::prompt).toList());
+      long start = System.nanoTime();
+      testScores = generator.scorePrompts(test.stream().map(PromptItem::prompt).toList());
+      passSeconds = (System.nanoTime() - start) / 1e9;
+      List<String> sample = test.stream().limit(TIMING_ITEMS).map(PromptItem::prompt).toList();
+      start = System.nanoTime();
+      List<Generation> timed = CascadeAnswers.generate(generator, small, sample, settings,
+          CascadeAnswers.Progress.NONE);
+      double seconds = (System.nanoTime() - start) / 1e9;
+      timedSteps = timed.stream().mapToLong(g -> g.length() + 1L).sum();
+      secondsPerStep = seconds / timedSteps;
+    }
+
+    List<DeferralExample> examples = examples(validation, validationScores, validationAnswers.get(0),
+        validationAnswers.get(last));
+    int width = examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+    RuleTrainer.Options trainerOptions = new RuleTrainer.Options(5, options.seed(), learners);
+    RuleTrainer.TrainingResult trained;
+    try (ProgressBar bar = TrainRuleCommand.bar("training pregen-skip", trainerOptions.fits())) {
+      trained = RuleTrainer.train("pregen-skip", PromptFeatures.modelNames(width), examples,
+          "validation: " + validation.size() + " items; small " + CascadeAnswers.fingerprint(small) + ", deferred to "
+              + CascadeAnswers.fingerprint(options.tiers().get(last)), 1, trainerOptions, what -> bar.step());
+    }
+    LearnedRule promptRule = trained.rule().withInfo(trained.rule().info()
+        .withModel(ModelFingerprint.of(small), PromptFeatures.LAYOUT));
+    if (options.skipRuleOut() != null) {
+      RuleArtifacts.write(promptRule, options.skipRuleOut());
+    }
+
+    PregenSkip onValidation = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
+        validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
+    double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
+
+    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last));
+    double[] testPromptScores = promptRule.scores(testExamples.stream().map(DeferralExample::features).toList(),
+        testExamples.stream().map(DeferralExample::embedding).toList());
+    PregenSkip onTest = new PregenSkip(testTiers.get(0).correct(), testTiers.get(last).correct(),
+        testTiers.get(0).score(), testPromptScores, steps(testAnswers.get(0)));
+    boolean[] skipped = onTest.skipped(threshold);
+    boolean[] none = new boolean[test.size()];
+    long allSteps = IntStream.of(onTest.decodeSteps()).asLongStream().sum();
+
+    ObjectNode node = JsonNodeFactory.instance.objectNode();
+    node.put("small", ModelDirectory.resolve(small).name())
+        .put("deferred_to", ModelDirectory.resolve(options.tiers().get(last)).name()).put("post_rule", rule.name());
+    ArrayNode names = node.putArray("features");
+    PromptFeatures.names(width).forEach(names::add);
+    node.put("learner", promptRule.info().learner());
+    node.put("cv_auc_df", trained.rule().info().validationMetrics().get("cv_auc_df"));
+    node.put("cv_auc_df_chow_sum_after_generation", trained.chowSumCvAucDf());
+    node.put("cv_auc_df_random", trained.randomCvAucDf());
+    node.put("cv_auc_df_oracle", trained.oracleCvAucDf());
+    node.put("max_loss", options.skipMaxLoss());
+    if (Double.isInfinite(threshold)) {
+      node.putNull("threshold"); // no share within the loss bound on validation: nothing is skipped
+    } else {
+      node.put("threshold", threshold);
+    }
+    node.put("validation_skipped_share", PregenSkip.share(onValidation.skipped(threshold)));
+    finite(node, "validation_max_loss", onValidation.maxLoss(onValidation.skipped(threshold), PregenSkip.MIDDLE_RATES));
+    node.put("skipped_share", PregenSkip.share(skipped));
+    node.put("skipped_benefit_share", shareWhere(skipped, onTest, true));
+    finite(node, "max_loss_at_middle_rates", onTest.maxLoss(skipped, PregenSkip.MIDDLE_RATES));
+    finite(node, "mean_loss_at_middle_rates", onTest.meanLoss(skipped, PregenSkip.MIDDLE_RATES));
+    node.put("decode_steps", allSteps);
+    node.put("decode_steps_saved_share", onTest.savedShare(skipped));
+    node.put("decode_time_method", "decoding steps (generated tokens + 1) x the small model's measured seconds per"
+        + " step, timed by decoding the first " + Math.min(TIMING_ITEMS, test.size()) + " items of this split in"
+        + " batches of " + settings.batchSize());
+    node.put("seconds_per_decode_step", secondsPerStep);
+    node.put("decode_seconds", allSteps * secondsPerStep);
+    node.put("decode_seconds_saved", onTest.savedShare(skipped) * allSteps * secondsPerStep);
+    node.put("prompt_pass_seconds", passSeconds);
+    // The trade-off: the threshold of each candidate share on validation, measured here.
+    ArrayNode tradeoff = node.putArray("tradeoff");
+    double[] sortedValidation = promptRule.info().calibrationScores();
+    java.util.Arrays.sort(sortedValidation);
+    for (double share : SKIP_SHARES) {
+      double at = sortedValidation[(int) Math.round((1 - share) * sortedValidation.length) - 1];
+      boolean[] s = onTest.skipped(at);
+      boolean[] v = onValidation.skipped(at);
+      ObjectNode point = tradeoff.addObject().put("validation_share", share).put("threshold", at);
+      finite(point, "validation_max_loss", onValidation.maxLoss(v, PregenSkip.MIDDLE_RATES));
+      point.put("skipped_share", PregenSkip.share(s)).put("decode_steps_saved_share", onTest.savedShare(s));
+      finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
+      finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
+    }
+    ArrayNode curve = node.putArray("curve");
+    for (int r = 0; r <= 20; r++) {
+      double rate = r / 20.0;
+      ObjectNode point = curve.addObject().put("escalation_rate", rate)
+          .put("accuracy_without", onTest.accuracyAt(rate, none));
+      double with = onTest.accuracyAt(rate, skipped);
+      if (Double.isNaN(with)) {
+        point.putNull("accuracy_with");
+      } else {
+        point.put("accuracy_with", with);
+      }
+    }
+    node.put("artifact", options.skipRuleOut() == null ? null : options.skipRuleOut().toString());
+    return node;
+  }
+
+  /** Puts the value, or null where it is infinite (a loss undefined: more skipped than a rate escalates). */
+  private static void finite(ObjectNode node, String key, double value) {
+    if (Double.isInfinite(value)) {
+      node.putNull(key);
+    } else {
+      node.put(key, value);
+    }
+  }
+
+  /** Of the skipped items, the share where deferring helps (the label). */
+  private static double shareWhere(boolean[] skipped, PregenSkip data, boolean benefit) {
+    int count = 0;
+    int hits = 0;
+    for (int i = 0; i < skipped.length; i++) {
+      if (skipped[i]) {
+        count++;
+        hits += (data.largeCorrect()[i] && !data.smallCorrect()[i]) == benefit ? 1 : 0;
+      }
+    }
+    return count == 0 ? 0 : (double) hits / count;
+  }
+
+  private static int[] steps(Answers small) {
+    return small.generations().stream().mapToInt(g -> g.length() + 1).toArray();
+  }
+
+  /** Deferral examples whose embedding slot carries the prompt features (the post-generation features ride along). */
+  private static List<DeferralExample> examples(List<PromptItem> items, List<PromptScore> scores, Answers small,
+      Answers deferredTo) {
+    List<DeferralExample> out = new ArrayList<>(items.size());
+    for (int i = 0; i < items.size(); i++) {
+      PromptItem item = items.get(i);
+      Generation s = small.generations().get(i);
+      UncertaintyFeatures features = FeatureExtractor.extract(s.tokenLogprobs(), s.entropies());
+      out.add(new DeferralExample(features, PromptFeatures.of(item.prompt(), scores.get(i)),
+          item.isCorrect(s.text()), item.isCorrect(deferredTo.generations().get(i).text()), 1.0, "data",
+          PromptHash.of(item.prompt())));
+    }
+    return out;
+  }
+
+  /** The readable report. */
+  static String table(ObjectNode root) {
+    StringBuilder out = new StringBuilder();
+    out.append(String.format(Locale.ROOT, "%d items (thresholds chosen on %d validation items); rule %s, grid %d%n%n",
+        root.get("n").asInt(), root.get("validation_n").asInt(), root.get("rule").asText(),
+        root.get("grid_levels").asInt()));
+    out.append(String.format(Locale.ROOT, "%-24s %12s %18s %14s%n", "model", "exact match", "cost per request",
+        "cost per token"));
+    root.get("tiers").forEach(t -> out.append(String.format(Locale.ROOT, "%-24s %11.2f%% %18.2f %14.3f%n",
+        t.get("name").asText(), 100 * t.get("exact_match").asDouble(), t.get("cost_per_request").asDouble(),
+        t.get("cost_per_token").asDouble())));
+    out.append(String.format(Locale.ROOT, "%nfrontier points (validation frontier, reported here): ")); 
+    root.get("frontier").fields().forEachRemaining(e -> out.append(e.getKey()).append(' ')
+        .append(e.getValue().size()).append("; "));
+    out.append(String.format(Locale.ROOT, "%n%nbest exact match within a cost (chosen on validation):%n"));
+    out.append(String.format(Locale.ROOT, "%10s %10s %-22s %10s %-22s %8s%n", "cost", "2-tier", "", "3-tier", "",
+        "3 - 2"));
+    root.get("best_at_cost").forEach(b -> {
+      boolean both = b.get("two_tier").isNumber() && b.get("three_tier").isNumber();
+      out.append(String.format(Locale.ROOT, "%10.2f %10s %-22s %10s %-22s %8s%n", b.get("cost").asDouble(),
+          percent(b.get("two_tier")), name(b.get("two_tier_config")), percent(b.get("three_tier")),
+          name(b.get("three_tier_config")), both ? String.format(Locale.ROOT, "%+.2f",
+              100 * (b.get("three_tier").asDouble() - b.get("two_tier").asDouble())) : ""));
+    });
+    var skip = root.get("pregen_skip");
+    out.append(String.format(Locale.ROOT, "%npre-generation skip (%s, then %s; post-generation rule %s):%n",
+        skip.get("small").asText(), skip.get("deferred_to").asText(), skip.get("post_rule").asText()));
+    out.append(String.format(Locale.ROOT, "  prompt rule %s: CV AUC-DF %.4f (random %.4f, %s after generation %.4f,"
+            + " oracle %.4f)%n", skip.get("learner").asText(), skip.get("cv_auc_df").asDouble(),
+        skip.get("cv_auc_df_random").asDouble(), skip.get("post_rule").asText(),
+        skip.get("cv_auc_df_chow_sum_after_generation").asDouble(), skip.get("cv_auc_df_oracle").asDouble()));
+    out.append(String.format(Locale.ROOT, "  skipped %.1f%% of requests (validation %.1f%%), %.1f%% of them where"
+            + " deferring helps; %.1f%% of small-model decoding steps saved (%.1f of %.1f s); prompt pass %.1f s%n",
+        100 * skip.get("skipped_share").asDouble(), 100 * skip.get("validation_skipped_share").asDouble(),
+        100 * skip.get("skipped_benefit_share").asDouble(), 100 * skip.get("decode_steps_saved_share").asDouble(),
+        skip.get("decode_seconds_saved").asDouble(), skip.get("decode_seconds").asDouble(),
+        skip.get("prompt_pass_seconds").asDouble()));
+    out.append(String.format(Locale.ROOT, "  most exact match lost at escalation rates 0.20-0.50: %.2f points%n",
+        100 * skip.get("max_loss_at_middle_rates").asDouble()));
+    out.append(String.format(Locale.ROOT, "  trade-off (threshold at a share of validation skipped; measured here):%n"));
+    out.append(String.format(Locale.ROOT, "  %12s %10s %14s %12s %12s %12s%n", "val. share", "skipped", "decode saved",
+        "max loss", "mean loss", "val. max"));
+    skip.get("tradeoff").forEach(p -> out.append(String.format(Locale.ROOT,
+        "  %11.1f%% %9.1f%% %13.1f%% %12s %12s %12s%n", 100 * p.get("validation_share").asDouble(),
+        100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
+        points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")),
+        points(p.get("validation_max_loss")))));
+    out.append(String.format(Locale.ROOT, "  %10s %10s %10s%n", "escalated", "without", "with"));
+    skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s%n",
+        p.get("escalation_rate").asDouble(), 100 * p.get("accuracy_without").asDouble(),
+        percent(p.get("accuracy_with")))));
+    return out.toString();
+  }
+
+  private static String percent(com.fasterxml.jackson.databind.JsonNode value) {
+    return value == null || !value.isNumber() ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * value.asDouble());
+  }
+
+  private static String points(com.fasterxml.jackson.databind.JsonNode loss) {
+    return loss == null || !loss.isNumber() || Double.isInfinite(loss.asDouble()) ? "-"
+        : String.format(Locale.ROOT, "%+.2f pt", 100 * loss.asDouble());
+  }
+
+  private static String name(com.fasterxml.jackson.databind.JsonNode config) {
+    return config == null || config.isNull() ? "" : config.get("cascade").asText();
+  }
+
+  /** Every cascade's test frontier (cost against exact match) and each model alone, in one PNG. */
+  static void writePlot(ObjectNode root, String title, Path file) throws IOException {
+    System.setProperty("java.awt.headless", "true");
+    XYChart chart = new XYChartBuilder().width(1000).height(700)
+        .title("Cost-accuracy frontiers: " + title + " (n = " + root.get("n").asInt() + ")")
+        .xAxisTitle("cost per request").yAxisTitle("exact match").build();
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
+    int tiers = root.get("tiers").size();
+    root.get("frontier").fields().forEachRemaining(e -> {
+      double[] x = new double[e.getValue().size()];
+      double[] y = new double[x.length];
+      for (int j = 0; j < x.length; j++) {
+        x[j] = e.getValue().get(j).get("cost").asDouble();
+        y[j] = e.getValue().get(j).get("accuracy").asDouble();
+      }
+      XYSeries series = chart.addSeries(e.getKey(), x, y);
+      series.setMarker(SeriesMarkers.CIRCLE);
+      if (e.getKey().split(",").length == tiers && tiers > 2) {
+        series.setLineColor(new Color(0, 90, 200));
+        series.setMarkerColor(new Color(0, 90, 200));
+        series.setLineStyle(new BasicStroke(2.5f));
+      }
+    });
+    root.get("tiers").forEach(t -> {
+      XYSeries alone = chart.addSeries(t.get("name").asText() + " alone",
+          new double[] {t.get("cost_per_request").asDouble()}, new double[] {t.get("exact_match").asDouble()});
+      alone.setMarker(SeriesMarkers.DIAMOND);
+      alone.setLineStyle(new BasicStroke(0f));
+    });
+    Path parent = file.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    try (OutputStream out = Files.newOutputStream(file)) {
+      BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
+    }
+  }
+}

@@ -1,0 +1,149 @@
+package dev.cascade.router.evaluation;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.IntStream;
+
+/**
+ * The pre-generation skip, offline: a prompt-only rule sends the requests it is surest about
+ * (prompt score above a threshold) straight to the large model, without small-model decoding; the
+ * rest are generated and deferred by the post-generation rule as before. Pure arithmetic over
+ * per-item arrays.
+ *
+ * <p>Compared at the same escalation rate: with {@code k} of {@code n} requests escalated, the
+ * cascade without the skip defers the {@code k} highest post-generation scores; with it, the
+ * skipped ones plus the {@code k − skipped} highest post-generation scores among the rest (undefined
+ * below the skipped share). What the skip saves is the skipped requests' small-model decoding
+ * steps (generated tokens plus the end-of-sequence step).
+ *
+ * @param smallCorrect per item, whether the small model is right
+ * @param largeCorrect whether the model deferred to is right
+ * @param postScore the post-generation rule's score (higher: defer)
+ * @param promptScore the prompt-only rule's score (higher: defer)
+ * @param decodeSteps the small model's decoding steps on the item
+ */
+public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[] postScore, double[] promptScore,
+    int[] decodeSteps) {
+
+  /** The escalation rates a skip threshold is judged at: 0.20, 0.25, …, 0.50, the middle where cascades run. */
+  public static final double[] MIDDLE_RATES = {0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50};
+
+  public PregenSkip {
+    int n = smallCorrect.length;
+    if (n == 0 || largeCorrect.length != n || postScore.length != n || promptScore.length != n
+        || decodeSteps.length != n) {
+      throw new IllegalArgumentException("every array needs one entry per item (" + n + ")");
+    }
+  }
+
+  public int size() {
+    return smallCorrect.length;
+  }
+
+  /** Which items the skip sends straight on: prompt score above {@code threshold}. */
+  public boolean[] skipped(double threshold) {
+    boolean[] out = new boolean[size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = promptScore[i] > threshold;
+    }
+    return out;
+  }
+
+  /** The share of items skipped. */
+  public static double share(boolean[] skipped) {
+    return IntStream.range(0, skipped.length).filter(i -> skipped[i]).count() / (double) skipped.length;
+  }
+
+  /** The skipped items' share of all small-model decoding steps. */
+  public double savedShare(boolean[] skipped) {
+    long saved = 0;
+    long all = 0;
+    for (int i = 0; i < skipped.length; i++) {
+      all += decodeSteps[i];
+      saved += skipped[i] ? decodeSteps[i] : 0;
+    }
+    return all == 0 ? 0 : (double) saved / all;
+  }
+
+  /**
+   * Cascade accuracy with {@code round(rate · n)} items escalated: the skipped ones, then the
+   * highest post-generation scores among the rest; NaN when more are skipped than that.
+   */
+  public double accuracyAt(double rate, boolean[] skipped) {
+    int n = size();
+    int escalate = (int) Math.round(rate * n);
+    boolean[] deferred = skipped.clone();
+    int count = (int) IntStream.range(0, n).filter(i -> skipped[i]).count();
+    if (count > escalate) {
+      return Double.NaN;
+    }
+    Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
+    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -postScore[i]).thenComparingInt(i -> i));
+    for (int j = 0; j < n && count < escalate; j++) {
+      if (!deferred[order[j]]) {
+        deferred[order[j]] = true;
+        count++;
+      }
+    }
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+      right += (deferred[i] ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
+    }
+    return (double) right / n;
+  }
+
+  /** The most accuracy the skip loses against no skip, over {@code rates}; +∞ where it is undefined at one. */
+  public double maxLoss(boolean[] skipped, double[] rates) {
+    boolean[] none = new boolean[size()];
+    double worst = Double.NEGATIVE_INFINITY;
+    for (double rate : rates) {
+      double with = accuracyAt(rate, skipped);
+      if (Double.isNaN(with)) {
+        return Double.POSITIVE_INFINITY;
+      }
+      worst = Math.max(worst, accuracyAt(rate, none) - with);
+    }
+    return worst;
+  }
+
+  /** The mean accuracy the skip loses against no skip over {@code rates}; +∞ where it is undefined at one. */
+  public double meanLoss(boolean[] skipped, double[] rates) {
+    boolean[] none = new boolean[size()];
+    double total = 0;
+    for (double rate : rates) {
+      double with = accuracyAt(rate, skipped);
+      if (Double.isNaN(with)) {
+        return Double.POSITIVE_INFINITY;
+      }
+      total += accuracyAt(rate, none) - with;
+    }
+    return total / rates.length;
+  }
+
+  /**
+   * The skip threshold to use: of the prompt-score quantiles that skip {@code shares} of the items,
+   * the one skipping the most (at least one item; on tied scores a quantile may skip fewer than its
+   * share) whose {@link #maxLoss} over {@code rates} is at most {@code maxLoss}; {@code +∞} (skip
+   * nothing) when none is.
+   */
+  public double chooseThreshold(double[] shares, double maxLoss, double[] rates) {
+    double[] sorted = promptScore.clone();
+    Arrays.sort(sorted);
+    double best = Double.POSITIVE_INFINITY;
+    double bestShare = -1;
+    for (double share : shares) {
+      int keep = (int) Math.round((1 - share) * size());
+      if (keep >= size() || keep < 1) {
+        continue;
+      }
+      double threshold = sorted[keep - 1];
+      boolean[] skipped = skipped(threshold);
+      double actual = share(skipped);
+      if (actual > 0 && actual > bestShare && maxLoss(skipped, rates) <= maxLoss) {
+        best = threshold;
+        bestShare = actual;
+      }
+    }
+    return best;
+  }
+}

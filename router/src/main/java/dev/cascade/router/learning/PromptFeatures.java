@@ -1,0 +1,79 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.models.PromptScore;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.features.UncertaintyFeatures;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The inputs of the pre-generation skip rule: what is known of a request before the small model
+ * generates. The prompt itself (characters, words) and one forward pass of the small model over it
+ * ({@link PromptScore}: its token count, mean token log-probability, the first answer token's
+ * log-probability and entropy, and the hidden state at the separator).
+ *
+ * <p>The rule is trained by {@link RuleTrainer} like the post-generation rules; its inputs travel
+ * in the example's embedding slot, so in the model they are named {@code emb_0, emb_1, …} in the
+ * order of {@link #names(int)}, and its artifact records the layout {@link #LAYOUT} (a router
+ * refuses it as a deferral rule: its layout is not {@link ModelFingerprint#FEATURE_LAYOUT}).
+ */
+public final class PromptFeatures {
+
+  /** The artifact's feature layout: these inputs, in this order. */
+  public static final String LAYOUT = "prompt/v1";
+
+  private static final List<String> SCALARS = List.of(
+      "prompt_chars", "prompt_words", "prompt_tokens", "prompt_lp_mean", "first_lp", "first_entropy");
+
+  /** Before generation there are no token features; a prompt rule ignores them. */
+  private static final UncertaintyFeatures NO_GENERATION = FeatureExtractor.extract(new float[0], new float[0]);
+
+  private PromptFeatures() {}
+
+  /**
+   * A prompt rule's score for one prompt: its predicted probability that deferring helps, from the
+   * prompt and the small model's pass over it. How a runtime applies a rule read from its artifact.
+   *
+   * @throws IllegalArgumentException if the rule's inputs are not these ({@link #LAYOUT}), or the
+   *     hidden state's width is not the one it was trained with
+   */
+  public static double score(LearnedRule rule, String prompt, PromptScore score) {
+    if (!rule.info().featureLayout().equals(LAYOUT)) {
+      throw new IllegalArgumentException("rule '" + rule.name() + "': its inputs are '" + rule.info().featureLayout()
+          + "', not the prompt features " + LAYOUT);
+    }
+    return rule.score(NO_GENERATION, of(prompt, score));
+  }
+
+  /** The inputs' names for a hidden state of {@code width} values: the scalars, then {@code hidden_i}. */
+  public static List<String> names(int width) {
+    List<String> names = new ArrayList<>(SCALARS);
+    for (int i = 0; i < width; i++) {
+      names.add("hidden_" + i);
+    }
+    return List.copyOf(names);
+  }
+
+  /** The names the model sees: {@code emb_0 …}, one per entry of {@link #names(int)}. */
+  public static List<String> modelNames(int width) {
+    List<String> names = new ArrayList<>();
+    for (int i = 0; i < SCALARS.size() + width; i++) {
+      names.add(FeatureSet.EMBEDDING_PREFIX + i);
+    }
+    return List.copyOf(names);
+  }
+
+  /** One prompt's inputs, in the order of {@link #names(int)} (no hidden values when the model has none). */
+  public static float[] of(String prompt, PromptScore score) {
+    float[] hidden = score.lastHidden() == null ? new float[0] : score.lastHidden();
+    float[] out = new float[SCALARS.size() + hidden.length];
+    out[0] = prompt.codePointCount(0, prompt.length());
+    out[1] = prompt.strip().isEmpty() ? 0 : prompt.strip().split("\\s+").length;
+    out[2] = score.tokens();
+    out[3] = (float) score.meanLogprob();
+    out[4] = score.firstLogprob();
+    out[5] = score.firstEntropy();
+    System.arraycopy(hidden, 0, out, SCALARS.size(), hidden.length);
+    return out;
+  }
+}

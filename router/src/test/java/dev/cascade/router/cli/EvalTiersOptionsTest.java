@@ -1,0 +1,69 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code eval --tiers} refuses bad options with exit code 2 and a line naming the option, before any model runs. */
+class EvalTiersOptionsTest {
+
+  @TempDir
+  Path dir;
+
+  private String refused(String... args) throws Exception {
+    Path data = dir.resolve("d.jsonl");
+    Files.write(data, List.of("{\"prompt\": \"cat\", \"reference\": \"k ' a t\"}"));
+    CommandLine cli = CascadeCommand.commandLine();
+    StringWriter err = new StringWriter();
+    cli.setErr(new PrintWriter(err, true));
+    String[] all = new String[args.length + 4];
+    all[0] = "eval";
+    all[1] = "--data";
+    all[2] = data.toString();
+    all[3] = "--validation";
+    System.arraycopy(args, 0, all, 4, args.length);
+    assertThat(cli.execute(all)).isEqualTo(2);
+    return err.toString();
+  }
+
+  @Test
+  void oneTierIsNotACascade() throws Exception {
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small")).contains("--tiers: needs at least 2");
+  }
+
+  @Test
+  void costsMustBeOnePerTierAndPositive() throws Exception {
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small,large", "--costs", "1"))
+        .contains("--costs: 1 values for 2 tiers");
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small,large", "--costs", "1,-2"))
+        .contains("--costs: each cost must be positive");
+  }
+
+  @Test
+  void aModelWithoutAParameterCountNeedsCosts() throws Exception {
+    Path model = dir.resolve("bare");
+    Files.createDirectories(model);
+    Files.write(model.resolve("model.onnx"), new byte[0]);
+    Files.write(model.resolve("tokenizer.json"), List.of("{}"));
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small," + model))
+        .contains("--costs: model '" + model + "' has no \"parameters\"");
+  }
+
+  @Test
+  void theRuleGridLossAndValidationAreChecked() throws Exception {
+    String validation = "../models/data/validation.jsonl";
+    assertThat(refused(validation, "--tiers", "small,large", "--tier-rule", "chow-max"))
+        .contains("--tier-rule: unknown deferral rule 'chow-max'");
+    assertThat(refused(validation, "--tiers", "small,large", "--grid", "0")).contains("--grid");
+    assertThat(refused(validation, "--tiers", "small,large", "--skip-max-loss", "2")).contains("--skip-max-loss");
+    assertThat(refused(dir.resolve("missing.jsonl").toString(), "--tiers", "small,large")).contains("--validation");
+    assertThat(refused(validation, "--tiers", "small,nowhere")).contains("--tiers: model: 'nowhere'");
+  }
+}

@@ -1,0 +1,96 @@
+package dev.cascade.router.evaluation;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class PregenSkipTest {
+
+  /** Four items: the skip can take item 0 for free (the post rule defers it first), item 3 only at a loss. */
+  private static final PregenSkip FOUR = new PregenSkip(
+      new boolean[] {false, true, false, true},
+      new boolean[] {true, true, true, false},
+      new double[] {0.9, 0.1, 0.5, 0.3},
+      new double[] {0.9, 0.1, 0.2, 0.8},
+      new int[] {10, 2, 4, 4});
+
+  @Test
+  void skippingWhatThePostRuleDefersAnywayCostsNothingAndSavesItsDecoding() {
+    boolean[] skipped = FOUR.skipped(0.85);
+    assertThat(skipped).containsExactly(true, false, false, false);
+    assertThat(PregenSkip.share(skipped)).isEqualTo(0.25);
+    assertThat(FOUR.savedShare(skipped)).isEqualTo(0.5);
+    boolean[] none = new boolean[4];
+    assertThat(FOUR.accuracyAt(0.5, none)).isEqualTo(1.0);
+    assertThat(FOUR.accuracyAt(0.5, skipped)).isEqualTo(1.0);
+    assertThat(FOUR.accuracyAt(0.0, none)).isEqualTo(0.5);
+    assertThat(FOUR.maxLoss(skipped, new double[] {0.25, 0.5, 0.75})).isEqualTo(0.0);
+  }
+
+  @Test
+  void skippingARequestTheSmallModelGetsRightLosesItAndBelowTheSkippedShareThereIsNoPoint() {
+    boolean[] skipped = FOUR.skipped(0.7);
+    assertThat(skipped).containsExactly(true, false, false, true);
+    // Escalating 2: items 0 and 3 (large wrong on 3) instead of 0 and 2; item 2 stays with the wrong small answer.
+    assertThat(FOUR.accuracyAt(0.5, skipped)).isEqualTo(0.5);
+    assertThat(FOUR.maxLoss(skipped, new double[] {0.5})).isEqualTo(0.5);
+    assertThat(FOUR.accuracyAt(0.25, skipped)).isNaN();
+    assertThat(FOUR.maxLoss(skipped, new double[] {0.25, 0.5})).isInfinite();
+  }
+
+  @Test
+  void theChosenThresholdSkipsTheHopelessRequestsAndNoMore() {
+    PregenSkip data = population(new Random(3), 2000, true);
+    double threshold = data.chooseThreshold(shares(), 0.005, PregenSkip.MIDDLE_RATES);
+    boolean[] skipped = data.skipped(threshold);
+    assertThat(PregenSkip.share(skipped)).isCloseTo(0.10, within(0.006));
+    assertThat(data.maxLoss(skipped, PregenSkip.MIDDLE_RATES)).isLessThanOrEqualTo(0.005);
+    // The hopeless requests are long: their share of decoding is larger than their share of requests.
+    assertThat(data.savedShare(skipped)).isGreaterThan(0.2);
+  }
+
+  @Test
+  void aPromptRuleThatFlagsTheWrongRequestsSkipsNothing() {
+    PregenSkip data = population(new Random(5), 2000, false);
+    assertThat(data.chooseThreshold(shares(), 0.005, PregenSkip.MIDDLE_RATES)).isEqualTo(Double.POSITIVE_INFINITY);
+    assertThat(data.skipped(Double.POSITIVE_INFINITY)).doesNotContain(true);
+  }
+
+  @Test
+  void everyArrayNeedsOneEntryPerItem() {
+    assertThatThrownBy(() -> new PregenSkip(new boolean[2], new boolean[2], new double[2], new double[1], new int[2]))
+        .hasMessageContaining("one entry per item");
+  }
+
+  private static double[] shares() {
+    return java.util.stream.IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
+  }
+
+  /**
+   * 10% hopeless requests (small wrong, large right, 30 decoding steps, the post rule's highest
+   * scores); the rest: the post rule's score is informative, 6 steps each. With {@code good}, the
+   * prompt rule scores the hopeless ones 1 and the rest below 0.5; otherwise it scores 1 the
+   * requests the small model gets right and the large one wrong.
+   */
+  private static PregenSkip population(Random random, int n, boolean good) {
+    boolean[] small = new boolean[n];
+    boolean[] large = new boolean[n];
+    double[] post = new double[n];
+    double[] prompt = new double[n];
+    int[] steps = new int[n];
+    for (int i = 0; i < n; i++) {
+      boolean hopeless = i % 10 == 0;
+      small[i] = !hopeless && random.nextDouble() < 0.6;
+      large[i] = hopeless || random.nextDouble() < 0.8;
+      boolean benefit = large[i] && !small[i];
+      post[i] = hopeless ? 0.95 + 0.05 * random.nextDouble() : benefit ? 0.5 + 0.4 * random.nextDouble()
+          : 0.4 * random.nextDouble();
+      prompt[i] = good ? (hopeless ? 1 : 0.5 * random.nextDouble()) : (small[i] && !large[i] ? 1 : 0.5 * random.nextDouble());
+      steps[i] = hopeless ? 30 : 6;
+    }
+    return new PregenSkip(small, large, post, prompt, steps);
+  }
+}

@@ -1,0 +1,132 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.cli.CascadeCommand;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** {@code cascade eval --tiers} end to end on a small sample, with three real models. */
+class EvalTiersIT {
+
+  /** A stand-in middle tier: the test fixture of a second architecture (another tokenizer, no hidden output). */
+  private static final String MIDDLE = "../models/src/test/resources/models/rotary-bpe";
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void printsOneObjectWithTheTiersFrontiersBestAtCostAndTheSkip() throws Exception {
+    List<String> validationLines = Files.readAllLines(Path.of("../models/data/validation.jsonl"));
+    List<String> testLines = Files.readAllLines(Path.of("../models/data/test.jsonl"));
+    Path validation = dir.resolve("validation.jsonl");
+    Path data = dir.resolve("test.jsonl");
+    List<String> v = new ArrayList<>();
+    List<String> t = new ArrayList<>();
+    for (int i = 0; i < 150; i++) {
+      v.add(validationLines.get(i * 23));
+      if (i < 40) {
+        t.add(testLines.get(i * 87));
+      }
+    }
+    Files.write(validation, v);
+    Files.write(data, t);
+    Path plot = dir.resolve("frontiers.png");
+    Path rule = dir.resolve("skip.rule");
+    StringWriter out = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    StringWriter err = new StringWriter();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
+        "--tiers", "small," + MIDDLE + ",large", "--grid", "8", "--learners", "logistic", "--engine", "OnnxRuntime",
+        "--json", "--plot", plot.toString(), "--skip-rule-out", rule.toString());
+
+    assertThat(code).as(err.toString()).isZero();
+    JsonNode json = new ObjectMapper().readTree(out.toString());
+    assertThat(json.get("n").asInt()).isEqualTo(40);
+    JsonNode tiers = json.get("tiers");
+    assertThat(tiers).hasSize(3);
+    assertThat(tiers.get(0).get("name").asText()).isEqualTo("small");
+    assertThat(tiers.get(1).get("name").asText()).isEqualTo("rotary-bpe");
+    // Per-token costs: parameter counts over the small model's (177,688; the fixture 141,120; large 2,277,016).
+    assertThat(tiers.get(0).get("cost_per_token").asDouble()).isEqualTo(1.0);
+    assertThat(tiers.get(2).get("cost_per_token").asDouble()).isEqualTo(2277016.0 / 177688.0);
+    for (JsonNode tier : tiers) {
+      assertThat(tier.get("exact_match").asDouble()).isBetween(0.0, 1.0);
+      // At least the prompt's tokens and one generated token, at the tier's per-token cost.
+      assertThat(tier.get("cost_per_request").asDouble()).isGreaterThan(2 * tier.get("cost_per_token").asDouble());
+    }
+    assertThat(tiers.get(2).get("exact_match").asDouble()).isGreaterThan(tiers.get(0).get("exact_match").asDouble());
+
+    List<String> cascades = new ArrayList<>();
+    json.get("frontier").fieldNames().forEachRemaining(cascades::add);
+    assertThat(cascades).containsExactly("small,rotary-bpe", "small,large", "rotary-bpe,large",
+        "small,rotary-bpe,large");
+    for (String cascade : cascades) {
+      JsonNode points = json.get("frontier").get(cascade);
+      assertThat(points).isNotEmpty();
+      double lastValidationCost = Double.NEGATIVE_INFINITY;
+      for (JsonNode p : points) {
+        assertThat(p.get("thresholds")).hasSize(cascade.split(",").length - 1);
+        assertThat(p.get("accuracy").asDouble()).isBetween(0.0, 1.0);
+        assertThat(p.get("validation_cost").asDouble()).isGreaterThan(lastValidationCost);
+        lastValidationCost = p.get("validation_cost").asDouble();
+      }
+    }
+    // Deferring nothing from the small model is on its frontier and costs what the small model does alone.
+    JsonNode cheapest = json.get("frontier").get("small,large").get(0);
+    assertThat(cheapest.get("cost").asDouble()).isEqualTo(tiers.get(0).get("cost_per_request").asDouble());
+    assertThat(cheapest.get("accuracy").asDouble()).isEqualTo(tiers.get(0).get("exact_match").asDouble());
+
+    JsonNode best = json.get("best_at_cost");
+    assertThat(best).hasSize(10);
+    for (int i = 0; i < best.size(); i++) {
+      JsonNode at = best.get(i);
+      assertThat(at.has("cost") && at.has("two_tier") && at.has("three_tier")).isTrue();
+      if (i > 0) {
+        assertThat(at.get("cost").asDouble()).isGreaterThan(best.get(i - 1).get("cost").asDouble());
+      }
+      assertThat(at.get("two_tier").asDouble()).isBetween(0.0, 1.0);
+      assertThat(at.get("three_tier").asDouble()).isBetween(0.0, 1.0);
+      assertThat(at.get("three_tier_config").get("validation_cost").asDouble())
+          .isLessThanOrEqualTo(at.get("cost").asDouble());
+    }
+
+    JsonNode skip = json.get("pregen_skip");
+    assertThat(skip.get("small").asText()).isEqualTo("small");
+    assertThat(skip.get("deferred_to").asText()).isEqualTo("large");
+    assertThat(skip.get("features")).hasSize(6 + 80);
+    assertThat(skip.get("decode_steps_saved_share").asDouble()).isBetween(0.0, 1.0);
+    assertThat(skip.get("skipped_share").asDouble()).isBetween(0.0, 1.0);
+    assertThat(skip.get("seconds_per_decode_step").asDouble()).isPositive();
+    assertThat(skip.get("curve")).hasSize(21);
+    assertThat(skip.get("curve").get(0).get("accuracy_without").asDouble())
+        .isEqualTo(tiers.get(0).get("exact_match").asDouble());
+    assertThat(skip.get("curve").get(20).get("accuracy_with").asDouble())
+        .isEqualTo(tiers.get(2).get("exact_match").asDouble());
+    assertThat(json.get("early_defer").isNull()).isTrue();
+
+    assertThat(Files.readAllBytes(plot)).startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
+    LearnedRule saved = RuleArtifacts.read(rule);
+    assertThat(saved.info().name()).isEqualTo("pregen-skip");
+    assertThat(saved.info().featureLayout()).isEqualTo(PromptFeatures.LAYOUT);
+    assertThat(saved.info().calibrationScores()).hasSize(150);
+    assertThat(saved.info().learner()).isEqualTo(skip.get("learner").asText());
+    // What a runtime would do with it: one pass of the small model over the prompt, then the rule.
+    try (dev.cascade.models.TextGenerator small = dev.cascade.models.TextGenerators.load("small", "OnnxRuntime")) {
+      dev.cascade.models.PromptScore pass = small.scorePrompts(List.of("having become hyaline")).get(0);
+      assertThat(PromptFeatures.score(saved, "having become hyaline", pass)).isBetween(0.0, 1.0);
+    }
+  }
+}
