@@ -301,13 +301,17 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true", help="a quick check of the pipeline: 300 eval items")
+    ap.add_argument("--init-from", help="start from this checkpoint's weights (a run of the same size) instead of random ones")
+    ap.add_argument("--lr", type=float, help="peak learning rate (default: the size's)")
     args = ap.parse_args()
     command = "/usr/bin/python3 models/train/train.py " + " ".join(sys.argv[1:])
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
-    cfg = SIZES[args.size]
+    cfg = dict(SIZES[args.size])
+    if args.lr:
+        cfg["lr"] = args.lr
     run_dir = os.path.join(ROOT, "models", "train", "runs", args.size)
     out_dir = os.path.join(ROOT, "models", "src", "main", "resources", "cascade", "models", args.size)
     os.makedirs(run_dir, exist_ok=True)
@@ -330,6 +334,8 @@ def main():
     train_ex = [(encode_prompt(vocab, it["prompt"]), encode_reference(vocab, it["reference"])) for it in train_items]
     model = Decoder(len(vocab), cfg["layers"], cfg["width"], cfg["heads"], cfg["ffn"])
     n_params = parameters(model)
+    if args.init_from:
+        model.load_state_dict(torch.load(args.init_from)["model"])
     log(f"{command}\nsize {args.size} config {cfg} vocab {len(vocab)} parameters {n_params} train {len(train_ex)}")
 
     model.train()
@@ -364,7 +370,8 @@ def main():
         "seed": args.seed,
         "training": {"command": command, "optimizer": "AdamW", "lr": cfg["lr"], "batch": cfg["batch"],
                      "budget_minutes": args.budget_min, "planned_steps": args.steps, "steps": steps, "seconds": round(train_s),
-                     "threads": args.threads, "torch": torch.__version__},
+                     "threads": args.threads, "torch": torch.__version__,
+                     "init_from": args.init_from and os.path.relpath(args.init_from, ROOT)},
         "validation_exact_match": val_acc,
         "test_exact_match": test_acc["all"],
         "test_exact_match_words": test_acc["word"],

@@ -299,6 +299,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),
         models.engine, models.maxNewTokens, models.batchSize, models.cache);
     ObjectNode root = new TiersEvaluation(options, settings, models.learners(), progressBars()).run(validationItems, test);
+    if (earlyDefer) {
+      // Early deferral of the first tier, decided against the last (as --early-defer without --tiers, Chow rules only).
+      List<dev.cascade.router.learning.AnsweredItem> answered = CascadeAnswers.answer(test, settings, progressBars());
+      root.set("early_defer", EarlyDeferralRuns.evaluate(answered, settings, List.of(), progressBars()).toJson());
+    }
     PrintWriter out = cli.getOut();
     if (json) {
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));

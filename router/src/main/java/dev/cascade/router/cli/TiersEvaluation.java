@@ -183,7 +183,7 @@ final class TiersEvaluation {
 
     root.set("pregen_skip", pregenSkip(validation, test, validationAnswers, testAnswers,
         validationTiers, testTiers, rule));
-    // Early deferral (stopping the small model once deferral is certain) is evaluated elsewhere; wired later.
+    // Early deferral: null here; eval --tiers --early-defer fills it (EvalCommand).
     root.putNull("early_defer");
     return root;
   }

@@ -278,6 +278,8 @@ public final class RoutingRecords {
         .setCreatedAtMs(e.getCreatedAtMs())
         .setCompletedAtMs(nowMs)
         .setSmallFailure(e.getSmallFailure())
+        .setSmallStop(e.getSmallStop())
+        .setSmallStopStep(e.getSmallStopStep())
         .setTierAnswers(tiers)
         .setServedTier(large == null ? 0 : large.getTier())
         .setLargeDraftTokens(large == null ? 0 : large.getDraftTokens())

@@ -42,4 +42,12 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--large-protocol", "grpc")).contains("--large-protocol").contains("grpc");
     assertThat(refused("demo", "--learn", "--large-protocol", "kserve")).contains("--large-protocol");
   }
+
+  @Test
+  void tierOptionsAreCheckedBeforeAnythingStarts() {
+    assertThat(refused("demo", "--tiers", "small")).contains("--tiers").contains("at least two");
+    assertThat(refused("demo", "--tiers", "small,small,large")).contains("--tiers").contains("names");
+    assertThat(refused("demo", "--tiers", "small,medium,large", "--tier-escalation", "1")).contains("--tier-escalation");
+    assertThat(refused("demo", "--tiers", "small,large", "--large-protocol", "kserve")).contains("--tiers");
+  }
 }
