@@ -229,7 +229,7 @@ final class DemoCommand implements Callable<Integer> {
       };
       List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
       if (tiers != null) {
-        config = middle.configure(config, small, large, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew);
+        config = middle.configure(config, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew);
         tierNames = tierNames(tiers);
         System.err.println("tiers: " + config.get(CascadeConfig.TIERS) + "; middle-tier rules "
             + config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(dev.cascade.router.policy.TierPolicy::spec).toList()

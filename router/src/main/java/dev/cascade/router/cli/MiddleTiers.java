@@ -61,7 +61,7 @@ final class MiddleTiers implements AutoCloseable {
    * cost.large.per-token} in proportion to the models' parameters ({@code cost.small.per-token} for
    * the small one).
    */
-  CascadeConfig configure(CascadeConfig config, TextGenerator small, TextGenerator large, String largeAddress,
+  CascadeConfig configure(CascadeConfig config, String largeAddress,
       double tierEscalation, int maxNew) throws IOException {
     List<Example> validation = Examples.bundled("validation");
     List<String> prompts = validation.stream().map(Example::prompt).toList();
@@ -83,24 +83,25 @@ final class MiddleTiers implements AutoCloseable {
       servers.add(server);
       targets.add(names.get(i) + "=127.0.0.1:" + server.port());
     }
-    targets.add(nameOf(large) + "=" + largeAddress);
+    String largeModel = config.get(CascadeConfig.LARGE_MODEL);
+    targets.add(DemoCommand.tierNames(List.of(largeModel)).get(0) + "=" + largeAddress);
     CascadeConfig out = config.with(CascadeConfig.TIERS, String.join(",", targets))
         .with(CascadeConfig.POLICY_TIER_RULES, rules.stream().map(TierPolicy::spec).collect(Collectors.joining(",")));
     if (config.get(CascadeConfig.COST_TIERS).isEmpty()) {
-      double perSmallParameter = config.get(CascadeConfig.COST_SMALL) / small.info().parameters();
+      // The cost eval --tiers assumes: each model's parameters over the small one's.
+      List<String> all = new ArrayList<>();
+      all.add(config.get(CascadeConfig.SMALL_MODEL));
+      all.addAll(models);
+      all.add(largeModel);
+      double[] relative = TiersEvaluation.perTokenCosts(all, List.of());
       List<String> costs = new ArrayList<>();
-      for (TextGenerator model : generators) {
-        costs.add(String.format(Locale.ROOT, "%.3f", perSmallParameter * model.info().parameters()));
+      for (int k = 1; k < relative.length; k++) {
+        costs.add(String.format(Locale.ROOT, "%.3f", config.get(CascadeConfig.COST_SMALL) * relative[k]));
       }
-      String last = String.format(Locale.ROOT, "%.3f", perSmallParameter * large.info().parameters());
-      costs.add(last);
-      out = out.with(CascadeConfig.COST_TIERS, String.join(",", costs)).with(CascadeConfig.COST_LARGE, last);
+      out = out.with(CascadeConfig.COST_TIERS, String.join(",", costs))
+          .with(CascadeConfig.COST_LARGE, costs.get(costs.size() - 1));
     }
     return out;
-  }
-
-  private static String nameOf(TextGenerator large) {
-    return java.nio.file.Path.of(large.info().name()).getFileName().toString();
   }
 
   @Override
