@@ -70,6 +70,7 @@ public final class FrontDoorScaling {
     boolean json = false;
     String replies = "own-topic";
     int warmup = 20;
+    boolean perRouter = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--calls" -> calls = Integer.parseInt(args[++i]);
@@ -77,13 +78,17 @@ public final class FrontDoorScaling {
         case "--replies" -> replies = args[++i];
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--json" -> json = true;
+        case "--per-router" -> perRouter = true;
         default -> throw new IllegalArgumentException("unknown option " + args[i]
-            + "; options: --calls N, --rate R, --replies own-topic|shared, --warmup CALLS_PER_ROUTER, --json");
+            + "; options: --calls N, --rate R, --per-router, --replies own-topic|shared, --warmup CALLS_PER_ROUTER,"
+            + " --json");
       }
     }
     List<Row> rows = new ArrayList<>();
     for (int n = 1; n <= 3; n++) {
-      Row row = run(n, calls, rate, replies, warmup, Files.createTempDirectory("cascade-doors-" + n + "-"));
+      int scale = perRouter ? n : 1;
+      Row row = run(n, calls * scale, rate * scale, replies, warmup,
+          Files.createTempDirectory("cascade-doors-" + n + "-"));
       rows.add(row);
       if (!json) {
         System.out.printf(Locale.ROOT, "%d router(s): %d/%d answered %s, reply readers %.4f ms CPU per call"
@@ -94,7 +99,7 @@ public final class FrontDoorScaling {
     }
     StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
         "{\"benchmark\":\"front-door-scaling\",\"replies\":\"%s\",\"warmup_per_router\":%d,\"calls\":%d,"
-        + "\"rate_per_s\":%.1f,\"rows\":[", replies, warmup, calls, rate));
+        + "\"rate_per_s\":%.1f,\"per_router\":%b,\"rows\":[", replies, warmup, calls, rate, perRouter));
     for (int i = 0; i < rows.size(); i++) {
       out.append(i == 0 ? "" : ",").append(rows.get(i).json());
     }
@@ -141,17 +146,17 @@ public final class FrontDoorScaling {
       // fetch sessions cost time whether or not replies flow.
       long idleStart = 0;
       for (FaultHarness.Proc door : doors) {
-        idleStart += threadTicks(door.pid(), "front-door-repl");
+        idleStart += threadNanos(door.pid(), "front-door-repl");
       }
       Thread.sleep(Math.round(calls / rate * 1000));
       long idle = -idleStart;
       for (FaultHarness.Proc door : doors) {
-        idle += threadTicks(door.pid(), "front-door-repl");
+        idle += threadNanos(door.pid(), "front-door-repl");
       }
       long[] readerStart = new long[routers];
       long[] processStart = new long[routers];
       for (int i = 0; i < routers; i++) {
-        readerStart[i] = threadTicks(doors.get(i).pid(), "front-door-repl");
+        readerStart[i] = threadNanos(doors.get(i).pid(), "front-door-repl");
         processStart[i] = processTicks(doors.get(i).pid());
       }
       AtomicInteger[] answered = new AtomicInteger[routers];
@@ -161,7 +166,7 @@ public final class FrontDoorScaling {
       List<Integer> perRouter = new ArrayList<>();
       int total = 0;
       for (int i = 0; i < routers; i++) {
-        reader += threadTicks(doors.get(i).pid(), "front-door-repl") - readerStart[i];
+        reader += threadNanos(doors.get(i).pid(), "front-door-repl") - readerStart[i];
         process += processTicks(doors.get(i).pid()) - processStart[i];
         perRouter.add(answered[i].get());
         total += answered[i].get();
@@ -169,8 +174,8 @@ public final class FrontDoorScaling {
       for (ManagedChannel c : channels) {
         c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }
-      return new Row(routers, calls, total, reader * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total),
-          idle * CLOCK_TICK_NANOS / 1e6, process * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total), perRouter);
+      return new Row(routers, calls, total, reader / 1e6 / Math.max(1, total), idle / 1e6,
+          process * CLOCK_TICK_NANOS / 1e6 / Math.max(1, total), perRouter);
     } finally {
       for (FaultHarness.Proc p : all) {
         p.stop();
@@ -215,21 +220,25 @@ public final class FrontDoorScaling {
     done.await(120, TimeUnit.SECONDS);
   }
 
-  /** User plus system clock ticks of the process's threads whose name starts with {@code comm}. */
-  static long threadTicks(long pid, String comm) throws IOException {
-    long ticks = 0;
+  /**
+   * CPU time in nanoseconds of the process's threads whose name starts with {@code comm}: the first
+   * field of {@code /proc/PID/task/TID/schedstat}, the scheduler's own count, finer than the 10 ms
+   * clock ticks of {@code stat} (a reader spends well under a millisecond per call).
+   */
+  static long threadNanos(long pid, String comm) throws IOException {
+    long nanos = 0;
     try (var tasks = Files.list(Path.of("/proc", String.valueOf(pid), "task"))) {
       for (Path task : (Iterable<Path>) tasks::iterator) {
         try {
           if (Files.readString(task.resolve("comm")).strip().startsWith(comm)) {
-            ticks += ticks(Files.readString(task.resolve("stat")));
+            nanos += Long.parseLong(Files.readString(task.resolve("schedstat")).strip().split(" ")[0]);
           }
         } catch (IOException e) {
           // the thread ended
         }
       }
     }
-    return ticks;
+    return nanos;
   }
 
   static long processTicks(long pid) throws IOException {

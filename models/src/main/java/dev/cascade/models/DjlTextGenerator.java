@@ -253,6 +253,11 @@ final class DjlTextGenerator implements TextGenerator {
   }
 
   @Override
+  public java.util.OptionalInt maxPromptTokens() {
+    return java.util.OptionalInt.of(tokenizer.maxPromptTokens());
+  }
+
+  @Override
   public ModelInfo info() {
     return info;
   }

@@ -96,6 +96,14 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
+   * The most tokens a prompt may have ({@link #promptTokens} counts them), the rest of the context
+   * being left for the answer; empty when this generator cannot say.
+   */
+  default java.util.OptionalInt maxPromptTokens() {
+    return java.util.OptionalInt.empty();
+  }
+
+  /**
    * One forward pass over each prompt, no decoding: its mean token log-probability, token count,
    * the first answer token's distribution and the hidden state where the answer would begin
    * ({@link PromptScore}). What a prompt-only deferral rule sees before the model generates.

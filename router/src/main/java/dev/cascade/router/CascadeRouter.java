@@ -201,6 +201,9 @@ public final class CascadeRouter implements AutoCloseable {
     EscalationTiers tiers = connectTiers(config, largeTarget,
         config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "");
     EscalationClient escalations = tiers.tier(1).client();
+    // Ask every tier's limits now, without waiting, so the doors can check prompts against them
+    // from the first request on (RequestValidator).
+    tiers.all().forEach(t -> t.client().serverInfo());
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
         ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
     // The large-only cost of a request is the last model's.
@@ -224,7 +227,7 @@ public final class CascadeRouter implements AutoCloseable {
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache,
             config.get(CascadeConfig.EARLY_DEFER)),
-        new RequestValidator(smallModel), rules, defaultPolicy,
+        new RequestValidator(smallModel, tiers), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
         Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)), tiers);

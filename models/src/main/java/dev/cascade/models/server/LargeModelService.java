@@ -31,7 +31,8 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
     ModelInfo info = generations.generator().info();
     responses.onNext(LargeModelInfo.newBuilder().setModel(info.name()).setContextLength(info.contextLength())
         .setMaxNewTokens(info.maxNewTokensLimit())
-        .setTokenizerSha256(generations.generator().tokenizerSha256().orElse("")).build());
+        .setTokenizerSha256(generations.generator().tokenizerSha256().orElse(""))
+        .setMaxPromptTokens(generations.generator().maxPromptTokens().orElse(0)).build());
     responses.onCompleted();
   }
 

@@ -143,6 +143,12 @@ class LargeModelServerTest {
       var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
       var info = stub.info(dev.cascade.proto.v1.LargeModelInfoRequest.getDefaultInstance());
       assertThat(info.getTokenizerSha256()).isEqualTo(large.tokenizerSha256().orElseThrow()).hasSize(64);
+      // The prompt limit it reports is the one it enforces: one token more is refused.
+      assertThat(info.getMaxPromptTokens()).isEqualTo(large.maxPromptTokens().getAsInt()).isPositive();
+      String atLimit = "a".repeat(info.getMaxPromptTokens());
+      assertThat(large.promptTokens(atLimit)).hasValue(info.getMaxPromptTokens());
+      assertThat(large.checkPrompt(atLimit)).isEmpty();
+      assertThat(large.checkPrompt(atLimit + "a")).hasValueSatisfying(p -> assertThat(p).startsWith("prompt:"));
       LargeGenerateResponse plain = stub.generate(request("the quick brown fox", 48));
       assertThat(plain.getDraftAccepted()).isZero();
       int[] own = plain.getTokensList().stream().mapToInt(Integer::intValue).toArray();

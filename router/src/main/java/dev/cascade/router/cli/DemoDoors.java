@@ -22,7 +22,7 @@ final class DemoDoors {
   /** Starts the front door on loopback, prints the doors and blocks until the JVM shuts down; never returns. */
   static void serveUntilInterrupted(CascadeConfig config, EmbeddedKafka kafka, LargeModelServer largeServer,
       CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
-    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
+    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)),
         router.metrics().registry().orElse(null));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());

@@ -44,7 +44,7 @@ final class ServeCommand implements Callable<Integer> {
     AdminTokens.Resolved token = AdminTokens.resolve(config);
     config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
     CascadeRouter router = CascadeRouter.start(config, small, target);
-    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
+    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     CountDownLatch stopped = new CountDownLatch(1);

@@ -63,7 +63,8 @@ public final class CascadeTransport implements LargeModelTransport {
       if (error == null) {
         return CompletableFuture.completedFuture(new ServerInfo(
             value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty(),
-            value.getTokenizerSha256().isEmpty() ? Optional.empty() : Optional.of(value.getTokenizerSha256())));
+            value.getTokenizerSha256().isEmpty() ? Optional.empty() : Optional.of(value.getTokenizerSha256()),
+            value.getMaxPromptTokens() > 0 ? OptionalInt.of(value.getMaxPromptTokens()) : OptionalInt.empty()));
       }
       // A server without Info is called unclamped, and never sent a draft.
       return Status.fromThrowable(error).getCode() == Status.Code.UNIMPLEMENTED

@@ -8,6 +8,7 @@ import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -148,6 +149,20 @@ public final class EscalationClient implements AutoCloseable {
       }
     });
     return asking;
+  }
+
+  /**
+   * What the server has said of its model, without waiting: empty while it has not answered (this
+   * call then starts asking, once) or when the last asking failed (the next call to the model asks
+   * again). For checks on a caller's thread that must not wait on the network.
+   */
+  public Optional<LargeModelTransport.ServerInfo> knownServerInfo() {
+    CompletableFuture<LargeModelTransport.ServerInfo> known = info.get();
+    if (known == null) {
+      serverInfo();
+      return Optional.empty();
+    }
+    return known.isDone() && !known.isCompletedExceptionally() ? Optional.of(known.join()) : Optional.empty();
   }
 
   /** Whether the large model is ready to answer (outside the breaker and retries: for probes and startup logs). */

@@ -112,6 +112,33 @@ public final class EscalationTiers implements AutoCloseable {
     return tiers;
   }
 
+  /**
+   * Why a prompt the small model reads as {@code promptTokens} tokens is over a later tier's prompt
+   * limit, or empty. A request may be escalated to any tier, so a prompt that one of them would
+   * refuse is refused at the door, before the small model has spent anything on it. A tier is
+   * checked only when its server has said its limit ({@code LargeModel/Info}: cascade:// targets
+   * that report {@code max_prompt_tokens}) and its tokenizer is the small model's, so that the two
+   * counts are the same; otherwise, and until its server has answered, it is not checked here and
+   * refuses such a prompt itself when called (an alarm, and a degraded answer).
+   *
+   * @param smallTokenizerSha256 the small model's tokenizer hash
+   */
+  public java.util.Optional<String> promptProblem(String smallTokenizerSha256, int promptTokens) {
+    for (Tier t : tiers) {
+      java.util.Optional<LargeModelTransport.ServerInfo> info = t.client().knownServerInfo();
+      if (info.isEmpty() || info.get().maxPromptTokens().isEmpty()
+          || !info.get().tokenizerSha256().map(smallTokenizerSha256::equals).orElse(false)) {
+        continue;
+      }
+      int limit = info.get().maxPromptTokens().getAsInt();
+      if (promptTokens > limit) {
+        return java.util.Optional.of("prompt: " + promptTokens + " tokens is over the limit of the '" + t.name()
+            + "' model, which an escalation would reach (" + limit + " prompt tokens, as its server says)");
+      }
+    }
+    return java.util.Optional.empty();
+  }
+
   /** Closes every tier's client. */
   @Override
   public void close() {

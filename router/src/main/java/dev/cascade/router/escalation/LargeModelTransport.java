@@ -49,10 +49,11 @@ public interface LargeModelTransport extends AutoCloseable {
    * @param maxNewTokens the most tokens it takes in one call; empty if it does not say
    * @param tokenizerSha256 its tokenizer's hash (LargeModelInfo.tokenizer_sha256); empty if it does
    *     not say, and then it is never sent a draft
+   * @param maxPromptTokens the most tokens a prompt may have, in its tokenizer; empty if it does not say
    */
-  record ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256) {
+  record ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256, OptionalInt maxPromptTokens) {
     /** A server that says nothing. */
-    public static final ServerInfo UNKNOWN = new ServerInfo(OptionalInt.empty(), Optional.empty());
+    public static final ServerInfo UNKNOWN = new ServerInfo(OptionalInt.empty(), Optional.empty(), OptionalInt.empty());
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.cascade.router.routing;
 
 import dev.cascade.models.TextGenerator;
+import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.schemas.avro.CascadeRequest;
 import java.util.Optional;
 
@@ -17,9 +18,22 @@ public final class RequestValidator {
   private static final int MAX_METADATA_ENTRIES = 32;
 
   private final TextGenerator smallModel;
+  private final EscalationTiers laterTiers;
 
+  /** Checks against the small model's limits only. */
   public RequestValidator(TextGenerator smallModel) {
+    this(smallModel, null);
+  }
+
+  /**
+   * Checks against the small model's limits and those of the models after it that can be checked
+   * here ({@link EscalationTiers#promptProblem}).
+   *
+   * @param laterTiers the models after the small one, or null for none
+   */
+  public RequestValidator(TextGenerator smallModel, EscalationTiers laterTiers) {
     this.smallModel = smallModel;
+    this.laterTiers = laterTiers;
   }
 
   /** How many tokens the small model reads for {@code prompt}; empty when it cannot say. */
@@ -51,6 +65,13 @@ public final class RequestValidator {
     if (request.getPrompt() == null) {
       return Optional.of("prompt: missing");
     }
-    return smallModel.checkPrompt(request.getPrompt());
+    Optional<String> problem = smallModel.checkPrompt(request.getPrompt());
+    if (problem.isPresent() || laterTiers == null) {
+      return problem;
+    }
+    Optional<String> sha = smallModel.tokenizerSha256();
+    java.util.OptionalInt tokens = smallModel.promptTokens(request.getPrompt());
+    return sha.isPresent() && tokens.isPresent() ? laterTiers.promptProblem(sha.get(), tokens.getAsInt())
+        : Optional.empty();
   }
 }
