@@ -65,6 +65,9 @@ public final class EscalationClient implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   /** What the server said of its model; null: not asked yet. */
   private final AtomicReference<CompletableFuture<LargeModelTransport.ServerInfo>> info = new AtomicReference<>();
+  /** After a failed {@code Info}, {@link #knownServerInfo} asks again at most this often. */
+  private static final long INFO_RETRY_INTERVAL_NANOS = 5_000_000_000L;
+  private volatile long infoFailedAtNanos;
 
   /** A client calling {@code cascade.v1.LargeModel} on {@code channel}. */
   public EscalationClient(ManagedChannel channel, boolean ownsChannel, EscalationSettings settings) {
@@ -143,6 +146,9 @@ public final class EscalationClient implements AutoCloseable {
     }
     transport.info(settings.deadline()).whenComplete((value, error) -> {
       if (error != null) {
+        infoFailedAtNanos = System.nanoTime();
+        LOG.warn("{}: could not ask the model's limits (LargeModel/Info): {}; asking again later", transport.describe(),
+            unwrap(error).toString());
         asking.completeExceptionally(unwrap(error));
       } else {
         asking.complete(value);
@@ -153,12 +159,14 @@ public final class EscalationClient implements AutoCloseable {
 
   /**
    * What the server has said of its model, without waiting: empty while it has not answered (this
-   * call then starts asking, once) or when the last asking failed (the next call to the model asks
-   * again). For checks on a caller's thread that must not wait on the network.
+   * call then starts asking, once) or when the last asking failed (asked again at most every 5 s
+   * from here, and by the next call to the model). For checks on a caller's thread that must not
+   * wait on the network.
    */
   public Optional<LargeModelTransport.ServerInfo> knownServerInfo() {
     CompletableFuture<LargeModelTransport.ServerInfo> known = info.get();
-    if (known == null) {
+    if (known == null || (known.isCompletedExceptionally()
+        && System.nanoTime() - infoFailedAtNanos > INFO_RETRY_INTERVAL_NANOS)) {
       serverInfo();
       return Optional.empty();
     }
