@@ -102,7 +102,7 @@ public final class FaultHarness {
   }
 
   /** A fault: when it began and ended (ms since the load started), and its recovery. */
-  public record Fault(String name, long startMs, long endMs, double firstAnswerS, double backlogS) {}
+  public record Fault(String name, long startMs, long endMs, double firstAnswerS, double backlogS, double p99Ms) {}
 
   /** What a run measured. */
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
@@ -118,9 +118,9 @@ public final class FaultHarness {
       for (int i = 0; i < faults.size(); i++) {
         Fault f = faults.get(i);
         s.append(i == 0 ? "" : ", ").append(String.format(Locale.ROOT,
-            "\"%s\": {\"at_s\": %.1f, \"lasted_s\": %.1f, \"first_answer_s\": %s, \"backlog_s\": %s}", f.name(),
-            f.startMs() / 1000.0, (f.endMs() - f.startMs()) / 1000.0, number(f.firstAnswerS(), "%.2f"),
-            number(f.backlogS(), "%.2f")));
+            "\"%s\": {\"at_s\": %.1f, \"lasted_s\": %.1f, \"first_answer_s\": %s, \"backlog_s\": %s,"
+            + " \"p99_ms\": %s}", f.name(), f.startMs() / 1000.0, (f.endMs() - f.startMs()) / 1000.0,
+            number(f.firstAnswerS(), "%.2f"), number(f.backlogS(), "%.2f"), number(f.p99Ms(), "%.0f")));
       }
       s.append("}, \"degraded_reasons\": {");
       int i = 0;
@@ -201,7 +201,7 @@ public final class FaultHarness {
             log("fault %s at %.1f s", s.name(), start / 1000.0);
             s.action().run(routers, routerArgs, large, largeArgs, broker, faultFile, work, all);
             long end = System.currentTimeMillis() - loadStart;
-            faults.add(new Fault(s.name(), start, end, Double.NaN, Double.NaN));
+            faults.add(new Fault(s.name(), start, end, Double.NaN, Double.NaN, Double.NaN));
             log("fault %s over at %.1f s", s.name(), end / 1000.0);
           } catch (Exception e) {
             log("fault %s failed: %s", s.name(), e);
@@ -266,6 +266,7 @@ public final class FaultHarness {
     for (Fault f : faults) {
       double first = Double.NaN;
       double last = Double.NaN;
+      List<Double> sentDuring = new ArrayList<>();
       for (int i = 0; i < o.requests(); i++) {
         long sent = sentAt[i] - loadStart;
         Answer a = v.answers.get("f-" + i);
@@ -275,8 +276,9 @@ public final class FaultHarness {
         double at = (a.firstAtMs - loadStart - f.startMs()) / 1000.0;
         first = Double.isNaN(first) ? at : Math.min(first, at);
         last = Double.isNaN(last) ? at : Math.max(last, at);
+        sentDuring.add((double) (a.firstAtMs - sentAt[i]));
       }
-      measured.add(new Fault(f.name(), f.startMs(), f.endMs(), first, last));
+      measured.add(new Fault(f.name(), f.startMs(), f.endMs(), first, last, percentile(sentDuring, 0.99)));
     }
     int degraded = (int) v.answers.values().stream().filter(a -> a.degraded).count();
     return new Result(o.requests(), answered, o.requests() - answered, duplicates, degraded, v.deadLettered.get(),
@@ -336,14 +338,18 @@ public final class FaultHarness {
     }
     return switch (name) {
       case "broker_sigterm", "broker_kill9" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        long t0 = System.nanoTime();
         if (name.equals("broker_kill9")) {
           broker.kill9();
         } else {
           broker.term();
         }
+        log("%s: the broker exited %.1f s after the signal", name, (System.nanoTime() - t0) / 1e9);
         Thread.sleep(5_000);
+        long t1 = System.nanoTime();
         broker.restart(work);
         broker.await("bootstrap.servers=", Duration.ofSeconds(120));
+        log("%s: the restarted broker took %.1f s to print bootstrap.servers", name, (System.nanoTime() - t1) / 1e9);
       };
       case "large_model_down_10s" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
         large[0].kill9();
