@@ -31,12 +31,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  * reply record of the responses topic and skips the other instances' by their {@code
  * cascade.reply-to} header, so it grows with the number of routers. The readers' CPU over an idle
  * window as long as the measured one is reported too, and the CPU per call beyond it: polling
- * costs time whether or not replies flow. Linux only (it reads {@code /proc}).
+ * costs time whether or not replies flow. With {@code --per-router}, {@code --calls} and {@code
+ * --rate} are per router (N routers get N times the calls at N times the rate), so every door sees
+ * the same rate of calls whatever N is: how often a reader fetches, and so what a fetch costs per
+ * reply, depends on the rate of replies it gets, so only at an equal rate per door does a change
+ * with N mean that a reader pays for other instances' traffic. Linux only (it reads {@code /proc}).
  *
  * <pre>
  * java -cp router/target/cascade.jar:loadtest/target/classes \
  *   -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util \
- *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] \
+ *   -Dai.djl.offline=true dev.cascade.loadtest.FrontDoorScaling [--calls 1200] [--rate 20] [--per-router] \
  *   [--replies own-topic|shared] [--warmup 20] [--json]
  * </pre>
  */
