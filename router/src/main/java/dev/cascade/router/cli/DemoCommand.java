@@ -83,11 +83,13 @@ final class DemoCommand implements Callable<Integer> {
       description = {"A cascade of two or more models, smallest first: bundled names (small, medium, large) or model",
           "directories, e.g. small,medium,large. The first runs in the router, every other one behind its own",
           "large-model gRPC server; each middle tier passes a request on when Chow-Sum of its own answer is above a",
-          "threshold calibrated on the validation split for --tier-escalation. Default: small.model, large.model."})
+          "threshold calibrated for --tier-escalation on the validation examples that reach it (those the small",
+          "model defers and every earlier middle tier passes on). Default: small.model, large.model."})
   List<String> tiers;
 
   @Option(names = "--tier-escalation", paramLabel = "F", defaultValue = "0.5",
-      description = "With --tiers: fraction of the validation split each middle tier's threshold passes on (default: ${DEFAULT-VALUE}).")
+      description = "With --tiers: fraction of the validation examples reaching each middle tier that its threshold passes on"
+          + " (default: ${DEFAULT-VALUE}).")
   double tierEscalation;
 
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
@@ -229,7 +231,8 @@ final class DemoCommand implements Callable<Integer> {
       };
       List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
       if (tiers != null) {
-        config = middle.configure(config, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew);
+        config = middle.configure(config, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew,
+            smallDefers(small, config, engine, maxNew));
         tierNames = tierNames(tiers);
         System.err.println("tiers: " + config.get(CascadeConfig.TIERS) + "; middle-tier rules "
             + config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(dev.cascade.router.policy.TierPolicy::spec).toList()
@@ -281,6 +284,32 @@ final class DemoCommand implements Callable<Integer> {
   /** A name for each model: a bundled one's, or its directory's. */
   static List<String> tierNames(List<String> models) {
     return models.stream().map(m -> Path.of(m).getFileName().toString()).toList();
+  }
+
+  /**
+   * Which validation examples the small model defers under the configured rule and threshold: the
+   * traffic that reaches the first middle tier, on which that tier's threshold is calibrated. For a
+   * learned rule these are its scores on the split it was trained on (in-sample), which only choose
+   * the examples; the threshold they choose is the middle tier's, on its own scores.
+   */
+  private static boolean[] smallDefers(TextGenerator small, CascadeConfig config, String engine, int maxNew)
+      throws java.io.IOException {
+    List<Example> validation = Examples.bundled("validation");
+    List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
+        validation.stream().map(Example::prompt).toList(),
+        new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
+            engine, maxNew, 64, CascadeAnswers.userCacheDir()),
+        EvalCommand.progressBars());
+    DeferralRule rule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),
+        config.get(CascadeConfig.POLICY_ALPHA));
+    double threshold = config.get(CascadeConfig.POLICY_THRESHOLD);
+    boolean[] defers = new boolean[answers.size()];
+    for (int i = 0; i < defers.length; i++) {
+      Generation g = answers.get(i);
+      defers[i] = rule.score(dev.cascade.router.features.FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
+          g.embedding()) > threshold;
+    }
+    return defers;
   }
 
   private static LargeTarget.Protocol protocol(String name) {

@@ -11,7 +11,9 @@ import dev.cascade.router.demo.Examples;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.rules.ChowSumRule;
+import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
@@ -25,7 +27,7 @@ import java.util.stream.Collectors;
 /**
  * The demo's middle tiers ({@code demo --tiers small,medium,large}): the models between the small
  * and the large one, each behind its own large-model gRPC server on loopback, with a Chow-Sum
- * threshold calibrated on the validation split.
+ * threshold calibrated on the validation examples that reach it.
  */
 final class MiddleTiers implements AutoCloseable {
 
@@ -56,15 +58,21 @@ final class MiddleTiers implements AutoCloseable {
   /**
    * Starts a server per middle model and returns {@code config} with the cascade in it: {@code
    * tiers} (the middle models, then the large one at {@code largeAddress}), {@code
-   * policy.tier-rules} (Chow-Sum, each threshold passing on {@code tierEscalation} of that model's
-   * validation answers) and, unless set, {@code cost.tiers.per-token} and {@code
+   * policy.tier-rules} (Chow-Sum, each threshold passing on {@code tierEscalation} of the validation
+   * examples that reach that tier: those the small model defers ({@code smallDefers}) and every
+   * earlier middle tier passes on) and, unless set, {@code cost.tiers.per-token} and {@code
    * cost.large.per-token} in proportion to the models' parameters ({@code cost.small.per-token} for
    * the small one).
    */
   CascadeConfig configure(CascadeConfig config, String largeAddress,
-      double tierEscalation, int maxNew) throws IOException {
+      double tierEscalation, int maxNew, boolean[] smallDefers) throws IOException {
     List<Example> validation = Examples.bundled("validation");
     List<String> prompts = validation.stream().map(Example::prompt).toList();
+    if (smallDefers.length != prompts.size()) {
+      throw new IllegalArgumentException("smallDefers: " + smallDefers.length + " flags for " + prompts.size()
+          + " validation examples");
+    }
+    boolean[] reaches = smallDefers.clone();
     List<String> names = DemoCommand.tierNames(models);
     List<String> targets = new ArrayList<>();
     List<TierPolicy> rules = new ArrayList<>();
@@ -75,7 +83,28 @@ final class MiddleTiers implements AutoCloseable {
       List<Generation> answers = CascadeAnswers.generateCached(model, models.get(i), prompts,
           new CascadeAnswers.Settings(models.get(i), models.get(i), config.get(CascadeConfig.ENGINE), maxNew, 64,
               CascadeAnswers.userCacheDir()), EvalCommand.progressBars());
-      double threshold = ThresholdCalibration.calibrate(answers, DeferralRules.of(ChowSumRule.NAME, 0.0), tierEscalation);
+      // Calibrated on the traffic this tier will see: a middle model's answers are easier on the
+      // whole split than on what the small model could not answer, so a threshold set on the whole
+      // split passes on far more than tierEscalation of its real traffic.
+      List<Generation> reaching = new ArrayList<>();
+      for (int k = 0; k < answers.size(); k++) {
+        if (reaches[k]) {
+          reaching.add(answers.get(k));
+        }
+      }
+      if (reaching.isEmpty()) {
+        throw new IllegalStateException("no validation example reaches tier " + names.get(i)
+            + ": the small model's threshold defers none; lower it or raise --target-escalation");
+      }
+      DeferralRule chowSum = DeferralRules.of(ChowSumRule.NAME, 0.0);
+      double threshold = ThresholdCalibration.calibrate(reaching, chowSum, tierEscalation);
+      for (int k = 0; k < answers.size(); k++) {
+        Generation g = answers.get(k);
+        reaches[k] = reaches[k] && chowSum.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
+            g.embedding()) > threshold;
+      }
+      System.err.printf(Locale.ROOT, "tier %s: Chow-Sum threshold %.4f passes on %.0f%% of the %d validation examples"
+          + " that reach it%n", names.get(i), threshold, 100 * tierEscalation, reaching.size());
       rules.add(new TierPolicy(ChowSumRule.NAME, 0.0, threshold));
       LargeModelServer server = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), model,
