@@ -55,16 +55,28 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * java -cp router/target/cascade.jar:loadtest/target/classes dev.cascade.loadtest.FaultHarness \
  *   [--requests 10000] [--rate 20] [--routers 3] [--router-kills 5] [--broker-restarts true]
  *   [--large-outage true] [--large-slow true] [--large-flap true] [--set KEY=VALUE]...
+ *   [--middle MODEL [--middle-rule chow-sum:1.1568]]
  * </pre>
  *
  * <p>{@code --set} passes router configuration (e.g. {@code kafka.session.timeout.ms=6000}) to
- * every router, to compare recovery settings.
+ * every router, to compare recovery settings. {@code --middle} makes it a cascade of three: that
+ * model (e.g. {@code medium}) behind a large-model server of its own, never faulted, between the
+ * small and the large one, passing a request on by {@code --middle-rule}; the JSON then counts the
+ * answers each tier served ({@code served_by_tier}, as it always does).
  */
 public final class FaultHarness {
 
   /** What to run. */
   public record Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
-      boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings) {
+      boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
+      String middle, String middleRule) {
+
+    /** A cascade of two models: the small one and the large one. */
+    public Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
+        boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings) {
+      this(requests, rate, routers, routerKills, brokerRestarts, largeOutage, largeSlow, largeFlap, routerSettings,
+          "", "");
+    }
 
     public static Options parse(String[] args) {
       Map<String, String> values = new LinkedHashMap<>();
@@ -91,9 +103,10 @@ public final class FaultHarness {
           Boolean.parseBoolean(values.getOrDefault("broker-restarts", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-outage", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-slow", "true")),
-          Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets);
+          Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets, values.getOrDefault("middle", ""),
+          values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE));
       values.keySet().removeAll(List.of("requests", "rate", "routers", "router-kills", "broker-restarts",
-          "large-outage", "large-slow", "large-flap"));
+          "large-outage", "large-slow", "large-flap", "middle", "middle-rule"));
       if (!values.isEmpty()) {
         throw new IllegalArgumentException("unknown options: " + values.keySet());
       }
@@ -101,13 +114,20 @@ public final class FaultHarness {
     }
   }
 
+  /**
+   * The middle tier's rule unless {@code --middle-rule} says otherwise: the Chow-Sum threshold that
+   * {@code demo --tiers small,medium,large} calibrates for the bundled medium model (it passes on
+   * half of the validation examples the small model defers).
+   */
+  static final String DEFAULT_MIDDLE_RULE = "chow-sum:1.1568";
+
   /** A fault: when it began and ended (ms since the load started), and its recovery. */
   public record Fault(String name, long startMs, long endMs, double firstAnswerS, double backlogS, double p99Ms) {}
 
   /** What a run measured. */
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
-      Map<String, Integer> degradedReasons) {
+      Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier) {
 
     public String toJson() {
       StringBuilder s = new StringBuilder();
@@ -121,6 +141,11 @@ public final class FaultHarness {
             "\"%s\": {\"at_s\": %.1f, \"lasted_s\": %.1f, \"first_answer_s\": %s, \"backlog_s\": %s,"
             + " \"p99_ms\": %s}", f.name(), f.startMs() / 1000.0, (f.endMs() - f.startMs()) / 1000.0,
             number(f.firstAnswerS(), "%.2f"), number(f.backlogS(), "%.2f"), number(f.p99Ms(), "%.0f")));
+      }
+      s.append("}, \"served_by_tier\": {");
+      int t = 0;
+      for (Map.Entry<Integer, Integer> e : servedByTier.entrySet()) {
+        s.append(t++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ").append(e.getValue());
       }
       s.append("}, \"degraded_reasons\": {");
       int i = 0;
@@ -163,6 +188,17 @@ public final class FaultHarness {
       Proc[] large = {Proc.start(work, "large-model", largeArgs)};
       all.add(large[0]);
       large[0].await("large-model=", Duration.ofSeconds(120));
+      Map<String, String> tierSets = new LinkedHashMap<>();
+      if (!o.middle().isEmpty()) {
+        // A cascade of three: the middle model behind its own large-model server, never faulted.
+        Proc middle = Proc.start(work, "middle-model", List.of("large-model", "--model", o.middle(), "--port", "0",
+            "--no-metrics"));
+        all.add(middle);
+        String middleTarget = middle.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
+        tierSets.put("tiers", "middle=" + middleTarget + ",large=127.0.0.1:" + largePort);
+        tierSets.put("policy.tier-rules", o.middleRule());
+        tierSets.put("cost.tiers.per-token", "4.455,12.815");
+      }
       Proc[] routers = new Proc[o.routers()];
       List<List<String>> routerArgs = new ArrayList<>();
       for (int i = 0; i < o.routers(); i++) {
@@ -171,6 +207,7 @@ public final class FaultHarness {
             "large.target", "127.0.0.1:" + largePort, "state.dir", work.resolve("router-" + i).toString(),
             "metrics.enabled", "false", "topic.partitions", "6", "admin.token-file", work.resolve("token").toString(),
             "application.id", "cascade-faults"));
+        sets.putAll(tierSets);
         sets.putAll(o.routerSettings());
         sets.forEach((k, v) -> {
           a.add("--set");
@@ -283,7 +320,9 @@ public final class FaultHarness {
     int degraded = (int) v.answers.values().stream().filter(a -> a.degraded).count();
     return new Result(o.requests(), answered, o.requests() - answered, duplicates, degraded, v.deadLettered.get(),
         percentile(latencies, 0.5), percentile(latencies, 0.99), percentile(duringFaults, 0.99), measured,
-        (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons));
+        (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons),
+        new java.util.TreeMap<>(v.answers.values().stream().collect(Collectors.groupingBy(a -> a.servedTier,
+            Collectors.summingInt(a -> 1)))));
   }
 
   /** A fault at a time. */
@@ -376,11 +415,14 @@ public final class FaultHarness {
   private static final class Answer {
     final long firstAtMs;
     final boolean degraded;
+    /** The tier whose answer was served: 0 the small model, then 1, 2, … in cascade order. */
+    final int servedTier;
     int count = 1;
 
-    Answer(long firstAtMs, boolean degraded) {
+    Answer(long firstAtMs, boolean degraded, int servedTier) {
       this.firstAtMs = firstAtMs;
       this.degraded = degraded;
+      this.servedTier = servedTier;
     }
   }
 
@@ -438,7 +480,9 @@ public final class FaultHarness {
               CascadeResponse response = CascadeSerdes.responses().deserializer().deserialize(r.topic(), r.value());
               answers.compute(response.getRequestId(), (id, a) -> {
                 if (a == null) {
-                  return new Answer(now, response.getServedBy() == ServedBy.SMALL_DEGRADED);
+                  return new Answer(now, response.getServedBy() == ServedBy.SMALL_DEGRADED,
+                      response.getServedTier() != null ? response.getServedTier()
+                          : response.getServedBy() == ServedBy.LARGE ? 1 : 0);
                 }
                 a.count++;
                 return a;
