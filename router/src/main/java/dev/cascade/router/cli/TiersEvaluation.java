@@ -325,7 +325,12 @@ final class TiersEvaluation {
       try (ProgressBar bar = TrainRuleCommand.bar(what, trainerOptions().fits())) {
         scores = how.apply(done -> bar.step());
       }
-      entry.put("learner", scores.learner()).put("cv_auc_df", scores.cvAucDf());
+      entry.put("learner", scores.learner());
+      if (Double.isNaN(scores.cvAucDf())) {
+        entry.putNull("cv_auc_df"); // constant: one class too rare to cross-validate
+      } else {
+        entry.put("cv_auc_df", scores.cvAucDf());
+      }
       return scores;
     }
   }

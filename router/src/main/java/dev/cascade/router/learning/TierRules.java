@@ -49,7 +49,7 @@ public final class TierRules {
    * @param validation on the training split, out of fold
    * @param test on the other split, from the rule refit on all of the training split
    * @param learner the learner chosen
-   * @param cvAucDf its mean held-out AUC-DF
+   * @param cvAucDf its mean held-out AUC-DF; NaN for {@code constant}
    */
   public record Scores(double[] validation, double[] test, String learner, double cvAucDf) {}
 
@@ -73,6 +73,9 @@ public final class TierRules {
       }
       examples.add(new DeferralExample(own.features().get(i), null, own.correct()[i], later));
     }
+    if (tooRare(examples, options)) {
+      return constant(examples, test.get(tier).size());
+    }
     RuleTrainer.TrainingResult trained = RuleTrainer.train("tier-" + tier, UncertaintyFeatures.names(), examples,
         "validation: " + own.size() + " items", 1, options, progress);
     double[] onTest = trained.rule().scores(test.get(tier).features(), null);
@@ -88,6 +91,9 @@ public final class TierRules {
   public static Scores quality(List<TierAnswers> validation, List<TierAnswers> test, int ran, int target,
       RuleTrainer.Options options, RuleTrainer.Progress progress) {
     List<DeferralExample> examples = examples(validation, ran, validation.get(target).correct());
+    if (tooRare(examples, options)) {
+      return constant(examples, test.get(target).size());
+    }
     int width = examples.get(0).embeddingLength();
     RuleTrainer.TrainingResult trained = RuleTrainer.train("quality-" + target, FeatureSet.EMBED.featureNames(width),
         examples, "validation: " + examples.size() + " items", 1, options, progress);
@@ -136,6 +142,25 @@ public final class TierRules {
       out.add(new DeferralExample(tiers.get(latest).features().get(i), extra, false, correct[i]));
     }
     return out;
+  }
+
+  /** Whether a class has fewer items than there are folds: then nothing can be cross-validated. */
+  private static boolean tooRare(List<DeferralExample> examples, RuleTrainer.Options options) {
+    long positive = examples.stream().filter(DeferralExample::benefit).count();
+    return positive < options.folds() || examples.size() - positive < options.folds();
+  }
+
+  /**
+   * The label's rate on the training split for every item, learner {@code constant}: a tier that is
+   * (almost) never or always right is estimated by its rate rather than stopping the evaluation.
+   */
+  private static Scores constant(List<DeferralExample> examples, int testSize) {
+    double rate = examples.stream().filter(DeferralExample::benefit).count() / (double) examples.size();
+    double[] validation = new double[examples.size()];
+    double[] test = new double[testSize];
+    java.util.Arrays.fill(validation, rate);
+    java.util.Arrays.fill(test, rate);
+    return new Scores(validation, test, "constant", Double.NaN);
   }
 
   private static Scores scores(RuleTrainer.TrainingResult trained, double[] onTest) {

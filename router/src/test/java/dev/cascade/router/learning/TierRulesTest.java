@@ -186,4 +186,20 @@ class TierRulesTest {
     assertThat(share).isGreaterThan(0.9);
     assertThat(medium.validation()).hasSize(1200);
   }
+
+  @Test
+  void aTierAlmostNeverRightIsEstimatedByItsRate() {
+    List<TierAnswers> tiers = population(200, 6);
+    boolean[] rarelyRight = new boolean[200];
+    rarelyRight[3] = true;
+    rarelyRight[17] = true;
+    List<TierAnswers> withRare = List.of(tiers.get(0), new TierAnswers(tiers.get(1).features(),
+        tiers.get(1).answers(), rarelyRight), tiers.get(2));
+    // Right twice in 200, fewer than the 5 folds: no rule can be cross-validated, so its rate stands in.
+    TierRules.Scores rare = TierRules.quality(withRare, tiers, 0b001, 1, LOGISTIC, RuleTrainer.Progress.NONE);
+    assertThat(rare.learner()).isEqualTo("constant");
+    assertThat(rare.validation()).containsOnly(0.01);
+    assertThat(rare.test()).hasSize(200).containsOnly(0.01);
+    assertThat(rare.cvAucDf()).isNaN();
+  }
 }
