@@ -173,6 +173,7 @@ final class TiersEvaluation {
           .put("cost_per_token", perToken[k])
           .put("validation_exact_match", validationTiers.get(k).accuracy());
     }
+    root.set("right_by_tiers", rightByTiers(testTiers, tiers));
 
     ObjectNode frontierJson = root.putObject("frontier");
     Map<Integer, List<Configuration>> bySize = new LinkedHashMap<>();
@@ -229,6 +230,31 @@ final class TiersEvaluation {
       }
     }
     return new Answers(generations, cost, promptTokens);
+  }
+
+  /**
+   * The share of items each set of tiers gets right (and no other): what a middle tier can save. It
+   * pays for itself on the requests it keeps from the last tier: those it is right on and those no
+   * tier is right on.
+   */
+  static ObjectNode rightByTiers(List<Tier> data, List<String> names) {
+    int n = data.get(0).size();
+    int[] count = new int[1 << data.size()];
+    for (int i = 0; i < n; i++) {
+      int right = 0;
+      for (int t = 0; t < data.size(); t++) {
+        right |= data.get(t).correct()[i] ? 1 << t : 0;
+      }
+      count[right]++;
+    }
+    ObjectNode out = JsonNodeFactory.instance.objectNode();
+    for (int mask = count.length - 1; mask >= 0; mask--) {
+      int m = mask;
+      String key = mask == 0 ? "none" : cascadeName(names, IntStream.range(0, data.size()).filter(t -> (m & 1 << t) != 0)
+          .toArray());
+      out.put(key, (double) count[mask] / n);
+    }
+    return out;
   }
 
   /** Each tier's features, answers and correctness on one split, for training and applying learned rules. */
@@ -567,6 +593,20 @@ final class TiersEvaluation {
     root.get("tiers").forEach(t -> out.append(String.format(Locale.ROOT, "%-24s %11.2f%% %18.2f %14.3f%n",
         t.get("name").asText(), 100 * t.get("exact_match").asDouble(), t.get("cost_per_request").asDouble(),
         t.get("cost_per_token").asDouble())));
+    if (root.has("right_by_tiers")) {
+      out.append(String.format(Locale.ROOT, "%nright on exactly these tiers:"));
+      root.get("right_by_tiers").fields().forEachRemaining(e -> out.append(String.format(Locale.ROOT, " %s %.1f%%;",
+          e.getKey(), 100 * e.getValue().asDouble())));
+      out.append(String.format(Locale.ROOT, "%n"));
+    }
+    if (root.has("tier_rules")) {
+      out.append(String.format(Locale.ROOT, "%nlearned on validation (scores there out of fold):%n"));
+      root.get("tier_rules").forEach(r -> out.append(String.format(Locale.ROOT, "  %s: %s, CV AUC-DF %s%n",
+          r.get("kind").asText().equals("deferral") ? r.get("tier").asText() + " deferral, label: "
+              + r.get("label").asText() : r.get("tier").asText() + " right, after " + r.get("after").asText(),
+          r.get("learner").asText(), r.get("cv_auc_df").isNumber()
+              ? String.format(Locale.ROOT, "%.4f", r.get("cv_auc_df").asDouble()) : "-")));
+    }
     out.append(String.format(Locale.ROOT, "%nfrontier points (validation frontier, reported here): ")); 
     root.get("frontier").fields().forEachRemaining(e -> out.append(e.getKey()).append(' ')
         .append(e.getValue().size()).append("; "));
