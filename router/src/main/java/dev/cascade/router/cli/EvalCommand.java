@@ -130,7 +130,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   @Option(names = "--tier-rule", defaultValue = "chow-sum", paramLabel = "RULE",
       description = "With --tiers: every tier's deferral rule, on its own token log-probs: chow-sum, chow-average,"
-          + " chow-quantile-ALPHA (default: ${DEFAULT-VALUE}).")
+          + " chow-quantile-ALPHA; or learned on validation (scores there out of fold, 5 folds; --learners): learned"
+          + " (per tier, label: this tier wrong, the next right), learned-later (... some later tier right),"
+          + " expected-gain (per-request estimates of each tier's chance of being right from the tiers run so far;"
+          + " move on when a later tier's estimate less lambda x its expected cost beats the answer in hand; lambda"
+          + " swept instead of a threshold grid), expected-gain-skip (the same, jumping straight to the chosen"
+          + " tier) (default: ${DEFAULT-VALUE}).")
   String tierRule;
 
   @Option(names = "--grid", defaultValue = "20", paramLabel = "N",
@@ -282,9 +287,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " is not a file (give the labelled validation split with --validation FILE)");
     }
     try {
-      dev.cascade.router.rules.DeferralRules.builtIn().create(tierRule);
+      if (!TiersEvaluation.LEARNED_RULES.contains(tierRule)) {
+        dev.cascade.router.rules.DeferralRules.builtIn().create(tierRule);
+      }
     } catch (IllegalArgumentException e) {
-      throw new picocli.CommandLine.ParameterException(cli, "--tier-rule: " + e.getMessage());
+      throw new picocli.CommandLine.ParameterException(cli, "--tier-rule: " + e.getMessage() + "; or one of "
+          + String.join(", ", TiersEvaluation.LEARNED_RULES));
     }
     try {
       TiersEvaluation.perTokenCosts(tiers, costs);

@@ -9,6 +9,7 @@ import dev.cascade.models.ModelTokenizer;
 import dev.cascade.models.PromptScore;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.router.evaluation.ExpectedGainCascades;
 import dev.cascade.router.evaluation.PregenSkip;
 import dev.cascade.router.evaluation.TierCascades;
 import dev.cascade.router.evaluation.TierCascades.Configuration;
@@ -24,6 +25,8 @@ import dev.cascade.router.learning.PromptHash;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.learning.TierRules;
+import dev.cascade.router.learning.TierRules.TierAnswers;
 import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
 import java.awt.BasicStroke;
@@ -33,6 +36,7 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -56,6 +60,14 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  *
  * <p>Cost of a request on a tier: the tier's per-token cost × (its prompt tokens + its generated
  * tokens); a cascade's cost is the sum over the tiers it ran.
+ *
+ * <p>Beside the built-in rules, learned ones ({@link #LEARNED_RULES}), trained on validation by
+ * {@link TierRules} for each cascade, with their validation scores out of fold: {@code learned}, a
+ * rule per tier whose label is "this tier wrong, the next one right", and {@code learned-later},
+ * "… some later tier right", both with the threshold grid; {@code expected-gain} and
+ * {@code expected-gain-skip}, no thresholds but per-request estimates of every tier's chance of
+ * being right and one trade-off swept ({@link ExpectedGainCascades}). With a learned rule the
+ * pre-generation skip keeps Chow-Sum as its post-generation rule.
  */
 final class TiersEvaluation {
 
@@ -63,13 +75,18 @@ final class TiersEvaluation {
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
   /** Test prompts over which the small model's time per decoding step is measured. */
   private static final int TIMING_ITEMS = 512;
+  /** The learned ways to defer, beside the built-in rules' names. */
+  static final List<String> LEARNED_RULES = List.of("learned", "learned-later", "expected-gain", "expected-gain-skip");
+  /** Trade-offs swept per cascade by an expected-gain rule, per grid level. */
+  private static final int LAMBDAS_PER_LEVEL = 10;
 
   /**
    * What to evaluate.
    *
    * @param tiers the models, cheapest first (names or directories)
    * @param costs per-token cost of each tier, or null for parameter counts relative to tier 0's
-   * @param rule the tiers' deferral rule, one-string name (chow-sum, chow-quantile-0.1, …)
+   * @param rule the tiers' deferral rule, one-string name (chow-sum, chow-quantile-0.1, …), or one
+   *     of {@link #LEARNED_RULES}
    * @param levels grid: each tier's score quantiles at 0, 1/levels, …, 1
    * @param skipMaxLoss the most exact match the skip may lose at the middle escalation rates (a fraction)
    * @param skipRuleOut where to write the prompt rule's artifact, or null
@@ -77,8 +94,8 @@ final class TiersEvaluation {
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
       Path skipRuleOut, long seed) {}
 
-  /** One tier on one split: its generations and cost per item. */
-  private record Answers(List<Generation> generations, double[] cost) {}
+  /** One tier on one split: its generations, cost and prompt tokens per item. */
+  private record Answers(List<Generation> generations, double[] cost, int[] promptTokens) {}
 
   private final Options options;
   private final CascadeAnswers.Settings settings;
@@ -128,7 +145,8 @@ final class TiersEvaluation {
   ObjectNode run(List<PromptItem> validation, List<PromptItem> test) throws IOException {
     List<String> tiers = names(options.tiers());
     double[] perToken = perTokenCosts(options.tiers(), options.costs());
-    DeferralRule rule = DeferralRules.builtIn().create(options.rule());
+    boolean learned = LEARNED_RULES.contains(options.rule());
+    DeferralRule rule = DeferralRules.builtIn().create(learned ? "chow-sum" : options.rule());
     List<Answers> validationAnswers = new ArrayList<>();
     List<Answers> testAnswers = new ArrayList<>();
     List<Tier> validationTiers = new ArrayList<>();
@@ -145,7 +163,7 @@ final class TiersEvaluation {
     ObjectNode root = JsonNodeFactory.instance.objectNode();
     root.put("n", test.size());
     root.put("validation_n", validation.size());
-    root.put("rule", rule.name());
+    root.put("rule", learned ? options.rule() : rule.name());
     root.put("grid_levels", options.levels());
     ArrayNode tierJson = root.putArray("tiers");
     for (int k = 0; k < tiers.size(); k++) {
@@ -155,11 +173,16 @@ final class TiersEvaluation {
           .put("cost_per_token", perToken[k])
           .put("validation_exact_match", validationTiers.get(k).accuracy());
     }
+    root.set("right_by_tiers", rightByTiers(testTiers, tiers));
 
     ObjectNode frontierJson = root.putObject("frontier");
     Map<Integer, List<Configuration>> bySize = new LinkedHashMap<>();
+    Learned rules = learned ? new Learned(tierAnswers(validation, validationAnswers),
+        tierAnswers(test, testAnswers), root.putArray("tier_rules"), tiers) : null;
     for (int[] cascade : TierCascades.subCascades(tiers.size())) {
-      List<Configuration> grid = TierCascades.grid(validationTiers, testTiers, cascade, options.levels());
+      List<Configuration> grid = learned
+          ? rules.configurations(cascade, validationTiers, testTiers, validationAnswers, testAnswers, perToken)
+          : TierCascades.grid(validationTiers, testTiers, cascade, options.levels());
       bySize.computeIfAbsent(cascade.length, s -> new ArrayList<>()).addAll(grid);
       ArrayNode points = frontierJson.putArray(cascadeName(tiers, cascade));
       for (Configuration c : TierCascades.frontier(grid)) {
@@ -199,12 +222,156 @@ final class TiersEvaluation {
     List<Generation> generations = CascadeAnswers.generate(model, prompts, settings, progress);
     ModelDirectory dir = ModelDirectory.resolve(model);
     double[] cost = new double[items.size()];
+    int[] promptTokens = new int[items.size()];
     try (ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE)) {
       for (int i = 0; i < cost.length; i++) {
-        cost[i] = perToken * (tokenizer.encodePrompt(prompts.get(i)).length + generations.get(i).length());
+        promptTokens[i] = tokenizer.encodePrompt(prompts.get(i)).length;
+        cost[i] = perToken * (promptTokens[i] + generations.get(i).length());
       }
     }
-    return new Answers(generations, cost);
+    return new Answers(generations, cost, promptTokens);
+  }
+
+  /**
+   * The share of items each set of tiers gets right (and no other): what a middle tier can save. It
+   * pays for itself on the requests it keeps from the last tier: those it is right on and those no
+   * tier is right on.
+   */
+  static ObjectNode rightByTiers(List<Tier> data, List<String> names) {
+    int n = data.get(0).size();
+    int[] count = new int[1 << data.size()];
+    for (int i = 0; i < n; i++) {
+      int right = 0;
+      for (int t = 0; t < data.size(); t++) {
+        right |= data.get(t).correct()[i] ? 1 << t : 0;
+      }
+      count[right]++;
+    }
+    ObjectNode out = JsonNodeFactory.instance.objectNode();
+    for (int mask = count.length - 1; mask >= 0; mask--) {
+      int m = mask;
+      String key = mask == 0 ? "none" : cascadeName(names, IntStream.range(0, data.size()).filter(t -> (m & 1 << t) != 0)
+          .toArray());
+      out.put(key, (double) count[mask] / n);
+    }
+    return out;
+  }
+
+  /** Each tier's features, answers and correctness on one split, for training and applying learned rules. */
+  private static List<TierAnswers> tierAnswers(List<PromptItem> items, List<Answers> answers) {
+    List<TierAnswers> out = new ArrayList<>();
+    for (Answers a : answers) {
+      List<UncertaintyFeatures> features = new ArrayList<>();
+      List<String> texts = new ArrayList<>();
+      boolean[] correct = new boolean[items.size()];
+      for (int i = 0; i < items.size(); i++) {
+        Generation g = a.generations().get(i);
+        features.add(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()));
+        texts.add(g.text().strip());
+        correct[i] = items.get(i).isCorrect(g.text());
+      }
+      out.add(new TierAnswers(features, texts, correct));
+    }
+    return out;
+  }
+
+  /**
+   * The learned rules of one run: trained once per tier and label (or per tiers run and tier
+   * estimated), shared by every cascade that needs the same one, and listed in the report.
+   */
+  private final class Learned {
+    private final List<TierAnswers> validation;
+    private final List<TierAnswers> test;
+    private final ArrayNode report;
+    private final List<String> names;
+    private final Map<String, TierRules.Scores> trained = new HashMap<>();
+    private final Map<Integer, TierRules.Scores> estimates = new HashMap<>();
+
+    Learned(List<TierAnswers> validation, List<TierAnswers> test, ArrayNode report, List<String> names) {
+      this.validation = validation;
+      this.test = test;
+      this.report = report;
+      this.names = names;
+    }
+
+    /** The cascade's settings, measured on both splits: the threshold grid, or the trade-offs swept. */
+    List<Configuration> configurations(int[] cascade, List<Tier> validationTiers, List<Tier> testTiers,
+        List<Answers> validationAnswers, List<Answers> testAnswers, double[] perToken) {
+      if (options.rule().startsWith("expected-gain")) {
+        boolean skip = options.rule().equals("expected-gain-skip");
+        double[] meanGenerated = new double[perToken.length];
+        for (int t = 0; t < perToken.length; t++) {
+          meanGenerated[t] = validationAnswers.get(t).generations().stream().mapToInt(Generation::length)
+              .average().orElse(0);
+        }
+        ExpectedGainCascades.Split v = new ExpectedGainCascades.Split(validationTiers,
+            expectedCosts(validationAnswers, perToken, meanGenerated), (ran, t) -> quality(ran, t).validation());
+        ExpectedGainCascades.Split s = new ExpectedGainCascades.Split(testTiers,
+            expectedCosts(testAnswers, perToken, meanGenerated), (ran, t) -> quality(ran, t).test());
+        double[] lambdas = ExpectedGainCascades.lambdas(v, cascade, LAMBDAS_PER_LEVEL * options.levels(), skip);
+        return ExpectedGainCascades.sweep(v, s, cascade, lambdas, skip);
+      }
+      List<Tier> v = new ArrayList<>(validationTiers);
+      List<Tier> s = new ArrayList<>(testTiers);
+      for (int k = 0; k < cascade.length - 1; k++) {
+        int[] targets = options.rule().equals("learned") ? new int[] {cascade[k + 1]}
+            : java.util.Arrays.copyOfRange(cascade, k + 1, cascade.length);
+        TierRules.Scores scores = deferral(cascade[k], targets);
+        v.set(cascade[k], v.get(cascade[k]).withScore(scores.validation()));
+        s.set(cascade[k], s.get(cascade[k]).withScore(scores.test()));
+      }
+      return TierCascades.grid(v, s, cascade, options.levels());
+    }
+
+    private TierRules.Scores deferral(int tier, int[] targets) {
+      String key = "deferral " + tier + " " + java.util.Arrays.toString(targets);
+      return trained.computeIfAbsent(key, k -> train(names.get(tier) + " defers to " + cascadeName(names, targets),
+          progress -> TierRules.deferral(validation, test, tier, targets, trainerOptions(), progress),
+          report.addObject().put("kind", "deferral").put("tier", names.get(tier))
+              .put("label", "wrong where " + cascadeName(names, targets).replace(",", " or ") + " is right")));
+    }
+
+    /** Called once per item and decision: the key is one int (32 tiers at most, as the bit masks allow). */
+    private TierRules.Scores quality(int ran, int tier) {
+      return estimates.computeIfAbsent(ran * 32 + tier, k -> {
+        String after = cascadeName(names, IntStream.range(0, names.size()).filter(t -> (ran & 1 << t) != 0).toArray());
+        return train(names.get(tier) + " right after " + after,
+            progress -> TierRules.quality(validation, test, ran, tier, trainerOptions(), progress),
+            report.addObject().put("kind", "quality").put("tier", names.get(tier)).put("after", after));
+      });
+    }
+
+    private RuleTrainer.Options trainerOptions() {
+      return new RuleTrainer.Options(5, options.seed(), learners);
+    }
+
+    private TierRules.Scores train(String what, java.util.function.Function<RuleTrainer.Progress, TierRules.Scores> how,
+        ObjectNode entry) {
+      TierRules.Scores scores;
+      try (ProgressBar bar = TrainRuleCommand.bar(what, trainerOptions().fits())) {
+        scores = how.apply(done -> bar.step());
+      }
+      entry.put("learner", scores.learner());
+      if (Double.isNaN(scores.cvAucDf())) {
+        entry.putNull("cv_auc_df"); // constant: one class too rare to cross-validate
+      } else {
+        entry.put("cv_auc_df", scores.cvAucDf());
+      }
+      return scores;
+    }
+  }
+
+  /** Per tier, per item: its cost as known before it runs, its per-token cost × (prompt tokens + mean generated). */
+  private static double[][] expectedCosts(List<Answers> answers, double[] perToken, double[] meanGenerated) {
+    double[][] out = new double[answers.size()][];
+    for (int t = 0; t < out.length; t++) {
+      int[] prompt = answers.get(t).promptTokens();
+      out[t] = new double[prompt.length];
+      for (int i = 0; i < prompt.length; i++) {
+        out[t][i] = perToken[t] * (prompt[i] + meanGenerated[t]);
+      }
+    }
+    return out;
   }
 
   private static Tier tier(String name, List<PromptItem> items, Answers answers, DeferralRule rule) {
@@ -229,12 +396,20 @@ final class TiersEvaluation {
       node.put("cascade", cascadeName(tiers, c.tiers()));
     }
     node.put("cost", c.test().cost()).put("accuracy", c.test().accuracy());
-    ArrayNode thresholds = node.putArray("thresholds");
-    for (double t : c.thresholds()) {
-      if (Double.isInfinite(t)) {
-        thresholds.addNull(); // -∞: this tier defers everything
+    if (c.byLambda()) {
+      if (Double.isInfinite(c.lambda())) {
+        node.putNull("lambda"); // +∞: no tier ever moves on
       } else {
-        thresholds.add(t);
+        node.put("lambda", c.lambda());
+      }
+    } else {
+      ArrayNode thresholds = node.putArray("thresholds");
+      for (double t : c.thresholds()) {
+        if (Double.isInfinite(t)) {
+          thresholds.addNull(); // -∞: this tier defers everything
+        } else {
+          thresholds.add(t);
+        }
       }
     }
     node.put("validation_cost", c.validation().cost()).put("validation_accuracy", c.validation().accuracy());
@@ -418,6 +593,20 @@ final class TiersEvaluation {
     root.get("tiers").forEach(t -> out.append(String.format(Locale.ROOT, "%-24s %11.2f%% %18.2f %14.3f%n",
         t.get("name").asText(), 100 * t.get("exact_match").asDouble(), t.get("cost_per_request").asDouble(),
         t.get("cost_per_token").asDouble())));
+    if (root.has("right_by_tiers")) {
+      out.append(String.format(Locale.ROOT, "%nright on exactly these tiers:"));
+      root.get("right_by_tiers").fields().forEachRemaining(e -> out.append(String.format(Locale.ROOT, " %s %.1f%%;",
+          e.getKey(), 100 * e.getValue().asDouble())));
+      out.append(String.format(Locale.ROOT, "%n"));
+    }
+    if (root.has("tier_rules")) {
+      out.append(String.format(Locale.ROOT, "%nlearned on validation (scores there out of fold):%n"));
+      root.get("tier_rules").forEach(r -> out.append(String.format(Locale.ROOT, "  %s: %s, CV AUC-DF %s%n",
+          r.get("kind").asText().equals("deferral") ? r.get("tier").asText() + " deferral, label: "
+              + r.get("label").asText() : r.get("tier").asText() + " right, after " + r.get("after").asText(),
+          r.get("learner").asText(), r.get("cv_auc_df").isNumber()
+              ? String.format(Locale.ROOT, "%.4f", r.get("cv_auc_df").asDouble()) : "-")));
+    }
     out.append(String.format(Locale.ROOT, "%nfrontier points (validation frontier, reported here): ")); 
     root.get("frontier").fields().forEachRemaining(e -> out.append(e.getKey()).append(' ')
         .append(e.getValue().size()).append("; "));

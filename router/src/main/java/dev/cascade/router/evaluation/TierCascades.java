@@ -60,25 +60,47 @@ public final class TierCascades {
     public double meanCost() {
       return Arrays.stream(cost).average().orElse(0);
     }
+
+    /**
+     * The same answers under other deferral scores: a learned rule's score for a tier depends on
+     * the cascade (what the next tier gets right), so each cascade may score a tier its own way.
+     */
+    public Tier withScore(double[] newScore) {
+      return new Tier(name, correct, newScore, cost);
+    }
   }
 
   /** A cascade's mean cost per item and its accuracy (share of items served right). */
   public record Point(double cost, double accuracy) {}
 
   /**
-   * One threshold setting of one cascade, measured on both splits.
+   * One setting of one cascade, measured on both splits: per-tier thresholds, or one trade-off
+   * {@code lambda} for a cascade that defers by expected gain ({@link ExpectedGainCascades}).
    *
    * @param tiers the cascade's tiers, indices into the tiers given, in order
-   * @param thresholds one per tier but the last ({@code +∞}: never defer; {@code -∞}: always)
-   * @param validation its cost and accuracy on the split the thresholds were chosen on
+   * @param thresholds one per tier but the last ({@code +∞}: never defer; {@code -∞}: always); none
+   *     when {@code lambda} is set
+   * @param lambda the exact match one cost unit is worth, or NaN for a threshold setting
+   * @param validation its cost and accuracy on the split the setting was chosen on
    * @param test on the split it is reported on
    */
-  public record Configuration(int[] tiers, double[] thresholds, Point validation, Point test) {
+  public record Configuration(int[] tiers, double[] thresholds, double lambda, Point validation, Point test) {
     public Configuration {
-      if (thresholds.length != tiers.length - 1) {
-        throw new IllegalArgumentException(tiers.length + " tiers need " + (tiers.length - 1) + " thresholds, got "
-            + thresholds.length);
+      int expected = Double.isNaN(lambda) ? tiers.length - 1 : 0;
+      if (thresholds.length != expected) {
+        throw new IllegalArgumentException(tiers.length + " tiers need " + expected + " thresholds"
+            + (Double.isNaN(lambda) ? "" : " beside a lambda") + ", got " + thresholds.length);
       }
+    }
+
+    /** A threshold setting. */
+    public Configuration(int[] tiers, double[] thresholds, Point validation, Point test) {
+      this(tiers, thresholds, Double.NaN, validation, test);
+    }
+
+    /** Whether it is an expected-gain setting ({@link #lambda} set) rather than thresholds. */
+    public boolean byLambda() {
+      return !Double.isNaN(lambda);
     }
   }
 

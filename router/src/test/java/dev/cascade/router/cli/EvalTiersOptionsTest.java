@@ -60,7 +60,8 @@ class EvalTiersOptionsTest {
   void theRuleGridLossAndValidationAreChecked() throws Exception {
     String validation = "../models/data/validation.jsonl";
     assertThat(refused(validation, "--tiers", "small,large", "--tier-rule", "chow-max"))
-        .contains("--tier-rule: unknown deferral rule 'chow-max'");
+        .contains("--tier-rule: unknown deferral rule 'chow-max'")
+        .contains("or one of learned, learned-later, expected-gain, expected-gain-skip");
     assertThat(refused(validation, "--tiers", "small,large", "--grid", "0")).contains("--grid");
     assertThat(refused(validation, "--tiers", "small,large", "--skip-max-loss", "2")).contains("--skip-max-loss");
     assertThat(refused(dir.resolve("missing.jsonl").toString(), "--tiers", "small,large")).contains("--validation");

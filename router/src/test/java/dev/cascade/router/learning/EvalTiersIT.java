@@ -21,15 +21,22 @@ class EvalTiersIT {
   /** A stand-in middle tier: the test fixture of a second architecture (another tokenizer, no hidden output). */
   private static final String MIDDLE = "../models/src/test/resources/models/rotary-bpe";
 
+  /** Shared by the tests: the generations, cached once, and the sample files. */
+  @TempDir
+  static Path shared;
+
   @TempDir
   Path dir;
 
-  @Test
-  void printsOneObjectWithTheTiersFrontiersBestAtCostAndTheSkip() throws Exception {
+  /** 150 validation items and 40 test items, spread over the splits. */
+  private static Path[] sample() throws Exception {
+    Path validation = shared.resolve("validation.jsonl");
+    Path data = shared.resolve("test.jsonl");
+    if (Files.exists(data)) {
+      return new Path[] {validation, data};
+    }
     List<String> validationLines = Files.readAllLines(Path.of("../models/data/validation.jsonl"));
     List<String> testLines = Files.readAllLines(Path.of("../models/data/test.jsonl"));
-    Path validation = dir.resolve("validation.jsonl");
-    Path data = dir.resolve("test.jsonl");
     List<String> v = new ArrayList<>();
     List<String> t = new ArrayList<>();
     for (int i = 0; i < 150; i++) {
@@ -40,6 +47,13 @@ class EvalTiersIT {
     }
     Files.write(validation, v);
     Files.write(data, t);
+    return new Path[] {validation, data};
+  }
+
+  @Test
+  void printsOneObjectWithTheTiersFrontiersBestAtCostAndTheSkip() throws Exception {
+    Path validation = sample()[0];
+    Path data = sample()[1];
     Path plot = dir.resolve("frontiers.png");
     Path rule = dir.resolve("skip.rule");
     StringWriter out = new StringWriter();
@@ -50,7 +64,8 @@ class EvalTiersIT {
 
     int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
         "--tiers", "small," + MIDDLE + ",large", "--grid", "8", "--learners", "logistic", "--engine", "OnnxRuntime",
-        "--json", "--plot", plot.toString(), "--skip-rule-out", rule.toString());
+        "--json", "--plot", plot.toString(), "--skip-rule-out", rule.toString(), "--cache", shared.resolve("cache")
+            .toString());
 
     assertThat(code).as(err.toString()).isZero();
     JsonNode json = new ObjectMapper().readTree(out.toString());
@@ -128,5 +143,48 @@ class EvalTiersIT {
       dev.cascade.models.PromptScore pass = small.scorePrompts(List.of("having become hyaline")).get(0);
       assertThat(PromptFeatures.score(saved, "having become hyaline", pass)).isBetween(0.0, 1.0);
     }
+  }
+
+  @Test
+  void expectedGainSweepsOneTradeOffPerCascadeWithEstimatesLearnedOnValidation() throws Exception {
+    Path validation = sample()[0];
+    Path data = sample()[1];
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
+        "--tiers", "small," + MIDDLE + ",large", "--grid", "4", "--learners", "logistic", "--engine", "OnnxRuntime",
+        "--tier-rule", "expected-gain", "--json", "--cache", shared.resolve("cache").toString());
+
+    assertThat(code).as(err.toString()).isZero();
+    JsonNode json = new ObjectMapper().readTree(out.toString());
+    assertThat(json.get("rule").asText()).isEqualTo("expected-gain");
+    // Estimates per set of tiers run and tier estimated, each trained once: after small (of small, the middle
+    // tier and large), after the middle tier alone and after both (of the middle tier and large).
+    List<String> estimates = new ArrayList<>();
+    for (JsonNode rule : json.get("tier_rules")) {
+      assertThat(rule.get("kind").asText()).isEqualTo("quality");
+      // Logistic regression, or a constant where the sample holds too few of one class (the fixture is rarely right).
+      assertThat(rule.get("learner").asText()).matches("tribuo-logistic.*|constant");
+      estimates.add(rule.get("tier").asText() + " after " + rule.get("after").asText());
+    }
+    assertThat(estimates).containsExactlyInAnyOrder("small after small", "rotary-bpe after small",
+        "large after small", "rotary-bpe after rotary-bpe", "large after rotary-bpe",
+        "rotary-bpe after small,rotary-bpe", "large after small,rotary-bpe");
+    for (JsonNode points : json.get("frontier")) {
+      for (JsonNode p : points) {
+        assertThat(p.has("lambda")).isTrue();
+        assertThat(p.has("thresholds")).isFalse();
+      }
+    }
+    // The largest trade-off never moves on: the first tier alone is the cheapest point.
+    JsonNode cheapest = json.get("frontier").get("small,rotary-bpe,large").get(0);
+    assertThat(cheapest.get("cost").asDouble()).isEqualTo(json.get("tiers").get(0).get("cost_per_request").asDouble());
+    assertThat(cheapest.get("accuracy").asDouble()).isEqualTo(json.get("tiers").get(0).get("exact_match").asDouble());
+    assertThat(json.get("best_at_cost")).hasSize(10);
+    assertThat(json.get("pregen_skip").get("post_rule").asText()).isEqualTo("chow-sum");
   }
 }
