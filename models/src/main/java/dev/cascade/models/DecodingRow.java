@@ -21,10 +21,11 @@ final class DecodingRow {
   private int generated;
   private double[] hiddenSum;
   private int hiddenSteps;
-  private final TextGenerator.EarlyStop earlyStop;
+  /** This row's early-stop check, told each token; null for none, or once it has thrown. */
+  private TextGenerator.EarlyStop.Check stopCheck;
   /** Set when the row produced end-of-sequence, reached its limit or was stopped early. */
   boolean finished;
-  /** Set when {@link #earlyStop} ended the row. */
+  /** Set when {@link #stopCheck} ended the row. */
   private boolean stoppedEarly;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
@@ -48,14 +49,17 @@ final class DecodingRow {
     this(prefix, limit, new int[0], earlyStop);
   }
 
-  /** A row checking {@code draft} first and asking {@code earlyStop} after each token it keeps. */
+  /**
+   * A row checking {@code draft} first and telling a check of its own from {@code earlyStop} each
+   * token it keeps (a {@code newCheck} that throws leaves the row unchecked).
+   */
   DecodingRow(long[] prefix, int limit, int[] draft, TextGenerator.EarlyStop earlyStop) {
     if (draft.length > Math.max(0, limit)) {
       throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
     }
     this.draft = draft;
     this.prefix = prefix;
-    this.earlyStop = earlyStop;
+    this.stopCheck = earlyStop == TextGenerator.EarlyStop.NEVER ? null : newCheck(earlyStop);
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
     this.logprobs = new float[this.limit];
@@ -230,7 +234,7 @@ final class DecodingRow {
       entropies[generated] = choice.entropy();
       generated++;
       finished = generated >= limit;
-      if (!finished && earlyStop != TextGenerator.EarlyStop.NEVER && askEarlyStop()) {
+      if (!finished && stopCheck != null && askEarlyStop(choice.logprob(), choice.entropy())) {
         finished = true;
         stoppedEarly = true;
       }
@@ -240,10 +244,20 @@ final class DecodingRow {
     }
   }
 
-  private boolean askEarlyStop() {
+  private static TextGenerator.EarlyStop.Check newCheck(TextGenerator.EarlyStop earlyStop) {
     try {
-      return earlyStop.shouldStop(Arrays.copyOf(logprobs, generated), Arrays.copyOf(entropies, generated));
+      return earlyStop.newCheck();
     } catch (RuntimeException e) {
+      return null;
+    }
+  }
+
+  /** Tells the check the token just kept; one that throws is dropped, as it may have counted half of it. */
+  private boolean askEarlyStop(float logprob, float entropy) {
+    try {
+      return stopCheck.afterToken(logprob, entropy);
+    } catch (RuntimeException e) {
+      stopCheck = null;
       return false;
     }
   }

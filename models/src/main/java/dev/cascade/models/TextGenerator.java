@@ -50,8 +50,8 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
-   * As {@link #generate(List, int, Cancellation)}, with {@code earlyStop} asked after every
-   * decoding step of every row still generating: a row it stops leaves the batch at once (its
+   * As {@link #generate(List, int, Cancellation)}, each row's tokens told one by one to a check of
+   * its own from {@code earlyStop} ({@link EarlyStop}): a row it stops leaves the batch at once (its
    * place and key/value cache go to other rows), and its generation is marked {@link
    * Generation#stoppedEarly()}. The default ignores {@code earlyStop} and decodes every row to its
    * end, which is what a stand-in without a decoding loop can do; the bundled generators honour it.
@@ -133,17 +133,31 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
-   * Asked after each decoding step of each row that produced a token and has not reached its
-   * limit, with everything the row has generated so far: true ends that row there. The arrays are
-   * the row's own copies (the step count is their length). Runs on the model's decoding thread,
-   * so it must be quick; a condition that throws is read as "go on", so a broken condition never
-   * loses an answer.
+   * Whether to end a row before end-of-sequence or its limit. Each row gets a {@link Check} of its
+   * own when the call starts ({@link #newCheck}), which is told the row's tokens one at a time, so a
+   * condition over the whole prefix (a running sum, say) costs one update a token rather than a
+   * pass over the prefix, and no copy of it. {@code newCheck} may be called from several threads at
+   * once and must be safe for that; each check serves one row only and is used by one thread at a
+   * time (the row's decoding thread, which the batcher hands the row to), so it needs no locking.
    */
   @FunctionalInterface
   interface EarlyStop {
     /** Never stops a row: every row decodes to end-of-sequence or its limit. */
-    EarlyStop NEVER = (tokenLogprobs, entropies) -> false;
+    EarlyStop NEVER = () -> (logprob, entropy) -> false;
 
-    boolean shouldStop(float[] tokenLogprobs, float[] entropies);
+    /** A fresh check for one row, before its first token; one that throws leaves the row unchecked. */
+    Check newCheck();
+
+    /**
+     * One row's check. Told, in order, each token the row generates that leaves it below its limit
+     * (end-of-sequence is not a token; the token that reaches the limit ends the row anyway); true
+     * ends the row after that token. Runs on the model's decoding thread, so it must be quick. A
+     * check that throws is read as "go on" and is not asked again for that row (its state may be
+     * half updated), so a broken condition never loses an answer.
+     */
+    @FunctionalInterface
+    interface Check {
+      boolean afterToken(float logprob, float entropy);
+    }
   }
 }

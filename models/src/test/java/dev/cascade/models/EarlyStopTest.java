@@ -15,15 +15,31 @@ class EarlyStopTest {
   private static final long EOS = 2;
   private static final int VOCAB = 32;
 
-  /** Stops a row once one of its tokens had probability below one half. */
-  private static final TextGenerator.EarlyStop UNSURE_TOKEN = (logprobs, entropies) -> {
-    for (float lp : logprobs) {
-      if (lp < Math.log(0.5)) {
-        return true;
+  /** Stops a row at its first token with probability below one half. */
+  private static final TextGenerator.EarlyStop UNSURE_TOKEN = () -> (logprob, entropy) -> logprob < Math.log(0.5);
+
+  /** Stops a row after its {@code n}th token: a count each row must keep for itself. */
+  private static TextGenerator.EarlyStop afterTokens(int n) {
+    return () -> new TextGenerator.EarlyStop.Check() {
+      private int seen;
+
+      @Override
+      public boolean afterToken(float logprob, float entropy) {
+        return ++seen == n;
+      }
+    };
+  }
+
+  /** The 1-based token at which a fresh check from {@code stop} says stop, fed {@code logprobs}; 0 for none. */
+  private static int stopsAt(TextGenerator.EarlyStop stop, float[] logprobs, float[] entropies) {
+    TextGenerator.EarlyStop.Check check = stop.newCheck();
+    for (int t = 0; t < logprobs.length; t++) {
+      if (check.afterToken(logprobs[t], entropies[t])) {
+        return t + 1;
       }
     }
-    return false;
-  };
+    return 0;
+  }
 
   /** Predicts (last token + 1) until the last token reaches {@code stopAt}, then end-of-sequence. */
   private static ContinuousBatcher.ForwardPassResource counting(List<Integer> batchSizes, long stopAt) {
@@ -51,7 +67,7 @@ class EarlyStopTest {
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
         () -> counting(batchSizes, 30), 1)) {
       List<Generation> out = batcher.decode(List.of(new long[] {3, 3, 4}, new long[] {3, 3, 10}), new int[] {20, 20},
-          TextGenerator.Cancellation.NONE, (logprobs, entropies) -> logprobs.length == 3, Arrays::toString);
+          TextGenerator.Cancellation.NONE, afterTokens(3), Arrays::toString);
       assertThat(out.get(0).tokens()).containsExactly(5, 6, 7);
       assertThat(out.get(1).tokens()).containsExactly(11, 12, 13);
       assertThat(out).allSatisfy(g -> assertThat(g.stoppedEarly()).isTrue());
@@ -66,7 +82,7 @@ class EarlyStopTest {
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
         () -> counting(batchSizes, 8), 4)) {
       List<Generation> out = batcher.decode(List.of(new long[] {3, 5}, new long[] {3, 3}), new int[] {20, 2},
-          TextGenerator.Cancellation.NONE, (logprobs, entropies) -> {
+          TextGenerator.Cancellation.NONE, () -> (logprob, entropy) -> {
             throw new IllegalStateException("broken condition");
           }, Arrays::toString);
       assertThat(out.get(0).tokens()).containsExactly(6, 7, 8); // then end-of-sequence
@@ -94,9 +110,7 @@ class EarlyStopTest {
           assertThat(e.length()).as(prompts.get(i)).isLessThanOrEqualTo(f.length());
           assertThat(e.tokens()).as(prompts.get(i)).isEqualTo(Arrays.copyOf(fullTokens, e.length()));
           // It stopped at the first step where the condition held, not later.
-          assertThat(UNSURE_TOKEN.shouldStop(e.tokenLogprobs(), e.entropies())).isTrue();
-          assertThat(UNSURE_TOKEN.shouldStop(Arrays.copyOf(e.tokenLogprobs(), e.length() - 1),
-              Arrays.copyOf(e.entropies(), e.length() - 1))).as(prompts.get(i)).isFalse();
+          assertThat(stopsAt(UNSURE_TOKEN, e.tokenLogprobs(), e.entropies())).as(prompts.get(i)).isEqualTo(e.length());
         } else {
           assertThat(e.tokens()).as(prompts.get(i)).isEqualTo(fullTokens);
           assertThat(e.text()).isEqualTo(f.text());

@@ -241,4 +241,68 @@ class GreedyDecoderTest {
     assertThat(out.get(0).draftAccepted()).isEqualTo(3);
     assertThat(out.get(1).draftAccepted()).isZero();
   }
+
+  /**
+   * Each row's early-stop check is its own, told every token the row keeps exactly once, draft
+   * tokens included, and may end the row inside a draft checked in one pass; the token that
+   * reaches a row's limit ends it anyway and is not told.
+   */
+  @Test
+  void eachRowsCheckIsToldEveryTokenItKeepsOnceAndMayEndItInsideItsDraft() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(12);
+    List<List<Float>> told = new ArrayList<>();
+    TextGenerator.EarlyStop stop = () -> {
+      List<Float> mine = new ArrayList<>();
+      told.add(mine);
+      boolean first = told.size() == 1;
+      return (logprob, entropy) -> {
+        mine.add(logprob);
+        return first && mine.size() == 3;
+      };
+    };
+    List<Generation> out = new GreedyDecoder(PAD, EOS).decode(List.of(new long[] {3}, new long[] {5}, new long[] {3}),
+        List.of(new int[] {4, 5, 6, 7, 8}, new int[0], new int[0]), new int[] {10, 10, 2}, model,
+        TextGenerator.Cancellation.NONE, stop, Arrays::toString);
+    // Row 0's whole draft is right and scored in the first pass; its check ends it after the third token.
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6);
+    assertThat(out.get(0).stoppedEarly()).isTrue();
+    assertThat(model.steps.get(0).scored()).isEqualTo(6);
+    assertThat(told.get(0)).containsExactlyElementsOf(boxed(out.get(0).tokenLogprobs()));
+    // Row 1 runs to end-of-sequence, each of its seven tokens told once.
+    assertThat(out.get(1).tokens()).containsExactly(6, 7, 8, 9, 10, 11, 12);
+    assertThat(out.get(1).stoppedEarly()).isFalse();
+    assertThat(told.get(1)).containsExactlyElementsOf(boxed(out.get(1).tokenLogprobs()));
+    // Row 2 reaches its limit of 2: only its first token is told.
+    assertThat(out.get(2).tokens()).containsExactly(4, 5);
+    assertThat(told.get(2)).hasSize(1);
+  }
+
+  @Test
+  void aCheckThatThrowsIsNotAskedAgainAndOneThatCannotBeMadeStopsNothing() {
+    int[] calls = {0};
+    List<Generation> out = new GreedyDecoder(PAD, EOS).decode(List.of(new long[] {3}), List.of(new int[0]),
+        new int[] {10}, new Counting(7), TextGenerator.Cancellation.NONE, () -> (logprob, entropy) -> {
+          if (++calls[0] == 2) {
+            throw new IllegalStateException("broken check");
+          }
+          return false;
+        }, Arrays::toString);
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6, 7);
+    assertThat(out.get(0).stoppedEarly()).isFalse();
+    // Asked after the first token, threw after the second, and was dropped: its count may be half updated.
+    assertThat(calls[0]).isEqualTo(2);
+    List<Generation> unchecked = new GreedyDecoder(PAD, EOS).decode(List.of(new long[] {3}), List.of(new int[0]),
+        new int[] {10}, new Counting(7), TextGenerator.Cancellation.NONE, () -> {
+          throw new IllegalStateException("no check");
+        }, Arrays::toString);
+    assertThat(unchecked.get(0).tokens()).containsExactly(4, 5, 6, 7);
+  }
+
+  private static List<Float> boxed(float[] values) {
+    List<Float> out = new ArrayList<>();
+    for (float v : values) {
+      out.add(v);
+    }
+    return out;
+  }
 }

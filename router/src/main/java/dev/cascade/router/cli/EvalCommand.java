@@ -109,6 +109,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " learned Post-Hoc-Quantile with margins; prints decisions changed and decoding saved (\"early_defer\" in --json).")
   boolean earlyDefer;
 
+  @Option(names = "--early-defer-every", split = ",", paramLabel = "K,...",
+      defaultValue = "" + dev.cascade.router.policy.EarlyDeferral.DEFAULT_EVERY,
+      description = "With --early-defer: ask the rules with a margin after every K-th token (small.early-defer-every);"
+          + " several values run each such case once per value (default: ${DEFAULT-VALUE}).")
+  List<Integer> earlyDeferEvery;
+
   @Option(names = "--resamples", defaultValue = "1000", paramLabel = "N",
       description = "Paired-bootstrap resamples (default: ${DEFAULT-VALUE}).")
   int resamples;
@@ -169,6 +175,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Override
   public Integer call() throws IOException {
     quietTribuo();
+    if (earlyDeferEvery.stream().anyMatch(k -> k < 1)) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--early-defer-every: every value must be at least 1, got " + earlyDeferEvery);
+    }
     if (tiers != null && source.outcomes != null) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tiers applies to --data only");
     }
@@ -197,7 +207,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     List<String> kinds = items.stream().map(PromptItem::kind).toList();
     CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
     EarlyDeferralEvaluation.Report early = earlyDefer
-        ? EarlyDeferralRuns.evaluate(answered, models.settings(), rules, progressBars()) : null;
+        ? EarlyDeferralRuns.evaluate(answered, models.settings(), rules, earlyDeferEvery, progressBars()) : null;
 
     PrintWriter out = spec.commandLine().getOut();
     warn(overlaps);

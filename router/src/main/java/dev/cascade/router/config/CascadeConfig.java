@@ -107,6 +107,10 @@ public final class CascadeConfig {
       "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
           + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"
           + " false decodes every request to its end");
+  public static final ConfigKey<Integer> EARLY_DEFER_EVERY = ConfigKey.intInRange("small.early-defer-every",
+      dev.cascade.router.policy.EarlyDeferral.DEFAULT_EVERY, 1, 512,
+      "with the policy's early-defer margin (rules whose early deferral is not exact): score the tokens so far after"
+          + " every this many tokens only, not after each (the exact rules keep a running score and check every token)");
 
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");
@@ -252,7 +256,7 @@ public final class CascadeConfig {
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
-      EARLY_DEFER,
+      EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,

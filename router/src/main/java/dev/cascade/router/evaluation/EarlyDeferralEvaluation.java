@@ -57,9 +57,10 @@ public final class EarlyDeferralEvaluation {
   /**
    * One case: {@code rule} at the threshold that defers {@code deferralRate} of the full
    * generations, with early deferral at {@code margin} above it ({@code null} for an exact rule,
-   * which stops at the threshold itself).
+   * which stops at the threshold itself), the rule asked every {@code every} tokens when it has a
+   * margin ({@code small.early-defer-every}; an exact rule's check runs after each token).
    */
-  public record Case(DeferralRule rule, double deferralRate, Double margin) {
+  public record Case(DeferralRule rule, double deferralRate, Double margin, int every) {
     public Case {
       Objects.requireNonNull(rule, "rule");
       if (!(deferralRate > 0.0 && deferralRate < 1.0)) {
@@ -68,6 +69,14 @@ public final class EarlyDeferralEvaluation {
       if (margin == null && !EarlyDeferral.isExact(rule)) {
         throw new IllegalArgumentException("margin: " + rule.name() + " is not exact and needs one");
       }
+      if (every < 1) {
+        throw new IllegalArgumentException("every must be >= 1, was " + every);
+      }
+    }
+
+    /** A case with the router's default {@link EarlyDeferral#DEFAULT_EVERY}. */
+    public Case(DeferralRule rule, double deferralRate, Double margin) {
+      this(rule, deferralRate, margin, EarlyDeferral.DEFAULT_EVERY);
     }
   }
 
@@ -75,6 +84,7 @@ public final class EarlyDeferralEvaluation {
    * The result of one case. Token and step counts are over the requests deferred with early
    * deferral; a step is one row in one forward pass (a token, or the end-of-sequence step).
    *
+   * @param every with a margin, the rule was asked after every this many tokens
    * @param changed requests decided differently than with full decoding
    * @param acceptedToDeferred of those, accepted with full decoding and deferred with early deferral
    * @param stopped requests whose decoding was stopped early
@@ -85,7 +95,7 @@ public final class EarlyDeferralEvaluation {
    * @param wallMsFull the wall time of a pass decoding everything to its end, run just before the
    *     early pass so that both see the same load
    */
-  public record Result(String rule, Double margin, double threshold, double deferralRate, int deferred, int changed,
+  public record Result(String rule, Double margin, int every, double threshold, double deferralRate, int deferred, int changed,
       int acceptedToDeferred, int stopped, long tokensFull, long tokensEarly, long stepsFull, long stepsEarly,
       double accuracyFull, double accuracyEarly, double accuracyFullSameRate, long passStepsFull, long passStepsEarly,
       double wallMsFull, double wallMsEarly) {
@@ -111,6 +121,7 @@ public final class EarlyDeferralEvaluation {
         } else {
           c.put("exact", false);
           c.put("margin", r.margin());
+          c.put("every", r.every());
         }
         c.put("threshold", round(r.threshold(), 6));
         c.put("deferral_rate", round(r.deferralRate(), 4));
@@ -138,13 +149,14 @@ public final class EarlyDeferralEvaluation {
       StringBuilder out = new StringBuilder();
       out.append(String.format(Locale.ROOT, "early deferral (%d items; steps and tokens on the deferred requests;"
           + " EM = exact match, EM same rate = full decoding deferring as many)%n", n));
-      out.append(String.format(Locale.ROOT, "%-18s %6s %9s %9s %8s %8s %10s %11s %8s %9s %12s %17s%n", "rule", "margin",
-          "threshold", "deferred", "changed", "stopped", "steps full", "steps saved", "EM full", "EM early",
+      out.append(String.format(Locale.ROOT, "%-18s %6s %5s %9s %9s %8s %8s %10s %11s %8s %9s %12s %17s%n", "rule",
+          "margin", "every", "threshold", "deferred", "changed", "stopped", "steps full", "steps saved", "EM full", "EM early",
           "EM same rate", "wall full / early"));
       for (Result r : results) {
         out.append(String.format(Locale.ROOT,
-            "%-18s %6s %9.4f %8.1f%% %8d %8d %10d %10.1f%% %7.2f%% %8.2f%% %11.2f%% %8.0f / %.0f ms%n",
-            r.rule(), r.margin() == null ? "exact" : String.format(Locale.ROOT, "%.3g", r.margin()), r.threshold(),
+            "%-18s %6s %5s %9.4f %8.1f%% %8d %8d %10d %10.1f%% %7.2f%% %8.2f%% %11.2f%% %8.0f / %.0f ms%n",
+            r.rule(), r.margin() == null ? "exact" : String.format(Locale.ROOT, "%.3g", r.margin()),
+            r.margin() == null ? "1" : Integer.toString(r.every()), r.threshold(),
             100 * r.deferralRate(), r.changed(), r.stopped(), r.stepsFull(), 100 * r.stepsSavedShare(),
             100 * r.accuracyFull(), 100 * r.accuracyEarly(), 100 * r.accuracyFullSameRate(), r.wallMsFull(),
             r.wallMsEarly()));
@@ -182,7 +194,7 @@ public final class EarlyDeferralEvaluation {
       double threshold = thresholdFor(scores, c.deferralRate());
       DeferralPolicy policy = new DeferralPolicy(c.rule().name(), 0.0, threshold, 0.0, 0.0, 0L, "eval", 0L, "",
           null, List.of(), ChowSumRule.NAME, c.margin());
-      EarlyDeferral.Condition stop = EarlyDeferral.condition(c.rule(), policy, true).orElseThrow();
+      EarlyDeferral.Condition stop = EarlyDeferral.condition(c.rule(), policy, true, c.every()).orElseThrow();
       double wallMsFull = decoder.decode(EarlyDeferral.Condition.NEVER).wallMs();
       Pass early = decoder.decode(stop);
       double[] earlyScores = scores(c.rule(), early.rows());
@@ -225,7 +237,7 @@ public final class EarlyDeferralEvaluation {
         rightFull += (deferFull ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
         rightEarly += (deferEarly ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
       }
-      results.add(new Result(c.rule().name(), c.margin(), threshold, (double) deferred / n, deferred, changed,
+      results.add(new Result(c.rule().name(), c.margin(), c.every(), threshold, (double) deferred / n, deferred, changed,
           acceptedToDeferred, stopped, tokensFull, tokensEarly, stepsFull, stepsEarly, (double) rightFull / n,
           (double) rightEarly / n, accuracyDeferring(scores, deferred, smallCorrect, largeCorrect), passStepsFull,
           passStepsEarly, wallMsFull, early.wallMs()));

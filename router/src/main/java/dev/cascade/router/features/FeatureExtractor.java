@@ -98,22 +98,44 @@ public final class FeatureExtractor {
     return result;
   }
 
-  private static double checkedLogprob(int index, float value) {
+  /**
+   * A log-prob as {@link #extract} reads it: {@code −∞} floored to {@link #LOG_PROB_FLOOR}, float
+   * rounding above 0 read as 0; NaN for a value it rejects. Public so that a running score over
+   * the tokens so far ({@code EarlyDeferral}) reads each one exactly as the final computation will.
+   */
+  public static double logprobValue(float value) {
     if (value == Float.NEGATIVE_INFINITY) {
       return LOG_PROB_FLOOR;
     }
     if (Float.isNaN(value) || value > ROUNDING_TOLERANCE) {
-      throw new IllegalArgumentException(
-          "tokenLogprobs[" + index + "] = " + value + " is not a log-probability (must be <= 0)");
+      return Double.NaN;
     }
     return Math.min(0.0, value);
   }
 
-  private static double checkedEntropy(int index, float value) {
+  /** An entropy as {@link #extract} reads it (float rounding below 0 read as 0); NaN for a value it rejects. */
+  public static double entropyValue(float value) {
     if (Float.isNaN(value) || Float.isInfinite(value) || value < -ROUNDING_TOLERANCE) {
+      return Double.NaN;
+    }
+    return Math.max(0.0, value);
+  }
+
+  private static double checkedLogprob(int index, float value) {
+    double read = logprobValue(value);
+    if (Double.isNaN(read)) {
+      throw new IllegalArgumentException(
+          "tokenLogprobs[" + index + "] = " + value + " is not a log-probability (must be <= 0)");
+    }
+    return read;
+  }
+
+  private static double checkedEntropy(int index, float value) {
+    double read = entropyValue(value);
+    if (Double.isNaN(read)) {
       throw new IllegalArgumentException(
           "entropies[" + index + "] = " + value + " is not an entropy (must be finite and >= 0)");
     }
-    return Math.max(0.0, value);
+    return read;
   }
 }

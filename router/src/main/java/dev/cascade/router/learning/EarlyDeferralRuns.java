@@ -15,7 +15,8 @@ import java.util.List;
 /**
  * Runs {@link EarlyDeferralEvaluation} with the small model on answered items ({@code eval
  * --early-defer}): Chow-Sum at deferral rates 10% to 90% and Chow-Quantile at α = 0 (exact), and
- * Chow-Average and the learned rules given, each at 30% deferred with two margins (not exact).
+ * Chow-Average and the learned rules given, each at 30% deferred with two margins (not exact),
+ * once per check interval asked for ({@code --early-defer-every}).
  */
 public final class EarlyDeferralRuns {
 
@@ -28,6 +29,12 @@ public final class EarlyDeferralRuns {
 
   private EarlyDeferralRuns() {}
 
+  /** As below, the rules with a margin asked every {@link EarlyDeferral#DEFAULT_EVERY} tokens. */
+  public static EarlyDeferralEvaluation.Report evaluate(List<AnsweredItem> answered, CascadeAnswers.Settings settings,
+      List<? extends DeferralRule> learned, CascadeAnswers.Progress progress) {
+    return evaluate(answered, settings, learned, List.of(EarlyDeferral.DEFAULT_EVERY), progress);
+  }
+
   /**
    * Loads the small model of {@code settings} and evaluates early deferral on {@code answered}
    * (whose large answers say whether deferring was right), passes of {@code settings.batchSize()}
@@ -35,9 +42,10 @@ public final class EarlyDeferralRuns {
    *
    * @param learned learned rules to try with a margin (those that need an embedding are skipped:
    *     they cannot score a partial generation)
+   * @param every the check intervals to try each rule with a margin at ({@code small.early-defer-every})
    */
   public static EarlyDeferralEvaluation.Report evaluate(List<AnsweredItem> answered, CascadeAnswers.Settings settings,
-      List<? extends DeferralRule> learned, CascadeAnswers.Progress progress) {
+      List<? extends DeferralRule> learned, List<Integer> every, CascadeAnswers.Progress progress) {
     List<String> prompts = answered.stream().map(a -> a.item().prompt()).toList();
     boolean[] smallCorrect = new boolean[answered.size()];
     boolean[] largeCorrect = new boolean[answered.size()];
@@ -47,15 +55,17 @@ public final class EarlyDeferralRuns {
     }
     List<EarlyDeferralEvaluation.Case> cases = new ArrayList<>(EarlyDeferralEvaluation.chowSumCases());
     cases.add(new EarlyDeferralEvaluation.Case(new ChowQuantileRule(0.0), RATE, null));
-    for (double margin : CHOW_AVERAGE_MARGINS) {
-      cases.add(new EarlyDeferralEvaluation.Case(new ChowAverageRule(), RATE, margin));
-    }
-    for (DeferralRule rule : learned) {
-      if (rule.usesEmbedding()) {
-        continue;
+    for (int k : every) {
+      for (double margin : CHOW_AVERAGE_MARGINS) {
+        cases.add(new EarlyDeferralEvaluation.Case(new ChowAverageRule(), RATE, margin, k));
       }
-      for (double margin : LEARNED_MARGINS) {
-        cases.add(new EarlyDeferralEvaluation.Case(rule, RATE, margin));
+      for (DeferralRule rule : learned) {
+        if (rule.usesEmbedding()) {
+          continue;
+        }
+        for (double margin : LEARNED_MARGINS) {
+          cases.add(new EarlyDeferralEvaluation.Case(rule, RATE, margin, k));
+        }
       }
     }
     try (TextGenerator small = TextGenerators.load(settings.smallModel(), settings.engine(), settings.batchSize())) {
@@ -64,7 +74,7 @@ public final class EarlyDeferralRuns {
       return EarlyDeferralEvaluation.run(stop -> {
         long t0 = System.nanoTime();
         List<Generation> out = CascadeAnswers.generate(small, settings.smallModel(), prompts, settings, progress,
-            stop == EarlyDeferral.Condition.NEVER ? TextGenerator.EarlyStop.NEVER : stop::shouldStop);
+            stop == EarlyDeferral.Condition.NEVER ? TextGenerator.EarlyStop.NEVER : () -> stop.newCheck()::afterToken);
         double wallMs = (System.nanoTime() - t0) / 1e6;
         List<EarlyDeferralEvaluation.Row> rows = new ArrayList<>(out.size());
         for (Generation g : out) {

@@ -4,6 +4,7 @@ import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.rules.ChowQuantileRule;
 import dev.cascade.router.rules.ChowSumRule;
 import dev.cascade.router.rules.DeferralRule;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -16,43 +17,71 @@ import java.util.Optional;
  * running sum never increases it; a minimum never rises). So once the score of the tokens so far
  * is above the threshold, the score of the whole generation is too, and {@link PolicyDecider}
  * (defer when {@code score > threshold}, strictly) defers it: exploration applies only to scores
- * at or below the threshold, and a deferral's propensity is 1 whatever the rate. The partial score
- * is computed by the same code as the final one ({@code rule.score(FeatureExtractor.extract(..))})
- * over a prefix of the same values, so it is the final computation's running value, not an
- * estimate. Only under a fixed threshold: with a target escalation rate the threshold follows
- * every score the controller sees, including those of the same batch decided before this
- * request, so it is not known while the batch decodes, and a partial score would enter its
- * window; then nothing stops early.
+ * at or below the threshold, and a deferral's propensity is 1 whatever the rate. The check keeps
+ * the score of the tokens so far as a running value, one update a token, and that value is the
+ * final computation's own running value, not an estimate: each log-prob is read by the same code
+ * ({@link FeatureExtractor#logprobValue}), the sum adds the values in token order to a double that
+ * starts at 0, the loop {@link FeatureExtractor#extract} sums with, and the minimum is {@link
+ * Math#min}, which orders {@code −0.0} below {@code 0.0} as the sort that yields the quantile at
+ * level 0 does. So it stops at the step where {@code rule.score(FeatureExtractor.extract(..))} of
+ * the prefix first exceeds the threshold ({@code EarlyDeferralTest} checks this against that
+ * computation). Only under a fixed threshold: with a target escalation rate the threshold follows
+ * every score the controller sees, including those of the same batch decided before this request,
+ * so it is not known while the batch decodes, and a partial score would enter its window; then
+ * nothing stops early.
  *
  * <p><b>With a margin</b> (any other rule, when the policy sets {@link
  * DeferralPolicy#earlyDeferMargin()}): stop once the rule's score of the tokens so far is above
  * {@code threshold + margin}. Not exact: a later token can lower such a score (a mean, a learned
  * rule), so some of these requests would have been accepted; {@code EarlyDeferralEvaluation}
- * measures how many. A rule that needs the generation's embedding ({@link
- * DeferralRule#usesEmbedding()}) cannot score a partial one and never stops early.
+ * measures how many. Such a rule has no running value, so the check scores the whole prefix; it
+ * does so only after every {@code every}-th token ({@code small.early-defer-every}), since for a
+ * learned rule that call costs more than the decoding step it may save. A rule that needs the
+ * generation's embedding ({@link DeferralRule#usesEmbedding()}) cannot score a partial one and
+ * never stops early.
  *
  * <p>A stopped request is deferred by the ordinary decision: its score on the partial generation
- * is above the threshold. Pure: no state, thread-safe.
+ * is above the threshold. A value {@link FeatureExtractor} rejects (a NaN or positive log-prob, a
+ * bad entropy) stops nothing from that token on, as the router cannot score the generation.
  */
 public final class EarlyDeferral {
+
+  /** {@code small.early-defer-every}'s default: a rule with a margin is asked after every 4th token. */
+  public static final int DEFAULT_EVERY = 4;
 
   private EarlyDeferral() {}
 
   /**
-   * Asked after each decoding step with a request's token log-probs and entropies so far: true
-   * stops its decoding there (the router hands it to the model as a {@code TextGenerator.EarlyStop}).
+   * Makes one check per request being decoded (the router hands it to the model as a {@code
+   * TextGenerator.EarlyStop}). Immutable and thread-safe.
    */
   @FunctionalInterface
   public interface Condition {
     /** Never stops. */
-    Condition NEVER = (tokenLogprobs, entropies) -> false;
+    Condition NEVER = () -> (logprob, entropy) -> false;
 
-    boolean shouldStop(float[] tokenLogprobs, float[] entropies);
+    /** A fresh check for one request, before its first token. */
+    Check newCheck();
+  }
+
+  /**
+   * One request's check: told each generated token's log-prob and entropy in order, true stops its
+   * decoding after that token. Holds the request's running score, so it serves one request and one
+   * thread at a time.
+   */
+  @FunctionalInterface
+  public interface Check {
+    boolean afterToken(float logprob, float entropy);
   }
 
   /** Whether stopping at the threshold gives exactly the decision of decoding to the end. */
   public static boolean isExact(DeferralRule rule) {
     return rule instanceof ChowSumRule || (rule instanceof ChowQuantileRule q && q.alpha() == 0.0);
+  }
+
+  /** As {@link #condition(DeferralRule, DeferralPolicy, boolean, int)}, a margin's rule asked every {@link #DEFAULT_EVERY} tokens. */
+  public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled) {
+    return condition(rule, policy, enabled, DEFAULT_EVERY);
   }
 
   /**
@@ -62,22 +91,29 @@ public final class EarlyDeferral {
    *
    * @param rule the rule that will score the batch (the policy's, or the fallback it resolved to)
    * @param enabled the router's {@code small.early-defer}
+   * @param every the router's {@code small.early-defer-every}: with a margin, the rule scores the
+   *     tokens so far after every {@code every}-th token only (exact rules are checked after each)
+   * @throws IllegalArgumentException if {@code every} is below 1
    */
-  public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled) {
+  public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled, int every) {
     Objects.requireNonNull(rule, "rule");
     Objects.requireNonNull(policy, "policy");
+    if (every < 1) {
+      throw new IllegalArgumentException("every must be >= 1, was " + every);
+    }
     if (!enabled || policy.holdsTargetRate()) {
       return Optional.empty();
     }
-    double bound;
     if (isExact(rule)) {
-      bound = policy.threshold();
-    } else if (policy.earlyDeferMargin() != null && !rule.usesEmbedding()) {
-      bound = policy.threshold() + policy.earlyDeferMargin();
-    } else {
-      return Optional.empty();
+      boolean minimum = rule instanceof ChowQuantileRule;
+      double bound = policy.threshold();
+      return Optional.of(() -> new RunningScore(minimum, bound));
     }
-    return Optional.of((logprobs, entropies) -> partialScore(rule, logprobs, entropies) > bound);
+    if (policy.earlyDeferMargin() != null && !rule.usesEmbedding()) {
+      double bound = policy.threshold() + policy.earlyDeferMargin();
+      return Optional.of(() -> new EveryKth(rule, bound, every));
+    }
+    return Optional.empty();
   }
 
   /**
@@ -89,6 +125,63 @@ public final class EarlyDeferral {
       return rule.score(FeatureExtractor.extract(logprobs, entropies), null);
     } catch (RuntimeException e) {
       return Double.NaN;
+    }
+  }
+
+  /** Chow-Sum's running {@code Σ log p}, or Chow-Quantile(0)'s running {@code min log p}. */
+  private static final class RunningScore implements Check {
+    private final boolean minimum;
+    private final double bound;
+    /** Σ log p from 0, as {@link FeatureExtractor#extract} sums; or min log p, +∞ before the first. */
+    private double running;
+    /** Set at the first value {@link FeatureExtractor} rejects: the generation cannot be scored. */
+    private boolean rejected;
+
+    RunningScore(boolean minimum, double bound) {
+      this.minimum = minimum;
+      this.bound = bound;
+      this.running = minimum ? Double.POSITIVE_INFINITY : 0.0;
+    }
+
+    @Override
+    public boolean afterToken(float logprob, float entropy) {
+      double value = FeatureExtractor.logprobValue(logprob);
+      if (rejected || Double.isNaN(value) || Double.isNaN(FeatureExtractor.entropyValue(entropy))) {
+        rejected = true;
+        return false;
+      }
+      running = minimum ? Math.min(running, value) : running + value;
+      // The rules' own score: −Σ log p and −min log p.
+      return -running > bound;
+    }
+  }
+
+  /** A rule with a margin: the whole prefix scored after every {@code every}-th token. */
+  private static final class EveryKth implements Check {
+    private final DeferralRule rule;
+    private final double bound;
+    private final int every;
+    private float[] logprobs = new float[16];
+    private float[] entropies = new float[16];
+    private int length;
+
+    EveryKth(DeferralRule rule, double bound, int every) {
+      this.rule = rule;
+      this.bound = bound;
+      this.every = every;
+    }
+
+    @Override
+    public boolean afterToken(float logprob, float entropy) {
+      if (length == logprobs.length) {
+        logprobs = Arrays.copyOf(logprobs, 2 * length);
+        entropies = Arrays.copyOf(entropies, 2 * length);
+      }
+      logprobs[length] = logprob;
+      entropies[length] = entropy;
+      length++;
+      return length % every == 0
+          && partialScore(rule, Arrays.copyOf(logprobs, length), Arrays.copyOf(entropies, length)) > bound;
     }
   }
 }

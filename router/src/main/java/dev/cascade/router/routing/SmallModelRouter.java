@@ -37,6 +37,7 @@ public final class SmallModelRouter {
   private final Clock clock;
   private final ResponseCache cache;
   private final boolean earlyDefer;
+  private final int earlyDeferEvery;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
@@ -61,14 +62,27 @@ public final class SmallModelRouter {
     this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, true);
   }
 
-  /**
-   * As above; with {@code earlyDefer} the small model stops decoding a request once its deferral
-   * is decided ({@link EarlyDeferral}; {@code small.early-defer}). Such a generation is unfinished:
-   * it is not put in the response cache.
-   */
+  /** As below, a rule with an early-deferral margin asked every {@link EarlyDeferral#DEFAULT_EVERY} tokens. */
   public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, earlyDefer,
+        EarlyDeferral.DEFAULT_EVERY);
+  }
+
+  /**
+   * As above; with {@code earlyDefer} the small model stops decoding a request once its deferral
+   * is decided ({@link EarlyDeferral}; {@code small.early-defer}), a rule with a margin asked after
+   * every {@code earlyDeferEvery}-th token ({@code small.early-defer-every}). Such a generation is
+   * unfinished: it is not put in the response cache.
+   */
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
+      int earlyDeferEvery) {
+    if (earlyDeferEvery < 1) {
+      throw new IllegalArgumentException("earlyDeferEvery must be >= 1, was " + earlyDeferEvery);
+    }
     this.earlyDefer = earlyDefer;
+    this.earlyDeferEvery = earlyDeferEvery;
     this.cache = cache;
     this.smallModel = smallModel;
     this.rules = rules;
@@ -90,7 +104,8 @@ public final class SmallModelRouter {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
-    Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer);
+    Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
+        earlyDeferEvery);
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
@@ -115,7 +130,8 @@ public final class SmallModelRouter {
       }
       long t0 = System.nanoTime();
       List<Generation> generations = earlyStop.isPresent()
-          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE, earlyStop.get()::shouldStop)
+          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE,
+              () -> earlyStop.get().newCheck()::afterToken)
           : smallModel.generate(prompts, limit);
       double smallMs = (System.nanoTime() - t0) / 1e6;
       for (int j = 0; j < prompts.size(); j++) {

@@ -2,6 +2,7 @@ package dev.cascade.router.evaluation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.rules.ChowAverageRule;
 import dev.cascade.router.rules.ChowSumRule;
 import java.util.ArrayList;
@@ -37,16 +38,18 @@ class EarlyDeferralEvaluationTest {
   }
 
   /**
-   * What the decoding loop does: asks the condition after every token that leaves the row below its
-   * limit (end-of-sequence comes one step later), and cuts the row there.
+   * What the decoding loop does: gives each row a check of its own, tells it every token that
+   * leaves the row below its limit (end-of-sequence comes one step later), and cuts the row where
+   * it says stop.
    */
   private static EarlyDeferralEvaluation.Decoder replaying(List<float[]> full) {
     return stop -> {
       List<EarlyDeferralEvaluation.Row> out = new ArrayList<>();
       for (float[] g : full) {
         EarlyDeferralEvaluation.Row kept = row(g, g.length, false);
+        EarlyDeferral.Check check = stop.newCheck();
         for (int k = 1; k <= g.length && k < LIMIT; k++) {
-          if (stop.shouldStop(Arrays.copyOf(g, k), new float[k])) {
+          if (check.afterToken(g[k - 1], 0f)) {
             kept = row(g, k, true);
             break;
           }
@@ -68,7 +71,8 @@ class EarlyDeferralEvaluationTest {
     }
     EarlyDeferralEvaluation.Report report = EarlyDeferralEvaluation.run(replaying(full), small, large,
         List.of(new EarlyDeferralEvaluation.Case(new ChowSumRule(), 0.4, null),
-            new EarlyDeferralEvaluation.Case(new ChowAverageRule(), 0.4, 0.2)));
+            new EarlyDeferralEvaluation.Case(new ChowAverageRule(), 0.4, 0.2, 1),
+            new EarlyDeferralEvaluation.Case(new ChowAverageRule(), 0.4, 0.2, 3)));
     EarlyDeferralEvaluation.Result exact = report.results().get(0);
     assertThat(exact.changed()).isZero();
     assertThat(exact.deferralRate()).isCloseTo(0.4, org.assertj.core.data.Offset.offset(0.01));
@@ -85,7 +89,13 @@ class EarlyDeferralEvaluationTest {
     EarlyDeferralEvaluation.Result margin = report.results().get(1);
     assertThat(margin.changed()).isPositive().isEqualTo(margin.acceptedToDeferred());
     assertThat(margin.deferralRate()).isGreaterThan(0.4);
-    assertThat(report.toJson().get("cases")).hasSize(2);
+    // Asked every third token only: a row it stops is one the check after every token stops too, and
+    // one it lets run is decided on its whole generation, so fewer stops and changes, but not none.
+    EarlyDeferralEvaluation.Result sparse = report.results().get(2);
+    assertThat(sparse.stopped()).isPositive().isLessThan(margin.stopped());
+    assertThat(sparse.changed()).isPositive().isLessThanOrEqualTo(margin.changed());
+    assertThat(report.toJson().get("cases")).hasSize(3);
+    assertThat(report.toJson().get("cases").get(2).get("every").asInt()).isEqualTo(3);
     assertThat(report.toTable()).contains("chow-sum").contains("chow-average");
   }
 

@@ -85,24 +85,28 @@ class EvalCommandIT {
     CommandLine cli = CascadeCommand.commandLine();
     cli.setOut(new PrintWriter(out));
 
-    int code = cli.execute("eval", "--data", data.toString(), "--json", "--early-defer", "--small", SMALL,
-        "--large", LARGE, "--engine", "OnnxRuntime", "--resamples", "20");
+    int code = cli.execute("eval", "--data", data.toString(), "--json", "--early-defer", "--early-defer-every", "1,4",
+        "--small", SMALL, "--large", LARGE, "--engine", "OnnxRuntime", "--resamples", "20");
 
     assertThat(code).isZero();
     JsonNode early = new ObjectMapper().readTree(out.toString()).get("early_defer");
     assertThat(early.get("n").asInt()).isEqualTo(6);
     List<String> cases = new ArrayList<>();
     for (JsonNode c : early.get("cases")) {
-      cases.add(c.get("rule").asText() + (c.get("exact").asBoolean() ? "" : "+" + c.get("margin").asDouble()));
+      cases.add(c.get("rule").asText()
+          + (c.get("exact").asBoolean() ? "" : "+" + c.get("margin").asDouble() + "/" + c.get("every").asInt()));
       if (c.get("exact").asBoolean()) {
         assertThat(c.get("decisions_changed").asInt()).as(c.toString()).isZero();
       }
       assertThat(c.get("deferred_steps_early").asLong()).isLessThanOrEqualTo(c.get("deferred_steps_full").asLong());
     }
     // Nine Chow-Sum rates, Chow-Quantile at 0, and two margins each for Chow-Average and the learned
-    // rule that needs no embedding (posthoc-embed cannot score an unfinished answer).
-    assertThat(cases).hasSize(14).contains("chow-quantile-0", "chow-average+0.1", "posthoc-quantile+0.15")
-        .noneMatch(c -> c.startsWith("posthoc-embed"));
+    // rule that needs no embedding (posthoc-embed cannot score an unfinished answer), checked every
+    // token and every fourth.
+    assertThat(cases).hasSize(18).contains("chow-quantile-0", "chow-average+0.1/1", "chow-average+0.1/4",
+        "posthoc-quantile+0.15/1", "posthoc-quantile+0.15/4").noneMatch(c -> c.startsWith("posthoc-embed"));
+    assertThat(cli.execute("eval", "--data", data.toString(), "--early-defer", "--early-defer-every", "0"))
+        .isEqualTo(CommandLine.ExitCode.USAGE);
   }
 
   @Test
