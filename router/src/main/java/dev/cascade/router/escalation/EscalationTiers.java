@@ -113,26 +113,33 @@ public final class EscalationTiers implements AutoCloseable {
   }
 
   /**
-   * Why a prompt the small model reads as {@code promptTokens} tokens is over a later tier's prompt
-   * limit, or empty. A request may be escalated to any tier, so a prompt that one of them would
-   * refuse is refused at the door, before the small model has spent anything on it. A tier is
-   * checked only when its server has said its limit ({@code LargeModel/Info}: cascade:// targets
-   * that report {@code max_prompt_tokens}) and its tokenizer is the small model's, so that the two
-   * counts are the same; otherwise, and until its server has answered, it is not checked here and
-   * refuses such a prompt itself when called (an alarm, and a degraded answer).
+   * Why a prompt is over a later tier's prompt limit, or empty. A request may be escalated to any
+   * tier, so a prompt that one of them would refuse is refused at the door, before the small model
+   * has spent anything on it. A tier is checked only when its server has said its limit ({@code
+   * LargeModel/Info}: cascade:// targets that report {@code max_prompt_tokens}), its tokenizer is the
+   * small model's, so that the two counts are the same, and its limit is below {@code smallLimit}
+   * (the small model's own, which it has already checked); otherwise, and until its server has
+   * answered, it is not checked here and refuses such a prompt itself when called (an alarm, and a
+   * degraded answer). The prompt is tokenized only when some tier needs it, at most once.
    *
    * @param smallTokenizerSha256 the small model's tokenizer hash
+   * @param smallLimit the small model's own prompt limit (Integer.MAX_VALUE when it has none)
+   * @param promptTokens counts the prompt's tokens with the small model's tokenizer (empty: cannot say)
    */
-  public java.util.Optional<String> promptProblem(String smallTokenizerSha256, int promptTokens) {
+  public java.util.Optional<String> promptProblem(String smallTokenizerSha256, int smallLimit,
+      java.util.function.Supplier<java.util.OptionalInt> promptTokens) {
+    java.util.OptionalInt tokens = null;
     for (Tier t : tiers) {
       java.util.Optional<LargeModelTransport.ServerInfo> info = t.client().knownServerInfo();
       if (info.isEmpty() || info.get().maxPromptTokens().isEmpty()
+          || info.get().maxPromptTokens().getAsInt() >= smallLimit
           || !info.get().tokenizerSha256().map(smallTokenizerSha256::equals).orElse(false)) {
         continue;
       }
       int limit = info.get().maxPromptTokens().getAsInt();
-      if (promptTokens > limit) {
-        return java.util.Optional.of("prompt: " + promptTokens + " tokens is over the limit of the '" + t.name()
+      tokens = tokens == null ? promptTokens.get() : tokens;
+      if (tokens.isPresent() && tokens.getAsInt() > limit) {
+        return java.util.Optional.of("prompt: " + tokens.getAsInt() + " tokens is over the limit of the '" + t.name()
             + "' model, which an escalation would reach (" + limit + " prompt tokens, as its server says)");
       }
     }

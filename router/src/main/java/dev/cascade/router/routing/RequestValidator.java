@@ -70,8 +70,7 @@ public final class RequestValidator {
       return problem;
     }
     Optional<String> sha = smallModel.tokenizerSha256();
-    java.util.OptionalInt tokens = smallModel.promptTokens(request.getPrompt());
-    return sha.isPresent() && tokens.isPresent() ? laterTiers.promptProblem(sha.get(), tokens.getAsInt())
-        : Optional.empty();
+    return sha.isEmpty() ? Optional.empty() : laterTiers.promptProblem(sha.get(),
+        smallModel.maxPromptTokens().orElse(Integer.MAX_VALUE), () -> smallModel.promptTokens(request.getPrompt()));
   }
 }
