@@ -303,11 +303,10 @@ final class DemoCommand implements Callable<Integer> {
     DeferralRule rule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),
         config.get(CascadeConfig.POLICY_ALPHA));
     double threshold = config.get(CascadeConfig.POLICY_THRESHOLD);
-    boolean[] defers = new boolean[answers.size()];
+    double[] scores = ThresholdCalibration.scores(answers, rule);
+    boolean[] defers = new boolean[scores.length];
     for (int i = 0; i < defers.length; i++) {
-      Generation g = answers.get(i);
-      defers[i] = rule.score(dev.cascade.router.features.FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
-          g.embedding()) > threshold;
+      defers[i] = scores[i] > threshold;
     }
     return defers;
   }

@@ -10,10 +10,9 @@ import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.policy.TierPolicy;
-import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.rules.ChowSumRule;
-import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
@@ -23,6 +22,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 
 /**
  * The demo's middle tiers ({@code demo --tiers small,medium,large}): the models between the small
@@ -86,25 +86,19 @@ final class MiddleTiers implements AutoCloseable {
       // Calibrated on the traffic this tier will see: a middle model's answers are easier on the
       // whole split than on what the small model could not answer, so a threshold set on the whole
       // split passes on far more than tierEscalation of its real traffic.
-      List<Generation> reaching = new ArrayList<>();
-      for (int k = 0; k < answers.size(); k++) {
-        if (reaches[k]) {
-          reaching.add(answers.get(k));
-        }
-      }
-      if (reaching.isEmpty()) {
+      double[] scores = ThresholdCalibration.scores(answers, DeferralRules.of(ChowSumRule.NAME, 0.0));
+      double[] reaching = IntStream.range(0, scores.length).filter(k -> reaches[k]).mapToDouble(k -> scores[k])
+          .toArray();
+      if (reaching.length == 0) {
         throw new IllegalStateException("no validation example reaches tier " + names.get(i)
             + ": the small model's threshold defers none; lower it or raise --target-escalation");
       }
-      DeferralRule chowSum = DeferralRules.of(ChowSumRule.NAME, 0.0);
-      double threshold = ThresholdCalibration.calibrate(reaching, chowSum, tierEscalation);
-      for (int k = 0; k < answers.size(); k++) {
-        Generation g = answers.get(k);
-        reaches[k] = reaches[k] && chowSum.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
-            g.embedding()) > threshold;
+      double threshold = ThresholdCalibrator.threshold(reaching, tierEscalation);
+      for (int k = 0; k < scores.length; k++) {
+        reaches[k] = reaches[k] && scores[k] > threshold;
       }
       System.err.printf(Locale.ROOT, "tier %s: Chow-Sum threshold %.4f passes on %.0f%% of the %d validation examples"
-          + " that reach it%n", names.get(i), threshold, 100 * tierEscalation, reaching.size());
+          + " that reach it%n", names.get(i), threshold, 100 * tierEscalation, reaching.length);
       rules.add(new TierPolicy(ChowSumRule.NAME, 0.0, threshold));
       LargeModelServer server = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), model,

@@ -40,12 +40,17 @@ public final class ThresholdCalibration {
 
   /** As above, from generations already made (one per example, in order). */
   public static double calibrate(List<Generation> generations, DeferralRule rule, double fraction) {
+    return ThresholdCalibrator.threshold(scores(generations, rule), fraction);
+  }
+
+  /** {@code rule}'s score of each generation, in order, as the router scores an answer. */
+  public static double[] scores(List<Generation> generations, DeferralRule rule) {
     double[] scores = new double[generations.size()];
     for (int i = 0; i < scores.length; i++) {
       Generation g = generations.get(i);
       scores[i] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
     }
-    return ThresholdCalibrator.threshold(scores, fraction);
+    return scores;
   }
 
   /**
