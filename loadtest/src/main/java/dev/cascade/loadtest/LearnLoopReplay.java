@@ -1,0 +1,375 @@
+package dev.cascade.loadtest;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.models.TextGenerators;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.demo.Examples;
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.ChallengerTrial;
+import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.DoublyRobust;
+import dev.cascade.router.learning.FeatureSet;
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.LearnerSpec;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.PromptHash;
+import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.policy.Decision;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.PolicyDecider;
+import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.policy.ThresholdCalibrator;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Replays the online learning loop offline, in seconds instead of the minutes {@code demo --learn}
+ * takes, to compare learner settings on the same stream.
+ *
+ * <pre>
+ * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl]
+ *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
+ *     [--min-holdout N] [--max-weight W] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
+ * </pre>
+ *
+ * Every request is decided as {@code serve} decides it: the rule in force scores the small model's
+ * answer, a {@link TargetRateController} gives the threshold (a fresh window per rule version),
+ * {@link PolicyDecider} decides, and the propensity is 1 for a deferral and ε otherwise. Each
+ * outcome becomes a labelled example as the learner labels it (the reference decides the small
+ * model's correctness; the large model's is known only where it was escalated), reaching the
+ * learner {@code --delay} requests later when escalated (the large model's answer takes time). A
+ * round ({@link ChallengerTrial}, the learner's own code) starts every {@code --retrain-every}
+ * labels once {@code --min-labels} have arrived, and its verdict takes effect {@code --lag}
+ * requests after it started (the training time at the demo's 15 requests a second); a published
+ * rule's threshold is calibrated for the target rate on its cross-fitted scores, as the learner
+ * does. The defaults are the demo's: 0.3, 0.05, 600, 150, 0.1, 300, the fast learners, 3 folds.
+ *
+ * <p>The stream and the answers are those of the demo (the bundled test split, words then phrases,
+ * or {@code --data}); both models' answers come from the generation cache. Prints AUC-DF per window
+ * of 250 of the rule in force, Chow-Sum and the shipped {@code posthoc-quantile}, on the same
+ * requests, and the same over the second half of the stream on the requests a published rule
+ * decided (the issue's measure). Not the demo itself: no Kafka, no timing; the decisions are the
+ * router's, but the order of outcomes and the rounds' timing are modelled.
+ */
+public final class LearnLoopReplay {
+
+  private static final int WINDOW = 250;
+
+  private LearnLoopReplay() {}
+
+  private record Request(Example example, UncertaintyFeatures features, float[] embedding, boolean smallCorrect,
+      boolean largeCorrect) {}
+
+  public static void main(String[] args) throws Exception {
+    System.setProperty("ai.djl.offline", "true");
+    double target = 0.3;
+    double exploration = 0.05;
+    boolean json = false;
+    boolean phrasesFirst = false;
+    Path data = null;
+    String learners = "fast";
+    int folds = 3;
+    int minLabels = 600;
+    int retrainEvery = 150;
+    double holdout = 0.1;
+    int minHoldout = 300;
+    double maxWeight = 50;
+    int lag = 100;
+    int delay = 20;
+    int maxExamples = 5000;
+    boolean fullLabels = false;
+    long seed = 0;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--json" -> json = true;
+        case "--phrases-first" -> phrasesFirst = true;
+        case "--data" -> data = Path.of(args[++i]);
+        case "--learners" -> learners = args[++i];
+        case "--folds" -> folds = Integer.parseInt(args[++i]);
+        case "--min-labels" -> minLabels = Integer.parseInt(args[++i]);
+        case "--retrain-every" -> retrainEvery = Integer.parseInt(args[++i]);
+        case "--holdout" -> holdout = Double.parseDouble(args[++i]);
+        case "--min-holdout" -> minHoldout = Integer.parseInt(args[++i]);
+        case "--max-weight" -> maxWeight = Double.parseDouble(args[++i]);
+        case "--lag" -> lag = Integer.parseInt(args[++i]);
+        case "--delay" -> delay = Integer.parseInt(args[++i]);
+        case "--max-examples" -> maxExamples = Integer.parseInt(args[++i]);
+        case "--full-labels" -> fullLabels = true;
+        case "--seed" -> seed = Long.parseLong(args[++i]);
+        case "--target" -> target = Double.parseDouble(args[++i]);
+        case "--exploration" -> exploration = Double.parseDouble(args[++i]);
+        default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+      }
+    }
+    java.io.PrintStream out = json ? System.err : System.out;
+    List<Example> stream;
+    if (data != null) {
+      stream = Examples.read(data);
+    } else {
+      stream = new ArrayList<>(Examples.bundled("test"));
+      boolean first = phrasesFirst;
+      if (seed != 0) {
+        java.util.Collections.shuffle(stream, new java.util.Random(seed));
+      }
+      stream.sort(Comparator.comparing((Example e) -> "phrase".equals(e.kind()) != first ? 1 : 0));
+    }
+    List<Example> validation = Examples.bundled("validation");
+    CascadeAnswers.Settings settings = new CascadeAnswers.Settings("small", "large", "auto", 48, 64,
+        CascadeAnswers.userCacheDir());
+    List<Generation> small;
+    List<Generation> large;
+    List<Generation> validationSmall;
+    try (TextGenerator model = TextGenerators.load("small", "auto")) {
+      small = CascadeAnswers.generateCached(model, "small", stream.stream().map(Example::prompt).toList(), settings,
+          progress());
+      validationSmall = CascadeAnswers.generateCached(model, "small",
+          validation.stream().map(Example::prompt).toList(), settings, progress());
+    }
+    try (TextGenerator model = TextGenerators.load("large", "auto")) {
+      large = CascadeAnswers.generateCached(model, "large", stream.stream().map(Example::prompt).toList(), settings,
+          progress());
+    }
+    List<Request> requests = new ArrayList<>();
+    for (int i = 0; i < stream.size(); i++) {
+      Generation g = small.get(i);
+      requests.add(new Request(stream.get(i), FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
+          g.embedding(), g.text().equals(stream.get(i).reference()),
+          large.get(i).text().equals(stream.get(i).reference())));
+    }
+    DeferralRule chowSum = DeferralRules.of("chow-sum", 0);
+    DeferralRule shipped = LearnedRules.bundled().create("posthoc-quantile", 0);
+    double[] validationScores = new double[validationSmall.size()];
+    for (int i = 0; i < validationScores.length; i++) {
+      Generation g = validationSmall.get(i);
+      validationScores[i] = chowSum.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()), g.embedding());
+    }
+    double start = ThresholdCalibrator.threshold(validationScores, (target - exploration) / (1 - exploration));
+
+    RuleTrainer.Options trainer = new RuleTrainer.Options(folds, 20240917L, learners.equals("all")
+        ? LearnerSpec.defaults() : List.of(LearnerSpec.logisticRegression(10, 0.1), LearnerSpec.xgboost(100, 2, 0.1)));
+    ChallengerTrial.Options options = new ChallengerTrial.Options(FeatureSet.forRuleName("posthoc-quantile"), holdout,
+        minHoldout, minLabels, maxWeight, 1000, trainer);
+    String fingerprint = ModelFingerprint.of("small");
+
+    // The rule in force.
+    String spec = "chow-sum";
+    DeferralRule rule = chowSum;
+    long trainedUpTo = -1;
+    String key = "chow-sum@0.0";
+    DeferralPolicy policy = new DeferralPolicy("chow-sum", 0.0, start, exploration, target, 1, "replay", 0, "start");
+    TargetRateController controller = new TargetRateController();
+    long nextVersion = 1;
+
+    List<DeferralExample> examples = new ArrayList<>();
+    List<DoublyRobust.Observation> observations = new ArrayList<>();
+    List<Long> seqs = new ArrayList<>();
+    Deque<int[]> pending = new ArrayDeque<>(); // {request index, arrival position}
+    long sinceRound = 0;
+    long nextSeq = 0;
+    int roundDueAt = -1;
+    ChallengerTrial.Verdict running = null;
+    int published = 0;
+    int rejected = 0;
+    int reverted = 0;
+    List<String> log = new ArrayList<>();
+
+    int n = requests.size();
+    String[] inForce = new String[n];
+    double[] inForceScore = new double[n];
+    boolean[] escalatedAll = new boolean[n];
+    boolean[] escalatedExplored = new boolean[n];
+    double[] propensity = new double[n];
+    for (int i = 0; i < n; i++) {
+      if (running != null && i >= roundDueAt) {
+        ChallengerTrial.Verdict v = running;
+        running = null;
+        if (v.publish()) {
+          LearnedRule challenger = v.challenger();
+          long version = challenger.info().version();
+          double threshold = ThresholdCalibrator.threshold(challenger.info().calibrationScores(),
+              challenger.info().calibrationWeights(), target);
+          spec = challenger.name() + "@" + version;
+          rule = challenger;
+          trainedUpTo = (long) challenger.info().validationMetrics().get(ChallengerTrial.TRAINED_UNTIL).doubleValue();
+          key = challenger.name() + "@0.0#v" + version;
+          policy = new DeferralPolicy(challenger.name(), 0.0, threshold, exploration, target, policy.version() + 1,
+              "replay", 0, "published");
+          published++;
+          log.add(String.format(Locale.ROOT, "#%d PUBLISHED %s", i, v.reason()));
+        } else if (v.revert()) {
+          double threshold = ThresholdCalibrator.threshold(v.fallbackScores(), v.challenger().info().calibrationWeights(),
+              target);
+          spec = "chow-sum";
+          rule = chowSum;
+          trainedUpTo = -1;
+          key = "chow-sum@0.0";
+          policy = new DeferralPolicy("chow-sum", 0.0, threshold, exploration, target, policy.version() + 1, "replay",
+              0, "reverted");
+          reverted++;
+          log.add(String.format(Locale.ROOT, "#%d REVERTED %s", i, v.reason()));
+        } else if (v.challenger() != null) {
+          rejected++;
+          log.add(String.format(Locale.ROOT, "#%d rejected %s", i, v.reason()));
+        }
+      }
+      Request r = requests.get(i);
+      double score = rule.score(r.features(), r.embedding());
+      double threshold = controller.threshold(policy, key);
+      Decision decision = PolicyDecider.decide("learn-" + (seed == 0 ? "" : seed + "-") + i, score, threshold, exploration);
+      controller.observe(policy, key, score, decision.escalates());
+      inForce[i] = spec;
+      inForceScore[i] = score;
+      escalatedAll[i] = decision.escalates();
+      escalatedExplored[i] = decision == Decision.EXPLORE;
+      propensity[i] = decision == Decision.DEFER ? 1.0 : exploration;
+      pending.add(new int[] {i, decision.escalates() ? i + delay : i});
+      // Outcomes reach the learner when they are due, in the order they complete.
+      List<int[]> due = new ArrayList<>();
+      for (var it = pending.iterator(); it.hasNext(); ) {
+        int[] p = it.next();
+        if (p[1] <= i) {
+          due.add(p);
+          it.remove();
+        }
+      }
+      due.sort(Comparator.comparingInt(p -> p[1]));
+      for (int[] p : due) {
+        int j = p[0];
+        Request q = requests.get(j);
+        boolean escalated = escalatedAll[j];
+        boolean largeSeen = escalated || fullLabels;
+        double prop = fullLabels ? 1.0 : propensity[j];
+        double weight = q.smallCorrect() ? 1.0 : Math.min(maxWeight, 1.0 / prop);
+        boolean largeLabel = largeSeen ? q.largeCorrect() : q.smallCorrect();
+        examples.add(new DeferralExample(q.features(), q.embedding(), q.smallCorrect(), largeLabel, weight,
+            "reference", PromptHash.of(q.example().prompt())));
+        observations.add(fullLabels ? DoublyRobust.Observation.complete(q.largeCorrect())
+            : new DoublyRobust.Observation(true, escalated, prop, largeSeen ? q.largeCorrect() : null));
+        seqs.add(nextSeq++);
+        sinceRound++;
+        if (examples.size() > maxExamples) {
+          examples.remove(0);
+          observations.remove(0);
+          seqs.remove(0);
+        }
+      }
+      if (running == null && sinceRound >= retrainEvery && examples.size() >= minLabels) {
+        long[] s = seqs.stream().mapToLong(Long::longValue).toArray();
+        DeferralRule fallback = chowSum;
+        ChallengerTrial.Champion champion = new ChallengerTrial.Champion(spec, rule, trainedUpTo, "chow-sum", fallback);
+        running = ChallengerTrial.run(new ArrayList<>(examples), s, new ArrayList<>(observations), champion,
+            nextVersion, fingerprint, options, what -> { });
+        if (running.publish()) {
+          nextVersion++;
+        }
+        roundDueAt = i + lag;
+        sinceRound = 0;
+      }
+    }
+
+    // Windows and the second half, with both models' correctness known for every request.
+    List<Map<String, Object>> windows = new ArrayList<>();
+    out.printf(Locale.ROOT, "%-10s %-22s %9s %9s %9s %9s %9s%n", "requests", "rule in force", "escalated",
+        "auc-force", "auc-chow", "auc-ship", "decided");
+    for (int from = 0; from < n; from += WINDOW) {
+      int to = Math.min(n, from + WINDOW);
+      List<Integer> chosen = new ArrayList<>();
+      int escalated = 0;
+      for (int i = from; i < to; i++) {
+        escalated += escalatedAll[i] ? 1 : 0;
+        if (inForce[i].equals(inForce[to - 1])) {
+          chosen.add(i);
+        }
+      }
+      double[] auc = auc(requests, inForceScore, chowSum, shipped, chosen);
+      Map<String, Object> w = new LinkedHashMap<>();
+      w.put("from", from);
+      w.put("to", to);
+      w.put("rule", inForce[to - 1]);
+      w.put("escalation_rate", escalated / (double) (to - from));
+      w.put("auc_df_rule_in_force", auc[0]);
+      w.put("auc_df_chow_sum", auc[1]);
+      w.put("auc_df_shipped_rule", auc[2]);
+      windows.add(w);
+      out.printf(Locale.ROOT, "%4d-%-5d %-22s %9.3f %9.4f %9.4f %9.4f %9d%n", from, to, inForce[to - 1],
+          escalated / (double) (to - from), auc[0], auc[1], auc[2], chosen.size());
+    }
+    List<Integer> learned = new ArrayList<>();
+    for (int i = n / 2; i < n; i++) {
+      if (!inForce[i].equals("chow-sum")) {
+        learned.add(i);
+      }
+    }
+    double[] second = auc(requests, inForceScore, chowSum, shipped, learned);
+    log.forEach(out::println);
+    out.printf(Locale.ROOT, "second half: %d decided by published rules; AUC-DF %.4f, chow-sum %.4f, shipped %.4f;"
+        + " gap to shipped %+.4f; published %d, rejected %d, reverted %d%n", learned.size(), second[0], second[1],
+        second[2], second[0] - second[2], published, rejected, reverted);
+    if (json) {
+      Map<String, Object> result = new LinkedHashMap<>();
+      result.put("requests", n);
+      result.put("rules_published", published);
+      result.put("rules_rejected", rejected);
+      result.put("reverted", reverted);
+      result.put("second_half_decided_by_published", learned.size());
+      result.put("second_half_auc_df_published", second[0]);
+      result.put("second_half_auc_df_chow_sum", second[1]);
+      result.put("second_half_auc_df_shipped", second[2]);
+      result.put("windows", windows);
+      System.out.println(new ObjectMapper().writeValueAsString(result));
+    }
+  }
+
+  private static double[] auc(List<Request> requests, double[] inForce, DeferralRule chowSum, DeferralRule shipped,
+      List<Integer> chosen) {
+    int k = chosen.size();
+    if (k == 0) {
+      return new double[] {Double.NaN, Double.NaN, Double.NaN};
+    }
+    boolean[] small = new boolean[k];
+    boolean[] large = new boolean[k];
+    double[] a = new double[k];
+    double[] b = new double[k];
+    double[] c = new double[k];
+    for (int j = 0; j < k; j++) {
+      Request r = requests.get(chosen.get(j));
+      small[j] = r.smallCorrect();
+      large[j] = r.largeCorrect();
+      a[j] = inForce[chosen.get(j)];
+      b[j] = chowSum.score(r.features(), r.embedding());
+      c[j] = shipped.score(r.features(), r.embedding());
+    }
+    CascadeEvaluation e = new CascadeEvaluation(small, large);
+    return new double[] {e.aucDf(a), e.aucDf(b), e.aucDf(c)};
+  }
+
+  private static CascadeAnswers.Progress progress() {
+    return new CascadeAnswers.Progress() {
+      @Override
+      public void begin(String task, long total) {
+        System.err.println(task + ": generating " + total + " answers (cached for the next run)");
+      }
+
+      @Override
+      public void advance(long steps) {}
+
+      @Override
+      public void end() {}
+    };
+  }
+}
