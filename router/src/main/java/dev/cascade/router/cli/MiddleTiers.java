@@ -87,18 +87,10 @@ final class MiddleTiers implements AutoCloseable {
       // whole split than on what the small model could not answer, so a threshold set on the whole
       // split passes on far more than tierEscalation of its real traffic.
       double[] scores = ThresholdCalibration.scores(answers, DeferralRules.of(ChowSumRule.NAME, 0.0));
-      double[] reaching = IntStream.range(0, scores.length).filter(k -> reaches[k]).mapToDouble(k -> scores[k])
-          .toArray();
-      if (reaching.length == 0) {
-        throw new IllegalStateException("no validation example reaches tier " + names.get(i)
-            + ": the small model's threshold defers none; lower it or raise --target-escalation");
-      }
-      double threshold = ThresholdCalibrator.threshold(reaching, tierEscalation);
-      for (int k = 0; k < scores.length; k++) {
-        reaches[k] = reaches[k] && scores[k] > threshold;
-      }
+      int reaching = count(reaches);
+      double threshold = passOn(scores, reaches, tierEscalation, names.get(i));
       System.err.printf(Locale.ROOT, "tier %s: Chow-Sum threshold %.4f passes on %.0f%% of the %d validation examples"
-          + " that reach it%n", names.get(i), threshold, 100 * tierEscalation, reaching.length);
+          + " that reach it%n", names.get(i), threshold, 100 * tierEscalation, reaching);
       rules.add(new TierPolicy(ChowSumRule.NAME, 0.0, threshold));
       LargeModelServer server = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), model,
@@ -125,6 +117,38 @@ final class MiddleTiers implements AutoCloseable {
           .with(CascadeConfig.COST_LARGE, costs.get(costs.size() - 1));
     }
     return out;
+  }
+
+  /**
+   * The threshold that passes {@code fraction} of the examples that reach a tier ({@code reaches})
+   * on to the next, calibrated on those examples' scores alone; {@code reaches} is then narrowed to
+   * the examples the tier passes on (score above the threshold), the traffic of the next tier.
+   *
+   * @throws IllegalStateException if no example reaches the tier
+   */
+  static double passOn(double[] scores, boolean[] reaches, double fraction, String tier) {
+    if (scores.length != reaches.length) {
+      throw new IllegalArgumentException(scores.length + " scores for " + reaches.length + " examples");
+    }
+    double[] reaching = IntStream.range(0, scores.length).filter(k -> reaches[k]).mapToDouble(k -> scores[k])
+        .toArray();
+    if (reaching.length == 0) {
+      throw new IllegalStateException("no validation example reaches tier " + tier
+          + ": the small model's threshold defers none; lower it or raise --target-escalation");
+    }
+    double threshold = ThresholdCalibrator.threshold(reaching, fraction);
+    for (int k = 0; k < scores.length; k++) {
+      reaches[k] = reaches[k] && scores[k] > threshold;
+    }
+    return threshold;
+  }
+
+  private static int count(boolean[] flags) {
+    int n = 0;
+    for (boolean f : flags) {
+      n += f ? 1 : 0;
+    }
+    return n;
   }
 
   @Override
