@@ -2,6 +2,7 @@ package dev.cascade.loadtest;
 
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
+import dev.cascade.router.routing.CostModel;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.DeadLetter;
@@ -197,7 +198,9 @@ public final class FaultHarness {
         String middleTarget = middle.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
         tierSets.put("tiers", "middle=" + middleTarget + ",large=127.0.0.1:" + largePort);
         tierSets.put("policy.tier-rules", o.middleRule());
-        tierSets.put("cost.tiers.per-token", "4.455,12.815");
+        // Per-token costs in proportion to the models' parameters, as demo --tiers sets them.
+        double[] relative = CostModel.relativeToFirst(List.of("small", o.middle(), "large"));
+        tierSets.put("cost.tiers.per-token", String.format(Locale.ROOT, "%.3f,%.3f", relative[1], relative[2]));
       }
       Proc[] routers = new Proc[o.routers()];
       List<List<String>> routerArgs = new ArrayList<>();

@@ -125,20 +125,12 @@ final class TiersEvaluation {
       }
       return out;
     }
-    for (int k = 0; k < out.length; k++) {
-      long parameters = ModelDirectory.resolve(tiers.get(k)).card().map(c -> c.path("parameters").asLong(-1))
-          .orElse(-1L);
-      if (parameters <= 0) {
-        throw new IllegalArgumentException("--costs: model '" + tiers.get(k)
-            + "' has no \"parameters\" in its card.json; give the per-token costs with --costs");
-      }
-      out[k] = parameters;
+    tiers.forEach(ModelDirectory::resolve); // an unknown model is refused by name first
+    try {
+      return dev.cascade.router.routing.CostModel.relativeToFirst(tiers);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("--costs: " + e.getMessage() + "; give the per-token costs with --costs", e);
     }
-    double base = out[0];
-    for (int k = 0; k < out.length; k++) {
-      out[k] /= base;
-    }
-    return out;
   }
 
   /** The report as one JSON object (see {@code router/EVALUATION.md}). */

@@ -1,6 +1,8 @@
 package dev.cascade.router.routing;
 
+import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.config.CascadeConfig;
+import java.util.List;
 
 /**
  * What a generation costs, in configurable units per token (prompt tokens plus generated tokens).
@@ -27,5 +29,29 @@ public record CostModel(double smallPerToken, double largePerToken) {
 
   public double large(int promptTokens, int outputTokens) {
     return largePerToken * (promptTokens + outputTokens);
+  }
+
+  /**
+   * Per-token costs in proportion to the models' sizes: each model's {@code parameters} (from its
+   * {@code card.json}) over the first model's, so the first costs 1.
+   *
+   * @param models bundled model names or model directories
+   * @throws IllegalArgumentException naming a model whose card gives no {@code parameters}
+   */
+  public static double[] relativeToFirst(List<String> models) {
+    double[] out = new double[models.size()];
+    for (int k = 0; k < out.length; k++) {
+      long parameters = ModelDirectory.resolve(models.get(k)).card().map(c -> c.path("parameters").asLong(-1))
+          .orElse(-1L);
+      if (parameters <= 0) {
+        throw new IllegalArgumentException("model '" + models.get(k) + "' has no \"parameters\" in its card.json");
+      }
+      out[k] = parameters;
+    }
+    double base = out[0];
+    for (int k = 0; k < out.length; k++) {
+      out[k] /= base;
+    }
+    return out;
   }
 }
