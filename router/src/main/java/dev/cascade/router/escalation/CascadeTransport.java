@@ -25,11 +25,13 @@ public final class CascadeTransport implements LargeModelTransport {
   private final ManagedChannel channel;
   private final boolean ownsChannel;
   private final LargeModelGrpc.LargeModelStub stub;
+  private final ReconnectNudge nudge;
 
   public CascadeTransport(ManagedChannel channel, boolean ownsChannel) {
     this.channel = channel;
     this.ownsChannel = ownsChannel;
     this.stub = LargeModelGrpc.newStub(channel);
+    this.nudge = new ReconnectNudge(channel);
   }
 
   @Override
@@ -47,7 +49,7 @@ public final class CascadeTransport implements LargeModelTransport {
       request.addDraftTokens(token);
     }
     CompletableFuture<LargeGenerateResponse> result = new CompletableFuture<>();
-    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request.build(), unary(result));
+    stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request.build(), unary(result, nudge));
     return result.thenApply(r -> {
       int[] tokens = r.getTokensList().stream().mapToInt(Integer::intValue).toArray();
       return new Reply(r.getText(), tokens, toArray(r.getTokenLogprobsList()), tokens.length, r.getDraftAccepted());
@@ -58,7 +60,7 @@ public final class CascadeTransport implements LargeModelTransport {
   public CompletableFuture<ServerInfo> info(Duration deadline) {
     CompletableFuture<LargeModelInfo> info = new CompletableFuture<>();
     stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-        .info(LargeModelInfoRequest.getDefaultInstance(), unary(info));
+        .info(LargeModelInfoRequest.getDefaultInstance(), unary(info, nudge));
     return info.handle((value, error) -> {
       if (error == null) {
         return CompletableFuture.completedFuture(new ServerInfo(
@@ -77,7 +79,7 @@ public final class CascadeTransport implements LargeModelTransport {
   public CompletableFuture<Boolean> ready(Duration deadline) {
     CompletableFuture<HealthCheckResponse> health = new CompletableFuture<>();
     HealthGrpc.newStub(channel).withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-        .check(HealthCheckRequest.newBuilder().setService(LargeModelGrpc.SERVICE_NAME).build(), unary(health));
+        .check(HealthCheckRequest.newBuilder().setService(LargeModelGrpc.SERVICE_NAME).build(), unary(health, nudge));
     return health.thenApply(h -> h.getStatus() == HealthCheckResponse.ServingStatus.SERVING);
   }
 
@@ -93,8 +95,11 @@ public final class CascadeTransport implements LargeModelTransport {
     }
   }
 
-  /** An observer completing {@code result} with a unary call's one reply or its error. */
-  static <T> StreamObserver<T> unary(CompletableFuture<T> result) {
+  /**
+   * An observer completing {@code result} with a unary call's one reply or its error, and telling
+   * {@code nudge} of the error first.
+   */
+  static <T> StreamObserver<T> unary(CompletableFuture<T> result, ReconnectNudge nudge) {
     return new StreamObserver<>() {
       @Override
       public void onNext(T value) {
@@ -103,6 +108,7 @@ public final class CascadeTransport implements LargeModelTransport {
 
       @Override
       public void onError(Throwable t) {
+        nudge.afterFailure(t);
         result.completeExceptionally(t);
       }
 

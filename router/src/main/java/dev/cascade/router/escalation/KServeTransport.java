@@ -54,6 +54,7 @@ public final class KServeTransport implements LargeModelTransport {
   private final String model;
   private final Tensors tensors;
   private final GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub;
+  private final ReconnectNudge nudge;
 
   public KServeTransport(ManagedChannel channel, boolean ownsChannel, String model, Tensors tensors) {
     this.channel = channel;
@@ -61,6 +62,7 @@ public final class KServeTransport implements LargeModelTransport {
     this.model = model;
     this.tensors = tensors;
     this.stub = GRPCInferenceServiceGrpc.newStub(channel);
+    this.nudge = new ReconnectNudge(channel);
   }
 
   /** The ModelInfer request for one prompt. */
@@ -82,7 +84,7 @@ public final class KServeTransport implements LargeModelTransport {
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
     CompletableFuture<ModelInferResponse> result = new CompletableFuture<>();
     stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-        .modelInfer(request(requestId, prompt, maxNewTokens), CascadeTransport.unary(result));
+        .modelInfer(request(requestId, prompt, maxNewTokens), CascadeTransport.unary(result, nudge));
     return result.handle((response, error) -> {
       if (error != null) {
         throw TransportErrors.ofKServe(error);
@@ -146,14 +148,14 @@ public final class KServeTransport implements LargeModelTransport {
   public CompletableFuture<Boolean> ready(Duration deadline) {
     CompletableFuture<ServerReadyResponse> server = new CompletableFuture<>();
     stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-        .serverReady(ServerReadyRequest.getDefaultInstance(), CascadeTransport.unary(server));
+        .serverReady(ServerReadyRequest.getDefaultInstance(), CascadeTransport.unary(server, nudge));
     return server.thenCompose(s -> {
       if (!s.getReady()) {
         return CompletableFuture.completedFuture(false);
       }
       CompletableFuture<ModelReadyResponse> ready = new CompletableFuture<>();
       stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS)
-          .modelReady(ModelReadyRequest.newBuilder().setName(model).build(), CascadeTransport.unary(ready));
+          .modelReady(ModelReadyRequest.newBuilder().setName(model).build(), CascadeTransport.unary(ready, nudge));
       return ready.thenApply(ModelReadyResponse::getReady);
     });
   }
