@@ -86,6 +86,11 @@ class LauncherIT {
     Run off = launcher(Map.of("CASCADE_JAVA_OPTS", "-Xlog:cds+dynamic=warning", "CASCADE_CDS", "off"), "--version");
     assertThat(off.exit()).isZero();
     assertThat(off.output()).isEqualTo("cascade 0.1.0\n");
+    // CASCADE_CDS is the launcher's, not a configuration key: a command that reads the configuration
+    // gets past it (to its own complaint: serve without a large model).
+    Run serve = launcher(Map.of("CASCADE_CDS", "off"), "serve");
+    assertThat(serve.exit()).isEqualTo(2);
+    assertThat(serve.output()).contains("large.target").doesNotContain("CASCADE_CDS");
   }
 
   @Test
