@@ -57,14 +57,17 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * java -cp router/target/cascade.jar:loadtest/target/classes dev.cascade.loadtest.FaultHarness \
  *   [--requests 10000] [--rate 20] [--routers 3] [--router-kills 5] [--broker-restarts true]
  *   [--large-outage true] [--large-slow true] [--large-flap true] [--set KEY=VALUE]...
- *   [--middle MODEL [--middle-rule chow-sum:1.1568]]
+ *   [--middle MODEL [--middle-rule chow-sum:1.1568]] [--cds auto|off|FILE] [--jvm-opt OPT]...
  * </pre>
  *
  * <p>{@code --set} passes router configuration (e.g. {@code kafka.session.timeout.ms=6000}) to
  * every router, to compare recovery settings. {@code --middle} makes it a cascade of three: that
  * model (e.g. {@code medium}) behind a large-model server of its own, never faulted, between the
  * small and the large one, passing a request on by {@code --middle-rule}; the JSON then counts the
- * answers each tier served ({@code served_by_tier}, as it always does).
+ * answers each tier served ({@code served_by_tier}, as it always does). The processes get the
+ * {@code ./cascade} launcher's JVM options ({@link #jvmOptions}): the class-data-sharing archive of
+ * {@code ./cascade cds} ({@code --cds}), the broker's C1 and serial collector, then the {@code
+ * --jvm-opt}s.
  */
 public final class FaultHarness {
 
