@@ -118,17 +118,23 @@ class LauncherIT {
   }
 
   @Test
-  void theBrokerGetsTheOptionsJvmDefaultsNamesAndOtherCommandsNone() throws Exception {
+  void theBrokerAndServeGetTheOptionsJvmDefaultsNamesAndTheUsersWin() throws Exception {
     assertThat(JvmDefaults.forCommand("broker")).containsExactly("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC");
+    assertThat(JvmDefaults.forCommand("serve")).containsExactly("-XX:TieredStopAtLevel=1");
+    assertThat(JvmDefaults.forCommand("large-model")).isEmpty();
     Run broker = launcher(Map.of("CASCADE_JAVA_OPTS", "-XX:+PrintFlagsFinal"), "broker", "--help");
     assertThat(broker.exit()).isZero();
     assertThat(broker.output()).containsPattern("intx TieredStopAtLevel += 1 ").containsPattern("bool UseSerialGC += true ");
     Run serve = launcher(Map.of("CASCADE_JAVA_OPTS", "-XX:+PrintFlagsFinal"), "serve", "--help");
     assertThat(serve.exit()).isZero();
+    assertThat(serve.output()).containsPattern("intx TieredStopAtLevel += 1 ");
+    Run c2 = launcher(Map.of("CASCADE_JAVA_OPTS", "-XX:+PrintFlagsFinal -XX:TieredStopAtLevel=4"), "serve", "--help");
+    assertThat(c2.exit()).isZero();
+    assertThat(c2.output()).containsPattern("intx TieredStopAtLevel += 4 ");
     // (The collector is the JVM's choice there, serial on a one-core machine; not asserted.)
-    assertThat(serve.output()).containsPattern("intx TieredStopAtLevel += 4 ");
-    assertThat(JvmDefaults.forCommand("serve")).isEmpty();
-    assertThat(JvmDefaults.forCommand("large-model")).isEmpty();
+    Run large = launcher(Map.of("CASCADE_JAVA_OPTS", "-XX:+PrintFlagsFinal"), "large-model", "--help");
+    assertThat(large.exit()).isZero();
+    assertThat(large.output()).containsPattern("intx TieredStopAtLevel += 4 ");
   }
 
   /** An archive made for a jar other than cascade.jar (one class of it, loaded). */
