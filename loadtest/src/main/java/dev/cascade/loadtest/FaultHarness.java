@@ -66,8 +66,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * small and the large one, passing a request on by {@code --middle-rule}; the JSON then counts the
  * answers each tier served ({@code served_by_tier}, as it always does). The processes get the
  * {@code ./cascade} launcher's JVM options ({@link #jvmOptions}): the class-data-sharing archive of
- * {@code ./cascade cds} ({@code --cds}), the broker's C1 and serial collector, then the {@code
- * --jvm-opt}s.
+ * {@code ./cascade cds} ({@code --cds}), C1 and the serial collector for the broker and C1 for
+ * the routers ({@code JvmDefaults}), then the {@code --jvm-opt}s.
  */
 public final class FaultHarness {
 
