@@ -185,7 +185,8 @@ public final class FaultHarness {
     Path faultFile = work.resolve("large-model-faults");
     List<Proc> all = new CopyOnWriteArrayList<>();
     List<String> jvm = jvmOptions(o, System.getProperty("java.class.path"));
-    log("JVM options of the processes: %s", jvm);
+    log("JVM options of the processes: %s; before them, the broker's %s and the routers' %s", jvm,
+        JvmDefaults.forCommand("broker"), JvmDefaults.forCommand("serve"));
     try {
       Proc broker = Proc.start(work, "broker", jvm, List.of("broker", "--data-dir", work.resolve("kafka").toString(),
           "--port", String.valueOf(brokerPort), "--controller-port", String.valueOf(freePort()),
