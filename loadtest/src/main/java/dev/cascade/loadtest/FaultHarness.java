@@ -521,7 +521,7 @@ public final class FaultHarness {
   /** A cascade command in its own JVM, its output kept in a log file and scanned for lines. */
   static final class Proc {
     private final String name;
-    /** JVM options, before the harness's own ({@link FaultHarness#jvmOptions}). */
+    /** The JVM options of {@link FaultHarness#jvmOptions} (the archive, then the --jvm-opts), kept for restarts. */
     final List<String> jvm;
     private final List<String> args;
     private final List<String> lines = new CopyOnWriteArrayList<>();
