@@ -1,5 +1,7 @@
 package dev.cascade.loadtest;
 
+import dev.cascade.router.cli.ClassDataArchive;
+import dev.cascade.router.cli.JvmDefaults;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.routing.CostModel;
@@ -56,32 +58,36 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * java -cp router/target/cascade.jar:loadtest/target/classes dev.cascade.loadtest.FaultHarness \
  *   [--requests 10000] [--rate 20] [--routers 3] [--router-kills 5] [--broker-restarts true]
  *   [--large-outage true] [--large-slow true] [--large-flap true] [--set KEY=VALUE]...
- *   [--middle MODEL [--middle-rule chow-sum:1.1568]]
+ *   [--middle MODEL [--middle-rule chow-sum:1.1568]] [--cds auto|off|FILE] [--jvm-opt OPT]...
  * </pre>
  *
  * <p>{@code --set} passes router configuration (e.g. {@code kafka.session.timeout.ms=6000}) to
  * every router, to compare recovery settings. {@code --middle} makes it a cascade of three: that
  * model (e.g. {@code medium}) behind a large-model server of its own, never faulted, between the
  * small and the large one, passing a request on by {@code --middle-rule}; the JSON then counts the
- * answers each tier served ({@code served_by_tier}, as it always does).
+ * answers each tier served ({@code served_by_tier}, as it always does). The processes get the
+ * {@code ./cascade} launcher's JVM options ({@link #jvmOptions}): the class-data-sharing archive of
+ * {@code ./cascade cds} ({@code --cds}), C1 and the serial collector for the broker and C1 for
+ * the routers ({@code JvmDefaults}), then the {@code --jvm-opt}s.
  */
 public final class FaultHarness {
 
   /** What to run. */
   public record Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
       boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
-      String middle, String middleRule) {
+      String middle, String middleRule, String cds, List<String> jvmOptions) {
 
     /** A cascade of two models: the small one and the large one. */
     public Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
         boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings) {
       this(requests, rate, routers, routerKills, brokerRestarts, largeOutage, largeSlow, largeFlap, routerSettings,
-          "", "");
+          "", "", "auto", List.of());
     }
 
     public static Options parse(String[] args) {
       Map<String, String> values = new LinkedHashMap<>();
       Map<String, String> sets = new LinkedHashMap<>();
+      List<String> jvmOptions = new ArrayList<>();
       for (int i = 0; i < args.length; i++) {
         String name = args[i];
         if (!name.startsWith("--") || i + 1 >= args.length) {
@@ -94,6 +100,8 @@ public final class FaultHarness {
             throw new IllegalArgumentException("--set: expected KEY=VALUE, got " + value);
           }
           sets.put(kv[0], kv[1]);
+        } else if (name.equals("--jvm-opt")) {
+          jvmOptions.add(value);
         } else {
           values.put(name.substring(2), value);
         }
@@ -105,9 +113,9 @@ public final class FaultHarness {
           Boolean.parseBoolean(values.getOrDefault("large-outage", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-slow", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets, values.getOrDefault("middle", ""),
-          values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE));
+          values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE), values.getOrDefault("cds", "auto"), jvmOptions);
       values.keySet().removeAll(List.of("requests", "rate", "routers", "router-kills", "broker-restarts",
-          "large-outage", "large-slow", "large-flap", "middle", "middle-rule"));
+          "large-outage", "large-slow", "large-flap", "middle", "middle-rule", "cds"));
       if (!values.isEmpty()) {
         throw new IllegalArgumentException("unknown options: " + values.keySet());
       }
@@ -177,8 +185,11 @@ public final class FaultHarness {
     int largePort = freePort();
     Path faultFile = work.resolve("large-model-faults");
     List<Proc> all = new CopyOnWriteArrayList<>();
+    List<String> jvm = jvmOptions(o, System.getProperty("java.class.path"));
+    log("JVM options of the processes: %s; before them, the broker's %s and the routers' %s", jvm,
+        JvmDefaults.forCommand("broker"), JvmDefaults.forCommand("serve"));
     try {
-      Proc broker = Proc.start(work, "broker", List.of("broker", "--data-dir", work.resolve("kafka").toString(),
+      Proc broker = Proc.start(work, "broker", jvm, List.of("broker", "--data-dir", work.resolve("kafka").toString(),
           "--port", String.valueOf(brokerPort), "--controller-port", String.valueOf(freePort()),
           "--set", "topic.partitions=6"));
       all.add(broker);
@@ -186,13 +197,13 @@ public final class FaultHarness {
       String bootstrap = "127.0.0.1:" + brokerPort;
       List<String> largeArgs = List.of("large-model", "--port", String.valueOf(largePort), "--no-metrics",
           "--fault-file", faultFile.toString());
-      Proc[] large = {Proc.start(work, "large-model", largeArgs)};
+      Proc[] large = {Proc.start(work, "large-model", jvm, largeArgs)};
       all.add(large[0]);
       large[0].await("large-model=", Duration.ofSeconds(120));
       Map<String, String> tierSets = new LinkedHashMap<>();
       if (!o.middle().isEmpty()) {
         // A cascade of three: the middle model behind its own large-model server, never faulted.
-        Proc middle = Proc.start(work, "middle-model", List.of("large-model", "--model", o.middle(), "--port", "0",
+        Proc middle = Proc.start(work, "middle-model", jvm, List.of("large-model", "--model", o.middle(), "--port", "0",
             "--no-metrics"));
         all.add(middle);
         String middleTarget = middle.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
@@ -217,7 +228,7 @@ public final class FaultHarness {
           a.add(k + "=" + v);
         });
         routerArgs.add(a);
-        routers[i] = Proc.start(work, "router-" + i, a);
+        routers[i] = Proc.start(work, "router-" + i, jvm, a);
         all.add(routers[i]);
       }
       for (Proc r : routers) {
@@ -373,7 +384,7 @@ public final class FaultHarness {
         int i = k % routers.length;
         routers[i].kill9();
         Thread.sleep(10_000);
-        routers[i] = Proc.start(work, "router-" + i + "-restart-" + (k + 1), routerArgs.get(i));
+        routers[i] = Proc.start(work, "router-" + i + "-restart-" + (k + 1), routers[i].jvm, routerArgs.get(i));
         all.add(routers[i]);
         routers[i].await("grpc=", Duration.ofSeconds(180));
       };
@@ -396,7 +407,7 @@ public final class FaultHarness {
       case "large_model_down_10s" -> (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
         large[0].kill9();
         Thread.sleep(10_000);
-        large[0] = Proc.start(work, "large-model-restart", largeArgs);
+        large[0] = Proc.start(work, "large-model-restart", large[0].jvm, largeArgs);
         all.add(large[0]);
         large[0].await("large-model=", Duration.ofSeconds(120));
       };
@@ -513,27 +524,48 @@ public final class FaultHarness {
   /** A cascade command in its own JVM, its output kept in a log file and scanned for lines. */
   static final class Proc {
     private final String name;
+    /** The JVM options of {@link FaultHarness#jvmOptions} (the archive, then the --jvm-opts), kept for restarts. */
+    final List<String> jvm;
     private final List<String> args;
     private final List<String> lines = new CopyOnWriteArrayList<>();
     private Process process;
 
-    private Proc(String name, List<String> args) {
+    private Proc(String name, List<String> jvm, List<String> args) {
       this.name = name;
+      this.jvm = List.copyOf(jvm);
       this.args = args;
     }
 
+    /** With no JVM options beyond the launcher's for the command (no archive). */
     static Proc start(Path work, String name, List<String> args) throws IOException {
-      Proc p = new Proc(name, args);
+      return start(work, name, List.of(), args);
+    }
+
+    static Proc start(Path work, String name, List<String> jvm, List<String> args) throws IOException {
+      Proc p = new Proc(name, jvm, args);
       p.launch(work);
       return p;
     }
 
-    private void launch(Path work) throws IOException {
+    /**
+     * The command line: java, the classpath, the harness's heap, the options the launcher gives this
+     * command ({@link JvmDefaults#forCommand}), {@code jvm} (the archive, then {@code --jvm-opt}s,
+     * which win), the launcher's system properties, the cascade command and its arguments.
+     */
+    static List<String> command(List<String> jvm, List<String> args) {
       List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-cp", System.getProperty("java.class.path"), "-Xmx1g",
+          "-cp", System.getProperty("java.class.path"), "-Xmx1g"));
+      command.addAll(JvmDefaults.forCommand(args.isEmpty() ? "" : args.get(0)));
+      command.addAll(jvm);
+      command.addAll(List.of(
           "-Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util",
           "-Dai.djl.offline=true", "dev.cascade.router.cli.CascadeCommand"));
       command.addAll(args);
+      return command;
+    }
+
+    private void launch(Path work) throws IOException {
+      List<String> command = command(jvm, args);
       lines.clear();
       process = new ProcessBuilder(command).redirectErrorStream(true).start();
       Path logFile = work.resolve(name + ".log");
@@ -603,6 +635,39 @@ public final class FaultHarness {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  /**
+   * The JVM options of every process the harness starts, as the {@code ./cascade} launcher gives
+   * them, then {@code --jvm-opt}s (which win). {@code --cds auto} (the default): the
+   * class-data-sharing archive that {@code ./cascade cds} made for the jar first on {@code
+   * classPath}, if there is one (the launcher's rule, {@link ClassDataArchive}); {@code off}: none;
+   * else the archive at that path.
+   */
+  static List<String> jvmOptions(Options o, String classPath) {
+    List<String> options = new ArrayList<>();
+    String cds = o.cds();
+    if (cds.equals("auto")) {
+      String first = classPath.split(java.io.File.pathSeparator, 2)[0];
+      Path jar = Path.of(first);
+      if (first.endsWith(".jar") && Files.isRegularFile(jar)) {
+        try {
+          Path archive = ClassDataArchive.forJar(jar);
+          if (Files.isRegularFile(archive)) {
+            options.addAll(ClassDataArchive.jvmOptions(archive));
+          }
+        } catch (IOException e) {
+          // no archive
+        }
+      }
+    } else if (!cds.equals("off")) {
+      if (!Files.isRegularFile(Path.of(cds))) {
+        throw new IllegalArgumentException("--cds: expected auto, off or an archive file, got " + cds);
+      }
+      options.addAll(ClassDataArchive.jvmOptions(Path.of(cds)));
+    }
+    options.addAll(o.jvmOptions());
+    return options;
   }
 
   private static Properties producerProps(String bootstrap) {

@@ -19,6 +19,8 @@ import picocli.CommandLine.Command;
         PolicyCommand.class,
         RulesCommand.class,
         BenchCommand.class,
+        CdsCommand.class,
+        CdsWorkloadCommand.class,
     })
 public final class CascadeCommand implements Runnable {
 

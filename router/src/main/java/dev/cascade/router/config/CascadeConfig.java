@@ -307,6 +307,8 @@ public final class CascadeConfig {
   }
   /** The {@code ./cascade} launcher's JVM options: the launcher's, not a configuration key. */
   static final String LAUNCHER_JAVA_OPTS = "CASCADE_JAVA_OPTS";
+  /** The {@code ./cascade} launcher's class-data-sharing switch ({@code off}): not a configuration key either. */
+  static final String LAUNCHER_CDS = "CASCADE_CDS";
 
   private final Map<String, Object> values;
   private final Map<String, String> kafkaOverrides;
@@ -367,7 +369,8 @@ public final class CascadeConfig {
       }
     }
     for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
-      if (!e.getKey().startsWith("CASCADE_") || e.getKey().equals(LAUNCHER_JAVA_OPTS)) {
+      if (!e.getKey().startsWith("CASCADE_") || e.getKey().equals(LAUNCHER_JAVA_OPTS)
+          || e.getKey().equals(LAUNCHER_CDS)) {
         continue;
       }
       ConfigKey<?> key = byEnv.get(e.getKey());

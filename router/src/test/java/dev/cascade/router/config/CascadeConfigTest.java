@@ -99,7 +99,8 @@ class CascadeConfigTest {
   @Test
   void theLaunchersJavaOptionsAreNotAConfigurationKey() {
     CascadeConfig config = CascadeConfig.load(null,
-        Map.of("CASCADE_JAVA_OPTS", "-Dcascade.cache=/tmp/x", "CASCADE_SMALL_BATCH_SIZE", "8"), Map.of());
+        Map.of("CASCADE_JAVA_OPTS", "-Dcascade.cache=/tmp/x", "CASCADE_CDS", "off", "CASCADE_SMALL_BATCH_SIZE", "8"),
+        Map.of());
     assertThat(config.get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_JAVA_OPTIONS", "x"), Map.of()))
         .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_JAVA_OPTIONS");

@@ -42,7 +42,8 @@ class RuntimeJarIT {
       assertThat(zip.getEntry("org/apache/kafka/streams/KafkaStreams.class")).isNotNull();
       for (String absent : List.of("kafka/server/KafkaRaftServer.class", "scala/Predef.class",
           "org/knowm/xchart/XYChart.class", "dev/cascade/router/embedded/EmbeddedKafka.class",
-          "dev/cascade/router/cli/DemoCommand.class", "me/tongfei/progressbar/ProgressBar.class")) {
+          "dev/cascade/router/cli/DemoCommand.class", "dev/cascade/router/cli/CdsWorkloadCommand.class",
+          "me/tongfei/progressbar/ProgressBar.class")) {
         assertThat(zip.getEntry(absent)).as(absent).isNull();
       }
     }
