@@ -90,9 +90,17 @@ final class TiersEvaluation {
    * @param levels grid: each tier's score quantiles at 0, 1/levels, …, 1
    * @param skipMaxLoss the most exact match the skip may lose at the middle escalation rates (a fraction)
    * @param skipRuleOut where to write the prompt rule's artifact, or null
+   * @param skipLabel what the prompt rule is trained to predict ({@link PregenSkip.Label})
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
-      Path skipRuleOut, long seed) {}
+      Path skipRuleOut, long seed, PregenSkip.Label skipLabel) {
+
+    /** Options whose prompt rule learns the deferral-benefit label. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, PregenSkip.Label.BENEFIT);
+    }
+  }
 
   /** One tier on one split: its generations, cost and prompt tokens per item. */
   private record Answers(List<Generation> generations, double[] cost, int[] promptTokens) {}
@@ -451,8 +459,12 @@ final class TiersEvaluation {
       secondsPerStep = seconds / timedSteps;
     }
 
+    // The label: from the validation answers and the post rule's scores alone (no prompt score yet).
+    boolean[] label = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
+        validationTiers.get(0).score(), new double[validation.size()], steps(validationAnswers.get(0)))
+        .label(options.skipLabel());
     List<DeferralExample> examples = examples(validation, validationScores, validationAnswers.get(0),
-        validationAnswers.get(last));
+        validationAnswers.get(last), options.skipLabel() == PregenSkip.Label.BENEFIT ? null : label);
     int width = examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
     RuleTrainer.Options trainerOptions = new RuleTrainer.Options(5, options.seed(), learners);
     RuleTrainer.TrainingResult trained;
@@ -471,7 +483,7 @@ final class TiersEvaluation {
         validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
     double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
 
-    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last));
+    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last), null);
     double[] testPromptScores = promptRule.scores(testExamples.stream().map(DeferralExample::features).toList(),
         testExamples.stream().map(DeferralExample::embedding).toList());
     PregenSkip onTest = new PregenSkip(testTiers.get(0).correct(), testTiers.get(last).correct(),
@@ -485,6 +497,8 @@ final class TiersEvaluation {
         .put("deferred_to", ModelDirectory.resolve(options.tiers().get(last)).name()).put("post_rule", rule.name());
     ArrayNode names = node.putArray("features");
     PromptFeatures.names(width).forEach(names::add);
+    node.put("label", options.skipLabel().id());
+    node.put("label_share", PregenSkip.share(label));
     node.put("learner", promptRule.info().learner());
     node.put("cv_auc_df", trained.rule().info().validationMetrics().get("cv_auc_df"));
     node.put("cv_auc_df_chow_sum_after_generation", trained.chowSumCvAucDf());
@@ -567,17 +581,27 @@ final class TiersEvaluation {
     return small.generations().stream().mapToInt(g -> g.length() + 1).toArray();
   }
 
-  /** Deferral examples whose embedding slot carries the prompt features (the post-generation features ride along). */
+  /**
+   * Deferral examples whose embedding slot carries the prompt features (the post-generation features
+   * ride along). With {@code label} (null: the deferral benefit), item i's example is labelled
+   * {@code label[i]}: its correctness pair is set so that {@link DeferralExample#benefit()} is that.
+   */
   private static List<DeferralExample> examples(List<PromptItem> items, List<PromptScore> scores, Answers small,
-      Answers deferredTo) {
+      Answers deferredTo, boolean[] label) {
     List<DeferralExample> out = new ArrayList<>(items.size());
     for (int i = 0; i < items.size(); i++) {
       PromptItem item = items.get(i);
       Generation s = small.generations().get(i);
       UncertaintyFeatures features = FeatureExtractor.extract(s.tokenLogprobs(), s.entropies());
-      out.add(new DeferralExample(features, PromptFeatures.of(item.prompt(), scores.get(i)),
-          item.isCorrect(s.text()), item.isCorrect(deferredTo.generations().get(i).text()), 1.0, "data",
-          PromptHash.of(item.prompt())));
+      boolean smallRight = item.isCorrect(s.text());
+      boolean largeRight = item.isCorrect(deferredTo.generations().get(i).text());
+      if (label != null) {
+        // benefit() = large && !small: (label, false) gives exactly label.
+        largeRight = label[i];
+        smallRight = false;
+      }
+      out.add(new DeferralExample(features, PromptFeatures.of(item.prompt(), scores.get(i)), smallRight, largeRight,
+          1.0, "data", PromptHash.of(item.prompt())));
     }
     return out;
   }
@@ -623,8 +647,10 @@ final class TiersEvaluation {
     var skip = root.get("pregen_skip");
     out.append(String.format(Locale.ROOT, "%npre-generation skip (%s, then %s; post-generation rule %s):%n",
         skip.get("small").asText(), skip.get("deferred_to").asText(), skip.get("post_rule").asText()));
-    out.append(String.format(Locale.ROOT, "  prompt rule %s: CV AUC-DF %.4f (random %.4f, %s after generation %.4f,"
-            + " oracle %.4f)%n", skip.get("learner").asText(), skip.get("cv_auc_df").asDouble(),
+    out.append(String.format(Locale.ROOT, "  prompt rule %s, label %s (%.1f%% of validation): CV AUC-DF %.4f"
+            + " (random %.4f, %s after generation %.4f, oracle %.4f; against that label)%n",
+        skip.get("learner").asText(), skip.get("label").asText(), 100 * skip.get("label_share").asDouble(),
+        skip.get("cv_auc_df").asDouble(),
         skip.get("cv_auc_df_random").asDouble(), skip.get("post_rule").asText(),
         skip.get("cv_auc_df_chow_sum_after_generation").asDouble(), skip.get("cv_auc_df_oracle").asDouble()));
     out.append(String.format(Locale.ROOT, "  skipped %.1f%% of requests (validation %.1f%%), %.1f%% of them where"

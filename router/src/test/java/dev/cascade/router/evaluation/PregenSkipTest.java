@@ -60,6 +60,31 @@ class PregenSkipTest {
   }
 
   @Test
+  void theDeferredOrBenefitLabelAddsWhatThePostRuleDefersAnywayAtTheLowestMiddleRate() {
+    // Ten items: post scores 9, 8, ..., 0; item 9 (lowest post score) is the only benefit.
+    boolean[] small = new boolean[10];
+    boolean[] large = new boolean[10];
+    double[] post = new double[10];
+    for (int i = 0; i < 10; i++) {
+      small[i] = i != 9;
+      large[i] = true;
+      post[i] = 9 - i;
+    }
+    PregenSkip data = new PregenSkip(small, large, post, new double[10], new int[10]);
+    assertThat(data.deferredAt(0.2)).containsExactly(true, true, false, false, false, false, false, false, false, false);
+    assertThat(data.label(PregenSkip.Label.BENEFIT))
+        .containsExactly(false, false, false, false, false, false, false, false, false, true);
+    assertThat(data.label(PregenSkip.Label.DEFERRED_OR_BENEFIT))
+        .containsExactly(true, true, false, false, false, false, false, false, false, true);
+    // Skipping what that label flags costs nothing where it is defined (3 skipped: from 3 escalated of 10):
+    // the post rule defers items 0 and 1 first anyway, and item 9 gains.
+    boolean[] flagged = data.label(PregenSkip.Label.DEFERRED_OR_BENEFIT);
+    assertThat(data.maxLoss(flagged, new double[] {0.3, 0.4, 0.5})).isCloseTo(-0.1, within(1e-12));
+    assertThat(PregenSkip.Label.of("deferred-or-benefit")).isEqualTo(PregenSkip.Label.DEFERRED_OR_BENEFIT);
+    assertThatThrownBy(() -> PregenSkip.Label.of("benefits")).hasMessageContaining("benefit, deferred-or-benefit");
+  }
+
+  @Test
   void everyArrayNeedsOneEntryPerItem() {
     assertThatThrownBy(() -> new PregenSkip(new boolean[2], new boolean[2], new double[2], new double[1], new int[2]))
         .hasMessageContaining("one entry per item");
