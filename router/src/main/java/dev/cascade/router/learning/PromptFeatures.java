@@ -45,6 +45,29 @@ public final class PromptFeatures {
     return rule.score(NO_GENERATION, of(prompt, score));
   }
 
+  /**
+   * As {@link #score}, for many prompts in one call (much faster for a tree ensemble than one at a
+   * time); score i belongs to prompt i.
+   *
+   * @throws IllegalArgumentException as {@link #score}, or if the lists differ in length
+   */
+  public static double[] scores(LearnedRule rule, List<String> prompts, List<PromptScore> scores) {
+    if (!rule.info().featureLayout().equals(LAYOUT)) {
+      throw new IllegalArgumentException("rule '" + rule.name() + "': its inputs are '" + rule.info().featureLayout()
+          + "', not the prompt features " + LAYOUT);
+    }
+    if (prompts.size() != scores.size()) {
+      throw new IllegalArgumentException(prompts.size() + " prompts but " + scores.size() + " prompt scores");
+    }
+    List<UncertaintyFeatures> none = new ArrayList<>(prompts.size());
+    List<float[]> inputs = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      none.add(NO_GENERATION);
+      inputs.add(of(prompts.get(i), scores.get(i)));
+    }
+    return rule.scores(none, inputs);
+  }
+
   /** The inputs' names for a hidden state of {@code width} values: the scalars, then {@code hidden_i}. */
   public static List<String> names(int width) {
     List<String> names = new ArrayList<>(SCALARS);
