@@ -159,6 +159,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " feature layout prompt/v1).")
   Path skipRuleOut;
 
+  @Option(names = "--skip-items-out", paramLabel = "PATH.csv",
+      description = "With --tiers: write the pre-generation skip's per-item inputs here (validation with out-of-fold"
+          + " prompt scores, then the evaluated file): correctness, post-rule score, prompt score, decoding steps,"
+          + " prompt features.")
+  Path skipItemsOut;
+
   @Option(names = "--skip-label", defaultValue = "benefit", paramLabel = "LABEL",
       description = "With --tiers: what the pre-generation skip's prompt rule learns: benefit (the large model right"
           + " where the small one is wrong) or deferred-or-benefit (that, or the post-generation rule defers the"
@@ -324,7 +330,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(cli, "--skip-label: " + e.getMessage());
     }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
-        skipMaxLoss, skipRuleOut, seed, label);
+        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut);
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),

@@ -73,6 +73,8 @@ final class TiersEvaluation {
 
   /** Candidate skip shares for choosing the prompt rule's threshold: 0.5%, 1%, …, 20%. */
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
+  /** The validation metric of a skip rule's artifact holding the threshold chosen on validation. */
+  static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
   /** Test prompts over which the small model's time per decoding step is measured. */
   private static final int TIMING_ITEMS = 512;
   /** The learned ways to defer, beside the built-in rules' names. */
@@ -91,9 +93,16 @@ final class TiersEvaluation {
    * @param skipMaxLoss the most exact match the skip may lose at the middle escalation rates (a fraction)
    * @param skipRuleOut where to write the prompt rule's artifact, or null
    * @param skipLabel what the prompt rule is trained to predict ({@link PregenSkip.Label})
+   * @param skipItemsOut where to write the skip's per-item inputs and scores (CSV), or null
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
-      Path skipRuleOut, long seed, PregenSkip.Label skipLabel) {
+      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut) {
+
+    /** Options without the per-item file. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, null);
+    }
 
     /** Options whose prompt rule learns the deferral-benefit label. */
     Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
@@ -475,19 +484,28 @@ final class TiersEvaluation {
     }
     LearnedRule promptRule = trained.rule().withInfo(trained.rule().info()
         .withModel(ModelFingerprint.of(small), PromptFeatures.LAYOUT));
-    if (options.skipRuleOut() != null) {
-      RuleArtifacts.write(promptRule, options.skipRuleOut());
-    }
-
     PregenSkip onValidation = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
         validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
     double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
+    if (options.skipRuleOut() != null) {
+      // The artifact carries the threshold chosen on validation, and the label, for a policy to start from.
+      java.util.Map<String, Double> chosen = new java.util.LinkedHashMap<>();
+      if (Double.isFinite(threshold)) {
+        chosen.put(SKIP_THRESHOLD_METRIC, threshold);
+        chosen.put("skip_validation_share", PregenSkip.share(onValidation.skipped(threshold)));
+      }
+      chosen.put("skip_label_deferred_or_benefit", options.skipLabel() == PregenSkip.Label.DEFERRED_OR_BENEFIT ? 1.0 : 0.0);
+      RuleArtifacts.write(promptRule.withInfo(promptRule.info().withMetrics(chosen)), options.skipRuleOut());
+    }
 
     List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last), null);
     double[] testPromptScores = promptRule.scores(testExamples.stream().map(DeferralExample::features).toList(),
         testExamples.stream().map(DeferralExample::embedding).toList());
     PregenSkip onTest = new PregenSkip(testTiers.get(0).correct(), testTiers.get(last).correct(),
         testTiers.get(0).score(), testPromptScores, steps(testAnswers.get(0)));
+    if (options.skipItemsOut() != null) {
+      writeItems(options.skipItemsOut(), onValidation, examples, onTest, testExamples);
+    }
     boolean[] skipped = onTest.skipped(threshold);
     boolean[] none = new boolean[test.size()];
     long allSteps = IntStream.of(onTest.decodeSteps()).asLongStream().sum();
@@ -553,6 +571,34 @@ final class TiersEvaluation {
     }
     node.put("artifact", options.skipRuleOut() == null ? null : options.skipRuleOut().toString());
     return node;
+  }
+
+  /**
+   * The skip's inputs per item, for analysis outside: one CSV row per validation item (split 0; its
+   * prompt score out of fold) and per evaluated item (split 1; the refit rule's score), with whether
+   * each model is right, the post rule's score, the small model's decoding steps and the prompt
+   * features ({@link PromptFeatures#names}).
+   */
+  private static void writeItems(Path file, PregenSkip validation, List<DeferralExample> validationExamples,
+      PregenSkip test, List<DeferralExample> testExamples) throws IOException {
+    try (java.io.BufferedWriter w = java.nio.file.Files.newBufferedWriter(file)) {
+      int width = validationExamples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+      w.write("split,small_correct,large_correct,post_score,prompt_score,decode_steps,"
+          + String.join(",", PromptFeatures.names(width)) + "\n");
+      for (int split = 0; split < 2; split++) {
+        PregenSkip d = split == 0 ? validation : test;
+        List<DeferralExample> ex = split == 0 ? validationExamples : testExamples;
+        for (int i = 0; i < d.size(); i++) {
+          StringBuilder b = new StringBuilder().append(split).append(',').append(d.smallCorrect()[i] ? 1 : 0)
+              .append(',').append(d.largeCorrect()[i] ? 1 : 0).append(',').append(d.postScore()[i]).append(',')
+              .append(d.promptScore()[i]).append(',').append(d.decodeSteps()[i]);
+          for (float f : ex.get(i).embedding()) {
+            b.append(',').append(f);
+          }
+          w.write(b.append('\n').toString());
+        }
+      }
+    }
   }
 
   /** Puts the value, or null where it is infinite (a loss undefined: more skipped than a rate escalates). */
