@@ -103,6 +103,9 @@ final class DemoCommand implements Callable<Integer> {
           + " chose on validation, recorded in the artifact).")
   Double pregenSkipThreshold;
 
+  /** Whether the skip rule needs the small model's prompt pass (false: it reads the prompt's text alone). */
+  private boolean skipNeedsPass = true;
+
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
@@ -179,6 +182,7 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
     LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
     if (skipRule != null) {
+      skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);
       double t = pregenSkipThreshold != null ? pregenSkipThreshold
           : skipRule.info().validationMetrics().getOrDefault(TiersEvaluation.SKIP_THRESHOLD_METRIC, Double.NaN);
       if (!Double.isFinite(t)) {
@@ -187,8 +191,8 @@ final class DemoCommand implements Callable<Integer> {
       }
       config = config.with(CascadeConfig.POLICY_PREGEN_SKIP_RULE, skipRule.name() + "@" + skipRule.info().version())
           .with(CascadeConfig.POLICY_PREGEN_SKIP_THRESHOLD, Double.toString(t));
-      System.err.printf(Locale.ROOT, "pre-generation skip: %s v%d (%s), threshold %.4f%n", skipRule.name(),
-          skipRule.info().version(), skipRule.info().learner(), t);
+      System.err.printf(Locale.ROOT, "pre-generation skip: %s v%d (%s, inputs %s), threshold %.4f%n",
+          skipRule.name(), skipRule.info().version(), skipRule.info().learner(), skipRule.info().featureLayout(), t);
     }
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
     examples = firstRequests(examples);
@@ -413,7 +417,7 @@ final class DemoCommand implements Callable<Integer> {
         CostModel.from(config),
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD), tierNames);
     com.fasterxml.jackson.databind.node.ObjectNode skip = config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).isBlank()
-        ? null : PregenSkipReport.measure(small, examples, result, maxNew, "demo-");
+        ? null : PregenSkipReport.measure(small, examples, result, maxNew, "demo-", skipNeedsPass);
     if (json) {
       ObjectMapper mapper = new ObjectMapper();
       com.fasterxml.jackson.databind.node.ObjectNode node = mapper.valueToTree(summary);
@@ -506,7 +510,7 @@ final class DemoCommand implements Callable<Integer> {
     }
     String why = new dev.cascade.router.learning.RuleCatalog(
         dev.cascade.router.learning.ModelFingerprint.of(smallModel))
-        .whyNotApplicable(rule.info(), dev.cascade.router.learning.PromptFeatures.LAYOUT);
+        .whyNotSkipRule(rule.info());
     if (!why.isEmpty()) {
       throw new IllegalArgumentException("--pregen-skip: " + file + ": " + why);
     }

@@ -165,6 +165,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " prompt features.")
   Path skipItemsOut;
 
+  @Option(names = "--skip-inputs", defaultValue = "prompt-pass", paramLabel = "prompt-pass|text",
+      description = "With --tiers: what the pre-generation skip's prompt rule reads: prompt-pass (the prompt's length and"
+          + " one pass of the small model over it, layout prompt/v1) or text (the prompt's characters and words alone,"
+          + " layout prompt-text/v1: no pass of the model) (default: ${DEFAULT-VALUE}).")
+  String skipInputs;
+
   @Option(names = "--skip-label", defaultValue = "benefit", paramLabel = "LABEL",
       description = "With --tiers: what the pre-generation skip's prompt rule learns: benefit (the large model right"
           + " where the small one is wrong) or deferred-or-benefit (that, or the post-generation rule defers the"
@@ -330,7 +336,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(cli, "--skip-label: " + e.getMessage());
     }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
-        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut);
+        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs());
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),
@@ -527,5 +533,15 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       }
       return chosen;
     }
+  }
+
+  /** Whether {@code --skip-inputs} asks for the prompt's text alone. */
+  private boolean textInputs() {
+    return switch (skipInputs) {
+      case "text" -> true;
+      case "prompt-pass" -> false;
+      default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--skip-inputs: prompt-pass or text, got " + skipInputs);
+    };
   }
 }

@@ -94,9 +94,17 @@ final class TiersEvaluation {
    * @param skipRuleOut where to write the prompt rule's artifact, or null
    * @param skipLabel what the prompt rule is trained to predict ({@link PregenSkip.Label})
    * @param skipItemsOut where to write the skip's per-item inputs and scores (CSV), or null
+   * @param skipTextOnly whether the prompt rule reads the prompt's text alone ({@link
+   *     PromptFeatures#TEXT_LAYOUT}: no prompt pass of the small model) instead of {@link PromptFeatures#LAYOUT}
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
-      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut) {
+      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly) {
+
+    /** Options whose prompt rule reads the prompt pass. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel, Path skipItemsOut) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, false);
+    }
 
     /** Options without the per-item file. */
     Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
@@ -472,18 +480,21 @@ final class TiersEvaluation {
     boolean[] label = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
         validationTiers.get(0).score(), new double[validation.size()], steps(validationAnswers.get(0)))
         .label(options.skipLabel());
+    boolean text = options.skipTextOnly();
     List<DeferralExample> examples = examples(validation, validationScores, validationAnswers.get(0),
-        validationAnswers.get(last), options.skipLabel() == PregenSkip.Label.BENEFIT ? null : label);
-    int width = examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+        validationAnswers.get(last), options.skipLabel() == PregenSkip.Label.BENEFIT ? null : label, text);
+    int width = text ? 0 : examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+    List<String> inputNames = text ? PromptFeatures.TEXT_NAMES : PromptFeatures.names(width);
     RuleTrainer.Options trainerOptions = new RuleTrainer.Options(5, options.seed(), learners);
     RuleTrainer.TrainingResult trained;
     try (ProgressBar bar = TrainRuleCommand.bar("training pregen-skip", trainerOptions.fits())) {
-      trained = RuleTrainer.train("pregen-skip", PromptFeatures.modelNames(width), examples,
+      trained = RuleTrainer.train("pregen-skip", text ? PromptFeatures.textModelNames() : PromptFeatures.modelNames(width),
+          examples,
           "validation: " + validation.size() + " items; small " + CascadeAnswers.fingerprint(small) + ", deferred to "
               + CascadeAnswers.fingerprint(options.tiers().get(last)), 1, trainerOptions, what -> bar.step());
     }
     LearnedRule promptRule = trained.rule().withInfo(trained.rule().info()
-        .withModel(ModelFingerprint.of(small), PromptFeatures.LAYOUT));
+        .withModel(ModelFingerprint.of(small), text ? PromptFeatures.TEXT_LAYOUT : PromptFeatures.LAYOUT));
     PregenSkip onValidation = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
         validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
     double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
@@ -498,13 +509,14 @@ final class TiersEvaluation {
       RuleArtifacts.write(promptRule.withInfo(promptRule.info().withMetrics(chosen)), options.skipRuleOut());
     }
 
-    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last), null);
+    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last), null,
+        text);
     double[] testPromptScores = promptRule.scores(testExamples.stream().map(DeferralExample::features).toList(),
         testExamples.stream().map(DeferralExample::embedding).toList());
     PregenSkip onTest = new PregenSkip(testTiers.get(0).correct(), testTiers.get(last).correct(),
         testTiers.get(0).score(), testPromptScores, steps(testAnswers.get(0)));
     if (options.skipItemsOut() != null) {
-      writeItems(options.skipItemsOut(), onValidation, examples, onTest, testExamples);
+      writeItems(options.skipItemsOut(), onValidation, examples, onTest, testExamples, inputNames);
     }
     boolean[] skipped = onTest.skipped(threshold);
     boolean[] none = new boolean[test.size()];
@@ -514,7 +526,8 @@ final class TiersEvaluation {
     node.put("small", ModelDirectory.resolve(small).name())
         .put("deferred_to", ModelDirectory.resolve(options.tiers().get(last)).name()).put("post_rule", rule.name());
     ArrayNode names = node.putArray("features");
-    PromptFeatures.names(width).forEach(names::add);
+    inputNames.forEach(names::add);
+    node.put("feature_layout", promptRule.info().featureLayout());
     node.put("label", options.skipLabel().id());
     node.put("label_share", PregenSkip.share(label));
     node.put("learner", promptRule.info().learner());
@@ -580,11 +593,10 @@ final class TiersEvaluation {
    * features ({@link PromptFeatures#names}).
    */
   private static void writeItems(Path file, PregenSkip validation, List<DeferralExample> validationExamples,
-      PregenSkip test, List<DeferralExample> testExamples) throws IOException {
+      PregenSkip test, List<DeferralExample> testExamples, List<String> inputNames) throws IOException {
     try (java.io.BufferedWriter w = java.nio.file.Files.newBufferedWriter(file)) {
-      int width = validationExamples.get(0).embeddingLength() - PromptFeatures.names(0).size();
       w.write("split,small_correct,large_correct,post_score,prompt_score,decode_steps,"
-          + String.join(",", PromptFeatures.names(width)) + "\n");
+          + String.join(",", inputNames) + "\n");
       for (int split = 0; split < 2; split++) {
         PregenSkip d = split == 0 ? validation : test;
         List<DeferralExample> ex = split == 0 ? validationExamples : testExamples;
@@ -633,7 +645,7 @@ final class TiersEvaluation {
    * {@code label[i]}: its correctness pair is set so that {@link DeferralExample#benefit()} is that.
    */
   private static List<DeferralExample> examples(List<PromptItem> items, List<PromptScore> scores, Answers small,
-      Answers deferredTo, boolean[] label) {
+      Answers deferredTo, boolean[] label, boolean text) {
     List<DeferralExample> out = new ArrayList<>(items.size());
     for (int i = 0; i < items.size(); i++) {
       PromptItem item = items.get(i);
@@ -646,8 +658,9 @@ final class TiersEvaluation {
         largeRight = label[i];
         smallRight = false;
       }
-      out.add(new DeferralExample(features, PromptFeatures.of(item.prompt(), scores.get(i)), smallRight, largeRight,
-          1.0, "data", PromptHash.of(item.prompt())));
+      float[] inputs = text ? PromptFeatures.ofText(item.prompt()) : PromptFeatures.of(item.prompt(), scores.get(i));
+      out.add(new DeferralExample(features, inputs, smallRight, largeRight, 1.0, "data",
+          PromptHash.of(item.prompt())));
     }
     return out;
   }
@@ -700,11 +713,13 @@ final class TiersEvaluation {
         skip.get("cv_auc_df_random").asDouble(), skip.get("post_rule").asText(),
         skip.get("cv_auc_df_chow_sum_after_generation").asDouble(), skip.get("cv_auc_df_oracle").asDouble()));
     out.append(String.format(Locale.ROOT, "  skipped %.1f%% of requests (validation %.1f%%), %.1f%% of them where"
-            + " deferring helps; %.1f%% of small-model decoding steps saved (%.1f of %.1f s); prompt pass %.1f s%n",
+            + " deferring helps; %.1f%% of small-model decoding steps saved (%.1f of %.1f s); prompt pass %.1f s%s%n",
         100 * skip.get("skipped_share").asDouble(), 100 * skip.get("validation_skipped_share").asDouble(),
         100 * skip.get("skipped_benefit_share").asDouble(), 100 * skip.get("decode_steps_saved_share").asDouble(),
         skip.get("decode_seconds_saved").asDouble(), skip.get("decode_seconds").asDouble(),
-        skip.get("prompt_pass_seconds").asDouble()));
+        skip.get("prompt_pass_seconds").asDouble(),
+        PromptFeatures.TEXT_LAYOUT.equals(skip.path("feature_layout").asText()) ? " (not needed: the rule reads the text)"
+            : ""));
     out.append(String.format(Locale.ROOT, "  most exact match lost at escalation rates 0.20-0.50: %.2f points%n",
         100 * skip.get("max_loss_at_middle_rates").asDouble()));
     out.append(String.format(Locale.ROOT, "  trade-off (threshold at a share of validation skipped; measured here):%n"));

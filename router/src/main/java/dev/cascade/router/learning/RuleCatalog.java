@@ -158,12 +158,20 @@ public final class RuleCatalog {
    * skip rule when its layout is {@link PromptFeatures#LAYOUT}, else a deferral rule); empty when it may.
    */
   public String whyNotApplicable(RuleInfo info) {
-    return whyNotApplicable(info, isSkipRule(info) ? PromptFeatures.LAYOUT : ModelFingerprint.FEATURE_LAYOUT);
+    return whyNotApplicable(info, isSkipRule(info) ? info.featureLayout() : ModelFingerprint.FEATURE_LAYOUT);
   }
 
-  /** Whether a rule scores prompts before generation (a pre-generation skip rule) rather than generations. */
+  /**
+   * Whether a rule scores prompts before generation (a pre-generation skip rule, layout {@link
+   * PromptFeatures#LAYOUT} or {@link PromptFeatures#TEXT_LAYOUT}) rather than generations.
+   */
   public static boolean isSkipRule(RuleInfo info) {
-    return info.featureLayout().equals(PromptFeatures.LAYOUT);
+    return PromptFeatures.isSkipLayout(info.featureLayout());
+  }
+
+  /** Why this router may not apply a rule with this info as a pre-generation skip rule; empty when it may. */
+  public String whyNotSkipRule(RuleInfo info) {
+    return whyNotApplicable(info, isSkipRule(info) ? info.featureLayout() : PromptFeatures.LAYOUT);
   }
 
   /**
@@ -179,8 +187,8 @@ public final class RuleCatalog {
     }
     if (!info.featureLayout().equals(layout)) {
       return "rule '" + info.name() + "' v" + info.version() + " uses feature layout '" + info.featureLayout()
-          + "', " + (layout.equals(PromptFeatures.LAYOUT) ? "a pre-generation skip rule needs '" : "this router computes '")
-          + layout + "'";
+          + "', " + (PromptFeatures.isSkipLayout(layout) ? "a pre-generation skip rule needs '" + PromptFeatures.LAYOUT
+              + "' or '" + PromptFeatures.TEXT_LAYOUT + "'" : "this router computes '" + layout + "'");
     }
     return "";
   }

@@ -171,7 +171,7 @@ public final class RuleResolver {
       }
       if (RuleCatalog.isSkipRule(entry.rule().info())) {
         throw new RuleUnavailableException(Problem.OTHER_MODEL, "rule '" + name + "' v" + entry.version()
-            + " uses feature layout '" + PromptFeatures.LAYOUT + "': it scores prompts before generation, a"
+            + " uses feature layout '" + entry.rule().info().featureLayout() + "': it scores prompts before generation, a"
             + " pre-generation skip rule (the policy's pregen_skip_rule), not a deferral rule");
       }
       return new Resolved(entry.rule(), name, 0.0, entry.version(), null, null);
@@ -291,20 +291,20 @@ public final class RuleResolver {
       entry = null;
       for (int i = versions.size() - 1; i >= 0 && entry == null; i--) {
         RuleCatalog.Entry e = catalog.get(name, versions.get(i)).orElseThrow();
-        if (catalog.whyNotApplicable(e.rule().info(), PromptFeatures.LAYOUT).isEmpty()) {
+        if (catalog.whyNotSkipRule(e.rule().info()).isEmpty()) {
           entry = e;
         }
       }
       if (entry == null) {
         RuleCatalog.Entry newest = catalog.latest(name).orElseThrow();
         throw new RuleUnavailableException(Problem.OTHER_MODEL,
-            catalog.whyNotApplicable(newest.rule().info(), PromptFeatures.LAYOUT));
+            catalog.whyNotSkipRule(newest.rule().info()));
       }
     } else {
       entry = catalog.get(name, version).orElseThrow(() -> new RuleUnavailableException(Problem.MISSING_VERSION,
           "pre-generation skip rule '" + name + "' has no version " + version + "; known versions: "
               + catalog.versions(name)));
-      String why = catalog.whyNotApplicable(entry.rule().info(), PromptFeatures.LAYOUT);
+      String why = catalog.whyNotSkipRule(entry.rule().info());
       if (!why.isEmpty()) {
         throw new RuleUnavailableException(Problem.OTHER_MODEL, why);
       }

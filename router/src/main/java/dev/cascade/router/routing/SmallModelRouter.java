@@ -249,7 +249,9 @@ public final class SmallModelRouter {
       prompts.add(batch.get(i).request().getPrompt());
     }
     try {
-      double[] scores = PromptFeatures.scores(rule.rule(), prompts, smallModel.scorePrompts(prompts));
+      // A rule over the prompt's text alone needs no pass of the model.
+      double[] scores = PromptFeatures.scores(rule.rule(), prompts,
+          PromptFeatures.needsPass(rule.rule()) ? smallModel.scorePrompts(prompts) : null);
       return scores.length == prompts.size() ? scores : null;
     } catch (RuntimeException e) {
       return null;

@@ -189,6 +189,46 @@ class PregenSkipRoutingTest {
   }
 
   @Test
+  void aRuleOverThePromptTextAloneSkipsWithoutAPromptPass() {
+    List<String> training = Examples.bundled("validation").subList(0, 300).stream().map(Example::prompt).toList();
+    List<DeferralExample> examples = new ArrayList<>();
+    for (String prompt : training) {
+      examples.add(new DeferralExample(FeatureExtractor.extract(new float[0], new float[0]),
+          PromptFeatures.ofText(prompt), false, prompt.length() > 12));
+    }
+    LearnedRule trained = RuleTrainer.train("pregen-skip", PromptFeatures.textModelNames(), examples, "test", 4,
+        new RuleTrainer.Options(2, 7, List.of(LearnerSpec.logisticRegression(10, 0.1))), RuleTrainer.Progress.NONE)
+        .rule();
+    LearnedRule textRule = trained.withInfo(trained.info().withModel(ModelFingerprint.of("small"),
+        PromptFeatures.TEXT_LAYOUT));
+    assertThat(PromptFeatures.needsPass(textRule)).isFalse();
+    double[] scores = PromptFeatures.scores(textRule, prompts, null);
+    double[] sorted = scores.clone();
+    Arrays.sort(sorted);
+    int kept = (int) Math.round(0.75 * ITEMS);
+    double t = (sorted[kept - 1] + sorted[kept]) / 2;
+
+    // A model whose prompt pass fails: a text rule never asks for one.
+    Counting model = new Counting(small, true);
+    Observer observer = new Observer();
+    List<Routed> routed = route(router(model, resolver(textRule), observer), policy(new PregenSkipPolicy("pregen-skip",
+        t)));
+    int skipped = 0;
+    for (int i = 0; i < ITEMS; i++) {
+      boolean flagged = scores[i] > t;
+      skipped += flagged ? 1 : 0;
+      Routed r = routed.get(i);
+      boolean marked = r instanceof Routed.Escalated e && SmallStop.PREGEN_SKIP.equals(e.escalation().getSmallStop());
+      assertThat(marked).as(prompts.get(i)).isEqualTo(flagged);
+      assertThat(model.decoded.contains(prompts.get(i))).isEqualTo(!flagged);
+    }
+    // Prompts of the same length tie, so the share flagged is only about a quarter.
+    assertThat(skipped).isPositive().isLessThan(ITEMS / 2);
+    assertThat(observer.failed.get()).isZero();
+    assertThat(observer.skipped.get()).isEqualTo(skipped);
+  }
+
+  @Test
   void aSkipNeedsBothARuleAndAFiniteThreshold() {
     assertThat(PregenSkipPolicy.of(null, null)).isNull();
     assertThatThrownBy(() -> PregenSkipPolicy.of("pregen-skip", null))
