@@ -29,7 +29,7 @@ def load(path):
 def accuracy_at(d, skipped, rate):
     """PregenSkip.accuracyAt: the skipped items, then the highest post scores of the rest."""
     n = len(d)
-    k = int(round(rate * n))
+    k = int(np.floor(rate * n + 0.5))
     if skipped.sum() > k:
         return np.nan
     order = np.lexsort((np.arange(n), -d[:, 3]))
@@ -52,7 +52,7 @@ def losses(d, skipped):
 def top(d, rate):
     n = len(d)
     out = np.zeros(n, bool)
-    out[np.argsort(-d[:, 3], kind='stable')[:int(round(rate * n))]] = True
+    out[np.argsort(-d[:, 3], kind='stable')[:int(np.floor(rate * n + 0.5))]] = True
     return out
 
 
@@ -89,7 +89,8 @@ def auc(scores, label):
 def main(path):
     v, t = load(path)
     sorted_oof = np.sort(v[:, 4])
-    at = lambda share, s=sorted_oof: s[int(round((1 - share) * len(s))) - 1]
+    # As TiersEvaluation: Java's Math.round (half up), not Python's round (half to even).
+    at = lambda share, s=sorted_oof: s[int(np.floor((1 - share) * len(s) + 0.5)) - 1]
     benefit_v = ((v[:, 2] == 1) & (v[:, 1] == 0)).astype(float)
     benefit_t = ((t[:, 2] == 1) & (t[:, 1] == 0)).astype(float)
     print("the Tribuo prompt rule (validation: out-of-fold scores; test: the rule refit on all of validation);"
