@@ -230,7 +230,7 @@ final class TiersEvaluation {
     }
 
     root.set("pregen_skip", pregenSkip(validation, test, validationAnswers, testAnswers,
-        validationTiers, testTiers, rule));
+        validationTiers, testTiers, rule, perToken[0]));
     // Early deferral: null here; eval --tiers --early-defer fills it (EvalCommand).
     root.putNull("early_defer");
     return root;
@@ -453,8 +453,8 @@ final class TiersEvaluation {
 
   /** The prompt rule: trained on validation, threshold chosen there, measured on the evaluated split. */
   private ObjectNode pregenSkip(List<PromptItem> validation, List<PromptItem> test, List<Answers> validationAnswers,
-      List<Answers> testAnswers, List<Tier> validationTiers, List<Tier> testTiers, DeferralRule rule)
-      throws IOException {
+      List<Answers> testAnswers, List<Tier> validationTiers, List<Tier> testTiers, DeferralRule rule,
+      double smallPerToken) throws IOException {
     String small = options.tiers().get(0);
     int last = options.tiers().size() - 1;
     List<PromptScore> validationScores;
@@ -570,16 +570,33 @@ final class TiersEvaluation {
       finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
       finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
     }
+    // Cost per request as the tiers count it: the small model's prompt and generated tokens unless
+    // skipped, the last tier's when deferred, and, for a rule that needs it, a prompt pass on every
+    // request (the small model's per-token cost over its prompt tokens).
+    double[] smallCost = testAnswers.get(0).cost();
+    double[] nextCost = testAnswers.get(last).cost();
+    double[] noPass = new double[test.size()];
+    double[] passCost = new double[test.size()];
+    for (int i = 0; i < passCost.length; i++) {
+      passCost[i] = text ? 0 : smallPerToken * testAnswers.get(0).promptTokens()[i];
+    }
+    node.put("cost_method", "per request: the small model's per-token cost x (prompt + generated tokens) unless"
+        + " skipped, the last tier's x (its prompt + generated tokens) when escalated, and "
+        + (text ? "no prompt pass (the rule reads the text)" : "a prompt pass on every request with the skip (the"
+            + " small model's per-token cost x prompt tokens)"));
     ArrayNode curve = node.putArray("curve");
     for (int r = 0; r <= 20; r++) {
       double rate = r / 20.0;
       ObjectNode point = curve.addObject().put("escalation_rate", rate)
-          .put("accuracy_without", onTest.accuracyAt(rate, none));
+          .put("accuracy_without", onTest.accuracyAt(rate, none))
+          .put("cost_without", onTest.costAt(rate, none, smallCost, noPass, nextCost));
       double with = onTest.accuracyAt(rate, skipped);
       if (Double.isNaN(with)) {
         point.putNull("accuracy_with");
+        point.putNull("cost_with");
       } else {
         point.put("accuracy_with", with);
+        point.put("cost_with", onTest.costAt(rate, skipped, smallCost, passCost, nextCost));
       }
     }
     node.put("artifact", options.skipRuleOut() == null ? null : options.skipRuleOut().toString());
@@ -730,10 +747,12 @@ final class TiersEvaluation {
         100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
         points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")),
         points(p.get("validation_max_loss")))));
-    out.append(String.format(Locale.ROOT, "  %10s %10s %10s%n", "escalated", "without", "with"));
-    skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s%n",
+    out.append(String.format(Locale.ROOT, "  %10s %10s %10s %14s %14s%n", "escalated", "without", "with",
+        "cost without", "cost with"));
+    skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s %14.2f %14s%n",
         p.get("escalation_rate").asDouble(), 100 * p.get("accuracy_without").asDouble(),
-        percent(p.get("accuracy_with")))));
+        percent(p.get("accuracy_with")), p.get("cost_without").asDouble(),
+        p.get("cost_with").isNumber() ? String.format(Locale.ROOT, "%.2f", p.get("cost_with").asDouble()) : "-")));
     return out.toString();
   }
 

@@ -144,11 +144,28 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
    */
   public double accuracyAt(double rate, boolean[] skipped) {
     int n = size();
+    boolean[] deferred = deferredAt(rate, skipped);
+    if (deferred == null) {
+      return Double.NaN;
+    }
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+      right += (deferred[i] ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
+    }
+    return (double) right / n;
+  }
+
+  /**
+   * Which items go on at escalation rate {@code rate}: the {@code skipped} ones, then the highest
+   * post scores among the rest, {@code round(rate · n)} in all; null when more are skipped than that.
+   */
+  public boolean[] deferredAt(double rate, boolean[] skipped) {
+    int n = size();
     int escalate = (int) Math.round(rate * n);
     boolean[] deferred = skipped.clone();
     int count = (int) IntStream.range(0, n).filter(i -> skipped[i]).count();
     if (count > escalate) {
-      return Double.NaN;
+      return null;
     }
     int[] order = postOrder();
     for (int j = 0; j < n && count < escalate; j++) {
@@ -157,11 +174,24 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
         count++;
       }
     }
-    int right = 0;
-    for (int i = 0; i < n; i++) {
-      right += (deferred[i] ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
+    return deferred;
+  }
+
+  /**
+   * Mean cost per request at escalation rate {@code rate} ({@link #deferredAt}): every item not
+   * skipped pays {@code smallCost}, every item {@code passCost} (a prompt pass; 0 for a rule over the
+   * text alone, and without a skip), every item that goes on {@code nextCost}; NaN where undefined.
+   */
+  public double costAt(double rate, boolean[] skipped, double[] smallCost, double[] passCost, double[] nextCost) {
+    boolean[] deferred = deferredAt(rate, skipped);
+    if (deferred == null) {
+      return Double.NaN;
     }
-    return (double) right / n;
+    double total = 0;
+    for (int i = 0; i < deferred.length; i++) {
+      total += (skipped[i] ? 0 : smallCost[i]) + passCost[i] + (deferred[i] ? nextCost[i] : 0);
+    }
+    return total / deferred.length;
   }
 
   /** The most accuracy the skip loses against no skip, over {@code rates}; +∞ where it is undefined at one. */

@@ -31,6 +31,23 @@ class PregenSkipTest {
   }
 
   @Test
+  void atTheSameEscalationRateASkippedRequestCostsItsSmallAnswerLessAndEveryOneThePromptPass() {
+    boolean[] skipped = FOUR.skipped(0.85);
+    boolean[] none = new boolean[4];
+    assertThat(FOUR.deferredAt(0.5, none)).containsExactly(true, false, true, false);
+    assertThat(FOUR.deferredAt(0.5, skipped)).containsExactly(true, false, true, false);
+    assertThat(FOUR.deferredAt(0.0, skipped)).isNull();
+    double[] small = {10, 2, 4, 4};
+    double[] next = {100, 100, 100, 100};
+    double[] noPass = new double[4];
+    assertThat(FOUR.costAt(0.5, none, small, noPass, next)).isEqualTo((20 + 200) / 4.0);
+    // Item 0 skipped: its small answer (10) not paid; with a prompt pass of 1 on every request, 4 more.
+    assertThat(FOUR.costAt(0.5, skipped, small, noPass, next)).isEqualTo((10 + 200) / 4.0);
+    assertThat(FOUR.costAt(0.5, skipped, small, new double[] {1, 1, 1, 1}, next)).isEqualTo((14 + 200) / 4.0);
+    assertThat(FOUR.costAt(0.0, skipped, small, noPass, next)).isNaN();
+  }
+
+  @Test
   void skippingARequestTheSmallModelGetsRightLosesItAndBelowTheSkippedShareThereIsNoPoint() {
     boolean[] skipped = FOUR.skipped(0.7);
     assertThat(skipped).containsExactly(true, false, false, true);
