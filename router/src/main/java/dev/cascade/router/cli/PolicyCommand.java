@@ -95,9 +95,10 @@ final class PolicyCommand implements Runnable {
     String earlyDefer;
 
     @Option(names = "--pregen-skip", paramLabel = "RULE[@VERSION]|off",
-        description = {"The pre-generation skip: a learned prompt-only rule on the rules topic (feature layout prompt/v1,"
-            + " e.g. from eval --tiers --skip-rule-out, published with rules publish) that scores each prompt before the"
-            + " small model decodes; with --pregen-skip-threshold. off turns it off; left out, the one in force stays."})
+        description = {"The pre-generation skip: a learned prompt-only rule on the rules topic (feature layout prompt/v1"
+            + " or prompt-text/v1, e.g. from eval --tiers --skip-rule-out, published with rules publish) that scores each"
+            + " prompt before the small model decodes; with --pregen-skip-threshold. off turns it off; left out, the one"
+            + " in force stays."})
     String pregenSkip;
 
     @Option(names = "--pregen-skip-threshold", paramLabel = "T",
