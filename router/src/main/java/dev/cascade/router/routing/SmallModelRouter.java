@@ -185,6 +185,11 @@ public final class SmallModelRouter {
             smallMs + (verdict == null ? 0 : passMsEach), false, verdict));
       }
     }
+    Routed[] out = new Routed[batch.size()];
+    skippedOut.forEach((i, routed) -> out[i] = routed);
+    if (generated.isEmpty()) {
+      return List.of(out); // every request skipped: nothing to score (a tree model warns on an empty batch)
+    }
     long t0 = System.nanoTime();
     List<UncertaintyFeatures> features = new ArrayList<>(generated.size());
     List<float[]> embeddings = new ArrayList<>(generated.size());
@@ -197,8 +202,7 @@ public final class SmallModelRouter {
     for (RuleResolver.Resolved shadow : rule.shadows()) {
       shadows.add(batchScores(shadow, features, embeddings));
     }
-    double scoringMsEach = generated.isEmpty() ? 0 : (System.nanoTime() - t0) / 1e6 / generated.size();
-    Routed[] out = new Routed[batch.size()];
+    double scoringMsEach = (System.nanoTime() - t0) / 1e6 / generated.size();
     for (int k = 0; k < generated.size(); k++) {
       Generated g = generated.get(k);
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
@@ -211,7 +215,6 @@ public final class SmallModelRouter {
           : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), stop,
               g.pregen());
     }
-    skippedOut.forEach((i, routed) -> out[i] = routed);
     return List.of(out);
   }
 
