@@ -92,7 +92,10 @@ public final class CascadeRouter implements AutoCloseable {
         config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default", version,
         shadows.isEmpty() ? java.util.List.of() : java.util.Arrays.stream(shadows.split(",")).map(String::trim).toList(),
         config.get(CascadeConfig.POLICY_FALLBACK_RULE),
-        margin.isPresent() ? margin.getAsDouble() : null, config.get(CascadeConfig.POLICY_TIER_RULES));
+        margin.isPresent() ? margin.getAsDouble() : null, config.get(CascadeConfig.POLICY_TIER_RULES),
+        config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).isBlank() ? null
+            : new dev.cascade.router.policy.PregenSkipPolicy(config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).trim(),
+                config.get(CascadeConfig.POLICY_PREGEN_SKIP_THRESHOLD)));
   }
 
   /**
@@ -186,12 +189,22 @@ public final class CascadeRouter implements AutoCloseable {
     }
     DeferralPolicy defaultPolicy = configuredPolicy(config);
     try {
-      rules.check(defaultPolicy);
+      rules.check(defaultPolicy.withPregenSkip(null));
     } catch (RuleResolver.RuleUnavailableException e) {
       if (e.problem() != RuleResolver.Problem.MISSING_VERSION) {
         throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
       }
       LOG.warn("configured policy: {}; the fallback rule scores until the rules topic holds it", e.getMessage());
+    }
+    if (defaultPolicy.pregenSkip() != null) {
+      try {
+        rules.resolveSkip(defaultPolicy.pregenSkip().rule());
+      } catch (RuleResolver.RuleUnavailableException e) {
+        // A skip rule comes from the rules topic, which is read after start-up: until it is there,
+        // every request is decoded (counted as cascade_pregen_skip_failures_total).
+        LOG.warn("configured pre-generation skip: {}; requests are decoded until the rules topic holds it",
+            e.getMessage());
+      }
     }
     try (Admin admin = Admin.create(clientProperties(config))) {
       TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),

@@ -87,6 +87,9 @@ final class ApiRecords {
     if (p.earlyDeferMargin() != null) {
       b.setEarlyDeferMargin(p.earlyDeferMargin());
     }
+    if (p.pregenSkip() != null) {
+      b.setPregenSkipRule(p.pregenSkip().rule()).setPregenSkipThreshold(p.pregenSkip().threshold());
+    }
     return b
         .addAllShadowRules(p.shadowRules())
         .setFallbackRule(p.fallbackRule())
@@ -115,7 +118,9 @@ final class ApiRecords {
         p.hasRuleVersion() ? p.getRuleVersion() : null, p.getShadowRulesList(),
         p.getFallbackRule().isBlank() ? dev.cascade.router.rules.ChowSumRule.NAME : p.getFallbackRule(),
         p.hasEarlyDeferMargin() ? p.getEarlyDeferMargin() : null,
-        tierPolicies(p.getTierPoliciesList()));
+        tierPolicies(p.getTierPoliciesList()),
+        dev.cascade.router.policy.PregenSkipPolicy.of(p.hasPregenSkipRule() ? p.getPregenSkipRule() : null,
+            p.hasPregenSkipThreshold() ? p.getPregenSkipThreshold() : null));
   }
 
   private static java.util.List<dev.cascade.router.policy.TierPolicy> tierPolicies(
@@ -160,6 +165,8 @@ final class ApiRecords {
       case "shadowRules" -> "shadow_rules";
       case "fallbackRule" -> "fallback_rule";
       case "earlyDeferMargin" -> "early_defer_margin";
+      case "pregenSkip.rule" -> "pregen_skip_rule";
+      case "pregenSkip.threshold" -> "pregen_skip_threshold";
       default -> recordComponent;
     };
   }

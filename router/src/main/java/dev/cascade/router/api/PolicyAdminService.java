@@ -108,6 +108,17 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
             + e.getMessage()).asRuntimeException());
         return;
       }
+      if (next.pregenSkip() != null) {
+        try {
+          rules.resolveSkip(next.pregenSkip().rule());
+        } catch (RuleResolver.RuleUnavailableException e) {
+          // Refused as a policy rule made for another model is: the skip rule must fit this router.
+          Status status = e.problem() == RuleResolver.Problem.OTHER_MODEL ? Status.FAILED_PRECONDITION
+              : Status.INVALID_ARGUMENT;
+          observer.onError(status.withDescription("policy.pregen_skip_rule: " + e.getMessage()).asRuntimeException());
+          return;
+        }
+      }
       try {
         rules.check(next);
       } catch (RuleResolver.RuleUnavailableException e) {

@@ -92,6 +92,20 @@ final class DemoCommand implements Callable<Integer> {
           + " (default: ${DEFAULT-VALUE}).")
   double tierEscalation;
 
+  @Option(names = "--pregen-skip", paramLabel = "RULE-FILE",
+      description = {"Run with the pre-generation skip: this prompt rule artifact (eval --tiers --skip-rule-out, made for"
+          + " the small model) is published to the rules topic and the policy names it; requests it flags skip"
+          + " small-model decoding. The summary says how many were skipped and the decoding time saved."})
+  Path pregenSkip;
+
+  @Option(names = "--pregen-skip-threshold", paramLabel = "T",
+      description = "With --pregen-skip: skip when the rule's score is greater than T (default: the threshold eval"
+          + " chose on validation, recorded in the artifact).")
+  Double pregenSkipThreshold;
+
+  /** Whether the skip rule needs the small model's prompt pass (false: it reads the prompt's text alone). */
+  private boolean skipNeedsPass = true;
+
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
@@ -139,6 +153,9 @@ final class DemoCommand implements Callable<Integer> {
     if (plot != null) {
       throw new IllegalArgumentException("--plot: only with --learn");
     }
+    if (pregenSkip == null && pregenSkipThreshold != null) {
+      throw new IllegalArgumentException("--pregen-skip-threshold: only with --pregen-skip");
+    }
     Map<String, String> flags = new LinkedHashMap<>();
     if (rule != null) {
       flags.put(CascadeConfig.POLICY_RULE.name(), rule);
@@ -163,6 +180,20 @@ final class DemoCommand implements Callable<Integer> {
     // validation split (router/EVALUATION.md); serve keeps chow-quantile, which fits any model.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
+    LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
+    if (skipRule != null) {
+      skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);
+      double t = pregenSkipThreshold != null ? pregenSkipThreshold
+          : skipRule.info().validationMetrics().getOrDefault(TiersEvaluation.SKIP_THRESHOLD_METRIC, Double.NaN);
+      if (!Double.isFinite(t)) {
+        throw new IllegalArgumentException("--pregen-skip: " + pregenSkip + " records no threshold chosen on validation"
+            + (pregenSkipThreshold != null ? "" : "; give one with --pregen-skip-threshold"));
+      }
+      config = config.with(CascadeConfig.POLICY_PREGEN_SKIP_RULE, skipRule.name() + "@" + skipRule.info().version())
+          .with(CascadeConfig.POLICY_PREGEN_SKIP_THRESHOLD, Double.toString(t));
+      System.err.printf(Locale.ROOT, "pre-generation skip: %s v%d (%s, inputs %s), threshold %.4f%n",
+          skipRule.name(), skipRule.info().version(), skipRule.info().learner(), skipRule.info().featureLayout(), t);
+    }
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
     examples = firstRequests(examples);
     if (!(rate >= 0) || Double.isInfinite(rate)) {
@@ -246,6 +277,9 @@ final class DemoCommand implements Callable<Integer> {
       try (CascadeRouter router = CascadeRouter.start(config, small, target);
           ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
+        if (skipRule != null) {
+          publishRule(config, router, skipRule);
+        }
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "demo", examples, rate, Duration.ofSeconds(120),
             Progress.of(bar));
@@ -382,10 +416,20 @@ final class DemoCommand implements Callable<Integer> {
     DemoSummary summary = DemoSummary.of("demo", examples, result, smallTexts, largeTexts, largeTokens,
         CostModel.from(config),
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD), tierNames);
+    com.fasterxml.jackson.databind.node.ObjectNode skip = config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).isBlank()
+        ? null : PregenSkipReport.measure(small, examples, result, maxNew, "demo-", skipNeedsPass);
     if (json) {
-      System.out.println(new ObjectMapper().writeValueAsString(summary));
+      ObjectMapper mapper = new ObjectMapper();
+      com.fasterxml.jackson.databind.node.ObjectNode node = mapper.valueToTree(summary);
+      if (skip != null) {
+        node.set("pregen_skip", skip);
+      }
+      System.out.println(mapper.writeValueAsString(node));
     } else {
       System.out.println(summary.toText());
+      if (skip != null) {
+        System.out.println(PregenSkipReport.text(skip));
+      }
     }
     System.out.flush();
     return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
@@ -423,7 +467,8 @@ final class DemoCommand implements Callable<Integer> {
 
   /**
    * The small model's whole answer to every example: from the outcome, except where early
-   * deferral stopped it (the outcome holds an unfinished prefix), generated to its end now; null
+   * deferral stopped it (the outcome holds an unfinished prefix) or the pre-generation skip left it
+   * out (none), generated to its end now; null
    * where there is no outcome.
    */
   static List<String> smallOnlyBaseline(TextGenerator small, List<Example> examples, DemoWorkload.Result result,
@@ -433,7 +478,7 @@ final class DemoCommand implements Callable<Integer> {
     for (int i = 0; i < examples.size(); i++) {
       RoutingOutcome o = result.outcomes().get(idPrefix + i);
       texts.add(o == null ? null : o.getSmallText());
-      if (o != null && SmallStop.EARLY_DEFER.equals(o.getSmallStop())) {
+      if (o != null && SmallStop.unfinished(o.getSmallStop())) {
         stopped.add(i);
       }
     }
@@ -445,6 +490,50 @@ final class DemoCommand implements Callable<Integer> {
       }
     }
     return texts;
+  }
+
+  /**
+   * The prompt rule in {@code file}, checked to be a pre-generation skip rule for {@code smallModel}.
+   *
+   * @throws IllegalArgumentException naming the option and what is wrong
+   */
+  static LearnedRule skipRule(Path file, String smallModel) throws java.io.IOException {
+    if (!java.nio.file.Files.isRegularFile(file)) {
+      throw new IllegalArgumentException("--pregen-skip: " + file + " is not a file (write one with eval --tiers"
+          + " --skip-rule-out FILE)");
+    }
+    LearnedRule rule;
+    try {
+      rule = dev.cascade.router.learning.RuleArtifacts.read(file);
+    } catch (IllegalArgumentException | java.io.IOException e) {
+      throw new IllegalArgumentException("--pregen-skip: " + file + " is not a rule artifact: " + e.getMessage(), e);
+    }
+    String why = new dev.cascade.router.learning.RuleCatalog(
+        dev.cascade.router.learning.ModelFingerprint.of(smallModel))
+        .whyNotSkipRule(rule.info());
+    if (!why.isEmpty()) {
+      throw new IllegalArgumentException("--pregen-skip: " + file + ": " + why);
+    }
+    return rule;
+  }
+
+  /** Writes the skip rule to the rules topic, as {@code rules publish} would, and waits until the router holds it. */
+  private static void publishRule(CascadeConfig config, CascadeRouter router, LearnedRule rule) throws Exception {
+    try (org.apache.kafka.clients.producer.KafkaProducer<String, byte[]> producer =
+        new org.apache.kafka.clients.producer.KafkaProducer<>(CascadeRouter.clientProperties(config),
+            new org.apache.kafka.common.serialization.StringSerializer(),
+            new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+      producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(config.topics().rules(),
+          rule.name() + "@" + rule.info().version(), dev.cascade.router.learning.RuleArtifacts.encode(rule))).get();
+    }
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (router.rules().catalog().get(rule.name(), rule.info().version()).isEmpty()) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("the router did not read rule " + rule.name() + "@" + rule.info().version()
+            + " from " + config.topics().rules() + " within 60 s");
+      }
+      Thread.sleep(20);
+    }
   }
 
   private static String ruleName(CascadeConfig config) {

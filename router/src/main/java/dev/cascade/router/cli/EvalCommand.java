@@ -159,6 +159,25 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " feature layout prompt/v1).")
   Path skipRuleOut;
 
+  @Option(names = "--skip-items-out", paramLabel = "PATH.csv",
+      description = "With --tiers: write the pre-generation skip's per-item inputs here (validation with out-of-fold"
+          + " prompt scores, then the evaluated file): correctness, post-rule score, prompt score, decoding steps,"
+          + " prompt features.")
+  Path skipItemsOut;
+
+  @Option(names = "--skip-inputs", defaultValue = "prompt-pass", paramLabel = "prompt-pass|text",
+      description = "With --tiers: what the pre-generation skip's prompt rule reads: prompt-pass (the prompt's length and"
+          + " one pass of the small model over it, layout prompt/v1) or text (the prompt's characters and words alone,"
+          + " layout prompt-text/v1: no pass of the model) (default: ${DEFAULT-VALUE}).")
+  String skipInputs;
+
+  @Option(names = "--skip-label", defaultValue = "benefit", paramLabel = "LABEL",
+      description = "With --tiers: what the pre-generation skip's prompt rule learns: benefit (the large model right"
+          + " where the small one is wrong) or deferred-or-benefit (that, or the post-generation rule defers the"
+          + " request anyway at escalation rate 0.20, so escalating it without decoding costs nothing)"
+          + " (default: ${DEFAULT-VALUE}).")
+  String skipLabel;
+
   @Option(names = "--seed", defaultValue = "20240917", paramLabel = "N",
       description = "Seed of the bootstrap (and of training with --rule-train) (default: ${DEFAULT-VALUE}).")
   long seed;
@@ -310,8 +329,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(cli,
           e.getMessage().startsWith("--") ? e.getMessage() : "--tiers: " + e.getMessage());
     }
-    TiersEvaluation.Options options =
-        new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid, skipMaxLoss, skipRuleOut, seed);
+    dev.cascade.router.evaluation.PregenSkip.Label label;
+    try {
+      label = dev.cascade.router.evaluation.PregenSkip.Label.of(skipLabel);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(cli, "--skip-label: " + e.getMessage());
+    }
+    TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
+        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs());
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),
@@ -508,5 +533,15 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       }
       return chosen;
     }
+  }
+
+  /** Whether {@code --skip-inputs} asks for the prompt's text alone. */
+  private boolean textInputs() {
+    return switch (skipInputs) {
+      case "text" -> true;
+      case "prompt-pass" -> false;
+      default -> throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--skip-inputs: prompt-pass or text, got " + skipInputs);
+    };
   }
 }

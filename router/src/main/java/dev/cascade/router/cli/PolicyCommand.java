@@ -94,6 +94,17 @@ final class PolicyCommand implements Runnable {
             "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (router key small.early-defer)."})
     String earlyDefer;
 
+    @Option(names = "--pregen-skip", paramLabel = "RULE[@VERSION]|off",
+        description = {"The pre-generation skip: a learned prompt-only rule on the rules topic (feature layout prompt/v1"
+            + " or prompt-text/v1, e.g. from eval --tiers --skip-rule-out, published with rules publish) that scores each"
+            + " prompt before the small model decodes; with --pregen-skip-threshold. off turns it off; left out, the one"
+            + " in force stays."})
+    String pregenSkip;
+
+    @Option(names = "--pregen-skip-threshold", paramLabel = "T",
+        description = "Skip small-model decoding (escalate at once) when the skip rule's score is greater than T.")
+    Double pregenSkipThreshold;
+
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
@@ -163,6 +174,24 @@ final class PolicyCommand implements Runnable {
         }
       } else if (margin != null) {
         asked.setEarlyDeferMargin(margin);
+      }
+      if (pregenSkip == null) {
+        if (current.hasPregenSkipRule()) {
+          asked.setPregenSkipRule(current.getPregenSkipRule());
+        }
+        if (pregenSkipThreshold != null) {
+          asked.setPregenSkipThreshold(pregenSkipThreshold);
+        } else if (current.hasPregenSkipThreshold()) {
+          asked.setPregenSkipThreshold(current.getPregenSkipThreshold());
+        }
+      } else if (!pregenSkip.equalsIgnoreCase("off")) {
+        // The server refuses a rule it cannot apply, or a rule without a threshold, naming the field.
+        asked.setPregenSkipRule(pregenSkip);
+        if (pregenSkipThreshold != null) {
+          asked.setPregenSkipThreshold(pregenSkipThreshold);
+        } else if (current.hasPregenSkipThreshold()) {
+          asked.setPregenSkipThreshold(current.getPregenSkipThreshold());
+        }
       }
       return asked;
     }

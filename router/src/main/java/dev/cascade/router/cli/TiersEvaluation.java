@@ -73,6 +73,8 @@ final class TiersEvaluation {
 
   /** Candidate skip shares for choosing the prompt rule's threshold: 0.5%, 1%, …, 20%. */
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
+  /** The validation metric of a skip rule's artifact holding the threshold chosen on validation. */
+  static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
   /** Test prompts over which the small model's time per decoding step is measured. */
   private static final int TIMING_ITEMS = 512;
   /** The learned ways to defer, beside the built-in rules' names. */
@@ -90,9 +92,32 @@ final class TiersEvaluation {
    * @param levels grid: each tier's score quantiles at 0, 1/levels, …, 1
    * @param skipMaxLoss the most exact match the skip may lose at the middle escalation rates (a fraction)
    * @param skipRuleOut where to write the prompt rule's artifact, or null
+   * @param skipLabel what the prompt rule is trained to predict ({@link PregenSkip.Label})
+   * @param skipItemsOut where to write the skip's per-item inputs and scores (CSV), or null
+   * @param skipTextOnly whether the prompt rule reads the prompt's text alone ({@link
+   *     PromptFeatures#TEXT_LAYOUT}: no prompt pass of the small model) instead of {@link PromptFeatures#LAYOUT}
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
-      Path skipRuleOut, long seed) {}
+      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly) {
+
+    /** Options whose prompt rule reads the prompt pass. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel, Path skipItemsOut) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, false);
+    }
+
+    /** Options without the per-item file. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, null);
+    }
+
+    /** Options whose prompt rule learns the deferral-benefit label. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, PregenSkip.Label.BENEFIT);
+    }
+  }
 
   /** One tier on one split: its generations, cost and prompt tokens per item. */
   private record Answers(List<Generation> generations, double[] cost, int[] promptTokens) {}
@@ -197,7 +222,7 @@ final class TiersEvaluation {
     }
 
     root.set("pregen_skip", pregenSkip(validation, test, validationAnswers, testAnswers,
-        validationTiers, testTiers, rule));
+        validationTiers, testTiers, rule, perToken[0]));
     // Early deferral: null here; eval --tiers --early-defer fills it (EvalCommand).
     root.putNull("early_defer");
     return root;
@@ -420,8 +445,8 @@ final class TiersEvaluation {
 
   /** The prompt rule: trained on validation, threshold chosen there, measured on the evaluated split. */
   private ObjectNode pregenSkip(List<PromptItem> validation, List<PromptItem> test, List<Answers> validationAnswers,
-      List<Answers> testAnswers, List<Tier> validationTiers, List<Tier> testTiers, DeferralRule rule)
-      throws IOException {
+      List<Answers> testAnswers, List<Tier> validationTiers, List<Tier> testTiers, DeferralRule rule,
+      double smallPerToken) throws IOException {
     String small = options.tiers().get(0);
     int last = options.tiers().size() - 1;
     List<PromptScore> validationScores;
@@ -443,31 +468,48 @@ final class TiersEvaluation {
       secondsPerStep = seconds / timedSteps;
     }
 
+    // The label: from the validation answers and the post rule's scores alone (no prompt score yet).
+    boolean[] label = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
+        validationTiers.get(0).score(), new double[validation.size()], steps(validationAnswers.get(0)))
+        .label(options.skipLabel());
+    boolean text = options.skipTextOnly();
     List<DeferralExample> examples = examples(validation, validationScores, validationAnswers.get(0),
-        validationAnswers.get(last));
-    int width = examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+        validationAnswers.get(last), options.skipLabel() == PregenSkip.Label.BENEFIT ? null : label, text);
+    int width = text ? 0 : examples.get(0).embeddingLength() - PromptFeatures.names(0).size();
+    List<String> inputNames = text ? PromptFeatures.TEXT_NAMES : PromptFeatures.names(width);
     RuleTrainer.Options trainerOptions = new RuleTrainer.Options(5, options.seed(), learners);
     RuleTrainer.TrainingResult trained;
     try (ProgressBar bar = TrainRuleCommand.bar("training pregen-skip", trainerOptions.fits())) {
-      trained = RuleTrainer.train("pregen-skip", PromptFeatures.modelNames(width), examples,
+      trained = RuleTrainer.train("pregen-skip", text ? PromptFeatures.textModelNames() : PromptFeatures.modelNames(width),
+          examples,
           "validation: " + validation.size() + " items; small " + CascadeAnswers.fingerprint(small) + ", deferred to "
               + CascadeAnswers.fingerprint(options.tiers().get(last)), 1, trainerOptions, what -> bar.step());
     }
     LearnedRule promptRule = trained.rule().withInfo(trained.rule().info()
-        .withModel(ModelFingerprint.of(small), PromptFeatures.LAYOUT));
-    if (options.skipRuleOut() != null) {
-      RuleArtifacts.write(promptRule, options.skipRuleOut());
-    }
-
+        .withModel(ModelFingerprint.of(small), text ? PromptFeatures.TEXT_LAYOUT : PromptFeatures.LAYOUT));
     PregenSkip onValidation = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
         validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
     double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
+    if (options.skipRuleOut() != null) {
+      // The artifact carries the threshold chosen on validation, and the label, for a policy to start from.
+      java.util.Map<String, Double> chosen = new java.util.LinkedHashMap<>();
+      if (Double.isFinite(threshold)) {
+        chosen.put(SKIP_THRESHOLD_METRIC, threshold);
+        chosen.put("skip_validation_share", PregenSkip.share(onValidation.skipped(threshold)));
+      }
+      chosen.put("skip_label_deferred_or_benefit", options.skipLabel() == PregenSkip.Label.DEFERRED_OR_BENEFIT ? 1.0 : 0.0);
+      RuleArtifacts.write(promptRule.withInfo(promptRule.info().withMetrics(chosen)), options.skipRuleOut());
+    }
 
-    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last));
+    List<DeferralExample> testExamples = examples(test, testScores, testAnswers.get(0), testAnswers.get(last), null,
+        text);
     double[] testPromptScores = promptRule.scores(testExamples.stream().map(DeferralExample::features).toList(),
         testExamples.stream().map(DeferralExample::embedding).toList());
     PregenSkip onTest = new PregenSkip(testTiers.get(0).correct(), testTiers.get(last).correct(),
         testTiers.get(0).score(), testPromptScores, steps(testAnswers.get(0)));
+    if (options.skipItemsOut() != null) {
+      writeItems(options.skipItemsOut(), onValidation, examples, onTest, testExamples, inputNames);
+    }
     boolean[] skipped = onTest.skipped(threshold);
     boolean[] none = new boolean[test.size()];
     long allSteps = IntStream.of(onTest.decodeSteps()).asLongStream().sum();
@@ -476,7 +518,10 @@ final class TiersEvaluation {
     node.put("small", ModelDirectory.resolve(small).name())
         .put("deferred_to", ModelDirectory.resolve(options.tiers().get(last)).name()).put("post_rule", rule.name());
     ArrayNode names = node.putArray("features");
-    PromptFeatures.names(width).forEach(names::add);
+    inputNames.forEach(names::add);
+    node.put("feature_layout", promptRule.info().featureLayout());
+    node.put("label", options.skipLabel().id());
+    node.put("label_share", PregenSkip.share(label));
     node.put("learner", promptRule.info().learner());
     node.put("cv_auc_df", trained.rule().info().validationMetrics().get("cv_auc_df"));
     node.put("cv_auc_df_chow_sum_after_generation", trained.chowSumCvAucDf());
@@ -517,20 +562,64 @@ final class TiersEvaluation {
       finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
       finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
     }
+    // Cost per request as the tiers count it: the small model's prompt and generated tokens unless
+    // skipped, the last tier's when deferred, and, for a rule that needs it, a prompt pass on every
+    // request (the small model's per-token cost over its prompt tokens).
+    double[] smallCost = testAnswers.get(0).cost();
+    double[] nextCost = testAnswers.get(last).cost();
+    double[] noPass = new double[test.size()];
+    double[] passCost = new double[test.size()];
+    for (int i = 0; i < passCost.length; i++) {
+      passCost[i] = text ? 0 : smallPerToken * testAnswers.get(0).promptTokens()[i];
+    }
+    node.put("cost_method", "per request: the small model's per-token cost x (prompt + generated tokens) unless"
+        + " skipped, the last tier's x (its prompt + generated tokens) when escalated, and "
+        + (text ? "no prompt pass (the rule reads the text)" : "a prompt pass on every request with the skip (the"
+            + " small model's per-token cost x prompt tokens)"));
     ArrayNode curve = node.putArray("curve");
     for (int r = 0; r <= 20; r++) {
       double rate = r / 20.0;
       ObjectNode point = curve.addObject().put("escalation_rate", rate)
-          .put("accuracy_without", onTest.accuracyAt(rate, none));
+          .put("accuracy_without", onTest.accuracyAt(rate, none))
+          .put("cost_without", onTest.costAt(rate, none, smallCost, noPass, nextCost));
       double with = onTest.accuracyAt(rate, skipped);
       if (Double.isNaN(with)) {
         point.putNull("accuracy_with");
+        point.putNull("cost_with");
       } else {
         point.put("accuracy_with", with);
+        point.put("cost_with", onTest.costAt(rate, skipped, smallCost, passCost, nextCost));
       }
     }
     node.put("artifact", options.skipRuleOut() == null ? null : options.skipRuleOut().toString());
     return node;
+  }
+
+  /**
+   * The skip's inputs per item, for analysis outside: one CSV row per validation item (split 0; its
+   * prompt score out of fold) and per evaluated item (split 1; the refit rule's score), with whether
+   * each model is right, the post rule's score, the small model's decoding steps and the prompt
+   * features ({@link PromptFeatures#names}).
+   */
+  private static void writeItems(Path file, PregenSkip validation, List<DeferralExample> validationExamples,
+      PregenSkip test, List<DeferralExample> testExamples, List<String> inputNames) throws IOException {
+    try (java.io.BufferedWriter w = java.nio.file.Files.newBufferedWriter(file)) {
+      w.write("split,small_correct,large_correct,post_score,prompt_score,decode_steps,"
+          + String.join(",", inputNames) + "\n");
+      for (int split = 0; split < 2; split++) {
+        PregenSkip d = split == 0 ? validation : test;
+        List<DeferralExample> ex = split == 0 ? validationExamples : testExamples;
+        for (int i = 0; i < d.size(); i++) {
+          StringBuilder b = new StringBuilder().append(split).append(',').append(d.smallCorrect()[i] ? 1 : 0)
+              .append(',').append(d.largeCorrect()[i] ? 1 : 0).append(',').append(d.postScore()[i]).append(',')
+              .append(d.promptScore()[i]).append(',').append(d.decodeSteps()[i]);
+          for (float f : ex.get(i).embedding()) {
+            b.append(',').append(f);
+          }
+          w.write(b.append('\n').toString());
+        }
+      }
+    }
   }
 
   /** Puts the value, or null where it is infinite (a loss undefined: more skipped than a rate escalates). */
@@ -559,16 +648,27 @@ final class TiersEvaluation {
     return small.generations().stream().mapToInt(g -> g.length() + 1).toArray();
   }
 
-  /** Deferral examples whose embedding slot carries the prompt features (the post-generation features ride along). */
+  /**
+   * Deferral examples whose embedding slot carries the prompt features (the post-generation features
+   * ride along). With {@code label} (null: the deferral benefit), item i's example is labelled
+   * {@code label[i]}: its correctness pair is set so that {@link DeferralExample#benefit()} is that.
+   */
   private static List<DeferralExample> examples(List<PromptItem> items, List<PromptScore> scores, Answers small,
-      Answers deferredTo) {
+      Answers deferredTo, boolean[] label, boolean text) {
     List<DeferralExample> out = new ArrayList<>(items.size());
     for (int i = 0; i < items.size(); i++) {
       PromptItem item = items.get(i);
       Generation s = small.generations().get(i);
       UncertaintyFeatures features = FeatureExtractor.extract(s.tokenLogprobs(), s.entropies());
-      out.add(new DeferralExample(features, PromptFeatures.of(item.prompt(), scores.get(i)),
-          item.isCorrect(s.text()), item.isCorrect(deferredTo.generations().get(i).text()), 1.0, "data",
+      boolean smallRight = item.isCorrect(s.text());
+      boolean largeRight = item.isCorrect(deferredTo.generations().get(i).text());
+      if (label != null) {
+        // benefit() = large && !small: (label, false) gives exactly label.
+        largeRight = label[i];
+        smallRight = false;
+      }
+      float[] inputs = text ? PromptFeatures.ofText(item.prompt()) : PromptFeatures.of(item.prompt(), scores.get(i));
+      out.add(new DeferralExample(features, inputs, smallRight, largeRight, 1.0, "data",
           PromptHash.of(item.prompt())));
     }
     return out;
@@ -615,16 +715,20 @@ final class TiersEvaluation {
     var skip = root.get("pregen_skip");
     out.append(String.format(Locale.ROOT, "%npre-generation skip (%s, then %s; post-generation rule %s):%n",
         skip.get("small").asText(), skip.get("deferred_to").asText(), skip.get("post_rule").asText()));
-    out.append(String.format(Locale.ROOT, "  prompt rule %s: CV AUC-DF %.4f (random %.4f, %s after generation %.4f,"
-            + " oracle %.4f)%n", skip.get("learner").asText(), skip.get("cv_auc_df").asDouble(),
+    out.append(String.format(Locale.ROOT, "  prompt rule %s, label %s (%.1f%% of validation): CV AUC-DF %.4f"
+            + " (random %.4f, %s after generation %.4f, oracle %.4f; against that label)%n",
+        skip.get("learner").asText(), skip.get("label").asText(), 100 * skip.get("label_share").asDouble(),
+        skip.get("cv_auc_df").asDouble(),
         skip.get("cv_auc_df_random").asDouble(), skip.get("post_rule").asText(),
         skip.get("cv_auc_df_chow_sum_after_generation").asDouble(), skip.get("cv_auc_df_oracle").asDouble()));
     out.append(String.format(Locale.ROOT, "  skipped %.1f%% of requests (validation %.1f%%), %.1f%% of them where"
-            + " deferring helps; %.1f%% of small-model decoding steps saved (%.1f of %.1f s); prompt pass %.1f s%n",
+            + " deferring helps; %.1f%% of small-model decoding steps saved (%.1f of %.1f s); prompt pass %.1f s%s%n",
         100 * skip.get("skipped_share").asDouble(), 100 * skip.get("validation_skipped_share").asDouble(),
         100 * skip.get("skipped_benefit_share").asDouble(), 100 * skip.get("decode_steps_saved_share").asDouble(),
         skip.get("decode_seconds_saved").asDouble(), skip.get("decode_seconds").asDouble(),
-        skip.get("prompt_pass_seconds").asDouble()));
+        skip.get("prompt_pass_seconds").asDouble(),
+        PromptFeatures.TEXT_LAYOUT.equals(skip.path("feature_layout").asText()) ? " (not needed: the rule reads the text)"
+            : ""));
     out.append(String.format(Locale.ROOT, "  most exact match lost at escalation rates 0.20-0.50: %.2f points%n",
         100 * skip.get("max_loss_at_middle_rates").asDouble()));
     out.append(String.format(Locale.ROOT, "  trade-off (threshold at a share of validation skipped; measured here):%n"));
@@ -635,10 +739,12 @@ final class TiersEvaluation {
         100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
         points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")),
         points(p.get("validation_max_loss")))));
-    out.append(String.format(Locale.ROOT, "  %10s %10s %10s%n", "escalated", "without", "with"));
-    skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s%n",
+    out.append(String.format(Locale.ROOT, "  %10s %10s %10s %14s %14s%n", "escalated", "without", "with",
+        "cost without", "cost with"));
+    skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s %14.2f %14s%n",
         p.get("escalation_rate").asDouble(), 100 * p.get("accuracy_without").asDouble(),
-        percent(p.get("accuracy_with")))));
+        percent(p.get("accuracy_with")), p.get("cost_without").asDouble(),
+        p.get("cost_with").isNumber() ? String.format(Locale.ROOT, "%.2f", p.get("cost_with").asDouble()) : "-")));
     return out.toString();
   }
 

@@ -157,6 +157,13 @@ public final class CascadeConfig {
       "for rules whose early deferral is not exact: stop the small model once the score on the tokens so far exceeds"
           + " threshold + this margin, and defer (changes some decisions; see EVALUATION.md)");
 
+  public static final ConfigKey<String> POLICY_PREGEN_SKIP_RULE = ConfigKey.string("policy.pregen-skip-rule", "",
+      "the pre-generation skip: a learned prompt-only rule on the rules topic, NAME or NAME@VERSION (feature layout"
+          + " prompt/v1); requests it scores above policy.pregen-skip-threshold skip small-model decoding and are"
+          + " escalated at once; empty: off");
+  public static final ConfigKey<Double> POLICY_PREGEN_SKIP_THRESHOLD = ConfigKey.finiteDouble(
+      "policy.pregen-skip-threshold", 0.5, "with policy.pregen-skip-rule: skip when the rule's score is greater");
+
   public static final ConfigKey<String> LEARN_APPLICATION_ID = ConfigKey.nonEmpty("learn.application-id", "cascade-learner",
       "Kafka Streams application.id of the continuous learner (cascade learn)");
   public static final ConfigKey<String> LEARN_RULE = new ConfigKey<>("learn.rule", "posthoc-quantile", s -> s,
@@ -260,7 +267,7 @@ public final class CascadeConfig {
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
-      POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN,
+      POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,

@@ -28,6 +28,44 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
   /** The escalation rates a skip threshold is judged at: 0.20, 0.25, …, 0.50, the middle where cascades run. */
   public static final double[] MIDDLE_RATES = {0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50};
 
+  /** The labels a prompt rule can be trained on ({@link #label}). */
+  public enum Label {
+    /**
+     * Deferring helps: the large model right where the small one is wrong ({@code
+     * DeferralExample.benefit()}), the label of the post-generation rules.
+     */
+    BENEFIT("benefit"),
+    /**
+     * Escalating the request costs nothing at the middle escalation rates: the post-generation rule
+     * would defer it anyway even at the lowest of them ({@link #MIDDLE_RATES}[0]: its score among
+     * that share of the highest), or deferring helps. What a skip needs to know, since skipping a
+     * request the post rule defers anyway loses nothing at the same escalation rate and saves its
+     * decoding.
+     */
+    DEFERRED_OR_BENEFIT("deferred-or-benefit");
+
+    private final String id;
+
+    Label(String id) {
+      this.id = id;
+    }
+
+    /** The command-line name. */
+    public String id() {
+      return id;
+    }
+
+    /** @throws IllegalArgumentException naming the known labels */
+    public static Label of(String id) {
+      for (Label l : values()) {
+        if (l.id.equals(id)) {
+          return l;
+        }
+      }
+      throw new IllegalArgumentException("unknown skip label '" + id + "'; known: benefit, deferred-or-benefit");
+    }
+  }
+
   public PregenSkip {
     int n = smallCorrect.length;
     if (n == 0 || largeCorrect.length != n || postScore.length != n || promptScore.length != n
@@ -38,6 +76,41 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
 
   public int size() {
     return smallCorrect.length;
+  }
+
+  /**
+   * Which items the post-generation rule defers at escalation rate {@code rate} without a skip: the
+   * {@code round(rate · n)} highest post scores (ties by index, as {@link #accuracyAt} takes them).
+   */
+  public boolean[] deferredAt(double rate) {
+    int n = size();
+    int escalate = (int) Math.round(rate * n);
+    boolean[] out = new boolean[n];
+    int[] order = postOrder();
+    for (int j = 0; j < escalate; j++) {
+      out[order[j]] = true;
+    }
+    return out;
+  }
+
+  /**
+   * Per item, the prompt rule's training label: with {@link Label#BENEFIT} the small model wrong and
+   * the large one right; with {@link Label#DEFERRED_OR_BENEFIT} also every item {@link #deferredAt}
+   * the lowest middle rate.
+   */
+  public boolean[] label(Label label) {
+    boolean[] deferred = label == Label.DEFERRED_OR_BENEFIT ? deferredAt(MIDDLE_RATES[0]) : new boolean[size()];
+    boolean[] out = new boolean[size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = deferred[i] || (largeCorrect[i] && !smallCorrect[i]);
+    }
+    return out;
+  }
+
+  private int[] postOrder() {
+    return IntStream.range(0, size()).boxed()
+        .sorted(Comparator.comparingDouble((Integer i) -> -postScore[i]).thenComparingInt(i -> i))
+        .mapToInt(Integer::intValue).toArray();
   }
 
   /** Which items the skip sends straight on: prompt score above {@code threshold}. */
@@ -71,25 +144,54 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
    */
   public double accuracyAt(double rate, boolean[] skipped) {
     int n = size();
-    int escalate = (int) Math.round(rate * n);
-    boolean[] deferred = skipped.clone();
-    int count = (int) IntStream.range(0, n).filter(i -> skipped[i]).count();
-    if (count > escalate) {
+    boolean[] deferred = deferredAt(rate, skipped);
+    if (deferred == null) {
       return Double.NaN;
-    }
-    Integer[] order = IntStream.range(0, n).boxed().toArray(Integer[]::new);
-    Arrays.sort(order, Comparator.comparingDouble((Integer i) -> -postScore[i]).thenComparingInt(i -> i));
-    for (int j = 0; j < n && count < escalate; j++) {
-      if (!deferred[order[j]]) {
-        deferred[order[j]] = true;
-        count++;
-      }
     }
     int right = 0;
     for (int i = 0; i < n; i++) {
       right += (deferred[i] ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
     }
     return (double) right / n;
+  }
+
+  /**
+   * Which items go on at escalation rate {@code rate}: the {@code skipped} ones, then the highest
+   * post scores among the rest, {@code round(rate · n)} in all; null when more are skipped than that.
+   */
+  public boolean[] deferredAt(double rate, boolean[] skipped) {
+    int n = size();
+    int escalate = (int) Math.round(rate * n);
+    boolean[] deferred = skipped.clone();
+    int count = (int) IntStream.range(0, n).filter(i -> skipped[i]).count();
+    if (count > escalate) {
+      return null;
+    }
+    int[] order = postOrder();
+    for (int j = 0; j < n && count < escalate; j++) {
+      if (!deferred[order[j]]) {
+        deferred[order[j]] = true;
+        count++;
+      }
+    }
+    return deferred;
+  }
+
+  /**
+   * Mean cost per request at escalation rate {@code rate} ({@link #deferredAt}): every item not
+   * skipped pays {@code smallCost}, every item {@code passCost} (a prompt pass; 0 for a rule over the
+   * text alone, and without a skip), every item that goes on {@code nextCost}; NaN where undefined.
+   */
+  public double costAt(double rate, boolean[] skipped, double[] smallCost, double[] passCost, double[] nextCost) {
+    boolean[] deferred = deferredAt(rate, skipped);
+    if (deferred == null) {
+      return Double.NaN;
+    }
+    double total = 0;
+    for (int i = 0; i < deferred.length; i++) {
+      total += (skipped[i] ? 0 : smallCost[i]) + passCost[i] + (deferred[i] ? nextCost[i] : 0);
+    }
+    return total / deferred.length;
   }
 
   /** The most accuracy the skip loses against no skip, over {@code rates}; +∞ where it is undefined at one. */

@@ -72,8 +72,9 @@ public final class LabelledOutcomes {
     if (outcome.getSmallFailure() != null) {
       return Optional.empty(); // no small answer, no features: nothing to learn a deferral from
     }
-    if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
-      return Optional.empty(); // an unfinished small answer: its correctness, the label, is not known
+    if (dev.cascade.router.routing.SmallStop.unfinished(outcome.getSmallStop())) {
+      // an unfinished small answer (or none: skipped before generation): its correctness, the label, is not known
+      return Optional.empty();
     }
     Boolean small = null;
     Boolean large = null;

@@ -416,6 +416,9 @@ public final class OutcomeReport {
     if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
       return "small model stopped early (deferral decided)";
     }
+    if (dev.cascade.router.routing.SmallStop.PREGEN_SKIP.equals(outcome.getSmallStop())) {
+      return "small model skipped (pre-generation skip)";
+    }
     if (outcome.getSmallCorrect() == null) {
       return "no reference";
     }

@@ -21,6 +21,13 @@ public final class PromptFeatures {
 
   /** The artifact's feature layout: these inputs, in this order. */
   public static final String LAYOUT = "prompt/v1";
+  /**
+   * The layout of a rule over the prompt's text alone ({@link #TEXT_NAMES}: its characters and
+   * words), which needs no pass of the small model.
+   */
+  public static final String TEXT_LAYOUT = "prompt-text/v1";
+  /** The inputs of a {@link #TEXT_LAYOUT} rule, in order. */
+  public static final List<String> TEXT_NAMES = List.of("prompt_chars", "prompt_words");
 
   private static final List<String> SCALARS = List.of(
       "prompt_chars", "prompt_words", "prompt_tokens", "prompt_lp_mean", "first_lp", "first_entropy");
@@ -38,11 +45,54 @@ public final class PromptFeatures {
    *     hidden state's width is not the one it was trained with
    */
   public static double score(LearnedRule rule, String prompt, PromptScore score) {
-    if (!rule.info().featureLayout().equals(LAYOUT)) {
+    return scores(rule, List.of(prompt), score == null ? null : List.of(score))[0];
+  }
+
+  /** Whether {@code layout} is one of a pre-generation skip rule's: {@link #LAYOUT} or {@link #TEXT_LAYOUT}. */
+  public static boolean isSkipLayout(String layout) {
+    return LAYOUT.equals(layout) || TEXT_LAYOUT.equals(layout);
+  }
+
+  /** Whether the rule needs the small model's prompt pass ({@link #LAYOUT}) or reads the text alone. */
+  public static boolean needsPass(LearnedRule rule) {
+    return LAYOUT.equals(rule.info().featureLayout());
+  }
+
+  /** A {@link #TEXT_LAYOUT} rule's inputs for one prompt. */
+  public static float[] ofText(String prompt) {
+    float[] all = of(prompt, new PromptScore(0, 0, 0, 0, null));
+    return new float[] {all[0], all[1]};
+  }
+
+  /** The names a {@link #TEXT_LAYOUT} rule's model sees: {@code emb_0, emb_1}. */
+  public static List<String> textModelNames() {
+    return List.of(FeatureSet.EMBEDDING_PREFIX + 0, FeatureSet.EMBEDDING_PREFIX + 1);
+  }
+
+  /**
+   * As {@link #score}, for many prompts in one call (much faster for a tree ensemble than one at a
+   * time); score i belongs to prompt i.
+   *
+   * @param scores the small model's pass over each prompt; may be null for a {@link #TEXT_LAYOUT} rule
+   * @throws IllegalArgumentException as {@link #score}, or if the lists differ in length
+   */
+  public static double[] scores(LearnedRule rule, List<String> prompts, List<PromptScore> scores) {
+    boolean text = TEXT_LAYOUT.equals(rule.info().featureLayout());
+    if (!text && !rule.info().featureLayout().equals(LAYOUT)) {
       throw new IllegalArgumentException("rule '" + rule.name() + "': its inputs are '" + rule.info().featureLayout()
-          + "', not the prompt features " + LAYOUT);
+          + "', not the prompt features " + LAYOUT + " or " + TEXT_LAYOUT);
     }
-    return rule.score(NO_GENERATION, of(prompt, score));
+    if (!text && (scores == null || prompts.size() != scores.size())) {
+      throw new IllegalArgumentException(prompts.size() + " prompts but "
+          + (scores == null ? "no" : String.valueOf(scores.size())) + " prompt scores");
+    }
+    List<UncertaintyFeatures> none = new ArrayList<>(prompts.size());
+    List<float[]> inputs = new ArrayList<>(prompts.size());
+    for (int i = 0; i < prompts.size(); i++) {
+      none.add(NO_GENERATION);
+      inputs.add(text ? ofText(prompts.get(i)) : of(prompts.get(i), scores.get(i)));
+    }
+    return rule.scores(none, inputs);
   }
 
   /** The inputs' names for a hidden state of {@code width} values: the scalars, then {@code hidden_i}. */

@@ -24,7 +24,8 @@ public final class RuleCatalog {
    * One rule version.
    *
    * @param rule the decoded rule
-   * @param applicable whether this router may apply it
+   * @param applicable whether this router may apply it, as the kind of rule it is: a deferral rule,
+   *     or, with the prompt features' layout ({@link PromptFeatures#LAYOUT}), a pre-generation skip rule
    * @param notApplicableReason why not, naming both fingerprints; empty when applicable
    */
   public record Entry(LearnedRule rule, boolean applicable, String notApplicableReason) {
@@ -152,16 +153,42 @@ public final class RuleCatalog {
     return changes.get();
   }
 
-  /** Why this router may not apply a rule with this info; empty when it may. */
+  /**
+   * Why this router may not apply a rule with this info as the kind of rule it is (a pre-generation
+   * skip rule when its layout is {@link PromptFeatures#LAYOUT}, else a deferral rule); empty when it may.
+   */
   public String whyNotApplicable(RuleInfo info) {
+    return whyNotApplicable(info, isSkipRule(info) ? info.featureLayout() : ModelFingerprint.FEATURE_LAYOUT);
+  }
+
+  /**
+   * Whether a rule scores prompts before generation (a pre-generation skip rule, layout {@link
+   * PromptFeatures#LAYOUT} or {@link PromptFeatures#TEXT_LAYOUT}) rather than generations.
+   */
+  public static boolean isSkipRule(RuleInfo info) {
+    return PromptFeatures.isSkipLayout(info.featureLayout());
+  }
+
+  /** Why this router may not apply a rule with this info as a pre-generation skip rule; empty when it may. */
+  public String whyNotSkipRule(RuleInfo info) {
+    return whyNotApplicable(info, isSkipRule(info) ? info.featureLayout() : PromptFeatures.LAYOUT);
+  }
+
+  /**
+   * Why this router may not apply a rule with this info over inputs of {@code layout} ({@link
+   * ModelFingerprint#FEATURE_LAYOUT} for a deferral rule, {@link PromptFeatures#LAYOUT} for a
+   * pre-generation skip rule); empty when it may.
+   */
+  public String whyNotApplicable(RuleInfo info, String layout) {
     if (!info.modelFingerprint().equals(modelFingerprint)) {
       return "rule '" + info.name() + "' v" + info.version() + " was trained for the small model with sha256 "
           + (info.modelFingerprint().isEmpty() ? "(not recorded)" : info.modelFingerprint())
           + ", this router's small model has sha256 " + modelFingerprint;
     }
-    if (!info.featureLayout().equals(ModelFingerprint.FEATURE_LAYOUT)) {
+    if (!info.featureLayout().equals(layout)) {
       return "rule '" + info.name() + "' v" + info.version() + " uses feature layout '" + info.featureLayout()
-          + "', this router computes '" + ModelFingerprint.FEATURE_LAYOUT + "'";
+          + "', " + (PromptFeatures.isSkipLayout(layout) ? "a pre-generation skip rule needs '" + PromptFeatures.LAYOUT
+              + "' or '" + PromptFeatures.TEXT_LAYOUT + "'" : "this router computes '" + layout + "'");
     }
     return "";
   }

@@ -91,6 +91,14 @@ public record RuleInfo(
         fingerprint, layout, calibrationScores, calibrationWeights, trainingPrompts);
   }
 
+  /** This info with {@code more} added to its validation metrics (replacing those of the same name). */
+  public RuleInfo withMetrics(java.util.Map<String, Double> more) {
+    java.util.Map<String, Double> metrics = new java.util.LinkedHashMap<>(validationMetrics);
+    metrics.putAll(more);
+    return new RuleInfo(name, version, learner, featureNames, trainingDataRange, metrics, createdAtMs,
+        modelFingerprint, featureLayout, calibrationScores, calibrationWeights, trainingPrompts);
+  }
+
   /** This info with calibration scores (and weights) and training prompts. */
   public RuleInfo withCalibration(double[] scores, double[] weights, long[] prompts) {
     return new RuleInfo(name, version, learner, featureNames, trainingDataRange, validationMetrics, createdAtMs,

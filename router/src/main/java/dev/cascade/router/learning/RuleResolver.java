@@ -169,6 +169,11 @@ public final class RuleResolver {
           throw new RuleUnavailableException(Problem.OTHER_MODEL, entry.notApplicableReason());
         }
       }
+      if (RuleCatalog.isSkipRule(entry.rule().info())) {
+        throw new RuleUnavailableException(Problem.OTHER_MODEL, "rule '" + name + "' v" + entry.version()
+            + " uses feature layout '" + entry.rule().info().featureLayout() + "': it scores prompts before generation, a"
+            + " pre-generation skip rule (the policy's pregen_skip_rule), not a deferral rule");
+      }
       return new Resolved(entry.rule(), name, 0.0, entry.version(), null, null);
     }
     if (!registry.names().contains(name)) {
@@ -242,6 +247,69 @@ public final class RuleResolver {
     for (String spec : policy.shadowRules()) {
       resolve(spec);
     }
+    if (policy.pregenSkip() != null) {
+      resolveSkip(policy.pregenSkip().rule());
+    }
+  }
+
+  /**
+   * A pre-generation skip rule ready to score prompts ({@link PromptFeatures#score}).
+   *
+   * @param rule the learned prompt rule
+   * @param name its name
+   * @param version its version
+   */
+  public record ResolvedSkip(LearnedRule rule, String name, long version) {
+    /** How an outcome names it: {@code NAME@VERSION}. */
+    public String spec() {
+      return name + "@" + version;
+    }
+  }
+
+  /**
+   * The pre-generation skip rule {@code spec} names ({@code NAME}: its newest version applicable
+   * here; {@code NAME@VERSION}: that one): a learned rule with the prompt features' layout ({@link
+   * PromptFeatures#LAYOUT}) trained for this router's small model.
+   *
+   * @throws RuleUnavailableException if there is no such rule or version, or it was made for another
+   *     small model or over other inputs (a post-generation rule, say): the message says which
+   */
+  public ResolvedSkip resolveSkip(String spec) {
+    Objects.requireNonNull(spec, "spec");
+    Matcher at = AT_VERSION.matcher(spec);
+    String name = at.matches() ? at.group(1) : spec;
+    Long version = at.matches() ? Long.parseLong(at.group(2)) : null;
+    if (!catalog.knows(name)) {
+      throw new RuleUnavailableException(Problem.UNKNOWN_RULE, registry.names().contains(name)
+          ? "rule '" + name + "' is a post-generation rule; a pre-generation skip rule is a learned rule over the"
+              + " prompt features (" + PromptFeatures.LAYOUT + "), published to the rules topic"
+          : "unknown pre-generation skip rule '" + name + "': no version on the rules topic");
+    }
+    RuleCatalog.Entry entry;
+    if (version == null) {
+      List<Long> versions = catalog.versions(name);
+      entry = null;
+      for (int i = versions.size() - 1; i >= 0 && entry == null; i--) {
+        RuleCatalog.Entry e = catalog.get(name, versions.get(i)).orElseThrow();
+        if (catalog.whyNotSkipRule(e.rule().info()).isEmpty()) {
+          entry = e;
+        }
+      }
+      if (entry == null) {
+        RuleCatalog.Entry newest = catalog.latest(name).orElseThrow();
+        throw new RuleUnavailableException(Problem.OTHER_MODEL,
+            catalog.whyNotSkipRule(newest.rule().info()));
+      }
+    } else {
+      entry = catalog.get(name, version).orElseThrow(() -> new RuleUnavailableException(Problem.MISSING_VERSION,
+          "pre-generation skip rule '" + name + "' has no version " + version + "; known versions: "
+              + catalog.versions(name)));
+      String why = catalog.whyNotSkipRule(entry.rule().info());
+      if (!why.isEmpty()) {
+        throw new RuleUnavailableException(Problem.OTHER_MODEL, why);
+      }
+    }
+    return new ResolvedSkip(entry.rule(), name, entry.version());
   }
 
   /** Every name a policy may give: the registry's and the catalog's. */

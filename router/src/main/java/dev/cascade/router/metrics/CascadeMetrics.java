@@ -65,6 +65,8 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter largeModelRefusals;
   private final Counter smallModelFailures;
   private final Counter earlyDeferrals;
+  private final Counter pregenSkips;
+  private final Counter pregenSkipFailures;
   private final Counter escalationWaits;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
@@ -145,6 +147,14 @@ public final class CascadeMetrics implements RoutingObserver {
     smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
         .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
             + " without its answer (small_failure on the outcome)")
+        .withoutExemplars().register(registry);
+    pregenSkips = Counter.builder().name("cascade_pregen_skips_total")
+        .help("Requests escalated without small-model decoding because the policy's pre-generation skip rule"
+            + " flagged their prompt (small_stop pregen-skip on the outcome)")
+        .withoutExemplars().register(registry);
+    pregenSkipFailures = Counter.builder().name("cascade_pregen_skip_failures_total")
+        .help("Requests decoded as usual because the policy's pre-generation skip rule could not score them (missing"
+            + " or made for another model here, or the prompt pass or the rule failed)")
         .withoutExemplars().register(registry);
     earlyDeferrals = Counter.builder().name("cascade_small_early_deferrals_total")
         .help("Answered requests whose small-model decoding was stopped once their deferral was decided (small_stop"
@@ -282,6 +292,16 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void escalationParked() {
     escalationWaits.inc();
+  }
+
+  @Override
+  public void pregenSkipped() {
+    pregenSkips.inc();
+  }
+
+  @Override
+  public void pregenSkipFailed(int requests) {
+    pregenSkipFailures.inc(requests);
   }
 
   @Override

@@ -33,6 +33,8 @@ import java.util.Objects;
  *     this margin, and defer; {@code null} for off; finite and ≥ 0
  * @param tierPolicies the rules of the middle tiers of a cascade of more than two models: entry
  *     i - 1 is tier i's ({@link #tierPolicy}); empty for two models; not null
+ * @param pregenSkip the pre-generation skip ({@link PregenSkipPolicy}): a prompt-only rule that sends
+ *     the requests it flags on before the small model decodes; {@code null} for off
  */
 public record DeferralPolicy(
     String rule,
@@ -48,7 +50,16 @@ public record DeferralPolicy(
     List<String> shadowRules,
     String fallbackRule,
     Double earlyDeferMargin,
-    List<TierPolicy> tierPolicies) {
+    List<TierPolicy> tierPolicies,
+    PregenSkipPolicy pregenSkip) {
+
+  /** A policy without the pre-generation skip. */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
+      List<String> shadowRules, String fallbackRule, Double earlyDeferMargin, List<TierPolicy> tierPolicies) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, null);
+  }
 
   /** A policy with an early-deferral margin ({@code null}: off) and no middle tiers. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
@@ -121,27 +132,33 @@ public record DeferralPolicy(
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies);
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip);
   }
 
   /** This policy with other shadow rules. */
   public DeferralPolicy withShadowRules(List<String> shadows) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
         updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, earlyDeferMargin,
-        tierPolicies);
+        tierPolicies, pregenSkip);
   }
 
   /** This policy with another early-deferral margin ({@code null}: off). */
   public DeferralPolicy withEarlyDeferMargin(Double margin) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin, tierPolicies);
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin, tierPolicies, pregenSkip);
   }
 
   /** This policy with other middle-tier rules. */
   public DeferralPolicy withTierPolicies(List<TierPolicy> tiers) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
         updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin,
-        Objects.requireNonNull(tiers, "tiers"));
+        Objects.requireNonNull(tiers, "tiers"), pregenSkip);
+  }
+
+  /** This policy with another pre-generation skip ({@code null}: off). */
+  public DeferralPolicy withPregenSkip(PregenSkipPolicy skip) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, skip);
   }
 
   /**

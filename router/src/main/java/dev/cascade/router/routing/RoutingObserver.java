@@ -39,6 +39,15 @@ public interface RoutingObserver {
   /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
   default void smallModelFailed(int requests) {}
 
+  /** A request skipped small-model decoding: the pre-generation skip rule flagged its prompt. */
+  default void pregenSkipped() {}
+
+  /**
+   * {@code requests} were decoded as usual because the policy's pre-generation skip rule could not
+   * score them (it is missing here or made for another model, or the prompt pass or the rule failed).
+   */
+  default void pregenSkipFailed(int requests) {}
+
   /** A request was scored by the policy's fallback rule, because its rule could not be applied. */
   default void ruleFallback(dev.cascade.router.learning.RuleResolver.Problem problem) {}
 

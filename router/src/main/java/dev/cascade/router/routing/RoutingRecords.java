@@ -72,7 +72,13 @@ public final class RoutingRecords {
   /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
   public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, boolean cacheHit, SmallStop stop) {
-    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
+    return answered(pending, small, scored, queueMs, smallMs, nowMs, cacheHit, stop, null);
+  }
+
+  /** As above, with the pre-generation skip rule's verdict on the prompt ({@code null}: none scored it). */
+  public Routed.Answered answered(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, boolean cacheHit, SmallStop stop, PregenVerdict pregen) {
+    Escalation e = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop, pregen);
     CascadeResponse response = response(e, small.text(), ServedBy.SMALL, e.getLatencies(), nowMs, null);
     response.setCacheHit(cacheHit);
     RoutingOutcome outcome = outcome(e, ServedBy.SMALL, List.of(), null, e.getLatencies(), cacheHit, nowMs);
@@ -90,8 +96,43 @@ public final class RoutingRecords {
   /** As above, recording where the small model's decoding stopped ({@code null}: not known). */
   public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
       double smallMs, long nowMs, SmallStop stop) {
-    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop);
+    return escalated(pending, small, scored, queueMs, smallMs, nowMs, stop, null);
+  }
+
+  /** As above, with the pre-generation skip rule's verdict on the prompt ({@code null}: none scored it). */
+  public Routed.Escalated escalated(PendingRequest pending, Generation small, Scored scored, double queueMs,
+      double smallMs, long nowMs, SmallStop stop, PregenVerdict pregen) {
+    Escalation escalation = handOff(pending, small, scored, queueMs, smallMs, nowMs, stop, pregen);
     observer.decided(scored);
+    return new Routed.Escalated(escalation);
+  }
+
+  /**
+   * A request the pre-generation skip rule flagged ({@code pregen.skipped()}): escalated without
+   * decoding, so the next tier answers it. The record says so ({@code small_stop} pregen-skip, step
+   * 0, and the rule's verdict); its small fields are empty, its post-generation score NaN, its
+   * decision DEFER with propensity 1. {@code passMs}: its share of the prompt pass.
+   */
+  public Routed.Escalated skippedBeforeGeneration(PendingRequest pending, DeferralPolicy policy, PregenVerdict pregen,
+      double queueMs, double passMs, long nowMs) {
+    CascadeRequest request = pending.request();
+    Escalation escalation = fromRequest(request)
+        .setSmallText("")
+        .setSmallEmbedding(null)
+        .setFeatures(new HashMap<>())
+        .setRule(policy.rule()).setAlpha(policy.alpha()).setScore(Double.NaN).setThreshold(policy.threshold())
+        .setPolicyVersion(policy.version())
+        .setDecision(Decision.DEFER)
+        .setRuleVersion(policy.ruleVersion())
+        .setPropensity(1.0)
+        .setShadowScores(new HashMap<>())
+        .setEscalatedAtMs(nowMs)
+        .setLatencies(latencies(queueMs, passMs, 0, 0, nowMs - pending.receivedAtMs()))
+        .setSmallStop(SmallStop.PREGEN_SKIP).setSmallStopStep(0)
+        .setPregenSkipRule(pregen.rule()).setPregenSkipScore(pregen.score())
+        .setPregenSkipThreshold(pregen.threshold())
+        .build();
+    observer.pregenSkipped();
     return new Routed.Escalated(escalation);
   }
 
@@ -200,7 +241,7 @@ public final class RoutingRecords {
 
   /** The request with its small generation and verdict: what every later record is built from. */
   private static Escalation handOff(PendingRequest pending, Generation small, Scored scored, double queueMs,
-      double smallMs, long nowMs, SmallStop stop) {
+      double smallMs, long nowMs, SmallStop stop, PregenVerdict pregen) {
     return fromRequest(pending.request())
         .setSmallText(small.text())
         .setSmallTokens(ints(small.tokens()))
@@ -219,6 +260,9 @@ public final class RoutingRecords {
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
         .setSmallStop(stop == null ? null : stop.where())
         .setSmallStopStep(stop == null ? null : stop.step())
+        .setPregenSkipRule(pregen == null ? null : pregen.rule())
+        .setPregenSkipScore(pregen == null ? null : pregen.score())
+        .setPregenSkipThreshold(pregen == null ? null : pregen.threshold())
         .build();
   }
 
@@ -242,7 +286,7 @@ public final class RoutingRecords {
     boolean smallFailed = e.getSmallFailure() != null;
     // An answer stopped early is an unfinished prefix: whether the small model would have been
     // right is not known, so neither is its correctness or agreement.
-    boolean smallUnfinished = smallFailed || SmallStop.EARLY_DEFER.equals(e.getSmallStop());
+    boolean smallUnfinished = smallFailed || SmallStop.unfinished(e.getSmallStop());
     return RoutingOutcome.newBuilder()
         .setRequestId(e.getRequestId())
         .setPrompt(e.getPrompt())
@@ -284,6 +328,9 @@ public final class RoutingRecords {
         .setServedTier(large == null ? 0 : large.getTier())
         .setLargeDraftTokens(large == null ? 0 : large.getDraftTokens())
         .setLargeDraftAccepted(large == null ? 0 : large.getDraftAccepted())
+        .setPregenSkipRule(e.getPregenSkipRule())
+        .setPregenSkipScore(e.getPregenSkipScore())
+        .setPregenSkipThreshold(e.getPregenSkipThreshold())
         .build();
   }
 

@@ -10,6 +10,7 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.policy.PolicyDecider;
 import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.learning.PromptFeatures;
 import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
@@ -26,6 +27,14 @@ import java.util.Optional;
  * rule and decides. Prompts found in the response cache skip the model but not the rule and
  * policy. Knows nothing of Kafka; the topology hands it batches and forwards what it
  * returns. Not thread-safe: one instance per stream task.
+ *
+ * <p>With a pre-generation skip in the policy ({@link dev.cascade.router.policy.PregenSkipPolicy}),
+ * the prompts about to be decoded (not those answered from the cache) first get one prompt pass of
+ * the small model ({@link TextGenerator#scorePrompts}, a separate forward pass, not the decoder's
+ * prefill) and the skip rule's score; those above the skip threshold are escalated at once without
+ * decoding ({@link RoutingRecords#skippedBeforeGeneration}), the rest are decoded and decided as
+ * without the skip, their outcomes carrying the skip score. A skip rule that cannot be applied or
+ * cannot score skips nothing: the requests are decoded, and counted.
  */
 public final class SmallModelRouter {
 
@@ -106,6 +115,8 @@ public final class SmallModelRouter {
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
     Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
         earlyDeferEvery);
+    Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
+    Map<Integer, Routed> skippedOut = new LinkedHashMap<>();
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
@@ -116,10 +127,38 @@ public final class SmallModelRouter {
         Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
-          generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true));
+          generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true, null));
         } else {
           fresh.add(i);
         }
+      }
+      Map<Integer, PregenVerdict> verdicts = new java.util.HashMap<>();
+      double passMsEach = 0;
+      if (skipRule.isPresent() && !fresh.isEmpty()) {
+        long passStart = System.nanoTime();
+        double[] skipScores = skipScores(skipRule.get(), batch, fresh);
+        passMsEach = (System.nanoTime() - passStart) / 1e6 / fresh.size();
+        List<Integer> decode = new ArrayList<>();
+        for (int j = 0; j < fresh.size(); j++) {
+          int i = fresh.get(j);
+          if (skipScores == null || !Double.isFinite(skipScores[j])) {
+            // The rule could not score it: decoded as without the skip, never lost.
+            records.observer().pregenSkipFailed(1);
+            decode.add(i);
+            continue;
+          }
+          PregenVerdict verdict = new PregenVerdict(skipRule.get().spec(), skipScores[j], policy.pregenSkip().threshold());
+          if (verdict.skipped()) {
+            PendingRequest pending = batch.get(i);
+            double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
+            skippedOut.put(i, records.skippedBeforeGeneration(pending, policy, verdict, queueMs, passMsEach,
+                clock.millis()));
+          } else {
+            verdicts.put(i, verdict);
+            decode.add(i);
+          }
+        }
+        fresh = decode;
       }
       if (fresh.isEmpty()) {
         continue;
@@ -133,6 +172,7 @@ public final class SmallModelRouter {
           ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE,
               () -> earlyStop.get().newCheck()::afterToken)
           : smallModel.generate(prompts, limit);
+      // A request the skip rule scored also paid its share of the prompt pass.
       double smallMs = (System.nanoTime() - t0) / 1e6;
       for (int j = 0; j < prompts.size(); j++) {
         PendingRequest pending = batch.get(fresh.get(j));
@@ -140,8 +180,15 @@ public final class SmallModelRouter {
         if (!pending.request().getBypassCache() && !generation.stoppedEarly()) {
           cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
         }
-        generated.add(new Generated(fresh.get(j), pending, generation, limit, batchStartMs, smallMs, false));
+        PregenVerdict verdict = verdicts.get(fresh.get(j));
+        generated.add(new Generated(fresh.get(j), pending, generation, limit, batchStartMs,
+            smallMs + (verdict == null ? 0 : passMsEach), false, verdict));
       }
+    }
+    Routed[] out = new Routed[batch.size()];
+    skippedOut.forEach((i, routed) -> out[i] = routed);
+    if (generated.isEmpty()) {
+      return List.of(out); // every request skipped: nothing to score (a tree model warns on an empty batch)
     }
     long t0 = System.nanoTime();
     List<UncertaintyFeatures> features = new ArrayList<>(generated.size());
@@ -155,8 +202,7 @@ public final class SmallModelRouter {
     for (RuleResolver.Resolved shadow : rule.shadows()) {
       shadows.add(batchScores(shadow, features, embeddings));
     }
-    double scoringMsEach = generated.isEmpty() ? 0 : (System.nanoTime() - t0) / 1e6 / generated.size();
-    Routed[] out = new Routed[batch.size()];
+    double scoringMsEach = (System.nanoTime() - t0) / 1e6 / generated.size();
     for (int k = 0; k < generated.size(); k++) {
       Generated g = generated.get(k);
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
@@ -165,8 +211,9 @@ public final class SmallModelRouter {
       SmallStop stop = SmallStop.of(g.generation(), g.limit());
       out[g.index()] = scored.decision() == Decision.ACCEPT
           ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit(),
-              stop)
-          : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), stop);
+              stop, g.pregen())
+          : records.escalated(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), stop,
+              g.pregen());
     }
     return List.of(out);
   }
@@ -176,7 +223,43 @@ public final class SmallModelRouter {
 
   /** One request of the batch with its generation, in the order the batch is decided. */
   private record Generated(int index, PendingRequest pending, Generation generation, int limit, long batchStartMs,
-      double smallMs, boolean cacheHit) {}
+      double smallMs, boolean cacheHit, PregenVerdict pregen) {}
+
+  /**
+   * The policy's pre-generation skip rule, resolved for this batch; empty when the policy names none,
+   * or when it names one this router cannot apply (missing, or made for another model or over other
+   * inputs): then the batch is decoded as without it, each request counted.
+   */
+  private Optional<RuleResolver.ResolvedSkip> skipRuleOf(DeferralPolicy policy, int requests) {
+    if (policy.pregenSkip() == null) {
+      return Optional.empty();
+    }
+    try {
+      return Optional.of(rules.resolveSkip(policy.pregenSkip().rule()));
+    } catch (IllegalArgumentException e) {
+      records.observer().pregenSkipFailed(requests);
+      return Optional.empty();
+    }
+  }
+
+  /**
+   * The skip rule's scores of the {@code fresh} requests' prompts (one prompt pass of the small
+   * model, then the rule on the batch); null when the pass or the rule failed, so none is skipped.
+   */
+  private double[] skipScores(RuleResolver.ResolvedSkip rule, List<PendingRequest> batch, List<Integer> fresh) {
+    List<String> prompts = new ArrayList<>(fresh.size());
+    for (int i : fresh) {
+      prompts.add(batch.get(i).request().getPrompt());
+    }
+    try {
+      // A rule over the prompt's text alone needs no pass of the model.
+      double[] scores = PromptFeatures.scores(rule.rule(), prompts,
+          PromptFeatures.needsPass(rule.rule()) ? smallModel.scorePrompts(prompts) : null);
+      return scores.length == prompts.size() ? scores : null;
+    } catch (RuntimeException e) {
+      return null;
+    }
+  }
 
   /**
    * The rule's scores of the whole batch in one call; null when that call failed (each request is

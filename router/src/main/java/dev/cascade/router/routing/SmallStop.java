@@ -6,7 +6,7 @@ import dev.cascade.models.Generation;
  * Where the small model's decoding of one request stopped, as the outcome records it ({@code
  * small_stop}, {@code small_stop_step}).
  *
- * @param where {@link #EOS}, {@link #TOKEN_LIMIT} or {@link #EARLY_DEFER}
+ * @param where {@link #EOS}, {@link #TOKEN_LIMIT}, {@link #EARLY_DEFER} or {@link #PREGEN_SKIP}
  * @param step the decoding step (1-based) it stopped at: the tokens generated, plus one for the
  *     step that wrote end-of-sequence
  */
@@ -18,6 +18,24 @@ public record SmallStop(String where, int step) {
   public static final String TOKEN_LIMIT = "token-limit";
   /** The router stopped it: deferral was already decided ({@link dev.cascade.router.policy.EarlyDeferral}). */
   public static final String EARLY_DEFER = "early-defer";
+  /**
+   * The small model did not decode at all: the policy's pre-generation skip rule flagged the prompt
+   * and the request was escalated at once (step 0, no small answer).
+   */
+  public static final String PREGEN_SKIP = "pregen-skip";
+
+  /** Skipped before generation: step 0. */
+  public static SmallStop pregenSkip() {
+    return new SmallStop(PREGEN_SKIP, 0);
+  }
+
+  /**
+   * Whether an outcome's {@code small_stop} says its small answer is missing or unfinished (early
+   * deferral, pre-generation skip), so its correctness, the learned rules' label, is not known.
+   */
+  public static boolean unfinished(String where) {
+    return EARLY_DEFER.equals(where) || PREGEN_SKIP.equals(where);
+  }
 
   /**
    * Where {@code generation}, decoded with token limit {@code limit}, stopped: a generation with

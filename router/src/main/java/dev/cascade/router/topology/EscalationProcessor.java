@@ -7,6 +7,7 @@ import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.router.routing.SmallStop;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.TierAnswer;
 import java.time.Duration;
@@ -244,10 +245,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         }
       }
       failures.remove(c.requestId());
-      if (c.error() != null && e.getSmallFailure() != null && e.getTierAnswers().isEmpty()) {
+      boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());
+      if (c.error() != null && noSmallAnswer && e.getTierAnswers().isEmpty()) {
         // Neither model answered: there is no small answer to degrade to.
-        RuntimeException both = new IllegalStateException(e.getSmallFailure() + "; then the large model failed: "
-            + degradedReason);
+        String why = e.getSmallFailure() != null ? e.getSmallFailure()
+            : "the pre-generation skip sent it on without a small-model answer (" + e.getPregenSkipRule() + ")";
+        RuntimeException both = new IllegalStateException(why + "; then the large model failed: " + degradedReason);
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
         CascadeTopology.deadLetter(context, replies, c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),

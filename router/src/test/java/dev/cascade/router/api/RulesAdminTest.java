@@ -14,6 +14,7 @@ import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.PromptFeatures;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleInfo;
 import dev.cascade.router.policy.DeferralPolicy;
@@ -198,6 +199,41 @@ class RulesAdminTest {
     assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
         .setRule("chow-sum").addShadowRules("posthoc-quantile@5").setThreshold(0.5)).build()),
         Status.Code.FAILED_PRECONDITION, "00".repeat(32));
+  }
+
+  @Test
+  void aPromptRuleIsPublishedAsASkipRuleThatAPolicyNamesAsOneAndOnlyAsOne() {
+    LearnedRule skip = renamed(shippedQuantile(), "pregen-skip");
+    skip = skip.withInfo(skip.info().withModel(FakeKafkaServer.bundledModelFingerprint(), PromptFeatures.LAYOUT));
+    Rule published = admin(TOKEN).publishRule(publish(skip, 0));
+    assertThat(spec(published)).isEqualTo("pregen-skip@1");
+    assertThat(published.getApplicable()).isTrue();
+
+    Policy withSkip = admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip").setPregenSkipThreshold(0.7)).build());
+    assertThat(withSkip.getPregenSkipRule()).isEqualTo("pregen-skip");
+    assertThat(withSkip.getPregenSkipThreshold()).isEqualTo(0.7);
+    assertThat(server.policies.current().pregenSkip())
+        .isEqualTo(new dev.cascade.router.policy.PregenSkipPolicy("pregen-skip", 0.7));
+
+    // Not as the deferral rule; and a deferral rule is no skip rule.
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("pregen-skip").setThreshold(0.5)).build()), Status.Code.FAILED_PRECONDITION,
+        "policy.rule", "pre-generation skip rule");
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule(QUANTILE).setPregenSkipThreshold(0.7)).build()),
+        Status.Code.FAILED_PRECONDITION, "policy.pregen_skip_rule", "'" + ModelFingerprint.FEATURE_LAYOUT + "'",
+        PromptFeatures.LAYOUT);
+    // One made for another small model is refused naming both fingerprints, as a deferral rule is.
+    server.catalog.add(skip.withInfo(skip.info().withVersion(5).withModel("00".repeat(32), PromptFeatures.LAYOUT)));
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip@5").setPregenSkipThreshold(0.7))
+        .build()), Status.Code.FAILED_PRECONDITION, "policy.pregen_skip_rule", "00".repeat(32),
+        FakeKafkaServer.bundledModelFingerprint());
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip")).build()),
+        Status.Code.INVALID_ARGUMENT, "policy.pregen_skip_threshold");
+    assertThat(server.policies.current().pregenSkip().threshold()).isEqualTo(0.7);
   }
 
   @Test

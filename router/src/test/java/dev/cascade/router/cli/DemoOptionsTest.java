@@ -2,9 +2,16 @@ package dev.cascade.router.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cascade.router.learning.LearnedRule;
+import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.PromptFeatures;
+import dev.cascade.router.learning.RuleArtifacts;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** The demo refuses bad options with exit code 2 and a line naming the option, before it loads anything. */
@@ -49,5 +56,26 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--tiers", "small,small,large")).contains("--tiers").contains("names");
     assertThat(refused("demo", "--tiers", "small,medium,large", "--tier-escalation", "1")).contains("--tier-escalation");
     assertThat(refused("demo", "--tiers", "small,large", "--large-protocol", "kserve")).contains("--tiers");
+  }
+
+  @Test
+  void aPregenSkipFileMustBeASkipRuleForTheSmallModel(@TempDir Path dir) throws Exception {
+    assertThat(refused("demo", "--pregen-skip-threshold", "0.5")).contains("--pregen-skip-threshold");
+    assertThat(refused("demo", "--pregen-skip", dir.resolve("none.rule").toString()))
+        .contains("--pregen-skip").contains("not a file");
+    LearnedRule deferral = LearnedRules.bundledRules().get(0);
+    Path post = dir.resolve("post.rule");
+    RuleArtifacts.write(deferral, post);
+    assertThat(refused("demo", "--pregen-skip", post.toString()))
+        .contains("--pregen-skip").contains("'" + ModelFingerprint.FEATURE_LAYOUT + "'").contains(PromptFeatures.LAYOUT);
+    Path other = dir.resolve("other.rule");
+    RuleArtifacts.write(deferral.withInfo(deferral.info().withModel("00".repeat(32), PromptFeatures.LAYOUT)), other);
+    assertThat(refused("demo", "--pregen-skip", other.toString()))
+        .contains("00".repeat(32)).contains(ModelFingerprint.of("small"));
+    Path noThreshold = dir.resolve("skip.rule");
+    RuleArtifacts.write(deferral.withInfo(deferral.info().withModel(ModelFingerprint.of("small"),
+        PromptFeatures.LAYOUT)), noThreshold);
+    assertThat(refused("demo", "--pregen-skip", noThreshold.toString()))
+        .contains("no threshold").contains("--pregen-skip-threshold");
   }
 }

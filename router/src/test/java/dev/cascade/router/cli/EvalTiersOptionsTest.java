@@ -64,6 +64,10 @@ class EvalTiersOptionsTest {
         .contains("or one of learned, learned-later, expected-gain, expected-gain-skip");
     assertThat(refused(validation, "--tiers", "small,large", "--grid", "0")).contains("--grid");
     assertThat(refused(validation, "--tiers", "small,large", "--skip-max-loss", "2")).contains("--skip-max-loss");
+    assertThat(refused(validation, "--tiers", "small,large", "--skip-label", "benefits"))
+        .contains("--skip-label").contains("benefit, deferred-or-benefit");
+    assertThat(refused(validation, "--tiers", "small,large", "--skip-inputs", "tokens"))
+        .contains("--skip-inputs").contains("prompt-pass or text");
     assertThat(refused(dir.resolve("missing.jsonl").toString(), "--tiers", "small,large")).contains("--validation");
     assertThat(refused(validation, "--tiers", "small,nowhere")).contains("--tiers: model: 'nowhere'");
   }

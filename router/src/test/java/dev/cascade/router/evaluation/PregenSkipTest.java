@@ -31,6 +31,23 @@ class PregenSkipTest {
   }
 
   @Test
+  void atTheSameEscalationRateASkippedRequestCostsItsSmallAnswerLessAndEveryOneThePromptPass() {
+    boolean[] skipped = FOUR.skipped(0.85);
+    boolean[] none = new boolean[4];
+    assertThat(FOUR.deferredAt(0.5, none)).containsExactly(true, false, true, false);
+    assertThat(FOUR.deferredAt(0.5, skipped)).containsExactly(true, false, true, false);
+    assertThat(FOUR.deferredAt(0.0, skipped)).isNull();
+    double[] small = {10, 2, 4, 4};
+    double[] next = {100, 100, 100, 100};
+    double[] noPass = new double[4];
+    assertThat(FOUR.costAt(0.5, none, small, noPass, next)).isEqualTo((20 + 200) / 4.0);
+    // Item 0 skipped: its small answer (10) not paid; with a prompt pass of 1 on every request, 4 more.
+    assertThat(FOUR.costAt(0.5, skipped, small, noPass, next)).isEqualTo((10 + 200) / 4.0);
+    assertThat(FOUR.costAt(0.5, skipped, small, new double[] {1, 1, 1, 1}, next)).isEqualTo((14 + 200) / 4.0);
+    assertThat(FOUR.costAt(0.0, skipped, small, noPass, next)).isNaN();
+  }
+
+  @Test
   void skippingARequestTheSmallModelGetsRightLosesItAndBelowTheSkippedShareThereIsNoPoint() {
     boolean[] skipped = FOUR.skipped(0.7);
     assertThat(skipped).containsExactly(true, false, false, true);
@@ -57,6 +74,31 @@ class PregenSkipTest {
     PregenSkip data = population(new Random(5), 2000, false);
     assertThat(data.chooseThreshold(shares(), 0.005, PregenSkip.MIDDLE_RATES)).isEqualTo(Double.POSITIVE_INFINITY);
     assertThat(data.skipped(Double.POSITIVE_INFINITY)).doesNotContain(true);
+  }
+
+  @Test
+  void theDeferredOrBenefitLabelAddsWhatThePostRuleDefersAnywayAtTheLowestMiddleRate() {
+    // Ten items: post scores 9, 8, ..., 0; item 9 (lowest post score) is the only benefit.
+    boolean[] small = new boolean[10];
+    boolean[] large = new boolean[10];
+    double[] post = new double[10];
+    for (int i = 0; i < 10; i++) {
+      small[i] = i != 9;
+      large[i] = true;
+      post[i] = 9 - i;
+    }
+    PregenSkip data = new PregenSkip(small, large, post, new double[10], new int[10]);
+    assertThat(data.deferredAt(0.2)).containsExactly(true, true, false, false, false, false, false, false, false, false);
+    assertThat(data.label(PregenSkip.Label.BENEFIT))
+        .containsExactly(false, false, false, false, false, false, false, false, false, true);
+    assertThat(data.label(PregenSkip.Label.DEFERRED_OR_BENEFIT))
+        .containsExactly(true, true, false, false, false, false, false, false, false, true);
+    // Skipping what that label flags costs nothing where it is defined (3 skipped: from 3 escalated of 10):
+    // the post rule defers items 0 and 1 first anyway, and item 9 gains.
+    boolean[] flagged = data.label(PregenSkip.Label.DEFERRED_OR_BENEFIT);
+    assertThat(data.maxLoss(flagged, new double[] {0.3, 0.4, 0.5})).isCloseTo(-0.1, within(1e-12));
+    assertThat(PregenSkip.Label.of("deferred-or-benefit")).isEqualTo(PregenSkip.Label.DEFERRED_OR_BENEFIT);
+    assertThatThrownBy(() -> PregenSkip.Label.of("benefits")).hasMessageContaining("benefit, deferred-or-benefit");
   }
 
   @Test

@@ -187,4 +187,45 @@ class EvalTiersIT {
     assertThat(json.get("best_at_cost")).hasSize(10);
     assertThat(json.get("pregen_skip").get("post_rule").asText()).isEqualTo("chow-sum");
   }
+
+  @Test
+  void aSkipRuleOverThePromptTextLearnsDeferredOrBenefitAndRecordsItsThreshold() throws Exception {
+    Path validation = sample()[0];
+    Path data = sample()[1];
+    Path rule = dir.resolve("skip-text.rule");
+    Path items = dir.resolve("skip-items.csv");
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
+        "--tiers", "small,large", "--grid", "4", "--learners", "logistic", "--engine", "OnnxRuntime",
+        "--skip-label", "deferred-or-benefit", "--skip-inputs", "text", "--skip-rule-out", rule.toString(),
+        "--skip-items-out", items.toString(), "--json", "--cache", shared.resolve("cache").toString());
+
+    assertThat(code).as(err.toString()).isZero();
+    JsonNode skip = new ObjectMapper().readTree(out.toString()).get("pregen_skip");
+    assertThat(skip.get("label").asText()).isEqualTo("deferred-or-benefit");
+    assertThat(skip.get("feature_layout").asText()).isEqualTo(PromptFeatures.TEXT_LAYOUT);
+    assertThat(skip.get("features")).hasSize(2);
+    // The label holds the 20% of validation with the highest Chow-Sum scores (30 of 150), and more.
+    assertThat(skip.get("label_share").asDouble()).isGreaterThanOrEqualTo(0.2);
+    LearnedRule saved = RuleArtifacts.read(rule);
+    assertThat(saved.info().featureLayout()).isEqualTo(PromptFeatures.TEXT_LAYOUT);
+    assertThat(saved.info().validationMetrics().get("skip_label_deferred_or_benefit")).isEqualTo(1.0);
+    if (skip.get("threshold").isNumber()) {
+      assertThat(saved.info().validationMetrics().get("skip_threshold")).isEqualTo(skip.get("threshold").asDouble());
+    }
+    // No pass of the model: the rule scores the text.
+    assertThat(PromptFeatures.needsPass(saved)).isFalse();
+    for (double p : PromptFeatures.scores(saved, List.of("having become hyaline", "cat"), null)) {
+      assertThat(p).isBetween(0.0, 1.0);
+    }
+    List<String> lines = Files.readAllLines(items);
+    assertThat(lines.get(0)).isEqualTo(
+        "split,small_correct,large_correct,post_score,prompt_score,decode_steps,prompt_chars,prompt_words");
+    assertThat(lines).hasSize(1 + 150 + 40);
+  }
 }

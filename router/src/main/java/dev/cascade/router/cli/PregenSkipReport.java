@@ -1,0 +1,130 @@
+package dev.cascade.router.cli;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.Generation;
+import dev.cascade.models.TextGenerator;
+import dev.cascade.router.demo.DemoWorkload;
+import dev.cascade.router.demo.Example;
+import dev.cascade.router.routing.SmallStop;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What the pre-generation skip did in a demo run: from the outcomes, how many requests it skipped
+ * (and who served them); then, measured here after the run, the small-model decoding they were
+ * spared. The decoding a request would have needed is not in its outcome (it was not decoded), so
+ * the small model decodes every prompt again, skipped or not, in batches of {@link #BATCH}, timed:
+ * the saved share is the skipped requests' share of that time and of its decoding steps. The prompt
+ * pass the skip rule needs is timed over all prompts the same way.
+ */
+final class PregenSkipReport {
+
+  /** Prompts per batch when the decoding is measured. */
+  static final int BATCH = 32;
+
+  private PregenSkipReport() {}
+
+  static ObjectNode measure(TextGenerator small, List<Example> examples, DemoWorkload.Result result, int maxNew,
+      String idPrefix, boolean needsPass) {
+    List<String> all = new ArrayList<>();
+    boolean[] skipped = new boolean[examples.size()];
+    int skips = 0;
+    int servedLarge = 0;
+    int scored = 0;
+    int cacheHits = 0;
+    for (int i = 0; i < examples.size(); i++) {
+      all.add(examples.get(i).prompt());
+      RoutingOutcome o = result.outcomes().get(idPrefix + i);
+      if (o == null) {
+        continue;
+      }
+      if (SmallStop.PREGEN_SKIP.equals(o.getSmallStop())) {
+        skipped[i] = true;
+        skips++;
+        servedLarge += o.getServedBy() == ServedBy.LARGE ? 1 : 0;
+      } else if (o.getPregenSkipScore() != null) {
+        scored++;
+      } else if (o.getCacheHit()) {
+        cacheHits++;
+      }
+    }
+    long stepsAll = 0;
+    long stepsSkipped = 0;
+    double secondsAll = 0;
+    double secondsSkipped = 0;
+    for (int start = 0; start < all.size(); start += BATCH) {
+      List<String> batch = all.subList(start, Math.min(all.size(), start + BATCH));
+      long t0 = System.nanoTime();
+      List<Generation> generations = small.generate(batch, maxNew);
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      secondsAll += seconds;
+      for (int j = 0; j < batch.size(); j++) {
+        int steps = SmallStop.of(generations.get(j), maxNew).step();
+        stepsAll += steps;
+        stepsSkipped += skipped[start + j] ? steps : 0;
+      }
+    }
+    // The skipped requests decoded alone, in batches of their own, as the router would have had them.
+    List<String> skippedPrompts = new ArrayList<>();
+    for (int i = 0; i < skipped.length; i++) {
+      if (skipped[i]) {
+        skippedPrompts.add(all.get(i));
+      }
+    }
+    for (int start = 0; start < skippedPrompts.size(); start += BATCH) {
+      List<String> batch = skippedPrompts.subList(start, Math.min(skippedPrompts.size(), start + BATCH));
+      long t0 = System.nanoTime();
+      small.generate(batch, maxNew);
+      secondsSkipped += (System.nanoTime() - t0) / 1e9;
+    }
+    double passSeconds = 0;
+    if (needsPass) {
+      long t0 = System.nanoTime();
+      for (int start = 0; start < all.size(); start += BATCH) {
+        small.scorePrompts(all.subList(start, Math.min(all.size(), start + BATCH)));
+      }
+      passSeconds = (System.nanoTime() - t0) / 1e9;
+    }
+
+    ObjectNode node = JsonNodeFactory.instance.objectNode();
+    node.put("requests", examples.size());
+    node.put("skipped", skips);
+    node.put("skipped_share", (double) skips / examples.size());
+    node.put("skipped_served_large", servedLarge);
+    node.put("scored_and_decoded", scored);
+    node.put("cache_hits_not_scored", cacheHits);
+    node.put("not_scored", examples.size() - skips - scored - cacheHits);
+    node.put("decode_steps", stepsAll);
+    node.put("decode_steps_saved", stepsSkipped);
+    node.put("decode_steps_saved_share", stepsAll == 0 ? 0 : (double) stepsSkipped / stepsAll);
+    node.put("decode_seconds", secondsAll);
+    node.put("decode_seconds_saved", secondsSkipped);
+    node.put("decode_time_saved_share", secondsAll == 0 ? 0 : secondsSkipped / secondsAll);
+    node.put("prompt_pass", needsPass);
+    node.put("prompt_pass_seconds", passSeconds);
+    node.put("net_seconds_saved", secondsSkipped - passSeconds);
+    node.put("method", "after the run, the small model decodes every prompt in batches of " + BATCH + " (timed), and"
+        + " the skipped ones again in batches of their own; the prompt pass is timed over every prompt the same way");
+    return node;
+  }
+
+  static String text(ObjectNode n) {
+    return String.format(Locale.ROOT, "pre-generation skip: %d of %d requests skipped small-model decoding (%.1f%%),"
+            + " %d of them served by the large model; %d scored and decoded, %d not scored (the rule could not)%n"
+            + "  small-model decoding saved: %d of %d steps (%.1f%%); %.1f of %.1f s measured after the run"
+            + " (%.1f%%, batches of %d); %s",
+        n.get("skipped").asInt(), n.get("requests").asInt(), 100 * n.get("skipped_share").asDouble(),
+        n.get("skipped_served_large").asInt(), n.get("scored_and_decoded").asInt(), n.get("not_scored").asInt(),
+        n.get("decode_steps_saved").asLong(), n.get("decode_steps").asLong(),
+        100 * n.get("decode_steps_saved_share").asDouble(), n.get("decode_seconds_saved").asDouble(),
+        n.get("decode_seconds").asDouble(), 100 * n.get("decode_time_saved_share").asDouble(), BATCH,
+        n.get("prompt_pass").asBoolean()
+            ? String.format(Locale.ROOT, "the rule's prompt pass over every prompt: %.1f s (net saved %.1f s)",
+                n.get("prompt_pass_seconds").asDouble(), n.get("net_seconds_saved").asDouble())
+            : "the rule reads the prompts' text alone: no prompt pass");
+  }
+}
