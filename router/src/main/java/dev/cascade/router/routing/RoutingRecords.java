@@ -115,18 +115,7 @@ public final class RoutingRecords {
    */
   public Routed.Escalated skippedBeforeGeneration(PendingRequest pending, DeferralPolicy policy, PregenVerdict pregen,
       double queueMs, double passMs, long nowMs) {
-    CascadeRequest request = pending.request();
-    Escalation escalation = fromRequest(request)
-        .setSmallText("")
-        .setSmallEmbedding(null)
-        .setFeatures(new HashMap<>())
-        .setRule(policy.rule()).setAlpha(policy.alpha()).setScore(Double.NaN).setThreshold(policy.threshold())
-        .setPolicyVersion(policy.version())
-        .setDecision(Decision.DEFER)
-        .setRuleVersion(policy.ruleVersion())
-        .setPropensity(1.0)
-        .setShadowScores(new HashMap<>())
-        .setEscalatedAtMs(nowMs)
+    Escalation escalation = withoutSmallAnswer(pending, policy, nowMs)
         .setLatencies(latencies(queueMs, passMs, 0, 0, nowMs - pending.receivedAtMs()))
         .setSmallStop(SmallStop.PREGEN_SKIP).setSmallStopStep(0)
         .setPregenSkipRule(pregen.rule()).setPregenSkipScore(pregen.score())
@@ -143,18 +132,7 @@ public final class RoutingRecords {
    */
   public Routed.Escalated escalatedWithoutSmall(PendingRequest pending, DeferralPolicy policy, String failure,
       double queueMs, long nowMs) {
-    CascadeRequest request = pending.request();
-    Escalation escalation = fromRequest(request)
-        .setSmallText("")
-        .setSmallEmbedding(null)
-        .setFeatures(new HashMap<>())
-        .setRule(policy.rule()).setAlpha(policy.alpha()).setScore(Double.NaN).setThreshold(policy.threshold())
-        .setPolicyVersion(policy.version())
-        .setDecision(Decision.DEFER)
-        .setRuleVersion(policy.ruleVersion())
-        .setPropensity(1.0)
-        .setShadowScores(new HashMap<>())
-        .setEscalatedAtMs(nowMs)
+    Escalation escalation = withoutSmallAnswer(pending, policy, nowMs)
         .setLatencies(latencies(queueMs, 0, 0, 0, nowMs - pending.receivedAtMs()))
         .setSmallFailure(failure)
         .build();
@@ -237,6 +215,24 @@ public final class RoutingRecords {
         .setMetadata(new HashMap<>(request.getMetadata()))
         .setCreatedAtMs(request.getCreatedAtMs())
         .setDeadlineMs(request.getDeadlineMs());
+  }
+
+  /**
+   * An escalation of a request the small model gave no answer to (skipped or failed): empty small
+   * fields, score NaN, decision DEFER with propensity 1, under {@code policy}.
+   */
+  private static Escalation.Builder withoutSmallAnswer(PendingRequest pending, DeferralPolicy policy, long nowMs) {
+    return fromRequest(pending.request())
+        .setSmallText("")
+        .setSmallEmbedding(null)
+        .setFeatures(new HashMap<>())
+        .setRule(policy.rule()).setAlpha(policy.alpha()).setScore(Double.NaN).setThreshold(policy.threshold())
+        .setPolicyVersion(policy.version())
+        .setDecision(Decision.DEFER)
+        .setRuleVersion(policy.ruleVersion())
+        .setPropensity(1.0)
+        .setShadowScores(new HashMap<>())
+        .setEscalatedAtMs(nowMs);
   }
 
   /** The request with its small generation and verdict: what every later record is built from. */
