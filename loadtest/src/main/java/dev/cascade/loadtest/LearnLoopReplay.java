@@ -136,13 +136,13 @@ public final class LearnLoopReplay {
     List<Generation> validationSmall;
     try (TextGenerator model = TextGenerators.load("small", "auto")) {
       small = CascadeAnswers.generateCached(model, "small", stream.stream().map(Example::prompt).toList(), settings,
-          progress());
+          TargetRateReplay.progress());
       validationSmall = CascadeAnswers.generateCached(model, "small",
-          validation.stream().map(Example::prompt).toList(), settings, progress());
+          validation.stream().map(Example::prompt).toList(), settings, TargetRateReplay.progress());
     }
     try (TextGenerator model = TextGenerators.load("large", "auto")) {
       large = CascadeAnswers.generateCached(model, "large", stream.stream().map(Example::prompt).toList(), settings,
-          progress());
+          TargetRateReplay.progress());
     }
     List<Request> requests = new ArrayList<>();
     for (int i = 0; i < stream.size(); i++) {
@@ -356,20 +356,5 @@ public final class LearnLoopReplay {
     }
     CascadeEvaluation e = new CascadeEvaluation(small, large);
     return new double[] {e.aucDf(a), e.aucDf(b), e.aucDf(c)};
-  }
-
-  private static CascadeAnswers.Progress progress() {
-    return new CascadeAnswers.Progress() {
-      @Override
-      public void begin(String task, long total) {
-        System.err.println(task + ": generating " + total + " answers (cached for the next run)");
-      }
-
-      @Override
-      public void advance(long steps) {}
-
-      @Override
-      public void end() {}
-    };
   }
 }

@@ -212,7 +212,8 @@ public final class TargetRateReplay {
     return Double.isNaN(value) ? null : Math.round(value * 10_000) / 10_000.0;
   }
 
-  private static CascadeAnswers.Progress progress() {
+  /** Progress of generating answers, on standard error (shared with {@link LearnLoopReplay}). */
+  static CascadeAnswers.Progress progress() {
     return new CascadeAnswers.Progress() {
       private long total;
       private long done;
