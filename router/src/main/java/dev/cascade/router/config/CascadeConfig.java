@@ -128,8 +128,8 @@ public final class CascadeConfig {
           + " tokenizer (cascade.v1 LargeModel/Info): the large model checks it, same answer, less time when not busy");
   public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
       "failure percentage that opens the large-model circuit breaker");
-  public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 5_000, 1, 3_600_000,
-      "how long the breaker stays open before trying again");
+  public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 1_000, 1, 3_600_000,
+      "how long the breaker stays open before trying again (parked escalations back off on their own)");
 
   public static final ConfigKey<String> POLICY_RULE = ConfigKey.nonEmpty("policy.rule", "chow-quantile",
       "starting deferral rule: chow-sum, chow-average, chow-quantile");

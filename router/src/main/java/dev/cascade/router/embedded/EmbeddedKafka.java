@@ -158,6 +158,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         Map.entry("default.replication.factor", "1"),
         Map.entry("num.partitions", "1"),
         Map.entry("group.initial.rebalance.delay.ms", "0"),
+        // After kill -9 the restarted controller keeps the dead broker's registration alive until its
+        // session times out, and refuses the new one meanwhile: 9 s by default, most of a restart.
+        // One node heartbeats to itself over loopback, so a short session costs nothing.
+        Map.entry("broker.heartbeat.interval.ms", "500"),
+        Map.entry("broker.session.timeout.ms", "3000"),
         Map.entry("auto.create.topics.enable", "false"),
         Map.entry("num.network.threads", "2"),
         Map.entry("num.io.threads", "4"),

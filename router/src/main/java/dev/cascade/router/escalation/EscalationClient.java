@@ -15,6 +15,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -68,6 +69,8 @@ public final class EscalationClient implements AutoCloseable {
   /** After a failed {@code Info}, {@link #knownServerInfo} asks again at most this often. */
   private static final long INFO_RETRY_INTERVAL_NANOS = 5_000_000_000L;
   private volatile long infoFailedAtNanos;
+  /** Calls answered so far: a rise tells callers waiting out a failure that the server is back. */
+  private final AtomicLong answeredCalls = new AtomicLong();
 
   /** A client calling {@code cascade.v1.LargeModel} on {@code channel}. */
   public EscalationClient(ManagedChannel channel, boolean ownsChannel, EscalationSettings settings) {
@@ -236,8 +239,19 @@ public final class EscalationClient implements AutoCloseable {
           return CircuitBreaker.decorateCompletionStage(breaker,
               () -> attempt(requestId, prompt, maxNewTokens, draft)).get();
         }).get();
-    return call.toCompletableFuture().thenApply(r -> new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
-        (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted()));
+    return call.toCompletableFuture().thenApply(r -> {
+      answeredCalls.incrementAndGet();
+      return new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
+          (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted());
+    });
+  }
+
+  /**
+   * How many calls the server has answered since this client was made. A caller that parked calls
+   * after a failure can call again as soon as this rises, instead of waiting out its backoff.
+   */
+  public long answeredCalls() {
+    return answeredCalls.get();
   }
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */

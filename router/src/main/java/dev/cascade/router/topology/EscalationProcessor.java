@@ -42,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * response is not).
  *
  * <p>A call that fails because the large model is unavailable, overloaded or slow, or because the
- * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s, jittered) while the wait
+ * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s, jittered, or as soon as
+ * that model answers any call: it is back) while the wait
  * since its first failed call stays within {@code escalation.max-wait-ms}; only past that bound is the
  * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
@@ -83,7 +84,11 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   private record Failures(int tries, long sinceMs) {}
 
-  private record Parked(long retryAtMs, String requestId) {}
+  /** A parked escalation: when to try again, and how many calls its tier had answered when it was parked. */
+  private record Parked(long retryAtMs, String requestId, int tier, long answeredBefore) {}
+
+  /** The tiers' answered calls, summed, when the parked escalations were last checked against them. */
+  private long answeredSeen;
   private ProcessorContext<Object, Object> context;
   private KeyValueStore<String, Escalation> pending;
 
@@ -137,6 +142,24 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   private void unpark(long now) {
+    if (!parked.isEmpty()) {
+      long answered = 0;
+      for (EscalationTiers.Tier t : tiers.all()) {
+        answered += t.client().answeredCalls();
+      }
+      if (answered != answeredSeen) {
+        // Some model answered a call since the last look: the escalations parked on it go now,
+        // not when their backoff ends (it is back, or was never wholly down).
+        answeredSeen = answered;
+        parked.removeIf(p -> {
+          if (tiers.tier(p.tier()).client().answeredCalls() > p.answeredBefore()) {
+            notStarted.add(p.requestId());
+            return true;
+          }
+          return false;
+        });
+      }
+    }
     while (!parked.isEmpty() && parked.peek().retryAtMs() <= now) {
       notStarted.add(parked.poll().requestId());
     }
@@ -232,7 +255,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           Long deadline = e.getDeadlineMs();
           boolean pastDeadline = deadline != null && retryAt > deadline;
           if (retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
-            parked.add(new Parked(retryAt, c.requestId()));
+            EscalationTiers.Tier tier = tierOf(e);
+            parked.add(new Parked(retryAt, c.requestId(), tier.tier(), tier.client().answeredCalls()));
             observer.escalationParked();
             continue;
           }

@@ -563,6 +563,42 @@ class CascadeTopologyTest {
         .isLessThan(7_000);
   }
 
+  @Test
+  void aParkedEscalationIsCalledAgainAsSoonAsTheLargeModelAnswersAnotherCall() throws Exception {
+    driver.close();
+    escalations.close();
+    // No retries inside the client and a long wait: a failed call is parked, by the driver's clock.
+    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 0,
+        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofSeconds(60)));
+    startDriver(1, Duration.ofMillis(20));
+    gateShut = true;
+    send("a", "unsure gated");
+    // Fail it four times: parked after that for 400 to 800 ms of the driver's clock.
+    long until = System.currentTimeMillis() + 10_000;
+    while (gatedCalls.get() < 4 && System.currentTimeMillis() < until) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(50));
+    }
+    assertThat(gatedCalls.get()).isEqualTo(4);
+    Thread.sleep(200);
+    driver.advanceWallClockTime(Duration.ofMillis(5)); // the fourth failure drained: "a" parked again
+    gateShut = false;
+    send("b", "unsure other");
+    // "b" is answered; that answer, not the end of "a"'s backoff (400 ms away at least), sends "a" again.
+    List<CascadeResponse> out = new ArrayList<>(responses.readValuesToList());
+    for (int step = 0; step < 60 && out.size() < 2; step++) {
+      Thread.sleep(20);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+      out.addAll(responses.readValuesToList());
+    }
+    assertThat(out).as("both answered within 300 ms of the driver's clock").hasSize(2)
+        .allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE));
+    assertThat(gatedCalls.get()).as("\"a\" called once more, after \"b\" was answered").isEqualTo(5);
+  }
+
+  private volatile boolean gateShut;
+  private final java.util.concurrent.atomic.AtomicInteger gatedCalls = new java.util.concurrent.atomic.AtomicInteger();
+
   private static final int FLAKY_FAILURES = 3;
   private final java.util.concurrent.atomic.AtomicInteger flakyCalls = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -572,6 +608,10 @@ class CascadeTopologyTest {
     public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
       if (request.getPrompt().contains("flaky") && flakyCalls.incrementAndGet() <= FLAKY_FAILURES) {
         out.onError(Status.UNAVAILABLE.withDescription("large model restarting").asRuntimeException());
+        return;
+      }
+      if (request.getPrompt().contains("gated") && gatedCalls.incrementAndGet() > 0 && gateShut) {
+        out.onError(Status.UNAVAILABLE.withDescription("large model gated").asRuntimeException());
         return;
       }
       if (request.getPrompt().contains("down")) {
