@@ -87,6 +87,17 @@ import java.util.Objects;
  * about {@code τ} requests, and alarms during a fast drift restart the window and the feedback (a
  * mean drifting 0.6 standard deviations per 1,000 requests: realised rate 0.5 to 1 point high).
  *
+ * <h2>Requests skipped before generation</h2>
+ *
+ * <p>A policy with a pre-generation skip escalates some requests without decoding them, so without
+ * a score. The target holds over <em>all</em> requests: {@link #observeSkipped} reports each, and
+ * the controller keeps a moving share {@code s} of skipped requests (exponential, weight
+ * {@code 1 / (2τ)}: about the last 200 requests with the defaults). The scored requests then aim at
+ * {@code (r − s) / (1 − s)} (none above the threshold once {@code s ≥ r}: the skip alone reaches the
+ * target) in place of {@code r} above, and each skipped request feeds back as escalated, so the
+ * feedback holds the realised rate of both kinds together at {@code r}. Without skipped requests
+ * nothing changes.
+ *
  * <h2>Rule keys</h2>
  *
  * <p>Scores of different rules, or of two versions of one rule, are not comparable, so the window
@@ -148,6 +159,8 @@ public final class TargetRateController {
   private long shifts;
 
   private double offset;
+  /** The moving share of requests skipped before generation, among all observed ({@link #observeSkipped}). */
+  private double skippedShare;
   private double offsetTarget = Double.NaN;
   private double offsetExploration = Double.NaN;
 
@@ -231,6 +244,7 @@ public final class TargetRateController {
     double target = policy.targetEscalationRate();
     double exploration = policy.explorationRate();
     boolean controlled = policy.holdsTargetRate() && target < 1.0 && exploration < target && seen >= minObservations;
+    skippedShare -= skippedShare / (2.0 * feedbackRequests);
     if (controlled) {
       double level = level(target, exploration);
       if (segment >= minSegment) {
@@ -239,6 +253,30 @@ public final class TargetRateController {
       feedBack(target, exploration, escalated);
     }
     add(score);
+  }
+
+  /**
+   * Records one request escalated without a score, by the policy's pre-generation skip: it counts
+   * toward the realised escalation rate that a target-holding {@code policy} holds, and toward the
+   * share of skipped requests that the scored ones make room for (see the class comment). Nothing
+   * enters the window. {@code ruleKey} is the deferral rule's, as for {@link #observe}; under
+   * another key than the window's, only the share is updated.
+   */
+  public synchronized void observeSkipped(DeferralPolicy policy, String ruleKey) {
+    Objects.requireNonNull(policy, "policy");
+    Objects.requireNonNull(ruleKey, "ruleKey");
+    double target = policy.targetEscalationRate();
+    double exploration = policy.explorationRate();
+    if (ruleKey.equals(this.ruleKey) && policy.holdsTargetRate() && target < 1.0 && exploration < target
+        && seen >= minObservations) {
+      feedBack(target, exploration, true);
+    }
+    skippedShare += (1.0 - skippedShare) / (2.0 * feedbackRequests);
+  }
+
+  /** The moving share of requests skipped before generation (0 when none is reported). */
+  public synchronized double skippedShare() {
+    return skippedShare;
   }
 
   /** How many scores the window holds now. */
@@ -259,13 +297,24 @@ public final class TargetRateController {
   /** Forgets every score and all feedback: the next ones start a fresh window, warm-up included. */
   public synchronized void reset() {
     clear(null);
+    skippedShare = 0.0;
   }
 
   /** The fraction of the window to put above the threshold: the score-escalation target plus the feedback. */
   private double level(double target, double exploration) {
-    double base = (target - exploration) / (1.0 - exploration);
+    double base = base(target, exploration);
     double feedback = target == offsetTarget && exploration == offsetExploration ? offset : 0.0;
     return Math.min(1.0, Math.max(0.0, base + feedback));
+  }
+
+  /**
+   * The fraction of scored requests to defer for the target: {@code (r′ − e) / (1 − e)}, where
+   * {@code r′} is what the target leaves to the scored requests once the skipped share is taken.
+   */
+  private double base(double target, double exploration) {
+    double scored = skippedShare <= 0.0 ? target
+        : skippedShare >= 1.0 ? 0.0 : Math.max(0.0, (target - skippedShare) / (1.0 - skippedShare));
+    return (scored - exploration) / (1.0 - exploration);
   }
 
   /** Integral feedback on the realised escalation rate (defer and explore), with anti-windup. */
@@ -275,7 +324,7 @@ public final class TargetRateController {
       offsetTarget = target;
       offsetExploration = exploration;
     }
-    double base = (target - exploration) / (1.0 - exploration);
+    double base = base(target, exploration);
     double step = 1.0 / (feedbackRequests * (1.0 - exploration));
     double next = offset + (target - (escalated ? 1.0 : 0.0)) * step;
     // One step of slack past the levels 0 and 1, so that alternating across them (every score

@@ -34,7 +34,9 @@ import java.util.Optional;
  * prefill) and the skip rule's score; those above the skip threshold are escalated at once without
  * decoding ({@link RoutingRecords#skippedBeforeGeneration}), the rest are decoded and decided as
  * without the skip, their outcomes carrying the skip score. A skip rule that cannot be applied or
- * cannot score skips nothing: the requests are decoded, and counted.
+ * cannot score skips nothing: the requests are decoded, and counted. A target escalation rate holds
+ * over skipped and decoded requests together: the controller is told of each skipped one
+ * ({@link TargetRateController#observeSkipped}).
  */
 public final class SmallModelRouter {
 
@@ -153,6 +155,8 @@ public final class SmallModelRouter {
             double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
             skippedOut.put(i, records.skippedBeforeGeneration(pending, policy, verdict, queueMs, passMsEach,
                 clock.millis()));
+            // Escalated without a score: a target rate holds over these too, not over decoded ones only.
+            targetRate.observeSkipped(policy, rule.main().key());
           } else {
             verdicts.put(i, verdict);
             decode.add(i);

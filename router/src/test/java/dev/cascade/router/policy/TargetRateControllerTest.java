@@ -310,6 +310,55 @@ class TargetRateControllerTest {
     assertThatThrownBy(() -> new TargetRateController().observe(null, KEY, 0.5, false)).hasMessageContaining("policy");
   }
 
+  @Test
+  void holdsTheTargetOverSkippedAndScoredRequestsTogether() {
+    for (double skipped : new double[] {0.1, 0.25}) {
+      TargetRateController controller = new TargetRateController();
+      SplittableRandom random = new SplittableRandom(7);
+      withSkips(controller, skipped, 0.0, 2_000, random); // warm, nothing skipped
+      withSkips(controller, skipped, skipped, 1_000, random); // the skip rule comes in: followed
+
+      int[] measured = withSkips(controller, skipped, skipped, 10_000, random);
+
+      double total = (measured[0] + measured[2]) / 10_000.0;
+      assertThat(total).as("skipped %s: realised rate over all requests", skipped).isCloseTo(0.3, within(0.01));
+      assertThat(measured[2] / (double) measured[1]).as("skipped %s: rate among scored requests", skipped)
+          .isCloseTo((0.3 - skipped) / (1 - skipped), within(0.02));
+      assertThat(controller.skippedShare()).isCloseTo(skipped, within(0.08));
+    }
+    // Skipping more than the target: no scored request is deferred (the skip alone overshoots).
+    TargetRateController controller = new TargetRateController();
+    SplittableRandom random = new SplittableRandom(8);
+    withSkips(controller, 0.4, 0.0, 2_000, random);
+    withSkips(controller, 0.4, 0.4, 1_000, random);
+    int[] measured = withSkips(controller, 0.4, 0.4, 5_000, random);
+    assertThat(measured[2] / (double) measured[1]).isLessThan(0.01);
+  }
+
+  /**
+   * {@code n} requests on {@link #TARGET_30} with uniform scores, each skipped with probability
+   * {@code share} (reported with {@link TargetRateController#observeSkipped}) or else decided as
+   * the router does; returns {skipped, scored, scored and escalated}.
+   */
+  private static int[] withSkips(TargetRateController controller, double label, double share, int n,
+      SplittableRandom random) {
+    int[] counts = new int[3];
+    for (int i = 0; i < n; i++) {
+      if (random.nextDouble() < share) {
+        controller.observeSkipped(TARGET_30, KEY);
+        counts[0]++;
+        continue;
+      }
+      double score = random.nextDouble();
+      double threshold = controller.threshold(TARGET_30, KEY);
+      Decision decision = PolicyDecider.decide("s" + label + "-" + i, score, threshold, 0.0);
+      controller.observe(TARGET_30, KEY, score, decision.escalates());
+      counts[1]++;
+      counts[2] += decision.escalates() ? 1 : 0;
+    }
+    return counts;
+  }
+
   /** What a run of closed-loop decisions did: escalated or not, and the threshold applied, per request. */
   private static final class Run {
     final boolean[] escalated;

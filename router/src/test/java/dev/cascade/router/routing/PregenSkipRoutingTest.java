@@ -103,7 +103,8 @@ class PregenSkipRoutingTest {
     DeferralPolicy with = policy(new PregenSkipPolicy("pregen-skip", threshold));
 
     List<Routed> plain = route(router(new Counting(small, false), resolver(promptRule), new Observer()), without);
-    List<Routed> skipping = route(router(model, resolver(promptRule), observer), with);
+    TargetRateController controller = new TargetRateController();
+    List<Routed> skipping = route(router(model, resolver(promptRule), observer, controller), with);
 
     int skipped = 0;
     for (int i = 0; i < ITEMS; i++) {
@@ -136,6 +137,9 @@ class PregenSkipRoutingTest {
     assertThat(observer.skipped.get()).isEqualTo(skipped);
     assertThat(observer.failed.get()).isZero();
     assertThat(model.decoded).hasSize(ITEMS - skipped);
+    // The target-rate controller saw every decoded request's score and was told of each skipped one.
+    assertThat(controller.scoresSeen()).isEqualTo(ITEMS - skipped);
+    assertThat(controller.skippedShare()).isPositive();
   }
 
   @Test
@@ -250,7 +254,12 @@ class PregenSkipRoutingTest {
   }
 
   private static SmallModelRouter router(TextGenerator model, RuleResolver rules, RoutingObserver observer) {
-    return new SmallModelRouter(model, rules, new TargetRateController(),
+    return router(model, rules, observer, new TargetRateController());
+  }
+
+  private static SmallModelRouter router(TextGenerator model, RuleResolver rules, RoutingObserver observer,
+      TargetRateController controller) {
+    return new SmallModelRouter(model, rules, controller,
         new RoutingRecords(new CostModel(1, 20), String::length, observer), 48, Clock.systemUTC(),
         ResponseCache.disabled(), true);
   }
