@@ -243,7 +243,7 @@ public final class TargetRateController {
     }
     double target = policy.targetEscalationRate();
     double exploration = policy.explorationRate();
-    boolean controlled = policy.holdsTargetRate() && target < 1.0 && exploration < target && seen >= minObservations;
+    boolean controlled = controlling(policy);
     skippedShare -= skippedShare / (2.0 * feedbackRequests);
     if (controlled) {
       double level = level(target, exploration);
@@ -265,13 +265,16 @@ public final class TargetRateController {
   public synchronized void observeSkipped(DeferralPolicy policy, String ruleKey) {
     Objects.requireNonNull(policy, "policy");
     Objects.requireNonNull(ruleKey, "ruleKey");
-    double target = policy.targetEscalationRate();
-    double exploration = policy.explorationRate();
-    if (ruleKey.equals(this.ruleKey) && policy.holdsTargetRate() && target < 1.0 && exploration < target
-        && seen >= minObservations) {
-      feedBack(target, exploration, true);
+    if (ruleKey.equals(this.ruleKey) && controlling(policy)) {
+      feedBack(policy.targetEscalationRate(), policy.explorationRate(), true);
     }
     skippedShare += (1.0 - skippedShare) / (2.0 * feedbackRequests);
+  }
+
+  /** Whether {@code policy}'s target is held by scores now: it holds one, scores are needed for it, and the window is warm. */
+  private boolean controlling(DeferralPolicy policy) {
+    double target = policy.targetEscalationRate();
+    return policy.holdsTargetRate() && target < 1.0 && policy.explorationRate() < target && seen >= minObservations;
   }
 
   /** The moving share of requests skipped before generation (0 when none is reported). */
