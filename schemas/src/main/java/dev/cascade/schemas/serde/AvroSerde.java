@@ -225,23 +225,26 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
   private void checkBody(String topic, byte[] bytes, long seen, KnownVersion version) {
     BinaryDecoder body = DecoderFactory.get()
         .binaryDecoder(bytes, HEADER_LENGTH, bytes.length - HEADER_LENGTH, null);
-    String where = " (" + bytes.length + " bytes in all, written with " + version.label() + " "
-        + hex(seen) + ")";
     int left;
     try {
       GenericDatumReader.skip(version.writer(), body);
       left = body.isEnd() ? 0 : body.inputStream().available();
     } catch (IOException | RuntimeException e) {
       if (causedBy(e, EOFException.class)) {
-        throw failure(Reason.TRUNCATED, topic, seen, "truncated: the body ended early" + where, e);
+        throw failure(Reason.TRUNCATED, topic, seen, "truncated: the body ended early" + where(bytes, version, seen), e);
       }
       throw failure(Reason.MALFORMED, topic, seen,
-          "malformed body" + where + ": " + rootMessage(e), e);
+          "malformed body" + where(bytes, version, seen) + ": " + rootMessage(e), e);
     }
     if (left > 0) {
       throw failure(Reason.MALFORMED, topic, seen,
-          "malformed: " + left + " bytes left over after the record" + where, null);
+          "malformed: " + left + " bytes left over after the record" + where(bytes, version, seen), null);
     }
+  }
+
+  /** Where in the bytes a bad body was, for messages: built only on failure (it formats the fingerprint). */
+  private static String where(byte[] bytes, KnownVersion version, long seen) {
+    return " (" + bytes.length + " bytes in all, written with " + version.label() + " " + hex(seen) + ")";
   }
 
   private SchemaDecodingException failure(
@@ -282,7 +285,8 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
   }
 
   static String hex(long fingerprint) {
-    return String.format("0x%016X", fingerprint);
+    String digits = Long.toHexString(fingerprint).toUpperCase(java.util.Locale.ROOT);
+    return "0x" + "0".repeat(16 - digits.length()) + digits;
   }
 
   private static String preview(byte[] bytes) {

@@ -18,6 +18,14 @@ class BadBytesTest {
   private static final String TYPE = "dev.cascade.schemas.avro.CascadeRequest";
 
   @Test
+  void fingerprintsArePrintedAsSixteenUpperCaseHexDigits() {
+    for (long fingerprint : new long[] {0L, 1L, 0xABCDEFL, -1L, Long.MIN_VALUE, Long.MAX_VALUE, REQUESTS.fingerprint(),
+        0x0123456789ABCDEFL, 0xFEDCBA9876543210L}) {
+      assertThat(AvroSerde.hex(fingerprint)).isEqualTo(String.format("0x%016X", fingerprint));
+    }
+  }
+
+  @Test
   void wrongMagicIsBadMagic() {
     byte[] json = "{\"request_id\":\"r1\",\"prompt\":\"hi\"}".getBytes(StandardCharsets.UTF_8);
 
