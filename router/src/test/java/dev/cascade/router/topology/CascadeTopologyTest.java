@@ -107,6 +107,14 @@ class CascadeTopologyTest {
     deadLetters = driver.createOutputTopic(config.topics().deadLetters(), Serdes.ByteArray().deserializer(), CascadeSerdes.deadLetters().deserializer());
   }
 
+  /** Restarts the driver (batches of {@code batchSize}) with an escalations client on {@code settings}. */
+  private void restartWith(EscalationSettings settings, int batchSize) {
+    driver.close();
+    escalations.close();
+    escalations = new EscalationClient(channel, false, settings);
+    startDriver(batchSize, Duration.ofMillis(20));
+  }
+
   @AfterEach
   void stop() {
     driver.close();
@@ -524,11 +532,8 @@ class CascadeTopologyTest {
   void anEscalationWaitsForALargeModelThatComesBackInsteadOfDegrading() throws Exception {
     // A wait long enough that a loaded machine cannot run it out before the fourth call (the
     // shared client's 400 ms is for the tests that must degrade).
-    driver.close();
-    escalations.close();
-    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 1,
-        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofSeconds(8)));
-    startDriver(3, Duration.ofMillis(20));
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 1, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
+        Duration.ofSeconds(8)), 3);
     send("a", "unsure and flaky");
     List<CascadeResponse> out = collect(1);
     assertThat(out).singleElement().satisfies(r -> {
@@ -543,11 +548,8 @@ class CascadeTopologyTest {
   void anEscalationStopsWaitingAtTheRequestsDeadline() throws Exception {
     // The same long wait as above (8 s), but the caller gives up 1.5 s after sending: the escalation
     // degrades at the deadline, saying so, instead of waiting out escalation.max-wait-ms.
-    driver.close();
-    escalations.close();
-    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 1,
-        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofSeconds(8)));
-    startDriver(3, Duration.ofMillis(20));
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 1, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
+        Duration.ofSeconds(8)), 3);
     long sent = System.currentTimeMillis();
     send("a", "unsure but down", null, sent + 1_500);
     List<CascadeResponse> out = collect(1);
@@ -565,12 +567,9 @@ class CascadeTopologyTest {
 
   @Test
   void aParkedEscalationIsCalledAgainAsSoonAsTheLargeModelAnswersAnotherCall() throws Exception {
-    driver.close();
-    escalations.close();
     // No retries inside the client and a long wait: a failed call is parked, by the driver's clock.
-    escalations = new EscalationClient(channel, false, new EscalationSettings(4, Duration.ofSeconds(2), 0,
-        Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0, Duration.ofSeconds(60)));
-    startDriver(1, Duration.ofMillis(20));
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
+        Duration.ofSeconds(60)), 1);
     gateShut = true;
     send("a", "unsure gated");
     // Fail it four times: parked after that for 400 to 800 ms of the driver's clock.
