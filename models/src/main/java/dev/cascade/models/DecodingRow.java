@@ -29,12 +29,31 @@ final class DecodingRow {
   private boolean stoppedEarly;
   /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
   private float[][] cache;
-  /** The draft its next forward pass checks; empty without one. */
-  private int[] draft;
+  /** The draft as the row got it; what the row checks next is a stretch of it from {@link #from}. */
+  private final int[] draft;
+  /** Where in {@link #draft} the next check starts; {@code draft.length} when nothing is left. */
+  private int from;
+  /** The most draft tokens the next check holds ({@link #draftChecked}). */
+  private int window = FIRST_WINDOW;
+  /** What the next pass checks: up to {@link #window} tokens of the draft from {@link #from}. */
+  private int[] pending;
   /** How many draft tokens the row kept, over all its passes. */
   private int draftAccepted;
-  /** Whether the row's next pass checks its draft; false holds the draft back for a later one. */
-  private boolean checking = true;
+
+  /**
+   * The draft tokens a row's first pass checks, and the bounds of what later passes check. A check
+   * that keeps all it held doubles the next one (up to {@link #MAX_WINDOW}); one that stops early
+   * shrinks the next to what it kept plus one (at least {@link #MIN_WINDOW}). Checking a token is
+   * not free where a pass costs more the more tokens it holds: for the bundled large model on two
+   * CPU cores a pass of one token took 1.18 ms and each further token about 0.12 ms more, so a
+   * check pays while its tokens are likely to be kept, and a wrong draft should not ride along
+   * whole. These sizes saved 35-36% of the large model's time per escalated request one at a time
+   * ({@code cascade bench speculative}, router/EVALUATION.md). Where a wider pass costs about the same (a large
+   * model on a GPU, memory-bound), larger windows lose nothing.
+   */
+  static final int FIRST_WINDOW = 8;
+  static final int MIN_WINDOW = 2;
+  static final int MAX_WINDOW = 16;
 
   DecodingRow(long[] prefix, int limit) {
     this(prefix, limit, new int[0], TextGenerator.EarlyStop.NEVER);
@@ -57,14 +76,15 @@ final class DecodingRow {
     if (draft.length > Math.max(0, limit)) {
       throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
     }
-    this.draft = draft;
     this.prefix = prefix;
+    this.draft = draft;
     this.stopCheck = earlyStop == TextGenerator.EarlyStop.NEVER ? null : newCheck(earlyStop);
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
     this.logprobs = new float[this.limit];
     this.entropies = new float[this.limit];
     this.finished = this.limit == 0;
+    updatePending();
   }
 
   int length() {
@@ -76,40 +96,61 @@ final class DecodingRow {
     return length() + pendingDraft().length;
   }
 
-  /** The draft the row's next pass checks; empty when there is none, or it is held back. */
+  /** The draft tokens the row's next pass checks; empty when none are left. */
   int[] pendingDraft() {
-    return checking ? draft : new int[0];
-  }
-
-  /** Whether the row's next pass checks its draft (if it has one) or holds it back. */
-  void checkDraft(boolean check) {
-    checking = check;
+    return pending;
   }
 
   /**
-   * Keeps a held-back draft in step with the row, which just chose {@code own} without checking
-   * it: the draft loses its first token if that was {@code own}, and is realigned past {@code own}
-   * otherwise ({@link GreedyDecoder#realign}).
+   * Marks the draft checked: the pass kept {@code accepted} tokens of {@link #pendingDraft()} and
+   * then chose {@code own} (its own token where the draft had another, or the one after the whole
+   * check). The next check goes on past {@code own} when that was the draft's next token,
+   * {@link #resume}s after a disagreement, and there is none once the whole draft was kept. Its
+   * window grows or shrinks as {@link #FIRST_WINDOW} says. Call after the pass's tokens are
+   * accepted.
    */
-  void draftFollowed(int own) {
-    if (draft.length > 0 && !checking) {
-      draftFrom(draft[0] == own ? Arrays.copyOfRange(draft, 1, draft.length) : GreedyDecoder.realign(draft, 0, own));
+  void draftChecked(int accepted, int own) {
+    int checked = pending.length;
+    int at = from + accepted;
+    if (finished) {
+      draftAccepted += accepted;
+      from = draft.length;
+    } else if (accepted == checked && at < draft.length && draft[at] == own) {
+      draftAccepted += accepted + 1;
+      from = at + 1;
+      window = Math.min(MAX_WINDOW, 2 * window);
+    } else {
+      draftAccepted += accepted;
+      from = at >= draft.length ? draft.length : resume(draft, own, generated, at + 1);
+      window = accepted == checked ? Math.min(MAX_WINDOW, 2 * window)
+          : Math.max(MIN_WINDOW, Math.min(window, accepted + 1));
     }
+    updatePending();
   }
 
   /**
-   * Marks the draft checked, {@code accepted} of its tokens kept, and sets the one the next pass
-   * checks ({@code next}, empty for none), cut to what the row's limit leaves.
+   * Where a draft goes on once the row chose {@code own} where the draft had another token: just
+   * past the occurrence of {@code own} in the draft nearest to the row's place ({@code length}
+   * tokens generated, {@code own} the last of them; the earlier one on a tie), as a draft from a
+   * smaller model in the same vocabulary usually goes wrong at one token and right again after it,
+   * or dropped or added one. Without one, past the token {@code own} replaced ({@code otherwise}).
+   * Only a guess: the next check keeps of it only what the row's own greedy choices agree with.
    */
-  void draftChecked(int accepted, int[] next) {
-    draftAccepted += accepted;
-    draftFrom(next);
+  static int resume(int[] draft, int own, int length, int otherwise) {
+    int best = -1;
+    for (int j = 1; j <= draft.length; j++) {
+      if (draft[j - 1] == own && (best < 0 || Math.abs(j - length) < Math.abs(best - length))) {
+        best = j;
+      }
+    }
+    return best < 0 ? Math.min(otherwise, draft.length) : best;
   }
 
-  /** Sets the row's draft to {@code next}, cut to what its limit leaves (nothing once finished). */
-  private void draftFrom(int[] next) {
+  /** Sets what the next check holds: the window from {@link #from}, cut to what the limit leaves. */
+  private void updatePending() {
     int room = finished ? 0 : limit - generated;
-    draft = next.length <= room ? next : Arrays.copyOf(next, room);
+    int count = Math.max(0, Math.min(Math.min(window, room), draft.length - from));
+    pending = count == draft.length ? draft : Arrays.copyOfRange(draft, from, from + count);
   }
 
   /** The most positions this row can hold: its prefix and its token limit. */

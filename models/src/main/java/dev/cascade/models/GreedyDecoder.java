@@ -24,18 +24,19 @@ import java.util.function.Function;
  * still generating. Knows nothing of tokenizers or engines.
  *
  * <p><b>Drafts</b> (speculative decoding, lossless): a row may start with a draft of its answer,
- * another model's tokens in the same vocabulary. Its first pass runs over prefix and draft together
- * (with a cache, as its prefill) and scores every draft position, so one pass yields the row's own
- * greedy choice before each draft token and after the last. The row takes its choices in order,
- * exactly as one-token steps would, while each equals the draft token at that place; the first
- * choice that differs (or the one after the whole draft) is the row's own next token. The rest of
- * the draft, realigned past that token ({@link #realign}), rides along with the row's next pass
- * (with a cache, its last token and that remainder as one multi-token step) and is checked the
- * same way, until none is left; then the row decodes one token per step. The cache keeps the
- * positions of the tokens kept; the rest are not counted and are overwritten. So the answer is the
- * greedy answer without the draft, token for token (up to the float rounding of a wider pass), and
- * every draft token kept saves a step. Without a cache each full pass carries the remainder the
- * same way.
+ * another model's tokens in the same vocabulary. Its first pass runs over prefix and the first
+ * tokens of the draft together (with a cache, as its prefill) and scores every draft position, so
+ * one pass yields the row's own greedy choice before each draft token it holds and after the last.
+ * The row takes its choices in order, exactly as one-token steps would, while each equals the
+ * draft token at that place; the first choice that differs (or the one after the whole check) is
+ * the row's own next token. The next stretch of the draft ({@link DecodingRow#draftChecked}: on
+ * past that token, or resumed where the draft has it) rides along with the row's next pass (with
+ * a cache, its last token and that stretch as one multi-token step) and is checked the same way,
+ * until none is left; then the row decodes one token per step. How many draft tokens a pass
+ * checks adapts to how many the last check kept. The cache keeps the positions of the tokens
+ * kept; the rest are not counted and are overwritten. So the answer is the greedy answer without
+ * the draft, token for token (up to the float rounding of a wider pass), and every draft token
+ * kept saves a step. Without a cache each full pass carries the stretch the same way.
  */
 public final class GreedyDecoder {
 
@@ -134,24 +135,8 @@ public final class GreedyDecoder {
     return out;
   }
 
-  /**
-   * The most rows a step may hold for their drafts to be checked. Checking a draft feeds its tokens
-   * through the model (the first pass, and the remainder again after each realignment), which pays
-   * when a pass costs about the same whatever its width (one request at a time, the median
-   * escalated test item took 34% less of the large model's time) but not when the pass is already
-   * busy: 16 rows at once, every one checking, took 65% longer than without drafts on the first 64
-   * escalated items ({@code cascade bench speculative}, router/EVALUATION.md). In a busier step the
-   * rows hold their drafts back, kept in step with what they choose
-   * ({@link DecodingRow#draftFollowed}), until the batch thins out.
-   */
-  static final int DRAFT_ROWS = 4;
-
   /** Runs one step over the given unfinished rows and appends each row's greedy choice. */
   void step(List<DecodingRow> active, ForwardPass model) {
-    boolean check = active.size() <= DRAFT_ROWS;
-    for (DecodingRow row : active) {
-      row.checkDraft(check);
-    }
     if (!useCache) {
       fullPass(active, model, false);
       return;
@@ -268,8 +253,8 @@ public final class GreedyDecoder {
   /**
    * Takes row {@code r}'s greedy choice at its last scored position; for a row with a draft to
    * check, its choices at the position before each draft token and after the last, in order, while
-   * each equals the draft token at its place, and then what remains of the draft as the next
-   * pass's draft ({@link #realign}; see the class comment).
+   * each equals the draft token at its place; then the row sets what its next pass checks
+   * ({@link DecodingRow#draftChecked}; see the class comment).
    */
   private void accept(DecodingRow row, NextTokenScores scores, int r) {
     int[] draft = row.pendingDraft();
@@ -281,7 +266,6 @@ public final class GreedyDecoder {
       TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), at * scores.vocab(), scores.vocab());
       row.accept(choice, eos, scores.hidden(), at * scores.width(), scores.width());
       own = choice.token();
-      row.draftFollowed(own);
       boolean agrees = j < draft.length && choice.token() == draft[j];
       if (agrees) {
         kept++;
@@ -291,24 +275,7 @@ public final class GreedyDecoder {
       }
     }
     if (draft.length > 0) {
-      row.draftChecked(kept, realign(draft, kept, own));
+      row.draftChecked(kept, own);
     }
-  }
-
-  /**
-   * What of a draft the next pass checks, once the row kept {@code kept} tokens of it and then chose
-   * {@code own} where the draft had another token (or went past its end). A draft from a smaller
-   * model in the same vocabulary usually goes wrong at one token and right again after it: either
-   * it wrote another token in place of the row's ({@code own} replaces {@code draft[kept]}: the rest
-   * follows from {@code draft[kept + 1]}), or it wrote one token too many ({@code own} is
-   * {@code draft[kept + 1]}: the rest follows from {@code draft[kept + 2]}). Only a guess: the next
-   * pass keeps of it only what the row's own greedy choices agree with.
-   */
-  static int[] realign(int[] draft, int kept, long own) {
-    if (kept >= draft.length) {
-      return new int[0];
-    }
-    int from = kept + 1 < draft.length && draft[kept + 1] == own ? kept + 2 : kept + 1;
-    return java.util.Arrays.copyOfRange(draft, Math.min(from, draft.length), draft.length);
   }
 }

@@ -126,10 +126,12 @@ class GreedyDecoderTest {
     assertThat(g.tokens()).containsExactly(4, 5, 6);
     assertThat(g.draftAccepted()).isZero();
     // The first pass yields the row's own 4; the draft's rest (7) rides along with the next pass,
-    // and is wrong too; then one pass per token, as without a draft (4 passes).
+    // and is wrong too; the row's 5 is the draft's first token, so 7 follows it once more, and is
+    // wrong again; then the row ends (4 passes, as without a draft).
     assertThat(model.steps).hasSize(4);
     assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 7);
-    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5);
+    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5, 7);
+    assertThat(model.steps.get(3).inputIds()).containsExactly(3, 4, 5, 6);
   }
 
   @Test
@@ -153,11 +155,43 @@ class GreedyDecoderTest {
   }
 
   @Test
-  void realigningGuessesAWrongTokenOrOneTooMany() {
-    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 7)).containsExactly(5, 6);
-    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 0, 5)).containsExactly(6);
-    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 2, 7)).isEmpty();
-    assertThat(GreedyDecoder.realign(new int[] {4, 5, 6}, 3, 7)).isEmpty();
+  void aWrongDraftGoesOnAfterTheNearestPlaceWhereItHasTheRowsOwnToken() {
+    // Not in the draft: past the token it replaced.
+    assertThat(DecodingRow.resume(new int[] {4, 5, 6}, 7, 1, 1)).isEqualTo(1);
+    // One token too many in the draft (4 before 5): on after its 5.
+    assertThat(DecodingRow.resume(new int[] {4, 5, 6}, 5, 1, 1)).isEqualTo(2);
+    // One token missing from it (the row wrote 9 before the draft's 4): on after its 4.
+    assertThat(DecodingRow.resume(new int[] {4, 5, 6}, 4, 2, 1)).isEqualTo(1);
+    // Several places: the one nearest the row's length, the earlier on a tie.
+    assertThat(DecodingRow.resume(new int[] {5, 9, 5, 8, 5}, 5, 3, 0)).isEqualTo(3);
+    assertThat(DecodingRow.resume(new int[] {5, 9, 5}, 5, 2, 0)).isEqualTo(1);
+    // Never past the end.
+    assertThat(DecodingRow.resume(new int[] {4, 5}, 7, 1, 5)).isEqualTo(2);
+  }
+
+  @Test
+  void aLongRightDraftIsCheckedInWindowsThatGrowWhileItIsRight() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(15);
+    Generation g = withDraft(model, 20, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assertThat(g.tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assertThat(g.draftAccepted()).isEqualTo(12);
+    // The first pass checks the first 8 (and its own 12 after them equals the draft's next token);
+    // the next checks the 3 that are left, under a window of 16.
+    assertThat(model.steps).hasSize(2);
+    assertThat(model.steps.get(0).inputIds()).containsExactly(3, 4, 5, 6, 7, 8, 9, 10, 11);
+    assertThat(model.steps.get(0).scored()).isEqualTo(DecodingRow.FIRST_WINDOW + 1);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assertThat(model.steps.get(1).scored()).isEqualTo(4);
+  }
+
+  @Test
+  void aCheckThatStopsEarlyShrinksTheNextWindow() {
+    CountingAtEveryPosition model = new CountingAtEveryPosition(15);
+    Generation g = withDraft(model, 20, 4, 10, 11, 12, 13, 14, 15, 15, 15, 15);
+    assertThat(g.tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // The first pass keeps 4 of the 8 it checks; the next checks 2 of the 8 left, not all of them.
+    assertThat(model.steps.get(0).scored()).isEqualTo(9);
+    assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 11, 12);
   }
 
   @Test
@@ -216,13 +250,13 @@ class GreedyDecoderTest {
   }
 
   @Test
-  void inABusyStepDraftsAreHeldBackInStepWithTheRowAndCheckedOnceTheBatchThinsOut() {
+  void inAStepOfManyRowsEveryRowChecksItsOwnDraft() {
     CountingAtEveryPosition model = new CountingAtEveryPosition(8);
     List<long[]> prefixes = new ArrayList<>();
     List<int[]> drafts = new ArrayList<>();
     prefixes.add(new long[] {3});
     drafts.add(new int[] {4, 5, 6, 7, 8});
-    for (int i = 0; i < GreedyDecoder.DRAFT_ROWS; i++) {
+    for (int i = 0; i < 8; i++) {
       prefixes.add(new long[] {7});
       drafts.add(new int[] {8});
     }
@@ -231,15 +265,14 @@ class GreedyDecoderTest {
     List<Generation> out = new GreedyDecoder(PAD, EOS).decode(prefixes, drafts, limits, model,
         TextGenerator.Cancellation.NONE, Arrays::toString);
     assertThat(out.get(0).tokens()).containsExactly(4, 5, 6, 7, 8);
-    assertThat(out.get(1).tokens()).containsExactly(8);
-    // Steps 1 and 2 hold five rows: no draft checked, the long row's draft follows its 4 and 5.
-    assertThat(model.steps.get(0).scored()).isEqualTo(1);
-    assertThat(model.steps.get(1).scored()).isEqualTo(1);
-    // Step 3 holds the long row alone: what is left of its draft (6, 7, 8) is checked and kept.
-    assertThat(model.steps.get(2).inputIds()).containsExactly(3, 4, 5, 6, 7, 8);
-    assertThat(model.steps).hasSize(3);
-    assertThat(out.get(0).draftAccepted()).isEqualTo(3);
-    assertThat(out.get(1).draftAccepted()).isZero();
+    assertThat(out.get(0).draftAccepted()).isEqualTo(5);
+    for (int i = 1; i < out.size(); i++) {
+      assertThat(out.get(i).tokens()).containsExactly(8);
+      assertThat(out.get(i).draftAccepted()).isEqualTo(1);
+    }
+    // One pass of nine rows: every draft checked in it, every row finished.
+    assertThat(model.steps).hasSize(1);
+    assertThat(model.steps.get(0).scored()).isEqualTo(6);
   }
 
   /**
