@@ -32,9 +32,16 @@ public record DemoSummary(
     @JsonProperty("throughput_rps") double throughputRps,
     @JsonProperty("rule") String rule,
     @JsonProperty("threshold") double threshold,
-    @JsonProperty("served_by_tier") Map<String, Integer> servedByTier) {
+    @JsonProperty("served_by_tier") Map<String, Integer> servedByTier,
+    @JsonProperty("escalation_ms") Latency escalationMs,
+    @JsonProperty("large_draft_tokens") long largeDraftTokens,
+    @JsonProperty("large_draft_accepted") long largeDraftAccepted) {
 
-  /** End-to-end latency percentiles, from a request being produced to its response being read. */
+  /**
+   * Latency percentiles: end to end (from a request being produced to its response being read), or
+   * of the escalations (each escalated outcome's {@code escalation_ms}: from the hand-off to the
+   * escalations topic until the last model answered; zeros when nothing was escalated).
+   */
   public record Latency(@JsonProperty("p50") double p50, @JsonProperty("p95") double p95,
       @JsonProperty("p99") double p99) {}
 
@@ -83,6 +90,9 @@ public record DemoSummary(
     double costUnits = 0;
     double largeOnlyCost = 0;
     Histogram latency = new Histogram(3_600_000_000L, 3);
+    Histogram escalation = new Histogram(3_600_000_000L, 3);
+    long draftTokens = 0;
+    long draftAccepted = 0;
     long firstSent = Long.MAX_VALUE;
     long lastAnswered = Long.MIN_VALUE;
     for (int i = 0; i < n; i++) {
@@ -112,6 +122,12 @@ public record DemoSummary(
       }
       if (o != null) {
         costUnits += o.getCostUnits();
+        double escalationMs = o.getLatencies().getEscalationMs();
+        if (o.getServedBy() != ServedBy.SMALL && escalationMs > 0) {
+          escalation.recordValue(Math.round(escalationMs * 1000));
+        }
+        draftTokens += o.getLargeDraftTokens();
+        draftAccepted += o.getLargeDraftAccepted();
       }
       if (e.reference() == null) {
         continue;
@@ -131,9 +147,14 @@ public record DemoSummary(
     return new DemoSummary(n, byId.size(), duplicates, escalated, n == 0 ? 0 : (double) escalated / n, degraded,
         ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored), costUnits, largeOnlyCost,
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
-        new Latency(latency.getValueAtPercentile(50) / 1000.0, latency.getValueAtPercentile(95) / 1000.0,
-            latency.getValueAtPercentile(99) / 1000.0),
-        Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold, servedByTier(tierNames, servedBy));
+        percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
+        servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted);
+  }
+
+  /** p50, p95 and p99 of a histogram of microseconds, in milliseconds. */
+  private static Latency percentiles(Histogram micros) {
+    return new Latency(micros.getValueAtPercentile(50) / 1000.0, micros.getValueAtPercentile(95) / 1000.0,
+        micros.getValueAtPercentile(99) / 1000.0);
   }
 
   private static Map<String, Integer> servedByTier(List<String> names, int[] counts) {
@@ -169,12 +190,14 @@ public record DemoSummary(
         "  large only        %.1f%%",
         "cost units          %.0f (large only: %.0f; saving %.1f%%)",
         "latency end to end  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms",
+        "escalations         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d",
         "throughput          %.1f requests/s",
         "policy              %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
         100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
         costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
+        escalationMs.p50(), escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens,
         throughputRps, rule, threshold);
   }
 }

@@ -1,0 +1,61 @@
+package dev.cascade.router.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.routing.CostModel;
+import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.StageLatencies;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The demo's summary: escalation latency and drafts come from the escalated outcomes alone. */
+class DemoSummaryTest {
+
+  private static RoutingOutcome outcome(String id, ServedBy servedBy, double escalationMs, int draft, int kept) {
+    return RoutingOutcome.newBuilder().setRequestId(id).setPrompt("p").setSmallText("s").setFeatures(Map.of())
+        .setRule("chow-sum").setScore(1).setThreshold(0).setPolicyVersion(1)
+        .setDecision(servedBy == ServedBy.SMALL ? Decision.ACCEPT : Decision.DEFER).setServedBy(servedBy)
+        .setLatencies(StageLatencies.newBuilder().setEscalationMs(escalationMs).build()).setCostUnits(1)
+        .setCreatedAtMs(0).setCompletedAtMs(1).setLargeDraftTokens(draft).setLargeDraftAccepted(kept).build();
+  }
+
+  private static CascadeResponse response(String id, ServedBy servedBy) {
+    return CascadeResponse.newBuilder().setRequestId(id).setText("t").setServedBy(servedBy).setDeferralScore(1)
+        .setThreshold(0).setPolicyVersion(1).setRule("chow-sum").setLatencies(StageLatencies.newBuilder().build())
+        .setCreatedAtMs(0).setCompletedAtMs(1).build();
+  }
+
+  @Test
+  void escalationLatencyAndDraftsCountOnlyEscalatedOutcomes() {
+    List<Example> examples = new ArrayList<>();
+    List<CascadeResponse> responses = new ArrayList<>();
+    Map<String, RoutingOutcome> outcomes = new HashMap<>();
+    for (int i = 0; i < 100; i++) {
+      String id = "demo-" + i;
+      examples.add(new Example("p" + i, null, "word"));
+      // Every fourth escalated, taking 10, 20, ..., 250 ms; the accepted ones carry a stray value
+      // that must not count.
+      boolean escalated = i % 4 == 0;
+      ServedBy by = escalated ? ServedBy.LARGE : ServedBy.SMALL;
+      responses.add(response(id, by));
+      outcomes.put(id, outcome(id, by, escalated ? 10.0 * (i / 4 + 1) : 5000, escalated ? 6 : 0, escalated ? 4 : 0));
+    }
+    List<String> texts = examples.stream().map(e -> "t").toList();
+    DemoSummary summary = DemoSummary.of("demo", examples,
+        new DemoWorkload.Result(Map.of(), Map.of(), responses, outcomes), texts, texts, new int[100],
+        new CostModel(1, 10), "chow-sum", 0);
+
+    assertThat(summary.escalated()).isEqualTo(25);
+    assertThat(summary.escalationMs().p50()).isBetween(129.0, 131.0);
+    assertThat(summary.escalationMs().p99()).isBetween(249.0, 251.0);
+    assertThat(summary.largeDraftTokens()).isEqualTo(150);
+    assertThat(summary.largeDraftAccepted()).isEqualTo(100);
+    assertThat(summary.toText()).contains("escalations         p50 130.0 ms").contains("draft tokens kept 100 of 150");
+  }
+}
