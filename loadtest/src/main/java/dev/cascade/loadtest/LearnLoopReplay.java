@@ -44,7 +44,7 @@ import java.util.Map;
  * <pre>
  * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl]
  *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
- *     [--min-holdout N] [--max-weight W] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
+ *     [--min-holdout N] [--max-weight W] [--half-life N] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
  * </pre>
  *
  * Every request is decided as {@code serve} decides it: the rule in force scores the small model's
@@ -89,6 +89,7 @@ public final class LearnLoopReplay {
     double holdout = 0.1;
     int minHoldout = 300;
     double maxWeight = 50;
+    double halfLife = 1000;
     int lag = 100;
     int delay = 20;
     int maxExamples = 5000;
@@ -106,6 +107,7 @@ public final class LearnLoopReplay {
         case "--holdout" -> holdout = Double.parseDouble(args[++i]);
         case "--min-holdout" -> minHoldout = Integer.parseInt(args[++i]);
         case "--max-weight" -> maxWeight = Double.parseDouble(args[++i]);
+        case "--half-life" -> halfLife = Double.parseDouble(args[++i]);
         case "--lag" -> lag = Integer.parseInt(args[++i]);
         case "--delay" -> delay = Integer.parseInt(args[++i]);
         case "--max-examples" -> maxExamples = Integer.parseInt(args[++i]);
@@ -163,7 +165,7 @@ public final class LearnLoopReplay {
     RuleTrainer.Options trainer = new RuleTrainer.Options(folds, 20240917L, learners.equals("all")
         ? LearnerSpec.defaults() : List.of(LearnerSpec.logisticRegression(10, 0.1), LearnerSpec.xgboost(100, 2, 0.1)));
     ChallengerTrial.Options options = new ChallengerTrial.Options(FeatureSet.forRuleName("posthoc-quantile"), holdout,
-        minHoldout, minLabels, maxWeight, 1000, trainer);
+        minHoldout, minLabels, maxWeight, 1000, trainer, halfLife);
     String fingerprint = ModelFingerprint.of("small");
 
     // The rule in force.

@@ -185,6 +185,9 @@ public final class CascadeConfig {
       Integer.MAX_VALUE, "how long an outcome waits for feedback, and feedback for its outcome, before either is used or dropped");
   public static final ConfigKey<Double> LEARN_MAX_WEIGHT = ConfigKey.doubleInRange("learn.max-weight", 50.0, 1.0, 1e6,
       "largest inverse-propensity weight of a training example (clipping trades a little bias for less variance)");
+  public static final ConfigKey<Double> LEARN_HALF_LIFE = ConfigKey.doubleInRange("learn.half-life-labels", 1_000.0, 0.0,
+      1e9, "training weights halve for every this many newer labelled examples, so the rule leans towards recent"
+          + " traffic; 0: every example alike");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
       "cross-validation folds for choosing the learner");
   public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,
@@ -269,7 +272,7 @@ public final class CascadeConfig {
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
-      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_FOLDS, LEARN_RESAMPLES,
+      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,

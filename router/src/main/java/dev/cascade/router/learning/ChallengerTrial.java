@@ -30,6 +30,14 @@ import java.util.Objects;
  * is the same learner fitted on every example (the usual estimate of a procedure by
  * cross-fitting). The cross-fitted scores are what its artifact carries for calibrating thresholds
  * without leakage.
+ *
+ * <h2>Recent examples weigh more</h2>
+ *
+ * <p>With a half-life of H labels, a training example's weight (its inverse propensity) is halved
+ * for every H examples newer than it. After a shift in traffic the challenger then learns the new
+ * traffic from the few hundred examples of it there are, instead of from a window mostly of the
+ * old. The comparison is not reweighted: challenger and champion are judged on the held-out
+ * slice as it is.
  */
 public final class ChallengerTrial {
 
@@ -46,14 +54,24 @@ public final class ChallengerTrial {
    * @param maxWeight the clip of inverse-propensity weights
    * @param resamples paired-bootstrap resamples
    * @param trainer cross-validation folds, seed and candidate learners
+   * @param halfLifeLabels training weights halve for every this many newer examples (0: all alike)
    */
   public record Options(FeatureSet set, double holdoutFraction, int minHoldout, int minLabels, double maxWeight,
-      int resamples, RuleTrainer.Options trainer) {
+      int resamples, RuleTrainer.Options trainer, double halfLifeLabels) {
     public Options {
       Objects.requireNonNull(set, "set");
       if (!(holdoutFraction > 0 && holdoutFraction < 1)) {
         throw new IllegalArgumentException("holdoutFraction must be in (0, 1), was " + holdoutFraction);
       }
+      if (!(halfLifeLabels >= 0) || Double.isInfinite(halfLifeLabels)) {
+        throw new IllegalArgumentException("halfLifeLabels must be 0 (off) or positive, was " + halfLifeLabels);
+      }
+    }
+
+    /** Without recency weighting. */
+    public Options(FeatureSet set, double holdoutFraction, int minHoldout, int minLabels, double maxWeight,
+        int resamples, RuleTrainer.Options trainer) {
+      this(set, holdoutFraction, minHoldout, minLabels, maxWeight, resamples, trainer, 0);
     }
   }
 
@@ -162,10 +180,11 @@ public final class ChallengerTrial {
     // was wrong has none without the large model's, but its reference still counts in comparisons.
     boolean[] trainable = new boolean[n];
     List<DeferralExample> training = new ArrayList<>();
+    List<DeferralExample> weighted = recencyWeighted(examples, options.halfLifeLabels());
     for (int i = 0; i < n; i++) {
       trainable[i] = examples.get(i).smallCorrect() || observed.get(i).largeObserved();
       if (trainable[i]) {
-        training.add(examples.get(i));
+        training.add(weighted.get(i));
       }
     }
     RuleTrainer.TrainingResult trained;
@@ -189,7 +208,7 @@ public final class ChallengerTrial {
           fold.add(examples.get(i));
           positions.add(i - start);
         } else if (trainable[i]) {
-          fitOn.add(examples.get(i));
+          fitOn.add(weighted.get(i));
         }
       }
       double[] scores;
@@ -270,6 +289,24 @@ public final class ChallengerTrial {
         win ? "lower bound above zero" : "lower bound not above zero", training.size(), sources) + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
         comparison, sources, championScores, revert, fallbackComparison, fallbackScores);
+  }
+
+  /**
+   * The examples (oldest first) with each weight halved for every {@code halfLife} examples that
+   * came after it, so that training leans towards the newest traffic; unchanged when
+   * {@code halfLife} is 0.
+   */
+  static List<DeferralExample> recencyWeighted(List<DeferralExample> examples, double halfLife) {
+    if (halfLife <= 0) {
+      return examples;
+    }
+    int n = examples.size();
+    List<DeferralExample> out = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) {
+      DeferralExample e = examples.get(i);
+      out.add(e.withWeight(e.weight() * Math.pow(0.5, (n - 1 - i) / halfLife)));
+    }
+    return out;
   }
 
   /** The weighted fraction of {@code scores} above {@code threshold}. */

@@ -25,6 +25,46 @@ class ChallengerTrialTest {
   }
 
   @Test
+  void recencyWeightingHalvesAWeightForEveryHalfLifeOfNewerExamples() {
+    List<DeferralExample> examples = SyntheticExamples.labelled(3, 1, 0, e -> true).stream()
+        .map(e -> e.withWeight(2.0)).toList();
+    assertThat(ChallengerTrial.recencyWeighted(examples, 1).stream().map(DeferralExample::weight))
+        .containsExactly(0.5, 1.0, 2.0);
+    assertThat(ChallengerTrial.recencyWeighted(examples, 2).get(0).weight()).isCloseTo(1.0, within(1e-12));
+    assertThat(ChallengerTrial.recencyWeighted(examples, 0)).isSameAs(examples);
+  }
+
+  /**
+   * After an abrupt shift that turns the label around, a challenger trained with recent examples
+   * weighing more scores the newest (held-out) traffic better than one trained on the whole
+   * window alike, most of which is from before the shift.
+   */
+  @Test
+  void afterAShiftRecencyWeightingLearnsTheNewTraffic() {
+    List<DeferralExample> examples = new ArrayList<>(
+        SyntheticExamples.labelled(900, 11, 0, e -> e.features().logprobQuantile(0.5) < -1.0));
+    examples.addAll(SyntheticExamples.labelled(300, 12, 0, e -> e.features().logprobQuantile(0.5) > -1.0));
+    ChallengerTrial.Options alike = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.2, 80, 300, 50, 300,
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), 0);
+    ChallengerTrial.Options recent = new ChallengerTrial.Options(alike.set(), alike.holdoutFraction(),
+        alike.minHoldout(), alike.minLabels(), alike.maxWeight(), alike.resamples(), alike.trainer(), 100);
+    ChallengerTrial.Verdict withoutDecay = ChallengerTrial.run(examples, seqs(1200), null, CHOW_SUM, 2, "ab".repeat(32),
+        alike, RuleTrainer.Progress.NONE);
+    ChallengerTrial.Verdict withDecay = ChallengerTrial.run(examples, seqs(1200), null, CHOW_SUM, 2, "ab".repeat(32),
+        recent, RuleTrainer.Progress.NONE);
+    assertThat(withDecay.holdoutExamples()).isEqualTo(240);
+    assertThat(withDecay.challengerAucDf()).as(withDecay.reason() + " | " + withoutDecay.reason())
+        .isGreaterThan(withoutDecay.challengerAucDf() + 0.02);
+  }
+
+  @Test
+  void aNegativeHalfLifeIsRefused() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.2, 80,
+        300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), -1))
+        .hasMessageContaining("halfLifeLabels");
+  }
+
+  @Test
   void aChallengerThatSeesWhatChowSumMissesIsPublishedWithCrossFittedCalibrationScores() {
     List<DeferralExample> examples = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
     ChallengerTrial.Verdict v = ChallengerTrial.run(examples, seqs(600), null, CHOW_SUM, 4, "ab".repeat(32), OPTIONS,
