@@ -89,7 +89,7 @@ public final class LearnLoopReplay {
     double holdout = 0.1;
     int minHoldout = 300;
     double maxWeight = 50;
-    double halfLife = 1000;
+    double halfLife = Double.parseDouble(dev.cascade.router.config.CascadeConfig.LEARN_HALF_LIFE.defaultValue());
     int lag = 100;
     int delay = 20;
     int maxExamples = 5000;

@@ -48,8 +48,8 @@ final class DecodingRow {
    * CPU cores a pass of one token took 1.18 ms and each further token about 0.12 ms more, so a
    * check pays while its tokens are likely to be kept, and a wrong draft should not ride along
    * whole. These sizes saved 35-36% of the large model's time per escalated request one at a time
-   * ({@code cascade bench speculative}, router/EVALUATION.md). Where a wider pass costs about the same (a large
-   * model on a GPU, memory-bound), larger windows lose nothing.
+   * ({@code cascade bench speculative}, router/EVALUATION.md). Where a wider pass costs about the
+   * same (a large model on a GPU, memory-bound), larger windows lose nothing.
    */
   static final int FIRST_WINDOW = 8;
   static final int MIN_WINDOW = 2;
@@ -112,19 +112,15 @@ final class DecodingRow {
   void draftChecked(int accepted, int own) {
     int checked = pending.length;
     int at = from + accepted;
-    if (finished) {
-      draftAccepted += accepted;
-      from = draft.length;
-    } else if (accepted == checked && at < draft.length && draft[at] == own) {
-      draftAccepted += accepted + 1;
+    boolean goesOn = !finished && accepted == checked && at < draft.length && draft[at] == own;
+    draftAccepted += goesOn ? accepted + 1 : accepted;
+    if (goesOn) {
       from = at + 1;
-      window = Math.min(MAX_WINDOW, 2 * window);
     } else {
-      draftAccepted += accepted;
-      from = at >= draft.length ? draft.length : resume(draft, own, generated, at + 1);
-      window = accepted == checked ? Math.min(MAX_WINDOW, 2 * window)
-          : Math.max(MIN_WINDOW, Math.min(window, accepted + 1));
+      from = finished || at >= draft.length ? draft.length : resume(draft, own, generated, at + 1);
     }
+    window = accepted == checked ? Math.min(MAX_WINDOW, 2 * window)
+        : Math.max(MIN_WINDOW, Math.min(window, accepted + 1));
     updatePending();
   }
 

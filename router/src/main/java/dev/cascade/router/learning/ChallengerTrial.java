@@ -67,12 +67,6 @@ public final class ChallengerTrial {
         throw new IllegalArgumentException("halfLifeLabels must be 0 (off) or positive, was " + halfLifeLabels);
       }
     }
-
-    /** Without recency weighting. */
-    public Options(FeatureSet set, double holdoutFraction, int minHoldout, int minLabels, double maxWeight,
-        int resamples, RuleTrainer.Options trainer) {
-      this(set, holdoutFraction, minHoldout, minLabels, maxWeight, resamples, trainer, 0);
-    }
   }
 
   /**

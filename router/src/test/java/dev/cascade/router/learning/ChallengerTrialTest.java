@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 class ChallengerTrialTest {
 
   private static final ChallengerTrial.Options OPTIONS = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80,
-      300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(60, 2, 0.1))));
+      300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(60, 2, 0.1))), 0);
   private static final ChallengerTrial.Champion CHOW_SUM =
       new ChallengerTrial.Champion("chow-sum", DeferralRules.of("chow-sum", 0), -1);
 
@@ -128,7 +128,7 @@ class ChallengerTrialTest {
     // trained on this one is no better, but the fallback is.
     List<DeferralExample> examples = noisyChowSum(1500, 8);
     ChallengerTrial.Options stump = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80, 300, 50, 300,
-        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))));
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))), 0);
     RuleTrainer.TrainingResult learned = RuleTrainer.train(FeatureSet.QUANTILE, noisyChowSum(1500, 9), "earlier",
         1, stump.trainer(), RuleTrainer.Progress.NONE);
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion("posthoc-quantile@1", learned.rule(), -1,
