@@ -44,7 +44,7 @@ import java.util.Map;
  * <pre>
  * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl]
  *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
- *     [--min-holdout N] [--max-weight W] [--half-life N] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
+ *     [--min-holdout N] [--max-weight W] [--half-life N] [--refresh-margin M] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
  * </pre>
  *
  * Every request is decided as {@code serve} decides it: the rule in force scores the small model's
@@ -90,6 +90,7 @@ public final class LearnLoopReplay {
     int minHoldout = 300;
     double maxWeight = 50;
     double halfLife = Double.parseDouble(dev.cascade.router.config.CascadeConfig.LEARN_HALF_LIFE.defaultValue());
+    double refreshMargin = Double.parseDouble(dev.cascade.router.config.CascadeConfig.LEARN_REFRESH_MARGIN.defaultValue());
     int lag = 100;
     int delay = 20;
     int maxExamples = 5000;
@@ -108,6 +109,7 @@ public final class LearnLoopReplay {
         case "--min-holdout" -> minHoldout = Integer.parseInt(args[++i]);
         case "--max-weight" -> maxWeight = Double.parseDouble(args[++i]);
         case "--half-life" -> halfLife = Double.parseDouble(args[++i]);
+        case "--refresh-margin" -> refreshMargin = Double.parseDouble(args[++i]);
         case "--lag" -> lag = Integer.parseInt(args[++i]);
         case "--delay" -> delay = Integer.parseInt(args[++i]);
         case "--max-examples" -> maxExamples = Integer.parseInt(args[++i]);
@@ -165,7 +167,7 @@ public final class LearnLoopReplay {
     RuleTrainer.Options trainer = new RuleTrainer.Options(folds, 20240917L, learners.equals("all")
         ? LearnerSpec.defaults() : List.of(LearnerSpec.logisticRegression(10, 0.1), LearnerSpec.xgboost(100, 2, 0.1)));
     ChallengerTrial.Options options = new ChallengerTrial.Options(FeatureSet.forRuleName("posthoc-quantile"), holdout,
-        minHoldout, minLabels, maxWeight, 1000, trainer, halfLife);
+        minHoldout, minLabels, maxWeight, 1000, trainer, halfLife, refreshMargin);
     String fingerprint = ModelFingerprint.of("small");
 
     // The rule in force.

@@ -35,7 +35,7 @@ public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, in
         FeatureSet.forRuleName(config.get(CascadeConfig.LEARN_RULE)), config.get(CascadeConfig.LEARN_HOLDOUT),
         config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
         config.get(CascadeConfig.LEARN_MAX_WEIGHT), config.get(CascadeConfig.LEARN_RESAMPLES), trainer,
-        config.get(CascadeConfig.LEARN_HALF_LIFE));
+        config.get(CascadeConfig.LEARN_HALF_LIFE), config.get(CascadeConfig.LEARN_REFRESH_MARGIN));
     return new LearnerSettings(trial, config.get(CascadeConfig.LEARN_MAX_EXAMPLES),
         config.get(CascadeConfig.LEARN_RETRAIN_LABELS), Duration.ofMillis(config.get(CascadeConfig.LEARN_RETRAIN_MS)),
         Duration.ofMillis(config.get(CascadeConfig.LEARN_FEEDBACK_WINDOW_MS)),

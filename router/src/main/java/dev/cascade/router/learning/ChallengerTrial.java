@@ -55,9 +55,11 @@ public final class ChallengerTrial {
    * @param resamples paired-bootstrap resamples
    * @param trainer cross-validation folds, seed and candidate learners
    * @param halfLifeLabels training weights halve for every this many newer examples (0: all alike)
+   * @param refreshMargin how far below a learned champion a newer challenger's interval may reach
+   *     and still replace it (0: a challenger must always be better)
    */
   public record Options(FeatureSet set, double holdoutFraction, int minHoldout, int minLabels, double maxWeight,
-      int resamples, RuleTrainer.Options trainer, double halfLifeLabels) {
+      int resamples, RuleTrainer.Options trainer, double halfLifeLabels, double refreshMargin) {
     public Options {
       Objects.requireNonNull(set, "set");
       if (!(holdoutFraction > 0 && holdoutFraction < 1)) {
@@ -65,6 +67,9 @@ public final class ChallengerTrial {
       }
       if (!(halfLifeLabels >= 0) || Double.isInfinite(halfLifeLabels)) {
         throw new IllegalArgumentException("halfLifeLabels must be 0 (off) or positive, was " + halfLifeLabels);
+      }
+      if (!(refreshMargin >= 0 && refreshMargin < 1)) {
+        throw new IllegalArgumentException("refreshMargin must be in [0, 1), was " + refreshMargin);
       }
     }
   }
@@ -255,7 +260,11 @@ public final class ChallengerTrial {
         compared, weights, info.trainingPrompts());
     LearnedRule publishedRule = challenger.withInfo(published);
 
-    boolean win = comparison.aboveZero();
+    // A learned champion is refreshed by a challenger that is not worse on the point estimate and
+    // whose interval stays within the margin: the challenger has seen the newer traffic.
+    boolean refresh = !comparison.aboveZero() && champion.trainedUpTo() >= 0 && options.refreshMargin() > 0
+        && comparison.delta() >= 0 && comparison.ciLow() > -options.refreshMargin();
+    boolean win = comparison.aboveZero() || refresh;
     // The champion is also held against the rule it replaced: after a shift a learned champion can
     // fall behind it, and no challenger trained on the mixed window may yet beat the champion.
     BootstrapComparison fallbackComparison = null;
@@ -278,9 +287,11 @@ public final class ChallengerTrial {
         "%s v%d %s champion %s on %d of the %d newest examples (cross-fitted; %d not answered by the large model,"
             + " estimated doubly robust): AUC-DF %.4f vs %.4f, difference %+.4f (95%% interval %+.4f to %+.4f; %s);"
             + " trained on %d examples %s",
-        publishedRule.name(), version, win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
+        publishedRule.name(), version, refresh ? "refreshed" : win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
         estimate.imputed(), challengerAuc, championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
-        win ? "lower bound above zero" : "lower bound not above zero", training.size(), sources) + fallbackNote;
+        comparison.aboveZero() ? "lower bound above zero" : refresh
+            ? String.format(Locale.ROOT, "a refresh: not worse, lower bound within %.4f", options.refreshMargin())
+            : "lower bound not above zero", training.size(), sources) + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
         comparison, sources, championScores, revert, fallbackComparison, fallbackScores);
   }

@@ -1,6 +1,7 @@
 package dev.cascade.router.learning;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.cascade.router.rules.DeferralRules;
@@ -12,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class ChallengerTrialTest {
 
   private static final ChallengerTrial.Options OPTIONS = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80,
-      300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(60, 2, 0.1))), 0);
+      300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(60, 2, 0.1))), 0, 0);
   private static final ChallengerTrial.Champion CHOW_SUM =
       new ChallengerTrial.Champion("chow-sum", DeferralRules.of("chow-sum", 0), -1);
 
@@ -45,9 +46,9 @@ class ChallengerTrialTest {
         SyntheticExamples.labelled(900, 11, 0, e -> e.features().logprobQuantile(0.5) < -1.0));
     examples.addAll(SyntheticExamples.labelled(300, 12, 0, e -> e.features().logprobQuantile(0.5) > -1.0));
     ChallengerTrial.Options alike = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.2, 80, 300, 50, 300,
-        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), 0);
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), 0, 0);
     ChallengerTrial.Options recent = new ChallengerTrial.Options(alike.set(), alike.holdoutFraction(),
-        alike.minHoldout(), alike.minLabels(), alike.maxWeight(), alike.resamples(), alike.trainer(), 100);
+        alike.minHoldout(), alike.minLabels(), alike.maxWeight(), alike.resamples(), alike.trainer(), 100, 0);
     ChallengerTrial.Verdict withoutDecay = ChallengerTrial.run(examples, seqs(1200), null, CHOW_SUM, 2, "ab".repeat(32),
         alike, RuleTrainer.Progress.NONE);
     ChallengerTrial.Verdict withDecay = ChallengerTrial.run(examples, seqs(1200), null, CHOW_SUM, 2, "ab".repeat(32),
@@ -60,7 +61,7 @@ class ChallengerTrialTest {
   @Test
   void aNegativeHalfLifeIsRefused() {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.2, 80,
-        300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), -1))
+        300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), -1, 0))
         .hasMessageContaining("halfLifeLabels");
   }
 
@@ -128,7 +129,7 @@ class ChallengerTrialTest {
     // trained on this one is no better, but the fallback is.
     List<DeferralExample> examples = noisyChowSum(1500, 8);
     ChallengerTrial.Options stump = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80, 300, 50, 300,
-        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))), 0);
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))), 0, 0);
     RuleTrainer.TrainingResult learned = RuleTrainer.train(FeatureSet.QUANTILE, noisyChowSum(1500, 9), "earlier",
         1, stump.trainer(), RuleTrainer.Progress.NONE);
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion("posthoc-quantile@1", learned.rule(), -1,
@@ -146,6 +147,37 @@ class ChallengerTrialTest {
         RuleTrainer.Progress.NONE);
     assertThat(plain.revert()).isFalse();
     assertThat(plain.fallbackComparison()).isNull();
+  }
+
+  /**
+   * A challenger trained on newer traffic of the same kind as its learned champion's, not
+   * significantly better: with a refresh margin it replaces the champion, without one it does not,
+   * and a champion the learner did not train (Chow-Sum) is only ever replaced by a better rule.
+   */
+  @Test
+  void aNewerChallengerNotWorseRefreshesALearnedChampionWithinTheMargin() {
+    List<DeferralExample> examples = noisyChowSum(600, 8);
+    RuleTrainer.TrainingResult earlier = RuleTrainer.train(FeatureSet.QUANTILE, noisyChowSum(300, 9), "earlier", 1,
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(3, 1, 0.3))), RuleTrainer.Progress.NONE);
+    ChallengerTrial.Champion learned = new ChallengerTrial.Champion("posthoc-quantile@1", earlier.rule(), 99);
+    ChallengerTrial.Options refresh = new ChallengerTrial.Options(OPTIONS.set(), OPTIONS.holdoutFraction(),
+        OPTIONS.minHoldout(), OPTIONS.minLabels(), OPTIONS.maxWeight(), OPTIONS.resamples(), OPTIONS.trainer(), 0, 0.05);
+    ChallengerTrial.Verdict strict = ChallengerTrial.run(examples, seqs(600), null, learned, 2, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(strict.publish()).as(strict.reason()).isFalse();
+    assertThat(strict.comparison().ciLow()).isNegative().isGreaterThan(-0.05);
+    assertThat(strict.comparison().delta()).isNotNegative();
+    ChallengerTrial.Verdict refreshed = ChallengerTrial.run(examples, seqs(600), null, learned, 2, "", refresh,
+        RuleTrainer.Progress.NONE);
+    assertThat(refreshed.publish()).as(refreshed.reason()).isTrue();
+    assertThat(refreshed.reason()).contains("refreshed champion posthoc-quantile@1").contains("within 0.0500");
+    // The same rule as champion, but not one the learner trained: a challenger must beat it.
+    ChallengerTrial.Verdict notLearned = ChallengerTrial.run(examples, seqs(600), null,
+        new ChallengerTrial.Champion("posthoc-quantile@1", earlier.rule(), -1), 2, "", refresh,
+        RuleTrainer.Progress.NONE);
+    assertThat(notLearned.publish()).as(notLearned.reason()).isFalse();
+    assertThatThrownBy(() -> new ChallengerTrial.Options(OPTIONS.set(), 0.2, 80, 300, 50, 300, OPTIONS.trainer(), 0,
+        -0.01)).hasMessageContaining("refreshMargin");
   }
 
   /** Deferring helps with a probability that rises with Chow-Sum; elsewhere both models are right. */
