@@ -156,7 +156,7 @@ final class ContinuousBatcher implements AutoCloseable {
         throw new IllegalStateException("generator is closed");
       }
       for (int i = 0; i < rows.length; i++) {
-        rows[i] = new DecodingRow(prefixes.get(i), limits[i], drafts.get(i), earlyStop);
+        rows[i] = decoder.newRow(prefixes.get(i), limits[i], drafts.get(i), earlyStop);
         if (!rows[i].finished) {
           job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));

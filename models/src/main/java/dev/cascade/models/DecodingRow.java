@@ -33,51 +33,41 @@ final class DecodingRow {
   private final int[] draft;
   /** Where in {@link #draft} the next check starts; {@code draft.length} when nothing is left. */
   private int from;
+  /** How the check's size changes from pass to pass. */
+  private final DraftWindow windows;
   /** The most draft tokens the next check holds ({@link #draftChecked}). */
-  private int window = FIRST_WINDOW;
+  private int window;
   /** What the next pass checks: up to {@link #window} tokens of the draft from {@link #from}. */
   private int[] pending;
   /** How many draft tokens the row kept, over all its passes. */
   private int draftAccepted;
 
-  /**
-   * The draft tokens a row's first pass checks, and the bounds of what later passes check. A check
-   * that keeps all it held doubles the next one (up to {@link #MAX_WINDOW}); one that stops early
-   * shrinks the next to what it kept plus one (at least {@link #MIN_WINDOW}). Checking a token is
-   * not free where a pass costs more the more tokens it holds: for the bundled large model on two
-   * CPU cores a pass of one token took 1.18 ms and each further token about 0.12 ms more, so a
-   * check pays while its tokens are likely to be kept, and a wrong draft should not ride along
-   * whole. These sizes saved 35-36% of the large model's time per escalated request one at a time
-   * ({@code cascade bench speculative}, router/EVALUATION.md). Where a wider pass costs about the
-   * same (a large model on a GPU, memory-bound), larger windows lose nothing.
-   */
-  static final int FIRST_WINDOW = 8;
-  static final int MIN_WINDOW = 2;
-  static final int MAX_WINDOW = 16;
-
   DecodingRow(long[] prefix, int limit) {
-    this(prefix, limit, new int[0], TextGenerator.EarlyStop.NEVER);
+    this(prefix, limit, new int[0], TextGenerator.EarlyStop.NEVER, DraftWindow.DEFAULT);
   }
 
   /** A row whose first forward pass checks {@code draft} (at most {@code limit} tokens). */
   DecodingRow(long[] prefix, int limit, int[] draft) {
-    this(prefix, limit, draft, TextGenerator.EarlyStop.NEVER);
+    this(prefix, limit, draft, TextGenerator.EarlyStop.NEVER, DraftWindow.DEFAULT);
   }
 
   DecodingRow(long[] prefix, int limit, TextGenerator.EarlyStop earlyStop) {
-    this(prefix, limit, new int[0], earlyStop);
+    this(prefix, limit, new int[0], earlyStop, DraftWindow.DEFAULT);
   }
 
   /**
-   * A row checking {@code draft} first and telling a check of its own from {@code earlyStop} each
-   * token it keeps (a {@code newCheck} that throws leaves the row unchecked).
+   * A row checking {@code draft} first, {@code windows} saying how much of it each pass holds, and
+   * telling a check of its own from {@code earlyStop} each token it keeps (a {@code newCheck} that
+   * throws leaves the row unchecked).
    */
-  DecodingRow(long[] prefix, int limit, int[] draft, TextGenerator.EarlyStop earlyStop) {
+  DecodingRow(long[] prefix, int limit, int[] draft, TextGenerator.EarlyStop earlyStop, DraftWindow windows) {
     if (draft.length > Math.max(0, limit)) {
       throw new IllegalArgumentException("draft: " + draft.length + " tokens is over the row's limit of " + limit);
     }
     this.prefix = prefix;
     this.draft = draft;
+    this.windows = windows;
+    this.window = windows.first();
     this.stopCheck = earlyStop == TextGenerator.EarlyStop.NEVER ? null : newCheck(earlyStop);
     this.limit = Math.max(0, limit);
     this.tokens = new int[this.limit];
@@ -106,7 +96,7 @@ final class DecodingRow {
    * then chose {@code own} (its own token where the draft had another, or the one after the whole
    * check). The next check goes on past {@code own} when that was the draft's next token,
    * {@link #resume}s after a disagreement, and there is none once the whole draft was kept. Its
-   * window grows or shrinks as {@link #FIRST_WINDOW} says. Call after the pass's tokens are
+   * window grows or shrinks as {@link DraftWindow} says. Call after the pass's tokens are
    * accepted.
    */
   void draftChecked(int accepted, int own) {
@@ -119,8 +109,7 @@ final class DecodingRow {
     } else {
       from = finished || at >= draft.length ? draft.length : resume(draft, own, generated, at + 1);
     }
-    window = accepted == checked ? Math.min(MAX_WINDOW, 2 * window)
-        : Math.max(MIN_WINDOW, Math.min(window, accepted + 1));
+    window = windows.next(window, checked, accepted);
     updatePending();
   }
 

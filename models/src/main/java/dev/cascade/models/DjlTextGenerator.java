@@ -37,12 +37,13 @@ final class DjlTextGenerator implements TextGenerator {
   private final int vocab;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      int vocab, int maxBatch, int decoders, CacheSettings cache) {
+      int vocab, int maxBatch, int decoders, CacheSettings cache, DraftWindow draftWindow) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
     this.vocab = vocab;
-    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache());
+    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache(),
+        draftWindow);
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
     this.promptPass = new PromptPass(model, info.cache(), tokenizer.padId(), maxBatch);
@@ -70,7 +71,7 @@ final class DjlTextGenerator implements TextGenerator {
   }
 
   static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads,
-      CacheSettings cacheSettings) {
+      CacheSettings cacheSettings, DraftWindow draftWindow) {
     ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads);
     try {
       Map<String, String> metadata = model.getBlock() instanceof OrtSymbolBlock ort
@@ -87,7 +88,8 @@ final class DjlTextGenerator implements TextGenerator {
       NextTokenScores probe = probe(model, layout);
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
           context, maxNew, probe.hidden() != null, layout, layout != null && cacheSettings.enabled());
-      return new DjlTextGenerator(model, tokenizer, info, probe.vocab(), maxBatch, threads.decoders(), cacheSettings);
+      return new DjlTextGenerator(model, tokenizer, info, probe.vocab(), maxBatch, threads.decoders(), cacheSettings,
+          draftWindow);
     } catch (java.io.IOException | RuntimeException e) {
       model.close();
       if (e instanceof RuntimeException re) {

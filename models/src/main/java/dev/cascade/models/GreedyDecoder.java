@@ -50,6 +50,7 @@ public final class GreedyDecoder {
   private final long eos;
   private final CacheLayout layout;
   private final boolean useCache;
+  private final DraftWindow draftWindow;
 
   /** A decoder for a model without a cache. */
   public GreedyDecoder(long padId, long eosId) {
@@ -61,10 +62,21 @@ public final class GreedyDecoder {
    * @param useCache whether to keep a cache (ignored without a layout)
    */
   public GreedyDecoder(long padId, long eosId, CacheLayout layout, boolean useCache) {
+    this(padId, eosId, layout, useCache, DraftWindow.DEFAULT);
+  }
+
+  /** As above, {@code draftWindow} saying how many draft tokens each pass checks. */
+  public GreedyDecoder(long padId, long eosId, CacheLayout layout, boolean useCache, DraftWindow draftWindow) {
     this.pad = padId;
     this.eos = eosId;
     this.layout = layout;
     this.useCache = layout != null && useCache;
+    this.draftWindow = java.util.Objects.requireNonNull(draftWindow, "draftWindow");
+  }
+
+  /** A row to decode with this decoder: checking {@code draft} first, by its draft window. */
+  DecodingRow newRow(long[] prefix, int limit, int[] draft, TextGenerator.EarlyStop earlyStop) {
+    return new DecodingRow(prefix, limit, draft, earlyStop, draftWindow);
   }
 
   /** Whether rows keep a key/value cache between steps. */
@@ -111,7 +123,7 @@ public final class GreedyDecoder {
       Function<int[], String> detokenizer) {
     List<DecodingRow> rows = new ArrayList<>(prefixes.size());
     for (int i = 0; i < prefixes.size(); i++) {
-      rows.add(new DecodingRow(prefixes.get(i), maxNewTokens[i], drafts.get(i), earlyStop));
+      rows.add(newRow(prefixes.get(i), maxNewTokens[i], drafts.get(i), earlyStop));
     }
     List<DecodingRow> active = new ArrayList<>();
     for (DecodingRow row : rows) {

@@ -50,11 +50,21 @@ public final class TextGenerators {
    */
   public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads,
       CacheSettings cache) {
+    return load(modelNameOrDir, engine, maxBatch, threads, cache, DraftWindow.DEFAULT);
+  }
+
+  /**
+   * As {@link #load(String, String, int, CpuThreads, CacheSettings)}, checking drafts (speculative
+   * decoding) {@code draftWindow} tokens at a time (the other loads use {@link DraftWindow#DEFAULT}).
+   */
+  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads,
+      CacheSettings cache, DraftWindow draftWindow) {
     if (maxBatch < 1) {
       throw new IllegalArgumentException("maxBatch: must be at least 1, got " + maxBatch);
     }
     String normalisedEngine = ModelLoader.normalise(engine);
     return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch,
-        java.util.Objects.requireNonNull(threads, "threads"), java.util.Objects.requireNonNull(cache, "cache"));
+        java.util.Objects.requireNonNull(threads, "threads"), java.util.Objects.requireNonNull(cache, "cache"),
+        java.util.Objects.requireNonNull(draftWindow, "draftWindow"));
   }
 }

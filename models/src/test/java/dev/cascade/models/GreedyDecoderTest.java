@@ -179,9 +179,47 @@ class GreedyDecoderTest {
     // the next checks the 3 that are left, under a window of 16.
     assertThat(model.steps).hasSize(2);
     assertThat(model.steps.get(0).inputIds()).containsExactly(3, 4, 5, 6, 7, 8, 9, 10, 11);
-    assertThat(model.steps.get(0).scored()).isEqualTo(DecodingRow.FIRST_WINDOW + 1);
+    assertThat(model.steps.get(0).scored()).isEqualTo(DraftWindow.DEFAULT.first() + 1);
     assertThat(model.steps.get(1).inputIds()).containsExactly(3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     assertThat(model.steps.get(1).scored()).isEqualTo(4);
+  }
+
+  @Test
+  void aWiderDraftWindowChecksTheWholeDraftInOnePassAndAFixedNarrowOneInMany() {
+    int[] draft = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    CountingAtEveryPosition wide = new CountingAtEveryPosition(15);
+    Generation whole = new GreedyDecoder(PAD, EOS, null, false, new DraftWindow(64, 64, 64)).decode(
+        List.of(new long[] {3}), List.of(draft), new int[] {20}, wide, TextGenerator.Cancellation.NONE,
+        Arrays::toString).get(0);
+    assertThat(whole.tokens()).containsExactly(4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    assertThat(wide.steps).hasSize(1);
+    assertThat(wide.steps.get(0).scored()).isEqualTo(13);
+    CountingAtEveryPosition narrow = new CountingAtEveryPosition(15);
+    Generation inThrees = new GreedyDecoder(PAD, EOS, null, false, DraftWindow.parse("3")).decode(
+        List.of(new long[] {3}), List.of(draft), new int[] {20}, narrow, TextGenerator.Cancellation.NONE,
+        Arrays::toString).get(0);
+    assertThat(inThrees.tokens()).isEqualTo(whole.tokens());
+    assertThat(inThrees.draftAccepted()).isEqualTo(12);
+    // Each pass keeps its 3 and its own next token, the draft's next: 4 tokens a pass; then one
+    // step for end-of-sequence, which the wide pass had chosen after the draft's last token.
+    assertThat(narrow.steps).hasSize(4);
+    assertThat(narrow.steps.subList(0, 3)).allSatisfy(step -> assertThat(step.scored()).isEqualTo(4));
+    assertThat(narrow.steps.get(3).scored()).isEqualTo(1);
+  }
+
+  @Test
+  void aDraftWindowIsParsedAndCheckedWithItsFieldNamed() {
+    assertThat(DraftWindow.parse(" 8, 2,16 ")).isEqualTo(DraftWindow.DEFAULT);
+    assertThat(DraftWindow.parse("32")).isEqualTo(new DraftWindow(32, 32, 32));
+    assertThat(DraftWindow.DEFAULT.toString()).isEqualTo("8,2,16");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> DraftWindow.parse("8,16,2"))
+        .hasMessageContaining("1 <= min <= first <= max");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> DraftWindow.parse("8,x,16"))
+        .hasMessageContaining("not a whole number");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> DraftWindow.parse("8,16"))
+        .hasMessageContaining("FIRST,MIN,MAX");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> DraftWindow.parse("0"))
+        .hasMessageContaining("min 0");
   }
 
   @Test

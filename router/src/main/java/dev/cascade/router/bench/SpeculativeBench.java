@@ -1,6 +1,7 @@
 package dev.cascade.router.bench;
 
 import dev.cascade.models.CacheSettings;
+import dev.cascade.models.DraftWindow;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
@@ -40,9 +41,12 @@ public final class SpeculativeBench {
    * @param requests at most this many escalated items (0: all)
    * @param batch requests per call in the batched phase
    * @param kvCache false to run both models without their key/value cache
+   * @param draftWindow how many draft tokens the large model checks per pass
    */
-  public record Options(String rule, double escalate, int requests, int batch, boolean kvCache) {
+  public record Options(String rule, double escalate, int requests, int batch, boolean kvCache,
+      DraftWindow draftWindow) {
     public Options {
+      java.util.Objects.requireNonNull(draftWindow, "draftWindow");
       if (!(escalate > 0 && escalate <= 1)) {
         throw new IllegalArgumentException("--escalate: must be in (0, 1], got " + escalate);
       }
@@ -81,7 +85,7 @@ public final class SpeculativeBench {
    * @param largeTokens tokens the large model generated, over all items
    */
   public record Result(int testItems, int items, String rule, double threshold, int cores, boolean kvCache,
-      long draftTokens, long acceptedTokens, int wholeDraftKept, long largeTokens, Phase sequential, int batch,
+      DraftWindow draftWindow, long draftTokens, long acceptedTokens, int wholeDraftKept, long largeTokens, Phase sequential, int batch,
       Phase batched) {
     /** The share of the draft tokens sent that the large model kept. */
     public double acceptanceRate() {
@@ -129,7 +133,8 @@ public final class SpeculativeBench {
       throw new IllegalArgumentException("--escalate: no test item scores above the cut " + threshold);
     }
     try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime",
-        Math.max(TextGenerators.DEFAULT_MAX_BATCH, options.batch()), ModelBench.THREADS, cache)) {
+        Math.max(TextGenerators.DEFAULT_MAX_BATCH, options.batch()), ModelBench.THREADS, cache,
+        options.draftWindow())) {
       int maxNew = large.info().maxNewTokensLimit();
       List<String> items = new ArrayList<>(n);
       List<int[]> drafts = new ArrayList<>(n);
@@ -139,8 +144,8 @@ public final class SpeculativeBench {
         drafts.add(tokens.length > maxNew ? Arrays.copyOf(tokens, maxNew) : tokens);
       }
       List<int[]> none = Collections.nCopies(n, new int[0]);
-      log.printf(Locale.ROOT, "large model: %d escalated items (%s, score > %.4f), %s, %d cores%n", n, rule.name(),
-          threshold, large.info().kvCache() ? "key/value cache" : "no cache", cores);
+      log.printf(Locale.ROOT, "large model: %d escalated items (%s, score > %.4f), %s, draft window %s, %d cores%n", n,
+          rule.name(), threshold, large.info().kvCache() ? "key/value cache" : "no cache", options.draftWindow(), cores);
       log.flush();
       // Warm-up: both paths, on a few items.
       List<String> warm = items.subList(0, Math.min(16, n));
@@ -219,7 +224,7 @@ public final class SpeculativeBench {
         largeTokens += without[i].tokens().length;
         whole += with[i].draftAccepted() == drafts.get(i).length ? 1 : 0;
       }
-      return new Result(prompts.size(), n, rule.name(), threshold, cores, large.info().kvCache(), draftTokens,
+      return new Result(prompts.size(), n, rule.name(), threshold, cores, large.info().kvCache(), options.draftWindow(), draftTokens,
           accepted, whole, largeTokens, sequential, options.batch(), batched);
     }
   }

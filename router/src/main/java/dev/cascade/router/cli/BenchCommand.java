@@ -1,7 +1,9 @@
 package dev.cascade.router.cli;
 
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.DraftWindow;
 import dev.cascade.router.bench.CpuUse;
 import dev.cascade.router.bench.ModelBench;
 import dev.cascade.router.bench.RouterBench;
@@ -269,6 +271,11 @@ final class BenchCommand implements Runnable {
     @Option(names = "--no-kv-cache", description = "Run both models without their key/value cache.")
     boolean noKvCache;
 
+    @Option(names = "--draft-window", defaultValue = "8,2,16", paramLabel = "FIRST,MIN,MAX",
+        description = "Draft tokens the large model checks per pass: FIRST first, then up to MAX while the draft is "
+            + "right, down to MIN after a miss; one number fixes it (default: ${DEFAULT-VALUE}, as large-model).")
+    String draftWindow;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -277,7 +284,14 @@ final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      SpeculativeBench.Options options = new SpeculativeBench.Options(rule, escalate, requests, batch, !noKvCache);
+      DraftWindow window;
+      try {
+        window = DraftWindow.parse(draftWindow);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--draft-window: " + e.getMessage());
+      }
+      SpeculativeBench.Options options = new SpeculativeBench.Options(rule, escalate, requests, batch, !noKvCache,
+          window);
       SpeculativeBench.Result r = SpeculativeBench.run(options, spec.commandLine().getErr());
       PrintWriter out = spec.commandLine().getOut();
       if (json) {
@@ -297,6 +311,7 @@ final class BenchCommand implements Runnable {
       node.put("threshold", Double.isInfinite(r.threshold()) ? null : round(r.threshold(), 6));
       node.put("cores", r.cores());
       node.put("kv_cache", r.kvCache());
+      node.put("draft_window", r.draftWindow().toString());
       node.put("draft_tokens_mean", round((double) r.draftTokens() / r.items(), 3));
       node.put("accepted_tokens_mean", round((double) r.acceptedTokens() / r.items(), 3));
       node.put("acceptance_rate", round(r.acceptanceRate(), 4));
@@ -321,9 +336,9 @@ final class BenchCommand implements Runnable {
     }
 
     private static void printTable(PrintWriter out, SpeculativeBench.Result r) {
-      out.printf(Locale.ROOT, "%d of %d test items escalated (%s), %s, %d cores; drafts: %.2f tokens on average, "
-          + "%.2f kept (%.1f%%), whole draft kept on %d; the large model's answers: %.2f tokens on average%n",
-          r.items(), r.testItems(), r.rule(), r.kvCache() ? "key/value cache" : "no cache", r.cores(),
+      out.printf(Locale.ROOT, "%d of %d test items escalated (%s), %s, draft window %s, %d cores; drafts: %.2f tokens on"
+          + " average, %.2f kept (%.1f%%), whole draft kept on %d; the large model's answers: %.2f tokens on average%n",
+          r.items(), r.testItems(), r.rule(), r.kvCache() ? "key/value cache" : "no cache", r.draftWindow(), r.cores(),
           (double) r.draftTokens() / r.items(), (double) r.acceptedTokens() / r.items(), 100 * r.acceptanceRate(),
           r.wholeDraftKept(), (double) r.largeTokens() / r.items());
       out.println("| phase | ms/request without draft (mean / p50) | with draft (mean / p50) | time saved |"

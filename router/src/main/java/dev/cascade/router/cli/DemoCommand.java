@@ -207,7 +207,7 @@ final class DemoCommand implements Callable<Integer> {
     try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine,
             TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
         TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
+            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings(), config.draftWindow());
         EmbeddedKafka kafka = EmbeddedKafka.start();
         MiddleTiers middle = MiddleTiers.load(tiers == null ? List.of() : tiers.subList(1, tiers.size() - 1), engine,
             config)) {

@@ -78,6 +78,13 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "MiB of key/value cache the decoding rows may reserve; rows past it wait to join a batch (default: 0, bounded by the batch size alone).")
   int kvCacheMb;
 
+  @Option(names = "--draft-window", paramLabel = "FIRST,MIN,MAX", defaultValue = "8,2,16",
+      description = {"Draft tokens checked per forward pass when an escalation carries the small model's answer: FIRST in"
+          + " the first pass, then twice the last check while the draft is right (at most MAX), what was kept plus one"
+          + " after a miss (at least MIN); one number N fixes it. Wider suits a GPU; the answer is the same"
+          + " (default: ${DEFAULT-VALUE})."})
+  String draftWindow;
+
   @Option(names = "--fault-file", paramLabel = "FILE", hidden = true,
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
   java.nio.file.Path faultFile;
@@ -89,9 +96,16 @@ final class LargeModelCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
     }
+    dev.cascade.models.DraftWindow window;
+    try {
+      window = dev.cascade.models.DraftWindow.parse(draftWindow);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--draft-window: " + e.getMessage());
+    }
     TextGenerator generator = TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH,
         dev.cascade.models.CpuThreads.ORT_DEFAULTS,
-        noKvCache ? dev.cascade.models.CacheSettings.DISABLED : dev.cascade.models.CacheSettings.megabytes(kvCacheMb));
+        noKvCache ? dev.cascade.models.CacheSettings.DISABLED : dev.cascade.models.CacheSettings.megabytes(kvCacheMb),
+        window);
     ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));

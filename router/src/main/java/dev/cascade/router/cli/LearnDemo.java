@@ -114,7 +114,7 @@ final class LearnDemo {
     try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL), engine,
             TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings());
         TextGenerator large = TextGenerators.load(base.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings());
+            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings(), base.draftWindow());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       // The starting threshold, for Chow-Sum at the target rate, until the controller has seen enough
       // scores: calibrated on the validation split (Chow-Sum is not trained, so nothing leaks).

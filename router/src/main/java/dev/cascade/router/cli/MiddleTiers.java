@@ -46,7 +46,7 @@ final class MiddleTiers implements AutoCloseable {
     try {
       for (String model : models) {
         loaded.add(TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(),
-            config.cacheSettings()));
+            config.cacheSettings(), config.draftWindow()));
       }
     } catch (RuntimeException e) {
       loaded.forEach(TextGenerator::close);

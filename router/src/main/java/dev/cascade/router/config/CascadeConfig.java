@@ -69,6 +69,12 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> MODEL_KV_CACHE_MB = ConfigKey.intInRange("model.kv-cache-mb", 0, 0, 1 << 20,
       "MiB of key/value cache the rows of one decoding thread may reserve (a row reserves prompt plus token limit);"
           + " rows past it wait to join; 0: bounded by the batch size alone");
+  public static final ConfigKey<dev.cascade.models.DraftWindow> MODEL_DRAFT_WINDOW = new ConfigKey<>("model.draft-window",
+      "8,2,16", dev.cascade.models.DraftWindow::parse, w -> true, "FIRST,MIN,MAX with 1 <= MIN <= FIRST <= MAX, or one number",
+      "draft tokens a model this process runs checks per forward pass when it is given a draft (speculative"
+          + " escalation: the large model and middle tiers of demo): FIRST in the first pass, then twice the last"
+          + " check while drafts are right (at most MAX), what was kept plus one after a miss (at least MIN); one number"
+          + " N fixes it at N. Wider suits a GPU; the answer is the same whatever it is");
   private static final String LARGE_TARGET_NAME = "large.target";
   public static final ConfigKey<String> LARGE_TARGET = new ConfigKey<>(LARGE_TARGET_NAME, "",
       CascadeConfig::checkedLargeTarget, s -> true,
@@ -267,7 +273,7 @@ public final class CascadeConfig {
       BOOTSTRAP_SERVERS, APPLICATION_ID,
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
-      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
+      SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
       EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
@@ -461,6 +467,11 @@ public final class CascadeConfig {
   }
 
   /** The in-process models' key/value cache ({@code model.kv-cache}, {@code model.kv-cache-mb}). */
+  /** How many draft tokens a model checks per pass ({@link #MODEL_DRAFT_WINDOW}). */
+  public dev.cascade.models.DraftWindow draftWindow() {
+    return get(MODEL_DRAFT_WINDOW);
+  }
+
   public CacheSettings cacheSettings() {
     return get(MODEL_KV_CACHE) ? CacheSettings.megabytes(get(MODEL_KV_CACHE_MB)) : CacheSettings.DISABLED;
   }
