@@ -78,6 +78,9 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "MiB of key/value cache the decoding rows may reserve; rows past it wait to join a batch (default: 0, bounded by the batch size alone).")
   int kvCacheMb;
 
+  @picocli.CommandLine.Spec
+  picocli.CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--draft-window", paramLabel = "FIRST,MIN,MAX", defaultValue = "8,2,16",
       description = {"Draft tokens checked per forward pass when an escalation carries the small model's answer: FIRST in"
           + " the first pass, then twice the last check while the draft is right (at most MAX), what was kept plus one"
@@ -93,14 +96,14 @@ final class LargeModelCommand implements Callable<Integer> {
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
     if (kvCacheMb < 0) {
-      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
     }
     dev.cascade.models.DraftWindow window;
     try {
       window = dev.cascade.models.DraftWindow.parse(draftWindow);
     } catch (IllegalArgumentException e) {
-      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), "--draft-window: " + e.getMessage());
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--draft-window: " + e.getMessage());
     }
     TextGenerator generator = TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH,
         dev.cascade.models.CpuThreads.ORT_DEFAULTS,
