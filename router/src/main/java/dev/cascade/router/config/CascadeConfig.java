@@ -194,9 +194,10 @@ public final class CascadeConfig {
   public static final ConfigKey<Double> LEARN_HALF_LIFE = ConfigKey.doubleInRange("learn.half-life-labels", 1_000.0, 0.0,
       1e9, "training weights halve for every this many newer labelled examples, so the rule leans towards recent"
           + " traffic; 0: every example alike");
-  public static final ConfigKey<Double> LEARN_REFRESH_MARGIN = ConfigKey.doubleInRange("learn.refresh-margin", 0.01, 0.0,
+  public static final ConfigKey<Double> LEARN_REFRESH_MARGIN = ConfigKey.doubleInRange("learn.refresh-margin", 0.0, 0.0,
       0.5, "a challenger replaces a learned champion when it is not worse on the held-out slice and the lower bound of"
-          + " its interval is above minus this margin (it has seen newer traffic); 0: it must always be better");
+          + " its interval is above minus this margin (it has seen newer traffic); 0 (the default): it must always be better,"
+          + " its lower bound above zero");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
       "cross-validation folds for choosing the learner");
   public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,

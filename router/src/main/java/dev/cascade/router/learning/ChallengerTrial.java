@@ -16,7 +16,7 @@ import java.util.Objects;
  * champion (the rule in force) on the newest slice, scored there by models that did not train on
  * it. The challenger wins only when the lower bound of the paired-bootstrap 95% interval of
  * AUC-DF(challenger) − AUC-DF(champion), estimated on logged traffic as {@link DoublyRobust}
- * explains, is above zero. Pure: no Kafka, deterministic for its seed.
+ * explains, is above zero (but see the refresh below). Pure: no Kafka, deterministic for its seed.
  *
  * <h2>Held out, and cross-fitted</h2>
  *
@@ -38,6 +38,15 @@ import java.util.Objects;
  * traffic from the few hundred examples of it there are, instead of from a window mostly of the
  * old. The comparison is not reweighted: challenger and champion are judged on the held-out
  * slice as it is.
+ *
+ * <h2>Refreshing a learned champion (opt-in)</h2>
+ *
+ * <p>With a refresh margin m above 0, a challenger also replaces a champion the learner itself
+ * trained ({@link Champion#trainedUpTo()} at least 0) when it is not worse on the slice (difference
+ * at least 0) and the lower bound of its interval is above −m: a non-inferiority test, since the
+ * challenger has seen the newer traffic. A champion the learner did not train (Chow-Sum, a bundled
+ * rule) is only ever replaced by a challenger whose lower bound is above zero. With m = 0 (the
+ * default) every publication needs that.
  */
 public final class ChallengerTrial {
 
