@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""The bundled models' weights on a GPU, through PyTorch: parity, decoding speed, pass costs.
+
+Usage (from the repository root, on a machine with PyTorch and the `onnx` package):
+  python3 loadtest/gpu/torch_bench.py [--device cuda] [--sizes small,medium,large]
+      [--batches 1,8,32,256,1024] [--seconds 2] [--limit N] [--json OUT.json]
+
+Not the router's path: the router runs the models through DJL (ONNX Runtime on a CPU, TensorRT on
+a GPU host). This script reads the same weights out of each bundled `model.onnx` (the key/value
+cache layout) into the PyTorch module that exported them (`models/train/export_kv.py`), in float32
+with TF32 off, and on the chosen device:
+
+1. **Parity.** Greedy decoding with the cache, batched with left padding, of every test-split
+   prompt (or the first --limit), against `test-greedy.jsonl.gz` (the outputs the Java runtime
+   must reproduce): how many are identical, token for token.
+2. **Decoding speed.** Static batches of each --batches size, test prompts in file order (cycled),
+   decoded greedily with the cache until every row has ended (at most 48 new tokens): sequences/s
+   and generated tokens/s over at least --seconds after a warm-up; at batch 1 also p50/p99 of a
+   whole generation. `peak_gflops` is a 4096^3 float32 matrix product on the same device, and `mfu`
+   is 2 x parameters per token x tokens/s over it.
+3. **What a wider pass costs** (the draft window of speculative escalation): one cached forward
+   pass of the large model over k new tokens after 24 past ones, k = 1 to 48, at batch 1 and 16,
+   median of 50 (ms, and relative to k = 1).
+
+Prints one JSON object (and writes it to --json), with `environment` saying what the machine had:
+whether `java` is on the PATH, ONNX Runtime's providers, whether `tensorrt` imports.
+"""
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+
+import onnx
+import torch
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "models", "train"))
+import train  # noqa: E402  (architecture and constants)
+from export_kv import CachedDecoder  # noqa: E402
+
+MODELS = os.path.join(ROOT, "models", "src", "main", "resources", "cascade", "models")
+
+
+def load_cached(size, device):
+    """The CachedDecoder with the weights of models/.../<size>/model.onnx (cache layout)."""
+    d = os.path.join(MODELS, size)
+    card = json.load(open(os.path.join(d, "card.json"), encoding="utf-8"))
+    graph = onnx.load(os.path.join(d, "model.onnx")).graph
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    matmul = []
+    for node in graph.node:
+        if node.op_type == "MatMul":
+            for name in node.input:
+                if name in inits and name not in matmul:
+                    matmul.append(name)
+    linear = [f"blocks.{i}.{n}.weight" for i in range(card["layers"]) for n in ("qkv", "proj", "fc1", "fc2")]
+    linear.append("head.weight")
+    if len(matmul) != len(linear):
+        raise SystemExit(f"{size}: expected {len(linear)} MatMul weights, found {len(matmul)}")
+    state = {}
+    for name, tensor in inits.items():
+        if not name.startswith("onnx::"):
+            state[name[2:] if name.startswith("d.") else name] = tensor
+    for name, init in zip(linear, matmul):
+        state[name] = inits[init].t().contiguous()
+    model = train.Decoder(card["vocab_size"], card["layers"], card["width"], card["heads"], card["ffn"])
+    model.load_state_dict(state, strict=True)
+    cached = CachedDecoder(model).eval().to(device)
+    vocab = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))["model"]["vocab"]
+    expected = [json.loads(line) for line in gzip.open(os.path.join(d, "test-greedy.jsonl.gz"), "rt")]
+    return cached, card, vocab, expected
+
+
+def empty_past(card, batch, device):
+    h, hs = card["heads"], card["width"] // card["heads"]
+    return [torch.zeros(batch, h, 0, hs, device=device) for _ in range(2 * card["layers"])]
+
+
+@torch.no_grad()
+def greedy(cached, card, prompts, device):
+    """Greedy decoding with the cache of one static batch (left padding): token lists, EOS excluded."""
+    seqs = [p + [train.SEP] for p in prompts]
+    b, width = len(seqs), max(len(s) for s in seqs)
+    ids = torch.full((b, width), train.PAD, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s):] = torch.tensor(s)
+        mask[r, width - len(s):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    pos = (mask.cumsum(1) - 1).clamp(min=0)
+    out = cached(ids, mask, pos, *empty_past(card, b, device))
+    last = pos[:, -1:]
+    steps = []
+    done = torch.zeros(b, dtype=torch.bool, device=device)
+    limit = min(train.MAX_NEW_TOKENS, train.CONTEXT - width)
+    for _ in range(limit):
+        nxt = out[0][:, -1].argmax(-1)
+        steps.append(nxt)
+        done |= nxt == train.EOS
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones((b, 1), dtype=torch.long, device=device)], 1)
+        last = last + 1
+        out = cached(nxt[:, None], mask, last, *out[2:])
+    table = torch.stack(steps, 1).tolist()
+    result = []
+    for row in table:
+        tokens = []
+        for t in row:
+            if t == train.EOS:
+                break
+            tokens.append(t)
+        result.append(tokens)
+    return result
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def parity(cached, card, vocab, expected, device, batch=256):
+    prompts = [train.encode_prompt(vocab, e["prompt"]) for e in expected]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    got = [None] * len(prompts)
+    for start in range(0, len(order), batch):
+        chunk = order[start:start + batch]
+        for i, tokens in zip(chunk, greedy(cached, card, [prompts[i] for i in chunk], device)):
+            got[i] = tokens
+    same = sum(1 for g, e in zip(got, expected) if g == e["tokens"])
+    return same, len(expected)
+
+
+def speed(cached, card, vocab, expected, device, batch, seconds):
+    prompts = [train.encode_prompt(vocab, e["prompt"]) for e in expected]
+    cursor = 0
+
+    def next_batch():
+        nonlocal cursor
+        chunk = [prompts[(cursor + j) % len(prompts)] for j in range(batch)]
+        cursor = (cursor + batch) % len(prompts)
+        return chunk
+
+    for _ in range(3):
+        greedy(cached, card, next_batch(), device)
+    sync(device)
+    sequences = tokens = 0
+    times = []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds or len(times) < 5:
+        s = time.perf_counter()
+        out = greedy(cached, card, next_batch(), device)
+        sync(device)
+        times.append(time.perf_counter() - s)
+        sequences += len(out)
+        tokens += sum(len(o) + 1 for o in out)
+    wall = time.perf_counter() - t0
+    row = {"sequences_per_s": round(sequences / wall, 1), "tokens_per_s": round(tokens / wall, 1)}
+    if batch == 1:
+        ms = sorted(1000 * t for t in times)
+        row["p50_ms"] = round(statistics.median(ms), 3)
+        row["p99_ms"] = round(ms[min(len(ms) - 1, int(0.99 * len(ms)))], 3)
+    return row
+
+
+@torch.no_grad()
+def pass_costs(cached, card, device, batch, widths, past_len=24, repeats=50):
+    past = [torch.randn(batch, card["heads"], past_len, card["width"] // card["heads"], device=device)
+            for _ in range(2 * card["layers"])]
+    out = {}
+    for k in widths:
+        ids = torch.randint(4, card["vocab_size"], (batch, k), device=device)
+        mask = torch.ones((batch, past_len + k), dtype=torch.long, device=device)
+        pos = torch.arange(past_len, past_len + k, device=device).repeat(batch, 1)
+        for _ in range(5):
+            cached(ids, mask, pos, *past)
+        sync(device)
+        ms = []
+        for _ in range(repeats):
+            s = time.perf_counter()
+            cached(ids, mask, pos, *past)
+            sync(device)
+            ms.append(1000 * (time.perf_counter() - s))
+        out[k] = statistics.median(ms)
+    return {str(k): {"ms": round(v, 4), "relative": round(v / out[widths[0]], 3)} for k, v in out.items()}
+
+
+def peak_gflops(device, n=4096, repeats=10):
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    s = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * n ** 3 * repeats / (time.perf_counter() - s) / 1e9
+
+
+def environment(device):
+    env = {"python": platform.python_version(), "torch": torch.__version__, "device": device,
+           "java_on_path": shutil.which("java"), "cpus": os.cpu_count()}
+    if device.startswith("cuda"):
+        env["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        import onnxruntime
+        env["onnxruntime"] = onnxruntime.__version__
+        env["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    except ImportError as e:
+        env["onnxruntime"] = "not importable: " + str(e)
+    try:
+        import tensorrt  # noqa: F401
+        env["tensorrt"] = tensorrt.__version__
+    except ImportError as e:
+        env["tensorrt"] = "not importable: " + str(e)
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--sizes", default="small,medium,large")
+    ap.add_argument("--batches", default="1,8,32,256,1024")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--limit", type=int, default=0, help="parity on the first N test items only (0: all)")
+    ap.add_argument("--json", help="also write the JSON object to this file")
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    device = args.device
+    result = {"environment": environment(device), "tf32": False, "dtype": "float32", "models": {}}
+    peak = peak_gflops(device)
+    result["peak_gflops"] = round(peak, 1)
+    print(json.dumps(result["environment"]), file=sys.stderr, flush=True)
+    for size in args.sizes.split(","):
+        cached, card, vocab, expected = load_cached(size, device)
+        checked = expected[:args.limit] if args.limit else expected
+        t0 = time.perf_counter()
+        same, total = parity(cached, card, vocab, checked, device)
+        entry = {"parameters": card["parameters"], "parity_identical": same, "parity_items": total,
+                 "parity_s": round(time.perf_counter() - t0, 2), "speed": {}}
+        print(f"{size}: parity {same}/{total}", file=sys.stderr, flush=True)
+        for batch in (int(b) for b in args.batches.split(",")):
+            row = speed(cached, card, vocab, expected, device, batch, args.seconds)
+            row["mfu"] = round(2 * card["parameters"] * row["tokens_per_s"] / (peak * 1e9), 6)
+            entry["speed"][str(batch)] = row
+            print(f"{size} batch {batch}: {row}", file=sys.stderr, flush=True)
+        if size == "large":
+            widths = [1, 2, 4, 8, 16, 32, 48]
+            entry["pass_ms_by_new_tokens"] = {str(b): pass_costs(cached, card, device, b, widths) for b in (1, 16)}
+        result["models"][size] = entry
+    text = json.dumps(result)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
