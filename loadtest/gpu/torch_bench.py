@@ -21,6 +21,15 @@ with TF32 off, and on the chosen device:
 3. **What a wider pass costs** (the draft window of speculative escalation): one cached forward
    pass of the large model over k new tokens after 24 past ones, k = 1 to 48, at batch 1 and 16,
    median of 50 (ms, and relative to k = 1).
+4. **Speculative escalation, one request at a time** (with --speculative-windows, e.g.
+   `8,2,16;48`): the small model's greedy answers to the test split (`test-greedy.jsonl.gz`) are
+   the drafts; the 30% of items with the highest Chow-Quantile-0 score (the largest -log p of the
+   small model's tokens, computed here) are the escalated ones. The large model decodes each one
+   without a draft and with it, checking drafts as the Java runtime does (`DecodingRow`: a window
+   of FIRST tokens, doubled up to MAX while every token is kept, cut to what was kept plus one, at
+   least MIN, after a miss; after a miss the draft goes on past the occurrence of the large
+   model's token nearest the row's length). Reports ms per request (mean, p50), time saved,
+   forward passes, draft tokens kept, and how many outputs are identical to the greedy ones.
 
 Prints one JSON object (and writes it to --json), with `environment` saying what the machine had:
 whether `java` is on the PATH, ONNX Runtime's providers, whether `tensorrt` imports.
@@ -192,6 +201,132 @@ def pass_costs(cached, card, device, batch, widths, past_len=24, repeats=50):
     return {str(k): {"ms": round(v, 4), "relative": round(v / out[widths[0]], 3)} for k, v in out.items()}
 
 
+@torch.no_grad()
+def chow_quantile_0(cached, card, prompts, answers, device, batch=256):
+    """max over the answer's tokens of -log p under the model (EOS excluded), teacher-forced."""
+    scores = []
+    for start in range(0, len(prompts), batch):
+        seqs = [p + [train.SEP] + a for p, a in zip(prompts[start:start + batch], answers[start:start + batch])]
+        b, width = len(seqs), max(len(x) for x in seqs)
+        ids = torch.full((b, width), train.PAD, dtype=torch.long)
+        mask = torch.zeros((b, width), dtype=torch.long)
+        for r, x in enumerate(seqs):
+            ids[r, width - len(x):] = torch.tensor(x)
+            mask[r, width - len(x):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        logp = torch.log_softmax(cached(ids, mask, pos, *empty_past(card, b, device))[0], -1)
+        for r, a in enumerate(answers[start:start + batch]):
+            if not a:
+                scores.append(float("inf"))
+                continue
+            # the logits at position t predict token t + 1; the answer is the last len(a) tokens
+            at = torch.arange(width - len(a) - 1, width - 1, device=device)
+            chosen = logp[r, at, torch.tensor(a, device=device)]
+            scores.append(float(-chosen.min()))
+    return scores
+
+
+def resume(draft, own, length, otherwise):
+    best = -1
+    for j in range(1, len(draft) + 1):
+        if draft[j - 1] == own and (best < 0 or abs(j - length) < abs(best - length)):
+            best = j
+    return min(otherwise, len(draft)) if best < 0 else best
+
+
+@torch.no_grad()
+def decode_one(cached, card, prompt, draft, windows, device):
+    """One request, batch 1, with the cache; checks ``draft`` as DecodingRow does. Returns (tokens,
+    draft tokens kept, forward passes)."""
+    seq = prompt + [train.SEP]
+    limit = min(train.MAX_NEW_TOKENS, train.CONTEXT - len(seq))
+    draft = draft[:limit]
+    first, wmin, wmax = windows
+    window, frm, generated, accepted_total = first, 0, [], 0
+
+    def pending():
+        count = max(0, min(window, limit - len(generated), len(draft) - frm))
+        return draft[frm:frm + count]
+
+    pend = pending()
+    ids = seq + pend
+    out = cached(torch.tensor([ids], device=device), torch.ones((1, len(ids)), dtype=torch.long, device=device),
+                 torch.arange(len(ids), device=device)[None], *empty_past(card, 1, device))
+    passes = 1
+    while True:
+        choices = out[0][0, -(len(pend) + 1):].argmax(-1).tolist()
+        kept, own, finished = 0, None, False
+        for j in range(len(pend) + 1):
+            own = choices[j]
+            if own == train.EOS:
+                finished = True
+                break
+            generated.append(own)
+            finished = len(generated) >= limit
+            agrees = j < len(pend) and own == pend[j]
+            kept += 1 if agrees else 0
+            if not agrees or finished:
+                break
+        if pend:
+            checked, at = len(pend), frm + kept
+            goes_on = not finished and kept == checked and at < len(draft) and draft[at] == own
+            accepted_total += kept + 1 if goes_on else kept
+            if goes_on:
+                frm = at + 1
+            else:
+                frm = len(draft) if finished or at >= len(draft) else resume(draft, own, len(generated), at + 1)
+            window = min(wmax, 2 * window) if kept == checked else max(wmin, min(window, kept + 1))
+        if finished:
+            return generated, accepted_total, passes
+        pend = pending()
+        keep = len(seq) + len(generated) - 1
+        past = [p[:, :, :keep] for p in out[2:]]
+        ids = [generated[-1]] + pend
+        out = cached(torch.tensor([ids], device=device),
+                     torch.ones((1, keep + len(ids)), dtype=torch.long, device=device),
+                     torch.arange(keep, keep + len(ids), device=device)[None], *past)
+        passes += 1
+
+
+def speculative(device, windows_list, escalate=0.3):
+    small, small_card, vocab, small_expected = load_cached("small", device)
+    large, large_card, _, large_expected = load_cached("large", device)
+    prompts = [train.encode_prompt(vocab, e["prompt"]) for e in small_expected]
+    drafts = [e["tokens"] for e in small_expected]
+    scores = chow_quantile_0(small, small_card, prompts, drafts, device)
+    n = int(round(escalate * len(scores)))
+    chosen = sorted(range(len(scores)), key=lambda i: -scores[i])[:n]
+    for i in chosen[:16]:  # warm-up
+        decode_one(large, large_card, prompts[i], [], (1, 1, 1), device)
+        decode_one(large, large_card, prompts[i], drafts[i], windows_list[0], device)
+    sync(device)
+    result = {"items": n, "draft_tokens_mean": round(sum(len(drafts[i]) for i in chosen) / n, 3), "windows": {}}
+    runs = {"none": None}
+    runs.update({",".join(map(str, w)): w for w in windows_list})
+    times = {k: [] for k in runs}
+    stats = {k: {"kept": 0, "passes": 0, "identical": 0} for k in runs}
+    for i in chosen:
+        for name, w in runs.items():  # each item decoded every way in turn, so drift hits all alike
+            s = time.perf_counter()
+            tokens, kept, passes = decode_one(large, large_card, prompts[i], [] if w is None else drafts[i],
+                                              (1, 1, 1) if w is None else w, device)
+            sync(device)
+            times[name].append(1000 * (time.perf_counter() - s))
+            stats[name]["kept"] += kept
+            stats[name]["passes"] += passes
+            stats[name]["identical"] += 1 if tokens == large_expected[i]["tokens"] else 0
+    base = statistics.mean(times["none"])
+    for name in runs:
+        mean = statistics.mean(times[name])
+        result["windows"][name] = {"mean_ms": round(mean, 3), "p50_ms": round(statistics.median(times[name]), 3),
+                                   "time_saved": round(1 - mean / base, 4),
+                                   "passes_mean": round(stats[name]["passes"] / n, 3),
+                                   "kept_mean": round(stats[name]["kept"] / n, 3),
+                                   "identical_outputs": stats[name]["identical"]}
+    return result
+
+
 def peak_gflops(device, n=4096, repeats=10):
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
@@ -232,6 +367,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--limit", type=int, default=0, help="parity on the first N test items only (0: all)")
     ap.add_argument("--json", help="also write the JSON object to this file")
+    ap.add_argument("--speculative-windows", default="",
+                    help="e.g. '8,2,16;48': measure speculative escalation with these draft windows (FIRST,MIN,MAX"
+                         " or one number for a fixed window)")
+    ap.add_argument("--speculative-only", action="store_true", help="skip parity, speed and pass costs")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -240,7 +379,7 @@ def main():
     peak = peak_gflops(device)
     result["peak_gflops"] = round(peak, 1)
     print(json.dumps(result["environment"]), file=sys.stderr, flush=True)
-    for size in args.sizes.split(","):
+    for size in ([] if args.speculative_only else args.sizes.split(",")):
         cached, card, vocab, expected = load_cached(size, device)
         checked = expected[:args.limit] if args.limit else expected
         t0 = time.perf_counter()
@@ -257,6 +396,13 @@ def main():
             widths = [1, 2, 4, 8, 16, 32, 48]
             entry["pass_ms_by_new_tokens"] = {str(b): pass_costs(cached, card, device, b, widths) for b in (1, 16)}
         result["models"][size] = entry
+    if args.speculative_windows:
+        windows = []
+        for w in args.speculative_windows.split(";"):
+            parts = [int(x) for x in w.split(",")]
+            windows.append(tuple(parts) if len(parts) == 3 else (parts[0],) * 3)
+        result["speculative"] = speculative(device, windows)
+        print(json.dumps(result["speculative"]), file=sys.stderr, flush=True)
     text = json.dumps(result)
     print(text)
     if args.json:
