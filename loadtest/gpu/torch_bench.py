@@ -44,15 +44,13 @@ import statistics
 import sys
 import time
 
-import onnx
 import torch
-from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 import train  # noqa: E402  (architecture and constants)
-from export_kv import CachedDecoder  # noqa: E402
+from export_kv import CachedDecoder, state_from_onnx  # noqa: E402
 
 MODELS = os.path.join(ROOT, "models", "src", "main", "resources", "cascade", "models")
 
@@ -61,26 +59,8 @@ def load_cached(size, device):
     """The CachedDecoder with the weights of models/.../<size>/model.onnx (cache layout)."""
     d = os.path.join(MODELS, size)
     card = json.load(open(os.path.join(d, "card.json"), encoding="utf-8"))
-    graph = onnx.load(os.path.join(d, "model.onnx")).graph
-    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
-    matmul = []
-    for node in graph.node:
-        if node.op_type == "MatMul":
-            for name in node.input:
-                if name in inits and name not in matmul:
-                    matmul.append(name)
-    linear = [f"blocks.{i}.{n}.weight" for i in range(card["layers"]) for n in ("qkv", "proj", "fc1", "fc2")]
-    linear.append("head.weight")
-    if len(matmul) != len(linear):
-        raise SystemExit(f"{size}: expected {len(linear)} MatMul weights, found {len(matmul)}")
-    state = {}
-    for name, tensor in inits.items():
-        if not name.startswith("onnx::"):
-            state[name[2:] if name.startswith("d.") else name] = tensor
-    for name, init in zip(linear, matmul):
-        state[name] = inits[init].t().contiguous()
     model = train.Decoder(card["vocab_size"], card["layers"], card["width"], card["heads"], card["ffn"])
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state_from_onnx(os.path.join(d, "model.onnx"), card), strict=True)
     cached = CachedDecoder(model).eval().to(device)
     vocab = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))["model"]["vocab"]
     expected = [json.loads(line) for line in gzip.open(os.path.join(d, "test-greedy.jsonl.gz"), "rt")]
@@ -92,10 +72,8 @@ def empty_past(card, batch, device):
     return [torch.zeros(batch, h, 0, hs, device=device) for _ in range(2 * card["layers"])]
 
 
-@torch.no_grad()
-def greedy(cached, card, prompts, device):
-    """Greedy decoding with the cache of one static batch (left padding): token lists, EOS excluded."""
-    seqs = [p + [train.SEP] for p in prompts]
+def left_padded(seqs, device):
+    """input_ids, attention_mask and position_ids of token lists, left-padded to the longest."""
     b, width = len(seqs), max(len(s) for s in seqs)
     ids = torch.full((b, width), train.PAD, dtype=torch.long)
     mask = torch.zeros((b, width), dtype=torch.long)
@@ -103,7 +81,15 @@ def greedy(cached, card, prompts, device):
         ids[r, width - len(s):] = torch.tensor(s)
         mask[r, width - len(s):] = 1
     ids, mask = ids.to(device), mask.to(device)
-    pos = (mask.cumsum(1) - 1).clamp(min=0)
+    return ids, mask, (mask.cumsum(1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def greedy(cached, card, prompts, device):
+    """Greedy decoding with the cache of one static batch (left padding): token lists, EOS excluded."""
+    seqs = [p + [train.SEP] for p in prompts]
+    b, width = len(seqs), max(len(s) for s in seqs)
+    ids, mask, pos = left_padded(seqs, device)
     out = cached(ids, mask, pos, *empty_past(card, b, device))
     last = pos[:, -1:]
     steps = []
@@ -208,13 +194,7 @@ def chow_quantile_0(cached, card, prompts, answers, device, batch=256):
     for start in range(0, len(prompts), batch):
         seqs = [p + [train.SEP] + a for p, a in zip(prompts[start:start + batch], answers[start:start + batch])]
         b, width = len(seqs), max(len(x) for x in seqs)
-        ids = torch.full((b, width), train.PAD, dtype=torch.long)
-        mask = torch.zeros((b, width), dtype=torch.long)
-        for r, x in enumerate(seqs):
-            ids[r, width - len(x):] = torch.tensor(x)
-            mask[r, width - len(x):] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        pos = (mask.cumsum(1) - 1).clamp(min=0)
+        ids, mask, pos = left_padded(seqs, device)
         logp = torch.log_softmax(cached(ids, mask, pos, *empty_past(card, b, device))[0], -1)
         for r, a in enumerate(answers[start:start + batch]):
             if not a:

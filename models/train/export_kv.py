@@ -47,9 +47,17 @@ def load_trained(size):
     """The trained Decoder, its weights read back from the exported ONNX file."""
     out_dir = os.path.join(ROOT, "models", "src", "main", "resources", "cascade", "models", size)
     card = json.load(open(os.path.join(out_dir, "card.json"), encoding="utf-8"))
-    graph = onnx.load(os.path.join(out_dir, "model.onnx")).graph
-    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
     model = train.Decoder(card["vocab_size"], card["layers"], card["width"], card["heads"], card["ffn"])
+    model.load_state_dict(state_from_onnx(os.path.join(out_dir, "model.onnx"), card), strict=True)
+    model.eval()
+    return model, card, out_dir
+
+
+def state_from_onnx(path, card):
+    """The Decoder's state dict read out of a model.onnx exported by train.py or by this script
+    (whose initializers are named d.<module>, as CachedDecoder holds the Decoder as d)."""
+    graph = onnx.load(path).graph
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
     # The Linear weights were constant-folded into transposed MatMul initializers; the MatMul nodes
     # run in module order: qkv, proj, fc1, fc2 of each block, then the head.
     matmul_weights = []
@@ -65,12 +73,10 @@ def load_trained(size):
     state = {}
     for name, tensor in inits.items():
         if not name.startswith("onnx::"):
-            state[name] = tensor
+            state[name[2:] if name.startswith("d.") else name] = tensor
     for linear, init in zip(linear_names, matmul_weights):
         state[linear] = inits[init].t().contiguous()
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, card, out_dir
+    return state
 
 
 class CachedDecoder(nn.Module):

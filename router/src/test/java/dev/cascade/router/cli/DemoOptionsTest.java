@@ -17,7 +17,8 @@ import picocli.CommandLine;
 /** The demo refuses bad options with exit code 2 and a line naming the option, before it loads anything. */
 class DemoOptionsTest {
 
-  private static String refused(String... args) {
+  /** Runs the command line, asserts exit code 2 and returns what it wrote to its error stream. */
+  static String refused(String... args) {
     CommandLine cli = CascadeCommand.commandLine();
     StringWriter err = new StringWriter();
     cli.setErr(new PrintWriter(err, true));
