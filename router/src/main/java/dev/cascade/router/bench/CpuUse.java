@@ -37,20 +37,22 @@ public final class CpuUse {
    * CPU milliseconds per request by thread group.
    *
    * @param model the decoding threads and the router's small-model batch workers
+   * @param modelDecoding the part of {@code model} the decoding threads took (they run the forward
+   *     passes; the batch workers tokenize, extract features, score and build the records)
    * @param router the router's Kafka Streams threads (named after its application id)
    * @param brokerAndLoadGenerator every other Java thread (embedded broker, load generator, clients)
    * @param other what no Java thread accounts for: GC, JIT, native pools
    * @param otherJit the part of {@code other} the JIT compiler threads took; NaN where not measured
    * @param otherGc the part of {@code other} the garbage collector's threads took; NaN where not measured
    */
-  public record PerRequest(double model, double router, double brokerAndLoadGenerator, double other,
-      double otherJit, double otherGc) {
+  public record PerRequest(double model, double modelDecoding, double router, double brokerAndLoadGenerator,
+      double other, double otherJit, double otherGc) {
 
     @Override
     public String toString() {
-      return String.format(Locale.ROOT, "model %.2f ms, router %.2f ms, broker and load generator %.2f ms,"
-          + " other %.2f ms (of which JIT %.2f, GC %.2f)", model, router, brokerAndLoadGenerator, other, otherJit,
-          otherGc);
+      return String.format(Locale.ROOT, "model %.2f ms (of which decoding %.2f), router %.2f ms, broker and load"
+          + " generator %.2f ms, other %.2f ms (of which JIT %.2f, GC %.2f)", model, modelDecoding, router,
+          brokerAndLoadGenerator, other, otherJit, otherGc);
     }
   }
 
@@ -70,6 +72,7 @@ public final class CpuUse {
   public PerRequest perRequest(int requests) {
     Map<Long, Long> end = threadCpu();
     long model = 0;
+    long decoding = 0;
     long router = 0;
     long otherJava = 0;
     for (Map.Entry<Long, Long> e : end.entrySet()) {
@@ -77,6 +80,7 @@ public final class CpuUse {
       String name = names.getOrDefault(e.getKey(), "");
       if (name.startsWith("decoder-") || name.startsWith("small-model-batch")) {
         model += used;
+        decoding += name.startsWith("decoder-") ? used : 0;
       } else if (name.contains(applicationId)) {
         router += used;
       } else {
@@ -102,7 +106,7 @@ public final class CpuUse {
       jit = jitTicks * TICK_NANOS / 1e6 / requests;
       gc = gcTicks * TICK_NANOS / 1e6 / requests;
     }
-    return new PerRequest(model / 1e6 / requests, router / 1e6 / requests, otherJava / 1e6 / requests,
+    return new PerRequest(model / 1e6 / requests, decoding / 1e6 / requests, router / 1e6 / requests, otherJava / 1e6 / requests,
         (total - model - router - otherJava) / 1e6 / requests, jit, gc);
   }
 

@@ -95,6 +95,7 @@ public final class RouterBench {
     public CpuUse.PerRequest medianCpu() {
       return new CpuUse.PerRequest(
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::model).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::modelDecoding).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::router).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::brokerAndLoadGenerator).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::other).toArray()),

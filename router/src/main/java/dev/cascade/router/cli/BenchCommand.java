@@ -211,6 +211,7 @@ final class BenchCommand implements Runnable {
 
     private static void putCpu(ObjectNode node, CpuUse.PerRequest cpu) {
       node.put("model", round(cpu.model(), 3));
+      node.put("model_decoding", round(cpu.modelDecoding(), 3));
       node.put("router", round(cpu.router(), 3));
       node.put("broker_and_load_generator", round(cpu.brokerAndLoadGenerator(), 3));
       node.put("other", round(cpu.other(), 3));
@@ -231,13 +232,13 @@ final class BenchCommand implements Runnable {
           100 * r.escalating().escalatedFraction());
       out.println();
       out.println("CPU per request (ms, median of rounds):");
-      out.println("| phase | model | router | broker and load generator | other (GC, JIT, native pools) | of which JIT"
-          + " | of which GC |");
-      out.println("| --- | --- | --- | --- | --- | --- | --- |");
+      out.println("| phase | model | of which decoding | router | broker and load generator"
+          + " | other (GC, JIT, native pools) | of which JIT | of which GC |");
+      out.println("| --- | --- | --- | --- | --- | --- | --- | --- |");
       for (var phase : List.of(Map.entry("nothing escalated", r.never()), Map.entry("escalating", r.escalating()))) {
         CpuUse.PerRequest c = phase.getValue().medianCpu();
-        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
-            c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
+        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
+            c.modelDecoding(), c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
       }
     }
   }

@@ -75,6 +75,9 @@ class BenchCommandIT {
     for (String phase : List.of("nothing_escalated", "escalating")) {
       JsonNode cpu = json.get("cpu_ms_per_request").get(phase);
       assertThat(cpu.get("model").asDouble()).as(phase).isPositive();
+      // The decoding thread runs the forward passes: part of the model group, never all of it.
+      assertThat(cpu.get("model_decoding").asDouble()).as(phase).isPositive()
+          .isLessThan(cpu.get("model").asDouble());
       assertThat(cpu.get("router").asDouble()).as(phase).isPositive();
       assertThat(cpu.get("broker_and_load_generator").asDouble()).as(phase).isPositive();
       assertThat(cpu.has("other")).as(phase).isTrue();
