@@ -12,7 +12,10 @@ package dev.cascade.models;
  * request one at a time ({@code cascade bench speculative}, router/EVALUATION.md). Where a wider
  * pass costs about the same as a narrow one (a large model on a GPU, bound by memory rather than
  * arithmetic), larger windows lose nothing and save passes: {@code new DraftWindow(64, 64, 64)}
- * checks a whole draft of up to 64 tokens at once. The answer is the same whatever the window.
+ * checks a whole draft of up to 64 tokens at once. Replayed on an H200 (the same weights through
+ * PyTorch, loadtest/README.md), a fixed window of 16 saved 53.7% of the large model's time per
+ * escalated request against 48.8% with the default; on two CPU cores it saved 15.8% against 34.8%.
+ * The answer is the same whatever the window.
  *
  * @param first draft tokens the first pass checks
  * @param min fewest a later check holds
@@ -55,7 +58,7 @@ public record DraftWindow(int first, int min, int max) {
 
   /** The window after a check that held {@code checked} tokens (its window) and kept {@code kept}. */
   int next(int window, int checked, int kept) {
-    return kept == checked ? Math.min(max, 2 * window) : Math.max(min, Math.min(window, kept + 1));
+    return kept == checked ? (int) Math.min(max, 2L * window) : Math.max(min, Math.min(window, kept + 1));
   }
 
   @Override
