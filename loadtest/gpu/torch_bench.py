@@ -87,9 +87,8 @@ def left_padded(seqs, device):
 @torch.no_grad()
 def greedy(cached, card, prompts, device):
     """Greedy decoding with the cache of one static batch (left padding): token lists, EOS excluded."""
-    seqs = [p + [train.SEP] for p in prompts]
-    b, width = len(seqs), max(len(s) for s in seqs)
-    ids, mask, pos = left_padded(seqs, device)
+    ids, mask, pos = left_padded([p + [train.SEP] for p in prompts], device)
+    b, width = ids.shape
     out = cached(ids, mask, pos, *empty_past(card, b, device))
     last = pos[:, -1:]
     steps = []
@@ -193,8 +192,8 @@ def chow_quantile_0(cached, card, prompts, answers, device, batch=256):
     scores = []
     for start in range(0, len(prompts), batch):
         seqs = [p + [train.SEP] + a for p, a in zip(prompts[start:start + batch], answers[start:start + batch])]
-        b, width = len(seqs), max(len(x) for x in seqs)
         ids, mask, pos = left_padded(seqs, device)
+        b, width = ids.shape
         logp = torch.log_softmax(cached(ids, mask, pos, *empty_past(card, b, device))[0], -1)
         for r, a in enumerate(answers[start:start + batch]):
             if not a:

@@ -78,9 +78,11 @@ public final class CpuUse {
     for (Map.Entry<Long, Long> e : end.entrySet()) {
       long used = e.getValue() - threadStart.getOrDefault(e.getKey(), 0L);
       String name = names.getOrDefault(e.getKey(), "");
-      if (name.startsWith("decoder-") || name.startsWith("small-model-batch")) {
+      if (name.startsWith("decoder-")) {
         model += used;
-        decoding += name.startsWith("decoder-") ? used : 0;
+        decoding += used;
+      } else if (name.startsWith("small-model-batch")) {
+        model += used;
       } else if (name.contains(applicationId)) {
         router += used;
       } else {

@@ -273,9 +273,10 @@ final class BenchCommand implements Runnable {
     boolean noKvCache;
 
     @Option(names = "--draft-window", defaultValue = "8,2,16", paramLabel = "FIRST,MIN,MAX",
+        converter = DraftWindowConverter.class,
         description = "Draft tokens the large model checks per pass: FIRST first, then up to MAX while the draft is "
             + "right, down to MIN after a miss; one number fixes it (default: ${DEFAULT-VALUE}, as large-model).")
-    String draftWindow;
+    DraftWindow draftWindow;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
@@ -285,14 +286,8 @@ final class BenchCommand implements Runnable {
 
     @Override
     public Integer call() throws Exception {
-      DraftWindow window;
-      try {
-        window = DraftWindow.parse(draftWindow);
-      } catch (IllegalArgumentException e) {
-        throw new CommandLine.ParameterException(spec.commandLine(), "--draft-window: " + e.getMessage());
-      }
       SpeculativeBench.Options options = new SpeculativeBench.Options(rule, escalate, requests, batch, !noKvCache,
-          window);
+          draftWindow);
       SpeculativeBench.Result r = SpeculativeBench.run(options, spec.commandLine().getErr());
       PrintWriter out = spec.commandLine().getOut();
       if (json) {

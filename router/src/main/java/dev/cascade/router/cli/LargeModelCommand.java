@@ -82,11 +82,12 @@ final class LargeModelCommand implements Callable<Integer> {
   picocli.CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--draft-window", paramLabel = "FIRST,MIN,MAX", defaultValue = "8,2,16",
+      converter = DraftWindowConverter.class,
       description = {"Draft tokens checked per forward pass when an escalation carries the small model's answer: FIRST in"
           + " the first pass, then twice the last check while the draft is right (at most MAX), what was kept plus one"
           + " after a miss (at least MIN); one number N fixes it. Wider suits a GPU; the answer is the same"
           + " (default: ${DEFAULT-VALUE})."})
-  String draftWindow;
+  dev.cascade.models.DraftWindow draftWindow;
 
   @Option(names = "--fault-file", paramLabel = "FILE", hidden = true,
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
@@ -99,16 +100,10 @@ final class LargeModelCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
     }
-    dev.cascade.models.DraftWindow window;
-    try {
-      window = dev.cascade.models.DraftWindow.parse(draftWindow);
-    } catch (IllegalArgumentException e) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--draft-window: " + e.getMessage());
-    }
     TextGenerator generator = TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH,
         dev.cascade.models.CpuThreads.ORT_DEFAULTS,
         noKvCache ? dev.cascade.models.CacheSettings.DISABLED : dev.cascade.models.CacheSettings.megabytes(kvCacheMb),
-        window);
+        draftWindow);
     ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));

@@ -15,7 +15,9 @@ import picocli.CommandLine.Mixin;
         + " outcomes and user feedback, keeps the newest labelled ones (learn.max-examples), retrains the learned rule"
         + " (learn.rule) every learn.retrain-every-labels labels or learn.retrain-every-ms, compares it with the rule in"
         + " force on the newest held-out slice (paired bootstrap of AUC-DF), and only when the interval's lower bound"
-        + " is above zero publishes it to the rules topic with a policy naming the new version.",
+        + " is above zero publishes it to the rules topic with a policy naming the new version (with"
+        + " learn.refresh-margin above 0, a rule it published may also be replaced by a newer one that is not worse and"
+        + " whose lower bound is above minus that margin).",
         "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
         + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {
