@@ -226,7 +226,7 @@ public final class CascadeRouter implements AutoCloseable {
     TargetRateController targetRate = new TargetRateController();
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
         Duration.ofMillis(config.get(CascadeConfig.CACHE_TTL_MS)));
-    // One thread per small-model batch in flight: each task has at most one, so at most one per task.
+    // One thread per small-model batch in flight: at most small.batch.in-flight per task.
     ExecutorService smallModelWorkers = Executors.newCachedThreadPool(new ThreadFactory() {
       private final AtomicInteger count = new AtomicInteger();
 
@@ -243,7 +243,7 @@ public final class CascadeRouter implements AutoCloseable {
         new RequestValidator(smallModel, tiers), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
-        Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)), tiers);
+        Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)), tiers, config.get(CascadeConfig.BATCH_IN_FLIGHT));
     // Responses to a front door with a reply topic of its own go there; the rest to topic.responses.
     ReplyTopics replies = ReplyTopics.withAdmin(config.topics().responses(), config.replyTopicPrefix(),
         java.util.Set.copyOf(config.topics().all()), clientProperties(config));

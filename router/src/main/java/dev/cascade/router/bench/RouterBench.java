@@ -63,6 +63,10 @@ public final class RouterBench {
   static final Duration LARGE_DELAY = Duration.ofMillis(500);
   /** The share of requests the escalating phase's threshold is calibrated to escalate. */
   static final double ESCALATED_FRACTION = 0.3;
+  /** JIT CPU per request (ms) under which a warm-up pass counts as settled. */
+  static final double WARM_JIT_MS_PER_REQUEST = 0.05;
+  /** Default most requests of warm-up before each router phase. */
+  public static final int DEFAULT_WARM_UP_REQUESTS = 100_000;
   /** Fewest validation examples the escalating threshold is calibrated on. */
   static final int MIN_CALIBRATION = 500;
 
@@ -71,9 +75,11 @@ public final class RouterBench {
    *
    * @param requests requests (test-split prompts, cycled) per round
    * @param rounds measured rounds of each phase
+   * @param warmUpRequests most requests of warm-up before each router phase's rounds: whole passes
+   *     of the workload until the JIT settles ({@link #warmUp}), at least one
    * @param config the router's configuration (bootstrap servers and topics are set per phase)
    */
-  public record Options(int requests, int rounds, CascadeConfig config) {
+  public record Options(int requests, int rounds, int warmUpRequests, CascadeConfig config) {
     public Options {
       if (requests < 1) {
         throw new IllegalArgumentException("--requests: must be at least 1, got " + requests);
@@ -81,11 +87,24 @@ public final class RouterBench {
       if (rounds < 1) {
         throw new IllegalArgumentException("--rounds: must be at least 1, got " + rounds);
       }
+      if (warmUpRequests < 0) {
+        throw new IllegalArgumentException("--warm-up: must be 0 (one pass) or more, got " + warmUpRequests);
+      }
+    }
+
+    /** With the default warm-up ({@link #DEFAULT_WARM_UP_REQUESTS}). */
+    public Options(int requests, int rounds, CascadeConfig config) {
+      this(requests, rounds, DEFAULT_WARM_UP_REQUESTS, config);
+    }
+
+    /** Most warm-up passes: enough for {@code warmUpRequests}, at least one. */
+    int maxWarmUpPasses() {
+      return Math.max(1, (int) Math.ceil((double) warmUpRequests / requests));
     }
   }
 
   /** One router phase: the small-model path's rate and the CPU per request, per round. */
-  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction) {
+  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses) {
 
     public double median() {
       return RouterBench.median(requestsPerS);
@@ -163,7 +182,8 @@ public final class RouterBench {
       try {
         CascadeConfig neverConfig = config.withOwnTopics("bench-never", "never")
             .with(CascadeConfig.POLICY_THRESHOLD, "1e300");
-        never = routerRounds(neverConfig, small, slowLarge.getPort(), "never", examples, rounds, log);
+        never = routerRounds(neverConfig, small, slowLarge.getPort(), "never", examples, rounds,
+            options.maxWarmUpPasses(), log);
 
         DeferralRule scoring = LearnedRules.bundled().create(rule, base.get(CascadeConfig.POLICY_ALPHA));
         List<Example> validation = Examples.bundled("validation");
@@ -173,7 +193,8 @@ public final class RouterBench {
         CascadeConfig someConfig = config.withOwnTopics("bench-some", "some")
             .with(CascadeConfig.POLICY_THRESHOLD, Double.toString(threshold))
             .with(CascadeConfig.ESCALATION_DEADLINE_MS, "10000");
-        some = routerRounds(someConfig, small, slowLarge.getPort(), "some", examples, rounds, log);
+        some = routerRounds(someConfig, small, slowLarge.getPort(), "some", examples, rounds,
+            options.maxWarmUpPasses(), log);
       } finally {
         slowLarge.shutdownNow();
       }
@@ -233,13 +254,14 @@ public final class RouterBench {
    * sent to the last response the small model served (with nothing escalated, the last response).
    */
   private static Phase routerRounds(CascadeConfig config, TextGenerator small, int largePort, String prefix,
-      List<Example> examples, int rounds, PrintWriter log) throws Exception {
+      List<Example> examples, int rounds, int maxWarmUpPasses, PrintWriter log) throws Exception {
     double[] rates = new double[rounds];
+    int warmUpPasses;
     CpuUse.PerRequest[] cpu = new CpuUse.PerRequest[rounds];
     long escalated = 0;
     long answered = 0;
     try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largePort)) {
-      run(config, prefix + "-warm", examples);
+      warmUpPasses = warmUp(config, prefix, examples, maxWarmUpPasses, log);
       for (int r = 0; r < rounds; r++) {
         CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
         DemoWorkload.Result result = run(config, prefix + "-" + r, examples);
@@ -269,7 +291,30 @@ public final class RouterBench {
         log.flush();
       }
     }
-    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered);
+    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses);
+  }
+
+  /**
+   * Whole passes of the workload until the JIT has settled: until a pass's JIT compiler threads
+   * took at most {@link #WARM_JIT_MS_PER_REQUEST} of CPU per request, or {@code maxPasses} passes.
+   * The broker, the Kafka clients and Kafka Streams are a large body of code that the JIT goes on
+   * compiling for tens of thousands of requests (0.8 ms of CPU per request in the first pass of
+   * 10,000, still 0.15 in the fourth, on a 2-core machine); a round measured meanwhile counts that
+   * compiling, on the cores the model needs, against the router, which a long-running instance
+   * pays once. Returns the passes run.
+   */
+  private static int warmUp(CascadeConfig config, String prefix, List<Example> examples, int maxPasses,
+      PrintWriter log) throws InterruptedException {
+    for (int pass = 1; ; pass++) {
+      CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
+      run(config, prefix + "-warm-" + pass, examples);
+      double jit = use.perRequest(examples.size()).otherJit();
+      log.printf(Locale.ROOT, "router %s, warm-up pass %d: JIT %.2f ms of CPU per request%n", prefix, pass, jit);
+      log.flush();
+      if (!(jit > WARM_JIT_MS_PER_REQUEST) || pass >= maxPasses) {
+        return pass;
+      }
+    }
   }
 
   private static DemoWorkload.Result run(CascadeConfig config, String prefix, List<Example> examples)

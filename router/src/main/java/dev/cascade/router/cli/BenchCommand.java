@@ -144,8 +144,14 @@ final class BenchCommand implements Runnable {
     int requests;
 
     @Option(names = "--rounds", defaultValue = "3", paramLabel = "R",
-        description = "Measured rounds of each phase, after one warm-up pass (default: ${DEFAULT-VALUE}).")
+        description = "Measured rounds of each phase, after the warm-up (default: ${DEFAULT-VALUE}).")
     int rounds;
+
+    @Option(names = "--warm-up", defaultValue = "" + RouterBench.DEFAULT_WARM_UP_REQUESTS, paramLabel = "N",
+        description = "Most requests of warm-up before each router phase: whole passes of the workload until the"
+            + " JIT compiler threads take at most 0.05 ms of CPU per request, at least one pass (default:"
+            + " ${DEFAULT-VALUE}).")
+    int warmUp;
 
     @Option(names = "--rule", paramLabel = "RULE",
         description = "The deferral rule the router scores with (policy.rule), e.g. chow-quantile, posthoc-quantile"
@@ -168,7 +174,7 @@ final class BenchCommand implements Runnable {
         flags.put(CascadeConfig.POLICY_RULE.name(), rule);
       }
       CascadeConfig config = configOptions.load(flags);
-      RouterBench.Result r = RouterBench.run(new RouterBench.Options(requests, rounds, config),
+      RouterBench.Result r = RouterBench.run(new RouterBench.Options(requests, rounds, warmUp, config),
           spec.commandLine().getErr());
       PrintWriter out = spec.commandLine().getOut();
       if (json) {
@@ -194,6 +200,9 @@ final class BenchCommand implements Runnable {
       node.put("escalating_path_ratio", round(r.escalatingPathRatio(), 4));
       node.put("escalated_fraction", round(r.escalating().escalatedFraction(), 4));
       node.put("threshold", r.threshold());
+      ObjectNode warm = node.putObject("warm_up_passes");
+      warm.put("nothing_escalated", r.never().warmUpPasses());
+      warm.put("escalating", r.escalating().warmUpPasses());
       ObjectNode cpu = node.putObject("cpu_ms_per_request");
       putCpu(cpu.putObject("nothing_escalated"), r.never().medianCpu());
       putCpu(cpu.putObject("escalating"), r.escalating().medianCpu());

@@ -101,7 +101,7 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
   public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
-      "Kafka Streams threads of this instance (the small model runs off them, one batch per task at a time)");
+      "Kafka Streams threads of this instance (the small model runs off them, small.batch.in-flight batches per task at a time)");
   public static final ConfigKey<Integer> BATCH_SIZE = ConfigKey.intInRange("small.batch.size", 32, 1, 1024,
       "most requests in one small-model micro-batch");
   public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
@@ -109,6 +109,10 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> BATCH_TIMEOUT_MS = ConfigKey.intInRange("small.batch.timeout-ms", 30_000, 1,
       3_600_000, "longest a small-model batch may run; past it (a hung model) its requests are escalated to the large"
           + " model, marked small_failure");
+  public static final ConfigKey<Integer> BATCH_IN_FLIGHT = ConfigKey.intInRange("small.batch.in-flight",
+      4, 1, 64,
+      "most small-model batches of one stream task in flight at once; a stream thread works on one task's records"
+          + " at a time, so with one the model waits while the thread forwards answers and gathers the next batch");
   public static final ConfigKey<Boolean> EARLY_DEFER = ConfigKey.bool("small.early-defer", true,
       "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
           + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"
@@ -275,7 +279,7 @@ public final class CascadeConfig {
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
-      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS,
+      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,

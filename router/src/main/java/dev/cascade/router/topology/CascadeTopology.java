@@ -115,20 +115,35 @@ public final class CascadeTopology {
    * @param records builds the escalator's output records
    * @param maxInFlight most large-model calls in flight in this instance, all tasks together
    * @param defaultMaxNewTokens token limit of a request that sets none
-   * @param smallModelWorkers runs the small-model batches off the stream threads (at most one batch
-   *     per task at a time); {@code Runnable::run} runs them on the stream thread instead
+   * @param smallModelWorkers runs the small-model batches off the stream threads (at most
+   *     {@code batchesInFlight} per task at a time); {@code Runnable::run} runs them on the stream
+   *     thread instead
    * @param batchTimeout longest a small-model batch may run before its requests are escalated without it
    * @param tiers the models after the small one; tier 1's client is {@code escalations}
+   * @param batchesInFlight most small-model batches of one task in flight at once
    */
   public record Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
       RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait, EscalationClient escalations,
       RoutingRecords records, int maxInFlight, int defaultMaxNewTokens, Executor smallModelWorkers,
-      Duration batchTimeout, EscalationTiers tiers) {
+      Duration batchTimeout, EscalationTiers tiers, int batchesInFlight) {
 
     public Parts {
       if (tiers.tier(1).client() != escalations) {
         throw new IllegalArgumentException("tier 1's client must be the escalations client");
       }
+      if (batchesInFlight < 1) {
+        throw new IllegalArgumentException("batchesInFlight: must be at least 1, got " + batchesInFlight);
+      }
+    }
+
+    /** Parts with the default number of small-model batches in flight per task ({@code small.batch.in-flight}). */
+    public Parts(TopicNames topics, Supplier<SmallModelRouter> routers, RequestValidator validator,
+        RuleResolver rules, DeferralPolicy defaultPolicy, int batchSize, Duration batchWait,
+        EscalationClient escalations, RoutingRecords records, int maxInFlight, int defaultMaxNewTokens,
+        Executor smallModelWorkers, Duration batchTimeout, EscalationTiers tiers) {
+      this(topics, routers, validator, rules, defaultPolicy, batchSize, batchWait, escalations, records, maxInFlight,
+          defaultMaxNewTokens, smallModelWorkers, batchTimeout, tiers,
+          CascadeConfig.defaults().get(CascadeConfig.BATCH_IN_FLIGHT));
     }
 
     /** Parts of a cascade of two models: the small one, and {@code escalations}' as the large one. */
@@ -139,6 +154,12 @@ public final class CascadeTopology {
       this(topics, routers, validator, rules, defaultPolicy, batchSize, batchWait, escalations, records, maxInFlight,
           defaultMaxNewTokens, smallModelWorkers, batchTimeout,
           EscalationTiers.single(escalations, RoutingRecords.LARGE, records.costModel().largePerToken()));
+    }
+
+    /** These parts with at most {@code n} small-model batches of one task in flight. */
+    public Parts withBatchesInFlight(int n) {
+      return new Parts(topics, routers, validator, rules, defaultPolicy, batchSize, batchWait, escalations, records,
+          maxInFlight, defaultMaxNewTokens, smallModelWorkers, batchTimeout, tiers, n);
     }
 
     /** Parts with the default small-model batch timeout ({@code small.batch.timeout-ms}). */
@@ -184,7 +205,7 @@ public final class CascadeTopology {
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(SEEN_IDS_STORE),
             Serdes.String(), Serdes.Long()), VALIDATE)
         .addProcessor(SMALL_MODEL, () -> new MicroBatchProcessor(parts.routers(), policies, parts.batchSize(),
-            parts.batchWait(), parts.batchTimeout(), parts.smallModelWorkers(), parts.records()), VALIDATE)
+            parts.batchWait(), parts.batchTimeout(), parts.smallModelWorkers(), parts.records(), parts.batchesInFlight()), VALIDATE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(BATCH_STORE),
             Serdes.String(), CascadeSerdes.requests()), SMALL_MODEL)
         .addSink(ESCALATIONS_SINK, topics.escalations(), new StringSerializer(),

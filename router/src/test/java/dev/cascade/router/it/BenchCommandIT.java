@@ -59,7 +59,8 @@ class BenchCommandIT {
 
   @Test
   void benchRouterPrintsEveryKey() throws Exception {
-    CommandLineRun r = CommandLineRun.of("bench", "router", "--requests", "30", "--rounds", "1", "--json");
+    CommandLineRun r = CommandLineRun.of("bench", "router", "--requests", "30", "--rounds", "1", "--warm-up", "60",
+        "--json");
     assertThat(r.exitCode()).as(r.err()).isZero();
     JsonNode json = MAPPER.readTree(r.out());
     for (String key : List.of("bare_sequences_per_s", "router_requests_per_s", "ratio", "escalating_requests_per_s",
@@ -70,6 +71,10 @@ class BenchCommandIT {
     assertThat(json.get("ratio").asDouble()).isCloseTo(
         json.get("router_requests_per_s").asDouble() / json.get("bare_sequences_per_s").asDouble(),
         org.assertj.core.data.Percentage.withPercentage(1));
+    // Warm-up passes stop when the JIT settles, and never go past --warm-up's 60 requests (2 passes of 30).
+    for (String phase : List.of("nothing_escalated", "escalating")) {
+      assertThat(json.get("warm_up_passes").get(phase).asInt()).as(phase).isBetween(1, 2);
+    }
     // About 30% escalated (30 requests: anything from a few to well under all of them).
     assertThat(json.get("escalated_fraction").asDouble()).isBetween(0.03, 0.8);
     for (String phase : List.of("nothing_escalated", "escalating")) {

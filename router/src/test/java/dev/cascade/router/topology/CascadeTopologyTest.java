@@ -68,6 +68,8 @@ class CascadeTopologyTest {
   private TestInputTopic<byte[], byte[]> requests;
   private TestInputTopic<String, dev.cascade.schemas.avro.DeferralPolicy> policies;
   private TestOutputTopic<String, CascadeResponse> responses;
+  /** Most small-model batches of one task in flight, for the next {@link #startDriver}. */
+  private int batchesInFlight = 1;
   private TestOutputTopic<String, RoutingOutcome> outcomes;
   private TestOutputTopic<String, Escalation> escalated;
   private TestOutputTopic<byte[], DeadLetter> deadLetters;
@@ -93,7 +95,7 @@ class CascadeTopologyTest {
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
         new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), policy, batchSize, wait, escalations, records, 4, 48,
-        smallModelWorkers, batchTimeout);
+        smallModelWorkers, batchTimeout).withBatchesInFlight(batchesInFlight);
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -165,8 +167,13 @@ class CascadeTopologyTest {
    * gate shut, runs {@code body}, and stops the worker.
    */
   private void withGatedWorker(int batchSize, Body body) throws Exception {
+    withGatedWorkers(batchSize, 1, body);
+  }
+
+  /** As {@link #withGatedWorker}, with {@code threads} worker threads. */
+  private void withGatedWorkers(int batchSize, int threads, Body body) throws Exception {
     driver.close();
-    ExecutorService workers = Executors.newSingleThreadExecutor();
+    ExecutorService workers = Executors.newFixedThreadPool(threads);
     try {
       small.gate = new CountDownLatch(1);
       startDriver(batchSize, Duration.ofMillis(20), workers);
@@ -209,6 +216,31 @@ class CascadeTopologyTest {
       fourth.get(10, TimeUnit.SECONDS);
       assertThat(collect(4)).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c", "d");
       assertThat(small.batchSizes).containsExactly(2, 2);
+    });
+  }
+
+  @Test
+  void withTwoBatchesInFlightTheSecondStartsWhileTheFirstGeneratesAndTheThirdWaits() throws Exception {
+    batchesInFlight = 2;
+    withGatedWorkers(2, 2, () -> {
+      send("a", "alpha");
+      send("b", "beta"); // the first batch, held at the gate
+      send("c", "gamma");
+      send("d", "delta"); // the second, started at once: the model has work queued behind the first
+      for (long deadline = System.currentTimeMillis() + 10_000;
+          small.entered.get() < 2 && System.currentTimeMillis() < deadline; ) {
+        Thread.sleep(5);
+      }
+      assertThat(small.entered.get()).as("both batches handed to the model while the first is held").isEqualTo(2);
+      send("e", "epsilon");
+      CompletableFuture<Void> sixth = CompletableFuture.runAsync(() -> send("f", "zeta"));
+      Thread.sleep(200);
+      assertThat(sixth).as("a third full batch waits for the oldest").isNotDone();
+      small.gate.countDown();
+      sixth.get(10, TimeUnit.SECONDS);
+      assertThat(collect(6)).extracting(CascadeResponse::getRequestId)
+          .as("answers leave in the order their batches started").containsExactly("a", "b", "c", "d", "e", "f");
+      assertThat(small.batchSizes).containsExactlyInAnyOrder(2, 2, 2);
     });
   }
 

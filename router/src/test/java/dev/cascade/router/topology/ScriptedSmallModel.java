@@ -20,6 +20,8 @@ final class ScriptedSmallModel implements TextGenerator {
   final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
   /** Generation waits here until it is opened (open from the start). */
   volatile CountDownLatch gate = new CountDownLatch(0);
+  /** Calls that have reached the gate (or passed it). */
+  final java.util.concurrent.atomic.AtomicInteger entered = new java.util.concurrent.atomic.AtomicInteger();
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens) {
@@ -28,6 +30,7 @@ final class ScriptedSmallModel implements TextGenerator {
 
   @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation) {
+    entered.incrementAndGet();
     try {
       if (!gate.await(10, TimeUnit.SECONDS)) {
         throw new IllegalStateException("the scripted model's gate was never opened");
