@@ -109,6 +109,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " learned Post-Hoc-Quantile with margins; prints decisions changed and decoding saved (\"early_defer\" in --json).")
   boolean earlyDefer;
 
+  @Option(names = "--early-defer-costs", paramLabel = "none|first|all", defaultValue = "none",
+      description = "With --tiers: cost a tier's deferred requests as early deferral would, its prompt and the tokens"
+          + " up to where the running score of an exact rule (chow-sum, chow-quantile-0) passed its threshold:"
+          + " none, the first tier (what the router does on the small model), or every tier but the last (a middle"
+          + " tier over gRPC decodes to the end today) (default: ${DEFAULT-VALUE}).")
+  String earlyDeferCosts;
+
   @Option(names = "--early-defer-every", split = ",", paramLabel = "K,...",
       defaultValue = "" + dev.cascade.router.policy.EarlyDeferral.DEFAULT_EVERY,
       description = "With --early-defer: ask the rules with a margin after every K-th token (small.early-defer-every);"
@@ -200,6 +207,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     if (tiers != null && source.outcomes != null) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tiers applies to --data only");
+    }
+    if (tiers == null && !"none".equals(earlyDeferCosts)) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--early-defer-costs applies to --tiers only");
     }
     if (source.outcomes != null) {
       return evaluateOutcomes();
@@ -335,8 +345,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     } catch (IllegalArgumentException e) {
       throw new picocli.CommandLine.ParameterException(cli, "--skip-label: " + e.getMessage());
     }
+    TiersEvaluation.StopCosts stopCosts;
+    try {
+      stopCosts = TiersEvaluation.StopCosts.of(earlyDeferCosts);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: " + e.getMessage());
+    }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
-        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs());
+        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs(), stopCosts);
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),

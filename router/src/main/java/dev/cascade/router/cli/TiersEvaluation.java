@@ -27,6 +27,8 @@ import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
 import dev.cascade.router.learning.TierRules;
 import dev.cascade.router.learning.TierRules.TierAnswers;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
 import java.awt.BasicStroke;
@@ -96,9 +98,18 @@ final class TiersEvaluation {
    * @param skipItemsOut where to write the skip's per-item inputs and scores (CSV), or null
    * @param skipTextOnly whether the prompt rule reads the prompt's text alone ({@link
    *     PromptFeatures#TEXT_LAYOUT}: no prompt pass of the small model) instead of {@link PromptFeatures#LAYOUT}
+   * @param stopCosts which tiers are costed with early deferral ({@link StopCosts})
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
-      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly) {
+      Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly,
+      StopCosts stopCosts) {
+
+    /** Options without early deferral's costs. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, skipTextOnly,
+          StopCosts.NONE);
+    }
 
     /** Options whose prompt rule reads the prompt pass. */
     Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
@@ -119,8 +130,34 @@ final class TiersEvaluation {
     }
   }
 
+  /**
+   * Which tiers are costed as if they stopped decoding a request they defer at the token where an
+   * exact rule's running score passed their threshold ({@code EarlyDeferral}; Chow-Sum and
+   * Chow-Quantile at α = 0 only, the other rules decode to the end): none, the first tier (what the
+   * router does: {@code small.early-defer} on the small model), or every tier but the last (what a
+   * middle tier would also save if its server stopped early; the router's middle tiers, over gRPC,
+   * decode to the end).
+   */
+  enum StopCosts {
+    NONE, FIRST, ALL;
+
+    /** From its option value: none, first or all. */
+    static StopCosts of(String value) {
+      return switch (value) {
+        case "none" -> NONE;
+        case "first" -> FIRST;
+        case "all" -> ALL;
+        default -> throw new IllegalArgumentException("must be none, first or all, got '" + value + "'");
+      };
+    }
+
+    boolean applies(int tier, int tiers) {
+      return tier < tiers - 1 && (this == ALL || this == FIRST && tier == 0);
+    }
+  }
+
   /** One tier on one split: its generations, cost and prompt tokens per item. */
-  private record Answers(List<Generation> generations, double[] cost, int[] promptTokens) {}
+  record Answers(List<Generation> generations, double[] cost, int[] promptTokens) {}
 
   private final Options options;
   private final CascadeAnswers.Settings settings;
@@ -173,14 +210,16 @@ final class TiersEvaluation {
       Answers t = answers(options.tiers().get(k), perToken[k], test);
       validationAnswers.add(v);
       testAnswers.add(t);
-      validationTiers.add(tier(tiers.get(k), validation, v, rule));
-      testTiers.add(tier(tiers.get(k), test, t, rule));
+      boolean stops = options.stopCosts().applies(k, tiers.size());
+      validationTiers.add(tier(tiers.get(k), validation, v, rule, stops ? perToken[k] : Double.NaN));
+      testTiers.add(tier(tiers.get(k), test, t, rule, stops ? perToken[k] : Double.NaN));
     }
 
     ObjectNode root = JsonNodeFactory.instance.objectNode();
     root.put("n", test.size());
     root.put("validation_n", validation.size());
     root.put("rule", learned ? options.rule() : rule.name());
+    root.put("early_defer_costs", options.stopCosts().name().toLowerCase(Locale.ROOT));
     root.put("grid_levels", options.levels());
     ArrayNode tierJson = root.putArray("tiers");
     for (int k = 0; k < tiers.size(); k++) {
@@ -391,7 +430,12 @@ final class TiersEvaluation {
     return out;
   }
 
-  private static Tier tier(String name, List<PromptItem> items, Answers answers, DeferralRule rule) {
+  /**
+   * One tier on one split. With a per-token cost (not NaN) and an exact rule, the tier stops early:
+   * an item it defers costs its prompt and the tokens up to the one where the router's stop
+   * condition ({@link EarlyDeferral}) fires at the threshold.
+   */
+  static Tier tier(String name, List<PromptItem> items, Answers answers, DeferralRule rule, double perToken) {
     int n = items.size();
     boolean[] correct = new boolean[n];
     double[] score = new double[n];
@@ -400,7 +444,35 @@ final class TiersEvaluation {
       correct[i] = items.get(i).isCorrect(g.text());
       score[i] = rule.score(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()));
     }
-    return new Tier(name, correct, score, answers.cost());
+    if (Double.isNaN(perToken) || !EarlyDeferral.isExact(rule)) {
+      return new Tier(name, correct, score, answers.cost());
+    }
+    Map<Double, double[]> byThreshold = new java.util.concurrent.ConcurrentHashMap<>();
+    TierCascades.StopCosts stops = threshold -> byThreshold.computeIfAbsent(threshold, t -> {
+      // -inf (defer everything) stops after the first token, as any finite bound below every score does.
+      double bound = t == Double.NEGATIVE_INFINITY ? -Double.MAX_VALUE : t;
+      EarlyDeferral.Condition stop = EarlyDeferral.condition(rule,
+          new DeferralPolicy(rule.name(), 0.0, bound, 0.0, 0.0, 0L, "eval", 0L, "eval --tiers"), true)
+          .orElseThrow();
+      double[] out = answers.cost().clone();
+      for (int i = 0; i < n; i++) {
+        if (!(score[i] > t)) {
+          continue;
+        }
+        Generation g = answers.generations().get(i);
+        EarlyDeferral.Check check = stop.newCheck();
+        float[] lp = g.tokenLogprobs();
+        float[] en = g.entropies();
+        for (int j = 0; j < lp.length; j++) {
+          if (check.afterToken(lp[j], en[j])) {
+            out[i] = perToken * (answers.promptTokens()[i] + Math.min(j + 1, g.length()));
+            break;
+          }
+        }
+      }
+      return out;
+    });
+    return new Tier(name, correct, score, answers.cost(), stops);
   }
 
   static String cascadeName(List<String> tiers, int[] cascade) {

@@ -32,15 +32,27 @@ public final class TierCascades {
    * @param name the model's name
    * @param correct whether its answer was right
    * @param score its deferral score (higher: defer)
-   * @param cost what running it cost
+   * @param cost what running it to the end of its answer cost
+   * @param stops what running it cost when it defers an item under early deferral, by threshold;
+   *     null when it decodes every item to the end
    */
-  public record Tier(String name, boolean[] correct, double[] score, double[] cost) {
+  public record Tier(String name, boolean[] correct, double[] score, double[] cost, StopCosts stops) {
     public Tier {
       Objects.requireNonNull(name, "name");
       if (correct.length != score.length || correct.length != cost.length || correct.length == 0) {
         throw new IllegalArgumentException("tier '" + name + "': correct, score and cost must be equally long and"
             + " not empty, were " + correct.length + ", " + score.length + ", " + cost.length);
       }
+    }
+
+    /** A tier that decodes every item to the end. */
+    public Tier(String name, boolean[] correct, double[] score, double[] cost) {
+      this(name, correct, score, cost, null);
+    }
+
+    /** Per item, its cost on this tier under {@code threshold}: cut short where it defers early. */
+    double[] costAt(double threshold) {
+      return stops == null ? cost : stops.deferredAt(threshold);
     }
 
     public int size() {
@@ -66,8 +78,23 @@ public final class TierCascades {
      * the cascade (what the next tier gets right), so each cascade may score a tier its own way.
      */
     public Tier withScore(double[] newScore) {
-      return new Tier(name, correct, newScore, cost);
+      return new Tier(name, correct, newScore, cost, null);
     }
+  }
+
+  /**
+   * Early deferral's costs for one tier ({@code small.early-defer}): with an exact rule (Chow-Sum,
+   * Chow-Quantile at α = 0) a tier stops decoding an item at the token where its score passes the
+   * threshold, so an item it defers costs only the tokens up to there.
+   */
+  @FunctionalInterface
+  public interface StopCosts {
+    /**
+     * Per item, the tier's cost under {@code threshold}: for an item it defers (score above the
+     * threshold), its prompt and the tokens up to the one where its running score first passed the
+     * threshold; for the others, the whole answer, as {@link Tier#cost}.
+     */
+    double[] deferredAt(double threshold);
   }
 
   /** A cascade's mean cost per item and its accuracy (share of items served right). */
@@ -111,12 +138,17 @@ public final class TierCascades {
    */
   public static Point run(List<Tier> data, int[] tiers, double[] thresholds) {
     int n = data.get(tiers[0]).size();
+    double[][] costs = new double[tiers.length][];
+    for (int k = 0; k < tiers.length; k++) {
+      Tier tier = data.get(tiers[k]);
+      costs[k] = k == tiers.length - 1 ? tier.cost() : tier.costAt(thresholds[k]);
+    }
     double cost = 0;
     int right = 0;
     for (int i = 0; i < n; i++) {
       for (int k = 0; k < tiers.length; k++) {
         Tier tier = data.get(tiers[k]);
-        cost += tier.cost()[i];
+        cost += costs[k][i];
         if (k == tiers.length - 1 || !(tier.score()[i] > thresholds[k])) {
           right += tier.correct()[i] ? 1 : 0;
           break;

@@ -70,5 +70,8 @@ class EvalTiersOptionsTest {
         .contains("--skip-inputs").contains("prompt-pass or text");
     assertThat(refused(dir.resolve("missing.jsonl").toString(), "--tiers", "small,large")).contains("--validation");
     assertThat(refused(validation, "--tiers", "small,nowhere")).contains("--tiers: model: 'nowhere'");
+    assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "every"))
+        .contains("--early-defer-costs: must be none, first or all, got 'every'");
+    assertThat(refused(validation, "--early-defer-costs", "first")).contains("--early-defer-costs applies to --tiers only");
   }
 }

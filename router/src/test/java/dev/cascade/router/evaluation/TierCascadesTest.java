@@ -34,6 +34,36 @@ class TierCascadesTest {
   }
 
   @Test
+  void aTierThatStopsEarlyPaysItsCutShortCostOnlyForWhatItDefersAndOnlyBeforeTheLastTier() {
+    // Tier 0 defers items 1 and 2 at 0.5; early deferral cuts each deferred item to 40% of its cost.
+    List<Double> asked = new ArrayList<>();
+    double[] full = {10, 20, 30};
+    TierCascades.StopCosts stops = threshold -> {
+      asked.add(threshold);
+      double[] score = {0.1, 0.9, 0.9};
+      double[] out = full.clone();
+      for (int i = 0; i < out.length; i++) {
+        if (score[i] > threshold) {
+          out[i] = 0.4 * full[i];
+        }
+      }
+      return out;
+    };
+    Tier small = new Tier("s", new boolean[] {true, false, false}, new double[] {0.1, 0.9, 0.9}, full, stops);
+    Tier large = new Tier("l", new boolean[] {false, true, true}, new double[3], new double[] {100, 100, 100}, stops);
+    Point p = TierCascades.run(List.of(small, large), new int[] {0, 1}, new double[] {0.5});
+    assertThat(p.accuracy()).isEqualTo(1.0);
+    assertThat(p.cost()).isCloseTo((10 + (8 + 100) + (12 + 100)) / 3.0, within(1e-12));
+    assertThat(asked).as("asked once per run, for the deferring tier only").containsExactly(0.5);
+    // Without early deferral the same cascade pays the deferred items' whole answers.
+    Tier plain = new Tier("s", small.correct(), small.score(), full);
+    assertThat(TierCascades.run(List.of(plain, large), new int[] {0, 1}, new double[] {0.5}).cost())
+        .isCloseTo((10 + 120 + 130) / 3.0, within(1e-12));
+    // A learned score replaces the rule the stops were computed for: no early deferral then.
+    assertThat(small.withScore(new double[] {0.9, 0.9, 0.9}).stops()).isNull();
+  }
+
+  @Test
   void candidatesRunFromDeferringEverythingToDeferringNothing() {
     double[] scores = {5, 1, 3, 2, 4};
     double[] c = TierCascades.candidates(scores, 4);
