@@ -42,8 +42,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       those), before the router starts and again after it stops; the baseline is the best of the
  *       four medians;
  *   <li>router, nothing escalated (threshold +∞): the same workload through an embedded broker and
- *       the router ({@code exactly_once_v2}, response cache off), after one whole pass of warm-up, so
- *       the JIT has compiled the Kafka path too; its ratio to the baseline is the router's overhead;
+ *       the router ({@code exactly_once_v2}, response cache off), after whole passes of warm-up until the
+ *       JIT has settled ({@link #warmUp}), so it has compiled the Kafka path too; its ratio to the
+ *       baseline is the router's overhead;
  *   <li>router, ~30% escalated (threshold calibrated on the validation split) to a stand-in large
  *       model that answers after 500 ms without holding a thread: the rate of the small-model path
  *       (all requests over the time from the first sent to the last answer the small model served)

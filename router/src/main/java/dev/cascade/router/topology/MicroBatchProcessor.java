@@ -210,7 +210,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   }
 
   /**
-   * Blocks the stream thread until the batch in flight is done, or {@link #MAX_BLOCK} has passed:
+   * Blocks the stream thread until the oldest batch in flight is done, or {@link #MAX_BLOCK} has passed:
    * back-pressure on the input. The bound keeps a stream thread behind a stalled model polling,
    * committing and able to shut down; the request it was processing stays in the store.
    */
