@@ -482,6 +482,29 @@ class CascadeTopologyTest {
     });
   }
 
+  @Test
+  void withTwoBatchesInFlightAHungModelHasEachBatchGivenUpInTurn() throws Exception {
+    batchTimeout = Duration.ofMillis(200);
+    batchesInFlight = 2;
+    withGatedWorkers(2, 2, () -> {
+      send("a", "alpha");
+      send("b", "beta");
+      driver.advanceWallClockTime(Duration.ofMillis(100));
+      send("c", "gamma");
+      send("d", "delta"); // both batches held at the gate: the model hangs
+      driver.advanceWallClockTime(Duration.ofMillis(150));
+      assertThat(escalated.readValuesToList()).extracting(Escalation::getRequestId)
+          .as("the older batch, past its timeout; the newer one not yet").containsExactlyInAnyOrder("a", "b");
+      driver.advanceWallClockTime(Duration.ofMillis(100));
+      assertThat(escalated.readValuesToList()).extracting(Escalation::getRequestId).containsExactlyInAnyOrder("c", "d");
+      List<CascadeResponse> out = collect(4);
+      assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("a", "b", "c", "d");
+      assertThat(out).allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE));
+      assertThat(outcomes.readValuesToList()).hasSize(4)
+          .allSatisfy(o -> assertThat(o.getSmallFailure()).contains("timed out after 200 ms"));
+    });
+  }
+
   /**
    * A topology fuzz test: 1,500 records, random and mutated (valid requests, refused prompts,
    * out-of-range token limits, oversized metadata, repeated ids, garbage bytes, valid encodings
