@@ -351,6 +351,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     } catch (IllegalArgumentException e) {
       throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: " + e.getMessage());
     }
+    if (stopCosts != TiersEvaluation.StopCosts.NONE && (TiersEvaluation.LEARNED_RULES.contains(tierRule)
+        || !dev.cascade.router.policy.EarlyDeferral.isExact(dev.cascade.router.rules.DeferralRules.builtIn().create(tierRule)))) {
+      throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: needs a rule whose early deferral is"
+          + " exact (chow-sum, chow-quantile-0); --tier-rule " + tierRule + " decodes every answer to the end");
+    }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
         skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs(), stopCosts);
     List<PromptItem> test = PromptItem.readJsonl(source.data);

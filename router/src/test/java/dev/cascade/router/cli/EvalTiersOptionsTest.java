@@ -73,5 +73,9 @@ class EvalTiersOptionsTest {
     assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "every"))
         .contains("--early-defer-costs: must be none, first or all, got 'every'");
     assertThat(refused(validation, "--early-defer-costs", "first")).contains("--early-defer-costs applies to --tiers only");
+    assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "all", "--tier-rule", "chow-average"))
+        .contains("--early-defer-costs: needs a rule whose early deferral is exact");
+    assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "all", "--tier-rule", "learned"))
+        .contains("--tier-rule learned decodes every answer to the end");
   }
 }
