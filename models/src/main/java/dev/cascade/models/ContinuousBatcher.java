@@ -59,6 +59,9 @@ final class ContinuousBatcher implements AutoCloseable {
   private volatile boolean closed;
   private final AtomicLong steps = new AtomicLong();
   private final AtomicLong restarts = new AtomicLong();
+  private final AtomicLong passes = new AtomicLong();
+  private final AtomicLong passRows = new AtomicLong();
+  private final AtomicLong passNanos = new AtomicLong();
   private long stepsAtLastRestart = -1;
   private long restartPause;
   private static final long MAX_RESTART_PAUSE_MS = 5_000;
@@ -212,7 +215,11 @@ final class ContinuousBatcher implements AutoCloseable {
           rows.add(p.row());
         }
         try {
+          long started = System.nanoTime();
           decoder.step(rows, pass);
+          passNanos.addAndGet(System.nanoTime() - started);
+          passRows.addAndGet(rows.size());
+          passes.incrementAndGet();
         } catch (RuntimeException e) {
           LOG.warn("forward pass failed on {} rows", rows.size(), e);
           for (PendingRow p : active) {
@@ -297,6 +304,14 @@ final class ContinuousBatcher implements AutoCloseable {
       threads.add(thread);
     }
     thread.start();
+  }
+
+  /**
+   * The forward passes that completed so far ({@link DecodingStats}); counted before the rows they
+   * finished are handed back, so a caller's reading after its call returns includes that call's passes.
+   */
+  DecodingStats stats() {
+    return new DecodingStats(passes.get(), passRows.get(), passNanos.get());
   }
 
   /** How many decoding threads died and were replaced. */

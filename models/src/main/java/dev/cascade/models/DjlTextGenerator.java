@@ -122,6 +122,11 @@ final class DjlTextGenerator implements TextGenerator {
   }
 
   @Override
+  public java.util.Optional<DecodingStats> decodingStats() {
+    return java.util.Optional.of(batcher.stats());
+  }
+
+  @Override
   public List<Generation> generate(List<String> prompts, int maxNewTokens) {
     return generate(prompts, maxNewTokens, Cancellation.NONE);
   }

@@ -96,6 +96,15 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
+   * The forward passes this model's decoding threads have run so far, for a caller that wants to
+   * see how busy the model was kept (two readings apart: {@link DecodingStats#minus}); empty for a
+   * generator without a decoding loop of its own (this default).
+   */
+  default java.util.Optional<DecodingStats> decodingStats() {
+    return java.util.Optional.empty();
+  }
+
+  /**
    * The most tokens a prompt may have ({@link #promptTokens} counts them), the rest of the context
    * being left for the answer; empty when this generator cannot say.
    */

@@ -110,6 +110,14 @@ class ContinuousBatcherTest {
           new int[] {1, 4, 2}, TextGenerator.Cancellation.NONE, Arrays::toString);
       assertThat(out).extracting(g -> g.tokens().length).containsExactly(1, 4, 2);
       assertThat(model.batchSizes).allMatch(n -> n <= 2).startsWith(2, 2, 2);
+      // The passes it counts are the model's own: as many, over as many rows.
+      DecodingStats stats = batcher.stats();
+      assertThat(stats.passes()).isEqualTo(model.batchSizes.size());
+      assertThat(stats.rows()).isEqualTo(model.batchSizes.stream().mapToLong(Integer::longValue).sum());
+      assertThat(stats.passNanos()).isPositive();
+      assertThat(stats.minus(DecodingStats.NONE)).isEqualTo(stats);
+      assertThat(stats.rowsPerPass()).isBetween(1.0, 2.0);
+      assertThat(DecodingStats.NONE.rowsPerPass()).isNaN();
     }
   }
 

@@ -1,5 +1,6 @@
 package dev.cascade.router.bench;
 
+import dev.cascade.models.DecodingStats;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -104,8 +106,16 @@ public final class RouterBench {
     }
   }
 
-  /** One router phase: the small-model path's rate and the CPU per request, per round. */
-  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses) {
+  /**
+   * One router phase: the small-model path's rate and the CPU per request, per round.
+   *
+   * @param decodingBusy per round, the decoding threads' time in forward passes over the window the
+   *     rate is measured on (first request sent to the small model's last answer); NaN where the
+   *     model does not count its passes
+   * @param rowsPerPass per round, the rows a forward pass held on average; NaN likewise
+   */
+  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses,
+      double[] decodingBusy, double[] rowsPerPass) {
 
     public double median() {
       return RouterBench.median(requestsPerS);
@@ -257,6 +267,8 @@ public final class RouterBench {
   private static Phase routerRounds(CascadeConfig config, TextGenerator small, int largePort, String prefix,
       List<Example> examples, int rounds, int maxWarmUpPasses, PrintWriter log) throws Exception {
     double[] rates = new double[rounds];
+    double[] busy = new double[rounds];
+    double[] rows = new double[rounds];
     int warmUpPasses;
     CpuUse.PerRequest[] cpu = new CpuUse.PerRequest[rounds];
     long escalated = 0;
@@ -265,8 +277,10 @@ public final class RouterBench {
       warmUpPasses = warmUp(config, prefix, examples, maxWarmUpPasses, log);
       for (int r = 0; r < rounds; r++) {
         CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
+        Optional<DecodingStats> before = small.decodingStats();
         DemoWorkload.Result result = run(config, prefix + "-" + r, examples);
         cpu[r] = use.perRequest(examples.size());
+        Optional<DecodingStats> during = small.decodingStats().flatMap(after -> before.map(after::minus));
         if (result.answeredAtNanos().size() < examples.size()) {
           throw new IllegalStateException("router " + prefix + ", round " + (r + 1) + ": "
               + result.answeredAtNanos().size() + " of " + examples.size() + " requests answered");
@@ -286,13 +300,17 @@ public final class RouterBench {
         answered += result.responses().size();
         escalated += result.responses().size() - accepted;
         rates[r] = examples.size() / ((last - first) / 1e9);
+        long window = last - first;
+        busy[r] = during.map(d -> (double) d.passNanos() / window).orElse(Double.NaN);
+        rows[r] = during.map(DecodingStats::rowsPerPass).orElse(Double.NaN);
         log.printf(Locale.ROOT, "router %s, round %d: %d responses, %d served by the small model, small-model"
-            + " path %.1f requests/s; CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted,
-            rates[r], cpu[r]);
+            + " path %.1f requests/s; decoding thread in forward passes %.1f%% of the round, %.1f rows a pass;"
+            + " CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted, rates[r], 100 * busy[r],
+            rows[r], cpu[r]);
         log.flush();
       }
     }
-    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses);
+    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses, busy, rows);
   }
 
   /**
@@ -324,7 +342,7 @@ public final class RouterBench {
         config.topics().responses(), config.topics().outcomes(), prefix, examples, Duration.ofSeconds(120), k -> { });
   }
 
-  static double median(double[] values) {
+  public static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
     int m = sorted.length / 2;

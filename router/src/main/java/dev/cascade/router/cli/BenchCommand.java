@@ -200,6 +200,12 @@ final class BenchCommand implements Runnable {
       node.put("escalating_path_ratio", round(r.escalatingPathRatio(), 4));
       node.put("escalated_fraction", round(r.escalating().escalatedFraction(), 4));
       node.put("threshold", r.threshold());
+      ObjectNode busy = node.putObject("decoding_busy");
+      putOptional(busy, "nothing_escalated", medianOrEmpty(r.never().decodingBusy(), 4));
+      putOptional(busy, "escalating", medianOrEmpty(r.escalating().decodingBusy(), 4));
+      ObjectNode rows = node.putObject("rows_per_pass");
+      putOptional(rows, "nothing_escalated", medianOrEmpty(r.never().rowsPerPass(), 2));
+      putOptional(rows, "escalating", medianOrEmpty(r.escalating().rowsPerPass(), 2));
       ObjectNode warm = node.putObject("warm_up_passes");
       warm.put("nothing_escalated", r.never().warmUpPasses());
       warm.put("escalating", r.escalating().warmUpPasses());
@@ -216,6 +222,12 @@ final class BenchCommand implements Runnable {
         escalatingRounds.add(round(v, 2));
       }
       return node;
+    }
+
+    /** The median of the rounds' values, rounded; empty where the model did not count (NaN). */
+    private static OptionalDouble medianOrEmpty(double[] values, int digits) {
+      double m = RouterBench.median(values);
+      return Double.isNaN(m) ? OptionalDouble.empty() : OptionalDouble.of(round(m, digits));
     }
 
     private static void putCpu(ObjectNode node, CpuUse.PerRequest cpu) {

@@ -71,6 +71,11 @@ class BenchCommandIT {
     assertThat(json.get("ratio").asDouble()).isCloseTo(
         json.get("router_requests_per_s").asDouble() / json.get("bare_sequences_per_s").asDouble(),
         org.assertj.core.data.Percentage.withPercentage(1));
+    // The bundled model counts its forward passes: the decoding thread's busy share and rows a pass.
+    for (String phase : List.of("nothing_escalated", "escalating")) {
+      assertThat(json.get("decoding_busy").get(phase).asDouble()).as(phase).isGreaterThan(0.0).isLessThanOrEqualTo(1.0);
+      assertThat(json.get("rows_per_pass").get(phase).asDouble()).as(phase).isGreaterThanOrEqualTo(1.0);
+    }
     // Warm-up passes stop when the JIT settles, and never go past --warm-up's 60 requests (2 passes of 30).
     for (String phase : List.of("nothing_escalated", "escalating")) {
       assertThat(json.get("warm_up_passes").get(phase).asInt()).as(phase).isBetween(1, 2);
