@@ -57,12 +57,11 @@ final class ContinuousBatcher implements AutoCloseable {
   private final Deque<PendingRow> waiting = new ArrayDeque<>();
   private final List<Thread> threads = new ArrayList<>();
   private volatile boolean closed;
-  private final AtomicLong steps = new AtomicLong();
   private final AtomicLong restarts = new AtomicLong();
   private final AtomicLong passes = new AtomicLong();
   private final AtomicLong passRows = new AtomicLong();
   private final AtomicLong passNanos = new AtomicLong();
-  private long stepsAtLastRestart = -1;
+  private long passesAtLastRestart = -1;
   private long restartPause;
   private static final long MAX_RESTART_PAUSE_MS = 5_000;
 
@@ -239,7 +238,6 @@ final class ContinuousBatcher implements AutoCloseable {
           }
         }
         active.removeIf(p -> p.row().finished || p.job().result.isDone());
-        steps.incrementAndGet();
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -278,8 +276,8 @@ final class ContinuousBatcher implements AutoCloseable {
       if (closed) {
         return;
       }
-      boolean progressed = steps.get() > stepsAtLastRestart;
-      stepsAtLastRestart = steps.get();
+      boolean progressed = passes.get() > passesAtLastRestart;
+      passesAtLastRestart = passes.get();
       restartPause = progressed ? 0 : Math.min(MAX_RESTART_PAUSE_MS, Math.max(100, restartPause * 2));
       pause = restartPause;
     }

@@ -27,7 +27,6 @@ import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
 import dev.cascade.router.learning.TierRules;
 import dev.cascade.router.learning.TierRules.TierAnswers;
-import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
@@ -449,11 +448,7 @@ final class TiersEvaluation {
     }
     Map<Double, double[]> byThreshold = new java.util.concurrent.ConcurrentHashMap<>();
     TierCascades.StopCosts stops = threshold -> byThreshold.computeIfAbsent(threshold, t -> {
-      // -inf (defer everything) stops after the first token, as any finite bound below every score does.
-      double bound = t == Double.NEGATIVE_INFINITY ? -Double.MAX_VALUE : t;
-      EarlyDeferral.Condition stop = EarlyDeferral.condition(rule,
-          new DeferralPolicy(rule.name(), 0.0, bound, 0.0, 0.0, 0L, "eval", 0L, "eval --tiers"), true)
-          .orElseThrow();
+      EarlyDeferral.Condition stop = EarlyDeferral.exact(rule, t);
       double[] out = answers.cost().clone();
       for (int i = 0; i < n; i++) {
         if (!(score[i] > t)) {

@@ -110,15 +110,27 @@ public final class EarlyDeferral {
       return Optional.empty();
     }
     if (isExact(rule)) {
-      boolean minimum = rule instanceof ChowQuantileRule;
-      double bound = policy.threshold();
-      return Optional.of(() -> new RunningScore(minimum, bound));
+      return Optional.of(exact(rule, policy.threshold()));
     }
     if (policy.earlyDeferMargin() != null && !rule.usesEmbedding()) {
       double bound = policy.threshold() + policy.earlyDeferMargin();
       return Optional.of(() -> new EveryKth(rule, bound, every));
     }
     return Optional.empty();
+  }
+
+  /**
+   * The exact stop condition of an exact rule ({@link #isExact}) at {@code threshold}: stop after
+   * the token where the running score first passes it ({@code -∞}: after the first token).
+   *
+   * @throws IllegalArgumentException if the rule is not exact
+   */
+  public static Condition exact(DeferralRule rule, double threshold) {
+    if (!isExact(rule)) {
+      throw new IllegalArgumentException("rule " + rule.name() + " has no exact early deferral");
+    }
+    boolean minimum = rule instanceof ChowQuantileRule;
+    return () -> new RunningScore(minimum, threshold);
   }
 
   /**
