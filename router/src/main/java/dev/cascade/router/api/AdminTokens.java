@@ -6,9 +6,9 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
@@ -42,17 +42,27 @@ public final class AdminTokens {
       }
       String token = FrontDoor.generateToken();
       Path parent = file.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
-      }
+      Files.createDirectories(parent);
+      // Written whole to a private file first, then published under the token file's name in one
+      // step: a second instance starting at the same moment sees either no file or the whole token
+      // (never an empty file between create and write), and the one that loses reads the winner's.
+      Path staged = staged(parent, file.getFileName().toString());
       try {
-        Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-      } catch (UnsupportedOperationException e) {
-        Files.createFile(file);
-      } catch (FileAlreadyExistsException e) {
-        return new Resolved(read(file), file, false); // another instance wrote it first
+        Files.writeString(staged, token + "\n", StandardCharsets.UTF_8);
+        try {
+          Files.createLink(file, staged);
+        } catch (FileAlreadyExistsException e) {
+          return new Resolved(read(file), file, false); // another instance wrote it first
+        } catch (UnsupportedOperationException | FileSystemException e) {
+          try {
+            Files.move(staged, file); // no hard links here: a move that refuses to replace
+          } catch (FileAlreadyExistsException lost) {
+            return new Resolved(read(file), file, false);
+          }
+        }
+      } finally {
+        Files.deleteIfExists(staged);
       }
-      Files.writeString(file, token + "\n", StandardCharsets.UTF_8, StandardOpenOption.TRUNCATE_EXISTING);
       return new Resolved(token, file, true);
     } catch (IOException e) {
       throw new UncheckedIOException("admin token file " + file + ": " + e.getMessage(), e);
@@ -69,6 +79,15 @@ public final class AdminTokens {
     Path dir = state.isBlank() ? Path.of(System.getProperty("java.io.tmpdir")) : Path.of(state);
     return dir.resolve(state.isBlank() ? "cascade-" + config.get(CascadeConfig.APPLICATION_ID) + "-admin-token"
         : "admin-token");
+  }
+
+  private static Path staged(Path dir, String name) throws IOException {
+    try {
+      return Files.createTempFile(dir, "." + name, ".tmp",
+          PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+    } catch (UnsupportedOperationException e) {
+      return Files.createTempFile(dir, "." + name, ".tmp");
+    }
   }
 
   private static String read(Path file) throws IOException {
