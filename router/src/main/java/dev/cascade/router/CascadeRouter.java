@@ -269,14 +269,14 @@ public final class CascadeRouter implements AutoCloseable {
     return router;
   }
 
+  /** The router's exactly-once commit interval unless {@code kafka.commit.interval.ms} sets one. */
+  static final int DEFAULT_COMMIT_INTERVAL_MS = 20;
+
   /**
    * The Kafka Streams settings: brokers and {@code kafka.*} overrides, then what the router needs
    * (application id, exactly-once, state directory, threads), then the router's tuning defaults,
    * which an override of the same setting wins over.
    */
-  /** The router's exactly-once commit interval unless {@code kafka.commit.interval.ms} sets one. */
-  static final int DEFAULT_COMMIT_INTERVAL_MS = 20;
-
   static Properties streamsProperties(CascadeConfig config, Path stateDir) {
     Properties props = new Properties();
     props.putAll(clientProperties(config));
