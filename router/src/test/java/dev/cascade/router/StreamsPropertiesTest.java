@@ -20,7 +20,7 @@ class StreamsPropertiesTest {
     Properties p = of(Map.of("bootstrap.servers", "k:9092"));
     assertThat(p).containsEntry("processing.guarantee", "exactly_once_v2")
         .containsEntry("bootstrap.servers", "k:9092")
-        .containsEntry("commit.interval.ms", 20)
+        .containsEntry("commit.interval.ms", 100)
         .containsEntry("poll.ms", 5L)
         .containsEntry("producer.linger.ms", 5)
         .containsEntry("consumer.max.poll.records", 500)
@@ -30,9 +30,9 @@ class StreamsPropertiesTest {
 
   @Test
   void kafkaOverridesWinOverTheRoutersTuningButNotOverExactlyOnce() {
-    Properties p = of(Map.of("kafka.commit.interval.ms", "100", "kafka.poll.ms", "50", "kafka.linger.ms", "0",
+    Properties p = of(Map.of("kafka.commit.interval.ms", "20", "kafka.poll.ms", "50", "kafka.linger.ms", "0",
         "kafka.max.poll.records", "100", "kafka.processing.guarantee", "at_least_once", "kafka.retry.backoff.ms", "100"));
-    assertThat(p).containsEntry("commit.interval.ms", "100").containsEntry("poll.ms", "50")
+    assertThat(p).containsEntry("commit.interval.ms", "20").containsEntry("poll.ms", "50")
         .containsEntry("linger.ms", "0").containsEntry("max.poll.records", "100")
         .containsEntry("retry.backoff.ms", "100")
         .doesNotContainKeys("producer.linger.ms", "consumer.max.poll.records", "producer.retry.backoff.ms")
