@@ -62,7 +62,8 @@ final class PolicyCommand implements Runnable {
 
   @Command(name = "set", mixinStandardHelpOptions = true,
       description = {"Publishes a new policy version; every router instance applies it within a second.",
-          "Options left out keep the values in force (alpha and --early-defer only when the rule stays the same).",
+          "Options left out keep the values in force (--threshold, --alpha and --early-defer only when the rule stays the"
+              + " same: a threshold is on its rule's own scale, so a new --rule needs a --threshold).",
           "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule",
           "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
           "Prints the new policy as JSON."})
@@ -71,15 +72,18 @@ final class PolicyCommand implements Runnable {
     @Mixin
     TargetOption target;
 
-    @Option(names = "--rule", required = true, paramLabel = "RULE",
-        description = "chow-sum, chow-average, chow-quantile (with --alpha, or as chow-quantile-0.1), or a learned rule's name.")
+    @Option(names = "--rule", paramLabel = "RULE",
+        description = "chow-sum, chow-average, chow-quantile (with --alpha, or as chow-quantile-0.1), or a learned rule's"
+            + " name, optionally pinned to a version (posthoc-quantile@3). Left out: the rule in force.")
     String rule;
 
     @Option(names = "--alpha", paramLabel = "A", description = "The level of chow-quantile, in [0, 1]; 0 is the least confident token.")
     Double alpha;
 
-    @Option(names = "--threshold", required = true, paramLabel = "T", description = "Defer when the rule's score is greater than T.")
-    double threshold;
+    @Option(names = "--threshold", paramLabel = "T",
+        description = "Defer when the rule's score is greater than T. Left out: the threshold in force, when the rule stays"
+            + " the same.")
+    Double threshold;
 
     @Option(names = "--exploration-rate", paramLabel = "E", description = "Fraction of accepted requests escalated anyway, in [0, 1].")
     Double explorationRate;
@@ -149,14 +153,24 @@ final class PolicyCommand implements Runnable {
         return null;
       }
       dev.cascade.proto.v1.TierPolicy old = current.getTierPolicies(tier - 1);
+      String newRule = rule != null ? rule : old.getRule();
+      Double newThreshold = threshold(old.getRule(), newRule, old.getThreshold(), "middle tier " + tier);
+      if (newThreshold == null) {
+        return null;
+      }
       dev.cascade.proto.v1.TierPolicy next = dev.cascade.proto.v1.TierPolicy.newBuilder()
-          .setRule(rule).setAlpha(alpha != null ? alpha : rule.equals(old.getRule()) ? old.getAlpha() : 0.0)
-          .setThreshold(threshold).build();
+          .setRule(newRule).setAlpha(alpha != null ? alpha : newRule.equals(old.getRule()) ? old.getAlpha() : 0.0)
+          .setThreshold(newThreshold).build();
       return current.toBuilder().setTierPolicies(tier - 1, next).setReason(reason)
           .clearVersion().clearUpdatedBy().clearUpdatedAtMs();
     }
 
     private Policy.Builder smallModelRule(Policy current, Double margin) {
+      String rule = this.rule != null ? this.rule : current.getRule();
+      Double threshold = threshold(current.getRule(), rule, current.getThreshold(), "the small model");
+      if (threshold == null) {
+        return null;
+      }
       Policy.Builder asked = Policy.newBuilder()
             .setRule(rule)
             .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
@@ -194,6 +208,24 @@ final class PolicyCommand implements Runnable {
         }
       }
       return asked;
+    }
+
+    /**
+     * The threshold to publish: {@code --threshold} when given, else the one in force when the rule
+     * stays the same; null (said why) when a new rule comes without one, since a threshold is on its
+     * rule's own scale.
+     */
+    private Double threshold(String ruleInForce, String newRule, double inForce, String whose) {
+      if (threshold != null) {
+        return threshold;
+      }
+      if (newRule.equals(ruleInForce)) {
+        return inForce;
+      }
+      spec.commandLine().getErr().println("--threshold: needed with a new rule (" + whose + "'s rule in force is '"
+          + ruleInForce + "', --rule asks for '" + newRule + "'): a threshold is on its rule's own scale, so the one in"
+          + " force (" + inForce + ") would not mean the same");
+      return null;
     }
 
     /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */

@@ -92,6 +92,31 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void policySetWithoutRuleOrThresholdKeepsThoseInForceButANewRuleNeedsAThreshold() {
+    CommandLineRun rate = run("policy", "set", "--target", target, "--token", "tok", "--target-escalation-rate", "0.3");
+    assertThat(rate.exitCode()).as(rate.err()).isZero();
+    DeferralPolicy now = policies.current();
+    assertThat(now.rule()).isEqualTo("chow-quantile");
+    assertThat(now.alpha()).isEqualTo(0.2);
+    assertThat(now.threshold()).isEqualTo(2.0);
+    assertThat(now.targetEscalationRate()).isEqualTo(0.3);
+
+    CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--threshold", "2.5");
+    assertThat(threshold.exitCode()).as(threshold.err()).isZero();
+    assertThat(policies.current().rule()).isEqualTo("chow-quantile");
+    assertThat(policies.current().threshold()).isEqualTo(2.5);
+    assertThat(policies.current().targetEscalationRate()).isEqualTo(0.3);
+
+    int published = policies.published.size();
+    CommandLineRun newRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum");
+    assertThat(newRule.exitCode()).isEqualTo(2);
+    assertThat(newRule.err()).contains("--threshold: needed with a new rule").contains("'chow-quantile'")
+        .contains("'chow-sum'");
+    assertThat(policies.published).hasSize(published);
+    assertThat(policies.current().rule()).isEqualTo("chow-quantile");
+  }
+
+  @Test
   void policySetWithATierChangesThatMiddleTiersRuleAndKeepsTheRest() throws Exception {
     server.stop();
     server = new FakeKafkaServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
@@ -115,6 +140,17 @@ class CommandLineClientsTest {
     assertThat(run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum", "--threshold", "7")
         .exitCode()).isZero();
     assertThat(policies.current().tierPolicies()).isEqualTo(now.tierPolicies());
+
+    // A middle tier's threshold alone keeps that tier's rule; a new rule there needs a threshold.
+    CommandLineRun tierThreshold = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--threshold", "5");
+    assertThat(tierThreshold.exitCode()).as(tierThreshold.err()).isZero();
+    assertThat(policies.current().tierPolicies()).containsExactly(TierPolicy.parse("chow-sum:5"),
+        new TierPolicy("chow-quantile", 0.1, 1.5));
+    CommandLineRun tierRule = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1", "--rule",
+        "chow-average");
+    assertThat(tierRule.exitCode()).isEqualTo(2);
+    assertThat(tierRule.err()).contains("--threshold: needed with a new rule (middle tier 1's rule in force is 'chow-sum'");
 
     CommandLineRun beyond = run("policy", "set", "--target", target, "--token", "tok", "--tier", "3", "--rule",
         "chow-sum", "--threshold", "1");
