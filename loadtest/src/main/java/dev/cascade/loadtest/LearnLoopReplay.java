@@ -36,13 +36,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * Replays the online learning loop offline, in seconds instead of the minutes {@code demo --learn}
  * takes, to compare learner settings on the same stream.
  *
  * <pre>
- * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl]
+ * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl] [--curve N,N,...]
  *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
  *     [--min-holdout N] [--max-weight W] [--half-life N] [--refresh-margin M] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
  * </pre>
@@ -65,6 +66,10 @@ import java.util.Map;
  * requests, and the same over the second half of the stream on the requests a published rule
  * decided (the issue's measure). Not the demo itself: no Kafka, no timing; the decisions are the
  * router's, but the order of outcomes and the rounds' timing are modelled.
+ *
+ * <p>{@code --curve N,N,...} adds a learning curve: at so many requests after the shift, the
+ * learner's rule trained on the labels as logged there and on every label, scored on the rest of
+ * the stream next to the shipped rule and the same learner fitted on the validation split.
  */
 public final class LearnLoopReplay {
 
@@ -96,6 +101,7 @@ public final class LearnLoopReplay {
     int maxExamples = 5000;
     boolean fullLabels = false;
     long seed = 0;
+    int[] curve = new int[0];
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--json" -> json = true;
@@ -115,6 +121,7 @@ public final class LearnLoopReplay {
         case "--max-examples" -> maxExamples = Integer.parseInt(args[++i]);
         case "--full-labels" -> fullLabels = true;
         case "--seed" -> seed = Long.parseLong(args[++i]);
+        case "--curve" -> curve = java.util.Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
         case "--target" -> target = Double.parseDouble(args[++i]);
         case "--exploration" -> exploration = Double.parseDouble(args[++i]);
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
@@ -138,6 +145,7 @@ public final class LearnLoopReplay {
     List<Generation> small;
     List<Generation> large;
     List<Generation> validationSmall;
+    List<Generation> validationLarge = List.of();
     try (TextGenerator model = TextGenerators.load("small", "auto")) {
       small = CascadeAnswers.generateCached(model, "small", stream.stream().map(Example::prompt).toList(), settings,
           TargetRateReplay.progress());
@@ -147,6 +155,10 @@ public final class LearnLoopReplay {
     try (TextGenerator model = TextGenerators.load("large", "auto")) {
       large = CascadeAnswers.generateCached(model, "large", stream.stream().map(Example::prompt).toList(), settings,
           TargetRateReplay.progress());
+      if (curve.length > 0) {
+        validationLarge = CascadeAnswers.generateCached(model, "large",
+            validation.stream().map(Example::prompt).toList(), settings, TargetRateReplay.progress());
+      }
     }
     List<Request> requests = new ArrayList<>();
     for (int i = 0; i < stream.size(); i++) {
@@ -193,6 +205,21 @@ public final class LearnLoopReplay {
     List<String> log = new ArrayList<>();
 
     int n = requests.size();
+    // The learning curve's cuts: so many requests of the new kind after the shift (the first request
+    // of another kind than the first one's).
+    int shift = 0;
+    while (shift < n && Objects.equals(stream.get(shift).kind(), stream.get(0).kind())) {
+      shift++;
+    }
+    Map<Integer, List<DeferralExample>> loggedAt = new LinkedHashMap<>();
+    Map<Integer, List<DoublyRobust.Observation>> observedAt = new LinkedHashMap<>();
+    for (int offset : curve) {
+      if (offset <= 0 || shift + offset >= n) {
+        throw new IllegalArgumentException("--curve: " + offset + " requests after the shift at #" + shift
+            + " leaves nothing to evaluate in a stream of " + n);
+      }
+      loggedAt.put(shift + offset, null);
+    }
     String[] inForce = new String[n];
     double[] inForceScore = new double[n];
     boolean[] escalatedAll = new boolean[n];
@@ -230,6 +257,10 @@ public final class LearnLoopReplay {
           rejected++;
           log.add(String.format(Locale.ROOT, "#%d rejected %s", i, v.reason()));
         }
+      }
+      if (loggedAt.containsKey(i)) {
+        loggedAt.put(i, new ArrayList<>(examples));
+        observedAt.put(i, new ArrayList<>(observations));
       }
       Request r = requests.get(i);
       double score = rule.score(r.features(), r.embedding());
@@ -324,6 +355,15 @@ public final class LearnLoopReplay {
     out.printf(Locale.ROOT, "second half: %d decided by published rules; AUC-DF %.4f, chow-sum %.4f, shipped %.4f;"
         + " gap to shipped %+.4f; published %d, rejected %d, reverted %d%n", learned.size(), second[0], second[1],
         second[2], second[0] - second[2], published, rejected, reverted);
+    List<DeferralExample> validationExamples = new ArrayList<>();
+    for (int i = 0; i < validationLarge.size(); i++) {
+      Generation g = validationSmall.get(i);
+      String reference = validation.get(i).reference();
+      validationExamples.add(new DeferralExample(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
+          g.embedding(), g.text().equals(reference), validationLarge.get(i).text().equals(reference)));
+    }
+    List<Map<String, Object>> curveRows = learningCurve(out, requests, validationExamples, options, shift, loggedAt,
+        observedAt, chowSum, shipped);
     if (json) {
       Map<String, Object> result = new LinkedHashMap<>();
       result.put("requests", n);
@@ -335,8 +375,85 @@ public final class LearnLoopReplay {
       result.put("second_half_auc_df_chow_sum", second[1]);
       result.put("second_half_auc_df_shipped", second[2]);
       result.put("windows", windows);
+      if (!curveRows.isEmpty()) {
+        result.put("shift_at", shift);
+        result.put("learning_curve", curveRows);
+      }
       System.out.println(new ObjectMapper().writeValueAsString(result));
     }
+  }
+
+  /**
+   * The learner's rule trained at each cut, as a round would train it there (the labels as logged,
+   * recency-weighted), and on every request's label instead, both scored on every request from the
+   * cut to the end; next to the same learner trained on the validation split, the data of the
+   * shipped rule. How close a rule learned from the stream can come to the shipped one, by how much
+   * of the new traffic it has seen, whatever the rounds' timing.
+   */
+  private static List<Map<String, Object>> learningCurve(java.io.PrintStream out, List<Request> requests,
+      List<DeferralExample> validation, ChallengerTrial.Options options, int shift,
+      Map<Integer, List<DeferralExample>> loggedAt, Map<Integer, List<DoublyRobust.Observation>> observedAt,
+      DeferralRule chowSum, DeferralRule shipped) {
+    List<Map<String, Object>> rows = new ArrayList<>();
+    if (loggedAt.isEmpty()) {
+      return rows;
+    }
+    int n = requests.size();
+    LearnedRule offline = RuleTrainer.train(options.set(), validation, "validation split", 0, options.trainer(),
+        RuleTrainer.Progress.NONE).rule();
+    out.printf(Locale.ROOT, "%nlearning curve (shift at #%d; the learner's settings; scored on every request from the"
+        + " cut to the end)%n", shift);
+    out.printf(Locale.ROOT, "%9s %6s %9s | %8s %8s %8s | %8s %8s %8s %8s%n", "new kind", "cut", "evaluated",
+        "chow-sum", "shipped", "val-fit", "logged", "gap", "every", "gap");
+    for (var cut : loggedAt.entrySet()) {
+      int at = cut.getKey();
+      List<DeferralExample> logged = ChallengerTrial.trainingSet(cut.getValue(), observedAt.get(at),
+          options.halfLifeLabels());
+      List<DeferralExample> every = new ArrayList<>();
+      List<DoublyRobust.Observation> complete = new ArrayList<>();
+      for (int i = 0; i < at; i++) {
+        Request r = requests.get(i);
+        every.add(new DeferralExample(r.features(), r.embedding(), r.smallCorrect(), r.largeCorrect()));
+        complete.add(DoublyRobust.Observation.complete(r.largeCorrect()));
+      }
+      LearnedRule fromLogged = RuleTrainer.train(options.set(), logged, "logged to #" + at, 1, options.trainer(),
+          RuleTrainer.Progress.NONE).rule();
+      LearnedRule fromEvery = RuleTrainer.train(options.set(),
+          ChallengerTrial.trainingSet(every, complete, options.halfLifeLabels()), "every label to #" + at, 1,
+          options.trainer(), RuleTrainer.Progress.NONE).rule();
+      int k = n - at;
+      boolean[] small = new boolean[k];
+      boolean[] large = new boolean[k];
+      double[][] scores = new double[5][k];
+      DeferralRule[] rules = {chowSum, shipped, offline, fromLogged, fromEvery};
+      for (int j = 0; j < k; j++) {
+        Request r = requests.get(at + j);
+        small[j] = r.smallCorrect();
+        large[j] = r.largeCorrect();
+        for (int m = 0; m < rules.length; m++) {
+          scores[m][j] = rules[m].score(r.features(), r.embedding());
+        }
+      }
+      CascadeEvaluation e = new CascadeEvaluation(small, large);
+      double[] auc = new double[rules.length];
+      for (int m = 0; m < rules.length; m++) {
+        auc[m] = e.aucDf(scores[m]);
+      }
+      out.printf(Locale.ROOT, "%9d %6d %9d | %8.4f %8.4f %8.4f | %8.4f %+8.4f %8.4f %+8.4f%n", at - shift, at, k,
+          auc[0], auc[1], auc[2], auc[3], auc[3] - auc[1], auc[4], auc[4] - auc[1]);
+      Map<String, Object> row = new LinkedHashMap<>();
+      row.put("new_kind_requests", at - shift);
+      row.put("cut", at);
+      row.put("evaluated", k);
+      row.put("trained_logged", logged.size());
+      row.put("auc_df_chow_sum", auc[0]);
+      row.put("auc_df_shipped", auc[1]);
+      row.put("auc_df_validation_fit", auc[2]);
+      row.put("auc_df_logged_labels", auc[3]);
+      row.put("auc_df_every_label", auc[4]);
+      rows.add(row);
+    }
+    return rows;
   }
 
   private static double[] auc(List<Request> requests, double[] inForce, DeferralRule chowSum, DeferralRule shipped,

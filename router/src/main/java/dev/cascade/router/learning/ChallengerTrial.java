@@ -187,14 +187,11 @@ public final class ChallengerTrial {
     // Training needs the label (the benefit of deferring); an accepted request whose small answer
     // was wrong has none without the large model's, but its reference still counts in comparisons.
     boolean[] trainable = new boolean[n];
-    List<DeferralExample> training = new ArrayList<>();
     List<DeferralExample> weighted = recencyWeighted(examples, options.halfLifeLabels());
     for (int i = 0; i < n; i++) {
-      trainable[i] = examples.get(i).smallCorrect() || observed.get(i).largeObserved();
-      if (trainable[i]) {
-        training.add(weighted.get(i));
-      }
+      trainable[i] = trainable(examples.get(i), observed.get(i));
     }
+    List<DeferralExample> training = trainingSet(examples, observed, options.halfLifeLabels());
     RuleTrainer.TrainingResult trained;
     try {
       trained = RuleTrainer.train(options.set(), training,
@@ -303,6 +300,32 @@ public final class ChallengerTrial {
             : "lower bound not above zero", training.size(), sources) + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
         comparison, sources, championScores, revert, fallbackComparison, fallbackScores);
+  }
+
+  /**
+   * What a round trains its challenger on: the examples (oldest first) that have a label, each with
+   * its weight (the inverse propensity for a small answer that was wrong) halved for every {@code
+   * halfLife} newer examples ({@link #recencyWeighted}). An example has a label when the small
+   * model's answer was right (no benefit, whatever the large model would have said) or the large
+   * model answered it.
+   */
+  public static List<DeferralExample> trainingSet(List<DeferralExample> examples,
+      List<DoublyRobust.Observation> observations, double halfLife) {
+    if (observations.size() != examples.size()) {
+      throw new IllegalArgumentException(examples.size() + " examples but " + observations.size() + " observations");
+    }
+    List<DeferralExample> weighted = recencyWeighted(examples, halfLife);
+    List<DeferralExample> out = new ArrayList<>();
+    for (int i = 0; i < examples.size(); i++) {
+      if (trainable(examples.get(i), observations.get(i))) {
+        out.add(weighted.get(i));
+      }
+    }
+    return out;
+  }
+
+  private static boolean trainable(DeferralExample example, DoublyRobust.Observation observation) {
+    return example.smallCorrect() || observation.largeObserved();
   }
 
   /**
