@@ -50,6 +50,7 @@ import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
@@ -475,6 +476,7 @@ final class LearnDemo {
     t.setMarker(SeriesMarkers.NONE);
     t.setYAxisGroup(1);
     chart.setYAxisGroupTitle(1, "threshold");
+    chart.getStyler().setYAxisGroupPosition(1, Styler.YAxisPosition.Right);
     for (RuleCatalog.Entry e : published) {
       List<Swap> s = swaps(settings.examples(), result, List.of(e), Map.of());
       if (!s.isEmpty() && s.get(0).firstRequestIndex() != null) {
