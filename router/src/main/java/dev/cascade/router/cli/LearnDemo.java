@@ -461,8 +461,7 @@ final class LearnDemo {
       }
     }
     XYChart chart = new XYChartBuilder().width(1100).height(600)
-        .title("cascade demo --learn (" + settings.dataName() + "): escalation rate over the last " + w
-            + " requests, and the threshold in force")
+        .title("demo --learn, " + settings.dataName() + ": escalation rate and threshold")
         .xAxisTitle("requests").yAxisTitle("escalation rate").build();
     chart.getStyler().setMarkerSize(0);
     XYSeries r = chart.addSeries("escalation rate (rolling " + w + ")", x, rate);

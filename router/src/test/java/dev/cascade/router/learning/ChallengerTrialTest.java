@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.rules.DeferralRules;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,6 +34,25 @@ class ChallengerTrialTest {
         .containsExactly(0.5, 1.0, 2.0);
     assertThat(ChallengerTrial.recencyWeighted(examples, 2).get(0).weight()).isCloseTo(1.0, within(1e-12));
     assertThat(ChallengerTrial.recencyWeighted(examples, 0)).isSameAs(examples);
+  }
+
+  /** A round trains on what has a label: a right small answer, or one the large model answered. */
+  @Test
+  void theTrainingSetKeepsLabelledExamplesWithTheirRecencyWeights() {
+    UncertaintyFeatures f = SyntheticExamples.labelled(1, 1, 0, e -> true).get(0).features();
+    List<DeferralExample> examples = List.of(
+        new DeferralExample(f, null, true, false, 1.0, "reference", 1),   // small right: no benefit
+        new DeferralExample(f, null, false, false, 20.0, "reference", 2), // small wrong, never escalated
+        new DeferralExample(f, null, false, true, 20.0, "reference", 3)); // small wrong, explored
+    List<DoublyRobust.Observation> observed = List.of(
+        new DoublyRobust.Observation(true, false, 0.05, null),
+        new DoublyRobust.Observation(true, false, 0.05, null),
+        new DoublyRobust.Observation(true, true, 0.05, true));
+    List<DeferralExample> training = ChallengerTrial.trainingSet(examples, observed, 1);
+    assertThat(training.stream().map(DeferralExample::promptHash)).containsExactly(1L, 3L);
+    assertThat(training.stream().map(DeferralExample::weight)).containsExactly(0.25, 20.0);
+    assertThatThrownBy(() -> ChallengerTrial.trainingSet(examples, observed.subList(0, 2), 0))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("3 examples but 2 observations");
   }
 
   /**
