@@ -9,6 +9,7 @@ import dev.cascade.router.demo.Examples;
 import dev.cascade.router.evaluation.CascadeEvaluation;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.ChallengerTrial;
 import dev.cascade.router.learning.DeferralExample;
@@ -19,6 +20,7 @@ import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.LearnerSpec;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.PromptHash;
+import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleTrainer;
 import dev.cascade.router.policy.Decision;
 import dev.cascade.router.policy.DeferralPolicy;
@@ -357,10 +359,9 @@ public final class LearnLoopReplay {
         second[2], second[0] - second[2], published, rejected, reverted);
     List<DeferralExample> validationExamples = new ArrayList<>();
     for (int i = 0; i < validationLarge.size(); i++) {
-      Generation g = validationSmall.get(i);
-      String reference = validation.get(i).reference();
-      validationExamples.add(new DeferralExample(FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
-          g.embedding(), g.text().equals(reference), validationLarge.get(i).text().equals(reference)));
+      Example e = validation.get(i);
+      validationExamples.add(new AnsweredItem(new PromptItem(e.prompt(), e.reference(), e.kind()),
+          validationSmall.get(i), validationLarge.get(i)).example());
     }
     List<Map<String, Object>> curveRows = learningCurve(out, requests, validationExamples, options, shift, loggedAt,
         observedAt, chowSum, shipped);

@@ -166,15 +166,15 @@ final class PolicyCommand implements Runnable {
     }
 
     private Policy.Builder smallModelRule(Policy current, Double margin) {
-      String rule = this.rule != null ? this.rule : current.getRule();
-      Double threshold = threshold(current.getRule(), rule, current.getThreshold(), "the small model");
-      if (threshold == null) {
+      String newRule = rule != null ? rule : current.getRule();
+      Double newThreshold = threshold(current.getRule(), newRule, current.getThreshold(), "the small model");
+      if (newThreshold == null) {
         return null;
       }
       Policy.Builder asked = Policy.newBuilder()
-            .setRule(rule)
-            .setAlpha(alpha != null ? alpha : rule.equals(current.getRule()) ? current.getAlpha() : 0.0)
-            .setThreshold(threshold)
+            .setRule(newRule)
+            .setAlpha(alpha != null ? alpha : newRule.equals(current.getRule()) ? current.getAlpha() : 0.0)
+            .setThreshold(newThreshold)
             .setExplorationRate(explorationRate != null ? explorationRate : current.getExplorationRate())
             .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
                 : current.getTargetEscalationRate())
@@ -183,7 +183,7 @@ final class PolicyCommand implements Runnable {
             .setFallbackRule(current.getFallbackRule())
             .addAllTierPolicies(current.getTierPoliciesList());
       if (earlyDefer == null) {
-        if (current.hasEarlyDeferMargin() && rule.equals(current.getRule())) {
+        if (current.hasEarlyDeferMargin() && newRule.equals(current.getRule())) {
           asked.setEarlyDeferMargin(current.getEarlyDeferMargin());
         }
       } else if (margin != null) {

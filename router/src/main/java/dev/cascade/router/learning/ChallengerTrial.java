@@ -186,12 +186,9 @@ public final class ChallengerTrial {
     }
     // Training needs the label (the benefit of deferring); an accepted request whose small answer
     // was wrong has none without the large model's, but its reference still counts in comparisons.
-    boolean[] trainable = new boolean[n];
+    boolean[] trainable = trainable(examples, observed);
     List<DeferralExample> weighted = recencyWeighted(examples, options.halfLifeLabels());
-    for (int i = 0; i < n; i++) {
-      trainable[i] = trainable(examples.get(i), observed.get(i));
-    }
-    List<DeferralExample> training = trainingSet(examples, observed, options.halfLifeLabels());
+    List<DeferralExample> training = labelled(weighted, trainable);
     RuleTrainer.TrainingResult trained;
     try {
       trained = RuleTrainer.train(options.set(), training,
@@ -314,18 +311,26 @@ public final class ChallengerTrial {
     if (observations.size() != examples.size()) {
       throw new IllegalArgumentException(examples.size() + " examples but " + observations.size() + " observations");
     }
-    List<DeferralExample> weighted = recencyWeighted(examples, halfLife);
-    List<DeferralExample> out = new ArrayList<>();
-    for (int i = 0; i < examples.size(); i++) {
-      if (trainable(examples.get(i), observations.get(i))) {
-        out.add(weighted.get(i));
-      }
+    return labelled(recencyWeighted(examples, halfLife), trainable(examples, observations));
+  }
+
+  /** Which examples have a label: a right small answer, or one the large model answered. */
+  private static boolean[] trainable(List<DeferralExample> examples, List<DoublyRobust.Observation> observations) {
+    boolean[] out = new boolean[examples.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = examples.get(i).smallCorrect() || observations.get(i).largeObserved();
     }
     return out;
   }
 
-  private static boolean trainable(DeferralExample example, DoublyRobust.Observation observation) {
-    return example.smallCorrect() || observation.largeObserved();
+  private static List<DeferralExample> labelled(List<DeferralExample> weighted, boolean[] trainable) {
+    List<DeferralExample> out = new ArrayList<>();
+    for (int i = 0; i < trainable.length; i++) {
+      if (trainable[i]) {
+        out.add(weighted.get(i));
+      }
+    }
+    return out;
   }
 
   /**

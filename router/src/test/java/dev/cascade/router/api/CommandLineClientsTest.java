@@ -174,6 +174,11 @@ class CommandLineClientsTest {
         "--threshold", "0.7");
     assertThat(kept.exitCode()).as(kept.err()).isZero();
     assertThat(policies.current().earlyDeferMargin()).isEqualTo(0.3);
+    // Without --rule the rule stays, and with it the margin.
+    CommandLineRun sameRule = run("policy", "set", "--target", target, "--token", "tok", "--exploration-rate", "0.1");
+    assertThat(sameRule.exitCode()).as(sameRule.err()).isZero();
+    assertThat(policies.current().earlyDeferMargin()).isEqualTo(0.3);
+    assertThat(policies.current().threshold()).isEqualTo(0.7);
 
     CommandLineRun otherRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
         "--threshold", "9");
