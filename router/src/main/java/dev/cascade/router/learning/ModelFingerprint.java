@@ -41,17 +41,38 @@ public final class ModelFingerprint {
     return ofFile(ModelDirectory.resolve(model).modelFile());
   }
 
-  /** The SHA-256 of a file, cached for this JVM by its absolute path, size and modification time. */
+  /**
+   * The SHA-256 of a file, cached for this JVM by its absolute path, size and modification time.
+   *
+   * <p>A file modified less than {@link #SETTLE_MILLIS} before it is hashed is not cached: a
+   * file system stamps modification times with a coarse clock (a few milliseconds on Linux, two
+   * seconds on some), so the same file rewritten in place within one tick, at the same size, would
+   * keep its key and its old hash. Such a file is hashed again on every call until it has settled.
+   */
   public static String ofFile(Path file) {
     Path path = file.toAbsolutePath().normalize();
+    long modified;
     String key;
     try {
-      key = path + "\n" + Files.size(path) + "\n" + Files.getLastModifiedTime(path).toMillis();
+      modified = Files.getLastModifiedTime(path).toMillis();
+      key = path + "\n" + Files.size(path) + "\n" + modified;
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + path, e);
     }
-    return CACHE.computeIfAbsent(key, k -> sha256(path));
+    String cached = CACHE.get(key);
+    if (cached != null) {
+      return cached;
+    }
+    long hashedAt = System.currentTimeMillis();
+    String hash = sha256(path);
+    if (hashedAt - modified > SETTLE_MILLIS) {
+      CACHE.put(key, hash);
+    }
+    return hash;
   }
+
+  /** How long after its last modification a file's hash may be cached. */
+  static final long SETTLE_MILLIS = 2_000;
 
   /** The first 16 hex digits, for messages. */
   public static String shortForm(String fingerprint) {
