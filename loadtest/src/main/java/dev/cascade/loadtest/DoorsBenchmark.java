@@ -5,6 +5,7 @@ import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
 import dev.cascade.models.server.ServerLimits;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.Policy;
@@ -87,8 +88,8 @@ public final class DoorsBenchmark {
     // Both models share the cores with the broker and the router, as in the demo.
     CpuThreads threads = CascadeConfig.defaults().cpuThreads();
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-        TextGenerator small = TextGenerators.load(smallName, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH, threads);
-        TextGenerator large = TextGenerators.load(largeName, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH, threads)) {
+        TextGenerator small = TextGenerators.load(smallName, "OnnxRuntime", LoadOptions.DEFAULT.withThreads(threads));
+        TextGenerator large = TextGenerators.load(largeName, "OnnxRuntime", LoadOptions.DEFAULT.withThreads(threads))) {
       LargeModelServer largeServer = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
           new ServerLimits(2, 512)).start();

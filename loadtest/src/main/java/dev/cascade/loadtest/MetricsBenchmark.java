@@ -3,6 +3,7 @@ package dev.cascade.loadtest;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
@@ -68,8 +69,8 @@ public final class MetricsBenchmark {
 
     List<Example> all = Examples.bundled("test");
     CascadeConfig base = CascadeConfig.defaults().with(CascadeConfig.CACHE_MAX_ENTRIES, "0");
-    try (TextGenerator small = TextGenerators.load(smallModel, "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH,
-            base.cpuThreads());
+    try (TextGenerator small = TextGenerators.load(smallModel, "OnnxRuntime",
+            LoadOptions.DEFAULT.withThreads(base.cpuThreads()));
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       double threshold = ThresholdCalibration.calibrate(small, Examples.bundled("validation").subList(0, 300),
           DeferralRules.of("chow-quantile", 0.0), 0.3, base.get(CascadeConfig.MAX_NEW_TOKENS), 64, k -> { });

@@ -27,44 +27,21 @@ public final class TextGenerators {
    * @throws IllegalArgumentException for an unknown model or engine name
    */
   public static TextGenerator load(String modelNameOrDir, String engine) {
-    return load(modelNameOrDir, engine, DEFAULT_MAX_BATCH);
+    return load(modelNameOrDir, engine, LoadOptions.DEFAULT);
   }
 
   /** As {@link #load(String, String)}, decoding at most {@code maxBatch} rows per forward pass. */
   public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch) {
-    return load(modelNameOrDir, engine, maxBatch, CpuThreads.ORT_DEFAULTS);
+    return load(modelNameOrDir, engine, LoadOptions.DEFAULT.withMaxBatch(maxBatch));
   }
 
   /**
-   * As {@link #load(String, String, int)}, with the decoding threads and ONNX Runtime's thread pool
-   * set by {@code threads} (the other loads use {@link CpuThreads#ORT_DEFAULTS}).
+   * As {@link #load(String, String)}, set up by {@code options}: rows per pass, threads, key/value
+   * cache and draft window ({@link LoadOptions#DEFAULT} is what the other loads use).
    */
-  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads) {
-    return load(modelNameOrDir, engine, maxBatch, threads, CacheSettings.DEFAULT);
-  }
-
-  /**
-   * As {@link #load(String, String, int, CpuThreads)}, with the key/value cache set by
-   * {@code cache} (the other loads keep a cache, bounded by the batch size, for any model whose
-   * graph takes one).
-   */
-  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads,
-      CacheSettings cache) {
-    return load(modelNameOrDir, engine, maxBatch, threads, cache, DraftWindow.DEFAULT);
-  }
-
-  /**
-   * As {@link #load(String, String, int, CpuThreads, CacheSettings)}, checking drafts (speculative
-   * decoding) {@code draftWindow} tokens at a time (the other loads use {@link DraftWindow#DEFAULT}).
-   */
-  public static TextGenerator load(String modelNameOrDir, String engine, int maxBatch, CpuThreads threads,
-      CacheSettings cache, DraftWindow draftWindow) {
-    if (maxBatch < 1) {
-      throw new IllegalArgumentException("maxBatch: must be at least 1, got " + maxBatch);
-    }
-    String normalisedEngine = ModelLoader.normalise(engine);
-    return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), normalisedEngine, maxBatch,
-        java.util.Objects.requireNonNull(threads, "threads"), java.util.Objects.requireNonNull(cache, "cache"),
-        java.util.Objects.requireNonNull(draftWindow, "draftWindow"));
+  public static TextGenerator load(String modelNameOrDir, String engine, LoadOptions options) {
+    java.util.Objects.requireNonNull(options, "options");
+    return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), ModelLoader.normalise(engine),
+        options.maxBatch(), options.threads(), options.cache(), options.draftWindow());
   }
 }

@@ -37,7 +37,7 @@ class GenerationTest {
   void onnxRuntimeThreadSettingsChangeSpeedNotAnswers() {
     List<Generation> byDefault = BundledModels.generator("small").generate(PROMPTS, 48);
     for (CpuThreads threads : List.of(new CpuThreads(1, 2, true), new CpuThreads(2, 1, false))) {
-      try (TextGenerator other = TextGenerators.load("small", "OnnxRuntime", 4, threads)) {
+      try (TextGenerator other = TextGenerators.load("small", "OnnxRuntime", LoadOptions.DEFAULT.withMaxBatch(4).withThreads(threads))) {
         // Five calls at once, so that with two decoders both run rows.
         List<java.util.concurrent.CompletableFuture<List<Generation>>> calls = new ArrayList<>();
         for (int c = 0; c < 5; c++) {

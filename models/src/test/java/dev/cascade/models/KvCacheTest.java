@@ -30,8 +30,8 @@ class KvCacheTest {
   void withoutTheCacheTheSameModelGivesTheSameOutputs() {
     List<String> prompts = prompts(ITEMS);
     List<Generation> cached = BundledModels.testOutputs("small").subList(0, ITEMS);
-    try (TextGenerator plain = TextGenerators.load("small", "OnnxRuntime", 64, CpuThreads.ORT_DEFAULTS,
-        CacheSettings.DISABLED)) {
+    try (TextGenerator plain = TextGenerators.load("small", "OnnxRuntime",
+        LoadOptions.DEFAULT.withCache(CacheSettings.DISABLED))) {
       assertThat(plain.info().kvCache()).isFalse();
       assertThat(plain.info().cache()).isNotNull();
       List<Generation> full = plain.generate(prompts, 48);
@@ -67,8 +67,8 @@ class KvCacheTest {
     // (no join rule with a cache), and each still gets exactly what it gets alone.
     List<String> prompts = prompts(ITEMS);
     List<Generation> alone = BundledModels.testOutputs("small").subList(0, ITEMS);
-    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", 16, new CpuThreads(1, 1, false),
-        CacheSettings.DEFAULT)) {
+    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime",
+        LoadOptions.DEFAULT.withMaxBatch(16).withThreads(new CpuThreads(1, 1, false)))) {
       List<CompletableFuture<List<Generation>>> calls = new ArrayList<>();
       for (int c = 0; c < 6; c++) {
         List<String> mine = new ArrayList<>();
@@ -90,8 +90,8 @@ class KvCacheTest {
   void aBudgetSmallerThanOneRowStillServesOneRowAtATime() {
     List<String> prompts = prompts(20);
     List<Generation> alone = BundledModels.testOutputs("small").subList(0, 20);
-    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", 64, CpuThreads.ORT_DEFAULTS,
-        new CacheSettings(true, 1))) {
+    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime",
+        LoadOptions.DEFAULT.withCache(new CacheSettings(true, 1)))) {
       List<Generation> out = small.generate(prompts, 48);
       for (int i = 0; i < 20; i++) {
         assertThat(out.get(i).tokens()).as(prompts.get(i)).isEqualTo(alone.get(i).tokens());

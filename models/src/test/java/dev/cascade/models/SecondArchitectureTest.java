@@ -59,7 +59,8 @@ class SecondArchitectureTest {
   @Test
   void greedyOutputsEqualPyTorchsWithAndWithoutTheCache() {
     for (CacheSettings cache : List.of(CacheSettings.DEFAULT, CacheSettings.DISABLED)) {
-      try (TextGenerator model = TextGenerators.load(DIR.toString(), "OnnxRuntime", 8, CpuThreads.ORT_DEFAULTS, cache)) {
+      try (TextGenerator model = TextGenerators.load(DIR.toString(), "OnnxRuntime",
+          LoadOptions.DEFAULT.withMaxBatch(8).withCache(cache))) {
         List<Generation> out = model.generate(prompts, 48);
         for (int i = 0; i < prompts.size(); i++) {
           JsonNode item = fixture.get(i);

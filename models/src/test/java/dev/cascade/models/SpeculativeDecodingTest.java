@@ -28,8 +28,7 @@ class SpeculativeDecodingTest {
 
   @BeforeAll
   static void load() {
-    checking = TextGenerators.load("large", "OnnxRuntime", FEW_ROWS, CpuThreads.ORT_DEFAULTS,
-        CacheSettings.DEFAULT);
+    checking = TextGenerators.load("large", "OnnxRuntime", FEW_ROWS);
   }
 
   @AfterAll
@@ -145,8 +144,8 @@ class SpeculativeDecodingTest {
     List<String> prompts = prompts(ITEMS);
     List<Generation> without = BundledModels.testOutputs("large").subList(0, ITEMS);
     List<BundledModels.TorchGreedy> small = BundledModels.torchGreedy("small").subList(0, ITEMS);
-    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime", FEW_ROWS,
-        new CpuThreads(1, 1, false), CacheSettings.DEFAULT)) {
+    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime",
+        LoadOptions.DEFAULT.withMaxBatch(FEW_ROWS).withThreads(new CpuThreads(1, 1, false)))) {
       // Six callers at once; the even ones send drafts, so drafted rows' checking passes run next
       // to other rows' one-token steps, and one call mixes rows with and without a draft.
       List<CompletableFuture<List<Generation>>> calls = new ArrayList<>();
@@ -177,8 +176,8 @@ class SpeculativeDecodingTest {
     List<BundledModels.TorchGreedy> small = BundledModels.torchGreedy("small").subList(0, NO_CACHE_ITEMS);
     List<int[]> drafts = small.stream().map(BundledModels.TorchGreedy::tokens).toList();
     List<Generation> without = BundledModels.testOutputs("large").subList(0, NO_CACHE_ITEMS);
-    try (TextGenerator plain = TextGenerators.load("large", "OnnxRuntime", FEW_ROWS,
-        CpuThreads.ORT_DEFAULTS, CacheSettings.DISABLED)) {
+    try (TextGenerator plain = TextGenerators.load("large", "OnnxRuntime",
+        LoadOptions.DEFAULT.withMaxBatch(FEW_ROWS).withCache(CacheSettings.DISABLED))) {
       List<Generation> with = plain.generate(prompts, drafts, 48, TextGenerator.Cancellation.NONE);
       for (int i = 0; i < NO_CACHE_ITEMS; i++) {
         assertSame(with.get(i), without.get(i), prompts.get(i));

@@ -5,6 +5,7 @@ import dev.cascade.models.Generation;
 import dev.cascade.models.CacheSettings;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import java.io.IOException;
@@ -88,8 +89,8 @@ public final class ModelBench {
   static TextGenerator load(Options options) {
     int maxBatch = Math.max(TextGenerators.DEFAULT_MAX_BATCH,
         options.batches().stream().mapToInt(Integer::intValue).max().orElse(1));
-    return TextGenerators.load(options.model(), "OnnxRuntime", maxBatch, THREADS,
-        options.kvCache() ? CacheSettings.DEFAULT : CacheSettings.DISABLED);
+    return TextGenerators.load(options.model(), "OnnxRuntime", LoadOptions.DEFAULT.withMaxBatch(maxBatch)
+        .withThreads(THREADS).withCache(options.kvCache() ? CacheSettings.DEFAULT : CacheSettings.DISABLED));
   }
 
   /** Runs the benchmark; progress lines go to {@code log}. */

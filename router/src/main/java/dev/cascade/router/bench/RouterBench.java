@@ -4,6 +4,7 @@ import dev.cascade.models.DecodingStats;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
@@ -177,7 +178,7 @@ public final class RouterBench {
         base.get(CascadeConfig.STREAM_THREADS), cores);
     log.flush();
     try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL),
-        base.get(CascadeConfig.ENGINE), TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads());
+        base.get(CascadeConfig.ENGINE), LoadOptions.DEFAULT.withThreads(base.cpuThreads()));
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       // Warm-up, so JIT and ONNX Runtime's first-call costs are not counted.
       bare(small, examples, batch, maxNew, 1);

@@ -5,6 +5,7 @@ import dev.cascade.models.DraftWindow;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.features.FeatureExtractor;
@@ -107,8 +108,8 @@ public final class SpeculativeBench {
     CacheSettings cache = options.kvCache() ? CacheSettings.DEFAULT : CacheSettings.DISABLED;
     int cores = Runtime.getRuntime().availableProcessors();
     List<Generation> small;
-    try (TextGenerator smallModel = TextGenerators.load("small", "OnnxRuntime", TextGenerators.DEFAULT_MAX_BATCH,
-        ModelBench.THREADS, cache)) {
+    try (TextGenerator smallModel = TextGenerators.load("small", "OnnxRuntime",
+        LoadOptions.DEFAULT.withThreads(ModelBench.THREADS).withCache(cache))) {
       log.printf(Locale.ROOT, "small model: %d test prompts%n", prompts.size());
       log.flush();
       small = smallModel.generate(prompts, smallModel.info().maxNewTokensLimit());
@@ -132,9 +133,9 @@ public final class SpeculativeBench {
     if (n == 0) {
       throw new IllegalArgumentException("--escalate: no test item scores above the cut " + threshold);
     }
-    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime",
-        Math.max(TextGenerators.DEFAULT_MAX_BATCH, options.batch()), ModelBench.THREADS, cache,
-        options.draftWindow())) {
+    try (TextGenerator large = TextGenerators.load("large", "OnnxRuntime", LoadOptions.DEFAULT
+        .withMaxBatch(Math.max(TextGenerators.DEFAULT_MAX_BATCH, options.batch())).withThreads(ModelBench.THREADS)
+        .withCache(cache).withDraftWindow(options.draftWindow()))) {
       int maxNew = large.info().maxNewTokensLimit();
       List<String> items = new ArrayList<>(n);
       List<int[]> drafts = new ArrayList<>(n);

@@ -8,6 +8,7 @@ import dev.cascade.models.server.FaultInjection;
 import dev.cascade.models.server.GrpcTls;
 import dev.cascade.models.server.LargeModelServer;
 import dev.cascade.models.server.ServerLimits;
+import dev.cascade.models.LoadOptions;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.api.AdminTokens;
 import dev.cascade.router.api.FrontDoor;
@@ -67,8 +68,7 @@ final class CdsWorkloadCommand implements Callable<Integer> {
       System.out.println("bootstrap.servers=" + kafka.bootstrapServers());
 
       // large-model, with metrics and the test-only fault file (the fault harness's form), as LargeModelCommand.
-      TextGenerator large = TextGenerators.load("large", "auto", TextGenerators.DEFAULT_MAX_BATCH, CpuThreads.ORT_DEFAULTS,
-          CacheSettings.megabytes(0));
+      TextGenerator large = TextGenerators.load("large", "auto", LoadOptions.DEFAULT.withCache(CacheSettings.megabytes(0)));
       io.grpc.ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(0,
           GrpcTls.server(GrpcTls.Store.of(null, null), GrpcTls.Store.of(null, null)));
       PrometheusRegistry largeRegistry = new PrometheusRegistry();
@@ -93,7 +93,7 @@ final class CdsWorkloadCommand implements Callable<Integer> {
         "large.target", largeTarget, "state.dir", dir.resolve("router").toString(),
         "admin.token-file", dir.resolve("token").toString(), "application.id", "cascade-cds"));
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
-        TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
+        config.loadOptions());
     try {
       AdminTokens.Resolved token = AdminTokens.resolve(config);
       config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());

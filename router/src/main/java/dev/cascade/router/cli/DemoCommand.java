@@ -204,10 +204,8 @@ final class DemoCommand implements Callable<Integer> {
     int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
 
     // Both models share the cores with the broker and the router: model.threads / model.spinning.
-    try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
-        TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings(), config.draftWindow());
+    try (TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), engine, config.loadOptions());
+        TextGenerator large = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine, config.loadOptions());
         EmbeddedKafka kafka = EmbeddedKafka.start();
         MiddleTiers middle = MiddleTiers.load(tiers == null ? List.of() : tiers.subList(1, tiers.size() - 1), engine,
             config)) {

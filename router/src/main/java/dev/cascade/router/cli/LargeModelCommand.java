@@ -100,10 +100,10 @@ final class LargeModelCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
     }
-    TextGenerator generator = TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH,
-        dev.cascade.models.CpuThreads.ORT_DEFAULTS,
-        noKvCache ? dev.cascade.models.CacheSettings.DISABLED : dev.cascade.models.CacheSettings.megabytes(kvCacheMb),
-        draftWindow);
+    TextGenerator generator = TextGenerators.load(model, engine, dev.cascade.models.LoadOptions.DEFAULT
+        .withCache(noKvCache ? dev.cascade.models.CacheSettings.DISABLED
+            : dev.cascade.models.CacheSettings.megabytes(kvCacheMb))
+        .withDraftWindow(draftWindow));
     ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));

@@ -112,10 +112,8 @@ final class LearnDemo {
     boolean bundledSmall = ModelFingerprint.of(base.get(CascadeConfig.SMALL_MODEL))
         .equals(ModelFingerprint.of(LearnedRules.BUNDLED_MODEL));
     String shadows = bundledSmall ? "chow-sum," + SHIPPED : "chow-sum";
-    try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings());
-        TextGenerator large = TextGenerators.load(base.get(CascadeConfig.LARGE_MODEL), engine,
-            TextGenerators.DEFAULT_MAX_BATCH, base.cpuThreads(), base.cacheSettings(), base.draftWindow());
+    try (TextGenerator small = TextGenerators.load(base.get(CascadeConfig.SMALL_MODEL), engine, base.loadOptions());
+        TextGenerator large = TextGenerators.load(base.get(CascadeConfig.LARGE_MODEL), engine, base.loadOptions());
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       // The starting threshold, for Chow-Sum at the target rate, until the controller has seen enough
       // scores: calibrated on the validation split (Chow-Sum is not trained, so nothing leaks).

@@ -45,8 +45,7 @@ final class MiddleTiers implements AutoCloseable {
     List<TextGenerator> loaded = new ArrayList<>();
     try {
       for (String model : models) {
-        loaded.add(TextGenerators.load(model, engine, TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(),
-            config.cacheSettings(), config.draftWindow()));
+        loaded.add(TextGenerators.load(model, engine, config.loadOptions()));
       }
     } catch (RuntimeException e) {
       loaded.forEach(TextGenerator::close);

@@ -40,7 +40,7 @@ final class ServeCommand implements Callable<Integer> {
           "is empty: serve needs Kafka brokers, e.g. --set bootstrap.servers=kafka:9092 (or CASCADE_BOOTSTRAP_SERVERS)");
     }
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
-        TextGenerators.DEFAULT_MAX_BATCH, config.cpuThreads(), config.cacheSettings());
+        config.loadOptions());
     AdminTokens.Resolved token = AdminTokens.resolve(config);
     config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
     CascadeRouter router = CascadeRouter.start(config, small, target);

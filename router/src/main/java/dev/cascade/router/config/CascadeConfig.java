@@ -471,12 +471,21 @@ public final class CascadeConfig {
     return new CpuThreads(get(MODEL_DECODERS), threads, get(MODEL_SPINNING));
   }
 
-  /** The in-process models' key/value cache ({@code model.kv-cache}, {@code model.kv-cache-mb}). */
   /** How many draft tokens a model checks per pass ({@link #MODEL_DRAFT_WINDOW}). */
   public dev.cascade.models.DraftWindow draftWindow() {
     return get(MODEL_DRAFT_WINDOW);
   }
 
+  /**
+   * How an in-process model is loaded: {@link dev.cascade.models.LoadOptions#DEFAULT}'s rows per
+   * pass, with this configuration's threads, key/value cache and draft window.
+   */
+  public dev.cascade.models.LoadOptions loadOptions() {
+    return dev.cascade.models.LoadOptions.DEFAULT.withThreads(cpuThreads()).withCache(cacheSettings())
+        .withDraftWindow(draftWindow());
+  }
+
+  /** The in-process models' key/value cache ({@code model.kv-cache}, {@code model.kv-cache-mb}). */
   public CacheSettings cacheSettings() {
     return get(MODEL_KV_CACHE) ? CacheSettings.megabytes(get(MODEL_KV_CACHE_MB)) : CacheSettings.DISABLED;
   }
