@@ -17,9 +17,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Optional API keys for {@code Cascade.Generate} ({@code api.keys-file}): a call must carry one of
+ * Optional API keys for {@code Cascade.Generate} and {@code Cascade.SubmitFeedback} ({@code
+ * api.keys-file}): a call must carry one of
  * the keys, as {@code authorization: Bearer KEY} or {@code x-api-key: KEY}, or it gets
- * UNAUTHENTICATED. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
+ * UNAUTHENTICATED. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Generation calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
  * key's name, never the key. The file has one key per line, {@code NAME KEY}; blank lines and lines
  * starting with {@code #} are skipped; it is read once, at start.
  */
@@ -89,7 +90,10 @@ public final class ApiKeys implements ServerInterceptor {
     if (name == null) {
       return refuse(call, "unknown API key");
     }
-    count(name);
+    if (!call.getMethodDescriptor().getFullMethodName().equals(
+        dev.cascade.proto.v1.CascadeGrpc.getSubmitFeedbackMethod().getFullMethodName())) {
+      count(name);
+    }
     return next.startCall(call, headers);
   }
 

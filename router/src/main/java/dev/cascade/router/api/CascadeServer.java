@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The router's gRPC server: {@code cascade.v1.Cascade} (the front door), {@code
+ * The router's gRPC server: {@code cascade.v1.Cascade} (the front door, and feedback on its answers), {@code
  * cascade.v1.PolicyAdmin} (its writes guarded by the admin token), the standard health service
  * and server reflection.
  *
@@ -54,9 +54,19 @@ public final class CascadeServer {
   /** As above; with {@code apiKeys} (null: none), {@code Generate} requires one of them. */
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys) {
+    this(builder, requests, policies, ruleStore, validator, rules, adminToken, defaultDeadline, apiKeys, null);
+  }
+
+  /**
+   * As above; {@code SubmitFeedback} writes to {@code feedback} (null: that call is UNIMPLEMENTED),
+   * and with {@code apiKeys} it requires a key as {@code Generate} does.
+   */
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
+      RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
+      FeedbackTopic.Sink feedback) {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
     this.requests = requests;
-    CascadeService cascade = new CascadeService(requests, validator, defaultDeadline);
+    CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, feedback);
     this.server = builder
         .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))

@@ -1,11 +1,14 @@
 package dev.cascade.router.api;
 
 import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.FeedbackRequest;
+import dev.cascade.proto.v1.FeedbackResponse;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.Feedback;
 import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
@@ -22,22 +25,64 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * {@code cascade.v1.Cascade}: one prompt in, the cascade's answer out. The request goes onto the
- * requests topic like any Kafka client's, and the call waits for its response there.
+ * requests topic like any Kafka client's, and the call waits for its response there. Feedback on
+ * an answer goes onto the feedback topic, for the learner.
  */
 final class CascadeService extends CascadeGrpc.CascadeImplBase {
 
   private final RequestChannel channel;
   private final RequestValidator validator;
   private final Duration defaultDeadline;
+  private final FeedbackTopic.Sink feedback;
 
   /**
    * @param validator the rules every request obeys (the same as on the Kafka path)
    * @param defaultDeadline the longest a call waits when it sets no shorter deadline of its own
+   * @param feedback where {@code SubmitFeedback} writes; null: that call is UNIMPLEMENTED here
    */
-  CascadeService(RequestChannel channel, RequestValidator validator, Duration defaultDeadline) {
+  CascadeService(RequestChannel channel, RequestValidator validator, Duration defaultDeadline,
+      FeedbackTopic.Sink feedback) {
     this.channel = channel;
     this.validator = validator;
     this.defaultDeadline = defaultDeadline;
+    this.feedback = feedback;
+  }
+
+  /**
+   * Writes feedback on an answer to the feedback topic and answers once the broker has it: {@code
+   * INVALID_ARGUMENT} naming the field of a malformed call, {@code UNAVAILABLE} when it could not be
+   * written.
+   */
+  @Override
+  public void submitFeedback(FeedbackRequest request, StreamObserver<FeedbackResponse> observer) {
+    if (feedback == null) {
+      observer.onError(Status.UNIMPLEMENTED.withDescription("this server records no feedback").asRuntimeException());
+      return;
+    }
+    String correctedText = request.hasCorrectedText() ? request.getCorrectedText() : null;
+    Optional<String> problem = FeedbackTopic.problem(request.getRequestId(), request.hasCorrect(), correctedText,
+        request.getSource());
+    if (problem.isPresent()) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription(problem.get()).asRuntimeException());
+      return;
+    }
+    Feedback record = Feedback.newBuilder()
+        .setRequestId(request.getRequestId())
+        .setCorrect(request.hasCorrect() ? request.getCorrect() : null)
+        .setCorrectedText(correctedText)
+        .setSource(request.getSource().isEmpty() ? "grpc" : request.getSource())
+        .setCreatedAtMs(System.currentTimeMillis())
+        .build();
+    feedback.send(record).whenComplete((written, e) -> {
+      if (e != null) {
+        observer.onError(Status.UNAVAILABLE.withDescription("feedback for request " + request.getRequestId()
+            + " could not be written: " + unwrap(e).getMessage()).withCause(e).asRuntimeException());
+        return;
+      }
+      observer.onNext(FeedbackResponse.newBuilder().setRequestId(request.getRequestId()).setTopic(written.topic())
+          .setPartition(written.partition()).setOffset(written.offset()).build());
+      observer.onCompleted();
+    });
   }
 
   /**

@@ -16,8 +16,8 @@ import java.util.Base64;
  * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} and the
  * OpenAI-compatible HTTP door ({@link OpenAiServer}, on {@code http.port}, same interface) over one
  * Kafka {@link RequestChannel} (requests topic out, this instance's replies in: from a reply topic of
- * its own by default, {@code front-door.replies}), the policy topic
- * and the rules topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
+ * its own by default, {@code front-door.replies}), the policy topic, the rules topic and the
+ * feedback topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
  * against that router's rule catalog, and a published rule counts as written once that catalog
  * has read it back.
  */
@@ -28,13 +28,15 @@ public final class FrontDoor implements AutoCloseable {
   private final KafkaRequestChannel requests;
   private final PolicyTopic policies;
   private final RulesTopic ruleVersions;
+  private final FeedbackTopic.Sink feedback;
   private final CascadeServer server;
   private final OpenAiServer http;
   private final String adminToken;
 
-  private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions, CascadeServer server,
-      OpenAiServer http, String adminToken) {
+  private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions,
+      FeedbackTopic.Sink feedback, CascadeServer server, OpenAiServer http, String adminToken) {
     this.requests = requests;
+    this.feedback = feedback;
     this.http = http;
     this.policies = policies;
     this.ruleVersions = ruleVersions;
@@ -93,15 +95,17 @@ public final class FrontDoor implements AutoCloseable {
             config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
         dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
             config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD)));
+    FeedbackTopic.Sink feedback = FeedbackTopic.kafka(clientProps, config.topics().feedback());
     CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
-        ruleVersions,
-        validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), apiKeys);
+        ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
+        apiKeys, feedback);
     try {
       server.start();
     } catch (IOException e) {
       requests.close();
       policies.close();
       ruleVersions.close();
+      feedback.close();
       throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
     }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
@@ -120,6 +124,7 @@ public final class FrontDoor implements AutoCloseable {
       requests.close();
       policies.close();
       ruleVersions.close();
+      feedback.close();
       throw new IllegalStateException("cannot start the HTTP door on " + address.getAddress().getHostAddress() + ":"
           + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
     }
@@ -127,7 +132,7 @@ public final class FrontDoor implements AutoCloseable {
       LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
           + " only (see SECURITY.md)", http.port());
     }
-    return new FrontDoor(requests, policies, ruleVersions, server, http, token);
+    return new FrontDoor(requests, policies, ruleVersions, feedback, server, http, token);
   }
 
   /** A fresh admin token: 32 random bytes, URL-safe Base64. */
@@ -219,6 +224,7 @@ public final class FrontDoor implements AutoCloseable {
       http.stop();
       policies.close();
       ruleVersions.close();
+      feedback.close();
     }
   }
 }

@@ -55,6 +55,17 @@ final class AskCommand implements Callable<Integer> {
   @Spec
   CommandSpec spec;
 
+  /** The stub, sending {@code authorization: Bearer KEY} when a key is given. */
+  static CascadeGrpc.CascadeBlockingStub withApiKey(CascadeGrpc.CascadeBlockingStub stub, String apiKey) {
+    if (apiKey == null || apiKey.isBlank()) {
+      return stub;
+    }
+    io.grpc.Metadata headers = new io.grpc.Metadata();
+    headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
+        "Bearer " + apiKey.strip());
+    return stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+  }
+
   @Override
   public Integer call() throws Exception {
     if (deadlineMs < 1) {
@@ -66,14 +77,7 @@ final class AskCommand implements Callable<Integer> {
       request.setRequestId(requestId);
     }
     return target.call(spec.commandLine().getErr(), channel -> {
-      CascadeGrpc.CascadeBlockingStub stub = CascadeGrpc.newBlockingStub(channel);
-      if (apiKey != null && !apiKey.isBlank()) {
-        io.grpc.Metadata headers = new io.grpc.Metadata();
-        headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER),
-            "Bearer " + apiKey.strip());
-        stub = stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
-      }
-      GenerateResponse response = stub
+      GenerateResponse response = withApiKey(CascadeGrpc.newBlockingStub(channel), apiKey)
           .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
           .generate(request.build());
       if (json) {

@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
         LearnCommand.class,
         EvalCommand.class,
         AskCommand.class,
+        FeedbackCommand.class,
         PolicyCommand.class,
         RulesCommand.class,
         BenchCommand.class,

@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
         LearnCommand.class,
         GenerateCommand.class,
         AskCommand.class,
+        FeedbackCommand.class,
         PolicyCommand.class,
         RulesCommand.class,
     })

@@ -25,7 +25,7 @@ class ApiKeysTest {
   Path dir;
 
   @Test
-  void generateNeedsAKnownKeyAndCallsAreCountedByTheKeysName() throws Exception {
+  void generateAndFeedbackNeedAKnownKeyAndGenerationCallsAreCountedByTheKeysName() throws Exception {
     Path file = dir.resolve("keys");
     Files.writeString(file, "# team keys\nsearch-team k-search-0123456789abcdef\n\nbatch k-batch-0123456789abcdef\n");
     PrometheusRegistry registry = new PrometheusRegistry();
@@ -45,7 +45,15 @@ class ApiKeysTest {
           "k-batch-0123456789abcdef");
       assertThat(ok.exitCode()).as(ok.err()).isEqualTo(0);
       assertThat(ok.out().strip()).isEqualTo("HELLO");
+      CommandLineRun feedbackWithout = CommandLineRun.of("feedback", "--target", target, "--request-id", "r-1",
+          "--correct");
+      assertThat(feedbackWithout.err()).contains("UNAUTHENTICATED");
+      CommandLineRun feedback = CommandLineRun.of("feedback", "--target", target, "--request-id", "r-1", "--correct",
+          "--api-key", "k-batch-0123456789abcdef");
+      assertThat(feedback.exitCode()).as(feedback.err()).isEqualTo(0);
+      assertThat(server.feedback.written).hasSize(1);
       String metrics = scrape(registry);
+      // Feedback calls need a key but are not counted as generation calls.
       assertThat(metrics).contains("cascade_api_requests_total{key=\"batch\"} 1.0")
           .doesNotContain("k-batch-0123456789abcdef").doesNotContain("search-team\"} 1");
     } finally {

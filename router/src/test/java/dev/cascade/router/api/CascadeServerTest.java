@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.FeedbackRequest;
+import dev.cascade.proto.v1.FeedbackResponse;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.proto.v1.GetPolicyRequest;
@@ -113,6 +115,47 @@ class CascadeServerTest {
     assertThat(sent.getMaxNewTokens()).isEqualTo(12);
     assertThat(sent.getBypassCache()).isTrue();
     assertThat(sent.getMetadata()).containsEntry("tenant", "t1");
+  }
+
+  @Test
+  void feedbackIsWrittenWithItsFieldsAndABadCallIsRefusedNamingTheField() {
+    FeedbackResponse written = cascade().submitFeedback(FeedbackRequest.newBuilder().setRequestId("r-9")
+        .setCorrect(false).setCorrectedText("k a s").build());
+    assertThat(written.getRequestId()).isEqualTo("r-9");
+    assertThat(written.getTopic()).isEqualTo("cascade.feedback");
+    dev.cascade.schemas.avro.Feedback f = server.feedback.written.get(0);
+    assertThat(f.getCorrect()).isFalse();
+    assertThat(f.getCorrectedText()).isEqualTo("k a s");
+    assertThat(f.getSource()).as("the default source").isEqualTo("grpc");
+    assertThat(f.getCreatedAtMs()).isPositive();
+    cascade().submitFeedback(FeedbackRequest.newBuilder().setRequestId("r-10").setCorrectedText("x").build());
+    assertThat(server.feedback.written.get(1).getCorrect()).as("no verdict given").isNull();
+
+    FeedbackRequest.Builder ok = FeedbackRequest.newBuilder().setRequestId("r-1").setCorrect(true);
+    List<Object[]> cases = List.of(
+        new Object[] {ok.clone().clearRequestId(), "request_id"},
+        new Object[] {ok.clone().setRequestId("x".repeat(RequestValidator.MAX_REQUEST_ID_LENGTH + 1)), "request_id"},
+        new Object[] {ok.clone().clearCorrect(), "correct, corrected_text"},
+        new Object[] {ok.clone().setCorrectedText(" "), "corrected_text"},
+        new Object[] {ok.clone().setCorrectedText("x".repeat(FeedbackTopic.MAX_CORRECTED_TEXT_LENGTH + 1)),
+            "corrected_text"},
+        new Object[] {ok.clone().setSource("s".repeat(FeedbackTopic.MAX_SOURCE_LENGTH + 1)), "source"});
+    for (Object[] c : cases) {
+      FeedbackRequest request = ((FeedbackRequest.Builder) c[0]).build();
+      assertThatThrownBy(() -> cascade().submitFeedback(request))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+            assertThat(e.getStatus().getDescription()).startsWith(c[1] + ":");
+          });
+    }
+    assertThat(server.feedback.written).hasSize(2);
+
+    server.feedback.failure = new org.apache.kafka.common.errors.TimeoutException("broker down");
+    assertThatThrownBy(() -> cascade().submitFeedback(ok.build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+          assertThat(e.getStatus().getDescription()).contains("r-1").contains("broker down");
+        });
   }
 
   @Test

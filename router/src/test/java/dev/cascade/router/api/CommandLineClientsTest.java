@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import dev.cascade.router.policy.TierPolicy;
 
-/** {@code cascade ask}, {@code cascade policy} and {@code cascade rules} against a loopback server whose Kafka side is faked. */
+/** {@code cascade ask}, {@code cascade feedback}, {@code cascade policy} and {@code cascade rules} against a loopback server whose Kafka side is faked. */
 class CommandLineClientsTest {
 
   private FakeKafkaServer server;
@@ -72,6 +72,36 @@ class CommandLineClientsTest {
     CommandLineRun run = run("ask", "--target", target, "--prompt", "");
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err()).contains("INVALID_ARGUMENT: prompt:");
+  }
+
+  @Test
+  void feedbackRecordsAVerdictOrTheRightAnswerAndRefusesNeither() {
+    CommandLineRun wrong = run("feedback", "--target", target, "--request-id", "r-1", "--wrong",
+        "--corrected-text", "k a s", "--source", "reviewer-7");
+    assertThat(wrong.exitCode()).as(wrong.err()).isZero();
+    assertThat(wrong.out()).contains("feedback for r-1 written to cascade.feedback partition 0 offset 0");
+    dev.cascade.schemas.avro.Feedback first = server.feedback.written.get(0);
+    assertThat(first.getRequestId()).isEqualTo("r-1");
+    assertThat(first.getCorrect()).isFalse();
+    assertThat(first.getCorrectedText()).isEqualTo("k a s");
+    assertThat(first.getSource()).isEqualTo("reviewer-7");
+
+    CommandLineRun right = run("feedback", "--target", target, "--request-id", "r-2", "--correct");
+    assertThat(right.exitCode()).as(right.err()).isZero();
+    dev.cascade.schemas.avro.Feedback second = server.feedback.written.get(1);
+    assertThat(second.getCorrect()).isTrue();
+    assertThat(second.getCorrectedText()).isNull();
+    assertThat(second.getSource()).isEqualTo("cli");
+
+    CommandLineRun neither = run("feedback", "--target", target, "--request-id", "r-3");
+    assertThat(neither.exitCode()).isEqualTo(2);
+    assertThat(neither.err()).contains("--correct, --wrong or --corrected-text");
+    CommandLineRun both = run("feedback", "--target", target, "--request-id", "r-3", "--correct", "--wrong");
+    assertThat(both.exitCode()).isEqualTo(2);
+    CommandLineRun blank = run("feedback", "--target", target, "--request-id", "r-3", "--corrected-text", " ");
+    assertThat(blank.exitCode()).isEqualTo(1);
+    assertThat(blank.err()).contains("INVALID_ARGUMENT: corrected_text: must not be blank");
+    assertThat(server.feedback.written).hasSize(2);
   }
 
   @Test

@@ -28,6 +28,7 @@ final class FakeKafkaServer {
   final InMemoryPolicyStore policies;
   final RuleCatalog catalog = RuleCatalog.withBundled(bundledModelFingerprint());
   final InMemoryRuleStore rules = new InMemoryRuleStore(catalog);
+  final RecordingFeedback feedback = new RecordingFeedback();
   private final CascadeServer server;
 
   /**
@@ -44,7 +45,23 @@ final class FakeKafkaServer {
       String adminToken, Duration defaultDeadline, ApiKeys apiKeys) throws IOException {
     policies = new InMemoryPolicyStore(policy);
     server = new CascadeServer(transport, requests, policies, rules, new RequestValidator(model(promptCheck)),
-        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys).start();
+        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback).start();
+  }
+
+  /** Feedback "written" to partition 0 of {@code cascade.feedback} at offsets 0, 1, …; or failing, when told to. */
+  static final class RecordingFeedback implements FeedbackTopic.Sink {
+    final List<dev.cascade.schemas.avro.Feedback> written = new java.util.concurrent.CopyOnWriteArrayList<>();
+    volatile RuntimeException failure;
+
+    @Override
+    public java.util.concurrent.CompletableFuture<FeedbackTopic.Written> send(dev.cascade.schemas.avro.Feedback f) {
+      if (failure != null) {
+        return java.util.concurrent.CompletableFuture.failedFuture(failure);
+      }
+      written.add(f);
+      return java.util.concurrent.CompletableFuture.completedFuture(
+          new FeedbackTopic.Written("cascade.feedback", 0, written.size() - 1));
+    }
   }
 
   /** The SHA-256 of the small model the shipped rules were made for. */

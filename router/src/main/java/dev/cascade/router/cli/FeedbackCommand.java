@@ -1,0 +1,87 @@
+package dev.cascade.router.cli;
+
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.FeedbackRequest;
+import dev.cascade.proto.v1.FeedbackResponse;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** A command-line client of {@code Cascade.SubmitFeedback}. */
+@Command(name = "feedback", mixinStandardHelpOptions = true,
+    description = {"Records feedback on an answer a running router served (Cascade.SubmitFeedback), for the online"
+        + " learner: whether it was right (--correct or --wrong), the right answer (--corrected-text), or both.",
+        "The router writes it to the feedback topic keyed by the request id; `cascade learn` joins it with that"
+            + " request's outcome within learn.feedback-window-ms.",
+        "Prints where it was written (topic, partition, offset). Exit code 1 when the call fails (the gRPC status is"
+            + " printed)."})
+final class FeedbackCommand implements Callable<Integer> {
+
+  @Mixin
+  TargetOption target;
+
+  @Option(names = "--request-id", required = true, paramLabel = "ID",
+      description = "The id of the request whose answer is judged (ask prints it as request_id).")
+  String requestId;
+
+  @ArgGroup(exclusive = true)
+  Verdict verdict;
+
+  static final class Verdict {
+    @Option(names = "--correct", description = "The served answer was right.")
+    boolean correct;
+
+    @Option(names = "--wrong", description = "The served answer was wrong.")
+    boolean wrong;
+  }
+
+  @Option(names = "--corrected-text", paramLabel = "TEXT",
+      description = "The right answer, in the same form as the model's; both models' answers are judged against it.")
+  String correctedText;
+
+  @Option(names = "--source", paramLabel = "NAME", defaultValue = "cli",
+      description = "Who judged: a user id, an evaluator, a labelling job (default: ${DEFAULT-VALUE}).")
+  String source;
+
+  @Option(names = "--deadline-ms", paramLabel = "N", defaultValue = "10000",
+      description = "The call's deadline in milliseconds (default: ${DEFAULT-VALUE}).")
+  long deadlineMs;
+
+  @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:CASCADE_API_KEY}",
+      description = "The API key, for a router with api.keys-file (default: the CASCADE_API_KEY environment variable).")
+  String apiKey;
+
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    if (deadlineMs < 1) {
+      throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
+    }
+    if (verdict == null && correctedText == null) {
+      throw new IllegalArgumentException("give --correct, --wrong or --corrected-text (or a verdict and the text)");
+    }
+    FeedbackRequest.Builder request = FeedbackRequest.newBuilder().setRequestId(requestId).setSource(source);
+    if (verdict != null) {
+      request.setCorrect(verdict.correct);
+    }
+    if (correctedText != null) {
+      request.setCorrectedText(correctedText);
+    }
+    return target.call(spec.commandLine().getErr(), channel -> {
+      CascadeGrpc.CascadeBlockingStub stub = AskCommand.withApiKey(CascadeGrpc.newBlockingStub(channel), apiKey);
+      FeedbackResponse written = stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
+          .submitFeedback(request.build());
+      spec.commandLine().getOut().println("feedback for " + written.getRequestId() + " written to "
+          + written.getTopic() + " partition " + written.getPartition() + " offset " + written.getOffset());
+      spec.commandLine().getOut().flush();
+      return 0;
+    });
+  }
+}
