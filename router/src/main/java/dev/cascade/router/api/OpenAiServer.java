@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The OpenAI-compatible HTTP door (Javalin on Jetty): {@code POST /v1/completions}, {@code POST
  * /v1/chat/completions} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
- * GET /v1/models/cascade}. It takes the gRPC door's path: the request goes onto the requests
+ * GET /v1/models/cascade}, and its own {@code POST /v1/feedback}. It takes the gRPC door's path: the request goes onto the requests
  * topic through the same {@link RequestChannel}, and the call waits, without holding a thread, for
  * the response with its request id.
  *
@@ -57,6 +57,7 @@ final class OpenAiServer {
   private final TokenCounter tokens;
   private final Settings settings;
   private final Semaphore inFlight;
+  private final FeedbackTopic.Sink feedback;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private volatile BooleanSupplier ready = () -> true;
   private volatile boolean stopping;
@@ -68,6 +69,13 @@ final class OpenAiServer {
    */
   OpenAiServer(RequestChannel channel, RequestValidator validator, ApiKeys apiKeys, TokenCounter tokens,
       Settings settings) {
+    this(channel, validator, apiKeys, tokens, settings, null);
+  }
+
+  /** As above; {@code POST /v1/feedback} writes to {@code feedback} (null: that path is not served). */
+  OpenAiServer(RequestChannel channel, RequestValidator validator, ApiKeys apiKeys, TokenCounter tokens,
+      Settings settings, FeedbackTopic.Sink feedback) {
+    this.feedback = feedback;
     this.channel = channel;
     this.validator = validator;
     this.apiKeys = apiKeys;
@@ -96,6 +104,9 @@ final class OpenAiServer {
       config.routes.post("/v1/completions", ctx -> generate(ctx, false));
       config.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
       config.routes.get("/v1/models", ctx -> json(ctx, 200, OpenAiResponses.models(createdSeconds)));
+      if (feedback != null) {
+        config.routes.post("/v1/feedback", this::feedback);
+      }
       config.routes.get("/v1/models/{model}", ctx -> {
         model(ctx.pathParam("model"));
         json(ctx, 200, OpenAiResponses.model(createdSeconds).toString());
@@ -213,6 +224,78 @@ final class OpenAiServer {
     }));
   }
 
+  /**
+   * {@code POST /v1/feedback} (not an OpenAI path; this router's own): {@code {"id": "cmpl-...",
+   * "correct": false, "corrected_text": "...", "source": "..."}}, the id of a completion this door
+   * answered and a verdict on it, the right answer, or both. Written to the feedback topic as
+   * {@code Cascade.SubmitFeedback} writes it; 200 with where it was written, 400 naming the field,
+   * 503 when Kafka does not take it.
+   */
+  private void feedback(Context ctx) {
+    com.fasterxml.jackson.databind.JsonNode root;
+    try {
+      root = ctx.body().isBlank() ? null : FEEDBACK_JSON.readTree(ctx.body());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw OpenAiError.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
+          + e.getOriginalMessage());
+    }
+    if (root == null || !root.isObject()) {
+      throw OpenAiError.invalid(null, "invalid_json", "the request body must be a JSON object");
+    }
+    String id = text(root, "id");
+    Boolean correct = null;
+    com.fasterxml.jackson.databind.JsonNode verdict = root.get("correct");
+    if (verdict != null && !verdict.isNull()) {
+      if (!verdict.isBoolean()) {
+        throw OpenAiError.invalid("correct", "invalid_type", "correct: must be true or false");
+      }
+      correct = verdict.booleanValue();
+    }
+    String correctedText = text(root, "corrected_text");
+    String source = text(root, "source");
+    Optional<String> problem = FeedbackTopic.problem(id, correct != null, correctedText, source);
+    if (problem.isPresent()) {
+      String message = problem.get().startsWith("request_id:") ? "id:" + problem.get().substring(11) : problem.get();
+      int colon = message.indexOf(':');
+      String field = message.substring(0, colon);
+      throw OpenAiError.invalid(field.contains(",") ? null : field, "invalid_value", message);
+    }
+    dev.cascade.schemas.avro.Feedback record = dev.cascade.schemas.avro.Feedback.newBuilder()
+        .setRequestId(id)
+        .setCorrect(correct)
+        .setCorrectedText(correctedText)
+        .setSource(source == null || source.isEmpty() ? "http" : source)
+        .setCreatedAtMs(System.currentTimeMillis())
+        .build();
+    ctx.future(() -> feedback.send(record).handle((written, e) -> {
+      if (e == null) {
+        com.fasterxml.jackson.databind.node.ObjectNode body = FEEDBACK_JSON.createObjectNode()
+            .put("object", "feedback").put("id", id).put("topic", written.topic())
+            .put("partition", written.partition()).put("offset", written.offset());
+        json(ctx, 200, body.toString());
+      } else {
+        error(ctx, new OpenAiError(503, "server_error", null, "unavailable", "feedback for " + id
+            + " could not be written: " + unwrap(e).getMessage()));
+      }
+      return null;
+    }));
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper FEEDBACK_JSON =
+      new com.fasterxml.jackson.databind.ObjectMapper();
+
+  /** A string field, or null when absent or null; 400 naming it when it is another type. */
+  private static String text(com.fasterxml.jackson.databind.JsonNode root, String field) {
+    com.fasterxml.jackson.databind.JsonNode node = root.get(field);
+    if (node == null || node.isNull()) {
+      return null;
+    }
+    if (!node.isTextual()) {
+      throw OpenAiError.invalid(field, "invalid_type", field + ": must be a string");
+    }
+    return node.textValue();
+  }
+
   private void answer(Context ctx, OpenAiRequest request, CascadeResponse response) {
     OpenAiResponses.Answer answer = OpenAiResponses.answer(request, response, tokens, settings.defaultMaxNewTokens(),
         System.currentTimeMillis() / 1000);
@@ -285,7 +368,8 @@ final class OpenAiServer {
 
   private static OpenAiError unknownPath(Context ctx) {
     return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
-        + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models");
+        + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
+        + " POST /v1/feedback");
   }
 
   private static void error(Context ctx, OpenAiError e) {

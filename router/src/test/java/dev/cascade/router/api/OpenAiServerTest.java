@@ -56,6 +56,7 @@ class OpenAiServerTest {
   private PrometheusRegistry registry;
   private OpenAIClient client;
   private final HttpClient http = HttpClient.newHttpClient();
+  private FakeKafkaServer.RecordingFeedback feedback;
 
   @BeforeEach
   void start() throws Exception {
@@ -73,8 +74,9 @@ class OpenAiServerTest {
     // The fake small model refuses '#'; the door counts prompt tokens as code points.
     RequestValidator validator = new RequestValidator(FakeKafkaServer.model(
         p -> p.contains("#") ? Optional.of("prompt: character '#' cannot be encoded") : Optional.empty()));
+    feedback = new FakeKafkaServer.RecordingFeedback();
     server = new OpenAiServer(channel, validator, ApiKeys.load(keys, registry), TokenCounter.approximate(),
-        new OpenAiServer.Settings(wait, 48, maxInFlight)).start("127.0.0.1", 0);
+        new OpenAiServer.Settings(wait, 48, maxInFlight), feedback).start("127.0.0.1", 0);
     client = client(KEY);
   }
 
@@ -104,6 +106,51 @@ class OpenAiServerTest {
     assertThat(response.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith(
         "application/json"));
     return JSON.readTree(response.body()).path("error");
+  }
+
+  @Test
+  void feedbackOnACompletionIsWrittenAndABadOneIsRefusedNamingTheField() throws Exception {
+    HttpResponse<String> ok = post("/feedback", "{\"id\": \"cmpl-1\", \"correct\": false, \"corrected_text\": \"k a s\"}",
+        KEY);
+    assertThat(ok.statusCode()).as(ok.body()).isEqualTo(200);
+    JsonNode body = JSON.readTree(ok.body());
+    assertThat(body.path("object").asText()).isEqualTo("feedback");
+    assertThat(body.path("id").asText()).isEqualTo("cmpl-1");
+    assertThat(body.path("topic").asText()).isEqualTo("cascade.feedback");
+    dev.cascade.schemas.avro.Feedback written = feedback.written.get(0);
+    assertThat(written.getRequestId()).isEqualTo("cmpl-1");
+    assertThat(written.getCorrect()).isFalse();
+    assertThat(written.getCorrectedText()).isEqualTo("k a s");
+    assertThat(written.getSource()).isEqualTo("http");
+
+    String[][] bad = {
+        {"{\"correct\": true}", "id"},
+        {"{\"id\": 7, \"correct\": true}", "id"},
+        {"{\"id\": \"cmpl-2\", \"correct\": \"yes\"}", "correct"},
+        {"{\"id\": \"cmpl-2\", \"corrected_text\": \"  \"}", "corrected_text"},
+        {"{\"id\": \"cmpl-2\", \"correct\": true, \"source\": \"" + "s".repeat(200) + "\"}", "source"},
+        {"{\"id\": \"cmpl-2\"}", null},
+        {"not json", null}};
+    for (String[] c : bad) {
+      HttpResponse<String> refused = post("/feedback", c[0], KEY);
+      assertThat(refused.statusCode()).as(c[0]).isEqualTo(400);
+      JsonNode error = error(refused);
+      assertThat(error.path("type").asText()).isEqualTo("invalid_request_error");
+      if (c[1] == null) {
+        assertThat(error.path("param").isNull()).as(c[0]).isTrue();
+      } else {
+        assertThat(error.path("param").asText()).as(c[0]).isEqualTo(c[1]);
+        assertThat(error.path("message").asText()).startsWith(c[1] + ":");
+      }
+    }
+    assertThat(post("/feedback", "{\"id\": \"cmpl-3\", \"correct\": true}", null).statusCode())
+        .as("the API key is needed").isEqualTo(401);
+    assertThat(feedback.written).hasSize(1);
+
+    feedback.failure = new IllegalStateException("broker down");
+    HttpResponse<String> down = post("/feedback", "{\"id\": \"cmpl-4\", \"correct\": true}", KEY);
+    assertThat(down.statusCode()).isEqualTo(503);
+    assertThat(error(down).path("message").asText()).contains("cmpl-4").contains("broker down");
   }
 
   @Test

@@ -48,7 +48,8 @@ import org.junit.jupiter.api.Test;
  * Cascade.Generate} (no reference, so its outcome waits for feedback), then {@code
  * Cascade.SubmitFeedback} with the right answer; the record is on the feedback topic as a
  * {@code read_committed} reader sees it, and the learner (its own Kafka Streams application) joins
- * it with the outcome and counts a label from feedback. Feedback for an id with no outcome waits.
+ * it with the outcome and counts a label from feedback. Feedback for an id with no outcome waits; the
+ * HTTP door's {@code POST /v1/feedback} writes the same record.
  */
 class FeedbackDoorIT {
 
@@ -88,8 +89,18 @@ class FeedbackDoorIT {
             .isInstanceOfSatisfying(StatusRuntimeException.class,
                 e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
 
-        List<Feedback> onTopic = readFeedback(config, 2);
-        assertThat(onTopic).extracting(Feedback::getRequestId).containsExactlyInAnyOrder("fb-1", "fb-nobody");
+        // The HTTP door's own path, for callers of the OpenAI-compatible door (completion ids).
+        java.net.http.HttpResponse<String> http = java.net.http.HttpClient.newHttpClient().send(
+            java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + doors.httpPort()
+                + "/v1/feedback")).header("Content-Type", "application/json").POST(
+                java.net.http.HttpRequest.BodyPublishers.ofString("{\"id\": \"cmpl-fb\", \"correct\": false}")).build(),
+            java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(http.statusCode()).as(http.body()).isEqualTo(200);
+        assertThat(http.body()).contains("\"topic\":\"" + config.topics().feedback() + "\"");
+
+        List<Feedback> onTopic = readFeedback(config, 3);
+        assertThat(onTopic).extracting(Feedback::getRequestId)
+            .containsExactlyInAnyOrder("fb-1", "fb-nobody", "cmpl-fb");
         Feedback first = onTopic.stream().filter(f -> f.getRequestId().equals("fb-1")).findFirst().orElseThrow();
         assertThat(first.getCorrectedText()).isEqualTo(answer.getText());
         assertThat(first.getCorrect()).isNull();
@@ -97,7 +108,7 @@ class FeedbackDoorIT {
 
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
         while ((counter(learnerRegistry, "cascade_learner_labels", "source", "feedback") < 1
-            || counter(learnerRegistry, "cascade_learner_feedback", "result", "waiting") < 1)
+            || counter(learnerRegistry, "cascade_learner_feedback", "result", "waiting") < 2)
             && System.nanoTime() < deadline) {
           Thread.sleep(200);
         }
@@ -106,7 +117,7 @@ class FeedbackDoorIT {
         assertThat(counter(learnerRegistry, "cascade_learner_labels", "source", "feedback"))
             .as("fb-1 labelled by its feedback").isEqualTo(1);
         assertThat(counter(learnerRegistry, "cascade_learner_feedback", "result", "waiting"))
-            .as("fb-nobody has no outcome: kept for the window").isEqualTo(1);
+            .as("fb-nobody and cmpl-fb have no outcome: kept for the window").isEqualTo(2);
       } finally {
         if (channel != null) {
           channel.shutdownNow();
