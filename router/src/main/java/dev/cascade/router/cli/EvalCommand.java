@@ -185,6 +185,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " (default: ${DEFAULT-VALUE}).")
   String skipLabel;
 
+  @Option(names = "--skip-thresholds", defaultValue = "one", paramLabel = "one|per-kind",
+      description = "With --tiers: one skip threshold for every prompt, or per-kind: one for single-word prompts and one"
+          + " for longer ones, chosen together on validation under the same loss bound (the artifact then carries"
+          + " each kind's score offset, so a policy's one threshold applies both) (default: ${DEFAULT-VALUE}).")
+  String skipThresholds;
+
   @Option(names = "--seed", defaultValue = "20240917", paramLabel = "N",
       description = "Seed of the bootstrap (and of training with --rule-train) (default: ${DEFAULT-VALUE}).")
   long seed;
@@ -356,8 +362,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: needs a rule whose early deferral is"
           + " exact (chow-sum, chow-quantile-0); --tier-rule " + tierRule + " decodes every answer to the end");
     }
+    if (!skipThresholds.equals("one") && !skipThresholds.equals("per-kind")) {
+      throw new picocli.CommandLine.ParameterException(cli, "--skip-thresholds: one or per-kind, not '"
+          + skipThresholds + "'");
+    }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
-        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs(), stopCosts);
+        skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs(), stopCosts,
+        skipThresholds.equals("per-kind"));
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),

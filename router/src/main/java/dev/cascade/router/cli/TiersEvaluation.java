@@ -21,6 +21,7 @@ import dev.cascade.router.learning.DeferralExample;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.PromptFeatures;
+import dev.cascade.router.learning.PromptKind;
 import dev.cascade.router.learning.PromptHash;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
@@ -76,6 +77,8 @@ final class TiersEvaluation {
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
   /** The validation metric of a skip rule's artifact holding the threshold chosen on validation. */
   static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
+  /** The offset of a kind the skip never skips: scores are probabilities, so none passes a threshold after it. */
+  static final double NEVER_SKIP_OFFSET = 1e9;
   /** Test prompts over which the small model's time per decoding step is measured. */
   private static final int TIMING_ITEMS = 512;
   /** The learned ways to defer, beside the built-in rules' names. */
@@ -98,10 +101,18 @@ final class TiersEvaluation {
    * @param skipTextOnly whether the prompt rule reads the prompt's text alone ({@link
    *     PromptFeatures#TEXT_LAYOUT}: no prompt pass of the small model) instead of {@link PromptFeatures#LAYOUT}
    * @param stopCosts which tiers are costed with early deferral ({@link StopCosts})
+   * @param skipPerKind whether the skip has a threshold per {@link PromptKind} (chosen together) instead of one
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
       Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly,
-      StopCosts stopCosts) {
+      StopCosts stopCosts, boolean skipPerKind) {
+
+    /** Options with one skip threshold. */
+    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
+        long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly, StopCosts stopCosts) {
+      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, skipTextOnly,
+          stopCosts, false);
+    }
 
     /** Options without early deferral's costs. */
     Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
@@ -556,13 +567,33 @@ final class TiersEvaluation {
         .withModel(ModelFingerprint.of(small), text ? PromptFeatures.TEXT_LAYOUT : PromptFeatures.LAYOUT));
     PregenSkip onValidation = new PregenSkip(validationTiers.get(0).correct(), validationTiers.get(last).correct(),
         validationTiers.get(0).score(), promptRule.info().calibrationScores(), steps(validationAnswers.get(0)));
-    double threshold = onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(), PregenSkip.MIDDLE_RATES);
+    int kinds = PromptKind.values().length;
+    int[] validationKinds = PromptKind.ordinals(validation.stream().map(PromptItem::prompt).toList());
+    double[] thresholds;
+    if (options.skipPerKind()) {
+      thresholds = onValidation.chooseThresholds(validationKinds, kinds, SKIP_SHARES, options.skipMaxLoss(),
+          PregenSkip.MIDDLE_RATES);
+    } else {
+      thresholds = new double[kinds];
+      java.util.Arrays.fill(thresholds, onValidation.chooseThreshold(SKIP_SHARES, options.skipMaxLoss(),
+          PregenSkip.MIDDLE_RATES));
+    }
+    // One threshold for a policy, and per kind the offset that turns it into the kind's own.
+    double threshold = java.util.Arrays.stream(thresholds).filter(Double::isFinite).reduce((a, b) -> b)
+        .orElse(Double.POSITIVE_INFINITY);
+    boolean[] validationSkipped = onValidation.skipped(thresholds, validationKinds);
     if (options.skipRuleOut() != null) {
       // The artifact carries the threshold chosen on validation, and the label, for a policy to start from.
       java.util.Map<String, Double> chosen = new java.util.LinkedHashMap<>();
       if (Double.isFinite(threshold)) {
         chosen.put(SKIP_THRESHOLD_METRIC, threshold);
-        chosen.put("skip_validation_share", PregenSkip.share(onValidation.skipped(threshold)));
+        chosen.put("skip_validation_share", PregenSkip.share(validationSkipped));
+        if (options.skipPerKind()) {
+          for (PromptKind kind : PromptKind.values()) {
+            double own = thresholds[kind.ordinal()];
+            chosen.put(kind.offsetMetric(), Double.isFinite(own) ? threshold - own : -NEVER_SKIP_OFFSET);
+          }
+        }
       }
       chosen.put("skip_label_deferred_or_benefit", options.skipLabel() == PregenSkip.Label.DEFERRED_OR_BENEFIT ? 1.0 : 0.0);
       RuleArtifacts.write(promptRule.withInfo(promptRule.info().withMetrics(chosen)), options.skipRuleOut());
@@ -577,7 +608,8 @@ final class TiersEvaluation {
     if (options.skipItemsOut() != null) {
       writeItems(options.skipItemsOut(), onValidation, examples, onTest, testExamples, inputNames);
     }
-    boolean[] skipped = onTest.skipped(threshold);
+    int[] testKinds = PromptKind.ordinals(test.stream().map(PromptItem::prompt).toList());
+    boolean[] skipped = onTest.skipped(thresholds, testKinds);
     boolean[] none = new boolean[test.size()];
     long allSteps = IntStream.of(onTest.decodeSteps()).asLongStream().sum();
 
@@ -600,8 +632,17 @@ final class TiersEvaluation {
     } else {
       node.put("threshold", threshold);
     }
-    node.put("validation_skipped_share", PregenSkip.share(onValidation.skipped(threshold)));
-    finite(node, "validation_max_loss", onValidation.maxLoss(onValidation.skipped(threshold), PregenSkip.MIDDLE_RATES));
+    node.put("thresholds", options.skipPerKind() ? "per-kind" : "one");
+    ObjectNode byKind = node.putObject("by_kind");
+    for (PromptKind kind : PromptKind.values()) {
+      ObjectNode k = byKind.putObject(kind.id());
+      finite(k, "threshold", thresholds[kind.ordinal()]);
+      k.put("validation_skipped_share", shareOfKind(validationSkipped, validationKinds, kind));
+      k.put("skipped_share", shareOfKind(skipped, testKinds, kind));
+      k.put("items", IntStream.of(testKinds).filter(x -> x == kind.ordinal()).count());
+    }
+    node.put("validation_skipped_share", PregenSkip.share(validationSkipped));
+    finite(node, "validation_max_loss", onValidation.maxLoss(validationSkipped, PregenSkip.MIDDLE_RATES));
     node.put("skipped_share", PregenSkip.share(skipped));
     node.put("skipped_benefit_share", shareWhere(skipped, onTest, true));
     finite(node, "max_loss_at_middle_rates", onTest.maxLoss(skipped, PregenSkip.MIDDLE_RATES));
@@ -687,6 +728,13 @@ final class TiersEvaluation {
         }
       }
     }
+  }
+
+  /** The share of {@code kind}'s items skipped (0 when there are none of that kind). */
+  private static double shareOfKind(boolean[] skipped, int[] kinds, PromptKind kind) {
+    long all = IntStream.of(kinds).filter(k -> k == kind.ordinal()).count();
+    long hit = IntStream.range(0, kinds.length).filter(i -> kinds[i] == kind.ordinal() && skipped[i]).count();
+    return all == 0 ? 0 : (double) hit / all;
   }
 
   /** Puts the value, or null where it is infinite (a loss undefined: more skipped than a rate escalates). */
@@ -798,6 +846,14 @@ final class TiersEvaluation {
             : ""));
     out.append(String.format(Locale.ROOT, "  most exact match lost at escalation rates 0.20-0.50: %.2f points%n",
         100 * skip.get("max_loss_at_middle_rates").asDouble()));
+    out.append(String.format(Locale.ROOT, "  thresholds: %s;", skip.get("thresholds").asText()));
+    skip.get("by_kind").fields().forEachRemaining(k -> out.append(String.format(Locale.ROOT,
+        " %s %s (skips %.1f%% of validation's, %.1f%% of these %d)", k.getKey(),
+        k.getValue().path("threshold").isNumber() ? String.format(Locale.ROOT, "%.4f",
+            k.getValue().get("threshold").asDouble()) : "none",
+        100 * k.getValue().get("validation_skipped_share").asDouble(), 100 * k.getValue().get("skipped_share").asDouble(),
+        k.getValue().get("items").asInt())));
+    out.append(String.format(Locale.ROOT, "%n"));
     out.append(String.format(Locale.ROOT, "  trade-off (threshold at a share of validation skipped; measured here):%n"));
     out.append(String.format(Locale.ROOT, "  %12s %10s %14s %12s %12s %12s%n", "val. share", "skipped", "decode saved",
         "max loss", "mean loss", "val. max"));

@@ -248,4 +248,120 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
     }
     return best;
   }
+  /** Which items the skip sends on with a threshold per prompt kind: prompt score above {@code thresholds[kind[i]]}. */
+  public boolean[] skipped(double[] thresholds, int[] kind) {
+    if (kind.length != size()) {
+      throw new IllegalArgumentException(kind.length + " kinds for " + size() + " items");
+    }
+    boolean[] out = new boolean[size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = promptScore[i] > thresholds[kind[i]];
+    }
+    return out;
+  }
+
+  /**
+   * Thresholds per prompt kind, chosen together as {@link #chooseThreshold} chooses one: for each
+   * kind the candidates are the prompt-score quantiles of that kind's items that skip {@code shares}
+   * of them, and {@code +∞} (skip none of that kind); of every combination, the one skipping the most
+   * items (at least one) whose {@link #maxLoss} over {@code rates}, on all the items together, is at
+   * most {@code maxLoss}. Every entry {@code +∞} when none is. The search tries every combination
+   * ({@code (shares + 1)^kinds}), so it is meant for a few kinds.
+   *
+   * @param kind per item, its kind, {@code 0 … kinds − 1}
+   */
+  public double[] chooseThresholds(int[] kind, int kinds, double[] shares, double maxLoss, double[] rates) {
+    int n = size();
+    if (kind.length != n) {
+      throw new IllegalArgumentException(kind.length + " kinds for " + n + " items");
+    }
+    double[][] candidates = new double[kinds][];
+    for (int k = 0; k < kinds; k++) {
+      int kk = k;
+      double[] sorted = IntStream.range(0, n).filter(i -> kind[i] == kk).mapToDouble(i -> promptScore[i]).sorted()
+          .toArray();
+      double[] c = new double[shares.length + 1];
+      c[0] = Double.POSITIVE_INFINITY;
+      int m = 1;
+      for (double share : shares) {
+        int keep = (int) Math.round((1 - share) * sorted.length);
+        if (keep < sorted.length && keep >= 1) {
+          c[m++] = sorted[keep - 1];
+        }
+      }
+      candidates[k] = Arrays.copyOf(c, m);
+    }
+    int[] order = postOrder();
+    double[] without = new double[rates.length];
+    boolean[] none = new boolean[n];
+    for (int r = 0; r < rates.length; r++) {
+      without[r] = accuracyAt(rates[r], none, order);
+    }
+    double[] best = new double[kinds];
+    Arrays.fill(best, Double.POSITIVE_INFINITY);
+    int bestCount = 0;
+    int[] at = new int[kinds];
+    double[] thresholds = new double[kinds];
+    while (true) {
+      for (int k = 0; k < kinds; k++) {
+        thresholds[k] = candidates[k][at[k]];
+      }
+      boolean[] skipped = skipped(thresholds, kind);
+      int count = 0;
+      for (boolean b : skipped) {
+        count += b ? 1 : 0;
+      }
+      if (count > bestCount && lossWithin(skipped, order, without, rates, maxLoss)) {
+        bestCount = count;
+        best = thresholds.clone();
+      }
+      int k = 0;
+      while (k < kinds && ++at[k] == candidates[k].length) {
+        at[k] = 0;
+        k++;
+      }
+      if (k == kinds) {
+        return best;
+      }
+    }
+  }
+
+  private boolean lossWithin(boolean[] skipped, int[] order, double[] without, double[] rates, double maxLoss) {
+    for (int r = 0; r < rates.length; r++) {
+      double with = accuracyAt(rates[r], skipped, order);
+      if (Double.isNaN(with) || without[r] - with > maxLoss) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** {@link #accuracyAt(double, boolean[])} with the post-score order already computed. */
+  private double accuracyAt(double rate, boolean[] skipped, int[] order) {
+    int n = size();
+    int escalate = (int) Math.round(rate * n);
+    int count = 0;
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+      if (skipped[i]) {
+        count++;
+        right += largeCorrect[i] ? 1 : 0;
+      }
+    }
+    if (count > escalate) {
+      return Double.NaN;
+    }
+    for (int j = 0; j < n; j++) {
+      int i = order[j];
+      if (skipped[i]) {
+        continue;
+      }
+      boolean deferred = count < escalate;
+      if (deferred) {
+        count++;
+      }
+      right += (deferred ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
+    }
+    return (double) right / n;
+  }
 }

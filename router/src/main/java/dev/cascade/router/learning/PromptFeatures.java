@@ -71,7 +71,9 @@ public final class PromptFeatures {
 
   /**
    * As {@link #score}, for many prompts in one call (much faster for a tree ensemble than one at a
-   * time); score i belongs to prompt i.
+   * time); score i belongs to prompt i. A rule whose artifact holds a score offset per prompt kind
+   * ({@link PromptKind}, written by {@code eval --skip-thresholds per-kind}) has it added to each
+   * prompt's score, so one threshold applies each kind's own.
    *
    * @param scores the small model's pass over each prompt; may be null for a {@link #TEXT_LAYOUT} rule
    * @throws IllegalArgumentException as {@link #score}, or if the lists differ in length
@@ -92,7 +94,16 @@ public final class PromptFeatures {
       none.add(NO_GENERATION);
       inputs.add(text ? ofText(prompts.get(i)) : of(prompts.get(i), scores.get(i)));
     }
-    return rule.scores(none, inputs);
+    double[] out = rule.scores(none, inputs);
+    java.util.Map<String, Double> metrics = rule.info().validationMetrics();
+    double[] offsets = new double[PromptKind.values().length];
+    for (PromptKind kind : PromptKind.values()) {
+      offsets[kind.ordinal()] = kind.offset(metrics);
+    }
+    for (int i = 0; i < out.length; i++) {
+      out[i] += offsets[PromptKind.of(prompts.get(i)).ordinal()];
+    }
+    return out;
   }
 
   /** The inputs' names for a hidden state of {@code width} values: the scalars, then {@code hidden_i}. */

@@ -70,6 +70,56 @@ class PregenSkipTest {
   }
 
   @Test
+  void aThresholdPerKindSkipsEachKindsHopelessRequestsWhereOneThresholdCannot() {
+    // Two kinds, alternating. The hopeless requests of kind 0 score 0.6, of kind 1 score 1.0; the
+    // others of kind 0 score under 0.5 and of kind 1 between 0.5 and 0.9, so no one threshold takes
+    // kind 0's hopeless requests without kind 1's ordinary ones.
+    Random random = new Random(11);
+    int n = 2000;
+    boolean[] small = new boolean[n];
+    boolean[] large = new boolean[n];
+    double[] post = new double[n];
+    double[] prompt = new double[n];
+    int[] steps = new int[n];
+    int[] kind = new int[n];
+    boolean[] hopeless = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      kind[i] = i % 2;
+      hopeless[i] = i % 10 < 2;
+      small[i] = !hopeless[i] && random.nextDouble() < 0.6;
+      large[i] = hopeless[i] || random.nextDouble() < 0.8;
+      post[i] = hopeless[i] ? 0.95 + 0.05 * random.nextDouble()
+          : large[i] && !small[i] ? 0.5 + 0.4 * random.nextDouble() : 0.4 * random.nextDouble();
+      prompt[i] = kind[i] == 0 ? (hopeless[i] ? 0.6 : 0.5 * random.nextDouble())
+          : (hopeless[i] ? 1.0 : 0.5 + 0.4 * random.nextDouble());
+      steps[i] = hopeless[i] ? 30 : 6;
+    }
+    PregenSkip data = new PregenSkip(small, large, post, prompt, steps);
+
+    boolean[] one = data.skipped(data.chooseThreshold(shares(), 0.005, PregenSkip.MIDDLE_RATES));
+    double[] thresholds = data.chooseThresholds(kind, 2, shares(), 0.005, PregenSkip.MIDDLE_RATES);
+    boolean[] perKind = data.skipped(thresholds, kind);
+    for (int i = 0; i < n; i++) {
+      if (hopeless[i]) {
+        assertThat(perKind[i]).as("hopeless item %d, per kind", i).isTrue();
+      }
+      if (kind[i] == 0) {
+        // Kind 0: per kind, exactly its hopeless requests; one threshold takes none of them.
+        assertThat(perKind[i]).as("item %d, per kind", i).isEqualTo(hopeless[i]);
+        assertThat(one[i]).as("item %d, one threshold", i).isFalse();
+      }
+    }
+    assertThat(thresholds[0]).isLessThan(0.6).isGreaterThanOrEqualTo(0.45);
+    assertThat(data.maxLoss(perKind, PregenSkip.MIDDLE_RATES)).isLessThanOrEqualTo(0.005);
+    assertThat(PregenSkip.share(perKind)).isGreaterThan(PregenSkip.share(one));
+    // A bound nothing meets: every threshold +inf.
+    PregenSkip bad = population(new Random(5), 2000, false);
+    assertThat(bad.chooseThresholds(kind, 2, shares(), 0.005, PregenSkip.MIDDLE_RATES))
+        .containsExactly(Double.POSITIVE_INFINITY, Double.POSITIVE_INFINITY);
+    assertThatThrownBy(() -> data.skipped(thresholds, new int[3])).hasMessageContaining("3 kinds for 2000 items");
+  }
+
+  @Test
   void aPromptRuleThatFlagsTheWrongRequestsSkipsNothing() {
     PregenSkip data = population(new Random(5), 2000, false);
     assertThat(data.chooseThreshold(shares(), 0.005, PregenSkip.MIDDLE_RATES)).isEqualTo(Double.POSITIVE_INFINITY);

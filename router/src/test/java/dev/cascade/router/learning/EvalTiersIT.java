@@ -203,6 +203,7 @@ class EvalTiersIT {
     int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
         "--tiers", "small,large", "--grid", "4", "--learners", "logistic", "--engine", "OnnxRuntime",
         "--skip-label", "deferred-or-benefit", "--skip-inputs", "text", "--skip-rule-out", rule.toString(),
+        "--skip-thresholds", "per-kind",
         "--skip-items-out", items.toString(), "--json", "--cache", shared.resolve("cache").toString());
 
     assertThat(code).as(err.toString()).isZero();
@@ -215,13 +216,27 @@ class EvalTiersIT {
     LearnedRule saved = RuleArtifacts.read(rule);
     assertThat(saved.info().featureLayout()).isEqualTo(PromptFeatures.TEXT_LAYOUT);
     assertThat(saved.info().validationMetrics().get("skip_label_deferred_or_benefit")).isEqualTo(1.0);
-    if (skip.get("threshold").isNumber()) {
-      assertThat(saved.info().validationMetrics().get("skip_threshold")).isEqualTo(skip.get("threshold").asDouble());
+    assertThat(skip.get("threshold").isNumber()).as("a threshold within the loss bound on this sample").isTrue();
+    assertThat(saved.info().validationMetrics().get("skip_threshold")).isEqualTo(skip.get("threshold").asDouble());
+    // Per kind: each kind's offset turns the one threshold into that kind's own.
+    assertThat(skip.get("thresholds").asText()).isEqualTo("per-kind");
+    for (PromptKind kind : PromptKind.values()) {
+      JsonNode own = skip.get("by_kind").get(kind.id());
+      double offset = saved.info().validationMetrics().get(kind.offsetMetric());
+      if (own.path("threshold").isNumber()) {
+        assertThat(skip.get("threshold").asDouble() - offset).isCloseTo(own.get("threshold").asDouble(),
+            org.assertj.core.api.Assertions.within(1e-12));
+      } else {
+        assertThat(offset).as("a kind never skipped").isLessThan(-1e8);
+      }
     }
     // No pass of the model: the rule scores the text.
     assertThat(PromptFeatures.needsPass(saved)).isFalse();
-    for (double p : PromptFeatures.scores(saved, List.of("having become hyaline", "cat"), null)) {
-      assertThat(p).isBetween(0.0, 1.0);
+    List<String> two = List.of("having become hyaline", "cat");
+    double[] scored = PromptFeatures.scores(saved, two, null);
+    for (int i = 0; i < scored.length; i++) {
+      // A probability, once its kind's offset is taken off again.
+      assertThat(scored[i] - PromptKind.of(two.get(i)).offset(saved.info().validationMetrics())).isBetween(0.0, 1.0);
     }
     List<String> lines = Files.readAllLines(items);
     assertThat(lines.get(0)).isEqualTo(

@@ -20,6 +20,39 @@ class PromptFeaturesTest {
   }
 
   @Test
+  void aPromptIsOneWordOrMore() {
+    assertThat(PromptKind.of("cat")).isEqualTo(PromptKind.SINGLE_WORD);
+    assertThat(PromptKind.of("  cat ")).isEqualTo(PromptKind.SINGLE_WORD);
+    assertThat(PromptKind.of("")).isEqualTo(PromptKind.SINGLE_WORD);
+    assertThat(PromptKind.of("having become\thyaline")).isEqualTo(PromptKind.MULTI_WORD);
+    assertThat(PromptKind.ordinals(java.util.List.of("a b", "a"))).containsExactly(1, 0);
+    assertThat(PromptKind.SINGLE_WORD.offsetMetric()).isEqualTo("skip_offset_single_word");
+  }
+
+  @Test
+  void aSkipRulesOffsetPerKindIsAddedToTheScoresOfThatKindsPrompts() {
+    java.util.List<DeferralExample> examples = new java.util.ArrayList<>();
+    for (int i = 0; i < 80; i++) {
+      String prompt = i % 2 == 0 ? "w" + "x".repeat(i % 13) : "two words" + "y".repeat(i % 7);
+      examples.add(new DeferralExample(dev.cascade.router.features.FeatureExtractor.extract(new float[0], new float[0]),
+          PromptFeatures.ofText(prompt), false, prompt.length() > 8));
+    }
+    LearnedRule trained = RuleTrainer.train("pregen-skip", PromptFeatures.textModelNames(), examples, "test", 1,
+        new RuleTrainer.Options(2, 7, java.util.List.of(LearnerSpec.logisticRegression(10, 0.1))),
+        RuleTrainer.Progress.NONE).rule();
+    LearnedRule plain = trained.withInfo(trained.info().withModel("f", PromptFeatures.TEXT_LAYOUT));
+    LearnedRule offset = plain.withInfo(plain.info().withMetrics(java.util.Map.of(
+        PromptKind.SINGLE_WORD.offsetMetric(), 0.25, PromptKind.MULTI_WORD.offsetMetric(), -0.5)));
+    java.util.List<String> prompts = java.util.List.of("cat", "having become hyaline", "dog");
+    double[] before = PromptFeatures.scores(plain, prompts, null);
+    double[] after = PromptFeatures.scores(offset, prompts, null);
+    assertThat(after[0]).isCloseTo(before[0] + 0.25, org.assertj.core.api.Assertions.within(1e-12));
+    assertThat(after[1]).isCloseTo(before[1] - 0.5, org.assertj.core.api.Assertions.within(1e-12));
+    assertThat(after[2]).isCloseTo(before[2] + 0.25, org.assertj.core.api.Assertions.within(1e-12));
+    assertThat(PromptFeatures.score(offset, "cat", null)).isCloseTo(after[0], org.assertj.core.api.Assertions.within(1e-12));
+  }
+
+  @Test
   void aPostGenerationRuleIsNotAPromptRule() {
     LearnedRule posthoc = LearnedRules.bundledRules().get(0);
     PromptScore score = new PromptScore(3, -1, -0.5f, 0.5f, new float[80]);
