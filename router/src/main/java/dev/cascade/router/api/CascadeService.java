@@ -66,13 +66,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       observer.onError(Status.INVALID_ARGUMENT.withDescription(problem.get()).asRuntimeException());
       return;
     }
-    Feedback record = Feedback.newBuilder()
-        .setRequestId(request.getRequestId())
-        .setCorrect(request.hasCorrect() ? request.getCorrect() : null)
-        .setCorrectedText(correctedText)
-        .setSource(request.getSource().isEmpty() ? "grpc" : request.getSource())
-        .setCreatedAtMs(System.currentTimeMillis())
-        .build();
+    Feedback record = FeedbackTopic.record(request.getRequestId(), request.hasCorrect() ? request.getCorrect() : null,
+        correctedText, request.getSource(), "grpc");
     feedback.send(record).whenComplete((written, e) -> {
       if (e != null) {
         observer.onError(Status.UNAVAILABLE.withDescription("feedback for request " + request.getRequestId()

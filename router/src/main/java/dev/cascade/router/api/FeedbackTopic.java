@@ -71,6 +71,17 @@ final class FeedbackTopic {
     };
   }
 
+  /** The record for a call the doors accepted ({@link #problem} empty); {@code source} empty or null: {@code door}. */
+  static Feedback record(String requestId, Boolean correct, String correctedText, String source, String door) {
+    return Feedback.newBuilder()
+        .setRequestId(requestId)
+        .setCorrect(correct)
+        .setCorrectedText(correctedText)
+        .setSource(source == null || source.isEmpty() ? door : source)
+        .setCreatedAtMs(System.currentTimeMillis())
+        .build();
+  }
+
   /**
    * Empty when the feedback can be recorded; otherwise what is wrong with it, naming the field.
    *

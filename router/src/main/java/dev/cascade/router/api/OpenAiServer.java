@@ -260,13 +260,7 @@ final class OpenAiServer {
       String field = message.substring(0, colon);
       throw OpenAiError.invalid(field.contains(",") ? null : field, "invalid_value", message);
     }
-    dev.cascade.schemas.avro.Feedback record = dev.cascade.schemas.avro.Feedback.newBuilder()
-        .setRequestId(id)
-        .setCorrect(correct)
-        .setCorrectedText(correctedText)
-        .setSource(source == null || source.isEmpty() ? "http" : source)
-        .setCreatedAtMs(System.currentTimeMillis())
-        .build();
+    dev.cascade.schemas.avro.Feedback record = FeedbackTopic.record(id, correct, correctedText, source, "http");
     ctx.future(() -> feedback.send(record).handle((written, e) -> {
       if (e == null) {
         com.fasterxml.jackson.databind.node.ObjectNode body = FEEDBACK_JSON.createObjectNode()

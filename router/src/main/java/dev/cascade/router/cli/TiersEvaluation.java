@@ -77,6 +77,8 @@ final class TiersEvaluation {
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
   /** The validation metric of a skip rule's artifact holding the threshold chosen on validation. */
   static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
+  /** The loss bounds the per-kind trade-off is swept over (fractions of exact match). */
+  private static final double[] SKIP_BOUNDS = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02};
   /** The offset of a kind the skip never skips: scores are probabilities, so none passes a threshold after it. */
   static final double NEVER_SKIP_OFFSET = 1e9;
   /** Test prompts over which the small model's time per decoding step is measured. */
@@ -670,6 +672,24 @@ final class TiersEvaluation {
       finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
       finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
     }
+    if (options.skipPerKind()) {
+      // Per kind, the trade-off is the loss bound: the thresholds each bound chooses on validation, measured here.
+      ArrayNode byBound = node.putArray("tradeoff_by_bound");
+      for (double bound : SKIP_BOUNDS) {
+        double[] t = onValidation.chooseThresholds(validationKinds, kinds, SKIP_SHARES, bound, PregenSkip.MIDDLE_RATES);
+        boolean[] v = onValidation.skipped(t, validationKinds);
+        boolean[] s = onTest.skipped(t, testKinds);
+        ObjectNode point = byBound.addObject().put("max_loss_bound", bound);
+        for (PromptKind kind : PromptKind.values()) {
+          finite(point, "threshold_" + kind.id(), t[kind.ordinal()]);
+        }
+        point.put("validation_share", PregenSkip.share(v));
+        finite(point, "validation_max_loss", onValidation.maxLoss(v, PregenSkip.MIDDLE_RATES));
+        point.put("skipped_share", PregenSkip.share(s)).put("decode_steps_saved_share", onTest.savedShare(s));
+        finite(point, "max_loss_at_middle_rates", onTest.maxLoss(s, PregenSkip.MIDDLE_RATES));
+        finite(point, "mean_loss_at_middle_rates", onTest.meanLoss(s, PregenSkip.MIDDLE_RATES));
+      }
+    }
     // Cost per request as the tiers count it: the small model's prompt and generated tokens unless
     // skipped, the last tier's when deferred, and, for a rule that needs it, a prompt pass on every
     // request (the small model's per-token cost over its prompt tokens).
@@ -862,6 +882,16 @@ final class TiersEvaluation {
         100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
         points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")),
         points(p.get("validation_max_loss")))));
+    if (skip.has("tradeoff_by_bound")) {
+      out.append(String.format(Locale.ROOT, "  per kind, by the loss bound (thresholds chosen on validation; measured"
+          + " here):%n  %10s %12s %12s %10s %14s %12s %12s%n", "bound", "single word", "multi word", "skipped",
+          "decode saved", "max loss", "mean loss"));
+      skip.get("tradeoff_by_bound").forEach(p -> out.append(String.format(Locale.ROOT,
+          "  %9.2f%s %12s %12s %9.1f%% %13.1f%% %12s %12s%n", 100 * p.get("max_loss_bound").asDouble(), "pt",
+          threshold(p.get("threshold_single_word")), threshold(p.get("threshold_multi_word")),
+          100 * p.get("skipped_share").asDouble(), 100 * p.get("decode_steps_saved_share").asDouble(),
+          points(p.get("max_loss_at_middle_rates")), points(p.get("mean_loss_at_middle_rates")))));
+    }
     out.append(String.format(Locale.ROOT, "  %10s %10s %10s %14s %14s%n", "escalated", "without", "with",
         "cost without", "cost with"));
     skip.get("curve").forEach(p -> out.append(String.format(Locale.ROOT, "  %10.2f %9.2f%% %10s %14.2f %14s%n",
@@ -873,6 +903,10 @@ final class TiersEvaluation {
 
   private static String percent(com.fasterxml.jackson.databind.JsonNode value) {
     return value == null || !value.isNumber() ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * value.asDouble());
+  }
+
+  private static String threshold(com.fasterxml.jackson.databind.JsonNode value) {
+    return value == null || !value.isNumber() ? "none" : String.format(Locale.ROOT, "%.4f", value.asDouble());
   }
 
   private static String points(com.fasterxml.jackson.databind.JsonNode loss) {
