@@ -107,40 +107,7 @@ final class TiersEvaluation {
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
       Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly,
-      StopCosts stopCosts, boolean skipPerKind) {
-
-    /** Options with one skip threshold. */
-    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
-        long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly, StopCosts stopCosts) {
-      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, skipTextOnly,
-          stopCosts, false);
-    }
-
-    /** Options without early deferral's costs. */
-    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
-        long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly) {
-      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, skipTextOnly,
-          StopCosts.NONE);
-    }
-
-    /** Options whose prompt rule reads the prompt pass. */
-    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
-        long seed, PregenSkip.Label skipLabel, Path skipItemsOut) {
-      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, skipItemsOut, false);
-    }
-
-    /** Options without the per-item file. */
-    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
-        long seed, PregenSkip.Label skipLabel) {
-      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, skipLabel, null);
-    }
-
-    /** Options whose prompt rule learns the deferral-benefit label. */
-    Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss, Path skipRuleOut,
-        long seed) {
-      this(tiers, costs, rule, levels, skipMaxLoss, skipRuleOut, seed, PregenSkip.Label.BENEFIT);
-    }
-  }
+      StopCosts stopCosts, boolean skipPerKind) {}
 
   /**
    * Which tiers are costed as if they stopped decoding a request they defer at the token where an
