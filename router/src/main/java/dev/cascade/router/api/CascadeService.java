@@ -60,8 +60,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       return;
     }
     String correctedText = request.hasCorrectedText() ? request.getCorrectedText() : null;
-    Optional<String> problem = FeedbackTopic.problem(request.getRequestId(), request.hasCorrect(), correctedText,
-        request.getSource());
+    Optional<String> problem = FeedbackTopic.problem(request.getRequestId(), "request_id", request.hasCorrect(),
+        correctedText, request.getSource());
     if (problem.isPresent()) {
       observer.onError(Status.INVALID_ARGUMENT.withDescription(problem.get()).asRuntimeException());
       return;

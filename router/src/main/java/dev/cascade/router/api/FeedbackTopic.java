@@ -85,15 +85,17 @@ final class FeedbackTopic {
   /**
    * Empty when the feedback can be recorded; otherwise what is wrong with it, naming the field.
    *
+   * @param idField what the door calls the request id, for messages ({@code request_id}, {@code id})
    * @param hasCorrect whether the call said whether the answer was right
    * @param correctedText the right answer, or null
    */
-  static Optional<String> problem(String requestId, boolean hasCorrect, String correctedText, String source) {
+  static Optional<String> problem(String requestId, String idField, boolean hasCorrect, String correctedText,
+      String source) {
     if (requestId == null || requestId.isBlank()) {
-      return Optional.of("request_id: must not be empty (the id of the request whose answer is judged)");
+      return Optional.of(idField + ": must not be empty (the id of the request whose answer is judged)");
     }
     if (requestId.length() > RequestValidator.MAX_REQUEST_ID_LENGTH) {
-      return Optional.of("request_id: longer than " + RequestValidator.MAX_REQUEST_ID_LENGTH + " characters ("
+      return Optional.of(idField + ": longer than " + RequestValidator.MAX_REQUEST_ID_LENGTH + " characters ("
           + requestId.length() + ")");
     }
     if (!hasCorrect && correctedText == null) {

@@ -1,8 +1,13 @@
 package dev.cascade.router.api;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.Feedback;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
 import io.javalin.http.HttpResponseException;
@@ -24,9 +29,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The OpenAI-compatible HTTP door (Javalin on Jetty): {@code POST /v1/completions}, {@code POST
  * /v1/chat/completions} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
- * GET /v1/models/cascade}, and its own {@code POST /v1/feedback}. It takes the gRPC door's path: the request goes onto the requests
- * topic through the same {@link RequestChannel}, and the call waits, without holding a thread, for
- * the response with its request id.
+ * GET /v1/models/cascade}, and its own {@code POST /v1/feedback}. It takes the gRPC door's path:
+ * the request goes onto the requests topic through the same {@link RequestChannel}, and the call
+ * waits, without holding a thread, for the response with its request id.
  *
  * <p>Why a stream is written only once the answer is there: the cascade answers in one piece
  * (the small model's whole answer is scored before it is accepted or escalated), so there is
@@ -232,10 +237,10 @@ final class OpenAiServer {
    * 503 when Kafka does not take it.
    */
   private void feedback(Context ctx) {
-    com.fasterxml.jackson.databind.JsonNode root;
+    JsonNode root;
     try {
       root = ctx.body().isBlank() ? null : FEEDBACK_JSON.readTree(ctx.body());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw OpenAiError.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
           + e.getOriginalMessage());
     }
@@ -244,7 +249,7 @@ final class OpenAiServer {
     }
     String id = text(root, "id");
     Boolean correct = null;
-    com.fasterxml.jackson.databind.JsonNode verdict = root.get("correct");
+    JsonNode verdict = root.get("correct");
     if (verdict != null && !verdict.isNull()) {
       if (!verdict.isBoolean()) {
         throw OpenAiError.invalid("correct", "invalid_type", "correct: must be true or false");
@@ -253,17 +258,16 @@ final class OpenAiServer {
     }
     String correctedText = text(root, "corrected_text");
     String source = text(root, "source");
-    Optional<String> problem = FeedbackTopic.problem(id, correct != null, correctedText, source);
+    Optional<String> problem = FeedbackTopic.problem(id, "id", correct != null, correctedText, source);
     if (problem.isPresent()) {
-      String message = problem.get().startsWith("request_id:") ? "id:" + problem.get().substring(11) : problem.get();
-      int colon = message.indexOf(':');
-      String field = message.substring(0, colon);
-      throw OpenAiError.invalid(field.contains(",") ? null : field, "invalid_value", message);
+      String field = problem.get().substring(0, problem.get().indexOf(':'));
+      // "correct, corrected_text: give at least one" names no single parameter.
+      throw OpenAiError.invalid(field.contains(",") ? null : field, "invalid_value", problem.get());
     }
-    dev.cascade.schemas.avro.Feedback record = FeedbackTopic.record(id, correct, correctedText, source, "http");
+    Feedback record = FeedbackTopic.record(id, correct, correctedText, source, "http");
     ctx.future(() -> feedback.send(record).handle((written, e) -> {
       if (e == null) {
-        com.fasterxml.jackson.databind.node.ObjectNode body = FEEDBACK_JSON.createObjectNode()
+        ObjectNode body = FEEDBACK_JSON.createObjectNode()
             .put("object", "feedback").put("id", id).put("topic", written.topic())
             .put("partition", written.partition()).put("offset", written.offset());
         json(ctx, 200, body.toString());
@@ -275,12 +279,12 @@ final class OpenAiServer {
     }));
   }
 
-  private static final com.fasterxml.jackson.databind.ObjectMapper FEEDBACK_JSON =
-      new com.fasterxml.jackson.databind.ObjectMapper();
+  private static final ObjectMapper FEEDBACK_JSON =
+      new ObjectMapper();
 
   /** A string field, or null when absent or null; 400 naming it when it is another type. */
-  private static String text(com.fasterxml.jackson.databind.JsonNode root, String field) {
-    com.fasterxml.jackson.databind.JsonNode node = root.get(field);
+  private static String text(JsonNode root, String field) {
+    JsonNode node = root.get(field);
     if (node == null || node.isNull()) {
       return null;
     }
