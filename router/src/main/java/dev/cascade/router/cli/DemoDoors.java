@@ -44,7 +44,8 @@ final class DemoDoors {
     System.out.println("admin-token=" + doors.adminToken());
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url("127.0.0.1")));
     System.out.println("serving until interrupted (Ctrl-C); try: ./cascade ask --target 127.0.0.1:" + doors.port()
-        + " --prompt cascade");
+        + " --prompt cascade --request-id q-1, then ./cascade feedback --target 127.0.0.1:" + doors.port()
+        + " --request-id q-1 --correct");
     System.out.flush();
     new CountDownLatch(1).await();
   }

@@ -25,9 +25,16 @@ final class FeedbackCommand implements Callable<Integer> {
   @Mixin
   TargetOption target;
 
-  @Option(names = "--request-id", required = true, paramLabel = "ID",
+  @Option(names = "--request-id", paramLabel = "ID",
       description = "The id of the request whose answer is judged (ask prints it as request_id).")
   String requestId;
+
+  @Option(names = "--data", paramLabel = "FILE.jsonl",
+      description = "Instead of one --request-id: one feedback per line, {\"request_id\": ..., \"correct\": true|false,"
+          + " \"corrected_text\": ..., \"source\": ...} (correct, corrected_text or both; source defaults to --source),"
+          + " sent one after another; prints how many were written and, on standard error, each refused line with"
+          + " its status. Exit code 1 when any was refused.")
+  java.nio.file.Path data;
 
   @ArgGroup(exclusive = true)
   Verdict verdict;
@@ -64,6 +71,16 @@ final class FeedbackCommand implements Callable<Integer> {
     if (deadlineMs < 1) {
       throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
     }
+    if (data != null) {
+      if (requestId != null || verdict != null || correctedText != null) {
+        throw new IllegalArgumentException("--data: the feedback comes from the file; leave out --request-id,"
+            + " --correct, --wrong and --corrected-text");
+      }
+      return sendFile();
+    }
+    if (requestId == null) {
+      throw new IllegalArgumentException("give --request-id ID (or --data FILE.jsonl)");
+    }
     if (verdict == null && correctedText == null) {
       throw new IllegalArgumentException("give --correct, --wrong or --corrected-text (or a verdict and the text)");
     }
@@ -83,5 +100,61 @@ final class FeedbackCommand implements Callable<Integer> {
       spec.commandLine().getOut().flush();
       return 0;
     });
+  }
+
+  /** Sends every line of {@link #data}; a line that is not a feedback object is refused here, naming it. */
+  private int sendFile() throws Exception {
+    java.util.List<String> lines = java.nio.file.Files.readAllLines(data);
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    java.io.PrintWriter err = spec.commandLine().getErr();
+    return target.call(err, channel -> {
+      CascadeGrpc.CascadeBlockingStub stub = AskCommand.withApiKey(CascadeGrpc.newBlockingStub(channel), apiKey);
+      int written = 0;
+      int refused = 0;
+      for (int i = 0; i < lines.size(); i++) {
+        String line = lines.get(i);
+        if (line.isBlank()) {
+          continue;
+        }
+        FeedbackRequest request;
+        try {
+          request = parse(json.readTree(line));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException | IllegalArgumentException e) {
+          err.println(data + " line " + (i + 1) + ": " + (e instanceof IllegalArgumentException ? e.getMessage()
+              : "not JSON: " + ((com.fasterxml.jackson.core.JsonProcessingException) e).getOriginalMessage()));
+          refused++;
+          continue;
+        }
+        try {
+          stub.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS).submitFeedback(request);
+          written++;
+        } catch (io.grpc.StatusRuntimeException e) {
+          err.println(data + " line " + (i + 1) + ": " + e.getStatus().getCode() + ": " + e.getStatus().getDescription());
+          refused++;
+        }
+      }
+      spec.commandLine().getOut().println(written + " feedback records written, " + refused + " refused");
+      spec.commandLine().getOut().flush();
+      err.flush();
+      return refused == 0 ? 0 : 1;
+    });
+  }
+
+  private FeedbackRequest parse(com.fasterxml.jackson.databind.JsonNode node) {
+    if (!node.isObject()) {
+      throw new IllegalArgumentException("not a JSON object");
+    }
+    FeedbackRequest.Builder request = FeedbackRequest.newBuilder().setRequestId(node.path("request_id").asText(""))
+        .setSource(node.hasNonNull("source") ? node.get("source").asText() : source);
+    if (node.hasNonNull("correct")) {
+      if (!node.get("correct").isBoolean()) {
+        throw new IllegalArgumentException("correct: must be true or false");
+      }
+      request.setCorrect(node.get("correct").booleanValue());
+    }
+    if (node.hasNonNull("corrected_text")) {
+      request.setCorrectedText(node.get("corrected_text").asText());
+    }
+    return request.build();
   }
 }

@@ -105,6 +105,31 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void feedbackFromAFileSendsEachLineAndNamesTheLinesRefused(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("feedback.jsonl");
+    Files.writeString(file, String.join("\n",
+        "{\"request_id\": \"f-1\", \"correct\": true}",
+        "{\"request_id\": \"f-2\", \"correct\": false, \"corrected_text\": \"k a s\", \"source\": \"job-4\"}",
+        "",
+        "{\"request_id\": \"f-3\"}",
+        "{\"request_id\": \"f-4\", \"correct\": \"yes\"}",
+        "not json",
+        "{\"request_id\": \"f-5\", \"corrected_text\": \"x\"}") + "\n");
+    CommandLineRun run = run("feedback", "--target", target, "--data", file.toString(), "--source", "batch");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.out()).contains("3 feedback records written, 3 refused");
+    assertThat(run.err()).contains("line 4: INVALID_ARGUMENT: correct, corrected_text")
+        .contains("line 5: correct: must be true or false").contains("line 6: not JSON");
+    assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getRequestId)
+        .containsExactly("f-1", "f-2", "f-5");
+    assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getSource)
+        .containsExactly("batch", "job-4", "batch");
+    CommandLineRun both = run("feedback", "--target", target, "--data", file.toString(), "--request-id", "x");
+    assertThat(both.exitCode()).isEqualTo(2);
+    assertThat(both.err()).contains("--data: the feedback comes from the file");
+  }
+
+  @Test
   void policySetChangesOnlyWhatItIsGivenAndPolicyGetShowsIt() {
     CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-quantile", "--threshold",
         "3.5", "--reason", "cli test");
