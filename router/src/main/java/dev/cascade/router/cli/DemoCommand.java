@@ -129,6 +129,13 @@ final class DemoCommand implements Callable<Integer> {
       description = "With --learn and the bundled test split: phrases first, then words (the shift the other way).")
   boolean phrasesFirst;
 
+  @Option(names = "--labels", paramLabel = "reference|feedback", defaultValue = "reference",
+      description = "With --learn: where the learner's labels come from: the requests' references, or (feedback)"
+          + " requests without them, each answer's reference given back as feedback through the router's gRPC door"
+          + " (Cascade.SubmitFeedback) for the learner to join (learn.feedback-window-ms 120000 unless set)"
+          + " (default: ${DEFAULT-VALUE}).")
+  String labels;
+
   @Option(names = "--exploration", paramLabel = "E", defaultValue = "0.05",
       description = "With --learn: fraction of accepted requests escalated anyway (default: ${DEFAULT-VALUE}).")
   double exploration;
@@ -152,6 +159,9 @@ final class DemoCommand implements Callable<Integer> {
     }
     if (plot != null) {
       throw new IllegalArgumentException("--plot: only with --learn");
+    }
+    if (!labels.equals("reference")) {
+      throw new IllegalArgumentException("--labels: only with --learn");
     }
     if (pregenSkip == null && pregenSkipThreshold != null) {
       throw new IllegalArgumentException("--pregen-skip-threshold: only with --pregen-skip");
@@ -387,22 +397,27 @@ final class DemoCommand implements Callable<Integer> {
     if (phrasesFirst && data != null) {
       throw new IllegalArgumentException("--phrases-first: orders the bundled test split; --data files are sent in file order");
     }
+    if (!labels.equals("reference") && !labels.equals("feedback")) {
+      throw new IllegalArgumentException("--labels: reference or feedback, not '" + labels + "'");
+    }
     List<Example> examples = data == null ? LearnDemo.byKind(Examples.bundled("test"), phrasesFirst)
         : Examples.read(data);
     examples = firstRequests(examples);
     if (examples.stream().anyMatch(e -> e.reference() == null)) {
       throw new IllegalArgumentException("--learn needs a reference answer on every line of " + data);
     }
+    boolean feedback = labels.equals("feedback");
     // The learner's defaults suit a stream of thousands of requests a minute; the demo's is
-    // 3,500 requests in all, so it trains earlier and more often.
+    // 3,500 requests in all, so it trains earlier and more often. Outcomes wait for their feedback
+    // only when it is coming.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
         CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
-        CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), "0"), Map.of());
+        CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0"), Map.of());
     String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
         : data.getFileName().toString();
     return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
-        plot));
+        plot, feedback));
   }
 
   private int summarize(CascadeConfig config, TextGenerator small, TextGenerator large, List<Example> examples,

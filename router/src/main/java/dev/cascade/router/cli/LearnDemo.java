@@ -65,7 +65,14 @@ final class LearnDemo {
 
   /** What the learning demo is told. */
   record Settings(List<Example> examples, String dataName, double rate, double targetRate, double exploration,
-      int window, boolean json, Path plot) {}
+      int window, boolean json, Path plot, boolean feedback) {
+
+    /** Settings whose requests carry their references. */
+    Settings(List<Example> examples, String dataName, double rate, double targetRate, double exploration, int window,
+        boolean json, Path plot) {
+      this(examples, dataName, rate, targetRate, exploration, window, json, plot, false);
+    }
+  }
 
   /**
    * One window of the stream.
@@ -137,15 +144,23 @@ final class LearnDemo {
           new ServerLimits(config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT),
               config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT))).start();
       PrometheusRegistry learnerMetrics = new PrometheusRegistry();
+      long feedbackSent = 0;
+      long feedbackFailed = 0;
       DemoWorkload.Result result;
       List<RuleCatalog.Entry> published;
       Map<Long, Long> policyTimes;
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
+          FeedbackSender feedback = settings.feedback() ? FeedbackSender.start(config, small, router, settings.examples())
+              : null;
           var bar = Progress.bar("requests", settings.examples().size(), Progress.shown(settings.json()), true)) {
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
-            Duration.ofSeconds(120), Progress.of(bar));
+            Duration.ofSeconds(120), Progress.of(bar), feedback == null ? null : feedback::send);
+        if (feedback != null) {
+          feedbackSent = feedback.awaitAll();
+          feedbackFailed = feedback.failed();
+        }
         published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
         policyTimes = policyTimes(config);
       } finally {
@@ -156,6 +171,10 @@ final class LearnDemo {
       DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-",
           Progress.shown(settings.json()));
       Map<String, Object> report = report(settings, result, largeTexts, published, policyTimes, learnerMetrics);
+      if (settings.feedback()) {
+        report.put("feedback_sent", feedbackSent);
+        report.put("feedback_failed", feedbackFailed);
+      }
       if (settings.plot() != null) {
         plot(settings, result, published, settings.plot());
         System.err.println("plot: " + settings.plot());
@@ -200,6 +219,12 @@ final class LearnDemo {
     out.put("rate_per_s", settings.rate());
     out.put("target_escalation_rate", settings.targetRate());
     out.put("exploration_rate", settings.exploration());
+    out.put("labels", settings.feedback() ? "feedback" : "reference");
+    Map<String, Long> sources = new TreeMap<>();
+    for (String source : List.of("reference", "feedback", "teacher")) {
+      sources.put(source, (long) counter(learnerMetrics, "cascade_learner_labels", "source", source));
+    }
+    out.put("learner_labels", sources);
     out.put("rules_published", published.size());
     out.put("rules_rejected", (long) counter(learnerMetrics, "cascade_learner_trainings", "rejected"));
     out.put("rounds_skipped", (long) counter(learnerMetrics, "cascade_learner_trainings", "skipped"));
@@ -402,6 +427,13 @@ final class LearnDemo {
           fmt(w.get("auc_df_shipped_rule"))));
     }
     b.append("second half: ").append(report.get("second_half")).append('\n');
+    b.append("labels: ").append(report.get("labels")).append(", the learner's by source ")
+        .append(report.get("learner_labels"));
+    if (report.containsKey("feedback_sent")) {
+      b.append("; feedback given through the gRPC door ").append(report.get("feedback_sent")).append(", failed ")
+          .append(report.get("feedback_failed"));
+    }
+    b.append('\n');
     b.append("swaps: ").append(report.get("swaps"));
     return b.toString();
   }
@@ -423,9 +455,13 @@ final class LearnDemo {
   }
 
   private static double counter(PrometheusRegistry registry, String name, String result) {
+    return counter(registry, name, "result", result);
+  }
+
+  private static double counter(PrometheusRegistry registry, String name, String label, String value) {
     for (MetricSnapshot snapshot : registry.scrape()) {
       if (snapshot instanceof CounterSnapshot counter && counter.getMetadata().getName().equals(name)) {
-        return counter.getDataPoints().stream().filter(d -> result.equals(d.getLabels().get("result")))
+        return counter.getDataPoints().stream().filter(d -> value.equals(d.getLabels().get(label)))
             .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
       }
     }
@@ -500,5 +536,70 @@ final class LearnDemo {
     List<Example> sorted = new ArrayList<>(examples);
     sorted.sort(Comparator.comparing((Example e) -> "phrase".equals(e.kind()) != phrasesFirst ? 1 : 0));
     return sorted;
+  }
+
+  /**
+   * With {@code --labels feedback}: the requests go without their references, and each answer's
+   * reference is given back as feedback through the router's own gRPC door ({@code
+   * Cascade.SubmitFeedback}, a {@link dev.cascade.router.api.FrontDoor} on loopback), as a user who
+   * judges the answers would, for the learner to join with the outcome.
+   */
+  static final class FeedbackSender implements AutoCloseable {
+    private final dev.cascade.router.api.FrontDoor door;
+    private final io.grpc.ManagedChannel channel;
+    private final dev.cascade.proto.v1.CascadeGrpc.CascadeFutureStub stub;
+    private final List<Example> examples;
+    private final java.util.concurrent.Phaser pending = new java.util.concurrent.Phaser(1);
+    private final java.util.concurrent.atomic.AtomicLong sent = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+
+    private FeedbackSender(dev.cascade.router.api.FrontDoor door, List<Example> examples) {
+      this.door = door;
+      this.examples = examples;
+      this.channel = io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", door.port())
+          .usePlaintext().build();
+      this.stub = dev.cascade.proto.v1.CascadeGrpc.newFutureStub(channel);
+    }
+
+    static FeedbackSender start(CascadeConfig config, TextGenerator small, CascadeRouter router,
+        List<Example> examples) {
+      return new FeedbackSender(dev.cascade.router.api.FrontDoor.start(config,
+          new dev.cascade.router.routing.RequestValidator(small), router.rules(),
+          new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), examples);
+    }
+
+    /** Gives example {@code index}'s reference as feedback on its answer (not waiting for the call). */
+    void send(int index, CascadeResponse response) {
+      pending.register();
+      var call = stub.withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS).submitFeedback(
+          dev.cascade.proto.v1.FeedbackRequest.newBuilder().setRequestId(response.getRequestId())
+              .setCorrectedText(examples.get(index).reference()).setSource("demo").build());
+      call.addListener(() -> {
+        try {
+          call.get();
+          sent.incrementAndGet();
+        } catch (Exception e) {
+          failed.incrementAndGet();
+        } finally {
+          pending.arriveAndDeregister();
+        }
+      }, Runnable::run);
+    }
+
+    /** Waits for every call sent; the number written. */
+    long awaitAll() {
+      pending.arriveAndAwaitAdvance();
+      return sent.get();
+    }
+
+    long failed() {
+      return failed.get();
+    }
+
+    @Override
+    public void close() {
+      channel.shutdownNow();
+      door.close();
+    }
   }
 }

@@ -84,6 +84,23 @@ public final class DemoWorkload {
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
       Progress progress) throws InterruptedException {
+    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, ratePerSecond,
+        idleTimeout, progress, null);
+  }
+
+  /** Told of each request's first response, by the example's index; on the thread that reads them. */
+  @FunctionalInterface
+  public interface Answered {
+    void accept(int index, CascadeResponse response);
+  }
+
+  /**
+   * As above; with {@code referencesLater} not null the requests go without their reference, and
+   * it is told of each answer instead (to give the reference as feedback, say).
+   */
+  public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
+      Progress progress, Answered referencesLater) throws InterruptedException {
     if (!(ratePerSecond >= 0) || Double.isInfinite(ratePerSecond)) {
       throw new IllegalArgumentException("rate: must be 0 (all at once) or a positive number, was " + ratePerSecond);
     }
@@ -125,7 +142,8 @@ public final class DemoWorkload {
           Example e = examples.get(i);
           String id = prefix + "-" + i;
           CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())
-              .setMaxNewTokens(0).setReference(e.reference()).setMetadata(kindMetadata(e))
+              .setMaxNewTokens(0).setReference(referencesLater == null ? e.reference() : null)
+              .setMetadata(kindMetadata(e))
               .setCreatedAtMs(System.currentTimeMillis()).build();
           sent.put(id, System.nanoTime());
           producer.send(new ProducerRecord<>(requestsTopic, id, request));
@@ -145,7 +163,10 @@ public final class DemoWorkload {
               continue;
             }
             responses.add(response);
-            answered.putIfAbsent(response.getRequestId(), now);
+            if (answered.putIfAbsent(response.getRequestId(), now) == null && referencesLater != null) {
+              referencesLater.accept(Integer.parseInt(response.getRequestId().substring(prefix.length() + 1)),
+                  response);
+            }
           } else {
             RoutingOutcome outcome = CascadeSerdes.outcomes().deserializer().deserialize(r.topic(), r.value());
             if (outcome.getRequestId().startsWith(prefix + "-")) {

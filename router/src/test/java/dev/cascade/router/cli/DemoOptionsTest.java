@@ -43,6 +43,8 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--learn", "--exploration", "0")).contains("--exploration");
     assertThat(refused("demo", "--learn", "--window", "5")).contains("--window");
     assertThat(refused("demo", "--learn", "--phrases-first", "--data", "x.jsonl")).contains("--phrases-first");
+    assertThat(refused("demo", "--learn", "--labels", "teacher")).contains("--labels").contains("teacher");
+    assertThat(refused("demo", "--labels", "feedback")).contains("--labels").contains("--learn");
   }
 
   @Test
