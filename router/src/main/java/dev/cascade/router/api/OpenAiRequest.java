@@ -47,6 +47,12 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
 
   /** Parses a request body; {@code chat} says which endpoint it came to. */
   static OpenAiRequest parse(String body, boolean chat) {
+    JsonNode root = object(body);
+    return chat ? chat(root) : completion(root);
+  }
+
+  /** A request body as a JSON object; 400 ({@code invalid_json}) when it is not one. */
+  static JsonNode object(String body) {
     JsonNode root;
     try {
       root = body == null || body.isBlank() ? null : JSON.readTree(body);
@@ -57,7 +63,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     if (root == null || !root.isObject()) {
       throw OpenAiError.invalid(null, "invalid_json", "the request body must be a JSON object");
     }
-    return chat ? chat(root) : completion(root);
+    return root;
   }
 
   /** {@code POST /v1/completions}. */
@@ -356,7 +362,13 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     return v.asBoolean();
   }
 
-  private static String optionalText(JsonNode body, String field) {
+  /** A boolean field; null when absent or JSON null; 400 naming it when it is another type. */
+  static Boolean optionalBoolean(JsonNode body, String field) {
+    return present(body, field) == null ? null : optionalBoolean(body, field, false);
+  }
+
+  /** A string field; null when absent or JSON null; 400 naming it when it is another type. */
+  static String optionalText(JsonNode body, String field) {
     JsonNode v = present(body, field);
     if (v == null) {
       return null;

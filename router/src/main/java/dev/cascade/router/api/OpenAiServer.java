@@ -1,8 +1,7 @@
 package dev.cascade.router.api;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
@@ -237,27 +236,11 @@ final class OpenAiServer {
    * 503 when Kafka does not take it.
    */
   private void feedback(Context ctx) {
-    JsonNode root;
-    try {
-      root = ctx.body().isBlank() ? null : FEEDBACK_JSON.readTree(ctx.body());
-    } catch (JsonProcessingException e) {
-      throw OpenAiError.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
-          + e.getOriginalMessage());
-    }
-    if (root == null || !root.isObject()) {
-      throw OpenAiError.invalid(null, "invalid_json", "the request body must be a JSON object");
-    }
-    String id = text(root, "id");
-    Boolean correct = null;
-    JsonNode verdict = root.get("correct");
-    if (verdict != null && !verdict.isNull()) {
-      if (!verdict.isBoolean()) {
-        throw OpenAiError.invalid("correct", "invalid_type", "correct: must be true or false");
-      }
-      correct = verdict.booleanValue();
-    }
-    String correctedText = text(root, "corrected_text");
-    String source = text(root, "source");
+    JsonNode body = OpenAiRequest.object(ctx.body());
+    String id = OpenAiRequest.optionalText(body, "id");
+    Boolean correct = OpenAiRequest.optionalBoolean(body, "correct");
+    String correctedText = OpenAiRequest.optionalText(body, "corrected_text");
+    String source = OpenAiRequest.optionalText(body, "source");
     Optional<String> problem = FeedbackTopic.problem(id, "id", correct != null, correctedText, source);
     if (problem.isPresent()) {
       String field = problem.get().substring(0, problem.get().indexOf(':'));
@@ -267,31 +250,16 @@ final class OpenAiServer {
     Feedback record = FeedbackTopic.record(id, correct, correctedText, source, "http");
     ctx.future(() -> feedback.send(record).handle((written, e) -> {
       if (e == null) {
-        ObjectNode body = FEEDBACK_JSON.createObjectNode()
+        ObjectNode answer = JsonNodeFactory.instance.objectNode()
             .put("object", "feedback").put("id", id).put("topic", written.topic())
             .put("partition", written.partition()).put("offset", written.offset());
-        json(ctx, 200, body.toString());
+        json(ctx, 200, answer.toString());
       } else {
         error(ctx, new OpenAiError(503, "server_error", null, "unavailable", "feedback for " + id
             + " could not be written: " + unwrap(e).getMessage()));
       }
       return null;
     }));
-  }
-
-  private static final ObjectMapper FEEDBACK_JSON =
-      new ObjectMapper();
-
-  /** A string field, or null when absent or null; 400 naming it when it is another type. */
-  private static String text(JsonNode root, String field) {
-    JsonNode node = root.get(field);
-    if (node == null || node.isNull()) {
-      return null;
-    }
-    if (!node.isTextual()) {
-      throw OpenAiError.invalid(field, "invalid_type", field + ": must be a string");
-    }
-    return node.textValue();
   }
 
   private void answer(Context ctx, OpenAiRequest request, CascadeResponse response) {

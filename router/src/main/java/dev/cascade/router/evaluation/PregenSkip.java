@@ -143,16 +143,7 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
    * highest post-generation scores among the rest; NaN when more are skipped than that.
    */
   public double accuracyAt(double rate, boolean[] skipped) {
-    int n = size();
-    boolean[] deferred = deferredAt(rate, skipped);
-    if (deferred == null) {
-      return Double.NaN;
-    }
-    int right = 0;
-    for (int i = 0; i < n; i++) {
-      right += (deferred[i] ? largeCorrect[i] : smallCorrect[i]) ? 1 : 0;
-    }
-    return (double) right / n;
+    return accuracyAt(rate, skipped, postOrder());
   }
 
   /**
@@ -226,28 +217,12 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
    * The skip threshold to use: of the prompt-score quantiles that skip {@code shares} of the items,
    * the one skipping the most (at least one item; on tied scores a quantile may skip fewer than its
    * share) whose {@link #maxLoss} over {@code rates} is at most {@code maxLoss}; {@code +∞} (skip
-   * nothing) when none is.
+   * nothing) when none is. {@link #chooseThresholds} with every item of one kind.
    */
   public double chooseThreshold(double[] shares, double maxLoss, double[] rates) {
-    double[] sorted = promptScore.clone();
-    Arrays.sort(sorted);
-    double best = Double.POSITIVE_INFINITY;
-    double bestShare = -1;
-    for (double share : shares) {
-      int keep = (int) Math.round((1 - share) * size());
-      if (keep >= size() || keep < 1) {
-        continue;
-      }
-      double threshold = sorted[keep - 1];
-      boolean[] skipped = skipped(threshold);
-      double actual = share(skipped);
-      if (actual > 0 && actual > bestShare && maxLoss(skipped, rates) <= maxLoss) {
-        best = threshold;
-        bestShare = actual;
-      }
-    }
-    return best;
+    return chooseThresholds(new int[size()], 1, shares, maxLoss, rates)[0];
   }
+
   /** Which items the skip sends on with a threshold per prompt kind: prompt score above {@code thresholds[kind[i]]}. */
   public boolean[] skipped(double[] thresholds, int[] kind) {
     if (kind.length != size()) {
@@ -261,7 +236,7 @@ public record PregenSkip(boolean[] smallCorrect, boolean[] largeCorrect, double[
   }
 
   /**
-   * Thresholds per prompt kind, chosen together as {@link #chooseThreshold} chooses one: for each
+   * Thresholds per prompt kind, chosen together by the rule of {@link #chooseThreshold}: for each
    * kind the candidates are the prompt-score quantiles of that kind's items that skip {@code shares}
    * of them, and {@code +∞} (skip none of that kind); of every combination, the one skipping the most
    * items (at least one) whose {@link #maxLoss} over {@code rates}, on all the items together, is at

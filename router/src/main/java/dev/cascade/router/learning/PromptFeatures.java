@@ -97,11 +97,16 @@ public final class PromptFeatures {
     double[] out = rule.scores(none, inputs);
     java.util.Map<String, Double> metrics = rule.info().validationMetrics();
     double[] offsets = new double[PromptKind.values().length];
+    boolean any = false;
     for (PromptKind kind : PromptKind.values()) {
       offsets[kind.ordinal()] = kind.offset(metrics);
+      any |= offsets[kind.ordinal()] != 0;
     }
-    for (int i = 0; i < out.length; i++) {
-      out[i] += offsets[PromptKind.of(prompts.get(i)).ordinal()];
+    if (any) {
+      for (int i = 0; i < out.length; i++) {
+        // Both layouts' second input is the prompt's word count.
+        out[i] += offsets[PromptKind.ofWords(inputs.get(i)[1]).ordinal()];
+      }
     }
     return out;
   }
@@ -124,12 +129,18 @@ public final class PromptFeatures {
     return List.copyOf(names);
   }
 
+  /** The prompt's words: runs of non-space characters. */
+  public static int words(String prompt) {
+    String stripped = prompt.strip();
+    return stripped.isEmpty() ? 0 : stripped.split("\\s+").length;
+  }
+
   /** One prompt's inputs, in the order of {@link #names(int)} (no hidden values when the model has none). */
   public static float[] of(String prompt, PromptScore score) {
     float[] hidden = score.lastHidden() == null ? new float[0] : score.lastHidden();
     float[] out = new float[SCALARS.size() + hidden.length];
     out[0] = prompt.codePointCount(0, prompt.length());
-    out[1] = prompt.strip().isEmpty() ? 0 : prompt.strip().split("\\s+").length;
+    out[1] = words(prompt);
     out[2] = score.tokens();
     out[3] = (float) score.meanLogprob();
     out[4] = score.firstLogprob();

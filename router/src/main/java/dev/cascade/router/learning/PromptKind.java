@@ -28,8 +28,12 @@ public enum PromptKind {
 
   /** The kind of {@code prompt}. */
   public static PromptKind of(String prompt) {
-    String stripped = prompt.strip();
-    return !stripped.isEmpty() && stripped.split("\\s+").length > 1 ? MULTI_WORD : SINGLE_WORD;
+    return ofWords(PromptFeatures.words(prompt));
+  }
+
+  /** The kind of a prompt of {@code words} words. */
+  public static PromptKind ofWords(double words) {
+    return words > 1 ? MULTI_WORD : SINGLE_WORD;
   }
 
   /** The kind of every prompt, as ordinals (0 single word, 1 more). */
