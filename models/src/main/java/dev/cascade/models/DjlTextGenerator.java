@@ -155,7 +155,8 @@ final class DjlTextGenerator implements TextGenerator {
    * earlyStop} after each token. A draft longer than what the context leaves a long prompt is cut
    * to that: its tail could not be kept anyway.
    */
-  private List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
+  @Override
+  public List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
       Cancellation cancellation, EarlyStop earlyStop) {
     if (drafts.size() != prompts.size()) {
       throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");

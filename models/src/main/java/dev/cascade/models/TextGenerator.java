@@ -37,15 +37,7 @@ public interface TextGenerator extends AutoCloseable {
    */
   default List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
       Cancellation cancellation) {
-    if (drafts.size() != prompts.size()) {
-      throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");
-    }
-    for (int i = 0; i < drafts.size(); i++) {
-      Optional<String> problem = checkDraft(drafts.get(i), maxNewTokens);
-      if (problem.isPresent()) {
-        throw new IllegalArgumentException("drafts[" + i + "]: " + problem.get());
-      }
-    }
+    requireDrafts(prompts, drafts, maxNewTokens);
     return generate(prompts, maxNewTokens, cancellation);
   }
 
@@ -59,6 +51,36 @@ public interface TextGenerator extends AutoCloseable {
   default List<Generation> generate(List<String> prompts, int maxNewTokens, Cancellation cancellation,
       EarlyStop earlyStop) {
     return generate(prompts, maxNewTokens, cancellation);
+  }
+
+  /**
+   * With drafts and an early stop: each prompt starting from its draft, as {@link #generate(List,
+   * List, int, Cancellation)}, and each row's tokens told to its own check from {@code earlyStop},
+   * as {@link #generate(List, int, Cancellation, EarlyStop)}. This default checks the drafts and
+   * then ignores them, honouring {@code earlyStop} as that method does.
+   *
+   * @throws IllegalArgumentException naming the draft's index when {@link #checkDraft} rejects it
+   */
+  default List<Generation> generate(List<String> prompts, List<int[]> drafts, int maxNewTokens,
+      Cancellation cancellation, EarlyStop earlyStop) {
+    if (earlyStop == EarlyStop.NEVER) {
+      return generate(prompts, drafts, maxNewTokens, cancellation);
+    }
+    requireDrafts(prompts, drafts, maxNewTokens);
+    return generate(prompts, maxNewTokens, cancellation, earlyStop);
+  }
+
+  /** @throws IllegalArgumentException unless there is one draft per prompt, each one {@link #checkDraft} accepts */
+  private void requireDrafts(List<String> prompts, List<int[]> drafts, int maxNewTokens) {
+    if (drafts.size() != prompts.size()) {
+      throw new IllegalArgumentException("drafts: " + drafts.size() + " drafts for " + prompts.size() + " prompts");
+    }
+    for (int i = 0; i < drafts.size(); i++) {
+      Optional<String> problem = checkDraft(drafts.get(i), maxNewTokens);
+      if (problem.isPresent()) {
+        throw new IllegalArgumentException("drafts[" + i + "]: " + problem.get());
+      }
+    }
   }
 
   /**

@@ -79,18 +79,19 @@ final class Generations {
    */
   CompletableFuture<Result> submit(String requestId, String prompt, int maxNewTokens,
       TextGenerator.Cancellation cancellation) {
-    return submit(requestId, prompt, new int[0], maxNewTokens, cancellation);
+    return submit(requestId, prompt, new int[0], maxNewTokens, cancellation, TextGenerator.EarlyStop.NEVER);
   }
 
   /**
    * As {@link #submit(String, String, int, TextGenerator.Cancellation)}, the model checking
-   * {@code draft} (empty: none; already found valid by {@link #draftProblem}) before it decodes.
+   * {@code draft} (empty: none; already found valid by {@link #draftProblem}) before it decodes,
+   * and ending the row early when {@code earlyStop} says so ({@link Generation#stoppedEarly()}).
    */
   CompletableFuture<Result> submit(String requestId, String prompt, int[] draft, int maxNewTokens,
-      TextGenerator.Cancellation cancellation) {
+      TextGenerator.Cancellation cancellation, TextGenerator.EarlyStop earlyStop) {
     CompletableFuture<Result> result = new CompletableFuture<>();
     try {
-      executor.execute(() -> run(requestId, prompt, draft, maxNewTokens, cancellation, result));
+      executor.execute(() -> run(requestId, prompt, draft, maxNewTokens, cancellation, earlyStop, result));
     } catch (RejectedExecutionException e) {
       rejected.increment();
       result.completeExceptionally(Status.RESOURCE_EXHAUSTED.withDescription(busyMessage).asException());
@@ -99,7 +100,7 @@ final class Generations {
   }
 
   private void run(String requestId, String prompt, int[] draft, int maxNewTokens,
-      TextGenerator.Cancellation cancellation, CompletableFuture<Result> result) {
+      TextGenerator.Cancellation cancellation, TextGenerator.EarlyStop earlyStop, CompletableFuture<Result> result) {
     if (cancellation.isCancelled()) {
       cancelled.increment();
       result.completeExceptionally(Status.CANCELLED.withDescription("cancelled before it started").asException());
@@ -107,8 +108,7 @@ final class Generations {
     }
     long start = System.nanoTime();
     try {
-      Generation g = draft.length == 0 ? generator.generate(List.of(prompt), maxNewTokens, cancellation).get(0)
-          : generator.generate(List.of(prompt), List.of(draft), maxNewTokens, cancellation).get(0);
+      Generation g = generator.generate(List.of(prompt), List.of(draft), maxNewTokens, cancellation, earlyStop).get(0);
       completed.increment();
       result.complete(new Result(g, (System.nanoTime() - start) / 1e6));
     } catch (GenerationCancelledException e) {

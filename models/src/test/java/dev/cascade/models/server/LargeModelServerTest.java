@@ -7,6 +7,7 @@ import dev.cascade.models.Generation;
 import dev.cascade.models.ModelInfo;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.proto.v1.EarlyStop;
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
 import dev.cascade.proto.v1.LargeModelGrpc;
@@ -164,6 +165,71 @@ class LargeModelServerTest {
       for (int i = 0; i < own.length; i++) {
         assertThat(drafted.getTokenLogprobs(i)).isCloseTo(plain.getTokenLogprobs(i), org.assertj.core.data.Offset.offset(1e-4f));
       }
+    } finally {
+      channel.shutdownNow();
+      server.stop();
+    }
+  }
+
+  @Test
+  void anEarlyStopEndsTheAnswerAfterTheTokenWhereItsScorePassesTheThreshold() throws Exception {
+    LargeModelServer server = new LargeModelServer(ServerBuilder.forPort(0), large, new ServerLimits(2, 4)).start();
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
+    try {
+      var stub = LargeModelGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
+      LargeGenerateRequest whole = request("the quick brown fox", 48);
+      LargeGenerateResponse plain = stub.generate(whole);
+      assertThat(plain.getStoppedEarly()).isFalse();
+      int n = plain.getTokensCount();
+      assertThat(n).isGreaterThan(3);
+      // Running −Σ log p and −min log p after each token, as the caller scores the answer.
+      double[] sum = new double[n];
+      double[] min = new double[n];
+      double s = 0;
+      double m = Double.POSITIVE_INFINITY;
+      for (int i = 0; i < n; i++) {
+        s += Math.min(0.0, plain.getTokenLogprobs(i));
+        m = Math.min(m, Math.min(0.0, plain.getTokenLogprobs(i)));
+        sum[i] = -s;
+        min[i] = -m;
+      }
+      // The first token after the second where the sum grows clearly: the stop comes after it.
+      int k = 2;
+      while (k < n - 1 && sum[k] - sum[k - 1] < 0.01) {
+        k++;
+      }
+      assertThat(k).as("a token that raises the sum").isLessThan(n - 1);
+      double threshold = (sum[k - 1] + sum[k]) / 2;
+      EarlyStop bySum = EarlyStop.newBuilder().setScore(EarlyStop.Score.NEGATIVE_LOGPROB_SUM)
+          .setThreshold(threshold).build();
+      LargeGenerateResponse stopped = stub.generate(whole.toBuilder().setEarlyStop(bySum).build());
+      assertThat(stopped.getStoppedEarly()).isTrue();
+      assertThat(stopped.getTokensList()).isEqualTo(plain.getTokensList().subList(0, k + 1));
+      // With the answer's own first half as a draft too: the same prefix.
+      LargeGenerateResponse drafted = stub.generate(whole.toBuilder().setEarlyStop(bySum)
+          .addAllDraftTokens(plain.getTokensList().subList(0, n / 2)).build());
+      assertThat(drafted.getStoppedEarly()).isTrue();
+      assertThat(drafted.getTokensList()).isEqualTo(plain.getTokensList().subList(0, k + 1));
+      // A threshold above the whole answer's score stops nothing.
+      LargeGenerateResponse above = stub.generate(whole.toBuilder().setEarlyStop(bySum.toBuilder()
+          .setThreshold(sum[n - 1] + 1)).build());
+      assertThat(above.getStoppedEarly()).isFalse();
+      assertThat(above.getTokensList()).isEqualTo(plain.getTokensList());
+      // −min log p: stops after the first token whose log-prob is below −threshold.
+      int first = 0;
+      while (first < n - 1 && min[first] < min[n - 1]) {
+        first++;
+      }
+      if (first > 0) {
+        LargeGenerateResponse byMin = stub.generate(whole.toBuilder().setEarlyStop(EarlyStop.newBuilder()
+            .setScore(EarlyStop.Score.NEGATIVE_LOGPROB_MIN).setThreshold((min[first - 1] + min[first]) / 2)).build());
+        assertThat(byMin.getStoppedEarly()).isTrue();
+        assertThat(byMin.getTokensList()).isEqualTo(plain.getTokensList().subList(0, first + 1));
+      }
+      assertInvalid(() -> stub.generate(whole.toBuilder().setEarlyStop(EarlyStop.newBuilder().setThreshold(1)).build()),
+          "early_stop.score: must be NEGATIVE_LOGPROB_SUM or NEGATIVE_LOGPROB_MIN");
+      assertInvalid(() -> stub.generate(whole.toBuilder().setEarlyStop(bySum.toBuilder().setThreshold(Double.NaN))
+          .build()), "early_stop.threshold: must be finite");
     } finally {
       channel.shutdownNow();
       server.stop();

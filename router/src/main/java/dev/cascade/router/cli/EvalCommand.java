@@ -357,7 +357,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     } catch (IllegalArgumentException e) {
       throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: " + e.getMessage());
     }
-    if (stopCosts != TiersEvaluation.StopCosts.NONE && (TiersEvaluation.LEARNED_RULES.contains(tierRule)
+    if (stopCosts != TiersEvaluation.StopCosts.NONE && !tierRule.equals("learned-first")
+        && (TiersEvaluation.LEARNED_RULES.contains(tierRule)
         || !dev.cascade.router.policy.EarlyDeferral.isExact(dev.cascade.router.rules.DeferralRules.builtIn().create(tierRule)))) {
       throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: needs a rule whose early deferral is"
           + " exact (chow-sum, chow-quantile-0); --tier-rule " + tierRule + " decodes every answer to the end");

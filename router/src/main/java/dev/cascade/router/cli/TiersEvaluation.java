@@ -84,7 +84,8 @@ final class TiersEvaluation {
   /** Test prompts over which the small model's time per decoding step is measured. */
   private static final int TIMING_ITEMS = 512;
   /** The learned ways to defer, beside the built-in rules' names. */
-  static final List<String> LEARNED_RULES = List.of("learned", "learned-later", "expected-gain", "expected-gain-skip");
+  static final List<String> LEARNED_RULES = List.of("learned", "learned-later", "learned-first", "expected-gain",
+      "expected-gain-skip");
   /** Trade-offs swept per cascade by an expected-gain rule, per grid level. */
   private static final int LAMBDAS_PER_LEVEL = 10;
 
@@ -349,7 +350,10 @@ final class TiersEvaluation {
       List<Tier> v = new ArrayList<>(validationTiers);
       List<Tier> s = new ArrayList<>(testTiers);
       for (int k = 0; k < cascade.length - 1; k++) {
-        int[] targets = options.rule().equals("learned") ? new int[] {cascade[k + 1]}
+        if (options.rule().equals("learned-first") && cascade[k] != 0) {
+          continue; // the other tiers keep Chow-Sum, with its early deferral's costs
+        }
+        int[] targets = !options.rule().equals("learned-later") ? new int[] {cascade[k + 1]}
             : java.util.Arrays.copyOfRange(cascade, k + 1, cascade.length);
         TierRules.Scores scores = deferral(cascade[k], targets);
         v.set(cascade[k], v.get(cascade[k]).withScore(scores.validation()));

@@ -136,6 +136,9 @@ public final class CascadeConfig {
   public static final ConfigKey<Boolean> ESCALATION_SPECULATIVE = ConfigKey.bool("escalation.speculative", true,
       "send the small model's answer as a draft with each escalation when the large model's server reports the same"
           + " tokenizer (cascade.v1 LargeModel/Info): the large model checks it, same answer, less time when not busy");
+  public static final ConfigKey<Boolean> ESCALATION_EARLY_DEFER = ConfigKey.bool("escalation.early-defer", true,
+      "ask a middle tier of a cascade whose rule is chow-sum or chow-quantile at alpha 0 to stop decoding once its"
+          + " answer's score passes the tier's threshold (cascade:// servers; the same decisions as decoding to the end)");
   public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
       "failure percentage that opens the large-model circuit breaker");
   public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 1_000, 1, 3_600_000,
@@ -282,7 +285,7 @@ public final class CascadeConfig {
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
-      ESCALATION_SPECULATIVE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
+      ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,

@@ -35,7 +35,8 @@ public record DemoSummary(
     @JsonProperty("served_by_tier") Map<String, Integer> servedByTier,
     @JsonProperty("escalation_ms") Latency escalationMs,
     @JsonProperty("large_draft_tokens") long largeDraftTokens,
-    @JsonProperty("large_draft_accepted") long largeDraftAccepted) {
+    @JsonProperty("large_draft_accepted") long largeDraftAccepted,
+    @JsonProperty("tier_early_stops") int tierEarlyStops) {
 
   /**
    * Latency percentiles: end to end (from a request being produced to its response being read), or
@@ -93,6 +94,7 @@ public record DemoSummary(
     Histogram escalation = new Histogram(3_600_000_000L, 3);
     long draftTokens = 0;
     long draftAccepted = 0;
+    int tierEarlyStops = 0;
     long firstSent = Long.MAX_VALUE;
     long lastAnswered = Long.MIN_VALUE;
     for (int i = 0; i < n; i++) {
@@ -128,6 +130,7 @@ public record DemoSummary(
         }
         draftTokens += o.getLargeDraftTokens();
         draftAccepted += o.getLargeDraftAccepted();
+        tierEarlyStops += (int) o.getTierAnswers().stream().filter(t -> t.getStoppedEarly()).count();
       }
       if (e.reference() == null) {
         continue;
@@ -148,7 +151,7 @@ public record DemoSummary(
         ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored), costUnits, largeOnlyCost,
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
-        servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted);
+        servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops);
   }
 
   /** p50, p95 and p99 of a histogram of microseconds, in milliseconds. */
@@ -169,7 +172,8 @@ public record DemoSummary(
   private String servedText() {
     int total = servedByTier.values().stream().mapToInt(Integer::intValue).sum();
     return servedByTier.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT, "%s %.1f%% (%d)", e.getKey(),
-        total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "));
+        total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "))
+        + (tierEarlyStops == 0 ? "" : "; middle-tier answers stopped early: " + tierEarlyStops);
   }
 
   private static double ratio(int a, int b) {

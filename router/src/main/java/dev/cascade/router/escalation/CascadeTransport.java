@@ -36,23 +36,30 @@ public final class CascadeTransport implements LargeModelTransport {
 
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
-    return generate(requestId, prompt, maxNewTokens, new int[0], deadline);
+    return generate(requestId, prompt, maxNewTokens, new int[0], null, deadline);
   }
 
-  /** Sends the draft as {@code draft_tokens}; the reply says how much of it the server kept. */
+  /**
+   * Sends the draft as {@code draft_tokens} and the early stop as {@code early_stop}; the reply
+   * says how much of the draft the server kept and whether it stopped early.
+   */
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
-      Duration deadline) {
+      EarlyStopSpec stop, Duration deadline) {
     LargeGenerateRequest.Builder request = LargeGenerateRequest.newBuilder()
         .setRequestId(requestId).setPrompt(prompt).setMaxNewTokens(maxNewTokens);
     for (int token : draft) {
       request.addDraftTokens(token);
     }
+    if (stop != null) {
+      request.setEarlyStop(stop.toProto());
+    }
     CompletableFuture<LargeGenerateResponse> result = new CompletableFuture<>();
     stub.withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).generate(request.build(), unary(result, nudge));
     return result.thenApply(r -> {
       int[] tokens = r.getTokensList().stream().mapToInt(Integer::intValue).toArray();
-      return new Reply(r.getText(), tokens, toArray(r.getTokenLogprobsList()), tokens.length, r.getDraftAccepted());
+      return new Reply(r.getText(), tokens, toArray(r.getTokenLogprobsList()), tokens.length, r.getDraftAccepted(),
+          r.getStoppedEarly());
     });
   }
 

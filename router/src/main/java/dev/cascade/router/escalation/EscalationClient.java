@@ -191,15 +191,24 @@ public final class EscalationClient implements AutoCloseable {
    * off the caller's thread.
    */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens) {
-    return generate(requestId, prompt, maxNewTokens, new int[0]);
+    return generate(requestId, prompt, maxNewTokens, new int[0], null);
+  }
+
+  /** As {@link #generate(String, String, int, int[], EarlyStopSpec)}, without an early stop. */
+  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft) {
+    return generate(requestId, prompt, maxNewTokens, draft, null);
   }
 
   /**
    * As {@link #generate(String, String, int)}, sending {@code draft} (the small model's tokens) when
    * the server's tokenizer is the small model's (see the class comment); the answer is the same
-   * either way, and says how much of the draft the large model kept.
+   * either way, and says how much of the draft the large model kept; and, unless {@code stop} is
+   * null, asking the server to stop once the answer's score passes its threshold (a middle tier of
+   * a cascade; {@link LargeAnswer#stoppedEarly()} says whether it did: only a {@code cascade://}
+   * server can).
    */
-  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft) {
+  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
+      EarlyStopSpec stop) {
     CompletableFuture<Boolean> sendDraft = draft.length == 0 || settings.draftTokenizerSha256().isEmpty()
         ? CompletableFuture.completedFuture(false)
         : serverInfo().handle((server, error) -> server != null
@@ -209,8 +218,8 @@ public final class EscalationClient implements AutoCloseable {
           int max = known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens;
           return new Call(max, send ? java.util.Arrays.copyOf(draft, Math.min(draft.length, max)) : new int[0]);
         })
-        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft())
-            : call(requestId, prompt, c.maxNewTokens(), c.draft()).exceptionallyCompose(error -> {
+        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft(), stop)
+            : call(requestId, prompt, c.maxNewTokens(), c.draft(), stop).exceptionallyCompose(error -> {
               // A draft the server refuses (a token it takes for padding, say) must not cost the
               // answer: the same call without it.
               if (!isDraftRefusal(error)) {
@@ -218,7 +227,7 @@ public final class EscalationClient implements AutoCloseable {
               }
               LOG.warn("the large model refused request {}'s draft ({}); calling again without it", requestId,
                   Status.fromThrowable(unwrap(error)).getDescription());
-              return call(requestId, prompt, c.maxNewTokens(), new int[0]);
+              return call(requestId, prompt, c.maxNewTokens(), new int[0], stop);
             }));
   }
 
@@ -230,19 +239,21 @@ public final class EscalationClient implements AutoCloseable {
 
   private record Call(int maxNewTokens, int[] draft) {}
 
-  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens, int[] draft) {
+  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens, int[] draft,
+      EarlyStopSpec stop) {
     long start = System.nanoTime();
     AtomicInteger attempts = new AtomicInteger();
     CompletionStage<LargeModelTransport.Reply> call = Retry.decorateCompletionStage(retry, scheduler,
         () -> {
           attempts.incrementAndGet();
           return CircuitBreaker.decorateCompletionStage(breaker,
-              () -> attempt(requestId, prompt, maxNewTokens, draft)).get();
+              () -> attempt(requestId, prompt, maxNewTokens, draft, stop)).get();
         }).get();
     return call.toCompletableFuture().thenApply(r -> {
       answeredCalls.incrementAndGet();
       return new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
-          (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted());
+          (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted(),
+          r.stoppedEarly());
     });
   }
 
@@ -256,12 +267,12 @@ public final class EscalationClient implements AutoCloseable {
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */
   private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens,
-      int[] draft) {
+      int[] draft, EarlyStopSpec stop) {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
     try {
-      sent = draft.length == 0 ? transport.generate(requestId, prompt, maxNewTokens, settings.deadline())
-          : transport.generate(requestId, prompt, maxNewTokens, draft, settings.deadline());
+      sent = draft.length == 0 && stop == null ? transport.generate(requestId, prompt, maxNewTokens, settings.deadline())
+          : transport.generate(requestId, prompt, maxNewTokens, draft, stop, settings.deadline());
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }

@@ -19,10 +19,21 @@ import java.time.Duration;
  *     drafts (the small model's, {@code TextGenerator.tokenizerSha256()}): a call sends its draft
  *     only to a server whose {@code LargeModel/Info} reports the same hash; empty never sends one
  *     ({@code escalation.speculative=false}, or a small model without a tokenizer hash)
+ * @param earlyDefer whether a middle tier of a cascade whose rule's early deferral is exact
+ *     (Chow-Sum, Chow-Quantile at level 0) is asked to stop decoding once its answer's score
+ *     passes the tier's threshold ({@link EarlyStopSpec}; {@code escalation.early-defer})
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
     double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
-    String draftTokenizerSha256) {
+    String draftTokenizerSha256, boolean earlyDefer) {
+
+  /** Settings whose middle tiers stop early ({@code escalation.early-defer}'s default). */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
+      String draftTokenizerSha256) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, maxNewTokens, maxWait,
+        draftTokenizerSha256, CascadeConfig.defaults().get(CascadeConfig.ESCALATION_EARLY_DEFER));
+  }
 
   /** Settings that never send a draft. */
   public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
@@ -48,7 +59,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
    */
   public EscalationSettings withDraftTokenizer(String sha256) {
     return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
-        maxNewTokens, maxWait, sha256);
+        maxNewTokens, maxWait, sha256, earlyDefer);
   }
 
   /** From the configuration; sends no drafts until {@link #withDraftTokenizer} names the small model's tokenizer. */
@@ -61,6 +72,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
         config.get(CascadeConfig.BREAKER_FAILURE_RATE),
         Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)),
         config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS),
-        Duration.ofMillis(config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS)));
+        Duration.ofMillis(config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS)), "",
+        config.get(CascadeConfig.ESCALATION_EARLY_DEFER));
   }
 }

@@ -13,14 +13,16 @@ package dev.cascade.router.escalation;
  * @param draftSent how many draft tokens (the small model's answer) the call carried; 0 when it
  *     carried none (speculative escalation off, another tokenizer, a protocol without drafts)
  * @param draftAccepted how many of them the large model kept
+ * @param stoppedEarly whether the call's early stop ({@link EarlyStopSpec}) ended the answer: it is
+ *     then a prefix, whose score is already above the threshold the call gave
  */
 public record LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
-    int outputTokens, int draftSent, int draftAccepted) {
+    int outputTokens, int draftSent, int draftAccepted, boolean stoppedEarly) {
 
   /** An answer to a call without a draft. */
   public LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
       int outputTokens) {
-    this(text, tokens, tokenLogprobs, millis, attempts, outputTokens, 0, 0);
+    this(text, tokens, tokenLogprobs, millis, attempts, outputTokens, 0, 0, false);
   }
 
   /** An answer with its token ids, which give its length. */

@@ -24,10 +24,11 @@ public interface LargeModelTransport extends AutoCloseable {
   /**
    * As {@link #generate(String, String, int, Duration)}, with a draft of the answer (token ids in
    * the served model's tokenizer, see {@link ServerInfo#tokenizerSha256()}) that the server checks
-   * in one forward pass. A protocol that cannot carry a draft sends none: this default.
+   * in one forward pass, and, unless null, an early stop ({@link EarlyStopSpec}). A protocol that
+   * cannot carry a draft or an early stop sends neither and decodes to the end: this default.
    */
   default CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
-      Duration deadline) {
+      EarlyStopSpec stop, Duration deadline) {
     return generate(requestId, prompt, maxNewTokens, deadline);
   }
 
@@ -65,11 +66,13 @@ public interface LargeModelTransport extends AutoCloseable {
    * @param outputTokens how many tokens the answer is: the token ids' count, the server's count, or
    *     -1 when neither is known
    * @param draftAccepted how many tokens of the call's draft the server kept; 0 without a draft
+   * @param stoppedEarly whether the call's early stop ended the answer: it is then a prefix
    */
-  record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens, int draftAccepted) {
+  record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens, int draftAccepted,
+      boolean stoppedEarly) {
     /** A reply to a call without a draft. */
     public Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens) {
-      this(text, tokens, tokenLogprobs, outputTokens, 0);
+      this(text, tokens, tokenLogprobs, outputTokens, 0, false);
     }
 
     /** A reply with its token ids. */

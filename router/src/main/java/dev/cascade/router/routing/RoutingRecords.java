@@ -168,6 +168,7 @@ public final class RoutingRecords {
         .setCostUnits(costPerToken * (prompt + outputTokens(answer)))
         .setLatencyMs(answer.millis())
         .setDraftTokens(answer.draftSent()).setDraftAccepted(answer.draftAccepted())
+        .setStoppedEarly(answer.stoppedEarly())
         .build();
   }
 
@@ -176,7 +177,8 @@ public final class RoutingRecords {
    * request (the last, or a middle one whose rule accepted it), after the deferred answers the
    * escalation carries ({@link Escalation#getTierAnswers}). When {@code served} is null no later
    * tier answered: the request is degraded with {@code degradedReason} to the latest answer it
-   * has, a middle tier's or else the small model's.
+   * has, a middle tier's or else the small model's; a middle tier's that stopped early is a prefix
+   * and is passed over.
    */
   public Routed.Answered afterTiers(Escalation e, TierAnswer served, String degradedReason, double escalationMs,
       long nowMs) {
@@ -188,13 +190,23 @@ public final class RoutingRecords {
     if (served != null) {
       tiers.add(served);
     }
-    TierAnswer upper = tiers.isEmpty() ? null : tiers.get(tiers.size() - 1);
+    TierAnswer upper = latestFinished(tiers);
     ServedBy servedBy = served == null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
     String text = upper == null ? e.getSmallText() : upper.getText();
     CascadeResponse response = response(e, text, servedBy, latencies, nowMs, upper);
     RoutingOutcome outcome = outcome(e, servedBy, tiers, degradedReason, latencies, false, nowMs);
     observer.answered(outcome);
     return new Routed.Answered(response, outcome);
+  }
+
+  /** The last of {@code tiers} that is a whole answer (not stopped early: a prefix); null if none. */
+  private static TierAnswer latestFinished(List<TierAnswer> tiers) {
+    for (int i = tiers.size() - 1; i >= 0; i--) {
+      if (!tiers.get(i).getStoppedEarly()) {
+        return tiers.get(i);
+      }
+    }
+    return null;
   }
 
   /** A tier's answer length: its token ids, the server's count, or, when it gave neither, estimated from the text. */
@@ -275,7 +287,7 @@ public final class RoutingRecords {
     String reference = e.getReference();
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
-    TierAnswer large = tiers.isEmpty() ? null : tiers.get(tiers.size() - 1);
+    TierAnswer large = latestFinished(tiers);
     int largeOut = large == null ? smallOut : large.getTokens().isEmpty() && !large.getText().isEmpty()
         ? promptTokens.applyAsInt(large.getText()) : large.getTokens().size();
     double tierCosts = tiers.stream().mapToDouble(TierAnswer::getCostUnits).sum();

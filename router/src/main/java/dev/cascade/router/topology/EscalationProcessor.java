@@ -1,9 +1,13 @@
 package dev.cascade.router.topology;
 
+import dev.cascade.router.escalation.EarlyStopSpec;
 import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.escalation.LargeAnswer;
+import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.rules.ChowQuantileRule;
+import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.routing.Routed;
 import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
@@ -183,7 +187,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       try {
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
-        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e));
+        // A middle tier whose rule's deferral is certain before the answer ends stops there.
+        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e), earlyStopOf(tierOf(e)));
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -199,6 +204,22 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     List<Integer> tokens = e.getTierAnswers().isEmpty() ? e.getSmallTokens()
         : e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTokens();
     return tokens.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /**
+   * What a call to {@code tier} asks of its decoding: a middle tier whose rule in force is exact
+   * ({@link EarlyDeferral#isExact}: Chow-Sum, Chow-Quantile at α = 0) stops once its answer's score
+   * passes the tier's threshold, since the answer would be passed on whatever followed
+   * ({@code escalation.early-defer}); null for the last tier and every other rule.
+   */
+  private EarlyStopSpec earlyStopOf(EscalationTiers.Tier tier) {
+    if (tiers.isLast(tier.tier()) || !tier.client().settings().earlyDefer()) {
+      return null;
+    }
+    return policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies())
+        .filter(p -> EarlyDeferral.isExact(DeferralRules.of(p.rule(), p.alpha())))
+        .map(p -> new EarlyStopSpec(ChowQuantileRule.NAME.equals(p.rule()), p.threshold()))
+        .orElse(null);
   }
 
   /** The tier an escalation calls next: the one after the last that answered it. */
@@ -217,8 +238,16 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, null, null, false);
     }
     double score = rule.get().score(answer.tokenLogprobs());
-    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(), score,
-        rule.get().defers(score));
+    boolean defers = rule.get().defers(score);
+    if (answer.stoppedEarly() && !defers) {
+      // The server stopped where its running score passed the threshold the call gave, so the
+      // prefix scores above it here too, unless the rule changed while the call ran or the server
+      // reads log-probs otherwise. A prefix is never served: it is passed on all the same.
+      LOG.warn("request {}: tier {} stopped early, but its prefix scores {} under {} (threshold {}); passed on",
+          e.getRequestId(), tier.name(), score, rule.get().ruleName(), rule.get().threshold());
+      defers = true;
+    }
+    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(), score, defers);
   }
 
   private void drain() {

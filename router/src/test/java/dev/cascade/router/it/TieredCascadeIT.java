@@ -122,6 +122,7 @@ class TieredCascadeIT {
     assertThat(result.responses()).hasSize(examples.size());
     assertThat(result.responses()).extracting(CascadeResponse::getRequestId).doesNotHaveDuplicates();
     int[] served = new int[3];
+    int stoppedEarly = 0;
     List<String> prompts = new ArrayList<>();
     for (CascadeResponse r : result.responses()) {
       prompts.add(examples.get(Integer.parseInt(r.getRequestId().substring(2))).prompt());
@@ -149,6 +150,7 @@ class TieredCascadeIT {
           assertThat(r.getServedModel()).isEqualTo("medium");
           assertThat(r.getText()).isEqualTo(m.getText()).isEqualTo(mediumDirect.get(i).text());
           assertThat(m.getDeferred()).isFalse();
+          assertThat(m.getStoppedEarly()).isFalse();
           assertThat(m.getScore()).isLessThanOrEqualTo(middleRule.threshold())
               .isCloseTo(middleRule.score(mediumDirect.get(i).tokenLogprobs()), within(1e-4));
           assertThat(o.getLargeText()).isEqualTo(m.getText());
@@ -158,9 +160,18 @@ class TieredCascadeIT {
           TierAnswer l = tiers.get(1);
           assertThat(r.getServedModel()).isEqualTo("large");
           assertThat(m.getModel()).isEqualTo("medium");
-          assertThat(m.getText()).isEqualTo(mediumDirect.get(i).text());
           assertThat(m.getDeferred()).isTrue();
           assertThat(m.getScore()).isGreaterThan(middleRule.threshold());
+          // Early deferral of the middle tier (escalation.early-defer, on by default): it stopped
+          // after the first token where its answer's score passed the threshold.
+          float[] lp = mediumDirect.get(i).tokenLogprobs();
+          int stop = 1;
+          while (stop < lp.length && !middleRule.defers(middleRule.score(java.util.Arrays.copyOf(lp, stop)))) {
+            stop++;
+          }
+          assertThat(m.getStoppedEarly()).as(prompt).isEqualTo(stop < lp.length);
+          assertThat(m.getTokens()).as(prompt).isEqualTo(ints(mediumDirect.get(i).tokens()).subList(0, stop));
+          stoppedEarly += m.getStoppedEarly() ? 1 : 0;
           assertThat(l.getTier()).isEqualTo(2);
           assertThat(l.getRule()).isNull();
           assertThat(r.getText()).isEqualTo(l.getText()).isEqualTo(largeDirect.get(i).text());
@@ -180,14 +191,21 @@ class TieredCascadeIT {
       assertThat(o.getCostUnits()).isCloseTo(expectedCost, within(1e-6));
     }
     assertThat(served).as("requests served by small, medium, large").doesNotContain(0);
+    assertThat(stoppedEarly).as("middle-tier answers stopped early").isPositive();
+  }
+
+  private static List<Integer> ints(int[] values) {
+    return java.util.Arrays.stream(values).boxed().toList();
   }
 
   @Test
-  void withTheLastTierDownARequestTheMiddleTierPassedOnIsAnsweredWithTheMiddleTiersAnswer() throws Exception {
+  void withTheLastTierDownARequestIsDegradedToTheLatestWholeAnswer() throws Exception {
     int deadPort = EmbeddedKafka.freePort();
+    // The middle tier decodes to the end here: an answer it stopped early is a prefix, never served.
     CascadeConfig down = config.withOwnTopics("cascade-lastdown", "lastdown")
         .with(CascadeConfig.TIERS, "medium=127.0.0.1:" + mediumServer.port() + ",large=127.0.0.1:" + deadPort)
-        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5").with(CascadeConfig.ESCALATION_MAX_WAIT_MS, "800");
+        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5").with(CascadeConfig.ESCALATION_MAX_WAIT_MS, "800")
+        .with(CascadeConfig.ESCALATION_EARLY_DEFER, "false");
     List<Example> examples = test.subList(200, 280);
     DemoWorkload.Result result;
     try (CascadeRouter router = CascadeRouter.start(down, small, "")) {
@@ -207,6 +225,28 @@ class TieredCascadeIT {
       }
     }
     assertThat(degradedToMedium).isPositive();
+
+    // With early deferral the answer the middle tier passed on is a prefix: the request is
+    // degraded to the small model's answer instead.
+    CascadeConfig early = down.withOwnTopics("cascade-lastdown-early", "lastdown-early")
+        .with(CascadeConfig.ESCALATION_EARLY_DEFER, "true");
+    try (CascadeRouter router = CascadeRouter.start(early, small, "")) {
+      result = send(early, "e", examples);
+    }
+    assertThat(result.responses()).hasSize(examples.size());
+    int degradedPastAPrefix = 0;
+    for (CascadeResponse r : result.responses()) {
+      RoutingOutcome o = result.outcomes().get(r.getRequestId());
+      if (o.getTierAnswers().size() == 1 && o.getTierAnswers().get(0).getStoppedEarly()) {
+        degradedPastAPrefix++;
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+        assertThat(r.getServedTier()).isZero();
+        assertThat(r.getText()).isEqualTo(o.getSmallText());
+        assertThat(o.getLargeText()).isNull();
+        assertThat(o.getLargeCorrect()).isNull();
+      }
+    }
+    assertThat(degradedPastAPrefix).isPositive();
   }
 
   @Test
