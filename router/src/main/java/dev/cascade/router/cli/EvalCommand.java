@@ -112,8 +112,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Option(names = "--early-defer-costs", paramLabel = "none|first|all", defaultValue = "none",
       description = "With --tiers: cost a tier's deferred requests as early deferral would, its prompt and the tokens"
           + " up to where the running score of an exact rule (chow-sum, chow-quantile-0) passed its threshold:"
-          + " none, the first tier (what the router does on the small model), or every tier but the last (a middle"
-          + " tier over gRPC decodes to the end today) (default: ${DEFAULT-VALUE}).")
+          + " none, the first tier (small.early-defer), or every tier but the last (what the router does, with"
+          + " escalation.early-defer for the middle tiers) (default: ${DEFAULT-VALUE}).")
   String earlyDeferCosts;
 
   @Option(names = "--early-defer-every", split = ",", paramLabel = "K,...",
@@ -145,6 +145,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       description = "With --tiers: every tier's deferral rule, on its own token log-probs: chow-sum, chow-average,"
           + " chow-quantile-ALPHA; or learned on validation (scores there out of fold, 5 folds; --learners): learned"
           + " (per tier, label: this tier wrong, the next right), learned-later (... some later tier right),"
+          + " learned-first (learned on the first tier only, chow-sum on the others, so --early-defer-costs applies),"
           + " expected-gain (per-request estimates of each tier's chance of being right from the tiers run so far;"
           + " move on when a later tier's estimate less lambda x its expected cost beats the answer in hand; lambda"
           + " swept instead of a threshold grid), expected-gain-skip (the same, jumping straight to the chosen"

@@ -66,7 +66,9 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * <p>Beside the built-in rules, learned ones ({@link #LEARNED_RULES}), trained on validation by
  * {@link TierRules} for each cascade, with their validation scores out of fold: {@code learned}, a
  * rule per tier whose label is "this tier wrong, the next one right", and {@code learned-later},
- * "… some later tier right", both with the threshold grid; {@code expected-gain} and
+ * "… some later tier right", both with the threshold grid; {@code learned-first}, the {@code learned}
+ * rule on tier 0 only and Chow-Sum (with its early deferral's costs) on every later tier, the
+ * router's own split; {@code expected-gain} and
  * {@code expected-gain-skip}, no thresholds but per-request estimates of every tier's chance of
  * being right and one trade-off swept ({@link ExpectedGainCascades}). With a learned rule the
  * pre-generation skip keeps Chow-Sum as its post-generation rule.
@@ -113,10 +115,9 @@ final class TiersEvaluation {
   /**
    * Which tiers are costed as if they stopped decoding a request they defer at the token where an
    * exact rule's running score passed their threshold ({@code EarlyDeferral}; Chow-Sum and
-   * Chow-Quantile at α = 0 only, the other rules decode to the end): none, the first tier (what the
-   * router does: {@code small.early-defer} on the small model), or every tier but the last (what a
-   * middle tier would also save if its server stopped early; the router's middle tiers, over gRPC,
-   * decode to the end).
+   * Chow-Quantile at α = 0 only, the other rules decode to the end): none, the first tier ({@code
+   * small.early-defer} on the small model), or every tier but the last (what the router does, with
+   * {@code escalation.early-defer} on the middle tiers).
    */
   enum StopCosts {
     NONE, FIRST, ALL;

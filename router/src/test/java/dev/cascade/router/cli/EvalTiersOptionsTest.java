@@ -61,7 +61,7 @@ class EvalTiersOptionsTest {
     String validation = "../models/data/validation.jsonl";
     assertThat(refused(validation, "--tiers", "small,large", "--tier-rule", "chow-max"))
         .contains("--tier-rule: unknown deferral rule 'chow-max'")
-        .contains("or one of learned, learned-later, expected-gain, expected-gain-skip");
+        .contains("or one of learned, learned-later, learned-first, expected-gain, expected-gain-skip");
     assertThat(refused(validation, "--tiers", "small,large", "--grid", "0")).contains("--grid");
     assertThat(refused(validation, "--tiers", "small,large", "--skip-max-loss", "2")).contains("--skip-max-loss");
     assertThat(refused(validation, "--tiers", "small,large", "--skip-label", "benefits"))
@@ -77,5 +77,8 @@ class EvalTiersOptionsTest {
         .contains("--early-defer-costs: needs a rule whose early deferral is exact");
     assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "all", "--tier-rule", "learned"))
         .contains("--tier-rule learned decodes every answer to the end");
+    // learned-first keeps Chow-Sum, whose early deferral is exact, on every tier after the first.
+    assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "all", "--tier-rule",
+        "learned-first", "--skip-thresholds", "some")).startsWith("--skip-thresholds: one or per-kind");
   }
 }
