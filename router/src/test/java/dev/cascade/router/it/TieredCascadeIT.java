@@ -169,7 +169,8 @@ class TieredCascadeIT {
           while (stop < lp.length && !middleRule.defers(middleRule.score(java.util.Arrays.copyOf(lp, stop)))) {
             stop++;
           }
-          assertThat(m.getStoppedEarly()).as(prompt).isEqualTo(stop < lp.length);
+          // Asked after every token but one that reaches the token limit (48 here), which ends the row anyway.
+          assertThat(m.getStoppedEarly()).as(prompt).isEqualTo(stop < 48);
           assertThat(m.getTokens()).as(prompt).isEqualTo(ints(mediumDirect.get(i).tokens()).subList(0, stop));
           stoppedEarly += m.getStoppedEarly() ? 1 : 0;
           assertThat(l.getTier()).isEqualTo(2);
