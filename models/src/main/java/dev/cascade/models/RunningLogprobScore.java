@@ -9,10 +9,12 @@ package dev.cascade.models;
  * strictly greater than the threshold.
  *
  * <p>How a log-probability is read ({@link #read}) is the rule the router's feature extraction
- * uses, so that the score a check keeps is the one the caller computes from the answer's
+ * uses ({@code FeatureExtractor.logprobValue}, in the router, which keeps its scoring free of this
+ * module), so that the score a check keeps is the one the caller computes from the answer's
  * log-probabilities: −∞ as {@link #LOG_PROB_FLOOR}, float rounding above 0 (up to {@link
  * #ROUNDING_TOLERANCE}) as 0. A value it rejects (NaN, or larger positive) stops nothing from that
- * token on: the caller could not score such an answer either.
+ * token on: the caller could not score such an answer either. The router's {@code
+ * RunningLogprobScoreAgreementTest} holds the two to the same values and stop points.
  */
 public final class RunningLogprobScore implements TextGenerator.EarlyStop {
 
@@ -61,13 +63,8 @@ public final class RunningLogprobScore implements TextGenerator.EarlyStop {
     return new Running();
   }
 
-  /** A check that also gives up at a value the caller rejects (an entropy, say) before asking this one. */
-  public Running newRunning() {
-    return new Running();
-  }
-
   /** One row's running score. */
-  public final class Running implements Check {
+  private final class Running implements Check {
     /** Σ log p from 0, in token order; or min log p, +∞ before the first. */
     private double running = minimum ? Double.POSITIVE_INFINITY : 0.0;
     private boolean rejected;
@@ -81,11 +78,6 @@ public final class RunningLogprobScore implements TextGenerator.EarlyStop {
       }
       running = minimum ? Math.min(running, value) : running + value;
       return -running > threshold;
-    }
-
-    /** From this token on, stop nothing: the answer cannot be scored. */
-    public void reject() {
-      rejected = true;
     }
   }
 }

@@ -55,9 +55,6 @@ class RunningLogprobScoreTest {
   void aValueThatIsNotALogProbStopsNothingFromThereOn() {
     assertThat(stopsAfter(RunningLogprobScore.sum(1.0), -0.5f, Float.NaN, -5f)).isZero();
     assertThat(stopsAfter(RunningLogprobScore.sum(1.0), -0.5f, 0.3f, -5f)).isZero();
-    RunningLogprobScore.Running rejected = RunningLogprobScore.sum(0.1).newRunning();
-    rejected.reject();
-    assertThat(rejected.afterToken(-5f, 0f)).isFalse();
     assertThatThrownBy(() -> RunningLogprobScore.sum(Double.NaN)).isInstanceOf(IllegalArgumentException.class);
   }
 }

@@ -34,10 +34,10 @@ import java.util.Objects;
 public final class FeatureExtractor {
 
   /** The floor for a log-prob of −∞: {@code ln(Float.MIN_VALUE)} ≈ −103.28. */
-  public static final double LOG_PROB_FLOOR = dev.cascade.models.RunningLogprobScore.LOG_PROB_FLOOR;
+  public static final double LOG_PROB_FLOOR = Math.log(Float.MIN_VALUE);
 
   /** How far past its bound (0) a log-prob or entropy may be and still be read as float rounding. */
-  public static final double ROUNDING_TOLERANCE = dev.cascade.models.RunningLogprobScore.ROUNDING_TOLERANCE;
+  public static final double ROUNDING_TOLERANCE = 1e-4;
 
   private FeatureExtractor() {}
 
@@ -101,12 +101,16 @@ public final class FeatureExtractor {
   /**
    * A log-prob as {@link #extract} reads it: {@code −∞} floored to {@link #LOG_PROB_FLOOR}, float
    * rounding above 0 read as 0; NaN for a value it rejects. Public so that a running score over
-   * the tokens so far ({@code EarlyDeferral}, and a large-model server's early stop, {@link
-   * dev.cascade.models.RunningLogprobScore}) reads each one exactly as the final computation will:
-   * the same code.
+   * the tokens so far ({@code EarlyDeferral}) reads each one exactly as the final computation will.
    */
   public static double logprobValue(float value) {
-    return dev.cascade.models.RunningLogprobScore.read(value);
+    if (value == Float.NEGATIVE_INFINITY) {
+      return LOG_PROB_FLOOR;
+    }
+    if (Float.isNaN(value) || value > ROUNDING_TOLERANCE) {
+      return Double.NaN;
+    }
+    return Math.min(0.0, value);
   }
 
   /** An entropy as {@link #extract} reads it (float rounding below 0 read as 0); NaN for a value it rejects. */

@@ -1,6 +1,5 @@
 package dev.cascade.router.policy;
 
-import dev.cascade.models.RunningLogprobScore;
 import dev.cascade.router.features.FeatureExtractor;
 import dev.cascade.router.rules.ChowQuantileRule;
 import dev.cascade.router.rules.ChowSumRule;
@@ -146,25 +145,31 @@ public final class EarlyDeferral {
     }
   }
 
-  /**
-   * Chow-Sum's running {@code Σ log p}, or Chow-Quantile(0)'s running {@code min log p}
-   * ({@link RunningLogprobScore}, which reads each log-prob as {@link FeatureExtractor} does), giving
-   * up at an entropy {@link FeatureExtractor} rejects as well: the router could not score that
-   * generation.
-   */
+  /** Chow-Sum's running {@code Σ log p}, or Chow-Quantile(0)'s running {@code min log p}. */
   private static final class RunningScore implements Check {
-    private final RunningLogprobScore.Running running;
+    private final boolean minimum;
+    private final double bound;
+    /** Σ log p from 0, as {@link FeatureExtractor#extract} sums; or min log p, +∞ before the first. */
+    private double running;
+    /** Set at the first value {@link FeatureExtractor} rejects: the generation cannot be scored. */
+    private boolean rejected;
 
     RunningScore(boolean minimum, double bound) {
-      this.running = (minimum ? RunningLogprobScore.minimum(bound) : RunningLogprobScore.sum(bound)).newRunning();
+      this.minimum = minimum;
+      this.bound = bound;
+      this.running = minimum ? Double.POSITIVE_INFINITY : 0.0;
     }
 
     @Override
     public boolean afterToken(float logprob, float entropy) {
-      if (Double.isNaN(FeatureExtractor.entropyValue(entropy))) {
-        running.reject();
+      double value = FeatureExtractor.logprobValue(logprob);
+      if (rejected || Double.isNaN(value) || Double.isNaN(FeatureExtractor.entropyValue(entropy))) {
+        rejected = true;
+        return false;
       }
-      return running.afterToken(logprob, entropy);
+      running = minimum ? Math.min(running, value) : running + value;
+      // The rules' own score: −Σ log p and −min log p.
+      return -running > bound;
     }
   }
 
