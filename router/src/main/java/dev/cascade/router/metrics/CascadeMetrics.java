@@ -65,6 +65,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter largeModelRefusals;
   private final Counter smallModelFailures;
   private final Counter earlyDeferrals;
+  private final Counter tierEarlyDeferrals;
   private final Counter pregenSkips;
   private final Counter pregenSkipFailures;
   private final Counter escalationWaits;
@@ -160,6 +161,10 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Answered requests whose small-model decoding was stopped once their deferral was decided (small_stop"
             + " early-defer on the outcome; small.early-defer, the policy's early_defer_margin)")
         .withoutExemplars().register(registry);
+    tierEarlyDeferrals = Counter.builder().name("cascade_tier_early_deferrals_total")
+        .help("Middle-tier answers that the tier's server stopped once the tier's exact rule had decided to pass the"
+            + " request on (stopped_early in the outcome's tier_answers; escalation.early-defer), by tier name")
+        .labelNames("tier").withoutExemplars().register(registry);
     largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
         .help("Large-model calls refused as wrong or not allowed (INVALID_ARGUMENT, FAILED_PRECONDITION, ...): a router-server"
             + " contract mismatch to alarm on; each is also logged as an error")
@@ -276,6 +281,11 @@ public final class CascadeMetrics implements RoutingObserver {
     costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
     if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
       earlyDeferrals.inc();
+    }
+    for (dev.cascade.schemas.avro.TierAnswer t : outcome.getTierAnswers()) {
+      if (t.getStoppedEarly()) {
+        tierEarlyDeferrals.labelValues(t.getModel()).inc();
+      }
     }
   }
 

@@ -97,6 +97,13 @@ class MetricsReadmeTableTest {
         Decision.DEFER, 1);
     records.afterEscalation(records.escalated(p, g, s, 1, 1, 2).escalation(),
         new LargeAnswer("ab", new int[] {1, 2}, new float[2], 1, 1), null, 1, 3);
+    // Three tiers: the middle one stopped early and passed the request on.
+    var e = records.escalated(p, g, s, 1, 1, 2).escalation();
+    var middle = records.tierAnswer(e, 1, "medium", 4.5, new LargeAnswer("a", new int[] {1}, new float[] {-3f}, 1, 1,
+        1, 0, 0, true), new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0), 3.0, true);
+    records.afterTiers(dev.cascade.schemas.avro.Escalation.newBuilder(e).setTierAnswers(List.of(middle)).build(),
+        records.tierAnswer(e, 2, "large", 12.8, new LargeAnswer("ab", new int[] {1, 2}, new float[2], 1, 1), null, null,
+            false), null, 1, 3);
     metrics.batchRouted(1);
     metrics.ruleFallback(dev.cascade.router.learning.RuleResolver.Problem.MISSING_VERSION);
     metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
