@@ -168,6 +168,10 @@ final class OpenAiResponses {
     h.put("x-request-id", r.getRequestId());
     h.put("x-cascade-request-id", r.getRequestId());
     h.put("x-cascade-served-by", r.getServedBy().name());
+    h.put("x-cascade-served-tier", Integer.toString(ApiRecords.servedTier(r)));
+    if (r.getServedModel() != null) {
+      h.put("x-cascade-served-model", r.getServedModel());
+    }
     h.put("x-cascade-score", Double.toString(r.getDeferralScore()));
     h.put("x-cascade-threshold", Double.toString(r.getThreshold()));
     h.put("x-cascade-policy-version", Long.toString(r.getPolicyVersion()));
@@ -181,6 +185,8 @@ final class OpenAiResponses {
     ObjectNode c = JSON.createObjectNode();
     c.put("request_id", r.getRequestId());
     c.put("served_by", r.getServedBy().name());
+    c.put("served_tier", ApiRecords.servedTier(r));
+    c.put("served_model", r.getServedModel());
     c.put("deferral_score", r.getDeferralScore());
     c.put("threshold", r.getThreshold());
     c.put("policy_version", r.getPolicyVersion());

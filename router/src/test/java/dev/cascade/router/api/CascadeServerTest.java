@@ -100,6 +100,18 @@ class CascadeServerTest {
   }
 
   @Test
+  void aResponseRecordWithoutATierSaysTierOneForLargeAndZeroOtherwise() {
+    var old = FakeChannel.answer(dev.cascade.schemas.avro.CascadeRequest.newBuilder().setRequestId("r").setPrompt("p")
+        .setMetadata(java.util.Map.of()).setCreatedAtMs(0).build());
+    old.setServedTier(null);
+    old.setServedModel(null);
+    assertThat(ApiRecords.toProto(old).getServedTier()).isEqualTo(1);
+    assertThat(ApiRecords.toProto(old).getServedModel()).isEmpty();
+    old.setServedBy(dev.cascade.schemas.avro.ServedBy.SMALL_DEGRADED);
+    assertThat(ApiRecords.toProto(old).getServedTier()).isZero();
+  }
+
+  @Test
   void generateSendsTheRequestIntoTheCascadeAndReturnsItsResponse() {
     GenerateResponse response = cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade")
         .setMaxNewTokens(12).setRequestId("r-1").putMetadata("tenant", "t1").setBypassCache(true).build());
@@ -107,6 +119,8 @@ class CascadeServerTest {
     assertThat(response.getRequestId()).isEqualTo("r-1");
     assertThat(response.getText()).isEqualTo("CASCADE");
     assertThat(response.getServedBy()).isEqualTo(ServedBy.LARGE);
+    assertThat(response.getServedTier()).isEqualTo(2);
+    assertThat(response.getServedModel()).isEqualTo("large");
     assertThat(response.getCacheHit()).isTrue();
     assertThat(response.getPolicyVersion()).isEqualTo(7);
     assertThat(response.getLatencies().getEscalationMs()).isEqualTo(30);

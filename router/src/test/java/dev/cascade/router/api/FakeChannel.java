@@ -50,6 +50,7 @@ final class FakeChannel implements RequestChannel {
         .setDeferralScore(2.5).setThreshold(1.5).setPolicyVersion(7).setRule("chow-quantile")
         .setLatencies(StageLatencies.newBuilder().setQueueMs(1).setSmallModelMs(2).setRuleMs(0.1).setEscalationMs(30)
             .setTotalMs(40).build())
+        .setServedTier(2).setServedModel("large")
         .setCacheHit(true).setReplyTo(request.getReplyTo()).setCreatedAtMs(request.getCreatedAtMs())
         .setCompletedAtMs(request.getCreatedAtMs() + 40).build();
   }

@@ -248,6 +248,8 @@ class OpenAiServerTest {
     String id = JSON.readTree(r.body()).path("id").asText();
     assertThat(r.headers().firstValue("x-cascade-request-id")).hasValue(id);
     assertThat(r.headers().firstValue("x-cascade-served-by")).hasValue("LARGE");
+    assertThat(r.headers().firstValue("x-cascade-served-tier")).hasValue("2");
+    assertThat(r.headers().firstValue("x-cascade-served-model")).hasValue("large");
     assertThat(r.headers().firstValue("x-cascade-score")).hasValue("2.5");
     assertThat(r.headers().firstValue("x-cascade-threshold")).hasValue("1.5");
     assertThat(r.headers().firstValue("x-cascade-policy-version")).hasValue("7");
@@ -255,6 +257,8 @@ class OpenAiServerTest {
     JsonNode cascade = JSON.readTree(r.body()).path("cascade");
     assertThat(cascade.path("request_id").asText()).isEqualTo(id);
     assertThat(cascade.path("deferral_score").asDouble()).isEqualTo(2.5);
+    assertThat(cascade.path("served_tier").asInt()).isEqualTo(2);
+    assertThat(cascade.path("served_model").asText()).isEqualTo("large");
     assertThat(cascade.path("latency_ms").path("escalation").asDouble()).isEqualTo(30.0);
     assertThat(JSON.readTree(r.body()).path("object").asText()).isEqualTo("chat.completion");
   }
