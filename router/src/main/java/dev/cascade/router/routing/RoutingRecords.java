@@ -178,7 +178,8 @@ public final class RoutingRecords {
    * escalation carries ({@link Escalation#getTierAnswers}). When {@code served} is null no later
    * tier answered: the request is degraded with {@code degradedReason} to the latest answer it
    * has, a middle tier's or else the small model's; a middle tier's that stopped early is a prefix
-   * and is passed over.
+   * and is passed over. {@code served} with a {@code degradedReason} is a fallback: a middle tier's
+   * whole answer, asked again after the tier above it failed, served as SMALL_DEGRADED.
    */
   public Routed.Answered afterTiers(Escalation e, TierAnswer served, String degradedReason, double escalationMs,
       long nowMs) {
@@ -191,7 +192,8 @@ public final class RoutingRecords {
       tiers.add(served);
     }
     TierAnswer upper = latestFinished(tiers);
-    ServedBy servedBy = served == null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
+    // A served answer with a reason is a fallback's: a middle tier's whole answer, served because the tier above failed.
+    ServedBy servedBy = served == null || degradedReason != null ? ServedBy.SMALL_DEGRADED : ServedBy.LARGE;
     String text = upper == null ? e.getSmallText() : upper.getText();
     CascadeResponse response = response(e, text, servedBy, latencies, nowMs, upper);
     RoutingOutcome outcome = outcome(e, servedBy, tiers, degradedReason, latencies, false, nowMs);

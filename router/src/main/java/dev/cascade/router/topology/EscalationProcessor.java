@@ -188,7 +188,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
-        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e), earlyStopOf(tierOf(e)));
+        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e),
+            e.getDegradeFallback() != null ? null : earlyStopOf(tierOf(e)));
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -222,9 +223,21 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         .orElse(null);
   }
 
-  /** The tier an escalation calls next: the one after the last that answered it. */
+  /**
+   * The tier an escalation calls next: the one after the last that answered it; for a fallback
+   * ({@link Escalation#getDegradeFallback}), the last that answered, whose answer stopped early.
+   */
   private EscalationTiers.Tier tierOf(Escalation e) {
+    if (e.getDegradeFallback() != null) {
+      return tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier());
+    }
     return tiers.tier(Math.min(e.getTierAnswers().size() + 1, tiers.count()));
+  }
+
+  /** Whether the latest answer an escalation has is a middle tier's prefix (it stopped early). */
+  private static boolean endsInAPrefix(Escalation e) {
+    List<TierAnswer> answers = e.getTierAnswers();
+    return !answers.isEmpty() && answers.get(answers.size() - 1).getStoppedEarly();
   }
 
   /**
@@ -262,6 +275,20 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       long now = context.currentSystemTimeMs();
+      if (e.getDegradeFallback() != null) {
+        failures.remove(c.requestId());
+        // The fallback call: its whole answer is served as SMALL_DEGRADED, for the reason the tier
+        // above failed; should it fail too, the request is degraded at once (no second wait) to the
+        // latest whole answer.
+        String reason = e.getDegradeFallback();
+        Escalation before = Escalation.newBuilder(e).setDegradeFallback(null).build();
+        TierAnswer whole = c.error() == null ? records.tierAnswer(before, tierOf(e).tier(), tierOf(e).name(),
+            tierOf(e).costPerToken(), c.answer(), null, null, false) : null;
+        String why = c.error() == null ? reason
+            : reason + "; then calling " + tierOf(e).name() + " again for its whole answer failed: " + reason(c.error());
+        finish(before, c, whole, why);
+        continue;
+      }
       String degradedReason = null;
       if (c.error() != null) {
         String code = EscalationClient.codeOf(c.error());
@@ -298,6 +325,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         }
       }
       failures.remove(c.requestId());
+      if (degradedReason != null && endsInAPrefix(e)) {
+        // The tier above a middle tier that stopped early is out of reach: that middle tier's whole
+        // answer is the one to degrade to, so it is asked once more, without the early stop.
+        LOG.warn("request {}: {}; calling {} again for its whole answer", c.requestId(), degradedReason,
+            tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier()).name());
+        pending.put(c.requestId(), Escalation.newBuilder(e).setDegradeFallback(degradedReason).build());
+        notStarted.add(c.requestId());
+        continue;
+      }
       boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());
       if (c.error() != null && noSmallAnswer && e.getTierAnswers().isEmpty()) {
         // Neither model answered: there is no small answer to degrade to.
@@ -319,13 +355,23 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         notStarted.add(c.requestId());
         continue;
       }
-      double escalationMs = e.getTierAnswers().stream().mapToDouble(TierAnswer::getLatencyMs).sum() + c.millis();
-      Routed.Answered answered = records.afterTiers(e, answer, degradedReason, escalationMs, now);
-      context.forward(CascadeTopology.responseRecord(c.requestId(), answered.response(), now),
-          CascadeTopology.RESPONSES_SINK);
-      context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
-      pending.delete(c.requestId());
+      finish(e, c, answer, degradedReason);
     }
+  }
+
+  /**
+   * Answers an escalation: with {@code served}, the answer of the tier that ends the cascade (with
+   * {@code degradedReason} too: a fallback's whole answer, served as SMALL_DEGRADED), or, when null,
+   * degraded to the latest whole answer it has.
+   */
+  private void finish(Escalation e, Completion c, TierAnswer served, String degradedReason) {
+    long now = context.currentSystemTimeMs();
+    double escalationMs = e.getTierAnswers().stream().mapToDouble(TierAnswer::getLatencyMs).sum() + c.millis();
+    Routed.Answered answered = records.afterTiers(e, served, degradedReason, escalationMs, now);
+    context.forward(CascadeTopology.responseRecord(c.requestId(), answered.response(), now),
+        CascadeTopology.RESPONSES_SINK);
+    context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
+    pending.delete(c.requestId());
   }
 
   private static java.util.List<TierAnswer> append(java.util.List<TierAnswer> answers, TierAnswer answer) {

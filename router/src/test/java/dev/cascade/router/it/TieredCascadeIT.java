@@ -227,27 +227,37 @@ class TieredCascadeIT {
     }
     assertThat(degradedToMedium).isPositive();
 
-    // With early deferral the answer the middle tier passed on is a prefix: the request is
-    // degraded to the small model's answer instead.
+    // With early deferral the answer the middle tier passed on is a prefix: once the tier above
+    // has failed for good, the middle tier is asked once more, without stopping, and its whole
+    // answer is served degraded.
     CascadeConfig early = down.withOwnTopics("cascade-lastdown-early", "lastdown-early")
         .with(CascadeConfig.ESCALATION_EARLY_DEFER, "true");
     try (CascadeRouter router = CascadeRouter.start(early, small, "")) {
       result = send(early, "e", examples);
     }
     assertThat(result.responses()).hasSize(examples.size());
-    int degradedPastAPrefix = 0;
+    int fallbacks = 0;
     for (CascadeResponse r : result.responses()) {
       RoutingOutcome o = result.outcomes().get(r.getRequestId());
-      if (o.getTierAnswers().size() == 1 && o.getTierAnswers().get(0).getStoppedEarly()) {
-        degradedPastAPrefix++;
+      List<TierAnswer> answers = o.getTierAnswers();
+      if (!answers.isEmpty() && answers.get(0).getStoppedEarly()) {
+        fallbacks++;
+        String prompt = examples.get(Integer.parseInt(r.getRequestId().substring(2))).prompt();
+        assertThat(answers).hasSize(2);
+        TierAnswer whole = answers.get(1);
+        assertThat(whole.getTier()).isEqualTo(1);
+        assertThat(whole.getStoppedEarly()).isFalse();
+        assertThat(whole.getDeferred()).isFalse();
+        assertThat(whole.getText()).isEqualTo(medium.generate(List.of(prompt), 48).get(0).text());
         assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
-        assertThat(r.getServedTier()).isZero();
-        assertThat(r.getText()).isEqualTo(o.getSmallText());
-        assertThat(o.getLargeText()).isNull();
-        assertThat(o.getLargeCorrect()).isNull();
+        assertThat(r.getServedTier()).isEqualTo(1);
+        assertThat(r.getServedModel()).isEqualTo("medium");
+        assertThat(r.getText()).isEqualTo(whole.getText());
+        assertThat(o.getLargeText()).isEqualTo(whole.getText());
+        assertThat(o.getDegradedReason()).contains("escalation.max-wait-ms (800)");
       }
     }
-    assertThat(degradedPastAPrefix).isPositive();
+    assertThat(fallbacks).isPositive();
   }
 
   @Test
