@@ -69,6 +69,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter pregenSkips;
   private final Counter pregenSkipFailures;
   private final Counter escalationWaits;
+  private final Counter tierFallbacks;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
   private final Gauge ruleVersion;
@@ -144,6 +145,10 @@ public final class CascadeMetrics implements RoutingObserver {
     escalationWaits = Counter.builder().name("cascade_escalation_waits_total")
         .help("Large-model calls that failed as unavailable, overloaded, slow or breaker-open and were parked to be"
             + " tried again, within escalation.max-wait-ms")
+        .withoutExemplars().register(registry);
+    tierFallbacks = Counter.builder().name("cascade_tier_fallbacks_total")
+        .help("Middle tiers called once more for their whole answer, because the tier above failed for good after"
+            + " the middle tier had stopped early (escalation.early-defer); that answer is served SMALL_DEGRADED")
         .withoutExemplars().register(registry);
     smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
         .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
@@ -302,6 +307,11 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void escalationParked() {
     escalationWaits.inc();
+  }
+
+  @Override
+  public void tierFallback() {
+    tierFallbacks.inc();
   }
 
   @Override

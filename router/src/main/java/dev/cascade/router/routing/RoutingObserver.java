@@ -36,6 +36,12 @@ public interface RoutingObserver {
   /** An escalation whose large-model call failed is parked, to be tried again. */
   default void escalationParked() {}
 
+  /**
+   * The tier above a middle tier whose answer stopped early failed for good, so that middle tier is
+   * called once more for its whole answer, to be served degraded.
+   */
+  default void tierFallback() {}
+
   /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
   default void smallModelFailed(int requests) {}
 

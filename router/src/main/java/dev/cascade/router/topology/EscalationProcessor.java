@@ -332,6 +332,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier()).name());
         pending.put(c.requestId(), Escalation.newBuilder(e).setDegradeFallback(degradedReason).build());
         notStarted.add(c.requestId());
+        observer.tierFallback();
         continue;
       }
       boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());

@@ -232,8 +232,14 @@ class TieredCascadeIT {
     // answer is served degraded.
     CascadeConfig early = down.withOwnTopics("cascade-lastdown-early", "lastdown-early")
         .with(CascadeConfig.ESCALATION_EARLY_DEFER, "true");
+    double fallbackCalls;
     try (CascadeRouter router = CascadeRouter.start(early, small, "")) {
       result = send(early, "e", examples);
+      fallbackCalls = router.metrics().registry().orElseThrow().scrape().stream()
+          .filter(m -> m.getMetadata().getPrometheusName().equals("cascade_tier_fallbacks"))
+          .flatMap(m -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot) m).getDataPoints().stream())
+          .mapToDouble(io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot::getValue)
+          .sum();
     }
     assertThat(result.responses()).hasSize(examples.size());
     int fallbacks = 0;
@@ -258,6 +264,7 @@ class TieredCascadeIT {
       }
     }
     assertThat(fallbacks).isPositive();
+    assertThat(fallbackCalls).isEqualTo(fallbacks);
   }
 
   @Test

@@ -111,6 +111,7 @@ class MetricsReadmeTableTest {
     metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
     metrics.smallModelFailed(1);
     metrics.escalationParked();
+    metrics.tierFallback();
     java.nio.file.Path keys = java.nio.file.Files.createTempFile("api-keys", "");
     java.nio.file.Files.writeString(keys, "name k-0123456789abcdef\n");
     dev.cascade.router.api.ApiKeys.load(keys, registry);
