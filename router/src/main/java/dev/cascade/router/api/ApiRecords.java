@@ -76,18 +76,11 @@ final class ApiRecords {
         .setLatencies(StageLatencies.newBuilder().setQueueMs(l.getQueueMs()).setSmallModelMs(l.getSmallModelMs())
             .setRuleMs(l.getRuleMs()).setEscalationMs(l.getEscalationMs()).setTotalMs(l.getTotalMs()))
         .setCacheHit(r.getCacheHit())
-        .setServedTier(servedTier(r))
+        .setServedTier(dev.cascade.router.routing.RoutingRecords.servedTier(r))
         .setServedModel(r.getServedModel() == null ? "" : r.getServedModel())
         .build();
   }
 
-  /** The tier whose answer it is: the record's, or for one written before tiers were recorded, 0 or 1 by served_by. */
-  static int servedTier(CascadeResponse r) {
-    if (r.getServedTier() != null) {
-      return r.getServedTier();
-    }
-    return r.getServedBy() == dev.cascade.schemas.avro.ServedBy.LARGE ? 1 : 0;
-  }
 
   static Policy toProto(DeferralPolicy p) {
     Policy.Builder b = Policy.newBuilder();

@@ -168,7 +168,7 @@ final class OpenAiResponses {
     h.put("x-request-id", r.getRequestId());
     h.put("x-cascade-request-id", r.getRequestId());
     h.put("x-cascade-served-by", r.getServedBy().name());
-    h.put("x-cascade-served-tier", Integer.toString(ApiRecords.servedTier(r)));
+    h.put("x-cascade-served-tier", Integer.toString(dev.cascade.router.routing.RoutingRecords.servedTier(r)));
     if (r.getServedModel() != null) {
       h.put("x-cascade-served-model", r.getServedModel());
     }
@@ -185,7 +185,7 @@ final class OpenAiResponses {
     ObjectNode c = JSON.createObjectNode();
     c.put("request_id", r.getRequestId());
     c.put("served_by", r.getServedBy().name());
-    c.put("served_tier", ApiRecords.servedTier(r));
+    c.put("served_tier", dev.cascade.router.routing.RoutingRecords.servedTier(r));
     c.put("served_model", r.getServedModel());
     c.put("deferral_score", r.getDeferralScore());
     c.put("threshold", r.getThreshold());

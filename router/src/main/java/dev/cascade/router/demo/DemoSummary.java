@@ -116,7 +116,7 @@ public record DemoSummary(
         escalated++;
       }
       if (r != null) {
-        int tier = r.getServedTier() != null ? r.getServedTier() : r.getServedBy() == ServedBy.LARGE ? 1 : 0;
+        int tier = dev.cascade.router.routing.RoutingRecords.servedTier(r);
         servedBy[Math.min(tier, servedBy.length - 1)]++;
       }
       if (r != null && r.getServedBy() == ServedBy.SMALL_DEGRADED) {

@@ -271,8 +271,8 @@ public final class EscalationClient implements AutoCloseable {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
     try {
-      sent = draft.length == 0 && stop == null ? transport.generate(requestId, prompt, maxNewTokens, settings.deadline())
-          : transport.generate(requestId, prompt, maxNewTokens, draft, stop, settings.deadline());
+      // A transport that carries neither a draft nor an early stop sends the plain call (the default).
+      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, settings.deadline());
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }

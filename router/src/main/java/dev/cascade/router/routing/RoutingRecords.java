@@ -201,6 +201,17 @@ public final class RoutingRecords {
     return new Routed.Answered(response, outcome);
   }
 
+  /**
+   * The tier whose answer a response record carries: its {@code served_tier}, or, for a record
+   * written before cascades of more than two models, 1 when it was served LARGE and 0 otherwise.
+   */
+  public static int servedTier(CascadeResponse r) {
+    if (r.getServedTier() != null) {
+      return r.getServedTier();
+    }
+    return r.getServedBy() == ServedBy.LARGE ? 1 : 0;
+  }
+
   /** The last of {@code tiers} that is a whole answer (not stopped early: a prefix); null if none. */
   private static TierAnswer latestFinished(List<TierAnswer> tiers) {
     for (int i = tiers.size() - 1; i >= 0; i--) {

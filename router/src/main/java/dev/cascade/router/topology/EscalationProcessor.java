@@ -188,8 +188,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
-        call = tierOf(e).client().generate(id, e.getPrompt(), max, draftOf(e),
-            e.getDegradeFallback() != null ? null : earlyStopOf(tierOf(e)));
+        EscalationTiers.Tier tier = tierOf(e);
+        call = tier.client().generate(id, e.getPrompt(), max, draftOf(e),
+            e.getDegradeFallback() != null ? null : earlyStopOf(tier));
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -281,11 +282,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // above failed; should it fail too, the request is degraded at once (no second wait) to the
         // latest whole answer.
         String reason = e.getDegradeFallback();
+        EscalationTiers.Tier tier = tierOf(e);
         Escalation before = Escalation.newBuilder(e).setDegradeFallback(null).build();
-        TierAnswer whole = c.error() == null ? records.tierAnswer(before, tierOf(e).tier(), tierOf(e).name(),
-            tierOf(e).costPerToken(), c.answer(), null, null, false) : null;
+        TierAnswer whole = c.error() == null ? records.tierAnswer(before, tier.tier(), tier.name(),
+            tier.costPerToken(), c.answer(), null, null, false) : null;
         String why = c.error() == null ? reason
-            : reason + "; then calling " + tierOf(e).name() + " again for its whole answer failed: " + reason(c.error());
+            : reason + "; then calling " + tier.name() + " again for its whole answer failed: " + reason(c.error());
         finish(before, c, whole, why);
         continue;
       }
@@ -328,9 +330,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       if (degradedReason != null && endsInAPrefix(e)) {
         // The tier above a middle tier that stopped early is out of reach: that middle tier's whole
         // answer is the one to degrade to, so it is asked once more, without the early stop.
+        Escalation fallback = Escalation.newBuilder(e).setDegradeFallback(degradedReason).build();
         LOG.warn("request {}: {}; calling {} again for its whole answer", c.requestId(), degradedReason,
-            tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier()).name());
-        pending.put(c.requestId(), Escalation.newBuilder(e).setDegradeFallback(degradedReason).build());
+            tierOf(fallback).name());
+        pending.put(c.requestId(), fallback);
         notStarted.add(c.requestId());
         observer.tierFallback();
         continue;
