@@ -8,6 +8,7 @@ import io.github.resilience4j.retry.RetryConfig;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
@@ -209,6 +210,17 @@ public final class EscalationClient implements AutoCloseable {
    */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
       EarlyStopSpec stop) {
+    return generate(requestId, prompt, maxNewTokens, draft, stop, null);
+  }
+
+  /**
+   * As {@link #generate(String, String, int, int[], EarlyStopSpec)}, with every attempt's deadline
+   * cut to what is left until {@code untilEpochMs} (the request's {@code deadline_ms}: its caller
+   * stops waiting then) when that comes before {@code escalation.deadline-ms}; an attempt with no
+   * time left fails at once with DEADLINE_EXCEEDED. Null: attempts get {@code escalation.deadline-ms}.
+   */
+  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
+      EarlyStopSpec stop, Long untilEpochMs) {
     CompletableFuture<Boolean> sendDraft = draft.length == 0 || settings.draftTokenizerSha256().isEmpty()
         ? CompletableFuture.completedFuture(false)
         : serverInfo().handle((server, error) -> server != null
@@ -218,8 +230,8 @@ public final class EscalationClient implements AutoCloseable {
           int max = known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens;
           return new Call(max, send ? java.util.Arrays.copyOf(draft, Math.min(draft.length, max)) : new int[0]);
         })
-        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft(), stop)
-            : call(requestId, prompt, c.maxNewTokens(), c.draft(), stop).exceptionallyCompose(error -> {
+        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft(), stop, untilEpochMs)
+            : call(requestId, prompt, c.maxNewTokens(), c.draft(), stop, untilEpochMs).exceptionallyCompose(error -> {
               // A draft the server refuses (a token it takes for padding, say) must not cost the
               // answer: the same call without it.
               if (!isDraftRefusal(error)) {
@@ -227,7 +239,7 @@ public final class EscalationClient implements AutoCloseable {
               }
               LOG.warn("the large model refused request {}'s draft ({}); calling again without it", requestId,
                   Status.fromThrowable(unwrap(error)).getDescription());
-              return call(requestId, prompt, c.maxNewTokens(), new int[0], stop);
+              return call(requestId, prompt, c.maxNewTokens(), new int[0], stop, untilEpochMs);
             }));
   }
 
@@ -240,14 +252,20 @@ public final class EscalationClient implements AutoCloseable {
   private record Call(int maxNewTokens, int[] draft) {}
 
   private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens, int[] draft,
-      EarlyStopSpec stop) {
+      EarlyStopSpec stop, Long untilEpochMs) {
     long start = System.nanoTime();
     AtomicInteger attempts = new AtomicInteger();
     CompletionStage<LargeModelTransport.Reply> call = Retry.decorateCompletionStage(retry, scheduler,
         () -> {
           attempts.incrementAndGet();
+          long left = untilEpochMs == null ? 1 : untilEpochMs - System.currentTimeMillis();
+          if (left <= 0) {
+            // Nobody waits for the answer any more: no call, and no failure the breaker should count.
+            return CompletableFuture.failedFuture(Status.DEADLINE_EXCEEDED.withDescription("request " + requestId
+                + "'s deadline_ms passed " + -left + " ms before this attempt; not sent").asRuntimeException());
+          }
           return CircuitBreaker.decorateCompletionStage(breaker,
-              () -> attempt(requestId, prompt, maxNewTokens, draft, stop)).get();
+              () -> attempt(requestId, prompt, maxNewTokens, draft, stop, untilEpochMs)).get();
         }).get();
     return call.toCompletableFuture().thenApply(r -> {
       answeredCalls.incrementAndGet();
@@ -267,12 +285,17 @@ public final class EscalationClient implements AutoCloseable {
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */
   private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens,
-      int[] draft, EarlyStopSpec stop) {
+      int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
     try {
+      Duration deadline = settings.deadline();
+      if (untilEpochMs != null) {
+        Duration left = Duration.ofMillis(Math.max(1, untilEpochMs - System.currentTimeMillis()));
+        deadline = deadline.compareTo(left) <= 0 ? deadline : left;
+      }
       // A transport that carries neither a draft nor an early stop sends the plain call (the default).
-      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, settings.deadline());
+      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, deadline);
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }

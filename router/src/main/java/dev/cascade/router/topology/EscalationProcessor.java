@@ -177,6 +177,17 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         notStarted.poll();
         continue;
       }
+      Long until = e.getDeadlineMs();
+      long now = context.currentSystemTimeMs();
+      if (until != null && now >= until) {
+        // Its caller stopped waiting while it waited for a call: calling now would spend the
+        // model on an answer nobody reads, so it is answered at once with what it has.
+        notStarted.poll();
+        completed.add(new Completion(id, null, new DeadlinePassed("the request's deadline_ms passed "
+            + (now - until) + " ms before " + tierOf(e).name() + " was called (" + (until - e.getCreatedAtMs())
+            + " ms after it was created); not called"), 0));
+        continue;
+      }
       if (!callPermits.tryAcquire()) {
         return;
       }
@@ -189,8 +200,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
         EscalationTiers.Tier tier = tierOf(e);
+        // Every attempt ends by the request's deadline, when it has one.
         call = tier.client().generate(id, e.getPrompt(), max, draftOf(e),
-            e.getDegradeFallback() != null ? null : earlyStopOf(tier));
+            e.getDegradeFallback() != null ? null : earlyStopOf(tier), until);
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -287,12 +299,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         TierAnswer whole = c.error() == null ? records.tierAnswer(before, tier.tier(), tier.name(),
             tier.costPerToken(), c.answer(), null, null, false) : null;
         String why = c.error() == null ? reason
+            : unwrap(c.error()) instanceof DeadlinePassed passed ? reason + "; then " + passed.getMessage()
             : reason + "; then calling " + tier.name() + " again for its whole answer failed: " + reason(c.error());
         finish(before, c, whole, why);
         continue;
       }
       String degradedReason = null;
-      if (c.error() != null) {
+      if (unwrap(c.error()) instanceof DeadlinePassed passed) {
+        degradedReason = passed.getMessage();
+      } else if (c.error() != null) {
         String code = EscalationClient.codeOf(c.error());
         boolean refused = EscalationClient.isRefusal(code);
         if (refused) {
@@ -327,7 +342,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         }
       }
       failures.remove(c.requestId());
-      if (degradedReason != null && endsInAPrefix(e)) {
+      boolean timeLeft = e.getDeadlineMs() == null || now < e.getDeadlineMs();
+      if (degradedReason != null && endsInAPrefix(e) && !timeLeft) {
+        degradedReason += "; no time was left before the request's deadline_ms to call "
+            + tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier()).name()
+            + " again for its whole answer";
+      } else if (degradedReason != null && endsInAPrefix(e)) {
         // The tier above a middle tier that stopped early is out of reach: that middle tier's whole
         // answer is the one to degrade to, so it is asked once more, without the early stop.
         Escalation fallback = Escalation.newBuilder(e).setDegradeFallback(degradedReason).build();
@@ -376,6 +396,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         CascadeTopology.RESPONSES_SINK);
     context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
     pending.delete(c.requestId());
+  }
+
+  /** A call not made because the request's deadline had passed (its caller had stopped waiting). */
+  private static final class DeadlinePassed extends RuntimeException {
+    DeadlinePassed(String message) {
+      super(message, null, false, false);
+    }
   }
 
   private static java.util.List<TierAnswer> append(java.util.List<TierAnswer> answers, TierAnswer answer) {

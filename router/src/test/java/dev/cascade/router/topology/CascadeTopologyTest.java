@@ -92,10 +92,31 @@ class CascadeTopologyTest {
     // Threshold 1.0 on Chow-Quantile-0: "unsure" prompts (score 3) defer, others (0.01) are accepted.
     DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test");
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
-    CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
+    startDriver(new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
         new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), policy, batchSize, wait, escalations, records, 4, 48,
-        smallModelWorkers, batchTimeout).withBatchesInFlight(batchesInFlight);
+        smallModelWorkers, batchTimeout).withBatchesInFlight(batchesInFlight));
+  }
+
+  /**
+   * A cascade of three: the scripted small model, {@code medium} (tier 1, the escalations client,
+   * deferring by Chow-Sum at threshold 1) and {@code large} (tier 2).
+   */
+  private void startTieredDriver(EscalationClient medium, EscalationClient large) {
+    DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test", null,
+        List.of(), "chow-sum", null, List.of(new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 1.0)));
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
+    escalations = medium;
+    startDriver(new CascadeTopology.Parts(config.topics(),
+        () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
+        new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()), policy, 3,
+        Duration.ofMillis(20), medium, records, 4, 48, Runnable::run, batchTimeout,
+        new dev.cascade.router.escalation.EscalationTiers(List.of(
+            new dev.cascade.router.escalation.EscalationTiers.Tier(1, "medium", medium, 4),
+            new dev.cascade.router.escalation.EscalationTiers.Tier(2, "large", large, 10)))));
+  }
+
+  private void startDriver(CascadeTopology.Parts parts) {
     Properties props = new Properties();
     props.put(StreamsConfig.APPLICATION_ID_CONFIG, "topology-test");
     props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
@@ -621,6 +642,87 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aCallToASlowLargeModelEndsAtTheRequestsDeadline() throws Exception {
+    // A per-call deadline (10 s) longer than the slow model's 6 s: only the request's deadline, 1.5 s
+    // after sending, can end the call before the model answers.
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(10), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
+        Duration.ofSeconds(8)), 3);
+    long sent = System.currentTimeMillis();
+    send("a", "unsure and slow", null, sent + 1_500);
+    List<CascadeResponse> out = collect(1);
+    long took = System.currentTimeMillis() - sent;
+    assertThat(out).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+      assertThat(r.getText()).isEqualTo("wols dna erusnu");
+    });
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDegradedReason()).contains("DEADLINE_EXCEEDED").contains("past the request's deadline_ms");
+    assertThat(slowCalls.get()).as("the slow model was called").isEqualTo(1);
+    assertThat(took).as("answered at the deadline, not when the slow model would have answered").isLessThan(5_000);
+  }
+
+  @Test
+  void anEscalationWhoseDeadlineHasPassedIsNotCalled() throws Exception {
+    // The caller gave up before the small model answered: the escalation never reaches the model.
+    long sent = System.currentTimeMillis();
+    send("a", "unsure and slow", null, sent - 1);
+    List<CascadeResponse> out = collect(1);
+    assertThat(out).singleElement().satisfies(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDegraded()).isTrue();
+    assertThat(o.getDegradedReason()).startsWith("the request's deadline_ms passed").contains("not called");
+    assertThat(slowCalls.get()).as("no call made for an answer nobody waits for").isZero();
+  }
+
+  @Test
+  void aMiddleTierPrefixIsNotCalledAgainForItsWholeAnswerOnceTheDeadlineHasPassed() throws Exception {
+    // medium stops early and passes the request on; large is slow and cut at the request's deadline.
+    // The fallback to medium's whole answer would come after the caller stopped waiting: it is not
+    // sent, and the request is degraded to the small model's answer.
+    String name = InProcessServerBuilder.generateName();
+    java.util.concurrent.atomic.AtomicInteger stopped = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger whole = new java.util.concurrent.atomic.AtomicInteger();
+    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        boolean stop = request.hasEarlyStop();
+        (stop ? stopped : whole).incrementAndGet();
+        out.onNext(LargeGenerateResponse.newBuilder().setText(stop ? "MEDIUM PREFIX" : "MEDIUM WHOLE")
+            .addTokens(5).addTokenLogprobs(-3f).setStoppedEarly(stop).setModel("medium").build());
+        out.onCompleted();
+      }
+    }).build().start();
+    ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
+    EscalationSettings settings = new EscalationSettings(4, Duration.ofSeconds(10), 0, Duration.ofMillis(1), 50,
+        Duration.ofSeconds(5), 0, Duration.ofSeconds(8));
+    EscalationClient large = new EscalationClient(channel, false, settings);
+    try {
+      driver.close();
+      escalations.close();
+      startTieredDriver(new EscalationClient(mediumChannel, false, settings), large);
+      long sent = System.currentTimeMillis();
+      send("a", "unsure and slow", null, sent + 1_500);
+      List<CascadeResponse> out = collect(1);
+      assertThat(out).singleElement().satisfies(r -> {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+        assertThat(r.getServedTier()).isZero();
+        assertThat(r.getText()).isEqualTo("wols dna erusnu");
+      });
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getTierAnswers()).singleElement().satisfies(t -> assertThat(t.getStoppedEarly()).isTrue());
+      assertThat(o.getDegradedReason()).contains("deadline_ms");
+      assertThat(stopped.get()).as("medium asked once, to stop early").isEqualTo(1);
+      assertThat(slowCalls.get()).as("large called").isEqualTo(1);
+      assertThat(whole.get()).as("no call for medium's whole answer after the deadline").isZero();
+      assertThat(System.currentTimeMillis() - sent).isLessThan(5_000);
+    } finally {
+      large.close();
+      mediumChannel.shutdownNow();
+      mediumServer.shutdownNow();
+    }
+  }
+
+  @Test
   void aParkedEscalationIsCalledAgainAsSoonAsTheLargeModelAnswersAnotherCall() throws Exception {
     // No retries inside the client and a long wait: a failed call is parked, by the driver's clock.
     restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
@@ -653,6 +755,7 @@ class CascadeTopologyTest {
   private volatile boolean gateShut;
   private final java.util.concurrent.atomic.AtomicInteger gatedCalls = new java.util.concurrent.atomic.AtomicInteger();
 
+  private final java.util.concurrent.atomic.AtomicInteger slowCalls = new java.util.concurrent.atomic.AtomicInteger();
   private static final int FLAKY_FAILURES = 3;
   private final java.util.concurrent.atomic.AtomicInteger flakyCalls = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -667,6 +770,14 @@ class CascadeTopologyTest {
       if (request.getPrompt().contains("gated") && gatedCalls.incrementAndGet() > 0 && gateShut) {
         out.onError(Status.UNAVAILABLE.withDescription("large model gated").asRuntimeException());
         return;
+      }
+      if (request.getPrompt().contains("slow")) {
+        slowCalls.incrementAndGet();
+        try {
+          Thread.sleep(6_000);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
       }
       if (request.getPrompt().contains("down")) {
         out.onError(Status.UNAVAILABLE.withDescription("large model down").asRuntimeException());
