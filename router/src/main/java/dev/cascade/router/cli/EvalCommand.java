@@ -173,6 +173,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " prompt features.")
   Path skipItemsOut;
 
+  @Option(names = "--tier-items-out", paramLabel = "PATH.json",
+      description = "With --tiers of three models and --tier-rule learned-first: write every tier's per-item answers on"
+          + " validation (learned scores out of fold) and on the evaluated file as one JSON object: correctness, cost,"
+          + " Chow-Sum score and early-stop costs per threshold, which answers agree, and the learned scores of the"
+          + " first tier and of the middle tier's chances, for analyses of your own (loadtest/scripts/tier-bounds).")
+  Path tierItemsOut;
+
   @Option(names = "--skip-inputs", defaultValue = "prompt-pass", paramLabel = "prompt-pass|text",
       description = "With --tiers: what the pre-generation skip's prompt rule reads: prompt-pass (the prompt's length and"
           + " one pass of the small model over it, layout prompt/v1) or text (the prompt's characters and words alone,"
@@ -364,13 +371,18 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(cli, "--early-defer-costs: needs a rule whose early deferral is"
           + " exact (chow-sum, chow-quantile-0); --tier-rule " + tierRule + " decodes every answer to the end");
     }
+    if (tierItemsOut != null && (tiers.size() != 3 || !tierRule.equals("learned-first"))) {
+      throw new picocli.CommandLine.ParameterException(cli, "--tier-items-out: needs three --tiers and --tier-rule"
+          + " learned-first (it writes the router's split: a learned rule on the first tier, Chow-Sum on the middle"
+          + " one), got " + tiers.size() + " tiers and --tier-rule " + tierRule);
+    }
     if (!skipThresholds.equals("one") && !skipThresholds.equals("per-kind")) {
       throw new picocli.CommandLine.ParameterException(cli, "--skip-thresholds: one or per-kind, not '"
           + skipThresholds + "'");
     }
     TiersEvaluation.Options options = new TiersEvaluation.Options(List.copyOf(tiers), costs, tierRule, grid,
         skipMaxLoss, skipRuleOut, seed, label, skipItemsOut, textInputs(), stopCosts,
-        skipThresholds.equals("per-kind"));
+        skipThresholds.equals("per-kind"), tierItemsOut);
     List<PromptItem> test = PromptItem.readJsonl(source.data);
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),

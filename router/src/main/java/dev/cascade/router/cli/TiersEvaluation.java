@@ -107,10 +107,12 @@ final class TiersEvaluation {
    *     PromptFeatures#TEXT_LAYOUT}: no prompt pass of the small model) instead of {@link PromptFeatures#LAYOUT}
    * @param stopCosts which tiers are costed with early deferral ({@link StopCosts})
    * @param skipPerKind whether the skip has a threshold per {@link PromptKind} (chosen together) instead of one
+   * @param tierItemsOut where to write the three tiers' per-item answers and scores (JSON; {@code learned-first}
+   *     only), or null
    */
   record Options(List<String> tiers, List<Double> costs, String rule, int levels, double skipMaxLoss,
       Path skipRuleOut, long seed, PregenSkip.Label skipLabel, Path skipItemsOut, boolean skipTextOnly,
-      StopCosts stopCosts, boolean skipPerKind) {}
+      StopCosts stopCosts, boolean skipPerKind, Path tierItemsOut) {}
 
   /**
    * Which tiers are costed as if they stopped decoding a request they defer at the token where an
@@ -360,7 +362,67 @@ final class TiersEvaluation {
         v.set(cascade[k], v.get(cascade[k]).withScore(scores.validation()));
         s.set(cascade[k], s.get(cascade[k]).withScore(scores.test()));
       }
+      if (options.tierItemsOut() != null && cascade.length == 3) {
+        writeTierItems(options.tierItemsOut(), v, s);
+      }
       return TierCascades.grid(v, s, cascade, options.levels());
+    }
+
+    /**
+     * The three tiers' per-item answers under {@code learned-first} ({@code --tier-items-out}), on
+     * validation and on the evaluated file, with the learned scores an analysis of other splits of
+     * the work between the tiers needs: the first tier's rule for "the last tier right" as well as
+     * its rule for "the middle one right", and the chances of the middle and last tiers' answers
+     * being right given the first two tiers' answers.
+     */
+    private void writeTierItems(Path file, List<Tier> v, List<Tier> s) {
+      TierRules.Scores firstToLast = deferral(0, new int[] {2});
+      TierRules.Scores middleRight = quality(0b011, 1);
+      TierRules.Scores lastRight = quality(0b011, 2);
+      double[] thresholds = TierCascades.candidates(v.get(1).score(), options.levels());
+      ObjectNode root = JsonNodeFactory.instance.objectNode();
+      root.put("layout", "cascade-tier-items/v1");
+      names.forEach(root.putArray("tiers")::add);
+      root.set("middle_thresholds", numbers(thresholds));
+      for (int split = 0; split < 2; split++) {
+        List<Tier> tiers = split == 0 ? v : s;
+        List<TierAnswers> answers = split == 0 ? validation : test;
+        ObjectNode out = root.putObject(split == 0 ? "validation" : "evaluated");
+        out.set("first_defers_to_middle", numbers(tiers.get(0).score()));
+        out.set("first_defers_to_last", numbers(split == 0 ? firstToLast.validation() : firstToLast.test()));
+        out.set("middle_right_after_two", numbers(split == 0 ? middleRight.validation() : middleRight.test()));
+        out.set("last_right_after_two", numbers(split == 0 ? lastRight.validation() : lastRight.test()));
+        ArrayNode perTier = out.putArray("per_tier");
+        for (int t = 0; t < 3; t++) {
+          ObjectNode tier = perTier.addObject();
+          ArrayNode correct = tier.putArray("correct");
+          for (boolean c : tiers.get(t).correct()) {
+            correct.add(c);
+          }
+          tier.set("cost", numbers(tiers.get(t).cost()));
+          if (t == 1) {
+            tier.set("chow_sum", numbers(tiers.get(1).score()));
+            ArrayNode stops = tier.putArray("stop_costs");
+            for (double threshold : thresholds) {
+              stops.add(numbers(tiers.get(1).costAt(threshold)));
+            }
+          }
+        }
+        ObjectNode agree = out.putObject("agree");
+        for (int a = 0; a < 3; a++) {
+          for (int b = a + 1; b < 3; b++) {
+            ArrayNode same = agree.putArray(a + "-" + b);
+            for (int i = 0; i < answers.get(a).answers().size(); i++) {
+              same.add(answers.get(a).answers().get(i).equals(answers.get(b).answers().get(i)));
+            }
+          }
+        }
+      }
+      try {
+        Files.writeString(file, root.toString());
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException("--tier-items-out: cannot write " + file, e);
+      }
     }
 
     private TierRules.Scores deferral(int tier, int[] targets) {
@@ -399,6 +461,19 @@ final class TiersEvaluation {
       }
       return scores;
     }
+  }
+
+  /** The values as a JSON array, each non-finite one (a threshold of −∞: defer everything) as null. */
+  private static ArrayNode numbers(double[] values) {
+    ArrayNode out = JsonNodeFactory.instance.arrayNode();
+    for (double v : values) {
+      if (Double.isFinite(v)) {
+        out.add(v);
+      } else {
+        out.addNull();
+      }
+    }
+    return out;
   }
 
   /** Per tier, per item: its cost as known before it runs, its per-token cost × (prompt tokens + mean generated). */

@@ -51,7 +51,7 @@ public final class TierCascades {
     }
 
     /** Per item, its cost on this tier under {@code threshold}: cut short where it defers early. */
-    double[] costAt(double threshold) {
+    public double[] costAt(double threshold) {
       return stops == null ? cost : stops.deferredAt(threshold);
     }
 

@@ -57,6 +57,18 @@ class EvalTiersOptionsTest {
   }
 
   @Test
+  void tierItemsAreWrittenForThreeTiersUnderLearnedFirstOnly() throws Exception {
+    String validation = "../models/data/validation.jsonl";
+    Path out = dir.resolve("items.json");
+    assertThat(refused(validation, "--tiers", "small,large", "--tier-rule", "learned-first", "--tier-items-out",
+        out.toString())).contains("--tier-items-out: needs three --tiers and --tier-rule learned-first")
+        .contains("got 2 tiers");
+    assertThat(refused(validation, "--tiers", "small,medium,large", "--tier-items-out", out.toString()))
+        .contains("--tier-items-out: needs three --tiers and --tier-rule learned-first").contains("chow-sum");
+    assertThat(out).doesNotExist();
+  }
+
+  @Test
   void theRuleGridLossAndValidationAreChecked() throws Exception {
     String validation = "../models/data/validation.jsonl";
     assertThat(refused(validation, "--tiers", "small,large", "--tier-rule", "chow-max"))
