@@ -90,9 +90,9 @@ public final class ApiKeys implements ServerInterceptor {
     if (name == null) {
       return refuse(call, "unknown API key");
     }
-    if (!call.getMethodDescriptor().getFullMethodName().equals(
-        dev.cascade.proto.v1.CascadeGrpc.getSubmitFeedbackMethod().getFullMethodName())) {
-      count(name);
+    if (call.getMethodDescriptor().getFullMethodName().equals(
+        dev.cascade.proto.v1.CascadeGrpc.getGenerateMethod().getFullMethodName())) {
+      count(name); // generation calls only: feedback, and any method added later, are not generations
     }
     return next.startCall(call, headers);
   }
