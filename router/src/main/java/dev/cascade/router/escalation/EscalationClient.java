@@ -261,8 +261,8 @@ public final class EscalationClient implements AutoCloseable {
           long left = untilEpochMs == null ? 1 : untilEpochMs - System.currentTimeMillis();
           if (left <= 0) {
             // Nobody waits for the answer any more: no call, and no failure the breaker should count.
-            return CompletableFuture.failedFuture(Status.DEADLINE_EXCEEDED.withDescription("request " + requestId
-                + "'s deadline_ms passed " + -left + " ms before this attempt; not sent").asRuntimeException());
+            return CompletableFuture.failedFuture(new RequestDeadlineReached(Status.CANCELLED.withDescription("request "
+                + requestId + "'s deadline_ms passed " + -left + " ms before this attempt; not sent")));
           }
           return CircuitBreaker.decorateCompletionStage(breaker,
               () -> attempt(requestId, prompt, maxNewTokens, draft, stop, untilEpochMs)).get();
@@ -288,19 +288,25 @@ public final class EscalationClient implements AutoCloseable {
       int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
+    boolean cut = false;
     try {
-      Duration deadline = settings.deadline();
-      if (untilEpochMs != null) {
-        Duration left = Duration.ofMillis(Math.max(1, untilEpochMs - System.currentTimeMillis()));
-        deadline = deadline.compareTo(left) <= 0 ? deadline : left;
-      }
+      Duration left = untilEpochMs == null ? null
+          : Duration.ofMillis(Math.max(1, untilEpochMs - System.currentTimeMillis()));
+      cut = left != null && left.compareTo(settings.deadline()) < 0;
       // A transport that carries neither a draft nor an early stop sends the plain call (the default).
-      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, deadline);
+      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, cut ? left : settings.deadline());
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }
+    boolean cutToRequest = cut;
     sent.whenComplete((reply, error) -> {
-      if (error != null) {
+      if (error != null && cutToRequest && Status.fromThrowable(unwrap(error)).getCode() == Status.Code.DEADLINE_EXCEEDED) {
+        // The caller's deadline ended the call, not escalation.deadline-ms: no sign the model is
+        // failing, so not a failure the breaker counts (CANCELLED, as the caller's own cancelling is).
+        result.completeExceptionally(new RequestDeadlineReached(Status.CANCELLED.withDescription("request " + requestId
+            + "'s deadline_ms came before the model answered (escalation.deadline-ms is "
+            + settings.deadline().toMillis() + " ms)").withCause(unwrap(error))));
+      } else if (error != null) {
         result.completeExceptionally(unwrap(error));
       } else {
         result.complete(reply);
@@ -376,6 +382,21 @@ public final class EscalationClient implements AutoCloseable {
    * is alive, and the escalator already backs off from it (parked calls). (Leaving DEADLINE_EXCEEDED
    * out as well was tried with the fault harness and degraded more answers: RELIABILITY.md.)
    */
+  /**
+   * A call ended, or not sent, because the request's {@code deadline_ms} came first: its caller
+   * stopped waiting. CANCELLED, so neither retried nor counted against the model by the breaker.
+   */
+  public static final class RequestDeadlineReached extends StatusRuntimeException {
+    RequestDeadlineReached(Status status) {
+      super(status);
+    }
+  }
+
+  /** Whether a call's failure is {@link RequestDeadlineReached}, however wrapped. */
+  public static boolean isRequestDeadline(Throwable error) {
+    return unwrap(error) instanceof RequestDeadlineReached;
+  }
+
   private static boolean isServerFailure(Throwable e) {
     if (e instanceof StatusRuntimeException s) {
       Status.Code code = s.getStatus().getCode();

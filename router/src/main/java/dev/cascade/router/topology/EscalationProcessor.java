@@ -307,6 +307,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       String degradedReason = null;
       if (unwrap(c.error()) instanceof DeadlinePassed passed) {
         degradedReason = passed.getMessage();
+      } else if (EscalationClient.isRequestDeadline(c.error())) {
+        // The caller's deadline ended the call (or came before an attempt): no use waiting on.
+        degradedReason = "the request's deadline_ms (" + (e.getDeadlineMs() - e.getCreatedAtMs())
+            + " ms after it was created) came before " + tierOf(e).name() + " answered: " + reason(c.error());
       } else if (c.error() != null) {
         String code = EscalationClient.codeOf(c.error());
         boolean refused = EscalationClient.isRefusal(code);
