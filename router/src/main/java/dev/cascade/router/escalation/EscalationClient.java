@@ -216,8 +216,9 @@ public final class EscalationClient implements AutoCloseable {
   /**
    * As {@link #generate(String, String, int, int[], EarlyStopSpec)}, with every attempt's deadline
    * cut to what is left until {@code untilEpochMs} (the request's {@code deadline_ms}: its caller
-   * stops waiting then) when that comes before {@code escalation.deadline-ms}; an attempt with no
-   * time left fails at once with DEADLINE_EXCEEDED. Null: attempts get {@code escalation.deadline-ms}.
+   * stops waiting then) when that comes before {@code escalation.deadline-ms}; an attempt that
+   * deadline ends, or that has no time left and is not sent, fails with {@link
+   * RequestDeadlineReached}. Null: attempts get {@code escalation.deadline-ms}.
    */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
       EarlyStopSpec stop, Long untilEpochMs) {
@@ -377,12 +378,6 @@ public final class EscalationClient implements AutoCloseable {
   }
 
   /**
-   * What opens the breaker: the server failing, unreachable or too slow. Not the caller's own
-   * errors (INVALID_ARGUMENT, CANCELLED), and not RESOURCE_EXHAUSTED: a server that says it is busy
-   * is alive, and the escalator already backs off from it (parked calls). (Leaving DEADLINE_EXCEEDED
-   * out as well was tried with the fault harness and degraded more answers: RELIABILITY.md.)
-   */
-  /**
    * A call ended, or not sent, because the request's {@code deadline_ms} came first: its caller
    * stopped waiting. CANCELLED, so neither retried nor counted against the model by the breaker.
    */
@@ -397,6 +392,12 @@ public final class EscalationClient implements AutoCloseable {
     return unwrap(error) instanceof RequestDeadlineReached;
   }
 
+  /**
+   * What opens the breaker: the server failing, unreachable or too slow. Not the caller's own
+   * errors (INVALID_ARGUMENT, CANCELLED), and not RESOURCE_EXHAUSTED: a server that says it is busy
+   * is alive, and the escalator already backs off from it (parked calls). (Leaving DEADLINE_EXCEEDED
+   * out as well was tried with the fault harness and degraded more answers: RELIABILITY.md.)
+   */
   private static boolean isServerFailure(Throwable e) {
     if (e instanceof StatusRuntimeException s) {
       Status.Code code = s.getStatus().getCode();
