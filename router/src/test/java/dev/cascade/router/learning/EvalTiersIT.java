@@ -146,6 +146,90 @@ class EvalTiersIT {
   }
 
   @Test
+  void tierItemsReproduceEveryFrontierPointOfTheRoutersTriple() throws Exception {
+    Path validation = sample()[0];
+    Path data = sample()[1];
+    Path items = dir.resolve("tier-items.json");
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+
+    int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
+        "--tiers", "small," + MIDDLE + ",large", "--grid", "6", "--learners", "logistic", "--engine", "OnnxRuntime",
+        "--tier-rule", "learned-first", "--early-defer-costs", "all", "--tier-items-out", items.toString(), "--json",
+        "--cache", shared.resolve("cache").toString());
+
+    assertThat(code).as(err.toString()).isZero();
+    JsonNode json = new ObjectMapper().readTree(out.toString());
+    JsonNode dump = new ObjectMapper().readTree(items.toFile());
+    assertThat(dump.get("layout").asText()).isEqualTo("cascade-tier-items/v1");
+    assertThat(dump.get("tiers").toString()).isEqualTo("[\"small\",\"rotary-bpe\",\"large\"]");
+    assertThat(dump.get("validation").get("first_defers_to_last")).hasSize(150);
+    assertThat(dump.get("evaluated").get("per_tier").get(2).get("correct")).hasSize(40);
+    for (int t = 0; t < 3; t++) {
+      assertThat(mean(dump.get("evaluated").get("per_tier").get(t).get("correct")))
+          .isEqualTo(json.get("tiers").get(t).get("exact_match").asDouble());
+    }
+    // Every point eval puts on the triple's frontier, routed again from the items alone: small's
+    // learned score against its threshold, then the middle tier's Chow-Sum, costed where it stopped.
+    JsonNode frontier = json.get("frontier").get("small,rotary-bpe,large");
+    assertThat(frontier.size()).isGreaterThan(1);
+    for (JsonNode p : frontier) {
+      double[] onValidation = route(dump, "validation", p.get("thresholds"));
+      double[] onEvaluated = route(dump, "evaluated", p.get("thresholds"));
+      assertThat(onValidation[0]).isCloseTo(p.get("validation_cost").asDouble(), org.assertj.core.data.Offset.offset(1e-9));
+      assertThat(onValidation[1]).isCloseTo(p.get("validation_accuracy").asDouble(), org.assertj.core.data.Offset.offset(1e-12));
+      assertThat(onEvaluated[0]).isCloseTo(p.get("cost").asDouble(), org.assertj.core.data.Offset.offset(1e-9));
+      assertThat(onEvaluated[1]).isCloseTo(p.get("accuracy").asDouble(), org.assertj.core.data.Offset.offset(1e-12));
+    }
+  }
+
+  private static double mean(JsonNode booleans) {
+    double right = 0;
+    for (JsonNode b : booleans) {
+      right += b.asBoolean() ? 1 : 0;
+    }
+    return right / booleans.size();
+  }
+
+  /** Mean cost and exact match of the triple on one split of the items, at eval's thresholds (null: −∞). */
+  private static double[] route(JsonNode dump, String split, JsonNode thresholds) {
+    double t0 = thresholds.get(0).isNull() ? Double.NEGATIVE_INFINITY : thresholds.get(0).asDouble();
+    int stop = -1;
+    JsonNode candidates = dump.get("middle_thresholds");
+    for (int j = 0; j < candidates.size(); j++) {
+      if (candidates.get(j).isNull() ? thresholds.get(1).isNull()
+          : !thresholds.get(1).isNull() && candidates.get(j).asDouble() == thresholds.get(1).asDouble()) {
+        stop = j;
+      }
+    }
+    assertThat(stop).as("the middle tier's threshold is one of its candidates").isNotNegative();
+    double t1 = thresholds.get(1).isNull() ? Double.NEGATIVE_INFINITY : thresholds.get(1).asDouble();
+    JsonNode s = dump.get(split);
+    JsonNode[] tiers = {s.get("per_tier").get(0), s.get("per_tier").get(1), s.get("per_tier").get(2)};
+    int n = s.get("first_defers_to_middle").size();
+    double cost = 0;
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+      cost += tiers[0].get("cost").get(i).asDouble();
+      if (!(s.get("first_defers_to_middle").get(i).asDouble() > t0)) {
+        right += tiers[0].get("correct").get(i).asBoolean() ? 1 : 0;
+        continue;
+      }
+      cost += tiers[1].get("stop_costs").get(stop).get(i).asDouble();
+      if (!(tiers[1].get("chow_sum").get(i).asDouble() > t1)) {
+        right += tiers[1].get("correct").get(i).asBoolean() ? 1 : 0;
+        continue;
+      }
+      cost += tiers[2].get("cost").get(i).asDouble();
+      right += tiers[2].get("correct").get(i).asBoolean() ? 1 : 0;
+    }
+    return new double[] {cost / n, (double) right / n};
+  }
+
+  @Test
   void expectedGainSweepsOneTradeOffPerCascadeWithEstimatesLearnedOnValidation() throws Exception {
     Path validation = sample()[0];
     Path data = sample()[1];
