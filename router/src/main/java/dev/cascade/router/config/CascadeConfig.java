@@ -125,7 +125,7 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");
   public static final ConfigKey<Integer> ESCALATION_DEADLINE_MS = ConfigKey.intInRange("escalation.deadline-ms", 5_000, 1, 600_000,
-      "deadline of one large-model call");
+      "deadline of one large-model call attempt; shorter when the request's deadline_ms comes first");
   public static final ConfigKey<Integer> ESCALATION_MAX_WAIT_MS = ConfigKey.intInRange("escalation.max-wait-ms", 60_000, 0,
       3_600_000, "how long an escalation waits (parked, retried) for an unavailable large model before it is answered"
           + " SMALL_DEGRADED, counted from its first failed call");
