@@ -147,22 +147,9 @@ class EvalTiersIT {
 
   @Test
   void tierItemsReproduceEveryFrontierPointOfTheRoutersTriple() throws Exception {
-    Path validation = sample()[0];
-    Path data = sample()[1];
     Path items = dir.resolve("tier-items.json");
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = CascadeCommand.commandLine();
-    cli.setOut(new PrintWriter(out));
-    cli.setErr(new PrintWriter(err));
-
-    int code = cli.execute("eval", "--data", data.toString(), "--validation", validation.toString(),
-        "--tiers", "small," + MIDDLE + ",large", "--grid", "6", "--learners", "logistic", "--engine", "OnnxRuntime",
-        "--tier-rule", "learned-first", "--early-defer-costs", "all", "--tier-items-out", items.toString(), "--json",
-        "--cache", shared.resolve("cache").toString());
-
-    assertThat(code).as(err.toString()).isZero();
-    JsonNode json = new ObjectMapper().readTree(out.toString());
+    JsonNode json = evalOnTheSample("--tiers", "small," + MIDDLE + ",large", "--grid", "6", "--tier-rule",
+        "learned-first", "--early-defer-costs", "all", "--tier-items-out", items.toString());
     JsonNode dump = new ObjectMapper().readTree(items.toFile());
     assertThat(dump.get("layout").asText()).isEqualTo("cascade-tier-items/v1");
     assertThat(dump.get("tiers").toString()).isEqualTo("[\"small\",\"rotary-bpe\",\"large\"]");
@@ -184,6 +171,21 @@ class EvalTiersIT {
       assertThat(onEvaluated[0]).isCloseTo(p.get("cost").asDouble(), org.assertj.core.data.Offset.offset(1e-9));
       assertThat(onEvaluated[1]).isCloseTo(p.get("accuracy").asDouble(), org.assertj.core.data.Offset.offset(1e-12));
     }
+  }
+
+  /** {@code eval --json} on the sample (logistic learners, ONNX Runtime, the shared cache) with {@code args}; its object. */
+  private JsonNode evalOnTheSample(String... args) throws Exception {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+    List<String> all = new ArrayList<>(List.of("eval", "--data", sample()[1].toString(), "--validation",
+        sample()[0].toString(), "--learners", "logistic", "--engine", "OnnxRuntime", "--json", "--cache",
+        shared.resolve("cache").toString()));
+    all.addAll(List.of(args));
+    assertThat(cli.execute(all.toArray(String[]::new))).as(err.toString()).isZero();
+    return new ObjectMapper().readTree(out.toString());
   }
 
   private static double mean(JsonNode booleans) {
