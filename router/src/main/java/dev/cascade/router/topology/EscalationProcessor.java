@@ -86,7 +86,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final java.util.PriorityQueue<Parked> parked =
       new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Parked::retryAtMs));
 
-  private record Failures(int tries, long sinceMs) {}
+  /** An escalation's failed calls so far: how many, since when, and the last one's reason. */
+  private record Failures(int tries, long sinceMs, String lastError) {}
 
   /** A parked escalation: when to try again, and how many calls its tier had answered when it was parked. */
   private record Parked(long retryAtMs, String requestId, int tier, long answeredBefore) {}
@@ -305,9 +306,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       String degradedReason = null;
-      if (unwrap(c.error()) instanceof DeadlinePassed passed) {
+      Failures before = failures.get(c.requestId());
+      boolean deadlineFirst = unwrap(c.error()) instanceof DeadlinePassed || EscalationClient.isRequestDeadline(c.error());
+      if (deadlineFirst && before != null) {
+        // The deadline came while it waited for a model that kept failing: that is the reason.
+        degradedReason = unavailable(before, now, "the request's deadline_ms (" + (e.getDeadlineMs() - e.getCreatedAtMs())
+            + " ms after it was created)");
+      } else if (unwrap(c.error()) instanceof DeadlinePassed passed) {
         degradedReason = passed.getMessage();
-      } else if (EscalationClient.isRequestDeadline(c.error())) {
+      } else if (deadlineFirst) {
         // The caller's deadline ended the call (or came before an attempt): no use waiting on.
         degradedReason = "the request's deadline_ms (" + (e.getDeadlineMs() - e.getCreatedAtMs())
             + " ms after it was created) came before " + tierOf(e).name() + " answered: " + reason(c.error());
@@ -323,8 +330,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           // within escalation.max-wait-ms of this escalation's first failed call (its time in a
           // backlog before that is not the large model's doing), instead of degrading at once.
           long failedAt = now - (long) c.millis();
-          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt),
-              (old, one) -> new Failures(old.tries() + 1, old.sinceMs()));
+          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt, reason(c.error())),
+              (old, one) -> new Failures(old.tries() + 1, old.sinceMs(), one.lastError()));
           // Jittered (half to all of the backoff), so parked calls do not come back as one burst.
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
           long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
@@ -341,8 +348,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           String bound = pastDeadline && retryAt - f.sinceMs() <= maxWait
               ? "the request's deadline_ms (" + (deadline - e.getCreatedAtMs()) + " ms after it was created)"
               : "escalation.max-wait-ms (" + maxWait + ")";
-          degradedReason = String.format(java.util.Locale.ROOT, "large model unavailable for %d ms, past %s after %d tries: %s",
-              now - f.sinceMs(), bound, f.tries(), reason(c.error()));
+          degradedReason = unavailable(f, now, bound);
         }
       }
       failures.remove(c.requestId());
@@ -400,6 +406,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         CascadeTopology.RESPONSES_SINK);
     context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
     pending.delete(c.requestId());
+  }
+
+  /** Why an escalation whose calls kept failing is degraded, once {@code bound} ended its wait. */
+  private static String unavailable(Failures f, long now, String bound) {
+    return String.format(java.util.Locale.ROOT, "large model unavailable for %d ms, past %s after %d tries: %s",
+        now - f.sinceMs(), bound, f.tries(), f.lastError());
   }
 
   /** A call not made because the request's deadline had passed (its caller had stopped waiting). */
