@@ -138,6 +138,19 @@ class CascadeTopologyTest {
     startDriver(batchSize, Duration.ofMillis(20));
   }
 
+  /**
+   * Restarts with an 8 s wait for an unavailable model (escalation.max-wait-ms), calls of {@code
+   * callDeadline} tried {@code retries} more times, then sends {@code prompt} with a deadline of
+   * {@code deadlineAfterMs} after now and collects its one answer.
+   */
+  private List<CascadeResponse> sendWithADeadline(Duration callDeadline, int retries, String prompt,
+      long deadlineAfterMs) throws InterruptedException {
+    restartWith(new EscalationSettings(4, callDeadline, retries, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
+        Duration.ofSeconds(8)), 3);
+    send("a", prompt, null, System.currentTimeMillis() + deadlineAfterMs);
+    return collect(1);
+  }
+
   @AfterEach
   void stop() {
     driver.close();
@@ -624,11 +637,8 @@ class CascadeTopologyTest {
   void anEscalationStopsWaitingAtTheRequestsDeadline() throws Exception {
     // The same long wait as above (8 s), but the caller gives up 1.5 s after sending: the escalation
     // degrades at the deadline, saying so, instead of waiting out escalation.max-wait-ms.
-    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 1, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
-        Duration.ofSeconds(8)), 3);
     long sent = System.currentTimeMillis();
-    send("a", "unsure but down", null, sent + 1_500);
-    List<CascadeResponse> out = collect(1);
+    List<CascadeResponse> out = sendWithADeadline(Duration.ofSeconds(2), 1, "unsure but down", 1_500);
     assertThat(out).singleElement().satisfies(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
     RoutingOutcome o = outcomes.readValue();
     // The request is created a moment after `sent`, so its deadline is at most 1,500 ms after creation.
@@ -645,11 +655,8 @@ class CascadeTopologyTest {
   void aCallToASlowLargeModelEndsAtTheRequestsDeadline() throws Exception {
     // A per-call deadline (10 s) longer than the slow model's 6 s: only the request's deadline, 1.5 s
     // after sending, can end the call before the model answers.
-    restartWith(new EscalationSettings(4, Duration.ofSeconds(10), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
-        Duration.ofSeconds(8)), 3);
     long sent = System.currentTimeMillis();
-    send("a", "unsure and slow", null, sent + 1_500);
-    List<CascadeResponse> out = collect(1);
+    List<CascadeResponse> out = sendWithADeadline(Duration.ofSeconds(10), 0, "unsure and slow", 1_500);
     long took = System.currentTimeMillis() - sent;
     assertThat(out).singleElement().satisfies(r -> {
       assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
