@@ -47,7 +47,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>router, nothing escalated (threshold +∞): the same workload through an embedded broker and
  *       the router ({@code exactly_once_v2}, response cache off), after whole passes of warm-up until the
  *       JIT has settled ({@link #warmUp}), so it has compiled the Kafka path too; its ratio to the
- *       baseline is the router's overhead;
+ *       baseline is the router's overhead. A bare round (4 callers) also runs before the first of
+ *       these rounds and after each, with the router idle, and each round's rate over the mean of the
+ *       two bare rounds beside it is its paired ratio ({@link Result#pairedRatio()}): the same
+ *       overhead with the machine's drift between phases taken out;
  *   <li>router, ~30% escalated (threshold calibrated on the validation split) to a stand-in large
  *       model that answers after 500 ms without holding a thread: the rate of the small-model path
  *       (all requests over the time from the first sent to the last answer the small model served)
@@ -114,9 +117,26 @@ public final class RouterBench {
    *     rate is measured on (first request sent to the small model's last answer); NaN where the
    *     model does not count its passes
    * @param rowsPerPass per round, the rows a forward pass held on average; NaN likewise
+   * @param pairedBare the bare model's sequences/s (4 callers) beside the idle router, before the
+   *     first round and after each; empty for a phase measured without them
    */
   public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses,
-      double[] decodingBusy, double[] rowsPerPass) {
+      double[] decodingBusy, double[] rowsPerPass, double[] pairedBare) {
+
+    /**
+     * Per round, its rate over the mean of the bare rounds just before and just after it
+     * ({@link #pairedBare}, one more than the rounds); empty where the phase has none.
+     */
+    public double[] pairedRatios() {
+      if (pairedBare.length != requestsPerS.length + 1) {
+        return new double[0];
+      }
+      double[] ratios = new double[requestsPerS.length];
+      for (int r = 0; r < ratios.length; r++) {
+        ratios[r] = requestsPerS[r] / ((pairedBare[r] + pairedBare[r + 1]) / 2);
+      }
+      return ratios;
+    }
 
     public double median() {
       return RouterBench.median(requestsPerS);
@@ -148,6 +168,16 @@ public final class RouterBench {
 
     public double ratio() {
       return never.median() / bareBaseline;
+    }
+
+    /**
+     * The median over the nothing-escalated rounds of each round's rate over the bare model's rate
+     * measured just before and just after it: what the router costs, with the machine's drift over
+     * minutes taken out (the bare model's rate moved by up to a fifth between the phases of one run
+     * on the shared 2-core machine this was written on).
+     */
+    public double pairedRatio() {
+      return median(never.pairedRatios());
     }
 
     public double escalatingPathRatio() {
@@ -195,7 +225,7 @@ public final class RouterBench {
         CascadeConfig neverConfig = config.withOwnTopics("bench-never", "never")
             .with(CascadeConfig.POLICY_THRESHOLD, "1e300");
         never = routerRounds(neverConfig, small, slowLarge.getPort(), "never", examples, rounds,
-            options.maxWarmUpPasses(), log);
+            options.maxWarmUpPasses(), true, log);
 
         DeferralRule scoring = LearnedRules.bundled().create(rule, base.get(CascadeConfig.POLICY_ALPHA));
         List<Example> validation = Examples.bundled("validation");
@@ -206,7 +236,7 @@ public final class RouterBench {
             .with(CascadeConfig.POLICY_THRESHOLD, Double.toString(threshold))
             .with(CascadeConfig.ESCALATION_DEADLINE_MS, "10000");
         some = routerRounds(someConfig, small, slowLarge.getPort(), "some", examples, rounds,
-            options.maxWarmUpPasses(), log);
+            options.maxWarmUpPasses(), false, log);
       } finally {
         slowLarge.shutdownNow();
       }
@@ -264,9 +294,14 @@ public final class RouterBench {
   /**
    * Requests through the small-model path per second in each round: all requests, from the first
    * sent to the last response the small model served (with nothing escalated, the last response).
+   * With {@code pairedBare}, a bare round (4 callers) runs before the first round and after each,
+   * the router started and idle (its threads polling an empty input), so each round has the bare
+   * model's rate of the same minute beside it.
    */
   private static Phase routerRounds(CascadeConfig config, TextGenerator small, int largePort, String prefix,
-      List<Example> examples, int rounds, int maxWarmUpPasses, PrintWriter log) throws Exception {
+      List<Example> examples, int rounds, int maxWarmUpPasses, boolean pairedBare, PrintWriter log)
+      throws Exception {
+    double[] paired = new double[pairedBare ? rounds + 1 : 0];
     double[] rates = new double[rounds];
     double[] busy = new double[rounds];
     double[] rows = new double[rounds];
@@ -276,6 +311,9 @@ public final class RouterBench {
     long answered = 0;
     try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largePort)) {
       warmUpPasses = warmUp(config, prefix, examples, maxWarmUpPasses, log);
+      if (pairedBare) {
+        paired[0] = pairedBareRound(config, small, examples, prefix, 0, log);
+      }
       for (int r = 0; r < rounds; r++) {
         CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
         Optional<DecodingStats> before = small.decodingStats();
@@ -309,9 +347,34 @@ public final class RouterBench {
             + " CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted, rates[r], 100 * busy[r],
             rows[r], cpu[r]);
         log.flush();
+        if (pairedBare) {
+          paired[r + 1] = pairedBareRound(config, small, examples, prefix, r + 1, log);
+        }
       }
     }
-    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses, busy, rows);
+    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses, busy, rows,
+        paired);
+  }
+
+  /**
+   * A bare round beside the started, idle router; its log line says what the idle router's and
+   * broker's threads cost meanwhile, and how many rows the model's forward passes held.
+   */
+  private static double pairedBareRound(CascadeConfig config, TextGenerator small, List<Example> examples,
+      String prefix, int after, PrintWriter log) throws InterruptedException {
+    CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
+    Optional<DecodingStats> before = small.decodingStats();
+    double rate = bare(small, examples, config.get(CascadeConfig.BATCH_SIZE), config.get(CascadeConfig.MAX_NEW_TOKENS),
+        CALLERS);
+    CpuUse.PerRequest cpu = use.perRequest(examples.size());
+    double rows = small.decodingStats().flatMap(d -> before.map(d::minus)).map(DecodingStats::rowsPerPass)
+        .orElse(Double.NaN);
+    log.printf(Locale.ROOT, "bare small model beside the idle router %s, after round %d: from %d callers at once"
+        + " %.1f sequences/s, %.1f rows a pass; the idle router's threads %.3f ms and the other Java threads"
+        + " (broker, callers) %.3f ms of CPU per sequence%n", prefix, after, CALLERS, rate, rows, cpu.router(),
+        cpu.brokerAndLoadGenerator());
+    log.flush();
+    return rate;
   }
 
   /**

@@ -196,6 +196,15 @@ final class BenchCommand implements Runnable {
       node.put("bare_sequences_per_s", round(r.bareBaseline(), 2));
       node.put("router_requests_per_s", round(r.never().median(), 2));
       node.put("ratio", round(r.ratio(), 4));
+      node.put("paired_ratio", round(r.pairedRatio(), 4));
+      var pairedRatios = node.putArray("paired_ratios");
+      for (double v : r.never().pairedRatios()) {
+        pairedRatios.add(round(v, 4));
+      }
+      var pairedBare = node.putArray("paired_bare_sequences_per_s");
+      for (double v : r.never().pairedBare()) {
+        pairedBare.add(round(v, 2));
+      }
       node.put("escalating_requests_per_s", round(r.escalating().median(), 2));
       node.put("escalating_path_ratio", round(r.escalatingPathRatio(), 4));
       node.put("escalated_fraction", round(r.escalating().escalatedFraction(), 4));
@@ -245,11 +254,12 @@ final class BenchCommand implements Runnable {
     private static void printTable(PrintWriter out, RouterBench.Result r) {
       out.printf(Locale.ROOT, "%d requests x %d rounds, rule %s, batch %d, %d cores%n", r.requests(), r.rounds(),
           r.rule(), r.batchSize(), r.cores());
-      out.println("| bare baseline | router, nothing escalated | ratio | small-model path with 500 ms escalations"
-          + " | escalated |");
-      out.println("| --- | --- | --- | --- | --- |");
-      out.printf(Locale.ROOT, "| %.1f seq/s | %.1f req/s | %.3f | %.1f req/s (%.1f%%) | %.1f%% |%n", r.bareBaseline(),
-          r.never().median(), r.ratio(), r.escalating().median(), 100 * r.escalatingPathRatio(),
+      out.println("| bare baseline | router, nothing escalated | ratio | paired ratio"
+          + " | small-model path with 500 ms escalations | escalated |");
+      out.println("| --- | --- | --- | --- | --- | --- |");
+      out.printf(Locale.ROOT, "| %.1f seq/s | %.1f req/s | %.3f | %.3f | %.1f req/s (%.1f%%) | %.1f%% |%n",
+          r.bareBaseline(), r.never().median(), r.ratio(), r.pairedRatio(), r.escalating().median(),
+          100 * r.escalatingPathRatio(),
           100 * r.escalating().escalatedFraction());
       out.println();
       out.println("CPU per request (ms, median of rounds):");

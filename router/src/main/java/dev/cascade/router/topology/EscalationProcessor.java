@@ -25,7 +25,6 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
 import org.apache.kafka.streams.KeyValue;
-import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -95,6 +94,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   /** The tiers' answered calls, summed, when the parked escalations were last checked against them. */
   private long answeredSeen;
   private ProcessorContext<Object, Object> context;
+  private IdleAwarePunctuator ticker;
   private KeyValueStore<String, Escalation> pending;
 
   private record Completion(String requestId, LargeAnswer answer, Throwable error, double millis) {}
@@ -126,7 +126,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         notStarted.add(kv.key);
       }
     }
-    context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> pump());
+    // Only while escalations wait, run or are parked: an idle task then neither punctuates nor commits.
+    this.ticker = new IdleAwarePunctuator(context, tick, now -> pump(),
+        () -> notStarted.isEmpty() && inFlight.isEmpty() && parked.isEmpty() && completed.isEmpty());
+    ticker.wake();
     startCalls();
   }
 
@@ -138,6 +141,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       notStarted.add(id);
     }
     pump();
+    ticker.wake();
   }
 
   private void pump() {

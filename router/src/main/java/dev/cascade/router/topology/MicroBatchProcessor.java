@@ -19,7 +19,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.KeyValue;
-import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -70,6 +69,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   private final Duration batchTimeout;
   private final ArrayDeque<KeyValue<String, PendingRequest>> waiting = new ArrayDeque<>();
   private ProcessorContext<Object, Object> context;
+  private IdleAwarePunctuator ticker;
   private KeyValueStore<String, CascadeRequest> store;
   private PolicyView policy;
   private SmallModelRouter router;
@@ -114,7 +114,9 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
       observer.restored(waiting.size());
     }
     Duration tick = Duration.ofMillis(Math.max(1, maxWait.toMillis() / 2));
-    context.schedule(tick, PunctuationType.WALL_CLOCK_TIME, now -> pump(now));
+    // Only while requests wait or batches run: an idle task then neither punctuates nor commits.
+    this.ticker = new IdleAwarePunctuator(context, tick, this::pump, () -> waiting.isEmpty() && inFlight.isEmpty());
+    ticker.wake();
   }
 
   /**
@@ -148,6 +150,7 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
       awaitOldest();
     }
     pump(context.currentSystemTimeMs());
+    ticker.wake();
   }
 
   /**

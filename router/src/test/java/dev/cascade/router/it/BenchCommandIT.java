@@ -71,6 +71,17 @@ class BenchCommandIT {
     assertThat(json.get("ratio").asDouble()).isCloseTo(
         json.get("router_requests_per_s").asDouble() / json.get("bare_sequences_per_s").asDouble(),
         org.assertj.core.data.Percentage.withPercentage(1));
+    // One bare round before the nothing-escalated round and one after it; the round's paired ratio is
+    // its rate over their mean, and with one round that is also the median.
+    JsonNode pairedBare = json.get("paired_bare_sequences_per_s");
+    assertThat(pairedBare).hasSize(2);
+    pairedBare.forEach(v -> assertThat(v.asDouble()).isPositive());
+    double expected = json.get("rounds_requests_per_s").get("nothing_escalated").get(0).asDouble()
+        / ((pairedBare.get(0).asDouble() + pairedBare.get(1).asDouble()) / 2);
+    assertThat(json.get("paired_ratios")).hasSize(1);
+    assertThat(json.get("paired_ratios").get(0).asDouble()).isCloseTo(expected,
+        org.assertj.core.data.Percentage.withPercentage(0.1));
+    assertThat(json.get("paired_ratio").asDouble()).isEqualTo(json.get("paired_ratios").get(0).asDouble());
     // The bundled model counts its forward passes: the decoding thread's busy share and rows a pass.
     for (String phase : List.of("nothing_escalated", "escalating")) {
       assertThat(json.get("decoding_busy").get(phase).asDouble()).as(phase).isGreaterThan(0.0).isLessThanOrEqualTo(1.0);

@@ -217,6 +217,23 @@ class MetricsIT {
   }
 
   @Test
+  void anIdleRouterCommitsNoTransactions() throws Exception {
+    // Everything is answered: no task has a request waiting, a batch running or an escalation
+    // pending, so no punctuator runs to mark it as needing a commit, and no transaction is committed.
+    // (Before, a wall-clock punctuator every few ms made every task commit each commit.interval.ms.)
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    double before;
+    double after;
+    do {
+      before = scrape().value("kafka_streams_commits_total");
+      Thread.sleep(2_000);
+      after = scrape().value("kafka_streams_commits_total");
+    } while (after != before && System.nanoTime() < deadline);
+    assertThat(after).as("commits over 2 s with nothing to route").isEqualTo(before);
+    assertThat(before).as("commits while it routed").isPositive();
+  }
+
+  @Test
   void noLabelCarriesARequestIdOrAPrompt() {
     for (Scrape.Sample s : scrape.samples()) {
       for (String v : s.labels().values()) {
