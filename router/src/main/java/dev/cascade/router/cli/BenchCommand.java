@@ -197,14 +197,8 @@ final class BenchCommand implements Runnable {
       node.put("router_requests_per_s", round(r.never().median(), 2));
       node.put("ratio", round(r.ratio(), 4));
       node.put("paired_ratio", round(r.pairedRatio(), 4));
-      var pairedRatios = node.putArray("paired_ratios");
-      for (double v : r.never().pairedRatios()) {
-        pairedRatios.add(round(v, 4));
-      }
-      var pairedBare = node.putArray("paired_bare_sequences_per_s");
-      for (double v : r.never().pairedBare()) {
-        pairedBare.add(round(v, 2));
-      }
+      putRounded(node, "paired_ratios", r.never().pairedRatios(), 4);
+      putRounded(node, "paired_bare_sequences_per_s", r.never().pairedBare(), 2);
       node.put("escalating_requests_per_s", round(r.escalating().median(), 2));
       node.put("escalating_path_ratio", round(r.escalatingPathRatio(), 4));
       node.put("escalated_fraction", round(r.escalating().escalatedFraction(), 4));
@@ -222,15 +216,16 @@ final class BenchCommand implements Runnable {
       putCpu(cpu.putObject("nothing_escalated"), r.never().medianCpu());
       putCpu(cpu.putObject("escalating"), r.escalating().medianCpu());
       ObjectNode perRound = node.putObject("rounds_requests_per_s");
-      var neverRounds = perRound.putArray("nothing_escalated");
-      for (double v : r.never().requestsPerS()) {
-        neverRounds.add(round(v, 2));
-      }
-      var escalatingRounds = perRound.putArray("escalating");
-      for (double v : r.escalating().requestsPerS()) {
-        escalatingRounds.add(round(v, 2));
-      }
+      putRounded(perRound, "nothing_escalated", r.never().requestsPerS(), 2);
+      putRounded(perRound, "escalating", r.escalating().requestsPerS(), 2);
       return node;
+    }
+
+    private static void putRounded(ObjectNode node, String key, double[] values, int digits) {
+      var array = node.putArray(key);
+      for (double v : values) {
+        array.add(round(v, digits));
+      }
     }
 
     /** The median of the rounds' values, rounded; empty where the model did not count (NaN). */
