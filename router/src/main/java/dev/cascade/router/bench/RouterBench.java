@@ -253,8 +253,9 @@ public final class RouterBench {
     double[] sequential = new double[rounds];
     double[] concurrent = new double[rounds];
     for (int r = 0; r < rounds; r++) {
-      sequential[r] = bare(small, examples, batch, maxNew, 1);
-      concurrent[r] = bare(small, examples, batch, maxNew, CALLERS);
+      double[] both = bothWays(small, examples, batch, maxNew);
+      sequential[r] = both[0];
+      concurrent[r] = both[1];
       log.printf(Locale.ROOT, "bare small model %s, round %d: calls of %d one after another %.1f, from %d"
           + " callers at once %.1f sequences/s%n", when, r + 1, batch, sequential[r], CALLERS, concurrent[r]);
       log.flush();
@@ -369,17 +370,22 @@ public final class RouterBench {
     int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
     CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
     Optional<DecodingStats> before = small.decodingStats();
-    double sequential = bare(small, examples, batch, maxNew, 1);
-    double concurrent = bare(small, examples, batch, maxNew, CALLERS);
+    double[] both = bothWays(small, examples, batch, maxNew);
     CpuUse.PerRequest cpu = use.perRequest(2 * examples.size());
     double rows = small.decodingStats().flatMap(d -> before.map(d::minus)).map(DecodingStats::rowsPerPass)
         .orElse(Double.NaN);
     log.printf(Locale.ROOT, "bare small model beside the idle router %s, after round %d: calls of %d one after"
-        + " another %.1f, from %d callers at once %.1f sequences/s, %.1f rows a pass; the idle router's threads"
-        + " %.3f ms and the other Java threads (broker, callers) %.3f ms of CPU per sequence%n", prefix, after, batch,
-        sequential, CALLERS, concurrent, rows, cpu.router(), cpu.brokerAndLoadGenerator());
+        + " another %.1f, from %d callers at once %.1f sequences/s, %.1f rows a pass over both; the idle router's"
+        + " threads %.3f ms and the other Java threads (broker, callers) %.3f ms of CPU per sequence%n", prefix, after,
+        batch, both[0], CALLERS, both[1], rows, cpu.router(), cpu.brokerAndLoadGenerator());
     log.flush();
-    return Math.max(sequential, concurrent);
+    return Math.max(both[0], both[1]);
+  }
+
+  /** The bare model's sequences/s in calls one after another, then from {@link #CALLERS} callers at once. */
+  private static double[] bothWays(TextGenerator small, List<Example> examples, int batch, int maxNew)
+      throws InterruptedException {
+    return new double[] {bare(small, examples, batch, maxNew, 1), bare(small, examples, batch, maxNew, CALLERS)};
   }
 
   /**
