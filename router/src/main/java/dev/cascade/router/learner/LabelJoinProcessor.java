@@ -2,6 +2,7 @@ package dev.cascade.router.learner;
 
 import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.topology.DeadLetters;
+import dev.cascade.router.topology.IdleAwarePunctuator;
 import dev.cascade.schemas.avro.Feedback;
 import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.avro.RoutingOutcome;
@@ -12,7 +13,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import org.apache.kafka.streams.KeyValue;
-import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -41,6 +41,7 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
   private ProcessorContext<String, Object> context;
   private KeyValueStore<String, byte[]> outcomes;
   private KeyValueStore<String, byte[]> feedback;
+  private IdleAwarePunctuator expiry;
 
   LabelJoinProcessor(Duration window, String feedbackTopic, LearnerMetrics metrics, String examplesSink,
       String deadLetterSink) {
@@ -56,8 +57,11 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
     this.context = context;
     outcomes = context.getStateStore(OUTCOMES_WAITING);
     feedback = context.getStateStore(FEEDBACK_WAITING);
-    context.schedule(Duration.ofMillis(Math.max(200, Math.min(1000, window.toMillis() / 10 + 1))),
-        PunctuationType.WALL_CLOCK_TIME, this::expire);
+    // Only while an outcome or feedback waits: an idle learner then neither punctuates nor commits.
+    Duration every = Duration.ofMillis(Math.max(200, Math.min(1000, window.toMillis() / 10 + 1)));
+    expiry = new IdleAwarePunctuator(context, every, this::expire,
+        () -> outcomes.approximateNumEntries() == 0 && feedback.approximateNumEntries() == 0);
+    expiry.wake(); // entries restored from the changelog wait for it too
   }
 
   @Override
@@ -109,6 +113,7 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
     }
     outcomes.put(id, stamp(bytes));
     metrics.outcome("waiting");
+    expiry.wake();
   }
 
   private void onFeedback(Feedback f, byte[] bytes) {
@@ -122,6 +127,7 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
     // No outcome yet (or an unknown id): keep it for the window.
     feedback.put(id, stamp(bytes));
     metrics.feedback("waiting");
+    expiry.wake();
   }
 
   private void expire(long now) {

@@ -15,6 +15,7 @@ import dev.cascade.router.policy.ThresholdCalibrator;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.DeadLetters;
+import dev.cascade.router.topology.IdleAwarePunctuator;
 import dev.cascade.router.topology.PolicyRecords;
 import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.serde.CascadeSerdes;
@@ -29,7 +30,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.apache.kafka.streams.KeyValue;
-import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -56,6 +56,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private static final Logger LOG = LoggerFactory.getLogger(TrainerProcessor.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String STATE_KEY = "state";
+  private static final Duration TICK = Duration.ofMillis(500);
 
   /**
    * The learner's progress, kept in its state store.
@@ -94,6 +95,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private RuleCatalog catalog;
   private ExecutorService worker;
   private Future<Round> running;
+  private IdleAwarePunctuator ticker;
 
   TrainerProcessor(LearnerSettings settings, String examplesTopic, String rulesTopic, String policyTopic,
       LearnerMetrics metrics, String rulesSink, String policySink, String deadLetterSink) {
@@ -124,7 +126,28 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       t.setDaemon(true);
       return t;
     });
-    context.schedule(Duration.ofMillis(500), PunctuationType.WALL_CLOCK_TIME, this::tick);
+    // Every 500 ms while a round runs or is due; once, at the due time, when only the time trigger
+    // is pending; not at all when nothing is (each punctuation makes the task commit a transaction).
+    ticker = new IdleAwarePunctuator(context, TICK, this::tick, this::cadence);
+    ticker.refresh(context.currentSystemTimeMs());
+  }
+
+  /** How long until {@link #tick} is needed next, or null when nothing can make a round due but a new label. */
+  Duration cadence(long now) {
+    if (running != null) {
+      return TICK;
+    }
+    LearnerState s = state();
+    if (s.labelsSinceTraining() == 0 || s.nextSeq() < settings.trial().minLabels()) {
+      return null;
+    }
+    if (s.labelsSinceTraining() >= settings.retrainEveryLabels()) {
+      return TICK;
+    }
+    if (s.lastTrainingMs() == 0) {
+      return null;
+    }
+    return Duration.ofMillis(Math.max(TICK.toMillis(), s.lastTrainingMs() + settings.retrainEvery().toMillis() - now));
   }
 
   @Override
@@ -155,6 +178,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     save(new LearnerState(s.nextSeq() + 1, s.labelsSinceTraining() + 1, s.lastTrainingMs(), s.published(),
         s.rejected(), s.skipped(), s.lastPublishedVersion()));
     metrics.examples(Math.min(s.nextSeq() + 1, settings.maxExamples()));
+    ticker.refresh(context.currentSystemTimeMs());
   }
 
   private void onRule(Record<String, byte[]> record) {

@@ -93,10 +93,29 @@ class LearningLoopIT {
             .count();
         assertThat(differ).as("requests decided differently than Chow-Sum at threshold 12 would").isPositive();
         assertThat(after.answeredAtNanos()).hasSize(80);
+
+        // Once the traffic stops and no round is due by count, the learner waits for
+        // learn.retrain-every-ms without punctuating, so it commits no transaction.
+        long quietBy = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        double commitsBefore;
+        double commitsAfter;
+        do {
+          commitsBefore = commits(learner);
+          Thread.sleep(2_000);
+          commitsAfter = commits(learner);
+        } while (commitsAfter != commitsBefore && System.nanoTime() < quietBy);
+        assertThat(commitsAfter).as("the learner's commits over 2 s with no traffic").isEqualTo(commitsBefore);
+        assertThat(commitsBefore).as("its commits while it learned").isPositive();
       } finally {
         largeServer.stop();
       }
     }
+  }
+
+  private static double commits(ContinuousLearner learner) {
+    return learner.streams().metrics().entrySet().stream()
+        .filter(e -> e.getKey().name().equals("commit-total") && e.getKey().group().equals("stream-thread-metrics"))
+        .mapToDouble(e -> ((Number) e.getValue().metricValue()).doubleValue()).sum();
   }
 
   /** Sends the examples, and again under other ids, until some outcome was decided by the rule version. */

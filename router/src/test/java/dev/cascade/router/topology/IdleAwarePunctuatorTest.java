@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.streams.processor.api.MockProcessorContext;
 import org.apache.kafka.streams.processor.api.MockProcessorContext.CapturedPunctuator;
 import org.junit.jupiter.api.Test;
@@ -64,10 +65,42 @@ class IdleAwarePunctuatorTest {
   }
 
   @Test
-  void sleepIfIdleLeavesABusyPunctuatorAlone() {
+  void refreshLeavesABusyPunctuatorAlone() {
     ticker.wake();
-    ticker.sleepIfIdle();
+    ticker.refresh(0);
     assertThat(ticker.awake()).isTrue();
     assertThat(last().cancelled()).isFalse();
+  }
+
+  @Test
+  void aCadenceWaitsLongerWhenTheNextWorkIsDueLaterAndIsWokenToTheBusyIntervalByWork() {
+    AtomicReference<Duration> next = new AtomicReference<>(Duration.ofSeconds(30));
+    IdleAwarePunctuator timed = new IdleAwarePunctuator(context, Duration.ofMillis(500), ran::add, now -> next.get());
+    timed.refresh(0);
+    assertThat(last().getInterval()).isEqualTo(Duration.ofSeconds(30));
+
+    // A shorter wait to the same due time, asked later, keeps the punctuator scheduled as it is.
+    next.set(Duration.ofSeconds(20));
+    timed.refresh(10_000);
+    assertThat(context.scheduledPunctuators()).hasSize(1);
+
+    // Work that is due now: the wait is cancelled and it punctuates at the busy interval.
+    next.set(Duration.ofMillis(500));
+    timed.refresh(11_000);
+    assertThat(context.scheduledPunctuators()).hasSize(2);
+    assertThat(context.scheduledPunctuators().get(0).cancelled()).isTrue();
+    assertThat(last().getInterval()).isEqualTo(Duration.ofMillis(500));
+
+    // Nothing pending after that punctuation: it sleeps.
+    next.set(null);
+    last().getPunctuator().punctuate(11_500);
+    assertThat(ran).containsExactly(11_500L);
+    assertThat(last().cancelled()).isTrue();
+    assertThat(timed.awake()).isFalse();
+
+    // A wait shorter than the busy interval is the busy interval.
+    next.set(Duration.ofMillis(3));
+    timed.refresh(12_000);
+    assertThat(timed.every()).isEqualTo(Duration.ofMillis(500));
   }
 }
