@@ -4,6 +4,7 @@ import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.StateDirectory;
 import dev.cascade.router.StreamsStartup;
 import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.metrics.KafkaStreamsCollector;
 import dev.cascade.router.topics.TopicProvisioner;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
@@ -64,6 +65,8 @@ public final class ContinuousLearner implements AutoCloseable {
     props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 50L);
     KafkaStreams streams = new KafkaStreams(topology, props);
+    // Its stream thread's commits and its consumers' lag, as the router exposes its own.
+    registry.register(new KafkaStreamsCollector(streams::metrics));
     streams.setUncaughtExceptionHandler(e -> {
       LOG.error("learner stream thread failed; replacing it", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;

@@ -51,8 +51,9 @@ class LearningLoopIT {
           Map.entry("learn.min-holdout", "80"), Map.entry("learn.holdout-fraction", "0.3"),
           Map.entry("learn.feedback-window-ms", "0"), Map.entry("learn.bootstrap-resamples", "300")));
       List<Example> test = Examples.bundled("test");
+      PrometheusRegistry learnerMetrics = new PrometheusRegistry();
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-          ContinuousLearner learner = ContinuousLearner.start(config, new PrometheusRegistry())) {
+          ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics)) {
         DemoWorkload.Result before = send(config, "before", test.subList(0, 40));
         assertThat(before.outcomes().values()).allSatisfy(o -> {
           assertThat(o.getRule()).isEqualTo("chow-sum");
@@ -100,9 +101,9 @@ class LearningLoopIT {
         double commitsBefore;
         double commitsAfter;
         do {
-          commitsBefore = commits(learner);
+          commitsBefore = commits(learnerMetrics);
           Thread.sleep(2_000);
-          commitsAfter = commits(learner);
+          commitsAfter = commits(learnerMetrics);
         } while (commitsAfter != commitsBefore && System.nanoTime() < quietBy);
         assertThat(commitsAfter).as("the learner's commits over 2 s with no traffic").isEqualTo(commitsBefore);
         assertThat(commitsBefore).as("its commits while it learned").isPositive();
@@ -112,10 +113,12 @@ class LearningLoopIT {
     }
   }
 
-  private static double commits(ContinuousLearner learner) {
-    return learner.streams().metrics().entrySet().stream()
-        .filter(e -> e.getKey().name().equals("commit-total") && e.getKey().group().equals("stream-thread-metrics"))
-        .mapToDouble(e -> ((Number) e.getValue().metricValue()).doubleValue()).sum();
+  /** The learner's {@code kafka_streams_commits_total}, as its metrics endpoint exposes it. */
+  private static double commits(PrometheusRegistry registry) {
+    return registry.scrape().stream().filter(s -> s.getMetadata().getPrometheusName().equals("kafka_streams_commits"))
+        .flatMap(s -> s.getDataPoints().stream())
+        .mapToDouble(d -> ((io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot) d).getValue())
+        .sum();
   }
 
   /** Sends the examples, and again under other ids, until some outcome was decided by the rule version. */
