@@ -213,6 +213,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
       inFlight.put(id, call);
       observer.largeModelCallStarted();
+      if (e.getDegradeFallback() != null) {
+        // Counted when the call is made: one whose request's deadline passed first is not.
+        observer.tierFallback();
+      }
       call.whenComplete((answer, error) -> completed.add(
           new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
     }
@@ -369,7 +373,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             tierOf(fallback).name());
         pending.put(c.requestId(), fallback);
         notStarted.add(c.requestId());
-        observer.tierFallback();
         continue;
       }
       boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());
