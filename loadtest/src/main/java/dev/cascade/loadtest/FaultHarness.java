@@ -8,6 +8,7 @@ import dev.cascade.router.routing.CostModel;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.DeadLetter;
+import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.io.BufferedReader;
@@ -136,7 +137,8 @@ public final class FaultHarness {
   /** What a run measured. */
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
-      Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier) {
+      Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
+      List<Double> escalationRates) {
 
     public String toJson() {
       StringBuilder s = new StringBuilder();
@@ -156,7 +158,12 @@ public final class FaultHarness {
       for (Map.Entry<Integer, Integer> e : servedByTier.entrySet()) {
         s.append(t++ == 0 ? "" : ", ").append('"').append(e.getKey()).append("\": ").append(e.getValue());
       }
-      s.append("}, \"degraded_reasons\": {");
+      s.append(String.format(Locale.ROOT, "}, \"escalation_rate\": %s, \"escalation_rate_per_%d\": [",
+          number(escalationRate, "%.3f"), RATE_WINDOW));
+      for (int w = 0; w < escalationRates.size(); w++) {
+        s.append(w == 0 ? "" : ", ").append(number(escalationRates.get(w), "%.3f"));
+      }
+      s.append("], \"degraded_reasons\": {");
       int i = 0;
       for (Map.Entry<String, Integer> e : degradedReasons.entrySet()) {
         s.append(i++ == 0 ? "" : ", ").append('"').append(e.getKey().replace("\\", "\\\\").replace("\"", "\\\""))
@@ -171,7 +178,31 @@ public final class FaultHarness {
     }
   }
 
+  /** Requests per window of {@code escalation_rate_per_250}, in the order they were sent. */
+  static final int RATE_WINDOW = 250;
+
   private FaultHarness() {}
+
+  /**
+   * The escalated share (deferred or explored, from the outcomes) of each window of {@code window}
+   * requests in the order they were sent, over those whose outcome was read (NaN for a window
+   * with none); the last window may be shorter.
+   */
+  static List<Double> windowRates(Boolean[] escalatedInSendOrder, int window) {
+    List<Double> rates = new ArrayList<>();
+    for (int from = 0; from < escalatedInSendOrder.length; from += window) {
+      int seen = 0;
+      int escalated = 0;
+      for (int i = from; i < Math.min(escalatedInSendOrder.length, from + window); i++) {
+        if (escalatedInSendOrder[i] != null) {
+          seen++;
+          escalated += escalatedInSendOrder[i] ? 1 : 0;
+        }
+      }
+      rates.add(seen == 0 ? Double.NaN : (double) escalated / seen);
+    }
+    return rates;
+  }
 
   public static void main(String[] args) throws Exception {
     Result result = run(Options.parse(args), Files.createTempDirectory("cascade-faults-"));
@@ -332,11 +363,16 @@ public final class FaultHarness {
       measured.add(new Fault(f.name(), f.startMs(), f.endMs(), first, last, percentile(sentDuring, 0.99)));
     }
     int degraded = (int) v.answers.values().stream().filter(a -> a.degraded).count();
+    Boolean[] escalated = new Boolean[o.requests()];
+    for (int i = 0; i < o.requests(); i++) {
+      escalated[i] = v.escalated.get("f-" + i);
+    }
+    double escalationRate = windowRates(escalated, Math.max(1, o.requests())).get(0);
     return new Result(o.requests(), answered, o.requests() - answered, duplicates, degraded, v.deadLettered.get(),
         percentile(latencies, 0.5), percentile(latencies, 0.99), percentile(duringFaults, 0.99), measured,
         (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons),
         new java.util.TreeMap<>(v.answers.values().stream().collect(Collectors.groupingBy(a -> a.servedTier,
-            Collectors.summingInt(a -> 1)))));
+            Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW));
   }
 
   /** A fault at a time. */
@@ -446,6 +482,8 @@ public final class FaultHarness {
     final java.util.concurrent.atomic.AtomicInteger deadLettered = new java.util.concurrent.atomic.AtomicInteger();
     /** Degraded outcomes by the start of their reason (numbers cut off). */
     final Map<String, Integer> degradedReasons = new ConcurrentHashMap<>();
+    /** Per request id, whether its outcome says it was escalated (deferred or explored). */
+    final Map<String, Boolean> escalated = new ConcurrentHashMap<>();
     private final String bootstrap;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private Thread thread;
@@ -504,6 +542,7 @@ public final class FaultHarness {
             } else if (r.topic().equals("cascade.outcomes")) {
               dev.cascade.schemas.avro.RoutingOutcome o = CascadeSerdes.outcomes().deserializer()
                   .deserialize(r.topic(), r.value());
+              escalated.put(o.getRequestId(), o.getDecision() != Decision.ACCEPT);
               if (o.getDegraded() && o.getDegradedReason() != null) {
                 String reason = o.getDegradedReason().replaceAll("[0-9]+", "N");
                 degradedReasons.merge(reason.substring(0, Math.min(90, reason.length())), 1, Integer::sum);

@@ -10,6 +10,7 @@ import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.RuleCatalog;
 import dev.cascade.router.learning.RuleResolver;
+import dev.cascade.router.learning.TargetRateWarmStart;
 import dev.cascade.router.metrics.RouterMetrics;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TargetRateController;
@@ -224,6 +225,9 @@ public final class CascadeRouter implements AutoCloseable {
         tiers.tier(tiers.count()).costPerToken()), CostModel::promptTokens, metrics.observer());
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
+    if (config.get(CascadeConfig.POLICY_WARM_START)) {
+      warmStart(targetRate, config);
+    }
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
         Duration.ofMillis(config.get(CascadeConfig.CACHE_TTL_MS)));
     // One thread per small-model batch in flight: at most small.batch.in-flight per task.
@@ -267,6 +271,28 @@ public final class CascadeRouter implements AutoCloseable {
     streams.start();
     StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "router", router::close);
     return router;
+  }
+
+  /**
+   * Seeds the target-rate controller with the scores of the newest outcomes, so that an instance
+   * added to a running deployment, or restarted, holds a target rate from its first request. A
+   * failure only costs the warm-up it would have saved.
+   */
+  private static void warmStart(TargetRateController targetRate, CascadeConfig config) {
+    try {
+      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(targetRate, clientProperties(config),
+          config.topics().outcomes(), TargetRateController.DEFAULT_WINDOW);
+      if (seeded.scores() > 0) {
+        LOG.info("target-rate controller seeded with {} scores of {} from the newest outcomes ({} read in {} ms)",
+            seeded.scores(), seeded.ruleKey(), seeded.outcomesRead(), seeded.millis());
+      } else {
+        LOG.info("no scored outcomes on {} to seed the target-rate controller with ({} read in {} ms); it warms up"
+            + " on this instance's own requests", config.topics().outcomes(), seeded.outcomesRead(), seeded.millis());
+      }
+    } catch (RuntimeException e) {
+      LOG.warn("could not seed the target-rate controller from {}: {}; it warms up on this instance's own requests",
+          config.topics().outcomes(), e.toString());
+    }
   }
 
   /** The router's exactly-once commit interval unless {@code kafka.commit.interval.ms} sets one. */

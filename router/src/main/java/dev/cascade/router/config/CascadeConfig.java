@@ -154,6 +154,8 @@ public final class CascadeConfig {
       "fraction of accepted requests escalated anyway");
   public static final ConfigKey<Double> POLICY_TARGET_RATE = ConfigKey.doubleInRange("policy.target-escalation-rate", 0.0, 0.0, 1.0,
       "when above 0, hold this escalation fraction instead of a fixed threshold");
+  public static final ConfigKey<Boolean> POLICY_WARM_START = ConfigKey.bool("policy.warm-start", true,
+      "on start, seed the target-rate controller with the scores of the newest outcomes on the outcomes topic");
   public static final ConfigKey<String> POLICY_FALLBACK_RULE = ConfigKey.nonEmpty("policy.fallback-rule", "chow-sum",
       "rule that scores a request when the policy's rule cannot (missing version, another model's rule, a failure)");
   public static final ConfigKey<List<TierPolicy>> POLICY_TIER_RULES = new ConfigKey<>("policy.tier-rules", "",
@@ -286,7 +288,7 @@ public final class CascadeConfig {
       EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
-      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_FOLDS, LEARN_RESAMPLES,

@@ -62,6 +62,23 @@ public final class OutcomesTopic {
    */
   public static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
       CascadeAnswers.Progress progress) {
+    return read(clientProperties, topic, each, progress, Long.MAX_VALUE);
+  }
+
+  /**
+   * Hands about the newest {@code newest} outcomes on {@code topic} to {@code each}, in partition
+   * order: the last {@code ⌈2 × newest / partitions⌉} of each partition (requests are spread over
+   * the partitions by id, so that is about twice as many as asked, to leave room for unevenness).
+   *
+   * @throws IllegalArgumentException if the topic does not exist
+   */
+  public static Read readNewest(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
+      long newest) {
+    return read(clientProperties, topic, each, CascadeAnswers.Progress.NONE, newest);
+  }
+
+  private static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
+      CascadeAnswers.Progress progress, long newest) {
     Objects.requireNonNull(each, "each");
     Map<String, Object> props = new HashMap<>(clientProperties);
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -78,9 +95,14 @@ public final class OutcomesTopic {
         throw new IllegalArgumentException("topic '" + topic + "' does not exist");
       }
       consumer.assign(partitions);
-      Map<TopicPartition, Long> begin = consumer.beginningOffsets(partitions);
+      Map<TopicPartition, Long> begin = new HashMap<>(consumer.beginningOffsets(partitions));
       Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
-      consumer.seekToBeginning(partitions);
+      long lastPerPartition = newest == Long.MAX_VALUE ? Long.MAX_VALUE
+          : (2 * newest + partitions.size() - 1) / partitions.size();
+      for (TopicPartition p : partitions) {
+        begin.put(p, Math.max(begin.get(p), end.get(p) - Math.min(lastPerPartition, end.get(p))));
+        consumer.seek(p, begin.get(p));
+      }
       long total = 0;
       for (TopicPartition p : partitions) {
         total += end.get(p) - begin.get(p);

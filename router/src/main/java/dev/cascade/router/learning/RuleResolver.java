@@ -62,7 +62,7 @@ public final class RuleResolver {
 
     /** Identifies the rule and version: scores under different keys are not comparable. */
     public String key() {
-      return name + "@" + alpha + (version == null ? "" : "#v" + version);
+      return RuleResolver.key(name, alpha, version);
     }
 
     /** How a policy or an outcome names it: {@code NAME}, {@code NAME-ALPHA} or {@code NAME@VERSION}. */
@@ -115,6 +115,15 @@ public final class RuleResolver {
   }
 
   /** A resolver over a registry alone (no versioned rules): for tests and tools. */
+  /**
+   * Identifies a rule with its level and version ({@link Resolved#key()}), as the target-rate
+   * controller keys its window: scores under different keys are not comparable. An outcome's
+   * {@code rule}, {@code alpha} and {@code rule_version} give the key it was scored under.
+   */
+  public static String key(String name, double alpha, Long version) {
+    return name + "@" + alpha + (version == null ? "" : "#v" + version);
+  }
+
   public static RuleResolver of(DeferralRules registry) {
     return new RuleResolver(registry, new RuleCatalog(""));
   }

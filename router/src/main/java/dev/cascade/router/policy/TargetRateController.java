@@ -297,6 +297,30 @@ public final class TargetRateController {
     return shifts;
   }
 
+  /**
+   * Starts the window afresh under {@code ruleKey} with {@code scores} (oldest first; the newest
+   * {@code window} of them are kept), counted as seen: a router that starts (or restarts) while
+   * others have been routing holds the target from its first request on, instead of applying the
+   * configured threshold for its warm-up (with fewer than the warm-up's scores, the rest of it is still
+   * to come). The feedback starts at 0 and the shift tests restart.
+   * Scores that are not finite are left out. Nothing changes when none is left.
+   *
+   * @return how many scores the window holds now from the seed
+   */
+  public synchronized int seed(String ruleKey, double[] scores) {
+    Objects.requireNonNull(ruleKey, "ruleKey");
+    double[] finite = Arrays.stream(scores).filter(Double::isFinite).toArray();
+    if (finite.length == 0) {
+      return 0;
+    }
+    clear(ruleKey);
+    for (int i = Math.max(0, finite.length - window); i < finite.length; i++) {
+      add(finite[i]);
+    }
+    refresh();
+    return size;
+  }
+
   /** Forgets every score and all feedback: the next ones start a fresh window, warm-up included. */
   public synchronized void reset() {
     clear(null);

@@ -47,4 +47,63 @@ class TargetRateInstancesTest {
       assertThat(escalated / (double) counted).as("seed " + seed).isCloseTo(0.3, within(0.02));
     }
   }
+
+  @Test
+  void aSeededInstanceHoldsTheTargetFromItsFirstRequest() {
+    SplittableRandom random = new SplittableRandom(7);
+    double[] logged = new double[1_000];
+    for (int i = 0; i < logged.length; i++) {
+      logged[i] = random.nextGaussian();
+    }
+    TargetRateController cold = new TargetRateController();
+    TargetRateController seeded = new TargetRateController();
+    assertThat(seeded.seed("chow-sum", logged)).isEqualTo(1_000);
+    // Cold, its first requests are decided by the configured threshold (0.5: about 31% escalated
+    // by score with this traffic, plus exploration); seeded, by the window's quantile at once.
+    assertThat(cold.threshold(TARGET, "chow-sum")).isEqualTo(0.5);
+    double threshold = seeded.threshold(TARGET, "chow-sum");
+    double[] sorted = logged.clone();
+    java.util.Arrays.sort(sorted);
+    // (r - e) / (1 - e) = 0.2632 of the scores above it
+    assertThat(threshold).isBetween(sorted[(int) (0.7368 * 999) - 1], sorted[(int) (0.7368 * 999) + 1]);
+    int escalated = 0;
+    for (int i = 0; i < 200; i++) {
+      double score = random.nextGaussian();
+      Decision d = PolicyDecider.decide("s" + i, score, seeded.threshold(TARGET, "chow-sum"), TARGET.explorationRate());
+      seeded.observe(TARGET, "chow-sum", score, d.escalates());
+      escalated += d.escalates() ? 1 : 0;
+    }
+    assertThat(escalated / 200.0).isCloseTo(0.3, within(0.06));
+    // Under another rule key the seed does not apply: that key warms up on its own.
+    assertThat(seeded.threshold(TARGET, "chow-sum@0.0#v2")).isEqualTo(0.5);
+  }
+
+  @Test
+  void aSeedShorterThanTheWarmUpLeavesTheRestOfItAndNonFiniteScoresAreLeftOut() {
+    TargetRateController c = new TargetRateController();
+    double[] few = new double[150];
+    java.util.Arrays.fill(few, 1.0);
+    few[3] = Double.NaN;
+    assertThat(c.seed("chow-sum", few)).isEqualTo(149);
+    assertThat(c.scoresSeen()).isEqualTo(149);
+    assertThat(c.threshold(TARGET, "chow-sum")).as("still warming up").isEqualTo(0.5);
+    for (int i = 0; i < 51; i++) {
+      c.observe(TARGET, "chow-sum", 1.0 + i, false);
+    }
+    assertThat(c.threshold(TARGET, "chow-sum")).as("warm after 200 scores").isNotEqualTo(0.5);
+    assertThat(c.seed("chow-sum", new double[] {Double.NaN})).isZero();
+    assertThat(c.scoresSeen()).as("an empty seed changes nothing").isEqualTo(200);
+  }
+
+  @Test
+  void aSeedLongerThanTheWindowKeepsItsNewestScores() {
+    TargetRateController c = new TargetRateController(100, 50);
+    double[] scores = new double[300];
+    for (int i = 0; i < scores.length; i++) {
+      scores[i] = i < 200 ? 1_000 + i : i - 200; // the oldest 200 far above the newest 100
+    }
+    assertThat(c.seed("k", scores)).isEqualTo(100);
+    DeferralPolicy half = new DeferralPolicy("chow-sum", 0.0, 0.5, 0.0, 0.5, 1, "test", 0, "");
+    assertThat(c.threshold(half, "k")).isBetween(45.0, 55.0);
+  }
 }

@@ -1,0 +1,30 @@
+package dev.cascade.loadtest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The fault harness's escalation rate per window of requests, in the order they were sent. */
+class FaultHarnessRatesTest {
+
+  @Test
+  void eachWindowCountsTheRequestsWhoseOutcomeWasReadAndTheLastMayBeShorter() {
+    Boolean[] escalated = {true, false, false, false, null, true, true, null, false};
+    List<Double> rates = FaultHarness.windowRates(escalated, 4);
+    assertThat(rates).containsExactly(0.25, 1.0, 0.0);
+    assertThat(FaultHarness.windowRates(escalated, escalated.length)).containsExactly(3.0 / 7);
+  }
+
+  @Test
+  void aWindowWithNoOutcomeReadIsNotANumber() {
+    assertThat(FaultHarness.windowRates(new Boolean[] {null, null, true}, 2)).containsExactly(Double.NaN, 1.0);
+  }
+
+  @Test
+  void theJsonCarriesTheRatesAndWritesAMissingOneAsNull() {
+    FaultHarness.Result r = new FaultHarness.Result(3, 3, 0, 0, 0, 0, 10, 20, Double.NaN, List.of(), 1.0,
+        java.util.Map.of(), java.util.Map.of(0, 3), 1.0 / 3, List.of(Double.NaN, 0.5));
+    assertThat(r.toJson()).contains("\"escalation_rate\": 0.333, \"escalation_rate_per_250\": [null, 0.500]");
+  }
+}

@@ -1,0 +1,91 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A starting router seeds its target-rate controller from the newest outcomes on the topic: which
+ * outcomes are chosen, and the read from a real broker.
+ */
+class TargetRateWarmStartIT {
+
+  private static final UncertaintyFeatures FEATURES = SyntheticExamples.randomFeatures(new SplittableRandom(1));
+
+  private static RoutingOutcome outcome(int i, String rule, Long version, double score, long completedAt) {
+    return SyntheticOutcomes.accepted("r" + i, FEATURES).setRule(rule).setRuleVersion(version).setScore(score)
+        .setCompletedAtMs(completedAt).build();
+  }
+
+  @Test
+  void theNewestScoredOutcomesUnderTheKeyMostOfThemShareAreChosenOldestFirst() {
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    outcomes.add(outcome(0, "chow-sum", null, 100, 1)); // too old: outside the newest 4
+    outcomes.add(outcome(1, "posthoc-quantile", 3L, 7, 6));
+    outcomes.add(outcome(2, "posthoc-quantile", 3L, 5, 4));
+    outcomes.add(outcome(3, "chow-sum", null, 9, 5)); // the fallback rule scored it: another key
+    outcomes.add(outcome(4, "posthoc-quantile", 3L, 6, 3));
+    RoutingOutcome cached = outcome(5, "posthoc-quantile", 3L, 50, 7);
+    cached.setCacheHit(true); // not scored by the small model: left out
+    outcomes.add(cached);
+    RoutingOutcome failed = outcome(6, "posthoc-quantile", 3L, 60, 8);
+    failed.setSmallFailure("batch timed out");
+    outcomes.add(failed);
+
+    Map.Entry<String, double[]> chosen = TargetRateWarmStart.choose(outcomes, 4).orElseThrow();
+    assertThat(chosen.getKey()).isEqualTo("posthoc-quantile@0.0#v3");
+    assertThat(chosen.getValue()).containsExactly(6, 5, 7);
+    assertThat(TargetRateWarmStart.choose(List.of(cached, failed), 4)).isEmpty();
+  }
+
+  @Test
+  void aControllerIsSeededFromTheNewestOutcomesOnTheTopic() throws Exception {
+    String topic = "outcomes-warm-start";
+    SplittableRandom random = new SplittableRandom(3);
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      Map<String, Object> client = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+      try (Admin admin = Admin.create(client)) {
+        admin.createTopics(List.of(new NewTopic(topic, 3, (short) 1))).all().get();
+      }
+      Map<String, Object> producerConfig = Map.of(
+          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+      try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerConfig, new StringSerializer(),
+          new ByteArraySerializer())) {
+        // 3,000 outcomes: the oldest 2,000 score around 10, the newest 1,000 around 0.
+        for (int i = 0; i < 3_000; i++) {
+          double score = (i < 2_000 ? 10 : 0) + random.nextGaussian();
+          producer.send(new ProducerRecord<>(topic, "r" + i,
+              CascadeSerdes.outcomes().encode(outcome(i, "chow-sum", null, score, 1_000 + i))));
+        }
+        producer.send(new ProducerRecord<>(topic, "junk", new byte[] {1, 2, 3})); // skipped, not fatal
+      }
+      TargetRateController controller = new TargetRateController();
+      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, client, topic, 1_000);
+      assertThat(seeded.ruleKey()).isEqualTo("chow-sum@0.0");
+      assertThat(seeded.scores()).isEqualTo(1_000);
+      assertThat(seeded.outcomesRead()).as("about twice the window, not the whole topic").isBetween(1_000L, 2_100L);
+      assertThat(controller.scoresSeen()).isEqualTo(1_000);
+      DeferralPolicy target = new DeferralPolicy("chow-sum", 0.0, 99.0, 0.0, 0.3, 1, "test", 0, "");
+      // Warm at once, on the newest scores only: the 70th percentile of N(0, 1) is 0.52.
+      assertThat(controller.threshold(target, "chow-sum@0.0")).isBetween(0.3, 0.8);
+    }
+  }
+}
