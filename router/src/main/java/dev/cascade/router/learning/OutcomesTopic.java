@@ -67,8 +67,10 @@ public final class OutcomesTopic {
 
   /**
    * Hands about the newest {@code newest} outcomes on {@code topic} to {@code each}, in partition
-   * order: the last {@code ⌈2 × newest / partitions⌉} of each partition (requests are spread over
-   * the partitions by id, so that is about twice as many as asked, to leave room for unevenness).
+   * order: what the last {@code ⌈4 × newest / partitions⌉} offsets of each partition hold. Requests
+   * are spread over the partitions by id, and under exactly-once every transaction's commit marker
+   * takes an offset of each partition it wrote (about half of them at a light load, one outcome per
+   * transaction), so that leaves room for both.
    *
    * @throws IllegalArgumentException if the topic does not exist
    */
@@ -98,7 +100,7 @@ public final class OutcomesTopic {
       Map<TopicPartition, Long> begin = new HashMap<>(consumer.beginningOffsets(partitions));
       Map<TopicPartition, Long> end = consumer.endOffsets(partitions);
       long lastPerPartition = newest == Long.MAX_VALUE ? Long.MAX_VALUE
-          : (2 * newest + partitions.size() - 1) / partitions.size();
+          : (4 * newest + partitions.size() - 1) / partitions.size();
       for (TopicPartition p : partitions) {
         begin.put(p, Math.max(begin.get(p), end.get(p) - Math.min(lastPerPartition, end.get(p))));
         consumer.seek(p, begin.get(p));

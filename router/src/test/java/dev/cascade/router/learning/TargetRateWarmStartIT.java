@@ -69,9 +69,9 @@ class TargetRateWarmStartIT {
           ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
       try (KafkaProducer<String, byte[]> producer = new KafkaProducer<>(producerConfig, new StringSerializer(),
           new ByteArraySerializer())) {
-        // 3,000 outcomes: the oldest 2,000 score around 10, the newest 1,000 around 0.
-        for (int i = 0; i < 3_000; i++) {
-          double score = (i < 2_000 ? 10 : 0) + random.nextGaussian();
+        // 6,000 outcomes: the oldest 5,000 score around 10, the newest 1,000 around 0.
+        for (int i = 0; i < 6_000; i++) {
+          double score = (i < 5_000 ? 10 : 0) + random.nextGaussian();
           producer.send(new ProducerRecord<>(topic, "r" + i,
               CascadeSerdes.outcomes().encode(outcome(i, "chow-sum", null, score, 1_000 + i))));
         }
@@ -81,7 +81,9 @@ class TargetRateWarmStartIT {
       TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, client, topic, 1_000);
       assertThat(seeded.ruleKey()).isEqualTo("chow-sum@0.0");
       assertThat(seeded.scores()).isEqualTo(1_000);
-      assertThat(seeded.outcomesRead()).as("about twice the window, not the whole topic").isBetween(1_000L, 2_100L);
+      // The last ⌈4 × 1,000 / 3⌉ = 1,334 offsets of each partition (about 2,000 records each here):
+      // more than the window, not the whole topic.
+      assertThat(seeded.outcomesRead()).as("records read").isBetween(3_000L, 4_010L);
       assertThat(controller.scoresSeen()).isEqualTo(1_000);
       DeferralPolicy target = new DeferralPolicy("chow-sum", 0.0, 99.0, 0.0, 0.3, 1, "test", 0, "");
       // Warm at once, on the newest scores only: the 70th percentile of N(0, 1) is 0.52.
