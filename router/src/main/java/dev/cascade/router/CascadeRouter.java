@@ -29,6 +29,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
@@ -225,9 +226,13 @@ public final class CascadeRouter implements AutoCloseable {
         tiers.tier(tiers.count()).costPerToken()), CostModel::promptTokens, metrics.observer());
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
     TargetRateController targetRate = new TargetRateController();
-    if (config.get(CascadeConfig.POLICY_WARM_START)) {
-      warmStart(targetRate, config);
-    }
+    // Read beside the rest of the start (it takes about a second); joined once the router runs.
+    CompletableFuture<Void> seeding = config.get(CascadeConfig.POLICY_WARM_START)
+        ? CompletableFuture.runAsync(() -> warmStart(targetRate, config), r -> {
+          Thread t = new Thread(r, "target-rate-warm-start");
+          t.setDaemon(true);
+          t.start();
+        }) : CompletableFuture.completedFuture(null);
     ResponseCache cache = ResponseCache.create(config.get(CascadeConfig.CACHE_MAX_ENTRIES),
         Duration.ofMillis(config.get(CascadeConfig.CACHE_TTL_MS)));
     // One thread per small-model batch in flight: at most small.batch.in-flight per task.
@@ -270,6 +275,14 @@ public final class CascadeRouter implements AutoCloseable {
     });
     streams.start();
     StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "router", router::close);
+    try {
+      seeding.get(5, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+      LOG.warn("the target-rate warm start did not finish with the start ({}); it seeds the controller when it does",
+          e.toString());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     return router;
   }
 

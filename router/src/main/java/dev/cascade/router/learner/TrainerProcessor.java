@@ -133,7 +133,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   }
 
   /** How long until {@link #tick} is needed next, or null when nothing can make a round due but a new label. */
-  Duration cadence(long now) {
+  private Duration cadence(long now) {
     if (running != null) {
       return TICK;
     }

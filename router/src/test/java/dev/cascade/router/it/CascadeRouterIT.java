@@ -262,6 +262,35 @@ class CascadeRouterIT {
   }
 
   @Test
+  void aRouterStartedWhereOthersHaveRoutedHoldsTheTargetRateFromItsFirstRequest() throws Exception {
+    // A configured threshold no score reaches: a controller still warming up escalates nothing.
+    CascadeConfig target = isolated("warm").with(CascadeConfig.POLICY_TARGET_RATE, "0.3")
+        .with(CascadeConfig.POLICY_THRESHOLD, "1000");
+    try (CascadeRouter first = CascadeRouter.start(target, small, "127.0.0.1:" + largeServer.port())) {
+      send(target, "warm-a", test.subList(700, 950)); // past its own warm-up of 200
+    }
+    List<Example> next = test.subList(950, 1000);
+    DemoWorkload.Result seeded;
+    try (CascadeRouter second = CascadeRouter.start(target, small, "127.0.0.1:" + largeServer.port())) {
+      seeded = send(target, "warm-b", next);
+    }
+    assertThat(seeded.outcomes()).hasSize(next.size());
+    assertThat(seeded.outcomes().values()).as("decided by the seeded window, not the configured threshold")
+        .allSatisfy(o -> assertThat(o.getThreshold()).isLessThan(1000.0));
+    long escalated = seeded.outcomes().values().stream()
+        .filter(o -> o.getDecision() != dev.cascade.schemas.avro.Decision.ACCEPT).count();
+    assertThat(escalated).as("of 50 at a target of 0.3").isBetween(5L, 30L);
+
+    // Without the warm start, the same restart decides its first requests by the configured threshold.
+    CascadeConfig cold = target.with(CascadeConfig.POLICY_WARM_START, "false");
+    DemoWorkload.Result unseeded;
+    try (CascadeRouter third = CascadeRouter.start(cold, small, "127.0.0.1:" + largeServer.port())) {
+      unseeded = send(cold, "warm-c", next);
+    }
+    assertThat(unseeded.outcomes().values()).allSatisfy(o -> assertThat(o.getThreshold()).isEqualTo(1000.0));
+  }
+
+  @Test
   void withTheLargeModelDownEveryRequestIsStillAnsweredDegradedWhereEscalated() throws Exception {
     // A short wait for the dead large model, so its escalations degrade within a second.
     CascadeConfig down = isolated("down").with(CascadeConfig.ESCALATION_BACKOFF_MS, "5")
