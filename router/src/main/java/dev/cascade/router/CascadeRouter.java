@@ -298,9 +298,12 @@ public final class CascadeRouter implements AutoCloseable {
       if (seeded.scores() > 0) {
         LOG.info("target-rate controller seeded with {} scores of {} from the newest outcomes ({} read in {} ms)",
             seeded.scores(), seeded.ruleKey(), seeded.outcomesRead(), seeded.millis());
-      } else {
+      } else if (seeded.outcomesRead() > 0) {
         LOG.info("no scored outcomes on {} to seed the target-rate controller with ({} read in {} ms); it warms up"
             + " on this instance's own requests", config.topics().outcomes(), seeded.outcomesRead(), seeded.millis());
+      } else {
+        LOG.debug("no outcomes on {} yet: the target-rate controller warms up on this instance's own requests",
+            config.topics().outcomes());
       }
     } catch (RuntimeException e) {
       LOG.warn("could not seed the target-rate controller from {}: {}; it warms up on this instance's own requests",
