@@ -296,8 +296,8 @@ public final class CascadeRouter implements AutoCloseable {
       TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(targetRate, clientProperties(config),
           config.topics().outcomes(), TargetRateController.DEFAULT_WINDOW);
       if (seeded.scores() > 0) {
-        LOG.info("target-rate controller seeded with {} scores of {} from the newest outcomes ({} read in {} ms)",
-            seeded.scores(), seeded.ruleKey(), seeded.outcomesRead(), seeded.millis());
+        LOG.info("target-rate controller seeded from the newest outcomes with scores per rule key {} ({} read in {}"
+            + " ms)", seeded.scoresByKey(), seeded.outcomesRead(), seeded.millis());
       } else if (seeded.outcomesRead() > 0) {
         LOG.info("no scored outcomes on {} to seed the target-rate controller with ({} read in {} ms); it warms up"
             + " on this instance's own requests", config.topics().outcomes(), seeded.outcomesRead(), seeded.millis());

@@ -4,10 +4,10 @@ import dev.cascade.router.policy.TargetRateController;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
 
 /**
  * Seeds a starting router's target-rate controller with the scores of the newest outcomes on the
@@ -16,30 +16,35 @@ import java.util.Optional;
  * {@link TargetRateController#DEFAULT_MIN_OBSERVATIONS} requests by the configured threshold.
  *
  * <p>Every instance shares the same traffic (requests are spread over partitions by id), so the
- * scores the other instances logged are a sample of what this one will see. The seed is the
- * newest {@code window} outcomes that were scored (no cache hit, no small-model failure, a finite
- * score), by {@code completed_at_ms}, under the rule key most of them share ({@link
- * RuleResolver#key}: rule, level, version), oldest first. A policy in force under another key
- * starts its own window at its first request, as without the seed.
+ * scores the other instances logged are a sample of what this one will see. The seed is, per rule
+ * key ({@link RuleResolver#key}: rule, level, version), the newest {@code window} outcomes scored
+ * under it (no cache hit, no small-model failure, a finite score), by {@code completed_at_ms},
+ * oldest first; the controller starts its first window with the seed of the key the policy in
+ * force names, which need not be known when the router starts (a new rule version may be taking
+ * over just then).
  */
 public final class TargetRateWarmStart {
 
   /**
-   * What a seed read and kept.
+   * What a seed read and offered.
    *
-   * @param ruleKey the rule key of the seeded window, null when nothing was seeded
-   * @param scores scores in the window from the seed
+   * @param scoresByKey per rule key, the scores offered
    * @param outcomesRead outcome records read from the topic
    * @param millis how long the read took
    */
-  public record Seeded(String ruleKey, int scores, long outcomesRead, long millis) {}
+  public record Seeded(Map<String, Integer> scoresByKey, long outcomesRead, long millis) {
+    /** All the scores offered. */
+    public int scores() {
+      return scoresByKey.values().stream().mapToInt(Integer::intValue).sum();
+    }
+  }
 
   private TargetRateWarmStart() {}
 
   /**
-   * Reads the newest outcomes on {@code topic} and seeds {@code controller} with them.
+   * Reads the newest outcomes on {@code topic} and offers them to {@code controller}.
    *
-   * @param window how many scores at most (the controller's window)
+   * @param window how many scores at most per rule key (the controller's window)
    * @throws IllegalArgumentException if the topic does not exist
    */
   public static Seeded seed(TargetRateController controller, Map<String, Object> clientProperties, String topic,
@@ -47,37 +52,32 @@ public final class TargetRateWarmStart {
     long t0 = System.nanoTime();
     List<RoutingOutcome> outcomes = new ArrayList<>();
     OutcomesTopic.Read read = OutcomesTopic.readNewest(clientProperties, topic, outcomes::add, window);
-    Optional<Map.Entry<String, double[]>> chosen = choose(outcomes, window);
-    int kept = chosen.map(e -> controller.seed(e.getKey(), e.getValue())).orElse(0);
-    return new Seeded(kept == 0 ? null : chosen.get().getKey(), kept, read.records(),
-        (System.nanoTime() - t0) / 1_000_000);
+    Map<String, double[]> byKey = choose(outcomes, window);
+    controller.seed(byKey);
+    Map<String, Integer> counts = new TreeMap<>();
+    byKey.forEach((k, v) -> counts.put(k, v.length));
+    return new Seeded(counts, read.records(), (System.nanoTime() - t0) / 1_000_000);
   }
 
   /**
-   * The rule key and the scores (oldest first) to seed from {@code outcomes}, in any order: of the
-   * newest {@code window} that were scored, those under the key most of them share.
+   * Per rule key, the scores to seed from {@code outcomes}, in any order: of the outcomes that
+   * were scored, the newest {@code window} under each key, oldest first.
    */
-  static Optional<Map.Entry<String, double[]>> choose(List<RoutingOutcome> outcomes, int window) {
-    List<RoutingOutcome> scored = outcomes.stream().filter(TargetRateWarmStart::scored)
-        .sorted(Comparator.comparingLong(RoutingOutcome::getCompletedAtMs).reversed()).limit(window).toList();
-    if (scored.isEmpty()) {
-      return Optional.empty();
-    }
-    Map<String, Integer> counts = new HashMap<>();
-    for (RoutingOutcome o : scored) {
-      counts.merge(keyOf(o), 1, Integer::sum);
-    }
-    String key = counts.entrySet().stream().max(Map.Entry.<String, Integer>comparingByValue()
-        .thenComparing(Map.Entry.comparingByKey())).orElseThrow().getKey();
-    double[] scores = scored.stream().filter(o -> keyOf(o).equals(key))
-        .sorted(Comparator.comparingLong(RoutingOutcome::getCompletedAtMs)).mapToDouble(RoutingOutcome::getScore)
-        .toArray();
-    return Optional.of(Map.entry(key, scores));
+  static Map<String, double[]> choose(List<RoutingOutcome> outcomes, int window) {
+    Map<String, List<RoutingOutcome>> byKey = outcomes.stream().filter(TargetRateWarmStart::scored)
+        .collect(Collectors.groupingBy(TargetRateWarmStart::keyOf, TreeMap::new, Collectors.toList()));
+    Map<String, double[]> scores = new TreeMap<>();
+    byKey.forEach((key, list) -> {
+      List<RoutingOutcome> sorted = list.stream().sorted(Comparator.comparingLong(RoutingOutcome::getCompletedAtMs))
+          .toList();
+      scores.put(key, sorted.subList(Math.max(0, sorted.size() - window), sorted.size()).stream()
+          .mapToDouble(RoutingOutcome::getScore).toArray());
+    });
+    return scores;
   }
 
   private static boolean scored(RoutingOutcome o) {
-    return !o.getCacheHit() && o.getSmallFailure() == null && Double.isFinite(o.getScore())
-        && o.getRule() != null;
+    return !o.getCacheHit() && o.getSmallFailure() == null && Double.isFinite(o.getScore()) && o.getRule() != null;
   }
 
   private static String keyOf(RoutingOutcome o) {

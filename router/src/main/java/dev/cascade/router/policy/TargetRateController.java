@@ -1,6 +1,8 @@
 package dev.cascade.router.policy;
 
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -154,6 +156,8 @@ public final class TargetRateController {
   private int sinceRefresh;
 
   private String ruleKey;
+  /** Scores offered per rule key for the first window started ({@link #seed}); null when none wait. */
+  private Map<String, double[]> seeds;
   private long seen;
   private long segment;
   private long shifts;
@@ -217,6 +221,7 @@ public final class TargetRateController {
     if (exploration >= target) {
       return Double.POSITIVE_INFINITY;
     }
+    adoptSeed(ruleKey);
     if (!ruleKey.equals(this.ruleKey) || seen < minObservations) {
       return policy.threshold();
     }
@@ -238,6 +243,7 @@ public final class TargetRateController {
     if (!Double.isFinite(score)) {
       throw new IllegalArgumentException("score must be finite, was " + score);
     }
+    adoptSeed(ruleKey);
     if (!ruleKey.equals(this.ruleKey)) {
       clear(ruleKey);
     }
@@ -298,32 +304,55 @@ public final class TargetRateController {
   }
 
   /**
-   * Starts the window afresh under {@code ruleKey} with {@code scores} (oldest first; the newest
-   * {@code window} of them are kept), counted as seen: a router that starts (or restarts) while
-   * others have been routing holds the target from its first request on, instead of applying the
-   * configured threshold for its warm-up (with fewer than the warm-up's scores, the rest of it is still
-   * to come). The feedback starts at 0 and the shift tests restart.
-   * Scores that are not finite are left out. Nothing changes when none is left.
+   * Offers scores logged elsewhere, per rule key (each oldest first; the newest {@code window} of
+   * a key are kept), for the first window this controller starts: when it starts one for a key
+   * that has a seed, at that key's first {@link #threshold} or {@link #observe}, the window starts
+   * with the seed's scores, counted as seen. A router that starts (or restarts) while others have
+   * been routing then holds the target from its first request, instead of deciding its first
+   * {@code minObservations} by the configured threshold (with a seed shorter than that, the rest
+   * of the warm-up is still to come), whichever of the keys the policy in force names, also during
+   * a change of rule or version. The feedback starts at 0 and the shift tests restart, as with
+   * any fresh window. Scores that are not finite are left out. The seeds are dropped once used, or
+   * once a window has warmed up on scores of its own; a later seed replaces them.
    *
-   * @return how many scores the window holds now from the seed
+   * @return how many scores are offered
    */
-  public synchronized int seed(String ruleKey, double[] scores) {
-    Objects.requireNonNull(ruleKey, "ruleKey");
-    double[] finite = Arrays.stream(scores).filter(Double::isFinite).toArray();
-    if (finite.length == 0) {
-      return 0;
+  public synchronized int seed(Map<String, double[]> scoresByKey) {
+    Map<String, double[]> kept = new HashMap<>();
+    int offered = 0;
+    for (Map.Entry<String, double[]> e : scoresByKey.entrySet()) {
+      double[] finite = Arrays.stream(e.getValue()).filter(Double::isFinite).toArray();
+      if (finite.length > 0) {
+        double[] newest = Arrays.copyOfRange(finite, Math.max(0, finite.length - window), finite.length);
+        kept.put(Objects.requireNonNull(e.getKey(), "rule key"), newest);
+        offered += newest.length;
+      }
     }
-    clear(ruleKey);
-    for (int i = Math.max(0, finite.length - window); i < finite.length; i++) {
-      add(finite[i]);
+    seeds = kept.isEmpty() ? null : kept;
+    return offered;
+  }
+
+  /** Starts the window for {@code key} with its seed when a seed is waiting for it and it has no window yet. */
+  private void adoptSeed(String key) {
+    if (seeds == null || key.equals(ruleKey)) {
+      return;
+    }
+    double[] seed = seeds.get(key);
+    if (seed == null) {
+      return;
+    }
+    seeds = null;
+    clear(key);
+    for (double score : seed) {
+      add(score);
     }
     refresh();
-    return size;
   }
 
   /** Forgets every score and all feedback: the next ones start a fresh window, warm-up included. */
   public synchronized void reset() {
     clear(null);
+    seeds = null;
     skippedShare = 0.0;
   }
 
@@ -405,6 +434,9 @@ public final class TargetRateController {
       size++;
     }
     seen++;
+    if (seen >= minObservations) {
+      seeds = null; // warm on a window of its own (or a seeded one): a seed would only be stale now
+    }
     segment++;
     sinceRefresh++;
     int every = size < window ? Math.max(1, Math.min(refreshEvery, size / 10)) : refreshEvery;

@@ -36,12 +36,13 @@ class TargetRateWarmStartIT {
   }
 
   @Test
-  void theNewestScoredOutcomesUnderTheKeyMostOfThemShareAreChosenOldestFirst() {
+  void perRuleKeyTheNewestScoredOutcomesAreChosenOldestFirst() {
     List<RoutingOutcome> outcomes = new ArrayList<>();
-    outcomes.add(outcome(0, "chow-sum", null, 100, 1)); // too old: outside the newest 4
+    outcomes.add(outcome(0, "chow-sum", null, 100, 1));
     outcomes.add(outcome(1, "posthoc-quantile", 3L, 7, 6));
     outcomes.add(outcome(2, "posthoc-quantile", 3L, 5, 4));
     outcomes.add(outcome(3, "chow-sum", null, 9, 5)); // the fallback rule scored it: another key
+    outcomes.add(outcome(7, "posthoc-quantile", 3L, 4, 2)); // older than the newest 2 of its key
     outcomes.add(outcome(4, "posthoc-quantile", 3L, 6, 3));
     RoutingOutcome cached = outcome(5, "posthoc-quantile", 3L, 50, 7);
     cached.setCacheHit(true); // not scored by the small model: left out
@@ -50,9 +51,12 @@ class TargetRateWarmStartIT {
     failed.setSmallFailure("batch timed out");
     outcomes.add(failed);
 
-    Map.Entry<String, double[]> chosen = TargetRateWarmStart.choose(outcomes, 4).orElseThrow();
-    assertThat(chosen.getKey()).isEqualTo("posthoc-quantile@0.0#v3");
-    assertThat(chosen.getValue()).containsExactly(6, 5, 7);
+    Map<String, double[]> chosen = TargetRateWarmStart.choose(outcomes, 4);
+    assertThat(chosen).containsOnlyKeys("posthoc-quantile@0.0#v3", "chow-sum@0.0");
+    assertThat(chosen.get("posthoc-quantile@0.0#v3")).containsExactly(4, 6, 5, 7);
+    assertThat(chosen.get("chow-sum@0.0")).containsExactly(100, 9);
+    assertThat(TargetRateWarmStart.choose(outcomes, 2).get("posthoc-quantile@0.0#v3")).as("the newest 2")
+        .containsExactly(5, 7);
     assertThat(TargetRateWarmStart.choose(List.of(cached, failed), 4)).isEmpty();
   }
 
@@ -79,15 +83,14 @@ class TargetRateWarmStartIT {
       }
       TargetRateController controller = new TargetRateController();
       TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, client, topic, 1_000);
-      assertThat(seeded.ruleKey()).isEqualTo("chow-sum@0.0");
-      assertThat(seeded.scores()).isEqualTo(1_000);
+      assertThat(seeded.scoresByKey()).containsExactly(Map.entry("chow-sum@0.0", 1_000));
       // The last ⌈4 × 1,000 / 3⌉ = 1,334 offsets of each partition (about 2,000 records each here):
       // more than the window, not the whole topic.
       assertThat(seeded.outcomesRead()).as("records read").isBetween(3_000L, 4_010L);
-      assertThat(controller.scoresSeen()).isEqualTo(1_000);
       DeferralPolicy target = new DeferralPolicy("chow-sum", 0.0, 99.0, 0.0, 0.3, 1, "test", 0, "");
       // Warm at once, on the newest scores only: the 70th percentile of N(0, 1) is 0.52.
       assertThat(controller.threshold(target, "chow-sum@0.0")).isBetween(0.3, 0.8);
+      assertThat(controller.scoresSeen()).isEqualTo(1_000);
     }
   }
 }

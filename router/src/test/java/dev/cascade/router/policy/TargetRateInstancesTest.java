@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -57,7 +58,7 @@ class TargetRateInstancesTest {
     }
     TargetRateController cold = new TargetRateController();
     TargetRateController seeded = new TargetRateController();
-    assertThat(seeded.seed("chow-sum", logged)).isEqualTo(1_000);
+    assertThat(seeded.seed(Map.of("chow-sum", logged))).isEqualTo(1_000);
     // Cold, its first requests are decided by the configured threshold (0.5: about 31% escalated
     // by score with this traffic, plus exploration); seeded, by the window's quantile at once.
     assertThat(cold.threshold(TARGET, "chow-sum")).isEqualTo(0.5);
@@ -84,14 +85,15 @@ class TargetRateInstancesTest {
     double[] few = new double[150];
     java.util.Arrays.fill(few, 1.0);
     few[3] = Double.NaN;
-    assertThat(c.seed("chow-sum", few)).isEqualTo(149);
-    assertThat(c.scoresSeen()).isEqualTo(149);
+    assertThat(c.seed(Map.of("chow-sum", few))).isEqualTo(149);
+    assertThat(c.scoresSeen()).as("taken up by the key's first request").isZero();
     assertThat(c.threshold(TARGET, "chow-sum")).as("still warming up").isEqualTo(0.5);
+    assertThat(c.scoresSeen()).isEqualTo(149);
     for (int i = 0; i < 51; i++) {
       c.observe(TARGET, "chow-sum", 1.0 + i, false);
     }
     assertThat(c.threshold(TARGET, "chow-sum")).as("warm after 200 scores").isNotEqualTo(0.5);
-    assertThat(c.seed("chow-sum", new double[] {Double.NaN})).isZero();
+    assertThat(c.seed(Map.of("chow-sum", new double[] {Double.NaN}))).isZero();
     assertThat(c.scoresSeen()).as("an empty seed changes nothing").isEqualTo(200);
   }
 
@@ -102,8 +104,37 @@ class TargetRateInstancesTest {
     for (int i = 0; i < scores.length; i++) {
       scores[i] = i < 200 ? 1_000 + i : i - 200; // the oldest 200 far above the newest 100
     }
-    assertThat(c.seed("k", scores)).isEqualTo(100);
+    assertThat(c.seed(Map.of("k", scores))).isEqualTo(100);
     DeferralPolicy half = new DeferralPolicy("chow-sum", 0.0, 0.5, 0.0, 0.5, 1, "test", 0, "");
     assertThat(c.threshold(half, "k")).isBetween(45.0, 55.0);
+  }
+
+  @Test
+  void theSeedOfTheKeyThePolicyInForceNamesIsTakenEvenWhenAnotherKeyCameFirst() {
+    double[] old = new double[300];
+    double[] next = new double[300];
+    for (int i = 0; i < 300; i++) {
+      old[i] = i; // 0..299
+      next[i] = 1_000 + i; // 1000..1299
+    }
+    TargetRateController c = new TargetRateController();
+    c.seed(Map.of("posthoc-quantile@0.0#v1", old, "posthoc-quantile@0.0#v2", next));
+    // One request scored by the fallback rule first (no seed for its key): the seeds wait.
+    c.observe(TARGET, "chow-sum@0.0", 3.0, false);
+    double t = c.threshold(TARGET, "posthoc-quantile@0.0#v2");
+    assertThat(t).as("from v2's seed: about its 74th percentile").isBetween(1_200.0, 1_240.0);
+    // Used once: v1, which the router never ran here, starts cold.
+    assertThat(c.threshold(TARGET, "posthoc-quantile@0.0#v1")).isEqualTo(0.5);
+  }
+
+  @Test
+  void seedsAreDroppedOnceAWindowHasWarmedUpOnItsOwnScores() {
+    TargetRateController c = new TargetRateController();
+    c.seed(Map.of("b", new double[] {1, 2, 3}));
+    for (int i = 0; i < TargetRateController.DEFAULT_MIN_OBSERVATIONS; i++) {
+      c.observe(TARGET, "a", i, false);
+    }
+    c.observe(TARGET, "b", 1.0, false);
+    assertThat(c.scoresSeen()).as("b starts cold: its seed is stale by now").isEqualTo(1);
   }
 }
