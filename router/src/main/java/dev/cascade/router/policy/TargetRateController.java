@@ -311,8 +311,9 @@ public final class TargetRateController {
    * been routing then holds the target from its first request, instead of deciding its first
    * {@code minObservations} by the configured threshold (with a seed shorter than that, the rest
    * of the warm-up is still to come), whichever of the keys the policy in force names, also during
-   * a change of rule or version. The feedback starts at 0 and the shift tests restart, as with
-   * any fresh window. Scores that are not finite are left out. The seeds are dropped once used, or
+   * a change of rule or version. A window already started for a key that has a seed, and still
+   * warming up, starts again with the seed before its own scores. The feedback starts at 0 and the
+   * shift tests restart, as with any fresh window. Scores that are not finite are left out. The seeds are dropped once used, or
    * once a window has warmed up on scores of its own; a later seed replaces them.
    *
    * @return how many scores are offered
@@ -329,21 +330,35 @@ public final class TargetRateController {
       }
     }
     seeds = kept.isEmpty() ? null : kept;
+    if (ruleKey != null && seen < minObservations && kept.containsKey(ruleKey)) {
+      // A window still warming up on its key's first requests (the seed came late): the seed goes
+      // before its own scores.
+      double[] own = new double[size];
+      for (int i = 0; i < size; i++) {
+        own[i] = ring[Math.floorMod(head - size + i, window)];
+      }
+      String key = ruleKey;
+      adoptSeed(key, own);
+    }
     return offered;
   }
 
   /** Starts the window for {@code key} with its seed when a seed is waiting for it and it has no window yet. */
   private void adoptSeed(String key) {
-    if (seeds == null || key.equals(ruleKey)) {
-      return;
+    if (seeds != null && !key.equals(ruleKey) && seeds.containsKey(key)) {
+      adoptSeed(key, new double[0]);
     }
+  }
+
+  /** Starts the window for {@code key} afresh with its seed, then {@code own} scores; the seeds are used up. */
+  private void adoptSeed(String key, double[] own) {
     double[] seed = seeds.get(key);
-    if (seed == null) {
-      return;
-    }
     seeds = null;
     clear(key);
     for (double score : seed) {
+      add(score);
+    }
+    for (double score : own) {
       add(score);
     }
     refresh();

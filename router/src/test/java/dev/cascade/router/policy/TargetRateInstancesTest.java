@@ -137,4 +137,18 @@ class TargetRateInstancesTest {
     c.observe(TARGET, "b", 1.0, false);
     assertThat(c.scoresSeen()).as("b starts cold: its seed is stale by now").isEqualTo(1);
   }
+
+  @Test
+  void aSeedThatComesAfterTheKeysFirstRequestsGoesBeforeThem() {
+    TargetRateController c = new TargetRateController();
+    for (int i = 0; i < 3; i++) {
+      c.observe(TARGET, "k", 5_000.0 + i, false); // decided cold while the router's read went on
+    }
+    double[] seed = new double[300];
+    java.util.Arrays.fill(seed, 1.0);
+    c.seed(Map.of("k", seed));
+    assertThat(c.scoresSeen()).isEqualTo(303);
+    assertThat(c.observations()).isEqualTo(303);
+    assertThat(c.threshold(TARGET, "k")).as("warm now").isNotEqualTo(0.5);
+  }
 }
