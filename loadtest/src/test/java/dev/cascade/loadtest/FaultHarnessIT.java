@@ -29,5 +29,7 @@ class FaultHarnessIT {
     assertThat(result.answered()).isEqualTo(1_000);
     assertThat(result.duplicates()).as(result.toJson()).isZero();
     assertThat(result.deadLettered()).as(result.toJson()).isZero();
+    // Every window's outcomes reached the read_committed verifier, so each has an escalation rate.
+    assertThat(result.escalationRates()).as(result.toJson()).hasSize(4).allSatisfy(r -> assertThat(r).isBetween(0.0, 1.0));
   }
 }
