@@ -276,7 +276,7 @@ public final class CascadeRouter implements AutoCloseable {
     streams.start();
     StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "router", router::close);
     try {
-      seeding.get(5, java.util.concurrent.TimeUnit.SECONDS);
+      seeding.get(15, java.util.concurrent.TimeUnit.SECONDS);
     } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
       LOG.warn("the target-rate warm start did not finish with the start ({}); it seeds the controller when it does",
           e.toString());
