@@ -92,6 +92,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private KeyValueStore<String, byte[]> rules;
   private KeyValueStore<String, byte[]> policy;
   private KeyValueStore<String, String> state;
+  /** The learner's progress: read from its store once, at init, then kept here as {@link #save} writes it. */
+  private LearnerState progress;
   private RuleCatalog catalog;
   private ExecutorService worker;
   private Future<Round> running;
@@ -116,6 +118,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     rules = context.getStateStore(RULES);
     policy = context.getStateStore(POLICY);
     state = context.getStateStore(STATE);
+    progress = load();
     catalog = RuleCatalog.withBundled(settings.modelFingerprint());
     try (KeyValueIterator<String, byte[]> all = rules.all()) {
       all.forEachRemaining(kv -> load(kv.value));
@@ -137,7 +140,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     if (running != null) {
       return TICK;
     }
-    LearnerState s = state();
+    LearnerState s = progress;
     if (s.labelsSinceTraining() == 0 || s.nextSeq() < settings.trial().minLabels()) {
       return null;
     }
@@ -167,7 +170,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   }
 
   private void addExample(byte[] bytes) {
-    LearnerState s = state();
+    LearnerState s = progress;
     LabelledExample example = CascadeSerdes.labelledExamples().decode(bytes);
     example.setSeq(s.nextSeq());
     examples.put(s.nextSeq(), CascadeSerdes.labelledExamples().encode(example));
@@ -221,7 +224,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       }
       return;
     }
-    LearnerState s = state();
+    LearnerState s = progress;
     boolean due = s.labelsSinceTraining() >= settings.retrainEveryLabels()
         || (s.labelsSinceTraining() > 0 && s.lastTrainingMs() > 0
             && now - s.lastTrainingMs() >= settings.retrainEvery().toMillis());
@@ -320,7 +323,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       round = null;
     }
     running = null;
-    LearnerState s = state();
+    LearnerState s = progress;
     long published = s.published();
     long rejected = s.rejected();
     long skipped = s.skipped();
@@ -377,7 +380,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     return settings.defaultPolicy();
   }
 
-  private LearnerState state() {
+  private LearnerState load() {
     String json = state.get(STATE_KEY);
     if (json == null) {
       return LearnerState.initial();
@@ -392,6 +395,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private void save(LearnerState s) {
     try {
       state.put(STATE_KEY, JSON.writeValueAsString(s));
+      progress = s;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
