@@ -46,15 +46,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       four medians;
  *   <li>router, nothing escalated (threshold +∞): the same workload through an embedded broker and
  *       the router ({@code exactly_once_v2}, response cache off), after whole passes of warm-up until the
- *       JIT has settled ({@link #warmUp}), so it has compiled the Kafka path too; its ratio to the
- *       baseline is the router's overhead. A bare round (both ways, the better counted) also runs
+ *       JIT has settled ({@link #warmUp}), so it has compiled the Kafka path too; its rate once
+ *       answers flow ({@link #steadyRate}) over the baseline is the router's overhead. A bare round (both ways, the better counted) also runs
  *       before the first of these rounds and after each, with the router idle, and each round's rate
  *       over the mean of the two bare rounds beside it is its paired ratio
  *       ({@link Result#pairedRatio()}): the same overhead with the machine's drift between phases
  *       taken out;
  *   <li>router, ~30% escalated (threshold calibrated on the validation split) to a stand-in large
  *       model that answers after 500 ms without holding a thread: the rate of the small-model path
- *       (all requests over the time from the first sent to the last answer the small model served)
+ *       (all requests, once answers flow, up to the last answer the small model served)
  *       against the nothing-escalated rate, which shows whether slow escalations hold up the
  *       confident answers.
  * </ol>
@@ -114,6 +114,11 @@ public final class RouterBench {
   /**
    * One router phase: the small-model path's rate and the CPU per request, per round.
    *
+   * @param requestsPerS per round, the rate once answers flow ({@link #steadyRate}): the requests
+   *     after the first answered over the time from the first answer to the small model's last
+   * @param windowRequestsPerS per round, all requests over the whole window, from the first sent to
+   *     the small model's last answer, which also counts the first answer's latency
+   * @param firstAnswerMs per round, from the first request sent to the first answer read
    * @param decodingBusy per round, the decoding threads' time in forward passes over the window the
    *     rate is measured on (first request sent to the small model's last answer); NaN where the
    *     model does not count its passes
@@ -121,8 +126,9 @@ public final class RouterBench {
    * @param pairedBare the bare model's sequences/s (the better of its two ways) beside the idle
    *     router, before the first round and after each; empty for a phase measured without them
    */
-  public record Phase(double[] requestsPerS, CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses,
-      double[] decodingBusy, double[] rowsPerPass, double[] pairedBare) {
+  public record Phase(double[] requestsPerS, double[] windowRequestsPerS, double[] firstAnswerMs,
+      CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses, double[] decodingBusy,
+      double[] rowsPerPass, double[] pairedBare) {
 
     /**
      * Per round, its rate over the mean of the bare rounds just before and just after it
@@ -141,6 +147,11 @@ public final class RouterBench {
 
     public double median() {
       return RouterBench.median(requestsPerS);
+    }
+
+    /** The median round's rate over its whole window ({@link #windowRequestsPerS}). */
+    public double windowMedian() {
+      return RouterBench.median(windowRequestsPerS);
     }
 
     /** The median of each thread group's CPU per request over the rounds. */
@@ -294,8 +305,9 @@ public final class RouterBench {
   }
 
   /**
-   * Requests through the small-model path per second in each round: all requests, from the first
-   * sent to the last response the small model served (with nothing escalated, the last response).
+   * Requests through the small-model path per second in each round, once answers flow
+   * ({@link #steadyRate}: up to the last response the small model served; with nothing escalated,
+   * the last response), and over the whole round from the first request sent.
    * With {@code pairedBare}, a bare round ({@link #pairedBareRound}) runs before the first round
    * and after each, the router started and idle (its threads polling an empty input), so each round
    * has the bare model's rate of the same minute beside it.
@@ -305,6 +317,8 @@ public final class RouterBench {
       throws Exception {
     double[] paired = new double[pairedBare ? rounds + 1 : 0];
     double[] rates = new double[rounds];
+    double[] windowRates = new double[rounds];
+    double[] firstAnswerMs = new double[rounds];
     double[] busy = new double[rounds];
     double[] rows = new double[rounds];
     int warmUpPasses;
@@ -340,22 +354,47 @@ public final class RouterBench {
         }
         answered += result.responses().size();
         escalated += result.responses().size() - accepted;
-        rates[r] = examples.size() / ((last - first) / 1e9);
+        windowRates[r] = examples.size() / ((last - first) / 1e9);
+        rates[r] = steadyRate(result.answeredAtNanos().values(), last, examples.size(), first);
+        long firstAnswer = result.answeredAtNanos().values().stream().mapToLong(Long::longValue).min().orElseThrow();
+        firstAnswerMs[r] = (firstAnswer - first) / 1e6;
         long window = last - first;
         busy[r] = during.map(d -> (double) d.passNanos() / window).orElse(Double.NaN);
         rows[r] = during.map(DecodingStats::rowsPerPass).orElse(Double.NaN);
         log.printf(Locale.ROOT, "router %s, round %d: %d responses, %d served by the small model, small-model"
-            + " path %.1f requests/s; decoding thread in forward passes %.1f%% of the round, %.1f rows a pass;"
-            + " CPU per request: %s%n", prefix, r + 1, result.responses().size(), accepted, rates[r], 100 * busy[r],
-            rows[r], cpu[r]);
+            + " path %.1f requests/s once answers flowed (%.1f over the whole round, the first answer after %.0f ms);"
+            + " decoding thread in forward passes %.1f%% of the round, %.1f rows a pass; CPU per request: %s%n",
+            prefix, r + 1, result.responses().size(), accepted, rates[r], windowRates[r], firstAnswerMs[r],
+            100 * busy[r], rows[r], cpu[r]);
         log.flush();
         if (pairedBare) {
           paired[r + 1] = pairedBareRound(config, small, examples, prefix, r + 1, log);
         }
       }
     }
-    return new Phase(rates, cpu, answered == 0 ? 0 : (double) escalated / answered, warmUpPasses, busy, rows,
-        paired);
+    return new Phase(rates, windowRates, firstAnswerMs, cpu, answered == 0 ? 0 : (double) escalated / answered,
+        warmUpPasses, busy, rows, paired);
+  }
+
+  /**
+   * A round's rate once answers flow: the requests answered after the first answer was read, over
+   * the time from that answer to {@code last} (the small model's last answer). A round's first
+   * answer comes only after a whole trip through the pipeline (the broker, a micro-batch's
+   * generation, the exactly-once commit: about 200 ms on the 2-core machine at full load), which is
+   * latency, not throughput; the bare model's calls have no such trip. Answers are read in polls and
+   * become visible a transaction at a time, so the answers read together with the first are left
+   * out with the time before them. With every answer read at once (a round too short to have two
+   * polls) it is the whole window's rate, {@code requests} from {@code firstSent} to {@code last}.
+   *
+   * @param answeredAt when each answer was read (those read in one poll share a time)
+   */
+  static double steadyRate(java.util.Collection<Long> answeredAt, long last, int requests, long firstSent) {
+    long firstAnswer = answeredAt.stream().mapToLong(Long::longValue).min().orElseThrow();
+    long withFirst = answeredAt.stream().filter(t -> t == firstAnswer).count();
+    if (last <= firstAnswer || withFirst >= requests) {
+      return requests / ((last - firstSent) / 1e9);
+    }
+    return (requests - withFirst) / ((last - firstAnswer) / 1e9);
   }
 
   /**

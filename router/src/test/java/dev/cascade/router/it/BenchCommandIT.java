@@ -82,6 +82,12 @@ class BenchCommandIT {
     assertThat(json.get("paired_ratios").get(0).asDouble()).isCloseTo(expected,
         org.assertj.core.data.Percentage.withPercentage(0.1));
     assertThat(json.get("paired_ratio").asDouble()).isEqualTo(json.get("paired_ratios").get(0).asDouble());
+    // The rate over the whole round (first request sent to last answer) and the first answer's latency.
+    assertThat(json.get("router_window_requests_per_s").asDouble()).isPositive();
+    assertThat(json.get("rounds_window_requests_per_s").get("nothing_escalated")).hasSize(1);
+    for (String phase : List.of("nothing_escalated", "escalating")) {
+      assertThat(json.get("first_answer_ms").get(phase).asDouble()).as(phase).isPositive();
+    }
     // The bundled model counts its forward passes: the decoding thread's busy share and rows a pass.
     for (String phase : List.of("nothing_escalated", "escalating")) {
       assertThat(json.get("decoding_busy").get(phase).asDouble()).as(phase).isGreaterThan(0.0).isLessThanOrEqualTo(1.0);
