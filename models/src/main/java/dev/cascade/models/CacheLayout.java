@@ -40,9 +40,9 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
   }
 
   /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
-  float[][] emptyPast() {
-    float[][] past = new float[2 * layers][];
-    java.util.Arrays.fill(past, new float[0]);
+  java.nio.FloatBuffer[] emptyPast() {
+    java.nio.FloatBuffer[] past = new java.nio.FloatBuffer[2 * layers];
+    java.util.Arrays.fill(past, java.nio.FloatBuffer.allocate(0));
     return past;
   }
 

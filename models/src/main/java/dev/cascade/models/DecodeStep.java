@@ -1,5 +1,7 @@
 package dev.cascade.models;
 
+import java.nio.FloatBuffer;
+
 /**
  * The input of one forward pass: a left-padded batch of token ids and its attention mask,
  * row-major, {@code rows} × {@code length}.
@@ -7,15 +9,17 @@ package dev.cascade.models;
  * <p>For a model with a key/value cache ({@code cache} not null) the step also carries, per row,
  * the {@code position_ids} of its {@code length} new tokens, and the past keys and values:
  * {@code past[i]} is cache tensor i ({@link CacheLayout#pastName}) as [rows, heads,
- * {@code pastLength}, head_size], each row's past right-aligned (left-padded with zeros); the
- * attention mask then spans {@code pastLength + length} positions.
+ * {@code pastLength}, head_size] from the buffer's position to its limit, each row's past
+ * right-aligned (left-padded with zeros); the attention mask then spans {@code pastLength + length}
+ * positions. A direct buffer in native order goes to ONNX Runtime as it is, without a copy
+ * ({@link GreedyDecoder.ForwardPass#pastBuffer}).
  *
  * <p>{@code scored} is how many of each row's last positions the output scores: 1 for a decoding
  * step, more for a pass that checks a draft (the scores at the position before the draft and at
  * each draft token, see {@link GreedyDecoder}).
  */
 public record DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length, CacheLayout cache,
-    long[] positionIds, float[][] past, int pastLength, int scored) {
+    long[] positionIds, FloatBuffer[] past, int pastLength, int scored) {
 
   public DecodeStep {
     if (scored < 1 || scored > length) {
@@ -25,7 +29,7 @@ public record DecodeStep(long[] inputIds, long[] attentionMask, int rows, int le
 
   /** A step scoring each row's last position. */
   public DecodeStep(long[] inputIds, long[] attentionMask, int rows, int length, CacheLayout cache,
-      long[] positionIds, float[][] past, int pastLength) {
+      long[] positionIds, FloatBuffer[] past, int pastLength) {
     this(inputIds, attentionMask, rows, length, cache, positionIds, past, pastLength, 1);
   }
 

@@ -202,19 +202,29 @@ final class DecodingRow {
     }
   }
 
-  /** Writes this row's cache, right-aligned, into row {@code r} of {@code past} ([rows, heads, pastLength, head_size]). */
-  void writePast(float[][] past, int r, int pastLength, CacheLayout layout) {
+  /**
+   * Writes this row's cache, right-aligned, into row {@code r} of {@code past} ([rows, heads,
+   * pastLength, head_size], from index 0), and zeros before it where a longer row's past lies.
+   */
+  void writePast(java.nio.FloatBuffer[] past, int r, int pastLength, CacheLayout layout) {
     int heads = layout.heads();
     int size = layout.headSize();
     int cap = capacity();
     int cached = cached();
+    int padding = (pastLength - cached) * size;
     for (int i = 0; i < past.length; i++) {
       for (int h = 0; h < heads; h++) {
-        System.arraycopy(cache[i], h * cap * size, past[i], ((r * heads + h) * pastLength + pastLength - cached) * size,
-            cached * size);
+        int at = (r * heads + h) * pastLength * size;
+        for (int z = 0; z < padding; z += ZEROS.length) {
+          past[i].put(at + z, ZEROS, 0, Math.min(ZEROS.length, padding - z));
+        }
+        past[i].put(at + padding, cache[i], h * cap * size, cached * size);
       }
     }
   }
+
+  /** Zeros to write the padding of a past from (buffers handed out again keep the last step's values). */
+  private static final float[] ZEROS = new float[1024];
 
   /** Drops the cache (the row is finished or abandoned). */
   void releaseCache() {

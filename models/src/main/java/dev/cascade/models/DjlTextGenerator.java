@@ -4,6 +4,9 @@ import ai.djl.inference.Predictor;
 import ai.djl.onnxruntime.engine.OrtSymbolBlock;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslateException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -53,6 +56,24 @@ final class DjlTextGenerator implements TextGenerator {
   private static ContinuousBatcher.ForwardPassResource forwardPass(ZooModel<DecodeStep, NextTokenScores> model) {
     Predictor<DecodeStep, NextTokenScores> predictor = model.newPredictor();
     return new ContinuousBatcher.ForwardPassResource() {
+      /** Per cache tensor, the native memory its past is written into at every step of this pass. */
+      private FloatBuffer[] pasts = new FloatBuffer[0];
+
+      @Override
+      public FloatBuffer pastBuffer(int i, int floats) {
+        if (i >= pasts.length) {
+          pasts = Arrays.copyOf(pasts, i + 1);
+        }
+        FloatBuffer held = pasts[i];
+        if (held == null || held.capacity() < floats) {
+          // Grown by half again, so a batch whose past lengthens step by step reallocates rarely.
+          int capacity = Math.max(floats, held == null ? 0 : held.capacity() + held.capacity() / 2);
+          held = ByteBuffer.allocateDirect(capacity * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+          pasts[i] = held;
+        }
+        return held.clear().limit(floats).slice();
+      }
+
       @Override
       public NextTokenScores run(DecodeStep step) {
         try {

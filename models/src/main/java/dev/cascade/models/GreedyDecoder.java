@@ -1,5 +1,6 @@
 package dev.cascade.models;
 
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
@@ -44,6 +45,17 @@ public final class GreedyDecoder {
   @FunctionalInterface
   public interface ForwardPass {
     NextTokenScores run(DecodeStep step);
+
+    /**
+     * A buffer of {@code floats} floats (position 0, limit {@code floats}) for cache tensor
+     * {@code i} of the next step's past, which the decoder fills before {@link #run}. A pass may
+     * hand out the same memory at every step, as its steps run one at a time: a direct buffer in
+     * native order, which ONNX Runtime reads where it is, saves a step copying and zeroing the whole
+     * past twice over (into a new array, then into native memory). This default is a new heap buffer.
+     */
+    default FloatBuffer pastBuffer(int i, int floats) {
+      return FloatBuffer.allocate(floats);
+    }
   }
 
   private final long pad;
@@ -222,9 +234,9 @@ public final class GreedyDecoder {
     long[] ids = new long[batch * width];
     long[] positions = new long[batch * width];
     long[] mask = new long[batch * (pastLength + width)];
-    float[][] past = new float[2 * layout.layers()][];
+    FloatBuffer[] past = new FloatBuffer[2 * layout.layers()];
     for (int i = 0; i < past.length; i++) {
-      past[i] = new float[batch * layout.heads() * pastLength * layout.headSize()];
+      past[i] = model.pastBuffer(i, batch * layout.heads() * pastLength * layout.headSize());
     }
     int[] inputs = new int[batch];
     for (int r = 0; r < batch; r++) {

@@ -54,7 +54,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     }
     Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
     for (int i = 0; i < step.past().length; i++) {
-      NDArray past = manager.create(FloatBuffer.wrap(step.past()[i]), pastShape, DataType.FLOAT32);
+      NDArray past = manager.create(step.past()[i], pastShape, DataType.FLOAT32);
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);
     }

@@ -1,0 +1,102 @@
+package dev.cascade.models;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** What a cached step hands the model as its past, when the pass gives out the same buffers at every step. */
+class CachedPastTest {
+
+  private static final long PAD = 0;
+  private static final long EOS = 2;
+  private static final int VOCAB = 8;
+  /** One layer, one head of one float: a position's key is its token id, its value minus that. */
+  private static final CacheLayout LAYOUT = new CacheLayout(1, 1, 1, true);
+
+  /**
+   * Predicts (last token + 1), EOS once that would reach {@code stopAt}; hands out one buffer per
+   * cache tensor, filled with NaN when first made and never cleared, as a pass reusing native memory
+   * does; records each cached step's past.
+   */
+  private static final class Fake implements GreedyDecoder.ForwardPass {
+    final long stopAt;
+    final FloatBuffer[] held = new FloatBuffer[2];
+    final List<float[][]> pasts = new ArrayList<>();
+
+    Fake(long stopAt) {
+      this.stopAt = stopAt;
+    }
+
+    @Override
+    public FloatBuffer pastBuffer(int i, int floats) {
+      if (held[i] == null) {
+        float[] stale = new float[64];
+        Arrays.fill(stale, Float.NaN);
+        held[i] = FloatBuffer.wrap(stale);
+      }
+      return held[i].clear().limit(floats).slice();
+    }
+
+    @Override
+    public NextTokenScores run(DecodeStep step) {
+      if (step.pastLength() > 0) {
+        float[][] past = new float[2][];
+        for (int i = 0; i < 2; i++) {
+          FloatBuffer b = step.past()[i].duplicate();
+          past[i] = new float[b.remaining()];
+          b.get(past[i]);
+        }
+        pasts.add(past);
+      }
+      int rows = step.rows();
+      int length = step.length();
+      float[] logits = new float[rows * VOCAB];
+      float[][] present = {new float[rows * length], new float[rows * length]};
+      for (int r = 0; r < rows; r++) {
+        for (int t = 0; t < length; t++) {
+          long id = step.inputIds()[r * length + t];
+          present[0][r * length + t] = id;
+          present[1][r * length + t] = -id;
+        }
+        long last = step.inputIds()[r * length + length - 1];
+        logits[r * VOCAB + (last + 1 >= stopAt ? (int) EOS : (int) last + 1)] = 5f;
+      }
+      return new NextTokenScores(logits, rows, VOCAB, null, 0, present);
+    }
+  }
+
+  @Test
+  void eachRowsPastIsRightAlignedAndZeroPaddedWhateverTheBufferHeldBefore() {
+    Fake model = new Fake(7);
+    GreedyDecoder decoder = new GreedyDecoder(PAD, EOS, LAYOUT, true);
+    List<Generation> out = decoder.decode(List.of(new long[] {3}, new long[] {7, 7, 4}), new int[] {10, 10}, model,
+        TextGenerator.Cancellation.NONE, Arrays::toString);
+    assertThat(out.get(0).tokens()).containsExactly(4, 5, 6);
+    assertThat(out.get(1).tokens()).containsExactly(5, 6);
+    // After the prefill: the first row has cached [3], the second [7, 7, 4]; the past is 3 wide, and
+    // the first row's padding is written as zeros over the NaN the buffer held.
+    assertThat(model.pasts.get(0)[0]).containsExactly(0, 0, 3, 7, 7, 4);
+    assertThat(model.pasts.get(0)[1]).containsExactly(0, 0, -3, -7, -7, -4);
+    // Then [3, 4] and [7, 7, 4, 5], 4 wide, in the same buffer.
+    assertThat(model.pasts.get(1)[0]).containsExactly(0, 0, 3, 4, 7, 7, 4, 5);
+    assertThat(model.pasts.get(1)[1]).containsExactly(0, 0, -3, -4, -7, -7, -4, -5);
+    // The second row finished; the first goes on alone over [3, 4, 5].
+    assertThat(model.pasts.get(2)[0]).containsExactly(3, 4, 5);
+    assertThat(model.pasts).hasSize(3);
+  }
+
+  @Test
+  void theDefaultPastBufferIsAFreshOneOfTheSizeAsked() {
+    GreedyDecoder.ForwardPass pass = step -> {
+      throw new AssertionError("not run");
+    };
+    FloatBuffer b = pass.pastBuffer(0, 12);
+    assertThat(b.position()).isZero();
+    assertThat(b.remaining()).isEqualTo(12);
+    assertThat(b.get(11)).isZero();
+  }
+}
