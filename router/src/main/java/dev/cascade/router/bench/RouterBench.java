@@ -47,8 +47,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   <li>router, nothing escalated (threshold +∞): the same workload through an embedded broker and
  *       the router ({@code exactly_once_v2}, response cache off), after whole passes of warm-up until the
  *       JIT has settled ({@link #warmUp}), so it has compiled the Kafka path too; its rate once
- *       answers flow ({@link #steadyRate}) over the baseline is the router's overhead. A bare round (both ways, the better counted) also runs
- *       before the first of these rounds and after each, with the router idle, and each round's rate
+ *       answers flow ({@link #steadyRate}) over the baseline is the router's overhead. A bare
+ *       round (both ways, the better counted) also runs before the first of these rounds and after
+ *       each, with the router idle, and each round's rate
  *       over the mean of the two bare rounds beside it is its paired ratio
  *       ({@link Result#pairedRatio()}): the same overhead with the machine's drift between phases
  *       taken out;
