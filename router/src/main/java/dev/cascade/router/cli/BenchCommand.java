@@ -132,8 +132,8 @@ final class BenchCommand implements Runnable {
 
   @Command(name = "router", mixinStandardHelpOptions = true,
       description = "The router's overhead in one process: the bare small model (sequences/s), then the same "
-          + "requests through an embedded broker and the router with nothing escalated (requests/s; ratio"
-          + " = router / bare), then with ~30%% escalated to a stand-in large model that answers after 500"
+          + "requests through an embedded broker and the router with nothing escalated (requests/s, counted"
+          + " from the first answer: the pipeline's first trip is latency; ratio = router / bare), then with ~30%% escalated to a stand-in large model that answers after 500"
           + " ms (escalating_path_ratio = the small-model path's rate / the nothing-escalated rate), and "
           + "CPU per request by thread group. The router's settings: CASCADE_* variables, --config and "
           + "--set (the response cache is always off).")
