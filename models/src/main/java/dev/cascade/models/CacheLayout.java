@@ -3,6 +3,7 @@ package dev.cascade.models;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
+import java.nio.FloatBuffer;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -40,9 +41,9 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
   }
 
   /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
-  java.nio.FloatBuffer[] emptyPast() {
-    java.nio.FloatBuffer[] past = new java.nio.FloatBuffer[2 * layers];
-    java.util.Arrays.fill(past, java.nio.FloatBuffer.allocate(0));
+  FloatBuffer[] emptyPast() {
+    FloatBuffer[] past = new FloatBuffer[2 * layers];
+    java.util.Arrays.fill(past, FloatBuffer.allocate(0));
     return past;
   }
 

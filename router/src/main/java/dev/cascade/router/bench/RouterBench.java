@@ -356,8 +356,8 @@ public final class RouterBench {
         answered += result.responses().size();
         escalated += result.responses().size() - accepted;
         windowRates[r] = examples.size() / ((last - first) / 1e9);
-        rates[r] = steadyRate(result.answeredAtNanos().values(), last, examples.size(), first);
         long firstAnswer = result.answeredAtNanos().values().stream().mapToLong(Long::longValue).min().orElseThrow();
+        rates[r] = steadyRate(result.answeredAtNanos().values(), firstAnswer, last, examples.size(), first);
         firstAnswerMs[r] = (firstAnswer - first) / 1e6;
         long window = last - first;
         busy[r] = during.map(d -> (double) d.passNanos() / window).orElse(Double.NaN);
@@ -388,9 +388,10 @@ public final class RouterBench {
    * polls) it is the whole window's rate, {@code requests} from {@code firstSent} to {@code last}.
    *
    * @param answeredAt when each answer was read (those read in one poll share a time)
+   * @param firstAnswer the earliest of {@code answeredAt}
    */
-  static double steadyRate(java.util.Collection<Long> answeredAt, long last, int requests, long firstSent) {
-    long firstAnswer = answeredAt.stream().mapToLong(Long::longValue).min().orElseThrow();
+  static double steadyRate(java.util.Collection<Long> answeredAt, long firstAnswer, long last, int requests,
+      long firstSent) {
     long withFirst = answeredAt.stream().filter(t -> t == firstAnswer).count();
     if (last <= firstAnswer || withFirst >= requests) {
       return requests / ((last - firstSent) / 1e9);
