@@ -27,6 +27,8 @@ public final class CpuUse {
   private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
   private final String applicationId;
+  /** The thread that started the count: the load generator's reading thread. */
+  private final long caller = Thread.currentThread().getId();
   private final long processStart;
   private final Map<Long, Long> threadStart;
   private final Map<Long, String> names = new HashMap<>();
@@ -41,18 +43,21 @@ public final class CpuUse {
    *     passes; the batch workers tokenize, extract features, score and build the records)
    * @param router the router's Kafka Streams threads (named after its application id)
    * @param brokerAndLoadGenerator every other Java thread (embedded broker, load generator, clients)
+   * @param loadGenerator the part of {@code brokerAndLoadGenerator} the load generator took: the
+   *     thread that started the count (it reads the answers), the {@code demo-sender} thread and the
+   *     network threads of producers with Kafka's default client ids
    * @param other what no Java thread accounts for: GC, JIT, native pools
    * @param otherJit the part of {@code other} the JIT compiler threads took; NaN where not measured
    * @param otherGc the part of {@code other} the garbage collector's threads took; NaN where not measured
    */
   public record PerRequest(double model, double modelDecoding, double router, double brokerAndLoadGenerator,
-      double other, double otherJit, double otherGc) {
+      double loadGenerator, double other, double otherJit, double otherGc) {
 
     @Override
     public String toString() {
       return String.format(Locale.ROOT, "model %.2f ms (of which decoding %.2f), router %.2f ms, broker and load"
-          + " generator %.2f ms, other %.2f ms (of which JIT %.2f, GC %.2f)", model, modelDecoding, router,
-          brokerAndLoadGenerator, other, otherJit, otherGc);
+          + " generator %.2f ms (of which load generator %.2f), other %.2f ms (of which JIT %.2f, GC %.2f)", model,
+          modelDecoding, router, brokerAndLoadGenerator, loadGenerator, other, otherJit, otherGc);
     }
   }
 
@@ -75,6 +80,7 @@ public final class CpuUse {
     long decoding = 0;
     long router = 0;
     long otherJava = 0;
+    long loadGenerator = 0;
     for (Map.Entry<Long, Long> e : end.entrySet()) {
       long used = e.getValue() - threadStart.getOrDefault(e.getKey(), 0L);
       String name = names.getOrDefault(e.getKey(), "");
@@ -87,6 +93,9 @@ public final class CpuUse {
         router += used;
       } else {
         otherJava += used;
+        if (isLoadGenerator(e.getKey(), name)) {
+          loadGenerator += used;
+        }
       }
     }
     long total = processCpuNanos() - processStart;
@@ -108,8 +117,13 @@ public final class CpuUse {
       jit = jitTicks * TICK_NANOS / 1e6 / requests;
       gc = gcTicks * TICK_NANOS / 1e6 / requests;
     }
-    return new PerRequest(model / 1e6 / requests, decoding / 1e6 / requests, router / 1e6 / requests, otherJava / 1e6 / requests,
-        (total - model - router - otherJava) / 1e6 / requests, jit, gc);
+    return new PerRequest(model / 1e6 / requests, decoding / 1e6 / requests, router / 1e6 / requests,
+        otherJava / 1e6 / requests, loadGenerator / 1e6 / requests, (total - model - router - otherJava) / 1e6 / requests,
+        jit, gc);
+  }
+
+  private boolean isLoadGenerator(long id, String name) {
+    return id == caller || name.equals("demo-sender") || name.startsWith("kafka-producer-network-thread | producer-");
   }
 
   /** Linux's clock tick (USER_HZ), 100 on every common configuration. */

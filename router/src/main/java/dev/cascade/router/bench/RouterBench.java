@@ -30,7 +30,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -126,10 +128,20 @@ public final class RouterBench {
    * @param rowsPerPass per round, the rows a forward pass held on average; NaN likewise
    * @param pairedBare the bare model's sequences/s (the better of its two ways) beside the idle
    *     router, before the first round and after each; empty for a phase measured without them
+   * @param changelogRecords per round, per state store, the records its changelog took per request
+   *     ({@link ChangelogGrowth}, commit markers included)
    */
   public record Phase(double[] requestsPerS, double[] windowRequestsPerS, double[] firstAnswerMs,
       CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses, double[] decodingBusy,
-      double[] rowsPerPass, double[] pairedBare) {
+      double[] rowsPerPass, double[] pairedBare, List<Map<String, Double>> changelogRecords) {
+
+    /** Per state store, the median over the rounds of its changelog records per request. */
+    public Map<String, Double> medianChangelogRecords() {
+      Map<String, Double> out = new TreeMap<>();
+      changelogRecords.stream().flatMap(m -> m.keySet().stream()).distinct().forEach(store -> out.put(store,
+          RouterBench.median(changelogRecords.stream().mapToDouble(m -> m.getOrDefault(store, 0.0)).toArray())));
+      return out;
+    }
 
     /**
      * Per round, its rate over the mean of the bare rounds just before and just after it
@@ -162,6 +174,7 @@ public final class RouterBench {
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::modelDecoding).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::router).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::brokerAndLoadGenerator).toArray()),
+          RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::loadGenerator).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::other).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherJit).toArray()),
           RouterBench.median(Arrays.stream(cpu).mapToDouble(CpuUse.PerRequest::otherGc).toArray()));
@@ -324,6 +337,7 @@ public final class RouterBench {
     double[] rows = new double[rounds];
     int warmUpPasses;
     CpuUse.PerRequest[] cpu = new CpuUse.PerRequest[rounds];
+    List<Map<String, Double>> changelogs = new ArrayList<>();
     long escalated = 0;
     long answered = 0;
     try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largePort)) {
@@ -332,6 +346,8 @@ public final class RouterBench {
         paired[0] = pairedBareRound(config, small, examples, prefix, 0, log);
       }
       for (int r = 0; r < rounds; r++) {
+        ChangelogGrowth changelog = ChangelogGrowth.start(CascadeRouter.clientProperties(config),
+            config.get(CascadeConfig.APPLICATION_ID));
         CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
         Optional<DecodingStats> before = small.decodingStats();
         DemoWorkload.Result result = run(config, prefix + "-" + r, examples);
@@ -367,6 +383,11 @@ public final class RouterBench {
             + " decoding thread in forward passes %.1f%% of the round, %.1f rows a pass; CPU per request: %s%n",
             prefix, r + 1, result.responses().size(), accepted, rates[r], windowRates[r], firstAnswerMs[r],
             100 * busy[r], rows[r], cpu[r]);
+        // After the round's last answer was read, so every transaction of the round has committed.
+        changelogs.add(changelog.perRequest(examples.size()));
+        log.printf(Locale.ROOT, "router %s, round %d: changelog records per request %s%n", prefix, r + 1,
+            changelogs.get(r).entrySet().stream().map(e -> String.format(Locale.ROOT, "%s %.2f", e.getKey(), e.getValue()))
+                .collect(java.util.stream.Collectors.joining(", ")));
         log.flush();
         if (pairedBare) {
           paired[r + 1] = pairedBareRound(config, small, examples, prefix, r + 1, log);
@@ -374,7 +395,7 @@ public final class RouterBench {
       }
     }
     return new Phase(rates, windowRates, firstAnswerMs, cpu, answered == 0 ? 0 : (double) escalated / answered,
-        warmUpPasses, busy, rows, paired);
+        warmUpPasses, busy, rows, paired, changelogs);
   }
 
   /**
@@ -454,8 +475,10 @@ public final class RouterBench {
 
   private static DemoWorkload.Result run(CascadeConfig config, String prefix, List<Example> examples)
       throws InterruptedException {
+    // Responses only: the benchmark uses no outcome, and reading them (the largest records the router
+    // writes) took the machine's CPU from the router it measures.
     return DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
-        config.topics().responses(), config.topics().outcomes(), prefix, examples, Duration.ofSeconds(120), k -> { });
+        config.topics().responses(), null, prefix, examples, Duration.ofSeconds(120), k -> { });
   }
 
   public static double median(double[] values) {

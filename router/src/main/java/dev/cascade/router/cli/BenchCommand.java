@@ -216,6 +216,11 @@ final class BenchCommand implements Runnable {
       ObjectNode cpu = node.putObject("cpu_ms_per_request");
       putCpu(cpu.putObject("nothing_escalated"), r.never().medianCpu());
       putCpu(cpu.putObject("escalating"), r.escalating().medianCpu());
+      ObjectNode changelogs = node.putObject("changelog_records_per_request");
+      ObjectNode neverChangelogs = changelogs.putObject("nothing_escalated");
+      r.never().medianChangelogRecords().forEach((store, n) -> neverChangelogs.put(store, round(n, 3)));
+      ObjectNode escalatingChangelogs = changelogs.putObject("escalating");
+      r.escalating().medianChangelogRecords().forEach((store, n) -> escalatingChangelogs.put(store, round(n, 3)));
       ObjectNode perRound = node.putObject("rounds_requests_per_s");
       putRounded(perRound, "nothing_escalated", r.never().requestsPerS(), 2);
       putRounded(perRound, "escalating", r.escalating().requestsPerS(), 2);
@@ -246,6 +251,7 @@ final class BenchCommand implements Runnable {
       node.put("model_decoding", round(cpu.modelDecoding(), 3));
       node.put("router", round(cpu.router(), 3));
       node.put("broker_and_load_generator", round(cpu.brokerAndLoadGenerator(), 3));
+      node.put("load_generator", round(cpu.loadGenerator(), 3));
       node.put("other", round(cpu.other(), 3));
       putOptional(node, "other_jit", Double.isNaN(cpu.otherJit()) ? OptionalDouble.empty()
           : OptionalDouble.of(round(cpu.otherJit(), 3)));
@@ -266,13 +272,14 @@ final class BenchCommand implements Runnable {
           100 * r.escalating().escalatedFraction());
       out.println();
       out.println("CPU per request (ms, median of rounds):");
-      out.println("| phase | model | of which decoding | router | broker and load generator"
+      out.println("| phase | model | of which decoding | router | broker and load generator | of which load generator"
           + " | other (GC, JIT, native pools) | of which JIT | of which GC |");
-      out.println("| --- | --- | --- | --- | --- | --- | --- | --- |");
+      out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
       for (var phase : List.of(Map.entry("nothing escalated", r.never()), Map.entry("escalating", r.escalating()))) {
         CpuUse.PerRequest c = phase.getValue().medianCpu();
-        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(), c.model(),
-            c.modelDecoding(), c.router(), c.brokerAndLoadGenerator(), c.other(), c.otherJit(), c.otherGc());
+        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(),
+            c.model(), c.modelDecoding(), c.router(), c.brokerAndLoadGenerator(), c.loadGenerator(), c.other(),
+            c.otherJit(), c.otherGc());
       }
     }
   }

@@ -48,6 +48,8 @@ public final class DemoWorkload {
    * response and an outcome, or {@code idleTimeout} passes with nothing new.
    *
    * @param clientProps bootstrap servers and any client overrides
+   * @param outcomesTopic the outcomes topic, or null to read responses only (and wait for those
+   *     alone): a benchmark that uses no outcome then spends no CPU reading them
    * @param onAnswered called with the number answered so far, from the reading thread
    */
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
@@ -123,7 +125,7 @@ public final class DemoWorkload {
         KafkaProducer<String, CascadeRequest> producer = new KafkaProducer<>(producerProps, new StringSerializer(),
             CascadeSerdes.requests().serializer())) {
       List<TopicPartition> partitions = new ArrayList<>();
-      for (String topic : List.of(responsesTopic, outcomesTopic)) {
+      for (String topic : outcomesTopic == null ? List.of(responsesTopic) : List.of(responsesTopic, outcomesTopic)) {
         consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
       }
       consumer.assign(partitions);
@@ -153,7 +155,8 @@ public final class DemoWorkload {
       sender.start();
 
       long lastProgress = System.nanoTime();
-      while (answered.size() < examples.size() || outcomes.size() < examples.size()) {
+      int outcomesWanted = outcomesTopic == null ? 0 : examples.size();
+      while (answered.size() < examples.size() || outcomes.size() < outcomesWanted) {
         var records = consumer.poll(Duration.ofMillis(50));
         long now = System.nanoTime();
         for (ConsumerRecord<byte[], byte[]> r : records) {

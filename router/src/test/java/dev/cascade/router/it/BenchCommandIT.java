@@ -107,6 +107,13 @@ class BenchCommandIT {
           .isLessThan(cpu.get("model").asDouble());
       assertThat(cpu.get("router").asDouble()).as(phase).isPositive();
       assertThat(cpu.get("broker_and_load_generator").asDouble()).as(phase).isPositive();
+      assertThat(cpu.get("load_generator").asDouble()).as(phase).isPositive()
+          .isLessThanOrEqualTo(cpu.get("broker_and_load_generator").asDouble());
+      // Every request is remembered for de-duplication and passes through the batch store, each
+      // leaving at least one changelog record (markers come on top).
+      JsonNode changelogs = json.get("changelog_records_per_request").get(phase);
+      assertThat(changelogs.get("request-ids-seen").asDouble()).as(phase).isGreaterThanOrEqualTo(1.0);
+      assertThat(changelogs.get("small-model-batch").asDouble()).as(phase).isGreaterThanOrEqualTo(1.0);
       assertThat(cpu.has("other")).as(phase).isTrue();
       for (String part : List.of("other_jit", "other_gc")) { // null only where /proc is not there
         assertThat(cpu.has(part)).as(phase + " " + part).isTrue();

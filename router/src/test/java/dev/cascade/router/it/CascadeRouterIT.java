@@ -116,6 +116,16 @@ class CascadeRouterIT {
   }
 
   @Test
+  void aWorkloadWithoutAnOutcomesTopicReadsResponsesOnly() throws Exception {
+    List<Example> examples = test.subList(330, 350);
+    DemoWorkload.Result result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), null, "responses-only", examples, IDLE, n -> { });
+    assertThat(result.answeredAtNanos()).hasSize(examples.size());
+    assertThat(result.responses()).hasSize(examples.size());
+    assertThat(result.outcomes()).as("the outcomes topic is not read").isEmpty();
+  }
+
+  @Test
   void everyRequestGetsExactlyOneResponseAndEscalatedOnesCarryTheLargeAnswer() throws Exception {
     List<Example> examples = test.subList(0, 120);
     DemoWorkload.Result result = send(config, "n", examples);
