@@ -450,5 +450,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     observer.largeModelCallsAbandoned(inFlight.size());
     callPermits.release(inFlight.size());
     inFlight.clear();
+    if (ticker != null) {
+      ticker.release();
+    }
   }
 }

@@ -24,6 +24,10 @@ import org.apache.kafka.streams.processor.api.ProcessorContext;
  * {@code learn.retrain-every-ms}) gives a cadence instead: after each punctuation, and whenever it
  * calls {@link #refresh(long)}, the cadence says how long until the punctuator is needed next
  * (the busy interval, a longer wait, or {@code null}: not at all).
+ *
+ * <p>Where the application has a {@link PollPacer}, a punctuator scheduled at an interval shorter
+ * than the pacer's idle poll keeps the stream threads' polls short until it is cancelled or
+ * {@link #release() released}, so that it runs on time.
  */
 public final class IdleAwarePunctuator {
 
@@ -31,8 +35,11 @@ public final class IdleAwarePunctuator {
   private final Duration interval;
   private final LongConsumer punctuate;
   private final LongFunction<Duration> cadence;
+  private final PollPacer pacer;
   private Cancellable scheduled;
   private Duration scheduledEvery;
+  /** Whether this punctuator has told the pacer it is busy. */
+  private boolean pacing;
 
   /**
    * @param interval how often it punctuates while the processor has work
@@ -58,6 +65,7 @@ public final class IdleAwarePunctuator {
     this.interval = interval;
     this.punctuate = punctuate;
     this.cadence = cadence;
+    this.pacer = PollPacer.of(context.appConfigs());
   }
 
   /** Schedules the punctuator at the busy interval unless it is scheduled so already. */
@@ -76,6 +84,14 @@ public final class IdleAwarePunctuator {
     } else {
       schedule(next.compareTo(interval) < 0 ? interval : next);
     }
+  }
+
+  /**
+   * Tells the pacer this punctuator no longer needs short polls, for a processor that closes (its
+   * task's punctuators go with the task) with work still pending.
+   */
+  public void release() {
+    pace(false);
   }
 
   /** Whether the punctuator is scheduled now. */
@@ -99,6 +115,7 @@ public final class IdleAwarePunctuator {
       cancel();
     }
     scheduledEvery = every;
+    pace(pacer != null && every.compareTo(pacer.idlePoll()) < 0);
     scheduled = context.schedule(every, PunctuationType.WALL_CLOCK_TIME, now -> {
       punctuate.accept(now);
       refresh(now);
@@ -110,6 +127,19 @@ public final class IdleAwarePunctuator {
       scheduled.cancel();
       scheduled = null;
       scheduledEvery = null;
+    }
+    pace(false);
+  }
+
+  private void pace(boolean busy) {
+    if (pacer == null || busy == pacing) {
+      return;
+    }
+    pacing = busy;
+    if (busy) {
+      pacer.busy();
+    } else {
+      pacer.done();
     }
   }
 }

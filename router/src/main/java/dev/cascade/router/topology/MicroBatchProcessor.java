@@ -295,6 +295,9 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   public void close() {
     inFlight.clear();
     waiting.clear();
+    if (ticker != null) {
+      ticker.release();
+    }
   }
 
   private static long receivedAt(String key) {

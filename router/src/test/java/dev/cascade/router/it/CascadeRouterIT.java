@@ -125,6 +125,30 @@ class CascadeRouterIT {
     assertThat(result.outcomes()).as("the outcomes topic is not read").isEmpty();
   }
 
+  private static double streamThreadPolls(CascadeRouter r) {
+    return r.streams().metrics().values().stream()
+        .filter(m -> m.metricName().group().equals("stream-thread-metrics") && m.metricName().name().equals("poll-total"))
+        .mapToDouble(m -> ((Number) m.metricValue()).doubleValue()).sum();
+  }
+
+  @Test
+  void anIdleRouterPollsAtTheIdlePollAndStillAnswersTheNextRequest() throws Exception {
+    // Idle (after a second without work), the stream thread's polls block up to
+    // streams.idle-poll-ms (100): about 20 in 2 s, where the 5 ms poll.ms would make about 400.
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    double polls;
+    do {
+      double before = streamThreadPolls(router);
+      Thread.sleep(2_000);
+      polls = streamThreadPolls(router) - before;
+    } while (polls >= 60 && System.nanoTime() < deadline);
+    assertThat(polls).as("stream-thread polls in 2 s of idleness").isPositive().isLessThan(60);
+
+    DemoWorkload.Result result = send(config, "after-idle", test.subList(350, 352));
+    assertThat(result.responses()).extracting(CascadeResponse::getRequestId)
+        .containsExactlyInAnyOrder("after-idle-0", "after-idle-1");
+  }
+
   @Test
   void everyRequestGetsExactlyOneResponseAndEscalatedOnesCarryTheLargeAnswer() throws Exception {
     List<Example> examples = test.subList(0, 120);
