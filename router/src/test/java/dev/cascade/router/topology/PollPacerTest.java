@@ -7,9 +7,18 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.Topology;
+import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.processor.api.MockProcessorContext;
 import org.apache.kafka.streams.processor.api.MockProcessorContext.CapturedPunctuator;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
 import org.junit.jupiter.api.Test;
 
 class PollPacerTest {
@@ -89,7 +98,7 @@ class PollPacerTest {
     assertThat(PollPacer.of(context.appConfigs())).isSameAs(pacer);
     assertThat(PollPacer.of(Map.of())).isNull();
 
-    java.util.concurrent.atomic.AtomicBoolean idle = new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicBoolean idle = new AtomicBoolean();
     IdleAwarePunctuator ticker = new IdleAwarePunctuator(context, SHORT, t -> { }, idle::get);
     advance(Duration.ofSeconds(1));
     ticker.wake();
@@ -109,6 +118,46 @@ class PollPacerTest {
     ticker.release();
     advance(Duration.ofMillis(111));
     assertThat(pacer.mainPoll(SHORT)).as("a closing processor's punctuator is released").isEqualTo(IDLE);
+  }
+
+  @Test
+  void kafkaStreamsHandsThePacerToTheProcessorsThroughTheApplicationConfiguration() {
+    // A real task's context (TopologyTestDriver's), not a mock: the processor's punctuator finds the
+    // pacer and holds it busy while its work is pending.
+    AtomicBoolean pending = new AtomicBoolean();
+    Topology topology = new Topology();
+    topology.addSource("in", new StringDeserializer(),
+        new StringDeserializer(), "in");
+    topology.addProcessor("work", () -> new Processor<String, String, Void, Void>() {
+      private IdleAwarePunctuator ticker;
+
+      @Override
+      public void init(ProcessorContext<Void, Void> context) {
+        ticker = new IdleAwarePunctuator(context, SHORT, t -> { }, () -> !pending.get());
+      }
+
+      @Override
+      public void process(Record<String, String> record) {
+        pending.set(true);
+        ticker.wake();
+      }
+    }, "in");
+    Properties props = new Properties();
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, "pacer-test");
+    props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    props.put(PollPacer.CONFIG_KEY, pacer);
+    try (TopologyTestDriver driver = new TopologyTestDriver(topology, props)) {
+      advance(Duration.ofSeconds(1));
+      assertThat(pacer.mainPoll(SHORT)).isEqualTo(IDLE);
+      driver.createInputTopic("in", new StringSerializer(),
+          new StringSerializer()).pipeInput("k", "v");
+      advance(Duration.ofSeconds(10));
+      assertThat(pacer.mainPoll(SHORT)).as("work pending for 10 s").isEqualTo(SHORT);
+      pending.set(false);
+      driver.advanceWallClockTime(SHORT);
+      advance(Duration.ofMillis(111));
+      assertThat(pacer.mainPoll(SHORT)).as("the work is done and the punctuator sleeps").isEqualTo(IDLE);
+    }
   }
 
   @Test
