@@ -37,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 
 /**
  * The router's overhead, measured in one process on one machine, in rounds:
@@ -387,7 +388,7 @@ public final class RouterBench {
         changelogs.add(changelog.perRequest(examples.size()));
         log.printf(Locale.ROOT, "router %s, round %d: changelog records per request %s%n", prefix, r + 1,
             changelogs.get(r).entrySet().stream().map(e -> String.format(Locale.ROOT, "%s %.2f", e.getKey(), e.getValue()))
-                .collect(java.util.stream.Collectors.joining(", ")));
+                .collect(Collectors.joining(", ")));
         log.flush();
         if (pairedBare) {
           paired[r + 1] = pairedBareRound(config, small, examples, prefix, r + 1, log);
