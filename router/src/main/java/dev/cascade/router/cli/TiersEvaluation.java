@@ -400,6 +400,8 @@ final class TiersEvaluation {
             correct.add(c);
           }
           tier.set("cost", numbers(tiers.get(t).cost()));
+          ArrayNode texts = tier.putArray("answers");
+          answers.get(t).answers().forEach(texts::add);
           if (t == 1) {
             tier.set("chow_sum", numbers(tiers.get(1).score()));
             ArrayNode stops = tier.putArray("stop_costs");

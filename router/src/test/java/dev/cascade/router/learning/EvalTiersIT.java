@@ -155,6 +155,14 @@ class EvalTiersIT {
     assertThat(dump.get("tiers").toString()).isEqualTo("[\"small\",\"rotary-bpe\",\"large\"]");
     assertThat(dump.get("validation").get("first_defers_to_last")).hasSize(150);
     assertThat(dump.get("evaluated").get("per_tier").get(2).get("correct")).hasSize(40);
+    // Each tier's answers, the ones "agree" compares (tier-bounds --agreement reads them).
+    JsonNode evaluated = dump.get("evaluated");
+    for (int i = 0; i < 40; i++) {
+      assertThat(evaluated.get("per_tier").get(0).get("answers").get(i).asText()
+          .equals(evaluated.get("per_tier").get(1).get("answers").get(i).asText()))
+          .isEqualTo(evaluated.get("agree").get("0-1").get(i).asBoolean());
+    }
+    assertThat(dump.get("validation").get("per_tier").get(1).get("answers")).hasSize(150);
     for (int t = 0; t < 3; t++) {
       assertThat(mean(dump.get("evaluated").get("per_tier").get(t).get("correct")))
           .isEqualTo(json.get("tiers").get(t).get("exact_match").asDouble());
