@@ -1,5 +1,6 @@
 package dev.cascade.models.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -9,6 +10,7 @@ import dev.cascade.models.TextGenerator;
 import io.grpc.Status;
 import io.javalin.Javalin;
 import io.javalin.http.Context;
+import io.javalin.http.HttpResponseException;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.Optional;
@@ -32,6 +34,9 @@ import java.util.function.BooleanSupplier;
 public final class OpenAiHttpServer implements AutoCloseable {
 
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String ERROR_WRITTEN = "cascade.large.error-written";
+  /** The largest request body read; a larger one is 413 without being read. */
+  static final long MAX_BODY_BYTES = 1_000_000;
 
   private final Generations generations;
   private final BooleanSupplier ready;
@@ -47,6 +52,22 @@ public final class OpenAiHttpServer implements AutoCloseable {
       config.routes.get("/v1/models", this::models);
       config.routes.get("/v1/models/{model}", this::model);
       config.routes.get("/health", ctx -> ctx.status(ready.getAsBoolean() ? 200 : 503));
+      config.http.maxRequestSize = MAX_BODY_BYTES;
+      // Javalin's own refusals (a body over the limit: 413) and unknown paths in OpenAI's shape
+      // too, not Javalin's plain text.
+      config.routes.exception(HttpResponseException.class, (e, ctx) -> {
+        switch (e.getStatus()) {
+          case 404 -> unknownPath(ctx);
+          case 413 -> error(ctx, 413, "the request body (" + ctx.contentLength() + " bytes) is over this server's limit"
+              + " of " + MAX_BODY_BYTES + " bytes", "BadRequestError");
+          default -> error(ctx, e.getStatus(), e.getMessage(), e.getStatus() < 500 ? "BadRequestError" : "InternalServerError");
+        }
+      });
+      config.routes.error(404, ctx -> {
+        if (ctx.attribute(ERROR_WRITTEN) == null) {
+          unknownPath(ctx);
+        }
+      });
     }).start(host, port);
   }
 
@@ -94,8 +115,12 @@ public final class OpenAiHttpServer implements AutoCloseable {
     JsonNode request;
     try {
       request = JSON.readTree(ctx.bodyAsBytes());
+    } catch (JsonProcessingException e) {
+      // The parser's own message without its location dump ("at [Source: ...]").
+      error(ctx, 400, "the body is not JSON: " + e.getOriginalMessage(), "BadRequestError");
+      return;
     } catch (IOException e) {
-      error(ctx, 400, "the body is not JSON: " + e.getMessage(), "BadRequestError");
+      error(ctx, 400, "the body could not be read: " + e.getMessage(), "BadRequestError");
       return;
     }
     if (request == null || !request.isObject()) {
@@ -115,10 +140,12 @@ public final class OpenAiHttpServer implements AutoCloseable {
     }
     String prompt = prompt(request.path("prompt"));
     JsonNode maxNode = request.path("max_tokens");
-    int maxTokens = maxNode.isMissingNode() || maxNode.isNull() ? 16
-        : maxNode.canConvertToInt() && maxNode.isIntegralNumber() ? maxNode.intValue() : -1;
+    boolean maxGiven = !maxNode.isMissingNode() && !maxNode.isNull();
+    int maxTokens = !maxGiven ? 16 : maxNode.canConvertToInt() && maxNode.isIntegralNumber() ? maxNode.intValue() : -1;
     Optional<String> problem = prompt == null
         ? Optional.of("prompt: must be a string, or an array of one string")
+        : maxGiven && !maxNode.isIntegralNumber() ? Optional.of("max_tokens: must be an integer, was " + describe(maxNode))
+        : maxGiven && !maxNode.canConvertToInt() ? Optional.of("max_tokens: " + maxNode.asText() + " is not an int")
         : generations.problem(prompt, maxTokens, "prompt", "max_tokens");
     if (problem.isPresent()) {
       generations.invalid(problem.get());
@@ -184,6 +211,23 @@ public final class OpenAiHttpServer implements AutoCloseable {
     return Optional.empty();
   }
 
+  private static void unknownPath(Context ctx) {
+    error(ctx, 404, "Invalid URL (" + ctx.method() + " " + ctx.path() + "); this server serves POST /v1/completions,"
+        + " GET /v1/models, GET /v1/models/{model} and GET /health", "NotFoundError");
+  }
+
+  /** What a JSON value is, for an error message: "a string", "a number (2.7)", ... */
+  private static String describe(JsonNode v) {
+    return switch (v.getNodeType()) {
+      case STRING -> "a string";
+      case NUMBER -> "a number (" + v.asText() + ")";
+      case BOOLEAN -> "a boolean";
+      case ARRAY -> "an array";
+      case OBJECT -> "an object";
+      default -> v.getNodeType().toString().toLowerCase(java.util.Locale.ROOT);
+    };
+  }
+
   private static void json(Context ctx, int status, JsonNode body) {
     ctx.status(status).contentType("application/json").result(body.toString());
   }
@@ -191,6 +235,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
   private static void error(Context ctx, int status, String message, String type) {
     ObjectNode body = JSON.createObjectNode();
     body.putObject("error").put("message", message).put("type", type).put("code", status);
+    ctx.attribute(ERROR_WRITTEN, Boolean.TRUE);
     json(ctx, status, body);
   }
 

@@ -179,6 +179,18 @@ class LargeModelServerProtocolsTest {
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"stream\":true}"), 400, "stream");
     assertHttp(post("{\"model\":\"large\",\"prompt\":[\"a\",\"b\"]}"), 400, "one prompt");
     assertHttp(post("not json"), 400, "not JSON");
+    assertThat(JSON.readTree(post("not json").body()).path("error").path("message").asText()).doesNotContain("Source");
+    assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":\"x\"}"), 400,
+        "max_tokens: must be an integer, was a string");
+    assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":2.7}"), 400,
+        "max_tokens: must be an integer, was a number (2.7)");
+    HttpResponse<String> big = post("{\"prompt\":\"" + "a".repeat(1_100_000) + "\"}");
+    assertHttp(big, 413, "limit of 1000000 bytes");
+    HttpResponse<String> path = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/chat/completions"))
+        .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+    assertHttp(path, 404, "Invalid URL (POST /v1/chat/completions)");
+    assertHttp(HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/models/gpt-4")).GET().build(),
+        HttpResponse.BodyHandlers.ofString()), 404, "does not exist");
   }
 
   private static void assertHttp(HttpResponse<String> response, int status, String message) throws Exception {

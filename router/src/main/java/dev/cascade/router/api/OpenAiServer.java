@@ -46,6 +46,8 @@ final class OpenAiServer {
 
   private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
   private static final String ERROR_WRITTEN = "cascade.openai.error-written";
+  /** The largest request body read; a larger one is 413 without being read. */
+  static final long MAX_BODY_BYTES = 1_000_000;
   private static final String KEY_NAME = "cascade.openai.key-name";
 
   /**
@@ -97,6 +99,7 @@ final class OpenAiServer {
       config.startup.showJavalinBanner = false;
       config.startup.showOldJavalinVersionWarning = false;
       config.http.asyncTimeout = 0L; // the wait is ours (Settings.answerWait), answered 408
+      config.http.maxRequestSize = MAX_BODY_BYTES;
       config.jetty.addConnector((server, http) -> {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
         connector.setHost(host);
@@ -116,6 +119,9 @@ final class OpenAiServer {
         json(ctx, 200, OpenAiResponses.model(createdSeconds).toString());
       });
       config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));
+      // Javalin maps its own HttpResponseException (a body over http.maxRequestSize is its
+      // ContentTooLargeResponse, 413) to plain text unless a handler names that class.
+      config.routes.exception(HttpResponseException.class, (e, ctx) -> error(ctx, unexpected(e, ctx)));
       config.routes.exception(Exception.class, (e, ctx) -> error(ctx, unexpected(e, ctx)));
       config.routes.error(404, ctx -> {
         if (ctx.attribute(ERROR_WRITTEN) == null) {
@@ -324,6 +330,10 @@ final class OpenAiServer {
 
   private static OpenAiError unexpected(Exception e, Context ctx) {
     if (e instanceof HttpResponseException http) {
+      if (http.getStatus() == 413) {
+        return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body ("
+            + ctx.contentLength() + " bytes) is over this door's limit of " + MAX_BODY_BYTES + " bytes");
+      }
       return http.getStatus() == 404 ? unknownPath(ctx)
           : new OpenAiError(http.getStatus(), http.getStatus() < 500 ? "invalid_request_error" : "server_error", null,
               null, http.getMessage());

@@ -321,6 +321,18 @@ class OpenAiServerTest {
   }
 
   @Test
+  void aBodyOverTheLimitIs413InOpenAisShape() throws Exception {
+    HttpResponse<String> big = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"" + "a".repeat(1_100_000)
+        + "\"}", KEY);
+    assertThat(big.statusCode()).isEqualTo(413);
+    assertThat(big.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
+    assertThat(error(big).path("type").asText()).isEqualTo("invalid_request_error");
+    assertThat(error(big).path("code").asText()).isEqualTo("request_too_large");
+    assertThat(error(big).path("message").asText()).contains("limit of 1000000 bytes");
+    assertThat(channel.submitted).isEmpty();
+  }
+
+  @Test
   void anUnknownModelOrPathIs404() throws Exception {
     assertThatThrownBy(() -> client.completions().create(CompletionCreateParams.builder().model("gpt-3.5-turbo-instruct")
         .prompt("x").build()))
