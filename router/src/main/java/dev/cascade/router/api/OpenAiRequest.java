@@ -106,7 +106,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     }
     if (!messages.isArray() || messages.isEmpty()) {
       throw OpenAiError.invalid("messages", "invalid_value", "messages: must be a non-empty array, was "
-          + describe(messages));
+          + (messages.isArray() ? "an empty array" : describe(messages)));
     }
     int lastUser = -1;
     for (int i = 0; i < messages.size(); i++) {

@@ -206,8 +206,9 @@ final class OpenAiServer {
           + " or not reading its replies); try again shortly");
     }
     if (!inFlight.tryAcquire()) {
-      throw new OpenAiError(429, "requests", null, "rate_limit_exceeded", "more than " + settings.maxInFlight()
-          + " calls are waiting on this router (http.max-in-flight); try again shortly");
+      throw new OpenAiError(429, "requests", null, "rate_limit_exceeded", "this router already has "
+          + settings.maxInFlight() + " call" + (settings.maxInFlight() == 1 ? "" : "s")
+          + " waiting, its limit (http.max-in-flight); try again shortly");
     }
     long waitMs = settings.answerWait().toMillis();
     avro.setDeadlineMs(avro.getCreatedAtMs() + waitMs);

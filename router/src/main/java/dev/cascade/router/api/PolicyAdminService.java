@@ -104,8 +104,8 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
         next = ApiRecords.fromProto(asked, store.current().version() + 1, caller == null ? "admin" : caller,
             clock.millis());
       } catch (InvalidPolicyException e) {
-        observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + ApiRecords.protoField(e.field()) + ": "
-            + e.getMessage()).asRuntimeException());
+        observer.onError(Status.INVALID_ARGUMENT.withDescription(e.describedAs("policy." + ApiRecords.protoField(e.field())))
+            .asRuntimeException());
         return;
       }
       if (next.pregenSkip() != null) {

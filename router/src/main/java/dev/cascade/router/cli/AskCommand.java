@@ -1,6 +1,5 @@
 package dev.cascade.router.cli;
 
-import com.google.protobuf.util.JsonFormat;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
@@ -81,8 +80,7 @@ final class AskCommand implements Callable<Integer> {
           .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
           .generate(request.build());
       if (json) {
-        spec.commandLine().getOut().println(JsonFormat.printer().preservingProtoFieldNames()
-            .alwaysPrintFieldsWithNoPresence().print(response));
+        spec.commandLine().getOut().println(PolicyCommand.json(response, true));
       } else {
         spec.commandLine().getOut().println(response.getText());
         spec.commandLine().getErr().println(String.format(Locale.ROOT,

@@ -47,8 +47,8 @@ import picocli.CommandLine.Option;
  * bundled test split through it over Kafka, and a summary of what the cascade did.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = {"Runs the whole cascade in this JVM (embedded Kafka broker, large-model gRPC server, router),",
-        "publishes the bundled test split to the requests topic, reads every response and prints a summary."})
+    description = {"Runs the whole cascade in this JVM (embedded Kafka broker, large-model gRPC server, router), "
+          + "publishes the bundled test split to the requests topic, reads every response and prints a summary."})
 final class DemoCommand implements Callable<Integer> {
 
   @Mixin
@@ -58,8 +58,8 @@ final class DemoCommand implements Callable<Integer> {
   Integer requests;
 
   @Option(names = "--rate", paramLabel = "R", defaultValue = "0",
-      description = {"Publish R requests a second on a fixed schedule instead of all at once (default: 0, all at once);",
-          "the latency is then service time at that load rather than time queued behind the burst."})
+      description = {"Publish R requests a second on a fixed schedule instead of all at once (default: 0, all at once); "
+          + "the latency is then service time at that load rather than time queued behind the burst."})
   double rate;
 
   @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Send this JSONL file instead of the bundled test split.")
@@ -80,11 +80,11 @@ final class DemoCommand implements Callable<Integer> {
   double targetEscalation;
 
   @Option(names = "--tiers", paramLabel = "SMALL,...,LARGE", split = ",",
-      description = {"A cascade of two or more models, smallest first: bundled names (small, medium, large) or model",
-          "directories, e.g. small,medium,large. The first runs in the router, every other one behind its own",
-          "large-model gRPC server; each middle tier passes a request on when Chow-Sum of its own answer is above a",
-          "threshold calibrated for --tier-escalation on the validation examples that reach it (those the small",
-          "model defers and every earlier middle tier passes on). Default: small.model, large.model."})
+      description = {"A cascade of two or more models, smallest first: bundled names (small, medium, large) or model "
+          + "directories, e.g. small,medium,large. The first runs in the router, every other one behind its own "
+          + "large-model gRPC server; each middle tier passes a request on when Chow-Sum of its own answer is above a "
+          + "threshold calibrated for --tier-escalation on the validation examples that reach it (those the small "
+          + "model defers and every earlier middle tier passes on). Default: small.model, large.model."})
   List<String> tiers;
 
   @Option(names = "--tier-escalation", paramLabel = "F", defaultValue = "0.5",
@@ -110,13 +110,13 @@ final class DemoCommand implements Callable<Integer> {
   boolean json;
 
   @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai", defaultValue = "cascade",
-      description = {"How the router reaches the demo's large-model server: cascade (cascade.v1.LargeModel over gRPC),",
-          "kserve (KServe v2 over gRPC) or openai (OpenAI-compatible /v1/completions over HTTP) (default: ${DEFAULT-VALUE})."})
+      description = {"How the router reaches the demo's large-model server: cascade (cascade.v1.LargeModel over gRPC), "
+          + "kserve (KServe v2 over gRPC) or openai (OpenAI-compatible /v1/completions over HTTP) (default: ${DEFAULT-VALUE})."})
   String largeProtocol;
 
-  @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running",
-      "with the gRPC front door and the OpenAI-compatible HTTP door, and print grpc=, openai=, kafka= and",
-      "admin-token= lines, until interrupted."})
+  @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running "
+          + "with the gRPC front door and the OpenAI-compatible HTTP door, and print grpc=, openai=, kafka=, admin-token= "
+          + "and metrics= lines, until interrupted."})
   boolean serve;
 
   @Option(names = "--learn", description = {"The online learning loop instead: the router starts with Chow-Sum, no learned"

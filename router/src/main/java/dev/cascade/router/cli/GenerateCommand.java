@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 
 /** Generates with a model: one prompt, or every line of a JSONL file (batched). */
 @Command(name = "generate", mixinStandardHelpOptions = true,
-    description = {"Greedy generation with a bundled model (small, large) or a directory holding model.onnx and"
+    description = {"Greedy generation with a bundled model (small, medium, large) or a directory holding model.onnx and"
         + " tokenizer.json.",
         "Prints the text (the same form as the dataset's reference); with --json one object per prompt with text,"
         + " tokens, token_logprobs and entropies (and prompt, for --input)."})
@@ -28,8 +28,9 @@ final class GenerateCommand implements Callable<Integer> {
   /** How many input lines are generated (and printed) together. */
   private static final int CHUNK = 512;
 
-  @Option(names = "--model", defaultValue = "small", paramLabel = "small|large|DIR",
-      description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--model", defaultValue = "small", paramLabel = "small|medium|large|DIR",
+      description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default:"
+          + " ${DEFAULT-VALUE}).")
   String model;
 
   @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
@@ -67,7 +68,12 @@ final class GenerateCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     PrintWriter out = spec.commandLine().getOut();
     try (TextGenerator generator = TextGenerators.load(model, engine, batchSize)) {
-      int limit = maxNewTokens == null ? generator.info().maxNewTokensLimit() : maxNewTokens;
+      int most = generator.info().maxNewTokensLimit();
+      if (maxNewTokens != null && (maxNewTokens < 1 || maxNewTokens > most)) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--max-new-tokens: " + maxNewTokens
+            + " is outside 1.." + most + ", the most " + generator.info().name() + " generates");
+      }
+      int limit = maxNewTokens == null ? most : maxNewTokens;
       if (source.prompt != null) {
         Generation g = generator.generate(List.of(source.prompt), limit).get(0);
         out.println(json ? mapper.writeValueAsString(toJson(null, g)) : g.text());

@@ -33,10 +33,28 @@ final class PolicyCommand implements Runnable {
     spec.commandLine().usage(spec.commandLine().getOut());
   }
 
+  /**
+   * A message as JSON with its proto field names, every field printed. Protobuf's printer escapes
+   * characters such as {@code '} and {@code =} as {@code \u0027}, {@code \u003d} (Gson's HTML-safe
+   * habit); read back and written again, they appear as themselves.
+   */
   static String json(MessageOrBuilder message, boolean pretty) throws InvalidProtocolBufferException {
-    JsonFormat.Printer printer = JsonFormat.printer().preservingProtoFieldNames().alwaysPrintFieldsWithNoPresence();
-    return (pretty ? printer : printer.omittingInsignificantWhitespace()).print(message);
+    String escaped = JsonFormat.printer().preservingProtoFieldNames().alwaysPrintFieldsWithNoPresence()
+        .omittingInsignificantWhitespace().print(message);
+    try {
+      com.fasterxml.jackson.databind.JsonNode tree = READABLE.readTree(escaped);
+      return pretty ? READABLE.writer(PRETTY).writeValueAsString(tree) : READABLE.writeValueAsString(tree);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("protobuf printed JSON that does not parse", e);
+    }
   }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper READABLE = new com.fasterxml.jackson.databind.ObjectMapper();
+  /** Two-space indents and {@code "key": value}, as protobuf's own pretty printer writes. */
+  private static final com.fasterxml.jackson.core.util.DefaultPrettyPrinter PRETTY =
+      new com.fasterxml.jackson.core.util.DefaultPrettyPrinter().withSeparators(
+          com.fasterxml.jackson.core.util.Separators.createDefaultInstance()
+              .withObjectFieldValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER));
 
   @Command(name = "get", mixinStandardHelpOptions = true, description = "Prints the policy in force as JSON.")
   static final class Get implements Callable<Integer> {
@@ -64,8 +82,8 @@ final class PolicyCommand implements Runnable {
       description = {"Publishes a new policy version; every router instance applies it within a second.",
           "Options left out keep the values in force (--threshold, --alpha and --early-defer only when the rule stays the"
               + " same: a threshold is on its rule's own scale, so a new --rule needs a --threshold).",
-          "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule",
-          "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
+          "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule "
+          + "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
           "Prints the new policy as JSON."})
   static final class Set implements Callable<Integer> {
 
@@ -147,9 +165,12 @@ final class PolicyCommand implements Runnable {
     /** The policy in force with middle tier {@link #tier}'s rule replaced; null (said why) when there is no such tier. */
     private Policy.Builder tierRule(Policy current) {
       if (tier < 0 || tier > current.getTierPoliciesCount()) {
-        spec.commandLine().getErr().println("--tier " + tier + ": the policy in force has rules for "
-            + current.getTierPoliciesCount() + " middle tiers (1 to " + current.getTierPoliciesCount()
-            + "); the router's tiers and policy.tier-rules say how many there are");
+        int middle = current.getTierPoliciesCount();
+        spec.commandLine().getErr().println("--tier " + tier + ": " + (middle == 0
+            ? "the policy in force has no middle tiers (a cascade of two models); --tier 0 is the small model"
+            : "the policy in force has rules for " + middle + " middle tier" + (middle == 1 ? "" : "s") + " (--tier 1"
+                + (middle == 1 ? "" : " to " + middle) + "; 0 is the small model)")
+            + "; the router's tiers and policy.tier-rules say how many there are");
         return null;
       }
       dev.cascade.proto.v1.TierPolicy old = current.getTierPolicies(tier - 1);

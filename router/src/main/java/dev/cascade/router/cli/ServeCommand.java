@@ -17,10 +17,10 @@ import picocli.CommandLine.Mixin;
 
 /** Production mode: the router alone, against external brokers and a large-model gRPC target. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-    description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a",
-        "large model (large.target: cascade.v1.LargeModel, KServe v2 or OpenAI-compatible), until interrupted. Start more with the same application.id to scale out.",
-        "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the",
-        "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
+    description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a "
+          + "large model (large.target: cascade.v1.LargeModel, KServe v2 or OpenAI-compatible), until interrupted. Start more with the same application.id to scale out.",
+        "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the "
+          + "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
 final class ServeCommand implements Callable<Integer> {
 
   @Mixin

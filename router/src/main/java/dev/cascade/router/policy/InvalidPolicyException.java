@@ -18,6 +18,11 @@ public final class InvalidPolicyException extends IllegalArgumentException {
     return new InvalidPolicyException(prefix + field, problem, value);
   }
 
+  /** The problem under another name for the field (the wire's, say): "NAME: must ..., was VALUE". */
+  public String describedAs(String name) {
+    return name + ": " + problem + ", was " + value;
+  }
+
   /** The name of the offending field, as in the {@link DeferralPolicy} record. */
   public String field() {
     return field;

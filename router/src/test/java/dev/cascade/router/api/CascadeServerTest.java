@@ -330,6 +330,10 @@ class CascadeServerTest {
             assertThat(e.getStatus().getDescription()).startsWith(c[1] + ":");
           });
     }
+    // The wire's field name only, not also the record's.
+    assertThatThrownBy(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 1).setExplorationRate(1.5))))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+            .isEqualTo("policy.exploration_rate: must be in [0, 1], was 1.5"));
     assertThatThrownBy(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.getDefaultInstance()))
         .hasMessageContaining("policy: missing");
     assertThat(policies.published).isEmpty();

@@ -284,6 +284,8 @@ class CommandLineClientsTest {
     assertThat(json.exitCode()).isZero();
     assertThat(json.out()).contains("\"name\": \"posthoc-embed\"").contains("\"name\": \"posthoc-quantile\"")
         .contains("\"applicable\": true");
+    // The learner's settings as written ("trees=150"), not HTML-escaped ("trees\u003d150").
+    assertThat(json.out()).doesNotContain("\\u003d").contains("=");
   }
 
   @Test
