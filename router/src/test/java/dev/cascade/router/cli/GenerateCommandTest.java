@@ -10,25 +10,32 @@ import picocli.CommandLine;
 /** {@code generate} with the bundled small model: an answer, and a refusal that names the flag. */
 class GenerateCommandTest {
 
+  private final StringWriter out = new StringWriter();
+  private final StringWriter err = new StringWriter();
+
+  /** {@code generate} on the small model with ONNX Runtime, the prompt "cascade" and {@code args}; its exit code. */
+  private int generate(String... args) {
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    String[] all = new String[args.length + 7];
+    System.arraycopy(new String[] {"generate", "--model", "small", "--engine", "OnnxRuntime", "--prompt", "cascade"},
+        0, all, 0, 7);
+    System.arraycopy(args, 0, all, 7, args.length);
+    return cli.execute(all);
+  }
+
   @Test
   void tooManyNewTokensIsRefusedNamingTheFlagAndTheModelsLimit() {
-    CommandLine cli = CascadeCommand.commandLine();
-    StringWriter err = new StringWriter();
-    cli.setErr(new PrintWriter(err, true));
-    assertThat(cli.execute("generate", "--model", "small", "--engine", "OnnxRuntime", "--prompt", "cascade",
-        "--max-new-tokens", "1000")).isEqualTo(2);
+    assertThat(generate("--max-new-tokens", "1000")).isEqualTo(2);
     assertThat(err.toString()).contains("--max-new-tokens: 1000 is outside 1..").contains("the most small generates")
         .doesNotContain("maxNewTokens");
   }
 
   @Test
   void aPromptIsAnsweredWithinTheTokensAsked() {
-    CommandLine cli = CascadeCommand.commandLine();
-    StringWriter out = new StringWriter();
-    cli.setOut(new PrintWriter(out, true));
-    assertThat(cli.execute("generate", "--model", "small", "--engine", "OnnxRuntime", "--prompt", "cascade",
-        "--max-new-tokens", "2", "--json")).isZero();
+    assertThat(generate("--max-new-tokens", "2", "--json")).isZero();
     assertThat(out.toString()).contains("\"tokens\"");
-    assertThat(out.toString().replaceAll(".*\"tokens\":\\[([^\\]]*)\\].*", "$1").trim().split(",")).hasSizeBetween(1, 2);
+    assertThat(out.toString().replaceAll("(?s).*\"tokens\":\\[([^\\]]*)\\].*", "$1").trim().split(",")).hasSizeBetween(1, 2);
   }
 }
