@@ -23,6 +23,11 @@ import java.util.Locale;
 
 public class CalibrationCheck {
   public static void main(String[] args) throws Exception {
+    if (args.length != 3) {
+      System.err.println("usage: java -cp router/target/cascade.jar router/scripts/CalibrationCheck.java SMALL_DIR"
+          + " LARGE_DIR CACHE_DIR");
+      System.exit(2);
+    }
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(args[0], args[1], "auto", 0, 256, Path.of(args[2]));
     List<DeferralExample> validation = examples("models/data/validation.jsonl", settings);
     List<DeferralExample> test = examples("models/data/test.jsonl", settings);

@@ -42,6 +42,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public class ReplayOutcomes {
   public static void main(String[] args) throws Exception {
+    if (args.length != 6) {
+      System.err.println("usage: java -cp router/target/cascade.jar router/scripts/ReplayOutcomes.java SMALL LARGE"
+          + " CACHE_DIR DATA.jsonl FRACTION EXPLORATION");
+      System.exit(2);
+    }
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(args[0], args[1], "auto", 0, 256, Path.of(args[2]));
     List<PromptItem> items = PromptItem.readJsonl(Path.of(args[3]));
     double fraction = Double.parseDouble(args[4]);

@@ -169,6 +169,15 @@ class KubernetesManifestsTest {
         }
       }
     }
+    for (StatefulSet set : base.all(StatefulSet.class)) {
+      Service governing = base.get(Service.class, set.getSpec().getServiceName());
+      assertThat(governing.getSpec().getClusterIP()).as("governing Service of " + set.getMetadata().getName())
+          .isEqualTo("None");
+    }
+    // The configuration reads CASCADE_* variables as its keys; a Service named cascade-* would put
+    // CASCADE_*_PORT and the like into every pod's environment.
+    pods.forEach((name, pod) -> assertThat(pod.getSpec().getEnableServiceLinks()).as(name + " enableServiceLinks")
+        .isFalse());
     List<PodDisruptionBudget> budgets = base.all(PodDisruptionBudget.class);
     assertThat(budgets).isNotEmpty();
     for (PodDisruptionBudget b : budgets) {

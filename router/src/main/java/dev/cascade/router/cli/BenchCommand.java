@@ -51,8 +51,8 @@ final class BenchCommand implements Runnable {
           + "settings (best of 20).")
   static final class ModelCommand implements Callable<Integer> {
 
-    @Option(names = "--model", defaultValue = "small", paramLabel = "small|large|DIR",
-        description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: "
+    @Option(names = "--model", defaultValue = "small", paramLabel = "small|medium|large|DIR",
+        description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default: "
             + "${DEFAULT-VALUE}).")
     String model;
 

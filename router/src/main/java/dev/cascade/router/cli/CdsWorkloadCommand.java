@@ -37,7 +37,7 @@ import picocli.CommandLine.Command;
  * through the router's front door (both models answer some), then everything closed in order and a
  * normal exit, when a JVM started with {@code -XX:ArchiveClassesAtExit} writes its archive.
  */
-@Command(name = "cds-workload", hidden = true,
+@Command(name = "cds-workload", hidden = true, mixinStandardHelpOptions = true,
     description = "Internal to 'cascade cds': starts a broker, the large-model server and a router, sends a few requests, exits.")
 final class CdsWorkloadCommand implements Callable<Integer> {
 

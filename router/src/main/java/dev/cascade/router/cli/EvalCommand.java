@@ -530,11 +530,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   /** How to run the models; shared by {@code eval} and {@code train-rule}. */
   static final class ModelOptions {
-    @Option(names = "--small", defaultValue = "small", paramLabel = "small|large|DIR",
+    @Option(names = "--small", defaultValue = "small", paramLabel = "small|medium|large|DIR",
         description = "The small model (default: ${DEFAULT-VALUE}).")
     String small;
 
-    @Option(names = "--large", defaultValue = "large", paramLabel = "small|large|DIR",
+    @Option(names = "--large", defaultValue = "large", paramLabel = "small|medium|large|DIR",
         description = "The large model (default: ${DEFAULT-VALUE}).")
     String large;
 

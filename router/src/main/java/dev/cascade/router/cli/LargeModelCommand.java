@@ -32,8 +32,8 @@ final class LargeModelCommand implements Callable<Integer> {
           + " port, on every interface (0: any free port; default: no HTTP)."})
   Integer httpPort;
 
-  @Option(names = "--model", defaultValue = "large", paramLabel = "small|large|DIR",
-      description = "The model: small, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--model", defaultValue = "large", paramLabel = "small|medium|large|DIR",
+      description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
   String model;
 
   @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",

@@ -35,7 +35,9 @@ import picocli.CommandLine.Spec;
  * from a labelled JSONL file (both models are run on it) or from the routing outcomes on a topic,
  * choosing the learner by cross-validated AUC-DF, and writes its artifact.
  */
-@Command(name = "train-rule", mixinStandardHelpOptions = true, sortOptions = false,
+// Not mixinStandardHelpOptions: its -V/--version would clash with --version, the artifact's version,
+// and picocli would then drop --help as well.
+@Command(name = "train-rule", sortOptions = false,
     description = {"Trains a learned deferral rule and writes its artifact (an Avro RuleModel record).",
         "The label is the benefit of deferring: the large model right where the small one is wrong. From --data"
         + " (JSONL with prompt and reference) both models are run and checked against the reference. From"
@@ -66,6 +68,9 @@ public final class TrainRuleCommand implements Callable<Integer> {
   @Option(names = "--rule", defaultValue = "posthoc-quantile", paramLabel = "posthoc-quantile|posthoc-embed",
       description = "Which rule to train (default: ${DEFAULT-VALUE}).")
   String rule;
+
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+  boolean help;
 
   @Option(names = "--version", defaultValue = "0", paramLabel = "N",
       description = "The artifact's version; 0 for the training time in epoch milliseconds (default: ${DEFAULT-VALUE}).")

@@ -342,6 +342,23 @@ public final class CascadeConfig {
   static final String LAUNCHER_JAVA_OPTS = "CASCADE_JAVA_OPTS";
   /** The {@code ./cascade} launcher's class-data-sharing switch ({@code off}): not a configuration key either. */
   static final String LAUNCHER_CDS = "CASCADE_CDS";
+  /**
+   * The command-line clients' own secrets ({@code ask}, {@code feedback}, {@code policy}, {@code rules},
+   * {@code large-model} read them as option defaults): not configuration keys, so a shell that
+   * exports one for a client can still start {@code serve}.
+   */
+  static final java.util.Set<String> CLIENT_VARIABLES = java.util.Set.of("CASCADE_API_KEY",
+      "CASCADE_TLS_KEY_STORE_PASSWORD", "CASCADE_TLS_TRUST_STORE_PASSWORD", "CASCADE_TLS_CLIENT_TRUST_STORE_PASSWORD");
+  /**
+   * What Kubernetes puts in every pod's environment for each Service of its namespace (unless the
+   * pod sets {@code enableServiceLinks: false}): for a Service {@code cascade-router},
+   * {@code CASCADE_ROUTER_SERVICE_HOST}, {@code CASCADE_ROUTER_SERVICE_PORT[_NAME]},
+   * {@code CASCADE_ROUTER_PORT} and {@code CASCADE_ROUTER_PORT_50051_TCP[_PROTO|_PORT|_ADDR]}. An
+   * unknown variable of this shape is skipped with a log line instead of refused.
+   */
+  static final java.util.regex.Pattern SERVICE_LINK = java.util.regex.Pattern.compile(
+      "CASCADE_[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)");
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CascadeConfig.class);
 
   private final Map<String, Object> values;
   private final Map<String, String> kafkaOverrides;
@@ -401,18 +418,27 @@ public final class CascadeConfig {
         put(byName, text, source, kafka, name, props.getProperty(name), "file " + file);
       }
     }
+    List<String> serviceLinks = new java.util.ArrayList<>();
     for (Map.Entry<String, String> e : new TreeMap<>(env).entrySet()) {
       if (!e.getKey().startsWith("CASCADE_") || e.getKey().equals(LAUNCHER_JAVA_OPTS)
-          || e.getKey().equals(LAUNCHER_CDS)) {
+          || e.getKey().equals(LAUNCHER_CDS) || CLIENT_VARIABLES.contains(e.getKey())) {
         continue;
       }
       ConfigKey<?> key = byEnv.get(e.getKey());
+      if (key == null && SERVICE_LINK.matcher(e.getKey()).matches()) {
+        serviceLinks.add(e.getKey());
+        continue;
+      }
       if (key == null) {
         throw new ConfigException(e.getKey(), "unknown environment variable; known ones are CASCADE_ + a key "
             + "upper-cased with '.' and '-' as '_', e.g. " + BOOTSTRAP_SERVERS.envName());
       }
       text.put(key.name(), e.getValue());
       source.put(key.name(), "environment variable " + e.getKey());
+    }
+    if (!serviceLinks.isEmpty()) {
+      LOG.info("skipped {} environment variables shaped as Kubernetes service links, not configuration keys: {}",
+          serviceLinks.size(), serviceLinks);
     }
     for (Map.Entry<String, String> e : flags.entrySet()) {
       put(byName, text, source, kafka, e.getKey(), e.getValue(), "the command line");

@@ -107,6 +107,50 @@ class CascadeConfigTest {
   }
 
   @Test
+  void kubernetesServiceLinksAndTheClientsSecretsAreNotRefused() {
+    // What a pod gets for Services named cascade-router and cascade-large-model, and what a shell
+    // exports for the command-line clients.
+    Map<String, String> env = new java.util.HashMap<>(Map.of(
+        "CASCADE_ROUTER_PORT", "tcp://10.0.0.1:50051",
+        "CASCADE_ROUTER_SERVICE_HOST", "10.0.0.1",
+        "CASCADE_ROUTER_SERVICE_PORT", "50051",
+        "CASCADE_ROUTER_SERVICE_PORT_GRPC", "50051",
+        "CASCADE_ROUTER_PORT_50051_TCP", "tcp://10.0.0.1:50051",
+        "CASCADE_ROUTER_PORT_50051_TCP_PROTO", "tcp",
+        "CASCADE_LARGE_MODEL_PORT_9465_TCP_ADDR", "10.0.0.2",
+        "CASCADE_API_KEY", "k",
+        "CASCADE_TLS_TRUST_STORE_PASSWORD", "p"));
+    env.put("CASCADE_GRPC_PORT", "7000");
+    CascadeConfig config = CascadeConfig.load(null, env, Map.of());
+    assertThat(config.get(CascadeConfig.GRPC_PORT)).isEqualTo(7000);
+    // A key's own variable still wins over the shape, and a typo that is not of the shape is refused.
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_GRPC_PORT", "x"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_GRPC_PORT");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_ROUTER_PORTS", "1"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_ROUTER_PORTS");
+  }
+
+  @Test
+  void everyEnvironmentDefaultOfACommandIsAKeyOrAClientVariable() throws Exception {
+    // Options read CASCADE_* variables as defaults (${env:CASCADE_...}); each must be one the
+    // configuration accepts, or a command that loads it fails in a shell that exports it.
+    java.util.regex.Pattern envDefault = java.util.regex.Pattern.compile("env:(CASCADE_[A-Z0-9_]+)");
+    java.util.Set<String> named = new java.util.TreeSet<>();
+    try (var files = Files.walk(Path.of("src/main/java"))) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+        java.util.regex.Matcher m = envDefault.matcher(Files.readString(f));
+        while (m.find()) {
+          named.add(m.group(1));
+        }
+      }
+    }
+    assertThat(named).isNotEmpty();
+    for (String variable : named) {
+      CascadeConfig.load(null, Map.of(variable, "x".repeat(16)), Map.of());
+    }
+  }
+
+  @Test
   void unknownKeysAreRefusedEverywhere() throws Exception {
     Path file = dir.resolve("typo.properties");
     Files.writeString(file, "small.batch.sise=8\n");

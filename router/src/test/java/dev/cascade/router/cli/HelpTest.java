@@ -1,0 +1,57 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** Every command and subcommand answers --help, and the command list shows whole sentences. */
+class HelpTest {
+
+  /** Every command under the top one, as the words that reach it ("rules publish"). */
+  private static List<List<String>> commands(CommandLine cli, List<String> path) {
+    List<List<String>> out = new ArrayList<>();
+    cli.getSubcommands().forEach((name, sub) -> {
+      List<String> words = new ArrayList<>(path);
+      words.add(name);
+      out.add(words);
+      out.addAll(commands(sub, words));
+    });
+    return out;
+  }
+
+  @Test
+  void everyCommandAnswersHelpWithItsUsage() {
+    List<List<String>> all = commands(CascadeCommand.commandLine(), List.of());
+    assertThat(all).hasSizeGreaterThan(10);
+    for (List<String> words : all) {
+      CommandLine cli = CascadeCommand.commandLine();
+      StringWriter out = new StringWriter();
+      StringWriter err = new StringWriter();
+      cli.setOut(new PrintWriter(out, true));
+      cli.setErr(new PrintWriter(err, true));
+      List<String> args = new ArrayList<>(words);
+      args.add("--help");
+      assertThat(cli.execute(args.toArray(String[]::new))).as(String.join(" ", args) + ": " + err).isZero();
+      assertThat(out.toString()).as(String.join(" ", args)).startsWith("Usage: cascade " + String.join(" ", words));
+    }
+  }
+
+  @Test
+  void theFirstLineOfEveryDescriptionIsAWholeSentence() {
+    // A parent's command list shows only the first line of each description.
+    for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
+      CommandLine cli = CascadeCommand.commandLine();
+      for (String w : words) {
+        cli = cli.getSubcommands().get(w);
+      }
+      String[] description = cli.getCommandSpec().usageMessage().description();
+      assertThat(description).as(String.join(" ", words)).isNotEmpty();
+      assertThat(description[0].strip()).as(String.join(" ", words)).endsWith(".");
+    }
+  }
+}
