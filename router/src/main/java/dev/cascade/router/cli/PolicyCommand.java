@@ -50,11 +50,18 @@ final class PolicyCommand implements Runnable {
   }
 
   private static final com.fasterxml.jackson.databind.ObjectMapper READABLE = new com.fasterxml.jackson.databind.ObjectMapper();
-  /** Two-space indents and {@code "key": value}, as protobuf's own pretty printer writes. */
-  private static final com.fasterxml.jackson.core.util.DefaultPrettyPrinter PRETTY =
-      new com.fasterxml.jackson.core.util.DefaultPrettyPrinter().withSeparators(
-          com.fasterxml.jackson.core.util.Separators.createDefaultInstance()
-              .withObjectFieldValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER));
+  /** Two-space indents, {@code "key": value} and {@code ["a", "b"]}, as protobuf's own pretty printer writes. */
+  private static final com.fasterxml.jackson.core.util.DefaultPrettyPrinter PRETTY;
+
+  static {
+    com.fasterxml.jackson.core.util.DefaultPrettyPrinter pretty = new com.fasterxml.jackson.core.util.DefaultPrettyPrinter()
+        .withSeparators(com.fasterxml.jackson.core.util.Separators.createDefaultInstance()
+            .withObjectFieldValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER)
+            .withArrayValueSpacing(com.fasterxml.jackson.core.util.Separators.Spacing.AFTER)
+            .withArrayEmptySeparator(""));
+    pretty.indentArraysWith(new com.fasterxml.jackson.core.util.DefaultPrettyPrinter.NopIndenter());
+    PRETTY = pretty;
+  }
 
   @Command(name = "get", mixinStandardHelpOptions = true, description = "Prints the policy in force as JSON.")
   static final class Get implements Callable<Integer> {
