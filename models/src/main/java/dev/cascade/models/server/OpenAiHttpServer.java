@@ -58,8 +58,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
       config.routes.exception(HttpResponseException.class, (e, ctx) -> {
         switch (e.getStatus()) {
           case 404 -> unknownPath(ctx);
-          case 413 -> error(ctx, 413, "the request body (" + ctx.contentLength() + " bytes) is over this server's limit"
-              + " of " + MAX_BODY_BYTES + " bytes", "BadRequestError");
+          case 413 -> error(ctx, 413, "the request body" + (ctx.contentLength() > 0 ? " (" + ctx.contentLength()
+              + " bytes)" : "") + " is over this server's limit of " + MAX_BODY_BYTES + " bytes", "BadRequestError");
           default -> error(ctx, e.getStatus(), e.getMessage(), e.getStatus() < 500 ? "BadRequestError" : "InternalServerError");
         }
       });

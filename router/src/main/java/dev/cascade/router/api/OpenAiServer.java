@@ -332,8 +332,9 @@ final class OpenAiServer {
   private static OpenAiError unexpected(Exception e, Context ctx) {
     if (e instanceof HttpResponseException http) {
       if (http.getStatus() == 413) {
-        return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body ("
-            + ctx.contentLength() + " bytes) is over this door's limit of " + MAX_BODY_BYTES + " bytes");
+        return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
+            + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "") + " is over this door's limit of "
+            + MAX_BODY_BYTES + " bytes");
       }
       return http.getStatus() == 404 ? unknownPath(ctx)
           : new OpenAiError(http.getStatus(), http.getStatus() < 500 ? "invalid_request_error" : "server_error", null,
