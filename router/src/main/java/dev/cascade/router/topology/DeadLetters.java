@@ -81,9 +81,19 @@ public final class DeadLetters {
         .setHeaders(headers)
         .setTimestampMs(record.timestamp())
         .setReason(reason)
-        .setErrorClass(error == null ? "" : error.getClass().getName())
+        .setErrorClass(error == null ? validationCode(reason) : error.getClass().getName())
         .setStage(stage)
         .setFailedAtMs(context.currentSystemTimeMs())
         .build();
+  }
+
+  /**
+   * The code of a refusal without an exception: {@code invalid:FIELD} for a reason that begins with
+   * the field it names ("prompt: must not be empty" is {@code invalid:prompt}), else {@code invalid}.
+   */
+  static String validationCode(String reason) {
+    int colon = reason == null ? -1 : reason.indexOf(':');
+    String field = colon > 0 ? reason.substring(0, colon) : "";
+    return field.matches("[A-Za-z_][A-Za-z0-9_.\\[\\]]*") ? "invalid:" + field : "invalid";
   }
 }

@@ -22,8 +22,9 @@ import org.apache.kafka.streams.processor.api.Record;
  * goes to the dead-letter sink with its original bytes and the reason; processing goes on. A
  * valid request goes on to the small model, keyed by its request id.
  *
- * <p>A request id seen in the last {@code dedupeWindow} (on the same partition: producers should
- * key requests by their id) is dead-lettered as a duplicate, so a client's retry cannot produce a
+ * <p>A request must be keyed by its id (UTF-8): one keyed otherwise is dead-lettered, since a
+ * repeated id is caught only on the partition its key picks. A request id seen in the last
+ * {@code dedupeWindow} on this partition is dead-lettered as a duplicate, so a client's retry cannot produce a
  * second response. The ids seen live in a changelogged store, purged of old entries by a
  * wall-clock punctuator.
  */
@@ -94,6 +95,15 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
     }
     if (problem.isPresent()) {
       deadLetter(record, request.getReplyTo(), "validate", null, problem.get());
+      return;
+    }
+    // Requests are spread over partitions by key and a repeated id is caught within its partition:
+    // a record keyed otherwise could be answered once per partition it lands on.
+    String key = record.key() == null ? null : new String(record.key(), java.nio.charset.StandardCharsets.UTF_8);
+    if (!request.getRequestId().equals(key)) {
+      deadLetter(record, request.getReplyTo(), "validate", null, "key: must be the request id \""
+          + request.getRequestId() + "\" (UTF-8), was " + (key == null ? "null" : "\"" + key + "\"")
+          + " (a request id is checked for duplicates within the partition its key picks)");
       return;
     }
     Long firstSeen = seen.get(request.getRequestId());

@@ -395,6 +395,28 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aRequestKeyedOtherwiseThanByItsIdIsDeadLetteredNamingTheKey() {
+    CascadeRequest r = CascadeRequest.newBuilder().setRequestId("by-id").setPrompt("fine").setMaxNewTokens(0)
+        .setReference(null).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).build();
+    byte[] value = CascadeSerdes.requests().serializer().serialize("t", r);
+    requests.pipeInput("other".getBytes(), value);
+    requests.pipeInput((byte[]) null, value);
+    requests.pipeInput("by-id".getBytes(), value);
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    List<DeadLetter> dead = deadLetters.readValuesToList();
+    assertThat(dead).extracting(DeadLetter::getReason).containsExactly(
+        "key: must be the request id \"by-id\" (UTF-8), was \"other\" (a request id is checked for duplicates within"
+            + " the partition its key picks)",
+        "key: must be the request id \"by-id\" (UTF-8), was null (a request id is checked for duplicates within the"
+            + " partition its key picks)");
+    assertThat(dead).allSatisfy(d -> {
+      assertThat(d.getStage()).isEqualTo("validate");
+      assertThat(d.getErrorClass()).isEqualTo("invalid:key");
+    });
+    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("by-id");
+  }
+
+  @Test
   void aFrontDoorsAnswersAndRefusalsGoToItsReplyTopicAndEverythingElseToTheSharedTopics() throws Exception {
     driver.close();
     String prefix = config.replyTopicPrefix();
@@ -582,7 +604,9 @@ class CascadeTopologyTest {
           default -> value = java.util.Arrays.copyOf(value, value.length + random.nextInt(1, 20));
         }
       }
-      requests.pipeInput(("key-" + i).getBytes(), value);
+      // Keyed by the id, as producers must, but now and then by something else (or nothing).
+      byte[] key = random.nextInt(20) == 0 ? (random.nextBoolean() ? null : ("key-" + i).getBytes()) : id.getBytes();
+      requests.pipeInput(key, value);
     }
     List<String> answered = new ArrayList<>();
     int dead = 0;
