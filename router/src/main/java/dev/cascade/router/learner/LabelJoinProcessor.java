@@ -24,8 +24,10 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * reference is labelled at once (nothing is more trusted). One without waits up to the window for
  * feedback; then it is labelled by the feedback, or, when none came, by the large model as teacher
  * (if it was escalated), or dropped as unlabelled. Feedback for an id with no outcome yet waits the
- * window too, then is dropped and counted. Both waiting sets are changelogged stores, so a restart
- * loses neither. Records that cannot be decoded go to the dead-letter topic. Forwards each example
+ * window too, then is dropped and counted (a newer verdict on the same id replaces a waiting one,
+ * counted as replaced). Feedback keyed otherwise than by its request id, tombstones and records that
+ * cannot be decoded go to the dead-letter topic. Both waiting sets are changelogged stores, so a restart
+ * loses neither. Forwards each example
  * (its sequence number is given later, by the trainer) to the examples topic.
  */
 final class LabelJoinProcessor implements Processor<String, byte[], String, Object> {
@@ -68,7 +70,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
   public void process(Record<String, byte[]> record) {
     String topic = context.recordMetadata().map(m -> m.topic()).orElse("");
     boolean isFeedback = topic.equals(feedbackTopic);
+    String input = isFeedback ? "feedback" : "outcome";
     if (record.value() == null) {
+      deadLetter(record, input, null, "value: null (a tombstone is not " + (isFeedback ? "feedback" : "an outcome") + ")");
       return;
     }
     if (isFeedback) {
@@ -76,7 +80,15 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       try {
         f = CascadeSerdes.feedback().decode(record.value());
       } catch (SchemaDecodingException e) {
-        deadLetter(record, "feedback", e);
+        deadLetter(record, input, e, "feedback record cannot be decoded: " + e.getMessage());
+        return;
+      }
+      // Feedback meets its outcome on the partition the request id picks; keyed otherwise it
+      // would wait on another partition and be dropped.
+      if (!f.getRequestId().equals(record.key())) {
+        deadLetter(record, input, null, "key: must be the request id \"" + f.getRequestId() + "\", was "
+            + (record.key() == null ? "null" : "\"" + record.key() + "\"") + " (feedback is joined to the outcome on"
+            + " the partition its key picks)");
         return;
       }
       onFeedback(f, record.value());
@@ -85,7 +97,7 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       try {
         o = CascadeSerdes.outcomes().decode(record.value());
       } catch (SchemaDecodingException e) {
-        deadLetter(record, "outcome", e);
+        deadLetter(record, input, e, "outcome record cannot be decoded: " + e.getMessage());
         return;
       }
       onOutcome(o, record.value());
@@ -124,7 +136,11 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       emit(CascadeSerdes.outcomes().decode(unstamp(waiting)), f);
       return;
     }
-    // No outcome yet (or an unknown id): keep it for the window.
+    // No outcome yet (or an unknown id): keep it for the window; a newer verdict on the same id
+    // replaces one still waiting, and the replaced one is counted.
+    if (feedback.get(id) != null) {
+      metrics.feedback("replaced");
+    }
     feedback.put(id, stamp(bytes));
     metrics.feedback("waiting");
     expiry.wake();
@@ -169,13 +185,12 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
         examplesSink);
   }
 
-  private void deadLetter(Record<String, byte[]> record, String input, Exception e) {
+  private void deadLetter(Record<String, byte[]> record, String input, Exception e, String reason) {
     metrics.deadLetter(input);
     Record<byte[], byte[]> raw = new Record<>(record.key() == null ? null
         : record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8), record.value(), record.timestamp(),
         record.headers());
-    context.forward(new Record<String, Object>(record.key(),
-        DeadLetters.of(context, raw, "learner-" + input, e, input + " record cannot be decoded: " + e.getMessage()),
+    context.forward(new Record<String, Object>(record.key(), DeadLetters.of(context, raw, "learner-" + input, e, reason),
         context.currentSystemTimeMs()), deadLetterSink);
   }
 

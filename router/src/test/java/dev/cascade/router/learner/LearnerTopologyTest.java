@@ -16,6 +16,7 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.time.Duration;
+import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
@@ -139,6 +140,36 @@ class LearnerTopologyTest {
     send(outcome("nobody", Decision.DEFER, "x"));
     driver.advanceWallClockTime(WINDOW.plusSeconds(2));
     assertThat(examples.readValue().getLabelSource()).isEqualTo("teacher");
+  }
+
+  @Test
+  void aSecondVerdictOnAWaitingIdReplacesTheFirstAndBothAreCounted() {
+    sendFeedback("twice", "b");
+    sendFeedback("twice", "a");
+    assertThat(counter("cascade_learner_feedback", "result", "waiting")).isEqualTo(2);
+    assertThat(counter("cascade_learner_feedback", "result", "replaced")).isEqualTo(1);
+    send(outcome("twice", Decision.ACCEPT, null));
+    // The newer verdict labels it: the small answer ("a") equals the second corrected text.
+    assertThat(examples.readValue().getSmallCorrect()).isTrue();
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    // waiting 2 = replaced 1 + joined 1: none unaccounted for.
+    assertThat(counter("cascade_learner_feedback", "result", "joined")).isEqualTo(1);
+    assertThat(counter("cascade_learner_feedback", "result", "dropped")).isZero();
+  }
+
+  @Test
+  void feedbackKeyedOtherwiseThanByItsIdAndTombstonesAreDeadLettered() {
+    feedback.pipeInput("not-the-id", CascadeSerdes.feedback().encode(Feedback.newBuilder().setRequestId("the-id")
+        .setCorrect(true).setSource("user").setCreatedAtMs(0).build()));
+    feedback.pipeInput("the-id", (byte[]) null);
+    List<DeadLetter> dead = deadLetters.readValuesToList();
+    assertThat(dead).extracting(DeadLetter::getReason).containsExactly(
+        "key: must be the request id \"the-id\", was \"not-the-id\" (feedback is joined to the outcome on the"
+            + " partition its key picks)",
+        "value: null (a tombstone is not feedback)");
+    assertThat(dead).extracting(DeadLetter::getErrorClass).containsExactly("invalid:key", "invalid:value");
+    assertThat(counter("cascade_learner_dead_letters", "input", "feedback")).isEqualTo(2);
+    assertThat(counter("cascade_learner_feedback", "result", "waiting")).isZero();
   }
 
   @Test
