@@ -101,7 +101,7 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     DeferralPolicy next;
     synchronized (updates) {
       try {
-        next = ApiRecords.fromProto(asked, store.current().version() + 1, caller == null ? "admin" : caller,
+        next = ApiRecords.fromProto(asked, store.highestVersion() + 1, caller == null ? "admin" : caller,
             clock.millis());
       } catch (InvalidPolicyException e) {
         observer.onError(Status.INVALID_ARGUMENT.withDescription(e.describedAs("policy." + ApiRecords.protoField(e.field())))

@@ -14,6 +14,15 @@ interface PolicyStore extends AutoCloseable {
   DeferralPolicy current();
 
   /**
+   * The highest policy version written so far, usable or not (a record that decodes but is not a
+   * valid policy leaves the default in force, and its version is taken): the next version is above
+   * it, so no two policies on the topic share one.
+   */
+  default long highestVersion() {
+    return current().version();
+  }
+
+  /**
    * Writes {@code policy} and returns once {@link #current()} shows it (or a later one).
    *
    * @throws PolicyStoreException if it cannot be written or does not show up within {@code timeout}

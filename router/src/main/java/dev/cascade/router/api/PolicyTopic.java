@@ -33,8 +33,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The policy topic as a {@link PolicyStore}: the same compacted topic, key
  * {@link CascadeTopology#POLICY_KEY}, that every router instance reads as a global table. A
- * consumer (assigned, no group, from the beginning) follows it; after a record that is not a
- * usable policy the configured default is in force, as on the routers.
+ * consumer (assigned, no group, from the beginning) follows it. As on the routers: a record that
+ * cannot be decoded is skipped and the policy in force stays; after one that decodes but is not a
+ * valid policy the configured default is in force.
  */
 final class PolicyTopic implements PolicyStore {
 
@@ -50,6 +51,7 @@ final class PolicyTopic implements PolicyStore {
   private final Thread reader;
   private final DeferralPolicy fallback;
   private volatile DeferralPolicy current;
+  private volatile long highestVersion;
   private volatile boolean running = true;
   private volatile RuntimeException failure;
 
@@ -121,6 +123,11 @@ final class PolicyTopic implements PolicyStore {
   }
 
   @Override
+  public long highestVersion() {
+    return Math.max(highestVersion, current.version());
+  }
+
+  @Override
   public DeferralPolicy current() {
     return current;
   }
@@ -189,7 +196,16 @@ final class PolicyTopic implements PolicyStore {
     try {
       if (CascadeTopology.POLICY_KEY.equals(r.key() == null ? null : new String(r.key(),
           java.nio.charset.StandardCharsets.UTF_8)) && r.value() != null) {
-        DeferralPolicy policy = PolicyRecords.fromAvro(policies.deserialize(r.topic(), r.value()));
+        dev.cascade.schemas.avro.DeferralPolicy avro;
+        try {
+          avro = policies.deserialize(r.topic(), r.value());
+        } catch (dev.cascade.schemas.serde.SchemaDecodingException e) {
+          LOG.error("policy record at offset {} cannot be decoded and is skipped ({}); policy version {} stays in force",
+              r.offset(), e.getMessage(), current.version());
+          return;
+        }
+        highestVersion = Math.max(highestVersion, avro.getVersion());
+        DeferralPolicy policy = PolicyRecords.fromAvro(avro);
         current = policy;
         if (notify) {
           for (Consumer<DeferralPolicy> listener : listeners) {

@@ -164,7 +164,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       onRule(record);
     } else if (topic.equals(policyTopic)) {
       if (CascadeTopology.POLICY_KEY.equals(record.key())) {
-        policy.put(CascadeTopology.POLICY_KEY, record.value());
+        onPolicy(record);
       }
     }
   }
@@ -182,6 +182,29 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         s.rejected(), s.skipped(), s.lastPublishedVersion()));
     metrics.examples(Math.min(s.nextSeq() + 1, settings.maxExamples()));
     ticker.refresh(context.currentSystemTimeMs());
+  }
+
+  /**
+   * Keeps the policy record, unless it cannot be decoded: then it goes to the dead-letter topic
+   * (this one process, not every router, reports it) and the policy kept stays, as on the routers.
+   */
+  private void onPolicy(Record<String, byte[]> record) {
+    if (record.value() != null) {
+      try {
+        CascadeSerdes.policies().decode(record.value());
+      } catch (SchemaDecodingException e) {
+        metrics.deadLetter("policy");
+        LOG.error("policy topic record cannot be decoded; sent to the dead-letter topic, the policy kept stays: {}",
+            e.getMessage());
+        Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+            record.value(), record.timestamp(), record.headers());
+        context.forward(new Record<String, Object>(record.key(),
+            DeadLetters.of(context, raw, "policy", e, "policy record cannot be decoded: " + e.getMessage()),
+            context.currentSystemTimeMs()), deadLetterSink);
+        return;
+      }
+    }
+    policy.put(CascadeTopology.POLICY_KEY, record.value());
   }
 
   private void onRule(Record<String, byte[]> record) {
@@ -288,7 +311,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       double threshold = ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
       RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
       next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
-          current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
+          current.targetEscalationRate(), nextPolicyVersion(current), "learner", System.currentTimeMillis(),
           abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule(),
           marginFor(back.name(), current),
           current.tierPolicies());
@@ -306,7 +329,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
           : ThresholdCalibrator.threshold(scores, weights, fraction);
       next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
-          current.targetEscalationRate(), current.version() + 1, "learner", System.currentTimeMillis(),
+          current.targetEscalationRate(), nextPolicyVersion(current), "learner", System.currentTimeMillis(),
           abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule(),
           marginFor(challenger.name(), current),
           current.tierPolicies());
@@ -365,6 +388,23 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     }
     long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());
     save(new LearnerState(s.nextSeq(), since, now, published, rejected, skipped, lastVersion));
+  }
+
+  /**
+   * The version of the next policy: above the one in force and above the last one on the topic,
+   * which is not the one in force when it decoded but was not a valid policy (the default is then).
+   */
+  private long nextPolicyVersion(DeferralPolicy current) {
+    long last = current.version();
+    byte[] bytes = policy.get(CascadeTopology.POLICY_KEY);
+    if (bytes != null) {
+      try {
+        last = Math.max(last, CascadeSerdes.policies().decode(bytes).getVersion());
+      } catch (SchemaDecodingException e) {
+        // Not kept: undecodable records are dead-lettered as they arrive.
+      }
+    }
+    return last + 1;
   }
 
   private DeferralPolicy currentPolicy() {

@@ -408,6 +408,32 @@ class FrontDoorIT {
     });
     GenerateResponse viaGrpc = cascade(channelB).generate(request("after-update", test.get(600).prompt()));
     assertThat(viaGrpc.getPolicyVersion()).isEqualTo(none.getVersion());
+
+    // A record on the policy topic that cannot be decoded changes nothing PolicyAdmin shows (the
+    // routers skip it too); one that decodes but is no valid policy puts the default in force, and
+    // the next version is numbered above it, so no two policies share a version.
+    java.util.Map<String, Object> props = new java.util.HashMap<>(CascadeRouter.clientProperties(config));
+    try (org.apache.kafka.clients.producer.KafkaProducer<byte[], byte[]> raw = new org.apache.kafka.clients.producer
+        .KafkaProducer<>(props, new org.apache.kafka.common.serialization.ByteArraySerializer(),
+        new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+      byte[] key = dev.cascade.router.topology.CascadeTopology.POLICY_KEY.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      raw.send(new org.apache.kafka.clients.producer.ProducerRecord<>(config.topics().policy(), key,
+          new byte[] {1, 2, 3})).get();
+      Thread.sleep(1_000); // the admin's reader polls every 100 ms
+      assertThat(admin(null).getPolicy(GetPolicyRequest.getDefaultInstance()).getVersion()).isEqualTo(none.getVersion());
+      raw.send(new org.apache.kafka.clients.producer.ProducerRecord<>(config.topics().policy(), key,
+          dev.cascade.schemas.serde.CascadeSerdes.policies().encode(dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+              .setRule("chow-sum").setAlpha(0).setThreshold(1e9).setExplorationRate(2.0).setTargetEscalationRate(0)
+              .setVersion(5_000).setUpdatedBy("it").setUpdatedAtMs(1).setReason("invalid").build()))).get();
+    }
+    long deadline = System.currentTimeMillis() + 10_000;
+    while (admin(null).getPolicy(GetPolicyRequest.getDefaultInstance()).getVersion() != 0
+        && System.currentTimeMillis() < deadline) {
+      Thread.sleep(50);
+    }
+    assertThat(admin(null).getPolicy(GetPolicyRequest.getDefaultInstance()).getVersion()).as("the default in force")
+        .isZero();
+    assertThat(update("chow-sum", 1e9, "escalate nothing, again").getVersion()).isEqualTo(5_001);
   }
 
   @Test

@@ -173,6 +173,18 @@ class LearnerTopologyTest {
   }
 
   @Test
+  void anUndecodablePolicyRecordIsDeadLetteredOnceByTheLearner() {
+    driver.createInputTopic(config.topics().policy(), new StringSerializer(), new ByteArraySerializer())
+        .pipeInput(dev.cascade.router.topology.CascadeTopology.POLICY_KEY, new byte[] {7, 7, 7});
+    assertThat(deadLetters.readValuesToList()).singleElement().satisfies(d -> {
+      assertThat(d.getStage()).isEqualTo("policy");
+      assertThat(d.getReason()).startsWith("policy record cannot be decoded: ");
+      assertThat(d.getValue().array()).containsExactly(7, 7, 7);
+    });
+    assertThat(counter("cascade_learner_dead_letters", "input", "policy")).isEqualTo(1);
+  }
+
+  @Test
   void undecodableOutcomesAndRuleRecordsGoToTheDeadLetterTopic() {
     outcomes.pipeInput("bad", new byte[] {1, 2, 3});
     rules.pipeInput("posthoc-quantile@9", new byte[] {4, 5, 6});
