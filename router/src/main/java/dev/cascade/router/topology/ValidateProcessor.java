@@ -93,22 +93,24 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
     } catch (RuntimeException e) {
       problem = Optional.of("prompt: cannot be checked: " + e.getMessage());
     }
+    byte[] id = request.getRequestId() == null ? record.key()
+        : request.getRequestId().getBytes(java.nio.charset.StandardCharsets.UTF_8);
     if (problem.isPresent()) {
-      deadLetter(record, request.getReplyTo(), "validate", null, problem.get());
+      deadLetter(record, id, request.getReplyTo(), "validate", null, problem.get());
       return;
     }
     // Requests are spread over partitions by key and a repeated id is caught within its partition:
     // a record keyed otherwise could be answered once per partition it lands on.
     String key = record.key() == null ? null : new String(record.key(), java.nio.charset.StandardCharsets.UTF_8);
     if (!request.getRequestId().equals(key)) {
-      deadLetter(record, request.getReplyTo(), "validate", null, "key: must be the request id \""
+      deadLetter(record, id, request.getReplyTo(), "validate", null, "key: must be the request id \""
           + request.getRequestId() + "\" (UTF-8), was " + (key == null ? "null" : "\"" + key + "\"")
           + " (a request id is checked for duplicates within the partition its key picks)");
       return;
     }
     Long firstSeen = seen.get(request.getRequestId());
     if (firstSeen != null) {
-      deadLetter(record, request.getReplyTo(), "validate", null, "request_id: duplicate of a request received at " + firstSeen
+      deadLetter(record, id, request.getReplyTo(), "validate", null, "request_id: duplicate of a request received at " + firstSeen
           + " ms (ids must be unique within " + dedupeWindow.toSeconds() + " s)");
       return;
     }
@@ -119,8 +121,14 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
 
   /** Dead-letters {@code record}; {@code replyTo} is its decoded request's (null when it has none or was not decoded). */
   private void deadLetter(Record<byte[], byte[]> record, String replyTo, String stage, Throwable error, String reason) {
+    deadLetter(record, record.key(), replyTo, stage, error, reason);
+  }
+
+  /** As above, the dead letter keyed by {@code key}: the request id, once the request is decoded. */
+  private void deadLetter(Record<byte[], byte[]> record, byte[] key, String replyTo, String stage, Throwable error,
+      String reason) {
     observer.deadLettered();
-    CascadeTopology.deadLetter(context, replies, record.key(), DeadLetters.of(context, record, stage, error, reason),
+    CascadeTopology.deadLetter(context, replies, key, DeadLetters.of(context, record, stage, error, reason),
         replyTo, record.timestamp());
   }
 }

@@ -403,7 +403,11 @@ class CascadeTopologyTest {
     requests.pipeInput((byte[]) null, value);
     requests.pipeInput("by-id".getBytes(), value);
     driver.advanceWallClockTime(Duration.ofMillis(25));
-    List<DeadLetter> dead = deadLetters.readValuesToList();
+    List<org.apache.kafka.streams.KeyValue<byte[], DeadLetter>> keyed = deadLetters.readKeyValuesToList();
+    // Keyed by the request id, so a reader of the dead letters finds them by it.
+    assertThat(keyed).extracting(kv -> new String(kv.key, java.nio.charset.StandardCharsets.UTF_8))
+        .containsExactly("by-id", "by-id");
+    List<DeadLetter> dead = keyed.stream().map(kv -> kv.value).toList();
     assertThat(dead).extracting(DeadLetter::getReason).containsExactly(
         "key: must be the request id \"by-id\" (UTF-8), was \"other\" (a request id is checked for duplicates within"
             + " the partition its key picks)",
