@@ -206,6 +206,9 @@ final class DemoCommand implements Callable<Integer> {
     }
     List<Example> examples = data == null ? Examples.bundled("test") : Examples.read(data);
     examples = firstRequests(examples);
+    if (examples.isEmpty()) {
+      throw new IllegalArgumentException(data + ": holds no requests");
+    }
     if (!(rate >= 0) || Double.isInfinite(rate)) {
       throw new IllegalArgumentException("--rate: must be 0 (all at once) or a positive number of requests a second, was "
           + rate);
@@ -220,6 +223,17 @@ final class DemoCommand implements Callable<Integer> {
         MiddleTiers middle = MiddleTiers.load(tiers == null ? List.of() : tiers.subList(1, tiers.size() - 1), engine,
             config)) {
       config = config.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
+      // A prompt the router would refuse is dead-lettered, and the demo would wait for its answer:
+      // refuse the file first, naming the line.
+      for (Example e : examples) {
+        for (TextGenerator model : List.of(small, large)) {
+          java.util.Optional<String> problem = model.checkPrompt(e.prompt());
+          if (problem.isPresent()) {
+            throw new IllegalArgumentException((data == null ? "the bundled test split" : data.toString()) + " line "
+                + e.line() + ": " + problem.get() + " (model " + model.info().name() + ")");
+          }
+        }
+      }
       if (threshold == null) {
         List<Example> validation = Examples.bundled("validation");
         DeferralRule startRule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),

@@ -79,10 +79,12 @@ final class GenerateCommand implements Callable<Integer> {
         out.println(json ? mapper.writeValueAsString(toJson(null, g)) : g.text());
       } else {
         List<Example> examples = Examples.read(source.input);
-        for (int i = 0; i < examples.size(); i++) {
-          int item = i + 1;
-          generator.checkPrompt(examples.get(i).prompt()).ifPresent(problem -> {
-            throw new IllegalArgumentException(source.input + ": item " + item + ": " + problem);
+        if (examples.isEmpty()) {
+          throw new IllegalArgumentException(source.input + ": holds no prompts");
+        }
+        for (Example e : examples) {
+          generator.checkPrompt(e.prompt()).ifPresent(problem -> {
+            throw new IllegalArgumentException(source.input + " line " + e.line() + ": " + problem);
           });
         }
         for (int start = 0; start < examples.size(); start += CHUNK) {

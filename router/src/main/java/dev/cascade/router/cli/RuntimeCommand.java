@@ -44,8 +44,35 @@ public final class RuntimeCommand implements Runnable {
         commandLine.getErr().println("error: " + e.getMessage());
         return 2;
       }
+      String file = fileProblem(e);
+      if (file != null) {
+        commandLine.getErr().println("error: " + file);
+        return 2;
+      }
       throw e;
     });
     return cli;
+  }
+
+  /**
+   * A file a command was given that is missing, a directory, unreadable or not UTF-8, said in
+   * one line ("x.jsonl: no such file"); null when {@code e} is about something else.
+   */
+  static String fileProblem(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.nio.file.NoSuchFileException f) {
+        return f.getFile() + ": no such file";
+      }
+      if (t instanceof java.nio.file.AccessDeniedException f) {
+        return f.getFile() + ": permission denied";
+      }
+      if (t instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+        return f.getFile() + ": " + f.getReason().toLowerCase(java.util.Locale.ROOT);
+      }
+      if (t instanceof java.nio.charset.CharacterCodingException) {
+        return (e.getMessage() != null && e != t ? e.getMessage() + ": " : "") + "not UTF-8 text";
+      }
+    }
+    return null;
   }
 }

@@ -5,7 +5,6 @@ import dev.cascade.models.CacheSettings;
 import dev.cascade.models.CpuThreads;
 import dev.cascade.router.policy.TierPolicy;
 import java.io.IOException;
-import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
@@ -409,8 +408,14 @@ public final class CascadeConfig {
     }
     if (file != null) {
       Properties props = new Properties();
-      try (Reader reader = Files.newBufferedReader(file)) {
-        props.load(reader);
+      try {
+        String content = Files.readString(file);
+        // A byte-order mark, as some editors write, would become part of the first key.
+        props.load(new java.io.StringReader(content.startsWith("\uFEFF") ? content.substring(1) : content));
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new ConfigException("--config", file + ": no such file");
+      } catch (java.nio.charset.CharacterCodingException e) {
+        throw new ConfigException("--config", file + ": not UTF-8 text");
       } catch (IOException e) {
         throw new ConfigException("--config", "cannot read " + file + ": " + e.getMessage());
       }

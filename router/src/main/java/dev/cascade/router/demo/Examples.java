@@ -20,7 +20,9 @@ import java.util.List;
  */
 public final class Examples {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  // A second value after the object on a line is an error, not silently dropped.
+  private static final ObjectMapper JSON = new ObjectMapper()
+      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
   private Examples() {}
 
@@ -37,10 +39,44 @@ public final class Examples {
     }
   }
 
-  /** Every line of {@code file}. */
+  /**
+   * Every line of {@code file}.
+   *
+   * @throws IllegalArgumentException naming the file (and the line) when it is missing, a directory,
+   *     not UTF-8, or a line is not one JSON object with a string {@code prompt}
+   */
   public static List<Example> read(Path file) {
-    try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      return read(reader, file.toString());
+    if (!Files.exists(file)) {
+      throw new IllegalArgumentException(file + ": no such file");
+    }
+    if (Files.isDirectory(file)) {
+      throw new IllegalArgumentException(file + ": is a directory, not a JSONL file");
+    }
+    byte[] bytes;
+    try {
+      bytes = Files.readAllBytes(file);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file, e);
+    }
+    // Line by line, so that text that is not UTF-8 is reported with its line.
+    List<String> lines = new ArrayList<>();
+    java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
+    int start = 0;
+    for (int i = 0; i <= bytes.length; i++) {
+      if (i == bytes.length || bytes[i] == '\n') {
+        if (i == bytes.length && start == i) {
+          break;
+        }
+        try {
+          lines.add(utf8.decode(java.nio.ByteBuffer.wrap(bytes, start, i - start)).toString());
+        } catch (java.nio.charset.CharacterCodingException e) {
+          throw new IllegalArgumentException(file + " line " + (lines.size() + 1) + ": not UTF-8 text");
+        }
+        start = i + 1;
+      }
+    }
+    try {
+      return read(new BufferedReader(new java.io.StringReader(String.join("\n", lines))), file.toString());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
@@ -50,8 +86,19 @@ public final class Examples {
     List<Example> out = new ArrayList<>();
     String line;
     int number = 0;
-    while ((line = reader.readLine()) != null) {
+    while (true) {
+      try {
+        line = reader.readLine();
+      } catch (java.nio.charset.CharacterCodingException e) {
+        throw new IllegalArgumentException(source + " line " + (number + 1) + ": not UTF-8 text");
+      }
+      if (line == null) {
+        break;
+      }
       number++;
+      if (number == 1 && line.startsWith("\uFEFF")) {
+        line = line.substring(1); // a byte-order mark, as some editors write
+      }
       if (line.isBlank()) {
         continue;
       }
@@ -66,10 +113,15 @@ public final class Examples {
         throw new IllegalArgumentException(source + " line " + number + ": field 'prompt' missing or not a string");
       }
       JsonNode reference = node.get("reference");
+      if (reference != null && !reference.isNull() && (!reference.isTextual() || reference.asText().isEmpty())) {
+        throw new IllegalArgumentException(source + " line " + number + ": field 'reference' must be a non-empty string"
+            + " (or absent), was " + (reference.isTextual() ? "empty" : reference.getNodeType().toString().toLowerCase(
+                java.util.Locale.ROOT)));
+      }
       JsonNode kind = node.get("kind");
       out.add(new Example(prompt.asText(),
           reference == null || reference.isNull() ? null : reference.asText(),
-          kind == null || kind.isNull() ? null : kind.asText()));
+          kind == null || kind.isNull() ? null : kind.asText(), number));
     }
     return out;
   }

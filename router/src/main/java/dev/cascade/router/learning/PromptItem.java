@@ -47,7 +47,7 @@ public record PromptItem(String prompt, String reference, String kind) {
     for (int i = 0; i < examples.size(); i++) {
       Example e = examples.get(i);
       if (e.reference() == null) {
-        throw new IllegalArgumentException(file + ": item " + (i + 1) + " (prompt '" + e.prompt()
+        throw new IllegalArgumentException(file + " line " + e.line() + " (prompt '" + e.prompt()
             + "') has no string field \"reference\"");
       }
       items.add(new PromptItem(e.prompt(), e.reference(), e.kind()));

@@ -27,6 +27,18 @@ class DemoOptionsTest {
   }
 
   @Test
+  void aDataFileWithAPromptTheRouterWouldRefuseIsRefusedNamingTheLine(@TempDir Path dir) throws Exception {
+    // Before, such a request was dead-lettered and the demo waited two minutes for its answer.
+    Path data = dir.resolve("bad.jsonl");
+    java.nio.file.Files.writeString(data, "{\"prompt\": \"cat\", \"reference\": \"k a t\"}\n"
+        + "{\"prompt\": \"a#b\", \"reference\": \"x\"}\n");
+    assertThat(refused("demo", "--data", data.toString(), "--set", "model.engine=OnnxRuntime"))
+        .contains("bad.jsonl line 2: prompt: character '#'");
+    java.nio.file.Files.writeString(data, "\n");
+    assertThat(refused("demo", "--data", data.toString())).contains("bad.jsonl: holds no requests");
+  }
+
+  @Test
   void aNegativeRateIsRefused() {
     assertThat(refused("demo", "--rate", "-5")).contains("--rate").contains("-5");
   }

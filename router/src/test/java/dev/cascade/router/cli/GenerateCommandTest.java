@@ -33,6 +33,20 @@ class GenerateCommandTest {
   }
 
   @Test
+  void aBadInputFileIsRefusedNamingTheLineNotWithATrace(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setErr(new PrintWriter(err, true));
+    java.nio.file.Path bad = dir.resolve("bad.jsonl");
+    java.nio.file.Files.writeString(bad, "{\"prompt\": \"cat\"}\n\n{\"prompt\": \"a#b\"}\n");
+    assertThat(cli.execute("generate", "--engine", "OnnxRuntime", "--input", bad.toString())).isEqualTo(2);
+    assertThat(err.toString()).contains("bad.jsonl line 3: prompt: character '#'");
+    assertThat(cli.execute("generate", "--engine", "OnnxRuntime", "--input", dir.resolve("none.jsonl").toString()))
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("none.jsonl: no such file").doesNotContain("Exception");
+  }
+
+  @Test
   void aPromptIsAnsweredWithinTheTokensAsked() {
     assertThat(generate("--max-new-tokens", "2", "--json")).isZero();
     assertThat(out.toString()).contains("\"tokens\"");

@@ -151,6 +151,15 @@ class CascadeConfigTest {
   }
 
   @Test
+  void aMissingConfigFileIsSaidSoAndAByteOrderMarkIsNotPartOfTheFirstKey() throws Exception {
+    assertThatThrownBy(() -> CascadeConfig.load(dir.resolve("nope.properties"), Map.of(), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageEndingWith("nope.properties: no such file");
+    Path bom = dir.resolve("bom.properties");
+    Files.writeString(bom, "\uFEFFsmall.batch.size=8\n");
+    assertThat(CascadeConfig.load(bom, Map.of(), Map.of()).get(CascadeConfig.BATCH_SIZE)).isEqualTo(8);
+  }
+
+  @Test
   void unknownKeysAreRefusedEverywhere() throws Exception {
     Path file = dir.resolve("typo.properties");
     Files.writeString(file, "small.batch.sise=8\n");
