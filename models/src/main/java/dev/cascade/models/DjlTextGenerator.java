@@ -104,9 +104,21 @@ final class DjlTextGenerator implements TextGenerator {
           .or(() -> Optional.ofNullable(metadata.get("max_new_tokens")).map(Integer::parseInt))
           .orElse(Math.max(1, context / 4));
       long parameters = dir.card().map(c -> c.path("parameters").asLong(-1)).orElse(-1L);
-      ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
+      ModelTokenizer tokenizer;
+      try {
+        tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
+      } catch (RuntimeException e) {
+        throw new IllegalArgumentException(dir.tokenizerFile() + ": cannot be loaded as a Hugging Face tokenizer: "
+            + e.getMessage(), e);
+      }
       CacheLayout layout = CacheLayout.read(dir.modelFile()).orElse(null);
       NextTokenScores probe = probe(model, layout);
+      // A tokenizer of another model would feed ids past the logits' width: refuse the pair now,
+      // not with a failed forward pass on the first request.
+      if (tokenizer.vocabularySize() > probe.vocab()) {
+        throw new IllegalArgumentException(dir.tokenizerFile() + " has " + tokenizer.vocabularySize() + " tokens, but "
+            + dir.modelFile() + " scores " + probe.vocab() + ": the tokenizer is not this model's");
+      }
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
           context, maxNew, probe.hidden() != null, layout, layout != null && cacheSettings.enabled());
       return new DjlTextGenerator(model, tokenizer, info, probe.vocab(), maxBatch, threads.decoders(), cacheSettings,

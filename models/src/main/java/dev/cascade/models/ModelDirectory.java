@@ -95,6 +95,8 @@ public record ModelDirectory(String name, Path path, Optional<JsonNode> card) {
     }
     try {
       return Optional.of(new ObjectMapper().readTree(file.toFile()));
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
