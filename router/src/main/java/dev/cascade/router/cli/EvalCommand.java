@@ -233,11 +233,18 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     Path data = source.data;
     List<PromptItem> items = PromptItem.readJsonl(data);
-    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    // What can be checked before the models run: the rule files, the training file, the plot's path.
     List<LearnedRule> rules = new ArrayList<>();
     for (Path file : ruleFiles) {
       rules.add(RuleArtifacts.read(file));
     }
+    if (ruleTrain != null) {
+      PromptItem.readJsonl(ruleTrain);
+    }
+    if (plot != null && Files.isDirectory(plot)) {
+      throw new IllegalArgumentException("--plot: " + plot + " is a directory; give a PNG file's path");
+    }
+    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
     if (ruleTrain != null) {
       rules.addAll(trainRules(ruleTrain));
     }

@@ -170,6 +170,15 @@ public final class CascadeAnswers {
    * TextGenerator.Cancellation, TextGenerator.EarlyStop)}); never cached. */
   public static List<Generation> generate(TextGenerator generator, String label, List<String> prompts,
       Settings settings, Progress progress, TextGenerator.EarlyStop earlyStop) {
+    // Every prompt first, named by its place in the file and its text: the generator's own error
+    // would name its place in a batch sorted by length.
+    for (int i = 0; i < prompts.size(); i++) {
+      java.util.Optional<String> problem = generator.checkPrompt(prompts.get(i));
+      if (problem.isPresent()) {
+        throw new IllegalArgumentException("item " + (i + 1) + " (prompt '" + abbreviate(prompts.get(i)) + "'), for "
+            + label + ": " + problem.get());
+      }
+    }
     int limit = settings.maxNewTokens() == 0
         ? generator.info().maxNewTokensLimit()
         : Math.min(settings.maxNewTokens(), generator.info().maxNewTokensLimit());
@@ -287,5 +296,9 @@ public final class CascadeAnswers {
       }
       return generations;
     }
+  }
+
+  private static String abbreviate(String prompt) {
+    return prompt.length() <= 60 ? prompt : prompt.substring(0, 57) + "...";
   }
 }

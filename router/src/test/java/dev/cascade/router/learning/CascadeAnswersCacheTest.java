@@ -1,6 +1,7 @@
 package dev.cascade.router.learning;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cascade.models.Generation;
 import dev.cascade.models.ModelInfo;
@@ -43,7 +44,7 @@ class CascadeAnswersCacheTest {
 
     @Override
     public Optional<String> checkPrompt(String prompt) {
-      return Optional.empty();
+      return prompt.contains("#") ? Optional.of("prompt: character '#' cannot be encoded") : Optional.empty();
     }
 
     @Override
@@ -96,6 +97,18 @@ class CascadeAnswersCacheTest {
     Files.write(model.resolve("model.onnx"), new byte[] {1, 2, 4});
     CascadeAnswers.generateCached(loaded, model.toString(), prompts, settings(model, 48), CascadeAnswers.Progress.NONE);
     assertThat(loaded.generated).as("other weights").hasValue(11);
+  }
+
+  @Test
+  void aPromptTheModelRefusesIsNamedByItsPlaceAndTextBeforeAnythingIsGenerated() throws Exception {
+    Path model = modelDir(new byte[] {4});
+    CountingModel loaded = new CountingModel();
+    // The generator's own error would name the prompt's place in a batch sorted by length.
+    assertThatThrownBy(() -> CascadeAnswers.generateCached(loaded, model.toString(), List.of("a long one", "x#y", "b"),
+        settings(model, 12), CascadeAnswers.Progress.NONE))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("item 2 (prompt 'x#y'), for " + model + ": prompt: character '#' cannot be encoded");
+    assertThat(loaded.generated).hasValue(0);
   }
 
   @Test
