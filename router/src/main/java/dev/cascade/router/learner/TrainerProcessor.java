@@ -193,18 +193,22 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       try {
         CascadeSerdes.policies().decode(record.value());
       } catch (SchemaDecodingException e) {
-        metrics.deadLetter("policy");
         LOG.error("policy topic record cannot be decoded; sent to the dead-letter topic, the policy kept stays: {}",
             e.getMessage());
-        Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-            record.value(), record.timestamp(), record.headers());
-        context.forward(new Record<String, Object>(record.key(),
-            DeadLetters.of(context, raw, "policy", e, "policy record cannot be decoded: " + e.getMessage()),
-            context.currentSystemTimeMs()), deadLetterSink);
+        deadLetter(record, "policy", "policy", e, "policy record cannot be decoded: " + e.getMessage());
         return;
       }
     }
     policy.put(CascadeTopology.POLICY_KEY, record.value());
+  }
+
+  /** Sends a rules- or policy-topic record (its key not null) to the dead-letter topic, counted under {@code input}. */
+  private void deadLetter(Record<String, byte[]> record, String input, String stage, Exception e, String reason) {
+    metrics.deadLetter(input);
+    Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
+        record.value(), record.timestamp(), record.headers());
+    context.forward(new Record<String, Object>(record.key(), DeadLetters.of(context, raw, stage, e, reason),
+        context.currentSystemTimeMs()), deadLetterSink);
   }
 
   private void onRule(Record<String, byte[]> record) {
@@ -218,14 +222,9 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     try {
       RuleArtifacts.decode(record.value());
     } catch (IllegalArgumentException e) {
-      metrics.deadLetter("rule");
       LOG.error("rules topic record '{}' is not a rule artifact; sent to the dead-letter topic: {}", record.key(),
           e.getMessage());
-      Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-          record.value(), record.timestamp(), record.headers());
-      context.forward(new Record<String, Object>(record.key(),
-          DeadLetters.of(context, raw, "rules", e, "rule record cannot be decoded: " + e.getMessage()),
-          context.currentSystemTimeMs()), deadLetterSink);
+      deadLetter(record, "rule", "rules", e, "rule record cannot be decoded: " + e.getMessage());
       return;
     }
     rules.put(record.key(), record.value());
