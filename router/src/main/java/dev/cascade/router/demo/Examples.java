@@ -86,15 +86,7 @@ public final class Examples {
     List<Example> out = new ArrayList<>();
     String line;
     int number = 0;
-    while (true) {
-      try {
-        line = reader.readLine();
-      } catch (java.nio.charset.CharacterCodingException e) {
-        throw new IllegalArgumentException(source + " line " + (number + 1) + ": not UTF-8 text");
-      }
-      if (line == null) {
-        break;
-      }
+    while ((line = reader.readLine()) != null) {
       number++;
       if (number == 1 && line.startsWith("\uFEFF")) {
         line = line.substring(1); // a byte-order mark, as some editors write
