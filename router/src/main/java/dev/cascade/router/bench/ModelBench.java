@@ -109,8 +109,9 @@ public final class ModelBench {
       parameters = generator.info().parameters();
       name = generator.info().name();
       int maxNew = generator.info().maxNewTokensLimit();
-      log.printf(Locale.ROOT, "model %s (%d parameters), %d cores, %d prompts, %.1f s per batch size%n", name,
-          parameters, cores, prompts.size(), options.seconds());
+      log.printf(Locale.ROOT, "model %s (%s), %d cores, %d prompts, %.1f s per batch size%n", name,
+          parameters > 0 ? parameters + " parameters" : "parameters unknown: no card.json", cores, prompts.size(),
+          options.seconds());
       log.flush();
       generator.generate(prompts.subList(0, Math.min(64, prompts.size())), maxNew); // warm-up
       int next = 0;

@@ -36,7 +36,8 @@ public record DemoSummary(
     @JsonProperty("escalation_ms") Latency escalationMs,
     @JsonProperty("large_draft_tokens") long largeDraftTokens,
     @JsonProperty("large_draft_accepted") long largeDraftAccepted,
-    @JsonProperty("tier_early_stops") int tierEarlyStops) {
+    @JsonProperty("tier_early_stops") int tierEarlyStops,
+    @JsonProperty("scored_requests") int scoredRequests) {
 
   /**
    * Latency percentiles: end to end (from a request being produced to its response being read), or
@@ -151,7 +152,8 @@ public record DemoSummary(
         ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored), costUnits, largeOnlyCost,
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
-        servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops);
+        servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops,
+        scored);
   }
 
   /** p50, p95 and p99 of a histogram of microseconds, in milliseconds. */
@@ -188,7 +190,7 @@ public record DemoSummary(
         "escalated           %d (%.1f%%)",
         "served by           %s",
         "degraded            %d",
-        "accuracy (exact match against the references)",
+        "accuracy (exact match against the references)%s",
         "  small only        %.1f%%",
         "  cascade           %.1f%%",
         "  large only        %.1f%%",
@@ -199,6 +201,7 @@ public record DemoSummary(
         "policy              %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
+        scoredRequests == requests ? "" : ": the " + scoredRequests + " of " + requests + " requests that have one",
         100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
         costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
         escalationMs.p50(), escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens,

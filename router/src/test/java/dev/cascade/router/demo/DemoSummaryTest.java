@@ -38,7 +38,7 @@ class DemoSummaryTest {
     Map<String, RoutingOutcome> outcomes = new HashMap<>();
     for (int i = 0; i < 100; i++) {
       String id = "demo-" + i;
-      examples.add(new Example("p" + i, null, "word"));
+      examples.add(new Example("p" + i, i < 10 ? "t" : null, "word"));
       // Every fourth escalated, taking 10, 20, ..., 250 ms; the accepted ones carry a stray value
       // that must not count.
       boolean escalated = i % 4 == 0;
@@ -57,5 +57,10 @@ class DemoSummaryTest {
     assertThat(summary.largeDraftTokens()).isEqualTo(150);
     assertThat(summary.largeDraftAccepted()).isEqualTo(100);
     assertThat(summary.toText()).contains("escalations         p50 130.0 ms").contains("draft tokens kept 100 of 150");
+    // Accuracy is over the requests with a reference, and the summary says how many had one.
+    assertThat(summary.scoredRequests()).isEqualTo(10);
+    assertThat(summary.accuracySmallOnly()).isEqualTo(1.0);
+    assertThat(summary.toText()).contains("accuracy (exact match against the references): the 10 of 100 requests that"
+        + " have one");
   }
 }
