@@ -67,6 +67,11 @@ final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintWriter out = spec.commandLine().getOut();
+    // The input first: a missing or malformed file is refused before the model loads.
+    List<Example> examples = source.prompt != null ? List.of() : Examples.read(source.input);
+    if (source.prompt == null && examples.isEmpty()) {
+      throw new IllegalArgumentException(source.input + ": holds no prompts");
+    }
     try (TextGenerator generator = TextGenerators.load(model, engine, batchSize)) {
       int most = generator.info().maxNewTokensLimit();
       if (maxNewTokens != null && (maxNewTokens < 1 || maxNewTokens > most)) {
@@ -78,10 +83,6 @@ final class GenerateCommand implements Callable<Integer> {
         Generation g = generator.generate(List.of(source.prompt), limit).get(0);
         out.println(json ? mapper.writeValueAsString(toJson(null, g)) : g.text());
       } else {
-        List<Example> examples = Examples.read(source.input);
-        if (examples.isEmpty()) {
-          throw new IllegalArgumentException(source.input + ": holds no prompts");
-        }
         for (Example e : examples) {
           generator.checkPrompt(e.prompt()).ifPresent(problem -> {
             throw new IllegalArgumentException(source.input + " line " + e.line() + ": " + problem);

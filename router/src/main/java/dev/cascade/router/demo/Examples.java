@@ -2,10 +2,8 @@ package dev.cascade.router.demo;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -33,7 +31,7 @@ public final class Examples {
       if (in == null) {
         throw new IllegalArgumentException("no bundled split '" + split + "' (resource " + resource + " is missing)");
       }
-      return read(new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8)), resource);
+      return parse(lines(in.readAllBytes(), resource), resource);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + resource, e);
     }
@@ -52,41 +50,35 @@ public final class Examples {
     if (Files.isDirectory(file)) {
       throw new IllegalArgumentException(file + ": is a directory, not a JSONL file");
     }
-    byte[] bytes;
     try {
-      bytes = Files.readAllBytes(file);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file, e);
-    }
-    // Line by line, so that text that is not UTF-8 is reported with its line.
-    List<String> lines = new ArrayList<>();
-    java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
-    int start = 0;
-    for (int i = 0; i <= bytes.length; i++) {
-      if (i == bytes.length || bytes[i] == '\n') {
-        if (i == bytes.length && start == i) {
-          break;
-        }
-        try {
-          lines.add(utf8.decode(java.nio.ByteBuffer.wrap(bytes, start, i - start)).toString());
-        } catch (java.nio.charset.CharacterCodingException e) {
-          throw new IllegalArgumentException(file + " line " + (lines.size() + 1) + ": not UTF-8 text");
-        }
-        start = i + 1;
-      }
-    }
-    try {
-      return read(new BufferedReader(new java.io.StringReader(String.join("\n", lines))), file.toString());
+      return parse(lines(Files.readAllBytes(file), file.toString()), file.toString());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
   }
 
-  private static List<Example> read(BufferedReader reader, String source) throws IOException {
+  /** The lines of {@code bytes}, each decoded as UTF-8 on its own, so that text that is not is reported with its line. */
+  private static List<String> lines(byte[] bytes, String source) {
+    List<String> lines = new ArrayList<>();
+    java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder();
+    int start = 0;
+    for (int i = 0; i <= bytes.length; i++) {
+      if (i == bytes.length ? i > start : bytes[i] == '\n') {
+        try {
+          lines.add(utf8.decode(java.nio.ByteBuffer.wrap(bytes, start, i - start)).toString());
+        } catch (java.nio.charset.CharacterCodingException e) {
+          throw new IllegalArgumentException(source + " line " + (lines.size() + 1) + ": not UTF-8 text");
+        }
+        start = i + 1;
+      }
+    }
+    return lines;
+  }
+
+  private static List<Example> parse(List<String> lines, String source) {
     List<Example> out = new ArrayList<>();
-    String line;
     int number = 0;
-    while ((line = reader.readLine()) != null) {
+    for (String line : lines) {
       number++;
       if (number == 1 && line.startsWith("\uFEFF")) {
         line = line.substring(1); // a byte-order mark, as some editors write
