@@ -187,11 +187,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
 
   private void deadLetter(Record<String, byte[]> record, String input, Exception e, String reason) {
     metrics.deadLetter(input);
-    Record<byte[], byte[]> raw = new Record<>(record.key() == null ? null
-        : record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8), record.value(), record.timestamp(),
-        record.headers());
-    context.forward(new Record<String, Object>(record.key(), DeadLetters.of(context, raw, "learner-" + input, e, reason),
-        context.currentSystemTimeMs()), deadLetterSink);
+    context.forward(new Record<String, Object>(record.key(),
+        DeadLetters.ofStringKeyed(context, record, "learner-" + input, e, reason), context.currentSystemTimeMs()),
+        deadLetterSink);
   }
 
   /** The stored value: 8 bytes of arrival time (this processor's clock), then the record. */

@@ -205,9 +205,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   /** Sends a rules- or policy-topic record (its key not null) to the dead-letter topic, counted under {@code input}. */
   private void deadLetter(Record<String, byte[]> record, String input, String stage, Exception e, String reason) {
     metrics.deadLetter(input);
-    Record<byte[], byte[]> raw = new Record<>(record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-        record.value(), record.timestamp(), record.headers());
-    context.forward(new Record<String, Object>(record.key(), DeadLetters.of(context, raw, stage, e, reason),
+    context.forward(new Record<String, Object>(record.key(), DeadLetters.ofStringKeyed(context, record, stage, e, reason),
         context.currentSystemTimeMs()), deadLetterSink);
   }
 

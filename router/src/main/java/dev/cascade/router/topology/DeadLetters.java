@@ -64,6 +64,14 @@ public final class DeadLetters {
         .build();
   }
 
+  /** As {@link #of(ProcessorContext, Record, String, Throwable, String)} for a record read with a String key (UTF-8). */
+  public static DeadLetter ofStringKeyed(ProcessorContext<?, ?> context, Record<String, byte[]> record, String stage,
+      Throwable error, String reason) {
+    return of(context, new Record<>(record.key() == null ? null
+        : record.key().getBytes(java.nio.charset.StandardCharsets.UTF_8), record.value(), record.timestamp(),
+        record.headers()), stage, error, reason);
+  }
+
   public static DeadLetter of(ProcessorContext<?, ?> context, Record<byte[], byte[]> record, String stage, Throwable error,
       String reason) {
     RecordMetadata meta = context.recordMetadata().orElse(null);
