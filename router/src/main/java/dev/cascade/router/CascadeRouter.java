@@ -36,7 +36,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -210,10 +209,8 @@ public final class CascadeRouter implements AutoCloseable {
             e.getMessage());
       }
     }
-    try (Admin admin = Admin.create(clientProperties(config))) {
-      TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), config.get(CascadeConfig.TOPIC_PARTITIONS),
-          config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
-    }
+    TopicProvisioner.ensure(clientProperties(config), TopicProvisioner.specs(config.topics(),
+        config.get(CascadeConfig.TOPIC_PARTITIONS), config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     // escalation.speculative: a tier is sent the latest answer as a draft where it shares the small model's tokenizer.
     EscalationTiers tiers = connectTiers(config, largeTarget,
         config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "");

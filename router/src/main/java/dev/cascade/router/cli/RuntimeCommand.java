@@ -37,12 +37,23 @@ public final class RuntimeCommand implements Runnable {
     System.exit(configure(new CommandLine(new RuntimeCommand())).execute(args));
   }
 
-  /** Configuration errors print one line and exit 2. */
+  /** Configuration errors print one line and exit 2; a Kafka cluster that never answers, one line and exit 1. */
   static CommandLine configure(CommandLine cli) {
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
         commandLine.getErr().println("error: " + e.getMessage());
         return 2;
+      }
+      if (e instanceof dev.cascade.router.topics.KafkaUnreachableException) {
+        commandLine.getErr().println("error: " + e.getMessage());
+        return 1;
+      }
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof org.apache.kafka.common.config.ConfigException kafka) {
+          commandLine.getErr().println("error: a Kafka client setting (kafka.*) is refused by the client: "
+              + kafka.getMessage());
+          return 2;
+        }
       }
       String file = fileProblem(e);
       if (file != null) {

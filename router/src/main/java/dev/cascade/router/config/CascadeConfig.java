@@ -435,8 +435,14 @@ public final class CascadeConfig {
         continue;
       }
       if (key == null) {
-        throw new ConfigException(e.getKey(), "unknown environment variable; known ones are CASCADE_ + a key "
-            + "upper-cased with '.' and '-' as '_', e.g. " + BOOTSTRAP_SERVERS.envName());
+        // Compared as keys with '_' for '.' and '-': CASCADE_POLICY_TRESHOLD is policy.treshold.
+        Map<String, ConfigKey<?>> byUnderscored = new TreeMap<>();
+        byName.values().forEach(k -> byUnderscored.put(k.name().replace('.', '_').replace('-', '_'), k));
+        String hint = KeySuggestion.nearest(e.getKey().substring("CASCADE_".length()).toLowerCase(java.util.Locale.ROOT),
+            byUnderscored.keySet(), '_').map(k -> "; did you mean " + byUnderscored.get(k).envName() + " ("
+                + byUnderscored.get(k).name() + ")?").orElse("");
+        throw new ConfigException(e.getKey(), "unknown environment variable" + hint + " (known ones are CASCADE_ + a key "
+            + "upper-cased with '.' and '-' as '_', e.g. " + BOOTSTRAP_SERVERS.envName() + ")");
       }
       text.put(key.name(), e.getValue());
       source.put(key.name(), "environment variable " + e.getKey());
@@ -465,8 +471,9 @@ public final class CascadeConfig {
       return;
     }
     if (!byName.containsKey(name)) {
-      throw new ConfigException(name, "unknown key in " + from + "; known keys: " + String.join(", ", byName.keySet())
-          + ", and kafka.* for Kafka client settings");
+      String hint = KeySuggestion.nearest(name, byName.keySet()).map(k -> "; did you mean " + k + "?").orElse("");
+      throw new ConfigException(name, "unknown key in " + from + hint + " (known keys: "
+          + String.join(", ", byName.keySet()) + ", and kafka.* for Kafka client settings)");
     }
     text.put(name, value);
     source.put(name, from);

@@ -11,7 +11,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
@@ -47,12 +46,10 @@ public final class ContinuousLearner implements AutoCloseable {
     String applicationId = config.get(CascadeConfig.LEARN_APPLICATION_ID);
     String examplesTopic = LearnerTopology.examplesTopic(applicationId);
     short replication = config.get(CascadeConfig.TOPIC_REPLICATION).shortValue();
-    try (Admin admin = Admin.create(CascadeRouter.clientProperties(config))) {
-      List<NewTopic> specs = new ArrayList<>(TopicProvisioner.specs(config.topics(),
-          config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
-      specs.add(new NewTopic(examplesTopic, 1, replication));
-      TopicProvisioner.ensure(admin, specs);
-    }
+    List<NewTopic> specs = new ArrayList<>(TopicProvisioner.specs(config.topics(),
+        config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
+    specs.add(new NewTopic(examplesTopic, 1, replication));
+    TopicProvisioner.ensure(CascadeRouter.clientProperties(config), specs);
     LearnerSettings settings = LearnerSettings.from(config);
     Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");

@@ -86,13 +86,21 @@ public final class OutcomesTopic {
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     props.putIfAbsent(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 2000);
+    // A broker that is down: a warning every 10 s at most, not every second.
+    props.putIfAbsent(ConsumerConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, 10_000);
     long records = 0;
     long undecodable = 0;
     StringBuilder range = new StringBuilder("topic " + topic + ":");
     try (KafkaConsumer<byte[], byte[]> consumer =
         new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
-      List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
-          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      List<TopicPartition> partitions;
+      try {
+        partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+            .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      } catch (org.apache.kafka.common.errors.TimeoutException expired) {
+        throw dev.cascade.router.topics.KafkaUnreachableException.of(
+            props.get(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG), 30_000, null, expired);
+      }
       if (partitions.isEmpty()) {
         throw new IllegalArgumentException("topic '" + topic + "' does not exist");
       }

@@ -2,10 +2,12 @@ package dev.cascade.router.topics;
 
 import dev.cascade.router.config.TopicNames;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
+import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.common.config.TopicConfig;
@@ -16,6 +18,8 @@ import org.apache.kafka.common.config.TopicConfig;
  * every instance reads versions in the order they were written).
  */
 public final class TopicProvisioner {
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TopicProvisioner.class);
 
   private TopicProvisioner() {}
 
@@ -32,6 +36,30 @@ public final class TopicProvisioner {
     topics.add(new NewTopic(names.rules(), 1, replication)
         .configs(Map.of(TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_COMPACT)));
     return topics;
+  }
+
+  /**
+   * As {@link #ensure(Admin, List)}, with an admin client of its own made from {@code clientProps}
+   * (which name {@code bootstrap.servers}). It waits for a broker as long as the client's
+   * {@code default.api.timeout.ms} (60 s unless set), retrying no more often than every 10 s after
+   * the first few tries (so a broker that is down is not one warning a second); when none answers,
+   * a {@link KafkaUnreachableException} says where it looked and for how long.
+   */
+  public static List<String> ensure(Map<String, Object> clientProps, List<NewTopic> specs) {
+    Map<String, Object> props = new HashMap<>(clientProps);
+    props.putIfAbsent(CommonClientConfigs.RECONNECT_BACKOFF_MAX_MS_CONFIG, 10_000);
+    Object bootstrap = props.get(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG);
+    Object timeout = props.getOrDefault(CommonClientConfigs.DEFAULT_API_TIMEOUT_MS_CONFIG, 60_000);
+    LOG.info("connecting to Kafka at {} (bootstrap.servers) to check the topics; waiting up to {} ms", bootstrap,
+        timeout);
+    try (Admin admin = Admin.create(props)) {
+      return ensure(admin, specs);
+    } catch (IllegalStateException e) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.TimeoutException expired) {
+        throw KafkaUnreachableException.of(bootstrap, timeout, "kafka.default.api.timeout.ms", expired);
+      }
+      throw e;
+    }
   }
 
   /** Creates those of {@code specs} that do not exist yet; returns the names it created. */

@@ -1,0 +1,43 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.api.CommandLineRun;
+import java.net.ServerSocket;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code serve} pointed at an address where no broker listens, and at Kafka client settings the
+ * client refuses: one line naming what is wrong, not a stack trace, and not a wait without end.
+ */
+class KafkaUnreachableTest {
+
+  /** A loopback port nothing listens on (bound, then closed). */
+  private static int closedPort() throws Exception {
+    try (ServerSocket socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
+
+  @Test
+  void noBrokerAtTheAddressIsOneLineNamingItAndExit1() throws Exception {
+    String address = "127.0.0.1:" + closedPort();
+    CommandLineRun run = CommandLineRun.of("serve", "--set", "bootstrap.servers=" + address,
+        "--set", "large.target=127.0.0.1:" + closedPort(), "--set", "model.engine=OnnxRuntime",
+        "--set", "kafka.default.api.timeout.ms=2000", "--set", "kafka.request.timeout.ms=1000");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err().strip()).startsWith("error: bootstrap.servers: no Kafka broker answered at " + address
+        + " within 2000 ms (kafka.default.api.timeout.ms)").doesNotContain("\n").doesNotContain("\tat ");
+  }
+
+  @Test
+  void aKafkaSettingTheClientRefusesIsOneLineAndExit2() throws Exception {
+    // The admin client needs default.api.timeout.ms >= request.timeout.ms (30 s by default).
+    CommandLineRun run = CommandLineRun.of("serve", "--set", "bootstrap.servers=127.0.0.1:" + closedPort(),
+        "--set", "large.target=127.0.0.1:" + closedPort(), "--set", "model.engine=OnnxRuntime",
+        "--set", "kafka.default.api.timeout.ms=1000");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: a Kafka client setting (kafka.*) is refused by the client:")
+        .contains("default.api.timeout.ms").doesNotContain("\n");
+  }
+}
