@@ -160,6 +160,16 @@ class LargeModelServerProtocolsTest {
     assertThat(body.path("choices").path(0).path("text").asText()).isEqualTo(expected.text());
     assertThat(body.path("choices").path(0).path("finish_reason").asText()).isIn("stop", "length");
     assertThat(body.path("usage").path("completion_tokens").asInt()).isEqualTo(expected.tokens().length);
+    int promptTokens = large.promptTokens("the quick brown fox").orElseThrow();
+    assertThat(body.path("usage").path("prompt_tokens").asInt()).isEqualTo(promptTokens);
+    assertThat(body.path("usage").path("total_tokens").asInt()).isEqualTo(promptTokens + expected.tokens().length);
+    // stop cuts the answer before the first stop string; echo puts the prompt in front.
+    String stop = expected.text().substring(expected.text().length() / 2, expected.text().length() / 2 + 1);
+    JsonNode cut = JSON.readTree(post("{\"prompt\":\"the quick brown fox\",\"max_tokens\":12,\"stop\":\"" + stop
+        + "\",\"echo\":true}").body());
+    assertThat(cut.path("choices").path(0).path("text").asText())
+        .isEqualTo("the quick brown fox" + expected.text().substring(0, expected.text().indexOf(stop)));
+    assertThat(cut.path("choices").path(0).path("finish_reason").asText()).isEqualTo("stop");
     // A prompt array of one, and no model named, work too.
     JsonNode array = JSON.readTree(post("{\"prompt\":[\"the quick brown fox\"],\"max_tokens\":12}").body());
     assertThat(array.path("choices").path(0).path("text").asText()).isEqualTo(expected.text());
@@ -174,11 +184,11 @@ class LargeModelServerProtocolsTest {
     int limit = large.info().maxNewTokensLimit();
     assertHttp(post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}"), 404, "does not exist");
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":" + (limit + 1) + "}"), 400,
-        "max_tokens: " + (limit + 1));
+        "max_tokens: must be 1 to " + limit + " (the most large generates), was " + (limit + 1));
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"\"}"), 400, "prompt");
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"stream\":true}"), 400, "stream");
     assertHttp(post("{\"model\":\"large\",\"prompt\":[\"a\",\"b\"]}"), 400, "one prompt");
-    assertHttp(post("not json"), 400, "not JSON");
+    assertHttp(post("not json"), 400, "could not parse the JSON body");
     assertThat(JSON.readTree(post("not json").body()).path("error").path("message").asText()).doesNotContain("Source");
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":\"x\"}"), 400,
         "max_tokens: must be an integer, was a string");
@@ -191,6 +201,26 @@ class LargeModelServerProtocolsTest {
     assertHttp(path, 404, "Invalid URL (POST /v1/chat/completions)");
     assertHttp(HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/models/gpt-4")).GET().build(),
         HttpResponse.BodyHandlers.ofString()), 404, "does not exist");
+  }
+
+  @Test
+  void openAiErrorsHaveOpenAisShapeAndFieldsNotHonouredAreRefused() throws Exception {
+    JsonNode limit = JSON.readTree(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":0}").body()).path("error");
+    assertThat(limit.path("type").asText()).isEqualTo("invalid_request_error");
+    assertThat(limit.path("param").asText()).isEqualTo("max_tokens");
+    assertThat(limit.path("code").isTextual()).isTrue();
+    JsonNode model = JSON.readTree(post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}").body()).path("error");
+    assertThat(model.path("code").asText()).isEqualTo("model_not_found");
+    assertThat(model.path("param").asText()).isEqualTo("model");
+    assertHttp(post("{\"prompt\":\"cat\",\"suffix\":\"x\"}"), 400, "suffix");
+    assertHttp(post("{\"prompt\":\"cat\",\"best_of\":3}"), 400, "best_of");
+    assertHttp(post("{\"prompt\":\"cat\",\"temperature\":5}"), 400, "temperature: must be 0.0 to 2.0");
+    assertHttp(post("{\"prompt\":\"cat\",\"stream\":\"yes\"}"), 400, "stream: must be a boolean");
+    assertHttp(post("{\"prompt\":\"cat\"} trailing"), 400, "could not parse the JSON body");
+    HttpResponse<String> notUtf8 = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/completions"))
+        .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[] {'{', '"', 'p', '"', ':', '"', (byte) 0xff, '"', '}'}))
+        .build(), HttpResponse.BodyHandlers.ofString());
+    assertHttp(notUtf8, 400, "not UTF-8 text: byte 0xFF at offset 6");
   }
 
   private static void assertHttp(HttpResponse<String> response, int status, String message) throws Exception {

@@ -3,6 +3,7 @@ package dev.cascade.router.api;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.StageLatencies;
 import java.util.LinkedHashMap;
@@ -42,19 +43,9 @@ final class OpenAiResponses {
    */
   static Answer answer(OpenAiRequest request, CascadeResponse response, TokenCounter tokens, int defaultMaxNewTokens,
       long createdSeconds) {
-    String text = response.getText();
-    String finish = null;
-    int cut = -1;
-    for (String stop : request.stop()) {
-      int at = text.indexOf(stop);
-      if (at >= 0 && (cut < 0 || at < cut)) {
-        cut = at;
-      }
-    }
-    if (cut >= 0) {
-      text = text.substring(0, cut);
-      finish = "stop";
-    }
+    java.util.Optional<String> cut = request.cutAtStop(response.getText());
+    String text = cut.orElse(response.getText());
+    String finish = cut.isPresent() ? "stop" : null;
     int completionTokens = tokens.completionTokens(text);
     if (finish == null) {
       int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens);
@@ -149,17 +140,6 @@ final class OpenAiResponses {
     m.put("created", createdSeconds);
     m.put("owned_by", "cascade");
     return m;
-  }
-
-  /** {@code {"error": {"message", "type", "param", "code"}}}. */
-  static String error(OpenAiError e) {
-    ObjectNode body = JSON.createObjectNode();
-    ObjectNode error = body.putObject("error");
-    error.put("message", e.getMessage());
-    error.put("type", e.type());
-    error.put("param", e.param());
-    error.put("code", e.code());
-    return body.toString();
   }
 
   /** The {@code x-cascade-*} headers of an answer (and {@code x-request-id}, as OpenAI sends). */

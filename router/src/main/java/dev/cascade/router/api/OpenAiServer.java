@@ -3,6 +3,8 @@ package dev.cascade.router.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.openai.OpenAiError;
+import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
@@ -48,6 +50,10 @@ final class OpenAiServer {
   private static final String ERROR_WRITTEN = "cascade.openai.error-written";
   /** The largest request body read; a larger one is 413 without being read. */
   static final long MAX_BODY_BYTES = 1_000_000;
+  /** What the router accepts of an OpenAI request: its gRPC door's limits. */
+  static final OpenAiRequest.Limits LIMITS = new OpenAiRequest.Limits(RequestValidator.MAX_NEW_TOKENS_LIMIT,
+      " (a model's own lower limit then applies)", ApiRecords.MAX_METADATA_KEY_LENGTH,
+      ApiRecords.MAX_METADATA_VALUE_LENGTH);
   private static final String KEY_NAME = "cascade.openai.key-name";
 
   /**
@@ -184,7 +190,7 @@ final class OpenAiServer {
     if (keyName != null) {
       apiKeys.count(keyName);
     }
-    OpenAiRequest request = OpenAiRequest.parse(ctx.body(), chat);
+    OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(ctx.bodyAsBytes()), chat, LIMITS);
     model(request.model());
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
     CascadeRequest avro = CascadeRequest.newBuilder()
@@ -243,7 +249,7 @@ final class OpenAiServer {
    * 503 when Kafka does not take it.
    */
   private void feedback(Context ctx) {
-    JsonNode body = OpenAiRequest.object(ctx.body());
+    JsonNode body = OpenAiRequest.object(OpenAiRequest.utf8(ctx.bodyAsBytes()));
     String id = OpenAiRequest.optionalText(body, "id");
     Boolean correct = OpenAiRequest.optionalBoolean(body, "correct");
     String correctedText = OpenAiRequest.optionalText(body, "corrected_text");
@@ -352,7 +358,7 @@ final class OpenAiServer {
 
   private static void error(Context ctx, OpenAiError e) {
     ctx.attribute(ERROR_WRITTEN, Boolean.TRUE);
-    json(ctx, e.status(), OpenAiResponses.error(e));
+    json(ctx, e.status(), e.toJson());
   }
 
   private static void json(Context ctx, int status, String body) {

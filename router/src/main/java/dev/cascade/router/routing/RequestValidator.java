@@ -60,7 +60,9 @@ public final class RequestValidator {
       return Optional.of("max_new_tokens: must be 0 (the default) to " + MAX_NEW_TOKENS_LIMIT + ", was " + max);
     }
     if (request.getMetadata() != null && request.getMetadata().size() > MAX_METADATA_ENTRIES) {
-      return Optional.of("metadata: more than " + MAX_METADATA_ENTRIES + " entries (" + request.getMetadata().size() + ")");
+      return Optional.of("metadata: more than " + MAX_METADATA_ENTRIES + " entries (" + request.getMetadata().size()
+          + (request.getMetadata().containsKey("user") || request.getMetadata().containsKey("safety_identifier")
+              ? ", counting an OpenAI request's user and safety_identifier" : "") + ")");
     }
     if (request.getPrompt() == null) {
       return Optional.of("prompt: missing");

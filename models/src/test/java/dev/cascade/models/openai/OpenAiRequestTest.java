@@ -1,4 +1,4 @@
-package dev.cascade.router.api;
+package dev.cascade.models.openai;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -12,9 +12,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** How OpenAI request bodies become a cascade request, and which fields are refused, naming them. */
 class OpenAiRequestTest {
 
+  private static final OpenAiRequest.Limits LIMITS = new OpenAiRequest.Limits(512,
+      " (a model's own lower limit then applies)", 64, 1024);
+
   private static OpenAiError refusal(String body, boolean chat) {
     try {
-      OpenAiRequest.parse(body, chat);
+      OpenAiRequest.parse(body, chat, LIMITS);
     } catch (OpenAiError e) {
       return e;
     }
@@ -27,7 +30,7 @@ class OpenAiRequestTest {
         {"model": "cascade", "prompt": ["cascade"], "max_tokens": 20, "stop": ["x", "y"], "echo": true,
          "user": "u-1", "safety_identifier": "s-1", "metadata": {"team": "search", "user": "overridden"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
          "presence_penalty": 0, "logit_bias": {}, "stream": true, "stream_options": {"include_usage": true},
-         "some_future_field": [1, 2]}""", false);
+         "some_future_field": [1, 2]}""", false, LIMITS);
     assertThat(r.chat()).isFalse();
     assertThat(r.prompt()).isEqualTo("cascade");
     assertThat(r.promptParam()).isEqualTo("prompt");
@@ -49,7 +52,7 @@ class OpenAiRequestTest {
            {"role": "assistant", "content": "ignored"},
            {"role": "user", "content": [{"type": "text", "text": "new"}, {"type": "text", "text": "york"}]}],
          "max_tokens": 10, "max_completion_tokens": 12, "tool_choice": "auto", "response_format": {"type": "text"}}""",
-        true);
+        true, LIMITS);
     assertThat(r.chat()).isTrue();
     assertThat(r.prompt()).isEqualTo("new york");
     assertThat(r.promptParam()).isEqualTo("messages[3].content");
@@ -62,7 +65,7 @@ class OpenAiRequestTest {
   @Test
   void absentAndNullFieldsTakeTheirDefaults() {
     OpenAiRequest r = OpenAiRequest.parse("{\"model\": \"cascade\", \"prompt\": \"a\", \"max_tokens\": null,"
-        + " \"n\": null, \"stop\": null, \"logprobs\": null}", false);
+        + " \"n\": null, \"stop\": null, \"logprobs\": null}", false, LIMITS);
     assertThat(r.maxNewTokens()).isZero();
     assertThat(r.stop()).isEmpty();
     assertThat(r.metadata()).isEmpty();
@@ -139,14 +142,43 @@ class OpenAiRequestTest {
   }
 
   @Test
-  void theValidatorsProblemNamesTheOpenAiField() {
-    OpenAiRequest chat = OpenAiRequest.parse("{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\","
-        + " \"content\": \"#\"}], \"max_completion_tokens\": 5}", true);
-    OpenAiError prompt = OpenAiServer.invalid("prompt: character '#' cannot be encoded", chat);
-    assertThat(prompt.param()).isEqualTo("messages[0].content");
-    assertThat(prompt.getMessage()).isEqualTo("messages[0].content: character '#' cannot be encoded");
-    OpenAiError limit = OpenAiServer.invalid("max_new_tokens: must be 0 (the default) to 512, was 600", chat);
-    assertThat(limit.param()).isEqualTo("max_completion_tokens");
-    assertThat(OpenAiServer.invalid("request_id: must not be empty", chat).param()).isNull();
+  void aBodyThatIsNotUtf8IsInvalidJsonNamingTheByte() {
+    byte[] body = "{\"prompt\": \"ca\u0000t\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    body[13] = (byte) 0xff;
+    assertThatThrownBy(() -> OpenAiRequest.utf8(body)).isInstanceOf(OpenAiError.class)
+        .hasMessage("the request body is not UTF-8 text: byte 0xFF at offset 13 does not begin a valid UTF-8 character")
+        .extracting(e -> ((OpenAiError) e).code()).isEqualTo("invalid_json");
+    assertThat(OpenAiRequest.utf8("{\"prompt\": \"café\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+        .isEqualTo("{\"prompt\": \"café\"}");
+  }
+
+  @Test
+  void textAfterTheJsonObjectIsRefused() {
+    OpenAiError e = refusal("{\"model\": \"cascade\", \"prompt\": \"cat\"} trailing", false);
+    assertThat(e.code()).isEqualTo("invalid_json");
+  }
+
+  @Test
+  void aTokenLimitTooLargeForAnIntIsOutOfRangeNotOfTheWrongType() {
+    OpenAiError e = refusal("{\"model\": \"cascade\", \"prompt\": \"cat\", \"max_tokens\": 99999999999999999999}",
+        false);
+    assertThat(e.code()).isEqualTo("invalid_value");
+    assertThat(e.getMessage()).isEqualTo("max_tokens: must be 1 to 512 (a model's own lower limit then applies),"
+        + " was 99999999999999999999");
+  }
+
+  @Test
+  void theAnswerIsCutBeforeTheEarliestStopString() {
+    OpenAiRequest r = OpenAiRequest.parse("{\"model\": \"m\", \"prompt\": \"p\", \"stop\": [\"c\", \"b\"]}", false,
+        LIMITS);
+    assertThat(r.cutAtStop("aabbcc")).contains("aa");
+    assertThat(r.cutAtStop("xyz")).isEmpty();
+  }
+
+  @Test
+  void theErrorBodyHasOpenAisFourFields() {
+    assertThat(OpenAiError.invalid("stop", "invalid_type", "stop: no").toJson())
+        .isEqualTo("{\"error\":{\"message\":\"stop: no\",\"type\":\"invalid_request_error\",\"param\":\"stop\","
+            + "\"code\":\"invalid_type\"}}");
   }
 }

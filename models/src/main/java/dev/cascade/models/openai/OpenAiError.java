@@ -1,19 +1,19 @@
-package dev.cascade.router.api;
+package dev.cascade.models.openai;
 
 /**
- * An error of the OpenAI-compatible HTTP door, answered in OpenAI's shape, {@code {"error":
+ * An error of an OpenAI-compatible HTTP door (the router's and the large-model server's), answered in OpenAI's shape, {@code {"error":
  * {"message", "type", "param", "code"}}}, with its HTTP status. OpenAI's client libraries pick
  * their exception from the status and expose the other fields, so {@code param} names the request
  * field at fault wherever there is one.
  */
-final class OpenAiError extends RuntimeException {
+public final class OpenAiError extends RuntimeException {
 
   private final int status;
   private final String type;
   private final String param;
   private final String code;
 
-  OpenAiError(int status, String type, String param, String code, String message) {
+  public OpenAiError(int status, String type, String param, String code, String message) {
     super(message);
     this.status = status;
     this.type = type;
@@ -22,30 +22,38 @@ final class OpenAiError extends RuntimeException {
   }
 
   /** 400 {@code invalid_request_error}: the field {@code param} (null: the request as a whole) is wrong. */
-  static OpenAiError invalid(String param, String code, String message) {
+  public static OpenAiError invalid(String param, String code, String message) {
     return new OpenAiError(400, "invalid_request_error", param, code, message);
   }
 
   /** 400: {@code param} asks for something the cascade cannot do (more than one answer, log-probs...). */
-  static OpenAiError unsupported(String param, String message) {
+  public static OpenAiError unsupported(String param, String message) {
     return invalid(param, "unsupported_parameter", message);
   }
 
-  int status() {
+  public int status() {
     return status;
   }
 
-  String type() {
+  public String type() {
     return type;
   }
 
   /** The request field at fault; null when none. */
-  String param() {
+  public String param() {
     return param;
   }
 
   /** A machine-readable code; null when none. */
-  String code() {
+  public String code() {
     return code;
+  }
+
+  /** The body: {@code {"error": {"message", "type", "param", "code"}}}. */
+  public String toJson() {
+    com.fasterxml.jackson.databind.node.ObjectNode body =
+        com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+    body.putObject("error").put("message", getMessage()).put("type", type).put("param", param).put("code", code);
+    return body.toString();
   }
 }

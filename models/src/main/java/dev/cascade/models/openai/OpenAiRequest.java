@@ -1,9 +1,8 @@
-package dev.cascade.router.api;
+package dev.cascade.models.openai;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cascade.router.routing.RequestValidator;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,24 +34,55 @@ import java.util.Set;
  * @param echo completions only: the answer starts with the prompt
  * @param metadata request metadata: the {@code metadata} object plus {@code user} and {@code safety_identifier}
  */
-record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
+public record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
     Map<String, String> metadata) {
 
   /** The most stop strings a request may give (OpenAI's limit). */
-  static final int MAX_STOP = 4;
+  public static final int MAX_STOP = 4;
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  /**
+   * What a door accepts.
+   *
+   * @param maxTokens the largest token limit a request may ask for
+   * @param maxTokensNote said after that limit when a request asks for more ("" for nothing)
+   * @param maxMetadataKeyLength the longest metadata key, in characters
+   * @param maxMetadataValueLength the longest metadata value, in characters
+   */
+  public record Limits(int maxTokens, String maxTokensNote, int maxMetadataKeyLength, int maxMetadataValueLength) {}
+
+  private static final ObjectMapper JSON = new ObjectMapper()
+      .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
   private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool", "function");
 
   /** Parses a request body; {@code chat} says which endpoint it came to. */
-  static OpenAiRequest parse(String body, boolean chat) {
+  public static OpenAiRequest parse(String body, boolean chat, Limits limits) {
     JsonNode root = object(body);
-    return chat ? chat(root) : completion(root);
+    return chat ? chat(root, limits) : completion(root, limits);
+  }
+
+  /**
+   * A request body as text; 400 ({@code invalid_json}) when it is not UTF-8, naming the first byte
+   * that is not (a lenient decoding would turn it into U+FFFD and blame the prompt for it).
+   */
+  public static String utf8(byte[] body) {
+    java.nio.charset.CharsetDecoder decoder = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+        .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+        .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+    java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(body);
+    java.nio.CharBuffer out = java.nio.CharBuffer.allocate(body.length);
+    java.nio.charset.CoderResult result = decoder.decode(in, out, true);
+    if (result.isError()) {
+      throw OpenAiError.invalid(null, "invalid_json", "the request body is not UTF-8 text: byte 0x"
+          + String.format("%02X", body[in.position()] & 0xff) + " at offset " + in.position() + " does not begin a"
+          + " valid UTF-8 character");
+    }
+    decoder.flush(out);
+    return out.flip().toString();
   }
 
   /** A request body as a JSON object; 400 ({@code invalid_json}) when it is not one. */
-  static JsonNode object(String body) {
+  public static JsonNode object(String body) {
     JsonNode root;
     try {
       root = body == null || body.isBlank() ? null : JSON.readTree(body);
@@ -67,7 +97,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
   }
 
   /** {@code POST /v1/completions}. */
-  static OpenAiRequest completion(JsonNode body) {
+  public static OpenAiRequest completion(JsonNode body, Limits limits) {
     String model = model(body);
     JsonNode p = present(body, "prompt");
     if (p == null) {
@@ -94,11 +124,12 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
       throw OpenAiError.unsupported("suffix", "suffix: the cascade's models complete a prompt, they do not insert text");
     }
     boolean echo = optionalBoolean(body, "echo", false);
-    return common(body, false, model, prompt, "prompt", tokenLimit(body, "max_tokens"), "max_tokens", echo);
+    return common(body, false, model, prompt, "prompt", tokenLimit(body, "max_tokens", limits), "max_tokens", echo,
+        limits);
   }
 
   /** {@code POST /v1/chat/completions}: the prompt is the content of the last user message. */
-  static OpenAiRequest chat(JsonNode body) {
+  public static OpenAiRequest chat(JsonNode body, Limits limits) {
     String model = model(body);
     JsonNode messages = present(body, "messages");
     if (messages == null) {
@@ -156,12 +187,13 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
       }
     }
     String limitParam = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
-    return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam), limitParam, false);
+    return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam, limits), limitParam, false,
+        limits);
   }
 
   /** The fields both endpoints share. */
   private static OpenAiRequest common(JsonNode body, boolean chat, String model, String prompt, String promptParam,
-      int maxNewTokens, String maxTokensParam, boolean echo) {
+      int maxNewTokens, String maxTokensParam, boolean echo, Limits limits) {
     refuseAbove(body, "n", 1, "one answer per request");
     number(body, "temperature", 0, 2);
     number(body, "top_p", 0, 1);
@@ -190,7 +222,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
       includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
     }
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop(body), echo, metadata(body));
+        stop(body), echo, metadata(body, limits));
   }
 
   private static String model(JsonNode body) {
@@ -234,21 +266,34 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     return String.join(" ", texts);
   }
 
-  /** The token limit in {@code field}: 0 (the router's default) when absent, otherwise 1 to 512. */
-  private static int tokenLimit(JsonNode body, String field) {
+  /** The token limit in {@code field}: 0 (the door's default) when absent, otherwise 1 to the limit. */
+  private static int tokenLimit(JsonNode body, String field, Limits limits) {
     JsonNode v = present(body, field);
     if (v == null) {
       return 0;
     }
-    if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+    if (!v.isIntegralNumber()) {
       throw OpenAiError.invalid(field, "invalid_type", field + ": must be an integer, was " + describe(v));
     }
-    int n = v.asInt();
-    if (n < 1 || n > RequestValidator.MAX_NEW_TOKENS_LIMIT) {
-      throw OpenAiError.invalid(field, "invalid_value", field + ": must be 1 to " + RequestValidator.MAX_NEW_TOKENS_LIMIT
-          + " (a model's own lower limit then applies), was " + n);
+    if (!v.canConvertToInt() || v.asInt() < 1 || v.asInt() > limits.maxTokens()) {
+      throw OpenAiError.invalid(field, "invalid_value", field + ": must be 1 to " + limits.maxTokens()
+          + limits.maxTokensNote() + ", was " + v.asText());
     }
-    return n;
+    return v.asInt();
+  }
+
+  /**
+   * {@code text} cut before the first occurrence of any stop string; empty when none occurs.
+   */
+  public java.util.Optional<String> cutAtStop(String text) {
+    int cut = -1;
+    for (String s : stop) {
+      int at = text.indexOf(s);
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+      }
+    }
+    return cut < 0 ? java.util.Optional.empty() : java.util.Optional.of(text.substring(0, cut));
   }
 
   private static List<String> stop(JsonNode body) {
@@ -275,7 +320,7 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
    * {@code metadata} (an object of strings) plus {@code user} and {@code safety_identifier} as
    * entries of those names (winning over {@code metadata}'s own).
    */
-  private static Map<String, String> metadata(JsonNode body) {
+  private static Map<String, String> metadata(JsonNode body, Limits limits) {
     Map<String, String> metadata = new LinkedHashMap<>();
     JsonNode m = present(body, "metadata");
     if (m != null) {
@@ -302,13 +347,13 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
     }
     for (Map.Entry<String, String> e : metadata.entrySet()) {
       String param = named.containsKey(e.getKey()) ? e.getKey() : "metadata";
-      if (e.getKey().isEmpty() || e.getKey().length() > ApiRecords.MAX_METADATA_KEY_LENGTH) {
+      if (e.getKey().isEmpty() || e.getKey().length() > limits.maxMetadataKeyLength()) {
         throw OpenAiError.invalid(param, "invalid_value", "metadata: a key must be 1 to "
-            + ApiRecords.MAX_METADATA_KEY_LENGTH + " characters, was " + e.getKey().length());
+            + limits.maxMetadataKeyLength() + " characters, was " + e.getKey().length());
       }
-      if (e.getValue().length() > ApiRecords.MAX_METADATA_VALUE_LENGTH) {
+      if (e.getValue().length() > limits.maxMetadataValueLength()) {
         throw OpenAiError.invalid(param, "invalid_value", param + ": value of '" + e.getKey() + "' longer than "
-            + ApiRecords.MAX_METADATA_VALUE_LENGTH + " characters (" + e.getValue().length() + ")");
+            + limits.maxMetadataValueLength() + " characters (" + e.getValue().length() + ")");
       }
     }
     return metadata;
@@ -363,12 +408,12 @@ record OpenAiRequest(boolean chat, String model, String prompt, String promptPar
   }
 
   /** A boolean field; null when absent or JSON null; 400 naming it when it is another type. */
-  static Boolean optionalBoolean(JsonNode body, String field) {
+  public static Boolean optionalBoolean(JsonNode body, String field) {
     return present(body, field) == null ? null : optionalBoolean(body, field, false);
   }
 
   /** A string field; null when absent or JSON null; 400 naming it when it is another type. */
-  static String optionalText(JsonNode body, String field) {
+  public static String optionalText(JsonNode body, String field) {
     JsonNode v = present(body, field);
     if (v == null) {
       return null;
