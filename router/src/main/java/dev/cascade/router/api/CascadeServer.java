@@ -35,7 +35,7 @@ public final class CascadeServer {
   private final RequestChannel requests;
   private volatile java.util.function.BooleanSupplier ready = () -> true;
   private java.util.concurrent.ScheduledExecutorService watcher;
-  private ServingStatus serving;
+  private volatile ServingStatus serving;
 
   /**
    * @param requests how requests reach the cascade and their responses come back
@@ -67,6 +67,7 @@ public final class CascadeServer {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
     this.requests = requests;
     CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, feedback);
+    cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);
     this.server = builder
         .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))

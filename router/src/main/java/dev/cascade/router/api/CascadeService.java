@@ -34,6 +34,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
   private final RequestValidator validator;
   private final Duration defaultDeadline;
   private final FeedbackTopic.Sink feedback;
+  private volatile java.util.function.BooleanSupplier serving = () -> true;
 
   /**
    * @param validator the rules every request obeys (the same as on the Kafka path)
@@ -46,6 +47,11 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
     this.validator = validator;
     this.defaultDeadline = defaultDeadline;
     this.feedback = feedback;
+  }
+
+  /** {@code Generate} is refused with {@code UNAVAILABLE} while {@code serving} says no (health NOT_SERVING). */
+  void refuseWhileNot(java.util.function.BooleanSupplier serving) {
+    this.serving = serving;
   }
 
   /**
@@ -85,12 +91,18 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
    * the router would refuse; {@code DEADLINE_EXCEEDED} when no answer came within the call's
    * deadline (the late answer is then delivered to nobody); {@code ALREADY_EXISTS} when the same
    * request id is still waiting on this instance or the router saw it recently; {@code UNAVAILABLE}
-   * when Kafka can't be reached.
+   * when Kafka can't be reached, or while the router's health is NOT_SERVING.
    */
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> observer) {
     ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) observer;
     String id = request.getRequestId().isEmpty() ? UUID.randomUUID().toString() : request.getRequestId();
+    if (!serving.getAsBoolean()) {
+      call.onError(Status.UNAVAILABLE.withDescription("this router cannot answer now (health NOT_SERVING: its stream"
+          + " threads are not running, its reply reader is failing, or Kafka does not answer; its log says which);"
+          + " try another instance").asRuntimeException());
+      return;
+    }
     CascadeRequest avro = ApiRecords.toAvro(request, id, channel.instanceId(), System.currentTimeMillis());
     Optional<String> problem = ApiRecords.metadataProblem(request).or(() -> validator.problem(avro));
     if (problem.isPresent()) {

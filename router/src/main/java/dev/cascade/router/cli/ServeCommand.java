@@ -8,8 +8,10 @@ import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
 import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.topics.BrokerWatch;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -46,9 +48,15 @@ final class ServeCommand implements Callable<Integer> {
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
-    doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
+    int kafkaTimeoutMs = config.get(CascadeConfig.HEALTH_KAFKA_TIMEOUT_MS);
+    BrokerWatch kafka = kafkaTimeoutMs == 0 ? null
+        : BrokerWatch.start(CascadeRouter.clientProperties(config), Duration.ofMillis(kafkaTimeoutMs));
+    doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing() && (kafka == null || kafka.reachable()));
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      if (kafka != null) {
+        kafka.close();
+      }
       doors.close();
       router.close();
       small.close();

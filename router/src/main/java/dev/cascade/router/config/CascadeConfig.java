@@ -270,6 +270,9 @@ public final class CascadeConfig {
       "password of large.tls.key-store");
   public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
+  public static final ConfigKey<Integer> HEALTH_KAFKA_TIMEOUT_MS = ConfigKey.intInRange("health.kafka-timeout-ms", 5_000,
+      0, 3_600_000, "serve: once the Kafka cluster has answered none of the router's questions (one a second) for this"
+          + " long, health turns NOT_SERVING and the doors refuse new calls (UNAVAILABLE, 503) until it answers; 0: never");
   public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,
       "most small-model generations the response cache holds; 0 disables the cache");
   public static final ConfigKey<Integer> CACHE_TTL_MS = ConfigKey.intInRange("cache.ttl-ms", 300_000, 0, Integer.MAX_VALUE,
@@ -298,7 +301,7 @@ public final class CascadeConfig {
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
-      LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
+      LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";

@@ -466,6 +466,21 @@ class CascadeServerTest {
     awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
   }
 
+  @Test
+  void generateIsRefusedUnavailableWhileNotServingAndAnsweredOnceServingAgain() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean kafkaAnswers = new java.util.concurrent.atomic.AtomicBoolean(false);
+    server.healthFollows(kafkaAnswers::get);
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.NOT_SERVING);
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade").build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNAVAILABLE);
+          assertThat(e.getStatus().getDescription()).contains("health NOT_SERVING").contains("try another instance");
+        });
+    kafkaAnswers.set(true);
+    awaitHealth(CascadeGrpc.SERVICE_NAME, HealthCheckResponse.ServingStatus.SERVING);
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade").build()).getText()).isNotEmpty();
+  }
+
   private void awaitHealth(String service, HealthCheckResponse.ServingStatus expected) throws InterruptedException {
     HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
     HealthCheckResponse.ServingStatus last = null;
