@@ -77,6 +77,8 @@ public final class KafkaStreamsCollector implements MultiCollector {
       }
       out.add(latency.build());
     }
+    dropLegacyTopicNames(lag);
+    dropLegacyTopicNames(lagMax);
     out.add(partitionGauge("kafka_consumer_records_lag", "Records the router's consumers are behind, by input partition", lag));
     out.add(partitionGauge("kafka_consumer_records_lag_max",
         "Highest lag of each input partition over Kafka's sample window", lagMax));
@@ -96,6 +98,23 @@ public final class KafkaStreamsCollector implements MultiCollector {
           .labels(Labels.of("topic", key.substring(0, cut), "partition", key.substring(cut + 1))).value(v).build());
     });
     return b.build();
+  }
+
+  /**
+   * The consumer reports each partition's lag twice: tagged with the topic's name, and again with
+   * its dots as underscores (the older metric Kafka keeps for compatibility). The second copy of a
+   * partition is dropped, so a {@code sum} over the family counts each partition once.
+   */
+  private static void dropLegacyTopicNames(Map<String, Double> byPartition) {
+    java.util.Set<String> legacy = new java.util.HashSet<>();
+    for (String key : byPartition.keySet()) {
+      int cut = key.indexOf('\u0000');
+      String topic = key.substring(0, cut);
+      if (topic.indexOf('.') >= 0) {
+        legacy.add(topic.replace('.', '_') + key.substring(cut));
+      }
+    }
+    byPartition.keySet().removeAll(legacy);
   }
 
   private static boolean isRestoreConsumer(MetricName name) {

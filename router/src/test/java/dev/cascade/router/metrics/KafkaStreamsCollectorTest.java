@@ -66,6 +66,22 @@ class KafkaStreamsCollectorTest {
   }
 
   @Test
+  void aPartitionsLegacyCopyWithUnderscoresIsNotCountedTwice() {
+    for (String topic : new String[] {"cascade.requests", "cascade_requests"}) {
+      put("consumer-fetch-manager-metrics", "records-lag", 4, "client-id", "app-StreamThread-1-consumer",
+          "topic", topic, "partition", "2");
+      put("consumer-fetch-manager-metrics", "records-lag-max", 6, "client-id", "app-StreamThread-1-consumer",
+          "topic", topic, "partition", "2");
+    }
+    put("consumer-fetch-manager-metrics", "records-lag", 3, "client-id", "app-StreamThread-1-consumer",
+        "topic", "plain_name", "partition", "0");
+    Scrape s = scrape();
+    assertThat(s.samples().stream().filter(x -> x.name().equals("kafka_consumer_records_lag")))
+        .extracting(x -> x.labels().get("topic")).containsExactlyInAnyOrder("cascade.requests", "plain_name");
+    assertThat(s.samples().stream().filter(x -> x.name().equals("kafka_consumer_records_lag_max")).count()).isEqualTo(1);
+  }
+
+  @Test
   void beforeTheThreadsStartOnlyTheLagFamiliesAreThereAndEmpty() {
     Scrape s = scrape();
     assertThat(s.samples()).isEmpty();
