@@ -29,11 +29,34 @@ final class TargetOption {
       defaultValue = "${env:CASCADE_TLS_KEY_STORE_PASSWORD}", description = "Its password.")
   String tlsKeyStorePassword;
 
+  /** gRPC's own logger: its name-resolution warnings (with a stack trace) would repeat what the one-line error says. */
+  private static final java.util.logging.Logger GRPC_LOG = java.util.logging.Logger.getLogger("io.grpc");
+
   /** A channel to the target (TLS when a trust or key store is given); shut it down with {@link #close(ManagedChannel)}. */
   ManagedChannel open() {
+    checkTarget(target);
+    GRPC_LOG.setLevel(java.util.logging.Level.SEVERE);
     return io.grpc.Grpc.newChannelBuilder(target, dev.cascade.models.server.GrpcTls.client(
         dev.cascade.models.server.GrpcTls.Store.of(tlsTrustStore, tlsTrustStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword))).build();
+  }
+
+  /**
+   * Refuses a {@code --target} that is not {@code HOST:PORT} with a port from 1 to 65535 (a gRPC
+   * target URI with a scheme, {@code dns:///host:port} or {@code unix:/path}, is passed as it is).
+   */
+  static void checkTarget(String target) {
+    if (target.contains(":/")) {
+      return;
+    }
+    int colon = target.lastIndexOf(':');
+    String port = colon < 0 ? "" : target.substring(colon + 1);
+    boolean ok = colon > 0 && port.matches("[0-9]{1,5}") && Integer.parseInt(port) >= 1
+        && Integer.parseInt(port) <= 65_535;
+    if (!ok) {
+      throw new IllegalArgumentException("--target: '" + target + "' must be HOST:PORT with a port from 1 to 65535"
+          + " (the grpc= line of 'cascade serve' or 'cascade demo --serve')");
+    }
   }
 
   private boolean plaintext() {
@@ -60,7 +83,7 @@ final class TargetOption {
     try {
       return call.run(channel);
     } catch (StatusRuntimeException e) {
-      if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+      if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE && unreachable(e) == null) {
         err.println("hint: connected in plaintext; if " + target + " serves TLS, pass --tls-trust-store FILE");
       }
       return failed(e, err);
@@ -72,8 +95,26 @@ final class TargetOption {
   /** Prints a failed call as one line ({@code error: CODE: description}) and returns the exit code 1. */
   static int failed(StatusRuntimeException e, PrintWriter err) {
     String description = e.getStatus().getDescription();
-    err.println("error: " + e.getStatus().getCode() + (description == null ? "" : ": " + description));
+    String unreachable = unreachable(e);
+    err.println("error: " + e.getStatus().getCode() + (description == null ? "" : ": " + description)
+        + (unreachable == null ? "" : " (" + unreachable + ")"));
     err.flush();
     return 1;
+  }
+
+  /**
+   * Why nothing answered at the address, when that is the failure: the connection was refused,
+   * the host name does not resolve, or the connection timed out; null for any other failure.
+   */
+  static String unreachable(StatusRuntimeException e) {
+    for (Throwable t = e.getStatus().getCause() != null ? e.getStatus().getCause() : e.getCause(); t != null;
+        t = t.getCause()) {
+      if (t instanceof java.net.ConnectException || t instanceof java.net.UnknownHostException
+          || t instanceof java.nio.channels.UnresolvedAddressException
+          || t instanceof java.net.NoRouteToHostException) {
+        return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      }
+    }
+    return null;
   }
 }

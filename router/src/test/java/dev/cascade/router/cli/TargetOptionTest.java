@@ -1,0 +1,33 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.api.CommandLineRun;
+import java.net.ServerSocket;
+import org.junit.jupiter.api.Test;
+
+/** A client command's --target: refused up front when it is not HOST:PORT, and why nothing answered when nothing does. */
+class TargetOptionTest {
+
+  @Test
+  void aTargetWithoutAPortOrWithOneOutOfRangeIsRefusedBeforeAnyCall() {
+    for (String target : new String[] {"127.0.0.1", "127.0.0.1:99999", "127.0.0.1:0", "host:port"}) {
+      CommandLineRun run = CommandLineRun.of("ask", "--target", target, "--prompt", "cascade");
+      assertThat(run.exitCode()).as(target).isEqualTo(2);
+      assertThat(run.err().strip()).as(target).isEqualTo("error: --target: '" + target
+          + "' must be HOST:PORT with a port from 1 to 65535 (the grpc= line of 'cascade serve' or 'cascade demo --serve')");
+    }
+  }
+
+  @Test
+  void nothingListeningIsSaidAsARefusedConnectionWithoutTheTlsHint() throws Exception {
+    int port;
+    try (ServerSocket socket = new ServerSocket(0)) {
+      port = socket.getLocalPort();
+    }
+    CommandLineRun run = CommandLineRun.of("ask", "--target", "127.0.0.1:" + port, "--prompt", "cascade");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err().strip()).startsWith("error: UNAVAILABLE").contains("Connection refused")
+        .doesNotContain("hint:").doesNotContain("\n");
+  }
+}
