@@ -83,10 +83,10 @@ public final class CascadeRouter implements AutoCloseable {
   public static DeferralPolicy configuredPolicy(CascadeConfig config) {
     String rule = config.get(CascadeConfig.POLICY_RULE);
     Long version = null;
-    int at = rule.lastIndexOf('@');
-    if (at > 0 && rule.substring(at + 1).matches("[0-9]{1,18}")) {
-      version = Long.parseLong(rule.substring(at + 1));
-      rule = rule.substring(0, at);
+    java.util.Optional<RuleResolver.Versioned> at = RuleResolver.splitVersion(rule);
+    if (at.isPresent()) {
+      version = at.get().version();
+      rule = at.get().name();
     }
     String shadows = config.get(CascadeConfig.POLICY_SHADOW_RULES).trim();
     java.util.OptionalDouble margin = config.get(CascadeConfig.POLICY_EARLY_DEFER_MARGIN);

@@ -64,7 +64,8 @@ public final class CascadeServer {
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
       FeedbackTopic.Sink feedback) {
-    this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC());
+    this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC(),
+        validator.middleTiers().orElse(-1));
     this.requests = requests;
     CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, feedback);
     cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);

@@ -43,7 +43,15 @@ import java.util.regex.Pattern;
  */
 final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PolicyAdminService.class);
   private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(10);
+
+  /** The longest {@code reason} a policy may carry, in characters (Unicode code points). */
+  static final int MAX_REASON_CHARS = 1024;
+  /** The most {@code shadow_rules} a policy may name: each is scored on every request. */
+  static final int MAX_SHADOW_RULES = 16;
+  /** The longest rule name a policy field may give (no rule's name comes near it); longer ones are not echoed. */
+  static final int MAX_RULE_NAME_CHARS = 256;
 
   /** The form of a rule name in the registry ({@code DeferralRules}): lower-case words joined by hyphens. */
   private static final Pattern RULE_NAME = Pattern.compile("[a-z][a-z0-9]*(-[a-z0-9]+)*");
@@ -52,6 +60,8 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
   private final RuleStore ruleStore;
   private final RuleResolver rules;
   private final Clock clock;
+  /** How many middle tiers the cascade has (models after the small one, but the last); -1: not known here. */
+  private final int middleTiers;
   private final Object updates = new Object();
   private final Object ruleWrites = new Object();
   private final Set<PolicyWatch> watches = new CopyOnWriteArraySet<>();
@@ -60,12 +70,15 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
    * @param store where the live policy is read and written
    * @param ruleStore where rule versions are written
    * @param rules the rules a policy may name, and the catalog {@code ruleStore}'s writes show up in
+   * @param middleTiers how many middle tiers the router's cascade has, the most {@code tier_policies} a
+   *     policy may hold; -1 when not known (not checked)
    */
-  PolicyAdminService(PolicyStore store, RuleStore ruleStore, RuleResolver rules, Clock clock) {
+  PolicyAdminService(PolicyStore store, RuleStore ruleStore, RuleResolver rules, Clock clock, int middleTiers) {
     this.store = store;
     this.ruleStore = ruleStore;
     this.rules = rules;
     this.clock = clock;
+    this.middleTiers = middleTiers;
   }
 
   /** Returns the policy in force. */
@@ -76,7 +89,9 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
   }
 
   /**
-   * Validates the policy ({@code INVALID_ARGUMENT} naming the field; {@code FAILED_PRECONDITION}
+   * Validates the policy ({@code INVALID_ARGUMENT} naming the field: also a {@code reason} over
+   * {@value #MAX_REASON_CHARS} characters, more than {@value #MAX_SHADOW_RULES} {@code shadow_rules} or one
+   * named twice, more {@code tier_policies} than the cascade has middle tiers; {@code FAILED_PRECONDITION}
    * when a rule it names was made for another small model, naming both fingerprints), gives it the
    * next version, the caller and the time, writes it to the policy topic and returns it once this
    * instance reads it back. A rule may also be given with its level in the name, e.g. {@code
@@ -89,6 +104,11 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       return;
     }
     Policy asked = request.getPolicy();
+    String limits = limitProblem(asked);
+    if (limits != null) {
+      observer.onError(Status.INVALID_ARGUMENT.withDescription(limits).asRuntimeException());
+      return;
+    }
     try {
       asked = withRuleNameSplit(asked);
     } catch (IllegalArgumentException e) {
@@ -100,47 +120,123 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     String caller = AdminTokenInterceptor.CALLER.get();
     DeferralPolicy next;
     synchronized (updates) {
+      long highest = store.highestVersion();
+      if (highest == Long.MAX_VALUE) {
+        observer.onError(Status.FAILED_PRECONDITION.withDescription("policy.version: the policy topic holds version "
+            + highest + ", the highest a version can be; there is no next one").asRuntimeException());
+        return;
+      }
       try {
-        next = ApiRecords.fromProto(asked, store.highestVersion() + 1, caller == null ? "admin" : caller,
-            clock.millis());
+        next = ApiRecords.fromProto(asked, highest + 1, caller == null ? "admin" : caller, clock.millis());
       } catch (InvalidPolicyException e) {
         observer.onError(Status.INVALID_ARGUMENT.withDescription(e.describedAs("policy." + ApiRecords.protoField(e.field())))
             .asRuntimeException());
         return;
       }
-      if (next.pregenSkip() != null) {
-        try {
-          rules.resolveSkip(next.pregenSkip().rule());
-        } catch (RuleResolver.RuleUnavailableException e) {
-          // Refused as a policy rule made for another model is: the skip rule must fit this router.
-          Status status = e.problem() == RuleResolver.Problem.OTHER_MODEL ? Status.FAILED_PRECONDITION
-              : Status.INVALID_ARGUMENT;
-          observer.onError(status.withDescription("policy.pregen_skip_rule: " + e.getMessage()).asRuntimeException());
-          return;
-        }
-      }
-      try {
-        rules.check(next);
-      } catch (RuleResolver.RuleUnavailableException e) {
-        Status status = e.problem() == RuleResolver.Problem.OTHER_MODEL ? Status.FAILED_PRECONDITION
-            : Status.INVALID_ARGUMENT;
-        observer.onError(status.withDescription("policy.rule: " + e.getMessage()).asRuntimeException());
-        return;
-      } catch (IllegalArgumentException e) {
-        String field = e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha" : "rule";
-        observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + field + ": " + e.getMessage())
-            .asRuntimeException());
+      Status refused = ruleProblem(next);
+      if (refused != null) {
+        observer.onError(refused.asRuntimeException());
         return;
       }
       try {
         store.publish(next, PUBLISH_TIMEOUT);
       } catch (PolicyStore.PolicyStoreException e) {
+        LOG.warn("UpdatePolicy by {}: policy version {} not written: {}", next.updatedBy(), next.version(),
+            e.getMessage());
         observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
         return;
       }
     }
     observer.onNext(ApiRecords.toProto(next));
     observer.onCompleted();
+  }
+
+  /**
+   * Why a policy is over a size limit ({@code reason}, {@code shadow_rules}, {@code tier_policies}) or
+   * names a shadow rule twice, as "policy.FIELD: ..."; null when it is within them. Checked first, so
+   * that nothing echoes an oversized field back.
+   */
+  private String limitProblem(Policy p) {
+    String longName = longRuleName("rule", p.getRule());
+    if (longName == null) {
+      longName = longRuleName("fallback_rule", p.getFallbackRule());
+    }
+    for (int i = 0; longName == null && i < p.getShadowRulesCount(); i++) {
+      longName = longRuleName("shadow_rules[" + i + "]", p.getShadowRules(i));
+    }
+    if (longName == null) {
+      longName = longRuleName("pregen_skip_rule", p.getPregenSkipRule());
+    }
+    if (longName != null) {
+      return longName;
+    }
+    int reasonLength = p.getReason().codePointCount(0, p.getReason().length());
+    if (reasonLength > MAX_REASON_CHARS) {
+      return "policy.reason: at most " + MAX_REASON_CHARS + " characters, was " + reasonLength;
+    }
+    if (p.getShadowRulesCount() > MAX_SHADOW_RULES) {
+      return "policy.shadow_rules: at most " + MAX_SHADOW_RULES + " rules (each is scored on every request), was "
+          + p.getShadowRulesCount();
+    }
+    Set<String> seen = new java.util.HashSet<>();
+    for (int i = 0; i < p.getShadowRulesCount(); i++) {
+      String shadow = p.getShadowRules(i);
+      if (!seen.add(shadow)) {
+        return "policy.shadow_rules[" + i + "]: '" + abbreviate(shadow) + "' is already shadow_rules["
+            + p.getShadowRulesList().indexOf(shadow) + "]; name each rule once";
+      }
+    }
+    if (middleTiers >= 0 && p.getTierPoliciesCount() > middleTiers) {
+      return "policy.tier_policies: " + p.getTierPoliciesCount() + " entries, and this router's cascade of "
+          + (middleTiers + 2) + " models has " + (middleTiers == 0 ? "no middle tiers (give none)"
+              : middleTiers + " middle tier" + (middleTiers == 1 ? "" : "s") + " (at most one entry each, in order)");
+    }
+    return null;
+  }
+
+  /**
+   * Why the rules a policy names cannot be applied here, naming the field ({@code rule}, {@code
+   * fallback_rule}, {@code shadow_rules[i]}, {@code pregen_skip_rule}): {@code FAILED_PRECONDITION}
+   * for a rule made for another small model, else {@code INVALID_ARGUMENT}; null when they all can.
+   */
+  private Status ruleProblem(DeferralPolicy next) {
+    Status refused = ruleProblem("rule", () -> rules.resolve(next.rule(), next.alpha(), next.ruleVersion()), true);
+    if (refused == null) {
+      // A learned rule as the fallback is a wrong argument whatever the router has: never a precondition.
+      refused = ruleProblem("fallback_rule", () -> rules.resolveFallback(next.fallbackRule()), false);
+    }
+    for (int i = 0; refused == null && i < next.shadowRules().size(); i++) {
+      String shadow = next.shadowRules().get(i);
+      refused = ruleProblem("shadow_rules[" + i + "]", () -> rules.resolve(shadow), true);
+    }
+    if (refused == null && next.pregenSkip() != null) {
+      refused = ruleProblem("pregen_skip_rule", () -> rules.resolveSkip(next.pregenSkip().rule()), true);
+    }
+    return refused;
+  }
+
+  private static Status ruleProblem(String field, Runnable resolve, boolean otherModelIsPrecondition) {
+    try {
+      resolve.run();
+      return null;
+    } catch (RuleResolver.RuleUnavailableException e) {
+      Status status = otherModelIsPrecondition && e.problem() == RuleResolver.Problem.OTHER_MODEL
+          ? Status.FAILED_PRECONDITION : Status.INVALID_ARGUMENT;
+      return status.withDescription("policy." + field + ": " + e.getMessage());
+    } catch (IllegalArgumentException e) {
+      String named = field.equals("rule") && e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha"
+          : field;
+      return Status.INVALID_ARGUMENT.withDescription("policy." + named + ": " + e.getMessage());
+    }
+  }
+
+  private static String longRuleName(String field, String name) {
+    return name.length() <= MAX_RULE_NAME_CHARS ? null
+        : "policy." + field + ": a rule name is at most " + MAX_RULE_NAME_CHARS + " characters, was " + name.length();
+  }
+
+  private static String abbreviate(String s) {
+    return s.length() <= 80 ? s : s.substring(0, 80) + "...";
   }
 
   /**
@@ -239,8 +335,14 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     RuleCatalog catalog = rules.catalog();
     RuleCatalog.Entry published;
     synchronized (ruleWrites) {
-      long version = request.getVersion() > 0 ? request.getVersion()
-          : catalog.latest(rule.name()).map(e -> e.version() + 1).orElse(1L);
+      long newest = catalog.latest(rule.name()).map(RuleCatalog.Entry::version).orElse(0L);
+      if (request.getVersion() == 0 && newest == Long.MAX_VALUE) {
+        observer.onError(Status.FAILED_PRECONDITION.withDescription("version: rule '" + rule.name() + "' has version "
+            + newest + ", the highest a version can be, so there is no next one; publish under an unused version"
+            + " (known versions: " + abbreviatedVersions(catalog, rule.name()) + ")").asRuntimeException());
+        return;
+      }
+      long version = request.getVersion() > 0 ? request.getVersion() : newest + 1;
       LearnedRule versioned = rule.withInfo(rule.info().withVersion(version));
       String notApplicable = catalog.whyNotApplicable(versioned.info());
       if (!notApplicable.isEmpty()) {
@@ -256,6 +358,7 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       try {
         ruleStore.publish(versioned, PUBLISH_TIMEOUT);
       } catch (RuleStore.RuleStoreException e) {
+        LOG.warn("PublishRule: rule {}@{} not written: {}", rule.name(), version, e.getMessage());
         observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
         return;
       }
@@ -284,6 +387,15 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       return "";
     }
     return "rule name '" + name + "' names a rule built into the router; a learned rule needs a name of its own";
+  }
+
+  /** The versions of a name, the first and last few when there are many. */
+  private static String abbreviatedVersions(RuleCatalog catalog, String name) {
+    java.util.List<Long> versions = catalog.versions(name);
+    if (versions.size() <= 10) {
+      return versions.toString();
+    }
+    return versions.subList(0, 5) + " ... " + versions.subList(versions.size() - 5, versions.size());
   }
 
   private static String knownRuleNames(RuleCatalog catalog) {

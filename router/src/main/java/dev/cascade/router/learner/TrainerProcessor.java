@@ -254,6 +254,9 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     start(s);
   }
 
+  /** Whether the learner's rule name has run out of versions (logged once). */
+  private boolean versionsExhausted;
+
   private void start(LearnerState s) {
     List<LabelledExample> snapshot = new ArrayList<>();
     try (KeyValueIterator<Long, byte[]> all = examples.all()) {
@@ -281,8 +284,17 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
         trainedUpTo, current.fallbackRule(), fallback);
     String name = settings.trial().set().ruleName();
-    long version = Math.max(catalog.latest(name).map(RuleCatalog.Entry::version).orElse(0L),
-        s.lastPublishedVersion()) + 1;
+    long newest = Math.max(catalog.latest(name).map(RuleCatalog.Entry::version).orElse(0L), s.lastPublishedVersion());
+    if (newest == Long.MAX_VALUE) {
+      if (!versionsExhausted) {
+        versionsExhausted = true;
+        LOG.error("rule {} has version {}, the highest a version can be, so there is no next one to publish: no round"
+            + " runs until that version is removed from the rules topic (a tombstone) or the learner trains a rule of"
+            + " another name (learn.rule)", name, newest);
+      }
+      return;
+    }
+    long version = newest + 1;
     long snapshotNextSeq = s.nextSeq();
     LOG.info("training {} v{} on {} labelled examples; champion {}", name, version, snapshot.size(), champion.spec());
     running = worker.submit(() -> round(snapshot, champion, version, current, snapshotNextSeq));

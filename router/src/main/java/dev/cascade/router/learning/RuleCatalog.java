@@ -68,8 +68,13 @@ public final class RuleCatalog {
    * Adds a rule version (replacing one with the same name and version).
    *
    * @return the entry, applicable or not
+   * @throws IllegalArgumentException if its version is below 0 (no version a policy could name)
    */
   public Entry add(LearnedRule rule) {
+    if (rule.info().version() < 0) {
+      throw new IllegalArgumentException("rule '" + rule.name() + "' has version " + rule.info().version()
+          + "; versions are 0 or above");
+    }
     String reason = whyNotApplicable(rule.info());
     Entry entry = new Entry(rule, reason.isEmpty(), reason);
     byName.compute(rule.name(), (name, versions) -> {

@@ -84,7 +84,36 @@ public final class RuleResolver {
    */
   public record Spec(String name, double alpha, Long version) {}
 
-  private static final Pattern AT_VERSION = Pattern.compile("(.+)@([0-9]{1,18})");
+  /** {@code NAME@VERSION}: any run of digits, so that a version too large for a long is refused, not read as a name. */
+  private static final Pattern AT_VERSION = Pattern.compile("(.+)@([0-9]+)");
+
+  /**
+   * A rule name with a version, as {@code NAME@VERSION} gives it.
+   *
+   * @param name the rule's name
+   * @param version its version, 0 to {@link Long#MAX_VALUE}
+   */
+  public record Versioned(String name, long version) {}
+
+  /**
+   * Splits {@code NAME@VERSION}, the one way a version is read from a rule's name everywhere (policies,
+   * {@code rules get}, configuration): every version a catalog can list, 0 to {@link Long#MAX_VALUE}.
+   *
+   * @return empty when {@code spec} does not end in {@code @DIGITS}
+   * @throws IllegalArgumentException when the digits are above {@link Long#MAX_VALUE}
+   */
+  public static java.util.Optional<Versioned> splitVersion(String spec) {
+    Matcher at = AT_VERSION.matcher(Objects.requireNonNull(spec, "spec"));
+    if (!at.matches()) {
+      return java.util.Optional.empty();
+    }
+    try {
+      return java.util.Optional.of(new Versioned(at.group(1), Long.parseLong(at.group(2))));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("version " + at.group(2) + " in '" + spec + "' is above the highest a version"
+          + " can be, " + Long.MAX_VALUE);
+    }
+  }
 
   private final DeferralRules registry;
   private final RuleCatalog catalog;
@@ -142,10 +171,9 @@ public final class RuleResolver {
    * @throws IllegalArgumentException for an unknown name or a bad level
    */
   public Spec parse(String spec) {
-    Objects.requireNonNull(spec, "spec");
-    Matcher at = AT_VERSION.matcher(spec);
-    if (at.matches()) {
-      return new Spec(at.group(1), 0.0, Long.parseLong(at.group(2)));
+    java.util.Optional<Versioned> at = splitVersion(spec);
+    if (at.isPresent()) {
+      return new Spec(at.get().name(), 0.0, at.get().version());
     }
     if (catalog.knows(spec)) {
       return new Spec(spec, 0.0, null);
@@ -241,6 +269,22 @@ public final class RuleResolver {
   }
 
   /**
+   * The rule a policy's {@code fallback_rule} names: a closed-form rule, which any small model can apply.
+   *
+   * @throws RuleUnavailableException if it names no rule, or a learned one (problem {@link Problem#OTHER_MODEL})
+   * @throws IllegalArgumentException for a bad level
+   */
+  public Resolved resolveFallback(String spec) {
+    Resolved fallback = resolve(spec);
+    if (fallback.version() != null) {
+      throw new RuleUnavailableException(Problem.OTHER_MODEL, "fallback rule '" + spec
+          + "' must be a closed-form rule (chow-sum, chow-average, chow-quantile), which any model can apply;"
+          + " it names a learned rule");
+    }
+    return fallback;
+  }
+
+  /**
    * Checks every rule a policy names (its rule, fallback and shadows) can be applied here.
    *
    * @throws RuleUnavailableException naming the first that cannot
@@ -248,11 +292,7 @@ public final class RuleResolver {
    */
   public void check(DeferralPolicy policy) {
     resolve(policy.rule(), policy.alpha(), policy.ruleVersion());
-    Resolved fallback = resolve(policy.fallbackRule());
-    if (fallback.version() != null) {
-      throw new RuleUnavailableException(Problem.OTHER_MODEL, "fallback rule '" + policy.fallbackRule()
-          + "' must be a closed-form rule (chow-*), which any model can apply");
-    }
+    resolveFallback(policy.fallbackRule());
     for (String spec : policy.shadowRules()) {
       resolve(spec);
     }
@@ -284,10 +324,9 @@ public final class RuleResolver {
    *     small model or over other inputs (a post-generation rule, say): the message says which
    */
   public ResolvedSkip resolveSkip(String spec) {
-    Objects.requireNonNull(spec, "spec");
-    Matcher at = AT_VERSION.matcher(spec);
-    String name = at.matches() ? at.group(1) : spec;
-    Long version = at.matches() ? Long.parseLong(at.group(2)) : null;
+    java.util.Optional<Versioned> at = splitVersion(spec);
+    String name = at.map(Versioned::name).orElse(spec);
+    Long version = at.map(Versioned::version).orElse(null);
     if (!catalog.knows(name)) {
       throw new RuleUnavailableException(Problem.UNKNOWN_RULE, registry.names().contains(name)
           ? "rule '" + name + "' is a post-generation rule; a pre-generation skip rule is a learned rule over the"

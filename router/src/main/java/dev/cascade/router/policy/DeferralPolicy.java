@@ -18,7 +18,8 @@ import java.util.Objects;
  * @param threshold defer when the score is strictly greater; finite
  * @param explorationRate the fraction of accepted requests escalated anyway, in [0, 1]
  * @param targetEscalationRate the fraction of requests to escalate, held on live traffic by a
- *     {@link TargetRateController}, in [0, 1]; 0 means a fixed {@code threshold}
+ *     {@link TargetRateController}, in [0, 1]; 0 means a fixed {@code threshold}, 1 escalates every
+ *     request
  * @param version increases with every change; ≥ 0
  * @param updatedBy who made this version; not blank
  * @param updatedAtMs when, in epoch milliseconds; ≥ 0

@@ -34,10 +34,12 @@ public record PregenSkipPolicy(String rule, double threshold) {
       return null;
     }
     if (rule == null || rule.isEmpty()) {
-      throw new InvalidPolicyException("pregenSkip.rule", "must be set with pregenSkip.threshold", "null");
+      throw new InvalidPolicyException("pregenSkip.rule",
+          "must be set when the skip threshold is (a pre-generation skip needs both, or neither)", "unset");
     }
     if (threshold == null) {
-      throw new InvalidPolicyException("pregenSkip.threshold", "must be set with pregenSkip.rule", "null");
+      throw new InvalidPolicyException("pregenSkip.threshold",
+          "must be set when the skip rule is (a pre-generation skip needs both, or neither)", "unset");
     }
     return new PregenSkipPolicy(rule, threshold);
   }

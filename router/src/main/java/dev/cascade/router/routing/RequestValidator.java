@@ -36,6 +36,14 @@ public final class RequestValidator {
     this.laterTiers = laterTiers;
   }
 
+  /**
+   * How many middle tiers the cascade has (the models after the small one but the last): 0 for two
+   * models; empty when this validator was not given the later tiers.
+   */
+  public java.util.OptionalInt middleTiers() {
+    return laterTiers == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(laterTiers.count() - 1);
+  }
+
   /** How many tokens the small model reads for {@code prompt}; empty when it cannot say. */
   public java.util.OptionalInt promptTokens(String prompt) {
     return smallModel.promptTokens(prompt);

@@ -339,6 +339,92 @@ class CascadeServerTest {
     assertThat(policies.published).isEmpty();
   }
 
+  private static void assertInvalid(Runnable call, String description) {
+    assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+      assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+      assertThat(e.getStatus().getDescription()).startsWith(description);
+    });
+  }
+
+  @Test
+  void aReasonOrShadowListOverItsLimitOrAShadowNamedTwiceIsRefusedNamingTheField() {
+    String longest = "r".repeat(PolicyAdminService.MAX_REASON_CHARS);
+    assertThat(admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setReason(longest))).getReason())
+        .isEqualTo(longest);
+    int published = policies.published.size();
+
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setReason(longest + "r"))),
+        "policy.reason: at most 1024 characters, was 1025");
+    // 2 MB: refused as an argument, not failed as a write the topic cannot take.
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setReason("x".repeat(2 << 20)))),
+        "policy.reason: at most 1024 characters");
+    Policy.Builder many = policy("chow-sum", 3);
+    for (int i = 0; i < 1000; i++) {
+      many.addShadowRules("chow-sum");
+    }
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(many)), "policy.shadow_rules: at most 16 rules");
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).addShadowRules("chow-average")
+        .addShadowRules("chow-sum").addShadowRules("chow-average"))), "policy.shadow_rules[2]: 'chow-average' is"
+        + " already shadow_rules[0]");
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(policy("x".repeat(1 << 20), 3))),
+        "policy.rule: a rule name is at most 256 characters");
+    assertThat(policies.published).hasSize(published);
+  }
+
+  @Test
+  void aTargetEscalationRateOfOneIsAcceptedAndAboveOneRefusedSayingTheRange() {
+    Policy all = admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setTargetEscalationRate(1.0)));
+    assertThat(all.getTargetEscalationRate()).isEqualTo(1.0);
+    assertThat(new dev.cascade.router.policy.TargetRateController().threshold(policies.current(), "k"))
+        .isEqualTo(Double.NEGATIVE_INFINITY);
+    assertThatThrownBy(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setTargetEscalationRate(1.5))))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+            .isEqualTo("policy.target_escalation_rate: must be in [0, 1], was 1.5"));
+  }
+
+  @Test
+  void aSkipThresholdWithoutASkipRuleIsRefusedInTheWiresWords() {
+    assertThatThrownBy(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 3).setPregenSkipThreshold(0.5))))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+          assertThat(e.getStatus().getDescription()).startsWith("policy.pregen_skip_rule: must be set when the skip"
+              + " threshold is").doesNotContain("pregenSkip").doesNotContain("null");
+        });
+  }
+
+  @Test
+  void moreTierPoliciesThanTheCascadeHasMiddleTiersAreRefused() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    dev.cascade.router.escalation.EscalationSettings settings = new dev.cascade.router.escalation.EscalationSettings(
+        1, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0);
+    try (dev.cascade.router.escalation.EscalationTiers twoModels = dev.cascade.router.escalation.EscalationTiers.single(
+        dev.cascade.router.escalation.EscalationClient.connect("127.0.0.1:1", settings), "large", 1.0)) {
+      FakeKafkaServer tiered = new FakeKafkaServer(InProcessServerBuilder.forName(name),
+          new RequestValidator(FakeKafkaServer.model(CascadeServerTest::checkPrompt), twoModels),
+          new DeferralPolicy("chow-sum", 0.0, 2.0, 0.0, 0.0, 1, "config", 0, "configured default"), TOKEN,
+          Duration.ofMillis(300), null);
+      ManagedChannel tieredChannel = InProcessChannelBuilder.forName(name).build();
+      try {
+        Metadata headers = new Metadata();
+        headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + TOKEN);
+        PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(tieredChannel)
+            .withDeadlineAfter(5, TimeUnit.SECONDS)
+            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+        Policy.Builder three = policy("chow-sum", 3);
+        for (int i = 0; i < 3; i++) {
+          three.addTierPolicies(dev.cascade.proto.v1.TierPolicy.newBuilder().setRule("chow-sum").setThreshold(1));
+        }
+        assertInvalid(() -> stub.updatePolicy(update(three)), "policy.tier_policies: 3 entries, and this router's"
+            + " cascade of 2 models has no middle tiers");
+        assertThat(tiered.policies.published).isEmpty();
+        assertThat(stub.updatePolicy(update(policy("chow-sum", 3))).getTierPoliciesList()).isEmpty();
+      } finally {
+        tieredChannel.shutdownNow();
+        tiered.stop();
+      }
+    }
+  }
+
   @Test
   void watchPolicySendsTheCurrentPolicyThenEachChangeAndStopsWhenCancelled() throws Exception {
     BlockingQueue<Policy> seen = new LinkedBlockingQueue<>();

@@ -43,8 +43,14 @@ final class FakeKafkaServer {
 
   FakeKafkaServer(ServerBuilder<?> transport, Function<String, Optional<String>> promptCheck, DeferralPolicy policy,
       String adminToken, Duration defaultDeadline, ApiKeys apiKeys) throws IOException {
+    this(transport, new RequestValidator(model(promptCheck)), policy, adminToken, defaultDeadline, apiKeys);
+  }
+
+  /** As above, checking requests with {@code validator} (which may know the cascade's later tiers). */
+  FakeKafkaServer(ServerBuilder<?> transport, RequestValidator validator, DeferralPolicy policy, String adminToken,
+      Duration defaultDeadline, ApiKeys apiKeys) throws IOException {
     policies = new InMemoryPolicyStore(policy);
-    server = new CascadeServer(transport, requests, policies, rules, new RequestValidator(model(promptCheck)),
+    server = new CascadeServer(transport, requests, policies, rules, validator,
         new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback).start();
   }
 

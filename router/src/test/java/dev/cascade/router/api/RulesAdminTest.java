@@ -184,6 +184,60 @@ class RulesAdminTest {
   }
 
   @Test
+  void theHighestVersionALongHoldsIsGettableAndPinnableAndHasNoNextVersion() {
+    Rule highest = admin(TOKEN).publishRule(publish(shippedQuantile(), Long.MAX_VALUE));
+    assertThat(highest.getVersion()).isEqualTo(Long.MAX_VALUE);
+
+    // Without a version there is no next one: refused, nothing written, not wrapped round to a negative version.
+    assertRefused(() -> admin(TOKEN).publishRule(publish(shippedQuantile(), 0)), Status.Code.FAILED_PRECONDITION,
+        "version: ", "'posthoc-quantile'", "9223372036854775807", "no next one");
+    assertThat(store.published).hasSize(1);
+    assertThat(server.catalog.versions(QUANTILE)).containsExactly(0L, Long.MAX_VALUE);
+    // An unused version may still be given.
+    assertThat(spec(admin(TOKEN).publishRule(publish(shippedQuantile(), 3)))).isEqualTo("posthoc-quantile@3");
+
+    assertThat(admin(null).getRule(GetRuleRequest.newBuilder().setName(QUANTILE).setVersion(Long.MAX_VALUE).build())
+        .getVersion()).isEqualTo(Long.MAX_VALUE);
+    Policy pinned = admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("posthoc-quantile@9223372036854775807").setThreshold(0.5)).build());
+    assertThat(pinned.getRule()).isEqualTo(QUANTILE);
+    assertThat(pinned.getRuleVersion()).isEqualTo(Long.MAX_VALUE);
+    Policy shadowed = admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2).addShadowRules("posthoc-quantile@9223372036854775807")).build());
+    assertThat(shadowed.getShadowRulesList()).containsExactly("posthoc-quantile@9223372036854775807");
+    // One above it is no version at all, and said so.
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("posthoc-quantile@9223372036854775808").setThreshold(0.5)).build()), Status.Code.INVALID_ARGUMENT,
+        "policy.rule: ", "9223372036854775808", "above the highest");
+  }
+
+  @Test
+  void aRuleVersionBelowZeroIsNotAdmittedToTheCatalog() {
+    LearnedRule negative = shippedQuantile().withInfo(shippedQuantile().info().withVersion(Long.MIN_VALUE));
+    assertThatThrownBy(() -> server.catalog.add(negative)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("versions are 0 or above");
+    assertThat(server.catalog.versions(QUANTILE)).containsExactly(0L);
+  }
+
+  @Test
+  void aBadShadowOrFallbackRuleIsRefusedNamingThatField() {
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2).addShadowRules("bogus")).build()), Status.Code.INVALID_ARGUMENT,
+        "policy.shadow_rules[0]: ", "'bogus'");
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2).addShadowRules("chow-average").addShadowRules("posthoc-quantile@9"))
+        .build()), Status.Code.INVALID_ARGUMENT, "policy.shadow_rules[1]: ", "no version 9");
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2).setFallbackRule("bogus")).build()), Status.Code.INVALID_ARGUMENT,
+        "policy.fallback_rule: ", "'bogus'");
+    // A learned rule as the fallback is a wrong argument (any small model must be able to apply it).
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2).setFallbackRule(QUANTILE)).build()), Status.Code.INVALID_ARGUMENT,
+        "policy.fallback_rule: ", "closed-form");
+    assertThat(server.policies.published).isEmpty();
+  }
+
+  @Test
   void aPolicyNamingAMissingRuleOrVersionIsInvalidAndOneForAnotherModelAFailedPrecondition() {
     assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
         .setRule("posthoc-quantile@9").setThreshold(0.5)).build()), Status.Code.INVALID_ARGUMENT,
