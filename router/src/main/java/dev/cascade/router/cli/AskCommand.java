@@ -3,9 +3,9 @@ package dev.cascade.router.cli;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
-import java.util.LinkedHashMap;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -44,8 +44,9 @@ final class AskCommand implements Callable<Integer> {
   @Option(names = "--bypass-cache", description = "Do not answer from the router's response cache.")
   boolean bypassCache;
 
-  @Option(names = "--metadata", paramLabel = "KEY=VALUE", description = "Metadata carried into the outcome record; repeatable.")
-  Map<String, String> metadata = new LinkedHashMap<>();
+  @Option(names = "--metadata", paramLabel = "KEY=VALUE", converter = KeyValue.Converter.class,
+      description = "Metadata carried into the outcome record; repeatable.")
+  List<KeyValue> metadata = new ArrayList<>();
 
   @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:CASCADE_API_KEY}",
       description = "The API key, for a router with api.keys-file (default: the CASCADE_API_KEY environment variable).")
@@ -71,7 +72,7 @@ final class AskCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
     }
     GenerateRequest.Builder request = GenerateRequest.newBuilder().setPrompt(prompt).setMaxNewTokens(maxNewTokens)
-        .setBypassCache(bypassCache).putAllMetadata(metadata);
+        .setBypassCache(bypassCache).putAllMetadata(KeyValue.toMap(metadata));
     if (requestId != null) {
       request.setRequestId(requestId);
     }

@@ -37,8 +37,22 @@ public final class CascadeCommand implements Runnable {
     System.exit(commandLine().execute(args));
   }
 
-  /** The configured picocli command line; configuration errors print one line and exit 2. */
+  /**
+   * The configured picocli command line; configuration errors print one line and exit 2. Every
+   * subcommand's {@code -V} prints this command's version (picocli does not hand it down).
+   */
   public static CommandLine commandLine() {
-    return RuntimeCommand.configure(new CommandLine(new CascadeCommand()));
+    CommandLine cli = new CommandLine(new CascadeCommand());
+    sameVersion(cli, cli.getCommandSpec().version());
+    return RuntimeCommand.configure(cli);
+  }
+
+  private static void sameVersion(CommandLine cli, String[] version) {
+    cli.getSubcommands().values().forEach(sub -> {
+      if (sub.getCommandSpec().version().length == 0) {
+        sub.getCommandSpec().version(version);
+      }
+      sameVersion(sub, version);
+    });
   }
 }

@@ -2,7 +2,8 @@ package dev.cascade.router.cli;
 
 import dev.cascade.router.config.CascadeConfig;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Option;
 
@@ -13,9 +14,9 @@ public final class ConfigOptions {
       description = "Properties file of configuration keys (see the README's configuration table).")
   Path file;
 
-  @Option(names = "--set", paramLabel = "KEY=VALUE",
+  @Option(names = "--set", paramLabel = "KEY=VALUE", converter = KeyValue.Converter.class,
       description = "Sets one configuration key; repeatable. Overrides the file and CASCADE_* environment variables.")
-  Map<String, String> overrides = new LinkedHashMap<>();
+  List<KeyValue> overrides = new ArrayList<>();
 
   /** Defaults, then the file, then the environment, then {@code --set}, then {@code commandFlags}. */
   public CascadeConfig load(Map<String, String> commandFlags) {
@@ -27,7 +28,7 @@ public final class ConfigOptions {
    * {@code --set} and {@code commandFlags} all override them.
    */
   public CascadeConfig load(Map<String, String> commandDefaults, Map<String, String> commandFlags) {
-    Map<String, String> flags = new LinkedHashMap<>(overrides);
+    Map<String, String> flags = KeyValue.toMap(overrides);
     flags.putAll(commandFlags);
     return CascadeConfig.load(commandDefaults, file, System.getenv(), flags);
   }

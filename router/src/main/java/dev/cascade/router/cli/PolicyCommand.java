@@ -90,8 +90,11 @@ final class PolicyCommand implements Runnable {
           "Options left out keep the values in force (--threshold, --alpha and --early-defer only when the rule stays the"
               + " same: a threshold is on its rule's own scale, so a new --rule needs a --threshold).",
           "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule "
-          + "instead (tier 1 is the first model after the small one); the rest of the policy stays.",
-          "Prints the new policy as JSON."})
+          + "instead (tier 1 is the first model after the small one); the rest of the policy stays, and the other"
+          + " options are refused with it.",
+          "Prints the new policy as JSON. When the options would change nothing but the reason, says 'nothing to change'"
+              + " and exits 2, writing no version.",
+          "Exit code 1 when the router refuses the policy (the gRPC status is printed)."})
   static final class Set implements Callable<Integer> {
 
     @Mixin
@@ -114,7 +117,8 @@ final class PolicyCommand implements Runnable {
     Double explorationRate;
 
     @Option(names = "--target-escalation-rate", paramLabel = "F",
-        description = "When above 0, hold this fraction of escalations on live traffic instead of a fixed threshold.")
+        description = "In [0, 1]: when above 0, hold this fraction of escalations on live traffic instead of a fixed"
+            + " threshold (1 escalates every request); 0 goes back to the fixed threshold.")
     Double targetEscalationRate;
 
     @Option(names = "--early-defer", paramLabel = "MARGIN|off",
@@ -151,6 +155,19 @@ final class PolicyCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       token.require(spec);
+      if (tier < 0) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier: must be 0 (the small model's"
+            + " rule, the default) or a middle tier's number, 1 or above; was " + tier);
+      }
+      if (pregenSkipThreshold != null && pregenSkip != null && pregenSkip.equalsIgnoreCase("off")) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--pregen-skip-threshold: --pregen-skip off turns the pre-generation skip off; give one or the other");
+      }
+      if (tier > 0 && (pregenSkip != null || pregenSkipThreshold != null || earlyDefer != null
+          || explorationRate != null || targetEscalationRate != null)) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha"
+            + " and --threshold apply to a middle tier; set the others without --tier");
+      }
       Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
@@ -158,6 +175,11 @@ final class PolicyCommand implements Runnable {
             .getPolicy(GetPolicyRequest.getDefaultInstance());
         Policy.Builder asked = tier == 0 ? smallModelRule(current, margin) : tierRule(current);
         if (asked == null) {
+          return 2;
+        }
+        if (sameSettings(asked, current)) {
+          spec.commandLine().getErr().println("nothing to change: the policy in force (version " + current.getVersion()
+              + ") already has these settings; give an option with a new value (see --help)");
           return 2;
         }
         Policy updated = token.attachTo(stub)
@@ -169,9 +191,25 @@ final class PolicyCommand implements Runnable {
       });
     }
 
+    /** Whether {@code asked} would change nothing but the reason, the version, who and when. */
+    static boolean sameSettings(Policy.Builder asked, Policy current) {
+      Policy.Builder normal = asked.clone();
+      try {
+        dev.cascade.router.learning.RuleResolver.splitVersion(normal.getRule()).ifPresent(v -> {
+          if (!normal.hasRuleVersion() || normal.getRuleVersion() == v.version()) {
+            normal.setRule(v.name()).setRuleVersion(v.version());
+          }
+        });
+      } catch (IllegalArgumentException e) {
+        return false; // the router says what is wrong with it
+      }
+      return normal.clearReason().clearVersion().clearUpdatedBy().clearUpdatedAtMs().build()
+          .equals(current.toBuilder().clearReason().clearVersion().clearUpdatedBy().clearUpdatedAtMs().build());
+    }
+
     /** The policy in force with middle tier {@link #tier}'s rule replaced; null (said why) when there is no such tier. */
     private Policy.Builder tierRule(Policy current) {
-      if (tier < 0 || tier > current.getTierPoliciesCount()) {
+      if (tier > current.getTierPoliciesCount()) {
         int middle = current.getTierPoliciesCount();
         spec.commandLine().getErr().println("--tier " + tier + ": " + (middle == 0
             ? "the policy in force has no middle tiers (a cascade of two models); --tier 0 is the small model"
@@ -199,6 +237,11 @@ final class PolicyCommand implements Runnable {
       if (newThreshold == null) {
         return null;
       }
+      if (pregenSkipThreshold != null && pregenSkip == null && !current.hasPregenSkipRule()) {
+        spec.commandLine().getErr().println("--pregen-skip-threshold: no pre-generation skip is in force; name its rule"
+            + " with --pregen-skip RULE[@VERSION]");
+        return null;
+      }
       Policy.Builder asked = Policy.newBuilder()
             .setRule(newRule)
             .setAlpha(alpha != null ? alpha : newRule.equals(current.getRule()) ? current.getAlpha() : 0.0)
@@ -210,6 +253,9 @@ final class PolicyCommand implements Runnable {
             .addAllShadowRules(current.getShadowRulesList())
             .setFallbackRule(current.getFallbackRule())
             .addAllTierPolicies(current.getTierPoliciesList());
+      if (rule == null && current.hasRuleVersion()) {
+        asked.setRuleVersion(current.getRuleVersion()); // the rule in force stays pinned
+      }
       if (earlyDefer == null) {
         if (current.hasEarlyDeferMargin() && newRule.equals(current.getRule())) {
           asked.setEarlyDeferMargin(current.getEarlyDeferMargin());

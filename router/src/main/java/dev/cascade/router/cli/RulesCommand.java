@@ -8,6 +8,7 @@ import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.proto.v1.PublishRuleRequest;
 import dev.cascade.proto.v1.Rule;
 import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleResolver;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -22,8 +23,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -39,7 +38,6 @@ import picocli.CommandLine.Spec;
 final class RulesCommand implements Runnable {
 
   private static final long CALL_DEADLINE_SECONDS = 30;
-  private static final Pattern AT_VERSION = Pattern.compile("(.+)@([0-9]{1,18})");
 
   @Spec
   CommandSpec spec;
@@ -169,9 +167,14 @@ final class RulesCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       GetRuleRequest.Builder request = GetRuleRequest.newBuilder();
-      Matcher at = AT_VERSION.matcher(rule);
-      if (at.matches()) {
-        request.setName(at.group(1)).setVersion(Long.parseLong(at.group(2)));
+      java.util.Optional<RuleResolver.Versioned> at;
+      try {
+        at = RuleResolver.splitVersion(rule);
+      } catch (IllegalArgumentException e) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "NAME[@VERSION]: " + e.getMessage());
+      }
+      if (at.isPresent()) {
+        request.setName(at.get().name()).setVersion(at.get().version());
       } else {
         request.setName(rule);
       }
@@ -207,7 +210,8 @@ final class RulesCommand implements Runnable {
     }
   }
 
-  // Not mixinStandardHelpOptions: its -V/--version would take --version from the rule's version.
+  // Not mixinStandardHelpOptions: its -V/--version would take --version from the rule's version; -V alone, as
+  // every other command has it.
   @Command(name = "publish",
       description = {"Publishes a rule artifact (as 'cascade train-rule --out' writes it) to the rules topic, where"
           + " every router reads it.",
@@ -217,6 +221,9 @@ final class RulesCommand implements Runnable {
 
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
     boolean help;
+
+    @Option(names = "-V", versionHelp = true, description = "Print version information and exit.")
+    boolean versionHelp;
 
     @Mixin
     TargetOption target;

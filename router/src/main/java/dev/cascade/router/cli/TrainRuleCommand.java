@@ -36,7 +36,7 @@ import picocli.CommandLine.Spec;
  * choosing the learner by cross-validated AUC-DF, and writes its artifact.
  */
 // Not mixinStandardHelpOptions: its -V/--version would clash with --version, the artifact's version,
-// and picocli would then drop --help as well.
+// and picocli would then drop --help as well. -V alone, as every other command has it.
 @Command(name = "train-rule", sortOptions = false,
     description = {"Trains a learned deferral rule and writes its artifact (an Avro RuleModel record).",
         "The label is the benefit of deferring: the large model right where the small one is wrong. From --data"
@@ -71,6 +71,9 @@ public final class TrainRuleCommand implements Callable<Integer> {
 
   @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
   boolean help;
+
+  @Option(names = "-V", versionHelp = true, description = "Print version information and exit.")
+  boolean versionHelp;
 
   @Option(names = "--version", defaultValue = "0", paramLabel = "N",
       description = "The artifact's version; 0 for the training time in epoch milliseconds (default: ${DEFAULT-VALUE}).")

@@ -258,6 +258,112 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void policySetThatWouldChangeNothingIsRefusedAndWritesNoVersion() {
+    CommandLineRun none = run("policy", "set", "--target", target, "--token", "tok");
+    assertThat(none.exitCode()).isEqualTo(2);
+    assertThat(none.err().strip()).startsWith("nothing to change: the policy in force (version 1)");
+    CommandLineRun same = run("policy", "set", "--target", target, "--token", "tok", "--threshold", "2.0",
+        "--reason", "again");
+    assertThat(same.exitCode()).isEqualTo(2);
+    assertThat(same.err()).contains("nothing to change");
+    assertThat(policies.published).isEmpty();
+  }
+
+  @Test
+  void policySetKeepsAPinnedRuleVersionWhenTheRuleIsNotGiven(@TempDir Path dir) throws Exception {
+    Path artifact = dir.resolve("quantile.rule");
+    RuleArtifacts.write(LearnedRules.bundledRules().get(0), artifact);
+    assertThat(run("rules", "publish", artifact.toString(), "--version", "7", "--target", target, "--token", "tok")
+        .exitCode()).isZero();
+    CommandLineRun pin = run("policy", "set", "--target", target, "--token", "tok", "--rule", "posthoc-quantile@7",
+        "--threshold", "0.5");
+    assertThat(pin.exitCode()).as(pin.err()).isZero();
+    CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--threshold", "0.6");
+    assertThat(threshold.exitCode()).as(threshold.err()).isZero();
+    assertThat(policies.current().ruleSpec()).isEqualTo("posthoc-quantile@7");
+    assertThat(policies.current().threshold()).isEqualTo(0.6);
+    CommandLineRun again = run("policy", "set", "--target", target, "--token", "tok", "--rule", "posthoc-quantile@7",
+        "--threshold", "0.6");
+    assertThat(again.exitCode()).isEqualTo(2);
+    assertThat(again.err()).contains("nothing to change");
+  }
+
+  @Test
+  void policySetRefusesANegativeTierAndASkipThresholdWithoutASkipRuleInItsOwnWords() {
+    CommandLineRun negative = run("policy", "set", "--target", target, "--token", "tok", "--tier", "-1",
+        "--threshold", "1");
+    assertThat(negative.exitCode()).isEqualTo(2);
+    assertThat(negative.err()).contains("--tier: must be 0 (the small model's rule, the default) or a middle tier's"
+        + " number, 1 or above; was -1").doesNotContain("no middle tiers");
+    CommandLineRun tierRate = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--target-escalation-rate", "0.2");
+    assertThat(tierRate.exitCode()).isEqualTo(2);
+    assertThat(tierRate.err()).contains("only --rule, --alpha and --threshold apply to a middle tier");
+
+    CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip-threshold",
+        "0.5");
+    assertThat(threshold.exitCode()).isEqualTo(2);
+    assertThat(threshold.err()).contains("--pregen-skip-threshold: no pre-generation skip is in force")
+        .contains("--pregen-skip RULE").doesNotContain("pregenSkip");
+    CommandLineRun off = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip", "off",
+        "--pregen-skip-threshold", "0.5");
+    assertThat(off.exitCode()).isEqualTo(2);
+    assertThat(off.err()).contains("--pregen-skip off");
+    assertThat(policies.published).isEmpty();
+  }
+
+  @Test
+  void askRefusesMetadataWithoutAnEqualsSignNamingTheOptionOnce() {
+    CommandLineRun run = run("ask", "--target", target, "--prompt", "cascade", "--metadata", "novalue");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("'--metadata'").contains("'novalue' is not KEY=VALUE")
+        .doesNotContain("option option");
+    assertThat(requests.submitted).isEmpty();
+
+    CommandLineRun ok = run("ask", "--target", target, "--prompt", "cascade", "--metadata", "team=a=b",
+        "--metadata", "empty=");
+    assertThat(ok.exitCode()).as(ok.err()).isZero();
+    assertThat(requests.submitted.get(0).getMetadata()).containsExactly(java.util.Map.entry("team", "a=b"),
+        java.util.Map.entry("empty", ""));
+  }
+
+  @Test
+  void rulesGetAndPolicySetReachTheHighestVersionAndPublishSaysThereIsNoNext(@TempDir Path dir) throws Exception {
+    Path artifact = dir.resolve("quantile.rule");
+    RuleArtifacts.write(LearnedRules.bundledRules().get(0), artifact);
+    CommandLineRun highest = run("rules", "publish", artifact.toString(), "--version", "9223372036854775807",
+        "--target", target, "--token", "tok");
+    assertThat(highest.out().strip()).isEqualTo("posthoc-quantile@9223372036854775807");
+    CommandLineRun next = run("rules", "publish", artifact.toString(), "--target", target, "--token", "tok");
+    assertThat(next.exitCode()).isEqualTo(1);
+    assertThat(next.err()).contains("FAILED_PRECONDITION").contains("no next one");
+
+    CommandLineRun get = run("rules", "get", "posthoc-quantile@9223372036854775807", "--target", target);
+    assertThat(get.exitCode()).as(get.err()).isZero();
+    assertThat(get.out()).startsWith("posthoc-quantile@9223372036854775807");
+    CommandLineRun pin = run("policy", "set", "--target", target, "--token", "tok", "--rule",
+        "posthoc-quantile@9223372036854775807", "--threshold", "0.5");
+    assertThat(pin.exitCode()).as(pin.err()).isZero();
+    assertThat(policies.current().ruleVersion()).isEqualTo(Long.MAX_VALUE);
+    CommandLineRun above = run("rules", "get", "posthoc-quantile@9223372036854775808", "--target", target);
+    assertThat(above.exitCode()).isEqualTo(2);
+    assertThat(above.err()).contains("above the highest a version can be");
+  }
+
+  @Test
+  void rulesListGivesTheReasonForAVersionItCannotApply() {
+    LearnedRule shipped = LearnedRules.bundledRules().get(0);
+    server.catalog.add(shipped.withInfo(shipped.info().withVersion(4).withModel("00".repeat(32),
+        ModelFingerprint.FEATURE_LAYOUT)));
+    CommandLineRun table = run("rules", "list", "--target", target);
+    assertThat(table.exitCode()).as(table.err()).isZero();
+    String[] lines = table.out().strip().split("\\R");
+    assertThat(lines[3]).startsWith("posthoc-quantile").contains(" 4 ", " no ");
+    assertThat(lines[lines.length - 1]).startsWith("posthoc-quantile@4 is not applicable here: ")
+        .contains("00".repeat(32), FakeKafkaServer.bundledModelFingerprint());
+  }
+
+  @Test
   void policySetWithAWrongTokenIsRefusedAndWithoutOneDoesNotCall() {
     CommandLineRun wrong = run("policy", "set", "--target", target, "--token", "nope", "--rule", "chow-sum", "--threshold", "1");
     assertThat(wrong.exitCode()).isEqualTo(1);

@@ -42,6 +42,28 @@ class HelpTest {
   }
 
   @Test
+  void everyCommandListsDashVAndItPrintsTheVersion() {
+    for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
+      CommandLine cli = CascadeCommand.commandLine();
+      StringWriter out = new StringWriter();
+      cli.setOut(new PrintWriter(out, true));
+      cli.setErr(new PrintWriter(new StringWriter(), true));
+      List<String> args = new ArrayList<>(words);
+      args.add("--help");
+      cli.execute(args.toArray(String[]::new));
+      assertThat(out.toString()).as(String.join(" ", args)).contains("  -V");
+
+      CommandLine again = CascadeCommand.commandLine();
+      StringWriter version = new StringWriter();
+      again.setOut(new PrintWriter(version, true));
+      List<String> dashV = new ArrayList<>(words);
+      dashV.add("-V");
+      assertThat(again.execute(dashV.toArray(String[]::new))).as(String.join(" ", dashV)).isZero();
+      assertThat(version.toString().strip()).as(String.join(" ", dashV)).isEqualTo("cascade 0.1.0");
+    }
+  }
+
+  @Test
   void theFirstLineOfEveryDescriptionIsAWholeSentence() {
     // A parent's command list shows only the first line of each description.
     for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
