@@ -28,26 +28,38 @@ public final class KServeBytes {
     return ByteString.copyFrom(out.toByteArray());
   }
 
+  /** The raw form, as messages about contents not in it name it. */
+  public static final String FORM = "length-prefixed BYTES (each element a 4-byte little-endian length, then that"
+      + " many bytes)";
+
   /**
    * The elements of a raw BYTES tensor.
    *
-   * @throws IllegalArgumentException when a length runs past the end
+   * @throws IllegalArgumentException when {@code raw} is not in that form (a length runs past the
+   *     end, or the contents end inside a length), saying what was found where: "not length-prefixed
+   *     BYTES (...): element 2, at byte 7, declares 1802401130 bytes, which runs past the end (0
+   *     bytes left)"
    */
   public static List<ByteString> decode(ByteString raw) {
     ByteBuffer buffer = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     List<ByteString> elements = new ArrayList<>();
     while (buffer.hasRemaining()) {
+      int at = buffer.position();
+      int element = elements.size() + 1;
       if (buffer.remaining() < 4) {
-        throw new IllegalArgumentException("raw BYTES contents end inside a length prefix");
+        throw new IllegalArgumentException("not " + FORM + ": element " + element + ", at byte " + at + " of "
+            + raw.size() + ", has " + buffer.remaining() + " byte" + (buffer.remaining() == 1 ? "" : "s")
+            + " left, too few for its 4-byte length");
       }
       int length = buffer.getInt();
       if (length < 0 || length > buffer.remaining()) {
-        throw new IllegalArgumentException("raw BYTES element of " + length + " bytes runs past the end ("
+        throw new IllegalArgumentException("not " + FORM + ": element " + element + ", at byte " + at + " of "
+            + raw.size() + ", declares " + Integer.toUnsignedString(length) + " bytes, which runs past the end ("
             + buffer.remaining() + " left)");
       }
-      byte[] element = new byte[length];
-      buffer.get(element);
-      elements.add(ByteString.copyFrom(element));
+      byte[] bytes = new byte[length];
+      buffer.get(bytes);
+      elements.add(ByteString.copyFrom(bytes));
     }
     return elements;
   }

@@ -23,15 +23,23 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
+import java.nio.charset.CoderResult;
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
+import java.util.Set;
 import java.util.function.BooleanSupplier;
 
 /**
  * KServe v2 / Open Inference Protocol ({@code inference.GRPCInferenceService}) for the served
  * model, named as the model is ({@code large} for the bundled one), version {@code 1}. It takes
- * the tensors Triton's TensorRT-LLM ensemble takes: a BYTES {@code text_input} holding one prompt
- * (shape [1] or [1, 1]; in {@code contents.bytes_contents} or {@code raw_input_contents}) and an
- * optional INT32 {@code max_tokens} (the model's limit when absent); it answers with a BYTES
+ * the tensors Triton's TensorRT-LLM ensemble takes: a BYTES {@code text_input} holding one UTF-8
+ * prompt (shape [1] or [1, 1]; in {@code contents.bytes_contents} or {@code raw_input_contents}) and
+ * an optional INT32 (or INT64) {@code max_tokens} of the same shape (the model's limit when absent);
+ * nothing else, each input once, and, as the protocol says, either {@code contents} in the inputs or
+ * one {@code raw_input_contents} entry per input, never both. It answers with a BYTES
  * {@code text_output} of shape [1, 1] in {@code raw_output_contents}, as Triton does (a 4-byte
  * little-endian length, then the UTF-8 text), and the answer's token count as the response
  * parameter {@code completion_tokens} (int64). Errors: an unknown model is NOT_FOUND, a bad tensor
@@ -99,9 +107,9 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
   }
 
   private static ModelMetadataResponse.TensorMetadata tensor(String name, String datatype) {
-    // Batched as Triton reports it: any number of rows, one element each.
+    // One row of one element, the shape Triton's ensembles are sent; [1] is taken too (checkShape).
     return ModelMetadataResponse.TensorMetadata.newBuilder().setName(name).setDatatype(datatype)
-        .addShape(-1).addShape(1).build();
+        .addShape(1).addShape(1).build();
   }
 
   @Override
@@ -111,26 +119,33 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
       return;
     }
     String prompt;
-    int maxTokens;
+    long maxTokens;
     try {
-      prompt = prompt(request);
-      maxTokens = maxTokens(request);
+      checkInputs(request);
       for (ModelInferRequest.InferRequestedOutputTensor output : request.getOutputsList()) {
         if (!output.getName().equals(TEXT_OUTPUT)) {
           throw invalid("outputs: unknown output '" + output.getName() + "' (the model has " + TEXT_OUTPUT + ")");
         }
       }
+      prompt = prompt(request);
+      maxTokens = maxTokens(request);
     } catch (StatusRuntimeException e) {
       responses.onError(generations.invalid(e.getStatus().getDescription()));
       return;
     }
-    var problem = generations.problem(prompt, maxTokens, TEXT_INPUT, MAX_TOKENS);
+    // An INT64 beyond int's range is outside the limit too, said with the value the caller sent.
+    boolean fits = maxTokens >= Integer.MIN_VALUE && maxTokens <= Integer.MAX_VALUE;
+    var problem = generations.problem(prompt, fits ? (int) maxTokens : 1, TEXT_INPUT, MAX_TOKENS);
+    if (problem.isEmpty() && !fits) {
+      problem = Optional.of(MAX_TOKENS + ": " + maxTokens + " is outside 1.."
+          + generations.generator().info().maxNewTokensLimit());
+    }
     if (problem.isPresent()) {
       responses.onError(generations.invalid(problem.get()));
       return;
     }
     Context context = Context.current();
-    generations.submit(request.getId(), prompt, maxTokens, context::isCancelled).whenComplete((result, error) -> {
+    generations.submit(request.getId(), prompt, (int) maxTokens, context::isCancelled).whenComplete((result, error) -> {
       if (error != null) {
         responses.onError(Status.fromThrowable(error).asRuntimeException());
         return;
@@ -150,6 +165,40 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     });
   }
 
+  /**
+   * What the protocol and the model's metadata require of the inputs as a whole: each named once,
+   * each one the model has, and, when {@code raw_input_contents} is used, one entry per input and
+   * no input with {@code contents} as well.
+   */
+  private static void checkInputs(ModelInferRequest request) {
+    Set<String> seen = new HashSet<>();
+    for (ModelInferRequest.InferInputTensor input : request.getInputsList()) {
+      String name = input.getName();
+      if (!name.equals(TEXT_INPUT) && !name.equals(MAX_TOKENS)) {
+        throw invalid("inputs: unknown input '" + name + "' (the model has " + TEXT_INPUT + " and " + MAX_TOKENS
+            + ")");
+      }
+      if (!seen.add(name)) {
+        throw invalid(name + ": given more than once in inputs");
+      }
+    }
+    int raw = request.getRawInputContentsCount();
+    if (raw == 0) {
+      return;
+    }
+    if (raw != request.getInputsCount()) {
+      throw invalid("raw_input_contents: " + raw + (raw == 1 ? " entry" : " entries") + " for "
+          + request.getInputsCount() + (request.getInputsCount() == 1 ? " input" : " inputs")
+          + " (when used, one per input, in the order of inputs)");
+    }
+    for (ModelInferRequest.InferInputTensor input : request.getInputsList()) {
+      if (input.hasContents()) {
+        throw invalid(input.getName() + ": both contents and raw_input_contents given (a request carries its"
+            + " tensors' data in one or the other)");
+      }
+    }
+  }
+
   /** The one prompt of the {@code text_input} tensor. */
   private static String prompt(ModelInferRequest request) {
     int index = indexOf(request, TEXT_INPUT);
@@ -160,69 +209,82 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
     if (!tensor.getDatatype().equals("BYTES")) {
       throw invalid(TEXT_INPUT + ": must be BYTES, was " + tensor.getDatatype());
     }
+    checkShape(tensor, "one prompt per call");
     List<ByteString> elements;
     if (request.getRawInputContentsCount() > 0) {
-      if (index >= request.getRawInputContentsCount()) {
-        throw invalid("raw_input_contents: " + request.getRawInputContentsCount() + " for " + request.getInputsCount()
-            + " inputs");
-      }
       try {
         elements = KServeBytes.decode(request.getRawInputContents(index));
       } catch (IllegalArgumentException e) {
-        throw invalid(TEXT_INPUT + ": " + e.getMessage());
+        throw invalid(TEXT_INPUT + ": its raw contents (raw_input_contents[" + index + "]) are " + e.getMessage());
       }
     } else {
       elements = tensor.getContents().getBytesContentsList();
     }
-    if (elements.size() != 1 || elements(tensor) != 1) {
-      throw invalid(TEXT_INPUT + ": one prompt per call (shape [1] or [1, 1]), got " + elements.size()
-          + " elements of shape " + tensor.getShapeList());
+    if (elements.size() != 1) {
+      throw invalid(TEXT_INPUT + ": one prompt per call, got " + elements.size() + " elements");
     }
-    return elements.get(0).toStringUtf8();
+    return utf8(elements.get(0));
   }
 
-  /** The {@code max_tokens} tensor's one value, or the model's limit when absent. */
-  private int maxTokens(ModelInferRequest request) {
+  /** The prompt's text; INVALID_ARGUMENT naming where it stops being UTF-8 when it is not. */
+  private static String utf8(ByteString bytes) {
+    if (bytes.isValidUtf8()) {
+      return bytes.toStringUtf8();
+    }
+    ByteBuffer in = bytes.asReadOnlyByteBuffer();
+    CharBuffer out = CharBuffer.allocate(bytes.size());
+    CoderResult result = StandardCharsets.UTF_8.newDecoder().decode(in, out, true);
+    if (!result.isError()) {
+      return out.flip().toString();
+    }
+    int at = in.position();
+    StringBuilder found = new StringBuilder();
+    for (int i = 0; i < result.length(); i++) {
+      found.append(i == 0 ? "" : " ").append(String.format("0x%02X", bytes.byteAt(at + i) & 0xff));
+    }
+    throw invalid(TEXT_INPUT + ": the prompt is not UTF-8: " + (result.length() == 1 ? "byte " : "bytes ") + found
+        + " at offset " + at + " (of " + bytes.size() + ") " + (result.length() == 1 ? "is" : "are")
+        + " not a UTF-8 character");
+  }
+
+  /** The {@code max_tokens} tensor's one value as sent, or the model's limit when absent. */
+  private long maxTokens(ModelInferRequest request) {
     int index = indexOf(request, MAX_TOKENS);
     if (index < 0) {
       return generations.generator().info().maxNewTokensLimit();
     }
     ModelInferRequest.InferInputTensor tensor = request.getInputs(index);
-    if (elements(tensor) != 1) {
-      throw invalid(MAX_TOKENS + ": one value (shape [1] or [1, 1]), got shape " + tensor.getShapeList());
+    String datatype = tensor.getDatatype();
+    if (!datatype.equals("INT32") && !datatype.equals("INT64")) {
+      throw invalid(MAX_TOKENS + ": must be INT32 or INT64, was " + datatype);
     }
-    if (request.getRawInputContentsCount() > index) {
-      ByteBuffer raw = request.getRawInputContents(index).asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      return switch (tensor.getDatatype()) {
-        case "INT32" -> raw.remaining() == 4 ? raw.getInt() : badRaw();
-        case "INT64" -> raw.remaining() == 8 ? Math.toIntExact(Math.max(Integer.MIN_VALUE,
-            Math.min(Integer.MAX_VALUE, raw.getLong()))) : badRaw();
-        default -> throw invalid(MAX_TOKENS + ": must be INT32 or INT64, was " + tensor.getDatatype());
-      };
+    checkShape(tensor, "one value");
+    boolean int32 = datatype.equals("INT32");
+    if (request.getRawInputContentsCount() > 0) {
+      ByteString raw = request.getRawInputContents(index);
+      int width = int32 ? 4 : 8;
+      if (raw.size() != width) {
+        throw invalid(MAX_TOKENS + ": its raw contents (raw_input_contents[" + index + "]) must be one " + datatype
+            + " (" + width + " bytes, little-endian), were " + raw.size() + " bytes");
+      }
+      ByteBuffer buffer = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+      return int32 ? buffer.getInt() : buffer.getLong();
     }
     InferTensorContents contents = tensor.getContents();
-    return switch (tensor.getDatatype()) {
-      case "INT32" -> contents.getIntContentsCount() == 1 ? contents.getIntContents(0) : badCount();
-      case "INT64" -> contents.getInt64ContentsCount() == 1
-          ? (int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, contents.getInt64Contents(0))) : badCount();
-      default -> throw invalid(MAX_TOKENS + ": must be INT32 or INT64, was " + tensor.getDatatype());
-    };
-  }
-
-  private static int badRaw() {
-    throw invalid(MAX_TOKENS + ": raw contents must hold exactly one value");
-  }
-
-  private static int badCount() {
-    throw invalid(MAX_TOKENS + ": contents must hold exactly one value");
-  }
-
-  private static long elements(ModelInferRequest.InferInputTensor tensor) {
-    long n = 1;
-    for (long d : tensor.getShapeList()) {
-      n *= d;
+    int count = int32 ? contents.getIntContentsCount() : contents.getInt64ContentsCount();
+    if (count != 1) {
+      throw invalid(MAX_TOKENS + ": contents must hold exactly one value in " + (int32 ? "int_contents" : "int64_contents")
+          + " (as its datatype " + datatype + " says), held " + count);
     }
-    return n;
+    return int32 ? contents.getIntContents(0) : contents.getInt64Contents(0);
+  }
+
+  /** Refuses any shape but the two that hold one element: [1] and [1, 1] (what the metadata reports). */
+  private static void checkShape(ModelInferRequest.InferInputTensor tensor, String what) {
+    List<Long> shape = tensor.getShapeList();
+    if (!shape.equals(List.of(1L)) && !shape.equals(List.of(1L, 1L))) {
+      throw invalid(tensor.getName() + ": shape must be [1] or [1, 1] (" + what + "), was " + shape);
+    }
   }
 
   private static int indexOf(ModelInferRequest request, String name) {

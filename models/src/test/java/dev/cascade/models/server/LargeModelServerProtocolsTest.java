@@ -89,6 +89,9 @@ class LargeModelServerProtocolsTest {
             org.assertj.core.groups.Tuple.tuple("max_tokens", "INT32"));
     assertThat(metadata.getOutputsList()).extracting(ModelMetadataResponse.TensorMetadata::getName)
         .containsExactly("text_output");
+    // The shape it reports is one it takes (a -1 would say any number of rows is).
+    assertThat(metadata.getInputsList()).allSatisfy(t -> assertThat(t.getShapeList()).containsExactly(1L, 1L));
+    assertThat(metadata.getOutputs(0).getShapeList()).containsExactly(1L, 1L);
     assertThatThrownBy(() -> kserve().modelMetadata(ModelMetadataRequest.newBuilder().setName("other").build()))
         .isInstanceOfSatisfying(StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND));
@@ -146,6 +149,97 @@ class LargeModelServerProtocolsTest {
     assertCode(() -> kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large").addInputs(text)
         .addOutputs(ModelInferRequest.InferRequestedOutputTensor.newBuilder().setName("logits")).build()),
         Status.Code.INVALID_ARGUMENT, "logits");
+  }
+
+  private static ModelInferRequest.InferInputTensor.Builder input(String name, String datatype, long... shape) {
+    ModelInferRequest.InferInputTensor.Builder input = ModelInferRequest.InferInputTensor.newBuilder().setName(name)
+        .setDatatype(datatype);
+    for (long d : shape) {
+      input.addShape(d);
+    }
+    return input;
+  }
+
+  private static InferTensorContents.Builder text(String prompt) {
+    return InferTensorContents.newBuilder().addBytesContents(ByteString.copyFromUtf8(prompt));
+  }
+
+  private static ByteString int32(int value) {
+    return ByteString.copyFrom(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(value).array());
+  }
+
+  private static ModelInferRequest.Builder infer() {
+    return ModelInferRequest.newBuilder().setModelName("large");
+  }
+
+  @Test
+  void kServeRequestsTheProtocolForbidsAreInvalidArgumentNamingTheTensor() {
+    Status.Code invalid = Status.Code.INVALID_ARGUMENT;
+    // Data both in contents and in raw_input_contents.
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1).setContents(text("cat")))
+        .addRawInputContents(KServeBytes.encode(List.of("dog"))).build()),
+        invalid, "text_input: both contents and raw_input_contents given");
+    // More raw entries than inputs, and fewer.
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addRawInputContents(KServeBytes.encode(List.of("dog"))).addRawInputContents(int32(4)).build()),
+        invalid, "raw_input_contents: 2 entries for 1 input");
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addInputs(input("max_tokens", "INT32", 1)).addRawInputContents(KServeBytes.encode(List.of("dog"))).build()),
+        invalid, "raw_input_contents: 1 entry for 2 inputs");
+    // An input twice, and one the model does not have (as an unknown output is).
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1).setContents(text("cat")))
+        .addInputs(input("text_input", "BYTES", 1).setContents(text("dog"))).build()),
+        invalid, "text_input: given more than once");
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1).setContents(text("cat")))
+        .addInputs(input("temperature", "FP32", 1)).build()),
+        invalid, "inputs: unknown input 'temperature'");
+    // Only the shapes the metadata and the message name.
+    for (long[] shape : new long[][] {{}, {1, 1, 1}, {2, 1}, {-1, 1}}) {
+      assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", shape)
+          .setContents(text("cat"))).build()), invalid, "text_input: shape must be [1] or [1, 1]");
+      assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1).setContents(text("cat")))
+          .addInputs(input("max_tokens", "INT32", shape).setContents(InferTensorContents.newBuilder()
+              .addIntContents(4))).build()), invalid, "max_tokens: shape must be [1] or [1, 1]");
+    }
+  }
+
+  @Test
+  void kServeErrorsSayWhatTheCallerSent() {
+    Status.Code invalid = Status.Code.INVALID_ARGUMENT;
+    int limit = large.info().maxNewTokensLimit();
+    // An INT64 beyond int's range: the value sent, not a clamped one.
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1).setContents(text("cat")))
+        .addInputs(input("max_tokens", "INT64", 1).setContents(InferTensorContents.newBuilder()
+            .addInt64Contents(4_294_967_299L))).build()), invalid, "max_tokens: 4294967299 is outside 1.." + limit);
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addInputs(input("max_tokens", "INT64", 1)).addRawInputContents(KServeBytes.encode(List.of("cat")))
+        .addRawInputContents(ByteString.copyFrom(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+            .putLong(-4_294_967_299L).array())).build()), invalid, "max_tokens: -4294967299 is outside 1.." + limit);
+    // Bytes that are not UTF-8, in contents and raw.
+    ByteString notUtf8 = ByteString.copyFrom(new byte[] {'o', 'k', (byte) 0xFF, (byte) 0xFE});
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1)
+        .setContents(InferTensorContents.newBuilder().addBytesContents(notUtf8))).build()),
+        invalid, "text_input: the prompt is not UTF-8: byte 0xFF at offset 2 (of 4)");
+    ByteString prefixed = ByteString.copyFrom(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(4).array())
+        .substring(0, 4).concat(notUtf8);
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addRawInputContents(prefixed).build()), invalid, "text_input: the prompt is not UTF-8: byte 0xFF at offset 2");
+    // Raw text that is not length-prefixed: with junk after the element, and with no prefix at all.
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addRawInputContents(KServeBytes.encode(List.of("cat")).concat(ByteString.copyFromUtf8("junk"))).build()),
+        invalid, "text_input: its raw contents (raw_input_contents[0]) are not length-prefixed BYTES (each element a"
+            + " 4-byte little-endian length, then that many bytes): element 2, at byte 7 of 11, declares 1802401130"
+            + " bytes, which runs past the end (0 left)");
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addRawInputContents(ByteString.copyFromUtf8("cat")).build()),
+        invalid, "not length-prefixed BYTES (each element a 4-byte little-endian length, then that many bytes):"
+            + " element 1, at byte 0 of 3, has 3 bytes left, too few for its 4-byte length");
+    // A raw max_tokens of the wrong width.
+    assertCode(() -> kserve().modelInfer(infer().addInputs(input("text_input", "BYTES", 1))
+        .addInputs(input("max_tokens", "INT32", 1)).addRawInputContents(KServeBytes.encode(List.of("cat")))
+        .addRawInputContents(ByteString.copyFrom(new byte[8])).build()),
+        invalid, "max_tokens: its raw contents (raw_input_contents[1]) must be one INT32 (4 bytes, little-endian),"
+            + " were 8 bytes");
   }
 
   @Test

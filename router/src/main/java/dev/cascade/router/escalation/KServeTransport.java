@@ -114,7 +114,8 @@ public final class KServeTransport implements LargeModelTransport {
         try {
           elements = KServeBytes.decode(response.getRawOutputContents(i));
         } catch (IllegalArgumentException e) {
-          throw Status.INTERNAL.withDescription("output " + output + ": " + e.getMessage()).asRuntimeException();
+          throw Status.INTERNAL.withDescription("output " + output + ": its raw contents are " + e.getMessage())
+              .asRuntimeException();
         }
         return join(elements);
       }
