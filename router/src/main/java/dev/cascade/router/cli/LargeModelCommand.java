@@ -100,38 +100,72 @@ final class LargeModelCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
     }
+    // The ports before the model, which takes a while to load: a bad or taken one is said at once.
+    Ports ports = new Ports().add("--port", port);
+    if (httpPort != null) {
+      ports.add("--http-port", httpPort);
+    }
+    if (!noMetrics) {
+      ports.add("--metrics-port", metricsPort);
+    }
+    ports.checkFree();
+    ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
+        dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
+        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));
     TextGenerator generator = TextGenerators.load(model, engine, dev.cascade.models.LoadOptions.DEFAULT
         .withCache(noKvCache ? dev.cascade.models.CacheSettings.DISABLED
             : dev.cascade.models.CacheSettings.megabytes(kvCacheMb))
         .withDraftWindow(draftWindow));
-    ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
-        dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
-        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));
     MetricsEndpoint metrics = null;
-    if (!noMetrics) {
-      PrometheusRegistry registry = new PrometheusRegistry();
-      builder.intercept(GrpcServerMetrics.register(registry));
-      metrics = MetricsEndpoint.start(registry, metricsPort);
-    }
-    MetricsEndpoint endpoint = metrics;
-    if (faultFile != null) {
-      builder.intercept(new dev.cascade.models.server.FaultInjection(faultFile));
-      System.err.println("large-model: TEST ONLY fault injection from " + faultFile);
-    }
-    if (httpPort != null && (httpPort < 0 || httpPort > 65_535)) {
-      throw new IllegalArgumentException("--http-port: must be 0 to 65535, was " + httpPort);
-    }
-    LargeModelServer server = new LargeModelServer(builder, generator, limits).start();
-    if (httpPort != null) {
-      if (tlsKeyStore != null) {
-        System.err.println("large-model: the HTTP port is plaintext; --tls-key-store secures the gRPC port only");
+    LargeModelServer server = null;
+    try {
+      if (!noMetrics) {
+        PrometheusRegistry registry = new PrometheusRegistry();
+        builder.intercept(GrpcServerMetrics.register(registry));
+        try {
+          metrics = MetricsEndpoint.start(registry, metricsPort);
+        } catch (java.io.UncheckedIOException e) {
+          throw Ports.cannotListen("--metrics-port", metricsPort, e);
+        }
       }
-      server.serveHttp("0.0.0.0", httpPort);
+      if (faultFile != null) {
+        builder.intercept(new dev.cascade.models.server.FaultInjection(faultFile));
+        System.err.println("large-model: TEST ONLY fault injection from " + faultFile);
+      }
+      LargeModelServer built = new LargeModelServer(builder, generator, limits);
+      try {
+        built.start();
+      } catch (IOException e) {
+        // Taken since the check above: one line, as there.
+        throw Ports.cannotListen("--port", port, e);
+      }
+      server = built;
+      if (httpPort != null) {
+        if (tlsKeyStore != null) {
+          System.err.println("large-model: the HTTP port is plaintext; --tls-key-store secures the gRPC port only");
+        }
+        try {
+          server.serveHttp("0.0.0.0", httpPort);
+        } catch (RuntimeException e) {
+          throw Ports.isBindFailure(e) ? Ports.cannotListen("--http-port", httpPort, e) : e;
+        }
+      }
+    } catch (RuntimeException e) {
+      if (server != null) {
+        server.stop();
+      }
+      if (metrics != null) {
+        metrics.close();
+      }
+      generator.close();
+      throw e;
     }
+    LargeModelServer serving = server;
+    MetricsEndpoint endpoint = metrics;
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
-        server.stop();
+        serving.stop();
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       } finally {
@@ -142,16 +176,16 @@ final class LargeModelCommand implements Callable<Integer> {
         stopped.countDown();
       }
     }, "large-model-shutdown"));
-    System.out.println("large-model=127.0.0.1:" + server.port());
-    System.out.println("kserve=kserve://127.0.0.1:" + server.port() + "/" + generator.info().name());
-    if (server.httpPort() >= 0) {
-      System.out.println("openai=openai://127.0.0.1:" + server.httpPort() + "/v1?model=" + generator.info().name());
+    System.out.println("large-model=127.0.0.1:" + serving.port());
+    System.out.println("kserve=kserve://127.0.0.1:" + serving.port() + "/" + generator.info().name());
+    if (serving.httpPort() >= 0) {
+      System.out.println("openai=openai://127.0.0.1:" + serving.httpPort() + "/v1?model=" + generator.info().name());
     }
     if (endpoint != null) {
       System.out.println("metrics=" + endpoint.url("127.0.0.1"));
     }
     System.out.flush();
-    server.blockUntilShutdown();
+    serving.blockUntilShutdown();
     stopped.await();
     return 0;
   }

@@ -37,14 +37,17 @@ public final class RuntimeCommand implements Runnable {
     System.exit(configure(new CommandLine(new RuntimeCommand())).execute(args));
   }
 
-  /** Configuration errors print one line and exit 2; a Kafka cluster that never answers, one line and exit 1. */
+  /**
+   * Configuration errors print one line and exit 2; a Kafka cluster that never answers, or a port
+   * to listen on that is taken, one line and exit 1.
+   */
   static CommandLine configure(CommandLine cli) {
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
         commandLine.getErr().println("error: " + e.getMessage());
         return 2;
       }
-      if (e instanceof dev.cascade.router.topics.KafkaUnreachableException) {
+      if (e instanceof dev.cascade.router.topics.KafkaUnreachableException || e instanceof Ports.PortInUseException) {
         commandLine.getErr().println("error: " + e.getMessage());
         return 1;
       }

@@ -1,0 +1,91 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import dev.cascade.router.api.CommandLineRun;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import java.io.IOException;
+import java.net.ServerSocket;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code large-model} told to listen on a port it cannot have: one line naming the option and the
+ * port, said before the model is loaded (the runs here name a model directory that does not exist,
+ * so an error about the model would mean the ports were checked too late).
+ */
+class LargeModelPortsTest {
+
+  private static final String NO_MODEL = "/nonexistent/cascade-model-dir";
+
+  @Test
+  void aPortOutOfRangeIsOneLineNamingTheOptionBeforeTheModelLoadsExit2() {
+    for (String option : new String[] {"--port", "--http-port", "--metrics-port"}) {
+      CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, option, "70000");
+      assertThat(run.exitCode()).as(option).isEqualTo(2);
+      assertThat(run.err().strip()).as(option).isEqualTo("error: " + option + ": must be 0 to 65535, was 70000");
+    }
+    CommandLineRun negative = CommandLineRun.of("large-model", "--model", NO_MODEL, "--port", "-1");
+    assertThat(negative.err().strip()).isEqualTo("error: --port: must be 0 to 65535, was -1");
+  }
+
+  @Test
+  void aPortInUseIsOneLineNamingTheOptionAndThePortExit1() throws Exception {
+    try (ServerSocket taken = new ServerSocket(0)) {
+      int port = taken.getLocalPort();
+      for (String option : new String[] {"--port", "--http-port", "--metrics-port"}) {
+        CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, option, String.valueOf(port));
+        assertThat(run.exitCode()).as(option).isEqualTo(1);
+        assertThat(run.err().strip()).as(option).isEqualTo("error: " + option + " " + port + ": address already in use");
+      }
+    }
+  }
+
+  @Test
+  void twoOptionsOnOnePortAreRefusedBeforeTheModelLoads() throws Exception {
+    int port;
+    try (ServerSocket free = new ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, "--port", String.valueOf(port),
+        "--metrics-port", String.valueOf(port));
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: --metrics-port " + port + ": the same port as --port");
+  }
+
+  @Test
+  void aPortTakenAfterTheCheckIsTheSameOneLineWhenTheServerBinds() throws Exception {
+    // What the gRPC server throws when the port went between the check and its bind.
+    try (ServerSocket taken = new ServerSocket(0)) {
+      int port = taken.getLocalPort();
+      Server server = Grpc.newServerBuilderForPort(port, InsecureServerCredentials.create()).build();
+      IOException bind = catchThrowableOfType(server::start, IOException.class);
+      server.shutdownNow();
+      assertThat(bind).isNotNull();
+      RuntimeException error = Ports.cannotListen("--port", port, bind);
+      assertThat(error).isInstanceOf(Ports.PortInUseException.class)
+          .hasMessage("--port " + port + ": address already in use");
+      // What the metrics endpoint and the HTTP door throw for it.
+      java.io.UncheckedIOException metrics = catchThrowableOfType(() -> dev.cascade.router.metrics.MetricsEndpoint
+          .start(new io.prometheus.metrics.model.registry.PrometheusRegistry(), port),
+          java.io.UncheckedIOException.class);
+      assertThat(Ports.cannotListen("--metrics-port", port, metrics))
+          .isInstanceOf(Ports.PortInUseException.class).hasMessage("--metrics-port " + port + ": address already in use");
+      try (dev.cascade.models.TextGenerator small = dev.cascade.models.TextGenerators.load("small", "OnnxRuntime")) {
+        dev.cascade.models.server.LargeModelServer grpc = new dev.cascade.models.server.LargeModelServer(
+            io.grpc.inprocess.InProcessServerBuilder.forName("ports-test"), small,
+            new dev.cascade.models.server.ServerLimits(1, 1)).start();
+        try {
+          RuntimeException http = catchThrowableOfType(() -> grpc.serveHttp("0.0.0.0", port), RuntimeException.class);
+          assertThat(Ports.isBindFailure(http)).isTrue();
+          assertThat(Ports.cannotListen("--http-port", port, http))
+              .isInstanceOf(Ports.PortInUseException.class).hasMessage("--http-port " + port + ": address already in use");
+        } finally {
+          grpc.stop();
+        }
+      }
+    }
+  }
+}
