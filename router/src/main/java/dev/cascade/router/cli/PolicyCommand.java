@@ -92,8 +92,8 @@ final class PolicyCommand implements Runnable {
           "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule "
           + "instead (tier 1 is the first model after the small one); the rest of the policy stays, and the other"
           + " options are refused with it.",
-          "Prints the new policy as JSON. When the options would change nothing but the reason, says 'nothing to change'"
-              + " and exits 2, writing no version.",
+          "Prints the new policy as JSON. When the options ask for the settings already in force, writes no version, says"
+              + " 'nothing to change' on stderr and prints the policy in force (exit 0); with no option at all, exit 2.",
           "Exit code 1 when the router refuses the policy (the gRPC status is printed)."})
   static final class Set implements Callable<Integer> {
 
@@ -168,6 +168,12 @@ final class PolicyCommand implements Runnable {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha"
             + " and --threshold apply to a middle tier; set the others without --tier");
       }
+      if (rule == null && alpha == null && threshold == null && explorationRate == null && targetEscalationRate == null
+          && earlyDefer == null && pregenSkip == null && pregenSkipThreshold == null) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "policy set: nothing to set; give at least"
+            + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate, --early-defer,"
+            + " --pregen-skip, --pregen-skip-threshold");
+      }
       Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
@@ -178,9 +184,12 @@ final class PolicyCommand implements Runnable {
           return 2;
         }
         if (sameSettings(asked, current)) {
+          // Idempotent: asking for what is in force succeeds, and writes no version.
           spec.commandLine().getErr().println("nothing to change: the policy in force (version " + current.getVersion()
-              + ") already has these settings; give an option with a new value (see --help)");
-          return 2;
+              + ") already has these settings; no version written");
+          spec.commandLine().getOut().println(json(current, true));
+          spec.commandLine().getOut().flush();
+          return 0;
         }
         Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
