@@ -41,6 +41,17 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
           "is empty: serve needs Kafka brokers, e.g. --set bootstrap.servers=kafka:9092 (or CASCADE_BOOTSTRAP_SERVERS)");
     }
+    // What can be checked without Kafka or the model is checked first: a failed start leaves nothing behind.
+    if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()
+        && config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
+      throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
+          + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
+    }
+    new Ports().add(CascadeConfig.GRPC_PORT.name(), config.get(CascadeConfig.GRPC_PORT))
+        .add(CascadeConfig.HTTP_PORT.name(), config.get(CascadeConfig.HTTP_PORT))
+        .add(CascadeConfig.METRICS_PORT.name(),
+            config.get(CascadeConfig.METRICS_ENABLED) ? config.get(CascadeConfig.METRICS_PORT) : 0)
+        .checkFree();
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
         config.loadOptions());
     AdminTokens.Resolved token = AdminTokens.resolve(config);

@@ -1,0 +1,54 @@
+package dev.cascade.router.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.api.CommandLineRun;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What {@code serve} checks before it loads the model or touches Kafka: its ports (one line each,
+ * naming the key) and a mutual-TLS setting without the door's own key store.
+ */
+class ServeStartChecksTest {
+
+  private static CommandLineRun serve(String... sets) {
+    String[] args = new String[5 + sets.length * 2];
+    args[0] = "serve";
+    args[1] = "--set";
+    args[2] = "bootstrap.servers=127.0.0.1:1";
+    args[3] = "--set";
+    args[4] = "large.target=127.0.0.1:2";
+    for (int i = 0; i < sets.length; i++) {
+      args[5 + 2 * i] = "--set";
+      args[6 + 2 * i] = sets[i];
+    }
+    return CommandLineRun.of(args);
+  }
+
+  @Test
+  void twoDoorsOnOnePortAreRefusedNamingBothKeys() {
+    CommandLineRun run = serve("grpc.port=19711", "http.port=19711");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: http.port 19711: the same port as grpc.port");
+  }
+
+  @Test
+  void aTakenPortIsOneLineAndExit1() throws Exception {
+    try (ServerSocket taken = new ServerSocket()) {
+      taken.bind(new InetSocketAddress(0));
+      CommandLineRun run = serve("metrics.port=" + taken.getLocalPort());
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).isEqualTo("error: metrics.port " + taken.getLocalPort() + ": address already in use");
+    }
+  }
+
+  @Test
+  void aClientTrustStoreWithoutTheDoorsKeyStoreNamesBothKeys() {
+    CommandLineRun run = serve("grpc.tls.client-trust-store=/nonexistent/clients.p12");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: grpc.tls.client-trust-store: mutual TLS needs the door's own key"
+        + " and certificate too: set grpc.tls.key-store");
+  }
+}
