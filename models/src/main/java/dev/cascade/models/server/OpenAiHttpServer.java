@@ -56,6 +56,13 @@ public final class OpenAiHttpServer implements AutoCloseable {
     this.app = Javalin.create(config -> {
       config.startup.showJavalinBanner = false;
       config.startup.showOldJavalinVersionWarning = false;
+      // From the header, before the body is read: a client that sent "Expect: 100-continue" is
+      // answered 413 instead of 100 Continue, and uploads nothing.
+      config.routes.before(ctx -> {
+        if (ctx.contentLength() > MAX_BODY_BYTES) {
+          throw tooLarge(ctx);
+        }
+      });
       config.routes.post("/v1/completions", this::completions);
       config.routes.get("/v1/models", this::models);
       config.routes.get("/v1/models/{model}", this::model);
@@ -67,9 +74,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
       config.routes.exception(HttpResponseException.class, (e, ctx) -> {
         switch (e.getStatus()) {
           case 404 -> unknownPath(ctx);
-          case 413 -> error(ctx, new OpenAiError(413, "invalid_request_error", null, "request_too_large",
-              "the request body" + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "")
-                  + " is over this server's limit of " + MAX_BODY_BYTES + " bytes"));
+          case 413 -> error(ctx, tooLarge(ctx));
           default -> error(ctx, new OpenAiError(e.getStatus(), e.getStatus() < 500 ? "invalid_request_error"
               : "server_error", null, null, e.getMessage()));
         }
@@ -183,6 +188,12 @@ public final class OpenAiHttpServer implements AutoCloseable {
     body.putObject("usage").put("prompt_tokens", promptTokens).put("completion_tokens", g.tokens().length)
         .put("total_tokens", promptTokens + g.tokens().length);
     return body;
+  }
+
+  private static OpenAiError tooLarge(Context ctx) {
+    return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
+        + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "") + " is over this server's limit of "
+        + MAX_BODY_BYTES + " bytes");
   }
 
   private static void unknownPath(Context ctx) {

@@ -290,6 +290,7 @@ class LargeModelServerProtocolsTest {
         "max_tokens: must be an integer, was a number (2.7)");
     HttpResponse<String> big = post("{\"prompt\":\"" + "a".repeat(1_100_000) + "\"}");
     assertHttp(big, 413, "limit of 1000000 bytes");
+    assertThat(firstLineForExpectContinue(server.httpPort(), "/v1/completions", 1_100_000)).isEqualTo("HTTP/1.1 413 Payload Too Large");
     HttpResponse<String> path = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/chat/completions"))
         .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
     assertHttp(path, 404, "Invalid URL (POST /v1/chat/completions)");
@@ -315,6 +316,22 @@ class LargeModelServerProtocolsTest {
         .POST(HttpRequest.BodyPublishers.ofByteArray(new byte[] {'{', '"', 'p', '"', ':', '"', (byte) 0xff, '"', '}'}))
         .build(), HttpResponse.BodyHandlers.ofString());
     assertHttp(notUtf8, 400, "not UTF-8 text: byte 0xFF at offset 6");
+  }
+
+  /**
+   * The first line a server answers to a POST of {@code length} bytes announced with "Expect:
+   * 100-continue", before any of the body is sent: "HTTP/1.1 100 Continue" when it would read it.
+   */
+  static String firstLineForExpectContinue(int port, String path, int length) throws Exception {
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+          + "\r\nContent-Length: " + length + "\r\nExpect: 100-continue\r\n\r\n")
+          .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      return new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+          java.nio.charset.StandardCharsets.US_ASCII)).readLine();
+    }
   }
 
   private static void assertHttp(HttpResponse<String> response, int status, String message) throws Exception {

@@ -169,6 +169,11 @@ final class OpenAiServer {
       throw new OpenAiError(503, "server_error", null, "shutting_down", "the router is shutting down; try another"
           + " instance or again later");
     }
+    if (ctx.contentLength() > MAX_BODY_BYTES) {
+      // From the header, before the body is read: a client that sent "Expect: 100-continue" is
+      // answered 413 instead of 100 Continue, and uploads nothing.
+      throw tooLarge(ctx);
+    }
     if (apiKeys == null) {
       return;
     }
@@ -338,9 +343,7 @@ final class OpenAiServer {
   private static OpenAiError unexpected(Exception e, Context ctx) {
     if (e instanceof HttpResponseException http) {
       if (http.getStatus() == 413) {
-        return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
-            + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "") + " is over this door's limit of "
-            + MAX_BODY_BYTES + " bytes");
+        return tooLarge(ctx);
       }
       return http.getStatus() == 404 ? unknownPath(ctx)
           : new OpenAiError(http.getStatus(), http.getStatus() < 500 ? "invalid_request_error" : "server_error", null,
@@ -348,6 +351,12 @@ final class OpenAiServer {
     }
     LOG.error("HTTP door: {} {} failed", ctx.method(), ctx.path(), e);
     return new OpenAiError(500, "server_error", null, "internal_error", "internal error: " + e);
+  }
+
+  private static OpenAiError tooLarge(Context ctx) {
+    return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
+        + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "") + " is over this door's limit of "
+        + MAX_BODY_BYTES + " bytes");
   }
 
   private static OpenAiError unknownPath(Context ctx) {

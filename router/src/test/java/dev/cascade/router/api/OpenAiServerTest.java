@@ -329,6 +329,14 @@ class OpenAiServerTest {
     assertThat(error(big).path("type").asText()).isEqualTo("invalid_request_error");
     assertThat(error(big).path("code").asText()).isEqualTo("request_too_large");
     assertThat(error(big).path("message").asText()).contains("limit of 1000000 bytes");
+    // Announced with "Expect: 100-continue": refused from the header, before the client sends the body.
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1100000\r\n"
+          + "Expect: 100-continue\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+          java.nio.charset.StandardCharsets.US_ASCII)).readLine()).isEqualTo("HTTP/1.1 413 Payload Too Large");
+    }
     assertThat(channel.submitted).isEmpty();
   }
 
