@@ -32,6 +32,8 @@ public final class ModelTokenizer implements AutoCloseable {
   private final long eos;
   private final long unk;
   private final int maxPromptTokens;
+  /** Characters per allowed token in the prefix a very long prompt is first judged on; no tokenizer's tokens are this long on average. */
+  private static final int PREFIX_CHARS_PER_TOKEN = 32;
   private final Map<String, Integer> vocabulary;
   private final String sha256;
 
@@ -111,23 +113,52 @@ public final class ModelTokenizer implements AutoCloseable {
     if (prompt == null || prompt.isBlank()) {
       return Optional.of("prompt: must not be empty");
     }
-    Encoding encoding = tokenizer.encode(prompt, false, false);
+    // Tokenizing costs more than the prompt's length (about 4 s for 800,000 characters on the
+    // bundled small model): a prompt far longer than the limit is first judged on a prefix cut at a
+    // space, whose tokens are the prompt's first tokens. Over the limit there, it is over it whole.
+    int prefixChars = maxPromptTokens * PREFIX_CHARS_PER_TOKEN + 64;
+    if (prompt.length() > 2 * prefixChars) {
+      int cut = prompt.lastIndexOf(' ', prefixChars);
+      if (cut > 0) {
+        Encoded head = encoded(prompt.substring(0, cut));
+        if (head.unknown().isPresent()) {
+          return head.unknown();
+        }
+        if (head.tokens() > maxPromptTokens) {
+          return Optional.of("prompt: more than " + maxPromptTokens + " tokens (its first " + cut + " of "
+              + prompt.length() + " characters alone are " + head.tokens() + "), over the model's limit of "
+              + maxPromptTokens + " (context length minus room for the output)");
+        }
+      }
+    }
+    Encoded whole = encoded(prompt);
+    if (whole.unknown().isPresent()) {
+      return whole.unknown();
+    }
+    if (whole.tokens() > maxPromptTokens) {
+      return Optional.of("prompt: " + whole.tokens() + " tokens is over the model's limit of " + maxPromptTokens
+          + " (context length minus room for the output)");
+    }
+    return Optional.empty();
+  }
+
+  /** A text's token count, and the first character the tokenizer cannot encode, if any. */
+  private record Encoded(Optional<String> unknown, int tokens) {}
+
+  private Encoded encoded(String text) {
+    Encoding encoding = tokenizer.encode(text, false, false);
     long[] ids = encoding.getIds();
     for (int i = 0; i < ids.length; i++) {
       if (ids[i] == unk) {
         var spans = encoding.getCharTokenSpans();
         String bad = spans != null && i < spans.length && spans[i] != null
-            && spans[i].getEnd() <= prompt.length() && spans[i].getStart() < spans[i].getEnd()
-            ? prompt.substring(spans[i].getStart(), spans[i].getEnd()) : encoding.getTokens()[i];
-        return Optional.of("prompt: character '" + bad + "' (U+" + String.format("%04X", bad.codePointAt(0))
-            + ") cannot be encoded by this model's tokenizer");
+            && spans[i].getEnd() <= text.length() && spans[i].getStart() < spans[i].getEnd()
+            ? text.substring(spans[i].getStart(), spans[i].getEnd()) : encoding.getTokens()[i];
+        return new Encoded(Optional.of("prompt: character '" + bad + "' (U+" + String.format("%04X", bad.codePointAt(0))
+            + ") cannot be encoded by this model's tokenizer"), ids.length);
       }
     }
-    if (ids.length > maxPromptTokens) {
-      return Optional.of("prompt: " + ids.length + " tokens is over the model's limit of " + maxPromptTokens
-          + " (context length minus room for the output)");
-    }
-    return Optional.empty();
+    return new Encoded(Optional.empty(), ids.length);
   }
 
   /** The text of generated token ids: tokens joined by single spaces, special tokens left out. */

@@ -2,6 +2,7 @@ package dev.cascade.models;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -31,5 +32,21 @@ class TokenizerRoundTripTest {
         .startsWith("prompt:").contains("U+00E9"));
     assertThat(generator.checkPrompt("a".repeat(generator.info().contextLength())))
         .hasValueSatisfying(m -> assertThat(m).startsWith("prompt:").contains("over the model's limit"));
+  }
+
+  @Test
+  void aPromptFarOverTheLimitIsJudgedOnItsFirstTokensAndOneWithoutSpacesWhole() {
+    TextGenerator generator = BundledModels.generator("small");
+    int limit = generator.maxPromptTokens().orElseThrow();
+    String huge = "cat ".repeat(200_000).trim();
+    assertThat(generator.checkPrompt(huge)).hasValueSatisfying(m -> assertThat(m)
+        .startsWith("prompt: more than " + limit + " tokens (its first ").contains(" of " + huge.length() + " characters")
+        .endsWith("over the model's limit of " + limit + " (context length minus room for the output)"));
+    // A character the tokenizer lacks, early in such a prompt, is named as in a short one.
+    assertThat(generator.checkPrompt("caf\u00e9 " + huge)).hasValueSatisfying(m -> assertThat(m).contains("U+00E9"));
+    // No space to cut at: the whole prompt is tokenized, and its count is exact.
+    String unbroken = "a".repeat(limit * 100);
+    assertThat(generator.checkPrompt(unbroken)).hasValueSatisfying(m -> assertThat(m)
+        .startsWith("prompt: " + generator.promptTokens(unbroken).orElseThrow() + " tokens is over"));
   }
 }
