@@ -25,6 +25,8 @@ import picocli.CommandLine.Mixin;
           + "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
 final class ServeCommand implements Callable<Integer> {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ServeCommand.class);
+
   @Mixin
   ConfigOptions configOptions;
 
@@ -65,12 +67,16 @@ final class ServeCommand implements Callable<Integer> {
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing() && (kafka == null || kafka.reachable()));
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      long begun = System.nanoTime();
+      LOG.info("serve: stopping (a signal or exit): new calls refused, calls in flight answered, stream threads"
+          + " closed with a last commit");
       if (kafka != null) {
         kafka.close();
       }
       doors.close();
       router.close();
       small.close();
+      LOG.info("serve: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
       stopped.countDown();
     }, "serve-shutdown"));
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
