@@ -133,6 +133,11 @@ class KubernetesManifestsTest {
     assertThat(c.getArgs()).startsWith("learn");
     assertThat(learner.getSpec().getReplicas()).as("one learner publishes rules").isEqualTo(1);
     assertThat(port(c, "metrics")).isEqualTo(config.get(CascadeConfig.METRICS_PORT));
+    for (Probe probe : new Probe[] {c.getStartupProbe(), c.getLivenessProbe()}) {
+      assertThat(probe).as("the learner's start-up and liveness probes").isNotNull();
+      assertThat(probe.getHttpGet().getPath()).isEqualTo("/metrics");
+      assertThat(port(c, probe.getHttpGet().getPort().getStrVal())).isEqualTo(config.get(CascadeConfig.METRICS_PORT));
+    }
     assertRunsWithTheConfigMapAndState(learner, c, config);
     assertThat(config.get(CascadeConfig.LEARN_APPLICATION_ID)).isNotEqualTo(config.get(CascadeConfig.APPLICATION_ID));
   }
