@@ -256,6 +256,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
 
   /** Whether the learner's rule name has run out of versions (logged once). */
   private boolean versionsExhausted;
+  private boolean warnedNoPolicy;
 
   private void start(LearnerState s) {
     List<LabelledExample> snapshot = new ArrayList<>();
@@ -275,11 +276,15 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       trainedUpTo = learned.info().validationMetrics().getOrDefault(ChallengerTrial.TRAINED_UNTIL, -1.0).longValue();
     }
     DeferralRule fallback = null;
-    try {
-      fallback = resolver.resolve(current.fallbackRule()).rule();
-    } catch (RuntimeException e) {
-      LOG.warn("the policy's fallback rule {} cannot be resolved here ({}); the champion is not held against it",
-          current.fallbackRule(), e.getMessage());
+    // Only a learned champion is held against the fallback: a closed-form rule in force is the
+    // operator's choice, which the learner replaces only with a rule that beats it.
+    if (championRule.version() != null) {
+      try {
+        fallback = resolver.resolve(current.fallbackRule()).rule();
+      } catch (RuntimeException e) {
+        LOG.warn("the policy's fallback rule {} cannot be resolved here ({}); the champion is not held against it",
+            current.fallbackRule(), e.getMessage());
+      }
     }
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
         trainedUpTo, current.fallbackRule(), fallback);
@@ -426,7 +431,18 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
             e.getMessage());
       }
     }
-    return settings.defaultPolicy();
+    DeferralPolicy configured = settings.defaultPolicy();
+    if (!warnedNoPolicy) {
+      warnedNoPolicy = true;
+      // The routers' own policy.* settings are not on the topic; a policy this learner writes
+      // carries its own, so they must be the routers' (one ConfigMap for both, as in deploy/).
+      LOG.warn("the policy topic holds no policy: the routers decide by their configured policy.* settings, and a"
+          + " policy this learner writes will carry its own instead (rule {}, exploration {}, target rate {},"
+          + " shadow rules {}); give learn the same policy.* settings as serve, or write the policy in force"
+          + " first with 'cascade policy set'", configured.rule(), configured.explorationRate(),
+          configured.targetEscalationRate(), configured.shadowRules());
+    }
+    return configured;
   }
 
   private LearnerState load() {
