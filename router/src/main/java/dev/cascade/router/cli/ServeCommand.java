@@ -7,13 +7,18 @@ import dev.cascade.router.api.AdminTokens;
 import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
+import dev.cascade.router.escalation.EscalationTiers;
+import dev.cascade.router.escalation.LargeTarget;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.topics.BrokerWatch;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
@@ -38,6 +43,10 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.LARGE_TARGET.name(),
           "is empty (and so is tiers): serve needs the large model's address, e.g. --set large.target=10.0.0.5:50052 (cascade.v1.LargeModel),"
               + " kserve://triton:8001/ensemble or openai://vllm:8000/v1?model=NAME");
+    }
+    if (!target.isBlank() && !config.get(CascadeConfig.TIERS).isEmpty()) {
+      throw new ConfigException(CascadeConfig.LARGE_TARGET.name(), "is set beside tiers, which names every model after"
+          + " the small one (the last is the large model): large.target would be ignored; leave it empty");
     }
     if (config.get(CascadeConfig.BOOTSTRAP_SERVERS).isBlank()) {
       throw new ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
@@ -79,8 +88,13 @@ final class ServeCommand implements Callable<Integer> {
       LOG.info("serve: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
       stopped.countDown();
     }, "serve-shutdown"));
+    List<EscalationTiers.Target> tierTargets = config.get(CascadeConfig.TIERS);
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
-        + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + " large.target=" + target + " engine=" + small.info().engine());
+        + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + (tierTargets.isEmpty() ? " large.target=" + target
+            : " tiers=" + tierTargets.stream().map(t -> t.name() + "=" + t.target()).collect(Collectors.joining(",")))
+        + " engine=" + small.info().engine());
+    checkTiers(router.tiers(), tierTargets.isEmpty() ? List.of(new EscalationTiers.Target("large", target))
+        : tierTargets);
     System.out.println("grpc=" + hostName() + ":" + doors.port());
     System.out.println("openai=http://" + hostName() + ":" + doors.httpPort() + "/v1");
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
@@ -92,6 +106,32 @@ final class ServeCommand implements Callable<Integer> {
     System.out.flush();
     stopped.await();
     return 0;
+  }
+
+  /**
+   * Logs, without holding up the start, a tier that does not answer its readiness check (its
+   * escalations degrade until it does), and a middle tier over KServe or OpenAI, which returns no
+   * token log-probabilities: its rule scores every answer 0, so it never passes a request on.
+   */
+  private static void checkTiers(EscalationTiers tiers, List<EscalationTiers.Target> targets) {
+    for (int i = 0; i < tiers.count(); i++) {
+      EscalationTiers.Tier tier = tiers.tier(i + 1);
+      String where = targets.size() > i ? targets.get(i).target() : tier.client().target();
+      if (!tiers.isLast(tier.tier()) && targets.size() > i
+          && LargeTarget.parse(where).protocol() != LargeTarget.Protocol.CASCADE) {
+        LOG.warn("tier {} ({}) is a middle tier over a protocol that returns no token log-probabilities: its rule"
+            + " scores every answer 0, so it passes no request on to the next tier; serve it over cascade://",
+            tier.name(), where);
+      }
+      tier.client().ready().orTimeout(10, TimeUnit.SECONDS).whenComplete((ready, e) -> {
+        if (e != null || !Boolean.TRUE.equals(ready)) {
+          LOG.warn("tier {} ({}) is not ready ({}): escalations to it degrade until it is", tier.name(), where,
+              e != null ? (e.getCause() != null ? e.getCause() : e).toString() : "its readiness check says no");
+        } else {
+          LOG.info("tier {} ({}) is ready", tier.name(), where);
+        }
+      });
+    }
   }
 
   private static String hostName() {

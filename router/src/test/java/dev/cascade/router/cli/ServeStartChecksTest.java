@@ -51,4 +51,13 @@ class ServeStartChecksTest {
     assertThat(run.err().strip()).isEqualTo("error: grpc.tls.client-trust-store: mutual TLS needs the door's own key"
         + " and certificate too: set grpc.tls.key-store");
   }
+
+  @Test
+  void largeTargetBesideTiersIsRefusedAsIgnored() {
+    CommandLineRun run = serve("tiers=medium=127.0.0.1:3,large=127.0.0.1:4", "cost.tiers.per-token=4,12",
+        "policy.tier-rules=chow-sum:1");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: large.target: is set beside tiers")
+        .endsWith("large.target would be ignored; leave it empty");
+  }
 }
