@@ -21,19 +21,22 @@ import org.apache.kafka.streams.state.KeyValueStore;
 
 /**
  * Labels routing outcomes, joining user feedback by request id within a window. An outcome with a
- * reference is labelled at once (nothing is more trusted). One without waits up to the window for
+ * reference is labelled at once (nothing is more trusted), and its id is kept for the window so that
+ * feedback on it is counted as superseded in whichever order the two arrive. One without waits up to the window for
  * feedback; then it is labelled by the feedback, or, when none came, by the large model as teacher
  * (if it was escalated), or dropped as unlabelled. Feedback for an id with no outcome yet waits the
  * window too, then is dropped and counted (a newer verdict on the same id replaces a waiting one,
  * counted as replaced). Feedback keyed otherwise than by its request id, tombstones and records that
- * cannot be decoded go to the dead-letter topic. Both waiting sets are changelogged stores, so a restart
- * loses neither. Forwards each example
+ * cannot be decoded go to the dead-letter topic. The waiting sets and the referenced ids are changelogged
+ * stores, so a restart loses none of them. Forwards each example
  * (its sequence number is given later, by the trainer) to the examples topic.
  */
 final class LabelJoinProcessor implements Processor<String, byte[], String, Object> {
 
   static final String OUTCOMES_WAITING = "learner-outcomes-waiting";
   static final String FEEDBACK_WAITING = "learner-feedback-waiting";
+  /** Ids whose outcome carried a reference, kept for the window (value: the arrival time), so later feedback is superseded. */
+  static final String REFERENCED = "learner-referenced";
 
   private final Duration window;
   private final String feedbackTopic;
@@ -43,6 +46,7 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
   private ProcessorContext<String, Object> context;
   private KeyValueStore<String, byte[]> outcomes;
   private KeyValueStore<String, byte[]> feedback;
+  private KeyValueStore<String, byte[]> referenced;
   private IdleAwarePunctuator expiry;
 
   LabelJoinProcessor(Duration window, String feedbackTopic, LearnerMetrics metrics, String examplesSink,
@@ -59,10 +63,12 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
     this.context = context;
     outcomes = context.getStateStore(OUTCOMES_WAITING);
     feedback = context.getStateStore(FEEDBACK_WAITING);
+    referenced = context.getStateStore(REFERENCED);
     // Only while an outcome or feedback waits: an idle learner then neither punctuates nor commits.
     Duration every = Duration.ofMillis(Math.max(200, Math.min(1000, window.toMillis() / 10 + 1)));
     expiry = new IdleAwarePunctuator(context, every, this::expire,
-        () -> outcomes.approximateNumEntries() == 0 && feedback.approximateNumEntries() == 0);
+        () -> outcomes.approximateNumEntries() == 0 && feedback.approximateNumEntries() == 0
+            && referenced.approximateNumEntries() == 0);
     expiry.wake(); // entries restored from the changelog wait for it too
   }
 
@@ -110,6 +116,11 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       if (feedback.delete(id) != null) {
         metrics.feedback("superseded");
       }
+      // Feedback may still come after it: remember, for the window, that the reference labelled it.
+      if (!window.isZero()) {
+        referenced.put(id, stamp(new byte[0]));
+        expiry.wake();
+      }
       emit(outcome, null);
       return;
     }
@@ -130,6 +141,11 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
 
   private void onFeedback(Feedback f, byte[] bytes) {
     String id = f.getRequestId();
+    if (referenced.get(id) != null) {
+      // The outcome came first and its reference labelled it: the reference wins in either order.
+      metrics.feedback("superseded");
+      return;
+    }
     byte[] waiting = outcomes.delete(id);
     if (waiting != null) {
       metrics.feedback("joined");
@@ -171,6 +187,15 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       feedback.delete(id);
       metrics.feedback("dropped");
     }
+    List<String> forgotten = new ArrayList<>();
+    try (KeyValueIterator<String, byte[]> all = referenced.all()) {
+      all.forEachRemaining(kv -> {
+        if (now - stampOf(kv.value) >= window.toMillis()) {
+          forgotten.add(kv.key);
+        }
+      });
+    }
+    forgotten.forEach(referenced::delete);
   }
 
   private void emit(RoutingOutcome outcome, Feedback f) {

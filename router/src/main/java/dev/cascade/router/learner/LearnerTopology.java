@@ -57,6 +57,8 @@ public final class LearnerTopology {
             Serdes.String(), Serdes.ByteArray()), LABEL_JOIN)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(LabelJoinProcessor.FEEDBACK_WAITING),
             Serdes.String(), Serdes.ByteArray()), LABEL_JOIN)
+        .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(LabelJoinProcessor.REFERENCED),
+            Serdes.String(), Serdes.ByteArray()), LABEL_JOIN)
         .addSink(EXAMPLES_SINK, examplesTopic, new StringSerializer(),
             CascadeSerdes.labelledExamples().serializer(), LABEL_JOIN)
 

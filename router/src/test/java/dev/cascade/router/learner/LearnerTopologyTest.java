@@ -196,4 +196,33 @@ class LearnerTopologyTest {
     sendFeedback("fine", "a");
     assertThat(examples.readValue().getSmallCorrect()).isTrue();
   }
+
+  private static RoutingOutcome referenced(String id) {
+    RoutingOutcome o = outcome(id, Decision.ACCEPT, null);
+    o.setSmallCorrect(true);
+    return o;
+  }
+
+  @Test
+  void feedbackOnARequestWithAReferenceIsSupersededInEitherOrder() {
+    // Feedback first, then the outcome with its reference.
+    sendFeedback("before", "b");
+    send(referenced("before"));
+    // The outcome with its reference first, then feedback within the window.
+    send(referenced("after"));
+    driver.advanceWallClockTime(WINDOW.minusSeconds(10));
+    sendFeedback("after", "b");
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    Map<String, LabelledExample> out = examples.readKeyValuesToMap();
+    assertThat(out).containsOnlyKeys("before", "after");
+    assertThat(out.values()).extracting(LabelledExample::getLabelSource).containsOnly("reference");
+    assertThat(counter("cascade_learner_feedback", "result", "superseded")).isEqualTo(2);
+    assertThat(counter("cascade_learner_feedback", "result", "dropped")).isZero();
+    assertThat(counter("cascade_learner_feedback", "result", "joined")).isZero();
+    // Once the window has passed the id is forgotten: later feedback waits and is dropped, as for an unknown id.
+    sendFeedback("after", "b");
+    assertThat(counter("cascade_learner_feedback", "result", "superseded")).isEqualTo(2);
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    assertThat(counter("cascade_learner_feedback", "result", "dropped")).isEqualTo(1);
+  }
 }
