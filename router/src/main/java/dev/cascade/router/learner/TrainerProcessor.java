@@ -119,6 +119,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     policy = context.getStateStore(POLICY);
     state = context.getStateStore(STATE);
     progress = load();
+    // After a restart the gauge starts from the restored state, not from "none yet".
+    metrics.published(progress.lastPublishedVersion());
     catalog = RuleCatalog.withBundled(settings.modelFingerprint());
     try (KeyValueIterator<String, byte[]> all = rules.all()) {
       all.forEachRemaining(kv -> load(kv.value));

@@ -38,6 +38,7 @@ class TrainerCadenceTest {
 
   private final CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.of("learn.min-labels", "20",
       "learn.retrain-every-labels", "5", "learn.retrain-every-ms", "60000"));
+  private final PrometheusRegistry registry = new PrometheusRegistry();
   private final MockProcessorContext<String, Object> context = new MockProcessorContext<>();
   private final KeyValueStore<String, String> state = store(TrainerProcessor.STATE, Serdes.String(), Serdes.String());
   private TrainerProcessor trainer;
@@ -63,7 +64,7 @@ class TrainerCadenceTest {
       state.put("state", new ObjectMapper().writeValueAsString(restored));
     }
     trainer = new TrainerProcessor(LearnerSettings.from(config), EXAMPLES_TOPIC, config.topics().rules(),
-        config.topics().policy(), new LearnerMetrics(new PrometheusRegistry()), "rules", "policy", "dead");
+        config.topics().policy(), new LearnerMetrics(registry), "rules", "policy", "dead");
     trainer.init(context);
   }
 
@@ -123,5 +124,23 @@ class TrainerCadenceTest {
   void aRestartedLearnerWithLabelsWaitingResumesTheTimeTrigger() throws Exception {
     start(new TrainerProcessor.LearnerState(100, 3, NOW - 59_000, 1, 0, 0, 1));
     assertThat(live()).singleElement().satisfies(p -> assertThat(p.getInterval()).isEqualTo(Duration.ofSeconds(1)));
+  }
+
+  private double gauge(String name) {
+    return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals(name))
+        .map(s -> (io.prometheus.metrics.model.snapshots.GaugeSnapshot) s).findFirst().orElseThrow()
+        .getDataPoints().get(0).getValue();
+  }
+
+  @Test
+  void aRestartedLearnerReportsTheVersionItLastPublished() throws Exception {
+    start(new TrainerProcessor.LearnerState(100, 0, NOW - 10_000, 1, 0, 0, 1));
+    assertThat(gauge("cascade_learner_published_version")).isEqualTo(1);
+  }
+
+  @Test
+  void aFreshLearnerReportsNoVersionPublished() throws Exception {
+    start(null);
+    assertThat(gauge("cascade_learner_published_version")).isEqualTo(-1);
   }
 }
