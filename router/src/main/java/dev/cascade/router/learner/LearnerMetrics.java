@@ -31,7 +31,7 @@ public final class LearnerMetrics {
         .labelNames("source").withoutExemplars().register(registry);
     feedback = Counter.builder().name("cascade_learner_feedback_total")
         .help("Feedback records: joined (to an outcome), waiting (no outcome yet: kept for the join window), "
-            + "dropped (the window passed with no outcome), superseded (the outcome had a reference)")
+            + "dropped (the window passed with no outcome), superseded (the outcome had a reference), replaced (a newer verdict on the same waiting id)")
         .labelNames("result").withoutExemplars().register(registry);
     trainings = Counter.builder().name("cascade_learner_trainings_total")
         .help("Training rounds: published (the challenger beat the champion), rejected, reverted (to the fallback rule, which beat the champion), skipped (too few labels)")
@@ -48,7 +48,8 @@ public final class LearnerMetrics {
         .help("Version of the last rule the learner published (-1: none yet)").withoutExemplars().register(registry);
     publishedVersion.set(-1);
     deadLetters = Counter.builder().name("cascade_learner_dead_letters_total")
-        .help("Records the learner could not decode and sent to the dead-letter topic, by input: outcome, feedback, rule")
+        .help("Records the learner could not use (undecodable; feedback keyed otherwise than by its request id, "
+            + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
   }
 

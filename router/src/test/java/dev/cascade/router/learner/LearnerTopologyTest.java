@@ -225,4 +225,15 @@ class LearnerTopologyTest {
     driver.advanceWallClockTime(WINDOW.plusSeconds(2));
     assertThat(counter("cascade_learner_feedback", "result", "dropped")).isEqualTo(1);
   }
+
+  private String help(String name) {
+    return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals(name)).findFirst().orElseThrow()
+        .getMetadata().getHelp();
+  }
+
+  @Test
+  void theHelpTextsNameEveryLabelValueTheLearnerEmits() {
+    assertThat(help("cascade_learner_feedback")).contains("joined", "waiting", "dropped", "superseded", "replaced");
+    assertThat(help("cascade_learner_dead_letters")).contains("outcome", "feedback", "rule", "policy");
+  }
 }
