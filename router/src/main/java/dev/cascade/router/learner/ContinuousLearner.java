@@ -69,7 +69,11 @@ public final class ContinuousLearner implements AutoCloseable {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     ContinuousLearner learner = new ContinuousLearner(streams, stateDir);
+    streams.setGlobalStateRestoreListener(new RestoreLog(LOG::info, System::nanoTime));
     streams.start();
+    // After a kill -9 this can take tens of seconds: the stores are rebuilt from their changelogs.
+    LOG.info("learner: waiting to be RUNNING: joining the group {} and restoring its stores from their changelogs"
+        + " (state dir {}) ...", applicationId, stateDir.path());
     StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "learner", learner::close);
     LOG.info("learner {} running: reads {} and {}, trains {}, publishes to {} and {}", applicationId,
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
