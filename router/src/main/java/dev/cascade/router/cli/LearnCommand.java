@@ -7,6 +7,8 @@ import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Mixin;
 
 /** {@code cascade learn}: the continuous trainer, its own process, until interrupted. */
@@ -22,6 +24,8 @@ import picocli.CommandLine.Mixin;
         + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {
 
+  private static final Logger LOG = LoggerFactory.getLogger(LearnCommand.class);
+
   @Mixin
   ConfigOptions configOptions;
 
@@ -29,15 +33,21 @@ final class LearnCommand implements Callable<Integer> {
   public Integer call() throws InterruptedException {
     CascadeConfig config = configOptions.load();
     PrometheusRegistry registry = new PrometheusRegistry();
+    // Tribuo logs every SGD fit at INFO through java.util.logging, on stderr outside the log format.
+    EvalCommand.quietTribuo();
     ContinuousLearner learner = ContinuousLearner.start(config, registry);
     MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
         ? MetricsEndpoint.start(registry, config.get(CascadeConfig.METRICS_PORT)) : null;
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      long begun = System.nanoTime();
+      LOG.info("learn: stopping (a signal or exit): a round in progress abandoned, stream threads closed with a"
+          + " last commit");
       learner.close();
       if (endpoint != null) {
         endpoint.close();
       }
+      LOG.info("learn: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
       stopped.countDown();
     }, "learn-shutdown"));
     System.out.println("learner=" + config.get(CascadeConfig.LEARN_APPLICATION_ID) + " bootstrap.servers="
