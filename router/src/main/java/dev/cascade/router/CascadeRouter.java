@@ -194,7 +194,7 @@ public final class CascadeRouter implements AutoCloseable {
     try {
       rules.check(defaultPolicy.withPregenSkip(null));
     } catch (RuleResolver.RuleUnavailableException e) {
-      if (e.problem() != RuleResolver.Problem.MISSING_VERSION) {
+      if (e.problem() != RuleResolver.Problem.MISSING_VERSION && e.problem() != RuleResolver.Problem.PENDING_VERSION) {
         throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
       }
       LOG.warn("configured policy: {}; the fallback rule scores until the rules topic holds it", e.getMessage());

@@ -22,6 +22,11 @@ public final class RuleResolver {
     UNKNOWN_RULE,
     /** The name is known but not that version. */
     MISSING_VERSION,
+    /**
+     * The version is newer than every version of that name this router has: the policy naming it
+     * arrived before the rule record (they come on two topics), which is usually a moment away.
+     */
+    PENDING_VERSION,
     /** The version exists but was made for another small model or feature layout. */
     OTHER_MODEL,
     /** The rule failed to score a request. */
@@ -200,8 +205,7 @@ public final class RuleResolver {
         entry = catalog.latestApplicable(name).orElseThrow(() -> new RuleUnavailableException(Problem.OTHER_MODEL,
             catalog.latest(name).map(RuleCatalog.Entry::notApplicableReason).orElse("rule '" + name + "' has no versions")));
       } else {
-        entry = catalog.get(name, version).orElseThrow(() -> new RuleUnavailableException(Problem.MISSING_VERSION,
-            "rule '" + name + "' has no version " + version + "; known versions: " + catalog.versions(name)));
+        entry = catalog.get(name, version).orElseThrow(() -> missingVersion("rule '" + name + "'", name, version));
         if (!entry.applicable()) {
           throw new RuleUnavailableException(Problem.OTHER_MODEL, entry.notApplicableReason());
         }
@@ -222,6 +226,18 @@ public final class RuleResolver {
           "rule '" + name + "' has no versions (only learned rules do); drop @" + version);
     }
     return new Resolved(registry.create(name, alpha), name, alpha + 0.0, null, null, null);
+  }
+
+  /**
+   * {@code version} of {@code name} is not in the catalog: {@link Problem#PENDING_VERSION} when it
+   * is newer than every version there (its record may still be on its way), else
+   * {@link Problem#MISSING_VERSION}.
+   */
+  private RuleUnavailableException missingVersion(String what, String name, long version) {
+    List<Long> known = catalog.versions(name);
+    boolean newer = known.stream().allMatch(v -> v < version);
+    return new RuleUnavailableException(newer ? Problem.PENDING_VERSION : Problem.MISSING_VERSION,
+        what + " has no version " + version + (newer ? " yet" : "") + "; known versions: " + known);
   }
 
   private boolean usesEmbedding(String name) {
@@ -349,9 +365,8 @@ public final class RuleResolver {
             catalog.whyNotSkipRule(newest.rule().info()));
       }
     } else {
-      entry = catalog.get(name, version).orElseThrow(() -> new RuleUnavailableException(Problem.MISSING_VERSION,
-          "pre-generation skip rule '" + name + "' has no version " + version + "; known versions: "
-              + catalog.versions(name)));
+      entry = catalog.get(name, version).orElseThrow(
+          () -> missingVersion("pre-generation skip rule '" + name + "'", name, version));
       String why = catalog.whyNotSkipRule(entry.rule().info());
       if (!why.isEmpty()) {
         throw new RuleUnavailableException(Problem.OTHER_MODEL, why);

@@ -170,10 +170,15 @@ class PregenSkipRoutingTest {
         .hasMessageContaining("feature layout 'uncertainty/v1'").hasMessageContaining(PromptFeatures.LAYOUT);
     assertThatThrownBy(() -> resolver(promptRule).resolveSkip(ChowSumRule.NAME))
         .hasMessageContaining("post-generation rule");
+    // A version newer than any known may still be on its way (pending); an older one is missing.
     assertThatThrownBy(() -> resolver(promptRule).resolveSkip("pregen-skip@9"))
         .isInstanceOfSatisfying(RuleResolver.RuleUnavailableException.class,
+            e -> assertThat(e.problem()).isEqualTo(RuleResolver.Problem.PENDING_VERSION))
+        .hasMessageContaining("has no version 9 yet").hasMessageContaining("[3]");
+    assertThatThrownBy(() -> resolver(promptRule).resolveSkip("pregen-skip@2"))
+        .isInstanceOfSatisfying(RuleResolver.RuleUnavailableException.class,
             e -> assertThat(e.problem()).isEqualTo(RuleResolver.Problem.MISSING_VERSION))
-        .hasMessageContaining("[3]");
+        .hasMessageContaining("has no version 2;");
     // And the prompt rule is no deferral rule: a policy naming it as its rule falls back.
     assertThatThrownBy(() -> resolver(promptRule).resolve("pregen-skip"))
         .hasMessageContaining("uses feature layout 'prompt/v1'");
