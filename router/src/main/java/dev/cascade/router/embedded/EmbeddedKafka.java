@@ -242,14 +242,26 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
   }
 
-  /** A port that was free a moment ago on 127.0.0.1. */
+  /** Ports {@link #freePort} has handed out in this JVM: the system may offer one again once it is closed. */
+  private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /**
+   * A port that was free a moment ago on 127.0.0.1, and not one this method returned before in this
+   * JVM (the system may offer a port again as soon as it is closed, and a broker given the same
+   * port for its two listeners does not start).
+   */
   public static int freePort() {
-    try (ServerSocket socket = new ServerSocket(0, 0, java.net.InetAddress.getLoopbackAddress())) {
-      socket.setReuseAddress(true);
-      return socket.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException("no free port on 127.0.0.1", e);
+    for (int tries = 0; tries < 1_000; tries++) {
+      try (ServerSocket socket = new ServerSocket(0, 0, java.net.InetAddress.getLoopbackAddress())) {
+        socket.setReuseAddress(true);
+        if (HANDED_OUT.add(socket.getLocalPort())) {
+          return socket.getLocalPort();
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException("no free port on 127.0.0.1", e);
+      }
     }
+    throw new IllegalStateException("no port on 127.0.0.1 that this process has not been given before");
   }
 
   static void deleteRecursively(Path dir) {
