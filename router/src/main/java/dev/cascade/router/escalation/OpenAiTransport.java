@@ -3,7 +3,6 @@ package dev.cascade.router.escalation;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.grpc.Status;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -95,12 +94,18 @@ public final class OpenAiTransport implements LargeModelTransport {
   /**
    * The text of a completions reply: {@code choices[0].text}.
    *
-   * @throws io.grpc.StatusRuntimeException INTERNAL when the reply has none
+   * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION (a protocol mismatch: a refusal,
+   *     not retried) when the reply has none
    */
   static String textOf(JsonNode reply) {
     JsonNode text = reply.path("choices").path(0).path("text");
     if (!text.isTextual()) {
-      throw Status.INTERNAL.withDescription("the completions reply has no choices[0].text").asRuntimeException();
+      JsonNode choices = reply.path("choices");
+      throw TransportErrors.protocolMismatch("the completions reply has no choices[0].text ("
+          + (!choices.isArray() ? "no choices array" : choices.isEmpty() ? "choices is empty"
+              : "choices[0].text is " + (choices.path(0).path("text").isMissingNode() ? "missing"
+                  : choices.path(0).path("text").getNodeType().name().toLowerCase(java.util.Locale.ROOT)))
+          + ")");
     }
     return text.asText();
   }
@@ -157,11 +162,18 @@ public final class OpenAiTransport implements LargeModelTransport {
     return result;
   }
 
-  private static JsonNode parse(String body) {
+  /**
+   * A 2xx reply's body as JSON; one that is not JSON is a protocol mismatch (the target is not an
+   * OpenAI-compatible server, or not at that path): FAILED_PRECONDITION, a refusal no retry mends.
+   */
+  static JsonNode parse(String body) {
     try {
       return JSON.readTree(body);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      // The original message, without Jackson's location ("at [Source: REDACTED ...]").
+      throw TransportErrors.protocolMismatch("the reply is not JSON: " + e.getOriginalMessage());
     } catch (IOException e) {
-      throw Status.INTERNAL.withDescription("the reply is not JSON: " + e.getMessage()).asRuntimeException();
+      throw TransportErrors.protocolMismatch("the reply is not JSON: " + e.getMessage());
     }
   }
 

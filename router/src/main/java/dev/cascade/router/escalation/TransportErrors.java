@@ -80,6 +80,16 @@ public final class TransportErrors {
   }
 
   /**
+   * A reply the protocol does not allow (an HTTP 200 whose body is not JSON, or has no answer in
+   * it): the target is not the server the router was told it is, or not at that path. A
+   * FAILED_PRECONDITION, so a refusal ({@link EscalationClient#isRefusal}): counted and logged as
+   * one, and not retried.
+   */
+  public static StatusRuntimeException protocolMismatch(String description) {
+    return Status.FAILED_PRECONDITION.withDescription("protocol mismatch: " + description).asRuntimeException();
+  }
+
+  /**
    * A KServe server's failure as the escalator needs it: NOT_FOUND (no such model, or no such
    * version) is FAILED_PRECONDITION, a refusal until the configuration changes; every other code
    * is already gRPC's.

@@ -27,6 +27,9 @@ class OpenAiTransportTest {
   private HttpServer server;
   private final AtomicInteger calls = new AtomicInteger();
   private volatile int status = 200;
+  /** What a 200 answers. */
+  private volatile String okBody =
+      "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}],\"usage\":{\"completion_tokens\":3}}";
 
   @BeforeEach
   void start() throws Exception {
@@ -36,7 +39,7 @@ class OpenAiTransportTest {
       String auth = exchange.getRequestHeaders().getFirst("Authorization");
       int code = !"Bearer sk-test-key".equals(auth) ? 401 : status;
       byte[] body = (code == 200
-          ? "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}],\"usage\":{\"completion_tokens\":3}}"
+          ? okBody
           : "{\"error\":{\"message\":\"status " + code + "\"}}").getBytes(StandardCharsets.UTF_8);
       exchange.sendResponseHeaders(code, body.length);
       exchange.getResponseBody().write(body);
@@ -79,6 +82,31 @@ class OpenAiTransportTest {
           .satisfies(e -> assertThat(EscalationClient.codeOf(e)).isEqualTo("UNAUTHENTICATED"));
       assertThat(EscalationClient.isRefusal("UNAUTHENTICATED")).isTrue();
       assertThat(calls.get()).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aReplyThatIsNotJsonOrHasNoChoicesIsAProtocolMismatchRefusedNotRetried(@TempDir Path dir) throws Exception {
+    Path key = Files.writeString(dir.resolve("key"), "sk-test-key");
+    try (EscalationClient client = client(CascadeConfig.load(null, Map.of(),
+        Map.of("large.openai.api-key-file", key.toString())))) {
+      okBody = "<html><body>Welcome to nginx!</body></html>";
+      assertThatThrownBy(() -> client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> {
+            assertThat(EscalationClient.codeOf(e)).isEqualTo("FAILED_PRECONDITION");
+            assertThat(EscalationClient.isRefusal(EscalationClient.codeOf(e))).isTrue();
+            assertThat(e).hasMessageContaining("protocol mismatch: the reply is not JSON: Unexpected character")
+                .hasMessageNotContaining("[Source:").hasMessageNotContaining("StreamReadFeature");
+          });
+      assertThat(calls.get()).as("not retried").isEqualTo(1);
+      okBody = "{\"id\":\"x\",\"choices\":[]}";
+      assertThatThrownBy(() -> client.generate("r2", "p", 4).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> {
+            assertThat(EscalationClient.codeOf(e)).isEqualTo("FAILED_PRECONDITION");
+            assertThat(e).hasMessageContaining("protocol mismatch: the completions reply has no choices[0].text"
+                + " (choices is empty)");
+          });
+      assertThat(calls.get()).as("not retried").isEqualTo(2);
     }
   }
 
