@@ -147,7 +147,8 @@ public final class CascadeRouter implements AutoCloseable {
         tiers.add(new EscalationTiers.Tier(tiers.size() + 1, t.name(), EscalationClient.connect(
             dev.cascade.router.escalation.LargeTarget.parse(t.target()),
             EscalationSettings.from(config).withDraftTokenizer(draftTokenizer),
-            dev.cascade.router.escalation.LargeModelTransports.Options.from(config)), costs.get(tiers.size())));
+            dev.cascade.router.escalation.LargeModelTransports.Options.from(config), t.name()),
+            costs.get(tiers.size())));
       }
     } catch (RuntimeException e) {
       tiers.forEach(t -> t.client().close());
@@ -265,7 +266,7 @@ public final class CascadeRouter implements AutoCloseable {
     CascadeRouter router = new CascadeRouter(streams, tiers, stateDir, topology,
         cache, rules, metrics, smallModelWorkers, replies);
     try {
-      metrics.serve(cache, escalations.breaker(), streams, config.get(CascadeConfig.METRICS_PORT));
+      metrics.serve(cache, tiers, streams, config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
       router.close();
       throw e;

@@ -60,8 +60,13 @@ public final class EscalationClient implements AutoCloseable {
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EscalationClient.class);
 
+  /** The name a client gets when none is given: the one tier of a two-model cascade. */
+  public static final String DEFAULT_NAME = "large";
+
   private final LargeModelTransport transport;
   private final EscalationSettings settings;
+  private final String name;
+  private final RateLimitedWarning degradedWarning;
   private final CircuitBreaker breaker;
   private final Retry retry;
   private final ScheduledExecutorService scheduler;
@@ -80,9 +85,20 @@ public final class EscalationClient implements AutoCloseable {
 
   /** A client calling the large model through {@code transport}, which it closes when closed. */
   public EscalationClient(LargeModelTransport transport, EscalationSettings settings) {
+    this(transport, settings, DEFAULT_NAME);
+  }
+
+  /**
+   * A client calling tier {@code name} through {@code transport}, which it closes when closed; its
+   * circuit breaker and retry are named {@code name} too.
+   */
+  public EscalationClient(LargeModelTransport transport, EscalationSettings settings, String name) {
     this.transport = transport;
     this.settings = settings;
-    this.breaker = CircuitBreaker.of("large-model", CircuitBreakerConfig.custom()
+    this.name = java.util.Objects.requireNonNull(name, "name");
+    this.degradedWarning = new RateLimitedWarning(name, DEGRADED_WARNING_INTERVAL, System::nanoTime,
+        line -> LOG.warn("{}", line));
+    this.breaker = CircuitBreaker.of(name, CircuitBreakerConfig.custom()
         .failureRateThreshold((float) settings.breakerFailureRatePercent())
         .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
         .slidingWindowSize(20)
@@ -96,7 +112,7 @@ public final class EscalationClient implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
-    this.retry = Retry.of("large-model", RetryConfig.custom()
+    this.retry = Retry.of(name, RetryConfig.custom()
         .maxAttempts(settings.retries() + 1)
         .intervalFunction(IntervalFunction.ofExponentialBackoff(Math.max(1, settings.backoff().toMillis()), 2.0))
         .retryOnException(e -> e instanceof StatusRuntimeException s && s.getStatus().getCode() == Status.Code.UNAVAILABLE)
@@ -121,7 +137,30 @@ public final class EscalationClient implements AutoCloseable {
   /** A client with its own connection to {@code target}. */
   public static EscalationClient connect(LargeTarget target, EscalationSettings settings,
       LargeModelTransports.Options options) {
-    return new EscalationClient(LargeModelTransports.open(target, options), settings);
+    return connect(target, settings, options, DEFAULT_NAME);
+  }
+
+  /** A client with its own connection to {@code target}, for the tier named {@code name}. */
+  public static EscalationClient connect(LargeTarget target, EscalationSettings settings,
+      LargeModelTransports.Options options, String name) {
+    return new EscalationClient(LargeModelTransports.open(target, options), settings, name);
+  }
+
+  /** How often at most {@link #degraded} logs a line for this tier. */
+  static final Duration DEGRADED_WARNING_INTERVAL = Duration.ofSeconds(10);
+
+  /** The tier's name, as configured: its breaker's name, and the {@code tier} label of its metrics. */
+  public String name() {
+    return name;
+  }
+
+  /**
+   * Notes a request degraded because this tier failed (unavailable, slow, or its breaker open) and
+   * logs a warning: at most one line every 10 s for this tier, with how many requests were degraded
+   * since the last line and the latest reason.
+   */
+  public void degraded(String reason) {
+    degradedWarning.record(reason);
   }
 
   /**

@@ -78,6 +78,9 @@ public final class CascadeMetrics implements RoutingObserver {
   private final CounterDataPoint costLargeOnly;
   private final ConcurrentHashMap<String, DistributionDataPoint> scoreByRule = new ConcurrentHashMap<>();
   private final PrometheusRegistry registry;
+  /** Every tier's circuit breaker, by tier name, in the order added. */
+  private final java.util.Map<String, CircuitBreaker> breakers =
+      java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>());
 
   private CascadeMetrics(PrometheusRegistry registry, double startingThreshold, long startingPolicyVersion) {
     this.registry = registry;
@@ -141,8 +144,9 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Requests per small-model micro-batch")
         .classicOnly().classicUpperBounds(BATCH_BUCKETS).withoutExemplars().register(registry);
     largeModelCalls = Counter.builder().name("cascade_large_model_calls_total")
-        .help("Large-model calls by final gRPC status code after retries (CIRCUIT_OPEN: refused by the open breaker)")
-        .labelNames("code").withoutExemplars().register(registry);
+        .help("Calls to the models after the small one, by tier name and final gRPC status code after retries"
+            + " (CIRCUIT_OPEN: refused by the tier's open breaker)")
+        .labelNames("tier", "code").withoutExemplars().register(registry);
     escalationWaits = Counter.builder().name("cascade_escalation_waits_total")
         .help("Large-model calls that failed as unavailable, overloaded, slow or breaker-open and were parked to be"
             + " tried again, within escalation.max-wait-ms")
@@ -172,9 +176,10 @@ public final class CascadeMetrics implements RoutingObserver {
             + " request on (stopped_early in the outcome's tier_answers; escalation.early-defer), by tier name")
         .labelNames("tier").withoutExemplars().register(registry);
     largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
-        .help("Large-model calls refused as wrong or not allowed (INVALID_ARGUMENT, FAILED_PRECONDITION, ...): a router-server"
-            + " contract mismatch to alarm on; each is also logged as an error")
-        .labelNames("code").withoutExemplars().register(registry);
+        .help("Calls to the models after the small one refused as wrong or not allowed (INVALID_ARGUMENT,"
+            + " FAILED_PRECONDITION, ...), by tier name and code: a router-server contract mismatch to alarm on; each is"
+            + " also logged as an error")
+        .labelNames("tier", "code").withoutExemplars().register(registry);
     inFlight = Gauge.builder().name("cascade_escalations_in_flight")
         .help("Large-model calls started and not yet answered")
         .withoutExemplars().register(registry);
@@ -184,6 +189,21 @@ public final class CascadeMetrics implements RoutingObserver {
     costLargeOnly = Counter.builder().name("cascade_cost_units_large_only_total")
         .help("Cost units the answered requests would have cost sent straight to the large model")
         .withoutExemplars().register(registry);
+    GaugeWithCallback.builder().name("cascade_circuit_breaker_state")
+        .help("Each tier's circuit breaker, by tier name: 1 for its current state, 0 for the others")
+        .labelNames("tier", "state")
+        .callback(cb -> {
+          java.util.List<java.util.Map.Entry<String, CircuitBreaker>> all;
+          synchronized (breakers) {
+            all = java.util.List.copyOf(breakers.entrySet());
+          }
+          for (java.util.Map.Entry<String, CircuitBreaker> t : all) {
+            CircuitBreaker.State now = t.getValue().getState();
+            for (CircuitBreaker.State s : CircuitBreaker.State.values()) {
+              cb.call(s == now ? 1 : 0, t.getKey(), s.name().toLowerCase(Locale.ROOT));
+            }
+          }
+        }).register(registry);
     GaugeWithCallback.builder().name("cascade_cost_units_saved")
         .help("cascade_cost_units_large_only_total minus cascade_cost_units_spent_total (negative when escalations "
             + "cost more than they save)")
@@ -217,17 +237,14 @@ public final class CascadeMetrics implements RoutingObserver {
         .callback(cb -> cb.call(cache.size())).register(registry);
   }
 
-  /** Adds the large-model circuit breaker's state: 1 for the state it is in, 0 for the others. */
-  public void observe(CircuitBreaker breaker) {
-    GaugeWithCallback.builder().name("cascade_circuit_breaker_state")
-        .help("Large-model circuit breaker: 1 for its current state, 0 for the others")
-        .labelNames("state")
-        .callback(cb -> {
-          CircuitBreaker.State now = breaker.getState();
-          for (CircuitBreaker.State s : CircuitBreaker.State.values()) {
-            cb.call(s == now ? 1 : 0, s.name().toLowerCase(Locale.ROOT));
-          }
-        }).register(registry);
+  /**
+   * Adds tier {@code tier}'s circuit breaker to {@code cascade_circuit_breaker_state}: 1 for the
+   * state it is in, 0 for the others, labelled with the tier's name.
+   */
+  public void observe(String tier, CircuitBreaker breaker) {
+    if (breakers.putIfAbsent(tier, breaker) != null) {
+      throw new IllegalArgumentException("tier '" + tier + "' has a circuit breaker already");
+    }
   }
 
   @Override
@@ -336,12 +353,12 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   @Override
-  public void largeModelCallEnded(Throwable error) {
+  public void largeModelCallEnded(String tier, Throwable error) {
     inFlight.dec();
     String code = EscalationClient.codeOf(error);
-    largeModelCalls.labelValues(code).inc();
+    largeModelCalls.labelValues(tier, code).inc();
     if (EscalationClient.isRefusal(code)) {
-      largeModelRefusals.labelValues(code).inc();
+      largeModelRefusals.labelValues(tier, code).inc();
     }
   }
 

@@ -2,14 +2,14 @@ package dev.cascade.router.metrics;
 
 import dev.cascade.router.cache.ResponseCache;
 import dev.cascade.router.routing.RoutingObserver;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import dev.cascade.router.escalation.EscalationTiers;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.Optional;
 import org.apache.kafka.streams.KafkaStreams;
 
 /**
  * A router instance's metrics: its own registry with the cascade's metrics, the response cache,
- * the circuit breaker, the Kafka Streams client and the JVM, served on the metrics port. When
+ * every tier's circuit breaker, the Kafka Streams client and the JVM, served on the metrics port. When
  * metrics are off ({@code metrics.enabled=false}) it observes nothing and serves nothing, so the
  * hot path pays nothing for them.
  */
@@ -40,13 +40,18 @@ public final class RouterMetrics implements AutoCloseable {
     return cascade == null ? RoutingObserver.NONE : cascade;
   }
 
-  /** Adds the instance's cache, breaker and Kafka Streams client, and starts serving on {@code port}. */
-  public void serve(ResponseCache cache, CircuitBreaker breaker, KafkaStreams streams, int port) {
+  /**
+   * Adds the instance's cache, every tier's circuit breaker and the Kafka Streams client, and
+   * starts serving on {@code port}.
+   */
+  public void serve(ResponseCache cache, EscalationTiers tiers, KafkaStreams streams, int port) {
     if (cascade == null) {
       return;
     }
     cascade.observe(cache);
-    cascade.observe(breaker);
+    for (EscalationTiers.Tier t : tiers.all()) {
+      cascade.observe(t.name(), t.client().breaker());
+    }
     registry.register(new KafkaStreamsCollector(streams::metrics));
     endpoint = MetricsEndpoint.start(registry, port);
   }

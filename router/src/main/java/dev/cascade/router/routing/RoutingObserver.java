@@ -63,8 +63,11 @@ public interface RoutingObserver {
   /** A large-model call started. */
   default void largeModelCallStarted() {}
 
-  /** A large-model call ended: {@code error} is null when it succeeded. */
-  default void largeModelCallEnded(Throwable error) {}
+  /**
+   * A call to the tier named {@code tier} (a model after the small one) ended: {@code error} is
+   * null when it succeeded.
+   */
+  default void largeModelCallEnded(String tier, Throwable error) {}
 
   /** {@code count} large-model calls still in flight were abandoned (their task closed). */
   default void largeModelCallsAbandoned(int count) {}

@@ -86,7 +86,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Parked::retryAtMs));
 
   /** An escalation's failed calls so far: how many, since when, and the last one's reason. */
-  private record Failures(int tries, long sinceMs, String lastError) {}
+  record Failures(int tries, long sinceMs, String lastError) {}
 
   /** A parked escalation: when to try again, and how many calls its tier had answered when it was parked. */
   private record Parked(long retryAtMs, String requestId, int tier, long answeredBefore) {}
@@ -97,7 +97,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private IdleAwarePunctuator ticker;
   private KeyValueStore<String, Escalation> pending;
 
-  private record Completion(String requestId, LargeAnswer answer, Throwable error, double millis) {}
+  /** A call's end; {@code tier}: the tier it called (or would have called). */
+  private record Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis) {}
 
   /**
    * @param callPermits the instance's budget of large-model calls in flight, shared by the
@@ -188,7 +189,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // Its caller stopped waiting while it waited for a call: calling now would spend the
         // model on an answer nobody reads, so it is answered at once with what it has.
         notStarted.poll();
-        completed.add(new Completion(id, null, new DeadlinePassed("the request's deadline_ms passed "
+        completed.add(new Completion(id, tierOf(e).name(), null, new DeadlinePassed("the request's deadline_ms passed "
             + (now - until) + " ms before " + tierOf(e).name() + " was called (" + (until - e.getCreatedAtMs())
             + " ms after it was created); not called"), 0));
         continue;
@@ -200,11 +201,11 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       int max = e.getMaxNewTokens() > 0 ? e.getMaxNewTokens() : defaultMaxNewTokens;
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
+      EscalationTiers.Tier tier = tierOf(e);
       try {
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
-        EscalationTiers.Tier tier = tierOf(e);
         // Every attempt ends by the request's deadline, when it has one.
         call = tier.client().generate(id, e.getPrompt(), max, draftOf(e),
             e.getDegradeFallback() != null ? null : earlyStopOf(tier), until);
@@ -217,8 +218,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // Counted when the call is made: one whose request's deadline passed first is not.
         observer.tierFallback();
       }
+      String tierName = tier.name();
       call.whenComplete((answer, error) -> completed.add(
-          new Completion(id, answer, error, (System.nanoTime() - t0) / 1e6)));
+          new Completion(id, tierName, answer, error, (System.nanoTime() - t0) / 1e6)));
     }
   }
 
@@ -290,7 +292,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     while ((c = completed.poll()) != null) {
       if (inFlight.remove(c.requestId()) != null) {
         callPermits.release();
-        observer.largeModelCallEnded(c.error());
+        observer.largeModelCallEnded(c.tier(), c.error());
       }
       Escalation e = pending.get(c.requestId());
       if (e == null) {
@@ -314,12 +316,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       String degradedReason = null;
+      // Whether the tier failing (unavailable, overloaded, slow, breaker open) is why it is degraded.
+      boolean tierFailed = false;
       Failures before = failures.get(c.requestId());
       boolean deadlineFirst = unwrap(c.error()) instanceof DeadlinePassed || EscalationClient.isRequestDeadline(c.error());
       if (deadlineFirst && before != null) {
         // The deadline came while it waited for a model that kept failing: that is the reason.
-        degradedReason = unavailable(before, now, "the request's deadline_ms (" + (e.getDeadlineMs() - e.getCreatedAtMs())
-            + " ms after it was created)");
+        tierFailed = true;
+        degradedReason = unavailable(c.tier(), before, now, "past the request's deadline_ms ("
+            + (e.getDeadlineMs() - e.getCreatedAtMs()) + " ms after it was created)");
       } else if (unwrap(c.error()) instanceof DeadlinePassed passed) {
         degradedReason = passed.getMessage();
       } else if (deadlineFirst) {
@@ -330,9 +335,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         String code = EscalationClient.codeOf(c.error());
         boolean refused = EscalationClient.isRefusal(code);
         if (refused) {
-          LOG.error("the large model refused request {} ({}): router and server disagree on the call's contract;"
-              + " not retried", c.requestId(), reason(c.error()));
-          degradedReason = "refused: " + reason(c.error());
+          LOG.error("{} refused request {} ({}): router and server disagree on the call's contract;"
+              + " not retried", c.tier(), c.requestId(), reason(c.error()));
+          degradedReason = c.tier() + " refused: " + reason(c.error());
         } else {
           // Unavailable, overloaded, too slow, or the breaker is open: wait for it to come back,
           // within escalation.max-wait-ms of this escalation's first failed call (its time in a
@@ -352,11 +357,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             observer.escalationParked();
             continue;
           }
-          // Which bound ended the wait: the caller's deadline when it came first, else max-wait.
-          String bound = pastDeadline && retryAt - f.sinceMs() <= maxWait
+          // Which bound ended the wait: the caller's deadline when it came first, else max-wait;
+          // passed already, or passed by the next try (whose backoff would end beyond it).
+          boolean byDeadline = pastDeadline && retryAt - f.sinceMs() <= maxWait;
+          boolean passedAlready = byDeadline ? now >= deadline : now - f.sinceMs() >= maxWait;
+          String bound = (passedAlready ? "past " : "another try would pass ") + (byDeadline
               ? "the request's deadline_ms (" + (deadline - e.getCreatedAtMs()) + " ms after it was created)"
-              : "escalation.max-wait-ms (" + maxWait + ")";
-          degradedReason = unavailable(f, now, bound);
+              : "escalation.max-wait-ms (" + maxWait + ")");
+          tierFailed = true;
+          degradedReason = unavailable(c.tier(), f, now, bound);
         }
       }
       failures.remove(c.requestId());
@@ -380,7 +389,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // Neither model answered: there is no small answer to degrade to.
         String why = e.getSmallFailure() != null ? e.getSmallFailure()
             : "the pre-generation skip sent it on without a small-model answer (" + e.getPregenSkipRule() + ")";
-        RuntimeException both = new IllegalStateException(why + "; then the large model failed: " + degradedReason);
+        RuntimeException both = new IllegalStateException(why + "; then " + c.tier() + " failed: " + degradedReason);
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
         CascadeTopology.deadLetter(context, replies, c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
@@ -395,6 +404,11 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         pending.put(c.requestId(), next);
         notStarted.add(c.requestId());
         continue;
+      }
+      if (tierFailed) {
+        // Refusals and dead letters log each request; a failing tier's degraded requests are
+        // summed up, at most a line per tier every 10 s.
+        tierOf(e).client().degraded("request " + c.requestId() + ": " + degradedReason);
       }
       finish(e, c, answer, degradedReason);
     }
@@ -415,10 +429,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     pending.delete(c.requestId());
   }
 
-  /** Why an escalation whose calls kept failing is degraded, once {@code bound} ended its wait. */
-  private static String unavailable(Failures f, long now, String bound) {
-    return String.format(java.util.Locale.ROOT, "large model unavailable for %d ms, past %s after %d tries: %s",
-        now - f.sinceMs(), bound, f.tries(), f.lastError());
+  /**
+   * Why an escalation whose calls to {@code tier} kept failing is degraded, once {@code bound}
+   * ended its wait (e.g. "another try would pass escalation.max-wait-ms (3000)").
+   */
+  static String unavailable(String tier, Failures f, long now, String bound) {
+    return String.format(java.util.Locale.ROOT, "%s unavailable for %d ms; %s after %d %s: %s",
+        tier, now - f.sinceMs(), bound, f.tries(), f.tries() == 1 ? "try" : "tries", f.lastError());
   }
 
   /** A call not made because the request's deadline had passed (its caller had stopped waiting). */

@@ -106,23 +106,23 @@ class LargeModelProtocolsIT {
     PrometheusRegistry registry = new PrometheusRegistry();
     CascadeMetrics metrics = CascadeMetrics.register(registry, 0.5, 0);
     try (EscalationClient client = EscalationClient.connect(target(protocol, closed, closed), settings(1, 8))) {
-      metrics.observe(client.breaker());
+      metrics.observe(client.name(), client.breaker());
       // Each call is tried twice (one retry), each try counted by the breaker: after 5 calls it has
       // seen its minimum of 10, all failed, and opens.
       for (int i = 0; i < 5; i++) {
         Throwable error = failure(client, "u" + i);
-        metrics.largeModelCallEnded(error);
+        metrics.largeModelCallEnded(client.name(), error);
         assertThat(EscalationClient.codeOf(error)).as("%s call %d: %s", protocol, i, error).isEqualTo("UNAVAILABLE");
         assertThat(EscalationClient.isRefusal(EscalationClient.codeOf(error))).isFalse();
       }
       assertThat(client.breakerState()).isEqualTo(CircuitBreaker.State.OPEN);
       Throwable refused = failure(client, "open");
-      metrics.largeModelCallEnded(refused);
+      metrics.largeModelCallEnded(client.name(), refused);
       assertThat(EscalationClient.codeOf(refused)).isEqualTo("CIRCUIT_OPEN");
       String scrape = scrape(registry);
-      assertThat(scrape).contains("cascade_large_model_calls_total{code=\"UNAVAILABLE\"} 5.0")
-          .contains("cascade_large_model_calls_total{code=\"CIRCUIT_OPEN\"} 1.0")
-          .contains("cascade_circuit_breaker_state{state=\"open\"} 1.0");
+      assertThat(scrape).contains("cascade_large_model_calls_total{code=\"UNAVAILABLE\",tier=\"large\"} 5.0")
+          .contains("cascade_large_model_calls_total{code=\"CIRCUIT_OPEN\",tier=\"large\"} 1.0")
+          .contains("cascade_circuit_breaker_state{state=\"open\",tier=\"large\"} 1.0");
     }
   }
 
@@ -136,12 +136,12 @@ class LargeModelProtocolsIT {
     try (EscalationClient client = EscalationClient.connect(target(protocol, server.port(), server.httpPort()),
         settings(2, limit + 1))) {
       Throwable error = failure(client, "too-many", limit + 100);
-      metrics.largeModelCallEnded(error);
+      metrics.largeModelCallEnded(client.name(), error);
       assertThat(EscalationClient.codeOf(error)).as("%s: %s", protocol, error).isEqualTo("INVALID_ARGUMENT");
       assertThat(EscalationClient.isRefusal(EscalationClient.codeOf(error))).isTrue();
       assertThat(error).hasMessageContaining(String.valueOf(limit + 1));
       assertThat(client.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
-      assertThat(scrape(registry)).contains("cascade_large_model_refusals_total{code=\"INVALID_ARGUMENT\"} 1.0");
+      assertThat(scrape(registry)).contains("cascade_large_model_refusals_total{code=\"INVALID_ARGUMENT\",tier=\"large\"} 1.0");
     }
   }
 

@@ -344,7 +344,7 @@ class CascadeRouterIT {
       assertThat(r.getText()).isEqualTo(o.getSmallText());
       if (r.getServedBy() == ServedBy.SMALL_DEGRADED) {
         assertThat(o.getDegraded()).isTrue();
-        assertThat(o.getDegradedReason()).contains("past escalation.max-wait-ms (800)");
+        assertThat(o.getDegradedReason()).contains("escalation.max-wait-ms (800)");
       }
     }
   }

@@ -173,7 +173,7 @@ class MetricsIT {
     assertThat(scrape.value("cascade_escalation_waits_total")).as("the dead server's calls were retried").isPositive();
     assertThat(scrape.sum("cascade_large_model_calls_total"))
         .isEqualTo(large + degraded + scrape.value("cascade_escalation_waits_total"));
-    assertThat(scrape.value("cascade_large_model_calls_total", "code", "OK")).isEqualTo(large);
+    assertThat(scrape.value("cascade_large_model_calls_total", "tier", "large", "code", "OK")).isEqualTo(large);
     assertThat(scrape.value("cascade_escalations_in_flight")).isZero();
     assertThat(scrape.sum("cascade_circuit_breaker_state")).isEqualTo(1);
   }

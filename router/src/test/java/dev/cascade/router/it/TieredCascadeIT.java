@@ -222,7 +222,7 @@ class TieredCascadeIT {
         assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
         assertThat(r.getServedTier()).isEqualTo(1);
         assertThat(r.getText()).isEqualTo(o.getTierAnswers().get(0).getText());
-        assertThat(o.getDegradedReason()).contains("escalation.max-wait-ms (800)");
+        assertThat(o.getDegradedReason()).startsWith("large unavailable for ").contains("escalation.max-wait-ms (800)");
       }
     }
     assertThat(degradedToMedium).isPositive();

@@ -97,13 +97,14 @@ class CascadeMetricsTest {
     for (int i = 0; i < 4; i++) {
       metrics.largeModelCallStarted();
     }
-    metrics.largeModelCallEnded(null);
-    metrics.largeModelCallEnded(new CompletionException(Status.UNAVAILABLE.asRuntimeException()));
-    metrics.largeModelCallEnded(CallNotPermittedException.createCallNotPermittedException(breaker));
+    metrics.largeModelCallEnded("medium", null);
+    metrics.largeModelCallEnded("large", new CompletionException(Status.UNAVAILABLE.asRuntimeException()));
+    metrics.largeModelCallEnded("large", CallNotPermittedException.createCallNotPermittedException(breaker));
     Scrape s = scrape();
-    assertThat(s.value("cascade_large_model_calls_total", "code", "OK")).isEqualTo(1);
-    assertThat(s.value("cascade_large_model_calls_total", "code", "UNAVAILABLE")).isEqualTo(1);
-    assertThat(s.value("cascade_large_model_calls_total", "code", "CIRCUIT_OPEN")).isEqualTo(1);
+    assertThat(s.value("cascade_large_model_calls_total", "tier", "medium", "code", "OK")).isEqualTo(1);
+    assertThat(s.value("cascade_large_model_calls_total", "tier", "large", "code", "UNAVAILABLE")).isEqualTo(1);
+    assertThat(s.value("cascade_large_model_calls_total", "tier", "large", "code", "CIRCUIT_OPEN")).isEqualTo(1);
+    assertThat(s.has("cascade_large_model_refusals_total")).isFalse();
     assertThat(s.value("cascade_escalations_in_flight")).isEqualTo(1);
     metrics.largeModelCallsAbandoned(1);
     assertThat(scrape().value("cascade_escalations_in_flight")).isZero();
@@ -111,11 +112,39 @@ class CascadeMetricsTest {
   }
 
   @Test
+  void refusalsAreCountedByTierAndCode() {
+    metrics.largeModelCallStarted();
+    metrics.largeModelCallEnded("medium", Status.FAILED_PRECONDITION.asRuntimeException());
+    Scrape s = scrape();
+    assertThat(s.value("cascade_large_model_refusals_total", "tier", "medium", "code", "FAILED_PRECONDITION"))
+        .isEqualTo(1);
+    assertThat(s.value("cascade_large_model_calls_total", "tier", "medium", "code", "FAILED_PRECONDITION"))
+        .isEqualTo(1);
+  }
+
+  @Test
+  void everyTiersBreakerIsShownWithItsTierName() {
+    CircuitBreaker medium = CircuitBreaker.ofDefaults("medium");
+    CircuitBreaker large = CircuitBreaker.ofDefaults("large");
+    metrics.observe("medium", medium);
+    metrics.observe("large", large);
+    medium.transitionToOpenState();
+    Scrape s = scrape();
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "medium", "state", "open")).isEqualTo(1);
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "medium", "state", "closed")).isZero();
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "large", "state", "closed")).isEqualTo(1);
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "large", "state", "open")).isZero();
+    assertThat(s.sum("cascade_circuit_breaker_state")).isEqualTo(2);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> metrics.observe("large", large))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
   void cacheAndBreakerAreReadAtScrapeTime() {
     ResponseCache cache = ResponseCache.create(10, Duration.ofMinutes(1));
     CircuitBreaker breaker = CircuitBreaker.ofDefaults("test");
     metrics.observe(cache);
-    metrics.observe(breaker);
+    metrics.observe("large", breaker);
     cache.get(new ResponseCache.Key("a", 1));
     cache.put(new ResponseCache.Key("a", 1), SMALL);
     cache.get(new ResponseCache.Key("a", 1));
@@ -124,8 +153,8 @@ class CascadeMetricsTest {
     assertThat(s.value("cascade_cache_hits_total")).isEqualTo(1);
     assertThat(s.value("cascade_cache_misses_total")).isEqualTo(1);
     assertThat(s.value("cascade_cache_entries")).isEqualTo(1);
-    assertThat(s.value("cascade_circuit_breaker_state", "state", "open")).isEqualTo(1);
-    assertThat(s.value("cascade_circuit_breaker_state", "state", "closed")).isZero();
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "large", "state", "open")).isEqualTo(1);
+    assertThat(s.value("cascade_circuit_breaker_state", "tier", "large", "state", "closed")).isZero();
     assertThat(s.sum("cascade_circuit_breaker_state")).isEqualTo(1);
   }
 
@@ -134,7 +163,7 @@ class CascadeMetricsTest {
     Optional<Path> promtool = Promtool.find();
     Assumptions.assumeTrue(promtool.isPresent(), "promtool is not installed (Debian package 'prometheus'): not checked");
     metrics.observe(ResponseCache.create(10, Duration.ofMinutes(1)));
-    metrics.observe(CircuitBreaker.ofDefaults("test"));
+    metrics.observe("large", CircuitBreaker.ofDefaults("large"));
     records.answered(request("a"), SMALL, scored(Decision.ACCEPT, 0.2, 0), 2, 30, 1_040, false);
     Promtool.Result result = Promtool.check(promtool.get(), Exposition.of(registry));
     assertThat(result.exitCode()).as(result.output()).isZero();

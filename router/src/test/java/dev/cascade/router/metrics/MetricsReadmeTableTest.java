@@ -88,7 +88,7 @@ class MetricsReadmeTableTest {
     PrometheusRegistry registry = new PrometheusRegistry();
     CascadeMetrics metrics = CascadeMetrics.register(registry, 1.0, 0);
     metrics.observe(ResponseCache.create(10, Duration.ofMinutes(1)));
-    metrics.observe(CircuitBreaker.ofDefaults("test"));
+    metrics.observe("large", CircuitBreaker.ofDefaults("large"));
     Generation g = new Generation("ab", new int[] {1, 2}, new float[] {-0.1f, -0.2f}, new float[2], null);
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length, metrics);
     PendingRequest p = new PendingRequest(CascadeRequest.newBuilder().setRequestId("r").setPrompt("ab")
@@ -108,7 +108,7 @@ class MetricsReadmeTableTest {
     metrics.ruleFallback(dev.cascade.router.learning.RuleResolver.Problem.MISSING_VERSION);
     metrics.ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission.LOADED);
     metrics.largeModelCallStarted();
-    metrics.largeModelCallEnded(io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
+    metrics.largeModelCallEnded("large", io.grpc.Status.INVALID_ARGUMENT.asRuntimeException());
     metrics.smallModelFailed(1);
     metrics.escalationParked();
     metrics.tierFallback();
@@ -124,7 +124,7 @@ class MetricsReadmeTableTest {
     learner.published(1);
     learner.examples(10);
     learner.deadLetter("rule");
-    metrics.largeModelCallEnded(null);
+    metrics.largeModelCallEnded("large", null);
 
     Map<MetricName, Metric> kafka = new java.util.HashMap<>();
     for (String[] spec : new String[][] {

@@ -642,7 +642,14 @@ class CascadeTopologyTest {
     });
     RoutingOutcome o = outcomes.readValue();
     assertThat(o.getDegraded()).isTrue();
-    assertThat(o.getDegradedReason()).contains("UNAVAILABLE").contains("past escalation.max-wait-ms (400)");
+    // Names the tier, and says whether the wait has passed max-wait, or the next try's would.
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "^large unavailable for (\\d+) ms; (past|another try would pass) escalation\\.max-wait-ms \\(400\\) after \\d+ tries: ")
+        .matcher(o.getDegradedReason());
+    assertThat(m.find()).as(o.getDegradedReason()).isTrue();
+    assertThat(m.group(2)).as(o.getDegradedReason()).isEqualTo(Long.parseLong(m.group(1)) >= 400 ? "past"
+        : "another try would pass");
+    assertThat(o.getDegradedReason()).contains("UNAVAILABLE");
   }
 
   @Test
@@ -671,7 +678,8 @@ class CascadeTopologyTest {
     RoutingOutcome o = outcomes.readValue();
     // The request is created a moment after `sent`, so its deadline is at most 1,500 ms after creation.
     java.util.regex.Matcher m = java.util.regex.Pattern
-        .compile("past the request's deadline_ms \\((\\d+) ms after it was created\\)").matcher(o.getDegradedReason());
+        .compile("^large unavailable for \\d+ ms; (?:past|another try would pass) the request's deadline_ms"
+            + " \\((\\d+) ms after it was created\\)").matcher(o.getDegradedReason());
     assertThat(m.find()).as(o.getDegradedReason()).isTrue();
     assertThat(Long.parseLong(m.group(1))).isBetween(1_400L, 1_500L);
     assertThat(o.getDegradedReason()).contains("UNAVAILABLE");

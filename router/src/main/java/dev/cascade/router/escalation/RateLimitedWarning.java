@@ -1,0 +1,52 @@
+package dev.cascade.router.escalation;
+
+import java.time.Duration;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+/**
+ * A warning about a tier's failures that degrade requests, written at most once per interval: the
+ * first occurrence is written at once, and the occurrences within the interval after a line are
+ * counted and written, with the latest reason, by the first occurrence after it. Thread-safe.
+ */
+final class RateLimitedWarning {
+
+  private final long intervalNanos;
+  private final LongSupplier nanoTime;
+  private final Consumer<String> sink;
+  private final String subject;
+  private boolean written;
+  private long lastWrittenNanos;
+  private long unwritten;
+
+  /**
+   * @param subject what failed, e.g. the tier's name, at the head of each line
+   * @param sink takes each line (a logger's warn, say)
+   */
+  RateLimitedWarning(String subject, Duration interval, LongSupplier nanoTime, Consumer<String> sink) {
+    this.subject = subject;
+    this.intervalNanos = interval.toNanos();
+    this.nanoTime = nanoTime;
+    this.sink = sink;
+  }
+
+  /** One more degraded request, for {@code reason}; writes a line unless one was written within the interval. */
+  void record(String reason) {
+    String line;
+    synchronized (this) {
+      long now = nanoTime.getAsLong();
+      unwritten++;
+      if (written && now - lastWrittenNanos < intervalNanos) {
+        return;
+      }
+      long count = unwritten;
+      line = subject + ": " + count + (count == 1 ? " request" : " requests") + " degraded"
+          + (written ? " in the last " + Math.round((now - lastWrittenNanos) / 1e9) + " s" : "")
+          + " (at most one line per " + Math.round(intervalNanos / 1e9) + " s); latest: " + reason;
+      written = true;
+      lastWrittenNanos = now;
+      unwritten = 0;
+    }
+    sink.accept(line);
+  }
+}
