@@ -68,6 +68,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
       config.routes.get("/v1/models/{model}", this::model);
       config.routes.get("/health", ctx -> ctx.status(ready.getAsBoolean() ? 200 : 503));
       config.http.maxRequestSize = MAX_BODY_BYTES;
+      // Jetty's own refusals (a malformed request, headers too large, a body that stopped) in OpenAI's shape too.
+      config.jetty.modifyServer(server -> server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler()));
       // Javalin's own refusals (a body over the limit: 413) and unknown paths in OpenAI's shape
       // too, not Javalin's plain text.
       config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));

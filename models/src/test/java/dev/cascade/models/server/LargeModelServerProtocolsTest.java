@@ -334,6 +334,25 @@ class LargeModelServerProtocolsTest {
     }
   }
 
+  @Test
+  void whatJettyRefusesBeforeARouteIsAnOpenAiErrorToo() throws Exception {
+    String answer = rawExchange(server.httpPort(), "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nNot a header line\r\n\r\n");
+    assertThat(answer).startsWith("HTTP/1.1 400 ").containsIgnoringCase("Content-Type: application/json");
+    JsonNode error = JSON.readTree(answer.substring(answer.indexOf("\r\n\r\n") + 4)).path("error");
+    assertThat(error.path("type").asText()).isEqualTo("invalid_request_error");
+    assertThat(error.path("code").asText()).isEqualTo("bad_request");
+  }
+
+  /** Sends {@code request} as it is and reads until the server closes the connection. */
+  static String rawExchange(int port, String request) throws Exception {
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      socket.getOutputStream().flush();
+      return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+  }
+
   private static void assertHttp(HttpResponse<String> response, int status, String message) throws Exception {
     assertThat(response.statusCode()).isEqualTo(status);
     assertThat(JSON.readTree(response.body()).path("error").path("message").asText()).contains(message);

@@ -106,6 +106,8 @@ final class OpenAiServer {
       config.startup.showOldJavalinVersionWarning = false;
       config.http.asyncTimeout = 0L; // the wait is ours (Settings.answerWait), answered 408
       config.http.maxRequestSize = MAX_BODY_BYTES;
+      // Jetty's own refusals (a malformed request, headers too large, a body that stopped) in OpenAI's shape too.
+      config.jetty.modifyServer(server -> server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler()));
       config.jetty.addConnector((server, http) -> {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
         connector.setHost(host);

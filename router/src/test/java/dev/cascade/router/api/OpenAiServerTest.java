@@ -321,6 +321,20 @@ class OpenAiServerTest {
   }
 
   @Test
+  void whatJettyRefusesBeforeARouteIsAnOpenAiErrorToo() throws Exception {
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nNot a header line\r\n\r\n"
+          .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      String answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      assertThat(answer).startsWith("HTTP/1.1 400 ").containsIgnoringCase("Content-Type: application/json");
+      com.fasterxml.jackson.databind.JsonNode error = new com.fasterxml.jackson.databind.ObjectMapper()
+          .readTree(answer.substring(answer.indexOf("\r\n\r\n") + 4)).path("error");
+      assertThat(error.path("code").asText()).isEqualTo("bad_request");
+    }
+  }
+
+  @Test
   void aBodyOverTheLimitIs413InOpenAisShape() throws Exception {
     HttpResponse<String> big = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"" + "a".repeat(1_100_000)
         + "\"}", KEY);
