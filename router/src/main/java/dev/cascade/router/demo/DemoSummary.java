@@ -149,7 +149,9 @@ public record DemoSummary(
     }
     double seconds = lastAnswered > firstSent ? (lastAnswered - firstSent) / 1e9 : Double.NaN;
     return new DemoSummary(n, byId.size(), duplicates, escalated, n == 0 ? 0 : (double) escalated / n, degraded,
-        ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored), costUnits, largeOnlyCost,
+        // Sums of per-request costs: to the cent, not the float's last digits (4264.8099999999995).
+        ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored),
+        Math.round(costUnits * 100) / 100.0, Math.round(largeOnlyCost * 100) / 100.0,
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
         servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops,

@@ -146,6 +146,10 @@ public final class EscalationClient implements AutoCloseable {
     return new EscalationClient(LargeModelTransports.open(target, options), settings, name);
   }
 
+  /** How often at most a failed asking of the server's limits is logged. */
+  static final Duration INFO_WARNING_INTERVAL = Duration.ofSeconds(30);
+  private volatile long infoWarnedAtNanos;
+
   /** How often at most {@link #degraded} logs a line for this tier. */
   static final Duration DEGRADED_WARNING_INTERVAL = Duration.ofSeconds(10);
 
@@ -189,9 +193,14 @@ public final class EscalationClient implements AutoCloseable {
     }
     transport.info(settings.deadline()).whenComplete((value, error) -> {
       if (error != null) {
-        infoFailedAtNanos = System.nanoTime();
-        LOG.warn("{}: could not ask the model's limits (LargeModel/Info): {}; asking again later", transport.describe(),
-            unwrap(error).toString());
+        long now = System.nanoTime();
+        infoFailedAtNanos = now;
+        // A tier that is down is asked again with each request: one line every 30 s says so.
+        if (infoWarnedAtNanos == 0 || now - infoWarnedAtNanos > INFO_WARNING_INTERVAL.toNanos()) {
+          infoWarnedAtNanos = now;
+          LOG.warn("{}: could not ask the model's limits (LargeModel/Info): {}; asking again later (this line at most"
+              + " every {} s)", transport.describe(), unwrap(error).toString(), INFO_WARNING_INTERVAL.toSeconds());
+        }
         asking.completeExceptionally(unwrap(error));
       } else {
         asking.complete(value);
