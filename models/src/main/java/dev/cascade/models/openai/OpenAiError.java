@@ -49,6 +49,15 @@ public final class OpenAiError extends RuntimeException {
     return code;
   }
 
+  /**
+   * 413 {@code request_too_large}: a body of {@code contentLength} bytes (not positive: unknown) over
+   * {@code limit}.
+   */
+  public static OpenAiError tooLarge(long contentLength, long limit) {
+    return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
+        + (contentLength > 0 ? " (" + contentLength + " bytes)" : "") + " is over the limit of " + limit + " bytes");
+  }
+
   /** The body: {@code {"error": {"message", "type", "param", "code"}}}. */
   public String toJson() {
     com.fasterxml.jackson.databind.node.ObjectNode body =

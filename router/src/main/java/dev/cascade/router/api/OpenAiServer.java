@@ -356,9 +356,7 @@ final class OpenAiServer {
   }
 
   private static OpenAiError tooLarge(Context ctx) {
-    return new OpenAiError(413, "invalid_request_error", null, "request_too_large", "the request body"
-        + (ctx.contentLength() > 0 ? " (" + ctx.contentLength() + " bytes)" : "") + " is over this door's limit of "
-        + MAX_BODY_BYTES + " bytes");
+    return OpenAiError.tooLarge(ctx.contentLength(), MAX_BODY_BYTES);
   }
 
   private static OpenAiError unknownPath(Context ctx) {

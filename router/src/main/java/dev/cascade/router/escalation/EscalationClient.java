@@ -67,6 +67,7 @@ public final class EscalationClient implements AutoCloseable {
   private final EscalationSettings settings;
   private final String name;
   private final RateLimitedWarning degradedWarning;
+  private final RateLimitedWarning infoWarning;
   private final CircuitBreaker breaker;
   private final Retry retry;
   private final ScheduledExecutorService scheduler;
@@ -98,6 +99,9 @@ public final class EscalationClient implements AutoCloseable {
     this.name = java.util.Objects.requireNonNull(name, "name");
     this.degradedWarning = new RateLimitedWarning(name, DEGRADED_WARNING_INTERVAL, System::nanoTime,
         line -> LOG.warn("{}", line));
+    this.infoWarning = new RateLimitedWarning(name + " (" + transport.describe() + ")",
+        "attempt to ask the model's limits (LargeModel/Info)", "attempts to ask the model's limits (LargeModel/Info)",
+        "failed", INFO_WARNING_INTERVAL, System::nanoTime, line -> LOG.warn("{}", line));
     this.breaker = CircuitBreaker.of(name, CircuitBreakerConfig.custom()
         .failureRateThreshold((float) settings.breakerFailureRatePercent())
         .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
@@ -148,7 +152,6 @@ public final class EscalationClient implements AutoCloseable {
 
   /** How often at most a failed asking of the server's limits is logged. */
   static final Duration INFO_WARNING_INTERVAL = Duration.ofSeconds(30);
-  private volatile long infoWarnedAtNanos;
 
   /** How often at most {@link #degraded} logs a line for this tier. */
   static final Duration DEGRADED_WARNING_INTERVAL = Duration.ofSeconds(10);
@@ -193,14 +196,9 @@ public final class EscalationClient implements AutoCloseable {
     }
     transport.info(settings.deadline()).whenComplete((value, error) -> {
       if (error != null) {
-        long now = System.nanoTime();
-        infoFailedAtNanos = now;
+        infoFailedAtNanos = System.nanoTime();
         // A tier that is down is asked again with each request: one line every 30 s says so.
-        if (infoWarnedAtNanos == 0 || now - infoWarnedAtNanos > INFO_WARNING_INTERVAL.toNanos()) {
-          infoWarnedAtNanos = now;
-          LOG.warn("{}: could not ask the model's limits (LargeModel/Info): {}; asking again later (this line at most"
-              + " every {} s)", transport.describe(), unwrap(error).toString(), INFO_WARNING_INTERVAL.toSeconds());
-        }
+        infoWarning.record(unwrap(error).toString() + "; asking again later");
         asking.completeExceptionally(unwrap(error));
       } else {
         asking.complete(value);

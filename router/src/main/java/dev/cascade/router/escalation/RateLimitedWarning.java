@@ -5,7 +5,8 @@ import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
 /**
- * A warning about a tier's failures that degrade requests, written at most once per interval: the
+ * A warning about a tier's repeated failures (requests it degraded, failed askings of its limits),
+ * written at most once per interval: the
  * first occurrence is written at once, and the occurrences within the interval after a line are
  * counted and written, with the latest reason, by the first occurrence after it. Thread-safe.
  */
@@ -15,6 +16,9 @@ final class RateLimitedWarning {
   private final LongSupplier nanoTime;
   private final Consumer<String> sink;
   private final String subject;
+  private final String one;
+  private final String many;
+  private final String happened;
   private boolean written;
   private long lastWrittenNanos;
   private long unwritten;
@@ -24,7 +28,19 @@ final class RateLimitedWarning {
    * @param sink takes each line (a logger's warn, say)
    */
   RateLimitedWarning(String subject, Duration interval, LongSupplier nanoTime, Consumer<String> sink) {
+    this(subject, "request", "requests", "degraded", interval, nanoTime, sink);
+  }
+
+  /**
+   * As above, for events other than degraded requests: each line says "SUBJECT: N {@code many}
+   * {@code happened}" ({@code one} when N is 1), e.g. "large: 3 attempts to ask … failed".
+   */
+  RateLimitedWarning(String subject, String one, String many, String happened, Duration interval,
+      LongSupplier nanoTime, Consumer<String> sink) {
     this.subject = subject;
+    this.one = one;
+    this.many = many;
+    this.happened = happened;
     this.intervalNanos = interval.toNanos();
     this.nanoTime = nanoTime;
     this.sink = sink;
@@ -40,7 +56,7 @@ final class RateLimitedWarning {
         return;
       }
       long count = unwritten;
-      line = subject + ": " + count + (count == 1 ? " request" : " requests") + " degraded"
+      line = subject + ": " + count + " " + (count == 1 ? one : many) + " " + happened
           + (written ? " in the last " + Math.round((now - lastWrittenNanos) / 1e9) + " s" : "")
           + " (at most one line per " + Math.round(intervalNanos / 1e9) + " s); latest: " + reason;
       written = true;
