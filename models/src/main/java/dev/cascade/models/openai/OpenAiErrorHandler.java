@@ -13,8 +13,7 @@ import org.eclipse.jetty.util.Callback;
 
 /**
  * Jetty's own error answers in OpenAI's shape: what the HTTP server refuses before a route sees
- * the request (a malformed request line or header, headers over the limit, a body that stopped
- * arriving: 400, 431, 408) gets {@code {"error": {"message", "type", "param", "code"}}} as
+ * the request (a malformed request line or header, headers over the limit: 400, 431) gets {@code {"error": {"message", "type", "param", "code"}}} as
  * {@code application/json}, as the doors' own errors do, instead of Jetty's empty or HTML page.
  */
 public final class OpenAiErrorHandler extends ErrorHandler {
@@ -30,9 +29,6 @@ public final class OpenAiErrorHandler extends ErrorHandler {
       case 431 -> "request_header_fields_too_large";
       default -> "http_" + status;
     };
-    if (status == 408) {
-      message = "the request did not arrive in time (the body stopped before its Content-Length): " + message;
-    }
     return new OpenAiError(status, status >= 500 ? "server_error" : status == 408 ? "timeout_error"
         : "invalid_request_error", null, code, message);
   }

@@ -114,11 +114,11 @@ final class ServeCommand implements Callable<Integer> {
    * token log-probabilities: its rule scores every answer 0, so it never passes a request on.
    */
   private static void checkTiers(EscalationTiers tiers, List<EscalationTiers.Target> targets) {
-    for (int i = 0; i < tiers.count(); i++) {
+    // connectTiers made tier i + 1 from targets[i].
+    for (int i = 0; i < targets.size(); i++) {
       EscalationTiers.Tier tier = tiers.tier(i + 1);
-      String where = targets.size() > i ? targets.get(i).target() : tier.client().target();
-      if (!tiers.isLast(tier.tier()) && targets.size() > i
-          && LargeTarget.parse(where).protocol() != LargeTarget.Protocol.CASCADE) {
+      String where = targets.get(i).target();
+      if (!tiers.isLast(tier.tier()) && LargeTarget.parse(where).protocol() != LargeTarget.Protocol.CASCADE) {
         LOG.warn("tier {} ({}) is a middle tier over a protocol that returns no token log-probabilities: its rule"
             + " scores every answer 0, so it passes no request on to the next tier; serve it over cascade://",
             tier.name(), where);
