@@ -27,11 +27,17 @@ final class ApiRecords {
   static final int MAX_METADATA_KEY_LENGTH = 64;
   /** Longest metadata value accepted, as documented in cascade.proto. */
   static final int MAX_METADATA_VALUE_LENGTH = 1024;
+  /** Longest reference answer accepted, as documented in cascade.proto. */
+  static final int MAX_REFERENCE_LENGTH = 8192;
 
   private ApiRecords() {}
 
-  /** What is wrong with the request's metadata entries, naming the field; empty if nothing. */
-  static Optional<String> metadataProblem(GenerateRequest request) {
+  /** What is wrong with the request's metadata entries or reference, naming the field; empty if nothing. */
+  static Optional<String> doorProblem(GenerateRequest request) {
+    if (request.hasReference() && request.getReference().length() > MAX_REFERENCE_LENGTH) {
+      return Optional.of("reference: longer than " + MAX_REFERENCE_LENGTH + " characters ("
+          + request.getReference().length() + ")");
+    }
     for (Map.Entry<String, String> e : request.getMetadataMap().entrySet()) {
       if (e.getKey().isEmpty() || e.getKey().length() > MAX_METADATA_KEY_LENGTH) {
         return Optional.of("metadata: key '" + abbreviate(e.getKey()) + "' must be 1 to " + MAX_METADATA_KEY_LENGTH
@@ -51,7 +57,7 @@ final class ApiRecords {
         .setRequestId(requestId)
         .setPrompt(request.getPrompt())
         .setMaxNewTokens(request.getMaxNewTokens())
-        .setReference(null)
+        .setReference(request.hasReference() ? request.getReference() : null)
         .setMetadata(new HashMap<>(request.getMetadataMap()))
         .setBypassCache(request.getBypassCache())
         .setReplyTo(replyTo)

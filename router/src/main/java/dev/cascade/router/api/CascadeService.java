@@ -104,7 +104,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       return;
     }
     CascadeRequest avro = ApiRecords.toAvro(request, id, channel.instanceId(), System.currentTimeMillis());
-    Optional<String> problem = ApiRecords.metadataProblem(request).or(() -> validator.problem(avro));
+    Optional<String> problem = ApiRecords.doorProblem(request).or(() -> validator.problem(avro));
     if (problem.isPresent()) {
       call.onError(Status.INVALID_ARGUMENT.withDescription(problem.get()).asRuntimeException());
       return;

@@ -44,6 +44,11 @@ final class AskCommand implements Callable<Integer> {
   @Option(names = "--bypass-cache", description = "Do not answer from the router's response cache.")
   boolean bypassCache;
 
+  @Option(names = "--reference", paramLabel = "TEXT",
+      description = "The right answer, if you know it: copied into the outcome record, where it scores the cascade and labels"
+          + " the request for the learner. Never shown to a model.")
+  String reference;
+
   @Option(names = "--metadata", paramLabel = "KEY=VALUE", converter = KeyValue.Converter.class,
       description = "Metadata carried into the outcome record; repeatable.")
   List<KeyValue> metadata = new ArrayList<>();
@@ -75,6 +80,9 @@ final class AskCommand implements Callable<Integer> {
         .setBypassCache(bypassCache).putAllMetadata(KeyValue.toMap(metadata));
     if (requestId != null) {
       request.setRequestId(requestId);
+    }
+    if (reference != null) {
+      request.setReference(reference);
     }
     return target.call(spec.commandLine().getErr(), channel -> {
       GenerateResponse response = withApiKey(CascadeGrpc.newBlockingStub(channel), apiKey)

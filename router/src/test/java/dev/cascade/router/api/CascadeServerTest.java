@@ -129,6 +129,12 @@ class CascadeServerTest {
     assertThat(sent.getMaxNewTokens()).isEqualTo(12);
     assertThat(sent.getBypassCache()).isTrue();
     assertThat(sent.getMetadata()).containsEntry("tenant", "t1");
+    assertThat(sent.getReference()).as("no reference given").isNull();
+
+    cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade").setReference("CASCADE").build());
+    cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade").setReference("").build());
+    assertThat(requests.submitted.get(1).getReference()).isEqualTo("CASCADE");
+    assertThat(requests.submitted.get(2).getReference()).as("an empty reference is one").isEqualTo("");
   }
 
   @Test
@@ -193,7 +199,8 @@ class CascadeServerTest {
         new Object[] {ok.clone().setRequestId("x".repeat(RequestValidator.MAX_REQUEST_ID_LENGTH + 1)), "request_id"},
         new Object[] {manyEntries, "metadata"},
         new Object[] {ok.clone().putMetadata("k".repeat(65), "v"), "metadata"},
-        new Object[] {ok.clone().putMetadata("k", "v".repeat(1025)), "metadata"});
+        new Object[] {ok.clone().putMetadata("k", "v".repeat(1025)), "metadata"},
+        new Object[] {ok.clone().setReference("r".repeat(8193)), "reference"});
     for (Object[] c : cases) {
       GenerateRequest request = ((GenerateRequest.Builder) c[0]).build();
       assertThatThrownBy(() -> cascade().generate(request))

@@ -65,6 +65,11 @@ class CommandLineClientsTest {
     assertThat(json.out()).contains("\"request_id\": \"j-1\"").contains("\"served_by\": \"LARGE\"")
         .contains("\"text\": \"CASCADE\"");
     assertThat(requests.submitted.get(1).getBypassCache()).isTrue();
+    assertThat(requests.submitted.get(1).getReference()).as("no --reference").isNull();
+
+    CommandLineRun labelled = run("ask", "--target", target, "--prompt", "cascade", "--reference", "CASCADE");
+    assertThat(labelled.exitCode()).as(labelled.err()).isZero();
+    assertThat(requests.submitted.get(2).getReference()).isEqualTo("CASCADE");
   }
 
   @Test

@@ -79,7 +79,7 @@ class RequestChecksFuzzTest {
           .putAllMetadata(metadata(random)).build();
       String id = request.getRequestId().isEmpty() ? "generated" : request.getRequestId();
       CascadeRequest avro = ApiRecords.toAvro(request, id, "door", 1L);
-      Optional<String> problem = ApiRecords.metadataProblem(request).or(() -> validator.problem(avro));
+      Optional<String> problem = ApiRecords.doorProblem(request).or(() -> validator.problem(avro));
       if (problem.isPresent()) {
         refused++;
         assertThat(problem.get()).matches(NAMES_A_FIELD);

@@ -49,7 +49,8 @@ import org.junit.jupiter.api.Test;
  * Cascade.SubmitFeedback} with the right answer; the record is on the feedback topic as a
  * {@code read_committed} reader sees it, and the learner (its own Kafka Streams application) joins
  * it with the outcome and counts a label from feedback. Feedback for an id with no outcome waits; the
- * HTTP door's {@code POST /v1/feedback} writes the same record.
+ * HTTP door's {@code POST /v1/feedback} writes the same record. A request sent with its {@code reference}
+ * is labelled from that, with no feedback.
  */
 class FeedbackDoorIT {
 
@@ -77,6 +78,9 @@ class FeedbackDoorIT {
         GenerateResponse answer = stub.withDeadlineAfter(60, TimeUnit.SECONDS)
             .generate(GenerateRequest.newBuilder().setRequestId("fb-1").setPrompt("cascade").build());
         assertThat(answer.getServedBy()).isEqualTo(ServedBy.SMALL);
+        // A caller who knows the right answer says so in the request: the learner labels it from that.
+        stub.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder().setRequestId("ref-1")
+            .setPrompt("cascade").setBypassCache(true).setReference(answer.getText()).build());
 
         FeedbackResponse written = stub.withDeadlineAfter(30, TimeUnit.SECONDS).submitFeedback(
             FeedbackRequest.newBuilder().setRequestId("fb-1").setCorrectedText(answer.getText())
@@ -108,6 +112,7 @@ class FeedbackDoorIT {
 
         long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
         while ((counter(learnerRegistry, "cascade_learner_labels", "source", "feedback") < 1
+            || counter(learnerRegistry, "cascade_learner_labels", "source", "reference") < 1
             || counter(learnerRegistry, "cascade_learner_feedback", "result", "waiting") < 2)
             && System.nanoTime() < deadline) {
           Thread.sleep(200);
@@ -116,6 +121,8 @@ class FeedbackDoorIT {
             .as("the feedback joined to fb-1's outcome").isEqualTo(1);
         assertThat(counter(learnerRegistry, "cascade_learner_labels", "source", "feedback"))
             .as("fb-1 labelled by its feedback").isEqualTo(1);
+        assertThat(counter(learnerRegistry, "cascade_learner_labels", "source", "reference"))
+            .as("ref-1 labelled by the reference it was sent with").isEqualTo(1);
         assertThat(counter(learnerRegistry, "cascade_learner_feedback", "result", "waiting"))
             .as("fb-nobody and cmpl-fb have no outcome: kept for the window").isEqualTo(2);
       } finally {
