@@ -121,7 +121,7 @@ public final class CascadeMetrics implements RoutingObserver {
         .withoutExemplars().register(registry);
     ruleFallbacks = Counter.builder().name("cascade_rule_fallbacks_total")
         .help("Requests the policy's fallback rule scored because its rule could not: unknown_rule, missing_version, "
-            + "pending_version (newer than any this router has: the policy came before the rule), other_model,"
+            + "pending_version (newer than any this router has, still 30 s after the policy naming it), other_model,"
             + " score_failed")
         .labelNames("reason").withoutExemplars().register(registry);
     ruleRecords = Counter.builder().name("cascade_rules_records_total")

@@ -2,6 +2,7 @@ package dev.cascade.router.topology;
 
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.learning.RuleResolver;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
@@ -11,21 +12,39 @@ import org.slf4j.LoggerFactory;
 /**
  * The policy in force, read from the global policy table (the compacted policy topic). When the
  * table is empty, or its latest record is not a usable policy (a bad field), the configured
- * default applies. A policy whose rule cannot be applied yet still applies: its fallback rule
- * scores until the rule can ({@link RuleResolver#ruleOf}). Each task has its own view; what they log (a new policy in force, an
- * unusable record) is logged once per instance, not once per task.
+ * default applies.
+ *
+ * <p>A policy that names a learned rule's version newer than any this router has, or of a rule it has
+ * no version of (the learner
+ * writes the rule and the policy naming it in one transaction, but on two topics, so the policy
+ * may be read first) does not come into force until that version is in the rule catalog: the
+ * policy before it stays in force, so the new policy's threshold never scores with another rule,
+ * for at most {@link #PENDING_RULE_WAIT_MS} (before the first policy on the topic, the configured
+ * default is the policy in force). Past that, or for any other rule that cannot be applied, the new policy applies and its fallback rule scores until
+ * the rule can ({@link RuleResolver#ruleOf}), counted per request. Each task has its own view;
+ * what they log (a new policy in force, a policy waiting for its rule, an unusable record) is
+ * logged once per instance, not once per task.
  */
 final class PolicyView {
+
+  /** Longest a policy waits for the rule version it names before it applies with its fallback rule. */
+  static final long PENDING_RULE_WAIT_MS = 30_000;
 
   /** What the views of one instance share: the rules, the configured default, what was logged. */
   static final class Source {
     private final RuleResolver rules;
     private final DeferralPolicy fallback;
-    private final Set<dev.cascade.schemas.avro.DeferralPolicy> announced = ConcurrentHashMap.newKeySet();
+    private final java.util.function.LongSupplier clock;
+    private final Set<Object> announced = ConcurrentHashMap.newKeySet();
 
     Source(RuleResolver rules, DeferralPolicy fallback) {
+      this(rules, fallback, System::currentTimeMillis);
+    }
+
+    Source(RuleResolver rules, DeferralPolicy fallback, java.util.function.LongSupplier clock) {
       this.rules = rules;
       this.fallback = fallback;
+      this.clock = clock;
     }
 
     /** The configured default policy. */
@@ -34,59 +53,104 @@ final class PolicyView {
     }
 
     PolicyView view(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table) {
-      return new PolicyView(table, fallback, rules, announced);
+      return new PolicyView(table, this);
     }
   }
 
   private static final Logger LOG = LoggerFactory.getLogger(PolicyView.class);
 
   private final ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table;
-  private final DeferralPolicy fallback;
-  private final RuleResolver rules;
-  private final Set<dev.cascade.schemas.avro.DeferralPolicy> announced;
+  private final Source source;
   private dev.cascade.schemas.avro.DeferralPolicy lastSeen;
+  /** The policy in force. */
   private DeferralPolicy lastPolicy;
+  /** The latest policy, waiting for the rule version it names; null when none waits. */
+  private DeferralPolicy waiting;
+  private long waitingSinceMs;
 
-  private PolicyView(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table,
-      DeferralPolicy fallback, RuleResolver rules, Set<dev.cascade.schemas.avro.DeferralPolicy> announced) {
+  private PolicyView(ReadOnlyKeyValueStore<String, dev.cascade.schemas.avro.DeferralPolicy> table, Source source) {
     this.table = table;
-    this.fallback = fallback;
-    this.rules = rules;
-    this.announced = announced;
+    this.source = source;
   }
 
   DeferralPolicy current() {
     dev.cascade.schemas.avro.DeferralPolicy record = table.get(CascadeTopology.POLICY_KEY);
     if (record == null) {
-      return fallback;
+      lastSeen = null;
+      waiting = null;
+      lastPolicy = source.fallback; // in force: a policy naming a rule on its way waits behind it
+      return lastPolicy;
     }
     if (record.equals(lastSeen)) {
+      if (waiting != null && !stillWaiting(waiting)) {
+        takeForce(waiting);
+      }
       return lastPolicy;
     }
     lastSeen = record;
+    DeferralPolicy policy;
     try {
-      DeferralPolicy policy = PolicyRecords.fromAvro(record);
-      lastPolicy = policy;
-      if (announced.add(record)) {
-        LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {} shadows {}",
-          policy.version(), policy.ruleSpec(), policy.alpha(), policy.threshold(), policy.explorationRate(),
-            policy.targetEscalationRate(), policy.shadowRules());
-        try {
-          rules.check(policy);
-        } catch (IllegalArgumentException e) {
-          // Not fatal: the rule may be on its way (a rule and the policy naming it are written
-          // together), and until it can be applied the fallback rule scores, counted per request.
-          LOG.warn("policy version {}: {}; the fallback rule {} scores until it can be applied", policy.version(),
-              e.getMessage(), policy.fallbackRule());
-        }
-      }
+      policy = PolicyRecords.fromAvro(record);
     } catch (IllegalArgumentException e) {
-      if (announced.add(record)) {
+      if (source.announced.add(record)) {
         LOG.error("policy record version {} on the policy topic is unusable ({}); using the configured default",
             record.getVersion(), e.getMessage());
       }
-      lastPolicy = fallback;
+      waiting = null;
+      lastPolicy = source.fallback;
+      return lastPolicy;
     }
+    waiting = null;
+    if (lastPolicy != null && pending(policy)) {
+      waiting = policy;
+      waitingSinceMs = source.clock.getAsLong();
+      if (source.announced.add(List.of("waiting", record))) {
+        LOG.info("policy version {} names rule {}, not in this router's catalog yet; policy version {} stays in force"
+            + " until it arrives (at most {} ms)", policy.version(), policy.ruleSpec(), lastPolicy.version(),
+            PENDING_RULE_WAIT_MS);
+      }
+      return lastPolicy;
+    }
+    takeForce(policy);
     return lastPolicy;
+  }
+
+  /**
+   * Whether {@code policy}'s rule is a version newer than the catalog has, or of a name it has no
+   * version of at all (the first the learner publishes): its record may be on its way.
+   */
+  private boolean pending(DeferralPolicy policy) {
+    if (policy.ruleVersion() == null) {
+      return false;
+    }
+    try {
+      source.rules.resolve(policy.rule(), policy.alpha(), policy.ruleVersion());
+      return false;
+    } catch (RuleResolver.RuleUnavailableException e) {
+      return e.problem() == RuleResolver.Problem.PENDING_VERSION || e.problem() == RuleResolver.Problem.UNKNOWN_RULE;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private boolean stillWaiting(DeferralPolicy policy) {
+    return pending(policy) && source.clock.getAsLong() - waitingSinceMs < PENDING_RULE_WAIT_MS;
+  }
+
+  private void takeForce(DeferralPolicy policy) {
+    waiting = null;
+    lastPolicy = policy;
+    if (source.announced.add(List.of("in force", lastSeen))) {
+      LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {} shadows {}",
+          policy.version(), policy.ruleSpec(), policy.alpha(), policy.threshold(), policy.explorationRate(),
+          policy.targetEscalationRate(), policy.shadowRules());
+      try {
+        source.rules.check(policy);
+      } catch (IllegalArgumentException e) {
+        // Not fatal: until the rule can be applied the fallback rule scores, counted per request.
+        LOG.warn("policy version {}: {}; the fallback rule {} scores until it can be applied", policy.version(),
+            e.getMessage(), policy.fallbackRule());
+      }
+    }
   }
 }
