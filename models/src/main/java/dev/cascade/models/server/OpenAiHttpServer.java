@@ -42,7 +42,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
   /** OpenAI's default token limit for a completion that sets none. */
   static final int DEFAULT_MAX_TOKENS = 16;
   /** The largest request body read; a larger one is 413 without being read. */
-  static final long MAX_BODY_BYTES = 1_000_000;
+  static final long MAX_BODY_BYTES = dev.cascade.models.openai.OpenAiRequest.MAX_BODY_BYTES;
 
   private final Generations generations;
   private final BooleanSupplier ready;

@@ -49,7 +49,7 @@ final class OpenAiServer {
   private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
   private static final String ERROR_WRITTEN = "cascade.openai.error-written";
   /** The largest request body read; a larger one is 413 without being read. */
-  static final long MAX_BODY_BYTES = 1_000_000;
+  static final long MAX_BODY_BYTES = dev.cascade.models.openai.OpenAiRequest.MAX_BODY_BYTES;
   /** What the router accepts of an OpenAI request: its gRPC door's limits. */
   static final OpenAiRequest.Limits LIMITS = new OpenAiRequest.Limits(RequestValidator.MAX_NEW_TOKENS_LIMIT,
       " (a model's own lower limit then applies)", ApiRecords.MAX_METADATA_KEY_LENGTH,
