@@ -438,7 +438,8 @@ final class DemoCommand implements Callable<Integer> {
       DemoWorkload.Result result, int maxNew, List<String> tierNames) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
-    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json));
+    largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json),
+        tierNames.size() - 1);
     List<String> smallTexts = smallOnlyBaseline(small, examples, result, maxNew, "demo-");
     DemoSummary summary = DemoSummary.of("demo", examples, result, smallTexts, largeTexts, largeTokens,
         CostModel.from(config),
@@ -462,17 +463,24 @@ final class DemoCommand implements Callable<Integer> {
     return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
   }
 
-  /** The large model's answer to every example: from the outcome where it was escalated, else generated now. */
+  /**
+   * The last tier's answer to every example (tier {@code lastTier}, the large model): from the
+   * outcome where that tier answered, else generated now. An outcome's {@code large_text} is the
+   * latest tier that answered, which in a cascade of more than two is a middle tier's answer where
+   * that tier served, so the last tier's own answer is looked up among the tier answers.
+   */
   static void largeOnlyBaseline(TextGenerator large, List<Example> examples, DemoWorkload.Result result,
-      int maxNew, List<String> texts, int[] tokens, String idPrefix, boolean showProgress) {
+      int maxNew, List<String> texts, int[] tokens, String idPrefix, boolean showProgress, int lastTier) {
     List<Integer> missing = new ArrayList<>();
     for (int i = 0; i < examples.size(); i++) {
       RoutingOutcome o = result.outcomes().get(idPrefix + i);
+      dev.cascade.schemas.avro.TierAnswer last = o == null ? null : o.getTierAnswers().stream()
+          .filter(t -> t.getTier() == lastTier && !t.getStoppedEarly()).findFirst().orElse(null);
       // Over kserve:// and openai:// the large answer carries no token ids: generated again here
       // (greedy, so the same answer) for its length.
-      if (o != null && o.getLargeText() != null && o.getLargeTokens() != null && !o.getLargeTokens().isEmpty()) {
-        texts.add(o.getLargeText());
-        tokens[i] = o.getLargeTokens() == null ? 0 : o.getLargeTokens().size();
+      if (last != null && !last.getTokens().isEmpty()) {
+        texts.add(last.getText());
+        tokens[i] = last.getTokens().size();
       } else {
         texts.add(null);
         missing.add(i);

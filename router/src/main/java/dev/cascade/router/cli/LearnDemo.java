@@ -169,7 +169,7 @@ final class LearnDemo {
       List<String> largeTexts = new ArrayList<>();
       int[] largeTokens = new int[settings.examples().size()];
       DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-",
-          Progress.shown(settings.json()));
+          Progress.shown(settings.json()), 1);
       Map<String, Object> report = report(settings, result, largeTexts, published, policyTimes, learnerMetrics);
       if (settings.feedback()) {
         report.put("feedback_sent", feedbackSent);
