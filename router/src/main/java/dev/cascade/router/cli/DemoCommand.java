@@ -190,6 +190,9 @@ final class DemoCommand implements Callable<Integer> {
     // validation split (router/EVALUATION.md); serve keeps chow-quantile, which fits any model.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
+    if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
+      MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
+    }
     LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
     if (skipRule != null) {
       skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);

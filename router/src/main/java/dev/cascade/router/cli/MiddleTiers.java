@@ -107,7 +107,7 @@ final class MiddleTiers implements AutoCloseable {
       all.add(config.get(CascadeConfig.SMALL_MODEL));
       all.addAll(models);
       all.add(largeModel);
-      double[] relative = TiersEvaluation.perTokenCosts(all, List.of());
+      double[] relative = relativeCosts(all);
       List<String> costs = new ArrayList<>();
       for (int k = 1; k < relative.length; k++) {
         costs.add(String.format(Locale.ROOT, "%.3f", config.get(CascadeConfig.COST_SMALL) * relative[k]));
@@ -116,6 +116,21 @@ final class MiddleTiers implements AutoCloseable {
           .with(CascadeConfig.COST_LARGE, costs.get(costs.size() - 1));
     }
     return out;
+  }
+
+  /**
+   * Each model's per-token cost relative to the first's, from their cards' parameters.
+   *
+   * @throws IllegalArgumentException naming the model without them, and how to give the costs instead
+   */
+  static double[] relativeCosts(List<String> models) {
+    try {
+      return dev.cascade.router.routing.CostModel.relativeToFirst(models);
+    } catch (IllegalArgumentException e) {
+      // The demo's costs are configuration (eval's --costs is not a demo option).
+      throw new IllegalArgumentException(e.getMessage() + "; give the per-token cost of each tier after the small"
+          + " model with --set " + CascadeConfig.COST_TIERS.name() + "=C1,...,CN", e);
+    }
   }
 
   /**

@@ -74,6 +74,17 @@ class DemoOptionsTest {
   }
 
   @Test
+  void aTierWithoutParametersInItsCardIsRefusedSayingHowTheDemoTakesCosts(@TempDir Path dir) throws Exception {
+    dev.cascade.models.ModelDirectory medium = dev.cascade.models.ModelDirectory.resolve("medium");
+    Path noCard = java.nio.file.Files.createDirectory(dir.resolve("medium-nocard"));
+    java.nio.file.Files.copy(medium.modelFile(), noCard.resolve("model.onnx"));
+    java.nio.file.Files.copy(medium.tokenizerFile(), noCard.resolve("tokenizer.json"));
+    String err = refused("demo", "--tiers", "small," + noCard + ",large");
+    assertThat(err).contains(noCard.toString()).contains("parameters")
+        .contains("--set cost.tiers.per-token=").doesNotContain("--costs");
+  }
+
+  @Test
   void aPregenSkipFileMustBeASkipRuleForTheSmallModel(@TempDir Path dir) throws Exception {
     assertThat(refused("demo", "--pregen-skip-threshold", "0.5")).contains("--pregen-skip-threshold");
     assertThat(refused("demo", "--pregen-skip", dir.resolve("none.rule").toString()))
