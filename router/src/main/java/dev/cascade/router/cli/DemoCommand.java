@@ -255,11 +255,8 @@ final class DemoCommand implements Callable<Integer> {
           // The small model's answers on the validation split are kept between runs (the cache of
           // eval and train-rule, keyed by the model file, token limit and prompts), so only the
           // first run generates them.
-          List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
-              validation.stream().map(Example::prompt).toList(),
-              new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
-                  engine, maxNew, 64, CascadeAnswers.userCacheDir()),
-              EvalCommand.progressBars());
+          List<Generation> answers = validationAnswers(small, config, engine, maxNew, validation,
+              "give the threshold with --threshold instead");
           calibrated = ThresholdCalibration.calibrate(answers, startRule, targetEscalation);
           how = "on the " + validation.size() + " validation examples";
         }
@@ -354,11 +351,8 @@ final class DemoCommand implements Callable<Integer> {
   private static boolean[] smallDefers(TextGenerator small, CascadeConfig config, String engine, int maxNew)
       throws java.io.IOException {
     List<Example> validation = Examples.bundled("validation");
-    List<Generation> answers = CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
-        validation.stream().map(Example::prompt).toList(),
-        new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
-            engine, maxNew, 64, CascadeAnswers.userCacheDir()),
-        EvalCommand.progressBars());
+    List<Generation> answers = validationAnswers(small, config, engine, maxNew, validation,
+        "run the tiers with serve, setting tiers and policy.tier-rules yourself");
     DeferralRule rule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),
         config.get(CascadeConfig.POLICY_ALPHA));
     double threshold = config.get(CascadeConfig.POLICY_THRESHOLD);
@@ -368,6 +362,25 @@ final class DemoCommand implements Callable<Integer> {
       defers[i] = scores[i] > threshold;
     }
     return defers;
+  }
+
+  /**
+   * The small model's answers to the bundled validation split, on which the demo calibrates its
+   * thresholds (cached between runs, as eval's are); a model that cannot answer one of its prompts
+   * is refused naming the split, which is not the data the user gave, and what to do instead.
+   */
+  private static List<Generation> validationAnswers(TextGenerator small, CascadeConfig config, String engine,
+      int maxNew, List<Example> validation, String instead) throws java.io.IOException {
+    try {
+      return CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
+          validation.stream().map(Example::prompt).toList(),
+          new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
+              engine, maxNew, 64, CascadeAnswers.userCacheDir()),
+          EvalCommand.progressBars());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("the bundled validation split, on which the demo calibrates its thresholds: "
+          + e.getMessage() + "; " + instead, e);
+    }
   }
 
   private static LargeTarget.Protocol protocol(String name) {
