@@ -62,7 +62,7 @@ class KubernetesManifestsTest {
     List<Manifests.Manifest> all = new ArrayList<>(Manifests.of(OVERLAY).all());
     all.addAll(Manifests.parse(OVERLAY.resolve("large-model-resources.yaml")));
     assertThat(all).extracting(Manifests.Manifest::kind).contains("StatefulSet", "Deployment", "Service",
-        "ConfigMap", "PodDisruptionBudget", "KafkaTopic", "ScaledObject", "Namespace");
+        "ConfigMap", "PodDisruptionBudget", "KafkaTopic", "ScaledObject", "Namespace", "NetworkPolicy");
     for (Manifests.Manifest m : all) {
       boolean custom = m.resource() instanceof GenericKubernetesResource;
       assertThat(custom).as(m.file() + " " + m.kind() + " typed unless a custom resource")
@@ -226,6 +226,51 @@ class KubernetesManifestsTest {
     assertThat(kafka.get("topic")).isEqualTo(config.topics().requests());
     assertThat(kafka.get("bootstrapServers")).isEqualTo(config.get(CascadeConfig.BOOTSTRAP_SERVERS));
     assertThat(kafka.get("allowIdleConsumers")).isEqualTo("false");
+  }
+
+  @Test
+  void everyWorkloadRunsAsTheImagesUnprivilegedUserOnAReadOnlyRootWithAWritableTmp() {
+    assertThat(base.podTemplates()).hasSize(3);
+    base.podTemplates().forEach((name, pod) -> {
+      var podSecurity = pod.getSpec().getSecurityContext();
+      assertThat(podSecurity).as(name).isNotNull();
+      assertThat(podSecurity.getRunAsNonRoot()).as(name + " runAsNonRoot").isTrue();
+      assertThat(podSecurity.getRunAsUser()).as(name + ": the Dockerfile's USER").isEqualTo(10001L);
+      assertThat(podSecurity.getSeccompProfile().getType()).isEqualTo("RuntimeDefault");
+      Container c = single(pod);
+      var security = c.getSecurityContext();
+      assertThat(security).as(name).isNotNull();
+      assertThat(security.getReadOnlyRootFilesystem()).as(name + " readOnlyRootFilesystem").isTrue();
+      assertThat(security.getAllowPrivilegeEscalation()).as(name).isFalse();
+      assertThat(security.getCapabilities().getDrop()).as(name).containsExactly("ALL");
+      VolumeMount tmp = c.getVolumeMounts().stream().filter(m -> m.getMountPath().equals("/tmp")).findFirst()
+          .orElseThrow(() -> new AssertionError(name + ": nothing writable at /tmp"));
+      assertThat(pod.getSpec().getVolumes()).filteredOn(v -> v.getName().equals(tmp.getName()))
+          .singleElement().satisfies(v -> assertThat(v.getEmptyDir()).as(name + " /tmp").isNotNull());
+    });
+    StatefulSet learner = base.get(StatefulSet.class, "cascade-learner");
+    assertThat(learner.getSpec().getTemplate().getSpec().getVolumes()).as("the learner reads no secret")
+        .allSatisfy(v -> assertThat(v.getSecret()).isNull());
+  }
+
+  @Test
+  void theLargeModelsGrpcPortTakesTheRoutersAlone() throws IOException {
+    var policy = base.get(io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy.class, "cascade-large-model");
+    Deployment large = base.get(Deployment.class, "cascade-large-model");
+    assertThat(policy.getSpec().getPodSelector().getMatchLabels())
+        .isEqualTo(large.getSpec().getSelector().getMatchLabels());
+    var grpcRule = policy.getSpec().getIngress().stream()
+        .filter(r -> r.getPorts().stream().anyMatch(p -> "grpc".equals(p.getPort().getStrVal()))).findFirst()
+        .orElseThrow();
+    assertThat(port(single(large.getSpec().getTemplate()), "grpc")).as("the port the rule names")
+        .isEqualTo(Integer.parseInt(config().get(CascadeConfig.LARGE_TARGET).replaceAll(".*:", "")));
+    StatefulSet router = base.get(StatefulSet.class, "cascade-router");
+    assertThat(grpcRule.getFrom()).singleElement().satisfies(peer -> assertThat(
+        router.getSpec().getTemplate().getMetadata().getLabels()).containsAllEntriesOf(
+        peer.getPodSelector().getMatchLabels()));
+    StatefulSet learner = base.get(StatefulSet.class, "cascade-learner");
+    assertThat(learner.getSpec().getTemplate().getMetadata().getLabels())
+        .doesNotContainEntry("app", "cascade-router");
   }
 
   @Test

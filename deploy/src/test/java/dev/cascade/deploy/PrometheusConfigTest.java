@@ -29,6 +29,37 @@ class PrometheusConfigTest {
   @TempDir
   Path tmp;
 
+  private static final Path ALERTS = Path.of("prometheus", "alerts.yml");
+
+  @Test
+  void theAlertingRulesPassPromtoolAndTheirUnitTests() throws Exception {
+    assertThat(promtool("check", "rules", ALERTS.toString())).contains("SUCCESS");
+    assertThat(promtool("test", "rules", Path.of("prometheus", "alerts-test.yml").toString())).contains("SUCCESS");
+  }
+
+  @Test
+  void theAlertingRulesUseOnlyDocumentedMetricsAndBothConfigurationsLoadThem() throws Exception {
+    java.util.Set<String> documented = new java.util.TreeSet<>();
+    java.util.regex.Matcher d = java.util.regex.Pattern.compile("^\\| `((?:cascade|kafka)_[a-z_]+)` \\|",
+        java.util.regex.Pattern.MULTILINE).matcher(Files.readString(Path.of("..", "README.md")));
+    while (d.find()) {
+      documented.add(d.group(1));
+    }
+    java.util.Set<String> used = new java.util.TreeSet<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\b((?:cascade|kafka)_[a-z_]+)\\b")
+        .matcher(Files.readString(ALERTS));
+    while (m.find()) {
+      used.add(m.group(1));
+    }
+    assertThat(used).contains("cascade_rule_fallbacks_total", "cascade_circuit_breaker_state");
+    assertThat(documented).containsAll(used);
+    for (Path config : List.of(STATIC, KUBERNETES)) {
+      assertThat(Manifests.list(Manifests.yaml(config).get("rule_files")).stream().map(Object::toString).toList())
+          .as(config.toString())
+          .containsExactly(ALERTS.getFileName().toString());
+    }
+  }
+
   @Test
   void theStaticConfigurationPassesPromtool() throws Exception {
     assertThat(promtool(STATIC)).contains("SUCCESS");
@@ -43,6 +74,7 @@ class PrometheusConfigTest {
     assertThat(text).doesNotContain("kubernetes_sd_configs");
     Path copy = tmp.resolve("prometheus-kubernetes-static.yml");
     Files.writeString(copy, text);
+    Files.copy(ALERTS, tmp.resolve(ALERTS.getFileName())); // rule_files, beside the configuration
     assertThat(promtool(copy)).contains("SUCCESS");
   }
 
@@ -76,10 +108,15 @@ class PrometheusConfigTest {
   }
 
   private static String promtool(Path config) throws IOException, InterruptedException {
+    return promtool("check", "config", config.toString());
+  }
+
+  private static String promtool(String... args) throws IOException, InterruptedException {
     Optional<Path> promtool = find();
     Assumptions.assumeTrue(promtool.isPresent(), "promtool is not installed (Debian package 'prometheus'): not checked");
-    Process p = new ProcessBuilder(promtool.get().toString(), "check", "config", config.toString())
-        .redirectErrorStream(true).start();
+    List<String> command = new ArrayList<>(List.of(promtool.get().toString()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(p.exitValue()).as(out).isZero();
