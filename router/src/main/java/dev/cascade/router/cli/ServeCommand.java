@@ -63,10 +63,12 @@ final class ServeCommand implements Callable<Integer> {
         .add(CascadeConfig.METRICS_PORT.name(),
             config.get(CascadeConfig.METRICS_ENABLED) ? config.get(CascadeConfig.METRICS_PORT) : 0)
         .checkFree();
-    TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
-        config.loadOptions());
+    // The admin token file too (a file someone else could have planted or can read is refused): at
+    // worst a generated token file stays behind, which the next start reads back.
     AdminTokens.Resolved token = AdminTokens.resolve(config);
     config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
+    TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
+        config.loadOptions());
     CascadeRouter router = CascadeRouter.start(config, small, target);
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));

@@ -249,7 +249,8 @@ public final class CascadeConfig {
       "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: read from admin.token-file");
   public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
       "file holding the admin token (e.g. a mounted Secret); when admin.token is empty and the file does not exist,"
-          + " serve writes a fresh random token to it (owner-only); empty: <state.dir or temp>/admin-token");
+          + " serve writes a fresh random token to it (owner-only); empty: <state.dir or temp>/admin-token; a file"
+          + " another user owns or group or others may read is refused, but for root's on a read-only mount (SECURITY.md)");
   public static final ConfigKey<String> API_KEYS_FILE = ConfigKey.string("api.keys-file", "",
       "file of API keys ('NAME KEY' per line): Cascade.Generate then requires one (UNAUTHENTICATED otherwise); empty: open");
   public static final ConfigKey<String> GRPC_TLS_KEY_STORE = ConfigKey.string("grpc.tls.key-store", "",
