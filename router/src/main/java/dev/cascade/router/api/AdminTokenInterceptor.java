@@ -54,8 +54,9 @@ final class AdminTokenInterceptor implements ServerInterceptor {
     if (!MessageDigest.isEqual(offered, token)) {
       return refuse(call, "wrong admin token");
     }
-    Context context = Context.current().withValue(CALLER, "admin@" + host(call.getAttributes().get(
-        Grpc.TRANSPORT_ATTR_REMOTE_ADDR)));
+    String caller = "admin@" + host(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
+    AdminAudit.authorized(caller);
+    Context context = Context.current().withValue(CALLER, caller);
     return Contexts.interceptCall(context, call, headers, next);
   }
 

@@ -64,6 +64,17 @@ public final class CascadeServer {
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
       FeedbackTopic.Sink feedback) {
+    this(builder, requests, policies, ruleStore, validator, rules, adminToken, defaultDeadline, apiKeys, feedback,
+        null);
+  }
+
+  /**
+   * As above; PolicyAdmin's write attempts are logged ({@link AdminAudit}) and counted in {@code
+   * registry}'s {@code cascade_admin_requests_total} (null: logged only).
+   */
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
+      RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
+      FeedbackTopic.Sink feedback, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC(),
         validator.middleTiers().orElse(-1));
     this.requests = requests;
@@ -71,7 +82,8 @@ public final class CascadeServer {
     cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);
     this.server = builder
         .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
-        .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken)))
+        // The audit outermost (the last is called first): it records the calls the token check refuses too.
+        .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken), new AdminAudit(registry)))
         .addService(health.getHealthService())
         .addService(GrpcReflection.v1())
         .addService(GrpcReflection.v1alpha())

@@ -61,7 +61,7 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * As above, counting API-key use in {@code registry} (null: not counted) when {@code
-   * api.keys-file} is set.
+   * api.keys-file} is set, and PolicyAdmin's write attempts ({@code cascade_admin_requests_total}).
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
@@ -98,7 +98,7 @@ public final class FrontDoor implements AutoCloseable {
     FeedbackTopic.Sink feedback = FeedbackTopic.kafka(clientProps, config.topics().feedback());
     CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
         ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
-        apiKeys, feedback);
+        apiKeys, feedback, registry);
     try {
       server.start();
     } catch (IOException e) {

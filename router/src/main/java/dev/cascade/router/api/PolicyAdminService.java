@@ -43,7 +43,6 @@ import java.util.regex.Pattern;
  */
 final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
 
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PolicyAdminService.class);
   private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(10);
 
   /** The longest {@code reason} a policy may carry, in characters (Unicode code points). */
@@ -141,12 +140,14 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       try {
         store.publish(next, PUBLISH_TIMEOUT);
       } catch (PolicyStore.PolicyStoreException e) {
-        LOG.warn("UpdatePolicy by {}: policy version {} not written: {}", next.updatedBy(), next.version(),
-            e.getMessage());
+        AdminAudit.written("policy version " + next.version() + " not written");
         observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
         return;
       }
     }
+    AdminAudit.written("policy version " + next.version() + " written: rule " + next.ruleSpec() + " threshold "
+        + next.threshold() + " exploration " + next.explorationRate() + " target rate " + next.targetEscalationRate()
+        + ", reason " + AdminAudit.quoted(next.reason()));
     observer.onNext(ApiRecords.toProto(next));
     observer.onCompleted();
   }
@@ -358,12 +359,14 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       try {
         ruleStore.publish(versioned, PUBLISH_TIMEOUT);
       } catch (RuleStore.RuleStoreException e) {
-        LOG.warn("PublishRule: rule {}@{} not written: {}", rule.name(), version, e.getMessage());
+        AdminAudit.written("rule " + AdminAudit.quoted(rule.name()) + " version " + version + " not written");
         observer.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
         return;
       }
       published = catalog.get(rule.name(), version).orElse(new RuleCatalog.Entry(versioned, true, ""));
     }
+    AdminAudit.written("rule " + AdminAudit.quoted(published.name()) + " version " + published.version()
+        + " published");
     observer.onNext(ApiRecords.toProto(published));
     observer.onCompleted();
   }

@@ -49,9 +49,17 @@ final class FakeKafkaServer {
   /** As above, checking requests with {@code validator} (which may know the cascade's later tiers). */
   FakeKafkaServer(ServerBuilder<?> transport, RequestValidator validator, DeferralPolicy policy, String adminToken,
       Duration defaultDeadline, ApiKeys apiKeys) throws IOException {
+    this(transport, validator, policy, adminToken, defaultDeadline, apiKeys, null);
+  }
+
+  /** As above, counting PolicyAdmin's write attempts in {@code registry} (null: not counted). */
+  FakeKafkaServer(ServerBuilder<?> transport, RequestValidator validator, DeferralPolicy policy, String adminToken,
+      Duration defaultDeadline, ApiKeys apiKeys, io.prometheus.metrics.model.registry.PrometheusRegistry registry)
+      throws IOException {
     policies = new InMemoryPolicyStore(policy);
     server = new CascadeServer(transport, requests, policies, rules, validator,
-        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback).start();
+        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback, registry)
+        .start();
   }
 
   /** Feedback "written" to partition 0 of {@code cascade.feedback} at offsets 0, 1, …; or failing, when told to. */

@@ -115,6 +115,7 @@ class MetricsReadmeTableTest {
     java.nio.file.Path keys = java.nio.file.Files.createTempFile("api-keys", "");
     java.nio.file.Files.writeString(keys, "name k-0123456789abcdef\n");
     dev.cascade.router.api.ApiKeys.load(keys, registry);
+    new dev.cascade.router.api.AdminAudit(registry);
     java.nio.file.Files.delete(keys);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
