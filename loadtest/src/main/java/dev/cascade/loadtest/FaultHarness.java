@@ -226,16 +226,16 @@ public final class FaultHarness {
       all.add(broker);
       broker.await("bootstrap.servers=", Duration.ofSeconds(120));
       String bootstrap = "127.0.0.1:" + brokerPort;
-      List<String> largeArgs = List.of("large-model", "--port", String.valueOf(largePort), "--no-metrics",
-          "--fault-file", faultFile.toString());
+      List<String> largeArgs = List.of("large-model", "--host", "127.0.0.1", "--port", String.valueOf(largePort),
+          "--no-metrics", "--fault-file", faultFile.toString());
       Proc[] large = {Proc.start(work, "large-model", jvm, largeArgs)};
       all.add(large[0]);
       large[0].await("large-model=", Duration.ofSeconds(120));
       Map<String, String> tierSets = new LinkedHashMap<>();
       if (!o.middle().isEmpty()) {
         // A cascade of three: the middle model behind its own large-model server, never faulted.
-        Proc middle = Proc.start(work, "middle-model", jvm, List.of("large-model", "--model", o.middle(), "--port", "0",
-            "--no-metrics"));
+        Proc middle = Proc.start(work, "middle-model", jvm, List.of("large-model", "--host", "127.0.0.1",
+            "--model", o.middle(), "--port", "0", "--no-metrics"));
         all.add(middle);
         String middleTarget = middle.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
         tierSets.put("tiers", "middle=" + middleTarget + ",large=127.0.0.1:" + largePort);

@@ -120,8 +120,8 @@ public final class FrontDoorScaling {
           String.valueOf(freePort()), "--set", "topic.partitions=6"));
       all.add(broker);
       broker.await("bootstrap.servers=", Duration.ofSeconds(120));
-      FaultHarness.Proc large = FaultHarness.Proc.start(work, "large-model", List.of("large-model", "--port", "0",
-          "--no-metrics"));
+      FaultHarness.Proc large = FaultHarness.Proc.start(work, "large-model", List.of("large-model", "--host", "127.0.0.1",
+          "--port", "0", "--no-metrics"));
       all.add(large);
       String largeTarget = large.await("large-model=", Duration.ofSeconds(120)).substring("large-model=".length());
       List<FaultHarness.Proc> doors = new ArrayList<>();

@@ -68,8 +68,8 @@ public final class LargeModelServer {
     health.setStatus(LargeModelGrpc.SERVICE_NAME, ServingStatus.SERVING);
     health.setStatus(GRPCInferenceServiceGrpc.SERVICE_NAME, ServingStatus.SERVING);
     serving = true;
-    LOG.info("large-model server for model {} ({}) listening on port {}", generator.info().name(),
-        generator.info().engine(), server.getPort());
+    LOG.info("large-model server for model {} ({}) listening on {}", generator.info().name(),
+        generator.info().engine(), server.getListenSockets());
     return this;
   }
 

@@ -69,11 +69,13 @@ final class CdsWorkloadCommand implements Callable<Integer> {
 
       // large-model, with metrics and the test-only fault file (the fault harness's form), as LargeModelCommand.
       TextGenerator large = TextGenerators.load("large", "auto", LoadOptions.DEFAULT.withCache(CacheSettings.megabytes(0)));
-      io.grpc.ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(0,
+      // On loopback, as printed below: nothing outside this machine needs it.
+      io.grpc.ServerBuilder<?> builder = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+          new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0),
           GrpcTls.server(GrpcTls.Store.of(null, null), GrpcTls.Store.of(null, null)));
       PrometheusRegistry largeRegistry = new PrometheusRegistry();
       builder.intercept(GrpcServerMetrics.register(largeRegistry));
-      MetricsEndpoint largeMetrics = MetricsEndpoint.start(largeRegistry, 0);
+      MetricsEndpoint largeMetrics = MetricsEndpoint.start(largeRegistry, java.net.InetAddress.getLoopbackAddress(), 0);
       builder.intercept(new FaultInjection(dir.resolve("large-model-faults")));
       LargeModelServer server = new LargeModelServer(builder, large, new ServerLimits(16, 64)).start();
       System.out.println("large-model=127.0.0.1:" + server.port());

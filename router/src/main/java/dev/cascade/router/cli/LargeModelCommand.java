@@ -8,7 +8,10 @@ import dev.cascade.router.metrics.GrpcServerMetrics;
 import dev.cascade.router.metrics.MetricsEndpoint;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.grpc.ServerBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -19,17 +22,24 @@ import picocli.CommandLine.Option;
     description = {"Serves a model, the bundled large one by default, over gRPC as cascade.v1.LargeModel and as KServe v2"
         + " (inference.GRPCInferenceService), plus health and reflection; with --http-port also as OpenAI-compatible"
         + " POST /v1/completions.",
-        "Prints large-model=127.0.0.1:PORT, kserve=kserve://127.0.0.1:PORT/MODEL (and openai=openai://127.0.0.1:PORT/v1?model=MODEL,"
-            + " metrics=http://127.0.0.1:PORT/metrics) once serving; runs until interrupted (Ctrl-C)."})
+        "Prints large-model=HOST:PORT, kserve=kserve://HOST:PORT/MODEL (and openai=openai://HOST:PORT/v1?model=MODEL,"
+            + " metrics=http://HOST:PORT/metrics) once serving, HOST being the address it listens on (--host:"
+            + " 0.0.0.0, every interface, by default); runs until interrupted (Ctrl-C)."})
 final class LargeModelCommand implements Callable<Integer> {
 
+  @Option(names = "--host", defaultValue = WILDCARD, paramLabel = "HOST",
+      description = "The address to listen on, for the gRPC port, --http-port and --metrics-port alike: "
+          + WILDCARD + " every interface (IPv6 too), 127.0.0.1 this machine only, or one interface's address"
+          + " (default: ${DEFAULT-VALUE}).")
+  String host;
+
   @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
-      description = "The port to listen on, on every interface (default: ${DEFAULT-VALUE}, any free port).")
+      description = "The port to listen on, on --host (default: ${DEFAULT-VALUE}, any free port).")
   int port;
 
   @Option(names = "--http-port", paramLabel = "PORT",
       description = {"Also serve OpenAI-compatible POST /v1/completions and GET /v1/models over plaintext HTTP on this"
-          + " port, on every interface (0: any free port; default: no HTTP)."})
+          + " port, on --host (0: any free port; default: no HTTP)."})
   Integer httpPort;
 
   @Option(names = "--model", defaultValue = "large", paramLabel = "small|medium|large|DIR",
@@ -49,7 +59,7 @@ final class LargeModelCommand implements Callable<Integer> {
   int queue;
 
   @Option(names = "--metrics-port", defaultValue = "0", paramLabel = "PORT",
-      description = "Port of the Prometheus endpoint (/metrics), on every interface (default: ${DEFAULT-VALUE}, any free port).")
+      description = "Port of the Prometheus endpoint (/metrics), on --host (default: ${DEFAULT-VALUE}, any free port).")
   int metricsPort;
 
   @Option(names = "--no-metrics", description = "Serve no Prometheus metrics.")
@@ -93,9 +103,13 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
   java.nio.file.Path faultFile;
 
+  /** {@code --host}'s default: every interface. */
+  static final String WILDCARD = "0.0.0.0";
+
   @Override
   public Integer call() throws IOException, InterruptedException {
     ServerLimits limits = new ServerLimits(maxConcurrent, queue);
+    InetAddress bind = bindAddress(host);
     if (kvCacheMb < 0) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--kv-cache-mb: must be 0 (no bound beyond the batch size) or more, got " + kvCacheMb);
@@ -108,8 +122,10 @@ final class LargeModelCommand implements Callable<Integer> {
     if (!noMetrics) {
       ports.add("--metrics-port", metricsPort);
     }
-    ports.checkFree();
-    ServerBuilder<?> builder = io.grpc.Grpc.newServerBuilderForPort(port, dev.cascade.models.server.GrpcTls.server(
+    ports.checkFree(bind);
+    // The wildcard as the port alone: every interface, IPv6 too (an explicit 0.0.0.0 would be IPv4 only).
+    ServerBuilder<?> builder = NettyServerBuilder.forAddress(bind == null ? new InetSocketAddress(port)
+        : new InetSocketAddress(bind, port), dev.cascade.models.server.GrpcTls.server(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
         dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));
     TextGenerator generator = TextGenerators.load(model, engine, dev.cascade.models.LoadOptions.DEFAULT
@@ -123,7 +139,7 @@ final class LargeModelCommand implements Callable<Integer> {
         PrometheusRegistry registry = new PrometheusRegistry();
         builder.intercept(GrpcServerMetrics.register(registry));
         try {
-          metrics = MetricsEndpoint.start(registry, metricsPort);
+          metrics = MetricsEndpoint.start(registry, bind, metricsPort);
         } catch (java.io.UncheckedIOException e) {
           throw Ports.cannotListen("--metrics-port", metricsPort, e);
         }
@@ -145,7 +161,7 @@ final class LargeModelCommand implements Callable<Integer> {
           System.err.println("large-model: the HTTP port is plaintext; --tls-key-store secures the gRPC port only");
         }
         try {
-          server.serveHttp("0.0.0.0", httpPort);
+          server.serveHttp(bind == null ? WILDCARD : bind.getHostAddress(), httpPort);
         } catch (RuntimeException e) {
           throw Ports.isBindFailure(e) ? Ports.cannotListen("--http-port", httpPort, e) : e;
         }
@@ -176,17 +192,47 @@ final class LargeModelCommand implements Callable<Integer> {
         stopped.countDown();
       }
     }, "large-model-shutdown"));
-    System.out.println("large-model=127.0.0.1:" + serving.port());
-    System.out.println("kserve=kserve://127.0.0.1:" + serving.port() + "/" + generator.info().name());
+    // What it listens on, not what a client on this machine might dial: 0.0.0.0 means every interface.
+    String listening = printable(bind);
+    System.out.println("large-model=" + listening + ":" + serving.port());
+    System.out.println("kserve=kserve://" + listening + ":" + serving.port() + "/" + generator.info().name());
     if (serving.httpPort() >= 0) {
-      System.out.println("openai=openai://127.0.0.1:" + serving.httpPort() + "/v1?model=" + generator.info().name());
+      System.out.println("openai=openai://" + listening + ":" + serving.httpPort() + "/v1?model="
+          + generator.info().name());
     }
     if (endpoint != null) {
-      System.out.println("metrics=" + endpoint.url("127.0.0.1"));
+      System.out.println("metrics=" + endpoint.url(listening));
     }
     System.out.flush();
     serving.blockUntilShutdown();
     stopped.await();
     return 0;
+  }
+
+  /** The address {@code --host} names; null for every interface ({@value #WILDCARD}, {@code ::} or {@code *}). */
+  static InetAddress bindAddress(String host) {
+    String h = host == null ? "" : host.strip();
+    if (h.isEmpty() || h.equals("*")) {
+      return null;
+    }
+    if (h.startsWith("[") && h.endsWith("]")) {
+      h = h.substring(1, h.length() - 1);
+    }
+    InetAddress address;
+    try {
+      address = InetAddress.getByName(h);
+    } catch (java.net.UnknownHostException e) {
+      throw new IllegalArgumentException("--host " + host + ": no such host or address");
+    }
+    return address.isAnyLocalAddress() ? null : address;
+  }
+
+  /** An address as it goes before {@code :PORT}: 0.0.0.0 for every interface, an IPv6 one in brackets. */
+  static String printable(InetAddress bind) {
+    if (bind == null) {
+      return WILDCARD;
+    }
+    String a = bind.getHostAddress();
+    return bind instanceof java.net.Inet6Address ? "[" + a + "]" : a;
   }
 }

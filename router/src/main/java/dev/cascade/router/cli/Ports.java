@@ -35,13 +35,19 @@ final class Ports {
 
   /** Binds each port given (other than 0) on every interface and lets it go; throws for the first that cannot be. */
   void checkFree() {
+    checkFree(null);
+  }
+
+  /** As {@link #checkFree()}, on {@code address} (null: every interface). */
+  void checkFree(java.net.InetAddress address) {
     for (Map.Entry<String, Integer> entry : ports.entrySet()) {
       if (entry.getValue() == 0) {
         continue;
       }
       try (ServerSocket socket = new ServerSocket()) {
         socket.setReuseAddress(true);
-        socket.bind(new InetSocketAddress(entry.getValue()));
+        socket.bind(address == null ? new InetSocketAddress(entry.getValue())
+            : new InetSocketAddress(address, entry.getValue()));
       } catch (IOException e) {
         throw cannotListen(entry.getKey(), entry.getValue(), e);
       }

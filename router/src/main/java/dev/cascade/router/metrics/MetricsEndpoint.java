@@ -25,9 +25,18 @@ public final class MetricsEndpoint implements AutoCloseable {
    * @throws UncheckedIOException naming the port when it cannot be bound
    */
   public static MetricsEndpoint start(PrometheusRegistry registry, int port) {
+    return start(registry, null, port);
+  }
+
+  /** As above, on {@code address} only (null: every interface). */
+  public static MetricsEndpoint start(PrometheusRegistry registry, java.net.InetAddress address, int port) {
     JvmMetrics.builder().register(registry);
     try {
-      return new MetricsEndpoint(HTTPServer.builder().port(port).registry(registry).buildAndStart());
+      HTTPServer.Builder builder = HTTPServer.builder().port(port).registry(registry);
+      if (address != null) {
+        builder.inetAddress(address);
+      }
+      return new MetricsEndpoint(builder.buildAndStart());
     } catch (IOException e) {
       throw new UncheckedIOException("metrics.port " + port + ": cannot serve metrics there: " + e.getMessage(), e);
     }

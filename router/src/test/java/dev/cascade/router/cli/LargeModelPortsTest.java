@@ -88,4 +88,37 @@ class LargeModelPortsTest {
       }
     }
   }
+
+  @Test
+  void anUnknownHostIsOneLineBeforeTheModelLoadsExit2() {
+    CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, "--host", "no-such-host.invalid");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: --host no-such-host.invalid: no such host or address");
+  }
+
+  @Test
+  void theHostIsWhatItListensOnAndWhatItPrints() throws Exception {
+    assertThat(LargeModelCommand.bindAddress("0.0.0.0")).isNull();
+    assertThat(LargeModelCommand.bindAddress("::")).isNull();
+    assertThat(LargeModelCommand.bindAddress("*")).isNull();
+    assertThat(LargeModelCommand.printable(null)).isEqualTo("0.0.0.0");
+    java.net.InetAddress loopback = LargeModelCommand.bindAddress("127.0.0.1");
+    assertThat(loopback.isLoopbackAddress()).isTrue();
+    assertThat(LargeModelCommand.printable(loopback)).isEqualTo("127.0.0.1");
+    assertThat(LargeModelCommand.printable(LargeModelCommand.bindAddress("[::1]"))).isEqualTo("[0:0:0:0:0:0:0:1]");
+    // A port taken on loopback only is found taken when --host is loopback.
+    try (ServerSocket taken = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, "--host", "127.0.0.1", "--port",
+          String.valueOf(taken.getLocalPort()));
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).isEqualTo("error: --port " + taken.getLocalPort() + ": address already in use");
+    }
+  }
+
+  @Test
+  void theHelpSaysWhereItListens() {
+    CommandLineRun run = CommandLineRun.of("large-model", "--help");
+    assertThat(run.out()).contains("--host=HOST").contains("every interface").contains("large-model=HOST:PORT")
+        .doesNotContain("large-model=127.0.0.1");
+  }
 }

@@ -57,7 +57,7 @@ class RuntimeJarIT {
   @Test
   void theRuntimeJarServesAndEscalatesOnARealBroker() throws Exception {
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-        JvmProcess large = JvmProcess.jar(RUNTIME, List.of("large-model", "--port", "0"))) {
+        JvmProcess large = JvmProcess.jar(RUNTIME, List.of("large-model", "--host", "127.0.0.1", "--port", "0"))) {
       String largeAddress = large.awaitLine("large-model=", Duration.ofSeconds(120))
           .orElseThrow(() -> new AssertionError("large-model did not start:\n" + large.output()))
           .substring("large-model=".length());
