@@ -583,13 +583,35 @@ public final class CascadeConfig {
     return prefix;
   }
 
-  /** Every key and its value, for logging; the admin token is masked. */
+  /**
+   * Every key and its value, for logging, with secrets masked as {@code ****}: the admin token,
+   * every key ending in {@code password}; of the {@code kafka.*} keys, every one whose name speaks
+   * of a password, secret, token, credential, JAAS configuration or user info, and inline key
+   * material ({@code ssl.keystore.key}: a PEM private key); and in any value, the user and
+   * password of a URL ({@code scheme://user:password@host}). Files named for secrets (key stores,
+   * {@code admin.token-file}, {@code api.keys-file}, {@code large.openai.api-key-file}) show their
+   * paths: a path is not the secret.
+   */
   public Map<String, String> describe() {
     Map<String, String> out = new LinkedHashMap<>();
     values.forEach((k, v) -> out.put(k, (k.equals(ADMIN_TOKEN.name()) || k.endsWith("password"))
-        && !String.valueOf(v).isEmpty() ? "****" : String.valueOf(v)));
-    kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, k.contains("password") || k.contains("jaas") ? "****" : v));
+        && !String.valueOf(v).isEmpty() ? MASK : withoutUserInfo(String.valueOf(v))));
+    kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, isKafkaSecret(k) ? MASK : withoutUserInfo(v)));
     return out;
+  }
+
+  private static final String MASK = "****";
+  private static final java.util.regex.Pattern USER_INFO = java.util.regex.Pattern.compile("://[^/@\\s]+@");
+
+  /** Whether a Kafka client setting holds a secret (by its name: Kafka has no list of them). */
+  static boolean isKafkaSecret(String name) {
+    String n = name.toLowerCase(java.util.Locale.ROOT);
+    return n.contains("password") || n.contains("jaas") || n.contains("secret") || n.contains("token")
+        || n.contains("credential") || n.contains("user.info") || n.endsWith(".key") || n.contains("private");
+  }
+
+  private static String withoutUserInfo(String value) {
+    return USER_INFO.matcher(value).replaceAll("://" + MASK + "@");
   }
 
   @Override

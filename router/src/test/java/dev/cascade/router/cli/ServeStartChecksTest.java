@@ -60,4 +60,28 @@ class ServeStartChecksTest {
     assertThat(run.err().strip()).startsWith("error: large.target: is set beside tiers")
         .endsWith("large.target would be ignored; leave it empty");
   }
+
+  @Test
+  void serveLogsItsConfigurationAtStartWithNoSecretValue() {
+    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream stderr = System.err;
+    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+    CommandLineRun run;
+    try {
+      // A model directory that does not exist: serve stops right after logging its configuration.
+      run = serve("small.model=/nonexistent/cascade-model-dir", "metrics.enabled=false", "admin.token=tok-VALUE-1",
+          "grpc.tls.key-store-password=pw-VALUE-2", "kafka.sasl.jaas.config=x password=\"pw-VALUE-3\";",
+          "kafka.ssl.keystore.password=pw-VALUE-4", "grpc.tls.key-store=/etc/tls/door.p12");
+    } finally {
+      System.setErr(stderr);
+    }
+    assertThat(run.exitCode()).isNotZero();
+    String logged = log.toString(java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(logged).contains("INFO ServeCommand - serve: configuration {")
+        .contains("bootstrap.servers=127.0.0.1:1").contains("large.target=127.0.0.1:2")
+        .contains("admin.token=****").contains("grpc.tls.key-store-password=****")
+        .contains("grpc.tls.key-store=/etc/tls/door.p12").contains("kafka.sasl.jaas.config=****")
+        .doesNotContain("VALUE");
+    assertThat(run.err()).doesNotContain("VALUE");
+  }
 }

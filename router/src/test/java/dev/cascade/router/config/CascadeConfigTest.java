@@ -183,4 +183,37 @@ class CascadeConfigTest {
         Map.of("admin.token", "s3cret", "kafka.sasl.jaas.config", "x password=y"));
     assertThat(config.describe().toString()).doesNotContain("s3cret").doesNotContain("password=y");
   }
+
+  @Test
+  void describeMasksEverySecretButKeepsPathsAndTheRest() {
+    Map<String, String> flags = new java.util.LinkedHashMap<>();
+    flags.put("admin.token", "tok-VALUE-1");
+    flags.put("grpc.tls.key-store", "/etc/tls/door.p12");
+    flags.put("grpc.tls.key-store-password", "pw-VALUE-2");
+    flags.put("grpc.tls.client-trust-store-password", "pw-VALUE-3");
+    flags.put("large.tls.trust-store-password", "pw-VALUE-4");
+    flags.put("large.tls.key-store-password", "pw-VALUE-5");
+    flags.put("kafka.sasl.oauthbearer.jwks.endpoint.url", "https://user:pw-VALUE-6@idp.example/jwks");
+    flags.put("kafka.ssl.keystore.password", "pw-VALUE-7");
+    flags.put("kafka.ssl.key.password", "pw-VALUE-8");
+    flags.put("kafka.ssl.keystore.key", "-----BEGIN PRIVATE KEY----- key-VALUE-9");
+    flags.put("kafka.sasl.jaas.config", "ScramLoginModule required username=\"u\" password=\"pw-VALUE-10\";");
+    flags.put("kafka.sasl.oauthbearer.client.credentials.client.secret", "pw-VALUE-11");
+    flags.put("kafka.basic.auth.user.info", "u:pw-VALUE-12");
+    flags.put("kafka.ssl.keystore.location", "/etc/kafka/client.p12");
+    flags.put("kafka.security.protocol", "SASL_SSL");
+    flags.put("admin.token-file", "/etc/cascade/secrets/admin-token");
+    Map<String, String> described = CascadeConfig.load(null, Map.of(), flags).describe();
+    assertThat(described.toString()).doesNotContain("VALUE");
+    assertThat(described).containsEntry("admin.token", "****").containsEntry("kafka.ssl.keystore.key", "****")
+        .containsEntry("kafka.sasl.oauthbearer.jwks.endpoint.url", "https://****@idp.example/jwks")
+        .containsEntry("grpc.tls.key-store", "/etc/tls/door.p12")
+        .containsEntry("kafka.ssl.keystore.location", "/etc/kafka/client.p12")
+        .containsEntry("kafka.security.protocol", "SASL_SSL")
+        .containsEntry("admin.token-file", "/etc/cascade/secrets/admin-token")
+        .containsEntry("grpc.port", "0");
+    // Empty secrets say so (nothing to hide).
+    assertThat(CascadeConfig.defaults().describe()).containsEntry("admin.token", "")
+        .containsEntry("grpc.tls.key-store-password", "");
+  }
 }
