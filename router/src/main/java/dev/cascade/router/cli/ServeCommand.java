@@ -63,12 +63,13 @@ final class ServeCommand implements Callable<Integer> {
         .add(CascadeConfig.METRICS_PORT.name(),
             config.get(CascadeConfig.METRICS_ENABLED) ? config.get(CascadeConfig.METRICS_PORT) : 0)
         .checkFree();
-    // The effective configuration, secrets masked (CascadeConfig.describe): what this router runs with.
-    LOG.info("serve: configuration {}", config.describe());
     // The admin token file too (a file someone else could have planted or can read is refused): at
     // worst a generated token file stays behind, which the next start reads back.
     AdminTokens.Resolved token = AdminTokens.resolve(config);
     config = config.with(CascadeConfig.ADMIN_TOKEN, token.token());
+    // The effective configuration, secrets masked (CascadeConfig.describe): what this router runs with;
+    // after the checks above, so that a start they refuse is one line.
+    LOG.info("serve: configuration {}", config.describe());
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
         config.loadOptions());
     CascadeRouter router = CascadeRouter.start(config, small, target);

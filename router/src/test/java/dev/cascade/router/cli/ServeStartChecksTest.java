@@ -84,4 +84,18 @@ class ServeStartChecksTest {
         .doesNotContain("VALUE");
     assertThat(run.err()).doesNotContain("VALUE");
   }
+
+  @Test
+  void aPlantedTokenFileStopsTheStartInOneLineExit2(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path planted = java.nio.file.Files.writeString(dir.resolve("admin-token"), "attackerknowsthis\n");
+    java.nio.file.Files.setPosixFilePermissions(planted,
+        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    CommandLineRun run = serve("state.dir=" + dir, "metrics.enabled=false",
+        "small.model=/nonexistent/cascade-model-dir");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: admin.token-file: is empty, and the token file the router chose, "
+        + planted + ", is open to group or others (mode rw-r--r--); make it owner-only: chmod 600; remove it, or set"
+        + " admin.token-file or state.dir (see SECURITY.md)");
+  }
 }
