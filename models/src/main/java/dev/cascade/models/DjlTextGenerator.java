@@ -103,7 +103,8 @@ final class DjlTextGenerator implements TextGenerator {
       int maxNew = dir.cardInt("max_new_tokens")
           .or(() -> Optional.ofNullable(metadata.get("max_new_tokens")).map(Integer::parseInt))
           .orElse(Math.max(1, context / 4));
-      long parameters = dir.card().map(c -> c.path("parameters").asLong(-1)).orElse(-1L);
+      long parameters = dir.card().map(c -> c.path("parameters").asLong(-1)).filter(n -> n > 0)
+          .orElseGet(() -> countedParameters(dir));
       ModelTokenizer tokenizer;
       try {
         tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
@@ -130,6 +131,15 @@ final class DjlTextGenerator implements TextGenerator {
       }
       throw new IllegalArgumentException("model: cannot load " + dir.tokenizerFile() + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The values of the model's initializers ({@link OnnxFile#initializerValues()}), for a model whose
+   * card does not give {@code parameters}; -1 when there are none.
+   */
+  private static long countedParameters(ModelDirectory dir) {
+    long values = OnnxFile.read(dir.modelFile()).initializerValues();
+    return values > 0 ? values : -1;
   }
 
   /**

@@ -106,6 +106,11 @@ public record ModelDirectory(String name, Path path, Optional<JsonNode> card) {
     return path.resolve("model.onnx");
   }
 
+  /** What {@code model.onnx} says about itself (outputs, external data, initializers), read without loading it. */
+  public OnnxFile onnxFile() {
+    return OnnxFile.read(modelFile());
+  }
+
   public Path tokenizerFile() {
     return path.resolve("tokenizer.json");
   }

@@ -5,7 +5,8 @@ package dev.cascade.models;
  *
  * @param name the model's name ("small", "large", or the directory it came from)
  * @param engine the DJL engine actually used ("OnnxRuntime" or "TensorRT")
- * @param parameters the number of trainable parameters, or -1 when unknown
+ * @param parameters the number of trainable parameters: the card's {@code parameters}, else the values of the
+ *     ONNX file's initializers ({@link OnnxFile#initializerValues()}); -1 when neither gives one
  * @param contextLength the most positions the model takes (prompt, separator and output)
  * @param maxNewTokensLimit the most tokens one call may ask for
  * @param hasEmbedding whether generations carry an embedding (the model has a {@code hidden} output)

@@ -72,7 +72,8 @@ public final class ModelBench {
    * The measurement. Maps are keyed by batch size, in the order run.
    *
    * @param p50Ms median of one generation at batch 1; empty when batch 1 was not run
-   * @param flopsPerToken 2 × parameters; empty when the model does not say its parameter count
+   * @param parameters the card's {@code parameters}, else the ONNX initializers' values; -1 when unknown
+   * @param flopsPerToken 2 × parameters; empty when the parameter count is unknown
    * @param mfu by batch size; empty when FLOPs per token is unknown
    */
   public record Result(String model, long parameters, int cores, Map<Integer, Double> sequencesPerS,
@@ -110,7 +111,7 @@ public final class ModelBench {
       name = generator.info().name();
       int maxNew = generator.info().maxNewTokensLimit();
       log.printf(Locale.ROOT, "model %s (%s), %d cores, %d prompts, %.1f s per batch size%n", name,
-          parameters > 0 ? parameters + " parameters" : "parameters unknown: no card.json", cores, prompts.size(),
+          parameters > 0 ? parameters + " parameters" : "parameters unknown: neither card.json nor the ONNX initializers give them", cores, prompts.size(),
           options.seconds());
       log.flush();
       generator.generate(prompts.subList(0, Math.min(64, prompts.size())), maxNew); // warm-up

@@ -90,7 +90,11 @@ final class BenchCommand implements Runnable {
     static ObjectNode toJson(ModelBench.Result r, ModelBench.Options options) {
       ObjectNode node = MAPPER.createObjectNode();
       node.put("model", r.model());
-      node.put("parameters", r.parameters());
+      if (r.parameters() > 0) {
+        node.put("parameters", r.parameters());
+      } else {
+        node.putNull("parameters"); // unknown, as flops_per_token then is
+      }
       node.put("cores", r.cores());
       node.put("seconds_per_batch", options.seconds());
       node.put("kv_cache", r.kvCache());
@@ -114,7 +118,7 @@ final class BenchCommand implements Runnable {
     private static void printTable(PrintWriter out, ModelBench.Result r) {
       out.printf(Locale.ROOT, "model %s, %s parameters, %d cores; resident memory %.0f MiB; FLOPs per token %s;"
           + " peak %.1f GFLOP/s (%dx%d float32 MatMul, ONNX Runtime, best of %d)%n", r.model(),
-          r.parameters() < 0 ? "unknown" : String.format(Locale.ROOT, "%,d", r.parameters()), r.cores(), r.residentMb(),
+          r.parameters() <= 0 ? "unknown" : String.format(Locale.ROOT, "%,d", r.parameters()), r.cores(), r.residentMb(),
           r.flopsPerToken().isPresent()
               ? String.format(Locale.ROOT, "%,.0f", r.flopsPerToken().getAsDouble()) : "unknown",
           r.peak().gflops(), r.peak().n(), r.peak().n(), r.peak().repetitions());
