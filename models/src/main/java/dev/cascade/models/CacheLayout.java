@@ -26,6 +26,10 @@ import java.util.regex.Pattern;
 public record CacheLayout(int layers, int heads, int headSize, boolean positionIds) {
 
   static final String POSITION_IDS = "position_ids";
+  /** The input by which Optimum's merged decoder chooses its with-cache branch; unsupported. */
+  static final String USE_CACHE_BRANCH = "use_cache_branch";
+  private static final String FED = "input_ids, attention_mask, and with a cache position_ids and"
+      + " past_key_values.N.key/.value";
   private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
 
   public CacheLayout {
@@ -86,19 +90,31 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
    * The layout the graph's inputs describe, or empty when the graph takes no cache (the layout of
    * models without one: {@code input_ids} and {@code attention_mask} only).
    *
-   * @throws IllegalArgumentException when the cache inputs are incomplete or disagree, naming the input
+   * @throws IllegalArgumentException when the graph takes an input the runtime does not feed (such
+   *     as the {@code use_cache_branch} of a merged Optimum export), or the cache inputs are
+   *     incomplete or disagree, naming the input
    */
   static Optional<CacheLayout> of(PairList<String, Shape> inputs) {
     Map<String, Shape> past = new HashMap<>();
     boolean positions = false;
     for (Pair<String, Shape> input : inputs) {
-      if (PAST.matcher(input.getKey()).matches()) {
-        past.put(input.getKey(), input.getValue());
-      } else if (input.getKey().equals(POSITION_IDS)) {
+      String name = input.getKey();
+      if (PAST.matcher(name).matches()) {
+        past.put(name, input.getValue());
+      } else if (name.equals(POSITION_IDS)) {
         positions = true;
+      } else if (!name.equals(StepTranslator.INPUT_IDS) && !name.equals(StepTranslator.ATTENTION_MASK)) {
+        throw new IllegalArgumentException("model: the graph takes input '" + name + "'"
+            + (name.equals(USE_CACHE_BRANCH) ? " (a merged Optimum decoder, decoder_model_merged)" : "")
+            + ", which the runtime does not feed: this layout is unsupported (it feeds " + FED + ")");
       }
     }
     if (past.isEmpty()) {
+      if (positions) {
+        throw new IllegalArgumentException("model: the graph takes input '" + POSITION_IDS + "' but no "
+            + "past_key_values.N inputs: this layout is unsupported (without a cache the runtime feeds input_ids and"
+            + " attention_mask only)");
+      }
       return Optional.empty();
     }
     int layers = 0;

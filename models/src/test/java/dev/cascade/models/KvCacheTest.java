@@ -116,6 +116,22 @@ class KvCacheTest {
     PairList<String, Shape> none = new PairList<>();
     none.add("input_ids", new Shape(-1, -1));
     assertThat(CacheLayout.of(none)).isEmpty();
+    none.add("position_ids", new Shape(-1, -1));
+    assertThatThrownBy(() -> CacheLayout.of(none)).hasMessageContaining("'position_ids' but no past_key_values.N");
+  }
+
+  @Test
+  void anInputTheRuntimeDoesNotFeedIsRefusedNamingIt() {
+    PairList<String, Shape> merged = new PairList<>();
+    merged.add("input_ids", new Shape(-1, -1));
+    merged.add("attention_mask", new Shape(-1, -1));
+    merged.add("past_key_values.0.key", new Shape(-1, 4, -1, 16));
+    merged.add("past_key_values.0.value", new Shape(-1, 4, -1, 16));
+    merged.add("use_cache_branch", new Shape(1));
+    assertThatThrownBy(() -> CacheLayout.of(merged)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("model: the graph takes input 'use_cache_branch' (a merged Optimum decoder, decoder_model_merged),"
+            + " which the runtime does not feed: this layout is unsupported (it feeds input_ids, attention_mask, and"
+            + " with a cache position_ids and past_key_values.N.key/.value)");
   }
 
   private static List<String> prompts(int n) {

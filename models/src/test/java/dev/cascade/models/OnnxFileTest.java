@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link OnnxFile}: outputs, external data and initializer counts read from the protobuf, and what
- * the runtime makes of them: the parameter count of a model without a card.
+ * the runtime makes of them: the parameter count of a model without a card, and a merged Optimum
+ * decoder ({@code use_cache_branch}) refused at load in one line.
  */
 class OnnxFileTest {
 
@@ -84,6 +85,31 @@ class OnnxFileTest {
     Files.write(file, new byte[] {1, 2, 3});
     assertThatThrownBy(() -> OnnxFile.read(file)).isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("is not an ONNX model");
+  }
+
+  @Test
+  void aMergedOptimumDecoderIsRefusedAtLoadNamingItsUseCacheBranchInput() throws Exception {
+    // The fixture with one more graph input, as Optimum's decoder_model_merged has: a second
+    // ModelProto.graph field is merged into the first, so appending it adds the input.
+    Path merged = Files.createDirectories(dir.resolve("merged"));
+    byte[] boolScalar = message(t -> t.writeByteArray(1, message(tt -> tt.writeInt32(1, 9)))); // TypeProto: BOOL
+    byte[] input = message(v -> {
+      v.writeString(1, "use_cache_branch");
+      v.writeByteArray(2, boolScalar);
+    });
+    byte[] extra = message(out -> out.writeByteArray(7, message(g -> g.writeByteArray(11, input))));
+    byte[] original = Files.readAllBytes(FIXTURES.resolve("rotary-bpe/model.onnx"));
+    byte[] bytes = java.util.Arrays.copyOf(original, original.length + extra.length);
+    System.arraycopy(extra, 0, bytes, original.length, extra.length);
+    Files.write(merged.resolve("model.onnx"), bytes);
+    Files.copy(FIXTURES.resolve("rotary-bpe/tokenizer.json"), merged.resolve("tokenizer.json"));
+
+    assertThatThrownBy(() -> TextGenerators.load(merged.toString(), "OnnxRuntime"))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("input 'use_cache_branch'")
+        .hasMessageContaining("this layout is unsupported")
+        .hasMessageNotContaining("forward pass")
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));
   }
 
   /** A float TensorProto whose data is in {@code location}. */
