@@ -29,7 +29,8 @@ import java.util.zip.GZIPOutputStream;
  * of rule training and of the evaluation.
  *
  * <p>With a cache directory, each model's generations for a prompt set are kept in a file keyed by
- * a SHA-256 of the model's ONNX file, the engine, the token limit and the prompts, so a second run
+ * a SHA-256 of the model's files ({@code model.onnx}, its external data files, {@code
+ * tokenizer.json}, {@code card.json}), the engine, the token limit and the prompts, so a second run
  * over the same data with the same models loads nothing and generates nothing; a damaged file is
  * generated again. Without one, every run
  * generates afresh.
@@ -208,22 +209,28 @@ public final class CascadeAnswers {
   }
 
   /**
-   * Names a model by what it is: its name or directory and the first 16 hex digits of its ONNX
-   * file's SHA-256, e.g. {@code small (sha256 01e011b5c8db5808)}. Recorded with a trained rule.
+   * Names a model by what it is: its name or directory and the first 16 hex digits of its
+   * fingerprint ({@link ModelFingerprint#of}: the SHA-256 of its ONNX file when that holds all its
+   * weights), e.g. {@code small (sha256 274c7c4a7beed051)}. Recorded with a trained rule.
    */
   public static String fingerprint(String model) throws IOException {
-    return model + " (sha256 " + sha256(ModelDirectory.resolve(model).modelFile()).substring(0, 16) + ")";
+    return model + " (sha256 " + ModelFingerprint.of(model).substring(0, 16) + ")";
   }
 
-  private static String sha256(Path file) {
-    return ModelFingerprint.ofFile(file);
-  }
-
-  private static String cacheKey(String model, List<String> prompts, Settings settings) throws IOException {
+  /**
+   * Names the cache file of one model's generations: a SHA-256 over every file that changes what the
+   * model generates ({@link ModelFingerprint#files}: {@code model.onnx}, its external data files,
+   * {@code tokenizer.json}, {@code card.json}), the engine, the token limit and the prompts.
+   */
+  static String cacheKey(String model, List<String> prompts, Settings settings) throws IOException {
     try {
       MessageDigest digest = MessageDigest.getInstance("SHA-256");
-      digest.update(sha256(ModelDirectory.resolve(model).modelFile()).getBytes(StandardCharsets.US_ASCII));
-      digest.update(("\nengine=" + settings.engine() + "\nmax_new_tokens=" + settings.maxNewTokens() + "\n")
+      ModelDirectory dir = ModelDirectory.resolve(model);
+      for (Path file : ModelFingerprint.files(dir)) {
+        digest.update((dir.path().relativize(file) + "=" + ModelFingerprint.ofFile(file) + "\n")
+            .getBytes(StandardCharsets.UTF_8));
+      }
+      digest.update(("engine=" + settings.engine() + "\nmax_new_tokens=" + settings.maxNewTokens() + "\n")
           .getBytes(StandardCharsets.UTF_8));
       for (String prompt : prompts) {
         digest.update(prompt.getBytes(StandardCharsets.UTF_8));

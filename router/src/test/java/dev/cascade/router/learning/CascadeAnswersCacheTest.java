@@ -128,4 +128,29 @@ class CascadeAnswersCacheTest {
     CascadeAnswers.generateCached(loaded, model.toString(), prompts, settings(model, 48), CascadeAnswers.Progress.NONE);
     assertThat(loaded.generated).as("rewritten, read back").hasValue(4);
   }
+
+  @Test
+  void everyFileThatChangesTheAnswersKeysTheCacheExternalDataTokenizerAndCard() throws Exception {
+    Path model = ExternalDataModel.write(dir.resolve("exported"), new byte[] {1, 2, 3, 4});
+    CountingModel loaded = new CountingModel();
+    List<String> prompts = List.of("cascade", "ab");
+    java.util.function.IntSupplier run = () -> {
+      try {
+        CascadeAnswers.generateCached(loaded, model.toString(), prompts, settings(model, 48),
+            CascadeAnswers.Progress.NONE);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      return loaded.generated.get();
+    };
+    assertThat(run.getAsInt()).isEqualTo(2);
+    assertThat(run.getAsInt()).as("same files: read back").isEqualTo(2);
+    Files.write(model.resolve(ExternalDataModel.DATA), new byte[] {1, 2, 3, 5}); // overwritten in place, same size
+    assertThat(run.getAsInt()).as("other external data").isEqualTo(4);
+    Files.writeString(model.resolve("tokenizer.json"), "{\"model\": {}}");
+    assertThat(run.getAsInt()).as("another tokenizer").isEqualTo(6);
+    Files.writeString(model.resolve("card.json"), "{\"max_new_tokens\": 8}");
+    assertThat(run.getAsInt()).as("a card").isEqualTo(8);
+    assertThat(run.getAsInt()).as("all the same again: read back").isEqualTo(8);
+  }
 }
