@@ -12,6 +12,9 @@ import dev.cascade.router.learning.EarlyDeferralRuns;
 import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.ModelFingerprint;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.learning.OutcomeReport;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
@@ -233,10 +236,32 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     Path data = source.data;
     List<PromptItem> items = PromptItem.readJsonl(data);
-    // What can be checked before the models run: the rule files, the training file, the plot's path.
+    // What can be checked before the models run: the rule files (each applicable to the small model,
+    // as a router would decide), the training file, the plot's path.
     List<LearnedRule> rules = new ArrayList<>();
+    Map<LearnedRule, String> origins = new java.util.IdentityHashMap<>();
+    RuleCatalog catalog = new RuleCatalog(ModelFingerprint.of(models.small), "small model '" + models.small + "'");
+    boolean smallEmbedding = ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput();
     for (Path file : ruleFiles) {
-      rules.add(RuleArtifacts.read(file));
+      LearnedRule rule = RuleArtifacts.read(file);
+      String why = catalog.whyNotDeferralRule(rule, smallEmbedding, models.small);
+      if (!why.isEmpty()) {
+        throw new IllegalArgumentException("--rule-file " + file + ": " + why);
+      }
+      rules.add(rule);
+      origins.put(rule, "--rule-file " + file);
+    }
+    List<String> leftOut = new ArrayList<>();
+    if (ruleFiles.isEmpty() && ruleTrain == null) {
+      for (LearnedRule rule : LearnedRules.bundledRules()) {
+        String why = catalog.whyNotDeferralRule(rule, smallEmbedding, models.small);
+        if (why.isEmpty()) {
+          rules.add(rule);
+          origins.put(rule, "the shipped rule");
+        } else {
+          leftOut.add("shipped rule " + rule.name() + " left out: " + why);
+        }
+      }
     }
     if (ruleTrain != null) {
       PromptItem.readJsonl(ruleTrain);
@@ -244,16 +269,18 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (plot != null && Files.isDirectory(plot)) {
       throw new IllegalArgumentException("--plot: " + plot + " is a directory; give a PNG file's path");
     }
+    leftOut.forEach(spec.commandLine().getErr()::println);
+    spec.commandLine().getErr().flush();
     List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
+    for (LearnedRule rule : rules) {
+      checkEmbeddingLength(rule, origins.get(rule), examples);
+    }
     if (ruleTrain != null) {
       rules.addAll(trainRules(ruleTrain));
     }
-    if (ruleFiles.isEmpty() && ruleTrain == null) {
-      rules.addAll(LearnedRules.bundledRules());
-    }
     List<TrainingOverlap> overlaps = overlaps(rules, items.stream().map(PromptItem::prompt).toList());
 
-    List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
     List<String> kinds = items.stream().map(PromptItem::kind).toList();
     CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
     EarlyDeferralEvaluation.Report early = earlyDefer
@@ -264,6 +291,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (json) {
       ObjectNode root = report.toJson();
       warningsJson(root, overlaps);
+      leftOut.forEach(message -> ((ArrayNode) root.get("warnings")).addObject()
+          .put("type", "rule_not_applicable").put("message", message));
       if (early != null) {
         root.set("early_defer", early.toJson());
       }
@@ -418,13 +447,48 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     return 0;
   }
 
-  /** One line per learned rule evaluated (version, learner, training data), then a blank line. */
+  /**
+   * Each learned rule evaluated (version, learner, the small model it is bound to, its training data as
+   * recorded when it was trained), then a blank line.
+   */
   private static void printRules(PrintWriter out, List<LearnedRule> rules) {
     for (LearnedRule rule : rules) {
-      out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner()
-          + ", trained on " + rule.info().trainingDataRange());
+      out.println(rule.name() + ": v" + rule.info().version() + ", " + rule.info().learner() + ", for the small model"
+          + " with sha256 " + ModelFingerprint.shortForm(rule.info().modelFingerprint()) + ", features "
+          + (rule.info().featureLayout().isEmpty() ? "(not recorded)" : rule.info().featureLayout()));
+      out.println("  training data, as recorded when trained: " + rule.info().trainingDataRange());
+      java.util.regex.Matcher named = TRAINED_SMALL.matcher(rule.info().trainingDataRange());
+      if (named.find() && !rule.info().modelFingerprint().startsWith(named.group(1))) {
+        out.println(LearnedRules.bundledRules().contains(rule)
+            ? "  (trained before the bundled models were re-exported in the key/value-cache layout, same weights: that"
+                + " record's sha256s are of the earlier files; the rule is bound to the small model's current file,"
+                + " above, which is what a router checks)"
+            : "  (that record names another file of the small model, sha256 " + named.group(1) + "; a router checks"
+                + " the sha256 above)");
+      }
     }
     out.println();
+  }
+
+  /** The small model a training record ({@code trainingDataRange}) names: {@code small NAME (sha256 HEX16)}. */
+  private static final java.util.regex.Pattern TRAINED_SMALL =
+      java.util.regex.Pattern.compile("; small .*? \\(sha256 ([0-9a-f]{16})\\)");
+
+  /**
+   * Refuses a rule over the embedding whose length is not the one the small model's generations carry
+   * (a rule made for another model): it never reaches scoring.
+   */
+  private static void checkEmbeddingLength(LearnedRule rule, String origin, List<DeferralExample> examples) {
+    if (rule.embeddingLength() == 0) {
+      return;
+    }
+    for (DeferralExample example : examples) {
+      if (example.embeddingLength() != rule.embeddingLength()) {
+        throw new IllegalArgumentException(origin + ": rule '" + rule.name() + "' v" + rule.info().version()
+            + " expects an embedding of " + rule.embeddingLength() + " values, the small model's generations carry "
+            + (example.hasEmbedding() ? example.embeddingLength() + " values" : "none"));
+      }
+    }
   }
 
   /** The rules that were trained on some of the evaluated prompts. */
@@ -457,9 +521,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         spec.commandLine().getErr().println("the small model exports no embedding: " + set.ruleName() + " skipped");
         continue;
       }
-      rules.add(TrainRuleCommand.train(set, examples, file + ": " + items.size() + " items; small "
+      LearnedRule rule = TrainRuleCommand.train(set, examples, file + ": " + items.size() + " items; small "
           + CascadeAnswers.fingerprint(models.small) + ", large " + CascadeAnswers.fingerprint(models.large),
-          System.currentTimeMillis(), new RuleTrainer.Options(5, seed, models.learners())).rule());
+          System.currentTimeMillis(), new RuleTrainer.Options(5, seed, models.learners())).rule();
+      rules.add(rule.withInfo(rule.info().withModel(ModelFingerprint.of(models.small), ModelFingerprint.FEATURE_LAYOUT)));
     }
     return rules;
   }
@@ -558,7 +623,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     int batchSize;
 
     @Option(names = "--cache", paramLabel = "DIR",
-        description = "Keep the models' generations here, keyed by model file, token limit and prompts, and reuse them.")
+        description = "Keep the models' generations here, keyed by the model's files (model.onnx, its external data,"
+            + " tokenizer.json, card.json), engine, token limit and prompts, and reuse them.")
     Path cache;
 
     @Option(names = "--learners", defaultValue = "all", paramLabel = "all|logistic|fm|xgboost",

@@ -1,5 +1,6 @@
 package dev.cascade.router.cli;
 
+import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.DeferralExample;
@@ -103,6 +104,11 @@ public final class TrainRuleCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     EvalCommand.quietTribuo();
     FeatureSet set = FeatureSet.forRuleName(rule);
+    // Before any model runs: a rule over the embedding needs a small model that has one.
+    if (set.usesEmbedding() && !ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput()) {
+      throw new IllegalArgumentException("--rule " + rule + ": small model '"
+          + models.small + "' has no embedding (its graph has no 'hidden' output); train posthoc-quantile for it");
+    }
     PrintWriter err = spec.commandLine().getErr();
     List<DeferralExample> examples;
     String range;

@@ -42,6 +42,7 @@ public final class RuleCatalog {
   public enum Admission { LOADED, OTHER_MODEL, UNDECODABLE }
 
   private final String modelFingerprint;
+  private final String modelDescription;
   private final Map<String, NavigableMap<Long, Entry>> byName = new ConcurrentHashMap<>();
   private final AtomicLong changes = new AtomicLong();
 
@@ -49,7 +50,18 @@ public final class RuleCatalog {
    * @param modelFingerprint the SHA-256 of this router's small model ({@link ModelFingerprint#of})
    */
   public RuleCatalog(String modelFingerprint) {
+    this(modelFingerprint, "this router's small model");
+  }
+
+  /**
+   * A catalog for a tool that applies rules outside a router ({@code eval}).
+   *
+   * @param modelFingerprint the fingerprint of the small model ({@link ModelFingerprint#of})
+   * @param modelDescription how messages name that model, e.g. {@code small model 'medium'}
+   */
+  public RuleCatalog(String modelFingerprint, String modelDescription) {
     this.modelFingerprint = Objects.requireNonNull(modelFingerprint, "modelFingerprint");
+    this.modelDescription = Objects.requireNonNull(modelDescription, "modelDescription");
   }
 
   /** A catalog for a small model, holding the shipped rules (applicable only to the bundled small model). */
@@ -167,6 +179,22 @@ public final class RuleCatalog {
   }
 
   /**
+   * Why a small model with this catalog's fingerprint may not apply {@code rule} as a deferral rule,
+   * as a router decides it ({@link RuleResolver#resolve}): a rule over the embedding when the model
+   * has none ({@code hidden} output), then the fingerprint and the feature layout; empty when it may.
+   * For tools that apply rules outside a router ({@code eval}).
+   *
+   * @param hasEmbedding whether the small model's graph has a {@code hidden} output
+   * @param smallModel how the small model was named, for the message
+   */
+  public String whyNotDeferralRule(LearnedRule rule, boolean hasEmbedding, String smallModel) {
+    if (!hasEmbedding && rule.embeddingLength() > 0) {
+      return RuleResolver.noEmbeddingReason(rule.name(), smallModel);
+    }
+    return whyNotApplicable(rule.info(), ModelFingerprint.FEATURE_LAYOUT);
+  }
+
+  /**
    * Whether a rule scores prompts before generation (a pre-generation skip rule, layout {@link
    * PromptFeatures#LAYOUT} or {@link PromptFeatures#TEXT_LAYOUT}) rather than generations.
    */
@@ -188,7 +216,7 @@ public final class RuleCatalog {
     if (!info.modelFingerprint().equals(modelFingerprint)) {
       return "rule '" + info.name() + "' v" + info.version() + " was trained for the small model with sha256 "
           + (info.modelFingerprint().isEmpty() ? "(not recorded)" : info.modelFingerprint())
-          + ", this router's small model has sha256 " + modelFingerprint;
+          + ", " + modelDescription + " has sha256 " + modelFingerprint;
     }
     if (!info.featureLayout().equals(layout)) {
       return "rule '" + info.name() + "' v" + info.version() + " uses feature layout '" + info.featureLayout()

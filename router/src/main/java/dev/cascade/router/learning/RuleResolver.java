@@ -122,7 +122,7 @@ public final class RuleResolver {
 
   private final DeferralRules registry;
   private final RuleCatalog catalog;
-  /** Why rules over the small model's embedding cannot apply here; null when the model has one. */
+  /** The small model's name when it has no embedding (rules over it cannot apply here); null when it has one. */
   private final String noEmbedding;
 
   /**
@@ -144,8 +144,18 @@ public final class RuleResolver {
    * the embedding ({@code posthoc-embed}, or any version with embedding inputs) is refused, saying so.
    */
   public RuleResolver withoutEmbedding(String smallModel) {
-    return new RuleResolver(registry, catalog, "rule '%s' scores the small model's embedding, and small model '"
-        + smallModel + "' has none (its graph has no 'hidden' output); use posthoc-quantile or a chow-* rule");
+    return new RuleResolver(registry, catalog, smallModel);
+  }
+
+  /**
+   * Why a rule over the embedding cannot apply to a small model without one. The alternatives it
+   * names are ones that can: a closed-form rule, or a posthoc-quantile trained for that model (the
+   * shipped one is bound to the bundled small model, which has a {@code hidden} output).
+   */
+  public static String noEmbeddingReason(String rule, String smallModel) {
+    return "rule '" + rule + "' scores the small model's embedding, and small model '" + smallModel
+        + "' has none (its graph has no 'hidden' output); use a chow-* rule, or a posthoc-quantile trained for"
+        + " this model with train-rule";
   }
 
   /** A resolver over a registry alone (no versioned rules): for tests and tools. */
@@ -197,7 +207,7 @@ public final class RuleResolver {
   public Resolved resolve(String name, double alpha, Long version) {
     Objects.requireNonNull(name, "name");
     if (noEmbedding != null && usesEmbedding(name)) {
-      throw new RuleUnavailableException(Problem.OTHER_MODEL, String.format(noEmbedding, name));
+      throw new RuleUnavailableException(Problem.OTHER_MODEL, noEmbeddingReason(name, noEmbedding));
     }
     if (catalog.knows(name)) {
       RuleCatalog.Entry entry;
