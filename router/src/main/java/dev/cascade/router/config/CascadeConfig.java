@@ -47,7 +47,7 @@ public final class CascadeConfig {
       "replication factor of the topics the router creates");
 
   public static final ConfigKey<String> SMALL_MODEL = ConfigKey.nonEmpty("small.model", "small",
-      "small model: 'small', 'large' (bundled) or a directory with model.onnx and tokenizer.json");
+      "small model: 'small', 'medium', 'large' (bundled) or a directory with model.onnx and tokenizer.json");
   public static final ConfigKey<String> LARGE_MODEL = ConfigKey.nonEmpty("large.model", "large",
       "model the embedded large-model server runs");
   public static final ConfigKey<String> ENGINE = new ConfigKey<>("model.engine", "auto", s -> s,
