@@ -145,7 +145,9 @@ final class DemoCommand implements Callable<Integer> {
   int window;
 
   @Option(names = "--plot", paramLabel = "PATH.png",
-      description = "With --learn: draw the escalation rate and the threshold against requests into a PNG.")
+      description = "With --learn: draw the escalation rate (rolling over --window requests, or a quarter of the"
+          + " requests when fewer than four windows are sent) and the threshold against requests into a PNG, after"
+          + " the report.")
   Path plot;
 
   @Override
@@ -417,6 +419,9 @@ final class DemoCommand implements Callable<Integer> {
     }
     if (window < 10) {
       throw new IllegalArgumentException("--window: must be at least 10, was " + window);
+    }
+    if (plot != null && java.nio.file.Files.isDirectory(plot)) {
+      throw new IllegalArgumentException("--plot: " + plot + " is a directory; give a PNG file's path");
     }
     // 15 a second is what this 2-core machine sustains with the large model, router and learner on
     // it: faster, escalations queue, and the newest outcomes the learner holds out lack them.

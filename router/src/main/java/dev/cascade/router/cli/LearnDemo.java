@@ -175,16 +175,16 @@ final class LearnDemo {
         report.put("feedback_sent", feedbackSent);
         report.put("feedback_failed", feedbackFailed);
       }
-      if (settings.plot() != null) {
-        plot(settings, result, published, settings.plot());
-        System.err.println("plot: " + settings.plot());
-      }
+      // The report first: it is what the run measured, and a plot that cannot be drawn must not lose it.
       if (settings.json()) {
         System.out.println(new ObjectMapper().writeValueAsString(report));
       } else {
         System.out.println(text(report));
       }
       System.out.flush();
+      if (settings.plot() != null) {
+        System.err.println(plot(settings, result, published, settings.plot()));
+      }
       return ((Number) report.get("lost")).longValue() == 0 && ((Number) report.get("duplicates")).longValue() == 0
           ? 0 : 1;
     }
@@ -468,44 +468,84 @@ final class LearnDemo {
     return 0;
   }
 
-  /** The escalation rate (rolling, over the last window of requests) and the threshold against requests. */
-  private static void plot(Settings settings, DemoWorkload.Result result, List<RuleCatalog.Entry> published, Path out)
-      throws IOException {
-    int n = settings.examples().size();
-    List<Double> x = new ArrayList<>();
-    List<Double> rate = new ArrayList<>();
-    List<Double> threshold = new ArrayList<>();
-    int w = settings.window();
-    boolean[] escalated = new boolean[n];
-    for (int i = 0; i < n; i++) {
-      RoutingOutcome o = result.outcomes().get("learn-" + i);
-      escalated[i] = o != null && o.getDecision() != Decision.ACCEPT;
+  /**
+   * What the plot draws, against the request's index in send order (0-based): the escalation rate
+   * over the last {@code window} requests, from the first request at which that many were sent,
+   * and the threshold of every decision, from request 0.
+   *
+   * @param window the rolling window: {@link #plotWindow}
+   */
+  record PlotSeries(int window, List<Double> rateX, List<Double> rate, List<Double> thresholdX,
+      List<Double> threshold) {
+
+    /** Whether there is nothing to draw: no request has an outcome. */
+    boolean isEmpty() {
+      return thresholdX.isEmpty();
     }
+  }
+
+  /**
+   * The plot's rolling window: the report's {@code --window}, or a quarter of the requests when
+   * fewer than four windows were sent, so that a short run still draws a curve (at least 1).
+   */
+  static int plotWindow(int requests, int window) {
+    return Math.max(1, Math.min(window, requests / 4));
+  }
+
+  static PlotSeries plotSeries(int n, int window, Map<String, RoutingOutcome> outcomes) {
+    int w = plotWindow(n, window);
+    List<Double> rateX = new ArrayList<>();
+    List<Double> rate = new ArrayList<>();
+    List<Double> thresholdX = new ArrayList<>();
+    List<Double> threshold = new ArrayList<>();
+    boolean[] escalated = new boolean[n];
     int inWindow = 0;
     for (int i = 0; i < n; i++) {
+      RoutingOutcome o = outcomes.get("learn-" + i);
+      escalated[i] = o != null && o.getDecision() != Decision.ACCEPT;
       inWindow += escalated[i] ? 1 : 0;
       if (i >= w) {
         inWindow -= escalated[i - w] ? 1 : 0;
       }
-      RoutingOutcome o = result.outcomes().get("learn-" + i);
-      if (i >= w - 1 && o != null) {
-        x.add((double) i + 1);
+      if (o == null) {
+        continue;
+      }
+      thresholdX.add((double) i);
+      threshold.add(o.getThreshold());
+      if (i >= w - 1) {
+        rateX.add((double) i);
         rate.add((double) inWindow / w);
-        threshold.add(o.getThreshold());
       }
     }
+    return new PlotSeries(w, rateX, rate, thresholdX, threshold);
+  }
+
+  /**
+   * Draws the escalation rate (rolling, {@link #plotSeries}) and the threshold against requests into
+   * {@code out}; what it did, as a line for stderr (nothing is drawn when no request has an outcome).
+   */
+  static String plot(Settings settings, DemoWorkload.Result result, List<RuleCatalog.Entry> published, Path out)
+      throws IOException {
+    int n = settings.examples().size();
+    PlotSeries series = plotSeries(n, settings.window(), result.outcomes());
+    if (series.isEmpty()) {
+      return "warning: --plot: not drawn, no request has a routing outcome to plot";
+    }
+    int w = series.window();
     XYChart chart = new XYChartBuilder().width(1100).height(600)
         .title("demo --learn, " + settings.dataName() + ": escalation rate and threshold")
         .xAxisTitle("requests").yAxisTitle("escalation rate").build();
     chart.getStyler().setMarkerSize(0);
-    XYSeries r = chart.addSeries("escalation rate (rolling " + w + ")", x, rate);
-    r.setMarker(SeriesMarkers.NONE);
-    XYSeries target = chart.addSeries("target " + settings.targetRate(), List.of(1.0, (double) n),
+    if (!series.rate().isEmpty()) {
+      XYSeries r = chart.addSeries("escalation rate (rolling " + w + ")", series.rateX(), series.rate());
+      r.setMarker(SeriesMarkers.NONE);
+    }
+    XYSeries target = chart.addSeries("target " + settings.targetRate(), List.of(0.0, (double) Math.max(1, n - 1)),
         List.of(settings.targetRate(), settings.targetRate()));
     target.setMarker(SeriesMarkers.NONE);
     target.setLineColor(Color.GRAY);
     target.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {6f}, 0f));
-    XYSeries t = chart.addSeries("threshold (right axis)", x, threshold);
+    XYSeries t = chart.addSeries("threshold (right axis)", series.thresholdX(), series.threshold());
     t.setMarker(SeriesMarkers.NONE);
     t.setYAxisGroup(1);
     chart.setYAxisGroupTitle(1, "threshold");
@@ -526,6 +566,8 @@ final class LearnDemo {
     try (OutputStream o = Files.newOutputStream(out)) {
       BitmapEncoder.saveBitmap(chart, o, BitmapEncoder.BitmapFormat.PNG);
     }
+    return "plot: " + out + (w < settings.window() ? " (escalation rate rolling over " + w + " requests: fewer than 4"
+        + " windows of --window " + settings.window() + " were sent)" : "");
   }
 
   /**
