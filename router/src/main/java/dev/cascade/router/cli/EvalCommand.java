@@ -69,7 +69,10 @@ import picocli.CommandLine.Spec;
         + " are searched on a grid on validation, and the validation frontier of the whole cascade, of every cascade"
         + " of the tiers in order and of each model alone is reported on --data, with the best 2- and 3-tier exact"
         + " match at 10 cost levels and the pre-generation skip (a prompt-only rule on the first tier, trained on"
-        + " validation)."})
+        + " validation).",
+        "The configuration (--config, --set, CASCADE_* variables) is checked in every mode, a bad key, value or file"
+        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*), and a key given that"
+        + " the command does not read is named in a warning."})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -218,6 +221,16 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Override
   public Integer call() throws IOException {
     quietTribuo();
+    // In every mode, so that a bad key, value or --config file stops the command at once (exit 2).
+    configOptions.load();
+    String mode = source.outcomes != null ? "eval --outcomes" : tiers != null ? "eval --tiers" : "eval --data";
+    configOptions.unread(mode, key -> source.outcomes != null && OUTCOMES_KEYS.test(key), source.outcomes != null
+        ? "with --outcomes it reads only " + OUTCOMES_KEYS_TEXT
+        : configUnread("--small and --large, or --tiers", OUTCOMES_KEYS_TEXT)).ifPresent(spec.commandLine().getErr()::println);
+    models.check(source.data != null && tiers == null, source.data != null && tiers == null);
+    if (resamples < 1) {
+      throw new IllegalArgumentException("--resamples: must be at least 1, was " + resamples);
+    }
     if (earlyDeferEvery.stream().anyMatch(k -> k < 1)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--early-defer-every: every value must be at least 1, got " + earlyDeferEvery);
@@ -600,6 +613,22 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     };
   }
 
+  /** The configuration keys {@code eval --outcomes} and {@code train-rule --outcomes} read: their Kafka client's. */
+  static final java.util.function.Predicate<String> OUTCOMES_KEYS =
+      key -> key.equals(dev.cascade.router.config.CascadeConfig.BOOTSTRAP_SERVERS.name()) || key.startsWith("kafka.");
+
+  static final String OUTCOMES_KEYS_TEXT = "bootstrap.servers and kafka.* (its Kafka client)";
+
+  /**
+   * What {@code eval} and {@code train-rule} say of the configuration keys given that they do not
+   * read with --data (or --tiers): {@code models}, the flags that choose the models; {@code outcomesKeys},
+   * what --outcomes reads.
+   */
+  static String configUnread(String models, String outcomesKeys) {
+    return "its flags choose the models and how they run (" + models + ", --engine, --max-new-tokens, --batch-size,"
+        + " --cache); only --outcomes reads the configuration: " + outcomesKeys;
+  }
+
   /** How to run the models; shared by {@code eval} and {@code train-rule}. */
   static final class ModelOptions {
     @Option(names = "--small", defaultValue = "small", paramLabel = "small|medium|large|DIR",
@@ -633,6 +662,36 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
     CascadeAnswers.Settings settings() {
       return new CascadeAnswers.Settings(small, large, engine, maxNewTokens, batchSize, cache);
+    }
+
+    /**
+     * Refuses, before anything runs, what would stop the run later: an unknown learner, a batch
+     * size below 1, a negative token limit and a --small (when {@code small}) or --large (when
+     * {@code large}) that names no model.
+     */
+    void check(boolean small, boolean large) {
+      learners();
+      if (batchSize < 1) {
+        throw new IllegalArgumentException("--batch-size: must be at least 1, was " + batchSize);
+      }
+      if (maxNewTokens < 0) {
+        throw new IllegalArgumentException("--max-new-tokens: must be 0 (each model's own limit) or more, was "
+            + maxNewTokens);
+      }
+      if (small) {
+        resolve("--small", this.small);
+      }
+      if (large) {
+        resolve("--large", this.large);
+      }
+    }
+
+    private static void resolve(String flag, String model) {
+      try {
+        dev.cascade.models.ModelDirectory.resolve(model);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(flag + ": " + e.getMessage().replaceFirst("^model: ", ""), e);
+      }
     }
 
     List<dev.cascade.router.learning.LearnerSpec> learners() {

@@ -45,8 +45,15 @@ import picocli.CommandLine.Spec;
         + " --outcomes, each outcome's reference decides where it has one; otherwise, on escalated and explored"
         + " requests, the large model's answer is the teacher. Logistic regression, a factorization machine and"
         + " gradient-boosted trees (Tribuo) are compared in k-fold cross-validation by AUC-DF; the best is refit on"
-        + " everything."})
+        + " everything.",
+        "The configuration (--config, --set, CASCADE_* variables) is checked either way, a bad key, value or file"
+        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*, learn.max-weight), and"
+        + " a key given that the command does not read is named in a warning."})
 public final class TrainRuleCommand implements Callable<Integer> {
+
+  /** What --outcomes reads of the configuration. */
+  private static final String OUTCOMES_KEYS_TEXT = EvalCommand.OUTCOMES_KEYS_TEXT + " and "
+      + CascadeConfig.LEARN_MAX_WEIGHT.name() + " (the largest weight of an outcome)";
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   Source source;
@@ -103,13 +110,37 @@ public final class TrainRuleCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     EvalCommand.quietTribuo();
-    FeatureSet set = FeatureSet.forRuleName(rule);
-    // Before any model runs: a rule over the embedding needs a small model that has one.
+    // Either way, so that a bad key, value or --config file stops the command at once (exit 2).
+    CascadeConfig config = configOptions.load();
+    PrintWriter err = spec.commandLine().getErr();
+    configOptions.unread(source.outcomes != null ? "train-rule --outcomes" : "train-rule --data",
+        key -> source.outcomes != null && (EvalCommand.OUTCOMES_KEYS.test(key)
+            || key.equals(CascadeConfig.LEARN_MAX_WEIGHT.name())),
+        source.outcomes != null ? "with --outcomes it reads only " + OUTCOMES_KEYS_TEXT
+            : EvalCommand.configUnread("--small, --large", OUTCOMES_KEYS_TEXT)).ifPresent(err::println);
+    FeatureSet set;
+    try {
+      set = FeatureSet.forRuleName(rule);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("--rule: " + e.getMessage(), e);
+    }
+    // What would stop the run after the models, checked before them.
+    models.check(true, source.data != null); // --small: the artifact records its fingerprint
+    // A rule over the embedding needs a small model that has one.
     if (set.usesEmbedding() && !ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput()) {
       throw new IllegalArgumentException("--rule " + rule + ": small model '"
           + models.small + "' has no embedding (its graph has no 'hidden' output); train posthoc-quantile for it");
     }
-    PrintWriter err = spec.commandLine().getErr();
+    if (folds < 2) {
+      throw new IllegalArgumentException("--folds: must be at least 2, was " + folds);
+    }
+    if (version < 0) {
+      throw new IllegalArgumentException("--version: must be 0 (the training time) or more, was " + version);
+    }
+    if (java.nio.file.Files.isDirectory(out)) {
+      throw new IllegalArgumentException("--out: " + out + " is a directory; give the artifact's file path");
+    }
+    RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
     List<DeferralExample> examples;
     String range;
     if (source.data != null) {
@@ -119,11 +150,10 @@ public final class TrainRuleCommand implements Callable<Integer> {
       range = source.data + ": " + items.size() + " items; small " + CascadeAnswers.fingerprint(models.small)
           + ", large " + CascadeAnswers.fingerprint(models.large);
     } else {
-      Map.Entry<List<DeferralExample>, String> read = readOutcomes(source.outcomes);
+      Map.Entry<List<DeferralExample>, String> read = readOutcomes(source.outcomes, config);
       examples = read.getKey();
       range = read.getValue();
     }
-    RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
     RuleTrainer.TrainingResult result = train(set, examples, range,
         version == 0 ? System.currentTimeMillis() : version, options);
     // Bound to the small model whose features it learned from: a router applies it only to that model.
@@ -193,13 +223,13 @@ public final class TrainRuleCommand implements Callable<Integer> {
     }
   }
 
-  private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic) {
-    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
+  private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic, CascadeConfig config) {
+    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
     List<DeferralExample> examples = new ArrayList<>();
     int[] unlabelled = {0};
     // Labelled and weighted as the continuous learner does: inverse propensity, so the accepted
     // region is represented by its explored requests.
-    double maxWeight = configOptions.load().get(CascadeConfig.LEARN_MAX_WEIGHT);
+    double maxWeight = config.get(CascadeConfig.LEARN_MAX_WEIGHT);
     OutcomesTopic.Read read = OutcomesTopic.read(client, topic, outcome -> LabelledOutcomes.label(outcome, null, 0)
         .map(e -> LabelledOutcomes.toDeferralExample(e, maxWeight))
         .ifPresentOrElse(examples::add, () -> unlabelled[0]++), EvalCommand.progressBars());
