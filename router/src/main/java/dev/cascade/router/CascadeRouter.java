@@ -102,6 +102,27 @@ public final class CascadeRouter implements AutoCloseable {
   }
 
   /**
+   * Checks, before any model loads or broker starts, that the configured policy's rules (its rule,
+   * fallback and shadow rules) exist and apply to the small model {@code small.model} names, as
+   * {@link #start} would find at the end of its start-up: the shipped learned versions and the
+   * closed-form rules of {@link LearnedRules#bundled()}. A version the rules topic may still bring
+   * passes (start logs it).
+   *
+   * @throws dev.cascade.router.config.ConfigException naming {@code policy.rule} and the problem
+   */
+  public static void checkConfiguredPolicy(CascadeConfig config) {
+    RuleResolver rules = new RuleResolver(LearnedRules.bundled(),
+        RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL))));
+    try {
+      rules.check(configuredPolicy(config).withPregenSkip(null));
+    } catch (RuleResolver.RuleUnavailableException e) {
+      if (e.problem() != RuleResolver.Problem.MISSING_VERSION && e.problem() != RuleResolver.Problem.PENDING_VERSION) {
+        throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
+      }
+    }
+  }
+
+  /**
    * Connects to the models after the small one: those {@code tiers} names, or, when it names none,
    * the one at {@code largeTarget}.
    *

@@ -178,8 +178,10 @@ final class BenchCommand implements Runnable {
         flags.put(CascadeConfig.POLICY_RULE.name(), rule);
       }
       CascadeConfig config = configOptions.load(flags);
-      RouterBench.Result r = RouterBench.run(new RouterBench.Options(requests, rounds, warmUp, config),
-          spec.commandLine().getErr());
+      RouterBench.Options options = new RouterBench.Options(requests, rounds, warmUp, config);
+      // Before the bare model runs and the broker starts, not at the router's start minutes later.
+      dev.cascade.router.CascadeRouter.checkConfiguredPolicy(config);
+      RouterBench.Result r = RouterBench.run(options, spec.commandLine().getErr());
       PrintWriter out = spec.commandLine().getOut();
       if (json) {
         out.println(MAPPER.writeValueAsString(toJson(r)));

@@ -195,6 +195,8 @@ final class DemoCommand implements Callable<Integer> {
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
     }
+    // A rule the router would refuse at its start, refused before any model loads or the broker starts.
+    CascadeRouter.checkConfiguredPolicy(config);
     LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
     if (skipRule != null) {
       skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);
@@ -449,6 +451,9 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
         CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0"), Map.of());
+    // The demo's router starts from Chow-Sum and sets its own shadows: the fallback rule is the user's to get wrong.
+    CascadeRouter.checkConfiguredPolicy(config.with(CascadeConfig.POLICY_RULE, "chow-sum")
+        .with(CascadeConfig.POLICY_SHADOW_RULES, ""));
     String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
         : data.getFileName().toString();
     return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
