@@ -10,10 +10,12 @@ import dev.cascade.router.learning.LearnerSpec;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.LabelledOutcomes;
+import dev.cascade.router.learning.OutcomeReport;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.schemas.avro.RoutingOutcome;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -225,18 +227,75 @@ public final class TrainRuleCommand implements Callable<Integer> {
 
   private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic, CascadeConfig config) {
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
-    List<DeferralExample> examples = new ArrayList<>();
-    int[] unlabelled = {0};
     // Labelled and weighted as the continuous learner does: inverse propensity, so the accepted
     // region is represented by its explored requests.
-    double maxWeight = config.get(CascadeConfig.LEARN_MAX_WEIGHT);
-    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, outcome -> LabelledOutcomes.label(outcome, null, 0)
-        .map(e -> LabelledOutcomes.toDeferralExample(e, maxWeight))
-        .ifPresentOrElse(examples::add, () -> unlabelled[0]++), EvalCommand.progressBars());
-    spec.commandLine().getErr().printf(Locale.ROOT,
-        "%d outcomes with a label, %d without (accepted, no reference), %d undecodable%n",
-        examples.size(), unlabelled[0], read.undecodable());
-    return Map.entry(examples, read.range());
+    OutcomeExamples collected = new OutcomeExamples(config.get(CascadeConfig.LEARN_MAX_WEIGHT));
+    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, collected, EvalCommand.progressBars());
+    collected.undecodable(read.undecodable());
+    spec.commandLine().getErr().println(collected.summary());
+    return Map.entry(collected.examples(), read.range());
+  }
+
+  /**
+   * The training examples of a stream of outcomes, labelled as the continuous learner labels them
+   * ({@link LabelledOutcomes}, no feedback), and the others counted by why they were skipped, in
+   * the words {@code eval --outcomes} uses where the reasons are the same.
+   */
+  static final class OutcomeExamples implements java.util.function.Consumer<RoutingOutcome> {
+    private final double maxWeight;
+    private final List<DeferralExample> examples = new ArrayList<>();
+    private final Map<String, Long> skipped = new LinkedHashMap<>();
+    private long read;
+
+    OutcomeExamples(double maxWeight) {
+      this.maxWeight = maxWeight;
+    }
+
+    @Override
+    public void accept(RoutingOutcome outcome) {
+      read++;
+      LabelledOutcomes.Labelled labelled = LabelledOutcomes.labelOrSkip(outcome, null, 0);
+      if (labelled.skipReason() != null) {
+        skip(labelled.skipReason(), 1);
+        return;
+      }
+      // Kept by the learner for comparing rules (the large model's correctness estimated), but
+      // the benefit of deferring it is unknown: trained on, it would count as no benefit.
+      if (!LabelledOutcomes.trainable(labelled.example())) {
+        skip(LabelledOutcomes.NOT_TRAINABLE, 1);
+        return;
+      }
+      try {
+        examples.add(LabelledOutcomes.toDeferralExample(labelled.example(), maxWeight));
+      } catch (IllegalArgumentException e) {
+        skip(OutcomeReport.FEATURES_INVALID, 1);
+      }
+    }
+
+    void undecodable(long count) {
+      read += count;
+      skip(OutcomeReport.UNDECODABLE, count);
+    }
+
+    private void skip(String reason, long count) {
+      if (count > 0) {
+        skipped.merge(reason, count, Long::sum);
+      }
+    }
+
+    List<DeferralExample> examples() {
+      return examples;
+    }
+
+    Map<String, Long> skipped() {
+      return skipped;
+    }
+
+    /** One line: how many were read, how many are training examples, and the skips by reason. */
+    String summary() {
+      return String.format(Locale.ROOT, "%d outcomes read, %d training examples, skipped: %s", read, examples.size(),
+          OutcomeReport.describeSkips(skipped));
+    }
   }
 
   static ProgressBar bar(String task, long max) {

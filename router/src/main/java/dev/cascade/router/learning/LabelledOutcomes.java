@@ -62,19 +62,58 @@ public final class LabelledOutcomes {
     return outcome.getSmallCorrect() != null;
   }
 
+  /** Why an outcome gives no example: the small model failed, so there is no answer and no features. */
+  public static final String SMALL_FAILED = "small model failed";
+  /** Why an outcome gives no example: early deferral stopped the small answer, whose correctness is not known. */
+  public static final String STOPPED_EARLY = "small model stopped early (deferral decided)";
+  /** Why an outcome gives no example: the pre-generation skip left the small model out. */
+  public static final String PREGEN_SKIPPED = "small model skipped (pre-generation skip)";
+  /** Why an outcome gives no example: nothing says whether the small answer was right. */
+  public static final String NO_LABEL = "no reference, feedback or large answer (accepted)";
+  /** Why an outcome gives no example: feedback says the small answer was wrong, and the large model gave none. */
+  public static final String WRONG_NO_LARGE = "small answer wrong by feedback, no large answer";
+
+  /**
+   * Why the small model's side of an outcome cannot be labelled at all ({@link #SMALL_FAILED},
+   * {@link #STOPPED_EARLY}, {@link #PREGEN_SKIPPED}), or null when it has a whole answer.
+   */
+  public static String unanswered(RoutingOutcome outcome) {
+    if (outcome.getSmallFailure() != null) {
+      return SMALL_FAILED; // no small answer, no features: nothing to learn a deferral from
+    }
+    // an unfinished small answer (or none: skipped before generation): its correctness, the label, is not known
+    if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
+      return STOPPED_EARLY;
+    }
+    if (dev.cascade.router.routing.SmallStop.PREGEN_SKIP.equals(outcome.getSmallStop())) {
+      return PREGEN_SKIPPED;
+    }
+    return null;
+  }
+
+  /**
+   * The example an outcome gives, or why it gives none.
+   *
+   * @param example the example, or null
+   * @param skipReason null when there is an example; else one of this class's reasons
+   */
+  public record Labelled(LabelledExample example, String skipReason) {}
+
   /**
    * The example an outcome gives, with optional feedback, or empty when it carries no label.
    *
    * @param seq the example's arrival order at the learner
    */
   public static Optional<LabelledExample> label(RoutingOutcome outcome, Feedback feedback, long seq) {
+    return Optional.ofNullable(labelOrSkip(outcome, feedback, seq).example());
+  }
+
+  /** As {@link #label}, saying why when the outcome gives no example. */
+  public static Labelled labelOrSkip(RoutingOutcome outcome, Feedback feedback, long seq) {
     Objects.requireNonNull(outcome, "outcome");
-    if (outcome.getSmallFailure() != null) {
-      return Optional.empty(); // no small answer, no features: nothing to learn a deferral from
-    }
-    if (dev.cascade.router.routing.SmallStop.unfinished(outcome.getSmallStop())) {
-      // an unfinished small answer (or none: skipped before generation): its correctness, the label, is not known
-      return Optional.empty();
+    String unanswered = unanswered(outcome);
+    if (unanswered != null) {
+      return new Labelled(null, unanswered);
     }
     Boolean small = null;
     Boolean large = null;
@@ -109,15 +148,18 @@ public final class LabelledOutcomes {
     }
     // A wrong small answer needs the large model's to be a training label; with a reference it is
     // kept without one all the same, because comparisons estimate the large model's (DoublyRobust).
-    if (small == null || (!small && large == null && !REFERENCE.equals(source))) {
-      return Optional.empty();
+    if (small == null) {
+      return new Labelled(null, NO_LABEL);
+    }
+    if (!small && large == null && !REFERENCE.equals(source)) {
+      return new Labelled(null, WRONG_NO_LARGE);
     }
     boolean escalated = outcome.getDecision() != Decision.ACCEPT;
     Double recorded = outcome.getPropensity();
     double propensity = recorded == null || !(recorded > 0) ? 1.0 : Math.min(1.0, recorded);
     String rule = outcome.getRuleVersion() == null ? outcome.getRule()
         : outcome.getRule() + "@" + outcome.getRuleVersion();
-    return Optional.of(LabelledExample.newBuilder()
+    return new Labelled(LabelledExample.newBuilder()
         .setRequestId(outcome.getRequestId())
         .setSeq(seq)
         .setPromptHash(PromptHash.of(outcome.getPrompt()))
@@ -131,7 +173,23 @@ public final class LabelledOutcomes {
         .setRule(rule)
         .setOutcomeAtMs(outcome.getCompletedAtMs())
         .setReceivedAtMs(outcome.getCompletedAtMs() - Math.round(outcome.getLatencies().getTotalMs()))
-        .build());
+        .build(), null);
+  }
+
+  /**
+   * Why a labelled example is kept for comparisons but is no training label: a wrong small answer
+   * whose large-model correctness is unknown (accepted, not explored), whose benefit of deferring
+   * is then unknown.
+   */
+  public static final String NOT_TRAINABLE =
+      "small answer wrong, large model's correctness unknown (not escalated, or escalation failed: no training label)";
+
+  /**
+   * Whether the example is a training label, as the continuous learner trains on it: a right small
+   * answer, or one the large model answered on escalation.
+   */
+  public static boolean trainable(LabelledExample example) {
+    return example.getSmallCorrect() || observation(example).largeObserved();
   }
 
   /**

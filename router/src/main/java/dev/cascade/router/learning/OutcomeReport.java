@@ -114,7 +114,7 @@ public final class OutcomeReport {
       try {
         features = UncertaintyFeatures.fromMap(outcome.getFeatures());
       } catch (IllegalArgumentException e) {
-        skip("features missing or invalid", 1);
+        skip(FEATURES_INVALID, 1);
         return;
       }
       Map<String, Double> shadows = new TreeMap<>();
@@ -156,6 +156,15 @@ public final class OutcomeReport {
 
   /** The skip reason of records that were not outcomes (or were tombstones). */
   public static final String UNDECODABLE = "undecodable";
+
+  /** The skip reason of outcomes whose recorded features cannot be read. */
+  public static final String FEATURES_INVALID = "features missing or invalid";
+
+  /** Skip counts as a line's part: {@code 5 no reference, 32 small model stopped early (...)}, or {@code none}. */
+  public static String describeSkips(Map<String, Long> skipped) {
+    return skipped.isEmpty() ? "none"
+        : String.join(", ", skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList());
+  }
 
   private final long read;
   private final int used;
@@ -410,14 +419,9 @@ public final class OutcomeReport {
 
   /** Why an outcome cannot be used, or null when it can. */
   private static String skipReason(RoutingOutcome outcome) {
-    if (outcome.getSmallFailure() != null) {
-      return "small model failed";
-    }
-    if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
-      return "small model stopped early (deferral decided)";
-    }
-    if (dev.cascade.router.routing.SmallStop.PREGEN_SKIP.equals(outcome.getSmallStop())) {
-      return "small model skipped (pre-generation skip)";
+    String unanswered = LabelledOutcomes.unanswered(outcome);
+    if (unanswered != null) {
+      return unanswered;
     }
     if (outcome.getSmallCorrect() == null) {
       return "no reference";
