@@ -454,8 +454,8 @@ final class DemoCommand implements Callable<Integer> {
     // The demo's router starts from Chow-Sum and sets its own shadows: the fallback rule is the user's to get wrong.
     CascadeRouter.checkConfiguredPolicy(config.with(CascadeConfig.POLICY_RULE, "chow-sum")
         .with(CascadeConfig.POLICY_SHADOW_RULES, ""));
-    String name = data == null ? "test split, " + (phrasesFirst ? "phrases then words" : "words then phrases")
-        : data.getFileName().toString();
+    // The report says what was sent: the kinds in order and their counts (LearnDemo.describe).
+    String name = data == null ? "test split" : data.getFileName().toString();
     return LearnDemo.run(config, new LearnDemo.Settings(examples, name, r, targetEscalation, exploration, window, json,
         plot, feedback));
   }

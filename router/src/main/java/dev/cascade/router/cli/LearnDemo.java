@@ -63,7 +63,12 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  */
 final class LearnDemo {
 
-  /** What the learning demo is told. */
+  /**
+   * What the learning demo is told.
+   *
+   * @param dataName where the requests come from ({@code test split}, a file's name); the report
+   *     adds what was sent ({@link #describe})
+   */
   record Settings(List<Example> examples, String dataName, double rate, double targetRate, double exploration,
       int window, boolean json, Path plot, boolean feedback) {
 
@@ -114,6 +119,9 @@ final class LearnDemo {
 
   static int run(CascadeConfig base, Settings settings) throws Exception {
     EvalCommand.quietTribuo();
+    List<String> warnings = new ArrayList<>();
+    tooFewToPublish(settings.examples().size(), base.get(CascadeConfig.LEARN_MIN_LABELS)).ifPresent(warnings::add);
+    warnings.forEach(System.err::println);
     String engine = base.get(CascadeConfig.ENGINE);
     int maxNew = base.get(CascadeConfig.MAX_NEW_TOKENS);
     boolean bundledSmall = ModelFingerprint.of(base.get(CascadeConfig.SMALL_MODEL))
@@ -136,8 +144,9 @@ final class LearnDemo {
           .with(CascadeConfig.POLICY_TARGET_RATE, Double.toString(settings.targetRate()))
           .with(CascadeConfig.POLICY_EXPLORATION, Double.toString(settings.exploration()))
           .with(CascadeConfig.POLICY_SHADOW_RULES, shadows);
-      System.err.printf(Locale.ROOT, "learning demo: %d requests at %.0f/s, target escalation %.2f, exploration %.2f,"
-          + " starting with chow-sum (threshold %.4f), shadows %s%n", settings.examples().size(), settings.rate(),
+      System.err.printf(Locale.ROOT, "learning demo: %s; %d requests at %.0f/s, target escalation %.2f, exploration"
+          + " %.2f, starting with chow-sum (threshold %.4f), shadows %s%n",
+          describe(settings.dataName(), settings.examples()), settings.examples().size(), settings.rate(),
           settings.targetRate(), settings.exploration(), start, shadows);
       LargeModelServer largeServer = new LargeModelServer(
           NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
@@ -171,6 +180,8 @@ final class LearnDemo {
       DemoCommand.largeOnlyBaseline(large, settings.examples(), result, maxNew, largeTexts, largeTokens, "learn-",
           Progress.shown(settings.json()), 1);
       Map<String, Object> report = report(settings, result, largeTexts, published, policyTimes, learnerMetrics);
+      report.put("learn_min_labels", base.get(CascadeConfig.LEARN_MIN_LABELS));
+      report.put("warnings", warnings);
       if (settings.feedback()) {
         report.put("feedback_sent", feedbackSent);
         report.put("feedback_failed", feedbackFailed);
@@ -211,7 +222,8 @@ final class LearnDemo {
       windows.add(window(examples, result, largeTexts, from, Math.min(n, from + settings.window())));
     }
     Map<String, Object> out = new LinkedHashMap<>();
-    out.put("data", settings.dataName());
+    out.put("data", describe(settings.dataName(), examples));
+    out.put("kinds", kindCounts(examples));
     out.put("requests", n);
     out.put("responses", answers.size());
     out.put("lost", lost);
@@ -229,7 +241,7 @@ final class LearnDemo {
     out.put("rules_rejected", (long) counter(learnerMetrics, "cascade_learner_trainings", "rejected"));
     out.put("rounds_skipped", (long) counter(learnerMetrics, "cascade_learner_trainings", "skipped"));
     out.put("final_rule", windows.isEmpty() ? null : spec(windows.get(windows.size() - 1)));
-    out.put("swaps", swaps(examples, result, published, policyTimes));
+    out.put("swaps", swaps(examples, result, published, policyTimes).stream().map(LearnDemo::swapJson).toList());
     out.put("second_half", secondHalf(examples, result, largeTexts));
     out.put("windows", windows.stream().map(LearnDemo::windowJson).toList());
     return out;
@@ -391,6 +403,62 @@ final class LearnDemo {
     return times;
   }
 
+  /**
+   * A warning line when {@code requests} are fewer than {@code learn.min-labels}: the learner
+   * trains only once it holds that many labelled outcomes, and a request gives at most one.
+   */
+  static java.util.Optional<String> tooFewToPublish(int requests, int minLabels) {
+    if (requests >= minLabels) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of(String.format(Locale.ROOT, "warning: %d requests, fewer than the %d labelled outcomes"
+        + " the learner needs before it trains (learn.min-labels): no rule can be published in this run", requests,
+        minLabels));
+  }
+
+  /** How many requests of each kind were sent, kinds in order of first appearance ({@code none}: no kind). */
+  static Map<String, Integer> kindCounts(List<Example> examples) {
+    Map<String, Integer> counts = new LinkedHashMap<>();
+    examples.forEach(e -> counts.merge(e.kind() == null ? "none" : e.kind(), 1, Integer::sum));
+    return counts;
+  }
+
+  /**
+   * What was sent, in order: {@code source: 2444 words, then 1056 phrases}, or, when the kinds
+   * alternate more than that, the counts and {@code interleaved}.
+   */
+  static String describe(String source, List<Example> examples) {
+    List<Map.Entry<String, Integer>> runs = new ArrayList<>();
+    for (Example e : examples) {
+      String kind = e.kind() == null ? "none" : e.kind();
+      if (!runs.isEmpty() && runs.get(runs.size() - 1).getKey().equals(kind)) {
+        Map.Entry<String, Integer> last = runs.remove(runs.size() - 1);
+        runs.add(Map.entry(kind, last.getValue() + 1));
+      } else {
+        runs.add(Map.entry(kind, 1));
+      }
+    }
+    if (runs.size() <= 4) {
+      return source + ": " + String.join(", then ", runs.stream().map(r -> count(r.getKey(), r.getValue())).toList());
+    }
+    return source + ": " + String.join(", ", kindCounts(examples).entrySet().stream()
+        .map(r -> count(r.getKey(), r.getValue())).toList()) + ", interleaved";
+  }
+
+  private static String count(String kind, int n) {
+    return n + " " + (kind.equals("none") ? "without a kind" : n == 1 ? kind : kind + "s");
+  }
+
+  private static Map<String, Object> swapJson(Swap s) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("rule", s.rule());
+    m.put("rule_version", s.ruleVersion());
+    m.put("policy_version", s.policyVersion());
+    m.put("first_request_index", s.firstRequestIndex());
+    m.put("in_force_after_ms", s.inForceAfterMs());
+    return m;
+  }
+
   private static Map<String, Object> windowJson(Window w) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("from", w.from());
@@ -412,8 +480,8 @@ final class LearnDemo {
   @SuppressWarnings("unchecked")
   static String text(Map<String, Object> report) {
     StringBuilder b = new StringBuilder();
-    b.append(String.format(Locale.ROOT, "%s: %s requests, %s responses, %s lost, %s duplicates; target escalation %.2f;"
-            + " rules published %s, rejected %s%n", report.get("data"), report.get("requests"), report.get("responses"),
+    b.append(String.format(Locale.ROOT, "data %s; %s requests, %s responses, %s lost, %s duplicates;"
+            + " target escalation %.2f; rules published %s, rejected %s%n", report.get("data"), report.get("requests"), report.get("responses"),
         report.get("lost"), report.get("duplicates"), (Double) report.get("target_escalation_rate"),
         report.get("rules_published"), report.get("rules_rejected")));
     b.append(String.format(Locale.ROOT, "%-11s %-22s %6s %7s %7s %7s %8s %8s %8s%n", "requests", "rule in force",
@@ -426,15 +494,48 @@ final class LearnDemo {
           (Double) w.get("accuracy_large_only"), fmt(w.get("auc_df_rule_in_force")), fmt(w.get("auc_df_chow_sum")),
           fmt(w.get("auc_df_shipped_rule"))));
     }
-    b.append("second half: ").append(report.get("second_half")).append('\n');
-    b.append("labels: ").append(report.get("labels")).append(", the learner's by source ")
-        .append(report.get("learner_labels"));
-    if (report.containsKey("feedback_sent")) {
-      b.append("; feedback given through the gRPC door ").append(report.get("feedback_sent")).append(", failed ")
-          .append(report.get("feedback_failed"));
+    Map<String, Object> half = (Map<String, Object>) report.get("second_half");
+    int decided = ((Number) half.get("decided_by_published_rules")).intValue();
+    b.append(String.format(Locale.ROOT, "second half (%s requests): ", half.get("requests")));
+    if (decided == 0) {
+      b.append("no published rule decided any of them");
+    } else {
+      b.append(String.format(Locale.ROOT, "published rules decided %d; AUC-DF on those: published %s, Chow-Sum (shadow)"
+          + " %s, shipped rule (shadow) %s", decided, fmt(half.get("auc_df_published_rules")),
+          fmt(half.get("auc_df_chow_sum")), fmt(half.get("auc_df_shipped_rule"))));
     }
     b.append('\n');
-    b.append("swaps: ").append(report.get("swaps"));
+    b.append("labels: ").append("feedback".equals(report.get("labels")) ? "feedback through the gRPC door"
+        : "the requests' references");
+    if (report.containsKey("feedback_sent")) {
+      b.append(" (given ").append(report.get("feedback_sent")).append(", failed ")
+          .append(report.get("feedback_failed")).append(')');
+    }
+    b.append("; the learner's by source: ").append(String.join(", ", ((Map<String, Object>) report.get("learner_labels"))
+        .entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList()));
+    b.append('\n');
+    List<Map<String, Object>> swaps = (List<Map<String, Object>>) report.get("swaps");
+    b.append("published rules in force: ");
+    if (swaps.isEmpty()) {
+      b.append("none");
+    }
+    for (int i = 0; i < swaps.size(); i++) {
+      Map<String, Object> s = swaps.get(i);
+      b.append(i == 0 ? "" : "; ").append(s.get("rule")).append('@').append(s.get("rule_version"));
+      if (s.get("first_request_index") == null) {
+        b.append(" decided no request");
+      } else {
+        b.append(" from request #").append(s.get("first_request_index")).append(" (policy v")
+            .append(s.get("policy_version"));
+        if (s.get("in_force_after_ms") != null) {
+          b.append(", ").append(s.get("in_force_after_ms")).append(" ms after the learner wrote it");
+        }
+        b.append(')');
+      }
+    }
+    for (Object warning : (List<?>) report.getOrDefault("warnings", List.of())) {
+      b.append('\n').append(warning);
+    }
     return b.toString();
   }
 
@@ -533,7 +634,7 @@ final class LearnDemo {
     }
     int w = series.window();
     XYChart chart = new XYChartBuilder().width(1100).height(600)
-        .title("demo --learn, " + settings.dataName() + ": escalation rate and threshold")
+        .title("demo --learn, " + describe(settings.dataName(), settings.examples()) + ": escalation rate and threshold")
         .xAxisTitle("requests").yAxisTitle("escalation rate").build();
     chart.getStyler().setMarkerSize(0);
     if (!series.rate().isEmpty()) {

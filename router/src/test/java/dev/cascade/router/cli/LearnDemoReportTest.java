@@ -23,7 +23,8 @@ class LearnDemoReportTest {
   static RoutingOutcome outcome(int i, boolean escalated, double threshold) {
     return RoutingOutcome.newBuilder()
         .setRequestId("learn-" + i).setPrompt("p" + i).setSmallText("a").setFeatures(new HashMap<>())
-        .setRule("chow-sum").setScore(0).setThreshold(threshold).setPolicyVersion(0)
+        .setRule("chow-sum").setScore(0.5 * i).setThreshold(threshold).setPolicyVersion(0)
+        .setShadowScores(new HashMap<>(Map.of("chow-sum", 0.5 * i)))
         .setDecision(escalated ? Decision.DEFER : Decision.ACCEPT)
         .setServedBy(escalated ? ServedBy.LARGE : ServedBy.SMALL).setLargeText(escalated ? "a" : null)
         .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(0).build();
@@ -85,5 +86,55 @@ class LearnDemoReportTest {
   void aPlotPathThatIsADirectoryIsRefusedBeforeTheRun(@TempDir Path dir) {
     assertThat(DemoOptionsTest.refused("demo", "--learn", "--plot", dir.toString()))
         .contains("--plot").contains("is a directory");
+  }
+
+  @Test
+  void theDataSaysWhatWasSentKindsInOrderWithTheirCounts() {
+    List<Example> words = settings(400, null).examples();
+    // Before: "test split, words then phrases" for 400 requests that were all words.
+    assertThat(LearnDemo.describe("test split", words)).isEqualTo("test split: 400 words");
+    List<Example> shifted = new ArrayList<>(words);
+    shifted.add(new Example("a b", "x", "phrase"));
+    shifted.add(new Example("c d", "x", "phrase"));
+    assertThat(LearnDemo.describe("test split", shifted)).isEqualTo("test split: 400 words, then 2 phrases");
+    List<Example> mixed = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      mixed.add(new Example("p", "x", i % 2 == 0 ? "word" : "phrase"));
+    }
+    mixed.add(new Example("p", "x", null));
+    assertThat(LearnDemo.describe("f.jsonl", mixed)).isEqualTo("f.jsonl: 3 words, 3 phrases, 1 without a kind, interleaved");
+    assertThat(LearnDemo.kindCounts(mixed)).containsExactly(Map.entry("word", 3), Map.entry("phrase", 3),
+        Map.entry("none", 1));
+  }
+
+  @Test
+  void fewerRequestsThanTheLearnerNeedsToTrainAreSaidToPublishNothing() {
+    assertThat(LearnDemo.tooFewToPublish(400, 600)).get().asString().startsWith("warning: 400 requests")
+        .contains("learn.min-labels").contains("no rule can be published");
+    assertThat(LearnDemo.tooFewToPublish(600, 600)).isEmpty();
+  }
+
+  @Test
+  void theTextReportHasReadableLinesNotJavaMaps() throws Exception {
+    int n = 200;
+    LearnDemo.Settings settings = settings(n, null);
+    List<String> largeTexts = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      largeTexts.add("a");
+    }
+    Map<String, Object> report = LearnDemo.report(settings,
+        new DemoWorkload.Result(Map.of(), Map.of(), List.of(), outcomes(n)), largeTexts, List.of(), Map.of(),
+        new io.prometheus.metrics.model.registry.PrometheusRegistry());
+    report.put("warnings", List.of(LearnDemo.tooFewToPublish(n, 600).orElseThrow()));
+    String text = LearnDemo.text(report);
+    // Before: "second half: {requests=100, decided_by_published_rules=0, ...=null}" and "swaps: []".
+    assertThat(text).doesNotContain("{").doesNotContain("=").doesNotContain("[")
+        .contains("data test: 200 words; 200 requests")
+        .contains("second half (100 requests): no published rule decided any of them")
+        .contains("labels: the requests' references; the learner's by source: feedback 0, reference 0, teacher 0")
+        .contains("published rules in force: none")
+        .contains("warning: 200 requests");
+    String json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(report);
+    assertThat(json).contains("\"data\":\"test: 200 words\"").contains("\"kinds\":{\"word\":200}");
   }
 }
