@@ -302,13 +302,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     PrintWriter out = spec.commandLine().getOut();
     warn(overlaps);
     if (json) {
-      ObjectNode root = report.toJson();
-      warningsJson(root, overlaps);
+      ObjectNode root = dataJson(report, data, rules, overlaps, early);
       leftOut.forEach(message -> ((ArrayNode) root.get("warnings")).addObject()
           .put("type", "rule_not_applicable").put("message", message));
-      if (early != null) {
-        root.set("early_defer", early.toJson());
-      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("data: " + data + " (" + items.size() + " items)");
@@ -458,6 +454,28 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       cli.getErr().println("prompt rule: " + skipRuleOut);
     }
     return 0;
+  }
+
+  /**
+   * {@code eval --data --json}: the report ({@link CascadeReport#toJson}), {@code source} (the data
+   * file, as {@code --outcomes} names its topic there), {@code learned_rules} (each learned rule's
+   * provenance: {@code name}, {@code version}, {@code learner}, {@code trained_on}), {@code warnings}
+   * and, with --early-defer, {@code early_defer}.
+   */
+  static ObjectNode dataJson(CascadeReport report, Path data, List<LearnedRule> rules, List<TrainingOverlap> overlaps,
+      EarlyDeferralEvaluation.Report early) {
+    ObjectNode root = report.toJson();
+    root.put("source", data.toString());
+    ArrayNode learned = root.putArray("learned_rules");
+    for (LearnedRule rule : rules) {
+      learned.addObject().put("name", rule.name()).put("version", rule.info().version())
+          .put("learner", rule.info().learner()).put("trained_on", rule.info().trainingDataRange());
+    }
+    warningsJson(root, overlaps);
+    if (early != null) {
+      root.set("early_defer", early.toJson());
+    }
+    return root;
   }
 
   /**
