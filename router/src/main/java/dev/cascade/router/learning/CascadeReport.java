@@ -60,6 +60,14 @@ public final class CascadeReport {
   public record Section(String label, int n, double smallAccuracy, double largeAccuracy,
       String bestChow, List<RuleResult> rules) {
 
+    /**
+     * Whether the two models' accuracies differ, so that there is a gap to recover: APGR and CPT
+     * are not defined without one (null in the JSON, {@code -} in the table).
+     */
+    public boolean hasGap() {
+      return smallAccuracy != largeAccuracy;
+    }
+
     /** The results of the rule called {@code name}. */
     public RuleResult rule(String name) {
       return rules.stream().filter(r -> r.name().equals(name)).findFirst()
@@ -137,7 +145,8 @@ public final class CascadeReport {
   /**
    * The report as one JSON object: {@code small_accuracy}, {@code large_accuracy}, {@code n},
    * {@code rules} (name → {@code auc_df}, {@code gain_over_random_pct}, {@code oracle_share_pct},
-   * {@code apgr}, {@code cpt50}, {@code cpt80}, {@code cpt95}, {@code accuracy_at_20pct}, and for a
+   * {@code apgr}, {@code cpt50}, {@code cpt80}, {@code cpt95} (null where the two models are equally
+   * accurate: {@link Section#hasGap}), {@code accuracy_at_20pct}, and for a
    * learned rule {@code vs_best_chow}: {@code delta}, {@code ci_low}, {@code ci_high},
    * {@code best_chow}), and {@code by_kind} (kind → the same object, without {@code by_kind}) where
    * the items have kinds.
@@ -214,10 +223,11 @@ public final class CascadeReport {
       rule.put("auc_df", m.aucDf());
       rule.put("gain_over_random_pct", m.gainOverRandomPct());
       rule.put("oracle_share_pct", m.oracleSharePct());
-      rule.put("apgr", m.apgr());
-      rule.put("cpt50", m.cpt50());
-      rule.put("cpt80", m.cpt80());
-      rule.put("cpt95", m.cpt95());
+      boolean gap = section.hasGap();
+      rule.put("apgr", gap ? m.apgr() : null);
+      rule.put("cpt50", gap ? m.cpt50() : null);
+      rule.put("cpt80", gap ? m.cpt80() : null);
+      rule.put("cpt95", gap ? m.cpt95() : null);
       rule.put("accuracy_at_20pct", m.accuracyAt20Pct());
       if (result.vsBestChow() != null) {
         ObjectNode versus = rule.putObject("vs_best_chow");
@@ -243,9 +253,18 @@ public final class CascadeReport {
           "%+.4f [%+.4f, %+.4f]%s", r.vsBestChow().delta(), r.vsBestChow().ciLow(),
           r.vsBestChow().ciHigh(), r.vsBestChow().aboveZero() ? " *" : "");
       out.append(String.format(Locale.ROOT,
-          "%-18s %7.4f %+8.2f%% %7.1f%% %6.3f %6.3f %6.3f %6.3f %7.2f%%  %s%n",
-          r.name(), m.aucDf(), m.gainOverRandomPct(), m.oracleSharePct(), m.apgr(), m.cpt50(),
-          m.cpt80(), m.cpt95(), 100 * m.accuracyAt20Pct(), versus).stripTrailing()).append('\n');
+          "%-18s %7.4f %+8.2f%% %7.1f%% %6s %6s %6s %6s %7.2f%%  %s%n",
+          r.name(), m.aucDf(), m.gainOverRandomPct(), m.oracleSharePct(), gapMetric(s, m.apgr()),
+          gapMetric(s, m.cpt50()), gapMetric(s, m.cpt80()), gapMetric(s, m.cpt95()), 100 * m.accuracyAt20Pct(),
+          versus).stripTrailing()).append('\n');
     }
+    if (!s.hasGap()) {
+      out.append("APGR and CPT are not defined here: both models are right on the same share of the items,"
+          + " so there is no gap to recover\n");
+    }
+  }
+
+  private static String gapMetric(Section s, double value) {
+    return s.hasGap() ? String.format(Locale.ROOT, "%.3f", value) : "-";
   }
 }

@@ -55,6 +55,40 @@ class CascadeReportTest {
     assertThat(report.toTable()).contains("posthoc-quantile", "oracle", "phrase: n = 134");
   }
 
+  @Test
+  void apgrAndCptAreNotDefinedWhenBothModelsScoreTheSame() {
+    // Before, eval printed APGR and CPT as 0.000 here: as if no rule recovered any of a gap there is not.
+    java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+    List<DeferralExample> examples = new ArrayList<>();
+    List<String> kinds = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      // words: each model right on half, on different items; phrases: only the large model right.
+      boolean word = i < 100;
+      examples.add(new DeferralExample(SyntheticExamples.randomFeatures(random), null, word && i % 2 == 0,
+          word ? i % 2 == 1 : true));
+      kinds.add(word ? "word" : "phrase");
+    }
+    CascadeReport report = CascadeReport.compute(examples, kinds, List.of(), 20, 1L);
+    JsonNode word = report.toJson().get("by_kind").get("word");
+    assertThat(word.get("small_accuracy").asDouble()).isEqualTo(word.get("large_accuracy").asDouble());
+    for (String name : List.of("random", "chow-sum", "oracle")) {
+      JsonNode metrics = word.get("rules").get(name);
+      for (String metric : List.of("apgr", "cpt50", "cpt80", "cpt95")) {
+        assertThat(metrics.get(metric).isNull()).as(name + "." + metric).isTrue();
+      }
+      assertThat(metrics.get("auc_df").isNumber()).isTrue();
+    }
+    JsonNode phrase = report.toJson().get("by_kind").get("phrase").get("rules").get("oracle");
+    assertThat(phrase.get("apgr").isNumber()).isTrue();
+    assertThat(phrase.get("cpt95").isNumber()).isTrue();
+    String table = report.toTable();
+    String wordTable = table.substring(table.indexOf("word: n = 100"));
+    assertThat(wordTable).contains("APGR and CPT are not defined here");
+    assertThat(wordTable.lines().filter(l -> l.startsWith("oracle")).findFirst().orElseThrow())
+        .doesNotContain("0.000").contains(" -      -      -      - ");
+    assertThat(table.substring(0, table.indexOf("word: n = 100"))).doesNotContain("not defined");
+  }
+
   private static List<String> iterable(java.util.Iterator<String> names) {
     List<String> list = new ArrayList<>();
     names.forEachRemaining(list::add);
