@@ -29,7 +29,8 @@ final class AdminTokenOption {
         token = java.nio.file.Files.readAllLines(tokenFile).stream().map(String::trim).filter(l -> !l.isEmpty())
             .findFirst().orElse("");
       } catch (java.io.IOException e) {
-        throw new CommandLine.ParameterException(spec.commandLine(), "--token-file: cannot read " + tokenFile + ": " + e);
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "--token-file: " + RuntimeCommand.readProblem(tokenFile, e));
       }
     }
     if (token == null || token.isBlank()) {

@@ -38,13 +38,14 @@ public final class CascadeCommand implements Runnable {
   }
 
   /**
-   * The configured picocli command line; configuration errors print one line and exit 2. Every
+   * The configured picocli command line; a command line not understood and configuration errors
+   * print one line (and where to get help) and exit 2 ({@link RuntimeCommand#configure}). Every
    * subcommand's {@code -V} prints this command's version (picocli does not hand it down).
    */
   public static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new CascadeCommand());
     sameVersion(cli, cli.getCommandSpec().version());
-    return RuntimeCommand.configure(cli);
+    return RuntimeCommand.configure(cli, "./cascade");
   }
 
   private static void sameVersion(CommandLine cli, String[] version) {

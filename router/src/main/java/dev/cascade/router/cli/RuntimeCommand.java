@@ -1,6 +1,7 @@
 package dev.cascade.router.cli;
 
 import dev.cascade.router.config.ConfigException;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -34,18 +35,40 @@ public final class RuntimeCommand implements Runnable {
   }
 
   public static void main(String[] args) {
-    System.exit(configure(new CommandLine(new RuntimeCommand())).execute(args));
+    System.exit(configure(new CommandLine(new RuntimeCommand()), "java -jar cascade-runtime.jar").execute(args));
   }
 
   /**
-   * Configuration errors print one line and exit 2; a Kafka cluster that never answers, or a port
-   * to listen on that is taken, one line and exit 1.
+   * A command line that is not understood (an unknown option, a value of the wrong type, a
+   * missing required option) prints {@code error: MESSAGE} and {@code try 'LAUNCHER COMMAND --help'},
+   * exit 2, not the whole usage. Configuration errors, a file that cannot be read or written and an
+   * inference engine this host cannot run print one line and exit 2; a Kafka cluster that never
+   * answers, a port to listen on that is taken, or another I/O failure, one line and exit 1.
+   *
+   * @param launcher what runs this command line, for the hint ({@code ./cascade})
    */
-  static CommandLine configure(CommandLine cli) {
+  static CommandLine configure(CommandLine cli, String launcher) {
+    cli.setParameterExceptionHandler((e, args) -> {
+      CommandLine where = e.getCommandLine();
+      java.io.PrintWriter err = where.getErr();
+      err.println("error: " + parameterMessage(e));
+      String command = where.getCommandSpec().qualifiedName(" ");
+      String root = cli.getCommandSpec().name();
+      String sub = command.startsWith(root) ? command.substring(root.length()) : " " + command;
+      err.println("try '" + launcher + sub + " --help'");
+      err.flush();
+      return where.getCommandSpec().exitCodeOnInvalidInput();
+    });
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       if (e instanceof ConfigException || e instanceof IllegalArgumentException) {
         commandLine.getErr().println("error: " + e.getMessage());
         return 2;
+      }
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof dev.cascade.models.EngineUnavailableException engine) {
+          commandLine.getErr().println("error: " + engine.getMessage());
+          return 2;
+        }
       }
       if (e instanceof dev.cascade.router.topics.KafkaUnreachableException || e instanceof Ports.PortInUseException) {
         commandLine.getErr().println("error: " + e.getMessage());
@@ -63,30 +86,93 @@ public final class RuntimeCommand implements Runnable {
         commandLine.getErr().println("error: " + file);
         return 2;
       }
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof java.io.IOException io) {
+          // Not about a file the command was given (the cases above): a stream, a socket, a disk.
+          commandLine.getErr().println("error: " + (io.getMessage() != null ? io.getMessage() : io.toString()));
+          return 1;
+        }
+      }
       throw e;
     });
     return cli;
   }
 
+  /** Picocli's message, with its suggestions for an unknown option or subcommand on the same line. */
+  private static String parameterMessage(CommandLine.ParameterException e) {
+    String message = String.valueOf(e.getMessage());
+    if (message.startsWith("Error: ")) {
+      message = message.substring("Error: ".length()); // picocli's argument groups say it; "error: " comes first
+    }
+    if (e instanceof CommandLine.UnmatchedArgumentException unmatched) {
+      List<String> suggestions = unmatched.getSuggestions();
+      if (!suggestions.isEmpty()) {
+        message += "; did you mean " + String.join(" or ", suggestions.subList(0, Math.min(3, suggestions.size())))
+            + "?";
+      }
+    }
+    return message;
+  }
+
   /**
-   * A file a command was given that is missing, a directory, unreadable or not UTF-8, said in
-   * one line ("x.jsonl: no such file"); null when {@code e} is about something else.
+   * A file a command was given or writes that is missing, a directory, not a directory, unreadable,
+   * unwritable or not UTF-8, said in one line ("x.jsonl: no such file"); null when {@code e} is
+   * about something else.
    */
   static String fileProblem(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t instanceof java.nio.file.NoSuchFileException f) {
-        return f.getFile() + ": no such file";
-      }
-      if (t instanceof java.nio.file.AccessDeniedException f) {
-        return f.getFile() + ": permission denied";
-      }
-      if (t instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
-        return f.getFile() + ": " + f.getReason().toLowerCase(java.util.Locale.ROOT);
+      if (t instanceof java.nio.file.FileSystemException f) {
+        return fileSystemProblem(f);
       }
       if (t instanceof java.nio.charset.CharacterCodingException) {
         return (e.getMessage() != null && e != t ? e.getMessage() + ": " : "") + "not UTF-8 text";
       }
     }
     return null;
+  }
+
+  /**
+   * {@code FILE: what} for an error reading {@code file}, whatever the error says of it (a plain
+   * {@link java.io.IOException} such as "Is a directory" names no file; a decoding error neither).
+   */
+  static String readProblem(java.nio.file.Path file, java.io.IOException e) {
+    if (e instanceof java.nio.file.FileSystemException f) {
+      return fileSystemProblem(f);
+    }
+    if (e instanceof java.nio.charset.CharacterCodingException) {
+      return file + ": not UTF-8 text";
+    }
+    if (java.nio.file.Files.isDirectory(file)) {
+      return file + ": is a directory";
+    }
+    return file + ": " + (e.getMessage() != null ? e.getMessage() : e.toString());
+  }
+
+  /** {@code PATH: what}, for every kind of file-system error, with or without a reason. */
+  static String fileSystemProblem(java.nio.file.FileSystemException f) {
+    String file = f.getFile() != null ? f.getFile() : "(unnamed file)";
+    if (f.getOtherFile() != null) {
+      file += " -> " + f.getOtherFile();
+    }
+    String what;
+    if (f instanceof java.nio.file.NoSuchFileException) {
+      what = "no such file";
+    } else if (f instanceof java.nio.file.AccessDeniedException) {
+      what = "permission denied";
+    } else if (f instanceof java.nio.file.FileAlreadyExistsException) {
+      // What Files.createDirectories says when a part of the path is a file.
+      what = f.getFile() != null && java.nio.file.Files.exists(java.nio.file.Path.of(f.getFile()))
+          && !java.nio.file.Files.isDirectory(java.nio.file.Path.of(f.getFile()))
+          ? "is a file, not a directory" : "already exists";
+    } else if (f instanceof java.nio.file.NotDirectoryException) {
+      what = "not a directory";
+    } else if (f instanceof java.nio.file.DirectoryNotEmptyException) {
+      what = "directory not empty";
+    } else if (f.getReason() != null) {
+      what = f.getReason().toLowerCase(java.util.Locale.ROOT);
+    } else {
+      what = "cannot be used (" + f.getClass().getSimpleName() + ")";
+    }
+    return file + ": " + what;
   }
 }

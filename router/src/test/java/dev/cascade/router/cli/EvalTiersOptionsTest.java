@@ -91,6 +91,6 @@ class EvalTiersOptionsTest {
         .contains("--tier-rule learned decodes every answer to the end");
     // learned-first keeps Chow-Sum, whose early deferral is exact, on every tier after the first.
     assertThat(refused(validation, "--tiers", "small,large", "--early-defer-costs", "all", "--tier-rule",
-        "learned-first", "--skip-thresholds", "some")).startsWith("--skip-thresholds: one or per-kind");
+        "learned-first", "--skip-thresholds", "some")).startsWith("error: --skip-thresholds: one or per-kind");
   }
 }
