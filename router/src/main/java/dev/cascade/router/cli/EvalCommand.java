@@ -228,9 +228,6 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         ? "with --outcomes it reads only " + OUTCOMES_KEYS_TEXT
         : configUnread("--small and --large, or --tiers", OUTCOMES_KEYS_TEXT)).ifPresent(spec.commandLine().getErr()::println);
     models.check(source.data != null && tiers == null, source.data != null && tiers == null);
-    if (resamples < 1) {
-      throw new IllegalArgumentException("--resamples: must be at least 1, was " + resamples);
-    }
     if (earlyDeferEvery.stream().anyMatch(k -> k < 1)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--early-defer-every: every value must be at least 1, got " + earlyDeferEvery);
@@ -241,6 +238,15 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (tiers == null && !"none".equals(earlyDeferCosts)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--early-defer-costs applies to --tiers only");
     }
+    if (resamples < 1) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--resamples: must be at least 1, was " + resamples);
+    }
+    // Where it will write, before any model runs.
+    OutputPaths.checkFile("--plot", plot);
+    OutputPaths.checkFile("--skip-rule-out", skipRuleOut);
+    OutputPaths.checkFile("--skip-items-out", skipItemsOut);
+    OutputPaths.checkFile("--tier-items-out", tierItemsOut);
     if (source.outcomes != null) {
       return evaluateOutcomes();
     }
@@ -278,9 +284,6 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     if (ruleTrain != null) {
       PromptItem.readJsonl(ruleTrain);
-    }
-    if (plot != null && Files.isDirectory(plot)) {
-      throw new IllegalArgumentException("--plot: " + plot + " is a directory; give a PNG file's path");
     }
     leftOut.forEach(spec.commandLine().getErr()::println);
     spec.commandLine().getErr().flush();
@@ -696,6 +699,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         throw new IllegalArgumentException("--max-new-tokens: must be 0 (each model's own limit) or more, was "
             + maxNewTokens);
       }
+      OutputPaths.checkDirectory("--cache", cache);
       if (small) {
         resolve("--small", this.small);
       }

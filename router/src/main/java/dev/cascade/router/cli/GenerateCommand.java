@@ -67,6 +67,10 @@ final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     PrintWriter out = spec.commandLine().getOut();
+    if (batchSize < 1) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--batch-size: must be at least 1, was "
+          + batchSize);
+    }
     // The input first: a missing or malformed file is refused before the model loads.
     List<Example> examples = source.prompt != null ? List.of() : Examples.read(source.input);
     if (source.prompt == null && examples.isEmpty()) {

@@ -12,7 +12,6 @@ import dev.cascade.router.learning.RuleResolver;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -173,6 +172,7 @@ final class RulesCommand implements Runnable {
       } catch (IllegalArgumentException e) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "NAME[@VERSION]: " + e.getMessage());
       }
+      OutputPaths.checkFile("--out", out);
       if (at.isPresent()) {
         request.setName(at.get().name()).setVersion(at.get().version());
       } else {
@@ -251,10 +251,8 @@ final class RulesCommand implements Runnable {
       byte[] artifact;
       try {
         artifact = Files.readAllBytes(file);
-      } catch (NoSuchFileException e) {
-        throw new IllegalArgumentException(file + ": no such file");
       } catch (IOException e) {
-        throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage(), e);
+        throw new IllegalArgumentException(RuntimeCommand.readProblem(file, e), e);
       }
       return target.call(spec.commandLine().getErr(), channel -> {
         Rule published = token.attachTo(PolicyAdminGrpc.newBlockingStub(channel))

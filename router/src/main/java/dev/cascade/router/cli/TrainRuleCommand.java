@@ -114,6 +114,7 @@ public final class TrainRuleCommand implements Callable<Integer> {
     EvalCommand.quietTribuo();
     // Either way, so that a bad key, value or --config file stops the command at once (exit 2).
     CascadeConfig config = configOptions.load();
+    OutputPaths.checkFile("--out", out);
     PrintWriter err = spec.commandLine().getErr();
     configOptions.unread(source.outcomes != null ? "train-rule --outcomes" : "train-rule --data",
         key -> source.outcomes != null && (EvalCommand.OUTCOMES_KEYS.test(key)
@@ -138,9 +139,6 @@ public final class TrainRuleCommand implements Callable<Integer> {
     }
     if (version < 0) {
       throw new IllegalArgumentException("--version: must be 0 (the training time) or more, was " + version);
-    }
-    if (java.nio.file.Files.isDirectory(out)) {
-      throw new IllegalArgumentException("--out: " + out + " is a directory; give the artifact's file path");
     }
     RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
     List<DeferralExample> examples;
