@@ -287,7 +287,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     leftOut.forEach(spec.commandLine().getErr()::println);
     spec.commandLine().getErr().flush();
-    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    List<AnsweredItem> answered = PromptFiles.naming(data, items,
+        () -> CascadeAnswers.answer(items, models.settings(), progressBars()));
     List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
     for (LearnedRule rule : rules) {
       checkEmbeddingLength(rule, origins.get(rule), examples);
@@ -299,8 +300,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
     List<String> kinds = items.stream().map(PromptItem::kind).toList();
     CascadeReport report = CascadeReport.compute(examples, kinds, rules, resamples, seed);
-    EarlyDeferralEvaluation.Report early = earlyDefer
-        ? EarlyDeferralRuns.evaluate(answered, models.settings(), rules, earlyDeferEvery, progressBars()) : null;
+    EarlyDeferralEvaluation.Report early = earlyDefer ? PromptFiles.naming(data, items,
+        () -> EarlyDeferralRuns.evaluate(answered, models.settings(), rules, earlyDeferEvery, progressBars())) : null;
 
     PrintWriter out = spec.commandLine().getOut();
     warn(overlaps);
@@ -435,11 +436,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     List<PromptItem> validationItems = PromptItem.readJsonl(validation);
     CascadeAnswers.Settings settings = new CascadeAnswers.Settings(tiers.get(0), tiers.get(tiers.size() - 1),
         models.engine, models.maxNewTokens, models.batchSize, models.cache);
-    ObjectNode root = new TiersEvaluation(options, settings, models.learners(), progressBars()).run(validationItems, test);
+    ObjectNode root = PromptFiles.naming(validation, validationItems, () -> PromptFiles.naming(source.data, test,
+        () -> new TiersEvaluation(options, settings, models.learners(), progressBars()).run(validationItems, test)));
     if (earlyDefer) {
       // Early deferral of the first tier, decided against the last (as --early-defer without --tiers, Chow rules only).
-      List<dev.cascade.router.learning.AnsweredItem> answered = CascadeAnswers.answer(test, settings, progressBars());
-      root.set("early_defer", EarlyDeferralRuns.evaluate(answered, settings, List.of(), progressBars()).toJson());
+      root.set("early_defer", PromptFiles.naming(source.data, test, () -> {
+        List<dev.cascade.router.learning.AnsweredItem> answered = CascadeAnswers.answer(test, settings, progressBars());
+        return EarlyDeferralRuns.evaluate(answered, settings, List.of(), progressBars()).toJson();
+      }));
     }
     PrintWriter out = cli.getOut();
     if (json) {
@@ -547,7 +551,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   private List<LearnedRule> trainRules(Path file) throws IOException {
     List<PromptItem> items = PromptItem.readJsonl(file);
-    List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), progressBars());
+    List<AnsweredItem> answered = PromptFiles.naming(file, items,
+        () -> CascadeAnswers.answer(items, models.settings(), progressBars()));
     List<DeferralExample> examples = answered.stream().map(AnsweredItem::example).toList();
     List<LearnedRule> rules = new ArrayList<>();
     for (FeatureSet set : FeatureSet.values()) {

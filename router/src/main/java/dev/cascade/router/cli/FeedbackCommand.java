@@ -102,9 +102,20 @@ final class FeedbackCommand implements Callable<Integer> {
     });
   }
 
-  /** Sends every line of {@link #data}; a line that is not a feedback object is refused here, naming it. */
+  /**
+   * Sends every line of {@link #data}; a line that is not a feedback object is refused here, naming
+   * it. A file that cannot be read, is not UTF-8 or holds no lines is refused before any call.
+   */
   private int sendFile() throws Exception {
-    java.util.List<String> lines = java.nio.file.Files.readAllLines(data);
+    java.util.List<String> lines;
+    try {
+      lines = dev.cascade.router.demo.Examples.readLines(data);
+    } catch (java.io.UncheckedIOException e) {
+      throw new IllegalArgumentException(RuntimeCommand.readProblem(data, e.getCause()), e);
+    }
+    if (lines.stream().allMatch(String::isBlank)) {
+      throw new IllegalArgumentException(data + ": holds no items");
+    }
     com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
     java.io.PrintWriter err = spec.commandLine().getErr();
     return target.call(err, channel -> {
@@ -112,7 +123,7 @@ final class FeedbackCommand implements Callable<Integer> {
       int written = 0;
       int refused = 0;
       for (int i = 0; i < lines.size(); i++) {
-        String line = lines.get(i);
+        String line = i == 0 && lines.get(0).startsWith("\uFEFF") ? lines.get(0).substring(1) : lines.get(i);
         if (line.isBlank()) {
           continue;
         }
@@ -121,7 +132,8 @@ final class FeedbackCommand implements Callable<Integer> {
           request = parse(json.readTree(line));
         } catch (com.fasterxml.jackson.core.JsonProcessingException | IllegalArgumentException e) {
           err.println(data + " line " + (i + 1) + ": " + (e instanceof IllegalArgumentException ? e.getMessage()
-              : "not JSON: " + ((com.fasterxml.jackson.core.JsonProcessingException) e).getOriginalMessage()));
+              : "not valid JSON: "
+                  + dev.cascade.router.demo.Examples.jsonProblem((com.fasterxml.jackson.core.JsonProcessingException) e)));
           refused++;
           continue;
         }

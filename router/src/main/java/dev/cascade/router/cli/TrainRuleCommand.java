@@ -145,7 +145,8 @@ public final class TrainRuleCommand implements Callable<Integer> {
     String range;
     if (source.data != null) {
       List<PromptItem> items = PromptItem.readJsonl(source.data);
-      List<AnsweredItem> answered = CascadeAnswers.answer(items, models.settings(), EvalCommand.progressBars());
+      List<AnsweredItem> answered = PromptFiles.naming(source.data, items,
+          () -> CascadeAnswers.answer(items, models.settings(), EvalCommand.progressBars()));
       examples = answered.stream().map(AnsweredItem::example).toList();
       range = source.data + ": " + items.size() + " items; small " + CascadeAnswers.fingerprint(models.small)
           + ", large " + CascadeAnswers.fingerprint(models.large);

@@ -44,6 +44,17 @@ public final class Examples {
    *     not UTF-8, or a line is not one JSON object with a string {@code prompt}
    */
   public static List<Example> read(Path file) {
+    return parse(readLines(file), file.toString());
+  }
+
+  /**
+   * The lines of a JSONL file, each decoded as UTF-8.
+   *
+   * @throws IllegalArgumentException naming the file (and the line) when it is missing, a
+   *     directory, or not UTF-8
+   * @throws UncheckedIOException when it cannot be read otherwise
+   */
+  public static List<String> readLines(Path file) {
     if (!Files.exists(file)) {
       throw new IllegalArgumentException(file + ": no such file");
     }
@@ -51,10 +62,34 @@ public final class Examples {
       throw new IllegalArgumentException(file + ": is a directory, not a JSONL file");
     }
     try {
-      return parse(lines(Files.readAllBytes(file), file.toString()), file.toString());
+      return lines(Files.readAllBytes(file), file.toString());
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
     }
+  }
+
+  /**
+   * Why a line is not JSON, in words that fit after {@code not valid JSON: }: Jackson's message
+   * without where in its source it was (the line says that) or the names of its settings.
+   */
+  public static String jsonProblem(com.fasterxml.jackson.core.JsonProcessingException e) {
+    String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
+    if (message.startsWith("Trailing token")) {
+      return "more than one JSON value on the line";
+    }
+    int source = message.indexOf(" (start marker at [Source:");
+    if (source < 0) {
+      source = message.indexOf("[Source:");
+    }
+    if (source >= 0) {
+      message = message.substring(0, source);
+    }
+    int newline = message.indexOf('\n');
+    if (newline >= 0) {
+      message = message.substring(0, newline);
+    }
+    message = message.strip();
+    return message.isEmpty() ? e.getClass().getSimpleName() : message;
   }
 
   /** The lines of {@code bytes}, each decoded as UTF-8 on its own, so that text that is not is reported with its line. */
@@ -90,7 +125,10 @@ public final class Examples {
       try {
         node = JSON.readTree(line);
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-        throw new IllegalArgumentException(source + " line " + number + ": not JSON: " + e.getOriginalMessage());
+        throw new IllegalArgumentException(source + " line " + number + ": not valid JSON: " + jsonProblem(e));
+      }
+      if (!node.isObject()) {
+        throw new IllegalArgumentException(source + " line " + number + ": not a JSON object");
       }
       JsonNode prompt = node.get("prompt");
       if (prompt == null || !prompt.isTextual()) {
@@ -103,6 +141,10 @@ public final class Examples {
                 java.util.Locale.ROOT)));
       }
       JsonNode kind = node.get("kind");
+      if (kind != null && !kind.isNull() && !kind.isTextual()) {
+        throw new IllegalArgumentException(source + " line " + number + ": field 'kind' must be a string (or absent),"
+            + " was " + kind.getNodeType().toString().toLowerCase(java.util.Locale.ROOT));
+      }
       out.add(new Example(prompt.asText(),
           reference == null || reference.isNull() ? null : reference.asText(),
           kind == null || kind.isNull() ? null : kind.asText(), number));

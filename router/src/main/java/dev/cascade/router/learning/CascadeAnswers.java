@@ -176,8 +176,7 @@ public final class CascadeAnswers {
     for (int i = 0; i < prompts.size(); i++) {
       java.util.Optional<String> problem = generator.checkPrompt(prompts.get(i));
       if (problem.isPresent()) {
-        throw new IllegalArgumentException("item " + (i + 1) + " (prompt '" + abbreviate(prompts.get(i)) + "'), for "
-            + label + ": " + problem.get());
+        throw new PromptRefusedException(i, prompts.get(i), label, problem.get());
       }
     }
     int limit = settings.maxNewTokens() == 0
@@ -302,6 +301,44 @@ public final class CascadeAnswers {
         generations.add(new Generation(text, tokens, logprobs, entropies, embedding));
       }
       return generations;
+    }
+  }
+
+  /**
+   * A prompt a model cannot answer (empty, too long, a character its tokenizer lacks), named by its
+   * place in the list ("item 4"); {@link #at} names it by where it came from instead.
+   */
+  public static final class PromptRefusedException extends IllegalArgumentException {
+    private final int index;
+    private final String prompt;
+    private final String model;
+    private final String problem;
+
+    public PromptRefusedException(int index, String prompt, String model, String problem) {
+      super("item " + (index + 1) + " (prompt '" + abbreviate(prompt) + "'), for " + model + ": " + problem);
+      this.index = index;
+      this.prompt = prompt;
+      this.model = model;
+      this.problem = problem;
+    }
+
+    /** The prompt's index in the list the model was given. */
+    public int index() {
+      return index;
+    }
+
+    /** The whole prompt. */
+    public String prompt() {
+      return prompt;
+    }
+
+    /**
+     * The same refusal naming the prompt's origin instead of its index, e.g.
+     * {@code data.jsonl line 7 (prompt ''), for small: prompt: must not be empty}.
+     */
+    public IllegalArgumentException at(String origin) {
+      return new IllegalArgumentException(origin + " (prompt '" + abbreviate(prompt) + "'), for " + model + ": "
+          + problem, this);
     }
   }
 

@@ -124,7 +124,7 @@ class CommandLineClientsTest {
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.out()).contains("3 feedback records written, 3 refused");
     assertThat(run.err()).contains("line 4: INVALID_ARGUMENT: correct, corrected_text")
-        .contains("line 5: correct: must be true or false").contains("line 6: not JSON");
+        .contains("line 5: correct: must be true or false").contains("line 6: not valid JSON: Unrecognized token 'not'").doesNotContain("Source");
     assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getRequestId)
         .containsExactly("f-1", "f-2", "f-5");
     assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getSource)

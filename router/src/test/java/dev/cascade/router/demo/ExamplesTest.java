@@ -39,7 +39,15 @@ class ExamplesTest {
         .hasMessageContaining("is a directory");
     Path two = file("two.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": \"cat\"} {\"prompt\": \"dog\"}\n");
     assertThatThrownBy(() -> Examples.read(two)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("two.jsonl line 2: not JSON");
+        .hasMessage(two + " line 2: not valid JSON: more than one JSON value on the line");
+    Path open = file("open.jsonl", "{\"prompt\": \"a\"\n");
+    assertThatThrownBy(() -> Examples.read(open)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(open + " line 1: not valid JSON: Unexpected end-of-input: expected close marker for Object");
+    Path array = file("array.jsonl", "[\"a\"]\n");
+    assertThatThrownBy(() -> Examples.read(array)).hasMessage(array + " line 1: not a JSON object");
+    Path kind = file("kind.jsonl", "{\"prompt\": \"a\", \"kind\": 7}\n");
+    assertThatThrownBy(() -> Examples.read(kind))
+        .hasMessage(kind + " line 1: field 'kind' must be a string (or absent), was number");
     Path number = file("ref.jsonl", "{\"prompt\": \"a\", \"reference\": 5}\n");
     assertThatThrownBy(() -> Examples.read(number)).hasMessageContaining("ref.jsonl line 1: field 'reference' must be a"
         + " non-empty string (or absent), was number");
