@@ -36,13 +36,17 @@ final class PolicyCommand implements Runnable {
   /**
    * A message as JSON with its proto field names, every field printed. Protobuf's printer escapes
    * characters such as {@code '} and {@code =} as {@code \u0027}, {@code \u003d} (Gson's HTML-safe
-   * habit); read back and written again, they appear as themselves.
+   * habit); read back and written again, they appear as themselves. The top-level fields named in
+   * {@code without} are left out.
    */
-  static String json(MessageOrBuilder message, boolean pretty) throws InvalidProtocolBufferException {
+  static String json(MessageOrBuilder message, boolean pretty, String... without) throws InvalidProtocolBufferException {
     String escaped = JsonFormat.printer().preservingProtoFieldNames().alwaysPrintFieldsWithNoPresence()
         .omittingInsignificantWhitespace().print(message);
     try {
       com.fasterxml.jackson.databind.JsonNode tree = READABLE.readTree(escaped);
+      if (tree instanceof com.fasterxml.jackson.databind.node.ObjectNode object) {
+        object.remove(java.util.List.of(without));
+      }
       return pretty ? READABLE.writer(PRETTY).writeValueAsString(tree) : READABLE.writeValueAsString(tree);
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException("protobuf printed JSON that does not parse", e);

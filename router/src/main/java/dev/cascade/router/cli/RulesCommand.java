@@ -184,7 +184,7 @@ final class RulesCommand implements Runnable {
             .getRule(request.build());
         PrintWriter stdout = spec.commandLine().getOut();
         if (json) {
-          stdout.println(PolicyCommand.json(found.toBuilder().clearArtifact(), true));
+          stdout.println(PolicyCommand.json(found, true, "artifact"));
         } else {
           printInfo(found, stdout);
         }

@@ -422,6 +422,10 @@ class CommandLineClientsTest {
         "validation metrics:");
     assertThat(RuleArtifacts.read(copy).info()).isEqualTo(shipped.info().withVersion(1));
     assertThat(run("rules", "get", "posthoc-quantile", "--target", target).out()).startsWith("posthoc-quantile@5");
+    // --json is the Rule message without the artifact: no "artifact" key at all, not an empty one.
+    CommandLineRun json = run("rules", "get", "posthoc-quantile@1", "--target", target, "--json");
+    assertThat(json.exitCode()).as(json.err()).isZero();
+    assertThat(json.out()).contains("\"name\": \"posthoc-quantile\"").doesNotContain("\"artifact\"");
     assertThat(server.rules.published).hasSize(2);
   }
 
