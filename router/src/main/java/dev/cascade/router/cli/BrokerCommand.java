@@ -26,11 +26,13 @@ final class BrokerCommand implements Callable<Integer> {
   ConfigOptions configOptions;
 
   @Option(names = "--data-dir", paramLabel = "DIR",
-      description = "The broker's log directory, kept across restarts (default: a temporary one, removed on exit).")
+      description = "The broker's log directory, kept across restarts, with --port (default: a temporary one, removed"
+          + " on exit).")
   Path dataDir;
 
   @Option(names = "--port", defaultValue = "0", paramLabel = "PORT",
-      description = "The broker's port on 127.0.0.1 (default: any free port; give one to restart at the same address).")
+      description = "The broker's port on 127.0.0.1, with --data-dir: the two go together (a restartable broker"
+          + " keeps both), and either alone is refused (default: any free port, and a temporary log directory).")
   int port;
 
   @Option(names = "--controller-port", defaultValue = "0", paramLabel = "PORT",
