@@ -64,10 +64,12 @@ public final class CascadeRouter implements AutoCloseable {
   private final RouterMetrics metrics;
   private final ExecutorService smallModelWorkers;
   private final ReplyTopics replies;
+  private final StreamsFate fate;
 
   private CascadeRouter(KafkaStreams streams, EscalationTiers tiers, StateDirectory stateDir,
       Topology topology, ResponseCache cache, RuleResolver rules, RouterMetrics metrics,
-      ExecutorService smallModelWorkers, ReplyTopics replies) {
+      ExecutorService smallModelWorkers, ReplyTopics replies, StreamsFate fate) {
+    this.fate = fate;
     this.replies = replies;
     this.smallModelWorkers = smallModelWorkers;
     this.metrics = metrics;
@@ -284,16 +286,20 @@ public final class CascadeRouter implements AutoCloseable {
     PollPacer pacer = pollPacer(config, props);
     props.put(PollPacer.CONFIG_KEY, pacer);
     KafkaStreams streams = new KafkaStreams(topology, props, new PacedClientSupplier(pacer));
+    StreamsFate fate = new StreamsFate();
+    streams.setStateListener(fate);
     CascadeRouter router = new CascadeRouter(streams, tiers, stateDir, topology,
-        cache, rules, metrics, smallModelWorkers, replies);
+        cache, rules, metrics, smallModelWorkers, replies, fate);
     try {
       metrics.serve(cache, tiers, streams, config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
       router.close();
       throw e;
     }
+    // A stream thread is replaced; the global thread cannot be, and its death closes the instance
+    // to ERROR, which unplannedStop() reports (serve then exits 3).
     streams.setUncaughtExceptionHandler(e -> {
-      LOG.error("stream thread failed; replacing it", e);
+      LOG.error("stream thread failed; replacing it (if it is the global thread, Kafka Streams stops instead)", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     streams.start();
@@ -449,8 +455,17 @@ public final class CascadeRouter implements AutoCloseable {
     return rules;
   }
 
+  /**
+   * Completes, with the state it went to, when this instance's Kafka Streams stops without
+   * {@link #close()} having asked it to (e.g. ERROR after the global thread died); see {@link StreamsFate}.
+   */
+  public java.util.concurrent.CompletableFuture<KafkaStreams.State> unplannedStop() {
+    return fate.unplannedStop();
+  }
+
   @Override
   public void close() {
+    fate.closing();
     // Leave the consumer group now, so another instance takes over this one's partitions (and
     // restores its pending batches and escalations) at once, not after the session timeout.
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(

@@ -5,7 +5,6 @@ import dev.cascade.router.learner.ContinuousLearner;
 import dev.cascade.router.metrics.MetricsEndpoint;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,8 +37,9 @@ final class LearnCommand implements Callable<Integer> {
     ContinuousLearner learner = ContinuousLearner.start(config, registry);
     MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
         ? MetricsEndpoint.start(registry, config.get(CascadeConfig.METRICS_PORT)) : null;
-    CountDownLatch stopped = new CountDownLatch(1);
+    UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      until.stopping();
       long begun = System.nanoTime();
       LOG.info("learn: stopping (a signal or exit): a round in progress abandoned, stream threads closed with a"
           + " last commit");
@@ -48,7 +48,7 @@ final class LearnCommand implements Callable<Integer> {
         endpoint.close();
       }
       LOG.info("learn: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
-      stopped.countDown();
+      until.stopped();
     }, "learn-shutdown"));
     System.out.println("learner=" + config.get(CascadeConfig.LEARN_APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS));
@@ -56,7 +56,7 @@ final class LearnCommand implements Callable<Integer> {
       System.out.println("metrics=" + endpoint.url("127.0.0.1"));
     }
     System.out.flush();
-    stopped.await();
-    return 0;
+    // Exit 3 once the learner's Kafka Streams stops without being asked (the shutdown hook closes the rest).
+    return until.await("learn", "the learner", learner.unplannedStop(), LOG);
   }
 }

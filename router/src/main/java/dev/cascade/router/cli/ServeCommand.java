@@ -16,7 +16,6 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
@@ -79,8 +78,9 @@ final class ServeCommand implements Callable<Integer> {
     BrokerWatch kafka = kafkaTimeoutMs == 0 ? null
         : BrokerWatch.start(CascadeRouter.clientProperties(config), Duration.ofMillis(kafkaTimeoutMs));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing() && (kafka == null || kafka.reachable()));
-    CountDownLatch stopped = new CountDownLatch(1);
+    UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      until.stopping();
       long begun = System.nanoTime();
       LOG.info("serve: stopping (a signal or exit): new calls refused, calls in flight answered, stream threads"
           + " closed with a last commit");
@@ -91,7 +91,7 @@ final class ServeCommand implements Callable<Integer> {
       router.close();
       small.close();
       LOG.info("serve: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
-      stopped.countDown();
+      until.stopped();
     }, "serve-shutdown"));
     List<EscalationTiers.Target> tierTargets = config.get(CascadeConfig.TIERS);
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
@@ -109,8 +109,8 @@ final class ServeCommand implements Callable<Integer> {
           + (token.generated() ? " (generated, owner-only)" : ""));
     }
     System.out.flush();
-    stopped.await();
-    return 0;
+    // Exit 3 once the router's Kafka Streams stops without being asked (the shutdown hook closes the rest).
+    return until.await("serve", "the router", router.unplannedStop(), LOG);
   }
 
   /**

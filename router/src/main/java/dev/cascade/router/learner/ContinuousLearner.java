@@ -2,6 +2,7 @@ package dev.cascade.router.learner;
 
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.StateDirectory;
+import dev.cascade.router.StreamsFate;
 import dev.cascade.router.StreamsStartup;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.metrics.KafkaStreamsCollector;
@@ -30,10 +31,12 @@ public final class ContinuousLearner implements AutoCloseable {
 
   private final KafkaStreams streams;
   private final StateDirectory stateDir;
+  private final StreamsFate fate;
 
-  private ContinuousLearner(KafkaStreams streams, StateDirectory stateDir) {
+  private ContinuousLearner(KafkaStreams streams, StateDirectory stateDir, StreamsFate fate) {
     this.streams = streams;
     this.stateDir = stateDir;
+    this.fate = fate;
   }
 
   /** Creates missing topics, starts the learner and returns once it is RUNNING. */
@@ -68,7 +71,9 @@ public final class ContinuousLearner implements AutoCloseable {
       LOG.error("learner stream thread failed; replacing it", e);
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
-    ContinuousLearner learner = new ContinuousLearner(streams, stateDir);
+    StreamsFate fate = new StreamsFate();
+    streams.setStateListener(fate);
+    ContinuousLearner learner = new ContinuousLearner(streams, stateDir, fate);
     streams.setGlobalStateRestoreListener(new RestoreLog(LOG::info, System::nanoTime));
     streams.start();
     // After a kill -9 this can take tens of seconds: the stores are rebuilt from their changelogs.
@@ -85,8 +90,17 @@ public final class ContinuousLearner implements AutoCloseable {
     return streams;
   }
 
+  /**
+   * Completes, with the state it went to, when the learner's Kafka Streams stops without {@link
+   * #close()} having asked it to; see {@link StreamsFate}.
+   */
+  public java.util.concurrent.CompletableFuture<KafkaStreams.State> unplannedStop() {
+    return fate.unplannedStop();
+  }
+
   @Override
   public void close() {
+    fate.closing();
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     stateDir.removeIfOwned();
