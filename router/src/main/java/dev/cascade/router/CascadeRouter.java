@@ -303,7 +303,8 @@ public final class CascadeRouter implements AutoCloseable {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     streams.start();
-    StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "router", router::close);
+    StreamsStartup.awaitRunning(streams, Duration.ofMillis(config.get(CascadeConfig.STREAMS_STARTUP_TIMEOUT_MS)),
+        "router", router::close);
     try {
       seeding.get(15, java.util.concurrent.TimeUnit.SECONDS);
     } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {

@@ -43,7 +43,8 @@ public final class RuntimeCommand implements Runnable {
    * missing required option) prints {@code error: MESSAGE} and {@code try 'LAUNCHER COMMAND --help'},
    * exit 2, not the whole usage. Configuration errors, a file that cannot be read or written and an
    * inference engine this host cannot run print one line and exit 2; a Kafka cluster that never
-   * answers, a port to listen on that is taken, or another I/O failure, one line and exit 1.
+   * answers, a port to listen on that is taken, a Kafka Streams instance that does not get to RUNNING
+   * ({@code streams.startup-timeout-ms}), or another I/O failure, one line and exit 1.
    *
    * @param launcher what runs this command line, for the hint ({@code ./cascade})
    */
@@ -70,7 +71,8 @@ public final class RuntimeCommand implements Runnable {
           return 2;
         }
       }
-      if (e instanceof dev.cascade.router.topics.KafkaUnreachableException || e instanceof Ports.PortInUseException) {
+      if (e instanceof dev.cascade.router.topics.KafkaUnreachableException || e instanceof Ports.PortInUseException
+          || e instanceof dev.cascade.router.StreamsStartup.NotRunningException) {
         commandLine.getErr().println("error: " + e.getMessage());
         return 1;
       }

@@ -105,6 +105,10 @@ public final class CascadeConfig {
       60_000, "longest a Kafka Streams poll blocks once the router has been idle for a second (no request"
           + " waiting, no batch running, no large-model call in flight, no records polled); until then the 5 ms"
           + " poll.ms holds, and records end either poll as they arrive. 5 or less: always 5 ms");
+  public static final ConfigKey<Integer> STREAMS_STARTUP_TIMEOUT_MS = ConfigKey.intInRange("streams.startup-timeout-ms",
+      300_000, 0, 86_400_000, "serve and learn: longest their Kafka Streams instance may take to be RUNNING at"
+          + " start-up (joining the group, restoring state stores from their changelogs) before the command gives"
+          + " up and exits 1; 0: no limit");
   public static final ConfigKey<Integer> BATCH_SIZE = ConfigKey.intInRange("small.batch.size", 32, 1, 1024,
       "most requests in one small-model micro-batch");
   public static final ConfigKey<Integer> BATCH_WAIT_MS = ConfigKey.intInRange("small.batch.wait-ms", 10, 0, 10_000,
@@ -291,7 +295,7 @@ public final class CascadeConfig {
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
-      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
+      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,

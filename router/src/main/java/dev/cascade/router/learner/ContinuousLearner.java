@@ -79,7 +79,8 @@ public final class ContinuousLearner implements AutoCloseable {
     // After a kill -9 this can take tens of seconds: the stores are rebuilt from their changelogs.
     LOG.info("learner: waiting to be RUNNING: joining the group {} and restoring its stores from their changelogs"
         + " (state dir {}) ...", applicationId, stateDir.path());
-    StreamsStartup.awaitRunning(streams, Duration.ofSeconds(60), "learner", learner::close);
+    StreamsStartup.awaitRunning(streams, Duration.ofMillis(config.get(CascadeConfig.STREAMS_STARTUP_TIMEOUT_MS)),
+        "learner", learner::close);
     LOG.info("learner {} running: reads {} and {}, trains {}, publishes to {} and {}", applicationId,
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());
