@@ -50,11 +50,54 @@ public final class GrpcTls {
         KeyStore store = KeyStore.getInstance(path.toString().endsWith(".jks") ? "JKS" : "PKCS12");
         store.load(in, password.toCharArray());
         return store;
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new UncheckedIOException("cannot read key store " + path + ": no such file", e);
       } catch (IOException e) {
         throw new UncheckedIOException("cannot read key store " + path + ": " + e.getMessage(), e);
       } catch (GeneralSecurityException e) {
         throw new IllegalArgumentException("key store " + path + " is unusable: " + e.getMessage(), e);
       }
+    }
+  }
+
+  /**
+   * Opens {@code store} as a server's or client's own key store, the way {@link #server} and
+   * {@link #client} will: with its password, which must open its private key too.
+   *
+   * @throws UncheckedIOException when it cannot be read (no such file, a wrong password)
+   * @throws IllegalArgumentException when it holds no private key, or the password does not open it
+   */
+  public static void checkKeyStore(Store store) {
+    KeyStore keys = store.load();
+    try {
+      boolean hasKey = false;
+      for (String alias : java.util.Collections.list(keys.aliases())) {
+        hasKey |= keys.isKeyEntry(alias);
+      }
+      if (!hasKey) {
+        throw new IllegalArgumentException("key store " + store.path() + " holds no private key (a trust store?)");
+      }
+      keyManagers(store);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalArgumentException("key store " + store.path() + " is unusable: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Opens {@code store} as a trust store, the way {@link #server} and {@link #client} will.
+   *
+   * @throws UncheckedIOException when it cannot be read (no such file, a wrong password)
+   * @throws IllegalArgumentException when it holds no certificate
+   */
+  public static void checkTrustStore(Store store) {
+    KeyStore trust = store.load();
+    try {
+      if (trust.size() == 0) {
+        throw new IllegalArgumentException("trust store " + store.path() + " holds no certificate");
+      }
+      trustManagers(store);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalArgumentException("trust store " + store.path() + " is unusable: " + e.getMessage(), e);
     }
   }
 

@@ -71,6 +71,12 @@ public final class FrontDoor implements AutoCloseable {
     if (token.isBlank()) {
       token = generateToken();
     }
+    // The key stores are opened before Kafka is touched: a wrong password creates no reply topic.
+    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
+            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
+            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD)));
     var clientProps = CascadeRouter.clientProperties(config);
     boolean ownTopic = config.get(CascadeConfig.FRONT_DOOR_REPLIES).equals(CascadeConfig.REPLIES_OWN_TOPIC);
     KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),
@@ -90,11 +96,6 @@ public final class FrontDoor implements AutoCloseable {
       policies.close();
       throw e;
     }
-    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
-            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
-            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD)));
     FeedbackTopic.Sink feedback = FeedbackTopic.kafka(clientProps, config.topics().feedback());
     CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
         ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),

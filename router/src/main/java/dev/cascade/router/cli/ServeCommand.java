@@ -2,6 +2,7 @@ package dev.cascade.router.cli;
 
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
+import dev.cascade.models.server.GrpcTls;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.api.AdminTokens;
 import dev.cascade.router.api.FrontDoor;
@@ -57,6 +58,7 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
+    checkStores(config);
     new Ports().add(CascadeConfig.GRPC_PORT.name(), config.get(CascadeConfig.GRPC_PORT))
         .add(CascadeConfig.HTTP_PORT.name(), config.get(CascadeConfig.HTTP_PORT))
         .add(CascadeConfig.METRICS_PORT.name(),
@@ -111,6 +113,35 @@ final class ServeCommand implements Callable<Integer> {
     System.out.flush();
     // Exit 3 once the router's Kafka Streams stops without being asked (the shutdown hook closes the rest).
     return until.await("serve", "the router", router.unplannedStop(), LOG);
+  }
+
+  /**
+   * Opens every key and trust store configured, with its password, before anything touches Kafka:
+   * a wrong password or path stops the start at once, naming the key (exit 2).
+   */
+  static void checkStores(CascadeConfig config) {
+    checkStore(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD, true);
+    checkStore(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD,
+        false);
+    checkStore(config, CascadeConfig.LARGE_TLS_KEY_STORE, CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, true);
+    checkStore(config, CascadeConfig.LARGE_TLS_TRUST_STORE, CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, false);
+  }
+
+  private static void checkStore(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,
+      dev.cascade.router.config.ConfigKey<String> password, boolean keys) {
+    GrpcTls.Store opened = GrpcTls.Store.of(config.get(store), config.get(password));
+    if (!opened.present()) {
+      return;
+    }
+    try {
+      if (keys) {
+        GrpcTls.checkKeyStore(opened);
+      } else {
+        GrpcTls.checkTrustStore(opened);
+      }
+    } catch (java.io.UncheckedIOException | IllegalArgumentException e) {
+      throw new ConfigException(store.name(), e.getMessage() + " (its password: " + password.name() + ")");
+    }
   }
 
   /**

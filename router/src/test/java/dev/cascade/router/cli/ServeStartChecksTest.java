@@ -2,14 +2,19 @@ package dev.cascade.router.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cascade.router.TestCertificates;
 import dev.cascade.router.api.CommandLineRun;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What {@code serve} checks before it loads the model or touches Kafka: its ports (one line each,
- * naming the key) and a mutual-TLS setting without the door's own key store.
+ * naming the key), a mutual-TLS setting without the door's own key store, and that each key and
+ * trust store opens with its password. (Kafka here is 127.0.0.1:1, where nothing answers: a check
+ * made after Kafka would take the 60 s of a Kafka client's timeout and exit 1.)
  */
 class ServeStartChecksTest {
 
@@ -97,5 +102,31 @@ class ServeStartChecksTest {
     assertThat(run.err().strip()).isEqualTo("error: admin.token-file: is empty, and the token file the router chose, "
         + planted + ", is open to group or others (mode rw-r--r--); make it owner-only: chmod 600; remove it, or set"
         + " admin.token-file or state.dir (see SECURITY.md)");
+  }
+
+  @Test
+  void aKeyStoreItsPasswordDoesNotOpenIsRefusedBeforeKafkaNamingBothKeys(@TempDir Path dir) throws Exception {
+    Path store = TestCertificates.keyPair(dir, "door", "right-password");
+    long begun = System.nanoTime();
+    CommandLineRun run = serve("grpc.tls.key-store=" + store, "grpc.tls.key-store-password=wrong-password");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: grpc.tls.key-store: cannot read key store " + store + ": ")
+        .endsWith("(its password: grpc.tls.key-store-password)").doesNotContain("\n");
+    assertThat((System.nanoTime() - begun) / 1_000_000).isLessThan(20_000);
+  }
+
+  @Test
+  void aTrustStoreGivenAsTheKeyStoreOrAMissingTrustStoreIsRefused(@TempDir Path dir) throws Exception {
+    TestCertificates.keyPair(dir, "door", "secret-pw");
+    Path trust = TestCertificates.trustStoreOf(dir, "door", "secret-pw");
+    CommandLineRun run = serve("grpc.tls.key-store=" + trust, "grpc.tls.key-store-password=secret-pw");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: grpc.tls.key-store: key store " + trust
+        + " holds no private key (a trust store?) (its password: grpc.tls.key-store-password)");
+    run = serve("grpc.tls.key-store=" + dir.resolve("door.p12"), "grpc.tls.key-store-password=secret-pw",
+        "grpc.tls.client-trust-store=" + dir.resolve("absent.p12"));
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: grpc.tls.client-trust-store: cannot read key store "
+        + dir.resolve("absent.p12") + ": no such file (its password: grpc.tls.client-trust-store-password)");
   }
 }
