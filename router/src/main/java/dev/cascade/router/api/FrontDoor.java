@@ -96,18 +96,28 @@ public final class FrontDoor implements AutoCloseable {
       policies.close();
       throw e;
     }
-    FeedbackTopic.Sink feedback = FeedbackTopic.kafka(clientProps, config.topics().feedback());
-    CascadeServer server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
-        ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
-        apiKeys, feedback, registry);
+    FeedbackTopic.Sink feedback;
     try {
+      feedback = FeedbackTopic.kafka(clientProps, config.topics().feedback());
+    } catch (RuntimeException e) {
+      requests.close();
+      policies.close();
+      ruleVersions.close();
+      throw e;
+    }
+    CascadeServer server;
+    try {
+      server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
+          ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
+          apiKeys, feedback);
       server.start();
-    } catch (IOException e) {
+    } catch (IOException | RuntimeException e) {
       requests.close();
       policies.close();
       ruleVersions.close();
       feedback.close();
-      throw new UncheckedIOException("cannot start the gRPC server on " + address, e);
+      throw e instanceof IOException io ? new UncheckedIOException("cannot start the gRPC server on " + address, io)
+          : (RuntimeException) e;
     }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
@@ -211,7 +221,9 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * New calls on either door are refused (HTTP 503); running gRPC calls get up to 30 seconds, and
-   * HTTP calls still waiting when the Kafka side closes are answered 503.
+   * HTTP calls still waiting when the Kafka side closes are answered 503. Last, this instance's
+   * reply topic is deleted when every request it sent has had its reply (see {@link
+   * KafkaRequestChannel#close()}).
    */
   @Override
   public void close() {

@@ -51,10 +51,14 @@ import org.slf4j.LoggerFactory;
  * there, and a copy of the dead letter of such a request (marked by the {@code
  * cascade.dead-letter} header), in the same transaction as the rest of its output (see {@code
  * ReplyTopics}). So the reader fetches and decodes only its own replies, however many instances
- * there are. The topic is not deleted when the instance stops (a router may still be writing a
- * late reply to it, and a write to a deleted topic would stall its stream thread or re-create the
- * topic): the records in it expire with its retention, and the empty topics of instances that are
- * gone are for the operator to delete (README, "Front-door replies").
+ * there are. No other instance reads the topic (its name holds this instance's random id, and it
+ * is created here or the start fails), and routers write to it only the replies to requests sent
+ * from here. So when the instance closes, once every request it sent has had its reply (response
+ * or dead-letter copy) read back here, nothing will be written to the topic any more, and it is
+ * deleted. While a request is still unanswered it is kept: a router may still write that late
+ * reply, and a write to a deleted topic would stall its stream thread or re-create the topic. The
+ * records in a kept topic expire with its retention; deleting it is then for the operator (README,
+ * "Front-door replies"). A failed start deletes the topic it created.
  *
  * <p>Replies, {@code front-door.replies=shared}: one consumer <em>assigned</em> every partition
  * of the responses and dead-letter topics; it skips replies whose {@code cascade.reply-to} header
@@ -89,16 +93,27 @@ final class KafkaRequestChannel implements RequestChannel {
   private final AtomicLong unclaimed = new AtomicLong();
   private final AtomicLong skipped = new AtomicLong();
   private final AtomicLong read = new AtomicLong();
+  /** Requests handed to the producer (less those it refused at once), and replies to them read back. */
+  private final AtomicLong sent = new AtomicLong();
+  private final AtomicLong replies = new AtomicLong();
+  /** Orders a submit's check of {@code accepting} and its count in {@code sent} before close's count. */
+  private final Object sending = new Object();
+  private final Map<String, Object> clientProps;
   /** This instance's own reply topic; null in shared mode. */
   private final String replyTopic;
   private final byte[] instanceIdBytes;
   private final Thread reader;
   private final CountDownLatch readerStopped = new CountDownLatch(1);
+  /** Takes requests; false once close() has begun. */
+  private volatile boolean accepting = true;
+  /** The reply reader reads on; false once close() has drained the replies it waits for. */
   private volatile boolean running = true;
   private volatile boolean readerHealthy = true;
 
   private KafkaRequestChannel(String instanceId, String requestsTopic, String responsesTopic, String replyTopic,
-      KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer) {
+      KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer,
+      Map<String, Object> clientProps) {
+    this.clientProps = Map.copyOf(clientProps);
     this.instanceId = instanceId;
     this.replyTopic = replyTopic;
     this.instanceIdBytes = instanceId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
@@ -170,10 +185,13 @@ final class KafkaRequestChannel implements RequestChannel {
     } catch (RuntimeException e) {
       consumer.close();
       producer.close();
+      if (replyTopic != null) {
+        deleteReplyTopic(clientProps, replyTopic, instanceId); // nothing was sent: nothing will be written to it
+      }
       throw e;
     }
     KafkaRequestChannel channel = new KafkaRequestChannel(instanceId, requestsTopic, responsesTopic, replyTopic,
-        producer, consumer);
+        producer, consumer, clientProps);
     LOG.info("front door {} reads its replies from {}", instanceId, replyTopic != null ? "its own topic " + replyTopic
         : "the shared topics " + responsesTopic + " and " + deadLettersTopic + " (front-door.replies=shared)");
     channel.reader.start();
@@ -253,9 +271,13 @@ final class KafkaRequestChannel implements RequestChannel {
   @Override
   public CompletableFuture<CascadeResponse> submit(CascadeRequest request) {
     CompletableFuture<CascadeResponse> response = new CompletableFuture<>();
-    if (!running) {
-      response.completeExceptionally(new IllegalStateException("the front door is closed"));
-      return response;
+    synchronized (sending) {
+      if (!accepting) {
+        response.completeExceptionally(new IllegalStateException("the front door is closed"));
+        return response;
+      }
+      // Counted before it is sent: close() keeps the reply topic while a request counted here has no reply.
+      sent.incrementAndGet();
     }
     long createdAtMs = lastCreatedAtMs.updateAndGet(last -> Math.max(System.currentTimeMillis(), last + 1));
     CascadeRequest stamped = CascadeRequest.newBuilder(request).setReplyTo(instanceId).setCreatedAtMs(createdAtMs)
@@ -263,18 +285,21 @@ final class KafkaRequestChannel implements RequestChannel {
     String id = stamped.getRequestId();
     Waiting entry = new Waiting(createdAtMs, response);
     if (waiting.putIfAbsent(id, entry) != null) {
+      sent.decrementAndGet();
       response.completeExceptionally(new DuplicateRequestException(id));
       return response;
     }
     // However the wait ends (answer, deadline, cancellation, send failure), it stops waiting here.
     response.whenComplete((r, e) -> waiting.remove(id, entry));
     try {
+      // A send that fails later stays counted: it may have been written all the same.
       producer.send(new ProducerRecord<>(requestsTopic, id, stamped), (metadata, e) -> {
         if (e != null) {
           response.completeExceptionally(e);
         }
       });
     } catch (RuntimeException e) {
+      sent.decrementAndGet(); // refused before it was sent
       response.completeExceptionally(e);
     }
     return response;
@@ -316,6 +341,9 @@ final class KafkaRequestChannel implements RequestChannel {
     read.incrementAndGet();
     if (record.value() == null) {
       return;
+    }
+    if (replyTopic != null) {
+      replies.incrementAndGet(); // on its own topic, every record is the one reply to a request of its own
     }
     boolean deadLetter = replyTopic == null ? !record.topic().equals(responsesTopic)
         : record.headers().lastHeader(CascadeTopology.DEAD_LETTER_HEADER) != null;
@@ -408,10 +436,40 @@ final class KafkaRequestChannel implements RequestChannel {
     return waiting.size();
   }
 
+  /** Requests sent from this instance whose reply has not been read back (own-topic mode; 0 in shared mode). */
+  long unanswered() {
+    return replyTopic == null ? 0 : sent.get() - replies.get();
+  }
+
+  /** How long close() waits for the replies to requests still unanswered, reading on. */
+  static final Duration REPLY_DRAIN = Duration.ofSeconds(5);
+
+  /**
+   * Stops: new requests are refused; in own-topic mode the reader reads on for up to {@link
+   * #REPLY_DRAIN} while requests sent from here are unanswered; calls still waiting then fail.
+   * Then the reply topic is deleted if every request sent from here has had its reply (nothing
+   * will be written to it any more), and kept, with a log line, if not.
+   */
   @Override
   public void close() {
-    if (!running) {
-      return;
+    close(REPLY_DRAIN);
+  }
+
+  void close(Duration drain) {
+    synchronized (sending) {
+      if (!accepting) {
+        return;
+      }
+      accepting = false;
+    }
+    long deadline = System.nanoTime() + drain.toNanos();
+    while (unanswered() > 0 && System.nanoTime() < deadline && reader.isAlive()) {
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
     }
     running = false;
     consumer.wakeup();
@@ -423,6 +481,44 @@ final class KafkaRequestChannel implements RequestChannel {
     producer.close(Duration.ofSeconds(5));
     for (Waiting w : List.copyOf(waiting.values())) {
       w.response().completeExceptionally(new IllegalStateException("the front door is shutting down"));
+    }
+    if (replyTopic == null) {
+      return;
+    }
+    long unanswered = unanswered();
+    if (unanswered > 0) {
+      LOG.info("front door {} keeps its reply topic {}: {} of the requests it sent have had no reply, which a router"
+          + " may still write there; delete the topic once their deadlines have passed (README, \"Front-door"
+          + " replies\")", instanceId, replyTopic, unanswered);
+    } else {
+      deleteReplyTopic(clientProps, replyTopic, instanceId);
+    }
+  }
+
+  /** Deletes {@code topic}; a failure is logged, not thrown. */
+  private static void deleteReplyTopic(Map<String, Object> clientProps, String topic, String instanceId) {
+    Admin admin = null;
+    try {
+      admin = Admin.create(clientProps);
+      admin.deleteTopics(List.of(topic)).all().get(10, TimeUnit.SECONDS);
+      LOG.info("front door {} deleted its reply topic {}", instanceId, topic);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      LOG.warn("front door {}: interrupted while deleting its reply topic {}; delete it by hand", instanceId, topic);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof UnknownTopicOrPartitionException) {
+        LOG.info("front door {}: its reply topic {} is gone already", instanceId, topic);
+      } else {
+        LOG.warn("front door {} could not delete its reply topic {} ({}); delete it by hand (README, \"Front-door"
+            + " replies\")", instanceId, topic, e.getCause().toString());
+      }
+    } catch (java.util.concurrent.TimeoutException | RuntimeException e) {
+      LOG.warn("front door {} could not delete its reply topic {} ({}); delete it by hand (README, \"Front-door"
+          + " replies\")", instanceId, topic, e.toString());
+    } finally {
+      if (admin != null) {
+        admin.close(Duration.ofSeconds(2));
+      }
     }
   }
 }

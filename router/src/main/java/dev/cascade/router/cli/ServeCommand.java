@@ -74,11 +74,27 @@ final class ServeCommand implements Callable<Integer> {
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
         config.loadOptions());
     CascadeRouter router = CascadeRouter.start(config, small, target);
-    FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
-        new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
+    FrontDoor doors;
+    try {
+      doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
+          new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
+    } catch (RuntimeException e) {
+      // Leave the group at once, and remove a temporary state directory, as a stop does.
+      router.close();
+      small.close();
+      throw e;
+    }
     int kafkaTimeoutMs = config.get(CascadeConfig.HEALTH_KAFKA_TIMEOUT_MS);
-    BrokerWatch kafka = kafkaTimeoutMs == 0 ? null
-        : BrokerWatch.start(CascadeRouter.clientProperties(config), Duration.ofMillis(kafkaTimeoutMs));
+    BrokerWatch kafka;
+    try {
+      kafka = kafkaTimeoutMs == 0 ? null
+          : BrokerWatch.start(CascadeRouter.clientProperties(config), Duration.ofMillis(kafkaTimeoutMs));
+    } catch (RuntimeException e) {
+      doors.close();
+      router.close();
+      small.close();
+      throw e;
+    }
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing() && (kafka == null || kafka.reachable()));
     UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
