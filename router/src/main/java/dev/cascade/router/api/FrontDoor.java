@@ -121,7 +121,8 @@ public final class FrontDoor implements AutoCloseable {
     }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
-        config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT)), feedback);
+        config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS),
+        config.get(CascadeConfig.HTTP_MIN_BODY_RATE), config.get(CascadeConfig.HTTP_MAX_BODY_READS))), feedback);
     try {
       // A wildcard address means every interface, IPv6 too: Jetty's null host, not "0.0.0.0".
       http.start(address.getAddress().isAnyLocalAddress() ? null : address.getAddress().getHostAddress(),

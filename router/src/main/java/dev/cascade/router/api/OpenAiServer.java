@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.models.openai.OpenAiError;
 import dev.cascade.models.openai.OpenAiRequest;
+import dev.cascade.models.openai.RequestBodyGuard;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
@@ -41,7 +42,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Statuses: 400 a bad or unsupported request (naming the field), 401 a missing or unknown API
  * key (when {@code api.keys-file} is set), 404 an unknown model or path, 408 no answer within
- * the wait, 429 more than {@code http.max-in-flight} calls waiting, 500 a failure in the router,
+ * the wait or a request body that did not arrive in its time ({@link RequestBodyGuard}), 429 more
+ * than {@code http.max-in-flight} calls waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router,
  * 503 not ready (stream threads not running, reply reader down) or shutting down.
  */
 final class OpenAiServer {
@@ -60,8 +62,20 @@ final class OpenAiServer {
    * @param answerWait how long a call waits for its answer ({@code grpc.default-deadline-ms}, shared with the gRPC door)
    * @param defaultMaxNewTokens the router's limit of a request that sets none ({@code generation.max-new-tokens})
    * @param maxInFlight most calls waiting at once on this door; more get 429
+   * @param bodies how long a request body may take to arrive ({@code http.body-timeout-ms}, {@code
+   *     http.min-body-rate}; then 408) and how many are read at once ({@code http.max-body-reads}; more: 429)
    */
-  record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {}
+  record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies) {
+    /** With the default body limits. */
+    Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {
+      this(answerWait, defaultMaxNewTokens, maxInFlight, bodyLimits(10_000, 65_536, 256));
+    }
+  }
+
+  /** The body limits of {@link Settings}: the body size limit is {@link #MAX_BODY_BYTES}. */
+  static RequestBodyGuard.Limits bodyLimits(long timeoutMs, long minBytesPerSecond, int maxReads) {
+    return new RequestBodyGuard.Limits(MAX_BODY_BYTES, timeoutMs, minBytesPerSecond, maxReads);
+  }
 
   private final RequestChannel channel;
   private final RequestValidator validator;
@@ -106,8 +120,13 @@ final class OpenAiServer {
       config.startup.showOldJavalinVersionWarning = false;
       config.http.asyncTimeout = 0L; // the wait is ours (Settings.answerWait), answered 408
       config.http.maxRequestSize = MAX_BODY_BYTES;
-      // Jetty's own refusals (a malformed request, headers too large, a body that stopped) in OpenAI's shape too.
-      config.jetty.modifyServer(server -> server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler()));
+      config.jetty.modifyServer(server -> {
+        // Jetty's own refusals (a malformed request, headers too large) in OpenAI's shape too.
+        server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
+        // Bodies are read in full before a route runs, without a thread: a slow client gets 408
+        // and holds none of the threads the routes (and other callers) need.
+        server.setHandler(new RequestBodyGuard(settings.bodies()));
+      });
       config.jetty.addConnector((server, http) -> {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
         connector.setHost(host);

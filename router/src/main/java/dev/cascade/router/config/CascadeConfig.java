@@ -240,6 +240,15 @@ public final class CascadeConfig {
           + " the gRPC door's interface; 0 picks a free one");
   public static final ConfigKey<Integer> HTTP_MAX_IN_FLIGHT = ConfigKey.intInRange("http.max-in-flight", 1_024, 1,
       1_000_000, "most calls waiting for their answer on the HTTP door at once; more are answered 429");
+  public static final ConfigKey<Integer> HTTP_BODY_TIMEOUT_MS = ConfigKey.intInRange("http.body-timeout-ms", 10_000, 1,
+      600_000, "how long a request body on the HTTP door may take to arrive in full (counted from its headers), on top"
+          + " of the time http.min-body-rate gives its size; then 408");
+  public static final ConfigKey<Integer> HTTP_MIN_BODY_RATE = ConfigKey.intInRange("http.min-body-rate", 65_536, 1,
+      1_000_000_000, "bytes per second a request body on the HTTP door must arrive at beyond http.body-timeout-ms:"
+          + " each of its bytes adds 1/rate seconds to the time it is given (a body sent chunked: the largest body's)");
+  public static final ConfigKey<Integer> HTTP_MAX_BODY_READS = ConfigKey.intInRange("http.max-body-reads", 256, 1,
+      100_000, "most request bodies the HTTP door reads at once (each read without holding a thread, into at most"
+          + " 1 MB); more are answered 429");
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads a reply topic of its own. */
   public static final String REPLIES_OWN_TOPIC = "own-topic";
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads the shared responses and dead-letter topics. */
@@ -304,7 +313,8 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
+      HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_ENABLED, STATE_DIR);

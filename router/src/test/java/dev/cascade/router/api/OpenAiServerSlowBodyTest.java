@@ -1,0 +1,149 @@
+package dev.cascade.router.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cascade.router.routing.RequestValidator;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Clients that send their request bodies slowly, or not at all, on the HTTP door: they get 408 once
+ * their time is up and never hold up the other callers (a real loopback server, Kafka replaced by
+ * {@link FakeChannel}).
+ */
+class OpenAiServerSlowBodyTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String COMPLETION = "{\"model\": \"cascade\", \"prompt\": \"x\"}";
+
+  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(5)).build();
+  private final List<Socket> sockets = new ArrayList<>();
+  private OpenAiServer server;
+
+  private OpenAiServer start(long bodyTimeoutMs, int maxBodyReads) {
+    server = new OpenAiServer(new FakeChannel(), new RequestValidator(FakeKafkaServer.model(p -> Optional.empty())),
+        null, TokenCounter.approximate(), new OpenAiServer.Settings(Duration.ofSeconds(5), 48, 16,
+            OpenAiServer.bodyLimits(bodyTimeoutMs, 65_536, maxBodyReads))).start("127.0.0.1", 0);
+    return server;
+  }
+
+  @AfterEach
+  void stop() throws IOException {
+    for (Socket socket : sockets) {
+      socket.close();
+    }
+    if (server != null) {
+      server.stop();
+    }
+  }
+
+  /** A connection that announces a completion of {@code length} bytes and sends {@code sent} of them. */
+  private Socket upload(int length, String sent) throws IOException {
+    Socket socket = new Socket("127.0.0.1", server.port());
+    sockets.add(socket);
+    socket.setSoTimeout(20_000);
+    socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + "Content-Length: " + length + "\r\n\r\n" + sent).getBytes(StandardCharsets.US_ASCII));
+    socket.getOutputStream().flush();
+    return socket;
+  }
+
+  /** What the server answers on {@code socket} until it closes the connection. */
+  private static String answer(Socket socket) throws IOException {
+    return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+  }
+
+  private static JsonNode error(String rawAnswer) throws IOException {
+    return JSON.readTree(rawAnswer.substring(rawAnswer.indexOf("\r\n\r\n") + 4)).path("error");
+  }
+
+  private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
+    return http.send(request.timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  private URI uri(String path) {
+    return URI.create("http://127.0.0.1:" + server.port() + "/v1" + path);
+  }
+
+  @Test
+  void stalledUploadsHoldUpNoOtherCallerAndAre408OnceTheirTimeIsUp() throws Exception {
+    start(3_000, 400);
+    // More stalled bodies than Jetty has threads (Javalin's pool: 250): each announces 1,000 bytes and sends one.
+    for (int i = 0; i < 300; i++) {
+      upload(1_000, "{");
+    }
+    Thread.sleep(500);
+    long begun = System.nanoTime();
+    HttpResponse<String> models = send(HttpRequest.newBuilder(uri("/models")));
+    HttpResponse<String> completion = send(HttpRequest.newBuilder(uri("/completions"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(COMPLETION)));
+    long tookMs = (System.nanoTime() - begun) / 1_000_000;
+    assertThat(models.statusCode()).isEqualTo(200);
+    assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+    assertThat(JSON.readTree(completion.body()).path("choices").get(0).path("text").asText()).isEqualTo("X");
+    assertThat(tookMs).as("both answered while 300 uploads stall").isLessThan(3_000);
+
+    // Their time (3 s for 1,000 bytes) up, each stalled upload is 408 in OpenAI's shape, and closed.
+    for (Socket socket : sockets.subList(0, 3)) {
+      String answer = answer(socket);
+      assertThat(answer).startsWith("HTTP/1.1 408 ").containsIgnoringCase("Content-Type: application/json")
+          .containsIgnoringCase("Connection: close");
+      JsonNode error = error(answer);
+      assertThat(error.path("type").asText()).isEqualTo("timeout_error");
+      assertThat(error.path("code").asText()).isEqualTo("request_timeout");
+      assertThat(error.path("message").asText()).contains("did not arrive in full within 3015 ms", "1 of 1000 bytes");
+    }
+  }
+
+  @Test
+  void aBodySentInPiecesOrChunkedWithinItsTimeIsRead() throws Exception {
+    start(3_000, 4);
+    Socket socket = upload(COMPLETION.length(), COMPLETION.substring(0, 10));
+    OutputStream out = socket.getOutputStream();
+    for (String piece : new String[] {COMPLETION.substring(10, 20), COMPLETION.substring(20)}) {
+      Thread.sleep(300);
+      out.write(piece.getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+    }
+    byte[] head = new byte[12];
+    assertThat(socket.getInputStream().readNBytes(head, 0, 12)).isEqualTo(12);
+    assertThat(new String(head, StandardCharsets.US_ASCII)).isEqualTo("HTTP/1.1 200");
+
+    Socket chunked = new Socket("127.0.0.1", server.port());
+    sockets.add(chunked);
+    chunked.setSoTimeout(10_000);
+    chunked.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + Integer.toHexString(COMPLETION.length()) + "\r\n"
+        + COMPLETION + "\r\n0\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+    String answer = answer(chunked);
+    assertThat(answer).startsWith("HTTP/1.1 200 ").contains("\"text\":\"X\"");
+  }
+
+  @Test
+  void moreBodiesArrivingAtOnceThanTheLimitAre429AndCallsWithoutABodyGoOn() throws Exception {
+    start(5_000, 2);
+    upload(1_000, "{");
+    upload(1_000, "{");
+    Thread.sleep(300);
+    String refused = answer(upload(COMPLETION.length(), COMPLETION));
+    assertThat(refused).startsWith("HTTP/1.1 429 ").containsIgnoringCase("Retry-After: 1")
+        .containsIgnoringCase("Content-Type: application/json");
+    assertThat(error(refused).path("code").asText()).isEqualTo("rate_limit_exceeded");
+    assertThat(send(HttpRequest.newBuilder(uri("/models"))).statusCode()).isEqualTo(200);
+  }
+}
