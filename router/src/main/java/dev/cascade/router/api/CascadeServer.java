@@ -133,15 +133,23 @@ public final class CascadeServer {
     }
   }
 
-  /** Stops taking calls, ends policy watches, lets running calls finish for up to 30 seconds. */
+  /** How long {@link #stop()} lets running calls finish (the front door's HTTP calls get the same). */
+  public static final Duration DRAIN = Duration.ofSeconds(30);
+
+  /** Stops taking calls, ends policy watches, lets running calls finish for up to {@link #DRAIN} (30 seconds). */
   public void stop() throws InterruptedException {
+    stop(DRAIN);
+  }
+
+  /** As {@link #stop()}, letting running calls finish for up to {@code drain}. */
+  public void stop(Duration drain) throws InterruptedException {
     if (watcher != null) {
       watcher.shutdownNow();
     }
     health.enterTerminalState();
     server.shutdown();
     admin.completeWatches();
-    if (!server.awaitTermination(30, TimeUnit.SECONDS)) {
+    if (!server.awaitTermination(drain.toNanos(), TimeUnit.NANOSECONDS)) {
       server.shutdownNow();
       server.awaitTermination(5, TimeUnit.SECONDS);
     }

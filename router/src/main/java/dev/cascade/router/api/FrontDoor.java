@@ -221,24 +221,45 @@ public final class FrontDoor implements AutoCloseable {
   }
 
   /**
-   * New calls on either door are refused (HTTP 503); running gRPC calls get up to 30 seconds, and
-   * HTTP calls still waiting when the Kafka side closes are answered 503. Last, this instance's
-   * reply topic is deleted when every request it sent has had its reply (see {@link
-   * KafkaRequestChannel#close()}).
+   * New calls on either door are refused (gRPC: the server stops accepting them; HTTP: 503
+   * {@code shutting_down}); the calls in flight on both doors are answered, for up to {@link
+   * CascadeServer#DRAIN} (30 seconds) together; HTTP calls still waiting after it are answered 503
+   * when the Kafka side closes. Last, this instance's reply topic is deleted when every request it
+   * sent has had its reply (see {@link KafkaRequestChannel#close()}).
    */
   @Override
   public void close() {
-    http.refuseNew();
     try {
-      server.stop();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
+      drain(server, http, CascadeServer.DRAIN);
     } finally {
-      requests.close();
+      requests.close(); // fails what still waits: those HTTP calls are answered 503
+      try {
+        http.awaitCalls(Duration.ofSeconds(2));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       http.stop();
       policies.close();
       ruleVersions.close();
       feedback.close();
+    }
+  }
+
+  /**
+   * Both doors stop taking calls at once, then the calls in flight on either get until {@code bound}
+   * (from now) to be answered: the gRPC server's, then the HTTP door's in what is left of it.
+   */
+  static void drain(CascadeServer server, OpenAiServer http, Duration bound) {
+    long deadline = System.nanoTime() + bound.toNanos();
+    http.refuseNew();
+    try {
+      server.stop(bound);
+      if (!http.awaitCalls(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
+        LOG.warn("HTTP door: {} call(s) still in flight {} s after the doors closed; answered 503 as Kafka closes",
+            http.callsInFlight(), bound.toSeconds());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 }

@@ -87,6 +87,9 @@ final class OpenAiServer {
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private volatile BooleanSupplier ready = () -> true;
   private volatile boolean stopping;
+  /** Calls being handled that came before {@link #refuseNew} (see {@link CallCounter}). */
+  private final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+  private final Object idle = new Object();
   private Javalin app;
 
   /**
@@ -125,7 +128,7 @@ final class OpenAiServer {
         server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
         // Bodies are read in full before a route runs, without a thread: a slow client gets 408
         // and holds none of the threads the routes (and other callers) need.
-        server.setHandler(new RequestBodyGuard(settings.bodies()));
+        server.setHandler(new CallCounter(new RequestBodyGuard(settings.bodies())));
       });
       config.jetty.addConnector((server, http) -> {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
@@ -171,12 +174,37 @@ final class OpenAiServer {
     this.ready = ready;
   }
 
-  /** From now on every call is answered 503; calls already waiting go on. */
+  /** From now on every call is answered 503; calls already waiting go on (see {@link #awaitCalls}). */
   void refuseNew() {
     stopping = true;
   }
 
-  /** Stops listening (calls still waiting are cut off: call {@link #refuseNew} and let them end first). */
+  /**
+   * Waits until every call that came before {@link #refuseNew} has been answered (and its answer
+   * written), or {@code bound} has passed.
+   *
+   * @return whether they all were; false: {@link #callsInFlight()} are still going on
+   */
+  boolean awaitCalls(Duration bound) throws InterruptedException {
+    long deadline = System.nanoTime() + bound.toNanos();
+    synchronized (idle) {
+      while (calls.get() > 0) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        TimeUnit.NANOSECONDS.timedWait(idle, left);
+      }
+    }
+    return true;
+  }
+
+  /** Calls being handled now (their body arriving, waiting for their answer, or being answered). */
+  int callsInFlight() {
+    return calls.get();
+  }
+
+  /** Stops listening (calls still waiting are cut off: call {@link #refuseNew} and {@link #awaitCalls} first). */
   void stop() {
     stopping = true;
     if (app != null) {
@@ -397,4 +425,74 @@ final class OpenAiServer {
     return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
   }
 
+  /**
+   * Counts the calls being handled, from their arrival to their answer's last byte (a call waiting
+   * for its answer holds no thread, so only Jetty's callback says when it has ended), for {@link
+   * #awaitCalls}. A call that arrives after {@link #refuseNew} is not counted: it is answered 503 at once.
+   */
+  private final class CallCounter extends org.eclipse.jetty.server.Handler.Wrapper {
+
+    CallCounter(org.eclipse.jetty.server.Handler next) {
+      super(next);
+    }
+
+    @Override
+    public boolean handle(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
+        org.eclipse.jetty.util.Callback callback) throws Exception {
+      // Counted first, then stopping read; refuseNew writes stopping, then awaitCalls reads the count:
+      // either the call is counted before the wait looks, or it sees stopping and is refused.
+      calls.incrementAndGet();
+      if (stopping) {
+        ended();
+        return super.handle(request, response, callback);
+      }
+      Counted counted = new Counted(callback);
+      boolean handled;
+      try {
+        handled = super.handle(request, response, counted);
+      } catch (Throwable t) {
+        counted.end();
+        throw t;
+      }
+      if (!handled) {
+        counted.end();
+      }
+      return handled;
+    }
+  }
+
+  /** A call's callback that counts it ended once, however it ends. */
+  private final class Counted extends org.eclipse.jetty.util.Callback.Nested {
+    private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+
+    Counted(org.eclipse.jetty.util.Callback callback) {
+      super(callback);
+    }
+
+    void end() {
+      if (ended.compareAndSet(false, true)) {
+        ended();
+      }
+    }
+
+    @Override
+    public void succeeded() {
+      end();
+      super.succeeded();
+    }
+
+    @Override
+    public void failed(Throwable x) {
+      end();
+      super.failed(x);
+    }
+  }
+
+  private void ended() {
+    if (calls.decrementAndGet() == 0) {
+      synchronized (idle) {
+        idle.notifyAll();
+      }
+    }
+  }
 }
