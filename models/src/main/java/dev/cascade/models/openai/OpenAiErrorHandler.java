@@ -36,6 +36,7 @@ public final class OpenAiErrorHandler extends ErrorHandler {
   @Override
   public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
     fields.put(HttpHeader.CONTENT_TYPE, "application/json");
+    retryAfter(status, fields);
     return ByteBuffer.wrap(of(status, reason).toJson().getBytes(StandardCharsets.UTF_8));
   }
 
@@ -43,6 +44,14 @@ public final class OpenAiErrorHandler extends ErrorHandler {
   protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
       Callback callback) throws IOException {
     response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+    retryAfter(code, response.getHeaders());
     response.write(true, ByteBuffer.wrap(of(code, message).toJson().getBytes(StandardCharsets.UTF_8)), callback);
+  }
+
+  /** 429 and 503 (Jetty's own: a stopping server, a full queue) say when to try again. */
+  private static void retryAfter(int status, HttpFields.Mutable fields) {
+    if (status == 429 || status == 503) {
+      fields.put(HttpHeader.RETRY_AFTER, "1");
+    }
   }
 }

@@ -41,10 +41,12 @@ import org.slf4j.LoggerFactory;
  * plain JSON error with its HTTP status, as for a request that does not stream.
  *
  * <p>Statuses: 400 a bad or unsupported request (naming the field), 401 a missing or unknown API
- * key (when {@code api.keys-file} is set), 404 an unknown model or path, 408 no answer within
+ * key (when {@code api.keys-file} is set), 404 an unknown model or path, 405 a path served with
+ * another method (with {@code Allow}), 408 no answer within
  * the wait or a request body that did not arrive in its time ({@link RequestBodyGuard}), 429 more
  * than {@code http.max-in-flight} calls waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router,
- * 503 not ready (stream threads not running, reply reader down) or shutting down.
+ * 503 not ready (stream threads not running, reply reader down) or shutting down. 429 and 503 carry
+ * {@code Retry-After}; a 500 names the request, and the log line beside it says what failed.
  */
 final class OpenAiServer {
 
@@ -57,6 +59,8 @@ final class OpenAiServer {
       " (a model's own lower limit then applies)", ApiRecords.MAX_METADATA_KEY_LENGTH,
       ApiRecords.MAX_METADATA_VALUE_LENGTH);
   private static final String KEY_NAME = "cascade.openai.key-name";
+  /** The id a generation call's request got (its answer's id), for the log line of a failure. */
+  private static final String REQUEST_ID = "cascade.openai.request-id";
 
   /**
    * @param answerWait how long a call waits for its answer ({@code grpc.default-deadline-ms}, shared with the gRPC door)
@@ -123,6 +127,7 @@ final class OpenAiServer {
       config.startup.showOldJavalinVersionWarning = false;
       config.http.asyncTimeout = 0L; // the wait is ours (Settings.answerWait), answered 408
       config.http.maxRequestSize = MAX_BODY_BYTES;
+      config.http.prefer405over404 = true; // a served path with another method: 405 with Allow
       config.jetty.modifyServer(server -> {
         // Jetty's own refusals (a malformed request, headers too large) in OpenAI's shape too.
         server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
@@ -247,6 +252,7 @@ final class OpenAiServer {
     OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(ctx.bodyAsBytes()), chat, LIMITS);
     model(request.model());
     String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+    ctx.attribute(REQUEST_ID, id);
     CascadeRequest avro = CascadeRequest.newBuilder()
         .setRequestId(id)
         .setPrompt(request.prompt())
@@ -377,16 +383,26 @@ final class OpenAiServer {
         return invalid(refused.reason(), request);
       }
       LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
-      return new OpenAiError(500, "server_error", null, "internal_error", refused.getMessage());
+      return internal(id);
     }
     if (e instanceof IllegalStateException) { // the front door closed while the call waited
       return new OpenAiError(503, "server_error", null, "shutting_down", e.getMessage());
     }
     if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
-      return new OpenAiError(500, "server_error", null, "internal_error", e.getMessage());
+      LOG.error("HTTP door: request {} failed", id, e);
+      return internal(id);
     }
     return new OpenAiError(503, "server_error", null, "unavailable", "request " + id + " could not be sent: "
         + e.getMessage());
+  }
+
+  /**
+   * A 500 that says no more than that the router failed, and which request: what failed (an
+   * exception's text, a router's reason) is in the log line beside the id, not sent to the caller.
+   */
+  private static OpenAiError internal(String id) {
+    return new OpenAiError(500, "server_error", null, "internal_error", "the router failed to answer request " + id
+        + "; its log says why");
   }
 
   private static OpenAiError unexpected(Exception e, Context ctx) {
@@ -394,12 +410,23 @@ final class OpenAiServer {
       if (http.getStatus() == 413) {
         return tooLarge(ctx);
       }
+      if (http.getStatus() == 405) {
+        String allowed = http.getDetails().getOrDefault("availableMethods", "");
+        ctx.header("Allow", allowed);
+        return new OpenAiError(405, "invalid_request_error", null, "method_not_allowed", ctx.method() + " is not"
+            + " served on " + ctx.path() + "; it serves " + allowed);
+      }
       return http.getStatus() == 404 ? unknownPath(ctx)
           : new OpenAiError(http.getStatus(), http.getStatus() < 500 ? "invalid_request_error" : "server_error", null,
               null, http.getMessage());
     }
-    LOG.error("HTTP door: {} {} failed", ctx.method(), ctx.path(), e);
-    return new OpenAiError(500, "server_error", null, "internal_error", "internal error: " + e);
+    String id = ctx.attribute(REQUEST_ID);
+    if (id == null) {
+      id = "req-" + UUID.randomUUID();
+      ctx.attribute(REQUEST_ID, id);
+    }
+    LOG.error("HTTP door: {} {} (request {}) failed", ctx.method(), ctx.path(), id, e);
+    return internal(id);
   }
 
   private static OpenAiError tooLarge(Context ctx) {
@@ -409,11 +436,18 @@ final class OpenAiServer {
   private static OpenAiError unknownPath(Context ctx) {
     return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
         + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
-        + " POST /v1/feedback");
+        + " GET /v1/models/cascade, POST /v1/feedback");
   }
 
   private static void error(Context ctx, OpenAiError e) {
     ctx.attribute(ERROR_WRITTEN, Boolean.TRUE);
+    String id = ctx.attribute(REQUEST_ID);
+    if (id != null) {
+      ctx.header("x-request-id", id); // what the router's log line about it names
+    }
+    if (e.status() == 429 || e.status() == 503) {
+      ctx.header("Retry-After", "1"); // both pass within seconds: a call answered, the router ready, another instance
+    }
     json(ctx, e.status(), e.toJson());
   }
 

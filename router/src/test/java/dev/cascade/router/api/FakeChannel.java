@@ -18,6 +18,8 @@ final class FakeChannel implements RequestChannel {
   final List<CompletableFuture<CascadeResponse>> futures = new CopyOnWriteArrayList<>();
   volatile boolean silent;
   volatile RuntimeException failure;
+  /** Thrown by {@link #submit} itself (a fault in the door's path, not an answer that failed). */
+  volatile RuntimeException submitThrows;
   /** What {@link #healthy()} says: whether the reply reader is reading. */
   volatile boolean readerHealthy = true;
 
@@ -33,6 +35,9 @@ final class FakeChannel implements RequestChannel {
 
   @Override
   public CompletableFuture<CascadeResponse> submit(CascadeRequest request) {
+    if (submitThrows != null) {
+      throw submitThrows;
+    }
     submitted.add(request);
     CompletableFuture<CascadeResponse> f = new CompletableFuture<>();
     futures.add(f);

@@ -368,6 +368,27 @@ class OpenAiServerTest {
   }
 
   @Test
+  void aServedPathWithAnotherMethodIs405NamingTheMethodsItServes() throws Exception {
+    String[][] cases = {{"PUT", "/models", "GET"}, {"DELETE", "/models/cascade", "GET"}, {"GET", "/completions", "POST"},
+        {"PUT", "/chat/completions", "POST"}, {"PATCH", "/feedback", "POST"}};
+    for (String[] c : cases) {
+      HttpResponse<String> refused = http.send(HttpRequest.newBuilder(URI.create(base() + c[1]))
+          .method(c[0], HttpRequest.BodyPublishers.ofString("{}")).header("Authorization", "Bearer " + KEY).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(refused.statusCode()).as(c[0] + " " + c[1]).isEqualTo(405);
+      assertThat(refused.headers().firstValue("Allow")).as(c[0] + " " + c[1]).hasValue(c[2]);
+      JsonNode error = error(refused);
+      assertThat(error.path("type").asText()).isEqualTo("invalid_request_error");
+      assertThat(error.path("code").asText()).isEqualTo("method_not_allowed");
+      assertThat(error.path("message").asText()).contains(c[0], c[2]);
+    }
+    HttpResponse<String> unknown = http.send(HttpRequest.newBuilder(URI.create(base() + "/embeddings"))
+        .method("PUT", HttpRequest.BodyPublishers.ofString("{}")).header("Authorization", "Bearer " + KEY).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(unknown.statusCode()).isEqualTo(404);
+  }
+
+  @Test
   void aMissingOrWrongKeyIs401AndCallsAreCountedByTheKeysName() throws Exception {
     assertThatThrownBy(() -> client("k-wrong-0123456789abcdef").completions().create(CompletionCreateParams.builder()
         .model("cascade").prompt("x").build()))
@@ -409,6 +430,9 @@ class OpenAiServerTest {
           assertThat(e.statusCode()).isEqualTo(429);
           assertThat(e.code()).hasValue("rate_limit_exceeded");
         });
+    HttpResponse<String> full = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"z\"}", KEY);
+    assertThat(full.statusCode()).isEqualTo(429);
+    assertThat(full.headers().firstValue("Retry-After")).hasValue("1");
     channel.futures.get(0).complete(FakeChannel.answer(channel.submitted.get(0)));
     assertThat(first.get().statusCode()).isEqualTo(200);
   }
@@ -419,6 +443,7 @@ class OpenAiServerTest {
     HttpResponse<String> notReady = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
     assertThat(notReady.statusCode()).isEqualTo(503);
     assertThat(error(notReady).path("code").asText()).isEqualTo("not_ready");
+    assertThat(notReady.headers().firstValue("Retry-After")).hasValue("1");
     channel.readerHealthy = true;
 
     channel.failure = new RefusedRequestException("validate", "prompt: 60 tokens is over the model's limit of 47");
@@ -426,13 +451,31 @@ class OpenAiServerTest {
         "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY);
     assertThat(refused.statusCode()).isEqualTo(400);
     assertThat(error(refused).path("param").asText()).isEqualTo("messages[0].content");
-    channel.failure = new RefusedRequestException("escalate", "large model failed");
-    assertThat(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY).statusCode()).isEqualTo(500);
+    // A failure in the router is 500 naming the request, not saying what failed (that is logged).
+    channel.failure = new RefusedRequestException("escalate", "large model failed: java.io.IOException: 10.0.0.5");
+    HttpResponse<String> failed = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(failed.statusCode()).isEqualTo(500);
+    assertThat(error(failed).path("code").asText()).isEqualTo("internal_error");
+    assertThat(error(failed).path("message").asText()).contains(channel.submitted.get(channel.submitted.size() - 1)
+        .getRequestId()).doesNotContain("large model", "10.0.0.5", "Exception");
+    channel.failure = null;
+    channel.submitThrows = new IllegalArgumentException("secret detail of the door");
+    HttpResponse<String> broken = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(broken.statusCode()).isEqualTo(500);
+    assertThat(error(broken).path("message").asText()).startsWith("the router failed to answer request cmpl-")
+        .doesNotContain("secret", "Exception").contains(broken.headers().firstValue("x-request-id").orElseThrow());
+    channel.submitThrows = null;
+    channel.failure = new org.apache.kafka.common.errors.TimeoutException("Kafka did not take it");
+    HttpResponse<String> unsent = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(unsent.statusCode()).isEqualTo(503);
+    assertThat(error(unsent).path("code").asText()).isEqualTo("unavailable");
+    assertThat(unsent.headers().firstValue("Retry-After")).hasValue("1");
     channel.failure = null;
 
     server.refuseNew();
     HttpResponse<String> stopping = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
     assertThat(stopping.statusCode()).isEqualTo(503);
     assertThat(error(stopping).path("code").asText()).isEqualTo("shutting_down");
+    assertThat(stopping.headers().firstValue("Retry-After")).hasValue("1");
   }
 }
