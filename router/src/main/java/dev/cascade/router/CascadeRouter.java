@@ -291,7 +291,8 @@ public final class CascadeRouter implements AutoCloseable {
     CascadeRouter router = new CascadeRouter(streams, tiers, stateDir, topology,
         cache, rules, metrics, smallModelWorkers, replies, fate);
     try {
-      metrics.serve(cache, tiers, streams, config.get(CascadeConfig.METRICS_PORT));
+      metrics.serve(cache, tiers, streams, config.bindAddress(CascadeConfig.METRICS_HOST),
+          config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
       router.close();
       throw e;

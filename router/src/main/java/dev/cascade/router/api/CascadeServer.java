@@ -101,8 +101,15 @@ public final class CascadeServer {
       return t;
     });
     watcher.scheduleWithFixedDelay(this::refreshHealth, 500, 500, TimeUnit.MILLISECONDS);
-    LOG.info("cascade gRPC server listening on port {}", server.getPort());
+    LOG.info("cascade gRPC server listening on {}", server.getListenSockets());
     return this;
+  }
+
+  /** The interface it listens on (after {@link #start()}); empty: every interface, or in-process. */
+  public java.util.Optional<java.net.InetAddress> host() {
+    return server.getListenSockets().stream()
+        .filter(a -> a instanceof java.net.InetSocketAddress i && !i.getAddress().isAnyLocalAddress())
+        .map(a -> ((java.net.InetSocketAddress) a).getAddress()).findFirst();
   }
 
   /**

@@ -14,7 +14,8 @@ import java.util.Base64;
 
 /**
  * The router's doors for callers, wired to Kafka: the gRPC {@link CascadeServer} and the
- * OpenAI-compatible HTTP door ({@link OpenAiServer}, on {@code http.port}, same interface) over one
+ * OpenAI-compatible HTTP door ({@link OpenAiServer}, on {@code http.port}, on {@code http.host} or the
+ * gRPC door's interface; none with {@code http.enabled=false}) over one
  * Kafka {@link RequestChannel} (requests topic out, this instance's replies in: from a reply topic of
  * its own by default, {@code front-door.replies}), the policy topic, the rules topic and the
  * feedback topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
@@ -46,7 +47,8 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * Connects to Kafka and starts the gRPC server on {@code address} (port 0 picks a free one), and
-   * the HTTP door on the same interface, port {@code http.port}.
+   * the HTTP door (unless {@code http.enabled=false}) on port {@code http.port} of {@code http.host},
+   * or of the same interface when that is empty.
    * The admin token is configuration's {@code admin.token}, or a fresh random one when that is
    * empty (read it back with {@link #adminToken()}).
    *
@@ -119,14 +121,22 @@ public final class FrontDoor implements AutoCloseable {
       throw e instanceof IOException io ? new UncheckedIOException("cannot start the gRPC server on " + address, io)
           : (RuntimeException) e;
     }
+    if (!config.get(CascadeConfig.HTTP_ENABLED)) {
+      LOG.info("the OpenAI-compatible HTTP door is off (http.enabled=false)");
+      return new FrontDoor(requests, policies, ruleVersions, feedback, server, null, token);
+    }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
-        config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS),
-        config.get(CascadeConfig.HTTP_MIN_BODY_RATE), config.get(CascadeConfig.HTTP_MAX_BODY_READS))), feedback);
+        config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(
+            config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS), config.get(CascadeConfig.HTTP_MIN_BODY_RATE),
+            config.get(CascadeConfig.HTTP_MAX_BODY_READS))), feedback);
+    java.net.InetAddress httpHost = address.getAddress();
     try {
+      if (!config.get(CascadeConfig.HTTP_HOST).isEmpty()) {
+        httpHost = config.bindAddress(CascadeConfig.HTTP_HOST);
+      }
       // A wildcard address means every interface, IPv6 too: Jetty's null host, not "0.0.0.0".
-      http.start(address.getAddress().isAnyLocalAddress() ? null : address.getAddress().getHostAddress(),
-          config.get(CascadeConfig.HTTP_PORT));
+      http.start(httpHost.isAnyLocalAddress() ? null : httpHost.getHostAddress(), config.get(CascadeConfig.HTTP_PORT));
     } catch (RuntimeException e) {
       try {
         server.stop();
@@ -137,7 +147,10 @@ public final class FrontDoor implements AutoCloseable {
       policies.close();
       ruleVersions.close();
       feedback.close();
-      throw new IllegalStateException("cannot start the HTTP door on " + address.getAddress().getHostAddress() + ":"
+      if (e instanceof dev.cascade.router.config.ConfigException) {
+        throw e;
+      }
+      throw new IllegalStateException("cannot start the HTTP door on " + httpHost.getHostAddress() + ":"
           + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
     }
     if (!config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
@@ -160,7 +173,9 @@ public final class FrontDoor implements AutoCloseable {
    */
   public void healthFollows(java.util.function.BooleanSupplier ready) {
     server.healthFollows(ready);
-    http.healthFollows(ready);
+    if (http != null) {
+      http.healthFollows(ready);
+    }
   }
 
   /**
@@ -190,9 +205,22 @@ public final class FrontDoor implements AutoCloseable {
     return server.port();
   }
 
-  /** The port of the OpenAI-compatible HTTP door (its base URL is {@code http://HOST:PORT/v1}). */
+  /**
+   * The port of the OpenAI-compatible HTTP door (its base URL is {@code http://HOST:PORT/v1}); -1
+   * when it is off ({@code http.enabled=false}).
+   */
   public int httpPort() {
-    return http.port();
+    return http == null ? -1 : http.port();
+  }
+
+  /** The interface the HTTP door listens on; empty when it listens on every interface or is off. */
+  public java.util.Optional<java.net.InetAddress> httpHost() {
+    return http == null ? java.util.Optional.empty() : http.host();
+  }
+
+  /** The interface the gRPC door listens on; empty when it listens on every interface (or is in-process). */
+  public java.util.Optional<java.net.InetAddress> host() {
+    return server.host();
   }
 
   /** The bearer token {@code UpdatePolicy} and {@code PublishRule} require. */
@@ -233,12 +261,14 @@ public final class FrontDoor implements AutoCloseable {
       drain(server, http, CascadeServer.DRAIN);
     } finally {
       requests.close(); // fails what still waits: those HTTP calls are answered 503
-      try {
-        http.awaitCalls(Duration.ofSeconds(2));
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+      if (http != null) {
+        try {
+          http.awaitCalls(Duration.ofSeconds(2));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        http.stop();
       }
-      http.stop();
       policies.close();
       ruleVersions.close();
       feedback.close();
@@ -251,10 +281,12 @@ public final class FrontDoor implements AutoCloseable {
    */
   static void drain(CascadeServer server, OpenAiServer http, Duration bound) {
     long deadline = System.nanoTime() + bound.toNanos();
-    http.refuseNew();
+    if (http != null) {
+      http.refuseNew();
+    }
     try {
       server.stop(bound);
-      if (!http.awaitCalls(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
+      if (http != null && !http.awaitCalls(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())))) {
         LOG.warn("HTTP door: {} call(s) still in flight {} s after the doors closed; answered 503 as Kafka closes",
             http.callsInFlight(), bound.toSeconds());
       }

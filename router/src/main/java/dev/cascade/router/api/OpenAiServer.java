@@ -42,11 +42,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Statuses: 400 a bad or unsupported request (naming the field), 401 a missing or unknown API
  * key (when {@code api.keys-file} is set), 404 an unknown model or path, 405 a path served with
- * another method (with {@code Allow}), 408 no answer within
- * the wait or a request body that did not arrive in its time ({@link RequestBodyGuard}), 429 more
- * than {@code http.max-in-flight} calls waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router,
- * 503 not ready (stream threads not running, reply reader down) or shutting down. 429 and 503 carry
- * {@code Retry-After}; a 500 names the request, and the log line beside it says what failed.
+ * another method (with {@code Allow}), 408 no answer within the wait or a request body that did
+ * not arrive in its time ({@link RequestBodyGuard}), 429 more than {@code http.max-in-flight} calls
+ * waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router, 503 not
+ * ready (stream threads not running, reply reader down) or shutting down. 429 and 503 carry {@code
+ * Retry-After}; a 500 names the request, and the log line beside it says what failed.
  */
 final class OpenAiServer {
 
@@ -95,6 +95,7 @@ final class OpenAiServer {
   private final java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
   private final Object idle = new Object();
   private Javalin app;
+  private volatile String host;
 
   /**
    * @param apiKeys the keys a call must present; null: open
@@ -165,13 +166,24 @@ final class OpenAiServer {
       });
     });
     app.start();
-    LOG.info("OpenAI-compatible HTTP door listening on port {}", app.port());
+    this.host = host;
+    LOG.info("OpenAI-compatible HTTP door listening on {}:{}", host == null ? "every interface, port" : host,
+        app.port());
     return this;
   }
 
   /** The port it listens on (after {@link #start}). */
   int port() {
     return app.port();
+  }
+
+  /** The interface it listens on (after {@link #start}); empty: every interface. */
+  Optional<java.net.InetAddress> host() {
+    try {
+      return host == null ? Optional.empty() : Optional.of(java.net.InetAddress.getByName(host)); // a literal
+    } catch (java.net.UnknownHostException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** Generation calls are answered 503 while {@code ready} says no (and the reply reader is down). */

@@ -39,7 +39,9 @@ final class DemoDoors {
       kafka.close();
     }, "demo-serve-shutdown"));
     System.out.println("grpc=127.0.0.1:" + doors.port());
-    System.out.println("openai=http://127.0.0.1:" + doors.httpPort() + "/v1");
+    System.out.println(doors.httpPort() < 0 ? "openai=off (http.enabled=false)" : "openai=http://"
+        + doors.httpHost().map(dev.cascade.router.metrics.MetricsEndpoint::literal).orElse("127.0.0.1") + ":"
+        + doors.httpPort() + "/v1");
     System.out.println("kafka=" + kafka.bootstrapServers());
     System.out.println("admin-token=" + doors.adminToken());
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url("127.0.0.1")));

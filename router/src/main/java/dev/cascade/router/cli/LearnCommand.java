@@ -36,7 +36,8 @@ final class LearnCommand implements Callable<Integer> {
     EvalCommand.quietTribuo();
     ContinuousLearner learner = ContinuousLearner.start(config, registry);
     MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
-        ? MetricsEndpoint.start(registry, config.get(CascadeConfig.METRICS_PORT)) : null;
+        ? MetricsEndpoint.start(registry, config.bindAddress(CascadeConfig.METRICS_HOST),
+            config.get(CascadeConfig.METRICS_PORT)) : null;
     UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       until.stopping();

@@ -18,9 +18,15 @@ import java.util.Map;
 final class Ports {
 
   private final Map<String, Integer> ports = new LinkedHashMap<>();
+  private final Map<String, java.net.InetAddress> hosts = new LinkedHashMap<>();
 
   /** Adds the port {@code option} gives (0: any free one, never checked against the others). */
   Ports add(String option, int port) {
+    return add(option, null, port);
+  }
+
+  /** As above, on the interface {@code host} (null: every interface). */
+  Ports add(String option, java.net.InetAddress host, int port) {
     if (port < 0 || port > 65_535) {
       throw new IllegalArgumentException(option + ": must be 0 to 65535, was " + port);
     }
@@ -30,10 +36,14 @@ final class Ports {
       }
     }
     ports.put(option, port);
+    hosts.put(option, host);
     return this;
   }
 
-  /** Binds each port given (other than 0) on every interface and lets it go; throws for the first that cannot be. */
+  /**
+   * Binds each port given (other than 0) on its interface (every interface when none was given) and
+   * lets it go; throws for the first that cannot be.
+   */
   void checkFree() {
     checkFree(null);
   }
@@ -46,8 +56,7 @@ final class Ports {
       }
       try (ServerSocket socket = new ServerSocket()) {
         socket.setReuseAddress(true);
-        socket.bind(address == null ? new InetSocketAddress(entry.getValue())
-            : new InetSocketAddress(address, entry.getValue()));
+        socket.bind(new InetSocketAddress(address != null ? address : hosts.get(entry.getKey()), entry.getValue()));
       } catch (IOException e) {
         throw cannotListen(entry.getKey(), entry.getValue(), e);
       }

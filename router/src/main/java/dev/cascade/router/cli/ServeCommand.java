@@ -10,6 +10,7 @@ import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
 import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.escalation.LargeTarget;
+import dev.cascade.router.metrics.MetricsEndpoint;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.topics.BrokerWatch;
 import java.net.InetAddress;
@@ -27,7 +28,9 @@ import picocli.CommandLine.Mixin;
     description = {"Runs one router instance against external Kafka brokers (bootstrap.servers) and a "
           + "large model (large.target: cascade.v1.LargeModel, KServe v2 or OpenAI-compatible), until interrupted. Start more with the same application.id to scale out.",
         "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the "
-          + "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1)."})
+          + "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1; openai=off with "
+          + "http.enabled=false). HOST is the interface grpc.host, http.host or metrics.host names, or this machine's "
+          + "name where a door listens on every interface (the default)."})
 final class ServeCommand implements Callable<Integer> {
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ServeCommand.class);
@@ -59,9 +62,15 @@ final class ServeCommand implements Callable<Integer> {
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
     checkStores(config);
-    new Ports().add(CascadeConfig.GRPC_PORT.name(), config.get(CascadeConfig.GRPC_PORT))
-        .add(CascadeConfig.HTTP_PORT.name(), config.get(CascadeConfig.HTTP_PORT))
-        .add(CascadeConfig.METRICS_PORT.name(),
+    // Each door's interface (null: every interface), resolved now: a name that does not resolve is a config error.
+    InetAddress grpcHost = config.bindAddress(CascadeConfig.GRPC_HOST);
+    boolean httpOn = config.get(CascadeConfig.HTTP_ENABLED);
+    InetAddress httpHost = config.get(CascadeConfig.HTTP_HOST).isEmpty() ? grpcHost
+        : config.bindAddress(CascadeConfig.HTTP_HOST);
+    InetAddress metricsHost = config.bindAddress(CascadeConfig.METRICS_HOST);
+    new Ports().add(CascadeConfig.GRPC_PORT.name(), grpcHost, config.get(CascadeConfig.GRPC_PORT))
+        .add(CascadeConfig.HTTP_PORT.name(), httpHost, httpOn ? config.get(CascadeConfig.HTTP_PORT) : 0)
+        .add(CascadeConfig.METRICS_PORT.name(), metricsHost,
             config.get(CascadeConfig.METRICS_ENABLED) ? config.get(CascadeConfig.METRICS_PORT) : 0)
         .checkFree();
     // The admin token file too (a file someone else could have planted or can read is refused): at
@@ -77,7 +86,7 @@ final class ServeCommand implements Callable<Integer> {
     FrontDoor doors;
     try {
       doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
-          new InetSocketAddress(config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
+          new InetSocketAddress(grpcHost, config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
     } catch (RuntimeException e) {
       // Leave the group at once, and remove a temporary state directory, as a stop does.
       router.close();
@@ -118,8 +127,10 @@ final class ServeCommand implements Callable<Integer> {
         + " engine=" + small.info().engine());
     checkTiers(router.tiers(), tierTargets.isEmpty() ? List.of(new EscalationTiers.Target("large", target))
         : tierTargets);
-    System.out.println("grpc=" + hostName() + ":" + doors.port());
-    System.out.println("openai=http://" + hostName() + ":" + doors.httpPort() + "/v1");
+    // Where each door listens: its interface's address, or this machine's name for every interface.
+    System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(hostName()) + ":" + doors.port());
+    System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(hostName())
+        + ":" + doors.httpPort() + "/v1" : "openai=off (http.enabled=false)");
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
     // Never the token itself: stdout is the pod's log.
     if (token.file() != null) {

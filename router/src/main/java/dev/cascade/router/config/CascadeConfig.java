@@ -235,9 +235,16 @@ public final class CascadeConfig {
 
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");
+  public static final ConfigKey<String> GRPC_HOST = host("grpc.host",
+      "serve: the interface the gRPC front door listens on (an IP address, or a name resolved at start); empty: every"
+          + " interface");
   public static final ConfigKey<Integer> HTTP_PORT = ConfigKey.intInRange("http.port", 0, 0, 65_535,
-      "port of the router's OpenAI-compatible HTTP door (/v1/completions, /v1/chat/completions, /v1/models), on"
-          + " the gRPC door's interface; 0 picks a free one");
+      "port of the router's OpenAI-compatible HTTP door (/v1/completions, /v1/chat/completions, /v1/models); 0 picks"
+          + " a free one");
+  public static final ConfigKey<Boolean> HTTP_ENABLED = ConfigKey.bool("http.enabled", true,
+      "serve the OpenAI-compatible HTTP door; false: no HTTP door (the gRPC door only)");
+  public static final ConfigKey<String> HTTP_HOST = host("http.host",
+      "the interface the HTTP door listens on (an IP address, or a name resolved at start); empty: the gRPC door's");
   public static final ConfigKey<Integer> HTTP_MAX_IN_FLIGHT = ConfigKey.intInRange("http.max-in-flight", 1_024, 1,
       1_000_000, "most calls waiting for their answer on the HTTP door at once; more are answered 429");
   public static final ConfigKey<Integer> HTTP_BODY_TIMEOUT_MS = ConfigKey.intInRange("http.body-timeout-ms", 10_000, 1,
@@ -293,6 +300,9 @@ public final class CascadeConfig {
       "how long a cached generation answers a repeated prompt after it was made; 0 disables the cache");
   public static final ConfigKey<Integer> METRICS_PORT = ConfigKey.intInRange("metrics.port", 0, 0, 65_535,
       "port of the Prometheus endpoint; 0 picks a free one");
+  public static final ConfigKey<String> METRICS_HOST = host("metrics.host",
+      "the interface the Prometheus endpoint listens on (an IP address, or a name resolved at start); empty: every"
+          + " interface");
   public static final ConfigKey<Boolean> METRICS_ENABLED = ConfigKey.bool("metrics.enabled", true,
       "record and serve Prometheus metrics; false turns them off (no endpoint, nothing recorded)");
   public static final ConfigKey<String> STATE_DIR = ConfigKey.string("state.dir", "",
@@ -313,13 +323,38 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
-      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, HTTP_PORT, HTTP_MAX_IN_FLIGHT, HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE,
-      HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
+      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
-      METRICS_PORT, METRICS_ENABLED, STATE_DIR);
+      METRICS_PORT, METRICS_HOST, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";
+
+  /** A key naming an interface to listen on: empty, an IP address (IPv6 with or without brackets) or a host name. */
+  private static ConfigKey<String> host(String name, String doc) {
+    return new ConfigKey<>(name, "", String::trim, s -> s.isEmpty() || s.matches("\\[?[A-Za-z0-9._:%-]{1,253}]?"),
+        "empty, an IP address or a host name", doc);
+  }
+
+  /**
+   * The interface {@code key} (one of the {@code *.host} keys) names, resolved; null when it is
+   * empty (every interface).
+   *
+   * @throws ConfigException naming the key when the name does not resolve
+   */
+  public java.net.InetAddress bindAddress(ConfigKey<String> key) {
+    String host = get(key);
+    if (host.isEmpty()) {
+      return null;
+    }
+    String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    try {
+      return java.net.InetAddress.getByName(bare);
+    } catch (java.net.UnknownHostException e) {
+      throw new ConfigException(key.name(), "'" + host + "' does not resolve to an address: " + e.getMessage());
+    }
+  }
 
   /** {@code large.target} as given, once it parses (empty: the embedded server). */
   private static List<dev.cascade.router.escalation.EscalationTiers.Target> checkedTiers(String text) {

@@ -13,9 +13,12 @@ import java.io.UncheckedIOException;
 public final class MetricsEndpoint implements AutoCloseable {
 
   private final HTTPServer server;
+  /** The interface it listens on; null: every interface. */
+  private final java.net.InetAddress host;
 
-  private MetricsEndpoint(HTTPServer server) {
+  private MetricsEndpoint(HTTPServer server, java.net.InetAddress host) {
     this.server = server;
+    this.host = host;
   }
 
   /**
@@ -28,17 +31,18 @@ public final class MetricsEndpoint implements AutoCloseable {
     return start(registry, null, port);
   }
 
-  /** As above, on {@code address} only (null: every interface). */
-  public static MetricsEndpoint start(PrometheusRegistry registry, java.net.InetAddress address, int port) {
+  /** As above, on the interface {@code host} (null: every interface; {@code metrics.host}). */
+  public static MetricsEndpoint start(PrometheusRegistry registry, java.net.InetAddress host, int port) {
     JvmMetrics.builder().register(registry);
     try {
       HTTPServer.Builder builder = HTTPServer.builder().port(port).registry(registry);
-      if (address != null) {
-        builder.inetAddress(address);
+      if (host != null) {
+        builder.inetAddress(host);
       }
-      return new MetricsEndpoint(builder.buildAndStart());
+      return new MetricsEndpoint(builder.buildAndStart(), host != null && host.isAnyLocalAddress() ? null : host);
     } catch (IOException e) {
-      throw new UncheckedIOException("metrics.port " + port + ": cannot serve metrics there: " + e.getMessage(), e);
+      throw new UncheckedIOException("metrics.port " + port + (host == null ? "" : " on " + host.getHostAddress())
+          + ": cannot serve metrics there: " + e.getMessage(), e);
     }
   }
 
@@ -47,9 +51,18 @@ public final class MetricsEndpoint implements AutoCloseable {
     return server.getPort();
   }
 
-  /** The scrape URL on {@code host}. */
-  public String url(String host) {
-    return "http://" + host + ":" + port() + "/metrics";
+  /**
+   * The scrape URL: on the interface it listens on, or on {@code anyInterfaceHost} when it listens
+   * on every interface.
+   */
+  public String url(String anyInterfaceHost) {
+    return "http://" + (host == null ? anyInterfaceHost : literal(host)) + ":" + port() + "/metrics";
+  }
+
+  /** An address as a URL's host: IPv6 in brackets. */
+  public static String literal(java.net.InetAddress address) {
+    String text = address.getHostAddress();
+    return address instanceof java.net.Inet6Address ? "[" + text + "]" : text;
   }
 
   @Override

@@ -42,9 +42,10 @@ public final class RouterMetrics implements AutoCloseable {
 
   /**
    * Adds the instance's cache, every tier's circuit breaker and the Kafka Streams client, and
-   * starts serving on {@code port}.
+   * starts serving on {@code host:port} (host null: every interface).
    */
-  public void serve(ResponseCache cache, EscalationTiers tiers, KafkaStreams streams, int port) {
+  public void serve(ResponseCache cache, EscalationTiers tiers, KafkaStreams streams, java.net.InetAddress host,
+      int port) {
     if (cascade == null) {
       return;
     }
@@ -53,7 +54,7 @@ public final class RouterMetrics implements AutoCloseable {
       cascade.observe(t.name(), t.client().breaker());
     }
     registry.register(new KafkaStreamsCollector(streams::metrics));
-    endpoint = MetricsEndpoint.start(registry, port);
+    endpoint = MetricsEndpoint.start(registry, host, port);
   }
 
   /** The registry; empty when metrics are off. */

@@ -50,6 +50,19 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void aDoorIsCheckedOnTheInterfaceItIsToldToListenOn() {
+    // 203.0.113.77 (TEST-NET-3) is no address of this machine: the trial bind there fails, before anything loads.
+    CommandLineRun run = serve("grpc.host=203.0.113.77", "grpc.port=20410");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: grpc.port 20410: cannot listen there: cannot assign requested address");
+    run = serve("grpc.port=20411", "http.host=203.0.113.77", "http.port=20412");
+    assertThat(run.err().strip()).isEqualTo("error: http.port 20412: cannot listen there: cannot assign requested address");
+    run = serve("metrics.host=a host");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: metrics.host: value 'a host' from the command line is invalid");
+  }
+
+  @Test
   void aClientTrustStoreWithoutTheDoorsKeyStoreNamesBothKeys() {
     CommandLineRun run = serve("grpc.tls.client-trust-store=/nonexistent/clients.p12");
     assertThat(run.exitCode()).isEqualTo(2);

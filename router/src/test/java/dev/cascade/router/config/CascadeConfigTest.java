@@ -216,4 +216,17 @@ class CascadeConfigTest {
     assertThat(CascadeConfig.defaults().describe()).containsEntry("admin.token", "")
         .containsEntry("grpc.tls.key-store-password", "");
   }
+
+  @Test
+  void aHostKeyIsEmptyForEveryInterfaceOrAnAddressResolvedAtStart() throws Exception {
+    assertThat(CascadeConfig.defaults().bindAddress(CascadeConfig.GRPC_HOST)).isNull();
+    assertThat(CascadeConfig.defaults().get(CascadeConfig.HTTP_ENABLED)).isTrue();
+    CascadeConfig set = CascadeConfig.load(null, Map.of(), Map.of("grpc.host", "127.0.0.1", "http.host", "[::1]",
+        "metrics.host", "::1"));
+    assertThat(set.bindAddress(CascadeConfig.GRPC_HOST)).isEqualTo(java.net.InetAddress.getByName("127.0.0.1"));
+    assertThat(set.bindAddress(CascadeConfig.HTTP_HOST)).isEqualTo(java.net.InetAddress.getByName("::1"));
+    assertThat(set.bindAddress(CascadeConfig.METRICS_HOST)).isEqualTo(java.net.InetAddress.getByName("::1"));
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("http.host", "10.0.0.1/8")))
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("http.host: value '10.0.0.1/8'");
+  }
 }
