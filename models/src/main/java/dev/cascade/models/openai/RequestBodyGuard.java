@@ -34,6 +34,11 @@ import org.eclipse.jetty.util.thread.Scheduler;
  * being read at once; a body over {@code maxBytes} is 413. A request whose {@code Content-Length} is
  * over {@code maxBytes} is passed on unread (the door answers it 413 from the header). While a body
  * arrives it holds only the bytes received so far.
+ *
+ * <p>When every place is taken, a new body takes the place of the one that has gone longest
+ * without a byte, if that is at least {@link #STALLED_MS} (that one is answered 408 at once): so
+ * clients that stall their bodies cannot keep the places from callers that send theirs. Only when
+ * every body being read is still arriving is a new one 429.
  */
 public final class RequestBodyGuard extends Handler.Wrapper {
 
@@ -58,8 +63,13 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     }
   }
 
+  /** A body that has had no byte for this long gives its place up to a new one when every place is taken. */
+  public static final long STALLED_MS = 1_000;
+
   private final Limits limits;
   private final Semaphore reads;
+  /** The bodies being read (each holds one of {@link #reads}). */
+  private final java.util.Set<Reader> readers = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   public RequestBodyGuard(Limits limits) {
     this.limits = limits;
@@ -82,13 +92,26 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     if (length > limits.maxBytes() || (length <= 0 && !chunked)) {
       return next.handle(request, response, callback); // no body, or one refused from its header
     }
-    if (!reads.tryAcquire()) {
+    if (!reads.tryAcquire() && !(evictStalled() && reads.tryAcquire())) {
       refuse(response, callback, 429, new OpenAiError(429, "requests", null, "rate_limit_exceeded", "this server is"
           + " already reading " + limits.maxReads() + " request bodies, its limit; try again shortly"));
       return true;
     }
     new Reader(next, request, response, callback, length).start();
     return true;
+  }
+
+  /** Ends the read that has gone longest without a byte, if that is at least {@link #STALLED_MS}; whether one was. */
+  private boolean evictStalled() {
+    long now = System.nanoTime();
+    Reader stalled = null;
+    for (Reader r : readers) {
+      if (now - r.lastByte >= TimeUnit.MILLISECONDS.toNanos(STALLED_MS)
+          && (stalled == null || r.lastByte < stalled.lastByte)) {
+        stalled = r;
+      }
+    }
+    return stalled != null && stalled.evict();
   }
 
   /** Answers {@code error} and closes the connection (the body, if any, is left unread). */
@@ -111,8 +134,11 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     private final long length;
     private final long allowedMs;
     private final AtomicBoolean decided = new AtomicBoolean();
+    private final long started = System.nanoTime();
     private byte[] body;
-    private int size;
+    private volatile int size;
+    /** When the last byte came (or the headers, before the first). */
+    private volatile long lastByte = started;
     private Scheduler.Task deadline;
 
     Reader(Handler next, Request request, Response response, Callback callback, long length) {
@@ -122,10 +148,11 @@ public final class RequestBodyGuard extends Handler.Wrapper {
       this.callback = callback;
       this.length = length;
       this.allowedMs = limits.allowedMs(length);
-      this.body = new byte[(int) Math.min(length > 0 ? length : 4096, 64 * 1024)];
+      this.body = new byte[(int) Math.min(length > 0 ? length : 4096, 8 * 1024)];
     }
 
     void start() {
+      readers.add(this);
       deadline = request.getComponents().getScheduler().schedule(this::late, allowedMs, TimeUnit.MILLISECONDS);
       read(false);
     }
@@ -155,6 +182,9 @@ public final class RequestBodyGuard extends Handler.Wrapper {
             callback.failed(failure); // the client went away
           }
           return;
+        }
+        if (chunk.hasRemaining()) {
+          lastByte = System.nanoTime();
         }
         try {
           if (!append(chunk.getByteBuffer())) {
@@ -194,6 +224,18 @@ public final class RequestBodyGuard extends Handler.Wrapper {
       return true;
     }
 
+    /** Gives this read's place up to a new one (it has stalled); false when it has already ended. */
+    boolean evict() {
+      if (!decide()) {
+        return false;
+      }
+      refuse(response, callback, 408, new OpenAiError(408, "timeout_error", null, "request_timeout", "the request"
+          + " body stalled (no byte for " + (System.nanoTime() - lastByte) / 1_000_000 + " ms, " + size + " of "
+          + (length < 0 ? "its" : length) + " bytes came) while every place for a body arriving was taken; send it"
+          + " faster"));
+      return true;
+    }
+
     private void late() {
       if (decide()) {
         refuse(response, callback, 408, new OpenAiError(408, "timeout_error", null, "request_timeout", "the request"
@@ -207,6 +249,7 @@ public final class RequestBodyGuard extends Handler.Wrapper {
       if (!decided.compareAndSet(false, true)) {
         return false;
       }
+      readers.remove(this);
       reads.release();
       if (deadline != null) {
         deadline.cancel();

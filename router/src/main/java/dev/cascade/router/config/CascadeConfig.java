@@ -255,7 +255,8 @@ public final class CascadeConfig {
           + " each of its bytes adds 1/rate seconds to the time it is given (a body sent chunked: the largest body's)");
   public static final ConfigKey<Integer> HTTP_MAX_BODY_READS = ConfigKey.intInRange("http.max-body-reads", 256, 1,
       100_000, "most request bodies the HTTP door reads at once (each read without holding a thread, into at most"
-          + " 1 MB); more are answered 429");
+          + " 1 MB); with every place taken, a new body takes the place of one that has had no byte for a second"
+          + " (answered 408), else it is answered 429");
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads a reply topic of its own. */
   public static final String REPLIES_OWN_TOPIC = "own-topic";
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads the shared responses and dead-letter topics. */

@@ -1,6 +1,7 @@
 package dev.cascade.router.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -82,12 +83,13 @@ class OpenAiServerSlowBodyTest {
 
   @Test
   void stalledUploadsHoldUpNoOtherCallerAndAre408OnceTheirTimeIsUp() throws Exception {
-    start(3_000, 400);
-    // More stalled bodies than Jetty has threads (Javalin's pool: 250): each announces 1,000 bytes and sends one.
+    start(3_000, 256); // the default http.max-body-reads
+    // More stalled bodies than Jetty has threads (Javalin's pool: 250) and than places for bodies (256):
+    // each announces 1,000 bytes and sends one.
     for (int i = 0; i < 300; i++) {
       upload(1_000, "{");
     }
-    Thread.sleep(500);
+    Thread.sleep(1_500); // past RequestBodyGuard.STALLED_MS: a new body may take a stalled one's place
     long begun = System.nanoTime();
     HttpResponse<String> models = send(HttpRequest.newBuilder(uri("/models")));
     HttpResponse<String> completion = send(HttpRequest.newBuilder(uri("/completions"))
@@ -96,18 +98,34 @@ class OpenAiServerSlowBodyTest {
     assertThat(models.statusCode()).isEqualTo(200);
     assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
     assertThat(JSON.readTree(completion.body()).path("choices").get(0).path("text").asText()).isEqualTo("X");
-    assertThat(tookMs).as("both answered while 300 uploads stall").isLessThan(3_000);
+    assertThat(tookMs).as("both answered while 300 uploads stall").isLessThan(1_000);
 
-    // Their time (3 s for 1,000 bytes) up, each stalled upload is 408 in OpenAI's shape, and closed.
-    for (Socket socket : sockets.subList(0, 3)) {
+    // What each stalled upload got: one gave its place up to the completion (408 at once), the last
+    // 44 found every place taken by bodies still new (429; should opening them all have taken over a
+    // second, some took a stalled one's place instead), the 255 others are 408 once their time (3 s
+    // for 1,000 bytes) is up. Each in OpenAI's shape, and closed.
+    java.util.Map<String, Integer> got = new java.util.TreeMap<>();
+    for (Socket socket : sockets) {
       String answer = answer(socket);
-      assertThat(answer).startsWith("HTTP/1.1 408 ").containsIgnoringCase("Content-Type: application/json")
-          .containsIgnoringCase("Connection: close");
+      assertThat(answer).containsIgnoringCase("Content-Type: application/json").containsIgnoringCase("Connection: close");
       JsonNode error = error(answer);
-      assertThat(error.path("type").asText()).isEqualTo("timeout_error");
-      assertThat(error.path("code").asText()).isEqualTo("request_timeout");
-      assertThat(error.path("message").asText()).contains("did not arrive in full within 3015 ms", "1 of 1000 bytes");
+      String message = error.path("message").asText();
+      got.merge(answer.substring(0, answer.indexOf("\r\n")) + " " + error.path("code").asText()
+          + (message.contains("stalled") ? " (its place taken)" : ""), 1, Integer::sum);
+      if (answer.startsWith("HTTP/1.1 408 ") && !message.contains("stalled")) {
+        assertThat(error.path("type").asText()).isEqualTo("timeout_error");
+        assertThat(message).contains("did not arrive in full within 3015 ms", "1 of 1000 bytes");
+      }
+      if (answer.startsWith("HTTP/1.1 429 ")) {
+        assertThat(answer).containsIgnoringCase("Retry-After: 1");
+      }
     }
+    assertThat(got).containsOnlyKeys("HTTP/1.1 408 Request Timeout request_timeout",
+        "HTTP/1.1 408 Request Timeout request_timeout (its place taken)", "HTTP/1.1 429 Too Many Requests rate_limit_exceeded");
+    int evicted = got.getOrDefault("HTTP/1.1 408 Request Timeout request_timeout (its place taken)", 0);
+    assertThat(got.get("HTTP/1.1 408 Request Timeout request_timeout")).isEqualTo(255);
+    assertThat(evicted).isPositive();
+    assertThat(evicted + got.getOrDefault("HTTP/1.1 429 Too Many Requests rate_limit_exceeded", 0)).isEqualTo(45);
   }
 
   @Test
@@ -135,15 +153,30 @@ class OpenAiServerSlowBodyTest {
   }
 
   @Test
-  void moreBodiesArrivingAtOnceThanTheLimitAre429AndCallsWithoutABodyGoOn() throws Exception {
-    start(5_000, 2);
-    upload(1_000, "{");
-    upload(1_000, "{");
+  void withEveryPlaceTakenANewBodyIs429UntilOneHasStalledThenTakesItsPlace() throws Exception {
+    start(10_000, 2);
+    Socket first = upload(1_000, "{");
+    Socket second = upload(1_000, "{");
     Thread.sleep(300);
     String refused = answer(upload(COMPLETION.length(), COMPLETION));
     assertThat(refused).startsWith("HTTP/1.1 429 ").containsIgnoringCase("Retry-After: 1")
         .containsIgnoringCase("Content-Type: application/json");
     assertThat(error(refused).path("code").asText()).isEqualTo("rate_limit_exceeded");
-    assertThat(send(HttpRequest.newBuilder(uri("/models"))).statusCode()).isEqualTo(200);
+    assertThat(send(HttpRequest.newBuilder(uri("/models"))).statusCode()).as("no body, no place needed").isEqualTo(200);
+
+    // The second keeps sending; the first has had no byte for over a second: it gives its place up.
+    Thread.sleep(800);
+    second.getOutputStream().write('"');
+    second.getOutputStream().flush();
+    Thread.sleep(400);
+    HttpResponse<String> served = send(HttpRequest.newBuilder(uri("/completions"))
+        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(COMPLETION)));
+    assertThat(served.statusCode()).isEqualTo(200);
+    String evicted = answer(first);
+    assertThat(evicted).startsWith("HTTP/1.1 408 ").containsIgnoringCase("Connection: close");
+    assertThat(error(evicted).path("code").asText()).isEqualTo("request_timeout");
+    second.setSoTimeout(200);
+    assertThatThrownBy(() -> second.getInputStream().read()).as("still being read")
+        .isInstanceOf(java.net.SocketTimeoutException.class);
   }
 }
