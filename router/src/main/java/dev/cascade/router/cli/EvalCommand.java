@@ -227,7 +227,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     configOptions.unread(mode, key -> source.outcomes != null && OUTCOMES_KEYS.test(key), source.outcomes != null
         ? "with --outcomes it reads only " + OUTCOMES_KEYS_TEXT
         : configUnread("--small and --large, or --tiers", OUTCOMES_KEYS_TEXT)).ifPresent(spec.commandLine().getErr()::println);
-    models.check(source.data != null && tiers == null, source.data != null && tiers == null);
+    models.check(spec.commandLine(), source.data != null && tiers == null, source.data != null && tiers == null);
     if (earlyDeferEvery.stream().anyMatch(k -> k < 1)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--early-defer-every: every value must be at least 1, got " + earlyDeferEvery);
@@ -695,29 +695,30 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
      * size below 1, a negative token limit and a --small (when {@code small}) or --large (when
      * {@code large}) that names no model.
      */
-    void check(boolean small, boolean large) {
+    void check(picocli.CommandLine cli, boolean small, boolean large) {
       learners();
       if (batchSize < 1) {
-        throw new IllegalArgumentException("--batch-size: must be at least 1, was " + batchSize);
+        throw new picocli.CommandLine.ParameterException(cli, "--batch-size: must be at least 1, was " + batchSize);
       }
       if (maxNewTokens < 0) {
-        throw new IllegalArgumentException("--max-new-tokens: must be 0 (each model's own limit) or more, was "
-            + maxNewTokens);
+        throw new picocli.CommandLine.ParameterException(cli,
+            "--max-new-tokens: must be at least 0 (0 for each model's own limit), was " + maxNewTokens);
       }
       OutputPaths.checkDirectory("--cache", cache);
       if (small) {
-        resolve("--small", this.small);
+        resolve(cli, "--small", this.small);
       }
       if (large) {
-        resolve("--large", this.large);
+        resolve(cli, "--large", this.large);
       }
     }
 
-    private static void resolve(String flag, String model) {
+    private static void resolve(picocli.CommandLine cli, String flag, String model) {
       try {
         dev.cascade.models.ModelDirectory.resolve(model);
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException(flag + ": " + e.getMessage().replaceFirst("^model: ", ""), e);
+        throw new picocli.CommandLine.ParameterException(cli,
+            flag + ": " + e.getMessage().replaceFirst("^model: ", ""), e, null, model);
       }
     }
 

@@ -128,17 +128,18 @@ public final class TrainRuleCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--rule: " + e.getMessage(), e);
     }
     // What would stop the run after the models, checked before them.
-    models.check(true, source.data != null); // --small: the artifact records its fingerprint
+    models.check(spec.commandLine(), true, source.data != null); // --small: the artifact records its fingerprint
     // A rule over the embedding needs a small model that has one.
     if (set.usesEmbedding() && !ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput()) {
       throw new IllegalArgumentException("--rule " + rule + ": small model '"
           + models.small + "' has no embedding (its graph has no 'hidden' output); train posthoc-quantile for it");
     }
     if (folds < 2) {
-      throw new IllegalArgumentException("--folds: must be at least 2, was " + folds);
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--folds: must be at least 2, was " + folds);
     }
     if (version < 0) {
-      throw new IllegalArgumentException("--version: must be 0 (the training time) or more, was " + version);
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--version: must be 1 or more (or 0 for the training time), was " + version);
     }
     RuleTrainer.Options options = new RuleTrainer.Options(folds, seed, models.learners());
     List<DeferralExample> examples;

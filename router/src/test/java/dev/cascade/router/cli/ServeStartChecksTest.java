@@ -89,7 +89,7 @@ class ServeStartChecksTest {
       // A model directory that does not exist: serve stops right after logging its configuration.
       run = serve("small.model=/nonexistent/cascade-model-dir", "metrics.enabled=false", "admin.token=tok-VALUE-1",
           "grpc.tls.key-store-password=pw-VALUE-2", "kafka.sasl.jaas.config=x password=\"pw-VALUE-3\";",
-          "kafka.ssl.keystore.password=pw-VALUE-4", "grpc.tls.key-store=/etc/tls/door.p12");
+          "kafka.ssl.keystore.password=pw-VALUE-4", "kafka.ssl.keystore.location=/etc/kafka/client.p12");
     } finally {
       System.setErr(stderr);
     }
@@ -98,7 +98,7 @@ class ServeStartChecksTest {
     assertThat(logged).contains("INFO ServeCommand - serve: configuration {")
         .contains("bootstrap.servers=127.0.0.1:1").contains("large.target=127.0.0.1:2")
         .contains("admin.token=****").contains("grpc.tls.key-store-password=****")
-        .contains("grpc.tls.key-store=/etc/tls/door.p12").contains("kafka.sasl.jaas.config=****")
+        .contains("kafka.ssl.keystore.location=/etc/kafka/client.p12").contains("kafka.sasl.jaas.config=****")
         .doesNotContain("VALUE");
     assertThat(run.err()).doesNotContain("VALUE");
   }
