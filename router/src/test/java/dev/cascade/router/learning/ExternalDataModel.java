@@ -1,9 +1,8 @@
 package dev.cascade.router.learning;
 
-import com.google.protobuf.CodedOutputStream;
-import java.io.ByteArrayOutputStream;
+import static dev.cascade.models.ProtoMessages.message;
+
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -45,19 +44,4 @@ final class ExternalDataModel {
     return dir;
   }
 
-  private interface Fields {
-    void write(CodedOutputStream out) throws IOException;
-  }
-
-  private static byte[] message(Fields fields) {
-    try {
-      ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-      CodedOutputStream out = CodedOutputStream.newInstance(bytes);
-      fields.write(out);
-      out.flush();
-      return bytes.toByteArray();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
 }
