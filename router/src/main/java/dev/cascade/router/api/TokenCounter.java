@@ -10,12 +10,10 @@ import java.util.OptionalInt;
  *
  * <p>Prompt tokens: the small model's tokenizer on the prompt, which is what the small model read
  * (asked of the small model the router already runs, through its {@link RequestValidator}).
- * Completion tokens: the answer encoded again by the same tokenizer: exact for a word-level
- * tokenizer (an answer is its tokens joined by single spaces, {@code ModelTokenizer#decode}), and
- * for a byte-level BPE as close as encoding its decoded text comes; an answer from a later tier
- * with another tokenizer is counted in the small model's tokens. Where the small model cannot count
- * (a stand-in without a tokenizer), the prompt counts its Unicode code points, as the cost model
- * does ({@link CostModel#promptTokens}), and the answer its space-separated pieces.
+ * Completion tokens: the answer's space-separated pieces, because a model's answer is its output
+ * tokens joined by single spaces ({@code ModelTokenizer#decode}): exact for the bundled models,
+ * large or small. Where the small model cannot count (a stand-in without a tokenizer), the prompt
+ * counts its Unicode code points, as the cost model does ({@link CostModel#promptTokens}).
  */
 final class TokenCounter {
 
@@ -40,15 +38,8 @@ final class TokenCounter {
     return counted.orElseGet(() -> CostModel.promptTokens(prompt));
   }
 
-  /** The tokens of an answer: the small model's tokenizer on it, else its space-separated pieces. */
+  /** The tokens of an answer: its space-separated pieces. */
   int completionTokens(String text) {
-    if (text.isEmpty()) {
-      return 0;
-    }
-    OptionalInt counted = model == null ? OptionalInt.empty() : model.promptTokens(text);
-    if (counted.isPresent()) {
-      return counted.getAsInt();
-    }
     int n = 0;
     for (String piece : text.split(" ")) {
       if (!piece.isEmpty()) {
