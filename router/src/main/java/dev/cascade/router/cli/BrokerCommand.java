@@ -53,7 +53,11 @@ final class BrokerCommand implements Callable<Integer> {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(),
             "--data-dir and --port go together: a restartable broker keeps both");
       }
-      kafka = EmbeddedKafka.start(dataDir, port, controllerPort != 0 ? controllerPort : port + 1);
+      int controller = controllerPort != 0 ? controllerPort : port + 1;
+      // Both ports free on loopback, or one line (the broker's own failure is a stack trace).
+      new Ports().add("--port", java.net.InetAddress.getLoopbackAddress(), port)
+          .add("--controller-port", java.net.InetAddress.getLoopbackAddress(), controller).checkFree();
+      kafka = EmbeddedKafka.start(dataDir, port, controller);
     }
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

@@ -181,6 +181,17 @@ class CliErrorsTest {
     assertThat(help.out().replaceAll("\\s+", " ")).contains("with --data-dir: the two go together");
   }
 
+  @Test
+  void aBrokerWhoseControllerPortIsTakenSaysSoInOneLine() throws Exception {
+    try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      int controller = taken.getLocalPort();
+      CommandLineRun run = CommandLineRun.of("broker", "--data-dir", dir.resolve("kafka").toString(), "--port",
+          Integer.toString(controller - 1));
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(1);
+      assertThat(lines(run.err())).containsExactly("error: --controller-port " + controller + ": address already in use");
+    }
+  }
+
   @picocli.CommandLine.Command(name = "cascade")
   static final class Throwing implements Callable<Integer> {
     static Exception next;
