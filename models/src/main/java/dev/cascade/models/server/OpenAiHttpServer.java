@@ -43,6 +43,12 @@ public final class OpenAiHttpServer implements AutoCloseable {
   static final int DEFAULT_MAX_TOKENS = 16;
   /** The largest request body read; a larger one is 413 without being read. */
   static final long MAX_BODY_BYTES = dev.cascade.models.openai.OpenAiRequest.MAX_BODY_BYTES;
+  /**
+   * How bodies are read: as the router's door does by default (10 s plus the body at 64 KiB/s,
+   * else 408; at most 256 at once, a stalled one giving its place to a new one, else 429).
+   */
+  static final dev.cascade.models.openai.RequestBodyGuard.Limits BODY_LIMITS =
+      new dev.cascade.models.openai.RequestBodyGuard.Limits(MAX_BODY_BYTES, 10_000, 65_536, 256);
 
   private final Generations generations;
   private final BooleanSupplier ready;
@@ -68,8 +74,13 @@ public final class OpenAiHttpServer implements AutoCloseable {
       config.routes.get("/v1/models/{model}", this::model);
       config.routes.get("/health", ctx -> ctx.status(ready.getAsBoolean() ? 200 : 503));
       config.http.maxRequestSize = MAX_BODY_BYTES;
-      // Jetty's own refusals (a malformed request, headers too large, a body that stopped) in OpenAI's shape too.
-      config.jetty.modifyServer(server -> server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler()));
+      config.jetty.modifyServer(server -> {
+        // Jetty's own refusals (a malformed request, headers too large) in OpenAI's shape too.
+        server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
+        // Bodies read in full before a route runs, without a thread, as the router's door reads
+        // them: a client whose body stalls gets 408 and holds none of the threads others need.
+        server.setHandler(new dev.cascade.models.openai.RequestBodyGuard(BODY_LIMITS));
+      });
       // Javalin's own refusals (a body over the limit: 413) and unknown paths in OpenAI's shape
       // too, not Javalin's plain text.
       config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));

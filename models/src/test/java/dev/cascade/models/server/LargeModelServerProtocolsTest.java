@@ -243,6 +243,33 @@ class LargeModelServerProtocolsTest {
   }
 
   @Test
+  void stalledOpenAiUploadsHoldUpNoOtherCaller() throws Exception {
+    List<java.net.Socket> stalled = new java.util.ArrayList<>();
+    try {
+      // More than Jetty has threads (Javalin's pool: 250): each announces 1,000 bytes and sends one.
+      for (int i = 0; i < 260; i++) {
+        java.net.Socket socket = new java.net.Socket("127.0.0.1", server.httpPort());
+        stalled.add(socket);
+        socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        socket.getOutputStream().flush();
+      }
+      Thread.sleep(1_500); // past RequestBodyGuard.STALLED_MS
+      HttpResponse<String> models = HTTP.send(java.net.http.HttpRequest.newBuilder(
+          java.net.URI.create(base() + "/models")).timeout(java.time.Duration.ofSeconds(5)).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(models.statusCode()).as("answered while 260 uploads stall").isEqualTo(200);
+      HttpResponse<String> completion = post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":4}");
+      assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+    } finally {
+      for (java.net.Socket socket : stalled) {
+        socket.close();
+      }
+    }
+  }
+
+  @Test
   void openAiCompletionsAnswerLikeTheModel() throws Exception {
     Generation expected = large.generate(List.of("the quick brown fox"), 12).get(0);
     HttpResponse<String> response = post("{\"model\":\"large\",\"prompt\":\"the quick brown fox\",\"max_tokens\":12,"
