@@ -27,11 +27,7 @@ class EvalTrainRuleOptionsTest {
   }
 
   private String refused(String... args) {
-    CommandLine cli = CascadeCommand.commandLine();
-    StringWriter err = new StringWriter();
-    cli.setErr(new PrintWriter(err, true));
-    assertThat(cli.execute(args)).isEqualTo(2);
-    return err.toString();
+    return DemoOptionsTest.refused(args);
   }
 
   @Test
