@@ -15,11 +15,9 @@ import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import io.grpc.stub.MetadataUtils;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
@@ -70,14 +68,7 @@ class AdminAuditTest {
   }
 
   private PolicyAdminGrpc.PolicyAdminBlockingStub admin(String token) {
-    PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel)
-        .withDeadlineAfter(10, TimeUnit.SECONDS);
-    if (token == null) {
-      return stub;
-    }
-    Metadata headers = new Metadata();
-    headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + token);
-    return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+    return FakeKafkaServer.admin(channel, token, 10);
   }
 
   private static UpdatePolicyRequest update(double threshold, String reason) {

@@ -81,14 +81,7 @@ class CascadeServerTest {
   }
 
   private PolicyAdminGrpc.PolicyAdminBlockingStub admin(String token) {
-    PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel)
-        .withDeadlineAfter(5, TimeUnit.SECONDS);
-    if (token == null) {
-      return stub;
-    }
-    Metadata headers = new Metadata();
-    headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + token);
-    return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+    return FakeKafkaServer.admin(channel, token, 5);
   }
 
   private static UpdatePolicyRequest update(Policy.Builder policy) {

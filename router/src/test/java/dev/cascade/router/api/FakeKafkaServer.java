@@ -124,4 +124,17 @@ final class FakeKafkaServer {
       public void close() {}
     };
   }
+
+  /** A PolicyAdmin stub on {@code channel} with the call deadline, sending {@code token} as the admin bearer (null: none). */
+  static dev.cascade.proto.v1.PolicyAdminGrpc.PolicyAdminBlockingStub admin(io.grpc.Channel channel, String token,
+      long deadlineSeconds) {
+    dev.cascade.proto.v1.PolicyAdminGrpc.PolicyAdminBlockingStub stub = dev.cascade.proto.v1.PolicyAdminGrpc
+        .newBlockingStub(channel).withDeadlineAfter(deadlineSeconds, java.util.concurrent.TimeUnit.SECONDS);
+    if (token == null) {
+      return stub;
+    }
+    io.grpc.Metadata headers = new io.grpc.Metadata();
+    headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + token);
+    return stub.withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+  }
 }

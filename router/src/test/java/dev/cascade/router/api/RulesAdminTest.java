@@ -19,12 +19,10 @@ import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleInfo;
 import dev.cascade.router.policy.DeferralPolicy;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
-import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -59,14 +57,7 @@ class RulesAdminTest {
   }
 
   private PolicyAdminGrpc.PolicyAdminBlockingStub admin(String token) {
-    PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel)
-        .withDeadlineAfter(10, TimeUnit.SECONDS);
-    if (token == null) {
-      return stub;
-    }
-    Metadata headers = new Metadata();
-    headers.put(AdminTokenInterceptor.AUTHORIZATION, "Bearer " + token);
-    return stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+    return FakeKafkaServer.admin(channel, token, 10);
   }
 
   private static LearnedRule shippedQuantile() {
