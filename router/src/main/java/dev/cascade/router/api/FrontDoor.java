@@ -20,7 +20,8 @@ import java.util.Base64;
  * its own by default, {@code front-door.replies}), the policy topic, the rules topic and the
  * feedback topic. Runs beside a {@link CascadeRouter} in the same JVM: it lists and checks rules
  * against that router's rule catalog, and a published rule counts as written once that catalog
- * has read it back.
+ * has read it back. With a reply topic of its own it also deletes the reply topics of front doors
+ * no longer running ({@link ReplyTopicReaper}, {@code front-door.reply-topic-reaper.*}).
  */
 public final class FrontDoor implements AutoCloseable {
 
@@ -33,6 +34,8 @@ public final class FrontDoor implements AutoCloseable {
   private final CascadeServer server;
   private final OpenAiServer http;
   private final String adminToken;
+  /** Null when off ({@code front-door.reply-topic-reaper.enabled=false}, shared replies) or not started yet. */
+  private volatile ReplyTopicReaper reaper;
 
   private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions,
       FeedbackTopic.Sink feedback, CascadeServer server, OpenAiServer http, String adminToken) {
@@ -123,7 +126,8 @@ public final class FrontDoor implements AutoCloseable {
     }
     if (!config.get(CascadeConfig.HTTP_ENABLED)) {
       LOG.info("the OpenAI-compatible HTTP door is off (http.enabled=false)");
-      return new FrontDoor(requests, policies, ruleVersions, feedback, server, null, token);
+      return new FrontDoor(requests, policies, ruleVersions, feedback, server, null, token)
+          .withReaper(config, clientProps, registry);
     }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
@@ -157,7 +161,40 @@ public final class FrontDoor implements AutoCloseable {
       LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
           + " only (see SECURITY.md)", http.port());
     }
-    return new FrontDoor(requests, policies, ruleVersions, feedback, server, http, token);
+    return new FrontDoor(requests, policies, ruleVersions, feedback, server, http, token)
+        .withReaper(config, clientProps, registry);
+  }
+
+  /**
+   * Starts the reply-topic reaper, with a reply topic of its own and {@code
+   * front-door.reply-topic-reaper.enabled}; closes this front door if that fails.
+   */
+  private FrontDoor withReaper(CascadeConfig config, java.util.Map<String, Object> clientProps,
+      io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
+    String own = requests.replyTopic();
+    if (own == null || !config.get(CascadeConfig.REPLY_TOPIC_REAPER_ENABLED)) {
+      return this;
+    }
+    Duration grace = Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS));
+    // A router writes the last reply to a dead front door's request within the request's deadline
+    // and the escalation's wait of taking it: a grace shorter than that may delete a topic a
+    // router is about to write to (the reaper sees no write for the grace, and so deletes it).
+    long answerMs = (long) config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)
+        + config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS);
+    if (grace.toMillis() < answerMs) {
+      LOG.warn("{}={} is shorter than {} + {} ({} ms): a router may still answer a request of a killed front door"
+          + " after its reply topic was deleted", CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS.name(), grace.toMillis(),
+          CascadeConfig.GRPC_DEFAULT_DEADLINE_MS.name(), CascadeConfig.ESCALATION_MAX_WAIT_MS.name(), answerMs);
+    }
+    try {
+      reaper = ReplyTopicReaper.start(clientProps, config.replyTopicPrefix(), own, requests::recreateReplyTopic,
+          new ReplyTopicReaper.Settings(grace,
+              Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_INTERVAL_MS))), registry);
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+    return this;
   }
 
   /** A fresh admin token: 32 random bytes, URL-safe Base64. */
@@ -257,6 +294,9 @@ public final class FrontDoor implements AutoCloseable {
    */
   @Override
   public void close() {
+    if (reaper != null) {
+      reaper.close(); // before the reply topic goes: the reaper re-creates its own topic when it finds it gone
+    }
     try {
       drain(server, http, CascadeServer.DRAIN);
     } finally {

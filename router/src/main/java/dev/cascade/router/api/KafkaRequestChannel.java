@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -57,19 +56,27 @@ import org.slf4j.LoggerFactory;
  * or dead-letter copy) read back here, nothing will be written to the topic any more, and it is
  * deleted. While a request is still unanswered it is kept: a router may still write that late
  * reply, and a write to a deleted topic would stall its stream thread or re-create the topic. The
- * records in a kept topic expire with its retention; deleting it is then for the operator (README,
- * "Front-door replies"). A failed start deletes the topic it created.
+ * topic of an instance that stopped so, or was killed, is deleted by another front door's {@link
+ * ReplyTopicReaper} once it has gone unread and unwritten for the grace. A failed start deletes the
+ * topic it created.
+ *
+ * <p>While it runs, the instance is a member of the consumer group named after its reply topic
+ * ({@link ReplyTopicMembership}), and its id says so ({@link ReplyTopics#MEMBER_ID_PREFIX}): that
+ * membership is how the reapers tell its topic from an orphan. Should its topic be deleted all the
+ * same (the instance cut off from the brokers for longer than the grace), the reaper in this
+ * process re-creates it ({@link #recreateReplyTopic()}) and the reader reads it from its start.
  *
  * <p>Replies, {@code front-door.replies=shared}: one consumer <em>assigned</em> every partition
  * of the responses and dead-letter topics; it skips replies whose {@code cascade.reply-to} header
  * names another instance without decoding them, but still fetches them, so its cost grows with the
  * number of instances. The router replies there to an instance that has no reply topic.
  *
- * <p>Either way: one consumer per front-door instance, {@code read_committed} (so it sees only
+ * <p>Either way: one reader per front-door instance, {@code read_committed} (so it sees only
  * responses the router committed, exactly one per request), from the end at start-up, with no
- * consumer group (a group would split the partitions between instances, so an instance would
- * miss its own replies). It keeps only responses whose {@code reply_to} is this instance's id and
- * whose request id and {@code created_at_ms} match a call still waiting here; a response nobody
+ * consumer group (a shared group would split the partitions between instances, so an instance
+ * would miss its own replies; the membership above is a group of one that reads nothing). It
+ * keeps only responses whose {@code reply_to} is this instance's id and whose request id and
+ * {@code created_at_ms} match a call still waiting here; a response nobody
  * waits for any more (its deadline passed, its caller left) reaches nobody. Nothing is committed:
  * a restarted instance has a new id and no callers waiting.
  */
@@ -101,6 +108,12 @@ final class KafkaRequestChannel implements RequestChannel {
   private final Map<String, Object> clientProps;
   /** This instance's own reply topic; null in shared mode. */
   private final String replyTopic;
+  /** The reply topics' prefix ({@code topic.reply-prefix}); null in shared mode. */
+  private final String replyPrefix;
+  /** Keeps this instance in its reply topic's consumer group; null in shared mode. */
+  private final ReplyTopicMembership membership;
+  /** Set when the reply topic was re-created: the reader reads it again from its start. */
+  private volatile boolean rewind;
   private final byte[] instanceIdBytes;
   private final Thread reader;
   private final CountDownLatch readerStopped = new CountDownLatch(1);
@@ -111,11 +124,13 @@ final class KafkaRequestChannel implements RequestChannel {
   private volatile boolean readerHealthy = true;
 
   private KafkaRequestChannel(String instanceId, String requestsTopic, String responsesTopic, String replyTopic,
-      KafkaProducer<String, CascadeRequest> producer, KafkaConsumer<byte[], byte[]> consumer,
-      Map<String, Object> clientProps) {
+      String replyPrefix, ReplyTopicMembership membership, KafkaProducer<String, CascadeRequest> producer,
+      KafkaConsumer<byte[], byte[]> consumer, Map<String, Object> clientProps) {
     this.clientProps = Map.copyOf(clientProps);
     this.instanceId = instanceId;
     this.replyTopic = replyTopic;
+    this.replyPrefix = replyPrefix;
+    this.membership = membership;
     this.instanceIdBytes = instanceId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     this.responsesTopic = responsesTopic;
     this.requestsTopic = requestsTopic;
@@ -142,14 +157,15 @@ final class KafkaRequestChannel implements RequestChannel {
 
   /**
    * As above, but with a {@code replyPrefix} ({@code front-door.replies=own-topic}): creates this
-   * instance's reply topic, {@code replyPrefix + instance id}, and reads only that.
+   * instance's reply topic, {@code replyPrefix + instance id}, reads only that, and joins the
+   * consumer group of the same name for as long as it runs ({@link ReplyTopicMembership}).
    *
    * @param replyPrefix the reply topics' prefix ({@code topic.reply-prefix}); null: shared mode
    * @throws IllegalStateException if a topic does not exist, or the reply topic cannot be created
    */
   static KafkaRequestChannel start(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String deadLettersTopic, String replyPrefix) {
-    String instanceId = ReplyTopics.INSTANCE_ID_PREFIX + UUID.randomUUID();
+    String instanceId = ReplyTopics.newInstanceId();
     String replyTopic = replyPrefix == null ? null : ReplyTopics.topicName(replyPrefix, instanceId);
     if (replyTopic != null) {
       createReplyTopic(clientProps, responsesTopic, replyPrefix, replyTopic);
@@ -168,6 +184,7 @@ final class KafkaRequestChannel implements RequestChannel {
         CascadeSerdes.requests().serializer());
     KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps, new ByteArrayDeserializer(),
         new ByteArrayDeserializer());
+    ReplyTopicMembership membership = null;
     try {
       List<TopicPartition> partitions = new ArrayList<>();
       List<String> topics = replyTopic == null ? List.of(responsesTopic, deadLettersTopic) : List.of(replyTopic);
@@ -182,7 +199,13 @@ final class KafkaRequestChannel implements RequestChannel {
       consumer.assign(partitions);
       consumer.seekToEnd(partitions);
       partitions.forEach(consumer::position);
+      if (replyTopic != null) {
+        membership = ReplyTopicMembership.start(clientProps, replyTopic, instanceId);
+      }
     } catch (RuntimeException e) {
+      if (membership != null) {
+        membership.close();
+      }
       consumer.close();
       producer.close();
       if (replyTopic != null) {
@@ -191,7 +214,7 @@ final class KafkaRequestChannel implements RequestChannel {
       throw e;
     }
     KafkaRequestChannel channel = new KafkaRequestChannel(instanceId, requestsTopic, responsesTopic, replyTopic,
-        producer, consumer, clientProps);
+        replyPrefix, membership, producer, consumer, clientProps);
     LOG.info("front door {} reads its replies from {}", instanceId, replyTopic != null ? "its own topic " + replyTopic
         : "the shared topics " + responsesTopic + " and " + deadLettersTopic + " (front-door.replies=shared)");
     channel.reader.start();
@@ -309,6 +332,10 @@ final class KafkaRequestChannel implements RequestChannel {
     try {
       while (running) {
         try {
+          if (rewind) {
+            rewind = false;
+            consumer.seekToBeginning(consumer.assignment());
+          }
           for (ConsumerRecord<byte[], byte[]> record : consumer.poll(Duration.ofMillis(200))) {
             accept(record);
           }
@@ -485,14 +512,44 @@ final class KafkaRequestChannel implements RequestChannel {
     if (replyTopic == null) {
       return;
     }
+    membership.close();
     long unanswered = unanswered();
     if (unanswered > 0) {
       LOG.info("front door {} keeps its reply topic {}: {} of the requests it sent have had no reply, which a router"
-          + " may still write there; delete the topic once their deadlines have passed (README, \"Front-door"
-          + " replies\")", instanceId, replyTopic, unanswered);
+          + " may still write there; the other front doors' reapers delete it once it has gone unwritten for"
+          + " front-door.reply-topic-reaper.grace-ms (README, \"Front-door replies\")", instanceId, replyTopic,
+          unanswered);
     } else {
       deleteReplyTopic(clientProps, replyTopic, instanceId);
     }
+  }
+
+  /**
+   * Creates this instance's reply topic again, found missing while the instance runs (deleted by a
+   * reaper while this instance was cut off from the brokers for longer than the grace, or by hand):
+   * without it the routers answer this instance on the shared topic, which it does not read, so
+   * every call would time out. The reader then reads the new topic from its start. Nothing once
+   * the instance is closing, nor in shared mode; a topic that exists after all is left as it is.
+   *
+   * @return whether the topic was created
+   */
+  boolean recreateReplyTopic() {
+    if (replyTopic == null || !accepting) {
+      return false;
+    }
+    try {
+      createReplyTopic(clientProps, responsesTopic, replyPrefix, replyTopic);
+    } catch (IllegalStateException e) {
+      if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
+        LOG.warn("front door {} cannot re-create its reply topic {}: {}", instanceId, replyTopic, e.getMessage());
+      }
+      return false;
+    }
+    rewind = true;
+    LOG.warn("front door {}: its reply topic {} was gone (deleted while this instance was not a member of its consumer"
+        + " group for longer than front-door.reply-topic-reaper.grace-ms, or by hand); re-created it: replies to"
+        + " requests sent before may be lost", instanceId, replyTopic);
+    return true;
   }
 
   /** Deletes {@code topic}; a failure is logged, not thrown. */

@@ -266,6 +266,17 @@ public final class CascadeConfig {
       "how a front door gets its replies: own-topic, it creates a reply topic of its own at start"
           + " (<topic.reply-prefix><instance id>) and reads only that; shared, it reads every partition of"
           + " topic.responses and topic.dead-letters and skips other instances' replies");
+  public static final ConfigKey<Boolean> REPLY_TOPIC_REAPER_ENABLED = ConfigKey.bool(
+      "front-door.reply-topic-reaper.enabled", true, "front-door.replies=own-topic: this front door deletes the reply"
+          + " topics of front doors no longer running (killed, crashed) once front-door.reply-topic-reaper.grace-ms has"
+          + " passed; false: it deletes none (its own still at a clean stop)");
+  public static final ConfigKey<Integer> REPLY_TOPIC_REAPER_GRACE_MS = ConfigKey.intInRange(
+      "front-door.reply-topic-reaper.grace-ms", 600_000, 1_000, Integer.MAX_VALUE, "a reply topic is deleted once,"
+          + " at every look for this long, its consumer group has had no member (no front door reads it) and nothing"
+          + " was written to it");
+  public static final ConfigKey<Integer> REPLY_TOPIC_REAPER_INTERVAL_MS = ConfigKey.intInRange(
+      "front-door.reply-topic-reaper.interval-ms", 60_000, 100, 3_600_000, "how often the reaper looks at the reply"
+          + " topics: the first look at start, then every half to one and a half times this (at random)");
   public static final ConfigKey<String> ADMIN_TOKEN = ConfigKey.string("admin.token", "",
       "bearer token PolicyAdmin.UpdatePolicy and PublishRule require; empty: read from admin.token-file");
   public static final ConfigKey<String> ADMIN_TOKEN_FILE = ConfigKey.string("admin.token-file", "",
@@ -325,7 +336,8 @@ public final class CascadeConfig {
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
-      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
+      REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_HOST, METRICS_ENABLED, STATE_DIR);

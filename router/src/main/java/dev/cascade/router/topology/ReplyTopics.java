@@ -35,6 +35,13 @@ public final class ReplyTopics implements AutoCloseable {
 
   /** How a front door's instance id, the {@code reply_to} it stamps, begins. */
   public static final String INSTANCE_ID_PREFIX = "front-door-";
+  /**
+   * How the instance id of a front door that keeps its reply reader a member of the consumer group
+   * named after its reply topic begins ({@code front-door-m-<uuid>}): only such reply topics are
+   * reaped when their group has no member, never those of a front door of an earlier version
+   * ({@code front-door-<uuid>}), which joins no group.
+   */
+  public static final String MEMBER_ID_PREFIX = INSTANCE_ID_PREFIX + "m-";
   /** How long a reply topic found to exist is trusted before it is asked about again. */
   static final Duration EXISTS_RECHECK = Duration.ofMinutes(5);
   /** How long a reply topic found missing (or not checkable) is not asked about again. */
@@ -42,6 +49,8 @@ public final class ReplyTopics implements AutoCloseable {
   /** Most reply topics remembered; the least recently used is forgotten first. */
   static final int MAX_REMEMBERED = 10_000;
   private static final Pattern INSTANCE_ID = Pattern.compile(Pattern.quote(INSTANCE_ID_PREFIX) + "[A-Za-z0-9._-]{1,64}");
+  private static final Pattern MEMBER_REPLY_ID = Pattern.compile(Pattern.quote(MEMBER_ID_PREFIX)
+      + "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
   private static final Pattern TOPIC_CHARS = Pattern.compile("[A-Za-z0-9._-]*");
   /** Kafka's longest topic name. */
   private static final int MAX_TOPIC_LENGTH = 249;
@@ -140,12 +149,25 @@ public final class ReplyTopics implements AutoCloseable {
     return prefix + instanceId;
   }
 
+  /** A fresh instance id: {@link #MEMBER_ID_PREFIX} and a random UUID. */
+  public static String newInstanceId() {
+    return MEMBER_ID_PREFIX + java.util.UUID.randomUUID();
+  }
+
+  /**
+   * Whether {@code topic} is the reply topic, under {@code prefix}, of a front door that keeps the
+   * consumer group of the same name ({@link #MEMBER_ID_PREFIX}): the topics a reaper may delete.
+   */
+  public static boolean isMemberReplyTopic(String prefix, String topic) {
+    return topic.startsWith(prefix) && MEMBER_REPLY_ID.matcher(topic.substring(prefix.length())).matches();
+  }
+
   /**
    * Whether {@code prefix} may prefix reply topics: Kafka's topic characters, short enough for a
    * front door's id after it.
    */
   public static boolean validPrefix(String prefix) {
-    return TOPIC_CHARS.matcher(prefix).matches() && prefix.length() + INSTANCE_ID_PREFIX.length() + 36 <= MAX_TOPIC_LENGTH;
+    return TOPIC_CHARS.matcher(prefix).matches() && prefix.length() + MEMBER_ID_PREFIX.length() + 36 <= MAX_TOPIC_LENGTH;
   }
 
   private static String checkedPrefix(String prefix) {

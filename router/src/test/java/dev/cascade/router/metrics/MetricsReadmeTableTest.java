@@ -116,6 +116,7 @@ class MetricsReadmeTableTest {
     java.nio.file.Files.writeString(keys, "name k-0123456789abcdef\n");
     dev.cascade.router.api.ApiKeys.load(keys, registry);
     new dev.cascade.router.api.AdminAudit(registry);
+    dev.cascade.router.api.ReplyTopicReaper.register(registry);
     java.nio.file.Files.delete(keys);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
