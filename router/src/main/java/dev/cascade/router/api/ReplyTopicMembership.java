@@ -102,7 +102,9 @@ final class ReplyTopicMembership implements AutoCloseable {
       LOG.error("front door's membership of consumer group {} died; another front door may take its reply topic for"
           + " an orphan once front-door.reply-topic-reaper.grace-ms has passed", group, e);
     } finally {
-      consumer.close(Duration.ofSeconds(5)); // leaves the group at once
+      // Leaves the group at once; a consumer still joining (a stop right after the start) is not
+      // waited for long: its group then empties when the session times out.
+      consumer.close(Duration.ofSeconds(2));
       stopped.countDown();
     }
   }
