@@ -42,7 +42,8 @@ import java.util.function.BooleanSupplier;
  * one {@code raw_input_contents} entry per input, never both. It answers with a BYTES
  * {@code text_output} of shape [1, 1] in {@code raw_output_contents}, as Triton does (a 4-byte
  * little-endian length, then the UTF-8 text), and the answer's token count as the response
- * parameter {@code completion_tokens} (int64). Errors: an unknown model is NOT_FOUND, a bad tensor
+ * parameter {@code completion_tokens} (int64), the prompt's as {@code prompt_tokens} (int64; when the
+ * model can count it). Errors: an unknown model is NOT_FOUND, a bad tensor
  * INVALID_ARGUMENT, a full server RESOURCE_EXHAUSTED, as on {@code cascade.v1.LargeModel}.
  */
 final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
@@ -150,17 +151,20 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
         responses.onError(Status.fromThrowable(error).asRuntimeException());
         return;
       }
-      responses.onNext(ModelInferResponse.newBuilder()
+      ModelInferResponse.Builder response = ModelInferResponse.newBuilder()
           .setModelName(model())
           .setModelVersion(VERSION)
           .setId(request.getId())
           .addOutputs(ModelInferResponse.InferOutputTensor.newBuilder().setName(TEXT_OUTPUT).setDatatype("BYTES")
               .addShape(1).addShape(1))
           .addRawOutputContents(KServeBytes.encode(List.of(result.generation().text())))
-          // Not in the protocol: how many tokens the answer is, for a caller's cost accounting.
+          // Not in the protocol: how many tokens the answer and the prompt are, for a caller's usage and
+          // cost accounting.
           .putParameters("completion_tokens", InferParameter.newBuilder()
-              .setInt64Param(result.generation().tokens().length).build())
-          .build());
+              .setInt64Param(result.generation().tokens().length).build());
+      generations.generator().promptTokens(prompt).ifPresent(n -> response.putParameters("prompt_tokens",
+          InferParameter.newBuilder().setInt64Param(n).build()));
+      responses.onNext(response.build());
       responses.onCompleted();
     });
   }

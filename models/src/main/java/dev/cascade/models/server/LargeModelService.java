@@ -72,6 +72,7 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
           for (int i = 0; i < g.tokens().length; i++) {
             response.addTokens(g.tokens()[i]).addTokenLogprobs(g.tokenLogprobs()[i]);
           }
+          generations.generator().promptTokens(request.getPrompt()).ifPresent(response::setPromptTokens);
           responses.onNext(response.build());
           responses.onCompleted();
         });

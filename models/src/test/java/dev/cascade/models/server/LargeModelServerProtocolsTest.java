@@ -118,6 +118,8 @@ class LargeModelServerProtocolsTest {
     assertThat(typed.getOutputs(0).getShapeList()).containsExactly(1L, 1L);
     assertThat(rawText(typed.getRawOutputContents(0))).isEqualTo(expected.text());
     assertThat(typed.getParametersMap().get("completion_tokens").getInt64Param()).isEqualTo(expected.tokens().length);
+    assertThat(typed.getParametersMap().get("prompt_tokens").getInt64Param())
+        .isEqualTo(large.promptTokens("the quick brown fox").orElseThrow());
     // Inputs as raw contents, as Triton's clients send them.
     ModelInferResponse raw = kserve().modelInfer(ModelInferRequest.newBuilder().setModelName("large")
         .addInputs(ModelInferRequest.InferInputTensor.newBuilder().setName("text_input").setDatatype("BYTES")

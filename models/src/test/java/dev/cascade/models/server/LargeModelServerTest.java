@@ -58,6 +58,8 @@ class LargeModelServerTest {
       assertThat(response.getTokensList()).containsExactly(box(expected.tokens()));
       assertThat(response.getTokenLogprobsCount()).isEqualTo(expected.tokens().length);
       assertThat(response.getModel()).isEqualTo("large");
+      assertThat(response.hasPromptTokens()).isTrue();
+      assertThat(response.getPromptTokens()).isEqualTo(large.promptTokens("the quick brown fox").orElseThrow());
       assertThat(response.getGenerationMs()).isPositive();
       HealthCheckResponse health = HealthGrpc.newBlockingStub(channel)
           .check(HealthCheckRequest.newBuilder().setService(LargeModelGrpc.SERVICE_NAME).build());

@@ -32,6 +32,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
 
   private final RequestChannel channel;
   private final RequestValidator validator;
+  private final TokenCounter tokens;
   private final Duration defaultDeadline;
   private final FeedbackTopic.Sink feedback;
   private volatile java.util.function.BooleanSupplier serving = () -> true;
@@ -45,6 +46,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       FeedbackTopic.Sink feedback) {
     this.channel = channel;
     this.validator = validator;
+    this.tokens = TokenCounter.of(validator);
     this.defaultDeadline = defaultDeadline;
     this.feedback = feedback;
   }
@@ -130,7 +132,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
         return;
       }
       if (e == null) {
-        call.onNext(ApiRecords.toProto(r));
+        call.onNext(ApiRecords.toProto(r).toBuilder().setPromptTokens(tokens.promptTokens(r, request.getPrompt()))
+            .setCompletionTokens(tokens.completionTokens(r, r.getText())).build());
         call.onCompleted();
       } else {
         call.onError(status(unwrap(e), id, waitMs).asRuntimeException());

@@ -37,7 +37,8 @@ final class OpenAiResponses {
       int completionTokens, CascadeResponse response) {}
 
   /**
-   * Applies the request's stop strings and echo to the response and counts its tokens.
+   * Applies the request's stop strings and echo to the response and counts its tokens (the serving
+   * model's counts where the response has them: {@link TokenCounter}).
    *
    * @param defaultMaxNewTokens the router's limit for a request that sets none ({@code generation.max-new-tokens})
    */
@@ -46,7 +47,7 @@ final class OpenAiResponses {
     java.util.Optional<String> cut = request.cutAtStop(response.getText());
     String text = cut.orElse(response.getText());
     String finish = cut.isPresent() ? "stop" : null;
-    int completionTokens = tokens.completionTokens(text);
+    int completionTokens = tokens.completionTokens(response, text);
     if (finish == null) {
       int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens);
       finish = completionTokens >= limit ? "length" : "stop";
@@ -55,7 +56,7 @@ final class OpenAiResponses {
       text = request.prompt() + text;
     }
     return new Answer(response.getRequestId(), createdSeconds, request.model(), text, finish,
-        tokens.promptTokens(request.prompt()), completionTokens, response);
+        tokens.promptTokens(response, request.prompt()), completionTokens, response);
   }
 
   /** The non-streamed body: a {@code text_completion} or a {@code chat.completion}. */

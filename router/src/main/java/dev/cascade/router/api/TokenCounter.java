@@ -2,18 +2,23 @@ package dev.cascade.router.api;
 
 import dev.cascade.router.routing.CostModel;
 import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.schemas.avro.CascadeResponse;
 import java.util.OptionalInt;
 
 /**
- * Token counts for the HTTP door's {@code usage}: responses on Kafka carry no token counts (the
- * routing outcome does, on another topic), so the door counts them itself.
+ * Token counts for the doors' usage ({@code usage} over HTTP, {@code prompt_tokens} and {@code
+ * completion_tokens} over gRPC): the serving model's own counts, as the response record carries
+ * them ({@code completion_tokens}: the tokens it generated; {@code prompt_tokens}: its server's
+ * count of the prompt, where a later tier's server reported one).
  *
- * <p>Prompt tokens: the small model's tokenizer on the prompt, which is what the small model read
- * (asked of the small model the router already runs, through its {@link RequestValidator}).
- * Completion tokens: the answer's space-separated pieces, because a model's answer is its output
- * tokens joined by single spaces ({@code ModelTokenizer#decode}): exact for the bundled models,
- * large or small. Where the small model cannot count (a stand-in without a tokenizer), the prompt
- * counts its Unicode code points, as the cost model does ({@link CostModel#promptTokens}).
+ * <p>Where the record has none, the door counts. Prompt tokens: the small model's tokenizer on the
+ * prompt, which is what the small model read (asked of the small model the router already runs,
+ * through its {@link RequestValidator}); where the small model cannot count (a stand-in without a
+ * tokenizer), the prompt's Unicode code points, as the cost model counts ({@link
+ * CostModel#promptTokens}). Completion tokens (a record from a router before the field, or a server
+ * that gave no count): the answer's space-separated pieces, because a model's answer is its output
+ * tokens joined by single spaces ({@code ModelTokenizer#decode}) for the bundled models; not for a
+ * byte-level BPE, whose true count only the record has.
  */
 final class TokenCounter {
 
@@ -33,9 +38,22 @@ final class TokenCounter {
     return new TokenCounter(null);
   }
 
+  /** The prompt's tokens: the serving model's count where {@code response} has it, else the small model's. */
+  int promptTokens(CascadeResponse response, String prompt) {
+    return response.getPromptTokens() != null ? response.getPromptTokens() : promptTokens(prompt);
+  }
+
   int promptTokens(String prompt) {
     OptionalInt counted = model == null ? OptionalInt.empty() : model.promptTokens(prompt);
     return counted.orElseGet(() -> CostModel.promptTokens(prompt));
+  }
+
+  /**
+   * The answer's tokens: what the serving model generated where {@code response} says (whatever a
+   * stop string cut from {@code text}), else {@code text}'s space-separated pieces.
+   */
+  int completionTokens(CascadeResponse response, String text) {
+    return response.getCompletionTokens() != null ? response.getCompletionTokens() : completionTokens(text);
   }
 
   /** The tokens of an answer: its space-separated pieces. */

@@ -59,7 +59,7 @@ public final class CascadeTransport implements LargeModelTransport {
     return result.thenApply(r -> {
       int[] tokens = r.getTokensList().stream().mapToInt(Integer::intValue).toArray();
       return new Reply(r.getText(), tokens, toArray(r.getTokenLogprobsList()), tokens.length, r.getDraftAccepted(),
-          r.getStoppedEarly());
+          r.getStoppedEarly(), r.hasPromptTokens() && r.getPromptTokens() >= 0 ? r.getPromptTokens() : -1);
     });
   }
 

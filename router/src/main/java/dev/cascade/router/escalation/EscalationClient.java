@@ -318,7 +318,7 @@ public final class EscalationClient implements AutoCloseable {
       answeredCalls.incrementAndGet();
       return new LargeAnswer(r.text(), r.tokens(), r.tokenLogprobs(),
           (System.nanoTime() - start) / 1e6, attempts.get(), r.outputTokens(), draft.length, r.draftAccepted(),
-          r.stoppedEarly());
+          r.stoppedEarly(), r.promptTokens());
     });
   }
 

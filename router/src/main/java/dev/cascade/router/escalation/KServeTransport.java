@@ -30,7 +30,8 @@ import java.util.concurrent.TimeUnit;
  * model's token limit ({@code ModelMetadata} gives tensor names, types and shapes only), so that
  * comes from {@code large.max-new-tokens} or is unknown. Token ids and log-probabilities are not
  * read: the answer is its text, and its length in tokens when the reply has an int64 parameter
- * {@code completion_tokens} (the bundled server sends one).
+ * {@code completion_tokens}, the prompt's when it has {@code prompt_tokens} (the bundled server
+ * sends both).
  */
 public final class KServeTransport implements LargeModelTransport {
 
@@ -48,6 +49,8 @@ public final class KServeTransport implements LargeModelTransport {
 
   /** The response parameter in which the bundled server says how many tokens the answer is. */
   public static final String COMPLETION_TOKENS = "completion_tokens";
+  /** The response parameter in which the bundled server says how many tokens the prompt was. */
+  public static final String PROMPT_TOKENS = "prompt_tokens";
 
   private final ManagedChannel channel;
   private final boolean ownsChannel;
@@ -89,7 +92,8 @@ public final class KServeTransport implements LargeModelTransport {
       if (error != null) {
         throw TransportErrors.ofKServe(error);
       }
-      return Reply.text(textOf(response, tensors.textOutput()), tokenCount(response));
+      return Reply.text(textOf(response, tensors.textOutput()), tokenCount(response, COMPLETION_TOKENS),
+          tokenCount(response, PROMPT_TOKENS));
     });
   }
 
@@ -126,11 +130,11 @@ public final class KServeTransport implements LargeModelTransport {
   }
 
   /**
-   * The reply's {@code completion_tokens} parameter (the bundled server sends it; the protocol does
-   * not define one), or -1.
+   * The reply's int64 parameter {@code name}, {@code completion_tokens} or {@code prompt_tokens}
+   * (the bundled server sends both; the protocol defines neither), or -1.
    */
-  static int tokenCount(ModelInferResponse response) {
-    var p = response.getParametersMap().get(COMPLETION_TOKENS);
+  static int tokenCount(ModelInferResponse response, String name) {
+    var p = response.getParametersMap().get(name);
     return p != null && p.hasInt64Param() && p.getInt64Param() >= 0 && p.getInt64Param() <= Integer.MAX_VALUE
         ? (int) p.getInt64Param() : -1;
   }

@@ -15,9 +15,16 @@ package dev.cascade.router.escalation;
  * @param draftAccepted how many of them the large model kept
  * @param stoppedEarly whether the call's early stop ({@link EarlyStopSpec}) ended the answer: it is
  *     then a prefix, whose score is already above the threshold the call gave
+ * @param promptTokens how many tokens the prompt was to the model, as the server said; -1 when it did not say
  */
 public record LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
-    int outputTokens, int draftSent, int draftAccepted, boolean stoppedEarly) {
+    int outputTokens, int draftSent, int draftAccepted, boolean stoppedEarly, int promptTokens) {
+
+  /** An answer whose server did not say how many tokens the prompt was. */
+  public LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,
+      int outputTokens, int draftSent, int draftAccepted, boolean stoppedEarly) {
+    this(text, tokens, tokenLogprobs, millis, attempts, outputTokens, draftSent, draftAccepted, stoppedEarly, -1);
+  }
 
   /** An answer to a call without a draft. */
   public LargeAnswer(String text, int[] tokens, float[] tokenLogprobs, double millis, int attempts,

@@ -67,9 +67,16 @@ public interface LargeModelTransport extends AutoCloseable {
    *     -1 when neither is known
    * @param draftAccepted how many tokens of the call's draft the server kept; 0 without a draft
    * @param stoppedEarly whether the call's early stop ended the answer: it is then a prefix
+   * @param promptTokens how many tokens the prompt was to the model, as the server said; -1 when it did not say
    */
   record Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens, int draftAccepted,
-      boolean stoppedEarly) {
+      boolean stoppedEarly, int promptTokens) {
+    /** A reply that does not say how many tokens the prompt was. */
+    public Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens, int draftAccepted,
+        boolean stoppedEarly) {
+      this(text, tokens, tokenLogprobs, outputTokens, draftAccepted, stoppedEarly, -1);
+    }
+
     /** A reply to a call without a draft. */
     public Reply(String text, int[] tokens, float[] tokenLogprobs, int outputTokens) {
       this(text, tokens, tokenLogprobs, outputTokens, 0, false);
@@ -82,7 +89,12 @@ public interface LargeModelTransport extends AutoCloseable {
 
     /** A reply with text alone and, if the server said, its token count (else -1). */
     public static Reply text(String text, int outputTokens) {
-      return new Reply(text, new int[0], new float[0], outputTokens);
+      return text(text, outputTokens, -1);
+    }
+
+    /** As above, with the prompt's token count if the server said (else -1). */
+    public static Reply text(String text, int outputTokens, int promptTokens) {
+      return new Reply(text, new int[0], new float[0], outputTokens, 0, false, promptTokens);
     }
   }
 }

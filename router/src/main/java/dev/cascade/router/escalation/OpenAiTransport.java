@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
- * protocol gives no token ids, so the answer is its text and {@code usage.completion_tokens} (when sent); the token limit comes from
+ * protocol gives no token ids, so the answer is its text and {@code usage.completion_tokens} and
+ * {@code usage.prompt_tokens} (when sent); the token limit comes from
  * {@code large.max-new-tokens} or is unknown. Readiness is {@code GET /v1/models} answering 200 and
  * listing the model (or listing none).
  */
@@ -86,9 +87,14 @@ public final class OpenAiTransport implements LargeModelTransport {
         .build();
     return send(request).thenApply(response -> {
       JsonNode reply = parse(response.body());
-      JsonNode count = reply.path("usage").path("completion_tokens");
-      return Reply.text(textOf(reply), count.canConvertToInt() && count.intValue() >= 0 ? count.intValue() : -1);
+      JsonNode usage = reply.path("usage");
+      return Reply.text(textOf(reply), count(usage.path("completion_tokens")), count(usage.path("prompt_tokens")));
     });
+  }
+
+  /** A {@code usage} count the server sent, or -1. */
+  private static int count(JsonNode count) {
+    return count.canConvertToInt() && count.intValue() >= 0 ? count.intValue() : -1;
   }
 
   /**

@@ -169,6 +169,8 @@ public final class RoutingRecords {
         .setLatencyMs(answer.millis())
         .setDraftTokens(answer.draftSent()).setDraftAccepted(answer.draftAccepted())
         .setStoppedEarly(answer.stoppedEarly())
+        .setOutputTokens(answer.outputTokens() >= 0 ? answer.outputTokens() : null)
+        .setPromptTokens(answer.promptTokens() >= 0 ? answer.promptTokens() : null)
         .build();
   }
 
@@ -226,6 +228,17 @@ public final class RoutingRecords {
   private int outputTokens(LargeAnswer answer) {
     // kserve:// and openai:// answers carry no token ids.
     return answer.outputTokens() >= 0 ? answer.outputTokens() : promptTokens.applyAsInt(answer.text());
+  }
+
+  /**
+   * How many tokens a tier's answer is, when known: its {@code output_tokens}, or, from a writer
+   * before that field, its token ids (none for an empty answer); null for a text without ids or a count.
+   */
+  public static Integer outputTokens(TierAnswer answer) {
+    if (answer.getOutputTokens() != null) {
+      return answer.getOutputTokens();
+    }
+    return answer.getTokens().isEmpty() && !answer.getText().isEmpty() ? null : answer.getTokens().size();
   }
 
   /** An escalation builder with the request's own fields. */
@@ -301,8 +314,8 @@ public final class RoutingRecords {
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     int smallOut = e.getSmallTokens().size();
     TierAnswer large = latestFinished(tiers);
-    int largeOut = large == null ? smallOut : large.getTokens().isEmpty() && !large.getText().isEmpty()
-        ? promptTokens.applyAsInt(large.getText()) : large.getTokens().size();
+    Integer largeCount = large == null ? Integer.valueOf(smallOut) : outputTokens(large);
+    int largeOut = largeCount != null ? largeCount : promptTokens.applyAsInt(large.getText());
     double tierCosts = tiers.stream().mapToDouble(TierAnswer::getCostUnits).sum();
     boolean smallFailed = e.getSmallFailure() != null;
     // An answer stopped early is an unfinished prefix: whether the small model would have been
@@ -355,7 +368,11 @@ public final class RoutingRecords {
         .build();
   }
 
-  /** The response; {@code upper} is the answer of the tier served, null when the small model's is. */
+  /**
+   * The response; {@code upper} is the answer of the tier served, null when the small model's is.
+   * Its token counts are the serving model's: the small model's tokens (a cached generation's too),
+   * or the tier's counts as its server gave them.
+   */
   private static CascadeResponse response(Escalation e, String text, ServedBy servedBy, StageLatencies latencies,
       long nowMs, TierAnswer upper) {
     return CascadeResponse.newBuilder()
@@ -365,6 +382,8 @@ public final class RoutingRecords {
         .setCompletedAtMs(nowMs)
         .setServedTier(upper == null ? 0 : upper.getTier())
         .setServedModel(upper == null ? null : upper.getModel())
+        .setCompletionTokens(upper == null ? Integer.valueOf(e.getSmallTokens().size()) : outputTokens(upper))
+        .setPromptTokens(upper == null ? null : upper.getPromptTokens())
         .build();
   }
 

@@ -105,6 +105,22 @@ class CascadeServerTest {
   }
 
   @Test
+  void theResponseCarriesTheServingModelsTokenCountsOrTheDoorsOwn() {
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setText("a b c d e f g")
+        .setCompletionTokens(3).setPromptTokens(4).build();
+    GenerateResponse counted = cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build());
+    assertThat(counted.getCompletionTokens()).isEqualTo(3);
+    assertThat(counted.getPromptTokens()).isEqualTo(4);
+    // A record without counts (an older router's): the answer's pieces, the small model's count of the
+    // prompt (this stand-in has no tokenizer: its code points).
+    requests.reshape = r -> r;
+    GenerateResponse old = cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build());
+    assertThat(old.getText()).isEqualTo("NEW YORK");
+    assertThat(old.getCompletionTokens()).isEqualTo(2);
+    assertThat(old.getPromptTokens()).isEqualTo(8);
+  }
+
+  @Test
   void generateSendsTheRequestIntoTheCascadeAndReturnsItsResponse() {
     GenerateResponse response = cascade().generate(GenerateRequest.newBuilder().setPrompt("cascade")
         .setMaxNewTokens(12).setRequestId("r-1").putMetadata("tenant", "t1").setBypassCache(true).build());

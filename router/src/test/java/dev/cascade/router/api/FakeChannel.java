@@ -20,6 +20,8 @@ final class FakeChannel implements RequestChannel {
   volatile RuntimeException failure;
   /** Thrown by {@link #submit} itself (a fault in the door's path, not an answer that failed). */
   volatile RuntimeException submitThrows;
+  /** Applied to every answer {@link #submit} gives (e.g. to set the serving model's token counts). */
+  volatile java.util.function.UnaryOperator<CascadeResponse> reshape = r -> r;
   /** What {@link #healthy()} says: whether the reply reader is reading. */
   volatile boolean readerHealthy = true;
 
@@ -44,7 +46,7 @@ final class FakeChannel implements RequestChannel {
     if (failure != null) {
       f.completeExceptionally(failure);
     } else if (!silent) {
-      f.complete(answer(request));
+      f.complete(reshape.apply(answer(request)));
     }
     return f;
   }

@@ -21,6 +21,7 @@ import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
+import dev.cascade.schemas.avro.CascadeResponse;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import java.net.URI;
@@ -275,6 +276,41 @@ class OpenAiServerTest {
     Completion full = client.completions().create(CompletionCreateParams.builder().model("cascade")
         .prompt("a b c").maxTokens(3).build());
     assertThat(full.choices().get(0).finishReason().toString()).isEqualTo("length");
+  }
+
+  @Test
+  void usageIsTheServingModelsOwnCountWhereTheResponseHasIt() {
+    // A subword tokenizer's answer: 3 tokens for 7 space-separated pieces, a prompt of 4 tokens.
+    channel.reshape = r -> CascadeResponse.newBuilder(r).setText("a b c d e f g").setCompletionTokens(3)
+        .setPromptTokens(4).build();
+    Completion c = client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("new york")
+        .build());
+    assertThat(c.choices().get(0).text()).isEqualTo("a b c d e f g");
+    assertThat(c.usage()).hasValueSatisfying(u -> {
+      assertThat(u.completionTokens()).isEqualTo(3);
+      assertThat(u.promptTokens()).isEqualTo(4);
+      assertThat(u.totalTokens()).isEqualTo(7);
+    });
+    // A stop string cuts the text, not what the model generated; the count decides "length".
+    Completion stopped = client.completions().create(CompletionCreateParams.builder().model("cascade")
+        .prompt("x").stop("c").build());
+    assertThat(stopped.choices().get(0).text()).isEqualTo("a b ");
+    assertThat(stopped.usage().orElseThrow().completionTokens()).isEqualTo(3);
+    assertThat(client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("x").maxTokens(3)
+        .build()).choices().get(0).finishReason().toString()).isEqualTo("length");
+    assertThat(client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("x").maxTokens(4)
+        .build()).choices().get(0).finishReason().toString()).isEqualTo("stop");
+    // The same counts in a streamed chat's usage chunk.
+    List<ChatCompletionChunk> chunks = new ArrayList<>();
+    try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(
+        ChatCompletionCreateParams.builder().model("cascade").addUserMessage("stream me")
+            .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build())) {
+      stream.stream().forEach(chunks::add);
+    }
+    assertThat(chunks.get(chunks.size() - 1).usage()).hasValueSatisfying(u -> {
+      assertThat(u.completionTokens()).isEqualTo(3);
+      assertThat(u.promptTokens()).isEqualTo(4);
+    });
   }
 
   @Test

@@ -89,6 +89,9 @@ class LargeModelProtocolsIT {
         assertThat(answer.tokens()).isEmpty();
         assertThat(answer.outputTokens()).isEqualTo(expected.tokens().length);
         assertThat(expected.tokens()).isNotEmpty();
+        // And how many the prompt was, as over cascade:// (LargeGenerateResponse.prompt_tokens).
+        assertThat(answer.promptTokens()).isEqualTo(large.promptTokens(prompt).orElseThrow())
+            .isEqualTo(expected.promptTokens());
         // Shorter limits are honoured the same way.
         assertThat(other.generate("s" + i, prompt, 2).get(60, TimeUnit.SECONDS).text())
             .isEqualTo(reference.generate("s" + i, prompt, 2).get(60, TimeUnit.SECONDS).text());

@@ -29,7 +29,8 @@ class OpenAiTransportTest {
   private volatile int status = 200;
   /** What a 200 answers. */
   private volatile String okBody =
-      "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}],\"usage\":{\"completion_tokens\":3}}";
+      "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}],"
+      + "\"usage\":{\"completion_tokens\":3,\"prompt_tokens\":5}}";
 
   @BeforeEach
   void start() throws Exception {
@@ -70,7 +71,13 @@ class OpenAiTransportTest {
       LargeAnswer answer = client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS);
       assertThat(answer.text()).isEqualTo("ok");
       assertThat(answer.outputTokens()).isEqualTo(3);
+      assertThat(answer.promptTokens()).isEqualTo(5);
       assertThat(answer.tokens()).isEmpty();
+      // A server that counts nothing: both unknown.
+      okBody = "{\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}]}";
+      LargeAnswer uncounted = client.generate("r2", "p", 4).get(10, TimeUnit.SECONDS);
+      assertThat(uncounted.outputTokens()).isEqualTo(-1);
+      assertThat(uncounted.promptTokens()).isEqualTo(-1);
     }
   }
 

@@ -85,6 +85,9 @@ class SmallModelRouterCacheTest {
     assertThat(b.response().getText()).isEqualTo(a.response().getText());
     assertThat(b.response().getRequestId()).isEqualTo("b");
     assertThat(b.outcome().getLatencies().getSmallModelMs()).isZero();
+    // The count stored with the cached generation (2 tokens for an answer of one piece), as fresh.
+    assertThat(a.response().getCompletionTokens()).isEqualTo(2);
+    assertThat(b.response().getCompletionTokens()).isEqualTo(2);
   }
 
   @Test

@@ -54,6 +54,8 @@ class PythonClientTest {
     assertThat(response.get("served_by").asText()).isEqualTo("LARGE");
     assertThat(response.get("latencies").get("total_ms").asDouble()).isEqualTo(494.0);
     assertThat(response.get("reply_to").asText()).isEqualTo("frontdoor-7");
+    assertThat(response.get("completion_tokens").asInt()).isEqualTo(3);
+    assertThat(response.get("prompt_tokens").asInt()).isEqualTo(6);
   }
 
   @Test

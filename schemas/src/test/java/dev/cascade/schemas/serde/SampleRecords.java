@@ -50,7 +50,7 @@ final class SampleRecords {
         .setRequestId("req-1").setText("n ai t").setServedBy(ServedBy.LARGE)
         .setDeferralScore(0.73).setThreshold(0.5).setPolicyVersion(4).setRule("chow-quantile")
         .setLatencies(latencies()).setCacheHit(false).setReplyTo("frontdoor-7")
-        .setCreatedAtMs(CREATED).setCompletedAtMs(CREATED + 494).build();
+        .setCreatedAtMs(CREATED).setCompletedAtMs(CREATED + 494).setCompletionTokens(3).setPromptTokens(6).build();
   }
 
   /**
