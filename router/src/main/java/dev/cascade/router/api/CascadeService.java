@@ -30,6 +30,8 @@ import java.util.concurrent.TimeoutException;
  */
 final class CascadeService extends CascadeGrpc.CascadeImplBase {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CascadeService.class);
+
   private final RequestChannel channel;
   private final RequestValidator validator;
   private final TokenCounter tokens;
@@ -78,8 +80,10 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
         correctedText, request.getSource(), "grpc");
     feedback.send(record).whenComplete((written, e) -> {
       if (e != null) {
+        LOG.warn("gRPC door: feedback for request {} could not be written: {}", request.getRequestId(),
+            unwrap(e).toString());
         observer.onError(Status.UNAVAILABLE.withDescription("feedback for request " + request.getRequestId()
-            + " could not be written: " + unwrap(e).getMessage()).withCause(e).asRuntimeException());
+            + " could not be written: " + RequestChannel.KAFKA_UNREACHABLE).withCause(e).asRuntimeException());
         return;
       }
       observer.onNext(FeedbackResponse.newBuilder().setRequestId(request.getRequestId()).setTopic(written.topic())
@@ -159,7 +163,14 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
     if (e instanceof CancellationException) {
       return Status.CANCELLED.withDescription("request " + id + " was cancelled");
     }
-    return Status.UNAVAILABLE.withDescription("request " + id + " could not be sent: " + e.getMessage()).withCause(e);
+    // What failed (Kafka's own words) is logged beside the id, not sent.
+    LOG.warn("gRPC door: request {} could not be sent: {}", id, e.toString());
+    if (e instanceof IllegalStateException) { // the front door closed while the call waited (or its producer did)
+      return Status.UNAVAILABLE.withDescription("request " + id + " was not answered: " + RequestChannel.SHUTTING_DOWN)
+          .withCause(e);
+    }
+    return Status.UNAVAILABLE.withDescription("request " + id + " could not be sent: "
+        + RequestChannel.KAFKA_UNREACHABLE).withCause(e);
   }
 
   private static Throwable unwrap(Throwable e) {

@@ -232,8 +232,7 @@ final class OpenAiServer {
   /** Before every call: shutting down (503), then the API key (401). */
   private void admit(Context ctx) {
     if (stopping) {
-      throw new OpenAiError(503, "server_error", null, "shutting_down", "the router is shutting down; try another"
-          + " instance or again later");
+      throw new OpenAiError(503, "server_error", null, "shutting_down", RequestChannel.SHUTTING_DOWN);
     }
     if (ctx.contentLength() > MAX_BODY_BYTES) {
       // From the header, before the body is read: a client that sent "Expect: 100-continue" is
@@ -340,8 +339,10 @@ final class OpenAiServer {
             .put("partition", written.partition()).put("offset", written.offset());
         json(ctx, 200, answer.toString());
       } else {
+        // What Kafka said stays in the log: the caller learns what to do, not the cluster's inside.
+        LOG.warn("HTTP door: feedback for {} could not be written: {}", id, unwrap(e).toString());
         error(ctx, new OpenAiError(503, "server_error", null, "unavailable", "feedback for " + id
-            + " could not be written: " + unwrap(e).getMessage()));
+            + " could not be written: " + RequestChannel.KAFKA_UNREACHABLE));
       }
       return null;
     }));
@@ -397,15 +398,18 @@ final class OpenAiServer {
       LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
       return internal(id);
     }
-    if (e instanceof IllegalStateException) { // the front door closed while the call waited
-      return new OpenAiError(503, "server_error", null, "shutting_down", e.getMessage());
-    }
     if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
       LOG.error("HTTP door: request {} failed", id, e);
       return internal(id);
     }
+    // What failed (Kafka's own words: brokers, topics, timeouts) is logged beside the id, not sent.
+    LOG.warn("HTTP door: request {} could not be sent: {}", id, e.toString());
+    if (e instanceof IllegalStateException) { // the front door closed while the call waited (or its producer did)
+      return new OpenAiError(503, "server_error", null, "shutting_down", "request " + id + " was not answered: "
+          + RequestChannel.SHUTTING_DOWN);
+    }
     return new OpenAiError(503, "server_error", null, "unavailable", "request " + id + " could not be sent: "
-        + e.getMessage());
+        + RequestChannel.KAFKA_UNREACHABLE);
   }
 
   /**

@@ -15,6 +15,15 @@ import java.util.concurrent.CompletableFuture;
  */
 interface RequestChannel extends AutoCloseable {
 
+  /**
+   * What a door tells a caller whose request (or feedback) Kafka did not take: what to do, not
+   * Kafka's own words (brokers, topics, timeouts), which the door logs beside the request's id.
+   */
+  String KAFKA_UNREACHABLE = "the router cannot reach Kafka; retry later";
+
+  /** What a door tells a caller whose wait ended as the door closed ({@link IllegalStateException}). */
+  String SHUTTING_DOWN = "the router is shutting down; try another instance or again later";
+
   /** This instance's id, which requests carry as {@code reply_to}. */
   String instanceId();
 

@@ -183,7 +183,9 @@ class CascadeServerTest {
     assertThatThrownBy(() -> cascade().submitFeedback(ok.build()))
         .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
           assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
-          assertThat(e.getStatus().getDescription()).contains("r-1").contains("broker down");
+          // What to do and which request; what Kafka said is logged, not sent.
+          assertThat(e.getStatus().getDescription()).isEqualTo("feedback for request r-1 could not be written: the"
+              + " router cannot reach Kafka; retry later");
         });
   }
 
@@ -257,9 +259,22 @@ class CascadeServerTest {
     requests.failure = new RefusedRequestException("validate", "prompt: too long");
     assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
         .isEqualTo(Status.Code.INVALID_ARGUMENT);
-    requests.failure = new IllegalStateException("broker down");
+    requests.failure = new IllegalStateException("Cannot perform operation after producer has been closed");
     assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
         .isEqualTo(Status.Code.UNAVAILABLE);
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setRequestId("r-8").setPrompt("a")
+        .build())).isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+            .isEqualTo("request r-8 was not answered: the router is shutting down; try another instance or again"
+                + " later"));
+    // What Kafka said stays in the router's log.
+    requests.failure = new org.apache.kafka.common.errors.TimeoutException("Topic cascade.requests not present in"
+        + " metadata after 60000 ms.");
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setRequestId("r-9").setPrompt("a")
+        .build())).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+          assertThat(e.getStatus().getDescription())
+              .isEqualTo("request r-9 could not be sent: the router cannot reach Kafka; retry later");
+        });
   }
 
   private static void await(java.util.function.BooleanSupplier condition) {

@@ -148,10 +148,32 @@ class OpenAiServerTest {
         .as("the API key is needed").isEqualTo(401);
     assertThat(feedback.written).hasSize(1);
 
-    feedback.failure = new IllegalStateException("broker down");
-    HttpResponse<String> down = post("/feedback", "{\"id\": \"cmpl-4\", \"correct\": true}", KEY);
-    assertThat(down.statusCode()).isEqualTo(503);
-    assertThat(error(down).path("message").asText()).contains("cmpl-4").contains("broker down");
+    feedback.failure = new IllegalStateException("broker down at 10.0.0.7:9092");
+    String log = stderrOf(() -> {
+      HttpResponse<String> down = post("/feedback", "{\"id\": \"cmpl-4\", \"correct\": true}", KEY);
+      assertThat(down.statusCode()).isEqualTo(503);
+      // What to do, and which completion; what Kafka said is in the log, not the answer.
+      assertThat(error(down).path("message").asText()).isEqualTo("feedback for cmpl-4 could not be written: the router"
+          + " cannot reach Kafka; retry later");
+    });
+    assertThat(log).contains("cmpl-4").contains("broker down at 10.0.0.7:9092");
+  }
+
+  /** What the door logs (slf4j-simple writes to {@code System.err}) while {@code call} runs. */
+  private static String stderrOf(ThrowingRunnable call) throws Exception {
+    java.io.PrintStream stderr = System.err;
+    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      call.run();
+    } finally {
+      System.setErr(stderr);
+    }
+    return log.toString(java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private interface ThrowingRunnable {
+    void run() throws Exception;
   }
 
   @Test
@@ -501,11 +523,25 @@ class OpenAiServerTest {
     assertThat(error(broken).path("message").asText()).startsWith("the router failed to answer request cmpl-")
         .doesNotContain("secret", "Exception").contains(broken.headers().firstValue("x-request-id").orElseThrow());
     channel.submitThrows = null;
-    channel.failure = new org.apache.kafka.common.errors.TimeoutException("Kafka did not take it");
-    HttpResponse<String> unsent = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
-    assertThat(unsent.statusCode()).isEqualTo(503);
-    assertThat(error(unsent).path("code").asText()).isEqualTo("unavailable");
-    assertThat(unsent.headers().firstValue("Retry-After")).hasValue("1");
+    channel.failure = new org.apache.kafka.common.errors.TimeoutException(
+        "Topic cascade.requests not present in metadata after 60000 ms.");
+    String log = stderrOf(() -> {
+      HttpResponse<String> unsent = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+      assertThat(unsent.statusCode()).isEqualTo(503);
+      assertThat(error(unsent).path("code").asText()).isEqualTo("unavailable");
+      assertThat(unsent.headers().firstValue("Retry-After")).hasValue("1");
+      String id = unsent.headers().firstValue("x-request-id").orElseThrow();
+      assertThat(error(unsent).path("message").asText()).isEqualTo("request " + id + " could not be sent: the router"
+          + " cannot reach Kafka; retry later");
+    });
+    String id = channel.submitted.get(channel.submitted.size() - 1).getRequestId();
+    assertThat(log).contains(id).contains("Topic cascade.requests not present in metadata");
+    channel.failure = new IllegalStateException("Cannot perform operation after producer has been closed");
+    HttpResponse<String> closed = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(closed.statusCode()).isEqualTo(503);
+    assertThat(error(closed).path("code").asText()).isEqualTo("shutting_down");
+    assertThat(error(closed).path("message").asText()).contains(closed.headers().firstValue("x-request-id")
+        .orElseThrow()).doesNotContain("producer");
     channel.failure = null;
 
     server.refuseNew();
