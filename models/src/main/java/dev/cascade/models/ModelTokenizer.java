@@ -152,13 +152,28 @@ public final class ModelTokenizer implements AutoCloseable {
       if (ids[i] == unk) {
         var spans = encoding.getCharTokenSpans();
         String bad = spans != null && i < spans.length && spans[i] != null
-            && spans[i].getEnd() <= text.length() && spans[i].getStart() < spans[i].getEnd()
-            ? text.substring(spans[i].getStart(), spans[i].getEnd()) : encoding.getTokens()[i];
+            ? codePoints(text, spans[i].getStart(), spans[i].getEnd()) : null;
+        if (bad == null) {
+          bad = encoding.getTokens()[i];
+        }
         return new Encoded(Optional.of("prompt: character '" + bad + "' (U+" + String.format("%04X", bad.codePointAt(0))
             + ") cannot be encoded by this model's tokenizer"), ids.length);
       }
     }
     return new Encoded(Optional.empty(), ids.length);
+  }
+
+  /**
+   * The code points {@code start} (inclusive) to {@code end} of {@code text}: the tokenizer's offsets
+   * count code points, where a String's indices count UTF-16 units (two for a character outside the
+   * Basic Multilingual Plane, such as an emoji). Null when the span is empty or outside the text.
+   */
+  static String codePoints(String text, int start, int end) {
+    if (start < 0 || start >= end || end > text.codePointCount(0, text.length())) {
+      return null;
+    }
+    int from = text.offsetByCodePoints(0, start);
+    return text.substring(from, text.offsetByCodePoints(from, end - start));
   }
 
   /** The text of generated token ids: tokens joined by single spaces, special tokens left out. */
