@@ -173,11 +173,14 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       throw OpenAiError.unsupported("response_format", "response_format: only {\"type\": \"text\"}; the cascade cannot"
           + " guarantee JSON output");
     }
-    JsonNode toolChoice = present(body, "tool_choice");
-    if (toolChoice != null && !(toolChoice.isTextual()
-        && (toolChoice.asText().equals("none") || toolChoice.asText().equals("auto")))) {
-      throw OpenAiError.unsupported("tool_choice", "tool_choice: the cascade's models never call tools; only 'none' or"
-          + " 'auto' (which then calls none)");
+    // function_call is tool_choice's deprecated form (with functions for tools): a client that
+    // forces a call reads function_call.arguments from the answer, which would have none.
+    for (String field : List.of("tool_choice", "function_call")) {
+      JsonNode choice = present(body, field);
+      if (choice != null && !(choice.isTextual() && (choice.asText().equals("none") || choice.asText().equals("auto")))) {
+        throw OpenAiError.unsupported(field, field + ": the cascade's models never call tools; only 'none' or"
+            + " 'auto' (which then calls none)");
+      }
     }
     JsonNode modalities = present(body, "modalities");
     if (modalities != null && !(modalities.isArray() && modalities.size() == 1

@@ -51,7 +51,8 @@ class OpenAiRequestTest {
            {"role": "user", "content": "first"},
            {"role": "assistant", "content": "ignored"},
            {"role": "user", "content": [{"type": "text", "text": "new"}, {"type": "text", "text": "york"}]}],
-         "max_tokens": 10, "max_completion_tokens": 12, "tool_choice": "auto", "response_format": {"type": "text"}}""",
+         "max_tokens": 10, "max_completion_tokens": 12, "tool_choice": "auto", "response_format": {"type": "text"},
+         "functions": [{"name": "f"}], "function_call": "none"}""",
         true, LIMITS);
     assertThat(r.chat()).isTrue();
     assertThat(r.prompt()).isEqualTo("new york");
@@ -120,6 +121,9 @@ class OpenAiRequestTest {
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"top_logprobs\": 2} | top_logprobs | unsupported_parameter",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"response_format\": {\"type\": \"json_object\"}} | response_format | unsupported_parameter",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"tool_choice\": \"required\"} | tool_choice | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"tool_choice\": {\"type\": \"function\", \"function\": {\"name\": \"f\"}}} | tool_choice | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"functions\": [{\"name\": \"f\"}], \"function_call\": {\"name\": \"f\"}} | function_call | unsupported_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"function_call\": \"required\"} | function_call | unsupported_parameter",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"max_completion_tokens\": -1} | max_completion_tokens | invalid_value",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}], \"n\": 3} | n | unsupported_parameter",
   })
