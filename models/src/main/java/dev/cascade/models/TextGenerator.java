@@ -109,6 +109,17 @@ public interface TextGenerator extends AutoCloseable {
   Optional<String> checkPrompt(String prompt);
 
   /**
+   * Whether a {@link #checkPrompt} problem says that the prompt has more tokens than a model takes
+   * ({@code prompt: N tokens is over …}, {@code prompt: more than N tokens …}; the router says a
+   * later model's limit the same way), rather than that it is empty or holds a character the
+   * tokenizer cannot encode. OpenAI's doors answer it with {@code context_length_exceeded}.
+   */
+  static boolean overTokenLimit(String problem) {
+    return problem != null && java.util.regex.Pattern.compile("prompt: (more than )?\\d+ tokens\\b").matcher(problem)
+        .lookingAt();
+  }
+
+  /**
    * How many tokens the model reads for {@code prompt} (its tokenizer's encoding, special tokens
    * included), or empty when this generator cannot say (a stand-in without a tokenizer, or a prompt
    * it cannot encode).

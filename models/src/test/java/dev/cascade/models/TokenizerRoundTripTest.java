@@ -29,9 +29,10 @@ class TokenizerRoundTripTest {
     assertThat(generator.checkPrompt("")).hasValueSatisfying(m -> assertThat(m).startsWith("prompt:"));
     assertThat(generator.checkPrompt("  ")).hasValueSatisfying(m -> assertThat(m).contains("empty"));
     assertThat(generator.checkPrompt("caf\u00e9")).hasValueSatisfying(m -> assertThat(m)
-        .startsWith("prompt:").contains("U+00E9"));
+        .startsWith("prompt:").contains("U+00E9").matches(p -> !TextGenerator.overTokenLimit(p), "not over the limit"));
     assertThat(generator.checkPrompt("a".repeat(generator.info().contextLength())))
-        .hasValueSatisfying(m -> assertThat(m).startsWith("prompt:").contains("over the model's limit"));
+        .hasValueSatisfying(m -> assertThat(m).startsWith("prompt:").contains("over the model's limit")
+            .matches(TextGenerator::overTokenLimit, "over the limit"));
   }
 
   @Test
@@ -41,7 +42,8 @@ class TokenizerRoundTripTest {
     String huge = "cat ".repeat(200_000).trim();
     assertThat(generator.checkPrompt(huge)).hasValueSatisfying(m -> assertThat(m)
         .startsWith("prompt: more than " + limit + " tokens (its first ").contains(" of " + huge.length() + " characters")
-        .endsWith("over the model's limit of " + limit + " (context length minus room for the output)"));
+        .endsWith("over the model's limit of " + limit + " (context length minus room for the output)")
+        .matches(TextGenerator::overTokenLimit, "over the limit"));
     // A character the tokenizer lacks, early in such a prompt, is named as in a short one.
     assertThat(generator.checkPrompt("caf\u00e9 " + huge)).hasValueSatisfying(m -> assertThat(m).contains("U+00E9"));
     // No space to cut at: the whole prompt is tokenized, and its count is exact.

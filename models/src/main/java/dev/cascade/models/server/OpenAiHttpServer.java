@@ -161,7 +161,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
     if (problem.isPresent()) {
       generations.invalid(problem.get());
       int colon = problem.get().indexOf(':');
-      throw OpenAiError.invalid(colon > 0 ? problem.get().substring(0, colon) : null, "invalid_value", problem.get());
+      throw OpenAiError.invalid(colon > 0 ? problem.get().substring(0, colon) : null,
+          TextGenerator.overTokenLimit(problem.get()) ? "context_length_exceeded" : "invalid_value", problem.get());
     }
     String id = Optional.ofNullable(ctx.header("X-Request-Id")).filter(s -> !s.isBlank())
         .orElseGet(() -> UUID.randomUUID().toString());

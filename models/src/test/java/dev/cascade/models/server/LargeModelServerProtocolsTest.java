@@ -309,6 +309,10 @@ class LargeModelServerProtocolsTest {
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":" + (limit + 1) + "}"), 400,
         "max_tokens: must be 1 to " + limit + " (the most large generates), was " + (limit + 1));
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"\"}"), 400, "prompt");
+    HttpResponse<String> tooLong = post("{\"model\":\"large\",\"prompt\":\"" + "a".repeat(large.info().contextLength())
+        + "\"}");
+    assertHttp(tooLong, 400, "over the model's limit");
+    assertThat(JSON.readTree(tooLong.body()).path("error").path("code").asText()).isEqualTo("context_length_exceeded");
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"stream\":true}"), 400, "stream");
     assertHttp(post("{\"model\":\"large\",\"prompt\":[\"a\",\"b\"]}"), 400, "one prompt");
     assertHttp(post("not json"), 400, "could not parse the JSON body");

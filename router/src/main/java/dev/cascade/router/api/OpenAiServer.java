@@ -382,7 +382,9 @@ final class OpenAiServer {
       default -> null;
     };
     String message = param == null ? problem : param + problem.substring(colon);
-    return OpenAiError.invalid(param, "invalid_value", message);
+    // OpenAI's code for a prompt over the context, which agent frameworks look for (to shorten it).
+    return OpenAiError.invalid(param, dev.cascade.models.TextGenerator.overTokenLimit(problem)
+        ? "context_length_exceeded" : "invalid_value", message);
   }
 
   /** How a submitted call that got no answer ends. */

@@ -509,6 +509,7 @@ class OpenAiServerTest {
         "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY);
     assertThat(refused.statusCode()).isEqualTo(400);
     assertThat(error(refused).path("param").asText()).isEqualTo("messages[0].content");
+    assertThat(error(refused).path("code").asText()).isEqualTo("context_length_exceeded"); // OpenAI's code
     // A failure in the router is 500 naming the request, not saying what failed (that is logged).
     channel.failure = new RefusedRequestException("escalate", "large model failed: java.io.IOException: 10.0.0.5");
     HttpResponse<String> failed = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);

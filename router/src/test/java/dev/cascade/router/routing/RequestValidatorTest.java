@@ -61,7 +61,8 @@ class RequestValidatorTest {
       assertThat(tokens).isGreaterThan(5);
 
       assertThat(validator.problem(request(longPrompt))).hasValueSatisfying(p -> assertThat(p)
-          .startsWith("prompt: " + tokens + " tokens").contains("'large'").contains("5 prompt tokens"));
+          .startsWith("prompt: " + tokens + " tokens").contains("'large'").contains("5 prompt tokens")
+          .matches(TextGenerator::overTokenLimit, "over the limit: context_length_exceeded on the HTTP door"));
       assertThat(validator.problem(request("cat"))).isEmpty();
       // Without the later tiers, only the small model's own limit applies.
       assertThat(new RequestValidator(small).problem(request(longPrompt))).isEmpty();
