@@ -466,6 +466,10 @@ final class OpenAiServer {
     if (e.status() == 429 || e.status() == 503) {
       ctx.header("Retry-After", "1"); // both pass within seconds: a call answered, the router ready, another instance
     }
+    if ("shutting_down".equals(e.code())) {
+      // A client retries on its pooled connection; closed, the retry opens one to another instance.
+      ctx.header("Connection", "close");
+    }
     json(ctx, e.status(), e.toJson());
   }
 

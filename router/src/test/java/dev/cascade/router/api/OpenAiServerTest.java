@@ -551,4 +551,39 @@ class OpenAiServerTest {
     assertThat(error(stopping).path("code").asText()).isEqualTo("shutting_down");
     assertThat(stopping.headers().firstValue("Retry-After")).hasValue("1");
   }
+
+  @Test
+  void aCallRefusedWhileStoppingClosesItsKeptAliveConnection() throws Exception {
+    // What a client's connection pool does: a second call on the connection the first one used.
+    // The door says it closes that connection and closes it, so a retry opens a new connection,
+    // which a load balancer sends to another instance.
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+      socket.setSoTimeout(10_000);
+      String call = "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + KEY + "\r\n\r\n";
+      java.io.InputStream in = socket.getInputStream();
+      socket.getOutputStream().write(call.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      String first = readResponse(in);
+      assertThat(first).startsWith("HTTP/1.1 200 ").doesNotContainIgnoringCase("Connection: close");
+
+      server.refuseNew();
+      socket.getOutputStream().write(call.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      String refused = readResponse(in);
+      assertThat(refused).startsWith("HTTP/1.1 503 ").containsIgnoringCase("Connection: close")
+          .containsIgnoringCase("Retry-After: 1").contains("shutting_down");
+      assertThat(in.read()).as("the connection is closed after the 503").isEqualTo(-1);
+    }
+  }
+
+  /** One HTTP/1.1 response with a Content-Length, read from {@code in}: its head and body. */
+  private static String readResponse(java.io.InputStream in) throws java.io.IOException {
+    StringBuilder head = new StringBuilder();
+    while (head.indexOf("\r\n\r\n") < 0) {
+      int b = in.read();
+      assertThat(b).as("the connection closed in the response head: " + head).isNotEqualTo(-1);
+      head.append((char) b);
+    }
+    java.util.regex.Matcher length = java.util.regex.Pattern.compile("(?i)content-length: *(\\d+)").matcher(head);
+    assertThat(length.find()).as(head.toString()).isTrue();
+    return head + new String(in.readNBytes(Integer.parseInt(length.group(1))), java.nio.charset.StandardCharsets.UTF_8);
+  }
 }
