@@ -114,6 +114,9 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     } else if (p.isArray() && p.size() > 1 && allTextual(p)) {
       throw OpenAiError.unsupported("prompt", "prompt: one prompt per request (the cascade answers one at a time);"
           + " send " + p.size() + " requests");
+    } else if (p.isArray() && p.isEmpty()) {
+      throw OpenAiError.invalid("prompt", "invalid_value", "prompt: an empty array; must be a string (or an array of"
+          + " one string)");
     } else {
       throw OpenAiError.invalid("prompt", "invalid_type", "prompt: must be a string (or an array of one string);"
           + " token arrays are not accepted, was " + describe(p));
@@ -310,7 +313,10 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     List<String> stop = new ArrayList<>();
     if (v.isTextual()) {
       stop.add(v.asText());
-    } else if (v.isArray() && v.size() <= MAX_STOP && allTextual(v)) {
+    } else if (v.isArray() && allTextual(v)) {
+      if (v.size() > MAX_STOP) {
+        throw OpenAiError.invalid("stop", "invalid_value", "stop: at most " + MAX_STOP + " strings, was " + v.size());
+      }
       v.forEach(s -> stop.add(s.asText()));
     } else {
       throw OpenAiError.invalid("stop", "invalid_type", "stop: must be a string or an array of at most " + MAX_STOP

@@ -91,7 +91,9 @@ class OpenAiRequestTest {
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"top_p\": \"x\"}  | top_p      | invalid_type",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"frequency_penalty\": 0.5} | frequency_penalty | unsupported_parameter",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"logit_bias\": {\"5\": 1}} | logit_bias | unsupported_parameter",
-      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": [\"1\",\"2\",\"3\",\"4\",\"5\"]} | stop | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": [\"1\",\"2\",\"3\",\"4\",\"5\"]} | stop | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": [\"1\", 2]} | stop      | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": []}                    | prompt     | invalid_value",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": \"\"}    | stop       | invalid_value",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"stream\": \"yes\"} | stream    | invalid_type",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"stream_options\": {\"include_usage\": 1}} | stream_options.include_usage | invalid_type",
@@ -133,6 +135,16 @@ class OpenAiRequestTest {
     assertThat(e.param()).isEqualTo(param);
     assertThat(e.code()).isEqualTo(code);
     assertThat(e.getMessage()).startsWith(param + ":");
+  }
+
+  @Test
+  void anEmptyPromptArrayAndTooManyStopStringsAreSaidAsSuch() {
+    assertThat(refusal("{\"model\": \"cascade\", \"prompt\": []}", false).getMessage())
+        .isEqualTo("prompt: an empty array; must be a string (or an array of one string)");
+    assertThat(refusal("{\"model\": \"cascade\", \"prompt\": [1, 2]}", false).getMessage())
+        .contains("token arrays are not accepted");
+    assertThat(refusal("{\"model\": \"cascade\", \"prompt\": \"a\", \"stop\": [\"1\",\"2\",\"3\",\"4\",\"5\"]}", false)
+        .getMessage()).isEqualTo("stop: at most 4 strings, was 5");
   }
 
   @Test

@@ -99,6 +99,9 @@ final class OpenAiResponses {
     }
     choice.putNull("logprobs");
     choice.putNull("finish_reason");
+    if (includeUsage) {
+      content.putNull("usage"); // as OpenAI: null on every chunk before the usage chunk
+    }
     event(out, content.toString());
 
     ObjectNode last = head(a, object);
@@ -112,6 +115,9 @@ final class OpenAiResponses {
     end.putNull("logprobs");
     end.put("finish_reason", a.finishReason());
     last.set("cascade", cascade(a.response()));
+    if (includeUsage) {
+      last.putNull("usage");
+    }
     event(out, last.toString());
 
     if (includeUsage) {

@@ -146,14 +146,19 @@ final class OpenAiServer {
       config.routes.before(this::admit);
       config.routes.post("/v1/completions", ctx -> generate(ctx, false));
       config.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
-      config.routes.get("/v1/models", ctx -> json(ctx, 200, OpenAiResponses.models(createdSeconds)));
       if (feedback != null) {
         config.routes.post("/v1/feedback", this::feedback);
       }
-      config.routes.get("/v1/models/{model}", ctx -> {
+      // HEAD as GET, the body left out by Jetty (Javalin would otherwise answer it 200 text/plain, empty).
+      io.javalin.http.Handler models = ctx -> json(ctx, 200, OpenAiResponses.models(createdSeconds));
+      io.javalin.http.Handler model = ctx -> {
         model(ctx.pathParam("model"));
         json(ctx, 200, OpenAiResponses.model(createdSeconds).toString());
-      });
+      };
+      config.routes.get("/v1/models", models);
+      config.routes.head("/v1/models", models);
+      config.routes.get("/v1/models/{model}", model);
+      config.routes.head("/v1/models/{model}", model);
       config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));
       // Javalin maps its own HttpResponseException (a body over http.maxRequestSize is its
       // ContentTooLargeResponse, 413) to plain text unless a handler names that class.
@@ -325,6 +330,10 @@ final class OpenAiServer {
     Boolean correct = OpenAiRequest.optionalBoolean(body, "correct");
     String correctedText = OpenAiRequest.optionalText(body, "corrected_text");
     String source = OpenAiRequest.optionalText(body, "source");
+    if (id == null) {
+      throw OpenAiError.invalid("id", "missing_required_parameter", "id: required (the id of the completion whose"
+          + " answer is judged)");
+    }
     Optional<String> problem = FeedbackTopic.problem(id, "id", correct != null, correctedText, source);
     if (problem.isPresent()) {
       String field = problem.get().substring(0, problem.get().indexOf(':'));

@@ -125,18 +125,21 @@ class OpenAiServerTest {
     assertThat(written.getSource()).isEqualTo("http");
 
     String[][] bad = {
-        {"{\"correct\": true}", "id"},
-        {"{\"id\": 7, \"correct\": true}", "id"},
-        {"{\"id\": \"cmpl-2\", \"correct\": \"yes\"}", "correct"},
-        {"{\"id\": \"cmpl-2\", \"corrected_text\": \"  \"}", "corrected_text"},
-        {"{\"id\": \"cmpl-2\", \"correct\": true, \"source\": \"" + "s".repeat(200) + "\"}", "source"},
-        {"{\"id\": \"cmpl-2\"}", null},
-        {"not json", null}};
+        {"{\"correct\": true}", "id", "missing_required_parameter"},
+        {"{\"id\": null, \"correct\": true}", "id", "missing_required_parameter"},
+        {"{\"id\": \" \", \"correct\": true}", "id", "invalid_value"},
+        {"{\"id\": 7, \"correct\": true}", "id", "invalid_type"},
+        {"{\"id\": \"cmpl-2\", \"correct\": \"yes\"}", "correct", "invalid_type"},
+        {"{\"id\": \"cmpl-2\", \"corrected_text\": \"  \"}", "corrected_text", "invalid_value"},
+        {"{\"id\": \"cmpl-2\", \"correct\": true, \"source\": \"" + "s".repeat(200) + "\"}", "source", "invalid_value"},
+        {"{\"id\": \"cmpl-2\"}", null, "invalid_value"},
+        {"not json", null, "invalid_json"}};
     for (String[] c : bad) {
       HttpResponse<String> refused = post("/feedback", c[0], KEY);
       assertThat(refused.statusCode()).as(c[0]).isEqualTo(400);
       JsonNode error = error(refused);
       assertThat(error.path("type").asText()).isEqualTo("invalid_request_error");
+      assertThat(error.path("code").asText()).as(c[0]).isEqualTo(c[2]);
       if (c[1] == null) {
         assertThat(error.path("param").isNull()).as(c[0]).isTrue();
       } else {
@@ -261,6 +264,19 @@ class OpenAiServerTest {
     assertThat(JSON.readTree(events[0].substring(6)).path("object").asText()).isEqualTo("text_completion");
     assertThat(JSON.readTree(events[1].substring(6)).path("cascade").path("served_by").asText()).isEqualTo("LARGE");
     assertThat(events[2]).isEqualTo("data: [DONE]");
+    assertThat(List.of(events).subList(0, 2)).allSatisfy(e -> assertThat(JSON.readTree(e.substring(6)).has("usage"))
+        .isFalse());
+
+    // With include_usage, as OpenAI: "usage": null on every chunk before the usage chunk.
+    String[] withUsage = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"abc\", \"stream\": true,"
+        + " \"stream_options\": {\"include_usage\": true}}", KEY).body().split("\n\n");
+    assertThat(withUsage).hasSize(4);
+    for (int i = 0; i < 2; i++) {
+      JsonNode chunk = JSON.readTree(withUsage[i].substring(6));
+      assertThat(chunk.has("usage")).as(withUsage[i]).isTrue();
+      assertThat(chunk.path("usage").isNull()).as(withUsage[i]).isTrue();
+    }
+    assertThat(JSON.readTree(withUsage[2].substring(6)).path("usage").path("completion_tokens").asInt()).isEqualTo(1);
   }
 
   @Test
@@ -358,6 +374,28 @@ class OpenAiServerTest {
   }
 
   @Test
+  void headIsAnsweredAsGetWithoutTheBody() throws Exception {
+    for (String path : List.of("/models", "/models/cascade")) {
+      HttpResponse<String> get = http.send(HttpRequest.newBuilder(URI.create(base() + path))
+          .header("Authorization", "Bearer " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> head = http.send(HttpRequest.newBuilder(URI.create(base() + path))
+          .method("HEAD", HttpRequest.BodyPublishers.noBody()).header("Authorization", "Bearer " + KEY).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(head.statusCode()).as(path).isEqualTo(200);
+      assertThat(head.headers().firstValue("content-type")).as(path).isEqualTo(get.headers().firstValue("content-type"))
+          .hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
+      assertThat(head.body()).isEmpty();
+    }
+    HttpResponse<String> unknown = http.send(HttpRequest.newBuilder(URI.create(base() + "/models/gpt-4o"))
+        .method("HEAD", HttpRequest.BodyPublishers.noBody()).header("Authorization", "Bearer " + KEY).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(unknown.statusCode()).isEqualTo(404);
+    HttpResponse<String> keyless = http.send(HttpRequest.newBuilder(URI.create(base() + "/models"))
+        .method("HEAD", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(keyless.statusCode()).isEqualTo(401);
+  }
+
+  @Test
   void badRequestsAre400NamingTheField() throws Exception {
     assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder().model("cascade")
         .addUserMessage("x").n(2).build()))
@@ -427,7 +465,7 @@ class OpenAiServerTest {
 
   @Test
   void aServedPathWithAnotherMethodIs405NamingTheMethodsItServes() throws Exception {
-    String[][] cases = {{"PUT", "/models", "GET"}, {"DELETE", "/models/cascade", "GET"}, {"GET", "/completions", "POST"},
+    String[][] cases = {{"PUT", "/models", "GET, HEAD"}, {"DELETE", "/models/cascade", "GET, HEAD"}, {"GET", "/completions", "POST"},
         {"PUT", "/chat/completions", "POST"}, {"PATCH", "/feedback", "POST"}};
     for (String[] c : cases) {
       HttpResponse<String> refused = http.send(HttpRequest.newBuilder(URI.create(base() + c[1]))
