@@ -94,9 +94,9 @@ final class FeedbackTopic {
     if (requestId == null || requestId.isBlank()) {
       return Optional.of(idField + ": must not be empty (the id of the request whose answer is judged)");
     }
-    if (requestId.length() > RequestValidator.MAX_REQUEST_ID_LENGTH) {
-      return Optional.of(idField + ": longer than " + RequestValidator.MAX_REQUEST_ID_LENGTH + " characters ("
-          + requestId.length() + ")");
+    Optional<String> idProblem = RequestValidator.requestIdProblem(requestId, idField);
+    if (idProblem.isPresent()) {
+      return idProblem;
     }
     if (!hasCorrect && correctedText == null) {
       return Optional.of("correct, corrected_text: give at least one (whether the served answer was right, or the"

@@ -54,14 +54,36 @@ public final class RequestValidator {
     return smallModel.info().maxNewTokensLimit();
   }
 
+  /**
+   * Empty when a non-empty {@code id} can be a request id; otherwise what is wrong with it, naming
+   * {@code field}: longer than {@link #MAX_REQUEST_ID_LENGTH} characters, or holding a control
+   * character (U+0000 to U+001F, U+007F to U+009F: a line break, a tab...), since a request id is
+   * written into log lines, HTTP headers ({@code x-request-id}, to an OpenAI-compatible large model)
+   * and is the key of its Kafka records. The character is named by its code point, not shown.
+   */
+  public static Optional<String> requestIdProblem(String id, String field) {
+    if (id.length() > MAX_REQUEST_ID_LENGTH) {
+      return Optional.of(field + ": longer than " + MAX_REQUEST_ID_LENGTH + " characters (" + id.length() + ")");
+    }
+    int[] codePoints = id.codePoints().toArray();
+    for (int i = 0; i < codePoints.length; i++) {
+      if (Character.isISOControl(codePoints[i])) {
+        return Optional.of(field + ": must not contain a control character, has U+"
+            + String.format("%04X", codePoints[i]) + " at character " + i);
+      }
+    }
+    return Optional.empty();
+  }
+
   /** Empty when the request can be routed; otherwise what is wrong with it. */
   public Optional<String> problem(CascadeRequest request) {
     String id = request.getRequestId();
     if (id == null || id.isBlank()) {
       return Optional.of("request_id: must not be empty");
     }
-    if (id.length() > MAX_REQUEST_ID_LENGTH) {
-      return Optional.of("request_id: longer than " + MAX_REQUEST_ID_LENGTH + " characters (" + id.length() + ")");
+    Optional<String> idProblem = requestIdProblem(id, "request_id");
+    if (idProblem.isPresent()) {
+      return idProblem;
     }
     int max = request.getMaxNewTokens();
     if (max < 0 || max > MAX_NEW_TOKENS_LIMIT) {

@@ -164,6 +164,7 @@ class CascadeServerTest {
     List<Object[]> cases = List.of(
         new Object[] {ok.clone().clearRequestId(), "request_id"},
         new Object[] {ok.clone().setRequestId("x".repeat(RequestValidator.MAX_REQUEST_ID_LENGTH + 1)), "request_id"},
+        new Object[] {ok.clone().setRequestId("r-1\u0000"), "request_id"},
         new Object[] {ok.clone().clearCorrect(), "correct, corrected_text"},
         new Object[] {ok.clone().setCorrectedText(" "), "corrected_text"},
         new Object[] {ok.clone().setCorrectedText("x".repeat(FeedbackTopic.MAX_CORRECTED_TEXT_LENGTH + 1)),
@@ -208,6 +209,9 @@ class CascadeServerTest {
         new Object[] {ok.clone().setMaxNewTokens(-1), "max_new_tokens"},
         new Object[] {ok.clone().setMaxNewTokens(RequestValidator.MAX_NEW_TOKENS_LIMIT + 1), "max_new_tokens"},
         new Object[] {ok.clone().setRequestId("x".repeat(RequestValidator.MAX_REQUEST_ID_LENGTH + 1)), "request_id"},
+        new Object[] {ok.clone().setRequestId("a\nb"), "request_id"},
+        new Object[] {ok.clone().setRequestId("a\tb"), "request_id"},
+        new Object[] {ok.clone().setRequestId("a\u007fb"), "request_id"},
         new Object[] {manyEntries, "metadata"},
         new Object[] {ok.clone().putMetadata("k".repeat(65), "v"), "metadata"},
         new Object[] {ok.clone().putMetadata("k", "v".repeat(1025)), "metadata"},

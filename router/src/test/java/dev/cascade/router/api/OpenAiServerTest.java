@@ -128,6 +128,7 @@ class OpenAiServerTest {
         {"{\"correct\": true}", "id", "missing_required_parameter"},
         {"{\"id\": null, \"correct\": true}", "id", "missing_required_parameter"},
         {"{\"id\": \" \", \"correct\": true}", "id", "invalid_value"},
+        {"{\"id\": \"cmpl-1\\r\\nx\", \"correct\": true}", "id", "invalid_value"},
         {"{\"id\": 7, \"correct\": true}", "id", "invalid_type"},
         {"{\"id\": \"cmpl-2\", \"correct\": \"yes\"}", "correct", "invalid_type"},
         {"{\"id\": \"cmpl-2\", \"corrected_text\": \"  \"}", "corrected_text", "invalid_value"},

@@ -395,6 +395,20 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aRequestIdWithAControlCharacterIsDeadLetteredNamingIt() {
+    // A request id goes into log lines and is the key of the request's records: no line breaks in it.
+    send("a\nb", "fine");
+    send("ok", "fine");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    List<DeadLetter> dead = deadLetters.readValuesToList();
+    assertThat(dead).singleElement().satisfies(d -> {
+      assertThat(d.getStage()).isEqualTo("validate");
+      assertThat(d.getReason()).startsWith("request_id: ").contains("control character").contains("U+000A");
+    });
+    assertThat(responses.readKeyValuesToList()).extracting(kv -> kv.key).containsExactly("ok");
+  }
+
+  @Test
   void aRequestKeyedOtherwiseThanByItsIdIsDeadLetteredNamingTheKey() {
     CascadeRequest r = CascadeRequest.newBuilder().setRequestId("by-id").setPrompt("fine").setMaxNewTokens(0)
         .setReference(null).setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).build();
