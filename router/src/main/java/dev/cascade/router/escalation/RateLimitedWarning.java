@@ -1,5 +1,6 @@
 package dev.cascade.router.escalation;
 
+import dev.cascade.router.logging.LogLimiter;
 import java.time.Duration;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
@@ -12,16 +13,12 @@ import java.util.function.LongSupplier;
  */
 final class RateLimitedWarning {
 
-  private final long intervalNanos;
-  private final LongSupplier nanoTime;
+  private final LogLimiter<String> limiter;
   private final Consumer<String> sink;
   private final String subject;
   private final String one;
   private final String many;
   private final String happened;
-  private boolean written;
-  private long lastWrittenNanos;
-  private long unwritten;
 
   /**
    * @param subject what failed, e.g. the tier's name, at the head of each line
@@ -41,28 +38,19 @@ final class RateLimitedWarning {
     this.one = one;
     this.many = many;
     this.happened = happened;
-    this.intervalNanos = interval.toNanos();
-    this.nanoTime = nanoTime;
+    this.limiter = new LogLimiter<>(interval, 1, 1, nanoTime);
     this.sink = sink;
   }
 
   /** One more degraded request, for {@code reason}; writes a line unless one was written within the interval. */
   void record(String reason) {
-    String line;
-    synchronized (this) {
-      long now = nanoTime.getAsLong();
-      unwritten++;
-      if (written && now - lastWrittenNanos < intervalNanos) {
-        return;
-      }
-      long count = unwritten;
-      line = subject + ": " + count + " " + (count == 1 ? one : many) + " " + happened
-          + (written ? " in the last " + Math.round((now - lastWrittenNanos) / 1e9) + " s" : "")
-          + " (at most one line per " + Math.round(intervalNanos / 1e9) + " s); latest: " + reason;
-      written = true;
-      lastWrittenNanos = now;
-      unwritten = 0;
+    LogLimiter.Pass pass = limiter.admit(subject);
+    if (pass == null) {
+      return;
     }
-    sink.accept(line);
+    long count = pass.suppressed() + 1;
+    sink.accept(subject + ": " + count + " " + (count == 1 ? one : many) + " " + happened
+        + (pass.sinceLastNanos() >= 0 ? " in the last " + pass.sinceLastSeconds() + " s" : "")
+        + " (at most one line per " + limiter.interval().toSeconds() + " s); latest: " + reason);
   }
 }
