@@ -66,7 +66,8 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * As above, counting API-key use in {@code registry} (null: not counted) when {@code
-   * api.keys-file} is set, and PolicyAdmin's write attempts ({@code cascade_admin_requests_total}).
+   * api.keys-file} is set, PolicyAdmin's write attempts ({@code cascade_admin_requests_total}) and
+   * whether the policy topic is missing ({@code cascade_policy_topic_missing}).
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
@@ -88,7 +89,8 @@ public final class FrontDoor implements AutoCloseable {
         config.topics().responses(), config.topics().deadLetters(), ownTopic ? config.replyTopicPrefix() : null);
     PolicyTopic policies;
     try {
-      policies = PolicyTopic.start(clientProps, config.topics().policy(), CascadeRouter.configuredPolicy(config));
+      policies = PolicyTopic.start(clientProps, config.topics().policy(), CascadeRouter.configuredPolicy(config),
+          registry);
     } catch (RuntimeException e) {
       requests.close();
       throw e;

@@ -1,9 +1,12 @@
 package dev.cascade.router.api;
 
+import dev.cascade.router.logging.LogLimiter;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.PolicyRecords;
 import dev.cascade.schemas.serde.CascadeSerdes;
+import io.prometheus.metrics.core.metrics.GaugeWithCallback;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -13,15 +16,18 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -36,10 +42,25 @@ import org.slf4j.LoggerFactory;
  * consumer (assigned, no group, from the beginning) follows it. As on the routers: a record that
  * cannot be decoded is skipped and the policy in force stays; after one that decodes but is not a
  * valid policy the configured default is in force.
+ *
+ * <p>A policy topic that is deleted under it is noticed at the reader's next empty poll: the
+ * reader stops fetching it (the Kafka consumer would otherwise fetch it again and log a warning
+ * about it about a thousand times a second), keeps the policy it has, logs one line and looks for the topic again
+ * after 1 s, then 2, 4, up to {@link #MISSING_CHECK_MAX} apart, with a line at most once a minute
+ * while it stays missing and one when it is back (read again from its beginning);
+ * {@code cascade_policy_topic_missing} is 1 meanwhile.
  */
-final class PolicyTopic implements PolicyStore {
+public final class PolicyTopic implements PolicyStore {
 
   private static final Logger LOG = LoggerFactory.getLogger(PolicyTopic.class);
+  /** The first wait before looking for a missing topic again; doubled after each look. */
+  static final Duration MISSING_CHECK_FIRST = Duration.ofSeconds(1);
+  /** The longest wait between two looks for a missing topic. */
+  static final Duration MISSING_CHECK_MAX = Duration.ofSeconds(10);
+  /** How often a topic that stays missing is logged again. */
+  static final Duration MISSING_LOG_INTERVAL = Duration.ofMinutes(1);
+  /** How long one look for the topic (a metadata request when it is not in the consumer's cache) may take. */
+  private static final Duration LOOK_TIMEOUT = Duration.ofSeconds(5);
 
   private final String topic;
   private final KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer;
@@ -54,6 +75,11 @@ final class PolicyTopic implements PolicyStore {
   private volatile long highestVersion;
   private volatile boolean running = true;
   private volatile RuntimeException failure;
+  private final Object pause = new Object();
+  private final LogLimiter<String> stillMissing = LogLimiter.oncePer(MISSING_LOG_INTERVAL);
+  private volatile boolean missing;
+  private long missingSinceNanos;
+  private volatile long looks;
 
   private PolicyTopic(String topic, DeferralPolicy fallback,
       KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer, KafkaConsumer<byte[], byte[]> consumer) {
@@ -73,6 +99,12 @@ final class PolicyTopic implements PolicyStore {
    * @param fallback the policy in force while the topic holds none (the configured default)
    */
   static PolicyTopic start(Map<String, Object> clientProps, String topic, DeferralPolicy fallback) {
+    return start(clientProps, topic, fallback, null);
+  }
+
+  /** As above, with {@code cascade_policy_topic_missing} registered on {@code registry} (null: none). */
+  static PolicyTopic start(Map<String, Object> clientProps, String topic, DeferralPolicy fallback,
+      PrometheusRegistry registry) {
     Map<String, Object> producerProps = new HashMap<>(clientProps);
     producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
     producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
@@ -80,6 +112,10 @@ final class PolicyTopic implements PolicyStore {
     consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     consumerProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     consumerProps.remove(ConsumerConfig.GROUP_ID_CONFIG);
+    // Looking for a deleted policy topic must not create it again (uncompacted) on a broker that
+    // creates topics on demand.
+    consumerProps.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, false);
+    consumerProps.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, "front-door-policy-" + java.util.UUID.randomUUID());
     KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(producerProps,
         new StringSerializer(), CascadeSerdes.policies().serializer());
     KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(consumerProps, new ByteArrayDeserializer(),
@@ -109,8 +145,29 @@ final class PolicyTopic implements PolicyStore {
       producer.close();
       throw e;
     }
+    if (registry != null) {
+      registerMissingGauge(registry, () -> store.missing);
+    }
     store.reader.start();
     return store;
+  }
+
+  /** Registers {@code cascade_policy_topic_missing}, 1 while {@code missing} says so. */
+  public static void registerMissingGauge(PrometheusRegistry registry, BooleanSupplier missing) {
+    GaugeWithCallback.builder().name("cascade_policy_topic_missing")
+        .help("1 while the front door's policy reader finds the policy topic missing (deleted): GetPolicy and"
+            + " WatchPolicy keep the last policy it read; 0 otherwise")
+        .callback(cb -> cb.call(missing.getAsBoolean() ? 1 : 0)).register(registry);
+  }
+
+  /** Whether the reader found the topic missing and has not found it back yet. */
+  boolean missing() {
+    return missing;
+  }
+
+  /** How many times the reader has looked for the topic since it found it missing. */
+  long looks() {
+    return looks;
   }
 
   private static boolean caughtUp(KafkaConsumer<?, ?> consumer, Map<TopicPartition, Long> end) {
@@ -173,8 +230,17 @@ final class PolicyTopic implements PolicyStore {
   private void follow() {
     try {
       while (running) {
-        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(100))) {
+        if (missing) {
+          lookForTheTopic();
+          continue;
+        }
+        ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(100));
+        for (ConsumerRecord<byte[], byte[]> r : records) {
           accept(r, true);
+        }
+        // While the topic is assigned its partitions are in the consumer's metadata: no request.
+        if (records.isEmpty() && partitions().isEmpty()) {
+          topicGone();
         }
       }
     } catch (WakeupException e) {
@@ -190,6 +256,75 @@ final class PolicyTopic implements PolicyStore {
         progress.notifyAll();
       }
     }
+  }
+
+  /** The topic's partitions as the cluster knows them; empty when it does not exist, or cannot tell in time. */
+  private List<TopicPartition> partitions() {
+    List<PartitionInfo> infos;
+    try {
+      infos = consumer.partitionsFor(topic, LOOK_TIMEOUT);
+    } catch (WakeupException | org.apache.kafka.common.errors.InterruptException e) {
+      throw e;
+    } catch (KafkaException e) {
+      return missing ? List.of() : consumer.assignment().stream().toList(); // cannot tell: as before
+    }
+    List<TopicPartition> partitions = new ArrayList<>();
+    if (infos != null) {
+      infos.forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+    }
+    return partitions;
+  }
+
+  private void topicGone() {
+    missing = true;
+    missingSinceNanos = System.nanoTime();
+    looks = 0;
+    // Unassigned, the consumer neither fetches the partitions nor asks for their metadata.
+    consumer.assign(List.of());
+    stillMissing.admit(topic);
+    LOG.warn("the policy topic '{}' is missing (deleted?): GetPolicy and WatchPolicy keep policy version {}; looking"
+        + " for the topic again after {} s, then up to {} s apart (a line at most every {} s until it is back;"
+        + " cascade_policy_topic_missing is 1)", topic, current.version(),
+        MISSING_CHECK_FIRST.toSeconds(), MISSING_CHECK_MAX.toSeconds(), MISSING_LOG_INTERVAL.toSeconds());
+  }
+
+  private void lookForTheTopic() {
+    long wait = Math.min(MISSING_CHECK_MAX.toMillis(), MISSING_CHECK_FIRST.toMillis() << Math.min(looks, 20));
+    synchronized (pause) {
+      try {
+        if (running) {
+          pause.wait(wait);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        running = false;
+        return;
+      }
+    }
+    if (!running) {
+      return;
+    }
+    looks++;
+    List<TopicPartition> partitions = partitions();
+    long missingForS = Math.round((System.nanoTime() - missingSinceNanos) / 1e9);
+    if (partitions.isEmpty()) {
+      LogLimiter.Pass pass = stillMissing.admit(topic);
+      if (pass != null) {
+        LOG.warn("the policy topic '{}' is still missing, for {} s ({} looks for it, {} not logged since the last"
+            + " line); policy version {} stays in force", topic, missingForS, looks, pass.suppressed(),
+            current.version());
+      }
+      return;
+    }
+    synchronized (progress) {
+      readUpTo.clear(); // a topic created anew numbers its offsets from 0 again
+    }
+    consumer.assign(partitions);
+    consumer.seekToBeginning(partitions);
+    missing = false;
+    LOG.info("the policy topic '{}' is back after {} s missing ({} partitions): reading it from its beginning; policy"
+        + " version {} stays in force until it holds another", topic, missingForS, partitions.size(),
+        current.version());
   }
 
   private void accept(ConsumerRecord<byte[], byte[]> r, boolean notify) {
@@ -235,6 +370,9 @@ final class PolicyTopic implements PolicyStore {
       return;
     }
     running = false;
+    synchronized (pause) {
+      pause.notifyAll();
+    }
     consumer.wakeup();
     try {
       reader.join(10_000);

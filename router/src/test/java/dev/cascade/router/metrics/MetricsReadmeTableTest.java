@@ -117,6 +117,7 @@ class MetricsReadmeTableTest {
     dev.cascade.router.api.ApiKeys.load(keys, registry);
     new dev.cascade.router.api.AdminAudit(registry);
     dev.cascade.router.api.ReplyTopicReaper.register(registry);
+    dev.cascade.router.api.PolicyTopic.registerMissingGauge(registry, () -> false);
     java.nio.file.Files.delete(keys);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
