@@ -1,6 +1,7 @@
 package dev.cascade.router.api;
 
 import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.router.logging.LogLimiter;
 import io.grpc.Context;
 import io.grpc.Contexts;
 import io.grpc.ForwardingServerCall;
@@ -15,6 +16,7 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -27,6 +29,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * write, what was written (the policy's version and reason, the rule's name and version). Never
  * the token: a refused caller is said to have sent none or a wrong one. Accepted writes and
  * refused arguments are logged at INFO, the rest (a missing or wrong token above all) at WARN.
+ * Attempts refused for their token are logged at most {@link #REFUSED_LOG_BURST} a minute per
+ * source address (a client hammering with a bad token would otherwise flood the log): the rest are
+ * counted, as every attempt is in the metric, and summed up in one line per source and minute
+ * ({@link #logSuppressed}, also called by the server's health task, so a flood that stops is
+ * summed up too).
  * The policy topic is compacted, so these lines, kept wherever the router's logs are kept, are the
  * history of who changed what.
  *
@@ -44,10 +51,23 @@ public final class AdminAudit implements ServerInterceptor {
       PolicyAdminGrpc.getPublishRuleMethod().getBareMethodName());
   private static final Context.Key<Attempt> ATTEMPT = Context.key("cascade-admin-attempt");
 
+  /** Lines per source address and {@link #REFUSED_LOG_INTERVAL} about attempts refused for their token. */
+  static final int REFUSED_LOG_BURST = 5;
+  static final Duration REFUSED_LOG_INTERVAL = Duration.ofMinutes(1);
+  /** Source addresses followed at once; attempts from more are summed up together. */
+  static final int REFUSED_LOG_SOURCES = 1024;
+
   private final Counter requests;
+  private final LogLimiter<String> refusedLines;
 
   /** @param registry where {@code cascade_admin_requests_total} is registered; null: not counted */
   public AdminAudit(PrometheusRegistry registry) {
+    this(registry, new LogLimiter<>(REFUSED_LOG_INTERVAL, REFUSED_LOG_BURST, REFUSED_LOG_SOURCES, System::nanoTime));
+  }
+
+  /** As above, with the limiter of the lines about refused tokens (a test's clock). */
+  AdminAudit(PrometheusRegistry registry, LogLimiter<String> refusedLines) {
+    this.refusedLines = refusedLines;
     this.requests = registry == null ? null : Counter.builder().name("cascade_admin_requests_total")
         .help("PolicyAdmin writes (UpdatePolicy, PublishRule) by method and result: ok, unauthenticated (no or a"
             + " wrong admin token), invalid (INVALID_ARGUMENT), refused (FAILED_PRECONDITION, ALREADY_EXISTS),"
@@ -88,14 +108,17 @@ public final class AdminAudit implements ServerInterceptor {
         || !METHODS.contains(method)) {
       return next.startCall(call, headers);
     }
-    String peer = peer(call.getAttributes() == null ? null : call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
+    SocketAddress remote = call.getAttributes() == null ? null
+        : call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+    String peer = peer(remote);
+    String source = source(remote);
     Attempt attempt = new Attempt();
     AtomicBoolean recorded = new AtomicBoolean();
     ServerCall<Q, R> audited = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
       @Override
       public void close(Status status, Metadata trailers) {
         if (recorded.compareAndSet(false, true)) {
-          record(method, peer, attempt, status);
+          record(method, peer, source, attempt, status);
         }
         super.close(status, trailers);
       }
@@ -106,14 +129,14 @@ public final class AdminAudit implements ServerInterceptor {
       @Override
       public void onCancel() {
         if (recorded.compareAndSet(false, true)) {
-          record(method, peer, attempt, Status.CANCELLED.withDescription("the caller went away"));
+          record(method, peer, source, attempt, Status.CANCELLED.withDescription("the caller went away"));
         }
         super.onCancel();
       }
     };
   }
 
-  private void record(String method, String peer, Attempt attempt, Status status) {
+  private void record(String method, String peer, String source, Attempt attempt, Status status) {
     String result = result(status.getCode());
     if (requests != null) {
       requests.labelValues(method, result).inc();
@@ -128,8 +151,28 @@ public final class AdminAudit implements ServerInterceptor {
         + (attempt.written == null ? "" : ", " + attempt.written);
     if (result.equals("invalid") || result.equals("refused")) {
       LOG.info("{}: {}", who, what);
-    } else {
+    } else if (!result.equals("unauthenticated")) {
       LOG.warn("{}: {}", who, what);
+    } else {
+      LogLimiter.Pass pass = refusedLines.admit(source);
+      if (pass != null) {
+        LOG.warn("{}: {}{}", who, what, pass.suppressed() == 0 ? "" : " (and " + pass.suppressed()
+            + " refused attempts from " + source + " not logged in the last " + pass.sinceLastSeconds() + " s)");
+      }
+      logSuppressed();
+    }
+  }
+
+  /**
+   * Logs a line for each source whose attempts refused for their token were counted and not logged
+   * and whose minute has passed.
+   */
+  void logSuppressed() {
+    for (LogLimiter.Summary<String> s : refusedLines.due()) {
+      LOG.warn("PolicyAdmin: {} more attempts refused for their admin token from {} in the last {} s, not logged one"
+          + " by one (at most {} lines per source and {} s; cascade_admin_requests_total counts every attempt)",
+          s.suppressed(), s.key() == null ? "other sources (over " + REFUSED_LOG_SOURCES + " at once)" : s.key(),
+          s.overSeconds(), REFUSED_LOG_BURST, REFUSED_LOG_INTERVAL.toSeconds());
     }
   }
 
@@ -144,6 +187,14 @@ public final class AdminAudit implements ServerInterceptor {
       case CANCELLED, DEADLINE_EXCEEDED -> "cancelled";
       default -> "error";
     };
+  }
+
+  /** The caller's host, which refused attempts are counted by: its address, {@code local} or {@code unknown}. */
+  static String source(SocketAddress address) {
+    if (address instanceof InetSocketAddress inet) {
+      return inet.getHostString();
+    }
+    return address == null ? "unknown" : "local";
   }
 
   /** The caller's address as {@code host:port}; {@code local} or {@code unknown} when it has none. */

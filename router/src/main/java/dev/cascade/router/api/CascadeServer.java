@@ -32,6 +32,7 @@ public final class CascadeServer {
   private final Server server;
   private final HealthStatusManager health = new HealthStatusManager();
   private final PolicyAdminService admin;
+  private final AdminAudit audit;
   private final RequestChannel requests;
   private volatile java.util.function.BooleanSupplier ready = () -> true;
   private java.util.concurrent.ScheduledExecutorService watcher;
@@ -78,12 +79,13 @@ public final class CascadeServer {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC(),
         validator.middleTiers().orElse(-1));
     this.requests = requests;
+    this.audit = new AdminAudit(registry);
     CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, feedback);
     cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);
     this.server = builder
         .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
         // The audit outermost (the last is called first): it records the calls the token check refuses too.
-        .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken), new AdminAudit(registry)))
+        .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken), audit))
         .addService(health.getHealthService())
         .addService(GrpcReflection.v1())
         .addService(GrpcReflection.v1alpha())
@@ -101,6 +103,8 @@ public final class CascadeServer {
       return t;
     });
     watcher.scheduleWithFixedDelay(this::refreshHealth, 500, 500, TimeUnit.MILLISECONDS);
+    // The audit's summaries of refused attempts not logged one by one, also once their flood has stopped.
+    watcher.scheduleWithFixedDelay(audit::logSuppressed, 5, 5, TimeUnit.SECONDS);
     LOG.info("cascade gRPC server listening on {}", server.getListenSockets());
     return this;
   }

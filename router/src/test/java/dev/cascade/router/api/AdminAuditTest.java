@@ -10,13 +10,21 @@ import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.proto.v1.PublishRuleRequest;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.router.learning.LearnedRules;
+import dev.cascade.router.learning.RuleCatalog;
+import dev.cascade.router.learning.RuleResolver;
+import dev.cascade.router.logging.LogLimiter;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.routing.RequestValidator;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -25,9 +33,11 @@ import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -151,6 +161,63 @@ class AdminAuditTest {
     assertThat(logged()).containsPattern("INFO AdminAudit - PolicyAdmin\\.PublishRule from 127\\.0\\.0\\.1:\\d+"
         + " \\(updated_by admin@127\\.0\\.0\\.1\\): ALREADY_EXISTS \"rule 'posthoc-quantile' already has version 3");
     assertThat(scrape()).contains("cascade_admin_requests_total{method=\"PublishRule\",result=\"refused\"} 1.0");
+  }
+
+  @Test
+  void attemptsRefusedForTheirTokenAreLoggedAFewAMinutePerSourceThenSummedUpAndAllCounted() throws Exception {
+    AtomicLong nanos = new AtomicLong();
+    PrometheusRegistry own = new PrometheusRegistry();
+    AdminAudit audit = new AdminAudit(own, new LogLimiter<>(AdminAudit.REFUSED_LOG_INTERVAL,
+        AdminAudit.REFUSED_LOG_BURST, 16, nanos::get));
+    RuleCatalog catalog = RuleCatalog.withBundled(FakeKafkaServer.bundledModelFingerprint());
+    ServerServiceDefinition service = ServerInterceptors.intercept(new PolicyAdminService(
+        new InMemoryPolicyStore(new DeferralPolicy("chow-sum", 0.0, 2.0, 0.0, 0.0, 4, "config", 0, "default")),
+        new InMemoryRuleStore(catalog), new RuleResolver(LearnedRules.bundled(), catalog), Clock.systemUTC(), -1),
+        new AdminTokenInterceptor(TOKEN), audit);
+    // Two sources: 127.0.0.1 over a socket, and an in-process caller ("local").
+    Server socket = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+        .addService(service).build().start();
+    String name = InProcessServerBuilder.generateName();
+    Server inProcess = InProcessServerBuilder.forName(name).addService(service).build().start();
+    ManagedChannel loopback = ManagedChannelBuilder.forAddress("127.0.0.1", socket.getPort()).usePlaintext().build();
+    ManagedChannel local = InProcessChannelBuilder.forName(name).build();
+    try {
+      int hammered = 4 * AdminAudit.REFUSED_LOG_BURST;
+      for (int i = 0; i < hammered; i++) {
+        assertCode(() -> FakeKafkaServer.admin(loopback, WRONG, 10).updatePolicy(update(3, "guess")),
+            Status.Code.UNAUTHENTICATED);
+      }
+      assertCode(() -> FakeKafkaServer.admin(local, WRONG, 10).updatePolicy(update(3, "guess")),
+          Status.Code.UNAUTHENTICATED);
+      String lines = logged();
+      assertThat(lines.lines().filter(l -> l.contains("PolicyAdmin.UpdatePolicy from 127.0.0.1:")))
+          .as("the first of a minute from one source").hasSize(AdminAudit.REFUSED_LOG_BURST)
+          .allMatch(l -> l.contains("WARN AdminAudit") && l.contains("UNAUTHENTICATED \"wrong admin token\""));
+      assertThat(lines.lines().filter(l -> l.contains("PolicyAdmin.UpdatePolicy from local:")))
+          .as("another source has lines of its own").hasSize(1);
+      assertThat(lines).doesNotContain("more attempts refused");
+
+      audit.logSuppressed();
+      assertThat(logged()).as("not before the minute has passed").doesNotContain("more attempts refused");
+      nanos.addAndGet(AdminAudit.REFUSED_LOG_INTERVAL.toNanos());
+      audit.logSuppressed();
+      audit.logSuppressed();
+      assertThat(logged().lines().filter(l -> l.contains("more attempts refused"))).singleElement().asString()
+          .contains("WARN AdminAudit - PolicyAdmin: " + (hammered - AdminAudit.REFUSED_LOG_BURST)
+              + " more attempts refused for their admin token from 127.0.0.1 in the last 60 s")
+          .doesNotContain(WRONG);
+      // The metric counts every attempt, logged or not.
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      new PrometheusTextFormatWriter(false).write(out, own.scrape());
+      assertThat(out.toString(StandardCharsets.UTF_8))
+          .contains("cascade_admin_requests_total{method=\"UpdatePolicy\",result=\"unauthenticated\"} "
+              + (hammered + 1) + ".0");
+    } finally {
+      loopback.shutdownNow();
+      local.shutdownNow();
+      socket.shutdownNow();
+      inProcess.shutdownNow();
+    }
   }
 
   @Test
