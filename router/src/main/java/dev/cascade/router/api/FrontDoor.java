@@ -116,7 +116,7 @@ public final class FrontDoor implements AutoCloseable {
     try {
       server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
           ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
-          apiKeys, feedback);
+          apiKeys, feedback, registry);
       server.start();
     } catch (IOException | RuntimeException e) {
       requests.close();

@@ -14,6 +14,9 @@ import dev.cascade.router.learning.RuleCatalog;
 import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.topics.TopicProvisioner;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.ByteArrayOutputStream;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -22,6 +25,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -67,6 +71,18 @@ class DoorInterfacesIT {
         assertThat(doors.httpHost()).isEmpty();
         assertThat(doors.host()).hasValue(InetAddress.getLoopbackAddress());
         assertThat(doors.port()).isPositive();
+      }
+
+      // The doors' metrics go to the registry given (serve's): the admin audit's counter (from 0) and
+      // the policy reader's gauge.
+      PrometheusRegistry registry = new PrometheusRegistry();
+      try (FrontDoor doors = FrontDoor.start(base.with(CascadeConfig.HTTP_ENABLED, "false"), validator, rules,
+          new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), registry)) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new PrometheusTextFormatWriter(false).write(out, registry.scrape());
+        assertThat(out.toString(StandardCharsets.UTF_8))
+            .contains("cascade_admin_requests_total{method=\"UpdatePolicy\",result=\"unauthenticated\"} 0.0")
+            .contains("cascade_policy_topic_missing 0.0");
       }
     }
   }
