@@ -13,14 +13,17 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Optional API keys for {@code Cascade.Generate} and {@code Cascade.SubmitFeedback} ({@code
  * api.keys-file}): a call must carry one of
  * the keys, as {@code authorization: Bearer KEY} or {@code x-api-key: KEY}, or it gets
- * UNAUTHENTICATED. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Generation calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
+ * UNAUTHENTICATED. A call carrying both is accepted when either is a key (a gateway may add its
+ * own {@code x-api-key} beside the caller's Bearer key), and counted by that key's name. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Generation calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
  * key's name, never the key. The file has one key per line, {@code NAME KEY}; blank lines and lines
  * starting with {@code #} are skipped; it is read once, at start.
  */
@@ -82,11 +85,11 @@ public final class ApiKeys implements ServerInterceptor {
   @Override
   public <Q, A> ServerCall.Listener<Q> interceptCall(ServerCall<Q, A> call, Metadata headers,
       ServerCallHandler<Q, A> next) {
-    String presented = presented(headers.get(AUTHORIZATION), headers.get(X_API_KEY));
-    if (presented == null) {
+    List<String> presented = presented(headers.get(AUTHORIZATION), headers.get(X_API_KEY));
+    if (presented.isEmpty()) {
       return refuse(call, "missing API key: send 'authorization: Bearer KEY' or 'x-api-key: KEY'");
     }
-    String name = nameOf(presented.getBytes(StandardCharsets.UTF_8));
+    String name = nameOf(presented);
     if (name == null) {
       return refuse(call, "unknown API key");
     }
@@ -98,20 +101,33 @@ public final class ApiKeys implements ServerInterceptor {
   }
 
   /**
-   * The key a caller presented: {@code x-api-key}, else the token of {@code authorization: Bearer
-   * TOKEN}; null when neither is there. Used by both doors, gRPC and HTTP.
+   * The keys a caller presented: {@code x-api-key} and the token of {@code authorization: Bearer
+   * TOKEN}, each when it is there and not empty; empty when neither is. Used by both doors, gRPC and HTTP.
    */
-  static String presented(String authorization, String xApiKey) {
-    String presented = xApiKey;
-    if (presented == null && authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
-      presented = authorization.substring(7).strip();
+  static List<String> presented(String authorization, String xApiKey) {
+    List<String> presented = new ArrayList<>(2);
+    if (xApiKey != null && !xApiKey.isEmpty()) {
+      presented.add(xApiKey);
     }
-    return presented == null || presented.isEmpty() ? null : presented;
+    if (authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)
+        && !authorization.substring(7).isBlank()) {
+      presented.add(authorization.substring(7).strip());
+    }
+    return presented;
   }
 
-  /** The name of a presented key (see {@link #presented}); null when it is no key of the file. */
-  String nameOf(String presented) {
-    return nameOf(presented.getBytes(StandardCharsets.UTF_8));
+  /**
+   * The name of the first presented key (see {@link #presented}) that is a key of the file; null
+   * when none is.
+   */
+  String nameOf(List<String> presented) {
+    for (String key : presented) {
+      String name = nameOf(key.getBytes(StandardCharsets.UTF_8));
+      if (name != null) {
+        return name;
+      }
+    }
+    return null;
   }
 
   /** Counts one call made with the key named {@code name} in {@code cascade_api_requests_total}. */

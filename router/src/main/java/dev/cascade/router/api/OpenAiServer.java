@@ -247,8 +247,8 @@ final class OpenAiServer {
     if (apiKeys == null) {
       return;
     }
-    String presented = ApiKeys.presented(ctx.header("Authorization"), ctx.header("x-api-key"));
-    if (presented == null) {
+    java.util.List<String> presented = ApiKeys.presented(ctx.header("Authorization"), ctx.header("x-api-key"));
+    if (presented.isEmpty()) {
       throw new OpenAiError(401, "invalid_request_error", null, "missing_api_key", "You didn't provide an API key:"
           + " send 'Authorization: Bearer KEY' (a key of the router's api.keys-file)");
     }

@@ -52,12 +52,36 @@ class ApiKeysTest {
           "--api-key", "k-batch-0123456789abcdef");
       assertThat(feedback.exitCode()).as(feedback.err()).isEqualTo(0);
       assertThat(server.feedback.written).hasSize(1);
+      // Both headers, one key valid (a gateway's own x-api-key beside the caller's Bearer key): accepted, and
+      // counted by the valid key's name.
+      String gateway = "k-gateway-0123456789abcdef";
+      assertThat(generate(target, gateway, "Bearer k-batch-0123456789abcdef")).isEqualTo("HELLO");
+      assertThat(generate(target, "k-batch-0123456789abcdef", "Bearer " + gateway)).isEqualTo("HELLO");
+      assertThatThrownBy(() -> generate(target, gateway, "Bearer " + gateway))
+          .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode())
+              .isEqualTo(io.grpc.Status.Code.UNAUTHENTICATED));
       String metrics = scrape(registry);
       // Feedback calls need a key but are not counted as generation calls.
-      assertThat(metrics).contains("cascade_api_requests_total{key=\"batch\"} 1.0")
+      assertThat(metrics).contains("cascade_api_requests_total{key=\"batch\"} 3.0")
           .doesNotContain("k-batch-0123456789abcdef").doesNotContain("search-team\"} 1");
     } finally {
       server.stop();
+    }
+  }
+
+  /** A Generate call with both key headers as given; its answer's text. */
+  private static String generate(String target, String xApiKey, String authorization) {
+    io.grpc.Metadata headers = new io.grpc.Metadata();
+    headers.put(ApiKeys.X_API_KEY, xApiKey);
+    headers.put(ApiKeys.AUTHORIZATION, authorization);
+    io.grpc.ManagedChannel channel = io.grpc.ManagedChannelBuilder.forTarget(target).usePlaintext().build();
+    try {
+      return dev.cascade.proto.v1.CascadeGrpc.newBlockingStub(channel)
+          .withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers))
+          .withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS)
+          .generate(dev.cascade.proto.v1.GenerateRequest.newBuilder().setPrompt("hello").build()).getText();
+    } finally {
+      channel.shutdownNow();
     }
   }
 

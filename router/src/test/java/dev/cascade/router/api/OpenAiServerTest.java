@@ -494,6 +494,19 @@ class OpenAiServerTest {
     assertThat(none.statusCode()).isEqualTo(401);
     assertThat(error(none).path("code").asText()).isEqualTo("missing_api_key");
     assertThat(channel.submitted).isEmpty();
+    // Both headers (a gateway adds its own x-api-key; the client sends its Bearer key): either valid key does.
+    String wrong = "k-gateway-0123456789abcdef";
+    for (String[] keys : new String[][] {{wrong, KEY}, {KEY, wrong}}) {
+      HttpResponse<String> both = http.send(HttpRequest.newBuilder(URI.create(base() + "/models"))
+          .header("x-api-key", keys[0]).header("Authorization", "Bearer " + keys[1]).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(both.statusCode()).as("x-api-key " + keys[0]).isEqualTo(200);
+    }
+    HttpResponse<String> neither = http.send(HttpRequest.newBuilder(URI.create(base() + "/models"))
+        .header("x-api-key", wrong).header("Authorization", "Bearer " + wrong).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(neither.statusCode()).isEqualTo(401);
+    assertThat(error(neither).path("code").asText()).isEqualTo("invalid_api_key");
 
     client.completions().create(CompletionCreateParams.builder().model("cascade").prompt("x").build());
     client.models().list(); // not a generation call: not counted
