@@ -1,9 +1,12 @@
 package dev.cascade.router.cli;
 
+import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learner.ContinuousLearner;
 import dev.cascade.router.metrics.MetricsEndpoint;
+import dev.cascade.router.topics.BrokerWatch;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import org.slf4j.Logger;
@@ -35,6 +38,10 @@ final class LearnCommand implements Callable<Integer> {
     // Tribuo logs every SGD fit at INFO through java.util.logging, on stderr outside the log format.
     EvalCommand.quietTribuo();
     ContinuousLearner learner = ContinuousLearner.start(config, registry);
+    // The loss of the cluster and its return, logged (the Kafka clients' own warnings are not).
+    int kafkaTimeoutMs = config.get(CascadeConfig.HEALTH_KAFKA_TIMEOUT_MS);
+    BrokerWatch kafka = kafkaTimeoutMs == 0 ? null : BrokerWatch.start(CascadeRouter.clientProperties(config),
+        Duration.ofMillis(kafkaTimeoutMs), "the learner reads nothing until it answers", "the learner reads on");
     MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
         ? MetricsEndpoint.start(registry, config.bindAddress(CascadeConfig.METRICS_HOST),
             config.get(CascadeConfig.METRICS_PORT)) : null;
@@ -44,6 +51,9 @@ final class LearnCommand implements Callable<Integer> {
       long begun = System.nanoTime();
       LOG.info("learn: stopping (a signal or exit): a round in progress abandoned, stream threads closed with a"
           + " last commit");
+      if (kafka != null) {
+        kafka.close();
+      }
       learner.close();
       if (endpoint != null) {
         endpoint.close();

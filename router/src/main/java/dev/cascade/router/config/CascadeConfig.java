@@ -305,7 +305,8 @@ public final class CascadeConfig {
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
   public static final ConfigKey<Integer> HEALTH_KAFKA_TIMEOUT_MS = ConfigKey.intInRange("health.kafka-timeout-ms", 5_000,
       0, 3_600_000, "serve: once the Kafka cluster has answered none of the router's questions (one a second) for this"
-          + " long, health turns NOT_SERVING and the doors refuse new calls (UNAVAILABLE, 503) until it answers; 0: never");
+          + " long, health turns NOT_SERVING and the doors refuse new calls (UNAVAILABLE, 503) until it answers; serve and"
+          + " learn log the loss once, once a minute while it lasts, and the return; 0: never");
   public static final ConfigKey<Integer> CACHE_MAX_ENTRIES = ConfigKey.intInRange("cache.max-entries", 10_000, 0, 100_000_000,
       "most small-model generations the response cache holds; 0 disables the cache");
   public static final ConfigKey<Integer> CACHE_TTL_MS = ConfigKey.intInRange("cache.ttl-ms", 300_000, 0, Integer.MAX_VALUE,
