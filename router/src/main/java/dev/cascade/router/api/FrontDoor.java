@@ -135,7 +135,7 @@ public final class FrontDoor implements AutoCloseable {
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(
             config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS), config.get(CascadeConfig.HTTP_MIN_BODY_RATE),
-            config.get(CascadeConfig.HTTP_MAX_BODY_READS))), feedback);
+            config.get(CascadeConfig.HTTP_MAX_BODY_READS)), config.get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS)), feedback);
     java.net.InetAddress httpHost = address.getAddress();
     try {
       if (!config.get(CascadeConfig.HTTP_HOST).isEmpty()) {

@@ -68,11 +68,19 @@ final class OpenAiServer {
    * @param maxInFlight most calls waiting at once on this door; more get 429
    * @param bodies how long a request body may take to arrive ({@code http.body-timeout-ms}, {@code
    *     http.min-body-rate}; then 408) and how many are read at once ({@code http.max-body-reads}; more: 429)
+   * @param corsOrigins the browser origins that may call the door ({@code http.cors-allowed-origins}; {@code *}:
+   *     any; empty: no CORS, see {@link CorsHandler})
    */
-  record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies) {
+  record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies,
+      java.util.List<String> corsOrigins) {
     /** With the default body limits. */
     Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {
       this(answerWait, defaultMaxNewTokens, maxInFlight, bodyLimits(10_000, 65_536, 256));
+    }
+
+    /** Without CORS. */
+    Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies) {
+      this(answerWait, defaultMaxNewTokens, maxInFlight, bodies, java.util.List.of());
     }
   }
 
@@ -134,7 +142,10 @@ final class OpenAiServer {
         server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
         // Bodies are read in full before a route runs, without a thread: a slow client gets 408
         // and holds none of the threads the routes (and other callers) need.
-        server.setHandler(new CallCounter(new RequestBodyGuard(settings.bodies())));
+        org.eclipse.jetty.server.Handler calls = new CallCounter(new RequestBodyGuard(settings.bodies()));
+        // CORS outermost, so that every answer carries its headers, the body guard's refusals too.
+        server.setHandler(settings.corsOrigins().isEmpty() ? calls
+            : new CorsHandler(settings.corsOrigins(), this::servedMethods, calls));
       });
       config.jetty.addConnector((server, http) -> {
         ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
@@ -172,8 +183,8 @@ final class OpenAiServer {
     });
     app.start();
     this.host = host;
-    LOG.info("OpenAI-compatible HTTP door listening on {}:{}", host == null ? "every interface, port" : host,
-        app.port());
+    LOG.info("OpenAI-compatible HTTP door listening on {}:{}{}", host == null ? "every interface, port" : host,
+        app.port(), settings.corsOrigins().isEmpty() ? "" : "; browsers of " + settings.corsOrigins() + " may call it (CORS)");
     return this;
   }
 
@@ -367,6 +378,19 @@ final class OpenAiServer {
     } else {
       json(ctx, 200, OpenAiResponses.body(answer, request.chat()));
     }
+  }
+
+  /**
+   * The methods this door serves on {@code path}, as a 405's {@code Allow} names them (a CORS
+   * preflight's answer); null for a path it does not serve.
+   */
+  String servedMethods(String path) {
+    return switch (path) {
+      case "/v1/completions", "/v1/chat/completions" -> "POST";
+      case "/v1/feedback" -> feedback == null ? null : "POST";
+      case "/v1/models" -> "GET, HEAD";
+      default -> path.startsWith("/v1/models/") && path.length() > 11 && path.indexOf('/', 11) < 0 ? "GET, HEAD" : null;
+    };
   }
 
   /** Only {@code cascade} is served: 404 otherwise, as OpenAI answers an unknown model. */

@@ -257,6 +257,11 @@ public final class CascadeConfig {
       100_000, "most request bodies the HTTP door reads at once (each read without holding a thread, into at most"
           + " 1 MB); with every place taken, a new body takes the place of one that has had no byte for a second"
           + " (answered 408), else it is answered 429");
+  public static final ConfigKey<List<String>> HTTP_CORS_ALLOWED_ORIGINS = new ConfigKey<>("http.cors-allowed-origins",
+      "", CascadeConfig::originList, CascadeConfig::validOrigins,
+      "*, or origins (scheme://host or scheme://host:port, no path) comma-separated",
+      "browser origins allowed to call the HTTP door (CORS), or * for any; empty: none (no CORS headers, a browser's"
+          + " preflight is not answered)");
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads a reply topic of its own. */
   public static final String REPLIES_OWN_TOPIC = "own-topic";
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads the shared responses and dead-letter topics. */
@@ -337,7 +342,7 @@ public final class CascadeConfig {
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
-      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
+      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
@@ -391,6 +396,17 @@ public final class CascadeConfig {
       }
     }
     return List.copyOf(rules);
+  }
+
+  private static List<String> originList(String text) {
+    return text.isBlank() ? List.of()
+        : java.util.Arrays.stream(text.split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+  }
+
+  /** {@code *}, or origins as a browser sends them: a scheme, host and optional port, nothing after. */
+  private static boolean validOrigins(List<String> origins) {
+    return origins.stream().allMatch(o -> o.equals("*")
+        || o.matches("[A-Za-z][A-Za-z0-9+.-]*://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?"));
   }
 
   private static List<Double> costList(String text) {

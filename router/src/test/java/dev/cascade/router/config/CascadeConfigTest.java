@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -94,6 +95,22 @@ class CascadeConfigTest {
     CascadeConfig longResponses = CascadeConfig.load(null, Map.of(), Map.of("topic.responses", "r".repeat(230)));
     assertThatThrownBy(longResponses::replyTopicPrefix)
         .isInstanceOf(ConfigException.class).hasMessageStartingWith("topic.reply-prefix");
+  }
+
+  @Test
+  void corsOriginsAreOffByDefaultAndEachMustBeAnOriginOrAStar() {
+    assertThat(CascadeConfig.defaults().get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS)).isEmpty();
+    assertThat(CascadeConfig.load(null, Map.of("CASCADE_HTTP_CORS_ALLOWED_ORIGINS",
+        "https://app.example, http://localhost:5173,http://[::1]:8080"), Map.of())
+        .get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS))
+        .containsExactly("https://app.example", "http://localhost:5173", "http://[::1]:8080");
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("http.cors-allowed-origins", "*"))
+        .get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS)).containsExactly("*");
+    for (String bad : List.of("https://app.example/", "app.example", "https://app.example/chat", "https://a b")) {
+      assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("http.cors-allowed-origins", bad)))
+          .as(bad).isInstanceOf(ConfigException.class).hasMessageStartingWith("http.cors-allowed-origins")
+          .hasMessageContaining("scheme://host");
+    }
   }
 
   @Test
