@@ -271,7 +271,8 @@ public final class CascadeRouter implements AutoCloseable {
     });
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache,
-            config.get(CascadeConfig.EARLY_DEFER), config.get(CascadeConfig.EARLY_DEFER_EVERY)),
+            config.get(CascadeConfig.EARLY_DEFER), config.get(CascadeConfig.EARLY_DEFER_EVERY),
+            dev.cascade.router.routing.ExpiredRequests.of(config)),
         new RequestValidator(smallModel, tiers), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,

@@ -65,6 +65,16 @@ final class ApiRecords {
         .build();
   }
 
+  /**
+   * What a door tells its caller of a response marked {@code deadline_exceeded}: the router took
+   * the request after its deadline and generated nothing (small.expired-requests). The door's own
+   * wait ends at that deadline too, so such a response reaches a caller only when the router's
+   * clock runs ahead of the door's.
+   */
+  static String deadlineExceeded(CascadeResponse r) {
+    return "request " + r.getRequestId() + " reached the router after its deadline; nothing was generated";
+  }
+
   static GenerateResponse toProto(CascadeResponse r) {
     dev.cascade.schemas.avro.StageLatencies l = r.getLatencies();
     return GenerateResponse.newBuilder()

@@ -95,7 +95,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
   /**
    * Routes one prompt through the cascade. {@code INVALID_ARGUMENT} naming the field for a request
    * the router would refuse; {@code DEADLINE_EXCEEDED} when no answer came within the call's
-   * deadline (the late answer is then delivered to nobody); {@code ALREADY_EXISTS} when the same
+   * deadline (the late answer is then delivered to nobody), or when the router took the request
+   * after its deadline and generated nothing ({@code deadline_exceeded}); {@code ALREADY_EXISTS} when the same
    * request id is still waiting on this instance or the router saw it recently; {@code UNAVAILABLE}
    * when Kafka can't be reached, or while the router's health is NOT_SERVING.
    */
@@ -135,7 +136,9 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       if (call.isCancelled()) {
         return;
       }
-      if (e == null) {
+      if (e == null && r.getDeadlineExceeded()) {
+        call.onError(Status.DEADLINE_EXCEEDED.withDescription(ApiRecords.deadlineExceeded(r)).asRuntimeException());
+      } else if (e == null) {
         call.onNext(ApiRecords.toProto(r).toBuilder().setPromptTokens(tokens.promptTokens(r, request.getPrompt()))
             .setCompletionTokens(tokens.completionTokens(r, r.getText())).build());
         call.onCompleted();

@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Statuses: 400 a bad or unsupported request (naming the field), 401 a missing or unknown API
  * key (when {@code api.keys-file} is set), 404 an unknown model or path, 405 a path served with
- * another method (with {@code Allow}), 408 no answer within the wait or a request body that did
- * not arrive in its time ({@link RequestBodyGuard}), 429 more than {@code http.max-in-flight} calls
+ * another method (with {@code Allow}), 408 no answer within the wait (or the router took the
+ * request past its deadline and generated nothing: {@code deadline_exceeded}) or a request body
+ * that did not arrive in its time ({@link RequestBodyGuard}), 429 more than {@code http.max-in-flight} calls
  * waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router, 503 not
  * ready (stream threads not running, reply reader down) or shutting down. 429 and 503 carry {@code
  * Retry-After}; a 500 names the request, and the log line beside it says what failed.
@@ -314,7 +315,9 @@ final class OpenAiServer {
     }
     ctx.future(() -> response.orTimeout(waitMs, TimeUnit.MILLISECONDS).handle((r, e) -> {
       try {
-        if (e == null) {
+        if (e == null && r.getDeadlineExceeded()) {
+          error(ctx, timedOut(ApiRecords.deadlineExceeded(r)));
+        } else if (e == null) {
           answer(ctx, request, r);
         } else {
           error(ctx, failure(unwrap(e), id, waitMs, request));
@@ -423,8 +426,7 @@ final class OpenAiServer {
   /** How a submitted call that got no answer ends. */
   private static OpenAiError failure(Throwable e, String id, long waitMs, OpenAiRequest request) {
     if (e instanceof TimeoutException) {
-      return new OpenAiError(408, "timeout_error", null, "request_timeout", "no answer to request " + id + " within "
-          + waitMs + " ms (grpc.default-deadline-ms)");
+      return timedOut("no answer to request " + id + " within " + waitMs + " ms (grpc.default-deadline-ms)");
     }
     if (e instanceof RefusedRequestException refused) {
       if (refused.stage().equals("validate")) {
@@ -445,6 +447,11 @@ final class OpenAiServer {
     }
     return new OpenAiError(503, "server_error", null, "unavailable", "request " + id + " could not be sent: "
         + RequestChannel.KAFKA_UNREACHABLE);
+  }
+
+  /** A call whose answer did not come within its wait: 408, as the door answers every timeout. */
+  private static OpenAiError timedOut(String message) {
+    return new OpenAiError(408, "timeout_error", null, "request_timeout", message);
   }
 
   /**

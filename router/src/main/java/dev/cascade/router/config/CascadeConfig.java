@@ -120,6 +120,19 @@ public final class CascadeConfig {
       4, 1, 64,
       "most small-model batches of one stream task in flight at once; a stream thread works on one task's records"
           + " at a time, so with one the model waits while the thread forwards answers and gathers the next batch");
+  /** {@link #EXPIRED_REQUESTS}: a request whose deadline has passed is answered deadline_exceeded, not generated. */
+  public static final String EXPIRED_SKIP = "skip";
+  /** {@link #EXPIRED_REQUESTS}: every request is generated, whatever its deadline (it only bounds escalation). */
+  public static final String EXPIRED_GENERATE = "generate";
+  public static final ConfigKey<String> EXPIRED_REQUESTS = new ConfigKey<>("small.expired-requests", EXPIRED_SKIP,
+      s -> s, s -> s.equals(EXPIRED_SKIP) || s.equals(EXPIRED_GENERATE), "skip or generate",
+      "a request whose deadline_ms has passed (its caller stopped waiting) when the small model would take it: skip,"
+          + " answer it at once without any model, marked deadline_exceeded (the doors answer DEADLINE_EXCEEDED / 408);"
+          + " generate, run the cascade for it all the same (its deadline then only bounds the escalation)");
+  public static final ConfigKey<Integer> DEADLINE_GRACE_MS = ConfigKey.intInRange("small.deadline-grace-ms", 0, 0,
+      600_000, "with small.expired-requests skip: how long past a request's deadline_ms, by this router's clock, it is"
+          + " still generated; deadline_ms is the caller's (or its door's) wall clock, so set it to the worst clock skew"
+          + " between the doors' and Kafka clients' machines and the routers'");
   public static final ConfigKey<Boolean> EARLY_DEFER = ConfigKey.bool("small.early-defer", true,
       "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
           + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"
@@ -333,7 +346,7 @@ public final class CascadeConfig {
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
-      EARLY_DEFER, EARLY_DEFER_EVERY,
+      EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,

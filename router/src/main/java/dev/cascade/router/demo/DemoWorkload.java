@@ -103,6 +103,18 @@ public final class DemoWorkload {
   public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
       String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
       Progress progress, Answered referencesLater) throws InterruptedException {
+    return run(clientProps, requestsTopic, responsesTopic, outcomesTopic, prefix, examples, ratePerSecond,
+        idleTimeout, progress, referencesLater, null);
+  }
+
+  /**
+   * As above; with {@code deadlineAfterMs} not null every request carries a {@code deadline_ms} that
+   * many milliseconds after its {@code created_at_ms} (negative: passed already when it is sent), as
+   * a caller that stops waiting then would.
+   */
+  public static Result run(Map<String, Object> clientProps, String requestsTopic, String responsesTopic,
+      String outcomesTopic, String prefix, List<Example> examples, double ratePerSecond, Duration idleTimeout,
+      Progress progress, Answered referencesLater, Long deadlineAfterMs) throws InterruptedException {
     if (!(ratePerSecond >= 0) || Double.isInfinite(ratePerSecond)) {
       throw new IllegalArgumentException("rate: must be 0 (all at once) or a positive number, was " + ratePerSecond);
     }
@@ -147,6 +159,9 @@ public final class DemoWorkload {
               .setMaxNewTokens(0).setReference(referencesLater == null ? e.reference() : null)
               .setMetadata(kindMetadata(e))
               .setCreatedAtMs(System.currentTimeMillis()).build();
+          if (deadlineAfterMs != null) {
+            request.setDeadlineMs(request.getCreatedAtMs() + deadlineAfterMs);
+          }
           sent.put(id, System.nanoTime());
           producer.send(new ProducerRecord<>(requestsTopic, id, request));
         }

@@ -112,6 +112,12 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
 
   private void onOutcome(RoutingOutcome outcome, byte[] bytes) {
     String id = outcome.getRequestId();
+    if (outcome.getDeadlineExceeded()) {
+      // No model answered it (its deadline had passed): no feedback can label an answer never
+      // given, so it is not kept for the window; under overload there may be many.
+      emit(outcome, null);
+      return;
+    }
     if (LabelledOutcomes.hasReference(outcome)) {
       if (feedback.delete(id) != null) {
         metrics.feedback("superseded");

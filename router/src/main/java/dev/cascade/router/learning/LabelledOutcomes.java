@@ -68,16 +68,22 @@ public final class LabelledOutcomes {
   public static final String STOPPED_EARLY = "small model stopped early (deferral decided)";
   /** Why an outcome gives no example: the pre-generation skip left the small model out. */
   public static final String PREGEN_SKIPPED = "small model skipped (pre-generation skip)";
+  /** Why an outcome gives no example: its deadline had passed, so no model answered it at all. */
+  public static final String DEADLINE_EXCEEDED = "no model ran (deadline_exceeded)";
   /** Why an outcome gives no example: nothing says whether the small answer was right. */
   public static final String NO_LABEL = "no reference, feedback or large answer (accepted)";
   /** Why an outcome gives no example: feedback says the small answer was wrong, and the large model gave none. */
   public static final String WRONG_NO_LARGE = "small answer wrong by feedback, no large answer";
 
   /**
-   * Why the small model's side of an outcome cannot be labelled at all ({@link #SMALL_FAILED},
-   * {@link #STOPPED_EARLY}, {@link #PREGEN_SKIPPED}), or null when it has a whole answer.
+   * Why the small model's side of an outcome cannot be labelled at all ({@link #DEADLINE_EXCEEDED},
+   * {@link #SMALL_FAILED}, {@link #STOPPED_EARLY}, {@link #PREGEN_SKIPPED}), or null when it has a
+   * whole answer.
    */
   public static String unanswered(RoutingOutcome outcome) {
+    if (outcome.getDeadlineExceeded()) {
+      return DEADLINE_EXCEEDED; // answered without any model: no answer, no features, nothing decided
+    }
     if (outcome.getSmallFailure() != null) {
       return SMALL_FAILED; // no small answer, no features: nothing to learn a deferral from
     }

@@ -31,7 +31,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class CascadeMetrics implements RoutingObserver {
 
   /** The request outcomes {@code cascade_requests_total} counts; they partition the requests received. */
-  public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit", "dead_lettered"};
+  public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit", "dead_lettered",
+      "deadline_exceeded"};
   /** The stages {@code cascade_stage_duration_seconds} times. */
   public static final String[] STAGES = {"queue", "small_model", "features_rule", "escalation", "end_to_end"};
 
@@ -48,6 +49,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final CounterDataPoint smallDegraded;
   private final CounterDataPoint cacheHit;
   private final CounterDataPoint deadLettered;
+  private final CounterDataPoint deadlineExceeded;
   private final CounterDataPoint deferred;
   private final CounterDataPoint explored;
   private final Histogram scores;
@@ -92,13 +94,15 @@ public final class CascadeMetrics implements RoutingObserver {
         .withoutExemplars().register(registry);
     Counter requests = Counter.builder().name("cascade_requests_total")
         .help("Requests answered or refused, by outcome: served_small, served_large, small_degraded, cache_hit "
-            + "(served small from the response cache), dead_lettered")
+            + "(served small from the response cache), dead_lettered, deadline_exceeded (answered without any model:"
+            + " its deadline_ms had passed)")
         .labelNames("outcome").withoutExemplars().register(registry);
     servedSmall = requests.labelValues("served_small");
     servedLarge = requests.labelValues("served_large");
     smallDegraded = requests.labelValues("small_degraded");
     cacheHit = requests.labelValues("cache_hit");
     deadLettered = requests.labelValues("dead_lettered");
+    deadlineExceeded = requests.labelValues("deadline_exceeded");
     Counter escalations = Counter.builder().name("cascade_escalations_total")
         .help("Requests sent to the large model, by decision: defer (score above threshold) or explore")
         .labelNames("decision").withoutExemplars().register(registry);
@@ -286,6 +290,13 @@ public final class CascadeMetrics implements RoutingObserver {
 
   @Override
   public void answered(RoutingOutcome outcome) {
+    if (outcome.getDeadlineExceeded()) {
+      // No model ran: no stage but the wait before it took any time, and nothing was spent.
+      deadlineExceeded.inc();
+      queue.observe(outcome.getLatencies().getQueueMs() / 1e3);
+      endToEnd.observe(outcome.getLatencies().getTotalMs() / 1e3);
+      return;
+    }
     switch (outcome.getServedBy()) {
       case SMALL -> (outcome.getCacheHit() ? cacheHit : servedSmall).inc();
       case LARGE -> servedLarge.inc();

@@ -25,6 +25,8 @@ public final class RoutingRecords {
 
   /** The name a cascade of two models gives its second model in responses and outcomes. */
   public static final String LARGE = "large";
+  /** How {@code degraded_reason} starts on a {@code deadline_exceeded} outcome. */
+  public static final String DEADLINE_EXCEEDED = "deadline_exceeded";
 
   private final CostModel cost;
   private final ToIntFunction<String> promptTokens;
@@ -138,6 +140,47 @@ public final class RoutingRecords {
         .build();
     observer.smallModelFailed(1);
     return new Routed.Escalated(escalation);
+  }
+
+  /**
+   * A request whose deadline had passed when the small model would have taken it ({@link
+   * ExpiredRequests}): answered at once, without any model, {@code deadline_exceeded}. Its response
+   * is empty, served SMALL_DEGRADED; its outcome has no answer, no score (NaN), decision ACCEPT
+   * with no propensity (nothing was decided, nothing escalated), cost 0, and {@code degraded_reason}
+   * says how late it was. {@code queueMs}: how long it waited for its batch.
+   */
+  public Routed.Answered deadlineExceeded(PendingRequest pending, DeferralPolicy policy, double queueMs, long nowMs) {
+    CascadeRequest request = pending.request();
+    Escalation notRun = withoutSmallAnswer(pending, policy, nowMs)
+        .setDecision(Decision.ACCEPT).setPropensity(null)
+        .setLatencies(latencies(queueMs, 0, 0, 0, nowMs - pending.receivedAtMs()))
+        .build();
+    return deadlineExceeded(notRun, "the request's deadline_ms passed " + (nowMs - request.getDeadlineMs())
+        + " ms before the small model would have run (" + (request.getDeadlineMs() - request.getCreatedAtMs())
+        + " ms after it was created); not generated", 0, nowMs);
+  }
+
+  /**
+   * An escalation of a request without a small answer (skipped before generation, or the small
+   * model failed) whose deadline passed before its call: answered as {@link #deadlineExceeded(
+   * PendingRequest, DeferralPolicy, double, long)} is, keeping its decision; {@code why} says when.
+   */
+  public Routed.Answered deadlineExceeded(Escalation e, String why, double escalationMs, long nowMs) {
+    StageLatencies before = e.getLatencies();
+    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
+        escalationMs, before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs()));
+    String reason = DEADLINE_EXCEEDED + ": " + why;
+    CascadeResponse response = response(e, "", ServedBy.SMALL_DEGRADED, latencies, nowMs, null);
+    response.setDeadlineExceeded(true);
+    RoutingOutcome outcome = RoutingOutcome.newBuilder(
+            outcome(e, ServedBy.SMALL_DEGRADED, List.of(), reason, latencies, false, nowMs))
+        // No model ran for it: nothing known of the small answer, nothing spent, and nothing that a
+        // large-only deployment would have spent either.
+        .setSmallCorrect(null).setAgree(null).setCostUnits(0).setCostUnitsLargeOnly(0)
+        .setDeadlineExceeded(true)
+        .build();
+    observer.answered(outcome);
+    return new Routed.Answered(response, outcome);
   }
 
   /**

@@ -37,6 +37,11 @@ import java.util.Optional;
  * cannot score skips nothing: the requests are decoded, and counted. A target escalation rate holds
  * over skipped and decoded requests together: the controller is told of each skipped one
  * ({@link TargetRateController#observeSkipped}).
+ *
+ * <p>A request whose {@code deadline_ms} has passed when its group of the batch is about to run
+ * ({@link ExpiredRequests}, by this router's clock) is answered {@code deadline_exceeded} at once
+ * ({@link RoutingRecords#deadlineExceeded}): no cache lookup, no prompt pass, no decoding, no score,
+ * and the target-rate controller is not told of it (it was neither accepted nor escalated).
  */
 public final class SmallModelRouter {
 
@@ -49,6 +54,7 @@ public final class SmallModelRouter {
   private final ResponseCache cache;
   private final boolean earlyDefer;
   private final int earlyDeferEvery;
+  private final ExpiredRequests expiredRequests;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
@@ -89,11 +95,24 @@ public final class SmallModelRouter {
   public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
       int earlyDeferEvery) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, earlyDefer, earlyDeferEvery,
+        ExpiredRequests.SKIP);
+  }
+
+  /**
+   * As above; {@code expiredRequests} says whether a request whose deadline has passed by {@code
+   * clock} is answered {@code deadline_exceeded} instead of generated ({@code small.expired-requests},
+   * {@code small.deadline-grace-ms}).
+   */
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
+      int earlyDeferEvery, ExpiredRequests expiredRequests) {
     if (earlyDeferEvery < 1) {
       throw new IllegalArgumentException("earlyDeferEvery must be >= 1, was " + earlyDeferEvery);
     }
     this.earlyDefer = earlyDefer;
     this.earlyDeferEvery = earlyDeferEvery;
+    this.expiredRequests = expiredRequests;
     this.cache = cache;
     this.smallModel = smallModel;
     this.rules = rules;
@@ -118,7 +137,7 @@ public final class SmallModelRouter {
     Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
         earlyDeferEvery);
     Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
-    Map<Integer, Routed> skippedOut = new LinkedHashMap<>();
+    Map<Integer, Routed> notDecoded = new LinkedHashMap<>();
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
@@ -126,6 +145,12 @@ public final class SmallModelRouter {
       List<Integer> fresh = new ArrayList<>();
       for (int i : group.getValue()) {
         PendingRequest pending = batch.get(i);
+        if (expiredRequests.expired(pending.request(), batchStartMs)) {
+          // Its caller has stopped waiting: no model runs for an answer nobody would read.
+          double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
+          notDecoded.put(i, records.deadlineExceeded(pending, policy, queueMs, clock.millis()));
+          continue;
+        }
         Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
@@ -153,7 +178,7 @@ public final class SmallModelRouter {
           if (verdict.skipped()) {
             PendingRequest pending = batch.get(i);
             double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
-            skippedOut.put(i, records.skippedBeforeGeneration(pending, policy, verdict, queueMs, passMsEach,
+            notDecoded.put(i, records.skippedBeforeGeneration(pending, policy, verdict, queueMs, passMsEach,
                 clock.millis()));
             // Escalated without a score: a target rate holds over these too, not over decoded ones only.
             targetRate.observeSkipped(policy, rule.main().key());
@@ -190,9 +215,9 @@ public final class SmallModelRouter {
       }
     }
     Routed[] out = new Routed[batch.size()];
-    skippedOut.forEach((i, routed) -> out[i] = routed);
+    notDecoded.forEach((i, routed) -> out[i] = routed);
     if (generated.isEmpty()) {
-      return List.of(out); // every request skipped: nothing to score (a tree model warns on an empty batch)
+      return List.of(out); // every request skipped or expired: nothing to score (a tree model warns on an empty batch)
     }
     long t0 = System.nanoTime();
     List<UncertaintyFeatures> features = new ArrayList<>(generated.size());

@@ -51,7 +51,8 @@ import org.slf4j.LoggerFactory;
  * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
  * as an error and degraded at once. A request the small model could not answer has no text to
- * degrade to: it is dead-lettered instead.
+ * degrade to: it is dead-lettered instead, unless its deadline ended the wait (its caller had
+ * stopped waiting), when it is answered {@code deadline_exceeded} without an answer.
  *
  * <p>In a cascade of more than two models the escalation climbs: the answer of a middle tier is
  * scored by that tier's rule ({@link TierPolicy}, from the policy in force, else the configured
@@ -385,6 +386,15 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());
+      if (deadlineFirst && noSmallAnswer && e.getTierAnswers().isEmpty()) {
+        // Its caller stopped waiting before any model answered, and there is no small answer to
+        // degrade to: answered deadline_exceeded, like a request the small model took too late.
+        // Nothing failed, so it is no dead letter.
+        String why = (e.getSmallFailure() != null ? e.getSmallFailure()
+            : "skipped before generation (" + e.getPregenSkipRule() + ")") + "; then " + degradedReason;
+        answer(c.requestId(), records.deadlineExceeded(e, why, c.millis(), now), now);
+        continue;
+      }
       if (c.error() != null && noSmallAnswer && e.getTierAnswers().isEmpty()) {
         // Neither model answered: there is no small answer to degrade to.
         String why = e.getSmallFailure() != null ? e.getSmallFailure()
@@ -422,11 +432,14 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private void finish(Escalation e, Completion c, TierAnswer served, String degradedReason) {
     long now = context.currentSystemTimeMs();
     double escalationMs = e.getTierAnswers().stream().mapToDouble(TierAnswer::getLatencyMs).sum() + c.millis();
-    Routed.Answered answered = records.afterTiers(e, served, degradedReason, escalationMs, now);
-    context.forward(CascadeTopology.responseRecord(c.requestId(), answered.response(), now),
-        CascadeTopology.RESPONSES_SINK);
-    context.forward(new Record<>((Object) c.requestId(), (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
-    pending.delete(c.requestId());
+    answer(c.requestId(), records.afterTiers(e, served, degradedReason, escalationMs, now), now);
+  }
+
+  /** Forwards an escalation's response and outcome, and deletes it from the pending store (one transaction). */
+  private void answer(String requestId, Routed.Answered answered, long now) {
+    context.forward(CascadeTopology.responseRecord(requestId, answered.response(), now), CascadeTopology.RESPONSES_SINK);
+    context.forward(new Record<>((Object) requestId, (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
+    pending.delete(requestId);
   }
 
   /**

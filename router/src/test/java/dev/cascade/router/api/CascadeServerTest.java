@@ -240,6 +240,18 @@ class CascadeServerTest {
   }
 
   @Test
+  void aResponseTheRouterMarkedDeadlineExceededIsDeadlineExceededNotAnEmptyAnswer() {
+    requests.expired = true;
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setRequestId("late").setPrompt("a")
+        .build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+          assertThat(e.getStatus().getDescription())
+              .isEqualTo("request late reached the router after its deadline; nothing was generated");
+        });
+  }
+
+  @Test
   void withoutADeadlineOfItsOwnACallWaitsTheConfiguredDefault() {
     requests.silent = true;
     long t0 = System.nanoTime();

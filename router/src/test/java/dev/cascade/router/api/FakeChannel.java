@@ -18,6 +18,8 @@ final class FakeChannel implements RequestChannel {
   final List<CompletableFuture<CascadeResponse>> futures = new CopyOnWriteArrayList<>();
   volatile boolean silent;
   volatile RuntimeException failure;
+  /** Answers as a router that took the request past its deadline: empty, marked deadline_exceeded. */
+  volatile boolean expired;
   /** Thrown by {@link #submit} itself (a fault in the door's path, not an answer that failed). */
   volatile RuntimeException submitThrows;
   /** Applied to every answer {@link #submit} gives (e.g. to set the serving model's token counts). */
@@ -45,6 +47,9 @@ final class FakeChannel implements RequestChannel {
     futures.add(f);
     if (failure != null) {
       f.completeExceptionally(failure);
+    } else if (expired) {
+      f.complete(CascadeResponse.newBuilder(answer(request)).setText("").setServedBy(ServedBy.SMALL_DEGRADED)
+          .setServedTier(0).setServedModel(null).setCacheHit(false).setDeadlineExceeded(true).build());
     } else if (!silent) {
       f.complete(reshape.apply(answer(request)));
     }

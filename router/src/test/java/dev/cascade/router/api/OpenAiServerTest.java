@@ -525,6 +525,16 @@ class OpenAiServerTest {
     HttpResponse<String> late = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
     assertThat(late.statusCode()).isEqualTo(408);
     assertThat(error(late).path("code").asText()).isEqualTo("request_timeout");
+    // The router took it past its deadline and generated nothing: a timeout too, never an empty 200.
+    channel.silent = false;
+    channel.expired = true;
+    HttpResponse<String> expired = post("/chat/completions",
+        "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY);
+    assertThat(expired.statusCode()).isEqualTo(408);
+    assertThat(error(expired).path("code").asText()).isEqualTo("request_timeout");
+    assertThat(error(expired).path("message").asText()).endsWith("reached the router after its deadline; nothing was"
+        + " generated");
+    channel.expired = false;
 
     start(Duration.ofSeconds(30), 1);
     channel.silent = true;

@@ -181,6 +181,47 @@ class CascadeRouterIT {
   }
 
   @Test
+  void aRequestPastItsDeadlineIsAnsweredDeadlineExceededWithoutTheModelAndAFreshOneIsServed() throws Exception {
+    // The same prompts twice: first with deadlines that passed a second before they were sent (their
+    // callers gave up while they waited in Kafka), then with a minute to go.
+    List<Example> examples = test.subList(1100, 1106);
+    DemoWorkload.Result expired = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), config.topics().outcomes(), "expired", examples, 0, IDLE,
+        DemoWorkload.Progress.answered(n -> { }), null, -1_000L);
+    DemoWorkload.Result fresh = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+        config.topics().responses(), config.topics().outcomes(), "fresh", examples, 0, IDLE,
+        DemoWorkload.Progress.answered(n -> { }), null, 60_000L);
+
+    assertThat(expired.responses()).as("exactly one response each").hasSize(examples.size())
+        .extracting(CascadeResponse::getRequestId).doesNotHaveDuplicates();
+    assertThat(expired.responses()).allSatisfy(r -> {
+      assertThat(r.getDeadlineExceeded()).isTrue();
+      assertThat(r.getText()).isEmpty();
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+    });
+    assertThat(expired.outcomes()).hasSize(examples.size()).allSatisfy((id, o) -> {
+      assertThat(o.getDeadlineExceeded()).isTrue();
+      assertThat(o.getDegradedReason()).startsWith("deadline_exceeded: the request's deadline_ms passed");
+      assertThat(o.getSmallText()).isEmpty();
+      assertThat(o.getSmallTokens()).as("the small model generated nothing").isEmpty();
+      assertThat(o.getLatencies().getSmallModelMs()).isZero();
+      assertThat(o.getLargeText()).isNull();
+      assertThat(o.getCostUnits()).isZero();
+    });
+    assertThat(fresh.responses()).hasSize(examples.size()).allSatisfy(r -> {
+      assertThat(r.getDeadlineExceeded()).isFalse();
+      assertThat(r.getText()).isNotEmpty();
+    });
+    // Had the expired copies been generated, these would have found their generations in the
+    // response cache (small_model_ms 0): the small model ran for each of them now, for the first time.
+    assertThat(fresh.outcomes()).hasSize(examples.size()).allSatisfy((id, o) -> {
+      assertThat(o.getCacheHit()).isFalse();
+      assertThat(o.getLatencies().getSmallModelMs()).isPositive();
+      assertThat(o.getSmallTokens()).isNotEmpty();
+    });
+  }
+
+  @Test
   void aMalformedRecordIsDeadLetteredAndTheNextOneIsAnswered() throws Exception {
     try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers()),
         new ByteArraySerializer(), new ByteArraySerializer())) {

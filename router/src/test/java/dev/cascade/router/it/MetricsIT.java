@@ -45,14 +45,16 @@ import org.junit.jupiter.api.Test;
 /**
  * The metrics against what really happened: one router on the embedded broker with the bundled
  * models (override with {@code -Dcascade.it.small-model} / {@code -Dcascade.it.large-model}) gets
- * fresh prompts, repeated prompts (cache hits), malformed records (dead letters) and, with the
- * large-model server stopped, escalations that end degraded; then its scrape endpoint is read and
+ * fresh prompts, repeated prompts (cache hits), malformed records (dead letters), requests
+ * whose deadline had passed (deadline_exceeded) and, with the large-model server stopped,
+ * escalations that end degraded; then its scrape endpoint is read and
  * every counter and histogram count is compared with the responses and outcomes the workload got.
  */
 class MetricsIT {
 
   private static final Duration IDLE = Duration.ofSeconds(60);
   private static final int JUNK = 3;
+  private static final int LATE = 4;
   private static EmbeddedKafka kafka;
   private static TextGenerator small;
   private static TextGenerator large;
@@ -87,6 +89,7 @@ class MetricsIT {
     List<Example> test = Examples.bundled("test");
     send("fresh", test.subList(0, 40));
     send("again", test.subList(0, 20));
+    send("late", test.subList(80, 80 + LATE), -1_000L);
     try (KafkaProducer<byte[], byte[]> producer = new KafkaProducer<>(
         Map.of("bootstrap.servers", kafka.bootstrapServers()), new ByteArraySerializer(), new ByteArraySerializer())) {
       for (int i = 0; i < JUNK; i++) {
@@ -112,8 +115,14 @@ class MetricsIT {
   }
 
   private static void send(String prefix, List<Example> examples) throws Exception {
+    send(prefix, examples, null);
+  }
+
+  /** As above, each request due {@code deadlineAfterMs} after it is created (null: no deadline). */
+  private static void send(String prefix, List<Example> examples, Long deadlineAfterMs) throws Exception {
     DemoWorkload.Result result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
-        config.topics().responses(), config.topics().outcomes(), prefix, examples, IDLE, n -> { });
+        config.topics().responses(), config.topics().outcomes(), prefix, examples, 0, IDLE,
+        DemoWorkload.Progress.answered(n -> { }), null, deadlineAfterMs);
     assertThat(result.responses()).hasSize(examples.size());
     responses.addAll(result.responses());
     outcomes.addAll(result.outcomes().values());
@@ -143,7 +152,12 @@ class MetricsIT {
   }
 
   private static long served(ServedBy by, boolean cacheHit) {
-    return responses.stream().filter(r -> r.getServedBy() == by && r.getCacheHit() == cacheHit).count();
+    return responses.stream().filter(r -> r.getServedBy() == by && r.getCacheHit() == cacheHit
+        && !r.getDeadlineExceeded()).count();
+  }
+
+  private static long deadlineExceeded() {
+    return responses.stream().filter(CascadeResponse::getDeadlineExceeded).count();
   }
 
   @Test
@@ -158,6 +172,8 @@ class MetricsIT {
     assertThat(scrape.value("cascade_requests_total", "outcome", "small_degraded"))
         .isEqualTo(served(ServedBy.SMALL_DEGRADED, false));
     assertThat(scrape.value("cascade_requests_total", "outcome", "dead_lettered")).isEqualTo(JUNK);
+    assertThat(scrape.value("cascade_requests_total", "outcome", "deadline_exceeded")).isEqualTo(deadlineExceeded())
+        .isEqualTo(LATE);
     // The workload really went every way.
     for (String outcome : CascadeMetrics.OUTCOMES) {
       assertThat(scrape.value("cascade_requests_total", "outcome", outcome)).as(outcome).isPositive();
@@ -182,11 +198,16 @@ class MetricsIT {
   void histogramsCountTheRequestsTheyTime() {
     double answered = responses.size();
     double escalated = served(ServedBy.LARGE, false) + served(ServedBy.SMALL_DEGRADED, false);
-    for (String stage : new String[] {"queue", "small_model", "features_rule", "end_to_end"}) {
+    // A request past its deadline waited and was answered, but no model ran for it, and nothing decided.
+    double generated = answered - deadlineExceeded();
+    for (String stage : new String[] {"queue", "end_to_end"}) {
       assertThat(scrape.value("cascade_stage_duration_seconds_count", "stage", stage)).as(stage).isEqualTo(answered);
     }
+    for (String stage : new String[] {"small_model", "features_rule"}) {
+      assertThat(scrape.value("cascade_stage_duration_seconds_count", "stage", stage)).as(stage).isEqualTo(generated);
+    }
     assertThat(scrape.value("cascade_stage_duration_seconds_count", "stage", "escalation")).isEqualTo(escalated);
-    assertThat(scrape.value("cascade_deferral_score_count", "rule", "chow-quantile")).isEqualTo(answered);
+    assertThat(scrape.value("cascade_deferral_score_count", "rule", "chow-quantile")).isEqualTo(generated);
     assertThat(scrape.value("cascade_microbatch_size_sum")).isEqualTo(answered);
     assertThat(scrape.value("cascade_microbatch_size_count")).isPositive();
     double endToEndSeconds = responses.stream().mapToDouble(r -> r.getLatencies().getTotalMs() / 1e3).sum();
@@ -238,6 +259,7 @@ class MetricsIT {
     for (Scrape.Sample s : scrape.samples()) {
       for (String v : s.labels().values()) {
         assertThat(v).doesNotStartWith("fresh-").doesNotStartWith("again-").doesNotStartWith("down-")
+            .doesNotStartWith("late-")
             .doesNotStartWith("junk-");
       }
     }

@@ -80,6 +80,24 @@ class CascadeMetricsTest {
   }
 
   @Test
+  void aRequestAnsweredPastItsDeadlineCountsAsDeadlineExceededAndSpendsNothing() {
+    PendingRequest late = new PendingRequest(CascadeRequest.newBuilder().setRequestId("late").setPrompt("word")
+        .setMetadata(Map.of()).setCreatedAtMs(0).setDeadlineMs(500L).build(), 1_000);
+    records.deadlineExceeded(late, new dev.cascade.router.policy.DeferralPolicy("chow-quantile", 0, 0.5, 0, 0, 0,
+        "test", 0, ""), 6, 1_010);
+
+    Scrape s = scrape();
+    assertThat(s.value("cascade_requests_total", "outcome", "deadline_exceeded")).isEqualTo(1);
+    assertThat(s.value("cascade_requests_total", "outcome", "small_degraded")).isZero();
+    assertThat(s.sum("cascade_escalations_total")).isZero();
+    assertThat(s.value("cascade_stage_duration_seconds_count", "stage", "small_model")).as("no model ran").isZero();
+    assertThat(s.value("cascade_stage_duration_seconds_sum", "stage", "queue")).isCloseTo(0.006, within(1e-9));
+    assertThat(s.value("cascade_stage_duration_seconds_sum", "stage", "end_to_end")).isCloseTo(0.010, within(1e-9));
+    assertThat(s.value("cascade_cost_units_spent_total")).isZero();
+    assertThat(s.value("cascade_cost_units_large_only_total")).isZero();
+  }
+
+  @Test
   void policyUpdatesCountNewerVersionsOnceAndTheGaugesFollowTheLatestDecision() {
     assertThat(scrape().value("cascade_policy_threshold")).isEqualTo(0.7);
     for (long version : new long[] {0, 3, 3, 2, 5, 5}) {

@@ -745,17 +745,70 @@ class CascadeTopologyTest {
     assertThat(took).as("answered at the deadline, not when the slow model would have answered").isLessThan(5_000);
   }
 
+  /**
+   * Sends a request whose deadline passes between the small model and the escalator: it is 60 s
+   * from now by the small model's clock (the real one), but the driver's wall clock, which the
+   * escalator reads, is first moved 90 s ahead.
+   */
+  private void sendDueBetweenTheStages(String id, String prompt) {
+    driver.advanceWallClockTime(Duration.ofSeconds(90));
+    send(id, prompt, null, System.currentTimeMillis() + 60_000);
+  }
+
   @Test
   void anEscalationWhoseDeadlineHasPassedIsNotCalled() throws Exception {
-    // The caller gave up before the small model answered: the escalation never reaches the model.
-    long sent = System.currentTimeMillis();
-    send("a", "unsure and slow", null, sent - 1);
+    // The caller gave up after the small model answered: the escalation never reaches the model.
+    sendDueBetweenTheStages("a", "unsure and slow");
     List<CascadeResponse> out = collect(1);
     assertThat(out).singleElement().satisfies(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
     RoutingOutcome o = outcomes.readValue();
     assertThat(o.getDegraded()).isTrue();
     assertThat(o.getDegradedReason()).startsWith("the request's deadline_ms passed").contains("not called");
     assertThat(slowCalls.get()).as("no call made for an answer nobody waits for").isZero();
+  }
+
+  @Test
+  void aRequestTakenAfterItsDeadlineIsAnsweredOnceWithoutAnyModel() throws Exception {
+    send("late", "hello", "olleh", System.currentTimeMillis() - 1_000);
+    send("due", "world", null, System.currentTimeMillis() + 60_000);
+    driver.advanceWallClockTime(Duration.ofMillis(25)); // past the 20 ms batch wait
+
+    List<CascadeResponse> out = collect(2);
+    assertThat(out).extracting(CascadeResponse::getRequestId).containsExactlyInAnyOrder("late", "due");
+    CascadeResponse late = out.stream().filter(r -> r.getRequestId().equals("late")).findFirst().orElseThrow();
+    assertThat(late.getDeadlineExceeded()).isTrue();
+    assertThat(late.getText()).isEmpty();
+    assertThat(small.batchSizes).as("the small model ran for the request still waited for only").containsExactly(1);
+    Map<String, RoutingOutcome> byId = new java.util.HashMap<>();
+    outcomes.readValuesToList().forEach(o -> assertThat(byId.put(o.getRequestId(), o)).as("one outcome each").isNull());
+    assertThat(byId.get("late").getDeadlineExceeded()).isTrue();
+    assertThat(byId.get("late").getDegradedReason()).startsWith("deadline_exceeded: the request's deadline_ms passed");
+    assertThat(byId.get("due").getDeadlineExceeded()).isFalse();
+    assertThat(byId.get("due").getServedBy()).isEqualTo(ServedBy.SMALL);
+    assertThat(escalated.isEmpty()).isTrue();
+    assertThat(deadLetters.isEmpty()).isTrue();
+    KeyValueStore<String, CascadeRequest> batchStore = driver.getKeyValueStore(CascadeTopology.BATCH_STORE);
+    assertThat(batchStore.approximateNumEntries()).as("each left the store with its answer").isZero();
+  }
+
+  @Test
+  void aRequestWithoutASmallAnswerWhoseDeadlinePassesBeforeItsEscalationIsDeadlineExceededNotADeadLetter()
+      throws Exception {
+    // The small model fails on it ("explode"), so it is escalated without a small answer; by the
+    // escalator's clock its caller has gone: nothing to degrade to, and nothing failed.
+    sendDueBetweenTheStages("x", "explode now");
+    List<CascadeResponse> out = collect(1);
+    assertThat(out).singleElement().satisfies(r -> {
+      assertThat(r.getDeadlineExceeded()).isTrue();
+      assertThat(r.getText()).isEmpty();
+    });
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDeadlineExceeded()).isTrue();
+    assertThat(o.getSmallFailure()).startsWith("small model failed");
+    assertThat(o.getDegradedReason()).startsWith("deadline_exceeded: small model failed")
+        .contains("; then the request's deadline_ms passed").endsWith("not called");
+    assertThat(outcomes.isEmpty()).isTrue();
+    assertThat(deadLetters.isEmpty()).isTrue();
   }
 
   @Test

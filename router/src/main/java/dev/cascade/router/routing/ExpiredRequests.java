@@ -1,0 +1,48 @@
+package dev.cascade.router.routing;
+
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.schemas.avro.CascadeRequest;
+
+/**
+ * Load shedding of expired work: whether a request whose caller has stopped waiting is still run
+ * through the cascade ({@code small.expired-requests}, {@code small.deadline-grace-ms}).
+ *
+ * <p>A request's {@code deadline_ms} is the caller's wall-clock time (the front door's, or a Kafka
+ * client's), compared here with the router's own clock. The two are assumed to agree to within
+ * {@code graceMs}: a request is expired only once the router's clock is more than {@code graceMs}
+ * past its deadline. A router whose clock runs ahead of the caller's by more than that answers
+ * some requests {@code deadline_exceeded} while their caller still waits for up to the excess; one
+ * whose clock runs behind generates requests already given up by up to its lag.
+ *
+ * @param skip whether an expired request is answered without any model ({@code skip}), rather
+ *     than generated as any other ({@code generate})
+ * @param graceMs how long past its deadline a request is still generated
+ */
+public record ExpiredRequests(boolean skip, long graceMs) {
+
+  /** Every request generated, whatever its deadline: the deadline only bounds the escalation. */
+  public static final ExpiredRequests GENERATE = new ExpiredRequests(false, 0);
+  /** The default: a request past its deadline is not generated. */
+  public static final ExpiredRequests SKIP = new ExpiredRequests(true, 0);
+
+  public ExpiredRequests {
+    if (graceMs < 0) {
+      throw new IllegalArgumentException("graceMs: must be >= 0, was " + graceMs);
+    }
+  }
+
+  /** What {@code small.expired-requests} and {@code small.deadline-grace-ms} say. */
+  public static ExpiredRequests of(CascadeConfig config) {
+    return new ExpiredRequests(CascadeConfig.EXPIRED_SKIP.equals(config.get(CascadeConfig.EXPIRED_REQUESTS)),
+        config.get(CascadeConfig.DEADLINE_GRACE_MS));
+  }
+
+  /**
+   * Whether {@code request} is not to be generated at {@code nowMs} (the router's clock): it has a
+   * deadline, and {@code nowMs} is more than the grace past it.
+   */
+  public boolean expired(CascadeRequest request, long nowMs) {
+    Long deadline = request.getDeadlineMs();
+    return skip && deadline != null && deadline < nowMs - graceMs; // no overflow for any deadline
+  }
+}
