@@ -45,11 +45,12 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * against one router with {@code small.expired-requests} {@code generate} (what it did before) and
  * {@code skip}. Counts how many small-model generations went to requests whose caller had already
  * stopped waiting, how many requests were answered in time, and how long the router took to work
- * off the burst. The burst comes at {@code --overload} times the rate the router answered its
- * warm-up at (the second half of it, sent at once without a deadline), so each mode is driven the same distance past what
- * it can do at the time, however busy the machine is.
+ * off the burst. The rate the router answered its warm-up at (the second half of it, sent at
+ * once without a deadline) is printed beside each mode's numbers, as a measure of how busy the
+ * machine was. A first round (of the first mode) is run and not reported: the first router of a
+ * JVM was several times slower than the later ones, which would favour whichever mode came second.
  *
- * <p>One JVM per mode, each its own embedded broker: the bundled small model (also standing in
+ * <p>Each round (one mode) has its own embedded broker in this JVM: the bundled small model (also standing in
  * for the large one, which is never called: the policy escalates nothing), a router with default
  * settings but the mode and an empty response cache, and a plain Kafka client (produce the
  * request, read its response {@code read_committed}, and every outcome, to see which requests the
@@ -58,12 +59,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <pre>
  * java -cp router/target/cascade.jar:loadtest/target/classes \
  *   -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util \
- *   -Dai.djl.offline=true dev.cascade.loadtest.ExpiredWorkBenchmark [--requests 400] [--overload 2] \
- *   [--deadline-ms 3000] [--retries 2] [--retry-delay-ms 500] [--modes generate,skip,skip,generate] [--warmup 200]
+ *   -Dai.djl.offline=true dev.cascade.loadtest.ExpiredWorkBenchmark [--requests 1500] [--rate 0] \
+ *   [--deadline-ms 2000] [--retries 2] [--retry-delay-ms 500] [--modes generate,skip,skip,generate] [--warmup 200] \
+ *   [--discard 1]
  * </pre>
  *
- * New requests come at the overload's rate (retries on top); {@code --overload 0} sends the burst
- * at once. Prints one line per mode and a JSON object per mode last.
+ * {@code --rate 0} (the default) sends the burst at once; otherwise that many new requests a second
+ * (retries come on top). Prints one line per mode and a JSON object per mode last.
  */
 public final class ExpiredWorkBenchmark {
 
@@ -78,38 +80,41 @@ public final class ExpiredWorkBenchmark {
   /** What one mode gave. */
   record Result(String mode, double capacityPerSecond, double ratePerSecond, int logical, int sent,
       int answeredInTime, int failed, int generated, int generatedForNobody, int generatedAfterDeadline,
-      int deadlineExceeded, double drainSeconds) {
+      int deadlineExceeded, double drainSeconds, String loadAverage) {
 
     String json() {
       return String.format(Locale.ROOT, "{\"mode\":\"%s\",\"warmup_answered_per_s\":%.1f,\"rate_per_s\":%.1f,"
           + "\"requests\":%d,\"sent_with_retries\":%d,\"answered_in_time\":%d,\"failed_after_retries\":%d,"
           + "\"generated\":%d,\"generated_for_nobody\":%d,\"generated_after_deadline\":%d,\"deadline_exceeded\":%d,"
-          + "\"drain_s\":%.1f}", mode, capacityPerSecond, ratePerSecond, logical, sent, answeredInTime, failed,
-          generated, generatedForNobody, generatedAfterDeadline, deadlineExceeded, drainSeconds);
+          + "\"drain_s\":%.1f,\"load_average\":\"%s\"}", mode, capacityPerSecond, ratePerSecond, logical, sent,
+          answeredInTime, failed, generated, generatedForNobody, generatedAfterDeadline, deadlineExceeded, drainSeconds,
+          loadAverage);
     }
   }
 
   public static void main(String[] args) throws Exception {
-    int requests = 400;
-    double overload = 2;
-    long deadlineMs = 3_000;
+    int requests = 1_500;
+    double rate = 0;
+    long deadlineMs = 2_000;
     int retries = 2;
     long retryDelayMs = 500;
     int warmup = 200;
+    int discard = 1;
     List<String> modes = List.of(CascadeConfig.EXPIRED_GENERATE, CascadeConfig.EXPIRED_SKIP,
         CascadeConfig.EXPIRED_SKIP, CascadeConfig.EXPIRED_GENERATE);
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--requests" -> requests = Integer.parseInt(args[++i]);
-        case "--overload" -> overload = Double.parseDouble(args[++i]);
+        case "--rate" -> rate = Double.parseDouble(args[++i]);
         case "--deadline-ms" -> deadlineMs = Long.parseLong(args[++i]);
         case "--retries" -> retries = Integer.parseInt(args[++i]);
         case "--retry-delay-ms" -> retryDelayMs = Long.parseLong(args[++i]);
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--modes" -> modes = List.of(args[++i].split(","));
+        case "--discard" -> discard = Integer.parseInt(args[++i]);
         default -> throw new IllegalArgumentException("unknown option " + args[i] + "; options: --requests N,"
-            + " --overload F (0: all at once), --deadline-ms MS, --retries N, --retry-delay-ms MS,"
-            + " --modes generate,skip, --warmup N");
+            + " --rate R (0: all at once), --deadline-ms MS, --retries N, --retry-delay-ms MS,"
+            + " --modes generate,skip, --warmup N, --discard ROUNDS");
       }
     }
     List<Example> examples = Examples.bundled("test");
@@ -120,25 +125,32 @@ public final class ExpiredWorkBenchmark {
     CpuThreads threads = CascadeConfig.defaults().cpuThreads();
     List<Result> results = new ArrayList<>();
     try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", LoadOptions.DEFAULT.withThreads(threads))) {
-      System.out.printf(Locale.ROOT, "cores %d, %d requests at %s the warm-up's rate, deadline %d ms, %d retries"
-          + " %d ms apart%n", Runtime.getRuntime().availableProcessors(), requests,
-          overload == 0 ? "all at once, not" : overload + " times", deadlineMs, retries, retryDelayMs);
+      System.out.printf(Locale.ROOT, "cores %d, %d requests %s, deadline %d ms, %d retries %d ms apart%n",
+          Runtime.getRuntime().availableProcessors(), requests, rate == 0 ? "at once" : "at " + rate + "/s",
+          deadlineMs, retries, retryDelayMs);
+      for (int i = 0; i < discard; i++) {
+        Result r = run(small, modes.get(0), examples.subList(0, warmup), examples.subList(warmup, warmup + requests),
+            rate, deadlineMs, retries, retryDelayMs);
+        System.out.printf(Locale.ROOT, "(a first round, not reported: %s, warm-up answered %.1f/s)%n", r.mode(),
+            r.capacityPerSecond());
+      }
       for (String mode : modes) {
-        Result r = run(small, mode, examples.subList(0, warmup), examples.subList(warmup, warmup + requests), overload,
+        Result r = run(small, mode, examples.subList(0, warmup), examples.subList(warmup, warmup + requests), rate,
             deadlineMs, retries, retryDelayMs);
         results.add(r);
-        System.out.printf(Locale.ROOT, "%-8s warm-up %.1f/s, burst %.1f/s: sent %d (with retries), answered in time"
+        System.out.printf(Locale.ROOT, "%-8s warm-up answered %.1f/s, burst at %.1f/s: sent %d (with retries), answered in time"
             + " %d of %d, failed %d; generated %d, of which for a caller gone %d (%d already past its deadline when"
-            + " generated); deadline_exceeded %d; burst worked off in %.1f s%n", mode, r.capacityPerSecond(),
-            r.ratePerSecond(), r.sent(), r.answeredInTime(), r.logical(), r.failed(), r.generated(),
-            r.generatedForNobody(), r.generatedAfterDeadline(), r.deadlineExceeded(), r.drainSeconds());
+            + " generated); deadline_exceeded %d; burst worked off in %.1f s; load average %s%n", mode,
+            r.capacityPerSecond(), r.ratePerSecond(), r.sent(), r.answeredInTime(), r.logical(), r.failed(),
+            r.generated(), r.generatedForNobody(), r.generatedAfterDeadline(), r.deadlineExceeded(), r.drainSeconds(),
+            r.loadAverage());
       }
     }
     results.forEach(r -> System.out.println(r.json()));
     System.exit(0);
   }
 
-  static Result run(TextGenerator small, String mode, List<Example> warmup, List<Example> burst, double overload,
+  static Result run(TextGenerator small, String mode, List<Example> warmup, List<Example> burst, double rate,
       long deadlineMs, int retries, long retryDelayMs) throws Exception {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       LargeModelServer largeServer = new LargeModelServer(
@@ -162,7 +174,7 @@ public final class ExpiredWorkBenchmark {
         }
         client.awaitResponses(warmup.size() - half, Duration.ofMinutes(5));
         double capacity = (warmup.size() - half) / ((System.nanoTime() - t0) / 1e9);
-        return client.burst(mode, capacity, burst, overload * capacity, deadlineMs, retries, retryDelayMs);
+        return client.burst(mode, capacity, burst, rate, deadlineMs, retries, retryDelayMs);
       } finally {
         largeServer.stop();
       }
@@ -295,8 +307,18 @@ public final class ExpiredWorkBenchmark {
           afterDeadline += batchStartMs > s.deadlineMs() ? 1 : 0;
         }
       }
-      return new Result(mode, capacity, rate, burst.size(), sent, answered.size(), failed, generated, forNobody, afterDeadline,
-          expired, (lastOutcomeMs - start) / 1e3);
+      return new Result(mode, capacity, rate, burst.size(), sent, answered.size(), failed, generated, forNobody,
+          afterDeadline, expired, (lastOutcomeMs - start) / 1e3, loadAverage());
+    }
+
+    /** The machine's 1, 5 and 15-minute load averages (Linux), or "?". */
+    private static String loadAverage() {
+      try {
+        String[] f = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/loadavg")).split(" ");
+        return f[0] + " " + f[1] + " " + f[2];
+      } catch (java.io.IOException | RuntimeException e) {
+        return "?";
+      }
     }
 
     @Override

@@ -112,12 +112,6 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
 
   private void onOutcome(RoutingOutcome outcome, byte[] bytes) {
     String id = outcome.getRequestId();
-    if (outcome.getDeadlineExceeded()) {
-      // No model answered it (its deadline had passed): no feedback can label an answer never
-      // given, so it is not kept for the window; under overload there may be many.
-      emit(outcome, null);
-      return;
-    }
     if (LabelledOutcomes.hasReference(outcome)) {
       if (feedback.delete(id) != null) {
         metrics.feedback("superseded");
@@ -136,7 +130,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       emit(outcome, CascadeSerdes.feedback().decode(unstamp(waiting)));
       return;
     }
-    if (window.isZero()) {
+    // No model answered a deadline_exceeded one: feedback to come cannot label an answer never
+    // given, so it is not kept for the window (under overload there may be many).
+    if (window.isZero() || outcome.getDeadlineExceeded()) {
       emit(outcome, null);
       return;
     }

@@ -129,6 +129,20 @@ class LearnerTopologyTest {
   }
 
   @Test
+  void anOutcomeNoModelAnsweredIsNeverALabelNorKeptForFeedback() {
+    // Past its deadline: answered deadline_exceeded with no answer (small_text empty), escalated by nobody.
+    send(RoutingOutcome.newBuilder(outcome("expired", Decision.ACCEPT, null)).setSmallText("").setScore(Double.NaN)
+        .setPropensity(null).setReference("a").setServedBy(ServedBy.SMALL_DEGRADED).setDegraded(true)
+        .setDegradedReason("deadline_exceeded: ...").setDeadlineExceeded(true).build());
+    assertThat(counter("cascade_learner_outcomes", "result", "unlabelled")).as("at once, not after the window")
+        .isEqualTo(1);
+    assertThat(counter("cascade_learner_outcomes", "result", "waiting")).isZero();
+    sendFeedback("expired", "a");
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    assertThat(examples.isEmpty()).isTrue();
+  }
+
+  @Test
   void feedbackForAnUnknownIdIsKeptForTheWindowThenDroppedAndCounted() {
     sendFeedback("nobody", "x");
     assertThat(counter("cascade_learner_feedback", "result", "waiting")).isEqualTo(1);
