@@ -43,8 +43,9 @@ public final class RuntimeCommand implements Runnable {
    * missing required option) prints {@code error: MESSAGE} and {@code try 'LAUNCHER COMMAND --help'},
    * exit 2, not the whole usage. Configuration errors, a file that cannot be read or written and an
    * inference engine this host cannot run print one line and exit 2; a Kafka cluster that never
-   * answers, a port to listen on that is taken, a Kafka Streams instance that does not get to RUNNING
-   * ({@code streams.startup-timeout-ms}), or another I/O failure, one line and exit 1.
+   * answers or whose host names never resolve, a port to listen on that is taken, a Kafka Streams
+   * instance that does not get to RUNNING ({@code streams.startup-timeout-ms}), or another I/O
+   * failure, one line and exit 1.
    *
    * @param launcher what runs this command line, for the hint ({@code ./cascade})
    */
@@ -77,6 +78,14 @@ public final class RuntimeCommand implements Runnable {
         return 1;
       }
       for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof org.apache.kafka.common.config.ConfigException kafka
+            && String.valueOf(kafka.getMessage()).contains("No resolvable bootstrap urls")) {
+          // Where no wait for the names came first (dev.cascade.router.topics.BootstrapNames), or they
+          // stopped resolving since: unreachable, not misconfigured.
+          commandLine.getErr().println("error: bootstrap.servers: no host name in it resolves (" + kafka.getMessage()
+              + "; the client's log names them)");
+          return 1;
+        }
         if (t instanceof org.apache.kafka.common.config.ConfigException kafka) {
           commandLine.getErr().println("error: a Kafka client setting (kafka.*) is refused by the client: "
               + kafka.getMessage());

@@ -91,6 +91,7 @@ public final class OutcomesTopic {
     long records = 0;
     long undecodable = 0;
     StringBuilder range = new StringBuilder("topic " + topic + ":");
+    dev.cascade.router.topics.BootstrapNames.await(props.get(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG), 30_000, null);
     try (KafkaConsumer<byte[], byte[]> consumer =
         new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       List<TopicPartition> partitions;

@@ -43,7 +43,9 @@ public final class TopicProvisioner {
    * (which name {@code bootstrap.servers}). It waits for a broker as long as the client's
    * {@code default.api.timeout.ms} (60 s unless set), retrying no more often than every 10 s after
    * the first few tries (so a broker that is down is not one warning a second); when none answers,
-   * a {@link KafkaUnreachableException} says where it looked and for how long.
+   * a {@link KafkaUnreachableException} says where it looked and for how long. Before that, when no
+   * host name in {@code bootstrap.servers} resolves (yet), it looks them up again for as long
+   * ({@link BootstrapNames}), and the wait for a broker starts once one does.
    */
   public static List<String> ensure(Map<String, Object> clientProps, List<NewTopic> specs) {
     Map<String, Object> props = new HashMap<>(clientProps);
@@ -52,6 +54,7 @@ public final class TopicProvisioner {
     Object timeout = props.getOrDefault(CommonClientConfigs.DEFAULT_API_TIMEOUT_MS_CONFIG, 60_000);
     LOG.info("connecting to Kafka at {} (bootstrap.servers) to check the topics; waiting up to {} ms", bootstrap,
         timeout);
+    BootstrapNames.await(bootstrap, timeout, "kafka.default.api.timeout.ms");
     try (Admin admin = Admin.create(props)) {
       return ensure(admin, specs);
     } catch (IllegalStateException e) {

@@ -7,8 +7,9 @@ import java.net.ServerSocket;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code serve} pointed at an address where no broker listens, and at Kafka client settings the
- * client refuses: one line naming what is wrong, not a stack trace, and not a wait without end.
+ * {@code serve} pointed at an address where no broker listens, at a host name that does not
+ * resolve, and at Kafka client settings the client refuses: one line naming what is wrong, not a
+ * stack trace, and not a wait without end.
  */
 class KafkaUnreachableTest {
 
@@ -28,6 +29,18 @@ class KafkaUnreachableTest {
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err().strip()).startsWith("error: bootstrap.servers: no Kafka broker answered at " + address
         + " within 2000 ms (kafka.default.api.timeout.ms)").doesNotContain("\n").doesNotContain("\tat ");
+  }
+
+  @Test
+  void aBrokerNameThatDoesNotResolveIsNamedAfterTheWaitAsUnreachableNotAsAKafkaSetting() throws Exception {
+    // .invalid never resolves (RFC 6761); a name not published yet looks the same until it is.
+    CommandLineRun run = CommandLineRun.of("serve", "--set", "bootstrap.servers=kafak.invalid:9092",
+        "--set", "large.target=127.0.0.1:" + closedPort(), "--set", "model.engine=OnnxRuntime",
+        "--set", "kafka.default.api.timeout.ms=2000", "--set", "kafka.request.timeout.ms=1000");
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err().strip()).startsWith("error: bootstrap.servers: the host name kafak.invalid (in"
+        + " kafak.invalid:9092) did not resolve within 2000 ms (kafka.default.api.timeout.ms)")
+        .doesNotContain("kafka.*").doesNotContain("\n").doesNotContain("\tat ");
   }
 
   @Test
