@@ -99,8 +99,7 @@ public final class OutcomesTopic {
         partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
             .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
       } catch (org.apache.kafka.common.errors.TimeoutException expired) {
-        throw dev.cascade.router.topics.KafkaUnreachableException.of(
-            props.get(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG), 30_000, null, expired);
+        throw dev.cascade.router.topics.KafkaUnreachableException.of(props, 30_000, null, expired);
       }
       if (partitions.isEmpty()) {
         throw new IllegalArgumentException("topic '" + topic + "' does not exist");

@@ -59,7 +59,7 @@ public final class TopicProvisioner {
       return ensure(admin, specs);
     } catch (IllegalStateException e) {
       if (e.getCause() instanceof org.apache.kafka.common.errors.TimeoutException expired) {
-        throw KafkaUnreachableException.of(bootstrap, timeout, "kafka.default.api.timeout.ms", expired);
+        throw KafkaUnreachableException.of(props, timeout, "kafka.default.api.timeout.ms", expired);
       }
       throw e;
     }

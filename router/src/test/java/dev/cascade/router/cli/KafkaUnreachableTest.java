@@ -3,12 +3,13 @@ package dev.cascade.router.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.api.CommandLineRun;
+import dev.cascade.router.topics.CannedTcpServer;
 import java.net.ServerSocket;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code serve} pointed at an address where no broker listens, at a host name that does not
- * resolve, and at Kafka client settings the client refuses: one line naming what is wrong, not a
+ * {@code serve} pointed at an address where no broker listens, at a port that is not Kafka's, at a
+ * host name that does not resolve, and at Kafka client settings the client refuses: one line naming what is wrong, not a
  * stack trace, and not a wait without end.
  */
 class KafkaUnreachableTest {
@@ -29,6 +30,20 @@ class KafkaUnreachableTest {
     assertThat(run.exitCode()).isEqualTo(1);
     assertThat(run.err().strip()).startsWith("error: bootstrap.servers: no Kafka broker answered at " + address
         + " within 2000 ms (kafka.default.api.timeout.ms)").doesNotContain("\n").doesNotContain("\tat ");
+  }
+
+  @Test
+  void aPortThatIsNotKafkasIsSaidToAnswerAsWhatItIs() throws Exception {
+    // What bootstrap.servers set to a large model's HTTP port meets.
+    try (CannedTcpServer http = CannedTcpServer.http()) {
+      CommandLineRun run = CommandLineRun.of("serve", "--set", "bootstrap.servers=" + http.address(),
+          "--set", "large.target=127.0.0.1:" + closedPort(), "--set", "model.engine=OnnxRuntime",
+          "--set", "kafka.default.api.timeout.ms=2000", "--set", "kafka.request.timeout.ms=1000");
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).startsWith("error: bootstrap.servers: no Kafka broker answered at " + http.address()
+          + " within 2000 ms (kafka.default.api.timeout.ms): " + http.address() + " accepts TCP connections but"
+          + " answered a Kafka request as an HTTP server: is that the broker's port").doesNotContain("\n");
+    }
   }
 
   @Test

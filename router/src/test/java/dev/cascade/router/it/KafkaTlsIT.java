@@ -15,6 +15,7 @@ import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.topics.KafkaUnreachableException;
 import dev.cascade.schemas.avro.CascadeResponse;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
@@ -36,6 +37,7 @@ import org.apache.kafka.clients.admin.ScramMechanism;
 import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.SslAuthenticationException;
+import org.apache.kafka.common.errors.TimeoutException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -45,7 +47,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The router on Kafka over TLS: mutual TLS, and SASL/SCRAM over TLS, against the embedded broker
  * with TLS listeners and certificates made at test time, configured only through {@code kafka.*}
  * keys as a user would. Every request is answered exactly once over the secured listener; a wrong
- * password and a missing client certificate are refused with Kafka's authentication errors.
+ * password and a missing client certificate are refused with Kafka's authentication errors. A
+ * client that had no answer is told a broker from a TLS listener spoken to in plaintext.
  */
 class KafkaTlsIT {
 
@@ -135,6 +138,22 @@ class KafkaTlsIT {
     try (Admin admin = Admin.create(props)) {
       assertThatThrownBy(() -> admin.describeCluster().clusterId().get(30, TimeUnit.SECONDS))
           .isInstanceOf(ExecutionException.class).hasCauseInstanceOf(SslAuthenticationException.class);
+    }
+  }
+
+  @Test
+  void whenNoAnswerCameTheProbeTellsABrokerFromATlsListenerSpokenToInPlaintext() {
+    TimeoutException expired = new TimeoutException("Timed out waiting for a node assignment.");
+    assertThat(KafkaUnreachableException.of(admin(kafka.bootstrapServers()), 1000, null, expired).getMessage())
+        .contains(kafka.bootstrapServers() + " answers Kafka requests, but the client had no answer in time");
+    for (String tls : List.of(kafka.sslBootstrapServers(), kafka.saslSslBootstrapServers())) {
+      assertThat(KafkaUnreachableException.of(admin(tls), 1000, null, expired).getMessage()).as(tls)
+          .contains(tls + " accepts TCP connections but answered a Kafka request with TLS (a TLS listener)")
+          .contains("does that listener expect TLS (kafka.security.protocol=SSL or SASL_SSL)?");
+      Map<String, Object> overTls = admin(tls);
+      overTls.put("security.protocol", "SSL");
+      assertThat(KafkaUnreachableException.of(overTls, 1000, null, expired).getMessage()).as(tls)
+          .contains(tls + " accepts TCP connections, but no Kafka answer came over SSL");
     }
   }
 
