@@ -185,9 +185,11 @@ public final class CascadeConfig {
           + " the threshold");
   public static final ConfigKey<String> POLICY_SHADOW_RULES = ConfigKey.string("policy.shadow-rules", "",
       "comma-separated rules scored on every request and logged in the outcome, never acted on (e.g. chow-sum,posthoc-quantile@0)");
+  /** How an optional key is unset ({@code policy.early-defer-margin=off}), and how it is shown unset. */
+  static final String UNSET = "off";
   public static final ConfigKey<java.util.OptionalDouble> POLICY_EARLY_DEFER_MARGIN = new ConfigKey<>(
-      "policy.early-defer-margin", "off",
-      s -> s.equalsIgnoreCase("off") ? java.util.OptionalDouble.empty() : java.util.OptionalDouble.of(Double.parseDouble(s)),
+      "policy.early-defer-margin", UNSET,
+      s -> s.equalsIgnoreCase(UNSET) ? java.util.OptionalDouble.empty() : java.util.OptionalDouble.of(Double.parseDouble(s)),
       v -> v.isEmpty() || (Double.isFinite(v.getAsDouble()) && v.getAsDouble() >= 0.0), "off or a finite number >= 0",
       "for rules whose early deferral is not exact: stop the small model once the score on the tokens so far exceeds"
           + " threshold + this margin, and defer (changes some decisions; see EVALUATION.md)");
@@ -682,17 +684,35 @@ public final class CascadeConfig {
    * material ({@code ssl.keystore.key}: a PEM private key); and in any value, the user and
    * password of a URL ({@code scheme://user:password@host}). Files named for secrets (key stores,
    * {@code admin.token-file}, {@code api.keys-file}, {@code large.openai.api-key-file}) show their
-   * paths: a path is not the secret.
+   * paths: a path is not the secret. An optional value is shown as it is written: {@code off} when
+   * it is not set, else the value.
    */
   public Map<String, String> describe() {
     Map<String, String> out = new LinkedHashMap<>();
     values.forEach((k, v) -> out.put(k, (k.equals(ADMIN_TOKEN.name()) || k.endsWith("password"))
-        && !String.valueOf(v).isEmpty() ? MASK : withoutUserInfo(String.valueOf(v))));
+        && !String.valueOf(v).isEmpty() ? MASK : withoutUserInfo(shown(v))));
     kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, isKafkaSecret(k) ? MASK : withoutUserInfo(v)));
     return out;
   }
 
   private static final String MASK = "****";
+
+  /** A value as it is written: an optional one as {@link #UNSET} or its value, not {@code OptionalDouble.empty}. */
+  static String shown(Object value) {
+    if (value instanceof java.util.OptionalDouble d) {
+      return d.isPresent() ? Double.toString(d.getAsDouble()) : UNSET;
+    }
+    if (value instanceof java.util.OptionalInt i) {
+      return i.isPresent() ? Integer.toString(i.getAsInt()) : UNSET;
+    }
+    if (value instanceof java.util.OptionalLong l) {
+      return l.isPresent() ? Long.toString(l.getAsLong()) : UNSET;
+    }
+    if (value instanceof java.util.Optional<?> o) {
+      return o.map(String::valueOf).orElse(UNSET);
+    }
+    return String.valueOf(value);
+  }
   private static final java.util.regex.Pattern USER_INFO = java.util.regex.Pattern.compile("://[^/@\\s]+@");
 
   /** Whether a Kafka client setting holds a secret (by its name: Kafka has no list of them). */

@@ -235,6 +235,25 @@ class CascadeConfigTest {
   }
 
   @Test
+  void describeShowsAnUnsetOptionalAsItIsWrittenNotAsJavasOptional() {
+    assertThat(CascadeConfig.defaults().describe()).containsEntry("policy.early-defer-margin", "off");
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("policy.early-defer-margin", "0.25")).describe())
+        .containsEntry("policy.early-defer-margin", "0.25");
+    assertThat(CascadeConfig.defaults().describe().values()).noneMatch(v -> v.contains("Optional"));
+    // Every optional key (its default unset) is unset by the word the log shows, so a logged line can be set again.
+    for (ConfigKey<?> key : CascadeConfig.KEYS) {
+      Object byDefault = key.defaultValue() == null ? null : key.parse(key.defaultValue(), "the default");
+      if (CascadeConfig.UNSET.equals(CascadeConfig.shown(byDefault))) {
+        assertThat(CascadeConfig.shown(key.parse(CascadeConfig.UNSET, "the test"))).as(key.name())
+            .isEqualTo(CascadeConfig.UNSET);
+      }
+    }
+    assertThat(CascadeConfig.shown(java.util.OptionalInt.empty())).isEqualTo("off");
+    assertThat(CascadeConfig.shown(java.util.OptionalLong.of(7))).isEqualTo("7");
+    assertThat(CascadeConfig.shown(java.util.Optional.of("x"))).isEqualTo("x");
+  }
+
+  @Test
   void aHostKeyIsEmptyForEveryInterfaceOrAnAddressResolvedAtStart() throws Exception {
     assertThat(CascadeConfig.defaults().bindAddress(CascadeConfig.GRPC_HOST)).isNull();
     assertThat(CascadeConfig.defaults().get(CascadeConfig.HTTP_ENABLED)).isTrue();
