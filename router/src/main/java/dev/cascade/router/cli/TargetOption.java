@@ -83,13 +83,26 @@ final class TargetOption {
     try {
       return call.run(channel);
     } catch (StatusRuntimeException e) {
-      if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE && unreachable(e) == null) {
+      if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE && unreachable(e) == null
+          && !answeredByTheServer(e)) {
         err.println("hint: connected in plaintext; if " + target + " serves TLS, pass --tls-trust-store FILE");
       }
       return failed(e, err);
     } finally {
       close(channel);
     }
+  }
+
+  /**
+   * Whether the server itself answered with this status (say UNAVAILABLE, not ready, with its
+   * description), rather than the client making it up for a connection that failed before any
+   * answer (a plaintext client at a TLS port: "Network closed for unknown reason"). A server's
+   * status comes in a response, whose headers are left in the trailers once gRPC has taken its own
+   * out, at least {@code content-type}, which gRPC requires of every response; a status the client
+   * made up has empty trailers.
+   */
+  static boolean answeredByTheServer(StatusRuntimeException e) {
+    return e.getTrailers() != null && !e.getTrailers().keys().isEmpty();
   }
 
   /** Prints a failed call as one line ({@code error: CODE: description}) and returns the exit code 1. */

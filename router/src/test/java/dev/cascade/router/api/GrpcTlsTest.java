@@ -29,7 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * TLS and mutual TLS on real Netty servers over loopback, with certificates made by {@code keytool}
- * at test time: the front door with the command-line client, and the large-model call.
+ * at test time: the front door with the command-line client, and the large-model call. The
+ * client's hint to use TLS comes when a plaintext connection failed, not when a plaintext server
+ * answered UNAVAILABLE itself.
  */
 class GrpcTlsTest {
 
@@ -128,7 +130,27 @@ class GrpcTlsTest {
       CommandLineRun plain = CommandLineRun.of("ask", "--target", target, "--prompt", "secure", "--deadline-ms",
           "3000");
       assertThat(plain.exitCode()).isEqualTo(1);
-      assertThat(plain.err()).contains("UNAVAILABLE").contains("--tls-trust-store");
+      assertThat(plain.err()).contains("UNAVAILABLE").contains("hint: connected in plaintext; if " + target
+          + " serves TLS, pass --tls-trust-store FILE");
+    } finally {
+      server.stop();
+    }
+  }
+
+  @Test
+  void aPlaintextServerThatAnswersUnavailableGetsNoTlsHint() throws Exception {
+    // The router's door while it has lost Kafka: the server answers UNAVAILABLE with why.
+    FakeKafkaServer server = new FakeKafkaServer(
+        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "tok",
+        Duration.ofSeconds(5));
+    server.healthFollows(() -> false);
+    try {
+      CommandLineRun run = CommandLineRun.of("ask", "--target", "localhost:" + server.port(), "--prompt", "cascade",
+          "--deadline-ms", "3000");
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).startsWith("error: UNAVAILABLE: this router cannot answer now (health NOT_SERVING")
+          .doesNotContain("hint:").doesNotContain("\n");
     } finally {
       server.stop();
     }

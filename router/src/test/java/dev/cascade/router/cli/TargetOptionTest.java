@@ -20,6 +20,17 @@ class TargetOptionTest {
   }
 
   @Test
+  void aStatusWithTheResponsesHeadersIsTheServersAndOneWithoutIsTheClientsOwn() {
+    io.grpc.Metadata response = new io.grpc.Metadata();
+    response.put(io.grpc.Metadata.Key.of("content-type", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "application/grpc");
+    assertThat(TargetOption.answeredByTheServer(io.grpc.Status.UNAVAILABLE.withDescription("not ready")
+        .asRuntimeException(response))).isTrue();
+    assertThat(TargetOption.answeredByTheServer(io.grpc.Status.UNAVAILABLE
+        .withDescription("Network closed for unknown reason").asRuntimeException(new io.grpc.Metadata()))).isFalse();
+    assertThat(TargetOption.answeredByTheServer(io.grpc.Status.UNAVAILABLE.asRuntimeException())).isFalse();
+  }
+
+  @Test
   void nothingListeningIsSaidAsARefusedConnectionWithoutTheTlsHint() throws Exception {
     int port;
     try (ServerSocket socket = new ServerSocket(0)) {
