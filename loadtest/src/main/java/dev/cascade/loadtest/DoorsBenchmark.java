@@ -68,7 +68,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *       same work.
  * </ol>
  *
- * <p>Run: {@code ./mvnw -B -q install -DskipTests && java -cp router/target/cascade.jar:loadtest/target/classes
+ * <p>Run: {@code ./mvnw -B -q -pl loadtest -am package -DskipTests &&
+ * java -cp router/target/cascade.jar:loadtest/target/classes
  * -Dorg.apache.avro.SERIALIZABLE_PACKAGES=dev.cascade.schemas.avro,java.lang,java.util,org.apache.avro.util
  * -Dai.djl.offline=true dev.cascade.loadtest.DoorsBenchmark [REQUESTS_PER_LEVEL [SMALL [LARGE]]]} (default 400,
  * the bundled small and large models; a model is a bundled name or a directory). The large model

@@ -53,7 +53,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * server killed for 10 s, slowed by 2 s a call for 30 s, and flapping (half its calls UNAVAILABLE)
  * for 20 s. It prints progress to stderr and one JSON object last on stdout.
  *
- * <p>Run (after {@code ./mvnw -B -q install -DskipTests}):
+ * <p>Run (after {@code ./mvnw -B -q -pl loadtest -am package -DskipTests}, which builds {@code cascade.jar} too):
  *
  * <pre>
  * java -cp router/target/cascade.jar:loadtest/target/classes dev.cascade.loadtest.FaultHarness \
