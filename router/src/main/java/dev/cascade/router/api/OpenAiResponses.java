@@ -31,7 +31,8 @@ final class OpenAiResponses {
    * @param created epoch seconds
    * @param text the answer as returned: cut at the first stop string, after the prompt when echoed
    * @param finishReason {@code stop} (the model ended, or a stop string was found) or {@code length}
-   *     (as many tokens as allowed: inferred from the count, the response does not say)
+   *     (as many tokens as allowed: inferred from the count; or an unfinished prefix, the response's
+   *     {@code stopped_early})
    */
   record Answer(String id, long created, String model, String text, String finishReason, int promptTokens,
       int completionTokens, CascadeResponse response) {}
@@ -46,7 +47,7 @@ final class OpenAiResponses {
       long createdSeconds) {
     java.util.Optional<String> cut = request.cutAtStop(response.getText());
     String text = cut.orElse(response.getText());
-    String finish = cut.isPresent() ? "stop" : null;
+    String finish = cut.isPresent() ? "stop" : Boolean.TRUE.equals(response.getStoppedEarly()) ? "length" : null;
     int completionTokens = tokens.completionTokens(response, text);
     if (finish == null) {
       int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens);
@@ -179,6 +180,7 @@ final class OpenAiResponses {
     c.put("policy_version", r.getPolicyVersion());
     c.put("rule", r.getRule());
     c.put("cache_hit", r.getCacheHit());
+    c.put("stopped_early", Boolean.TRUE.equals(r.getStoppedEarly()));
     StageLatencies l = r.getLatencies();
     ObjectNode ms = c.putObject("latency_ms");
     ms.put("queue", l.getQueueMs());

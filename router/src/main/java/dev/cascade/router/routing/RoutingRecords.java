@@ -412,13 +412,15 @@ public final class RoutingRecords {
   }
 
   /**
-   * The response; {@code upper} is the answer of the tier served, null when the small model's is.
+   * The response; {@code upper} is the answer of the tier served, null when the small model's is
+   * (then, after an early deferral, the unfinished prefix: {@code stopped_early}).
    * Its token counts are the serving model's: the small model's tokens (a cached generation's too),
    * or the tier's counts as its server gave them.
    */
   private static CascadeResponse response(Escalation e, String text, ServedBy servedBy, StageLatencies latencies,
       long nowMs, TierAnswer upper) {
     return CascadeResponse.newBuilder()
+        .setStoppedEarly(upper == null && SmallStop.EARLY_DEFER.equals(e.getSmallStop()))
         .setRequestId(e.getRequestId()).setText(text).setServedBy(servedBy).setDeferralScore(e.getScore())
         .setThreshold(e.getThreshold()).setPolicyVersion(e.getPolicyVersion()).setRule(e.getRule())
         .setLatencies(latencies).setCacheHit(false).setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs())

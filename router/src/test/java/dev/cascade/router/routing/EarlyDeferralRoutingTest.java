@@ -182,6 +182,24 @@ class EarlyDeferralRoutingTest {
   }
 
   @Test
+  void aStoppedRequestWhoseLargeModelFailsIsAnsweredWithThePrefixMarkedStoppedEarly() {
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 20), String::length);
+    DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.3), 0.0);
+    Escalation stopped = route(router(true, ResponseCache.disabled()), policy).stream()
+        .filter(r -> r instanceof Routed.Escalated e && SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop()))
+        .map(EarlyDeferralRoutingTest::escalation).findFirst().orElseThrow();
+    dev.cascade.schemas.avro.CascadeResponse degraded = records.afterEscalation(stopped, null,
+        "large model unavailable", 5, System.currentTimeMillis()).response();
+    assertThat(degraded.getServedBy()).isEqualTo(dev.cascade.schemas.avro.ServedBy.SMALL_DEGRADED);
+    assertThat(degraded.getText()).isEqualTo(stopped.getSmallText());
+    assertThat(degraded.getStoppedEarly()).isTrue();
+    dev.cascade.schemas.avro.CascadeResponse large = records.afterEscalation(stopped,
+        new dev.cascade.router.escalation.LargeAnswer("t a b l e", new int[] {1}, new float[] {-0.1f}, 5, 1),
+        null, 5, System.currentTimeMillis()).response();
+    assertThat(large.getStoppedEarly()).isFalse();
+  }
+
+  @Test
   void underATargetRateNothingStops() {
     DeferralPolicy policy = new DeferralPolicy(ChowSumRule.NAME, 0.0, 1.0, 0.0, 0.3, 1L, "test", 0L, "");
     for (Routed r : route(router(true, ResponseCache.disabled()), policy)) {
