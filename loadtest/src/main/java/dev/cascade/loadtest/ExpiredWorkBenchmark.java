@@ -138,9 +138,9 @@ public final class ExpiredWorkBenchmark {
         Result r = run(small, mode, examples.subList(0, warmup), examples.subList(warmup, warmup + requests), rate,
             deadlineMs, retries, retryDelayMs);
         results.add(r);
-        System.out.printf(Locale.ROOT, "%-8s warm-up answered %.1f/s, burst at %.1f/s: sent %d (with retries), answered in time"
-            + " %d of %d, failed %d; generated %d, of which for a caller gone %d (%d already past its deadline when"
-            + " generated); deadline_exceeded %d; burst worked off in %.1f s; load average %s%n", mode,
+        System.out.printf(Locale.ROOT, "%-8s warm-up answered %.1f/s, burst at %.1f/s: sent %d (with retries),"
+            + " answered in time %d of %d, failed %d; generated %d, of which for a caller gone %d (%d already past its"
+            + " deadline when generated); deadline_exceeded %d; burst worked off in %.1f s; load average %s%n", mode,
             r.capacityPerSecond(), r.ratePerSecond(), r.sent(), r.answeredInTime(), r.logical(), r.failed(),
             r.generated(), r.generatedForNobody(), r.generatedAfterDeadline(), r.deadlineExceeded(), r.drainSeconds(),
             r.loadAverage());

@@ -131,8 +131,8 @@ public final class CascadeConfig {
           + " generate, run the cascade for it all the same (its deadline then only bounds the escalation)");
   public static final ConfigKey<Integer> DEADLINE_GRACE_MS = ConfigKey.intInRange("small.deadline-grace-ms", 0, 0,
       600_000, "with small.expired-requests skip: how long past a request's deadline_ms, by this router's clock, it is"
-          + " still generated; deadline_ms is the caller's (or its door's) wall clock, so set it to the worst clock skew"
-          + " between the doors' and Kafka clients' machines and the routers'");
+          + " still generated; deadline_ms is the caller's (or its door's) wall clock, so set it to the worst clock"
+          + " skew between the doors' and Kafka clients' machines and the routers'");
   public static final ConfigKey<Boolean> EARLY_DEFER = ConfigKey.bool("small.early-defer", true,
       "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
           + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"

@@ -31,8 +31,8 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class CascadeMetrics implements RoutingObserver {
 
   /** The request outcomes {@code cascade_requests_total} counts; they partition the requests received. */
-  public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit", "dead_lettered",
-      "deadline_exceeded"};
+  public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit",
+      "dead_lettered", "deadline_exceeded"};
   /** The stages {@code cascade_stage_duration_seconds} times. */
   public static final String[] STAGES = {"queue", "small_model", "features_rule", "escalation", "end_to_end"};
 

@@ -166,9 +166,7 @@ public final class RoutingRecords {
    * PendingRequest, DeferralPolicy, double, long)} is, keeping its decision; {@code why} says when.
    */
   public Routed.Answered deadlineExceeded(Escalation e, String why, double escalationMs, long nowMs) {
-    StageLatencies before = e.getLatencies();
-    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
-        escalationMs, before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs()));
+    StageLatencies latencies = afterHandOff(e, escalationMs, nowMs);
     String reason = DEADLINE_EXCEEDED + ": " + why;
     CascadeResponse response = response(e, "", ServedBy.SMALL_DEGRADED, latencies, nowMs, null);
     response.setDeadlineExceeded(true);
@@ -228,10 +226,7 @@ public final class RoutingRecords {
    */
   public Routed.Answered afterTiers(Escalation e, TierAnswer served, String degradedReason, double escalationMs,
       long nowMs) {
-    StageLatencies before = e.getLatencies();
-    double total = before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs());
-    StageLatencies latencies = latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(),
-        escalationMs, total);
+    StageLatencies latencies = afterHandOff(e, escalationMs, nowMs);
     List<TierAnswer> tiers = new ArrayList<>(e.getTierAnswers());
     if (served != null) {
       tiers.add(served);
@@ -430,6 +425,13 @@ public final class RoutingRecords {
         .setCompletionTokens(upper == null ? Integer.valueOf(e.getSmallTokens().size()) : outputTokens(upper))
         .setPromptTokens(upper == null ? null : upper.getPromptTokens())
         .build();
+  }
+
+  /** An escalation's latencies once the escalator is done: {@code escalationMs} in it, up to {@code nowMs} in all. */
+  private static StageLatencies afterHandOff(Escalation e, double escalationMs, long nowMs) {
+    StageLatencies before = e.getLatencies();
+    return latencies(before.getQueueMs(), before.getSmallModelMs(), before.getRuleMs(), escalationMs,
+        before.getTotalMs() + Math.max(0, nowMs - e.getEscalatedAtMs()));
   }
 
   private static StageLatencies latencies(double queue, double small, double rule, double escalation, double total) {

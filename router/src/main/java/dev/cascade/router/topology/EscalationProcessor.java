@@ -386,19 +386,16 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         continue;
       }
       boolean noSmallAnswer = e.getSmallFailure() != null || SmallStop.PREGEN_SKIP.equals(e.getSmallStop());
-      if (deadlineFirst && noSmallAnswer && e.getTierAnswers().isEmpty()) {
-        // Its caller stopped waiting before any model answered, and there is no small answer to
-        // degrade to: answered deadline_exceeded, like a request the small model took too late.
-        // Nothing failed, so it is no dead letter.
-        String why = (e.getSmallFailure() != null ? e.getSmallFailure()
-            : "skipped before generation (" + e.getPregenSkipRule() + ")") + "; then " + degradedReason;
-        answer(c.requestId(), records.deadlineExceeded(e, why, c.millis(), now), now);
-        continue;
-      }
       if (c.error() != null && noSmallAnswer && e.getTierAnswers().isEmpty()) {
         // Neither model answered: there is no small answer to degrade to.
         String why = e.getSmallFailure() != null ? e.getSmallFailure()
             : "the pre-generation skip sent it on without a small-model answer (" + e.getPregenSkipRule() + ")";
+        if (deadlineFirst) {
+          // Its caller stopped waiting first: answered deadline_exceeded, like a request the small
+          // model took too late. Nothing failed, so it is no dead letter.
+          answer(c.requestId(), records.deadlineExceeded(e, why + "; then " + degradedReason, c.millis(), now), now);
+          continue;
+        }
         RuntimeException both = new IllegalStateException(why + "; then " + c.tier() + " failed: " + degradedReason);
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
@@ -437,7 +434,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   /** Forwards an escalation's response and outcome, and deletes it from the pending store (one transaction). */
   private void answer(String requestId, Routed.Answered answered, long now) {
-    context.forward(CascadeTopology.responseRecord(requestId, answered.response(), now), CascadeTopology.RESPONSES_SINK);
+    context.forward(CascadeTopology.responseRecord(requestId, answered.response(), now),
+        CascadeTopology.RESPONSES_SINK);
     context.forward(new Record<>((Object) requestId, (Object) answered.outcome(), now), CascadeTopology.OUTCOMES_SINK);
     pending.delete(requestId);
   }
