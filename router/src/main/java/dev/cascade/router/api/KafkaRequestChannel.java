@@ -27,7 +27,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
@@ -86,9 +85,18 @@ final class KafkaRequestChannel implements RequestChannel {
 
   private record Waiting(long createdAtMs, CompletableFuture<CascadeResponse> response) {}
 
+  /**
+   * The longest the producer waits in a send for the requests topic's metadata (or for buffer
+   * space), its {@code max.block.ms} unless {@code kafka.max.block.ms} sets one. Kafka's default is
+   * 60 s, and a producer that has lost every broker forgets the topic's metadata: a send that waits
+   * this long means Kafka is gone, and its call (with those queued behind it) is answered so.
+   */
+  static final Duration SEND_BLOCK = Duration.ofSeconds(5);
+
   private final String instanceId;
-  private final String requestsTopic;
   private final KafkaProducer<String, CascadeRequest> producer;
+  /** Sends the requests from a thread of its own: a caller never waits on the producer. */
+  private final RequestSender sender;
   private final KafkaConsumer<byte[], byte[]> consumer;
   private final Deserializer<CascadeResponse> responses = CascadeSerdes.responses().deserializer();
   private final Deserializer<DeadLetter> deadLetters = CascadeSerdes.deadLetters().deserializer();
@@ -100,10 +108,13 @@ final class KafkaRequestChannel implements RequestChannel {
   private final AtomicLong unclaimed = new AtomicLong();
   private final AtomicLong skipped = new AtomicLong();
   private final AtomicLong read = new AtomicLong();
-  /** Requests handed to the producer (less those it refused at once), and replies to them read back. */
+  /**
+   * Requests submitted (less those known never to have been written: see {@link RequestSender}),
+   * and replies to them read back.
+   */
   private final AtomicLong sent = new AtomicLong();
   private final AtomicLong replies = new AtomicLong();
-  /** Orders a submit's check of {@code accepting} and its count in {@code sent} before close's count. */
+  /** Orders a submit's check of {@code accepting}, its count in {@code sent} and its hand-over to the sender before close's count. */
   private final Object sending = new Object();
   private final Map<String, Object> clientProps;
   /** This instance's own reply topic; null in shared mode. */
@@ -133,11 +144,12 @@ final class KafkaRequestChannel implements RequestChannel {
     this.membership = membership;
     this.instanceIdBytes = instanceId.getBytes(java.nio.charset.StandardCharsets.UTF_8);
     this.responsesTopic = responsesTopic;
-    this.requestsTopic = requestsTopic;
     this.producer = producer;
     this.consumer = consumer;
     this.reader = new Thread(this::readReplies, "front-door-replies-" + instanceId);
     this.reader.setDaemon(true);
+    this.sender = new RequestSender(producer, requestsTopic, "front-door-requests-" + instanceId,
+        sent::decrementAndGet);
   }
 
   /**
@@ -175,6 +187,7 @@ final class KafkaRequestChannel implements RequestChannel {
     producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
     producerProps.put(ProducerConfig.LINGER_MS_CONFIG, 1);
     producerProps.put(ProducerConfig.CLIENT_ID_CONFIG, instanceId + "-requests");
+    producerProps.putIfAbsent(ProducerConfig.MAX_BLOCK_MS_CONFIG, (int) SEND_BLOCK.toMillis());
     Map<String, Object> consumerProps = new HashMap<>(clientProps);
     consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     consumerProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
@@ -294,37 +307,26 @@ final class KafkaRequestChannel implements RequestChannel {
   @Override
   public CompletableFuture<CascadeResponse> submit(CascadeRequest request) {
     CompletableFuture<CascadeResponse> response = new CompletableFuture<>();
-    synchronized (sending) {
-      if (!accepting) {
-        response.completeExceptionally(new IllegalStateException("the front door is closed"));
-        return response;
-      }
-      // Counted before it is sent: close() keeps the reply topic while a request counted here has no reply.
-      sent.incrementAndGet();
-    }
     long createdAtMs = lastCreatedAtMs.updateAndGet(last -> Math.max(System.currentTimeMillis(), last + 1));
     CascadeRequest stamped = CascadeRequest.newBuilder(request).setReplyTo(instanceId).setCreatedAtMs(createdAtMs)
         .build();
     String id = stamped.getRequestId();
     Waiting entry = new Waiting(createdAtMs, response);
     if (waiting.putIfAbsent(id, entry) != null) {
-      sent.decrementAndGet();
       response.completeExceptionally(new DuplicateRequestException(id));
       return response;
     }
     // However the wait ends (answer, deadline, cancellation, send failure), it stops waiting here.
     response.whenComplete((r, e) -> waiting.remove(id, entry));
-    try {
-      // A send that fails later stays counted: it may have been written all the same.
-      producer.send(new ProducerRecord<>(requestsTopic, id, stamped), (metadata, e) -> {
-        if (e != null) {
-          response.completeExceptionally(e);
-        }
-      });
-    } catch (RuntimeException e) {
-      sent.decrementAndGet(); // refused before it was sent
-      response.completeExceptionally(e);
+    synchronized (sending) {
+      if (accepting) {
+        // Counted before it is sent: close() keeps the reply topic while a request counted here has no reply.
+        sent.incrementAndGet();
+        sender.send(stamped, response); // returns at once: the caller's wait starts now
+        return response;
+      }
     }
+    response.completeExceptionally(new IllegalStateException("the front door is closed"));
     return response;
   }
 
@@ -505,6 +507,7 @@ final class KafkaRequestChannel implements RequestChannel {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    sender.close(); // before the producer: what it has not sent never is
     producer.close(Duration.ofSeconds(5));
     for (Waiting w : List.copyOf(waiting.values())) {
       w.response().completeExceptionally(new IllegalStateException("the front door is shutting down"));

@@ -30,7 +30,9 @@ interface RequestChannel extends AutoCloseable {
   /**
    * Sends {@code request}; its {@code reply_to} and {@code created_at_ms} are set here (the latter
    * unique on this instance, so a late response to an abandoned call can't match a newer one
-   * that reuses its id).
+   * that reuses its id). Returns without waiting for Kafka (the Kafka channel sends from a thread
+   * of its own), so a timeout the caller puts on the future bounds the whole call, the send
+   * included.
    */
   CompletableFuture<CascadeResponse> submit(CascadeRequest request);
 
