@@ -32,6 +32,18 @@ final class ApiRecords {
 
   private ApiRecords() {}
 
+  /**
+   * The {@code deadline_ms} a door gives a request created at {@code createdAtMs} whose answer it
+   * waits {@code waitMs} for: {@code marginMs} ({@code front-door.deadline-margin-ms}), at most half
+   * the wait, before the wait ends. The router answers a request whose large model has not answered
+   * by its deadline with the small model's answer (SMALL_DEGRADED); the margin is for that answer's
+   * way back (the router's commit, the door's reply reader), so it reaches the caller instead of
+   * losing the race with the door's own timeout.
+   */
+  static long deadlineMs(long createdAtMs, long waitMs, long marginMs) {
+    return createdAtMs + waitMs - Math.min(marginMs, waitMs / 2);
+  }
+
   /** What is wrong with the request's metadata entries or reference, naming the field; empty if nothing. */
   static Optional<String> doorProblem(GenerateRequest request) {
     if (request.hasReference() && request.getReference().length() > MAX_REFERENCE_LENGTH) {

@@ -76,11 +76,23 @@ public final class CascadeServer {
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
       FeedbackTopic.Sink feedback, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
+    this(builder, requests, policies, ruleStore, validator, rules, adminToken, defaultDeadline, apiKeys, feedback,
+        registry, Duration.ZERO);
+  }
+
+  /**
+   * As above; a request's {@code deadline_ms} falls {@code deadlineMargin} before its call's wait
+   * ends ({@code front-door.deadline-margin-ms}; zero: when it ends).
+   */
+  CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
+      RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
+      FeedbackTopic.Sink feedback, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
+      Duration deadlineMargin) {
     this.admin = new PolicyAdminService(policies, ruleStore, rules, Clock.systemUTC(),
         validator.middleTiers().orElse(-1));
     this.requests = requests;
     this.audit = new AdminAudit(registry);
-    CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, feedback);
+    CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, deadlineMargin, feedback);
     cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);
     this.server = builder
         .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))

@@ -36,20 +36,24 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
   private final RequestValidator validator;
   private final TokenCounter tokens;
   private final Duration defaultDeadline;
+  private final long deadlineMarginMs;
   private final FeedbackTopic.Sink feedback;
   private volatile java.util.function.BooleanSupplier serving = () -> true;
 
   /**
    * @param validator the rules every request obeys (the same as on the Kafka path)
    * @param defaultDeadline the longest a call waits when it sets no shorter deadline of its own
+   * @param deadlineMargin how long before the call's wait ends the request's {@code deadline_ms} falls
+   *     ({@link ApiRecords#deadlineMs})
    * @param feedback where {@code SubmitFeedback} writes; null: that call is UNIMPLEMENTED here
    */
-  CascadeService(RequestChannel channel, RequestValidator validator, Duration defaultDeadline,
+  CascadeService(RequestChannel channel, RequestValidator validator, Duration defaultDeadline, Duration deadlineMargin,
       FeedbackTopic.Sink feedback) {
     this.channel = channel;
     this.validator = validator;
     this.tokens = TokenCounter.of(validator);
     this.defaultDeadline = defaultDeadline;
+    this.deadlineMarginMs = deadlineMargin.toMillis();
     this.feedback = feedback;
   }
 
@@ -127,9 +131,11 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       return;
     }
     long waitMs = TimeUnit.NANOSECONDS.toMillis(waitNanos);
-    // The caller's deadline (or this door's own wait) travels with the request: the router stops
-    // waiting for a large model that is down once nobody waits for the answer.
-    avro.setDeadlineMs(avro.getCreatedAtMs() + waitMs);
+    // The caller's deadline (or this door's own wait), less the margin its answer needs to come
+    // back, travels with the request: the router stops waiting for a large model that is down in
+    // time for its degraded answer to reach the caller.
+    avro.setDeadlineMs(ApiRecords.deadlineMs(avro.getCreatedAtMs(), waitMs, deadlineMarginMs));
+    // The channel sends it from a thread of its own: the wait below starts now, whatever Kafka does.
     CompletableFuture<CascadeResponse> response = channel.submit(avro);
     call.setOnCancelHandler(() -> response.cancel(false));
     response.orTimeout(waitNanos, TimeUnit.NANOSECONDS).whenComplete((r, e) -> {

@@ -116,7 +116,7 @@ public final class FrontDoor implements AutoCloseable {
     try {
       server = new CascadeServer(NettyServerBuilder.forAddress(address, credentials), requests, policies,
           ruleVersions, validator, rules, token, Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)),
-          apiKeys, feedback, registry);
+          apiKeys, feedback, registry, Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS)));
       server.start();
     } catch (IOException | RuntimeException e) {
       requests.close();
@@ -135,7 +135,8 @@ public final class FrontDoor implements AutoCloseable {
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(
             config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS), config.get(CascadeConfig.HTTP_MIN_BODY_RATE),
-            config.get(CascadeConfig.HTTP_MAX_BODY_READS)), config.get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS)), feedback);
+            config.get(CascadeConfig.HTTP_MAX_BODY_READS)), config.get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS),
+        Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS))), feedback);
     java.net.InetAddress httpHost = address.getAddress();
     try {
       if (!config.get(CascadeConfig.HTTP_HOST).isEmpty()) {

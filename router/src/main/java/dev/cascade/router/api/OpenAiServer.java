@@ -71,17 +71,25 @@ final class OpenAiServer {
    *     http.min-body-rate}; then 408) and how many are read at once ({@code http.max-body-reads}; more: 429)
    * @param corsOrigins the browser origins that may call the door ({@code http.cors-allowed-origins}; {@code *}:
    *     any; empty: no CORS, see {@link CorsHandler})
+   * @param deadlineMargin how long before the answer wait ends the request's {@code deadline_ms} falls
+   *     ({@code front-door.deadline-margin-ms}, {@link ApiRecords#deadlineMs})
    */
   record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies,
-      java.util.List<String> corsOrigins) {
-    /** With the default body limits. */
+      java.util.List<String> corsOrigins, Duration deadlineMargin) {
+    /** With the default body limits, no CORS, {@code deadline_ms} at the end of the wait. */
     Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {
       this(answerWait, defaultMaxNewTokens, maxInFlight, bodyLimits(10_000, 65_536, 256));
     }
 
-    /** Without CORS. */
+    /** Without CORS; {@code deadline_ms} at the end of the wait. */
     Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies) {
       this(answerWait, defaultMaxNewTokens, maxInFlight, bodies, java.util.List.of());
+    }
+
+    /** {@code deadline_ms} at the end of the wait. */
+    Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies,
+        java.util.List<String> corsOrigins) {
+      this(answerWait, defaultMaxNewTokens, maxInFlight, bodies, corsOrigins, Duration.ZERO);
     }
   }
 
@@ -305,7 +313,7 @@ final class OpenAiServer {
           + " waiting, its limit (http.max-in-flight); try again shortly");
     }
     long waitMs = settings.answerWait().toMillis();
-    avro.setDeadlineMs(avro.getCreatedAtMs() + waitMs);
+    avro.setDeadlineMs(ApiRecords.deadlineMs(avro.getCreatedAtMs(), waitMs, settings.deadlineMargin().toMillis()));
     CompletableFuture<CascadeResponse> response;
     try {
       response = channel.submit(avro);

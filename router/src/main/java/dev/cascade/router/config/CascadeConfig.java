@@ -323,6 +323,10 @@ public final class CascadeConfig {
       "password of large.tls.key-store");
   public static final ConfigKey<Integer> GRPC_DEFAULT_DEADLINE_MS = ConfigKey.intInRange("grpc.default-deadline-ms", 30_000,
       1, 3_600_000, "how long Cascade.Generate waits for an answer when the call sets no shorter deadline");
+  public static final ConfigKey<Integer> FRONT_DOOR_DEADLINE_MARGIN_MS = ConfigKey.intInRange(
+      "front-door.deadline-margin-ms", 1_000, 0, 3_600_000, "how long before a door's wait for an answer ends the"
+          + " request's deadline_ms falls (at most half the wait), so the router's answer at that deadline (SMALL_DEGRADED"
+          + " when the large model has not answered) reaches the caller before the door gives up");
   public static final ConfigKey<Integer> HEALTH_KAFKA_TIMEOUT_MS = ConfigKey.intInRange("health.kafka-timeout-ms", 5_000,
       0, 3_600_000, "serve: once the Kafka cluster has answered none of the router's questions (one a second) for this"
           + " long, health turns NOT_SERVING and the doors refuse new calls (UNAVAILABLE, 503) until it answers; serve and"
@@ -360,7 +364,8 @@ public final class CascadeConfig {
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
-      LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
+      LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, FRONT_DOOR_DEADLINE_MARGIN_MS,
+      HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_HOST, METRICS_ENABLED, STATE_DIR);
 
   private static final String KAFKA_PREFIX = "kafka.";

@@ -252,6 +252,30 @@ class CascadeServerTest {
   }
 
   @Test
+  void theRequestsDeadlineFallsTheMarginBeforeTheCallsWaitEndsButNeverBeforeItsMiddle() throws Exception {
+    String name = InProcessServerBuilder.generateName();
+    FakeKafkaServer withMargin = new FakeKafkaServer(InProcessServerBuilder.forName(name),
+        new dev.cascade.router.routing.RequestValidator(FakeKafkaServer.model(CascadeServerTest::checkPrompt)),
+        new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default"), TOKEN,
+        Duration.ofSeconds(30), null, null, Duration.ofSeconds(1));
+    ManagedChannel margined = InProcessChannelBuilder.forName(name).build();
+    try {
+      // The door's own wait (30 s): deadline_ms 1 s before it ends, for the degraded answer's way back.
+      CascadeGrpc.newBlockingStub(margined).generate(GenerateRequest.newBuilder().setPrompt("a").build());
+      var request = withMargin.requests.submitted.get(0);
+      assertThat(request.getDeadlineMs() - request.getCreatedAtMs()).isEqualTo(29_000);
+      // A caller's deadline of 1 s: the margin is cut to half of what is left of it.
+      CascadeGrpc.newBlockingStub(margined).withDeadlineAfter(1, TimeUnit.SECONDS)
+          .generate(GenerateRequest.newBuilder().setPrompt("b").build());
+      request = withMargin.requests.submitted.get(1);
+      assertThat(request.getDeadlineMs() - request.getCreatedAtMs()).isBetween(1L, 500L);
+    } finally {
+      margined.shutdownNow();
+      withMargin.stop();
+    }
+  }
+
+  @Test
   void withoutADeadlineOfItsOwnACallWaitsTheConfiguredDefault() {
     requests.silent = true;
     long t0 = System.nanoTime();

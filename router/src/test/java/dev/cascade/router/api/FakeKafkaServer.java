@@ -56,10 +56,17 @@ final class FakeKafkaServer {
   FakeKafkaServer(ServerBuilder<?> transport, RequestValidator validator, DeferralPolicy policy, String adminToken,
       Duration defaultDeadline, ApiKeys apiKeys, io.prometheus.metrics.model.registry.PrometheusRegistry registry)
       throws IOException {
+    this(transport, validator, policy, adminToken, defaultDeadline, apiKeys, registry, Duration.ZERO);
+  }
+
+  /** As above, a request's {@code deadline_ms} falling {@code deadlineMargin} before its call's wait ends. */
+  FakeKafkaServer(ServerBuilder<?> transport, RequestValidator validator, DeferralPolicy policy, String adminToken,
+      Duration defaultDeadline, ApiKeys apiKeys, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
+      Duration deadlineMargin) throws IOException {
     policies = new InMemoryPolicyStore(policy);
     server = new CascadeServer(transport, requests, policies, rules, validator,
-        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback, registry)
-        .start();
+        new RuleResolver(LearnedRules.bundled(), catalog), adminToken, defaultDeadline, apiKeys, feedback, registry,
+        deadlineMargin).start();
   }
 
   /** Feedback "written" to partition 0 of {@code cascade.feedback} at offsets 0, 1, …; or failing, when told to. */

@@ -65,6 +65,10 @@ class OpenAiServerTest {
   }
 
   private void start(Duration wait, int maxInFlight) throws Exception {
+    start(wait, maxInFlight, Duration.ZERO);
+  }
+
+  private void start(Duration wait, int maxInFlight, Duration deadlineMargin) throws Exception {
     if (server != null) {
       server.stop();
     }
@@ -77,7 +81,8 @@ class OpenAiServerTest {
         p -> p.contains("#") ? Optional.of("prompt: character '#' cannot be encoded") : Optional.empty()));
     feedback = new FakeKafkaServer.RecordingFeedback();
     server = new OpenAiServer(channel, validator, ApiKeys.load(keys, registry), TokenCounter.approximate(),
-        new OpenAiServer.Settings(wait, 48, maxInFlight), feedback).start("127.0.0.1", 0);
+        new OpenAiServer.Settings(wait, 48, maxInFlight, OpenAiServer.bodyLimits(10_000, 65_536, 256), deadlineMargin),
+        feedback).start("127.0.0.1", 0);
     client = client(KEY);
   }
 
@@ -516,6 +521,16 @@ class OpenAiServerTest {
       assertThat(p.getLabels().get("key")).isEqualTo("team");
       assertThat(p.getValue()).isEqualTo(1.0);
     });
+  }
+
+  @Test
+  void theRequestsDeadlineFallsTheMarginBeforeTheAnswerWaitEndsButNeverBeforeItsMiddle() throws Exception {
+    start(Duration.ofSeconds(5), 16, Duration.ofSeconds(1));
+    assertThat(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY).statusCode()).isEqualTo(200);
+    assertThat(channel.submitted.get(0).getDeadlineMs() - channel.submitted.get(0).getCreatedAtMs()).isEqualTo(4_000);
+    start(Duration.ofMillis(1_500), 16, Duration.ofSeconds(1));
+    assertThat(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY).statusCode()).isEqualTo(200);
+    assertThat(channel.submitted.get(0).getDeadlineMs() - channel.submitted.get(0).getCreatedAtMs()).isEqualTo(750);
   }
 
   @Test
