@@ -149,6 +149,10 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> ESCALATION_MAX_WAIT_MS = ConfigKey.intInRange("escalation.max-wait-ms", 60_000, 0,
       3_600_000, "how long an escalation waits (parked, retried) for an unavailable large model before it is answered"
           + " SMALL_DEGRADED, counted from its first failed call");
+  public static final ConfigKey<Boolean> ESCALATION_FAIL_FAST_WHEN_OPEN = ConfigKey.bool("escalation.fail-fast-when-open",
+      true, "answer an escalation SMALL_DEGRADED at once when its call fails while the large model's circuit breaker is"
+          + " open (the model is known to be down), instead of waiting up to escalation.max-wait-ms; false waits as for"
+          + " any failure (while the breaker is half-open, its trial calls out, escalations wait either way)");
   public static final ConfigKey<Integer> ESCALATION_RETRIES = ConfigKey.intInRange("escalation.retries", 2, 0, 20,
       "retries of a large-model call that failed with UNAVAILABLE");
   public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
@@ -353,7 +357,8 @@ public final class CascadeConfig {
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS,
-      ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
+      ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
+      ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,

@@ -69,6 +69,7 @@ public final class EscalationClient implements AutoCloseable {
   private final RateLimitedWarning degradedWarning;
   private final RateLimitedWarning infoWarning;
   private final CircuitBreaker breaker;
+  private final BreakerLog breakerLog;
   private final Retry retry;
   private final ScheduledExecutorService scheduler;
   /** What the server said of its model; null: not asked yet. */
@@ -107,10 +108,22 @@ public final class EscalationClient implements AutoCloseable {
         .slidingWindowType(CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
         .slidingWindowSize(20)
         .minimumNumberOfCalls(10)
-        .permittedNumberOfCallsInHalfOpenState(3)
+        .permittedNumberOfCallsInHalfOpenState(TRIAL_CALLS)
         .waitDurationInOpenState(settings.breakerOpen())
         .recordException(EscalationClient::isServerFailure)
         .build());
+    this.breakerLog = new BreakerLog(name, transport.describe(), settings, System::nanoTime, (level, line) -> {
+      switch (level) {
+        case WARN -> LOG.warn("{}", line);
+        case INFO -> LOG.info("{}", line);
+        default -> LOG.debug("{}", line);
+      }
+    });
+    breaker.getEventPublisher()
+        .onError(e -> breakerLog.failed(e.getThrowable()))
+        .onCallNotPermitted(e -> breakerLog.refused())
+        .onStateTransition(e -> breakerLog.transition(e.getStateTransition(), breaker.getMetrics().getFailureRate(),
+            breaker.getMetrics().getNumberOfBufferedCalls()));
     this.scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "escalation-retry");
       t.setDaemon(true);
@@ -149,6 +162,12 @@ public final class EscalationClient implements AutoCloseable {
       LargeModelTransports.Options options, String name) {
     return new EscalationClient(LargeModelTransports.open(target, options), settings, name);
   }
+
+  /** Calls a half-open breaker lets through to try the model again. */
+  static final int TRIAL_CALLS = 3;
+
+  /** Longest failure description {@link #describe} gives (a gRPC status can carry a long transport report). */
+  static final int MAX_FAILURE_CHARS = 240;
 
   /** How often at most a failed asking of the server's limits is logged. */
   static final Duration INFO_WARNING_INTERVAL = Duration.ofSeconds(30);
@@ -400,6 +419,35 @@ public final class EscalationClient implements AutoCloseable {
   /** The breaker's state, e.g. CLOSED, OPEN, HALF_OPEN. */
   public CircuitBreaker.State breakerState() {
     return breaker.getState();
+  }
+
+  /**
+   * Whether {@code state} refuses every call (OPEN, FORCED_OPEN): the model is known to be failing.
+   * Not HALF_OPEN, whose trial calls go through.
+   */
+  public static boolean isOpen(CircuitBreaker.State state) {
+    return state == CircuitBreaker.State.OPEN || state == CircuitBreaker.State.FORCED_OPEN;
+  }
+
+  /**
+   * The last failure the breaker counted against the model (any call's, not only this request's),
+   * described as {@link #describe} does; empty while none has failed. What a call the breaker
+   * refused is degraded for.
+   */
+  public Optional<String> lastCountedFailure() {
+    return breakerLog.lastFailure();
+  }
+
+  /**
+   * A failure as a degraded reason says it: its kind and message ({@code StatusRuntimeException:
+   * DEADLINE_EXCEEDED: ...}, {@code CallNotPermittedException: CircuitBreaker 'large' is OPEN ...}),
+   * out of any {@code CompletionException}, cut to {@value #MAX_FAILURE_CHARS} characters.
+   */
+  public static String describe(Throwable error) {
+    Throwable cause = unwrap(error);
+    String message = cause.getMessage();
+    String text = cause.getClass().getSimpleName() + (message == null ? "" : ": " + message);
+    return text.length() <= MAX_FAILURE_CHARS ? text : text.substring(0, MAX_FAILURE_CHARS - 1) + "…";
   }
 
   /** The breaker, for metrics. */

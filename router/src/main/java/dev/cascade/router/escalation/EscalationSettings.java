@@ -22,10 +22,22 @@ import java.time.Duration;
  * @param earlyDefer whether a middle tier of a cascade whose rule's early deferral is exact
  *     (Chow-Sum, Chow-Quantile at level 0) is asked to stop decoding once its answer's score
  *     passes the tier's threshold ({@link EarlyStopSpec}; {@code escalation.early-defer})
+ * @param failFastWhenOpen whether an escalation whose call failed (unavailable, slow, busy, or
+ *     refused by the breaker) while the tier's breaker is open is answered SMALL_DEGRADED at once
+ *     instead of waiting up to {@code maxWait} ({@code escalation.fail-fast-when-open}); while the
+ *     breaker is half-open (its trial calls out) it still waits
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
     double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
-    String draftTokenizerSha256, boolean earlyDefer) {
+    String draftTokenizerSha256, boolean earlyDefer, boolean failFastWhenOpen) {
+
+  /** Settings that degrade at once while the breaker is open ({@code escalation.fail-fast-when-open}'s default). */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
+      String draftTokenizerSha256, boolean earlyDefer) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, maxNewTokens, maxWait,
+        draftTokenizerSha256, earlyDefer, CascadeConfig.defaults().get(CascadeConfig.ESCALATION_FAIL_FAST_WHEN_OPEN));
+  }
 
   /** Settings whose middle tiers stop early ({@code escalation.early-defer}'s default). */
   public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
@@ -59,7 +71,13 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
    */
   public EscalationSettings withDraftTokenizer(String sha256) {
     return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
-        maxNewTokens, maxWait, sha256, earlyDefer);
+        maxNewTokens, maxWait, sha256, earlyDefer, failFastWhenOpen);
+  }
+
+  /** These settings, degrading at once while the breaker is open or not ({@code escalation.fail-fast-when-open}). */
+  public EscalationSettings withFailFastWhenOpen(boolean failFast) {
+    return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
+        maxNewTokens, maxWait, draftTokenizerSha256, earlyDefer, failFast);
   }
 
   /** From the configuration; sends no drafts until {@link #withDraftTokenizer} names the small model's tokenizer. */
@@ -73,6 +91,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
         Duration.ofMillis(config.get(CascadeConfig.BREAKER_OPEN_MS)),
         config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS),
         Duration.ofMillis(config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS)), "",
-        config.get(CascadeConfig.ESCALATION_EARLY_DEFER));
+        config.get(CascadeConfig.ESCALATION_EARLY_DEFER),
+        config.get(CascadeConfig.ESCALATION_FAIL_FAST_WHEN_OPEN));
   }
 }

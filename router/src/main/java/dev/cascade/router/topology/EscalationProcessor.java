@@ -48,7 +48,11 @@ import org.slf4j.LoggerFactory;
  * circuit breaker is open, is parked and tried again (after 100 ms, doubling to 2 s, jittered, or as soon as
  * that model answers any call: it is back) while the wait
  * since its first failed call stays within {@code escalation.max-wait-ms}; only past that bound is the
- * request answered with the small model's text, marked SMALL_DEGRADED with the reason. A refusal
+ * request answered with the small model's text, marked SMALL_DEGRADED with the reason. With {@code
+ * escalation.fail-fast-when-open} (the default), such a failure while the tier's breaker is open (the
+ * model known to be down; not while it is half-open, trying it again) is answered so at once. The
+ * reason names the first and the last failure of its calls; a call the breaker refused names the
+ * last failure the breaker counted. A refusal
  * (the call itself is wrong: see {@link EscalationClient#isRefusal}) is not retried: it is logged
  * as an error and degraded at once. A request the small model could not answer has no text to
  * degrade to: it is dead-lettered instead, unless its deadline ended the wait (its caller had
@@ -86,8 +90,14 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final java.util.PriorityQueue<Parked> parked =
       new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Parked::retryAtMs));
 
-  /** An escalation's failed calls so far: how many, since when, and the last one's reason. */
-  record Failures(int tries, long sinceMs, String lastError) {}
+  /** An escalation's failed calls so far: how many, since when, and the first and the last one's reason. */
+  record Failures(int tries, long sinceMs, String firstError, String lastError) {
+
+    /** One more failed call, for {@code error}. */
+    Failures then(String error) {
+      return new Failures(tries + 1, sinceMs, firstError, error);
+    }
+  }
 
   /** A parked escalation: when to try again, and how many calls its tier had answered when it was parked. */
   private record Parked(long retryAtMs, String requestId, int tier, long answeredBefore) {}
@@ -312,7 +322,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             tier.costPerToken(), c.answer(), null, null, false) : null;
         String why = c.error() == null ? reason
             : unwrap(c.error()) instanceof DeadlinePassed passed ? reason + "; then " + passed.getMessage()
-            : reason + "; then calling " + tier.name() + " again for its whole answer failed: " + reason(c.error());
+            : reason + "; then calling " + tier.name() + " again for its whole answer failed: "
+                + EscalationClient.describe(c.error());
         finish(before, c, whole, why);
         continue;
       }
@@ -331,40 +342,45 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       } else if (deadlineFirst) {
         // The caller's deadline ended the call (or came before an attempt): no use waiting on.
         degradedReason = "the request's deadline_ms (" + (e.getDeadlineMs() - e.getCreatedAtMs())
-            + " ms after it was created) came before " + tierOf(e).name() + " answered: " + reason(c.error());
+            + " ms after it was created) came before " + tierOf(e).name() + " answered: "
+            + EscalationClient.describe(c.error());
       } else if (c.error() != null) {
         String code = EscalationClient.codeOf(c.error());
         boolean refused = EscalationClient.isRefusal(code);
         if (refused) {
           LOG.error("{} refused request {} ({}): router and server disagree on the call's contract;"
-              + " not retried", c.tier(), c.requestId(), reason(c.error()));
-          degradedReason = c.tier() + " refused: " + reason(c.error());
+              + " not retried", c.tier(), c.requestId(), EscalationClient.describe(c.error()));
+          degradedReason = c.tier() + " refused: " + EscalationClient.describe(c.error());
         } else {
           // Unavailable, overloaded, too slow, or the breaker is open: wait for it to come back,
           // within escalation.max-wait-ms of this escalation's first failed call (its time in a
-          // backlog before that is not the large model's doing), instead of degrading at once.
+          // backlog before that is not the large model's doing), instead of degrading at once;
+          // unless the breaker is open and escalation.fail-fast-when-open says not to wait.
           long failedAt = now - (long) c.millis();
-          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt, reason(c.error())),
-              (old, one) -> new Failures(old.tries() + 1, old.sinceMs(), one.lastError()));
-          // Jittered (half to all of the backoff), so parked calls do not come back as one burst.
+          EscalationTiers.Tier tier = tierOf(e);
+          String error = failure(c.error(), tier.client().lastCountedFailure());
+          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt, error, error),
+              (old, one) -> old.then(one.lastError()));
+          // Parked, jittered (half to all of the backoff), so parked calls do not come back as one burst.
+          boolean openNow = failFast(tier.client().settings().failFastWhenOpen(), tier.client().breakerState());
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
           long retryAt = now + backoff / 2 + java.util.concurrent.ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
-          long maxWait = tierOf(e).client().settings().maxWait().toMillis();
+          long maxWait = tier.client().settings().maxWait().toMillis();
           Long deadline = e.getDeadlineMs();
           boolean pastDeadline = deadline != null && retryAt > deadline;
-          if (retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
-            EscalationTiers.Tier tier = tierOf(e);
+          if (!openNow && retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
             parked.add(new Parked(retryAt, c.requestId(), tier.tier(), tier.client().answeredCalls()));
             observer.escalationParked();
             continue;
           }
-          // Which bound ended the wait: the caller's deadline when it came first, else max-wait;
-          // passed already, or passed by the next try (whose backoff would end beyond it).
+          // Which bound ended the wait: the open breaker; else the caller's deadline when it came
+          // first, else max-wait; passed already, or passed by the next try (whose backoff would end beyond it).
           boolean byDeadline = pastDeadline && retryAt - f.sinceMs() <= maxWait;
           boolean passedAlready = byDeadline ? now >= deadline : now - f.sinceMs() >= maxWait;
-          String bound = (passedAlready ? "past " : "another try would pass ") + (byDeadline
-              ? "the request's deadline_ms (" + (deadline - e.getCreatedAtMs()) + " ms after it was created)"
-              : "escalation.max-wait-ms (" + maxWait + ")");
+          String bound = openNow ? "its circuit breaker is open (escalation.fail-fast-when-open)"
+              : (passedAlready ? "past " : "another try would pass ") + (byDeadline
+                  ? "the request's deadline_ms (" + (deadline - e.getCreatedAtMs()) + " ms after it was created)"
+                  : "escalation.max-wait-ms (" + maxWait + ")");
           tierFailed = true;
           degradedReason = unavailable(c.tier(), f, now, bound);
         }
@@ -445,8 +461,33 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * ended its wait (e.g. "another try would pass escalation.max-wait-ms (3000)").
    */
   static String unavailable(String tier, Failures f, long now, String bound) {
+    String errors = f.tries() == 1 || f.firstError().equals(f.lastError()) ? f.lastError()
+        : "first " + f.firstError() + "; last " + f.lastError();
     return String.format(java.util.Locale.ROOT, "%s unavailable for %d ms; %s after %d %s: %s",
-        tier, now - f.sinceMs(), bound, f.tries(), f.tries() == 1 ? "try" : "tries", f.lastError());
+        tier, now - f.sinceMs(), bound, f.tries(), f.tries() == 1 ? "try" : "tries", errors);
+  }
+
+  /**
+   * Whether a call that failed as unavailable, overloaded, slow or refused by the breaker is
+   * answered degraded at once instead of parked: {@code escalation.fail-fast-when-open} is on and
+   * the tier's breaker is open now ({@link EscalationClient#isOpen}: refusing every call; not
+   * half-open, whose trial calls may find the model back).
+   */
+  static boolean failFast(boolean failFastWhenOpen, io.github.resilience4j.circuitbreaker.CircuitBreaker.State breaker) {
+    return failFastWhenOpen && EscalationClient.isOpen(breaker);
+  }
+
+  /**
+   * A failed call's reason: its kind and message ({@link EscalationClient#describe}); for a call the
+   * breaker refused, which says only that it is open or half-open, with the last failure the
+   * breaker counted against the model: the cause an operator needs.
+   */
+  static String failure(Throwable error, java.util.Optional<String> lastCounted) {
+    String described = EscalationClient.describe(error);
+    if (!"CIRCUIT_OPEN".equals(EscalationClient.codeOf(error))) {
+      return described;
+    }
+    return described + " (its last counted failure: " + lastCounted.orElse("none") + ")";
   }
 
   /** A call not made because the request's deadline had passed (its caller had stopped waiting). */
@@ -464,12 +505,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
 
   private static Throwable unwrap(Throwable error) {
     return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-  }
-
-  private static String reason(Throwable error) {
-    Throwable cause = unwrap(error);
-    String message = cause.getMessage();
-    return cause.getClass().getSimpleName() + (message == null ? "" : ": " + message);
   }
 
   @Override

@@ -145,8 +145,9 @@ class CascadeTopologyTest {
    */
   private List<CascadeResponse> sendWithADeadline(Duration callDeadline, int retries, String prompt,
       long deadlineAfterMs) throws InterruptedException {
+    // Waiting out the failures whatever the breaker does (its open state is the next test's).
     restartWith(new EscalationSettings(4, callDeadline, retries, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0,
-        Duration.ofSeconds(8)), 3);
+        Duration.ofSeconds(8)).withFailFastWhenOpen(false), 3);
     send("a", prompt, null, System.currentTimeMillis() + deadlineAfterMs);
     return collect(1);
   }
@@ -688,6 +689,50 @@ class CascadeTopologyTest {
     assertThat(m.group(2)).as(o.getDegradedReason()).isEqualTo(Long.parseLong(m.group(1)) >= 400 ? "past"
         : "another try would pass");
     assertThat(o.getDegradedReason()).contains("UNAVAILABLE");
+  }
+
+  @Test
+  void onceTheBreakerIsOpenEscalationsAreAnsweredDegradedAtOnceNamingTheFailureThatOpenedIt() throws Exception {
+    // A minute's wait for the model, and a breaker that stays open 30 s once 10 calls have failed:
+    // without escalation.fail-fast-when-open (on by default) none of these would be answered here.
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 0,
+        Duration.ofSeconds(60)), 1);
+    for (int i = 0; i < 12; i++) {
+      send("down-" + i, "unsure but down " + i);
+    }
+    List<CascadeResponse> down = collect(12);
+    assertThat(down).hasSize(12).allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
+    assertThat(escalations.breakerState()).isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+    List<RoutingOutcome> first = outcomes.readValuesToList();
+    assertThat(first).hasSize(12).allSatisfy(o -> {
+      assertThat(o.getDegraded()).isTrue();
+      assertThat(o.getDegradedReason()).startsWith("large unavailable for ")
+          .contains("; its circuit breaker is open (escalation.fail-fast-when-open) after ")
+          .contains("UNAVAILABLE: large model down");
+    });
+    // A request the model would answer gets the small model's answer at once: its one call refused.
+    send("fine", "unsure and fine");
+    assertThat(collect(1)).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+      assertThat(r.getText()).isEqualTo("enif dna erusnu");
+    });
+    assertThat(outcomes.readValue().getDegradedReason()).matches("^large unavailable for \\d+ ms; its circuit breaker"
+        + " is open \\(escalation.fail-fast-when-open\\) after 1 try: CallNotPermittedException: CircuitBreaker"
+        + " 'large' is OPEN and does not permit further calls \\(its last counted failure: StatusRuntimeException:"
+        + " UNAVAILABLE: large model down\\)$");
+  }
+
+  @Test
+  void withoutFailFastAnEscalationWaitsOutTheOpenBreakerAndIsAnsweredByTheModel() throws Exception {
+    restartWith(new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50, Duration.ofMillis(500), 0,
+        Duration.ofSeconds(60)).withFailFastWhenOpen(false), 1);
+    escalations.breaker().transitionToOpenState();
+    send("fine", "unsure and fine");
+    assertThat(collect(1)).singleElement().satisfies(r -> {
+      assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(r.getText()).isEqualTo("UNSURE AND FINE");
+    });
+    assertThat(outcomes.readValue().getDegraded()).isFalse();
   }
 
   @Test
