@@ -37,6 +37,7 @@ public final class CascadeServer {
   private volatile java.util.function.BooleanSupplier ready = () -> true;
   private java.util.concurrent.ScheduledExecutorService watcher;
   private volatile ServingStatus serving;
+  private final DoorMetrics doorMetrics;
 
   /**
    * @param requests how requests reach the cascade and their responses come back
@@ -71,7 +72,9 @@ public final class CascadeServer {
 
   /**
    * As above; PolicyAdmin's write attempts are logged ({@link AdminAudit}) and counted in {@code
-   * registry}'s {@code cascade_admin_requests_total} (null: logged only).
+   * registry}'s {@code cascade_admin_requests_total} (null: logged only), and the doors' health and
+   * answers in its {@code cascade_health_serving} and {@code cascade_door_responses_total} ({@link
+   * DoorMetrics}).
    */
   CascadeServer(ServerBuilder<?> builder, RequestChannel requests, PolicyStore policies, RuleStore ruleStore,
       RequestValidator validator, RuleResolver rules, String adminToken, Duration defaultDeadline, ApiKeys apiKeys,
@@ -94,8 +97,11 @@ public final class CascadeServer {
     this.audit = new AdminAudit(registry);
     CascadeService cascade = new CascadeService(requests, validator, defaultDeadline, deadlineMargin, feedback);
     cascade.refuseWhileNot(() -> serving != ServingStatus.NOT_SERVING);
+    this.doorMetrics = DoorMetrics.register(registry, () -> serving == ServingStatus.SERVING);
+    // The count outermost (the last is called first): it counts the calls the key check refuses too.
     this.server = builder
-        .addService(apiKeys == null ? cascade.bindService() : ServerInterceptors.intercept(cascade, apiKeys))
+        .addService(apiKeys == null ? ServerInterceptors.intercept(cascade, doorMetrics.grpc())
+            : ServerInterceptors.intercept(cascade, apiKeys, doorMetrics.grpc()))
         // The audit outermost (the last is called first): it records the calls the token check refuses too.
         .addService(ServerInterceptors.intercept(admin, new AdminTokenInterceptor(adminToken), audit))
         .addService(health.getHealthService())
@@ -181,6 +187,11 @@ public final class CascadeServer {
   /** Waits until the server has stopped. */
   public void blockUntilShutdown() throws InterruptedException {
     server.awaitTermination();
+  }
+
+  /** Where the doors' health and answers are counted (the HTTP door's too, in {@link FrontDoor}). */
+  DoorMetrics doorMetrics() {
+    return doorMetrics;
   }
 
   /** The port it listens on (after {@link #start()}; -1 for in-process servers). */

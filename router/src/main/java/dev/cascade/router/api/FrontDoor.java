@@ -66,8 +66,9 @@ public final class FrontDoor implements AutoCloseable {
 
   /**
    * As above, counting API-key use in {@code registry} (null: not counted) when {@code
-   * api.keys-file} is set, PolicyAdmin's write attempts ({@code cascade_admin_requests_total}) and
-   * whether the policy topic is missing ({@code cascade_policy_topic_missing}).
+   * api.keys-file} is set, PolicyAdmin's write attempts ({@code cascade_admin_requests_total}),
+   * whether the policy topic is missing ({@code cascade_policy_topic_missing}), and the doors' health
+   * and answers ({@link DoorMetrics}).
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
@@ -136,7 +137,7 @@ public final class FrontDoor implements AutoCloseable {
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(
             config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS), config.get(CascadeConfig.HTTP_MIN_BODY_RATE),
             config.get(CascadeConfig.HTTP_MAX_BODY_READS)), config.get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS),
-        Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS))), feedback);
+        Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS))), feedback).countedBy(server.doorMetrics());
     java.net.InetAddress httpHost = address.getAddress();
     try {
       if (!config.get(CascadeConfig.HTTP_HOST).isEmpty()) {

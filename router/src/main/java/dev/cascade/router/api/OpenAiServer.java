@@ -113,6 +113,7 @@ final class OpenAiServer {
   private final Object idle = new Object();
   private Javalin app;
   private volatile String host;
+  private DoorMetrics doorMetrics = DoorMetrics.register(null, () -> true);
 
   /**
    * @param apiKeys the keys a call must present; null: open
@@ -135,6 +136,13 @@ final class OpenAiServer {
     this.inFlight = new Semaphore(settings.maxInFlight());
   }
 
+  /** Counts its generation calls' answers in {@code metrics} (before {@link #start}). */
+  OpenAiServer countedBy(DoorMetrics metrics) {
+    this.doorMetrics = metrics;
+    metrics.httpDoorOn();
+    return this;
+  }
+
   /** Starts listening on {@code host:port} (host null: every interface; port 0 picks a free one). */
   OpenAiServer start(String host, int port) {
     // Jetty closes a connection idle for its idle timeout, and a call waiting for its answer sends
@@ -151,8 +159,10 @@ final class OpenAiServer {
         server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
         // Bodies are read in full before a route runs, without a thread: a slow client gets 408
         // and holds none of the threads the routes (and other callers) need.
-        org.eclipse.jetty.server.Handler calls = new CallCounter(new RequestBodyGuard(settings.bodies()));
-        // CORS outermost, so that every answer carries its headers, the body guard's refusals too.
+        // Each generation call's answer is counted by its status, refusals included; CORS outermost, so
+        // that every answer carries its headers, the body guard's refusals too.
+        org.eclipse.jetty.server.Handler calls =
+            new ResponseCounter(new CallCounter(new RequestBodyGuard(settings.bodies())));
         server.setHandler(settings.corsOrigins().isEmpty() ? calls
             : new CorsHandler(settings.corsOrigins(), this::servedMethods, calls));
       });
@@ -562,6 +572,23 @@ final class OpenAiServer {
         counted.end();
       }
       return handled;
+    }
+  }
+
+  /** Counts each call's answer by its status ({@link DoorMetrics#http}) once its last byte is written, or it failed. */
+  private final class ResponseCounter extends org.eclipse.jetty.server.Handler.Wrapper {
+
+    ResponseCounter(org.eclipse.jetty.server.Handler next) {
+      super(next);
+    }
+
+    @Override
+    public boolean handle(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
+        org.eclipse.jetty.util.Callback callback) throws Exception {
+      String path = request.getHttpURI().getPath();
+      DoorMetrics metrics = doorMetrics;
+      return super.handle(request, response, org.eclipse.jetty.util.Callback.from(callback,
+          () -> metrics.http(path, response.getStatus())));
     }
   }
 

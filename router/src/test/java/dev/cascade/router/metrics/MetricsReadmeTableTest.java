@@ -118,6 +118,7 @@ class MetricsReadmeTableTest {
     new dev.cascade.router.api.AdminAudit(registry);
     dev.cascade.router.api.ReplyTopicReaper.register(registry);
     dev.cascade.router.api.PolicyTopic.registerMissingGauge(registry, () -> false);
+    dev.cascade.router.api.DoorMetrics.register(registry, () -> true);
     java.nio.file.Files.delete(keys);
     dev.cascade.router.learner.LearnerMetrics learner = new dev.cascade.router.learner.LearnerMetrics(registry);
     learner.outcome("labelled");
