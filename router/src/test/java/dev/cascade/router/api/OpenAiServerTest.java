@@ -81,7 +81,8 @@ class OpenAiServerTest {
         p -> p.contains("#") ? Optional.of("prompt: character '#' cannot be encoded") : Optional.empty()));
     feedback = new FakeKafkaServer.RecordingFeedback();
     server = new OpenAiServer(channel, validator, ApiKeys.load(keys, registry), TokenCounter.approximate(),
-        new OpenAiServer.Settings(wait, 48, maxInFlight, OpenAiServer.bodyLimits(10_000, 65_536, 256), deadlineMargin),
+        new OpenAiServer.Settings(wait, 48, maxInFlight, OpenAiServer.bodyLimits(10_000, 65_536, 256),
+            java.util.List.of(), deadlineMargin),
         feedback).start("127.0.0.1", 0);
     client = client(KEY);
   }
