@@ -111,6 +111,7 @@ public final class EscalationClient implements AutoCloseable {
         .permittedNumberOfCallsInHalfOpenState(TRIAL_CALLS)
         .waitDurationInOpenState(settings.breakerOpen())
         .recordException(EscalationClient::isServerFailure)
+        .ignoreException(EscalationClient::isCancelled)
         .build());
     this.breakerLog = new BreakerLog(name, transport.describe(), settings, System::nanoTime, (level, line) -> {
       switch (level) {
@@ -499,6 +500,16 @@ public final class EscalationClient implements AutoCloseable {
           && code != Status.Code.RESOURCE_EXHAUSTED;
     }
     return true;
+  }
+
+  /**
+   * A call the caller ended (CANCELLED: the request's deadline came first, or the router stopped):
+   * neither a failure nor a success for the breaker. Counted as a success (resilience4j's default
+   * for an exception it does not record), such calls closed a half-open breaker during a slow
+   * model's outage, the trial calls cut at their requests' deadlines (RELIABILITY.md).
+   */
+  private static boolean isCancelled(Throwable e) {
+    return e instanceof StatusRuntimeException s && s.getStatus().getCode() == Status.Code.CANCELLED;
   }
 
   @Override

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A tier's breaker in the log: one warning when it opens, one line when it closes with how long it
- * was open, the trial rounds between at DEBUG; and the last failure it counted, which a refused
- * call's reason names.
+ * was open, the trial rounds between at DEBUG; the last failure it counted, which a refused call's
+ * reason names; and what it does not count.
  */
 class BreakerLogTest {
 
@@ -135,5 +135,36 @@ class BreakerLogTest {
     assertThat(EscalationClient.isOpen(CircuitBreaker.State.HALF_OPEN)).isFalse();
     assertThat(EscalationClient.isOpen(CircuitBreaker.State.CLOSED)).isFalse();
     assertThat(EscalationClient.isOpen(CircuitBreaker.State.FORCED_OPEN)).isTrue();
+  }
+
+  @Test
+  void trialCallsCutByTheirRequestsDeadlinesNeitherCloseNorOpenTheBreaker() throws Exception {
+    // A model that never answers; each call's request gives up after 200 ms, before the call's own deadline.
+    String name = InProcessServerBuilder.generateName();
+    io.grpc.Server server = InProcessServerBuilder.forName(name).addService(
+        new dev.cascade.proto.v1.LargeModelGrpc.LargeModelImplBase() {
+          @Override
+          public void generate(dev.cascade.proto.v1.LargeGenerateRequest request,
+              io.grpc.stub.StreamObserver<dev.cascade.proto.v1.LargeGenerateResponse> out) {
+            // never answered
+          }
+        }).build().start();
+    try (EscalationClient client = new EscalationClient(InProcessChannelBuilder.forName(name).build(), true,
+        new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 8))) {
+      client.breaker().transitionToOpenState();
+      client.breaker().transitionToHalfOpenState();
+      for (int i = 0; i < 5; i++) {
+        ExecutionException cut = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+            () -> client.generate("r", "x", 4, new int[0], null, System.currentTimeMillis() + 200)
+                .get(10, TimeUnit.SECONDS));
+        assertThat(EscalationClient.isRequestDeadline(cut)).isTrue();
+      }
+      // Counted as successes, three of them closed the breaker while the model was still down.
+      assertThat(client.breakerState()).isEqualTo(CircuitBreaker.State.HALF_OPEN);
+      assertThat(client.breaker().getMetrics().getNumberOfSuccessfulCalls()).isZero();
+      assertThat(client.breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+    } finally {
+      server.shutdownNow();
+    }
   }
 }
