@@ -104,5 +104,4 @@ final class BreakerLog {
     }
     sink.log(level, line);
   }
-
 }
