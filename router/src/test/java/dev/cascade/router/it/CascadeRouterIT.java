@@ -72,7 +72,11 @@ class CascadeRouterIT {
     config = CascadeConfig.load(null, Map.of(), Map.of(
         "bootstrap.servers", kafka.bootstrapServers(),
         "policy.rule", "chow-quantile", "policy.alpha", "0", "policy.threshold", Double.toString(threshold),
-        "topic.partitions", "2"));
+        "topic.partitions", "2",
+        // The large model serves 2 calls at a time here: on a loaded CI machine a call can pass the
+        // default 5 s, and enough of them open the breaker, which then answers SMALL_DEGRADED at once
+        // (escalation.fail-fast-when-open). These tests are about the answers, not about a slow model.
+        "escalation.deadline-ms", "30000"));
     router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
     test = Examples.bundled("test");
   }
