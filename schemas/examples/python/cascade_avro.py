@@ -11,6 +11,7 @@ Command line (binary on stdin/stdout):
 
     cascade_avro.py HISTORY request REQUEST_ID PROMPT > request.bin
     cascade_avro.py HISTORY decode TYPE < record.bin     # prints the record as JSON
+    cascade_avro.py HISTORY decode TYPE FILE...          # one JSON line per file
 
 Wire format: C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's
 parsing canonical form, then the Avro binary body. Tested against the Java serde by
@@ -84,6 +85,14 @@ def decode(history, type_name, data, reader=None):
     return datum_reader.read(avro.io.BinaryDecoder(io.BytesIO(data[10:])))
 
 
+def _inputs(paths):
+    if not paths:
+        yield sys.stdin.buffer.read()
+    for path in paths:
+        with open(path, "rb") as f:
+            yield f.read()
+
+
 def main(argv):
     history = load_history(argv[1])
     if argv[2] == "request":
@@ -99,8 +108,9 @@ def main(argv):
         }
         sys.stdout.buffer.write(encode(latest(history, "CascadeRequest"), record))
     elif argv[2] == "decode":
-        record = decode(history, argv[3], sys.stdin.buffer.read())
-        print(json.dumps(record, default=lambda b: b.hex(), sort_keys=True))
+        for data in _inputs(argv[4:]):
+            record = decode(history, argv[3], data)
+            print(json.dumps(record, default=lambda b: b.hex(), sort_keys=True))
     else:
         raise SystemExit(__doc__)
 
