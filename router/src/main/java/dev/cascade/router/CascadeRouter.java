@@ -278,14 +278,17 @@ public final class CascadeRouter implements AutoCloseable {
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,
         Duration.ofMillis(config.get(CascadeConfig.BATCH_TIMEOUT_MS)), tiers, config.get(CascadeConfig.BATCH_IN_FLIGHT));
     // Responses to a front door with a reply topic of its own go there; the rest to topic.responses.
+    // A reply topic unwritten from here for the reapers' grace may be gone: asked about before the next write.
     ReplyTopics replies = ReplyTopics.withAdmin(config.topics().responses(), config.replyTopicPrefix(),
-        java.util.Set.copyOf(config.topics().all()), clientProperties(config));
+        java.util.Set.copyOf(config.topics().all()), clientProperties(config))
+        .reCheckingIdleAfter(Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS)));
     Topology topology = CascadeTopology.build(parts, replies);
 
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-streams-");
     Properties props = streamsProperties(config, stateDir.path());
     PollPacer pacer = pollPacer(config, props);
     props.put(PollPacer.CONFIG_KEY, pacer);
+    props.put(dev.cascade.router.topology.StreamErrorHandlers.REPLY_TOPICS, replies);
     KafkaStreams streams = new KafkaStreams(topology, props, new PacedClientSupplier(pacer));
     StreamsFate fate = new StreamsFate();
     streams.setStateListener(fate);

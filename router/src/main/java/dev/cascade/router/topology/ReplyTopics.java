@@ -27,7 +27,20 @@ import org.slf4j.LoggerFactory;
  * to the shared responses topic, as before. Existence is asked of the broker once per reply topic
  * (remembered {@link #EXISTS_RECHECK} when it exists, {@link #MISSING_RECHECK} when it does not),
  * so the stream thread never writes to a topic that is not there: a producer would wait for its
- * metadata for {@code max.block.ms} and fail the task.
+ * metadata for {@code max.block.ms} (or retry the write for {@code delivery.timeout.ms}) and fail
+ * the task, or, where the broker auto-creates topics, create it again.
+ *
+ * <p>A reply topic is deleted when its front door is gone: by that door at a clean stop, or by
+ * another door's reaper once nothing has been written to it for the reaper's grace. So a topic
+ * this router has not written to for {@link #IDLE_RECHECK}, or for the reapers' grace if that is
+ * shorter ({@link #reCheckingIdleAfter(Duration)}), is asked about again before the next write,
+ * on the caller's thread, as at first sight: a router more than the grace behind on the requests
+ * topic finds a reaped topic gone and answers on the shared topic. (Without that, its Streams
+ * producer, which still knows the topic, would hold the write, and the stream thread's commit,
+ * for good: exactly-once sets its {@code delivery.timeout.ms} to the largest value.) A write that
+ * fails all the same (the topic deleted between the answer and the write, and the producer no
+ * longer knowing it) is reported with {@link #writeFailed(String)}, and the reply, written again,
+ * goes where the broker then says.
  */
 public final class ReplyTopics implements AutoCloseable {
 
@@ -42,15 +55,22 @@ public final class ReplyTopics implements AutoCloseable {
    * ({@code front-door-<uuid>}), which joins no group.
    */
   public static final String MEMBER_ID_PREFIX = INSTANCE_ID_PREFIX + "m-";
+  private static final String UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
   /** How long a reply topic found to exist is trusted before it is asked about again. */
   static final Duration EXISTS_RECHECK = Duration.ofMinutes(5);
   /** How long a reply topic found missing (or not checkable) is not asked about again. */
   static final Duration MISSING_RECHECK = Duration.ofSeconds(30);
+  /**
+   * How long a reply topic known to exist may go without a write from here before the next write
+   * asks the broker first, on the caller's thread: no longer than the reapers' grace should be
+   * ({@code front-door.reply-topic-reaper.grace-ms}, 10 minutes by default).
+   */
+  static final Duration IDLE_RECHECK = EXISTS_RECHECK;
   /** Most reply topics remembered; the least recently used is forgotten first. */
   static final int MAX_REMEMBERED = 10_000;
   private static final Pattern INSTANCE_ID = Pattern.compile(Pattern.quote(INSTANCE_ID_PREFIX) + "[A-Za-z0-9._-]{1,64}");
-  private static final Pattern MEMBER_REPLY_ID = Pattern.compile(Pattern.quote(MEMBER_ID_PREFIX)
-      + "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+  private static final Pattern MEMBER_REPLY_ID = Pattern.compile(Pattern.quote(MEMBER_ID_PREFIX) + UUID);
+  private static final Pattern LEGACY_REPLY_ID = Pattern.compile(Pattern.quote(INSTANCE_ID_PREFIX) + UUID);
   private static final Pattern TOPIC_CHARS = Pattern.compile("[A-Za-z0-9._-]*");
   /** Kafka's longest topic name. */
   private static final int MAX_TOPIC_LENGTH = 249;
@@ -61,7 +81,12 @@ public final class ReplyTopics implements AutoCloseable {
     boolean exists(String topic) throws Exception;
   }
 
-  private record Known(boolean exists, long checkedAtNanos) {}
+  /** What is known of a reply topic: whether it exists, when that was asked, when it was last answered here. */
+  private record Known(boolean exists, long checkedAtNanos, long usedAtNanos) {
+    Known usedAt(long nanos) {
+      return new Known(exists, checkedAtNanos, nanos);
+    }
+  }
 
   private final String shared;
   private final String prefix;
@@ -74,6 +99,8 @@ public final class ReplyTopics implements AutoCloseable {
    * stream thread never waits on the network for a topic it already has an answer for.
    */
   private final java.util.concurrent.Executor refresher;
+  /** {@link #IDLE_RECHECK}, or the reapers' grace if shorter. */
+  private volatile long idleRecheckNanos = IDLE_RECHECK.toNanos();
   private final Set<String> refreshing = new java.util.HashSet<>();
   private final Map<String, Known> known = new LinkedHashMap<>(64, 0.75f, true) {
     @Override
@@ -144,6 +171,18 @@ public final class ReplyTopics implements AutoCloseable {
         refresher);
   }
 
+  /**
+   * Asks about a reply topic before writing to it once this router has written nothing there for
+   * {@code reaperGrace} ({@code front-door.reply-topic-reaper.grace-ms}), when that is shorter than
+   * {@link #IDLE_RECHECK}: a reaper may delete a topic unwritten for its grace. Set before use.
+   *
+   * @return this
+   */
+  public ReplyTopics reCheckingIdleAfter(Duration reaperGrace) {
+    idleRecheckNanos = Math.min(IDLE_RECHECK.toNanos(), reaperGrace.toNanos());
+    return this;
+  }
+
   /** The reply topic of instance {@code instanceId} under {@code prefix}. */
   public static String topicName(String prefix, String instanceId) {
     return prefix + instanceId;
@@ -160,6 +199,15 @@ public final class ReplyTopics implements AutoCloseable {
    */
   public static boolean isMemberReplyTopic(String prefix, String topic) {
     return topic.startsWith(prefix) && MEMBER_REPLY_ID.matcher(topic.substring(prefix.length())).matches();
+  }
+
+  /**
+   * Whether {@code topic} is the reply topic, under {@code prefix}, of a front door of an earlier
+   * version ({@code front-door-<uuid>}), which keeps no consumer group: nothing tells whether it
+   * still runs.
+   */
+  public static boolean isLegacyReplyTopic(String prefix, String topic) {
+    return topic.startsWith(prefix) && LEGACY_REPLY_ID.matcher(topic.substring(prefix.length())).matches();
   }
 
   /**
@@ -202,10 +250,12 @@ public final class ReplyTopics implements AutoCloseable {
     }
     long now = nanoTime.getAsLong();
     Known k = known.get(topic);
-    if (k != null && now - k.checkedAtNanos() < (k.exists() ? EXISTS_RECHECK : MISSING_RECHECK).toNanos()) {
-      return k.exists() ? Optional.of(topic) : Optional.empty();
-    }
-    if (k == null) {
+    if (k != null && k.exists() && now - k.usedAtNanos() >= idleRecheckNanos) {
+      // Not written to from here for that long: a reaper may have deleted it since.
+      k = check(topic, k, now);
+    } else if (k != null && now - k.checkedAtNanos() < (k.exists() ? EXISTS_RECHECK : MISSING_RECHECK).toNanos()) {
+      // known as it is
+    } else if (k == null) {
       // First sight of this front door: there is no answer to give without asking.
       k = check(topic, null, now);
     } else {
@@ -216,7 +266,32 @@ public final class ReplyTopics implements AutoCloseable {
       }
       k = known.get(topic);
     }
-    return k.exists() ? Optional.of(topic) : Optional.empty();
+    if (k.exists()) {
+      known.put(topic, k.usedAt(now));
+      return Optional.of(topic);
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Whether {@code topic} is a front door's reply topic here: under the prefix, named after an
+   * instance id, not one of the router's own.
+   */
+  public boolean isReplyTopic(String topic) {
+    return prefix != null && topic != null && topic.startsWith(prefix) && !never.contains(topic)
+        && INSTANCE_ID.matcher(topic.substring(prefix.length())).matches();
+  }
+
+  /**
+   * A write to reply topic {@code topic} failed (it timed out, or the broker no longer knows the
+   * topic): it is asked about again, on the caller's thread, before the next write, which goes to
+   * the shared topic if it is gone. Does nothing for a topic that is not a reply topic.
+   */
+  public synchronized void writeFailed(String topic) {
+    if (isReplyTopic(topic) && known.remove(topic) != null) {
+      LOG.info("a write to reply topic {} failed: the broker is asked whether it still exists before the next",
+          topic);
+    }
   }
 
   /** Asks whether {@code topic} exists and records the answer; {@code previous} is trusted when it cannot tell. */
@@ -237,8 +312,10 @@ public final class ReplyTopics implements AutoCloseable {
       LOG.info("reply_to {} has no reply topic {}: its responses go to the shared topic {}",
           topic.substring(prefix.length()), topic, shared);
     }
-    Known k = new Known(exists, now);
+    Known k;
     synchronized (this) { // the lookup above ran without the lock, so a stream thread never waits on it
+      Known last = known.containsKey(topic) ? known.get(topic) : previous; // a write may have been answered meanwhile
+      k = new Known(exists, now, last == null ? now : last.usedAtNanos());
       known.put(topic, k);
       refreshing.remove(topic);
     }

@@ -8,6 +8,7 @@ import java.util.Map;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
+import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.streams.errors.ErrorHandlerContext;
 import org.apache.kafka.streams.errors.ProcessingExceptionHandler;
 import org.apache.kafka.streams.errors.ProductionExceptionHandler;
@@ -22,7 +23,12 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>{@link Production}: an output the broker refuses as too large (or that cannot be
  *       serialized) goes to the dead-letter topic instead, its payload cut to {@link
- *       #MAX_PAYLOAD} bytes, with the output topic and size in the reason.
+ *       #MAX_PAYLOAD} bytes, with the output topic and size in the reason. A write to a front
+ *       door's reply topic that fails with a retriable error (the topic deleted since the router
+ *       found it, by a reaper or at the door's stop) is reported to the {@link ReplyTopics} of
+ *       {@link #REPLY_TOPICS}, and the task is retried: its input is processed again, and the
+ *       reply goes to the shared responses topic if the topic is gone (never lost, nor a stream
+ *       thread replaced).
  *   <li>{@link Processing}: an exception a processor did not handle dead-letters the input record
  *       that caused it (its raw key and value), naming the processor.
  * </ul>
@@ -33,6 +39,8 @@ public final class StreamErrorHandlers {
 
   /** The Streams configuration key naming the dead-letter topic. */
   public static final String DEAD_LETTERS_TOPIC = "cascade.dead-letters.topic";
+  /** The Streams configuration key holding the router's {@link ReplyTopics} (an object). */
+  public static final String REPLY_TOPICS = "cascade.reply-topics";
   /** Most bytes of a refused payload kept in its dead letter. */
   public static final int MAX_PAYLOAD = 64 * 1024;
 
@@ -43,15 +51,26 @@ public final class StreamErrorHandlers {
   /** Dead-letters outputs the broker refuses as too large, or that cannot be serialized. */
   public static final class Production implements ProductionExceptionHandler {
     private String deadLetters = "cascade.dead-letters";
+    private ReplyTopics replies = ReplyTopics.sharedOnly("");
 
     @Override
     public void configure(Map<String, ?> configs) {
       deadLetters = deadLettersTopic(configs);
+      if (configs.get(REPLY_TOPICS) instanceof ReplyTopics configured) {
+        replies = configured;
+      }
     }
 
     @Override
     public Response handleError(ErrorHandlerContext context, ProducerRecord<byte[], byte[]> record,
         Exception exception) {
+      if (exception instanceof RetriableException && replies.isReplyTopic(record.topic())) {
+        replies.writeFailed(record.topic());
+        LOG.warn("a reply to {} failed ({}); processing input {}-{}@{} again, the reply to go where the broker now"
+            + " says (the shared responses topic if that reply topic is gone)", record.topic(), exception.toString(),
+            context.topic(), context.partition(), context.offset());
+        return Response.retry();
+      }
       if (!(exception instanceof RecordTooLargeException || exception instanceof RecordBatchTooLargeException)) {
         return Response.fail();
       }

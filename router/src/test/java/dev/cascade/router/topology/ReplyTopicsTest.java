@@ -42,7 +42,9 @@ class ReplyTopicsTest {
     }, nanos::get, refresher);
     try {
       assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
-      nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos() + 1);
+      nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos() / 2);
+      assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR); // in use
+      nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos() / 2 + 1);
       // Stale: the re-check starts in the background; the caller is answered at once from what is known.
       assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
       assertThat(slow.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
@@ -92,6 +94,73 @@ class ReplyTopicsTest {
     existing.clear();
     nanos.addAndGet(ReplyTopics.EXISTS_RECHECK.toNanos());
     assertThat(replies.responsesTopic(DOOR)).isEqualTo(SHARED);
+  }
+
+  /**
+   * A router far behind on the requests topic: its last reply to a front door was long ago, a
+   * reaper deleted the door's topic since, and the next reply must not go there. The broker is
+   * asked on the caller's thread, though a re-check would otherwise run in the background.
+   */
+  @Test
+  void aReplyTopicNotWrittenToForTheIdleRecheckIsAskedAboutOnTheCallersThreadBeforeTheNextWrite() {
+    List<Runnable> background = new ArrayList<>();
+    ReplyTopics lagging = ReplyTopics.of(SHARED, PREFIX, Set.of(), topic -> {
+      asked.add(topic);
+      return existing.contains(topic);
+    }, nanos::get, background::add);
+    existing.add(PREFIX + DOOR);
+    assertThat(lagging.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    nanos.addAndGet(ReplyTopics.IDLE_RECHECK.toNanos() - 1);
+    assertThat(lagging.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR); // written to: not idle
+    assertThat(asked).hasSize(1);
+    existing.clear(); // reaped
+
+    nanos.addAndGet(ReplyTopics.IDLE_RECHECK.toNanos());
+
+    assertThat(lagging.responsesTopic(DOOR)).isEqualTo(SHARED);
+    assertThat(asked).hasSize(2);
+    assertThat(background).isEmpty();
+  }
+
+  @Test
+  void aReaperGraceShorterThanTheIdleRecheckIsTheIdleRecheck() {
+    ReplyTopics shortGrace = ReplyTopics.of(SHARED, PREFIX, Set.of(), topic -> {
+      asked.add(topic);
+      return existing.contains(topic);
+    }, nanos::get).reCheckingIdleAfter(Duration.ofSeconds(20));
+    existing.add(PREFIX + DOOR);
+    assertThat(shortGrace.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    nanos.addAndGet(Duration.ofSeconds(20).toNanos() - 1);
+    assertThat(shortGrace.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    assertThat(asked).hasSize(1);
+    existing.clear();
+    nanos.addAndGet(Duration.ofSeconds(20).toNanos());
+    assertThat(shortGrace.responsesTopic(DOOR)).isEqualTo(SHARED);
+    assertThat(asked).hasSize(2);
+    // A longer grace does not lengthen it.
+    ReplyTopics longGrace = ReplyTopics.of(SHARED, PREFIX, Set.of(), topic -> true, nanos::get)
+        .reCheckingIdleAfter(Duration.ofHours(1));
+    assertThat(longGrace.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+  }
+
+  @Test
+  void aFailedWriteToAReplyTopicHasTheBrokerAskedBeforeTheNextAndOtherTopicsAreIgnored() {
+    existing.add(PREFIX + DOOR);
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    replies.writeFailed(SHARED);
+    replies.writeFailed("cascade.requests");
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(PREFIX + DOOR);
+    assertThat(asked).hasSize(1);
+    existing.clear();
+
+    replies.writeFailed(PREFIX + DOOR);
+
+    assertThat(replies.responsesTopic(DOOR)).isEqualTo(SHARED);
+    assertThat(asked).hasSize(2);
+    assertThat(replies.isReplyTopic(PREFIX + DOOR)).isTrue();
+    assertThat(replies.isReplyTopic(SHARED)).isFalse();
+    assertThat(replies.isReplyTopic(PREFIX + "someone")).isFalse();
+    assertThat(ReplyTopics.sharedOnly(SHARED).isReplyTopic(PREFIX + DOOR)).isFalse();
   }
 
   @Test

@@ -93,6 +93,35 @@ class StreamErrorHandlersTest {
   }
 
   @Test
+  void aReplyThatFailsRetriablyRetriesTheTaskAndTheNextWriteAsksWhetherTheReplyTopicIsStillThere() {
+    java.util.Set<String> existing = new java.util.HashSet<>(java.util.Set.of("cascade.responses.front-door-m-1"));
+    java.util.List<String> asked = new java.util.ArrayList<>();
+    ReplyTopics replies = ReplyTopics.of("cascade.responses", "cascade.responses.", java.util.Set.of(), topic -> {
+      asked.add(topic);
+      return existing.contains(topic);
+    }, () -> 0L);
+    StreamErrorHandlers.Production handler = new StreamErrorHandlers.Production();
+    handler.configure(Map.of(StreamErrorHandlers.DEAD_LETTERS_TOPIC, "my.dead-letters",
+        StreamErrorHandlers.REPLY_TOPICS, replies));
+    assertThat(replies.responsesTopic("front-door-m-1")).isEqualTo("cascade.responses.front-door-m-1");
+    existing.clear(); // deleted by a reaper
+
+    ProducerRecord<byte[], byte[]> reply = new ProducerRecord<>("cascade.responses.front-door-m-1", new byte[1],
+        new byte[1]);
+    ProductionExceptionHandler.Response response = handler.handleError(CONTEXT, reply,
+        new TimeoutException("Topic cascade.responses.front-door-m-1 not present in metadata after 60000 ms."));
+
+    assertThat(response.result()).isEqualTo(ProductionExceptionHandler.Result.RETRY);
+    assertThat(response.deadLetterQueueRecords()).isEmpty();
+    // The input processed again: its reply goes to the shared topic, the broker asked first.
+    assertThat(replies.responsesTopic("front-door-m-1")).isEqualTo("cascade.responses");
+    assertThat(asked).hasSize(2);
+    // A retriable failure of any other output still fails the task.
+    assertThat(handler.handleError(CONTEXT, new ProducerRecord<>("cascade.outcomes", new byte[1], new byte[1]),
+        new TimeoutException("slow")).result()).isEqualTo(ProductionExceptionHandler.Result.FAIL);
+  }
+
+  @Test
   void aProcessorThatThrowsDeadLettersItsInput() {
     StreamErrorHandlers.Processing handler = new StreamErrorHandlers.Processing();
     handler.configure(Map.of(StreamErrorHandlers.DEAD_LETTERS_TOPIC, "my.dead-letters"));
