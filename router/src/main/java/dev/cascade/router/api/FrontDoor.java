@@ -180,19 +180,24 @@ public final class FrontDoor implements AutoCloseable {
       return this;
     }
     Duration grace = Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS));
+    Duration legacyGrace = Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_LEGACY_GRACE_MS));
     // A router writes the last reply to a dead front door's request within the request's deadline
     // and the escalation's wait of taking it: a grace shorter than that may delete a topic a
     // router is about to write to (the reaper sees no write for the grace, and so deletes it).
     long answerMs = (long) config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)
         + config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS);
-    if (grace.toMillis() < answerMs) {
-      LOG.warn("{}={} is shorter than {} + {} ({} ms): a router may still answer a request of a killed front door"
-          + " after its reply topic was deleted", CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS.name(), grace.toMillis(),
-          CascadeConfig.GRPC_DEFAULT_DEADLINE_MS.name(), CascadeConfig.ESCALATION_MAX_WAIT_MS.name(), answerMs);
+    for (var key : java.util.List.of(CascadeConfig.REPLY_TOPIC_REAPER_GRACE_MS,
+        CascadeConfig.REPLY_TOPIC_REAPER_LEGACY_GRACE_MS)) {
+      long ms = config.get(key);
+      if (ms > 0 && ms < answerMs) {
+        LOG.warn("{}={} is shorter than {} + {} ({} ms): a router may still answer a request of a killed front door"
+            + " after its reply topic was deleted", key.name(), ms, CascadeConfig.GRPC_DEFAULT_DEADLINE_MS.name(),
+            CascadeConfig.ESCALATION_MAX_WAIT_MS.name(), answerMs);
+      }
     }
     try {
       reaper = ReplyTopicReaper.start(clientProps, config.replyTopicPrefix(), own, requests::recreateReplyTopic,
-          new ReplyTopicReaper.Settings(grace,
+          new ReplyTopicReaper.Settings(grace, legacyGrace,
               Duration.ofMillis(config.get(CascadeConfig.REPLY_TOPIC_REAPER_INTERVAL_MS))), registry);
     } catch (RuntimeException e) {
       close();

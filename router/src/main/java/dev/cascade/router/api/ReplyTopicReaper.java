@@ -15,6 +15,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
@@ -60,8 +61,13 @@ import org.slf4j.LoggerFactory;
  * than {@code session.timeout.ms + grace} (10 min 45 s by default) without a break. A front door
  * that comes back after that finds its topic gone at its own reaper's next look and re-creates it
  * ({@link KafkaRequestChannel#recreateReplyTopic()}); replies to requests it sent before are lost.
- * Reply topics of front doors of an earlier version ({@code front-door-<uuid>}), which join no
- * group, are never candidates: deleting those is for the operator, as before.
+ *
+ * <p><b>Reply topics of front doors of an earlier version</b> ({@code front-door-<uuid>}) join no
+ * group: nothing tells a live one, idle, from a dead one, and a live one whose topic is deleted does
+ * not re-create it (its calls wait out their deadlines until it is restarted). So they are
+ * candidates only with {@code legacy-grace-ms} set (0, the default: never), for when no front door
+ * of that version runs any more, and then by the end offset alone: deleted once nothing was written
+ * to one at every look for {@code legacy-grace-ms}, counted as above.
  */
 public final class ReplyTopicReaper implements AutoCloseable {
 
@@ -89,12 +95,17 @@ public final class ReplyTopicReaper implements AutoCloseable {
   static final class Watch {
     private record Mark(long sinceNanos, long lastNanos, long endOffset) {}
 
-    private final long graceNanos;
+    private final Function<String, Duration> graceOf;
     private final long maxGapNanos;
     private final Map<String, Mark> marks = new HashMap<>();
 
     Watch(Duration grace, Duration interval) {
-      this.graceNanos = grace.toNanos();
+      this(topic -> grace, interval);
+    }
+
+    /** A watch where each topic has a grace of its own ({@code graceOf}). */
+    Watch(Function<String, Duration> graceOf, Duration interval) {
+      this.graceOf = graceOf;
       this.maxGapNanos = interval.multipliedBy(2).plus(GAP_SLACK).toNanos();
     }
 
@@ -109,6 +120,7 @@ public final class ReplyTopicReaper implements AutoCloseable {
       marks.keySet().retainAll(sightings.keySet());
       List<String> due = new ArrayList<>();
       sightings.forEach((topic, seen) -> {
+        long graceNanos = graceOf.apply(topic).toNanos();
         Mark mark = marks.get(topic);
         if (!seen.orphaned()) {
           if (mark != null) {
@@ -153,8 +165,20 @@ public final class ReplyTopicReaper implements AutoCloseable {
     }
   }
 
-  /** {@code front-door.reply-topic-reaper.grace-ms} and {@code .interval-ms}. */
-  public record Settings(Duration grace, Duration interval) {}
+  /**
+   * {@code front-door.reply-topic-reaper.grace-ms}, {@code .legacy-grace-ms} (zero: the reply topics
+   * of earlier versions' front doors are never deleted) and {@code .interval-ms}.
+   */
+  public record Settings(Duration grace, Duration legacyGrace, Duration interval) {
+    /** Earlier versions' reply topics never deleted. */
+    public Settings(Duration grace, Duration interval) {
+      this(grace, Duration.ZERO, interval);
+    }
+
+    boolean reapsLegacy() {
+      return !legacyGrace.isZero() && !legacyGrace.isNegative();
+    }
+  }
 
   private final Admin admin;
   private final String prefix;
@@ -175,7 +199,8 @@ public final class ReplyTopicReaper implements AutoCloseable {
     this.ownTopic = ownTopic;
     this.recreateOwn = recreateOwn;
     this.settings = settings;
-    this.watch = new Watch(settings.grace(), settings.interval());
+    this.watch = new Watch(topic -> ReplyTopics.isLegacyReplyTopic(prefix, topic) ? settings.legacyGrace()
+        : settings.grace(), settings.interval());
     this.reaped = reaped;
     this.looks = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "reply-topic-reaper");
@@ -210,6 +235,11 @@ public final class ReplyTopicReaper implements AutoCloseable {
     LOG.info("reply-topic reaper: deletes a reply topic {}front-door-m-* once its consumer group has had no member,"
         + " and nothing was written to it, at every look for {} s; looks every {} s or so",
         prefix, settings.grace().toSeconds(), settings.interval().toMillis() / 1000.0);
+    if (settings.reapsLegacy()) {
+      LOG.info("reply-topic reaper: deletes a reply topic {}front-door-<uuid> (a front door of an earlier version,"
+          + " which keeps no consumer group) once nothing was written to it at every look for {} s", prefix,
+          settings.legacyGrace().toSeconds());
+    }
     reaper.looks.execute(reaper::lookAndReschedule);
     return reaper;
   }
@@ -246,7 +276,8 @@ public final class ReplyTopicReaper implements AutoCloseable {
     }
     deleted.retainAll(topics); // one still listed is being deleted
     List<String> candidates = topics.stream().filter(t -> !t.equals(ownTopic)).filter(t -> !deleted.contains(t))
-        .filter(t -> ReplyTopics.isMemberReplyTopic(prefix, t)).sorted().toList();
+        .filter(t -> ReplyTopics.isMemberReplyTopic(prefix, t)
+            || settings.reapsLegacy() && ReplyTopics.isLegacyReplyTopic(prefix, t)).sorted().toList();
     Map<String, Sighting> sightings = new HashMap<>();
     candidates.forEach(t -> sightings.put(t, Sighting.MEMBER));
     if (!candidates.isEmpty()) {
@@ -348,9 +379,16 @@ public final class ReplyTopicReaper implements AutoCloseable {
       try {
         await(results.get(topic), deadline);
         deleted.add(topic);
-        LOG.info("deleted orphaned reply topic {}: its consumer group had no member (no front door read it) and"
-            + " nothing was written to it at every look for {} s (front-door.reply-topic-reaper.grace-ms={})", topic,
-            watch.orphanedForMs(topic, nowNanos) / 1000, settings.grace().toMillis());
+        if (ReplyTopics.isLegacyReplyTopic(prefix, topic)) {
+          LOG.info("deleted orphaned reply topic {} of a front door of an earlier version (which keeps no consumer"
+              + " group): nothing was written to it at every look for {} s"
+              + " (front-door.reply-topic-reaper.legacy-grace-ms={})", topic, watch.orphanedForMs(topic, nowNanos) / 1000,
+              settings.legacyGrace().toMillis());
+        } else {
+          LOG.info("deleted orphaned reply topic {}: its consumer group had no member (no front door read it) and"
+              + " nothing was written to it at every look for {} s (front-door.reply-topic-reaper.grace-ms={})", topic,
+              watch.orphanedForMs(topic, nowNanos) / 1000, settings.grace().toMillis());
+        }
         if (reaped != null) {
           reaped.inc();
         }

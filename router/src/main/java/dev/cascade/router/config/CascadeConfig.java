@@ -298,6 +298,11 @@ public final class CascadeConfig {
       "front-door.reply-topic-reaper.grace-ms", 600_000, 1_000, Integer.MAX_VALUE, "a reply topic is deleted once,"
           + " at every look for this long, its consumer group has had no member (no front door reads it) and nothing"
           + " was written to it");
+  public static final ConfigKey<Integer> REPLY_TOPIC_REAPER_LEGACY_GRACE_MS = ConfigKey.intInRange(
+      "front-door.reply-topic-reaper.legacy-grace-ms", 0, 0, Integer.MAX_VALUE, "reply topics of front doors of an"
+          + " earlier version (<topic.reply-prefix>front-door-<uuid>, which keep no consumer group) are deleted once"
+          + " nothing was written to them at every look for this long; 0: never (set it once no front door of that"
+          + " version runs)");
   public static final ConfigKey<Integer> REPLY_TOPIC_REAPER_INTERVAL_MS = ConfigKey.intInRange(
       "front-door.reply-topic-reaper.interval-ms", 60_000, 100, 3_600_000, "how often the reaper looks at the reply"
           + " topics: the first look at start, then every half to one and a half times this (at random)");
@@ -367,7 +372,7 @@ public final class CascadeConfig {
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
-      REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, FRONT_DOOR_DEADLINE_MARGIN_MS,
       HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,

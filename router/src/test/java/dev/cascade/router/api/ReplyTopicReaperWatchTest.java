@@ -114,4 +114,39 @@ class ReplyTopicReaperWatchTest {
     assertThat(ReplyTopics.isMemberReplyTopic("other.", ORPHAN)).isFalse();
     assertThat(ReplyTopics.isMemberReplyTopic(prefix, ORPHAN + ".x")).isFalse();
   }
+
+  @Test
+  void aTopicOfAnEarlierVersionsFrontDoorHasItsOwnGrace() {
+    String legacy = "cascade.responses.front-door-2d1f8c7a-6e3b-4f2c-9c79-4b3d5e6f7a81";
+    Watch both = new Watch(topic -> ReplyTopics.isLegacyReplyTopic("cascade.responses.", topic)
+        ? GRACE.multipliedBy(3) : GRACE, INTERVAL);
+    Map<String, Sighting> unwritten = Map.of(ORPHAN, orphaned(4), legacy, orphaned(9));
+    assertThat(both.look(now, unwritten)).isEmpty();
+    List<String> due = new java.util.ArrayList<>();
+    long dueAt = -1;
+    while (!due.contains(legacy)) {
+      now += INTERVAL.toNanos();
+      List<String> found = both.look(now, due.contains(ORPHAN) ? Map.of(legacy, orphaned(9)) : unwritten);
+      if (found.contains(ORPHAN)) {
+        dueAt = now;
+      }
+      due.addAll(found);
+    }
+    assertThat(dueAt).isEqualTo(GRACE.toNanos());
+    assertThat(now).isEqualTo(GRACE.multipliedBy(3).toNanos());
+    assertThat(due).containsExactly(ORPHAN, legacy);
+  }
+
+  @Test
+  void onlyTheNamesOfFrontDoorsOfAnEarlierVersionAreLegacyReplyTopics() {
+    String prefix = "cascade.responses.";
+    assertThat(ReplyTopics.isLegacyReplyTopic(prefix, prefix + "front-door-2d1f8c7a-6e3b-4f2c-9c79-4b3d5e6f7a81"))
+        .isTrue();
+    assertThat(ReplyTopics.isLegacyReplyTopic(prefix, ORPHAN)).isFalse();
+    assertThat(ReplyTopics.isMemberReplyTopic(prefix, ORPHAN)).isTrue();
+    assertThat(ReplyTopics.isLegacyReplyTopic(prefix, prefix + "front-door-not-a-uuid")).isFalse();
+    assertThat(ReplyTopics.isLegacyReplyTopic(prefix, "other.front-door-2d1f8c7a-6e3b-4f2c-9c79-4b3d5e6f7a81"))
+        .isFalse();
+    assertThat(ReplyTopics.isLegacyReplyTopic(prefix, prefix)).isFalse();
+  }
 }

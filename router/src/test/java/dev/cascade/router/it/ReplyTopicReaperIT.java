@@ -28,7 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  * passed; it deletes neither its own nor that of a live front door that has had nothing to read
  * since it started, not even after that one was paused (SIGSTOP, as a long GC pause) past its
  * session timeout. (The live idle front door reaps too, with the default grace of 10 minutes, so
- * that the orphan is still there when the new one starts.)
+ * that the orphan is still there when the new one starts.) A reply topic left by a front door of an
+ * earlier version ({@code front-door-<uuid>}, no consumer group) is deleted only by the front door
+ * told to ({@code legacy-grace-ms}), once nothing was written to it for that long.
  */
 class ReplyTopicReaperIT {
 
@@ -39,10 +41,15 @@ class ReplyTopicReaperIT {
   @TempDir
   Path state;
 
-  /** A front door ({@code cascade serve}) with this reaper grace and a short Kafka session. */
-  private static JvmProcess serve(String bootstrap, Path stateDir, Duration grace) throws Exception {
+  /**
+   * A front door ({@code cascade serve}) with this reaper grace (and this one for earlier versions'
+   * reply topics; zero: never) and a short Kafka session.
+   */
+  private static JvmProcess serve(String bootstrap, Path stateDir, Duration grace, Duration legacyGrace)
+      throws Exception {
     List<String> args = new ArrayList<>(List.of("serve"));
     for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
+        "front-door.reply-topic-reaper.legacy-grace-ms=" + legacyGrace.toMillis(),
         // Never called: nothing here asks for an answer.
         "large.target=127.0.0.1:2", "http.enabled=false", "metrics.port=0",
         "front-door.reply-topic-reaper.grace-ms=" + grace.toMillis(), "front-door.reply-topic-reaper.interval-ms=1000",
@@ -97,8 +104,8 @@ class ReplyTopicReaperIT {
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
         Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
       String bootstrap = kafka.bootstrapServers();
-      JvmProcess killed = serve(bootstrap, state.resolve("killed"), DEFAULT_GRACE);
-      JvmProcess idle = serve(bootstrap, state.resolve("idle"), DEFAULT_GRACE);
+      JvmProcess killed = serve(bootstrap, state.resolve("killed"), DEFAULT_GRACE, Duration.ZERO);
+      JvmProcess idle = serve(bootstrap, state.resolve("idle"), DEFAULT_GRACE, Duration.ZERO);
       try {
         String killedTopic = replyTopic(killed);
         String idleTopic = replyTopic(idle);
@@ -106,11 +113,15 @@ class ReplyTopicReaperIT {
         awaitMember(admin, killedTopic);
         awaitMember(admin, idleTopic);
         killed.kill9();
+        // What a front door of the version before consumer groups left behind.
+        String legacyTopic = "cascade.responses.front-door-" + java.util.UUID.randomUUID();
+        admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(legacyTopic, 1, (short) 1))).all()
+            .get(30, TimeUnit.SECONDS);
 
-        JvmProcess restarted = serve(bootstrap, state.resolve("restarted"), GRACE);
+        JvmProcess restarted = serve(bootstrap, state.resolve("restarted"), GRACE, GRACE);
         try {
           String restartedTopic = replyTopic(restarted);
-          assertThat(topics(admin)).as(idle.output()).contains(killedTopic, idleTopic, restartedTopic);
+          assertThat(topics(admin)).as(idle.output()).contains(killedTopic, idleTopic, restartedTopic, legacyTopic);
 
           // The idle front door paused past its session timeout: Kafka drops it from its group, and
           // the new front door's reaper sees its topic without a reader. Then it goes on, well
@@ -126,26 +137,32 @@ class ReplyTopicReaperIT {
           assertThat(restarted.await("reply topic " + idleTopic + " has a reader again", Duration.ofSeconds(60)))
               .as(restarted.output()).isTrue();
 
-          // The killed front door's topic goes, once the grace has passed.
+          // The killed front door's topic goes, once the grace has passed, and so does the earlier
+          // version's (never written to) by the front door told to delete those.
           long deadline = System.nanoTime() + Duration.ofMinutes(4).toNanos();
-          while (topics(admin).contains(killedTopic)) {
-            assertThat(System.nanoTime()).as("reaped: " + killedTopic + "\n" + restarted.output()).isLessThan(deadline);
+          while (topics(admin).contains(killedTopic) || topics(admin).contains(legacyTopic)) {
+            assertThat(System.nanoTime()).as("reaped: " + killedTopic + ", " + legacyTopic + "\n" + restarted.output())
+                .isLessThan(deadline);
             Thread.sleep(500);
           }
-          // By the new front door's reaper: logged and counted once.
-          String deleted = "deleted orphaned reply topic " + killedTopic;
-          assertThat(restarted.await(deleted, Duration.ofSeconds(30))).as(restarted.output()).isTrue();
-          assertThat(restarted.count(deleted)).isEqualTo(1);
-          assertThat(reaped(restarted)).isEqualTo(1.0);
+          // By the new front door's reaper: logged and counted once each.
+          for (String topic : List.of(killedTopic, legacyTopic)) {
+            String deleted = "deleted orphaned reply topic " + topic;
+            assertThat(restarted.await(deleted, Duration.ofSeconds(30))).as(restarted.output()).isTrue();
+            assertThat(restarted.count(deleted)).isEqualTo(1);
+          }
+          assertThat(restarted.output()).contains("deleted orphaned reply topic " + legacyTopic
+              + " of a front door of an earlier version");
+          assertThat(reaped(restarted)).isEqualTo(2.0);
 
           // More than another grace on: the live front doors keep their topics, the idle one still
           // without a record on it since it started.
           Thread.sleep(GRACE.plusSeconds(10).toMillis());
           assertThat(topics(admin)).as(restarted.output()).contains(idleTopic, restartedTopic)
-              .doesNotContain(killedTopic);
+              .doesNotContain(killedTopic, legacyTopic);
           assertThat(restarted.output() + idle.output()).doesNotContain("deleted orphaned reply topic " + idleTopic)
               .doesNotContain("deleted orphaned reply topic " + restartedTopic).doesNotContain("re-created it");
-          assertThat(reaped(restarted)).isEqualTo(1.0);
+          assertThat(reaped(restarted)).isEqualTo(2.0);
           assertThat(reaped(idle)).isZero();
         } finally {
           restarted.close();
