@@ -161,8 +161,7 @@ final class OpenAiServer {
         // and holds none of the threads the routes (and other callers) need.
         // Each generation call's answer is counted by its status, refusals included; CORS outermost, so
         // that every answer carries its headers, the body guard's refusals too.
-        org.eclipse.jetty.server.Handler calls =
-            new ResponseCounter(new CallCounter(new RequestBodyGuard(settings.bodies())));
+        org.eclipse.jetty.server.Handler calls = new CallCounter(new RequestBodyGuard(settings.bodies()));
         server.setHandler(settings.corsOrigins().isEmpty() ? calls
             : new CorsHandler(settings.corsOrigins(), this::servedMethods, calls));
       });
@@ -542,7 +541,9 @@ final class OpenAiServer {
   /**
    * Counts the calls being handled, from their arrival to their answer's last byte (a call waiting
    * for its answer holds no thread, so only Jetty's callback says when it has ended), for {@link
-   * #awaitCalls}. A call that arrives after {@link #refuseNew} is not counted: it is answered 503 at once.
+   * #awaitCalls}: a call that arrives after {@link #refuseNew} is not counted, it is answered 503 at
+   * once. And counts each call's answer by its status ({@link DoorMetrics#http}) once its last byte
+   * is written, or it failed, the 503s included.
    */
   private final class CallCounter extends org.eclipse.jetty.server.Handler.Wrapper {
 
@@ -553,14 +554,18 @@ final class OpenAiServer {
     @Override
     public boolean handle(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
         org.eclipse.jetty.util.Callback callback) throws Exception {
+      String path = request.getHttpURI().getPath();
+      DoorMetrics metrics = doorMetrics;
+      org.eclipse.jetty.util.Callback answered = org.eclipse.jetty.util.Callback.from(callback,
+          () -> metrics.http(path, response.getStatus()));
       // Counted first, then stopping read; refuseNew writes stopping, then awaitCalls reads the count:
       // either the call is counted before the wait looks, or it sees stopping and is refused.
       calls.incrementAndGet();
       if (stopping) {
         ended();
-        return super.handle(request, response, callback);
+        return super.handle(request, response, answered);
       }
-      Counted counted = new Counted(callback);
+      Counted counted = new Counted(answered);
       boolean handled;
       try {
         handled = super.handle(request, response, counted);
@@ -572,23 +577,6 @@ final class OpenAiServer {
         counted.end();
       }
       return handled;
-    }
-  }
-
-  /** Counts each call's answer by its status ({@link DoorMetrics#http}) once its last byte is written, or it failed. */
-  private final class ResponseCounter extends org.eclipse.jetty.server.Handler.Wrapper {
-
-    ResponseCounter(org.eclipse.jetty.server.Handler next) {
-      super(next);
-    }
-
-    @Override
-    public boolean handle(org.eclipse.jetty.server.Request request, org.eclipse.jetty.server.Response response,
-        org.eclipse.jetty.util.Callback callback) throws Exception {
-      String path = request.getHttpURI().getPath();
-      DoorMetrics metrics = doorMetrics;
-      return super.handle(request, response, org.eclipse.jetty.util.Callback.from(callback,
-          () -> metrics.http(path, response.getStatus())));
     }
   }
 
