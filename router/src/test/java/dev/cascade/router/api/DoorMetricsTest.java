@@ -5,16 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
-import dev.cascade.router.learning.LearnedRules;
-import dev.cascade.router.learning.RuleCatalog;
-import dev.cascade.router.learning.RuleResolver;
 import dev.cascade.router.metrics.Scrape;
-import dev.cascade.router.policy.DeferralPolicy;
-import dev.cascade.router.routing.RequestValidator;
-import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.inprocess.InProcessChannelBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.ByteArrayOutputStream;
@@ -24,7 +16,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
@@ -42,32 +33,18 @@ class DoorMetricsTest {
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   private final PrometheusRegistry registry = new PrometheusRegistry();
   private final AtomicBoolean ready = new AtomicBoolean(true);
-  private CascadeServer grpc;
-  private OpenAiServer door;
-  private ManagedChannel client;
+  private FakeFrontDoor doors;
 
   @BeforeEach
   void start() throws Exception {
-    RequestValidator validator = new RequestValidator(FakeKafkaServer.model(p -> Optional.empty()));
-    RuleCatalog catalog = RuleCatalog.withBundled(FakeKafkaServer.bundledModelFingerprint());
-    String name = InProcessServerBuilder.generateName();
-    grpc = new CascadeServer(InProcessServerBuilder.forName(name), channel, new InMemoryPolicyStore(
-        new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default")),
-        new InMemoryRuleStore(catalog), validator, new RuleResolver(LearnedRules.bundled(), catalog), "token",
-        Duration.ofSeconds(30), null, null, registry).start();
-    door = new OpenAiServer(channel, validator, null, TokenCounter.approximate(),
-        new OpenAiServer.Settings(Duration.ofSeconds(30), 48, 16)).countedBy(grpc.doorMetrics())
-        .start("127.0.0.1", 0);
-    grpc.healthFollows(ready::get);
-    door.healthFollows(ready::get);
-    client = InProcessChannelBuilder.forName(name).build();
+    doors = new FakeFrontDoor(channel, registry);
+    doors.grpc.healthFollows(ready::get);
+    doors.http.healthFollows(ready::get);
   }
 
   @AfterEach
   void stop() throws Exception {
-    client.shutdownNow();
-    door.stop();
-    grpc.stop(Duration.ZERO);
+    doors.stop(false);
   }
 
   private Scrape scrape() throws Exception {
@@ -77,7 +54,7 @@ class DoorMetricsTest {
   }
 
   private int complete(String path, String body) throws Exception {
-    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + door.port() + path))
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + doors.http.port() + path))
         .header("Content-Type", "application/json").timeout(Duration.ofSeconds(30))
         .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString()).statusCode();
   }
@@ -100,7 +77,7 @@ class DoorMetricsTest {
     assertThat(scrape().samples()).filteredOn(x -> x.name().equals("cascade_door_responses_total"))
         .extracting(x -> x.labels().get("door") + " " + x.labels().get("code") + " " + x.value())
         .contains("grpc UNAVAILABLE 0.0", "grpc OK 0.0", "http 503 0.0", "http 200 0.0");
-    assertThat(CascadeGrpc.newBlockingStub(client).generate(GenerateRequest.newBuilder().setPrompt("a").build())
+    assertThat(CascadeGrpc.newBlockingStub(doors.client).generate(GenerateRequest.newBuilder().setPrompt("a").build())
         .getText()).isEqualTo("A");
     assertThat(complete("/v1/completions", "{\"model\": \"cascade\", \"prompt\": \"b\"}")).isEqualTo(200);
     assertThat(complete("/v1/completions", "{\"model\": \"cascade\", \"prompt\": \"c\", \"max_tokens\": -1}"))
@@ -109,14 +86,14 @@ class DoorMetricsTest {
     ready.set(false); // the stream threads stopped, or Kafka does not answer
     awaitServing(0);
     for (int i = 0; i < 3; i++) {
-      assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(client).generate(GenerateRequest.newBuilder()
+      assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(doors.client).generate(GenerateRequest.newBuilder()
           .setPrompt("d").build())).isInstanceOf(StatusRuntimeException.class).hasMessageStartingWith("UNAVAILABLE");
       assertThat(complete("/v1/chat/completions", "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\","
           + " \"content\": \"e\"}]}")).isEqualTo(503);
     }
     // Not a generation call: not counted.
-    assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + door.port() + "/v1/models")).build(),
-        HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+    assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + doors.http.port() + "/v1/models"))
+        .build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
 
     assertThat(responses("grpc", "OK")).isEqualTo(1);
     assertThat(responses("grpc", "UNAVAILABLE")).isEqualTo(3);
@@ -132,7 +109,7 @@ class DoorMetricsTest {
   @Test
   void aGrpcCallWhoseCallerGaveUpIsCountedOnceAsCancelled() throws Exception {
     channel.silent = true; // no answer comes: the caller's deadline ends the call
-    assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(client).withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+    assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(doors.client).withDeadlineAfter(300, TimeUnit.MILLISECONDS)
         .generate(GenerateRequest.newBuilder().setPrompt("f").build())).isInstanceOf(StatusRuntimeException.class);
     double counted = 0;
     for (int i = 0; i < 100 && counted == 0; i++) {

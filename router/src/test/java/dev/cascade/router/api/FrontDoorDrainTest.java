@@ -7,20 +7,11 @@ import com.google.common.util.concurrent.ListenableFuture;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
-import dev.cascade.router.learning.LearnedRules;
-import dev.cascade.router.learning.RuleCatalog;
-import dev.cascade.router.learning.RuleResolver;
-import dev.cascade.router.policy.DeferralPolicy;
-import dev.cascade.router.routing.RequestValidator;
-import io.grpc.ManagedChannel;
-import io.grpc.inprocess.InProcessChannelBuilder;
-import io.grpc.inprocess.InProcessServerBuilder;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -39,37 +30,23 @@ class FrontDoorDrainTest {
 
   private final FakeChannel channel = new FakeChannel();
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
-  private CascadeServer grpc;
-  private OpenAiServer door;
-  private ManagedChannel client;
+  private FakeFrontDoor doors;
   private boolean drained;
 
   @BeforeEach
   void start() throws Exception {
     channel.silent = true;
-    RequestValidator validator = new RequestValidator(FakeKafkaServer.model(p -> Optional.empty()));
-    RuleCatalog catalog = RuleCatalog.withBundled(FakeKafkaServer.bundledModelFingerprint());
-    String name = InProcessServerBuilder.generateName();
-    grpc = new CascadeServer(InProcessServerBuilder.forName(name), channel, new InMemoryPolicyStore(
-        new DeferralPolicy("chow-quantile", 0.0, 2.0, 0.01, 0.0, 4, "config", 0, "configured default")),
-        new InMemoryRuleStore(catalog), validator, new RuleResolver(LearnedRules.bundled(), catalog), "token",
-        Duration.ofSeconds(30)).start();
-    door = new OpenAiServer(channel, validator, null, TokenCounter.approximate(),
-        new OpenAiServer.Settings(Duration.ofSeconds(30), 48, 16)).start("127.0.0.1", 0);
-    client = InProcessChannelBuilder.forName(name).build();
+    doors = new FakeFrontDoor(channel, null);
   }
 
   @AfterEach
   void stop() throws Exception {
-    client.shutdownNow();
-    door.stop();
-    if (!drained) {
-      grpc.stop(Duration.ZERO);
-    }
+    doors.stop(drained);
   }
 
   private CompletableFuture<HttpResponse<String>> complete(String prompt) {
-    return http.sendAsync(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + door.port() + "/v1/completions"))
+    return http.sendAsync(HttpRequest.newBuilder(
+        URI.create("http://127.0.0.1:" + doors.http.port() + "/v1/completions"))
         .header("Content-Type", "application/json").timeout(Duration.ofSeconds(60))
         .POST(HttpRequest.BodyPublishers.ofString("{\"model\": \"cascade\", \"prompt\": \"" + prompt + "\"}")).build(),
         HttpResponse.BodyHandlers.ofString());
@@ -87,13 +64,13 @@ class FrontDoorDrainTest {
   void callsWaitingOnEitherDoorWhenTheyCloseAreAnsweredAndNewCallsAreRefused() throws Exception {
     CompletableFuture<HttpResponse<String>> httpCall = complete("h");
     awaitSubmitted(1);
-    ListenableFuture<GenerateResponse> grpcCall = CascadeGrpc.newFutureStub(client)
+    ListenableFuture<GenerateResponse> grpcCall = CascadeGrpc.newFutureStub(doors.client)
         .withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder().setPrompt("g").build());
     awaitSubmitted(2);
 
     long begun = System.nanoTime();
     drained = true;
-    Thread closing = new Thread(() -> FrontDoor.drain(grpc, door, Duration.ofSeconds(20)), "closing");
+    Thread closing = new Thread(() -> FrontDoor.drain(doors.grpc, doors.http, Duration.ofSeconds(20)), "closing");
     closing.start();
     Thread.sleep(300);
     HttpResponse<String> refused = complete("late").get(10, TimeUnit.SECONDS);
@@ -115,7 +92,7 @@ class FrontDoorDrainTest {
     closing.join(10_000);
     assertThat(closing.isAlive()).isFalse();
     assertThat(Duration.ofNanos(System.nanoTime() - begun)).isLessThan(Duration.ofSeconds(15));
-    assertThat(door.callsInFlight()).isZero();
+    assertThat(doors.http.callsInFlight()).isZero();
   }
 
   @Test
@@ -124,14 +101,14 @@ class FrontDoorDrainTest {
     awaitSubmitted(1);
     long begun = System.nanoTime();
     drained = true;
-    FrontDoor.drain(grpc, door, Duration.ofMillis(1_500));
+    FrontDoor.drain(doors.grpc, doors.http, Duration.ofMillis(1_500));
     long tookMs = (System.nanoTime() - begun) / 1_000_000;
     assertThat(tookMs).isBetween(1_000L, 6_000L);
-    assertThat(door.callsInFlight()).isEqualTo(1);
+    assertThat(doors.http.callsInFlight()).isEqualTo(1);
     assertThat(httpCall).isNotDone();
     // (FrontDoor.close then closes the Kafka side, which answers it 503; here its answer comes late.)
     channel.futures.get(0).complete(FakeChannel.answer(channel.submitted.get(0)));
     assertThat(httpCall.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
-    assertThat(door.awaitCalls(Duration.ofSeconds(5))).isTrue();
+    assertThat(doors.http.awaitCalls(Duration.ofSeconds(5))).isTrue();
   }
 }
