@@ -8,9 +8,6 @@ import com.google.protobuf.ByteString;
 import dev.cascade.models.Generation;
 import dev.cascade.models.ModelInfo;
 import dev.cascade.models.TextGenerator;
-import dev.cascade.models.TextGenerators;
-import dev.cascade.models.server.LargeModelServer;
-import dev.cascade.models.server.ServerLimits;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
@@ -29,10 +26,8 @@ import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
-import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.RuleArtifacts;
-import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.serde.CascadeSerdes;
@@ -41,11 +36,8 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -85,10 +77,9 @@ import org.junit.jupiter.api.TestMethodOrder;
 class FrontDoorIT {
 
   private static final Duration IDLE = Duration.ofSeconds(60);
-  private static EmbeddedKafka kafka;
+  private static LocalCascade local;
+  /** The small model of both routers, counting. */
   private static CountingModel small;
-  private static TextGenerator large;
-  private static LargeModelServer largeServer;
   private static CascadeConfig config;
   private static CascadeRouter routerA;
   private static CascadeRouter routerB;
@@ -146,27 +137,21 @@ class FrontDoorIT {
 
   @BeforeAll
   static void start() throws Exception {
-    kafka = EmbeddedKafka.start();
-    small = new CountingModel(
-        TextGenerators.load(System.getProperty("cascade.it.small-model", "small"), "OnnxRuntime"));
-    large = TextGenerators.load(System.getProperty("cascade.it.large-model", "large"), "OnnxRuntime");
-    largeServer = new LargeModelServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
-        new ServerLimits(2, 512)).start();
+    local = new LocalCascade(System.getProperty("cascade.it.small-model", "small"),
+        System.getProperty("cascade.it.large-model", "large"));
+    small = new CountingModel(local.small);
     config = CascadeConfig.load(null, Map.of(), Map.of(
-        "bootstrap.servers", kafka.bootstrapServers(),
+        "bootstrap.servers", local.kafka.bootstrapServers(),
         "application.id", "doors-it",
         "policy.rule", "chow-quantile", "policy.alpha", "0", "policy.threshold", "1.0",
         "topic.partitions", "2",
         "admin.token", "it-token"));
-    routerA = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-    routerB = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-    doorA = FrontDoor.start(config, new RequestValidator(small), routerA.rules(),
-        new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-    doorB = FrontDoor.start(config, new RequestValidator(small), routerB.rules(),
-        new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-    doorShared = FrontDoor.start(config.with(CascadeConfig.FRONT_DOOR_REPLIES, CascadeConfig.REPLIES_SHARED),
-        new RequestValidator(small), routerA.rules(), new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+    routerA = local.router(config, small, local.largeAddress());
+    routerB = local.router(config, small, local.largeAddress());
+    doorA = local.door(config, small, routerA);
+    doorB = local.door(config, small, routerB);
+    doorShared = local.door(config.with(CascadeConfig.FRONT_DOOR_REPLIES, CascadeConfig.REPLIES_SHARED), small,
+        routerA);
     channelA = ManagedChannelBuilder.forAddress("127.0.0.1", doorA.port()).usePlaintext().build();
     channelB = ManagedChannelBuilder.forAddress("127.0.0.1", doorB.port()).usePlaintext().build();
     channelShared = ManagedChannelBuilder.forAddress("127.0.0.1", doorShared.port()).usePlaintext().build();
@@ -181,18 +166,8 @@ class FrontDoorIT {
         c.shutdownNow();
       }
     }
-    for (AutoCloseable c : new AutoCloseable[] {doorA, doorB, doorShared, routerB, routerA}) {
-      if (c != null) {
-        c.close();
-      }
-    }
-    if (largeServer != null) {
-      largeServer.stop();
-    }
-    for (AutoCloseable c : new AutoCloseable[] {small, large, kafka}) {
-      if (c != null) {
-        c.close();
-      }
+    if (local != null) {
+      local.close();
     }
   }
 
@@ -255,7 +230,7 @@ class FrontDoorIT {
   void fiftyConcurrentCallsAllGetTheirOwnAnswers() throws Exception {
     List<Example> examples = test.subList(100, 150);
     List<Generation> smallDirect = small.generate(examples.stream().map(Example::prompt).toList(), 48);
-    List<Generation> largeDirect = large.generate(examples.stream().map(Example::prompt).toList(), 48);
+    List<Generation> largeDirect = local.large.generate(examples.stream().map(Example::prompt).toList(), 48);
     long readByA = doorA.replyRecordsRead();
     long readByB = doorB.replyRecordsRead();
     long readByShared = doorShared.replyRecordsRead();
@@ -593,7 +568,7 @@ class FrontDoorIT {
 
   private static long policyTopicEnd() {
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(Map.of(
-        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()), new ByteArrayDeserializer(),
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, local.kafka.bootstrapServers()), new ByteArrayDeserializer(),
         new ByteArrayDeserializer())) {
       TopicPartition p = new TopicPartition(config.topics().policy(), 0);
       return consumer.endOffsets(List.of(p)).get(p);
@@ -603,7 +578,7 @@ class FrontDoorIT {
   /** The responses on {@code topic} (from its start, committed ones) whose request ids start with {@code prefix}. */
   private static List<CascadeResponse> responseRecords(String topic, String prefix) {
     Map<String, Object> props = new HashMap<>();
-    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, local.kafka.bootstrapServers());
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     List<CascadeResponse> out = new ArrayList<>();
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
@@ -631,7 +606,7 @@ class FrontDoorIT {
 
   private static Optional<CascadeResponse> awaitResponseRecord(String topic, String requestId, Duration timeout) {
     Map<String, Object> props = new HashMap<>();
-    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers());
+    props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, local.kafka.bootstrapServers());
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(),
         new ByteArrayDeserializer())) {

@@ -5,29 +5,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.HttpResponseFor;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
-import dev.cascade.models.TextGenerator;
-import dev.cascade.models.TextGenerators;
-import dev.cascade.models.server.LargeModelServer;
-import dev.cascade.models.server.ServerLimits;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
-import dev.cascade.router.embedded.EmbeddedKafka;
-import dev.cascade.router.routing.RequestValidator;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -56,11 +45,7 @@ class OpenAiDoorBpeIT {
   private static final int MAX_TOKENS = 48;
   private static final int PROMPTS = 12;
 
-  private static EmbeddedKafka kafka;
-  private static TextGenerator small;
-  private static TextGenerator large;
-  private static LargeModelServer largeServer;
-  private static CascadeRouter router;
+  private static LocalCascade local;
   private static FrontDoor doors;
   private static OpenAIClient client;
   private static JsonNode greedy;
@@ -68,14 +53,9 @@ class OpenAiDoorBpeIT {
   @BeforeAll
   static void start() throws Exception {
     greedy = new ObjectMapper().readTree(MODEL.resolve("greedy.json").toFile());
-    kafka = EmbeddedKafka.start();
-    small = TextGenerators.load(MODEL.toString(), "OnnxRuntime");
-    large = TextGenerators.load(MODEL.toString(), "OnnxRuntime");
-    largeServer = new LargeModelServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
-        new ServerLimits(2, 512)).start();
+    local = new LocalCascade(MODEL.toString(), MODEL.toString());
     CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.of(
-        "bootstrap.servers", kafka.bootstrapServers(),
+        "bootstrap.servers", local.kafka.bootstrapServers(),
         "application.id", "openai-bpe-it",
         "small.model", MODEL.toString(),
         "large.max-new-tokens", Integer.toString(MAX_TOKENS),
@@ -83,28 +63,17 @@ class OpenAiDoorBpeIT {
         "policy.rule", "chow-sum", "policy.threshold", Double.toString(splittingThreshold()),
         "topic.partitions", "2",
         "admin.token", "it-token"));
-    router = CascadeRouter.start(config, small, "kserve://127.0.0.1:" + largeServer.port() + "/" + large.info().name());
-    doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
-        new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+    CascadeRouter router = local.router(config, local.small,
+        "kserve://" + local.largeAddress() + "/" + local.large.info().name());
+    doors = local.door(config, local.small, router);
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
-    client = OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + doors.httpPort() + "/v1").apiKey("none")
-        .maxRetries(0).timeout(Duration.ofSeconds(60)).build();
+    client = LocalCascade.openAi(doors, "none");
   }
 
   @AfterAll
   static void stop() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {doors, router}) {
-      if (c != null) {
-        c.close();
-      }
-    }
-    if (largeServer != null) {
-      largeServer.stop();
-    }
-    for (AutoCloseable c : new AutoCloseable[] {small, large, kafka}) {
-      if (c != null) {
-        c.close();
-      }
+    if (local != null) {
+      local.close();
     }
   }
 
@@ -117,7 +86,7 @@ class OpenAiDoorBpeIT {
     for (int i = 0; i < PROMPTS; i++) {
       prompts.add(greedy.get(i).get("prompt").asText());
     }
-    double[] scores = small.generate(prompts, MAX_TOKENS).stream().mapToDouble(g -> {
+    double[] scores = local.small.generate(prompts, MAX_TOKENS).stream().mapToDouble(g -> {
       double sum = 0;
       for (float lp : g.tokenLogprobs()) {
         sum += lp;

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.openai.client.OpenAIClient;
-import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.JsonValue;
 import com.openai.core.http.HttpResponseFor;
 import com.openai.core.http.StreamResponse;
@@ -20,23 +19,14 @@ import com.openai.models.completions.CompletionCreateParams;
 import com.openai.models.models.Model;
 import dev.cascade.models.ModelDirectory;
 import dev.cascade.models.ModelTokenizer;
-import dev.cascade.models.TextGenerator;
-import dev.cascade.models.TextGenerators;
-import dev.cascade.models.server.LargeModelServer;
-import dev.cascade.models.server.ServerLimits;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
-import dev.cascade.router.embedded.EmbeddedKafka;
-import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.serde.CascadeSerdes;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,69 +53,41 @@ import org.junit.jupiter.api.Test;
 class OpenAiDoorIT {
 
   private static final String KEY = "k-it-0123456789abcdef";
-  private static EmbeddedKafka kafka;
-  private static TextGenerator small;
-  private static TextGenerator large;
-  private static LargeModelServer largeServer;
+  private static LocalCascade local;
   private static CascadeConfig config;
-  private static CascadeRouter router;
   private static FrontDoor doors;
   private static OpenAIClient client;
   private static ModelTokenizer tokenizer;
   private static List<Example> test;
-  private static Path keys;
 
   @BeforeAll
   static void start() throws Exception {
-    kafka = EmbeddedKafka.start();
-    small = TextGenerators.load("small", "OnnxRuntime");
-    large = TextGenerators.load("large", "OnnxRuntime");
-    largeServer = new LargeModelServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), large,
-        new ServerLimits(2, 512)).start();
-    keys = Files.createTempFile("openai-it-keys", "");
+    local = new LocalCascade("small", "large");
+    Path keys = Files.createTempFile("openai-it-keys", "");
+    local.closing(() -> Files.deleteIfExists(keys));
     Files.writeString(keys, "it " + KEY + "\n");
     config = CascadeConfig.load(null, Map.of(), Map.of(
-        "bootstrap.servers", kafka.bootstrapServers(),
+        "bootstrap.servers", local.kafka.bootstrapServers(),
         "application.id", "openai-it",
         // A middling threshold, so some prompts are served by each model.
         "policy.rule", "chow-quantile", "policy.alpha", "0", "policy.threshold", "1.0",
         "topic.partitions", "2",
         "api.keys-file", keys.toString(),
         "admin.token", "it-token"));
-    router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-    doors = FrontDoor.start(config, new RequestValidator(small), router.rules(),
-        new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+    CascadeRouter router = local.router(config, local.small, local.largeAddress());
+    doors = local.door(config, local.small, router);
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
-    client = client(KEY);
+    client = LocalCascade.openAi(doors, KEY);
     ModelDirectory dir = ModelDirectory.resolve("small");
-    tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE);
+    tokenizer = local.closing(ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE));
     test = Examples.bundled("test");
   }
 
   @AfterAll
   static void stop() throws Exception {
-    for (AutoCloseable c : new AutoCloseable[] {doors, router}) {
-      if (c != null) {
-        c.close();
-      }
+    if (local != null) {
+      local.close();
     }
-    if (largeServer != null) {
-      largeServer.stop();
-    }
-    for (AutoCloseable c : new AutoCloseable[] {tokenizer, small, large, kafka}) {
-      if (c != null) {
-        c.close();
-      }
-    }
-    if (keys != null) {
-      Files.deleteIfExists(keys);
-    }
-  }
-
-  private static OpenAIClient client(String key) {
-    return OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + doors.httpPort() + "/v1").apiKey(key)
-        .maxRetries(0).timeout(Duration.ofSeconds(60)).build();
   }
 
   /** The routing outcomes of {@code ids}, read from the outcomes topic (read_committed). */
@@ -267,13 +229,14 @@ class OpenAiDoorIT {
 
   @Test
   void aWrongKeyIs401() {
-    assertThatThrownBy(() -> client("k-not-a-key-0123456789").completions().create(CompletionCreateParams.builder()
+    OpenAIClient wrongKey = LocalCascade.openAi(doors, "k-not-a-key-0123456789");
+    assertThatThrownBy(() -> wrongKey.completions().create(CompletionCreateParams.builder()
         .model("cascade").prompt(test.get(0).prompt()).build()))
         .isInstanceOfSatisfying(UnauthorizedException.class, ex -> {
           assertThat(ex.statusCode()).isEqualTo(401);
           assertThat(ex.code()).hasValue("invalid_api_key");
         });
-    assertThatThrownBy(() -> client("k-not-a-key-0123456789").models().list())
+    assertThatThrownBy(() -> wrongKey.models().list())
         .isInstanceOf(UnauthorizedException.class);
   }
 }
