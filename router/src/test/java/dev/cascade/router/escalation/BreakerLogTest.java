@@ -2,12 +2,17 @@ package dev.cascade.router.escalation;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cascade.proto.v1.LargeGenerateRequest;
+import dev.cascade.proto.v1.LargeGenerateResponse;
+import dev.cascade.proto.v1.LargeModelGrpc;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker.StateTransition;
 import io.grpc.Status;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,6 +20,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,6 +31,23 @@ import org.junit.jupiter.api.Test;
 class BreakerLogTest {
 
   private record Line(BreakerLog.Level level, String text) {}
+
+  /** A large-model server in-process, started, that hands each call's observer to {@code answer}. */
+  private static io.grpc.Server largeModel(String name,
+      Consumer<StreamObserver<LargeGenerateResponse>> answer) throws IOException {
+    return InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        answer.accept(out);
+      }
+    }).build().start();
+  }
+
+  /** A real client, with a breaker of its own, of the in-process server {@code name}. */
+  private static EscalationClient client(String name) {
+    return new EscalationClient(InProcessChannelBuilder.forName(name).build(), true,
+        new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 8));
+  }
 
   private static EscalationSettings settings(boolean failFast) {
     return new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofMillis(1000), 0,
@@ -105,16 +128,9 @@ class BreakerLogTest {
   void aClientsBreakerReportsTheFailuresItCountsAndOpensOnThem() throws Exception {
     // A real client and breaker against an in-process server that fails every call.
     String name = InProcessServerBuilder.generateName();
-    io.grpc.Server server = InProcessServerBuilder.forName(name).addService(
-        new dev.cascade.proto.v1.LargeModelGrpc.LargeModelImplBase() {
-          @Override
-          public void generate(dev.cascade.proto.v1.LargeGenerateRequest request,
-              io.grpc.stub.StreamObserver<dev.cascade.proto.v1.LargeGenerateResponse> out) {
-            out.onError(Status.UNAVAILABLE.withDescription("model down").asRuntimeException());
-          }
-        }).build().start();
-    try (EscalationClient client = new EscalationClient(InProcessChannelBuilder.forName(name).build(), true,
-        new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 8))) {
+    io.grpc.Server server = largeModel(name,
+        out -> out.onError(Status.UNAVAILABLE.withDescription("model down").asRuntimeException()));
+    try (EscalationClient client = client(name)) {
       assertThat(client.lastCountedFailure()).isEmpty();
       for (int i = 0; i < 10; i++) {
         try {
@@ -141,16 +157,8 @@ class BreakerLogTest {
   void trialCallsCutByTheirRequestsDeadlinesNeitherCloseNorOpenTheBreaker() throws Exception {
     // A model that never answers; each call's request gives up after 200 ms, before the call's own deadline.
     String name = InProcessServerBuilder.generateName();
-    io.grpc.Server server = InProcessServerBuilder.forName(name).addService(
-        new dev.cascade.proto.v1.LargeModelGrpc.LargeModelImplBase() {
-          @Override
-          public void generate(dev.cascade.proto.v1.LargeGenerateRequest request,
-              io.grpc.stub.StreamObserver<dev.cascade.proto.v1.LargeGenerateResponse> out) {
-            // never answered
-          }
-        }).build().start();
-    try (EscalationClient client = new EscalationClient(InProcessChannelBuilder.forName(name).build(), true,
-        new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 8))) {
+    io.grpc.Server server = largeModel(name, out -> { }); // never answered
+    try (EscalationClient client = client(name)) {
       client.breaker().transitionToOpenState();
       client.breaker().transitionToHalfOpenState();
       for (int i = 0; i < 5; i++) {
