@@ -102,7 +102,8 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
    * deadline (the late answer is then delivered to nobody), or when the router took the request
    * after its deadline and generated nothing ({@code deadline_exceeded}); {@code ALREADY_EXISTS} when the same
    * request id is still waiting on this instance or the router saw it recently; {@code UNAVAILABLE}
-   * when Kafka can't be reached, or while the router's health is NOT_SERVING.
+   * when Kafka can't be reached, or while the router's health is NOT_SERVING; {@code INTERNAL} naming
+   * only the request id when the router failed it after accepting it (the reason is logged).
    */
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> observer) {
@@ -160,7 +161,9 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
     }
     if (e instanceof RefusedRequestException refused) {
       if (!refused.stage().equals("validate")) {
-        return Status.INTERNAL.withDescription(refused.getMessage());
+        // What failed (the router's reason: exceptions, hosts) is logged beside the id, not sent.
+        LOG.error("gRPC door: request {} failed in the router: {}", id, refused.getMessage());
+        return Status.INTERNAL.withDescription(RequestChannel.failedToAnswer(id));
       }
       return refused.reason().startsWith("request_id: duplicate")
           ? Status.ALREADY_EXISTS.withDescription(refused.reason())

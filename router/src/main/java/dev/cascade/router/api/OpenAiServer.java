@@ -476,8 +476,7 @@ final class OpenAiServer {
    * exception's text, a router's reason) is in the log line beside the id, not sent to the caller.
    */
   private static OpenAiError internal(String id) {
-    return new OpenAiError(500, "server_error", null, "internal_error", "the router failed to answer request " + id
-        + "; its log says why");
+    return new OpenAiError(500, "server_error", null, "internal_error", RequestChannel.failedToAnswer(id));
   }
 
   private static OpenAiError unexpected(Exception e, Context ctx) {

@@ -24,6 +24,15 @@ interface RequestChannel extends AutoCloseable {
   /** What a door tells a caller whose wait ended as the door closed ({@link IllegalStateException}). */
   String SHUTTING_DOWN = "the router is shutting down; try another instance or again later";
 
+  /**
+   * What a door tells a caller whose request the router failed after accepting it (or the door
+   * itself failed): which request, nothing of what failed (an exception's text, a router's reason,
+   * hosts), which the door logs at ERROR beside that id.
+   */
+  static String failedToAnswer(String requestId) {
+    return "the router failed to answer request " + requestId + "; its log says why";
+  }
+
   /** This instance's id, which requests carry as {@code reply_to}. */
   String instanceId();
 

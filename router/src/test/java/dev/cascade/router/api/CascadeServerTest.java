@@ -289,7 +289,7 @@ class CascadeServerTest {
   }
 
   @Test
-  void routerRefusalsAndSendFailuresMapToTheirStatus() {
+  void routerRefusalsAndSendFailuresMapToTheirStatus() throws Exception {
     requests.failure = new RefusedRequestException("validate", "request_id: duplicate of a request received at 1 ms");
     assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
         .isEqualTo(Status.Code.ALREADY_EXISTS);
@@ -299,6 +299,16 @@ class CascadeServerTest {
     requests.failure = new RefusedRequestException("validate", "prompt: too long");
     assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
         .isEqualTo(Status.Code.INVALID_ARGUMENT);
+    // A failure in the router past validation: INTERNAL naming the request, what failed only in the log.
+    requests.failure = new RefusedRequestException("escalate", "large model failed: java.io.IOException: 10.0.0.5");
+    String log = OpenAiServerTest.stderrOf(() -> assertThatThrownBy(() -> cascade().generate(
+        GenerateRequest.newBuilder().setRequestId("r-7").setPrompt("a").build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INTERNAL);
+          assertThat(e.getStatus().getDescription())
+              .isEqualTo("the router failed to answer request r-7; its log says why");
+        }));
+    assertThat(log).contains("r-7").contains("escalate").contains("java.io.IOException: 10.0.0.5");
     requests.failure = new IllegalStateException("Cannot perform operation after producer has been closed");
     assertThat(codeOf(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("a").build())))
         .isEqualTo(Status.Code.UNAVAILABLE);

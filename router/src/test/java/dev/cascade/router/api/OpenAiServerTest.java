@@ -170,7 +170,7 @@ class OpenAiServerTest {
   }
 
   /** What the door logs (slf4j-simple writes to {@code System.err}) while {@code call} runs. */
-  private static String stderrOf(ThrowingRunnable call) throws Exception {
+  static String stderrOf(ThrowingRunnable call) throws Exception {
     java.io.PrintStream stderr = System.err;
     java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
     System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
@@ -182,7 +182,7 @@ class OpenAiServerTest {
     return log.toString(java.nio.charset.StandardCharsets.UTF_8);
   }
 
-  private interface ThrowingRunnable {
+  interface ThrowingRunnable {
     void run() throws Exception;
   }
 
