@@ -106,6 +106,7 @@ final class ApiRecords {
         .setCacheHit(r.getCacheHit())
         .setServedTier(dev.cascade.router.routing.RoutingRecords.servedTier(r))
         .setServedModel(r.getServedModel() == null ? "" : r.getServedModel())
+        .setStoppedEarly(Boolean.TRUE.equals(r.getStoppedEarly()))
         .build();
   }
 

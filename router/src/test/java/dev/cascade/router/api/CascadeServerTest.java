@@ -105,6 +105,23 @@ class CascadeServerTest {
   }
 
   @Test
+  void anUnfinishedPrefixIsMarkedStoppedEarly() {
+    // The small model's prefix after early deferral, served degraded: the record's stopped_early.
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setText("N E W")
+        .setServedBy(dev.cascade.schemas.avro.ServedBy.SMALL_DEGRADED).setStoppedEarly(true).build();
+    GenerateResponse prefix = cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build());
+    assertThat(prefix.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+    assertThat(prefix.getStoppedEarly()).isTrue();
+    // A whole answer, and a record from a router that predates the field (null): false.
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setStoppedEarly(false).build();
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).getStoppedEarly())
+        .isFalse();
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setStoppedEarly(null).build();
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).getStoppedEarly())
+        .isFalse();
+  }
+
+  @Test
   void theResponseCarriesTheServingModelsTokenCountsOrTheDoorsOwn() {
     requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setText("a b c d e f g")
         .setCompletionTokens(3).setPromptTokens(4).build();
