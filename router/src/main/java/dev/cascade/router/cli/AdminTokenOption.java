@@ -32,11 +32,32 @@ final class AdminTokenOption {
         throw new CommandLine.ParameterException(spec.commandLine(),
             "--token-file: " + RuntimeCommand.readProblem(tokenFile, e));
       }
+      warnIfOpen(spec.commandLine().getErr());
     }
     if (token == null || token.isBlank()) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--token: missing (or --token-file FILE, or set CASCADE_ADMIN_TOKEN); 'cascade serve' prints"
               + " admin-token-file=..., 'cascade demo --serve' prints admin-token=...");
+    }
+  }
+
+  /**
+   * Warns on {@code err}, in one line, when the token file is readable by group or others, as ssh
+   * does for a private key: anyone who can read it can change the router's policy. Nothing on a
+   * file system without POSIX permissions.
+   */
+  private void warnIfOpen(java.io.PrintWriter err) {
+    java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions;
+    try {
+      permissions = java.nio.file.Files.getPosixFilePermissions(tokenFile);
+    } catch (UnsupportedOperationException | java.io.IOException e) {
+      return;
+    }
+    if (permissions.contains(java.nio.file.attribute.PosixFilePermission.GROUP_READ)
+        || permissions.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)) {
+      err.println("warning: --token-file " + tokenFile + " is readable by group or others (mode "
+          + java.nio.file.attribute.PosixFilePermissions.toString(permissions) + "): whoever can read it can change"
+          + " the router's policy and rules; make it owner-only: chmod 600 " + tokenFile);
     }
   }
 

@@ -93,6 +93,31 @@ class CliErrorsTest {
   }
 
   @Test
+  void aTokenFileOthersCanReadIsWarnedAboutOnceAsSshDoes() throws IOException {
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.FileSystems.getDefault().supportedFileAttributeViews()
+        .contains("posix"), "POSIX file permissions");
+    Path token = dir.resolve("token");
+    Files.writeString(token, "s3cret\n");
+    // Read, then refused for another option (exit 2) before any call: the warning comes first, once.
+    String[] args = {"policy", "set", "--tier", "-1", "--token-file", token.toString(), "--target", "127.0.0.1:43650"};
+    for (String mode : List.of("rw-r--r--", "rw----r--", "r--r-----")) {
+      Files.setPosixFilePermissions(token, java.nio.file.attribute.PosixFilePermissions.fromString(mode));
+      CommandLineRun run = CommandLineRun.of(args);
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+      assertThat(lines(run.err())).as(mode).filteredOn(l -> l.startsWith("warning: ")).containsExactly("warning:"
+          + " --token-file " + token + " is readable by group or others (mode " + mode + "): whoever can read it can"
+          + " change the router's policy and rules; make it owner-only: chmod 600 " + token);
+      assertThat(lines(run.err()).get(1)).startsWith("error: --tier: ");
+    }
+    for (String mode : List.of("rw-------", "r--------", "rw--w----")) {
+      Files.setPosixFilePermissions(token, java.nio.file.attribute.PosixFilePermissions.fromString(mode));
+      CommandLineRun run = CommandLineRun.of(args);
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+      assertThat(run.err()).as(mode).doesNotContain("warning");
+    }
+  }
+
+  @Test
   void optionValuesAreNamedByTheirFlagAndRefusedBeforeAnyModelRuns() {
     assertThat(parseError("eval", "eval", "--data", data.toString(), "--resamples", "0"))
         .isEqualTo("error: --resamples: must be at least 1, was 0");
