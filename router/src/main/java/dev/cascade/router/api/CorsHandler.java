@@ -5,8 +5,16 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.function.Function;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpMethod;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -19,7 +27,8 @@ import org.eclipse.jetty.util.Callback;
  * Origin}): answers, streams, and errors, including the body guard's 408 and 429. A browser's
  * preflight ({@code OPTIONS} with {@code Origin} and {@code Access-Control-Request-Method}) to a
  * path the door serves is answered here, 204, without an API key (a browser sends none with it)
- * and whether or not the router is ready or stopping; one from another origin is 403.
+ * and whether or not the router is ready or stopping; one from another origin is 403. Jetty's own
+ * refusals (400, 431) carry the headers too ({@link #errors}).
  *
  * <p>No {@code Access-Control-Allow-Credentials}: the door's API keys travel in a header the page
  * sets, never in cookies, so a page needs none.
@@ -61,17 +70,43 @@ final class CorsHandler extends Handler.Wrapper {
     return origins.stream().anyMatch(origin::equalsIgnoreCase) ? origin : null;
   }
 
+  /**
+   * Puts the headers every answer to a request from {@code origin} (null: it sent none) carries:
+   * {@code Vary: Origin} unless any origin is allowed, and, for an allowed origin, {@code
+   * Access-Control-Allow-Origin} and {@code Access-Control-Expose-Headers}. Returns the former's
+   * value, or null when the origin is not allowed.
+   */
+  private String putAnswerHeaders(String origin, HttpFields.Mutable headers) {
+    String allowed = allowOrigin(origin);
+    if (!anyOrigin && !headers.contains(HttpHeader.VARY, "Origin")) {
+      headers.add(HttpHeader.VARY, "Origin"); // a shared cache keeps one answer per origin
+    }
+    if (allowed != null) {
+      headers.put(HttpHeader.ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+      headers.put(HttpHeader.ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED_HEADERS);
+    }
+    return allowed;
+  }
+
+  /**
+   * The server's error handler {@code errors} with the same headers on its answers. Jetty answers
+   * what it refuses before any handler runs (a malformed request line or header: 400; headers over
+   * its limit: 431) through its error handler alone, with a request that has no headers: the origin
+   * is then the one the connection read before the refusal ({@link OriginKeepingConnections}; none
+   * when the {@code Origin} header came after what was refused).
+   */
+  Request.Handler errors(Request.Handler errors) {
+    return (request, response, callback) -> {
+      String origin = request.getHeaders().get(HttpHeader.ORIGIN);
+      putAnswerHeaders(origin != null ? origin : OriginKeepingConnections.origin(request), response.getHeaders());
+      return errors.handle(request, response, callback);
+    };
+  }
+
   @Override
   public boolean handle(Request request, Response response, Callback callback) throws Exception {
     String origin = request.getHeaders().get(HttpHeader.ORIGIN);
-    String allowed = allowOrigin(origin);
-    if (!anyOrigin) {
-      response.getHeaders().add(HttpHeader.VARY, "Origin"); // a shared cache keeps one answer per origin
-    }
-    if (allowed != null) {
-      response.getHeaders().put(HttpHeader.ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
-      response.getHeaders().put(HttpHeader.ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED_HEADERS);
-    }
+    String allowed = putAnswerHeaders(origin, response.getHeaders());
     String methods;
     if (!HttpMethod.OPTIONS.is(request.getMethod()) || origin == null
         || !request.getHeaders().contains(HttpHeader.ACCESS_CONTROL_REQUEST_METHOD)
@@ -98,5 +133,64 @@ final class CorsHandler extends Handler.Wrapper {
     response.getHeaders().remove(HttpHeader.ACCESS_CONTROL_EXPOSE_HEADERS); // for the answer, not the preflight
     callback.succeeded();
     return true;
+  }
+
+  /**
+   * HTTP/1.1 connections that keep the {@code Origin} header of the request they are reading, for
+   * {@link #errors}: Jetty hands its error handler a request without the headers it had read when
+   * it refused the rest.
+   */
+  static final class OriginKeepingConnections extends HttpConnectionFactory {
+
+    OriginKeepingConnections(HttpConfiguration config) {
+      super(config);
+    }
+
+    /** The {@code Origin} the connection of {@code request} read for its current request, or null. */
+    static String origin(Request request) {
+      return request.getConnectionMetaData().getConnection() instanceof OriginKeeping c ? c.origin : null;
+    }
+
+    @Override
+    public Connection newConnection(Connector connector, EndPoint endPoint) {
+      // As HttpConnectionFactory makes its own, but keeping the origin.
+      OriginKeeping connection = new OriginKeeping(getHttpConfiguration(), connector, endPoint);
+      connection.setTransferEncodingChunkMaxLength(getTransferEncodingChunkMaxLength());
+      return configure(connection, connector, endPoint);
+    }
+
+    private static final class OriginKeeping extends org.eclipse.jetty.server.internal.HttpConnection {
+
+      private volatile String origin; // no initializer: the parser's handler is made in super's constructor
+
+      OriginKeeping(HttpConfiguration config, Connector connector, EndPoint endPoint) {
+        super(config, connector, endPoint);
+      }
+
+      @Override
+      protected RequestHandler newRequestHandler() {
+        return new RequestHandler() {
+          @Override
+          public void messageBegin() {
+            origin = null; // a new request on the connection
+            super.messageBegin();
+          }
+
+          @Override
+          public void startRequest(String method, String uri, HttpVersion version) {
+            origin = null;
+            super.startRequest(method, uri, version);
+          }
+
+          @Override
+          public void parsedHeader(HttpField field) {
+            if (field.getHeader() == HttpHeader.ORIGIN) {
+              origin = field.getValue();
+            }
+            super.parsedHeader(field);
+          }
+        };
+      }
+    }
   }
 }

@@ -156,17 +156,25 @@ final class OpenAiServer {
       config.http.prefer405over404 = true; // a served path with another method: 405 with Allow
       config.jetty.modifyServer(server -> {
         // Jetty's own refusals (a malformed request, headers too large) in OpenAI's shape too.
-        server.setErrorHandler(new dev.cascade.models.openai.OpenAiErrorHandler());
+        org.eclipse.jetty.server.Request.Handler errors = new dev.cascade.models.openai.OpenAiErrorHandler();
         // Bodies are read in full before a route runs, without a thread: a slow client gets 408
         // and holds none of the threads the routes (and other callers) need.
         // Each generation call's answer is counted by its status, refusals included; CORS outermost, so
         // that every answer carries its headers, the body guard's refusals too.
-        org.eclipse.jetty.server.Handler calls = new CallCounter(new RequestBodyGuard(settings.bodies()));
-        server.setHandler(settings.corsOrigins().isEmpty() ? calls
-            : new CorsHandler(settings.corsOrigins(), this::servedMethods, calls));
+        org.eclipse.jetty.server.Handler calls =
+            new CallCounter(new RequestBodyGuard(settings.bodies()));
+        if (settings.corsOrigins().isEmpty()) {
+          server.setHandler(calls);
+          server.setErrorHandler(errors);
+        } else {
+          CorsHandler cors = new CorsHandler(settings.corsOrigins(), this::servedMethods, calls);
+          server.setHandler(cors);
+          server.setErrorHandler(cors.errors(errors)); // Jetty's own refusals too
+        }
       });
       config.jetty.addConnector((server, http) -> {
-        ServerConnector connector = new ServerConnector(server, new HttpConnectionFactory(http));
+        ServerConnector connector = new ServerConnector(server, settings.corsOrigins().isEmpty()
+            ? new HttpConnectionFactory(http) : new CorsHandler.OriginKeepingConnections(http));
         connector.setHost(host);
         connector.setPort(port);
         connector.setIdleTimeout(idleMs);

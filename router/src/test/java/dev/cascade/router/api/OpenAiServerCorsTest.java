@@ -133,19 +133,51 @@ class OpenAiServerCorsTest {
       assertThat(error.headers().firstValue("Access-Control-Allow-Origin")).as(error.body()).hasValue(APP);
     }
     // The body guard's own answer, before any route: a body that does not arrive in its time.
-    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
-      socket.setSoTimeout(20_000);
-      socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + APP
-          + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{").getBytes(StandardCharsets.US_ASCII));
-      String late = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-      assertThat(late).startsWith("HTTP/1.1 408 ").containsIgnoringCase("Access-Control-Allow-Origin: " + APP);
-    }
+    String late = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + APP
+        + "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    assertThat(late).startsWith("HTTP/1.1 408 ").containsIgnoringCase("Access-Control-Allow-Origin: " + APP);
 
     // Another origin: the answer, as before, without them (the browser then withholds it from the page).
     HttpResponse<String> stranger = call("GET", "/v1/models", "https://evil.example", KEY, null);
     assertThat(stranger.statusCode()).isEqualTo(200);
     assertThat(stranger.headers().firstValue("Access-Control-Allow-Origin")).isEmpty();
     assertThat(stranger.headers().allValues("Vary")).contains("Origin");
+  }
+
+  /** What the door answers to {@code request}, sent as is over a socket (what no HTTP client would send). */
+  private String raw(String request) throws Exception {
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+      socket.setSoTimeout(20_000);
+      socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
+      return new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  @Test
+  void whatJettyRefusesBeforeAnyHandlerCarriesTheHeadersToo() throws Exception {
+    start(List.of("https://other.example", APP));
+    // A malformed header line after the Origin: 400, in OpenAI's shape, readable by the page.
+    String malformed = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + APP
+        + "\r\nNot a header line\r\n\r\n");
+    assertThat(malformed).startsWith("HTTP/1.1 400 ").containsIgnoringCase("Access-Control-Allow-Origin: " + APP)
+        .containsIgnoringCase("Access-Control-Expose-Headers: ").containsIgnoringCase("Vary: Origin")
+        .contains("\"bad_request\"");
+    // Headers over the limit (Jetty's 8 KiB) after the Origin: 431.
+    String large = raw("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + APP + "\r\nX-Big: "
+        + "a".repeat(20_000) + "\r\n\r\n");
+    assertThat(large).startsWith("HTTP/1.1 431 ").containsIgnoringCase("Access-Control-Allow-Origin: " + APP)
+        .contains("\"request_header_fields_too_large\"");
+    // The origin is the refused request's, not an earlier one's on the same connection.
+    String second = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: " + APP + "\r\nAuthorization: Bearer "
+        + KEY + "\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nNot a header line\r\n\r\n");
+    assertThat(second).startsWith("HTTP/1.1 200 ");
+    String refusal = second.substring(second.indexOf("HTTP/1.1 400 "));
+    assertThat(refusal).doesNotContainIgnoringCase("Access-Control-Allow-Origin");
+    // Another origin: no CORS headers, as for any answer to it.
+    String stranger = raw("GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example"
+        + "\r\nNot a header line\r\n\r\n");
+    assertThat(stranger).startsWith("HTTP/1.1 400 ").doesNotContainIgnoringCase("Access-Control-Allow-Origin")
+        .containsIgnoringCase("Vary: Origin");
   }
 
   @Test
