@@ -141,6 +141,16 @@ public final class CascadeRouter implements AutoCloseable {
    * escalation to tiers that share it (empty: no drafts).
    */
   public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget, String draftTokenizer) {
+    return connectTiers(config, largeTarget, draftTokenizer, null);
+  }
+
+  /**
+   * As above, every tier over {@code transports} (the {@code large.tls.*} stores read once for them
+   * all; null: {@link dev.cascade.router.escalation.LargeModelTransports.Options#from from the
+   * configuration}).
+   */
+  public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget, String draftTokenizer,
+      dev.cascade.router.escalation.LargeModelTransports.Options transports) {
     List<EscalationTiers.Target> targets = config.get(CascadeConfig.TIERS);
     List<Double> costs = config.get(CascadeConfig.COST_TIERS);
     int rules = config.get(CascadeConfig.POLICY_TIER_RULES).size();
@@ -163,6 +173,8 @@ public final class CascadeRouter implements AutoCloseable {
           + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
           + " middle tiers (every model in tiers but the last) needs one, in order");
     }
+    dev.cascade.router.escalation.LargeModelTransports.Options options = transports != null ? transports
+        : dev.cascade.router.escalation.LargeModelTransports.Options.from(config);
     List<EscalationTiers.Tier> tiers = new java.util.ArrayList<>();
     try {
       for (EscalationTiers.Target t : targets) {
@@ -170,7 +182,7 @@ public final class CascadeRouter implements AutoCloseable {
         tiers.add(new EscalationTiers.Tier(tiers.size() + 1, t.name(), EscalationClient.connect(
             dev.cascade.router.escalation.LargeTarget.parse(t.target()),
             EscalationSettings.from(config).withDraftTokenizer(draftTokenizer),
-            dev.cascade.router.escalation.LargeModelTransports.Options.from(config), t.name()),
+            options, t.name()),
             costs.get(tiers.size())));
       }
     } catch (RuntimeException e) {
@@ -205,6 +217,15 @@ public final class CascadeRouter implements AutoCloseable {
    */
   public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget,
       DeferralRules registry) {
+    return start(config, smallModel, largeTarget, registry, null);
+  }
+
+  /**
+   * As above, reaching the models after the small one over {@code transports} ({@code serve}'s,
+   * made from the {@code large.tls.*} stores it read once at start; null: from the configuration).
+   */
+  public static CascadeRouter start(CascadeConfig config, TextGenerator smallModel, String largeTarget,
+      DeferralRules registry, dev.cascade.router.escalation.LargeModelTransports.Options transports) {
     RuleResolver withEmbedding = new RuleResolver(registry,
         RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL))));
     RuleResolver rules = smallModel.info().hasEmbedding() ? withEmbedding
@@ -237,7 +258,7 @@ public final class CascadeRouter implements AutoCloseable {
         config.get(CascadeConfig.TOPIC_PARTITIONS), config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     // escalation.speculative: a tier is sent the latest answer as a draft where it shares the small model's tokenizer.
     EscalationTiers tiers = connectTiers(config, largeTarget,
-        config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "");
+        config.get(CascadeConfig.ESCALATION_SPECULATIVE) ? smallModel.tokenizerSha256().orElse("") : "", transports);
     EscalationClient escalations = tiers.tier(1).client();
     // Ask every tier's limits now, without waiting, so the doors can check prompts against them
     // from the first request on (RequestValidator).

@@ -13,7 +13,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
+import javax.net.ssl.KeyManager;
 import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
 /**
@@ -61,13 +63,35 @@ public final class GrpcTls {
   }
 
   /**
-   * Opens {@code store} as a server's or client's own key store, the way {@link #server} and
-   * {@link #client} will: with its password, which must open its private key too.
+   * A key store's and a trust store's contents, each read from its file once: what {@link #server},
+   * {@link #client} and {@link #clientContext} build from, so that credentials and contexts made
+   * from the same stores share one reading of each.
+   *
+   * @param keys the key managers of a key store; null for none
+   * @param trust the trust managers of a trust store; null for none
+   */
+  public record Opened(KeyManager[] keys, TrustManager[] trust) {
+
+    /** Neither store: plaintext. */
+    public static final Opened NONE = new Opened(null, null);
+
+    /** Opens {@code keyStore} ({@link #openKeyStore}) and {@code trust} ({@link #openTrustStore}). */
+    public static Opened of(Store keyStore, Store trust) {
+      return new Opened(openKeyStore(keyStore), openTrustStore(trust));
+    }
+  }
+
+  /**
+   * Reads {@code store} once as a server's or client's own key store: with its password, which must
+   * open its private key too. Null when there is no store.
    *
    * @throws UncheckedIOException when it cannot be read (no such file, a wrong password)
    * @throws IllegalArgumentException when it holds no private key, or the password does not open it
    */
-  public static void checkKeyStore(Store store) {
+  public static KeyManager[] openKeyStore(Store store) {
+    if (!store.present()) {
+      return null;
+    }
     KeyStore keys = store.load();
     try {
       boolean hasKey = false;
@@ -77,25 +101,32 @@ public final class GrpcTls {
       if (!hasKey) {
         throw new IllegalArgumentException("key store " + store.path() + " holds no private key (a trust store?)");
       }
-      keyManagers(store);
+      KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+      factory.init(keys, store.password().toCharArray());
+      return factory.getKeyManagers();
     } catch (GeneralSecurityException e) {
       throw new IllegalArgumentException("key store " + store.path() + " is unusable: " + e.getMessage(), e);
     }
   }
 
   /**
-   * Opens {@code store} as a trust store, the way {@link #server} and {@link #client} will.
+   * Reads {@code store} once as a trust store. Null when there is no store.
    *
    * @throws UncheckedIOException when it cannot be read (no such file, a wrong password)
    * @throws IllegalArgumentException when it holds no certificate
    */
-  public static void checkTrustStore(Store store) {
+  public static TrustManager[] openTrustStore(Store store) {
+    if (!store.present()) {
+      return null;
+    }
     KeyStore trust = store.load();
     try {
       if (trust.size() == 0) {
         throw new IllegalArgumentException("trust store " + store.path() + " holds no certificate");
       }
-      trustManagers(store);
+      TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+      factory.init(trust);
+      return factory.getTrustManagers();
     } catch (GeneralSecurityException e) {
       throw new IllegalArgumentException("trust store " + store.path() + " is unusable: " + e.getMessage(), e);
     }
@@ -106,20 +137,26 @@ public final class GrpcTls {
    * certificates trusted by {@code clientTrust} when that is present; plaintext without a key store.
    */
   public static ServerCredentials server(Store keyStore, Store clientTrust) {
-    if (!keyStore.present()) {
-      if (clientTrust.present()) {
-        throw new IllegalArgumentException("a client trust store (mutual TLS) needs the server's own key store too");
-      }
+    requireKeysForClientTrust(keyStore.present(), clientTrust.present());
+    return server(Opened.of(keyStore, clientTrust));
+  }
+
+  /** As {@link #server(Store, Store)}, from stores already read: the client trust is {@code opened}'s trust. */
+  public static ServerCredentials server(Opened opened) {
+    requireKeysForClientTrust(opened.keys() != null, opened.trust() != null);
+    if (opened.keys() == null) {
       return InsecureServerCredentials.create();
     }
-    try {
-      TlsServerCredentials.Builder tls = TlsServerCredentials.newBuilder().keyManager(keyManagers(keyStore));
-      if (clientTrust.present()) {
-        tls.trustManager(trustManagers(clientTrust)).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
-      }
-      return tls.build();
-    } catch (GeneralSecurityException e) {
-      throw new IllegalArgumentException("TLS from " + keyStore.path() + ": " + e.getMessage(), e);
+    TlsServerCredentials.Builder tls = TlsServerCredentials.newBuilder().keyManager(opened.keys());
+    if (opened.trust() != null) {
+      tls.trustManager(opened.trust()).clientAuth(TlsServerCredentials.ClientAuth.REQUIRE);
+    }
+    return tls.build();
+  }
+
+  private static void requireKeysForClientTrust(boolean keys, boolean clientTrust) {
+    if (!keys && clientTrust) {
+      throw new IllegalArgumentException("a client trust store (mutual TLS) needs the server's own key store too");
     }
   }
 
@@ -129,50 +166,38 @@ public final class GrpcTls {
    * present (mutual TLS); plaintext when neither is given.
    */
   public static ChannelCredentials client(Store trust, Store keyStore) {
-    if (!trust.present() && !keyStore.present()) {
+    return client(Opened.of(keyStore, trust));
+  }
+
+  /** As {@link #client(Store, Store)}, from stores already read. */
+  public static ChannelCredentials client(Opened opened) {
+    if (opened.trust() == null && opened.keys() == null) {
       return InsecureChannelCredentials.create();
     }
-    try {
-      TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
-      if (trust.present()) {
-        tls.trustManager(trustManagers(trust));
-      }
-      if (keyStore.present()) {
-        tls.keyManager(keyManagers(keyStore));
-      }
-      return tls.build();
-    } catch (GeneralSecurityException e) {
-      throw new IllegalArgumentException("TLS client credentials: " + e.getMessage(), e);
+    TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+    if (opened.trust() != null) {
+      tls.trustManager(opened.trust());
     }
+    if (opened.keys() != null) {
+      tls.keyManager(opened.keys());
+    }
+    return tls.build();
   }
 
   /**
-   * A JDK TLS context (for HTTP clients) trusting {@code trust} (the JDK's default trust when
-   * absent) and presenting {@code keyStore}'s certificate when present; null when neither is given.
+   * A JDK TLS context (for HTTP clients) trusting {@code opened}'s trust (the JDK's default trust
+   * when absent) and presenting its key store's certificate when present; null when neither is given.
    */
-  public static javax.net.ssl.SSLContext clientContext(Store trust, Store keyStore) {
-    if (!trust.present() && !keyStore.present()) {
+  public static javax.net.ssl.SSLContext clientContext(Opened opened) {
+    if (opened.trust() == null && opened.keys() == null) {
       return null;
     }
     try {
       javax.net.ssl.SSLContext context = javax.net.ssl.SSLContext.getInstance("TLS");
-      context.init(keyStore.present() ? keyManagers(keyStore) : null, trust.present() ? trustManagers(trust) : null,
-          null);
+      context.init(opened.keys(), opened.trust(), null);
       return context;
     } catch (GeneralSecurityException e) {
       throw new IllegalArgumentException("TLS client context: " + e.getMessage(), e);
     }
-  }
-
-  private static javax.net.ssl.KeyManager[] keyManagers(Store store) throws GeneralSecurityException {
-    KeyManagerFactory factory = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-    factory.init(store.load(), store.password().toCharArray());
-    return factory.getKeyManagers();
-  }
-
-  private static javax.net.ssl.TrustManager[] trustManagers(Store store) throws GeneralSecurityException {
-    TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-    factory.init(store.load());
-    return factory.getTrustManagers();
   }
 }

@@ -72,18 +72,29 @@ public final class FrontDoor implements AutoCloseable {
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
+    // The key stores are opened before Kafka is touched: a wrong password creates no reply topic.
+    return start(config, validator, rules, address, registry, dev.cascade.models.server.GrpcTls.Opened.of(
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
+            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
+        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
+            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD))));
+  }
+
+  /**
+   * As above, with the gRPC door's TLS from {@code grpc.tls.key-store} and {@code
+   * grpc.tls.client-trust-store} already read ({@code tls}: {@code serve} reads them once, to check
+   * them before anything starts, and serves with what it read).
+   */
+  public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
+      InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
+      dev.cascade.models.server.GrpcTls.Opened tls) {
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
     ApiKeys apiKeys = keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), registry);
     String token = config.get(CascadeConfig.ADMIN_TOKEN);
     if (token.isBlank()) {
       token = generateToken();
     }
-    // The key stores are opened before Kafka is touched: a wrong password creates no reply topic.
-    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
-            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
-            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD)));
+    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(tls);
     var clientProps = CascadeRouter.clientProperties(config);
     boolean ownTopic = config.get(CascadeConfig.FRONT_DOOR_REPLIES).equals(CascadeConfig.REPLIES_OWN_TOPIC);
     KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),

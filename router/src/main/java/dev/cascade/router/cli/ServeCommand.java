@@ -61,7 +61,8 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
-    checkStores(config);
+    // Read once: what the checks read is what the doors and the escalations use.
+    Stores stores = checkStores(config);
     // Each door's interface (null: every interface), resolved now: a name that does not resolve is a config error.
     InetAddress grpcHost = config.bindAddress(CascadeConfig.GRPC_HOST);
     boolean httpOn = config.get(CascadeConfig.HTTP_ENABLED);
@@ -82,11 +83,13 @@ final class ServeCommand implements Callable<Integer> {
     LOG.info("serve: configuration {}", config.describe());
     TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
         config.loadOptions());
-    CascadeRouter router = CascadeRouter.start(config, small, target);
+    CascadeRouter router = CascadeRouter.start(config, small, target, dev.cascade.router.learning.LearnedRules.bundled(),
+        dev.cascade.router.escalation.LargeModelTransports.Options.from(config, stores.large()));
     FrontDoor doors;
     try {
       doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
-          new InetSocketAddress(grpcHost, config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null));
+          new InetSocketAddress(grpcHost, config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null),
+          stores.door());
     } catch (RuntimeException e) {
       // Leave the group at once, and remove a temporary state directory, as a stop does.
       router.close();
@@ -143,29 +146,30 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   /**
-   * Opens every key and trust store configured, with its password, before anything touches Kafka:
-   * a wrong password or path stops the start at once, naming the key (exit 2).
+   * The gRPC door's stores ({@code grpc.tls.*}) and the escalations' ({@code large.tls.*}), each
+   * read once.
    */
-  static void checkStores(CascadeConfig config) {
-    checkStore(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD, true);
-    checkStore(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD,
-        false);
-    checkStore(config, CascadeConfig.LARGE_TLS_KEY_STORE, CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, true);
-    checkStore(config, CascadeConfig.LARGE_TLS_TRUST_STORE, CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, false);
+  record Stores(GrpcTls.Opened door, GrpcTls.Opened large) {}
+
+  /**
+   * Opens every key and trust store configured, with its password, once, before anything touches
+   * Kafka: a wrong password or path stops the start at once, naming the key (exit 2). The doors and
+   * the escalations are then made from what was read.
+   */
+  static Stores checkStores(CascadeConfig config) {
+    return new Stores(
+        new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
+            GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
+            CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)),
+        new GrpcTls.Opened(open(config, CascadeConfig.LARGE_TLS_KEY_STORE, CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD,
+            GrpcTls::openKeyStore), open(config, CascadeConfig.LARGE_TLS_TRUST_STORE,
+            CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
   }
 
-  private static void checkStore(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,
-      dev.cascade.router.config.ConfigKey<String> password, boolean keys) {
-    GrpcTls.Store opened = GrpcTls.Store.of(config.get(store), config.get(password));
-    if (!opened.present()) {
-      return;
-    }
+  private static <T> T open(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,
+      dev.cascade.router.config.ConfigKey<String> password, java.util.function.Function<GrpcTls.Store, T> opener) {
     try {
-      if (keys) {
-        GrpcTls.checkKeyStore(opened);
-      } else {
-        GrpcTls.checkTrustStore(opened);
-      }
+      return opener.apply(GrpcTls.Store.of(config.get(store), config.get(password)));
     } catch (java.io.UncheckedIOException | IllegalArgumentException e) {
       throw new ConfigException(store.name(), e.getMessage() + " (its password: " + password.name() + ")");
     }

@@ -41,15 +41,22 @@ public final class LargeModelTransports {
 
     /** From the configuration: {@code large.tls.*}, {@code large.kserve.*}, {@code large.openai.api-key-file}. */
     public static Options from(CascadeConfig config) {
-      GrpcTls.Store trust = GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_TRUST_STORE),
-          config.get(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD));
-      GrpcTls.Store keys = GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_KEY_STORE),
-          config.get(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD));
-      return new Options(GrpcTls.client(trust, keys),
+      return from(config, GrpcTls.Opened.of(GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_KEY_STORE),
+          config.get(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD)),
+          GrpcTls.Store.of(config.get(CascadeConfig.LARGE_TLS_TRUST_STORE),
+              config.get(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD))));
+    }
+
+    /**
+     * As {@link #from(CascadeConfig)}, with the {@code large.tls.*} stores already read ({@code tls}):
+     * the gRPC credentials and the HTTP clients' TLS context share that one reading.
+     */
+    public static Options from(CascadeConfig config, GrpcTls.Opened tls) {
+      return new Options(GrpcTls.client(tls),
           new KServeTransport.Tensors(config.get(CascadeConfig.LARGE_KSERVE_TEXT_INPUT),
               config.get(CascadeConfig.LARGE_KSERVE_TEXT_OUTPUT), config.get(CascadeConfig.LARGE_KSERVE_MAX_TOKENS_INPUT)),
           apiKey(config.get(CascadeConfig.LARGE_OPENAI_API_KEY_FILE)),
-          GrpcTls.clientContext(trust, keys));
+          GrpcTls.clientContext(tls));
     }
 
     private static String apiKey(String file) {

@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.TestCertificates;
 import dev.cascade.router.api.CommandLineRun;
+import dev.cascade.router.config.CascadeConfig;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -141,5 +143,68 @@ class ServeStartChecksTest {
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err().strip()).isEqualTo("error: grpc.tls.client-trust-store: cannot read key store "
         + dir.resolve("absent.p12") + ": no such file (its password: grpc.tls.client-trust-store-password)");
+  }
+
+  /**
+   * A named pipe at {@code dir/name} that gives {@code contents} to its first reader only: a second
+   * reader waits for a writer that never comes. Null where there is no {@code mkfifo}.
+   */
+  private static Path readableOnce(Path dir, String name, byte[] contents) throws Exception {
+    Path fifo = dir.resolve(name);
+    Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).redirectErrorStream(true).start();
+    mkfifo.getInputStream().readAllBytes();
+    if (mkfifo.waitFor() != 0) {
+      return null;
+    }
+    Thread writer = new Thread(() -> {
+      try {
+        java.nio.file.Files.write(fifo, contents);
+      } catch (java.io.IOException e) {
+        // the test failed before reading it
+      }
+    }, "fifo-" + name);
+    writer.setDaemon(true);
+    writer.start();
+    return fifo;
+  }
+
+  @Test
+  void eachStoreIsReadOnceAndTheDoorAndTheEscalationsUseWhatWasRead(@TempDir Path dir) throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.FileSystems.getDefault().supportedFileAttributeViews()
+        .contains("posix"), "named pipes");
+    String password = "secret-pw";
+    byte[] keys = java.nio.file.Files.readAllBytes(TestCertificates.keyPair(dir, "door", password));
+    byte[] trust = java.nio.file.Files.readAllBytes(TestCertificates.trustStoreOf(dir, "door", password));
+    List<Path> pipes = new java.util.ArrayList<>();
+    for (String name : List.of("grpc-keys.p12", "grpc-trust.p12", "large-keys.p12", "large-trust.p12")) {
+      Path pipe = readableOnce(dir, name, name.contains("keys") ? keys : trust);
+      org.junit.jupiter.api.Assumptions.assumeTrue(pipe != null, "mkfifo");
+      pipes.add(pipe);
+    }
+    CascadeConfig config = CascadeConfig.defaults()
+        .with(CascadeConfig.GRPC_TLS_KEY_STORE, pipes.get(0).toString())
+        .with(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD, password)
+        .with(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, pipes.get(1).toString())
+        .with(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, password)
+        .with(CascadeConfig.LARGE_TLS_KEY_STORE, pipes.get(2).toString())
+        .with(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, password)
+        .with(CascadeConfig.LARGE_TLS_TRUST_STORE, pipes.get(3).toString())
+        .with(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, password);
+    try {
+      // A store read twice would wait here for the second reading's writer.
+      org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+        ServeCommand.Stores stores = ServeCommand.checkStores(config);
+        assertThat(dev.cascade.models.server.GrpcTls.server(stores.door()))
+            .isInstanceOf(io.grpc.TlsServerCredentials.class);
+        var transports = dev.cascade.router.escalation.LargeModelTransports.Options.from(config, stores.large());
+        assertThat(transports.grpcCredentials()).isInstanceOf(io.grpc.TlsChannelCredentials.class);
+        assertThat(transports.sslContext()).isNotNull();
+      });
+    } finally {
+      for (Path pipe : pipes) {
+        // Opened for reading and writing, a pipe never waits: this frees a reader (or writer) still waiting on it.
+        new java.io.RandomAccessFile(pipe.toFile(), "rw").close();
+      }
+    }
   }
 }
