@@ -106,7 +106,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
   @Option(names = "--rule-file", paramLabel = "PATH",
       description = "Evaluate the learned rule in this artifact (from train-rule) instead of the shipped ones;"
-          + " repeatable. With --outcomes, scored from each outcome's recorded features and embedding.")
+          + " repeatable. With --outcomes, scored from each outcome's recorded features and embedding; it must be"
+          + " for the small model --small names, the one the outcomes' router served.")
   List<Path> ruleFiles = new ArrayList<>();
 
   @Option(names = "--early-defer",
@@ -257,18 +258,12 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     List<PromptItem> items = PromptItem.readJsonl(data);
     // What can be checked before the models run: the rule files (each applicable to the small model,
     // as a router would decide), the training file, the plot's path.
-    List<LearnedRule> rules = new ArrayList<>();
     Map<LearnedRule, String> origins = new java.util.IdentityHashMap<>();
     RuleCatalog catalog = new RuleCatalog(ModelFingerprint.of(models.small), "small model '" + models.small + "'");
     boolean smallEmbedding = ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput();
-    for (Path file : ruleFiles) {
-      LearnedRule rule = RuleArtifacts.read(file);
-      String why = catalog.whyNotDeferralRule(rule, smallEmbedding, models.small);
-      if (!why.isEmpty()) {
-        throw new IllegalArgumentException("--rule-file " + file + ": " + why);
-      }
-      rules.add(rule);
-      origins.put(rule, "--rule-file " + file);
+    List<LearnedRule> rules = readRuleFiles(catalog, smallEmbedding);
+    for (int i = 0; i < rules.size(); i++) {
+      origins.put(rules.get(i), "--rule-file " + ruleFiles.get(i));
     }
     List<String> leftOut = new ArrayList<>();
     if (ruleFiles.isEmpty() && ruleTrain == null) {
@@ -334,10 +329,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           (plot != null ? "--plot" : ruleTrain != null ? "--rule-train" : "--early-defer")
               + " applies to --data only, not to --outcomes");
     }
-    List<LearnedRule> rules = new ArrayList<>();
-    for (Path file : ruleFiles) {
-      rules.add(RuleArtifacts.read(file));
+    // Before Kafka is read: each for the small model --small names, the one the outcomes' router served.
+    if (!ruleFiles.isEmpty()) {
+      ModelOptions.resolve(spec.commandLine(), "--small", models.small);
     }
+    List<LearnedRule> rules = ruleFiles.isEmpty() ? new ArrayList<>() : readRuleFiles(
+        new RuleCatalog(ModelFingerprint.of(models.small), "small model '" + models.small + "' (--small)"),
+        ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput());
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
     OutcomeReport.Collector collector = new OutcomeReport.Collector();
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
@@ -365,6 +363,33 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     out.flush();
     return 0;
+  }
+
+  /**
+   * The {@code --rule-file} artifacts, in order, each one a router with the small model of {@code
+   * catalog} would apply as a deferral rule.
+   *
+   * @throws IllegalArgumentException (exit 2) naming the file and what is wrong with it: missing,
+   *     unreadable, not a rule artifact, or for another model (its fingerprint and the model's)
+   */
+  private List<LearnedRule> readRuleFiles(RuleCatalog catalog, boolean smallEmbedding) {
+    List<LearnedRule> rules = new ArrayList<>();
+    for (Path file : ruleFiles) {
+      LearnedRule rule;
+      try {
+        rule = RuleArtifacts.read(file);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("--rule-file " + RuntimeCommand.readProblem(file, e), e);
+      } catch (IllegalArgumentException e) { // "FILE: not a rule artifact: ..."
+        throw new IllegalArgumentException("--rule-file " + e.getMessage(), e);
+      }
+      String why = catalog.whyNotDeferralRule(rule, smallEmbedding, models.small);
+      if (!why.isEmpty()) {
+        throw new IllegalArgumentException("--rule-file " + file + ": " + why);
+      }
+      rules.add(rule);
+    }
+    return rules;
   }
 
   /** {@code eval --tiers}: the N-tier frontiers and the pre-generation skip ({@link TiersEvaluation}). */

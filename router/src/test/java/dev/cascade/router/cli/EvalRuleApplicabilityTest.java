@@ -49,6 +49,36 @@ class EvalRuleApplicabilityTest {
   }
 
   @Test
+  void aRuleFileForOutcomesIsCheckedBeforeKafkaInOneLineNamingTheFileAndTheProblem() throws Exception {
+    // Nothing listens at 127.0.0.1:1: a check left to after the topic is read would not be reached.
+    java.util.function.Function<Path, String> refused = file -> {
+      CommandLineRun run = CommandLineRun.of("eval", "--outcomes", "cascade.outcomes", "--bootstrap-servers",
+          "127.0.0.1:1", "--rule-file", file.toString());
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+      assertThat(run.err().strip().lines()).as(run.err()).hasSize(1);
+      return run.err().strip();
+    };
+    Path missing = dir.resolve("missing.rule");
+    assertThat(refused.apply(missing)).isEqualTo("error: --rule-file " + missing + ": no such file");
+    assertThat(refused.apply(dir)).isEqualTo("error: --rule-file " + dir + ": is a directory");
+    Path garbage = Files.writeString(dir.resolve("garbage.rule"), "not an artifact");
+    assertThat(refused.apply(garbage)).startsWith("error: --rule-file " + garbage + ": not a rule artifact: ");
+    LearnedRule shipped = LearnedRules.bundledRules().get(0);
+    Path other = dir.resolve("other.rule");
+    RuleArtifacts.write(shipped.withInfo(shipped.info().withModel("ab".repeat(32), ModelFingerprint.FEATURE_LAYOUT)),
+        other);
+    assertThat(refused.apply(other)).startsWith("error: --rule-file " + other + ": rule 'posthoc-quantile'")
+        .contains("ab".repeat(32)).contains("small model 'small' (--small) has sha256 " + ModelFingerprint.of("small"));
+    Path unreadable = Files.copy(other, dir.resolve("unreadable.rule"));
+    if (Files.getFileAttributeView(unreadable, java.nio.file.attribute.PosixFileAttributeView.class) != null) {
+      Files.setPosixFilePermissions(unreadable, java.util.Set.of());
+      if (!Files.isReadable(unreadable)) { // root reads it anyway
+        assertThat(refused.apply(unreadable)).isEqualTo("error: --rule-file " + unreadable + ": permission denied");
+      }
+    }
+  }
+
+  @Test
   void theShippedRulesAreLeftOutForAModelWithoutAnEmbeddingAndNothingScoresThem() throws Exception {
     CommandLineRun run = CommandLineRun.of("eval", "--data", data().toString(), "--small", ROTARY.toString(),
         "--large", "small", "--resamples", "20", "--json");
