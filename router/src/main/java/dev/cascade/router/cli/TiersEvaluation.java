@@ -174,7 +174,9 @@ final class TiersEvaluation {
     try {
       return dev.cascade.router.routing.CostModel.relativeToFirst(tiers);
     } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException("--costs: " + e.getMessage() + "; give the per-token costs with --costs", e);
+      // Not --costs, which was not given: the model and its card (eval prefixes "--tiers: ").
+      throw new IllegalArgumentException(e.getMessage() + "; --costs C0,C1,... overrides the cards: one per-token"
+          + " cost per tier", e);
     }
   }
 

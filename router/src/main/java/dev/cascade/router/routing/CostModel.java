@@ -1,7 +1,9 @@
 package dev.cascade.router.routing;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.config.CascadeConfig;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -41,12 +43,23 @@ public record CostModel(double smallPerToken, double largePerToken) {
   public static double[] relativeToFirst(List<String> models) {
     double[] out = new double[models.size()];
     for (int k = 0; k < out.length; k++) {
-      long parameters = ModelDirectory.resolve(models.get(k)).card().map(c -> c.path("parameters").asLong(-1))
-          .orElse(-1L);
-      if (parameters <= 0) {
-        throw new IllegalArgumentException("model '" + models.get(k) + "' has no \"parameters\" in its card.json");
+      ModelDirectory dir = ModelDirectory.resolve(models.get(k));
+      String model = "model '" + models.get(k) + "'";
+      Path cardFile = dir.path().resolve("card.json");
+      if (dir.card().isEmpty()) {
+        throw new IllegalArgumentException(model + " has no card.json (" + cardFile + "), whose \"parameters\" gives"
+            + " its per-token cost");
       }
-      out[k] = parameters;
+      JsonNode parameters = dir.card().get().path("parameters");
+      if (parameters.isMissingNode() || parameters.isNull()) {
+        throw new IllegalArgumentException(model + " has no \"parameters\" in its card.json (" + cardFile
+            + "), the parameter count its per-token cost comes from");
+      }
+      if (!parameters.canConvertToExactIntegral() || parameters.asLong(-1) <= 0) {
+        throw new IllegalArgumentException(model + ": \"parameters\" in its card.json (" + cardFile + ") is "
+            + parameters + ", not a positive parameter count, which its per-token cost comes from");
+      }
+      out[k] = parameters.asLong();
     }
     double base = out[0];
     for (int k = 0; k < out.length; k++) {

@@ -52,8 +52,27 @@ class EvalTiersOptionsTest {
     Files.createDirectories(model);
     Files.write(model.resolve("model.onnx"), new byte[0]);
     Files.write(model.resolve("tokenizer.json"), List.of("{}"));
-    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small," + model))
-        .contains("--costs: model '" + model + "' has no \"parameters\"");
+    String overrides = "; --costs C0,C1,... overrides the cards: one per-token cost per tier";
+    // No card at all: said so, not that the card lacks the field.
+    assertThat(lines(refused("../models/data/validation.jsonl", "--tiers", "small," + model))).first()
+        .isEqualTo("error: --tiers: model '" + model + "' has no card.json (" + model.resolve("card.json")
+            + "), whose \"parameters\" gives its per-token cost" + overrides);
+    // A card without the field, in a middle tier.
+    Files.write(model.resolve("card.json"), List.of("{\"name\": \"bare\", \"context_length\": 96}"));
+    assertThat(lines(refused("../models/data/validation.jsonl", "--tiers", "small," + model + ",large"))).first()
+        .isEqualTo("error: --tiers: model '" + model + "' has no \"parameters\" in its card.json ("
+            + model.resolve("card.json") + "), the parameter count its per-token cost comes from" + overrides);
+    Files.write(model.resolve("card.json"), List.of("{\"parameters\": \"7B\"}"));
+    assertThat(lines(refused("../models/data/validation.jsonl", "--tiers", model + ",large"))).first()
+        .isEqualTo("error: --tiers: model '" + model + "': \"parameters\" in its card.json (" + model.resolve("card.json")
+            + ") is \"7B\", not a positive parameter count, which its per-token cost comes from" + overrides);
+    // --costs overrides the cards: past the cost check (then refused for the next option, before any model runs).
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small," + model, "--costs", "1,2",
+        "--skip-label", "benefits")).contains("--skip-label").doesNotContain("parameters");
+  }
+
+  private static List<String> lines(String text) {
+    return text.strip().lines().toList();
   }
 
   @Test
