@@ -70,8 +70,9 @@ class GrpcTlsTest {
     }
   }
 
+  // Deadlines far above a TLS handshake on a loaded 2-core CI machine (5 s timed out there): the refusals come at once anyway.
   private static EscalationSettings settings() {
-    return new EscalationSettings(4, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 8);
+    return new EscalationSettings(4, Duration.ofSeconds(20), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(20), 8);
   }
 
   @Test
@@ -82,8 +83,8 @@ class GrpcTlsTest {
     try (EscalationClient tls = EscalationClient.connect(target, settings(),
             GrpcTls.client(serverTrust, GrpcTls.Store.NONE));
         EscalationClient plain = EscalationClient.connect(target, settings(), InsecureChannelCredentials.create())) {
-      assertThat(tls.generate("r1", "over tls", 8).get(10, TimeUnit.SECONDS).text()).isEqualTo("OVER TLS");
-      assertThatThrownBy(() -> plain.generate("r2", "plain", 8).get(10, TimeUnit.SECONDS))
+      assertThat(tls.generate("r1", "over tls", 8).get(30, TimeUnit.SECONDS).text()).isEqualTo("OVER TLS");
+      assertThatThrownBy(() -> plain.generate("r2", "plain", 8).get(30, TimeUnit.SECONDS))
           .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
     } finally {
       server.shutdownNow();
@@ -101,10 +102,10 @@ class GrpcTlsTest {
             GrpcTls.client(serverTrust, GrpcTls.Store.NONE));
         EscalationClient untrusted = EscalationClient.connect(target, settings(),
             GrpcTls.client(serverTrust, serverKeys))) {
-      assertThat(withCertificate.generate("r1", "mutual", 8).get(10, TimeUnit.SECONDS).text()).isEqualTo("MUTUAL");
-      assertThatThrownBy(() -> without.generate("r2", "no certificate", 8).get(10, TimeUnit.SECONDS))
+      assertThat(withCertificate.generate("r1", "mutual", 8).get(30, TimeUnit.SECONDS).text()).isEqualTo("MUTUAL");
+      assertThatThrownBy(() -> without.generate("r2", "no certificate", 8).get(30, TimeUnit.SECONDS))
           .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
-      assertThatThrownBy(() -> untrusted.generate("r3", "wrong certificate", 8).get(10, TimeUnit.SECONDS))
+      assertThatThrownBy(() -> untrusted.generate("r3", "wrong certificate", 8).get(30, TimeUnit.SECONDS))
           .isInstanceOf(ExecutionException.class).hasMessageContaining("UNAVAILABLE");
     } finally {
       server.shutdownNow();
