@@ -133,6 +133,11 @@ public final class CascadeConfig {
       600_000, "with small.expired-requests skip: how long past a request's deadline_ms, by this router's clock, it is"
           + " still generated; deadline_ms is the caller's (or its door's) wall clock, so set it to the worst clock"
           + " skew between the doors' and Kafka clients' machines and the routers'");
+  public static final ConfigKey<Boolean> SHED_SHORT_REQUESTS = ConfigKey.bool("small.shed-short-requests", true,
+      "with small.expired-requests skip: also answer deadline_exceeded, without any model, a request whose deadline_ms"
+          + " (plus small.deadline-grace-ms) is nearer than the small model's median generation time over its last 32"
+          + " batches of the request's token limit (once 5 have run): generated, its answer would most likely come"
+          + " after its caller stopped waiting; false sheds only requests whose deadline has passed");
   public static final ConfigKey<Boolean> EARLY_DEFER = ConfigKey.bool("small.early-defer", true,
       "stop decoding a request as soon as its deferral is certain (chow-sum, chow-quantile at alpha 0, a fixed"
           + " threshold: the decisions are those of decoding to the end), and apply the policy's early-defer margin;"
@@ -361,7 +366,7 @@ public final class CascadeConfig {
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
-      EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS,
+      EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS, SHED_SHORT_REQUESTS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,

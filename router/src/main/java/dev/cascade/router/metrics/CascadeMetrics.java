@@ -69,6 +69,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter earlyDeferrals;
   private final Counter tierEarlyDeferrals;
   private final Counter pregenSkips;
+  private final Counter shedShort;
   private final Counter pregenSkipFailures;
   private final Counter escalationWaits;
   private final Counter tierFallbacks;
@@ -166,6 +167,11 @@ public final class CascadeMetrics implements RoutingObserver {
     pregenSkips = Counter.builder().name("cascade_pregen_skips_total")
         .help("Requests escalated without small-model decoding because the policy's pre-generation skip rule"
             + " flagged their prompt (small_stop pregen-skip on the outcome)")
+        .withoutExemplars().register(registry);
+    shedShort = Counter.builder().name("cascade_requests_shed_short_total")
+        .help("Requests answered deadline_exceeded before their deadline_ms had passed, because it was nearer than the"
+            + " small model's recent median generation time (small.shed-short-requests); each is also counted in"
+            + " cascade_requests_total{outcome=\"deadline_exceeded\"}")
         .withoutExemplars().register(registry);
     pregenSkipFailures = Counter.builder().name("cascade_pregen_skip_failures_total")
         .help("Requests decoded as usual because the policy's pre-generation skip rule could not score them (missing"
@@ -346,6 +352,11 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void pregenSkipped() {
     pregenSkips.inc();
+  }
+
+  @Override
+  public void shedShort() {
+    shedShort.inc();
   }
 
   @Override

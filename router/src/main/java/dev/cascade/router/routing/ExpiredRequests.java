@@ -14,27 +14,57 @@ import dev.cascade.schemas.avro.CascadeRequest;
  * some requests {@code deadline_exceeded} while their caller still waits for up to the excess; one
  * whose clock runs behind generates requests already given up by up to its lag.
  *
+ * <p>With {@code shedShort}, a request whose deadline has not passed but is nearer than the small
+ * model's recent median generation time ({@link GenerationTimes}) is shed too: generated, its
+ * answer would most likely come after its caller stopped waiting.
+ *
  * @param skip whether an expired request is answered without any model ({@code skip}), rather
  *     than generated as any other ({@code generate})
  * @param graceMs how long past its deadline a request is still generated
+ * @param shedShort whether (with {@code skip}) a request with less time left than a generation
+ *     takes is answered as an expired one ({@code small.shed-short-requests})
  */
-public record ExpiredRequests(boolean skip, long graceMs) {
+public record ExpiredRequests(boolean skip, long graceMs, boolean shedShort) {
 
   /** Every request generated, whatever its deadline: the deadline only bounds the escalation. */
   public static final ExpiredRequests GENERATE = new ExpiredRequests(false, 0);
-  /** The default: a request past its deadline is not generated. */
+  /** The default: a request past its deadline, or with less time left than a generation, is not generated. */
   public static final ExpiredRequests SKIP = new ExpiredRequests(true, 0);
 
   public ExpiredRequests {
     if (graceMs < 0) {
       throw new IllegalArgumentException("graceMs: must be >= 0, was " + graceMs);
     }
+    if (shedShort && !skip) {
+      throw new IllegalArgumentException("shedShort: only with skip");
+    }
   }
 
-  /** What {@code small.expired-requests} and {@code small.deadline-grace-ms} say. */
+  /** With {@code skip}, short requests are shed too (the default). */
+  public ExpiredRequests(boolean skip, long graceMs) {
+    this(skip, graceMs, skip);
+  }
+
+  /**
+   * What {@code small.expired-requests}, {@code small.deadline-grace-ms} and {@code
+   * small.shed-short-requests} say.
+   */
   public static ExpiredRequests of(CascadeConfig config) {
-    return new ExpiredRequests(CascadeConfig.EXPIRED_SKIP.equals(config.get(CascadeConfig.EXPIRED_REQUESTS)),
-        config.get(CascadeConfig.DEADLINE_GRACE_MS));
+    boolean skip = CascadeConfig.EXPIRED_SKIP.equals(config.get(CascadeConfig.EXPIRED_REQUESTS));
+    return new ExpiredRequests(skip, config.get(CascadeConfig.DEADLINE_GRACE_MS),
+        skip && config.get(CascadeConfig.SHED_SHORT_REQUESTS));
+  }
+
+  /**
+   * Whether {@code request}, not {@link #expired}, is not to be generated at {@code nowMs} either:
+   * it has a deadline, and less time is left to it (with the grace) than {@code generationMs}, the
+   * small model's recent median generation time of its token limit (NaN: none yet, nothing shed).
+   */
+  public boolean tooShort(CascadeRequest request, long nowMs, double generationMs) {
+    Long deadline = request.getDeadlineMs();
+    // In doubles: no overflow for any deadline, and exact to well under a millisecond.
+    return shedShort && deadline != null && !Double.isNaN(generationMs)
+        && (double) deadline + graceMs - nowMs < generationMs;
   }
 
   /**

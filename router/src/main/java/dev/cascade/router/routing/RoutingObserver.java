@@ -45,6 +45,12 @@ public interface RoutingObserver {
   /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
   default void smallModelFailed(int requests) {}
 
+  /**
+   * A request was answered deadline_exceeded before its deadline had passed: it was nearer than the
+   * small model's recent median generation time ({@link ExpiredRequests#tooShort}).
+   */
+  default void shedShort() {}
+
   /** A request skipped small-model decoding: the pre-generation skip rule flagged its prompt. */
   default void pregenSkipped() {}
 

@@ -151,13 +151,33 @@ public final class RoutingRecords {
    */
   public Routed.Answered deadlineExceeded(PendingRequest pending, DeferralPolicy policy, double queueMs, long nowMs) {
     CascadeRequest request = pending.request();
-    Escalation notRun = withoutSmallAnswer(pending, policy, nowMs)
+    return deadlineExceeded(notRun(pending, policy, queueMs, nowMs), "the request's deadline_ms passed "
+        + (nowMs - request.getDeadlineMs()) + " ms before the small model would have run ("
+        + (request.getDeadlineMs() - request.getCreatedAtMs()) + " ms after it was created); not generated", 0, nowMs);
+  }
+
+  /**
+   * A request whose deadline had not passed when its batch was about to run, but was nearer than
+   * {@code generationMs}, the small model's recent median generation time ({@link
+   * ExpiredRequests#tooShort}): answered as {@link #deadlineExceeded(PendingRequest, DeferralPolicy,
+   * double, long)} is, and counted ({@link RoutingObserver#shedShort}).
+   */
+  public Routed.Answered tooShort(PendingRequest pending, DeferralPolicy policy, double queueMs, long nowMs,
+      double generationMs) {
+    CascadeRequest request = pending.request();
+    observer.shedShort();
+    return deadlineExceeded(notRun(pending, policy, queueMs, nowMs), "the request's deadline_ms was "
+        + (request.getDeadlineMs() - nowMs) + " ms away when the small model would have run, less than its median"
+        + " generation time of " + Math.round(generationMs) + " ms (" + (request.getDeadlineMs()
+        - request.getCreatedAtMs()) + " ms after it was created); not generated", 0, nowMs);
+  }
+
+  /** The escalation record of a request no model ran for: nothing decided, only its wait. */
+  private Escalation notRun(PendingRequest pending, DeferralPolicy policy, double queueMs, long nowMs) {
+    return withoutSmallAnswer(pending, policy, nowMs)
         .setDecision(Decision.ACCEPT).setPropensity(null)
         .setLatencies(latencies(queueMs, 0, 0, 0, nowMs - pending.receivedAtMs()))
         .build();
-    return deadlineExceeded(notRun, "the request's deadline_ms passed " + (nowMs - request.getDeadlineMs())
-        + " ms before the small model would have run (" + (request.getDeadlineMs() - request.getCreatedAtMs())
-        + " ms after it was created); not generated", 0, nowMs);
   }
 
   /**

@@ -41,7 +41,10 @@ import java.util.Optional;
  * <p>A request whose {@code deadline_ms} has passed when its group of the batch is about to run
  * ({@link ExpiredRequests}, by this router's clock) is answered {@code deadline_exceeded} at once
  * ({@link RoutingRecords#deadlineExceeded}): no cache lookup, no prompt pass, no decoding, no score,
- * and the target-rate controller is not told of it (it was neither accepted nor escalated).
+ * and the target-rate controller is not told of it (it was neither accepted nor escalated). So is
+ * one not answered from the cache whose deadline is nearer than the small model's median time to
+ * generate a batch of its token limit over the last batches ({@link GenerationTimes}, {@link
+ * ExpiredRequests#tooShort}).
  */
 public final class SmallModelRouter {
 
@@ -55,6 +58,7 @@ public final class SmallModelRouter {
   private final boolean earlyDefer;
   private final int earlyDeferEvery;
   private final ExpiredRequests expiredRequests;
+  private final GenerationTimes generationTimes;
 
   public SmallModelRouter(TextGenerator smallModel, DeferralRules rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock) {
@@ -107,12 +111,21 @@ public final class SmallModelRouter {
   public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
       int earlyDeferEvery, ExpiredRequests expiredRequests) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, earlyDefer, earlyDeferEvery,
+        expiredRequests, new GenerationTimes());
+  }
+
+  /** As above, with the generation times so far ({@link ExpiredRequests#tooShort}) given: for tests. */
+  SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
+      int earlyDeferEvery, ExpiredRequests expiredRequests, GenerationTimes generationTimes) {
     if (earlyDeferEvery < 1) {
       throw new IllegalArgumentException("earlyDeferEvery must be >= 1, was " + earlyDeferEvery);
     }
     this.earlyDefer = earlyDefer;
     this.earlyDeferEvery = earlyDeferEvery;
     this.expiredRequests = expiredRequests;
+    this.generationTimes = generationTimes;
     this.cache = cache;
     this.smallModel = smallModel;
     this.rules = rules;
@@ -142,6 +155,7 @@ public final class SmallModelRouter {
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
       long batchStartMs = clock.millis();
+      double generationMs = generationTimes.medianMs(limit);
       List<Integer> fresh = new ArrayList<>();
       for (int i : group.getValue()) {
         PendingRequest pending = batch.get(i);
@@ -155,6 +169,10 @@ public final class SmallModelRouter {
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
           generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true, null));
+        } else if (expiredRequests.tooShort(pending.request(), batchStartMs, generationMs)) {
+          // Its answer would most likely come after its caller stopped waiting: shed as the expired.
+          double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
+          notDecoded.put(i, records.tooShort(pending, policy, queueMs, clock.millis(), generationMs));
         } else {
           fresh.add(i);
         }
@@ -203,6 +221,7 @@ public final class SmallModelRouter {
           : smallModel.generate(prompts, limit);
       // A request the skip rule scored also paid its share of the prompt pass.
       double smallMs = (System.nanoTime() - t0) / 1e6;
+      generationTimes.record(limit, smallMs);
       for (int j = 0; j < prompts.size(); j++) {
         PendingRequest pending = batch.get(fresh.get(j));
         Generation generation = generations.get(j);

@@ -27,6 +27,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,12 +37,14 @@ import org.junit.jupiter.api.Test;
  * on a real broker): the door goes on answering with the last policy it read, its reader logs the
  * condition once instead of the Kafka consumer's warning per fetch (about a thousand a second
  * before), {@code cascade_policy_topic_missing} says so, and once the topic is created again the
- * reader says so once and follows it.
+ * reader says so once and follows it. A consumer that goes on fetching the deleted partition (as
+ * Kafka Streams' global consumer does) has its warning written once, then at most once a minute.
  */
 class PolicyTopicDeletedIT {
 
   private static final String TOPIC = "deleted.policy";
   private static final String TOKEN = "policy-topic-deleted-token-0123456789";
+  private static final String FETCHER = "deleted-policy-fetcher";
 
   private static NewTopic policyTopic() {
     return new NewTopic(TOPIC, 1, (short) 1).configs(Map.of("cleanup.policy", "compact"));
@@ -51,7 +56,9 @@ class PolicyTopicDeletedIT {
     PrintStream stderr = System.err;
     PrometheusRegistry registry = new PrometheusRegistry();
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-        Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+        Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()));
+        KafkaConsumer<byte[], byte[]> fetcher = new KafkaConsumer<>(Map.of("bootstrap.servers",
+            kafka.bootstrapServers(), "client.id", FETCHER), new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       admin.createTopics(List.of(policyTopic())).all().get(60, TimeUnit.SECONDS);
       PolicyTopic policies = PolicyTopic.start(Map.of("bootstrap.servers", kafka.bootstrapServers()), TOPIC,
           new DeferralPolicy("chow-sum", 0.0, 2.0, 0.0, 0.0, 4, "config", 0, "configured default"), registry);
@@ -67,14 +74,28 @@ class PolicyTopicDeletedIT {
         assertThat(last.getVersion()).isGreaterThan(first.getVersion());
         assertThat(scrape(registry)).contains("cascade_policy_topic_missing 0.0");
 
+        // A consumer that goes on fetching the deleted partition, as Kafka Streams' global consumer
+        // of the policy topic does in serve (it has no way to stop).
+        fetcher.assign(List.of(new TopicPartition(TOPIC, 0)));
+        fetcher.poll(Duration.ofMillis(500));
+
         // slf4j-simple writes to whatever System.err is at the time of each line.
         System.setErr(new PrintStream(log, true, StandardCharsets.UTF_8));
+        long deletedAt = System.nanoTime();
         admin.deleteTopics(List.of(TOPIC)).all().get(60, TimeUnit.SECONDS);
-        waitFor(policies::missing, Duration.ofSeconds(60));
+        waitFor(() -> fetch(fetcher) && policies.missing(), Duration.ofSeconds(60));
         assertThat(scrape(registry)).contains("cascade_policy_topic_missing 1.0");
         // Three looks for the topic (1 + 2 + 4 s apart): the consumer fetching it all along, as
         // before, would have logged thousands of warnings by then.
-        waitFor(() -> policies.looks() >= 3, Duration.ofSeconds(60));
+        waitFor(() -> fetch(fetcher) && policies.looks() >= 3, Duration.ofSeconds(60));
+        // The fetching consumer's warning, written once (then once a minute with a count), against one
+        // per fetch before: 2 a second in serve, 237 lines in 120 s.
+        long minutes = TimeUnit.NANOSECONDS.toMinutes(System.nanoTime() - deletedAt);
+        List<String> fetchWarnings = logged(log).lines()
+            .filter(l -> l.contains("clientId=" + FETCHER) && l.contains("Received unknown topic or partition error"))
+            .toList();
+        assertThat(fetchWarnings).as("the first is written").isNotEmpty();
+        assertThat(fetchWarnings).as("then at most one a minute").hasSizeLessThanOrEqualTo(1 + (int) minutes);
         Policy served = FakeKafkaServer.admin(channel, null, 10).getPolicy(GetPolicyRequest.getDefaultInstance());
         assertThat(served.getVersion()).isEqualTo(last.getVersion());
         assertThat(served.getThreshold()).isEqualTo(4.5);
@@ -108,6 +129,12 @@ class PolicyTopicDeletedIT {
   private static Policy update(ManagedChannel channel, double threshold, String reason) {
     return FakeKafkaServer.admin(channel, TOKEN, 60).updatePolicy(UpdatePolicyRequest.newBuilder()
         .setPolicy(Policy.newBuilder().setRule("chow-sum").setThreshold(threshold).setReason(reason)).build());
+  }
+
+  /** One poll of {@code fetcher}: true, so that it goes on fetching while a condition is awaited. */
+  private static boolean fetch(KafkaConsumer<byte[], byte[]> fetcher) {
+    fetcher.poll(Duration.ofMillis(100));
+    return true;
   }
 
   private static String logged(ByteArrayOutputStream log) {

@@ -48,14 +48,34 @@ class ExpiredRequestsRoutingTest {
         public void answered(RoutingOutcome outcome) {
           answered.add(outcome);
         }
+
+        @Override
+        public void shedShort() {
+          shedShort++;
+        }
       });
   private final ResponseCache cache = ResponseCache.create(100, Duration.ofMinutes(5));
   /** Accepts everything: the counting model's answers score 1 under Chow-Quantile-0. */
   private final DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0, 5, 0, 0, 3, "test", 0, "");
 
+  private int shedShort;
+
   private SmallModelRouter router(ExpiredRequests expired) {
+    return router(expired, new GenerationTimes());
+  }
+
+  private SmallModelRouter router(ExpiredRequests expired, GenerationTimes times) {
     return new SmallModelRouter(model, RuleResolver.of(DeferralRules.builtIn()), new TargetRateController(), records,
-        48, Clock.fixed(Instant.ofEpochMilli(NOW), ZoneOffset.UTC), cache, true, 4, expired);
+        48, Clock.fixed(Instant.ofEpochMilli(NOW), ZoneOffset.UTC), cache, true, 4, expired, times);
+  }
+
+  /** Five batches of the default token limit (48) took {@code ms} each. */
+  private static GenerationTimes generationsTook(double ms) {
+    GenerationTimes times = new GenerationTimes();
+    for (int i = 0; i < GenerationTimes.MIN_SAMPLES; i++) {
+      times.record(48, ms);
+    }
+    return times;
   }
 
   /** A request created 30 s before now, received 200 ms before now, due at {@code deadline} (null: none). */
@@ -85,7 +105,10 @@ class ExpiredRequestsRoutingTest {
 
   @Test
   void theConfigurationSaysWhetherAndWithWhatGrace() {
-    assertThat(ExpiredRequests.of(CascadeConfig.defaults())).isEqualTo(ExpiredRequests.SKIP);
+    assertThat(ExpiredRequests.of(CascadeConfig.defaults())).isEqualTo(ExpiredRequests.SKIP)
+        .isEqualTo(new ExpiredRequests(true, 0, true));
+    assertThat(ExpiredRequests.of(CascadeConfig.defaults().with(CascadeConfig.SHED_SHORT_REQUESTS, "false")))
+        .isEqualTo(new ExpiredRequests(true, 0, false));
     assertThat(ExpiredRequests.of(CascadeConfig.defaults()
         .with(CascadeConfig.EXPIRED_REQUESTS, "generate").with(CascadeConfig.DEADLINE_GRACE_MS, "250")))
         .isEqualTo(new ExpiredRequests(false, 250));
@@ -164,5 +187,70 @@ class ExpiredRequestsRoutingTest {
       assertThat(a.response().getServedBy()).isEqualTo(ServedBy.SMALL);
       assertThat(a.response().getDeadlineExceeded()).isFalse();
     }
+  }
+
+  @Test
+  void aRequestWithLessTimeLeftThanTheMedianGenerationIsShedAsAnExpiredOne() {
+    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 299), NOW, 300)).isTrue();
+    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 300), NOW, 300)).as("just enough time").isFalse();
+    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 10), NOW, Double.NaN)).as("no estimate yet").isFalse();
+    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(null), NOW, 300)).isFalse();
+    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(Long.MAX_VALUE), NOW, 300)).isFalse();
+    assertThat(new ExpiredRequests(true, 200).tooShort(withDeadline(NOW + 150), NOW, 300)).as("grace").isFalse();
+    assertThat(new ExpiredRequests(true, 0, false).tooShort(withDeadline(NOW + 1), NOW, 300)).isFalse();
+    assertThat(ExpiredRequests.GENERATE.tooShort(withDeadline(NOW + 1), NOW, 300)).isFalse();
+    assertThatThrownBy(() -> new ExpiredRequests(false, 0, true)).hasMessageContaining("shedShort");
+
+    List<Routed> out = router(ExpiredRequests.SKIP, generationsTook(1_500)).route(List.of(
+        request("short", "no time for it", NOW + 1_000),
+        request("due", "waiting", NOW + 30_000),
+        request("open", "no deadline", null)), policy);
+
+    assertThat(model.generated).containsExactly("waiting", "no deadline");
+    Routed.Answered shed = (Routed.Answered) out.get(0);
+    assertThat(shed.response().getDeadlineExceeded()).isTrue();
+    assertThat(shed.response().getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+    assertThat(shed.response().getText()).isEmpty();
+    RoutingOutcome o = shed.outcome();
+    assertThat(o.getDeadlineExceeded()).isTrue();
+    assertThat(o.getDegradedReason()).isEqualTo("deadline_exceeded: the request's deadline_ms was 1000 ms away when"
+        + " the small model would have run, less than its median generation time of 1500 ms (31000 ms after it was"
+        + " created); not generated");
+    assertThat(o.getScore()).isNaN();
+    assertThat(o.getCostUnits()).isZero();
+    assertThat(LabelledOutcomes.labelOrSkip(o, null, 0).skipReason()).isEqualTo(LabelledOutcomes.DEADLINE_EXCEEDED);
+    assertThat(shedShort).isEqualTo(1);
+    assertThat(decided).hasSize(2);
+    assertThat(answered).extracting(RoutingOutcome::getRequestId).containsExactlyInAnyOrder("short", "due", "open");
+  }
+
+  @Test
+  void aShortRequestIsGeneratedWithoutAnEstimateOrWhenTurnedOffAndAnsweredFromTheCache() {
+    SmallModelRouter router = router(ExpiredRequests.SKIP, generationsTook(1_500));
+    router.route(List.of(request("first", "cached", null)), policy);
+    model.generated.clear();
+
+    List<Routed> cached = router.route(List.of(request("a", "cached", NOW + 10)), policy);
+    List<Routed> noEstimate = router(ExpiredRequests.SKIP).route(List.of(request("b", "fresh", NOW + 10)), policy);
+    List<Routed> off = router(new ExpiredRequests(true, 0, false), generationsTook(1_500))
+        .route(List.of(request("c", "fresh too", NOW + 10)), policy);
+
+    assertThat(model.generated).containsExactly("fresh", "fresh too");
+    assertThat(((Routed.Answered) cached.get(0)).response().getCacheHit()).isTrue();
+    for (Routed r : List.of(cached.get(0), noEstimate.get(0), off.get(0))) {
+      assertThat(((Routed.Answered) r).response().getDeadlineExceeded()).isFalse();
+    }
+    assertThat(shedShort).isZero();
+  }
+
+  @Test
+  void eachGenerationIsTimedIntoTheEstimate() {
+    GenerationTimes times = new GenerationTimes();
+    SmallModelRouter router = router(ExpiredRequests.SKIP, times);
+    for (int i = 0; i < GenerationTimes.MIN_SAMPLES; i++) {
+      router.route(List.of(request("r" + i, "prompt " + i, null)), policy);
+    }
+    assertThat(times.samples(48)).isEqualTo(GenerationTimes.MIN_SAMPLES);
+    assertThat(times.medianMs(48)).isNotNaN().isGreaterThanOrEqualTo(0);
   }
 }
