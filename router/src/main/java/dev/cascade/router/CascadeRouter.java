@@ -15,6 +15,7 @@ import dev.cascade.router.metrics.RouterMetrics;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TargetRateController;
 import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.routing.GenerationTimes;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.routing.SmallModelRouter;
@@ -290,10 +291,12 @@ public final class CascadeRouter implements AutoCloseable {
         return t;
       }
     });
+    // One estimate of the small model's generation time for all tasks: they share the model.
+    GenerationTimes generationTimes = new GenerationTimes();
     CascadeTopology.Parts parts = new CascadeTopology.Parts(config.topics(),
         () -> new SmallModelRouter(smallModel, rules, targetRate, records, defaultMax, Clock.systemUTC(), cache,
             config.get(CascadeConfig.EARLY_DEFER), config.get(CascadeConfig.EARLY_DEFER_EVERY),
-            dev.cascade.router.routing.ExpiredRequests.of(config)),
+            dev.cascade.router.routing.ExpiredRequests.of(config), generationTimes),
         new RequestValidator(smallModel, tiers), rules, defaultPolicy,
         config.get(CascadeConfig.BATCH_SIZE), Duration.ofMillis(config.get(CascadeConfig.BATCH_WAIT_MS)),
         escalations, records, config.get(CascadeConfig.ESCALATION_MAX_IN_FLIGHT), defaultMax, smallModelWorkers,

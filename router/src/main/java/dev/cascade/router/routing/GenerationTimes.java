@@ -9,9 +9,9 @@ import java.util.Map;
  * the last {@link #WINDOW} batch generation times of that limit (decoding alone: not the wait for
  * the batch, the cache or the rule). {@link ExpiredRequests} sheds a request whose remaining time is
  * shorter than this. No estimate until {@link #MIN_SAMPLES} batches of the limit have run, so that
- * the first batches (model warm-up, a cold JIT) shed nothing. One per {@link SmallModelRouter}
- * (per stream task); thread-safe, as a task's batches in flight ({@code small.batch.in-flight}) run
- * at once, each timed with the others beside it, as its requests wait.
+ * the first batches (model warm-up, a cold JIT) shed nothing. One per router process, shared by its
+ * stream tasks' {@link SmallModelRouter}s as they share the small model; thread-safe, as the tasks'
+ * batches in flight run at once, each timed with the others beside it, as its requests wait.
  */
 public final class GenerationTimes {
 

@@ -115,8 +115,12 @@ public final class SmallModelRouter {
         expiredRequests, new GenerationTimes());
   }
 
-  /** As above, with the generation times so far ({@link ExpiredRequests#tooShort}) given: for tests. */
-  SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+  /**
+   * As above; {@code generationTimes} (shared by the routers of one process, as they share the
+   * small model) is told of each batch's generation time and gives the estimate {@link
+   * ExpiredRequests#tooShort} compares with.
+   */
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
       int earlyDeferEvery, ExpiredRequests expiredRequests, GenerationTimes generationTimes) {
     if (earlyDeferEvery < 1) {
