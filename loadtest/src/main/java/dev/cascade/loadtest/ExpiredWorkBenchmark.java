@@ -43,7 +43,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * answer in time, each with a short deadline, from a client that stops waiting at the deadline and
  * then sends the request again with a new id (as OpenAI's SDKs do after a 408, by default twice),
  * against one router with {@code small.expired-requests} {@code generate} (what it did before) and
- * {@code skip}. Counts how many small-model generations went to requests whose caller had already
+ * {@code skip}, or {@code skip-expired} ({@code skip} with {@code small.shed-short-requests=false}:
+ * only requests whose deadline has passed shed). Counts how many small-model generations went to requests whose caller had already
  * stopped waiting, how many requests were answered in time, and how long the router took to work
  * off the burst. The rate the router answered its warm-up at (the second half of it, sent at
  * once without a deadline) is printed beside each mode's numbers, as a measure of how busy the
@@ -77,18 +78,24 @@ public final class ExpiredWorkBenchmark {
   /** A try to send once its retry delay has passed. */
   private record Due(long atMs, int logical, int attempt) {}
 
+  /**
+   * A mode besides small.expired-requests' own: skip, shedding only requests whose deadline has
+   * passed (small.shed-short-requests=false, skip before that setting).
+   */
+  static final String SKIP_EXPIRED = "skip-expired";
+
   /** What one mode gave. */
   record Result(String mode, double capacityPerSecond, double ratePerSecond, int logical, int sent,
       int answeredInTime, int failed, int generated, int generatedForNobody, int generatedAfterDeadline,
-      int deadlineExceeded, double drainSeconds, String loadAverage) {
+      int deadlineExceeded, int shedShort, double drainSeconds, String loadAverage) {
 
     String json() {
       return String.format(Locale.ROOT, "{\"mode\":\"%s\",\"warmup_answered_per_s\":%.1f,\"rate_per_s\":%.1f,"
           + "\"requests\":%d,\"sent_with_retries\":%d,\"answered_in_time\":%d,\"failed_after_retries\":%d,"
           + "\"generated\":%d,\"generated_for_nobody\":%d,\"generated_after_deadline\":%d,\"deadline_exceeded\":%d,"
-          + "\"drain_s\":%.1f,\"load_average\":\"%s\"}", mode, capacityPerSecond, ratePerSecond, logical, sent,
-          answeredInTime, failed, generated, generatedForNobody, generatedAfterDeadline, deadlineExceeded, drainSeconds,
-          loadAverage);
+          + "\"shed_short\":%d,\"drain_s\":%.1f,\"load_average\":\"%s\"}", mode, capacityPerSecond, ratePerSecond, logical, sent,
+          answeredInTime, failed, generated, generatedForNobody, generatedAfterDeadline, deadlineExceeded, shedShort,
+          drainSeconds, loadAverage);
     }
   }
 
@@ -114,7 +121,7 @@ public final class ExpiredWorkBenchmark {
         case "--discard" -> discard = Integer.parseInt(args[++i]);
         default -> throw new IllegalArgumentException("unknown option " + args[i] + "; options: --requests N,"
             + " --rate R (0: all at once), --deadline-ms MS, --retries N, --retry-delay-ms MS,"
-            + " --modes generate,skip, --warmup N, --discard ROUNDS");
+            + " --modes generate,skip,skip-expired, --warmup N, --discard ROUNDS");
       }
     }
     List<Example> examples = Examples.bundled("test");
@@ -140,10 +147,11 @@ public final class ExpiredWorkBenchmark {
         results.add(r);
         System.out.printf(Locale.ROOT, "%-8s warm-up answered %.1f/s, burst at %.1f/s: sent %d (with retries),"
             + " answered in time %d of %d, failed %d; generated %d, of which for a caller gone %d (%d already past its"
-            + " deadline when generated); deadline_exceeded %d; burst worked off in %.1f s; load average %s%n", mode,
+            + " deadline when generated); deadline_exceeded %d (%d of them before their deadline, short of time);"
+            + " burst worked off in %.1f s; load average %s%n", mode,
             r.capacityPerSecond(), r.ratePerSecond(), r.sent(), r.answeredInTime(), r.logical(), r.failed(),
-            r.generated(), r.generatedForNobody(), r.generatedAfterDeadline(), r.deadlineExceeded(), r.drainSeconds(),
-            r.loadAverage());
+            r.generated(), r.generatedForNobody(), r.generatedAfterDeadline(), r.deadlineExceeded(), r.shedShort(),
+            r.drainSeconds(), r.loadAverage());
       }
     }
     results.forEach(r -> System.out.println(r.json()));
@@ -159,7 +167,8 @@ public final class ExpiredWorkBenchmark {
       CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.of(
           "bootstrap.servers", kafka.bootstrapServers(), "application.id", "expired-work-bench",
           "topic.partitions", "4", "policy.threshold", "1e9", "cache.max-entries", "0",
-          "small.expired-requests", mode, "metrics.enabled", "false"));
+          "small.expired-requests", mode.equals(SKIP_EXPIRED) ? CascadeConfig.EXPIRED_SKIP : mode,
+          "small.shed-short-requests", String.valueOf(!mode.equals(SKIP_EXPIRED)), "metrics.enabled", "false"));
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
           Client client = new Client(config)) {
         // The first half warms the router up; the second, sent at once like it, is timed.
@@ -291,10 +300,12 @@ public final class ExpiredWorkBenchmark {
       int forNobody = 0;
       int afterDeadline = 0;
       int expired = 0;
+      int shedShort = 0;
       for (Map.Entry<String, RoutingOutcome> e : outcomes.entrySet()) {
         RoutingOutcome o = e.getValue();
         if (o.getDeadlineExceeded()) {
           expired++;
+          shedShort += String.valueOf(o.getDegradedReason()).contains("less than its median generation time") ? 1 : 0;
           continue;
         }
         generated++;
@@ -308,7 +319,7 @@ public final class ExpiredWorkBenchmark {
         }
       }
       return new Result(mode, capacity, rate, burst.size(), sent, answered.size(), failed, generated, forNobody,
-          afterDeadline, expired, (lastOutcomeMs - start) / 1e3, loadAverage());
+          afterDeadline, expired, shedShort, (lastOutcomeMs - start) / 1e3, loadAverage());
     }
 
     /** The machine's 1, 5 and 15-minute load averages (Linux), or "?". */
