@@ -133,7 +133,7 @@ public final class CascadeConfig {
       600_000, "with small.expired-requests skip: how long past a request's deadline_ms, by this router's clock, it is"
           + " still generated; deadline_ms is the caller's (or its door's) wall clock, so set it to the worst clock"
           + " skew between the doors' and Kafka clients' machines and the routers'");
-  public static final ConfigKey<Boolean> SHED_SHORT_REQUESTS = ConfigKey.bool("small.shed-short-requests", true,
+  public static final ConfigKey<Boolean> SHED_SHORT_REQUESTS = ConfigKey.bool("small.shed-short-requests", false,
       "with small.expired-requests skip: also answer deadline_exceeded, without any model, a request whose deadline_ms"
           + " (plus small.deadline-grace-ms) is nearer than the small model's median generation time over its last 32"
           + " batches of the request's token limit (once 5 have run): generated, its answer would most likely come"

@@ -28,8 +28,10 @@ public record ExpiredRequests(boolean skip, long graceMs, boolean shedShort) {
 
   /** Every request generated, whatever its deadline: the deadline only bounds the escalation. */
   public static final ExpiredRequests GENERATE = new ExpiredRequests(false, 0);
-  /** The default: a request past its deadline, or with less time left than a generation, is not generated. */
+  /** The default: a request past its deadline is not generated. */
   public static final ExpiredRequests SKIP = new ExpiredRequests(true, 0);
+  /** {@link #SKIP}, and a request with less time left than a generation takes is not generated either. */
+  public static final ExpiredRequests SHED_SHORT = new ExpiredRequests(true, 0, true);
 
   public ExpiredRequests {
     if (graceMs < 0) {
@@ -40,9 +42,9 @@ public record ExpiredRequests(boolean skip, long graceMs, boolean shedShort) {
     }
   }
 
-  /** With {@code skip}, short requests are shed too (the default). */
+  /** Only requests whose deadline has passed are shed (the default): short ones are generated. */
   public ExpiredRequests(boolean skip, long graceMs) {
-    this(skip, graceMs, skip);
+    this(skip, graceMs, false);
   }
 
   /**

@@ -106,9 +106,9 @@ class ExpiredRequestsRoutingTest {
   @Test
   void theConfigurationSaysWhetherAndWithWhatGrace() {
     assertThat(ExpiredRequests.of(CascadeConfig.defaults())).isEqualTo(ExpiredRequests.SKIP)
-        .isEqualTo(new ExpiredRequests(true, 0, true));
-    assertThat(ExpiredRequests.of(CascadeConfig.defaults().with(CascadeConfig.SHED_SHORT_REQUESTS, "false")))
         .isEqualTo(new ExpiredRequests(true, 0, false));
+    assertThat(ExpiredRequests.of(CascadeConfig.defaults().with(CascadeConfig.SHED_SHORT_REQUESTS, "true")))
+        .isEqualTo(new ExpiredRequests(true, 0, true));
     assertThat(ExpiredRequests.of(CascadeConfig.defaults()
         .with(CascadeConfig.EXPIRED_REQUESTS, "generate").with(CascadeConfig.DEADLINE_GRACE_MS, "250")))
         .isEqualTo(new ExpiredRequests(false, 250));
@@ -191,17 +191,17 @@ class ExpiredRequestsRoutingTest {
 
   @Test
   void aRequestWithLessTimeLeftThanTheMedianGenerationIsShedAsAnExpiredOne() {
-    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 299), NOW, 300)).isTrue();
-    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 300), NOW, 300)).as("just enough time").isFalse();
-    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(NOW + 10), NOW, Double.NaN)).as("no estimate yet").isFalse();
-    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(null), NOW, 300)).isFalse();
-    assertThat(ExpiredRequests.SKIP.tooShort(withDeadline(Long.MAX_VALUE), NOW, 300)).isFalse();
-    assertThat(new ExpiredRequests(true, 200).tooShort(withDeadline(NOW + 150), NOW, 300)).as("grace").isFalse();
+    assertThat(ExpiredRequests.SHED_SHORT.tooShort(withDeadline(NOW + 299), NOW, 300)).isTrue();
+    assertThat(ExpiredRequests.SHED_SHORT.tooShort(withDeadline(NOW + 300), NOW, 300)).as("just enough time").isFalse();
+    assertThat(ExpiredRequests.SHED_SHORT.tooShort(withDeadline(NOW + 10), NOW, Double.NaN)).as("no estimate yet").isFalse();
+    assertThat(ExpiredRequests.SHED_SHORT.tooShort(withDeadline(null), NOW, 300)).isFalse();
+    assertThat(ExpiredRequests.SHED_SHORT.tooShort(withDeadline(Long.MAX_VALUE), NOW, 300)).isFalse();
+    assertThat(new ExpiredRequests(true, 200, true).tooShort(withDeadline(NOW + 150), NOW, 300)).as("grace").isFalse();
     assertThat(new ExpiredRequests(true, 0, false).tooShort(withDeadline(NOW + 1), NOW, 300)).isFalse();
     assertThat(ExpiredRequests.GENERATE.tooShort(withDeadline(NOW + 1), NOW, 300)).isFalse();
     assertThatThrownBy(() -> new ExpiredRequests(false, 0, true)).hasMessageContaining("shedShort");
 
-    List<Routed> out = router(ExpiredRequests.SKIP, generationsTook(1_500)).route(List.of(
+    List<Routed> out = router(ExpiredRequests.SHED_SHORT, generationsTook(1_500)).route(List.of(
         request("short", "no time for it", NOW + 1_000),
         request("due", "waiting", NOW + 30_000),
         request("open", "no deadline", null)), policy);
@@ -226,7 +226,7 @@ class ExpiredRequestsRoutingTest {
 
   @Test
   void aShortRequestIsGeneratedWithoutAnEstimateOrWhenTurnedOffAndAnsweredFromTheCache() {
-    SmallModelRouter router = router(ExpiredRequests.SKIP, generationsTook(1_500));
+    SmallModelRouter router = router(ExpiredRequests.SHED_SHORT, generationsTook(1_500));
     router.route(List.of(request("first", "cached", null)), policy);
     model.generated.clear();
 
@@ -246,7 +246,7 @@ class ExpiredRequestsRoutingTest {
   @Test
   void eachGenerationIsTimedIntoTheEstimate() {
     GenerationTimes times = new GenerationTimes();
-    SmallModelRouter router = router(ExpiredRequests.SKIP, times);
+    SmallModelRouter router = router(ExpiredRequests.SHED_SHORT, times);
     for (int i = 0; i < GenerationTimes.MIN_SAMPLES; i++) {
       router.route(List.of(request("r" + i, "prompt " + i, null)), policy);
     }
