@@ -15,6 +15,8 @@ import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.learning.RuleCatalog;
 import dev.cascade.models.ModelDirectory;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learning.FeedbackJoin;
 import dev.cascade.router.learning.OutcomeReport;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
@@ -61,7 +63,8 @@ import picocli.CommandLine.Spec;
         + " names other data to train them on first. A learned rule that was trained on some of the evaluated"
         + " prompts is named in a warning (stderr, and \"warnings\" in --json): its numbers there are in-sample.",
         "With --outcomes TOPIC instead of --data, nothing is run: the routing outcomes whose small and large"
-        + " answers were both checked against a reference are weighted by 1/propensity, and the rule in force"
+        + " answers were both checked against a reference, or decided by the feedback on the feedback topic"
+        + " (topic.feedback; joined by request id and labelled as cascade learn labels it), are weighted by 1/propensity, and the rule in force"
         + " (per rule and version), every shadow rule, the Chow rules (from the recorded features), any --rule-file,"
         + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap.",
         "With --tiers A,B,C (K >= 2 models, cheapest first) instead of --small/--large: every model answers --data and"
@@ -71,8 +74,8 @@ import picocli.CommandLine.Spec;
         + " match at 10 cost levels and the pre-generation skip (a prompt-only rule on the first tier, trained on"
         + " validation).",
         "The configuration (--config, --set, CASCADE_* variables) is checked in every mode, a bad key, value or file"
-        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*), and a key given that"
-        + " the command does not read is named in a warning."})
+        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*, topic.feedback), and a"
+        + " key given that the command does not read is named in a warning."})
 public final class EvalCommand implements java.util.concurrent.Callable<Integer> {
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -85,8 +88,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
 
     @Option(names = "--outcomes", paramLabel = "TOPIC",
         description = "Evaluate from the routing outcomes on this topic (read from its start to its current end)"
-            + " instead of running the models: the outcomes with both answers checked against a reference,"
-            + " each weighted by 1/propensity.")
+            + " instead of running the models: the outcomes with both answers checked against a reference (or"
+            + " decided by feedback on topic.feedback), each weighted by 1/propensity.")
     String outcomes;
   }
 
@@ -336,8 +339,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     List<LearnedRule> rules = ruleFiles.isEmpty() ? new ArrayList<>() : readRuleFiles(
         new RuleCatalog(ModelFingerprint.of(models.small), "small model '" + models.small + "' (--small)"),
         ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput());
-    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, configOptions.load(), "--outcomes");
-    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    CascadeConfig config = configOptions.load();
+    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
+    FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
+    spec.commandLine().getErr().println(feedback.summary());
+    OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
     collector.undecodable(read.undecodable());
     OutcomeReport report = OutcomeReport.compute(collector, rules, resamples, seed);
@@ -664,11 +670,16 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     };
   }
 
-  /** The configuration keys {@code eval --outcomes} and {@code train-rule --outcomes} read: their Kafka client's. */
+  /**
+   * The configuration keys {@code eval --outcomes} and {@code train-rule --outcomes} read: their
+   * Kafka client's, and the feedback topic they join to the outcomes.
+   */
   static final java.util.function.Predicate<String> OUTCOMES_KEYS =
-      key -> key.equals(dev.cascade.router.config.CascadeConfig.BOOTSTRAP_SERVERS.name()) || key.startsWith("kafka.");
+      key -> key.equals(CascadeConfig.BOOTSTRAP_SERVERS.name()) || key.startsWith("kafka.")
+          || key.equals(CascadeConfig.TOPIC_FEEDBACK.name());
 
-  static final String OUTCOMES_KEYS_TEXT = "bootstrap.servers and kafka.* (its Kafka client)";
+  static final String OUTCOMES_KEYS_TEXT = "bootstrap.servers and kafka.* (its Kafka client) and topic.feedback"
+      + " (the feedback joined to the outcomes)";
 
   /**
    * What {@code eval} and {@code train-rule} say of the configuration keys given that they do not

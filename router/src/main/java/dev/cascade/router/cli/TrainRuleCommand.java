@@ -4,6 +4,7 @@ import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.learning.AnsweredItem;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.DeferralExample;
+import dev.cascade.router.learning.FeedbackJoin;
 import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnerSpec;
@@ -44,12 +45,13 @@ import picocli.CommandLine.Spec;
     description = {"Trains a learned deferral rule and writes its artifact (an Avro RuleModel record).",
         "The label is the benefit of deferring: the large model right where the small one is wrong. From --data"
         + " (JSONL with prompt and reference) both models are run and checked against the reference. From"
-        + " --outcomes, each outcome's reference decides where it has one; otherwise, on escalated and explored"
+        + " --outcomes, each outcome's reference decides where it has one; otherwise the feedback on the feedback"
+        + " topic (topic.feedback) joined by request id, as cascade learn joins it; otherwise, on escalated and explored"
         + " requests, the large model's answer is the teacher. Logistic regression, a factorization machine and"
         + " gradient-boosted trees (Tribuo) are compared in k-fold cross-validation by AUC-DF; the best is refit on"
         + " everything.",
         "The configuration (--config, --set, CASCADE_* variables) is checked either way, a bad key, value or file"
-        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*, learn.max-weight), and"
+        + " stopping the command at once; only --outcomes reads it (bootstrap.servers, kafka.*, topic.feedback, learn.max-weight), and"
         + " a key given that the command does not read is named in a warning."})
 public final class TrainRuleCommand implements Callable<Integer> {
 
@@ -229,7 +231,10 @@ public final class TrainRuleCommand implements Callable<Integer> {
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
     // Labelled and weighted as the continuous learner does: inverse propensity, so the accepted
     // region is represented by its explored requests.
-    OutcomeExamples collected = new OutcomeExamples(config.get(CascadeConfig.LEARN_MAX_WEIGHT));
+    FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK),
+        EvalCommand.progressBars());
+    spec.commandLine().getErr().println(feedback.summary());
+    OutcomeExamples collected = new OutcomeExamples(config.get(CascadeConfig.LEARN_MAX_WEIGHT), feedback);
     OutcomesTopic.Read read = OutcomesTopic.read(client, topic, collected, EvalCommand.progressBars());
     collected.undecodable(read.undecodable());
     spec.commandLine().getErr().println(collected.summary());
@@ -238,23 +243,30 @@ public final class TrainRuleCommand implements Callable<Integer> {
 
   /**
    * The training examples of a stream of outcomes, labelled as the continuous learner labels them
-   * ({@link LabelledOutcomes}, no feedback), and the others counted by why they were skipped, in
+   * ({@link LabelledOutcomes}, with the feedback joined by request id: {@link FeedbackJoin}), and the others counted by why they were skipped, in
    * the words {@code eval --outcomes} uses where the reasons are the same.
    */
   static final class OutcomeExamples implements java.util.function.Consumer<RoutingOutcome> {
     private final double maxWeight;
+    private final FeedbackJoin feedback;
     private final List<DeferralExample> examples = new ArrayList<>();
     private final Map<String, Long> skipped = new LinkedHashMap<>();
+    private final Map<String, Long> labels = new LinkedHashMap<>();
     private long read;
 
     OutcomeExamples(double maxWeight) {
+      this(maxWeight, FeedbackJoin.NONE);
+    }
+
+    OutcomeExamples(double maxWeight, FeedbackJoin feedback) {
       this.maxWeight = maxWeight;
+      this.feedback = feedback;
     }
 
     @Override
     public void accept(RoutingOutcome outcome) {
       read++;
-      LabelledOutcomes.Labelled labelled = LabelledOutcomes.labelOrSkip(outcome, null, 0);
+      LabelledOutcomes.Labelled labelled = LabelledOutcomes.labelOrSkip(outcome, feedback.on(outcome), 0);
       if (labelled.skipReason() != null) {
         skip(labelled.skipReason(), 1);
         return;
@@ -267,6 +279,7 @@ public final class TrainRuleCommand implements Callable<Integer> {
       }
       try {
         examples.add(LabelledOutcomes.toDeferralExample(labelled.example(), maxWeight));
+        labels.merge(labelled.example().getLabelSource(), 1L, Long::sum);
       } catch (IllegalArgumentException e) {
         skip(OutcomeReport.FEATURES_INVALID, 1);
       }
@@ -291,9 +304,16 @@ public final class TrainRuleCommand implements Callable<Integer> {
       return skipped;
     }
 
-    /** One line: how many were read, how many are training examples, and the skips by reason. */
+    /** The training examples by label source (reference, feedback, teacher). */
+    Map<String, Long> labels() {
+      return labels;
+    }
+
+    /** One line: how many were read, how many are training examples (by label source), and the skips by reason. */
     String summary() {
-      return String.format(Locale.ROOT, "%d outcomes read, %d training examples, skipped: %s", read, examples.size(),
+      return String.format(Locale.ROOT, "%d outcomes read, %d training examples%s, skipped: %s", read, examples.size(),
+          labels.isEmpty() ? "" : " (" + String.join(", ", labels.entrySet().stream()
+              .map(e -> e.getValue() + " " + e.getKey()).toList()) + ")",
           OutcomeReport.describeSkips(skipped));
     }
   }

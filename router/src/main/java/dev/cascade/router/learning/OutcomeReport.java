@@ -7,6 +7,7 @@ import dev.cascade.router.evaluation.CascadeEvaluation;
 import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.rules.DeferralRule;
 import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import java.math.BigDecimal;
 import java.util.ArrayList;
@@ -32,7 +33,11 @@ import java.util.stream.IntStream;
  *
  * <p>Only outcomes with both {@code small_correct} and {@code large_correct} set: the request had
  * a reference, and it was escalated (deferred, or explored at random), so both answers were checked.
- * Those are a biased sample of the requests with a reference: every deferred one, but only the
+ * Without a reference, user feedback joined by request id ({@link FeedbackJoin}) labels an
+ * escalated outcome as the learner labels it ({@link LabelledOutcomes#labelOrSkip}) where it decides
+ * both answers: a corrected answer, or a verdict that the large model's served answer was right (the
+ * small one right where it agreed). The large model as teacher is no label here: it would be right
+ * by definition. Those are a biased sample of the requests with a label: every deferred one, but only the
  * explored few of the accepted ones. Each counts with the weight {@code 1 / propensity} (the
  * probability that it was escalated, as the outcome records it; a missing propensity counts as 1),
  * the inverse-propensity (Horvitz-Thompson) estimator: in expectation the weighted sample stands for
@@ -98,9 +103,21 @@ public final class OutcomeReport {
    * what the evaluation needs, and counting the others by the reason they were skipped.
    */
   public static final class Collector implements Consumer<RoutingOutcome> {
+    private final FeedbackJoin feedback;
     private final List<Item> items = new ArrayList<>();
     private final Map<String, Long> skipped = new LinkedHashMap<>();
+    private final Map<String, Long> labels = new LinkedHashMap<>();
     private long read;
+
+    /** A collector of outcomes labelled by their reference alone. */
+    public Collector() {
+      this(FeedbackJoin.NONE);
+    }
+
+    /** A collector of outcomes labelled by their reference or, without one, by the feedback joined to them. */
+    public Collector(FeedbackJoin feedback) {
+      this.feedback = Objects.requireNonNull(feedback, "feedback");
+    }
 
     @Override
     public void accept(RoutingOutcome outcome) {
@@ -109,6 +126,30 @@ public final class OutcomeReport {
       if (reason != null) {
         skip(reason, 1);
         return;
+      }
+      boolean small;
+      boolean large;
+      String source;
+      if (LabelledOutcomes.hasReference(outcome)) {
+        small = outcome.getSmallCorrect();
+        large = outcome.getLargeCorrect();
+        source = LabelledOutcomes.REFERENCE;
+      } else {
+        // Labelled as the learner labels it; only feedback that decides both answers counts here.
+        LabelledOutcomes.Labelled labelled = LabelledOutcomes.labelOrSkip(outcome, feedback.on(outcome), 0);
+        LabelledExample example = labelled.example();
+        if (example == null || !LabelledOutcomes.FEEDBACK.equals(example.getLabelSource())) {
+          skip(example == null && !LabelledOutcomes.NO_LABEL.equals(labelled.skipReason()) ? labelled.skipReason()
+              : feedback.on(outcome) == null ? NO_REFERENCE : FEEDBACK_UNDECIDED, 1);
+          return;
+        }
+        if (example.getLargeCorrect() == null) {
+          skip(FEEDBACK_UNDECIDED, 1);
+          return;
+        }
+        small = example.getSmallCorrect();
+        large = example.getLargeCorrect();
+        source = LabelledOutcomes.FEEDBACK;
       }
       UncertaintyFeatures features;
       try {
@@ -132,8 +173,9 @@ public final class OutcomeReport {
         }
       }
       double propensity = outcome.getPropensity() == null ? 1.0 : outcome.getPropensity();
-      items.add(new Item(features, vector, outcome.getSmallCorrect(), outcome.getLargeCorrect(), 1.0 / propensity,
+      items.add(new Item(features, vector, small, large, 1.0 / propensity,
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt())));
+      labels.merge(source, 1L, Long::sum);
     }
 
     /** Counts records the reader met that were not outcomes: read, and skipped as {@link #UNDECODABLE}. */
@@ -154,6 +196,16 @@ public final class OutcomeReport {
     }
   }
 
+  /** The skip reason of outcomes with neither a reference nor feedback. */
+  public static final String NO_REFERENCE = "no reference";
+
+  /**
+   * The skip reason of outcomes without a reference whose feedback does not decide both answers'
+   * correctness (a verdict on the small answer it served, a wrong large one, a correction where the
+   * large model did not answer).
+   */
+  public static final String FEEDBACK_UNDECIDED = "feedback does not decide both answers";
+
   /** The skip reason of records that were not outcomes (or were tombstones). */
   public static final String UNDECODABLE = "undecodable";
 
@@ -170,6 +222,7 @@ public final class OutcomeReport {
   private final int used;
   private final int explored;
   private final Map<String, Long> skipped;
+  private final Map<String, Long> labels;
   private final double totalWeight;
   private final double effectiveN;
   private final double smallAccuracy;
@@ -177,13 +230,15 @@ public final class OutcomeReport {
   private final List<RuleResult> rules;
   private final List<TrainingOverlap> overlaps;
 
-  private OutcomeReport(long read, int used, int explored, Map<String, Long> skipped, double totalWeight,
+  private OutcomeReport(long read, int used, int explored, Map<String, Long> skipped, Map<String, Long> labels,
+      double totalWeight,
       double effectiveN, double smallAccuracy, double largeAccuracy, List<RuleResult> rules,
       List<TrainingOverlap> overlaps) {
     this.read = read;
     this.used = used;
     this.explored = explored;
     this.skipped = skipped;
+    this.labels = labels;
     this.totalWeight = totalWeight;
     this.effectiveN = effectiveN;
     this.smallAccuracy = smallAccuracy;
@@ -207,8 +262,8 @@ public final class OutcomeReport {
     List<Item> items = collected.items;
     if (items.isEmpty()) {
       throw new IllegalArgumentException("none of the " + collected.read
-          + " outcomes has both small_correct and large_correct (a reference and an escalation); skipped: "
-          + collected.skipped);
+          + " outcomes has both answers' correctness (a reference, or feedback deciding both, on an escalated"
+          + " request); skipped: " + describeSkips(collected.skipped));
     }
     int n = items.size();
     List<UncertaintyFeatures> features = items.stream().map(Item::features).toList();
@@ -283,7 +338,8 @@ public final class OutcomeReport {
     }
     int explored = (int) items.stream().filter(item -> item.weight() > 1.0).count();
     return new OutcomeReport(collected.read, n, explored,
-        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)), total, total * total / squares,
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)),
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.labels)), total, total * total / squares,
         small / total, large / total, List.copyOf(results), List.copyOf(overlaps));
   }
 
@@ -316,6 +372,11 @@ public final class OutcomeReport {
   /** The others, by reason, in the order first met. */
   public Map<String, Long> skipped() {
     return skipped;
+  }
+
+  /** The used outcomes by label source ({@link LabelledOutcomes#REFERENCE}, {@link LabelledOutcomes#FEEDBACK}). */
+  public Map<String, Long> labels() {
+    return labels;
   }
 
   /** The sum of the used outcomes' weights: the requests with a reference they stand for. */
@@ -356,7 +417,7 @@ public final class OutcomeReport {
 
   /**
    * The report as one JSON object: {@code outcomes} ({@code read}, {@code used}, {@code explored}, {@code skipped}:
-   * reason → count), {@code weighted_n}, {@code effective_n}, {@code small_accuracy},
+   * reason → count, {@code labels}: label source → count of the used), {@code weighted_n}, {@code effective_n}, {@code small_accuracy},
    * {@code large_accuracy} (weighted), and {@code rules}: name → {@code n}, {@code auc_df},
    * {@code gain_over_random_pct}, {@code oracle_share_pct}, {@code random_auc_df},
    * {@code oracle_auc_df} and, but for Chow-Sum, {@code vs_chow_sum} ({@code delta}, {@code ci_low},
@@ -370,6 +431,8 @@ public final class OutcomeReport {
     counts.put("explored", explored);
     ObjectNode skips = counts.putObject("skipped");
     skipped.forEach(skips::put);
+    ObjectNode sources = counts.putObject("labels");
+    labels.forEach(sources::put);
     root.put("weighted_n", totalWeight);
     root.put("effective_n", effectiveN);
     root.put("small_accuracy", smallAccuracy);
@@ -400,9 +463,10 @@ public final class OutcomeReport {
         skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
             skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
     out.append(String.format(Locale.ROOT,
-        "used: %d deferred, %d explored; weighted by 1/propensity they stand for %.1f requests, effective sample"
-            + " size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
-        used - explored, explored, totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
+        "used: %d deferred, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f requests,"
+            + " effective sample size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
+        used - explored, explored,
+        String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList()), totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
     int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
     out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",
         "rule", "n", "AUC-DF", "vs random", "oracle%", "AUC-DF vs chow-sum [95% CI]"));
@@ -423,11 +487,12 @@ public final class OutcomeReport {
     if (unanswered != null) {
       return unanswered;
     }
-    if (outcome.getSmallCorrect() == null) {
-      return "no reference";
-    }
-    if (outcome.getLargeCorrect() == null) {
-      return outcome.getDegraded() ? "escalation failed (degraded)" : "accepted (no large answer)";
+    // Without a reference only feedback can label it: with the large model's answer (Collector).
+    boolean noLarge = LabelledOutcomes.hasReference(outcome) ? outcome.getLargeCorrect() == null
+        : outcome.getLargeText() == null;
+    if (noLarge) {
+      return !LabelledOutcomes.hasReference(outcome) ? NO_REFERENCE
+          : outcome.getDegraded() ? "escalation failed (degraded)" : "accepted (no large answer)";
     }
     Double propensity = outcome.getPropensity();
     if (propensity != null && !(propensity > 0.0 && propensity <= 1.0)) {

@@ -1,16 +1,20 @@
 package dev.cascade.router.learning;
 
 import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.schemas.avro.Feedback;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import dev.cascade.schemas.serde.SchemaDecodingException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.BiConsumer;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -18,7 +22,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
- * Reads a routing-outcomes topic once, from its start to its end at the time of the call, with
+ * Reads a routing-outcomes topic (or the feedback topic) once, from its start to its end at the time of the call, with
  * {@code read_committed} isolation (so aborted transactions never count): the data of {@code
  * train-rule --outcomes} and {@code eval --outcomes}. Partitions are assigned directly, without a
  * consumer group, and no offsets are committed.
@@ -29,7 +33,7 @@ public final class OutcomesTopic {
    * What one read saw.
    *
    * @param records the records read (tombstones included)
-   * @param undecodable the records that were not a {@code RoutingOutcome} (or were tombstones)
+   * @param undecodable the records that were not a {@code RoutingOutcome} ({@code Feedback}) or were tombstones
    * @param range the topic and, per partition, the offsets read, e.g. {@code topic t: 0[0,120) 1[0,98)}
    */
   public record Read(long records, long undecodable, String range) {}
@@ -79,8 +83,27 @@ public final class OutcomesTopic {
     return read(clientProperties, topic, each, CascadeAnswers.Progress.NONE, newest);
   }
 
+  /**
+   * Hands every feedback record on {@code topic} (the doors' {@code topic.feedback}) to {@code
+   * each} with its key, in partition order: the feedback {@code eval --outcomes} and {@code
+   * train-rule --outcomes} join to the outcomes ({@link FeedbackJoin}).
+   *
+   * @throws IllegalArgumentException if the topic does not exist
+   */
+  public static Read readFeedback(Map<String, Object> clientProperties, String topic, BiConsumer<String, Feedback> each,
+      CascadeAnswers.Progress progress) {
+    return read(clientProperties, topic, CascadeSerdes.feedback()::decode, each, progress, Long.MAX_VALUE);
+  }
+
   private static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
       CascadeAnswers.Progress progress, long newest) {
+    Objects.requireNonNull(each, "each");
+    return read(clientProperties, topic, CascadeSerdes.outcomes()::decode, (key, outcome) -> each.accept(outcome),
+        progress, newest);
+  }
+
+  private static <T> Read read(Map<String, Object> clientProperties, String topic, Function<byte[], T> decoder,
+      BiConsumer<String, T> each, CascadeAnswers.Progress progress, long newest) {
     Objects.requireNonNull(each, "each");
     Map<String, Object> props = new HashMap<>(clientProperties);
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -132,14 +155,14 @@ public final class OutcomesTopic {
               undecodable++;
               continue;
             }
-            RoutingOutcome outcome;
+            T value;
             try {
-              outcome = CascadeSerdes.outcomes().decode(record.value());
+              value = decoder.apply(record.value());
             } catch (SchemaDecodingException e) {
               undecodable++;
               continue;
             }
-            each.accept(outcome);
+            each.accept(record.key() == null ? null : new String(record.key(), StandardCharsets.UTF_8), value);
           }
         }
       } finally {

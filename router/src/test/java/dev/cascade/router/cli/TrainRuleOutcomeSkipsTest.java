@@ -65,7 +65,7 @@ class TrainRuleOutcomeSkipsTest {
         Map.entry(LabelledOutcomes.NOT_TRAINABLE, 1L),
         Map.entry(OutcomeReport.FEATURES_INVALID, 1L),
         Map.entry(OutcomeReport.UNDECODABLE, 2L));
-    assertThat(collected.summary()).startsWith("46 outcomes read, 3 training examples, skipped: 32 small model"
+    assertThat(collected.summary()).startsWith("46 outcomes read, 3 training examples (2 reference, 1 teacher), skipped: 32 small model"
         + " stopped early (deferral decided), 5 no reference, feedback or large answer (accepted), 1 small model failed");
   }
 
