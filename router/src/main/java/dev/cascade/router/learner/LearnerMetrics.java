@@ -34,7 +34,7 @@ public final class LearnerMetrics {
             + "dropped (the window passed with no outcome), superseded (the outcome had a reference), replaced (a newer verdict on the same waiting id)")
         .labelNames("result").withoutExemplars().register(registry);
     trainings = Counter.builder().name("cascade_learner_trainings_total")
-        .help("Training rounds: published (the challenger beat the champion), rejected, reverted (to the fallback rule, which beat the champion), skipped (too few labels)")
+        .help("Training rounds: published (the challenger beat the champion and the fallback rule), rejected, rejected_fallback (it beat the champion, not the fallback rule), reverted (to the fallback rule, which beat the champion), skipped (too few labels)")
         .labelNames("result").withoutExemplars().register(registry);
     examples = Gauge.builder().name("cascade_learner_examples")
         .help("Labelled examples the learner keeps").withoutExemplars().register(registry);

@@ -278,18 +278,17 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       trainedUpTo = learned.info().validationMetrics().getOrDefault(ChallengerTrial.TRAINED_UNTIL, -1.0).longValue();
     }
     DeferralRule fallback = null;
-    // Only a learned champion is held against the fallback: a closed-form rule in force is the
-    // operator's choice, which the learner replaces only with a rule that beats it.
-    if (championRule.version() != null) {
-      try {
-        fallback = resolver.resolve(current.fallbackRule()).rule();
-      } catch (RuntimeException e) {
-        LOG.warn("the policy's fallback rule {} cannot be resolved here ({}); the champion is not held against it",
-            current.fallbackRule(), e.getMessage());
-      }
+    // Every challenger must beat the fallback too (ChallengerTrial). Only a learned champion is
+    // reverted to it: a closed-form rule in force is the operator's choice, which the learner
+    // replaces only with a rule that beats it.
+    try {
+      fallback = resolver.resolve(current.fallbackRule()).rule();
+    } catch (RuntimeException e) {
+      LOG.warn("the policy's fallback rule {} cannot be resolved here ({}); neither the champion nor the challenger"
+          + " is held against it", current.fallbackRule(), e.getMessage());
     }
     ChallengerTrial.Champion champion = new ChallengerTrial.Champion(championRule.spec(), championRule.rule(),
-        trainedUpTo, current.fallbackRule(), fallback);
+        trainedUpTo, current.fallbackRule(), fallback, championRule.version() != null);
     String name = settings.trial().set().ruleName();
     long newest = Math.max(catalog.latest(name).map(RuleCatalog.Entry::version).orElse(0L), s.lastPublishedVersion());
     if (newest == Long.MAX_VALUE) {
@@ -394,7 +393,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
             round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()));
       } else if (v.challenger() != null) {
         rejected++;
-        metrics.training("rejected", v.comparison().delta(), v.comparison().ciLow());
+        // Beat the champion but not the fallback: counted apart, for an operator who wonders why a
+        // challenger that "beat" the champion was not published.
+        metrics.training(v.rejectedByFallback() ? "rejected_fallback" : "rejected", v.comparison().delta(),
+            v.comparison().ciLow());
         LOG.info("REJECTED {}", v.reason());
       } else {
         skipped++;

@@ -39,6 +39,17 @@ import java.util.Objects;
  * old. The comparison is not reweighted: challenger and champion are judged on the held-out
  * slice as it is.
  *
+ * <h2>The fallback rule too</h2>
+ *
+ * <p>Whatever the champion, a challenger is published only if it also beats the policy's fallback
+ * rule ({@link Champion#fallbackSpec()}, Chow-Sum by default) on the same slice, by the same test:
+ * the lower bound of the paired-bootstrap 95% interval of AUC-DF(challenger) − AUC-DF(fallback)
+ * above zero. The fallback needs no model and is what the policy returns to, so a learned rule not
+ * shown better than it is no gain worth a model; and a weak champion (an operator's Chow-Quantile
+ * at α = 1, say) is beaten by a challenger that is still worse than Chow-Sum. Where the champion is
+ * the fallback the two tests are one. A challenger that beats the champion but not the fallback is
+ * rejected, the reason saying so ({@link Verdict#rejectedByFallback()}).
+ *
  * <h2>Refreshing a learned champion (opt-in)</h2>
  *
  * <p>With a refresh margin m above 0, a challenger also replaces a champion the learner itself
@@ -90,18 +101,27 @@ public final class ChallengerTrial {
    * @param rule the rule
    * @param trainedUpTo the highest example sequence number it was trained on; −1 when it was not
    *     trained on the learner's examples
-   * @param fallbackSpec the policy's fallback rule, to revert to when it beats the champion (null:
-   *     none)
+   * @param fallbackSpec the policy's fallback rule (null: none), which a challenger must also beat,
+   *     and which the champion reverts to when it beats the champion and {@code revertible}
    * @param fallback that rule
+   * @param revertible whether the learner may replace the champion by the fallback: a learned
+   *     champion, not an operator's closed-form choice
    */
-  public record Champion(String spec, DeferralRule rule, long trainedUpTo, String fallbackSpec, DeferralRule fallback) {
+  public record Champion(String spec, DeferralRule rule, long trainedUpTo, String fallbackSpec, DeferralRule fallback,
+      boolean revertible) {
 
-    /** A champion without a fallback to revert to. */
+    /** A champion without a fallback. */
     public Champion(String spec, DeferralRule rule, long trainedUpTo) {
-      this(spec, rule, trainedUpTo, null, null);
+      this(spec, rule, trainedUpTo, null, null, false);
     }
 
-    boolean canRevert() {
+    /** A learned champion with a fallback to revert to. */
+    public Champion(String spec, DeferralRule rule, long trainedUpTo, String fallbackSpec, DeferralRule fallback) {
+      this(spec, rule, trainedUpTo, fallbackSpec, fallback, true);
+    }
+
+    /** Whether there is a fallback other than the champion to compare with. */
+    boolean hasFallback() {
       return fallback != null && !spec.equals(fallbackSpec);
     }
   }
@@ -125,17 +145,32 @@ public final class ChallengerTrial {
    *     the champion has fallen behind the rule it replaced (e.g. after a shift in traffic)
    * @param fallbackComparison fallback minus champion (null when not compared)
    * @param fallbackScores the fallback's scores on the compared examples (empty when not compared)
+   * @param versusFallback challenger minus fallback (null when not compared: no fallback, or the
+   *     champion is the fallback)
+   * @param beatChampion whether the challenger beat (or refreshed) the champion, published or not
    */
   public record Verdict(boolean publish, String reason, LearnedRule challenger, int trainExamples,
       int holdoutExamples, double challengerAucDf, double championAucDf, BootstrapComparison comparison,
       Map<String, Integer> labelSources, double[] championScores, boolean revert,
-      BootstrapComparison fallbackComparison, double[] fallbackScores) {
+      BootstrapComparison fallbackComparison, double[] fallbackScores, BootstrapComparison versusFallback,
+      boolean beatChampion) {
 
     static Verdict skipped(String reason) {
       return new Verdict(false, reason, null, 0, 0, Double.NaN, Double.NaN, null, Map.of(), new double[0], false,
-          null, new double[0]);
+          null, new double[0], null, false);
+    }
+
+    /**
+     * Whether the challenger beat (or refreshed) the champion but was not published because it did
+     * not beat the policy's fallback rule.
+     */
+    public boolean rejectedByFallback() {
+      return beatChampion && !publish;
     }
   }
+
+  /** In a verdict's reason when a challenger that beat the champion did not beat the fallback. */
+  public static final String NOT_ABOVE_FALLBACK = "not published: it does not beat the fallback";
 
   private ChallengerTrial() {}
 
@@ -267,12 +302,16 @@ public final class ChallengerTrial {
     // whose interval stays within the margin: the challenger has seen the newer traffic.
     boolean refresh = !comparison.aboveZero() && champion.trainedUpTo() >= 0 && options.refreshMargin() > 0
         && comparison.delta() >= 0 && comparison.ciLow() > -options.refreshMargin();
-    boolean win = comparison.aboveZero() || refresh;
-    // The champion is also held against the rule it replaced: after a shift a learned champion can
-    // fall behind it, and no challenger trained on the mixed window may yet beat the champion.
+    boolean beatChampion = comparison.aboveZero() || refresh;
+    // The fallback (Chow-Sum by default) is what the policy falls back to and needs no model: a
+    // challenger is published only if it beats that too, by the same test, whatever the champion
+    // (a weak champion is easy to beat). The champion is also held against it: after a shift a
+    // learned champion can fall behind it, and no challenger trained on the mixed window may yet
+    // beat the champion.
     BootstrapComparison fallbackComparison = null;
+    BootstrapComparison versusFallback = null;
     double[] fallbackScores = new double[0];
-    if (champion.canRevert()) {
+    if (champion.hasFallback()) {
       fallbackScores = new double[compared.length];
       for (int k = 0; k < compared.length; k++) {
         fallbackScores[k] = champion.fallback().score(held.get(estimate.positions()[k]).features(),
@@ -280,23 +319,32 @@ public final class ChallengerTrial {
       }
       fallbackComparison = evaluation.pairedBootstrap(fallbackScores, championScores, weights, options.resamples(),
           options.trainer().seed() + 1);
+      versusFallback = evaluation.pairedBootstrap(compared, fallbackScores, weights, options.resamples(),
+          options.trainer().seed() + 2);
     }
-    boolean revert = !win && fallbackComparison != null && fallbackComparison.aboveZero();
+    boolean beatFallback = versusFallback == null || versusFallback.aboveZero();
+    boolean win = beatChampion && beatFallback;
+    boolean revert = !win && champion.revertible() && fallbackComparison != null && fallbackComparison.aboveZero();
     String fallbackNote = fallbackComparison == null ? "" : String.format(Locale.ROOT,
-        "; fallback %s vs champion %+.4f (95%% interval %+.4f to %+.4f)%s", champion.fallbackSpec(),
+        "; vs fallback %s %+.4f (95%% interval %+.4f to %+.4f)%s; fallback %s vs champion %+.4f (95%% interval %+.4f"
+            + " to %+.4f)%s", champion.fallbackSpec(), versusFallback.delta(), versusFallback.ciLow(),
+        versusFallback.ciHigh(), beatChampion && !beatFallback ? ", " + NOT_ABOVE_FALLBACK
+            + " (lower bound not above zero)" : "", champion.fallbackSpec(),
         fallbackComparison.delta(), fallbackComparison.ciLow(), fallbackComparison.ciHigh(),
         revert ? ": the champion fell behind its fallback" : "");
     String reason = String.format(Locale.ROOT,
         "%s v%d %s champion %s on %d of the %d newest examples (cross-fitted; %d not answered by the large model,"
             + " estimated doubly robust): AUC-DF %.4f vs %.4f, difference %+.4f (95%% interval %+.4f to %+.4f; %s);"
             + " trained on %d examples %s",
-        publishedRule.name(), version, refresh ? "refreshed" : win ? "beat" : "did not beat", champion.spec(), comparable, held.size(),
+        publishedRule.name(), version, refresh ? "refreshed" : beatChampion ? "beat" : "did not beat", champion.spec(),
+        comparable, held.size(),
         estimate.imputed(), challengerAuc, championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
         comparison.aboveZero() ? "lower bound above zero" : refresh
             ? String.format(Locale.ROOT, "a refresh: not worse, lower bound within %.4f", options.refreshMargin())
             : "lower bound not above zero", training.size(), sources) + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
-        comparison, sources, championScores, revert, fallbackComparison, fallbackScores);
+        comparison, sources, championScores, revert, fallbackComparison, fallbackScores, versusFallback,
+        beatChampion);
   }
 
   /**

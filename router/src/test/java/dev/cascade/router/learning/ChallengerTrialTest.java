@@ -170,6 +170,60 @@ class ChallengerTrialTest {
   }
 
   /**
+   * A weak champion (here Chow-Sum turned around; in the field an operator's Chow-Quantile at
+   * α = 1) is easily beaten by a challenger that is still worse than Chow-Sum, the policy's
+   * fallback: it is not published, whatever the champion, and the verdict says why. A closed-form
+   * champion is the operator's choice and is not reverted; a learned one is. A challenger that sees
+   * what Chow-Sum misses beats both and is published.
+   */
+  @Test
+  void aChallengerThatBeatsAWeakChampionButNotTheFallbackIsNotPublished() {
+    List<DeferralExample> examples = noisyChowSum(1500, 8);
+    ChallengerTrial.Options stump = new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.3, 80, 300, 50, 300,
+        new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.xgboost(2, 1, 0.3))), 0, 0);
+    dev.cascade.router.rules.DeferralRule weak = new dev.cascade.router.rules.DeferralRule() {
+      @Override
+      public String name() {
+        return "weak";
+      }
+
+      @Override
+      public double score(UncertaintyFeatures features) {
+        return -CHOW_SUM.rule().score(features, null);
+      }
+    };
+    ChallengerTrial.Verdict closedForm = ChallengerTrial.run(examples, seqs(1500), null,
+        new ChallengerTrial.Champion("weak", weak, -1, "chow-sum", CHOW_SUM.rule(), false), 2, "", stump,
+        RuleTrainer.Progress.NONE);
+    assertThat(closedForm.comparison().ciLow()).as(closedForm.reason()).isPositive(); // it beat the champion
+    assertThat(closedForm.versusFallback().ciLow()).as(closedForm.reason()).isNotPositive();
+    assertThat(closedForm.publish()).as(closedForm.reason()).isFalse();
+    assertThat(closedForm.rejectedByFallback()).isTrue();
+    assertThat(closedForm.revert()).as(closedForm.reason()).isFalse();
+    assertThat(closedForm.reason()).contains("beat champion weak", "vs fallback chow-sum",
+        ChallengerTrial.NOT_ABOVE_FALLBACK);
+    // The same champion as a learned rule: the fallback beats it, so the policy reverts to that.
+    ChallengerTrial.Verdict learned = ChallengerTrial.run(examples, seqs(1500), null,
+        new ChallengerTrial.Champion("posthoc-quantile@1", weak, -1, "chow-sum", CHOW_SUM.rule()), 2, "", stump,
+        RuleTrainer.Progress.NONE);
+    assertThat(learned.publish()).as(learned.reason()).isFalse();
+    assertThat(learned.revert()).as(learned.reason()).isTrue();
+    // Without a fallback only the champion is to beat.
+    ChallengerTrial.Verdict alone = ChallengerTrial.run(examples, seqs(1500), null,
+        new ChallengerTrial.Champion("weak", weak, -1), 2, "", stump, RuleTrainer.Progress.NONE);
+    assertThat(alone.publish()).as(alone.reason()).isTrue();
+    assertThat(alone.versusFallback()).isNull();
+    // Deferring helps where Chow-Sum does not look: the challenger beats both.
+    List<DeferralExample> unseen = SyntheticExamples.labelled(600, 5, 0, e -> e.features().logprobQuantile(0.5) < -1.0);
+    ChallengerTrial.Verdict better = ChallengerTrial.run(unseen, seqs(600), null,
+        new ChallengerTrial.Champion("weak", weak, -1, "chow-sum", CHOW_SUM.rule(), false), 2, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(better.publish()).as(better.reason()).isTrue();
+    assertThat(better.versusFallback().ciLow()).isPositive();
+    assertThat(better.rejectedByFallback()).isFalse();
+  }
+
+  /**
    * A challenger trained on newer traffic of the same kind as its learned champion's, not
    * significantly better: with a refresh margin it replaces the champion, without one it does not,
    * and a champion the learner did not train (Chow-Sum) is only ever replaced by a better rule.
