@@ -69,11 +69,6 @@ public final class FeedbackJoin {
     return new FeedbackJoin(topic, byId, read.records(), read.undecodable(), counts[0], counts[1], false);
   }
 
-  /** Feedback joined from a map (request id to feedback), for tests and callers that read it otherwise. */
-  public static FeedbackJoin of(Map<String, Feedback> byId) {
-    return new FeedbackJoin("(given)", Map.copyOf(byId), byId.size(), 0, 0, 0, false);
-  }
-
   /** The feedback that joins this outcome, or null. */
   public Feedback on(RoutingOutcome outcome) {
     return byId.get(outcome.getRequestId());
