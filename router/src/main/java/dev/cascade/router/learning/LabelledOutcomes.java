@@ -140,6 +140,8 @@ public final class LabelledOutcomes {
           large = correct;
           if (correct && largeText != null) {
             small = outcome.getSmallText().equals(largeText);
+          } else if (!correct && outcome.getSmallText().equals(largeText)) {
+            small = false; // the same answer, and the user says it is wrong
           }
         } else {
           small = correct;
@@ -147,7 +149,9 @@ public final class LabelledOutcomes {
       }
       source = FEEDBACK;
     }
-    if (small == null && outcome.getLargeText() != null) {
+    // The teacher labels only what nobody said: a verdict that the large answer was wrong is kept,
+    // and with the small answer's correctness unknown the outcome has no label.
+    if (small == null && large == null && outcome.getLargeText() != null) {
       small = outcome.getAgree() != null ? outcome.getAgree() : outcome.getLargeText().equals(outcome.getSmallText());
       large = true;
       source = TEACHER;

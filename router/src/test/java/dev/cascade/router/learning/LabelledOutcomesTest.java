@@ -103,6 +103,15 @@ class LabelledOutcomesTest {
     LabelledExample verdict = LabelledOutcomes.label(escalated, feedback().setCorrect(true).build(), 0).orElseThrow();
     assertThat(verdict.getSmallCorrect()).isFalse();
     assertThat(verdict.getLargeCorrect()).isTrue();
+    // The large model served and the user says it was wrong: never the teacher's "large right".
+    // The small answer differed, so whether it was right is unknown: no label.
+    assertThat(LabelledOutcomes.label(escalated, feedback().setCorrect(false).build(), 0)).isEmpty();
+    // The same answer from both: both wrong, labelled by the feedback.
+    LabelledExample bothWrong = LabelledOutcomes.label(outcome(Decision.DEFER, 1.0, "b", "b").build(),
+        feedback().setCorrect(false).build(), 0).orElseThrow();
+    assertThat(bothWrong.getLabelSource()).isEqualTo("feedback");
+    assertThat(bothWrong.getSmallCorrect()).isFalse();
+    assertThat(bothWrong.getLargeCorrect()).isFalse();
     // The small model served and the user says it was right: labelled without the large model.
     Optional<LabelledExample> accepted = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).build(),
         feedback().setCorrect(true).build(), 0);
