@@ -1,14 +1,30 @@
 package dev.cascade.router.learner;
 
+import dev.cascade.router.learning.LabelledOutcomes;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.List;
 
 /**
  * What the continuous learner counts, as Prometheus metrics: labels by source, feedback joins,
- * training rounds by result and the last round's numbers. Thread-safe.
+ * training rounds by result and the last round's numbers. Thread-safe. Every label value below is
+ * a series from 0 as soon as the metrics are registered, so that an alert on {@code increase()}
+ * sees the first count after a (re)start.
  */
 public final class LearnerMetrics {
+
+  /** {@code cascade_learner_outcomes_total}'s {@code result} values. */
+  static final List<String> OUTCOME_RESULTS = List.of("labelled", "unlabelled", "waiting");
+  /** {@code cascade_learner_labels_total}'s {@code source} values. */
+  static final List<String> LABEL_SOURCES = List.of(LabelledOutcomes.REFERENCE, LabelledOutcomes.FEEDBACK,
+      LabelledOutcomes.TEACHER);
+  /** {@code cascade_learner_feedback_total}'s {@code result} values. */
+  static final List<String> FEEDBACK_RESULTS = List.of("joined", "waiting", "dropped", "superseded", "replaced");
+  /** {@code cascade_learner_trainings_total}'s {@code result} values. */
+  static final List<String> TRAINING_RESULTS = List.of("published", "rejected", "reverted", "skipped");
+  /** {@code cascade_learner_dead_letters_total}'s {@code input} values. */
+  static final List<String> DEAD_LETTER_INPUTS = List.of("outcome", "feedback", "rule", "policy");
 
   private final Counter outcomes;
   private final Counter labels;
@@ -51,6 +67,15 @@ public final class LearnerMetrics {
         .help("Records the learner could not use (undecodable; feedback keyed otherwise than by its request id, "
             + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
+    fromZero(outcomes, OUTCOME_RESULTS);
+    fromZero(labels, LABEL_SOURCES);
+    fromZero(feedback, FEEDBACK_RESULTS);
+    fromZero(trainings, TRAINING_RESULTS);
+    fromZero(deadLetters, DEAD_LETTER_INPUTS);
+  }
+
+  private static void fromZero(Counter counter, List<String> values) {
+    values.forEach(counter::labelValues);
   }
 
   public void outcome(String result) {

@@ -113,11 +113,12 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Deferral scores of decided requests, by rule (higher means more likely to defer)")
         .labelNames("rule").classicOnly().classicUpperBounds(SCORE_BUCKETS).withoutExemplars().register(registry);
     threshold = Gauge.builder().name("cascade_policy_threshold")
-        .help("Threshold of the latest decision (the target-rate controller's when the policy holds a rate)")
+        .help("Threshold of the latest decision (the target-rate controller's when the policy holds a rate), or of the"
+            + " policy read since")
         .withoutExemplars().register(registry);
     threshold.set(startingThreshold);
     policyVersion = Gauge.builder().name("cascade_policy_version")
-        .help("Version of the policy of the latest decision (0: the configured default)")
+        .help("Version of the policy of the latest decision, or of the policy read since (0: the configured default)")
         .withoutExemplars().register(registry);
     policyVersion.set(startingPolicyVersion);
     highestPolicyVersion = new AtomicLong(startingPolicyVersion);
@@ -129,11 +130,17 @@ public final class CascadeMetrics implements RoutingObserver {
             + "pending_version (newer than any this router has, still 30 s after the policy naming it), other_model,"
             + " score_failed")
         .labelNames("reason").withoutExemplars().register(registry);
+    for (dev.cascade.router.learning.RuleResolver.Problem p : dev.cascade.router.learning.RuleResolver.Problem.values()) {
+      ruleFallbacks.labelValues(p.label()); // every series from 0, so an alert on increase() sees the first
+    }
     ruleRecords = Counter.builder().name("cascade_rules_records_total")
         .help("Rules-topic records read: loaded, other_model (made for another small model, skipped), undecodable")
         .labelNames("result").withoutExemplars().register(registry);
+    for (dev.cascade.router.learning.RuleCatalog.Admission a : dev.cascade.router.learning.RuleCatalog.Admission.values()) {
+      ruleRecords.labelValues(label(a));
+    }
     ruleVersion = Gauge.builder().name("cascade_rule_version")
-        .help("Version of the learned rule of the latest decision (-1: a closed-form rule)")
+        .help("Version of the learned rule of the latest decision, or of the policy read since (-1: a closed-form rule)")
         .withoutExemplars().register(registry);
     ruleVersion.set(-1);
     Histogram stages = Histogram.builder().name("cascade_stage_duration_seconds")
@@ -295,6 +302,13 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   @Override
+  public void policyRead(long version, double policyThreshold, Long policyRuleVersion) {
+    policyVersion.set(version);
+    threshold.set(policyThreshold);
+    ruleVersion.set(policyRuleVersion == null ? -1 : policyRuleVersion);
+  }
+
+  @Override
   public void answered(RoutingOutcome outcome) {
     if (outcome.getDeadlineExceeded()) {
       // No model ran: no stage but the wait before it took any time, and nothing was spent.
@@ -336,7 +350,11 @@ public final class CascadeMetrics implements RoutingObserver {
 
   @Override
   public void ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission admission) {
-    ruleRecords.labelValues(admission.name().toLowerCase(java.util.Locale.ROOT)).inc();
+    ruleRecords.labelValues(label(admission)).inc();
+  }
+
+  private static String label(dev.cascade.router.learning.RuleCatalog.Admission admission) {
+    return admission.name().toLowerCase(Locale.ROOT);
   }
 
   @Override

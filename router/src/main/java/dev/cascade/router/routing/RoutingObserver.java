@@ -66,6 +66,12 @@ public interface RoutingObserver {
   /** A rules-topic record was read: loaded, skipped as made for another model, or undecodable. */
   default void ruleRecord(dev.cascade.router.learning.RuleCatalog.Admission admission) {}
 
+  /**
+   * A policy was read from the policy topic (or the configured default came back into force): its
+   * version, threshold and rule version (null: a closed-form rule), shown until the next decision.
+   */
+  default void policyRead(long version, double threshold, Long ruleVersion) {}
+
   /** A large-model call started. */
   default void largeModelCallStarted() {}
 

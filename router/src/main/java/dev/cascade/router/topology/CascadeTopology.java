@@ -186,17 +186,18 @@ public final class CascadeTopology {
    */
   public static Topology build(Parts parts, ReplyTopics replies) {
     Semaphore callPermits = new Semaphore(parts.maxInFlight());
-    PolicyView.Source policies = new PolicyView.Source(parts.rules(), parts.defaultPolicy());
+    PolicyView.Source policies = new PolicyView.Source(parts.rules(), parts.defaultPolicy(),
+        parts.records().observer());
     TopicNames topics = parts.topics();
     StreamsBuilder builder = new StreamsBuilder();
     builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(POLICY_STORE),
             Serdes.String(), CascadeSerdes.policies()).withLoggingDisabled(),
         topics.policy(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("policy-source"),
-        () -> new PolicyStoreUpdater(POLICY_STORE));
+        () -> new PolicyStoreUpdater(POLICY_STORE, policies));
     builder.addGlobalStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(RULES_STORE),
             Serdes.String(), Serdes.ByteArray()).withLoggingDisabled(),
         topics.rules(), Consumed.with(Serdes.String(), Serdes.ByteArray()).withName("rules-source"),
-        () -> new RulesStoreUpdater(RULES_STORE, parts.rules().catalog(), parts.records().observer()));
+        RulesStoreUpdater.supplier(RULES_STORE, parts.rules().catalog(), parts.records().observer()));
     Topology topology = builder.build();
 
     topology.addSource(REQUESTS_SOURCE, new ByteArrayDeserializer(), new ByteArrayDeserializer(), topics.requests())

@@ -35,16 +35,47 @@ final class PolicyView {
     private final RuleResolver rules;
     private final DeferralPolicy fallback;
     private final java.util.function.LongSupplier clock;
+    private final dev.cascade.router.routing.RoutingObserver observer;
     private final Set<Object> announced = ConcurrentHashMap.newKeySet();
 
-    Source(RuleResolver rules, DeferralPolicy fallback) {
-      this(rules, fallback, System::currentTimeMillis);
+    Source(RuleResolver rules, DeferralPolicy fallback, dev.cascade.router.routing.RoutingObserver observer) {
+      this(rules, fallback, System::currentTimeMillis, observer);
     }
 
     Source(RuleResolver rules, DeferralPolicy fallback, java.util.function.LongSupplier clock) {
+      this(rules, fallback, clock, dev.cascade.router.routing.RoutingObserver.NONE);
+    }
+
+    private Source(RuleResolver rules, DeferralPolicy fallback, java.util.function.LongSupplier clock,
+        dev.cascade.router.routing.RoutingObserver observer) {
       this.rules = rules;
       this.fallback = fallback;
       this.clock = clock;
+      this.observer = observer;
+    }
+
+    /**
+     * Tells the observer about the policy a record read from the policy topic holds (null: a
+     * tombstone; the configured default for that or an unusable record), as soon as it is read, a
+     * restart's restore included: its version, threshold and rule version (the pinned one, or the
+     * newest the catalog has now), so the metrics show it before any decision.
+     */
+    void read(dev.cascade.schemas.avro.DeferralPolicy record) {
+      DeferralPolicy policy;
+      try {
+        policy = record == null ? fallback : PolicyRecords.fromAvro(record);
+      } catch (IllegalArgumentException e) {
+        policy = fallback;
+      }
+      Long ruleVersion = policy.ruleVersion();
+      if (ruleVersion == null) {
+        try {
+          ruleVersion = rules.resolve(policy.rule(), policy.alpha(), null).version();
+        } catch (IllegalArgumentException e) {
+          // Not applicable (yet): the fallback rule, a closed-form one, would score.
+        }
+      }
+      observer.policyRead(policy.version(), policy.threshold(), ruleVersion);
     }
 
     /** The configured default policy. */

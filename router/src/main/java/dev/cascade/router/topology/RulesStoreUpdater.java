@@ -10,6 +10,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.ProcessorSupplier;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
@@ -22,7 +23,10 @@ import org.slf4j.LoggerFactory;
  * so stream tasks only look versions up. A record that cannot be decoded, or that was made for
  * another small model, is logged and counted and changes nothing else; a tombstone removes its
  * version. On start the store's contents (restored from the topic) are loaded too, so a restart
- * knows every version before it routes a request.
+ * knows every version before it routes a request. Kafka Streams restores a global store by passing
+ * its records through an updater of its own, then starts the one that reads on, whose {@link #init}
+ * finds them in the store: the updaters of one {@link #supplier} share what they have seen, so
+ * each record is logged and counted once per router.
  */
 final class RulesStoreUpdater implements Processor<String, byte[], Void, Void> {
 
@@ -31,13 +35,22 @@ final class RulesStoreUpdater implements Processor<String, byte[], Void, Void> {
   private final String storeName;
   private final RuleCatalog catalog;
   private final RoutingObserver observer;
-  private final Set<String> seen = ConcurrentHashMap.newKeySet();
+  /** The records (key and content) loaded by this updater or another of its supplier. */
+  private final Set<String> seen;
   private KeyValueStore<String, byte[]> store;
 
-  RulesStoreUpdater(String storeName, RuleCatalog catalog, RoutingObserver observer) {
+  private RulesStoreUpdater(String storeName, RuleCatalog catalog, RoutingObserver observer, Set<String> seen) {
     this.storeName = storeName;
     this.catalog = catalog;
     this.observer = observer;
+    this.seen = seen;
+  }
+
+  /** Updaters of the store {@code storeName} that log and count each record once, whichever of them reads it. */
+  static ProcessorSupplier<String, byte[], Void, Void> supplier(String storeName, RuleCatalog catalog,
+      RoutingObserver observer) {
+    Set<String> seen = ConcurrentHashMap.newKeySet();
+    return () -> new RulesStoreUpdater(storeName, catalog, observer, seen);
   }
 
   @Override

@@ -83,6 +83,42 @@ class MetricsReadmeTableTest {
     assertThat(documented).containsExactlyInAnyOrderEntriesOf(actual);
   }
 
+  /**
+   * The counters with a fixed set of label values that alerts watch with {@code increase()}: a fresh
+   * process serves every value its README row names, at 0, before anything is counted (a series
+   * that first appears at 1 shows no increase, so the alert would miss the first event after a
+   * start), and no value the row does not name.
+   */
+  @Test
+  void aFreshRegistryServesEveryDocumentedLabelValueAtZero() throws Exception {
+    String readme = Files.readString(Path.of("..", "README.md"));
+    PrometheusRegistry registry = new PrometheusRegistry();
+    CascadeMetrics.register(registry, 1.0, 0);
+    new dev.cascade.router.learner.LearnerMetrics(registry);
+    Scrape fresh = Scrape.parse(Exposition.of(registry));
+    for (String counter : List.of("cascade_rule_fallbacks_total", "cascade_rules_records_total",
+        "cascade_learner_outcomes_total", "cascade_learner_labels_total", "cascade_learner_feedback_total",
+        "cascade_learner_trainings_total", "cascade_learner_dead_letters_total")) {
+      Matcher row = Pattern.compile("^\\| `" + counter + "` \\| counter \\| `([a-z_]+)` \\|([^|]*)\\|$",
+          Pattern.MULTILINE).matcher(readme);
+      assertThat(row.find()).as(counter + "'s README row").isTrue();
+      String label = row.group(1);
+      TreeSet<String> documented = new TreeSet<>();
+      Matcher value = BACKTICKED.matcher(row.group(2));
+      while (value.find()) {
+        documented.add(value.group(1));
+      }
+      TreeSet<String> served = new TreeSet<>();
+      for (Scrape.Sample sample : fresh.samples()) {
+        if (sample.name().equals(counter)) {
+          assertThat(sample.value()).as(sample.toString()).isZero();
+          served.add(sample.labels().get(label));
+        }
+      }
+      assertThat(served).as(counter + "{" + label + "} on a fresh registry").isEqualTo(documented);
+    }
+  }
+
   /** A registry with every metric of the router and the large-model server, each with at least one sample. */
   private static String everythingRegistered() throws Exception {
     PrometheusRegistry registry = new PrometheusRegistry();

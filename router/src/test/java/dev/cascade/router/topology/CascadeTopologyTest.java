@@ -353,6 +353,31 @@ class CascadeTopologyTest {
   }
 
   @Test
+  void aPolicyReadFromTheTopicShowsInTheMetricsBeforeAnyDecision() throws Exception {
+    driver.close();
+    io.prometheus.metrics.model.registry.PrometheusRegistry registry =
+        new io.prometheus.metrics.model.registry.PrometheusRegistry();
+    RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length,
+        dev.cascade.router.metrics.CascadeMetrics.register(registry, 1.0, 0));
+    startDriver(new CascadeTopology.Parts(config.topics(),
+        () -> new SmallModelRouter(small, DeferralRules.builtIn(), new TargetRateController(), records, 48, Clock.systemUTC()),
+        new RequestValidator(small), dev.cascade.router.learning.RuleResolver.of(DeferralRules.builtIn()),
+        new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test"), 3, Duration.ofMillis(20),
+        escalations, records, 4, 48, Runnable::run, batchTimeout));
+    // What a restarted router's restore reads: a policy pinning a learned rule's version, and no request yet.
+    policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule("posthoc-quantile").setRuleModelVersion(1L).setAlpha(0).setThreshold(0.42).setExplorationRate(0)
+        .setTargetEscalationRate(0).setVersion(5).setUpdatedBy("learner").setUpdatedAtMs(1).setReason("").build());
+    java.io.ByteArrayOutputStream text = new java.io.ByteArrayOutputStream();
+    io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter.create().write(text, registry.scrape());
+    dev.cascade.router.metrics.Scrape scrape = dev.cascade.router.metrics.Scrape.parse(text.toString());
+    assertThat(scrape.value("cascade_policy_version")).isEqualTo(5);
+    assertThat(scrape.value("cascade_policy_threshold")).isEqualTo(0.42);
+    assertThat(scrape.value("cascade_rule_version")).isEqualTo(1);
+    assertThat(scrape.value("cascade_policy_updates_applied_total")).as("counted by decisions only").isZero();
+  }
+
+  @Test
   void aPolicyWhoseRuleCannotBeAppliedIsScoredByItsFallbackRule() {
     policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
         .setRule("no-such-rule").setAlpha(0).setThreshold(-1.0).setExplorationRate(0).setTargetEscalationRate(0)
