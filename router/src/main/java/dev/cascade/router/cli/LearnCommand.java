@@ -34,6 +34,11 @@ final class LearnCommand implements Callable<Integer> {
   @Override
   public Integer call() throws InterruptedException {
     CascadeConfig config = configOptions.load();
+    // Its port checked before it joins the group (a start refused then would rebalance the live learner).
+    boolean metricsOn = config.get(CascadeConfig.METRICS_ENABLED);
+    java.net.InetAddress metricsHost = config.bindAddress(CascadeConfig.METRICS_HOST);
+    int metricsPort = config.get(CascadeConfig.METRICS_PORT);
+    new Ports().add(CascadeConfig.METRICS_PORT.name(), metricsHost, metricsOn ? metricsPort : 0).checkFree();
     PrometheusRegistry registry = new PrometheusRegistry();
     // Tribuo logs every SGD fit at INFO through java.util.logging, on stderr outside the log format.
     EvalCommand.quietTribuo();
@@ -42,9 +47,17 @@ final class LearnCommand implements Callable<Integer> {
     int kafkaTimeoutMs = config.get(CascadeConfig.HEALTH_KAFKA_TIMEOUT_MS);
     BrokerWatch kafka = kafkaTimeoutMs == 0 ? null : BrokerWatch.start(CascadeRouter.clientProperties(config),
         Duration.ofMillis(kafkaTimeoutMs), "the learner reads nothing until it answers", "the learner reads on");
-    MetricsEndpoint endpoint = config.get(CascadeConfig.METRICS_ENABLED)
-        ? MetricsEndpoint.start(registry, config.bindAddress(CascadeConfig.METRICS_HOST),
-            config.get(CascadeConfig.METRICS_PORT)) : null;
+    MetricsEndpoint endpoint;
+    try {
+      endpoint = metricsOn ? MetricsEndpoint.start(registry, metricsHost, metricsPort) : null;
+    } catch (java.io.UncheckedIOException e) {
+      // Taken since the check above.
+      if (kafka != null) {
+        kafka.close();
+      }
+      learner.close();
+      throw Ports.cannotListen(CascadeConfig.METRICS_PORT.name(), metricsPort, e);
+    }
     UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       until.stopping();

@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * One running continuous learner ({@code cascade learn}): a Kafka Streams application with its own
  * application id ({@code learn.application-id}), exactly-once, its state in changelogged stores,
  * so a restart (even after {@code kill -9}) resumes where it stopped. Run one: a second instance
- * with the same id stands by and takes over the task when the first one dies.
+ * with the same id splits the outcome and feedback partitions with it, one of the two trains, and
+ * either takes the other's tasks over when it dies; each logs what it is assigned at every rebalance.
  */
 public final class ContinuousLearner implements AutoCloseable {
 
@@ -72,9 +73,22 @@ public final class ContinuousLearner implements AutoCloseable {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     StreamsFate fate = new StreamsFate();
-    streams.setStateListener(fate);
+    streams.setStateListener((now, before) -> {
+      fate.onChange(now, before);
+      if (now == KafkaStreams.State.RUNNING) {
+        // After every rebalance: a second learner with this id splits the work with this one.
+        try {
+          List<org.apache.kafka.common.TopicPartition> assigned = new ArrayList<>();
+          streams.metadataForLocalThreads().forEach(t -> t.activeTasks().forEach(
+              task -> assigned.addAll(task.topicPartitions())));
+          LOG.info(assignmentLine(applicationId, assigned, examplesTopic));
+        } catch (RuntimeException e) {
+          LOG.debug("learner: assignment unknown", e);
+        }
+      }
+    });
     ContinuousLearner learner = new ContinuousLearner(streams, stateDir, fate);
-    streams.setGlobalStateRestoreListener(new RestoreLog(LOG::info, System::nanoTime));
+    streams.setGlobalStateRestoreListener(new RestoreLog(LOG::info, LOG::debug, System::nanoTime));
     streams.start();
     // After a kill -9 this can take tens of seconds: the stores are rebuilt from their changelogs.
     LOG.info("learner: waiting to be RUNNING: joining the group {} and restoring its stores from their changelogs"
@@ -85,6 +99,21 @@ public final class ContinuousLearner implements AutoCloseable {
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());
     return learner;
+  }
+
+  /**
+   * The line a learner logs once a rebalance gives it its partitions: each input topic with its
+   * partitions, and whether the trainer (the one task on {@code examplesTopic}) is here.
+   */
+  static String assignmentLine(String applicationId, java.util.Collection<org.apache.kafka.common.TopicPartition>
+      assigned, String examplesTopic) {
+    java.util.Map<String, java.util.SortedSet<Integer>> byTopic = new java.util.TreeMap<>();
+    assigned.forEach(p -> byTopic.computeIfAbsent(p.topic(), t -> new java.util.TreeSet<>()).add(p.partition()));
+    String partitions = byTopic.isEmpty() ? "no partition"
+        : byTopic.entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+            .collect(java.util.stream.Collectors.joining(", "));
+    return "learner " + applicationId + ": assigned " + partitions + (byTopic.containsKey(examplesTopic)
+        ? "; the trainer runs here" : "; the trainer runs on another instance with this application id, if any");
   }
 
   public KafkaStreams streams() {
