@@ -376,8 +376,9 @@ final class OpenAiServer {
     Optional<String> problem = FeedbackTopic.problem(id, "id", correct != null, correctedText, source);
     if (problem.isPresent()) {
       String field = problem.get().substring(0, problem.get().indexOf(':'));
-      // "correct, corrected_text: give at least one" names no single parameter.
-      throw OpenAiError.invalid(field.contains(",") ? null : field, "invalid_value", problem.get());
+      // "correct, corrected_text: give at least one": param names both, as the message does.
+      throw OpenAiError.invalid(field, correct == null && correctedText == null ? "missing_required_parameter"
+          : "invalid_value", problem.get());
     }
     Feedback record = FeedbackTopic.record(id, correct, correctedText, source, "http");
     ctx.future(() -> feedback.send(record).handle((written, e) -> {

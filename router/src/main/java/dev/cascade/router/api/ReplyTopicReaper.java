@@ -302,12 +302,26 @@ public final class ReplyTopicReaper implements AutoCloseable {
 
   private void cannotLook(Throwable cause) {
     if (!failing) {
-      LOG.warn("reply-topic reaper cannot look at the reply topics ({}); it tries again at every look, and every"
-          + " count starts again. Its Kafka principal needs describe and delete on topics, and describe on consumer"
-          + " groups, prefixed '{}'", cause.toString(), prefix);
+      LOG.warn(cannotLookLine(cause, prefix));
     }
     failing = true;
     watch.clear();
+  }
+
+  /**
+   * The line a failed look logs: the permissions it needs only when Kafka refused it as not
+   * authorized (a broker outage or a timeout is not about them).
+   */
+  static String cannotLookLine(Throwable cause, String prefix) {
+    String line = "reply-topic reaper cannot look at the reply topics (" + cause + "); it tries again at every look,"
+        + " and every count starts again";
+    for (Throwable t = cause; t != null; t = t.getCause()) {
+      if (t instanceof org.apache.kafka.common.errors.AuthorizationException) {
+        return line + ". Its Kafka principal needs describe and delete on topics, and describe on consumer groups,"
+            + " prefixed '" + prefix + "'";
+      }
+    }
+    return line;
   }
 
   /**

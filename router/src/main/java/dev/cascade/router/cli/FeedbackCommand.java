@@ -73,16 +73,18 @@ final class FeedbackCommand implements Callable<Integer> {
     }
     if (data != null) {
       if (requestId != null || verdict != null || correctedText != null) {
-        throw new IllegalArgumentException("--data: the feedback comes from the file; leave out --request-id,"
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--data: the feedback comes from the file; leave out --request-id,"
             + " --correct, --wrong and --corrected-text");
       }
       return sendFile();
     }
     if (requestId == null) {
-      throw new IllegalArgumentException("give --request-id ID (or --data FILE.jsonl)");
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "give --request-id ID (or --data FILE.jsonl)");
     }
     if (verdict == null && correctedText == null) {
-      throw new IllegalArgumentException("give --correct, --wrong or --corrected-text (or a verdict and the text)");
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "give --correct, --wrong or --corrected-text (or a verdict and the text)");
     }
     FeedbackRequest.Builder request = FeedbackRequest.newBuilder().setRequestId(requestId).setSource(source);
     if (verdict != null) {

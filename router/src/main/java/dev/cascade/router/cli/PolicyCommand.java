@@ -9,6 +9,7 @@ import dev.cascade.proto.v1.PolicyAdminGrpc;
 import dev.cascade.proto.v1.UpdatePolicyRequest;
 import dev.cascade.proto.v1.WatchPolicyRequest;
 import java.util.Iterator;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -142,6 +143,16 @@ final class PolicyCommand implements Runnable {
         description = "Skip small-model decoding (escalate at once) when the skip rule's score is greater than T.")
     Double pregenSkipThreshold;
 
+    @Option(names = "--shadow-rules", paramLabel = "LIST|off",
+        description = "Comma-separated rules scored on every request and written into the outcome, never acted on"
+            + " (chow-sum,posthoc-quantile@0); off: none. Left out: the shadow rules in force.")
+    String shadowRules;
+
+    @Option(names = "--fallback-rule", paramLabel = "NAME",
+        description = "The chow-* rule that decides when the policy's rule cannot (unknown, missing version, made for"
+            + " another small model, failed to score). Left out: the fallback rule in force.")
+    String fallbackRule;
+
     @Option(names = "--reason", paramLabel = "TEXT", defaultValue = "", description = "Why: kept with the policy version.")
     String reason;
 
@@ -168,15 +179,16 @@ final class PolicyCommand implements Runnable {
             "--pregen-skip-threshold: --pregen-skip off turns the pre-generation skip off; give one or the other");
       }
       if (tier > 0 && (pregenSkip != null || pregenSkipThreshold != null || earlyDefer != null
-          || explorationRate != null || targetEscalationRate != null)) {
+          || explorationRate != null || targetEscalationRate != null || shadowRules != null || fallbackRule != null)) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha"
             + " and --threshold apply to a middle tier; set the others without --tier");
       }
       if (rule == null && alpha == null && threshold == null && explorationRate == null && targetEscalationRate == null
-          && earlyDefer == null && pregenSkip == null && pregenSkipThreshold == null) {
+          && earlyDefer == null && pregenSkip == null && pregenSkipThreshold == null && shadowRules == null
+          && fallbackRule == null) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "policy set: nothing to set; give at least"
             + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate, --early-defer,"
-            + " --pregen-skip, --pregen-skip-threshold");
+            + " --pregen-skip, --pregen-skip-threshold, --shadow-rules, --fallback-rule");
       }
       Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
@@ -202,6 +214,12 @@ final class PolicyCommand implements Runnable {
         spec.commandLine().getOut().flush();
         return 0;
       });
+    }
+
+    /** {@code --shadow-rules}: its comma-separated names, blanks dropped; none for {@code off}. */
+    private List<String> shadowRules() {
+      return shadowRules.strip().equalsIgnoreCase("off") ? List.of() : java.util.Arrays.stream(shadowRules.split(","))
+          .map(String::strip).filter(r -> !r.isEmpty()).toList();
     }
 
     /** Whether {@code asked} would change nothing but the reason, the version, who and when. */
@@ -263,8 +281,8 @@ final class PolicyCommand implements Runnable {
             .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate
                 : current.getTargetEscalationRate())
             .setReason(reason)
-            .addAllShadowRules(current.getShadowRulesList())
-            .setFallbackRule(current.getFallbackRule())
+            .addAllShadowRules(shadowRules == null ? current.getShadowRulesList() : shadowRules())
+            .setFallbackRule(fallbackRule != null ? fallbackRule.strip() : current.getFallbackRule())
             .addAllTierPolicies(current.getTierPoliciesList());
       if (rule == null && current.hasRuleVersion()) {
         asked.setRuleVersion(current.getRuleVersion()); // the rule in force stays pinned

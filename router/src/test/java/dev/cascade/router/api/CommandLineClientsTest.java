@@ -177,6 +177,34 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void policySetChangesTheShadowRulesAndTheFallbackRuleAndKeepsThemWhenLeftOut() {
+    CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--shadow-rules",
+        "chow-sum, chow-average", "--fallback-rule", "chow-average");
+    assertThat(set.exitCode()).as(set.err()).isZero();
+    assertThat(policies.current().shadowRules()).containsExactly("chow-sum", "chow-average");
+    assertThat(policies.current().fallbackRule()).isEqualTo("chow-average");
+    assertThat(policies.current().threshold()).isEqualTo(2.0);
+
+    CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--threshold", "2.5");
+    assertThat(threshold.exitCode()).as(threshold.err()).isZero();
+    assertThat(policies.current().shadowRules()).containsExactly("chow-sum", "chow-average");
+    assertThat(policies.current().fallbackRule()).isEqualTo("chow-average");
+
+    CommandLineRun off = run("policy", "set", "--target", target, "--token", "tok", "--shadow-rules", "off");
+    assertThat(off.exitCode()).as(off.err()).isZero();
+    assertThat(policies.current().shadowRules()).isEmpty();
+    assertThat(policies.current().fallbackRule()).isEqualTo("chow-average");
+    assertThat(policies.current().threshold()).isEqualTo(2.5);
+
+    int published = policies.published.size();
+    CommandLineRun learned = run("policy", "set", "--target", target, "--token", "tok", "--fallback-rule",
+        "posthoc-quantile");
+    assertThat(learned.exitCode()).isEqualTo(1);
+    assertThat(learned.err()).contains("fallback_rule");
+    assertThat(policies.published).hasSize(published);
+  }
+
+  @Test
   void policySetWithATierChangesThatMiddleTiersRuleAndKeepsTheRest() throws Exception {
     server.stop();
     server = new FakeKafkaServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),

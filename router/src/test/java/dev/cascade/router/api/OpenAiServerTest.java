@@ -139,7 +139,7 @@ class OpenAiServerTest {
         {"{\"id\": \"cmpl-2\", \"correct\": \"yes\"}", "correct", "invalid_type"},
         {"{\"id\": \"cmpl-2\", \"corrected_text\": \"  \"}", "corrected_text", "invalid_value"},
         {"{\"id\": \"cmpl-2\", \"correct\": true, \"source\": \"" + "s".repeat(200) + "\"}", "source", "invalid_value"},
-        {"{\"id\": \"cmpl-2\"}", null, "invalid_value"},
+        {"{\"id\": \"cmpl-2\"}", "correct, corrected_text", "missing_required_parameter"},
         {"not json", null, "invalid_json"}};
     for (String[] c : bad) {
       HttpResponse<String> refused = post("/feedback", c[0], KEY);

@@ -149,4 +149,16 @@ class ReplyTopicReaperWatchTest {
         .isFalse();
     assertThat(ReplyTopics.isLegacyReplyTopic(prefix, prefix)).isFalse();
   }
+
+  @Test
+  void aFailedLookNamesThePermissionsOnlyWhenKafkaRefusedItAsNotAuthorized() {
+    String outage = ReplyTopicReaper.cannotLookLine(
+        new org.apache.kafka.common.errors.TimeoutException("Timed out waiting for a node assignment. Call: listTopics"),
+        "cascade.responses.front-door-");
+    assertThat(outage).contains("Timed out waiting for a node assignment").doesNotContain("principal");
+    String refused = ReplyTopicReaper.cannotLookLine(new org.apache.kafka.common.errors.GroupAuthorizationException(
+        "Not authorized to access group: front-door-m-1"), "cascade.responses.front-door-");
+    assertThat(refused).endsWith("Its Kafka principal needs describe and delete on topics, and describe on consumer"
+        + " groups, prefixed 'cascade.responses.front-door-'");
+  }
 }

@@ -165,6 +165,16 @@ class CliErrorsTest {
   }
 
   @Test
+  void feedbackWithoutAVerdictOrARequestIdIsAUsageError() {
+    assertThat(parseError("feedback", "feedback", "--target", "127.0.0.1:20601", "--request-id", "r-1"))
+        .isEqualTo("error: give --correct, --wrong or --corrected-text (or a verdict and the text)");
+    assertThat(parseError("feedback", "feedback", "--target", "127.0.0.1:20601", "--correct"))
+        .isEqualTo("error: give --request-id ID (or --data FILE.jsonl)");
+    assertThat(parseError("feedback", "feedback", "--target", "127.0.0.1:20601", "--data", data.toString(),
+        "--request-id", "r-1")).startsWith("error: --data: the feedback comes from the file");
+  }
+
+  @Test
   void feedbackFilesThatAreEmptyNotUtf8OrADirectoryAreRefusedBeforeAnyCall() throws IOException {
     // Nothing listens at the target: each is refused before a connection is tried.
     assertThat(oneLine("feedback", "--target", "127.0.0.1:20601", "--data", file.toString()))
