@@ -36,7 +36,7 @@ final class LearnCommand implements Callable<Integer> {
     CascadeConfig config = configOptions.load();
     // Its port checked before it joins the group (a start refused then would rebalance the live learner).
     boolean metricsOn = config.get(CascadeConfig.METRICS_ENABLED);
-    java.net.InetAddress metricsHost = config.bindAddress(CascadeConfig.METRICS_HOST);
+    java.net.InetAddress metricsHost = metricsOn ? config.bindAddress(CascadeConfig.METRICS_HOST) : null;
     int metricsPort = config.get(CascadeConfig.METRICS_PORT);
     new Ports().add(CascadeConfig.METRICS_PORT.name(), metricsHost, metricsOn ? metricsPort : 0).checkFree();
     PrometheusRegistry registry = new PrometheusRegistry();
