@@ -116,6 +116,14 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
           .asRuntimeException());
       return;
     }
+    if (asked.hasPregenSkipRule() && !asked.getPregenSkipRule().isEmpty() && !asked.hasPregenSkipThreshold()) {
+      try {
+        asked = withRecordedSkipThreshold(asked);
+      } catch (io.grpc.StatusRuntimeException e) {
+        observer.onError(e);
+        return;
+      }
+    }
     String caller = AdminTokenInterceptor.CALLER.get();
     DeferralPolicy next;
     synchronized (updates) {
@@ -147,9 +155,36 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     }
     AdminAudit.written("policy version " + next.version() + " written: rule " + next.ruleSpec() + " threshold "
         + next.threshold() + " exploration " + next.explorationRate() + " target rate " + next.targetEscalationRate()
+        + (next.pregenSkip() == null ? "" : " pregen skip " + next.pregenSkip().rule()
+            + " threshold " + next.pregenSkip().threshold())
         + ", reason " + AdminAudit.quoted(next.reason()));
     observer.onNext(ApiRecords.toProto(next));
     observer.onCompleted();
+  }
+
+  /**
+   * A policy that names a pre-generation skip rule without a threshold, given the threshold the
+   * rule's artifact records as chosen on validation ({@code eval --tiers --skip-rule-out}: its
+   * {@code skip_threshold}), as {@code demo --pregen-skip} takes it; the rule is then pinned to the
+   * version that threshold was chosen for ({@code NAME@VERSION}).
+   *
+   * @throws io.grpc.StatusRuntimeException the rule's problem, naming {@code pregen_skip_rule} (as
+   *     {@link #ruleProblem(DeferralPolicy)}), or {@code INVALID_ARGUMENT} naming {@code
+   *     pregen_skip_threshold} when its artifact records none
+   */
+  private Policy withRecordedSkipThreshold(Policy p) {
+    RuleResolver.ResolvedSkip[] skip = new RuleResolver.ResolvedSkip[1];
+    Status refused = ruleProblem("pregen_skip_rule", () -> skip[0] = rules.resolveSkip(p.getPregenSkipRule()), true);
+    if (refused != null) {
+      throw refused.asRuntimeException();
+    }
+    java.util.OptionalDouble recorded = dev.cascade.router.learning.PromptFeatures.recordedThreshold(skip[0].rule());
+    if (recorded.isEmpty()) {
+      throw Status.INVALID_ARGUMENT.withDescription("policy.pregen_skip_threshold: must be set: skip rule '"
+          + skip[0].spec() + "' records no threshold chosen on validation ("
+          + dev.cascade.router.learning.PromptFeatures.SKIP_THRESHOLD_METRIC + "), was unset").asRuntimeException();
+    }
+    return p.toBuilder().setPregenSkipRule(skip[0].spec()).setPregenSkipThreshold(recorded.getAsDouble()).build();
   }
 
   /**

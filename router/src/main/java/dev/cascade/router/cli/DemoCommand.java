@@ -201,7 +201,7 @@ final class DemoCommand implements Callable<Integer> {
     if (skipRule != null) {
       skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);
       double t = pregenSkipThreshold != null ? pregenSkipThreshold
-          : skipRule.info().validationMetrics().getOrDefault(TiersEvaluation.SKIP_THRESHOLD_METRIC, Double.NaN);
+          : dev.cascade.router.learning.PromptFeatures.recordedThreshold(skipRule).orElse(Double.NaN);
       if (!Double.isFinite(t)) {
         throw new IllegalArgumentException("--pregen-skip: " + pregenSkip + " records no threshold chosen on validation"
             + (pregenSkipThreshold != null ? "" : "; give one with --pregen-skip-threshold"));

@@ -135,8 +135,9 @@ final class PolicyCommand implements Runnable {
     @Option(names = "--pregen-skip", paramLabel = "RULE[@VERSION]|off",
         description = {"The pre-generation skip: a learned prompt-only rule on the rules topic (feature layout prompt/v1"
             + " or prompt-text/v1, e.g. from eval --tiers --skip-rule-out, published with rules publish) that scores each"
-            + " prompt before the small model decodes; with --pregen-skip-threshold. off turns it off; left out, the one"
-            + " in force stays."})
+            + " prompt before the small model decodes, at --pregen-skip-threshold, or else at the threshold its"
+            + " artifact records (chosen on validation; the rule is then pinned to that version). off turns it off;"
+            + " left out, the one in force stays."})
     String pregenSkip;
 
     @Option(names = "--pregen-skip-threshold", paramLabel = "T",
@@ -304,11 +305,12 @@ final class PolicyCommand implements Runnable {
           asked.setPregenSkipThreshold(current.getPregenSkipThreshold());
         }
       } else if (!pregenSkip.equalsIgnoreCase("off")) {
-        // The server refuses a rule it cannot apply, or a rule without a threshold, naming the field.
+        // The server refuses a rule it cannot apply, naming the field. Without a threshold, the one
+        // in force stays for the same rule; a new rule gets the threshold its artifact records.
         asked.setPregenSkipRule(pregenSkip);
         if (pregenSkipThreshold != null) {
           asked.setPregenSkipThreshold(pregenSkipThreshold);
-        } else if (current.hasPregenSkipThreshold()) {
+        } else if (current.hasPregenSkipThreshold() && pregenSkip.equals(current.getPregenSkipRule())) {
           asked.setPregenSkipThreshold(current.getPregenSkipThreshold());
         }
       }

@@ -78,7 +78,7 @@ final class TiersEvaluation {
   /** Candidate skip shares for choosing the prompt rule's threshold: 0.5%, 1%, …, 20%. */
   private static final double[] SKIP_SHARES = IntStream.rangeClosed(1, 40).mapToDouble(i -> i * 0.005).toArray();
   /** The validation metric of a skip rule's artifact holding the threshold chosen on validation. */
-  static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
+  static final String SKIP_THRESHOLD_METRIC = dev.cascade.router.learning.PromptFeatures.SKIP_THRESHOLD_METRIC;
   /** The loss bounds the per-kind trade-off is swept over (fractions of exact match). */
   private static final double[] SKIP_BOUNDS = {0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02};
   /** The offset of a kind the skip never skips: scores are probabilities, so none passes a threshold after it. */

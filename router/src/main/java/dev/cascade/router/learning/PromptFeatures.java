@@ -53,6 +53,15 @@ public final class PromptFeatures {
     return LAYOUT.equals(layout) || TEXT_LAYOUT.equals(layout);
   }
 
+  /** The validation metric of a skip rule's artifact holding the threshold chosen on validation ({@code eval --tiers}). */
+  public static final String SKIP_THRESHOLD_METRIC = "skip_threshold";
+
+  /** The threshold a skip rule's artifact records as chosen on validation ({@link #SKIP_THRESHOLD_METRIC}); empty when none, or not finite. */
+  public static java.util.OptionalDouble recordedThreshold(LearnedRule rule) {
+    Double t = rule.info().validationMetrics().get(SKIP_THRESHOLD_METRIC);
+    return t != null && Double.isFinite(t) ? java.util.OptionalDouble.of(t) : java.util.OptionalDouble.empty();
+  }
+
   /** Whether the rule needs the small model's prompt pass ({@link #LAYOUT}) or reads the text alone. */
   public static boolean needsPass(LearnedRule rule) {
     return LAYOUT.equals(rule.info().featureLayout());

@@ -152,6 +152,22 @@ class AdminAuditTest {
   }
 
   @Test
+  void aPolicyWrittenWithAPregenerationSkipNamesItsRuleAndThreshold() {
+    var shipped = LearnedRules.bundledRules().get(0);
+    var i = shipped.info();
+    var skip = shipped.withInfo(new dev.cascade.router.learning.RuleInfo("pregen-skip", i.version(), i.learner(),
+        i.featureNames(), i.trainingDataRange(), i.validationMetrics(), i.createdAtMs(),
+        FakeKafkaServer.bundledModelFingerprint(), dev.cascade.router.learning.PromptFeatures.LAYOUT,
+        i.calibrationScores(), i.calibrationWeights(), i.trainingPrompts()));
+    admin(TOKEN).publishRule(PublishRuleRequest.newBuilder().setArtifact(ByteString.copyFrom(RuleArtifacts.encode(skip)))
+        .build());
+    admin(TOKEN).updatePolicy(update(3, "skip the hard ones").toBuilder().setPolicy(update(3, "skip the hard ones")
+        .getPolicy().toBuilder().setPregenSkipRule("pregen-skip@1").setPregenSkipThreshold(0.25)).build());
+    assertThat(logged()).containsPattern("ok, policy version 5 written: rule chow-sum threshold 3\\.0 .* pregen skip"
+        + " pregen-skip@1 threshold 0\\.25, reason \"skip the hard ones\"");
+  }
+
+  @Test
   void aRuleRefusedAsAlreadyPublishedCountsAsRefused() throws Exception {
     PublishRuleRequest request = PublishRuleRequest.newBuilder()
         .setArtifact(ByteString.copyFrom(RuleArtifacts.encode(LearnedRules.bundledRules().get(0)))).setVersion(3)

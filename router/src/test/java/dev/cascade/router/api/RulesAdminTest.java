@@ -277,8 +277,36 @@ class RulesAdminTest {
         FakeKafkaServer.bundledModelFingerprint());
     assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
         .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip")).build()),
-        Status.Code.INVALID_ARGUMENT, "policy.pregen_skip_threshold");
+        Status.Code.INVALID_ARGUMENT, "policy.pregen_skip_threshold", "'pregen-skip@1' records no threshold");
     assertThat(server.policies.current().pregenSkip().threshold()).isEqualTo(0.7);
+  }
+
+  @Test
+  void aSkipRuleNamedWithoutAThresholdGetsTheOneItsArtifactRecordsPinnedToThatVersion() {
+    LearnedRule skip = renamed(shippedQuantile(), "pregen-skip");
+    skip = skip.withInfo(skip.info().withModel(FakeKafkaServer.bundledModelFingerprint(), PromptFeatures.LAYOUT)
+        .withMetrics(java.util.Map.of(PromptFeatures.SKIP_THRESHOLD_METRIC, 0.31)));
+    assertThat(spec(admin(TOKEN).publishRule(publish(skip, 0)))).isEqualTo("pregen-skip@1");
+
+    Policy withSkip = admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip")).build());
+    assertThat(withSkip.getPregenSkipRule()).isEqualTo("pregen-skip@1");
+    assertThat(withSkip.getPregenSkipThreshold()).isEqualTo(0.31);
+    assertThat(server.policies.current().pregenSkip())
+        .isEqualTo(new dev.cascade.router.policy.PregenSkipPolicy("pregen-skip@1", 0.31));
+    // A newer version records another threshold: naming the rule alone takes the newest with its own.
+    admin(TOKEN).publishRule(publish(skip.withInfo(skip.info().withMetrics(
+        java.util.Map.of(PromptFeatures.SKIP_THRESHOLD_METRIC, 0.44))), 0));
+    assertThat(admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip")).build()).getPregenSkipThreshold())
+        .isEqualTo(0.44);
+    // A threshold given wins over the recorded one; a rule the router cannot apply is refused naming the rule.
+    assertThat(admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("pregen-skip@1").setPregenSkipThreshold(0.9))
+        .build()).getPregenSkipThreshold()).isEqualTo(0.9);
+    assertRefused(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(Policy.newBuilder()
+        .setRule("chow-sum").setThreshold(2.0).setPregenSkipRule("no-such-skip")).build()),
+        Status.Code.INVALID_ARGUMENT, "policy.pregen_skip_rule", "no-such-skip");
   }
 
   @Test
