@@ -50,7 +50,8 @@ final class OpenAiResponses {
     String finish = cut.isPresent() ? "stop" : Boolean.TRUE.equals(response.getStoppedEarly()) ? "length" : null;
     int completionTokens = tokens.completionTokens(response, text);
     if (finish == null) {
-      int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens);
+      int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens,
+          response);
       finish = completionTokens >= limit ? "length" : "stop";
     }
     if (request.echo()) {

@@ -68,10 +68,17 @@ final class TokenCounter {
   }
 
   /**
-   * The most tokens an answer can have for a request asking {@code requested} (already resolved
-   * from the router's default): the model's own limit clamps it.
+   * The most tokens {@code response}'s answer could have for a request asking {@code requested}
+   * (already resolved from the router's default): the own limit of the model that answered clamps
+   * it (the small model's, or the serving tier's as configured or as its server said, {@link
+   * RequestValidator#modelMaxNewTokens(int)}; unclamped where that tier's limit is not known, as
+   * the escalation then calls it).
    */
-  int effectiveLimit(int requested) {
-    return model == null ? requested : Math.min(requested, model.modelMaxNewTokens());
+  int effectiveLimit(int requested, CascadeResponse response) {
+    if (model == null) {
+      return requested;
+    }
+    OptionalInt own = model.modelMaxNewTokens(dev.cascade.router.routing.RoutingRecords.servedTier(response));
+    return own.isPresent() ? Math.min(requested, own.getAsInt()) : requested;
   }
 }

@@ -202,6 +202,18 @@ public final class EscalationClient implements AutoCloseable {
   }
 
   /**
+   * The large model's token limit without waiting ({@link #knownServerInfo}): configured, or as
+   * the server has said; empty while it has not said, or when it does not (then it is called
+   * unclamped). What an answer of this tier was allowed, beside the request's own limit.
+   */
+  public OptionalInt knownMaxNewTokens() {
+    if (settings.maxNewTokens() > 0) {
+      return OptionalInt.of(settings.maxNewTokens());
+    }
+    return knownServerInfo().map(LargeModelTransport.ServerInfo::maxNewTokens).orElse(OptionalInt.empty());
+  }
+
+  /**
    * What the server says of its model ({@link LargeModelTransport.ServerInfo#UNKNOWN} when it
    * cannot say). Asks the server when it has not yet (or the last asking failed).
    */

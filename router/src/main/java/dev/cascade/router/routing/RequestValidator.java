@@ -1,6 +1,7 @@
 package dev.cascade.router.routing;
 
 import dev.cascade.models.TextGenerator;
+import dev.cascade.router.escalation.EscalationClient;
 import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.schemas.avro.CascadeRequest;
 import java.util.Optional;
@@ -52,6 +53,19 @@ public final class RequestValidator {
   /** The small model's own limit on tokens per answer. */
   public int modelMaxNewTokens() {
     return smallModel.info().maxNewTokensLimit();
+  }
+
+  /**
+   * The limit on tokens per answer of the cascade's model {@code tier}: the small model's own for
+   * 0; for a later tier, its configured or server-said limit ({@link EscalationClient#knownMaxNewTokens}),
+   * empty while unknown, and when this validator was not given the later tiers.
+   */
+  public java.util.OptionalInt modelMaxNewTokens(int tier) {
+    if (tier == 0) {
+      return java.util.OptionalInt.of(modelMaxNewTokens());
+    }
+    return laterTiers == null || tier < 1 || tier > laterTiers.count() ? java.util.OptionalInt.empty()
+        : laterTiers.tier(tier).client().knownMaxNewTokens();
   }
 
   /**
