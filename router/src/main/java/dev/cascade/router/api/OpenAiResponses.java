@@ -161,7 +161,9 @@ final class OpenAiResponses {
     if (r.getServedModel() != null) {
       h.put("x-cascade-served-model", r.getServedModel());
     }
-    h.put("x-cascade-score", Double.toString(r.getDeferralScore()));
+    if (!Double.isNaN(r.getDeferralScore())) { // NaN: no small answer was scored
+      h.put("x-cascade-score", Double.toString(r.getDeferralScore()));
+    }
     h.put("x-cascade-threshold", Double.toString(r.getThreshold()));
     h.put("x-cascade-policy-version", Long.toString(r.getPolicyVersion()));
     h.put("x-cascade-rule", r.getRule());
@@ -176,8 +178,8 @@ final class OpenAiResponses {
     c.put("served_by", r.getServedBy().name());
     c.put("served_tier", dev.cascade.router.routing.RoutingRecords.servedTier(r));
     c.put("served_model", r.getServedModel());
-    c.put("deferral_score", r.getDeferralScore());
-    c.put("threshold", r.getThreshold());
+    number(c, "deferral_score", r.getDeferralScore());
+    number(c, "threshold", r.getThreshold());
     c.put("policy_version", r.getPolicyVersion());
     c.put("rule", r.getRule());
     c.put("cache_hit", r.getCacheHit());
@@ -190,6 +192,20 @@ final class OpenAiResponses {
     ms.put("escalation", l.getEscalationMs());
     ms.put("total", l.getTotalMs());
     return c;
+  }
+
+  /**
+   * {@code value} as a JSON number, or {@code null} where JSON has none: a NaN score (no small answer
+   * was scored: skipped before generation, the small model failed, or the deadline had passed) or
+   * an infinite threshold (a target escalation rate of 0 or 1). Jackson would write those as the
+   * strings "NaN" and "Infinity", changing the field's type.
+   */
+  private static void number(ObjectNode node, String field, double value) {
+    if (Double.isFinite(value)) {
+      node.put(field, value);
+    } else {
+      node.putNull(field);
+    }
   }
 
   private static ObjectNode head(Answer a, String object) {

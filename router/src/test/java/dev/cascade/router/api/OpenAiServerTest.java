@@ -310,6 +310,26 @@ class OpenAiServerTest {
   }
 
   @Test
+  void anAnswerWithoutAScoreSaysNullNotTheStringNaN() throws Exception {
+    // Skipped before generation (or the small model failed): the record's score is NaN; a target
+    // escalation rate of 1 defers at threshold -Infinity. Neither is a JSON number.
+    channel.reshape = r -> CascadeResponse.newBuilder(r).setDeferralScore(Double.NaN)
+        .setThreshold(Double.NEGATIVE_INFINITY).build();
+    HttpResponse<String> r = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.headers().firstValue("x-cascade-score")).isEmpty();
+    assertThat(r.headers().firstValue("x-cascade-threshold")).hasValue("-Infinity");
+    JsonNode cascade = JSON.readTree(r.body()).path("cascade");
+    assertThat(cascade.has("deferral_score")).isTrue();
+    assertThat(cascade.path("deferral_score").isNull()).as(r.body()).isTrue();
+    assertThat(cascade.path("threshold").isNull()).as(r.body()).isTrue();
+    assertThat(r.body()).doesNotContain("NaN").doesNotContain("Infinity");
+    String stream = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\", \"stream\": true}", KEY)
+        .body();
+    assertThat(stream).contains("\"deferral_score\":null").doesNotContain("NaN");
+  }
+
+  @Test
   void stopStringsCutTheAnswerEchoPrependsThePromptAndAFullAnswerFinishesForLength() {
     Completion stopped = client.completions().create(CompletionCreateParams.builder().model("cascade")
         .prompt("a b c d").stop("C").build());
