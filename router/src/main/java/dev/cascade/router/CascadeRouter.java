@@ -174,6 +174,11 @@ public final class CascadeRouter implements AutoCloseable {
           + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
           + " middle tiers (every model in tiers but the last) needs one, in order");
     }
+    List<dev.cascade.router.policy.TierPolicy> tierRules = config.get(CascadeConfig.POLICY_TIER_RULES);
+    for (int i = 0; i < tierRules.size(); i++) {
+      tierRules.get(i).deferAllWarning("middle tier " + (i + 1) + " (" + targets.get(i).name() + ")")
+          .ifPresent(w -> LOG.warn("{}: {}", CascadeConfig.POLICY_TIER_RULES.name(), w));
+    }
     dev.cascade.router.escalation.LargeModelTransports.Options options = transports != null ? transports
         : dev.cascade.router.escalation.LargeModelTransports.Options.from(config);
     List<EscalationTiers.Tier> tiers = new java.util.ArrayList<>();

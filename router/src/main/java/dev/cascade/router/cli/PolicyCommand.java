@@ -208,6 +208,9 @@ final class PolicyCommand implements Runnable {
           spec.commandLine().getOut().flush();
           return 0;
         }
+        for (String warning : deferAllWarnings(asked)) {
+          spec.commandLine().getErr().println("warning: " + warning);
+        }
         Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());
@@ -221,6 +224,24 @@ final class PolicyCommand implements Runnable {
     private List<String> shadowRules() {
       return shadowRules.strip().equalsIgnoreCase("off") ? List.of() : java.util.Arrays.stream(shadowRules.split(","))
           .map(String::strip).filter(r -> !r.isEmpty()).toList();
+    }
+
+    /**
+     * What this command's threshold does where it sets a Chow rule below 0 ({@link
+     * dev.cascade.router.policy.TierPolicy#deferAllWarning}): the rule it changes, the small model's
+     * or middle tier {@link #tier}'s.
+     */
+    private java.util.List<String> deferAllWarnings(Policy.Builder asked) {
+      if (threshold == null) {
+        return java.util.List.of();
+      }
+      if (tier == 0) {
+        return dev.cascade.router.policy.TierPolicy.deferAllWarning(asked.getRule(), asked.getThreshold(),
+            "the small model").stream().toList();
+      }
+      dev.cascade.proto.v1.TierPolicy t = asked.getTierPolicies(tier - 1);
+      return dev.cascade.router.policy.TierPolicy.deferAllWarning(t.getRule(), t.getThreshold(), "middle tier " + tier)
+          .stream().toList();
     }
 
     /** Whether {@code asked} would change nothing but the reason, the version, who and when. */

@@ -425,6 +425,8 @@ public final class CascadeConfig {
       for (String spec : text.split(",")) {
         try {
           rules.add(TierPolicy.parse(spec.trim()));
+        } catch (dev.cascade.router.policy.InvalidPolicyException e) {
+          throw new ConfigException("policy.tier-rules", "entry " + (rules.size() + 1) + ": " + e.describedAs(e.field()));
         } catch (IllegalArgumentException e) {
           throw new ConfigException("policy.tier-rules", "entry " + (rules.size() + 1) + ": " + e.getMessage());
         }

@@ -69,9 +69,16 @@ public record TierPolicy(String rule, double alpha, double threshold) {
       throw new InvalidPolicyException("rule", "must be RULE:THRESHOLD, e.g. chow-sum:9.5", "'" + spec + "'");
     }
     DeferralRules.RuleName name;
+    String ruleName = spec.substring(0, colon).trim();
     try {
-      name = DeferralRules.parseName(spec.substring(0, colon).trim());
+      name = DeferralRules.parseName(ruleName);
     } catch (IllegalArgumentException e) {
+      int hyphen = ruleName.lastIndexOf('-');
+      if (hyphen > 0 && RULES.contains(ruleName.substring(0, hyphen)) && e.getMessage().startsWith("alpha")) {
+        // chow-quantile-1.5: a known rule at a level out of range, said as the admin API says it.
+        throw new InvalidPolicyException("alpha", "must be in [0, 1]",
+            ruleName.substring(hyphen + 1) + " (in rule name '" + ruleName + "')");
+      }
       throw new InvalidPolicyException("rule", RULE_PROBLEM, "'" + spec.substring(0, colon) + "'");
     }
     double threshold;
@@ -81,6 +88,34 @@ public record TierPolicy(String rule, double alpha, double threshold) {
       throw new InvalidPolicyException("threshold", "must be a number", "'" + spec.substring(colon + 1) + "'");
     }
     return new TierPolicy(name.rule(), name.alpha(), threshold);
+  }
+
+  /**
+   * What a negative threshold does to a Chow rule ({@link #RULES}), whose score (minus the answer's
+   * token log-probabilities: summed, averaged, or a quantile) is never negative: every answer scores
+   * above it and is passed on. Empty for a threshold of 0 or more, and for other rules (a learned
+   * rule's score may be negative). A warning, not a refusal: deferring every request is something an
+   * operator may want.
+   *
+   * @param whose the rule's place, for the message: "middle tier 1", "the small model"
+   */
+  public static java.util.Optional<String> deferAllWarning(String rule, double threshold, String whose) {
+    String name = rule;
+    try {
+      name = DeferralRules.parseName(rule).rule(); // chow-quantile-0.1 as typed
+    } catch (IllegalArgumentException e) {
+      // not a closed-form rule
+    }
+    if (!RULES.contains(name) || !(threshold < 0)) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of(whose + "'s rule " + rule + " has threshold " + threshold + ", below 0, and a "
+        + name + " score is never negative: every answer " + whose + " gives is passed on to the next model");
+  }
+
+  /** {@link #deferAllWarning(String, double, String)} for this rule. */
+  public java.util.Optional<String> deferAllWarning(String whose) {
+    return deferAllWarning(rule, threshold, whose);
   }
 
   /** The rule as {@link #parse} reads it back. */

@@ -248,6 +248,15 @@ class CommandLineClientsTest {
         "posthoc-quantile", "--threshold", "0.5");
     assertThat(learned.exitCode()).isEqualTo(1);
     assertThat(learned.err()).contains("INVALID_ARGUMENT").contains("tier_policies[0].rule");
+
+    // A negative threshold on a Chow rule defers every answer: written, with a warning saying so.
+    CommandLineRun deferAll = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--threshold", "-5");
+    assertThat(deferAll.exitCode()).as(deferAll.err()).isZero();
+    assertThat(deferAll.err()).contains("warning: middle tier 1's rule chow-sum has threshold -5.0")
+        .contains("every answer middle tier 1 gives is passed on");
+    assertThat(policies.current().tierPolicies().get(0)).isEqualTo(TierPolicy.parse("chow-sum:-5"));
+    assertThat(tierThreshold.err()).doesNotContain("warning");
   }
 
   @Test

@@ -48,6 +48,27 @@ class EscalationTiersTest {
   }
 
   @Test
+  void aLevelOutOfRangeIsAnAlphaProblemAndANegativeChowThresholdIsWarnedAtStart() throws Exception {
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("policy.tier-rules", "chow-quantile-1.5:2")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("policy.tier-rules")
+        .hasMessageContaining("entry 1: alpha: must be in [0, 1], was 1.5").hasMessageNotContaining("must be one of");
+    CascadeConfig deferAll = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
+        "cost.tiers.per-token", "4.5,12.8", "policy.tier-rules", "chow-sum:-5"));
+    java.io.PrintStream stderr = System.err;
+    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+    // slf4j-simple writes to whatever System.err is at the time of each line.
+    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+    try (EscalationTiers tiers = CascadeRouter.connectTiers(deferAll, "")) {
+      assertThat(tiers.count()).isEqualTo(2);
+    } finally {
+      System.setErr(stderr);
+    }
+    assertThat(log.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("WARN")
+        .contains("policy.tier-rules: middle tier 1 (medium)'s rule chow-sum has threshold -5.0")
+        .contains("every answer");
+  }
+
+  @Test
   void aConsistentCascadeConnectsEveryTierWithItsCost() {
     CascadeConfig three = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
         "cost.tiers.per-token", "4.5,12.8", "policy.tier-rules", "chow-sum:9"));

@@ -33,6 +33,34 @@ class TierPolicyTest {
   }
 
   @Test
+  void aLevelOutOfRangeInTheRuleNameIsSaidAsAnAlphaProblem() {
+    assertThatThrownBy(() -> TierPolicy.parse("chow-quantile-1.5:2")).isInstanceOfSatisfying(
+        InvalidPolicyException.class, e -> {
+          assertThat(e.field()).isEqualTo("alpha");
+          assertThat(e.describedAs("alpha")).startsWith("alpha: must be in [0, 1], was 1.5")
+              .contains("'chow-quantile-1.5'").doesNotContain("must be one of");
+        });
+  }
+
+  @Test
+  void aNegativeThresholdOnAChowRuleIsWarnedToDeferEveryAnswer() {
+    assertThat(TierPolicy.parse("chow-sum:-5").deferAllWarning("middle tier 1")).hasValueSatisfying(w ->
+        assertThat(w).contains("middle tier 1").contains("-5.0").contains("never negative").contains("every answer"));
+    assertThat(TierPolicy.deferAllWarning("chow-quantile-0.1", -0.5, "the small model")).isPresent();
+    assertThat(TierPolicy.parse("chow-average:0").deferAllWarning("middle tier 1")).isEmpty();
+    // A learned rule's score may be negative: its threshold is its own business.
+    assertThat(TierPolicy.deferAllWarning("posthoc-quantile", -5, "the small model")).isEmpty();
+    // Every score a Chow rule gives is 0 or more, so every answer passes a negative threshold.
+    float[][] answers = {{}, {-0.0f}, {-1e-6f}, {-3f, -0.1f}};
+    for (float[] lp : answers) {
+      for (String rule : List.of("chow-sum:-0.001", "chow-average:-0.001", "chow-quantile-0.3:-0.001")) {
+        TierPolicy p = TierPolicy.parse(rule);
+        assertThat(p.defers(p.score(lp))).as(rule + " " + java.util.Arrays.toString(lp)).isTrue();
+      }
+    }
+  }
+
+  @Test
   void scoresFromTokenLogprobsAndDefersOnlyStrictlyAbove() {
     float[] logprobs = {-0.5f, -2.0f, -0.25f};
     assertThat(new TierPolicy("chow-sum", 0, 1).score(logprobs)).isCloseTo(2.75, org.assertj.core.data.Offset.offset(1e-6));
