@@ -155,6 +155,8 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     }
     AdminAudit.written("policy version " + next.version() + " written: rule " + next.ruleSpec() + " threshold "
         + next.threshold() + " exploration " + next.explorationRate() + " target rate " + next.targetEscalationRate()
+        + (next.tierPolicies().isEmpty() ? "" : " tier rules " + next.tierPolicies().stream()
+            .map(dev.cascade.router.policy.TierPolicy::spec).toList())
         + (next.pregenSkip() == null ? "" : " pregen skip " + next.pregenSkip().rule()
             + " threshold " + next.pregenSkip().threshold())
         + ", reason " + AdminAudit.quoted(next.reason()));

@@ -152,7 +152,7 @@ class AdminAuditTest {
   }
 
   @Test
-  void aPolicyWrittenWithAPregenerationSkipNamesItsRuleAndThreshold() {
+  void aPolicyWrittenWithTierRulesAndAPregenerationSkipNamesThem() {
     var shipped = LearnedRules.bundledRules().get(0);
     var i = shipped.info();
     var skip = shipped.withInfo(new dev.cascade.router.learning.RuleInfo("pregen-skip", i.version(), i.learner(),
@@ -162,9 +162,10 @@ class AdminAuditTest {
     admin(TOKEN).publishRule(PublishRuleRequest.newBuilder().setArtifact(ByteString.copyFrom(RuleArtifacts.encode(skip)))
         .build());
     admin(TOKEN).updatePolicy(update(3, "skip the hard ones").toBuilder().setPolicy(update(3, "skip the hard ones")
-        .getPolicy().toBuilder().setPregenSkipRule("pregen-skip@1").setPregenSkipThreshold(0.25)).build());
-    assertThat(logged()).containsPattern("ok, policy version 5 written: rule chow-sum threshold 3\\.0 .* pregen skip"
-        + " pregen-skip@1 threshold 0\\.25, reason \"skip the hard ones\"");
+        .getPolicy().toBuilder().setPregenSkipRule("pregen-skip@1").setPregenSkipThreshold(0.25)
+        .addTierPolicies(dev.cascade.proto.v1.TierPolicy.newBuilder().setRule("chow-sum").setThreshold(-5))).build());
+    assertThat(logged()).containsPattern("ok, policy version 5 written: rule chow-sum threshold 3\\.0 .* tier rules"
+        + " \\[chow-sum:-5\\.0\\] pregen skip pregen-skip@1 threshold 0\\.25, reason \"skip the hard ones\"");
   }
 
   @Test
