@@ -131,7 +131,7 @@ public final class CascadeRouter implements AutoCloseable {
    *
    * @throws dev.cascade.router.config.ConfigException when the tiers, their costs
    *     ({@code cost.tiers.per-token}) and the middle tiers' rules ({@code policy.tier-rules}) do not
-   *     match up
+   *     match up, or the costs fall along the tiers (smallest first)
    */
   public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget) {
     return connectTiers(config, largeTarget, "");
@@ -168,6 +168,11 @@ public final class CascadeRouter implements AutoCloseable {
     if (costs.size() != targets.size()) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + costs.size()
           + " costs for the " + targets.size() + " models of tiers: give one per-token cost per model, in order");
+    }
+    java.util.Optional<String> falling = dev.cascade.router.escalation.TierChecks.costOrderProblem(
+        targets.stream().map(EscalationTiers.Target::name).toList(), costs);
+    if (falling.isPresent()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + falling.get());
     }
     if (rules != targets.size() - 1) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules

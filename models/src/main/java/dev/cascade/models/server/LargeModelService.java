@@ -35,7 +35,8 @@ final class LargeModelService extends LargeModelGrpc.LargeModelImplBase {
     responses.onNext(LargeModelInfo.newBuilder().setModel(info.name()).setContextLength(info.contextLength())
         .setMaxNewTokens(info.maxNewTokensLimit())
         .setTokenizerSha256(generations.generator().tokenizerSha256().orElse(""))
-        .setMaxPromptTokens(generations.generator().maxPromptTokens().orElse(0)).build());
+        .setMaxPromptTokens(generations.generator().maxPromptTokens().orElse(0))
+        .setParameters(Math.max(0, info.parameters())).build());
     responses.onCompleted();
   }
 

@@ -9,6 +9,7 @@ import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.ConfigException;
 import dev.cascade.router.escalation.EscalationTiers;
+import dev.cascade.router.escalation.TierChecks;
 import dev.cascade.router.escalation.LargeTarget;
 import dev.cascade.router.metrics.MetricsEndpoint;
 import dev.cascade.router.routing.RequestValidator;
@@ -130,6 +131,15 @@ final class ServeCommand implements Callable<Integer> {
         + " engine=" + small.info().engine());
     checkTiers(router.tiers(), tierTargets.isEmpty() ? List.of(new EscalationTiers.Target("large", target))
         : tierTargets);
+    // Each tier's model, parameters and tokenizer, logged and checked once its server says them (Info).
+    new TierChecks(router.tiers(), small.info().name(), small.info().parameters(), small.tokenizerSha256(),
+        !tierTargets.isEmpty(), (level, line) -> {
+          if (level == TierChecks.Level.WARN) {
+            LOG.warn("{}", line);
+          } else {
+            LOG.info("{}", line);
+          }
+        }).watch();
     // Where each door listens: its interface's address, or this machine's name for every interface.
     System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(hostName()) + ":" + doors.port());
     System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(hostName())

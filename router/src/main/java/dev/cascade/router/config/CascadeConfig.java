@@ -254,8 +254,8 @@ public final class CascadeConfig {
   public static final ConfigKey<List<Double>> COST_TIERS = new ConfigKey<>("cost.tiers.per-token", "",
       CascadeConfig::costList, costs -> costs.stream().allMatch(c -> c >= 0 && c <= 1e12),
       "numbers from 0 to 1e12, comma-separated",
-      "with tiers: cost units of one token of each model in tiers, in order; empty: cost.large.per-token for a"
-          + " single tier (required for two or more)");
+      "with tiers: cost units of one token of each model in tiers, in order, never falling (smallest first); empty:"
+          + " cost.large.per-token for a single tier (required for two or more)");
 
   public static final ConfigKey<Integer> GRPC_PORT = ConfigKey.intInRange("grpc.port", 0, 0, 65_535,
       "port of the router's gRPC front door; 0 picks a free one");

@@ -73,7 +73,9 @@ public final class CascadeTransport implements LargeModelTransport {
         return CompletableFuture.completedFuture(new ServerInfo(
             value.getMaxNewTokens() > 0 ? OptionalInt.of(value.getMaxNewTokens()) : OptionalInt.empty(),
             value.getTokenizerSha256().isEmpty() ? Optional.empty() : Optional.of(value.getTokenizerSha256()),
-            value.getMaxPromptTokens() > 0 ? OptionalInt.of(value.getMaxPromptTokens()) : OptionalInt.empty()));
+            value.getMaxPromptTokens() > 0 ? OptionalInt.of(value.getMaxPromptTokens()) : OptionalInt.empty(),
+            value.getModel().isEmpty() ? Optional.empty() : Optional.of(value.getModel()),
+            value.getParameters() > 0 ? java.util.OptionalLong.of(value.getParameters()) : java.util.OptionalLong.empty()));
       }
       // A server without Info is called unclamped, and never sent a draft.
       return Status.fromThrowable(error).getCode() == Status.Code.UNIMPLEMENTED

@@ -77,6 +77,8 @@ public final class EscalationClient implements AutoCloseable {
   /** After a failed {@code Info}, {@link #knownServerInfo} asks again at most this often. */
   private static final long INFO_RETRY_INTERVAL_NANOS = 5_000_000_000L;
   private volatile long infoFailedAtNanos;
+  /** The first thing the server said of its model, once it has ({@link #firstServerInfo}). */
+  private final CompletableFuture<LargeModelTransport.ServerInfo> firstInfo = new CompletableFuture<>();
   /** Calls answered so far: a rise tells callers waiting out a failure that the server is back. */
   private final AtomicLong answeredCalls = new AtomicLong();
 
@@ -233,10 +235,20 @@ public final class EscalationClient implements AutoCloseable {
         infoWarning.record(unwrap(error).toString() + "; asking again later");
         asking.completeExceptionally(unwrap(error));
       } else {
+        firstInfo.complete(value);
         asking.complete(value);
       }
     });
     return asking;
+  }
+
+  /**
+   * Completes with what the server says of its model the first time it says it, however late (a
+   * tier down at start answers {@code Info} once it is back and asked again: by a request, or by
+   * {@link #knownServerInfo}); never fails. Does not itself ask.
+   */
+  public CompletableFuture<LargeModelTransport.ServerInfo> firstServerInfo() {
+    return firstInfo.copy();
   }
 
   /**

@@ -51,10 +51,19 @@ public interface LargeModelTransport extends AutoCloseable {
    * @param tokenizerSha256 its tokenizer's hash (LargeModelInfo.tokenizer_sha256); empty if it does
    *     not say, and then it is never sent a draft
    * @param maxPromptTokens the most tokens a prompt may have, in its tokenizer; empty if it does not say
+   * @param model the served model's name (LargeModelInfo.model); empty if it does not say
+   * @param parameters the served model's trainable parameters; empty if it does not say
    */
-  record ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256, OptionalInt maxPromptTokens) {
+  record ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256, OptionalInt maxPromptTokens,
+      Optional<String> model, java.util.OptionalLong parameters) {
     /** A server that says nothing. */
-    public static final ServerInfo UNKNOWN = new ServerInfo(OptionalInt.empty(), Optional.empty(), OptionalInt.empty());
+    public static final ServerInfo UNKNOWN = new ServerInfo(OptionalInt.empty(), Optional.empty(), OptionalInt.empty(),
+        Optional.empty(), java.util.OptionalLong.empty());
+
+    /** A server that says its limits and tokenizer only. */
+    public ServerInfo(OptionalInt maxNewTokens, Optional<String> tokenizerSha256, OptionalInt maxPromptTokens) {
+      this(maxNewTokens, tokenizerSha256, maxPromptTokens, Optional.empty(), java.util.OptionalLong.empty());
+    }
   }
 
   /**

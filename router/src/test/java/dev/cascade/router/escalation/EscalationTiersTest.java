@@ -69,6 +69,21 @@ class EscalationTiersTest {
   }
 
   @Test
+  void costsFallingAlongTheTiersAreRefusedNamingTheKeyAndTheTiers() {
+    // The probe's mistake: large listed before medium, with costs to match the wrong order.
+    CascadeConfig swapped = CascadeConfig.load(null, Map.of(), Map.of("tiers", "large=127.0.0.1:1,medium=127.0.0.1:2",
+        "cost.tiers.per-token", "12.8,4.5", "policy.tier-rules", "chow-sum:9"));
+    assertThatThrownBy(() -> CascadeRouter.connectTiers(swapped, ""))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("cost.tiers.per-token")
+        .hasMessageContaining("12.8 for large then 4.5 for medium");
+    CascadeConfig equal = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
+        "cost.tiers.per-token", "5,5", "policy.tier-rules", "chow-sum:9"));
+    try (EscalationTiers tiers = CascadeRouter.connectTiers(equal, "")) {
+      assertThat(tiers.count()).isEqualTo(2);
+    }
+  }
+
+  @Test
   void aConsistentCascadeConnectsEveryTierWithItsCost() {
     CascadeConfig three = CascadeConfig.load(null, Map.of(), Map.of("tiers", "medium=127.0.0.1:1,large=127.0.0.1:2",
         "cost.tiers.per-token", "4.5,12.8", "policy.tier-rules", "chow-sum:9"));

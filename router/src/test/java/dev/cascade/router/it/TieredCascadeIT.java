@@ -84,8 +84,12 @@ class TieredCascadeIT {
   }
 
   private static LargeModelServer server(TextGenerator model) throws Exception {
-    return new LargeModelServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
-        model, new ServerLimits(8, 512)).start();
+    return server(model, 0);
+  }
+
+  private static LargeModelServer server(TextGenerator model, int port) throws Exception {
+    return new LargeModelServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(),
+        port)), model, new ServerLimits(8, 512)).start();
   }
 
   @AfterAll
@@ -197,6 +201,44 @@ class TieredCascadeIT {
 
   private static List<Integer> ints(int[] values) {
     return java.util.Arrays.stream(values).boxed().toList();
+  }
+
+  @Test
+  void tiersListedInTheWrongOrderAreAWarningOnceTheLateTierSaysWhatItServes() throws Exception {
+    // The probe's deployment: "medium" points at the large model's server, and "large" at a
+    // medium-model server that is down at start and comes up later.
+    int latePort = EmbeddedKafka.freePort();
+    CascadeConfig swapped = config.with(CascadeConfig.TIERS,
+        "medium=127.0.0.1:" + largeServer.port() + ",large=127.0.0.1:" + latePort);
+    List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+    LargeModelServer late = null;
+    try (dev.cascade.router.escalation.EscalationTiers tiers = CascadeRouter.connectTiers(swapped, "")) {
+      new dev.cascade.router.escalation.TierChecks(tiers, small.info().name(), small.info().parameters(),
+          small.tokenizerSha256(), true, (level, line) -> lines.add(level + " " + line)).watch();
+      long until = System.nanoTime() + 60_000_000_000L;
+      while (lines.stream().noneMatch(l -> l.contains("tier medium (")) && System.nanoTime() < until) {
+        Thread.sleep(50);
+      }
+      assertThat(lines).anyMatch(l -> l.startsWith("INFO tier medium (") && l.contains("serves model large, "
+          + String.format(java.util.Locale.ROOT, "%,d parameters", large.info().parameters())));
+      assertThat(lines).anyMatch(l -> l.startsWith("WARN tier medium (") && l.contains("serves model large"));
+      assertThat(lines).noneMatch(l -> l.contains("do not grow along tiers"));
+      late = server(medium, latePort);
+      // Asked again (at most every 5 s) by the doors' prompt check on each request: here, by hand.
+      while (lines.stream().noneMatch(l -> l.contains("do not grow along tiers")) && System.nanoTime() < until) {
+        tiers.tier(2).client().knownServerInfo();
+        Thread.sleep(200);
+      }
+      assertThat(lines).filteredOn(l -> l.contains("do not grow along tiers")).singleElement().asString()
+          .startsWith("WARN").contains("medium (tier 1, " + String.format(java.util.Locale.ROOT, "%,d",
+              large.info().parameters()) + " parameters, cost 4.5 per token) then large (tier 2, "
+              + String.format(java.util.Locale.ROOT, "%,d", medium.info().parameters()) + " parameters");
+      assertThat(lines).noneMatch(l -> l.contains("another tokenizer"));
+    } finally {
+      if (late != null) {
+        late.stop();
+      }
+    }
   }
 
   /** The bound of a wait the open breaker ended (escalation.fail-fast-when-open), the other being max-wait. */
