@@ -169,11 +169,7 @@ public final class CascadeRouter implements AutoCloseable {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + costs.size()
           + " costs for the " + targets.size() + " models of tiers: give one per-token cost per model, in order");
     }
-    java.util.Optional<String> falling = dev.cascade.router.escalation.TierChecks.costOrderProblem(
-        targets.stream().map(EscalationTiers.Target::name).toList(), costs);
-    if (falling.isPresent()) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + falling.get());
-    }
+    checkCostOrder(targets, costs);
     if (rules != targets.size() - 1) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
           + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
@@ -201,6 +197,23 @@ public final class CascadeRouter implements AutoCloseable {
       throw e;
     }
     return new EscalationTiers(tiers);
+  }
+
+  /**
+   * Refuses per-token costs that fall along the tiers (tier 1 first): the list is smallest first.
+   * Costs that are not one per tier are left to {@link #connectTiers}, which says so.
+   *
+   * @throws dev.cascade.router.config.ConfigException naming {@code cost.tiers.per-token} and both tiers
+   */
+  public static void checkCostOrder(List<EscalationTiers.Target> targets, List<Double> costs) {
+    if (targets.size() != costs.size()) {
+      return;
+    }
+    java.util.Optional<String> falling = dev.cascade.router.escalation.TierChecks.costOrderProblem(
+        targets.stream().map(EscalationTiers.Target::name).toList(), costs);
+    if (falling.isPresent()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + falling.get());
+    }
   }
 
   /** Kafka client settings shared by everything the router creates: brokers plus {@code kafka.*} overrides. */

@@ -57,6 +57,7 @@ final class ServeCommand implements Callable<Integer> {
           "is empty: serve needs Kafka brokers, e.g. --set bootstrap.servers=kafka:9092 (or CASCADE_BOOTSTRAP_SERVERS)");
     }
     // What can be checked without Kafka or the model is checked first: a failed start leaves nothing behind.
+    CascadeRouter.checkCostOrder(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.COST_TIERS));
     if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()
         && config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"

@@ -82,6 +82,17 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void tierCostsThatFallAlongTheListStopTheStartBeforeKafkaNamingTheKey() {
+    String[] args = {"serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
+        "tiers=large=127.0.0.1:3,medium=127.0.0.1:4", "--set", "cost.tiers.per-token=12.8,4.5", "--set",
+        "policy.tier-rules=chow-sum:1"};
+    CommandLineRun run = CommandLineRun.of(args);
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: cost.tiers.per-token: has costs 12.8 for large then 4.5 for"
+        + " medium: a cascade lists its models smallest (cheapest) first");
+  }
+
+  @Test
   void serveLogsItsConfigurationAtStartWithNoSecretValue() {
     java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
     java.io.PrintStream stderr = System.err;
