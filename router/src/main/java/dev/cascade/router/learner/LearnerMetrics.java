@@ -22,7 +22,7 @@ public final class LearnerMetrics {
   /** {@code cascade_learner_feedback_total}'s {@code result} values. */
   static final List<String> FEEDBACK_RESULTS = List.of("joined", "waiting", "dropped", "superseded", "replaced");
   /** {@code cascade_learner_trainings_total}'s {@code result} values. */
-  static final List<String> TRAINING_RESULTS = List.of("published", "rejected", "reverted", "skipped");
+  static final List<String> TRAINING_RESULTS = List.of("published", "rejected", "rejected_fallback", "reverted", "skipped");
   /** {@code cascade_learner_dead_letters_total}'s {@code input} values. */
   static final List<String> DEAD_LETTER_INPUTS = List.of("outcome", "feedback", "rule", "policy");
 
