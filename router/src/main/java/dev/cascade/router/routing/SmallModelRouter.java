@@ -159,7 +159,8 @@ public final class SmallModelRouter {
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {
       int limit = group.getKey();
       long batchStartMs = clock.millis();
-      double generationMs = generationTimes.medianMs(limit);
+      // NaN when short requests are not shed: tooShort is then false, and no median is computed.
+      double generationMs = expiredRequests.shedShort() ? generationTimes.medianMs(limit) : Double.NaN;
       List<Integer> fresh = new ArrayList<>();
       for (int i : group.getValue()) {
         PendingRequest pending = batch.get(i);
@@ -225,7 +226,9 @@ public final class SmallModelRouter {
           : smallModel.generate(prompts, limit);
       // A request the skip rule scored also paid its share of the prompt pass.
       double smallMs = (System.nanoTime() - t0) / 1e6;
-      generationTimes.record(limit, smallMs);
+      if (expiredRequests.shedShort()) {
+        generationTimes.record(limit, smallMs);
+      }
       for (int j = 0; j < prompts.size(); j++) {
         PendingRequest pending = batch.get(fresh.get(j));
         Generation generation = generations.get(j);
