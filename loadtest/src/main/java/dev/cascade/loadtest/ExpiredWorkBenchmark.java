@@ -305,7 +305,7 @@ public final class ExpiredWorkBenchmark {
         RoutingOutcome o = e.getValue();
         if (o.getDeadlineExceeded()) {
           expired++;
-          shedShort += String.valueOf(o.getDegradedReason()).contains("less than its median generation time") ? 1 : 0;
+          shedShort += String.valueOf(o.getDegradedReason()).contains(dev.cascade.router.routing.RoutingRecords.SHED_SHORT_REASON) ? 1 : 0;
           continue;
         }
         generated++;

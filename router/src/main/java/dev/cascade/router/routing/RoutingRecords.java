@@ -156,6 +156,9 @@ public final class RoutingRecords {
         + (request.getDeadlineMs() - request.getCreatedAtMs()) + " ms after it was created); not generated", 0, nowMs);
   }
 
+  /** What the {@code degraded_reason} of a request shed short of time ({@link #tooShort}) says, and no other. */
+  public static final String SHED_SHORT_REASON = "less than its median generation time";
+
   /**
    * A request whose deadline had not passed when its batch was about to run, but was nearer than
    * {@code generationMs}, the small model's recent median generation time ({@link
@@ -167,8 +170,8 @@ public final class RoutingRecords {
     CascadeRequest request = pending.request();
     observer.shedShort();
     return deadlineExceeded(notRun(pending, policy, queueMs, nowMs), "the request's deadline_ms was "
-        + (request.getDeadlineMs() - nowMs) + " ms away when the small model would have run, less than its median"
-        + " generation time of " + Math.round(generationMs) + " ms (" + (request.getDeadlineMs()
+        + (request.getDeadlineMs() - nowMs) + " ms away when the small model would have run, " + SHED_SHORT_REASON
+        + " of " + Math.round(generationMs) + " ms (" + (request.getDeadlineMs()
         - request.getCreatedAtMs()) + " ms after it was created); not generated", 0, nowMs);
   }
 
