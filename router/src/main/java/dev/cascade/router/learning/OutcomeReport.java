@@ -212,6 +212,48 @@ public final class OutcomeReport {
   /** The skip reason of outcomes whose recorded features cannot be read. */
   public static final String FEATURES_INVALID = "features missing or invalid";
 
+  /** The skip reason of accepted outcomes with a reference: the large model was not asked. */
+  public static final String ACCEPTED = "accepted (no large answer)";
+
+  /** The skip reason of escalated outcomes with a reference whose larger models all failed. */
+  public static final String DEGRADED = "escalation failed (degraded)";
+
+  /**
+   * What makes the outcomes skipped for a reason scorable, for the reasons a setting or a command
+   * changes. The router's defaults (exploration 0, {@code small.early-defer} on, the exact rule
+   * {@code chow-quantile} at α 0, requests without feedback) leave nothing to score: the accepted
+   * requests have no large answer and the deferred ones' small answers stopped early.
+   */
+  private static final Map<String, String> REMEDIES = Map.of(
+      ACCEPTED, "escalate a random share of the accepted requests, policy.exploration-rate above 0 (or `cascade"
+          + " policy set --exploration-rate E` on a running router)",
+      LabelledOutcomes.STOPPED_EARLY, "decode the deferred requests' small answers to the end, small.early-defer=false"
+          + " (on by default: under chow-sum, or chow-quantile at alpha 0, the small model stops once the deferral is"
+          + " certain, and a prefix's correctness is unknown)",
+      NO_REFERENCE, "send requests with a reference, or give feedback on escalated requests that decides both"
+          + " answers (a corrected answer, or a verdict that the served large answer was right: `cascade feedback`,"
+          + " POST /v1/feedback)",
+      FEEDBACK_UNDECIDED, "give feedback that decides both answers: a corrected answer (`cascade feedback"
+          + " --corrected-text`) or a verdict that the served large answer was right",
+      DEGRADED, "the large model must answer: these escalations failed for good (its logs, the circuit breaker)");
+
+  /**
+   * The error when no outcome is usable: how many were read, the skips by reason, and, for each
+   * reason a setting or a command changes, what gives scorable outcomes.
+   */
+  static String nothingUsable(long read, Map<String, Long> skipped) {
+    StringBuilder message = new StringBuilder("none of the " + read + " outcomes has both answers' correctness"
+        + " (a reference, or feedback deciding both, on an escalated request); skipped: " + describeSkips(skipped));
+    List<String> remedies = skipped.entrySet().stream().filter(e -> REMEDIES.containsKey(e.getKey()))
+        .map(e -> "\n  " + e.getValue() + " " + e.getKey() + ": " + REMEDIES.get(e.getKey())).toList();
+    if (!remedies.isEmpty()) {
+      message.append("; an outcome is scored only if the request was escalated, its small answer is whole and both"
+          + " answers were checked, so:");
+      remedies.forEach(message::append);
+    }
+    return message.toString();
+  }
+
   /** Skip counts as a line's part: {@code 5 no reference, 32 small model stopped early (...)}, or {@code none}. */
   public static String describeSkips(Map<String, Long> skipped) {
     return skipped.isEmpty() ? "none"
@@ -261,9 +303,7 @@ public final class OutcomeReport {
     Objects.requireNonNull(learned, "learned");
     List<Item> items = collected.items;
     if (items.isEmpty()) {
-      throw new IllegalArgumentException("none of the " + collected.read
-          + " outcomes has both answers' correctness (a reference, or feedback deciding both, on an escalated"
-          + " request); skipped: " + describeSkips(collected.skipped));
+      throw new IllegalArgumentException(nothingUsable(collected.read, collected.skipped));
     }
     int n = items.size();
     List<UncertaintyFeatures> features = items.stream().map(Item::features).toList();
@@ -492,7 +532,7 @@ public final class OutcomeReport {
         : outcome.getLargeText() == null;
     if (noLarge) {
       return !LabelledOutcomes.hasReference(outcome) ? NO_REFERENCE
-          : outcome.getDegraded() ? "escalation failed (degraded)" : "accepted (no large answer)";
+          : outcome.getDegraded() ? DEGRADED : ACCEPTED;
     }
     Double propensity = outcome.getPropensity();
     if (propensity != null && !(propensity > 0.0 && propensity <= 1.0)) {

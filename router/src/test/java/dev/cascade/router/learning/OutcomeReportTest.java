@@ -118,6 +118,46 @@ class OutcomeReportTest {
   }
 
   @Test
+  void underTheRoutersDefaultsNothingIsScorableAndTheErrorSaysWhyAndWhatToChange() {
+    // Exploration 0, small.early-defer on, chow-quantile at alpha 0: the accepted requests have no
+    // large answer, and the deferred ones' small answers stopped once the deferral was certain.
+    SplittableRandom random = new SplittableRandom(3);
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    for (int i = 0; i < 3; i++) {
+      collector.accept(SyntheticOutcomes.accepted("a" + i, SyntheticExamples.randomFeatures(random))
+          .setReference("x").setSmallCorrect(i == 0).build());
+    }
+    for (int i = 0; i < 2; i++) {
+      collector.accept(SyntheticOutcomes.checked("d" + i, SyntheticExamples.randomFeatures(random), false, true, 1.0,
+          Map.of()).setSmallStop(dev.cascade.router.routing.SmallStop.EARLY_DEFER).build());
+    }
+
+    assertThatThrownBy(() -> OutcomeReport.compute(collector, List.of(), RESAMPLES, 1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("none of the 5 outcomes")
+        .hasMessageContaining("skipped: 3 accepted (no large answer), 2 small model stopped early (deferral decided)")
+        .hasMessageContaining("\n  3 accepted (no large answer): escalate a random share of the accepted requests,"
+            + " policy.exploration-rate above 0")
+        .hasMessageContaining("\n  2 small model stopped early (deferral decided): decode the deferred requests'"
+            + " small answers to the end, small.early-defer=false")
+        .hasMessageNotContaining("feedback on escalated requests");
+  }
+
+  @Test
+  void withoutReferencesTheErrorNamesTheFeedbackThatWouldLabelTheOutcomes() {
+    SplittableRandom random = new SplittableRandom(5);
+    OutcomeReport.Collector collector = new OutcomeReport.Collector();
+    collector.accept(SyntheticOutcomes.checked("e", SyntheticExamples.randomFeatures(random), true, true, 1.0, Map.of())
+        .setReference(null).setSmallCorrect(null).setLargeCorrect(null).build());
+    collector.undecodable(1);
+
+    assertThatThrownBy(() -> OutcomeReport.compute(collector, List.of(), RESAMPLES, 1))
+        .hasMessageContaining("skipped: 1 no reference, 1 undecodable")
+        .hasMessageContaining("\n  1 no reference: send requests with a reference, or give feedback on escalated requests")
+        .hasMessageNotContaining("undecodable:");
+  }
+
+  @Test
   void theRuleInForceCountsPerSpecAndEachShadowWhereItScored() {
     SplittableRandom random = new SplittableRandom(8);
     OutcomeReport.Collector collector = new OutcomeReport.Collector();
