@@ -288,7 +288,8 @@ public final class CascadeRouter implements AutoCloseable {
     // from the first request on (RequestValidator).
     tiers.all().forEach(t -> t.client().serverInfo());
     RouterMetrics metrics = config.get(CascadeConfig.METRICS_ENABLED)
-        ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version()) : RouterMetrics.disabled();
+        ? RouterMetrics.enabled(defaultPolicy.threshold(), defaultPolicy.version(),
+            tiers.all().stream().map(EscalationTiers.Tier::name).toList()) : RouterMetrics.disabled();
     // The large-only cost of a request is the last model's.
     RoutingRecords records = new RoutingRecords(new CostModel(config.get(CascadeConfig.COST_SMALL),
         tiers.tier(tiers.count()).costPerToken()), CostModel::promptTokens, metrics.observer());

@@ -433,7 +433,7 @@ public final class EscalationClient implements AutoCloseable {
       return "OK";
     }
     if (cause instanceof io.github.resilience4j.circuitbreaker.CallNotPermittedException) {
-      return "CIRCUIT_OPEN";
+      return CIRCUIT_OPEN;
     }
     if (cause instanceof java.util.concurrent.CancellationException) {
       return Status.Code.CANCELLED.name();
@@ -489,12 +489,20 @@ public final class EscalationClient implements AutoCloseable {
    * @param code a gRPC status code name
    */
   public static boolean isRefusal(String code) {
-    return switch (code) {
-      case "INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION", "UNAUTHENTICATED", "PERMISSION_DENIED",
-          "UNIMPLEMENTED" -> true;
-      default -> false;
-    };
+    return REFUSALS.contains(code);
   }
+
+  /** The codes {@link #isRefusal} says are refusals. */
+  public static final java.util.List<String> REFUSALS = java.util.List.of("INVALID_ARGUMENT", "OUT_OF_RANGE",
+      "FAILED_PRECONDITION", "UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED");
+
+  /** The code {@link #codeOf} gives a call the tier's open breaker refused. */
+  public static final String CIRCUIT_OPEN = "CIRCUIT_OPEN";
+
+  /** Every code {@link #codeOf} can return: the gRPC status codes' names, and CIRCUIT_OPEN. */
+  public static final java.util.List<String> CODES = java.util.stream.Stream.concat(
+      java.util.Arrays.stream(Status.Code.values()).map(Status.Code::name), java.util.stream.Stream.of(CIRCUIT_OPEN))
+      .toList();
 
   /**
    * A call ended, or not sent, because the request's {@code deadline_ms} came first: its caller

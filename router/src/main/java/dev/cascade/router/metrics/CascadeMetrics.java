@@ -255,6 +255,24 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   /**
+   * The models after the small one, by name, cheapest first: their labelled series from 0, so that
+   * {@code rate()} and {@code increase()} see each one's first count (a series that first appears
+   * at 1 shows no increase): {@code cascade_large_model_calls_total} for every code a call can end
+   * with ({@link EscalationClient#CODES}), {@code cascade_large_model_refusals_total} for every
+   * refusal code, and {@code cascade_tier_early_deferrals_total} for each tier but the last.
+   */
+  public void tiers(java.util.List<String> names) {
+    for (int i = 0; i < names.size(); i++) {
+      String tier = names.get(i);
+      EscalationClient.CODES.forEach(code -> largeModelCalls.labelValues(tier, code));
+      EscalationClient.REFUSALS.forEach(code -> largeModelRefusals.labelValues(tier, code));
+      if (i < names.size() - 1) {
+        tierEarlyDeferrals.labelValues(tier);
+      }
+    }
+  }
+
+  /**
    * Adds tier {@code tier}'s circuit breaker to {@code cascade_circuit_breaker_state}: 1 for the
    * state it is in, 0 for the others, labelled with the tier's name.
    */

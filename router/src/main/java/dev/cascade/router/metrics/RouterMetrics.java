@@ -24,10 +24,16 @@ public final class RouterMetrics implements AutoCloseable {
     this.cascade = cascade;
   }
 
-  /** Metrics on, with the starting policy's threshold and version. */
-  public static RouterMetrics enabled(double startingThreshold, long startingPolicyVersion) {
+  /**
+   * Metrics on, with the starting policy's threshold and version, and the series of every tier
+   * after the small model ({@code tiers}, by name, cheapest first) from 0 ({@link CascadeMetrics#tiers}).
+   */
+  public static RouterMetrics enabled(double startingThreshold, long startingPolicyVersion,
+      java.util.List<String> tiers) {
     PrometheusRegistry registry = new PrometheusRegistry();
-    return new RouterMetrics(registry, CascadeMetrics.register(registry, startingThreshold, startingPolicyVersion));
+    CascadeMetrics cascade = CascadeMetrics.register(registry, startingThreshold, startingPolicyVersion);
+    cascade.tiers(tiers);
+    return new RouterMetrics(registry, cascade);
   }
 
   /** Metrics off. */

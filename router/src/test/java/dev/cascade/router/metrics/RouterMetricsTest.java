@@ -1,0 +1,58 @@
+package dev.cascade.router.metrics;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.escalation.EscalationClient;
+import io.grpc.Status;
+import java.util.List;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+class RouterMetricsTest {
+
+  /** The values of {@code label} among the samples of {@code name} with {@code tier}, each asserted to be 0. */
+  private static TreeSet<String> atZero(Scrape scrape, String name, String tier, String label) {
+    TreeSet<String> values = new TreeSet<>();
+    for (Scrape.Sample s : scrape.samples()) {
+      if (s.name().equals(name) && tier.equals(s.labels().get("tier"))) {
+        assertThat(s.value()).as(s.toString()).isZero();
+        values.add(label == null ? "" : s.labels().get(label));
+      }
+    }
+    return values;
+  }
+
+  /**
+   * A fresh router serves the series of every tier it calls at 0, so that rate() and increase()
+   * see the first call, refusal or early deferral after a start (a series first scraped at 1 shows
+   * no increase).
+   */
+  @Test
+  void aFreshRegistryServesEveryTiersCallRefusalAndEarlyDeferralSeriesAtZero() {
+    RouterMetrics metrics = RouterMetrics.enabled(0.7, 0, List.of("medium", "large"));
+    Scrape fresh = Scrape.parse(Exposition.of(metrics.registry().orElseThrow()));
+
+    for (String tier : List.of("medium", "large")) {
+      TreeSet<String> calls = atZero(fresh, "cascade_large_model_calls_total", tier, "code");
+      assertThat(calls).as(tier).contains("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "CIRCUIT_OPEN",
+          "RESOURCE_EXHAUSTED", "UNKNOWN", "INTERNAL", "INVALID_ARGUMENT");
+      // Every code a call can end with: the 17 gRPC status codes and the open breaker's.
+      assertThat(calls).as(tier).hasSize(18).containsExactlyInAnyOrderElementsOf(EscalationClient.CODES);
+      assertThat(atZero(fresh, "cascade_large_model_refusals_total", tier, "code")).as(tier)
+          .containsExactlyInAnyOrder("INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION", "UNAUTHENTICATED",
+              "PERMISSION_DENIED", "UNIMPLEMENTED");
+    }
+    // Only a middle tier's answers are stopped early.
+    assertThat(atZero(fresh, "cascade_tier_early_deferrals_total", "medium", null)).hasSize(1);
+    assertThat(atZero(fresh, "cascade_tier_early_deferrals_total", "large", null)).isEmpty();
+
+    // The first call then shows as an increase from 0 on a series that was there.
+    metrics.observer().largeModelCallEnded("large", Status.DEADLINE_EXCEEDED.asRuntimeException());
+    Scrape after = Scrape.parse(Exposition.of(metrics.registry().orElseThrow()));
+    assertThat(after.value("cascade_large_model_calls_total", "tier", "large", "code", "DEADLINE_EXCEEDED"))
+        .isEqualTo(1);
+    assertThat(after.samples().stream().filter(s -> s.name().equals("cascade_large_model_calls_total")).count())
+        .isEqualTo(2 * 18);
+    assertThat(after.sum("cascade_large_model_refusals_total")).isZero();
+  }
+}
