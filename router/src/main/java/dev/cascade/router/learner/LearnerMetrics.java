@@ -22,7 +22,8 @@ public final class LearnerMetrics {
   /** {@code cascade_learner_feedback_total}'s {@code result} values. */
   static final List<String> FEEDBACK_RESULTS = List.of("joined", "waiting", "dropped", "superseded", "replaced");
   /** {@code cascade_learner_trainings_total}'s {@code result} values. */
-  static final List<String> TRAINING_RESULTS = List.of("published", "rejected", "rejected_fallback", "reverted", "skipped");
+  static final List<String> TRAINING_RESULTS = List.of("published", "published_held", "rejected", "rejected_fallback",
+      "reverted", "revert_held", "skipped");
   /** {@code cascade_learner_dead_letters_total}'s {@code input} values. */
   static final List<String> DEAD_LETTER_INPUTS = List.of("outcome", "feedback", "rule", "policy");
 
@@ -50,7 +51,10 @@ public final class LearnerMetrics {
             + "dropped (the window passed with no outcome), superseded (the outcome had a reference), replaced (a newer verdict on the same waiting id)")
         .labelNames("result").withoutExemplars().register(registry);
     trainings = Counter.builder().name("cascade_learner_trainings_total")
-        .help("Training rounds: published (the challenger beat the champion and the fallback rule), rejected, rejected_fallback (it beat the champion, not the fallback rule), reverted (to the fallback rule, which beat the champion), skipped (too few labels)")
+        .help("Training rounds: published (the challenger beat the champion and the fallback rule), published_held"
+            + " (published to the rules topic only: the policy in force is an operator's pin), rejected, rejected_fallback"
+            + " (it beat the champion, not the fallback rule), reverted (to the fallback rule, which beat the champion),"
+            + " revert_held (the fallback beat the champion, an operator's pin: no policy written), skipped (too few labels)")
         .labelNames("result").withoutExemplars().register(registry);
     examples = Gauge.builder().name("cascade_learner_examples")
         .help("Labelled examples the learner keeps").withoutExemplars().register(registry);

@@ -22,9 +22,12 @@ import java.util.List;
  * @param feedbackWindow how long outcomes and feedback wait for each other
  * @param modelFingerprint the small model's SHA-256: rules are trained for it
  * @param defaultPolicy the policy while the policy topic holds none
+ * @param respectPins whether an operator's pin in the policy in force holds against the learner's policies
+ *     ({@link PinHold})
  */
 public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, int retrainEveryLabels,
-    Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy) {
+    Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy,
+    boolean respectPins) {
 
   /** The settings the {@code learn.*} keys (and {@code small.model}, {@code policy.*}) give. */
   public static LearnerSettings from(CascadeConfig config) {
@@ -39,6 +42,7 @@ public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, in
     return new LearnerSettings(trial, config.get(CascadeConfig.LEARN_MAX_EXAMPLES),
         config.get(CascadeConfig.LEARN_RETRAIN_LABELS), Duration.ofMillis(config.get(CascadeConfig.LEARN_RETRAIN_MS)),
         Duration.ofMillis(config.get(CascadeConfig.LEARN_FEEDBACK_WINDOW_MS)),
-        ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)), CascadeRouter.configuredPolicy(config));
+        ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)), CascadeRouter.configuredPolicy(config),
+        config.get(CascadeConfig.LEARN_RESPECT_PINS));
   }
 }

@@ -326,7 +326,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       double threshold = ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
       RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
       next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
-          current.targetEscalationRate(), nextPolicyVersion(current), "learner", System.currentTimeMillis(),
+          current.targetEscalationRate(), nextPolicyVersion(current), PinHold.LEARNER, System.currentTimeMillis(),
           abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule(),
           marginFor(back.name(), current),
           current.tierPolicies());
@@ -344,7 +344,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
           : ThresholdCalibrator.threshold(scores, weights, fraction);
       next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
-          current.targetEscalationRate(), nextPolicyVersion(current), "learner", System.currentTimeMillis(),
+          current.targetEscalationRate(), nextPolicyVersion(current), PinHold.LEARNER, System.currentTimeMillis(),
           abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule(),
           marginFor(challenger.name(), current),
           current.tierPolicies());
@@ -368,29 +368,44 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     long lastVersion = s.lastPublishedVersion();
     if (round != null) {
       ChallengerTrial.Verdict v = round.verdict();
+      // Read when the round ends, not when it started: a pin set during the round holds too.
+      String pin = (v.publish() || v.revert()) && settings.respectPins()
+          ? PinHold.reason(currentPolicy(), settings.trial().set().ruleName()) : null;
+      String threshold = round.policy() == null ? null
+          : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
       if (v.publish()) {
         LearnedRule rule = v.challenger();
         String key = rule.name() + "@" + rule.info().version();
         byte[] bytes = RuleArtifacts.encode(rule);
         context.forward(new Record<String, Object>(key, bytes, now), rulesSink);
-        context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
-            now), policySink);
         rules.put(key, bytes);
         catalog.add(rule);
         published++;
         lastVersion = rule.info().version();
-        metrics.training("published", v.comparison().delta(), v.comparison().ciLow());
         metrics.published(lastVersion);
-        LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
-            round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()),
-            round.policy().targetEscalationRate());
+        if (pin == null) {
+          context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
+              now), policySink);
+          metrics.training("published", v.comparison().delta(), v.comparison().ciLow());
+          LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
+              round.policy().version(), threshold, round.policy().targetEscalationRate());
+        } else {
+          metrics.training("published_held", v.comparison().delta(), v.comparison().ciLow());
+          LOG.info("PUBLISHED {}; to the rules topic only, no policy written: {} (learn.respect-pins); to adopt it:"
+              + " cascade policy set --rule {} --threshold {}", v.reason(), pin, key, threshold);
+        }
+      } else if (v.revert() && pin != null) {
+        rejected++;
+        metrics.training("revert_held", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
+        LOG.info("NOT REVERTED to {}: {}; no policy written: {} (learn.respect-pins); to revert: cascade policy set"
+            + " --rule {} --threshold {}", round.policy().rule(), v.reason(), pin, round.policy().fallbackRule(), threshold);
       } else if (v.revert()) {
         context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
             now), policySink);
         rejected++;
         metrics.training("reverted", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
         LOG.info("REVERTED to {}: {}; policy v{} names it with threshold {}", round.policy().rule(), v.reason(),
-            round.policy().version(), String.format(Locale.ROOT, "%.4f", round.policy().threshold()));
+            round.policy().version(), threshold);
       } else if (v.challenger() != null) {
         rejected++;
         // Beat the champion but not the fallback: counted apart, for an operator who wonders why a

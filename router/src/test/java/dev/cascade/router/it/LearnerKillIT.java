@@ -98,7 +98,8 @@ class LearnerKillIT {
     return counts;
   }
 
-  private static void read(String bootstrap, String topic,
+  /** Every committed record of the single-partition {@code topic}, in order ({@code read_committed}). */
+  static void read(String bootstrap, String topic,
       java.util.function.Consumer<ConsumerRecord<String, byte[]>> each) {
     try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(Map.of(
         ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",

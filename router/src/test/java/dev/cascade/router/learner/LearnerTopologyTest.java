@@ -249,5 +249,6 @@ class LearnerTopologyTest {
   void theHelpTextsNameEveryLabelValueTheLearnerEmits() {
     assertThat(help("cascade_learner_feedback")).contains("joined", "waiting", "dropped", "superseded", "replaced");
     assertThat(help("cascade_learner_dead_letters")).contains("outcome", "feedback", "rule", "policy");
+    assertThat(help("cascade_learner_trainings")).contains(LearnerMetrics.TRAINING_RESULTS);
   }
 }
