@@ -325,11 +325,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
           : ChallengerTrial.fractionAbove(verdict.championScores(), weights, current.threshold());
       double threshold = ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
       RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
-      next = new DeferralPolicy(back.name(), back.alpha(), threshold, current.explorationRate(),
-          current.targetEscalationRate(), nextPolicyVersion(current), PinHold.LEARNER, System.currentTimeMillis(),
-          abbreviate("reverted: " + verdict.reason()), back.version(), current.shadowRules(), current.fallbackRule(),
-          marginFor(back.name(), current),
-          current.tierPolicies());
+      next = successor(current, back.name(), back.alpha(), threshold, back.version(), "reverted: " + verdict.reason(),
+          nextPolicyVersion(current), System.currentTimeMillis());
     } else if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
       double[] scores = challenger.info().calibrationScores();
@@ -343,11 +340,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       }
       double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
           : ThresholdCalibrator.threshold(scores, weights, fraction);
-      next = new DeferralPolicy(challenger.name(), 0.0, threshold, current.explorationRate(),
-          current.targetEscalationRate(), nextPolicyVersion(current), PinHold.LEARNER, System.currentTimeMillis(),
-          abbreviate(verdict.reason()), version, current.shadowRules(), current.fallbackRule(),
-          marginFor(challenger.name(), current),
-          current.tierPolicies());
+      next = successor(current, challenger.name(), 0.0, threshold, version, verdict.reason(),
+          nextPolicyVersion(current), System.currentTimeMillis());
     }
     return new Round(verdict, next, snapshotNextSeq);
   }
@@ -497,6 +491,19 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     if (worker != null) {
       worker.shutdownNow();
     }
+  }
+
+  /**
+   * The policy the learner writes in place of {@code current}: another rule, α, threshold and rule
+   * version, by the learner, and every other setting of {@code current} kept (exploration, target
+   * rate, shadow and fallback rules, middle tiers, the pre-generation skip; the early-deferral margin
+   * only when the rule stays the same).
+   */
+  static DeferralPolicy successor(DeferralPolicy current, String rule, double alpha, double threshold,
+      Long ruleVersion, String reason, long policyVersion, long nowMs) {
+    return new DeferralPolicy(rule, alpha, threshold, current.explorationRate(), current.targetEscalationRate(),
+        policyVersion, PinHold.LEARNER, nowMs, abbreviate(reason), ruleVersion, current.shadowRules(),
+        current.fallbackRule(), marginFor(rule, current), current.tierPolicies(), current.pregenSkip());
   }
 
   /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */

@@ -1,0 +1,44 @@
+package dev.cascade.router.learner;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.PregenSkipPolicy;
+import dev.cascade.router.policy.TierPolicy;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The policy the learner writes keeps every setting of the one in force but the rule it changes. */
+class PolicySuccessorTest {
+
+  private final DeferralPolicy current = new DeferralPolicy("posthoc-quantile", 0.0, 0.4, 0.05, 0.3, 7, "operator",
+      1_000L, "set by hand", 2L, List.of("chow-sum"), "chow-average", 0.25,
+      List.of(new TierPolicy("chow-sum", 0.0, 3.5)), new PregenSkipPolicy("pregen-skip", 0.8));
+
+  @Test
+  void aPublicationKeepsTheSkipTheTiersTheShadowsTheFallbackAndTheRates() {
+    DeferralPolicy next = TrainerProcessor.successor(current, "posthoc-quantile", 0.0, 0.55, 3L, "beat champion",
+        8, 2_000L);
+    assertThat(next.pregenSkip()).isEqualTo(current.pregenSkip());
+    assertThat(next.tierPolicies()).isEqualTo(current.tierPolicies());
+    assertThat(next.shadowRules()).isEqualTo(current.shadowRules());
+    assertThat(next.fallbackRule()).isEqualTo("chow-average");
+    assertThat(next.explorationRate()).isEqualTo(0.05);
+    assertThat(next.targetEscalationRate()).isEqualTo(0.3);
+    assertThat(next.earlyDeferMargin()).as("same rule: same score scale").isEqualTo(0.25);
+    assertThat(next.ruleVersion()).isEqualTo(3L);
+    assertThat(next.threshold()).isEqualTo(0.55);
+    assertThat(next.version()).isEqualTo(8);
+    assertThat(next.updatedBy()).isEqualTo(PinHold.LEARNER);
+  }
+
+  @Test
+  void aRevertToAnotherRuleDropsOnlyTheMarginWhichIsOnTheOldRulesScale() {
+    DeferralPolicy next = TrainerProcessor.successor(current, "chow-average", 0.0, 1.2, null, "reverted: worse",
+        8, 2_000L);
+    assertThat(next.rule()).isEqualTo("chow-average");
+    assertThat(next.earlyDeferMargin()).isNull();
+    assertThat(next.pregenSkip()).isEqualTo(current.pregenSkip());
+    assertThat(next.reason()).isEqualTo("reverted: worse");
+  }
+}
