@@ -353,6 +353,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         report.skipped().isEmpty() ? "none" : report.skipped());
     warn(report.overlaps());
     report.positivityWarning().ifPresent(err::println);
+    report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
     PrintWriter out = spec.commandLine().getOut();
     if (json) {
@@ -361,6 +362,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       warningsJson(root, report.overlaps());
       report.positivityWarning().ifPresent(message -> ((ArrayNode) root.get("warnings")).addObject()
           .put("type", "no_exploration").put("message", message));
+      report.stoppedEarlyWarning().ifPresent(message -> ((ArrayNode) root.get("warnings")).addObject()
+          .put("type", "stopped_early").put("message", message));
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());

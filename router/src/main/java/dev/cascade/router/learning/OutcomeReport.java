@@ -409,6 +409,19 @@ public final class OutcomeReport {
             + " accepted requests are not represented, so these numbers describe the deferred requests only");
   }
 
+  /**
+   * A warning when some outcomes were skipped because the small model's answer stopped early
+   * ({@code small.early-defer}) while others were used: those requests were deferred, and their
+   * absence leaves the estimate describing the rest of the traffic only. Empty otherwise.
+   */
+  public Optional<String> stoppedEarlyWarning() {
+    long stopped = skipped.getOrDefault(LabelledOutcomes.STOPPED_EARLY, 0L);
+    return stopped == 0 || used == 0 ? Optional.empty() : Optional.of(
+        "warning: " + stopped + " deferred outcomes were skipped because the small model's answer stopped early"
+            + " (small.early-defer), so they are not represented and these numbers describe the other requests only;"
+            + " with small.early-defer=false every deferred answer is whole");
+  }
+
   /** The others, by reason, in the order first met. */
   public Map<String, Long> skipped() {
     return skipped;

@@ -144,6 +144,26 @@ class OutcomeReportTest {
   }
 
   @Test
+  void deferredAnswersThatStoppedEarlyAreLeftOutAndTheReportSaysSo() {
+    SplittableRandom random = new SplittableRandom(4);
+    OutcomeReport.Collector whole = new OutcomeReport.Collector();
+    OutcomeReport.Collector someStopped = new OutcomeReport.Collector();
+    for (int i = 0; i < 10; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      whole.accept(SyntheticOutcomes.checked("r" + i, features, i % 2 == 0, true, i < 3 ? 0.1 : 1.0, Map.of()).build());
+      RoutingOutcome.Builder b = SyntheticOutcomes.checked("r" + i, features, i % 2 == 0, true, i < 3 ? 0.1 : 1.0,
+          Map.of());
+      someStopped.accept((i >= 7 ? b.setSmallStop(dev.cascade.router.routing.SmallStop.EARLY_DEFER) : b).build());
+    }
+
+    assertThat(OutcomeReport.compute(whole, List.of(), RESAMPLES, 1).stoppedEarlyWarning()).isEmpty();
+    OutcomeReport report = OutcomeReport.compute(someStopped, List.of(), RESAMPLES, 1);
+    assertThat(report.used()).isEqualTo(7);
+    assertThat(report.stoppedEarlyWarning()).hasValueSatisfying(m -> assertThat(m)
+        .startsWith("warning: 3 deferred outcomes were skipped").contains("small.early-defer=false"));
+  }
+
+  @Test
   void withoutReferencesTheErrorNamesTheFeedbackThatWouldLabelTheOutcomes() {
     SplittableRandom random = new SplittableRandom(5);
     OutcomeReport.Collector collector = new OutcomeReport.Collector();
