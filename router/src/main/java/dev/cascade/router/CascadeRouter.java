@@ -170,6 +170,7 @@ public final class CascadeRouter implements AutoCloseable {
           + " costs for the " + targets.size() + " models of tiers: give one per-token cost per model, in order");
     }
     checkCostOrder(targets, costs);
+    checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
     if (rules != targets.size() - 1) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
           + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
@@ -213,6 +214,34 @@ public final class CascadeRouter implements AutoCloseable {
         targets.stream().map(EscalationTiers.Target::name).toList(), costs);
     if (falling.isPresent()) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.COST_TIERS.name(), "has " + falling.get());
+    }
+  }
+
+  /**
+   * Refuses a {@code large.parameters} that does not give one count per model after the small one
+   * ({@code tiers}, or the one at {@code large.target} when it is empty), or whose counts fall along
+   * the tiers (counts of 0, not given, aside): the list is smallest first. Empty is accepted.
+   *
+   * @throws dev.cascade.router.config.ConfigException naming {@code large.parameters}
+   */
+  public static void checkParameters(List<EscalationTiers.Target> targets, List<Long> parameters) {
+    if (parameters.isEmpty()) {
+      return;
+    }
+    List<String> names = targets.isEmpty() ? List.of(RoutingRecords.LARGE)
+        : targets.stream().map(EscalationTiers.Target::name).toList();
+    if (parameters.size() != names.size()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.LARGE_PARAMETERS.name(), "has "
+          + parameters.size() + " counts, but the cascade has " + names.size() + (names.size() == 1 ? " model" : " models")
+          + " after the small one ("
+          + (targets.isEmpty() ? CascadeConfig.LARGE_TARGET.name() : CascadeConfig.TIERS.name()) + "): give one per"
+          + " model, in order, 0 for one not given");
+    }
+    java.util.Optional<String> falling = dev.cascade.router.escalation.TierChecks.parameterOrderProblem(names,
+        parameters);
+    if (falling.isPresent()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.LARGE_PARAMETERS.name(), "has "
+          + falling.get());
     }
   }
 

@@ -58,6 +58,7 @@ final class ServeCommand implements Callable<Integer> {
     }
     // What can be checked without Kafka or the model is checked first: a failed start leaves nothing behind.
     CascadeRouter.checkCostOrder(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.COST_TIERS));
+    CascadeRouter.checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
     if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()
         && config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
@@ -110,6 +111,18 @@ final class ServeCommand implements Callable<Integer> {
       throw e;
     }
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing() && (kafka == null || kafka.reachable()));
+    List<EscalationTiers.Target> tierTargets = config.get(CascadeConfig.TIERS);
+    // Each tier's model, parameters and tokenizer, logged and checked once its server says them (Info),
+    // asked in the background until it does (watch, below).
+    TierChecks tierChecks = new TierChecks(router.tiers(), small.info().name(), small.info().parameters(),
+        small.tokenizerSha256(), !tierTargets.isEmpty(), config.get(CascadeConfig.LARGE_PARAMETERS), (level, line) -> {
+          if (level == TierChecks.Level.WARN) {
+            LOG.warn("{}", line);
+          } else {
+            LOG.info("{}", line);
+          }
+        });
+    router.metrics().registry().ifPresent(tierChecks::register);
     UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       until.stopping();
@@ -120,27 +133,19 @@ final class ServeCommand implements Callable<Integer> {
         kafka.close();
       }
       doors.close();
+      tierChecks.close();
       router.close();
       small.close();
       LOG.info("serve: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
       until.stopped();
     }, "serve-shutdown"));
-    List<EscalationTiers.Target> tierTargets = config.get(CascadeConfig.TIERS);
     System.out.println("router=" + config.get(CascadeConfig.APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS) + (tierTargets.isEmpty() ? " large.target=" + target
             : " tiers=" + tierTargets.stream().map(t -> t.name() + "=" + t.target()).collect(Collectors.joining(",")))
         + " engine=" + small.info().engine());
     checkTiers(router.tiers(), tierTargets.isEmpty() ? List.of(new EscalationTiers.Target("large", target))
         : tierTargets);
-    // Each tier's model, parameters and tokenizer, logged and checked once its server says them (Info).
-    new TierChecks(router.tiers(), small.info().name(), small.info().parameters(), small.tokenizerSha256(),
-        !tierTargets.isEmpty(), (level, line) -> {
-          if (level == TierChecks.Level.WARN) {
-            LOG.warn("{}", line);
-          } else {
-            LOG.info("{}", line);
-          }
-        }).watch();
+    tierChecks.watch();
     // Where each door listens: its interface's address, or this machine's name for every interface.
     System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(hostName()) + ":" + doors.port());
     System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(hostName())

@@ -97,6 +97,12 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> LARGE_MAX_NEW_TOKENS = ConfigKey.intInRange("large.max-new-tokens", 0, 0, 1_000_000,
       "the large model's token limit; escalations ask for at most this. 0: ask the server (LargeModel/Info; kserve://"
           + " and openai:// targets cannot say, so 0 there means no limit)");
+  public static final ConfigKey<List<Long>> LARGE_PARAMETERS = new ConfigKey<>("large.parameters", "",
+      CascadeConfig::parameterList, p -> true, "counts of parameters (an integer, or a number with K, M, B or T: 7B,"
+          + " 1.5B), comma-separated",
+      "the trainable parameters of each model after the small one, in the order of tiers (one count for large.target):"
+          + " serve's check that the models grow along the cascade uses them for a tier whose server does not say"
+          + " (kserve://, openai://); 0: not given. Empty: only what the servers say (LargeModel/Info) is checked");
   public static final ConfigKey<Integer> MAX_NEW_TOKENS = ConfigKey.intInRange("generation.max-new-tokens", 48, 1, 512,
       "default token limit of a request that does not set one");
   public static final ConfigKey<Integer> STREAM_THREADS = ConfigKey.intInRange("streams.threads", 1, 1, 64,
@@ -369,7 +375,7 @@ public final class CascadeConfig {
       TOPIC_REQUESTS, TOPIC_RESPONSES, TOPIC_ESCALATIONS, TOPIC_OUTCOMES, TOPIC_FEEDBACK, TOPIC_DEAD_LETTERS, TOPIC_POLICY, TOPIC_RULES,
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
-      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
+      LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, LARGE_PARAMETERS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS, SHED_SHORT_REQUESTS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
@@ -448,6 +454,44 @@ public final class CascadeConfig {
   private static boolean validOrigins(List<String> origins) {
     return origins.stream().allMatch(o -> o.equals("*")
         || o.matches("[A-Za-z][A-Za-z0-9+.-]*://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?"));
+  }
+
+  /** Largest count {@code large.parameters} takes: a quadrillion, far above any model's. */
+  private static final long MAX_PARAMETERS = 1_000_000_000_000_000L;
+
+  /**
+   * Parses {@code large.parameters}: counts, comma-separated, each an integer or a number with K,
+   * M, B or T (thousand, million, billion, trillion; either case), rounded to a whole count.
+   */
+  static List<Long> parameterList(String text) {
+    List<Long> counts = new java.util.ArrayList<>();
+    if (text.isBlank()) {
+      return counts;
+    }
+    for (String entry : text.split(",", -1)) {
+      String count = entry.trim();
+      int exponent = count.isEmpty() ? 0 : switch (Character.toUpperCase(count.charAt(count.length() - 1))) {
+        case 'K' -> 3;
+        case 'M' -> 6;
+        case 'B' -> 9;
+        case 'T' -> 12;
+        default -> 0;
+      };
+      String number = exponent == 0 ? count : count.substring(0, count.length() - 1).trim();
+      java.math.BigDecimal value;
+      try {
+        value = new java.math.BigDecimal(number).scaleByPowerOfTen(exponent)
+            .setScale(0, java.math.RoundingMode.HALF_UP);
+      } catch (NumberFormatException e) {
+        value = null;
+      }
+      if (value == null || value.signum() < 0 || value.compareTo(java.math.BigDecimal.valueOf(MAX_PARAMETERS)) > 0) {
+        throw new ConfigException("large.parameters", "entry " + (counts.size() + 1) + " '" + count + "' is not a count"
+            + " of parameters: an integer from 0 to 10^15, or a number with K, M, B or T (7B, 1.5B); 0: not given");
+      }
+      counts.add(value.longValueExact());
+    }
+    return List.copyOf(counts);
   }
 
   private static List<Double> costList(String text) {

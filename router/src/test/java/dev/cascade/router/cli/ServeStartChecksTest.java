@@ -93,6 +93,21 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void parametersThatFallAlongTheListOrDoNotCountEveryTierStopTheStartBeforeKafka() {
+    String[] args = {"serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
+        "tiers=large=127.0.0.1:3,mid=127.0.0.1:4,top=127.0.0.1:5", "--set", "cost.tiers.per-token=4,4,4", "--set",
+        "policy.tier-rules=chow-sum:1,chow-sum:1", "--set", "large.parameters=70B,0,7B"};
+    CommandLineRun run = CommandLineRun.of(args);
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: large.parameters: has 70,000,000,000 parameters for large then"
+        + " 7,000,000,000 parameters for top: a cascade lists its models smallest first");
+    run = serve("large.parameters=7B,70B");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: large.parameters: has 2 counts, but the cascade has 1 model"
+        + " after the small one (large.target): give one per model, in order, 0 for one not given");
+  }
+
+  @Test
   void serveLogsItsConfigurationAtStartWithNoSecretValue() {
     java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
     java.io.PrintStream stderr = System.err;

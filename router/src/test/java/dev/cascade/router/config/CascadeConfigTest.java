@@ -37,6 +37,23 @@ class CascadeConfigTest {
   }
 
   @Test
+  void largeParametersTakeCountsWithOrWithoutASuffix() {
+    CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.of("large.parameters", "791656, 1.5B,70b,0,2T,12k"));
+    assertThat(config.get(CascadeConfig.LARGE_PARAMETERS)).containsExactly(791_656L, 1_500_000_000L,
+        70_000_000_000L, 0L, 2_000_000_000_000L, 12_000L);
+    assertThat(CascadeConfig.defaults().get(CascadeConfig.LARGE_PARAMETERS)).isEmpty();
+    for (String bad : List.of("7B,seven", "7B,,70B", "-1", "7X", "2000T")) {
+      assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("large.parameters", bad)))
+          .isInstanceOf(ConfigException.class)
+          .hasMessageStartingWith("large.parameters: entry ")
+          .hasMessageContaining("is not a count of parameters")
+          .hasMessageEndingWith("(from the command line)");
+    }
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("large.parameters", "7B,seven")))
+        .hasMessageStartingWith("large.parameters: entry 2 'seven' is not a count");
+  }
+
+  @Test
   void badValueNamesTheKeyAndTheSource() {
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_SMALL_BATCH_SIZE", "0"), Map.of()))
         .isInstanceOf(ConfigException.class)

@@ -125,6 +125,7 @@ class MetricsReadmeTableTest {
     CascadeMetrics metrics = CascadeMetrics.register(registry, 1.0, 0);
     metrics.observe(ResponseCache.create(10, Duration.ofMinutes(1)));
     metrics.observe("large", CircuitBreaker.ofDefaults("large"));
+    dev.cascade.router.escalation.TierChecks.registerCheckedGauge(registry, List.of("large"), tier -> false);
     Generation g = new Generation("ab", new int[] {1, 2}, new float[] {-0.1f, -0.2f}, new float[2], null);
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length, metrics);
     PendingRequest p = new PendingRequest(CascadeRequest.newBuilder().setRequestId("r").setPrompt("ab")
