@@ -125,15 +125,16 @@ public final class TierChecks implements AutoCloseable {
     }
     for (EscalationTiers.Tier t : tiers.all()) {
       t.client().firstServerInfo().thenAccept(info -> answered(t.tier(), info));
-      ask(t, firstRetry);
+      ask(t, true, firstRetry);
     }
   }
 
   /**
    * Asks tier {@code t}'s server what it serves, unless it has said or this is closed; on a
-   * failure, asks again after {@code wait}, the next wait twice as long (at most the longest).
+   * failure, asks again after {@code wait}, the next wait twice as long (at most the longest), and
+   * on the {@code first} failure says so.
    */
-  private void ask(EscalationTiers.Tier t, Duration wait) {
+  private void ask(EscalationTiers.Tier t, boolean first, Duration wait) {
     if (closed || t.client().firstServerInfo().isDone()) {
       return;
     }
@@ -141,7 +142,7 @@ public final class TierChecks implements AutoCloseable {
       if (error == null || closed) {
         return; // the answer is checked by firstServerInfo's callback
       }
-      if (wait.equals(firstRetry)) {
+      if (first) {
         log.accept(Level.WARN, "tier " + where(t) + " has not said what it serves (LargeModel/Info: "
             + EscalationClient.describe(error) + "): its checks (served model's name, tokenizer, sizes along the"
             + " tiers) run once it does; asking it again in the background, after " + seconds(firstRetry)
@@ -149,7 +150,7 @@ public final class TierChecks implements AutoCloseable {
       }
       Duration next = wait.multipliedBy(2).compareTo(maxRetry) > 0 ? maxRetry : wait.multipliedBy(2);
       try {
-        retries.schedule(() -> ask(t, next), wait.toMillis(), TimeUnit.MILLISECONDS);
+        retries.schedule(() -> ask(t, false, next), wait.toMillis(), TimeUnit.MILLISECONDS);
       } catch (RejectedExecutionException closedMeanwhile) {
         // close() was called: nothing more to ask
       }
@@ -182,7 +183,7 @@ public final class TierChecks implements AutoCloseable {
         }).register(registry);
   }
 
-  /** Stops asking the tiers that have not answered (at shutdown); a check already running ends first. */
+  /** Stops asking the tiers that have not answered (at shutdown); an asking in flight is not followed up. */
   @Override
   public void close() {
     closed = true;
