@@ -43,7 +43,7 @@ import java.util.function.BooleanSupplier;
  * {@code text_output} of shape [1, 1] in {@code raw_output_contents}, as Triton does (a 4-byte
  * little-endian length, then the UTF-8 text), and the answer's token count as the response
  * parameter {@code completion_tokens} (int64), the prompt's as {@code prompt_tokens} (int64; when the
- * model can count it). Errors: an unknown model is NOT_FOUND, a bad tensor
+ * model can count it). Errors: an unknown model (or version) is NOT_FOUND, in ModelReady too, a bad tensor
  * INVALID_ARGUMENT, a full server RESOURCE_EXHAUSTED, as on {@code cascade.v1.LargeModel}.
  */
 final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
@@ -81,8 +81,13 @@ final class KServeService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceI
 
   @Override
   public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> responses) {
-    reply(responses, ModelReadyResponse.newBuilder()
-        .setReady(ready.getAsBoolean() && serves(request.getName(), request.getVersion())).build());
+    // An unknown model or version is NOT_FOUND, as in ModelMetadata and ModelInfer (and Triton): a
+    // name mistyped in a client's target is an error it sees, not "not ready" it would poll forever.
+    if (!serves(request.getName(), request.getVersion())) {
+      responses.onError(unknownModel(request.getName(), request.getVersion()));
+      return;
+    }
+    reply(responses, ModelReadyResponse.newBuilder().setReady(ready.getAsBoolean()).build());
   }
 
   @Override

@@ -78,7 +78,14 @@ class LargeModelServerProtocolsTest {
     assertThat(kserve().serverLive(ServerLiveRequest.getDefaultInstance()).getLive()).isTrue();
     assertThat(kserve().serverReady(ServerReadyRequest.getDefaultInstance()).getReady()).isTrue();
     assertThat(kserve().modelReady(ModelReadyRequest.newBuilder().setName("large").build()).getReady()).isTrue();
-    assertThat(kserve().modelReady(ModelReadyRequest.newBuilder().setName("other").build()).getReady()).isFalse();
+    for (ModelReadyRequest unknown : List.of(ModelReadyRequest.newBuilder().setName("other").build(),
+        ModelReadyRequest.newBuilder().setName("large").setVersion("2").build())) {
+      assertThatThrownBy(() -> kserve().modelReady(unknown))
+          .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+            assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.NOT_FOUND);
+            assertThat(e.getStatus().getDescription()).contains("unknown model '" + unknown.getName() + "'");
+          });
+    }
     assertThat(kserve().serverMetadata(ServerMetadataRequest.getDefaultInstance()).getName()).isNotEmpty();
     ModelMetadataResponse metadata = kserve().modelMetadata(ModelMetadataRequest.newBuilder().setName("large").build());
     assertThat(metadata.getName()).isEqualTo("large");
