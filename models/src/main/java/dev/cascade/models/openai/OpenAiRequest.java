@@ -142,8 +142,8 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       throw missing("messages");
     }
     if (!messages.isArray() || messages.isEmpty()) {
-      throw OpenAiError.invalid("messages", "invalid_value", "messages: must be a non-empty array, was "
-          + (messages.isArray() ? "an empty array" : describe(messages)));
+      throw OpenAiError.invalid("messages", messages.isArray() ? "invalid_value" : "invalid_type",
+          "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
     }
     int lastUser = -1;
     for (int i = 0; i < messages.size(); i++) {
@@ -154,7 +154,8 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       }
       JsonNode role = m.get("role");
       if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
-        throw OpenAiError.invalid("messages[" + i + "].role", "invalid_value", "messages[" + i + "].role: must be one of "
+        String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
+        throw OpenAiError.invalid("messages[" + i + "].role", code, "messages[" + i + "].role: must be one of "
             + "system, developer, user, assistant, tool, function; was " + (role == null ? "missing" : describe(role)));
       }
       if (role.asText().equals("user")) {
@@ -240,7 +241,8 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       throw missing("model");
     }
     if (!model.isTextual() || model.asText().isBlank()) {
-      throw OpenAiError.invalid("model", "invalid_type", "model: must be a non-empty string, was " + describe(model));
+      throw OpenAiError.invalid("model", model.isTextual() ? "invalid_value" : "invalid_type",
+          "model: must be a non-empty string, was " + describe(model));
     }
     return model.asText();
   }

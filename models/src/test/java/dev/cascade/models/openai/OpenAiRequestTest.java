@@ -76,6 +76,7 @@ class OpenAiRequestTest {
   @CsvSource(delimiter = '|', value = {
       "{\"prompt\": \"a\"}                                            | model      | missing_required_parameter",
       "{\"model\": 3, \"prompt\": \"a\"}                              | model      | invalid_type",
+      "{\"model\": \"\", \"prompt\": \"a\"}                        | model      | invalid_value",
       "{\"model\": \"cascade\"}                                       | prompt     | missing_required_parameter",
       "{\"model\": \"cascade\", \"prompt\": [1, 2]}                   | prompt     | invalid_type",
       "{\"model\": \"cascade\", \"prompt\": [\"a\", \"b\"]}           | prompt     | unsupported_parameter",
@@ -113,6 +114,9 @@ class OpenAiRequestTest {
   @CsvSource(delimiter = '|', value = {
       "{\"model\": \"cascade\"}                                                     | messages | missing_required_parameter",
       "{\"model\": \"cascade\", \"messages\": []}                                   | messages | invalid_value",
+      "{\"model\": \"cascade\", \"messages\": \"hi\"}                               | messages | invalid_type",
+      "{\"model\": \"cascade\", \"messages\": [{\"content\": \"x\"}]}               | messages[0].role | missing_required_parameter",
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": 5, \"content\": \"x\"}]}   | messages[0].role | invalid_type",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"system\", \"content\": \"x\"}]} | messages | invalid_value",
       "{\"model\": \"cascade\", \"messages\": [\"hi\"]}                             | messages[0] | invalid_type",
       "{\"model\": \"cascade\", \"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]} | messages[0].role | invalid_value",
