@@ -332,7 +332,8 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
 
   /**
    * {@code metadata} (an object of strings) plus {@code user} and {@code safety_identifier} as
-   * entries of those names (winning over {@code metadata}'s own).
+   * entries of those names; {@code metadata}'s own entry of the same name may repeat the value, and a
+   * different one is refused (400, naming both fields) rather than one silently dropped.
    */
   private static Map<String, String> metadata(JsonNode body, Limits limits) {
     Map<String, String> metadata = new LinkedHashMap<>();
@@ -355,6 +356,12 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     for (String field : List.of("user", "safety_identifier")) {
       String value = optionalText(body, field);
       if (value != null) {
+        String inMetadata = metadata.get(field);
+        if (inMetadata != null && !inMetadata.equals(value)) {
+          throw OpenAiError.invalid(field, "invalid_value", field + ": differs from metadata." + field + " (" + field
+              + " is " + describe(body.get(field)) + ", metadata." + field + " is " + describe(m.get(field))
+              + "); send one of them, or the same value in both");
+        }
         metadata.put(field, value);
         named.put(field, value);
       }

@@ -28,7 +28,7 @@ class OpenAiRequestTest {
   void aCompletionKeepsPromptLimitStopEchoAndMetadata() {
     OpenAiRequest r = OpenAiRequest.parse("""
         {"model": "cascade", "prompt": ["cascade"], "max_tokens": 20, "stop": ["x", "y"], "echo": true,
-         "user": "u-1", "safety_identifier": "s-1", "metadata": {"team": "search", "user": "overridden"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
+         "user": "u-1", "safety_identifier": "s-1", "metadata": {"team": "search", "user": "u-1"}, "temperature": 0.7, "top_p": 0.9, "seed": 3, "n": 1,
          "presence_penalty": 0, "logit_bias": {}, "stream": true, "stream_options": {"include_usage": true},
          "some_future_field": [1, 2]}""", false, LIMITS);
     assertThat(r.chat()).isFalse();
@@ -100,6 +100,8 @@ class OpenAiRequestTest {
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"stream_options\": {\"include_usage\": 1}} | stream_options.include_usage | invalid_type",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"metadata\": {\"k\": 1}} | metadata | invalid_type",
       "{\"model\": \"cascade\", \"prompt\": \"a\", \"user\": 5}        | user       | invalid_type",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"user\": \"u1\", \"metadata\": {\"user\": \"u2\"}} | user | invalid_value",
+      "{\"model\": \"cascade\", \"prompt\": \"a\", \"safety_identifier\": \"s1\", \"metadata\": {\"safety_identifier\": \"s2\"}} | safety_identifier | invalid_value",
   })
   void aCompletionFieldIsRefusedByName(String body, String param, String code) {
     OpenAiError e = refusal(body, false);
