@@ -12,13 +12,44 @@ public final class OpenAiError extends RuntimeException {
   private final String type;
   private final String param;
   private final String code;
+  private final Boolean shouldRetry;
 
   public OpenAiError(int status, String type, String param, String code, String message) {
+    this(status, type, param, code, message, null);
+  }
+
+  private OpenAiError(int status, String type, String param, String code, String message, Boolean shouldRetry) {
     super(message);
     this.status = status;
     this.type = type;
     this.param = param;
     this.code = code;
+    this.shouldRetry = shouldRetry;
+  }
+
+  /** This error, saying explicitly whether the same request sent again can succeed ({@link #shouldRetry}). */
+  public OpenAiError withShouldRetry(boolean retry) {
+    return new OpenAiError(status, type, param, code, getMessage(), retry);
+  }
+
+  /**
+   * The {@code x-should-retry} header for this error, which OpenAI's client libraries obey over
+   * their own rule (they retry 408, 409, 429 and 5xx): what {@link #withShouldRetry} set, else
+   * {@code "false"} for a 4xx other than 408, 409 and 429 (the same request fails the same way),
+   * {@code "true"} for 429 and 503 (they pass within seconds), and null (no header: the client's
+   * own rule) otherwise.
+   */
+  public String shouldRetry() {
+    if (shouldRetry != null) {
+      return shouldRetry.toString();
+    }
+    if (status == 429 || status == 503) {
+      return "true";
+    }
+    if (status >= 400 && status < 500 && status != 408 && status != 409) {
+      return "false";
+    }
+    return null;
   }
 
   /** 400 {@code invalid_request_error}: the field {@code param} (null: the request as a whole) is wrong. */

@@ -47,7 +47,9 @@ import org.slf4j.LoggerFactory;
  * that did not arrive in its time ({@link RequestBodyGuard}), 429 more than {@code http.max-in-flight} calls
  * waiting or {@code http.max-body-reads} bodies arriving, 500 a failure in the router, 503 not
  * ready (stream threads not running, reply reader down) or shutting down. 429 and 503 carry {@code
- * Retry-After}; a 500 names the request, and the log line beside it says what failed.
+ * Retry-After}; a 500 names the request, and the log line beside it says what failed. {@code
+ * x-should-retry} ({@link OpenAiError#shouldRetry}) tells OpenAI's clients not to send again what
+ * fails the same way (a 4xx other than 408/409/429, a request the router refused for what it is).
  */
 final class OpenAiServer {
 
@@ -459,7 +461,9 @@ final class OpenAiServer {
         return invalid(refused.reason(), request);
       }
       LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
-      return internal(id);
+      // Escalation: no tier answered, perhaps only for now (a model server down); every other stage
+      // (deserialize, processing, serialize, produce) fails on the request itself: sent again, refused again.
+      return refused.stage().equals("escalation") ? internal(id) : internal(id).withShouldRetry(false);
     }
     if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
       LOG.error("HTTP door: request {} failed", id, e);
@@ -530,6 +534,9 @@ final class OpenAiServer {
     }
     if (e.status() == 429 || e.status() == 503) {
       ctx.header("Retry-After", "1"); // both pass within seconds: a call answered, the router ready, another instance
+    }
+    if (e.shouldRetry() != null) {
+      ctx.header("x-should-retry", e.shouldRetry()); // OpenAI's clients obey it over their own rule
     }
     if ("shutting_down".equals(e.code())) {
       // A client retries on its pooled connection; closed, the retry opens one to another instance.

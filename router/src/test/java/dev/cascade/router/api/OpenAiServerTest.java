@@ -441,6 +441,8 @@ class OpenAiServerTest {
     assertThat(error(malformed).path("code").asText()).isEqualTo("invalid_json");
     assertThat(error(malformed).path("type").asText()).isEqualTo("invalid_request_error");
     assertThat(error(malformed).has("param")).isTrue();
+    // OpenAI's clients retry only what the door says may pass: the same body fails the same way.
+    assertThat(malformed.headers().firstValue("x-should-retry")).hasValue("false");
   }
 
   @Test
@@ -589,6 +591,7 @@ class OpenAiServerTest {
     HttpResponse<String> full = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"z\"}", KEY);
     assertThat(full.statusCode()).isEqualTo(429);
     assertThat(full.headers().firstValue("Retry-After")).hasValue("1");
+    assertThat(full.headers().firstValue("x-should-retry")).hasValue("true");
     channel.futures.get(0).complete(FakeChannel.answer(channel.submitted.get(0)));
     assertThat(first.get().statusCode()).isEqualTo(200);
   }
@@ -600,6 +603,7 @@ class OpenAiServerTest {
     assertThat(notReady.statusCode()).isEqualTo(503);
     assertThat(error(notReady).path("code").asText()).isEqualTo("not_ready");
     assertThat(notReady.headers().firstValue("Retry-After")).hasValue("1");
+    assertThat(notReady.headers().firstValue("x-should-retry")).hasValue("true");
     channel.readerHealthy = true;
 
     channel.failure = new RefusedRequestException("validate", "prompt: 60 tokens is over the model's limit of 47");
@@ -609,12 +613,18 @@ class OpenAiServerTest {
     assertThat(error(refused).path("param").asText()).isEqualTo("messages[0].content");
     assertThat(error(refused).path("code").asText()).isEqualTo("context_length_exceeded"); // OpenAI's code
     // A failure in the router is 500 naming the request, not saying what failed (that is logged).
-    channel.failure = new RefusedRequestException("escalate", "large model failed: java.io.IOException: 10.0.0.5");
+    channel.failure = new RefusedRequestException("escalation", "large model failed: java.io.IOException: 10.0.0.5");
     HttpResponse<String> failed = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
     assertThat(failed.statusCode()).isEqualTo(500);
     assertThat(error(failed).path("code").asText()).isEqualTo("internal_error");
     assertThat(error(failed).path("message").asText()).contains(channel.submitted.get(channel.submitted.size() - 1)
         .getRequestId()).doesNotContain("large model", "10.0.0.5", "Exception");
+    // A model server down may be back for a retry: the client's own rule (OpenAI's retries 5xx) decides.
+    assertThat(failed.headers().firstValue("x-should-retry")).isEmpty();
+    channel.failure = new RefusedRequestException("processing", "java.lang.IllegalStateException: a bug");
+    HttpResponse<String> deterministic = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(deterministic.statusCode()).isEqualTo(500);
+    assertThat(deterministic.headers().firstValue("x-should-retry")).hasValue("false");
     channel.failure = null;
     channel.submitThrows = new IllegalArgumentException("secret detail of the door");
     HttpResponse<String> broken = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
