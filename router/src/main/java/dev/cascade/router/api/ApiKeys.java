@@ -87,7 +87,8 @@ public final class ApiKeys implements ServerInterceptor {
       ServerCallHandler<Q, A> next) {
     List<String> presented = presented(headers.get(AUTHORIZATION), headers.get(X_API_KEY));
     if (presented.isEmpty()) {
-      return refuse(call, "missing API key: send 'authorization: Bearer KEY' or 'x-api-key: KEY'");
+      return refuse(call, "missing API key: " + notPresented(headers.get(AUTHORIZATION),
+          "'authorization: Bearer KEY' or 'x-api-key: KEY' metadata"));
     }
     String name = nameOf(presented);
     if (name == null) {
@@ -114,6 +115,30 @@ public final class ApiKeys implements ServerInterceptor {
       presented.add(authorization.substring(7).strip());
     }
     return presented;
+  }
+
+  /**
+   * Why {@link #presented} found no key, then {@code accepted} (the forms that work, as the door
+   * spells them): "none was sent", or what is wrong with the {@code authorization} value. It never
+   * repeats the value, which may be a key: only a scheme that looks like one (letters, as "Basic").
+   */
+  static String notPresented(String authorization, String accepted) {
+    String sent = authorization == null ? "" : authorization.strip();
+    int space = sent.indexOf(' ');
+    String scheme = space < 0 ? sent : sent.substring(0, space);
+    String why;
+    if (sent.isEmpty()) {
+      why = "none was sent";
+    } else if (scheme.equalsIgnoreCase("Bearer")) {
+      why = "the authorization Bearer token is empty";
+    } else if (space < 0) {
+      why = "the authorization value has no scheme (a bare key? put 'Bearer ' before it)";
+    } else if (scheme.matches("[A-Za-z]{1,20}")) {
+      why = "the authorization scheme is '" + scheme + "', not 'Bearer'";
+    } else {
+      why = "the authorization value does not start with 'Bearer '";
+    }
+    return why + "; send " + accepted;
   }
 
   /**

@@ -288,8 +288,9 @@ final class OpenAiServer {
     }
     java.util.List<String> presented = ApiKeys.presented(ctx.header("Authorization"), ctx.header("x-api-key"));
     if (presented.isEmpty()) {
-      throw new OpenAiError(401, "invalid_request_error", null, "missing_api_key", "You didn't provide an API key:"
-          + " send 'Authorization: Bearer KEY' (a key of the router's api.keys-file)");
+      throw new OpenAiError(401, "invalid_request_error", null, "missing_api_key", "You didn't provide an API key: "
+          + ApiKeys.notPresented(ctx.header("Authorization"),
+              "'Authorization: Bearer KEY' or 'x-api-key: KEY' (a key of the router's api.keys-file)"));
     }
     String name = apiKeys.nameOf(presented);
     if (name == null) {

@@ -60,6 +60,11 @@ class ApiKeysTest {
       assertThatThrownBy(() -> generate(target, gateway, "Bearer " + gateway))
           .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode())
               .isEqualTo(io.grpc.Status.Code.UNAUTHENTICATED));
+      // A valid key without its scheme is refused saying so, without repeating the key.
+      assertThatThrownBy(() -> generate(target, null, "k-batch-0123456789abcdef"))
+          .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+              .contains("has no scheme").contains("'authorization: Bearer KEY' or 'x-api-key: KEY'")
+              .doesNotContain("k-batch"));
       String metrics = scrape(registry);
       // Feedback calls need a key but are not counted as generation calls.
       assertThat(metrics).contains("cascade_api_requests_total{key=\"batch\"} 3.0")
@@ -72,7 +77,9 @@ class ApiKeysTest {
   /** A Generate call with both key headers as given; its answer's text. */
   private static String generate(String target, String xApiKey, String authorization) {
     io.grpc.Metadata headers = new io.grpc.Metadata();
-    headers.put(ApiKeys.X_API_KEY, xApiKey);
+    if (xApiKey != null) {
+      headers.put(ApiKeys.X_API_KEY, xApiKey);
+    }
     headers.put(ApiKeys.AUTHORIZATION, authorization);
     io.grpc.ManagedChannel channel = io.grpc.ManagedChannelBuilder.forTarget(target).usePlaintext().build();
     try {
@@ -83,6 +90,20 @@ class ApiKeysTest {
     } finally {
       channel.shutdownNow();
     }
+  }
+
+  @Test
+  void aRefusalForNoKeySaysWhatWasWrongWithTheAuthorizationValueWithoutRepeatingIt() {
+    String accepted = "'authorization: Bearer KEY'";
+    assertThat(ApiKeys.notPresented(null, accepted)).isEqualTo("none was sent; send " + accepted);
+    assertThat(ApiKeys.notPresented("Basic dXNlcjpzZWNyZXQ=", accepted))
+        .isEqualTo("the authorization scheme is 'Basic', not 'Bearer'; send " + accepted);
+    assertThat(ApiKeys.notPresented("sk-0123456789abcdef", accepted)).contains("has no scheme")
+        .doesNotContain("sk-0123");
+    assertThat(ApiKeys.notPresented("sk-0123456789 abcdef", accepted)).contains("does not start with 'Bearer '")
+        .doesNotContain("sk-0123");
+    assertThat(ApiKeys.notPresented("Bearer", accepted)).contains("Bearer token is empty");
+    assertThat(ApiKeys.presented("Basic dXNlcjpzZWNyZXQ=", null)).isEmpty();
   }
 
   @Test

@@ -521,6 +521,12 @@ class OpenAiServerTest {
     HttpResponse<String> none = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", null);
     assertThat(none.statusCode()).isEqualTo(401);
     assertThat(error(none).path("code").asText()).isEqualTo("missing_api_key");
+    assertThat(error(none).path("message").asText()).contains("'Authorization: Bearer KEY' or 'x-api-key: KEY'");
+    HttpResponse<String> basic = http.send(HttpRequest.newBuilder(URI.create(base() + "/models"))
+        .header("Authorization", "Basic " + KEY).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(basic.statusCode()).isEqualTo(401);
+    assertThat(error(basic).path("message").asText()).contains("scheme is 'Basic', not 'Bearer'")
+        .doesNotContain(KEY);
     assertThat(channel.submitted).isEmpty();
     // Both headers (a gateway adds its own x-api-key; the client sends its Bearer key): either valid key does.
     String wrong = "k-gateway-0123456789abcdef";
