@@ -41,11 +41,19 @@ final class TargetOption {
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword))).build();
   }
 
+  /** What {@code --target} takes, for the errors that say it was given something else. */
+  private static final String EXPECTED = "(the grpc= line of 'cascade serve' or 'cascade demo --serve')";
+
   /**
    * Refuses a {@code --target} that is not {@code HOST:PORT} with a port from 1 to 65535 (a gRPC
-   * target URI with a scheme, {@code dns:///host:port} or {@code unix:/path}, is passed as it is).
+   * target URI with a scheme, {@code dns:///host:port} or {@code unix:/path}, is passed as it is;
+   * an {@code http(s)://} URL, the OpenAI door's, is refused saying so).
    */
   static void checkTarget(String target) {
+    if (target.regionMatches(true, 0, "http://", 0, 7) || target.regionMatches(true, 0, "https://", 0, 8)) {
+      throw new IllegalArgumentException("--target: '" + target + "' is an HTTP URL; it must be HOST:PORT of the"
+          + " router's gRPC door " + EXPECTED + ", not the OpenAI HTTP door's URL (openai=)");
+    }
     if (target.contains(":/")) {
       return;
     }
@@ -54,8 +62,8 @@ final class TargetOption {
     boolean ok = colon > 0 && port.matches("[0-9]{1,5}") && Integer.parseInt(port) >= 1
         && Integer.parseInt(port) <= 65_535;
     if (!ok) {
-      throw new IllegalArgumentException("--target: '" + target + "' must be HOST:PORT with a port from 1 to 65535"
-          + " (the grpc= line of 'cascade serve' or 'cascade demo --serve')");
+      throw new IllegalArgumentException("--target: '" + target + "' must be HOST:PORT with a port from 1 to 65535 "
+          + EXPECTED);
     }
   }
 
@@ -87,6 +95,13 @@ final class TargetOption {
           && !answeredByTheServer(e)) {
         err.println("hint: connected in plaintext; if " + target + " serves TLS, pass --tls-trust-store FILE");
       }
+      if (notGrpc(e)) {
+        err.println("error: --target: " + target + " did not answer as a gRPC server (" + e.getStatus().getCode()
+            + ": " + e.getStatus().getDescription() + "); it must be HOST:PORT of the router's gRPC door " + EXPECTED
+            + ", not an HTTP port such as the OpenAI door's (openai=)");
+        err.flush();
+        return 1;
+      }
       return failed(e, err);
     } finally {
       close(channel);
@@ -103,6 +118,23 @@ final class TargetOption {
    */
   static boolean answeredByTheServer(StatusRuntimeException e) {
     return e.getTrailers() != null && !e.getTrailers().keys().isEmpty();
+  }
+
+  /**
+   * Whether the call failed because what answered at the address does not speak HTTP/2 (an HTTP/1.1
+   * server answers gRPC's preface with its own status line): gRPC's own INTERNAL "http2 exception",
+   * not a status a server sent.
+   */
+  static boolean notGrpc(StatusRuntimeException e) {
+    if (e.getStatus().getCode() != io.grpc.Status.Code.INTERNAL || answeredByTheServer(e)) {
+      return false;
+    }
+    for (Throwable t = e.getStatus().getCause(); t != null; t = t.getCause()) {
+      if (t.getClass().getSimpleName().equals("Http2Exception")) {
+        return true;
+      }
+    }
+    return "http2 exception".equals(e.getStatus().getDescription());
   }
 
   /** Prints a failed call as one line ({@code error: CODE: description}) and returns the exit code 1. */

@@ -20,6 +20,37 @@ class TargetOptionTest {
   }
 
   @Test
+  void anHttpUrlIsRefusedSayingTargetTakesTheGrpcDoorsHostAndPort() {
+    for (String target : new String[] {"http://127.0.0.1:8080", "HTTPS://router.example:443/v1"}) {
+      CommandLineRun run = CommandLineRun.of("feedback", "--target", target, "--request-id", "r-1", "--correct");
+      assertThat(run.exitCode()).as(target).isEqualTo(2);
+      assertThat(run.err().strip()).as(target).isEqualTo("error: --target: '" + target + "' is an HTTP URL; it must be"
+          + " HOST:PORT of the router's gRPC door (the grpc= line of 'cascade serve' or 'cascade demo --serve'), not"
+          + " the OpenAI HTTP door's URL (openai=)");
+    }
+  }
+
+  @Test
+  void anHttpServerAtTheTargetIsSaidToBeNoGrpcDoor() throws Exception {
+    com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+    server.createContext("/", exchange -> {
+      exchange.sendResponseHeaders(404, -1);
+      exchange.close();
+    });
+    server.start();
+    try {
+      String target = "127.0.0.1:" + server.getAddress().getPort();
+      CommandLineRun run = CommandLineRun.of("ask", "--target", target, "--prompt", "cascade");
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).startsWith("error: --target: " + target + " did not answer as a gRPC server")
+          .contains("must be HOST:PORT of the router's gRPC door").doesNotContain("\n");
+    } finally {
+      server.stop(0);
+    }
+  }
+
+  @Test
   void aStatusWithTheResponsesHeadersIsTheServersAndOneWithoutIsTheClientsOwn() {
     io.grpc.Metadata response = new io.grpc.Metadata();
     response.put(io.grpc.Metadata.Key.of("content-type", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "application/grpc");
