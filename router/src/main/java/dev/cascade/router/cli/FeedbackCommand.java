@@ -55,7 +55,7 @@ final class FeedbackCommand implements Callable<Integer> {
       description = "Who judged: a user id, an evaluator, a labelling job (default: ${DEFAULT-VALUE}).")
   String source;
 
-  @Option(names = "--deadline-ms", paramLabel = "N", defaultValue = "10000",
+  @Option(names = "--deadline-ms", paramLabel = "N", defaultValue = "30000",
       description = "The call's deadline in milliseconds (default: ${DEFAULT-VALUE}).")
   long deadlineMs;
 
