@@ -116,7 +116,7 @@ class OpenAiServerCorsTest {
         .split(", "));
     assertThat(answer.headers().map().keySet()).filteredOn(h -> h.startsWith("x-")).isNotEmpty()
         .allSatisfy(h -> assertThat(exposed).contains(h));
-    assertThat(exposed).contains("Retry-After");
+    assertThat(exposed).contains("Retry-After").contains("x-should-retry");
 
     HttpResponse<String> stream = call("POST", "/v1/chat/completions", APP, KEY, "{\"model\": \"cascade\", \"messages\":"
         + " [{\"role\": \"user\", \"content\": \"abc\"}], \"stream\": true}");
