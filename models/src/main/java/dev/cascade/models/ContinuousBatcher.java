@@ -60,7 +60,8 @@ final class ContinuousBatcher implements AutoCloseable {
   private final AtomicLong restarts = new AtomicLong();
   private final AtomicLong passes = new AtomicLong();
   private final AtomicLong passRows = new AtomicLong();
-  private final AtomicLong passNanos = new AtomicLong();
+  /** Where each decoding thread's time goes, one per thread started (a replaced thread's stays, stopped). */
+  private final List<TimeSplit> splits = new java.util.concurrent.CopyOnWriteArrayList<>();
   private long passesAtLastRestart = -1;
   private long restartPause;
   private static final long MAX_RESTART_PAUSE_MS = 5_000;
@@ -72,6 +73,70 @@ final class ContinuousBatcher implements AutoCloseable {
   }
 
   private record PendingRow(Job job, int index, DecodingRow row) {}
+
+  /**
+   * One decoding thread's wall time in the parts {@link DecodingStats} names, switched by that
+   * thread and read by any: each switch adds the time since the last to the part it leaves.
+   */
+  private static final class TimeSplit {
+    static final int BETWEEN = 0;
+    static final int STEP = 1;
+    static final int RUN = 2;
+    static final int WAIT = 3;
+    private final long[] nanos = new long[4];
+    private int current = BETWEEN;
+    private long since = System.nanoTime();
+    private long waits;
+    private boolean stopped;
+
+    synchronized void switchTo(int part) {
+      long now = System.nanoTime();
+      if (!stopped) {
+        nanos[current] += now - since;
+      }
+      if (part == WAIT && current != WAIT) {
+        waits++;
+      }
+      current = part;
+      since = now;
+    }
+
+    /** Stops counting: the thread has ended. */
+    synchronized void stop() {
+      switchTo(BETWEEN);
+      stopped = true;
+    }
+
+    /** Adds this thread's parts, the one in progress up to now, to {@code sums} (the four parts, waits, idle). */
+    synchronized void addTo(long[] sums) {
+      long inProgress = stopped ? 0 : System.nanoTime() - since;
+      for (int i = 0; i < nanos.length; i++) {
+        sums[i] += nanos[i] + (i == current ? inProgress : 0);
+      }
+      sums[4] += waits;
+      sums[5] += current == WAIT ? inProgress : 0;
+    }
+  }
+
+  /** A forward pass whose runs count as {@link TimeSplit#RUN}. */
+  private static GreedyDecoder.ForwardPass timed(GreedyDecoder.ForwardPass pass, TimeSplit split) {
+    return new GreedyDecoder.ForwardPass() {
+      @Override
+      public NextTokenScores run(DecodeStep step) {
+        split.switchTo(TimeSplit.RUN);
+        try {
+          return pass.run(step);
+        } finally {
+          split.switchTo(TimeSplit.STEP);
+        }
+      }
+
+      @Override
+      public java.nio.FloatBuffer pastBuffer(int i, int floats) {
+        return pass.pastBuffer(i, floats);
+      }
+    };
+  }
 
   private static final class Job {
     final DecodingRow[] rows;
@@ -193,11 +258,18 @@ final class ContinuousBatcher implements AutoCloseable {
 
   private void loop() {
     List<PendingRow> active = new ArrayList<>();
-    try (ForwardPassResource pass = forwardPass.get()) {
+    TimeSplit split = new TimeSplit();
+    splits.add(split);
+    try (ForwardPassResource resource = forwardPass.get()) {
+      GreedyDecoder.ForwardPass pass = timed(resource, split);
       while (true) {
         synchronized (lock) {
-          while (active.isEmpty() && waiting.isEmpty() && !closed) {
-            lock.wait();
+          if (active.isEmpty() && waiting.isEmpty() && !closed) {
+            split.switchTo(TimeSplit.WAIT);
+            while (active.isEmpty() && waiting.isEmpty() && !closed) {
+              lock.wait();
+            }
+            split.switchTo(TimeSplit.BETWEEN);
           }
           if (closed) {
             failAll(active, new IllegalStateException("generator closed while generating"));
@@ -214,9 +286,12 @@ final class ContinuousBatcher implements AutoCloseable {
           rows.add(p.row());
         }
         try {
-          long started = System.nanoTime();
-          decoder.step(rows, pass);
-          passNanos.addAndGet(System.nanoTime() - started);
+          split.switchTo(TimeSplit.STEP);
+          try {
+            decoder.step(rows, pass);
+          } finally {
+            split.switchTo(TimeSplit.BETWEEN);
+          }
           passRows.addAndGet(rows.size());
           passes.incrementAndGet();
         } catch (RuntimeException e) {
@@ -251,6 +326,8 @@ final class ContinuousBatcher implements AutoCloseable {
         p.job().result.completeExceptionally(failure);
       }
       replace(Thread.currentThread(), e);
+    } finally {
+      split.stop();
     }
   }
 
@@ -309,7 +386,15 @@ final class ContinuousBatcher implements AutoCloseable {
    * finished are handed back, so a caller's reading after its call returns includes that call's passes.
    */
   DecodingStats stats() {
-    return new DecodingStats(passes.get(), passRows.get(), passNanos.get());
+    long[] sums = new long[6];
+    for (TimeSplit split : splits) {
+      split.addTo(sums);
+    }
+    long run = sums[TimeSplit.RUN];
+    long wait = sums[TimeSplit.WAIT];
+    long pass = sums[TimeSplit.STEP] + run;
+    return new DecodingStats(passes.get(), passRows.get(), pass, run, wait, pass + wait + sums[TimeSplit.BETWEEN],
+        sums[4], sums[5]);
   }
 
   /** How many decoding threads died and were replaced. */

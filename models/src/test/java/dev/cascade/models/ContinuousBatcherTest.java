@@ -103,6 +103,29 @@ class ContinuousBatcherTest {
   }
 
   @Test
+  void theDecodingThreadsTimeIsSplitIntoRunsRestOfStepsBetweenStepsAndWaiting() throws Exception {
+    Scripted model = new Scripted(100);
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 8)) {
+      DecodingStats start = batcher.stats();
+      batcher.decode(List.of(prefix(8, 3), prefix(8, 3)), new int[] {3, 3}, TextGenerator.Cancellation.NONE,
+          Arrays::toString);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (batcher.stats().idleNanos() == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(1); // the call's rows are done: the thread goes back to waiting
+      }
+      DecodingStats during = batcher.stats().minus(start);
+      assertThat(during.passes()).isEqualTo(3);
+      assertThat(during.runNanos()).isPositive().isLessThanOrEqualTo(during.passNanos());
+      // It waited for the rows before the call and waits again after it, counted up to the reading.
+      assertThat(during.idleNanos()).isPositive();
+      // The wait after the call; and the one before it, unless the rows came before the thread first waited.
+      assertThat(during.waits()).isBetween(1L, 2L);
+      assertThat(during.waitNanos()).isGreaterThanOrEqualTo(during.idleNanos());
+      assertThat(during.betweenStepsNanos()).isNotNegative();
+    }
+  }
+
+  @Test
   void rowsBeyondTheBatchLimitWaitAndJoinAsOthersFinish() {
     Scripted model = new Scripted(100);
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(PAD, EOS), () -> model, 2)) {

@@ -131,10 +131,13 @@ public final class RouterBench {
    *     router, before the first round and after each; empty for a phase measured without them
    * @param changelogRecords per round, per state store, the records its changelog took per request
    *     ({@link ChangelogGrowth}, commit markers included)
+   * @param decodingTime per round, where the decoding thread's time went ({@link DecodingTime}); empty
+   *     where the model does not count it
    */
   public record Phase(double[] requestsPerS, double[] windowRequestsPerS, double[] firstAnswerMs,
       CpuUse.PerRequest[] cpu, double escalatedFraction, int warmUpPasses, double[] decodingBusy,
-      double[] rowsPerPass, double[] pairedBare, List<Map<String, Double>> changelogRecords) {
+      double[] rowsPerPass, double[] pairedBare, List<Map<String, Double>> changelogRecords,
+      List<DecodingTime> decodingTime) {
 
     /** Per state store, the median over the rounds of its changelog records per request. */
     public Map<String, Double> medianChangelogRecords() {
@@ -189,9 +192,13 @@ public final class RouterBench {
    * @param never the router with nothing escalated
    * @param escalating the router with ~30% escalated to the 500 ms large model
    * @param threshold the escalating phase's threshold
+   * @param bareDecodingTime where the decoding thread's time went in the bare rounds before and after
+   *     the router ({@link DecodingTime}): [0] calls one after another, [1] from 4 callers at once;
+   *     empty lists where the model does not count it
    */
   public record Result(String rule, int requests, int rounds, int batchSize, int cores, double[][] bareBefore,
-      double[][] bareAfter, double bareBaseline, Phase never, Phase escalating, double threshold) {
+      double[][] bareAfter, double bareBaseline, Phase never, Phase escalating, double threshold,
+      List<List<DecodingTime>> bareDecodingTime) {
 
     public double ratio() {
       return never.median() / bareBaseline;
@@ -238,9 +245,10 @@ public final class RouterBench {
         base.get(CascadeConfig.ENGINE), LoadOptions.DEFAULT.withThreads(base.cpuThreads()));
         EmbeddedKafka kafka = EmbeddedKafka.start()) {
       // Warm-up, so JIT and ONNX Runtime's first-call costs are not counted.
-      bare(small, examples, batch, maxNew, 1);
-      bare(small, examples, batch, maxNew, CALLERS);
-      double[][] before = bareRounds(small, examples, batch, maxNew, rounds, "before the router", log);
+      bare(small, examples, batch, maxNew, 1, new ArrayList<>());
+      bare(small, examples, batch, maxNew, CALLERS, new ArrayList<>());
+      List<List<DecodingTime>> bareTimes = List.of(new ArrayList<>(), new ArrayList<>());
+      double[][] before = bareRounds(small, examples, batch, maxNew, rounds, "before the router", bareTimes, log);
 
       CascadeConfig config = base.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers());
       Server slowLarge = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
@@ -267,23 +275,25 @@ public final class RouterBench {
       } finally {
         slowLarge.shutdownNow();
       }
-      double[][] after = bareRounds(small, examples, batch, maxNew, rounds, "after the router", log);
+      double[][] after = bareRounds(small, examples, batch, maxNew, rounds, "after the router", bareTimes, log);
       double baseline = Math.max(Math.max(median(before[0]), median(before[1])),
           Math.max(median(after[0]), median(after[1])));
-      return new Result(rule, n, rounds, batch, cores, before, after, baseline, never, some, threshold);
+      return new Result(rule, n, rounds, batch, cores, before, after, baseline, never, some, threshold, bareTimes);
     }
   }
 
+  /** Bare rounds, both ways; where the decoding thread's time went in each goes to {@code times} ([0], [1]). */
   private static double[][] bareRounds(TextGenerator small, List<Example> examples, int batch, int maxNew, int rounds,
-      String when, PrintWriter log) throws InterruptedException {
+      String when, List<List<DecodingTime>> times, PrintWriter log) throws InterruptedException {
     double[] sequential = new double[rounds];
     double[] concurrent = new double[rounds];
     for (int r = 0; r < rounds; r++) {
-      double[] both = bothWays(small, examples, batch, maxNew);
+      double[] both = bothWays(small, examples, batch, maxNew, times);
       sequential[r] = both[0];
       concurrent[r] = both[1];
       log.printf(Locale.ROOT, "bare small model %s, round %d: calls of %d one after another %.1f, from %d"
-          + " callers at once %.1f sequences/s%n", when, r + 1, batch, sequential[r], CALLERS, concurrent[r]);
+          + " callers at once %.1f sequences/s%s%n", when, r + 1, batch, sequential[r], CALLERS, concurrent[r],
+          lastTimes(times));
       log.flush();
     }
     return new double[][] {sequential, concurrent};
@@ -292,9 +302,11 @@ public final class RouterBench {
   /**
    * The small model alone: {@code callers} threads take the next {@code batch} examples in turn and
    * generate them in one call; with more than one caller, the continuous batcher merges their rows.
+   * Where the decoding thread's time went meanwhile is added to {@code times}, where the model counts it.
    */
-  private static double bare(TextGenerator small, List<Example> examples, int batch, int maxNew, int callers)
-      throws InterruptedException {
+  private static double bare(TextGenerator small, List<Example> examples, int batch, int maxNew, int callers,
+      List<DecodingTime> times) throws InterruptedException {
+    Optional<DecodingStats> before = small.decodingStats();
     AtomicInteger next = new AtomicInteger();
     Runnable caller = () -> {
       for (int start = next.getAndAdd(batch); start < examples.size(); start = next.getAndAdd(batch)) {
@@ -316,7 +328,18 @@ public final class RouterBench {
     for (Thread t : threads) {
       t.join();
     }
-    return examples.size() / ((System.nanoTime() - t0) / 1e9);
+    double rate = examples.size() / ((System.nanoTime() - t0) / 1e9);
+    small.decodingStats().flatMap(after -> before.map(after::minus)).map(DecodingTime::of).ifPresent(times::add);
+    return rate;
+  }
+
+  /** The log's words for the latest bare round's decoding time, both ways; empty where not counted. */
+  private static String lastTimes(List<List<DecodingTime>> times) {
+    if (times.get(0).isEmpty() || times.get(1).isEmpty()) {
+      return "";
+    }
+    return "; decoding thread, one after another: " + times.get(0).get(times.get(0).size() - 1)
+        + "; from " + CALLERS + " callers: " + times.get(1).get(times.get(1).size() - 1);
   }
 
   /**
@@ -336,6 +359,7 @@ public final class RouterBench {
     double[] firstAnswerMs = new double[rounds];
     double[] busy = new double[rounds];
     double[] rows = new double[rounds];
+    List<DecodingTime> times = new ArrayList<>();
     int warmUpPasses;
     CpuUse.PerRequest[] cpu = new CpuUse.PerRequest[rounds];
     List<Map<String, Double>> changelogs = new ArrayList<>();
@@ -379,11 +403,13 @@ public final class RouterBench {
         long window = last - first;
         busy[r] = during.map(d -> (double) d.passNanos() / window).orElse(Double.NaN);
         rows[r] = during.map(DecodingStats::rowsPerPass).orElse(Double.NaN);
+        Optional<DecodingTime> time = during.map(DecodingTime::of);
+        time.ifPresent(times::add);
         log.printf(Locale.ROOT, "router %s, round %d: %d responses, %d served by the small model, small-model"
             + " path %.1f requests/s once answers flowed (%.1f over the whole round, the first answer after %.0f ms);"
-            + " decoding thread in forward passes %.1f%% of the round, %.1f rows a pass; CPU per request: %s%n",
+            + " decoding thread in forward passes %.1f%% of the round, %.1f rows a pass%s; CPU per request: %s%n",
             prefix, r + 1, result.responses().size(), accepted, rates[r], windowRates[r], firstAnswerMs[r],
-            100 * busy[r], rows[r], cpu[r]);
+            100 * busy[r], rows[r], time.map(t -> " (" + t + ")").orElse(""), cpu[r]);
         // After the round's last answer was read, so every transaction of the round has committed.
         changelogs.add(changelog.perRequest(examples.size()));
         log.printf(Locale.ROOT, "router %s, round %d: changelog records per request %s%n", prefix, r + 1,
@@ -396,7 +422,7 @@ public final class RouterBench {
       }
     }
     return new Phase(rates, windowRates, firstAnswerMs, cpu, answered == 0 ? 0 : (double) escalated / answered,
-        warmUpPasses, busy, rows, paired, changelogs);
+        warmUpPasses, busy, rows, paired, changelogs, times);
   }
 
   /**
@@ -433,22 +459,24 @@ public final class RouterBench {
     int maxNew = config.get(CascadeConfig.MAX_NEW_TOKENS);
     CpuUse use = CpuUse.start(config.get(CascadeConfig.APPLICATION_ID));
     Optional<DecodingStats> before = small.decodingStats();
-    double[] both = bothWays(small, examples, batch, maxNew);
+    List<List<DecodingTime>> times = List.of(new ArrayList<>(), new ArrayList<>());
+    double[] both = bothWays(small, examples, batch, maxNew, times);
     CpuUse.PerRequest cpu = use.perRequest(2 * examples.size());
     double rows = small.decodingStats().flatMap(d -> before.map(d::minus)).map(DecodingStats::rowsPerPass)
         .orElse(Double.NaN);
     log.printf(Locale.ROOT, "bare small model beside the idle router %s, after round %d: calls of %d one after"
         + " another %.1f, from %d callers at once %.1f sequences/s, %.1f rows a pass over both; the idle router's"
-        + " threads %.3f ms and the other Java threads (broker, callers) %.3f ms of CPU per sequence%n", prefix, after,
-        batch, both[0], CALLERS, both[1], rows, cpu.router(), cpu.brokerAndLoadGenerator());
+        + " threads %.3f ms and the other Java threads (broker, callers) %.3f ms of CPU per sequence%s%n", prefix, after,
+        batch, both[0], CALLERS, both[1], rows, cpu.router(), cpu.brokerAndLoadGenerator(), lastTimes(times));
     log.flush();
     return Math.max(both[0], both[1]);
   }
 
   /** The bare model's sequences/s in calls one after another, then from {@link #CALLERS} callers at once. */
-  private static double[] bothWays(TextGenerator small, List<Example> examples, int batch, int maxNew)
-      throws InterruptedException {
-    return new double[] {bare(small, examples, batch, maxNew, 1), bare(small, examples, batch, maxNew, CALLERS)};
+  private static double[] bothWays(TextGenerator small, List<Example> examples, int batch, int maxNew,
+      List<List<DecodingTime>> times) throws InterruptedException {
+    return new double[] {bare(small, examples, batch, maxNew, 1, times.get(0)),
+        bare(small, examples, batch, maxNew, CALLERS, times.get(1))};
   }
 
   /**

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.models.DraftWindow;
 import dev.cascade.router.bench.CpuUse;
+import dev.cascade.router.bench.DecodingTime;
 import dev.cascade.router.bench.ModelBench;
 import dev.cascade.router.bench.RouterBench;
 import dev.cascade.router.bench.SpeculativeBench;
@@ -216,6 +217,11 @@ final class BenchCommand implements Runnable {
       ObjectNode rows = node.putObject("rows_per_pass");
       putOptional(rows, "nothing_escalated", medianOrEmpty(r.never().rowsPerPass(), 2));
       putOptional(rows, "escalating", medianOrEmpty(r.escalating().rowsPerPass(), 2));
+      ObjectNode decodingTime = node.putObject("decoding_time");
+      putDecodingTime(decodingTime, "bare_one_caller", r.bareDecodingTime().get(0));
+      putDecodingTime(decodingTime, "bare_callers", r.bareDecodingTime().get(1));
+      putDecodingTime(decodingTime, "nothing_escalated", r.never().decodingTime());
+      putDecodingTime(decodingTime, "escalating", r.escalating().decodingTime());
       ObjectNode warm = node.putObject("warm_up_passes");
       warm.put("nothing_escalated", r.never().warmUpPasses());
       warm.put("escalating", r.escalating().warmUpPasses());
@@ -237,6 +243,24 @@ final class BenchCommand implements Runnable {
       firstAnswer.put("nothing_escalated", round(RouterBench.median(r.never().firstAnswerMs()), 1));
       firstAnswer.put("escalating", round(RouterBench.median(r.escalating().firstAnswerMs()), 1));
       return node;
+    }
+
+    /** The median round's {@link DecodingTime}, part by part; nothing where the model did not count it. */
+    private static void putDecodingTime(ObjectNode node, String key, List<DecodingTime> rounds) {
+      if (rounds.isEmpty()) {
+        return;
+      }
+      DecodingTime t = DecodingTime.median(rounds);
+      ObjectNode out = node.putObject(key);
+      out.put("run", round(t.run(), 4));
+      out.put("step_rest", round(t.stepRest(), 4));
+      out.put("between_steps", round(t.betweenSteps(), 4));
+      out.put("waiting", round(t.waiting(), 4));
+      out.put("waits", round(t.waits(), 1));
+      out.put("tail_ms", round(t.tailMs(), 1));
+      out.put("span_ms", round(t.spanMs(), 1));
+      out.put("passes", round(t.passes(), 1));
+      out.put("rows_per_pass", round(t.rowsPerPass(), 2));
     }
 
     private static void putRounded(ObjectNode node, String key, double[] values, int digits) {

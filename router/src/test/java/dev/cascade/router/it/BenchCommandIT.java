@@ -93,6 +93,14 @@ class BenchCommandIT {
       assertThat(json.get("decoding_busy").get(phase).asDouble()).as(phase).isGreaterThan(0.0).isLessThanOrEqualTo(1.0);
       assertThat(json.get("rows_per_pass").get(phase).asDouble()).as(phase).isGreaterThanOrEqualTo(1.0);
     }
+    // Where the decoding thread's time went: four shares of its time up to its last step, adding up to 1.
+    for (String group : List.of("bare_one_caller", "bare_callers", "nothing_escalated", "escalating")) {
+      JsonNode time = json.get("decoding_time").get(group);
+      assertThat(time.get("run").asDouble()).as(group).isPositive();
+      assertThat(time.get("run").asDouble() + time.get("step_rest").asDouble() + time.get("between_steps").asDouble()
+          + time.get("waiting").asDouble()).as(group).isCloseTo(1.0, org.assertj.core.data.Offset.offset(0.001));
+      assertThat(time.get("passes").asDouble()).as(group).isPositive();
+    }
     // Warm-up passes stop when the JIT settles, and never go past --warm-up's 60 requests (2 passes of 30).
     for (String phase : List.of("nothing_escalated", "escalating")) {
       assertThat(json.get("warm_up_passes").get(phase).asInt()).as(phase).isBetween(1, 2);
