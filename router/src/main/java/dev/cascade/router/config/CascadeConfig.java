@@ -164,6 +164,10 @@ public final class CascadeConfig {
       true, "answer an escalation SMALL_DEGRADED at once when its call fails while the large model's circuit breaker is"
           + " open (the model is known to be down), instead of waiting up to escalation.max-wait-ms; false waits as for"
           + " any failure (while the breaker is half-open, its trial calls out, escalations wait either way)");
+  public static final ConfigKey<Boolean> ESCALATION_SKIP_UNAVAILABLE_TIERS = ConfigKey.bool(
+      "escalation.skip-unavailable-tiers", true, "in a cascade of more than two models, send an escalation whose wait"
+          + " for a middle tier ended with that tier unavailable (its breaker open, or UNAVAILABLE after the retries)"
+          + " on to the next tier instead of answering it SMALL_DEGRADED; the last tier is never skipped");
   public static final ConfigKey<Integer> ESCALATION_RETRIES = ConfigKey.intInRange("escalation.retries", 2, 0, 20,
       "retries of a large-model call that failed with UNAVAILABLE");
   public static final ConfigKey<Integer> ESCALATION_BACKOFF_MS = ConfigKey.intInRange("escalation.backoff-ms", 50, 0, 60_000,
@@ -378,6 +382,7 @@ public final class CascadeConfig {
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, LARGE_PARAMETERS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
       EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS, SHED_SHORT_REQUESTS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
+      ESCALATION_SKIP_UNAVAILABLE_TIERS,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,

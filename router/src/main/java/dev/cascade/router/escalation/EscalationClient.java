@@ -67,6 +67,7 @@ public final class EscalationClient implements AutoCloseable {
   private final EscalationSettings settings;
   private final String name;
   private final RateLimitedWarning degradedWarning;
+  private final RateLimitedWarning skippedWarning;
   private final RateLimitedWarning infoWarning;
   private final CircuitBreaker breaker;
   private final BreakerLog breakerLog;
@@ -102,6 +103,8 @@ public final class EscalationClient implements AutoCloseable {
     this.name = java.util.Objects.requireNonNull(name, "name");
     this.degradedWarning = new RateLimitedWarning(name, DEGRADED_WARNING_INTERVAL, System::nanoTime,
         line -> LOG.warn("{}", line));
+    this.skippedWarning = new RateLimitedWarning(name, "request", "requests", "skipped it, unavailable",
+        DEGRADED_WARNING_INTERVAL, System::nanoTime, line -> LOG.warn("{}", line));
     this.infoWarning = new RateLimitedWarning(name + " (" + transport.describe() + ")",
         "attempt to ask the model's limits (LargeModel/Info)", "attempts to ask the model's limits (LargeModel/Info)",
         "failed", INFO_WARNING_INTERVAL, System::nanoTime, line -> LOG.warn("{}", line));
@@ -190,6 +193,14 @@ public final class EscalationClient implements AutoCloseable {
    */
   public void degraded(String reason) {
     degradedWarning.record(reason);
+  }
+
+  /**
+   * Notes a request that passed over this tier, unavailable, to the next one
+   * ({@code escalation.skip-unavailable-tiers}), and logs a warning as {@link #degraded} does.
+   */
+  public void skipped(String reason) {
+    skippedWarning.record(reason);
   }
 
   /**

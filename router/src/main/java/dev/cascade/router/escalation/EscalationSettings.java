@@ -26,10 +26,23 @@ import java.time.Duration;
  *     refused by the breaker) while the tier's breaker is open is answered SMALL_DEGRADED at once
  *     instead of waiting up to {@code maxWait} ({@code escalation.fail-fast-when-open}); while the
  *     breaker is half-open (its trial calls out) it still waits
+ * @param skipUnavailableTiers whether an escalation whose wait for a middle tier of a cascade ends
+ *     (its breaker open, or {@code maxWait} or the request's deadline reached) with the tier
+ *     unavailable (the breaker refusing the call, or UNAVAILABLE after the retries) goes on to the
+ *     next tier instead of being answered SMALL_DEGRADED ({@code escalation.skip-unavailable-tiers})
  */
 public record EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
     double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
-    String draftTokenizerSha256, boolean earlyDefer, boolean failFastWhenOpen) {
+    String draftTokenizerSha256, boolean earlyDefer, boolean failFastWhenOpen, boolean skipUnavailableTiers) {
+
+  /** Settings that skip an unavailable middle tier ({@code escalation.skip-unavailable-tiers}'s default). */
+  public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
+      double breakerFailureRatePercent, Duration breakerOpen, int maxNewTokens, Duration maxWait,
+      String draftTokenizerSha256, boolean earlyDefer, boolean failFastWhenOpen) {
+    this(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen, maxNewTokens, maxWait,
+        draftTokenizerSha256, earlyDefer, failFastWhenOpen,
+        CascadeConfig.defaults().get(CascadeConfig.ESCALATION_SKIP_UNAVAILABLE_TIERS));
+  }
 
   /** Settings that degrade at once while the breaker is open ({@code escalation.fail-fast-when-open}'s default). */
   public EscalationSettings(int maxInFlight, Duration deadline, int retries, Duration backoff,
@@ -71,13 +84,19 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
    */
   public EscalationSettings withDraftTokenizer(String sha256) {
     return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
-        maxNewTokens, maxWait, sha256, earlyDefer, failFastWhenOpen);
+        maxNewTokens, maxWait, sha256, earlyDefer, failFastWhenOpen, skipUnavailableTiers);
   }
 
   /** These settings, degrading at once while the breaker is open or not ({@code escalation.fail-fast-when-open}). */
   public EscalationSettings withFailFastWhenOpen(boolean failFast) {
     return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
-        maxNewTokens, maxWait, draftTokenizerSha256, earlyDefer, failFast);
+        maxNewTokens, maxWait, draftTokenizerSha256, earlyDefer, failFast, skipUnavailableTiers);
+  }
+
+  /** These settings, skipping an unavailable middle tier or not ({@code escalation.skip-unavailable-tiers}). */
+  public EscalationSettings withSkipUnavailableTiers(boolean skip) {
+    return new EscalationSettings(maxInFlight, deadline, retries, backoff, breakerFailureRatePercent, breakerOpen,
+        maxNewTokens, maxWait, draftTokenizerSha256, earlyDefer, failFastWhenOpen, skip);
   }
 
   /** From the configuration; sends no drafts until {@link #withDraftTokenizer} names the small model's tokenizer. */
@@ -92,6 +111,7 @@ public record EscalationSettings(int maxInFlight, Duration deadline, int retries
         config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS),
         Duration.ofMillis(config.get(CascadeConfig.ESCALATION_MAX_WAIT_MS)), "",
         config.get(CascadeConfig.ESCALATION_EARLY_DEFER),
-        config.get(CascadeConfig.ESCALATION_FAIL_FAST_WHEN_OPEN));
+        config.get(CascadeConfig.ESCALATION_FAIL_FAST_WHEN_OPEN),
+        config.get(CascadeConfig.ESCALATION_SKIP_UNAVAILABLE_TIERS));
   }
 }

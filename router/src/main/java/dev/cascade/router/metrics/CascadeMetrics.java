@@ -73,6 +73,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter pregenSkipFailures;
   private final Counter escalationWaits;
   private final Counter tierFallbacks;
+  private final Counter tiersSkipped;
   private final Counter ruleFallbacks;
   private final Counter ruleRecords;
   private final Gauge ruleVersion;
@@ -167,6 +168,10 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Middle tiers called once more for their whole answer, because the tier above failed for good after"
             + " the middle tier had stopped early (escalation.early-defer); that answer is served SMALL_DEGRADED")
         .withoutExemplars().register(registry);
+    tiersSkipped = Counter.builder().name("cascade_tiers_skipped_total")
+        .help("Escalations that passed over an unavailable middle tier to the next one (escalation.skip-unavailable-tiers;"
+            + " skipped_tiers in the outcome), by tier name and reason: breaker_open, max_wait, deadline")
+        .labelNames("tier", "reason").withoutExemplars().register(registry);
     smallModelFailures = Counter.builder().name("cascade_small_model_failures_total")
         .help("Requests the small model did not answer (a failed or timed-out batch), escalated to the large model"
             + " without its answer (small_failure on the outcome)")
@@ -383,6 +388,21 @@ public final class CascadeMetrics implements RoutingObserver {
   @Override
   public void tierFallback() {
     tierFallbacks.inc();
+  }
+
+  /**
+   * Serves {@code cascade_tiers_skipped_total} at 0 for the middle tier named {@code tier}, for each
+   * reason, before any is counted (an alert on its increase then sees the first skip).
+   */
+  public void middleTier(String tier) {
+    for (String reason : dev.cascade.router.routing.RoutingRecords.SKIP_CAUSES) {
+      tiersSkipped.labelValues(tier, reason);
+    }
+  }
+
+  @Override
+  public void tierSkipped(String tier, String cause) {
+    tiersSkipped.labelValues(tier, cause).inc();
   }
 
   @Override

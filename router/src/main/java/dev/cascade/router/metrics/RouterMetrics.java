@@ -58,6 +58,9 @@ public final class RouterMetrics implements AutoCloseable {
     cascade.observe(cache);
     for (EscalationTiers.Tier t : tiers.all()) {
       cascade.observe(t.name(), t.client().breaker());
+      if (!tiers.isLast(t.tier())) {
+        cascade.middleTier(t.name());
+      }
     }
     registry.register(new KafkaStreamsCollector(streams::metrics));
     endpoint = MetricsEndpoint.start(registry, host, port);

@@ -42,6 +42,13 @@ public interface RoutingObserver {
    */
   default void tierFallback() {}
 
+  /**
+   * An escalation passed over the middle tier named {@code tier}, unavailable, and went on to the
+   * next one ({@code escalation.skip-unavailable-tiers}); {@code cause} is one of {@link
+   * RoutingRecords#SKIP_CAUSES}.
+   */
+  default void tierSkipped(String tier, String cause) {}
+
   /** Requests the small model could not answer (a failed or timed-out batch), escalated without its answer. */
   default void smallModelFailed(int requests) {}
 

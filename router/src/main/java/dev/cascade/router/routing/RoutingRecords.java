@@ -27,6 +27,17 @@ public final class RoutingRecords {
   public static final String LARGE = "large";
   /** How {@code degraded_reason} starts on a {@code deadline_exceeded} outcome. */
   public static final String DEADLINE_EXCEEDED = "deadline_exceeded";
+  /**
+   * Why a middle tier was skipped (the outcome's {@code skipped_tiers[].cause}, and the {@code reason}
+   * label of {@code cascade_tiers_skipped_total}): its breaker was open
+   * ({@code escalation.fail-fast-when-open}); {@code escalation.max-wait-ms} ended the wait; another
+   * try would have passed the request's deadline, which had not come yet.
+   */
+  public static final String SKIPPED_BREAKER_OPEN = "breaker_open";
+  public static final String SKIPPED_MAX_WAIT = "max_wait";
+  public static final String SKIPPED_DEADLINE = "deadline";
+  /** Every cause a tier is skipped for. */
+  public static final List<String> SKIP_CAUSES = List.of(SKIPPED_BREAKER_OPEN, SKIPPED_MAX_WAIT, SKIPPED_DEADLINE);
 
   private final CostModel cost;
   private final ToIntFunction<String> promptTokens;
@@ -426,6 +437,7 @@ public final class RoutingRecords {
         .setPregenSkipRule(e.getPregenSkipRule())
         .setPregenSkipScore(e.getPregenSkipScore())
         .setPregenSkipThreshold(e.getPregenSkipThreshold())
+        .setSkippedTiers(e.getSkippedTiers())
         .build();
   }
 

@@ -13,6 +13,7 @@ import dev.cascade.router.routing.RoutingObserver;
 import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.routing.SmallStop;
 import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.SkippedTier;
 import dev.cascade.schemas.avro.TierAnswer;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -63,7 +64,11 @@ import org.slf4j.LoggerFactory;
  * one); above its threshold the answer is added to the pending escalation (in the same
  * transaction) and the next tier is called, else it is served. A tier that stays unavailable past
  * the bounds above degrades the request to the latest answer it has: the previous tier's, or the
- * small model's.
+ * small model's; unless it is a middle tier, unavailable ({@link #tierUnavailable}: its breaker
+ * refused the call, or the call failed UNAVAILABLE after its retries) and the request's deadline has
+ * not come: with {@code escalation.skip-unavailable-tiers} (the default) the request then skips it
+ * (recorded in {@link Escalation#getSkippedTiers}, in the same transaction as the next call is
+ * queued) and calls the next tier, with the latest answer it has as its draft and its fallback.
  */
 final class EscalationProcessor implements Processor<String, Escalation, Object, Object> {
 
@@ -235,7 +240,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
   }
 
-  /** The latest answer's tokens: the last tier's that answered, else the small model's. */
+  /** The latest answer's tokens: the last tier's that answered, else the small model's (a skipped tier has none). */
   private static int[] draftOf(Escalation e) {
     List<Integer> tokens = e.getTierAnswers().isEmpty() ? e.getSmallTokens()
         : e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTokens();
@@ -259,14 +264,26 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   /**
-   * The tier an escalation calls next: the one after the last that answered it; for a fallback
-   * ({@link Escalation#getDegradeFallback}), the last that answered, whose answer stopped early.
+   * The tier an escalation calls next: the one after the last that answered it or was skipped; for
+   * a fallback ({@link Escalation#getDegradeFallback}), the last that answered, whose answer stopped early.
    */
   private EscalationTiers.Tier tierOf(Escalation e) {
     if (e.getDegradeFallback() != null) {
       return tiers.tier(e.getTierAnswers().get(e.getTierAnswers().size() - 1).getTier());
     }
-    return tiers.tier(Math.min(e.getTierAnswers().size() + 1, tiers.count()));
+    return tiers.tier(Math.min(nextTier(e), tiers.count()));
+  }
+
+  /** The tier after the highest one that answered an escalation or that it skipped: 1 when none did. */
+  static int nextTier(Escalation e) {
+    int reached = 0;
+    for (TierAnswer answer : e.getTierAnswers()) {
+      reached = Math.max(reached, answer.getTier());
+    }
+    for (SkippedTier skipped : e.getSkippedTiers()) {
+      reached = Math.max(reached, skipped.getTier());
+    }
+    return reached + 1;
   }
 
   /** Whether the latest answer an escalation has is a middle tier's prefix (it stopped early). */
@@ -383,6 +400,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
                   : "escalation.max-wait-ms (" + maxWait + ")");
           tierFailed = true;
           degradedReason = unavailable(c.tier(), f, now, bound);
+          if (skips(tier, c.error(), deadline, now)) {
+            failures.remove(c.requestId());
+            skip(e, tier, openNow ? RoutingRecords.SKIPPED_BREAKER_OPEN
+                : byDeadline ? RoutingRecords.SKIPPED_DEADLINE : RoutingRecords.SKIPPED_MAX_WAIT,
+                degradedReason);
+            continue;
+          }
         }
       }
       failures.remove(c.requestId());
@@ -438,6 +462,45 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   /**
+   * Whether an escalation whose wait for {@code tier} just ended with {@code error} goes on to the
+   * next tier instead of being degraded: {@code escalation.skip-unavailable-tiers} is on, the tier is
+   * not the last (whose answer would be served: there is nothing to skip to), the tier is unavailable
+   * ({@link #tierUnavailable}), and the request's deadline has not come (a call to the next tier
+   * could still be answered in time).
+   */
+  private boolean skips(EscalationTiers.Tier tier, Throwable error, Long deadline, long now) {
+    return tier.client().settings().skipUnavailableTiers() && !tiers.isLast(tier.tier())
+        && tierUnavailable(EscalationClient.codeOf(error)) && (deadline == null || now < deadline);
+  }
+
+  /**
+   * Whether a call that ended with gRPC code {@code code} ({@link EscalationClient#codeOf}) says its
+   * tier is unavailable, so that a request may skip it: the breaker refused the call (CIRCUIT_OPEN:
+   * open, or half-open with its trial calls out, after failures it counted), or the server could not
+   * be reached or answered UNAVAILABLE after the client's retries (connection refused or reset, a
+   * server shutting down). Not RESOURCE_EXHAUSTED (the tier is up and busy: its overflow is not sent
+   * to a dearer tier unasked) nor DEADLINE_EXCEEDED (slow: once such failures open its breaker, the
+   * calls it refuses are CIRCUIT_OPEN and skip it).
+   */
+  static boolean tierUnavailable(String code) {
+    return "CIRCUIT_OPEN".equals(code) || "UNAVAILABLE".equals(code);
+  }
+
+  /**
+   * Skips middle tier {@code tier}: the escalation, with the skip recorded, is queued for the next
+   * tier (its draft and fallback still the latest answer it has), in the same transaction as the skip.
+   */
+  private void skip(Escalation e, EscalationTiers.Tier tier, String cause, String reason) {
+    SkippedTier skipped = SkippedTier.newBuilder().setTier(tier.tier()).setModel(tier.name()).setCause(cause)
+        .setReason(reason).build();
+    Escalation next = Escalation.newBuilder(e).setSkippedTiers(append(e.getSkippedTiers(), skipped)).build();
+    pending.put(e.getRequestId(), next);
+    notStarted.add(e.getRequestId());
+    observer.tierSkipped(tier.name(), cause);
+    tier.client().skipped("request " + e.getRequestId() + ": " + reason + "; sent on to " + tierOf(next).name());
+  }
+
+  /**
    * Answers an escalation: with {@code served}, the answer of the tier that ends the cascade (with
    * {@code degradedReason} too: a fallback's whole answer, served as SMALL_DEGRADED), or, when null,
    * degraded to the latest whole answer it has.
@@ -445,7 +508,19 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private void finish(Escalation e, Completion c, TierAnswer served, String degradedReason) {
     long now = context.currentSystemTimeMs();
     double escalationMs = e.getTierAnswers().stream().mapToDouble(TierAnswer::getLatencyMs).sum() + c.millis();
-    answer(c.requestId(), records.afterTiers(e, served, degradedReason, escalationMs, now), now);
+    String reason = degradedReason == null || e.getSkippedTiers().isEmpty() ? degradedReason
+        : degradedReason + "; " + skippedBefore(e.getSkippedTiers());
+    answer(c.requestId(), records.afterTiers(e, served, reason, escalationMs, now), now);
+  }
+
+  /** What a degraded reason adds about the tiers a request skipped, e.g. "skipped before: medium (breaker_open)". */
+  static String skippedBefore(List<SkippedTier> skipped) {
+    StringBuilder text = new StringBuilder("skipped before: ");
+    for (int i = 0; i < skipped.size(); i++) {
+      text.append(i == 0 ? "" : ", ").append(skipped.get(i).getModel()).append(" (")
+          .append(skipped.get(i).getCause()).append(')');
+    }
+    return text.toString();
   }
 
   /** Forwards an escalation's response and outcome, and deletes it from the pending store (one transaction). */
@@ -497,9 +572,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
   }
 
-  private static java.util.List<TierAnswer> append(java.util.List<TierAnswer> answers, TierAnswer answer) {
-    java.util.List<TierAnswer> more = new java.util.ArrayList<>(answers);
-    more.add(answer);
+  private static <T> java.util.List<T> append(java.util.List<T> items, T item) {
+    java.util.List<T> more = new java.util.ArrayList<>(items);
+    more.add(item);
     return more;
   }
 

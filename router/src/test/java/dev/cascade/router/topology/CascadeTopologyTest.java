@@ -929,6 +929,156 @@ class CascadeTopologyTest {
     }
   }
 
+  /**
+   * A cascade of three whose {@code medium} tier is {@code mediumSettings}' client of a channel to
+   * {@code mediumServer} (null: a name no server has, so every call fails UNAVAILABLE, as a refused
+   * connection does), and whose {@code large} tier is the uppercasing model; returns the medium client.
+   */
+  private EscalationClient startWithMedium(Server mediumServer, String mediumName, EscalationSettings mediumSettings,
+      EscalationClient large) {
+    driver.close();
+    escalations.close();
+    ManagedChannel mediumChannel = InProcessChannelBuilder.forName(mediumServer == null
+        ? InProcessServerBuilder.generateName() : mediumName).build();
+    EscalationClient medium = new EscalationClient(mediumChannel, true, mediumSettings);
+    startTieredDriver(medium, large);
+    return medium;
+  }
+
+  /** Settings of a tier that is not retried within a call and waits {@code maxWaitMs} for a model to come back. */
+  private static EscalationSettings tierSettings(long maxWaitMs) {
+    return new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(30), 0,
+        Duration.ofMillis(maxWaitMs));
+  }
+
+  @Test
+  void aMiddleTierWhoseBreakerIsOpenIsSkippedAndTheNextTierServes() throws Exception {
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      EscalationClient medium = startWithMedium(null, null, tierSettings(60_000), large);
+      medium.breaker().transitionToOpenState();
+      send("a", "unsure past medium");
+      assertThat(collect(1)).singleElement().satisfies(r -> {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+        assertThat(r.getServedTier()).isEqualTo(2);
+        assertThat(r.getServedModel()).isEqualTo("large");
+        assertThat(r.getText()).isEqualTo("UNSURE PAST MEDIUM");
+      });
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getDegraded()).isFalse();
+      assertThat(o.getServedTier()).isEqualTo(2);
+      assertThat(o.getSkippedTiers()).singleElement().satisfies(t -> {
+        assertThat(t.getTier()).isEqualTo(1);
+        assertThat(t.getModel()).isEqualTo("medium");
+        assertThat(t.getCause()).isEqualTo(RoutingRecords.SKIPPED_BREAKER_OPEN);
+        assertThat(t.getReason()).startsWith("medium unavailable for ")
+            .contains("its circuit breaker is open (escalation.fail-fast-when-open)");
+      });
+      // Only large answered: the cost is the small model's and large's, nothing for the skipped tier.
+      assertThat(o.getTierAnswers()).singleElement().satisfies(t -> assertThat(t.getTier()).isEqualTo(2));
+      assertThat(o.getCostUnits()).isEqualTo(
+          "unsure past medium".length() + o.getSmallTokens().size() + o.getTierAnswers().get(0).getCostUnits());
+      assertThat(medium.breakerState()).isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.OPEN);
+      KeyValueStore<String, Escalation> pending = driver.getKeyValueStore(CascadeTopology.ESCALATION_STORE);
+      assertThat(pending.approximateNumEntries()).isZero();
+    } finally {
+      large.close();
+    }
+  }
+
+  @Test
+  void aDeadMiddleTierIsSkippedOnceTheWaitForItEndsEvenWithItsBreakerClosed() throws Exception {
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      EscalationClient medium = startWithMedium(null, null, tierSettings(300), large);
+      send("a", "unsure past dead medium");
+      assertThat(collect(1)).singleElement().satisfies(r -> {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
+        assertThat(r.getServedTier()).isEqualTo(2);
+      });
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getSkippedTiers()).singleElement().satisfies(t -> {
+        assertThat(t.getCause()).isEqualTo(RoutingRecords.SKIPPED_MAX_WAIT);
+        assertThat(t.getReason()).contains("escalation.max-wait-ms (300)").contains("UNAVAILABLE");
+      });
+      assertThat(medium.breakerState()).as("too few calls to open it")
+          .isEqualTo(io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED);
+    } finally {
+      large.close();
+    }
+  }
+
+  @Test
+  void withSkippingOffADeadMiddleTierDegradesTheRequestAsBefore() throws Exception {
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      EscalationClient medium = startWithMedium(null, null, tierSettings(60_000).withSkipUnavailableTiers(false),
+          large);
+      medium.breaker().transitionToOpenState();
+      send("a", "unsure past medium");
+      assertThat(collect(1)).singleElement().satisfies(r -> {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+        assertThat(r.getServedTier()).isZero();
+        assertThat(r.getText()).isEqualTo("muidem tsap erusnu");
+      });
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getSkippedTiers()).isEmpty();
+      assertThat(o.getTierAnswers()).isEmpty();
+      assertThat(o.getDegradedReason()).startsWith("medium unavailable for ");
+    } finally {
+      large.close();
+    }
+  }
+
+  @Test
+  void aBusyMiddleTierIsNotSkipped() throws Exception {
+    // RESOURCE_EXHAUSTED: the tier is up and says it is busy; its overflow is not sent to the dearer tier.
+    String name = InProcessServerBuilder.generateName();
+    Server busy = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        out.onError(Status.RESOURCE_EXHAUSTED.withDescription("medium busy").asRuntimeException());
+      }
+    }).build().start();
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      startWithMedium(busy, name, tierSettings(300), large);
+      send("a", "unsure past medium");
+      assertThat(collect(1)).singleElement().satisfies(r -> assertThat(r.getServedBy())
+          .isEqualTo(ServedBy.SMALL_DEGRADED));
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getSkippedTiers()).isEmpty();
+      assertThat(o.getDegradedReason()).startsWith("medium unavailable for ").contains("RESOURCE_EXHAUSTED");
+    } finally {
+      large.close();
+      busy.shutdownNow();
+    }
+  }
+
+  @Test
+  void whenTheTierSkippedToIsDownTooTheRequestIsDegradedSayingWhichTierItSkipped() throws Exception {
+    // The last tier is never skipped: large fails ("down") past its 300 ms wait, and the request gets
+    // the small model's answer.
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(300));
+    try {
+      EscalationClient medium = startWithMedium(null, null, tierSettings(60_000), large);
+      medium.breaker().transitionToOpenState();
+      send("a", "unsure but down");
+      assertThat(collect(1)).singleElement().satisfies(r -> {
+        assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED);
+        assertThat(r.getServedTier()).isZero();
+        assertThat(r.getText()).isEqualTo("nwod tub erusnu");
+      });
+      RoutingOutcome o = outcomes.readValue();
+      assertThat(o.getSkippedTiers()).extracting(t -> t.getModel()).containsExactly("medium");
+      assertThat(o.getTierAnswers()).isEmpty();
+      assertThat(o.getDegradedReason()).startsWith("large unavailable for ").contains("UNAVAILABLE: large model down")
+          .endsWith("; skipped before: medium (breaker_open)");
+    } finally {
+      large.close();
+    }
+  }
+
   @Test
   void aParkedEscalationIsCalledAgainAsSoonAsTheLargeModelAnswersAnotherCall() throws Exception {
     // No retries inside the client and a long wait: a failed call is parked, by the driver's clock.

@@ -2,9 +2,17 @@ package dev.cascade.router.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.cascade.router.escalation.EscalationClient;
+import dev.cascade.router.routing.RoutingRecords;
+import dev.cascade.schemas.avro.Decision;
+import dev.cascade.schemas.avro.Escalation;
+import dev.cascade.schemas.avro.SkippedTier;
+import dev.cascade.schemas.avro.StageLatencies;
+import dev.cascade.schemas.avro.TierAnswer;
 import io.github.resilience4j.circuitbreaker.CallNotPermittedException;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.grpc.Status;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
@@ -74,5 +82,45 @@ class EscalationReasonsTest {
     EscalationProcessor.Failures same = new EscalationProcessor.Failures(1, 0, timeout, timeout).then(timeout);
     assertThat(EscalationProcessor.unavailable("large", same, 10, "past escalation.max-wait-ms (5)"))
         .endsWith("after 2 tries: " + timeout);
+  }
+
+  @Test
+  void onlyATierThatCannotBeReachedOrWhoseBreakerRefusesIsSkippable() {
+    assertThat(EscalationProcessor.tierUnavailable(EscalationClient.codeOf(CallNotPermittedException
+        .createCallNotPermittedException(breakerIn(CircuitBreaker.State.OPEN))))).isTrue();
+    assertThat(EscalationProcessor.tierUnavailable(EscalationClient.codeOf(
+        Status.UNAVAILABLE.withDescription("Connection refused").asRuntimeException()))).isTrue();
+    assertThat(EscalationProcessor.tierUnavailable(EscalationClient.codeOf(new CompletionException(
+        Status.UNAVAILABLE.asRuntimeException())))).as("however wrapped").isTrue();
+    for (Status.Code up : new Status.Code[] {Status.Code.RESOURCE_EXHAUSTED, Status.Code.DEADLINE_EXCEEDED,
+        Status.Code.INTERNAL, Status.Code.INVALID_ARGUMENT, Status.Code.CANCELLED}) {
+      assertThat(EscalationProcessor.tierUnavailable(EscalationClient.codeOf(up.toStatus().asRuntimeException())))
+          .as(up.name()).isFalse();
+    }
+  }
+
+  @Test
+  void theNextTierIsTheOneAfterTheHighestThatAnsweredOrWasSkipped() {
+    Escalation none = escalation(List.of(), List.of());
+    assertThat(EscalationProcessor.nextTier(none)).isEqualTo(1);
+    assertThat(EscalationProcessor.nextTier(escalation(List.of(1), List.of()))).isEqualTo(2);
+    assertThat(EscalationProcessor.nextTier(escalation(List.of(), List.of(1)))).isEqualTo(2);
+    assertThat(EscalationProcessor.nextTier(escalation(List.of(1), List.of(2)))).isEqualTo(3);
+    assertThat(EscalationProcessor.nextTier(escalation(List.of(2), List.of(1)))).isEqualTo(3);
+    assertThat(EscalationProcessor.skippedBefore(escalation(List.of(), List.of(1, 2)).getSkippedTiers()))
+        .isEqualTo("skipped before: t1 (breaker_open), t2 (breaker_open)");
+  }
+
+  /** An escalation answered by the tiers {@code answered} and past the tiers {@code skipped}. */
+  private static Escalation escalation(List<Integer> answered, List<Integer> skipped) {
+    return Escalation.newBuilder().setRequestId("r").setPrompt("p").setSmallText("s").setRule("chow-sum").setScore(1)
+        .setThreshold(0).setPolicyVersion(0).setDecision(Decision.DEFER).setCreatedAtMs(0)
+        .setLatencies(StageLatencies.newBuilder().setQueueMs(0).setSmallModelMs(0).setRuleMs(0).setEscalationMs(0)
+            .setTotalMs(0).build())
+        .setTierAnswers(answered.stream().map(t -> TierAnswer.newBuilder().setTier(t).setModel("t" + t).setText("a")
+            .setDeferred(true).build()).toList())
+        .setSkippedTiers(skipped.stream().map(t -> SkippedTier.newBuilder().setTier(t).setModel("t" + t)
+            .setCause(RoutingRecords.SKIPPED_BREAKER_OPEN).setReason("down").build()).toList())
+        .build();
   }
 }
