@@ -82,7 +82,9 @@ final class BreakerLog {
             + " calls for %d ms (escalation.breaker.open-ms), then lets %d trial calls through, until they are"
             + " answered; meanwhile %s", subject, failureRatePercent, recordedCalls, lastFailure().orElse("none"),
             settings.breakerOpen().toMillis(), EscalationClient.TRIAL_CALLS, settings.failFastWhenOpen()
-                ? "escalations are answered SMALL_DEGRADED at once while it is open (escalation.fail-fast-when-open)"
+                ? (settings.skipUnavailableTiers() ? "escalations are sent on to the next tier (if it is a middle"
+                    + " tier: escalation.skip-unavailable-tiers) or else " : "escalations are ")
+                    + "answered SMALL_DEGRADED at once while it is open (escalation.fail-fast-when-open)"
                 : "escalations wait for it, parked, up to escalation.max-wait-ms (" + settings.maxWait().toMillis()
                     + " ms) or their deadline_ms");
       } else if (from == CircuitBreaker.State.HALF_OPEN && to == CircuitBreaker.State.CLOSED) {

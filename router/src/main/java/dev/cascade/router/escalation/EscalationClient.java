@@ -103,7 +103,7 @@ public final class EscalationClient implements AutoCloseable {
     this.name = java.util.Objects.requireNonNull(name, "name");
     this.degradedWarning = new RateLimitedWarning(name, DEGRADED_WARNING_INTERVAL, System::nanoTime,
         line -> LOG.warn("{}", line));
-    this.skippedWarning = new RateLimitedWarning(name, "request", "requests", "skipped it, unavailable",
+    this.skippedWarning = new RateLimitedWarning(name, "request", "requests", "went past it to the next tier",
         DEGRADED_WARNING_INTERVAL, System::nanoTime, line -> LOG.warn("{}", line));
     this.infoWarning = new RateLimitedWarning(name + " (" + transport.describe() + ")",
         "attempt to ask the model's limits (LargeModel/Info)", "attempts to ask the model's limits (LargeModel/Info)",

@@ -110,6 +110,24 @@ class CascadeMetricsTest {
   }
 
   @Test
+  void aMiddleTiersSkipsAreServedAtZeroForEveryReasonThenCounted() {
+    metrics.middleTier("medium");
+    Scrape fresh = scrape();
+    for (String reason : RoutingRecords.SKIP_CAUSES) {
+      assertThat(fresh.value("cascade_tiers_skipped_total", "tier", "medium", "reason", reason)).as(reason).isZero();
+    }
+    assertThat(fresh.samples()).noneMatch(sample -> sample.name().equals("cascade_tiers_skipped_total")
+        && !sample.labels().get("tier").equals("medium"));
+    metrics.tierSkipped("medium", RoutingRecords.SKIPPED_BREAKER_OPEN);
+    metrics.tierSkipped("medium", RoutingRecords.SKIPPED_BREAKER_OPEN);
+    metrics.tierSkipped("medium", RoutingRecords.SKIPPED_MAX_WAIT);
+    Scrape s = scrape();
+    assertThat(s.value("cascade_tiers_skipped_total", "tier", "medium", "reason", "breaker_open")).isEqualTo(2);
+    assertThat(s.value("cascade_tiers_skipped_total", "tier", "medium", "reason", "max_wait")).isEqualTo(1);
+    assertThat(s.value("cascade_tiers_skipped_total", "tier", "medium", "reason", "deadline")).isZero();
+  }
+
+  @Test
   void largeModelCallsAreCountedByFinalStatusAndLeaveTheInFlightGauge() {
     CircuitBreaker breaker = CircuitBreaker.ofDefaults("test");
     for (int i = 0; i < 4; i++) {
