@@ -111,17 +111,43 @@ public final class CascadeRouter implements AutoCloseable {
    * closed-form rules of {@link LearnedRules#bundled()}. A version the rules topic may still bring
    * passes (start logs it).
    *
-   * @throws dev.cascade.router.config.ConfigException naming {@code policy.rule} and the problem
+   * @throws dev.cascade.router.config.ConfigException naming the key ({@code policy.rule},
+   *     {@code policy.fallback-rule} or {@code policy.shadow-rules}), the problem and where the value came from
    */
   public static void checkConfiguredPolicy(CascadeConfig config) {
-    RuleResolver rules = new RuleResolver(LearnedRules.bundled(),
-        RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL))));
+    checkConfiguredRules(config, new RuleResolver(LearnedRules.bundled(),
+        RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)))));
+  }
+
+  /**
+   * The configured policy's rules, each checked with {@code rules}.
+   *
+   * @return why a rule cannot apply yet (a version the rules topic may still bring), one line each
+   * @throws dev.cascade.router.config.ConfigException for a rule that cannot apply, naming its key and source
+   */
+  private static List<String> checkConfiguredRules(CascadeConfig config, RuleResolver rules) {
+    DeferralPolicy policy = configuredPolicy(config);
+    List<String> pending = new java.util.ArrayList<>();
+    checkedRule(config, CascadeConfig.POLICY_RULE, pending,
+        () -> rules.resolve(policy.rule(), policy.alpha(), policy.ruleVersion()));
+    checkedRule(config, CascadeConfig.POLICY_FALLBACK_RULE, pending, () -> rules.resolveFallback(policy.fallbackRule()));
+    for (String spec : policy.shadowRules()) {
+      checkedRule(config, CascadeConfig.POLICY_SHADOW_RULES, pending, () -> rules.resolve(spec));
+    }
+    return pending;
+  }
+
+  private static void checkedRule(CascadeConfig config, dev.cascade.router.config.ConfigKey<?> key, List<String> pending,
+      Runnable resolve) {
     try {
-      rules.check(configuredPolicy(config).withPregenSkip(null));
+      resolve.run();
     } catch (RuleResolver.RuleUnavailableException e) {
       if (e.problem() != RuleResolver.Problem.MISSING_VERSION && e.problem() != RuleResolver.Problem.PENDING_VERSION) {
-        throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
+        throw config.invalid(key, e.getMessage());
       }
+      pending.add(key.name() + ": " + e.getMessage());
+    } catch (IllegalArgumentException e) {
+      throw config.invalid(key, e.getMessage());
     }
   }
 
@@ -289,13 +315,8 @@ public final class CascadeRouter implements AutoCloseable {
           "is empty: the router needs Kafka brokers (set it, or use 'cascade demo' for the embedded one)");
     }
     DeferralPolicy defaultPolicy = configuredPolicy(config);
-    try {
-      rules.check(defaultPolicy.withPregenSkip(null));
-    } catch (RuleResolver.RuleUnavailableException e) {
-      if (e.problem() != RuleResolver.Problem.MISSING_VERSION && e.problem() != RuleResolver.Problem.PENDING_VERSION) {
-        throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_RULE.name(), e.getMessage());
-      }
-      LOG.warn("configured policy: {}; the fallback rule scores until the rules topic holds it", e.getMessage());
+    for (String pending : checkConfiguredRules(config, rules)) {
+      LOG.warn("configured policy: {}; the fallback rule scores until the rules topic holds it", pending);
     }
     if (defaultPolicy.pregenSkip() != null) {
       try {

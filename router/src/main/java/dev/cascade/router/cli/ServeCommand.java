@@ -59,6 +59,8 @@ final class ServeCommand implements Callable<Integer> {
     // What can be checked without Kafka or the model is checked first: a failed start leaves nothing behind.
     CascadeRouter.checkCostOrder(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.COST_TIERS));
     CascadeRouter.checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
+    // The policy's rules (policy.rule, policy.fallback-rule, policy.shadow-rules), as the router's start would find them.
+    CascadeRouter.checkConfiguredPolicy(config);
     if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()
         && config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"

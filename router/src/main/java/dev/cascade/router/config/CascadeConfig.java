@@ -534,10 +534,27 @@ public final class CascadeConfig {
 
   private final Map<String, Object> values;
   private final Map<String, String> kafkaOverrides;
+  /** Where each key's value came from ({@code kafka.*} keys with their prefix), as error messages say it. */
+  private final Map<String, String> sources;
 
-  private CascadeConfig(Map<String, Object> values, Map<String, String> kafkaOverrides) {
+  private CascadeConfig(Map<String, Object> values, Map<String, String> kafkaOverrides, Map<String, String> sources) {
     this.values = Collections.unmodifiableMap(values);
     this.kafkaOverrides = Collections.unmodifiableMap(kafkaOverrides);
+    this.sources = Collections.unmodifiableMap(sources);
+  }
+
+  /** Where the value of the key named {@code name} came from: "the default", "file F", "the command line", …. */
+  public String sourceOf(String name) {
+    return sources.getOrDefault(name, "the default");
+  }
+
+  /**
+   * The error for a value of {@code key} that parses but that a later check refuses (a rule this
+   * router does not know, say): as {@link ConfigKey}'s own, the key, the reason and where the value
+   * came from.
+   */
+  public ConfigException invalid(ConfigKey<?> key, String reason) {
+    return new ConfigException(key.name(), reason + " (from " + sourceOf(key.name()) + ")");
   }
 
   /** The defaults alone. */
@@ -634,13 +651,15 @@ public final class CascadeConfig {
         values.put(key.name(), key.parse(t, source.get(key.name())));
       }
     }
-    return new CascadeConfig(values, kafka);
+    KafkaSettings.check(kafka, name -> source.get(KAFKA_PREFIX + name));
+    return new CascadeConfig(values, kafka, source);
   }
 
   private static void put(Map<String, ConfigKey<?>> byName, Map<String, String> text, Map<String, String> source,
       Map<String, String> kafka, String name, String value, String from) {
     if (name.startsWith(KAFKA_PREFIX) && name.length() > KAFKA_PREFIX.length()) {
       kafka.put(name.substring(KAFKA_PREFIX.length()), value);
+      source.put(name, from);
       return;
     }
     if (!byName.containsKey(name)) {
@@ -674,7 +693,9 @@ public final class CascadeConfig {
   public CascadeConfig with(ConfigKey<?> key, String value) {
     Map<String, Object> copy = new LinkedHashMap<>(values);
     copy.put(key.name(), key.parse(value, "an override"));
-    return new CascadeConfig(copy, kafkaOverrides);
+    Map<String, String> from = new LinkedHashMap<>(sources);
+    from.put(key.name(), "an override");
+    return new CascadeConfig(copy, kafkaOverrides, from);
   }
 
   /** Kafka client settings from {@code kafka.*} keys, prefix removed. */

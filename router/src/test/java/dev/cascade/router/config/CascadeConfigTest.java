@@ -68,6 +68,43 @@ class CascadeConfigTest {
   }
 
   @Test
+  void aKafkaSettingTheClientRefusesNamesTheKafkaKeyAndTheSourceAsTheConfigurationLoads() throws Exception {
+    Path file = dir.resolve("kafka.properties");
+    Files.writeString(file, "kafka.linger.ms=abc\n");
+    assertThatThrownBy(() -> CascadeConfig.load(file, Map.of(), Map.of()))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("kafka.linger.ms: refused by the Kafka client: ")
+        .hasMessageContaining("abc")
+        .hasMessageEndingWith("(from file " + file + ")");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("kafka.acks", "some")))
+        .hasMessageStartingWith("kafka.acks: ").hasMessageEndingWith("(from the command line)");
+    // The admin client's rule across two settings, with the value of either taken into account.
+    assertThat(CascadeConfig.load(null, Map.of(),
+        Map.of("kafka.default.api.timeout.ms", "1000", "kafka.request.timeout.ms", "500", "kafka.linger.ms", "5"))
+        .kafkaOverrides()).containsEntry("default.api.timeout.ms", "1000");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("kafka.default.api.timeout.ms", "1000")))
+        .isInstanceOf(ConfigException.class)
+        .satisfies(e -> assertThat(((ConfigException) e).key()).isEqualTo("kafka.default.api.timeout.ms"))
+        .hasMessageContaining("kafka.request.timeout.ms (30000)").hasMessageEndingWith("(from the command line)");
+    // A setting no client knows is a plugin's: passed on as it is.
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("kafka.my.plugin.setting", "x")).kafkaOverrides())
+        .containsEntry("my.plugin.setting", "x");
+  }
+
+  @Test
+  void aValueRefusedAfterItParsesNamesTheKeyAndTheSource() throws Exception {
+    Path file = dir.resolve("rule.properties");
+    Files.writeString(file, "policy.fallback-rule=nope\n");
+    CascadeConfig config = CascadeConfig.load(file, Map.of(), Map.of("policy.rule", "chow-sum"));
+    assertThat(config.invalid(CascadeConfig.POLICY_FALLBACK_RULE, "no such rule"))
+        .hasMessage("policy.fallback-rule: no such rule (from file " + file + ")");
+    assertThat(config.invalid(CascadeConfig.POLICY_RULE, "x")).hasMessage("policy.rule: x (from the command line)");
+    assertThat(config.invalid(CascadeConfig.POLICY_SHADOW_RULES, "x")).hasMessage("policy.shadow-rules: x (from the default)");
+    assertThat(config.with(CascadeConfig.POLICY_RULE, "chow-average").invalid(CascadeConfig.POLICY_RULE, "x"))
+        .hasMessage("policy.rule: x (from an override)");
+  }
+
+  @Test
   void modelThreadsAreHalfTheCoresUnlessSet() {
     int cores = Runtime.getRuntime().availableProcessors();
     assertThat(CascadeConfig.defaults().cpuThreads().intraOp()).isEqualTo(Math.max(1, cores / 2));
