@@ -48,7 +48,7 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
   /** The longest {@code reason} a policy may carry, in characters (Unicode code points). */
   static final int MAX_REASON_CHARS = 1024;
   /** The most {@code shadow_rules} a policy may name: each is scored on every request. */
-  static final int MAX_SHADOW_RULES = 16;
+  static final int MAX_SHADOW_RULES = dev.cascade.router.policy.DeferralPolicy.MAX_SHADOW_RULES;
   /** The longest rule name a policy field may give (no rule's name comes near it); longer ones are not echoed. */
   static final int MAX_RULE_NAME_CHARS = 256;
 

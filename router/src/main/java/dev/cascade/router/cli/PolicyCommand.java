@@ -191,6 +191,11 @@ final class PolicyCommand implements Runnable {
             + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate, --early-defer,"
             + " --pregen-skip, --pregen-skip-threshold, --shadow-rules, --fallback-rule");
       }
+      if (shadowRules != null && new java.util.HashSet<>(shadowRules()).size() < shadowRules().size()) {
+        // Refused here, as the server refuses it, even where the policy in force already holds the same list.
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--shadow-rules: " + shadowRules
+            + " names a rule twice; name each rule once");
+      }
       Double margin = margin();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);

@@ -202,7 +202,9 @@ public final class CascadeConfig {
       "with tiers of three or more models: the rule of each middle tier, in order (tier 1 first), as RULE:THRESHOLD"
           + " (chow-sum:9.5, chow-quantile-0.1:2.3); a tier passes a request on when its own answer's score exceeds"
           + " the threshold");
-  public static final ConfigKey<String> POLICY_SHADOW_RULES = ConfigKey.string("policy.shadow-rules", "",
+  public static final ConfigKey<String> POLICY_SHADOW_RULES = new ConfigKey<>("policy.shadow-rules", "", s -> s,
+      CascadeConfig::shadowRulesOnce, "comma-separated rules, each named once, at most "
+          + dev.cascade.router.policy.DeferralPolicy.MAX_SHADOW_RULES,
       "comma-separated rules scored on every request and logged in the outcome, never acted on (e.g. chow-sum,posthoc-quantile@0)");
   /** How an optional key is unset ({@code policy.early-defer-margin=off}), and how it is shown unset. */
   static final String UNSET = "off";
@@ -448,6 +450,13 @@ public final class CascadeConfig {
       }
     }
     return List.copyOf(rules);
+  }
+
+  /** As PolicyAdmin requires of a policy's shadow_rules: each named once, and not too many to score on every request. */
+  private static boolean shadowRulesOnce(String text) {
+    List<String> rules = text.isBlank() ? List.of() : java.util.Arrays.stream(text.split(",")).map(String::trim).toList();
+    return rules.size() <= dev.cascade.router.policy.DeferralPolicy.MAX_SHADOW_RULES
+        && new java.util.HashSet<>(rules).size() == rules.size();
   }
 
   private static List<String> originList(String text) {

@@ -54,6 +54,9 @@ public record DeferralPolicy(
     List<TierPolicy> tierPolicies,
     PregenSkipPolicy pregenSkip) {
 
+  /** The most {@code shadow_rules} a policy may name: each is scored on every request. */
+  public static final int MAX_SHADOW_RULES = 16;
+
   /** A policy without the pre-generation skip. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
       double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,

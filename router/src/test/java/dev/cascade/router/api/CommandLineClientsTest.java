@@ -190,6 +190,14 @@ class CommandLineClientsTest {
     assertThat(policies.current().shadowRules()).containsExactly("chow-sum", "chow-average");
     assertThat(policies.current().fallbackRule()).isEqualTo("chow-average");
 
+    // A rule named twice is refused before the call, as the server and the policy.shadow-rules key refuse it.
+    int before = policies.published.size();
+    CommandLineRun twice = run("policy", "set", "--target", target, "--token", "tok", "--shadow-rules",
+        "chow-sum,chow-sum");
+    assertThat(twice.exitCode()).isEqualTo(2);
+    assertThat(twice.err()).startsWith("error: --shadow-rules: chow-sum,chow-sum names a rule twice; name each rule once");
+    assertThat(policies.published).hasSize(before);
+
     CommandLineRun off = run("policy", "set", "--target", target, "--token", "tok", "--shadow-rules", "off");
     assertThat(off.exitCode()).as(off.err()).isZero();
     assertThat(policies.current().shadowRules()).isEmpty();

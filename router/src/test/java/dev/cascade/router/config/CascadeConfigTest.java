@@ -92,6 +92,16 @@ class CascadeConfigTest {
   }
 
   @Test
+  void shadowRulesAreEachNamedOnceAsPolicyAdminRequires() {
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("policy.shadow-rules", "chow-sum, chow-average"))
+        .get(CascadeConfig.POLICY_SHADOW_RULES)).isEqualTo("chow-sum, chow-average");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_POLICY_SHADOW_RULES", "chow-sum, chow-sum"), Map.of()))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("policy.shadow-rules: value 'chow-sum, chow-sum' from environment variable"
+            + " CASCADE_POLICY_SHADOW_RULES is invalid: must be comma-separated rules, each named once");
+  }
+
+  @Test
   void aValueRefusedAfterItParsesNamesTheKeyAndTheSource() throws Exception {
     Path file = dir.resolve("rule.properties");
     Files.writeString(file, "policy.fallback-rule=nope\n");
