@@ -48,7 +48,10 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = {"Runs the whole cascade in this JVM (embedded Kafka broker, large-model gRPC server, router), "
-          + "publishes the bundled test split to the requests topic, reads every response and prints a summary."})
+          + "publishes the bundled test split to the requests topic, reads every response and prints a summary.",
+        "Unless the file, a CASCADE_* variable or --set gives them, it runs with escalation.deadline-ms=30000 (serve's"
+          + " default: 5000: here the large model shares the cores with everything else, and the split arrives at once)"
+          + " and policy.rule=posthoc-quantile."})
 final class DemoCommand implements Callable<Integer> {
 
   @Mixin
@@ -65,7 +68,9 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--data", paramLabel = "FILE.jsonl", description = "Send this JSONL file instead of the bundled test split.")
   Path data;
 
-  @Option(names = "--rule", paramLabel = "RULE", description = "Starting rule: chow-sum, chow-average, chow-quantile, posthoc-quantile, posthoc-embed (default: posthoc-quantile).")
+  @Option(names = "--rule", paramLabel = "RULE", description = "Starting rule: chow-sum, chow-average, chow-quantile, posthoc-quantile, posthoc-embed (default:"
+      + " policy.rule where the file, a CASCADE_* variable or --set gives it, else posthoc-quantile; --rule wins over"
+      + " all of them).")
   String rule;
 
   @Option(names = "--alpha", paramLabel = "A", description = "Alpha of chow-quantile (default: policy.alpha).")
@@ -84,7 +89,8 @@ final class DemoCommand implements Callable<Integer> {
           + "directories, e.g. small,medium,large. The first runs in the router, every other one behind its own "
           + "large-model gRPC server; each middle tier passes a request on when Chow-Sum of its own answer is above a "
           + "threshold calibrated for --tier-escalation on the validation examples that reach it (those the small "
-          + "model defers and every earlier middle tier passes on). Default: small.model, large.model."})
+          + "model defers and every earlier middle tier passes on). Without it: the keys small.model and large.model"
+          + " name the two models."})
   List<String> tiers;
 
   @Option(names = "--tier-escalation", paramLabel = "F", defaultValue = "0.5",

@@ -122,13 +122,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Option(names = "--early-defer-costs", paramLabel = "none|first|all", defaultValue = "none",
       description = "With --tiers: cost a tier's deferred requests as early deferral would, its prompt and the tokens"
           + " up to where the running score of an exact rule (chow-sum, chow-quantile-0) passed its threshold:"
-          + " none, the first tier (small.early-defer), or every tier but the last (what the router does, with"
+          + " none, the first (small.early-defer), or every tier but the last (what the router does, with"
           + " escalation.early-defer for the middle tiers) (default: ${DEFAULT-VALUE}).")
   String earlyDeferCosts;
 
   @Option(names = "--early-defer-every", split = ",", paramLabel = "K,...",
       defaultValue = "" + dev.cascade.router.policy.EarlyDeferral.DEFAULT_EVERY,
-      description = "With --early-defer: ask the rules with a margin after every K-th token (small.early-defer-every);"
+      description = "With --early-defer: ask the rules with a margin after each K-th token (small.early-defer-every);"
           + " several values run each such case once per value (default: ${DEFAULT-VALUE}).")
   List<Integer> earlyDeferEvery;
 

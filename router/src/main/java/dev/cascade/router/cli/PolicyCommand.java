@@ -129,7 +129,7 @@ final class PolicyCommand implements Runnable {
     @Option(names = "--early-defer", paramLabel = "MARGIN|off",
         description = {"For rules whose early deferral is not exact: stop the small model once the score of the tokens"
             + " so far exceeds the threshold plus MARGIN (>= 0), and defer; off turns it off.",
-            "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (router key small.early-defer)."})
+            "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (the router's key small.early-defer)."})
     String earlyDefer;
 
     @Option(names = "--pregen-skip", paramLabel = "RULE[@VERSION]|off",

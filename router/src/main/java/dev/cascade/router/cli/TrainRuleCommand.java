@@ -45,8 +45,8 @@ import picocli.CommandLine.Spec;
     description = {"Trains a learned deferral rule and writes its artifact (an Avro RuleModel record).",
         "The label is the benefit of deferring: the large model right where the small one is wrong. From --data"
         + " (JSONL with prompt and reference) both models are run and checked against the reference. From"
-        + " --outcomes, each outcome's reference decides where it has one; otherwise the feedback on the feedback"
-        + " topic (topic.feedback) joined by request id, as cascade learn joins it; otherwise, on escalated and explored"
+        + " --outcomes, each outcome's reference decides where it has one; otherwise the feedback on its topic,"
+        + " topic.feedback, joined by request id, as cascade learn joins it; otherwise, on escalated and explored"
         + " requests, the large model's answer is the teacher. Logistic regression, a factorization machine and"
         + " gradient-boosted trees (Tribuo) are compared in k-fold cross-validation by AUC-DF; the best is refit on"
         + " everything.",
@@ -71,7 +71,7 @@ public final class TrainRuleCommand implements Callable<Integer> {
   }
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
-      description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
+      description = "Kafka brokers for --outcomes (default: the configuration key bootstrap.servers).")
   String bootstrapServers;
 
   @Option(names = "--out", required = true, paramLabel = "PATH", description = "Where to write the rule artifact.")

@@ -64,6 +64,27 @@ class HelpTest {
   }
 
   @Test
+  void noConfigurationKeyIsWrappedAtOneOfItsDots() {
+    // picocli may break a line after a dot: "small." at a line's end and "model" on the next one.
+    for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
+      CommandLine cli = CascadeCommand.commandLine();
+      StringWriter out = new StringWriter();
+      cli.setOut(new PrintWriter(out, true));
+      cli.setErr(new PrintWriter(new StringWriter(), true));
+      List<String> args = new ArrayList<>(words);
+      args.add("--help");
+      cli.execute(args.toArray(String[]::new));
+      String help = out.toString().replaceAll("\\.\\R\\s+", ".\n");
+      for (dev.cascade.router.config.ConfigKey<?> key : dev.cascade.router.config.CascadeConfig.KEYS) {
+        for (int dot = key.name().indexOf('.'); dot > 0; dot = key.name().indexOf('.', dot + 1)) {
+          assertThat(help).as(String.join(" ", args))
+              .doesNotContain(key.name().substring(0, dot + 1) + "\n" + key.name().substring(dot + 1));
+        }
+      }
+    }
+  }
+
+  @Test
   void theFirstLineOfEveryDescriptionIsAWholeSentence() {
     // A parent's command list shows only the first line of each description.
     for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
