@@ -77,7 +77,7 @@ final class LearnCommand implements Callable<Integer> {
     System.out.println("learner=" + config.get(CascadeConfig.LEARN_APPLICATION_ID) + " bootstrap.servers="
         + config.get(CascadeConfig.BOOTSTRAP_SERVERS));
     if (endpoint != null) {
-      System.out.println("metrics=" + endpoint.url("127.0.0.1"));
+      System.out.println("metrics=" + endpoint.url(dev.cascade.router.metrics.MetricsEndpoint.machineName()));
     }
     System.out.flush();
     // Exit 3 once the learner's Kafka Streams stops without being asked (the shutdown hook closes the rest).

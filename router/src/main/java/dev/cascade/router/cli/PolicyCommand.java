@@ -269,7 +269,7 @@ final class PolicyCommand implements Runnable {
     private Policy.Builder tierRule(Policy current) {
       if (tier > current.getTierPoliciesCount()) {
         int middle = current.getTierPoliciesCount();
-        spec.commandLine().getErr().println("--tier " + tier + ": " + (middle == 0
+        spec.commandLine().getErr().println("error: --tier " + tier + ": " + (middle == 0
             ? "the policy in force has no middle tiers (a cascade of two models); --tier 0 is the small model"
             : "the policy in force has rules for " + middle + " middle tier" + (middle == 1 ? "" : "s") + " (--tier 1"
                 + (middle == 1 ? "" : " to " + middle) + "; 0 is the small model)")
@@ -296,7 +296,7 @@ final class PolicyCommand implements Runnable {
         return null;
       }
       if (pregenSkipThreshold != null && pregenSkip == null && !current.hasPregenSkipRule()) {
-        spec.commandLine().getErr().println("--pregen-skip-threshold: no pre-generation skip is in force; name its rule"
+        spec.commandLine().getErr().println("error: --pregen-skip-threshold: no pre-generation skip is in force; name its rule"
             + " with --pregen-skip RULE[@VERSION]");
         return null;
       }
@@ -355,7 +355,7 @@ final class PolicyCommand implements Runnable {
       if (newRule.equals(ruleInForce)) {
         return inForce;
       }
-      spec.commandLine().getErr().println("--threshold: needed with a new rule (" + whose + "'s rule in force is '"
+      spec.commandLine().getErr().println("error: --threshold: needed with a new rule (" + whose + "'s rule in force is '"
           + ruleInForce + "', --rule asks for '" + newRule + "'): a threshold is on its rule's own scale, so the one in"
           + " force (" + inForce + ") would not mean the same");
       return null;

@@ -149,10 +149,10 @@ final class ServeCommand implements Callable<Integer> {
         : tierTargets);
     tierChecks.watch();
     // Where each door listens: its interface's address, or this machine's name for every interface.
-    System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(hostName()) + ":" + doors.port());
-    System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(hostName())
+    System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(MetricsEndpoint.machineName()) + ":" + doors.port());
+    System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(MetricsEndpoint.machineName())
         + ":" + doors.httpPort() + "/v1" : "openai=off (http.enabled=false)");
-    router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(hostName())));
+    router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(MetricsEndpoint.machineName())));
     // Never the token itself: stdout is the pod's log.
     if (token.file() != null) {
       System.out.println("admin-token-file=" + token.file().toAbsolutePath()
@@ -216,14 +216,6 @@ final class ServeCommand implements Callable<Integer> {
           LOG.info("tier {} ({}) is ready", tier.name(), where);
         }
       });
-    }
-  }
-
-  private static String hostName() {
-    try {
-      return InetAddress.getLocalHost().getHostName();
-    } catch (java.net.UnknownHostException e) {
-      return "0.0.0.0";
     }
   }
 }

@@ -790,12 +790,13 @@ public final class CascadeConfig {
    * password of a URL ({@code scheme://user:password@host}). Files named for secrets (key stores,
    * {@code admin.token-file}, {@code api.keys-file}, {@code large.openai.api-key-file}) show their
    * paths: a path is not the secret. An optional value is shown as it is written: {@code off} when
-   * it is not set, else the value.
+   * it is not set, else the value; {@code model.threads} as {@code auto} where it is.
    */
   public Map<String, String> describe() {
     Map<String, String> out = new LinkedHashMap<>();
     values.forEach((k, v) -> out.put(k, (k.equals(ADMIN_TOKEN.name()) || k.endsWith("password"))
-        && !String.valueOf(v).isEmpty() ? MASK : withoutUserInfo(shown(v))));
+        && !String.valueOf(v).isEmpty() ? MASK
+        : k.equals(MODEL_THREADS.name()) && v.equals(AUTO_THREADS) ? "auto" : withoutUserInfo(shown(v))));
     kafkaOverrides.forEach((k, v) -> out.put(KAFKA_PREFIX + k, isKafkaSecret(k) ? MASK : withoutUserInfo(v)));
     return out;
   }

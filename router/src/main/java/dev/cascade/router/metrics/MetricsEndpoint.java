@@ -59,6 +59,18 @@ public final class MetricsEndpoint implements AutoCloseable {
     return "http://" + (host == null ? anyInterfaceHost : literal(host)) + ":" + port() + "/metrics";
   }
 
+  /**
+   * What {@code serve} and {@code learn} print as the host of a door or endpoint listening on every
+   * interface: this machine's name ({@code 0.0.0.0} when it has none).
+   */
+  public static String machineName() {
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      return "0.0.0.0";
+    }
+  }
+
   /** An address as a URL's host: IPv6 in brackets. */
   public static String literal(java.net.InetAddress address) {
     String text = address.getHostAddress();

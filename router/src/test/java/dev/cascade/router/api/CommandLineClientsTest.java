@@ -170,7 +170,7 @@ class CommandLineClientsTest {
     int published = policies.published.size();
     CommandLineRun newRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum");
     assertThat(newRule.exitCode()).isEqualTo(2);
-    assertThat(newRule.err()).contains("--threshold: needed with a new rule").contains("'chow-quantile'")
+    assertThat(newRule.err()).startsWith("error: --threshold: needed with a new rule").contains("'chow-quantile'")
         .contains("'chow-sum'");
     assertThat(policies.published).hasSize(published);
     assertThat(policies.current().rule()).isEqualTo("chow-quantile");
@@ -246,7 +246,7 @@ class CommandLineClientsTest {
     CommandLineRun tierRule = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1", "--rule",
         "chow-average");
     assertThat(tierRule.exitCode()).isEqualTo(2);
-    assertThat(tierRule.err()).contains("--threshold: needed with a new rule (middle tier 1's rule in force is 'chow-sum'");
+    assertThat(tierRule.err()).startsWith("error: --threshold: needed with a new rule (middle tier 1's rule in force is 'chow-sum'");
 
     CommandLineRun beyond = run("policy", "set", "--target", target, "--token", "tok", "--tier", "3", "--rule",
         "chow-sum", "--threshold", "1");
@@ -354,7 +354,7 @@ class CommandLineClientsTest {
     CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip-threshold",
         "0.5");
     assertThat(threshold.exitCode()).isEqualTo(2);
-    assertThat(threshold.err()).contains("--pregen-skip-threshold: no pre-generation skip is in force")
+    assertThat(threshold.err()).startsWith("error: --pregen-skip-threshold: no pre-generation skip is in force")
         .contains("--pregen-skip RULE").doesNotContain("pregenSkip");
     CommandLineRun off = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip", "off",
         "--pregen-skip-threshold", "0.5");

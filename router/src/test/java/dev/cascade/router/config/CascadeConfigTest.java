@@ -126,6 +126,8 @@ class CascadeConfigTest {
     assertThat(set.cpuThreads().decoders()).isEqualTo(2);
     assertThat(set.cpuThreads().spinning()).isTrue();
     assertThat(CascadeConfig.load(null, Map.of(), Map.of("model.threads", "0")).cpuThreads().intraOp()).isZero();
+    assertThat(CascadeConfig.defaults().describe()).containsEntry("model.threads", "auto");
+    assertThat(set.describe()).containsEntry("model.threads", "3");
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.threads", "-2")))
         .isInstanceOf(ConfigException.class).hasMessageContaining("model.threads").hasMessageContaining("'auto'");
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("model.threads", "many")))
