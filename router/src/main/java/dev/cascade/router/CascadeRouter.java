@@ -115,8 +115,15 @@ public final class CascadeRouter implements AutoCloseable {
    *     {@code policy.fallback-rule} or {@code policy.shadow-rules}), the problem and where the value came from
    */
   public static void checkConfiguredPolicy(CascadeConfig config) {
-    checkConfiguredRules(config, new RuleResolver(LearnedRules.bundled(),
-        RuleCatalog.withBundled(ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL)))));
+    String fingerprint;
+    try {
+      fingerprint = ModelFingerprint.of(config.get(CascadeConfig.SMALL_MODEL));
+    } catch (RuntimeException e) {
+      // No model to check the rules against: the model's own error comes where it loads, after the
+      // other start-up checks and the configuration line, as it would without this check.
+      return;
+    }
+    checkConfiguredRules(config, new RuleResolver(LearnedRules.bundled(), RuleCatalog.withBundled(fingerprint)));
   }
 
   /**
