@@ -24,6 +24,18 @@ class HelpTest {
     return out;
   }
 
+  /** What {@code cascade WORDS --help} prints. */
+  private static String help(List<String> words) {
+    CommandLine cli = CascadeCommand.commandLine();
+    StringWriter out = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(new StringWriter(), true));
+    List<String> args = new ArrayList<>(words);
+    args.add("--help");
+    cli.execute(args.toArray(String[]::new));
+    return out.toString();
+  }
+
   @Test
   void everyCommandAnswersHelpWithItsUsage() {
     List<List<String>> all = commands(CascadeCommand.commandLine(), List.of());
@@ -44,14 +56,7 @@ class HelpTest {
   @Test
   void everyCommandListsDashVAndItPrintsTheVersion() {
     for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
-      CommandLine cli = CascadeCommand.commandLine();
-      StringWriter out = new StringWriter();
-      cli.setOut(new PrintWriter(out, true));
-      cli.setErr(new PrintWriter(new StringWriter(), true));
-      List<String> args = new ArrayList<>(words);
-      args.add("--help");
-      cli.execute(args.toArray(String[]::new));
-      assertThat(out.toString()).as(String.join(" ", args)).contains("  -V");
+      assertThat(help(words)).as(String.join(" ", words) + " --help").contains("  -V");
 
       CommandLine again = CascadeCommand.commandLine();
       StringWriter version = new StringWriter();
@@ -67,14 +72,9 @@ class HelpTest {
   void noConfigurationKeyIsWrappedAtOneOfItsDots() {
     // picocli may break a line after a dot: "small." at a line's end and "model" on the next one.
     for (List<String> words : commands(CascadeCommand.commandLine(), List.of())) {
-      CommandLine cli = CascadeCommand.commandLine();
-      StringWriter out = new StringWriter();
-      cli.setOut(new PrintWriter(out, true));
-      cli.setErr(new PrintWriter(new StringWriter(), true));
       List<String> args = new ArrayList<>(words);
       args.add("--help");
-      cli.execute(args.toArray(String[]::new));
-      String help = out.toString().replaceAll("\\.\\R\\s+", ".\n");
+      String help = help(words).replaceAll("\\.\\R\\s+", ".\n");
       for (dev.cascade.router.config.ConfigKey<?> key : dev.cascade.router.config.CascadeConfig.KEYS) {
         for (int dot = key.name().indexOf('.'); dot > 0; dot = key.name().indexOf('.', dot + 1)) {
           assertThat(help).as(String.join(" ", args))
