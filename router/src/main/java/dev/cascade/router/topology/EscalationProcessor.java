@@ -483,7 +483,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * calls it refuses are CIRCUIT_OPEN and skip it).
    */
   static boolean tierUnavailable(String code) {
-    return "CIRCUIT_OPEN".equals(code) || "UNAVAILABLE".equals(code);
+    return EscalationClient.CIRCUIT_OPEN.equals(code) || io.grpc.Status.Code.UNAVAILABLE.name().equals(code);
   }
 
   /**
@@ -559,7 +559,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    */
   static String failure(Throwable error, java.util.Optional<String> lastCounted) {
     String described = EscalationClient.describe(error);
-    if (!"CIRCUIT_OPEN".equals(EscalationClient.codeOf(error))) {
+    if (!EscalationClient.CIRCUIT_OPEN.equals(EscalationClient.codeOf(error))) {
       return described;
     }
     return described + " (its last counted failure: " + lastCounted.orElse("none") + ")";
