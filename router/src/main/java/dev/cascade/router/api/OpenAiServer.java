@@ -464,7 +464,7 @@ final class OpenAiServer {
       LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
       // Escalation: no tier answered, perhaps only for now (a model server down); every other stage
       // (deserialize, processing, serialize, produce) fails on the request itself: sent again, refused again.
-      return refused.stage().equals("escalation") ? internal(id) : internal(id).withShouldRetry(false);
+      return refused.stage().equals(dev.cascade.router.topology.DeadLetters.ESCALATION_STAGE) ? internal(id) : internal(id).withShouldRetry(false);
     }
     if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
       LOG.error("HTTP door: request {} failed", id, e);

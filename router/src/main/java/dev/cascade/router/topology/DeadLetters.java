@@ -12,6 +12,12 @@ import org.apache.kafka.streams.processor.api.RecordMetadata;
 /** Builds the dead-letter record for an input that cannot be processed: its bytes, where it came from, and why. */
 public final class DeadLetters {
 
+  /**
+   * The stage of an escalation no tier answered: the one dead-letter stage whose request may succeed
+   * if sent again (a model server down), where the others fail on the request itself.
+   */
+  public static final String ESCALATION_STAGE = "escalation";
+
   private DeadLetters() {}
 
   /** A request that was decoded and validated but failed later: its re-encoded bytes and why. */

@@ -440,7 +440,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         LOG.error("request {}: {}", c.requestId(), both.getMessage());
         observer.deadLettered();
         CascadeTopology.deadLetter(context, replies, c.requestId().getBytes(java.nio.charset.StandardCharsets.UTF_8),
-            DeadLetters.ofEscalation(e, "escalation", both, now), e.getReplyTo(), now);
+            DeadLetters.ofEscalation(e, DeadLetters.ESCALATION_STAGE, both, now), e.getReplyTo(), now);
         pending.delete(c.requestId());
         continue;
       }
