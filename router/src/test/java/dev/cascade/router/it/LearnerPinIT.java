@@ -53,7 +53,13 @@ class LearnerPinIT {
         // Chow-Sum, a closed-form rule, is no pin: the first rule is published with a policy naming it.
         awaitRounds(metrics, 1);
         assertThat(trainings(metrics, "published")).as("the first round, over the configured chow-sum").isEqualTo(1);
+        // The round is counted when it ends; its policy is readable (read_committed) once the
+        // learner's transaction commits, at its next commit.
         List<DeferralPolicy> before = policies(bootstrap);
+        for (long until = System.currentTimeMillis() + 60_000; before.isEmpty() && System.currentTimeMillis() < until; ) {
+          Thread.sleep(100);
+          before = policies(bootstrap);
+        }
         assertThat(before).hasSize(1);
         assertThat(before.get(0).updatedBy()).isEqualTo("learner");
         assertThat(before.get(0).ruleSpec()).isEqualTo("posthoc-quantile@1");
