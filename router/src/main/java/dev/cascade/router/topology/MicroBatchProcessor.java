@@ -12,6 +12,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -34,14 +35,16 @@ import org.slf4j.LoggerFactory;
  * <p><b>Pipelined.</b> A started batch is routed on {@code workers}, not on the stream thread, so
  * that while the model generates one batch the stream thread goes on polling, gathering the next
  * batch, forwarding and committing. Each task has at most {@code maxInFlight} batches in flight
- * ({@code small.batch.in-flight}); when the next batch is full and that many are in flight, the
- * stream thread waits for the oldest, a second at most per record (the back-pressure that keeps
- * the store bounded, without stalling the thread for good). More than one matters because a stream
- * thread works through one task's records at a time, often for hundreds of records: with one batch
- * in flight, the model sat idle whenever that batch finished, until the stream thread had forwarded
- * it and gathered the next (the decoding thread was idle 20% of a {@code bench router} round; with
- * four, 4%). Finished batches are forwarded on the stream thread, oldest first, from the next record
- * or from a wall-clock punctuator; the next batch is started before a finished one is forwarded.
+ * ({@code small.batch.in-flight}): only batches still generating count, not finished ones waiting to be
+ * forwarded. When the next batch is full and that many are generating, the stream thread waits for
+ * any of them to finish, a second at most per record (the back-pressure that keeps the store bounded,
+ * without stalling the thread for good). More than one matters because a stream thread works through
+ * one task's records at a time, often for hundreds of records: with one batch in flight, the model
+ * sat idle whenever that batch finished, until the stream thread had forwarded it and gathered the
+ * next (the decoding thread was idle 20% of a {@code bench router} round; with four, 4%). Finished
+ * batches are forwarded on the stream thread as they finish (a batch of short answers need not wait
+ * behind an older one of long answers), from the next record or from a wall-clock punctuator; the
+ * next batch is started before a finished one is forwarded.
  * With a direct executor ({@code Runnable::run}) the batch runs inside the call that starts it and
  * everything is forwarded before that call returns.
  *
@@ -146,30 +149,31 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
     String key = batchKey(receivedAt, sequence++);
     store.put(key, record.value());
     waiting.add(KeyValue.pair(key, new PendingRequest(record.value(), receivedAt)));
-    if (waiting.size() >= batchSize && inFlight.size() >= maxInFlight) {
-      awaitOldest();
+    if (waiting.size() >= batchSize && generating() >= maxInFlight) {
+      awaitAny();
     }
     pump(context.currentSystemTimeMs());
     ticker.wake();
   }
 
   /**
-   * Forwards finished batches, oldest first, and starts the next while fewer than
-   * {@code maxInFlight} are in flight and one is full or has waited long enough. A batch is
-   * started before the finished one is forwarded, so the model is not left idle while the stream
-   * thread encodes and sends its answers.
+   * Forwards finished batches, in the order they started among those finished, and starts the next
+   * while fewer than {@code maxInFlight} are generating and one is full or has waited long enough. A
+   * batch is started before a finished one is forwarded, so the model is not left idle while the
+   * stream thread encodes and sends its answers.
    */
   private void pump(long now) {
     while (true) {
-      InFlight oldest = inFlight.peekFirst();
-      if (oldest != null && oldest.result().isDone()) {
-        inFlight.pollFirst();
-        if (inFlight.size() < maxInFlight && due(now)) {
+      InFlight done = firstFinished();
+      if (done != null) {
+        inFlight.remove(done);
+        if (generating() < maxInFlight && due(now)) {
           start();
         }
-        forward(oldest);
+        forward(done);
         continue;
       }
+      InFlight oldest = inFlight.peekFirst();
       if (oldest != null && now - oldest.startedAtMs() >= batchTimeout.toMillis()) {
         // A hung model: its batch is given up (the generation may still finish, unheard) and its
         // requests go to the large model, so neither they nor the stream thread wait on it.
@@ -180,12 +184,33 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
         escalateAll(oldest, "small model timed out after " + batchTimeout.toMillis() + " ms");
         continue;
       }
-      if (inFlight.size() < maxInFlight && due(now)) {
+      if (generating() < maxInFlight && due(now)) {
         start();
         continue;
       }
       return;
     }
+  }
+
+  /** The earliest started batch that has finished, or null. */
+  private InFlight firstFinished() {
+    for (InFlight f : inFlight) {
+      if (f.result().isDone()) {
+        return f;
+      }
+    }
+    return null;
+  }
+
+  /** Batches started and not yet finished (finished ones waiting to be forwarded do not count). */
+  private int generating() {
+    int n = 0;
+    for (InFlight f : inFlight) {
+      if (!f.result().isDone()) {
+        n++;
+      }
+    }
+    return n;
   }
 
   private boolean due(long now) {
@@ -213,17 +238,18 @@ final class MicroBatchProcessor implements Processor<String, CascadeRequest, Obj
   }
 
   /**
-   * Blocks the stream thread until the oldest batch in flight is done, or {@link #MAX_BLOCK} has passed:
+   * Blocks the stream thread until a batch in flight finishes, or {@link #MAX_BLOCK} has passed:
    * back-pressure on the input. The bound keeps a stream thread behind a stalled model polling,
    * committing and able to shut down; the request it was processing stays in the store.
    */
-  private void awaitOldest() {
+  private void awaitAny() {
     try {
-      inFlight.peekFirst().result().get(MAX_BLOCK.toMillis(), TimeUnit.MILLISECONDS);
+      CompletableFuture.anyOf(inFlight.stream().map(InFlight::result).toArray(CompletableFuture[]::new))
+          .get(MAX_BLOCK.toMillis(), TimeUnit.MILLISECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while waiting for the small model", e);
-    } catch (ExecutionException | TimeoutException e) {
+    } catch (ExecutionException | TimeoutException | CancellationException e) {
       // A failure: forward() reports it and routes the batch one by one. A timeout: go on.
     }
   }

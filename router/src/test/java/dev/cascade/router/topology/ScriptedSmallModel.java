@@ -20,6 +20,8 @@ final class ScriptedSmallModel implements TextGenerator {
   final List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
   /** Generation waits here until it is opened (open from the start). */
   volatile CountDownLatch gate = new CountDownLatch(0);
+  /** A batch holding a prompt that starts with "slow" also waits here (open from the start). */
+  volatile CountDownLatch slowGate = new CountDownLatch(0);
   /** Calls that have reached the gate (or passed it). */
   final java.util.concurrent.atomic.AtomicInteger entered = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -34,6 +36,9 @@ final class ScriptedSmallModel implements TextGenerator {
     try {
       if (!gate.await(10, TimeUnit.SECONDS)) {
         throw new IllegalStateException("the scripted model's gate was never opened");
+      }
+      if (prompts.stream().anyMatch(p -> p.startsWith("slow")) && !slowGate.await(10, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the scripted model's gate for slow prompts was never opened");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
