@@ -124,7 +124,7 @@ public final class CascadeConfig {
           + " model, marked small_failure");
   public static final ConfigKey<Integer> BATCH_IN_FLIGHT = ConfigKey.intInRange("small.batch.in-flight",
       4, 1, 64,
-      "most small-model batches of one stream task in flight at once; a stream thread works on one task's records"
+      "most small-model batches of one stream task generating at once; a stream thread works on one task's records"
           + " at a time, so with one the model waits while the thread forwards answers and gathers the next batch");
   /** {@link #EXPIRED_REQUESTS}: a request whose deadline has passed is answered deadline_exceeded, not generated. */
   public static final String EXPIRED_SKIP = "skip";
