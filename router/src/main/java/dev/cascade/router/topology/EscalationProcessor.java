@@ -15,6 +15,7 @@ import dev.cascade.router.routing.SmallStop;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.SkippedTier;
 import dev.cascade.schemas.avro.TierAnswer;
+import dev.cascade.schemas.avro.TierWait;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -347,7 +348,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       String degradedReason = null;
       // Whether the tier failing (unavailable, overloaded, slow, breaker open) is why it is degraded.
       boolean tierFailed = false;
-      Failures before = failures.get(c.requestId());
+      Failures before = failuresOf(e);
       boolean deadlineFirst = unwrap(c.error()) instanceof DeadlinePassed || EscalationClient.isRequestDeadline(c.error());
       if (deadlineFirst && before != null) {
         // The deadline came while it waited for a model that kept failing: that is the reason.
@@ -376,8 +377,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           long failedAt = now - (long) c.millis();
           EscalationTiers.Tier tier = tierOf(e);
           String error = failure(c.error(), tier.client().lastCountedFailure());
-          Failures f = failures.merge(c.requestId(), new Failures(1, failedAt, error, error),
-              (old, one) -> old.then(one.lastError()));
+          Failures f = before == null ? new Failures(1, failedAt, error, error) : before.then(error);
+          failures.put(c.requestId(), f);
           // Parked, jittered (half to all of the backoff), so parked calls do not come back as one burst.
           boolean openNow = failFast(tier.client().settings().failFastWhenOpen(), tier.client().breakerState());
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
@@ -386,6 +387,11 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           Long deadline = e.getDeadlineMs();
           boolean pastDeadline = deadline != null && retryAt > deadline;
           if (!openNow && retryAt - f.sinceMs() <= maxWait && !pastDeadline) {
+            // The wait so far goes into the store with the escalation (this transaction), so that a
+            // router restarted before the next try goes on counting max-wait from the first failure.
+            pending.put(c.requestId(), Escalation.newBuilder(e).setTierWait(TierWait.newBuilder().setTier(tier.tier())
+                .setSinceMs(f.sinceMs()).setTries(f.tries()).setFirstError(f.firstError()).setLastError(f.lastError())
+                .build()).build());
             parked.add(new Parked(retryAt, c.requestId(), tier.tier(), tier.client().answeredCalls()));
             observer.escalationParked();
             continue;
@@ -459,6 +465,23 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
       finish(e, c, answer, degradedReason);
     }
+  }
+
+  /**
+   * The failed calls of {@code e}'s wait for the tier it calls next: this instance's own count, else
+   * the wait stored with the escalation when it was parked (by an instance that has since stopped,
+   * or this one before a restart), else null (it has not waited for that tier).
+   */
+  private Failures failuresOf(Escalation e) {
+    Failures known = failures.get(e.getRequestId());
+    if (known != null) {
+      return known;
+    }
+    TierWait stored = e.getTierWait();
+    if (stored == null || stored.getTier() != tierOf(e).tier()) {
+      return null;
+    }
+    return new Failures(stored.getTries(), stored.getSinceMs(), stored.getFirstError(), stored.getLastError());
   }
 
   /**

@@ -22,6 +22,7 @@ import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.TierWait;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
@@ -802,6 +803,48 @@ class CascadeTopologyTest {
     });
     assertThat(flakyCalls.get()).as("failed, parked, tried again").isGreaterThan(FLAKY_FAILURES);
     assertThat(outcomes.readValue().getDegraded()).isFalse();
+  }
+
+  @Test
+  void anEscalationParkedBeforeARestartGoesOnCountingMaxWaitFromItsFirstFailedCall() throws Exception {
+    // An 8 s wait for the model, which is down: the first failed call parks the escalation, and the
+    // wait so far goes into the store with it.
+    EscalationSettings eightSeconds = new EscalationSettings(4, Duration.ofSeconds(2), 0, Duration.ofMillis(1), 50,
+        Duration.ofSeconds(30), 0, Duration.ofSeconds(8)).withFailFastWhenOpen(false);
+    restartWith(eightSeconds, 1);
+    send("a", "unsure but down");
+    Escalation handedOver = escalated.readValue();
+    long deadline = System.currentTimeMillis() + 10_000;
+    Escalation stored = null;
+    while ((stored == null || stored.getTierWait() == null) && System.currentTimeMillis() < deadline) {
+      Thread.sleep(5);
+      driver.advanceWallClockTime(Duration.ofMillis(5));
+      stored = driver.<String, Escalation>getKeyValueStore(CascadeTopology.ESCALATION_STORE).get("a");
+    }
+    assertThat(stored.getTierWait()).as("the parked escalation's wait, in the store").isNotNull().satisfies(w -> {
+      assertThat(w.getTier()).isEqualTo(1);
+      assertThat(w.getTries()).isPositive();
+      assertThat(w.getSinceMs()).isLessThanOrEqualTo(System.currentTimeMillis());
+      assertThat(w.getLastError()).contains("UNAVAILABLE");
+    });
+    assertThat(responses.isEmpty()).as("still waiting").isTrue();
+
+    // A router restarted on a store whose escalation had waited 7.9 s, 40 failed calls: the next
+    // failure ends the wait at the original first failure + 8 s, not 8 s after the restart.
+    restartWith(eightSeconds, 1);
+    TestInputTopic<String, Escalation> escalationsIn = driver.createInputTopic(config.topics().escalations(),
+        new StringSerializer(), CascadeSerdes.escalations().serializer());
+    long firstFailure = System.currentTimeMillis() - 7_900;
+    escalationsIn.pipeInput("a", Escalation.newBuilder(handedOver).setTierWait(TierWait.newBuilder().setTier(1)
+        .setSinceMs(firstFailure).setTries(40).setFirstError("UNAVAILABLE: down before the restart")
+        .setLastError("UNAVAILABLE: still down before the restart").build()).build());
+    assertThat(collect(1)).singleElement().satisfies(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL_DEGRADED));
+    RoutingOutcome o = outcomes.readValue();
+    assertThat(o.getDegradedReason()).as("counted from the first failure before the restart")
+        .matches("^large unavailable for \\d+ ms; (past|another try would pass) escalation\\.max-wait-ms \\(8000\\)"
+            + " after 41 tries: first UNAVAILABLE: down before the restart; last .*UNAVAILABLE.*");
+    long unavailableFor = Long.parseLong(o.getDegradedReason().replaceFirst("^large unavailable for (\\d+) ms.*", "$1"));
+    assertThat(unavailableFor).as("the driver's clock lags the wall clock a little").isGreaterThanOrEqualTo(7_800);
   }
 
   @Test
