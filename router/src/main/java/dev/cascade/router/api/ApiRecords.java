@@ -107,6 +107,8 @@ final class ApiRecords {
         .setServedTier(dev.cascade.router.routing.RoutingRecords.servedTier(r))
         .setServedModel(r.getServedModel() == null ? "" : r.getServedModel())
         .setStoppedEarly(Boolean.TRUE.equals(r.getStoppedEarly()))
+        .addAllSkippedTiers(r.getSkippedTiers().stream().map(t -> dev.cascade.proto.v1.SkippedTier.newBuilder()
+            .setTier(t.getTier()).setModel(t.getModel()).setCause(t.getCause()).setReason(t.getReason()).build()).toList())
         .build();
   }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
+import dev.cascade.schemas.avro.SkippedTier;
 import dev.cascade.schemas.avro.StageLatencies;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -184,6 +185,11 @@ final class OpenAiResponses {
     c.put("rule", r.getRule());
     c.put("cache_hit", r.getCacheHit());
     c.put("stopped_early", Boolean.TRUE.equals(r.getStoppedEarly()));
+    ArrayNode skipped = c.putArray("skipped_tiers");
+    for (SkippedTier t : r.getSkippedTiers()) {
+      skipped.addObject().put("tier", t.getTier()).put("model", t.getModel()).put("cause", t.getCause())
+          .put("reason", t.getReason());
+    }
     StageLatencies l = r.getLatencies();
     ObjectNode ms = c.putObject("latency_ms");
     ms.put("queue", l.getQueueMs());

@@ -99,6 +99,10 @@ final class AskCommand implements Callable<Integer> {
             response.getServedModel().isEmpty() ? "" : " served_model=" + response.getServedModel(), response.getRule(), response.getDeferralScore(), response.getThreshold(),
             response.getPolicyVersion(), response.getCacheHit(), response.getLatencies().getTotalMs(),
             response.getRequestId()));
+        for (dev.cascade.proto.v1.SkippedTier t : response.getSkippedTiersList()) {
+          spec.commandLine().getErr().println(String.format(Locale.ROOT, "skipped tier %d (%s), %s: %s", t.getTier(),
+              t.getModel(), t.getCause(), t.getReason()));
+        }
       }
       spec.commandLine().getOut().flush();
       spec.commandLine().getErr().flush();

@@ -459,6 +459,7 @@ public final class RoutingRecords {
         .setServedModel(upper == null ? null : upper.getModel())
         .setCompletionTokens(upper == null ? Integer.valueOf(e.getSmallTokens().size()) : outputTokens(upper))
         .setPromptTokens(upper == null ? null : upper.getPromptTokens())
+        .setSkippedTiers(e.getSkippedTiers())
         .build();
   }
 

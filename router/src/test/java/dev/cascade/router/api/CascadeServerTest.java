@@ -122,6 +122,34 @@ class CascadeServerTest {
   }
 
   @Test
+  void theResponseNamesTheTiersSkippedOnTheWayAndWhy() {
+    dev.cascade.schemas.avro.SkippedTier medium = dev.cascade.schemas.avro.SkippedTier.newBuilder().setTier(1)
+        .setModel("medium").setCause("breaker_open").setReason("medium unavailable for 12 ms; its circuit breaker is open")
+        .build();
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setSkippedTiers(List.of(medium)).build();
+    GenerateResponse skipped = cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build());
+    assertThat(skipped.getSkippedTiersList()).singleElement().satisfies(t -> {
+      assertThat(t.getTier()).isEqualTo(1);
+      assertThat(t.getModel()).isEqualTo("medium");
+      assertThat(t.getCause()).isEqualTo("breaker_open");
+      assertThat(t.getReason()).isEqualTo("medium unavailable for 12 ms; its circuit breaker is open");
+    });
+    // Over HTTP, in the response's cascade object.
+    var json = OpenAiResponses.cascade(dev.cascade.schemas.avro.CascadeResponse.newBuilder(FakeChannel.answer(
+        dev.cascade.schemas.avro.CascadeRequest.newBuilder().setRequestId("r").setPrompt("p").setMetadata(java.util.Map.of())
+            .setCreatedAtMs(0).build())).setSkippedTiers(List.of(medium)).build());
+    assertThat(json.get("skipped_tiers").toString())
+        .isEqualTo("[{\"tier\":1,\"model\":\"medium\",\"cause\":\"breaker_open\",\"reason\":"
+            + "\"medium unavailable for 12 ms; its circuit breaker is open\"}]");
+    // None skipped: an empty list, in both.
+    requests.reshape = r -> r;
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).getSkippedTiersList()).isEmpty();
+    assertThat(OpenAiResponses.cascade(FakeChannel.answer(dev.cascade.schemas.avro.CascadeRequest.newBuilder()
+        .setRequestId("r").setPrompt("p").setMetadata(java.util.Map.of()).setCreatedAtMs(0).build()))
+        .get("skipped_tiers").isEmpty()).isTrue();
+  }
+
+  @Test
   void theResponseCarriesTheServingModelsTokenCountsOrTheDoorsOwn() {
     requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setText("a b c d e f g")
         .setCompletionTokens(3).setPromptTokens(4).build();

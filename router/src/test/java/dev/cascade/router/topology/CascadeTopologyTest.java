@@ -1029,13 +1029,16 @@ class CascadeTopologyTest {
       EscalationClient medium = startWithMedium(null, null, tierSettings(60_000), large);
       medium.breaker().transitionToOpenState();
       send("a", "unsure past medium");
-      assertThat(collect(1)).singleElement().satisfies(r -> {
+      List<CascadeResponse> answered = collect(1);
+      assertThat(answered).singleElement().satisfies(r -> {
         assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
         assertThat(r.getServedTier()).isEqualTo(2);
         assertThat(r.getServedModel()).isEqualTo("large");
         assertThat(r.getText()).isEqualTo("UNSURE PAST MEDIUM");
       });
       RoutingOutcome o = outcomes.readValue();
+      assertThat(answered.get(0).getSkippedTiers()).as("the response says medium was skipped, as the outcome does")
+          .isEqualTo(o.getSkippedTiers()).hasSize(1);
       assertThat(o.getDegraded()).isFalse();
       assertThat(o.getServedTier()).isEqualTo(2);
       assertThat(o.getSkippedTiers()).singleElement().satisfies(t -> {
