@@ -29,9 +29,13 @@ public final class DoorMetrics {
 
   /** The HTTP door's generation paths, the ones counted. */
   static final Set<String> HTTP_GENERATION_PATHS = Set.of("/v1/completions", "/v1/chat/completions");
-  /** Series there from the start, so that a rate sees the first refusals: answered, refused, timed out. */
-  private static final List<String> GRPC_FIRST = List.of("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED");
-  private static final List<String> HTTP_FIRST = List.of("200", "503", "408");
+  /**
+   * Series there from the start, so that a rate (and the alert on the share of failed calls) sees
+   * the first one: answered, refused, timed out, and failed in the router (INTERNAL: a request the
+   * router failed after taking it; UNKNOWN: an unexpected error in the door; HTTP 500).
+   */
+  private static final List<String> GRPC_FIRST = List.of("OK", "UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "UNKNOWN");
+  private static final List<String> HTTP_FIRST = List.of("200", "503", "408", "500");
   private static final String GENERATE = CascadeGrpc.getGenerateMethod().getFullMethodName();
 
   private final Counter responses;

@@ -21,6 +21,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class GrpcServerMetrics implements ServerInterceptor {
 
+  /** The large model's generation method, by full name. */
+  private static final String GENERATE = dev.cascade.proto.v1.LargeModelGrpc.getGenerateMethod().getFullMethodName();
+  /** The codes the large-model server's Generate ends with, counted from 0. */
+  private static final java.util.List<Status.Code> GENERATE_FIRST = java.util.List.of(Status.Code.OK,
+      Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INTERNAL, Status.Code.UNAVAILABLE,
+      Status.Code.CANCELLED, Status.Code.DEADLINE_EXCEEDED);
+
   private final Counter handled;
   private final Histogram duration;
   private final Gauge inFlight;
@@ -35,7 +42,15 @@ public final class GrpcServerMetrics implements ServerInterceptor {
         .register(registry);
     inFlight = Gauge.builder().name("cascade_large_model_server_calls_in_flight")
         .help("Calls the large-model server has started and not finished").withoutExemplars().register(registry);
+    // Generate's outcomes there at 0 from the start, so that a rate (and an error-share alert) sees
+    // the first failure: answered, refused (a request it cannot take), busy, failed, unavailable
+    // (stopping), and the caller gone (its deadline or a cancel).
+    for (Status.Code code : GENERATE_FIRST) {
+      handled.labelValues(GENERATE, code.name());
+    }
+    duration.labelValues(GENERATE);
   }
+
 
   /** Registers the server metrics on {@code registry}. */
   public static GrpcServerMetrics register(PrometheusRegistry registry) {

@@ -76,7 +76,8 @@ class DoorMetricsTest {
     // Counted from 0 before any call, so that a rate sees the first refusals.
     assertThat(scrape().samples()).filteredOn(x -> x.name().equals("cascade_door_responses_total"))
         .extracting(x -> x.labels().get("door") + " " + x.labels().get("code") + " " + x.value())
-        .contains("grpc UNAVAILABLE 0.0", "grpc OK 0.0", "http 503 0.0", "http 200 0.0");
+        .contains("grpc UNAVAILABLE 0.0", "grpc OK 0.0", "grpc INTERNAL 0.0", "grpc UNKNOWN 0.0", "http 503 0.0",
+            "http 200 0.0", "http 500 0.0");
     assertThat(CascadeGrpc.newBlockingStub(doors.client).generate(GenerateRequest.newBuilder().setPrompt("a").build())
         .getText()).isEqualTo("A");
     assertThat(complete("/v1/completions", "{\"model\": \"cascade\", \"prompt\": \"b\"}")).isEqualTo(200);
