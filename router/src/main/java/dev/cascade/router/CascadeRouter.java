@@ -178,13 +178,18 @@ public final class CascadeRouter implements AutoCloseable {
     return connectTiers(config, largeTarget, draftTokenizer, null);
   }
 
+  /** The models after the small one, in order, and each one's cost per token. */
+  public record TierShape(List<EscalationTiers.Target> targets, List<Double> costs) {}
+
   /**
-   * As above, every tier over {@code transports} (the {@code large.tls.*} stores read once for them
-   * all; null: {@link dev.cascade.router.escalation.LargeModelTransports.Options#from from the
-   * configuration}).
+   * Checks what {@code tiers}, {@code large.target}, {@code cost.tiers.per-token},
+   * {@code large.parameters} and {@code policy.tier-rules} say together, without connecting to
+   * anything, so that {@code serve} can refuse a start before it loads a model or touches Kafka:
+   * a model to escalate to, one cost per model in ascending order, and one rule per middle tier.
+   *
+   * @throws dev.cascade.router.config.ConfigException naming the key that is wrong
    */
-  public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget, String draftTokenizer,
-      dev.cascade.router.escalation.LargeModelTransports.Options transports) {
+  public static TierShape checkTiers(CascadeConfig config, String largeTarget) {
     List<EscalationTiers.Target> targets = config.get(CascadeConfig.TIERS);
     List<Double> costs = config.get(CascadeConfig.COST_TIERS);
     int rules = config.get(CascadeConfig.POLICY_TIER_RULES).size();
@@ -204,11 +209,32 @@ public final class CascadeRouter implements AutoCloseable {
     }
     checkCostOrder(targets, costs);
     checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
+    if (rules > 0 && targets.size() == 1) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
+          + (rules == 1 ? " rule" : " rules") + ", but " + CascadeConfig.TIERS.name() + " names "
+          + (config.get(CascadeConfig.TIERS).isEmpty() ? "no models" : "one model")
+          + ": a cascade of two models has no middle tier to rule. Name every model after the small one in "
+          + CascadeConfig.TIERS.name() + " (NAME=TARGET,...,NAME=TARGET), or leave "
+          + CascadeConfig.POLICY_TIER_RULES.name() + " empty");
+    }
     if (rules != targets.size() - 1) {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
           + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
           + " middle tiers (every model in tiers but the last) needs one, in order");
     }
+    return new TierShape(targets, costs);
+  }
+
+  /**
+   * As above, every tier over {@code transports} (the {@code large.tls.*} stores read once for them
+   * all; null: {@link dev.cascade.router.escalation.LargeModelTransports.Options#from from the
+   * configuration}).
+   */
+  public static EscalationTiers connectTiers(CascadeConfig config, String largeTarget, String draftTokenizer,
+      dev.cascade.router.escalation.LargeModelTransports.Options transports) {
+    TierShape shape = checkTiers(config, largeTarget);
+    List<EscalationTiers.Target> targets = shape.targets();
+    List<Double> costs = shape.costs();
     List<dev.cascade.router.policy.TierPolicy> tierRules = config.get(CascadeConfig.POLICY_TIER_RULES);
     for (int i = 0; i < tierRules.size(); i++) {
       tierRules.get(i).deferAllWarning("middle tier " + (i + 1) + " (" + targets.get(i).name() + ")")
@@ -335,6 +361,7 @@ public final class CascadeRouter implements AutoCloseable {
             e.getMessage());
       }
     }
+    checkTiers(config, largeTarget); // before Kafka: a start it refuses leaves nothing behind
     TopicProvisioner.ensure(clientProperties(config), TopicProvisioner.specs(config.topics(),
         config.get(CascadeConfig.TOPIC_PARTITIONS), config.get(CascadeConfig.TOPIC_REPLICATION).shortValue()));
     // escalation.speculative: a tier is sent the latest answer as a draft where it shares the small model's tokenizer.

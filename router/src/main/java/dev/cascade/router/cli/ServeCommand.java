@@ -57,8 +57,8 @@ final class ServeCommand implements Callable<Integer> {
           "is empty: serve needs Kafka brokers, e.g. --set bootstrap.servers=kafka:9092 (or CASCADE_BOOTSTRAP_SERVERS)");
     }
     // What can be checked without Kafka or the model is checked first: a failed start leaves nothing behind.
-    CascadeRouter.checkCostOrder(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.COST_TIERS));
-    CascadeRouter.checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
+    // The models after the small one: costs, parameters and middle-tier rules (policy.tier-rules) against tiers.
+    CascadeRouter.checkTiers(config, target);
     // The policy's rules (policy.rule, policy.fallback-rule, policy.shadow-rules), as the router's start would find them.
     CascadeRouter.checkConfiguredPolicy(config);
     if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()

@@ -35,6 +35,14 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void middleTierRulesWithoutMiddleTiersAreRefusedBeforeKafkaNamingBothKeys() {
+    CommandLineRun run = serve("policy.tier-rules=chow-sum:1.0");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: policy.tier-rules: has 1 rule, but tiers names no models:")
+        .contains("leave policy.tier-rules empty").doesNotContain("\n");
+  }
+
+  @Test
   void twoDoorsOnOnePortAreRefusedNamingBothKeys() {
     CommandLineRun run = serve("grpc.port=19711", "http.port=19711");
     assertThat(run.exitCode()).isEqualTo(2);
