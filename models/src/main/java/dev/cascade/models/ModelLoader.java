@@ -59,8 +59,10 @@ final class ModelLoader {
       } catch (EngineUnavailableException e) {
         // One line per process, not per model: on a host without a GPU every model falls back alike.
         if (FALLBACK_LOGGED.compareAndSet(false, true)) {
-          LOG.info("engine auto: TensorRT unavailable, using OnnxRuntime (CPU) for model {} and any other: {}",
-              dir.name(), e.getMessage());
+          // The usual case on a CPU host, not a fault: said plainly at INFO, the why at DEBUG.
+          LOG.info("engine auto: running model {} (and any other) on ONNX Runtime, CPU; TensorRT is for GPU hosts"
+              + " and cannot run here (engine=TensorRT to require it; the reason is logged at DEBUG)", dir.name());
+          LOG.debug("engine auto: TensorRT cannot run on this host: {}", e.getMessage());
         } else {
           LOG.debug("engine auto: using OnnxRuntime for model {}", dir.name());
         }
