@@ -165,7 +165,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
         LOG.error("gRPC door: request {} failed in the router: {}", id, refused.getMessage());
         return Status.INTERNAL.withDescription(RequestChannel.failedToAnswer(id));
       }
-      return refused.reason().startsWith("request_id: duplicate")
+      return refused.reason().startsWith(dev.cascade.router.topology.DeadLetters.DUPLICATE_ID)
           ? Status.ALREADY_EXISTS.withDescription(refused.reason())
           : Status.INVALID_ARGUMENT.withDescription(refused.reason());
     }

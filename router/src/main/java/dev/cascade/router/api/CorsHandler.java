@@ -40,7 +40,7 @@ final class CorsHandler extends Handler.Wrapper {
   /** The answer's headers a page may read: the request id, the cascade's own, and when to retry. */
   static final String EXPOSED_HEADERS = "x-request-id, x-cascade-request-id, x-cascade-served-by, x-cascade-served-tier,"
       + " x-cascade-served-model, x-cascade-score, x-cascade-threshold, x-cascade-policy-version, x-cascade-rule,"
-      + " x-cascade-cache-hit, Retry-After, x-should-retry";
+      + " x-cascade-cache-hit, Retry-After, x-should-retry, Idempotent-Replayed";
   /** Header names, as a preflight lists those its request will send. */
   private static final java.util.regex.Pattern HEADER_NAMES = java.util.regex.Pattern.compile("[A-Za-z0-9!#$%&'*+.^_`|~ ,-]*");
 

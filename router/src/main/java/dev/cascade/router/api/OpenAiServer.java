@@ -106,6 +106,9 @@ final class OpenAiServer {
   private final TokenCounter tokens;
   private final Settings settings;
   private final Semaphore inFlight;
+  /** Calls with an {@code Idempotency-Key}, and their answers, kept as long as the router refuses a repeated id. */
+  private final IdempotencyKeys idempotency = new IdempotencyKeys(
+      dev.cascade.router.topology.CascadeTopology.DEDUPE_WINDOW, 10_000);
   private final FeedbackTopic.Sink feedback;
   private final long createdSeconds = System.currentTimeMillis() / 1000;
   private volatile BooleanSupplier ready = () -> true;
@@ -305,9 +308,16 @@ final class OpenAiServer {
     if (keyName != null) {
       apiKeys.count(keyName);
     }
-    OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(ctx.bodyAsBytes()), chat, LIMITS);
+    byte[] body = ctx.bodyAsBytes();
+    OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
     model(request.model());
-    String id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID();
+    String prefix = chat ? "chatcmpl-" : "cmpl-";
+    String idempotencyKey = ctx.header(IdempotencyKeys.HEADER);
+    if (idempotencyKey != null && IdempotencyKeys.problem(idempotencyKey) != null) {
+      throw OpenAiError.invalid(null, "invalid_value", IdempotencyKeys.problem(idempotencyKey));
+    }
+    String id = idempotencyKey == null ? prefix + UUID.randomUUID()
+        : IdempotencyKeys.requestId(prefix, keyName == null ? "" : keyName, idempotencyKey);
     ctx.attribute(REQUEST_ID, id);
     CascadeRequest avro = CascadeRequest.newBuilder()
         .setRequestId(id)
@@ -336,7 +346,7 @@ final class OpenAiServer {
     avro.setDeadlineMs(ApiRecords.deadlineMs(avro.getCreatedAtMs(), waitMs, settings.deadlineMargin().toMillis()));
     CompletableFuture<CascadeResponse> response;
     try {
-      response = channel.submit(avro);
+      response = idempotencyKey == null ? channel.submit(avro) : claim(ctx, id, body, avro);
     } catch (RuntimeException e) {
       inFlight.release();
       throw e;
@@ -347,6 +357,9 @@ final class OpenAiServer {
           error(ctx, timedOut(ApiRecords.deadlineExceeded(r)));
         } else if (e == null) {
           answer(ctx, request, r);
+        } else if (idempotencyKey != null && unwrap(e) instanceof RefusedRequestException refused
+            && refused.reason().startsWith(dev.cascade.router.topology.DeadLetters.DUPLICATE_ID)) {
+          error(ctx, alreadyAnswered(id));
         } else {
           error(ctx, failure(unwrap(e), id, waitMs, request));
         }
@@ -357,6 +370,44 @@ final class OpenAiServer {
       }
       return null;
     }));
+  }
+
+  /**
+   * The answer to come for a call with an {@code Idempotency-Key} ({@code id} derived from it): the
+   * first call's, on which a retry waits (a copy, so that one call's wait ending leaves the others
+   * and the answer's keeping alone), or this call's, sent now. A retry with another body is refused.
+   */
+  private CompletableFuture<CascadeResponse> claim(Context ctx, String id, byte[] body, CascadeRequest avro) {
+    String bodySha = IdempotencyKeys.sha256(body);
+    IdempotencyKeys.Claim claim = idempotency.claim(id, bodySha, () -> channel.submit(avro));
+    IdempotencyKeys.Entry entry = claim.entry();
+    if (!claim.first()) {
+      if (!entry.bodySha256().equals(bodySha)) {
+        throw OpenAiError.invalid(null, "idempotency_key_reused", IdempotencyKeys.HEADER + ": already used for a"
+            + " call with another body; a retry must send the same body, another call another key");
+      }
+      ctx.header(IdempotencyKeys.REPLAYED_HEADER, "true");
+    } else {
+      // Not sent (Kafka unreachable, the door closing): a retry may send it. An answer, or the
+      // router's refusal, is kept: a retry gets the same.
+      entry.response().whenComplete((r, e) -> {
+        if (e != null && !(unwrap(e) instanceof RefusedRequestException)) {
+          idempotency.forget(id, entry);
+        }
+      });
+    }
+    return entry.response().copy();
+  }
+
+  /**
+   * A retry with the {@code Idempotency-Key} of a call this door no longer keeps (answered longer
+   * ago, or by another router instance's door): the router refused to generate it again.
+   */
+  private static OpenAiError alreadyAnswered(String id) {
+    return new OpenAiError(409, "invalid_request_error", null, "idempotency_key_used", "a call with this "
+        + IdempotencyKeys.HEADER + " was sent already (request " + id + "), through another router instance or longer"
+        + " ago than this one keeps answers: it is not generated again; its answer is in the router's outcomes")
+        .withShouldRetry(false);
   }
 
   /**

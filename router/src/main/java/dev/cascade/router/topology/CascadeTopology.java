@@ -98,7 +98,7 @@ public final class CascadeTopology {
   static final String RULES_STORE = "rules-store";
   static final String SEEN_IDS_STORE = "request-ids-seen";
   /** How long a request id is remembered to refuse a duplicate. */
-  static final Duration DEDUPE_WINDOW = Duration.ofMinutes(10);
+  public static final Duration DEDUPE_WINDOW = Duration.ofMinutes(10);
 
   /**
    * What the topology is built from.

@@ -17,6 +17,11 @@ public final class DeadLetters {
    * if sent again (a model server down), where the others fail on the request itself.
    */
   public static final String ESCALATION_STAGE = "escalation";
+  /**
+   * How the reason of a request refused for a repeated id begins (stage validate): the doors
+   * answer it as such (gRPC ALREADY_EXISTS; HTTP 409 for a call with an Idempotency-Key).
+   */
+  public static final String DUPLICATE_ID = "request_id: duplicate";
 
   private DeadLetters() {}
 

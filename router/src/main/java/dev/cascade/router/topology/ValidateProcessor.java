@@ -110,7 +110,7 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
     }
     Long firstSeen = seen.get(request.getRequestId());
     if (firstSeen != null) {
-      deadLetter(record, id, request.getReplyTo(), "validate", null, "request_id: duplicate of a request received at " + firstSeen
+      deadLetter(record, id, request.getReplyTo(), "validate", null, DeadLetters.DUPLICATE_ID + " of a request received at " + firstSeen
           + " ms (ids must be unique within " + dedupeWindow.toSeconds() + " s)");
       return;
     }

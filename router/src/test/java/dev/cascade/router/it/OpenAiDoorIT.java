@@ -56,6 +56,7 @@ class OpenAiDoorIT {
   private static LocalCascade local;
   private static CascadeConfig config;
   private static FrontDoor doors;
+  private static CascadeRouter router;
   private static OpenAIClient client;
   private static ModelTokenizer tokenizer;
   private static List<Example> test;
@@ -74,7 +75,7 @@ class OpenAiDoorIT {
         "topic.partitions", "2",
         "api.keys-file", keys.toString(),
         "admin.token", "it-token"));
-    CascadeRouter router = local.router(config, local.small, local.largeAddress());
+    router = local.router(config, local.small, local.largeAddress());
     doors = local.door(config, local.small, router);
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     client = LocalCascade.openAi(doors, KEY);
@@ -202,6 +203,70 @@ class OpenAiDoorIT {
     RoutingOutcome completionOutcome = outcomes(List.of(pieces.get(0).id())).get(pieces.get(0).id());
     assertThat(text).hasToString(servedText(completionOutcome));
     assertThat(pieces.get(pieces.size() - 1).choices().get(0).finishReason().toString()).isIn("stop", "length");
+  }
+
+  /** POST {@code body} to {@code door}'s {@code /v1/completions} with the API key and {@code idempotencyKey}. */
+  private static java.net.http.HttpResponse<String> complete(FrontDoor door, String idempotencyKey, String body)
+      throws Exception {
+    return java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+            java.net.URI.create("http://127.0.0.1:" + door.httpPort() + "/v1/completions"))
+        .header("Authorization", "Bearer " + KEY).header("Content-Type", "application/json")
+        .header("Idempotency-Key", idempotencyKey).timeout(Duration.ofSeconds(60))
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** How many outcomes the outcomes topic holds for {@code id} (read_committed, after a few seconds' reading). */
+  private static int outcomeCount(String id) {
+    Map<String, Object> props = new HashMap<>(CascadeRouter.clientProperties(config));
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    props.put(ConsumerConfig.GROUP_ID_CONFIG, "openai-it-count-" + System.nanoTime());
+    int count = 0;
+    try (KafkaConsumer<String, RoutingOutcome> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
+        CascadeSerdes.outcomes().deserializer())) {
+      consumer.subscribe(List.of(config.topics().outcomes()));
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      while (System.nanoTime() < deadline) {
+        for (ConsumerRecord<String, RoutingOutcome> r : consumer.poll(Duration.ofMillis(200))) {
+          count += id.equals(r.key()) ? 1 : 0;
+        }
+      }
+    }
+    return count;
+  }
+
+  @Test
+  void aRetryWithTheSameIdempotencyKeyIsAnsweredOnceAndNeverGeneratedAgain() throws Exception {
+    String body = "{\"model\": \"cascade\", \"prompt\": " + com.fasterxml.jackson.databind.json.JsonMapper.builder()
+        .build().writeValueAsString(test.get(40).prompt()) + ", \"max_tokens\": 40}";
+    var first = complete(doors, "order-7f3a", body);
+    assertThat(first.statusCode()).as(first.body()).isEqualTo(200);
+    String id = first.headers().firstValue("x-request-id").orElseThrow();
+    assertThat(first.headers().firstValue("Idempotent-Replayed")).isEmpty();
+    // The retry: the same answer, not generated again.
+    var retry = complete(doors, "order-7f3a", body);
+    assertThat(retry.statusCode()).isEqualTo(200);
+    assertThat(retry.headers().firstValue("x-request-id")).contains(id);
+    assertThat(retry.headers().firstValue("Idempotent-Replayed")).contains("true");
+    var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+    assertThat(mapper.readTree(retry.body()).get("choices")).isEqualTo(mapper.readTree(first.body()).get("choices"));
+    // The same key with another body: refused, naming the header.
+    var other = complete(doors, "order-7f3a", body.replace("\"max_tokens\": 40", "\"max_tokens\": 41"));
+    assertThat(other.statusCode()).isEqualTo(400);
+    assertThat(other.body()).contains("idempotency_key_reused").contains("Idempotency-Key");
+    // Through another door (another router instance's, with its own reply topic): the router
+    // refuses the repeated id at once, and the door says why instead of generating it again.
+    FrontDoor second = local.door(config, local.small, router);
+    var elsewhere = complete(second, "order-7f3a", body);
+    assertThat(elsewhere.statusCode()).as(elsewhere.body()).isEqualTo(409);
+    assertThat(elsewhere.body()).contains("idempotency_key_used");
+    assertThat(elsewhere.headers().firstValue("x-should-retry")).contains("false");
+    assertThat(outcomeCount(id)).as("generated once").isEqualTo(1);
+    // A key that is not visible ASCII.
+    var bad = complete(doors, "order 7f3a", body);
+    assertThat(bad.statusCode()).isEqualTo(400);
+    assertThat(bad.body()).contains("Idempotency-Key: must be visible ASCII characters");
   }
 
   @Test
