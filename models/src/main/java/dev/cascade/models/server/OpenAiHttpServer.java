@@ -32,7 +32,7 @@ import java.util.function.BooleanSupplier;
  * {@code length} when it used every token it was allowed and no stop string cut it, {@code stop}
  * otherwise, and {@code usage} ({@code prompt_tokens}, {@code completion_tokens}: the tokens
  * generated, {@code total_tokens}). A full server is 429 (with {@code Retry-After}), a model
- * failure 500; every error has OpenAI's body ({@code {"error": {"message", "type", "param",
+ * failure 500; every error carries the router's door's {@code x-should-retry}, and every error has OpenAI's body ({@code {"error": {"message", "type", "param",
  * "code"}}}). Generations share the server's bounded executor with its gRPC doors.
  */
 public final class OpenAiHttpServer implements AutoCloseable {
@@ -220,8 +220,11 @@ public final class OpenAiHttpServer implements AutoCloseable {
 
   private static void error(Context ctx, OpenAiError e) {
     ctx.attribute(ERROR_WRITTEN, Boolean.TRUE);
-    if (e.status() == 429) {
-      ctx.header("Retry-After", "1");
+    if (e.status() == 429 || e.status() == 503) {
+      ctx.header("Retry-After", "1"); // both pass within seconds: a generation answered, the model loaded
+    }
+    if (e.shouldRetry() != null) {
+      ctx.header("x-should-retry", e.shouldRetry()); // as the router's door: OpenAI's clients obey it over their own rule
     }
     ctx.status(e.status()).contentType("application/json").result(e.toJson());
   }

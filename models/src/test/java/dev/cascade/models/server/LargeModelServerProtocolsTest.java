@@ -312,7 +312,10 @@ class LargeModelServerProtocolsTest {
   @Test
   void badOpenAiRequestsGetOpenAiErrors() throws Exception {
     int limit = large.info().maxNewTokensLimit();
-    assertHttp(post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}"), 404, "does not exist");
+    HttpResponse<String> unknownModel = post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}");
+    assertHttp(unknownModel, 404, "does not exist");
+    // the same request fails the same way: OpenAI's clients, which retry 5xx and some 4xx, are told not to
+    assertThat(unknownModel.headers().firstValue("x-should-retry")).hasValue("false");
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"cat\",\"max_tokens\":" + (limit + 1) + "}"), 400,
         "max_tokens: must be 1 to " + limit + " (the most large generates), was " + (limit + 1));
     assertHttp(post("{\"model\":\"large\",\"prompt\":\"\"}"), 400, "prompt");
