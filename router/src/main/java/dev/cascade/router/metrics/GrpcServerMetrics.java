@@ -1,5 +1,6 @@
 package dev.cascade.router.metrics;
 
+import dev.cascade.proto.v1.LargeModelGrpc;
 import io.grpc.ForwardingServerCall;
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
@@ -11,6 +12,7 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -22,9 +24,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class GrpcServerMetrics implements ServerInterceptor {
 
   /** The large model's generation method, by full name. */
-  private static final String GENERATE = dev.cascade.proto.v1.LargeModelGrpc.getGenerateMethod().getFullMethodName();
+  private static final String GENERATE = LargeModelGrpc.getGenerateMethod().getFullMethodName();
+  /** The server's other method of its own, which always answers (OK) while the server runs. */
+  private static final String INFO = LargeModelGrpc.getInfoMethod().getFullMethodName();
   /** The codes the large-model server's Generate ends with, counted from 0. */
-  private static final java.util.List<Status.Code> GENERATE_FIRST = java.util.List.of(Status.Code.OK,
+  private static final List<Status.Code> GENERATE_FIRST = List.of(Status.Code.OK,
       Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INTERNAL, Status.Code.UNAVAILABLE,
       Status.Code.CANCELLED, Status.Code.DEADLINE_EXCEEDED);
 
@@ -49,8 +53,9 @@ public final class GrpcServerMetrics implements ServerInterceptor {
       handled.labelValues(GENERATE, code.name());
     }
     duration.labelValues(GENERATE);
+    handled.labelValues(INFO, Status.Code.OK.name());
+    duration.labelValues(INFO);
   }
-
 
   /** Registers the server metrics on {@code registry}. */
   public static GrpcServerMetrics register(PrometheusRegistry registry) {

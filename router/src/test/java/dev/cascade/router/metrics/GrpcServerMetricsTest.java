@@ -8,7 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
-/** The large-model server's call counter has Generate's outcomes at 0 before its first call. */
+/** The large-model server's call counter has Generate's outcomes and Info's OK at 0 before the first call. */
 class GrpcServerMetricsTest {
 
   @Test
@@ -22,6 +22,6 @@ class GrpcServerMetricsTest {
         .extracting(x -> x.labels().get("method") + " " + x.labels().get("code") + " " + x.value())
         .contains("cascade.v1.LargeModel/Generate OK 0.0", "cascade.v1.LargeModel/Generate INVALID_ARGUMENT 0.0",
             "cascade.v1.LargeModel/Generate RESOURCE_EXHAUSTED 0.0", "cascade.v1.LargeModel/Generate INTERNAL 0.0",
-            "cascade.v1.LargeModel/Generate UNAVAILABLE 0.0");
+            "cascade.v1.LargeModel/Generate UNAVAILABLE 0.0", "cascade.v1.LargeModel/Info OK 0.0");
   }
 }
