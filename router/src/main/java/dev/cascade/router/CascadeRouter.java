@@ -209,18 +209,18 @@ public final class CascadeRouter implements AutoCloseable {
     }
     checkCostOrder(targets, costs);
     checkParameters(config.get(CascadeConfig.TIERS), config.get(CascadeConfig.LARGE_PARAMETERS));
+    String hasRules = "has " + rules + (rules == 1 ? " rule" : " rules");
     if (rules > 0 && targets.size() == 1) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
-          + (rules == 1 ? " rule" : " rules") + ", but " + CascadeConfig.TIERS.name() + " names "
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), hasRules + ", but " + CascadeConfig.TIERS.name() + " names "
           + (config.get(CascadeConfig.TIERS).isEmpty() ? "no models" : "one model")
           + ": a cascade of two models has no middle tier to rule. Name every model after the small one in "
           + CascadeConfig.TIERS.name() + " (NAME=TARGET,...,NAME=TARGET), or leave "
           + CascadeConfig.POLICY_TIER_RULES.name() + " empty");
     }
     if (rules != targets.size() - 1) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), "has " + rules
-          + " rules for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
-          + " middle tiers (every model in tiers but the last) needs one, in order");
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_RULES.name(), hasRules
+          + " for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
+          + " middle tiers (every model in " + CascadeConfig.TIERS.name() + " but the last) needs one, in order");
     }
     return new TierShape(targets, costs);
   }

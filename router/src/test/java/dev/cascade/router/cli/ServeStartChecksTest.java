@@ -43,6 +43,17 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void tierRulesThatDoNotCountTheMiddleTiersAreRefusedBeforeKafkaNamingBothKeys() {
+    String[] args = {"serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
+        "tiers=medium=127.0.0.1:3,big=127.0.0.1:4,large=127.0.0.1:5", "--set", "cost.tiers.per-token=4,8,12", "--set",
+        "policy.tier-rules=chow-sum:1"};
+    CommandLineRun run = CommandLineRun.of(args);
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: policy.tier-rules: has 1 rule for a cascade of 4 models: each of"
+        + " the 2 middle tiers (every model in tiers but the last) needs one, in order");
+  }
+
+  @Test
   void twoDoorsOnOnePortAreRefusedNamingBothKeys() {
     CommandLineRun run = serve("grpc.port=19711", "http.port=19711");
     assertThat(run.exitCode()).isEqualTo(2);
