@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.LargeModelGrpc;
 import dev.cascade.proto.v1.PolicyAdminGrpc;
+import dev.cascade.router.api.CascadeServer;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.config.TopicNames;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -123,6 +124,20 @@ class KubernetesManifestsTest {
         .isEqualTo(Path.of(config.get(CascadeConfig.API_KEYS_FILE)).getParent());
     Service headless = base.get(Service.class, router.getSpec().getServiceName());
     assertThat(headless.getSpec().getClusterIP()).isEqualTo("None");
+  }
+
+  /**
+   * The stream close's timeout in CascadeRouter#close and the seconds the doors wait after the
+   * drain to cut what still runs: the kubelet must not SIGKILL before the last commit.
+   */
+  private static final long STREAMS_CLOSE_SECONDS = 30;
+  private static final long DOORS_CUT_SECONDS = 5;
+
+  @Test
+  void theRoutersGracePeriodCoversTheDrainAndTheLastCommit() {
+    StatefulSet router = base.get(StatefulSet.class, "cascade-router");
+    assertThat(router.getSpec().getTemplate().getSpec().getTerminationGracePeriodSeconds())
+        .isGreaterThan(CascadeServer.DRAIN.toSeconds() + DOORS_CUT_SECONDS + STREAMS_CLOSE_SECONDS);
   }
 
   @Test
