@@ -127,17 +127,29 @@ class KubernetesManifestsTest {
   }
 
   /**
-   * The stream close's timeout in CascadeRouter#close and the seconds the doors wait after the
-   * drain to cut what still runs: the kubelet must not SIGKILL before the last commit.
+   * The stream close's timeout in CascadeRouter#close and ContinuousLearner#close, the large-model
+   * server's drain (LargeModelServer#stop), and the seconds the gRPC servers wait after their drain
+   * to cut what still runs (LargeModelServer: once for the calls, once for the generations): the
+   * kubelet must not SIGKILL before they are done.
    */
   private static final long STREAMS_CLOSE_SECONDS = 30;
-  private static final long DOORS_CUT_SECONDS = 5;
+  private static final long LARGE_MODEL_DRAIN_SECONDS = 30;
+  private static final long CUT_SECONDS = 5;
 
   @Test
-  void theRoutersGracePeriodCoversTheDrainAndTheLastCommit() {
-    StatefulSet router = base.get(StatefulSet.class, "cascade-router");
-    assertThat(router.getSpec().getTemplate().getSpec().getTerminationGracePeriodSeconds())
-        .isGreaterThan(CascadeServer.DRAIN.toSeconds() + DOORS_CUT_SECONDS + STREAMS_CLOSE_SECONDS);
+  void everyGracePeriodCoversItsWorkloadsShutdown() {
+    assertThat(grace(base.get(StatefulSet.class, "cascade-router").getSpec().getTemplate()))
+        .isGreaterThan(CascadeServer.DRAIN.toSeconds() + CUT_SECONDS + STREAMS_CLOSE_SECONDS);
+    assertThat(grace(base.get(StatefulSet.class, "cascade-learner").getSpec().getTemplate()))
+        .isGreaterThan(STREAMS_CLOSE_SECONDS);
+    assertThat(grace(base.get(Deployment.class, "cascade-large-model").getSpec().getTemplate()))
+        .isGreaterThan(LARGE_MODEL_DRAIN_SECONDS + 2 * CUT_SECONDS);
+  }
+
+  /** The pod's terminationGracePeriodSeconds, Kubernetes' 30 where it sets none. */
+  private static long grace(PodTemplateSpec pod) {
+    Long seconds = pod.getSpec().getTerminationGracePeriodSeconds();
+    return seconds == null ? 30 : seconds;
   }
 
   @Test
