@@ -32,8 +32,8 @@ import java.util.function.BooleanSupplier;
  * {@code length} when it used every token it was allowed and no stop string cut it, {@code stop}
  * otherwise, and {@code usage} ({@code prompt_tokens}, {@code completion_tokens}: the tokens
  * generated, {@code total_tokens}). A full server is 429 (with {@code Retry-After}), a model
- * failure 500; every error carries the router's door's {@code x-should-retry}, and every error has OpenAI's body ({@code {"error": {"message", "type", "param",
- * "code"}}}). Generations share the server's bounded executor with its gRPC doors.
+ * failure 500; every error carries {@code x-should-retry} as the router's door sets it, and
+ * OpenAI's body ({@code {"error": {"message", "type", "param", "code"}}}). Generations share the server's bounded executor with its gRPC doors.
  */
 public final class OpenAiHttpServer implements AutoCloseable {
 
