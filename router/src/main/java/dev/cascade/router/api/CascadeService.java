@@ -6,6 +6,7 @@ import dev.cascade.proto.v1.FeedbackResponse;
 import dev.cascade.proto.v1.GenerateRequest;
 import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.topology.DeadLetters;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.Feedback;
@@ -165,7 +166,7 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
         LOG.error("gRPC door: request {} failed in the router: {}", id, refused.getMessage());
         return Status.INTERNAL.withDescription(RequestChannel.failedToAnswer(id));
       }
-      return refused.reason().startsWith(dev.cascade.router.topology.DeadLetters.DUPLICATE_ID)
+      return refused.reason().startsWith(DeadLetters.DUPLICATE_ID)
           ? Status.ALREADY_EXISTS.withDescription(refused.reason())
           : Status.INVALID_ARGUMENT.withDescription(refused.reason());
     }

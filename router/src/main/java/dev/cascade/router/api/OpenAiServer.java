@@ -7,6 +7,7 @@ import dev.cascade.models.openai.OpenAiError;
 import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.models.openai.RequestBodyGuard;
 import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.topology.DeadLetters;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
 import dev.cascade.schemas.avro.Feedback;
@@ -358,7 +359,7 @@ final class OpenAiServer {
         } else if (e == null) {
           answer(ctx, request, r);
         } else if (idempotencyKey != null && unwrap(e) instanceof RefusedRequestException refused
-            && refused.reason().startsWith(dev.cascade.router.topology.DeadLetters.DUPLICATE_ID)) {
+            && refused.reason().startsWith(DeadLetters.DUPLICATE_ID)) {
           error(ctx, alreadyAnswered(id));
         } else {
           error(ctx, failure(unwrap(e), id, waitMs, request));
@@ -515,7 +516,7 @@ final class OpenAiServer {
       LOG.error("HTTP door: request {} failed in the router: {}", id, refused.getMessage());
       // Escalation: no tier answered, perhaps only for now (a model server down); every other stage
       // (deserialize, processing, serialize, produce) fails on the request itself: sent again, refused again.
-      return refused.stage().equals(dev.cascade.router.topology.DeadLetters.ESCALATION_STAGE) ? internal(id) : internal(id).withShouldRetry(false);
+      return refused.stage().equals(DeadLetters.ESCALATION_STAGE) ? internal(id) : internal(id).withShouldRetry(false);
     }
     if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
       LOG.error("HTTP door: request {} failed", id, e);
