@@ -2,7 +2,6 @@ package dev.cascade.router.api;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.RemovalCause;
 import dev.cascade.schemas.avro.CascadeResponse;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -38,10 +37,12 @@ final class IdempotencyKeys {
   private final Cache<String, Entry> entries;
 
   IdempotencyKeys(Duration keep, long maxKeys) {
-    entries = Caffeine.newBuilder().expireAfterWrite(keep).maximumSize(maxKeys)
-        .<String, Entry>removalListener((id, entry, cause) -> {
-          if (entry != null && cause != RemovalCause.EXPLICIT && cause != RemovalCause.REPLACED) {
-            // Given up before its answer came: whoever waits on it stops waiting (408).
+    entries = Caffeine.newBuilder().expireAfterWrite(keep).maximumSize(maxKeys).executor(Runnable::run)
+        .<String, Entry>evictionListener((id, entry, cause) -> {
+          if (entry != null) {
+            // Given up before its answer came: whoever waits on it stops waiting (408). Called as the
+            // entry goes, before a new call with its key can claim it: the door's wait for the old
+            // one ends before the new one is sent, so a request id never waits twice on one door.
             entry.response().completeExceptionally(new TimeoutException("its Idempotency-Key's wait was given up"
                 + " after " + keep.toSeconds() + " s, or for newer keys"));
           }

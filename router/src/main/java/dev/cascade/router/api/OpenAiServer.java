@@ -518,7 +518,7 @@ final class OpenAiServer {
       // (deserialize, processing, serialize, produce) fails on the request itself: sent again, refused again.
       return refused.stage().equals(DeadLetters.ESCALATION_STAGE) ? internal(id) : internal(id).withShouldRetry(false);
     }
-    if (e instanceof DuplicateRequestException) { // cannot happen with fresh ids; never blamed on the caller
+    if (e instanceof DuplicateRequestException) { // cannot happen: ids are fresh, or sent once a door (IdempotencyKeys)
       LOG.error("HTTP door: request {} failed", id, e);
       return internal(id);
     }

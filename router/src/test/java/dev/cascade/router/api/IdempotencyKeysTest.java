@@ -1,6 +1,7 @@
 package dev.cascade.router.api;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.cascade.schemas.avro.CascadeResponse;
 import java.time.Duration;
@@ -51,5 +52,22 @@ class IdempotencyKeysTest {
     // Forgotten (its call was never sent): the next claim sends it.
     keys.forget("id", first.entry());
     assertThat(keys.claim("id", "sha", CompletableFuture::new).first()).isTrue();
+  }
+
+  @Test
+  void aKeyGivenUpForRoomEndsTheWaitOnItsAnswer() {
+    IdempotencyKeys keys = new IdempotencyKeys(Duration.ofMinutes(1), 1);
+    CompletableFuture<CascadeResponse> a = new CompletableFuture<>();
+    CompletableFuture<CascadeResponse> b = new CompletableFuture<>();
+    keys.claim("a", "sha", () -> a);
+    keys.claim("b", "sha", () -> b);
+    // Room for one: the cache gives one of them up (which one is its own policy's choice), and
+    // whoever waits on that one's answer stops waiting.
+    assertThat(a.isCompletedExceptionally()).isNotEqualTo(b.isCompletedExceptionally());
+    CompletableFuture<CascadeResponse> givenUp = a.isCompletedExceptionally() ? a : b;
+    assertThatThrownBy(givenUp::join).hasCauseInstanceOf(java.util.concurrent.TimeoutException.class)
+        .hasMessageContaining("given up");
+    // Its key is claimed afresh.
+    assertThat(keys.claim(givenUp == a ? "a" : "b", "sha", CompletableFuture::new).first()).isTrue();
   }
 }
