@@ -18,7 +18,7 @@ import java.util.function.Supplier;
  * key's name and the key ({@link #requestId}), so the router's duplicate check refuses a second
  * generation wherever the retry lands, on any door, for as long as it remembers ids. On this door,
  * a retry waits for the first call's answer, or has it at once if it has come: the first call's
- * answer is kept for {@code keep} ({@code maxKeys} calls at most, the oldest given up first).
+ * answer is kept for {@code keep} ({@code maxKeys} calls at most; past that the cache gives up the least used).
  */
 final class IdempotencyKeys {
 
