@@ -73,6 +73,21 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void askPrintsEachTierSkippedOnTheWayAndNothingWhenNoneWas() {
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setSkippedTiers(List.of(
+        dev.cascade.schemas.avro.SkippedTier.newBuilder().setTier(1).setModel("medium").setCause("max_wait")
+            .setReason("medium unavailable for 801 ms, past escalation.max-wait-ms (800)").build())).build();
+    CommandLineRun skipped = run("ask", "--target", target, "--prompt", "cascade");
+    assertThat(skipped.exitCode()).as(skipped.err()).isZero();
+    assertThat(skipped.err().lines().filter(l -> l.startsWith("skipped tier"))).containsExactly(
+        "skipped tier 1 (medium), max_wait: medium unavailable for 801 ms, past escalation.max-wait-ms (800)");
+    requests.reshape = r -> r;
+    CommandLineRun none = run("ask", "--target", target, "--prompt", "cascade");
+    assertThat(none.exitCode()).isZero();
+    assertThat(none.err()).contains("served_by=").doesNotContain("skipped tier");
+  }
+
+  @Test
   void askReportsAFailedCallWithItsStatus() {
     CommandLineRun run = run("ask", "--target", target, "--prompt", "");
     assertThat(run.exitCode()).isEqualTo(1);

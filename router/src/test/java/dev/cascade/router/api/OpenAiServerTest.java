@@ -310,6 +310,30 @@ class OpenAiServerTest {
   }
 
   @Test
+  void theCascadeObjectNamesTheTiersSkippedOnTheWayPlainAndStreamed() throws Exception {
+    channel.reshape = r -> CascadeResponse.newBuilder(r).setSkippedTiers(List.of(
+        dev.cascade.schemas.avro.SkippedTier.newBuilder().setTier(1).setModel("medium").setCause("breaker_open")
+            .setReason("medium unavailable for 3 ms; its circuit breaker is open").build())).build();
+    String expected = "[{\"tier\":1,\"model\":\"medium\",\"cause\":\"breaker_open\","
+        + "\"reason\":\"medium unavailable for 3 ms; its circuit breaker is open\"}]";
+    HttpResponse<String> plain = post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY);
+    assertThat(plain.statusCode()).isEqualTo(200);
+    assertThat(JSON.readTree(plain.body()).path("cascade").path("skipped_tiers").toString()).isEqualTo(expected);
+    // Streamed: on the chunk with the finish reason, the one that carries the cascade object.
+    String[] events = post("/chat/completions", "{\"model\": \"cascade\", \"stream\": true,"
+        + " \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", KEY).body().split("\n\n");
+    assertThat(events).hasSize(3);
+    assertThat(JSON.readTree(events[1].substring(6)).path("cascade").path("skipped_tiers").toString())
+        .isEqualTo(expected);
+    // None skipped: an empty list, as from a router that predates the field.
+    channel.reshape = r -> r;
+    JsonNode none = JSON.readTree(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY)
+        .body()).path("cascade").path("skipped_tiers");
+    assertThat(none.isArray()).isTrue();
+    assertThat(none.isEmpty()).isTrue();
+  }
+
+  @Test
   void anAnswerWithoutAScoreSaysNullNotTheStringNaN() throws Exception {
     // Skipped before generation (or the small model failed): the record's score is NaN; a target
     // escalation rate of 1 defers at threshold -Infinity. Neither is a JSON number.
