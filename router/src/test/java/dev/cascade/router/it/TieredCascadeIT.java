@@ -3,12 +3,18 @@ package dev.cascade.router.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cascade.models.Generation;
 import dev.cascade.models.TextGenerator;
 import dev.cascade.models.TextGenerators;
 import dev.cascade.models.server.LargeModelServer;
 import dev.cascade.models.server.ServerLimits;
+import dev.cascade.proto.v1.CascadeGrpc;
+import dev.cascade.proto.v1.GenerateRequest;
+import dev.cascade.proto.v1.GenerateResponse;
 import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.demo.DemoWorkload;
 import dev.cascade.router.demo.Example;
@@ -18,6 +24,8 @@ import dev.cascade.router.embedded.EmbeddedKafka;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.router.routing.CostModel;
+import dev.cascade.router.routing.RequestValidator;
+import dev.cascade.router.routing.RoutingRecords;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.PolicyRecords;
@@ -26,13 +34,20 @@ import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.avro.TierAnswer;
 import dev.cascade.schemas.serde.CascadeSerdes;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -43,11 +58,13 @@ import org.junit.jupiter.api.Test;
 /**
  * A cascade of three models over a real broker and real gRPC: the small model in the router, the
  * medium and the large one each behind its own large-model server. Every answer is checked
- * against the models called directly.
+ * against the models called directly; with the middle tier down, what the caller is told of its
+ * skip is checked through the front door's gRPC and HTTP doors.
  */
 class TieredCascadeIT {
 
   private static final Duration IDLE = Duration.ofSeconds(90);
+  private static final ObjectMapper JSON = new ObjectMapper();
   private static EmbeddedKafka kafka;
   private static TextGenerator small;
   private static TextGenerator medium;
@@ -313,6 +330,76 @@ class TieredCascadeIT {
     }
     assertThat(fallbacks).isPositive();
     assertThat(fallbackCalls).isEqualTo(fallbacks);
+  }
+
+  @Test
+  void withTheMiddleTierDownARequestSkipsItAndTheCallerIsToldWhichAndWhyThroughEitherDoor() throws Exception {
+    int deadPort = EmbeddedKafka.freePort();
+    CascadeConfig down = config.withOwnTopics("cascade-middledown", "middledown")
+        .with(CascadeConfig.TIERS, "medium=127.0.0.1:" + deadPort + ",large=127.0.0.1:" + largeServer.port())
+        .with(CascadeConfig.ESCALATION_BACKOFF_MS, "5").with(CascadeConfig.ESCALATION_MAX_WAIT_MS, "800");
+    InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    try (CascadeRouter router = CascadeRouter.start(down, small, "");
+        FrontDoor doors = FrontDoor.start(down, new RequestValidator(small), router.rules(), loopback)) {
+      ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", doors.port()).usePlaintext().build();
+      try {
+        // Sent together through the gRPC door: the first escalations wait out medium's failures
+        // (max_wait) or find its breaker opened by them (breaker_open); each goes on to large.
+        CascadeGrpc.CascadeFutureStub stub = CascadeGrpc.newFutureStub(channel).withDeadlineAfter(120, TimeUnit.SECONDS);
+        List<java.util.concurrent.Future<GenerateResponse>> calls = new ArrayList<>();
+        for (Example e : test.subList(400, 416)) {
+          calls.add(stub.generate(GenerateRequest.newBuilder().setPrompt(e.prompt()).build()));
+        }
+        int skipped = 0;
+        for (var call : calls) {
+          GenerateResponse r = call.get(120, TimeUnit.SECONDS);
+          assertThat(r.getServedTier()).as("medium never answers").isIn(0, 2);
+          if (r.getServedTier() == 0) {
+            assertThat(r.getSkippedTiersList()).isEmpty();
+            continue;
+          }
+          skipped++;
+          assertThat(r.getServedBy()).isEqualTo(dev.cascade.proto.v1.ServedBy.LARGE);
+          assertThat(r.getServedModel()).isEqualTo("large");
+          assertThat(r.getSkippedTiersList()).singleElement().satisfies(t -> {
+            assertThat(t.getTier()).isEqualTo(1);
+            assertThat(t.getModel()).isEqualTo("medium");
+            assertThat(t.getCause()).isIn(RoutingRecords.SKIPPED_MAX_WAIT, RoutingRecords.SKIPPED_BREAKER_OPEN);
+            assertThat(t.getReason()).startsWith("medium unavailable for ");
+          });
+        }
+        assertThat(skipped).as("requests that skipped medium for large").isPositive();
+      } finally {
+        channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+      }
+
+      // Through the HTTP door, in the response's cascade object, until one request has escalated.
+      HttpClient http = HttpClient.newHttpClient();
+      JsonNode escalated = null;
+      for (Example e : test.subList(416, 448)) {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(
+            URI.create("http://127.0.0.1:" + doors.httpPort() + "/v1/completions"))
+            .header("content-type", "application/json").timeout(Duration.ofSeconds(120))
+            .POST(HttpRequest.BodyPublishers.ofString(JSON.createObjectNode().put("model", "cascade")
+                .put("prompt", e.prompt()).toString())).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        JsonNode cascade = JSON.readTree(r.body()).path("cascade");
+        if (cascade.path("served_tier").asInt() == 2) {
+          escalated = cascade;
+          break;
+        }
+        assertThat(cascade.path("skipped_tiers").isArray()).as(r.body()).isTrue();
+        assertThat(cascade.path("skipped_tiers").isEmpty()).as(r.body()).isTrue();
+      }
+      assertThat(escalated).as("an HTTP request served by large").isNotNull();
+      JsonNode t = escalated.path("skipped_tiers");
+      assertThat(t.size()).as(escalated.toString()).isEqualTo(1);
+      assertThat(t.get(0).path("tier").asInt()).isEqualTo(1);
+      assertThat(t.get(0).path("model").asText()).isEqualTo("medium");
+      assertThat(t.get(0).path("cause").asText()).isIn(RoutingRecords.SKIPPED_MAX_WAIT,
+          RoutingRecords.SKIPPED_BREAKER_OPEN);
+      assertThat(t.get(0).path("reason").asText()).startsWith("medium unavailable for ");
+    }
   }
 
   @Test
