@@ -90,8 +90,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private final ArrayDeque<String> notStarted = new ArrayDeque<>();
   private final Map<String, CompletableFuture<LargeAnswer>> inFlight = new HashMap<>();
   private final Queue<Completion> completed = new ConcurrentLinkedQueue<>();
-  /** Escalations whose call failed: how often, and since when (cleared once answered). */
-  private final Map<String, Failures> failures = new HashMap<>();
   /** Parked escalations, earliest next try first. */
   private final java.util.PriorityQueue<Parked> parked =
       new java.util.PriorityQueue<>(java.util.Comparator.comparingLong(Parked::retryAtMs));
@@ -329,7 +327,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
       long now = context.currentSystemTimeMs();
       if (e.getDegradeFallback() != null) {
-        failures.remove(c.requestId());
         // The fallback call: its whole answer is served as SMALL_DEGRADED, for the reason the tier
         // above failed; should it fail too, the request is degraded at once (no second wait) to the
         // latest whole answer.
@@ -348,7 +345,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       String degradedReason = null;
       // Whether the tier failing (unavailable, overloaded, slow, breaker open) is why it is degraded.
       boolean tierFailed = false;
-      Failures before = failuresOf(e);
+      Failures before = failuresOf(e, tierOf(e).tier());
       boolean deadlineFirst = unwrap(c.error()) instanceof DeadlinePassed || EscalationClient.isRequestDeadline(c.error());
       if (deadlineFirst && before != null) {
         // The deadline came while it waited for a model that kept failing: that is the reason.
@@ -378,7 +375,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           EscalationTiers.Tier tier = tierOf(e);
           String error = failure(c.error(), tier.client().lastCountedFailure());
           Failures f = before == null ? new Failures(1, failedAt, error, error) : before.then(error);
-          failures.put(c.requestId(), f);
           // Parked, jittered (half to all of the backoff), so parked calls do not come back as one burst.
           boolean openNow = failFast(tier.client().settings().failFastWhenOpen(), tier.client().breakerState());
           long backoff = Math.min(MAX_PARK_MS, MIN_PARK_MS << Math.min(5, f.tries() - 1));
@@ -407,7 +403,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           tierFailed = true;
           degradedReason = unavailable(c.tier(), f, now, bound);
           if (skips(tier, c.error(), deadline, now)) {
-            failures.remove(c.requestId());
             skip(e, tier, openNow ? RoutingRecords.SKIPPED_BREAKER_OPEN
                 : byDeadline ? RoutingRecords.SKIPPED_DEADLINE : RoutingRecords.SKIPPED_MAX_WAIT,
                 degradedReason);
@@ -415,7 +410,6 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
           }
         }
       }
-      failures.remove(c.requestId());
       boolean timeLeft = e.getDeadlineMs() == null || now < e.getDeadlineMs();
       if (degradedReason != null && endsInAPrefix(e) && !timeLeft) {
         degradedReason += "; no time was left before the request's deadline_ms to call "
@@ -468,17 +462,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   }
 
   /**
-   * The failed calls of {@code e}'s wait for the tier it calls next: this instance's own count, else
-   * the wait stored with the escalation when it was parked (by an instance that has since stopped,
-   * or this one before a restart), else null (it has not waited for that tier).
+   * The failed calls of {@code e}'s wait for the tier it calls next, as stored with the escalation
+   * when it was last parked (by this instance, or by one that has since stopped), else null (it has
+   * not waited for that tier: a wait for an earlier tier does not count).
    */
-  private Failures failuresOf(Escalation e) {
-    Failures known = failures.get(e.getRequestId());
-    if (known != null) {
-      return known;
-    }
+  private static Failures failuresOf(Escalation e, int tier) {
     TierWait stored = e.getTierWait();
-    if (stored == null || stored.getTier() != tierOf(e).tier()) {
+    if (stored == null || stored.getTier() != tier) {
       return null;
     }
     return new Failures(stored.getTries(), stored.getSinceMs(), stored.getFirstError(), stored.getLastError());
