@@ -34,6 +34,12 @@ class ServeStartChecksTest {
     return CommandLineRun.of(args);
   }
 
+  /** {@code serve} with {@code tiers}, their {@code cost.tiers.per-token} and one middle-tier rule (no large.target). */
+  private static CommandLineRun tiered(String tiers, String costs) {
+    return CommandLineRun.of("serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set", "tiers=" + tiers, "--set",
+        "cost.tiers.per-token=" + costs, "--set", "policy.tier-rules=chow-sum:1");
+  }
+
   @Test
   void middleTierRulesWithoutMiddleTiersAreRefusedBeforeKafkaNamingBothKeys() {
     CommandLineRun run = serve("policy.tier-rules=chow-sum:1.0");
@@ -44,10 +50,7 @@ class ServeStartChecksTest {
 
   @Test
   void tierRulesThatDoNotCountTheMiddleTiersAreRefusedBeforeKafkaNamingBothKeys() {
-    String[] args = {"serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
-        "tiers=medium=127.0.0.1:3,big=127.0.0.1:4,large=127.0.0.1:5", "--set", "cost.tiers.per-token=4,8,12", "--set",
-        "policy.tier-rules=chow-sum:1"};
-    CommandLineRun run = CommandLineRun.of(args);
+    CommandLineRun run = tiered("medium=127.0.0.1:3,big=127.0.0.1:4,large=127.0.0.1:5", "4,8,12");
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err().strip()).isEqualTo("error: policy.tier-rules: has 1 rule for a cascade of 4 models: each of"
         + " the 2 middle tiers (every model in tiers but the last) needs one, in order");
@@ -102,10 +105,7 @@ class ServeStartChecksTest {
 
   @Test
   void tierCostsThatFallAlongTheListStopTheStartBeforeKafkaNamingTheKey() {
-    String[] args = {"serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
-        "tiers=large=127.0.0.1:3,medium=127.0.0.1:4", "--set", "cost.tiers.per-token=12.8,4.5", "--set",
-        "policy.tier-rules=chow-sum:1"};
-    CommandLineRun run = CommandLineRun.of(args);
+    CommandLineRun run = tiered("large=127.0.0.1:3,medium=127.0.0.1:4", "12.8,4.5");
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err().strip()).startsWith("error: cost.tiers.per-token: has costs 12.8 for large then 4.5 for"
         + " medium: a cascade lists its models smallest (cheapest) first");
