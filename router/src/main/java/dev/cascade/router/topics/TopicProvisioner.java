@@ -65,15 +65,29 @@ public final class TopicProvisioner {
     }
   }
 
-  /** Creates those of {@code specs} that do not exist yet; returns the names it created. */
+  /**
+   * Creates those of {@code specs} that do not exist yet; returns the names it created. A topic
+   * another process created between the listing and the creation (routers, doors and learners
+   * started at once) counts as there, not as a failure.
+   */
   public static List<String> ensure(Admin admin, List<NewTopic> specs) {
     try {
       Set<String> existing = admin.listTopics().names().get();
       List<NewTopic> missing = specs.stream().filter(t -> !existing.contains(t.name())).toList();
+      List<String> created = new java.util.ArrayList<>();
       if (!missing.isEmpty()) {
-        admin.createTopics(missing).all().get();
+        for (var topic : admin.createTopics(missing).values().entrySet()) {
+          try {
+            topic.getValue().get();
+            created.add(topic.getKey());
+          } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
+              throw e;
+            }
+          }
+        }
       }
-      return missing.stream().map(NewTopic::name).toList();
+      return created;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while creating topics", e);

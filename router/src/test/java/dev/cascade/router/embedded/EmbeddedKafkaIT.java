@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -48,6 +49,28 @@ class EmbeddedKafkaIT {
         List<String> created = TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), 3, (short) 1));
         assertThat(created).containsExactlyInAnyOrderElementsOf(config.topics().all());
         assertThat(TopicProvisioner.ensure(admin, TopicProvisioner.specs(config.topics(), 3, (short) 1))).isEmpty();
+        // Another process creates a topic between this one's listing and its creation (two routers
+        // started at once): it is there, not a failure.
+        Admin racedBy = new org.apache.kafka.clients.admin.ForwardingAdmin(Map.of(
+            AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers())) {
+          @Override
+          public org.apache.kafka.clients.admin.CreateTopicsResult createTopics(java.util.Collection<NewTopic> topics) {
+            try {
+              admin.createTopics(topics).all().get();
+            } catch (Exception e) {
+              throw new IllegalStateException(e);
+            }
+            return super.createTopics(topics);
+          }
+        };
+        try (racedBy) {
+          assertThat(TopicProvisioner.ensure(racedBy, List.of(new NewTopic("raced", 1, (short) 1)))).isEmpty();
+        }
+        long listed = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (!admin.listTopics().names().get().contains("raced") && System.nanoTime() < listed) {
+          Thread.sleep(50); // a new topic reaches the broker's metadata a moment after its creation
+        }
+        assertThat(admin.listTopics().names().get()).contains("raced");
         Map<String, TopicDescription> topics = admin.describeTopics(config.topics().all()).allTopicNames().get();
         assertThat(topics.get(config.topics().requests()).partitions()).hasSize(3);
         assertThat(topics.get(config.topics().policy()).partitions()).hasSize(1);
