@@ -1,5 +1,6 @@
 package dev.cascade.router.metrics;
 
+import dev.cascade.proto.kserve.GRPCInferenceServiceGrpc;
 import dev.cascade.proto.v1.LargeModelGrpc;
 import io.grpc.ForwardingServerCall;
 import io.grpc.ForwardingServerCallListener;
@@ -25,6 +26,8 @@ public final class GrpcServerMetrics implements ServerInterceptor {
 
   /** The large model's generation method, by full name. */
   private static final String GENERATE = LargeModelGrpc.getGenerateMethod().getFullMethodName();
+  /** The same generation through the KServe v2 protocol, by full name. */
+  private static final String MODEL_INFER = GRPCInferenceServiceGrpc.getModelInferMethod().getFullMethodName();
   /** The server's other method of its own, which always answers (OK) while the server runs. */
   private static final String INFO = LargeModelGrpc.getInfoMethod().getFullMethodName();
   /** The codes the large-model server's Generate ends with, counted from 0. */
@@ -49,10 +52,14 @@ public final class GrpcServerMetrics implements ServerInterceptor {
     // Generate's outcomes there at 0 from the start, so that a rate (and an error-share alert) sees
     // the first failure: answered, refused (a request it cannot take), busy, failed, unavailable
     // (stopping), and the caller gone (its deadline or a cancel).
+    // ModelInfer the same, and NOT_FOUND: a model name or version the server does not serve.
     for (Status.Code code : GENERATE_FIRST) {
       handled.labelValues(GENERATE, code.name());
+      handled.labelValues(MODEL_INFER, code.name());
     }
+    handled.labelValues(MODEL_INFER, Status.Code.NOT_FOUND.name());
     duration.labelValues(GENERATE);
+    duration.labelValues(MODEL_INFER);
     handled.labelValues(INFO, Status.Code.OK.name());
     duration.labelValues(INFO);
   }
