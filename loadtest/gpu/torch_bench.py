@@ -50,7 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "models", "train"))
 import train  # noqa: E402  (architecture and constants)
-from export_kv import CachedDecoder, state_from_onnx  # noqa: E402
+from export_kv import CachedDecoder, left_padded, state_from_onnx  # noqa: E402
 
 MODELS = os.path.join(ROOT, "models", "src", "main", "resources", "cascade", "models")
 
@@ -70,18 +70,6 @@ def load_cached(size, device):
 def empty_past(card, batch, device):
     h, hs = card["heads"], card["width"] // card["heads"]
     return [torch.zeros(batch, h, 0, hs, device=device) for _ in range(2 * card["layers"])]
-
-
-def left_padded(seqs, device):
-    """input_ids, attention_mask and position_ids of token lists, left-padded to the longest."""
-    b, width = len(seqs), max(len(s) for s in seqs)
-    ids = torch.full((b, width), train.PAD, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, width - len(s):] = torch.tensor(s)
-        mask[r, width - len(s):] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    return ids, mask, (mask.cumsum(1) - 1).clamp(min=0)
 
 
 @torch.no_grad()

@@ -114,6 +114,19 @@ class CachedDecoder(nn.Module):
         return (d.head(hidden), hidden, *presents)
 
 
+def left_padded(seqs, device="cpu"):
+    """input_ids, attention_mask and position_ids of token lists, left-padded to the longest, as the
+    Java runtime pads a batch (positions count the attention mask's ones)."""
+    b, width = len(seqs), max(len(s) for s in seqs)
+    ids = torch.full((b, width), train.PAD, dtype=torch.long)
+    mask = torch.zeros((b, width), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s):] = torch.tensor(s)
+        mask[r, width - len(s):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    return ids, mask, (mask.cumsum(1) - 1).clamp(min=0)
+
+
 def empty_past(card, batch):
     h, hs = card["heads"], card["width"] // card["heads"]
     return [torch.zeros(batch, h, 0, hs) for _ in range(2 * card["layers"])]

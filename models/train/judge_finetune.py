@@ -48,13 +48,8 @@ def decode(model, card, head, prompts, batch=256):
     for b in range(0, len(order), batch):
         idx = order[b:b + batch]
         seqs = [prompts[i] + [train.SEP] for i in idx]
-        n, width = len(seqs), max(len(s) for s in seqs)
-        ids = torch.full((n, width), train.PAD, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for r, s in enumerate(seqs):
-            ids[r, width - len(s):] = torch.tensor(s)
-            mask[r, width - len(s):] = 1
-        pos = ((torch.cumsum(mask, 1) - 1).clamp(min=0)) * mask
+        n = len(seqs)
+        ids, mask, pos = export_kv.left_padded(seqs)
         outs = cached(ids, mask, pos, *export_kv.empty_past(card, n))
         nxt = mask.sum(1)
         limits = [min(train.MAX_NEW_TOKENS, train.CONTEXT - len(s)) for s in seqs]
