@@ -4,20 +4,21 @@ import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.topology.DeadLetters;
 import dev.cascade.router.topology.IdleAwarePunctuator;
 import dev.cascade.schemas.avro.Feedback;
-import dev.cascade.schemas.avro.LabelledExample;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import dev.cascade.schemas.serde.SchemaDecodingException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Labels routing outcomes, joining user feedback by request id within a window. An outcome with a
@@ -32,6 +33,10 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * (its sequence number is given later, by the trainer) to the examples topic.
  */
 final class LabelJoinProcessor implements Processor<String, byte[], String, Object> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(LabelJoinProcessor.class);
+  /** Whether this process has said why outcomes stopped early give no label (once: there may be many). */
+  private static final AtomicBoolean STOPPED_EARLY_TOLD = new AtomicBoolean();
 
   static final String OUTCOMES_WAITING = "learner-outcomes-waiting";
   static final String FEEDBACK_WAITING = "learner-feedback-waiting";
@@ -130,9 +135,10 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       emit(outcome, CascadeSerdes.feedback().decode(unstamp(waiting)));
       return;
     }
-    // No model answered a deadline_exceeded one: feedback to come cannot label an answer never
-    // given, so it is not kept for the window (under overload there may be many).
-    if (window.isZero() || outcome.getDeadlineExceeded()) {
+    // No model answered a deadline_exceeded one, and a small answer stopped early (or never given)
+    // has no correctness to learn: feedback to come cannot label either, so neither is kept for the
+    // window (under overload, or under an exact rule deferring early, there may be many).
+    if (window.isZero() || LabelledOutcomes.unanswered(outcome) != null) {
       emit(outcome, null);
       return;
     }
@@ -201,15 +207,25 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
   }
 
   private void emit(RoutingOutcome outcome, Feedback f) {
-    Optional<LabelledExample> example = LabelledOutcomes.label(outcome, f, 0L);
-    if (example.isEmpty()) {
-      metrics.outcome("unlabelled");
+    LabelledOutcomes.Labelled labelled = LabelledOutcomes.labelOrSkip(outcome, f, 0L);
+    if (labelled.example() == null) {
+      metrics.unlabelled(labelled.skipReason());
+      if (LabelledOutcomes.STOPPED_EARLY.equals(labelled.skipReason()) && !STOPPED_EARLY_TOLD.getAndSet(true)) {
+        LOG.warn("outcome {} gives no label, nor will any other deferred request the routers stop early: its small"
+            + " answer was cut once deferral was certain (small.early-defer, on by default under chow-sum or"
+            + " chow-quantile at alpha 0 with a fixed threshold), so whether it would have been right is unknown."
+            + " The learner then sees the large model's correctness only on explored requests"
+            + " (policy.exploration-rate), and without exploration finds no example where deferring helps. Set"
+            + " small.early-defer=false on the routers to label deferred requests;"
+            + " cascade_learner_unlabelled_outcomes_total{reason=\"stopped_early\"} counts them",
+            outcome.getRequestId());
+      }
       return;
     }
     metrics.outcome("labelled");
-    metrics.label(example.get().getLabelSource());
-    context.forward(new Record<String, Object>(outcome.getRequestId(), example.get(), context.currentSystemTimeMs()),
-        examplesSink);
+    metrics.label(labelled.example().getLabelSource());
+    context.forward(new Record<String, Object>(outcome.getRequestId(), labelled.example(),
+        context.currentSystemTimeMs()), examplesSink);
   }
 
   private void deadLetter(Record<String, byte[]> record, String input, Exception e, String reason) {

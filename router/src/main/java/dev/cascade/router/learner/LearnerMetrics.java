@@ -5,6 +5,7 @@ import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What the continuous learner counts, as Prometheus metrics: labels by source, feedback joins,
@@ -16,6 +17,17 @@ public final class LearnerMetrics {
 
   /** {@code cascade_learner_outcomes_total}'s {@code result} values. */
   static final List<String> OUTCOME_RESULTS = List.of("labelled", "unlabelled", "waiting");
+  /**
+   * {@code cascade_learner_unlabelled_outcomes_total}'s {@code reason} values, by the reason {@link
+   * LabelledOutcomes#labelOrSkip} gives.
+   */
+  static final Map<String, String> UNLABELLED_REASONS = Map.of(
+      LabelledOutcomes.STOPPED_EARLY, "stopped_early",
+      LabelledOutcomes.PREGEN_SKIPPED, "pregen_skipped",
+      LabelledOutcomes.SMALL_FAILED, "small_failed",
+      LabelledOutcomes.DEADLINE_EXCEEDED, "deadline_exceeded",
+      LabelledOutcomes.NO_LABEL, "no_label",
+      LabelledOutcomes.WRONG_NO_LARGE, "wrong_no_large");
   /** {@code cascade_learner_labels_total}'s {@code source} values. */
   static final List<String> LABEL_SOURCES = List.of(LabelledOutcomes.REFERENCE, LabelledOutcomes.FEEDBACK,
       LabelledOutcomes.TEACHER);
@@ -28,6 +40,7 @@ public final class LearnerMetrics {
   static final List<String> DEAD_LETTER_INPUTS = List.of("outcome", "feedback", "rule", "policy");
 
   private final Counter outcomes;
+  private final Counter unlabelled;
   private final Counter labels;
   private final Counter feedback;
   private final Counter trainings;
@@ -43,6 +56,13 @@ public final class LearnerMetrics {
         .help("Routing outcomes the learner read: labelled, unlabelled (no reference, feedback or large answer), "
             + "waiting (held for feedback)")
         .labelNames("result").withoutExemplars().register(registry);
+    unlabelled = Counter.builder().name("cascade_learner_unlabelled_outcomes_total")
+        .help("Routing outcomes that gave the learner no example, by reason: stopped_early (the router stopped the"
+            + " small model once deferral was certain, small.early-defer: its answer's correctness is unknown),"
+            + " pregen_skipped (no small answer), small_failed, deadline_exceeded (no model ran), no_label (accepted,"
+            + " with no reference, feedback or large answer), wrong_no_large (feedback says the small answer was wrong"
+            + " and the large model gave none)")
+        .labelNames("reason").withoutExemplars().register(registry);
     labels = Counter.builder().name("cascade_learner_labels_total")
         .help("Labelled examples by source: reference, feedback, teacher")
         .labelNames("source").withoutExemplars().register(registry);
@@ -72,6 +92,7 @@ public final class LearnerMetrics {
             + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
     fromZero(outcomes, OUTCOME_RESULTS);
+    fromZero(unlabelled, List.copyOf(new java.util.TreeSet<>(UNLABELLED_REASONS.values())));
     fromZero(labels, LABEL_SOURCES);
     fromZero(feedback, FEEDBACK_RESULTS);
     fromZero(trainings, TRAINING_RESULTS);
@@ -84,6 +105,17 @@ public final class LearnerMetrics {
 
   public void outcome(String result) {
     outcomes.labelValues(result).inc();
+  }
+
+  /** An outcome that gave no example, for {@code skipReason}, one of {@link LabelledOutcomes}'s reasons. */
+  public void unlabelled(String skipReason) {
+    outcome("unlabelled");
+    unlabelled.labelValues(UNLABELLED_REASONS.getOrDefault(skipReason, "no_label")).inc();
+  }
+
+  /** Outcomes so far that gave no example because the small model was stopped early. */
+  public long stoppedEarly() {
+    return (long) unlabelled.labelValues("stopped_early").get();
   }
 
   public void label(String source) {

@@ -410,7 +410,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       } else {
         skipped++;
         metrics.training("skipped", Double.NaN, Double.NaN);
-        LOG.info("SKIPPED: {}", v.reason());
+        long stopped = metrics.stoppedEarly();
+        LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped + " outcomes so far gave no label"
+            + " because the router stopped the small model early (small.early-defer): deferred requests label"
+            + " nothing unless the routers set small.early-defer=false");
       }
     }
     long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());

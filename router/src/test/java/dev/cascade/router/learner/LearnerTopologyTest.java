@@ -143,6 +143,25 @@ class LearnerTopologyTest {
   }
 
   @Test
+  void anAnswerStoppedEarlyIsNoLabelAndIsCountedByItsReasonAtOnce() {
+    // Deferred under an exact rule with small.early-defer: the small answer is a prefix, so it has no
+    // correctness even with a reference, and the large model's answer cannot make it a label.
+    send(RoutingOutcome.newBuilder(outcome("cut", Decision.DEFER, "a")).setSmallStop("early-defer")
+        .setSmallStopStep(2).setReference("a").setLargeCorrect(true).setAgree(null).build());
+    assertThat(counter("cascade_learner_unlabelled_outcomes", "reason", "stopped_early")).as("at once")
+        .isEqualTo(1);
+    assertThat(counter("cascade_learner_outcomes", "result", "unlabelled")).isEqualTo(1);
+    assertThat(counter("cascade_learner_outcomes", "result", "waiting")).isZero();
+    // an accepted one with nothing to label it waits for feedback, then counts as no_label
+    send(outcome("plain", Decision.ACCEPT, null));
+    assertThat(counter("cascade_learner_outcomes", "result", "waiting")).isEqualTo(1);
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    assertThat(counter("cascade_learner_unlabelled_outcomes", "reason", "no_label")).isEqualTo(1);
+    assertThat(counter("cascade_learner_unlabelled_outcomes", "reason", "stopped_early")).isEqualTo(1);
+    assertThat(examples.isEmpty()).isTrue();
+  }
+
+  @Test
   void feedbackForAnUnknownIdIsKeptForTheWindowThenDroppedAndCounted() {
     sendFeedback("nobody", "x");
     assertThat(counter("cascade_learner_feedback", "result", "waiting")).isEqualTo(1);
@@ -250,5 +269,6 @@ class LearnerTopologyTest {
     assertThat(help("cascade_learner_feedback")).contains("joined", "waiting", "dropped", "superseded", "replaced");
     assertThat(help("cascade_learner_dead_letters")).contains("outcome", "feedback", "rule", "policy");
     assertThat(help("cascade_learner_trainings")).contains(LearnerMetrics.TRAINING_RESULTS);
+    assertThat(help("cascade_learner_unlabelled_outcomes")).contains(LearnerMetrics.UNLABELLED_REASONS.values());
   }
 }

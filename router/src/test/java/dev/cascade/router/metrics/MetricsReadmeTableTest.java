@@ -97,7 +97,7 @@ class MetricsReadmeTableTest {
     new dev.cascade.router.learner.LearnerMetrics(registry);
     Scrape fresh = Scrape.parse(Exposition.of(registry));
     for (String counter : List.of("cascade_rule_fallbacks_total", "cascade_rules_records_total",
-        "cascade_learner_outcomes_total", "cascade_learner_labels_total", "cascade_learner_feedback_total",
+        "cascade_learner_outcomes_total", "cascade_learner_unlabelled_outcomes_total", "cascade_learner_labels_total", "cascade_learner_feedback_total",
         "cascade_learner_trainings_total", "cascade_learner_dead_letters_total")) {
       Matcher row = Pattern.compile("^\\| `" + counter + "` \\| counter \\| `([a-z_]+)` \\|([^|]*)\\|$",
           Pattern.MULTILINE).matcher(readme);
