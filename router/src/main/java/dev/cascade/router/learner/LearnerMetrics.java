@@ -53,8 +53,8 @@ public final class LearnerMetrics {
   /** Metrics registered in {@code registry}. */
   public LearnerMetrics(PrometheusRegistry registry) {
     outcomes = Counter.builder().name("cascade_learner_outcomes_total")
-        .help("Routing outcomes the learner read: labelled, unlabelled (no reference, feedback or large answer), "
-            + "waiting (held for feedback)")
+        .help("Routing outcomes the learner read: labelled, unlabelled (no example; why: "
+            + "cascade_learner_unlabelled_outcomes_total), waiting (held for feedback)")
         .labelNames("result").withoutExemplars().register(registry);
     unlabelled = Counter.builder().name("cascade_learner_unlabelled_outcomes_total")
         .help("Routing outcomes that gave the learner no example, by reason: stopped_early (the router stopped the"
@@ -92,7 +92,7 @@ public final class LearnerMetrics {
             + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
     fromZero(outcomes, OUTCOME_RESULTS);
-    fromZero(unlabelled, List.copyOf(new java.util.TreeSet<>(UNLABELLED_REASONS.values())));
+    fromZero(unlabelled, List.copyOf(UNLABELLED_REASONS.values()));
     fromZero(labels, LABEL_SOURCES);
     fromZero(feedback, FEEDBACK_RESULTS);
     fromZero(trainings, TRAINING_RESULTS);
