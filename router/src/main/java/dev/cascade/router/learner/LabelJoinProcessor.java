@@ -214,8 +214,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
         LOG.warn("outcome {} gives no label, nor will any other deferred request the routers stop early: its small"
             + " answer was cut once deferral was certain (small.early-defer, on by default under chow-sum or"
             + " chow-quantile at alpha 0 with a fixed threshold), so whether it would have been right is unknown."
-            + " The learner then sees the large model's correctness only on explored requests"
-            + " (policy.exploration-rate), and without exploration finds no example where deferring helps. Set"
+            + " The learner then sees the large model's correctness almost only on explored requests"
+            + " (policy.exploration-rate), and without exploration finds few or no examples where deferring helps."
+            + " Set"
             + " small.early-defer=false on the routers to label deferred requests;"
             + " cascade_learner_unlabelled_outcomes_total{reason=\"stopped_early\"} counts them",
             outcome.getRequestId());
