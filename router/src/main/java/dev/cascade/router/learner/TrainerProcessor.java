@@ -412,8 +412,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         metrics.training("skipped", Double.NaN, Double.NaN);
         long stopped = metrics.stoppedEarly();
         LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped + " outcomes so far gave no label"
-            + " because the router stopped the small model early (small.early-defer): deferred requests label"
-            + " nothing unless the routers set small.early-defer=false");
+            + " because the router stopped the small model early (small.early-defer): set small.early-defer=false on"
+            + " the routers for labels from deferred requests");
       }
     }
     long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());
