@@ -18,6 +18,8 @@ regression on the token features (fitted on validation, the learned rules' data)
 The same token-feature regression on the starting model is the baseline. Writes one JSON object.
 """
 import argparse
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -92,30 +94,25 @@ def decode(model, card, head, prompts, batch=256):
     return answers, np.array(feats), (None if head is None else np.array(judged))
 
 
+def tier_bounds():
+    """loadtest/scripts/tier-bounds (no .py suffix) as a module: its AUC and ridge logistic regression."""
+    path = os.path.join(ROOT, "loadtest", "scripts", "tier-bounds")
+    loader = importlib.machinery.SourceFileLoader("tier_bounds", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+TIER_BOUNDS = tier_bounds()
+
+
+def logistic(x, y):
+    """tier-bounds' logistic regression with ridge 1 on the standardised inputs."""
+    return TIER_BOUNDS.logistic(x, y, 1.0)
+
+
 def auc(score, y):
-    from itertools import groupby
-    order = np.argsort(score, kind="stable")
-    ranks = np.empty(len(score))
-    i = 0
-    for _, grp in groupby(range(len(order)), key=lambda j: score[order[j]]):
-        grp = list(grp)
-        ranks[order[grp]] = (grp[0] + grp[-1]) / 2 + 1
-    pos = y == 1
-    return float((ranks[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * (~pos).sum()))
-
-
-def logistic(x, y, ridge=1.0):
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    z = np.c_[(x - mu) / sd, np.ones(len(x))]
-    w = np.zeros(z.shape[1])
-    pen = np.r_[np.full(z.shape[1] - 1, ridge), 0.0]
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-z @ w))
-        step = np.linalg.solve((z * (p * (1 - p))[:, None]).T @ z + np.diag(pen + 1e-9), z.T @ (p - y) + pen * w)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return lambda q: np.c_[(q - mu) / sd, np.ones(len(q))] @ w
+    return float(TIER_BOUNDS.auc(score, y.astype(bool)))
 
 
 def read(path):
