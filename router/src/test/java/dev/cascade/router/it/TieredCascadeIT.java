@@ -235,7 +235,8 @@ class TieredCascadeIT {
             (level, line) -> lines.add(level + " " + line))) {
       checks.watch();
       long until = System.nanoTime() + 60_000_000_000L;
-      while (lines.stream().noneMatch(l -> l.contains("tier medium (")) && System.nanoTime() < until) {
+      // The INFO line on what the tier serves comes a moment before the WARN on its name: wait for both.
+      while (lines.stream().noneMatch(l -> l.startsWith("WARN tier medium (")) && System.nanoTime() < until) {
         Thread.sleep(50);
       }
       assertThat(lines).anyMatch(l -> l.startsWith("INFO tier medium (") && l.contains("serves model large, "
