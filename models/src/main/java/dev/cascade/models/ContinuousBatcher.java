@@ -223,7 +223,7 @@ final class ContinuousBatcher implements AutoCloseable {
         throw new IllegalStateException("generator is closed");
       }
       for (int i = 0; i < rows.length; i++) {
-        rows[i] = decoder.newRow(prefixes.get(i), limits[i], drafts.get(i), earlyStop);
+        rows[i] = decoder.newRow(prefixes.get(i), limits[i], drafts.get(i), earlyStop.forRow(i));
         if (!rows[i].finished) {
           job.unfinished.incrementAndGet();
           waiting.addLast(new PendingRow(job, i, rows[i]));

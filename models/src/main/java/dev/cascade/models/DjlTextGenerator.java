@@ -237,12 +237,31 @@ final class DjlTextGenerator implements TextGenerator {
       int[] draft = drafts.get(order[j]);
       sortedDrafts.add(draft.length > limits[j] ? Arrays.copyOf(draft, Math.max(0, limits[j])) : draft);
     }
-    List<Generation> out = batcher.decode(sorted, sortedDrafts, limits, cancellation, earlyStop, tokenizer::decode);
+    List<Generation> out = batcher.decode(sorted, sortedDrafts, limits, cancellation, inPromptOrder(earlyStop, order),
+        tokenizer::decode);
     Generation[] results = new Generation[order.length];
     for (int j = 0; j < order.length; j++) {
       results[order[j]] = out.get(j);
     }
     return List.of(results);
+  }
+
+  /** {@code earlyStop} asked for row {@code j} of the sorted batch as for prompt {@code order[j]}, its index in the call. */
+  private static EarlyStop inPromptOrder(EarlyStop earlyStop, Integer[] order) {
+    if (earlyStop == EarlyStop.NEVER) {
+      return earlyStop;
+    }
+    return new EarlyStop() {
+      @Override
+      public Check newCheck() {
+        return earlyStop.newCheck();
+      }
+
+      @Override
+      public EarlyStop forRow(int row) {
+        return earlyStop.forRow(order[row]);
+      }
+    };
   }
 
   /** Each prompt's ids followed by the separator, every prompt checked first. */

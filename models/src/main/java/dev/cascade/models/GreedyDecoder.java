@@ -135,7 +135,7 @@ public final class GreedyDecoder {
       Function<int[], String> detokenizer) {
     List<DecodingRow> rows = new ArrayList<>(prefixes.size());
     for (int i = 0; i < prefixes.size(); i++) {
-      rows.add(newRow(prefixes.get(i), maxNewTokens[i], drafts.get(i), earlyStop));
+      rows.add(newRow(prefixes.get(i), maxNewTokens[i], drafts.get(i), earlyStop.forRow(i)));
     }
     List<DecodingRow> active = new ArrayList<>();
     for (DecodingRow row : rows) {

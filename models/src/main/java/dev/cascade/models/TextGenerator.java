@@ -191,6 +191,17 @@ public interface TextGenerator extends AutoCloseable {
     Check newCheck();
 
     /**
+     * The condition for the prompt at index {@code row} of the {@code generate} call, asked once
+     * per prompt, before its first token, on the calling thread; {@link #NEVER} leaves that row
+     * unchecked. This default gives every row this condition. A caller overrides it to exempt some
+     * rows: the router decodes a sample of the rows it would stop to the end, to learn from their
+     * whole answers.
+     */
+    default EarlyStop forRow(int row) {
+      return this;
+    }
+
+    /**
      * One row's check. Told, in order, each token the row generates that leaves it below its limit
      * (end-of-sequence is not a token; the token that reaches the limit ends the row anyway); true
      * ends the row after that token. Runs on the model's decoding thread, so it must be quick. A

@@ -77,6 +77,39 @@ class EarlyStopTest {
   }
 
   @Test
+  void aRowExemptedByForRowDecodesToItsEndWhileTheOthersStop() {
+    // Rows 0 and 2 keep the condition; row 1 is exempted (the router's label sampling).
+    TextGenerator.EarlyStop stop = new TextGenerator.EarlyStop() {
+      @Override
+      public Check newCheck() {
+        return afterTokens(2).newCheck();
+      }
+
+      @Override
+      public TextGenerator.EarlyStop forRow(int row) {
+        return row == 1 ? NEVER : this;
+      }
+    };
+    List<long[]> prefixes = List.of(new long[] {3, 4}, new long[] {3, 10}, new long[] {3, 20});
+    List<Generation> batched;
+    try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
+        () -> counting(new ArrayList<>(), 24), 2)) {
+      batched = batcher.decode(prefixes, new int[] {20, 20, 20}, TextGenerator.Cancellation.NONE, stop,
+          Arrays::toString);
+    }
+    ContinuousBatcher.ForwardPassResource model = counting(new ArrayList<>(), 24);
+    List<Generation> direct = new GreedyDecoder(0, EOS).decode(prefixes,
+        Collections.nCopies(3, new int[0]), new int[] {20, 20, 20}, model, TextGenerator.Cancellation.NONE, stop,
+        Arrays::toString);
+    for (List<Generation> out : List.of(batched, direct)) {
+      assertThat(out.get(0).tokens()).containsExactly(5, 6);
+      assertThat(out.get(1).tokens()).containsExactly(11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24);
+      assertThat(out.get(2).tokens()).containsExactly(21, 22);
+      assertThat(out.stream().map(Generation::stoppedEarly)).containsExactly(true, false, true);
+    }
+  }
+
+  @Test
   void rowsThatEndOnTheirOwnAreNotMarkedAndAConditionThatThrowsStopsNothing() {
     List<Integer> batchSizes = Collections.synchronizedList(new ArrayList<>());
     try (ContinuousBatcher batcher = new ContinuousBatcher("t", new GreedyDecoder(0, EOS),
@@ -119,6 +152,40 @@ class EarlyStopTest {
       }
       // The condition must have stopped some rows and let others finish, or the test shows nothing.
       assertThat(stopped).isBetween(10, ITEMS - 10);
+    }
+  }
+
+  @Test
+  void withTheSmallModelForRowIsAskedByTheIndexOfThePromptInTheCall() {
+    List<String> prompts = BundledModels.testSplit().subList(0, ITEMS).stream().map(BundledModels.Item::prompt)
+        .toList();
+    // The generator sorts its rows by prompt length: the exemption must follow the prompt, not the row.
+    TextGenerator.EarlyStop oddRowsExempt = new TextGenerator.EarlyStop() {
+      @Override
+      public Check newCheck() {
+        return UNSURE_TOKEN.newCheck();
+      }
+
+      @Override
+      public TextGenerator.EarlyStop forRow(int row) {
+        return row % 2 == 1 ? NEVER : this;
+      }
+    };
+    try (TextGenerator small = TextGenerators.load("small", "OnnxRuntime", 8)) {
+      List<Generation> full = small.generate(prompts, 48);
+      List<Generation> early = small.generate(prompts, 48, TextGenerator.Cancellation.NONE, oddRowsExempt);
+      int stopped = 0;
+      for (int i = 0; i < ITEMS; i++) {
+        boolean wouldStop = stopsAt(UNSURE_TOKEN, full.get(i).tokenLogprobs(), full.get(i).entropies()) > 0;
+        if (i % 2 == 1) {
+          assertThat(early.get(i).stoppedEarly()).as(prompts.get(i)).isFalse();
+          assertThat(early.get(i).tokens()).as(prompts.get(i)).isEqualTo(full.get(i).tokens());
+        } else if (wouldStop && early.get(i).length() < full.get(i).length()) {
+          assertThat(early.get(i).stoppedEarly()).as(prompts.get(i)).isTrue();
+          stopped++;
+        }
+      }
+      assertThat(stopped).isGreaterThan(10);
     }
   }
 }

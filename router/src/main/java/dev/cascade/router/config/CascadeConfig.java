@@ -152,6 +152,12 @@ public final class CascadeConfig {
       dev.cascade.router.policy.EarlyDeferral.DEFAULT_EVERY, 1, 512,
       "with the policy's early-defer margin (rules whose early deferral is not exact): score the tokens so far after"
           + " every this many tokens only, not after each (the exact rules keep a running score and check every token)");
+  public static final ConfigKey<Double> EARLY_DEFER_LABEL_SHARE = ConfigKey.doubleInRange(
+      "small.early-defer-label-share", 0.0, 0.0, 1.0,
+      "share of the requests early deferral would stop that are decoded to the end all the same (drawn by request"
+          + " id), so that the continuous learner gets their whole answers as labels; each records this share as its"
+          + " label_propensity and weighs 1/share in training. 0 stops them all: their answers are unfinished and no"
+          + " label; deferring them is not changed either way");
 
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");
@@ -382,7 +388,7 @@ public final class CascadeConfig {
       TOPIC_REPLY_PREFIX, TOPIC_PARTITIONS, TOPIC_REPLICATION,
       SMALL_MODEL, LARGE_MODEL, ENGINE, MODEL_DECODERS, MODEL_THREADS, MODEL_SPINNING, MODEL_KV_CACHE, MODEL_KV_CACHE_MB, MODEL_DRAFT_WINDOW, LARGE_TARGET, TIERS, LARGE_KSERVE_TEXT_INPUT, LARGE_KSERVE_TEXT_OUTPUT,
       LARGE_KSERVE_MAX_TOKENS_INPUT, LARGE_OPENAI_API_KEY_FILE, LARGE_MAX_NEW_TOKENS, LARGE_PARAMETERS, MAX_NEW_TOKENS, STREAM_THREADS, STREAMS_IDLE_POLL_MS, STREAMS_STARTUP_TIMEOUT_MS, BATCH_SIZE, BATCH_WAIT_MS, BATCH_TIMEOUT_MS, BATCH_IN_FLIGHT,
-      EARLY_DEFER, EARLY_DEFER_EVERY, EXPIRED_REQUESTS, DEADLINE_GRACE_MS, SHED_SHORT_REQUESTS,
+      EARLY_DEFER, EARLY_DEFER_EVERY, EARLY_DEFER_LABEL_SHARE, EXPIRED_REQUESTS, DEADLINE_GRACE_MS, SHED_SHORT_REQUESTS,
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
       ESCALATION_SKIP_UNAVAILABLE_TIERS,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,

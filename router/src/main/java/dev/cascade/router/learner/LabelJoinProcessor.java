@@ -216,8 +216,8 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
             + " chow-quantile at alpha 0 with a fixed threshold), so whether it would have been right is unknown."
             + " The learner then sees the large model's correctness almost only on explored requests"
             + " (policy.exploration-rate), and without exploration finds few or no examples where deferring helps."
-            + " Set"
-            + " small.early-defer=false on the routers to label deferred requests;"
+            + " Set small.early-defer-label-share (0.05, say) on the routers to decode that share of them whole,"
+            + " each weighed 1/share, or small.early-defer=false to label them all;"
             + " cascade_learner_unlabelled_outcomes_total{reason=\"stopped_early\"} counts them",
             outcome.getRequestId());
       }

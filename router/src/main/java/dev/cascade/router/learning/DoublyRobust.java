@@ -41,6 +41,11 @@ import java.util.Objects;
  * other folds and the older requests, so no request's pseudo-outcome uses its own label. The
  * inverse-propensity weight is clipped at {@code maxWeight}, which biases explored residuals
  * toward zero only where ε is below {@code 1/maxWeight}.
+ *
+ * <p>A request that early deferral would have stopped has a whole small answer only when label
+ * sampling decoded it to its end, with probability {@code q} ({@code small.early-defer-label-share}),
+ * its label propensity; the others have no label. Each sampled one stands for {@code 1/q} of them:
+ * its weight is multiplied by {@code 1/q}, in the outcome model's fit too (clipped at {@code maxWeight}).
  */
 public final class DoublyRobust {
 
@@ -58,12 +63,24 @@ public final class DoublyRobust {
    * @param escalated whether it was escalated
    * @param propensity the probability that it was escalated, in (0, 1]
    * @param largeCorrect whether the large model was right, null when it did not answer
+   * @param labelPropensity the probability that its small answer was whole, in (0, 1]: below 1 for a
+   *     request that early deferral would have stopped and label sampling decoded to its end, which
+   *     then stands for {@code 1/labelPropensity} requests, whatever its escalation
    */
-  public record Observation(boolean everyRequestLabelled, boolean escalated, double propensity, Boolean largeCorrect) {
+  public record Observation(boolean everyRequestLabelled, boolean escalated, double propensity, Boolean largeCorrect,
+      double labelPropensity) {
     public Observation {
       if (!(propensity > 0 && propensity <= 1)) {
         throw new IllegalArgumentException("propensity must be in (0, 1], was " + propensity);
       }
+      if (!(labelPropensity > 0 && labelPropensity <= 1)) {
+        throw new IllegalArgumentException("labelPropensity must be in (0, 1], was " + labelPropensity);
+      }
+    }
+
+    /** A request whose small answer was whole whatever happened (label propensity 1). */
+    public Observation(boolean everyRequestLabelled, boolean escalated, double propensity, Boolean largeCorrect) {
+      this(everyRequestLabelled, escalated, propensity, largeCorrect, 1.0);
     }
 
     /** A fully labelled example of a data set: escalated with certainty, both answers known. */
@@ -81,8 +98,19 @@ public final class DoublyRobust {
       return escalated && largeCorrect != null;
     }
 
+    /** The inverse of the escalation's propensity, clipped: for the large model's residual. */
     double inverseWeight(double maxWeight) {
       return Math.min(maxWeight, 1.0 / propensity);
+    }
+
+    /** How many requests it stands for, as labelled whether or not it was escalated: 1/labelPropensity, clipped. */
+    double sampleWeight(double maxWeight) {
+      return Math.min(maxWeight, 1.0 / labelPropensity);
+    }
+
+    /** How many requests it stands for, as seen only because it was escalated: 1/(propensity × labelPropensity), clipped. */
+    double escalatedWeight(double maxWeight) {
+      return Math.min(maxWeight, 1.0 / (propensity * labelPropensity));
     }
   }
 
@@ -140,12 +168,12 @@ public final class DoublyRobust {
       positions[j] = i;
       small[j] = held.examples().get(i).smallCorrect();
       if (o.everyRequestLabelled()) {
-        weights[j] = 1.0;
+        weights[j] = o.sampleWeight(maxWeight);
         double m = imputation[i];
         large[j] = o.largeObserved() ? m + o.inverseWeight(maxWeight) * ((o.largeCorrect() ? 1 : 0) - m) : m;
         imputed += o.largeObserved() ? 0 : 1;
       } else {
-        weights[j] = o.inverseWeight(maxWeight);
+        weights[j] = o.escalatedWeight(maxWeight);
         large[j] = o.largeCorrect() ? 1 : 0;
       }
       j++;
@@ -201,7 +229,7 @@ public final class DoublyRobust {
         scores[m] = part.strata()[at];
         rows[m] = part.examples().get(at).smallCorrect() ? 1 : 0;
         values[m] = o.largeCorrect() ? 1 : 0;
-        weights[m] = o.inverseWeight(maxWeight);
+        weights[m] = o.escalatedWeight(maxWeight);
         m++;
       }
       double[] sorted = Arrays.copyOf(scores, m);

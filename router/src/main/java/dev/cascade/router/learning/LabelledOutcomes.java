@@ -44,6 +44,13 @@ import java.util.Optional;
  * the weight lowers the variance and biases the accepted region's share down; at the default
  * clip (50) it binds only for ε below 2%.
  *
+ * <p>Early deferral stops the small model once deferring is decided, so such a request's answer is
+ * unfinished and it has no label ({@link #STOPPED_EARLY}). Label sampling ({@code
+ * small.early-defer-label-share} = q) decodes a share q of them to their end, drawn by request id;
+ * each records q as its label propensity, and its weight is divided by q: the sampled ones stand
+ * for all the stopped ones. Without it the deferred region is represented only by requests whose
+ * score passed the threshold at their last token.
+ *
  * <p>For comparing rules by their deferral curves an example also needs the large model's
  * correctness, known only where it was escalated; {@link DoublyRobust} estimates it for the rest
  * ({@link #observation}).
@@ -180,6 +187,7 @@ public final class LabelledOutcomes {
         .setLabelSource(source)
         .setEscalated(escalated)
         .setPropensity(propensity)
+        .setLabelPropensity(outcome.getLabelPropensity())
         .setRule(rule)
         .setOutcomeAtMs(outcome.getCompletedAtMs())
         .setReceivedAtMs(outcome.getCompletedAtMs() - Math.round(outcome.getLatencies().getTotalMs()))
@@ -204,11 +212,23 @@ public final class LabelledOutcomes {
 
   /**
    * The inverse of the probability that this example was labelled, clipped at {@code maxWeight}:
-   * 1 for a right small answer labelled without the large model, {@code 1/propensity} otherwise.
+   * 1 for a right small answer labelled without the large model, {@code 1/propensity} otherwise;
+   * either divided by its label propensity ({@link #labelPropensity}).
    */
   public static double weight(LabelledExample example, double maxWeight) {
     boolean needsLarge = !example.getSmallCorrect() || TEACHER.equals(example.getLabelSource());
-    return needsLarge ? Math.min(maxWeight, 1.0 / example.getPropensity()) : 1.0;
+    double escalation = needsLarge ? example.getPropensity() : 1.0;
+    return Math.min(maxWeight, 1.0 / (escalation * labelPropensity(example)));
+  }
+
+  /**
+   * The probability that the example's small answer was decoded whole: the share of label sampling
+   * ({@code small.early-defer-label-share}) for a request that early deferral would have stopped,
+   * 1 for every other (and where it was not recorded, or out of range).
+   */
+  public static double labelPropensity(LabelledExample example) {
+    Double recorded = example.getLabelPropensity();
+    return recorded == null || !(recorded > 0) ? 1.0 : Math.min(1.0, recorded);
   }
 
   /**
@@ -219,7 +239,7 @@ public final class LabelledOutcomes {
    */
   public static DoublyRobust.Observation observation(LabelledExample example) {
     return new DoublyRobust.Observation(REFERENCE.equals(example.getLabelSource()), example.getEscalated(),
-        example.getPropensity(), example.getLargeCorrect());
+        example.getPropensity(), example.getLargeCorrect(), labelPropensity(example));
   }
 
   /** The training example: features, embedding, label and weight. */

@@ -40,7 +40,8 @@ import java.util.stream.IntStream;
  * by definition. Those are a biased sample of the requests with a label: every deferred one, but only the
  * explored few of the accepted ones. Each counts with the weight {@code 1 / propensity} (the
  * probability that it was escalated, as the outcome records it; a missing propensity counts as 1),
- * the inverse-propensity (Horvitz-Thompson) estimator: in expectation the weighted sample stands for
+ * divided by its label propensity where it has one (a request early deferral would have stopped,
+ * decoded whole by label sampling, stands for the stopped ones too), the inverse-propensity (Horvitz-Thompson) estimator: in expectation the weighted sample stands for
  * every request with a reference. That holds only where every request had a positive chance of
  * escalation (exploration above 0); where exploration was 0 the accepted region is absent and the
  * estimate describes the deferred requests only. The weights cost variance: an explored outcome
@@ -173,7 +174,9 @@ public final class OutcomeReport {
         }
       }
       double propensity = outcome.getPropensity() == null ? 1.0 : outcome.getPropensity();
-      items.add(new Item(features, vector, small, large, 1.0 / propensity,
+      // A request label sampling decoded whole stands for the ones early deferral stopped, too.
+      double labelPropensity = outcome.getLabelPropensity() == null ? 1.0 : outcome.getLabelPropensity();
+      items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt())));
       labels.merge(source, 1L, Long::sum);
     }
@@ -229,7 +232,7 @@ public final class OutcomeReport {
           + " policy set --exploration-rate E` on a running router)",
       LabelledOutcomes.STOPPED_EARLY, "decode the deferred requests' small answers to the end, small.early-defer=false"
           + " (on by default: under chow-sum, or chow-quantile at alpha 0, the small model stops once the deferral is"
-          + " certain, and a prefix's correctness is unknown)",
+          + " certain, and a prefix's correctness is unknown), or a share of them, small.early-defer-label-share",
       NO_REFERENCE, "send requests with a reference, or give feedback on escalated requests that decides both"
           + " answers (a corrected answer, or a verdict that the served large answer was right: `cascade feedback`,"
           + " POST /v1/feedback)",
@@ -419,7 +422,8 @@ public final class OutcomeReport {
     return stopped == 0 || used == 0 ? Optional.empty() : Optional.of(
         "warning: " + stopped + " deferred outcomes were skipped because the small model's answer stopped early"
             + " (small.early-defer), so they are not represented and these numbers describe the other requests only;"
-            + " with small.early-defer=false every deferred answer is whole");
+            + " with small.early-defer=false every deferred answer is whole, with small.early-defer-label-share a"
+            + " share that stands for the rest");
   }
 
   /** The others, by reason, in the order first met. */
@@ -550,6 +554,10 @@ public final class OutcomeReport {
     Double propensity = outcome.getPropensity();
     if (propensity != null && !(propensity > 0.0 && propensity <= 1.0)) {
       return "propensity not in (0, 1]";
+    }
+    Double labelPropensity = outcome.getLabelPropensity();
+    if (labelPropensity != null && !(labelPropensity > 0.0 && labelPropensity <= 1.0)) {
+      return "label_propensity not in (0, 1]";
     }
     if (!Double.isFinite(outcome.getScore())) {
       return "score not finite";

@@ -67,6 +67,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter largeModelRefusals;
   private final Counter smallModelFailures;
   private final Counter earlyDeferrals;
+  private final Counter earlyDeferralsDecodedForLabel;
   private final Counter tierEarlyDeferrals;
   private final Counter pregenSkips;
   private final Counter shedShort;
@@ -192,6 +193,11 @@ public final class CascadeMetrics implements RoutingObserver {
     earlyDeferrals = Counter.builder().name("cascade_small_early_deferrals_total")
         .help("Answered requests whose small-model decoding was stopped once their deferral was decided (small_stop"
             + " early-defer on the outcome; small.early-defer, the policy's early_defer_margin)")
+        .withoutExemplars().register(registry);
+    earlyDeferralsDecodedForLabel = Counter.builder().name("cascade_small_early_deferrals_decoded_for_label_total")
+        .help("Answered requests that early deferral would have stopped but that were decoded to their end, so"
+            + " that the continuous learner has their whole answers (label_propensity on the outcome;"
+            + " small.early-defer-label-share); not counted in cascade_small_early_deferrals_total")
         .withoutExemplars().register(registry);
     tierEarlyDeferrals = Counter.builder().name("cascade_tier_early_deferrals_total")
         .help("Middle-tier answers that the tier's server stopped once the tier's exact rule had decided to pass the"
@@ -358,6 +364,9 @@ public final class CascadeMetrics implements RoutingObserver {
     costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
     if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
       earlyDeferrals.inc();
+    }
+    if (outcome.getLabelPropensity() != null) {
+      earlyDeferralsDecodedForLabel.inc();
     }
     for (dev.cascade.schemas.avro.TierAnswer t : outcome.getTierAnswers()) {
       if (t.getStoppedEarly()) {

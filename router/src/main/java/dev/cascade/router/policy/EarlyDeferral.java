@@ -120,6 +120,39 @@ public final class EarlyDeferral {
   }
 
   /**
+   * The request's label-sampling draw in [0, 1): as the exploration draw, over the id with a prefix
+   * of its own, so that which requests are sampled for labels does not depend on which are
+   * explored. A request is decoded to its end when its draw is below {@code
+   * small.early-defer-label-share}, so the requests sampled at one share are a subset of those
+   * sampled at any higher share, and a replay samples the same ones. Fixed forever, as the
+   * exploration draw is.
+   */
+  public static double labelDraw(String requestId) {
+    return (StableHash.of("early-defer-label\0" + requestId) >>> 11) * 0x1.0p-53;
+  }
+
+  /**
+   * Whether {@code condition} would have stopped a generation that was decoded to its end: a fresh
+   * check told its tokens in order, as the decoder tells them (each token that leaves the row
+   * below {@code limit}; the token that reaches the limit ends the row anyway), says stop after
+   * one of them. For a row that label sampling decoded whole, this says whether it stands for the
+   * rows that stopped early. A check that throws stops nothing, as in the decoder.
+   */
+  public static boolean wouldStop(Condition condition, float[] logprobs, float[] entropies, int limit) {
+    Check check = condition.newCheck();
+    try {
+      for (int t = 0; t < logprobs.length && t + 1 < limit; t++) {
+        if (check.afterToken(logprobs[t], entropies[t])) {
+          return true;
+        }
+      }
+    } catch (RuntimeException e) {
+      return false;
+    }
+    return false;
+  }
+
+  /**
    * The exact stop condition of an exact rule ({@link #isExact}) at {@code threshold}: stop after
    * the token where the running score first passes it ({@code -∞}: after the first token).
    *

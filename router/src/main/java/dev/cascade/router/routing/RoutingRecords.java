@@ -366,6 +366,7 @@ public final class RoutingRecords {
         .setLatencies(latencies(queueMs, smallMs, scored.ruleMs(), 0, nowMs - pending.receivedAtMs()))
         .setSmallStop(stop == null ? null : stop.where())
         .setSmallStopStep(stop == null ? null : stop.step())
+        .setLabelPropensity(stop == null ? null : stop.labelPropensity())
         .setPregenSkipRule(pregen == null ? null : pregen.rule())
         .setPregenSkipScore(pregen == null ? null : pregen.score())
         .setPregenSkipThreshold(pregen == null ? null : pregen.threshold())
@@ -438,6 +439,7 @@ public final class RoutingRecords {
         .setPregenSkipScore(e.getPregenSkipScore())
         .setPregenSkipThreshold(e.getPregenSkipThreshold())
         .setSkippedTiers(e.getSkippedTiers())
+        .setLabelPropensity(e.getLabelPropensity())
         .build();
   }
 

@@ -57,6 +57,7 @@ public final class SmallModelRouter {
   private final ResponseCache cache;
   private final boolean earlyDefer;
   private final int earlyDeferEvery;
+  private final double labelShare;
   private final ExpiredRequests expiredRequests;
   private final GenerationTimes generationTimes;
 
@@ -123,9 +124,30 @@ public final class SmallModelRouter {
   public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
       RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
       int earlyDeferEvery, ExpiredRequests expiredRequests, GenerationTimes generationTimes) {
+    this(smallModel, rules, targetRate, records, defaultMaxNewTokens, clock, cache, earlyDefer, earlyDeferEvery,
+        expiredRequests, generationTimes, 0.0);
+  }
+
+  /**
+   * As above; {@code labelShare} ({@code small.early-defer-label-share}) of the requests that early
+   * deferral stops are decoded to their end all the same, drawn by request id ({@link
+   * EarlyDeferral#labelDraw}), so that the continuous learner has their whole answers: each one
+   * that the condition would have stopped ({@link EarlyDeferral#wouldStop}) records the share as
+   * its label propensity. A sampled request is decided on its whole answer, as without early
+   * deferral: for the exact rules that is the same decision.
+   *
+   * @throws IllegalArgumentException if {@code labelShare} is outside [0, 1]
+   */
+  public SmallModelRouter(TextGenerator smallModel, RuleResolver rules, TargetRateController targetRate,
+      RoutingRecords records, int defaultMaxNewTokens, Clock clock, ResponseCache cache, boolean earlyDefer,
+      int earlyDeferEvery, ExpiredRequests expiredRequests, GenerationTimes generationTimes, double labelShare) {
     if (earlyDeferEvery < 1) {
       throw new IllegalArgumentException("earlyDeferEvery must be >= 1, was " + earlyDeferEvery);
     }
+    if (!(labelShare >= 0 && labelShare <= 1)) {
+      throw new IllegalArgumentException("labelShare must be in [0, 1], was " + labelShare);
+    }
+    this.labelShare = labelShare;
     this.earlyDefer = earlyDefer;
     this.earlyDeferEvery = earlyDeferEvery;
     this.expiredRequests = expiredRequests;
@@ -173,7 +195,7 @@ public final class SmallModelRouter {
         Optional<Generation> cached = pending.request().getBypassCache() ? Optional.empty()
             : cache.get(new ResponseCache.Key(pending.request().getPrompt(), limit));
         if (cached.isPresent()) {
-          generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true, null));
+          generated.add(new Generated(i, pending, cached.get(), limit, batchStartMs, 0, true, null, false));
         } else if (expiredRequests.tooShort(pending.request(), batchStartMs, generationMs)) {
           // Its answer would most likely come after its caller stopped waiting: shed as the expired.
           double queueMs = Math.max(0, batchStartMs - pending.receivedAtMs());
@@ -219,10 +241,16 @@ public final class SmallModelRouter {
       for (int i : fresh) {
         prompts.add(batch.get(i).request().getPrompt());
       }
+      // Label sampling: these rows decode to their end whatever the condition says.
+      boolean[] sampled = new boolean[prompts.size()];
+      if (earlyStop.isPresent() && labelShare > 0) {
+        for (int j = 0; j < sampled.length; j++) {
+          sampled[j] = EarlyDeferral.labelDraw(batch.get(fresh.get(j)).request().getRequestId()) < labelShare;
+        }
+      }
       long t0 = System.nanoTime();
       List<Generation> generations = earlyStop.isPresent()
-          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE,
-              () -> earlyStop.get().newCheck()::afterToken)
+          ? smallModel.generate(prompts, limit, TextGenerator.Cancellation.NONE, perRow(earlyStop.get(), sampled))
           : smallModel.generate(prompts, limit);
       // A request the skip rule scored also paid its share of the prompt pass.
       double smallMs = (System.nanoTime() - t0) / 1e6;
@@ -236,8 +264,10 @@ public final class SmallModelRouter {
           cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
         }
         PregenVerdict verdict = verdicts.get(fresh.get(j));
+        boolean forLabel = sampled[j] && EarlyDeferral.wouldStop(earlyStop.get(), generation.tokenLogprobs(),
+            generation.entropies(), limit);
         generated.add(new Generated(fresh.get(j), pending, generation, limit, batchStartMs,
-            smallMs + (verdict == null ? 0 : passMsEach), false, verdict));
+            smallMs + (verdict == null ? 0 : passMsEach), false, verdict, forLabel));
       }
     }
     Routed[] out = new Routed[batch.size()];
@@ -263,7 +293,8 @@ public final class SmallModelRouter {
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
           shadows, k, rule, policy, scoringMsEach);
       double queueMs = Math.max(0, g.batchStartMs() - g.pending().receivedAtMs());
-      SmallStop stop = SmallStop.of(g.generation(), g.limit());
+      SmallStop stop = g.sampledForLabel() ? SmallStop.of(g.generation(), g.limit()).sampledForLabel(labelShare)
+          : SmallStop.of(g.generation(), g.limit());
       out[g.index()] = scored.decision() == Decision.ACCEPT
           ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit(),
               stop, g.pregen())
@@ -278,7 +309,22 @@ public final class SmallModelRouter {
 
   /** One request of the batch with its generation, in the order the batch is decided. */
   private record Generated(int index, PendingRequest pending, Generation generation, int limit, long batchStartMs,
-      double smallMs, boolean cacheHit, PregenVerdict pregen) {}
+      double smallMs, boolean cacheHit, PregenVerdict pregen, boolean sampledForLabel) {}
+
+  /** The batch's early stop: {@code condition} for each row, none for the rows sampled for labels. */
+  private static TextGenerator.EarlyStop perRow(EarlyDeferral.Condition condition, boolean[] sampled) {
+    return new TextGenerator.EarlyStop() {
+      @Override
+      public Check newCheck() {
+        return condition.newCheck()::afterToken;
+      }
+
+      @Override
+      public TextGenerator.EarlyStop forRow(int row) {
+        return sampled[row] ? NEVER : this;
+      }
+    };
+  }
 
   /**
    * The policy's pre-generation skip rule, resolved for this batch; empty when the policy names none,

@@ -9,8 +9,27 @@ import dev.cascade.models.Generation;
  * @param where {@link #EOS}, {@link #TOKEN_LIMIT}, {@link #EARLY_DEFER} or {@link #PREGEN_SKIP}
  * @param step the decoding step (1-based) it stopped at: the tokens generated, plus one for the
  *     step that wrote end-of-sequence
+ * @param labelPropensity for a request that early deferral would have stopped but label sampling
+ *     decoded to its end, the share sampled ({@code small.early-defer-label-share}): the
+ *     probability that such a request has a whole answer; null for every other request
  */
-public record SmallStop(String where, int step) {
+public record SmallStop(String where, int step, Double labelPropensity) {
+
+  public SmallStop {
+    if (labelPropensity != null && !(labelPropensity > 0 && labelPropensity <= 1)) {
+      throw new IllegalArgumentException("labelPropensity must be in (0, 1], was " + labelPropensity);
+    }
+  }
+
+  /** Where it stopped, for a request decoded as the condition said (no label sampling). */
+  public SmallStop(String where, int step) {
+    this(where, step, null);
+  }
+
+  /** The same stop, for a request that early deferral would have stopped but label sampling decoded whole. */
+  public SmallStop sampledForLabel(double share) {
+    return new SmallStop(where, step, share);
+  }
 
   /** The model wrote end-of-sequence. */
   public static final String EOS = "eos";

@@ -1,6 +1,7 @@
 package dev.cascade.router.learning;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.cascade.router.evaluation.CascadeEvaluation;
@@ -179,6 +180,36 @@ class DoublyRobustTest {
         }
       }
     }
+  }
+
+  @Test
+  void aRequestDecodedWholeByLabelSamplingStandsForOneOverItsLabelPropensity() {
+    Population p = Population.draw(40, 7);
+    List<DeferralExample> examples = examples(p);
+    List<DoublyRobust.Observation> held = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      held.add(i % 2 == 0
+          ? new DoublyRobust.Observation(true, true, 1.0, p.large()[i], 0.2) // referenced, sampled 1 in 5
+          : new DoublyRobust.Observation(false, true, 0.5, p.large()[i], 0.25)); // teacher, explored, sampled
+    }
+    List<DoublyRobust.Observation> older = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      older.add(DoublyRobust.Observation.complete(p.large()[i]));
+    }
+    DoublyRobust.Estimate e = DoublyRobust.estimate(new DoublyRobust.Part(examples, older, p.champion()),
+        new DoublyRobust.Part(examples, held, p.champion()), 4, MAX_WEIGHT);
+    assertThat(e.size()).isEqualTo(40);
+    for (int k = 0; k < e.size(); k++) {
+      int i = e.positions()[k];
+      // Deferred (propensity 1): the observed label exactly, whatever the sampling; weights 5 and 1/(0.5 × 0.25).
+      assertThat(e.large()[k]).isCloseTo(p.large()[i] ? 1 : 0, within(1e-12));
+      assertThat(e.weights()[k]).isCloseTo(i % 2 == 0 ? 5.0 : 8.0, within(1e-9));
+    }
+    DoublyRobust.Estimate clipped = DoublyRobust.estimate(new DoublyRobust.Part(examples, older, p.champion()),
+        new DoublyRobust.Part(examples, held, p.champion()), 4, 6.0);
+    assertThat(clipped.weights()).containsOnly(5.0, 6.0);
+    assertThatThrownBy(() -> new DoublyRobust.Observation(true, true, 1.0, true, 0.0))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("labelPropensity");
   }
 
   private static double sd(double[] values, double mean) {

@@ -56,6 +56,31 @@ class LabelledOutcomesTest {
   }
 
   @Test
+  void anAnswerDecodedWholeByLabelSamplingStandsForTheStoppedOnesRightOrWrong() {
+    // Deferred, decoded to its end because its label draw fell under the share 0.1.
+    LabelledExample wrong = LabelledOutcomes.label(outcome(Decision.DEFER, 1.0, "a", "b").setReference("b")
+        .setSmallCorrect(false).setLargeCorrect(true).setSmallStop("eos").setLabelPropensity(0.1).build(), null, 0)
+        .orElseThrow();
+    assertThat(wrong.getLabelPropensity()).isEqualTo(0.1);
+    assertThat(LabelledOutcomes.weight(wrong, 50)).isEqualTo(10.0, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(LabelledOutcomes.weight(wrong, 4)).isEqualTo(4.0);
+    // A right small answer too: without the sampling its correctness would be unknown as well.
+    LabelledExample right = LabelledOutcomes.label(outcome(Decision.DEFER, 1.0, "b", "b").setReference("b")
+        .setSmallCorrect(true).setLargeCorrect(true).setLabelPropensity(0.1).build(), null, 0).orElseThrow();
+    assertThat(LabelledOutcomes.weight(right, 50)).isEqualTo(10.0, org.assertj.core.data.Offset.offset(1e-9));
+    // The teacher's label of an explored one multiplies both probabilities.
+    LabelledExample taught = LabelledOutcomes.label(outcome(Decision.EXPLORE, 0.5, "a", "a").setLabelPropensity(0.25)
+        .build(), null, 0).orElseThrow();
+    assertThat(LabelledOutcomes.weight(taught, 50)).isEqualTo(8.0, org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(LabelledOutcomes.observation(taught).labelPropensity()).isEqualTo(0.25);
+    // Not recorded, or out of range: 1.
+    assertThat(LabelledOutcomes.labelPropensity(LabelledExample.newBuilder(wrong).setLabelPropensity(null).build()))
+        .isEqualTo(1.0);
+    assertThat(LabelledOutcomes.labelPropensity(LabelledExample.newBuilder(wrong).setLabelPropensity(-1.0).build()))
+        .isEqualTo(1.0);
+  }
+
+  @Test
   void anAcceptedWrongAnswerWithoutTheLargeModelIsKeptForComparisonsOnly() {
     LabelledExample e = LabelledOutcomes.label(outcome(Decision.ACCEPT, 0.05, "a", null).setReference("b")
         .setSmallCorrect(false).build(), null, 0).orElseThrow();

@@ -66,6 +66,41 @@ class EarlyDeferralTest {
   }
 
   @Test
+  void wouldStopReplaysTheCheckOverTheTokensThatLeftTheRowBelowItsLimit() {
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowSumRule(),
+        policy(ChowSumRule.NAME, 0, 1.5, 0, 0, null), true).orElseThrow();
+    float[] logprobs = {-0.5f, -0.5f, -0.5f, -0.001f, -0.5f};
+    float[] entropies = new float[5];
+    // Passes the threshold at the fourth token: stopped there when the limit leaves room after it.
+    assertThat(EarlyDeferral.wouldStop(stop, logprobs, entropies, 48)).isTrue();
+    assertThat(EarlyDeferral.wouldStop(stop, logprobs, entropies, 5)).isTrue();
+    // The fourth token reaches a limit of 4 and ends the row anyway: the decoder never asks.
+    assertThat(EarlyDeferral.wouldStop(stop, logprobs, entropies, 4)).isFalse();
+    assertThat(EarlyDeferral.wouldStop(stop, Arrays.copyOf(logprobs, 3), new float[3], 48)).isFalse();
+    EarlyDeferral.Condition broken = () -> (logprob, entropy) -> {
+      throw new IllegalStateException("broken");
+    };
+    assertThat(EarlyDeferral.wouldStop(broken, logprobs, entropies, 48)).isFalse();
+  }
+
+  @Test
+  void theLabelDrawIsUniformFixedAndIndependentOfTheExplorationDraw() {
+    int n = 20_000;
+    int below = 0;
+    int both = 0;
+    for (int i = 0; i < n; i++) {
+      String id = "req-" + i;
+      double d = EarlyDeferral.labelDraw(id);
+      assertThat(d).isGreaterThanOrEqualTo(0.0).isLessThan(1.0).isEqualTo(EarlyDeferral.labelDraw(id));
+      below += d < 0.1 ? 1 : 0;
+      both += d < 0.1 && PolicyDecider.explorationDraw(id) < 0.1 ? 1 : 0;
+    }
+    // 10% ± 5 standard deviations (0.2 points), and about 1% drawn by both.
+    assertThat(below).isBetween(1_790, 2_210);
+    assertThat(both).isBetween(130, 270);
+  }
+
+  @Test
   void chowQuantileAtZeroIsExactAndOtherLevelsAreNot() {
     EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowQuantileRule(0.0),
         policy(ChowQuantileRule.NAME, 0, 2.0, 0, 0, null), true).orElseThrow();

@@ -200,6 +200,60 @@ class EarlyDeferralRoutingTest {
   }
 
   @Test
+  void labelSamplingDecodesTheDrawnShareOfWouldBeStoppedRequestsWholeAndChangesNoDecision() {
+    double share = 0.4;
+    DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.4), 0.0);
+    List<Routed> full = route(router(false, ResponseCache.disabled()), policy);
+    List<Routed> stoppedAll = route(router(true, ResponseCache.disabled()), policy);
+    SmallModelRouter sampling = new SmallModelRouter(small, RuleResolver.of(DeferralRules.builtIn()),
+        new TargetRateController(), new RoutingRecords(new CostModel(1, 20), String::length), 48, Clock.systemUTC(),
+        ResponseCache.disabled(), true, 4, ExpiredRequests.SKIP, new GenerationTimes(), share);
+    List<Routed> sampled = route(sampling, policy);
+    int wouldStop = 0;
+    int decodedForLabel = 0;
+    for (int i = 0; i < ITEMS; i++) {
+      assertThat(decision(sampled.get(i))).as(prompts.get(i)).isEqualTo(decision(full.get(i)));
+      if (!(stoppedAll.get(i) instanceof Routed.Escalated stoppedOne)
+          || !SmallStop.EARLY_DEFER.equals(stoppedOne.escalation().getSmallStop())) {
+        // Not one early deferral stops: label sampling leaves it alone.
+        Escalation e = sampled.get(i) instanceof Routed.Escalated x ? x.escalation() : null;
+        if (e != null) {
+          assertThat(e.getLabelPropensity()).isNull();
+        } else {
+          assertThat(((Routed.Answered) sampled.get(i)).outcome().getLabelPropensity()).isNull();
+        }
+        continue;
+      }
+      wouldStop++;
+      Escalation e = escalation(sampled.get(i));
+      boolean drawn = dev.cascade.router.policy.EarlyDeferral.labelDraw("req-" + i) < share;
+      if (drawn) {
+        decodedForLabel++;
+        // Decoded to its end, as without early deferral, and marked as standing for 1/share of its kind.
+        assertThat(e.getSmallStop()).as(prompts.get(i)).isIn(SmallStop.EOS, SmallStop.TOKEN_LIMIT);
+        assertThat(e.getSmallTokens()).isEqualTo(escalation(full.get(i)).getSmallTokens());
+        assertThat(e.getLabelPropensity()).isEqualTo(share);
+      } else {
+        assertThat(e.getSmallStop()).as(prompts.get(i)).isEqualTo(SmallStop.EARLY_DEFER);
+        assertThat(e.getSmallTokens()).isEqualTo(escalation(stoppedAll.get(i)).getSmallTokens());
+        assertThat(e.getLabelPropensity()).isNull();
+      }
+    }
+    // Both kinds occur, in about the share drawn.
+    assertThat(wouldStop).isGreaterThan(40);
+    assertThat(decodedForLabel).isBetween((int) (0.2 * wouldStop), (int) (0.6 * wouldStop));
+    // The outcome carries it on to the learner.
+    Escalation one = sampled.stream().filter(r -> r instanceof Routed.Escalated x
+        && x.escalation().getLabelPropensity() != null).map(EarlyDeferralRoutingTest::escalation).findFirst()
+        .orElseThrow();
+    dev.cascade.schemas.avro.RoutingOutcome outcome = new RoutingRecords(new CostModel(1, 20), String::length)
+        .afterEscalation(one, new dev.cascade.router.escalation.LargeAnswer("x", new int[] {1}, new float[] {-0.1f},
+            5, 1), null, 5, System.currentTimeMillis()).outcome();
+    assertThat(outcome.getLabelPropensity()).isEqualTo(share);
+    assertThat(outcome.getAgree()).isNotNull();
+  }
+
+  @Test
   void underATargetRateNothingStops() {
     DeferralPolicy policy = new DeferralPolicy(ChowSumRule.NAME, 0.0, 1.0, 0.0, 0.3, 1L, "test", 0L, "");
     for (Routed r : route(router(true, ResponseCache.disabled()), policy)) {
