@@ -97,7 +97,8 @@ public final class OutcomeReport {
 
   /** One usable outcome. */
   private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
-      double weight, String inForce, double score, Map<String, Double> shadows, long promptHash) {}
+      double weight, String inForce, double score, Map<String, Double> shadows, long promptHash, boolean explored,
+      boolean labelSampled) {}
 
   /**
    * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
@@ -177,7 +178,8 @@ public final class OutcomeReport {
       // A request label sampling decoded whole stands for the ones early deferral stopped, too.
       double labelPropensity = outcome.getLabelPropensity() == null ? 1.0 : outcome.getLabelPropensity();
       items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
-          spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt())));
+          spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt()), propensity < 1.0,
+          outcome.getLabelPropensity() != null));
       labels.merge(source, 1L, Long::sum);
     }
 
@@ -266,6 +268,7 @@ public final class OutcomeReport {
   private final long read;
   private final int used;
   private final int explored;
+  private final int labelSampled;
   private final Map<String, Long> skipped;
   private final Map<String, Long> labels;
   private final double totalWeight;
@@ -275,13 +278,15 @@ public final class OutcomeReport {
   private final List<RuleResult> rules;
   private final List<TrainingOverlap> overlaps;
 
-  private OutcomeReport(long read, int used, int explored, Map<String, Long> skipped, Map<String, Long> labels,
+  private OutcomeReport(long read, int used, int explored, int labelSampled, Map<String, Long> skipped,
+      Map<String, Long> labels,
       double totalWeight,
       double effectiveN, double smallAccuracy, double largeAccuracy, List<RuleResult> rules,
       List<TrainingOverlap> overlaps) {
     this.read = read;
     this.used = used;
     this.explored = explored;
+    this.labelSampled = labelSampled;
     this.skipped = skipped;
     this.labels = labels;
     this.totalWeight = totalWeight;
@@ -379,8 +384,9 @@ public final class OutcomeReport {
       small += item.small() ? item.weight() : 0;
       large += item.large() ? item.weight() : 0;
     }
-    int explored = (int) items.stream().filter(item -> item.weight() > 1.0).count();
-    return new OutcomeReport(collected.read, n, explored,
+    int explored = (int) items.stream().filter(Item::explored).count();
+    int labelSampled = (int) items.stream().filter(Item::labelSampled).count();
+    return new OutcomeReport(collected.read, n, explored, labelSampled,
         Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)),
         Collections.unmodifiableMap(new LinkedHashMap<>(collected.labels)), total, total * total / squares,
         small / total, large / total, List.copyOf(results), List.copyOf(overlaps));
@@ -402,6 +408,14 @@ public final class OutcomeReport {
   }
 
   /**
+   * Used outcomes that early deferral would have stopped but that its label sampling decoded to
+   * their end ({@code label_propensity}): each stands for the stopped ones like it too.
+   */
+  public int labelSampled() {
+    return labelSampled;
+  }
+
+  /**
    * A warning when no used outcome was explored: then no accepted request is represented, and the
    * estimate describes the deferred requests only, not the traffic (the weighting needs an
    * exploration rate above 0). Empty otherwise.
@@ -415,11 +429,12 @@ public final class OutcomeReport {
   /**
    * A warning when some outcomes were skipped because the small model's answer stopped early
    * ({@code small.early-defer}) while others were used: those requests were deferred, and their
-   * absence leaves the estimate describing the rest of the traffic only. Empty otherwise.
+   * absence leaves the estimate describing the rest of the traffic only. Empty otherwise, and when
+   * label sampling decoded some of them whole: those stand for the stopped ones.
    */
   public Optional<String> stoppedEarlyWarning() {
     long stopped = skipped.getOrDefault(LabelledOutcomes.STOPPED_EARLY, 0L);
-    return stopped == 0 || used == 0 ? Optional.empty() : Optional.of(
+    return stopped == 0 || used == 0 || labelSampled > 0 ? Optional.empty() : Optional.of(
         "warning: " + stopped + " deferred outcomes were skipped because the small model's answer stopped early"
             + " (small.early-defer), so they are not represented and these numbers describe the other requests only;"
             + " with small.early-defer=false every deferred answer is whole, with small.early-defer-label-share a"
@@ -473,7 +488,8 @@ public final class OutcomeReport {
   }
 
   /**
-   * The report as one JSON object: {@code outcomes} ({@code read}, {@code used}, {@code explored}, {@code skipped}:
+   * The report as one JSON object: {@code outcomes} ({@code read}, {@code used}, {@code explored}, {@code
+   * label_sampled} (decoded whole by early deferral's label sampling), {@code skipped}:
    * reason → count, {@code labels}: label source → count of the used), {@code weighted_n}, {@code effective_n}, {@code small_accuracy},
    * {@code large_accuracy} (weighted), and {@code rules}: name → {@code n}, {@code auc_df},
    * {@code gain_over_random_pct}, {@code oracle_share_pct}, {@code random_auc_df},
@@ -486,6 +502,7 @@ public final class OutcomeReport {
     counts.put("read", read);
     counts.put("used", used);
     counts.put("explored", explored);
+    counts.put("label_sampled", labelSampled);
     ObjectNode skips = counts.putObject("skipped");
     skipped.forEach(skips::put);
     ObjectNode sources = counts.putObject("labels");
@@ -520,9 +537,10 @@ public final class OutcomeReport {
         skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
             skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
     out.append(String.format(Locale.ROOT,
-        "used: %d deferred, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f requests,"
+        "used: %d deferred%s, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f requests,"
             + " effective sample size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
-        used - explored, explored,
+        used - explored, labelSampled == 0 ? "" : " (" + labelSampled + " decoded whole by label sampling)",
+        explored,
         String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList()), totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
     int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
     out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",

@@ -144,6 +144,44 @@ class OutcomeReportTest {
   }
 
   @Test
+  void anOutcomeDecodedWholeByLabelSamplingStandsForTheStoppedOnesLikeIt() {
+    // Deferred requests: early deferral stopped three of every four, and label sampling (share
+    // 1/4) decoded the fourth whole. Weighting that one by 4 gives what four whole copies give.
+    OutcomeReport.Collector sampled = new OutcomeReport.Collector();
+    OutcomeReport.Collector copies = new OutcomeReport.Collector();
+    SplittableRandom random = new SplittableRandom(8);
+    for (int i = 0; i < 300; i++) {
+      UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+      boolean deferred = features.logprobSum() < -8;
+      boolean small = random.nextInt(3) == 0;
+      boolean large = random.nextInt(4) != 0;
+      double propensity = deferred ? 1.0 : 0.5;
+      RoutingOutcome.Builder one = SyntheticOutcomes.checked("r" + i, features, small, large, propensity, Map.of());
+      sampled.accept((deferred ? one.setLabelPropensity(0.25) : one).build());
+      for (int stopped = 0; stopped < (deferred ? 3 : 0); stopped++) {
+        sampled.accept(SyntheticOutcomes.checked("s" + i + "-" + stopped, features, small, large, 1.0, Map.of())
+            .setSmallStop(dev.cascade.router.routing.SmallStop.EARLY_DEFER).build());
+      }
+      for (int copy = 0; copy < (deferred ? 4 : 2); copy++) {
+        copies.accept(SyntheticOutcomes.checked("r" + i, features, small, large, null, Map.of()).build());
+      }
+    }
+
+    OutcomeReport a = OutcomeReport.compute(sampled, List.of(), RESAMPLES, 1);
+    OutcomeReport b = OutcomeReport.compute(copies, List.of(), RESAMPLES, 1);
+    assertThat(a.used()).isEqualTo(300);
+    assertThat(a.labelSampled()).isPositive().isEqualTo(a.used() - a.explored());
+    assertThat(a.totalWeight()).isEqualTo(b.used());
+    for (String rule : List.of("chow-sum", "chow-quantile-0", "oracle")) {
+      assertThat(a.rule(rule).aucDf()).as(rule).isCloseTo(b.rule(rule).aucDf(), within(1e-12));
+    }
+    // The stopped ones are represented by the sampled ones: no warning that they are missing.
+    assertThat(a.stoppedEarlyWarning()).isEmpty();
+    assertThat(a.toTable()).contains("(" + a.labelSampled() + " decoded whole by label sampling)");
+    assertThat(a.toJson().path("outcomes").path("label_sampled").asInt()).isEqualTo(a.labelSampled());
+  }
+
+  @Test
   void deferredAnswersThatStoppedEarlyAreLeftOutAndTheReportSaysSo() {
     SplittableRandom random = new SplittableRandom(4);
     OutcomeReport.Collector whole = new OutcomeReport.Collector();
