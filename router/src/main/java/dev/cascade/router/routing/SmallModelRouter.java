@@ -133,8 +133,9 @@ public final class SmallModelRouter {
    * deferral stops are decoded to their end all the same, drawn by request id ({@link
    * EarlyDeferral#labelDraw}), so that the continuous learner has their whole answers: each one
    * that the condition would have stopped ({@link EarlyDeferral#wouldStop}) records the share as
-   * its label propensity. A sampled request is decided on its whole answer, as without early
-   * deferral: for the exact rules that is the same decision.
+   * its label propensity, and is not put in the response cache (a stopped one is not either). A
+   * sampled request is decided on its whole answer, as without early deferral: for the exact rules
+   * that is the same decision.
    *
    * @throws IllegalArgumentException if {@code labelShare} is outside [0, 1]
    */
@@ -260,12 +261,14 @@ public final class SmallModelRouter {
       for (int j = 0; j < prompts.size(); j++) {
         PendingRequest pending = batch.get(fresh.get(j));
         Generation generation = generations.get(j);
-        if (!pending.request().getBypassCache() && !generation.stoppedEarly()) {
+        boolean forLabel = sampled[j] && EarlyDeferral.wouldStop(earlyStop.get(), generation.tokenLogprobs(),
+            generation.entropies(), limit);
+        // Nor is one decoded whole for its label: a repeat of its prompt is then decoded and drawn
+        // afresh, as it would be without the sampling, instead of being answered whole from the cache.
+        if (!pending.request().getBypassCache() && !generation.stoppedEarly() && !forLabel) {
           cache.put(new ResponseCache.Key(prompts.get(j), limit), generation);
         }
         PregenVerdict verdict = verdicts.get(fresh.get(j));
-        boolean forLabel = sampled[j] && EarlyDeferral.wouldStop(earlyStop.get(), generation.tokenLogprobs(),
-            generation.entropies(), limit);
         generated.add(new Generated(fresh.get(j), pending, generation, limit, batchStartMs,
             smallMs + (verdict == null ? 0 : passMsEach), false, verdict, forLabel));
       }

@@ -205,9 +205,10 @@ class EarlyDeferralRoutingTest {
     DeferralPolicy policy = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.4), 0.0);
     List<Routed> full = route(router(false, ResponseCache.disabled()), policy);
     List<Routed> stoppedAll = route(router(true, ResponseCache.disabled()), policy);
+    ResponseCache cache = ResponseCache.create(1_000, Duration.ofMinutes(5));
     SmallModelRouter sampling = new SmallModelRouter(small, RuleResolver.of(DeferralRules.builtIn()),
         new TargetRateController(), new RoutingRecords(new CostModel(1, 20), String::length), 48, Clock.systemUTC(),
-        ResponseCache.disabled(), true, 4, ExpiredRequests.SKIP, new GenerationTimes(), share);
+        cache, true, 4, ExpiredRequests.SKIP, new GenerationTimes(), share);
     List<Routed> sampled = route(sampling, policy);
     int wouldStop = 0;
     int decodedForLabel = 0;
@@ -225,6 +226,8 @@ class EarlyDeferralRoutingTest {
         continue;
       }
       wouldStop++;
+      // Neither kind is cached: a repeat of the prompt is decoded and drawn afresh.
+      assertThat(cache.get(new ResponseCache.Key(prompts.get(i), 48))).as(prompts.get(i)).isEmpty();
       Escalation e = escalation(sampled.get(i));
       boolean drawn = dev.cascade.router.policy.EarlyDeferral.labelDraw("req-" + i) < share;
       if (drawn) {
