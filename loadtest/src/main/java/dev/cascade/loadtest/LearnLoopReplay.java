@@ -47,7 +47,8 @@ import java.util.Objects;
  * <pre>
  * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl] [--curve N,N,...]
  *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
- *     [--min-holdout N] [--max-weight W] [--half-life N] [--refresh-margin M] [--lag N] [--delay N] [--target R] [--exploration E] [--json]
+ *     [--min-holdout N] [--max-weight W] [--half-life N] [--refresh-margin M] [--lag N] [--delay N] [--target R] [--exploration E]
+ *     [--fixed-threshold [--early-defer] [--label-share Q]] [--json]
  * </pre>
  *
  * Every request is decided as {@code serve} decides it: the rule in force scores the small model's
@@ -69,6 +70,15 @@ import java.util.Objects;
  * decided (the issue's measure). Not the demo itself: no Kafka, no timing; the decisions are the
  * router's, but the order of outcomes and the rounds' timing are modelled.
  *
+ * <p>{@code --fixed-threshold}: the policy holds no target rate; its threshold is calibrated for
+ * {@code --target} on the validation split at the start and on the rule's cross-fitted scores at
+ * each publication, and stays there ({@code serve}'s default policy is so). With {@code
+ * --early-defer} the router's early deferral applies ({@code small.early-defer}: only under an exact
+ * rule, Chow-Sum at the start): a deferred request whose answer the check would cut before its last
+ * token gives no example, unless its label draw is below {@code --label-share} q ({@code
+ * small.early-defer-label-share}), when it is decoded whole and weighs 1/q. Without {@code
+ * --early-defer} every answer is whole (as {@code small.early-defer=false}).
+ *
  * <p>{@code --curve N,N,...} adds a learning curve: at so many requests after the shift, the
  * learner's rule trained on the labels as logged there and on every label, scored on the rest of
  * the stream next to the shipped rule and the same learner fitted on the validation split.
@@ -80,7 +90,7 @@ public final class LearnLoopReplay {
   private LearnLoopReplay() {}
 
   private record Request(Example example, UncertaintyFeatures features, float[] embedding, boolean smallCorrect,
-      boolean largeCorrect) {}
+      boolean largeCorrect, Generation small) {}
 
   public static void main(String[] args) throws Exception {
     System.setProperty("ai.djl.offline", "true");
@@ -104,6 +114,9 @@ public final class LearnLoopReplay {
     boolean fullLabels = false;
     long seed = 0;
     int[] curve = new int[0];
+    boolean fixedThreshold = false;
+    boolean earlyDefer = false;
+    double labelShare = 0.0;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--json" -> json = true;
@@ -126,6 +139,9 @@ public final class LearnLoopReplay {
         case "--curve" -> curve = java.util.Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
         case "--target" -> target = Double.parseDouble(args[++i]);
         case "--exploration" -> exploration = Double.parseDouble(args[++i]);
+        case "--fixed-threshold" -> fixedThreshold = true;
+        case "--early-defer" -> earlyDefer = true;
+        case "--label-share" -> labelShare = Double.parseDouble(args[++i]);
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
@@ -167,7 +183,7 @@ public final class LearnLoopReplay {
       Generation g = small.get(i);
       requests.add(new Request(stream.get(i), FeatureExtractor.extract(g.tokenLogprobs(), g.entropies()),
           g.embedding(), g.text().equals(stream.get(i).reference()),
-          large.get(i).text().equals(stream.get(i).reference())));
+          large.get(i).text().equals(stream.get(i).reference()), g));
     }
     DeferralRule chowSum = DeferralRules.of("chow-sum", 0);
     DeferralRule shipped = LearnedRules.bundled().create("posthoc-quantile", 0);
@@ -189,7 +205,10 @@ public final class LearnLoopReplay {
     DeferralRule rule = chowSum;
     long trainedUpTo = -1;
     String key = "chow-sum@0.0";
-    DeferralPolicy policy = new DeferralPolicy("chow-sum", 0.0, start, exploration, target, 1, "replay", 0, "start");
+    // With a fixed threshold the policy holds no rate (0), as serve's default policy.
+    double policyRate = fixedThreshold ? 0.0 : target;
+    DeferralPolicy policy = new DeferralPolicy("chow-sum", 0.0, start, exploration, policyRate, 1, "replay", 0,
+        "start");
     TargetRateController controller = new TargetRateController();
     long nextVersion = 1;
 
@@ -227,6 +246,11 @@ public final class LearnLoopReplay {
     boolean[] escalatedAll = new boolean[n];
     boolean[] escalatedExplored = new boolean[n];
     double[] propensity = new double[n];
+    // Early deferral: the answer cut (no label), or decoded whole for its label (its label propensity).
+    boolean[] stoppedEarly = new boolean[n];
+    double[] labelPropensity = new double[n];
+    int stoppedCount = 0;
+    int sampledCount = 0;
     for (int i = 0; i < n; i++) {
       if (running != null && i >= roundDueAt) {
         ChallengerTrial.Verdict v = running;
@@ -240,8 +264,8 @@ public final class LearnLoopReplay {
           rule = challenger;
           trainedUpTo = (long) challenger.info().validationMetrics().get(ChallengerTrial.TRAINED_UNTIL).doubleValue();
           key = challenger.name() + "@0.0#v" + version;
-          policy = new DeferralPolicy(challenger.name(), 0.0, threshold, exploration, target, policy.version() + 1,
-              "replay", 0, "published");
+          policy = new DeferralPolicy(challenger.name(), 0.0, threshold, exploration, policyRate,
+              policy.version() + 1, "replay", 0, "published");
           published++;
           log.add(String.format(Locale.ROOT, "#%d PUBLISHED %s", i, v.reason()));
         } else if (v.revert()) {
@@ -251,8 +275,8 @@ public final class LearnLoopReplay {
           rule = chowSum;
           trainedUpTo = -1;
           key = "chow-sum@0.0";
-          policy = new DeferralPolicy("chow-sum", 0.0, threshold, exploration, target, policy.version() + 1, "replay",
-              0, "reverted");
+          policy = new DeferralPolicy("chow-sum", 0.0, threshold, exploration, policyRate, policy.version() + 1,
+              "replay", 0, "reverted");
           reverted++;
           log.add(String.format(Locale.ROOT, "#%d REVERTED %s", i, v.reason()));
         } else if (v.challenger() != null) {
@@ -267,7 +291,21 @@ public final class LearnLoopReplay {
       Request r = requests.get(i);
       double score = rule.score(r.features(), r.embedding());
       double threshold = controller.threshold(policy, key);
-      Decision decision = PolicyDecider.decide("learn-" + (seed == 0 ? "" : seed + "-") + i, score, threshold, exploration);
+      String requestId = "learn-" + (seed == 0 ? "" : seed + "-") + i;
+      Decision decision = PolicyDecider.decide(requestId, score, threshold, exploration);
+      labelPropensity[i] = 1.0;
+      java.util.Optional<dev.cascade.router.policy.EarlyDeferral.Condition> stop =
+          dev.cascade.router.policy.EarlyDeferral.condition(rule, policy, earlyDefer);
+      if (stop.isPresent() && dev.cascade.router.policy.EarlyDeferral.wouldStop(stop.get(), r.small().tokenLogprobs(),
+          r.small().entropies(), 48)) {
+        if (dev.cascade.router.policy.EarlyDeferral.labelDraw(requestId) < labelShare) {
+          labelPropensity[i] = labelShare;
+          sampledCount++;
+        } else {
+          stoppedEarly[i] = true;
+          stoppedCount++;
+        }
+      }
       controller.observe(policy, key, score, decision.escalates());
       inForce[i] = spec;
       inForceScore[i] = score;
@@ -287,16 +325,20 @@ public final class LearnLoopReplay {
       due.sort(Comparator.comparingInt(p -> p[1]));
       for (int[] p : due) {
         int j = p[0];
+        if (stoppedEarly[j]) {
+          continue; // an unfinished answer: no label
+        }
         Request q = requests.get(j);
         boolean escalated = escalatedAll[j];
         boolean largeSeen = escalated || fullLabels;
         double prop = fullLabels ? 1.0 : propensity[j];
-        double weight = q.smallCorrect() ? 1.0 : Math.min(maxWeight, 1.0 / prop);
+        double lp = fullLabels ? 1.0 : labelPropensity[j];
+        double weight = Math.min(maxWeight, (q.smallCorrect() ? 1.0 : 1.0 / prop) / lp);
         boolean largeLabel = largeSeen ? q.largeCorrect() : q.smallCorrect();
         examples.add(new DeferralExample(q.features(), q.embedding(), q.smallCorrect(), largeLabel, weight,
             "reference", PromptHash.of(q.example().prompt())));
         observations.add(fullLabels ? DoublyRobust.Observation.complete(q.largeCorrect())
-            : new DoublyRobust.Observation(true, escalated, prop, largeSeen ? q.largeCorrect() : null));
+            : new DoublyRobust.Observation(true, escalated, prop, largeSeen ? q.largeCorrect() : null, lp));
         seqs.add(nextSeq++);
         sinceRound++;
         if (examples.size() > maxExamples) {
@@ -355,8 +397,9 @@ public final class LearnLoopReplay {
     double[] second = auc(requests, inForceScore, chowSum, shipped, learned);
     log.forEach(out::println);
     out.printf(Locale.ROOT, "second half: %d decided by published rules; AUC-DF %.4f, chow-sum %.4f, shipped %.4f;"
-        + " gap to shipped %+.4f; published %d, rejected %d, reverted %d%n", learned.size(), second[0], second[1],
-        second[2], second[0] - second[2], published, rejected, reverted);
+        + " gap to shipped %+.4f; published %d, rejected %d, reverted %d; stopped early %d, decoded whole for the"
+        + " label %d%n", learned.size(), second[0], second[1], second[2], second[0] - second[2], published, rejected,
+        reverted, stoppedCount, sampledCount);
     List<DeferralExample> validationExamples = new ArrayList<>();
     for (int i = 0; i < validationLarge.size(); i++) {
       Example e = validation.get(i);
@@ -371,6 +414,8 @@ public final class LearnLoopReplay {
       result.put("rules_published", published);
       result.put("rules_rejected", rejected);
       result.put("reverted", reverted);
+      result.put("stopped_early", stoppedCount);
+      result.put("label_sampled", sampledCount);
       result.put("second_half_decided_by_published", learned.size());
       result.put("second_half_auc_df_published", second[0]);
       result.put("second_half_auc_df_chow_sum", second[1]);

@@ -35,7 +35,7 @@ class TierChecksTest {
   /** A generous bound on waits for the background asking (the machine is shared and slow). */
   private static final long BOUND_NANOS = 60_000_000_000L;
 
-  private final List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+  private final List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private static LargeModelTransport.ServerInfo info(String model, long parameters, String tokenizer) {
     return new LargeModelTransport.ServerInfo(OptionalInt.of(64), Optional.of(tokenizer), OptionalInt.of(512),

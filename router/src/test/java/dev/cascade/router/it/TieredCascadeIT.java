@@ -227,7 +227,7 @@ class TieredCascadeIT {
     int latePort = EmbeddedKafka.freePort();
     CascadeConfig swapped = config.with(CascadeConfig.TIERS,
         "medium=127.0.0.1:" + largeServer.port() + ",large=127.0.0.1:" + latePort);
-    List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<String> lines = new java.util.concurrent.CopyOnWriteArrayList<>();
     LargeModelServer late = null;
     try (dev.cascade.router.escalation.EscalationTiers tiers = CascadeRouter.connectTiers(swapped, "");
         dev.cascade.router.escalation.TierChecks checks = new dev.cascade.router.escalation.TierChecks(tiers,
