@@ -225,6 +225,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
     }
     metrics.outcome("labelled");
     metrics.label(labelled.example().getLabelSource());
+    if (labelled.example().getLabelPropensity() != null) {
+      metrics.labelSampled();
+    }
     context.forward(new Record<String, Object>(outcome.getRequestId(), labelled.example(),
         context.currentSystemTimeMs()), examplesSink);
   }

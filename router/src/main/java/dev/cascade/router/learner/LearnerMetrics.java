@@ -42,6 +42,7 @@ public final class LearnerMetrics {
   private final Counter outcomes;
   private final Counter unlabelled;
   private final Counter labels;
+  private final Counter labelSampled;
   private final Counter feedback;
   private final Counter trainings;
   private final Gauge examples;
@@ -66,6 +67,11 @@ public final class LearnerMetrics {
     labels = Counter.builder().name("cascade_learner_labels_total")
         .help("Labelled examples by source: reference, feedback, teacher")
         .labelNames("source").withoutExemplars().register(registry);
+    labelSampled = Counter.builder().name("cascade_learner_label_sampled_total")
+        .help("Labelled examples whose small answer early deferral would have cut but the router's label sampling"
+            + " decoded whole (label_propensity, small.early-defer-label-share): each weighs 1/share; also counted in"
+            + " cascade_learner_labels_total")
+        .withoutExemplars().register(registry);
     feedback = Counter.builder().name("cascade_learner_feedback_total")
         .help("Feedback records: joined (to an outcome), waiting (no outcome yet: kept for the join window), "
             + "dropped (the window passed with no outcome), superseded (the outcome had a reference), replaced (a newer verdict on the same waiting id)")
@@ -120,6 +126,11 @@ public final class LearnerMetrics {
 
   public void label(String source) {
     labels.labelValues(source).inc();
+  }
+
+  /** A labelled example decoded whole by the router's label sampling of early deferrals. */
+  public void labelSampled() {
+    labelSampled.inc();
   }
 
   public void feedback(String result) {

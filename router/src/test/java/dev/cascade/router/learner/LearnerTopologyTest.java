@@ -1,6 +1,7 @@
 package dev.cascade.router.learner;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.features.FeatureExtractor;
@@ -159,6 +160,31 @@ class LearnerTopologyTest {
     assertThat(counter("cascade_learner_unlabelled_outcomes", "reason", "no_label")).isEqualTo(1);
     assertThat(counter("cascade_learner_unlabelled_outcomes", "reason", "stopped_early")).isEqualTo(1);
     assertThat(examples.isEmpty()).isTrue();
+  }
+
+  @Test
+  void anAnswerDecodedWholeByLabelSamplingIsALabelThatCarriesItsShare() {
+    // Early deferral would have cut it; the router's label sampling (share 0.2) decoded it whole.
+    send(RoutingOutcome.newBuilder(outcome("sampled", Decision.DEFER, "a")).setSmallStop("eos").setSmallStopStep(3)
+        .setReference("b").setSmallCorrect(false).setLargeCorrect(true).setLabelPropensity(0.2).build());
+    LabelledExample example = examples.readValue();
+    assertThat(example.getLabelPropensity()).isEqualTo(0.2);
+    assertThat(dev.cascade.router.learning.LabelledOutcomes.weight(example, 50)).isCloseTo(5.0, within(1e-9));
+    assertThat(counter("cascade_learner_label_sampled")).isEqualTo(1);
+    // One decoded whole without sampling carries none and is not counted.
+    send(outcome("plain", Decision.DEFER, "a"));
+    driver.advanceWallClockTime(WINDOW.plusSeconds(2));
+    assertThat(examples.readValue().getLabelPropensity()).isNull();
+    assertThat(counter("cascade_learner_label_sampled")).isEqualTo(1);
+  }
+
+  private double counter(String name) {
+    for (MetricSnapshot s : registry.scrape()) {
+      if (s instanceof CounterSnapshot c && c.getMetadata().getName().equals(name)) {
+        return c.getDataPoints().stream().mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+      }
+    }
+    return 0;
   }
 
   @Test
