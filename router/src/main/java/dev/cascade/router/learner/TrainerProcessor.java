@@ -411,8 +411,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         skipped++;
         metrics.training("skipped", Double.NaN, Double.NaN);
         long stopped = metrics.stoppedEarly();
-        LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped + " outcomes since this learner started gave no label"
-            + " because the router stopped the small model early (small.early-defer): set"
+        LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped
+            + " outcomes since this learner started gave no label because the router stopped the small model early (small.early-defer): set"
             + " small.early-defer-label-share (0.05, say) on the routers to label that share of them, or"
             + " small.early-defer=false to label them all");
       }
