@@ -121,6 +121,9 @@ final class ApiRecords {
     if (p.earlyDeferMargin() != null) {
       b.setEarlyDeferMargin(p.earlyDeferMargin());
     }
+    if (p.earlyDeferLabelShare() != null) {
+      b.setEarlyDeferLabelShare(p.earlyDeferLabelShare());
+    }
     if (p.pregenSkip() != null) {
       b.setPregenSkipRule(p.pregenSkip().rule()).setPregenSkipThreshold(p.pregenSkip().threshold());
     }
@@ -154,7 +157,8 @@ final class ApiRecords {
         p.hasEarlyDeferMargin() ? p.getEarlyDeferMargin() : null,
         tierPolicies(p.getTierPoliciesList()),
         dev.cascade.router.policy.PregenSkipPolicy.of(p.hasPregenSkipRule() ? p.getPregenSkipRule() : null,
-            p.hasPregenSkipThreshold() ? p.getPregenSkipThreshold() : null));
+            p.hasPregenSkipThreshold() ? p.getPregenSkipThreshold() : null),
+        p.hasEarlyDeferLabelShare() ? p.getEarlyDeferLabelShare() : null);
   }
 
   private static java.util.List<dev.cascade.router.policy.TierPolicy> tierPolicies(
@@ -199,6 +203,7 @@ final class ApiRecords {
       case "shadowRules" -> "shadow_rules";
       case "fallbackRule" -> "fallback_rule";
       case "earlyDeferMargin" -> "early_defer_margin";
+      case "earlyDeferLabelShare" -> "early_defer_label_share";
       case "pregenSkip.rule" -> "pregen_skip_rule";
       case "pregenSkip.threshold" -> "pregen_skip_threshold";
       default -> recordComponent;

@@ -132,6 +132,13 @@ final class PolicyCommand implements Runnable {
             "Chow-Sum and Chow-Quantile at alpha 0 stop exactly at the threshold without it (the router's key small.early-defer)."})
     String earlyDefer;
 
+    @Option(names = "--early-defer-label-share", paramLabel = "Q|config",
+        description = {"Label sampling of early deferrals, in [0, 1]: this share of the requests that early deferral"
+            + " would stop decode to their end all the same (drawn by request id), so the continuous learner gets their"
+            + " whole answers; each records Q as its label propensity. config: the router's small.early-defer-label-share."
+            + " Left out: the share in force stays, whatever the rule."})
+    String earlyDeferLabelShare;
+
     @Option(names = "--pregen-skip", paramLabel = "RULE[@VERSION]|off",
         description = {"The pre-generation skip: a learned prompt-only rule on the rules topic (feature layout prompt/v1"
             + " or prompt-text/v1, e.g. from eval --tiers --skip-rule-out, published with rules publish) that scores each"
@@ -180,16 +187,17 @@ final class PolicyCommand implements Runnable {
             "--pregen-skip-threshold: --pregen-skip off turns the pre-generation skip off; give one or the other");
       }
       if (tier > 0 && (pregenSkip != null || pregenSkipThreshold != null || earlyDefer != null
-          || explorationRate != null || targetEscalationRate != null || shadowRules != null || fallbackRule != null)) {
+          || earlyDeferLabelShare != null || explorationRate != null || targetEscalationRate != null
+          || shadowRules != null || fallbackRule != null)) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha"
             + " and --threshold apply to a middle tier; set the others without --tier");
       }
       if (rule == null && alpha == null && threshold == null && explorationRate == null && targetEscalationRate == null
-          && earlyDefer == null && pregenSkip == null && pregenSkipThreshold == null && shadowRules == null
-          && fallbackRule == null) {
+          && earlyDefer == null && earlyDeferLabelShare == null && pregenSkip == null && pregenSkipThreshold == null
+          && shadowRules == null && fallbackRule == null) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "policy set: nothing to set; give at least"
             + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate, --early-defer,"
-            + " --pregen-skip, --pregen-skip-threshold, --shadow-rules, --fallback-rule");
+            + " --early-defer-label-share, --pregen-skip, --pregen-skip-threshold, --shadow-rules, --fallback-rule");
       }
       if (shadowRules != null && new java.util.HashSet<>(shadowRules()).size() < shadowRules().size()) {
         // Refused here, as the server refuses it, even where the policy in force already holds the same list.
@@ -197,11 +205,13 @@ final class PolicyCommand implements Runnable {
             + " names a rule twice; name each rule once");
       }
       Double margin = margin();
+      Double labelShare = labelShare();
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .getPolicy(GetPolicyRequest.getDefaultInstance());
-        Policy.Builder asked = tier == 0 ? smallModelRule(current, margin) : tierRule(current);
+        Policy.Builder asked = tier == 0 ? smallModelRule(current, margin, labelShare)
+            : tierRule(current);
         if (asked == null) {
           return 2;
         }
@@ -289,7 +299,7 @@ final class PolicyCommand implements Runnable {
           .clearVersion().clearUpdatedBy().clearUpdatedAtMs();
     }
 
-    private Policy.Builder smallModelRule(Policy current, Double margin) {
+    private Policy.Builder smallModelRule(Policy current, Double margin, Double labelShare) {
       String newRule = rule != null ? rule : current.getRule();
       Double newThreshold = threshold(current.getRule(), newRule, current.getThreshold(), "the small model");
       if (newThreshold == null) {
@@ -320,6 +330,13 @@ final class PolicyCommand implements Runnable {
         }
       } else if (margin != null) {
         asked.setEarlyDeferMargin(margin);
+      }
+      if (earlyDeferLabelShare == null) {
+        if (current.hasEarlyDeferLabelShare()) {
+          asked.setEarlyDeferLabelShare(current.getEarlyDeferLabelShare());
+        }
+      } else if (labelShare != null) {
+        asked.setEarlyDeferLabelShare(labelShare);
       }
       if (pregenSkip == null) {
         if (current.hasPregenSkipRule()) {
@@ -359,6 +376,19 @@ final class PolicyCommand implements Runnable {
           + ruleInForce + "', --rule asks for '" + newRule + "'): a threshold is on its rule's own scale, so the one in"
           + " force (" + inForce + ") would not mean the same");
       return null;
+    }
+
+    /** The share {@code --early-defer-label-share} asks for; null for config or not given (the server checks its range). */
+    private Double labelShare() {
+      if (earlyDeferLabelShare == null || earlyDeferLabelShare.strip().equalsIgnoreCase("config")) {
+        return null;
+      }
+      try {
+        return Double.parseDouble(earlyDeferLabelShare.strip());
+      } catch (NumberFormatException e) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--early-defer-label-share: '" + earlyDeferLabelShare + "' is neither a number nor config");
+      }
     }
 
     /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */

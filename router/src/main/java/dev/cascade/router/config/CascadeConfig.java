@@ -158,7 +158,8 @@ public final class CascadeConfig {
           + " id), so that the continuous learner gets their whole answers as labels; each records this share as its"
           + " label_propensity and weighs 1/share in training. 0 stops them all: their answers are unfinished and no"
           + " label. Under the exact rules the decisions are the same either way; under a margin a sampled one is decided on"
-          + " its whole answer");
+          + " its whole answer. A live policy's early_defer_label_share (policy set --early-defer-label-share)"
+          + " overrides it while in force");
 
   public static final ConfigKey<Integer> ESCALATION_MAX_IN_FLIGHT = ConfigKey.intInRange("escalation.max-in-flight", 64, 1, 100_000,
       "most large-model calls in flight");

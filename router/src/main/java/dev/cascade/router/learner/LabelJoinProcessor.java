@@ -216,8 +216,9 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
             + " chow-quantile at alpha 0 with a fixed threshold), so whether it would have been right is unknown."
             + " The learner then sees the large model's correctness almost only on explored requests"
             + " (policy.exploration-rate), and without exploration finds few or no examples where deferring helps."
-            + " Set small.early-defer-label-share (0.05, say) on the routers to decode that share of them whole,"
-            + " each weighed 1/share, or small.early-defer=false to label them all;"
+            + " Decode a share of them whole, each weighed 1/share: live with `cascade policy set"
+            + " --early-defer-label-share 0.05` (say), or small.early-defer-label-share on the routers;"
+            + " or small.early-defer=false to label them all;"
             + " cascade_learner_unlabelled_outcomes_total{reason=\"stopped_early\"} counts them",
             outcome.getRequestId());
       }

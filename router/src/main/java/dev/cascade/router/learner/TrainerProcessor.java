@@ -412,9 +412,9 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         metrics.training("skipped", Double.NaN, Double.NaN);
         long stopped = metrics.stoppedEarly();
         LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped
-            + " outcomes since this learner started gave no label because the router stopped the small model early (small.early-defer): set"
-            + " small.early-defer-label-share (0.05, say) on the routers to label that share of them, or"
-            + " small.early-defer=false to label them all");
+            + " outcomes since this learner started gave no label because the router stopped the small model early (small.early-defer): label"
+            + " a share of them, live with `cascade policy set --early-defer-label-share 0.05` (say) or"
+            + " small.early-defer-label-share on the routers, or small.early-defer=false to label them all");
       }
     }
     long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());
@@ -500,14 +500,15 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   /**
    * The policy the learner writes in place of {@code current}: another rule, α, threshold and rule
    * version, by the learner, and every other setting of {@code current} kept (exploration, target
-   * rate, shadow and fallback rules, middle tiers, the pre-generation skip; the early-deferral margin
-   * only when the rule stays the same).
+   * rate, shadow and fallback rules, middle tiers, the pre-generation skip, the label-sampling share;
+   * the early-deferral margin only when the rule stays the same).
    */
   static DeferralPolicy successor(DeferralPolicy current, String rule, double alpha, double threshold,
       Long ruleVersion, String reason, long policyVersion, long nowMs) {
     return new DeferralPolicy(rule, alpha, threshold, current.explorationRate(), current.targetEscalationRate(),
         policyVersion, PinHold.LEARNER, nowMs, abbreviate(reason), ruleVersion, current.shadowRules(),
-        current.fallbackRule(), marginFor(rule, current), current.tierPolicies(), current.pregenSkip());
+        current.fallbackRule(), marginFor(rule, current), current.tierPolicies(), current.pregenSkip(),
+        current.earlyDeferLabelShare());
   }
 
   /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */

@@ -234,7 +234,8 @@ public final class OutcomeReport {
           + " policy set --exploration-rate E` on a running router)",
       LabelledOutcomes.STOPPED_EARLY, "decode the deferred requests' small answers to the end, small.early-defer=false"
           + " (on by default: under chow-sum, or chow-quantile at alpha 0, the small model stops once the deferral is"
-          + " certain, and a prefix's correctness is unknown), or a share of them, small.early-defer-label-share",
+          + " certain, and a prefix's correctness is unknown), or a share of them, live with `cascade policy set"
+          + " --early-defer-label-share Q` (or small.early-defer-label-share)",
       NO_REFERENCE, "send requests with a reference, or give feedback on escalated requests that decides both"
           + " answers (a corrected answer, or a verdict that the served large answer was right: `cascade feedback`,"
           + " POST /v1/feedback)",
@@ -437,8 +438,8 @@ public final class OutcomeReport {
     return stopped == 0 || used == 0 || labelSampled > 0 ? Optional.empty() : Optional.of(
         "warning: " + stopped + " deferred outcomes were skipped because the small model's answer stopped early"
             + " (small.early-defer), so they are not represented and these numbers describe the other requests only;"
-            + " with small.early-defer=false every deferred answer is whole, with small.early-defer-label-share a"
-            + " share that stands for the rest");
+            + " with small.early-defer=false every deferred answer is whole, with a label-sampling share (policy set"
+            + " --early-defer-label-share, or small.early-defer-label-share) a share that stands for the rest");
   }
 
   /** The others, by reason, in the order first met. */

@@ -36,6 +36,10 @@ import java.util.Objects;
  *     i - 1 is tier i's ({@link #tierPolicy}); empty for two models; not null
  * @param pregenSkip the pre-generation skip ({@link PregenSkipPolicy}): a prompt-only rule that sends
  *     the requests it flags on before the small model decodes; {@code null} for off
+ * @param earlyDeferLabelShare label sampling of early deferrals: the share of the requests that
+ *     early deferral would stop that decode to their end all the same, so the learner gets their
+ *     whole answers ({@link EarlyDeferral#labelDraw}); in [0, 1]; {@code null} for the router's
+ *     configured {@code small.early-defer-label-share}
  */
 public record DeferralPolicy(
     String rule,
@@ -52,10 +56,20 @@ public record DeferralPolicy(
     String fallbackRule,
     Double earlyDeferMargin,
     List<TierPolicy> tierPolicies,
-    PregenSkipPolicy pregenSkip) {
+    PregenSkipPolicy pregenSkip,
+    Double earlyDeferLabelShare) {
 
   /** The most {@code shadow_rules} a policy may name: each is scored on every request. */
   public static final int MAX_SHADOW_RULES = 16;
+
+  /** A policy that leaves label sampling to the router's configuration. */
+  public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
+      double targetEscalationRate, long version, String updatedBy, long updatedAtMs, String reason, Long ruleVersion,
+      List<String> shadowRules, String fallbackRule, Double earlyDeferMargin, List<TierPolicy> tierPolicies,
+      PregenSkipPolicy pregenSkip) {
+    this(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy, updatedAtMs, reason,
+        ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip, null);
+  }
 
   /** A policy without the pre-generation skip. */
   public DeferralPolicy(String rule, double alpha, double threshold, double explorationRate,
@@ -131,38 +145,57 @@ public record DeferralPolicy(
       throw new InvalidPolicyException("earlyDeferMargin", "must be finite and >= 0 (or absent for off)",
           earlyDeferMargin);
     }
+    if (earlyDeferLabelShare != null && !(earlyDeferLabelShare >= 0.0 && earlyDeferLabelShare <= 1.0)) {
+      throw new InvalidPolicyException("earlyDeferLabelShare",
+          "must be in [0, 1] (or absent for the router's small.early-defer-label-share)", earlyDeferLabelShare);
+    }
   }
 
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip);
+        updatedAtMs, reason, pinned, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip,
+        earlyDeferLabelShare);
   }
 
   /** This policy with other shadow rules. */
   public DeferralPolicy withShadowRules(List<String> shadows) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
         updatedAtMs, reason, ruleVersion, Objects.requireNonNull(shadows, "shadows"), fallbackRule, earlyDeferMargin,
-        tierPolicies, pregenSkip);
+        tierPolicies, pregenSkip,
+        earlyDeferLabelShare);
   }
 
   /** This policy with another early-deferral margin ({@code null}: off). */
   public DeferralPolicy withEarlyDeferMargin(Double margin) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin, tierPolicies, pregenSkip);
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, margin, tierPolicies, pregenSkip,
+        earlyDeferLabelShare);
+  }
+
+  /** This policy with another label-sampling share ({@code null}: the router's configured one). */
+  public DeferralPolicy withEarlyDeferLabelShare(Double share) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip, share);
+  }
+
+  /** The label-sampling share in force: this policy's, else {@code configured}. */
+  public double earlyDeferLabelShare(double configured) {
+    return earlyDeferLabelShare != null ? earlyDeferLabelShare : configured;
   }
 
   /** This policy with other middle-tier rules. */
   public DeferralPolicy withTierPolicies(List<TierPolicy> tiers) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
         updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin,
-        Objects.requireNonNull(tiers, "tiers"), pregenSkip);
+        Objects.requireNonNull(tiers, "tiers"), pregenSkip, earlyDeferLabelShare);
   }
 
   /** This policy with another pre-generation skip ({@code null}: off). */
   public DeferralPolicy withPregenSkip(PregenSkipPolicy skip) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
-        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, skip);
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, skip,
+        earlyDeferLabelShare);
   }
 
   /**

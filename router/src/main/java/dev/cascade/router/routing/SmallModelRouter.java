@@ -57,7 +57,7 @@ public final class SmallModelRouter {
   private final ResponseCache cache;
   private final boolean earlyDefer;
   private final int earlyDeferEvery;
-  private final double labelShare;
+  private final double configuredLabelShare;
   private final ExpiredRequests expiredRequests;
   private final GenerationTimes generationTimes;
 
@@ -135,7 +135,8 @@ public final class SmallModelRouter {
    * that the condition would have stopped ({@link EarlyDeferral#wouldStop}) records the share as
    * its label propensity, and is not put in the response cache (a stopped one is not either). A
    * sampled request is decided on its whole answer, as without early deferral: for the exact rules
-   * that is the same decision.
+   * that is the same decision. A policy that sets its own share ({@link
+   * DeferralPolicy#earlyDeferLabelShare()}) overrides {@code labelShare} for the batches it decides.
    *
    * @throws IllegalArgumentException if {@code labelShare} is outside [0, 1]
    */
@@ -148,7 +149,7 @@ public final class SmallModelRouter {
     if (!(labelShare >= 0 && labelShare <= 1)) {
       throw new IllegalArgumentException("labelShare must be in [0, 1], was " + labelShare);
     }
-    this.labelShare = labelShare;
+    this.configuredLabelShare = labelShare;
     this.earlyDefer = earlyDefer;
     this.earlyDeferEvery = earlyDeferEvery;
     this.expiredRequests = expiredRequests;
@@ -177,6 +178,7 @@ public final class SmallModelRouter {
     Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
         earlyDeferEvery);
     Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
+    double labelShare = policy.earlyDeferLabelShare(configuredLabelShare);
     Map<Integer, Routed> notDecoded = new LinkedHashMap<>();
     List<Generated> generated = new ArrayList<>(batch.size());
     for (Map.Entry<Integer, List<Integer>> group : byLimit.entrySet()) {

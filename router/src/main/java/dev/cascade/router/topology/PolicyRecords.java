@@ -14,7 +14,8 @@ public final class PolicyRecords {
         r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getEarlyDeferMargin(),
         r.getTierPolicies().stream()
             .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold())).toList(),
-        dev.cascade.router.policy.PregenSkipPolicy.of(r.getPregenSkipRule(), r.getPregenSkipThreshold()));
+        dev.cascade.router.policy.PregenSkipPolicy.of(r.getPregenSkipRule(), r.getPregenSkipThreshold()),
+        r.getEarlyDeferLabelShare());
   }
 
   public static dev.cascade.schemas.avro.DeferralPolicy toAvro(DeferralPolicy p) {
@@ -28,6 +29,7 @@ public final class PolicyRecords {
             .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
         .setPregenSkipRule(p.pregenSkip() == null ? null : p.pregenSkip().rule())
         .setPregenSkipThreshold(p.pregenSkip() == null ? null : p.pregenSkip().threshold())
+        .setEarlyDeferLabelShare(p.earlyDeferLabelShare())
         .build();
   }
 }

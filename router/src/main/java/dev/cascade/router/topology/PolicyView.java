@@ -172,9 +172,11 @@ final class PolicyView {
     waiting = null;
     lastPolicy = policy;
     if (source.announced.add(List.of("in force", lastSeen))) {
-      LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {} shadows {};"
+      LOG.info("policy version {} in force: rule {} alpha {} threshold {} exploration {} target rate {} shadows {}{};"
           + " updated_by {} reason {}", policy.version(), policy.ruleSpec(), policy.alpha(), policy.threshold(),
           policy.explorationRate(), policy.targetEscalationRate(), policy.shadowRules(),
+          (policy.earlyDeferMargin() == null ? "" : " early-defer margin " + policy.earlyDeferMargin())
+              + (policy.earlyDeferLabelShare() == null ? "" : " label share " + policy.earlyDeferLabelShare()),
           dev.cascade.router.api.AdminAudit.quoted(policy.updatedBy()),
           dev.cascade.router.api.AdminAudit.quoted(policy.reason()));
       try {

@@ -323,6 +323,39 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void policySetEarlyDeferLabelShareSetsKeepsAcrossRulesAndGoesBackToTheConfiguredOne() {
+    CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share", "0.2");
+    assertThat(set.exitCode()).as(set.err()).isZero();
+    assertThat(set.out()).contains("\"early_defer_label_share\": 0.2");
+    assertThat(policies.current().earlyDeferLabelShare()).isEqualTo(0.2);
+
+    // A share is not on a rule's scale: it stays when the rule changes.
+    CommandLineRun otherRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-average",
+        "--threshold", "0.6");
+    assertThat(otherRule.exitCode()).as(otherRule.err()).isZero();
+    assertThat(policies.current().earlyDeferLabelShare()).isEqualTo(0.2);
+
+    CommandLineRun config = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share",
+        "config");
+    assertThat(config.exitCode()).as(config.err()).isZero();
+    assertThat(policies.current().earlyDeferLabelShare()).isNull();
+    assertThat(config.out()).doesNotContain("early_defer_label_share");
+
+    CommandLineRun tooBig = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share",
+        "1.5");
+    assertThat(tooBig.exitCode()).isEqualTo(1);
+    assertThat(tooBig.err()).contains("INVALID_ARGUMENT").contains("policy.early_defer_label_share");
+    CommandLineRun garbage = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share",
+        "some");
+    assertThat(garbage.exitCode()).isEqualTo(2);
+    assertThat(garbage.err()).contains("--early-defer-label-share: 'some'");
+    CommandLineRun tier = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--early-defer-label-share", "0.1");
+    assertThat(tier.exitCode()).isEqualTo(2);
+    assertThat(tier.err()).contains("only --rule, --alpha and --threshold apply to a middle tier");
+  }
+
+  @Test
   void policySetWithNothingToSetIsRefusedAndOneAskingForWhatIsInForceWritesNoVersion() {
     CommandLineRun none = run("policy", "set", "--target", target, "--token", "tok");
     assertThat(none.exitCode()).isEqualTo(2);

@@ -14,6 +14,7 @@ import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
 import dev.cascade.router.demo.ThresholdCalibration;
 import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.routing.SmallStop;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.PolicyRecords;
@@ -260,6 +261,48 @@ class CascadeRouterIT {
     publishPolicy(new DeferralPolicy("chow-quantile", 0, config.get(CascadeConfig.POLICY_THRESHOLD), 0, 0, 43, "it",
         System.currentTimeMillis(), "restore"));
     awaitPolicyVersion(43);
+  }
+
+  @Test
+  void aLabelShareSetLiveInThePolicyDecodesTheDeferralsEarlyDeferralWouldStopToTheirEnd() throws Exception {
+    double threshold = config.get(CascadeConfig.POLICY_THRESHOLD);
+    List<Example> items = test.subList(400, 460);
+    // The configured policy (chow-quantile at alpha 0, a fixed threshold) with no share of its own:
+    // the router's small.early-defer-label-share, 0, applies and every deferral that can stop does.
+    publishPolicy(new DeferralPolicy("chow-quantile", 0, threshold, 0, 0, 51, "it", System.currentTimeMillis(),
+        "no label share"));
+    awaitPolicyVersion(51);
+    DemoWorkload.Result before = send(config, "ls51", items);
+    // The same prompts once the policy asks for every such deferral to be decoded whole.
+    publishPolicy(new DeferralPolicy("chow-quantile", 0, threshold, 0, 0, 52, "it", System.currentTimeMillis(),
+        "label share 1").withEarlyDeferLabelShare(1.0));
+    awaitPolicyVersion(52);
+    DemoWorkload.Result after = send(config, "ls52", items);
+    publishPolicy(new DeferralPolicy("chow-quantile", 0, threshold, 0, 0, 53, "it", System.currentTimeMillis(),
+        "restore"));
+    awaitPolicyVersion(53);
+
+    assertThat(before.outcomes()).hasSize(items.size());
+    assertThat(after.outcomes()).hasSize(items.size());
+    int stopped = 0;
+    for (int i = 0; i < items.size(); i++) {
+      RoutingOutcome was = before.outcomes().get("ls51-" + i);
+      RoutingOutcome now = after.outcomes().get("ls52-" + i);
+      assertThat(was.getLabelPropensity()).isNull();
+      assertThat(now.getDecision()).as(items.get(i).prompt()).isEqualTo(was.getDecision());
+      if (!SmallStop.EARLY_DEFER.equals(was.getSmallStop())) {
+        assertThat(now.getLabelPropensity()).as(items.get(i).prompt()).isNull();
+        continue;
+      }
+      stopped++;
+      // Decoded to its end, with the small model's whole answer, and so a label.
+      assertThat(was.getSmallCorrect()).as("a prefix is not judged").isNull();
+      assertThat(now.getSmallStop()).as(items.get(i).prompt()).isIn(SmallStop.EOS, SmallStop.TOKEN_LIMIT);
+      assertThat(now.getLabelPropensity()).isEqualTo(1.0);
+      assertThat(now.getSmallText()).isEqualTo(small.generate(List.of(items.get(i).prompt()), 48).get(0).text());
+      assertThat(now.getSmallCorrect()).isNotNull();
+    }
+    assertThat(stopped).as("deferrals that early deferral stopped under version 51").isPositive();
   }
 
   /** The shared configuration with its own application id and topics, all named after {@code name}. */

@@ -13,7 +13,7 @@ class PolicySuccessorTest {
 
   private final DeferralPolicy current = new DeferralPolicy("posthoc-quantile", 0.0, 0.4, 0.05, 0.3, 7, "operator",
       1_000L, "set by hand", 2L, List.of("chow-sum"), "chow-average", 0.25,
-      List.of(new TierPolicy("chow-sum", 0.0, 3.5)), new PregenSkipPolicy("pregen-skip", 0.8));
+      List.of(new TierPolicy("chow-sum", 0.0, 3.5)), new PregenSkipPolicy("pregen-skip", 0.8), 0.1);
 
   @Test
   void aPublicationKeepsTheSkipTheTiersTheShadowsTheFallbackAndTheRates() {
@@ -26,6 +26,7 @@ class PolicySuccessorTest {
     assertThat(next.explorationRate()).isEqualTo(0.05);
     assertThat(next.targetEscalationRate()).isEqualTo(0.3);
     assertThat(next.earlyDeferMargin()).as("same rule: same score scale").isEqualTo(0.25);
+    assertThat(next.earlyDeferLabelShare()).as("the labels the learner learns from keep coming").isEqualTo(0.1);
     assertThat(next.ruleVersion()).isEqualTo(3L);
     assertThat(next.threshold()).isEqualTo(0.55);
     assertThat(next.version()).isEqualTo(8);
@@ -38,6 +39,7 @@ class PolicySuccessorTest {
         8, 2_000L);
     assertThat(next.rule()).isEqualTo("chow-average");
     assertThat(next.earlyDeferMargin()).isNull();
+    assertThat(next.earlyDeferLabelShare()).as("a share is not on any rule's scale").isEqualTo(0.1);
     assertThat(next.pregenSkip()).isEqualTo(current.pregenSkip());
     assertThat(next.reason()).isEqualTo("reverted: worse");
   }

@@ -35,6 +35,27 @@ class DeferralPolicyTest {
     assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(-0.1));
     assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(Double.NaN));
     assertInvalid("earlyDeferMargin", () -> valid.withEarlyDeferMargin(Double.POSITIVE_INFINITY));
+    assertInvalid("earlyDeferLabelShare", () -> valid.withEarlyDeferLabelShare(-0.01));
+    assertInvalid("earlyDeferLabelShare", () -> valid.withEarlyDeferLabelShare(1.5));
+    assertInvalid("earlyDeferLabelShare", () -> valid.withEarlyDeferLabelShare(Double.NaN));
+  }
+
+  @Test
+  void aPolicysLabelShareOverridesTheConfiguredOneAndSurvivesTheTopicRecordAndTheOtherWithers() {
+    DeferralPolicy unset = new DeferralPolicy("chow-sum", 0, 1, 0, 0, 1, "op", 1, "");
+    assertThat(unset.earlyDeferLabelShare()).isNull();
+    assertThat(unset.earlyDeferLabelShare(0.2)).as("unset: the router's configured share").isEqualTo(0.2);
+    DeferralPolicy zero = unset.withEarlyDeferLabelShare(0.0);
+    assertThat(zero.earlyDeferLabelShare(0.2)).as("0 in the policy turns the configured share off").isEqualTo(0.0);
+    DeferralPolicy set = unset.withEarlyDeferLabelShare(0.05).withEarlyDeferMargin(0.5)
+        .withShadowRules(java.util.List.of("chow-average")).withRuleVersion(2L).withPregenSkip(null)
+        .withTierPolicies(java.util.List.of());
+    assertThat(set.earlyDeferLabelShare(0.2)).isEqualTo(0.05);
+    DeferralPolicy back = dev.cascade.router.topology.PolicyRecords.fromAvro(
+        dev.cascade.router.topology.PolicyRecords.toAvro(set));
+    assertThat(back).isEqualTo(set);
+    assertThat(dev.cascade.router.topology.PolicyRecords.fromAvro(dev.cascade.router.topology.PolicyRecords.toAvro(
+        unset)).earlyDeferLabelShare()).isNull();
   }
 
   @Test

@@ -257,6 +257,41 @@ class EarlyDeferralRoutingTest {
   }
 
   @Test
+  void aPolicysLabelShareOverridesTheRoutersConfiguredOneBatchByBatch() {
+    DeferralPolicy configured = policy(ChowSumRule.NAME, thresholdFor(new ChowSumRule(), 0.4), 0.0);
+    // Configured 0 (the default), the policy asks for 0.4: the requests drawn below 0.4 decode whole.
+    List<Routed> live = route(sampling(0.0), configured.withEarlyDeferLabelShare(0.4));
+    // Configured 0.4, the policy asks for 0: every one that would stop stops.
+    List<Routed> off = route(sampling(0.4), configured.withEarlyDeferLabelShare(0.0));
+    int sampled = 0;
+    int stopped = 0;
+    for (int i = 0; i < ITEMS; i++) {
+      if (!(live.get(i) instanceof Routed.Escalated e)) {
+        continue;
+      }
+      Escalation offOne = escalation(off.get(i));
+      assertThat(offOne.getLabelPropensity()).as(prompts.get(i)).isNull();
+      if (e.escalation().getLabelPropensity() != null) {
+        sampled++;
+        assertThat(e.escalation().getLabelPropensity()).isEqualTo(0.4);
+        assertThat(dev.cascade.router.policy.EarlyDeferral.labelDraw("req-" + i)).isLessThan(0.4);
+        assertThat(offOne.getSmallStop()).as("not sampled under the policy's 0").isEqualTo(SmallStop.EARLY_DEFER);
+      } else if (SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop())) {
+        stopped++;
+        assertThat(dev.cascade.router.policy.EarlyDeferral.labelDraw("req-" + i)).isGreaterThanOrEqualTo(0.4);
+      }
+    }
+    assertThat(sampled).isPositive();
+    assertThat(stopped).isPositive();
+  }
+
+  private static SmallModelRouter sampling(double configuredShare) {
+    return new SmallModelRouter(small, RuleResolver.of(DeferralRules.builtIn()), new TargetRateController(),
+        new RoutingRecords(new CostModel(1, 20), String::length), 48, Clock.systemUTC(), ResponseCache.disabled(),
+        true, 4, ExpiredRequests.SKIP, new GenerationTimes(), configuredShare);
+  }
+
+  @Test
   void underATargetRateNothingStops() {
     DeferralPolicy policy = new DeferralPolicy(ChowSumRule.NAME, 0.0, 1.0, 0.0, 0.3, 1L, "test", 0L, "");
     for (Routed r : route(router(true, ResponseCache.disabled()), policy)) {
