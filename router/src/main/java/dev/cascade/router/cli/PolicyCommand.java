@@ -135,7 +135,7 @@ final class PolicyCommand implements Runnable {
     @Option(names = "--early-defer-label-share", paramLabel = "Q|config",
         description = {"Label sampling of early deferrals, in [0, 1]: this share of the requests that early deferral"
             + " would stop decode to their end all the same (drawn by request id), so the continuous learner gets their"
-            + " whole answers; each records Q as its label propensity. config: the router's small.early-defer-label-share."
+            + " whole answers; each records Q as its label propensity. config: the share the router is configured with."
             + " Left out: the share in force stays, whatever the rule."})
     String earlyDeferLabelShare;
 
