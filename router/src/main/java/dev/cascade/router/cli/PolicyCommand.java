@@ -380,27 +380,24 @@ final class PolicyCommand implements Runnable {
 
     /** The share {@code --early-defer-label-share} asks for; null for config or not given (the server checks its range). */
     private Double labelShare() {
-      if (earlyDeferLabelShare == null || earlyDeferLabelShare.strip().equalsIgnoreCase("config")) {
-        return null;
-      }
-      try {
-        return Double.parseDouble(earlyDeferLabelShare.strip());
-      } catch (NumberFormatException e) {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-            "--early-defer-label-share: '" + earlyDeferLabelShare + "' is neither a number nor config");
-      }
+      return numberOr("--early-defer-label-share", earlyDeferLabelShare, "config");
     }
 
     /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */
     private Double margin() {
-      if (earlyDefer == null || earlyDefer.equalsIgnoreCase("off")) {
+      return numberOr("--early-defer", earlyDefer, "off");
+    }
+
+    /** {@code value} as a number; null when not given or equal to {@code word}; a usage error naming {@code option} else. */
+    private Double numberOr(String option, String value, String word) {
+      if (value == null || value.strip().equalsIgnoreCase(word)) {
         return null;
       }
       try {
-        return Double.parseDouble(earlyDefer.trim());
+        return Double.parseDouble(value.strip());
       } catch (NumberFormatException e) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-            "--early-defer: '" + earlyDefer + "' is neither a number nor off");
+            option + ": '" + value + "' is neither a number nor " + word);
       }
     }
   }
