@@ -48,7 +48,7 @@ import java.util.Objects;
  * java -cp ... dev.cascade.loadtest.LearnLoopReplay [--phrases-first | --data FILE.jsonl] [--curve N,N,...]
  *     [--learners fast|all] [--folds N] [--min-labels N] [--retrain-every N] [--holdout F]
  *     [--min-holdout N] [--max-weight W] [--half-life N] [--refresh-margin M] [--lag N] [--delay N] [--target R] [--exploration E]
- *     [--fixed-threshold [--early-defer] [--label-share Q]] [--json]
+ *     [--fixed-threshold [--early-defer] [--label-share Q]] [--prior] [--json]
  * </pre>
  *
  * Every request is decided as {@code serve} decides it: the rule in force scores the small model's
@@ -69,6 +69,10 @@ import java.util.Objects;
  * requests, and the same over the second half of the stream on the requests a published rule
  * decided (the issue's measure). Not the demo itself: no Kafka, no timing; the decisions are the
  * router's, but the order of outcomes and the rounds' timing are modelled.
+ *
+ * <p>{@code --prior}: the learner holds the validation split, both models' answers to it, as its
+ * prior ({@code learn.prior=models/data/validation.jsonl}: trained on in every round as older than
+ * the traffic, never held out, fading with the half-life).
  *
  * <p>{@code --fixed-threshold}: the policy holds no target rate; its threshold is calibrated for
  * {@code --target} on the validation split at the start and on the rule's cross-fitted scores at
@@ -117,6 +121,7 @@ public final class LearnLoopReplay {
     boolean fixedThreshold = false;
     boolean earlyDefer = false;
     double labelShare = 0.0;
+    boolean prior = false;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--json" -> json = true;
@@ -142,6 +147,7 @@ public final class LearnLoopReplay {
         case "--fixed-threshold" -> fixedThreshold = true;
         case "--early-defer" -> earlyDefer = true;
         case "--label-share" -> labelShare = Double.parseDouble(args[++i]);
+        case "--prior" -> prior = true;
         default -> throw new IllegalArgumentException("unknown argument " + args[i]);
       }
     }
@@ -173,7 +179,7 @@ public final class LearnLoopReplay {
     try (TextGenerator model = TextGenerators.load("large", "auto")) {
       large = CascadeAnswers.generateCached(model, "large", stream.stream().map(Example::prompt).toList(), settings,
           TargetRateReplay.progress());
-      if (curve.length > 0) {
+      if (curve.length > 0 || prior) {
         validationLarge = CascadeAnswers.generateCached(model, "large",
             validation.stream().map(Example::prompt).toList(), settings, TargetRateReplay.progress());
       }
@@ -199,6 +205,16 @@ public final class LearnLoopReplay {
     ChallengerTrial.Options options = new ChallengerTrial.Options(FeatureSet.forRuleName("posthoc-quantile"), holdout,
         minHoldout, minLabels, maxWeight, 1000, trainer, halfLife, refreshMargin);
     String fingerprint = ModelFingerprint.of("small");
+
+    // --prior: the validation split, every label known (what the shipped rule trained on), as the
+    // learner holds learn.prior.
+    List<AnsweredItem> priorItems = new ArrayList<>();
+    for (int i = 0; prior && i < validationLarge.size(); i++) {
+      Example e = validation.get(i);
+      priorItems.add(new AnsweredItem(new PromptItem(e.prompt(), e.reference(), e.kind()), validationSmall.get(i),
+          validationLarge.get(i)));
+    }
+    List<DeferralExample> priorExamples = dev.cascade.router.learner.LearnerPrior.examples(priorItems);
 
     // The rule in force.
     String spec = "chow-sum";
@@ -351,8 +367,8 @@ public final class LearnLoopReplay {
         long[] s = seqs.stream().mapToLong(Long::longValue).toArray();
         DeferralRule fallback = chowSum;
         ChallengerTrial.Champion champion = new ChallengerTrial.Champion(spec, rule, trainedUpTo, "chow-sum", fallback);
-        running = ChallengerTrial.run(new ArrayList<>(examples), s, new ArrayList<>(observations), champion,
-            nextVersion, fingerprint, options, what -> { });
+        running = ChallengerTrial.run(new ArrayList<>(examples), s, new ArrayList<>(observations), priorExamples,
+            champion, nextVersion, fingerprint, options, what -> { });
         if (running.publish()) {
           nextVersion++;
         }

@@ -258,6 +258,10 @@ public final class CascadeConfig {
       0.5, "a challenger replaces a learned champion when it is not worse on the held-out slice and the lower bound of"
           + " its interval is above minus this margin (it has seen newer traffic); 0 (the default): it must always be better,"
           + " its lower bound above zero");
+  public static final ConfigKey<String> LEARN_PRIOR = ConfigKey.string("learn.prior", "",
+      "a labelled JSONL file (prompt, reference per line) the learner also trains on, as if older than all its"
+          + " traffic: answered at start by small.model and large.model (both local; generations cached), never held out,"
+          + " its weight fading with the half-life as the traffic grows; empty (the default): no prior");
   public static final ConfigKey<Boolean> LEARN_RESPECT_PINS = ConfigKey.bool("learn.respect-pins", true,
       "while the policy in force is an operator's pin (it names a rule version, NAME@VERSION, or a learned rule other"
           + " than learn.rule) the learner still publishes the rule versions it earns to the rules topic but writes no"
@@ -398,7 +402,7 @@ public final class CascadeConfig {
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
-      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
+      LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,

@@ -54,7 +54,7 @@ public final class ContinuousLearner implements AutoCloseable {
         config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
     specs.add(new NewTopic(examplesTopic, 1, replication));
     TopicProvisioner.ensure(CascadeRouter.clientProperties(config), specs);
-    LearnerSettings settings = LearnerSettings.from(config);
+    LearnerSettings settings = LearnerSettings.from(config).withPrior(LearnerPrior.load(config));
     Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = new Properties();

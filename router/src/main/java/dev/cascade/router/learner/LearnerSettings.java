@@ -3,6 +3,7 @@ package dev.cascade.router.learner;
 import dev.cascade.router.CascadeRouter;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.ChallengerTrial;
+import dev.cascade.router.learning.DeferralExample;
 import dev.cascade.router.learning.FeatureSet;
 import dev.cascade.router.learning.LearnerSpec;
 import dev.cascade.router.learning.ModelFingerprint;
@@ -24,12 +25,33 @@ import java.util.List;
  * @param defaultPolicy the policy while the policy topic holds none
  * @param respectPins whether an operator's pin in the policy in force holds against the learner's policies
  *     ({@link PinHold})
+ * @param prior labelled examples from outside the traffic, trained on as older than all of it
+ *     ({@link ChallengerTrial#run(List, long[], List, List, ChallengerTrial.Champion, long, String,
+ *     ChallengerTrial.Options, RuleTrainer.Progress)}); empty: none ({@code learn.prior}, {@link LearnerPrior})
  */
 public record LearnerSettings(ChallengerTrial.Options trial, int maxExamples, int retrainEveryLabels,
     Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy,
-    boolean respectPins) {
+    boolean respectPins, List<DeferralExample> prior) {
 
-  /** The settings the {@code learn.*} keys (and {@code small.model}, {@code policy.*}) give. */
+  public LearnerSettings {
+    prior = List.copyOf(prior);
+  }
+
+  /** Settings without a prior. */
+  public LearnerSettings(ChallengerTrial.Options trial, int maxExamples, int retrainEveryLabels,
+      Duration retrainEvery, Duration feedbackWindow, String modelFingerprint, DeferralPolicy defaultPolicy,
+      boolean respectPins) {
+    this(trial, maxExamples, retrainEveryLabels, retrainEvery, feedbackWindow, modelFingerprint, defaultPolicy,
+        respectPins, List.of());
+  }
+
+  /** These settings with {@code examples} as the prior. */
+  public LearnerSettings withPrior(List<DeferralExample> examples) {
+    return new LearnerSettings(trial, maxExamples, retrainEveryLabels, retrainEvery, feedbackWindow, modelFingerprint,
+        defaultPolicy, respectPins, examples);
+  }
+
+  /** The settings the {@code learn.*} keys (and {@code small.model}, {@code policy.*}) give, without the prior ({@link LearnerPrior}). */
   public static LearnerSettings from(CascadeConfig config) {
     List<LearnerSpec> learners = config.get(CascadeConfig.LEARN_LEARNERS).equals("all") ? LearnerSpec.defaults()
         : List.of(LearnerSpec.logisticRegression(10, 0.1), LearnerSpec.xgboost(100, 2, 0.1));

@@ -316,8 +316,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       seqs[i] = snapshot.get(i).getSeq();
       observations.add(LabelledOutcomes.observation(snapshot.get(i)));
     }
-    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, observations, champion, version,
-        settings.modelFingerprint(), settings.trial(), what -> { });
+    ChallengerTrial.Verdict verdict = ChallengerTrial.run(list, seqs, observations, settings.prior(), champion,
+        version, settings.modelFingerprint(), settings.trial(), what -> { });
     DeferralPolicy next = null;
     if (verdict.revert()) {
       double[] weights = verdict.challenger().info().calibrationWeights();

@@ -186,7 +186,24 @@ public final class ChallengerTrial {
    */
   public static Verdict run(List<DeferralExample> examples, long[] seqs, List<DoublyRobust.Observation> observations,
       Champion champion, long version, String modelFingerprint, Options options, RuleTrainer.Progress progress) {
+    return run(examples, seqs, observations, List.of(), champion, version, modelFingerprint, options, progress);
+  }
+
+  /**
+   * Runs one round with a prior: labelled examples from outside the stream (an operator's labelled
+   * data, e.g. the split the shipped rules were trained on), trained on as if they were older than
+   * every example of the stream. They are never held out, never count towards {@code minLabels},
+   * and their weights decay with the half-life like the stream's oldest example's: with H the
+   * half-life and n the stream examples held, a prior example weighs its own weight times
+   * 0.5^(n/H), so the prior leads while the stream is short and fades as the stream grows.
+   *
+   * @param prior fully labelled examples (small and large correctness known), oldest first
+   */
+  public static Verdict run(List<DeferralExample> examples, long[] seqs, List<DoublyRobust.Observation> observations,
+      List<DeferralExample> prior, Champion champion, long version, String modelFingerprint, Options options,
+      RuleTrainer.Progress progress) {
     Objects.requireNonNull(champion, "champion");
+    Objects.requireNonNull(prior, "prior");
     if (seqs.length != examples.size()) {
       throw new IllegalArgumentException(examples.size() + " examples but " + seqs.length + " sequence numbers");
     }
@@ -223,7 +240,9 @@ public final class ChallengerTrial {
     // was wrong has none without the large model's, but its reference still counts in comparisons.
     boolean[] trainable = trainable(examples, observed);
     List<DeferralExample> weighted = recencyWeighted(examples, options.halfLifeLabels());
-    List<DeferralExample> training = labelled(weighted, trainable);
+    List<DeferralExample> priorWeighted = priorWeighted(prior, n, options.halfLifeLabels());
+    List<DeferralExample> training = new ArrayList<>(priorWeighted);
+    training.addAll(labelled(weighted, trainable));
     RuleTrainer.TrainingResult trained;
     try {
       trained = RuleTrainer.train(options.set(), training,
@@ -237,7 +256,7 @@ public final class ChallengerTrial {
     double[] challengerScores = new double[held.size()];
     int folds = Math.min(options.trainer().folds(), held.size());
     for (int f = 0; f < folds; f++) {
-      List<DeferralExample> fitOn = new ArrayList<>();
+      List<DeferralExample> fitOn = new ArrayList<>(priorWeighted);
       List<DeferralExample> fold = new ArrayList<>();
       List<Integer> positions = new ArrayList<>();
       for (int i = 0; i < n; i++) {
@@ -284,6 +303,9 @@ public final class ChallengerTrial {
     training.forEach(e -> sources.merge(e.labelSource(), 1, Integer::sum));
     Map<String, Double> metrics = new LinkedHashMap<>(challenger.info().validationMetrics());
     metrics.put(TRAINED_UNTIL, (double) seqs[n - 1]);
+    if (!prior.isEmpty()) {
+      metrics.put("prior_examples", (double) prior.size());
+    }
     metrics.put("holdout_examples", (double) held.size());
     metrics.put("holdout_compared", (double) comparable);
     metrics.put("holdout_imputed", (double) estimate.imputed());
@@ -335,13 +357,16 @@ public final class ChallengerTrial {
     String reason = String.format(Locale.ROOT,
         "%s v%d %s champion %s on %d of the %d newest examples (cross-fitted; %d not answered by the large model,"
             + " estimated doubly robust): AUC-DF %.4f vs %.4f, difference %+.4f (95%% interval %+.4f to %+.4f; %s);"
-            + " trained on %d examples %s",
+            + " trained on %d examples %s%s",
         publishedRule.name(), version, refresh ? "refreshed" : beatChampion ? "beat" : "did not beat", champion.spec(),
         comparable, held.size(),
         estimate.imputed(), challengerAuc, championAuc, comparison.delta(), comparison.ciLow(), comparison.ciHigh(),
         comparison.aboveZero() ? "lower bound above zero" : refresh
             ? String.format(Locale.ROOT, "a refresh: not worse, lower bound within %.4f", options.refreshMargin())
-            : "lower bound not above zero", training.size(), sources) + fallbackNote;
+            : "lower bound not above zero", training.size(), sources,
+        prior.isEmpty() ? "" : String.format(Locale.ROOT, " (%d of them the prior, weighted %.3f each)",
+            prior.size(), priorWeighted.isEmpty() ? 0.0 : priorWeighted.get(0).weight() / prior.get(0).weight()))
+        + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
         comparison, sources, championScores, revert, fallbackComparison, fallbackScores, versusFallback,
         beatChampion);
@@ -396,6 +421,20 @@ public final class ChallengerTrial {
       DeferralExample e = examples.get(i);
       out.add(e.withWeight(e.weight() * Math.pow(0.5, (n - 1 - i) / halfLife)));
     }
+    return out;
+  }
+
+  /**
+   * The prior's examples with each weight halved for every {@code halfLife} of the {@code held}
+   * stream examples, all of which are newer; unchanged when {@code halfLife} is 0.
+   */
+  static List<DeferralExample> priorWeighted(List<DeferralExample> prior, int held, double halfLife) {
+    if (halfLife <= 0 || prior.isEmpty()) {
+      return prior;
+    }
+    double factor = Math.pow(0.5, held / halfLife);
+    List<DeferralExample> out = new ArrayList<>(prior.size());
+    prior.forEach(e -> out.add(e.withWeight(e.weight() * factor)));
     return out;
   }
 

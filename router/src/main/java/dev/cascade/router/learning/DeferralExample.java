@@ -20,7 +20,7 @@ import java.util.Objects;
  * @param weight the example's training weight, e.g. the inverse of the probability that its label
  *     was seen ({@link LabelledOutcomes}); positive and finite
  * @param labelSource what labelled it: {@code reference}, {@code feedback}, {@code teacher}, or
- *     {@code data} for a labelled file
+ *     {@code data} for a labelled file, {@code prior} for the continuous learner's prior
  * @param promptHash the prompt's {@link PromptHash}, 0 when unknown
  */
 public record DeferralExample(

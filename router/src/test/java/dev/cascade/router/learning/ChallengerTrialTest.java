@@ -79,6 +79,42 @@ class ChallengerTrialTest {
   }
 
   @Test
+  void aPriorsWeightHalvesForEveryHalfLifeOfTrafficHeld() {
+    List<DeferralExample> prior = SyntheticExamples.labelled(2, 1, 0, e -> true).stream()
+        .map(e -> e.withWeight(2.0)).toList();
+    assertThat(ChallengerTrial.priorWeighted(prior, 3, 1.5).stream().map(DeferralExample::weight))
+        .containsExactly(0.5, 0.5);
+    assertThat(ChallengerTrial.priorWeighted(prior, 3, 0)).isSameAs(prior);
+  }
+
+  /**
+   * A prior that knows the pattern lifts a challenger whose traffic so far is mostly noise, is
+   * trained on but never held out, and is counted in the rule's metrics.
+   */
+  @Test
+  void aPriorIsTrainedOnButNeverHeldOut() {
+    SplittableRandom coin = new SplittableRandom(3);
+    List<DeferralExample> examples = new ArrayList<>(SyntheticExamples.labelled(350, 22, 0, e -> coin.nextInt(3) == 0));
+    examples.addAll(SyntheticExamples.labelled(150, 23, 0, e -> e.features().logprobQuantile(0.5) < -1.0));
+    List<DeferralExample> prior = SyntheticExamples.labelled(2000, 21, 0, e -> e.features().logprobQuantile(0.5) < -1.0)
+        .stream().map(e -> new DeferralExample(e.features(), null, e.smallCorrect(), e.largeCorrect(), 1.0, "prior", 0))
+        .toList();
+    ChallengerTrial.Verdict without = ChallengerTrial.run(examples, seqs(500), null, CHOW_SUM, 2, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    ChallengerTrial.Verdict with = ChallengerTrial.run(examples, seqs(500), null, prior, CHOW_SUM, 2, "", OPTIONS,
+        RuleTrainer.Progress.NONE);
+    assertThat(with.holdoutExamples()).isEqualTo(without.holdoutExamples()).isEqualTo(150);
+    assertThat(with.trainExamples()).isEqualTo(without.trainExamples() + 2000);
+    assertThat(with.labelSources()).containsEntry("prior", 2000);
+    assertThat(with.challenger().info().validationMetrics()).containsEntry("prior_examples", 2000.0)
+        .containsEntry(ChallengerTrial.TRAINED_UNTIL, 599.0);
+    assertThat(without.challenger().info().validationMetrics()).doesNotContainKey("prior_examples");
+    assertThat(with.reason()).contains("2000 of them the prior");
+    assertThat(with.challengerAucDf()).as(with.reason() + " | " + without.reason())
+        .isGreaterThan(without.challengerAucDf() + 0.02);
+  }
+
+  @Test
   void aNegativeHalfLifeIsRefused() {
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ChallengerTrial.Options(FeatureSet.QUANTILE, 0.2, 80,
         300, 50, 300, new RuleTrainer.Options(3, 7L, List.of(LearnerSpec.logisticRegression(10, 0.1))), -1, 0))
