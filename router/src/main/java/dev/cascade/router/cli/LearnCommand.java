@@ -21,7 +21,8 @@ import picocli.CommandLine.Mixin;
         + " force on the newest held-out slice (paired bootstrap of AUC-DF), and only when the interval's lower bound"
         + " is above zero publishes it to the rules topic with a policy naming the new version (with"
         + " learn.refresh-margin above 0, a rule it published may also be replaced by a newer one that is not worse and"
-        + " whose lower bound is above minus that margin).",
+        + " whose lower bound is above minus that margin). With learn.prior naming a labelled JSONL file, both models"
+        + " answer it at start and every round also trains on it, as older than all the traffic and never held out.",
         "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
         + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {

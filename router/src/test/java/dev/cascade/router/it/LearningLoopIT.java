@@ -35,8 +35,30 @@ class LearningLoopIT {
 
   private static final Duration IDLE = Duration.ofSeconds(60);
 
+  @org.junit.jupiter.api.io.TempDir
+  java.nio.file.Path dir;
+
   @Test
   void aRuleLearnedFromOutcomesIsPublishedAndTheRouterSwitchesToIt() throws Exception {
+    // A prior of 100 labelled validation prompts (learn.prior), answered by the learner at start;
+    // their generations cached here, not in the user's cache.
+    java.nio.file.Path prior = dir.resolve("prior.jsonl");
+    java.nio.file.Files.write(prior, java.nio.file.Files.readAllLines(
+        java.nio.file.Path.of("..", "models", "data", "validation.jsonl")).subList(0, 100));
+    String cacheBefore = System.getProperty("cascade.cache");
+    System.setProperty("cascade.cache", dir.resolve("cache").toString());
+    try {
+      run(prior);
+    } finally {
+      if (cacheBefore == null) {
+        System.clearProperty("cascade.cache");
+      } else {
+        System.setProperty("cascade.cache", cacheBefore);
+      }
+    }
+  }
+
+  private void run(java.nio.file.Path prior) throws Exception {
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
         TextGenerator small = TextGenerators.load("small", "OnnxRuntime");
         TextGenerator large = TextGenerators.load("large", "OnnxRuntime")) {
@@ -49,7 +71,8 @@ class LearningLoopIT {
           Map.entry("policy.shadow-rules", "chow-sum"), Map.entry("policy.exploration-rate", "0.05"),
           Map.entry("learn.min-labels", "300"), Map.entry("learn.retrain-every-labels", "300"),
           Map.entry("learn.min-holdout", "80"), Map.entry("learn.holdout-fraction", "0.3"),
-          Map.entry("learn.feedback-window-ms", "0"), Map.entry("learn.bootstrap-resamples", "300")));
+          Map.entry("learn.feedback-window-ms", "0"), Map.entry("learn.bootstrap-resamples", "300"),
+          Map.entry("learn.prior", prior.toString())));
       List<Example> test = Examples.bundled("test");
       PrometheusRegistry learnerMetrics = new PrometheusRegistry();
       try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
@@ -78,6 +101,11 @@ class LearningLoopIT {
         assertThat(published.rule().info().validationMetrics()).containsKeys("holdout_delta_ci_low", "labels_reference");
         assertThat(published.rule().info().validationMetrics().get("holdout_delta_ci_low")).isGreaterThan(0.0);
         assertThat(published.rule().info().calibrationScores()).isNotEmpty();
+        // Trained on the prior too, which is never held out: the held-out slice is traffic alone.
+        assertThat(published.rule().info().validationMetrics()).containsEntry("prior_examples", 100.0)
+            .containsEntry("labels_prior", 100.0);
+        assertThat(published.rule().info().trainingPrompts()).contains(
+            dev.cascade.router.learning.PromptHash.of(Examples.bundled("validation").get(0).prompt()));
 
         DemoWorkload.Result after = sendUntilRuleVersion(config, test.subList(40, 120), 1L);
         List<RoutingOutcome> switched = after.outcomes().values().stream()
