@@ -46,6 +46,8 @@ public final class LearnerMetrics {
   private final Counter feedback;
   private final Counter trainings;
   private final Gauge examples;
+  private final Gauge priorExamples;
+  private final Gauge priorWeight;
   private final Gauge lastDelta;
   private final Gauge lastCiLow;
   private final Gauge publishedVersion;
@@ -84,6 +86,12 @@ public final class LearnerMetrics {
         .labelNames("result").withoutExemplars().register(registry);
     examples = Gauge.builder().name("cascade_learner_examples")
         .help("Labelled examples the learner keeps").withoutExemplars().register(registry);
+    priorExamples = Gauge.builder().name("cascade_learner_prior_examples")
+        .help("Labelled examples of the learner's prior (learn.prior), trained on in every round; 0: no prior")
+        .withoutExemplars().register(registry);
+    priorWeight = Gauge.builder().name("cascade_learner_prior_weight")
+        .help("Weight of each prior example in the next round: 0.5^(examples kept / learn.half-life-labels); 0: no prior")
+        .withoutExemplars().register(registry);
     lastDelta = Gauge.builder().name("cascade_learner_last_auc_df_delta")
         .help("Last round: held-out weighted AUC-DF of the challenger minus the champion's").withoutExemplars()
         .register(registry);
@@ -151,6 +159,12 @@ public final class LearnerMetrics {
 
   public void examples(long count) {
     examples.set(count);
+  }
+
+  /** The prior's size and the weight each of its examples has in the next round. */
+  public void prior(int count, double weight) {
+    priorExamples.set(count);
+    priorWeight.set(count == 0 ? 0 : weight);
   }
 
   public void deadLetter(String input) {

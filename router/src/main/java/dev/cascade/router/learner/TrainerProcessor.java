@@ -126,6 +126,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       all.forEachRemaining(kv -> load(kv.value));
     }
     metrics.examples(examples.approximateNumEntries());
+    prior(examples.approximateNumEntries());
     worker = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "learner-training");
       t.setDaemon(true);
@@ -183,6 +184,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     save(new LearnerState(s.nextSeq() + 1, s.labelsSinceTraining() + 1, s.lastTrainingMs(), s.published(),
         s.rejected(), s.skipped(), s.lastPublishedVersion()));
     metrics.examples(Math.min(s.nextSeq() + 1, settings.maxExamples()));
+    prior(Math.min(s.nextSeq() + 1, settings.maxExamples()));
     ticker.refresh(context.currentSystemTimeMs());
   }
 
@@ -254,6 +256,14 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       return;
     }
     start(s);
+  }
+
+  /** Sets the prior's gauges for {@code held} examples of traffic kept, as a round would weigh it. */
+  private void prior(long held) {
+    List<dev.cascade.router.learning.DeferralExample> prior = settings.prior();
+    double weight = prior.isEmpty() ? 0
+        : ChallengerTrial.priorWeight((int) held, settings.trial().halfLifeLabels());
+    metrics.prior(prior.size(), weight);
   }
 
   /** Whether the learner's rule name has run out of versions (logged once). */

@@ -432,10 +432,15 @@ public final class ChallengerTrial {
     if (halfLife <= 0 || prior.isEmpty()) {
       return prior;
     }
-    double factor = Math.pow(0.5, held / halfLife);
+    double factor = priorWeight(held, halfLife);
     List<DeferralExample> out = new ArrayList<>(prior.size());
     prior.forEach(e -> out.add(e.withWeight(e.weight() * factor)));
     return out;
+  }
+
+  /** What a prior example's weight is multiplied by with {@code held} stream examples: 0.5^(held/H), 1 for H = 0. */
+  public static double priorWeight(int held, double halfLife) {
+    return halfLife <= 0 ? 1.0 : Math.pow(0.5, held / halfLife);
   }
 
   /** The weighted fraction of {@code scores} above {@code threshold}. */

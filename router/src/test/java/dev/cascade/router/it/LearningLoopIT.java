@@ -106,6 +106,10 @@ class LearningLoopIT {
             .containsEntry("labels_prior", 100.0);
         assertThat(published.rule().info().trainingPrompts()).contains(
             dev.cascade.router.learning.PromptHash.of(Examples.bundled("validation").get(0).prompt()));
+        assertThat(gauge(learnerMetrics, "cascade_learner_prior_examples")).isEqualTo(100.0);
+        // 0.5^(examples kept / 1,000): the 600 synthetic outcomes and the 40 first requests at least.
+        assertThat(gauge(learnerMetrics, "cascade_learner_prior_weight")).isGreaterThan(0.0)
+            .isLessThanOrEqualTo(Math.pow(0.5, 0.64));
 
         DemoWorkload.Result after = sendUntilRuleVersion(config, test.subList(40, 120), 1L);
         List<RoutingOutcome> switched = after.outcomes().values().stream()
@@ -139,6 +143,13 @@ class LearningLoopIT {
         largeServer.stop();
       }
     }
+  }
+
+  private static double gauge(PrometheusRegistry registry, String name) {
+    return registry.scrape().stream().filter(s -> s.getMetadata().getPrometheusName().equals(name))
+        .flatMap(s -> s.getDataPoints().stream())
+        .mapToDouble(d -> ((io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot) d).getValue())
+        .findFirst().orElseThrow();
   }
 
   /** The learner's {@code kafka_streams_commits_total}, as its metrics endpoint exposes it. */
