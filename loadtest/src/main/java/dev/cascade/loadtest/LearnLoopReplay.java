@@ -206,15 +206,17 @@ public final class LearnLoopReplay {
         minHoldout, minLabels, maxWeight, 1000, trainer, halfLife, refreshMargin);
     String fingerprint = ModelFingerprint.of("small");
 
+    // The validation split with both models' answers (when --curve or --prior asked for the large one's).
+    List<AnsweredItem> validationAnswered = new ArrayList<>();
+    for (int i = 0; i < validationLarge.size(); i++) {
+      Example e = validation.get(i);
+      validationAnswered.add(new AnsweredItem(new PromptItem(e.prompt(), e.reference(), e.kind()),
+          validationSmall.get(i), validationLarge.get(i)));
+    }
     // --prior: the validation split, every label known (what the shipped rule trained on), as the
     // learner holds learn.prior.
-    List<AnsweredItem> priorItems = new ArrayList<>();
-    for (int i = 0; prior && i < validationLarge.size(); i++) {
-      Example e = validation.get(i);
-      priorItems.add(new AnsweredItem(new PromptItem(e.prompt(), e.reference(), e.kind()), validationSmall.get(i),
-          validationLarge.get(i)));
-    }
-    List<DeferralExample> priorExamples = dev.cascade.router.learner.LearnerPrior.examples(priorItems);
+    List<DeferralExample> priorExamples = prior
+        ? dev.cascade.router.learner.LearnerPrior.examples(validationAnswered) : List.of();
 
     // The rule in force.
     String spec = "chow-sum";
@@ -416,12 +418,7 @@ public final class LearnLoopReplay {
         + " gap to shipped %+.4f; published %d, rejected %d, reverted %d; stopped early %d, decoded whole for the"
         + " label %d%n", learned.size(), second[0], second[1], second[2], second[0] - second[2], published, rejected,
         reverted, stoppedCount, sampledCount);
-    List<DeferralExample> validationExamples = new ArrayList<>();
-    for (int i = 0; i < validationLarge.size(); i++) {
-      Example e = validation.get(i);
-      validationExamples.add(new AnsweredItem(new PromptItem(e.prompt(), e.reference(), e.kind()),
-          validationSmall.get(i), validationLarge.get(i)).example());
-    }
+    List<DeferralExample> validationExamples = validationAnswered.stream().map(AnsweredItem::example).toList();
     List<Map<String, Object>> curveRows = learningCurve(out, requests, validationExamples, options, shift, loggedAt,
         observedAt, chowSum, shipped);
     if (json) {

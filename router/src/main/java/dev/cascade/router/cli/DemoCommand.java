@@ -265,7 +265,7 @@ final class DemoCommand implements Callable<Integer> {
           // The small model's answers on the validation split are kept between runs (the cache of
           // eval and train-rule, keyed by the model file, token limit and prompts), so only the
           // first run generates them.
-          List<Generation> answers = validationAnswers(small, config, engine, maxNew, validation,
+          List<Generation> answers = validationAnswers(small, config, validation,
               "give the threshold with --threshold instead");
           calibrated = ThresholdCalibration.calibrate(answers, startRule, targetEscalation);
           how = "on the " + validation.size() + " validation examples";
@@ -295,7 +295,7 @@ final class DemoCommand implements Callable<Integer> {
       List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
       if (tiers != null) {
         config = middle.configure(config, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew,
-            smallDefers(small, config, engine, maxNew));
+            smallDefers(small, config));
         tierNames = tierNames(tiers);
         System.err.println("tiers: " + config.get(CascadeConfig.TIERS) + "; middle-tier rules "
             + config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(dev.cascade.router.policy.TierPolicy::spec).toList()
@@ -358,10 +358,9 @@ final class DemoCommand implements Callable<Integer> {
    * learned rule these are its scores on the split it was trained on (in-sample), which only choose
    * the examples; the threshold they choose is the middle tier's, on its own scores.
    */
-  private static boolean[] smallDefers(TextGenerator small, CascadeConfig config, String engine, int maxNew)
-      throws java.io.IOException {
+  private static boolean[] smallDefers(TextGenerator small, CascadeConfig config) throws java.io.IOException {
     List<Example> validation = Examples.bundled("validation");
-    List<Generation> answers = validationAnswers(small, config, engine, maxNew, validation,
+    List<Generation> answers = validationAnswers(small, config, validation,
         "run the tiers with serve, setting tiers and policy.tier-rules yourself");
     DeferralRule rule = LearnedRules.bundled().create(config.get(CascadeConfig.POLICY_RULE),
         config.get(CascadeConfig.POLICY_ALPHA));
@@ -379,13 +378,12 @@ final class DemoCommand implements Callable<Integer> {
    * thresholds (cached between runs, as eval's are); a model that cannot answer one of its prompts
    * is refused naming the split, which is not the data the user gave, and what to do instead.
    */
-  private static List<Generation> validationAnswers(TextGenerator small, CascadeConfig config, String engine,
-      int maxNew, List<Example> validation, String instead) throws java.io.IOException {
+  private static List<Generation> validationAnswers(TextGenerator small, CascadeConfig config,
+      List<Example> validation, String instead) throws java.io.IOException {
     try {
       return CascadeAnswers.generateCached(small, config.get(CascadeConfig.SMALL_MODEL),
           validation.stream().map(Example::prompt).toList(),
-          new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.LARGE_MODEL),
-              engine, maxNew, 64, CascadeAnswers.userCacheDir()),
+          CascadeAnswers.Settings.configured(config),
           EvalCommand.progressBars());
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("the bundled validation split, on which the demo calibrates its thresholds: "

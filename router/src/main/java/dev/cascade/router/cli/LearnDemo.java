@@ -135,8 +135,7 @@ final class LearnDemo {
       List<Example> validation = Examples.bundled("validation");
       List<Generation> answers = CascadeAnswers.generateCached(small, base.get(CascadeConfig.SMALL_MODEL),
           validation.stream().map(Example::prompt).toList(),
-          new CascadeAnswers.Settings(base.get(CascadeConfig.SMALL_MODEL), base.get(CascadeConfig.LARGE_MODEL), engine,
-              maxNew, 64, CascadeAnswers.userCacheDir()), EvalCommand.progressBars());
+          CascadeAnswers.Settings.configured(base), EvalCommand.progressBars());
       double start = ThresholdCalibration.calibrate(answers, DeferralRules.of("chow-sum", 0), settings.targetRate());
       CascadeConfig config = base.with(CascadeConfig.BOOTSTRAP_SERVERS, kafka.bootstrapServers())
           .with(CascadeConfig.POLICY_RULE, "chow-sum")

@@ -47,6 +47,8 @@ public final class ContinuousLearner implements AutoCloseable {
       throw new dev.cascade.router.config.ConfigException(CascadeConfig.BOOTSTRAP_SERVERS.name(),
           "is empty: the learner needs Kafka brokers");
     }
+    // The configuration, the prior included, is checked before the network is touched.
+    LearnerSettings settings = LearnerSettings.from(config).withPrior(LearnerPrior.load(config));
     String applicationId = config.get(CascadeConfig.LEARN_APPLICATION_ID);
     String examplesTopic = LearnerTopology.examplesTopic(applicationId);
     short replication = config.get(CascadeConfig.TOPIC_REPLICATION).shortValue();
@@ -54,7 +56,6 @@ public final class ContinuousLearner implements AutoCloseable {
         config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
     specs.add(new NewTopic(examplesTopic, 1, replication));
     TopicProvisioner.ensure(CascadeRouter.clientProperties(config), specs);
-    LearnerSettings settings = LearnerSettings.from(config).withPrior(LearnerPrior.load(config));
     Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = new Properties();

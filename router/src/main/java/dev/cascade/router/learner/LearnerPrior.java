@@ -60,9 +60,7 @@ public final class LearnerPrior {
     if (!Files.isRegularFile(path)) {
       throw new ConfigException(CascadeConfig.LEARN_PRIOR.name(), "'" + file + "' is not a file");
     }
-    CascadeAnswers.Settings settings = new CascadeAnswers.Settings(config.get(CascadeConfig.SMALL_MODEL),
-        config.get(CascadeConfig.LARGE_MODEL), config.get(CascadeConfig.ENGINE),
-        config.get(CascadeConfig.MAX_NEW_TOKENS), 64, CascadeAnswers.userCacheDir());
+    CascadeAnswers.Settings settings = CascadeAnswers.Settings.configured(config);
     long started = System.nanoTime();
     List<AnsweredItem> answered;
     try {

@@ -81,6 +81,18 @@ public final class CascadeAnswers {
       }
     }
 
+    /**
+     * The configured models as the router runs them ({@code small.model}, {@code large.model},
+     * {@code model.engine}, {@code generation.max-new-tokens}), batches of 64, the user's cache: the
+     * generations the router's own features come from.
+     */
+    public static Settings configured(dev.cascade.router.config.CascadeConfig config) {
+      return new Settings(config.get(dev.cascade.router.config.CascadeConfig.SMALL_MODEL),
+          config.get(dev.cascade.router.config.CascadeConfig.LARGE_MODEL),
+          config.get(dev.cascade.router.config.CascadeConfig.ENGINE),
+          config.get(dev.cascade.router.config.CascadeConfig.MAX_NEW_TOKENS), 64, userCacheDir());
+    }
+
     /** The bundled small and large models, engine {@code auto}, their own limits, batches of 256, no cache. */
     public static Settings defaults() {
       return new Settings("small", "large", "auto", 0, 256, null);

@@ -365,7 +365,7 @@ public final class ChallengerTrial {
             ? String.format(Locale.ROOT, "a refresh: not worse, lower bound within %.4f", options.refreshMargin())
             : "lower bound not above zero", training.size(), sources,
         prior.isEmpty() ? "" : String.format(Locale.ROOT, " (%d of them the prior, weighted %.3f each)",
-            prior.size(), priorWeighted.isEmpty() ? 0.0 : priorWeighted.get(0).weight() / prior.get(0).weight()))
+            prior.size(), priorWeight(n, options.halfLifeLabels())))
         + fallbackNote;
     return new Verdict(win, reason, publishedRule, training.size(), held.size(), challengerAuc, championAuc,
         comparison, sources, championScores, revert, fallbackComparison, fallbackScores, versusFallback,
@@ -429,10 +429,10 @@ public final class ChallengerTrial {
    * stream examples, all of which are newer; unchanged when {@code halfLife} is 0.
    */
   static List<DeferralExample> priorWeighted(List<DeferralExample> prior, int held, double halfLife) {
-    if (halfLife <= 0 || prior.isEmpty()) {
+    double factor = priorWeight(held, halfLife);
+    if (factor == 1.0) {
       return prior;
     }
-    double factor = priorWeight(held, halfLife);
     List<DeferralExample> out = new ArrayList<>(prior.size());
     prior.forEach(e -> out.add(e.withWeight(e.weight() * factor)));
     return out;
