@@ -98,7 +98,7 @@ public final class CascadeRouter implements AutoCloseable {
         config.get(CascadeConfig.POLICY_TARGET_RATE), 0L, "config", 0L, "configured default", version,
         shadows.isEmpty() ? java.util.List.of() : java.util.Arrays.stream(shadows.split(",")).map(String::trim).toList(),
         config.get(CascadeConfig.POLICY_FALLBACK_RULE),
-        margin.isPresent() ? margin.getAsDouble() : null, config.get(CascadeConfig.POLICY_TIER_RULES),
+        margin.isPresent() ? margin.getAsDouble() : null, configuredTierPolicies(config),
         config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).isBlank() ? null
             : new dev.cascade.router.policy.PregenSkipPolicy(config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).trim(),
                 config.get(CascadeConfig.POLICY_PREGEN_SKIP_THRESHOLD)));
@@ -222,7 +222,34 @@ public final class CascadeRouter implements AutoCloseable {
           + " for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
           + " middle tiers (every model in " + CascadeConfig.TIERS.name() + " but the last) needs one, in order");
     }
+    configuredTierPolicies(config);
     return new TierShape(targets, costs);
+  }
+
+  /**
+   * The middle tiers' configured rules: {@code policy.tier-rules}, each with its target rate from
+   * {@code policy.tier-target-rates} (empty: fixed thresholds).
+   *
+   * @throws dev.cascade.router.config.ConfigException naming {@code policy.tier-target-rates} when it
+   *     does not give one rate per rule
+   */
+  public static List<dev.cascade.router.policy.TierPolicy> configuredTierPolicies(CascadeConfig config) {
+    List<dev.cascade.router.policy.TierPolicy> rules = config.get(CascadeConfig.POLICY_TIER_RULES);
+    List<Double> rates = config.get(CascadeConfig.POLICY_TIER_TARGET_RATES);
+    if (rates.isEmpty()) {
+      return rules;
+    }
+    if (rates.size() != rules.size()) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
+          + rates.size() + (rates.size() == 1 ? " rate" : " rates") + " for the " + rules.size() + " middle tier"
+          + (rules.size() == 1 ? "" : "s") + " of " + CascadeConfig.POLICY_TIER_RULES.name()
+          + ": give one per middle tier, in order (0 keeps a tier's fixed threshold), or none");
+    }
+    List<dev.cascade.router.policy.TierPolicy> held = new java.util.ArrayList<>();
+    for (int i = 0; i < rules.size(); i++) {
+      held.add(rules.get(i).withTargetEscalationRate(rates.get(i)));
+    }
+    return List.copyOf(held);
   }
 
   /**
@@ -235,7 +262,7 @@ public final class CascadeRouter implements AutoCloseable {
     TierShape shape = checkTiers(config, largeTarget);
     List<EscalationTiers.Target> targets = shape.targets();
     List<Double> costs = shape.costs();
-    List<dev.cascade.router.policy.TierPolicy> tierRules = config.get(CascadeConfig.POLICY_TIER_RULES);
+    List<dev.cascade.router.policy.TierPolicy> tierRules = configuredTierPolicies(config);
     for (int i = 0; i < tierRules.size(); i++) {
       tierRules.get(i).deferAllWarning("middle tier " + (i + 1) + " (" + targets.get(i).name() + ")")
           .ifPresent(w -> LOG.warn("{}: {}", CascadeConfig.POLICY_TIER_RULES.name(), w));

@@ -140,7 +140,8 @@ final class ApiRecords {
         .setUpdatedAtMs(p.updatedAtMs())
         .setReason(p.reason())
         .addAllTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.proto.v1.TierPolicy.newBuilder()
-            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
+            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold())
+            .setTargetEscalationRate(t.targetEscalationRate()).build()).toList())
         .build();
   }
 
@@ -166,7 +167,8 @@ final class ApiRecords {
     java.util.List<dev.cascade.router.policy.TierPolicy> tiers = new java.util.ArrayList<>();
     for (int i = 0; i < asked.size(); i++) {
       dev.cascade.proto.v1.TierPolicy t = asked.get(i);
-      tiers.add(dev.cascade.router.policy.TierPolicy.at(i, t.getRule(), t.getAlpha(), t.getThreshold()));
+      tiers.add(dev.cascade.router.policy.TierPolicy.at(i, t.getRule(), t.getAlpha(), t.getThreshold(),
+          t.getTargetEscalationRate()));
     }
     return tiers;
   }

@@ -156,7 +156,7 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     AdminAudit.written("policy version " + next.version() + " written: rule " + next.ruleSpec() + " threshold "
         + next.threshold() + " exploration " + next.explorationRate() + " target rate " + next.targetEscalationRate()
         + (next.tierPolicies().isEmpty() ? "" : " tier rules " + next.tierPolicies().stream()
-            .map(dev.cascade.router.policy.TierPolicy::spec).toList())
+            .map(dev.cascade.router.policy.TierPolicy::describe).toList())
         + (next.pregenSkip() == null ? "" : " pregen skip " + next.pregenSkip().rule()
             + " threshold " + next.pregenSkip().threshold())
         + ", reason " + AdminAudit.quoted(next.reason()));

@@ -123,7 +123,8 @@ final class PolicyCommand implements Runnable {
 
     @Option(names = "--target-escalation-rate", paramLabel = "F",
         description = "In [0, 1]: when above 0, hold this fraction of escalations on live traffic instead of a fixed"
-            + " threshold (1 escalates every request); 0 goes back to the fixed threshold.")
+            + " threshold (1 escalates every request); 0 goes back to the fixed threshold. With --tier N: the share of"
+            + " the requests reaching middle tier N that it passes on.")
     Double targetEscalationRate;
 
     @Option(names = "--early-defer", paramLabel = "MARGIN|off",
@@ -187,10 +188,10 @@ final class PolicyCommand implements Runnable {
             "--pregen-skip-threshold: --pregen-skip off turns the pre-generation skip off; give one or the other");
       }
       if (tier > 0 && (pregenSkip != null || pregenSkipThreshold != null || earlyDefer != null
-          || earlyDeferLabelShare != null || explorationRate != null || targetEscalationRate != null
+          || earlyDeferLabelShare != null || explorationRate != null
           || shadowRules != null || fallbackRule != null)) {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha"
-            + " and --threshold apply to a middle tier; set the others without --tier");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha,"
+            + " --threshold and --target-escalation-rate apply to a middle tier; set the others without --tier");
       }
       if (rule == null && alpha == null && threshold == null && explorationRate == null && targetEscalationRate == null
           && earlyDefer == null && earlyDeferLabelShare == null && pregenSkip == null && pregenSkipThreshold == null
@@ -294,7 +295,9 @@ final class PolicyCommand implements Runnable {
       }
       dev.cascade.proto.v1.TierPolicy next = dev.cascade.proto.v1.TierPolicy.newBuilder()
           .setRule(newRule).setAlpha(alpha != null ? alpha : newRule.equals(old.getRule()) ? old.getAlpha() : 0.0)
-          .setThreshold(newThreshold).build();
+          .setThreshold(newThreshold)
+          .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate : old.getTargetEscalationRate())
+          .build();
       return current.toBuilder().setTierPolicies(tier - 1, next).setReason(reason)
           .clearVersion().clearUpdatedBy().clearUpdatedAtMs();
     }

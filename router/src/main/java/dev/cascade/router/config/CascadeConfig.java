@@ -210,6 +210,12 @@ public final class CascadeConfig {
       "with tiers of three or more models: the rule of each middle tier, in order (tier 1 first), as RULE:THRESHOLD"
           + " (chow-sum:9.5, chow-quantile-0.1:2.3); a tier passes a request on when its own answer's score exceeds"
           + " the threshold");
+  public static final ConfigKey<List<Double>> POLICY_TIER_TARGET_RATES = new ConfigKey<>("policy.tier-target-rates", "",
+      CascadeConfig::costList, rates -> rates.stream().allMatch(r -> r >= 0 && r <= 1),
+      "numbers in [0, 1], comma-separated, one per middle tier",
+      "with policy.tier-rules: the share of the requests reaching each middle tier that it passes on, held on live"
+          + " traffic from the tier's recent scores (its threshold in policy.tier-rules applies until the tier has seen"
+          + " 200); 0 for a tier's fixed threshold; empty: fixed thresholds for all");
   public static final ConfigKey<String> POLICY_SHADOW_RULES = new ConfigKey<>("policy.shadow-rules", "", s -> s,
       CascadeConfig::shadowRulesOnce, "comma-separated rules, each named once, at most "
           + dev.cascade.router.policy.DeferralPolicy.MAX_SHADOW_RULES,

@@ -39,6 +39,7 @@ public final class EscalationTiers implements AutoCloseable {
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   private final List<Tier> tiers;
+  private final dev.cascade.router.policy.TierThresholds thresholds = new dev.cascade.router.policy.TierThresholds();
 
   /** @param tiers tier 1 first; at least one */
   public EscalationTiers(List<Tier> tiers) {
@@ -105,6 +106,11 @@ public final class EscalationTiers implements AutoCloseable {
   /** Whether {@code tier} is the last, whose answer is always served. */
   public boolean isLast(int tier) {
     return tier == tiers.size();
+  }
+
+  /** The thresholds the middle tiers decide by: fixed, or held at their target rates from their recent scores. */
+  public dev.cascade.router.policy.TierThresholds thresholds() {
+    return thresholds;
   }
 
   /** Every tier, tier 1 first. */

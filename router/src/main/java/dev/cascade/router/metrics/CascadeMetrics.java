@@ -30,6 +30,10 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class CascadeMetrics implements RoutingObserver {
 
+  /** {@code cascade_tier_decisions_total}'s decisions. */
+  static final String PASS_ON = "pass_on";
+  static final String SERVE = "serve";
+
   /** The request outcomes {@code cascade_requests_total} counts; they partition the requests received. */
   public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit",
       "dead_lettered", "deadline_exceeded"};
@@ -69,6 +73,8 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter earlyDeferrals;
   private final Counter earlyDeferralsDecodedForLabel;
   private final Counter tierEarlyDeferrals;
+  private final Counter tierDecisions;
+  private final Gauge tierThreshold;
   private final Counter pregenSkips;
   private final Counter shedShort;
   private final Counter pregenSkipFailures;
@@ -203,6 +209,14 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Middle-tier answers that the tier's server stopped once the tier's exact rule had decided to pass the"
             + " request on (stopped_early in the outcome's tier_answers; escalation.early-defer), by tier name")
         .labelNames("tier").withoutExemplars().register(registry);
+    tierDecisions = Counter.builder().name("cascade_tier_decisions_total")
+        .help("Answers of a middle tier decided by its rule, by tier name and decision: pass_on (to the next tier) or"
+            + " serve; their ratio is the share the tier passes on, which policy.tier-target-rates holds")
+        .labelNames("tier", "decision").withoutExemplars().register(registry);
+    tierThreshold = Gauge.builder().name("cascade_tier_threshold")
+        .help("Threshold of a middle tier's latest decision, by tier name: its fixed one, or the one its target rate"
+            + " holds (+Inf or -Inf where the target passes on none or every request)")
+        .labelNames("tier").withoutExemplars().register(registry);
     largeModelRefusals = Counter.builder().name("cascade_large_model_refusals_total")
         .help("Calls to the models after the small one refused as wrong or not allowed (INVALID_ARGUMENT,"
             + " FAILED_PRECONDITION, ...), by tier name and code: a router-server contract mismatch to alarm on; each is"
@@ -270,7 +284,8 @@ public final class CascadeMetrics implements RoutingObserver {
    * {@code rate()} and {@code increase()} see each one's first count (a series that first appears
    * at 1 shows no increase): {@code cascade_large_model_calls_total} for every code a call can end
    * with ({@link EscalationClient#CODES}), {@code cascade_large_model_refusals_total} for every
-   * refusal code, and {@code cascade_tier_early_deferrals_total} for each tier but the last.
+   * refusal code, and {@code cascade_tier_early_deferrals_total} and {@code cascade_tier_decisions_total}
+   * for each tier but the last.
    */
   public void tiers(java.util.List<String> names) {
     for (int i = 0; i < names.size(); i++) {
@@ -279,6 +294,8 @@ public final class CascadeMetrics implements RoutingObserver {
       EscalationClient.REFUSALS.forEach(code -> largeModelRefusals.labelValues(tier, code));
       if (i < names.size() - 1) {
         tierEarlyDeferrals.labelValues(tier);
+        tierDecisions.labelValues(tier, PASS_ON);
+        tierDecisions.labelValues(tier, SERVE);
       }
     }
   }
@@ -407,6 +424,12 @@ public final class CascadeMetrics implements RoutingObserver {
     for (String reason : dev.cascade.router.routing.RoutingRecords.SKIP_CAUSES) {
       tiersSkipped.labelValues(tier, reason);
     }
+  }
+
+  @Override
+  public void tierDecided(String tier, double threshold, boolean passedOn) {
+    tierDecisions.labelValues(tier, passedOn ? PASS_ON : SERVE).inc();
+    tierThreshold.labelValues(tier).set(threshold);
   }
 
   @Override

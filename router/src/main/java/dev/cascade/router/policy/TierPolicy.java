@@ -19,11 +19,18 @@ import java.util.Set;
  * cascade://} large-model server returns. The learned rules score the small model's features and
  * embedding, which a remote tier does not expose.
  *
+ * <p>With a target rate ({@code targetEscalationRate > 0}) the threshold is not fixed: a {@link
+ * TargetRateController} of the tier's own recent scores holds the share of the requests reaching
+ * the tier that it passes on at the target, and {@code threshold} is the one used until the
+ * controller has seen enough scores ({@link TargetRateController#DEFAULT_MIN_OBSERVATIONS}).
+ *
  * @param rule a closed-form rule's name
  * @param alpha its level in [0, 1] (chow-quantile's; ignored by the others)
  * @param threshold defer when the score is strictly greater; finite
+ * @param targetEscalationRate the share of the requests reaching this tier to pass on, in [0, 1];
+ *     0 for the fixed {@code threshold}, 1 passes every request on
  */
-public record TierPolicy(String rule, double alpha, double threshold) {
+public record TierPolicy(String rule, double alpha, double threshold, double targetEscalationRate) {
 
   /** The rules a middle tier may use. */
   public static final Set<String> RULES = Set.of(ChowSumRule.NAME, ChowAverageRule.NAME, ChowQuantileRule.NAME);
@@ -42,6 +49,32 @@ public record TierPolicy(String rule, double alpha, double threshold) {
     if (!Double.isFinite(threshold)) {
       throw new InvalidPolicyException("threshold", "must be finite", threshold);
     }
+    if (!(targetEscalationRate >= 0.0 && targetEscalationRate <= 1.0)) {
+      throw new InvalidPolicyException("targetEscalationRate", "must be in [0, 1]", targetEscalationRate);
+    }
+  }
+
+  /** A tier rule with a fixed threshold (no target rate). */
+  public TierPolicy(String rule, double alpha, double threshold) {
+    this(rule, alpha, threshold, 0.0);
+  }
+
+  /** Whether a target rate is held ({@code targetEscalationRate > 0}) rather than the fixed threshold. */
+  public boolean holdsTargetRate() {
+    return targetEscalationRate > 0.0;
+  }
+
+  /** This rule holding {@code rate} of the requests reaching the tier ({@code 0}: the fixed threshold). */
+  public TierPolicy withTargetEscalationRate(double rate) {
+    return new TierPolicy(rule, alpha, threshold, rate);
+  }
+
+  /**
+   * This rule as the {@link TargetRateController} reads a policy: its rule, threshold and target,
+   * no exploration (a middle tier explores nothing).
+   */
+  public DeferralPolicy asTargetPolicy() {
+    return new DeferralPolicy(rule, alpha, threshold, 0.0, targetEscalationRate, 0L, "tier", 0L, "");
   }
 
   /**
@@ -49,9 +82,9 @@ public record TierPolicy(String rule, double alpha, double threshold) {
    *
    * @throws InvalidPolicyException naming the field as {@code tierPolicies[index].rule} and so on
    */
-  public static TierPolicy at(int index, String rule, double alpha, double threshold) {
+  public static TierPolicy at(int index, String rule, double alpha, double threshold, double targetEscalationRate) {
     try {
-      return new TierPolicy(rule, alpha, threshold);
+      return new TierPolicy(rule, alpha, threshold, targetEscalationRate);
     } catch (InvalidPolicyException e) {
       throw e.within("tierPolicies[" + index + "].");
     }
@@ -118,9 +151,14 @@ public record TierPolicy(String rule, double alpha, double threshold) {
     return deferAllWarning(rule, threshold, whose);
   }
 
-  /** The rule as {@link #parse} reads it back. */
+  /** The rule as {@link #parse} reads it back (the target rate is not part of it: {@code policy.tier-target-rates}). */
   public String spec() {
     return String.format(Locale.ROOT, "%s:%s", ruleName(), threshold);
+  }
+
+  /** The rule for logs: {@link #spec}, and the target rate when one is held ({@code chow-sum:4.2 target 0.3}). */
+  public String describe() {
+    return holdsTargetRate() ? spec() + " target " + targetEscalationRate : spec();
   }
 
   /** The rule with its level, as the command line spells it: {@code chow-sum}, {@code chow-quantile-0.1}. */

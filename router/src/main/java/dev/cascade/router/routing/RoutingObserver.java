@@ -43,6 +43,13 @@ public interface RoutingObserver {
   default void tierFallback() {}
 
   /**
+   * The middle tier named {@code tier} decided an answer: passed on to the next tier or served,
+   * comparing its score with {@code threshold} (the tier's fixed one, or the one its target rate
+   * holds).
+   */
+  default void tierDecided(String tier, double threshold, boolean passedOn) {}
+
+  /**
    * An escalation passed over the middle tier named {@code tier}, unavailable, and went on to the
    * next one ({@code escalation.skip-unavailable-tiers}); {@code cause} is one of {@link
    * RoutingRecords#SKIP_CAUSES}.

@@ -234,12 +234,21 @@ public final class RoutingRecords {
    */
   public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
       TierPolicy rule, Double score, boolean deferred) {
+    return tierAnswer(e, tier, name, costPerToken, answer, rule, rule == null ? null : rule.threshold(), score, deferred);
+  }
+
+  /**
+   * As above, with the threshold the score was compared with: the rule's own, or the one its
+   * target rate held ({@link dev.cascade.router.policy.TierThresholds}).
+   */
+  public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
+      TierPolicy rule, Double threshold, Double score, boolean deferred) {
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     return TierAnswer.newBuilder()
         .setTier(tier).setModel(name).setText(answer.text())
         .setTokens(ints(answer.tokens())).setTokenLogprobs(floats(answer.tokenLogprobs()))
         .setRule(rule == null ? null : rule.ruleName()).setScore(score)
-        .setThreshold(rule == null ? null : rule.threshold()).setDeferred(deferred)
+        .setThreshold(rule == null ? null : threshold).setDeferred(deferred)
         .setCostUnits(costPerToken * (prompt + outputTokens(answer)))
         .setLatencyMs(answer.millis())
         .setDraftTokens(answer.draftSent()).setDraftAccepted(answer.draftAccepted())

@@ -6,6 +6,7 @@ import dev.cascade.router.escalation.EscalationTiers;
 import dev.cascade.router.escalation.LargeAnswer;
 import dev.cascade.router.policy.EarlyDeferral;
 import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.policy.TierThresholds;
 import dev.cascade.router.rules.ChowQuantileRule;
 import dev.cascade.router.rules.DeferralRules;
 import dev.cascade.router.routing.Routed;
@@ -257,9 +258,19 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       return null;
     }
     return policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies())
-        .filter(p -> EarlyDeferral.isExact(DeferralRules.of(p.rule(), p.alpha())))
+        .filter(p -> mayStopEarly(tier, p))
         .map(p -> new EarlyStopSpec(ChowQuantileRule.NAME.equals(p.rule()), p.threshold()))
         .orElse(null);
+  }
+
+  /**
+   * Whether a middle tier's answers under {@code rule} may stop early: its rule is exact, early
+   * deferral is on, and the threshold is fixed (under a target rate it moves with every decision,
+   * so no threshold can be promised to the server before the answer comes).
+   */
+  private static boolean mayStopEarly(EscalationTiers.Tier tier, TierPolicy rule) {
+    return tier.client().settings().earlyDefer() && !rule.holdsTargetRate()
+        && EarlyDeferral.isExact(DeferralRules.of(rule.rule(), rule.alpha()));
   }
 
   /**
@@ -302,16 +313,20 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, null, null, false);
     }
     double score = rule.get().score(answer.tokenLogprobs());
-    boolean defers = rule.get().defers(score);
+    TierThresholds.Decided decided = tiers.thresholds().decide(tier.tier(), rule.get(), score,
+        mayStopEarly(tier, rule.get()));
+    boolean defers = decided.passOn();
     if (answer.stoppedEarly() && !defers) {
       // The server stopped where its running score passed the threshold the call gave, so the
       // prefix scores above it here too, unless the rule changed while the call ran or the server
       // reads log-probs otherwise. A prefix is never served: it is passed on all the same.
       LOG.warn("request {}: tier {} stopped early, but its prefix scores {} under {} (threshold {}); passed on",
-          e.getRequestId(), tier.name(), score, rule.get().ruleName(), rule.get().threshold());
+          e.getRequestId(), tier.name(), score, rule.get().ruleName(), decided.threshold());
       defers = true;
     }
-    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(), score, defers);
+    observer.tierDecided(tier.name(), decided.threshold(), defers);
+    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
+        decided.threshold(), score, defers);
   }
 
   private void drain() {

@@ -13,7 +13,8 @@ public final class PolicyRecords {
         r.getTargetEscalationRate(), r.getVersion(), r.getUpdatedBy(), r.getUpdatedAtMs(), r.getReason(),
         r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getEarlyDeferMargin(),
         r.getTierPolicies().stream()
-            .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold())).toList(),
+            .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold(),
+                t.getTargetEscalationRate())).toList(),
         dev.cascade.router.policy.PregenSkipPolicy.of(r.getPregenSkipRule(), r.getPregenSkipThreshold()),
         r.getEarlyDeferLabelShare());
   }
@@ -26,7 +27,8 @@ public final class PolicyRecords {
         .setShadowRules(p.shadowRules()).setFallbackRule(p.fallbackRule())
         .setEarlyDeferMargin(p.earlyDeferMargin())
         .setTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.schemas.avro.TierPolicy.newBuilder()
-            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold()).build()).toList())
+            .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold())
+            .setTargetEscalationRate(t.targetEscalationRate()).build()).toList())
         .setPregenSkipRule(p.pregenSkip() == null ? null : p.pregenSkip().rule())
         .setPregenSkipThreshold(p.pregenSkip() == null ? null : p.pregenSkip().threshold())
         .setEarlyDeferLabelShare(p.earlyDeferLabelShare())

@@ -27,9 +27,24 @@ class TierPolicyTest {
     assertThatThrownBy(() -> TierPolicy.parse("chow-sum:lots")).isInstanceOf(InvalidPolicyException.class)
         .hasMessageContaining("'threshold'");
     assertThatThrownBy(() -> new TierPolicy("chow-sum", 0, Double.NaN)).hasMessageContaining("'threshold'");
-    assertThatThrownBy(() -> TierPolicy.at(2, "chow-quantile", 1.5, 1.0))
+    assertThatThrownBy(() -> TierPolicy.at(2, "chow-quantile", 1.5, 1.0, 0.0))
         .isInstanceOf(InvalidPolicyException.class)
         .satisfies(e -> assertThat(((InvalidPolicyException) e).field()).isEqualTo("tierPolicies[2].alpha"));
+  }
+
+  @Test
+  void aTargetRateIsInZeroToOneAndKeptOutOfTheSpec() {
+    TierPolicy held = TierPolicy.parse("chow-sum:4.2").withTargetEscalationRate(0.3);
+    assertThat(held.holdsTargetRate()).isTrue();
+    assertThat(held.spec()).isEqualTo("chow-sum:4.2");
+    assertThat(held.describe()).isEqualTo("chow-sum:4.2 target 0.3");
+    assertThat(new TierPolicy("chow-sum", 0, 4.2).holdsTargetRate()).isFalse();
+    assertThat(held.asTargetPolicy().targetEscalationRate()).isEqualTo(0.3);
+    assertThat(held.asTargetPolicy().threshold()).isEqualTo(4.2);
+    assertThat(held.asTargetPolicy().explorationRate()).isZero();
+    assertThatThrownBy(() -> TierPolicy.at(1, "chow-sum", 0, 1.0, 1.5)).isInstanceOfSatisfying(
+        InvalidPolicyException.class, e -> assertThat(e.field()).isEqualTo("tierPolicies[1].targetEscalationRate"));
+    assertThatThrownBy(() -> held.withTargetEscalationRate(-0.1)).hasMessageContaining("'targetEscalationRate'");
   }
 
   @Test
