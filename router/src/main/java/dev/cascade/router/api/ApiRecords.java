@@ -194,7 +194,11 @@ final class ApiRecords {
   /** The proto field name of a {@link DeferralPolicy} component, for error messages. */
   static String protoField(String recordComponent) {
     if (recordComponent.startsWith("tierPolicies[")) {
-      return "tier_policies" + recordComponent.substring("tierPolicies".length());
+      // tierPolicies[1].targetEscalationRate: the entry's own field in proto spelling too.
+      int dot = recordComponent.indexOf("].");
+      return dot < 0 ? "tier_policies" + recordComponent.substring("tierPolicies".length())
+          : "tier_policies" + recordComponent.substring("tierPolicies".length(), dot + 2)
+              + protoField(recordComponent.substring(dot + 2));
     }
     return switch (recordComponent) {
       case "explorationRate" -> "exploration_rate";

@@ -201,8 +201,15 @@ final class DemoCommand implements Callable<Integer> {
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
     }
-    // A rule the router would refuse at its start, refused before any model loads or the broker starts.
-    CascadeRouter.checkConfiguredPolicy(config);
+    int targetRates = config.get(CascadeConfig.POLICY_TIER_TARGET_RATES).size();
+    if (tiers != null && targetRates != 0 && targetRates != tiers.size() - 2) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
+          + targetRates + (targetRates == 1 ? " rate" : " rates") + " for the " + (tiers.size() - 2) + " middle tier"
+          + (tiers.size() == 3 ? "" : "s") + " of --tiers: give one per middle tier, in order, or none");
+    }
+    // A rule the router would refuse at its start, refused before any model loads or the broker starts
+    // (with --tiers the middle tiers' rules come later, calibrated: their rates are checked above).
+    CascadeRouter.checkConfiguredPolicy(tiers == null ? config : config.with(CascadeConfig.POLICY_TIER_TARGET_RATES, ""));
     LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
     if (skipRule != null) {
       skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);
@@ -298,7 +305,7 @@ final class DemoCommand implements Callable<Integer> {
             smallDefers(small, config));
         tierNames = tierNames(tiers);
         System.err.println("tiers: " + config.get(CascadeConfig.TIERS) + "; middle-tier rules "
-            + config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(dev.cascade.router.policy.TierPolicy::spec).toList()
+            + CascadeRouter.configuredTierPolicies(config).stream().map(dev.cascade.router.policy.TierPolicy::describe).toList()
             + "; per-token costs " + config.get(CascadeConfig.COST_TIERS));
       }
       if (protocol != LargeTarget.Protocol.CASCADE && config.get(CascadeConfig.LARGE_MAX_NEW_TOKENS) == 0) {

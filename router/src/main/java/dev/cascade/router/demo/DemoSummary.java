@@ -37,7 +37,35 @@ public record DemoSummary(
     @JsonProperty("large_draft_tokens") long largeDraftTokens,
     @JsonProperty("large_draft_accepted") long largeDraftAccepted,
     @JsonProperty("tier_early_stops") int tierEarlyStops,
-    @JsonProperty("scored_requests") int scoredRequests) {
+    @JsonProperty("scored_requests") int scoredRequests,
+    @JsonProperty("tier_pass_on") Map<String, PassOn> tierPassOn) {
+
+  /** How many requests {@link #PASS_ON_WINDOW} consecutive shares of {@link PassOn#byWindow} each cover. */
+  public static final int PASS_ON_WINDOW = 100;
+
+  /**
+   * What a middle tier did with the requests that reached it (its answers in the outcomes' {@code
+   * tier_answers}).
+   *
+   * @param reached how many it answered and decided (an answer it stopped early counts as passed on)
+   * @param passedOn how many it passed on to the next tier
+   * @param share {@code passedOn / reached}
+   * @param byWindow the share passed on in each run of {@link #PASS_ON_WINDOW} requests reaching it, in
+   *     the order they were sent (the last run may be shorter)
+   */
+  public record PassOn(@JsonProperty("reached") int reached, @JsonProperty("passed_on") int passedOn,
+      @JsonProperty("share") double share, @JsonProperty("by_window") List<Double> byWindow) {
+
+    static PassOn of(List<Boolean> decisions) {
+      int passed = (int) decisions.stream().filter(d -> d).count();
+      List<Double> windows = new java.util.ArrayList<>();
+      for (int from = 0; from < decisions.size(); from += PASS_ON_WINDOW) {
+        List<Boolean> w = decisions.subList(from, Math.min(decisions.size(), from + PASS_ON_WINDOW));
+        windows.add(Math.round(1000.0 * w.stream().filter(d -> d).count() / w.size()) / 1000.0);
+      }
+      return new PassOn(decisions.size(), passed, ratio(passed, decisions.size()), windows);
+    }
+  }
 
   /**
    * Latency percentiles: end to end (from a request being produced to its response being read), or
@@ -96,6 +124,10 @@ public record DemoSummary(
     long draftTokens = 0;
     long draftAccepted = 0;
     int tierEarlyStops = 0;
+    Map<String, List<Boolean>> passOn = new java.util.LinkedHashMap<>();
+    for (String middle : tierNames.subList(1, Math.max(1, tierNames.size() - 1))) {
+      passOn.put(middle, new java.util.ArrayList<>());
+    }
     long firstSent = Long.MAX_VALUE;
     long lastAnswered = Long.MIN_VALUE;
     for (int i = 0; i < n; i++) {
@@ -132,6 +164,12 @@ public record DemoSummary(
         draftTokens += o.getLargeDraftTokens();
         draftAccepted += o.getLargeDraftAccepted();
         tierEarlyStops += (int) o.getTierAnswers().stream().filter(t -> t.getStoppedEarly()).count();
+        for (dev.cascade.schemas.avro.TierAnswer t : o.getTierAnswers()) {
+          List<Boolean> decisions = passOn.get(t.getModel());
+          if (decisions != null && t.getRule() != null) {
+            decisions.add(t.getDeferred());
+          }
+        }
       }
       if (e.reference() == null) {
         continue;
@@ -155,7 +193,8 @@ public record DemoSummary(
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
         servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops,
-        scored);
+        scored, passOn.entrySet().stream().collect(java.util.stream.Collectors.toMap(Map.Entry::getKey,
+            e -> PassOn.of(e.getValue()), (a, b) -> a, java.util.LinkedHashMap::new)));
   }
 
   /** p50, p95 and p99 of a histogram of microseconds, in milliseconds. */
@@ -177,7 +216,13 @@ public record DemoSummary(
     int total = servedByTier.values().stream().mapToInt(Integer::intValue).sum();
     return servedByTier.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT, "%s %.1f%% (%d)", e.getKey(),
         total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "))
-        + (tierEarlyStops == 0 ? "" : "; middle-tier answers stopped early: " + tierEarlyStops);
+        + (tierEarlyStops == 0 ? "" : "; middle-tier answers stopped early: " + tierEarlyStops)
+        + tierPassOn.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT,
+            "%n                    %s passed on %.1f%% of the %d requests reaching it (by %d: %s)", e.getKey(),
+            100 * e.getValue().share(), e.getValue().reached(), PASS_ON_WINDOW, e.getValue().byWindow().stream()
+                .map(s -> String.format(java.util.Locale.ROOT, "%.0f%%", 100 * s))
+                .collect(java.util.stream.Collectors.joining(" "))))
+            .collect(java.util.stream.Collectors.joining());
   }
 
   private static double ratio(int a, int b) {

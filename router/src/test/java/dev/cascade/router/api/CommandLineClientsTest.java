@@ -280,6 +280,22 @@ class CommandLineClientsTest {
         .contains("every answer middle tier 1 gives is passed on");
     assertThat(policies.current().tierPolicies().get(0)).isEqualTo(TierPolicy.parse("chow-sum:-5"));
     assertThat(tierThreshold.err()).doesNotContain("warning");
+
+    // A middle tier's target rate: set alone it keeps the tier's rule and threshold (the warm-up's);
+    // the other tier's stays; 0 goes back to the fixed threshold.
+    CommandLineRun tierRate = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
+        "--target-escalation-rate", "0.3");
+    assertThat(tierRate.exitCode()).as(tierRate.err()).isZero();
+    assertThat(tierRate.out()).contains("\"target_escalation_rate\": 0.3");
+    assertThat(policies.current().tierPolicies()).containsExactly(TierPolicy.parse("chow-sum:-5"),
+        new TierPolicy("chow-quantile", 0.1, 1.5, 0.3));
+    CommandLineRun tooMuch = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
+        "--target-escalation-rate", "1.5");
+    assertThat(tooMuch.exitCode()).isEqualTo(1);
+    assertThat(tooMuch.err()).contains("INVALID_ARGUMENT").contains("tier_policies[1].target_escalation_rate");
+    assertThat(run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
+        "--target-escalation-rate", "0").exitCode()).isZero();
+    assertThat(policies.current().tierPolicies().get(1)).isEqualTo(new TierPolicy("chow-quantile", 0.1, 1.5));
   }
 
   @Test
@@ -352,7 +368,7 @@ class CommandLineClientsTest {
     CommandLineRun tier = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
         "--early-defer-label-share", "0.1");
     assertThat(tier.exitCode()).isEqualTo(2);
-    assertThat(tier.err()).contains("only --rule, --alpha and --threshold apply to a middle tier");
+    assertThat(tier.err()).contains("only --rule, --alpha, --threshold and --target-escalation-rate apply to a middle tier");
   }
 
   @Test
@@ -394,10 +410,11 @@ class CommandLineClientsTest {
     assertThat(negative.exitCode()).isEqualTo(2);
     assertThat(negative.err()).contains("--tier: must be 0 (the small model's rule, the default) or a middle tier's"
         + " number, 1 or above; was -1").doesNotContain("no middle tiers");
-    CommandLineRun tierRate = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
-        "--target-escalation-rate", "0.2");
-    assertThat(tierRate.exitCode()).isEqualTo(2);
-    assertThat(tierRate.err()).contains("only --rule, --alpha and --threshold apply to a middle tier");
+    CommandLineRun tierExploration = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--exploration-rate", "0.2");
+    assertThat(tierExploration.exitCode()).isEqualTo(2);
+    assertThat(tierExploration.err()).contains("only --rule, --alpha, --threshold and --target-escalation-rate apply"
+        + " to a middle tier");
 
     CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip-threshold",
         "0.5");

@@ -35,9 +35,26 @@ class ServeStartChecksTest {
   }
 
   /** {@code serve} with {@code tiers}, their {@code cost.tiers.per-token} and one middle-tier rule (no large.target). */
-  private static CommandLineRun tiered(String tiers, String costs) {
-    return CommandLineRun.of("serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set", "tiers=" + tiers, "--set",
-        "cost.tiers.per-token=" + costs, "--set", "policy.tier-rules=chow-sum:1");
+  private static CommandLineRun tiered(String tiers, String costs, String... more) {
+    List<String> args = new java.util.ArrayList<>(List.of("serve", "--set", "bootstrap.servers=127.0.0.1:1", "--set",
+        "tiers=" + tiers, "--set", "cost.tiers.per-token=" + costs, "--set", "policy.tier-rules=chow-sum:1"));
+    for (String set : more) {
+      args.add("--set");
+      args.add(set);
+    }
+    return CommandLineRun.of(args.toArray(String[]::new));
+  }
+
+  @Test
+  void targetRatesThatDoNotCountTheMiddleTiersOrLieOutsideZeroToOneAreRefusedBeforeKafka() {
+    CommandLineRun run = tiered("medium=127.0.0.1:3,large=127.0.0.1:5", "4,12", "policy.tier-target-rates=0.3,0.2");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: policy.tier-target-rates: has 2 rates for the 1 middle tier of"
+        + " policy.tier-rules: give one per middle tier, in order (0 keeps a tier's fixed threshold), or none");
+    run = tiered("medium=127.0.0.1:3,large=127.0.0.1:5", "4,12", "policy.tier-target-rates=1.5");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).startsWith("error: policy.tier-target-rates").contains("1.5")
+        .contains("numbers in [0, 1]");
   }
 
   @Test

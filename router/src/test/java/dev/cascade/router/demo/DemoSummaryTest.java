@@ -62,5 +62,54 @@ class DemoSummaryTest {
     assertThat(summary.accuracySmallOnly()).isEqualTo(1.0);
     assertThat(summary.toText()).contains("accuracy (exact match against the references): the 10 of 100 requests that"
         + " have one");
+    assertThat(summary.tierPassOn()).as("two models: no middle tier").isEmpty();
+  }
+
+  @Test
+  void aMiddleTiersPassOnShareIsCountedByWindowsOfTheRequestsReachingIt() {
+    List<Example> examples = new ArrayList<>();
+    List<CascadeResponse> responses = new ArrayList<>();
+    Map<String, RoutingOutcome> outcomes = new HashMap<>();
+    for (int i = 0; i < 300; i++) {
+      String id = "demo-" + i;
+      examples.add(new Example("p" + i, null, "word"));
+      // Every second request reaches medium: it passes on 1 in 2 of the first 100 that reach it and 1
+      // in 4 of the other 50 (one of them stopped early); the last tier's answers are not decisions.
+      boolean reaches = i % 2 == 0;
+      int reached = i / 2;
+      boolean passes = reaches && (reached < 100 ? reached % 2 == 0 : reached % 4 == 0);
+      ServedBy by = reaches ? ServedBy.LARGE : ServedBy.SMALL;
+      responses.add(response(id, by));
+      RoutingOutcome.Builder o = RoutingOutcome.newBuilder(outcome(id, by, 1, 0, 0));
+      if (reaches) {
+        List<dev.cascade.schemas.avro.TierAnswer> tiers = new ArrayList<>();
+        tiers.add(tier(1, "medium", "chow-sum", passes, passes && reached == 104));
+        if (passes) {
+          tiers.add(tier(2, "large", null, false, false));
+        }
+        o.setTierAnswers(tiers);
+      }
+      outcomes.put(id, o.build());
+    }
+    List<String> texts = examples.stream().map(e -> "t").toList();
+    DemoSummary summary = DemoSummary.of("demo", examples,
+        new DemoWorkload.Result(Map.of(), Map.of(), responses, outcomes), texts, texts, new int[300],
+        new CostModel(1, 10), "chow-sum", 0, List.of("small", "medium", "large"));
+
+    assertThat(summary.tierPassOn()).containsOnlyKeys("medium");
+    DemoSummary.PassOn medium = summary.tierPassOn().get("medium");
+    assertThat(medium.reached()).isEqualTo(150);
+    assertThat(medium.passedOn()).isEqualTo(63);
+    assertThat(medium.share()).isEqualTo(63 / 150.0);
+    assertThat(medium.byWindow()).containsExactly(0.5, 0.26);
+    assertThat(summary.toText()).contains("medium passed on 42.0% of the 150 requests reaching it (by 100: 50% 26%)");
+  }
+
+  private static dev.cascade.schemas.avro.TierAnswer tier(int tier, String model, String rule, boolean deferred,
+      boolean stoppedEarly) {
+    return dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(tier).setModel(model).setText("x")
+        .setTokens(List.of()).setTokenLogprobs(List.of()).setRule(rule).setScore(rule == null ? null : 1.0)
+        .setThreshold(rule == null ? null : 0.5).setDeferred(deferred).setCostUnits(1).setLatencyMs(1)
+        .setStoppedEarly(stoppedEarly).build();
   }
 }

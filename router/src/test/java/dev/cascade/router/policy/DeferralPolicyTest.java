@@ -71,6 +71,31 @@ class DeferralPolicyTest {
   }
 
   @Test
+  void aMiddleTiersTargetRateSurvivesTheTopicRecordAndAnOldRecordHasNone() throws Exception {
+    DeferralPolicy policy = new DeferralPolicy("chow-average", 0, 1, 0, 0, 1, "op", 1, "")
+        .withTierPolicies(java.util.List.of(new TierPolicy("chow-sum", 0, 4.2, 0.3), new TierPolicy("chow-sum", 0, 6)));
+    assertThat(dev.cascade.router.topology.PolicyRecords.fromAvro(dev.cascade.router.topology.PolicyRecords.toAvro(
+        policy))).isEqualTo(policy);
+    // A record written before the field existed reads as fixed thresholds.
+    org.apache.avro.Schema old = new org.apache.avro.Schema.Parser().parse("{\"type\":\"record\",\"name\":\"TierPolicy\","
+        + "\"namespace\":\"dev.cascade.schemas.avro\",\"fields\":[{\"name\":\"rule\",\"type\":\"string\"},"
+        + "{\"name\":\"alpha\",\"type\":\"double\",\"default\":0.0},{\"name\":\"threshold\",\"type\":\"double\"}]}");
+    org.apache.avro.generic.GenericRecord written = new org.apache.avro.generic.GenericData.Record(old);
+    written.put("rule", "chow-sum");
+    written.put("alpha", 0.0);
+    written.put("threshold", 4.2);
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    org.apache.avro.io.BinaryEncoder encoder = org.apache.avro.io.EncoderFactory.get().binaryEncoder(bytes, null);
+    new org.apache.avro.generic.GenericDatumWriter<org.apache.avro.generic.GenericRecord>(old).write(written, encoder);
+    encoder.flush();
+    dev.cascade.schemas.avro.TierPolicy read = new org.apache.avro.specific.SpecificDatumReader<
+        dev.cascade.schemas.avro.TierPolicy>(old, dev.cascade.schemas.avro.TierPolicy.getClassSchema())
+        .read(null, org.apache.avro.io.DecoderFactory.get().binaryDecoder(bytes.toByteArray(), null));
+    assertThat(read.getTargetEscalationRate()).isZero();
+    assertThat(read.getThreshold()).isEqualTo(4.2);
+  }
+
+  @Test
   void boundaryValuesAreValid() {
     DeferralPolicy policy = new DeferralPolicy("chow-quantile", 1, -3.5, 1, 1, 0, "op", 0, "");
 

@@ -21,6 +21,7 @@ import dev.cascade.schemas.avro.DeadLetter;
 import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.Escalation;
 import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.avro.TierWait;
 import dev.cascade.schemas.serde.CascadeSerdes;
@@ -104,8 +105,14 @@ class CascadeTopologyTest {
    * deferring by Chow-Sum at threshold 1) and {@code large} (tier 2).
    */
   private void startTieredDriver(EscalationClient medium, EscalationClient large) {
+    startTieredDriver(medium, large, new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 1.0));
+  }
+
+  /** As above, medium deciding by {@code middle}. */
+  private void startTieredDriver(EscalationClient medium, EscalationClient large,
+      dev.cascade.router.policy.TierPolicy middle) {
     DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test", null,
-        List.of(), "chow-sum", null, List.of(new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 1.0)));
+        List.of(), "chow-sum", null, List.of(middle));
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
     escalations = medium;
     startDriver(new CascadeTopology.Parts(config.topics(),
@@ -993,6 +1000,63 @@ class CascadeTopologyTest {
       assertThat(slowCalls.get()).as("large called").isEqualTo(1);
       assertThat(whole.get()).as("no call for medium's whole answer after the deadline").isZero();
       assertThat(System.currentTimeMillis() - sent).isLessThan(5_000);
+    } finally {
+      large.close();
+      mediumChannel.shutdownNow();
+      mediumServer.shutdownNow();
+    }
+  }
+
+  @Test
+  void aMiddleTierHoldingATargetRatePassesOnThatShareOfTheRequestsReachingIt() throws Exception {
+    // Medium's one token scores (Chow-Sum) 0.0 to 9.9 by the number in the prompt, spread evenly; at
+    // its configured threshold 1.0 it would pass on 90% of them. Its policy holds 30%.
+    String name = InProcessServerBuilder.generateName();
+    java.util.concurrent.atomic.AtomicInteger earlyStops = new java.util.concurrent.atomic.AtomicInteger();
+    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        if (request.hasEarlyStop()) {
+          earlyStops.incrementAndGet();
+        }
+        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
+        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
+            .addTokenLogprobs(-(k * 37 % 100) / 10f).setModel("medium").build());
+        out.onCompleted();
+      }
+    }).build().start();
+    ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      driver.close();
+      escalations.close();
+      startTieredDriver(new EscalationClient(mediumChannel, false, tierSettings(60_000)), large,
+          new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 1.0, 0.3));
+      int n = 700;
+      for (int i = 0; i < n; i++) {
+        send("r" + i, "unsure " + i);
+      }
+      assertThat(collect(n)).hasSize(n);
+      List<RoutingOutcome> all = outcomes.readValuesToList();
+      assertThat(all).hasSize(n);
+      int warm = dev.cascade.router.policy.TargetRateController.DEFAULT_MIN_OBSERVATIONS;
+      int passedOn = 0;
+      int decided = 0;
+      for (RoutingOutcome o : all) {
+        TierAnswer medium = o.getTierAnswers().get(0);
+        assertThat(medium.getModel()).isEqualTo("medium");
+        assertThat(medium.getStoppedEarly()).isFalse();
+        assertThat(medium.getDeferred()).as("passed on exactly when its score is above the threshold it was given")
+            .isEqualTo(medium.getScore() > medium.getThreshold());
+        assertThat(o.getServedTier()).isEqualTo(medium.getDeferred() ? 2 : 1);
+        if (medium.getThreshold() != 1.0) {
+          decided++;
+          passedOn += medium.getDeferred() ? 1 : 0;
+        }
+      }
+      assertThat(earlyStops.get()).as("a moving threshold cannot be promised to the server").isZero();
+      assertThat(decided).as("the configured threshold for the first scores only").isGreaterThanOrEqualTo(n - warm - 5);
+      assertThat(passedOn / (double) decided).isBetween(0.25, 0.35);
     } finally {
       large.close();
       mediumChannel.shutdownNow();
