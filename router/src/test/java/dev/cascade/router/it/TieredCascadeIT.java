@@ -438,4 +438,52 @@ class TieredCascadeIT {
       }
     }
   }
+
+  @Test
+  void aTargetRateForTheMiddleTierOnThePolicyTopicSetsItsShareLive() throws Exception {
+    // Target 1 passes on every request reaching medium from its first score (no warm-up is needed
+    // to pass on everything); 0 goes back to the fixed threshold.
+    CascadeConfig live = config.withOwnTopics("cascade-tier-rate", "tier-rate");
+    try (CascadeRouter router = CascadeRouter.start(live, small, "")) {
+      DeferralPolicy all = CascadeRouter.configuredPolicy(live).withTierPolicies(
+          List.of(middleRule.withTargetEscalationRate(1.0)));
+      DeferralPolicy versioned = new DeferralPolicy(all.rule(), all.alpha(), all.threshold(), all.explorationRate(),
+          all.targetEscalationRate(), 9, "test", 1L, "medium passes on all", all.ruleVersion(), all.shadowRules(),
+          all.fallbackRule(), all.earlyDeferMargin(), all.tierPolicies());
+      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
+          Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
+          CascadeSerdes.policies().serializer())) {
+        producer.send(new ProducerRecord<>(live.topics().policy(), CascadeTopology.POLICY_KEY,
+            PolicyRecords.toAvro(versioned))).get();
+      }
+      DemoWorkload.Result result = null;
+      for (int attempt = 0; attempt < 100; attempt++) {
+        result = send(live, "q" + attempt, test.subList(0, 1));
+        if (result.responses().get(0).getPolicyVersion() == 9) {
+          break;
+        }
+        Thread.sleep(100);
+      }
+      assertThat(result.responses().get(0).getPolicyVersion()).isEqualTo(9);
+      result = send(live, "all", test.subList(400, 480));
+      assertThat(result.responses()).hasSize(80);
+      int reachedMedium = 0;
+      for (CascadeResponse r : result.responses()) {
+        RoutingOutcome o = result.outcomes().get(r.getRequestId());
+        if (o.getTierAnswers().isEmpty()) {
+          assertThat(r.getServedTier()).isZero();
+          continue;
+        }
+        reachedMedium++;
+        TierAnswer medium = o.getTierAnswers().get(0);
+        assertThat(medium.getModel()).isEqualTo("medium");
+        assertThat(medium.getDeferred()).as("passed on, whatever its score").isTrue();
+        assertThat(medium.getThreshold()).isEqualTo(Double.NEGATIVE_INFINITY);
+        assertThat(medium.getStoppedEarly()).as("no early stop under a target rate").isFalse();
+        assertThat(r.getServedTier()).isEqualTo(2);
+        assertThat(r.getText()).isEqualTo(o.getTierAnswers().get(1).getText());
+      }
+      assertThat(reachedMedium).as("the small model defers some of them").isGreaterThan(10);
+    }
+  }
 }
