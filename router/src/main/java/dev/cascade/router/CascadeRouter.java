@@ -408,7 +408,8 @@ public final class CascadeRouter implements AutoCloseable {
     TargetRateController targetRate = new TargetRateController();
     // Read beside the rest of the start (it takes about a second); joined once the router runs.
     CompletableFuture<Void> seeding = config.get(CascadeConfig.POLICY_WARM_START)
-        ? CompletableFuture.runAsync(() -> warmStart(targetRate, config), r -> {
+        ? CompletableFuture.runAsync(() -> warmStart(targetRate, tiers.count() > 1 ? tiers.thresholds() : null,
+            config), r -> {
           Thread t = new Thread(r, "target-rate-warm-start");
           t.setDaemon(true);
           t.start();
@@ -482,14 +483,20 @@ public final class CascadeRouter implements AutoCloseable {
   }
 
   /**
-   * Seeds the target-rate controller with the scores of the newest outcomes, so that an instance
-   * added to a running deployment, or restarted, holds a target rate from its first request. A
-   * failure only costs the warm-up it would have saved.
+   * Seeds the target-rate controller (and the middle tiers', {@code middleTiers}; null for a cascade
+   * of two) with the scores of the newest outcomes, so that an instance added to a running
+   * deployment, or restarted, holds a target rate from its first request. A failure only costs the
+   * warm-up it would have saved.
    */
-  private static void warmStart(TargetRateController targetRate, CascadeConfig config) {
+  private static void warmStart(TargetRateController targetRate,
+      dev.cascade.router.policy.TierThresholds middleTiers, CascadeConfig config) {
     try {
-      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(targetRate, clientProperties(config),
+      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(targetRate, middleTiers, clientProperties(config),
           config.topics().outcomes(), TargetRateController.DEFAULT_WINDOW);
+      if (!seeded.tierScores().isEmpty()) {
+        LOG.info("middle tiers' target-rate windows seeded from the newest outcomes with scores per tier and rule {}",
+            seeded.tierScores());
+      }
       if (seeded.scores() > 0) {
         LOG.info("target-rate controller seeded from the newest outcomes with scores per rule key {} ({} read in {}"
             + " ms)", seeded.scoresByKey(), seeded.outcomesRead(), seeded.millis());

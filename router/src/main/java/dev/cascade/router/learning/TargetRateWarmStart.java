@@ -1,7 +1,10 @@
 package dev.cascade.router.learning;
 
 import dev.cascade.router.policy.TargetRateController;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.policy.TierThresholds;
 import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -22,6 +25,10 @@ import java.util.stream.Collectors;
  * oldest first; the controller starts its first window with the seed of the key the policy in
  * force names, which need not be known when the router starts (a new rule version may be taking
  * over just then).
+ *
+ * <p>The middle tiers of a longer cascade are seeded from the same outcomes ({@link
+ * #chooseTiers}): per tier and rule, the scores of the tiers' answers in {@code tier_answers},
+ * for the windows their target rates are read from ({@link TierThresholds}).
  */
 public final class TargetRateWarmStart {
 
@@ -32,7 +39,13 @@ public final class TargetRateWarmStart {
    * @param outcomesRead outcome records read from the topic
    * @param millis how long the read took
    */
-  public record Seeded(Map<String, Integer> scoresByKey, long outcomesRead, long millis) {
+  public record Seeded(Map<String, Integer> scoresByKey, long outcomesRead, long millis,
+      Map<String, Integer> tierScores) {
+
+    public Seeded(Map<String, Integer> scoresByKey, long outcomesRead, long millis) {
+      this(scoresByKey, outcomesRead, millis, Map.of());
+    }
+
     /** All the scores offered. */
     public int scores() {
       return scoresByKey.values().stream().mapToInt(Integer::intValue).sum();
@@ -49,6 +62,14 @@ public final class TargetRateWarmStart {
    */
   public static Seeded seed(TargetRateController controller, Map<String, Object> clientProperties, String topic,
       int window) {
+    return seed(controller, null, clientProperties, topic, window);
+  }
+
+  /**
+   * As above, also offering the middle tiers' scores to {@code tiers} (null: none).
+   */
+  public static Seeded seed(TargetRateController controller, TierThresholds tiers,
+      Map<String, Object> clientProperties, String topic, int window) {
     long t0 = System.nanoTime();
     List<RoutingOutcome> outcomes = new ArrayList<>();
     OutcomesTopic.Read read = OutcomesTopic.readNewest(clientProperties, topic, outcomes::add, window);
@@ -56,7 +77,43 @@ public final class TargetRateWarmStart {
     controller.seed(byKey);
     Map<String, Integer> counts = new TreeMap<>();
     byKey.forEach((k, v) -> counts.put(k, v.length));
-    return new Seeded(counts, read.records(), (System.nanoTime() - t0) / 1_000_000);
+    Map<String, Integer> tierCounts = new TreeMap<>();
+    if (tiers != null) {
+      Map<Integer, Map<String, double[]>> byTier = chooseTiers(outcomes, window);
+      tiers.seed(byTier);
+      byTier.forEach((tier, keys) -> keys.forEach((k, v) -> tierCounts.put("tier " + tier + " " + k, v.length)));
+    }
+    return new Seeded(counts, read.records(), (System.nanoTime() - t0) / 1_000_000, tierCounts);
+  }
+
+  /**
+   * Per middle tier and rule ({@link TierPolicy#ruleName}), the scores to seed from the tiers'
+   * answers in {@code outcomes}: the newest {@code window}, oldest first. A tier's answers under a
+   * rule are left out altogether when one of them stopped early: they were decided by a fixed
+   * threshold with early deferral, so the ones passed on score only their prefixes, and the rest
+   * are not a sample of the tier's scores either.
+   */
+  static Map<Integer, Map<String, double[]>> chooseTiers(List<RoutingOutcome> outcomes, int window) {
+    record Scored(long at, double score, boolean stoppedEarly) {}
+    Map<Integer, Map<String, List<Scored>>> byTier = new TreeMap<>();
+    for (RoutingOutcome o : outcomes) {
+      for (TierAnswer t : o.getTierAnswers()) {
+        if (t.getRule() != null && t.getScore() != null && Double.isFinite(t.getScore())) {
+          byTier.computeIfAbsent(t.getTier(), k -> new TreeMap<>()).computeIfAbsent(t.getRule(), k -> new ArrayList<>())
+              .add(new Scored(o.getCompletedAtMs(), t.getScore(), t.getStoppedEarly()));
+        }
+      }
+    }
+    Map<Integer, Map<String, double[]>> scores = new TreeMap<>();
+    byTier.forEach((tier, rules) -> rules.forEach((rule, list) -> {
+      if (list.stream().anyMatch(Scored::stoppedEarly)) {
+        return;
+      }
+      List<Scored> sorted = list.stream().sorted(Comparator.comparingLong(Scored::at)).toList();
+      scores.computeIfAbsent(tier, k -> new TreeMap<>()).put(rule,
+          sorted.subList(Math.max(0, sorted.size() - window), sorted.size()).stream().mapToDouble(Scored::score).toArray());
+    }));
+    return scores;
   }
 
   /**

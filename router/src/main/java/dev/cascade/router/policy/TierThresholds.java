@@ -67,6 +67,18 @@ public final class TierThresholds {
     return new Decided(threshold, passOn);
   }
 
+  /**
+   * Offers scores logged elsewhere (the newest outcomes' tier answers) for the first window each
+   * tier starts: per tier, per rule ({@link TierPolicy#ruleName}), oldest first. Only windows of
+   * answers that cannot have stopped early are seeded (the scores are whole answers').
+   *
+   * @see TargetRateController#seed
+   */
+  public void seed(java.util.Map<Integer, java.util.Map<String, double[]>> scoresByTier) {
+    scoresByTier.forEach((tier, byRule) -> controllers.computeIfAbsent(tier,
+        t -> new TargetRateController(window, minObservations)).seed(byRule));
+  }
+
   /** How many scores of its current window's rule tier {@code tier} has seen since that window started (0 before the first). */
   public long scoresSeen(int tier) {
     TargetRateController controller = controllers.get(tier);

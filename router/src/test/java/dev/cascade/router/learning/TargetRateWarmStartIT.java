@@ -60,6 +60,40 @@ class TargetRateWarmStartIT {
     assertThat(TargetRateWarmStart.choose(List.of(cached, failed), 4)).isEmpty();
   }
 
+  private static dev.cascade.schemas.avro.TierAnswer tierAnswer(int tier, String rule, double score, boolean early) {
+    return dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(tier).setModel("t" + tier).setText("x")
+        .setTokens(List.of()).setTokenLogprobs(List.of()).setRule(rule).setScore(rule == null ? null : score)
+        .setThreshold(rule == null ? null : 1.0).setDeferred(true).setCostUnits(1).setLatencyMs(1)
+        .setStoppedEarly(early).build();
+  }
+
+  @Test
+  void theMiddleTiersAreSeededPerTierAndRuleLeavingOutAnswersThatMayHaveStoppedEarly() {
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    for (int i = 0; i < 400; i++) {
+      // Tier 1 scored 0 to 399 by chow-sum (newest last: completed in reverse order of i), tier 2
+      // by chow-average with one answer stopped early, the last tier unscored.
+      RoutingOutcome o = outcome(i, "chow-sum", null, 1, 10_000 - i);
+      o.setTierAnswers(List.of(tierAnswer(1, "chow-sum", i, false), tierAnswer(2, "chow-average", i, i == 7),
+          tierAnswer(3, null, 0, false)));
+      outcomes.add(o);
+    }
+    Map<Integer, Map<String, double[]>> chosen = TargetRateWarmStart.chooseTiers(outcomes, 300);
+    assertThat(chosen).containsOnlyKeys(1);
+    assertThat(chosen.get(1)).containsOnlyKeys("chow-sum");
+    assertThat(chosen.get(1).get("chow-sum")).as("the newest 300, oldest first").hasSize(300)
+        .startsWith(299, 298).endsWith(1, 0);
+
+    dev.cascade.router.policy.TierThresholds tiers = new dev.cascade.router.policy.TierThresholds();
+    tiers.seed(chosen);
+    // Warm at once: 300 seeded scores, 0 to 299, and a target of 0.3 puts the threshold near 209.
+    dev.cascade.router.policy.TierThresholds.Decided d = tiers.decide(1,
+        new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0, 0.3), 250, false);
+    assertThat(d.threshold()).isBetween(200.0, 215.0);
+    assertThat(d.passOn()).isTrue();
+    assertThat(tiers.scoresSeen(1)).isEqualTo(301);
+  }
+
   @Test
   void aControllerIsSeededFromTheNewestOutcomesOnTheTopic() throws Exception {
     String topic = "outcomes-warm-start";
