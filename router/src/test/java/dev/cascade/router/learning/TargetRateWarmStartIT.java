@@ -110,14 +110,23 @@ class TargetRateWarmStartIT {
         // 6,000 outcomes: the oldest 5,000 score around 10, the newest 1,000 around 0.
         for (int i = 0; i < 6_000; i++) {
           double score = (i < 5_000 ? 10 : 0) + random.nextGaussian();
-          producer.send(new ProducerRecord<>(topic, "r" + i,
-              CascadeSerdes.outcomes().encode(outcome(i, "chow-sum", null, score, 1_000 + i))));
+          RoutingOutcome o = outcome(i, "chow-sum", null, score, 1_000 + i);
+          // Every other one escalated to a middle tier, which scored it 100 times as high.
+          o.setTierAnswers(i % 2 == 0 ? List.of(tierAnswer(1, "chow-sum", 100 * score, false)) : List.of());
+          producer.send(new ProducerRecord<>(topic, "r" + i, CascadeSerdes.outcomes().encode(o)));
         }
         producer.send(new ProducerRecord<>(topic, "junk", new byte[] {1, 2, 3})); // skipped, not fatal
       }
       TargetRateController controller = new TargetRateController();
-      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, client, topic, 1_000);
+      dev.cascade.router.policy.TierThresholds tiers = new dev.cascade.router.policy.TierThresholds();
+      TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, tiers, client, topic, 1_000);
       assertThat(seeded.scoresByKey()).containsExactly(Map.entry("chow-sum@0.0", 1_000));
+      // The same read seeds the middle tier: its 1,000 newest answers, 500 of them from the newest
+      // 1,000 outcomes (around 0) and 500 older (around 1,000).
+      assertThat(seeded.tierScores()).containsExactly(Map.entry("tier 1 chow-sum", 1_000));
+      dev.cascade.router.policy.TierThresholds.Decided tier = tiers.decide(1,
+          new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 5_000, 0.3), 0, false);
+      assertThat(tier.threshold()).as("warm at once, not the configured 5,000").isBetween(500.0, 1_200.0);
       // The last ⌈4 × 1,000 / 3⌉ = 1,334 offsets of each partition (about 2,000 records each here):
       // more than the window, not the whole topic.
       assertThat(seeded.outcomesRead()).as("records read").isBetween(3_000L, 4_010L);
