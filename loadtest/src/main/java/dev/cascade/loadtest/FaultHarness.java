@@ -138,7 +138,7 @@ public final class FaultHarness {
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
-      List<Double> escalationRates) {
+      List<Double> escalationRates, List<Double> middlePassOnRates) {
 
     public String toJson() {
       StringBuilder s = new StringBuilder();
@@ -163,7 +163,16 @@ public final class FaultHarness {
       for (int w = 0; w < escalationRates.size(); w++) {
         s.append(w == 0 ? "" : ", ").append(number(escalationRates.get(w), "%.3f"));
       }
-      s.append("], \"degraded_reasons\": {");
+      s.append("]");
+      if (!middlePassOnRates.isEmpty()) {
+        // Of the requests of each window that reached the middle tier, the share it passed on.
+        s.append(String.format(Locale.ROOT, ", \"middle_pass_on_per_%d\": [", RATE_WINDOW));
+        for (int w = 0; w < middlePassOnRates.size(); w++) {
+          s.append(w == 0 ? "" : ", ").append(number(middlePassOnRates.get(w), "%.3f"));
+        }
+        s.append("]");
+      }
+      s.append(", \"degraded_reasons\": {");
       int i = 0;
       for (Map.Entry<String, Integer> e : degradedReasons.entrySet()) {
         s.append(i++ == 0 ? "" : ", ").append('"').append(e.getKey().replace("\\", "\\\\").replace("\"", "\\\""))
@@ -253,6 +262,9 @@ public final class FaultHarness {
             "metrics.enabled", "false", "topic.partitions", "6", "admin.token-file", work.resolve("token").toString(),
             "application.id", "cascade-faults"));
         sets.putAll(tierSets);
+        if (tierSets.containsKey("tiers")) {
+          sets.remove("large.target"); // tiers names the large model too; serve refuses both at once
+        }
         sets.putAll(o.routerSettings());
         sets.forEach((k, v) -> {
           a.add("--set");
@@ -368,11 +380,16 @@ public final class FaultHarness {
       escalated[i] = v.escalated.get("f-" + i);
     }
     double escalationRate = windowRates(escalated, Math.max(1, o.requests())).get(0);
+    Boolean[] passedOn = new Boolean[o.requests()];
+    for (int i = 0; i < o.requests(); i++) {
+      passedOn[i] = v.middlePassedOn.get("f-" + i);
+    }
     return new Result(o.requests(), answered, o.requests() - answered, duplicates, degraded, v.deadLettered.get(),
         percentile(latencies, 0.5), percentile(latencies, 0.99), percentile(duringFaults, 0.99), measured,
         (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons),
         new java.util.TreeMap<>(v.answers.values().stream().collect(Collectors.groupingBy(a -> a.servedTier,
-            Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW));
+            Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW),
+        o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW));
   }
 
   /** A fault at a time. */
@@ -484,6 +501,8 @@ public final class FaultHarness {
     final Map<String, Integer> degradedReasons = new ConcurrentHashMap<>();
     /** Per request id, whether its outcome says it was escalated (deferred or explored). */
     final Map<String, Boolean> escalated = new ConcurrentHashMap<>();
+    /** Per request that reached the middle tier (tier 1 of three): whether it passed the request on. */
+    final Map<String, Boolean> middlePassedOn = new ConcurrentHashMap<>();
     private final String bootstrap;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private Thread thread;
@@ -543,6 +562,8 @@ public final class FaultHarness {
               dev.cascade.schemas.avro.RoutingOutcome o = CascadeSerdes.outcomes().deserializer()
                   .deserialize(r.topic(), r.value());
               escalated.put(o.getRequestId(), o.getDecision() != Decision.ACCEPT);
+              o.getTierAnswers().stream().filter(t -> t.getTier() == 1 && t.getRule() != null).findFirst()
+                  .ifPresent(t -> middlePassedOn.put(o.getRequestId(), t.getDeferred()));
               if (o.getDegraded() && o.getDegradedReason() != null) {
                 String reason = o.getDegradedReason().replaceAll("[0-9]+", "N");
                 degradedReasons.merge(reason.substring(0, Math.min(90, reason.length())), 1, Integer::sum);
