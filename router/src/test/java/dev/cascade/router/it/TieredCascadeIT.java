@@ -403,31 +403,40 @@ class TieredCascadeIT {
     }
   }
 
+  /**
+   * Writes the configured policy with {@code tiers} as its middle tiers' rules, as {@code version},
+   * to {@code live}'s policy topic, and sends one request at a time (ids {@code prefix}0, 1, …)
+   * until one is answered under it.
+   */
+  private static void publishAndAwait(CascadeConfig live, List<TierPolicy> tiers, long version, String prefix)
+      throws Exception {
+    DeferralPolicy p = CascadeRouter.configuredPolicy(live).withTierPolicies(tiers);
+    DeferralPolicy versioned = new DeferralPolicy(p.rule(), p.alpha(), p.threshold(), p.explorationRate(),
+        p.targetEscalationRate(), version, "test", 1L, "middle tiers' rules", p.ruleVersion(), p.shadowRules(),
+        p.fallbackRule(), p.earlyDeferMargin(), p.tierPolicies());
+    try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
+        Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
+        CascadeSerdes.policies().serializer())) {
+      producer.send(new ProducerRecord<>(live.topics().policy(), CascadeTopology.POLICY_KEY,
+          PolicyRecords.toAvro(versioned))).get();
+    }
+    DemoWorkload.Result result = null;
+    for (int attempt = 0; attempt < 100; attempt++) {
+      result = send(live, prefix + attempt, test.subList(0, 1));
+      if (result.responses().get(0).getPolicyVersion() == version) {
+        break;
+      }
+      Thread.sleep(100);
+    }
+    assertThat(result.responses().get(0).getPolicyVersion()).isEqualTo(version);
+  }
+
   @Test
   void aNewMiddleTierRuleOnThePolicyTopicChangesWhereRequestsStop() throws Exception {
     CascadeConfig live = config.withOwnTopics("cascade-live", "live");
     try (CascadeRouter router = CascadeRouter.start(live, small, "")) {
-      DeferralPolicy never = CascadeRouter.configuredPolicy(live).withTierPolicies(
-          List.of(new TierPolicy("chow-sum", 0.0, 1e9)));
-      DeferralPolicy versioned = new DeferralPolicy(never.rule(), never.alpha(), never.threshold(),
-          never.explorationRate(), never.targetEscalationRate(), 7, "test", 1L, "middle tier keeps all",
-          never.ruleVersion(), never.shadowRules(), never.fallbackRule(), never.earlyDeferMargin(), never.tierPolicies());
-      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
-          Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
-          CascadeSerdes.policies().serializer())) {
-        producer.send(new ProducerRecord<>(live.topics().policy(), CascadeTopology.POLICY_KEY,
-            PolicyRecords.toAvro(versioned))).get();
-      }
-      DemoWorkload.Result result = null;
-      for (int attempt = 0; attempt < 100; attempt++) {
-        result = send(live, "p" + attempt, test.subList(0, 1));
-        if (result.responses().get(0).getPolicyVersion() == 7) {
-          break;
-        }
-        Thread.sleep(100);
-      }
-      assertThat(result.responses().get(0).getPolicyVersion()).isEqualTo(7);
-      result = send(live, "after", test.subList(300, 380));
+      publishAndAwait(live, List.of(new TierPolicy("chow-sum", 0.0, 1e9)), 7, "p");
+      DemoWorkload.Result result = send(live, "after", test.subList(300, 380));
       assertThat(result.responses()).hasSize(80);
       assertThat(result.responses()).extracting(CascadeResponse::getServedTier).contains(1).doesNotContain(2);
       for (CascadeResponse r : result.responses()) {
@@ -445,27 +454,8 @@ class TieredCascadeIT {
     // to pass on everything); 0 goes back to the fixed threshold.
     CascadeConfig live = config.withOwnTopics("cascade-tier-rate", "tier-rate");
     try (CascadeRouter router = CascadeRouter.start(live, small, "")) {
-      DeferralPolicy all = CascadeRouter.configuredPolicy(live).withTierPolicies(
-          List.of(middleRule.withTargetEscalationRate(1.0)));
-      DeferralPolicy versioned = new DeferralPolicy(all.rule(), all.alpha(), all.threshold(), all.explorationRate(),
-          all.targetEscalationRate(), 9, "test", 1L, "medium passes on all", all.ruleVersion(), all.shadowRules(),
-          all.fallbackRule(), all.earlyDeferMargin(), all.tierPolicies());
-      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
-          Map.of("bootstrap.servers", kafka.bootstrapServers()), new StringSerializer(),
-          CascadeSerdes.policies().serializer())) {
-        producer.send(new ProducerRecord<>(live.topics().policy(), CascadeTopology.POLICY_KEY,
-            PolicyRecords.toAvro(versioned))).get();
-      }
-      DemoWorkload.Result result = null;
-      for (int attempt = 0; attempt < 100; attempt++) {
-        result = send(live, "q" + attempt, test.subList(0, 1));
-        if (result.responses().get(0).getPolicyVersion() == 9) {
-          break;
-        }
-        Thread.sleep(100);
-      }
-      assertThat(result.responses().get(0).getPolicyVersion()).isEqualTo(9);
-      result = send(live, "all", test.subList(400, 480));
+      publishAndAwait(live, List.of(middleRule.withTargetEscalationRate(1.0)), 9, "q");
+      DemoWorkload.Result result = send(live, "all", test.subList(400, 480));
       assertThat(result.responses()).hasSize(80);
       int reachedMedium = 0;
       for (CascadeResponse r : result.responses()) {
