@@ -126,8 +126,9 @@ class PrometheusConfigTest {
       assertThat(port).as("job " + ((Map<?, ?>) job).get("job_name")).isEqualTo("metrics");
       kept.add(app);
     }
-    Manifests base = Manifests.of(Path.of("k8s", "base"));
-    List<String> withMetrics = base.podTemplates().values().stream()
+    // The three-tier overlay's workloads: the base's and the middle tier's large-model server.
+    Manifests all = Manifests.of(Path.of("k8s", "overlays", "three-tier"));
+    List<String> withMetrics = all.podTemplates().values().stream()
         .filter(p -> p.getSpec().getContainers().stream().anyMatch(c -> c.getPorts().stream()
             .anyMatch(port -> "metrics".equals(port.getName()))))
         .map(p -> p.getMetadata().getLabels().get("app")).toList();
