@@ -222,7 +222,7 @@ public final class CascadeRouter implements AutoCloseable {
           + " for a cascade of " + (targets.size() + 1) + " models: each of the " + (targets.size() - 1)
           + " middle tiers (every model in " + CascadeConfig.TIERS.name() + " but the last) needs one, in order");
     }
-    configuredTierPolicies(config);
+    configuredTierPolicies(config); // policy.tier-target-rates counts the rules just checked
     return new TierShape(targets, costs);
   }
 
