@@ -227,6 +227,20 @@ public final class CascadeRouter implements AutoCloseable {
   }
 
   /**
+   * @param middleTiers how many middle tiers {@code whose} names
+   * @throws dev.cascade.router.config.ConfigException naming {@code policy.tier-target-rates} when it
+   *     gives {@code rates} rates, neither none nor one per middle tier
+   */
+  public static void checkTierTargetRates(int rates, int middleTiers, String whose) {
+    if (rates != 0 && rates != middleTiers) {
+      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
+          + rates + (rates == 1 ? " rate" : " rates") + " for the " + middleTiers + " middle tier"
+          + (middleTiers == 1 ? "" : "s") + " of " + whose
+          + ": give one per middle tier, in order (0 keeps a tier's fixed threshold), or none");
+    }
+  }
+
+  /**
    * The middle tiers' configured rules: {@code policy.tier-rules}, each with its target rate from
    * {@code policy.tier-target-rates} (empty: fixed thresholds).
    *
@@ -239,12 +253,7 @@ public final class CascadeRouter implements AutoCloseable {
     if (rates.isEmpty()) {
       return rules;
     }
-    if (rates.size() != rules.size()) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
-          + rates.size() + (rates.size() == 1 ? " rate" : " rates") + " for the " + rules.size() + " middle tier"
-          + (rules.size() == 1 ? "" : "s") + " of " + CascadeConfig.POLICY_TIER_RULES.name()
-          + ": give one per middle tier, in order (0 keeps a tier's fixed threshold), or none");
-    }
+    checkTierTargetRates(rates.size(), rules.size(), CascadeConfig.POLICY_TIER_RULES.name());
     List<dev.cascade.router.policy.TierPolicy> held = new java.util.ArrayList<>();
     for (int i = 0; i < rules.size(); i++) {
       held.add(rules.get(i).withTargetEscalationRate(rates.get(i)));

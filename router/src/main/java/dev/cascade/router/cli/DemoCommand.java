@@ -201,11 +201,9 @@ final class DemoCommand implements Callable<Integer> {
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
     }
-    int targetRates = config.get(CascadeConfig.POLICY_TIER_TARGET_RATES).size();
-    if (tiers != null && targetRates != 0 && targetRates != tiers.size() - 2) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
-          + targetRates + (targetRates == 1 ? " rate" : " rates") + " for the " + (tiers.size() - 2) + " middle tier"
-          + (tiers.size() == 3 ? "" : "s") + " of --tiers: give one per middle tier, in order, or none");
+    if (tiers != null) {
+      CascadeRouter.checkTierTargetRates(config.get(CascadeConfig.POLICY_TIER_TARGET_RATES).size(), tiers.size() - 2,
+          "--tiers");
     }
     // A rule the router would refuse at its start, refused before any model loads or the broker starts
     // (with --tiers the middle tiers' rules come later, calibrated: their rates are checked above).

@@ -109,9 +109,7 @@ public final class TargetRateWarmStart {
       if (list.stream().anyMatch(Scored::stoppedEarly)) {
         return;
       }
-      List<Scored> sorted = list.stream().sorted(Comparator.comparingLong(Scored::at)).toList();
-      scores.computeIfAbsent(tier, k -> new TreeMap<>()).put(rule,
-          sorted.subList(Math.max(0, sorted.size() - window), sorted.size()).stream().mapToDouble(Scored::score).toArray());
+      scores.computeIfAbsent(tier, k -> new TreeMap<>()).put(rule, newest(list, window, Scored::at, Scored::score));
     }));
     return scores;
   }
@@ -124,13 +122,16 @@ public final class TargetRateWarmStart {
     Map<String, List<RoutingOutcome>> byKey = outcomes.stream().filter(TargetRateWarmStart::scored)
         .collect(Collectors.groupingBy(TargetRateWarmStart::keyOf, TreeMap::new, Collectors.toList()));
     Map<String, double[]> scores = new TreeMap<>();
-    byKey.forEach((key, list) -> {
-      List<RoutingOutcome> sorted = list.stream().sorted(Comparator.comparingLong(RoutingOutcome::getCompletedAtMs))
-          .toList();
-      scores.put(key, sorted.subList(Math.max(0, sorted.size() - window), sorted.size()).stream()
-          .mapToDouble(RoutingOutcome::getScore).toArray());
-    });
+    byKey.forEach((key, list) -> scores.put(key,
+        newest(list, window, RoutingOutcome::getCompletedAtMs, RoutingOutcome::getScore)));
     return scores;
+  }
+
+  /** The scores of the newest {@code window} of {@code items}, by {@code at}, oldest first. */
+  private static <T> double[] newest(List<T> items, int window, java.util.function.ToLongFunction<T> at,
+      java.util.function.ToDoubleFunction<T> score) {
+    List<T> sorted = items.stream().sorted(Comparator.comparingLong(at)).toList();
+    return sorted.subList(Math.max(0, sorted.size() - window), sorted.size()).stream().mapToDouble(score).toArray();
   }
 
   private static boolean scored(RoutingOutcome o) {

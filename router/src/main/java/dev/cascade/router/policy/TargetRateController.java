@@ -194,13 +194,7 @@ public final class TargetRateController {
    * @throws IllegalArgumentException naming the bad argument
    */
   public TargetRateController(int window, int minObservations) {
-    if (window < 10) {
-      throw new IllegalArgumentException("window must be >= 10, was " + window);
-    }
-    if (minObservations < 1 || minObservations > window) {
-      throw new IllegalArgumentException(
-          "minObservations must be in [1, window = " + window + "], was " + minObservations);
-    }
+    checkSizes(window, minObservations);
     this.window = window;
     this.minObservations = minObservations;
     this.refreshEvery = Math.max(1, window / 20);
@@ -211,19 +205,52 @@ public final class TargetRateController {
     clear(null);
   }
 
+  /** @throws IllegalArgumentException naming the bad argument of {@link #TargetRateController(int, int)} */
+  static void checkSizes(int window, int minObservations) {
+    if (window < 10) {
+      throw new IllegalArgumentException("window must be >= 10, was " + window);
+    }
+    if (minObservations < 1 || minObservations > window) {
+      throw new IllegalArgumentException(
+          "minObservations must be in [1, window = " + window + "], was " + minObservations);
+    }
+  }
+
   /**
    * The threshold to apply now to a request scored under {@code policy}'s rule, identified with its
    * version by {@code ruleKey}: defer when the score is strictly greater. See the class comment
    * for which value, in which case.
    */
   public synchronized double threshold(DeferralPolicy policy, String ruleKey) {
-    Objects.requireNonNull(policy, "policy");
-    Objects.requireNonNull(ruleKey, "ruleKey");
-    if (!policy.holdsTargetRate()) {
-      return policy.threshold();
+    return thresholdFor(Target.of(policy), ruleKey);
+  }
+
+  /**
+   * What the controller reads of a policy: the threshold configured for when it holds no rate (and
+   * during the warm-up), the target rate ({@code 0}: none) and the exploration rate. A middle tier's
+   * rule ({@link TierPolicy#target}) is one too.
+   */
+  public record Target(double configuredThreshold, double rate, double exploration) {
+
+    /** The small model's policy's. */
+    public static Target of(DeferralPolicy policy) {
+      Objects.requireNonNull(policy, "policy");
+      return new Target(policy.threshold(), policy.targetEscalationRate(), policy.explorationRate());
     }
-    double target = policy.targetEscalationRate();
-    double exploration = policy.explorationRate();
+
+    boolean held() {
+      return rate > 0.0;
+    }
+  }
+
+  /** {@link #threshold(DeferralPolicy, String)} for {@code target}. */
+  public synchronized double thresholdFor(Target policy, String ruleKey) {
+    Objects.requireNonNull(ruleKey, "ruleKey");
+    if (!policy.held()) {
+      return policy.configuredThreshold();
+    }
+    double target = policy.rate();
+    double exploration = policy.exploration();
     if (target >= 1.0) {
       return Double.NEGATIVE_INFINITY;
     }
@@ -232,7 +259,7 @@ public final class TargetRateController {
     }
     adoptSeed(ruleKey);
     if (!ruleKey.equals(this.ruleKey) || seen < minObservations) {
-      return policy.threshold();
+      return policy.configuredThreshold();
     }
     return thresholdAbove(level(target, exploration));
   }
@@ -247,7 +274,11 @@ public final class TargetRateController {
    * @throws IllegalArgumentException if the score is not finite
    */
   public synchronized void observe(DeferralPolicy policy, String ruleKey, double score, boolean escalated) {
-    Objects.requireNonNull(policy, "policy");
+    observeFor(Target.of(policy), ruleKey, score, escalated);
+  }
+
+  /** {@link #observe(DeferralPolicy, String, double, boolean)} for {@code target}. */
+  public synchronized void observeFor(Target policy, String ruleKey, double score, boolean escalated) {
     Objects.requireNonNull(ruleKey, "ruleKey");
     if (!Double.isFinite(score)) {
       throw new IllegalArgumentException("score must be finite, was " + score);
@@ -256,8 +287,8 @@ public final class TargetRateController {
     if (!ruleKey.equals(this.ruleKey)) {
       clear(ruleKey);
     }
-    double target = policy.targetEscalationRate();
-    double exploration = policy.explorationRate();
+    double target = policy.rate();
+    double exploration = policy.exploration();
     boolean controlled = controlling(policy);
     skippedShare -= skippedShare / (2.0 * feedbackRequests);
     if (controlled) {
@@ -280,16 +311,15 @@ public final class TargetRateController {
   public synchronized void observeSkipped(DeferralPolicy policy, String ruleKey) {
     Objects.requireNonNull(policy, "policy");
     Objects.requireNonNull(ruleKey, "ruleKey");
-    if (ruleKey.equals(this.ruleKey) && controlling(policy)) {
+    if (ruleKey.equals(this.ruleKey) && controlling(Target.of(policy))) {
       feedBack(policy.targetEscalationRate(), policy.explorationRate(), true);
     }
     skippedShare += (1.0 - skippedShare) / (2.0 * feedbackRequests);
   }
 
   /** Whether {@code policy}'s target is held by scores now: it holds one, scores are needed for it, and the window is warm. */
-  private boolean controlling(DeferralPolicy policy) {
-    double target = policy.targetEscalationRate();
-    return policy.holdsTargetRate() && target < 1.0 && policy.explorationRate() < target && seen >= minObservations;
+  private boolean controlling(Target policy) {
+    return policy.held() && policy.rate() < 1.0 && policy.exploration() < policy.rate() && seen >= minObservations;
   }
 
   /** The moving share of requests skipped before generation (0 when none is reported). */

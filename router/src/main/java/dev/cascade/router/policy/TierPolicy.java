@@ -70,11 +70,11 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
   }
 
   /**
-   * This rule as the {@link TargetRateController} reads a policy: its rule, threshold and target,
-   * no exploration (a middle tier explores nothing).
+   * This rule as the {@link TargetRateController} reads a policy: its threshold and target, no
+   * exploration (a middle tier explores nothing).
    */
-  public DeferralPolicy asTargetPolicy() {
-    return new DeferralPolicy(rule, alpha, threshold, 0.0, targetEscalationRate, 0L, "tier", 0L, "");
+  public TargetRateController.Target target() {
+    return new TargetRateController.Target(threshold, targetEscalationRate, 0.0);
   }
 
   /**

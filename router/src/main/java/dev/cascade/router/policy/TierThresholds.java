@@ -42,7 +42,7 @@ public final class TierThresholds {
 
   /** @see TargetRateController#TargetRateController(int, int) */
   public TierThresholds(int window, int minObservations) {
-    new TargetRateController(window, minObservations); // checks the arguments now, not at the first request
+    TargetRateController.checkSizes(window, minObservations); // now, not at the first request
     this.window = window;
     this.minObservations = minObservations;
   }
@@ -57,12 +57,12 @@ public final class TierThresholds {
   public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly) {
     TargetRateController controller = controllers.computeIfAbsent(tier,
         t -> new TargetRateController(window, minObservations));
-    DeferralPolicy view = policy.asTargetPolicy();
+    TargetRateController.Target view = policy.target();
     String key = key(policy, mayStopEarly);
-    double threshold = controller.threshold(view, key);
+    double threshold = controller.thresholdFor(view, key);
     boolean passOn = score > threshold;
     if (Double.isFinite(score)) {
-      controller.observe(view, key, score, passOn);
+      controller.observeFor(view, key, score, passOn);
     }
     return new Decided(threshold, passOn);
   }

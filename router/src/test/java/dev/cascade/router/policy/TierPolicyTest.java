@@ -39,9 +39,9 @@ class TierPolicyTest {
     assertThat(held.spec()).isEqualTo("chow-sum:4.2");
     assertThat(held.describe()).isEqualTo("chow-sum:4.2 target 0.3");
     assertThat(new TierPolicy("chow-sum", 0, 4.2).holdsTargetRate()).isFalse();
-    assertThat(held.asTargetPolicy().targetEscalationRate()).isEqualTo(0.3);
-    assertThat(held.asTargetPolicy().threshold()).isEqualTo(4.2);
-    assertThat(held.asTargetPolicy().explorationRate()).isZero();
+    assertThat(held.target().rate()).isEqualTo(0.3);
+    assertThat(held.target().configuredThreshold()).isEqualTo(4.2);
+    assertThat(held.target().exploration()).isZero();
     assertThatThrownBy(() -> TierPolicy.at(1, "chow-sum", 0, 1.0, 1.5)).isInstanceOfSatisfying(
         InvalidPolicyException.class, e -> assertThat(e.field()).isEqualTo("tierPolicies[1].targetEscalationRate"));
     assertThatThrownBy(() -> held.withTargetEscalationRate(-0.1)).hasMessageContaining("'targetEscalationRate'");
