@@ -292,7 +292,8 @@ public final class CascadeRouter implements AutoCloseable {
       tiers.forEach(t -> t.client().close());
       throw e;
     }
-    return new EscalationTiers(tiers);
+    return new EscalationTiers(tiers, new dev.cascade.router.policy.TierThresholds(TargetRateController.DEFAULT_WINDOW,
+        TargetRateController.DEFAULT_MIN_OBSERVATIONS, config.get(CascadeConfig.POLICY_TARGET_EARLY_DEFER_MARGIN)));
   }
 
   /**
@@ -414,7 +415,8 @@ public final class CascadeRouter implements AutoCloseable {
     RoutingRecords records = new RoutingRecords(new CostModel(config.get(CascadeConfig.COST_SMALL),
         tiers.tier(tiers.count()).costPerToken()), CostModel::promptTokens, metrics.observer());
     int defaultMax = config.get(CascadeConfig.MAX_NEW_TOKENS);
-    TargetRateController targetRate = new TargetRateController();
+    TargetRateController targetRate = new TargetRateController(TargetRateController.DEFAULT_WINDOW,
+        TargetRateController.DEFAULT_MIN_OBSERVATIONS, config.get(CascadeConfig.POLICY_TARGET_EARLY_DEFER_MARGIN));
     // Read beside the rest of the start (it takes about a second); joined once the router runs.
     CompletableFuture<Void> seeding = config.get(CascadeConfig.POLICY_WARM_START)
         ? CompletableFuture.runAsync(() -> warmStart(targetRate, tiers.count() > 1 ? tiers.thresholds() : null,

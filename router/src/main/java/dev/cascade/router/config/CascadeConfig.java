@@ -201,6 +201,13 @@ public final class CascadeConfig {
       "fraction of accepted requests escalated anyway");
   public static final ConfigKey<Double> POLICY_TARGET_RATE = ConfigKey.doubleInRange("policy.target-escalation-rate", 0.0, 0.0, 1.0,
       "when above 0, hold this escalation fraction instead of a fixed threshold");
+  public static final ConfigKey<Double> POLICY_TARGET_EARLY_DEFER_MARGIN = ConfigKey.doubleInRange(
+      "policy.target-early-defer-margin", dev.cascade.router.policy.TargetRateController.DEFAULT_STOP_MARGIN, 0.0, 1.0,
+      "under a target escalation rate (the small model's, or a middle tier's), early deferral (small.early-defer,"
+          + " escalation.early-defer; chow-sum and chow-quantile at alpha 0) stops a request only once its running score"
+          + " passes the score that (target - this) of the recent scores are above, so that the decision threshold, which"
+          + " moves with every decision, stays below it; none stops during the controller's warm-up. 1 stops none under a"
+          + " target; 0 stops at the decision threshold in force, which can change decisions");
   public static final ConfigKey<Boolean> POLICY_WARM_START = ConfigKey.bool("policy.warm-start", true,
       "on start, seed the target-rate controller with the scores of the newest outcomes on the outcomes topic");
   public static final ConfigKey<String> POLICY_FALLBACK_RULE = ConfigKey.nonEmpty("policy.fallback-rule", "chow-sum",
@@ -405,7 +412,7 @@ public final class CascadeConfig {
       ESCALATION_SKIP_UNAVAILABLE_TIERS,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
-      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES, POLICY_TIER_TARGET_RATES,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_TARGET_EARLY_DEFER_MARGIN, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES, POLICY_TIER_TARGET_RATES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,

@@ -39,10 +39,19 @@ public final class EscalationTiers implements AutoCloseable {
   private static final Pattern NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
   private final List<Tier> tiers;
-  private final dev.cascade.router.policy.TierThresholds thresholds = new dev.cascade.router.policy.TierThresholds();
+  private final dev.cascade.router.policy.TierThresholds thresholds;
 
   /** @param tiers tier 1 first; at least one */
   public EscalationTiers(List<Tier> tiers) {
+    this(tiers, new dev.cascade.router.policy.TierThresholds());
+  }
+
+  /**
+   * @param tiers tier 1 first; at least one
+   * @param thresholds the middle tiers' thresholds (their target-rate controllers)
+   */
+  public EscalationTiers(List<Tier> tiers, dev.cascade.router.policy.TierThresholds thresholds) {
+    this.thresholds = java.util.Objects.requireNonNull(thresholds, "thresholds");
     if (tiers.isEmpty()) {
       throw new IllegalArgumentException("a cascade has at least one model after the small one");
     }

@@ -25,10 +25,13 @@ import java.util.Optional;
  * Math#min}, which orders {@code −0.0} below {@code 0.0} as the sort that yields the quantile at
  * level 0 does. So it stops at the step where {@code rule.score(FeatureExtractor.extract(..))} of
  * the prefix first exceeds the threshold ({@code EarlyDeferralTest} checks this against that
- * computation). Only under a fixed threshold: with a target escalation rate the threshold follows
- * every score the controller sees, including those of the same batch decided before this request,
- * so it is not known while the batch decodes, and a partial score would enter its window; then
- * nothing stops early.
+ * computation). That is under a fixed threshold. Under a target escalation rate the threshold
+ * follows every score the controller sees, including those of the same batch decided before this
+ * request, so it is not known while the batch decodes: the request stops only once its running
+ * score passes the controller's stop threshold, a margin of the window above the decision
+ * threshold ({@link TargetRateController#stopThresholdFor}), and none stops during the
+ * controller's warm-up. Decided later, a stopped request is above the decision threshold unless
+ * that moved up by the whole margin meanwhile; the router defers a stopped request in any case.
  *
  * <p><b>With a margin</b> (any other rule, when the policy sets {@link
  * DeferralPolicy#earlyDeferMargin()}): stop once the rule's score of the tokens so far is above
@@ -101,13 +104,28 @@ public final class EarlyDeferral {
    * @throws IllegalArgumentException if {@code every} is below 1
    */
   public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled, int every) {
+    return condition(rule, policy, enabled, every, Double.POSITIVE_INFINITY);
+  }
+
+  /**
+   * As {@link #condition(DeferralRule, DeferralPolicy, boolean, int)}, but under a target escalation
+   * rate an exact rule stops once its running score passes {@code targetStop}, the controller's
+   * {@link TargetRateController#stopThresholdFor} for the batch (+∞: none stops). Under a target
+   * the rules with a margin do not stop early.
+   */
+  public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled, int every,
+      double targetStop) {
     Objects.requireNonNull(rule, "rule");
     Objects.requireNonNull(policy, "policy");
     if (every < 1) {
       throw new IllegalArgumentException("every must be >= 1, was " + every);
     }
-    if (!enabled || policy.holdsTargetRate()) {
+    if (!enabled) {
       return Optional.empty();
+    }
+    if (policy.holdsTargetRate()) {
+      return isExact(rule) && targetStop != Double.POSITIVE_INFINITY && !Double.isNaN(targetStop)
+          ? Optional.of(exact(rule, targetStop)) : Optional.empty();
     }
     if (isExact(rule)) {
       return Optional.of(exact(rule, policy.threshold()));

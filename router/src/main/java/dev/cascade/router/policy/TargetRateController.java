@@ -139,6 +139,14 @@ public final class TargetRateController {
   /** The default number of scores of a rule key seen before the controller overrides the configured threshold. */
   public static final int DEFAULT_MIN_OBSERVATIONS = 200;
 
+  /**
+   * The default stop margin ({@code policy.target-early-defer-margin}): under a target rate, a
+   * request may stop decoding early only once its running score is above the decision threshold
+   * by as much as the 10 points of the window just below that threshold span ({@link
+   * #stopThresholdFor}).
+   */
+  public static final double DEFAULT_STOP_MARGIN = 0.1;
+
   /** Scores a segment must hold (since the fresh window or the last detected shift) before a shift is looked for. */
   static final int MIN_SEGMENT = 100;
 
@@ -156,6 +164,7 @@ public final class TargetRateController {
   private final int refreshEvery;
   private final int minSegment;
   private final double feedbackRequests;
+  private final double stopMargin;
 
   private final double[] ring;
   private int head;
@@ -194,7 +203,21 @@ public final class TargetRateController {
    * @throws IllegalArgumentException naming the bad argument
    */
   public TargetRateController(int window, int minObservations) {
+    this(window, minObservations, DEFAULT_STOP_MARGIN);
+  }
+
+  /**
+   * As above, with the margin of {@link #stopThresholdFor}.
+   *
+   * @param stopMargin in [0, 1]: the share of the window just below the threshold a target sets
+   *     whose spread of scores, added to that threshold, gives the score above which a request may
+   *     stop decoding early; 1 lets none stop
+   * @throws IllegalArgumentException naming the bad argument
+   */
+  public TargetRateController(int window, int minObservations, double stopMargin) {
     checkSizes(window, minObservations);
+    checkStopMargin(stopMargin);
+    this.stopMargin = stopMargin;
     this.window = window;
     this.minObservations = minObservations;
     this.refreshEvery = Math.max(1, window / 20);
@@ -213,6 +236,13 @@ public final class TargetRateController {
     if (minObservations < 1 || minObservations > window) {
       throw new IllegalArgumentException(
           "minObservations must be in [1, window = " + window + "], was " + minObservations);
+    }
+  }
+
+  /** @throws IllegalArgumentException unless {@code stopMargin} is in [0, 1] */
+  static void checkStopMargin(double stopMargin) {
+    if (!(stopMargin >= 0.0 && stopMargin <= 1.0)) {
+      throw new IllegalArgumentException("stopMargin must be in [0, 1], was " + stopMargin);
     }
   }
 
@@ -262,6 +292,58 @@ public final class TargetRateController {
       return policy.configuredThreshold();
     }
     return thresholdAbove(level(target, exploration));
+  }
+
+  /**
+   * The score above which a request about to be decoded under {@code policy} may stop early, its
+   * deferral being decided whatever its later tokens, for a rule whose score only grows with each
+   * token ({@link EarlyDeferral#isExact}): the configured threshold when the policy holds no target
+   * rate (that is the threshold it is decided by). Under a target, once warm, the decision
+   * threshold {@code t} ({@link #thresholdFor}, the score with the fraction {@code q} of the window
+   * above it) plus the spread of the scores just below it: {@code t + (t − b)}, where {@code b} is
+   * the score with {@code q + m} of the window above it and {@code m} is the stop margin. +∞ (none
+   * stops) during the warm-up, under another rule key than the window's, for a target of 1 or one
+   * exploration alone meets, when {@code q + m ≥ 1}, and when {@code t = b} (ties).
+   *
+   * <p>Why a margin: the decision threshold moves with every decision (feedback, refreshes of the
+   * window), also between a batch's start and its decisions, by a few quantile points (see
+   * "Feedback" above). A request stopped just above the decision threshold in force when it started
+   * could be below the one in force when it is decided. With the margin a stopped request is above
+   * the threshold at its decision unless that moved up by about {@code m} of the window meanwhile
+   * (a caller defers a stopped request even then: a prefix is never served).
+   *
+   * <p>Why below, not above: a request that stopped enters the window with its prefix's score,
+   * short of its whole answer's but above the stop threshold. So the window is exact below the
+   * stop threshold, where {@code t} and {@code b} are read, but not above it: a quantile read
+   * there would sit among the prefixes, just above the last stop threshold, and each stop
+   * threshold would be read from the last one's prefixes, creeping down onto {@code t}. On a
+   * distribution skewed to the right, as uncertainty scores are, the spread just above {@code t}
+   * is wider than just below it, so the stop threshold has less than {@code m} of the window
+   * between it and {@code t}: on exponential scores at {@code q = 0.3}, {@code m = 0.1}, about 7.5
+   * points. The price is in what is saved: only the requests above the stop threshold stop early,
+   * not every deferred one.
+   */
+  public synchronized double stopThresholdFor(Target policy, String ruleKey) {
+    Objects.requireNonNull(ruleKey, "ruleKey");
+    if (!policy.held()) {
+      return policy.configuredThreshold();
+    }
+    adoptSeed(ruleKey);
+    if (!controlling(policy) || !ruleKey.equals(this.ruleKey)) {
+      return Double.POSITIVE_INFINITY;
+    }
+    double level = level(policy.rate(), policy.exploration());
+    if (level + stopMargin >= 1.0) {
+      return Double.POSITIVE_INFINITY;
+    }
+    double threshold = thresholdAbove(level);
+    double spread = threshold - thresholdAbove(level + stopMargin);
+    return spread > 0.0 && Double.isFinite(threshold + spread) ? threshold + spread : Double.POSITIVE_INFINITY;
+  }
+
+  /** The stop margin this controller was made with (see {@link #stopThresholdFor}). */
+  public double stopMargin() {
+    return stopMargin;
   }
 
   /**

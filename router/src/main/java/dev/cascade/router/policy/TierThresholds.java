@@ -12,13 +12,15 @@ import java.util.concurrent.ConcurrentMap;
  *
  * <p>Every scored answer enters its tier's window, whatever the decision and whatever the policy,
  * so a target set live starts from a warm window. Scores are comparable only under one rule, and
- * only when none of them can be a prefix: under a fixed threshold with early deferral ({@code
+ * only where none of them can be a prefix: under a fixed threshold with early deferral ({@code
  * escalation.early-defer}) an answer above the threshold may have stopped early, so its score is
- * short of what the whole answer would score. The window is therefore keyed by the rule and by
- * whether its answers may stop early; under a target rate they never do (a threshold that moves
- * cannot be promised to the server in advance), so the first target after such a spell starts a
- * fresh window and uses the tier's configured threshold for its first {@link
- * TargetRateController#DEFAULT_MIN_OBSERVATIONS} scores.
+ * short of what the whole answer would score, right where a target's threshold may have to be
+ * read. The window is therefore keyed by the rule and by whether its answers may stop at a fixed
+ * threshold, so the first target after such a spell starts a fresh window and uses the tier's
+ * configured threshold for its first {@link TargetRateController#DEFAULT_MIN_OBSERVATIONS} scores.
+ * Under a target, answers stop early only above the controller's stop threshold ({@link
+ * #stopThreshold}: a margin of the window above the decision threshold), where a prefix's score
+ * leaves the threshold read below it unchanged; they share the window of answers that never stop.
  */
 public final class TierThresholds {
 
@@ -34,17 +36,41 @@ public final class TierThresholds {
   private final ConcurrentMap<Integer, TargetRateController> controllers = new ConcurrentHashMap<>();
   private final int window;
   private final int minObservations;
+  private final double stopMargin;
 
-  /** Controllers with the default window (1,000 scores) and warm-up (200). */
+  /** Controllers with the default window (1,000 scores), warm-up (200) and stop margin (0.1). */
   public TierThresholds() {
-    this(TargetRateController.DEFAULT_WINDOW, TargetRateController.DEFAULT_MIN_OBSERVATIONS);
+    this(TargetRateController.DEFAULT_WINDOW, TargetRateController.DEFAULT_MIN_OBSERVATIONS,
+        TargetRateController.DEFAULT_STOP_MARGIN);
   }
 
   /** @see TargetRateController#TargetRateController(int, int) */
   public TierThresholds(int window, int minObservations) {
-    TargetRateController.checkSizes(window, minObservations); // now, not at the first request
+    this(window, minObservations, TargetRateController.DEFAULT_STOP_MARGIN);
+  }
+
+  /** @see TargetRateController#TargetRateController(int, int, double) */
+  public TierThresholds(int window, int minObservations, double stopMargin) {
+    // Now, not at the first request.
+    TargetRateController.checkSizes(window, minObservations);
+    TargetRateController.checkStopMargin(stopMargin);
     this.window = window;
     this.minObservations = minObservations;
+    this.stopMargin = stopMargin;
+  }
+
+  private TargetRateController controller(int tier) {
+    return controllers.computeIfAbsent(tier, t -> new TargetRateController(window, minObservations, stopMargin));
+  }
+
+  /**
+   * The score above which an answer of middle tier {@code tier} under {@code policy}, asked now,
+   * may stop decoding (its deferral decided whatever follows, for an exact rule): the policy's
+   * threshold when it holds no target rate, else the tier controller's stop threshold
+   * ({@link TargetRateController#stopThresholdFor}; +∞ while it warms up).
+   */
+  public double stopThreshold(int tier, TierPolicy policy) {
+    return controller(tier).stopThresholdFor(policy.target(), key(policy, !policy.holdsTargetRate()));
   }
 
   /**
@@ -52,15 +78,23 @@ public final class TierThresholds {
    * the score in the tier's window.
    *
    * @param mayStopEarly whether answers of this tier under this policy may be prefixes (early
-   *     deferral is on for it); false under a target rate
+   *     deferral is on for it); under a target rate the window is the same either way
    */
   public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly) {
-    TargetRateController controller = controllers.computeIfAbsent(tier,
-        t -> new TargetRateController(window, minObservations));
+    return decide(tier, policy, score, mayStopEarly, false);
+  }
+
+  /**
+   * As above, for an answer that {@code stoppedEarly} or not: a stopped answer is a prefix, passed
+   * on whatever its score (under a target the threshold can have moved up past the stop threshold
+   * its call was given), and counted as passed on by the controller.
+   */
+  public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly, boolean stoppedEarly) {
+    TargetRateController controller = controller(tier);
     TargetRateController.Target view = policy.target();
-    String key = key(policy, mayStopEarly);
+    String key = key(policy, mayStopEarly && !policy.holdsTargetRate());
     double threshold = controller.thresholdFor(view, key);
-    boolean passOn = score > threshold;
+    boolean passOn = score > threshold || stoppedEarly;
     if (Double.isFinite(score)) {
       controller.observeFor(view, key, score, passOn);
     }
@@ -69,14 +103,13 @@ public final class TierThresholds {
 
   /**
    * Offers scores logged elsewhere (the newest outcomes' tier answers) for the first window each
-   * tier starts: per tier, per rule ({@link TierPolicy#ruleName}), oldest first. Only windows of
-   * answers that cannot have stopped early are seeded (the scores are whole answers').
+   * tier starts: per tier, per rule ({@link TierPolicy#ruleName}), oldest first. The warm start
+   * leaves out a tier's answers under a rule where any stopped at the threshold it was decided by.
    *
    * @see TargetRateController#seed
    */
   public void seed(java.util.Map<Integer, java.util.Map<String, double[]>> scoresByTier) {
-    scoresByTier.forEach((tier, byRule) -> controllers.computeIfAbsent(tier,
-        t -> new TargetRateController(window, minObservations)).seed(byRule));
+    scoresByTier.forEach((tier, byRule) -> controller(tier).seed(byRule));
   }
 
   /** How many scores of its current window's rule tier {@code tier} has seen since that window started (0 before the first). */
@@ -85,7 +118,8 @@ public final class TierThresholds {
     return controller == null ? 0 : controller.scoresSeen();
   }
 
-  private static String key(TierPolicy policy, boolean mayStopEarly) {
-    return mayStopEarly ? policy.ruleName() + "/may-stop-early" : policy.ruleName();
+  /** The window's key: the rule, and whether its answers may stop at a fixed threshold. */
+  private static String key(TierPolicy policy, boolean mayStopAtAFixedThreshold) {
+    return mayStopAtAFixedThreshold ? policy.ruleName() + "/may-stop-early" : policy.ruleName();
   }
 }

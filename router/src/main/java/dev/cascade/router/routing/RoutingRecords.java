@@ -243,6 +243,12 @@ public final class RoutingRecords {
    */
   public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
       TierPolicy rule, Double threshold, Double score, boolean deferred) {
+    return tierAnswer(e, tier, name, costPerToken, answer, rule, threshold, score, deferred, null);
+  }
+
+  /** As above, with the score above which the call asked the tier to stop decoding (null: it asked none). */
+  public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
+      TierPolicy rule, Double threshold, Double score, boolean deferred, Double stopThreshold) {
     int prompt = promptTokens.applyAsInt(e.getPrompt());
     return TierAnswer.newBuilder()
         .setTier(tier).setModel(name).setText(answer.text())
@@ -252,7 +258,7 @@ public final class RoutingRecords {
         .setCostUnits(costPerToken * (prompt + outputTokens(answer)))
         .setLatencyMs(answer.millis())
         .setDraftTokens(answer.draftSent()).setDraftAccepted(answer.draftAccepted())
-        .setStoppedEarly(answer.stoppedEarly())
+        .setStoppedEarly(answer.stoppedEarly()).setStopThreshold(stopThreshold)
         .setOutputTokens(answer.outputTokens() >= 0 ? answer.outputTokens() : null)
         .setPromptTokens(answer.promptTokens() >= 0 ? answer.promptTokens() : null)
         .build();

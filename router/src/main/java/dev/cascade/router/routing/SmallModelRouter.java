@@ -175,8 +175,13 @@ public final class SmallModelRouter {
       byLimit.computeIfAbsent(maxNewTokens(batch.get(i)), k -> new ArrayList<>()).add(i);
     }
     Rules rule = new Rules(rules.ruleOf(policy), rules.shadowsOf(policy));
+    // Under a target rate: the controller's stop threshold as the batch starts, a margin above its
+    // decision threshold (none while its window warms up).
+    double targetStop = earlyDefer && policy.holdsTargetRate() && EarlyDeferral.isExact(rule.main().rule())
+        ? targetRate.stopThresholdFor(TargetRateController.Target.of(policy), rule.main().key())
+        : Double.POSITIVE_INFINITY;
     Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
-        earlyDeferEvery);
+        earlyDeferEvery, targetStop);
     Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
     double labelShare = policy.earlyDeferLabelShare(configuredLabelShare);
     Map<Integer, Routed> notDecoded = new LinkedHashMap<>();
@@ -296,7 +301,7 @@ public final class SmallModelRouter {
     for (int k = 0; k < generated.size(); k++) {
       Generated g = generated.get(k);
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
-          shadows, k, rule, policy, scoringMsEach);
+          shadows, k, rule, policy, scoringMsEach, g.generation().stoppedEarly());
       double queueMs = Math.max(0, g.batchStartMs() - g.pending().receivedAtMs());
       SmallStop stop = g.sampledForLabel() ? SmallStop.of(g.generation(), g.limit()).sampledForLabel(labelShare)
           : SmallStop.of(g.generation(), g.limit());
@@ -390,7 +395,7 @@ public final class SmallModelRouter {
    * is scored alone, which names the failure and falls back exactly as before batch scoring.
    */
   private Scored decide(String requestId, UncertaintyFeatures features, float[] embedding, double[] mainScores,
-      List<double[]> shadowScores, int k, Rules rules, DeferralPolicy policy, double scoringMs) {
+      List<double[]> shadowScores, int k, Rules rules, DeferralPolicy policy, double scoringMs, boolean stoppedEarly) {
     long t0 = System.nanoTime();
     RuleResolver.Resolved rule = rules.main();
     double score = mainScores == null ? Double.NaN : mainScores[k];
@@ -425,6 +430,11 @@ public final class SmallModelRouter {
     String ruleKey = rule.key();
     double threshold = targetRate.threshold(policy, ruleKey);
     Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate());
+    if (stoppedEarly && decision != Decision.DEFER) {
+      // A prefix is never served. Under a fixed threshold a stopped answer's score is above it; under
+      // a target the threshold can have moved up past the stop threshold the batch began with.
+      decision = Decision.DEFER;
+    }
     targetRate.observe(policy, ruleKey, score, decision.escalates());
     double propensity = decision == Decision.DEFER ? 1.0 : policy.explorationRate();
     if (rule.problem() != null) {

@@ -114,7 +114,14 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private KeyValueStore<String, Escalation> pending;
 
   /** A call's end; {@code tier}: the tier it called (or would have called). */
-  private record Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis) {}
+  /** A call's end; {@code stopThreshold} is the early stop it asked of a middle tier (null: none). */
+  private record Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis,
+      Double stopThreshold) {
+
+    Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis) {
+      this(requestId, tier, answer, error, millis, null);
+    }
+  }
 
   /**
    * @param callPermits the instance's budget of large-model calls in flight, shared by the
@@ -218,13 +225,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       long t0 = System.nanoTime();
       CompletableFuture<LargeAnswer> call;
       EscalationTiers.Tier tier = tierOf(e);
+      EarlyStopSpec stop = e.getDegradeFallback() != null ? null : earlyStopOf(tier);
       try {
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
         // Every attempt ends by the request's deadline, when it has one.
-        call = tier.client().generate(id, e.getPrompt(), max, draftOf(e),
-            e.getDegradeFallback() != null ? null : earlyStopOf(tier), until);
+        call = tier.client().generate(id, e.getPrompt(), max, draftOf(e), stop, until);
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }
@@ -236,7 +243,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
       String tierName = tier.name();
       call.whenComplete((answer, error) -> completed.add(
-          new Completion(id, tierName, answer, error, (System.nanoTime() - t0) / 1e6)));
+          new Completion(id, tierName, answer, error, (System.nanoTime() - t0) / 1e6,
+              stop == null ? null : stop.threshold())));
     }
   }
 
@@ -251,7 +259,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * What a call to {@code tier} asks of its decoding: a middle tier whose rule in force is exact
    * ({@link EarlyDeferral#isExact}: Chow-Sum, Chow-Quantile at α = 0) stops once its answer's score
    * passes the tier's threshold, since the answer would be passed on whatever followed
-   * ({@code escalation.early-defer}); null for the last tier and every other rule.
+   * ({@code escalation.early-defer}); under a target rate, once its score passes the tier
+   * controller's stop threshold, a margin above the threshold that moves with every decision
+   * ({@link dev.cascade.router.policy.TierThresholds#stopThreshold}). Null for the last tier, every
+   * other rule, and a target's warm-up.
    */
   private EarlyStopSpec earlyStopOf(EscalationTiers.Tier tier) {
     if (tiers.isLast(tier.tier()) || !tier.client().settings().earlyDefer()) {
@@ -259,18 +270,16 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
     return policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies())
         .filter(p -> mayStopEarly(tier, p))
-        .map(p -> new EarlyStopSpec(ChowQuantileRule.NAME.equals(p.rule()), p.threshold()))
+        .map(p -> {
+          double stop = tiers.thresholds().stopThreshold(tier.tier(), p);
+          return Double.isFinite(stop) ? new EarlyStopSpec(ChowQuantileRule.NAME.equals(p.rule()), stop) : null;
+        })
         .orElse(null);
   }
 
-  /**
-   * Whether a middle tier's answers under {@code rule} may stop early: its rule is exact, early
-   * deferral is on, and the threshold is fixed (under a target rate it moves with every decision,
-   * so no threshold can be promised to the server before the answer comes).
-   */
+  /** Whether a middle tier's answers under {@code rule} may stop early: its rule is exact and early deferral is on. */
   private static boolean mayStopEarly(EscalationTiers.Tier tier, TierPolicy rule) {
-    return tier.client().settings().earlyDefer() && !rule.holdsTargetRate()
-        && EarlyDeferral.isExact(DeferralRules.of(rule.rule(), rule.alpha()));
+    return tier.client().settings().earlyDefer() && EarlyDeferral.isExact(DeferralRules.of(rule.rule(), rule.alpha()));
   }
 
   /**
@@ -306,7 +315,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * The answer of {@code tier}, scored when it is a middle tier with a rule; deferred when the
    * score passes the threshold.
    */
-  private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer) {
+  private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer, Double stopThreshold) {
     java.util.Optional<TierPolicy> rule = tiers.isLast(tier.tier()) ? java.util.Optional.empty()
         : policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies());
     if (rule.isEmpty()) {
@@ -314,19 +323,21 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
     double score = rule.get().score(answer.tokenLogprobs());
     TierThresholds.Decided decided = tiers.thresholds().decide(tier.tier(), rule.get(), score,
-        mayStopEarly(tier, rule.get()));
+        mayStopEarly(tier, rule.get()), answer.stoppedEarly());
     boolean defers = decided.passOn();
-    if (answer.stoppedEarly() && !defers) {
+    if (answer.stoppedEarly() && !(score > decided.threshold())) {
       // The server stopped where its running score passed the threshold the call gave, so the
-      // prefix scores above it here too, unless the rule changed while the call ran or the server
-      // reads log-probs otherwise. A prefix is never served: it is passed on all the same.
-      LOG.warn("request {}: tier {} stopped early, but its prefix scores {} under {} (threshold {}); passed on",
-          e.getRequestId(), tier.name(), score, rule.get().ruleName(), decided.threshold());
-      defers = true;
+      // prefix scores above it here too, unless the rule changed while the call ran, a target's
+      // threshold moved up past the stop threshold the call was given, or the server reads
+      // log-probs otherwise. A prefix is never served: it is passed on all the same.
+      if (!rule.get().holdsTargetRate()) {
+        LOG.warn("request {}: tier {} stopped early, but its prefix scores {} under {} (threshold {}); passed on",
+            e.getRequestId(), tier.name(), score, rule.get().ruleName(), decided.threshold());
+      }
     }
     observer.tierDecided(tier.name(), decided.threshold(), defers);
     return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
-        decided.threshold(), score, defers);
+        decided.threshold(), score, defers, stopThreshold);
   }
 
   private void drain() {
@@ -459,7 +470,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         pending.delete(c.requestId());
         continue;
       }
-      TierAnswer answer = c.error() == null ? scored(e, tierOf(e), c.answer()) : null;
+      TierAnswer answer = c.error() == null ? scored(e, tierOf(e), c.answer(), c.stopThreshold()) : null;
       if (answer != null && answer.getDeferred()) {
         // On to the next tier, this answer kept with the pending escalation (same transaction).
         Escalation next = Escalation.newBuilder(e).setTierAnswers(append(e.getTierAnswers(), answer)).build();

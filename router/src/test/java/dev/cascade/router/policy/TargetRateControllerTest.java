@@ -55,6 +55,80 @@ class TargetRateControllerTest {
     assertThat(controller.scoresSeen()).isEqualTo(200);
   }
 
+  /**
+   * Two controllers see the same 20,000 scores (exponential, target 0.3, then a shift of the mean
+   * up by half): one whole, the other as early deferral leaves them, each score above the stop
+   * threshold in force when its "batch" of 16 began cut to a prefix just past it. Hardly any
+   * stopped request would have been accepted on its whole score by the threshold at its decision,
+   * and the realised rate is the target's either way.
+   */
+  @Test
+  void scoresCutShortAboveTheStopThresholdLeaveTheDecisionsAndTheRateAsWithWholeScores() {
+    TargetRateController whole = new TargetRateController();
+    TargetRateController cut = new TargetRateController();
+    assertThat(cut.stopMargin()).isEqualTo(TargetRateController.DEFAULT_STOP_MARGIN);
+    TargetRateController.Target target = TargetRateController.Target.of(TARGET_30);
+    SplittableRandom random = new SplittableRandom(11);
+    int n = 20_000;
+    int warm = 1_000;
+    int stopped = 0;
+    int forced = 0;
+    int[] escalated = new int[2];
+    double stop = Double.POSITIVE_INFINITY;
+    for (int i = 0; i < n; i++) {
+      if (i % 16 == 0) {
+        stop = cut.stopThresholdFor(target, KEY);
+        if (i < TargetRateController.DEFAULT_MIN_OBSERVATIONS) {
+          assertThat(stop).as("none stops during the warm-up").isEqualTo(Double.POSITIVE_INFINITY);
+        } else {
+          assertThat(stop).isGreaterThan(cut.thresholdFor(target, KEY));
+        }
+      }
+      double score = -(i < n / 2 ? 1.0 : 1.5) * Math.log(1 - random.nextDouble());
+      boolean stops = score > stop;
+      double seen = stops ? stop + 0.01 * (score - stop) : score;
+      boolean byWhole = score > whole.thresholdFor(target, KEY);
+      boolean byItsScore = score > cut.thresholdFor(target, KEY);
+      // A stopped request is deferred whatever the threshold says now.
+      boolean byCut = stops || byItsScore;
+      whole.observeFor(target, KEY, score, byWhole);
+      cut.observeFor(target, KEY, seen, byCut);
+      if (i >= warm) {
+        forced += stops && !byItsScore ? 1 : 0;
+        stopped += stops ? 1 : 0;
+        escalated[0] += byWhole ? 1 : 0;
+        escalated[1] += byCut ? 1 : 0;
+      }
+    }
+    int decided = n - warm;
+    assertThat(forced).as("stopped requests whose whole score is not above the threshold at their decision")
+        .isLessThan(decided / 1000);
+    assertThat(escalated[0] / (double) decided).isCloseTo(0.3, within(0.01));
+    assertThat(escalated[1] / (double) decided).isCloseTo(0.3, within(0.01));
+    // About 22.5% above the stop threshold on exponential scores: 7.5 of the 10 points kept whole.
+    assertThat(stopped / (double) decided).isBetween(0.19, 0.25);
+  }
+
+  @Test
+  void theStopThresholdIsTheConfiguredOneUnderAFixedThresholdAndNoneWhenTheMarginTakesTheWholeTarget() {
+    TargetRateController controller = new TargetRateController(100, 10, 0.3);
+    // (A margin of 0.3: the stop threshold reads the window 0.3 below the decision threshold.)
+    SplittableRandom random = new SplittableRandom(3);
+    for (int i = 0; i < 100; i++) {
+      controller.observe(TARGET_30, KEY, random.nextDouble(), false);
+    }
+    assertThat(controller.stopThresholdFor(TargetRateController.Target.of(policy(0.8, 0.0, 0.0)), KEY))
+        .isEqualTo(0.8);
+    // Uniform scores: 0.5 above 0.5, 0.8 above 0.2, so 0.5 + (0.5 - 0.2).
+    assertThat(controller.stopThresholdFor(TargetRateController.Target.of(policy(0.8, 0.5, 0.0)), KEY))
+        .isCloseTo(0.8, within(0.1));
+    assertThat(controller.stopThresholdFor(TargetRateController.Target.of(policy(0.8, 0.75, 0.0)), KEY))
+        .as("the margin reaches the bottom of the window").isEqualTo(Double.POSITIVE_INFINITY);
+    assertThat(controller.stopThresholdFor(TargetRateController.Target.of(TARGET_30), "another#v2"))
+        .as("another rule's window").isEqualTo(Double.POSITIVE_INFINITY);
+    assertThatThrownBy(() -> new TargetRateController(100, 10, 1.5)).hasMessageContaining("stopMargin");
+  }
+
   @Test
   void aFixedThresholdPolicyIsNeverOverriddenButItsScoresFillTheWindow() {
     TargetRateController controller = new TargetRateController(1000, 10);

@@ -45,6 +45,29 @@ class TierThresholdsTest {
   }
 
   @Test
+  void underATargetAnswersStopOnlyAboveTheStopThresholdAndKeepTheWindow() {
+    TierThresholds thresholds = new TierThresholds(1000, 20, 0.1);
+    assertThat(thresholds.stopThreshold(1, FIXED)).as("a fixed threshold stops at itself").isEqualTo(5.0);
+    TierPolicy held = FIXED.withTargetEscalationRate(0.3);
+    assertThat(thresholds.stopThreshold(1, held)).as("none during the warm-up").isEqualTo(Double.POSITIVE_INFINITY);
+    for (int i = 0; i < 1000; i++) {
+      double score = (i * 37 % 1000) / 100.0; // 0.00 to 9.99, evenly
+      double stop = thresholds.stopThreshold(1, held);
+      boolean stops = score > stop;
+      // The answers that stopped: prefixes just past the stop threshold, always passed on.
+      TierThresholds.Decided d = thresholds.decide(1, held, stops ? stop + 0.01 : score, true, stops);
+      if (stops) {
+        assertThat(d.passOn()).isTrue();
+      }
+    }
+    assertThat(thresholds.scoresSeen(1)).as("one window: answers that may stop under a target").isEqualTo(1000);
+    double decision = thresholds.decide(1, held, 0.0, true).threshold();
+    assertThat(decision).isCloseTo(7.0, org.assertj.core.data.Offset.offset(0.5));
+    // Evenly spread scores: as far above the decision threshold as the 10 points below it span.
+    assertThat(thresholds.stopThreshold(1, held)).isCloseTo(decision + 1.0, org.assertj.core.data.Offset.offset(0.3));
+  }
+
+  @Test
   void aTargetAfterAnswersThatMayHaveStoppedEarlyStartsAFreshWindow() {
     TierThresholds thresholds = new TierThresholds(100, 20);
     for (int i = 0; i < 100; i++) {

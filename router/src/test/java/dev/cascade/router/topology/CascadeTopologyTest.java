@@ -1016,12 +1016,16 @@ class CascadeTopologyTest {
     Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
       @Override
       public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
+        float logprob = -(k * 37 % 100) / 10f;
+        boolean stops = false;
         if (request.hasEarlyStop()) {
           earlyStops.incrementAndGet();
+          // As a real server does: it stops once the running score passes the threshold it was given.
+          stops = -logprob > request.getEarlyStop().getThreshold();
         }
-        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
         out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
-            .addTokenLogprobs(-(k * 37 % 100) / 10f).setModel("medium").build());
+            .addTokenLogprobs(logprob).setModel("medium").setStoppedEarly(stops).build());
         out.onCompleted();
       }
     }).build().start();
@@ -1042,19 +1046,33 @@ class CascadeTopologyTest {
       int warm = dev.cascade.router.policy.TargetRateController.DEFAULT_MIN_OBSERVATIONS;
       int passedOn = 0;
       int decided = 0;
+      int stopped = 0;
+      int stopAbove = 0;
       for (RoutingOutcome o : all) {
         TierAnswer medium = o.getTierAnswers().get(0);
         assertThat(medium.getModel()).isEqualTo("medium");
-        assertThat(medium.getStoppedEarly()).isFalse();
-        assertThat(medium.getDeferred()).as("passed on exactly when its score is above the threshold it was given")
-            .isEqualTo(medium.getScore() > medium.getThreshold());
+        assertThat(medium.getDeferred()).as("passed on exactly when its score is above the threshold it was given,"
+            + " or it stopped early").isEqualTo(medium.getScore() > medium.getThreshold() || medium.getStoppedEarly());
         assertThat(o.getServedTier()).isEqualTo(medium.getDeferred() ? 2 : 1);
+        if (medium.getStoppedEarly()) {
+          stopped++;
+          assertThat(medium.getStopThreshold()).isNotNull();
+          assertThat(medium.getScore()).isGreaterThan(medium.getStopThreshold());
+        }
+        if (medium.getStopThreshold() != null) {
+          assertThat(medium.getThreshold()).as("no early stop during the warm-up").isNotEqualTo(1.0);
+          stopAbove += medium.getStopThreshold() > medium.getThreshold() ? 1 : 0;
+        }
         if (medium.getThreshold() != 1.0) {
           decided++;
           passedOn += medium.getDeferred() ? 1 : 0;
         }
       }
-      assertThat(earlyStops.get()).as("a moving threshold cannot be promised to the server").isZero();
+      // Answers stop early only above the stop threshold: 10 points of the window above the
+      // decision threshold (20% of these evenly spread scores at a target of 30%).
+      assertThat(earlyStops.get()).isGreaterThanOrEqualTo(n - warm - 70);
+      assertThat(stopped / (double) decided).isBetween(0.15, 0.25);
+      assertThat(stopAbove).as("stop thresholds above the decision threshold").isGreaterThan(earlyStops.get() * 9 / 10);
       assertThat(decided).as("the configured threshold for the first scores only").isGreaterThanOrEqualTo(n - warm - 5);
       assertThat(passedOn / (double) decided).isBetween(0.25, 0.35);
     } finally {
