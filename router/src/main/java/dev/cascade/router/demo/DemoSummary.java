@@ -38,7 +38,9 @@ public record DemoSummary(
     @JsonProperty("large_draft_accepted") long largeDraftAccepted,
     @JsonProperty("tier_early_stops") int tierEarlyStops,
     @JsonProperty("scored_requests") int scoredRequests,
-    @JsonProperty("tier_pass_on") Map<String, PassOn> tierPassOn) {
+    @JsonProperty("tier_pass_on") Map<String, PassOn> tierPassOn,
+    @JsonProperty("small_early_stops") int smallEarlyStops,
+    @JsonProperty("small_decoded_tokens") long smallDecodedTokens) {
 
   /** How many requests {@link #PASS_ON_WINDOW} consecutive shares of {@link PassOn#byWindow} each cover. */
   public static final int PASS_ON_WINDOW = 100;
@@ -124,6 +126,8 @@ public record DemoSummary(
     long draftTokens = 0;
     long draftAccepted = 0;
     int tierEarlyStops = 0;
+    int smallEarlyStops = 0;
+    long smallDecodedTokens = 0;
     Map<String, List<Boolean>> passOn = new java.util.LinkedHashMap<>();
     for (String middle : tierNames.subList(1, Math.max(1, tierNames.size() - 1))) {
       passOn.put(middle, new java.util.ArrayList<>());
@@ -164,6 +168,12 @@ public record DemoSummary(
         draftTokens += o.getLargeDraftTokens();
         draftAccepted += o.getLargeDraftAccepted();
         tierEarlyStops += (int) o.getTierAnswers().stream().filter(t -> t.getStoppedEarly()).count();
+        if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(o.getSmallStop())) {
+          smallEarlyStops++;
+        }
+        if (!o.getCacheHit()) {
+          smallDecodedTokens += o.getSmallTokens().size();
+        }
         for (dev.cascade.schemas.avro.TierAnswer t : o.getTierAnswers()) {
           List<Boolean> decisions = passOn.get(t.getModel());
           if (decisions != null && t.getRule() != null) {
@@ -194,7 +204,8 @@ public record DemoSummary(
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
         servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops,
         scored, passOn.entrySet().stream().collect(java.util.stream.Collectors.toMap(Map.Entry::getKey,
-            e -> PassOn.of(e.getValue()), (a, b) -> a, java.util.LinkedHashMap::new)));
+            e -> PassOn.of(e.getValue()), (a, b) -> a, java.util.LinkedHashMap::new)),
+        smallEarlyStops, smallDecodedTokens);
   }
 
   /** p50, p95 and p99 of a histogram of microseconds, in milliseconds. */
@@ -245,6 +256,7 @@ public record DemoSummary(
         "latency end to end  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms",
         "escalations         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d",
         "throughput          %.1f requests/s",
+        "small model         %d tokens decoded; %d requests stopped early (early deferral)",
         "policy              %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
@@ -252,6 +264,6 @@ public record DemoSummary(
         100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
         costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
         escalationMs.p50(), escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens,
-        throughputRps, rule, threshold);
+        throughputRps, smallDecodedTokens, smallEarlyStops, rule, threshold);
   }
 }

@@ -303,7 +303,8 @@ public final class TargetRateController {
    * above it) plus the spread of the scores just below it: {@code t + (t − b)}, where {@code b} is
    * the score with {@code q + m} of the window above it and {@code m} is the stop margin. +∞ (none
    * stops) during the warm-up, under another rule key than the window's, for a target of 1 or one
-   * exploration alone meets, when {@code q + m ≥ 1}, and when {@code t = b} (ties).
+   * exploration alone meets, when {@code q + m ≥ 1}, and when {@code t = b} (ties) with {@code m >
+   * 0}. With {@code m = 0}, {@code t} itself.
    *
    * <p>Why a margin: the decision threshold moves with every decision (feedback, refreshes of the
    * window), also between a batch's start and its decisions, by a few quantile points (see
@@ -337,6 +338,9 @@ public final class TargetRateController {
       return Double.POSITIVE_INFINITY;
     }
     double threshold = thresholdAbove(level);
+    if (stopMargin == 0.0) {
+      return Double.isFinite(threshold) ? threshold : Double.POSITIVE_INFINITY;
+    }
     double spread = threshold - thresholdAbove(level + stopMargin);
     return spread > 0.0 && Double.isFinite(threshold + spread) ? threshold + spread : Double.POSITIVE_INFINITY;
   }

@@ -127,6 +127,12 @@ class TargetRateControllerTest {
     assertThat(controller.stopThresholdFor(TargetRateController.Target.of(TARGET_30), "another#v2"))
         .as("another rule's window").isEqualTo(Double.POSITIVE_INFINITY);
     assertThatThrownBy(() -> new TargetRateController(100, 10, 1.5)).hasMessageContaining("stopMargin");
+    TargetRateController noMargin = new TargetRateController(100, 10, 0.0);
+    for (int i = 0; i < 100; i++) {
+      noMargin.observe(TARGET_30, KEY, i / 100.0, i % 10 < 3);
+    }
+    assertThat(noMargin.stopThresholdFor(TargetRateController.Target.of(TARGET_30), KEY))
+        .as("no margin: the decision threshold itself").isEqualTo(noMargin.threshold(TARGET_30, KEY));
   }
 
   @Test
