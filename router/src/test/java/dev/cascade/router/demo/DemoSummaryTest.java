@@ -44,7 +44,12 @@ class DemoSummaryTest {
       boolean escalated = i % 4 == 0;
       ServedBy by = escalated ? ServedBy.LARGE : ServedBy.SMALL;
       responses.add(response(id, by));
-      outcomes.put(id, outcome(id, by, escalated ? 10.0 * (i / 4 + 1) : 5000, escalated ? 6 : 0, escalated ? 4 : 0));
+      RoutingOutcome o = outcome(id, by, escalated ? 10.0 * (i / 4 + 1) : 5000, escalated ? 6 : 0, escalated ? 4 : 0);
+      // Three small tokens each; every eighth stopped early; one in ten answered from the cache (not decoded).
+      o.setSmallTokens(List.of(1, 2, 3));
+      o.setSmallStop(i % 8 == 0 ? "early-defer" : "eos");
+      o.setCacheHit(i % 10 == 5);
+      outcomes.put(id, o);
     }
     List<String> texts = examples.stream().map(e -> "t").toList();
     DemoSummary summary = DemoSummary.of("demo", examples,
@@ -63,6 +68,9 @@ class DemoSummaryTest {
     assertThat(summary.toText()).contains("accuracy (exact match against the references): the 10 of 100 requests that"
         + " have one");
     assertThat(summary.tierPassOn()).as("two models: no middle tier").isEmpty();
+    assertThat(summary.smallEarlyStops()).isEqualTo(13);
+    assertThat(summary.smallDecodedTokens()).isEqualTo(3 * 90);
+    assertThat(summary.toText()).contains("270 tokens decoded; 13 requests stopped early");
   }
 
   @Test
