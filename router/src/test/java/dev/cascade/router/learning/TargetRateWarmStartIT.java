@@ -68,6 +68,24 @@ class TargetRateWarmStartIT {
   }
 
   @Test
+  void answersStoppedAboveTheThresholdTheyWereDecidedByStillSeedTheirTier() {
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    for (int i = 0; i < 100; i++) {
+      RoutingOutcome o = outcome(i, "chow-sum", null, 1, 10_000 - i);
+      // Tier 1 under a target: answers above 80 stopped at a stop threshold of 80 (their threshold 1.0).
+      // Tier 2 under a fixed threshold with early deferral: stopped at the threshold itself. Tier 3:
+      // stopped, from a writer that did not record where it was asked to stop.
+      dev.cascade.schemas.avro.TierAnswer underTarget = tierAnswer(1, "chow-sum", i, i > 80);
+      underTarget.setStopThreshold(i > 80 ? 80.0 : null);
+      dev.cascade.schemas.avro.TierAnswer fixed = tierAnswer(2, "chow-sum", i, i > 80);
+      fixed.setStopThreshold(1.0);
+      o.setTierAnswers(List.of(underTarget, fixed, tierAnswer(3, "chow-sum", i, i == 90), tierAnswer(4, null, 0, false)));
+      outcomes.add(o);
+    }
+    assertThat(TargetRateWarmStart.chooseTiers(outcomes, 300)).containsOnlyKeys(1);
+  }
+
+  @Test
   void theMiddleTiersAreSeededPerTierAndRuleLeavingOutAnswersThatMayHaveStoppedEarly() {
     List<RoutingOutcome> outcomes = new ArrayList<>();
     for (int i = 0; i < 400; i++) {
