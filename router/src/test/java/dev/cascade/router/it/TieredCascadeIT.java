@@ -469,7 +469,7 @@ class TieredCascadeIT {
         assertThat(medium.getModel()).isEqualTo("medium");
         assertThat(medium.getDeferred()).as("passed on, whatever its score").isTrue();
         assertThat(medium.getThreshold()).isEqualTo(Double.NEGATIVE_INFINITY);
-        assertThat(medium.getStoppedEarly()).as("no early stop under a target rate").isFalse();
+        assertThat(medium.getStoppedEarly()).as("a target of 1 passes everything on: nothing to stop for").isFalse();
         assertThat(r.getServedTier()).isEqualTo(2);
         assertThat(r.getText()).isEqualTo(o.getTierAnswers().get(1).getText());
       }
