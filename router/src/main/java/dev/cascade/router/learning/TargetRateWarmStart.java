@@ -78,12 +78,39 @@ public final class TargetRateWarmStart {
     Map<String, Integer> counts = new TreeMap<>();
     byKey.forEach((k, v) -> counts.put(k, v.length));
     Map<String, Integer> tierCounts = new TreeMap<>();
+    long records = read.records();
     if (tiers != null) {
       Map<Integer, Map<String, double[]>> byTier = chooseTiers(outcomes, window);
+      long further = furtherBack(byTier, outcomes.size(), window);
+      if (further > window) {
+        // Fewer requests reach a middle tier than the small model: read further back for its window.
+        List<RoutingOutcome> more = new ArrayList<>();
+        records += OutcomesTopic.readNewest(clientProperties, topic, more::add, further).records();
+        byTier = chooseTiers(more, window);
+      }
       tiers.seed(byTier);
       byTier.forEach((tier, keys) -> keys.forEach((k, v) -> tierCounts.put("tier " + tier + " " + k, v.length)));
     }
-    return new Seeded(counts, read.records(), (System.nanoTime() - t0) / 1_000_000, tierCounts);
+    return new Seeded(counts, records, (System.nanoTime() - t0) / 1_000_000, tierCounts);
+  }
+
+  /** At most this many times the small model's read is read again for the middle tiers. */
+  static final int MAX_TIER_READ_FACTOR = 8;
+
+  /**
+   * How many of the newest outcomes to read for the middle tiers' windows: {@code window} when every
+   * tier and rule found in the first read has a full window (or none was found, or the first read
+   * held the whole topic); else as many more as the scarcest one's share of the {@code read}
+   * outcomes suggests, at most {@link #MAX_TIER_READ_FACTOR} times {@code window}.
+   */
+  static long furtherBack(Map<Integer, Map<String, double[]>> byTier, int read, int window) {
+    int fewest = byTier.values().stream().flatMap(m -> m.values().stream()).mapToInt(v -> v.length).min()
+        .orElse(window);
+    if (fewest >= window || read < window) {
+      return window;
+    }
+    double perOutcome = Math.max(fewest, 1) / (double) read;
+    return Math.min((long) MAX_TIER_READ_FACTOR * window, (long) Math.ceil(1.25 * window / perOutcome));
   }
 
   /**

@@ -68,6 +68,20 @@ class TargetRateWarmStartIT {
   }
 
   @Test
+  void aTierShortOfItsWindowIsReadFurtherBack() {
+    Map<Integer, Map<String, double[]>> full = Map.of(1, Map.of("chow-sum", new double[1_000]));
+    assertThat(TargetRateWarmStart.furtherBack(full, 2_000, 1_000)).isEqualTo(1_000);
+    assertThat(TargetRateWarmStart.furtherBack(Map.of(), 2_000, 1_000)).as("no tier answers").isEqualTo(1_000);
+    Map<Integer, Map<String, double[]>> short400 = Map.of(1, Map.of("chow-sum", new double[1_000]),
+        2, Map.of("chow-sum", new double[400]));
+    // 400 of 2,000 outcomes reach tier 2: 1.25 × 1,000 / 0.2 = 6,250.
+    assertThat(TargetRateWarmStart.furtherBack(short400, 2_000, 1_000)).isEqualTo(6_250);
+    assertThat(TargetRateWarmStart.furtherBack(Map.of(2, Map.of("chow-sum", new double[10])), 2_000, 1_000))
+        .as("at most 8 times the window").isEqualTo(8_000);
+    assertThat(TargetRateWarmStart.furtherBack(short400, 900, 1_000)).as("the first read held the topic").isEqualTo(1_000);
+  }
+
+  @Test
   void answersStoppedAboveTheThresholdTheyWereDecidedByStillSeedTheirTier() {
     List<RoutingOutcome> outcomes = new ArrayList<>();
     for (int i = 0; i < 100; i++) {
@@ -129,8 +143,8 @@ class TargetRateWarmStartIT {
         for (int i = 0; i < 6_000; i++) {
           double score = (i < 5_000 ? 10 : 0) + random.nextGaussian();
           RoutingOutcome o = outcome(i, "chow-sum", null, score, 1_000 + i);
-          // Every other one escalated to a middle tier, which scored it 100 times as high.
-          o.setTierAnswers(i % 2 == 0 ? List.of(tierAnswer(1, "chow-sum", 100 * score, false)) : List.of());
+          // Every fifth one escalated to a middle tier, which scored it 100 times as high.
+          o.setTierAnswers(i % 5 == 0 ? List.of(tierAnswer(1, "chow-sum", 100 * score, false)) : List.of());
           producer.send(new ProducerRecord<>(topic, "r" + i, CascadeSerdes.outcomes().encode(o)));
         }
         producer.send(new ProducerRecord<>(topic, "junk", new byte[] {1, 2, 3})); // skipped, not fatal
@@ -139,15 +153,16 @@ class TargetRateWarmStartIT {
       dev.cascade.router.policy.TierThresholds tiers = new dev.cascade.router.policy.TierThresholds();
       TargetRateWarmStart.Seeded seeded = TargetRateWarmStart.seed(controller, tiers, client, topic, 1_000);
       assertThat(seeded.scoresByKey()).containsExactly(Map.entry("chow-sum@0.0", 1_000));
-      // The same read seeds the middle tier: its 1,000 newest answers, 500 of them from the newest
-      // 1,000 outcomes (around 0) and 500 older (around 1,000).
+      // The small model's read held about 800 tier answers, short of the tier's window: a second
+      // read, further back (here the whole topic), seeds its 1,000 newest answers, 200 of them from
+      // the newest 1,000 outcomes (around 0) and 800 older (around 1,000).
       assertThat(seeded.tierScores()).containsExactly(Map.entry("tier 1 chow-sum", 1_000));
       dev.cascade.router.policy.TierThresholds.Decided tier = tiers.decide(1,
           new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 5_000, 0.3), 0, false);
       assertThat(tier.threshold()).as("warm at once, not the configured 5,000").isBetween(500.0, 1_200.0);
       // The last ⌈4 × 1,000 / 3⌉ = 1,334 offsets of each partition (about 2,000 records each here):
-      // more than the window, not the whole topic.
-      assertThat(seeded.outcomesRead()).as("records read").isBetween(3_000L, 4_010L);
+      // more than the window, not the whole topic; then the whole topic for the tier.
+      assertThat(seeded.outcomesRead()).as("records read").isBetween(9_000L, 10_012L);
       DeferralPolicy target = new DeferralPolicy("chow-sum", 0.0, 99.0, 0.0, 0.3, 1, "test", 0, "");
       // Warm at once, on the newest scores only: the 70th percentile of N(0, 1) is 0.52.
       assertThat(controller.threshold(target, "chow-sum@0.0")).isBetween(0.3, 0.8);
