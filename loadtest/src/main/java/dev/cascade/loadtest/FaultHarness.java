@@ -138,7 +138,15 @@ public final class FaultHarness {
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
-      List<Double> escalationRates, List<Double> middlePassOnRates) {
+      List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops) {
+
+    public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
+        double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
+        Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
+        List<Double> escalationRates, List<Double> middlePassOnRates) {
+      this(sent, answered, lost, duplicates, degraded, deadLettered, p50Ms, p99Ms, p99MsDuringFaults, faults, seconds,
+          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, 0);
+    }
 
     public String toJson() {
       StringBuilder s = new StringBuilder();
@@ -170,7 +178,8 @@ public final class FaultHarness {
         for (int w = 0; w < middlePassOnRates.size(); w++) {
           s.append(w == 0 ? "" : ", ").append(number(middlePassOnRates.get(w), "%.3f"));
         }
-        s.append("]");
+        // Its answers that stopped early (escalation.early-defer), passed on as prefixes.
+        s.append("], \"middle_early_stops\": ").append(middleEarlyStops);
       }
       s.append(", \"degraded_reasons\": {");
       int i = 0;
@@ -389,7 +398,8 @@ public final class FaultHarness {
         (System.currentTimeMillis() - loadStart) / 1000.0, new java.util.TreeMap<>(v.degradedReasons),
         new java.util.TreeMap<>(v.answers.values().stream().collect(Collectors.groupingBy(a -> a.servedTier,
             Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW),
-        o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW));
+        o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW),
+        (int) v.middleStoppedEarly.values().stream().filter(b -> b).count());
   }
 
   /** A fault at a time. */
@@ -503,6 +513,7 @@ public final class FaultHarness {
     final Map<String, Boolean> escalated = new ConcurrentHashMap<>();
     /** Per request that reached the middle tier (tier 1 of three): whether it passed the request on. */
     final Map<String, Boolean> middlePassedOn = new ConcurrentHashMap<>();
+    final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
     private final String bootstrap;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private Thread thread;
@@ -563,7 +574,10 @@ public final class FaultHarness {
                   .deserialize(r.topic(), r.value());
               escalated.put(o.getRequestId(), o.getDecision() != Decision.ACCEPT);
               o.getTierAnswers().stream().filter(t -> t.getTier() == 1 && t.getRule() != null).findFirst()
-                  .ifPresent(t -> middlePassedOn.put(o.getRequestId(), t.getDeferred()));
+                  .ifPresent(t -> {
+                    middlePassedOn.put(o.getRequestId(), t.getDeferred());
+                    middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
+                  });
               if (o.getDegraded() && o.getDegradedReason() != null) {
                 String reason = o.getDegradedReason().replaceAll("[0-9]+", "N");
                 degradedReasons.merge(reason.substring(0, Math.min(90, reason.length())), 1, Integer::sum);

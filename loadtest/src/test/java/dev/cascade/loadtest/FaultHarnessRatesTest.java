@@ -26,10 +26,10 @@ class FaultHarnessRatesTest {
     FaultHarness.Result r = new FaultHarness.Result(3, 3, 0, 0, 0, 0, 10, 20, Double.NaN, List.of(), 1.0,
         java.util.Map.of(), java.util.Map.of(0, 3), 1.0 / 3, List.of(Double.NaN, 0.5), List.of());
     assertThat(r.toJson()).contains("\"escalation_rate\": 0.333, \"escalation_rate_per_250\": [null, 0.500]")
-        .doesNotContain("middle_pass_on");
+        .doesNotContain("middle_pass_on").doesNotContain("middle_early_stops");
     FaultHarness.Result three = new FaultHarness.Result(3, 3, 0, 0, 0, 0, 10, 20, Double.NaN, List.of(), 1.0,
-        java.util.Map.of(), java.util.Map.of(0, 1, 1, 1, 2, 1), 2.0 / 3, List.of(2.0 / 3), List.of(0.5));
+        java.util.Map.of(), java.util.Map.of(0, 1, 1, 1, 2, 1), 2.0 / 3, List.of(2.0 / 3), List.of(0.5), 1);
     assertThat(three.toJson()).contains("\"escalation_rate_per_250\": [0.667], \"middle_pass_on_per_250\": [0.500],"
-        + " \"degraded_reasons\": {}");
+        + " \"middle_early_stops\": 1, \"degraded_reasons\": {}");
   }
 }
