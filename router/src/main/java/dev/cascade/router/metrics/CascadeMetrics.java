@@ -73,6 +73,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter earlyDeferrals;
   private final Counter earlyDeferralsDecodedForLabel;
   private final Counter tierEarlyDeferrals;
+  private final Counter earlyDeferralsBelowThreshold;
   private final Counter tierDecisions;
   private final Gauge tierThreshold;
   private final Counter pregenSkips;
@@ -209,6 +210,13 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Middle-tier answers that the tier's server stopped once the tier's exact rule had decided to pass the"
             + " request on (stopped_early in the outcome's tier_answers; escalation.early-defer), by tier name")
         .labelNames("tier").withoutExemplars().register(registry);
+    earlyDeferralsBelowThreshold = Counter.builder().name("cascade_early_deferrals_below_threshold_total")
+        .help("Requests stopped early whose prefix scored at or below the threshold they were then decided by (the"
+            + " small model's, or a middle tier's by name): under a target rate the threshold rose past the stop"
+            + " threshold while they decoded. Passed on all the same; their whole answers might have been served."
+            + " A count rising against the early deferrals says policy.target-early-defer-margin is too small")
+        .labelNames("model").withoutExemplars().register(registry);
+    earlyDeferralsBelowThreshold.labelValues("small");
     tierDecisions = Counter.builder().name("cascade_tier_decisions_total")
         .help("Answers of a middle tier decided by its rule, by tier name and decision: pass_on (to the next tier) or"
             + " serve; their ratio is the share the tier passes on, which policy.tier-target-rates holds")
@@ -284,8 +292,9 @@ public final class CascadeMetrics implements RoutingObserver {
    * {@code rate()} and {@code increase()} see each one's first count (a series that first appears
    * at 1 shows no increase): {@code cascade_large_model_calls_total} for every code a call can end
    * with ({@link EscalationClient#CODES}), {@code cascade_large_model_refusals_total} for every
-   * refusal code, and {@code cascade_tier_early_deferrals_total} and {@code cascade_tier_decisions_total}
-   * for each tier but the last.
+   * refusal code, and {@code cascade_tier_early_deferrals_total}, {@code
+   * cascade_early_deferrals_below_threshold_total} and {@code cascade_tier_decisions_total} for each
+   * tier but the last.
    */
   public void tiers(java.util.List<String> names) {
     for (int i = 0; i < names.size(); i++) {
@@ -294,6 +303,7 @@ public final class CascadeMetrics implements RoutingObserver {
       EscalationClient.REFUSALS.forEach(code -> largeModelRefusals.labelValues(tier, code));
       if (i < names.size() - 1) {
         tierEarlyDeferrals.labelValues(tier);
+        earlyDeferralsBelowThreshold.labelValues(tier);
         tierDecisions.labelValues(tier, PASS_ON);
         tierDecisions.labelValues(tier, SERVE);
       }
@@ -381,6 +391,9 @@ public final class CascadeMetrics implements RoutingObserver {
     costLargeOnly.inc(outcome.getCostUnitsLargeOnly());
     if (dev.cascade.router.routing.SmallStop.EARLY_DEFER.equals(outcome.getSmallStop())) {
       earlyDeferrals.inc();
+      if (!(outcome.getScore() > outcome.getThreshold())) {
+        earlyDeferralsBelowThreshold.labelValues("small").inc();
+      }
     }
     if (outcome.getLabelPropensity() != null) {
       earlyDeferralsDecodedForLabel.inc();
@@ -388,6 +401,9 @@ public final class CascadeMetrics implements RoutingObserver {
     for (dev.cascade.schemas.avro.TierAnswer t : outcome.getTierAnswers()) {
       if (t.getStoppedEarly()) {
         tierEarlyDeferrals.labelValues(t.getModel()).inc();
+        if (t.getScore() != null && t.getThreshold() != null && !(t.getScore() > t.getThreshold())) {
+          earlyDeferralsBelowThreshold.labelValues(t.getModel()).inc();
+        }
       }
     }
   }
