@@ -205,9 +205,10 @@ public final class CascadeConfig {
       "policy.target-early-defer-margin", dev.cascade.router.policy.TargetRateController.DEFAULT_STOP_MARGIN, 0.0, 1.0,
       "under a target escalation rate (the small model's, or a middle tier's), early deferral (small.early-defer,"
           + " escalation.early-defer; chow-sum and chow-quantile at alpha 0) stops a request only once its running score"
-          + " passes the score that (target - this) of the recent scores are above, so that the decision threshold, which"
-          + " moves with every decision, stays below it; none stops during the controller's warm-up. 1 stops none under a"
-          + " target; 0 stops at the decision threshold in force, which can change decisions");
+          + " passes the decision threshold by as much as the scores of this share of the recent window just below that"
+          + " threshold spread, since the threshold moves with every decision; none stops during the controller's"
+          + " warm-up. 1 stops none under a target; 0 stops at the decision threshold in force, which can change"
+          + " decisions");
   public static final ConfigKey<Boolean> POLICY_WARM_START = ConfigKey.bool("policy.warm-start", true,
       "on start, seed the target-rate controller with the scores of the newest outcomes on the outcomes topic");
   public static final ConfigKey<String> POLICY_FALLBACK_RULE = ConfigKey.nonEmpty("policy.fallback-rule", "chow-sum",
