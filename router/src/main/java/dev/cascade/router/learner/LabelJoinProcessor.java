@@ -213,7 +213,8 @@ final class LabelJoinProcessor implements Processor<String, byte[], String, Obje
       if (LabelledOutcomes.STOPPED_EARLY.equals(labelled.skipReason()) && !STOPPED_EARLY_TOLD.getAndSet(true)) {
         LOG.warn("outcome {} gives no label, nor will any other deferred request the routers stop early: its small"
             + " answer was cut once deferral was certain (small.early-defer, on by default under chow-sum or"
-            + " chow-quantile at alpha 0 with a fixed threshold), so whether it would have been right is unknown."
+            + " chow-quantile at alpha 0: at a fixed threshold, or above policy.target-early-defer-margin under a"
+            + " target rate), so whether it would have been right is unknown."
             + " The learner then sees the large model's correctness almost only on explored requests"
             + " (policy.exploration-rate), and without exploration finds few or no examples where deferring helps."
             + " Decode a share of them whole, each weighed 1/share: live with `cascade policy set"
