@@ -122,6 +122,22 @@ class EarlyDeferralTest {
   }
 
   @Test
+  void underATargetRateAnExactRuleStopsOnlyAboveTheStopThresholdItIsGiven() {
+    DeferralPolicy target = policy(ChowSumRule.NAME, 0, 1.0, 0, 0.3, null);
+    assertThat(EarlyDeferral.condition(new ChowSumRule(), target, true, 4, Double.POSITIVE_INFINITY))
+        .as("the controller's warm-up").isEmpty();
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowSumRule(), target, true, 4, 2.5).orElseThrow();
+    // −Σ log p: 1.2 and 2.4, above the configured 1.0 but not the stop threshold 2.5; then 3.6.
+    EarlyDeferral.Check check = stop.newCheck();
+    assertThat(check.afterToken(-1.2f, 0f)).isFalse();
+    assertThat(check.afterToken(-1.2f, 0f)).isFalse();
+    assertThat(check.afterToken(-1.2f, 0f)).isTrue();
+    assertThat(EarlyDeferral.condition(new ChowAverageRule(), policy(ChowAverageRule.NAME, 0, 1.0, 0, 0.3, 0.5), true,
+        4, 2.5)).as("a margin rule under a target").isEmpty();
+    assertThat(EarlyDeferral.condition(new ChowSumRule(), target, false, 4, 2.5)).as("turned off").isEmpty();
+  }
+
+  @Test
   void aRuleThatIsNotExactStopsOnlyWithAMarginAndOnlyAboveThresholdPlusMargin() {
     assertThat(EarlyDeferral.condition(new ChowAverageRule(), policy(ChowAverageRule.NAME, 0, 1.0, 0, 0, null), true))
         .isEmpty();
