@@ -31,6 +31,17 @@ public final class PolicyDecider {
    */
   public static Decision decide(
       String requestId, double score, double threshold, double explorationRate) {
+    return decide(requestId, score, threshold, explorationRate, false);
+  }
+
+  /**
+   * As above, for a generation that {@code stoppedEarly} or not: a stopped one is a prefix, deferred
+   * whatever its score (under a target rate the threshold can have risen past the stop threshold
+   * its decoding was given, {@link TargetRateController#stopThresholdFor}); a prefix is never
+   * served.
+   */
+  public static Decision decide(
+      String requestId, double score, double threshold, double explorationRate, boolean stoppedEarly) {
     Objects.requireNonNull(requestId, "requestId");
     if (Double.isNaN(score)) {
       throw new IllegalArgumentException("score for request '" + requestId + "' is NaN");
@@ -42,7 +53,7 @@ public final class PolicyDecider {
       throw new IllegalArgumentException(
           "explorationRate must be in [0, 1], was " + explorationRate + " (request '" + requestId + "')");
     }
-    if (score > threshold) {
+    if (score > threshold || stoppedEarly) {
       return Decision.DEFER;
     }
     return explorationDraw(requestId) < explorationRate ? Decision.EXPLORE : Decision.ACCEPT;

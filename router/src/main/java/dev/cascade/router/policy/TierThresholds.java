@@ -70,7 +70,8 @@ public final class TierThresholds {
    * ({@link TargetRateController#stopThresholdFor}; +∞ while it warms up).
    */
   public double stopThreshold(int tier, TierPolicy policy) {
-    return controller(tier).stopThresholdFor(policy.target(), key(policy, !policy.holdsTargetRate()));
+    // The key matters only under a target, whose window never holds stops at a fixed threshold.
+    return controller(tier).stopThresholdFor(policy.target(), key(policy, false));
   }
 
   /**

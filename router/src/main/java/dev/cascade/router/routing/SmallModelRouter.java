@@ -429,12 +429,7 @@ public final class SmallModelRouter {
     // new rule or version (its key) starts a fresh window, as their scores are not comparable.
     String ruleKey = rule.key();
     double threshold = targetRate.threshold(policy, ruleKey);
-    Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate());
-    if (stoppedEarly && decision != Decision.DEFER) {
-      // A prefix is never served. Under a fixed threshold a stopped answer's score is above it; under
-      // a target the threshold can have moved up past the stop threshold the batch began with.
-      decision = Decision.DEFER;
-    }
+    Decision decision = PolicyDecider.decide(requestId, score, threshold, policy.explorationRate(), stoppedEarly);
     targetRate.observe(policy, ruleKey, score, decision.escalates());
     double propensity = decision == Decision.DEFER ? 1.0 : policy.explorationRate();
     if (rule.problem() != null) {

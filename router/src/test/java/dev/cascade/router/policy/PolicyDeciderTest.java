@@ -18,6 +18,13 @@ class PolicyDeciderTest {
   }
 
   @Test
+  void aGenerationThatStoppedEarlyIsDeferredWhateverItsScore() {
+    assertThat(PolicyDecider.decide("r1", 0.5, 1.0, 0.0, true)).isEqualTo(Decision.DEFER);
+    assertThat(PolicyDecider.decide("r1", 0.5, 1.0, 1.0, true)).as("deferred, not explored").isEqualTo(Decision.DEFER);
+    assertThat(PolicyDecider.decide("r1", 0.5, 1.0, 0.0, false)).isEqualTo(Decision.ACCEPT);
+  }
+
+  @Test
   void aDeferredRequestIsNeverCountedAsExplored() {
     for (int i = 0; i < 1000; i++) {
       assertThat(PolicyDecider.decide("req-" + i, 2.0, policy(1.0, 1.0))).isEqualTo(Decision.DEFER);
