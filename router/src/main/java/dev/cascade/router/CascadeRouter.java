@@ -232,31 +232,47 @@ public final class CascadeRouter implements AutoCloseable {
    *     gives {@code rates} rates, neither none nor one per middle tier
    */
   public static void checkTierTargetRates(int rates, int middleTiers, String whose) {
+    checkTierRates(CascadeConfig.POLICY_TIER_TARGET_RATES, "0 keeps a tier's fixed threshold", rates, middleTiers, whose);
+  }
+
+  /**
+   * @param middleTiers how many middle tiers {@code whose} names
+   * @throws dev.cascade.router.config.ConfigException naming {@code policy.tier-exploration-rates}
+   *     when it gives {@code rates} rates, neither none nor one per middle tier
+   */
+  public static void checkTierExplorationRates(int rates, int middleTiers, String whose) {
+    checkTierRates(CascadeConfig.POLICY_TIER_EXPLORATION_RATES, "0 explores none at a tier", rates, middleTiers, whose);
+  }
+
+  private static void checkTierRates(dev.cascade.router.config.ConfigKey<?> key, String zero, int rates,
+      int middleTiers, String whose) {
     if (rates != 0 && rates != middleTiers) {
-      throw new dev.cascade.router.config.ConfigException(CascadeConfig.POLICY_TIER_TARGET_RATES.name(), "has "
+      throw new dev.cascade.router.config.ConfigException(key.name(), "has "
           + rates + (rates == 1 ? " rate" : " rates") + " for the " + middleTiers + " middle tier"
           + (middleTiers == 1 ? "" : "s") + " of " + whose
-          + ": give one per middle tier, in order (0 keeps a tier's fixed threshold), or none");
+          + ": give one per middle tier, in order (" + zero + "), or none");
     }
   }
 
   /**
    * The middle tiers' configured rules: {@code policy.tier-rules}, each with its target rate from
-   * {@code policy.tier-target-rates} (empty: fixed thresholds).
+   * {@code policy.tier-target-rates} (empty: fixed thresholds) and its exploration rate from {@code
+   * policy.tier-exploration-rates} (empty: none).
    *
-   * @throws dev.cascade.router.config.ConfigException naming {@code policy.tier-target-rates} when it
-   *     does not give one rate per rule
+   * @throws dev.cascade.router.config.ConfigException naming {@code policy.tier-target-rates} or
+   *     {@code policy.tier-exploration-rates} when it does not give one rate per rule
    */
   public static List<dev.cascade.router.policy.TierPolicy> configuredTierPolicies(CascadeConfig config) {
     List<dev.cascade.router.policy.TierPolicy> rules = config.get(CascadeConfig.POLICY_TIER_RULES);
     List<Double> rates = config.get(CascadeConfig.POLICY_TIER_TARGET_RATES);
-    if (rates.isEmpty()) {
-      return rules;
-    }
+    List<Double> explorations = config.get(CascadeConfig.POLICY_TIER_EXPLORATION_RATES);
     checkTierTargetRates(rates.size(), rules.size(), CascadeConfig.POLICY_TIER_RULES.name());
+    checkTierExplorationRates(explorations.size(), rules.size(), CascadeConfig.POLICY_TIER_RULES.name());
     List<dev.cascade.router.policy.TierPolicy> held = new java.util.ArrayList<>();
     for (int i = 0; i < rules.size(); i++) {
-      held.add(rules.get(i).withTargetEscalationRate(rates.get(i)));
+      dev.cascade.router.policy.TierPolicy rule = rules.get(i);
+      rule = rates.isEmpty() ? rule : rule.withTargetEscalationRate(rates.get(i));
+      held.add(explorations.isEmpty() ? rule : rule.withExplorationRate(explorations.get(i)));
     }
     return List.copyOf(held);
   }

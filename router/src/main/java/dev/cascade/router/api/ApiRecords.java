@@ -141,7 +141,7 @@ final class ApiRecords {
         .setReason(p.reason())
         .addAllTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.proto.v1.TierPolicy.newBuilder()
             .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold())
-            .setTargetEscalationRate(t.targetEscalationRate()).build()).toList())
+            .setTargetEscalationRate(t.targetEscalationRate()).setExplorationRate(t.explorationRate()).build()).toList())
         .build();
   }
 
@@ -168,7 +168,7 @@ final class ApiRecords {
     for (int i = 0; i < asked.size(); i++) {
       dev.cascade.proto.v1.TierPolicy t = asked.get(i);
       tiers.add(dev.cascade.router.policy.TierPolicy.at(i, t.getRule(), t.getAlpha(), t.getThreshold(),
-          t.getTargetEscalationRate()));
+          t.getTargetEscalationRate(), t.getExplorationRate()));
     }
     return tiers;
   }

@@ -204,10 +204,13 @@ final class DemoCommand implements Callable<Integer> {
     if (tiers != null) {
       CascadeRouter.checkTierTargetRates(config.get(CascadeConfig.POLICY_TIER_TARGET_RATES).size(), tiers.size() - 2,
           "--tiers");
+      CascadeRouter.checkTierExplorationRates(config.get(CascadeConfig.POLICY_TIER_EXPLORATION_RATES).size(),
+          tiers.size() - 2, "--tiers");
     }
     // A rule the router would refuse at its start, refused before any model loads or the broker starts
     // (with --tiers the middle tiers' rules come later, calibrated: their rates are checked above).
-    CascadeRouter.checkConfiguredPolicy(tiers == null ? config : config.with(CascadeConfig.POLICY_TIER_TARGET_RATES, ""));
+    CascadeRouter.checkConfiguredPolicy(tiers == null ? config : config.with(CascadeConfig.POLICY_TIER_TARGET_RATES, "")
+        .with(CascadeConfig.POLICY_TIER_EXPLORATION_RATES, ""));
     LearnedRule skipRule = pregenSkip == null ? null : skipRule(pregenSkip, config.get(CascadeConfig.SMALL_MODEL));
     if (skipRule != null) {
       skipNeedsPass = dev.cascade.router.learning.PromptFeatures.needsPass(skipRule);

@@ -67,6 +67,11 @@ import picocli.CommandLine.Spec;
         + " (topic.feedback; joined by request id and labelled as cascade learn labels it), are weighted by 1/propensity, and the rule in force"
         + " (per rule and version), every shadow rule, the Chow rules (from the recorded features), any --rule-file,"
         + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap.",
+        "With --outcomes TOPIC --tier N: middle tier N's rule instead, from the outcomes where tier N answered whole"
+        + " and tier N + 1 answered too (every request it passed on, and those it explored:"
+        + " policy.tier-exploration-rates), checked against their reference and weighted by 1/the tier's propensity;"
+        + " the Chow rules are scored from the tier's token log-probs, and the rule in force is shown by the share"
+        + " passed on.",
         "With --tiers A,B,C (K >= 2 models, cheapest first) instead of --small/--large: every model answers --data and"
         + " --validation; each tier but the last defers by --tier-rule on its own token log-probs; per-tier thresholds"
         + " are searched on a grid on validation, and the validation frontier of the whole cascade, of every cascade"
@@ -92,6 +97,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
             + " decided by feedback on topic.feedback), each weighted by 1/propensity.")
     String outcomes;
   }
+
+  @Option(names = "--tier", paramLabel = "N",
+      description = "With --outcomes: evaluate middle tier N's rule (1 = the first model after the small one), with"
+          + " tier N + 1 in the large model's place, instead of the small model's.")
+  Integer tier;
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
       description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
@@ -239,6 +249,18 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (tiers != null && source.outcomes != null) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tiers applies to --data only");
     }
+    if (tier != null && source.outcomes == null) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier applies to --outcomes only"
+          + " (with --data, --tiers evaluates every tier)");
+    }
+    if (tier != null && tier < 1) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier: must be a middle tier's number,"
+          + " 1 or above (without --tier, eval --outcomes evaluates the small model's rule); was " + tier);
+    }
+    if (tier != null && !ruleFiles.isEmpty()) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rule-file applies to the small model's"
+          + " rules, not with --tier (a middle tier's rules are the closed-form ones, all evaluated)");
+    }
     if (tiers == null && !"none".equals(earlyDeferCosts)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--early-defer-costs applies to --tiers only");
     }
@@ -341,6 +363,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput());
     CascadeConfig config = configOptions.load();
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
+    if (tier != null) {
+      return evaluateTierOutcomes(client);
+    }
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
     spec.commandLine().getErr().println(feedback.summary());
     OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
@@ -368,6 +393,39 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     } else {
       out.println("outcomes: " + read.range());
       printRules(out, rules);
+      out.print(report.toTable());
+    }
+    out.flush();
+    return 0;
+  }
+
+  /** {@code eval --outcomes --tier N}: middle tier N's rules from the topic. */
+  private Integer evaluateTierOutcomes(Map<String, Object> client) {
+    dev.cascade.router.learning.TierOutcomeReport.Collector collector =
+        new dev.cascade.router.learning.TierOutcomeReport.Collector(tier);
+    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
+    collector.undecodable(read.undecodable());
+    dev.cascade.router.learning.TierOutcomeReport report =
+        dev.cascade.router.learning.TierOutcomeReport.compute(collector, resamples, seed);
+    PrintWriter err = spec.commandLine().getErr();
+    err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
+        report.skipped().isEmpty() ? "none" : report.skipped());
+    report.positivityWarning().ifPresent(err::println);
+    err.flush();
+    PrintWriter out = spec.commandLine().getOut();
+    if (json) {
+      ObjectNode root = report.toJson();
+      root.put("source", read.range());
+      ArrayNode warnings = root.putArray("warnings");
+      report.positivityWarning().ifPresent(message -> warnings.addObject().put("type", "no_exploration")
+          .put("message", message));
+      try {
+        out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new IllegalStateException(e);
+      }
+    } else {
+      out.println("outcomes: " + read.range());
       out.print(report.toTable());
     }
     out.flush();

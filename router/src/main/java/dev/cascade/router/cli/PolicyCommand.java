@@ -118,7 +118,9 @@ final class PolicyCommand implements Runnable {
             + " the same.")
     Double threshold;
 
-    @Option(names = "--exploration-rate", paramLabel = "E", description = "Fraction of accepted requests escalated anyway, in [0, 1].")
+    @Option(names = "--exploration-rate", paramLabel = "E", description = "Fraction of accepted requests escalated anyway,"
+        + " in [0, 1]. With --tier N: the share of the answers middle tier N's rule would serve that are passed on to"
+        + " the next tier anyway (eval --outcomes --tier N evaluates the tier's rule from them).")
     Double explorationRate;
 
     @Option(names = "--target-escalation-rate", paramLabel = "F",
@@ -188,10 +190,11 @@ final class PolicyCommand implements Runnable {
             "--pregen-skip-threshold: --pregen-skip off turns the pre-generation skip off; give one or the other");
       }
       if (tier > 0 && (pregenSkip != null || pregenSkipThreshold != null || earlyDefer != null
-          || earlyDeferLabelShare != null || explorationRate != null
+          || earlyDeferLabelShare != null
           || shadowRules != null || fallbackRule != null)) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": only --rule, --alpha,"
-            + " --threshold and --target-escalation-rate apply to a middle tier; set the others without --tier");
+            + " --threshold, --exploration-rate and --target-escalation-rate apply to a middle tier; set the others"
+            + " without --tier");
       }
       if (rule == null && alpha == null && threshold == null && explorationRate == null && targetEscalationRate == null
           && earlyDefer == null && earlyDeferLabelShare == null && pregenSkip == null && pregenSkipThreshold == null
@@ -297,6 +300,7 @@ final class PolicyCommand implements Runnable {
           .setRule(newRule).setAlpha(alpha != null ? alpha : newRule.equals(old.getRule()) ? old.getAlpha() : 0.0)
           .setThreshold(newThreshold)
           .setTargetEscalationRate(targetEscalationRate != null ? targetEscalationRate : old.getTargetEscalationRate())
+          .setExplorationRate(explorationRate != null ? explorationRate : old.getExplorationRate())
           .build();
       return current.toBuilder().setTierPolicies(tier - 1, next).setReason(reason)
           .clearVersion().clearUpdatedBy().clearUpdatedAtMs();

@@ -224,6 +224,12 @@ public final class CascadeConfig {
       "with policy.tier-rules: the share of the requests reaching each middle tier that it passes on, held on live"
           + " traffic from the tier's recent scores (its threshold in policy.tier-rules applies until the tier has seen"
           + " 200); 0 for a tier's fixed threshold; empty: fixed thresholds for all");
+  public static final ConfigKey<List<Double>> POLICY_TIER_EXPLORATION_RATES = new ConfigKey<>(
+      "policy.tier-exploration-rates", "", CascadeConfig::costList, rates -> rates.stream().allMatch(r -> r >= 0 && r <= 1),
+      "numbers in [0, 1], comma-separated, one per middle tier",
+      "with policy.tier-rules: the share of the requests each middle tier's rule would serve that are passed on to"
+          + " the next tier anyway (drawn by request id and tier), so that eval --outcomes --tier N can evaluate the"
+          + " tier's rule; counted toward a tier's target rate; empty: none explored");
   public static final ConfigKey<String> POLICY_SHADOW_RULES = new ConfigKey<>("policy.shadow-rules", "", s -> s,
       CascadeConfig::shadowRulesOnce, "comma-separated rules, each named once, at most "
           + dev.cascade.router.policy.DeferralPolicy.MAX_SHADOW_RULES,
@@ -413,7 +419,7 @@ public final class CascadeConfig {
       ESCALATION_SKIP_UNAVAILABLE_TIERS,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
       ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
-      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_TARGET_EARLY_DEFER_MARGIN, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES, POLICY_TIER_TARGET_RATES,
+      POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_TARGET_EARLY_DEFER_MARGIN, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES, POLICY_TIER_TARGET_RATES, POLICY_TIER_EXPLORATION_RATES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,

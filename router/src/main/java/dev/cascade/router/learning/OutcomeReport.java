@@ -594,7 +594,7 @@ public final class OutcomeReport {
     return alpha == 0.0 ? name : name + "-" + BigDecimal.valueOf(alpha).stripTrailingZeros().toPlainString();
   }
 
-  private static RuleResult result(String name, CascadeEvaluation evaluation, double[] scores, double[] weights,
+  static RuleResult result(String name, CascadeEvaluation evaluation, double[] scores, double[] weights,
       double[] baseline, int resamples, long seed) {
     double auc = evaluation.aucDf(scores, weights);
     double random = evaluation.aucDf(new double[scores.length], weights);

@@ -33,6 +33,7 @@ public final class CascadeMetrics implements RoutingObserver {
   /** {@code cascade_tier_decisions_total}'s decisions. */
   static final String PASS_ON = "pass_on";
   static final String SERVE = "serve";
+  static final String EXPLORE = "explore";
 
   /** The request outcomes {@code cascade_requests_total} counts; they partition the requests received. */
   public static final String[] OUTCOMES = {"served_small", "served_large", "small_degraded", "cache_hit",
@@ -218,8 +219,9 @@ public final class CascadeMetrics implements RoutingObserver {
         .labelNames("model").withoutExemplars().register(registry);
     earlyDeferralsBelowThreshold.labelValues("small");
     tierDecisions = Counter.builder().name("cascade_tier_decisions_total")
-        .help("Answers of a middle tier decided by its rule, by tier name and decision: pass_on (to the next tier) or"
-            + " serve; their ratio is the share the tier passes on, which policy.tier-target-rates holds")
+        .help("Answers of a middle tier decided by its rule, by tier name and decision: pass_on (to the next tier),"
+            + " explore (passed on although the rule would serve it: policy.tier-exploration-rates) or serve; pass_on"
+            + " and explore over all three are the share the tier passes on, which policy.tier-target-rates holds")
         .labelNames("tier", "decision").withoutExemplars().register(registry);
     tierThreshold = Gauge.builder().name("cascade_tier_threshold")
         .help("Threshold of a middle tier's latest decision, by tier name: its fixed one, or the one its target rate"
@@ -306,6 +308,7 @@ public final class CascadeMetrics implements RoutingObserver {
         earlyDeferralsBelowThreshold.labelValues(tier);
         tierDecisions.labelValues(tier, PASS_ON);
         tierDecisions.labelValues(tier, SERVE);
+        tierDecisions.labelValues(tier, EXPLORE);
       }
     }
   }
@@ -443,8 +446,8 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   @Override
-  public void tierDecided(String tier, double threshold, boolean passedOn) {
-    tierDecisions.labelValues(tier, passedOn ? PASS_ON : SERVE).inc();
+  public void tierDecided(String tier, double threshold, boolean passedOn, boolean explored) {
+    tierDecisions.labelValues(tier, explored ? EXPLORE : passedOn ? PASS_ON : SERVE).inc();
     tierThreshold.labelValues(tier).set(threshold);
   }
 

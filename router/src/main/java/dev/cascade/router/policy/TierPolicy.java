@@ -28,9 +28,13 @@ import java.util.Set;
  * @param alpha its level in [0, 1] (chow-quantile's; ignored by the others)
  * @param threshold defer when the score is strictly greater; finite
  * @param targetEscalationRate the share of the requests reaching this tier to pass on, in [0, 1];
- *     0 for the fixed {@code threshold}, 1 passes every request on
+ *     0 for the fixed {@code threshold}, 1 passes every request on; the explored ones count toward it
+ * @param explorationRate the share of the requests the rule would serve that are passed on anyway,
+ *     in [0, 1] ({@link #explores}: a draw on the request id and the tier), so that the next tier's
+ *     answer is seen where this tier's would have been served; 0 explores none
  */
-public record TierPolicy(String rule, double alpha, double threshold, double targetEscalationRate) {
+public record TierPolicy(String rule, double alpha, double threshold, double targetEscalationRate,
+    double explorationRate) {
 
   /** The rules a middle tier may use. */
   public static final Set<String> RULES = Set.of(ChowSumRule.NAME, ChowAverageRule.NAME, ChowQuantileRule.NAME);
@@ -52,11 +56,19 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
     if (!(targetEscalationRate >= 0.0 && targetEscalationRate <= 1.0)) {
       throw new InvalidPolicyException("targetEscalationRate", "must be in [0, 1]", targetEscalationRate);
     }
+    if (!(explorationRate >= 0.0 && explorationRate <= 1.0)) {
+      throw new InvalidPolicyException("explorationRate", "must be in [0, 1]", explorationRate);
+    }
   }
 
-  /** A tier rule with a fixed threshold (no target rate). */
+  /** A tier rule with a fixed threshold (no target rate, no exploration). */
   public TierPolicy(String rule, double alpha, double threshold) {
-    this(rule, alpha, threshold, 0.0);
+    this(rule, alpha, threshold, 0.0, 0.0);
+  }
+
+  /** A tier rule with a target rate (0: the fixed threshold) and no exploration. */
+  public TierPolicy(String rule, double alpha, double threshold, double targetEscalationRate) {
+    this(rule, alpha, threshold, targetEscalationRate, 0.0);
   }
 
   /** Whether a target rate is held ({@code targetEscalationRate > 0}) rather than the fixed threshold. */
@@ -66,15 +78,36 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
 
   /** This rule holding {@code rate} of the requests reaching the tier ({@code 0}: the fixed threshold). */
   public TierPolicy withTargetEscalationRate(double rate) {
-    return new TierPolicy(rule, alpha, threshold, rate);
+    return new TierPolicy(rule, alpha, threshold, rate, explorationRate);
+  }
+
+  /** This rule passing on {@code rate} of the requests it would serve, drawn at random ({@code 0}: none). */
+  public TierPolicy withExplorationRate(double rate) {
+    return new TierPolicy(rule, alpha, threshold, targetEscalationRate, rate);
   }
 
   /**
-   * This rule as the {@link TargetRateController} reads a policy: its threshold and target, no
-   * exploration (a middle tier explores nothing).
+   * This rule as the {@link TargetRateController} reads a policy: its threshold, target and
+   * exploration rate (under a target the explored requests count toward it, as the small model's do).
    */
   public TargetRateController.Target target() {
-    return new TargetRateController.Target(threshold, targetEscalationRate, 0.0);
+    return new TargetRateController.Target(threshold, targetEscalationRate, explorationRate);
+  }
+
+  /**
+   * Whether a request this rule would serve at middle tier {@code tier} is passed on all the same:
+   * its draw, a pure function of the request id and the tier, is below the exploration rate. A
+   * replay makes the same choice on every instance; the requests explored at one rate are among
+   * those explored at any higher rate; and the draws of different tiers (and the small model's,
+   * {@link PolicyDecider}) are independent of each other.
+   */
+  public boolean explores(String requestId, int tier) {
+    return explorationRate > 0.0 && explorationDraw(requestId, tier) < explorationRate;
+  }
+
+  /** The request's exploration draw at middle tier {@code tier}, in [0, 1). Fixed forever, as the small model's. */
+  static double explorationDraw(String requestId, int tier) {
+    return (StableHash.of(requestId + "\u0000tier " + tier) >>> 11) * 0x1.0p-53;
   }
 
   /**
@@ -82,9 +115,10 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
    *
    * @throws InvalidPolicyException naming the field as {@code tierPolicies[index].rule} and so on
    */
-  public static TierPolicy at(int index, String rule, double alpha, double threshold, double targetEscalationRate) {
+  public static TierPolicy at(int index, String rule, double alpha, double threshold, double targetEscalationRate,
+      double explorationRate) {
     try {
-      return new TierPolicy(rule, alpha, threshold, targetEscalationRate);
+      return new TierPolicy(rule, alpha, threshold, targetEscalationRate, explorationRate);
     } catch (InvalidPolicyException e) {
       throw e.within("tierPolicies[" + index + "].");
     }
@@ -156,9 +190,13 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
     return String.format(Locale.ROOT, "%s:%s", ruleName(), threshold);
   }
 
-  /** The rule for logs: {@link #spec}, and the target rate when one is held ({@code chow-sum:4.2 target 0.3}). */
+  /**
+   * The rule for logs: {@link #spec}, and the target rate and exploration rate when they are above
+   * 0 ({@code chow-sum:4.2 target 0.3 exploration 0.05}).
+   */
   public String describe() {
-    return holdsTargetRate() ? spec() + " target " + targetEscalationRate : spec();
+    return spec() + (holdsTargetRate() ? " target " + targetEscalationRate : "")
+        + (explorationRate > 0.0 ? " exploration " + explorationRate : "");
   }
 
   /** The rule with its level, as the command line spells it: {@code chow-sum}, {@code chow-quantile-0.1}. */

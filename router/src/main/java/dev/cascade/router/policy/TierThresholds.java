@@ -29,9 +29,26 @@ public final class TierThresholds {
    *
    * @param threshold the threshold the score was compared with (±∞ where the target passes on every
    *     request or none)
-   * @param passOn whether the request goes on to the next tier: the score is strictly greater
+   * @param passOn whether the request goes on to the next tier: the score is strictly greater, the
+   *     answer stopped early, or it is explored
+   * @param explored whether it goes on although the rule would have served it ({@link
+   *     TierPolicy#explores}); {@code passOn} is then true
    */
-  public record Decided(double threshold, boolean passOn) {}
+  public record Decided(double threshold, boolean passOn, boolean explored) {
+
+    /** A decision without exploration. */
+    public Decided(double threshold, boolean passOn) {
+      this(threshold, passOn, false);
+    }
+
+    /**
+     * The probability this tier had of passing the request on under {@code policy}: 1 when its rule
+     * did, the tier's exploration rate when the rule would have served it (explored or not).
+     */
+    public double propensity(TierPolicy policy) {
+      return passOn && !explored ? 1.0 : policy.explorationRate();
+    }
+  }
 
   private final ConcurrentMap<Integer, TargetRateController> controllers = new ConcurrentHashMap<>();
   private final int window;
@@ -82,24 +99,29 @@ public final class TierThresholds {
    *     deferral is on for it); under a target rate the window is the same either way
    */
   public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly) {
-    return decide(tier, policy, score, mayStopEarly, false);
+    return decide(null, tier, policy, score, mayStopEarly, false);
   }
 
   /**
-   * As above, for an answer that {@code stoppedEarly} or not: a stopped answer is a prefix, passed
-   * on whatever its score (under a target the threshold can have moved up past the stop threshold
-   * its call was given), and counted as passed on by the controller.
+   * As above, for request {@code requestId} (null: none is explored), whose answer {@code
+   * stoppedEarly} or not: a stopped answer is a prefix, passed on whatever its score (under a target
+   * the threshold can have moved up past the stop threshold its call was given), and counted as
+   * passed on by the controller. An answer the rule would serve is passed on all the same when the
+   * policy explores the request at this tier ({@link TierPolicy#explores}).
    */
-  public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly, boolean stoppedEarly) {
+  public Decided decide(String requestId, int tier, TierPolicy policy, double score, boolean mayStopEarly,
+      boolean stoppedEarly) {
     TargetRateController controller = controller(tier);
     TargetRateController.Target view = policy.target();
     String key = key(policy, mayStopEarly && !policy.holdsTargetRate());
     double threshold = controller.thresholdFor(view, key);
-    boolean passOn = score > threshold || stoppedEarly;
+    boolean deferred = score > threshold || stoppedEarly;
+    boolean explored = !deferred && requestId != null && policy.explores(requestId, tier);
+    boolean passOn = deferred || explored;
     if (Double.isFinite(score)) {
       controller.observeFor(view, key, score, passOn);
     }
-    return new Decided(threshold, passOn);
+    return new Decided(threshold, passOn, explored);
   }
 
   /**

@@ -45,9 +45,10 @@ public interface RoutingObserver {
   /**
    * The middle tier named {@code tier} decided an answer: passed on to the next tier or served,
    * comparing its score with {@code threshold} (the tier's fixed one, or the one its target rate
-   * holds).
+   * holds); {@code explored}: passed on although the rule would have served it (the tier's
+   * exploration rate).
    */
-  default void tierDecided(String tier, double threshold, boolean passedOn) {}
+  default void tierDecided(String tier, double threshold, boolean passedOn, boolean explored) {}
 
   /**
    * An escalation passed over the middle tier named {@code tier}, unavailable, and went on to the

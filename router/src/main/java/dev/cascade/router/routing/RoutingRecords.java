@@ -246,6 +246,20 @@ public final class RoutingRecords {
     return tierAnswer(e, tier, name, costPerToken, answer, rule, threshold, score, deferred, null);
   }
 
+  /**
+   * A middle tier's scored answer as {@code rule} {@code decided} it: its threshold, whether it
+   * was passed on, explored, and with what propensity; {@code stopThreshold} is the score above
+   * which the call asked the tier to stop decoding (null: it asked none).
+   */
+  public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
+      TierPolicy rule, dev.cascade.router.policy.TierThresholds.Decided decided, double score, Double stopThreshold) {
+    TierAnswer answered = tierAnswer(e, tier, name, costPerToken, answer, rule, decided.threshold(), score,
+        decided.passOn(), stopThreshold);
+    answered.setExplored(decided.explored());
+    answered.setPropensity(decided.propensity(rule));
+    return answered;
+  }
+
   /** As above, with the score above which the call asked the tier to stop decoding (null: it asked none). */
   public TierAnswer tierAnswer(Escalation e, int tier, String name, double costPerToken, LargeAnswer answer,
       TierPolicy rule, Double threshold, Double score, boolean deferred, Double stopThreshold) {

@@ -322,7 +322,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, null, null, false);
     }
     double score = rule.get().score(answer.tokenLogprobs());
-    TierThresholds.Decided decided = tiers.thresholds().decide(tier.tier(), rule.get(), score,
+    TierThresholds.Decided decided = tiers.thresholds().decide(e.getRequestId(), tier.tier(), rule.get(), score,
         mayStopEarly(tier, rule.get()), answer.stoppedEarly());
     boolean defers = decided.passOn();
     if (answer.stoppedEarly() && !(score > decided.threshold())) {
@@ -335,9 +335,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
             e.getRequestId(), tier.name(), score, rule.get().ruleName(), decided.threshold());
       }
     }
-    observer.tierDecided(tier.name(), decided.threshold(), defers);
+    observer.tierDecided(tier.name(), decided.threshold(), defers, decided.explored());
     return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
-        decided.threshold(), score, defers, stopThreshold);
+        decided, score, stopThreshold);
   }
 
   private void drain() {

@@ -14,7 +14,7 @@ public final class PolicyRecords {
         r.getRuleModelVersion(), r.getShadowRules(), r.getFallbackRule(), r.getEarlyDeferMargin(),
         r.getTierPolicies().stream()
             .map(t -> new dev.cascade.router.policy.TierPolicy(t.getRule(), t.getAlpha(), t.getThreshold(),
-                t.getTargetEscalationRate())).toList(),
+                t.getTargetEscalationRate(), t.getExplorationRate())).toList(),
         dev.cascade.router.policy.PregenSkipPolicy.of(r.getPregenSkipRule(), r.getPregenSkipThreshold()),
         r.getEarlyDeferLabelShare());
   }
@@ -28,7 +28,7 @@ public final class PolicyRecords {
         .setEarlyDeferMargin(p.earlyDeferMargin())
         .setTierPolicies(p.tierPolicies().stream().map(t -> dev.cascade.schemas.avro.TierPolicy.newBuilder()
             .setRule(t.rule()).setAlpha(t.alpha()).setThreshold(t.threshold())
-            .setTargetEscalationRate(t.targetEscalationRate()).build()).toList())
+            .setTargetEscalationRate(t.targetEscalationRate()).setExplorationRate(t.explorationRate()).build()).toList())
         .setPregenSkipRule(p.pregenSkip() == null ? null : p.pregenSkip().rule())
         .setPregenSkipThreshold(p.pregenSkip() == null ? null : p.pregenSkip().threshold())
         .setEarlyDeferLabelShare(p.earlyDeferLabelShare())

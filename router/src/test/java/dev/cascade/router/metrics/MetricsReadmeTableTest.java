@@ -150,7 +150,7 @@ class MetricsReadmeTableTest {
     metrics.escalationParked();
     metrics.tierFallback();
     metrics.tierSkipped("medium", dev.cascade.router.routing.RoutingRecords.SKIPPED_BREAKER_OPEN);
-    metrics.tierDecided("medium", 1.0, true);
+    metrics.tierDecided("medium", 1.0, true, false);
     java.nio.file.Path keys = java.nio.file.Files.createTempFile("api-keys", "");
     java.nio.file.Files.writeString(keys, "name k-0123456789abcdef\n");
     dev.cascade.router.api.ApiKeys.load(keys, registry);

@@ -27,7 +27,7 @@ class TierPolicyTest {
     assertThatThrownBy(() -> TierPolicy.parse("chow-sum:lots")).isInstanceOf(InvalidPolicyException.class)
         .hasMessageContaining("'threshold'");
     assertThatThrownBy(() -> new TierPolicy("chow-sum", 0, Double.NaN)).hasMessageContaining("'threshold'");
-    assertThatThrownBy(() -> TierPolicy.at(2, "chow-quantile", 1.5, 1.0, 0.0))
+    assertThatThrownBy(() -> TierPolicy.at(2, "chow-quantile", 1.5, 1.0, 0.0, 0.0))
         .isInstanceOf(InvalidPolicyException.class)
         .satisfies(e -> assertThat(((InvalidPolicyException) e).field()).isEqualTo("tierPolicies[2].alpha"));
   }
@@ -42,9 +42,42 @@ class TierPolicyTest {
     assertThat(held.target().rate()).isEqualTo(0.3);
     assertThat(held.target().configuredThreshold()).isEqualTo(4.2);
     assertThat(held.target().exploration()).isZero();
-    assertThatThrownBy(() -> TierPolicy.at(1, "chow-sum", 0, 1.0, 1.5)).isInstanceOfSatisfying(
+    assertThatThrownBy(() -> TierPolicy.at(1, "chow-sum", 0, 1.0, 1.5, 0.0)).isInstanceOfSatisfying(
         InvalidPolicyException.class, e -> assertThat(e.field()).isEqualTo("tierPolicies[1].targetEscalationRate"));
     assertThatThrownBy(() -> held.withTargetEscalationRate(-0.1)).hasMessageContaining("'targetEscalationRate'");
+  }
+
+  @Test
+  void anExplorationRateIsInZeroToOneCountsTowardTheTargetAndDrawsPerTier() {
+    TierPolicy exploring = TierPolicy.parse("chow-sum:4.2").withTargetEscalationRate(0.3).withExplorationRate(0.1);
+    assertThat(exploring.describe()).isEqualTo("chow-sum:4.2 target 0.3 exploration 0.1");
+    assertThat(exploring.spec()).isEqualTo("chow-sum:4.2");
+    assertThat(exploring.target().exploration()).isEqualTo(0.1);
+    assertThatThrownBy(() -> TierPolicy.at(0, "chow-sum", 0, 1.0, 0.0, 1.5)).isInstanceOfSatisfying(
+        InvalidPolicyException.class, e -> assertThat(e.field()).isEqualTo("tierPolicies[0].explorationRate"));
+    int n = 20_000;
+    int tier1 = 0;
+    int tier2 = 0;
+    int both = 0;
+    int atHalfNotAtTenth = 0;
+    TierPolicy half = exploring.withExplorationRate(0.5);
+    for (int i = 0; i < n; i++) {
+      String id = "req-" + i;
+      boolean one = exploring.explores(id, 1);
+      boolean two = exploring.explores(id, 2);
+      tier1 += one ? 1 : 0;
+      tier2 += two ? 1 : 0;
+      both += one && two ? 1 : 0;
+      assertThat(exploring.explores(id, 1)).as("a pure function of the id and tier").isEqualTo(one);
+      if (one && !half.explores(id, 1)) {
+        atHalfNotAtTenth++;
+      }
+    }
+    assertThat(tier1 / (double) n).isBetween(0.09, 0.11);
+    assertThat(tier2 / (double) n).isBetween(0.09, 0.11);
+    assertThat(both / (double) n).as("independent draws per tier: about 0.1 x 0.1").isBetween(0.006, 0.014);
+    assertThat(atHalfNotAtTenth).as("those explored at 0.1 are among those explored at 0.5").isZero();
+    assertThat(TierPolicy.parse("chow-sum:4.2").explores("req-1", 1)).as("rate 0 explores none").isFalse();
   }
 
   @Test

@@ -55,7 +55,7 @@ class TierThresholdsTest {
       double stop = thresholds.stopThreshold(1, held);
       boolean stops = score > stop;
       // The answers that stopped: prefixes just past the stop threshold, always passed on.
-      TierThresholds.Decided d = thresholds.decide(1, held, stops ? stop + 0.01 : score, true, stops);
+      TierThresholds.Decided d = thresholds.decide(null, 1, held, stops ? stop + 0.01 : score, true, stops);
       if (stops) {
         assertThat(d.passOn()).isTrue();
       }
@@ -82,6 +82,53 @@ class TierThresholdsTest {
       thresholds.decide(1, held, i % 2 == 0 ? 1.0 : 2.0, false);
     }
     assertThat(thresholds.decide(1, held, 1.5, false).threshold()).isBetween(1.0, 2.0);
+  }
+
+  @Test
+  void anExploredAnswerIsPassedOnWithTheExplorationRateAsItsPropensity() {
+    TierThresholds thresholds = new TierThresholds();
+    TierPolicy exploring = FIXED.withExplorationRate(0.2);
+    int explored = 0;
+    int served = 0;
+    for (int i = 0; i < 5_000; i++) {
+      String id = "r" + i;
+      double score = (i % 100) / 10.0; // 0.0 to 9.9: half above 5.0
+      TierThresholds.Decided d = thresholds.decide(id, 1, exploring, score, false, false);
+      if (score > 5.0) {
+        assertThat(d).isEqualTo(new TierThresholds.Decided(5.0, true, false));
+        assertThat(d.propensity(exploring)).isEqualTo(1.0);
+      } else {
+        assertThat(d.explored()).isEqualTo(exploring.explores(id, 1));
+        assertThat(d.passOn()).isEqualTo(d.explored());
+        assertThat(d.propensity(exploring)).as("explored or served, its chance of going on").isEqualTo(0.2);
+        explored += d.explored() ? 1 : 0;
+        served += d.passOn() ? 0 : 1;
+      }
+    }
+    assertThat(explored / (double) (explored + served)).isBetween(0.18, 0.22);
+    assertThat(thresholds.decide("r1", 1, FIXED, 0.0, false, false).explored()).as("rate 0").isFalse();
+    assertThat(thresholds.decide(null, 1, new TierPolicy("chow-sum", 0.0, 5.0, 0.0, 1.0), 0.0, false, false).explored())
+        .as("no request id: nothing to draw on").isFalse();
+  }
+
+  @Test
+  void underATargetTheExploredAnswersCountTowardIt() {
+    TierThresholds thresholds = new TierThresholds();
+    TierPolicy held = FIXED.withTargetEscalationRate(0.3).withExplorationRate(0.1);
+    Random random = new Random(11);
+    int passed = 0;
+    int explored = 0;
+    int n = 6_000;
+    for (int i = 0; i < n; i++) {
+      double score = -10 * Math.log(1 - random.nextDouble());
+      TierThresholds.Decided d = thresholds.decide("q" + i, 1, held, score, false, false);
+      if (i >= 1_000) {
+        passed += d.passOn() ? 1 : 0;
+        explored += d.explored() ? 1 : 0;
+      }
+    }
+    assertThat(passed / (n - 1_000.0)).as("deferred plus explored hold the target").isBetween(0.27, 0.33);
+    assertThat(explored / (n - 1_000.0)).as("a tenth of the ~70% the rule serves").isBetween(0.05, 0.09);
   }
 
   @Test

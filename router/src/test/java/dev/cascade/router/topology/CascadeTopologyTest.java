@@ -1,6 +1,7 @@
 package dev.cascade.router.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import dev.cascade.proto.v1.LargeGenerateRequest;
 import dev.cascade.proto.v1.LargeGenerateResponse;
@@ -1075,6 +1076,77 @@ class CascadeTopologyTest {
       assertThat(stopAbove).as("stop thresholds above the decision threshold").isGreaterThan(earlyStops.get() * 9 / 10);
       assertThat(decided).as("the configured threshold for the first scores only").isGreaterThanOrEqualTo(n - warm - 5);
       assertThat(passedOn / (double) decided).isBetween(0.25, 0.35);
+    } finally {
+      large.close();
+      mediumChannel.shutdownNow();
+      mediumServer.shutdownNow();
+    }
+  }
+
+  @Test
+  void aMiddleTierExploresASliceOfWhatItWouldServeAndEvalOutcomesWeightsThemBack() throws Exception {
+    // Medium's one token scores (Chow-Sum) 0.0 to 9.9 by the number in the prompt, spread evenly: at
+    // its threshold 5.0 it passes on about half; it explores a fifth of the others. The reference is
+    // medium's answer for even numbers, the large model's (the prompt uppercased) for odd ones.
+    String name = InProcessServerBuilder.generateName();
+    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
+        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
+            .addTokenLogprobs(-(k * 37 % 100) / 10f).setModel("medium").build());
+        out.onCompleted();
+      }
+    }).build().start();
+    ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      driver.close();
+      escalations.close();
+      dev.cascade.router.policy.TierPolicy exploring = new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 5.0,
+          0.0, 0.2);
+      startTieredDriver(new EscalationClient(mediumChannel, false, tierSettings(60_000)), large, exploring);
+      int n = 700;
+      for (int i = 0; i < n; i++) {
+        send("r" + i, "unsure " + i, i % 2 == 0 ? "MEDIUM " + i : "UNSURE " + i);
+      }
+      assertThat(collect(n)).hasSize(n);
+      List<RoutingOutcome> all = outcomes.readValuesToList();
+      assertThat(all).hasSize(n);
+      int servable = 0;
+      int explored = 0;
+      double weights = 0;
+      int passedOn = 0;
+      dev.cascade.router.learning.TierOutcomeReport.Collector collector =
+          new dev.cascade.router.learning.TierOutcomeReport.Collector(1);
+      for (RoutingOutcome o : all) {
+        collector.accept(o);
+        TierAnswer medium = o.getTierAnswers().get(0);
+        boolean ruleServes = !(medium.getScore() > 5.0);
+        assertThat(medium.getExplored()).isEqualTo(ruleServes && exploring.explores(o.getRequestId(), 1));
+        assertThat(medium.getDeferred()).isEqualTo(!ruleServes || medium.getExplored());
+        assertThat(medium.getPropensity()).isEqualTo(ruleServes ? 0.2 : 1.0);
+        assertThat(o.getServedTier()).isEqualTo(medium.getDeferred() ? 2 : 1);
+        servable += ruleServes ? 1 : 0;
+        explored += medium.getExplored() ? 1 : 0;
+        if (medium.getDeferred()) {
+          passedOn++;
+          weights += 1 / medium.getPropensity();
+        }
+      }
+      assertThat(servable).isBetween(330, 370);
+      assertThat(explored / (double) servable).isBetween(0.13, 0.27);
+      dev.cascade.router.learning.TierOutcomeReport report =
+          dev.cascade.router.learning.TierOutcomeReport.compute(collector, 200, 1);
+      assertThat(report.used()).isEqualTo(passedOn);
+      assertThat(report.explored()).isEqualTo(explored);
+      assertThat(report.totalWeight()).isCloseTo(weights, within(1e-9));
+      assertThat(report.skipped()).containsOnlyKeys(dev.cascade.router.learning.TierOutcomeReport.SERVED);
+      // Half the references are medium's answer, half large's, whatever the score: both near 50%.
+      assertThat(report.tierAccuracy()).isBetween(0.35, 0.65);
+      assertThat(report.nextAccuracy()).isBetween(0.35, 0.65);
+      assertThat(report.tierAccuracy() + report.nextAccuracy()).isCloseTo(1.0, within(1e-9));
+      assertThat(report.inForce()).isEqualTo("chow-sum");
     } finally {
       large.close();
       mediumChannel.shutdownNow();

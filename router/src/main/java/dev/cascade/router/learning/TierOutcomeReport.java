@@ -1,0 +1,457 @@
+package dev.cascade.router.learning;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.features.FeatureExtractor;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.rules.DeferralRule;
+import dev.cascade.router.rules.DeferralRules;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * A middle tier's deferral rule evaluated from routing outcomes ({@code eval --outcomes TOPIC
+ * --tier N}): as {@link OutcomeReport} does for the small model, with tier N in the small model's
+ * place and tier N + 1 in the large one's.
+ *
+ * <p>An outcome is used when tier N answered it whole (not stopped early), its rule scored the
+ * answer, the request carried a reference, and tier N + 1 answered too: every request tier N's rule
+ * passed on, and the explored few of those it would have served ({@code
+ * policy.tier-exploration-rates}). Each counts {@code 1 / propensity} times (the tier answer's
+ * {@code propensity}: 1 for a request the rule passed on, the exploration rate for an explored
+ * one; a record without one counts once), so that the weighted outcomes stand for every request
+ * that reached tier N with a reference. The tier's rules are all closed-form, so each is scored here
+ * from the answer's recorded token log-probabilities; the rule in force is also read from the
+ * recorded score.
+ *
+ * <p>Beside the rules' AUC-DF the report gives, for the rule in force, the exact match of the two
+ * tiers together at each share of these requests passed on (the threshold being the score above
+ * which that weighted share lies): what moving the tier's threshold would do.
+ */
+public final class TierOutcomeReport {
+
+  /** Skip reasons, as counted and shown. */
+  public static final String NOT_REACHED = "tier not reached";
+  public static final String UNSCORED = "tier answer not scored (last tier, or no rule)";
+  public static final String STOPPED_EARLY = "tier stopped early (a prefix)";
+  public static final String NO_LOGPROBS = "no token log-probabilities";
+  public static final String NO_REFERENCE = "no reference";
+  public static final String SERVED = "served by the tier (no next-tier answer)";
+  public static final String NO_NEXT = "next tier did not answer (degraded or skipped)";
+  public static final String UNDECODABLE = OutcomeReport.UNDECODABLE;
+
+  private static final Map<String, String> REMEDIES = Map.of(
+      SERVED, "set policy.tier-exploration-rates above 0 (or `policy set --tier N --exploration-rate E`), so that"
+          + " some requests the tier would serve are passed on and the next tier's answer is seen for them",
+      STOPPED_EARLY, "set escalation.early-defer=false on the router (its answers that stop early are prefixes,"
+          + " whose correctness is unknown)",
+      NO_REFERENCE, "send requests with a reference answer (CascadeRequest.reference, `ask --reference`)",
+      NO_LOGPROBS, "use a cascade:// target for the tier: kserve:// and openai:// return no log-probabilities");
+
+  /** Shares of the requests passed on in the threshold table. */
+  static final double[] SHARES = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+
+  private record Item(double[] chow, String inForce, double score, boolean tierCorrect, boolean nextCorrect,
+      double weight, boolean explored, boolean ruleDeferred) {}
+
+  /** The exact match of the tiers together with a share of the requests passed on. */
+  public record Point(double share, double threshold, double accuracy) {}
+
+  /** Gathers the usable outcomes of one tier, counting the others by why they were skipped. */
+  public static final class Collector implements Consumer<RoutingOutcome> {
+    private final int tier;
+    private final List<DeferralRule> chow = CascadeReport.CHOW_RULES.stream()
+        .map(name -> DeferralRules.builtIn().create(name)).toList();
+    private final List<Item> items = new ArrayList<>();
+    private final Map<String, Long> skipped = new LinkedHashMap<>();
+    private long read;
+
+    /** @param tier the middle tier evaluated, 1 or above */
+    public Collector(int tier) {
+      if (tier < 1) {
+        throw new IllegalArgumentException("--tier: must be a middle tier's number, 1 or above (tier 0, the small"
+            + " model, is what eval --outcomes evaluates without --tier); was " + tier);
+      }
+      this.tier = tier;
+    }
+
+    @Override
+    public void accept(RoutingOutcome outcome) {
+      read++;
+      TierAnswer answer = null;
+      TierAnswer next = null;
+      for (TierAnswer a : outcome.getTierAnswers()) {
+        if (a.getTier() == tier) {
+          answer = a;
+        } else if (a.getTier() == tier + 1) {
+          next = a;
+        }
+      }
+      String reason = answer == null ? NOT_REACHED
+          : answer.getRule() == null || answer.getScore() == null ? UNSCORED
+          : answer.getStoppedEarly() ? STOPPED_EARLY
+          : answer.getTokenLogprobs().isEmpty() ? NO_LOGPROBS
+          : outcome.getReference() == null ? NO_REFERENCE
+          : !answer.getDeferred() ? SERVED
+          : next == null ? NO_NEXT : null;
+      if (reason != null) {
+        skip(reason, 1);
+        return;
+      }
+      float[] logprobs = new float[answer.getTokenLogprobs().size()];
+      for (int i = 0; i < logprobs.length; i++) {
+        logprobs[i] = answer.getTokenLogprobs().get(i);
+      }
+      // The closed-form rules read log-probabilities only, as the router scores a tier's answer.
+      UncertaintyFeatures features = FeatureExtractor.extract(logprobs, new float[logprobs.length]);
+      double[] scores = chow.stream().mapToDouble(rule -> rule.score(features)).toArray();
+      double propensity = answer.getPropensity() == null ? 1.0 : answer.getPropensity();
+      String reference = outcome.getReference();
+      items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(reference),
+          next.getText().equals(reference), 1.0 / propensity, answer.getExplored(), !answer.getExplored()));
+    }
+
+    /** Counts records the reader met that were not outcomes. */
+    public void undecodable(long count) {
+      read += count;
+      skip(UNDECODABLE, count);
+    }
+
+    private void skip(String reason, long count) {
+      if (count > 0) {
+        skipped.merge(reason, count, Long::sum);
+      }
+    }
+
+    /** The outcomes usable so far. */
+    public int used() {
+      return items.size();
+    }
+  }
+
+  private final int tier;
+  private final long read;
+  private final int used;
+  private final int explored;
+  private final Map<String, Long> skipped;
+  private final double totalWeight;
+  private final double effectiveN;
+  private final double tierAccuracy;
+  private final double nextAccuracy;
+  private final double asRunShare;
+  private final double asRunAccuracy;
+  private final List<OutcomeReport.RuleResult> rules;
+  private final String inForce;
+  private final List<Point> points;
+
+  private TierOutcomeReport(int tier, long read, int used, int explored, Map<String, Long> skipped, double totalWeight,
+      double effectiveN, double tierAccuracy, double nextAccuracy, double asRunShare, double asRunAccuracy,
+      List<OutcomeReport.RuleResult> rules, String inForce, List<Point> points) {
+    this.tier = tier;
+    this.read = read;
+    this.used = used;
+    this.explored = explored;
+    this.skipped = skipped;
+    this.totalWeight = totalWeight;
+    this.effectiveN = effectiveN;
+    this.tierAccuracy = tierAccuracy;
+    this.nextAccuracy = nextAccuracy;
+    this.asRunShare = asRunShare;
+    this.asRunAccuracy = asRunAccuracy;
+    this.rules = rules;
+    this.inForce = inForce;
+    this.points = points;
+  }
+
+  /**
+   * Evaluates the tier's rules on the collected outcomes.
+   *
+   * @throws IllegalArgumentException if no outcome is usable (the message gives the skip reasons and
+   *     what changes them)
+   */
+  public static TierOutcomeReport compute(Collector collected, int resamples, long seed) {
+    Objects.requireNonNull(collected, "collected");
+    List<Item> items = collected.items;
+    if (items.isEmpty()) {
+      throw new IllegalArgumentException(nothingUsable(collected));
+    }
+    int n = items.size();
+    boolean[] tierCorrect = new boolean[n];
+    boolean[] nextCorrect = new boolean[n];
+    double[] weights = new double[n];
+    for (int i = 0; i < n; i++) {
+      tierCorrect[i] = items.get(i).tierCorrect();
+      nextCorrect[i] = items.get(i).nextCorrect();
+      weights[i] = items.get(i).weight();
+    }
+    CascadeEvaluation all = new CascadeEvaluation(tierCorrect, nextCorrect);
+    Map<String, double[]> scores = new LinkedHashMap<>();
+    scores.put(CascadeReport.RANDOM, new double[n]);
+    for (int r = 0; r < CascadeReport.CHOW_RULES.size(); r++) {
+      int rule = r;
+      scores.put(CascadeReport.CHOW_RULES.get(r), items.stream().mapToDouble(item -> item.chow()[rule]).toArray());
+    }
+    // The rule in force: the one most of the used answers were decided by (its recorded score).
+    Map<String, Integer> byRule = new TreeMap<>();
+    items.forEach(item -> byRule.merge(item.inForce(), 1, Integer::sum));
+    String inForce = byRule.entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
+    int[] subset = java.util.stream.IntStream.range(0, n).filter(i -> items.get(i).inForce().equals(inForce)).toArray();
+    double[] chowSum = scores.get(OutcomeReport.BASELINE);
+    List<OutcomeReport.RuleResult> results = new ArrayList<>();
+    scores.forEach((name, s) -> results.add(OutcomeReport.result(name, all, s, weights, chowSum, resamples, seed)));
+    boolean[] subsetTier = new boolean[subset.length];
+    boolean[] subsetNext = new boolean[subset.length];
+    double[] subsetWeights = new double[subset.length];
+    double[] subsetScores = new double[subset.length];
+    double[] subsetChowSum = new double[subset.length];
+    for (int j = 0; j < subset.length; j++) {
+      Item item = items.get(subset[j]);
+      subsetTier[j] = item.tierCorrect();
+      subsetNext[j] = item.nextCorrect();
+      subsetWeights[j] = item.weight();
+      subsetScores[j] = item.score();
+      subsetChowSum[j] = chowSum[subset[j]];
+    }
+    results.add(OutcomeReport.result(OutcomeReport.IN_FORCE + inForce, new CascadeEvaluation(subsetTier, subsetNext),
+        subsetScores, subsetWeights, subsetChowSum, resamples, seed));
+    results.add(OutcomeReport.result(CascadeReport.ORACLE, all, all.oracleScores(), weights, chowSum, resamples, seed));
+
+    double total = 0;
+    double squares = 0;
+    double tierRight = 0;
+    double nextRight = 0;
+    double asRunPassed = 0;
+    double asRunRight = 0;
+    for (Item item : items) {
+      double w = item.weight();
+      total += w;
+      squares += w * w;
+      tierRight += item.tierCorrect() ? w : 0;
+      nextRight += item.nextCorrect() ? w : 0;
+      asRunPassed += item.ruleDeferred() ? w : 0;
+      asRunRight += (item.ruleDeferred() ? item.nextCorrect() : item.tierCorrect()) ? w : 0;
+    }
+    List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList());
+    int explored = (int) items.stream().filter(Item::explored).count();
+    return new TierOutcomeReport(collected.tier, collected.read, n, explored,
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)), total, total * total / squares,
+        tierRight / total, nextRight / total, asRunPassed / total, asRunRight / total, List.copyOf(results), inForce,
+        points);
+  }
+
+  /**
+   * The two tiers' exact match together when the rule in force passes on each of {@link #SHARES}
+   * of the weighted requests: those with the highest recorded scores, the threshold being the
+   * highest score passed over (the lowest one passed on, less nothing: a request scoring above it
+   * goes on). Ties are passed on together, so a share is reached at or past its level.
+   */
+  static List<Point> points(List<Item> items) {
+    List<Item> byScore = new ArrayList<>(items);
+    byScore.sort(Comparator.comparingDouble(Item::score).reversed());
+    double total = items.stream().mapToDouble(Item::weight).sum();
+    List<Point> points = new ArrayList<>();
+    for (double share : SHARES) {
+      // Pass on from the top until the weighted share is reached (whole ties at once).
+      double passed = 0;
+      int k = 0;
+      while (k < byScore.size() && passed < share * total - 1e-9) {
+        double score = byScore.get(k).score();
+        while (k < byScore.size() && byScore.get(k).score() == score) {
+          passed += byScore.get(k).weight();
+          k++;
+        }
+      }
+      double threshold = k == 0 ? (byScore.isEmpty() ? Double.POSITIVE_INFINITY : byScore.get(0).score())
+          : k == byScore.size() ? Double.NEGATIVE_INFINITY : byScore.get(k).score();
+      double right = 0;
+      for (int i = 0; i < byScore.size(); i++) {
+        Item item = byScore.get(i);
+        right += (i < k ? item.nextCorrect() : item.tierCorrect()) ? item.weight() : 0;
+      }
+      points.add(new Point(passed / total, threshold, right / total));
+    }
+    return List.copyOf(points);
+  }
+
+  static String nothingUsable(Collector collected) {
+    StringBuilder message = new StringBuilder("no usable outcome for tier " + collected.tier + " among the "
+        + collected.read + " read (skipped: " + (collected.skipped.isEmpty() ? "none"
+        : String.join(", ", collected.skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()))
+        + ")");
+    collected.skipped.keySet().stream().filter(REMEDIES::containsKey)
+        .forEach(reason -> message.append("; ").append(reason).append(": ").append(REMEDIES.get(reason)));
+    if (collected.skipped.keySet().equals(java.util.Set.of(NOT_REACHED))) {
+      message.append("; no outcome has an answer of tier ").append(collected.tier)
+          .append(": is the router's cascade that long (tiers), and is this its outcomes topic?");
+    }
+    return message.toString();
+  }
+
+  /**
+   * A warning when none of the used outcomes is explored: the requests the tier served are then
+   * missing, and no weighting brings them back (empty when some are).
+   */
+  public java.util.Optional<String> positivityWarning() {
+    if (explored > 0) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of("warning: none of the " + used + " outcomes used was explored at tier " + tier
+        + ": they are the requests its rule passed on, not the ones it served, so these figures are of that"
+        + " subpopulation only; set policy.tier-exploration-rates above 0 (or `policy set --tier " + tier
+        + " --exploration-rate E`) to evaluate the tier's rule on all the requests reaching it");
+  }
+
+  public int tier() {
+    return tier;
+  }
+
+  public long read() {
+    return read;
+  }
+
+  public int used() {
+    return used;
+  }
+
+  public int explored() {
+    return explored;
+  }
+
+  public Map<String, Long> skipped() {
+    return skipped;
+  }
+
+  public double effectiveN() {
+    return effectiveN;
+  }
+
+  public double totalWeight() {
+    return totalWeight;
+  }
+
+  /** Tier N's weighted exact match on the used outcomes. */
+  public double tierAccuracy() {
+    return tierAccuracy;
+  }
+
+  /** Tier N + 1's. */
+  public double nextAccuracy() {
+    return nextAccuracy;
+  }
+
+  /** The weighted share the rule in force passed on (explored requests not counted). */
+  public double asRunShare() {
+    return asRunShare;
+  }
+
+  /** The two tiers' weighted exact match under the decisions the rule made (explored requests counted as served). */
+  public double asRunAccuracy() {
+    return asRunAccuracy;
+  }
+
+  public List<OutcomeReport.RuleResult> rules() {
+    return rules;
+  }
+
+  public OutcomeReport.RuleResult rule(String name) {
+    return rules.stream().filter(r -> r.name().equals(name)).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no rule " + name));
+  }
+
+  /** The rule most used answers were decided by. */
+  public String inForce() {
+    return inForce;
+  }
+
+  public List<Point> points() {
+    return points;
+  }
+
+  public ObjectNode toJson() {
+    ObjectNode root = JsonNodeFactory.instance.objectNode();
+    root.put("tier", tier);
+    ObjectNode counts = root.putObject("outcomes");
+    counts.put("read", read);
+    counts.put("used", used);
+    counts.put("explored", explored);
+    ObjectNode skips = counts.putObject("skipped");
+    skipped.forEach(skips::put);
+    root.put("weighted_n", totalWeight);
+    root.put("effective_n", effectiveN);
+    root.put("tier_accuracy", tierAccuracy);
+    root.put("next_tier_accuracy", nextAccuracy);
+    ObjectNode asRun = root.putObject("as_run");
+    asRun.put("passed_on", asRunShare);
+    asRun.put("accuracy", asRunAccuracy);
+    ObjectNode rulesNode = root.putObject("rules");
+    for (OutcomeReport.RuleResult r : rules) {
+      ObjectNode rule = rulesNode.putObject(r.name());
+      rule.put("n", r.n());
+      rule.put("auc_df", r.aucDf());
+      rule.put("gain_over_random_pct", r.gainOverRandomPct());
+      rule.put("oracle_share_pct", r.oracleSharePct());
+      if (r.vsBaseline() != null) {
+        ObjectNode versus = rule.putObject("vs_chow_sum");
+        versus.put("delta", r.vsBaseline().delta());
+        versus.put("ci_low", r.vsBaseline().ciLow());
+        versus.put("ci_high", r.vsBaseline().ciHigh());
+      }
+    }
+    root.put("in_force", inForce);
+    ArrayNode curve = root.putArray("by_share_passed_on");
+    for (Point p : points) {
+      ObjectNode point = curve.addObject();
+      point.put("share", p.share());
+      if (Double.isFinite(p.threshold())) {
+        point.put("threshold", p.threshold());
+      } else {
+        point.put("threshold", p.threshold() > 0 ? "Infinity" : "-Infinity");
+      }
+      point.put("accuracy", p.accuracy());
+    }
+    return root;
+  }
+
+  public String toTable() {
+    StringBuilder out = new StringBuilder();
+    out.append(String.format(Locale.ROOT, "tier %d: %d outcomes read, %d used, %d skipped%s%n", tier, read, used,
+        skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
+            skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
+    out.append(String.format(Locale.ROOT,
+        "used: %d passed on by the rule, %d explored; weighted by 1/propensity they stand for %.1f requests reaching"
+            + " tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
+        used - explored, explored, totalWeight, tier, effectiveN, tier, 100 * tierAccuracy, tier + 1,
+        100 * nextAccuracy));
+    out.append(String.format(Locale.ROOT, "as run: the rule passed on %.1f%%, the two tiers together %.2f%%%n",
+        100 * asRunShare, 100 * asRunAccuracy));
+    int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
+    out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",
+        "rule", "n", "AUC-DF", "vs random", "oracle%", "AUC-DF vs chow-sum [95% CI]"));
+    for (OutcomeReport.RuleResult r : rules) {
+      String versus = r.vsBaseline() == null ? "" : String.format(Locale.ROOT, "%+.4f [%+.4f, %+.4f]",
+          r.vsBaseline().delta(), r.vsBaseline().ciLow(), r.vsBaseline().ciHigh());
+      out.append(String.format(Locale.ROOT, "%-" + width + "s %6d %7.4f %+8.2f%% %7.1f%%  %s",
+          r.name(), r.n(), r.aucDf(), r.gainOverRandomPct(), r.oracleSharePct(), versus).stripTrailing())
+          .append('\n');
+    }
+    out.append(String.format(Locale.ROOT, "%s, by the share passed on (weighted):%n", inForce));
+    out.append(String.format(Locale.ROOT, "%8s %10s %9s%n", "passed", "threshold", "accuracy"));
+    for (Point p : points) {
+      out.append(String.format(Locale.ROOT, "%7.1f%% %10.4f %8.2f%%%n", 100 * p.share(), p.threshold(),
+          100 * p.accuracy()));
+    }
+    return out.toString();
+  }
+}

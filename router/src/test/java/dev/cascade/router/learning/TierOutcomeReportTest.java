@@ -1,0 +1,159 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.router.evaluation.CascadeEvaluation;
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** A middle tier's rule evaluated from outcomes: the explored requests weighted back to the whole. */
+class TierOutcomeReportTest {
+
+  /** One request reaching medium: its Chow-Sum score, and whether medium and large are right. */
+  private record Request(String id, double score, boolean medium, boolean large) {}
+
+  /** Medium is right less often as its score grows; large is right 75% of the time. */
+  private static List<Request> population(int n, long seed) {
+    SplittableRandom random = new SplittableRandom(seed);
+    List<Request> requests = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      double score = -3 * Math.log(1 - random.nextDouble());
+      requests.add(new Request("q" + i, score, random.nextDouble() < Math.exp(-score / 3),
+          random.nextDouble() < 0.75));
+    }
+    return requests;
+  }
+
+  /** The outcome the router writes for {@code r} under {@code policy}: medium's answer, and large's when passed on. */
+  private static RoutingOutcome outcome(Request r, TierPolicy policy) {
+    boolean ruleDefers = r.score() > policy.threshold();
+    boolean explored = !ruleDefers && policy.explores(r.id(), 1);
+    TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
+        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
+        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(policy.threshold())
+        .setDeferred(ruleDefers || explored).setExplored(explored).setPropensity(ruleDefers ? 1.0 : policy.explorationRate())
+        .build();
+    List<TierAnswer> answers = new ArrayList<>(List.of(medium));
+    if (ruleDefers || explored) {
+      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong").build());
+    }
+    UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
+    return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, java.util.Map.of())
+        .setReference("ref").setTierAnswers(answers).build();
+  }
+
+  private static TierOutcomeReport report(List<Request> requests, TierPolicy policy) {
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    requests.forEach(r -> collector.accept(outcome(r, policy)));
+    return TierOutcomeReport.compute(collector, 200, 7);
+  }
+
+  @Test
+  void theExploredRequestsStandForTheOnesTheTierServed() {
+    List<Request> requests = population(8_000, 3);
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 2.0, 0.0, 0.2);
+    TierOutcomeReport report = report(requests, policy);
+
+    // The truth, from every request's two answers (what exploring everything would give).
+    boolean[] medium = new boolean[requests.size()];
+    boolean[] large = new boolean[requests.size()];
+    double[] scores = new double[requests.size()];
+    for (int i = 0; i < requests.size(); i++) {
+      medium[i] = requests.get(i).medium();
+      large[i] = requests.get(i).large();
+      scores[i] = (float) requests.get(i).score();
+    }
+    CascadeEvaluation truth = new CascadeEvaluation(medium, large);
+    assertThat(report.rule("chow-sum").aucDf()).isCloseTo(truth.aucDf(scores), within(0.02));
+    assertThat(report.rule("in-force:chow-sum").aucDf()).isCloseTo(report.rule("chow-sum").aucDf(), within(1e-6));
+    assertThat(report.rule("oracle").aucDf()).isCloseTo(truth.oracleAucDf(), within(0.02));
+    assertThat(report.tierAccuracy()).isCloseTo(truth.smallAccuracy(), within(0.02));
+    assertThat(report.nextAccuracy()).isCloseTo(truth.largeAccuracy(), within(0.02));
+    assertThat(report.totalWeight()).isCloseTo(requests.size(), within(requests.size() * 0.05));
+    assertThat(report.effectiveN()).isLessThan(report.used());
+    assertThat(report.positivityWarning()).isEmpty();
+
+    // As run, and at the share the threshold passes on, the tiers' accuracy is the truth's.
+    long passed = requests.stream().filter(r -> r.score() > 2.0).count();
+    double asRun = requests.stream().mapToDouble(r -> (r.score() > 2.0 ? r.large() : r.medium()) ? 1 : 0).sum()
+        / requests.size();
+    assertThat(report.asRunShare()).isCloseTo(passed / (double) requests.size(), within(0.03));
+    assertThat(report.asRunAccuracy()).isCloseTo(asRun, within(0.02));
+    // Every share: the truth at the same threshold.
+    for (TierOutcomeReport.Point p : report.points()) {
+      if (Double.isFinite(p.threshold())) {
+        double t = p.threshold();
+        double right = requests.stream().mapToDouble(r -> ((float) r.score() > t ? r.large() : r.medium()) ? 1 : 0)
+            .sum() / requests.size();
+        assertThat(p.accuracy()).as("at threshold %s", t).isCloseTo(right, within(0.025));
+      }
+    }
+    assertThat(report.points().get(0).share()).isZero();
+    assertThat(report.points().get(0).accuracy()).isCloseTo(truth.smallAccuracy(), within(0.02));
+    assertThat(report.points().get(report.points().size() - 1).share()).isCloseTo(1.0, within(1e-9));
+    assertThat(report.points().get(report.points().size() - 1).accuracy()).isCloseTo(truth.largeAccuracy(),
+        within(0.02));
+  }
+
+  @Test
+  void withoutExplorationOnlyThePassedOnRequestsAreSeenAndItSaysSo() {
+    List<Request> requests = population(2_000, 5);
+    TierOutcomeReport report = report(requests, new TierPolicy("chow-sum", 0.0, 2.0));
+    assertThat(report.explored()).isZero();
+    assertThat(report.used()).isEqualTo((int) requests.stream().filter(r -> r.score() > 2.0).count());
+    assertThat(report.skipped()).containsEntry(TierOutcomeReport.SERVED, (long) (requests.size() - report.used()));
+    assertThat(report.positivityWarning()).get().asString().contains("policy.tier-exploration-rates");
+    // Medium is right far less often among the requests it passed on than overall.
+    assertThat(report.tierAccuracy()).isLessThan(0.3);
+  }
+
+  @Test
+  void nothingUsableSaysWhyAndWhatChangesIt() {
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    TierPolicy fixed = new TierPolicy("chow-sum", 0.0, 100.0);
+    population(10, 1).forEach(r -> collector.accept(outcome(r, fixed)));
+    assertThatThrownBy(() -> TierOutcomeReport.compute(collector, 10, 1)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("10 served by the tier").hasMessageContaining("policy.tier-exploration-rates");
+
+    TierOutcomeReport.Collector twoTiers = new TierOutcomeReport.Collector(1);
+    UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
+    twoTiers.accept(SyntheticOutcomes.checked("a", features, true, true, 1.0, java.util.Map.of()).build());
+    twoTiers.undecodable(2);
+    assertThatThrownBy(() -> TierOutcomeReport.compute(twoTiers, 10, 1))
+        .hasMessageContaining("1 tier not reached").hasMessageContaining("2 undecodable");
+    assertThatThrownBy(() -> new TierOutcomeReport.Collector(0)).hasMessageContaining("--tier");
+  }
+
+  @Test
+  void stoppedEarlyAndUnreferencedAnswersAreSkippedByReason() {
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 2.0, 0.0, 0.5);
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    List<Request> requests = population(400, 9);
+    int stopped = 0;
+    int unreferenced = 0;
+    for (int i = 0; i < requests.size(); i++) {
+      RoutingOutcome o = outcome(requests.get(i), policy);
+      if (i % 10 == 0 && o.getTierAnswers().get(0).getDeferred()) {
+        o.getTierAnswers().get(0).setStoppedEarly(true);
+        stopped++;
+      } else if (i % 10 == 1) {
+        o.setReference(null);
+        unreferenced++;
+      }
+      collector.accept(o);
+    }
+    TierOutcomeReport report = TierOutcomeReport.compute(collector, 50, 1);
+    assertThat(report.skipped()).containsEntry(TierOutcomeReport.STOPPED_EARLY, (long) stopped)
+        .containsEntry(TierOutcomeReport.NO_REFERENCE, (long) unreferenced);
+    assertThat(report.toTable()).contains("tier 1:").contains("chow-sum, by the share passed on");
+    assertThat(report.toJson().get("by_share_passed_on")).hasSize(TierOutcomeReport.SHARES.length);
+  }
+}
