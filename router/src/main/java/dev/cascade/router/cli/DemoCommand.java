@@ -484,11 +484,20 @@ final class DemoCommand implements Callable<Integer> {
         ruleName(config), config.get(CascadeConfig.POLICY_THRESHOLD), tierNames);
     com.fasterxml.jackson.databind.node.ObjectNode skip = config.get(CascadeConfig.POLICY_PREGEN_SKIP_RULE).isBlank()
         ? null : PregenSkipReport.measure(small, examples, result, maxNew, "demo-", skipNeedsPass);
+    Map<String, dev.cascade.router.learning.TierOutcomeReport> tierReports = tierReports(config, result, tierNames);
+    tierReports.values().forEach(report -> {
+      report.positivityWarning().ifPresent(System.err::println);
+      report.stoppedEarlyWarning().ifPresent(System.err::println);
+    });
     if (json) {
       ObjectMapper mapper = new ObjectMapper();
       com.fasterxml.jackson.databind.node.ObjectNode node = mapper.valueToTree(summary);
       if (skip != null) {
         node.set("pregen_skip", skip);
+      }
+      if (!tierReports.isEmpty()) {
+        com.fasterxml.jackson.databind.node.ObjectNode tiersNode = node.putObject("tier_outcomes");
+        tierReports.forEach((tier, report) -> tiersNode.set(tier, report.toJson()));
       }
       System.out.println(mapper.writeValueAsString(node));
     } else {
@@ -496,9 +505,39 @@ final class DemoCommand implements Callable<Integer> {
       if (skip != null) {
         System.out.println(PregenSkipReport.text(skip));
       }
+      tierReports.forEach((tier, report) -> {
+        System.out.println();
+        System.out.println(tier + "'s rule from the outcomes, as `eval --outcomes TOPIC --tier " + report.tier()
+            + "` reports it:");
+        System.out.print(report.toTable());
+      });
     }
     System.out.flush();
     return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
+  }
+
+  /**
+   * With middle tiers exploring ({@code policy.tier-exploration-rates} above 0), each exploring
+   * tier's rule evaluated from the run's outcomes ({@link dev.cascade.router.learning.TierOutcomeReport},
+   * what {@code eval --outcomes --tier N} reads from the topic), by tier name; empty otherwise.
+   */
+  private Map<String, dev.cascade.router.learning.TierOutcomeReport> tierReports(CascadeConfig config,
+      DemoWorkload.Result result, List<String> tierNames) {
+    List<Double> rates = config.get(CascadeConfig.POLICY_TIER_EXPLORATION_RATES);
+    Map<String, dev.cascade.router.learning.TierOutcomeReport> reports = new java.util.LinkedHashMap<>();
+    for (int tier = 1; tier < tierNames.size() - 1 && tier <= rates.size(); tier++) {
+      if (rates.get(tier - 1) <= 0) {
+        continue;
+      }
+      dev.cascade.router.learning.TierOutcomeReport.Collector collector =
+          new dev.cascade.router.learning.TierOutcomeReport.Collector(tier);
+      result.outcomes().values().forEach(collector);
+      if (collector.used() > 0) {
+        reports.put(tierNames.get(tier), dev.cascade.router.learning.TierOutcomeReport.compute(collector,
+            dev.cascade.router.evaluation.CascadeEvaluation.DEFAULT_RESAMPLES, 42));
+      }
+    }
+    return reports;
   }
 
   /**

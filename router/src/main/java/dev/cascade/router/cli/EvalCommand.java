@@ -411,6 +411,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
         report.skipped().isEmpty() ? "none" : report.skipped());
     report.positivityWarning().ifPresent(err::println);
+    report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
     PrintWriter out = spec.commandLine().getOut();
     if (json) {
@@ -418,6 +419,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       root.put("source", read.range());
       ArrayNode warnings = root.putArray("warnings");
       report.positivityWarning().ifPresent(message -> warnings.addObject().put("type", "no_exploration")
+          .put("message", message));
+      report.stoppedEarlyWarning().ifPresent(message -> warnings.addObject().put("type", "stopped_early")
           .put("message", message));
       try {
         out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));

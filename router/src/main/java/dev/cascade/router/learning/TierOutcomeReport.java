@@ -313,6 +313,22 @@ public final class TierOutcomeReport {
         + " --exploration-rate E`) to evaluate the tier's rule on all the requests reaching it");
   }
 
+  /**
+   * A warning when answers of the tier that stopped early were skipped: those are requests its rule
+   * passed on above the stop threshold, so the figures cover only the requests below it; empty when
+   * none stopped.
+   */
+  public java.util.Optional<String> stoppedEarlyWarning() {
+    long stopped = skipped.getOrDefault(STOPPED_EARLY, 0L);
+    if (stopped == 0) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of("warning: " + stopped + " outcomes where tier " + tier + " stopped early (a prefix,"
+        + " whose correctness is unknown) were skipped: they are requests its rule passed on, so these figures leave"
+        + " out the requests that score highest; run the router with escalation.early-defer=false while evaluating"
+        + " a middle tier");
+  }
+
   public int tier() {
     return tier;
   }

@@ -126,4 +126,108 @@ class EvalOutcomesIT {
       }
     }
   }
+
+  @Test
+  void evaluatesAMiddleTiersRuleFromTheTopicWeightingItsExploredRequests() throws Exception {
+    String topic = "outcomes-for-tier-eval";
+    SplittableRandom random = new SplittableRandom(23);
+    DeferralRule chowSum = DeferralRules.builtIn().create("chow-sum");
+    List<Boolean> medium = new ArrayList<>();
+    List<Boolean> large = new ArrayList<>();
+    List<Double> weights = new ArrayList<>();
+    List<Double> scores = new ArrayList<>();
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1))).all().get();
+      }
+      Map<String, Object> producerConfig = Map.of(
+          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+      try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig,
+          new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+        for (int i = 0; i < 80; i++) {
+          // i % 8: 0-2 passed on by the rule, 3-4 explored at 0.25, 5-6 served by medium, 7 stopped early.
+          int kind = i % 8;
+          float[] logprobs = {(float) -random.nextDouble() * 2, (float) -random.nextDouble() * 2};
+          boolean m = random.nextInt(2) == 0;
+          boolean l = random.nextInt(4) != 0;
+          boolean passedOn = kind <= 4 || kind == 7;
+          double propensity = kind <= 2 || kind == 7 ? 1.0 : 0.25;
+          dev.cascade.schemas.avro.TierAnswer middle = dev.cascade.schemas.avro.TierAnswer.newBuilder()
+              .setTier(1).setModel("medium").setText(m ? "ref" : "no").setTokens(List.of(1, 2))
+              .setTokenLogprobs(List.of(logprobs[0], logprobs[1])).setRule("chow-sum")
+              .setScore(chowSum.score(dev.cascade.router.features.FeatureExtractor.extract(logprobs, new float[2])))
+              .setThreshold(1.0).setDeferred(passedOn).setExplored(kind == 3 || kind == 4)
+              .setStoppedEarly(kind == 7).setPropensity(propensity).build();
+          List<dev.cascade.schemas.avro.TierAnswer> answers = new ArrayList<>(List.of(middle));
+          if (passedOn) {
+            answers.add(dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(2).setModel("large")
+                .setText(l ? "ref" : "nope").build());
+          }
+          RoutingOutcome outcome = SyntheticOutcomes.checked("t" + i, SyntheticExamples.randomFeatures(random), false,
+              l, 1.0, Map.of()).setReference("ref").setTierAnswers(answers).build();
+          if (kind <= 4) {
+            medium.add(m);
+            large.add(l);
+            weights.add(1 / propensity);
+            scores.add(middle.getScore());
+          }
+          producer.send(new ProducerRecord<>(topic, "t" + i, outcome));
+        }
+        // A request the small model served: tier 1 never reached.
+        producer.send(new ProducerRecord<>(topic, "s", SyntheticOutcomes.accepted("s",
+            SyntheticExamples.randomFeatures(random)).build()));
+      }
+      StringWriter stdout = new StringWriter();
+      StringWriter stderr = new StringWriter();
+      CommandLine cli = CascadeCommand.commandLine();
+      cli.setOut(new PrintWriter(stdout));
+      cli.setErr(new PrintWriter(stderr));
+
+      int code = cli.execute("eval", "--outcomes", topic, "--tier", "1", "--bootstrap-servers",
+          kafka.bootstrapServers(), "--json", "--resamples", "200");
+
+      assertThat(code).as(stderr.toString()).isZero();
+      assertThat(stderr.toString()).contains("81 outcomes read, 50 used for tier 1")
+          .contains("10 outcomes where tier 1 stopped early");
+      JsonNode json = new ObjectMapper().readTree(stdout.toString());
+      assertThat(json.get("tier").asInt()).isEqualTo(1);
+      assertThat(json.get("outcomes").get("used").asInt()).isEqualTo(50);
+      assertThat(json.get("outcomes").get("explored").asInt()).isEqualTo(20);
+      assertThat(json.get("outcomes").get("skipped").get(TierOutcomeReport.SERVED).asInt()).isEqualTo(20);
+      assertThat(json.get("outcomes").get("skipped").get(TierOutcomeReport.STOPPED_EARLY).asInt()).isEqualTo(10);
+      assertThat(json.get("outcomes").get("skipped").get(TierOutcomeReport.NOT_REACHED).asInt()).isEqualTo(1);
+      assertThat(json.get("weighted_n").asDouble()).isCloseTo(30 + 20 * 4, within(1e-9));
+      assertThat(json.get("warnings").get(0).get("type").asText()).isEqualTo("stopped_early");
+      int n = medium.size();
+      boolean[] mm = new boolean[n];
+      boolean[] ll = new boolean[n];
+      for (int i = 0; i < n; i++) {
+        mm[i] = medium.get(i);
+        ll[i] = large.get(i);
+      }
+      double[] w = weights.stream().mapToDouble(Double::doubleValue).toArray();
+      double expected = new CascadeEvaluation(mm, ll).aucDf(scores.stream().mapToDouble(Double::doubleValue).toArray(), w);
+      assertThat(json.get("rules").get("chow-sum").get("auc_df").asDouble()).isCloseTo(expected, within(1e-12));
+      assertThat(json.get("rules").get("in-force:chow-sum").get("auc_df").asDouble()).isCloseTo(expected, within(1e-6));
+      assertThat(json.get("by_share_passed_on")).hasSize(11);
+      double right = 0;
+      for (int i = 0; i < n; i++) {
+        right += mm[i] ? w[i] : 0;
+      }
+      assertThat(json.get("tier_accuracy").asDouble()).isCloseTo(right / 110, within(1e-12));
+
+      CommandLine refused = CascadeCommand.commandLine();
+      StringWriter refusedErr = new StringWriter();
+      refused.setErr(new PrintWriter(refusedErr));
+      assertThat(refused.execute("eval", "--outcomes", topic, "--tier", "0", "--bootstrap-servers",
+          kafka.bootstrapServers())).isEqualTo(2);
+      assertThat(refusedErr.toString()).contains("--tier: must be a middle tier's number");
+      StringWriter noneErr = new StringWriter();
+      CommandLine none = CascadeCommand.commandLine();
+      none.setErr(new PrintWriter(noneErr));
+      assertThat(none.execute("eval", "--outcomes", topic, "--tier", "3", "--bootstrap-servers",
+          kafka.bootstrapServers())).isEqualTo(2);
+      assertThat(noneErr.toString()).contains("no usable outcome for tier 3").contains("81 tier not reached");
+    }
+  }
 }

@@ -122,6 +122,8 @@ class TierOutcomeReportTest {
     population(10, 1).forEach(r -> collector.accept(outcome(r, fixed)));
     assertThatThrownBy(() -> TierOutcomeReport.compute(collector, 10, 1)).isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("10 served by the tier").hasMessageContaining("policy.tier-exploration-rates");
+    assertThat(report(population(50, 2), new TierPolicy("chow-sum", 0.0, 1.0, 0.0, 0.5)).stoppedEarlyWarning())
+        .as("none stopped").isEmpty();
 
     TierOutcomeReport.Collector twoTiers = new TierOutcomeReport.Collector(1);
     UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
@@ -153,6 +155,8 @@ class TierOutcomeReportTest {
     TierOutcomeReport report = TierOutcomeReport.compute(collector, 50, 1);
     assertThat(report.skipped()).containsEntry(TierOutcomeReport.STOPPED_EARLY, (long) stopped)
         .containsEntry(TierOutcomeReport.NO_REFERENCE, (long) unreferenced);
+    assertThat(report.stoppedEarlyWarning()).get().asString().contains(stopped + " outcomes")
+        .contains("escalation.early-defer=false");
     assertThat(report.toTable()).contains("tier 1:").contains("chow-sum, by the share passed on");
     assertThat(report.toJson().get("by_share_passed_on")).hasSize(TierOutcomeReport.SHARES.length);
   }
