@@ -296,6 +296,21 @@ class CommandLineClientsTest {
     assertThat(run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
         "--target-escalation-rate", "0").exitCode()).isZero();
     assertThat(policies.current().tierPolicies().get(1)).isEqualTo(new TierPolicy("chow-quantile", 0.1, 1.5));
+
+    // A middle tier's exploration rate: set alone it keeps the rest of the tier's rule, and the small
+    // model's exploration rate; checked by the server.
+    double smallExploration = policies.current().explorationRate();
+    CommandLineRun explore = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
+        "--exploration-rate", "0.1");
+    assertThat(explore.exitCode()).as(explore.err()).isZero();
+    assertThat(explore.out()).contains("\"exploration_rate\": 0.1");
+    assertThat(policies.current().tierPolicies()).containsExactly(TierPolicy.parse("chow-sum:-5"),
+        new TierPolicy("chow-quantile", 0.1, 1.5, 0.0, 0.1));
+    assertThat(policies.current().explorationRate()).as("the small model's stays").isEqualTo(smallExploration);
+    CommandLineRun badExplore = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--exploration-rate", "2");
+    assertThat(badExplore.exitCode()).isEqualTo(1);
+    assertThat(badExplore.err()).contains("INVALID_ARGUMENT").contains("tier_policies[0].exploration_rate");
   }
 
   @Test
@@ -368,7 +383,8 @@ class CommandLineClientsTest {
     CommandLineRun tier = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
         "--early-defer-label-share", "0.1");
     assertThat(tier.exitCode()).isEqualTo(2);
-    assertThat(tier.err()).contains("only --rule, --alpha, --threshold and --target-escalation-rate apply to a middle tier");
+    assertThat(tier.err()).contains("only --rule, --alpha, --threshold, --exploration-rate and --target-escalation-rate"
+        + " apply to a middle tier");
   }
 
   @Test
@@ -410,11 +426,16 @@ class CommandLineClientsTest {
     assertThat(negative.exitCode()).isEqualTo(2);
     assertThat(negative.err()).contains("--tier: must be 0 (the small model's rule, the default) or a middle tier's"
         + " number, 1 or above; was -1").doesNotContain("no middle tiers");
+    CommandLineRun tierShadows = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
+        "--shadow-rules", "chow-sum");
+    assertThat(tierShadows.exitCode()).isEqualTo(2);
+    assertThat(tierShadows.err()).contains("only --rule, --alpha, --threshold, --exploration-rate and"
+        + " --target-escalation-rate apply to a middle tier");
+    // A middle tier's exploration rate, on a policy of two models: no such tier.
     CommandLineRun tierExploration = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
         "--exploration-rate", "0.2");
     assertThat(tierExploration.exitCode()).isEqualTo(2);
-    assertThat(tierExploration.err()).contains("only --rule, --alpha, --threshold and --target-escalation-rate apply"
-        + " to a middle tier");
+    assertThat(tierExploration.err()).contains("the policy in force has no middle tiers");
 
     CommandLineRun threshold = run("policy", "set", "--target", target, "--token", "tok", "--pregen-skip-threshold",
         "0.5");
