@@ -4,6 +4,7 @@ import dev.cascade.router.cli.ClassDataArchive;
 import dev.cascade.router.cli.JvmDefaults;
 import dev.cascade.router.demo.Example;
 import dev.cascade.router.demo.Examples;
+import dev.cascade.router.learning.TierOutcomeReport;
 import dev.cascade.router.routing.CostModel;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
@@ -138,14 +139,15 @@ public final class FaultHarness {
   public record Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
-      List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops) {
+      List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
+      TierOutcomeReport middleEvaluation) {
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
         double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
         Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
         List<Double> escalationRates, List<Double> middlePassOnRates) {
       this(sent, answered, lost, duplicates, degraded, deadLettered, p50Ms, p99Ms, p99MsDuringFaults, faults, seconds,
-          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, 0);
+          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, 0, 0, null);
     }
 
     public String toJson() {
@@ -180,6 +182,17 @@ public final class FaultHarness {
         }
         // Its answers that stopped early (escalation.early-defer), passed on as prefixes.
         s.append("], \"middle_early_stops\": ").append(middleEarlyStops);
+        // Answers the middle tier's rule would have served, passed on by policy.tier-exploration-rates.
+        s.append(", \"middle_explored\": ").append(middleExplored);
+      }
+      if (middleEvaluation != null) {
+        // The middle tier's rule evaluated from the outcomes, as eval --outcomes --tier 1 does.
+        s.append(String.format(Locale.ROOT, ", \"middle_evaluation\": {\"used\": %d, \"explored\": %d,"
+                + " \"effective_n\": %.1f, \"tier_accuracy\": %.4f, \"next_tier_accuracy\": %.4f,"
+                + " \"chow_sum_auc_df\": %.4f, \"chow_sum_oracle_share_pct\": %.1f}", middleEvaluation.used(),
+            middleEvaluation.explored(), middleEvaluation.effectiveN(), middleEvaluation.tierAccuracy(),
+            middleEvaluation.nextAccuracy(), middleEvaluation.rule("chow-sum").aucDf(),
+            middleEvaluation.rule("chow-sum").oracleSharePct()));
       }
       s.append(", \"degraded_reasons\": {");
       int i = 0;
@@ -399,7 +412,9 @@ public final class FaultHarness {
         new java.util.TreeMap<>(v.answers.values().stream().collect(Collectors.groupingBy(a -> a.servedTier,
             Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW),
         o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW),
-        (int) v.middleStoppedEarly.values().stream().filter(b -> b).count());
+        (int) v.middleStoppedEarly.values().stream().filter(b -> b).count(),
+        (int) v.middleExplored.values().stream().filter(b -> b).count(),
+        v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1));
   }
 
   /** A fault at a time. */
@@ -514,6 +529,10 @@ public final class FaultHarness {
     /** Per request that reached the middle tier (tier 1 of three): whether it passed the request on. */
     final Map<String, Boolean> middlePassedOn = new ConcurrentHashMap<>();
     final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
+    final Map<String, Boolean> middleExplored = new ConcurrentHashMap<>();
+    /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
+    final TierOutcomeReport.Collector middleOutcomes = new TierOutcomeReport.Collector(1);
+    private final java.util.Set<String> outcomeIds = new java.util.HashSet<>();
     private final String bootstrap;
     private final AtomicBoolean running = new AtomicBoolean(true);
     private Thread thread;
@@ -577,7 +596,11 @@ public final class FaultHarness {
                   .ifPresent(t -> {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
                     middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
+                    middleExplored.put(o.getRequestId(), t.getExplored());
                   });
+              if (outcomeIds.add(o.getRequestId())) {
+                middleOutcomes.accept(o);
+              }
               if (o.getDegraded() && o.getDegradedReason() != null) {
                 String reason = o.getDegradedReason().replaceAll("[0-9]+", "N");
                 degradedReasons.merge(reason.substring(0, Math.min(90, reason.length())), 1, Integer::sum);
