@@ -385,10 +385,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       ObjectNode root = report.toJson();
       root.put("source", read.range());
       warningsJson(root, report.overlaps());
-      report.positivityWarning().ifPresent(message -> ((ArrayNode) root.get("warnings")).addObject()
-          .put("type", "no_exploration").put("message", message));
-      report.stoppedEarlyWarning().ifPresent(message -> ((ArrayNode) root.get("warnings")).addObject()
-          .put("type", "stopped_early").put("message", message));
+      outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
@@ -417,11 +414,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (json) {
       ObjectNode root = report.toJson();
       root.put("source", read.range());
-      ArrayNode warnings = root.putArray("warnings");
-      report.positivityWarning().ifPresent(message -> warnings.addObject().put("type", "no_exploration")
-          .put("message", message));
-      report.stoppedEarlyWarning().ifPresent(message -> warnings.addObject().put("type", "stopped_early")
-          .put("message", message));
+      root.putArray("warnings");
+      outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
       try {
         out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -637,6 +631,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     PrintWriter err = spec.commandLine().getErr();
     overlaps.forEach(o -> err.println(o.message()));
     err.flush();
+  }
+
+  /** Adds an outcome report's warnings to {@code root}'s {@code warnings}: {@code no_exploration}, {@code stopped_early}. */
+  private static void outcomeWarnings(ObjectNode root, java.util.Optional<String> noExploration,
+      java.util.Optional<String> stoppedEarly) {
+    ArrayNode warnings = (ArrayNode) root.get("warnings");
+    noExploration.ifPresent(message -> warnings.addObject().put("type", "no_exploration").put("message", message));
+    stoppedEarly.ifPresent(message -> warnings.addObject().put("type", "stopped_early").put("message", message));
   }
 
   private static void warningsJson(ObjectNode root, List<TrainingOverlap> overlaps) {

@@ -512,6 +512,12 @@ public final class OutcomeReport {
     root.put("effective_n", effectiveN);
     root.put("small_accuracy", smallAccuracy);
     root.put("large_accuracy", largeAccuracy);
+    putRules(root, rules);
+    return root;
+  }
+
+  /** {@code rules}: each rule's n, AUC-DF, gains, random's and the oracle's, and its comparison with Chow-Sum. */
+  static void putRules(ObjectNode root, List<RuleResult> rules) {
     ObjectNode rulesNode = root.putObject("rules");
     for (RuleResult r : rules) {
       ObjectNode rule = rulesNode.putObject(r.name());
@@ -528,21 +534,17 @@ public final class OutcomeReport {
         versus.put("ci_high", r.vsBaseline().ciHigh());
       }
     }
-    return root;
   }
 
-  /** The report as text: the counts, then one aligned row per rule. */
-  public String toTable() {
-    StringBuilder out = new StringBuilder();
-    out.append(String.format(Locale.ROOT, "outcomes: %d read, %d used, %d skipped%s%n", read, used,
+  /** {@code N read, N used, N skipped (N reason, ...)}, the skipped ones by reason. */
+  static String counts(long read, int used, Map<String, Long> skipped) {
+    return String.format(Locale.ROOT, "%d read, %d used, %d skipped%s", read, used,
         skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
-            skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
-    out.append(String.format(Locale.ROOT,
-        "used: %d deferred%s, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f requests,"
-            + " effective sample size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
-        used - explored, labelSampled == 0 ? "" : " (" + labelSampled + " decoded whole by label sampling)",
-        explored,
-        String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList()), totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
+            skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")");
+  }
+
+  /** The rules' table: a header, then one aligned row per rule. */
+  static void appendRules(StringBuilder out, List<RuleResult> rules) {
     int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
     out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",
         "rule", "n", "AUC-DF", "vs random", "oracle%", "AUC-DF vs chow-sum [95% CI]"));
@@ -554,6 +556,19 @@ public final class OutcomeReport {
           r.name(), r.n(), r.aucDf(), r.gainOverRandomPct(), r.oracleSharePct(), versus).stripTrailing())
           .append('\n');
     }
+  }
+
+  /** The report as text: the counts, then one aligned row per rule. */
+  public String toTable() {
+    StringBuilder out = new StringBuilder();
+    out.append("outcomes: ").append(counts(read, used, skipped)).append('\n');
+    out.append(String.format(Locale.ROOT,
+        "used: %d deferred%s, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f requests,"
+            + " effective sample size %.1f; small model %.2f%%, large model %.2f%% (weighted)%n",
+        used - explored, labelSampled == 0 ? "" : " (" + labelSampled + " decoded whole by label sampling)",
+        explored,
+        String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).toList()), totalWeight, effectiveN, 100 * smallAccuracy, 100 * largeAccuracy));
+    appendRules(out, rules);
     return out.toString();
   }
 

@@ -411,20 +411,7 @@ public final class TierOutcomeReport {
     ObjectNode asRun = root.putObject("as_run");
     asRun.put("passed_on", asRunShare);
     asRun.put("accuracy", asRunAccuracy);
-    ObjectNode rulesNode = root.putObject("rules");
-    for (OutcomeReport.RuleResult r : rules) {
-      ObjectNode rule = rulesNode.putObject(r.name());
-      rule.put("n", r.n());
-      rule.put("auc_df", r.aucDf());
-      rule.put("gain_over_random_pct", r.gainOverRandomPct());
-      rule.put("oracle_share_pct", r.oracleSharePct());
-      if (r.vsBaseline() != null) {
-        ObjectNode versus = rule.putObject("vs_chow_sum");
-        versus.put("delta", r.vsBaseline().delta());
-        versus.put("ci_low", r.vsBaseline().ciLow());
-        versus.put("ci_high", r.vsBaseline().ciHigh());
-      }
-    }
+    OutcomeReport.putRules(root, rules);
     root.put("in_force", inForce);
     ArrayNode curve = root.putArray("by_share_passed_on");
     for (Point p : points) {
@@ -442,9 +429,7 @@ public final class TierOutcomeReport {
 
   public String toTable() {
     StringBuilder out = new StringBuilder();
-    out.append(String.format(Locale.ROOT, "tier %d: %d outcomes read, %d used, %d skipped%s%n", tier, read, used,
-        skipped.values().stream().mapToLong(Long::longValue).sum(), skipped.isEmpty() ? "" : " (" + String.join(", ",
-            skipped.entrySet().stream().map(e -> e.getValue() + " " + e.getKey()).toList()) + ")"));
+    out.append("tier ").append(tier).append(": outcomes ").append(OutcomeReport.counts(read, used, skipped)).append('\n');
     out.append(String.format(Locale.ROOT,
         "used: %d passed on by the rule, %d explored; weighted by 1/propensity they stand for %.1f requests reaching"
             + " tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
@@ -452,16 +437,7 @@ public final class TierOutcomeReport {
         100 * nextAccuracy));
     out.append(String.format(Locale.ROOT, "as run: the rule passed on %.1f%%, the two tiers together %.2f%%%n",
         100 * asRunShare, 100 * asRunAccuracy));
-    int width = Math.max(18, rules.stream().mapToInt(r -> r.name().length()).max().orElse(0));
-    out.append(String.format(Locale.ROOT, "%-" + width + "s %6s %7s %9s %8s  %s%n",
-        "rule", "n", "AUC-DF", "vs random", "oracle%", "AUC-DF vs chow-sum [95% CI]"));
-    for (OutcomeReport.RuleResult r : rules) {
-      String versus = r.vsBaseline() == null ? "" : String.format(Locale.ROOT, "%+.4f [%+.4f, %+.4f]",
-          r.vsBaseline().delta(), r.vsBaseline().ciLow(), r.vsBaseline().ciHigh());
-      out.append(String.format(Locale.ROOT, "%-" + width + "s %6d %7.4f %+8.2f%% %7.1f%%  %s",
-          r.name(), r.n(), r.aucDf(), r.gainOverRandomPct(), r.oracleSharePct(), versus).stripTrailing())
-          .append('\n');
-    }
+    OutcomeReport.appendRules(out, rules);
     out.append(String.format(Locale.ROOT, "%s, by the share passed on (weighted):%n", inForce));
     out.append(String.format(Locale.ROOT, "%8s %10s %9s%n", "passed", "threshold", "accuracy"));
     for (Point p : points) {
