@@ -37,8 +37,9 @@ import java.util.function.Consumer;
  * recorded score.
  *
  * <p>Beside the rules' AUC-DF the report gives, for the rule in force, the exact match of the two
- * tiers together at each share of these requests passed on (the threshold being the score above
- * which that weighted share lies): what moving the tier's threshold would do.
+ * tiers together and their cost per request at each share of these requests passed on (the
+ * threshold being the score above which that weighted share lies): what moving the tier's threshold
+ * would do.
  */
 public final class TierOutcomeReport {
 
@@ -64,10 +65,14 @@ public final class TierOutcomeReport {
   static final double[] SHARES = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
   private record Item(double[] chow, String inForce, double score, boolean tierCorrect, boolean nextCorrect,
-      double weight, boolean explored, boolean ruleDeferred) {}
+      double weight, boolean explored, boolean ruleDeferred, double tierCost, double nextCost) {}
 
-  /** The exact match of the tiers together with a share of the requests passed on. */
-  public record Point(double share, double threshold, double accuracy) {}
+  /**
+   * The tiers together with a share of the requests passed on: the threshold that passes it on,
+   * their exact match, and their cost per request reaching tier N (tier N's call, plus tier N + 1's
+   * where passed on; the outcomes' {@code cost_units}).
+   */
+  public record Point(double share, double threshold, double accuracy, double cost) {}
 
   /** Gathers the usable outcomes of one tier, counting the others by why they were skipped. */
   public static final class Collector implements Consumer<RoutingOutcome> {
@@ -120,7 +125,8 @@ public final class TierOutcomeReport {
       double propensity = answer.getPropensity() == null ? 1.0 : answer.getPropensity();
       String reference = outcome.getReference();
       items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(reference),
-          next.getText().equals(reference), 1.0 / propensity, answer.getExplored(), !answer.getExplored()));
+          next.getText().equals(reference), 1.0 / propensity, answer.getExplored(), !answer.getExplored(),
+          answer.getCostUnits(), next.getCostUnits()));
     }
 
     /** Counts records the reader met that were not outcomes. */
@@ -276,11 +282,13 @@ public final class TierOutcomeReport {
       double threshold = k == 0 ? (byScore.isEmpty() ? Double.POSITIVE_INFINITY : byScore.get(0).score())
           : k == byScore.size() ? Double.NEGATIVE_INFINITY : byScore.get(k).score();
       double right = 0;
+      double cost = 0;
       for (int i = 0; i < byScore.size(); i++) {
         Item item = byScore.get(i);
         right += (i < k ? item.nextCorrect() : item.tierCorrect()) ? item.weight() : 0;
+        cost += item.weight() * (item.tierCost() + (i < k ? item.nextCost() : 0));
       }
-      points.add(new Point(passed / total, threshold, right / total));
+      points.add(new Point(passed / total, threshold, right / total, cost / total));
     }
     return List.copyOf(points);
   }
@@ -423,6 +431,7 @@ public final class TierOutcomeReport {
         point.put("threshold", p.threshold() > 0 ? "Infinity" : "-Infinity");
       }
       point.put("accuracy", p.accuracy());
+      point.put("cost_units", p.cost());
     }
     return root;
   }
@@ -439,10 +448,11 @@ public final class TierOutcomeReport {
         100 * asRunShare, 100 * asRunAccuracy));
     OutcomeReport.appendRules(out, rules);
     out.append(String.format(Locale.ROOT, "%s, by the share passed on (weighted):%n", inForce));
-    out.append(String.format(Locale.ROOT, "%8s %10s %9s%n", "passed", "threshold", "accuracy"));
+    out.append(String.format(Locale.ROOT, "%8s %10s %9s %10s%n", "passed", "threshold", "accuracy",
+        "cost/req"));
     for (Point p : points) {
-      out.append(String.format(Locale.ROOT, "%7.1f%% %10.4f %8.2f%%%n", 100 * p.share(), p.threshold(),
-          100 * p.accuracy()));
+      out.append(String.format(Locale.ROOT, "%7.1f%% %10.4f %8.2f%% %10.1f%n", 100 * p.share(), p.threshold(),
+          100 * p.accuracy(), p.cost()));
     }
     return out.toString();
   }

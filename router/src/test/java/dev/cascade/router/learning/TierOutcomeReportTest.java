@@ -38,12 +38,13 @@ class TierOutcomeReportTest {
     boolean explored = !ruleDefers && policy.explores(r.id(), 1);
     TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
         .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
-        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(policy.threshold())
+        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(policy.threshold()).setCostUnits(4)
         .setDeferred(ruleDefers || explored).setExplored(explored).setPropensity(ruleDefers ? 1.0 : policy.explorationRate())
         .build();
     List<TierAnswer> answers = new ArrayList<>(List.of(medium));
     if (ruleDefers || explored) {
-      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong").build());
+      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong")
+          .setCostUnits(10).build());
     }
     UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
     return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, java.util.Map.of())
@@ -94,6 +95,9 @@ class TierOutcomeReportTest {
         double right = requests.stream().mapToDouble(r -> ((float) r.score() > t ? r.large() : r.medium()) ? 1 : 0)
             .sum() / requests.size();
         assertThat(p.accuracy()).as("at threshold %s", t).isCloseTo(right, within(0.025));
+        double share = requests.stream().filter(r -> (float) r.score() > t).count() / (double) requests.size();
+        assertThat(p.cost()).as("medium's 4, and large's 10 on the share passed on").isCloseTo(4 + 10 * share,
+            within(0.3));
       }
     }
     assertThat(report.points().get(0).share()).isZero();
