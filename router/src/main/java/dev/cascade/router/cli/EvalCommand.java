@@ -69,7 +69,8 @@ import picocli.CommandLine.Spec;
         + " random and the oracle are compared by weighted AUC-DF, each against Chow-Sum by a paired bootstrap.",
         "With --outcomes TOPIC --tier N: middle tier N's rule instead, from the outcomes where tier N answered whole"
         + " and tier N + 1 answered too (every request it passed on, and those it explored:"
-        + " policy.tier-exploration-rates), checked against their reference and weighted by 1/the tier's propensity;"
+        + " policy.tier-exploration-rates), checked against their reference or decided by their feedback, and"
+        + " weighted by 1/the tier's propensity;"
         + " the Chow rules are scored from the tier's token log-probs, and the rule in force is shown by the share"
         + " passed on.",
         "With --tiers A,B,C (K >= 2 models, cheapest first) instead of --small/--large: every model answers --data and"
@@ -364,7 +365,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     CascadeConfig config = configOptions.load();
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
     if (tier != null) {
-      return evaluateTierOutcomes(client);
+      return evaluateTierOutcomes(client, config);
     }
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
     spec.commandLine().getErr().println(feedback.summary());
@@ -397,9 +398,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   }
 
   /** {@code eval --outcomes --tier N}: middle tier N's rules from the topic. */
-  private Integer evaluateTierOutcomes(Map<String, Object> client) {
+  private Integer evaluateTierOutcomes(Map<String, Object> client, CascadeConfig config) {
+    FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
+    spec.commandLine().getErr().println(feedback.summary());
     dev.cascade.router.learning.TierOutcomeReport.Collector collector =
-        new dev.cascade.router.learning.TierOutcomeReport.Collector(tier);
+        new dev.cascade.router.learning.TierOutcomeReport.Collector(tier, feedback::on);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
     collector.undecodable(read.undecodable());
     dev.cascade.router.learning.TierOutcomeReport report =

@@ -27,7 +27,9 @@ import java.util.function.Consumer;
  * place and tier N + 1 in the large one's.
  *
  * <p>An outcome is used when tier N answered it whole (not stopped early), its rule scored the
- * answer, the request carried a reference, and tier N + 1 answered too: every request tier N's rule
+ * answer, tier N + 1 answered too, and the request carried a reference, or, without one, the
+ * feedback joined to it decides both tiers' answers (a corrected answer; or a verdict that the
+ * served answer was right, each tier then right where its answer is the served one): every request tier N's rule
  * passed on, and the explored few of those it would have served ({@code
  * policy.tier-exploration-rates}). Each counts {@code 1 / propensity} times (the tier answer's
  * {@code propensity}: 1 for a request the rule passed on, the exploration rate for an explored
@@ -48,7 +50,9 @@ public final class TierOutcomeReport {
   public static final String UNSCORED = "tier answer not scored (last tier, or no rule)";
   public static final String STOPPED_EARLY = "tier stopped early (a prefix)";
   public static final String NO_LOGPROBS = "no token log-probabilities";
-  public static final String NO_REFERENCE = "no reference";
+  public static final String NO_REFERENCE = "no reference or feedback";
+  public static final String FEEDBACK_UNDECIDED = "feedback does not decide both answers";
+  public static final String DEGRADED = "escalation failed (degraded)";
   public static final String SERVED = "served by the tier (no next-tier answer)";
   public static final String NO_NEXT = "next tier did not answer (degraded or skipped)";
   public static final String UNDECODABLE = OutcomeReport.UNDECODABLE;
@@ -58,7 +62,8 @@ public final class TierOutcomeReport {
           + " some requests the tier would serve are passed on and the next tier's answer is seen for them",
       STOPPED_EARLY, "set escalation.early-defer=false on the router (its answers that stop early are prefixes,"
           + " whose correctness is unknown)",
-      NO_REFERENCE, "send requests with a reference answer (CascadeRequest.reference, `ask --reference`)",
+      NO_REFERENCE, "send requests with a reference answer (CascadeRequest.reference, `ask --reference`), or"
+          + " feedback on the feedback topic (POST /v1/feedback, `cascade feedback`)",
       NO_LOGPROBS, "use a cascade:// target for the tier: kserve:// and openai:// return no log-probabilities");
 
   /** Shares of the requests passed on in the threshold table. */
@@ -77,14 +82,26 @@ public final class TierOutcomeReport {
   /** Gathers the usable outcomes of one tier, counting the others by why they were skipped. */
   public static final class Collector implements Consumer<RoutingOutcome> {
     private final int tier;
+    private final java.util.function.Function<RoutingOutcome, dev.cascade.schemas.avro.Feedback> feedback;
+    private final Map<String, Long> labels = new LinkedHashMap<>();
     private final List<DeferralRule> chow = CascadeReport.CHOW_RULES.stream()
         .map(name -> DeferralRules.builtIn().create(name)).toList();
     private final List<Item> items = new ArrayList<>();
     private final Map<String, Long> skipped = new LinkedHashMap<>();
     private long read;
 
-    /** @param tier the middle tier evaluated, 1 or above */
+    /** @param tier the middle tier evaluated, 1 or above; labelled by the outcomes' references alone */
     public Collector(int tier) {
+      this(tier, outcome -> null);
+    }
+
+    /**
+     * @param tier the middle tier evaluated, 1 or above
+     * @param feedback the feedback joined to an outcome ({@link FeedbackJoin#on}), or null: it labels an
+     *     outcome without a reference where it decides both tiers' answers
+     */
+    public Collector(int tier, java.util.function.Function<RoutingOutcome, dev.cascade.schemas.avro.Feedback> feedback) {
+      this.feedback = Objects.requireNonNull(feedback, "feedback");
       if (tier < 1) {
         throw new IllegalArgumentException("--tier: must be a middle tier's number, 1 or above (tier 0, the small"
             + " model, is what eval --outcomes evaluates without --tier); was " + tier);
@@ -108,13 +125,33 @@ public final class TierOutcomeReport {
           : answer.getRule() == null || answer.getScore() == null ? UNSCORED
           : answer.getStoppedEarly() ? STOPPED_EARLY
           : answer.getTokenLogprobs().isEmpty() ? NO_LOGPROBS
-          : outcome.getReference() == null ? NO_REFERENCE
           : !answer.getDeferred() ? SERVED
           : next == null ? NO_NEXT : null;
+      String right = null;
+      String source = LabelledOutcomes.REFERENCE;
+      if (reason == null) {
+        right = outcome.getReference();
+        if (right == null) {
+          source = LabelledOutcomes.FEEDBACK;
+          dev.cascade.schemas.avro.Feedback judged = feedback.apply(outcome);
+          if (judged == null) {
+            reason = NO_REFERENCE;
+          } else if (judged.getCorrectedText() != null) {
+            right = judged.getCorrectedText(); // decides every answer
+          } else if (!Boolean.TRUE.equals(judged.getCorrect())) {
+            reason = FEEDBACK_UNDECIDED; // a wrong served answer says nothing of the others
+          } else if (outcome.getDegraded() || outcome.getLargeText() == null) {
+            reason = DEGRADED;
+          } else {
+            right = outcome.getLargeText(); // the served tier's answer, judged right
+          }
+        }
+      }
       if (reason != null) {
         skip(reason, 1);
         return;
       }
+      labels.merge(source, 1L, Long::sum);
       float[] logprobs = new float[answer.getTokenLogprobs().size()];
       for (int i = 0; i < logprobs.length; i++) {
         logprobs[i] = answer.getTokenLogprobs().get(i);
@@ -123,9 +160,8 @@ public final class TierOutcomeReport {
       UncertaintyFeatures features = FeatureExtractor.extract(logprobs, new float[logprobs.length]);
       double[] scores = chow.stream().mapToDouble(rule -> rule.score(features)).toArray();
       double propensity = answer.getPropensity() == null ? 1.0 : answer.getPropensity();
-      String reference = outcome.getReference();
-      items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(reference),
-          next.getText().equals(reference), 1.0 / propensity, answer.getExplored(), !answer.getExplored(),
+      items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
+          next.getText().equals(right), 1.0 / propensity, answer.getExplored(), !answer.getExplored(),
           answer.getCostUnits(), next.getCostUnits()));
     }
 
@@ -152,6 +188,7 @@ public final class TierOutcomeReport {
   private final int used;
   private final int explored;
   private final Map<String, Long> skipped;
+  private final Map<String, Long> labels;
   private final double totalWeight;
   private final double effectiveN;
   private final double tierAccuracy;
@@ -162,7 +199,8 @@ public final class TierOutcomeReport {
   private final String inForce;
   private final List<Point> points;
 
-  private TierOutcomeReport(int tier, long read, int used, int explored, Map<String, Long> skipped, double totalWeight,
+  private TierOutcomeReport(int tier, long read, int used, int explored, Map<String, Long> skipped,
+      Map<String, Long> labels, double totalWeight,
       double effectiveN, double tierAccuracy, double nextAccuracy, double asRunShare, double asRunAccuracy,
       List<OutcomeReport.RuleResult> rules, String inForce, List<Point> points) {
     this.tier = tier;
@@ -170,6 +208,7 @@ public final class TierOutcomeReport {
     this.used = used;
     this.explored = explored;
     this.skipped = skipped;
+    this.labels = labels;
     this.totalWeight = totalWeight;
     this.effectiveN = effectiveN;
     this.tierAccuracy = tierAccuracy;
@@ -252,7 +291,8 @@ public final class TierOutcomeReport {
     List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList());
     int explored = (int) items.stream().filter(Item::explored).count();
     return new TierOutcomeReport(collected.tier, collected.read, n, explored,
-        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)), total, total * total / squares,
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)),
+        Collections.unmodifiableMap(new LinkedHashMap<>(collected.labels)), total, total * total / squares,
         tierRight / total, nextRight / total, asRunPassed / total, asRunRight / total, List.copyOf(results), inForce,
         points);
   }
@@ -357,6 +397,11 @@ public final class TierOutcomeReport {
     return skipped;
   }
 
+  /** The used outcomes by label source: {@code reference}, {@code feedback}. */
+  public Map<String, Long> labels() {
+    return labels;
+  }
+
   public double effectiveN() {
     return effectiveN;
   }
@@ -412,6 +457,8 @@ public final class TierOutcomeReport {
     counts.put("explored", explored);
     ObjectNode skips = counts.putObject("skipped");
     skipped.forEach(skips::put);
+    ObjectNode sources = counts.putObject("labels");
+    labels.forEach(sources::put);
     root.put("weighted_n", totalWeight);
     root.put("effective_n", effectiveN);
     root.put("tier_accuracy", tierAccuracy);
@@ -440,9 +487,10 @@ public final class TierOutcomeReport {
     StringBuilder out = new StringBuilder();
     out.append("tier ").append(tier).append(": outcomes ").append(OutcomeReport.counts(read, used, skipped)).append('\n');
     out.append(String.format(Locale.ROOT,
-        "used: %d passed on by the rule, %d explored; weighted by 1/propensity they stand for %.1f requests reaching"
-            + " tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
-        used - explored, explored, totalWeight, tier, effectiveN, tier, 100 * tierAccuracy, tier + 1,
+        "used: %d passed on by the rule, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f"
+            + " requests reaching tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
+        used - explored, explored, String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " "
+            + e.getValue()).toList()), totalWeight, tier, effectiveN, tier, 100 * tierAccuracy, tier + 1,
         100 * nextAccuracy));
     out.append(String.format(Locale.ROOT, "as run: the rule passed on %.1f%%, the two tiers together %.2f%%%n",
         100 * asRunShare, 100 * asRunAccuracy));

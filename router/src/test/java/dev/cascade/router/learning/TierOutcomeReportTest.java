@@ -139,6 +139,57 @@ class TierOutcomeReportTest {
   }
 
   @Test
+  void withoutAReferenceTheFeedbackThatDecidesBothTiersLabelsTheOutcome() {
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 2.0, 0.0, 1.0); // every request reaching medium passed on
+    java.util.Map<String, dev.cascade.schemas.avro.Feedback> feedback = new java.util.HashMap<>();
+    List<RoutingOutcome> outcomes = new ArrayList<>();
+    List<Request> requests = population(40, 4);
+    for (int i = 0; i < requests.size(); i++) {
+      Request r = requests.get(i);
+      RoutingOutcome o = outcome(r, policy);
+      o.setReference(null);
+      o.setLargeText(o.getTierAnswers().get(1).getText()); // the served tier's answer
+      dev.cascade.schemas.avro.Feedback.Builder f = dev.cascade.schemas.avro.Feedback.newBuilder()
+          .setRequestId(r.id()).setSource("user").setCreatedAtMs(0);
+      switch (i % 4) {
+        case 0 -> feedback.put(r.id(), f.setCorrectedText("ref").build()); // decides both
+        case 1 -> feedback.put(r.id(), f.setCorrect(r.large()).build()); // decides both only when large was right
+        case 2 -> { } // none
+        default -> {
+          o.setDegraded(true);
+          feedback.put(r.id(), f.setCorrect(true).build());
+        }
+      }
+      outcomes.add(o);
+    }
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1, o -> feedback.get(o.getRequestId()));
+    outcomes.forEach(collector);
+    TierOutcomeReport report = TierOutcomeReport.compute(collector, 50, 1);
+    long largeRightOfOnes = java.util.stream.IntStream.range(0, 40).filter(i -> i % 4 == 1)
+        .filter(i -> requests.get(i).large()).count();
+    assertThat(report.labels()).containsExactly(java.util.Map.entry(LabelledOutcomes.FEEDBACK, 10 + largeRightOfOnes));
+    assertThat(report.skipped()).containsEntry(TierOutcomeReport.NO_REFERENCE, 10L)
+        .containsEntry(TierOutcomeReport.DEGRADED, 10L)
+        .containsEntry(TierOutcomeReport.FEEDBACK_UNDECIDED, 10 - largeRightOfOnes);
+    // A served answer judged right: large right, medium right exactly where it gave the same answer.
+    int mediumRight = 0;
+    int largeRight = 0;
+    for (int i = 0; i < 40; i++) {
+      Request r = requests.get(i);
+      if (i % 4 == 0) {
+        mediumRight += r.medium() ? 1 : 0;
+        largeRight += r.large() ? 1 : 0;
+      } else if (i % 4 == 1 && r.large()) {
+        mediumRight += r.medium() ? 1 : 0; // "ref" equals "ref"; "medium-wrong" differs
+        largeRight++;
+      }
+    }
+    assertThat(report.tierAccuracy() * report.totalWeight()).isCloseTo(mediumRight, within(1e-9));
+    assertThat(report.nextAccuracy() * report.totalWeight()).isCloseTo(largeRight, within(1e-9));
+    assertThat(report.toJson().get("outcomes").get("labels").get("feedback").asLong()).isEqualTo(10 + largeRightOfOnes);
+  }
+
+  @Test
   void stoppedEarlyAndUnreferencedAnswersAreSkippedByReason() {
     TierPolicy policy = new TierPolicy("chow-sum", 0.0, 2.0, 0.0, 0.5);
     TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
@@ -152,7 +203,8 @@ class TierOutcomeReportTest {
         stopped++;
       } else if (i % 10 == 1) {
         o.setReference(null);
-        unreferenced++;
+        // Counted as such where the tier passed it on (a served one is skipped as served first).
+        unreferenced += o.getTierAnswers().get(0).getDeferred() ? 1 : 0;
       }
       collector.accept(o);
     }
