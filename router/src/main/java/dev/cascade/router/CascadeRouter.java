@@ -309,7 +309,8 @@ public final class CascadeRouter implements AutoCloseable {
       throw e;
     }
     return new EscalationTiers(tiers, new dev.cascade.router.policy.TierThresholds(TargetRateController.DEFAULT_WINDOW,
-        TargetRateController.DEFAULT_MIN_OBSERVATIONS, config.get(CascadeConfig.POLICY_TARGET_EARLY_DEFER_MARGIN)));
+        TargetRateController.DEFAULT_MIN_OBSERVATIONS, config.get(CascadeConfig.POLICY_TARGET_EARLY_DEFER_MARGIN)),
+        config.get(CascadeConfig.ESCALATION_EARLY_DEFER_LABEL_SHARE));
   }
 
   /**

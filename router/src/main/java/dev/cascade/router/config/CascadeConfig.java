@@ -186,6 +186,12 @@ public final class CascadeConfig {
   public static final ConfigKey<Boolean> ESCALATION_EARLY_DEFER = ConfigKey.bool("escalation.early-defer", true,
       "ask a middle tier of a cascade whose rule is chow-sum or chow-quantile at alpha 0 to stop decoding once its"
           + " answer's score passes the tier's threshold (cascade:// servers; the same decisions as decoding to the end)");
+  public static final ConfigKey<Double> ESCALATION_EARLY_DEFER_LABEL_SHARE = ConfigKey.doubleInRange(
+      "escalation.early-defer-label-share", 0.0, 0.0, 1.0,
+      "with escalation.early-defer: share of the requests a middle tier's early deferral would stop that decode to the"
+          + " end all the same (drawn by request id and tier), so that eval --outcomes --tier N has their whole"
+          + " answers; each records this share as its tier answer's label_propensity and weighs 1/share there. The"
+          + " decisions are the same either way; 0 stops them all");
   public static final ConfigKey<Double> BREAKER_FAILURE_RATE = ConfigKey.doubleInRange("escalation.breaker.failure-rate", 50.0, 1.0, 100.0,
       "failure percentage that opens the large-model circuit breaker");
   public static final ConfigKey<Integer> BREAKER_OPEN_MS = ConfigKey.intInRange("escalation.breaker.open-ms", 1_000, 1, 3_600_000,
@@ -418,7 +424,7 @@ public final class CascadeConfig {
       ESCALATION_MAX_IN_FLIGHT, ESCALATION_DEADLINE_MS, ESCALATION_MAX_WAIT_MS, ESCALATION_FAIL_FAST_WHEN_OPEN,
       ESCALATION_SKIP_UNAVAILABLE_TIERS,
       ESCALATION_RETRIES, ESCALATION_BACKOFF_MS,
-      ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
+      ESCALATION_SPECULATIVE, ESCALATION_EARLY_DEFER, ESCALATION_EARLY_DEFER_LABEL_SHARE, BREAKER_FAILURE_RATE, BREAKER_OPEN_MS,
       POLICY_RULE, POLICY_ALPHA, POLICY_THRESHOLD, POLICY_EXPLORATION, POLICY_TARGET_RATE, POLICY_TARGET_EARLY_DEFER_MARGIN, POLICY_WARM_START, POLICY_FALLBACK_RULE, POLICY_TIER_RULES, POLICY_TIER_TARGET_RATES, POLICY_TIER_EXPLORATION_RATES,
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,

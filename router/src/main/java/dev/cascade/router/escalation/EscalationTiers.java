@@ -40,6 +40,7 @@ public final class EscalationTiers implements AutoCloseable {
 
   private final List<Tier> tiers;
   private final dev.cascade.router.policy.TierThresholds thresholds;
+  private final double labelShare;
 
   /** @param tiers tier 1 first; at least one */
   public EscalationTiers(List<Tier> tiers) {
@@ -51,7 +52,21 @@ public final class EscalationTiers implements AutoCloseable {
    * @param thresholds the middle tiers' thresholds (their target-rate controllers)
    */
   public EscalationTiers(List<Tier> tiers, dev.cascade.router.policy.TierThresholds thresholds) {
+    this(tiers, thresholds, 0.0);
+  }
+
+  /**
+   * @param tiers tier 1 first; at least one
+   * @param thresholds the middle tiers' thresholds (their target-rate controllers)
+   * @param labelShare the share of a middle tier's early deferrals decoded to the end all the same,
+   *     in [0, 1] ({@code escalation.early-defer-label-share}; {@link #labelSampled})
+   */
+  public EscalationTiers(List<Tier> tiers, dev.cascade.router.policy.TierThresholds thresholds, double labelShare) {
     this.thresholds = java.util.Objects.requireNonNull(thresholds, "thresholds");
+    if (!(labelShare >= 0.0 && labelShare <= 1.0)) {
+      throw new IllegalArgumentException("labelShare must be in [0, 1], was " + labelShare);
+    }
+    this.labelShare = labelShare;
     if (tiers.isEmpty()) {
       throw new IllegalArgumentException("a cascade has at least one model after the small one");
     }
@@ -115,6 +130,20 @@ public final class EscalationTiers implements AutoCloseable {
   /** Whether {@code tier} is the last, whose answer is always served. */
   public boolean isLast(int tier) {
     return tier == tiers.size();
+  }
+
+  /** The share of a middle tier's early deferrals decoded to the end all the same (0: none). */
+  public double labelShare() {
+    return labelShare;
+  }
+
+  /**
+   * Whether middle tier {@code tier}'s call for {@code requestId} decodes to its end although early
+   * deferral would stop it: its draw ({@link dev.cascade.router.policy.EarlyDeferral#labelDraw(String,
+   * int)}) is below {@link #labelShare}.
+   */
+  public boolean labelSampled(String requestId, int tier) {
+    return labelShare > 0.0 && dev.cascade.router.policy.EarlyDeferral.labelDraw(requestId, tier) < labelShare;
   }
 
   /** The thresholds the middle tiers decide by: fixed, or held at their target rates from their recent scores. */

@@ -60,8 +60,9 @@ public final class TierOutcomeReport {
   private static final Map<String, String> REMEDIES = Map.of(
       SERVED, "set policy.tier-exploration-rates above 0 (or `policy set --tier N --exploration-rate E`), so that"
           + " some requests the tier would serve are passed on and the next tier's answer is seen for them",
-      STOPPED_EARLY, "set escalation.early-defer=false on the router (its answers that stop early are prefixes,"
-          + " whose correctness is unknown)",
+      STOPPED_EARLY, "set escalation.early-defer-label-share above 0 on the router (a share of the answers that"
+          + " would stop early decode whole and stand for the rest), or escalation.early-defer=false (answers that"
+          + " stop early are prefixes, whose correctness is unknown)",
       NO_REFERENCE, "send requests with a reference answer (CascadeRequest.reference, `ask --reference`), or"
           + " feedback on the feedback topic (POST /v1/feedback, `cascade feedback`)",
       NO_LOGPROBS, "use a cascade:// target for the tier: kserve:// and openai:// return no log-probabilities");
@@ -70,7 +71,7 @@ public final class TierOutcomeReport {
   static final double[] SHARES = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
   private record Item(double[] chow, String inForce, double score, boolean tierCorrect, boolean nextCorrect,
-      double weight, boolean explored, boolean ruleDeferred, double tierCost, double nextCost) {}
+      double weight, boolean explored, boolean ruleDeferred, double tierCost, double nextCost, boolean labelSampled) {}
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -160,9 +161,11 @@ public final class TierOutcomeReport {
       UncertaintyFeatures features = FeatureExtractor.extract(logprobs, new float[logprobs.length]);
       double[] scores = chow.stream().mapToDouble(rule -> rule.score(features)).toArray();
       double propensity = answer.getPropensity() == null ? 1.0 : answer.getPropensity();
+      // An answer label sampling decoded whole stands for the ones early deferral stopped, too.
+      double labelPropensity = answer.getLabelPropensity() == null ? 1.0 : answer.getLabelPropensity();
       items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
-          next.getText().equals(right), 1.0 / propensity, answer.getExplored(), !answer.getExplored(),
-          answer.getCostUnits(), next.getCostUnits()));
+          next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
+          !answer.getExplored(), answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null));
     }
 
     /** Counts records the reader met that were not outcomes. */
@@ -187,6 +190,7 @@ public final class TierOutcomeReport {
   private final long read;
   private final int used;
   private final int explored;
+  private final int labelSampled;
   private final Map<String, Long> skipped;
   private final Map<String, Long> labels;
   private final double totalWeight;
@@ -199,7 +203,7 @@ public final class TierOutcomeReport {
   private final String inForce;
   private final List<Point> points;
 
-  private TierOutcomeReport(int tier, long read, int used, int explored, Map<String, Long> skipped,
+  private TierOutcomeReport(int tier, long read, int used, int explored, int labelSampled, Map<String, Long> skipped,
       Map<String, Long> labels, double totalWeight,
       double effectiveN, double tierAccuracy, double nextAccuracy, double asRunShare, double asRunAccuracy,
       List<OutcomeReport.RuleResult> rules, String inForce, List<Point> points) {
@@ -207,6 +211,7 @@ public final class TierOutcomeReport {
     this.read = read;
     this.used = used;
     this.explored = explored;
+    this.labelSampled = labelSampled;
     this.skipped = skipped;
     this.labels = labels;
     this.totalWeight = totalWeight;
@@ -290,7 +295,8 @@ public final class TierOutcomeReport {
     }
     List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList());
     int explored = (int) items.stream().filter(Item::explored).count();
-    return new TierOutcomeReport(collected.tier, collected.read, n, explored,
+    int labelSampled = (int) items.stream().filter(Item::labelSampled).count();
+    return new TierOutcomeReport(collected.tier, collected.read, n, explored, labelSampled,
         Collections.unmodifiableMap(new LinkedHashMap<>(collected.skipped)),
         Collections.unmodifiableMap(new LinkedHashMap<>(collected.labels)), total, total * total / squares,
         tierRight / total, nextRight / total, asRunPassed / total, asRunRight / total, List.copyOf(results), inForce,
@@ -371,10 +377,14 @@ public final class TierOutcomeReport {
     if (stopped == 0) {
       return java.util.Optional.empty();
     }
+    if (labelSampled > 0) {
+      return java.util.Optional.empty(); // the sampled whole answers stand for them
+    }
     return java.util.Optional.of("warning: " + stopped + " outcomes where tier " + tier + " stopped early (a prefix,"
         + " whose correctness is unknown) were skipped: they are requests its rule passed on, so these figures leave"
-        + " out the requests that score highest; run the router with escalation.early-defer=false while evaluating"
-        + " a middle tier");
+        + " out the requests that score highest; set escalation.early-defer-label-share above 0 on the router (a"
+        + " share decodes whole and stands for them), or escalation.early-defer=false, while evaluating a middle"
+        + " tier");
   }
 
   public int tier() {
@@ -391,6 +401,11 @@ public final class TierOutcomeReport {
 
   public int explored() {
     return explored;
+  }
+
+  /** Used answers that label sampling decoded whole where early deferral would have stopped them. */
+  public int labelSampled() {
+    return labelSampled;
   }
 
   public Map<String, Long> skipped() {
@@ -455,6 +470,7 @@ public final class TierOutcomeReport {
     counts.put("read", read);
     counts.put("used", used);
     counts.put("explored", explored);
+    counts.put("label_sampled", labelSampled);
     ObjectNode skips = counts.putObject("skipped");
     skipped.forEach(skips::put);
     ObjectNode sources = counts.putObject("labels");
@@ -487,9 +503,10 @@ public final class TierOutcomeReport {
     StringBuilder out = new StringBuilder();
     out.append("tier ").append(tier).append(": outcomes ").append(OutcomeReport.counts(read, used, skipped)).append('\n');
     out.append(String.format(Locale.ROOT,
-        "used: %d passed on by the rule, %d explored (labelled by %s); weighted by 1/propensity they stand for %.1f"
-            + " requests reaching tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
-        used - explored, explored, String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " "
+        "used: %d passed on by the rule%s, %d explored (labelled by %s); weighted by 1/propensity they stand for"
+            + " %.1f requests reaching tier %d, effective sample size %.1f; tier %d %.2f%%, tier %d %.2f%% (weighted)%n",
+        used - explored, labelSampled == 0 ? "" : " (" + labelSampled + " decoded whole by label sampling)", explored,
+        String.join(", ", labels.entrySet().stream().map(e -> e.getKey() + " "
             + e.getValue()).toList()), totalWeight, tier, effectiveN, tier, 100 * tierAccuracy, tier + 1,
         100 * nextAccuracy));
     out.append(String.format(Locale.ROOT, "as run: the rule passed on %.1f%%, the two tiers together %.2f%%%n",

@@ -150,6 +150,16 @@ public final class EarlyDeferral {
   }
 
   /**
+   * The request's label-sampling draw at middle tier {@code tier}, in [0, 1) ({@code
+   * escalation.early-defer-label-share}): as {@link #labelDraw}, with the tier in the prefix, so
+   * that each tier's draw is independent of the small model's and of the other tiers'. Fixed
+   * forever.
+   */
+  public static double labelDraw(String requestId, int tier) {
+    return (StableHash.of("early-defer-label tier " + tier + "\0" + requestId) >>> 11) * 0x1.0p-53;
+  }
+
+  /**
    * Whether {@code condition} would have stopped a generation that was decoded to its end: a fresh
    * check told its tokens in order, as the decoder tells them (each token that leaves the row
    * below {@code limit}; the token that reaches the limit ends the row anyway), says stop after

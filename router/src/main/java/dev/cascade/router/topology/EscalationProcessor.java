@@ -113,13 +113,16 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
   private IdleAwarePunctuator ticker;
   private KeyValueStore<String, Escalation> pending;
 
-  /** A call's end; {@code tier}: the tier it called (or would have called). */
-  /** A call's end; {@code stopThreshold} is the early stop it asked of a middle tier (null: none). */
+  /**
+   * A call's end; {@code tier}: the tier it called (or would have called); {@code stopThreshold}: the
+   * early stop it asked of a middle tier (null: none); {@code sampledStop}: the early stop it would
+   * have asked had label sampling not let it decode to its end (null: not sampled).
+   */
   private record Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis,
-      Double stopThreshold) {
+      Double stopThreshold, Double sampledStop) {
 
     Completion(String requestId, String tier, LargeAnswer answer, Throwable error, double millis) {
-      this(requestId, tier, answer, error, millis, null);
+      this(requestId, tier, answer, error, millis, null, null);
     }
   }
 
@@ -226,6 +229,12 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       CompletableFuture<LargeAnswer> call;
       EscalationTiers.Tier tier = tierOf(e);
       EarlyStopSpec stop = e.getDegradeFallback() != null ? null : earlyStopOf(tier);
+      // Label sampling: a drawn share of the calls that could stop decode to their end, so that the
+      // tier's rule can be evaluated on whole answers (escalation.early-defer-label-share).
+      EarlyStopSpec sampled = stop != null && tiers.labelSampled(id, tier.tier()) ? stop : null;
+      if (sampled != null) {
+        stop = null;
+      }
       try {
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
@@ -242,9 +251,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         observer.tierFallback();
       }
       String tierName = tier.name();
+      Double stopThreshold = stop == null ? null : stop.threshold();
+      Double sampledStop = sampled == null ? null : sampled.threshold();
       call.whenComplete((answer, error) -> completed.add(
-          new Completion(id, tierName, answer, error, (System.nanoTime() - t0) / 1e6,
-              stop == null ? null : stop.threshold())));
+          new Completion(id, tierName, answer, error, (System.nanoTime() - t0) / 1e6, stopThreshold, sampledStop)));
     }
   }
 
@@ -315,7 +325,8 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    * The answer of {@code tier}, scored when it is a middle tier with a rule; deferred when the
    * score passes the threshold.
    */
-  private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer, Double stopThreshold) {
+  private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer, Double stopThreshold,
+      Double sampledStop) {
     java.util.Optional<TierPolicy> rule = tiers.isLast(tier.tier()) ? java.util.Optional.empty()
         : policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies());
     if (rule.isEmpty()) {
@@ -336,8 +347,13 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
       }
     }
     observer.tierDecided(tier.name(), decided.threshold(), defers, decided.explored());
-    return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
+    TierAnswer scoredAnswer = records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
         decided, score, stopThreshold);
+    if (sampledStop != null && score > sampledStop) {
+      // Decoded whole by label sampling where early deferral would have stopped it: it stands for those.
+      scoredAnswer.setLabelPropensity(tiers.labelShare());
+    }
+    return scoredAnswer;
   }
 
   private void drain() {
@@ -470,7 +486,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         pending.delete(c.requestId());
         continue;
       }
-      TierAnswer answer = c.error() == null ? scored(e, tierOf(e), c.answer(), c.stopThreshold()) : null;
+      TierAnswer answer = c.error() == null ? scored(e, tierOf(e), c.answer(), c.stopThreshold(), c.sampledStop()) : null;
       if (answer != null && answer.getDeferred()) {
         // On to the next tier, this answer kept with the pending escalation (same transaction).
         Escalation next = Escalation.newBuilder(e).setTierAnswers(append(e.getTierAnswers(), answer)).build();

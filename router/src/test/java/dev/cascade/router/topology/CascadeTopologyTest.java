@@ -112,6 +112,12 @@ class CascadeTopologyTest {
   /** As above, medium deciding by {@code middle}. */
   private void startTieredDriver(EscalationClient medium, EscalationClient large,
       dev.cascade.router.policy.TierPolicy middle) {
+    startTieredDriver(medium, large, middle, 0.0);
+  }
+
+  /** As above, with {@code labelShare} of medium's early deferrals decoded to the end all the same. */
+  private void startTieredDriver(EscalationClient medium, EscalationClient large,
+      dev.cascade.router.policy.TierPolicy middle, double labelShare) {
     DeferralPolicy policy = new DeferralPolicy("chow-quantile", 0.0, 1.0, 0.0, 0.0, 0, "test", 0, "test", null,
         List.of(), "chow-sum", null, List.of(middle));
     RoutingRecords records = new RoutingRecords(new CostModel(1, 10), String::length);
@@ -122,7 +128,8 @@ class CascadeTopologyTest {
         Duration.ofMillis(20), medium, records, 4, 48, Runnable::run, batchTimeout,
         new dev.cascade.router.escalation.EscalationTiers(List.of(
             new dev.cascade.router.escalation.EscalationTiers.Tier(1, "medium", medium, 4),
-            new dev.cascade.router.escalation.EscalationTiers.Tier(2, "large", large, 10)))));
+            new dev.cascade.router.escalation.EscalationTiers.Tier(2, "large", large, 10)),
+            new dev.cascade.router.policy.TierThresholds(), labelShare)));
   }
 
   private void startDriver(CascadeTopology.Parts parts) {
@@ -1076,6 +1083,80 @@ class CascadeTopologyTest {
       assertThat(stopAbove).as("stop thresholds above the decision threshold").isGreaterThan(earlyStops.get() * 9 / 10);
       assertThat(decided).as("the configured threshold for the first scores only").isGreaterThanOrEqualTo(n - warm - 5);
       assertThat(passedOn / (double) decided).isBetween(0.25, 0.35);
+    } finally {
+      large.close();
+      mediumChannel.shutdownNow();
+      mediumServer.shutdownNow();
+    }
+  }
+
+  @Test
+  void labelSamplingLetsADrawnShareOfAMiddleTiersEarlyDeferralsDecodeWholeAndWeighsThemBack() throws Exception {
+    // Medium's one token scores 0.0 to 9.9 by the number in the prompt; it stops early, as a real
+    // server does, once its score passes the threshold the call gives (5.0). Half the calls that
+    // could stop are let decode whole instead; a fifth of what medium's rule would serve is explored.
+    String name = InProcessServerBuilder.generateName();
+    java.util.Set<String> askedToStop = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
+        float logprob = -(k * 37 % 100) / 10f;
+        boolean stops = false;
+        if (request.hasEarlyStop()) {
+          askedToStop.add(request.getRequestId());
+          stops = -logprob > request.getEarlyStop().getThreshold();
+        }
+        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
+            .addTokenLogprobs(logprob).setModel("medium").setStoppedEarly(stops).build());
+        out.onCompleted();
+      }
+    }).build().start();
+    ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
+    EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
+    try {
+      driver.close();
+      escalations.close();
+      dev.cascade.router.policy.TierPolicy exploring = new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 5.0,
+          0.0, 0.2);
+      startTieredDriver(new EscalationClient(mediumChannel, false, tierSettings(60_000)), large, exploring, 0.5);
+      int n = 700;
+      for (int i = 0; i < n; i++) {
+        send("r" + i, "unsure " + i, i % 2 == 0 ? "MEDIUM " + i : "UNSURE " + i);
+      }
+      assertThat(collect(n)).hasSize(n);
+      List<RoutingOutcome> all = outcomes.readValuesToList();
+      assertThat(all).hasSize(n);
+      int wouldStop = 0;
+      int sampled = 0;
+      int stopped = 0;
+      dev.cascade.router.learning.TierOutcomeReport.Collector collector =
+          new dev.cascade.router.learning.TierOutcomeReport.Collector(1);
+      for (RoutingOutcome o : all) {
+        collector.accept(o);
+        TierAnswer medium = o.getTierAnswers().get(0);
+        boolean drawn = dev.cascade.router.policy.EarlyDeferral.labelDraw(o.getRequestId(), 1) < 0.5;
+        assertThat(askedToStop.contains(o.getRequestId())).as("a sampled call asks no early stop").isEqualTo(!drawn);
+        boolean above = medium.getScore() > 5.0;
+        assertThat(medium.getDeferred()).isEqualTo(above || medium.getExplored());
+        assertThat(medium.getStoppedEarly()).isEqualTo(above && !drawn);
+        assertThat(medium.getLabelPropensity()).isEqualTo(above && drawn ? 0.5 : null);
+        assertThat(medium.getStopThreshold()).isEqualTo(drawn ? null : 5.0);
+        wouldStop += above ? 1 : 0;
+        sampled += above && drawn ? 1 : 0;
+        stopped += medium.getStoppedEarly() ? 1 : 0;
+      }
+      assertThat(sampled / (double) wouldStop).isBetween(0.4, 0.6);
+      assertThat(stopped).isEqualTo(wouldStop - sampled);
+      dev.cascade.router.learning.TierOutcomeReport report =
+          dev.cascade.router.learning.TierOutcomeReport.compute(collector, 200, 1);
+      assertThat(report.labelSampled()).isEqualTo(sampled);
+      assertThat(report.skipped()).containsEntry(dev.cascade.router.learning.TierOutcomeReport.STOPPED_EARLY,
+          (long) stopped);
+      assertThat(report.stoppedEarlyWarning()).as("the sampled ones stand for them").isEmpty();
+      // Every request reaching medium is stood for: the sampled by 1/0.5, the explored by 1/0.2.
+      assertThat(report.totalWeight()).isBetween(n * 0.85, n * 1.15);
+      assertThat(report.asRunShare()).isCloseTo(wouldStop / (double) n, within(0.1));
     } finally {
       large.close();
       mediumChannel.shutdownNow();
