@@ -74,6 +74,7 @@ public final class CascadeMetrics implements RoutingObserver {
   private final Counter earlyDeferrals;
   private final Counter earlyDeferralsDecodedForLabel;
   private final Counter tierEarlyDeferrals;
+  private final Counter tierDecodedForLabel;
   private final Counter earlyDeferralsBelowThreshold;
   private final Counter tierDecisions;
   private final Gauge tierThreshold;
@@ -211,6 +212,11 @@ public final class CascadeMetrics implements RoutingObserver {
         .help("Middle-tier answers that the tier's server stopped once the tier's exact rule had decided to pass the"
             + " request on (stopped_early in the outcome's tier_answers; escalation.early-defer), by tier name")
         .labelNames("tier").withoutExemplars().register(registry);
+    tierDecodedForLabel = Counter.builder().name("cascade_tier_early_deferrals_decoded_for_label_total")
+        .help("Middle-tier answers that the tier's early deferral would have stopped but that were decoded to their"
+            + " end, so that eval --outcomes --tier N has their whole answers (label_propensity in the outcome's"
+            + " tier_answers; escalation.early-defer-label-share), by tier name; not in cascade_tier_early_deferrals_total")
+        .labelNames("tier").withoutExemplars().register(registry);
     earlyDeferralsBelowThreshold = Counter.builder().name("cascade_early_deferrals_below_threshold_total")
         .help("Requests stopped early whose prefix scored at or below the threshold they were then decided by (the"
             + " small model's, or a middle tier's by name): under a target rate the threshold rose past the stop"
@@ -305,6 +311,7 @@ public final class CascadeMetrics implements RoutingObserver {
       EscalationClient.REFUSALS.forEach(code -> largeModelRefusals.labelValues(tier, code));
       if (i < names.size() - 1) {
         tierEarlyDeferrals.labelValues(tier);
+        tierDecodedForLabel.labelValues(tier);
         earlyDeferralsBelowThreshold.labelValues(tier);
         tierDecisions.labelValues(tier, PASS_ON);
         tierDecisions.labelValues(tier, SERVE);
@@ -402,6 +409,9 @@ public final class CascadeMetrics implements RoutingObserver {
       earlyDeferralsDecodedForLabel.inc();
     }
     for (dev.cascade.schemas.avro.TierAnswer t : outcome.getTierAnswers()) {
+      if (t.getLabelPropensity() != null) {
+        tierDecodedForLabel.labelValues(t.getModel()).inc();
+      }
       if (t.getStoppedEarly()) {
         tierEarlyDeferrals.labelValues(t.getModel()).inc();
         if (t.getScore() != null && t.getThreshold() != null && !(t.getScore() > t.getThreshold())) {

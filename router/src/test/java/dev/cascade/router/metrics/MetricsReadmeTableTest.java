@@ -138,6 +138,13 @@ class MetricsReadmeTableTest {
     var e = records.escalated(p, g, s, 1, 1, 2).escalation();
     var middle = records.tierAnswer(e, 1, "medium", 4.5, new LargeAnswer("a", new int[] {1}, new float[] {-3f}, 1, 1,
         1, 0, 0, true), new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0), 3.0, true);
+    // And one whose middle tier label sampling decoded whole where it would have stopped.
+    var sampledMiddle = records.tierAnswer(e, 1, "medium", 4.5, new LargeAnswer("a", new int[] {1}, new float[] {-3f},
+        1, 1), new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0), 3.0, true);
+    sampledMiddle.setLabelPropensity(0.5);
+    records.afterTiers(dev.cascade.schemas.avro.Escalation.newBuilder(e).setTierAnswers(List.of(sampledMiddle)).build(),
+        records.tierAnswer(e, 2, "large", 12.8, new LargeAnswer("ab", new int[] {1, 2}, new float[2], 1, 1), null, null,
+            false), null, 1, 3);
     records.afterTiers(dev.cascade.schemas.avro.Escalation.newBuilder(e).setTierAnswers(List.of(middle)).build(),
         records.tierAnswer(e, 2, "large", 12.8, new LargeAnswer("ab", new int[] {1, 2}, new float[2], 1, 1), null, null,
             false), null, 1, 3);

@@ -74,6 +74,22 @@ class RouterMetricsTest {
     assertThat(after.value("cascade_early_deferrals_below_threshold_total", "model", "medium")).isEqualTo(1);
   }
 
+  @Test
+  void aMiddleTiersAnswersDecodedWholeByLabelSamplingAreCountedApartFromItsEarlyDeferrals() {
+    RouterMetrics metrics = RouterMetrics.enabled(0.7, 0, List.of("medium", "large"));
+    Scrape fresh = Scrape.parse(Exposition.of(metrics.registry().orElseThrow()));
+    assertThat(fresh.value("cascade_tier_early_deferrals_decoded_for_label_total", "tier", "medium")).isZero();
+    dev.cascade.schemas.avro.TierAnswer whole = tier(2.0, 1.2);
+    whole.setStoppedEarly(false);
+    whole.setStopThreshold(null);
+    whole.setLabelPropensity(0.5);
+    metrics.observer().answered(outcome(2.5, 2.0, whole));
+    metrics.observer().answered(outcome(2.5, 2.0, tier(1.5, 1.2)));
+    Scrape after = Scrape.parse(Exposition.of(metrics.registry().orElseThrow()));
+    assertThat(after.value("cascade_tier_early_deferrals_decoded_for_label_total", "tier", "medium")).isEqualTo(1);
+    assertThat(after.value("cascade_tier_early_deferrals_total", "tier", "medium")).isEqualTo(1);
+  }
+
   private static dev.cascade.schemas.avro.TierAnswer tier(double score, double threshold) {
     return dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1).setModel("medium").setText("x")
         .setTokens(List.of()).setTokenLogprobs(List.of()).setRule("chow-sum").setScore(score).setThreshold(threshold)
