@@ -1020,23 +1020,8 @@ class CascadeTopologyTest {
     // Medium's one token scores (Chow-Sum) 0.0 to 9.9 by the number in the prompt, spread evenly; at
     // its configured threshold 1.0 it would pass on 90% of them. Its policy holds 30%.
     String name = InProcessServerBuilder.generateName();
-    java.util.concurrent.atomic.AtomicInteger earlyStops = new java.util.concurrent.atomic.AtomicInteger();
-    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
-      @Override
-      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
-        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
-        float logprob = -(k * 37 % 100) / 10f;
-        boolean stops = false;
-        if (request.hasEarlyStop()) {
-          earlyStops.incrementAndGet();
-          // As a real server does: it stops once the running score passes the threshold it was given.
-          stops = -logprob > request.getEarlyStop().getThreshold();
-        }
-        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
-            .addTokenLogprobs(logprob).setModel("medium").setStoppedEarly(stops).build());
-        out.onCompleted();
-      }
-    }).build().start();
+    java.util.Set<String> askedToStop = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    Server mediumServer = scoredMedium(name, true, askedToStop);
     ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
     EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
     try {
@@ -1078,9 +1063,9 @@ class CascadeTopologyTest {
       }
       // Answers stop early only above the stop threshold: 10 points of the window above the
       // decision threshold (20% of these evenly spread scores at a target of 30%).
-      assertThat(earlyStops.get()).isGreaterThanOrEqualTo(n - warm - 70);
+      assertThat(askedToStop.size()).isGreaterThanOrEqualTo(n - warm - 70);
       assertThat(stopped / (double) decided).isBetween(0.15, 0.25);
-      assertThat(stopAbove).as("stop thresholds above the decision threshold").isGreaterThan(earlyStops.get() * 9 / 10);
+      assertThat(stopAbove).as("stop thresholds above the decision threshold").isGreaterThan(askedToStop.size() * 9 / 10);
       assertThat(decided).as("the configured threshold for the first scores only").isGreaterThanOrEqualTo(n - warm - 5);
       assertThat(passedOn / (double) decided).isBetween(0.25, 0.35);
     } finally {
@@ -1097,21 +1082,7 @@ class CascadeTopologyTest {
     // could stop are let decode whole instead; a fifth of what medium's rule would serve is explored.
     String name = InProcessServerBuilder.generateName();
     java.util.Set<String> askedToStop = java.util.concurrent.ConcurrentHashMap.newKeySet();
-    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
-      @Override
-      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
-        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
-        float logprob = -(k * 37 % 100) / 10f;
-        boolean stops = false;
-        if (request.hasEarlyStop()) {
-          askedToStop.add(request.getRequestId());
-          stops = -logprob > request.getEarlyStop().getThreshold();
-        }
-        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
-            .addTokenLogprobs(logprob).setModel("medium").setStoppedEarly(stops).build());
-        out.onCompleted();
-      }
-    }).build().start();
+    Server mediumServer = scoredMedium(name, true, askedToStop);
     ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
     EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
     try {
@@ -1170,15 +1141,7 @@ class CascadeTopologyTest {
     // its threshold 5.0 it passes on about half; it explores a fifth of the others. The reference is
     // medium's answer for even numbers, the large model's (the prompt uppercased) for odd ones.
     String name = InProcessServerBuilder.generateName();
-    Server mediumServer = InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
-      @Override
-      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
-        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
-        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
-            .addTokenLogprobs(-(k * 37 % 100) / 10f).setModel("medium").build());
-        out.onCompleted();
-      }
-    }).build().start();
+    Server mediumServer = scoredMedium(name, false, java.util.concurrent.ConcurrentHashMap.newKeySet());
     ManagedChannel mediumChannel = InProcessChannelBuilder.forName(name).build();
     EscalationClient large = new EscalationClient(channel, false, tierSettings(60_000));
     try {
@@ -1233,6 +1196,32 @@ class CascadeTopologyTest {
       mediumChannel.shutdownNow();
       mediumServer.shutdownNow();
     }
+  }
+
+  /**
+   * A started in-process {@code medium} server answering "MEDIUM k" for a prompt with the number k,
+   * one token whose Chow-Sum score is 0.0 to 9.9, spread evenly over k; the ids of the calls that
+   * asked for an early stop go into {@code askedToStop}. When it {@code honorsEarlyStop}, it stops
+   * as a real server does, once the running score passes the threshold the call gave; else it
+   * always decodes to the end.
+   */
+  private static Server scoredMedium(String name, boolean honorsEarlyStop, java.util.Set<String> askedToStop)
+      throws java.io.IOException {
+    return InProcessServerBuilder.forName(name).addService(new LargeModelGrpc.LargeModelImplBase() {
+      @Override
+      public void generate(LargeGenerateRequest request, StreamObserver<LargeGenerateResponse> out) {
+        int k = Integer.parseInt(request.getPrompt().replaceAll("\\D", ""));
+        float logprob = -(k * 37 % 100) / 10f;
+        boolean stops = false;
+        if (request.hasEarlyStop()) {
+          askedToStop.add(request.getRequestId());
+          stops = honorsEarlyStop && -logprob > request.getEarlyStop().getThreshold();
+        }
+        out.onNext(LargeGenerateResponse.newBuilder().setText("MEDIUM " + k).addTokens(5)
+            .addTokenLogprobs(logprob).setModel("medium").setStoppedEarly(stops).build());
+        out.onCompleted();
+      }
+    }).build().start();
   }
 
   /**
