@@ -54,18 +54,21 @@ public record DemoSummary(
    * @param share {@code passedOn / reached}
    * @param byWindow the share passed on in each run of {@link #PASS_ON_WINDOW} requests reaching it, in
    *     the order they were sent (the last run may be shorter)
+   * @param explored how many of those passed on were explored: its rule would have served them
+   *     ({@code policy.tier-exploration-rates})
    */
   public record PassOn(@JsonProperty("reached") int reached, @JsonProperty("passed_on") int passedOn,
-      @JsonProperty("share") double share, @JsonProperty("by_window") List<Double> byWindow) {
+      @JsonProperty("share") double share, @JsonProperty("by_window") List<Double> byWindow,
+      @JsonProperty("explored") int explored) {
 
-    static PassOn of(List<Boolean> decisions) {
+    static PassOn of(List<Boolean> decisions, int explored) {
       int passed = (int) decisions.stream().filter(d -> d).count();
       List<Double> windows = new java.util.ArrayList<>();
       for (int from = 0; from < decisions.size(); from += PASS_ON_WINDOW) {
         List<Boolean> w = decisions.subList(from, Math.min(decisions.size(), from + PASS_ON_WINDOW));
         windows.add(Math.round(1000.0 * w.stream().filter(d -> d).count() / w.size()) / 1000.0);
       }
-      return new PassOn(decisions.size(), passed, ratio(passed, decisions.size()), windows);
+      return new PassOn(decisions.size(), passed, ratio(passed, decisions.size()), windows, explored);
     }
   }
 
@@ -129,6 +132,7 @@ public record DemoSummary(
     int smallEarlyStops = 0;
     long smallDecodedTokens = 0;
     Map<String, List<Boolean>> passOn = new java.util.LinkedHashMap<>();
+    Map<String, Integer> explored = new java.util.HashMap<>();
     for (String middle : tierNames.subList(1, Math.max(1, tierNames.size() - 1))) {
       passOn.put(middle, new java.util.ArrayList<>());
     }
@@ -178,6 +182,7 @@ public record DemoSummary(
           List<Boolean> decisions = passOn.get(t.getModel());
           if (decisions != null && t.getRule() != null) {
             decisions.add(t.getDeferred());
+            explored.merge(t.getModel(), t.getExplored() ? 1 : 0, Integer::sum);
           }
         }
       }
@@ -204,7 +209,8 @@ public record DemoSummary(
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
         servedByTier(tierNames, servedBy), percentiles(escalation), draftTokens, draftAccepted, tierEarlyStops,
         scored, passOn.entrySet().stream().collect(java.util.stream.Collectors.toMap(Map.Entry::getKey,
-            e -> PassOn.of(e.getValue()), (a, b) -> a, java.util.LinkedHashMap::new)),
+            e -> PassOn.of(e.getValue(), explored.getOrDefault(e.getKey(), 0)), (a, b) -> a,
+            java.util.LinkedHashMap::new)),
         smallEarlyStops, smallDecodedTokens);
   }
 
@@ -229,8 +235,10 @@ public record DemoSummary(
         total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "))
         + (tierEarlyStops == 0 ? "" : "; middle-tier answers stopped early: " + tierEarlyStops)
         + tierPassOn.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT,
-            "%n                    %s passed on %.1f%% of the %d requests reaching it (by %d: %s)", e.getKey(),
-            100 * e.getValue().share(), e.getValue().reached(), PASS_ON_WINDOW, e.getValue().byWindow().stream()
+            "%n                    %s passed on %.1f%% of the %d requests reaching it%s (by %d: %s)", e.getKey(),
+            100 * e.getValue().share(), e.getValue().reached(), e.getValue().explored() == 0 ? ""
+                : String.format(java.util.Locale.ROOT, ", %d of them explored", e.getValue().explored()),
+            PASS_ON_WINDOW, e.getValue().byWindow().stream()
                 .map(s -> String.format(java.util.Locale.ROOT, "%.0f%%", 100 * s))
                 .collect(java.util.stream.Collectors.joining(" "))))
             .collect(java.util.stream.Collectors.joining());

@@ -91,7 +91,9 @@ class DemoSummaryTest {
       RoutingOutcome.Builder o = RoutingOutcome.newBuilder(outcome(id, by, 1, 0, 0));
       if (reaches) {
         List<dev.cascade.schemas.avro.TierAnswer> tiers = new ArrayList<>();
-        tiers.add(tier(1, "medium", "chow-sum", passes, passes && reached == 104));
+        dev.cascade.schemas.avro.TierAnswer middle = tier(1, "medium", "chow-sum", passes, passes && reached == 104);
+        middle.setExplored(passes && reached % 10 == 0); // 13 of those passed on were explored (10 + 3)
+        tiers.add(middle);
         if (passes) {
           tiers.add(tier(2, "large", null, false, false));
         }
@@ -110,7 +112,9 @@ class DemoSummaryTest {
     assertThat(medium.passedOn()).isEqualTo(63);
     assertThat(medium.share()).isEqualTo(63 / 150.0);
     assertThat(medium.byWindow()).containsExactly(0.5, 0.26);
-    assertThat(summary.toText()).contains("medium passed on 42.0% of the 150 requests reaching it (by 100: 50% 26%)");
+    assertThat(medium.explored()).isEqualTo(13);
+    assertThat(summary.toText()).contains("medium passed on 42.0% of the 150 requests reaching it, 13 of them explored"
+        + " (by 100: 50% 26%)");
   }
 
   private static dev.cascade.schemas.avro.TierAnswer tier(int tier, String model, String rule, boolean deferred,
