@@ -140,14 +140,14 @@ public final class FaultHarness {
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
       List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
-      TierOutcomeReport middleEvaluation) {
+      TierOutcomeReport middleEvaluation, int middleExploreMismatches) {
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
         double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
         Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
         List<Double> escalationRates, List<Double> middlePassOnRates) {
       this(sent, answered, lost, duplicates, degraded, deadLettered, p50Ms, p99Ms, p99MsDuringFaults, faults, seconds,
-          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, 0, 0, null);
+          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, 0, 0, null, 0);
     }
 
     public String toJson() {
@@ -184,6 +184,8 @@ public final class FaultHarness {
         s.append("], \"middle_early_stops\": ").append(middleEarlyStops);
         // Answers the middle tier's rule would have served, passed on by policy.tier-exploration-rates.
         s.append(", \"middle_explored\": ").append(middleExplored);
+        // Outcomes whose explored flag is not what the tier's draw and the rule's decision say (replays included).
+        s.append(", \"middle_explore_mismatches\": ").append(middleExploreMismatches);
       }
       if (middleEvaluation != null) {
         // The middle tier's rule evaluated from the outcomes, as eval --outcomes --tier 1 does.
@@ -414,7 +416,28 @@ public final class FaultHarness {
         o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW),
         (int) v.middleStoppedEarly.values().stream().filter(b -> b).count(),
         (int) v.middleExplored.values().stream().filter(b -> b).count(),
-        v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1));
+        v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1),
+        exploreMismatches(v.middleAnswers, o.routerSettings()));
+  }
+
+  /**
+   * The middle tier's answers whose {@code explored} flag differs from what the tier's exploration
+   * draw ({@code policy.tier-exploration-rates}' first rate; 0 when not set) and its rule's decision
+   * say: explored exactly where the rule would have served the answer and the request's draw is
+   * below the rate. Every router and every replay after a kill must make the same choice.
+   */
+  static int exploreMismatches(Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers,
+      Map<String, String> routerSettings) {
+    String rates = routerSettings.getOrDefault("policy.tier-exploration-rates", "");
+    double rate = rates.isBlank() ? 0.0 : Double.parseDouble(rates.split(",")[0].trim());
+    dev.cascade.router.policy.TierPolicy drawing = new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 0, 0, rate);
+    int mismatches = 0;
+    for (Map.Entry<String, dev.cascade.schemas.avro.TierAnswer> e : middleAnswers.entrySet()) {
+      dev.cascade.schemas.avro.TierAnswer t = e.getValue();
+      boolean ruleServes = !(t.getScore() > t.getThreshold()) && !t.getStoppedEarly();
+      mismatches += t.getExplored() != (ruleServes && drawing.explores(e.getKey(), 1)) ? 1 : 0;
+    }
+    return mismatches;
   }
 
   /** A fault at a time. */
@@ -530,6 +553,8 @@ public final class FaultHarness {
     final Map<String, Boolean> middlePassedOn = new ConcurrentHashMap<>();
     final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
     final Map<String, Boolean> middleExplored = new ConcurrentHashMap<>();
+    /** Per request that reached the middle tier: its scored answer there. */
+    final Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers = new ConcurrentHashMap<>();
     /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
     final TierOutcomeReport.Collector middleOutcomes = new TierOutcomeReport.Collector(1);
     private final java.util.Set<String> outcomeIds = new java.util.HashSet<>();
@@ -597,6 +622,7 @@ public final class FaultHarness {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
                     middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
                     middleExplored.put(o.getRequestId(), t.getExplored());
+                    middleAnswers.put(o.getRequestId(), t);
                   });
               if (outcomeIds.add(o.getRequestId())) {
                 middleOutcomes.accept(o);

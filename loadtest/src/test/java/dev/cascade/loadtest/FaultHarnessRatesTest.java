@@ -29,9 +29,10 @@ class FaultHarnessRatesTest {
     assertThat(r.toJson()).contains("\"escalation_rate\": 0.333, \"escalation_rate_per_250\": [null, 0.500]")
         .doesNotContain("middle_pass_on").doesNotContain("middle_early_stops");
     FaultHarness.Result three = new FaultHarness.Result(3, 3, 0, 0, 0, 0, 10, 20, Double.NaN, List.of(), 1.0,
-        java.util.Map.of(), java.util.Map.of(0, 1, 1, 1, 2, 1), 2.0 / 3, List.of(2.0 / 3), List.of(0.5), 1, 0, null);
+        java.util.Map.of(), java.util.Map.of(0, 1, 1, 1, 2, 1), 2.0 / 3, List.of(2.0 / 3), List.of(0.5), 1, 0, null, 0);
     assertThat(three.toJson()).contains("\"escalation_rate_per_250\": [0.667], \"middle_pass_on_per_250\": [0.500],"
-        + " \"middle_early_stops\": 1, \"middle_explored\": 0, \"degraded_reasons\": {}")
+        + " \"middle_early_stops\": 1, \"middle_explored\": 0, \"middle_explore_mismatches\": 0,"
+        + " \"degraded_reasons\": {}")
         .doesNotContain("middle_evaluation");
   }
 
@@ -60,9 +61,30 @@ class FaultHarnessRatesTest {
     dev.cascade.router.learning.TierOutcomeReport report = dev.cascade.router.learning.TierOutcomeReport.compute(
         collector, 50, 1);
     FaultHarness.Result three = new FaultHarness.Result(40, 40, 0, 0, 0, 0, 10, 20, Double.NaN, List.of(), 1.0,
-        java.util.Map.of(), java.util.Map.of(2, 40), 1.0, List.of(1.0), List.of(0.5), 0, 10, report);
-    assertThat(three.toJson()).contains("\"middle_explored\": 10, \"middle_evaluation\": {\"used\": 30,"
-        + " \"explored\": 10, \"effective_n\": ");
+        java.util.Map.of(), java.util.Map.of(2, 40), 1.0, List.of(1.0), List.of(0.5), 0, 10, report, 0);
+    assertThat(three.toJson()).contains("\"middle_explored\": 10, \"middle_explore_mismatches\": 0,"
+        + " \"middle_evaluation\": {\"used\": 30, \"explored\": 10, \"effective_n\": ");
     assertThat(report.totalWeight()).isEqualTo(40.0);
+  }
+
+  @Test
+  void anExploredFlagThatIsNotWhatTheTiersDrawSaysIsAMismatch() {
+    dev.cascade.router.policy.TierPolicy drawing = new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 0, 0, 0.3);
+    java.util.Map<String, dev.cascade.schemas.avro.TierAnswer> answers = new java.util.HashMap<>();
+    for (int i = 0; i < 200; i++) {
+      String id = "f-" + i;
+      double score = (i % 10) / 10.0; // at or below the threshold 0.45 for i % 10 < 5: the rule serves those
+      boolean serves = score <= 0.45;
+      answers.put(id, dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1).setModel("medium").setText("x")
+          .setRule("chow-sum").setScore(score).setThreshold(0.45).setDeferred(!serves || drawing.explores(id, 1))
+          .setExplored(serves && drawing.explores(id, 1)).build());
+    }
+    java.util.Map<String, String> settings = java.util.Map.of("policy.tier-exploration-rates", "0.3");
+    assertThat(FaultHarness.exploreMismatches(answers, settings)).isZero();
+    answers.get("f-0").setExplored(!answers.get("f-0").getExplored());
+    answers.get("f-7").setExplored(true); // above the threshold: never explored
+    assertThat(FaultHarness.exploreMismatches(answers, settings)).isEqualTo(2);
+    assertThat(FaultHarness.exploreMismatches(answers, java.util.Map.of())).as("no rate: none explored")
+        .isEqualTo((int) answers.values().stream().filter(dev.cascade.schemas.avro.TierAnswer::getExplored).count());
   }
 }
