@@ -415,7 +415,7 @@ public final class FaultHarness {
             Collectors.summingInt(a -> 1)))), escalationRate, windowRates(escalated, RATE_WINDOW),
         o.middle().isEmpty() ? List.of() : windowRates(passedOn, RATE_WINDOW),
         (int) v.middleStoppedEarly.values().stream().filter(b -> b).count(),
-        (int) v.middleExplored.values().stream().filter(b -> b).count(),
+        (int) v.middleAnswers.values().stream().filter(dev.cascade.schemas.avro.TierAnswer::getExplored).count(),
         v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1),
         exploreMismatches(v.middleAnswers, o.routerSettings()));
   }
@@ -552,7 +552,6 @@ public final class FaultHarness {
     /** Per request that reached the middle tier (tier 1 of three): whether it passed the request on. */
     final Map<String, Boolean> middlePassedOn = new ConcurrentHashMap<>();
     final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
-    final Map<String, Boolean> middleExplored = new ConcurrentHashMap<>();
     /** Per request that reached the middle tier: its scored answer there. */
     final Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers = new ConcurrentHashMap<>();
     /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
@@ -621,7 +620,6 @@ public final class FaultHarness {
                   .ifPresent(t -> {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
                     middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
-                    middleExplored.put(o.getRequestId(), t.getExplored());
                     middleAnswers.put(o.getRequestId(), t);
                   });
               if (outcomeIds.add(o.getRequestId())) {

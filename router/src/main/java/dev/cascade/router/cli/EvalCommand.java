@@ -364,11 +364,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput());
     CascadeConfig config = configOptions.load();
     Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
-    if (tier != null) {
-      return evaluateTierOutcomes(client, config);
-    }
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
     spec.commandLine().getErr().println(feedback.summary());
+    if (tier != null) {
+      return evaluateTierOutcomes(client, feedback);
+    }
     OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
     collector.undecodable(read.undecodable());
@@ -398,9 +398,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   }
 
   /** {@code eval --outcomes --tier N}: middle tier N's rules from the topic. */
-  private Integer evaluateTierOutcomes(Map<String, Object> client, CascadeConfig config) {
-    FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
-    spec.commandLine().getErr().println(feedback.summary());
+  private Integer evaluateTierOutcomes(Map<String, Object> client, FeedbackJoin feedback) throws IOException {
     dev.cascade.router.learning.TierOutcomeReport.Collector collector =
         new dev.cascade.router.learning.TierOutcomeReport.Collector(tier, feedback::on);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
@@ -419,11 +417,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       root.put("source", read.range());
       root.putArray("warnings");
       outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
-      try {
-        out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
-      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-        throw new IllegalStateException(e);
-      }
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
       out.print(report.toTable());

@@ -71,7 +71,7 @@ public final class TierOutcomeReport {
   static final double[] SHARES = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
   private record Item(double[] chow, String inForce, double score, boolean tierCorrect, boolean nextCorrect,
-      double weight, boolean explored, boolean ruleDeferred, double tierCost, double nextCost, boolean labelSampled) {}
+      double weight, boolean explored, double tierCost, double nextCost, boolean labelSampled) {}
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -165,7 +165,7 @@ public final class TierOutcomeReport {
       double labelPropensity = answer.getLabelPropensity() == null ? 1.0 : answer.getLabelPropensity();
       items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
           next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
-          !answer.getExplored(), answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null));
+          answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null));
     }
 
     /** Counts records the reader met that were not outcomes. */
@@ -290,8 +290,10 @@ public final class TierOutcomeReport {
       squares += w * w;
       tierRight += item.tierCorrect() ? w : 0;
       nextRight += item.nextCorrect() ? w : 0;
-      asRunPassed += item.ruleDeferred() ? w : 0;
-      asRunRight += (item.ruleDeferred() ? item.nextCorrect() : item.tierCorrect()) ? w : 0;
+      // Every used answer was passed on; those its rule passed on (not explored) are the rule's own.
+      boolean ruleDeferred = !item.explored();
+      asRunPassed += ruleDeferred ? w : 0;
+      asRunRight += (ruleDeferred ? item.nextCorrect() : item.tierCorrect()) ? w : 0;
     }
     List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList());
     int explored = (int) items.stream().filter(Item::explored).count();

@@ -146,7 +146,7 @@ public final class EarlyDeferral {
    * exploration draw is.
    */
   public static double labelDraw(String requestId) {
-    return (StableHash.of("early-defer-label\0" + requestId) >>> 11) * 0x1.0p-53;
+    return StableHash.unit("early-defer-label\0" + requestId);
   }
 
   /**
@@ -156,7 +156,7 @@ public final class EarlyDeferral {
    * forever.
    */
   public static double labelDraw(String requestId, int tier) {
-    return (StableHash.of("early-defer-label tier " + tier + "\0" + requestId) >>> 11) * 0x1.0p-53;
+    return StableHash.unit("early-defer-label tier " + tier + "\0" + requestId);
   }
 
   /**

@@ -65,7 +65,7 @@ public final class PolicyDecider {
    * change which requests a replay explores.
    */
   static double explorationDraw(String requestId) {
-    return (StableHash.of(requestId) >>> 11) * 0x1.0p-53;
+    return StableHash.unit(requestId);
   }
 
 }

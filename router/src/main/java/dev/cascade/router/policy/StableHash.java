@@ -24,4 +24,12 @@ public final class StableHash {
     hash ^= hash >>> 33;
     return hash;
   }
+
+  /**
+   * A draw in [0, 1) fixed by {@code text}: the top 53 bits of {@link #of} scaled by 2⁻⁵³. The
+   * exploration and label-sampling draws are made from it; fixed forever, as {@link #of} is.
+   */
+  public static double unit(String text) {
+    return (of(text) >>> 11) * 0x1.0p-53;
+  }
 }

@@ -107,7 +107,7 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
 
   /** The request's exploration draw at middle tier {@code tier}, in [0, 1). Fixed forever, as the small model's. */
   static double explorationDraw(String requestId, int tier) {
-    return (StableHash.of(requestId + "\u0000tier " + tier) >>> 11) * 0x1.0p-53;
+    return StableHash.unit(requestId + "\u0000tier " + tier);
   }
 
   /**
