@@ -98,7 +98,7 @@ public final class PolicyTopic implements PolicyStore {
    *
    * @param fallback the policy in force while the topic holds none (the configured default)
    */
-  static PolicyTopic start(Map<String, Object> clientProps, String topic, DeferralPolicy fallback) {
+  public static PolicyTopic start(Map<String, Object> clientProps, String topic, DeferralPolicy fallback) {
     return start(clientProps, topic, fallback, null);
   }
 

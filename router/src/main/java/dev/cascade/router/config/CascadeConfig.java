@@ -292,6 +292,16 @@ public final class CascadeConfig {
       "while the policy in force is an operator's pin (it names a rule version, NAME@VERSION, or a learned rule other"
           + " than learn.rule) the learner still publishes the rule versions it earns to the rules topic but writes no"
           + " policy (no switch, no revert); false: its policy replaces the pin");
+  public static final ConfigKey<Double> LEARN_TIER_ANSWER_VALUE = ConfigKey.doubleInRange("learn.tier-answer-value", 0.0,
+      0.0, 1e12, "what a right answer is worth, in cost units (cost.tiers.per-token's): the learner then retunes each"
+          + " exploring middle tier's threshold (policy.tier-exploration-rates) to maximise this value times exact match"
+          + " less the next tier's cost, from the tier's live outcomes, publishing it when it beats the threshold in force"
+          + " on held-out outcomes; 0 (the default): middle tiers are not retuned");
+  public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
+      Integer.MAX_VALUE, "with learn.tier-answer-value: how often the middle tiers' thresholds are reconsidered");
+  public static final ConfigKey<Integer> LEARN_TIER_OUTCOMES = ConfigKey.intInRange("learn.tier-outcomes", 20_000, 100,
+      10_000_000, "with learn.tier-answer-value: about how many of the newest outcomes each round reads (those that"
+          + " reached a middle tier and carry a label are used)");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
       "cross-validation folds for choosing the learner");
   public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,
@@ -429,7 +439,7 @@ public final class CascadeConfig {
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
-      LEARN_LEARNERS,
+      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,

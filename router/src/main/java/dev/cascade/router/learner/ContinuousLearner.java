@@ -33,6 +33,8 @@ public final class ContinuousLearner implements AutoCloseable {
   private final KafkaStreams streams;
   private final StateDirectory stateDir;
   private final StreamsFate fate;
+  /** The middle tiers' tuner ({@code learn.tier-answer-value}); null when not asked for. */
+  private volatile TierTuner tierTuner;
 
   private ContinuousLearner(KafkaStreams streams, StateDirectory stateDir, StreamsFate fate) {
     this.streams = streams;
@@ -56,7 +58,8 @@ public final class ContinuousLearner implements AutoCloseable {
         config.get(CascadeConfig.TOPIC_PARTITIONS), replication));
     specs.add(new NewTopic(examplesTopic, 1, replication));
     TopicProvisioner.ensure(CascadeRouter.clientProperties(config), specs);
-    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, new LearnerMetrics(registry));
+    LearnerMetrics metrics = new LearnerMetrics(registry);
+    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics);
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = new Properties();
     props.putAll(CascadeRouter.clientProperties(config));
@@ -99,6 +102,12 @@ public final class ContinuousLearner implements AutoCloseable {
     LOG.info("learner {} running: reads {} and {}, trains {}, publishes to {} and {}", applicationId,
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());
+    try {
+      learner.tierTuner = TierTuner.startIfAsked(config, metrics);
+    } catch (RuntimeException e) {
+      learner.close();
+      throw e;
+    }
     return learner;
   }
 
@@ -132,6 +141,10 @@ public final class ContinuousLearner implements AutoCloseable {
   @Override
   public void close() {
     fate.closing();
+    TierTuner tuner = tierTuner;
+    if (tuner != null) {
+      tuner.close();
+    }
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
         org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
     stateDir.removeIfOwned();

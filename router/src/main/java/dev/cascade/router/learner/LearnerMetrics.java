@@ -52,6 +52,8 @@ public final class LearnerMetrics {
   private final Gauge lastCiLow;
   private final Gauge publishedVersion;
   private final Counter deadLetters;
+  private final Counter tierTunings;
+  private final Gauge tierGain;
 
   /** Metrics registered in {@code registry}. */
   public LearnerMetrics(PrometheusRegistry registry) {
@@ -105,6 +107,15 @@ public final class LearnerMetrics {
         .help("Records the learner could not use (undecodable; feedback keyed otherwise than by its request id, "
             + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
+    tierTunings = Counter.builder().name("cascade_learner_tier_tunings_total")
+        .help("Rounds of the middle tiers' tuner (learn.tier-answer-value), by tier and result: retuned (a threshold"
+            + " better on the held-out outcomes was published), kept (none shown better), skipped (too few usable"
+            + " outcomes, or the tier does not explore)")
+        .labelNames("tier", "result").withoutExemplars().register(registry);
+    tierGain = Gauge.builder().name("cascade_learner_tier_gain")
+        .help("The tuner's last round for the tier: held-out utility per request (learn.tier-answer-value per right"
+            + " answer, less the next tier's cost) of the threshold it chose, less the one in force")
+        .labelNames("tier").withoutExemplars().register(registry);
     fromZero(outcomes, OUTCOME_RESULTS);
     fromZero(unlabelled, List.copyOf(UNLABELLED_REASONS.values()));
     fromZero(labels, LABEL_SOURCES);
@@ -165,6 +176,14 @@ public final class LearnerMetrics {
   public void prior(int count, double weight) {
     priorExamples.set(count);
     priorWeight.set(count == 0 ? 0 : weight);
+  }
+
+  /** A round of the middle tiers' tuner for {@code tier}: its result, and its held-out gain when it compared. */
+  public void tierTuning(int tier, String result, double gain) {
+    tierTunings.labelValues(Integer.toString(tier), result).inc();
+    if (Double.isFinite(gain)) {
+      tierGain.labelValues(Integer.toString(tier)).set(gain);
+    }
   }
 
   public void deadLetter(String input) {

@@ -375,6 +375,17 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       // Read when the round ends, not when it started: a pin set during the round holds too.
       String pin = (v.publish() || v.revert()) && settings.respectPins()
           ? PinHold.reason(currentPolicy(), settings.trial().set().ruleName()) : null;
+      // The middle tiers as they are now, not as the round found them: the tier tuner (or an operator)
+      // may have changed them while it trained.
+      // Its version, too, is read now: above whatever was written meanwhile.
+      if (round.policy() != null) {
+        DeferralPolicy inForce = currentPolicy();
+        DeferralPolicy p = round.policy();
+        round = new Round(round.verdict(), new DeferralPolicy(p.rule(), p.alpha(), p.threshold(), p.explorationRate(),
+            p.targetEscalationRate(), Math.max(p.version(), nextPolicyVersion(inForce)), p.updatedBy(), p.updatedAtMs(),
+            p.reason(), p.ruleVersion(), p.shadowRules(), p.fallbackRule(), p.earlyDeferMargin(), inForce.tierPolicies(),
+            p.pregenSkip(), p.earlyDeferLabelShare()), round.snapshotNextSeq());
+      }
       String threshold = round.policy() == null ? null
           : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
       if (v.publish()) {

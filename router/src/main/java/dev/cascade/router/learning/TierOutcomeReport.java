@@ -70,8 +70,9 @@ public final class TierOutcomeReport {
   /** Shares of the requests passed on in the threshold table. */
   static final double[] SHARES = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
 
-  private record Item(double[] chow, String inForce, double score, boolean tierCorrect, boolean nextCorrect,
-      double weight, boolean explored, double tierCost, double nextCost, boolean labelSampled) {}
+  private record Item(String requestId, float[] logprobs, double[] chow, String inForce, double score,
+      boolean tierCorrect, boolean nextCorrect, double weight, boolean explored, double tierCost, double nextCost,
+      boolean labelSampled) {}
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -163,7 +164,7 @@ public final class TierOutcomeReport {
       double propensity = answer.getPropensity() == null ? 1.0 : answer.getPropensity();
       // An answer label sampling decoded whole stands for the ones early deferral stopped, too.
       double labelPropensity = answer.getLabelPropensity() == null ? 1.0 : answer.getLabelPropensity();
-      items.add(new Item(scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
+      items.add(new Item(outcome.getRequestId(), logprobs, scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
           next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
           answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null));
     }
@@ -183,6 +184,26 @@ public final class TierOutcomeReport {
     /** The outcomes usable so far. */
     public int used() {
       return items.size();
+    }
+
+    /**
+     * The usable outcomes as {@link TierTuning} reads them: each tier answer scored again by
+     * {@code policy}'s rule (the one in force now, whichever scored it when it ran), its weight
+     * capped at {@code maxWeight}.
+     */
+    public List<TierTuning.Item> tuningItems(dev.cascade.router.policy.TierPolicy policy, double maxWeight) {
+      Objects.requireNonNull(policy, "policy");
+      List<TierTuning.Item> out = new ArrayList<>(items.size());
+      for (Item item : items) {
+        out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
+            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight())));
+      }
+      return out;
+    }
+
+    /** Why outcomes were skipped, with their counts. */
+    public Map<String, Long> skipped() {
+      return Collections.unmodifiableMap(skipped);
     }
   }
 

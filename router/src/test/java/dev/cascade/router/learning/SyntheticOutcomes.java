@@ -9,7 +9,7 @@ import java.util.HashMap;
 import java.util.Map;
 
 /** Routing outcomes built by hand, as the router writes them. */
-final class SyntheticOutcomes {
+public final class SyntheticOutcomes {
 
   private SyntheticOutcomes() {}
 
@@ -29,7 +29,7 @@ final class SyntheticOutcomes {
    * @param propensity 1 for a deferral, the exploration rate for an explored request; null for a
    *     record written before propensities were recorded
    */
-  static RoutingOutcome.Builder checked(String id, UncertaintyFeatures features, boolean smallCorrect,
+  public static RoutingOutcome.Builder checked(String id, UncertaintyFeatures features, boolean smallCorrect,
       boolean largeCorrect, Double propensity, Map<String, Double> shadows) {
     return accepted(id, features)
         .setDecision(propensity == null || propensity == 1.0 ? Decision.DEFER : Decision.EXPLORE)

@@ -1,0 +1,233 @@
+package dev.cascade.router.learner;
+
+import dev.cascade.router.CascadeRouter;
+import dev.cascade.router.api.PolicyTopic;
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.learning.CascadeAnswers;
+import dev.cascade.router.learning.FeedbackJoin;
+import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TierOutcomeReport;
+import dev.cascade.router.learning.TierTuning;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TierPolicy;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The middle tiers' half of the online loop ({@code learn.tier-answer-value}): every {@code
+ * learn.tier-every-ms} it reads the newest outcomes (and the feedback) from the topics, and for each
+ * middle tier that explores ({@code policy.tier-exploration-rates}) chooses the threshold with the
+ * highest value per request for the operator's price of a right answer ({@link TierTuning}). Where
+ * the choice beats the threshold in force on held-out outcomes it writes a policy with the tier's
+ * new threshold (under a target rate, the share that threshold passes on) to the policy topic, as
+ * the {@code learner}; every other setting of the policy in force is kept.
+ *
+ * <p>It keeps no state: each round decides from what the topics hold, so a restart (after {@code
+ * kill -9} too) goes on where the topics are. A policy that changed while a round read the outcomes
+ * (an operator's, or the learner's rule) is not overwritten: the round's decision is dropped and
+ * the next round decides on the new policy.
+ */
+public final class TierTuner implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(TierTuner.class);
+  private static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(30);
+
+  /**
+   * What the tuner is told.
+   *
+   * @param value what a right answer is worth, in cost units
+   * @param every how often a round runs
+   * @param newest about how many of the newest outcomes a round reads
+   * @param holdoutFraction the share of outcomes held out to check a choice
+   * @param minItems fewest usable outcomes of a tier to decide on
+   * @param minHoldout fewest held-out ones
+   * @param maxWeight the largest weight of an outcome
+   */
+  public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
+      int minHoldout, double maxWeight) {
+
+    /** The {@code learn.*} keys' settings. */
+    public static Settings from(CascadeConfig config) {
+      return new Settings(config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE),
+          Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
+          config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
+          config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT));
+    }
+  }
+
+  /**
+   * One round's result.
+   *
+   * @param policy the policy to publish, or null when no tier was retuned
+   * @param decisions one per middle tier, in tier order; null for a tier that does not explore
+   */
+  record Round(DeferralPolicy policy, List<TierTuning.Decision> decisions) {}
+
+  private final Settings settings;
+  private final Map<String, Object> client;
+  private final String outcomesTopic;
+  private final String feedbackTopic;
+  private final PolicyTopic policies;
+  private final LearnerMetrics metrics;
+  private final Thread thread;
+  private volatile boolean running = true;
+
+  private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
+      PolicyTopic policies, LearnerMetrics metrics) {
+    this.settings = settings;
+    this.client = client;
+    this.outcomesTopic = outcomesTopic;
+    this.feedbackTopic = feedbackTopic;
+    this.policies = policies;
+    this.metrics = metrics;
+    this.thread = new Thread(this::loop, "learner-tier-tuner");
+    this.thread.setDaemon(true);
+  }
+
+  /** Starts the tuner when {@code learn.tier-answer-value} is above 0; null otherwise. */
+  static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
+    Settings settings = Settings.from(config);
+    if (!(settings.value() > 0)) {
+      return null;
+    }
+    Map<String, Object> client = CascadeRouter.clientProperties(config);
+    PolicyTopic policies = PolicyTopic.start(client, config.topics().policy(), CascadeRouter.configuredPolicy(config));
+    TierTuner tuner = new TierTuner(settings, client, config.topics().outcomes(), config.topics().feedback(), policies,
+        metrics);
+    tuner.thread.start();
+    LOG.info("tier tuner: every {} s, the middle tiers that explore are retuned for {} cost units a right answer,"
+        + " from about the newest {} outcomes", settings.every().toSeconds(), settings.value(), settings.newest());
+    return tuner;
+  }
+
+  private void loop() {
+    while (running) {
+      try {
+        Thread.sleep(settings.every().toMillis());
+      } catch (InterruptedException e) {
+        return;
+      }
+      try {
+        runOnce();
+      } catch (RuntimeException e) {
+        LOG.warn("tier tuner: round failed ({}); trying again in {} s", e.toString(), settings.every().toSeconds());
+      }
+    }
+  }
+
+  /** Reads the topics, decides, and publishes a policy when a tier was retuned. */
+  void runOnce() {
+    DeferralPolicy current = policies.current();
+    if (current.tierPolicies().isEmpty()) {
+      LOG.info("tier tuner: the policy in force (v{}) has no middle tier; nothing to tune", current.version());
+      return;
+    }
+    FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE);
+    List<TierOutcomeReport.Collector> collectors = new ArrayList<>();
+    for (int tier = 1; tier <= current.tierPolicies().size(); tier++) {
+      collectors.add(new TierOutcomeReport.Collector(tier, feedback::on));
+    }
+    OutcomesTopic.readNewest(client, outcomesTopic, o -> collectors.forEach(c -> c.accept(o)), settings.newest());
+    Round round = decide(current, collectors, settings, System.currentTimeMillis(), policies.highestVersion() + 1);
+    for (int i = 0; i < round.decisions().size(); i++) {
+      TierTuning.Decision d = round.decisions().get(i);
+      int tier = i + 1;
+      if (d == null) {
+        metrics.tierTuning(tier, TierTuning.Result.SKIPPED.label(), Double.NaN);
+        LOG.info("tier tuner: tier {} not tuned: it does not explore (policy.tier-exploration-rates, or `cascade policy"
+            + " set --tier {} --exploration-rate 0.1`): where its rule serves an answer the next tier's is never seen",
+            tier, tier);
+        continue;
+      }
+      metrics.tierTuning(tier, d.result().label(),
+          d.result() == TierTuning.Result.SKIPPED ? Double.NaN : d.gain());
+      LOG.info("tier tuner: tier {} {}: {}", tier, d.result().label().toUpperCase(Locale.ROOT), d.reason());
+    }
+    if (round.policy() == null) {
+      return;
+    }
+    DeferralPolicy now = policies.current();
+    if (now.version() != current.version()) {
+      LOG.info("tier tuner: the policy changed during the round (v{} to v{}); not written, the next round decides on"
+          + " v{}", current.version(), now.version(), now.version());
+      return;
+    }
+    policies.publish(round.policy(), PUBLISH_TIMEOUT);
+    LOG.info("tier tuner: policy v{} written: {}", round.policy().version(), round.policy().reason());
+  }
+
+  /**
+   * Decides every middle tier of {@code current} from the collected outcomes.
+   *
+   * @param collectors one per middle tier, in tier order
+   * @param nextVersion the version a policy written now gets
+   */
+  static Round decide(DeferralPolicy current, List<TierOutcomeReport.Collector> collectors, Settings settings,
+      long nowMs, long nextVersion) {
+    Objects.requireNonNull(current, "current");
+    List<TierPolicy> tiers = current.tierPolicies();
+    List<TierPolicy> next = new ArrayList<>(tiers);
+    List<TierTuning.Decision> decisions = new ArrayList<>();
+    List<String> changes = new ArrayList<>();
+    for (int i = 0; i < tiers.size(); i++) {
+      TierPolicy tp = tiers.get(i);
+      if (tp.explorationRate() == 0.0) {
+        decisions.add(null);
+        continue;
+      }
+      List<TierTuning.Item> items = collectors.get(i).tuningItems(tp, settings.maxWeight());
+      // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).
+      double e = tp.explorationRate();
+      double inForce = tp.holdsTargetRate() && !items.isEmpty()
+          ? TierTuning.thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (tp.targetEscalationRate() - e) / (1 - e)))
+          : tp.threshold();
+      TierTuning.Decision d = TierTuning.decide(items, settings.value(), inForce, settings.holdoutFraction(),
+          settings.minItems(), settings.minHoldout());
+      decisions.add(d);
+      if (d.result() != TierTuning.Result.RETUNED) {
+        continue;
+      }
+      TierPolicy tuned;
+      if (tp.holdsTargetRate()) {
+        // A target of 0 would mean the fixed threshold: the least share a target can name instead.
+        double rate = Math.max(0.001, Math.min(1.0, d.share() + (1 - d.share()) * e));
+        tuned = tp.withTargetEscalationRate(rate);
+        changes.add(String.format(Locale.ROOT, "tier %d target rate %.3f (was %.3f)", i + 1, rate,
+            tp.targetEscalationRate()));
+      } else {
+        tuned = new TierPolicy(tp.rule(), tp.alpha(), d.threshold(), 0.0, tp.explorationRate());
+        changes.add(String.format(Locale.ROOT, "tier %d threshold %.4f (was %.4f)", i + 1, d.threshold(),
+            tp.threshold()));
+      }
+      next.set(i, tuned);
+    }
+    if (changes.isEmpty()) {
+      return new Round(null, decisions);
+    }
+    String reason = String.format(Locale.ROOT, "tier tuner, %s cost units a right answer: %s", settings.value(),
+        String.join("; ", changes));
+    DeferralPolicy tuned = current.withTierPolicies(next);
+    return new Round(new DeferralPolicy(tuned.rule(), tuned.alpha(), tuned.threshold(), tuned.explorationRate(),
+        tuned.targetEscalationRate(), nextVersion, PinHold.LEARNER, nowMs, reason, tuned.ruleVersion(),
+        tuned.shadowRules(), tuned.fallbackRule(), tuned.earlyDeferMargin(), tuned.tierPolicies(), tuned.pregenSkip(),
+        tuned.earlyDeferLabelShare()), decisions);
+  }
+
+  @Override
+  public void close() {
+    running = false;
+    thread.interrupt();
+    try {
+      thread.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    policies.close();
+  }
+}

@@ -1,0 +1,172 @@
+package dev.cascade.router.learner;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.router.features.UncertaintyFeatures;
+import dev.cascade.router.learning.SyntheticExamples;
+import dev.cascade.router.learning.SyntheticOutcomes;
+import dev.cascade.router.learning.TierOutcomeReport;
+import dev.cascade.router.learning.TierTuning;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The middle tiers' tuner deciding from outcomes as the router writes them: medium is right with
+ * probability exp(−score / 3), large with 0.75, and large's call costs 10. For a right answer worth
+ * V, passing a request on pays where V × (0.75 − exp(−score / 3)) > 10, so the best threshold is
+ * −3 ln(0.75 − 10 / V): 1.29 for V = 100, 2.08 for V = 40.
+ */
+class TierTunerTest {
+
+  private record Request(String id, double score, boolean medium, boolean large) {}
+
+  private static final double LARGE_COST = 10;
+
+  private static double optimum(double value) {
+    return -3 * Math.log(0.75 - LARGE_COST / value);
+  }
+
+  private static List<Request> population(int n, long seed) {
+    SplittableRandom random = new SplittableRandom(seed);
+    List<Request> requests = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      double score = -3 * Math.log(1 - random.nextDouble());
+      requests.add(new Request("q" + seed + "-" + i, score, random.nextDouble() < Math.exp(-score / 3),
+          random.nextDouble() < 0.75));
+    }
+    return requests;
+  }
+
+  /** What the router writes for {@code r}: medium's answer, passed on by its rule, its draw, or under a target. */
+  private static RoutingOutcome outcome(Request r, TierPolicy policy, double ruleThreshold) {
+    boolean ruleDefers = r.score() > ruleThreshold;
+    boolean explored = !ruleDefers && policy.explores(r.id(), 1);
+    TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
+        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
+        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(ruleThreshold).setCostUnits(4)
+        .setDeferred(ruleDefers || explored).setExplored(explored)
+        .setPropensity(ruleDefers ? 1.0 : policy.explorationRate()).build();
+    List<TierAnswer> answers = new ArrayList<>(List.of(medium));
+    if (ruleDefers || explored) {
+      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong")
+          .setCostUnits(LARGE_COST).build());
+    }
+    UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
+    return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, Map.of())
+        .setReference("ref").setTierAnswers(answers).build();
+  }
+
+  private static DeferralPolicy policy(TierPolicy tier) {
+    return new DeferralPolicy("chow-sum", 0.0, 1.0, 0.0, 0.0, 7, "operator", 0, "", null, List.of(), "chow-sum",
+        null, List.of(tier));
+  }
+
+  private static TierTuner.Settings settings(double value) {
+    return new TierTuner.Settings(value, Duration.ofMinutes(1), 20_000, 0.25, 500, 200, 50.0);
+  }
+
+  private static TierTuner.Round round(List<Request> requests, TierPolicy tier, double ruleThreshold, double value) {
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    requests.forEach(r -> collector.accept(outcome(r, tier, ruleThreshold)));
+    return TierTuner.decide(policy(tier), List.of(collector), settings(value), 1234L, 8);
+  }
+
+  @Test
+  void aTierServingTooMuchIsRetunedToTheThresholdThatPaysFromItsExploredRequests() {
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    for (double value : new double[] {100, 40}) {
+      TierTuner.Round round = round(population(8_000, 3), tier, 4.0, value);
+
+      TierTuning.Decision d = round.decisions().get(0);
+      assertThat(d.result()).as("value %s: %s", value, d.reason()).isEqualTo(TierTuning.Result.RETUNED);
+      assertThat(d.threshold()).as("value %s", value).isCloseTo(optimum(value), within(0.4));
+      assertThat(d.gainLow()).isPositive();
+      DeferralPolicy next = round.policy();
+      assertThat(next.version()).isEqualTo(8);
+      assertThat(next.updatedBy()).isEqualTo(PinHold.LEARNER);
+      assertThat(next.tierPolicies().get(0).threshold()).isEqualTo(d.threshold());
+      assertThat(next.tierPolicies().get(0).explorationRate()).isEqualTo(0.2);
+      assertThat(next.tierPolicies().get(0).rule()).isEqualTo("chow-sum");
+      assertThat(next.rule()).isEqualTo("chow-sum");
+      assertThat(next.reason()).contains("tier 1 threshold").contains("was 4.0000");
+    }
+  }
+
+  @Test
+  void aThresholdAlreadyAtItsBestIsKept() {
+    double best = optimum(100);
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, best, 0.0, 0.2);
+    TierTuner.Round round = round(population(8_000, 5), tier, best, 100);
+
+    TierTuning.Decision d = round.decisions().get(0);
+    assertThat(d.result()).as(d.reason()).isEqualTo(TierTuning.Result.KEPT);
+    assertThat(round.policy()).isNull();
+  }
+
+  @Test
+  void aTierThatDoesNotExploreIsNotTuned() {
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.0);
+    TierTuner.Round round = round(population(8_000, 3), tier, 4.0, 100);
+
+    assertThat(round.decisions()).hasSize(1).containsNull();
+    assertThat(round.policy()).isNull();
+  }
+
+  @Test
+  void tooFewOutcomesDecideNothing() {
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierTuner.Round round = round(population(400, 3), tier, 4.0, 100);
+
+    assertThat(round.decisions().get(0).result()).isEqualTo(TierTuning.Result.SKIPPED);
+    // Only what was passed on is usable (the next tier's answer is known): 182 of the 400.
+    assertThat(round.decisions().get(0).reason()).contains("182 usable outcomes").contains("fewer than 500");
+    assertThat(round.policy()).isNull();
+  }
+
+  @Test
+  void underATargetRateTheTunerSetsTheRateTheBestThresholdAmountsToExplorationIncluded() {
+    // Target 0.1 with 0.2 explored: the rule itself passes on none below the top ~0%; the router's
+    // threshold under the target is the one passing on (0.1 - 0.2)/(1 - 0.2) -> 0 of the requests.
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.1, 0.2);
+    double ruleThreshold = 12.0; // about what the controller holds: nothing passed on by the rule
+    TierTuner.Round round = round(population(8_000, 3), tier, ruleThreshold, 100);
+
+    TierTuning.Decision d = round.decisions().get(0);
+    assertThat(d.result()).as(d.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    double share = Math.exp(-optimum(100) / 3); // the exponential's share above the best threshold
+    TierPolicy tuned = round.policy().tierPolicies().get(0);
+    assertThat(tuned.holdsTargetRate()).isTrue();
+    assertThat(tuned.targetEscalationRate()).isCloseTo(share + (1 - share) * 0.2, within(0.05));
+    assertThat(tuned.threshold()).isEqualTo(4.0); // the threshold until the controller warms up is kept
+    assertThat(round.policy().reason()).contains("tier 1 target rate");
+  }
+
+  @Test
+  void onlyTheTiersThatExploreAreTunedAndTheOthersAreKeptAsTheyAre() {
+    TierPolicy first = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierPolicy second = new TierPolicy("chow-average", 0.0, 0.7, 0.0, 0.0);
+    DeferralPolicy current = new DeferralPolicy("chow-sum", 0.0, 1.0, 0.0, 0.0, 7, "operator", 0, "", null,
+        List.of(), "chow-sum", null, List.of(first, second));
+    TierOutcomeReport.Collector one = new TierOutcomeReport.Collector(1);
+    TierOutcomeReport.Collector two = new TierOutcomeReport.Collector(2);
+    population(8_000, 3).forEach(r -> {
+      RoutingOutcome o = outcome(r, first, 4.0);
+      one.accept(o);
+      two.accept(o);
+    });
+    TierTuner.Round round = TierTuner.decide(current, List.of(one, two), settings(100), 1234L, 8);
+
+    assertThat(round.decisions().get(0).result()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(round.decisions().get(1)).isNull();
+    assertThat(round.policy().tierPolicies().get(1)).isEqualTo(second);
+  }
+}

@@ -1,0 +1,69 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The threshold choice by hand-computed cases. */
+class TierTuningTest {
+
+  private static TierTuning.Item item(String id, double score, boolean tier, boolean next, double weight) {
+    return new TierTuning.Item(id, score, tier, next, 10, weight);
+  }
+
+  @Test
+  void passesOnExactlyTheScoresWherePassingOnPays() {
+    // Value 100, next tier costs 10: passing on gains 90 where the tier is wrong and the next right,
+    // loses 10 where both are right, 110 where only the tier is right.
+    List<TierTuning.Item> items = List.of(
+        item("a", 5.0, false, true, 1),   // +90
+        item("b", 4.0, false, true, 1),   // +90
+        item("c", 3.0, true, true, 1),    // -10
+        item("d", 2.0, false, true, 1),   // +90: worth passing c on to reach d
+        item("e", 1.0, true, false, 1),   // -110
+        item("f", 0.5, true, true, 1));   // -10
+    assertThat(TierTuning.best(items, 100)).isEqualTo(1.5); // between d and e
+    // Worth 10 a right answer, no pass pays for its cost.
+    assertThat(TierTuning.best(items, 10)).isEqualTo(5.0);
+    // Weighted: e standing for 10 requests does not change where the best cut is; c at weight 20 does.
+    List<TierTuning.Item> heavy = new ArrayList<>(items);
+    heavy.set(2, item("c", 3.0, true, true, 20));
+    assertThat(TierTuning.best(heavy, 100)).isEqualTo(3.5);
+  }
+
+  @Test
+  void tiesArePassedOnTogetherAndEverythingPassedOnIsBelowTheLowestScore() {
+    List<TierTuning.Item> items = List.of(item("a", 2.0, false, true, 1), item("b", 2.0, false, true, 1),
+        item("c", 1.0, false, true, 1));
+    assertThat(TierTuning.best(items, 100)).isEqualTo(0.0); // lowest score less 1
+    assertThat(TierTuning.thresholdForShare(items, 0.5)).isEqualTo(1.5); // the tie takes 2/3
+    assertThat(TierTuning.thresholdForShare(items, 0.0)).isEqualTo(2.0);
+    assertThat(TierTuning.share(items, 1.5)).isCloseTo(2.0 / 3, within(1e-12));
+  }
+
+  @Test
+  void thePairedGainIsTheWeightedMeanDifferenceWithItsLowerBound() {
+    List<TierTuning.Item> items = List.of(item("a", 5.0, false, true, 2), item("b", 3.0, true, true, 1),
+        item("c", 1.0, true, false, 1));
+    // Chosen 4 (pass a on) against current 6 (pass none): +90 on a (weight 2), 0 on the others.
+    double[] gain = TierTuning.pairedGain(items, 4.0, 6.0, 100);
+    assertThat(gain[0]).isCloseTo(180.0 / 4, within(1e-9));
+    double se = Math.sqrt(4 * 45 * 45 + 45 * 45 + 45 * 45) / 4;
+    assertThat(gain[1]).isCloseTo(45 - TierTuning.Z * se, within(1e-9));
+  }
+
+  @Test
+  void aboutTheHoldoutFractionIsHeldOutAndBadArgumentsAreRefused() {
+    int held = 0;
+    for (int i = 0; i < 10_000; i++) {
+      held += TierTuning.held("r" + i, 0.25) ? 1 : 0;
+    }
+    assertThat(held).isBetween(2_300, 2_700);
+    assertThatThrownBy(() -> TierTuning.decide(List.of(), 0, 1, 0.25, 1, 1)).hasMessageContaining("value");
+    assertThatThrownBy(() -> TierTuning.decide(List.of(), 1, 1, 1.0, 1, 1)).hasMessageContaining("holdoutFraction");
+  }
+}
