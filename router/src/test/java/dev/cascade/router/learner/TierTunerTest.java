@@ -3,20 +3,15 @@ package dev.cascade.router.learner;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
-import dev.cascade.router.features.UncertaintyFeatures;
-import dev.cascade.router.learning.SyntheticExamples;
-import dev.cascade.router.learning.SyntheticOutcomes;
+import dev.cascade.router.learning.SyntheticTierOutcomes;
+import dev.cascade.router.learning.SyntheticTierOutcomes.Request;
 import dev.cascade.router.learning.TierOutcomeReport;
 import dev.cascade.router.learning.TierTuning;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.schemas.avro.RoutingOutcome;
-import dev.cascade.schemas.avro.TierAnswer;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,42 +22,19 @@ import org.junit.jupiter.api.Test;
  */
 class TierTunerTest {
 
-  private record Request(String id, double score, boolean medium, boolean large) {}
+  private static final double LARGE_COST = SyntheticTierOutcomes.LARGE_COST;
 
-  private static final double LARGE_COST = 10;
-
-  private static double optimum(double value) {
+  /** The threshold where passing on starts to pay for a right answer worth {@code value}. */
+  static double optimum(double value) {
     return -3 * Math.log(0.75 - LARGE_COST / value);
   }
 
   private static List<Request> population(int n, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<Request> requests = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      double score = -3 * Math.log(1 - random.nextDouble());
-      requests.add(new Request("q" + seed + "-" + i, score, random.nextDouble() < Math.exp(-score / 3),
-          random.nextDouble() < 0.75));
-    }
-    return requests;
+    return SyntheticTierOutcomes.population(n, seed, "q" + seed + "-");
   }
 
-  /** What the router writes for {@code r}: medium's answer, passed on by its rule, its draw, or under a target. */
   private static RoutingOutcome outcome(Request r, TierPolicy policy, double ruleThreshold) {
-    boolean ruleDefers = r.score() > ruleThreshold;
-    boolean explored = !ruleDefers && policy.explores(r.id(), 1);
-    TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
-        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
-        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(ruleThreshold).setCostUnits(4)
-        .setDeferred(ruleDefers || explored).setExplored(explored)
-        .setPropensity(ruleDefers ? 1.0 : policy.explorationRate()).build();
-    List<TierAnswer> answers = new ArrayList<>(List.of(medium));
-    if (ruleDefers || explored) {
-      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong")
-          .setCostUnits(LARGE_COST).build());
-    }
-    UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
-    return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, Map.of())
-        .setReference("ref").setTierAnswers(answers).build();
+    return SyntheticTierOutcomes.outcome(r, policy, ruleThreshold);
   }
 
   private static DeferralPolicy policy(TierPolicy tier) {

@@ -9,6 +9,7 @@ import dev.cascade.router.features.UncertaintyFeatures;
 import dev.cascade.router.policy.TierPolicy;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.TierAnswer;
+import dev.cascade.router.learning.SyntheticTierOutcomes.Request;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -17,38 +18,12 @@ import org.junit.jupiter.api.Test;
 /** A middle tier's rule evaluated from outcomes: the explored requests weighted back to the whole. */
 class TierOutcomeReportTest {
 
-  /** One request reaching medium: its Chow-Sum score, and whether medium and large are right. */
-  private record Request(String id, double score, boolean medium, boolean large) {}
-
-  /** Medium is right less often as its score grows; large is right 75% of the time. */
   private static List<Request> population(int n, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<Request> requests = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
-      double score = -3 * Math.log(1 - random.nextDouble());
-      requests.add(new Request("q" + i, score, random.nextDouble() < Math.exp(-score / 3),
-          random.nextDouble() < 0.75));
-    }
-    return requests;
+    return SyntheticTierOutcomes.population(n, seed, "q");
   }
 
-  /** The outcome the router writes for {@code r} under {@code policy}: medium's answer, and large's when passed on. */
   private static RoutingOutcome outcome(Request r, TierPolicy policy) {
-    boolean ruleDefers = r.score() > policy.threshold();
-    boolean explored = !ruleDefers && policy.explores(r.id(), 1);
-    TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
-        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
-        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(policy.threshold()).setCostUnits(4)
-        .setDeferred(ruleDefers || explored).setExplored(explored).setPropensity(ruleDefers ? 1.0 : policy.explorationRate())
-        .build();
-    List<TierAnswer> answers = new ArrayList<>(List.of(medium));
-    if (ruleDefers || explored) {
-      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(r.large() ? "ref" : "large-wrong")
-          .setCostUnits(10).build());
-    }
-    UncertaintyFeatures features = SyntheticExamples.randomFeatures(new SplittableRandom(1));
-    return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, java.util.Map.of())
-        .setReference("ref").setTierAnswers(answers).build();
+    return SyntheticTierOutcomes.outcome(r, policy, policy.threshold());
   }
 
   private static TierOutcomeReport report(List<Request> requests, TierPolicy policy) {

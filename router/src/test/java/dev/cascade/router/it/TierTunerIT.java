@@ -1,0 +1,118 @@
+package dev.cascade.router.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.router.config.CascadeConfig;
+import dev.cascade.router.embedded.EmbeddedKafka;
+import dev.cascade.router.learner.ContinuousLearner;
+import dev.cascade.router.learning.SyntheticTierOutcomes;
+import dev.cascade.router.policy.DeferralPolicy;
+import dev.cascade.router.policy.TierPolicy;
+import dev.cascade.router.topology.CascadeTopology;
+import dev.cascade.router.topology.PolicyRecords;
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.serde.CascadeSerdes;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code learn.tier-answer-value} on a real broker: an operator's policy has medium (tier 1)
+ * serving too much (threshold 4, exploring 0.2); outcomes of 8,000 requests reaching it are on the
+ * outcomes topic. The learner's tier tuner writes one policy moving medium's threshold to where
+ * passing on pays (about 1.29 for 100 units a right answer and large at 10 a call), keeping every
+ * other setting; its next rounds, on the same outcomes, keep it (no second policy).
+ */
+class TierTunerIT {
+
+  private static final String POLICY = "cascade.policy";
+
+  @TempDir
+  Path stateDir;
+
+  @Test
+  void theLearnerMovesAMiddleTiersThresholdToWherePassingOnPaysAndThenHoldsIt() throws Exception {
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      String bootstrap = kafka.bootstrapServers();
+      CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
+          Map.entry("bootstrap.servers", bootstrap), Map.entry("state.dir", stateDir.toString()),
+          Map.entry("topic.partitions", "2"), Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
+          // The small model's rule is not trained here: only the tier tuner writes policies.
+          Map.entry("learn.retrain-every-labels", "10000000"), Map.entry("learn.feedback-window-ms", "0"),
+          Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000")));
+      PrometheusRegistry metrics = new PrometheusRegistry();
+      TierPolicy medium = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+      DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
+          System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
+      try (ContinuousLearner learner = ContinuousLearner.start(config, metrics);
+          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+              new StringSerializer(), CascadeSerdes.policies().serializer());
+          KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+              new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+        policies.send(new ProducerRecord<>(POLICY, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(operator))).get();
+        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 11, "t-")) {
+          outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(), SyntheticTierOutcomes.outcome(r, medium, 4.0)));
+        }
+        outcomes.flush();
+
+        List<DeferralPolicy> written = awaitPolicies(bootstrap, 2);
+        DeferralPolicy tuned = written.get(1);
+        assertThat(tuned.updatedBy()).isEqualTo("learner");
+        assertThat(tuned.version()).isEqualTo(4);
+        assertThat(tuned.tierPolicies()).hasSize(1);
+        double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
+        assertThat(tuned.tierPolicies().get(0).threshold()).isCloseTo(best, within(0.4));
+        assertThat(tuned.tierPolicies().get(0).explorationRate()).isEqualTo(0.2);
+        assertThat(tuned.rule()).isEqualTo("chow-sum");
+        assertThat(tuned.threshold()).isEqualTo(12.0);
+        assertThat(tuned.reason()).contains("tier 1 threshold").contains("was 4.0000");
+        assertThat(tunings(metrics, "retuned")).isEqualTo(1);
+
+        // The next rounds decide on the tuned policy: nothing better shown, nothing written.
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (tunings(metrics, "kept") < 2 && System.currentTimeMillis() < deadline) {
+          Thread.sleep(200);
+        }
+        assertThat(tunings(metrics, "kept")).isGreaterThanOrEqualTo(2);
+        assertThat(tunings(metrics, "retuned")).isEqualTo(1);
+      }
+      assertThat(policies(bootstrap)).hasSize(2);
+    }
+  }
+
+  private static List<DeferralPolicy> awaitPolicies(String bootstrap, int n) throws InterruptedException {
+    List<DeferralPolicy> read = policies(bootstrap);
+    for (long until = System.currentTimeMillis() + 90_000; read.size() < n && System.currentTimeMillis() < until; ) {
+      Thread.sleep(200);
+      read = policies(bootstrap);
+    }
+    assertThat(read).hasSize(n);
+    return read;
+  }
+
+  private static List<DeferralPolicy> policies(String bootstrap) {
+    List<DeferralPolicy> out = new ArrayList<>();
+    LearnerKillIT.read(bootstrap, POLICY, r -> out.add(PolicyRecords.fromAvro(CascadeSerdes.policies().decode(r.value()))));
+    return out;
+  }
+
+  /** {@code cascade_learner_tier_tunings_total} for tier 1 and {@code result}. */
+  private static double tunings(PrometheusRegistry metrics, String result) {
+    return metrics.scrape().stream().filter(s -> s.getMetadata().getName().equals("cascade_learner_tier_tunings"))
+        .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
+        .filter(d -> "1".equals(d.getLabels().get("tier")) && result.equals(d.getLabels().get("result")))
+        .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
+  }
+}
