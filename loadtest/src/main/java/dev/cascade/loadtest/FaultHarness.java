@@ -77,7 +77,15 @@ public final class FaultHarness {
   /** What to run. */
   public record Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
       boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
-      String middle, String middleRule, String cds, List<String> jvmOptions) {
+      String middle, String middleRule, String cds, List<String> jvmOptions, Map<String, String> learnSettings) {
+
+    /** Without a learner. */
+    public Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
+        boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
+        String middle, String middleRule, String cds, List<String> jvmOptions) {
+      this(requests, rate, routers, routerKills, brokerRestarts, largeOutage, largeSlow, largeFlap, routerSettings,
+          middle, middleRule, cds, jvmOptions, Map.of());
+    }
 
     /** A cascade of two models: the small one and the large one. */
     public Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
@@ -89,6 +97,7 @@ public final class FaultHarness {
     public static Options parse(String[] args) {
       Map<String, String> values = new LinkedHashMap<>();
       Map<String, String> sets = new LinkedHashMap<>();
+      Map<String, String> learnSets = new LinkedHashMap<>();
       List<String> jvmOptions = new ArrayList<>();
       for (int i = 0; i < args.length; i++) {
         String name = args[i];
@@ -96,12 +105,12 @@ public final class FaultHarness {
           throw new IllegalArgumentException("expected --NAME VALUE pairs, got " + name);
         }
         String value = args[++i];
-        if (name.equals("--set")) {
+        if (name.equals("--set") || name.equals("--learn-set")) {
           String[] kv = value.split("=", 2);
           if (kv.length != 2) {
-            throw new IllegalArgumentException("--set: expected KEY=VALUE, got " + value);
+            throw new IllegalArgumentException(name + ": expected KEY=VALUE, got " + value);
           }
-          sets.put(kv[0], kv[1]);
+          (name.equals("--set") ? sets : learnSets).put(kv[0], kv[1]);
         } else if (name.equals("--jvm-opt")) {
           jvmOptions.add(value);
         } else {
@@ -115,7 +124,8 @@ public final class FaultHarness {
           Boolean.parseBoolean(values.getOrDefault("large-outage", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-slow", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets, values.getOrDefault("middle", ""),
-          values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE), values.getOrDefault("cds", "auto"), jvmOptions);
+          values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE), values.getOrDefault("cds", "auto"), jvmOptions,
+          learnSets);
       values.keySet().removeAll(List.of("requests", "rate", "routers", "router-kills", "broker-restarts",
           "large-outage", "large-slow", "large-flap", "middle", "middle-rule", "cds"));
       if (!values.isEmpty()) {
@@ -140,7 +150,18 @@ public final class FaultHarness {
       double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
       List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
-      TierOutcomeReport middleEvaluation, int middleExploreMismatches) {
+      TierOutcomeReport middleEvaluation, int middleExploreMismatches, List<LearnerPolicy> learnerPolicies,
+      List<Phase> middlePhases) {
+
+    public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
+        double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
+        Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
+        List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
+        TierOutcomeReport middleEvaluation, int middleExploreMismatches) {
+      this(sent, answered, lost, duplicates, degraded, deadLettered, p50Ms, p99Ms, p99MsDuringFaults, faults, seconds,
+          degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, middleEarlyStops,
+          middleExplored, middleEvaluation, middleExploreMismatches, List.of(), List.of());
+    }
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
         double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
@@ -196,6 +217,27 @@ public final class FaultHarness {
             middleEvaluation.nextAccuracy(), middleEvaluation.rule("chow-sum").aucDf(),
             middleEvaluation.rule("chow-sum").oracleSharePct()));
       }
+      if (!learnerPolicies.isEmpty() || !middlePhases.isEmpty()) {
+        // The policies the learner wrote (the middle tier's threshold and target in each), and the
+        // requests reaching the middle tier between them: the share passed on, the share served
+        // right, and their mean cost (every tier's calls).
+        s.append(", \"learner_policies\": [");
+        for (int k = 0; k < learnerPolicies.size(); k++) {
+          LearnerPolicy lp = learnerPolicies.get(k);
+          s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"version\": %d, \"at_s\": %.1f,"
+              + " \"middle_threshold\": %s, \"middle_target_rate\": %s, \"reason\": \"%s\"}", lp.version(),
+              lp.atMs() / 1000.0, number(lp.middleThreshold(), "%.4f"), number(lp.middleTargetRate(), "%.3f"),
+              lp.reason().replace("\\", "\\\\").replace("\"", "\\\"")));
+        }
+        s.append("], \"middle_phases\": [");
+        for (int k = 0; k < middlePhases.size(); k++) {
+          Phase ph = middlePhases.get(k);
+          s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"from_s\": %.1f, \"reached\": %d,"
+              + " \"passed_on\": %s, \"right\": %s, \"cost\": %s}", ph.fromMs() / 1000.0, ph.reached(),
+              number(ph.passedOn(), "%.4f"), number(ph.right(), "%.4f"), number(ph.cost(), "%.1f")));
+        }
+        s.append("]");
+      }
       s.append(", \"degraded_reasons\": {");
       int i = 0;
       for (Map.Entry<String, Integer> e : degradedReasons.entrySet()) {
@@ -209,6 +251,43 @@ public final class FaultHarness {
     private static String number(double value, String format) {
       return Double.isFinite(value) ? String.format(Locale.ROOT, format, value) : "null";
     }
+  }
+
+  /**
+   * The requests sent from {@code fromMs} (since the load started) up to the next phase that
+   * reached the middle tier, the share of them it passed on, the share served right, and their mean
+   * cost; NaN where none reached it.
+   */
+  public record Phase(long fromMs, int reached, double passedOn, double right, double cost) {}
+
+  /** The requests reaching the middle tier, split where each of the learner's policies was written. */
+  static List<Phase> phases(long[] sentAt, long loadStart, List<LearnerPolicy> policies, Map<String, Boolean> passedOn,
+      Map<String, double[]> served) {
+    List<Long> starts = new ArrayList<>(List.of(0L));
+    policies.forEach(p -> starts.add(Math.max(0, p.atMs())));
+    List<Phase> phases = new ArrayList<>();
+    for (int k = 0; k < starts.size(); k++) {
+      long from = starts.get(k);
+      long to = k + 1 < starts.size() ? starts.get(k + 1) : Long.MAX_VALUE;
+      int reached = 0;
+      int on = 0;
+      double right = 0;
+      double cost = 0;
+      for (int i = 0; i < sentAt.length; i++) {
+        long sent = sentAt[i] - loadStart;
+        double[] rc = served.get("f-" + i);
+        if (sent < from || sent >= to || rc == null) {
+          continue;
+        }
+        reached++;
+        on += Boolean.TRUE.equals(passedOn.get("f-" + i)) ? 1 : 0;
+        right += rc[0];
+        cost += rc[1];
+      }
+      phases.add(new Phase(from, reached, reached == 0 ? Double.NaN : (double) on / reached,
+          reached == 0 ? Double.NaN : right / reached, reached == 0 ? Double.NaN : cost / reached));
+    }
+    return phases;
   }
 
   /** Requests per window of {@code escalation_rate_per_250}, in the order they were sent. */
@@ -301,7 +380,29 @@ public final class FaultHarness {
       for (Proc r : routers) {
         r.await("grpc=", Duration.ofSeconds(180));
       }
-      log("all processes up: broker %s, large model 127.0.0.1:%d, %d routers", bootstrap, largePort, o.routers());
+      if (!o.learnSettings().isEmpty()) {
+        // The continuous learner in its own process, with the routers' policy and tiers (its policy
+        // topic fallback must be theirs), then the --learn-sets.
+        List<String> a = new ArrayList<>(List.of("learn"));
+        Map<String, String> sets = new LinkedHashMap<>(Map.of("bootstrap.servers", bootstrap,
+            "state.dir", work.resolve("learner").toString(), "metrics.enabled", "false", "topic.partitions", "6"));
+        sets.putAll(tierSets);
+        o.routerSettings().forEach((k, v) -> {
+          if (k.startsWith("policy.") || k.startsWith("cost.")) {
+            sets.put(k, v);
+          }
+        });
+        sets.putAll(o.learnSettings());
+        sets.forEach((k, v) -> {
+          a.add("--set");
+          a.add(k + "=" + v);
+        });
+        Proc learner = Proc.start(work, "learner", jvm, a);
+        all.add(learner);
+        learner.await("learner=", Duration.ofSeconds(180));
+      }
+      log("all processes up: broker %s, large model 127.0.0.1:%d, %d routers%s", bootstrap, largePort, o.routers(),
+          o.learnSettings().isEmpty() ? "" : ", a learner");
 
       Verifier verifier = new Verifier(bootstrap);
       verifier.start();
@@ -353,7 +454,8 @@ public final class FaultHarness {
       }
       Thread.sleep(2_000); // late duplicates would show up here
       verifier.stop();
-      return result(o, sentAt, loadStart, verifier, faults);
+      List<LearnerPolicy> learned = o.learnSettings().isEmpty() ? List.of() : learnerPolicies(bootstrap, loadStart);
+      return result(o, sentAt, loadStart, verifier, faults, learned);
     } finally {
       for (Proc p : all) {
         p.stop();
@@ -361,7 +463,8 @@ public final class FaultHarness {
     }
   }
 
-  private static Result result(Options o, long[] sentAt, long loadStart, Verifier v, List<Fault> faults) {
+  private static Result result(Options o, long[] sentAt, long loadStart, Verifier v, List<Fault> faults,
+      List<LearnerPolicy> learned) {
     List<Double> latencies = new ArrayList<>();
     List<Double> duringFaults = new ArrayList<>();
     int answered = 0;
@@ -417,7 +520,8 @@ public final class FaultHarness {
         (int) v.middleStoppedEarly.values().stream().filter(b -> b).count(),
         (int) v.middleAnswers.values().stream().filter(dev.cascade.schemas.avro.TierAnswer::getExplored).count(),
         v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1),
-        exploreMismatches(v.middleAnswers, o.routerSettings()));
+        exploreMismatches(v.middleAnswers, o.routerSettings()), learned,
+        o.middle().isEmpty() ? List.of() : phases(sentAt, loadStart, learned, v.middlePassedOn, v.middleServed));
   }
 
   /**
@@ -554,6 +658,8 @@ public final class FaultHarness {
     final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
     /** Per request that reached the middle tier: its scored answer there. */
     final Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers = new ConcurrentHashMap<>();
+    /** Per request that reached the middle tier: whether the answer served was its reference, and the request's cost. */
+    final Map<String, double[]> middleServed = new ConcurrentHashMap<>();
     /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
     final TierOutcomeReport.Collector middleOutcomes = new TierOutcomeReport.Collector(1);
     private final java.util.Set<String> outcomeIds = new java.util.HashSet<>();
@@ -621,6 +727,7 @@ public final class FaultHarness {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
                     middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
                     middleAnswers.put(o.getRequestId(), t);
+                    middleServed.put(o.getRequestId(), new double[] {servedRight(o) ? 1 : 0, o.getCostUnits()});
                   });
               if (outcomeIds.add(o.getRequestId())) {
                 middleOutcomes.accept(o);
@@ -640,6 +747,50 @@ public final class FaultHarness {
         log("verifier failed: %s", e);
       }
     }
+  }
+
+  /** Whether the answer the outcome's request was served is its reference (false without a reference). */
+  static boolean servedRight(dev.cascade.schemas.avro.RoutingOutcome o) {
+    if (o.getReference() == null || o.getDegraded()) {
+      return false;
+    }
+    int tier = o.getServedTier() == null ? (o.getServedBy() == ServedBy.SMALL ? 0 : -1) : o.getServedTier();
+    String text = tier == 0 ? o.getSmallText() : o.getTierAnswers().stream().filter(t -> t.getTier() == tier)
+        .map(dev.cascade.schemas.avro.TierAnswer::getText).findFirst().orElse(o.getLargeText());
+    return o.getReference().equals(text);
+  }
+
+  /** A policy the learner wrote: when (ms since the load started), and the middle tier's settings in it. */
+  record LearnerPolicy(long version, long atMs, double middleThreshold, double middleTargetRate, String reason) {}
+
+  /** The learner's policies on the policy topic ({@code read_committed}), in order. */
+  static List<LearnerPolicy> learnerPolicies(String bootstrap, long loadStart) {
+    List<LearnerPolicy> out = new ArrayList<>();
+    Properties p = new Properties();
+    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(p, new StringDeserializer(),
+        new ByteArrayDeserializer())) {
+      TopicPartition partition = new TopicPartition("cascade.policy", 0);
+      consumer.assign(List.of(partition));
+      consumer.seekToBeginning(List.of(partition));
+      long end = consumer.endOffsets(List.of(partition)).get(partition);
+      while (consumer.position(partition) < end) {
+        for (ConsumerRecord<String, byte[]> r : consumer.poll(Duration.ofMillis(500))) {
+          dev.cascade.schemas.avro.DeferralPolicy policy = CascadeSerdes.policies().decode(r.value());
+          if (!"learner".equals(policy.getUpdatedBy())) {
+            continue;
+          }
+          dev.cascade.schemas.avro.TierPolicy middle = policy.getTierPolicies().isEmpty() ? null
+              : policy.getTierPolicies().get(0);
+          out.add(new LearnerPolicy(policy.getVersion(), policy.getUpdatedAtMs() - loadStart,
+              middle == null ? Double.NaN : middle.getThreshold(),
+              middle == null ? Double.NaN : middle.getTargetEscalationRate(), policy.getReason()));
+        }
+      }
+    }
+    return out;
   }
 
   /** A cascade command in its own JVM, its output kept in a log file and scanned for lines. */

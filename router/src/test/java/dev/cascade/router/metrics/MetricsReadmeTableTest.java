@@ -174,6 +174,7 @@ class MetricsReadmeTableTest {
     learner.published(1);
     learner.examples(10);
     learner.deadLetter("rule");
+    learner.tierTuning(1, "retuned", 12.5);
     metrics.largeModelCallEnded("large", null);
 
     Map<MetricName, Metric> kafka = new java.util.HashMap<>();
