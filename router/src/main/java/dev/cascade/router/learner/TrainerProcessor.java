@@ -375,16 +375,12 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       // Read when the round ends, not when it started: a pin set during the round holds too.
       String pin = (v.publish() || v.revert()) && settings.respectPins()
           ? PinHold.reason(currentPolicy(), settings.trial().set().ruleName()) : null;
-      // The middle tiers as they are now, not as the round found them: the tier tuner (or an operator)
-      // may have changed them while it trained.
-      // Its version, too, is read now: above whatever was written meanwhile.
+      // The middle tiers as they are now, not as the round found them (the tier tuner, or an operator,
+      // may have changed them while it trained), and a version above whatever was written meanwhile.
       if (round.policy() != null) {
         DeferralPolicy inForce = currentPolicy();
-        DeferralPolicy p = round.policy();
-        round = new Round(round.verdict(), new DeferralPolicy(p.rule(), p.alpha(), p.threshold(), p.explorationRate(),
-            p.targetEscalationRate(), Math.max(p.version(), nextPolicyVersion(inForce)), p.updatedBy(), p.updatedAtMs(),
-            p.reason(), p.ruleVersion(), p.shadowRules(), p.fallbackRule(), p.earlyDeferMargin(), inForce.tierPolicies(),
-            p.pregenSkip(), p.earlyDeferLabelShare()), round.snapshotNextSeq());
+        round = new Round(round.verdict(), asOfNow(round.policy(), inForce, nextPolicyVersion(inForce)),
+            round.snapshotNextSeq());
       }
       String threshold = round.policy() == null ? null
           : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
@@ -530,6 +526,19 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         policyVersion, PinHold.LEARNER, nowMs, abbreviate(reason), ruleVersion, current.shadowRules(),
         current.fallbackRule(), marginFor(rule, current), current.tierPolicies(), current.pregenSkip(),
         current.earlyDeferLabelShare());
+  }
+
+  /**
+   * The policy a round decided on, as written when the round ends: its rule, threshold and the rest
+   * as the round chose them, the middle tiers of the policy in force now, and a version at least
+   * {@code nextVersion}.
+   */
+  static DeferralPolicy asOfNow(DeferralPolicy decided, DeferralPolicy inForce, long nextVersion) {
+    DeferralPolicy p = decided;
+    return new DeferralPolicy(p.rule(), p.alpha(), p.threshold(), p.explorationRate(), p.targetEscalationRate(),
+        Math.max(p.version(), nextVersion), p.updatedBy(), p.updatedAtMs(), p.reason(), p.ruleVersion(),
+        p.shadowRules(), p.fallbackRule(), p.earlyDeferMargin(), inForce.tierPolicies(), p.pregenSkip(),
+        p.earlyDeferLabelShare());
   }
 
   /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */

@@ -43,4 +43,20 @@ class PolicySuccessorTest {
     assertThat(next.pregenSkip()).isEqualTo(current.pregenSkip());
     assertThat(next.reason()).isEqualTo("reverted: worse");
   }
+
+  @Test
+  void aRoundsPolicyWrittenAfterTheTierTunerChangedATierKeepsTheTunersTierAndComesAfterIt() {
+    DeferralPolicy decided = TrainerProcessor.successor(current, "posthoc-quantile", 0.0, 0.55, 3L, "beat champion",
+        8, 2_000L);
+    // While the round trained, the tier tuner wrote version 8 with medium's threshold moved.
+    DeferralPolicy tuned = current.withTierPolicies(List.of(new TierPolicy("chow-sum", 0.0, 1.7, 0.0, 0.2)));
+    DeferralPolicy written = TrainerProcessor.asOfNow(decided, tuned, 9);
+    assertThat(written.tierPolicies()).isEqualTo(tuned.tierPolicies());
+    assertThat(written.version()).isEqualTo(9);
+    assertThat(written.threshold()).isEqualTo(0.55);
+    assertThat(written.ruleVersion()).isEqualTo(3L);
+    assertThat(written.reason()).isEqualTo("beat champion");
+    // Nothing written meanwhile: the round's own version and tiers.
+    assertThat(TrainerProcessor.asOfNow(decided, current, 8)).isEqualTo(decided);
+  }
 }
