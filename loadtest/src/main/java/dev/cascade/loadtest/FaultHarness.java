@@ -457,7 +457,10 @@ public final class FaultHarness {
       List<LearnerPolicy> learned = o.learnSettings().isEmpty() ? List.of() : learnerPolicies(bootstrap, loadStart);
       return result(o, sentAt, loadStart, verifier, faults, learned);
     } finally {
-      for (Proc p : all) {
+      // The last started first: the broker last, so the others close their clients against it.
+      List<Proc> byStart = new ArrayList<>(all);
+      java.util.Collections.reverse(byStart);
+      for (Proc p : byStart) {
         p.stop();
       }
     }
