@@ -22,7 +22,10 @@ import picocli.CommandLine.Mixin;
         + " is above zero publishes it to the rules topic with a policy naming the new version (with"
         + " learn.refresh-margin above 0, a rule it published may also be replaced by a newer one that is not worse and"
         + " whose lower bound is above minus that margin). With learn.prior naming a labelled JSONL file, both models"
-        + " answer it at start and every round also trains on it, as older than all the traffic and never held out.",
+        + " answer it at start and every round also trains on it, as older than all the traffic and never held out."
+        + " Given what a right answer is worth in cost units (learn.tier-answer-value), it also retunes the"
+        + " threshold of each exploring middle tier from the tier's outcomes, writing a policy when the new threshold"
+        + " beats the one in force on held-out outcomes.",
         "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
         + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {
