@@ -339,14 +339,10 @@ public final class TierOutcomeReport {
     List<Point> points = new ArrayList<>();
     for (double share : SHARES) {
       // Pass on from the top until the weighted share is reached (whole ties at once).
+      int k = TierTuning.topUntil(byScore, Item::score, Item::weight, share * total);
       double passed = 0;
-      int k = 0;
-      while (k < byScore.size() && passed < share * total - 1e-9) {
-        double score = byScore.get(k).score();
-        while (k < byScore.size() && byScore.get(k).score() == score) {
-          passed += byScore.get(k).weight();
-          k++;
-        }
+      for (int i = 0; i < k; i++) {
+        passed += byScore.get(i).weight();
       }
       double threshold = k == 0 ? (byScore.isEmpty() ? Double.POSITIVE_INFINITY : byScore.get(0).score())
           : k == byScore.size() ? Double.NEGATIVE_INFINITY : byScore.get(k).score();

@@ -153,13 +153,22 @@ public final class TierTuning {
         bestK = k;
       }
     }
-    if (bestK == 0) {
-      return byScore.get(0).score(); // nothing strictly greater: nothing passed on
+    return cut(byScore, bestK);
+  }
+
+  /**
+   * The threshold that passes on the first {@code k} of {@code byScore} (highest first): halfway
+   * between the k-th score and the next; the highest score for none (nothing is strictly greater),
+   * the lowest less 1 for all.
+   */
+  static double cut(List<Item> byScore, int k) {
+    if (k == 0) {
+      return byScore.get(0).score();
     }
-    if (bestK == byScore.size()) {
-      return byScore.get(bestK - 1).score() - 1.0; // everything passed on
+    if (k == byScore.size()) {
+      return byScore.get(k - 1).score() - 1.0;
     }
-    return (byScore.get(bestK - 1).score() + byScore.get(bestK).score()) / 2;
+    return (byScore.get(k - 1).score() + byScore.get(k).score()) / 2;
   }
 
   /** The weighted share of {@code items} scoring above {@code threshold}. */
@@ -181,25 +190,26 @@ public final class TierTuning {
     List<Item> byScore = new ArrayList<>(items);
     byScore.sort(Comparator.comparingDouble(Item::score).reversed());
     double total = items.stream().mapToDouble(Item::weight).sum();
+    int k = topUntil(byScore, Item::score, Item::weight, share * total);
+    return byScore.isEmpty() ? 0 : cut(byScore, k);
+  }
+
+  /**
+   * How many of {@code byScore} (highest score first) are passed on from the top until their weight
+   * reaches {@code weight}, whole ties at once: the count, at or past the weight.
+   */
+  static <T> int topUntil(List<T> byScore, java.util.function.ToDoubleFunction<T> score,
+      java.util.function.ToDoubleFunction<T> weightOf, double weight) {
     double passed = 0;
     int k = 0;
-    while (k < byScore.size() && passed < share * total - 1e-9) {
-      double score = byScore.get(k).score();
-      while (k < byScore.size() && byScore.get(k).score() == score) {
-        passed += byScore.get(k).weight();
+    while (k < byScore.size() && passed < weight - 1e-9) {
+      double tie = score.applyAsDouble(byScore.get(k));
+      while (k < byScore.size() && score.applyAsDouble(byScore.get(k)) == tie) {
+        passed += weightOf.applyAsDouble(byScore.get(k));
         k++;
       }
     }
-    if (byScore.isEmpty()) {
-      return 0;
-    }
-    if (k == 0) {
-      return byScore.get(0).score();
-    }
-    if (k == byScore.size()) {
-      return byScore.get(k - 1).score() - 1.0;
-    }
-    return (byScore.get(k - 1).score() + byScore.get(k).score()) / 2;
+    return k;
   }
 
   /**
