@@ -151,7 +151,7 @@ public final class FaultHarness {
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
       List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
       TierOutcomeReport middleEvaluation, int middleExploreMismatches, List<LearnerPolicy> learnerPolicies,
-      List<Phase> middlePhases) {
+      List<dev.cascade.router.learning.TierPhases.Phase> middlePhases) {
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
         double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
@@ -219,8 +219,8 @@ public final class FaultHarness {
       }
       if (!learnerPolicies.isEmpty() || !middlePhases.isEmpty()) {
         // The policies the learner wrote (the middle tier's threshold and target in each), and the
-        // requests reaching the middle tier between them: the share passed on, the share served
-        // right, and their mean cost (every tier's calls).
+        // requests reaching the middle tier under each policy version: the share passed on, the
+        // share served right, and their mean cost (every tier's calls).
         s.append(", \"learner_policies\": [");
         for (int k = 0; k < learnerPolicies.size(); k++) {
           LearnerPolicy lp = learnerPolicies.get(k);
@@ -231,9 +231,9 @@ public final class FaultHarness {
         }
         s.append("], \"middle_phases\": [");
         for (int k = 0; k < middlePhases.size(); k++) {
-          Phase ph = middlePhases.get(k);
-          s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"from_s\": %.1f, \"reached\": %d,"
-              + " \"passed_on\": %s, \"right\": %s, \"cost\": %s}", ph.fromMs() / 1000.0, ph.reached(),
+          dev.cascade.router.learning.TierPhases.Phase ph = middlePhases.get(k);
+          s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"policy_version\": %d, \"reached\": %d,"
+              + " \"passed_on\": %s, \"right\": %s, \"cost\": %s}", ph.policyVersion(), ph.reached(),
               number(ph.passedOn(), "%.4f"), number(ph.right(), "%.4f"), number(ph.cost(), "%.1f")));
         }
         s.append("]");
@@ -251,43 +251,6 @@ public final class FaultHarness {
     private static String number(double value, String format) {
       return Double.isFinite(value) ? String.format(Locale.ROOT, format, value) : "null";
     }
-  }
-
-  /**
-   * The requests sent from {@code fromMs} (since the load started) up to the next phase that
-   * reached the middle tier, the share of them it passed on, the share served right, and their mean
-   * cost; NaN where none reached it.
-   */
-  public record Phase(long fromMs, int reached, double passedOn, double right, double cost) {}
-
-  /** The requests reaching the middle tier, split where each of the learner's policies was written. */
-  static List<Phase> phases(long[] sentAt, long loadStart, List<LearnerPolicy> policies, Map<String, Boolean> passedOn,
-      Map<String, double[]> served) {
-    List<Long> starts = new ArrayList<>(List.of(0L));
-    policies.forEach(p -> starts.add(Math.max(0, p.atMs())));
-    List<Phase> phases = new ArrayList<>();
-    for (int k = 0; k < starts.size(); k++) {
-      long from = starts.get(k);
-      long to = k + 1 < starts.size() ? starts.get(k + 1) : Long.MAX_VALUE;
-      int reached = 0;
-      int on = 0;
-      double right = 0;
-      double cost = 0;
-      for (int i = 0; i < sentAt.length; i++) {
-        long sent = sentAt[i] - loadStart;
-        double[] rc = served.get("f-" + i);
-        if (sent < from || sent >= to || rc == null) {
-          continue;
-        }
-        reached++;
-        on += Boolean.TRUE.equals(passedOn.get("f-" + i)) ? 1 : 0;
-        right += rc[0];
-        cost += rc[1];
-      }
-      phases.add(new Phase(from, reached, reached == 0 ? Double.NaN : (double) on / reached,
-          reached == 0 ? Double.NaN : right / reached, reached == 0 ? Double.NaN : cost / reached));
-    }
-    return phases;
   }
 
   /** Requests per window of {@code escalation_rate_per_250}, in the order they were sent. */
@@ -524,7 +487,8 @@ public final class FaultHarness {
         (int) v.middleAnswers.values().stream().filter(dev.cascade.schemas.avro.TierAnswer::getExplored).count(),
         v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1),
         exploreMismatches(v.middleAnswers, o.routerSettings()), learned,
-        o.middle().isEmpty() ? List.of() : phases(sentAt, loadStart, learned, v.middlePassedOn, v.middleServed));
+        o.middle().isEmpty() || learned.isEmpty() ? List.of()
+            : dev.cascade.router.learning.TierPhases.of(v.middleReached.values(), 1));
   }
 
   /**
@@ -661,8 +625,8 @@ public final class FaultHarness {
     final Map<String, Boolean> middleStoppedEarly = new ConcurrentHashMap<>();
     /** Per request that reached the middle tier: its scored answer there. */
     final Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers = new ConcurrentHashMap<>();
-    /** Per request that reached the middle tier: whether the answer served was its reference, and the request's cost. */
-    final Map<String, double[]> middleServed = new ConcurrentHashMap<>();
+    /** Per request that reached the middle tier: its first outcome. */
+    final Map<String, dev.cascade.schemas.avro.RoutingOutcome> middleReached = new ConcurrentHashMap<>();
     /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
     final TierOutcomeReport.Collector middleOutcomes = new TierOutcomeReport.Collector(1);
     private final java.util.Set<String> outcomeIds = new java.util.HashSet<>();
@@ -730,7 +694,7 @@ public final class FaultHarness {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
                     middleStoppedEarly.put(o.getRequestId(), t.getStoppedEarly());
                     middleAnswers.put(o.getRequestId(), t);
-                    middleServed.put(o.getRequestId(), new double[] {servedRight(o) ? 1 : 0, o.getCostUnits()});
+                    middleReached.putIfAbsent(o.getRequestId(), o);
                   });
               if (outcomeIds.add(o.getRequestId())) {
                 middleOutcomes.accept(o);
@@ -750,17 +714,6 @@ public final class FaultHarness {
         log("verifier failed: %s", e);
       }
     }
-  }
-
-  /** Whether the answer the outcome's request was served is its reference (false without a reference). */
-  static boolean servedRight(dev.cascade.schemas.avro.RoutingOutcome o) {
-    if (o.getReference() == null || o.getDegraded()) {
-      return false;
-    }
-    int tier = o.getServedTier() == null ? (o.getServedBy() == ServedBy.SMALL ? 0 : -1) : o.getServedTier();
-    String text = tier == 0 ? o.getSmallText() : o.getTierAnswers().stream().filter(t -> t.getTier() == tier)
-        .map(dev.cascade.schemas.avro.TierAnswer::getText).findFirst().orElse(o.getLargeText());
-    return o.getReference().equals(text);
   }
 
   /** A policy the learner wrote: when (ms since the load started), and the middle tier's settings in it. */

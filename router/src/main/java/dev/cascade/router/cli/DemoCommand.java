@@ -196,8 +196,22 @@ final class DemoCommand implements Callable<Integer> {
     // split at once, so an escalation can wait longer for its turn than production's default allows.
     // Its default rule is the learned one shipped for the bundled small model, the best on the
     // validation split (router/EVALUATION.md); serve keeps chow-quantile, which fits any model.
+    // With learn.tier-answer-value the middle tiers are retuned during the run: the demo's 3,500
+    // requests are a few minutes of traffic, so the tuner looks every 5 s and decides on fewer outcomes.
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
-        CascadeConfig.POLICY_RULE.name(), "posthoc-quantile"), flags);
+        CascadeConfig.POLICY_RULE.name(), "posthoc-quantile", CascadeConfig.LEARN_TIER_EVERY_MS.name(), "5000",
+        CascadeConfig.LEARN_MIN_LABELS.name(), "150", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "40"), flags);
+    if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
+      if (tiers == null || tiers.size() < 3) {
+        throw new IllegalArgumentException(CascadeConfig.LEARN_TIER_ANSWER_VALUE.name() + ": retunes middle tiers;"
+            + " run the demo with one, e.g. --tiers small,medium,large");
+      }
+      if (config.get(CascadeConfig.POLICY_TIER_EXPLORATION_RATES).stream().noneMatch(r -> r > 0)) {
+        throw new IllegalArgumentException(CascadeConfig.LEARN_TIER_ANSWER_VALUE.name() + ": a tier is retuned from"
+            + " the next tier's answers where it would have served its own, which only exploration shows; add --set"
+            + " policy.tier-exploration-rates=0.2 (say)");
+      }
+    }
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
     }
@@ -314,7 +328,11 @@ final class DemoCommand implements Callable<Integer> {
       }
       System.err.println("large model: " + LargeTarget.parse(target));
       DemoWorkload.Result result;
+      List<dev.cascade.router.policy.DeferralPolicy> tuned = List.of();
       try (CascadeRouter router = CascadeRouter.start(config, small, target);
+          dev.cascade.router.learner.TierTuner tuner = tiers == null ? null
+              : dev.cascade.router.learner.TierTuner.startIfAsked(config,
+                  new dev.cascade.router.learner.LearnerMetrics(new PrometheusRegistry()));
           ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
         if (skipRule != null) {
@@ -323,6 +341,9 @@ final class DemoCommand implements Callable<Integer> {
         result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
             config.topics().responses(), config.topics().outcomes(), "demo", examples, rate, Duration.ofSeconds(120),
             Progress.of(bar));
+        if (tuner != null) {
+          tuned = tuner.written();
+        }
         if (serve) {
           bar.close();
           summarize(config, small, large, examples, result, maxNew, tierNames);
@@ -334,6 +355,7 @@ final class DemoCommand implements Callable<Integer> {
       // The router and the server are done, so the baseline's generations have the cores to
       // themselves: ONNX Runtime's own thread settings, not the shared ones.
       try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
+        tunedPolicies = tuned;
         return summarize(config, small, alone, examples, result, maxNew, tierNames);
       }
     }
@@ -472,6 +494,9 @@ final class DemoCommand implements Callable<Integer> {
         plot, feedback));
   }
 
+  /** The policies the middle tiers' tuner wrote during the run ({@code learn.tier-answer-value}). */
+  private List<dev.cascade.router.policy.DeferralPolicy> tunedPolicies = List.of();
+
   private int summarize(CascadeConfig config, TextGenerator small, TextGenerator large, List<Example> examples,
       DemoWorkload.Result result, int maxNew, List<String> tierNames) throws Exception {
     List<String> largeTexts = new ArrayList<>();
@@ -499,6 +524,9 @@ final class DemoCommand implements Callable<Integer> {
         com.fasterxml.jackson.databind.node.ObjectNode tiersNode = node.putObject("tier_outcomes");
         tierReports.forEach((tier, report) -> tiersNode.set(tier, report.toJson()));
       }
+      if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
+        node.set("tier_tuning", tierTuning(mapper, config, result, tierNames));
+      }
       System.out.println(mapper.writeValueAsString(node));
     } else {
       System.out.println(summary.toText());
@@ -511,9 +539,70 @@ final class DemoCommand implements Callable<Integer> {
             + "` reports it:");
         System.out.print(report.toTable());
       });
+      if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
+        System.out.println();
+        System.out.print(tierTuningText(tierTuning(new ObjectMapper(), config, result, tierNames)));
+      }
     }
     System.out.flush();
     return summary.responses() == summary.requests() && summary.duplicateResponses() == 0 ? 0 : 1;
+  }
+
+  /**
+   * What the middle tiers' tuner did: the answer value, the policies it wrote (each middle tier's
+   * threshold and target rate in them), and for each middle tier the requests reaching it under
+   * each policy version ({@link dev.cascade.router.learning.TierPhases}) with their value per request.
+   */
+  private com.fasterxml.jackson.databind.node.ObjectNode tierTuning(ObjectMapper mapper, CascadeConfig config,
+      DemoWorkload.Result result, List<String> tierNames) {
+    double value = config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE);
+    com.fasterxml.jackson.databind.node.ObjectNode node = mapper.createObjectNode();
+    node.put("answer_value", value);
+    com.fasterxml.jackson.databind.node.ArrayNode policies = node.putArray("policies");
+    for (dev.cascade.router.policy.DeferralPolicy p : tunedPolicies) {
+      com.fasterxml.jackson.databind.node.ObjectNode one = policies.addObject();
+      one.put("version", p.version());
+      one.put("reason", p.reason());
+      com.fasterxml.jackson.databind.node.ArrayNode thresholds = one.putArray("tier_thresholds");
+      com.fasterxml.jackson.databind.node.ArrayNode targets = one.putArray("tier_target_rates");
+      p.tierPolicies().forEach(t -> {
+        thresholds.add(t.threshold());
+        targets.add(t.targetEscalationRate());
+      });
+    }
+    com.fasterxml.jackson.databind.node.ObjectNode phases = node.putObject("phases");
+    for (int tier = 1; tier < tierNames.size() - 1; tier++) {
+      com.fasterxml.jackson.databind.node.ArrayNode list = phases.putArray(tierNames.get(tier));
+      for (dev.cascade.router.learning.TierPhases.Phase ph
+          : dev.cascade.router.learning.TierPhases.of(result.outcomes().values(), tier)) {
+        com.fasterxml.jackson.databind.node.ObjectNode one = list.addObject();
+        one.put("policy_version", ph.policyVersion());
+        one.put("reached", ph.reached());
+        one.put("passed_on", ph.passedOn());
+        one.put("right", ph.right());
+        one.put("cost", ph.cost());
+        one.put("value_per_request", ph.utility(value));
+      }
+    }
+    return node;
+  }
+
+  /** {@link #tierTuning} as lines of text. */
+  static String tierTuningText(com.fasterxml.jackson.databind.JsonNode node) {
+    StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
+        "middle tiers retuned for %.0f cost units a right answer (learn.tier-answer-value): %d policies written%n",
+        node.get("answer_value").asDouble(), node.get("policies").size()));
+    node.get("policies").forEach(p -> s.append("  policy v").append(p.get("version").asLong()).append(": ")
+        .append(p.get("reason").asText()).append(System.lineSeparator()));
+    node.get("phases").fields().forEachRemaining(e -> {
+      s.append("  requests reaching ").append(e.getKey()).append(", by the policy version they were routed under:")
+          .append(System.lineSeparator());
+      e.getValue().forEach(ph -> s.append(String.format(Locale.ROOT,
+          "    v%d: %d requests, %.1f%% passed on, %.1f%% served right, cost %.1f, value %.1f per request%n",
+          ph.get("policy_version").asLong(), ph.get("reached").asInt(), 100 * ph.get("passed_on").asDouble(),
+          100 * ph.get("right").asDouble(), ph.get("cost").asDouble(), ph.get("value_per_request").asDouble())));
+    });
+    return s.toString();
   }
 
   /**

@@ -76,6 +76,7 @@ public final class TierTuner implements AutoCloseable {
   private final PolicyTopic policies;
   private final LearnerMetrics metrics;
   private final Thread thread;
+  private final List<DeferralPolicy> written = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile boolean running = true;
 
   private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
@@ -91,7 +92,7 @@ public final class TierTuner implements AutoCloseable {
   }
 
   /** Starts the tuner when {@code learn.tier-answer-value} is above 0; null otherwise. */
-  static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
+  public static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
     Settings settings = Settings.from(config);
     if (!(settings.value() > 0)) {
       return null;
@@ -159,6 +160,7 @@ public final class TierTuner implements AutoCloseable {
       return;
     }
     policies.publish(round.policy(), PUBLISH_TIMEOUT);
+    written.add(round.policy());
     LOG.info("tier tuner: policy v{} written: {}", round.policy().version(), round.policy().reason());
   }
 
@@ -217,6 +219,11 @@ public final class TierTuner implements AutoCloseable {
         tuned.targetEscalationRate(), nextVersion, PinHold.LEARNER, nowMs, reason, tuned.ruleVersion(),
         tuned.shadowRules(), tuned.fallbackRule(), tuned.earlyDeferMargin(), tuned.tierPolicies(), tuned.pregenSkip(),
         tuned.earlyDeferLabelShare()), decisions);
+  }
+
+  /** The policies this tuner has written, in order. */
+  public List<DeferralPolicy> written() {
+    return List.copyOf(written);
   }
 
   @Override

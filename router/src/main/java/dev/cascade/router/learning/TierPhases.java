@@ -1,0 +1,68 @@
+package dev.cascade.router.learning;
+
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.ServedBy;
+import dev.cascade.schemas.avro.TierAnswer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What the requests reaching a middle tier got under each policy version: how many reached it, the
+ * share it passed on, the share served a right answer (the reference), and their mean cost (every
+ * tier's calls, {@code cost_units}). Where a tuner changed the tier's threshold between versions,
+ * this is the before and after. A request counts under the policy version its outcome records (the
+ * one its small-model decision used; its tier's decision, made later, may already have used the
+ * next one).
+ */
+public final class TierPhases {
+
+  private TierPhases() {}
+
+  /**
+   * @param policyVersion the policy version the requests were routed under
+   * @param reached requests that reached the tier with a reference
+   * @param passedOn the share the tier passed on
+   * @param right the share whose served answer was the reference
+   * @param cost their mean cost per request
+   */
+  public record Phase(long policyVersion, int reached, double passedOn, double right, double cost) {
+
+    /** What the phase was worth per request when a right answer is worth {@code value} cost units. */
+    public double utility(double value) {
+      return value * right - cost;
+    }
+  }
+
+  /** The phases of {@code tier}, by policy version (outcomes without a reference are left out). */
+  public static List<Phase> of(Iterable<RoutingOutcome> outcomes, int tier) {
+    Map<Long, double[]> sums = new TreeMap<>(); // reached, passed on, right, cost
+    for (RoutingOutcome o : outcomes) {
+      TierAnswer answer = o.getTierAnswers().stream().filter(t -> t.getTier() == tier && t.getRule() != null)
+          .findFirst().orElse(null);
+      if (answer == null || o.getReference() == null) {
+        continue;
+      }
+      double[] s = sums.computeIfAbsent(o.getPolicyVersion(), v -> new double[4]);
+      s[0]++;
+      s[1] += answer.getDeferred() ? 1 : 0;
+      s[2] += servedRight(o) ? 1 : 0;
+      s[3] += o.getCostUnits();
+    }
+    List<Phase> phases = new ArrayList<>();
+    sums.forEach((version, s) -> phases.add(new Phase(version, (int) s[0], s[1] / s[0], s[2] / s[0], s[3] / s[0])));
+    return phases;
+  }
+
+  /** Whether the answer served is the outcome's reference (false without one, or degraded). */
+  public static boolean servedRight(RoutingOutcome o) {
+    if (o.getReference() == null || o.getDegraded()) {
+      return false;
+    }
+    int tier = o.getServedTier() != null ? o.getServedTier() : o.getServedBy() == ServedBy.SMALL ? 0 : -1;
+    String text = tier == 0 ? o.getSmallText() : o.getTierAnswers().stream().filter(t -> t.getTier() == tier)
+        .map(TierAnswer::getText).findFirst().orElse(o.getLargeText());
+    return o.getReference().equals(text);
+  }
+}
