@@ -39,6 +39,29 @@ class DemoOptionsTest {
   }
 
   @Test
+  void retuningMiddleTiersNeedsAMiddleTierThatExplores() {
+    assertThat(refused("demo", "--set", "learn.tier-answer-value=3000")).contains("learn.tier-answer-value")
+        .contains("--tiers small,medium,large");
+    assertThat(refused("demo", "--tiers", "small,large", "--set", "learn.tier-answer-value=3000"))
+        .contains("learn.tier-answer-value").contains("middle tiers");
+    assertThat(refused("demo", "--tiers", "small,medium,large", "--set", "learn.tier-answer-value=3000"))
+        .contains("policy.tier-exploration-rates=0.2");
+  }
+
+  @Test
+  void theTunersSummaryNamesEachPolicyAndEachPhaseWithItsValue() throws Exception {
+    com.fasterxml.jackson.databind.JsonNode node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+        "{\"answer_value\": 3000, \"policies\": [{\"version\": 1, \"reason\": \"tier tuner: tier 1 threshold"
+        + " 0.9596 (was 1.8952)\"}], \"phases\": {\"medium\": [{\"policy_version\": 0, \"reached\": 624,"
+        + " \"passed_on\": 0.3734, \"right\": 0.5144, \"cost\": 285.28, \"value_per_request\": 1257.99}]}}");
+    String text = DemoCommand.tierTuningText(node);
+    assertThat(text).contains("3000 cost units a right answer").contains("1 policies written")
+        .contains("policy v1: tier tuner: tier 1 threshold 0.9596 (was 1.8952)")
+        .contains("requests reaching medium")
+        .contains("v0: 624 requests, 37.3% passed on, 51.4% served right, cost 285.3, value 1258.0 per request");
+  }
+
+  @Test
   void aNegativeRateIsRefused() {
     assertThat(refused("demo", "--rate", "-5")).contains("--rate").contains("-5");
   }

@@ -1,0 +1,54 @@
+package dev.cascade.router.learning;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.cascade.schemas.avro.RoutingOutcome;
+import dev.cascade.schemas.avro.TierAnswer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** The requests reaching a middle tier, by the policy version they were routed under. */
+class TierPhasesTest {
+
+  private static RoutingOutcome outcome(String id, long policyVersion, boolean passedOn, boolean served1Right,
+      boolean served2Right, double cost) {
+    List<TierAnswer> answers = new ArrayList<>(List.of(TierAnswer.newBuilder().setTier(1).setModel("medium")
+        .setText(served1Right ? "ref" : "m").setRule("chow-sum").setScore(1.0).setThreshold(0.5).setCostUnits(4)
+        .setDeferred(passedOn).build()));
+    if (passedOn) {
+      answers.add(TierAnswer.newBuilder().setTier(2).setModel("large").setText(served2Right ? "ref" : "l")
+          .setCostUnits(10).build());
+    }
+    return SyntheticOutcomes.checked(id, SyntheticExamples.randomFeatures(new SplittableRandom(1)), false, false, 1.0,
+        Map.of()).setReference("ref").setPolicyVersion(policyVersion).setServedTier(passedOn ? 2 : 1)
+        .setTierAnswers(answers).setCostUnits(cost).build();
+  }
+
+  @Test
+  void eachPolicyVersionCountsItsRequestsTheirServedAnswersAndCost() {
+    List<RoutingOutcome> outcomes = List.of(
+        outcome("a", 0, false, true, false, 100),   // medium served, right
+        outcome("b", 0, true, true, false, 300),    // large served, wrong (medium's right answer does not count)
+        outcome("c", 3, true, false, true, 300),    // large served, right
+        outcome("d", 3, true, false, true, 500),
+        SyntheticOutcomes.checked("e", SyntheticExamples.randomFeatures(new SplittableRandom(2)), true, true, 1.0,
+            Map.of()).build());                   // never reached a middle tier: left out
+    List<TierPhases.Phase> phases = TierPhases.of(outcomes, 1);
+    assertThat(phases).extracting(TierPhases.Phase::policyVersion).containsExactly(0L, 3L);
+    TierPhases.Phase before = phases.get(0);
+    assertThat(before.reached()).isEqualTo(2);
+    assertThat(before.passedOn()).isEqualTo(0.5);
+    assertThat(before.right()).isEqualTo(0.5);
+    assertThat(before.cost()).isEqualTo(200.0);
+    assertThat(before.utility(1000)).isCloseTo(300.0, within(1e-9));
+    TierPhases.Phase after = phases.get(1);
+    assertThat(after.passedOn()).isEqualTo(1.0);
+    assertThat(after.right()).isEqualTo(1.0);
+    assertThat(after.cost()).isEqualTo(400.0);
+    assertThat(TierPhases.of(outcomes, 2)).as("tier 2 is the last: never scored").isEmpty();
+  }
+}
