@@ -61,7 +61,16 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  *   [--requests 10000] [--rate 20] [--routers 3] [--router-kills 5] [--broker-restarts true]
  *   [--large-outage true] [--large-slow true] [--large-flap true] [--set KEY=VALUE]...
  *   [--middle MODEL [--middle-rule chow-sum:1.1568]] [--cds auto|off|FILE] [--jvm-opt OPT]...
+ *   [--learn-set KEY=VALUE... [--learner-kills 2]]
  * </pre>
+ *
+ * <p>{@code --learn-set} runs a continuous learner ({@code cascade learn}) in its own process beside
+ * the routers, with their {@code policy.*}, {@code cost.*} and tier settings and then these (e.g.
+ * {@code learn.tier-answer-value=3000} to retune the middle tier); {@code --learner-kills} kills it
+ * with {@code kill -9} that many times, spread over the load like the other faults, restarting it
+ * 5 s later. The JSON then lists the policies the learner wrote ({@code learner_policies}) and, with
+ * {@code --middle}, what the requests reaching the middle tier got under each policy version
+ * ({@code middle_phases}).
  *
  * <p>{@code --set} passes router configuration (e.g. {@code kafka.session.timeout.ms=6000}) to
  * every router, to compare recovery settings. {@code --middle} makes it a cascade of three: that
@@ -77,14 +86,15 @@ public final class FaultHarness {
   /** What to run. */
   public record Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
       boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
-      String middle, String middleRule, String cds, List<String> jvmOptions, Map<String, String> learnSettings) {
+      String middle, String middleRule, String cds, List<String> jvmOptions, Map<String, String> learnSettings,
+      int learnerKills) {
 
     /** Without a learner. */
     public Options(int requests, double rate, int routers, int routerKills, boolean brokerRestarts,
         boolean largeOutage, boolean largeSlow, boolean largeFlap, Map<String, String> routerSettings,
         String middle, String middleRule, String cds, List<String> jvmOptions) {
       this(requests, rate, routers, routerKills, brokerRestarts, largeOutage, largeSlow, largeFlap, routerSettings,
-          middle, middleRule, cds, jvmOptions, Map.of());
+          middle, middleRule, cds, jvmOptions, Map.of(), 0);
     }
 
     /** A cascade of two models: the small one and the large one. */
@@ -125,9 +135,12 @@ public final class FaultHarness {
           Boolean.parseBoolean(values.getOrDefault("large-slow", "true")),
           Boolean.parseBoolean(values.getOrDefault("large-flap", "true")), sets, values.getOrDefault("middle", ""),
           values.getOrDefault("middle-rule", DEFAULT_MIDDLE_RULE), values.getOrDefault("cds", "auto"), jvmOptions,
-          learnSets);
+          learnSets, Integer.parseInt(values.getOrDefault("learner-kills", "0")));
+      if (o.learnerKills() > 0 && learnSets.isEmpty()) {
+        throw new IllegalArgumentException("--learner-kills: only with a learner (--learn-set KEY=VALUE)");
+      }
       values.keySet().removeAll(List.of("requests", "rate", "routers", "router-kills", "broker-restarts",
-          "large-outage", "large-slow", "large-flap", "middle", "middle-rule", "cds"));
+          "large-outage", "large-slow", "large-flap", "middle", "middle-rule", "cds", "learner-kills"));
       if (!values.isEmpty()) {
         throw new IllegalArgumentException("unknown options: " + values.keySet());
       }
@@ -512,7 +525,7 @@ public final class FaultHarness {
   }
 
   /** A fault at a time. */
-  private record Scheduled(String name, long atMs, Action action) {}
+  record Scheduled(String name, long atMs, Action action) {}
 
   private interface Action {
     void run(Proc[] routers, List<List<String>> routerArgs, Proc[] large, List<String> largeArgs, Proc broker,
@@ -524,6 +537,9 @@ public final class FaultHarness {
     List<String> names = new ArrayList<>();
     for (int k = 0; k < o.routerKills(); k++) {
       names.add("router_kill_" + (k + 1));
+    }
+    for (int k = 0; k < o.learnerKills(); k++) {
+      names.add("learner_kill_" + (k + 1));
     }
     if (o.brokerRestarts()) {
       names.add(2 % (names.size() + 1), "broker_sigterm");
@@ -559,6 +575,16 @@ public final class FaultHarness {
         routers[i] = Proc.start(work, "router-" + i + "-restart-" + (k + 1), routers[i].jvm, routerArgs.get(i));
         all.add(routers[i]);
         routers[i].await("grpc=", Duration.ofSeconds(180));
+      };
+    }
+    if (name.startsWith("learner_kill_")) {
+      // kill -9 on the learner, then the same command again after 5 s: its tier tuner keeps no state.
+      return (routers, routerArgs, large, largeArgs, broker, faultFile, work, all) -> {
+        Proc learner = all.stream().filter(p -> p.name.equals("learner")).findFirst().orElseThrow();
+        learner.kill9();
+        Thread.sleep(5_000);
+        learner.restart(work);
+        learner.await("learner=", Duration.ofSeconds(180));
       };
     }
     return switch (name) {

@@ -18,6 +18,20 @@ class FaultHarnessOptionsTest {
   Path dir;
 
   @Test
+  void learnSetsStartALearnerWhoseKillsArePlannedAmongTheFaults() {
+    FaultHarness.Options o = FaultHarness.Options.parse(new String[] {"--router-kills", "1", "--broker-restarts",
+        "false", "--large-outage", "false", "--large-slow", "false", "--large-flap", "false", "--learn-set",
+        "learn.tier-answer-value=3000", "--learn-set", "learn.tier-every-ms=20000", "--learner-kills", "2"});
+    assertThat(o.learnSettings()).containsEntry("learn.tier-answer-value", "3000")
+        .containsEntry("learn.tier-every-ms", "20000");
+    assertThat(o.routerSettings()).isEmpty();
+    assertThat(FaultHarness.plan(o, 600_000)).extracting(s -> s.name())
+        .containsExactly("router_kill_1", "learner_kill_1", "learner_kill_2");
+    assertThatThrownBy(() -> FaultHarness.Options.parse(new String[] {"--learner-kills", "1"}))
+        .hasMessageContaining("--learner-kills").hasMessageContaining("--learn-set");
+  }
+
+  @Test
   void jvmOptsRepeatAndTheArchiveDefaultsToAuto() {
     FaultHarness.Options o = FaultHarness.Options.parse(new String[] {"--requests", "10", "--jvm-opt",
         "-XX:TieredStopAtLevel=1", "--jvm-opt", "-Xss1m", "--set", "a=b"});
