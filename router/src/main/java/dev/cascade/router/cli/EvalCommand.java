@@ -104,6 +104,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " tier N + 1 in the large model's place, instead of the small model's.")
   Integer tier;
 
+  @Option(names = "--answer-value", paramLabel = "V",
+      description = "With --tier: also say what the learner's tier tuner (learn.tier-answer-value) would decide for"
+          + " a right answer worth V cost units: the threshold it chooses on the outcomes, and whether it beats the"
+          + " one in force (read from the policy topic) on the held-out ones (learn.holdout-fraction,"
+          + " learn.min-labels, learn.min-holdout and learn.max-weight as the learner reads them).")
+  Double answerValue;
+
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
       description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
   String bootstrapServers;
@@ -239,7 +246,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     // In every mode, so that a bad key, value or --config file stops the command at once (exit 2).
     configOptions.load();
     String mode = source.outcomes != null ? "eval --outcomes" : tiers != null ? "eval --tiers" : "eval --data";
-    configOptions.unread(mode, key -> source.outcomes != null && OUTCOMES_KEYS.test(key), source.outcomes != null
+    configOptions.unread(mode, key -> source.outcomes != null && (OUTCOMES_KEYS.test(key)
+        || answerValue != null && TUNING_KEYS.test(key)), source.outcomes != null
         ? "with --outcomes it reads only " + OUTCOMES_KEYS_TEXT
         : configUnread("--small and --large, or --tiers", OUTCOMES_KEYS_TEXT)).ifPresent(spec.commandLine().getErr()::println);
     models.check(spec.commandLine(), source.data != null && tiers == null, source.data != null && tiers == null);
@@ -257,6 +265,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     if (tier != null && tier < 1) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier: must be a middle tier's number,"
           + " 1 or above (without --tier, eval --outcomes evaluates the small model's rule); was " + tier);
+    }
+    if (answerValue != null && tier == null) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--answer-value applies to --outcomes"
+          + " --tier N only (it retunes a middle tier's threshold)");
+    }
+    if (answerValue != null && !(answerValue > 0 && Double.isFinite(answerValue))) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--answer-value: must be a positive number of cost units, was " + answerValue);
     }
     if (tier != null && !ruleFiles.isEmpty()) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rule-file applies to the small model's"
@@ -408,6 +424,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     PrintWriter err = spec.commandLine().getErr();
     err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
         report.skipped().isEmpty() ? "none" : report.skipped());
+    ObjectNode tuning = answerValue == null ? null : tierTuning(client, collector);
     report.positivityWarning().ifPresent(err::println);
     report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
@@ -417,13 +434,69 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       root.put("source", read.range());
       root.putArray("warnings");
       outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
+      if (tuning != null) {
+        root.set("tuning", tuning);
+      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
       out.print(report.toTable());
+      if (tuning != null) {
+        out.printf(Locale.ROOT, "%nthe tier tuner at %s cost units a right answer (policy v%d, tier %d %s): %s%n",
+            tuning.get("answer_value").asText(), tuning.get("policy_version").asLong(), tier,
+            tuning.get("tier_rule").asText(), tuning.get("result").asText().toUpperCase(Locale.ROOT) + ": "
+            + tuning.get("reason").asText());
+      }
     }
     out.flush();
     return 0;
+  }
+
+  /**
+   * What the learner's tier tuner would decide on these outcomes ({@code --answer-value}): for the
+   * tier's rule and threshold in the policy in force (the policy topic's, or the configured one
+   * while it holds none).
+   */
+  private ObjectNode tierTuning(Map<String, Object> client,
+      dev.cascade.router.learning.TierOutcomeReport.Collector collector) {
+    CascadeConfig config = configOptions.load();
+    dev.cascade.router.policy.DeferralPolicy configured = dev.cascade.router.CascadeRouter.configuredPolicy(config);
+    dev.cascade.router.policy.DeferralPolicy policy;
+    try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(client,
+        config.topics().policy(), configured)) {
+      policy = topic.current();
+    } catch (IllegalStateException e) {
+      spec.commandLine().getErr().println("--answer-value: " + e.getMessage() + "; using the configured policy.*");
+      policy = configured;
+    }
+    ObjectNode node = new ObjectMapper().createObjectNode();
+    node.put("answer_value", answerValue);
+    node.put("policy_version", policy.version());
+    if (policy.tierPolicies().size() < tier) {
+      throw new IllegalArgumentException("--answer-value: the policy in force (v" + policy.version() + ") has "
+          + policy.tierPolicies().size() + " middle tiers, no tier " + tier);
+    }
+    dev.cascade.router.policy.TierPolicy tp = policy.tierPolicies().get(tier - 1);
+    node.put("tier_rule", tp.describe());
+    dev.cascade.router.learning.TierTuning.Decision d = dev.cascade.router.learner.TierTuner.decideTier(tp, collector,
+        dev.cascade.router.learner.TierTuner.Settings.from(config).withValue(answerValue));
+    if (d == null) {
+      node.put("result", "skipped");
+      node.put("reason", "tier " + tier + " does not explore (policy.tier-exploration-rates): where its rule serves,"
+          + " the next tier's answer is never seen, so no threshold can be chosen from the outcomes");
+      return node;
+    }
+    node.put("result", d.result().label());
+    node.put("reason", d.reason());
+    node.put("threshold", d.threshold());
+    node.put("share", d.share());
+    node.put("current_threshold", d.currentThreshold());
+    node.put("current_share", d.currentShare());
+    node.put("gain", d.gain());
+    node.put("gain_low", d.gainLow());
+    node.put("fitted", d.fitted());
+    node.put("held", d.held());
+    return node;
   }
 
   /**
@@ -740,6 +813,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   static final java.util.function.Predicate<String> OUTCOMES_KEYS =
       key -> key.equals(CascadeConfig.BOOTSTRAP_SERVERS.name()) || key.startsWith("kafka.")
           || key.equals(CascadeConfig.TOPIC_FEEDBACK.name());
+
+  /** What {@code --answer-value} reads beside: the policy in force, and the tuner's {@code learn.*} settings. */
+  static final java.util.function.Predicate<String> TUNING_KEYS =
+      key -> key.equals(CascadeConfig.TOPIC_POLICY.name()) || key.startsWith("learn.") || key.startsWith("policy.")
+          || key.startsWith("tiers") || key.startsWith("cost.");
 
   static final String OUTCOMES_KEYS_TEXT = "bootstrap.servers and kafka.* (its Kafka client) and topic.feedback"
       + " (the feedback joined to the outcomes)";

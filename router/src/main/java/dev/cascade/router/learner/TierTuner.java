@@ -52,6 +52,11 @@ public final class TierTuner implements AutoCloseable {
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
       int minHoldout, double maxWeight) {
 
+    /** These settings with a right answer worth {@code answerValue}. */
+    public Settings withValue(double answerValue) {
+      return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight);
+    }
+
     /** The {@code learn.*} keys' settings. */
     public static Settings from(CascadeConfig config) {
       return new Settings(config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE),
@@ -179,22 +184,12 @@ public final class TierTuner implements AutoCloseable {
     List<String> changes = new ArrayList<>();
     for (int i = 0; i < tiers.size(); i++) {
       TierPolicy tp = tiers.get(i);
-      if (tp.explorationRate() == 0.0) {
-        decisions.add(null);
-        continue;
-      }
-      List<TierTuning.Item> items = collectors.get(i).tuningItems(tp, settings.maxWeight());
-      // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).
-      double e = tp.explorationRate();
-      double inForce = tp.holdsTargetRate() && !items.isEmpty()
-          ? TierTuning.thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (tp.targetEscalationRate() - e) / (1 - e)))
-          : tp.threshold();
-      TierTuning.Decision d = TierTuning.decide(items, settings.value(), inForce, settings.holdoutFraction(),
-          settings.minItems(), settings.minHoldout());
+      TierTuning.Decision d = decideTier(tp, collectors.get(i), settings);
       decisions.add(d);
-      if (d.result() != TierTuning.Result.RETUNED) {
+      if (d == null || d.result() != TierTuning.Result.RETUNED) {
         continue;
       }
+      double e = tp.explorationRate();
       TierPolicy tuned;
       if (tp.holdsTargetRate()) {
         // A target of 0 would mean the fixed threshold: the least share a target can name instead.
@@ -224,6 +219,25 @@ public final class TierTuner implements AutoCloseable {
   /** The policies this tuner has written, in order. */
   public List<DeferralPolicy> written() {
     return List.copyOf(written);
+  }
+
+  /**
+   * One middle tier's decision on its collected outcomes ({@code eval --outcomes --tier N
+   * --answer-value V} shows it too), or null when the tier does not explore.
+   */
+  public static TierTuning.Decision decideTier(TierPolicy tp, TierOutcomeReport.Collector collected,
+      Settings settings) {
+    if (tp.explorationRate() == 0.0) {
+      return null;
+    }
+    List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight());
+    // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).
+    double e = tp.explorationRate();
+    double inForce = tp.holdsTargetRate() && !items.isEmpty()
+        ? TierTuning.thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (tp.targetEscalationRate() - e) / (1 - e)))
+        : tp.threshold();
+    return TierTuning.decide(items, settings.value(), inForce, settings.holdoutFraction(), settings.minItems(),
+        settings.minHoldout());
   }
 
   @Override

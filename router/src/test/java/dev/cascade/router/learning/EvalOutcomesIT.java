@@ -230,4 +230,57 @@ class EvalOutcomesIT {
       assertThat(noneErr.toString()).contains("no usable outcome for tier 3").contains("81 tier not reached");
     }
   }
+
+  @Test
+  void saysWhatTheTierTunerWouldDecideForTheTierInThePolicyInForce() throws Exception {
+    String topic = "outcomes-for-tuning";
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1), new NewTopic("cascade.policy", 1, (short) 1)))
+            .all().get();
+      }
+      Map<String, Object> producerConfig = Map.of(
+          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+      dev.cascade.router.policy.TierPolicy medium = new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 4.0,
+          0.0, 0.2);
+      try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig,
+          new StringSerializer(), CascadeSerdes.outcomes().serializer());
+          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
+              producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
+        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 13, "u-")) {
+          producer.send(new ProducerRecord<>(topic, r.id(), SyntheticTierOutcomes.outcome(r, medium, 4.0)));
+        }
+        dev.cascade.router.policy.DeferralPolicy operator = new dev.cascade.router.policy.DeferralPolicy("chow-sum",
+            0.0, 12.0, 0.0, 0.0, 5, "admin", 0, "", null, List.of(), "chow-sum", null, List.of(medium));
+        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
+            dev.cascade.router.topology.PolicyRecords.toAvro(operator))).get();
+      }
+      StringWriter stdout = new StringWriter();
+      StringWriter stderr = new StringWriter();
+      CommandLine cli = CascadeCommand.commandLine();
+      cli.setOut(new PrintWriter(stdout));
+      cli.setErr(new PrintWriter(stderr));
+
+      int code = cli.execute("eval", "--outcomes", topic, "--tier", "1", "--answer-value", "100",
+          "--bootstrap-servers", kafka.bootstrapServers(), "--json", "--resamples", "100");
+
+      assertThat(code).as(stderr.toString()).isZero();
+      JsonNode tuning = new ObjectMapper().readTree(stdout.toString()).get("tuning");
+      assertThat(tuning.get("policy_version").asLong()).isEqualTo(5);
+      assertThat(tuning.get("tier_rule").asText()).isEqualTo("chow-sum:4.0 exploration 0.2");
+      assertThat(tuning.get("result").asText()).as(tuning.toString()).isEqualTo("retuned");
+      double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
+      assertThat(tuning.get("threshold").asDouble()).isCloseTo(best, within(0.4));
+      assertThat(tuning.get("current_threshold").asDouble()).isEqualTo(4.0);
+      assertThat(tuning.get("gain_low").asDouble()).isPositive();
+      assertThat(stderr.toString()).doesNotContain("not read");
+
+      CommandLine refused = CascadeCommand.commandLine();
+      StringWriter refusedErr = new StringWriter();
+      refused.setErr(new PrintWriter(refusedErr));
+      assertThat(refused.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
+          kafka.bootstrapServers())).isEqualTo(2);
+      assertThat(refusedErr.toString()).contains("--answer-value applies to --outcomes --tier N only");
+    }
+  }
 }
