@@ -80,24 +80,34 @@ public final class TierTuner implements AutoCloseable {
   private final String feedbackTopic;
   private final PolicyTopic policies;
   private final LearnerMetrics metrics;
+  private final java.util.function.BooleanSupplier active;
   private final Thread thread;
   private final List<DeferralPolicy> written = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile boolean running = true;
 
   private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
-      PolicyTopic policies, LearnerMetrics metrics) {
+      PolicyTopic policies, LearnerMetrics metrics, java.util.function.BooleanSupplier active) {
     this.settings = settings;
     this.client = client;
     this.outcomesTopic = outcomesTopic;
     this.feedbackTopic = feedbackTopic;
     this.policies = policies;
     this.metrics = metrics;
+    this.active = active;
     this.thread = new Thread(this::loop, "learner-tier-tuner");
     this.thread.setDaemon(true);
   }
 
   /** Starts the tuner when {@code learn.tier-answer-value} is above 0; null otherwise. */
   public static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
+    return startIfAsked(config, metrics, () -> true);
+  }
+
+  /**
+   * As above, running its rounds only while {@code active} says so: of two learners with one
+   * application id, the one the trainer's task is on, so that one policy is written, not two.
+   */
+  static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics, java.util.function.BooleanSupplier active) {
     Settings settings = Settings.from(config);
     if (!(settings.value() > 0)) {
       return null;
@@ -105,7 +115,7 @@ public final class TierTuner implements AutoCloseable {
     Map<String, Object> client = CascadeRouter.clientProperties(config);
     PolicyTopic policies = PolicyTopic.start(client, config.topics().policy(), CascadeRouter.configuredPolicy(config));
     TierTuner tuner = new TierTuner(settings, client, config.topics().outcomes(), config.topics().feedback(), policies,
-        metrics);
+        metrics, active);
     tuner.thread.start();
     LOG.info("tier tuner: every {} s, the middle tiers that explore are retuned for {} cost units a right answer,"
         + " from about the newest {} outcomes", settings.every().toSeconds(), settings.value(), settings.newest());
@@ -118,6 +128,9 @@ public final class TierTuner implements AutoCloseable {
         Thread.sleep(settings.every().toMillis());
       } catch (InterruptedException e) {
         return;
+      }
+      if (!active.getAsBoolean()) {
+        continue; // another learner with this id holds the trainer, and tunes
       }
       try {
         runOnce();
