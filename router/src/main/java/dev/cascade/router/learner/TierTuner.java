@@ -147,7 +147,7 @@ public final class TierTuner implements AutoCloseable {
       LOG.info("tier tuner: the policy in force (v{}) has no middle tier; nothing to tune", current.version());
       return;
     }
-    FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE);
+    FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE, settings.newest());
     List<TierOutcomeReport.Collector> collectors = new ArrayList<>();
     for (int tier = 1; tier <= current.tierPolicies().size(); tier++) {
       collectors.add(new TierOutcomeReport.Collector(tier, feedback::on));

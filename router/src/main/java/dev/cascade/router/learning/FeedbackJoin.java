@@ -50,6 +50,15 @@ public final class FeedbackJoin {
    */
   public static FeedbackJoin read(Map<String, Object> clientProperties, String topic,
       CascadeAnswers.Progress progress) {
+    return read(clientProperties, topic, progress, Long.MAX_VALUE);
+  }
+
+  /**
+   * As above, about the newest {@code newest} feedback records only: enough for the newest
+   * outcomes, whose feedback comes after them (the tier tuner's rounds read that many of each).
+   */
+  public static FeedbackJoin read(Map<String, Object> clientProperties, String topic,
+      CascadeAnswers.Progress progress, long newest) {
     Objects.requireNonNull(topic, "topic");
     Map<String, Feedback> byId = new HashMap<>();
     long[] counts = new long[2]; // keyed otherwise, repeated
@@ -62,7 +71,7 @@ public final class FeedbackJoin {
         } else if (byId.putIfAbsent(id, feedback) != null) {
           counts[1]++;
         }
-      }, progress);
+      }, progress, newest);
     } catch (IllegalArgumentException noTopic) {
       return new FeedbackJoin(topic, Map.of(), 0, 0, 0, 0, true);
     }

@@ -92,7 +92,13 @@ public final class OutcomesTopic {
    */
   public static Read readFeedback(Map<String, Object> clientProperties, String topic, BiConsumer<String, Feedback> each,
       CascadeAnswers.Progress progress) {
-    return read(clientProperties, topic, CascadeSerdes.feedback()::decode, each, progress, Long.MAX_VALUE);
+    return readFeedback(clientProperties, topic, each, progress, Long.MAX_VALUE);
+  }
+
+  /** As above, about the newest {@code newest} records only (as {@link #readNewest} reads outcomes). */
+  public static Read readFeedback(Map<String, Object> clientProperties, String topic, BiConsumer<String, Feedback> each,
+      CascadeAnswers.Progress progress, long newest) {
+    return read(clientProperties, topic, CascadeSerdes.feedback()::decode, each, progress, newest);
   }
 
   private static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
