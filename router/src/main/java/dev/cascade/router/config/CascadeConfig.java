@@ -300,8 +300,8 @@ public final class CascadeConfig {
   public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
       Integer.MAX_VALUE, "with learn.tier-answer-value: how often the middle tiers' thresholds are reconsidered");
   public static final ConfigKey<Integer> LEARN_TIER_OUTCOMES = ConfigKey.intInRange("learn.tier-outcomes", 20_000, 100,
-      10_000_000, "with learn.tier-answer-value: about how many of the newest outcomes each round reads (those that"
-          + " reached a middle tier and carry a label are used)");
+      10_000_000, "with learn.tier-answer-value: about how many of the newest outcomes each round reads, and as many"
+          + " of the newest feedback records (the outcomes that reached a middle tier and carry a label are used)");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
       "cross-validation folds for choosing the learner");
   public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,
