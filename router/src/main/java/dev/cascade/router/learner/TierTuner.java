@@ -83,6 +83,8 @@ public final class TierTuner implements AutoCloseable {
   private final java.util.function.BooleanSupplier active;
   private final Thread thread;
   private final List<DeferralPolicy> written = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** The standing reasons already logged at INFO (no middle tier, a tier that does not explore): DEBUG after. */
+  private final java.util.Set<String> told = new java.util.HashSet<>();
   private volatile boolean running = true;
 
   private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
@@ -144,7 +146,7 @@ public final class TierTuner implements AutoCloseable {
   void runOnce() {
     DeferralPolicy current = policies.current();
     if (current.tierPolicies().isEmpty()) {
-      LOG.info("tier tuner: the policy in force (v{}) has no middle tier; nothing to tune", current.version());
+      once("tier tuner: the policy in force (v" + current.version() + ") has no middle tier; nothing to tune");
       return;
     }
     FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE, settings.newest());
@@ -159,9 +161,9 @@ public final class TierTuner implements AutoCloseable {
       int tier = i + 1;
       if (d == null) {
         metrics.tierTuning(tier, TierTuning.Result.SKIPPED.label(), Double.NaN);
-        LOG.info("tier tuner: tier {} not tuned: it does not explore (policy.tier-exploration-rates, or `cascade policy"
-            + " set --tier {} --exploration-rate 0.1`): where its rule serves an answer the next tier's is never seen",
-            tier, tier);
+        once("tier tuner: tier " + tier + " not tuned: it does not explore (policy.tier-exploration-rates, or `cascade"
+            + " policy set --tier " + tier + " --exploration-rate 0.1`): where its rule serves an answer the next tier's"
+            + " is never seen");
         continue;
       }
       metrics.tierTuning(tier, d.result().label(),
@@ -180,6 +182,15 @@ public final class TierTuner implements AutoCloseable {
     policies.publish(round.policy(), PUBLISH_TIMEOUT);
     written.add(round.policy());
     LOG.info("tier tuner: policy v{} written: {}", round.policy().version(), round.policy().reason());
+  }
+
+  /** Logs a standing reason at INFO the first time, at DEBUG every round after. */
+  private void once(String line) {
+    if (told.add(line)) {
+      LOG.info(line);
+    } else {
+      LOG.debug(line);
+    }
   }
 
   /**
