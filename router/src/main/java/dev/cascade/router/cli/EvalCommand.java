@@ -107,8 +107,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Option(names = "--answer-value", paramLabel = "V",
       description = "With --tier: also say what the learner's tier tuner (learn.tier-answer-value) would decide for"
           + " a right answer worth V cost units: the threshold it chooses on the outcomes, and whether it beats the"
-          + " one in force (read from the policy topic) on the held-out ones (learn.holdout-fraction,"
-          + " learn.min-labels, learn.min-holdout and learn.max-weight as the learner reads them).")
+          + " one in force (read from the policy topic) on the held-out ones, with the learn.* settings the learner"
+          + " reads.")
   Double answerValue;
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
