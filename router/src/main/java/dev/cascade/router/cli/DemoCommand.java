@@ -346,7 +346,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         if (serve) {
           bar.close();
-          summarize(config, small, large, examples, result, maxNew, tierNames);
+          summarize(config, small, large, examples, result, maxNew, tierNames, tuned);
           DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large);
         }
       } finally {
@@ -355,8 +355,7 @@ final class DemoCommand implements Callable<Integer> {
       // The router and the server are done, so the baseline's generations have the cores to
       // themselves: ONNX Runtime's own thread settings, not the shared ones.
       try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
-        tunedPolicies = tuned;
-        return summarize(config, small, alone, examples, result, maxNew, tierNames);
+        return summarize(config, small, alone, examples, result, maxNew, tierNames, tuned);
       }
     }
   }
@@ -494,11 +493,10 @@ final class DemoCommand implements Callable<Integer> {
         plot, feedback));
   }
 
-  /** The policies the middle tiers' tuner wrote during the run ({@code learn.tier-answer-value}). */
-  private List<dev.cascade.router.policy.DeferralPolicy> tunedPolicies = List.of();
-
+  /** @param tuned the policies the middle tiers' tuner wrote during the run ({@code learn.tier-answer-value}) */
   private int summarize(CascadeConfig config, TextGenerator small, TextGenerator large, List<Example> examples,
-      DemoWorkload.Result result, int maxNew, List<String> tierNames) throws Exception {
+      DemoWorkload.Result result, int maxNew, List<String> tierNames,
+      List<dev.cascade.router.policy.DeferralPolicy> tuned) throws Exception {
     List<String> largeTexts = new ArrayList<>();
     int[] largeTokens = new int[examples.size()];
     largeOnlyBaseline(large, examples, result, maxNew, largeTexts, largeTokens, "demo-", Progress.shown(json),
@@ -525,7 +523,7 @@ final class DemoCommand implements Callable<Integer> {
         tierReports.forEach((tier, report) -> tiersNode.set(tier, report.toJson()));
       }
       if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
-        node.set("tier_tuning", tierTuning(mapper, config, result, tierNames));
+        node.set("tier_tuning", tierTuning(mapper, config, result, tierNames, tuned));
       }
       System.out.println(mapper.writeValueAsString(node));
     } else {
@@ -541,7 +539,7 @@ final class DemoCommand implements Callable<Integer> {
       });
       if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
         System.out.println();
-        System.out.print(tierTuningText(tierTuning(new ObjectMapper(), config, result, tierNames)));
+        System.out.print(tierTuningText(tierTuning(new ObjectMapper(), config, result, tierNames, tuned)));
       }
     }
     System.out.flush();
@@ -554,12 +552,12 @@ final class DemoCommand implements Callable<Integer> {
    * each policy version ({@link dev.cascade.router.learning.TierPhases}) with their value per request.
    */
   private com.fasterxml.jackson.databind.node.ObjectNode tierTuning(ObjectMapper mapper, CascadeConfig config,
-      DemoWorkload.Result result, List<String> tierNames) {
+      DemoWorkload.Result result, List<String> tierNames, List<dev.cascade.router.policy.DeferralPolicy> tuned) {
     double value = config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE);
     com.fasterxml.jackson.databind.node.ObjectNode node = mapper.createObjectNode();
     node.put("answer_value", value);
     com.fasterxml.jackson.databind.node.ArrayNode policies = node.putArray("policies");
-    for (dev.cascade.router.policy.DeferralPolicy p : tunedPolicies) {
+    for (dev.cascade.router.policy.DeferralPolicy p : tuned) {
       com.fasterxml.jackson.databind.node.ObjectNode one = policies.addObject();
       one.put("version", p.version());
       one.put("reason", p.reason());

@@ -383,7 +383,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
     spec.commandLine().getErr().println(feedback.summary());
     if (tier != null) {
-      return evaluateTierOutcomes(client, feedback);
+      return evaluateTierOutcomes(config, client, feedback);
     }
     OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
@@ -414,7 +414,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   }
 
   /** {@code eval --outcomes --tier N}: middle tier N's rules from the topic. */
-  private Integer evaluateTierOutcomes(Map<String, Object> client, FeedbackJoin feedback) throws IOException {
+  private Integer evaluateTierOutcomes(CascadeConfig config, Map<String, Object> client, FeedbackJoin feedback)
+      throws IOException {
     dev.cascade.router.learning.TierOutcomeReport.Collector collector =
         new dev.cascade.router.learning.TierOutcomeReport.Collector(tier, feedback::on);
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
@@ -424,7 +425,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     PrintWriter err = spec.commandLine().getErr();
     err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
         report.skipped().isEmpty() ? "none" : report.skipped());
-    ObjectNode tuning = answerValue == null ? null : tierTuning(client, collector);
+    ObjectNode tuning = answerValue == null ? null : tierTuning(config, client, collector);
     report.positivityWarning().ifPresent(err::println);
     report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
@@ -457,9 +458,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
    * tier's rule and threshold in the policy in force (the policy topic's, or the configured one
    * while it holds none).
    */
-  private ObjectNode tierTuning(Map<String, Object> client,
+  private ObjectNode tierTuning(CascadeConfig config, Map<String, Object> client,
       dev.cascade.router.learning.TierOutcomeReport.Collector collector) {
-    CascadeConfig config = configOptions.load();
     dev.cascade.router.policy.DeferralPolicy configured = dev.cascade.router.CascadeRouter.configuredPolicy(config);
     dev.cascade.router.policy.DeferralPolicy policy;
     try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(client,

@@ -35,8 +35,6 @@ public final class ContinuousLearner implements AutoCloseable {
   private final StreamsFate fate;
   /** The middle tiers' tuner ({@code learn.tier-answer-value}); null when not asked for. */
   private volatile TierTuner tierTuner;
-  /** Whether the trainer's task (the examples topic's one partition) is on this instance, as of the last rebalance. */
-  private volatile boolean trainerHere = true;
 
   private ContinuousLearner(KafkaStreams streams, StateDirectory stateDir, StreamsFate fate) {
     this.streams = streams;
@@ -79,7 +77,8 @@ public final class ContinuousLearner implements AutoCloseable {
       return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.REPLACE_THREAD;
     });
     StreamsFate fate = new StreamsFate();
-    ContinuousLearner[] learnerHolder = new ContinuousLearner[1];
+    // Whether the trainer's task (the examples topic's one partition) is here, as of the last rebalance.
+    java.util.concurrent.atomic.AtomicBoolean trainerHere = new java.util.concurrent.atomic.AtomicBoolean(true);
     streams.setStateListener((now, before) -> {
       fate.onChange(now, before);
       if (now == KafkaStreams.State.RUNNING) {
@@ -89,14 +88,13 @@ public final class ContinuousLearner implements AutoCloseable {
           streams.metadataForLocalThreads().forEach(t -> t.activeTasks().forEach(
               task -> assigned.addAll(task.topicPartitions())));
           LOG.info(assignmentLine(applicationId, assigned, examplesTopic));
-          learnerHolder[0].trainerHere = assigned.stream().anyMatch(p -> p.topic().equals(examplesTopic));
+          trainerHere.set(assigned.stream().anyMatch(p -> p.topic().equals(examplesTopic)));
         } catch (RuntimeException e) {
           LOG.debug("learner: assignment unknown", e);
         }
       }
     });
     ContinuousLearner learner = new ContinuousLearner(streams, stateDir, fate);
-    learnerHolder[0] = learner;
     streams.setGlobalStateRestoreListener(new RestoreLog(LOG::info, LOG::debug, System::nanoTime));
     streams.start();
     // After a kill -9 this can take tens of seconds: the stores are rebuilt from their changelogs.
@@ -108,7 +106,7 @@ public final class ContinuousLearner implements AutoCloseable {
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());
     try {
-      learner.tierTuner = TierTuner.startIfAsked(config, metrics, () -> learner.trainerHere);
+      learner.tierTuner = TierTuner.startIfAsked(config, metrics, trainerHere::get);
     } catch (RuntimeException e) {
       learner.close();
       throw e;

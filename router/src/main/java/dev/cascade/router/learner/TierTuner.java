@@ -233,11 +233,7 @@ public final class TierTuner implements AutoCloseable {
     }
     String reason = String.format(Locale.ROOT, "tier tuner, %s cost units a right answer: %s", settings.value(),
         String.join("; ", changes));
-    DeferralPolicy tuned = current.withTierPolicies(next);
-    return new Round(new DeferralPolicy(tuned.rule(), tuned.alpha(), tuned.threshold(), tuned.explorationRate(),
-        tuned.targetEscalationRate(), nextVersion, PinHold.LEARNER, nowMs, reason, tuned.ruleVersion(),
-        tuned.shadowRules(), tuned.fallbackRule(), tuned.earlyDeferMargin(), tuned.tierPolicies(), tuned.pregenSkip(),
-        tuned.earlyDeferLabelShare()), decisions);
+    return new Round(current.withTierPolicies(next).writtenAs(nextVersion, PinHold.LEARNER, nowMs, reason), decisions);
   }
 
   /** The policies this tuner has written, in order. */

@@ -534,11 +534,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
    * {@code nextVersion}.
    */
   static DeferralPolicy asOfNow(DeferralPolicy decided, DeferralPolicy inForce, long nextVersion) {
-    DeferralPolicy p = decided;
-    return new DeferralPolicy(p.rule(), p.alpha(), p.threshold(), p.explorationRate(), p.targetEscalationRate(),
-        Math.max(p.version(), nextVersion), p.updatedBy(), p.updatedAtMs(), p.reason(), p.ruleVersion(),
-        p.shadowRules(), p.fallbackRule(), p.earlyDeferMargin(), inForce.tierPolicies(), p.pregenSkip(),
-        p.earlyDeferLabelShare());
+    return decided.withTierPolicies(inForce.tierPolicies()).writtenAs(Math.max(decided.version(), nextVersion),
+        decided.updatedBy(), decided.updatedAtMs(), decided.reason());
   }
 
   /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */

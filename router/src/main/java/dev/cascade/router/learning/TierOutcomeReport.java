@@ -200,11 +200,6 @@ public final class TierOutcomeReport {
       }
       return out;
     }
-
-    /** Why outcomes were skipped, with their counts. */
-    public Map<String, Long> skipped() {
-      return Collections.unmodifiableMap(skipped);
-    }
   }
 
   private final int tier;

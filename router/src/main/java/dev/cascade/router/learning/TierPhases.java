@@ -55,14 +55,13 @@ public final class TierPhases {
     return phases;
   }
 
-  /** Whether the answer served is the outcome's reference (false without one, or degraded). */
+  /**
+   * Whether the answer served is the outcome's reference (false without one): the small model's
+   * where it served (degraded included), else {@code large_text}, which the router sets to the
+   * answer of the tier that served.
+   */
   public static boolean servedRight(RoutingOutcome o) {
-    if (o.getReference() == null || o.getDegraded()) {
-      return false;
-    }
-    int tier = o.getServedTier() != null ? o.getServedTier() : o.getServedBy() == ServedBy.SMALL ? 0 : -1;
-    String text = tier == 0 ? o.getSmallText() : o.getTierAnswers().stream().filter(t -> t.getTier() == tier)
-        .map(TierAnswer::getText).findFirst().orElse(o.getLargeText());
-    return o.getReference().equals(text);
+    boolean small = o.getServedBy() != ServedBy.LARGE;
+    return o.getReference() != null && o.getReference().equals(small ? o.getSmallText() : o.getLargeText());
   }
 }

@@ -151,6 +151,13 @@ public record DeferralPolicy(
     }
   }
 
+  /** This policy as written by {@code updatedBy} at {@code updatedAtMs}, as version {@code version}, for {@code reason}. */
+  public DeferralPolicy writtenAs(long version, String updatedBy, long updatedAtMs, String reason) {
+    return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,
+        updatedAtMs, reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip,
+        earlyDeferLabelShare);
+  }
+
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,

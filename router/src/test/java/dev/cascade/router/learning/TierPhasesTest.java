@@ -25,6 +25,8 @@ class TierPhasesTest {
     }
     return SyntheticOutcomes.checked(id, SyntheticExamples.randomFeatures(new SplittableRandom(1)), false, false, 1.0,
         Map.of()).setReference("ref").setPolicyVersion(policyVersion).setServedTier(passedOn ? 2 : 1)
+        // As the router writes it: large_text is the serving tier's answer.
+        .setLargeText(answers.get(answers.size() - 1).getText())
         .setTierAnswers(answers).setCostUnits(cost).build();
   }
 
