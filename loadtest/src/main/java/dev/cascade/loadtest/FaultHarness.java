@@ -583,8 +583,10 @@ public final class FaultHarness {
         Proc learner = all.stream().filter(p -> p.name.equals("learner")).findFirst().orElseThrow();
         learner.kill9();
         Thread.sleep(5_000);
+        long t0 = System.nanoTime();
         learner.restart(work);
         learner.await("learner=", Duration.ofSeconds(180));
+        log("%s: the restarted learner took %.1f s to print learner= (RUNNING)", name, (System.nanoTime() - t0) / 1e9);
       };
     }
     return switch (name) {

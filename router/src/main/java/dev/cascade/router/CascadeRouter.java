@@ -595,14 +595,7 @@ public final class CascadeRouter implements AutoCloseable {
     if (!props.containsKey(ProducerConfig.LINGER_MS_CONFIG)) {
       props.putIfAbsent(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), 5);
     }
-    // Fast failover: a killed instance's partitions move to the survivors once the group coordinator
-    // misses its heartbeats for session.timeout.ms (default 45 s; 6 s is the broker's default
-    // minimum), and its open transaction blocks read_committed readers of what it wrote until
-    // transaction.timeout.ms aborts it (Streams' default 10 s under exactly-once). Measured with
-    // loadtest's FaultHarness (RELIABILITY.md); each may be set with kafka.* keys.
-    putUnlessSet(props, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6_000);
-    putUnlessSet(props, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1_500);
-    putUnlessSet(props, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 5_000);
+    putFastFailover(props);
     // Nothing may send a stream thread into a replacement loop: an output the broker refuses as too
     // large, and the input of a processor that throws, go to the dead-letter topic instead.
     props.putIfAbsent(StreamsConfig.PRODUCTION_EXCEPTION_HANDLER_CLASS_CONFIG,
@@ -614,6 +607,21 @@ public final class CascadeRouter implements AutoCloseable {
     // which run between polls: with the default 100 ms, an idle input would hold answers back.
     props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 5L);
     return props;
+  }
+
+  /**
+   * Fast failover, for every Kafka Streams application of the project (the router's and the
+   * learner's): a killed instance's partitions move to the survivors, or to its own restarted
+   * process, once the group coordinator misses its heartbeats for session.timeout.ms (default 45 s;
+   * 6 s is the broker's default minimum), and its open transaction blocks read_committed readers of
+   * what it wrote until transaction.timeout.ms aborts it (Streams' default 10 s under exactly-once).
+   * Measured with loadtest's FaultHarness (RELIABILITY.md); each may be set with kafka.* keys, which
+   * {@code props} already holds.
+   */
+  public static void putFastFailover(Properties props) {
+    putUnlessSet(props, ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 6_000);
+    putUnlessSet(props, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1_500);
+    putUnlessSet(props, ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, StreamsConfig.producerPrefix(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG), 5_000);
   }
 
   private static void putUnlessSet(Properties props, String plain, String prefixed, Object value) {

@@ -61,14 +61,7 @@ public final class ContinuousLearner implements AutoCloseable {
     LearnerMetrics metrics = new LearnerMetrics(registry);
     Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics);
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
-    Properties props = new Properties();
-    props.putAll(CascadeRouter.clientProperties(config));
-    props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
-    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.path().toString());
-    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
-    props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
-    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 50L);
+    Properties props = streamsProperties(config, applicationId, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);
     // Its stream thread's commits and its consumers' lag, as the router exposes its own.
     registry.register(new KafkaStreamsCollector(streams::metrics));
@@ -112,6 +105,22 @@ public final class ContinuousLearner implements AutoCloseable {
       throw e;
     }
     return learner;
+  }
+
+  /** The learner's Kafka Streams settings: exactly-once, fast failover, then {@code kafka.*} overrides. */
+  static Properties streamsProperties(CascadeConfig config, String applicationId, java.nio.file.Path stateDir) {
+    Properties props = new Properties();
+    props.putAll(CascadeRouter.clientProperties(config));
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, applicationId);
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, config.get(CascadeConfig.TOPIC_REPLICATION));
+    props.putIfAbsent(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+    props.putIfAbsent(StreamsConfig.POLL_MS_CONFIG, 50L);
+    // A learner killed with kill -9 and started again rejoins its group in seconds, not after the
+    // default session timeout of 45 s, as the router's instances do.
+    CascadeRouter.putFastFailover(props);
+    return props;
   }
 
   /**

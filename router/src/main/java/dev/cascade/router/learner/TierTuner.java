@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
  * learn.tier-every-ms} it reads the newest outcomes (and the feedback) from the topics, and for each
  * middle tier that explores ({@code policy.tier-exploration-rates}) chooses the threshold with the
  * highest value per request for the operator's price of a right answer ({@link TierTuning}). Where
- * the choice beats the threshold in force on held-out outcomes it writes a policy with the tier's
+ * the choice beats the threshold in force on held-out outcomes (cross-fitted: each outcome checks
+ * the choice made without its fold) it writes a policy with the tier's
  * new threshold (under a target rate, the share that threshold passes on) to the policy topic, as
  * the {@code learner}; every other setting of the policy in force is kept.
  *
@@ -44,9 +45,9 @@ public final class TierTuner implements AutoCloseable {
    * @param value what a right answer is worth, in cost units
    * @param every how often a round runs
    * @param newest about how many of the newest outcomes a round reads
-   * @param holdoutFraction the share of outcomes held out to check a choice
+   * @param holdoutFraction the share of outcomes each fold of the cross-fitted check holds out
    * @param minItems fewest usable outcomes of a tier to decide on
-   * @param minHoldout fewest held-out ones
+   * @param minHoldout fewest usable outcomes to check a choice on
    * @param maxWeight the largest weight of an outcome
    */
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,

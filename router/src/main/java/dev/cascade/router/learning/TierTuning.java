@@ -14,11 +14,18 @@ import java.util.Objects;
  * by the inverse of its probability of having been seen ({@link TierOutcomeReport}: 1/(propensity ×
  * label propensity), so explored requests stand for those the rule served).
  *
- * <p>The threshold is chosen on a fitting share of the outcomes and checked on the rest (a draw on
- * the request id, {@code holdoutFraction}): the change is made only where, on the held-out outcomes,
- * the chosen threshold's utility beats the one in force with a one-sided 95% lower bound above 0
- * (the weighted paired differences' standard error). So noise does not move the threshold, and a
- * threshold already at its best stays.
+ * <p>A change is checked by cross-fitting: the outcomes fall into {@code round(1 / holdoutFraction)}
+ * folds (a draw on the request id); for each fold, a threshold is chosen on the other folds and
+ * compared with the one in force on that fold's outcomes, so that every outcome is held out once
+ * and checks a choice it took no part in. The threshold chosen on all the outcomes is written only
+ * where those held-out comparisons, together, beat the one in force with a one-sided 95% lower
+ * bound above 0 (the weighted paired differences' standard error). So noise does not move the
+ * threshold, and a threshold already at its best stays. The check estimates what choosing on these
+ * outcomes gains, not what the one threshold written gains: each fold's choice saw a (1 − f) share
+ * of them, so it is a little pessimistic for the choice on all of them; the bound treats the
+ * outcomes as independent, which the folds' shared fitting data makes a little optimistic.
+ * Checking every outcome instead of one held-out share needs about {@code holdoutFraction} as many
+ * outcomes for the same bound.
  *
  * <p>The tier's own cost is paid whether or not it passes a request on, so it does not enter the
  * choice (where the tier stops early it pays less on what it passes on; that saving is left out).
@@ -33,7 +40,7 @@ public final class TierTuning {
   /**
    * One usable outcome of the tier.
    *
-   * @param requestId the request's id (the fit/held-out draw)
+   * @param requestId the request's id (the draw of its fold)
    * @param score the tier's rule in force scoring the tier's answer
    * @param tierCorrect whether the tier's answer was right
    * @param nextCorrect whether the next tier's answer was right
@@ -49,7 +56,7 @@ public final class TierTuning {
 
   /** What a round decided. */
   public enum Result {
-    /** A better threshold, shown better on the held-out outcomes. */
+    /** A better threshold, shown better on held-out outcomes. */
     RETUNED,
     /** The threshold in force is kept: nothing shown better. */
     KEPT,
@@ -70,10 +77,11 @@ public final class TierTuning {
    * @param threshold the threshold chosen on the fitting outcomes
    * @param share the weighted share of all the outcomes that {@code threshold} passes on
    * @param currentShare the same for {@code currentThreshold}
-   * @param gain the held-out utility per request of {@code threshold} less that of {@code currentThreshold}
+   * @param gain the utility per request of the folds' choices less that of {@code currentThreshold}, each
+   *     outcome held out from the choice it checks
    * @param gainLow its one-sided 95% lower bound
-   * @param fitted outcomes the threshold was chosen on
-   * @param held outcomes it was checked on
+   * @param fitted outcomes the threshold was chosen on (all the usable ones)
+   * @param held outcomes the cross-fitted check held out (each once; all of them, or 0 when skipped)
    */
   public record Decision(Result result, String reason, double currentThreshold, double threshold, double share,
       double currentShare, double gain, double gainLow, int fitted, int held) {}
@@ -84,9 +92,10 @@ public final class TierTuning {
    * @param items the tier's usable outcomes
    * @param value what a right answer is worth, in the outcomes' cost units; above 0
    * @param currentThreshold the threshold in force
-   * @param holdoutFraction the share of the outcomes held out to check the choice, in (0, 1)
+   * @param holdoutFraction the share of the outcomes each fold holds out, in (0, 1): {@code round(1 /
+   *     holdoutFraction)} folds, at least 2
    * @param minItems fewer usable outcomes than this: skipped
-   * @param minHoldout fewer held-out outcomes than this: skipped
+   * @param minHoldout fewer usable outcomes than this to check on: skipped
    */
   public static Decision decide(List<Item> items, double value, double currentThreshold, double holdoutFraction,
       int minItems, int minHoldout) {
@@ -97,32 +106,54 @@ public final class TierTuning {
     if (!(holdoutFraction > 0 && holdoutFraction < 1)) {
       throw new IllegalArgumentException("holdoutFraction: must be in (0, 1), was " + holdoutFraction);
     }
-    List<Item> fit = new ArrayList<>();
-    List<Item> held = new ArrayList<>();
+    int folds = folds(holdoutFraction);
+    List<List<Item>> byFold = new ArrayList<>();
+    for (int f = 0; f < folds; f++) {
+      byFold.add(new ArrayList<>());
+    }
     for (Item item : items) {
-      (held(item.requestId(), holdoutFraction) ? held : fit).add(item);
+      byFold.get(fold(item.requestId(), folds)).add(item);
     }
     double currentShare = share(items, currentThreshold);
-    if (items.size() < minItems || held.size() < minHoldout || fit.isEmpty()) {
+    int smallestFold = byFold.stream().mapToInt(List::size).min().orElse(0);
+    if (items.size() < minItems || items.size() < minHoldout || smallestFold == 0) {
       return new Decision(Result.SKIPPED, String.format(Locale.ROOT,
-          "%d usable outcomes (%d held out): fewer than %d (or %d held out) to decide on", items.size(), held.size(),
-          minItems, minHoldout), currentThreshold, currentThreshold, currentShare, currentShare, 0, 0, fit.size(),
-          held.size());
+          "%d usable outcomes: fewer than %d (or %d to check a choice on) to decide on", items.size(), minItems,
+          minHoldout), currentThreshold, currentThreshold, currentShare, currentShare, 0, 0, items.size(), 0);
     }
-    double chosen = best(fit, value);
+    // Each fold's outcomes check the threshold the other folds choose.
+    List<double[]> checks = new ArrayList<>(items.size());
+    for (int f = 0; f < folds; f++) {
+      List<Item> others = new ArrayList<>(items.size());
+      for (int g = 0; g < folds; g++) {
+        if (g != f) {
+          others.addAll(byFold.get(g));
+        }
+      }
+      double foldChoice = best(others, value);
+      for (Item item : byFold.get(f)) {
+        checks.add(new double[] {item.weight(), item.utility(foldChoice, value) - item.utility(currentThreshold, value)});
+      }
+    }
+    double chosen = best(items, value);
     double share = share(items, chosen);
-    double[] gain = pairedGain(held, chosen, currentThreshold, value);
+    double[] gain = meanAndLowerBound(checks);
     String figures = String.format(Locale.ROOT, "threshold %.4f (passes on %.1f%%) against %.4f in force (%.1f%%):"
-        + " %+.2f per request on %d held-out outcomes (95%% lower bound %+.2f), chosen on %d", chosen, 100 * share,
-        currentThreshold, 100 * currentShare, gain[0], held.size(), gain[1], fit.size());
+        + " %+.2f per request cross-fitted over %d folds of %d outcomes (95%% lower bound %+.2f)", chosen, 100 * share,
+        currentThreshold, 100 * currentShare, gain[0], folds, items.size(), gain[1]);
     Result result = gain[1] > 0 ? Result.RETUNED : Result.KEPT;
-    return new Decision(result, figures, currentThreshold, chosen, share, currentShare, gain[0], gain[1], fit.size(),
-        held.size());
+    return new Decision(result, figures, currentThreshold, chosen, share, currentShare, gain[0], gain[1], items.size(),
+        items.size());
   }
 
-  /** Whether a request is held out: a draw on its id, independent of the routers' draws. */
-  static boolean held(String requestId, double holdoutFraction) {
-    return StableHash.unit(requestId + "\u0000tier-tuning holdout") < holdoutFraction;
+  /** The folds a holdout fraction amounts to: each fold holds out about that share; at least 2. */
+  static int folds(double holdoutFraction) {
+    return Math.max(2, (int) Math.round(1 / holdoutFraction));
+  }
+
+  /** A request's fold: a draw on its id, independent of the routers' draws. */
+  static int fold(String requestId, int folds) {
+    return Math.min(folds - 1, (int) (StableHash.unit(requestId + "\u0000tier-tuning fold") * folds));
   }
 
   /**
@@ -217,20 +248,32 @@ public final class TierTuning {
    * one-sided 95% lower bound (the ratio estimator's standard error).
    */
   static double[] pairedGain(List<Item> items, double chosen, double current, double value) {
+    List<double[]> checks = new ArrayList<>(items.size());
+    for (Item item : items) {
+      checks.add(new double[] {item.weight(), item.utility(chosen, value) - item.utility(current, value)});
+    }
+    return meanAndLowerBound(checks);
+  }
+
+  /**
+   * The weighted mean of {@code {weight, difference}} pairs and its one-sided 95% lower bound (the
+   * ratio estimator's standard error); {0, 0} with no weight.
+   */
+  static double[] meanAndLowerBound(List<double[]> weighted) {
     double total = 0;
     double sum = 0;
-    for (Item item : items) {
-      total += item.weight();
-      sum += item.weight() * (item.utility(chosen, value) - item.utility(current, value));
+    for (double[] wd : weighted) {
+      total += wd[0];
+      sum += wd[0] * wd[1];
     }
     if (total == 0) {
       return new double[] {0, 0};
     }
     double mean = sum / total;
     double squares = 0;
-    for (Item item : items) {
-      double d = item.utility(chosen, value) - item.utility(current, value) - mean;
-      squares += item.weight() * item.weight() * d * d;
+    for (double[] wd : weighted) {
+      double d = wd[1] - mean;
+      squares += wd[0] * wd[0] * d * d;
     }
     double se = Math.sqrt(squares) / total;
     return new double[] {mean, mean - Z * se};

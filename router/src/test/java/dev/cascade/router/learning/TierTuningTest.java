@@ -57,13 +57,62 @@ class TierTuningTest {
   }
 
   @Test
-  void aboutTheHoldoutFractionIsHeldOutAndBadArgumentsAreRefused() {
-    int held = 0;
+  void theFoldsSplitTheOutcomesEvenlyAndBadArgumentsAreRefused() {
+    assertThat(TierTuning.folds(0.25)).isEqualTo(4);
+    assertThat(TierTuning.folds(0.1)).isEqualTo(10);
+    assertThat(TierTuning.folds(0.8)).isEqualTo(2);
+    int[] counts = new int[4];
     for (int i = 0; i < 10_000; i++) {
-      held += TierTuning.held("r" + i, 0.25) ? 1 : 0;
+      counts[TierTuning.fold("r" + i, 4)]++;
     }
-    assertThat(held).isBetween(2_300, 2_700);
+    for (int count : counts) {
+      assertThat(count).isBetween(2_300, 2_700);
+    }
     assertThatThrownBy(() -> TierTuning.decide(List.of(), 0, 1, 0.25, 1, 1)).hasMessageContaining("value");
     assertThatThrownBy(() -> TierTuning.decide(List.of(), 1, 1, 1.0, 1, 1)).hasMessageContaining("holdoutFraction");
+  }
+
+  @Test
+  void anOutcomeNeverChecksAChoiceItTookPartIn() {
+    // Ten high scores h are passed on by the threshold in force (7.0) and by every choice. Below
+    // them, passing "a" on pays (+90); passing on any b costs 10. On all the outcomes the best
+    // threshold passes a on too, but a's own fold chooses without it (between the h and the b), and
+    // the other folds' choice (pass a on) changes nothing on theirs: held out, the choice gains
+    // nothing, so it is kept.
+    List<TierTuning.Item> items = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      items.add(item("h" + i, 10.0 - i * 0.1, false, true, 1));
+    }
+    items.add(item("a", 5.0, false, true, 1));
+    for (int i = 0; i < 30; i++) {
+      items.add(item("b" + i, 4.0 - i * 0.1, true, true, 1));
+    }
+    TierTuning.Decision d = TierTuning.decide(items, 100, 7.0, 0.25, 1, 1);
+    assertThat(d.threshold()).isEqualTo(4.5);
+    assertThat(d.gain()).isEqualTo(0.0);
+    assertThat(d.result()).isEqualTo(TierTuning.Result.KEPT);
+    assertThat(d.held()).isEqualTo(41);
+    // Three such outcomes in different folds carry each other's choice: each is checked by a choice
+    // the others made.
+    List<TierTuning.Item> three = new ArrayList<>(items);
+    three.removeIf(i -> i.requestId().equals("a"));
+    int[] seen = new int[4];
+    for (int i = 0; seenAll(seen) < 3; i++) {
+      int fold = TierTuning.fold("a" + i, 4);
+      if (seen[fold]++ == 0) {
+        three.add(item("a" + i, 5.0 + i * 0.01, false, true, 1));
+      }
+    }
+    TierTuning.Decision d3 = TierTuning.decide(three, 100, 7.0, 0.25, 1, 1);
+    assertThat(d3.threshold()).isEqualTo(4.5);
+    assertThat(d3.gain()).isCloseTo(3 * 90.0 / 43, within(1e-9));
+  }
+
+  private static int seenAll(int[] seen) {
+    int n = 0;
+    for (int s : seen) {
+      n += s > 0 ? 1 : 0;
+    }
+    return n;
   }
 }
