@@ -488,6 +488,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     node.put("result", d.result().label());
     node.put("reason", d.reason());
+    node.put("rule", d.rule());
+    node.put("current_rule", d.currentRule());
     node.put("threshold", d.threshold());
     node.put("share", d.share());
     node.put("current_threshold", d.currentThreshold());

@@ -297,6 +297,11 @@ public final class CascadeConfig {
           + " exploring middle tier's threshold (policy.tier-exploration-rates) to maximise this value times exact match"
           + " less the next tier's cost, from the tier's live outcomes, publishing it when it beats the threshold in force"
           + " on held-out outcomes; 0 (the default): middle tiers are not retuned");
+  public static final ConfigKey<List<String>> LEARN_TIER_RULES = new ConfigKey<>("learn.tier-rules", "",
+      CascadeConfig::tierRuleNames, r -> true, "RULE,... (chow-sum, chow-average, chow-quantile-ALPHA)",
+      "with learn.tier-answer-value: the rules the learner may also give a middle tier, each at its best threshold,"
+          + " where one does better than the rule in force (chosen and checked as a threshold is); empty: the rule in"
+          + " force is kept and only its threshold retuned");
   public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
       Integer.MAX_VALUE, "with learn.tier-answer-value: how often the middle tiers' thresholds are reconsidered");
   public static final ConfigKey<Integer> LEARN_TIER_OUTCOMES = ConfigKey.intInRange("learn.tier-outcomes", 20_000, 100,
@@ -439,7 +444,7 @@ public final class CascadeConfig {
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
-      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
+      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
@@ -482,6 +487,24 @@ public final class CascadeConfig {
     } catch (IllegalArgumentException e) {
       throw new ConfigException("tiers", e.getMessage());
     }
+  }
+
+  private static List<String> tierRuleNames(String text) {
+    List<String> names = new java.util.ArrayList<>();
+    if (!text.isBlank()) {
+      for (String name : text.split(",")) {
+        try {
+          String canonical = TierPolicy.parse(name.trim() + ":0").ruleName();
+          if (!names.contains(canonical)) {
+            names.add(canonical);
+          }
+        } catch (dev.cascade.router.policy.InvalidPolicyException e) {
+          throw new ConfigException("learn.tier-rules", "entry " + (names.size() + 1) + " ('" + name.trim() + "'): "
+              + e.describedAs(e.field()));
+        }
+      }
+    }
+    return List.copyOf(names);
   }
 
   private static List<TierPolicy> checkedTierRules(String text) {

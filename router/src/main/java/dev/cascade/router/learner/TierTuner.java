@@ -49,13 +49,30 @@ public final class TierTuner implements AutoCloseable {
    * @param minItems fewest usable outcomes of a tier to decide on
    * @param minHoldout fewest usable outcomes to check a choice on
    * @param maxWeight the largest weight of an outcome
+   * @param rules the rules a tier may be given besides the one in force ({@code learn.tier-rules}, as the
+   *     command line spells them); empty: the rule in force only, its threshold retuned
    */
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
-      int minHoldout, double maxWeight) {
+      int minHoldout, double maxWeight, List<String> rules) {
+
+    public Settings {
+      rules = List.copyOf(rules);
+    }
+
+    /** Settings that retune the threshold of the rule in force only. */
+    public Settings(double value, Duration every, int newest, double holdoutFraction, int minItems, int minHoldout,
+        double maxWeight) {
+      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of());
+    }
 
     /** These settings with a right answer worth {@code answerValue}. */
     public Settings withValue(double answerValue) {
-      return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight);
+      return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules);
+    }
+
+    /** These settings offering {@code ruleNames} besides the rule in force. */
+    public Settings withRules(List<String> ruleNames) {
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, ruleNames);
     }
 
     /** The {@code learn.*} keys' settings. */
@@ -63,7 +80,8 @@ public final class TierTuner implements AutoCloseable {
       return new Settings(config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE),
           Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
           config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
-          config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT));
+          config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT),
+          config.get(CascadeConfig.LEARN_TIER_RULES));
     }
   }
 
@@ -227,6 +245,15 @@ public final class TierTuner implements AutoCloseable {
         changes.add(String.format(Locale.ROOT, "tier %d threshold %.4f (was %.4f)", i + 1, d.threshold(),
             tp.threshold()));
       }
+      if (d.changesRule()) {
+        // The new rule's scores are not the old one's: its threshold is the one chosen (under a
+        // target, the one the tier uses until its window of the new rule's scores is warm).
+        TierPolicy named = TierPolicy.parse(d.rule() + ":" + d.threshold());
+        tuned = new TierPolicy(named.rule(), named.alpha(), d.threshold(), tuned.targetEscalationRate(),
+            tuned.explorationRate());
+        changes.set(changes.size() - 1, changes.get(changes.size() - 1).replaceFirst("^tier (\\d+) ",
+            "tier $1 rule " + d.rule() + " (was " + tp.ruleName() + ") "));
+      }
       next.set(i, tuned);
     }
     if (changes.isEmpty()) {
@@ -252,13 +279,21 @@ public final class TierTuner implements AutoCloseable {
       return null;
     }
     List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight());
+    List<TierTuning.Candidate> candidates = new ArrayList<>();
+    candidates.add(new TierTuning.Candidate(tp.ruleName(), items));
+    for (String rule : settings.rules()) {
+      if (!rule.equals(tp.ruleName())) {
+        TierPolicy other = TierPolicy.parse(rule + ":" + tp.threshold());
+        candidates.add(new TierTuning.Candidate(other.ruleName(), collected.tuningItems(other, settings.maxWeight())));
+      }
+    }
     // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).
     double e = tp.explorationRate();
     double inForce = tp.holdsTargetRate() && !items.isEmpty()
         ? TierTuning.thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (tp.targetEscalationRate() - e) / (1 - e)))
         : tp.threshold();
-    return TierTuning.decide(items, settings.value(), inForce, settings.holdoutFraction(), settings.minItems(),
-        settings.minHoldout());
+    return TierTuning.decideAmong(candidates, settings.value(), inForce, settings.holdoutFraction(),
+        settings.minItems(), settings.minHoldout());
   }
 
   @Override

@@ -19,7 +19,8 @@ import java.util.Objects;
  * compared with the one in force on that fold's outcomes, so that every outcome is held out once
  * and checks a choice it took no part in. The threshold chosen on all the outcomes is written only
  * where those held-out comparisons, together, beat the one in force with a one-sided 95% lower
- * bound above 0 (the weighted paired differences' standard error). So noise does not move the
+ * bound above 0 (the weighted paired differences' standard error), and where the choices change
+ * the decision on at least {@link #MIN_CHANGED} of the held-out outcomes. So noise does not move the
  * threshold, and a threshold already at its best stays. The check estimates what choosing on these
  * outcomes gains, not what the one threshold written gains: each fold's choice saw a (1 − f) share
  * of them, so it is a little pessimistic for the choice on all of them; the bound treats the
@@ -36,6 +37,14 @@ public final class TierTuning {
 
   /** One-sided 95% normal quantile. */
   static final double Z = 1.6448536269514722;
+
+  /**
+   * Fewest held-out outcomes whose decision (pass on or serve) a choice must change for it to be
+   * written: with a handful of changed outcomes the differences' standard error means nothing (one
+   * or two of them, all right for the choice, give a lower bound just above 0), and a change that
+   * small is not worth a policy.
+   */
+  static final int MIN_CHANGED = 20;
 
   /**
    * One usable outcome of the tier.
@@ -82,14 +91,32 @@ public final class TierTuning {
    * @param gainLow its one-sided 95% lower bound
    * @param fitted outcomes the threshold was chosen on (all the usable ones)
    * @param held outcomes the cross-fitted check held out (each once; all of them, or 0 when skipped)
+   * @param rule the rule {@code threshold} is for (the one in force, unless another rule was chosen)
+   * @param currentRule the rule in force
    */
   public record Decision(Result result, String reason, double currentThreshold, double threshold, double share,
-      double currentShare, double gain, double gainLow, int fitted, int held) {}
+      double currentShare, double gain, double gainLow, int fitted, int held, String rule, String currentRule) {
+
+    /** Whether the rule chosen is another than the one in force. */
+    public boolean changesRule() {
+      return rule != null && !rule.equals(currentRule);
+    }
+  }
 
   /**
-   * Decides the tier's threshold.
+   * A rule the tier may be given, and the tier's usable outcomes scored by it: every candidate of a
+   * decision holds the same outcomes in the same order, only their scores differ.
    *
-   * @param items the tier's usable outcomes
+   * @param rule the rule as the command line spells it ({@code chow-sum}, {@code chow-quantile-0.1}); null
+   *     where only one rule is considered and its name does not matter
+   * @param items the outcomes, scored by {@code rule}
+   */
+  public record Candidate(String rule, List<Item> items) {}
+
+  /**
+   * Decides the tier's threshold, its rule kept.
+   *
+   * @param items the tier's usable outcomes, scored by the rule in force
    * @param value what a right answer is worth, in the outcomes' cost units; above 0
    * @param currentThreshold the threshold in force
    * @param holdoutFraction the share of the outcomes each fold holds out, in (0, 1): {@code round(1 /
@@ -99,51 +126,118 @@ public final class TierTuning {
    */
   public static Decision decide(List<Item> items, double value, double currentThreshold, double holdoutFraction,
       int minItems, int minHoldout) {
-    Objects.requireNonNull(items, "items");
+    return decideAmong(List.of(new Candidate(null, items)), value, currentThreshold, holdoutFraction, minItems,
+        minHoldout);
+  }
+
+  /**
+   * Decides the tier's rule and threshold: the rule and threshold with the highest utility among
+   * {@code candidates} (each rule at its best threshold), the first being the rule in force, which
+   * wins ties. The cross-fitted check compares each fold's whole choice, the rule included, so the
+   * more rules are offered, the more the choice has to beat its own noise.
+   *
+   * @param candidates the rule in force first, then the others, each with the same outcomes
+   * @see #decide(List, double, double, double, int, int) the other parameters
+   */
+  public static Decision decideAmong(List<Candidate> candidates, double value, double currentThreshold,
+      double holdoutFraction, int minItems, int minHoldout) {
+    Objects.requireNonNull(candidates, "candidates");
+    if (candidates.isEmpty()) {
+      throw new IllegalArgumentException("candidates: at least the rule in force");
+    }
     if (!(value > 0) || !Double.isFinite(value)) {
       throw new IllegalArgumentException("value: must be finite and above 0, was " + value);
     }
     if (!(holdoutFraction > 0 && holdoutFraction < 1)) {
       throw new IllegalArgumentException("holdoutFraction: must be in (0, 1), was " + holdoutFraction);
     }
-    int folds = folds(holdoutFraction);
-    List<List<Item>> byFold = new ArrayList<>();
-    for (int f = 0; f < folds; f++) {
-      byFold.add(new ArrayList<>());
+    List<Item> items = candidates.get(0).items();
+    for (Candidate c : candidates) {
+      if (c.items().size() != items.size()) {
+        throw new IllegalArgumentException("candidates: " + c.rule() + " has " + c.items().size() + " outcomes, the rule"
+            + " in force " + items.size());
+      }
     }
-    for (Item item : items) {
-      byFold.get(fold(item.requestId(), folds)).add(item);
+    String currentRule = candidates.get(0).rule();
+    int folds = folds(holdoutFraction);
+    int[] foldOf = new int[items.size()];
+    int[] foldSizes = new int[folds];
+    for (int n = 0; n < items.size(); n++) {
+      foldOf[n] = fold(items.get(n).requestId(), folds);
+      foldSizes[foldOf[n]]++;
     }
     double currentShare = share(items, currentThreshold);
-    int smallestFold = byFold.stream().mapToInt(List::size).min().orElse(0);
+    int smallestFold = java.util.Arrays.stream(foldSizes).min().orElse(0);
     if (items.size() < minItems || items.size() < minHoldout || smallestFold == 0) {
       return new Decision(Result.SKIPPED, String.format(Locale.ROOT,
           "%d usable outcomes: fewer than %d (or %d to check a choice on) to decide on", items.size(), minItems,
-          minHoldout), currentThreshold, currentThreshold, currentShare, currentShare, 0, 0, items.size(), 0);
+          minHoldout), currentThreshold, currentThreshold, currentShare, currentShare, 0, 0, items.size(), 0,
+          currentRule, currentRule);
     }
-    // Each fold's outcomes check the threshold the other folds choose.
+    // Each fold's outcomes check the rule and threshold the other folds choose.
     List<double[]> checks = new ArrayList<>(items.size());
+    int changed = 0;
     for (int f = 0; f < folds; f++) {
-      List<Item> others = new ArrayList<>(items.size());
-      for (int g = 0; g < folds; g++) {
-        if (g != f) {
-          others.addAll(byFold.get(g));
+      int fold = f;
+      Choice choice = choose(candidates, value, n -> foldOf[n] != fold);
+      List<Item> chosenItems = candidates.get(choice.candidate()).items();
+      for (int n = 0; n < items.size(); n++) {
+        if (foldOf[n] == f) {
+          checks.add(new double[] {items.get(n).weight(),
+              chosenItems.get(n).utility(choice.threshold(), value) - items.get(n).utility(currentThreshold, value)});
+          changed += (chosenItems.get(n).score() > choice.threshold()) != (items.get(n).score() > currentThreshold) ? 1 : 0;
         }
       }
-      double foldChoice = best(others, value);
-      for (Item item : byFold.get(f)) {
-        checks.add(new double[] {item.weight(), item.utility(foldChoice, value) - item.utility(currentThreshold, value)});
+    }
+    Choice all = choose(candidates, value, n -> true);
+    Candidate chosen = candidates.get(all.candidate());
+    double share = share(chosen.items(), all.threshold());
+    double[] gain = meanAndLowerBound(checks);
+    // With rules to choose from, each side names its rule.
+    String rule = candidates.size() == 1 ? ""
+        : String.format(Locale.ROOT, "rule %s (best of %d) ", chosen.rule(), candidates.size());
+    String inForce = candidates.size() == 1 ? "" : currentRule + " ";
+    String figures = String.format(Locale.ROOT, "%sthreshold %.4f (passes on %.1f%%) against %s%.4f in force (%.1f%%):"
+        + " %+.2f per request cross-fitted over %d folds of %d outcomes (95%% lower bound %+.2f)", rule, all.threshold(),
+        100 * share, inForce, currentThreshold, 100 * currentShare, gain[0], folds, items.size(), gain[1]);
+    Result result = gain[1] > 0 && changed >= MIN_CHANGED ? Result.RETUNED : Result.KEPT;
+    if (gain[1] > 0 && changed < MIN_CHANGED) {
+      figures += String.format(Locale.ROOT, "; the choices change the decision on %d held-out outcomes only (fewer"
+          + " than %d)", changed, MIN_CHANGED);
+    }
+    return new Decision(result, figures, currentThreshold, all.threshold(), share, currentShare, gain[0], gain[1],
+        items.size(), items.size(), chosen.rule() == null ? currentRule : chosen.rule(), currentRule);
+  }
+
+  /** A candidate (its index) and its best threshold. */
+  private record Choice(int candidate, double threshold) {}
+
+  /**
+   * The candidate and threshold with the highest weighted utility on the outcomes {@code use}
+   * keeps; the earliest candidate on a tie (the rule in force first).
+   */
+  private static Choice choose(List<Candidate> candidates, double value, java.util.function.IntPredicate use) {
+    Choice best = null;
+    double bestUtility = Double.NEGATIVE_INFINITY;
+    for (int c = 0; c < candidates.size(); c++) {
+      List<Item> items = candidates.get(c).items();
+      List<Item> kept = new ArrayList<>(items.size());
+      for (int n = 0; n < items.size(); n++) {
+        if (use.test(n)) {
+          kept.add(items.get(n));
+        }
+      }
+      double threshold = best(kept, value);
+      double utility = 0;
+      for (Item item : kept) {
+        utility += item.weight() * item.utility(threshold, value);
+      }
+      if (best == null || utility > bestUtility + 1e-9) {
+        best = new Choice(c, threshold);
+        bestUtility = utility;
       }
     }
-    double chosen = best(items, value);
-    double share = share(items, chosen);
-    double[] gain = meanAndLowerBound(checks);
-    String figures = String.format(Locale.ROOT, "threshold %.4f (passes on %.1f%%) against %.4f in force (%.1f%%):"
-        + " %+.2f per request cross-fitted over %d folds of %d outcomes (95%% lower bound %+.2f)", chosen, 100 * share,
-        currentThreshold, 100 * currentShare, gain[0], folds, items.size(), gain[1]);
-    Result result = gain[1] > 0 ? Result.RETUNED : Result.KEPT;
-    return new Decision(result, figures, currentThreshold, chosen, share, currentShare, gain[0], gain[1], items.size(),
-        items.size());
+    return best;
   }
 
   /** The folds a holdout fraction amounts to: each fold holds out about that share; at least 2. */

@@ -54,6 +54,21 @@ class CascadeConfigTest {
   }
 
   @Test
+  void learnTierRulesTakeClosedFormRuleNamesOnceEach() {
+    CascadeConfig config = CascadeConfig.load(null, Map.of(),
+        Map.of("learn.tier-rules", "chow-average, chow-quantile-0.1,chow-average,chow-quantile-0"));
+    assertThat(config.get(CascadeConfig.LEARN_TIER_RULES)).containsExactly("chow-average", "chow-quantile-0.1",
+        "chow-quantile");
+    assertThat(CascadeConfig.defaults().get(CascadeConfig.LEARN_TIER_RULES)).isEmpty();
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("learn.tier-rules", "chow-sum,posthoc-embed")))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageStartingWith("learn.tier-rules: entry 2 ('posthoc-embed'): rule")
+        .hasMessageContaining("chow-average");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("learn.tier-rules", "chow-quantile-1.5")))
+        .hasMessageStartingWith("learn.tier-rules: entry 1 ('chow-quantile-1.5'): alpha");
+  }
+
+  @Test
   void badValueNamesTheKeyAndTheSource() {
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_SMALL_BATCH_SIZE", "0"), Map.of()))
         .isInstanceOf(ConfigException.class)

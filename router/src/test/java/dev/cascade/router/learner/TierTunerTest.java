@@ -74,6 +74,41 @@ class TierTunerTest {
   }
 
   @Test
+  void offeredAnotherRuleTheTunerGivesTheTierTheOneWhoseScoresTellRightFromWrong() {
+    // Medium's answers have 1 to 20 tokens, each with the request's score as its -log p: the mean
+    // (chow-average) is the score, the sum (chow-sum, in force) the score times a length that says
+    // nothing of being right. Offered chow-average, the tuner gives it to the tier, near its optimum.
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 40.0, 0.0, 0.2);
+    java.util.SplittableRandom lengths = new java.util.SplittableRandom(11);
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    for (Request r : population(8_000, 3)) {
+      int n = 1 + lengths.nextInt(20);
+      List<Float> logprobs = java.util.Collections.nCopies(n, (float) -r.score());
+      collector.accept(SyntheticTierOutcomes.outcome(r, tier, 40.0, logprobs));
+    }
+    TierTuner.Settings offered = settings(100).withRules(List.of("chow-sum", "chow-average", "chow-quantile-0.5"));
+    TierTuner.Round round = TierTuner.decide(policy(tier), List.of(collector), offered, 1234L, 8);
+
+    TierTuning.Decision d = round.decisions().get(0);
+    assertThat(d.result()).as(d.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(d.rule()).isIn("chow-average", "chow-quantile-0.5"); // every token's -log p is the same
+    assertThat(d.currentRule()).isEqualTo("chow-sum");
+    assertThat(d.changesRule()).isTrue();
+    TierPolicy tuned = round.policy().tierPolicies().get(0);
+    assertThat(tuned.ruleName()).isEqualTo(d.rule());
+    assertThat(tuned.threshold()).isCloseTo(optimum(100), within(0.4));
+    assertThat(tuned.explorationRate()).isEqualTo(0.2);
+    assertThat(round.policy().reason()).contains("tier 1 rule " + d.rule() + " (was chow-sum) threshold");
+
+    // Not offered, the rule is kept and only its threshold moves.
+    TierTuner.Round kept = TierTuner.decide(policy(tier), List.of(collector), settings(100), 1234L, 8);
+    assertThat(kept.decisions().get(0).changesRule()).isFalse();
+    if (kept.policy() != null) {
+      assertThat(kept.policy().tierPolicies().get(0).rule()).isEqualTo("chow-sum");
+    }
+  }
+
+  @Test
   void aThresholdAlreadyAtItsBestIsKept() {
     double best = optimum(100);
     TierPolicy tier = new TierPolicy("chow-sum", 0.0, best, 0.0, 0.2);

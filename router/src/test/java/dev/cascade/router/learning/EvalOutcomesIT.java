@@ -272,6 +272,9 @@ class EvalOutcomesIT {
       double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
       assertThat(tuning.get("threshold").asDouble()).isCloseTo(best, within(0.4));
       assertThat(tuning.get("current_threshold").asDouble()).isEqualTo(4.0);
+      assertThat(tuning.get("rule").asText()).isEqualTo("chow-sum");
+      assertThat(tuning.get("current_rule").asText()).isEqualTo("chow-sum");
+      assertThat(tuning.get("held").asInt()).isEqualTo(tuning.get("fitted").asInt()).isPositive();
       assertThat(tuning.get("gain_low").asDouble()).isPositive();
       assertThat(stderr.toString()).doesNotContain("not read");
 

@@ -41,11 +41,30 @@ public final class SyntheticTierOutcomes {
    * exploration draws it, and large's answer where passed on.
    */
   public static RoutingOutcome outcome(Request r, TierPolicy policy, double ruleThreshold) {
-    boolean ruleDefers = r.score() > ruleThreshold;
+    return outcome(r, policy, ruleThreshold, r.score(), List.of((float) -r.score()));
+  }
+
+  /**
+   * As above, medium's answer having these token log-probabilities, which {@code policy}'s rule
+   * scores (its score, not {@code r.score()}, decides).
+   */
+  public static RoutingOutcome outcome(Request r, TierPolicy policy, double ruleThreshold, List<Float> logprobs) {
+    float[] lp = new float[logprobs.size()];
+    for (int i = 0; i < lp.length; i++) {
+      lp[i] = logprobs.get(i);
+    }
+    return outcome(r, policy, ruleThreshold, policy.score(lp), logprobs);
+  }
+
+  private static RoutingOutcome outcome(Request r, TierPolicy policy, double ruleThreshold, double score,
+      List<Float> logprobs) {
+    boolean ruleDefers = score > ruleThreshold;
     boolean explored = !ruleDefers && policy.explores(r.id(), 1);
+    List<Integer> tokens = new ArrayList<>();
+    logprobs.forEach(l -> tokens.add(5));
     TierAnswer medium = TierAnswer.newBuilder().setTier(1).setModel("medium")
-        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(List.of(5)).setTokenLogprobs(List.of((float) -r.score()))
-        .setRule("chow-sum").setScore((double) (float) r.score()).setThreshold(ruleThreshold).setCostUnits(4)
+        .setText(r.medium() ? "ref" : "medium-wrong").setTokens(tokens).setTokenLogprobs(logprobs)
+        .setRule(policy.rule()).setScore((double) (float) score).setThreshold(ruleThreshold).setCostUnits(4)
         .setDeferred(ruleDefers || explored).setExplored(explored)
         .setPropensity(ruleDefers ? 1.0 : policy.explorationRate()).build();
     List<TierAnswer> answers = new ArrayList<>(List.of(medium));

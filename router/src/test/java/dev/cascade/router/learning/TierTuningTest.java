@@ -108,6 +108,40 @@ class TierTuningTest {
     assertThat(d3.gain()).isCloseTo(3 * 90.0 / 43, within(1e-9));
   }
 
+  @Test
+  void amongRulesThatScoreAlikeTheRuleInForceIsKept() {
+    List<TierTuning.Item> items = List.of(item("a", 5.0, false, true, 1), item("b", 4.0, false, true, 1),
+        item("c", 1.0, true, false, 1));
+    TierTuning.Decision d = TierTuning.decideAmong(List.of(new TierTuning.Candidate("chow-sum", items),
+        new TierTuning.Candidate("chow-average", items)), 100, 6.0, 0.5, 1, 1);
+    assertThat(d.rule()).isEqualTo("chow-sum");
+    assertThat(d.changesRule()).isFalse();
+    assertThat(d.threshold()).isEqualTo(2.5);
+    assertThatThrownBy(() -> TierTuning.decideAmong(List.of(new TierTuning.Candidate("chow-sum", items),
+        new TierTuning.Candidate("chow-average", items.subList(0, 2))), 100, 6.0, 0.5, 1, 1))
+        .hasMessageContaining("chow-average has 2 outcomes");
+  }
+
+  @Test
+  void aChoiceThatChangesTooFewDecisionsIsKeptHoweverSureItLooks() {
+    // Above the threshold in force (1.05) passing on pays, and below 0.95 it costs; five outcomes
+    // just below 1.05 would pay too. Every fold's choice passes them on, each checks +90 and nothing
+    // else changes: a positive lower bound on five changed decisions, fewer than MIN_CHANGED.
+    List<TierTuning.Item> items = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      items.add(item("up" + i, 2.0 + i * 0.1, false, true, 1));
+      items.add(item("down" + i, 0.9 - i * 0.01, true, true, 1));
+    }
+    for (int i = 0; i < 5; i++) {
+      items.add(item("near" + i, 1.04 - i * 0.01, false, true, 1));
+    }
+    TierTuning.Decision d = TierTuning.decide(items, 100, 1.05, 0.25, 1, 1);
+    assertThat(d.gainLow()).isPositive();
+    assertThat(d.gain()).isCloseTo(5 * 90.0 / 85, within(1e-9));
+    assertThat(d.result()).isEqualTo(TierTuning.Result.KEPT);
+    assertThat(d.reason()).contains("change the decision on 5 held-out outcomes only (fewer than 20)");
+  }
+
   private static int seenAll(int[] seen) {
     int n = 0;
     for (int s : seen) {
