@@ -593,7 +593,7 @@ final class DemoCommand implements Callable<Integer> {
     node.get("policies").forEach(p -> s.append("  policy v").append(p.get("version").asLong()).append(": ")
         .append(p.get("reason").asText()).append(System.lineSeparator()));
     node.get("phases").fields().forEachRemaining(e -> {
-      s.append("  requests reaching ").append(e.getKey()).append(", by the policy version they were routed under:")
+      s.append("  requests reaching ").append(e.getKey()).append(", by the policy version their tier decision used:")
           .append(System.lineSeparator());
       e.getValue().forEach(ph -> s.append(String.format(Locale.ROOT,
           "    v%d: %d requests, %.1f%% passed on, %.1f%% served right, cost %.1f, value %.1f per request%n",

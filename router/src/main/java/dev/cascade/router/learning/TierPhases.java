@@ -12,16 +12,16 @@ import java.util.TreeMap;
  * What the requests reaching a middle tier got under each policy version: how many reached it, the
  * share it passed on, the share served a right answer (the reference), and their mean cost (every
  * tier's calls, {@code cost_units}). Where a tuner changed the tier's threshold between versions,
- * this is the before and after. A request counts under the policy version its outcome records (the
- * one its small-model decision used; its tier's decision, made later, may already have used the
- * next one).
+ * this is the before and after. A request counts under the policy version its tier's decision
+ * used ({@code TierAnswer.policy_version}), or, from routers that did not record it, the one its
+ * outcome records (its small-model decision's, which may be older).
  */
 public final class TierPhases {
 
   private TierPhases() {}
 
   /**
-   * @param policyVersion the policy version the requests were routed under
+   * @param policyVersion the policy version the tier's decisions used
    * @param reached requests that reached the tier with a reference
    * @param passedOn the share the tier passed on
    * @param right the share whose served answer was the reference
@@ -44,7 +44,8 @@ public final class TierPhases {
       if (answer == null || o.getReference() == null) {
         continue;
       }
-      double[] s = sums.computeIfAbsent(o.getPolicyVersion(), v -> new double[4]);
+      long version = answer.getPolicyVersion() != null ? answer.getPolicyVersion() : o.getPolicyVersion();
+      double[] s = sums.computeIfAbsent(version, v -> new double[4]);
       s[0]++;
       s[1] += answer.getDeferred() ? 1 : 0;
       s[2] += servedRight(o) ? 1 : 0;

@@ -327,8 +327,9 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
    */
   private TierAnswer scored(Escalation e, EscalationTiers.Tier tier, LargeAnswer answer, Double stopThreshold,
       Double sampledStop) {
+    dev.cascade.router.policy.DeferralPolicy inForce = policy.current();
     java.util.Optional<TierPolicy> rule = tiers.isLast(tier.tier()) ? java.util.Optional.empty()
-        : policy.current().tierPolicy(tier.tier(), policies.configured().tierPolicies());
+        : inForce.tierPolicy(tier.tier(), policies.configured().tierPolicies());
     if (rule.isEmpty()) {
       return records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, null, null, false);
     }
@@ -349,6 +350,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     observer.tierDecided(tier.name(), decided.threshold(), defers, decided.explored());
     TierAnswer scoredAnswer = records.tierAnswer(e, tier.tier(), tier.name(), tier.costPerToken(), answer, rule.get(),
         decided, score, stopThreshold);
+    scoredAnswer.setPolicyVersion(inForce.version());
     if (sampledStop != null && score > sampledStop) {
       // Decoded whole by label sampling where early deferral would have stopped it: it stands for those.
       scoredAnswer.setLabelPropensity(tiers.labelShare());

@@ -11,7 +11,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
-/** The requests reaching a middle tier, by the policy version they were routed under. */
+/** The requests reaching a middle tier, by the policy version their tier's decision used. */
 class TierPhasesTest {
 
   private static RoutingOutcome outcome(String id, long policyVersion, boolean passedOn, boolean served1Right,
@@ -52,5 +52,18 @@ class TierPhasesTest {
     assertThat(after.right()).isEqualTo(1.0);
     assertThat(after.cost()).isEqualTo(400.0);
     assertThat(TierPhases.of(outcomes, 2)).as("tier 2 is the last: never scored").isEmpty();
+  }
+
+  @Test
+  void aTierDecisionMadeUnderANewerPolicyCountsUnderThatOne() {
+    // Routed (the small model's decision) under v0, decided at medium under v1, which the tier's
+    // answer records: it is v1's. An answer without the field (an older router) falls back to v0.
+    RoutingOutcome older = outcome("a", 0, false, true, false, 100);
+    RoutingOutcome newer = outcome("b", 0, true, false, true, 300);
+    newer.getTierAnswers().get(0).setPolicyVersion(1L);
+    List<TierPhases.Phase> phases = TierPhases.of(List.of(older, newer), 1);
+    assertThat(phases).extracting(TierPhases.Phase::policyVersion).containsExactly(0L, 1L);
+    assertThat(phases).extracting(TierPhases.Phase::reached).containsExactly(1, 1);
+    assertThat(phases.get(1).passedOn()).isEqualTo(1.0);
   }
 }

@@ -1170,6 +1170,11 @@ class CascadeTopologyTest {
         assertThat(medium.getExplored()).isEqualTo(ruleServes && exploring.explores(o.getRequestId(), 1));
         assertThat(medium.getDeferred()).isEqualTo(!ruleServes || medium.getExplored());
         assertThat(medium.getPropensity()).isEqualTo(ruleServes ? 0.2 : 1.0);
+        // The policy its rule came from (no change during the run: the outcome's), none for the last tier.
+        assertThat(medium.getPolicyVersion()).isNotNull().isEqualTo(o.getPolicyVersion());
+        if (medium.getDeferred()) {
+          assertThat(o.getTierAnswers().get(1).getPolicyVersion()).isNull();
+        }
         assertThat(o.getServedTier()).isEqualTo(medium.getDeferred() ? 2 : 1);
         servable += ruleServes ? 1 : 0;
         explored += medium.getExplored() ? 1 : 0;
