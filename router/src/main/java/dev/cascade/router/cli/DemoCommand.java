@@ -211,6 +211,11 @@ final class DemoCommand implements Callable<Integer> {
             + " the next tier's answers where it would have served its own, which only exploration shows; add --set"
             + " policy.tier-exploration-rates=0.2 (say)");
       }
+      if (config.get(CascadeConfig.ESCALATION_EARLY_DEFER) && config.get(CascadeConfig.ESCALATION_EARLY_DEFER_LABEL_SHARE) == 0) {
+        throw new IllegalArgumentException(CascadeConfig.LEARN_TIER_ANSWER_VALUE.name() + ": with early deferral a"
+            + " tier's passed-on answers stop early, right or wrong unknown, and the tuner skips the tier; add --set"
+            + " escalation.early-defer=false, or --set escalation.early-defer-label-share=0.2 (say)");
+      }
     }
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once

@@ -278,6 +278,15 @@ public final class TierTuner implements AutoCloseable {
     if (tp.explorationRate() == 0.0) {
       return null;
     }
+    long stopped = collected.stoppedEarlyUnsampled();
+    if (stopped > 0) {
+      // The requests its rule passed on stopped early (prefixes, right or wrong unknown), so the only
+      // outcomes above the threshold are missing: a threshold could only ever move down.
+      return TierTuning.Decision.skipped(stopped + " of the tier's answers stopped early (escalation.early-defer) and"
+          + " label sampling decoded none whole to stand for them, so nothing is known above the threshold in force;"
+          + " set escalation.early-defer-label-share above 0 on the routers (e.g. 0.2), or escalation.early-defer=false",
+          tp.threshold(), tp.ruleName(), collected.used());
+    }
     List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight());
     List<TierTuning.Candidate> candidates = new ArrayList<>();
     candidates.add(new TierTuning.Candidate(tp.ruleName(), items));

@@ -187,6 +187,14 @@ public final class TierOutcomeReport {
     }
 
     /**
+     * The tier's answers skipped because they stopped early, where label sampling decoded none
+     * whole to stand for them: then nothing is known above the stop threshold (0 otherwise).
+     */
+    public long stoppedEarlyUnsampled() {
+      return items.stream().anyMatch(Item::labelSampled) ? 0 : skipped.getOrDefault(STOPPED_EARLY, 0L);
+    }
+
+    /**
      * The usable outcomes as {@link TierTuning} reads them: each tier answer scored again by
      * {@code policy}'s rule (the one in force now, whichever scored it when it ran), its weight
      * capped at {@code maxWeight}.

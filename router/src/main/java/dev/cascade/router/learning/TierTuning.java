@@ -97,6 +97,11 @@ public final class TierTuning {
   public record Decision(Result result, String reason, double currentThreshold, double threshold, double share,
       double currentShare, double gain, double gainLow, int fitted, int held, String rule, String currentRule) {
 
+    /** A round that decided nothing, for {@code reason}, on {@code items} usable outcomes. */
+    public static Decision skipped(String reason, double currentThreshold, String rule, int items) {
+      return new Decision(Result.SKIPPED, reason, currentThreshold, currentThreshold, 0, 0, 0, 0, items, 0, rule, rule);
+    }
+
     /** Whether the rule chosen is another than the one in force. */
     public boolean changesRule() {
       return rule != null && !rule.equals(currentRule);

@@ -46,6 +46,9 @@ class DemoOptionsTest {
         .contains("learn.tier-answer-value").contains("middle tiers");
     assertThat(refused("demo", "--tiers", "small,medium,large", "--set", "learn.tier-answer-value=3000"))
         .contains("policy.tier-exploration-rates=0.2");
+    assertThat(refused("demo", "--tiers", "small,medium,large", "--set", "learn.tier-answer-value=3000", "--set",
+        "policy.tier-exploration-rates=0.2")).contains("escalation.early-defer=false")
+        .contains("escalation.early-defer-label-share=0.2");
   }
 
   @Test

@@ -109,6 +109,43 @@ class TierTunerTest {
   }
 
   @Test
+  void aTierWhosePassedOnAnswersStoppedEarlyUnsampledIsNotTuned() {
+    // Early deferral stopped every answer the rule passed on: without label sampling nothing above
+    // the threshold is known, so the tuner says so instead of only ever lowering it.
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierOutcomeReport.Collector stopped = new TierOutcomeReport.Collector(1);
+    TierOutcomeReport.Collector sampled = new TierOutcomeReport.Collector(1);
+    int k = 0;
+    for (Request r : population(8_000, 3)) {
+      RoutingOutcome o = outcome(r, tier, 4.0);
+      dev.cascade.schemas.avro.TierAnswer medium = o.getTierAnswers().get(0);
+      if (medium.getDeferred() && !medium.getExplored()) {
+        medium.setStoppedEarly(true);
+        if (k++ % 5 == 0) {
+          // Label sampling at 0.2: this one decoded whole, standing for five.
+          RoutingOutcome whole = outcome(r, tier, 4.0);
+          whole.getTierAnswers().get(0).setLabelPropensity(0.2);
+          sampled.accept(whole);
+          stopped.accept(o);
+          continue;
+        }
+      }
+      stopped.accept(o);
+      sampled.accept(o);
+    }
+    TierTuner.Round round = TierTuner.decide(policy(tier), List.of(stopped), settings(100), 1234L, 8);
+    TierTuning.Decision d = round.decisions().get(0);
+    assertThat(d.result()).isEqualTo(TierTuning.Result.SKIPPED);
+    assertThat(d.reason()).contains("stopped early").contains("escalation.early-defer-label-share");
+    assertThat(round.policy()).isNull();
+
+    TierTuning.Decision withSampling = TierTuner.decide(policy(tier), List.of(sampled), settings(100), 1234L, 8)
+        .decisions().get(0);
+    assertThat(withSampling.result()).as(withSampling.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(withSampling.threshold()).isCloseTo(optimum(100), within(0.5));
+  }
+
+  @Test
   void aThresholdAlreadyAtItsBestIsKept() {
     double best = optimum(100);
     TierPolicy tier = new TierPolicy("chow-sum", 0.0, best, 0.0, 0.2);
