@@ -233,26 +233,23 @@ public final class TierTuner implements AutoCloseable {
         continue;
       }
       double e = tp.explorationRate();
+      // Another rule's scores are not the old one's: with it comes the threshold chosen for it
+      // (under a target, the one the tier uses until its window of the new rule's scores is warm).
+      dev.cascade.router.rules.DeferralRules.RuleName rule = d.changesRule()
+          ? dev.cascade.router.rules.DeferralRules.parseName(d.rule())
+          : new dev.cascade.router.rules.DeferralRules.RuleName(tp.rule(), tp.alpha());
+      String ruleChange = d.changesRule() ? " rule " + d.rule() + " (was " + tp.ruleName() + ")" : "";
       TierPolicy tuned;
       if (tp.holdsTargetRate()) {
         // A target of 0 would mean the fixed threshold: the least share a target can name instead.
         double rate = Math.max(0.001, Math.min(1.0, d.share() + (1 - d.share()) * e));
-        tuned = tp.withTargetEscalationRate(rate);
-        changes.add(String.format(Locale.ROOT, "tier %d target rate %.3f (was %.3f)", i + 1, rate,
+        tuned = new TierPolicy(rule.rule(), rule.alpha(), d.changesRule() ? d.threshold() : tp.threshold(), rate, e);
+        changes.add(String.format(Locale.ROOT, "tier %d%s target rate %.3f (was %.3f)", i + 1, ruleChange, rate,
             tp.targetEscalationRate()));
       } else {
-        tuned = new TierPolicy(tp.rule(), tp.alpha(), d.threshold(), 0.0, tp.explorationRate());
-        changes.add(String.format(Locale.ROOT, "tier %d threshold %.4f (was %.4f)", i + 1, d.threshold(),
+        tuned = new TierPolicy(rule.rule(), rule.alpha(), d.threshold(), 0.0, e);
+        changes.add(String.format(Locale.ROOT, "tier %d%s threshold %.4f (was %.4f)", i + 1, ruleChange, d.threshold(),
             tp.threshold()));
-      }
-      if (d.changesRule()) {
-        // The new rule's scores are not the old one's: its threshold is the one chosen (under a
-        // target, the one the tier uses until its window of the new rule's scores is warm).
-        TierPolicy named = TierPolicy.parse(d.rule() + ":" + d.threshold());
-        tuned = new TierPolicy(named.rule(), named.alpha(), d.threshold(), tuned.targetEscalationRate(),
-            tuned.explorationRate());
-        changes.set(changes.size() - 1, changes.get(changes.size() - 1).replaceFirst("^tier (\\d+) ",
-            "tier $1 rule " + d.rule() + " (was " + tp.ruleName() + ") "));
       }
       next.set(i, tuned);
     }
@@ -292,7 +289,8 @@ public final class TierTuner implements AutoCloseable {
     candidates.add(new TierTuning.Candidate(tp.ruleName(), items));
     for (String rule : settings.rules()) {
       if (!rule.equals(tp.ruleName())) {
-        TierPolicy other = TierPolicy.parse(rule + ":" + tp.threshold());
+        dev.cascade.router.rules.DeferralRules.RuleName name = dev.cascade.router.rules.DeferralRules.parseName(rule);
+        TierPolicy other = new TierPolicy(name.rule(), name.alpha(), tp.threshold());
         candidates.add(new TierTuning.Candidate(other.ruleName(), collected.tuningItems(other, settings.maxWeight())));
       }
     }
