@@ -302,6 +302,10 @@ public final class CascadeConfig {
       "with learn.tier-answer-value: the rules the learner may also give a middle tier, each at its best threshold,"
           + " where one does better than the rule in force (chosen and checked as a threshold is); empty: the rule in"
           + " force is kept and only its threshold retuned");
+  public static final ConfigKey<Double> LEARN_TIER_HALF_LIFE = ConfigKey.doubleInRange("learn.tier-half-life", 0.0,
+      0.0, 1e9, "with learn.tier-answer-value: a middle tier's usable outcomes weigh half for every this many newer"
+          + " ones (by created_at_ms), so its threshold follows a shift in the traffic sooner; 0: every outcome of"
+          + " the window alike");
   public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
       Integer.MAX_VALUE, "with learn.tier-answer-value: how often the middle tiers' thresholds are reconsidered");
   public static final ConfigKey<Integer> LEARN_TIER_OUTCOMES = ConfigKey.intInRange("learn.tier-outcomes", 20_000, 100,
@@ -444,7 +448,7 @@ public final class CascadeConfig {
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
-      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
+      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,

@@ -51,28 +51,37 @@ public final class TierTuner implements AutoCloseable {
    * @param maxWeight the largest weight of an outcome
    * @param rules the rules a tier may be given besides the one in force ({@code learn.tier-rules}, as the
    *     command line spells them); empty: the rule in force only, its threshold retuned
+   * @param halfLife a tier's usable outcomes weigh half for every this many newer ones ({@code
+   *     learn.tier-half-life}); 0: every outcome alike
    */
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
-      int minHoldout, double maxWeight, List<String> rules) {
+      int minHoldout, double maxWeight, List<String> rules, double halfLife) {
 
     public Settings {
       rules = List.copyOf(rules);
     }
 
-    /** Settings that retune the threshold of the rule in force only. */
+    /** Settings that retune the threshold of the rule in force only, every outcome alike. */
     public Settings(double value, Duration every, int newest, double holdoutFraction, int minItems, int minHoldout,
         double maxWeight) {
-      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of());
+      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of(), 0);
     }
 
     /** These settings with a right answer worth {@code answerValue}. */
     public Settings withValue(double answerValue) {
-      return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules);
+      return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules,
+          halfLife);
     }
 
     /** These settings offering {@code ruleNames} besides the rule in force. */
     public Settings withRules(List<String> ruleNames) {
-      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, ruleNames);
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, ruleNames,
+          halfLife);
+    }
+
+    /** These settings with outcomes weighing half for every {@code outcomes} newer ones (0: alike). */
+    public Settings withHalfLife(double outcomes) {
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, outcomes);
     }
 
     /** The {@code learn.*} keys' settings. */
@@ -81,7 +90,7 @@ public final class TierTuner implements AutoCloseable {
           Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
           config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
           config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT),
-          config.get(CascadeConfig.LEARN_TIER_RULES));
+          config.get(CascadeConfig.LEARN_TIER_RULES), config.get(CascadeConfig.LEARN_TIER_HALF_LIFE));
     }
   }
 
@@ -284,14 +293,15 @@ public final class TierTuner implements AutoCloseable {
           + " set escalation.early-defer-label-share above 0 on the routers (e.g. 0.2), or escalation.early-defer=false",
           tp.threshold(), tp.ruleName(), collected.used());
     }
-    List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight());
+    List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight(), settings.halfLife());
     List<TierTuning.Candidate> candidates = new ArrayList<>();
     candidates.add(new TierTuning.Candidate(tp.ruleName(), items));
     for (String rule : settings.rules()) {
       if (!rule.equals(tp.ruleName())) {
         dev.cascade.router.rules.DeferralRules.RuleName name = dev.cascade.router.rules.DeferralRules.parseName(rule);
         TierPolicy other = new TierPolicy(name.rule(), name.alpha(), tp.threshold());
-        candidates.add(new TierTuning.Candidate(other.ruleName(), collected.tuningItems(other, settings.maxWeight())));
+        candidates.add(new TierTuning.Candidate(other.ruleName(), collected.tuningItems(other, settings.maxWeight(),
+            settings.halfLife())));
       }
     }
     // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).

@@ -72,7 +72,7 @@ public final class TierOutcomeReport {
 
   private record Item(String requestId, float[] logprobs, double[] chow, String inForce, double score,
       boolean tierCorrect, boolean nextCorrect, double weight, boolean explored, double tierCost, double nextCost,
-      boolean labelSampled) {}
+      boolean labelSampled, long createdAtMs) {}
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -166,7 +166,7 @@ public final class TierOutcomeReport {
       double labelPropensity = answer.getLabelPropensity() == null ? 1.0 : answer.getLabelPropensity();
       items.add(new Item(outcome.getRequestId(), logprobs, scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
           next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
-          answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null));
+          answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null, outcome.getCreatedAtMs()));
     }
 
     /** Counts records the reader met that were not outcomes. */
@@ -200,11 +200,38 @@ public final class TierOutcomeReport {
      * capped at {@code maxWeight}.
      */
     public List<TierTuning.Item> tuningItems(dev.cascade.router.policy.TierPolicy policy, double maxWeight) {
+      return tuningItems(policy, maxWeight, 0);
+    }
+
+    /**
+     * As above, each weight also halving for every {@code halfLife} usable outcomes created after
+     * it ({@code created_at_ms}; ties by the order read), so that a choice leans towards recent
+     * traffic; 0: every outcome alike.
+     */
+    public List<TierTuning.Item> tuningItems(dev.cascade.router.policy.TierPolicy policy, double maxWeight,
+        double halfLife) {
       Objects.requireNonNull(policy, "policy");
+      if (!(halfLife >= 0) || Double.isInfinite(halfLife)) {
+        throw new IllegalArgumentException("halfLife: must be 0 or above, and finite, was " + halfLife);
+      }
+      double[] decay = new double[items.size()];
+      java.util.Arrays.fill(decay, 1.0);
+      if (halfLife > 0) {
+        Integer[] newestFirst = new Integer[items.size()];
+        for (int n = 0; n < newestFirst.length; n++) {
+          newestFirst[n] = n;
+        }
+        java.util.Arrays.sort(newestFirst, java.util.Comparator.comparingLong((Integer n) -> items.get(n).createdAtMs())
+            .thenComparingInt(n -> n).reversed());
+        for (int rank = 0; rank < newestFirst.length; rank++) {
+          decay[newestFirst[rank]] = Math.pow(0.5, rank / halfLife);
+        }
+      }
       List<TierTuning.Item> out = new ArrayList<>(items.size());
-      for (Item item : items) {
+      for (int n = 0; n < items.size(); n++) {
+        Item item = items.get(n);
         out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
-            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight())));
+            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n]));
       }
       return out;
     }

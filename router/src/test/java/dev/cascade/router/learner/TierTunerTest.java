@@ -145,6 +145,42 @@ class TierTunerTest {
     assertThat(withSampling.threshold()).isCloseTo(optimum(100), within(0.5));
   }
 
+  private static RoutingOutcome createdAt(RoutingOutcome o, long ms) {
+    o.setCreatedAtMs(ms);
+    return o;
+  }
+
+  @Test
+  void withAHalfLifeTheChoiceFollowsTheNewestTraffic() {
+    // 8,000 older requests as above (best threshold 1.29 at V = 100), then 2,000 on which medium is
+    // right less often at the same score (exp(-score), best threshold -ln(0.65) = 0.43). Alike, the
+    // outcomes choose near the older traffic's best; halving every 300 outcomes, near the newest's.
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierOutcomeReport.Collector collector = new TierOutcomeReport.Collector(1);
+    long at = 0;
+    for (Request r : population(8_000, 3)) {
+      collector.accept(createdAt(SyntheticTierOutcomes.outcome(r, tier, 4.0), at++));
+    }
+    List<Request> shifted = SyntheticTierOutcomes.population(2_000, 9, "shift-", 1);
+    java.util.Collections.shuffle(shifted, new java.util.Random(1)); // read order is not time order
+    for (Request r : shifted) {
+      collector.accept(createdAt(SyntheticTierOutcomes.outcome(r, tier, 4.0),
+          8_000 + Integer.parseInt(r.id().substring("shift-".length()))));
+    }
+    double newest = -Math.log(0.75 - LARGE_COST / 100);
+
+    TierTuning.Decision alike = TierTuner.decide(policy(tier), List.of(collector), settings(100), 1234L, 8)
+        .decisions().get(0);
+    TierTuning.Decision recent = TierTuner.decide(policy(tier), List.of(collector),
+        settings(100).withHalfLife(300), 1234L, 8).decisions().get(0);
+
+    // Alike, the older traffic's 1.29 pulls the choice up (1.28 here); recent, it is near 0.43 (0.55).
+    assertThat(alike.threshold()).as(alike.reason()).isGreaterThan(0.9);
+    assertThat(recent.threshold()).as(recent.reason()).isLessThan(alike.threshold() - 0.4);
+    assertThat(recent.result()).as(recent.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(recent.threshold()).as(recent.reason()).isCloseTo(newest, within(0.3));
+  }
+
   @Test
   void aThresholdAlreadyAtItsBestIsKept() {
     double best = optimum(100);

@@ -25,11 +25,16 @@ public final class SyntheticTierOutcomes {
 
   /** {@code n} requests, ids {@code idPrefix + i}. */
   public static List<Request> population(int n, long seed, String idPrefix) {
+    return population(n, seed, idPrefix, 3);
+  }
+
+  /** As above, medium right with probability exp(−score / {@code scale}) instead. */
+  public static List<Request> population(int n, long seed, String idPrefix, double scale) {
     SplittableRandom random = new SplittableRandom(seed);
     List<Request> requests = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       double score = -3 * Math.log(1 - random.nextDouble());
-      requests.add(new Request(idPrefix + i, score, random.nextDouble() < Math.exp(-score / 3),
+      requests.add(new Request(idPrefix + i, score, random.nextDouble() < Math.exp(-score / scale),
           random.nextDouble() < 0.75));
     }
     return requests;
