@@ -238,8 +238,8 @@ public final class FaultHarness {
         for (int k = 0; k < learnerPolicies.size(); k++) {
           LearnerPolicy lp = learnerPolicies.get(k);
           s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"version\": %d, \"at_s\": %.1f,"
-              + " \"middle_threshold\": %s, \"middle_target_rate\": %s, \"reason\": \"%s\"}", lp.version(),
-              lp.atMs() / 1000.0, number(lp.middleThreshold(), "%.4f"), number(lp.middleTargetRate(), "%.3f"),
+              + " \"middle_rule\": \"%s\", \"middle_threshold\": %s, \"middle_target_rate\": %s, \"reason\": \"%s\"}",
+              lp.version(), lp.atMs() / 1000.0, lp.middleRule(), number(lp.middleThreshold(), "%.4f"), number(lp.middleTargetRate(), "%.3f"),
               lp.reason().replace("\\", "\\\\").replace("\"", "\\\"")));
         }
         s.append("], \"middle_phases\": [");
@@ -745,7 +745,8 @@ public final class FaultHarness {
   }
 
   /** A policy the learner wrote: when (ms since the load started), and the middle tier's settings in it. */
-  record LearnerPolicy(long version, long atMs, double middleThreshold, double middleTargetRate, String reason) {}
+  record LearnerPolicy(long version, long atMs, String middleRule, double middleThreshold, double middleTargetRate,
+      String reason) {}
 
   /** The learner's policies on the policy topic ({@code read_committed}), in order. */
   static List<LearnerPolicy> learnerPolicies(String bootstrap, long loadStart) {
@@ -769,6 +770,7 @@ public final class FaultHarness {
           dev.cascade.schemas.avro.TierPolicy middle = policy.getTierPolicies().isEmpty() ? null
               : policy.getTierPolicies().get(0);
           out.add(new LearnerPolicy(policy.getVersion(), policy.getUpdatedAtMs() - loadStart,
+              middle == null ? "" : middle.getAlpha() == 0.0 ? middle.getRule() : middle.getRule() + "-" + middle.getAlpha(),
               middle == null ? Double.NaN : middle.getThreshold(),
               middle == null ? Double.NaN : middle.getTargetEscalationRate(), policy.getReason()));
         }

@@ -566,9 +566,11 @@ final class DemoCommand implements Callable<Integer> {
       com.fasterxml.jackson.databind.node.ObjectNode one = policies.addObject();
       one.put("version", p.version());
       one.put("reason", p.reason());
+      com.fasterxml.jackson.databind.node.ArrayNode rules = one.putArray("tier_rules");
       com.fasterxml.jackson.databind.node.ArrayNode thresholds = one.putArray("tier_thresholds");
       com.fasterxml.jackson.databind.node.ArrayNode targets = one.putArray("tier_target_rates");
       p.tierPolicies().forEach(t -> {
+        rules.add(t.ruleName());
         thresholds.add(t.threshold());
         targets.add(t.targetEscalationRate());
       });
