@@ -92,6 +92,49 @@ class TierTunerIT {
     }
   }
 
+  @Test
+  void offeredChowAverageTheLearnerGivesItToATierWhoseAnswerLengthsSayNothing() throws Exception {
+    // Medium's answers have 1 to 20 tokens, each with the request's score as its -log p: Chow-Sum
+    // (in force) is the score times a length unrelated to being right, Chow-Average the score.
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      String bootstrap = kafka.bootstrapServers();
+      CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
+          Map.entry("bootstrap.servers", bootstrap), Map.entry("state.dir", stateDir.toString()),
+          Map.entry("topic.partitions", "2"), Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
+          Map.entry("learn.retrain-every-labels", "10000000"), Map.entry("learn.feedback-window-ms", "0"),
+          Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000"),
+          Map.entry("learn.tier-rules", "chow-sum,chow-average")));
+      TierPolicy medium = new TierPolicy("chow-sum", 0.0, 40.0, 0.0, 0.2);
+      DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
+          System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
+      java.util.SplittableRandom lengths = new java.util.SplittableRandom(5);
+      try (ContinuousLearner learner = ContinuousLearner.start(config, new PrometheusRegistry());
+          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+              new StringSerializer(), CascadeSerdes.policies().serializer());
+          KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
+              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+              new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+        policies.send(new ProducerRecord<>(POLICY, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(operator))).get();
+        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 11, "t-")) {
+          List<Float> logprobs = java.util.Collections.nCopies(1 + lengths.nextInt(20), (float) -r.score());
+          outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(),
+              SyntheticTierOutcomes.outcome(r, medium, 40.0, logprobs)));
+        }
+        outcomes.flush();
+
+        DeferralPolicy tuned = awaitPolicies(bootstrap, 2).get(1);
+        assertThat(tuned.updatedBy()).isEqualTo("learner");
+        TierPolicy tier = tuned.tierPolicies().get(0);
+        assertThat(tier.rule()).isEqualTo("chow-average");
+        double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
+        assertThat(tier.threshold()).isCloseTo(best, within(0.4));
+        assertThat(tier.explorationRate()).isEqualTo(0.2);
+        assertThat(tuned.reason()).contains("tier 1 rule chow-average (was chow-sum) threshold");
+      }
+    }
+  }
+
   private static List<DeferralPolicy> awaitPolicies(String bootstrap, int n) throws InterruptedException {
     List<DeferralPolicy> read = policies(bootstrap);
     for (long until = System.currentTimeMillis() + 90_000; read.size() < n && System.currentTimeMillis() < until; ) {
