@@ -42,38 +42,17 @@ class TierTunerIT {
 
   @Test
   void theLearnerMovesAMiddleTiersThresholdToWherePassingOnPaysAndThenHoldsIt() throws Exception {
+    TierPolicy medium = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    PrometheusRegistry metrics = new PrometheusRegistry();
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       String bootstrap = kafka.bootstrapServers();
-      CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
-          Map.entry("bootstrap.servers", bootstrap), Map.entry("state.dir", stateDir.toString()),
-          Map.entry("topic.partitions", "2"), Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
-          // The small model's rule is not trained here: only the tier tuner writes policies.
-          Map.entry("learn.retrain-every-labels", "10000000"), Map.entry("learn.feedback-window-ms", "0"),
-          Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000")));
-      PrometheusRegistry metrics = new PrometheusRegistry();
-      TierPolicy medium = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
-      DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
-          System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
-      try (ContinuousLearner learner = ContinuousLearner.start(config, metrics);
-          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
-              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
-              new StringSerializer(), CascadeSerdes.policies().serializer());
-          KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
-              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
-              new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
-        policies.send(new ProducerRecord<>(POLICY, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(operator))).get();
-        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 11, "t-")) {
-          outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(), SyntheticTierOutcomes.outcome(r, medium, 4.0)));
-        }
-        outcomes.flush();
-
+      tune(bootstrap, Map.of(), medium, metrics, r -> SyntheticTierOutcomes.outcome(r, medium, 4.0), () -> {
         List<DeferralPolicy> written = awaitPolicies(bootstrap, 2);
         DeferralPolicy tuned = written.get(1);
         assertThat(tuned.updatedBy()).isEqualTo("learner");
         assertThat(tuned.version()).isEqualTo(4);
         assertThat(tuned.tierPolicies()).hasSize(1);
-        double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
-        assertThat(tuned.tierPolicies().get(0).threshold()).isCloseTo(best, within(0.4));
+        assertThat(tuned.tierPolicies().get(0).threshold()).isCloseTo(BEST, within(0.4));
         assertThat(tuned.tierPolicies().get(0).explorationRate()).isEqualTo(0.2);
         assertThat(tuned.rule()).isEqualTo("chow-sum");
         assertThat(tuned.threshold()).isEqualTo(12.0);
@@ -87,7 +66,7 @@ class TierTunerIT {
         }
         assertThat(tunings(metrics, "kept")).isGreaterThanOrEqualTo(2);
         assertThat(tunings(metrics, "retuned")).isEqualTo(1);
-      }
+      });
       assertThat(policies(bootstrap)).hasSize(2);
     }
   }
@@ -96,42 +75,63 @@ class TierTunerIT {
   void offeredChowAverageTheLearnerGivesItToATierWhoseAnswerLengthsSayNothing() throws Exception {
     // Medium's answers have 1 to 20 tokens, each with the request's score as its -log p: Chow-Sum
     // (in force) is the score times a length unrelated to being right, Chow-Average the score.
+    TierPolicy medium = new TierPolicy("chow-sum", 0.0, 40.0, 0.0, 0.2);
+    java.util.SplittableRandom lengths = new java.util.SplittableRandom(5);
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       String bootstrap = kafka.bootstrapServers();
-      CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
-          Map.entry("bootstrap.servers", bootstrap), Map.entry("state.dir", stateDir.toString()),
-          Map.entry("topic.partitions", "2"), Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
-          Map.entry("learn.retrain-every-labels", "10000000"), Map.entry("learn.feedback-window-ms", "0"),
-          Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000"),
-          Map.entry("learn.tier-rules", "chow-sum,chow-average")));
-      TierPolicy medium = new TierPolicy("chow-sum", 0.0, 40.0, 0.0, 0.2);
-      DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
-          System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
-      java.util.SplittableRandom lengths = new java.util.SplittableRandom(5);
-      try (ContinuousLearner learner = ContinuousLearner.start(config, new PrometheusRegistry());
-          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
-              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
-              new StringSerializer(), CascadeSerdes.policies().serializer());
-          KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
-              ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
-              new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
-        policies.send(new ProducerRecord<>(POLICY, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(operator))).get();
-        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 11, "t-")) {
-          List<Float> logprobs = java.util.Collections.nCopies(1 + lengths.nextInt(20), (float) -r.score());
-          outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(),
-              SyntheticTierOutcomes.outcome(r, medium, 40.0, logprobs)));
-        }
-        outcomes.flush();
+      tune(bootstrap, Map.of("learn.tier-rules", "chow-sum,chow-average"), medium, new PrometheusRegistry(),
+          r -> SyntheticTierOutcomes.outcome(r, medium, 40.0,
+              java.util.Collections.nCopies(1 + lengths.nextInt(20), (float) -r.score())), () -> {
+            DeferralPolicy tuned = awaitPolicies(bootstrap, 2).get(1);
+            assertThat(tuned.updatedBy()).isEqualTo("learner");
+            TierPolicy tier = tuned.tierPolicies().get(0);
+            assertThat(tier.rule()).isEqualTo("chow-average");
+            assertThat(tier.threshold()).isCloseTo(BEST, within(0.4));
+            assertThat(tier.explorationRate()).isEqualTo(0.2);
+            assertThat(tuned.reason()).contains("tier 1 rule chow-average (was chow-sum) threshold");
+          });
+    }
+  }
 
-        DeferralPolicy tuned = awaitPolicies(bootstrap, 2).get(1);
-        assertThat(tuned.updatedBy()).isEqualTo("learner");
-        TierPolicy tier = tuned.tierPolicies().get(0);
-        assertThat(tier.rule()).isEqualTo("chow-average");
-        double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
-        assertThat(tier.threshold()).isCloseTo(best, within(0.4));
-        assertThat(tier.explorationRate()).isEqualTo(0.2);
-        assertThat(tuned.reason()).contains("tier 1 rule chow-average (was chow-sum) threshold");
+  /** Where passing on starts to pay at 100 units a right answer, large at 10 a call. */
+  private static final double BEST = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
+
+  /** Checks made while the learner runs. */
+  private interface WhileRunning {
+    void check() throws Exception;
+  }
+
+  /**
+   * Starts a learner tuning at 100 units a right answer (rounds every second, {@code extra} keys
+   * too), writes an operator's policy with {@code medium} as tier 1, then the outcomes of 8,000
+   * requests reaching it, and runs {@code checks} while the learner runs.
+   */
+  private void tune(String bootstrap, Map<String, String> extra, TierPolicy medium, PrometheusRegistry metrics,
+      java.util.function.Function<SyntheticTierOutcomes.Request, RoutingOutcome> outcome, WhileRunning checks)
+      throws Exception {
+    Map<String, String> keys = new java.util.HashMap<>(Map.ofEntries(
+        Map.entry("bootstrap.servers", bootstrap), Map.entry("state.dir", stateDir.toString()),
+        Map.entry("topic.partitions", "2"), Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
+        // The small model's rule is not trained here: only the tier tuner writes policies.
+        Map.entry("learn.retrain-every-labels", "10000000"), Map.entry("learn.feedback-window-ms", "0"),
+        Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000")));
+    keys.putAll(extra);
+    CascadeConfig config = CascadeConfig.load(null, Map.of(), keys);
+    DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
+        System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
+    try (ContinuousLearner learner = ContinuousLearner.start(config, metrics);
+        KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
+            ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+            new StringSerializer(), CascadeSerdes.policies().serializer());
+        KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
+            ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+            new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+      policies.send(new ProducerRecord<>(POLICY, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(operator))).get();
+      for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 11, "t-")) {
+        outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(), outcome.apply(r)));
       }
+      outcomes.flush();
+      checks.check();
     }
   }
 
