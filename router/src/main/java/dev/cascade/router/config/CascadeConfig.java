@@ -300,8 +300,8 @@ public final class CascadeConfig {
   public static final ConfigKey<List<String>> LEARN_TIER_RULES = new ConfigKey<>("learn.tier-rules", "",
       CascadeConfig::tierRuleNames, r -> true, "RULE,... (chow-sum, chow-average, chow-quantile-ALPHA)",
       "with learn.tier-answer-value: the rules the learner may also give a middle tier, each at its best threshold,"
-          + " where one does better than the rule in force (chosen and checked as a threshold is); empty: the rule in"
-          + " force is kept and only its threshold retuned");
+          + " where one does better than the rule in force (chosen and checked as a threshold is; the configured"
+          + " policy.tier-rules are weighed too); empty: the rule in force is kept and only its threshold retuned");
   public static final ConfigKey<Double> LEARN_TIER_HALF_LIFE = ConfigKey.doubleInRange("learn.tier-half-life", 0.0,
       0.0, 1e9, "with learn.tier-answer-value: a middle tier's usable outcomes weigh half for every this many newer"
           + " ones (by created_at_ms), so its threshold follows a shift in the traffic sooner; 0: every outcome of"

@@ -84,13 +84,22 @@ public final class TierTuner implements AutoCloseable {
       return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, outcomes);
     }
 
-    /** The {@code learn.*} keys' settings. */
+    /**
+     * The {@code learn.*} keys' settings. With {@code learn.tier-rules} set, the configured tiers'
+     * rules ({@code policy.tier-rules}) are weighed too, so that a tier given another rule can be
+     * given its configured one back.
+     */
     public static Settings from(CascadeConfig config) {
+      List<String> rules = new ArrayList<>(config.get(CascadeConfig.LEARN_TIER_RULES));
+      if (!rules.isEmpty()) {
+        config.get(CascadeConfig.POLICY_TIER_RULES).stream().map(TierPolicy::ruleName)
+            .filter(r -> !rules.contains(r)).forEach(rules::add);
+      }
       return new Settings(config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE),
           Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
           config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
-          config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT),
-          config.get(CascadeConfig.LEARN_TIER_RULES), config.get(CascadeConfig.LEARN_TIER_HALF_LIFE));
+          config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT), rules,
+          config.get(CascadeConfig.LEARN_TIER_HALF_LIFE));
     }
   }
 

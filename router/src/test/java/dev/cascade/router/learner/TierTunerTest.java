@@ -182,6 +182,18 @@ class TierTunerTest {
   }
 
   @Test
+  void theConfiguredTierRulesAreWeighedWheneverOtherRulesAre() {
+    dev.cascade.router.config.CascadeConfig offered = dev.cascade.router.config.CascadeConfig.load(null,
+        java.util.Map.of(), java.util.Map.of("policy.tier-rules", "chow-sum:3.0", "learn.tier-rules",
+            "chow-average,chow-quantile-0.1"));
+    assertThat(TierTuner.Settings.from(offered).rules()).containsExactly("chow-average", "chow-quantile-0.1",
+        "chow-sum");
+    dev.cascade.router.config.CascadeConfig thresholdOnly = dev.cascade.router.config.CascadeConfig.load(null,
+        java.util.Map.of(), java.util.Map.of("policy.tier-rules", "chow-sum:3.0"));
+    assertThat(TierTuner.Settings.from(thresholdOnly).rules()).isEmpty();
+  }
+
+  @Test
   void aThresholdAlreadyAtItsBestIsKept() {
     double best = optimum(100);
     TierPolicy tier = new TierPolicy("chow-sum", 0.0, best, 0.0, 0.2);
