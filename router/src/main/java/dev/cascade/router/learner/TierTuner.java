@@ -300,7 +300,7 @@ public final class TierTuner implements AutoCloseable {
       return TierTuning.Decision.skipped(stopped + " of the tier's answers stopped early (escalation.early-defer) and"
           + " label sampling decoded none whole to stand for them, so nothing is known above the threshold in force;"
           + " set escalation.early-defer-label-share above 0 on the routers (e.g. 0.2), or escalation.early-defer=false",
-          tp.threshold(), tp.ruleName(), collected.used());
+          tp.threshold(), 0, tp.ruleName(), collected.used());
     }
     List<TierTuning.Item> items = collected.tuningItems(tp, settings.maxWeight(), settings.halfLife());
     List<TierTuning.Candidate> candidates = new ArrayList<>();

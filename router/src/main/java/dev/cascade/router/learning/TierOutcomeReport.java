@@ -91,6 +91,8 @@ public final class TierOutcomeReport {
     private final List<Item> items = new ArrayList<>();
     private final Map<String, Long> skipped = new LinkedHashMap<>();
     private long read;
+    private double[] decay;
+    private double decayHalfLife;
 
     /** @param tier the middle tier evaluated, 1 or above; labelled by the outcomes' references alone */
     public Collector(int tier) {
@@ -191,7 +193,7 @@ public final class TierOutcomeReport {
      * whole to stand for them: then nothing is known above the stop threshold (0 otherwise).
      */
     public long stoppedEarlyUnsampled() {
-      return items.stream().anyMatch(Item::labelSampled) ? 0 : skipped.getOrDefault(STOPPED_EARLY, 0L);
+      return unsampledStops(skipped, items.stream().filter(Item::labelSampled).count());
     }
 
     /**
@@ -214,8 +216,26 @@ public final class TierOutcomeReport {
       if (!(halfLife >= 0) || Double.isInfinite(halfLife)) {
         throw new IllegalArgumentException("halfLife: must be 0 or above, and finite, was " + halfLife);
       }
-      double[] decay = new double[items.size()];
-      java.util.Arrays.fill(decay, 1.0);
+      double[] decay = decay(halfLife);
+      List<TierTuning.Item> out = new ArrayList<>(items.size());
+      for (int n = 0; n < items.size(); n++) {
+        Item item = items.get(n);
+        out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
+            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n]));
+      }
+      return out;
+    }
+
+    /**
+     * Each usable outcome's recency factor, 0.5^(newer outcomes / {@code halfLife}), all 1 for 0;
+     * kept for the next call with the same half-life (each rule a tuner weighs asks for it).
+     */
+    private double[] decay(double halfLife) {
+      if (decay != null && decay.length == items.size() && decayHalfLife == halfLife) {
+        return decay;
+      }
+      double[] factors = new double[items.size()];
+      java.util.Arrays.fill(factors, 1.0);
       if (halfLife > 0) {
         Integer[] newestFirst = new Integer[items.size()];
         for (int n = 0; n < newestFirst.length; n++) {
@@ -224,16 +244,12 @@ public final class TierOutcomeReport {
         java.util.Arrays.sort(newestFirst, java.util.Comparator.comparingLong((Integer n) -> items.get(n).createdAtMs())
             .thenComparingInt(n -> n).reversed());
         for (int rank = 0; rank < newestFirst.length; rank++) {
-          decay[newestFirst[rank]] = Math.pow(0.5, rank / halfLife);
+          factors[newestFirst[rank]] = Math.pow(0.5, rank / halfLife);
         }
       }
-      List<TierTuning.Item> out = new ArrayList<>(items.size());
-      for (int n = 0; n < items.size(); n++) {
-        Item item = items.get(n);
-        out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
-            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n]));
-      }
-      return out;
+      decay = factors;
+      decayHalfLife = halfLife;
+      return factors;
     }
   }
 
@@ -417,17 +433,22 @@ public final class TierOutcomeReport {
   }
 
   /**
+   * The answers skipped because they stopped early, where none was decoded whole by label sampling
+   * ({@code labelSampled} used answers were) to stand for them; 0 when the sampled ones do.
+   */
+  private static long unsampledStops(Map<String, Long> skipped, long labelSampled) {
+    return labelSampled > 0 ? 0 : skipped.getOrDefault(STOPPED_EARLY, 0L);
+  }
+
+  /**
    * A warning when answers of the tier that stopped early were skipped: those are requests its rule
    * passed on above the stop threshold, so the figures cover only the requests below it; empty when
    * none stopped.
    */
   public java.util.Optional<String> stoppedEarlyWarning() {
-    long stopped = skipped.getOrDefault(STOPPED_EARLY, 0L);
+    long stopped = unsampledStops(skipped, labelSampled);
     if (stopped == 0) {
       return java.util.Optional.empty();
-    }
-    if (labelSampled > 0) {
-      return java.util.Optional.empty(); // the sampled whole answers stand for them
     }
     return java.util.Optional.of("warning: " + stopped + " outcomes where tier " + tier + " stopped early (a prefix,"
         + " whose correctness is unknown) were skipped: they are requests its rule passed on, so these figures leave"

@@ -97,9 +97,14 @@ public final class TierTuning {
   public record Decision(Result result, String reason, double currentThreshold, double threshold, double share,
       double currentShare, double gain, double gainLow, int fitted, int held, String rule, String currentRule) {
 
-    /** A round that decided nothing, for {@code reason}, on {@code items} usable outcomes. */
-    public static Decision skipped(String reason, double currentThreshold, String rule, int items) {
-      return new Decision(Result.SKIPPED, reason, currentThreshold, currentThreshold, 0, 0, 0, 0, items, 0, rule, rule);
+    /**
+     * A round that decided nothing, for {@code reason}, on {@code items} usable outcomes; the
+     * threshold in force passes on {@code currentShare} of them.
+     */
+    public static Decision skipped(String reason, double currentThreshold, double currentShare, String rule,
+        int items) {
+      return new Decision(Result.SKIPPED, reason, currentThreshold, currentThreshold, currentShare, currentShare, 0, 0,
+          items, 0, rule, rule);
     }
 
     /** Whether the rule chosen is another than the one in force. */
@@ -174,10 +179,9 @@ public final class TierTuning {
     double currentShare = share(items, currentThreshold);
     int smallestFold = java.util.Arrays.stream(foldSizes).min().orElse(0);
     if (items.size() < minItems || items.size() < minHoldout || smallestFold == 0) {
-      return new Decision(Result.SKIPPED, String.format(Locale.ROOT,
+      return Decision.skipped(String.format(Locale.ROOT,
           "%d usable outcomes: fewer than %d (or %d to check a choice on) to decide on", items.size(), minItems,
-          minHoldout), currentThreshold, currentThreshold, currentShare, currentShare, 0, 0, items.size(), 0,
-          currentRule, currentRule);
+          minHoldout), currentThreshold, currentShare, currentRule, items.size());
     }
     // Each fold's outcomes check the rule and threshold the other folds choose.
     List<double[]> checks = new ArrayList<>(items.size());
