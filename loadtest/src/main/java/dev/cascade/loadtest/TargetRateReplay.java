@@ -196,7 +196,7 @@ public final class TargetRateReplay {
   }
 
   /** The score with {@code fraction} of {@code scores} strictly above it (an order statistic). */
-  private static double quantileAbove(double[] scores, double fraction) {
+  static double quantileAbove(double[] scores, double fraction) {
     double[] sorted = scores.clone();
     Arrays.sort(sorted);
     int index = (int) Math.floor((1 - fraction) * sorted.length) - 1;

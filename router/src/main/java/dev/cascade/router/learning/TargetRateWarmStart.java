@@ -115,37 +115,26 @@ public final class TargetRateWarmStart {
 
   /**
    * Per middle tier and rule ({@link TierPolicy#ruleName}), the scores to seed from the tiers'
-   * answers in {@code outcomes}: the newest {@code window}, oldest first. A tier's answers under a
-   * rule are left out altogether when one of them stopped at the threshold it was decided by (a
-   * fixed threshold with early deferral, or a writer that did not record {@code stop_threshold}):
-   * the ones passed on score only their prefixes, right where a target's threshold is read. Answers
-   * stopped above it, as under a target rate with its stop margin, are kept: their prefixes' scores
-   * are above the decision threshold as their whole answers' are.
+   * answers in {@code outcomes}: the newest {@code window}, oldest first. Answers stopped early
+   * (only exact rules stop) are kept: a prefix's score is above the threshold it stopped at and at
+   * most its whole answer's, so a target read from them lies between that threshold and the right
+   * one, nearer the target than a cold window's configured threshold ({@link TierThresholds}).
    */
   static Map<Integer, Map<String, double[]>> chooseTiers(List<RoutingOutcome> outcomes, int window) {
-    record Scored(long at, double score, boolean stoppedAtItsThreshold) {}
+    record Scored(long at, double score) {}
     Map<Integer, Map<String, List<Scored>>> byTier = new TreeMap<>();
     for (RoutingOutcome o : outcomes) {
       for (TierAnswer t : o.getTierAnswers()) {
         if (t.getRule() != null && t.getScore() != null && Double.isFinite(t.getScore())) {
           byTier.computeIfAbsent(t.getTier(), k -> new TreeMap<>()).computeIfAbsent(t.getRule(), k -> new ArrayList<>())
-              .add(new Scored(o.getCompletedAtMs(), t.getScore(), t.getStoppedEarly() && !stoppedAboveThreshold(t)));
+              .add(new Scored(o.getCompletedAtMs(), t.getScore()));
         }
       }
     }
     Map<Integer, Map<String, double[]>> scores = new TreeMap<>();
-    byTier.forEach((tier, rules) -> rules.forEach((rule, list) -> {
-      if (list.stream().anyMatch(Scored::stoppedAtItsThreshold)) {
-        return;
-      }
-      scores.computeIfAbsent(tier, k -> new TreeMap<>()).put(rule, newest(list, window, Scored::at, Scored::score));
-    }));
+    byTier.forEach((tier, rules) -> rules.forEach((rule, list) ->
+        scores.computeIfAbsent(tier, k -> new TreeMap<>()).put(rule, newest(list, window, Scored::at, Scored::score))));
     return scores;
-  }
-
-  /** Whether a tier's answer was asked to stop above the threshold it was decided by (under a target's stop margin). */
-  private static boolean stoppedAboveThreshold(TierAnswer t) {
-    return t.getStopThreshold() != null && t.getThreshold() != null && t.getStopThreshold() > t.getThreshold();
   }
 
   /**

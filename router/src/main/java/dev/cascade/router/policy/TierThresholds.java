@@ -11,16 +11,19 @@ import java.util.concurrent.ConcurrentMap;
  * controllers lock themselves), so each tier's window holds every score this instance has seen.
  *
  * <p>Every scored answer enters its tier's window, whatever the decision and whatever the policy,
- * so a target set live starts from a warm window. Scores are comparable only under one rule, and
- * only where none of them can be a prefix: under a fixed threshold with early deferral ({@code
- * escalation.early-defer}) an answer above the threshold may have stopped early, so its score is
- * short of what the whole answer would score, right where a target's threshold may have to be
- * read. The window is therefore keyed by the rule and by whether its answers may stop at a fixed
- * threshold, so the first target after such a spell starts a fresh window and uses the tier's
- * configured threshold for its first {@link TargetRateController#DEFAULT_MIN_OBSERVATIONS} scores.
- * Under a target, answers stop early only above the controller's stop threshold ({@link
- * #stopThreshold}: a margin of the window above the decision threshold), where a prefix's score
- * leaves the threshold read below it unchanged; they share the window of answers that never stop.
+ * so a target set live starts from a warm window. The window is keyed by the rule: scores of two
+ * rules are not comparable. Under a fixed threshold with early deferral ({@code
+ * escalation.early-defer}, exact rules only) an answer above the threshold may have stopped early:
+ * its score is its prefix's, above the threshold and at most what the whole answer would score. A
+ * target set after such a spell reads its threshold from those scores all the same: where its
+ * threshold lies below the fixed one, the window is exact; where above, it reads a threshold
+ * between the fixed one and the right one, and its feedback and its own scores take it the rest of
+ * the way. Either way it passes on a share between the target and the spell's, closer to the
+ * target than a fresh window, which would decide its first {@link
+ * TargetRateController#DEFAULT_MIN_OBSERVATIONS} scores by the configured threshold (measured:
+ * README, "More than two models"). Under a target, answers stop early only above the controller's
+ * stop threshold ({@link #stopThreshold}: a margin of the window above the decision threshold),
+ * where a prefix's score leaves the threshold read below it unchanged.
  */
 public final class TierThresholds {
 
@@ -87,19 +90,15 @@ public final class TierThresholds {
    * ({@link TargetRateController#stopThresholdFor}; +∞ while it warms up).
    */
   public double stopThreshold(int tier, TierPolicy policy) {
-    // The key matters only under a target, whose window never holds stops at a fixed threshold.
-    return controller(tier).stopThresholdFor(policy.target(), key(policy, false));
+    return controller(tier).stopThresholdFor(policy.target(), policy.ruleName());
   }
 
   /**
    * Decides whether middle tier {@code tier} passes on an answer with {@code score}, and records
    * the score in the tier's window.
-   *
-   * @param mayStopEarly whether answers of this tier under this policy may be prefixes (early
-   *     deferral is on for it); under a target rate the window is the same either way
    */
-  public Decided decide(int tier, TierPolicy policy, double score, boolean mayStopEarly) {
-    return decide(null, tier, policy, score, mayStopEarly, false);
+  public Decided decide(int tier, TierPolicy policy, double score) {
+    return decide(null, tier, policy, score, false);
   }
 
   /**
@@ -109,11 +108,10 @@ public final class TierThresholds {
    * passed on by the controller. An answer the rule would serve is passed on all the same when the
    * policy explores the request at this tier ({@link TierPolicy#explores}).
    */
-  public Decided decide(String requestId, int tier, TierPolicy policy, double score, boolean mayStopEarly,
-      boolean stoppedEarly) {
+  public Decided decide(String requestId, int tier, TierPolicy policy, double score, boolean stoppedEarly) {
     TargetRateController controller = controller(tier);
     TargetRateController.Target view = policy.target();
-    String key = key(policy, mayStopEarly && !policy.holdsTargetRate());
+    String key = policy.ruleName();
     double threshold = controller.thresholdFor(view, key);
     boolean deferred = score > threshold || stoppedEarly;
     boolean explored = !deferred && requestId != null && policy.explores(requestId, tier);
@@ -126,8 +124,7 @@ public final class TierThresholds {
 
   /**
    * Offers scores logged elsewhere (the newest outcomes' tier answers) for the first window each
-   * tier starts: per tier, per rule ({@link TierPolicy#ruleName}), oldest first. The warm start
-   * leaves out a tier's answers under a rule where any stopped at the threshold it was decided by.
+   * tier starts: per tier, per rule ({@link TierPolicy#ruleName}), oldest first.
    *
    * @see TargetRateController#seed
    */
@@ -139,10 +136,5 @@ public final class TierThresholds {
   public long scoresSeen(int tier) {
     TargetRateController controller = controllers.get(tier);
     return controller == null ? 0 : controller.scoresSeen();
-  }
-
-  /** The window's key: the rule, and whether its answers may stop at a fixed threshold. */
-  private static String key(TierPolicy policy, boolean mayStopAtAFixedThreshold) {
-    return mayStopAtAFixedThreshold ? policy.ruleName() + "/may-stop-early" : policy.ruleName();
   }
 }

@@ -335,7 +335,7 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
     }
     double score = rule.get().score(answer.tokenLogprobs());
     TierThresholds.Decided decided = tiers.thresholds().decide(e.getRequestId(), tier.tier(), rule.get(), score,
-        mayStopEarly(tier, rule.get()), answer.stoppedEarly());
+        answer.stoppedEarly());
     boolean defers = decided.passOn();
     if (answer.stoppedEarly() && !(score > decided.threshold())) {
       // The server stopped where its running score passed the threshold the call gave, so the

@@ -82,7 +82,7 @@ class TargetRateWarmStartIT {
   }
 
   @Test
-  void answersStoppedAboveTheThresholdTheyWereDecidedByStillSeedTheirTier() {
+  void answersStoppedEarlySeedTheirTierWhereverTheyStopped() {
     List<RoutingOutcome> outcomes = new ArrayList<>();
     for (int i = 0; i < 100; i++) {
       RoutingOutcome o = outcome(i, "chow-sum", null, 1, 10_000 - i);
@@ -96,11 +96,14 @@ class TargetRateWarmStartIT {
       o.setTierAnswers(List.of(underTarget, fixed, tierAnswer(3, "chow-sum", i, i == 90), tierAnswer(4, null, 0, false)));
       outcomes.add(o);
     }
-    assertThat(TargetRateWarmStart.chooseTiers(outcomes, 300)).containsOnlyKeys(1);
+    // A prefix's score is a lower bound of its whole answer's: seeding with it beats a cold window.
+    Map<Integer, Map<String, double[]>> chosen = TargetRateWarmStart.chooseTiers(outcomes, 300);
+    assertThat(chosen).containsOnlyKeys(1, 2, 3);
+    assertThat(chosen.get(2).get("chow-sum")).hasSize(100);
   }
 
   @Test
-  void theMiddleTiersAreSeededPerTierAndRuleLeavingOutAnswersThatMayHaveStoppedEarly() {
+  void theMiddleTiersAreSeededPerTierAndRule() {
     List<RoutingOutcome> outcomes = new ArrayList<>();
     for (int i = 0; i < 400; i++) {
       // Tier 1 scored 0 to 399 by chow-sum (newest last: completed in reverse order of i), tier 2
@@ -111,8 +114,9 @@ class TargetRateWarmStartIT {
       outcomes.add(o);
     }
     Map<Integer, Map<String, double[]>> chosen = TargetRateWarmStart.chooseTiers(outcomes, 300);
-    assertThat(chosen).containsOnlyKeys(1);
+    assertThat(chosen).containsOnlyKeys(1, 2);
     assertThat(chosen.get(1)).containsOnlyKeys("chow-sum");
+    assertThat(chosen.get(2)).containsOnlyKeys("chow-average");
     assertThat(chosen.get(1).get("chow-sum")).as("the newest 300, oldest first").hasSize(300)
         .startsWith(299, 298).endsWith(1, 0);
 
@@ -120,7 +124,7 @@ class TargetRateWarmStartIT {
     tiers.seed(chosen);
     // Warm at once: 300 seeded scores, 0 to 299, and a target of 0.3 puts the threshold near 209.
     dev.cascade.router.policy.TierThresholds.Decided d = tiers.decide(1,
-        new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0, 0.3), 250, false);
+        new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 1.0, 0.3), 250);
     assertThat(d.threshold()).isBetween(200.0, 215.0);
     assertThat(d.passOn()).isTrue();
     assertThat(tiers.scoresSeen(1)).isEqualTo(301);
@@ -158,7 +162,7 @@ class TargetRateWarmStartIT {
       // the newest 1,000 outcomes (around 0) and 800 older (around 1,000).
       assertThat(seeded.tierScores()).containsExactly(Map.entry("tier 1 chow-sum", 1_000));
       dev.cascade.router.policy.TierThresholds.Decided tier = tiers.decide(1,
-          new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 5_000, 0.3), 0, false);
+          new dev.cascade.router.policy.TierPolicy("chow-sum", 0, 5_000, 0.3), 0);
       assertThat(tier.threshold()).as("warm at once, not the configured 5,000").isBetween(500.0, 1_200.0);
       // The last ⌈4 × 1,000 / 3⌉ = 1,334 offsets of each partition (about 2,000 records each here):
       // more than the window, not the whole topic; then the whole topic for the tier.

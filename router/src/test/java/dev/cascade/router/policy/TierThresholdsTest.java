@@ -13,8 +13,8 @@ class TierThresholdsTest {
   @Test
   void aFixedThresholdDecidesByItselfAndStillFillsTheWindow() {
     TierThresholds thresholds = new TierThresholds();
-    assertThat(thresholds.decide(1, FIXED, 5.0, false)).isEqualTo(new TierThresholds.Decided(5.0, false));
-    assertThat(thresholds.decide(1, FIXED, 5.01, false)).isEqualTo(new TierThresholds.Decided(5.0, true));
+    assertThat(thresholds.decide(1, FIXED, 5.0)).isEqualTo(new TierThresholds.Decided(5.0, false));
+    assertThat(thresholds.decide(1, FIXED, 5.01)).isEqualTo(new TierThresholds.Decided(5.0, true));
     assertThat(thresholds.scoresSeen(1)).isEqualTo(2);
     assertThat(thresholds.scoresSeen(2)).as("each tier has its own window").isZero();
   }
@@ -28,7 +28,7 @@ class TierThresholdsTest {
     int passedInWarmUp = 0;
     for (int i = 0; i < TargetRateController.DEFAULT_MIN_OBSERVATIONS; i++) {
       double score = -10 * Math.log(1 - random.nextDouble());
-      TierThresholds.Decided d = thresholds.decide(1, held, score, false);
+      TierThresholds.Decided d = thresholds.decide(1, held, score);
       assertThat(d.threshold()).as("the configured threshold until the tier has seen 200 scores").isEqualTo(5.0);
       passedInWarmUp += d.passOn() ? 1 : 0;
     }
@@ -37,7 +37,7 @@ class TierThresholdsTest {
     int n = 4_000;
     for (int i = 0; i < n; i++) {
       double score = -10 * Math.log(1 - random.nextDouble());
-      TierThresholds.Decided d = thresholds.decide(1, held, score, false);
+      TierThresholds.Decided d = thresholds.decide(1, held, score);
       assertThat(d.passOn()).isEqualTo(score > d.threshold());
       passed += d.passOn() ? 1 : 0;
     }
@@ -55,33 +55,41 @@ class TierThresholdsTest {
       double stop = thresholds.stopThreshold(1, held);
       boolean stops = score > stop;
       // The answers that stopped: prefixes just past the stop threshold, always passed on.
-      TierThresholds.Decided d = thresholds.decide(null, 1, held, stops ? stop + 0.01 : score, true, stops);
+      TierThresholds.Decided d = thresholds.decide(null, 1, held, stops ? stop + 0.01 : score, stops);
       if (stops) {
         assertThat(d.passOn()).isTrue();
       }
     }
     assertThat(thresholds.scoresSeen(1)).as("one window: answers that may stop under a target").isEqualTo(1000);
-    double decision = thresholds.decide(1, held, 0.0, true).threshold();
+    double decision = thresholds.decide(1, held, 0.0).threshold();
     assertThat(decision).isCloseTo(7.0, org.assertj.core.data.Offset.offset(0.5));
     // Evenly spread scores: as far above the decision threshold as the 10 points below it span.
     assertThat(thresholds.stopThreshold(1, held)).isCloseTo(decision + 1.0, org.assertj.core.data.Offset.offset(0.3));
   }
 
+  /**
+   * A target set after a spell at a fixed threshold with early deferral reads its threshold from
+   * the spell's scores at once: the stopped answers' prefix scores sit just above the fixed
+   * threshold, below their whole answers' scores, so the threshold read lies between the fixed one
+   * and the one the whole answers would give, and the target's own scores take it there.
+   */
   @Test
-  void aTargetAfterAnswersThatMayHaveStoppedEarlyStartsAFreshWindow() {
+  void aTargetAfterAnswersThatMayHaveStoppedEarlyStartsFromTheirWindow() {
     TierThresholds thresholds = new TierThresholds(100, 20);
     for (int i = 0; i < 100; i++) {
-      thresholds.decide(1, FIXED, i * 0.1, true);
+      double whole = i * 0.1; // 0.0 to 9.9: a target of 0.3 is right at 7.0
+      boolean stopped = whole > 5.0;
+      TierThresholds.Decided d = thresholds.decide(null, 1, FIXED, stopped ? 5.0 + 0.001 * i : whole, stopped);
+      assertThat(d.passOn()).isEqualTo(stopped);
     }
-    // Prefix scores are not what whole answers score: the target's window starts afresh, and its
-    // first 20 decisions use the configured threshold.
-    TierPolicy held = FIXED.withTargetEscalationRate(0.5);
-    assertThat(thresholds.decide(1, held, 1.0, false).threshold()).isEqualTo(5.0);
-    assertThat(thresholds.scoresSeen(1)).isEqualTo(1);
-    for (int i = 0; i < 40; i++) {
-      thresholds.decide(1, held, i % 2 == 0 ? 1.0 : 2.0, false);
+    TierPolicy held = FIXED.withTargetEscalationRate(0.3);
+    double first = thresholds.decide(1, held, 1.0).threshold();
+    assertThat(first).as("read from the spell's window, not the configured 5.0").isGreaterThan(5.0).isLessThan(7.0);
+    assertThat(thresholds.scoresSeen(1)).isEqualTo(101);
+    for (int i = 0; i < 200; i++) {
+      thresholds.decide(1, held, (i * 37 % 100) * 0.1);
     }
-    assertThat(thresholds.decide(1, held, 1.5, false).threshold()).isBetween(1.0, 2.0);
+    assertThat(thresholds.decide(1, held, 1.0).threshold()).isCloseTo(7.0, org.assertj.core.data.Offset.offset(0.5));
   }
 
   @Test
@@ -93,7 +101,7 @@ class TierThresholdsTest {
     for (int i = 0; i < 5_000; i++) {
       String id = "r" + i;
       double score = (i % 100) / 10.0; // 0.0 to 9.9: half above 5.0
-      TierThresholds.Decided d = thresholds.decide(id, 1, exploring, score, false, false);
+      TierThresholds.Decided d = thresholds.decide(id, 1, exploring, score, false);
       if (score > 5.0) {
         assertThat(d).isEqualTo(new TierThresholds.Decided(5.0, true, false));
         assertThat(d.propensity(exploring)).isEqualTo(1.0);
@@ -106,8 +114,8 @@ class TierThresholdsTest {
       }
     }
     assertThat(explored / (double) (explored + served)).isBetween(0.18, 0.22);
-    assertThat(thresholds.decide("r1", 1, FIXED, 0.0, false, false).explored()).as("rate 0").isFalse();
-    assertThat(thresholds.decide(null, 1, new TierPolicy("chow-sum", 0.0, 5.0, 0.0, 1.0), 0.0, false, false).explored())
+    assertThat(thresholds.decide("r1", 1, FIXED, 0.0, false).explored()).as("rate 0").isFalse();
+    assertThat(thresholds.decide(null, 1, new TierPolicy("chow-sum", 0.0, 5.0, 0.0, 1.0), 0.0, false).explored())
         .as("no request id: nothing to draw on").isFalse();
   }
 
@@ -121,7 +129,7 @@ class TierThresholdsTest {
     int n = 6_000;
     for (int i = 0; i < n; i++) {
       double score = -10 * Math.log(1 - random.nextDouble());
-      TierThresholds.Decided d = thresholds.decide("q" + i, 1, held, score, false, false);
+      TierThresholds.Decided d = thresholds.decide("q" + i, 1, held, score, false);
       if (i >= 1_000) {
         passed += d.passOn() ? 1 : 0;
         explored += d.explored() ? 1 : 0;
@@ -134,11 +142,11 @@ class TierThresholdsTest {
   @Test
   void aTargetOfOnePassesEverythingOnAndTheRuleKeysTheWindow() {
     TierThresholds thresholds = new TierThresholds();
-    assertThat(thresholds.decide(1, FIXED.withTargetEscalationRate(1.0), 0.0, false))
+    assertThat(thresholds.decide(1, FIXED.withTargetEscalationRate(1.0), 0.0))
         .isEqualTo(new TierThresholds.Decided(Double.NEGATIVE_INFINITY, true));
-    thresholds.decide(1, FIXED, 1.0, false);
+    thresholds.decide(1, FIXED, 1.0);
     assertThat(thresholds.scoresSeen(1)).isEqualTo(2);
-    thresholds.decide(1, new TierPolicy("chow-average", 0.0, 1.0), 1.0, false);
+    thresholds.decide(1, new TierPolicy("chow-average", 0.0, 1.0), 1.0);
     assertThat(thresholds.scoresSeen(1)).as("another rule's scores are not comparable").isEqualTo(1);
   }
 }

@@ -57,10 +57,15 @@ class EarlyDeferralRoutingTest {
   }
 
   private static List<Routed> route(SmallModelRouter router, DeferralPolicy policy) {
+    return route(router, policy, 0, ITEMS);
+  }
+
+  /** Routes the prompts {@code from} (inclusive) to {@code to} (exclusive) in micro-batches. */
+  private static List<Routed> route(SmallModelRouter router, DeferralPolicy policy, int from, int to) {
     List<Routed> out = new ArrayList<>();
-    for (int start = 0; start < ITEMS; start += BATCH) {
+    for (int start = from; start < to; start += BATCH) {
       List<PendingRequest> batch = new ArrayList<>();
-      for (int i = start; i < Math.min(ITEMS, start + BATCH); i++) {
+      for (int i = start; i < Math.min(to, start + BATCH); i++) {
         batch.add(new PendingRequest(CascadeRequest.newBuilder().setRequestId("req-" + i).setPrompt(prompts.get(i))
             .setMaxNewTokens(0).setMetadata(Map.of()).setCreatedAtMs(0L).build(), 0L));
       }
@@ -333,6 +338,41 @@ class EarlyDeferralRoutingTest {
     assertThat(deferred).isBetween(ITEMS / 5, ITEMS * 2 / 5);
     // The margin keeps a third of the deferrals (0.1 of 0.3 of the traffic) whole; most of the rest stop.
     assertThat(stopped).isGreaterThan(deferred / 4).isLessThan(deferred);
+  }
+
+  private static double threshold(Routed r) {
+    return r instanceof Routed.Escalated e ? e.escalation().getThreshold()
+        : ((Routed.Answered) r).outcome().getThreshold();
+  }
+
+  /**
+   * A target set live after a spell at a fixed threshold with early deferral is read at once from
+   * the spell's scores, the stopped requests' prefixes among them: a prefix scores above the fixed
+   * threshold and at most its whole answer, so for a target below the spell's share the threshold
+   * read lies above the fixed one, and the first decisions pass on a share between the target and
+   * the spell's instead of the configured threshold's (a fresh window would decide its warm-up by it).
+   */
+  @Test
+  void aTargetSetAfterAFixedThresholdWithEarlyDeferralIsReadFromTheSpellsScoresAtOnce() {
+    double fixed = thresholdFor(new ChowSumRule(), 0.5);
+    DeferralPolicy before = policy(ChowSumRule.NAME, fixed, 0.0);
+    // The target set as an operator would, the configured threshold kept (what a fresh window's warm-up would use).
+    DeferralPolicy target = new DeferralPolicy(ChowSumRule.NAME, 0.0, fixed, 0.0, 0.1, 2L, "test", 0L, "");
+    SmallModelRouter router = new SmallModelRouter(small, RuleResolver.of(DeferralRules.builtIn()),
+        new TargetRateController(1000, 50, 0.1), new RoutingRecords(new CostModel(1, 20), String::length), 48,
+        Clock.systemUTC(), ResponseCache.disabled(), true);
+    int stopped = 0;
+    for (Routed r : route(router, before, 0, 160)) {
+      stopped += r instanceof Routed.Escalated e && SmallStop.EARLY_DEFER.equals(e.escalation().getSmallStop()) ? 1 : 0;
+    }
+    assertThat(stopped).as("stopped at the fixed threshold").isGreaterThan(20);
+    List<Routed> after = route(router, target, 160, 224);
+    assertThat(threshold(after.get(0))).as("read from the spell's window, above the fixed threshold")
+        .isGreaterThan(fixed);
+    long deferred = after.stream().filter(r -> decision(r) == Decision.DEFER).count();
+    // Measured: 20 of 64 (the configured threshold would defer about 32); the feedback and the
+    // target's own scores bring it to 0.1 over the next few hundred.
+    assertThat(deferred).as("of 64, at a target of 0.1 after a spell deferring half").isLessThanOrEqualTo(24);
   }
 
   @Test
