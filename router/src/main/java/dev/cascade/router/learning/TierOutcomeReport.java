@@ -72,7 +72,7 @@ public final class TierOutcomeReport {
 
   private record Item(String requestId, float[] logprobs, double[] chow, String inForce, double score,
       boolean tierCorrect, boolean nextCorrect, double weight, boolean explored, double tierCost, double nextCost,
-      boolean labelSampled, long createdAtMs) {}
+      boolean labelSampled, long createdAtMs, double tokenCost) {}
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -91,6 +91,7 @@ public final class TierOutcomeReport {
     private final List<Item> items = new ArrayList<>();
     private final Map<String, Long> skipped = new LinkedHashMap<>();
     private long read;
+    private long earlyStopsAsked;
     private double[] decay;
     private double decayHalfLife;
 
@@ -124,6 +125,10 @@ public final class TierOutcomeReport {
         } else if (a.getTier() == tier + 1) {
           next = a;
         }
+      }
+      if (answer != null && (answer.getStopThreshold() != null || answer.getStoppedEarly()
+          || answer.getLabelPropensity() != null)) {
+        earlyStopsAsked++; // the routers ask this tier to stop early (escalation.early-defer)
       }
       String reason = answer == null ? NOT_REACHED
           : answer.getRule() == null || answer.getScore() == null ? UNSCORED
@@ -168,7 +173,28 @@ public final class TierOutcomeReport {
       double labelPropensity = answer.getLabelPropensity() == null ? 1.0 : answer.getLabelPropensity();
       items.add(new Item(outcome.getRequestId(), logprobs, scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
           next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
-          answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null, outcome.getCreatedAtMs()));
+          answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null, outcome.getCreatedAtMs(),
+          tokenCost(answer, outcome.getPrompt())));
+    }
+
+    /**
+     * What one of the answer's tokens cost: its cost over the prompt's and the output's tokens, as
+     * the router prices a call ({@code cost.tiers.per-token} × ({@link
+     * dev.cascade.router.routing.CostModel#promptTokens} + output tokens)); 0 where the output's
+     * count is unknown.
+     */
+    private static double tokenCost(TierAnswer answer, String prompt) {
+      Integer output = dev.cascade.router.routing.RoutingRecords.outputTokens(answer);
+      int tokens = output == null ? 0 : dev.cascade.router.routing.CostModel.promptTokens(prompt) + output;
+      return tokens <= 0 ? 0 : answer.getCostUnits() / tokens;
+    }
+
+    /**
+     * Whether the routers ask this tier to stop early: one of its answers read was given a stop
+     * threshold, stopped early, or was decoded whole for its label where it would have stopped.
+     */
+    public boolean stopsEarly() {
+      return earlyStopsAsked > 0;
     }
 
     /** Counts records the reader met that were not outcomes. */
@@ -199,7 +225,9 @@ public final class TierOutcomeReport {
     /**
      * The usable outcomes as {@link TierTuning} reads them: each tier answer scored again by
      * {@code policy}'s rule (the one in force now, whichever scored it when it ran), its weight
-     * capped at {@code maxWeight}.
+     * capped at {@code maxWeight}. Where the tier stops early ({@link #stopsEarly}) and the rule's
+     * early deferral is exact, each also carries its running scores and its cost per token, so the
+     * tuner counts what stopping saves on the answers passed on.
      */
     public List<TierTuning.Item> tuningItems(dev.cascade.router.policy.TierPolicy policy, double maxWeight) {
       return tuningItems(policy, maxWeight, 0);
@@ -217,11 +245,16 @@ public final class TierOutcomeReport {
         throw new IllegalArgumentException("halfLife: must be 0 or above, and finite, was " + halfLife);
       }
       double[] decay = decay(halfLife);
+      DeferralRule rule = DeferralRules.of(policy.rule(), policy.alpha());
+      boolean stops = stopsEarly() && dev.cascade.router.policy.EarlyDeferral.isExact(rule);
       List<TierTuning.Item> out = new ArrayList<>(items.size());
       for (int n = 0; n < items.size(); n++) {
         Item item = items.get(n);
+        double[] running = stops && item.tokenCost() > 0
+            ? dev.cascade.router.policy.EarlyDeferral.runningScores(rule, item.logprobs()) : null;
         out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
-            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n]));
+            item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n], running,
+            running == null ? 0 : item.tokenCost()));
       }
       return out;
     }

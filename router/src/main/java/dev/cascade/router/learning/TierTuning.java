@@ -29,7 +29,11 @@ import java.util.Objects;
  * outcomes for the same bound.
  *
  * <p>The tier's own cost is paid whether or not it passes a request on, so it does not enter the
- * choice (where the tier stops early it pays less on what it passes on; that saving is left out).
+ * choice, except where the tier stops early ({@code escalation.early-defer}): an answer passed on
+ * then costs only the tokens decoded until its running score passed the threshold, and what the
+ * rest would have cost counts for passing it on ({@link Item#saved}). That saving grows as the
+ * threshold falls, for every answer passed on, so {@link #best} sweeps the answers' running scores
+ * as well as their scores.
  */
 public final class TierTuning {
 
@@ -55,12 +59,49 @@ public final class TierTuning {
    * @param nextCorrect whether the next tier's answer was right
    * @param nextCost what the next tier's call cost
    * @param weight 1/(propensity × label propensity), capped
+   * @param running where the tier stops early, the rule's running score after each token of the
+   *     answer ({@link dev.cascade.router.policy.EarlyDeferral#runningScores}); null where it does not
+   * @param tokenCost what one of the answer's tokens cost (0 where unknown: nothing saved)
    */
   public record Item(String requestId, double score, boolean tierCorrect, boolean nextCorrect, double nextCost,
-      double weight) {
-    double utility(double threshold, double value) {
-      return score > threshold ? value * (nextCorrect ? 1 : 0) - nextCost : value * (tierCorrect ? 1 : 0);
+      double weight, double[] running, double tokenCost) {
+
+    /** An answer of a tier that does not stop early. */
+    public Item(String requestId, double score, boolean tierCorrect, boolean nextCorrect, double nextCost,
+        double weight) {
+      this(requestId, score, tierCorrect, nextCorrect, nextCost, weight, null, 0);
     }
+
+    double utility(double threshold, double value) {
+      return score > threshold ? value * (nextCorrect ? 1 : 0) - nextCost + saved(threshold)
+          : value * (tierCorrect ? 1 : 0);
+    }
+
+    /**
+     * What early deferral at {@code threshold} saves on this answer: the cost of its tokens after the
+     * first whose running score is above the threshold; 0 when it is not passed on or does not stop.
+     */
+    double saved(double threshold) {
+      if (running == null || !(score > threshold)) {
+        return 0;
+      }
+      return tokenCost * (running.length - decoded(running, threshold));
+    }
+  }
+
+  /** The tokens decoded before the running score is above {@code threshold} (all of them if it never is). */
+  static int decoded(double[] running, double threshold) {
+    int lo = 0;
+    int hi = running.length;
+    while (lo < hi) { // the first index above the threshold; the scores never fall
+      int mid = (lo + hi) >>> 1;
+      if (running[mid] > threshold) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
+    }
+    return Math.min(running.length, lo + 1);
   }
 
   /** What a round decided. */
@@ -209,6 +250,11 @@ public final class TierTuning {
     String figures = String.format(Locale.ROOT, "%sthreshold %.4f (passes on %.1f%%) against %s%.4f in force (%.1f%%):"
         + " %+.2f per request cross-fitted over %d folds of %d outcomes (95%% lower bound %+.2f)", rule, all.threshold(),
         100 * share, inForce, currentThreshold, 100 * currentShare, gain[0], folds, items.size(), gain[1]);
+    Double saving = savingPerPassedOn(chosen.items(), all.threshold());
+    if (saving != null) {
+      figures += String.format(Locale.ROOT, "; early deferral's saving counted: %.2f a request passed on at it",
+          saving);
+    }
     Result result = gain[1] > 0 && changed >= MIN_CHANGED ? Result.RETUNED : Result.KEPT;
     if (gain[1] > 0 && changed < MIN_CHANGED) {
       figures += String.format(Locale.ROOT, "; the choices change the decision on %d held-out outcomes only (fewer"
@@ -216,6 +262,25 @@ public final class TierTuning {
     }
     return new Decision(result, figures, currentThreshold, all.threshold(), share, currentShare, gain[0], gain[1],
         items.size(), items.size(), chosen.rule() == null ? currentRule : chosen.rule(), currentRule);
+  }
+
+  /**
+   * What early deferral at {@code threshold} saves per request passed on, weighted ({@link
+   * Item#saved}); null when no outcome stops early.
+   */
+  static Double savingPerPassedOn(List<Item> items, double threshold) {
+    if (items.stream().noneMatch(i -> i.running() != null)) {
+      return null;
+    }
+    double passed = 0;
+    double saved = 0;
+    for (Item item : items) {
+      if (item.score() > threshold) {
+        passed += item.weight();
+        saved += item.weight() * item.saved(threshold);
+      }
+    }
+    return passed == 0 ? 0.0 : saved / passed;
   }
 
   /** A candidate (its index) and its best threshold. */
@@ -262,11 +327,24 @@ public final class TierTuning {
   /**
    * The threshold with the highest weighted utility on {@code items}: passing on the k highest
    * scores for the best k (whole ties together), the threshold halfway between the k-th score and
-   * the next, so that a rescored answer a little off either still falls on its side.
+   * the next, so that a rescored answer a little off either still falls on its side. Early
+   * deferral's savings at each such threshold are added as it falls: every running score above it
+   * moves its answer's stop to that token or before ({@link Item#saved}).
    */
   static double best(List<Item> items, double value) {
     List<Item> byScore = new ArrayList<>(items);
     byScore.sort(Comparator.comparingDouble(Item::score).reversed());
+    // Each answer's running scores, highest first: (score, answer, tokens decoded once below it).
+    List<double[]> stops = new ArrayList<>();
+    int[] decoded = new int[byScore.size()];
+    for (int n = 0; n < byScore.size(); n++) {
+      double[] running = byScore.get(n).running();
+      decoded[n] = running == null ? 0 : running.length;
+      for (int t = 0; running != null && byScore.get(n).tokenCost() > 0 && t < running.length; t++) {
+        stops.add(new double[] {running[t], n, t + 1});
+      }
+    }
+    stops.sort(Comparator.comparingDouble((double[] e) -> e[0]).reversed());
     // Utility with nothing passed on, then the change as each tie group is passed on.
     double utility = 0;
     for (Item item : byScore) {
@@ -275,6 +353,8 @@ public final class TierTuning {
     double bestUtility = utility;
     int bestK = 0;
     int k = 0;
+    int stop = 0;
+    double saved = 0;
     while (k < byScore.size()) {
       double score = byScore.get(k).score();
       while (k < byScore.size() && byScore.get(k).score() == score) {
@@ -282,8 +362,19 @@ public final class TierTuning {
         utility += item.weight() * ((item.nextCorrect() ? value : 0) - item.nextCost() - (item.tierCorrect() ? value : 0));
         k++;
       }
-      if (utility > bestUtility + 1e-9) {
-        bestUtility = utility;
+      // Only answers passed on have running scores above the threshold (none is above its own score).
+      double threshold = cut(byScore, k);
+      for (; stop < stops.size() && stops.get(stop)[0] > threshold; stop++) {
+        int n = (int) stops.get(stop)[1];
+        Item item = byScore.get(n);
+        if (item.score() > threshold) {
+          int now = Math.min(decoded[n], (int) stops.get(stop)[2]);
+          saved += item.weight() * item.tokenCost() * (decoded[n] - now);
+          decoded[n] = now;
+        }
+      }
+      if (utility + saved > bestUtility + 1e-9) {
+        bestUtility = utility + saved;
         bestK = k;
       }
     }

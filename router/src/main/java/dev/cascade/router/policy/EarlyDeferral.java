@@ -195,6 +195,29 @@ public final class EarlyDeferral {
   }
 
   /**
+   * An exact rule's running score after each token of an answer (index k: the score of its first k
+   * + 1 tokens), as early deferral keeps it: the answer stops after the first token whose running
+   * score is above the stop threshold. Non-decreasing; null when a value cannot be scored.
+   *
+   * @throws IllegalArgumentException if the rule's early deferral is not exact
+   */
+  public static double[] runningScores(DeferralRule rule, float[] logprobs) {
+    if (!isExact(rule)) {
+      throw new IllegalArgumentException("rule " + rule.name() + " has no exact early deferral");
+    }
+    RunningScore running = new RunningScore(rule instanceof ChowQuantileRule, Double.POSITIVE_INFINITY);
+    double[] scores = new double[logprobs.length];
+    for (int k = 0; k < logprobs.length; k++) {
+      running.afterToken(logprobs[k], 0f);
+      if (running.rejected) {
+        return null;
+      }
+      scores[k] = -running.running;
+    }
+    return scores;
+  }
+
+  /**
    * The rule's score of the tokens generated so far, as the router would score a generation that
    * ended there; NaN when the rule cannot score it (values out of range), which stops nothing.
    */

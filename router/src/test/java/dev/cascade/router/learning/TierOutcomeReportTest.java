@@ -32,6 +32,42 @@ class TierOutcomeReportTest {
     return TierOutcomeReport.compute(collector, 200, 7);
   }
 
+  /**
+   * Where the routers ask the tier to stop early, its usable answers carry their running scores
+   * under an exact rule and their cost per token, and the tuner's best threshold can only fall:
+   * what stopping saves grows as the threshold falls. Not under a rule that cannot stop early.
+   */
+  @Test
+  void aTierThatStopsEarlyCountsWhatStoppingSavesOnWhatItPassesOn() {
+    List<Request> requests = population(3_000, 5);
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 1.5, 0.0, 0.3);
+    TierOutcomeReport.Collector whole = new TierOutcomeReport.Collector(1);
+    TierOutcomeReport.Collector stopping = new TierOutcomeReport.Collector(1);
+    for (Request r : requests) {
+      // Six tokens sharing the score; medium's call costs 40.
+      float each = (float) (-r.score() / 6);
+      RoutingOutcome o = SyntheticTierOutcomes.outcome(r, policy, policy.threshold(), List.of(each, each, each, each,
+          each, each));
+      o.getTierAnswers().get(0).setCostUnits(40);
+      whole.accept(o);
+      RoutingOutcome asked = RoutingOutcome.newBuilder(o).build();
+      asked.getTierAnswers().get(0).setStopThreshold(1.5); // the call asked it to stop above 1.5
+      stopping.accept(asked);
+    }
+    assertThat(whole.stopsEarly()).isFalse();
+    assertThat(stopping.stopsEarly()).isTrue();
+    TierTuning.Item item = stopping.tuningItems(policy, 50).get(0);
+    assertThat(item.running()).hasSize(6);
+    assertThat(item.running()[5]).isCloseTo(item.score(), within(1e-6));
+    assertThat(item.tokenCost()).as("40 over the prompt's and the six output tokens").isGreaterThan(0).isLessThan(40.0 / 6);
+    assertThat(whole.tuningItems(policy, 50).get(0).running()).isNull();
+    assertThat(stopping.tuningItems(new TierPolicy("chow-average", 0.0, 0.5, 0.0, 0.3), 50).get(0).running())
+        .as("no exact early deferral").isNull();
+    double without = TierTuning.best(whole.tuningItems(policy, 50), 100);
+    double with = TierTuning.best(stopping.tuningItems(policy, 50), 100);
+    assertThat(with).as("passes on more with what stopping saves").isLessThan(without);
+  }
+
   @Test
   void theExploredRequestsStandForTheOnesTheTierServed() {
     List<Request> requests = population(8_000, 3);

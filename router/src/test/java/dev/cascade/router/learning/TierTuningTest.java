@@ -35,6 +35,77 @@ class TierTuningTest {
     assertThat(TierTuning.best(heavy, 100)).isEqualTo(3.5);
   }
 
+  private static TierTuning.Item stopping(String id, double[] running, boolean tier, boolean next, double tokenCost) {
+    return new TierTuning.Item(id, running[running.length - 1], tier, next, 10, 1, running, tokenCost);
+  }
+
+  @Test
+  void earlyDeferralSavesTheTokensAfterTheFirstRunningScoreAboveTheThreshold() {
+    TierTuning.Item item = stopping("a", new double[] {0.5, 1.0, 1.0, 2.0, 3.0}, false, true, 4);
+    assertThat(item.saved(0.8)).isEqualTo(4 * 3); // stops after the 2nd of 5 tokens
+    assertThat(item.saved(1.0)).isEqualTo(4 * 1); // 1.0 is not above 1.0: after the 4th
+    assertThat(item.saved(0.4)).isEqualTo(4 * 4);
+    assertThat(item.saved(2.5)).isZero(); // passes only at its last token
+    assertThat(item.saved(3.0)).isZero(); // served: nothing stops
+    assertThat(item.utility(0.8, 100)).isEqualTo(100 - 10 + 12);
+    assertThat(new TierTuning.Item("b", 3.0, false, true, 10, 1).saved(0.4)).as("does not stop").isZero();
+  }
+
+  @Test
+  void earlyDeferralsSavingsCanMakePassingOnPay() {
+    // Value 100, next tier costs 10: both right on every answer, so passing on loses 10 a request,
+    // unless the tier stops early: 8 tokens at 5 each; passing all on, the threshold is the lowest
+    // score (2.4) less 1, which the running scores pass at the 5th token: 3 tokens, 15, saved.
+    List<TierTuning.Item> items = new ArrayList<>();
+    for (int n = 0; n < 6; n++) {
+      double[] running = new double[8];
+      for (int t = 0; t < 8; t++) {
+        running[t] = 0.3 * (t + 1) + 0.01 * n;
+      }
+      items.add(stopping("r" + n, running, true, true, 5));
+    }
+    assertThat(TierTuning.best(items, 100)).as("with savings: pass all on").isCloseTo(1.4, within(1e-9));
+    List<TierTuning.Item> whole = items.stream()
+        .map(i -> new TierTuning.Item(i.requestId(), i.score(), true, true, 10, 1)).toList();
+    assertThat(TierTuning.best(whole, 100)).as("without: serve all").isEqualTo(whole.get(5).score());
+    assertThat(TierTuning.savingPerPassedOn(items, 1.4)).isCloseTo(15.0, within(1e-9));
+    assertThat(TierTuning.savingPerPassedOn(whole, 1.4)).as("nothing stops early").isNull();
+  }
+
+  @Test
+  void theBestThresholdWithSavingsBeatsEveryOtherCut() {
+    java.util.Random random = new java.util.Random(11);
+    for (int round = 0; round < 50; round++) {
+      List<TierTuning.Item> items = new ArrayList<>();
+      for (int n = 0; n < 40; n++) {
+        double[] running = new double[1 + random.nextInt(12)];
+        double sum = 0;
+        for (int t = 0; t < running.length; t++) {
+          sum += random.nextDouble() < 0.3 ? 0 : random.nextDouble(); // ties within an answer too
+          running[t] = Math.round(sum * 20) / 20.0; // and across answers
+        }
+        items.add(new TierTuning.Item("r" + n, running[running.length - 1], random.nextBoolean(), random.nextBoolean(),
+            random.nextDouble() * 60, 0.5 + random.nextDouble(), random.nextBoolean() ? running : null,
+            random.nextDouble() * 8));
+      }
+      double chosen = TierTuning.best(items, 100);
+      double best = total(items, chosen);
+      List<TierTuning.Item> byScore = new ArrayList<>(items);
+      byScore.sort(java.util.Comparator.comparingDouble(TierTuning.Item::score).reversed());
+      for (int k = 0; k <= byScore.size(); k++) {
+        if (k > 0 && k < byScore.size() && byScore.get(k - 1).score() == byScore.get(k).score()) {
+          continue; // ties pass on together
+        }
+        assertThat(best).as("round %d, cut %d", round, k).isGreaterThanOrEqualTo(
+            total(items, TierTuning.cut(byScore, k)) - 1e-6);
+      }
+    }
+  }
+
+  private static double total(List<TierTuning.Item> items, double threshold) {
+    return items.stream().mapToDouble(i -> i.weight() * i.utility(threshold, 100)).sum();
+  }
+
   @Test
   void tiesArePassedOnTogetherAndEverythingPassedOnIsBelowTheLowestScore() {
     List<TierTuning.Item> items = List.of(item("a", 2.0, false, true, 1), item("b", 2.0, false, true, 1),
