@@ -395,7 +395,8 @@ public final class TierOutcomeReport {
       asRunPassed += ruleDeferred ? w : 0;
       asRunRight += (ruleDeferred ? item.nextCorrect() : item.tierCorrect()) ? w : 0;
     }
-    List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList());
+    List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList(),
+        collected.stopsEarly() ? exactRule(inForce) : null);
     int explored = (int) items.stream().filter(Item::explored).count();
     int labelSampled = (int) items.stream().filter(Item::labelSampled).count();
     return new TierOutcomeReport(collected.tier, collected.read, n, explored, labelSampled,
@@ -405,13 +406,27 @@ public final class TierOutcomeReport {
         points);
   }
 
+  /** The rule named as a tier answer records it, where its early deferral is exact; else null. */
+  private static DeferralRule exactRule(String name) {
+    try {
+      DeferralRules.RuleName parsed = DeferralRules.parseName(name);
+      DeferralRule rule = DeferralRules.of(parsed.rule(), parsed.alpha());
+      return dev.cascade.router.policy.EarlyDeferral.isExact(rule) ? rule : null;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
   /**
    * The two tiers' exact match together when the rule in force passes on each of {@link #SHARES}
    * of the weighted requests: those with the highest recorded scores, the threshold being the
    * highest score passed over (the lowest one passed on, less nothing: a request scoring above it
-   * goes on). Ties are passed on together, so a share is reached at or past its level.
+   * goes on). Ties are passed on together, so a share is reached at or past its level. With {@code
+   * stopping} (the rule in force, where the tier stops early and the rule's early deferral is
+   * exact), an answer passed on costs only its tokens until its running score passes the
+   * threshold ({@link TierTuning.Item#saved}).
    */
-  static List<Point> points(List<Item> items) {
+  static List<Point> points(List<Item> items, DeferralRule stopping) {
     List<Item> byScore = new ArrayList<>(items);
     byScore.sort(Comparator.comparingDouble(Item::score).reversed());
     double total = items.stream().mapToDouble(Item::weight).sum();
@@ -430,11 +445,19 @@ public final class TierOutcomeReport {
       for (int i = 0; i < byScore.size(); i++) {
         Item item = byScore.get(i);
         right += (i < k ? item.nextCorrect() : item.tierCorrect()) ? item.weight() : 0;
-        cost += item.weight() * (item.tierCost() + (i < k ? item.nextCost() : 0));
+        cost += item.weight() * (item.tierCost() + (i < k ? item.nextCost() - saved(item, stopping, threshold) : 0));
       }
       points.add(new Point(passed / total, threshold, right / total, cost / total));
     }
     return List.copyOf(points);
+  }
+
+  /** What early deferral by {@code stopping} at {@code threshold} saves on a passed-on answer (0 without). */
+  private static double saved(Item item, DeferralRule stopping, double threshold) {
+    double[] running = stopping == null || item.tokenCost() <= 0 ? null
+        : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
+    return new TierTuning.Item(item.requestId(), item.score(), item.tierCorrect(), item.nextCorrect(), item.nextCost(),
+        item.weight(), running, item.tokenCost()).saved(threshold);
   }
 
   static String nothingUsable(Collector collected) {

@@ -66,6 +66,14 @@ class TierOutcomeReportTest {
     double without = TierTuning.best(whole.tuningItems(policy, 50), 100);
     double with = TierTuning.best(stopping.tuningItems(policy, 50), 100);
     assertThat(with).as("passes on more with what stopping saves").isLessThan(without);
+    // eval's table: the same requests passed on cost less where answers stop early; none, the same.
+    List<TierOutcomeReport.Point> plain = TierOutcomeReport.compute(whole, 50, 7).points();
+    List<TierOutcomeReport.Point> saving = TierOutcomeReport.compute(stopping, 50, 7).points();
+    assertThat(saving.get(0).cost()).isCloseTo(plain.get(0).cost(), within(1e-9));
+    for (int i = 1; i < plain.size(); i++) {
+      assertThat(saving.get(i).share()).isEqualTo(plain.get(i).share());
+      assertThat(saving.get(i).cost()).as("share %s", plain.get(i).share()).isLessThan(plain.get(i).cost());
+    }
   }
 
   @Test
