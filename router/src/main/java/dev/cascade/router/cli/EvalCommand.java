@@ -105,10 +105,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   Integer tier;
 
   @Option(names = "--answer-value", paramLabel = "V",
-      description = "With --tier: also say what the learner's tier tuner (learn.tier-answer-value) would decide for"
-          + " a right answer worth V cost units: the threshold it chooses on the outcomes, and whether it beats the"
-          + " one in force (read from the policy topic) on the held-out ones, with the learn.* settings the learner"
-          + " reads.")
+      description = "With --outcomes: also say which threshold is worth most for a right answer worth V cost units,"
+          + " and whether it beats the one in force (read from the policy topic) on held-out outcomes, with the"
+          + " settings the learner reads: with --tier, what the learner's tier tuner would decide; without, the same"
+          + " choice for the small model's threshold.")
   Double answerValue;
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
@@ -266,10 +266,6 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier: must be a middle tier's number,"
           + " 1 or above (without --tier, eval --outcomes evaluates the small model's rule); was " + tier);
     }
-    if (answerValue != null && tier == null) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--answer-value applies to --outcomes"
-          + " --tier N only (it retunes a middle tier's threshold)");
-    }
     if (answerValue != null && !(answerValue > 0 && Double.isFinite(answerValue))) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--answer-value: must be a positive number of cost units, was " + answerValue);
@@ -389,6 +385,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
     collector.undecodable(read.undecodable());
     OutcomeReport report = OutcomeReport.compute(collector, rules, resamples, seed);
+    ObjectNode tuning = answerValue == null ? null : smallTuning(config, client, collector);
 
     PrintWriter err = spec.commandLine().getErr();
     err.printf(Locale.ROOT, "%d outcomes read, %d used, skipped: %s%n", report.read(), report.used(),
@@ -403,11 +400,19 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       root.put("source", read.range());
       warningsJson(root, report.overlaps());
       outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
+      if (tuning != null) {
+        root.set("tuning", tuning);
+      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
       printRules(out, rules);
       out.print(report.toTable());
+      if (tuning != null) {
+        out.printf(Locale.ROOT, "%nthe small model's threshold at %s cost units a right answer (policy v%d, %s): %s%n",
+            tuning.get("answer_value").asText(), tuning.get("policy_version").asLong(), tuning.get("rule").asText(),
+            tuning.get("result").asText().toUpperCase(Locale.ROOT) + ": " + tuning.get("reason").asText());
+      }
     }
     out.flush();
     return 0;
@@ -453,6 +458,75 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     return 0;
   }
 
+  /** The policy in force: the policy topic's, or the configured one while it holds none (or cannot be read). */
+  private dev.cascade.router.policy.DeferralPolicy policyInForce(CascadeConfig config, Map<String, Object> client) {
+    dev.cascade.router.policy.DeferralPolicy configured = dev.cascade.router.CascadeRouter.configuredPolicy(config);
+    try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(client,
+        config.topics().policy(), configured)) {
+      return topic.current();
+    } catch (IllegalStateException e) {
+      spec.commandLine().getErr().println("--answer-value: " + e.getMessage() + "; using the configured policy.*");
+      return configured;
+    }
+  }
+
+  /**
+   * The small model's threshold worth most on these outcomes for a right answer worth {@code
+   * --answer-value}, chosen and checked as the tier tuner chooses a middle tier's ({@link
+   * dev.cascade.router.learning.TierTuning}), the rest of the cascade in the next tier's place: for
+   * the rule and threshold of the policy in force, on the outcomes that rule (and version) decided.
+   */
+  private ObjectNode smallTuning(CascadeConfig config, Map<String, Object> client, OutcomeReport.Collector collector) {
+    dev.cascade.router.policy.DeferralPolicy policy = policyInForce(config, client);
+    String rule = collector.specFor(policy.rule(), policy.alpha(), policy.ruleVersion());
+    ObjectNode node = new ObjectMapper().createObjectNode();
+    node.put("answer_value", answerValue);
+    node.put("policy_version", policy.version());
+    node.put("rule", rule);
+    dev.cascade.router.learner.TierTuner.Settings settings =
+        dev.cascade.router.learner.TierTuner.Settings.from(config).withValue(answerValue);
+    List<dev.cascade.router.learning.TierTuning.Item> items = collector.tuningItems(rule, settings.maxWeight());
+    double e = policy.explorationRate();
+    double inForce = policy.holdsTargetRate() && !items.isEmpty()
+        ? dev.cascade.router.learning.TierTuning.thresholdForShare(items,
+            e >= 1.0 ? 0.0 : Math.max(0.0, (policy.targetEscalationRate() - e) / (1 - e)))
+        : policy.threshold();
+    long stopped = collector.stoppedEarlyUnsampled();
+    dev.cascade.router.learning.TierTuning.Decision d;
+    Map<String, Long> bySpec = collector.usableBySpec();
+    if (items.isEmpty() && !bySpec.isEmpty()) {
+      d = dev.cascade.router.learning.TierTuning.Decision.skipped("no usable outcome was decided by " + rule
+          + ", the rule of the policy in force (v" + policy.version() + (policy.version() == 0
+          ? ": the configured policy.*, the policy topic holding none" : "") + "); they were decided by " + bySpec
+          + ": give eval the routers' policy.* settings (--config, --set) or set the policy (`cascade policy set`)",
+          inForce, 0, rule, 0);
+    } else if (e == 0.0) {
+      d = dev.cascade.router.learning.TierTuning.Decision.skipped("the small model does not explore"
+          + " (policy.exploration-rate, or `cascade policy set --exploration-rate 0.05`): where its rule accepts an"
+          + " answer the large model's is never seen, so no threshold can be chosen from the outcomes", inForce, 0,
+          rule, items.size());
+    } else if (stopped > 0) {
+      d = dev.cascade.router.learning.TierTuning.Decision.skipped(stopped + " outcomes stopped early"
+          + " (small.early-defer) and label sampling decoded none whole to stand for them, so nothing is known above"
+          + " the threshold in force; set small.early-defer-label-share above 0 on the routers (e.g. 0.2), or"
+          + " small.early-defer=false", inForce, 0, rule, items.size());
+    } else {
+      d = dev.cascade.router.learning.TierTuning.decide(items, answerValue, inForce, settings.holdoutFraction(),
+          settings.minItems(), settings.minHoldout());
+    }
+    node.put("result", d.result().label());
+    node.put("reason", d.reason());
+    node.put("threshold", d.threshold());
+    node.put("share", d.share());
+    node.put("current_threshold", d.currentThreshold());
+    node.put("current_share", d.currentShare());
+    node.put("gain", d.gain());
+    node.put("gain_low", d.gainLow());
+    node.put("fitted", d.fitted());
+    node.put("held", d.held());
+    return node;
+  }
+
   /**
    * What the learner's tier tuner would decide on these outcomes ({@code --answer-value}): for the
    * tier's rule and threshold in the policy in force (the policy topic's, or the configured one
@@ -460,15 +534,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
    */
   private ObjectNode tierTuning(CascadeConfig config, Map<String, Object> client,
       dev.cascade.router.learning.TierOutcomeReport.Collector collector) {
-    dev.cascade.router.policy.DeferralPolicy configured = dev.cascade.router.CascadeRouter.configuredPolicy(config);
-    dev.cascade.router.policy.DeferralPolicy policy;
-    try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(client,
-        config.topics().policy(), configured)) {
-      policy = topic.current();
-    } catch (IllegalStateException e) {
-      spec.commandLine().getErr().println("--answer-value: " + e.getMessage() + "; using the configured policy.*");
-      policy = configured;
-    }
+    dev.cascade.router.policy.DeferralPolicy policy = policyInForce(config, client);
     ObjectNode node = new ObjectMapper().createObjectNode();
     node.put("answer_value", answerValue);
     node.put("policy_version", policy.version());

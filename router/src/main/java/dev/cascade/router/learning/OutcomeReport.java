@@ -98,7 +98,7 @@ public final class OutcomeReport {
   /** One usable outcome. */
   private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
       double weight, String inForce, double score, Map<String, Double> shadows, long promptHash, boolean explored,
-      boolean labelSampled) {}
+      boolean labelSampled, String requestId, double nextCost) {}
 
   /**
    * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
@@ -179,8 +179,52 @@ public final class OutcomeReport {
       double labelPropensity = outcome.getLabelPropensity() == null ? 1.0 : outcome.getLabelPropensity();
       items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt()), propensity < 1.0,
-          outcome.getLabelPropensity() != null));
+          outcome.getLabelPropensity() != null, outcome.getRequestId(),
+          outcome.getTierAnswers().stream().mapToDouble(dev.cascade.schemas.avro.TierAnswer::getCostUnits).sum()));
       labels.merge(source, 1L, Long::sum);
+    }
+
+    /**
+     * The usable outcomes decided under the rule {@code spec} names ({@link #spec}), as {@link
+     * TierTuning} reads them: the small model in a middle tier's place, the rest of the cascade in
+     * the next tier's (right where the answer served after it was; its cost, every later tier's
+     * call), each weight capped at {@code maxWeight}.
+     */
+    public List<TierTuning.Item> tuningItems(String spec, double maxWeight) {
+      return items.stream().filter(item -> item.inForce().equals(spec))
+          .map(item -> new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
+              Math.min(maxWeight, item.weight())))
+          .toList();
+    }
+
+    /**
+     * The rule {@link #tuningItems} should read for a policy naming {@code name} at level {@code
+     * alpha} and {@code version}: that spec; or, for a learned rule named without a version (the
+     * newest), the spec of the highest version among the usable outcomes.
+     */
+    public String specFor(String name, double alpha, Long version) {
+      String exact = spec(name, alpha, version);
+      if (version != null || items.stream().anyMatch(item -> item.inForce().equals(exact))) {
+        return exact;
+      }
+      return items.stream().map(Item::inForce).filter(s -> s.startsWith(name + "@")).distinct()
+          .max(java.util.Comparator.comparingLong(s -> Long.parseLong(s.substring(name.length() + 1))))
+          .orElse(exact);
+    }
+
+    /** The usable outcomes by the rule that decided them ({@link #spec}), in name order. */
+    public Map<String, Long> usableBySpec() {
+      return items.stream().collect(java.util.stream.Collectors.groupingBy(Item::inForce, TreeMap::new,
+          java.util.stream.Collectors.counting()));
+    }
+
+    /**
+     * The outcomes skipped because the small model stopped early, where label sampling decoded none
+     * whole to stand for them (0 otherwise): then nothing is known above the stop threshold.
+     */
+    public long stoppedEarlyUnsampled() {
+      return items.stream().anyMatch(Item::labelSampled) ? 0
+          : skipped.getOrDefault(LabelledOutcomes.STOPPED_EARLY, 0L);
     }
 
     /** Counts records the reader met that were not outcomes: read, and skipped as {@link #UNDECODABLE}. */
@@ -601,11 +645,14 @@ public final class OutcomeReport {
 
   /** How a policy names the rule in force: {@code NAME@VERSION}, {@code NAME}, or {@code NAME-ALPHA}. */
   static String spec(RoutingOutcome outcome) {
-    String name = outcome.getRule().toString();
-    if (outcome.getRuleVersion() != null) {
-      return name + "@" + outcome.getRuleVersion();
+    return spec(outcome.getRule().toString(), outcome.getAlpha(), outcome.getRuleVersion());
+  }
+
+  /** A rule as the report names it: {@code NAME@VERSION} for a learned rule's version, else the name with its level. */
+  public static String spec(String name, double alpha, Long version) {
+    if (version != null) {
+      return name + "@" + version;
     }
-    double alpha = outcome.getAlpha();
     return alpha == 0.0 ? name : name + "-" + BigDecimal.valueOf(alpha).stripTrailingZeros().toPlainString();
   }
 

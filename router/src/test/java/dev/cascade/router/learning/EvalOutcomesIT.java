@@ -278,12 +278,107 @@ class EvalOutcomesIT {
       assertThat(tuning.get("gain_low").asDouble()).isPositive();
       assertThat(stderr.toString()).doesNotContain("not read");
 
-      CommandLine refused = CascadeCommand.commandLine();
-      StringWriter refusedErr = new StringWriter();
-      refused.setErr(new PrintWriter(refusedErr));
-      assertThat(refused.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
-          kafka.bootstrapServers())).isEqualTo(2);
-      assertThat(refusedErr.toString()).contains("--answer-value applies to --outcomes --tier N only");
+    }
+  }
+
+  /**
+   * Without --tier, --answer-value chooses the small model's threshold the same way, the large
+   * model in the next tier's place: small right with probability exp(−score / 3), large with 0.75
+   * at a cost of 10, so passing on pays above −3 ln(0.75 − 10 / V).
+   */
+  @Test
+  void saysWhichThresholdOfTheSmallModelIsWorthMost() throws Exception {
+    String topic = "outcomes-for-small-tuning";
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1), new NewTopic("cascade.policy", 1, (short) 1)))
+            .all().get();
+      }
+      Map<String, Object> producerConfig = Map.of(
+          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+      dev.cascade.router.policy.DeferralPolicy operator = new dev.cascade.router.policy.DeferralPolicy("chow-sum",
+          0.0, 4.0, 0.2, 0.0, 6, "admin", 0, "", null, List.of(), "chow-sum", null, List.of());
+      SplittableRandom random = new SplittableRandom(21);
+      try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig,
+          new StringSerializer(), CascadeSerdes.outcomes().serializer());
+          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
+              producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
+        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 17, "s-")) {
+          var decision = dev.cascade.router.policy.PolicyDecider.decide(r.id(), r.score(), operator);
+          boolean deferred = r.score() > 4.0;
+          boolean explored = !deferred && decision.escalates();
+          RoutingOutcome outcome;
+          if (deferred || explored) {
+            dev.cascade.schemas.avro.TierAnswer large = dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1)
+                .setModel("large").setText(r.large() ? "reference" : "large-wrong").setTokens(List.of())
+                .setTokenLogprobs(List.of()).setDeferred(false).setCostUnits(SyntheticTierOutcomes.LARGE_COST)
+                .setLatencyMs(1).build();
+            outcome = SyntheticOutcomes.checked(r.id(), SyntheticExamples.randomFeatures(random), r.medium(), r.large(),
+                deferred ? 1.0 : 0.2, Map.of()).setRule("chow-sum").setScore(r.score()).setThreshold(4.0)
+                .setTierAnswers(List.of(large)).build();
+          } else {
+            outcome = SyntheticOutcomes.accepted(r.id(), SyntheticExamples.randomFeatures(random)).setRule("chow-sum")
+                .setScore(r.score()).setThreshold(4.0).setPropensity(0.8).build();
+          }
+          producer.send(new ProducerRecord<>(topic, r.id(), outcome));
+        }
+        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
+            dev.cascade.router.topology.PolicyRecords.toAvro(operator))).get();
+      }
+      StringWriter stdout = new StringWriter();
+      StringWriter stderr = new StringWriter();
+      CommandLine cli = CascadeCommand.commandLine();
+      cli.setOut(new PrintWriter(stdout));
+      cli.setErr(new PrintWriter(stderr));
+
+      int code = cli.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
+          kafka.bootstrapServers(), "--json", "--resamples", "100");
+
+      assertThat(code).as(stderr.toString()).isZero();
+      JsonNode tuning = new ObjectMapper().readTree(stdout.toString()).get("tuning");
+      assertThat(tuning.get("policy_version").asLong()).isEqualTo(6);
+      assertThat(tuning.get("rule").asText()).isEqualTo("chow-sum");
+      assertThat(tuning.get("result").asText()).as(tuning.toString()).isEqualTo("retuned");
+      double best = -3 * Math.log(0.75 - SyntheticTierOutcomes.LARGE_COST / 100);
+      assertThat(tuning.get("threshold").asDouble()).isCloseTo(best, within(0.4));
+      assertThat(tuning.get("current_threshold").asDouble()).isEqualTo(4.0);
+      assertThat(tuning.get("held").asInt()).isEqualTo(tuning.get("fitted").asInt()).isPositive();
+      assertThat(tuning.get("gain_low").asDouble()).isPositive();
+
+      // Without exploration nothing above the threshold's other side is seen: skipped, saying why.
+      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
+          producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
+        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
+            dev.cascade.router.topology.PolicyRecords.toAvro(new dev.cascade.router.policy.DeferralPolicy("chow-sum",
+                0.0, 4.0, 0.0, 0.0, 7, "admin", 0, "", null, List.of(), "chow-sum", null, List.of())))).get();
+      }
+      StringWriter table = new StringWriter();
+      CommandLine again = CascadeCommand.commandLine();
+      again.setOut(new PrintWriter(table));
+      again.setErr(new PrintWriter(new StringWriter()));
+      assertThat(again.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
+          kafka.bootstrapServers(), "--resamples", "100")).isZero();
+      assertThat(table.toString()).contains("the small model's threshold at 100.0 cost units a right answer (policy v7,"
+          + " chow-sum): SKIPPED: the small model does not explore");
+
+      // A policy whose rule decided none of the outcomes: skipped, naming the rules that did.
+      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
+          producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
+        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
+            dev.cascade.router.topology.PolicyRecords.toAvro(new dev.cascade.router.policy.DeferralPolicy(
+                "chow-average", 0.0, 0.5, 0.2, 0.0, 8, "admin", 0, "", null, List.of(), "chow-sum", null,
+                List.of())))).get();
+      }
+      StringWriter other = new StringWriter();
+      CommandLine third = CascadeCommand.commandLine();
+      third.setOut(new PrintWriter(other));
+      third.setErr(new PrintWriter(new StringWriter()));
+      assertThat(third.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
+          kafka.bootstrapServers(), "--json", "--resamples", "100")).isZero();
+      JsonNode skipped = new ObjectMapper().readTree(other.toString()).get("tuning");
+      assertThat(skipped.get("result").asText()).isEqualTo("skipped");
+      assertThat(skipped.get("reason").asText()).startsWith("no usable outcome was decided by chow-average")
+          .contains("they were decided by {chow-sum=");
     }
   }
 }
