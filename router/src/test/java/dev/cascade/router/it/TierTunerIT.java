@@ -102,9 +102,9 @@ class TierTunerIT {
   }
 
   /**
-   * Starts a learner tuning at 100 units a right answer (rounds every second, {@code extra} keys
-   * too), writes an operator's policy with {@code medium} as tier 1, then the outcomes of 8,000
-   * requests reaching it, and runs {@code checks} while the learner runs.
+   * Writes an operator's policy with {@code medium} as tier 1 and the outcomes of 8,000 requests
+   * reaching it, then starts a learner tuning at 100 units a right answer (rounds every second,
+   * {@code extra} keys too), and runs {@code checks} while the learner runs.
    */
   private void tune(String bootstrap, Map<String, String> extra, TierPolicy medium, PrometheusRegistry metrics,
       java.util.function.Function<SyntheticTierOutcomes.Request, RoutingOutcome> outcome, WhileRunning checks)
@@ -119,8 +119,11 @@ class TierTunerIT {
     CascadeConfig config = CascadeConfig.load(null, Map.of(), keys);
     DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
         System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
-    try (ContinuousLearner learner = ContinuousLearner.start(config, metrics);
-        KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
+    // Everything is on the topics before the learner starts, so its first round reads all of it: a
+    // round that read part of the outcomes while they were written would choose on fewer of them.
+    dev.cascade.router.topics.TopicProvisioner.ensure(dev.cascade.router.CascadeRouter.clientProperties(config),
+        dev.cascade.router.topics.TopicProvisioner.specs(config.topics(), 2, (short) 1));
+    try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(Map.of(
             ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
             new StringSerializer(), CascadeSerdes.policies().serializer());
         KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
@@ -131,6 +134,8 @@ class TierTunerIT {
         outcomes.send(new ProducerRecord<>("cascade.outcomes", r.id(), outcome.apply(r)));
       }
       outcomes.flush();
+    }
+    try (ContinuousLearner learner = ContinuousLearner.start(config, metrics)) {
       checks.check();
     }
   }
