@@ -514,6 +514,11 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       d = dev.cascade.router.learning.TierTuning.decide(items, answerValue, inForce, settings.holdoutFraction(),
           settings.minItems(), settings.minHoldout());
     }
+    return putDecision(node, d);
+  }
+
+  /** A tuning decision's fields ({@code tuning} in the JSON), onto {@code node}. */
+  private static ObjectNode putDecision(ObjectNode node, dev.cascade.router.learning.TierTuning.Decision d) {
     node.put("result", d.result().label());
     node.put("reason", d.reason());
     node.put("threshold", d.threshold());
@@ -552,19 +557,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " the next tier's answer is never seen, so no threshold can be chosen from the outcomes");
       return node;
     }
-    node.put("result", d.result().label());
-    node.put("reason", d.reason());
     node.put("rule", d.rule());
     node.put("current_rule", d.currentRule());
-    node.put("threshold", d.threshold());
-    node.put("share", d.share());
-    node.put("current_threshold", d.currentThreshold());
-    node.put("current_share", d.currentShare());
-    node.put("gain", d.gain());
-    node.put("gain_low", d.gainLow());
-    node.put("fitted", d.fitted());
-    node.put("held", d.held());
-    return node;
+    return putDecision(node, d);
   }
 
   /**
