@@ -231,41 +231,76 @@ class EvalOutcomesIT {
     }
   }
 
+  /** Creates {@code topic} (2 partitions) and the policy topic on {@code kafka}. */
+  private static void createTopics(EmbeddedKafka kafka, String topic) throws Exception {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+      admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1), new NewTopic("cascade.policy", 1, (short) 1)))
+          .all().get();
+    }
+  }
+
+  private static Map<String, Object> producerConfig(EmbeddedKafka kafka) {
+    return Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+  }
+
+  /** Writes {@code outcomes} to {@code topic}, keyed by request id. */
+  private static void send(EmbeddedKafka kafka, String topic, List<RoutingOutcome> outcomes) {
+    try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig(kafka),
+        new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+      outcomes.forEach(o -> producer.send(new ProducerRecord<>(topic, o.getRequestId(), o)));
+    }
+  }
+
+  /** Makes {@code policy} the policy in force on the policy topic. */
+  private static void publish(EmbeddedKafka kafka, dev.cascade.router.policy.DeferralPolicy policy) throws Exception {
+    try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> producer = new KafkaProducer<>(
+        producerConfig(kafka), new StringSerializer(), CascadeSerdes.policies().serializer())) {
+      producer.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
+          dev.cascade.router.topology.PolicyRecords.toAvro(policy))).get();
+    }
+  }
+
+  /** {@code cascade eval ARGS --bootstrap-servers ...}: its exit code, standard output and error. */
+  private record Run(int code, String out, String err) {
+    JsonNode tuning() throws Exception {
+      return new ObjectMapper().readTree(out).get("tuning");
+    }
+  }
+
+  private static Run eval(EmbeddedKafka kafka, String... args) {
+    StringWriter stdout = new StringWriter();
+    StringWriter stderr = new StringWriter();
+    CommandLine cli = CascadeCommand.commandLine();
+    cli.setOut(new PrintWriter(stdout));
+    cli.setErr(new PrintWriter(stderr));
+    List<String> all = new ArrayList<>(List.of("eval"));
+    all.addAll(List.of(args));
+    all.addAll(List.of("--bootstrap-servers", kafka.bootstrapServers(), "--resamples", "100"));
+    int code = cli.execute(all.toArray(String[]::new));
+    return new Run(code, stdout.toString(), stderr.toString());
+  }
+
+  private static dev.cascade.router.policy.DeferralPolicy policy(String rule, double threshold, double exploration,
+      long version, List<dev.cascade.router.policy.TierPolicy> tiers) {
+    return new dev.cascade.router.policy.DeferralPolicy(rule, 0.0, threshold, exploration, 0.0, version, "admin", 0,
+        "", null, List.of(), "chow-sum", null, tiers);
+  }
+
   @Test
   void saysWhatTheTierTunerWouldDecideForTheTierInThePolicyInForce() throws Exception {
     String topic = "outcomes-for-tuning";
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
-        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1), new NewTopic("cascade.policy", 1, (short) 1)))
-            .all().get();
-      }
-      Map<String, Object> producerConfig = Map.of(
-          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
+      createTopics(kafka, topic);
       dev.cascade.router.policy.TierPolicy medium = new dev.cascade.router.policy.TierPolicy("chow-sum", 0.0, 4.0,
           0.0, 0.2);
-      try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig,
-          new StringSerializer(), CascadeSerdes.outcomes().serializer());
-          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
-              producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
-        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 13, "u-")) {
-          producer.send(new ProducerRecord<>(topic, r.id(), SyntheticTierOutcomes.outcome(r, medium, 4.0)));
-        }
-        dev.cascade.router.policy.DeferralPolicy operator = new dev.cascade.router.policy.DeferralPolicy("chow-sum",
-            0.0, 12.0, 0.0, 0.0, 5, "admin", 0, "", null, List.of(), "chow-sum", null, List.of(medium));
-        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
-            dev.cascade.router.topology.PolicyRecords.toAvro(operator))).get();
-      }
-      StringWriter stdout = new StringWriter();
-      StringWriter stderr = new StringWriter();
-      CommandLine cli = CascadeCommand.commandLine();
-      cli.setOut(new PrintWriter(stdout));
-      cli.setErr(new PrintWriter(stderr));
+      send(kafka, topic, SyntheticTierOutcomes.population(8_000, 13, "u-").stream()
+          .map(r -> SyntheticTierOutcomes.outcome(r, medium, 4.0)).toList());
+      publish(kafka, policy("chow-sum", 12.0, 0.0, 5, List.of(medium)));
 
-      int code = cli.execute("eval", "--outcomes", topic, "--tier", "1", "--answer-value", "100",
-          "--bootstrap-servers", kafka.bootstrapServers(), "--json", "--resamples", "100");
+      Run run = eval(kafka, "--outcomes", topic, "--tier", "1", "--answer-value", "100", "--json");
 
-      assertThat(code).as(stderr.toString()).isZero();
-      JsonNode tuning = new ObjectMapper().readTree(stdout.toString()).get("tuning");
+      assertThat(run.code()).as(run.err()).isZero();
+      JsonNode tuning = run.tuning();
       assertThat(tuning.get("policy_version").asLong()).isEqualTo(5);
       assertThat(tuning.get("tier_rule").asText()).isEqualTo("chow-sum:4.0 exploration 0.2");
       assertThat(tuning.get("result").asText()).as(tuning.toString()).isEqualTo("retuned");
@@ -276,8 +311,7 @@ class EvalOutcomesIT {
       assertThat(tuning.get("current_rule").asText()).isEqualTo("chow-sum");
       assertThat(tuning.get("held").asInt()).isEqualTo(tuning.get("fitted").asInt()).isPositive();
       assertThat(tuning.get("gain_low").asDouble()).isPositive();
-      assertThat(stderr.toString()).doesNotContain("not read");
-
+      assertThat(run.err()).doesNotContain("not read");
     }
   }
 
@@ -290,52 +324,34 @@ class EvalOutcomesIT {
   void saysWhichThresholdOfTheSmallModelIsWorthMost() throws Exception {
     String topic = "outcomes-for-small-tuning";
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
-        admin.createTopics(List.of(new NewTopic(topic, 2, (short) 1), new NewTopic("cascade.policy", 1, (short) 1)))
-            .all().get();
-      }
-      Map<String, Object> producerConfig = Map.of(
-          ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(), ProducerConfig.ACKS_CONFIG, "all");
-      dev.cascade.router.policy.DeferralPolicy operator = new dev.cascade.router.policy.DeferralPolicy("chow-sum",
-          0.0, 4.0, 0.2, 0.0, 6, "admin", 0, "", null, List.of(), "chow-sum", null, List.of());
+      createTopics(kafka, topic);
+      dev.cascade.router.policy.DeferralPolicy operator = policy("chow-sum", 4.0, 0.2, 6, List.of());
       SplittableRandom random = new SplittableRandom(21);
-      try (KafkaProducer<String, RoutingOutcome> producer = new KafkaProducer<>(producerConfig,
-          new StringSerializer(), CascadeSerdes.outcomes().serializer());
-          KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
-              producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
-        for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 17, "s-")) {
-          var decision = dev.cascade.router.policy.PolicyDecider.decide(r.id(), r.score(), operator);
-          boolean deferred = r.score() > 4.0;
-          boolean explored = !deferred && decision.escalates();
-          RoutingOutcome outcome;
-          if (deferred || explored) {
-            dev.cascade.schemas.avro.TierAnswer large = dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1)
-                .setModel("large").setText(r.large() ? "reference" : "large-wrong").setTokens(List.of())
-                .setTokenLogprobs(List.of()).setDeferred(false).setCostUnits(SyntheticTierOutcomes.LARGE_COST)
-                .setLatencyMs(1).build();
-            outcome = SyntheticOutcomes.checked(r.id(), SyntheticExamples.randomFeatures(random), r.medium(), r.large(),
-                deferred ? 1.0 : 0.2, Map.of()).setRule("chow-sum").setScore(r.score()).setThreshold(4.0)
-                .setTierAnswers(List.of(large)).build();
-          } else {
-            outcome = SyntheticOutcomes.accepted(r.id(), SyntheticExamples.randomFeatures(random)).setRule("chow-sum")
-                .setScore(r.score()).setThreshold(4.0).setPropensity(0.8).build();
-          }
-          producer.send(new ProducerRecord<>(topic, r.id(), outcome));
+      List<RoutingOutcome> outcomes = new ArrayList<>();
+      for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 17, "s-")) {
+        boolean deferred = r.score() > 4.0;
+        boolean explored = !deferred
+            && dev.cascade.router.policy.PolicyDecider.decide(r.id(), r.score(), operator).escalates();
+        if (deferred || explored) {
+          dev.cascade.schemas.avro.TierAnswer large = dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1)
+              .setModel("large").setText(r.large() ? "reference" : "large-wrong").setTokens(List.of())
+              .setTokenLogprobs(List.of()).setDeferred(false).setCostUnits(SyntheticTierOutcomes.LARGE_COST)
+              .setLatencyMs(1).build();
+          outcomes.add(SyntheticOutcomes.checked(r.id(), SyntheticExamples.randomFeatures(random), r.medium(),
+              r.large(), deferred ? 1.0 : 0.2, Map.of()).setRule("chow-sum").setScore(r.score()).setThreshold(4.0)
+              .setTierAnswers(List.of(large)).build());
+        } else {
+          outcomes.add(SyntheticOutcomes.accepted(r.id(), SyntheticExamples.randomFeatures(random)).setRule("chow-sum")
+              .setScore(r.score()).setThreshold(4.0).setPropensity(0.8).build());
         }
-        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
-            dev.cascade.router.topology.PolicyRecords.toAvro(operator))).get();
       }
-      StringWriter stdout = new StringWriter();
-      StringWriter stderr = new StringWriter();
-      CommandLine cli = CascadeCommand.commandLine();
-      cli.setOut(new PrintWriter(stdout));
-      cli.setErr(new PrintWriter(stderr));
+      send(kafka, topic, outcomes);
+      publish(kafka, operator);
 
-      int code = cli.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
-          kafka.bootstrapServers(), "--json", "--resamples", "100");
+      Run run = eval(kafka, "--outcomes", topic, "--answer-value", "100", "--json");
 
-      assertThat(code).as(stderr.toString()).isZero();
-      JsonNode tuning = new ObjectMapper().readTree(stdout.toString()).get("tuning");
+      assertThat(run.code()).as(run.err()).isZero();
+      JsonNode tuning = run.tuning();
       assertThat(tuning.get("policy_version").asLong()).isEqualTo(6);
       assertThat(tuning.get("rule").asText()).isEqualTo("chow-sum");
       assertThat(tuning.get("result").asText()).as(tuning.toString()).isEqualTo("retuned");
@@ -345,37 +361,15 @@ class EvalOutcomesIT {
       assertThat(tuning.get("held").asInt()).isEqualTo(tuning.get("fitted").asInt()).isPositive();
       assertThat(tuning.get("gain_low").asDouble()).isPositive();
 
-      // Without exploration nothing above the threshold's other side is seen: skipped, saying why.
-      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
-          producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
-        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
-            dev.cascade.router.topology.PolicyRecords.toAvro(new dev.cascade.router.policy.DeferralPolicy("chow-sum",
-                0.0, 4.0, 0.0, 0.0, 7, "admin", 0, "", null, List.of(), "chow-sum", null, List.of())))).get();
-      }
-      StringWriter table = new StringWriter();
-      CommandLine again = CascadeCommand.commandLine();
-      again.setOut(new PrintWriter(table));
-      again.setErr(new PrintWriter(new StringWriter()));
-      assertThat(again.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
-          kafka.bootstrapServers(), "--resamples", "100")).isZero();
-      assertThat(table.toString()).contains("the small model's threshold at 100.0 cost units a right answer (policy v7,"
-          + " chow-sum): SKIPPED: the small model does not explore");
+      // Without exploration the large model's answer is never seen where the rule accepts: skipped, saying why.
+      publish(kafka, policy("chow-sum", 4.0, 0.0, 7, List.of()));
+      assertThat(eval(kafka, "--outcomes", topic, "--answer-value", "100").out()).contains("the small model's"
+          + " threshold at 100.0 cost units a right answer (policy v7, chow-sum): SKIPPED: the small model does not"
+          + " explore");
 
       // A policy whose rule decided none of the outcomes: skipped, naming the rules that did.
-      try (KafkaProducer<String, dev.cascade.schemas.avro.DeferralPolicy> policies = new KafkaProducer<>(
-          producerConfig, new StringSerializer(), CascadeSerdes.policies().serializer())) {
-        policies.send(new ProducerRecord<>("cascade.policy", dev.cascade.router.topology.CascadeTopology.POLICY_KEY,
-            dev.cascade.router.topology.PolicyRecords.toAvro(new dev.cascade.router.policy.DeferralPolicy(
-                "chow-average", 0.0, 0.5, 0.2, 0.0, 8, "admin", 0, "", null, List.of(), "chow-sum", null,
-                List.of())))).get();
-      }
-      StringWriter other = new StringWriter();
-      CommandLine third = CascadeCommand.commandLine();
-      third.setOut(new PrintWriter(other));
-      third.setErr(new PrintWriter(new StringWriter()));
-      assertThat(third.execute("eval", "--outcomes", topic, "--answer-value", "100", "--bootstrap-servers",
-          kafka.bootstrapServers(), "--json", "--resamples", "100")).isZero();
-      JsonNode skipped = new ObjectMapper().readTree(other.toString()).get("tuning");
+      publish(kafka, policy("chow-average", 0.5, 0.2, 8, List.of()));
+      JsonNode skipped = eval(kafka, "--outcomes", topic, "--answer-value", "100", "--json").tuning();
       assertThat(skipped.get("result").asText()).isEqualTo("skipped");
       assertThat(skipped.get("reason").asText()).startsWith("no usable outcome was decided by chow-average")
           .contains("they were decided by {chow-sum=");
