@@ -487,10 +487,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         dev.cascade.router.learner.TierTuner.Settings.from(config).withValue(answerValue);
     List<dev.cascade.router.learning.TierTuning.Item> items = collector.tuningItems(rule, settings.maxWeight());
     double e = policy.explorationRate();
-    double inForce = policy.holdsTargetRate() && !items.isEmpty()
-        ? dev.cascade.router.learning.TierTuning.thresholdForShare(items,
-            e >= 1.0 ? 0.0 : Math.max(0.0, (policy.targetEscalationRate() - e) / (1 - e)))
-        : policy.threshold();
+    double inForce = dev.cascade.router.learning.TierTuning.thresholdInForce(items, policy.threshold(),
+        policy.holdsTargetRate() ? policy.targetEscalationRate() : 0, e);
     long stopped = collector.stoppedEarlyUnsampled();
     dev.cascade.router.learning.TierTuning.Decision d;
     Map<String, Long> bySpec = collector.usableBySpec();

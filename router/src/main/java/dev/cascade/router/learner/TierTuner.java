@@ -313,11 +313,8 @@ public final class TierTuner implements AutoCloseable {
             settings.halfLife())));
       }
     }
-    // Under a target the explored requests count toward it: the rule itself passes on (T - E)/(1 - E).
-    double e = tp.explorationRate();
-    double inForce = tp.holdsTargetRate() && !items.isEmpty()
-        ? TierTuning.thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (tp.targetEscalationRate() - e) / (1 - e)))
-        : tp.threshold();
+    double inForce = TierTuning.thresholdInForce(items, tp.threshold(),
+        tp.holdsTargetRate() ? tp.targetEscalationRate() : 0, tp.explorationRate());
     return TierTuning.decideAmong(candidates, settings.value(), inForce, settings.holdoutFraction(),
         settings.minItems(), settings.minHoldout());
   }

@@ -430,6 +430,12 @@ public final class TierOutcomeReport {
     List<Item> byScore = new ArrayList<>(items);
     byScore.sort(Comparator.comparingDouble(Item::score).reversed());
     double total = items.stream().mapToDouble(Item::weight).sum();
+    // Each answer's running scores once, for every share's threshold.
+    List<TierTuning.Item> stops = byScore.stream().map(item -> new TierTuning.Item(item.requestId(), item.score(),
+        item.tierCorrect(), item.nextCorrect(), item.nextCost(), item.weight(),
+        stopping == null || item.tokenCost() <= 0 ? null
+            : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs()), item.tokenCost()))
+        .toList();
     List<Point> points = new ArrayList<>();
     for (double share : SHARES) {
       // Pass on from the top until the weighted share is reached (whole ties at once).
@@ -445,19 +451,11 @@ public final class TierOutcomeReport {
       for (int i = 0; i < byScore.size(); i++) {
         Item item = byScore.get(i);
         right += (i < k ? item.nextCorrect() : item.tierCorrect()) ? item.weight() : 0;
-        cost += item.weight() * (item.tierCost() + (i < k ? item.nextCost() - saved(item, stopping, threshold) : 0));
+        cost += item.weight() * (item.tierCost() + (i < k ? item.nextCost() - stops.get(i).saved(threshold) : 0));
       }
       points.add(new Point(passed / total, threshold, right / total, cost / total));
     }
     return List.copyOf(points);
-  }
-
-  /** What early deferral by {@code stopping} at {@code threshold} saves on a passed-on answer (0 without). */
-  private static double saved(Item item, DeferralRule stopping, double threshold) {
-    double[] running = stopping == null || item.tokenCost() <= 0 ? null
-        : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
-    return new TierTuning.Item(item.requestId(), item.score(), item.tierCorrect(), item.nextCorrect(), item.nextCost(),
-        item.weight(), running, item.tokenCost()).saved(threshold);
   }
 
   static String nothingUsable(Collector collected) {

@@ -420,6 +420,19 @@ public final class TierTuning {
   }
 
   /**
+   * The threshold in force on {@code items}: {@code threshold}, or under a target rate ({@code
+   * targetRate} above 0) the one that rate amounts to on them. The explored requests count toward a
+   * target, so the rule itself passes on (T − E)/(1 − E) of them, E the exploration rate.
+   */
+  public static double thresholdInForce(List<Item> items, double threshold, double targetRate, double exploration) {
+    if (!(targetRate > 0) || items.isEmpty()) {
+      return threshold;
+    }
+    double e = exploration;
+    return thresholdForShare(items, e >= 1.0 ? 0.0 : Math.max(0.0, (targetRate - e) / (1 - e)));
+  }
+
+  /**
    * How many of {@code byScore} (highest score first) are passed on from the top until their weight
    * reaches {@code weight}, whole ties at once: the count, at or past the weight.
    */
