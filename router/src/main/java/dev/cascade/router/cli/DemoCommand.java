@@ -217,6 +217,18 @@ final class DemoCommand implements Callable<Integer> {
             + " escalation.early-defer=false, or --set escalation.early-defer-label-share=0.2 (say)");
       }
     }
+    if (config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE) > 0) {
+      if (config.get(CascadeConfig.POLICY_EXPLORATION) == 0) {
+        throw new IllegalArgumentException(CascadeConfig.LEARN_SMALL_ANSWER_VALUE.name() + ": the small model's"
+            + " threshold is retuned from the large model's answers where it would have served its own, which only"
+            + " exploration shows; add --set policy.exploration-rate=0.2 (say)");
+      }
+      if (config.get(CascadeConfig.EARLY_DEFER) && config.get(CascadeConfig.EARLY_DEFER_LABEL_SHARE) == 0) {
+        throw new IllegalArgumentException(CascadeConfig.LEARN_SMALL_ANSWER_VALUE.name() + ": with early deferral the"
+            + " small model's passed-on answers stop early, right or wrong unknown, and the tuner skips it; add --set"
+            + " small.early-defer=false, or --set small.early-defer-label-share=0.2 (say)");
+      }
+    }
     if (tiers != null && config.get(CascadeConfig.COST_TIERS).isEmpty()) {
       MiddleTiers.relativeCosts(tiers); // before any model loads: a model without its parameters is refused at once
     }
@@ -335,7 +347,8 @@ final class DemoCommand implements Callable<Integer> {
       DemoWorkload.Result result;
       List<dev.cascade.router.policy.DeferralPolicy> tuned = List.of();
       try (CascadeRouter router = CascadeRouter.start(config, small, target);
-          dev.cascade.router.learner.TierTuner tuner = tiers == null ? null
+          dev.cascade.router.learner.TierTuner tuner = tiers == null
+              && !(config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE) > 0) ? null
               : dev.cascade.router.learner.TierTuner.startIfAsked(config,
                   new dev.cascade.router.learner.LearnerMetrics(new PrometheusRegistry()));
           ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
@@ -530,6 +543,9 @@ final class DemoCommand implements Callable<Integer> {
       if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
         node.set("tier_tuning", tierTuning(mapper, config, result, tierNames, tuned));
       }
+      if (config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE) > 0) {
+        node.set("small_tuning", smallTuning(mapper, config, result, tuned));
+      }
       System.out.println(mapper.writeValueAsString(node));
     } else {
       System.out.println(summary.toText());
@@ -545,6 +561,10 @@ final class DemoCommand implements Callable<Integer> {
       if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
         System.out.println();
         System.out.print(tierTuningText(tierTuning(new ObjectMapper(), config, result, tierNames, tuned)));
+      }
+      if (config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE) > 0) {
+        System.out.println();
+        System.out.print(smallTuningText(smallTuning(new ObjectMapper(), config, result, tuned)));
       }
     }
     System.out.flush();
@@ -580,16 +600,78 @@ final class DemoCommand implements Callable<Integer> {
       com.fasterxml.jackson.databind.node.ArrayNode list = phases.putArray(tierNames.get(tier));
       for (dev.cascade.router.learning.TierPhases.Phase ph
           : dev.cascade.router.learning.TierPhases.of(result.outcomes().values(), tier)) {
-        com.fasterxml.jackson.databind.node.ObjectNode one = list.addObject();
-        one.put("policy_version", ph.policyVersion());
-        one.put("reached", ph.reached());
-        one.put("passed_on", ph.passedOn());
-        one.put("right", ph.right());
-        one.put("cost", ph.cost());
-        one.put("value_per_request", ph.utility(value));
+        list.add(phase(mapper, ph, value));
       }
     }
     return node;
+  }
+
+  /**
+   * What the tuner did to the small model's threshold ({@code learn.small-answer-value}): the answer
+   * value, the policies written that moved it, and the requests under each policy version with their
+   * value per request ({@link dev.cascade.router.learning.TierPhases#ofSmall}).
+   */
+  private static com.fasterxml.jackson.databind.node.ObjectNode smallTuning(ObjectMapper mapper, CascadeConfig config,
+      DemoWorkload.Result result, List<dev.cascade.router.policy.DeferralPolicy> tuned) {
+    double value = config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE);
+    com.fasterxml.jackson.databind.node.ObjectNode node = mapper.createObjectNode();
+    node.put("answer_value", value);
+    node.put("configured_threshold", config.get(CascadeConfig.POLICY_THRESHOLD));
+    com.fasterxml.jackson.databind.node.ArrayNode policies = node.putArray("policies");
+    double threshold = config.get(CascadeConfig.POLICY_THRESHOLD);
+    double target = config.get(CascadeConfig.POLICY_TARGET_RATE);
+    for (dev.cascade.router.policy.DeferralPolicy p : tuned) {
+      if (p.threshold() == threshold && p.targetEscalationRate() == target) {
+        continue; // a policy that moved a middle tier only
+      }
+      threshold = p.threshold();
+      target = p.targetEscalationRate();
+      com.fasterxml.jackson.databind.node.ObjectNode one = policies.addObject();
+      one.put("version", p.version());
+      one.put("reason", p.reason());
+      one.put("threshold", p.threshold());
+      one.put("target_rate", p.targetEscalationRate());
+    }
+    com.fasterxml.jackson.databind.node.ArrayNode phases = node.putArray("phases");
+    for (dev.cascade.router.learning.TierPhases.Phase ph
+        : dev.cascade.router.learning.TierPhases.ofSmall(result.outcomes().values())) {
+      phases.add(phase(mapper, ph, value));
+    }
+    return node;
+  }
+
+  /** One policy version's requests at a tier, with their value per request for a right answer worth {@code value}. */
+  private static com.fasterxml.jackson.databind.node.ObjectNode phase(ObjectMapper mapper,
+      dev.cascade.router.learning.TierPhases.Phase ph, double value) {
+    com.fasterxml.jackson.databind.node.ObjectNode one = mapper.createObjectNode();
+    one.put("policy_version", ph.policyVersion());
+    one.put("reached", ph.reached());
+    one.put("passed_on", ph.passedOn());
+    one.put("right", ph.right());
+    one.put("cost", ph.cost());
+    one.put("value_per_request", ph.utility(value));
+    return one;
+  }
+
+  /** {@link #smallTuning} as lines of text. */
+  static String smallTuningText(com.fasterxml.jackson.databind.JsonNode node) {
+    StringBuilder s = new StringBuilder(String.format(Locale.ROOT,
+        "the small model's threshold retuned for %.0f cost units a right answer (learn.small-answer-value), from"
+        + " %.4f: %d policies written%n", node.get("answer_value").asDouble(),
+        node.get("configured_threshold").asDouble(), node.get("policies").size()));
+    node.get("policies").forEach(p -> s.append("  policy v").append(p.get("version").asLong()).append(": ")
+        .append(p.get("reason").asText()).append(System.lineSeparator()));
+    s.append("  requests, by the policy version their small-model decision used:").append(System.lineSeparator());
+    node.get("phases").forEach(ph -> s.append(phaseLine(ph)));
+    return s.toString();
+  }
+
+  /** One line of a phase ({@link #phase}). */
+  private static String phaseLine(com.fasterxml.jackson.databind.JsonNode ph) {
+    return String.format(Locale.ROOT,
+        "    v%d: %d requests, %.1f%% passed on, %.1f%% served right, cost %.1f, value %.1f per request%n",
+        ph.get("policy_version").asLong(), ph.get("reached").asInt(), 100 * ph.get("passed_on").asDouble(),
+        100 * ph.get("right").asDouble(), ph.get("cost").asDouble(), ph.get("value_per_request").asDouble());
   }
 
   /** {@link #tierTuning} as lines of text. */
@@ -602,10 +684,7 @@ final class DemoCommand implements Callable<Integer> {
     node.get("phases").fields().forEachRemaining(e -> {
       s.append("  requests reaching ").append(e.getKey()).append(", by the policy version their tier decision used:")
           .append(System.lineSeparator());
-      e.getValue().forEach(ph -> s.append(String.format(Locale.ROOT,
-          "    v%d: %d requests, %.1f%% passed on, %.1f%% served right, cost %.1f, value %.1f per request%n",
-          ph.get("policy_version").asLong(), ph.get("reached").asInt(), 100 * ph.get("passed_on").asDouble(),
-          100 * ph.get("right").asDouble(), ph.get("cost").asDouble(), ph.get("value_per_request").asDouble())));
+      e.getValue().forEach(ph -> s.append(phaseLine(ph)));
     });
     return s.toString();
   }

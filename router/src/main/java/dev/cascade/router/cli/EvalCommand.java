@@ -483,34 +483,13 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     node.put("answer_value", answerValue);
     node.put("policy_version", policy.version());
     node.put("rule", rule);
-    dev.cascade.router.learner.TierTuner.Settings settings =
-        dev.cascade.router.learner.TierTuner.Settings.from(config).withValue(answerValue);
-    List<dev.cascade.router.learning.TierTuning.Item> items = collector.tuningItems(rule, settings.maxWeight());
-    double e = policy.explorationRate();
-    double inForce = dev.cascade.router.learning.TierTuning.thresholdInForce(items, policy.threshold(),
-        policy.holdsTargetRate() ? policy.targetEscalationRate() : 0, e);
-    long stopped = collector.stoppedEarlyUnsampled();
-    dev.cascade.router.learning.TierTuning.Decision d;
-    Map<String, Long> bySpec = collector.usableBySpec();
-    if (items.isEmpty() && !bySpec.isEmpty()) {
-      d = dev.cascade.router.learning.TierTuning.Decision.skipped("no usable outcome was decided by " + rule
-          + ", the rule of the policy in force (v" + policy.version() + (policy.version() == 0
-          ? ": the configured policy.*, the policy topic holding none" : "") + "); they were decided by " + bySpec
-          + ": give eval the routers' policy.* settings (--config, --set) or set the policy (`cascade policy set`)",
-          inForce, 0, rule, 0);
-    } else if (e == 0.0) {
-      d = dev.cascade.router.learning.TierTuning.Decision.skipped("the small model does not explore"
-          + " (policy.exploration-rate, or `cascade policy set --exploration-rate 0.05`): where its rule accepts an"
-          + " answer the large model's is never seen, so no threshold can be chosen from the outcomes", inForce, 0,
-          rule, items.size());
-    } else if (stopped > 0) {
-      d = dev.cascade.router.learning.TierTuning.Decision.skipped(stopped + " outcomes stopped early"
-          + " (small.early-defer) and label sampling decoded none whole to stand for them, so nothing is known above"
-          + " the threshold in force; set small.early-defer-label-share above 0 on the routers (e.g. 0.2), or"
-          + " small.early-defer=false", inForce, 0, rule, items.size());
-    } else {
-      d = dev.cascade.router.learning.TierTuning.decide(items, answerValue, inForce, settings.holdoutFraction(),
-          settings.minItems(), settings.minHoldout());
+    dev.cascade.router.learning.TierTuning.Decision d = dev.cascade.router.learner.TierTuner.decideSmall(policy,
+        collector, answerValue, dev.cascade.router.learner.TierTuner.Settings.from(config));
+    if (d.result() == dev.cascade.router.learning.TierTuning.Result.SKIPPED && d.fitted() == 0
+        && !collector.usableBySpec().isEmpty()) {
+      // None of the usable outcomes was decided by the policy eval was given.
+      d = dev.cascade.router.learning.TierTuning.Decision.skipped(d.reason() + ": give eval the routers' policy.*"
+          + " settings (--config, --set) or set the policy (`cascade policy set`)", d.currentThreshold(), 0, rule, 0);
     }
     return putDecision(node, d);
   }

@@ -297,6 +297,12 @@ public final class CascadeConfig {
           + " exploring middle tier's threshold (policy.tier-exploration-rates) to maximise this value times exact match"
           + " less the next tier's cost, from the tier's live outcomes, publishing it when it beats the threshold in force"
           + " on held-out outcomes; 0 (the default): middle tiers are not retuned");
+  public static final ConfigKey<Double> LEARN_SMALL_ANSWER_VALUE = ConfigKey.doubleInRange("learn.small-answer-value",
+      0.0, 0.0, 1e12, "what a right answer is worth, in cost units, for the small model's threshold: the learner then"
+          + " retunes it (under a target rate, the rate) to maximise this value times exact match less the cost of every"
+          + " call after the small model, from the outcomes of the rule in force (policy.exploration-rate above 0),"
+          + " publishing it when it beats the threshold in force on held-out outcomes; a rule the learner publishes"
+          + " keeps the share that threshold passes on; 0 (the default): the threshold is the operator's");
   public static final ConfigKey<List<String>> LEARN_TIER_RULES = new ConfigKey<>("learn.tier-rules", "",
       CascadeConfig::tierRuleNames, r -> true, "RULE,... (chow-sum, chow-average, chow-quantile-ALPHA)",
       "with learn.tier-answer-value: the rules the learner may also give a middle tier, each at its best threshold,"
@@ -307,10 +313,11 @@ public final class CascadeConfig {
           + " ones (by created_at_ms), so its threshold follows a shift in the traffic sooner; 0: every outcome of"
           + " the window alike");
   public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
-      Integer.MAX_VALUE, "with learn.tier-answer-value: how often the middle tiers' thresholds are reconsidered");
+      Integer.MAX_VALUE, "with learn.tier-answer-value or learn.small-answer-value: how often the thresholds are"
+          + " reconsidered");
   public static final ConfigKey<Integer> LEARN_TIER_OUTCOMES = ConfigKey.intInRange("learn.tier-outcomes", 20_000, 100,
-      10_000_000, "with learn.tier-answer-value: about how many of the newest outcomes each round reads, and as many"
-          + " of the newest feedback records (the outcomes that reached a middle tier and carry a label are used)");
+      10_000_000, "with learn.tier-answer-value or learn.small-answer-value: about how many of the newest outcomes each"
+          + " round reads, and as many of the newest feedback records (the outcomes that carry a label are used)");
   public static final ConfigKey<Integer> LEARN_FOLDS = ConfigKey.intInRange("learn.folds", 3, 2, 20,
       "cross-validation folds for choosing the learner");
   public static final ConfigKey<Integer> LEARN_RESAMPLES = ConfigKey.intInRange("learn.bootstrap-resamples", 1_000, 100, 1_000_000,
@@ -448,7 +455,7 @@ public final class CascadeConfig {
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
-      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
+      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,

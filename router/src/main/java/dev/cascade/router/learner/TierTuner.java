@@ -5,6 +5,7 @@ import dev.cascade.router.api.PolicyTopic;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.FeedbackJoin;
+import dev.cascade.router.learning.OutcomeReport;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.TierOutcomeReport;
 import dev.cascade.router.learning.TierTuning;
@@ -53,9 +54,11 @@ public final class TierTuner implements AutoCloseable {
    *     command line spells them); empty: the rule in force only, its threshold retuned
    * @param halfLife a tier's usable outcomes weigh half for every this many newer ones ({@code
    *     learn.tier-half-life}); 0: every outcome alike
+   * @param smallValue what a right answer is worth when the small model's threshold is retuned ({@code
+   *     learn.small-answer-value}); 0: it is not
    */
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
-      int minHoldout, double maxWeight, List<String> rules, double halfLife) {
+      int minHoldout, double maxWeight, List<String> rules, double halfLife, double smallValue) {
 
     public Settings {
       rules = List.copyOf(rules);
@@ -64,24 +67,31 @@ public final class TierTuner implements AutoCloseable {
     /** Settings that retune the threshold of the rule in force only, every outcome alike. */
     public Settings(double value, Duration every, int newest, double holdoutFraction, int minItems, int minHoldout,
         double maxWeight) {
-      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of(), 0);
+      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of(), 0, 0);
     }
 
     /** These settings with a right answer worth {@code answerValue}. */
     public Settings withValue(double answerValue) {
       return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules,
-          halfLife);
+          halfLife, smallValue);
     }
 
     /** These settings offering {@code ruleNames} besides the rule in force. */
     public Settings withRules(List<String> ruleNames) {
       return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, ruleNames,
-          halfLife);
+          halfLife, smallValue);
     }
 
     /** These settings with outcomes weighing half for every {@code outcomes} newer ones (0: alike). */
     public Settings withHalfLife(double outcomes) {
-      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, outcomes);
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, outcomes,
+          smallValue);
+    }
+
+    /** These settings retuning the small model's threshold too, for a right answer worth {@code answerValue}. */
+    public Settings withSmallValue(double answerValue) {
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, halfLife,
+          answerValue);
     }
 
     /**
@@ -99,7 +109,7 @@ public final class TierTuner implements AutoCloseable {
           Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
           config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
           config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT), rules,
-          config.get(CascadeConfig.LEARN_TIER_HALF_LIFE));
+          config.get(CascadeConfig.LEARN_TIER_HALF_LIFE), config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE));
     }
   }
 
@@ -108,8 +118,9 @@ public final class TierTuner implements AutoCloseable {
    *
    * @param policy the policy to publish, or null when no tier was retuned
    * @param decisions one per middle tier, in tier order; null for a tier that does not explore
+   * @param small the small model's decision; null when it was not asked for
    */
-  record Round(DeferralPolicy policy, List<TierTuning.Decision> decisions) {}
+  record Round(DeferralPolicy policy, List<TierTuning.Decision> decisions, TierTuning.Decision small) {}
 
   private final Settings settings;
   private final Map<String, Object> client;
@@ -118,15 +129,20 @@ public final class TierTuner implements AutoCloseable {
   private final PolicyTopic policies;
   private final LearnerMetrics metrics;
   private final java.util.function.BooleanSupplier active;
+  /** The rule the learner trains, whose pins hold against the small model's retuning; null: pins do not hold. */
+  private final String pinRule;
   private final Thread thread;
   private final List<DeferralPolicy> written = new java.util.concurrent.CopyOnWriteArrayList<>();
   /** The standing reasons already logged at INFO (no middle tier, a tier that does not explore): DEBUG after. */
   private final java.util.Set<String> told = new java.util.HashSet<>();
   private volatile boolean running = true;
+  /** What the loop waits on between rounds; {@link #close()} notifies it. */
+  private final Object wake = new Object();
 
   private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
-      PolicyTopic policies, LearnerMetrics metrics, java.util.function.BooleanSupplier active) {
+      PolicyTopic policies, LearnerMetrics metrics, java.util.function.BooleanSupplier active, String pinRule) {
     this.settings = settings;
+    this.pinRule = pinRule;
     this.client = client;
     this.outcomesTopic = outcomesTopic;
     this.feedbackTopic = feedbackTopic;
@@ -137,7 +153,7 @@ public final class TierTuner implements AutoCloseable {
     this.thread.setDaemon(true);
   }
 
-  /** Starts the tuner when {@code learn.tier-answer-value} is above 0; null otherwise. */
+  /** Starts the tuner when {@code learn.tier-answer-value} or {@code learn.small-answer-value} is above 0; null otherwise. */
   public static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
     return startIfAsked(config, metrics, () -> true);
   }
@@ -148,24 +164,40 @@ public final class TierTuner implements AutoCloseable {
    */
   static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics, java.util.function.BooleanSupplier active) {
     Settings settings = Settings.from(config);
-    if (!(settings.value() > 0)) {
+    if (!(settings.value() > 0) && !(settings.smallValue() > 0)) {
       return null;
     }
     Map<String, Object> client = CascadeRouter.clientProperties(config);
     PolicyTopic policies = PolicyTopic.start(client, config.topics().policy(), CascadeRouter.configuredPolicy(config));
     TierTuner tuner = new TierTuner(settings, client, config.topics().outcomes(), config.topics().feedback(), policies,
-        metrics, active);
+        metrics, active, config.get(CascadeConfig.LEARN_RESPECT_PINS) ? config.get(CascadeConfig.LEARN_RULE) : null);
     tuner.thread.start();
-    LOG.info("tier tuner: every {} s, the middle tiers that explore are retuned for {} cost units a right answer,"
-        + " from about the newest {} outcomes", settings.every().toSeconds(), settings.value(), settings.newest());
+    List<String> what = new ArrayList<>();
+    if (settings.smallValue() > 0) {
+      what.add("the small model's threshold for " + settings.smallValue() + " cost units a right answer");
+    }
+    if (settings.value() > 0) {
+      what.add("the middle tiers that explore for " + settings.value() + " cost units a right answer");
+    }
+    LOG.info("tier tuner: every {} s, {} retuned from about the newest {} outcomes", settings.every().toSeconds(),
+        String.join(", and ", what), settings.newest());
     return tuner;
   }
 
   private void loop() {
     while (running) {
-      try {
-        Thread.sleep(settings.every().toMillis());
-      } catch (InterruptedException e) {
+      synchronized (wake) {
+        try {
+          // close() wakes it: a round in progress is left to finish rather than interrupted, since
+          // an interrupted Kafka client fails loudly while it closes.
+          if (running) {
+            wake.wait(settings.every().toMillis());
+          }
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+      if (!running) {
         return;
       }
       if (!active.getAsBoolean()) {
@@ -174,25 +206,49 @@ public final class TierTuner implements AutoCloseable {
       try {
         runOnce();
       } catch (RuntimeException e) {
-        LOG.warn("tier tuner: round failed ({}); trying again in {} s", e.toString(), settings.every().toSeconds());
+        if (running) {
+          LOG.warn("tier tuner: round failed ({}); trying again in {} s", e.toString(), settings.every().toSeconds());
+        }
       }
     }
   }
 
-  /** Reads the topics, decides, and publishes a policy when a tier was retuned. */
+  /** Reads the topics, decides, and publishes a policy when a tier (or the small model) was retuned. */
   void runOnce() {
     DeferralPolicy current = policies.current();
-    if (current.tierPolicies().isEmpty()) {
-      once("tier tuner: the policy in force (v" + current.version() + ") has no middle tier; nothing to tune");
+    boolean tiers = settings.value() > 0 && !current.tierPolicies().isEmpty();
+    if (settings.value() > 0 && current.tierPolicies().isEmpty()) {
+      once("tier tuner: the policy in force (v" + current.version() + ") has no middle tier; no middle tier to tune");
+    }
+    boolean small = settings.smallValue() > 0;
+    String pin = small && pinRule != null ? PinHold.reason(current, pinRule) : null;
+    if (pin != null) {
+      small = false;
+      metrics.tierTuning(0, TierTuning.Result.SKIPPED.label(), Double.NaN);
+      once("tier tuner: the small model's threshold not tuned: " + pin + " (learn.respect-pins)");
+    }
+    if (!tiers && !small) {
       return;
     }
     FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE, settings.newest());
     List<TierOutcomeReport.Collector> collectors = new ArrayList<>();
-    for (int tier = 1; tier <= current.tierPolicies().size(); tier++) {
+    for (int tier = 1; tiers && tier <= current.tierPolicies().size(); tier++) {
       collectors.add(new TierOutcomeReport.Collector(tier, feedback::on));
     }
-    OutcomesTopic.readNewest(client, outcomesTopic, o -> collectors.forEach(c -> c.accept(o)), settings.newest());
-    Round round = decide(current, collectors, settings, System.currentTimeMillis(), policies.highestVersion() + 1);
+    OutcomeReport.Collector smallCollector = small ? new OutcomeReport.Collector(feedback) : null;
+    OutcomesTopic.readNewest(client, outcomesTopic, o -> {
+      collectors.forEach(c -> c.accept(o));
+      if (smallCollector != null) {
+        smallCollector.accept(o);
+      }
+    }, settings.newest());
+    Round round = decide(current, collectors, smallCollector, settings, System.currentTimeMillis(),
+        policies.highestVersion() + 1);
+    if (round.small() != null) {
+      TierTuning.Decision d = round.small();
+      metrics.tierTuning(0, d.result().label(), d.result() == TierTuning.Result.SKIPPED ? Double.NaN : d.gain());
+      LOG.info("tier tuner: small model {}: {}", d.result().label().toUpperCase(Locale.ROOT), d.reason());
+    }
     for (int i = 0; i < round.decisions().size(); i++) {
       TierTuning.Decision d = round.decisions().get(i);
       int tier = i + 1;
@@ -209,6 +265,9 @@ public final class TierTuner implements AutoCloseable {
     }
     if (round.policy() == null) {
       return;
+    }
+    if (!running) {
+      return; // closed during the round: its decision is left to the next start, which reads the topics again
     }
     DeferralPolicy now = policies.current();
     if (now.version() != current.version()) {
@@ -238,12 +297,39 @@ public final class TierTuner implements AutoCloseable {
    */
   static Round decide(DeferralPolicy current, List<TierOutcomeReport.Collector> collectors, Settings settings,
       long nowMs, long nextVersion) {
+    return decide(current, collectors, null, settings, nowMs, nextVersion);
+  }
+
+  /**
+   * Decides every middle tier of {@code current} whose collector is given, and the small model's
+   * threshold when {@code small} is given (for {@link Settings#smallValue()} a right answer).
+   *
+   * @param collectors one per middle tier, in tier order; empty: the middle tiers are not tuned
+   * @param small the outcomes for the small model's threshold; null: it is not tuned
+   */
+  static Round decide(DeferralPolicy current, List<TierOutcomeReport.Collector> collectors,
+      OutcomeReport.Collector small, Settings settings, long nowMs, long nextVersion) {
     Objects.requireNonNull(current, "current");
+    List<String> changes = new ArrayList<>();
+    DeferralPolicy base = current;
+    TierTuning.Decision smallDecision = small == null ? null : decideSmall(current, small, settings.smallValue(),
+        settings);
+    if (smallDecision != null && smallDecision.result() == TierTuning.Result.RETUNED) {
+      if (current.holdsTargetRate()) {
+        double rate = targetFor(smallDecision.share(), current.explorationRate());
+        base = current.withThreshold(current.threshold(), rate);
+        changes.add(String.format(Locale.ROOT, "small model target rate %.3f (was %.3f), %s a right answer", rate,
+            current.targetEscalationRate(), settings.smallValue()));
+      } else {
+        base = current.withThreshold(smallDecision.threshold(), 0.0);
+        changes.add(String.format(Locale.ROOT, "small model threshold %.4f (was %.4f), %s a right answer",
+            smallDecision.threshold(), current.threshold(), settings.smallValue()));
+      }
+    }
     List<TierPolicy> tiers = current.tierPolicies();
     List<TierPolicy> next = new ArrayList<>(tiers);
     List<TierTuning.Decision> decisions = new ArrayList<>();
-    List<String> changes = new ArrayList<>();
-    for (int i = 0; i < tiers.size(); i++) {
+    for (int i = 0; i < tiers.size() && i < collectors.size(); i++) {
       TierPolicy tp = tiers.get(i);
       TierTuning.Decision d = decideTier(tp, collectors.get(i), settings);
       decisions.add(d);
@@ -260,7 +346,7 @@ public final class TierTuner implements AutoCloseable {
       TierPolicy tuned;
       if (tp.holdsTargetRate()) {
         // A target of 0 would mean the fixed threshold: the least share a target can name instead.
-        double rate = Math.max(0.001, Math.min(1.0, d.share() + (1 - d.share()) * e));
+        double rate = targetFor(d.share(), e);
         tuned = new TierPolicy(rule.rule(), rule.alpha(), d.changesRule() ? d.threshold() : tp.threshold(), rate, e);
         changes.add(String.format(Locale.ROOT, "tier %d%s target rate %.3f (was %.3f)", i + 1, ruleChange, rate,
             tp.targetEscalationRate()));
@@ -272,11 +358,58 @@ public final class TierTuner implements AutoCloseable {
       next.set(i, tuned);
     }
     if (changes.isEmpty()) {
-      return new Round(null, decisions);
+      return new Round(null, decisions, smallDecision);
     }
-    String reason = String.format(Locale.ROOT, "tier tuner, %s cost units a right answer: %s", settings.value(),
-        String.join("; ", changes));
-    return new Round(current.withTierPolicies(next).writtenAs(nextVersion, PinHold.LEARNER, nowMs, reason), decisions);
+    String reason = (collectors.isEmpty() ? "tier tuner: " : String.format(Locale.ROOT,
+        "tier tuner, %s cost units a right answer: ", settings.value())) + String.join("; ", changes);
+    return new Round(base.withTierPolicies(next).writtenAs(nextVersion, PinHold.LEARNER, nowMs, reason), decisions,
+        smallDecision);
+  }
+
+  /**
+   * The target escalation rate that passes on {@code share} of the requests the rule decides, when
+   * {@code explorationRate} of the others are passed on too. A target of 0 would mean the fixed
+   * threshold: the least share a target can name instead.
+   */
+  static double targetFor(double share, double explorationRate) {
+    return Math.max(0.001, Math.min(1.0, share + (1 - share) * explorationRate));
+  }
+
+  /**
+   * The small model's threshold worth most on the collected outcomes for a right answer worth
+   * {@code value} ({@code eval --outcomes --answer-value V} shows it too), chosen and checked as a
+   * middle tier's is ({@link TierTuning}), the rest of the cascade in the next tier's place: for the
+   * rule of {@code policy} (the newest version among the outcomes where it names none), on the
+   * outcomes that rule decided; against its threshold, or under a target rate the threshold that
+   * target amounts to on them. Skipped, with the reason, where the outcomes cannot tell.
+   */
+  public static TierTuning.Decision decideSmall(DeferralPolicy policy, OutcomeReport.Collector collected, double value,
+      Settings settings) {
+    String rule = collected.specFor(policy.rule(), policy.alpha(), policy.ruleVersion());
+    List<TierTuning.Item> items = collected.tuningItems(rule, settings.maxWeight());
+    double e = policy.explorationRate();
+    double inForce = TierTuning.thresholdInForce(items, policy.threshold(),
+        policy.holdsTargetRate() ? policy.targetEscalationRate() : 0, e);
+    Map<String, Long> bySpec = collected.usableBySpec();
+    if (items.isEmpty() && !bySpec.isEmpty()) {
+      return TierTuning.Decision.skipped("no usable outcome was decided by " + rule + ", the rule of the policy in"
+          + " force (v" + policy.version() + (policy.version() == 0 ? ": the configured policy.*, the policy topic"
+          + " holding none" : "") + "); they were decided by " + bySpec, inForce, 0, rule, 0);
+    }
+    if (e == 0.0) {
+      return TierTuning.Decision.skipped("the small model does not explore (policy.exploration-rate, or `cascade"
+          + " policy set --exploration-rate 0.05`): where its rule accepts an answer the large model's is never seen,"
+          + " so no threshold can be chosen from the outcomes", inForce, 0, rule, items.size());
+    }
+    long stopped = collected.stoppedEarlyUnsampled();
+    if (stopped > 0) {
+      return TierTuning.Decision.skipped(stopped + " outcomes stopped early (small.early-defer) and label sampling"
+          + " decoded none whole to stand for them, so nothing is known above the threshold in force; set"
+          + " small.early-defer-label-share above 0 on the routers (e.g. 0.2), or small.early-defer=false", inForce, 0,
+          rule, items.size());
+    }
+    return TierTuning.decide(items, value, inForce, settings.holdoutFraction(), settings.minItems(),
+        settings.minHoldout());
   }
 
   /** The policies this tuner has written, in order. */
@@ -321,10 +454,16 @@ public final class TierTuner implements AutoCloseable {
 
   @Override
   public void close() {
-    running = false;
-    thread.interrupt();
+    synchronized (wake) {
+      running = false;
+      wake.notifyAll();
+    }
     try {
-      thread.join(10_000);
+      thread.join(30_000);
+      if (thread.isAlive()) {
+        thread.interrupt(); // a round still reading after 30 s
+        thread.join(10_000);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }

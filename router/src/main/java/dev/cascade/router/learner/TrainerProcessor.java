@@ -77,7 +77,14 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   }
 
   /** A finished round: the verdict, the policy to publish with it, and where its snapshot ended. */
-  private record Round(ChallengerTrial.Verdict verdict, DeferralPolicy policy, long snapshotNextSeq) {}
+  /**
+   * One round's result.
+   *
+   * @param policy the policy it decided on, or null
+   * @param basis the policy in force when it started, whose threshold (or target rate) the decided one keeps
+   */
+  private record Round(ChallengerTrial.Verdict verdict, DeferralPolicy policy, DeferralPolicy basis,
+      long snapshotNextSeq) {}
 
   private final LearnerSettings settings;
   private final String examplesTopic;
@@ -330,30 +337,15 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
         version, settings.modelFingerprint(), settings.trial(), what -> { });
     DeferralPolicy next = null;
     if (verdict.revert()) {
-      double[] weights = verdict.challenger().info().calibrationWeights();
-      double fraction = current.holdsTargetRate() ? current.targetEscalationRate()
-          : ChallengerTrial.fractionAbove(verdict.championScores(), weights, current.threshold());
-      double threshold = ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
       RuleResolver.Spec back = new RuleResolver(DeferralRules.builtIn(), catalog).parse(current.fallbackRule());
-      next = successor(current, back.name(), back.alpha(), threshold, back.version(), "reverted: " + verdict.reason(),
-          nextPolicyVersion(current), System.currentTimeMillis());
+      next = successor(current, back.name(), back.alpha(), calibratedThreshold(verdict, current), back.version(),
+          "reverted: " + verdict.reason(), nextPolicyVersion(current), System.currentTimeMillis());
     } else if (verdict.publish()) {
       LearnedRule challenger = verdict.challenger();
-      double[] scores = challenger.info().calibrationScores();
-      double[] weights = challenger.info().calibrationWeights();
-      double fraction;
-      if (current.holdsTargetRate()) {
-        fraction = current.targetEscalationRate();
-      } else {
-        // Keep the escalation fraction the champion had on the compared examples.
-        fraction = ChallengerTrial.fractionAbove(verdict.championScores(), weights, current.threshold());
-      }
-      double threshold = weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
-          : ThresholdCalibrator.threshold(scores, weights, fraction);
-      next = successor(current, challenger.name(), 0.0, threshold, version, verdict.reason(),
-          nextPolicyVersion(current), System.currentTimeMillis());
+      next = successor(current, challenger.name(), 0.0, calibratedThreshold(verdict, current), version,
+          verdict.reason(), nextPolicyVersion(current), System.currentTimeMillis());
     }
-    return new Round(verdict, next, snapshotNextSeq);
+    return new Round(verdict, next, current, snapshotNextSeq);
   }
 
   private void finish(long now) {
@@ -379,8 +371,9 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       // may have changed them while it trained), and a version above whatever was written meanwhile.
       if (round.policy() != null) {
         DeferralPolicy inForce = currentPolicy();
-        round = new Round(round.verdict(), asOfNow(round.policy(), inForce, nextPolicyVersion(inForce)),
-            round.snapshotNextSeq());
+        ChallengerTrial.Verdict verdict = v;
+        round = new Round(v, asOfNow(round.policy(), round.basis(), inForce, p -> calibratedThreshold(verdict, p),
+            nextPolicyVersion(inForce)), round.basis(), round.snapshotNextSeq());
       }
       String threshold = round.policy() == null ? null
           : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
@@ -529,13 +522,47 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   }
 
   /**
-   * The policy a round decided on, as written when the round ends: its rule, threshold and the rest
-   * as the round chose them, the middle tiers of the policy in force now, and a version at least
-   * {@code nextVersion}.
+   * The policy a round decided on, as written when the round ends: its rule and the rest as the
+   * round chose them, the middle tiers of the policy in force now, and a version at least {@code
+   * nextVersion}. Its threshold is the round's, calibrated on {@code basis} (the policy in force when
+   * it started), unless the small model's threshold or target rate moved since under the same rule
+   * (the learner's tuner, {@code learn.small-answer-value}, or an operator's {@code policy set
+   * --threshold}): then {@code calibrate} gives the threshold that keeps the share passed on at the
+   * threshold in force now, and the target rate is the one in force now.
    */
-  static DeferralPolicy asOfNow(DeferralPolicy decided, DeferralPolicy inForce, long nextVersion) {
-    return decided.withTierPolicies(inForce.tierPolicies()).writtenAs(Math.max(decided.version(), nextVersion),
+  static DeferralPolicy asOfNow(DeferralPolicy decided, DeferralPolicy basis, DeferralPolicy inForce,
+      java.util.function.ToDoubleFunction<DeferralPolicy> calibrate, long nextVersion) {
+    DeferralPolicy kept = decided;
+    if (sameRule(basis, inForce) && (basis.threshold() != inForce.threshold()
+        || basis.targetEscalationRate() != inForce.targetEscalationRate())) {
+      kept = decided.withThreshold(calibrate.applyAsDouble(inForce), inForce.targetEscalationRate());
+    }
+    return kept.withTierPolicies(inForce.tierPolicies()).writtenAs(Math.max(decided.version(), nextVersion),
         decided.updatedBy(), decided.updatedAtMs(), decided.reason());
+  }
+
+  /**
+   * The threshold the rule a round publishes (or reverts to) gets: the one that passes on the share
+   * of the compared examples the champion passed on at {@code basis}'s threshold, or {@code basis}'s
+   * target rate when it holds one (the router then reads its threshold from its own window).
+   */
+  static double calibratedThreshold(ChallengerTrial.Verdict verdict, DeferralPolicy basis) {
+    LearnedRule challenger = verdict.challenger();
+    double[] weights = challenger.info().calibrationWeights();
+    double fraction = basis.holdsTargetRate() ? basis.targetEscalationRate()
+        : ChallengerTrial.fractionAbove(verdict.championScores(), weights, basis.threshold());
+    if (verdict.revert()) {
+      return ThresholdCalibrator.threshold(verdict.fallbackScores(), weights, fraction);
+    }
+    double[] scores = challenger.info().calibrationScores();
+    return weights.length == 0 ? ThresholdCalibrator.threshold(scores, fraction)
+        : ThresholdCalibrator.threshold(scores, weights, fraction);
+  }
+
+  /** Whether two policies name the same rule, α and version: the champion's scores read the same. */
+  static boolean sameRule(DeferralPolicy a, DeferralPolicy b) {
+    return a.rule().equals(b.rule()) && a.alpha() == b.alpha() && java.util.Objects.equals(a.ruleVersion(),
+        b.ruleVersion());
   }
 
   /** The early-deferral margin kept for a policy naming {@code rule}: a margin is on one rule's score scale. */

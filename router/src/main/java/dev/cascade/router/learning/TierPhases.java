@@ -1,5 +1,6 @@
 package dev.cascade.router.learning;
 
+import dev.cascade.schemas.avro.Decision;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
 import dev.cascade.schemas.avro.TierAnswer;
@@ -37,17 +38,37 @@ public final class TierPhases {
 
   /** The phases of {@code tier}, by policy version (outcomes without a reference are left out). */
   public static List<Phase> of(Iterable<RoutingOutcome> outcomes, int tier) {
-    Map<Long, double[]> sums = new TreeMap<>(); // reached, passed on, right, cost
-    for (RoutingOutcome o : outcomes) {
+    return phases(outcomes, o -> {
       TierAnswer answer = o.getTierAnswers().stream().filter(t -> t.getTier() == tier && t.getRule() != null)
           .findFirst().orElse(null);
-      if (answer == null || o.getReference() == null) {
+      return answer == null ? null : new Decided(answer.getPolicyVersion() != null ? answer.getPolicyVersion()
+          : o.getPolicyVersion(), answer.getDeferred());
+    });
+  }
+
+  /**
+   * The small model's phases: every request reaches it, counted under the policy version its
+   * decision used; passed on where it was not accepted (an exploration and a pre-generation skip
+   * included). Outcomes without a reference are left out.
+   */
+  public static List<Phase> ofSmall(Iterable<RoutingOutcome> outcomes) {
+    return phases(outcomes, o -> new Decided(o.getPolicyVersion(), o.getDecision() != Decision.ACCEPT));
+  }
+
+  /** One request's decision at the tier looked at: the policy version it used, and whether it passed the request on. */
+  private record Decided(long policyVersion, boolean passedOn) {}
+
+  private static List<Phase> phases(Iterable<RoutingOutcome> outcomes,
+      java.util.function.Function<RoutingOutcome, Decided> at) {
+    Map<Long, double[]> sums = new TreeMap<>(); // reached, passed on, right, cost
+    for (RoutingOutcome o : outcomes) {
+      Decided d = o.getReference() == null ? null : at.apply(o);
+      if (d == null) {
         continue;
       }
-      long version = answer.getPolicyVersion() != null ? answer.getPolicyVersion() : o.getPolicyVersion();
-      double[] s = sums.computeIfAbsent(version, v -> new double[4]);
+      double[] s = sums.computeIfAbsent(d.policyVersion(), v -> new double[4]);
       s[0]++;
-      s[1] += answer.getDeferred() ? 1 : 0;
+      s[1] += d.passedOn() ? 1 : 0;
       s[2] += servedRight(o) ? 1 : 0;
       s[3] += o.getCostUnits();
     }

@@ -158,6 +158,16 @@ public record DeferralPolicy(
         earlyDeferLabelShare);
   }
 
+  /**
+   * This policy with the small model's threshold {@code newThreshold} and target escalation rate
+   * {@code targetRate} (0: the fixed threshold), its rule and everything else kept.
+   */
+  public DeferralPolicy withThreshold(double newThreshold, double targetRate) {
+    return new DeferralPolicy(rule, alpha, newThreshold, explorationRate, targetRate, version, updatedBy, updatedAtMs,
+        reason, ruleVersion, shadowRules, fallbackRule, earlyDeferMargin, tierPolicies, pregenSkip,
+        earlyDeferLabelShare);
+  }
+
   /** This policy with another rule version pin ({@code null}: the latest). */
   public DeferralPolicy withRuleVersion(Long pinned) {
     return new DeferralPolicy(rule, alpha, threshold, explorationRate, targetEscalationRate, version, updatedBy,

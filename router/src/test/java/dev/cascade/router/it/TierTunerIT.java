@@ -46,7 +46,7 @@ class TierTunerIT {
     PrometheusRegistry metrics = new PrometheusRegistry();
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       String bootstrap = kafka.bootstrapServers();
-      tune(bootstrap, Map.of(), medium, metrics, r -> SyntheticTierOutcomes.outcome(r, medium, 4.0), () -> {
+      tune(bootstrap, Map.of(), operator(medium), metrics, r -> SyntheticTierOutcomes.outcome(r, medium, 4.0), () -> {
         List<DeferralPolicy> written = awaitPolicies(bootstrap, 2);
         DeferralPolicy tuned = written.get(1);
         assertThat(tuned.updatedBy()).isEqualTo("learner");
@@ -57,16 +57,48 @@ class TierTunerIT {
         assertThat(tuned.rule()).isEqualTo("chow-sum");
         assertThat(tuned.threshold()).isEqualTo(12.0);
         assertThat(tuned.reason()).contains("tier 1 threshold").contains("was 4.0000");
-        assertThat(tunings(metrics, "retuned")).isEqualTo(1);
-
-        // The next rounds decide on the tuned policy: nothing better shown, nothing written.
-        long deadline = System.currentTimeMillis() + 60_000;
-        while (tunings(metrics, "kept") < 2 && System.currentTimeMillis() < deadline) {
-          Thread.sleep(200);
-        }
-        assertThat(tunings(metrics, "kept")).isGreaterThanOrEqualTo(2);
-        assertThat(tunings(metrics, "retuned")).isEqualTo(1);
+        awaitKeptTwice(metrics, "1");
       });
+      assertThat(policies(bootstrap)).hasSize(2);
+    }
+  }
+
+  /** The next rounds decide on the tuned policy: nothing better shown, nothing written. */
+  private static void awaitKeptTwice(PrometheusRegistry metrics, String tier) throws InterruptedException {
+    assertThat(tunings(metrics, tier, "retuned")).isEqualTo(1);
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (tunings(metrics, tier, "kept") < 2 && System.currentTimeMillis() < deadline) {
+      Thread.sleep(200);
+    }
+    assertThat(tunings(metrics, tier, "kept")).isGreaterThanOrEqualTo(2);
+    assertThat(tunings(metrics, tier, "retuned")).isEqualTo(1);
+  }
+
+  /**
+   * {@code learn.small-answer-value}: the operator's policy has the small model passing on too
+   * little (Chow-Sum at 4, exploring 0.2, no middle tier); the outcomes of 8,000 requests are on the
+   * topic, the small model in medium's place. The learner writes one policy moving the small
+   * model's threshold to where passing on pays, every other setting kept, and then holds it.
+   */
+  @Test
+  void theLearnerMovesTheSmallModelsThresholdToWherePassingOnPaysAndThenHoldsIt() throws Exception {
+    PrometheusRegistry metrics = new PrometheusRegistry();
+    DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 4.0, 0.2, 0.0, 3, "admin@127.0.0.1",
+        System.currentTimeMillis(), "two tiers", null, List.of("chow-average"), "chow-sum", null, List.of());
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      String bootstrap = kafka.bootstrapServers();
+      tune(bootstrap, Map.of("learn.tier-answer-value", "0", "learn.small-answer-value", "100"), operator, metrics,
+          r -> SyntheticTierOutcomes.smallOutcome(r, operator), () -> {
+            DeferralPolicy tuned = awaitPolicies(bootstrap, 2).get(1);
+            assertThat(tuned.updatedBy()).isEqualTo("learner");
+            assertThat(tuned.version()).isEqualTo(4);
+            assertThat(tuned.threshold()).isCloseTo(BEST, within(0.4));
+            assertThat(tuned.rule()).isEqualTo("chow-sum");
+            assertThat(tuned.explorationRate()).isEqualTo(0.2);
+            assertThat(tuned.shadowRules()).containsExactly("chow-average");
+            assertThat(tuned.reason()).contains("small model threshold").contains("was 4.0000");
+            awaitKeptTwice(metrics, "0");
+          });
       assertThat(policies(bootstrap)).hasSize(2);
     }
   }
@@ -79,7 +111,7 @@ class TierTunerIT {
     java.util.SplittableRandom lengths = new java.util.SplittableRandom(5);
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       String bootstrap = kafka.bootstrapServers();
-      tune(bootstrap, Map.of("learn.tier-rules", "chow-sum,chow-average"), medium, new PrometheusRegistry(),
+      tune(bootstrap, Map.of("learn.tier-rules", "chow-sum,chow-average"), operator(medium), new PrometheusRegistry(),
           r -> SyntheticTierOutcomes.outcome(r, medium, 40.0,
               java.util.Collections.nCopies(1 + lengths.nextInt(20), (float) -r.score())), () -> {
             DeferralPolicy tuned = awaitPolicies(bootstrap, 2).get(1);
@@ -101,12 +133,18 @@ class TierTunerIT {
     void check() throws Exception;
   }
 
+  /** An operator's policy with {@code medium} as tier 1. */
+  private static DeferralPolicy operator(TierPolicy medium) {
+    return new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
+        System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
+  }
+
   /**
-   * Writes an operator's policy with {@code medium} as tier 1 and the outcomes of 8,000 requests
-   * reaching it, then starts a learner tuning at 100 units a right answer (rounds every second,
-   * {@code extra} keys too), and runs {@code checks} while the learner runs.
+   * Writes {@code operator}'s policy and the outcomes of 8,000 requests, then starts a learner
+   * tuning the middle tiers at 100 units a right answer (rounds every second, {@code extra} keys
+   * too), and runs {@code checks} while the learner runs.
    */
-  private void tune(String bootstrap, Map<String, String> extra, TierPolicy medium, PrometheusRegistry metrics,
+  private void tune(String bootstrap, Map<String, String> extra, DeferralPolicy operator, PrometheusRegistry metrics,
       java.util.function.Function<SyntheticTierOutcomes.Request, RoutingOutcome> outcome, WhileRunning checks)
       throws Exception {
     Map<String, String> keys = new java.util.HashMap<>(Map.ofEntries(
@@ -117,8 +155,6 @@ class TierTunerIT {
         Map.entry("learn.tier-answer-value", "100"), Map.entry("learn.tier-every-ms", "1000")));
     keys.putAll(extra);
     CascadeConfig config = CascadeConfig.load(null, Map.of(), keys);
-    DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
-        System.currentTimeMillis(), "three tiers", null, List.of(), "chow-sum", null, List.of(medium));
     // Everything is on the topics before the learner starts, so its first round reads all of it: a
     // round that read part of the outcomes while they were written would choose on fewer of them.
     dev.cascade.router.topics.TopicProvisioner.ensure(dev.cascade.router.CascadeRouter.clientProperties(config),
@@ -156,11 +192,11 @@ class TierTunerIT {
     return out;
   }
 
-  /** {@code cascade_learner_tier_tunings_total} for tier 1 and {@code result}. */
-  private static double tunings(PrometheusRegistry metrics, String result) {
+  /** {@code cascade_learner_tier_tunings_total} for {@code tier} (0: the small model) and {@code result}. */
+  private static double tunings(PrometheusRegistry metrics, String tier, String result) {
     return metrics.scrape().stream().filter(s -> s.getMetadata().getName().equals("cascade_learner_tier_tunings"))
         .flatMap(s -> ((CounterSnapshot) s).getDataPoints().stream())
-        .filter(d -> "1".equals(d.getLabels().get("tier")) && result.equals(d.getLabels().get("result")))
+        .filter(d -> tier.equals(d.getLabels().get("tier")) && result.equals(d.getLabels().get("result")))
         .mapToDouble(CounterSnapshot.CounterDataPointSnapshot::getValue).sum();
   }
 }

@@ -261,4 +261,77 @@ class TierTunerTest {
     assertThat(round.decisions().get(1)).isNull();
     assertThat(round.policy().tierPolicies().get(1)).isEqualTo(second);
   }
+
+  /** The small model in medium's place: its outcomes as the router writes them under {@code decidedBy}. */
+  private static dev.cascade.router.learning.OutcomeReport.Collector smallOutcomes(DeferralPolicy decidedBy) {
+    dev.cascade.router.learning.OutcomeReport.Collector collector = new dev.cascade.router.learning.OutcomeReport.Collector();
+    population(8_000, 3).forEach(r -> collector.accept(SyntheticTierOutcomes.smallOutcome(r, decidedBy)));
+    return collector;
+  }
+
+  private static DeferralPolicy smallPolicy(double threshold, double exploration, double target, List<TierPolicy> tiers) {
+    return new DeferralPolicy("chow-sum", 0.0, threshold, exploration, target, 7, "operator", 0, "", null, List.of(),
+        "chow-average", 0.5, tiers);
+  }
+
+  @Test
+  void theSmallModelsThresholdIsRetunedToWhatPaysWithEverythingElseKept() {
+    DeferralPolicy current = smallPolicy(4.0, 0.2, 0.0, List.of());
+    TierTuner.Round round = TierTuner.decide(current, List.of(), smallOutcomes(current),
+        settings(0).withSmallValue(100), 1234L, 8);
+
+    TierTuning.Decision d = round.small();
+    assertThat(d.result()).as(d.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(d.threshold()).isCloseTo(optimum(100), within(0.4));
+    assertThat(d.gainLow()).isPositive();
+    DeferralPolicy next = round.policy();
+    assertThat(next.threshold()).isEqualTo(d.threshold());
+    assertThat(next.version()).isEqualTo(8);
+    assertThat(next.updatedBy()).isEqualTo(PinHold.LEARNER);
+    assertThat(next.rule()).isEqualTo("chow-sum");
+    assertThat(next.explorationRate()).isEqualTo(0.2);
+    assertThat(next.fallbackRule()).isEqualTo("chow-average");
+    assertThat(next.earlyDeferMargin()).isEqualTo(0.5);
+    assertThat(next.reason()).contains("small model threshold").contains("was 4.0000").contains("100.0 a right answer");
+    assertThat(round.decisions()).isEmpty();
+
+    // At a higher price the large model's better answers are worth more calls: a lower threshold.
+    TierTuner.Round dearer = TierTuner.decide(current, List.of(), smallOutcomes(current),
+        settings(0).withSmallValue(40), 1234L, 8);
+    assertThat(dearer.small().threshold()).isCloseTo(optimum(40), within(0.4)).isGreaterThan(d.threshold());
+  }
+
+  @Test
+  void underATargetRateTheSmallModelGetsTheTargetItsBestThresholdAmountsTo() {
+    DeferralPolicy decidedBy = smallPolicy(4.0, 0.2, 0.0, List.of());
+    DeferralPolicy current = smallPolicy(4.0, 0.2, 0.2, List.of());
+    TierTuner.Round round = TierTuner.decide(current, List.of(), smallOutcomes(decidedBy),
+        settings(0).withSmallValue(100), 1234L, 8);
+
+    assertThat(round.small().result()).as(round.small().reason()).isEqualTo(TierTuning.Result.RETUNED);
+    double share = Math.exp(-optimum(100) / 3);
+    assertThat(round.policy().targetEscalationRate()).isCloseTo(share + (1 - share) * 0.2, within(0.05));
+    assertThat(round.policy().threshold()).isEqualTo(4.0);
+    assertThat(round.policy().reason()).contains("small model target rate");
+  }
+
+  @Test
+  void withoutExplorationTheSmallModelIsNotTunedAndOneRoundCanMoveItAndATierTogether() {
+    DeferralPolicy decidedBy = smallPolicy(4.0, 0.2, 0.0, List.of());
+    TierTuner.Round none = TierTuner.decide(smallPolicy(4.0, 0.0, 0.0, List.of()), List.of(),
+        smallOutcomes(decidedBy), settings(0).withSmallValue(100), 1234L, 8);
+    assertThat(none.small().result()).isEqualTo(TierTuning.Result.SKIPPED);
+    assertThat(none.small().reason()).contains("does not explore");
+    assertThat(none.policy()).isNull();
+
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierOutcomeReport.Collector medium = new TierOutcomeReport.Collector(1);
+    population(8_000, 3).forEach(r -> medium.accept(outcome(r, tier, 4.0)));
+    DeferralPolicy current = smallPolicy(4.0, 0.2, 0.0, List.of(tier));
+    TierTuner.Round both = TierTuner.decide(current, List.of(medium), smallOutcomes(decidedBy),
+        settings(100).withSmallValue(40), 1234L, 8);
+    assertThat(both.policy().threshold()).isCloseTo(optimum(40), within(0.4));
+    assertThat(both.policy().tierPolicies().get(0).threshold()).isCloseTo(optimum(100), within(0.4));
+    assertThat(both.policy().reason()).contains("small model threshold").contains("tier 1 threshold");
+  }
 }

@@ -326,24 +326,9 @@ class EvalOutcomesIT {
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       createTopics(kafka, topic);
       dev.cascade.router.policy.DeferralPolicy operator = policy("chow-sum", 4.0, 0.2, 6, List.of());
-      SplittableRandom random = new SplittableRandom(21);
       List<RoutingOutcome> outcomes = new ArrayList<>();
       for (SyntheticTierOutcomes.Request r : SyntheticTierOutcomes.population(8_000, 17, "s-")) {
-        boolean deferred = r.score() > 4.0;
-        boolean explored = !deferred
-            && dev.cascade.router.policy.PolicyDecider.decide(r.id(), r.score(), operator).escalates();
-        if (deferred || explored) {
-          dev.cascade.schemas.avro.TierAnswer large = dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1)
-              .setModel("large").setText(r.large() ? "reference" : "large-wrong").setTokens(List.of())
-              .setTokenLogprobs(List.of()).setDeferred(false).setCostUnits(SyntheticTierOutcomes.LARGE_COST)
-              .setLatencyMs(1).build();
-          outcomes.add(SyntheticOutcomes.checked(r.id(), SyntheticExamples.randomFeatures(random), r.medium(),
-              r.large(), deferred ? 1.0 : 0.2, Map.of()).setRule("chow-sum").setScore(r.score()).setThreshold(4.0)
-              .setTierAnswers(List.of(large)).build());
-        } else {
-          outcomes.add(SyntheticOutcomes.accepted(r.id(), SyntheticExamples.randomFeatures(random)).setRule("chow-sum")
-              .setScore(r.score()).setThreshold(4.0).setPropensity(0.8).build());
-        }
+        outcomes.add(SyntheticTierOutcomes.smallOutcome(r, operator));
       }
       send(kafka, topic, outcomes);
       publish(kafka, operator);

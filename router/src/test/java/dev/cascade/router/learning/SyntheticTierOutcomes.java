@@ -81,4 +81,27 @@ public final class SyntheticTierOutcomes {
     return SyntheticOutcomes.checked(r.id(), features, false, false, 1.0, Map.of())
         .setReference("ref").setTierAnswers(answers).build();
   }
+
+  /**
+   * The outcome the router writes for {@code r} reaching the small model instead (its score is the
+   * small model's, {@code r.medium()} whether it is right): deferred above {@code policy}'s
+   * threshold, else explored by {@code policy}'s draw, and the large model's answer where escalated.
+   */
+  public static RoutingOutcome smallOutcome(Request r, dev.cascade.router.policy.DeferralPolicy policy) {
+    SplittableRandom random = new SplittableRandom(r.id().hashCode());
+    boolean deferred = r.score() > policy.threshold();
+    boolean explored = !deferred
+        && dev.cascade.router.policy.PolicyDecider.decide(r.id(), r.score(), policy).escalates();
+    if (!deferred && !explored) {
+      return SyntheticOutcomes.accepted(r.id(), SyntheticExamples.randomFeatures(random)).setRule(policy.rule())
+          .setScore(r.score()).setThreshold(policy.threshold()).setPolicyVersion(policy.version())
+          .setPropensity(1 - policy.explorationRate()).build();
+    }
+    TierAnswer large = TierAnswer.newBuilder().setTier(1).setModel("large")
+        .setText(r.large() ? "reference" : "large-wrong").setTokens(List.of()).setTokenLogprobs(List.of())
+        .setDeferred(false).setCostUnits(LARGE_COST).setLatencyMs(1).build();
+    return SyntheticOutcomes.checked(r.id(), SyntheticExamples.randomFeatures(random), r.medium(), r.large(),
+        deferred ? 1.0 : policy.explorationRate(), Map.of()).setRule(policy.rule()).setScore(r.score())
+        .setThreshold(policy.threshold()).setPolicyVersion(policy.version()).setTierAnswers(List.of(large)).build();
+  }
 }
