@@ -108,13 +108,13 @@ public final class LearnerMetrics {
             + "or a tombstone) and sent to the dead-letter topic, by input: outcome, feedback, rule, policy")
         .labelNames("input").withoutExemplars().register(registry);
     tierTunings = Counter.builder().name("cascade_learner_tier_tunings_total")
-        .help("Rounds of the middle tiers' tuner (learn.tier-answer-value), by tier and result: retuned (a threshold"
-            + " better on the held-out outcomes was published), kept (none shown better), skipped (too few usable"
-            + " outcomes, or the tier does not explore)")
+        .help("Rounds of the tuner (learn.tier-answer-value, learn.small-answer-value), by tier (0: the small model) and"
+            + " result: retuned (a threshold better on the held-out outcomes was published), kept (none shown better),"
+            + " skipped (too few usable outcomes, the tier does not explore, or a pin holds)")
         .labelNames("tier", "result").withoutExemplars().register(registry);
     tierGain = Gauge.builder().name("cascade_learner_tier_gain")
-        .help("The tuner's last round for the tier: held-out utility per request (learn.tier-answer-value per right"
-            + " answer, less the next tier's cost) of the threshold it chose, less the one in force")
+        .help("The tuner's last round for the tier (0: the small model): held-out utility per request (the answer value"
+            + " per right answer, less the next tier's cost) of the threshold it chose, less the one in force")
         .labelNames("tier").withoutExemplars().register(registry);
     fromZero(outcomes, OUTCOME_RESULTS);
     fromZero(unlabelled, List.copyOf(UNLABELLED_REASONS.values()));

@@ -21,14 +21,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The middle tiers' half of the online loop ({@code learn.tier-answer-value}): every {@code
- * learn.tier-every-ms} it reads the newest outcomes (and the feedback) from the topics, and for each
- * middle tier that explores ({@code policy.tier-exploration-rates}) chooses the threshold with the
- * highest value per request for the operator's price of a right answer ({@link TierTuning}). Where
- * the choice beats the threshold in force on held-out outcomes (cross-fitted: each outcome checks
- * the choice made without its fold) it writes a policy with the tier's
- * new threshold (under a target rate, the share that threshold passes on) to the policy topic, as
- * the {@code learner}; every other setting of the policy in force is kept.
+ * The thresholds' half of the online loop ({@code learn.tier-answer-value} for the middle tiers,
+ * {@code learn.small-answer-value} for the small model): every {@code learn.tier-every-ms} it reads
+ * the newest outcomes (and the feedback) from the topics, and for each middle tier that explores
+ * ({@code policy.tier-exploration-rates}), and the small model when it explores ({@code
+ * policy.exploration-rate}), chooses the threshold with the highest value per request for the
+ * operator's price of a right answer ({@link TierTuning}). Where the choice beats the threshold in
+ * force on held-out outcomes (cross-fitted: each outcome checks the choice made without its fold)
+ * it writes a policy with the new thresholds (under a target rate, the share the threshold passes
+ * on) to the policy topic, as the {@code learner}; every other setting of the policy in force is
+ * kept. The small model's rule stays the trainer's ({@link TrainerProcessor}), whose rules keep the
+ * share the threshold in force passes on.
  *
  * <p>It keeps no state: each round decides from what the topics hold, so a restart (after {@code
  * kill -9} too) goes on where the topics are. A policy that changed while a round read the outcomes

@@ -65,6 +65,23 @@ class DemoOptionsTest {
   }
 
   @Test
+  void theSmallModelsTunerNeedsExplorationAndWholeAnswersAndItsSummaryNamesEachPhase() throws Exception {
+    assertThat(refused("demo", "--set", "learn.small-answer-value=3000")).contains("learn.small-answer-value")
+        .contains("policy.exploration-rate=0.2");
+    assertThat(refused("demo", "--set", "learn.small-answer-value=3000", "--set", "policy.exploration-rate=0.2"))
+        .contains("small.early-defer=false").contains("small.early-defer-label-share=0.2");
+    com.fasterxml.jackson.databind.JsonNode node = new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+        "{\"answer_value\": 3000, \"configured_threshold\": 0.5352, \"policies\": [{\"version\": 1, \"reason\":"
+        + " \"tier tuner: small model threshold 0.1578 (was 0.5352), 3000.0 a right answer\"}], \"phases\":"
+        + " [{\"policy_version\": 1, \"reached\": 3088, \"passed_on\": 0.76846, \"right\": 0.7604, \"cost\": 404.14,"
+        + " \"value_per_request\": 1876.94}]}");
+    assertThat(DemoCommand.smallTuningText(node)).contains("3000 cost units a right answer")
+        .contains("from 0.5352: 1 policies written")
+        .contains("policy v1: tier tuner: small model threshold 0.1578 (was 0.5352)")
+        .contains("v1: 3088 requests, 76.8% passed on, 76.0% served right, cost 404.1, value 1876.9 per request");
+  }
+
+  @Test
   void aNegativeRateIsRefused() {
     assertThat(refused("demo", "--rate", "-5")).contains("--rate").contains("-5");
   }
