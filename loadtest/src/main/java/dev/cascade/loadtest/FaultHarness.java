@@ -68,7 +68,9 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * the routers, with their {@code policy.*}, {@code cost.*} and tier settings and then these (e.g.
  * {@code learn.tier-answer-value=3000} to retune the middle tier); {@code --learner-kills} kills it
  * with {@code kill -9} that many times, spread over the load like the other faults, restarting it
- * 5 s later. The JSON then lists the policies the learner wrote ({@code learner_policies}) and, with
+ * 5 s later. The JSON then lists the policies the learner wrote ({@code learner_policies}), what
+ * every request got under each policy version its small-model decision used ({@code small_phases}:
+ * with {@code learn.small-answer-value} the learner moves the small model's threshold) and, with
  * {@code --middle}, what the requests reaching the middle tier got under each policy version
  * ({@code middle_phases}).
  *
@@ -164,7 +166,8 @@ public final class FaultHarness {
       Map<String, Integer> degradedReasons, Map<Integer, Integer> servedByTier, double escalationRate,
       List<Double> escalationRates, List<Double> middlePassOnRates, int middleEarlyStops, int middleExplored,
       TierOutcomeReport middleEvaluation, int middleExploreMismatches, List<LearnerPolicy> learnerPolicies,
-      List<dev.cascade.router.learning.TierPhases.Phase> middlePhases) {
+      List<dev.cascade.router.learning.TierPhases.Phase> middlePhases,
+      List<dev.cascade.router.learning.TierPhases.Phase> smallPhases) {
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
         double p50Ms, double p99Ms, double p99MsDuringFaults, List<Fault> faults, double seconds,
@@ -173,7 +176,7 @@ public final class FaultHarness {
         TierOutcomeReport middleEvaluation, int middleExploreMismatches) {
       this(sent, answered, lost, duplicates, degraded, deadLettered, p50Ms, p99Ms, p99MsDuringFaults, faults, seconds,
           degradedReasons, servedByTier, escalationRate, escalationRates, middlePassOnRates, middleEarlyStops,
-          middleExplored, middleEvaluation, middleExploreMismatches, List.of(), List.of());
+          middleExplored, middleEvaluation, middleExploreMismatches, List.of(), List.of(), List.of());
     }
 
     public Result(int sent, int answered, int lost, int duplicates, int degraded, int deadLettered,
@@ -238,18 +241,16 @@ public final class FaultHarness {
         for (int k = 0; k < learnerPolicies.size(); k++) {
           LearnerPolicy lp = learnerPolicies.get(k);
           s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"version\": %d, \"at_s\": %.1f,"
+              + " \"small_rule\": \"%s\", \"small_threshold\": %s, \"small_target_rate\": %s,"
               + " \"middle_rule\": \"%s\", \"middle_threshold\": %s, \"middle_target_rate\": %s, \"reason\": \"%s\"}",
-              lp.version(), lp.atMs() / 1000.0, lp.middleRule(), number(lp.middleThreshold(), "%.4f"), number(lp.middleTargetRate(), "%.3f"),
-              lp.reason().replace("\\", "\\\\").replace("\"", "\\\"")));
+              lp.version(), lp.atMs() / 1000.0, lp.smallRule(), number(lp.smallThreshold(), "%.4f"),
+              number(lp.smallTargetRate(), "%.3f"), lp.middleRule(), number(lp.middleThreshold(), "%.4f"),
+              number(lp.middleTargetRate(), "%.3f"), lp.reason().replace("\\", "\\\\").replace("\"", "\\\"")));
         }
-        s.append("], \"middle_phases\": [");
-        for (int k = 0; k < middlePhases.size(); k++) {
-          dev.cascade.router.learning.TierPhases.Phase ph = middlePhases.get(k);
-          s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"policy_version\": %d, \"reached\": %d,"
-              + " \"passed_on\": %s, \"right\": %s, \"cost\": %s}", ph.policyVersion(), ph.reached(),
-              number(ph.passedOn(), "%.4f"), number(ph.right(), "%.4f"), number(ph.cost(), "%.1f")));
-        }
-        s.append("]");
+        s.append("], \"middle_phases\": ");
+        phases(s, middlePhases);
+        s.append(", \"small_phases\": ");
+        phases(s, smallPhases);
       }
       s.append(", \"degraded_reasons\": {");
       int i = 0;
@@ -261,6 +262,18 @@ public final class FaultHarness {
     }
 
     /** A number, or null where there is none (JSON has no NaN). */
+    /** Phases as a JSON list: each policy version's requests, the share passed on, served right, and their mean cost. */
+    private static void phases(StringBuilder s, List<dev.cascade.router.learning.TierPhases.Phase> phases) {
+      s.append('[');
+      for (int k = 0; k < phases.size(); k++) {
+        dev.cascade.router.learning.TierPhases.Phase ph = phases.get(k);
+        s.append(k == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"policy_version\": %d, \"reached\": %d,"
+            + " \"passed_on\": %s, \"right\": %s, \"cost\": %s}", ph.policyVersion(), ph.reached(),
+            number(ph.passedOn(), "%.4f"), number(ph.right(), "%.4f"), number(ph.cost(), "%.1f")));
+      }
+      s.append(']');
+    }
+
     private static String number(double value, String format) {
       return Double.isFinite(value) ? String.format(Locale.ROOT, format, value) : "null";
     }
@@ -501,7 +514,8 @@ public final class FaultHarness {
         v.middleOutcomes.used() == 0 ? null : TierOutcomeReport.compute(v.middleOutcomes, 200, 1),
         exploreMismatches(v.middleAnswers, o.routerSettings()), learned,
         o.middle().isEmpty() || learned.isEmpty() ? List.of()
-            : dev.cascade.router.learning.TierPhases.of(v.middleReached.values(), 1));
+            : dev.cascade.router.learning.TierPhases.of(v.middleReached.values(), 1),
+        learned.isEmpty() ? List.of() : dev.cascade.router.learning.TierPhases.ofSmall(v.reached.values()));
   }
 
   /**
@@ -655,6 +669,8 @@ public final class FaultHarness {
     final Map<String, dev.cascade.schemas.avro.TierAnswer> middleAnswers = new ConcurrentHashMap<>();
     /** Per request that reached the middle tier: its first outcome. */
     final Map<String, dev.cascade.schemas.avro.RoutingOutcome> middleReached = new ConcurrentHashMap<>();
+    /** Every request's first outcome (replays after a kill write it again). */
+    final Map<String, dev.cascade.schemas.avro.RoutingOutcome> reached = new ConcurrentHashMap<>();
     /** Each request's first outcome, for the middle tier's evaluation (read by this thread only until it stops). */
     final TierOutcomeReport.Collector middleOutcomes = new TierOutcomeReport.Collector(1);
     private final java.util.Set<String> outcomeIds = new java.util.HashSet<>();
@@ -717,6 +733,7 @@ public final class FaultHarness {
               dev.cascade.schemas.avro.RoutingOutcome o = CascadeSerdes.outcomes().deserializer()
                   .deserialize(r.topic(), r.value());
               escalated.put(o.getRequestId(), o.getDecision() != Decision.ACCEPT);
+              reached.putIfAbsent(o.getRequestId(), o);
               o.getTierAnswers().stream().filter(t -> t.getTier() == 1 && t.getRule() != null).findFirst()
                   .ifPresent(t -> {
                     middlePassedOn.put(o.getRequestId(), t.getDeferred());
@@ -745,8 +762,9 @@ public final class FaultHarness {
   }
 
   /** A policy the learner wrote: when (ms since the load started), and the middle tier's settings in it. */
-  record LearnerPolicy(long version, long atMs, String middleRule, double middleThreshold, double middleTargetRate,
-      String reason) {}
+  record LearnerPolicy(long version, long atMs, String smallRule, double smallThreshold, double smallTargetRate,
+      String middleRule, double middleThreshold, double middleTargetRate, String reason) {}
+
 
   /** The learner's policies on the policy topic ({@code read_committed}), in order. */
   static List<LearnerPolicy> learnerPolicies(String bootstrap, long loadStart) {
@@ -770,6 +788,8 @@ public final class FaultHarness {
           dev.cascade.schemas.avro.TierPolicy middle = policy.getTierPolicies().isEmpty() ? null
               : policy.getTierPolicies().get(0);
           out.add(new LearnerPolicy(policy.getVersion(), policy.getUpdatedAtMs() - loadStart,
+              policy.getRuleModelVersion() != null ? policy.getRule() + "@" + policy.getRuleModelVersion() : policy.getRule(),
+              policy.getThreshold(), policy.getTargetEscalationRate(),
               middle == null ? "" : middle.getAlpha() == 0.0 ? middle.getRule() : middle.getRule() + "-" + middle.getAlpha(),
               middle == null ? Double.NaN : middle.getThreshold(),
               middle == null ? Double.NaN : middle.getTargetEscalationRate(), policy.getReason()));
