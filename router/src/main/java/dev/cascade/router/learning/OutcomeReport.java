@@ -98,7 +98,7 @@ public final class OutcomeReport {
   /** One usable outcome. */
   private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
       double weight, String inForce, double score, Map<String, Double> shadows, long promptHash, boolean explored,
-      boolean labelSampled, String requestId, double nextCost) {}
+      boolean labelSampled, String requestId, double nextCost, float[] logprobs, double tokenCost) {}
 
   /**
    * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
@@ -110,6 +110,8 @@ public final class OutcomeReport {
     private final Map<String, Long> skipped = new LinkedHashMap<>();
     private final Map<String, Long> labels = new LinkedHashMap<>();
     private long read;
+    /** Outcomes whose small answer stopped early or was decoded whole for its label: the routers stop it early. */
+    private long earlyStops;
 
     /** A collector of outcomes labelled by their reference alone. */
     public Collector() {
@@ -124,6 +126,9 @@ public final class OutcomeReport {
     @Override
     public void accept(RoutingOutcome outcome) {
       read++;
+      if (outcome.getLabelPropensity() != null || "early-defer".equals(String.valueOf(outcome.getSmallStop()))) {
+        earlyStops++;
+      }
       String reason = skipReason(outcome);
       if (reason != null) {
         skip(reason, 1);
@@ -177,11 +182,38 @@ public final class OutcomeReport {
       double propensity = outcome.getPropensity() == null ? 1.0 : outcome.getPropensity();
       // A request label sampling decoded whole stands for the ones early deferral stopped, too.
       double labelPropensity = outcome.getLabelPropensity() == null ? 1.0 : outcome.getLabelPropensity();
+      double nextCost = outcome.getTierAnswers().stream()
+          .mapToDouble(dev.cascade.schemas.avro.TierAnswer::getCostUnits).sum();
+      float[] logprobs = new float[outcome.getSmallTokenLogprobs().size()];
+      for (int i = 0; i < logprobs.length; i++) {
+        logprobs[i] = outcome.getSmallTokenLogprobs().get(i);
+      }
       items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt()), propensity < 1.0,
-          outcome.getLabelPropensity() != null, outcome.getRequestId(),
-          outcome.getTierAnswers().stream().mapToDouble(dev.cascade.schemas.avro.TierAnswer::getCostUnits).sum()));
+          outcome.getLabelPropensity() != null, outcome.getRequestId(), nextCost, logprobs,
+          smallTokenCost(outcome, nextCost, logprobs.length)));
       labels.merge(source, 1L, Long::sum);
+    }
+
+    /**
+     * What one of the small answer's tokens cost: the small model's share of the outcome's cost
+     * (all of it less every later call's) over the prompt's and the output's tokens, as the router
+     * prices a call ({@code cost.small.per-token} × ({@link
+     * dev.cascade.router.routing.CostModel#promptTokens} + output tokens)); 0 where that is unknown
+     * (an answer from the response cache, or no cost recorded).
+     */
+    private static double smallTokenCost(RoutingOutcome outcome, double nextCost, int outputTokens) {
+      double smallCost = outcome.getCostUnits() - nextCost;
+      int tokens = dev.cascade.router.routing.CostModel.promptTokens(outcome.getPrompt()) + outputTokens;
+      return outcome.getCacheHit() || outputTokens == 0 || !(smallCost > 0) || tokens <= 0 ? 0 : smallCost / tokens;
+    }
+
+    /**
+     * Whether the routers stop the small model early: an outcome read stopped early ({@code
+     * small_stop} {@code early-defer}) or was decoded whole for its label ({@code label_propensity}).
+     */
+    public boolean stopsEarly() {
+      return earlyStops > 0;
     }
 
     /**
@@ -191,10 +223,26 @@ public final class OutcomeReport {
      * call), each weight capped at {@code maxWeight}.
      */
     public List<TierTuning.Item> tuningItems(String spec, double maxWeight) {
+      DeferralRule stopping = stopsEarly() ? exactRule(spec) : null;
       return items.stream().filter(item -> item.inForce().equals(spec))
-          .map(item -> new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
-              Math.min(maxWeight, item.weight())))
+          .map(item -> {
+            double[] running = stopping == null || item.tokenCost() <= 0 ? null
+                : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
+            return new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
+                Math.min(maxWeight, item.weight()), running, running == null ? 0 : item.tokenCost());
+          })
           .toList();
+    }
+
+    /** The closed-form rule {@code spec} names where its early deferral is exact; null otherwise (a learned rule). */
+    private static DeferralRule exactRule(String spec) {
+      try {
+        DeferralRules.RuleName name = DeferralRules.parseName(spec);
+        DeferralRule rule = DeferralRules.of(name.rule(), name.alpha());
+        return dev.cascade.router.policy.EarlyDeferral.isExact(rule) ? rule : null;
+      } catch (IllegalArgumentException e) {
+        return null;
+      }
     }
 
     /**

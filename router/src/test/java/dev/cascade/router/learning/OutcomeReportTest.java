@@ -291,4 +291,38 @@ class OutcomeReportTest {
     assertThat(report.rule("chow-sum").aucDf())
         .isEqualTo(new CascadeEvaluation(small, large).aucDf(sums, weights));
   }
+
+  /**
+   * Where the routers stop the small model early and the rule in force is exact, the small model's
+   * tuning items carry each answer's running scores and its cost per token, so the tuner counts
+   * what stopping saves on the answers passed on; a learned rule, or routers that do not stop it
+   * early, give none.
+   */
+  @Test
+  void theSmallModelsTuningItemsCarryRunningScoresOnlyWhereItStopsEarlyUnderAnExactRule() {
+    UncertaintyFeatures f = SyntheticExamples.randomFeatures(new SplittableRandom(3));
+    java.util.function.Function<String, RoutingOutcome.Builder> sampled = rule -> SyntheticOutcomes
+        .checked("r1", f, false, true, 1.0, Map.of()).setRule(rule).setPrompt("abcd")
+        .setSmallTokens(List.of(5, 5, 5)).setSmallTokenLogprobs(List.of(-1f, -2f, -3f)).setScore(6.0)
+        // 14 for the small model's 4 + 3 tokens, 10 for the large call after it.
+        .setCostUnits(24.0).setTierAnswers(List.of(dev.cascade.schemas.avro.TierAnswer.newBuilder().setTier(1)
+            .setModel("large").setText("large").setCostUnits(10).build()));
+    OutcomeReport.Collector stopping = new OutcomeReport.Collector();
+    stopping.accept(sampled.apply("chow-sum").setLabelPropensity(0.2).build());
+    TierTuning.Item item = stopping.tuningItems("chow-sum", 50).get(0);
+    assertThat(item.running()).containsExactly(1.0, 3.0, 6.0);
+    assertThat(item.tokenCost()).isCloseTo(2.0, within(1e-9));
+    assertThat(item.nextCost()).isEqualTo(10.0);
+    assertThat(item.weight()).isCloseTo(5.0, within(1e-9));
+
+    OutcomeReport.Collector whole = new OutcomeReport.Collector();
+    whole.accept(sampled.apply("chow-sum").build());
+    assertThat(whole.stopsEarly()).isFalse();
+    assertThat(whole.tuningItems("chow-sum", 50).get(0).running()).isNull();
+
+    OutcomeReport.Collector learned = new OutcomeReport.Collector();
+    learned.accept(sampled.apply("posthoc-quantile").setRuleVersion(2L).setLabelPropensity(0.2).build());
+    assertThat(learned.stopsEarly()).isTrue();
+    assertThat(learned.tuningItems("posthoc-quantile@2", 50).get(0).running()).isNull();
+  }
 }
