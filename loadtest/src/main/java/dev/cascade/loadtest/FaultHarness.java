@@ -233,7 +233,7 @@ public final class FaultHarness {
             middleEvaluation.nextAccuracy(), middleEvaluation.rule("chow-sum").aucDf(),
             middleEvaluation.rule("chow-sum").oracleSharePct()));
       }
-      if (!learnerPolicies.isEmpty() || !middlePhases.isEmpty()) {
+      if (!learnerPolicies.isEmpty() || !middlePhases.isEmpty() || !smallPhases.isEmpty()) {
         // The policies the learner wrote (the middle tier's threshold and target in each), and the
         // requests reaching the middle tier under each policy version: the share passed on, the
         // share served right, and their mean cost (every tier's calls).
@@ -515,7 +515,7 @@ public final class FaultHarness {
         exploreMismatches(v.middleAnswers, o.routerSettings()), learned,
         o.middle().isEmpty() || learned.isEmpty() ? List.of()
             : dev.cascade.router.learning.TierPhases.of(v.middleReached.values(), 1),
-        learned.isEmpty() ? List.of() : dev.cascade.router.learning.TierPhases.ofSmall(v.reached.values()));
+        o.learnSettings().isEmpty() ? List.of() : dev.cascade.router.learning.TierPhases.ofSmall(v.reached.values()));
   }
 
   /**
