@@ -25,7 +25,8 @@ import picocli.CommandLine.Mixin;
         + " answer it at start and every round also trains on it, as older than all the traffic and never held out."
         + " Given what a right answer is worth in cost units (learn.tier-answer-value), it also retunes the"
         + " threshold of each exploring middle tier from the tier's outcomes, writing a policy when the new threshold"
-        + " beats the one in force on held-out outcomes.",
+        + " beats the one in force on held-out outcomes; with learn.small-answer-value, the small model's threshold"
+        + " too, which the rules it publishes then keep in share.",
         "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
         + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {

@@ -223,7 +223,7 @@ public final class OutcomeReport {
      * call), each weight capped at {@code maxWeight}.
      */
     public List<TierTuning.Item> tuningItems(String spec, double maxWeight) {
-      DeferralRule stopping = stopsEarly() ? exactRule(spec) : null;
+      DeferralRule stopping = stopsEarly() ? dev.cascade.router.policy.EarlyDeferral.exactRule(spec) : null;
       return items.stream().filter(item -> item.inForce().equals(spec))
           .map(item -> {
             double[] running = stopping == null || item.tokenCost() <= 0 ? null
@@ -232,17 +232,6 @@ public final class OutcomeReport {
                 Math.min(maxWeight, item.weight()), running, running == null ? 0 : item.tokenCost());
           })
           .toList();
-    }
-
-    /** The closed-form rule {@code spec} names where its early deferral is exact; null otherwise (a learned rule). */
-    private static DeferralRule exactRule(String spec) {
-      try {
-        DeferralRules.RuleName name = DeferralRules.parseName(spec);
-        DeferralRule rule = DeferralRules.of(name.rule(), name.alpha());
-        return dev.cascade.router.policy.EarlyDeferral.isExact(rule) ? rule : null;
-      } catch (IllegalArgumentException e) {
-        return null;
-      }
     }
 
     /**

@@ -396,7 +396,7 @@ public final class TierOutcomeReport {
       asRunRight += (ruleDeferred ? item.nextCorrect() : item.tierCorrect()) ? w : 0;
     }
     List<Point> points = points(items.stream().filter(item -> item.inForce().equals(inForce)).toList(),
-        collected.stopsEarly() ? exactRule(inForce) : null);
+        collected.stopsEarly() ? dev.cascade.router.policy.EarlyDeferral.exactRule(inForce) : null);
     int explored = (int) items.stream().filter(Item::explored).count();
     int labelSampled = (int) items.stream().filter(Item::labelSampled).count();
     return new TierOutcomeReport(collected.tier, collected.read, n, explored, labelSampled,
@@ -404,17 +404,6 @@ public final class TierOutcomeReport {
         Collections.unmodifiableMap(new LinkedHashMap<>(collected.labels)), total, total * total / squares,
         tierRight / total, nextRight / total, asRunPassed / total, asRunRight / total, List.copyOf(results), inForce,
         points);
-  }
-
-  /** The rule named as a tier answer records it, where its early deferral is exact; else null. */
-  private static DeferralRule exactRule(String name) {
-    try {
-      DeferralRules.RuleName parsed = DeferralRules.parseName(name);
-      DeferralRule rule = DeferralRules.of(parsed.rule(), parsed.alpha());
-      return dev.cascade.router.policy.EarlyDeferral.isExact(rule) ? rule : null;
-    } catch (IllegalArgumentException e) {
-      return null;
-    }
   }
 
   /**

@@ -87,6 +87,21 @@ public final class EarlyDeferral {
     return rule instanceof ChowSumRule || (rule instanceof ChowQuantileRule q && q.alpha() == 0.0);
   }
 
+  /**
+   * The built-in rule {@code name} names (as a policy or an outcome spells it: {@code chow-sum},
+   * {@code chow-quantile}, {@code chow-quantile-0.1}) where its early deferral is exact ({@link
+   * #isExact}); null otherwise (a learned rule, a version, an unknown name).
+   */
+  public static DeferralRule exactRule(String name) {
+    try {
+      dev.cascade.router.rules.DeferralRules.RuleName parsed = dev.cascade.router.rules.DeferralRules.parseName(name);
+      DeferralRule rule = dev.cascade.router.rules.DeferralRules.of(parsed.rule(), parsed.alpha());
+      return isExact(rule) ? rule : null;
+    } catch (IllegalArgumentException e) {
+      return null;
+    }
+  }
+
   /** As {@link #condition(DeferralRule, DeferralPolicy, boolean, int)}, a margin's rule asked every {@link #DEFAULT_EVERY} tokens. */
   public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled) {
     return condition(rule, policy, enabled, DEFAULT_EVERY);
