@@ -353,6 +353,9 @@ final class DemoCommand implements Callable<Integer> {
                   new dev.cascade.router.learner.LearnerMetrics(new PrometheusRegistry()));
           ProgressBar bar = Progress.bar("requests", examples.size(), Progress.shown(json), true)) {
         router.metrics().registry().ifPresent(r -> r.register((MultiCollector) largeMetrics::scrape));
+        if (serve) {
+          publishPolicy(config);
+        }
         if (skipRule != null) {
           publishRule(config, router, skipRule);
         }
@@ -375,6 +378,20 @@ final class DemoCommand implements Callable<Integer> {
       try (TextGenerator alone = TextGenerators.load(config.get(CascadeConfig.LARGE_MODEL), engine)) {
         return summarize(config, small, alone, examples, result, maxNew, tierNames, tuned);
       }
+    }
+  }
+
+  /**
+   * Writes the policy the demo's router decides by (its configured one, the threshold calibrated)
+   * to the policy topic, version 0, so that {@code eval --outcomes}, {@code learn} and {@code policy}
+   * pointed at the demo's broker read that policy rather than their own configured defaults.
+   */
+  private static void publishPolicy(CascadeConfig config) {
+    dev.cascade.router.policy.DeferralPolicy configured = CascadeRouter.configuredPolicy(config);
+    try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(
+        CascadeRouter.clientProperties(config), config.topics().policy(), configured)) {
+      topic.publish(configured.writtenAs(configured.version(), "demo", System.currentTimeMillis(),
+          "the demo's configured policy"), Duration.ofSeconds(30));
     }
   }
 
