@@ -386,7 +386,7 @@ final class DemoCommand implements Callable<Integer> {
    * to the policy topic, version 0, so that {@code eval --outcomes}, {@code learn} and {@code policy}
    * pointed at the demo's broker read that policy rather than their own configured defaults.
    */
-  private static void publishPolicy(CascadeConfig config) {
+  static void publishPolicy(CascadeConfig config) {
     dev.cascade.router.policy.DeferralPolicy configured = CascadeRouter.configuredPolicy(config);
     try (dev.cascade.router.api.PolicyTopic topic = dev.cascade.router.api.PolicyTopic.start(
         CascadeRouter.clientProperties(config), config.topics().policy(), configured)) {
