@@ -309,9 +309,9 @@ public final class CascadeConfig {
           + " where one does better than the rule in force (chosen and checked as a threshold is; the configured"
           + " policy.tier-rules are weighed too); empty: the rule in force is kept and only its threshold retuned");
   public static final ConfigKey<Double> LEARN_TIER_HALF_LIFE = ConfigKey.doubleInRange("learn.tier-half-life", 0.0,
-      0.0, 1e9, "with learn.tier-answer-value: a middle tier's usable outcomes weigh half for every this many newer"
-          + " ones (by created_at_ms), so its threshold follows a shift in the traffic sooner; 0: every outcome of"
-          + " the window alike");
+      0.0, 1e9, "with learn.tier-answer-value or learn.small-answer-value: a tier's usable outcomes weigh half for"
+          + " every this many newer ones (by created_at_ms), so its threshold follows a shift in the traffic sooner;"
+          + " 0: every outcome of the window alike");
   public static final ConfigKey<Integer> LEARN_TIER_EVERY_MS = ConfigKey.intInRange("learn.tier-every-ms", 60_000, 1_000,
       Integer.MAX_VALUE, "with learn.tier-answer-value or learn.small-answer-value: how often the thresholds are"
           + " reconsidered");

@@ -389,7 +389,7 @@ public final class TierTuner implements AutoCloseable {
   public static TierTuning.Decision decideSmall(DeferralPolicy policy, OutcomeReport.Collector collected, double value,
       Settings settings) {
     String rule = collected.specFor(policy.rule(), policy.alpha(), policy.ruleVersion());
-    List<TierTuning.Item> items = collected.tuningItems(rule, settings.maxWeight());
+    List<TierTuning.Item> items = collected.tuningItems(rule, settings.maxWeight(), settings.halfLife());
     double e = policy.explorationRate();
     double inForce = TierTuning.thresholdInForce(items, policy.threshold(),
         policy.holdsTargetRate() ? policy.targetEscalationRate() : 0, e);

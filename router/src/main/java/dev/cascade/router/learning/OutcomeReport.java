@@ -98,7 +98,7 @@ public final class OutcomeReport {
   /** One usable outcome. */
   private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
       double weight, String inForce, double score, Map<String, Double> shadows, long promptHash, boolean explored,
-      boolean labelSampled, String requestId, double nextCost, float[] logprobs, double tokenCost) {}
+      boolean labelSampled, String requestId, double nextCost, float[] logprobs, double tokenCost, long createdAtMs) {}
 
   /**
    * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
@@ -191,7 +191,7 @@ public final class OutcomeReport {
       items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt()), propensity < 1.0,
           outcome.getLabelPropensity() != null, outcome.getRequestId(), nextCost, logprobs,
-          smallTokenCost(outcome, nextCost, logprobs.length)));
+          smallTokenCost(outcome, nextCost, logprobs.length), outcome.getCreatedAtMs()));
       labels.merge(source, 1L, Long::sum);
     }
 
@@ -223,15 +223,27 @@ public final class OutcomeReport {
      * call), each weight capped at {@code maxWeight}.
      */
     public List<TierTuning.Item> tuningItems(String spec, double maxWeight) {
+      return tuningItems(spec, maxWeight, 0);
+    }
+
+    /**
+     * As above, each weight also halving for every {@code halfLife} of these outcomes created after
+     * it ({@code created_at_ms}; ties by the order read), so that a choice leans towards recent
+     * traffic; 0: every outcome alike.
+     */
+    public List<TierTuning.Item> tuningItems(String spec, double maxWeight, double halfLife) {
       DeferralRule stopping = stopsEarly() ? dev.cascade.router.policy.EarlyDeferral.exactRule(spec) : null;
-      return items.stream().filter(item -> item.inForce().equals(spec))
-          .map(item -> {
-            double[] running = stopping == null || item.tokenCost() <= 0 ? null
-                : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
-            return new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
-                Math.min(maxWeight, item.weight()), running, running == null ? 0 : item.tokenCost());
-          })
-          .toList();
+      List<Item> decided = items.stream().filter(item -> item.inForce().equals(spec)).toList();
+      double[] decay = TierTuning.halfLifeFactors(decided.stream().mapToLong(Item::createdAtMs).toArray(), halfLife);
+      List<TierTuning.Item> out = new ArrayList<>(decided.size());
+      for (int n = 0; n < decided.size(); n++) {
+        Item item = decided.get(n);
+        double[] running = stopping == null || item.tokenCost() <= 0 ? null
+            : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
+        out.add(new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
+            Math.min(maxWeight, item.weight()) * decay[n], running, running == null ? 0 : item.tokenCost()));
+      }
+      return out;
     }
 
     /**

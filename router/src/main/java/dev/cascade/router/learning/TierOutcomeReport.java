@@ -241,9 +241,6 @@ public final class TierOutcomeReport {
     public List<TierTuning.Item> tuningItems(dev.cascade.router.policy.TierPolicy policy, double maxWeight,
         double halfLife) {
       Objects.requireNonNull(policy, "policy");
-      if (!(halfLife >= 0) || Double.isInfinite(halfLife)) {
-        throw new IllegalArgumentException("halfLife: must be 0 or above, and finite, was " + halfLife);
-      }
       double[] decay = decay(halfLife);
       DeferralRule rule = DeferralRules.of(policy.rule(), policy.alpha());
       boolean stops = stopsEarly() && dev.cascade.router.policy.EarlyDeferral.isExact(rule);
@@ -267,19 +264,7 @@ public final class TierOutcomeReport {
       if (decay != null && decay.length == items.size() && decayHalfLife == halfLife) {
         return decay;
       }
-      double[] factors = new double[items.size()];
-      java.util.Arrays.fill(factors, 1.0);
-      if (halfLife > 0) {
-        Integer[] newestFirst = new Integer[items.size()];
-        for (int n = 0; n < newestFirst.length; n++) {
-          newestFirst[n] = n;
-        }
-        java.util.Arrays.sort(newestFirst, java.util.Comparator.comparingLong((Integer n) -> items.get(n).createdAtMs())
-            .thenComparingInt(n -> n).reversed());
-        for (int rank = 0; rank < newestFirst.length; rank++) {
-          factors[newestFirst[rank]] = Math.pow(0.5, rank / halfLife);
-        }
-      }
+      double[] factors = TierTuning.halfLifeFactors(items.stream().mapToLong(Item::createdAtMs).toArray(), halfLife);
       decay = factors;
       decayHalfLife = halfLife;
       return factors;

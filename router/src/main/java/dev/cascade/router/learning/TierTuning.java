@@ -485,4 +485,29 @@ public final class TierTuning {
     double se = Math.sqrt(squares) / total;
     return new double[] {mean, mean - Z * se};
   }
+
+  /**
+   * Each outcome's weight factor for a half-life of {@code halfLife} outcomes: 0.5 to the power of
+   * how many usable outcomes were created after it ({@code createdAtMs}; ties by the order given)
+   * over {@code halfLife}, so that a choice leans towards recent traffic; all 1 for 0.
+   */
+  public static double[] halfLifeFactors(long[] createdAtMs, double halfLife) {
+    if (!(halfLife >= 0) || Double.isInfinite(halfLife)) {
+      throw new IllegalArgumentException("halfLife: must be 0 or above, and finite, was " + halfLife);
+    }
+    double[] factors = new double[createdAtMs.length];
+    java.util.Arrays.fill(factors, 1.0);
+    if (halfLife > 0) {
+      Integer[] newestFirst = new Integer[createdAtMs.length];
+      for (int n = 0; n < newestFirst.length; n++) {
+        newestFirst[n] = n;
+      }
+      java.util.Arrays.sort(newestFirst, java.util.Comparator.comparingLong((Integer n) -> createdAtMs[n])
+          .thenComparingInt(n -> n).reversed());
+      for (int rank = 0; rank < newestFirst.length; rank++) {
+        factors[newestFirst[rank]] = Math.pow(0.5, rank / halfLife);
+      }
+    }
+    return factors;
+  }
 }

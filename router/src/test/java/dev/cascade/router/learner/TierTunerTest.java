@@ -334,4 +334,33 @@ class TierTunerTest {
     assertThat(both.policy().tierPolicies().get(0).threshold()).isCloseTo(optimum(100), within(0.4));
     assertThat(both.policy().reason()).contains("small model threshold").contains("tier 1 threshold");
   }
+
+  @Test
+  void withAHalfLifeTheSmallModelsChoiceFollowsTheNewestTrafficToo() {
+    // As for a middle tier: 8,000 older requests (best 1.29 at V = 100), then 2,000 on which the
+    // small model is right less often at the same score (best 0.43).
+    DeferralPolicy current = smallPolicy(4.0, 0.2, 0.0, List.of());
+    dev.cascade.router.learning.OutcomeReport.Collector collector = new dev.cascade.router.learning.OutcomeReport.Collector();
+    long at = 0;
+    for (Request r : population(8_000, 3)) {
+      collector.accept(createdAt(SyntheticTierOutcomes.smallOutcome(r, current), at++));
+    }
+    List<Request> shifted = SyntheticTierOutcomes.population(2_000, 9, "shift-", 1);
+    java.util.Collections.shuffle(shifted, new java.util.Random(1)); // read order is not time order
+    for (Request r : shifted) {
+      collector.accept(createdAt(SyntheticTierOutcomes.smallOutcome(r, current),
+          8_000 + Integer.parseInt(r.id().substring("shift-".length()))));
+    }
+    double newest = -Math.log(0.75 - LARGE_COST / 100);
+
+    TierTuning.Decision alike = TierTuner.decide(current, List.of(), collector, settings(0).withSmallValue(100), 1234L,
+        8).small();
+    TierTuning.Decision recent = TierTuner.decide(current, List.of(), collector,
+        settings(0).withSmallValue(100).withHalfLife(300), 1234L, 8).small();
+
+    assertThat(alike.threshold()).as(alike.reason()).isGreaterThan(0.9);
+    assertThat(recent.threshold()).as(recent.reason()).isLessThan(alike.threshold() - 0.4);
+    assertThat(recent.result()).as(recent.reason()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(recent.threshold()).as(recent.reason()).isCloseTo(newest, within(0.3));
+  }
 }
