@@ -76,9 +76,8 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     }
   }
 
-  /** A finished round: the verdict, the policy to publish with it, and where its snapshot ended. */
   /**
-   * One round's result.
+   * A finished round: the verdict, the policy to publish with it, and where its snapshot ended.
    *
    * @param policy the policy it decided on, or null
    * @param basis the policy in force when it started, whose threshold (or target rate) the decided one keeps

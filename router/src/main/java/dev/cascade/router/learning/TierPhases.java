@@ -10,9 +10,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * What the requests reaching a middle tier (or the small model, {@link #ofSmall}) got under each policy version: how many reached it, the
- * share it passed on, the share served a right answer (the reference), and their mean cost (every
- * tier's calls, {@code cost_units}). Where a tuner changed the tier's threshold between versions,
+ * What the requests reaching a middle tier (or the small model, {@link #ofSmall}) got under each
+ * policy version: how many reached it, the share it passed on, the share served a right answer (the
+ * reference), and their mean cost (every tier's calls, {@code cost_units}). Where a tuner changed the tier's threshold between versions,
  * this is the before and after. A request counts under the policy version its tier's decision
  * used ({@code TierAnswer.policy_version}), or, from routers that did not record it, the one its
  * outcome records (its small-model decision's, which may be older).
