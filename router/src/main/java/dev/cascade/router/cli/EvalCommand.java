@@ -483,15 +483,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     node.put("answer_value", answerValue);
     node.put("policy_version", policy.version());
     node.put("rule", rule);
-    dev.cascade.router.learning.TierTuning.Decision d = dev.cascade.router.learner.TierTuner.decideSmall(policy,
-        collector, answerValue, dev.cascade.router.learner.TierTuner.Settings.from(config));
-    if (d.result() == dev.cascade.router.learning.TierTuning.Result.SKIPPED && d.fitted() == 0
-        && !collector.usableBySpec().isEmpty()) {
-      // None of the usable outcomes was decided by the policy eval was given.
-      d = dev.cascade.router.learning.TierTuning.Decision.skipped(d.reason() + ": give eval the routers' policy.*"
-          + " settings (--config, --set) or set the policy (`cascade policy set`)", d.currentThreshold(), 0, rule, 0);
-    }
-    return putDecision(node, d);
+    return putDecision(node, dev.cascade.router.learner.TierTuner.decideSmall(policy, collector, answerValue,
+        dev.cascade.router.learner.TierTuner.Settings.from(config), ": give eval the routers' policy.* settings"
+            + " (--config, --set) or set the policy (`cascade policy set`)"));
   }
 
   /** A tuning decision's fields ({@code tuning} in the JSON), onto {@code node}. */

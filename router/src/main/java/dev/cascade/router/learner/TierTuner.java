@@ -388,16 +388,25 @@ public final class TierTuner implements AutoCloseable {
    */
   public static TierTuning.Decision decideSmall(DeferralPolicy policy, OutcomeReport.Collector collected, double value,
       Settings settings) {
+    return decideSmall(policy, collected, value, settings, "");
+  }
+
+  /**
+   * As above, {@code noneDecided} appended to the reason when none of the usable outcomes was decided
+   * by the policy's rule (what the caller should do about it).
+   */
+  public static TierTuning.Decision decideSmall(DeferralPolicy policy, OutcomeReport.Collector collected, double value,
+      Settings settings, String noneDecided) {
     String rule = collected.specFor(policy.rule(), policy.alpha(), policy.ruleVersion());
     List<TierTuning.Item> items = collected.tuningItems(rule, settings.maxWeight(), settings.halfLife());
     double e = policy.explorationRate();
     double inForce = TierTuning.thresholdInForce(items, policy.threshold(),
         policy.holdsTargetRate() ? policy.targetEscalationRate() : 0, e);
-    Map<String, Long> bySpec = collected.usableBySpec();
-    if (items.isEmpty() && !bySpec.isEmpty()) {
+    Map<String, Long> bySpec = items.isEmpty() ? collected.usableBySpec() : Map.of();
+    if (!bySpec.isEmpty()) {
       return TierTuning.Decision.skipped("no usable outcome was decided by " + rule + ", the rule of the policy in"
           + " force (v" + policy.version() + (policy.version() == 0 ? ": the configured policy.*, the policy topic"
-          + " holding none" : "") + "); they were decided by " + bySpec, inForce, 0, rule, 0);
+          + " holding none" : "") + "); they were decided by " + bySpec + noneDecided, inForce, 0, rule, 0);
     }
     if (e == 0.0) {
       return TierTuning.Decision.skipped("the small model does not explore (policy.exploration-rate, or `cascade"

@@ -370,8 +370,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       // may have changed them while it trained), and a version above whatever was written meanwhile.
       if (round.policy() != null) {
         DeferralPolicy inForce = currentPolicy();
-        ChallengerTrial.Verdict verdict = v;
-        round = new Round(v, asOfNow(round.policy(), round.basis(), inForce, p -> calibratedThreshold(verdict, p),
+        round = new Round(v, asOfNow(round.policy(), round.basis(), inForce, p -> calibratedThreshold(v, p),
             nextPolicyVersion(inForce)), round.basis(), round.snapshotNextSeq());
       }
       String threshold = round.policy() == null ? null
