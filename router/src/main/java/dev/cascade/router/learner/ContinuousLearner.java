@@ -59,7 +59,9 @@ public final class ContinuousLearner implements AutoCloseable {
     specs.add(new NewTopic(examplesTopic, 1, replication));
     TopicProvisioner.ensure(CascadeRouter.clientProperties(config), specs);
     LearnerMetrics metrics = new LearnerMetrics(registry);
-    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics);
+    // The trainer and the tier tuner of this process see each other's policies before the topic does.
+    PolicyWrites writes = new PolicyWrites();
+    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics, writes);
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = streamsProperties(config, applicationId, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);
@@ -99,7 +101,7 @@ public final class ContinuousLearner implements AutoCloseable {
         config.topics().outcomes(), config.topics().feedback(), settings.trial().set().ruleName(),
         config.topics().rules(), config.topics().policy());
     try {
-      learner.tierTuner = TierTuner.startIfAsked(config, metrics, trainerHere::get);
+      learner.tierTuner = TierTuner.startIfAsked(config, metrics, trainerHere::get, writes);
     } catch (RuntimeException e) {
       learner.close();
       throw e;

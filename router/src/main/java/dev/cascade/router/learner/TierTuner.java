@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * <p>It keeps no state: each round decides from what the topics hold, so a restart (after {@code
  * kill -9} too) goes on where the topics are. A policy that changed while a round read the outcomes
  * (an operator's, or the learner's rule) is not overwritten: the round's decision is dropped and
- * the next round decides on the new policy.
+ * the next round decides on the new policy. That includes a policy the trainer of this process
+ * has written but not yet committed ({@link PolicyWrites}).
  */
 public final class TierTuner implements AutoCloseable {
 
@@ -132,6 +133,8 @@ public final class TierTuner implements AutoCloseable {
   private final PolicyTopic policies;
   private final LearnerMetrics metrics;
   private final java.util.function.BooleanSupplier active;
+  /** Shared with the trainer of this learner process, if any: neither writes over the other's policy unseen. */
+  private final PolicyWrites writes;
   /** The rule the learner trains, whose pins hold against the small model's retuning; null: pins do not hold. */
   private final String pinRule;
   private final Thread thread;
@@ -143,7 +146,9 @@ public final class TierTuner implements AutoCloseable {
   private final Object wake = new Object();
 
   private TierTuner(Settings settings, Map<String, Object> client, String outcomesTopic, String feedbackTopic,
-      PolicyTopic policies, LearnerMetrics metrics, java.util.function.BooleanSupplier active, String pinRule) {
+      PolicyTopic policies, LearnerMetrics metrics, java.util.function.BooleanSupplier active, PolicyWrites writes,
+      String pinRule) {
+    this.writes = writes;
     this.settings = settings;
     this.pinRule = pinRule;
     this.client = client;
@@ -158,14 +163,16 @@ public final class TierTuner implements AutoCloseable {
 
   /** Starts the tuner when {@code learn.tier-answer-value} or {@code learn.small-answer-value} is above 0; null otherwise. */
   public static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics) {
-    return startIfAsked(config, metrics, () -> true);
+    return startIfAsked(config, metrics, () -> true, new PolicyWrites());
   }
 
   /**
    * As above, running its rounds only while {@code active} says so: of two learners with one
-   * application id, the one the trainer's task is on, so that one policy is written, not two.
+   * application id, the one the trainer's task is on, so that one policy is written, not two; and
+   * writing through {@code writes}, which the trainer of this process writes through too.
    */
-  static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics, java.util.function.BooleanSupplier active) {
+  static TierTuner startIfAsked(CascadeConfig config, LearnerMetrics metrics, java.util.function.BooleanSupplier active,
+      PolicyWrites writes) {
     Settings settings = Settings.from(config);
     if (!(settings.value() > 0) && !(settings.smallValue() > 0)) {
       return null;
@@ -173,7 +180,7 @@ public final class TierTuner implements AutoCloseable {
     Map<String, Object> client = CascadeRouter.clientProperties(config);
     PolicyTopic policies = PolicyTopic.start(client, config.topics().policy(), CascadeRouter.configuredPolicy(config));
     TierTuner tuner = new TierTuner(settings, client, config.topics().outcomes(), config.topics().feedback(), policies,
-        metrics, active, config.get(CascadeConfig.LEARN_RESPECT_PINS) ? config.get(CascadeConfig.LEARN_RULE) : null);
+        metrics, active, writes, config.get(CascadeConfig.LEARN_RESPECT_PINS) ? config.get(CascadeConfig.LEARN_RULE) : null);
     tuner.thread.start();
     List<String> what = new ArrayList<>();
     if (settings.smallValue() > 0) {
@@ -272,13 +279,13 @@ public final class TierTuner implements AutoCloseable {
     if (!running) {
       return; // closed during the round: its decision is left to the next start, which reads the topics again
     }
-    DeferralPolicy now = policies.current();
-    if (now.version() != current.version()) {
-      LOG.info("tier tuner: the policy changed during the round (v{} to v{}); not written, the next round decides on"
-          + " v{}", current.version(), now.version(), now.version());
+    String refused = writes.tunerWrites(current, policies.current(), round.policy(),
+        p -> policies.publish(p, PUBLISH_TIMEOUT));
+    if (refused != null) {
+      LOG.info("tier tuner: {}; policy v{} not written, the next round decides again", refused,
+          round.policy().version());
       return;
     }
-    policies.publish(round.policy(), PUBLISH_TIMEOUT);
     written.add(round.policy());
     LOG.info("tier tuner: policy v{} written: {}", round.policy().version(), round.policy().reason());
   }

@@ -13,6 +13,25 @@ public final class SyntheticOutcomes {
 
   private SyntheticOutcomes() {}
 
+  /**
+   * A labelled outcome whose benefit a learned rule can see and Chow-Sum sees poorly: deferring
+   * helps where the median token log-prob is low, whatever the length. Deferred under Chow-Sum at
+   * 12 (so both models' correctness is known) and labelled by a reference.
+   */
+  public static RoutingOutcome learnable(java.util.SplittableRandom random, String id) {
+    UncertaintyFeatures features = SyntheticExamples.randomFeatures(random);
+    boolean helps = features.logprobQuantile(0.5) < -1.0;
+    boolean bothRight = !helps && random.nextInt(3) != 0;
+    return RoutingOutcome.newBuilder()
+        .setRequestId(id).setPrompt("synthetic prompt " + id)
+        .setSmallText(helps || !bothRight ? "wrong" : "right").setFeatures(new HashMap<>(features.asMap()))
+        .setRule("chow-sum").setScore(-features.logprobSum()).setThreshold(12).setPolicyVersion(0)
+        .setDecision(Decision.DEFER).setPropensity(1.0).setServedBy(ServedBy.LARGE)
+        .setLargeText(helps || bothRight ? "right" : "also wrong").setReference("right")
+        .setSmallCorrect(!helps && bothRight).setLargeCorrect(helps || bothRight)
+        .setLatencies(StageLatencies.newBuilder().build()).setCreatedAtMs(0).setCompletedAtMs(0).build();
+  }
+
   /** An accepted request without a reference, scored by chow-sum (score 0, threshold 0). */
   static RoutingOutcome.Builder accepted(String id, UncertaintyFeatures features) {
     return RoutingOutcome.newBuilder()

@@ -1,0 +1,106 @@
+package dev.cascade.router.learner;
+
+import dev.cascade.router.policy.DeferralPolicy;
+import java.time.Duration;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The policies one learner process writes, as its two writers know them before the policy topic
+ * shows them to the other: the trainer's ({@link TrainerProcessor}, in its stream task's
+ * transaction, on the topic at the task's next commit) and the tier tuner's ({@link TierTuner},
+ * written and read back by the tuner's own reader, but perhaps not yet in the trainer's store).
+ *
+ * <p>Each writes under this object's lock, so that neither writes over a policy of the other that
+ * it has not seen:
+ * <ul>
+ *   <li>the trainer starts from the newest policy of the three (its store's, the tuner's last, its
+ *       own last), so a threshold the tuner wrote a moment ago is kept even before the trainer's
+ *       store has read it;
+ *   <li>the tuner writes nothing while a trainer's policy newer than the one on the topic is still
+ *       in the trainer's open transaction: its round was decided on a policy about to be replaced
+ *       (another rule, whose scores the round never read), so the next round decides again.
+ * </ul>
+ * A trainer's write stops holding the tuner back once the tuner's reader shows that version or a
+ * newer one, when the trainer's task is closed (its transaction then aborts unless it was
+ * committed, so it is on the topic or nowhere), or, should neither ever happen, after {@link
+ * #PENDING_LIMIT}. Two learner processes are not covered: only the one holding the trainer's task
+ * runs the tuner.
+ */
+final class PolicyWrites {
+
+  private static final Logger LOG = LoggerFactory.getLogger(PolicyWrites.class);
+
+  /** The longest a trainer's write waits to show on the topic before the tuner stops waiting for it. */
+  static final Duration PENDING_LIMIT = Duration.ofSeconds(60);
+
+  private final LongSupplier nanos;
+  private DeferralPolicy tunerLast;
+  private DeferralPolicy trainerPending;
+  private long trainerPendingAtNanos;
+
+  PolicyWrites() {
+    this(System::nanoTime);
+  }
+
+  PolicyWrites(LongSupplier nanos) {
+    this.nanos = nanos;
+  }
+
+  /**
+   * The policy in force as this process knows it: the newest, by version, of {@code read} (what
+   * the caller's own view of the topic holds), the tuner's last policy, and the trainer's last.
+   */
+  synchronized DeferralPolicy newest(DeferralPolicy read) {
+    DeferralPolicy newest = read;
+    for (DeferralPolicy p : new DeferralPolicy[] {tunerLast, trainerPending}) {
+      if (p != null && p.version() > newest.version()) {
+        newest = p;
+      }
+    }
+    return newest;
+  }
+
+  /**
+   * Notes a policy the trainer forwarded in its task's transaction. Call it under this object's
+   * lock, held since the policy in force was read with {@link #newest}.
+   */
+  synchronized void trainerWrote(DeferralPolicy policy) {
+    trainerPending = policy;
+    trainerPendingAtNanos = nanos.getAsLong();
+  }
+
+  /** The trainer's task closed: its last policy is on the topic or will never be. */
+  synchronized void trainerClosed() {
+    trainerPending = null;
+  }
+
+  /**
+   * Publishes the tuner's {@code policy}, decided on {@code decidedOn}, unless the policy changed
+   * meanwhile: {@code read} (the tuner's view of the topic now) is another version, or the trainer
+   * has written a newer policy that is not on the topic yet.
+   *
+   * @return null when {@code publish} wrote it; otherwise why it was not written
+   */
+  synchronized String tunerWrites(DeferralPolicy decidedOn, DeferralPolicy read, DeferralPolicy policy,
+      Consumer<DeferralPolicy> publish) {
+    if (read.version() != decidedOn.version()) {
+      return "the policy changed during the round (v" + decidedOn.version() + " to v" + read.version() + ")";
+    }
+    if (trainerPending != null && trainerPending.version() > read.version()) {
+      long waited = nanos.getAsLong() - trainerPendingAtNanos;
+      if (waited < PENDING_LIMIT.toNanos()) {
+        return "the trainer wrote policy v" + trainerPending.version() + " (rule " + trainerPending.ruleSpec()
+            + ") during the round, not on the topic yet";
+      }
+      LOG.warn("the trainer's policy v{} is not on the policy topic {} s after it was written; writing the tuner's"
+          + " policy over v{}", trainerPending.version(), Duration.ofNanos(waited).toSeconds(), read.version());
+    }
+    trainerPending = null;
+    publish.accept(policy);
+    tunerLast = policy;
+    return null;
+  }
+}
