@@ -24,7 +24,10 @@ import java.util.Objects;
  * threshold, and a threshold already at its best stays. The check estimates what choosing on these
  * outcomes gains, not what the one threshold written gains: each fold's choice saw a (1 − f) share
  * of them, so it is a little pessimistic for the choice on all of them; the bound treats the
- * outcomes as independent, which the folds' shared fitting data makes a little optimistic.
+ * outcomes as independent, which the folds' shared fitting data makes optimistic. Measured over
+ * 400 windows of 2,000 outcomes ({@code TierTuningFalseRetuneTest}): a threshold at its strict
+ * best is retuned in 3.5-4.3% of them (below the nominal 5%), one where every threshold is worth
+ * the same in 7.5-11% (a move that costs nothing); with no outcome held out, 23.5% and 34.3%.
  * Checking every outcome instead of one held-out share needs about {@code holdoutFraction} as many
  * outcomes for the same bound.
  *
