@@ -22,6 +22,7 @@ import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
+import dev.cascade.router.learning.TierPhases;
 import dev.cascade.router.learning.TrainingOverlap;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -110,6 +111,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           + " settings the learner reads: with --tier, what the learner's tier tuner would decide; without, the same"
           + " choice for the small model's threshold.")
   Double answerValue;
+
+  @Option(names = "--by-policy-version",
+      description = "With --outcomes: also say, for each policy version, what the requests its decisions routed got"
+          + " (the small model's, or with --tier tier N's): how many, the share passed on, the share served a right"
+          + " answer (by the reference, or by the feedback on it), the cost a request, and with --answer-value what"
+          + " a request was worth, with its standard error. Versions cover different spells of traffic, so a"
+          + " difference between two is the policy's and the traffic's.")
+  boolean byPolicyVersion;
 
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
       description = "Kafka brokers for --outcomes (default: the bootstrap.servers configuration key).")
@@ -270,6 +279,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--answer-value: must be a positive number of cost units, was " + answerValue);
     }
+    if (byPolicyVersion && source.outcomes == null) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--by-policy-version applies to --outcomes"
+          + " only (it reads the policy version each outcome records)");
+    }
     if (tier != null && !ruleFiles.isEmpty()) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rule-file applies to the small model's"
           + " rules, not with --tier (a middle tier's rules are the closed-form ones, all evaluated)");
@@ -382,7 +395,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       return evaluateTierOutcomes(config, client, feedback);
     }
     OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
-    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
+    TierPhases.Accumulator phases = byPolicyVersion ? TierPhases.accumulator(0, feedback::on) : null;
+    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
+        phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
     OutcomeReport report = OutcomeReport.compute(collector, rules, resamples, seed);
     ObjectNode tuning = answerValue == null ? null : smallTuning(config, client, collector);
@@ -403,6 +418,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       if (tuning != null) {
         root.set("tuning", tuning);
       }
+      if (phases != null) {
+        root.set("policy_versions", PolicyVersionTable.json(phases.phases(), answerValue));
+      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
@@ -412,6 +430,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         out.printf(Locale.ROOT, "%nthe small model's threshold at %s cost units a right answer (policy v%d, %s): %s%n",
             tuning.get("answer_value").asText(), tuning.get("policy_version").asLong(), tuning.get("rule").asText(),
             tuning.get("result").asText().toUpperCase(Locale.ROOT) + ": " + tuning.get("reason").asText());
+      }
+      if (phases != null) {
+        out.print(PolicyVersionTable.text(phases.phases(), answerValue, "the small model's"));
       }
     }
     out.flush();
@@ -423,7 +444,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       throws IOException {
     dev.cascade.router.learning.TierOutcomeReport.Collector collector =
         new dev.cascade.router.learning.TierOutcomeReport.Collector(tier, feedback::on);
-    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes, collector, progressBars());
+    TierPhases.Accumulator phases = byPolicyVersion ? TierPhases.accumulator(tier, feedback::on) : null;
+    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
+        phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
     dev.cascade.router.learning.TierOutcomeReport report =
         dev.cascade.router.learning.TierOutcomeReport.compute(collector, resamples, seed);
@@ -443,6 +466,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       if (tuning != null) {
         root.set("tuning", tuning);
       }
+      if (phases != null) {
+        root.set("policy_versions", PolicyVersionTable.json(phases.phases(), answerValue));
+      }
       out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       out.println("outcomes: " + read.range());
@@ -452,6 +478,9 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
             tuning.get("answer_value").asText(), tuning.get("policy_version").asLong(), tier,
             tuning.get("tier_rule").asText(), tuning.get("result").asText().toUpperCase(Locale.ROOT) + ": "
             + tuning.get("reason").asText());
+      }
+      if (phases != null) {
+        out.print(PolicyVersionTable.text(phases.phases(), answerValue, "tier " + tier + "'s"));
       }
     }
     out.flush();

@@ -34,6 +34,12 @@ class EvalTiersOptionsTest {
   }
 
   @Test
+  void byPolicyVersionReadsTheOutcomesTopicOnly() throws Exception {
+    assertThat(refused("../models/data/validation.jsonl", "--by-policy-version"))
+        .contains("--by-policy-version applies to --outcomes only");
+  }
+
+  @Test
   void oneTierIsNotACascade() throws Exception {
     assertThat(refused("../models/data/validation.jsonl", "--tiers", "small")).contains("--tiers: needs at least 2");
   }

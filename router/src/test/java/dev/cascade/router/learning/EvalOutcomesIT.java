@@ -184,7 +184,7 @@ class EvalOutcomesIT {
       cli.setErr(new PrintWriter(stderr));
 
       int code = cli.execute("eval", "--outcomes", topic, "--tier", "1", "--bootstrap-servers",
-          kafka.bootstrapServers(), "--json", "--resamples", "200");
+          kafka.bootstrapServers(), "--json", "--resamples", "200", "--by-policy-version");
 
       assertThat(code).as(stderr.toString()).isZero();
       assertThat(stderr.toString()).contains("81 outcomes read, 50 used for tier 1")
@@ -198,6 +198,11 @@ class EvalOutcomesIT {
       assertThat(json.get("outcomes").get("skipped").get(TierOutcomeReport.NOT_REACHED).asInt()).isEqualTo(1);
       assertThat(json.get("weighted_n").asDouble()).isCloseTo(30 + 20 * 4, within(1e-9));
       assertThat(json.get("warnings").get(0).get("type").asText()).isEqualTo("stopped_early");
+      // --by-policy-version with --tier: tier 1's decisions (all under v1), its stopped answers included.
+      assertThat(json.get("policy_versions")).hasSize(1);
+      assertThat(json.get("policy_versions").get(0).get("policy_version").asLong()).isEqualTo(1);
+      assertThat(json.get("policy_versions").get(0).get("judged").asInt()).isEqualTo(80);
+      assertThat(json.get("policy_versions").get(0).get("passed_on").asDouble()).isEqualTo(0.75);
       int n = medium.size();
       boolean[] mm = new boolean[n];
       boolean[] ll = new boolean[n];
@@ -358,6 +363,69 @@ class EvalOutcomesIT {
       assertThat(skipped.get("result").asText()).isEqualTo("skipped");
       assertThat(skipped.get("reason").asText()).startsWith("no usable outcome was decided by chow-average")
           .contains("they were decided by {chow-sum=");
+    }
+  }
+
+  /**
+   * {@code --by-policy-version}: each policy version's requests, judged by their reference, or by the
+   * feedback on the feedback topic where they have none; the rest counted as unjudged.
+   */
+  @Test
+  void saysWhatEachPolicyVersionsRequestsGotJudgedByReferenceOrFeedback() throws Exception {
+    String topic = "outcomes-by-version";
+    SplittableRandom random = new SplittableRandom(29);
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      createTopics(kafka, topic);
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers()))) {
+        admin.createTopics(List.of(new NewTopic("cascade.feedback", 2, (short) 1))).all().get();
+      }
+      List<RoutingOutcome> outcomes = List.of(
+          // v3: served right by the small model, passed on and served right by large (both by reference), and
+          // served by the small model with no reference, which the feedback says was wrong.
+          SyntheticOutcomes.accepted("a", SyntheticExamples.randomFeatures(random)).setSmallText("ref")
+              .setReference("ref").setPolicyVersion(3).setCostUnits(1).build(),
+          SyntheticOutcomes.checked("b", SyntheticExamples.randomFeatures(random), false, true, 1.0, Map.of())
+              .setLargeText("ref").setReference("ref").setPolicyVersion(3).setCostUnits(11).build(),
+          SyntheticOutcomes.accepted("c", SyntheticExamples.randomFeatures(random)).setPolicyVersion(3)
+              .setCostUnits(1).build(),
+          // v4: a corrected text that is the small model's answer, and one nobody judged.
+          SyntheticOutcomes.accepted("d", SyntheticExamples.randomFeatures(random)).setSmallText("fixed")
+              .setPolicyVersion(4).setCostUnits(1).build(),
+          SyntheticOutcomes.accepted("e", SyntheticExamples.randomFeatures(random)).setPolicyVersion(4)
+              .setCostUnits(1).build());
+      send(kafka, topic, outcomes);
+      try (KafkaProducer<String, dev.cascade.schemas.avro.Feedback> producer = new KafkaProducer<>(producerConfig(kafka),
+          new StringSerializer(), CascadeSerdes.feedback().serializer())) {
+        producer.send(new ProducerRecord<>("cascade.feedback", "c", dev.cascade.schemas.avro.Feedback.newBuilder()
+            .setRequestId("c").setCorrect(false).setSource("user").setCreatedAtMs(0).build())).get();
+        producer.send(new ProducerRecord<>("cascade.feedback", "d", dev.cascade.schemas.avro.Feedback.newBuilder()
+            .setRequestId("d").setCorrectedText("fixed").setSource("labeller").setCreatedAtMs(0).build())).get();
+      }
+
+      Run run = eval(kafka, "--outcomes", topic, "--by-policy-version", "--answer-value", "100", "--json");
+
+      assertThat(run.code()).as(run.err()).isZero();
+      JsonNode versions = new ObjectMapper().readTree(run.out()).get("policy_versions");
+      assertThat(versions).hasSize(2);
+      JsonNode v3 = versions.get(0);
+      assertThat(v3.get("policy_version").asLong()).isEqualTo(3);
+      assertThat(v3.get("judged").asInt()).isEqualTo(3);
+      assertThat(v3.get("unjudged").asInt()).isZero();
+      assertThat(v3.get("passed_on").asDouble()).isCloseTo(1 / 3.0, within(1e-9));
+      assertThat(v3.get("served_right").asDouble()).isCloseTo(2 / 3.0, within(1e-9));
+      assertThat(v3.get("cost_per_request").asDouble()).isCloseTo(13 / 3.0, within(1e-9));
+      assertThat(v3.get("value_per_request").asDouble()).isCloseTo(100 * 2 / 3.0 - 13 / 3.0, within(1e-9));
+      assertThat(v3.get("value_standard_error").asDouble()).isPositive();
+      JsonNode v4 = versions.get(1);
+      assertThat(v4.get("judged").asInt()).isEqualTo(1);
+      assertThat(v4.get("unjudged").asInt()).isEqualTo(1);
+      assertThat(v4.get("served_right").asDouble()).isEqualTo(1.0);
+      assertThat(v4.get("value_standard_error").isNull()).as("one judged request has no spread").isTrue();
+
+      Run text = eval(kafka, "--outcomes", topic, "--by-policy-version");
+      assertThat(text.out()).contains("by policy version (the small model's decisions")
+          .containsPattern("v3 +3 +0 +33\\.3% +66\\.7% +4\\.3")
+          .contains("a difference between two is the policy's and the traffic's");
     }
   }
 }

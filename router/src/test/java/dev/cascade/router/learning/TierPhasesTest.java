@@ -66,4 +66,66 @@ class TierPhasesTest {
     assertThat(phases).extracting(TierPhases.Phase::reached).containsExactly(1, 1);
     assertThat(phases.get(1).passedOn()).isEqualTo(1.0);
   }
+
+  private static RoutingOutcome small(String id, long policyVersion, boolean deferred, String served, String reference,
+      double cost) {
+    RoutingOutcome.Builder b = SyntheticOutcomes.checked(id, SyntheticExamples.randomFeatures(new SplittableRandom(3)),
+        false, false, 1.0, Map.of()).setReference(reference).setPolicyVersion(policyVersion).setCostUnits(cost);
+    if (deferred) {
+      return b.setLargeText(served).build();
+    }
+    return b.setDecision(dev.cascade.schemas.avro.Decision.ACCEPT).setServedBy(dev.cascade.schemas.avro.ServedBy.SMALL)
+        .setSmallText(served).setLargeText(null).build();
+  }
+
+  private static dev.cascade.schemas.avro.Feedback feedback(String id, Boolean correct, String corrected) {
+    return dev.cascade.schemas.avro.Feedback.newBuilder().setRequestId(id).setCorrect(correct)
+        .setCorrectedText(corrected).setSource("user").setCreatedAtMs(0).build();
+  }
+
+  @Test
+  void withoutAReferenceTheFeedbackJudgesTheAnswerServedAndTheRestAreCountedApart() {
+    Map<String, dev.cascade.schemas.avro.Feedback> judged = Map.of(
+        "verdict-right", feedback("verdict-right", true, null),
+        "verdict-wrong", feedback("verdict-wrong", false, null),
+        "corrected-same", feedback("corrected-same", null, "x"),
+        "corrected-other", feedback("corrected-other", null, "y"));
+    TierPhases.Accumulator phases = TierPhases.accumulator(0, o -> judged.get(o.getRequestId().toString()));
+    List.of(
+        small("verdict-right", 2, false, "a", null, 10),
+        small("verdict-wrong", 2, true, "b", null, 300),
+        small("corrected-same", 2, false, "x", null, 10),
+        small("corrected-other", 2, true, "x", null, 300),
+        small("nobody", 2, false, "a", null, 10),          // neither a reference nor feedback
+        small("referenced", 5, false, "r", "r", 10),       // the reference, not the feedback, judges it
+        small("nobody-5", 5, true, "a", null, 300)).forEach(phases);
+    List<TierPhases.Phase> out = phases.phases();
+    assertThat(out).extracting(TierPhases.Phase::policyVersion).containsExactly(2L, 5L);
+    TierPhases.Phase v2 = out.get(0);
+    assertThat(v2.reached()).isEqualTo(4);
+    assertThat(v2.unjudged()).isEqualTo(1);
+    assertThat(v2.right()).as("verdict-right and corrected-same").isEqualTo(0.5);
+    assertThat(v2.passedOn()).isEqualTo(0.5);
+    assertThat(v2.cost()).isEqualTo(155.0);
+    TierPhases.Phase v5 = out.get(1);
+    assertThat(v5.reached()).isEqualTo(1);
+    assertThat(v5.unjudged()).isEqualTo(1);
+    assertThat(v5.right()).isEqualTo(1.0);
+    assertThat(TierPhases.ofSmall(List.of(small("nobody", 2, false, "a", null, 10))))
+        .as("judged by references only: a version with none judged is left out").isEmpty();
+  }
+
+  @Test
+  void theStandardErrorOfAVersionsWorthIsThatOfTheMeanOfItsRequests() {
+    // Worth at 100 per request: 100 × right − cost, over four requests: 90, -300, 90, -200.
+    TierPhases.Accumulator phases = TierPhases.accumulator(0, o -> null);
+    List.of(small("a", 1, false, "r", "r", 10), small("b", 1, true, "w", "r", 300), small("c", 1, false, "r", "r", 10),
+        small("d", 1, true, "r", "r", 300)).forEach(phases);
+    TierPhases.Phase ph = phases.phases().get(0);
+    double[] worth = {90, -300, 90, -200};
+    double mean = java.util.Arrays.stream(worth).average().orElseThrow();
+    double sampleVariance = java.util.Arrays.stream(worth).map(w -> (w - mean) * (w - mean)).sum() / 3;
+    assertThat(ph.utility(100)).isCloseTo(mean, within(1e-9));
+    assertThat(ph.utilityStandardError(100)).isCloseTo(Math.sqrt(sampleVariance / 4), within(1e-9));
+  }
 }
