@@ -72,7 +72,24 @@ public final class TierOutcomeReport {
 
   private record Item(String requestId, float[] logprobs, double[] chow, String inForce, double score,
       boolean tierCorrect, boolean nextCorrect, double weight, boolean explored, double tierCost, double nextCost,
-      boolean labelSampled, long createdAtMs, double tokenCost) {}
+      boolean labelSampled, long createdAtMs, double tokenCost, double stopMargin) {
+
+    /**
+     * This answer's running scores by {@code rule}, each less {@link #stopMargin} where {@code
+     * rule} is the one that scored it ({@code ruleName}): the routers stopped it that far above its
+     * threshold (under a target rate, {@code policy.target-early-defer-margin}), so at a threshold
+     * T it would stop once its running score passed T plus that margin. Null when it has none.
+     */
+    double[] stopScores(DeferralRule rule, String ruleName) {
+      double[] running = dev.cascade.router.policy.EarlyDeferral.runningScores(rule, logprobs);
+      if (running != null && stopMargin > 0 && ruleName.equals(inForce)) {
+        for (int k = 0; k < running.length; k++) {
+          running[k] -= stopMargin;
+        }
+      }
+      return running;
+    }
+  }
 
   /**
    * The tiers together with a share of the requests passed on: the threshold that passes it on,
@@ -174,7 +191,7 @@ public final class TierOutcomeReport {
       items.add(new Item(outcome.getRequestId(), logprobs, scores, answer.getRule(), answer.getScore(), answer.getText().equals(right),
           next.getText().equals(right), 1.0 / (propensity * labelPropensity), answer.getExplored(),
           answer.getCostUnits(), next.getCostUnits(), answer.getLabelPropensity() != null, outcome.getCreatedAtMs(),
-          tokenCost(answer, outcome.getPrompt())));
+          tokenCost(answer, outcome.getPrompt()), stopMargin(answer)));
     }
 
     /**
@@ -183,7 +200,17 @@ public final class TierOutcomeReport {
      * dev.cascade.router.routing.CostModel#promptTokens} + output tokens)); 0 where the output's
      * count is unknown.
      */
-    private static double tokenCost(TierAnswer answer, String prompt) {
+    /**
+   * How far above its threshold the routers asked {@code answer} to stop ({@code stop_threshold}
+   * less {@code threshold}): 0 at a fixed threshold, a margin under a target rate; 0 when either is
+   * not recorded.
+   */
+  static double stopMargin(TierAnswer answer) {
+    return answer.getStopThreshold() == null || answer.getThreshold() == null ? 0
+        : Math.max(0, answer.getStopThreshold() - answer.getThreshold());
+  }
+
+  private static double tokenCost(TierAnswer answer, String prompt) {
       Integer output = dev.cascade.router.routing.RoutingRecords.outputTokens(answer);
       int tokens = output == null ? 0 : dev.cascade.router.routing.CostModel.promptTokens(prompt) + output;
       return tokens <= 0 ? 0 : answer.getCostUnits() / tokens;
@@ -247,8 +274,7 @@ public final class TierOutcomeReport {
       List<TierTuning.Item> out = new ArrayList<>(items.size());
       for (int n = 0; n < items.size(); n++) {
         Item item = items.get(n);
-        double[] running = stops && item.tokenCost() > 0
-            ? dev.cascade.router.policy.EarlyDeferral.runningScores(rule, item.logprobs()) : null;
+        double[] running = stops && item.tokenCost() > 0 ? item.stopScores(rule, policy.ruleName()) : null;
         out.add(new TierTuning.Item(item.requestId(), policy.score(item.logprobs()), item.tierCorrect(),
             item.nextCorrect(), item.nextCost(), Math.min(maxWeight, item.weight()) * decay[n], running,
             running == null ? 0 : item.tokenCost()));
@@ -407,8 +433,8 @@ public final class TierOutcomeReport {
     // Each answer's running scores once, for every share's threshold.
     List<TierTuning.Item> stops = byScore.stream().map(item -> new TierTuning.Item(item.requestId(), item.score(),
         item.tierCorrect(), item.nextCorrect(), item.nextCost(), item.weight(),
-        stopping == null || item.tokenCost() <= 0 ? null
-            : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs()), item.tokenCost()))
+        stopping == null || item.tokenCost() <= 0 ? null : item.stopScores(stopping, item.inForce()),
+        item.tokenCost()))
         .toList();
     List<Point> points = new ArrayList<>();
     for (double share : SHARES) {

@@ -76,6 +76,42 @@ class TierOutcomeReportTest {
     }
   }
 
+  /**
+   * Under a tier's target rate the routers ask an answer to stop a margin above the threshold it is
+   * decided by ({@code stop_threshold} above {@code threshold}): at a threshold T it stops once its
+   * running score passes T plus that margin, so fewer of its tokens are saved than at T itself.
+   * Another rule's running scores are in other units and are not shifted.
+   */
+  @Test
+  void underATargetRateTheSavingCountsTheMarginTheRoutersStoppedAbove() {
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 1.5, 0.0, 0.3);
+    // Six tokens of -0.5 each: running Chow-Sum 0.5, 1.0, ..., 3.0; passed on at 1.5, asked to stop above 2.2.
+    RoutingOutcome o = SyntheticTierOutcomes.outcome(new Request("m", 3.0, false, true), policy, 1.5,
+        java.util.Collections.nCopies(6, -0.5f));
+    o.getTierAnswers().get(0).setCostUnits(40);
+    RoutingOutcome fixed = RoutingOutcome.newBuilder(o).build();
+    fixed.getTierAnswers().get(0).setStopThreshold(1.5);
+    RoutingOutcome target = RoutingOutcome.newBuilder(o).build();
+    target.getTierAnswers().get(0).setStopThreshold(2.2);
+    TierOutcomeReport.Collector atThreshold = new TierOutcomeReport.Collector(1);
+    atThreshold.accept(fixed);
+    TierOutcomeReport.Collector aboveIt = new TierOutcomeReport.Collector(1);
+    aboveIt.accept(target);
+    TierTuning.Item plain = atThreshold.tuningItems(policy, 50).get(0);
+    TierTuning.Item margin = aboveIt.tuningItems(policy, 50).get(0);
+    // At 1.5: stopped after the fourth token (2.0 > 1.5), two saved; with the 0.7 margin after the
+    // fifth (2.5 > 2.2), one saved.
+    assertThat(plain.saved(1.5)).isCloseTo(2 * plain.tokenCost(), within(1e-9));
+    assertThat(margin.saved(1.5)).isCloseTo(1 * margin.tokenCost(), within(1e-9));
+    assertThat(margin.saved(0.9)).as("stops after the fourth at 0.9 + 0.7").isCloseTo(2 * margin.tokenCost(),
+        within(1e-9));
+    assertThat(margin.score()).as("the decision's score is not shifted").isEqualTo(plain.score());
+    assertThat(aboveIt.tuningItems(new TierPolicy("chow-quantile", 0.0, 0.5, 0.0, 0.3), 50).get(0).running())
+        .as("Chow-Quantile at 0 scores a running minimum, in other units: not shifted")
+        .containsExactly(atThreshold.tuningItems(new TierPolicy("chow-quantile", 0.0, 0.5, 0.0, 0.3), 50).get(0)
+            .running());
+  }
+
   @Test
   void theExploredRequestsStandForTheOnesTheTierServed() {
     List<Request> requests = population(8_000, 3);
