@@ -399,7 +399,15 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
         phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
-    OutcomeReport report = OutcomeReport.compute(collector, rules, resamples, seed);
+    OutcomeReport report;
+    try {
+      report = OutcomeReport.compute(collector, rules, resamples, seed);
+    } catch (IllegalArgumentException e) {
+      if (phases == null) {
+        throw e;
+      }
+      return policyVersionsOnly(read, phases, e.getMessage(), "the small model's");
+    }
     ObjectNode tuning = answerValue == null ? null : smallTuning(config, client, collector);
 
     PrintWriter err = spec.commandLine().getErr();
@@ -439,6 +447,30 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     return 0;
   }
 
+  /**
+   * {@code --by-policy-version} where no outcome can evaluate the rules (say, feedback that judges
+   * only the answer served): the policy versions alone, with why the rules were not evaluated.
+   */
+  private Integer policyVersionsOnly(OutcomesTopic.Read read, TierPhases.Accumulator phases, String why,
+      String whose) throws IOException {
+    PrintWriter err = spec.commandLine().getErr();
+    err.println("the rules are not evaluated: " + why);
+    err.flush();
+    PrintWriter out = spec.commandLine().getOut();
+    if (json) {
+      ObjectNode root = new ObjectMapper().createObjectNode();
+      root.put("source", read.range());
+      root.put("rules_not_evaluated", why);
+      root.set("policy_versions", PolicyVersionTable.json(phases.phases(), answerValue));
+      out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    } else {
+      out.println("outcomes: " + read.range());
+      out.print(PolicyVersionTable.text(phases.phases(), answerValue, whose));
+    }
+    out.flush();
+    return 0;
+  }
+
   /** {@code eval --outcomes --tier N}: middle tier N's rules from the topic. */
   private Integer evaluateTierOutcomes(CascadeConfig config, Map<String, Object> client, FeedbackJoin feedback)
       throws IOException {
@@ -448,8 +480,15 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
         phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
-    dev.cascade.router.learning.TierOutcomeReport report =
-        dev.cascade.router.learning.TierOutcomeReport.compute(collector, resamples, seed);
+    dev.cascade.router.learning.TierOutcomeReport report;
+    try {
+      report = dev.cascade.router.learning.TierOutcomeReport.compute(collector, resamples, seed);
+    } catch (IllegalArgumentException e) {
+      if (phases == null) {
+        throw e;
+      }
+      return policyVersionsOnly(read, phases, e.getMessage(), "tier " + tier + "'s");
+    }
     PrintWriter err = spec.commandLine().getErr();
     err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
         report.skipped().isEmpty() ? "none" : report.skipped());

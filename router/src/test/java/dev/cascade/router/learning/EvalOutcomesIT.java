@@ -426,6 +426,15 @@ class EvalOutcomesIT {
       assertThat(text.out()).contains("by policy version (the small model's decisions")
           .containsPattern("v3 +3 +0 +33\\.3% +66\\.7% +4\\.3")
           .contains("a difference between two is the policy's and the traffic's");
+      // No outcome reached tier 1, so its rules cannot be evaluated: the versions are said all the same.
+      Run tier = eval(kafka, "--outcomes", topic, "--tier", "1", "--by-policy-version", "--json");
+      assertThat(tier.code()).as(tier.err()).isZero();
+      assertThat(tier.err()).contains("the rules are not evaluated: ");
+      JsonNode tierJson = new ObjectMapper().readTree(tier.out());
+      assertThat(tierJson.get("rules_not_evaluated").asText()).isNotEmpty();
+      assertThat(tierJson.get("policy_versions")).isEmpty();
+      Run plain = eval(kafka, "--outcomes", topic, "--tier", "1");
+      assertThat(plain.code()).as("without --by-policy-version it is an error, as before").isEqualTo(2);
     }
   }
 }
