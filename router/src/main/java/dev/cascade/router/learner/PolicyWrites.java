@@ -38,6 +38,7 @@ final class PolicyWrites {
 
   private final LongSupplier nanos;
   private DeferralPolicy tunerLast;
+  private long tunerLastAtNanos;
   private DeferralPolicy trainerPending;
   private long trainerPendingAtNanos;
 
@@ -51,16 +52,24 @@ final class PolicyWrites {
 
   /**
    * The policy in force as this process knows it: the newest, by version, of {@code read} (what
-   * the caller's own view of the topic holds), the tuner's last policy, and the trainer's last.
+   * the caller's own view of the topic holds), the tuner's last policy, and the trainer's last,
+   * each of the two only within {@link #PENDING_LIMIT} of being written: by then the topic shows it
+   * (or it was never committed), and a lower version on the topic is a topic deleted and written
+   * again, whose policy is the one in force.
    */
   synchronized DeferralPolicy newest(DeferralPolicy read) {
     DeferralPolicy newest = read;
-    for (DeferralPolicy p : new DeferralPolicy[] {tunerLast, trainerPending}) {
-      if (p != null && p.version() > newest.version()) {
-        newest = p;
-      }
+    if (recent(tunerLast, tunerLastAtNanos) && tunerLast.version() > newest.version()) {
+      newest = tunerLast;
+    }
+    if (recent(trainerPending, trainerPendingAtNanos) && trainerPending.version() > newest.version()) {
+      newest = trainerPending;
     }
     return newest;
+  }
+
+  private boolean recent(DeferralPolicy written, long atNanos) {
+    return written != null && nanos.getAsLong() - atNanos < PENDING_LIMIT.toNanos();
   }
 
   /**
@@ -101,6 +110,7 @@ final class PolicyWrites {
     trainerPending = null;
     publish.accept(policy);
     tunerLast = policy;
+    tunerLastAtNanos = nanos.getAsLong();
     return null;
   }
 }

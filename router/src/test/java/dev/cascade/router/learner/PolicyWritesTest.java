@@ -40,6 +40,20 @@ class PolicyWritesTest {
   }
 
   @Test
+  void aPolicyWrittenHereCountsOnlyUntilTheTopicCouldShowIt() {
+    DeferralPolicy tuned = policy(7, "chow-sum", 9, "learner");
+    assertThat(writes.tunerWrites(v3.writtenAs(6, "admin", 0, "x"), v3.writtenAs(6, "admin", 0, "x"), tuned,
+        published::add)).isNull();
+    nanos.addAndGet(PolicyWrites.PENDING_LIMIT.toNanos());
+    // The policy topic deleted and written again since: its v1 is the policy in force, not the tuner's v7.
+    DeferralPolicy rewritten = policy(1, "chow-sum", 11, "admin");
+    assertThat(writes.newest(rewritten)).isSameAs(rewritten);
+    writes.trainerWrote(policy(8, "posthoc-quantile", 0.4, "learner"));
+    nanos.addAndGet(PolicyWrites.PENDING_LIMIT.toNanos());
+    assertThat(writes.newest(rewritten)).as("never committed").isSameAs(rewritten);
+  }
+
+  @Test
   void theTunerWritesNothingOverATrainersPolicyTheTopicDoesNotShowYet() {
     DeferralPolicy trained = policy(4, "posthoc-quantile", 0.4, "learner");
     writes.trainerWrote(trained);
