@@ -18,10 +18,13 @@ final class PolicyVersionTable {
   /**
    * One object per policy version: {@code policy_version}, {@code judged}, {@code unjudged}, {@code
    * passed_on}, {@code served_right}, {@code cost_per_request}, and with {@code value} {@code
-   * value_per_request} and {@code value_standard_error}; null where nothing was judged.
+   * value_per_request} and {@code value_standard_error}, and after the first version with requests
+   * judged {@code compared_with} (the previous such version), {@code value_change} and {@code
+   * value_change_standard_error}; null where nothing was judged.
    */
   static ArrayNode json(List<TierPhases.Phase> phases, Double value) {
     ArrayNode list = new ObjectMapper().createArrayNode();
+    TierPhases.Phase before = null;
     for (TierPhases.Phase ph : phases) {
       ObjectNode one = list.addObject();
       one.put("policy_version", ph.policyVersion());
@@ -33,6 +36,14 @@ final class PolicyVersionTable {
       if (value != null) {
         number(one, "value_per_request", ph.reached() == 0 ? Double.NaN : ph.utility(value));
         number(one, "value_standard_error", ph.utilityStandardError(value));
+        if (before != null && ph.reached() > 0) {
+          one.put("compared_with", before.policyVersion());
+          number(one, "value_change", ph.utility(value) - before.utility(value));
+          number(one, "value_change_standard_error", changeStandardError(before, ph, value));
+        }
+      }
+      if (ph.reached() > 0) {
+        before = ph;
       }
     }
     return list;
@@ -70,8 +81,28 @@ final class PolicyVersionTable {
               : String.format(Locale.ROOT, " %24s", String.format(Locale.ROOT, "%.1f ± %.1f", ph.utility(value),
                   ph.utilityStandardError(value)))));
     }
+    if (value != null) {
+      TierPhases.Phase before = null;
+      for (TierPhases.Phase ph : phases) {
+        if (ph.reached() == 0) {
+          continue;
+        }
+        if (before != null) {
+          out.append(String.format(Locale.ROOT, "v%d against v%d: %+.1f ± %.1f a request%n", ph.policyVersion(),
+              before.policyVersion(), ph.utility(value) - before.utility(value), changeStandardError(before, ph, value)));
+        }
+        before = ph;
+      }
+    }
     return out.append("Versions cover different spells of traffic: a difference between two is the policy's and the"
         + " traffic's.\n").toString();
+  }
+
+  /** The standard error of the difference of two versions' worth a request (independent requests); NaN if either has none. */
+  static double changeStandardError(TierPhases.Phase before, TierPhases.Phase after, double value) {
+    double a = before.utilityStandardError(value);
+    double b = after.utilityStandardError(value);
+    return Math.sqrt(a * a + b * b);
   }
 
   private static String trim(double value) {
