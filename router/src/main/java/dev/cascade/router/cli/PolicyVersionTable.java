@@ -100,9 +100,7 @@ final class PolicyVersionTable {
 
   /** The standard error of the difference of two versions' worth a request (independent requests); NaN if either has none. */
   static double changeStandardError(TierPhases.Phase before, TierPhases.Phase after, double value) {
-    double a = before.utilityStandardError(value);
-    double b = after.utilityStandardError(value);
-    return Math.sqrt(a * a + b * b);
+    return TierPhases.changeStandardError(before, after, value);
   }
 
   private static String trim(double value) {

@@ -8,6 +8,7 @@ import dev.cascade.router.learning.FeedbackJoin;
 import dev.cascade.router.learning.OutcomeReport;
 import dev.cascade.router.learning.OutcomesTopic;
 import dev.cascade.router.learning.TierOutcomeReport;
+import dev.cascade.router.learning.TierPhases;
 import dev.cascade.router.learning.TierTuning;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TierPolicy;
@@ -246,12 +247,24 @@ public final class TierTuner implements AutoCloseable {
       collectors.add(new TierOutcomeReport.Collector(tier, feedback::on));
     }
     OutcomeReport.Collector smallCollector = small ? new OutcomeReport.Collector(feedback) : null;
+    // What each policy version's requests got, by tier (0: the small model), for the log.
+    Map<Integer, TierPhases.Accumulator> phases = new java.util.TreeMap<>();
+    if (small) {
+      phases.put(0, TierPhases.accumulator(0, feedback::on));
+    }
+    for (int tier = 1; tiers && tier <= current.tierPolicies().size(); tier++) {
+      phases.put(tier, TierPhases.accumulator(tier, feedback::on));
+    }
     OutcomesTopic.readNewest(client, outcomesTopic, o -> {
       collectors.forEach(c -> c.accept(o));
       if (smallCollector != null) {
         smallCollector.accept(o);
       }
+      phases.values().forEach(p -> p.accept(o));
     }, settings.newest());
+    phases.forEach((tier, p) -> LOG.info("tier tuner: {} by policy version, over the newest outcomes: {}",
+        tier == 0 ? "small model" : "tier " + tier, TierPhases.summary(p.phases(),
+            tier == 0 ? settings.smallValue() : settings.value())));
     Round round = decide(current, collectors, smallCollector, settings, System.currentTimeMillis(),
         policies.highestVersion() + 1);
     if (round.small() != null) {

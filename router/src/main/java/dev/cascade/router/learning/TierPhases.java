@@ -151,6 +151,40 @@ public final class TierPhases {
     }
   }
 
+  /**
+   * One line on the last two policy versions with requests judged: each one's judged requests and
+   * worth a request at {@code value} with its standard error, and the newer against the older;
+   * "no request judged" when none was.
+   */
+  public static String summary(List<Phase> phases, double value) {
+    List<Phase> judged = phases.stream().filter(p -> p.reached() > 0).toList();
+    if (judged.isEmpty()) {
+      return "no request judged";
+    }
+    List<Phase> last = judged.subList(Math.max(0, judged.size() - 2), judged.size());
+    StringBuilder line = new StringBuilder();
+    for (Phase p : last) {
+      line.append(line.length() == 0 ? "" : "; ").append(String.format(java.util.Locale.ROOT,
+          "v%d %d judged, worth %.1f ± %.1f a request", p.policyVersion(), p.reached(), p.utility(value),
+          p.utilityStandardError(value)));
+    }
+    if (last.size() == 2) {
+      Phase before = last.get(0);
+      Phase after = last.get(1);
+      line.append(String.format(java.util.Locale.ROOT, " (v%d against v%d: %+.1f ± %.1f)", after.policyVersion(),
+          before.policyVersion(), after.utility(value) - before.utility(value), changeStandardError(before, after,
+          value)));
+    }
+    return line.toString();
+  }
+
+  /** The standard error of {@code after}'s worth a request less {@code before}'s (independent requests); NaN if either has none. */
+  public static double changeStandardError(Phase before, Phase after, double value) {
+    double a = before.utilityStandardError(value);
+    double b = after.utilityStandardError(value);
+    return Math.sqrt(a * a + b * b);
+  }
+
   /** Tier {@code tier}'s decision on {@code o}, or null where the tier did not score an answer. */
   private static Decided decidedAt(RoutingOutcome o, int tier) {
     TierAnswer answer = o.getTierAnswers().stream().filter(t -> t.getTier() == tier && t.getRule() != null)

@@ -128,4 +128,19 @@ class TierPhasesTest {
     assertThat(ph.utility(100)).isCloseTo(mean, within(1e-9));
     assertThat(ph.utilityStandardError(100)).isCloseTo(Math.sqrt(sampleVariance / 4), within(1e-9));
   }
+
+  @Test
+  void theLearnersLineSaysTheLastTwoVersionsJudgedAndTheChange() {
+    List<TierPhases.Phase> phases = List.of(
+        new TierPhases.Phase(0, 100, 0.3, 0.6, 200, 100, 0, 3),
+        new TierPhases.Phase(1, 300, 0.5, 0.7, 300, 100, 0, 0),
+        new TierPhases.Phase(2, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 9),
+        new TierPhases.Phase(3, 400, 0.7, 0.75, 400, 400, 0, 0));
+    String line = TierPhases.summary(phases, 1000);
+    assertThat(line).startsWith("v1 300 judged, worth 400.0 ± ").contains("; v3 400 judged, worth 350.0 ± ")
+        .contains("(v3 against v1: -50.0 ± ").doesNotContain("v0").doesNotContain("v2 ");
+    assertThat(TierPhases.summary(phases.subList(0, 1), 1000)).isEqualTo(String.format(java.util.Locale.ROOT,
+        "v0 100 judged, worth 400.0 ± %.1f a request", phases.get(0).utilityStandardError(1000)));
+    assertThat(TierPhases.summary(phases.subList(2, 3), 1000)).isEqualTo("no request judged");
+  }
 }
