@@ -39,7 +39,7 @@ final class PolicyVersionTable {
         if (before != null && ph.reached() > 0) {
           one.put("compared_with", before.policyVersion());
           number(one, "value_change", ph.utility(value) - before.utility(value));
-          number(one, "value_change_standard_error", changeStandardError(before, ph, value));
+          number(one, "value_change_standard_error", TierPhases.changeStandardError(before, ph, value));
         }
       }
       if (ph.reached() > 0) {
@@ -89,7 +89,7 @@ final class PolicyVersionTable {
         }
         if (before != null) {
           out.append(String.format(Locale.ROOT, "v%d against v%d: %+.1f ± %.1f a request%n", ph.policyVersion(),
-              before.policyVersion(), ph.utility(value) - before.utility(value), changeStandardError(before, ph, value)));
+              before.policyVersion(), ph.utility(value) - before.utility(value), TierPhases.changeStandardError(before, ph, value)));
         }
         before = ph;
       }
@@ -98,10 +98,6 @@ final class PolicyVersionTable {
         + " traffic's.\n").toString();
   }
 
-  /** The standard error of the difference of two versions' worth a request (independent requests); NaN if either has none. */
-  static double changeStandardError(TierPhases.Phase before, TierPhases.Phase after, double value) {
-    return TierPhases.changeStandardError(before, after, value);
-  }
 
   private static String trim(double value) {
     return value == Math.rint(value) ? Long.toString((long) value) : Double.toString(value);
