@@ -89,7 +89,8 @@ final class PolicyVersionTable {
         }
         if (before != null) {
           out.append(String.format(Locale.ROOT, "v%d against v%d: %+.1f ± %.1f a request%n", ph.policyVersion(),
-              before.policyVersion(), ph.utility(value) - before.utility(value), TierPhases.changeStandardError(before, ph, value)));
+              before.policyVersion(), ph.utility(value) - before.utility(value),
+              TierPhases.changeStandardError(before, ph, value)));
         }
         before = ph;
       }

@@ -181,7 +181,8 @@ public final class TierTuner implements AutoCloseable {
     Map<String, Object> client = CascadeRouter.clientProperties(config);
     PolicyTopic policies = PolicyTopic.start(client, config.topics().policy(), CascadeRouter.configuredPolicy(config));
     TierTuner tuner = new TierTuner(settings, client, config.topics().outcomes(), config.topics().feedback(), policies,
-        metrics, active, writes, config.get(CascadeConfig.LEARN_RESPECT_PINS) ? config.get(CascadeConfig.LEARN_RULE) : null);
+        metrics, active, writes,
+        config.get(CascadeConfig.LEARN_RESPECT_PINS) ? config.get(CascadeConfig.LEARN_RULE) : null);
     tuner.thread.start();
     List<String> what = new ArrayList<>();
     if (settings.smallValue() > 0) {

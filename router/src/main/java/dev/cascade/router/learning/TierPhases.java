@@ -114,7 +114,8 @@ public final class TierPhases {
 
     @Override
     public void accept(RoutingOutcome o) {
-      Decided d = tier == 0 ? new Decided(o.getPolicyVersion(), o.getDecision() != Decision.ACCEPT) : decidedAt(o, tier);
+      Decided d = tier == 0 ? new Decided(o.getPolicyVersion(), o.getDecision() != Decision.ACCEPT)
+          : decidedAt(o, tier);
       if (d == null) {
         return;
       }
@@ -178,7 +179,10 @@ public final class TierPhases {
     return line.toString();
   }
 
-  /** The standard error of {@code after}'s worth a request less {@code before}'s (independent requests); NaN if either has none. */
+  /**
+   * The standard error of {@code after}'s worth a request less {@code before}'s (independent
+   * requests); NaN if either has none.
+   */
   public static double changeStandardError(Phase before, Phase after, double value) {
     double a = before.utilityStandardError(value);
     double b = after.utilityStandardError(value);
