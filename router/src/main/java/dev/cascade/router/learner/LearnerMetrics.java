@@ -53,6 +53,7 @@ public final class LearnerMetrics {
   private final Gauge publishedVersion;
   private final Counter deadLetters;
   private final Counter tierTunings;
+  private final Counter tierPoliciesDropped;
   private final Gauge tierGain;
 
   /** Metrics registered in {@code registry}. */
@@ -109,9 +110,15 @@ public final class LearnerMetrics {
         .labelNames("input").withoutExemplars().register(registry);
     tierTunings = Counter.builder().name("cascade_learner_tier_tunings_total")
         .help("Rounds of the tuner (learn.tier-answer-value, learn.small-answer-value), by tier (0: the small model) and"
-            + " result: retuned (a threshold better on the held-out outcomes was published), kept (none shown better),"
+            + " result: retuned (a threshold better on the held-out outcomes was found, and written unless the policy"
+            + " changed during the round: cascade_learner_tier_policies_dropped_total), kept (none shown better),"
             + " skipped (too few usable outcomes, the tier does not explore, or a pin holds)")
         .labelNames("tier", "result").withoutExemplars().register(registry);
+    tierPoliciesDropped = Counter.builder().name("cascade_learner_tier_policies_dropped_total")
+        .help("Policies the tuner decided on but did not write, because the policy changed during its round (an"
+            + " operator's, or one the trainer of this learner wrote that was not on the policy topic yet); the next"
+            + " round decides again")
+        .withoutExemplars().register(registry);
     tierGain = Gauge.builder().name("cascade_learner_tier_gain")
         .help("The tuner's last round for the tier (0: the small model): held-out utility per request (the answer value"
             + " per right answer, less the next tier's cost) of the threshold it chose, less the one in force")
@@ -184,6 +191,11 @@ public final class LearnerMetrics {
     if (Double.isFinite(gain)) {
       tierGain.labelValues(Integer.toString(tier)).set(gain);
     }
+  }
+
+  /** A policy the tuner decided on and did not write: the policy changed during its round. */
+  public void tierPolicyDropped() {
+    tierPoliciesDropped.inc();
   }
 
   public void deadLetter(String input) {

@@ -296,6 +296,7 @@ public final class TierTuner implements AutoCloseable {
     String refused = writes.tunerWrites(current, policies.current(), round.policy(),
         p -> policies.publish(p, PUBLISH_TIMEOUT));
     if (refused != null) {
+      metrics.tierPolicyDropped();
       LOG.info("tier tuner: {}; policy v{} not written, the next round decides again", refused,
           round.policy().version());
       return;
