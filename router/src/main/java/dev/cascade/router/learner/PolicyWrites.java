@@ -2,6 +2,7 @@ package dev.cascade.router.learner;
 
 import dev.cascade.router.policy.DeferralPolicy;
 import java.time.Duration;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -13,8 +14,10 @@ import org.slf4j.LoggerFactory;
  * transaction, on the topic at the task's next commit) and the tier tuner's ({@link TierTuner},
  * written and read back by the tuner's own reader, but perhaps not yet in the trainer's store).
  *
- * <p>Each writes under this object's lock, so that neither writes over a policy of the other that
- * it has not seen:
+ * <p>Each writes holding one lock, from reading the policy in force to writing its own, so that
+ * neither writes over a policy of the other that it has not seen. The trainer only tries to take
+ * it ({@link #tryStartTrainerWrite}): its stream thread never waits while the tuner writes and
+ * reads back over the network, and finishes its round at a later punctuation instead.
  * <ul>
  *   <li>the trainer starts from the newest policy of the three (its store's, the tuner's last, its
  *       own last), so a threshold the tuner wrote a moment ago is kept even before the trainer's
@@ -37,6 +40,9 @@ final class PolicyWrites {
   static final Duration PENDING_LIMIT = Duration.ofSeconds(60);
 
   private final LongSupplier nanos;
+  /** Held by a writer from reading the policy in force to writing its own. */
+  private final ReentrantLock writing = new ReentrantLock();
+  // The fields below are guarded by this object's monitor, held only briefly, never across I/O.
   private DeferralPolicy tunerLast;
   private long tunerLastAtNanos;
   private DeferralPolicy trainerPending;
@@ -73,8 +79,21 @@ final class PolicyWrites {
   }
 
   /**
-   * Notes a policy the trainer forwarded in its task's transaction. Call it under this object's
-   * lock, held since the policy in force was read with {@link #newest}.
+   * Takes the lock for a trainer's write if no tuner holds it (it may be publishing); the trainer
+   * then reads the policy in force with {@link #newest}, forwards its own, notes it with {@link
+   * #trainerWrote} and calls {@link #endTrainerWrite}. False: try again later.
+   */
+  boolean tryStartTrainerWrite() {
+    return writing.tryLock();
+  }
+
+  void endTrainerWrite() {
+    writing.unlock();
+  }
+
+  /**
+   * Notes a policy the trainer forwarded in its task's transaction, between {@link
+   * #tryStartTrainerWrite} and {@link #endTrainerWrite}.
    */
   synchronized void trainerWrote(DeferralPolicy policy) {
     trainerPending = policy;
@@ -93,8 +112,27 @@ final class PolicyWrites {
    *
    * @return null when {@code publish} wrote it; otherwise why it was not written
    */
-  synchronized String tunerWrites(DeferralPolicy decidedOn, DeferralPolicy read, DeferralPolicy policy,
+  String tunerWrites(DeferralPolicy decidedOn, DeferralPolicy read, DeferralPolicy policy,
       Consumer<DeferralPolicy> publish) {
+    writing.lock(); // the tuner's own thread waits, while a trainer's write (no I/O) finishes
+    try {
+      String refused = tunerMayWrite(decidedOn, read);
+      if (refused != null) {
+        return refused;
+      }
+      publish.accept(policy);
+      synchronized (this) {
+        tunerLast = policy;
+        tunerLastAtNanos = nanos.getAsLong();
+      }
+      return null;
+    } finally {
+      writing.unlock();
+    }
+  }
+
+  /** Why the tuner may not write over {@code read}, or null (a trainer's write that is on the topic is forgotten). */
+  private synchronized String tunerMayWrite(DeferralPolicy decidedOn, DeferralPolicy read) {
     if (read.version() != decidedOn.version()) {
       return "the policy changed during the round (v" + decidedOn.version() + " to v" + read.version() + ")";
     }
@@ -108,9 +146,6 @@ final class PolicyWrites {
           + " policy over v{}", trainerPending.version(), Duration.ofNanos(waited).toSeconds(), read.version());
     }
     trainerPending = null;
-    publish.accept(policy);
-    tunerLast = policy;
-    tunerLastAtNanos = nanos.getAsLong();
     return null;
   }
 }

@@ -358,6 +358,20 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   }
 
   private void finish(long now) {
+    // The lock the tuner writes under, from reading the policy in force to forwarding this round's,
+    // so that no policy of the tuner's comes between. Not waited for: while the tuner publishes (a
+    // write and its read-back), the round finishes at a later punctuation.
+    if (!writes.tryStartTrainerWrite()) {
+      return;
+    }
+    try {
+      finishWriting(now);
+    } finally {
+      writes.endTrainerWrite();
+    }
+  }
+
+  private void finishWriting(long now) {
     Round round;
     try {
       round = running.get();
@@ -371,74 +385,70 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     long rejected = s.rejected();
     long skipped = s.skipped();
     long lastVersion = s.lastPublishedVersion();
-    // Under the lock the tuner writes under: from reading the policy in force to forwarding this
-    // round's, no policy of the tuner's can come between.
-    synchronized (writes) {
-      if (round != null) {
-        ChallengerTrial.Verdict v = round.verdict();
-        // Read when the round ends, not when it started: a pin set during the round holds too.
-        String pin = (v.publish() || v.revert()) && settings.respectPins()
-            ? PinHold.reason(currentPolicy(), settings.trial().set().ruleName()) : null;
-        // The middle tiers as they are now, not as the round found them (the tier tuner, or an operator,
-        // may have changed them while it trained), and a version above whatever was written meanwhile.
-        if (round.policy() != null) {
-          DeferralPolicy inForce = currentPolicy();
-          round = new Round(v, asOfNow(round.policy(), round.basis(), inForce, p -> calibratedThreshold(v, p),
-              nextPolicyVersion(inForce)), round.basis(), round.snapshotNextSeq());
-        }
-        String threshold = round.policy() == null ? null
-            : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
-        if (v.publish()) {
-          LearnedRule rule = v.challenger();
-          String key = rule.name() + "@" + rule.info().version();
-          byte[] bytes = RuleArtifacts.encode(rule);
-          context.forward(new Record<String, Object>(key, bytes, now), rulesSink);
-          rules.put(key, bytes);
-          catalog.add(rule);
-          published++;
-          lastVersion = rule.info().version();
-          metrics.published(lastVersion);
-          if (pin == null) {
-            context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
-                now), policySink);
-            writes.trainerWrote(round.policy());
-            metrics.training("published", v.comparison().delta(), v.comparison().ciLow());
-            LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
-                round.policy().version(), threshold, round.policy().targetEscalationRate());
-          } else {
-            metrics.training("published_held", v.comparison().delta(), v.comparison().ciLow());
-            LOG.info("PUBLISHED {}; to the rules topic only, no policy written: {} (learn.respect-pins); to adopt it:"
-                + " cascade policy set --rule {} --threshold {}", v.reason(), pin, key, threshold);
-          }
-        } else if (v.revert() && pin != null) {
-          rejected++;
-          metrics.training("revert_held", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
-          LOG.info("NOT REVERTED to {}: {}; no policy written: {} (learn.respect-pins); to revert: cascade policy set"
-              + " --rule {} --threshold {}", round.policy().rule(), v.reason(), pin, round.policy().fallbackRule(), threshold);
-        } else if (v.revert()) {
+    if (round != null) {
+      ChallengerTrial.Verdict v = round.verdict();
+      // Read when the round ends, not when it started: a pin set during the round holds too.
+      String pin = (v.publish() || v.revert()) && settings.respectPins()
+          ? PinHold.reason(currentPolicy(), settings.trial().set().ruleName()) : null;
+      // The middle tiers as they are now, not as the round found them (the tier tuner, or an operator,
+      // may have changed them while it trained), and a version above whatever was written meanwhile.
+      if (round.policy() != null) {
+        DeferralPolicy inForce = currentPolicy();
+        round = new Round(v, asOfNow(round.policy(), round.basis(), inForce, p -> calibratedThreshold(v, p),
+            nextPolicyVersion(inForce)), round.basis(), round.snapshotNextSeq());
+      }
+      String threshold = round.policy() == null ? null
+          : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
+      if (v.publish()) {
+        LearnedRule rule = v.challenger();
+        String key = rule.name() + "@" + rule.info().version();
+        byte[] bytes = RuleArtifacts.encode(rule);
+        context.forward(new Record<String, Object>(key, bytes, now), rulesSink);
+        rules.put(key, bytes);
+        catalog.add(rule);
+        published++;
+        lastVersion = rule.info().version();
+        metrics.published(lastVersion);
+        if (pin == null) {
           context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
               now), policySink);
           writes.trainerWrote(round.policy());
-          rejected++;
-          metrics.training("reverted", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
-          LOG.info("REVERTED to {}: {}; policy v{} names it with threshold {}", round.policy().rule(), v.reason(),
-              round.policy().version(), threshold);
-        } else if (v.challenger() != null) {
-          rejected++;
-          // Beat the champion but not the fallback: counted apart, for an operator who wonders why a
-          // challenger that "beat" the champion was not published.
-          metrics.training(v.rejectedByFallback() ? "rejected_fallback" : "rejected", v.comparison().delta(),
-              v.comparison().ciLow());
-          LOG.info("REJECTED {}", v.reason());
+          metrics.training("published", v.comparison().delta(), v.comparison().ciLow());
+          LOG.info("PUBLISHED {}; policy v{} names it with threshold {} (target rate {})", v.reason(),
+              round.policy().version(), threshold, round.policy().targetEscalationRate());
         } else {
-          skipped++;
-          metrics.training("skipped", Double.NaN, Double.NaN);
-          long stopped = metrics.stoppedEarly();
-          LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped
-              + " outcomes since this learner started gave no label because the router stopped the small model early (small.early-defer): label"
-              + " a share of them, live with `cascade policy set --early-defer-label-share 0.05` (say) or"
-              + " small.early-defer-label-share on the routers, or small.early-defer=false to label them all");
+          metrics.training("published_held", v.comparison().delta(), v.comparison().ciLow());
+          LOG.info("PUBLISHED {}; to the rules topic only, no policy written: {} (learn.respect-pins); to adopt it:"
+              + " cascade policy set --rule {} --threshold {}", v.reason(), pin, key, threshold);
         }
+      } else if (v.revert() && pin != null) {
+        rejected++;
+        metrics.training("revert_held", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
+        LOG.info("NOT REVERTED to {}: {}; no policy written: {} (learn.respect-pins); to revert: cascade policy set"
+            + " --rule {} --threshold {}", round.policy().rule(), v.reason(), pin, round.policy().fallbackRule(), threshold);
+      } else if (v.revert()) {
+        context.forward(new Record<String, Object>(CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(round.policy()),
+            now), policySink);
+        writes.trainerWrote(round.policy());
+        rejected++;
+        metrics.training("reverted", v.fallbackComparison().delta(), v.fallbackComparison().ciLow());
+        LOG.info("REVERTED to {}: {}; policy v{} names it with threshold {}", round.policy().rule(), v.reason(),
+            round.policy().version(), threshold);
+      } else if (v.challenger() != null) {
+        rejected++;
+        // Beat the champion but not the fallback: counted apart, for an operator who wonders why a
+        // challenger that "beat" the champion was not published.
+        metrics.training(v.rejectedByFallback() ? "rejected_fallback" : "rejected", v.comparison().delta(),
+            v.comparison().ciLow());
+        LOG.info("REJECTED {}", v.reason());
+      } else {
+        skipped++;
+        metrics.training("skipped", Double.NaN, Double.NaN);
+        long stopped = metrics.stoppedEarly();
+        LOG.info("SKIPPED: {}{}", v.reason(), stopped == 0 ? "" : "; " + stopped
+            + " outcomes since this learner started gave no label because the router stopped the small model early (small.early-defer): label"
+            + " a share of them, live with `cascade policy set --early-defer-label-share 0.05` (say) or"
+            + " small.early-defer-label-share on the routers, or small.early-defer=false to label them all");
       }
     }
     long since = round == null ? 0 : Math.max(0, s.nextSeq() - round.snapshotNextSeq());

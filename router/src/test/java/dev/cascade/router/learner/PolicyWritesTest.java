@@ -106,7 +106,8 @@ class PolicyWritesTest {
     CountDownLatch trainerHolds = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     Thread trainer = new Thread(() -> {
-      synchronized (writes) {
+      assertThat(writes.tryStartTrainerWrite()).isTrue();
+      try {
         DeferralPolicy inForce = writes.newest(v3);
         trainerHolds.countDown();
         try {
@@ -115,6 +116,8 @@ class PolicyWritesTest {
           Thread.currentThread().interrupt();
         }
         writes.trainerWrote(policy(inForce.version() + 1, "posthoc-quantile", 0.4, "learner"));
+      } finally {
+        writes.endTrainerWrite();
       }
     });
     trainer.start();
@@ -130,5 +133,38 @@ class PolicyWritesTest {
     trainer.join(10_000);
     assertThat(refused.get()).startsWith("the trainer wrote policy v4");
     assertThat(published).isEmpty();
+  }
+
+  /**
+   * While the tuner publishes (a write and its read-back, over the network), the trainer does not
+   * wait for it: its try fails, and it tries again at its next punctuation. Reading the policy in
+   * force does not wait either.
+   */
+  @Test
+  void theTrainersStreamThreadNeverWaitsWhileTheTunerPublishes() throws Exception {
+    CountDownLatch publishing = new CountDownLatch(1);
+    CountDownLatch acknowledged = new CountDownLatch(1);
+    DeferralPolicy tuned = policy(4, "chow-sum", 9, "learner");
+    Thread tuner = new Thread(() -> writes.tunerWrites(v3, v3, tuned, p -> {
+      publishing.countDown();
+      try {
+        acknowledged.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      published.add(p);
+    }));
+    tuner.start();
+    assertThat(publishing.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(writes.tryStartTrainerWrite()).as("the tuner is publishing").isFalse();
+    assertThat(writes.newest(v3)).as("not written yet").isSameAs(v3);
+    acknowledged.countDown();
+    tuner.join(10_000);
+    assertThat(writes.tryStartTrainerWrite()).isTrue();
+    try {
+      assertThat(writes.newest(v3)).isSameAs(tuned);
+    } finally {
+      writes.endTrainerWrite();
+    }
   }
 }
