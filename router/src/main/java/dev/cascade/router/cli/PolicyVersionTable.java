@@ -88,9 +88,7 @@ final class PolicyVersionTable {
           continue;
         }
         if (before != null) {
-          out.append(String.format(Locale.ROOT, "v%d against v%d: %+.1f ± %.1f a request%n", ph.policyVersion(),
-              before.policyVersion(), ph.utility(value) - before.utility(value),
-              TierPhases.changeStandardError(before, ph, value)));
+          out.append(TierPhases.change(before, ph, value)).append(" a request\n");
         }
         before = ph;
       }

@@ -172,11 +172,16 @@ public final class TierPhases {
     if (last.size() == 2) {
       Phase before = last.get(0);
       Phase after = last.get(1);
-      line.append(String.format(java.util.Locale.ROOT, " (v%d against v%d: %+.1f ± %.1f)", after.policyVersion(),
-          before.policyVersion(), after.utility(value) - before.utility(value), changeStandardError(before, after,
-          value)));
+      line.append(" (").append(change(before, after, value)).append(')');
     }
     return line.toString();
+  }
+
+  /** {@code after}'s worth a request less {@code before}'s, with its standard error: "v3 against v1: -50.0 ± 12.3". */
+  public static String change(Phase before, Phase after, double value) {
+    return String.format(java.util.Locale.ROOT, "v%d against v%d: %+.1f ± %.1f", after.policyVersion(),
+        before.policyVersion(), after.utility(value) - before.utility(value),
+        changeStandardError(before, after, value));
   }
 
   /**
@@ -212,8 +217,7 @@ public final class TierPhases {
       return null;
     }
     if (judged.getCorrectedText() != null) {
-      String served = o.getServedBy() != ServedBy.LARGE ? o.getSmallText() : o.getLargeText();
-      return judged.getCorrectedText().equals(served);
+      return judged.getCorrectedText().equals(servedText(o));
     }
     return judged.getCorrect();
   }
@@ -224,7 +228,11 @@ public final class TierPhases {
    * answer of the tier that served.
    */
   public static boolean servedRight(RoutingOutcome o) {
-    boolean small = o.getServedBy() != ServedBy.LARGE;
-    return o.getReference() != null && o.getReference().equals(small ? o.getSmallText() : o.getLargeText());
+    return o.getReference() != null && o.getReference().equals(servedText(o));
+  }
+
+  /** The answer served: the small model's where it served (degraded included), else {@code large_text}. */
+  private static String servedText(RoutingOutcome o) {
+    return o.getServedBy() != ServedBy.LARGE ? o.getSmallText() : o.getLargeText();
   }
 }
