@@ -98,7 +98,8 @@ public final class OutcomeReport {
   /** One usable outcome. */
   private record Item(UncertaintyFeatures features, float[] embedding, boolean small, boolean large,
       double weight, String inForce, double score, Map<String, Double> shadows, long promptHash, boolean explored,
-      boolean labelSampled, String requestId, double nextCost, float[] logprobs, double tokenCost, long createdAtMs) {}
+      boolean labelSampled, String requestId, double nextCost, float[] logprobs, double tokenCost, long createdAtMs,
+      double stopMargin) {}
 
   /**
    * Gathers outcomes one at a time (a topic is read as a stream), keeping of each usable one only
@@ -126,7 +127,8 @@ public final class OutcomeReport {
     @Override
     public void accept(RoutingOutcome outcome) {
       read++;
-      if (outcome.getLabelPropensity() != null || "early-defer".equals(String.valueOf(outcome.getSmallStop()))) {
+      if (outcome.getLabelPropensity() != null || outcome.getSmallStopThreshold() != null
+          || "early-defer".equals(String.valueOf(outcome.getSmallStop()))) {
         earlyStops++;
       }
       String reason = skipReason(outcome);
@@ -191,7 +193,7 @@ public final class OutcomeReport {
       items.add(new Item(features, vector, small, large, 1.0 / (propensity * labelPropensity),
           spec(outcome), outcome.getScore(), shadows, PromptHash.of(outcome.getPrompt()), propensity < 1.0,
           outcome.getLabelPropensity() != null, outcome.getRequestId(), nextCost, logprobs,
-          smallTokenCost(outcome, nextCost, logprobs.length), outcome.getCreatedAtMs()));
+          smallTokenCost(outcome, nextCost, logprobs.length), outcome.getCreatedAtMs(), stopMargin(outcome)));
       labels.merge(source, 1L, Long::sum);
     }
 
@@ -209,8 +211,20 @@ public final class OutcomeReport {
     }
 
     /**
-     * Whether the routers stop the small model early: an outcome read stopped early ({@code
-     * small_stop} {@code early-defer}) or was decoded whole for its label ({@code label_propensity}).
+     * How far above its threshold the router asked the small answer to stop ({@code
+     * small_stop_threshold} less {@code threshold}): 0 at a fixed threshold, a margin under a target
+     * rate; 0 when either is not recorded (outcomes from before the stop threshold was).
+     */
+    static double stopMargin(RoutingOutcome outcome) {
+      Double stop = outcome.getSmallStopThreshold();
+      return stop == null || !Double.isFinite(stop) || !Double.isFinite(outcome.getThreshold()) ? 0
+          : Math.max(0, stop - outcome.getThreshold());
+    }
+
+    /**
+     * Whether the routers stop the small model early: an outcome read was asked to stop ({@code
+     * small_stop_threshold}), stopped early ({@code small_stop} {@code early-defer}) or was decoded
+     * whole for its label ({@code label_propensity}).
      */
     public boolean stopsEarly() {
       return earlyStops > 0;
@@ -240,6 +254,13 @@ public final class OutcomeReport {
         Item item = decided.get(n);
         double[] running = stopping == null || item.tokenCost() <= 0 ? null
             : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
+        if (running != null && item.stopMargin() > 0) {
+          // It stopped once its running score passed its threshold plus the margin: at a threshold t
+          // weighed, once the running score less the margin passes t.
+          for (int k = 0; k < running.length; k++) {
+            running[k] -= item.stopMargin();
+          }
+        }
         out.add(new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
             Math.min(maxWeight, item.weight()) * decay[n], running, running == null ? 0 : item.tokenCost()));
       }

@@ -195,22 +195,22 @@ public final class TierOutcomeReport {
     }
 
     /**
+     * How far above its threshold the routers asked {@code answer} to stop ({@code stop_threshold}
+     * less {@code threshold}): 0 at a fixed threshold, a margin under a target rate; 0 when either
+     * is not recorded.
+     */
+    static double stopMargin(TierAnswer answer) {
+      return answer.getStopThreshold() == null || answer.getThreshold() == null ? 0
+          : Math.max(0, answer.getStopThreshold() - answer.getThreshold());
+    }
+
+    /**
      * What one of the answer's tokens cost: its cost over the prompt's and the output's tokens, as
      * the router prices a call ({@code cost.tiers.per-token} × ({@link
      * dev.cascade.router.routing.CostModel#promptTokens} + output tokens)); 0 where the output's
      * count is unknown.
      */
-    /**
-   * How far above its threshold the routers asked {@code answer} to stop ({@code stop_threshold}
-   * less {@code threshold}): 0 at a fixed threshold, a margin under a target rate; 0 when either is
-   * not recorded.
-   */
-  static double stopMargin(TierAnswer answer) {
-    return answer.getStopThreshold() == null || answer.getThreshold() == null ? 0
-        : Math.max(0, answer.getStopThreshold() - answer.getThreshold());
-  }
-
-  private static double tokenCost(TierAnswer answer, String prompt) {
+    private static double tokenCost(TierAnswer answer, String prompt) {
       Integer output = dev.cascade.router.routing.RoutingRecords.outputTokens(answer);
       int tokens = output == null ? 0 : dev.cascade.router.routing.CostModel.promptTokens(prompt) + output;
       return tokens <= 0 ? 0 : answer.getCostUnits() / tokens;

@@ -7,6 +7,7 @@ import dev.cascade.router.rules.DeferralRule;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalDouble;
 
 /**
  * When the small model may stop decoding a request because its deferral is already decided.
@@ -130,26 +131,42 @@ public final class EarlyDeferral {
    */
   public static Optional<Condition> condition(DeferralRule rule, DeferralPolicy policy, boolean enabled, int every,
       double targetStop) {
-    Objects.requireNonNull(rule, "rule");
-    Objects.requireNonNull(policy, "policy");
     if (every < 1) {
       throw new IllegalArgumentException("every must be >= 1, was " + every);
     }
-    if (!enabled) {
+    OptionalDouble bound = stopThreshold(rule, policy, enabled, targetStop);
+    if (bound.isEmpty()) {
       return Optional.empty();
+    }
+    double stop = bound.getAsDouble();
+    return Optional.of(isExact(rule) ? exact(rule, stop) : () -> new EveryKth(rule, stop, every));
+  }
+
+  /**
+   * The score above which {@link #condition(DeferralRule, DeferralPolicy, boolean, int, double)}
+   * stops a request (the outcome's {@code small_stop_threshold}), or empty when it stops none: the
+   * policy's threshold for an exact rule; under a target rate, {@code targetStop} for an exact rule
+   * (none while it is +∞ or NaN) and none for the others; the threshold plus the policy's {@code
+   * early_defer_margin} for another rule that does not need the embedding.
+   */
+  public static OptionalDouble stopThreshold(DeferralRule rule, DeferralPolicy policy, boolean enabled,
+      double targetStop) {
+    Objects.requireNonNull(rule, "rule");
+    Objects.requireNonNull(policy, "policy");
+    if (!enabled) {
+      return OptionalDouble.empty();
     }
     if (policy.holdsTargetRate()) {
       return isExact(rule) && targetStop != Double.POSITIVE_INFINITY && !Double.isNaN(targetStop)
-          ? Optional.of(exact(rule, targetStop)) : Optional.empty();
+          ? OptionalDouble.of(targetStop) : OptionalDouble.empty();
     }
     if (isExact(rule)) {
-      return Optional.of(exact(rule, policy.threshold()));
+      return OptionalDouble.of(policy.threshold());
     }
     if (policy.earlyDeferMargin() != null && !rule.usesEmbedding()) {
-      double bound = policy.threshold() + policy.earlyDeferMargin();
-      return Optional.of(() -> new EveryKth(rule, bound, every));
+      return OptionalDouble.of(policy.threshold() + policy.earlyDeferMargin());
     }
-    return Optional.empty();
+    return OptionalDouble.empty();
   }
 
   /**

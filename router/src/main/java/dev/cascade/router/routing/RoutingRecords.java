@@ -396,6 +396,7 @@ public final class RoutingRecords {
         .setSmallStop(stop == null ? null : stop.where())
         .setSmallStopStep(stop == null ? null : stop.step())
         .setLabelPropensity(stop == null ? null : stop.labelPropensity())
+        .setSmallStopThreshold(stop == null ? null : stop.stopThreshold())
         .setPregenSkipRule(pregen == null ? null : pregen.rule())
         .setPregenSkipScore(pregen == null ? null : pregen.score())
         .setPregenSkipThreshold(pregen == null ? null : pregen.threshold())
@@ -469,6 +470,7 @@ public final class RoutingRecords {
         .setPregenSkipThreshold(e.getPregenSkipThreshold())
         .setSkippedTiers(e.getSkippedTiers())
         .setLabelPropensity(e.getLabelPropensity())
+        .setSmallStopThreshold(e.getSmallStopThreshold())
         .build();
   }
 

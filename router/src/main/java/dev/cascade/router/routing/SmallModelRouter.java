@@ -182,6 +182,8 @@ public final class SmallModelRouter {
         : Double.POSITIVE_INFINITY;
     Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
         earlyDeferEvery, targetStop);
+    Double stopThreshold = earlyStop.isEmpty() ? null
+        : EarlyDeferral.stopThreshold(rule.main().rule(), policy, earlyDefer, targetStop).getAsDouble();
     Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
     double labelShare = policy.earlyDeferLabelShare(configuredLabelShare);
     Map<Integer, Routed> notDecoded = new LinkedHashMap<>();
@@ -303,8 +305,8 @@ public final class SmallModelRouter {
       Scored scored = decide(g.pending().request().getRequestId(), features.get(k), embeddings.get(k), main,
           shadows, k, rule, policy, scoringMsEach, g.generation().stoppedEarly());
       double queueMs = Math.max(0, g.batchStartMs() - g.pending().receivedAtMs());
-      SmallStop stop = g.sampledForLabel() ? SmallStop.of(g.generation(), g.limit()).sampledForLabel(labelShare)
-          : SmallStop.of(g.generation(), g.limit());
+      SmallStop stop = SmallStop.of(g.generation(), g.limit()).askedToStopAbove(g.cacheHit() ? null : stopThreshold);
+      stop = g.sampledForLabel() ? stop.sampledForLabel(labelShare) : stop;
       out[g.index()] = scored.decision() == Decision.ACCEPT
           ? records.answered(g.pending(), g.generation(), scored, queueMs, g.smallMs(), clock.millis(), g.cacheHit(),
               stop, g.pregen())

@@ -12,8 +12,11 @@ import dev.cascade.models.Generation;
  * @param labelPropensity for a request that early deferral would have stopped but label sampling
  *     decoded to its end, the share sampled ({@code small.early-defer-label-share}): the
  *     probability that such a request has a whole answer; null for every other request
+ * @param stopThreshold the score above which the router asked the small model to stop decoding it
+ *     ({@link dev.cascade.router.policy.EarlyDeferral#stopThreshold}; the outcome's {@code
+ *     small_stop_threshold}), whether it stopped or not; null when it was not asked to stop early
  */
-public record SmallStop(String where, int step, Double labelPropensity) {
+public record SmallStop(String where, int step, Double labelPropensity, Double stopThreshold) {
 
   public SmallStop {
     if (labelPropensity != null && !(labelPropensity > 0 && labelPropensity <= 1)) {
@@ -21,14 +24,19 @@ public record SmallStop(String where, int step, Double labelPropensity) {
     }
   }
 
-  /** Where it stopped, for a request decoded as the condition said (no label sampling). */
+  /** Where it stopped, for a request decoded as the condition said (no label sampling), not asked to stop early. */
   public SmallStop(String where, int step) {
-    this(where, step, null);
+    this(where, step, null, null);
   }
 
   /** The same stop, for a request that early deferral would have stopped but label sampling decoded whole. */
   public SmallStop sampledForLabel(double share) {
-    return new SmallStop(where, step, share);
+    return new SmallStop(where, step, share, stopThreshold);
+  }
+
+  /** The same stop, asked to stop decoding above {@code threshold} (null: not asked to stop early). */
+  public SmallStop askedToStopAbove(Double threshold) {
+    return new SmallStop(where, step, labelPropensity, threshold);
   }
 
   /** The model wrote end-of-sequence. */

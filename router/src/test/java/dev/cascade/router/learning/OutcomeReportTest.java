@@ -320,6 +320,13 @@ class OutcomeReportTest {
     assertThat(whole.stopsEarly()).isFalse();
     assertThat(whole.tuningItems("chow-sum", 50).get(0).running()).isNull();
 
+    // Under a target rate it stopped a margin above its threshold (here 2 above 4.0): at a threshold
+    // t weighed, it stops once its running score passes t + 2, so the tuner reads each less 2.
+    OutcomeReport.Collector margin = new OutcomeReport.Collector();
+    margin.accept(sampled.apply("chow-sum").setThreshold(4.0).setSmallStopThreshold(6.0).build());
+    assertThat(margin.stopsEarly()).as("asked to stop, though this one did not").isTrue();
+    assertThat(margin.tuningItems("chow-sum", 50).get(0).running()).containsExactly(-1.0, 1.0, 4.0);
+
     OutcomeReport.Collector learned = new OutcomeReport.Collector();
     learned.accept(sampled.apply("posthoc-quantile").setRuleVersion(2L).setLabelPropensity(0.2).build());
     assertThat(learned.stopsEarly()).isTrue();

@@ -152,6 +152,31 @@ class EarlyDeferralTest {
     assertThat(stopsAt(everyToken, -1.2f, -1.9f, -0.1f)).isEqualTo(2);
   }
 
+  /**
+   * The score the outcome records as {@code small_stop_threshold} is the one the condition stops
+   * above: the threshold for an exact rule, the controller's stop threshold under a target, the
+   * threshold plus the margin for another rule; none where no condition is made.
+   */
+  @Test
+  void theStopThresholdIsTheBoundTheConditionStopsAbove() {
+    DeferralPolicy fixed = policy(ChowSumRule.NAME, 0, 1.0, 0, 0, null);
+    assertThat(EarlyDeferral.stopThreshold(new ChowSumRule(), fixed, true, Double.POSITIVE_INFINITY))
+        .hasValue(1.0);
+    assertThat(EarlyDeferral.stopThreshold(new ChowSumRule(), fixed, false, Double.POSITIVE_INFINITY)).isEmpty();
+    DeferralPolicy target = policy(ChowSumRule.NAME, 0, 1.0, 0, 0.3, null);
+    assertThat(EarlyDeferral.stopThreshold(new ChowSumRule(), target, true, 2.5)).hasValue(2.5);
+    assertThat(EarlyDeferral.stopThreshold(new ChowSumRule(), target, true, Double.POSITIVE_INFINITY)).isEmpty();
+    assertThat(EarlyDeferral.stopThreshold(new ChowSumRule(), target, true, Double.NaN)).isEmpty();
+    assertThat(EarlyDeferral.stopThreshold(new ChowAverageRule(), policy(ChowAverageRule.NAME, 0, 1.0, 0, 0, 0.5), true,
+        Double.POSITIVE_INFINITY)).hasValue(1.5);
+    assertThat(EarlyDeferral.stopThreshold(new ChowAverageRule(), policy(ChowAverageRule.NAME, 0, 1.0, 0, 0, null),
+        true, Double.POSITIVE_INFINITY)).isEmpty();
+    // The condition stops exactly above it: −Σ log p 2.4 is not above 2.5, 3.6 is.
+    EarlyDeferral.Condition stop = EarlyDeferral.condition(new ChowSumRule(), target, true, 4,
+        EarlyDeferral.stopThreshold(new ChowSumRule(), target, true, 2.5).getAsDouble()).orElseThrow();
+    assertThat(stopsAt(stop, -1.2f, -1.2f, -1.2f)).isEqualTo(3);
+  }
+
   @Test
   void aRuleThatNeedsTheEmbeddingNeverStops() {
     DeferralRule embedded = new DeferralRule() {

@@ -91,6 +91,11 @@ class EarlyDeferralRoutingTest {
         : ((Routed.Answered) r).outcome().getDecision();
   }
 
+  private static Double smallStopThreshold(Routed r) {
+    return r instanceof Routed.Escalated e ? e.escalation().getSmallStopThreshold()
+        : ((Routed.Answered) r).outcome().getSmallStopThreshold();
+  }
+
   private static Escalation escalation(Routed r) {
     return ((Routed.Escalated) r).escalation();
   }
@@ -108,6 +113,9 @@ class EarlyDeferralRoutingTest {
       Routed f = full.get(i);
       Routed e = early.get(i);
       assertThat(decision(e)).as("%s, %s", policy.rule(), prompts.get(i)).isEqualTo(decision(f));
+      // Every request decoded with early deferral on records the score it was asked to stop above.
+      assertThat(smallStopThreshold(e)).as("asked to stop above").isEqualTo(policy.threshold());
+      assertThat(smallStopThreshold(f)).as("early deferral off").isNull();
       if (decision(e) == Decision.ACCEPT) {
         Routed.Answered a = (Routed.Answered) e;
         assertThat(a.response().getText()).isEqualTo(((Routed.Answered) f).response().getText());
@@ -325,11 +333,17 @@ class EarlyDeferralRoutingTest {
       if (SmallStop.EARLY_DEFER.equals(ee.getSmallStop())) {
         stopped++;
         assertThat(i).as("stopped during the warm-up").isGreaterThanOrEqualTo(50);
+        // It stopped above the stop threshold it records: a margin above the decision threshold as
+        // its batch started (that threshold may have risen by the time this request was decided).
+        assertThat(ee.getScore()).isGreaterThan(ee.getSmallStopThreshold());
         // Deferred on its whole answer too, by the threshold it was decided by.
         forced += escalation(full.get(i)).getScore() > ee.getThreshold() ? 0 : 1;
         assertThat(escalation(full.get(i)).getSmallTokens()).startsWith(ee.getSmallTokens().toArray(Integer[]::new));
       }
     }
+    // The warm-up's batches were asked to stop nowhere; every batch after it somewhere.
+    assertThat(smallStopThreshold(early.get(0))).as("during the warm-up").isNull();
+    assertThat(smallStopThreshold(early.get(ITEMS - 1))).as("after the warm-up").isNotNull();
     // Measured: 0 of 53 stopped, and 2 of 300 decisions: the two runs' controllers see prefixes'
     // scores in one and whole answers' in the other, so their thresholds can part by a hair.
     assertThat(forced).as("stopped requests whose whole answer the threshold at their decision accepts")

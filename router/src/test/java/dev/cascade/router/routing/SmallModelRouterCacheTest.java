@@ -88,6 +88,10 @@ class SmallModelRouterCacheTest {
     // The count stored with the cached generation (2 tokens for an answer of one piece), as fresh.
     assertThat(a.response().getCompletionTokens()).isEqualTo(2);
     assertThat(b.response().getCompletionTokens()).isEqualTo(2);
+    // Decoded under early deferral (on, an exact rule), the first was asked to stop above the
+    // threshold; the cached answer was decoded by no one.
+    assertThat(a.outcome().getSmallStopThreshold()).isEqualTo(5.0);
+    assertThat(b.outcome().getSmallStopThreshold()).isNull();
   }
 
   @Test
