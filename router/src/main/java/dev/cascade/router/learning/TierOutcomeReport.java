@@ -54,7 +54,7 @@ public final class TierOutcomeReport {
   public static final String FEEDBACK_UNDECIDED = "feedback does not decide both answers";
   public static final String DEGRADED = "escalation failed (degraded)";
   public static final String SERVED = "served by the tier (no next-tier answer)";
-  public static final String NO_NEXT = "next tier did not answer (degraded or skipped)";
+  public static final String NO_NEXT = "no later tier answered (degraded)";
   public static final String UNDECODABLE = OutcomeReport.UNDECODABLE;
 
   private static final Map<String, String> REMEDIES = Map.of(
@@ -139,7 +139,9 @@ public final class TierOutcomeReport {
       for (TierAnswer a : outcome.getTierAnswers()) {
         if (a.getTier() == tier) {
           answer = a;
-        } else if (a.getTier() == tier + 1) {
+        } else if (a.getTier() > tier && (next == null || a.getTier() < next.getTier())) {
+          // The next tier that answered: tier + 1, or the one after it when that was skipped as
+          // unavailable (escalation.skip-unavailable-tiers), where the request then went.
           next = a;
         }
       }

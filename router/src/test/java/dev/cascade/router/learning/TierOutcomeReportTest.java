@@ -33,6 +33,30 @@ class TierOutcomeReportTest {
   }
 
   /**
+   * Where tier N + 1 was skipped as unavailable (escalation.skip-unavailable-tiers), the request went
+   * on to the tier after it: that answer stands in the next tier's place, as tier N + 1's would, so
+   * the outcome is used, not skipped.
+   */
+  @Test
+  void whereTheNextTierWasSkippedTheTierThatAnsweredAfterItStandsInItsPlace() {
+    List<Request> requests = population(2_000, 9);
+    TierPolicy policy = new TierPolicy("chow-sum", 0.0, 1.0, 0.2, 0.3);
+    TierOutcomeReport.Collector direct = new TierOutcomeReport.Collector(1);
+    TierOutcomeReport.Collector skipped = new TierOutcomeReport.Collector(1);
+    for (Request r : requests) {
+      RoutingOutcome o = outcome(r, policy);
+      direct.accept(o);
+      RoutingOutcome later = RoutingOutcome.newBuilder(o).build();
+      later.getTierAnswers().stream().filter(a -> a.getTier() == 2).forEach(a -> a.setTier(3));
+      skipped.accept(later);
+    }
+    TierOutcomeReport a = TierOutcomeReport.compute(direct, 50, 7);
+    TierOutcomeReport b = TierOutcomeReport.compute(skipped, 50, 7);
+    assertThat(b.used()).isEqualTo(a.used()).isGreaterThan(500);
+    assertThat(b.points()).isEqualTo(a.points());
+  }
+
+  /**
    * Where the routers ask the tier to stop early, its usable answers carry their running scores
    * under an exact rule and their cost per token, and the tuner's best threshold can only fall:
    * what stopping saves grows as the threshold falls. Not under a rule that cannot stop early.
