@@ -303,6 +303,14 @@ public final class CascadeConfig {
           + " call after the small model, from the outcomes of the rule in force (policy.exploration-rate above 0),"
           + " publishing it when it beats the threshold in force on held-out outcomes; a rule the learner publishes"
           + " keeps the share that threshold passes on; 0 (the default): the threshold is the operator's");
+  public static final ConfigKey<Double> LEARN_SMALL_MAX_PASS_ON = ConfigKey.doubleInRange("learn.small-max-pass-on",
+      1.0, 0.0, 1.0, "with learn.small-answer-value: the largest share of the requests the small model's rule may pass"
+          + " on at a threshold the learner chooses (exploration comes on top), e.g. what the large model can take; a"
+          + " threshold in force that passes on more is replaced by the best under it whatever its gain; 1: no cap");
+  public static final ConfigKey<Double> LEARN_TIER_MAX_PASS_ON = ConfigKey.doubleInRange("learn.tier-max-pass-on",
+      1.0, 0.0, 1.0, "with learn.tier-answer-value: the largest share of the requests reaching a middle tier its rule may"
+          + " pass on at a threshold (or rule) the learner chooses, every middle tier alike; a threshold in force that"
+          + " passes on more is replaced by the best under it whatever its gain; 1: no cap");
   public static final ConfigKey<List<String>> LEARN_TIER_RULES = new ConfigKey<>("learn.tier-rules", "",
       CascadeConfig::tierRuleNames, r -> true, "RULE,... (chow-sum, chow-average, chow-quantile-ALPHA)",
       "with learn.tier-answer-value: the rules the learner may also give a middle tier, each at its best threshold,"
@@ -455,7 +463,7 @@ public final class CascadeConfig {
       POLICY_SHADOW_RULES, POLICY_EARLY_DEFER_MARGIN, POLICY_PREGEN_SKIP_RULE, POLICY_PREGEN_SKIP_THRESHOLD,
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
-      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
+      LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_SMALL_MAX_PASS_ON, LEARN_TIER_MAX_PASS_ON, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,

@@ -61,42 +61,58 @@ public final class TierTuner implements AutoCloseable {
    *     learn.tier-half-life}); 0: every outcome alike
    * @param smallValue what a right answer is worth when the small model's threshold is retuned ({@code
    *     learn.small-answer-value}); 0: it is not
+   * @param smallMaxPassOn the largest share the small model's rule may pass on at a threshold chosen
+   *     ({@code learn.small-max-pass-on}); 1: no cap
+   * @param tierMaxPassOn the same for each middle tier, of the requests reaching it ({@code
+   *     learn.tier-max-pass-on}); 1: no cap
    */
   public record Settings(double value, Duration every, int newest, double holdoutFraction, int minItems,
-      int minHoldout, double maxWeight, List<String> rules, double halfLife, double smallValue) {
+      int minHoldout, double maxWeight, List<String> rules, double halfLife, double smallValue, double smallMaxPassOn,
+      double tierMaxPassOn) {
 
     public Settings {
       rules = List.copyOf(rules);
+      for (double cap : new double[] {smallMaxPassOn, tierMaxPassOn}) {
+        if (!(cap >= 0 && cap <= 1)) {
+          throw new IllegalArgumentException("a pass-on cap must be in [0, 1], was " + cap);
+        }
+      }
     }
 
-    /** Settings that retune the threshold of the rule in force only, every outcome alike. */
+    /** Settings that retune the threshold of the rule in force only, every outcome alike, no cap. */
     public Settings(double value, Duration every, int newest, double holdoutFraction, int minItems, int minHoldout,
         double maxWeight) {
-      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of(), 0, 0);
+      this(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, List.of(), 0, 0, 1, 1);
     }
 
     /** These settings with a right answer worth {@code answerValue}. */
     public Settings withValue(double answerValue) {
       return new Settings(answerValue, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules,
-          halfLife, smallValue);
+          halfLife, smallValue, smallMaxPassOn, tierMaxPassOn);
     }
 
     /** These settings offering {@code ruleNames} besides the rule in force. */
     public Settings withRules(List<String> ruleNames) {
       return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, ruleNames,
-          halfLife, smallValue);
+          halfLife, smallValue, smallMaxPassOn, tierMaxPassOn);
     }
 
     /** These settings with outcomes weighing half for every {@code outcomes} newer ones (0: alike). */
     public Settings withHalfLife(double outcomes) {
       return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, outcomes,
-          smallValue);
+          smallValue, smallMaxPassOn, tierMaxPassOn);
     }
 
     /** These settings retuning the small model's threshold too, for a right answer worth {@code answerValue}. */
     public Settings withSmallValue(double answerValue) {
       return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, halfLife,
-          answerValue);
+          answerValue, smallMaxPassOn, tierMaxPassOn);
+    }
+
+    /** These settings with the small model's and each middle tier's pass-on caps (1: none). */
+    public Settings withMaxPassOn(double small, double tier) {
+      return new Settings(value, every, newest, holdoutFraction, minItems, minHoldout, maxWeight, rules, halfLife,
+          smallValue, small, tier);
     }
 
     /**
@@ -114,7 +130,8 @@ public final class TierTuner implements AutoCloseable {
           Duration.ofMillis(config.get(CascadeConfig.LEARN_TIER_EVERY_MS)), config.get(CascadeConfig.LEARN_TIER_OUTCOMES),
           config.get(CascadeConfig.LEARN_HOLDOUT), config.get(CascadeConfig.LEARN_MIN_LABELS),
           config.get(CascadeConfig.LEARN_MIN_HOLDOUT), config.get(CascadeConfig.LEARN_MAX_WEIGHT), rules,
-          config.get(CascadeConfig.LEARN_TIER_HALF_LIFE), config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE));
+          config.get(CascadeConfig.LEARN_TIER_HALF_LIFE), config.get(CascadeConfig.LEARN_SMALL_ANSWER_VALUE),
+          config.get(CascadeConfig.LEARN_SMALL_MAX_PASS_ON), config.get(CascadeConfig.LEARN_TIER_MAX_PASS_ON));
     }
   }
 
@@ -443,7 +460,7 @@ public final class TierTuner implements AutoCloseable {
           rule, items.size());
     }
     return TierTuning.decide(items, value, inForce, settings.holdoutFraction(), settings.minItems(),
-        settings.minHoldout());
+        settings.minHoldout(), settings.smallMaxPassOn());
   }
 
   /** The policies this tuner has written, in order. */
@@ -483,7 +500,7 @@ public final class TierTuner implements AutoCloseable {
     double inForce = TierTuning.thresholdInForce(items, tp.threshold(),
         tp.holdsTargetRate() ? tp.targetEscalationRate() : 0, tp.explorationRate());
     return TierTuning.decideAmong(candidates, settings.value(), inForce, settings.holdoutFraction(),
-        settings.minItems(), settings.minHoldout());
+        settings.minItems(), settings.minHoldout(), settings.tierMaxPassOn());
   }
 
   @Override

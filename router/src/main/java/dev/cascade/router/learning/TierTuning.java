@@ -180,8 +180,14 @@ public final class TierTuning {
    */
   public static Decision decide(List<Item> items, double value, double currentThreshold, double holdoutFraction,
       int minItems, int minHoldout) {
+    return decide(items, value, currentThreshold, holdoutFraction, minItems, minHoldout, 1.0);
+  }
+
+  /** As above, passing on at most {@code maxShare} ({@link #decideAmong(List, double, double, double, int, int, double)}). */
+  public static Decision decide(List<Item> items, double value, double currentThreshold, double holdoutFraction,
+      int minItems, int minHoldout, double maxShare) {
     return decideAmong(List.of(new Candidate(null, items)), value, currentThreshold, holdoutFraction, minItems,
-        minHoldout);
+        minHoldout, maxShare);
   }
 
   /**
@@ -195,6 +201,23 @@ public final class TierTuning {
    */
   public static Decision decideAmong(List<Candidate> candidates, double value, double currentThreshold,
       double holdoutFraction, int minItems, int minHoldout) {
+    return decideAmong(candidates, value, currentThreshold, holdoutFraction, minItems, minHoldout, 1.0);
+  }
+
+  /**
+   * As above, choosing only among thresholds that pass on at most {@code maxShare} of the weighted
+   * outcomes ({@code learn.small-max-pass-on}, {@code learn.tier-max-pass-on}: a cap on what the
+   * tier sends on, e.g. the large model's capacity). Where the threshold in force passes on more
+   * than that, the best threshold under the cap is written whatever its gain (result {@link
+   * Result#RETUNED}, the reason says so), since the cap is a limit, not a preference.
+   *
+   * @param maxShare in [0, 1]; 1: no cap
+   */
+  public static Decision decideAmong(List<Candidate> candidates, double value, double currentThreshold,
+      double holdoutFraction, int minItems, int minHoldout, double maxShare) {
+    if (!(maxShare >= 0 && maxShare <= 1)) {
+      throw new IllegalArgumentException("maxShare: must be in [0, 1], was " + maxShare);
+    }
     Objects.requireNonNull(candidates, "candidates");
     if (candidates.isEmpty()) {
       throw new IllegalArgumentException("candidates: at least the rule in force");
@@ -232,7 +255,7 @@ public final class TierTuning {
     int changed = 0;
     for (int f = 0; f < folds; f++) {
       int fold = f;
-      Choice choice = choose(candidates, value, n -> foldOf[n] != fold);
+      Choice choice = choose(candidates, value, n -> foldOf[n] != fold, maxShare);
       List<Item> chosenItems = candidates.get(choice.candidate()).items();
       for (int n = 0; n < items.size(); n++) {
         if (foldOf[n] == f) {
@@ -242,7 +265,7 @@ public final class TierTuning {
         }
       }
     }
-    Choice all = choose(candidates, value, n -> true);
+    Choice all = choose(candidates, value, n -> true, maxShare);
     Candidate chosen = candidates.get(all.candidate());
     double share = share(chosen.items(), all.threshold());
     double[] gain = meanAndLowerBound(checks);
@@ -262,6 +285,14 @@ public final class TierTuning {
     if (gain[1] > 0 && changed < MIN_CHANGED) {
       figures += String.format(Locale.ROOT, "; the choices change the decision on %d held-out outcomes only (fewer"
           + " than %d)", changed, MIN_CHANGED);
+    }
+    if (maxShare < 1) {
+      figures += String.format(Locale.ROOT, "; passing on at most %.1f%% (the cap)", 100 * maxShare);
+      if (currentShare > maxShare + SHARE_TOLERANCE && share < currentShare) {
+        result = Result.RETUNED;
+        figures += String.format(Locale.ROOT, ", which the threshold in force exceeds: the best under it is written"
+            + " whatever its gain");
+      }
     }
     return new Decision(result, figures, currentThreshold, all.threshold(), share, currentShare, gain[0], gain[1],
         items.size(), items.size(), chosen.rule() == null ? currentRule : chosen.rule(), currentRule);
@@ -286,6 +317,9 @@ public final class TierTuning {
     return passed == 0 ? 0.0 : saved / passed;
   }
 
+  /** Shares this close are equal (rounding in the weighted sums). */
+  private static final double SHARE_TOLERANCE = 1e-9;
+
   /** A candidate (its index) and its best threshold. */
   private record Choice(int candidate, double threshold) {}
 
@@ -293,7 +327,8 @@ public final class TierTuning {
    * The candidate and threshold with the highest weighted utility on the outcomes {@code use}
    * keeps; the earliest candidate on a tie (the rule in force first).
    */
-  private static Choice choose(List<Candidate> candidates, double value, java.util.function.IntPredicate use) {
+  private static Choice choose(List<Candidate> candidates, double value, java.util.function.IntPredicate use,
+      double maxShare) {
     Choice best = null;
     double bestUtility = Double.NEGATIVE_INFINITY;
     for (int c = 0; c < candidates.size(); c++) {
@@ -304,7 +339,7 @@ public final class TierTuning {
           kept.add(items.get(n));
         }
       }
-      double threshold = best(kept, value);
+      double threshold = best(kept, value, maxShare);
       double utility = 0;
       for (Item item : kept) {
         utility += item.weight() * item.utility(threshold, value);
@@ -335,6 +370,14 @@ public final class TierTuning {
    * moves its answer's stop to that token or before ({@link Item#saved}).
    */
   static double best(List<Item> items, double value) {
+    return best(items, value, 1.0);
+  }
+
+  /**
+   * As above, among the thresholds that pass on at most {@code maxShare} of the weighted {@code
+   * items} (passing on none always qualifies).
+   */
+  static double best(List<Item> items, double value, double maxShare) {
     List<Item> byScore = new ArrayList<>(items);
     byScore.sort(Comparator.comparingDouble(Item::score).reversed());
     // Each answer's running scores, highest first: (score, answer, tokens decoded once below it).
@@ -354,6 +397,11 @@ public final class TierTuning {
       utility += item.weight() * (item.tierCorrect() ? value : 0);
     }
     double bestUtility = utility;
+    double total = 0;
+    for (Item item : byScore) {
+      total += item.weight();
+    }
+    double passedOn = 0;
     int bestK = 0;
     int k = 0;
     int stop = 0;
@@ -363,7 +411,11 @@ public final class TierTuning {
       while (k < byScore.size() && byScore.get(k).score() == score) {
         Item item = byScore.get(k);
         utility += item.weight() * ((item.nextCorrect() ? value : 0) - item.nextCost() - (item.tierCorrect() ? value : 0));
+        passedOn += item.weight();
         k++;
+      }
+      if (passedOn > maxShare * total + SHARE_TOLERANCE * total) {
+        break; // every lower threshold passes on more still
       }
       // Only answers passed on have running scores above the threshold (none is above its own score).
       double threshold = cut(byScore, k);

@@ -1,6 +1,7 @@
 package dev.cascade.router.learner;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.cascade.router.learning.SyntheticTierOutcomes;
@@ -299,6 +300,37 @@ class TierTunerTest {
     TierTuner.Round dearer = TierTuner.decide(current, List.of(), smallOutcomes(current),
         settings(0).withSmallValue(40), 1234L, 8);
     assertThat(dearer.small().threshold()).isCloseTo(optimum(40), within(0.4)).isGreaterThan(d.threshold());
+  }
+
+  /**
+   * learn.small-max-pass-on and learn.tier-max-pass-on hold what the learner writes at or under the
+   * share they give: the uncapped choices here pass on more than a quarter.
+   */
+  @Test
+  void theCapsHoldTheSharesTheLearnerChoosesForTheSmallModelAndEachTier() {
+    DeferralPolicy current = smallPolicy(4.0, 0.2, 0.0, List.of());
+    TierTuner.Round free = TierTuner.decide(current, List.of(), smallOutcomes(current),
+        settings(0).withSmallValue(100), 1234L, 8);
+    assertThat(free.small().share()).isGreaterThan(0.25);
+    TierTuner.Round capped = TierTuner.decide(current, List.of(), smallOutcomes(current),
+        settings(0).withSmallValue(100).withMaxPassOn(0.25, 1.0), 1234L, 8);
+    assertThat(capped.small().share()).isLessThanOrEqualTo(0.25);
+    assertThat(capped.small().threshold()).isGreaterThan(free.small().threshold());
+    assertThat(capped.small().reason()).contains("passing on at most 25.0% (the cap)");
+
+    TierPolicy tier = new TierPolicy("chow-sum", 0.0, 4.0, 0.0, 0.2);
+    TierOutcomeReport.Collector medium = new TierOutcomeReport.Collector(1);
+    population(8_000, 3).forEach(r -> medium.accept(outcome(r, tier, 4.0)));
+    DeferralPolicy withTier = smallPolicy(4.0, 0.0, 0.0, List.of(tier));
+    TierTuning.Decision tierFree = TierTuner.decide(withTier, List.of(medium), null, settings(100), 1234L, 8)
+        .decisions().get(0);
+    TierTuning.Decision tierCapped = TierTuner.decide(withTier, List.of(medium), null,
+        settings(100).withMaxPassOn(1.0, 0.25), 1234L, 8).decisions().get(0);
+    assertThat(tierFree.share()).isGreaterThan(0.25);
+    assertThat(tierCapped.share()).isLessThanOrEqualTo(0.25);
+    assertThat(new TierTuner.Settings(100, Duration.ofMinutes(1), 20_000, 0.25, 500, 200, 50.0).smallMaxPassOn())
+        .as("no cap by default").isEqualTo(1.0);
+    assertThatThrownBy(() -> settings(100).withMaxPassOn(1.2, 1.0)).hasMessageContaining("[0, 1]");
   }
 
   @Test

@@ -35,6 +35,50 @@ class TierTuningTest {
     assertThat(TierTuning.best(heavy, 100)).isEqualTo(3.5);
   }
 
+  @Test
+  void aCapOnTheSharePassedOnStopsTheChoiceAtIt() {
+    List<TierTuning.Item> items = List.of(
+        item("a", 5.0, false, true, 1),   // +90
+        item("b", 4.0, false, true, 1),   // +90
+        item("c", 3.0, true, true, 1),    // -10
+        item("d", 2.0, false, true, 1),   // +90
+        item("e", 1.0, true, false, 1),   // -110
+        item("f", 0.5, true, true, 1));   // -10
+    assertThat(TierTuning.best(items, 100, 1.0)).isEqualTo(1.5); // 4 of 6 passed on, uncapped
+    // At most half: the best of passing on 0 to 3 of the 6 is two (a and b), since c costs 10.
+    assertThat(TierTuning.best(items, 100, 0.5)).isEqualTo(3.5);
+    // Exactly two thirds is allowed: the cap is inclusive.
+    assertThat(TierTuning.best(items, 100, 4.0 / 6)).isEqualTo(1.5);
+    // Weighted: a standing for 4 requests is 4 of 9, so at most half passes a on, and no more.
+    List<TierTuning.Item> heavy = new ArrayList<>(items);
+    heavy.set(0, item("a", 5.0, false, true, 4));
+    assertThat(TierTuning.best(heavy, 100, 0.5)).isEqualTo(4.5);
+    assertThat(TierTuning.best(items, 100, 0.0)).as("none may be passed on").isEqualTo(5.0);
+  }
+
+  @Test
+  void aThresholdInForceAboveTheCapIsReplacedByTheBestUnderItWhateverItsGain() {
+    // Passing on pays on every outcome (+90), so the threshold in force, passing all on, is best;
+    // capped at 30%, the best under the cap is written although it is worth less.
+    List<TierTuning.Item> items = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      items.add(item("r" + i, i / 10.0, false, true, 1));
+    }
+    TierTuning.Decision uncapped = TierTuning.decide(items, 100, -1.0, 0.25, 1, 1);
+    assertThat(uncapped.result()).isEqualTo(TierTuning.Result.KEPT);
+    TierTuning.Decision capped = TierTuning.decide(items, 100, -1.0, 0.25, 1, 1, 0.3);
+    assertThat(capped.share()).isLessThanOrEqualTo(0.3).isGreaterThan(0.25);
+    assertThat(capped.currentShare()).isEqualTo(1.0);
+    assertThat(capped.gain()).isNegative();
+    assertThat(capped.result()).isEqualTo(TierTuning.Result.RETUNED);
+    assertThat(capped.reason()).contains("passing on at most 30.0% (the cap), which the threshold in force exceeds");
+    // Under the cap already, a choice that would pass on more is held at the cap, and kept unless it gains.
+    TierTuning.Decision under = TierTuning.decide(items, 100, 14.05, 0.25, 1, 1, 0.3);
+    assertThat(under.share()).isLessThanOrEqualTo(0.3);
+    assertThat(under.reason()).doesNotContain("exceeds");
+    assertThatThrownBy(() -> TierTuning.decide(items, 100, 1, 0.25, 1, 1, 1.5)).hasMessageContaining("maxShare");
+  }
+
   private static TierTuning.Item stopping(String id, double[] running, boolean tier, boolean next, double tokenCost) {
     return new TierTuning.Item(id, running[running.length - 1], tier, next, 10, 1, running, tokenCost);
   }
