@@ -61,7 +61,8 @@ public final class ContinuousLearner implements AutoCloseable {
     LearnerMetrics metrics = new LearnerMetrics(registry);
     // The trainer and the tier tuner of this process see each other's policies before the topic does.
     PolicyWrites writes = new PolicyWrites();
-    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics, writes);
+    Topology topology = LearnerTopology.build(config.topics(), examplesTopic, settings, metrics, writes,
+        RulesOnTopic.reader(CascadeRouter.clientProperties(config), config.topics().rules()));
     StateDirectory stateDir = StateDirectory.of(config.get(CascadeConfig.STATE_DIR), "cascade-learner-");
     Properties props = streamsProperties(config, applicationId, stateDir.path());
     KafkaStreams streams = new KafkaStreams(topology, props);

@@ -48,12 +48,15 @@ public final class LearnerTopology {
 
   public static Topology build(TopicNames topics, String examplesTopic, LearnerSettings settings,
       LearnerMetrics metrics) {
-    return build(topics, examplesTopic, settings, metrics, new PolicyWrites());
+    return build(topics, examplesTopic, settings, metrics, new PolicyWrites(), RulesOnTopic.NONE);
   }
 
-  /** As above, its trainer writing policies through {@code writes}, which the process's tier tuner shares. */
+  /**
+   * As above, its trainer writing policies through {@code writes}, which the process's tier tuner
+   * shares, and reading what the rules topic holds with {@code rulesOnTopic} when its task starts.
+   */
   static Topology build(TopicNames topics, String examplesTopic, LearnerSettings settings, LearnerMetrics metrics,
-      PolicyWrites writes) {
+      PolicyWrites writes, java.util.function.Supplier<java.util.Set<String>> rulesOnTopic) {
     Topology t = new Topology();
     t.addSource(OUTCOMES_SOURCE, new StringDeserializer(), new ByteArrayDeserializer(), topics.outcomes())
         .addSource(FEEDBACK_SOURCE, new StringDeserializer(), new ByteArrayDeserializer(), topics.feedback())
@@ -72,7 +75,8 @@ public final class LearnerTopology {
         .addSource(RULES_SOURCE, new StringDeserializer(), new ByteArrayDeserializer(), topics.rules())
         .addSource(POLICY_SOURCE, new StringDeserializer(), new ByteArrayDeserializer(), topics.policy())
         .addProcessor(TRAINER, () -> new TrainerProcessor(settings, examplesTopic, topics.rules(), topics.policy(),
-            metrics, RULES_SINK, POLICY_SINK, DEAD_LETTERS_SINK, writes), EXAMPLES_SOURCE, RULES_SOURCE, POLICY_SOURCE)
+            metrics, RULES_SINK, POLICY_SINK, DEAD_LETTERS_SINK, writes, rulesOnTopic), EXAMPLES_SOURCE, RULES_SOURCE,
+            POLICY_SOURCE)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(TrainerProcessor.EXAMPLES),
             Serdes.Long(), Serdes.ByteArray()), TRAINER)
         .addStateStore(Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(TrainerProcessor.RULES),

@@ -106,6 +106,18 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private ExecutorService worker;
   private Future<Round> running;
   private IdleAwarePunctuator ticker;
+  /** What the rules topic held when the task started ({@link RulesOnTopic}), read at {@link #init}. */
+  private final java.util.function.Supplier<java.util.Set<String>> rulesOnTopic;
+  /** The rules the topic held at init that this task has not read yet (from its store or its source). */
+  private final java.util.Set<String> unreadRules = new java.util.HashSet<>();
+  private long initMs;
+  private boolean toldWaiting;
+
+  /**
+   * The longest a round waits for the rules on the topic at start: a rule dead-lettered before
+   * (never in the store) would otherwise hold it for ever.
+   */
+  static final Duration RULES_CATCH_UP = Duration.ofSeconds(60);
 
   TrainerProcessor(LearnerSettings settings, String examplesTopic, String rulesTopic, String policyTopic,
       LearnerMetrics metrics, String rulesSink, String policySink, String deadLetterSink) {
@@ -116,6 +128,19 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   /** As above, writing its policies through {@code writes}, which this process's tier tuner writes through too. */
   TrainerProcessor(LearnerSettings settings, String examplesTopic, String rulesTopic, String policyTopic,
       LearnerMetrics metrics, String rulesSink, String policySink, String deadLetterSink, PolicyWrites writes) {
+    this(settings, examplesTopic, rulesTopic, policyTopic, metrics, rulesSink, policySink, deadLetterSink, writes,
+        RulesOnTopic.NONE);
+  }
+
+  /**
+   * As above, holding its first round until its rules source has delivered every rule {@code
+   * rulesOnTopic} says the rules topic holds when the task starts ({@link RulesOnTopic}), for at
+   * most {@link #RULES_CATCH_UP}.
+   */
+  TrainerProcessor(LearnerSettings settings, String examplesTopic, String rulesTopic, String policyTopic,
+      LearnerMetrics metrics, String rulesSink, String policySink, String deadLetterSink, PolicyWrites writes,
+      java.util.function.Supplier<java.util.Set<String>> rulesOnTopic) {
+    this.rulesOnTopic = rulesOnTopic;
     this.writes = writes;
     this.settings = settings;
     this.examplesTopic = examplesTopic;
@@ -138,8 +163,13 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     // After a restart the gauge starts from the restored state, not from "none yet".
     metrics.published(progress.lastPublishedVersion());
     catalog = RuleCatalog.withBundled(settings.modelFingerprint());
+    unreadRules.addAll(rulesOnTopic.get());
+    initMs = context.currentSystemTimeMs();
     try (KeyValueIterator<String, byte[]> all = rules.all()) {
-      all.forEachRemaining(kv -> load(kv.value));
+      all.forEachRemaining(kv -> {
+        unreadRules.remove(kv.key);
+        load(kv.value);
+      });
     }
     metrics.examples(examples.approximateNumEntries());
     prior(examples.approximateNumEntries());
@@ -233,6 +263,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     if (record.key() == null) {
       return;
     }
+    unreadRules.remove(record.key());
     if (record.value() == null) {
       rules.delete(record.key());
       return;
@@ -287,6 +318,20 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private boolean warnedNoPolicy;
 
   private void start(LearnerState s) {
+    if (!unreadRules.isEmpty()) {
+      if (context.currentSystemTimeMs() - initMs < RULES_CATCH_UP.toMillis()) {
+        if (!toldWaiting) {
+          toldWaiting = true;
+          LOG.info("the first round waits for the rules topic: {} rule(s) on it when this learner started not read yet"
+              + " (e.g. {}), so that the round trains the version after the newest and judges the champion in force"
+              + " (at most {} s)", unreadRules.size(), unreadRules.iterator().next(), RULES_CATCH_UP.toSeconds());
+        }
+        return;
+      }
+      LOG.warn("{} rule(s) on the rules topic when this learner started still not read after {} s (e.g. {}); the"
+          + " round starts without them", unreadRules.size(), RULES_CATCH_UP.toSeconds(), unreadRules.iterator().next());
+      unreadRules.clear();
+    }
     List<LabelledExample> snapshot = new ArrayList<>();
     try (KeyValueIterator<Long, byte[]> all = examples.all()) {
       all.forEachRemaining(kv -> snapshot.add(CascadeSerdes.labelledExamples().decode(kv.value)));
@@ -399,7 +444,16 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       }
       String threshold = round.policy() == null ? null
           : String.format(Locale.ROOT, "%.4f", round.policy().threshold());
-      if (v.publish()) {
+      String taken = v.publish() && catalog.get(v.challenger().name(), v.challenger().info().version()).isPresent()
+          ? v.challenger().name() + "@" + v.challenger().info().version() : null;
+      if (taken != null) {
+        // Published by someone else (`cascade rules publish`) while the round trained: the compacted
+        // topic keeps one record a key, so writing this one would replace that rule unseen.
+        skipped++;
+        metrics.training("skipped", Double.NaN, Double.NaN);
+        LOG.warn("SKIPPED: {} reached the rules topic while the round trained it; this round's challenger is dropped,"
+            + " and the next round trains the version after the newest", taken);
+      } else if (v.publish()) {
         LearnedRule rule = v.challenger();
         String key = rule.name() + "@" + rule.info().version();
         byte[] bytes = RuleArtifacts.encode(rule);
