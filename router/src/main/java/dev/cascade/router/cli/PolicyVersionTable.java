@@ -78,7 +78,7 @@ final class PolicyVersionTable {
       }
       out.append(String.format(Locale.ROOT, "%-8s %8d %9d %9.1f%% %12.1f%% %10.1f%s%n", "v" + ph.policyVersion(),
           ph.reached(), ph.unjudged(), 100 * ph.passedOn(), 100 * ph.right(), ph.cost(), value == null ? ""
-              : String.format(Locale.ROOT, " %24s", String.format(Locale.ROOT, "%.1f ± %.1f", ph.utility(value),
+              : String.format(Locale.ROOT, " %24s", TierPhases.plusMinus("%.1f", ph.utility(value),
                   ph.utilityStandardError(value)))));
     }
     if (value != null) {

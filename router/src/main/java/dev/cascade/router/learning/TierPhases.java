@@ -166,8 +166,8 @@ public final class TierPhases {
     StringBuilder line = new StringBuilder();
     for (Phase p : last) {
       line.append(line.length() == 0 ? "" : "; ").append(String.format(java.util.Locale.ROOT,
-          "v%d %d judged, worth %.1f ± %.1f a request", p.policyVersion(), p.reached(), p.utility(value),
-          p.utilityStandardError(value)));
+          "v%d %d judged, worth %s a request", p.policyVersion(), p.reached(),
+          plusMinus("%.1f", p.utility(value), p.utilityStandardError(value))));
     }
     if (last.size() == 2) {
       Phase before = last.get(0);
@@ -179,9 +179,18 @@ public final class TierPhases {
 
   /** {@code after}'s worth a request less {@code before}'s, with its standard error: "v3 against v1: -50.0 ± 12.3". */
   public static String change(Phase before, Phase after, double value) {
-    return String.format(java.util.Locale.ROOT, "v%d against v%d: %+.1f ± %.1f", after.policyVersion(),
-        before.policyVersion(), after.utility(value) - before.utility(value),
-        changeStandardError(before, after, value));
+    return String.format(java.util.Locale.ROOT, "v%d against v%d: %s", after.policyVersion(),
+        before.policyVersion(), plusMinus("%+.1f", after.utility(value) - before.utility(value),
+            changeStandardError(before, after, value)));
+  }
+
+  /**
+   * {@code mean} in {@code format} with its standard error, "12.3 ± 4.5"; "12.3 ± n/a" where the
+   * error is unknown (NaN: a version with one request judged).
+   */
+  public static String plusMinus(String format, double mean, double standardError) {
+    return String.format(java.util.Locale.ROOT, format, mean) + " ± " + (Double.isFinite(standardError)
+        ? String.format(java.util.Locale.ROOT, "%.1f", standardError) : "n/a");
   }
 
   /**

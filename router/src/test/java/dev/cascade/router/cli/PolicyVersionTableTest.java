@@ -43,6 +43,11 @@ class PolicyVersionTableTest {
         .contains("v2 against v0: -50.0 ± ")
         .contains("a difference between two is the policy's and the traffic's");
     assertThat(PolicyVersionTable.text(phases, null, "tier 1's")).doesNotContain("against").doesNotContain("worth");
+    // A version with one request judged has no standard error: said so, not NaN.
+    List<TierPhases.Phase> one = List.of(phases.get(0), new TierPhases.Phase(3, 1, 1.0, 0.0, 315, 1, 0, 0));
+    String single = PolicyVersionTable.text(one, 1000.0, "the small model's");
+    assertThat(single).doesNotContain("NaN").contains("-315.0 ± n/a").contains("v3 against v0: -715.0 ± n/a");
+    assertThat(TierPhases.summary(one, 1000.0)).doesNotContain("NaN").contains("v3 1 judged, worth -315.0 ± n/a");
     assertThat(PolicyVersionTable.json(phases, null).get(2).has("value_per_request")).isFalse();
   }
 }
