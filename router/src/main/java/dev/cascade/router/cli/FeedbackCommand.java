@@ -147,7 +147,8 @@ final class FeedbackCommand implements Callable<Integer> {
           refused++;
         }
       }
-      spec.commandLine().getOut().println(written + " feedback records written, " + refused + " refused");
+      spec.commandLine().getOut().println(written + (written == 1 ? " feedback record" : " feedback records")
+          + " written, " + refused + " refused");
       spec.commandLine().getOut().flush();
       err.flush();
       return refused == 0 ? 0 : 1;

@@ -28,7 +28,7 @@ import picocli.CommandLine.Mixin;
         + " beats the one in force on held-out outcomes; with learn.small-answer-value, the small model's threshold"
         + " too, which the rules it publishes then keep in share.",
         "Its own application id (learn.application-id); its state is in changelogged stores, so a restart resumes"
-        + " where it stopped. Prints learner=APPLICATION-ID and metrics=URL once running."})
+        + " where it stopped. Prints learner=APPLICATION-ID bootstrap.servers=... and metrics=URL once running."})
 final class LearnCommand implements Callable<Integer> {
 
   private static final Logger LOG = LoggerFactory.getLogger(LearnCommand.class);

@@ -94,9 +94,9 @@ final class PolicyCommand implements Runnable {
       description = {"Publishes a new policy version; every router instance applies it within a second.",
           "Options left out keep the values in force (--threshold, --alpha and --early-defer only when the rule stays the"
               + " same: a threshold is on its rule's own scale, so a new --rule needs a --threshold).",
-          "With --tier N (a cascade of more than two models) --rule, --alpha and --threshold set middle tier N's rule "
-          + "instead (tier 1 is the first model after the small one); the rest of the policy stays, and the other"
-          + " options are refused with it.",
+          "With --tier N (a cascade of more than two models) --rule, --alpha, --threshold, --exploration-rate and"
+          + " --target-escalation-rate set middle tier N's instead (tier 1 is the first model after the small one); the"
+          + " rest of the policy stays, and the other options are refused with it.",
           "Prints the new policy as JSON. When the options ask for the settings already in force, writes no version, says"
               + " 'nothing to change' on stderr and prints the policy in force (exit 0); with no option at all, exit 2.",
           "Exit code 1 when the router refuses the policy (the gRPC status is printed)."})

@@ -235,7 +235,8 @@ final class RulesCommand implements Runnable {
     Path file;
 
     @Option(names = "--version", paramLabel = "N", defaultValue = "0",
-        description = "Publish as version N (it must be new); default: the newest version of the rule plus one.")
+        description = "Publish as version N, 1 or above (it must be new); 0 (the default): the newest version of the"
+            + " rule plus one.")
     long version;
 
     @Spec

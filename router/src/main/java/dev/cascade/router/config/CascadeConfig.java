@@ -762,9 +762,16 @@ public final class CascadeConfig {
       return;
     }
     if (!byName.containsKey(name)) {
-      String hint = KeySuggestion.nearest(name, byName.keySet()).map(k -> "; did you mean " + k + "?").orElse("");
-      throw new ConfigException(name, "unknown key in " + from + hint + " (known keys: "
-          + String.join(", ", byName.keySet()) + ", and kafka.* for Kafka client settings)");
+      java.util.Optional<String> meant = KeySuggestion.nearest(name, byName.keySet());
+      if (meant.isPresent()) {
+        throw new ConfigException(name, "unknown key in " + from + "; did you mean " + meant.get() + "?");
+      }
+      // The keys of the same group (learn.*, policy.*, ...) where there are any, else all of them.
+      String group = name.contains(".") ? name.substring(0, name.indexOf('.') + 1) : "";
+      List<String> near = byName.keySet().stream().filter(k -> !group.isEmpty() && k.startsWith(group)).toList();
+      throw new ConfigException(name, "unknown key in " + from + " (" + (near.isEmpty()
+          ? "known keys: " + String.join(", ", byName.keySet()) + ", and kafka.* for Kafka client settings"
+          : "the " + group + "* keys: " + String.join(", ", near)) + ")");
     }
     text.put(name, value);
     source.put(name, from);

@@ -265,7 +265,7 @@ public record DemoSummary(
         "escalations         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d",
         "throughput          %.1f requests/s",
         "small model         %d tokens decoded; %d requests stopped early (early deferral)",
-        "policy              %s, threshold %.4f"),
+        "policy at start     %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
         scoredRequests == requests ? "" : ": the " + scoredRequests + " of " + requests + " requests that have one",

@@ -160,6 +160,11 @@ public final class TierTuner implements AutoCloseable {
   /** The standing reasons already logged at INFO (no middle tier, a tier that does not explore): DEBUG after. */
   private final java.util.Set<String> told = new java.util.HashSet<>();
   private volatile boolean running = true;
+  /**
+   * The policy version and the outcomes' and feedback's end offsets the last round decided on; a
+   * round that finds them unchanged is not run (its decision could not differ).
+   */
+  private String lastInputs;
   /** What the loop waits on between rounds; {@link #close()} notifies it. */
   private final Object wake = new Object();
 
@@ -259,6 +264,14 @@ public final class TierTuner implements AutoCloseable {
     if (!tiers && !small) {
       return;
     }
+    // Nothing new to read and the same policy: the round would decide as the last one did.
+    String inputs = "v" + current.version() + " outcomes " + OutcomesTopic.endOffsets(client, outcomesTopic)
+        + " feedback " + OutcomesTopic.endOffsets(client, feedbackTopic);
+    if (inputs.equals(lastInputs)) {
+      LOG.debug("tier tuner: no new outcome or feedback and the same policy since the last round ({}); nothing to"
+          + " decide", inputs);
+      return;
+    }
     FeedbackJoin feedback = FeedbackJoin.read(client, feedbackTopic, CascadeAnswers.Progress.NONE, settings.newest());
     List<TierOutcomeReport.Collector> collectors = new ArrayList<>();
     for (int tier = 1; tiers && tier <= current.tierPolicies().size(); tier++) {
@@ -285,6 +298,7 @@ public final class TierTuner implements AutoCloseable {
             tier == 0 ? settings.smallValue() : settings.value())));
     Round round = decide(current, collectors, smallCollector, settings, System.currentTimeMillis(),
         policies.highestVersion() + 1);
+    lastInputs = inputs;
     if (round.small() != null) {
       TierTuning.Decision d = round.small();
       metrics.tierTuning(0, d.result().label(), d.result() == TierTuning.Result.SKIPPED ? Double.NaN : d.gain());

@@ -101,6 +101,25 @@ public final class OutcomesTopic {
     return read(clientProperties, topic, CascadeSerdes.feedback()::decode, each, progress, newest);
   }
 
+  /**
+   * The topic's end offsets ({@code read_committed}: the last stable offsets) by partition, in
+   * partition order; empty when it does not exist. One metadata request, nothing read: a caller
+   * that reads the topic again and again can tell whether anything was written since.
+   */
+  public static Map<Integer, Long> endOffsets(Map<String, Object> clientProperties, String topic) {
+    Map<String, Object> props = new HashMap<>(clientProperties);
+    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+          .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
+      Map<Integer, Long> out = new java.util.TreeMap<>();
+      consumer.endOffsets(partitions, Duration.ofSeconds(30)).forEach((p, end) -> out.put(p.partition(), end));
+      return out;
+    }
+  }
+
   private static Read read(Map<String, Object> clientProperties, String topic, Consumer<RoutingOutcome> each,
       CascadeAnswers.Progress progress, long newest) {
     Objects.requireNonNull(each, "each");

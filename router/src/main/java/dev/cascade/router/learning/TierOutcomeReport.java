@@ -109,6 +109,8 @@ public final class TierOutcomeReport {
     private final Map<String, Long> skipped = new LinkedHashMap<>();
     private long read;
     private long earlyStopsAsked;
+    /** Outcomes whose answer at this tier was the cascade's last (no rule, no tier after it). */
+    private long answeredLast;
     private double[] decay;
     private double decayHalfLife;
 
@@ -144,6 +146,9 @@ public final class TierOutcomeReport {
           // unavailable (escalation.skip-unavailable-tiers), where the request then went.
           next = a;
         }
+      }
+      if (answer != null && answer.getRule() == null && next == null) {
+        answeredLast++; // the cascade's last model: no rule scores it
       }
       if (answer != null && (answer.getStopThreshold() != null || answer.getStoppedEarly()
           || answer.getLabelPropensity() != null)) {
@@ -467,6 +472,12 @@ public final class TierOutcomeReport {
         + ")");
     collected.skipped.keySet().stream().filter(REMEDIES::containsKey)
         .forEach(reason -> message.append("; ").append(reason).append(": ").append(REMEDIES.get(reason)));
+    if (collected.answeredLast > 0 && java.util.Set.of(UNSCORED, NOT_REACHED).containsAll(collected.skipped.keySet())) {
+      message.append("; tier ").append(collected.tier).append(" answered as the cascade's last model in ")
+          .append(collected.answeredLast).append(" outcomes, where no rule decides: --tier evaluates a middle tier's"
+              + " rule (a cascade of three models or more); eval --outcomes without --tier evaluates the small"
+              + " model's");
+    }
     if (collected.skipped.keySet().equals(java.util.Set.of(NOT_REACHED))) {
       message.append("; no outcome has an answer of tier ").append(collected.tier)
           .append(": is the router's cascade that long (tiers), and is this its outcomes topic?");

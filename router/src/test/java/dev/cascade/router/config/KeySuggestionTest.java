@@ -37,5 +37,9 @@ class KeySuggestionTest {
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("nothing.like.it", "1")))
         .isInstanceOf(ConfigException.class).hasMessageNotContaining("did you mean")
         .hasMessageContaining("known keys: bootstrap.servers");
+    // Nothing near enough in a known group: that group's keys only, not all of them.
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("learn.something-else", "1")))
+        .isInstanceOf(ConfigException.class).hasMessageNotContaining("did you mean")
+        .hasMessageContaining("the learn.* keys: learn.application-id").hasMessageNotContaining("policy.threshold");
   }
 }

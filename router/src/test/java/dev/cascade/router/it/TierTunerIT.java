@@ -57,21 +57,40 @@ class TierTunerIT {
         assertThat(tuned.rule()).isEqualTo("chow-sum");
         assertThat(tuned.threshold()).isEqualTo(12.0);
         assertThat(tuned.reason()).contains("tier 1 threshold").contains("was 4.0000");
-        awaitKeptTwice(metrics, "1");
+        awaitKeptThenIdle(metrics, "1", bootstrap, SyntheticTierOutcomes.outcome(
+            SyntheticTierOutcomes.population(1, 99, "later-").get(0), medium, 4.0));
       });
       assertThat(policies(bootstrap)).hasSize(2);
     }
   }
 
-  /** The next rounds decide on the tuned policy: nothing better shown, nothing written. */
-  private static void awaitKeptTwice(PrometheusRegistry metrics, String tier) throws InterruptedException {
+  /**
+   * The next round decides on the tuned policy: nothing better shown, nothing written. Then, with
+   * no new outcome or feedback and the same policy, the rounds every second decide nothing (they
+   * could not differ) until an outcome is written: the round after it decides again, and keeps.
+   */
+  private static void awaitKeptThenIdle(PrometheusRegistry metrics, String tier, String bootstrap,
+      RoutingOutcome another) throws Exception {
     assertThat(tunings(metrics, tier, "retuned")).isEqualTo(1);
+    awaitTunings(metrics, tier, "kept", 1);
+    Thread.sleep(3_500); // three rounds' time
+    assertThat(tunings(metrics, tier, "kept")).as("rounds with nothing new decide nothing").isEqualTo(1);
+    try (KafkaProducer<String, RoutingOutcome> outcomes = new KafkaProducer<>(Map.of(
+        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap, ProducerConfig.ACKS_CONFIG, "all"),
+        new StringSerializer(), CascadeSerdes.outcomes().serializer())) {
+      outcomes.send(new ProducerRecord<>("cascade.outcomes", another.getRequestId(), another)).get();
+    }
+    awaitTunings(metrics, tier, "kept", 2);
+    assertThat(tunings(metrics, tier, "retuned")).isEqualTo(1);
+  }
+
+  private static void awaitTunings(PrometheusRegistry metrics, String tier, String result, int n)
+      throws InterruptedException {
     long deadline = System.currentTimeMillis() + 60_000;
-    while (tunings(metrics, tier, "kept") < 2 && System.currentTimeMillis() < deadline) {
+    while (tunings(metrics, tier, result) < n && System.currentTimeMillis() < deadline) {
       Thread.sleep(200);
     }
-    assertThat(tunings(metrics, tier, "kept")).isGreaterThanOrEqualTo(2);
-    assertThat(tunings(metrics, tier, "retuned")).isEqualTo(1);
+    assertThat(tunings(metrics, tier, result)).isGreaterThanOrEqualTo(n);
   }
 
   /**
@@ -97,7 +116,8 @@ class TierTunerIT {
             assertThat(tuned.explorationRate()).isEqualTo(0.2);
             assertThat(tuned.shadowRules()).containsExactly("chow-average");
             assertThat(tuned.reason()).contains("small model threshold").contains("was 4.0000");
-            awaitKeptTwice(metrics, "0");
+            awaitKeptThenIdle(metrics, "0", bootstrap, SyntheticTierOutcomes.smallOutcome(
+                SyntheticTierOutcomes.population(1, 99, "later-").get(0), operator));
           });
       assertThat(policies(bootstrap)).hasSize(2);
     }

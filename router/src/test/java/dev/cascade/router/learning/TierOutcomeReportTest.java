@@ -215,6 +215,15 @@ class TierOutcomeReportTest {
     assertThatThrownBy(() -> TierOutcomeReport.compute(twoTiers, 10, 1))
         .hasMessageContaining("1 tier not reached").hasMessageContaining("2 undecodable");
     assertThatThrownBy(() -> new TierOutcomeReport.Collector(0)).hasMessageContaining("--tier");
+
+    // A cascade of two: tier 1 is the large model, which no rule decides.
+    TierOutcomeReport.Collector last = new TierOutcomeReport.Collector(1);
+    last.accept(SyntheticOutcomes.checked("b", features, false, true, 1.0, java.util.Map.of())
+        .setTierAnswers(List.of(TierAnswer.newBuilder().setTier(1).setModel("large").setText("ref").setCostUnits(10)
+            .build())).build());
+    assertThatThrownBy(() -> TierOutcomeReport.compute(last, 10, 1))
+        .hasMessageContaining("tier 1 answered as the cascade's last model in 1 outcomes")
+        .hasMessageContaining("without --tier");
   }
 
   @Test
