@@ -107,6 +107,12 @@ final class ApiRecords {
         .setServedTier(dev.cascade.router.routing.RoutingRecords.servedTier(r))
         .setServedModel(r.getServedModel() == null ? "" : r.getServedModel())
         .setStoppedEarly(Boolean.TRUE.equals(r.getStoppedEarly()))
+        .setDecision(r.getDecision() == null ? dev.cascade.proto.v1.Decision.DECISION_UNSPECIFIED
+            : switch (r.getDecision()) {
+              case ACCEPT -> dev.cascade.proto.v1.Decision.ACCEPT;
+              case DEFER -> dev.cascade.proto.v1.Decision.DEFER;
+              case EXPLORE -> dev.cascade.proto.v1.Decision.EXPLORE;
+            })
         .addAllSkippedTiers(r.getSkippedTiers().stream().map(t -> dev.cascade.proto.v1.SkippedTier.newBuilder()
             .setTier(t.getTier()).setModel(t.getModel()).setCause(t.getCause()).setReason(t.getReason()).build()).toList())
         .build();

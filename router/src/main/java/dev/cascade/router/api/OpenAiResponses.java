@@ -185,6 +185,11 @@ final class OpenAiResponses {
     c.put("rule", r.getRule());
     c.put("cache_hit", r.getCacheHit());
     c.put("stopped_early", Boolean.TRUE.equals(r.getStoppedEarly()));
+    if (r.getDecision() != null) {
+      c.put("decision", r.getDecision().name());
+    } else {
+      c.putNull("decision");
+    }
     ArrayNode skipped = c.putArray("skipped_tiers");
     for (SkippedTier t : r.getSkippedTiers()) {
       skipped.addObject().put("tier", t.getTier()).put("model", t.getModel()).put("cause", t.getCause())

@@ -93,10 +93,13 @@ final class AskCommand implements Callable<Integer> {
       } else {
         spec.commandLine().getOut().println(response.getText());
         spec.commandLine().getErr().println(String.format(Locale.ROOT,
-            "served_by=%s served_tier=%d%s rule=%s score=%.4f threshold=%.4f policy_version=%d cache_hit=%s total_ms=%.1f"
-                + " request_id=%s",
+            "served_by=%s served_tier=%d%s%s rule=%s score=%.4f threshold=%.4f policy_version=%d cache_hit=%s"
+                + " total_ms=%.1f request_id=%s",
             response.getServedBy(), response.getServedTier(),
-            response.getServedModel().isEmpty() ? "" : " served_model=" + response.getServedModel(), response.getRule(), response.getDeferralScore(), response.getThreshold(),
+            response.getServedModel().isEmpty() ? "" : " served_model=" + response.getServedModel(),
+            response.getDecision() == dev.cascade.proto.v1.Decision.DECISION_UNSPECIFIED ? ""
+                : " decision=" + response.getDecision(),
+            response.getRule(), response.getDeferralScore(), response.getThreshold(),
             response.getPolicyVersion(), response.getCacheHit(), response.getLatencies().getTotalMs(),
             response.getRequestId()));
         for (dev.cascade.proto.v1.SkippedTier t : response.getSkippedTiersList()) {

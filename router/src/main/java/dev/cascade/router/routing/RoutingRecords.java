@@ -493,6 +493,7 @@ public final class RoutingRecords {
         .setCompletionTokens(upper == null ? Integer.valueOf(e.getSmallTokens().size()) : outputTokens(upper))
         .setPromptTokens(upper == null ? null : upper.getPromptTokens())
         .setSkippedTiers(e.getSkippedTiers())
+        .setDecision(e.getDecision())
         .build();
   }
 

@@ -122,6 +122,19 @@ class CascadeServerTest {
   }
 
   @Test
+  void theResponseSaysWhatThePolicyDecided() {
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r)
+        .setServedBy(dev.cascade.schemas.avro.ServedBy.LARGE).setDecision(dev.cascade.schemas.avro.Decision.EXPLORE)
+        .build();
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).getDecision())
+        .isEqualTo(dev.cascade.proto.v1.Decision.EXPLORE);
+    // From a router that predates the field: unspecified.
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setDecision(null).build();
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).getDecision())
+        .isEqualTo(dev.cascade.proto.v1.Decision.DECISION_UNSPECIFIED);
+  }
+
+  @Test
   void theResponseNamesTheTiersSkippedOnTheWayAndWhy() {
     dev.cascade.schemas.avro.SkippedTier medium = dev.cascade.schemas.avro.SkippedTier.newBuilder().setTier(1)
         .setModel("medium").setCause("breaker_open").setReason("medium unavailable for 12 ms; its circuit breaker is open")

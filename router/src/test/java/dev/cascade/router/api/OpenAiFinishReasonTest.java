@@ -40,7 +40,9 @@ class OpenAiFinishReasonTest {
     CascadeRequest request = CascadeRequest.newBuilder().setRequestId("cmpl-1").setPrompt("spell: table")
         .setMaxNewTokens(0).setCreatedAtMs(0).build();
     return CascadeResponse.newBuilder(FakeChannel.answer(request)).setText(text).setServedBy(servedBy)
-        .setServedTier(0).setServedModel(null).setCacheHit(false).setStoppedEarly(stoppedEarly).build();
+        .setServedTier(0).setServedModel(null).setCacheHit(false).setStoppedEarly(stoppedEarly)
+        .setDecision(servedBy == ServedBy.SMALL ? dev.cascade.schemas.avro.Decision.ACCEPT
+            : dev.cascade.schemas.avro.Decision.DEFER).build();
   }
 
   private static JsonNode body(String requestJson, CascadeResponse response, boolean chat) throws Exception {
@@ -56,6 +58,7 @@ class OpenAiFinishReasonTest {
     assertThat(body.path("choices").get(0).path("finish_reason").asText()).isEqualTo("length");
     assertThat(body.path("cascade").path("served_by").asText()).isEqualTo("SMALL_DEGRADED");
     assertThat(body.path("cascade").path("stopped_early").asBoolean()).isTrue();
+    assertThat(body.path("cascade").path("decision").asText()).isEqualTo("DEFER");
     // Streamed: the finish chunk says the same.
     OpenAiRequest chat = OpenAiRequest.parse("{\"model\": \"cascade\", \"stream\": true, \"messages\":"
         + " [{\"role\": \"user\", \"content\": \"spell: table\"}]}", true, OpenAiServer.LIMITS);

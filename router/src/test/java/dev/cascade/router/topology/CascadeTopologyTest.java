@@ -344,6 +344,7 @@ class CascadeTopologyTest {
     List<CascadeResponse> direct = responses.readValuesToList();
     assertThat(direct).extracting(CascadeResponse::getRequestId).containsExactly("a", "c");
     assertThat(direct).allSatisfy(r -> assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL));
+    assertThat(direct).allSatisfy(r -> assertThat(r.getDecision()).isEqualTo(Decision.ACCEPT));
     assertThat(direct.get(0).getText()).isEqualTo("olleh");
     assertThat(escalated.readValuesToList()).extracting(Escalation::getRequestId).containsExactly("b");
     List<RoutingOutcome> accepted = outcomes.readValuesToList();
@@ -358,6 +359,7 @@ class CascadeTopologyTest {
       assertThat(r.getServedBy()).isEqualTo(ServedBy.LARGE);
       assertThat(r.getText()).isEqualTo("UNSURE ONE");
       assertThat(r.getDeferralScore()).isGreaterThan(r.getThreshold());
+      assertThat(r.getDecision()).isEqualTo(Decision.DEFER);
     });
     List<RoutingOutcome> escalatedOutcomes = outcomes.readValuesToList();
     assertThat(escalatedOutcomes).singleElement().satisfies(o -> {
@@ -379,7 +381,7 @@ class CascadeTopologyTest {
   }
 
   @Test
-  void aNewPolicyOnThePolicyTopicChangesTheFollowingDecisions() {
+  void aNewPolicyOnThePolicyTopicChangesTheFollowingDecisions() throws Exception {
     send("a", "unsure 1");
     driver.advanceWallClockTime(Duration.ofMillis(25));
     assertThat(escalated.readValuesToList()).hasSize(1);
@@ -394,6 +396,19 @@ class CascadeTopologyTest {
     assertThat(r.getServedBy()).isEqualTo(ServedBy.SMALL);
     assertThat(r.getPolicyVersion()).isEqualTo(7);
     assertThat(r.getThreshold()).isEqualTo(5.0);
+    // Exploring every request the rule would accept: passed on all the same, and the response says why.
+    policies.pipeInput(CascadeTopology.POLICY_KEY, dev.cascade.schemas.avro.DeferralPolicy.newBuilder()
+        .setRule("chow-quantile").setAlpha(0).setThreshold(5.0).setExplorationRate(1.0).setTargetEscalationRate(0)
+        .setVersion(8).setUpdatedBy("operator").setUpdatedAtMs(2).setReason("explore all").build());
+    send("c", "unsure 3");
+    driver.advanceWallClockTime(Duration.ofMillis(25));
+    assertThat(escalated.readValuesToList()).extracting(Escalation::getDecision).containsExactly(Decision.EXPLORE);
+    // The late answers: "a" (deferred under the first policy) and "c".
+    assertThat(collect(2).stream().filter(x -> x.getRequestId().equals("c"))).singleElement().satisfies(x -> {
+      assertThat(x.getServedBy()).isEqualTo(ServedBy.LARGE);
+      assertThat(x.getDeferralScore()).isLessThanOrEqualTo(x.getThreshold());
+      assertThat(x.getDecision()).isEqualTo(Decision.EXPLORE);
+    });
   }
 
   @Test
