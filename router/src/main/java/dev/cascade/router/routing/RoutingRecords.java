@@ -493,7 +493,8 @@ public final class RoutingRecords {
         .setCompletionTokens(upper == null ? Integer.valueOf(e.getSmallTokens().size()) : outputTokens(upper))
         .setPromptTokens(upper == null ? null : upper.getPromptTokens())
         .setSkippedTiers(e.getSkippedTiers())
-        .setDecision(e.getDecision())
+        // No decision was made for a request taken after its deadline (recorded ACCEPT, no propensity).
+        .setDecision(e.getPropensity() == null ? null : e.getDecision())
         .build();
   }
 

@@ -949,6 +949,7 @@ class CascadeTopologyTest {
     CascadeResponse late = out.stream().filter(r -> r.getRequestId().equals("late")).findFirst().orElseThrow();
     assertThat(late.getDeadlineExceeded()).isTrue();
     assertThat(late.getText()).isEmpty();
+    assertThat(late.getDecision()).as("no decision made").isNull();
     assertThat(small.batchSizes).as("the small model ran for the request still waited for only").containsExactly(1);
     Map<String, RoutingOutcome> byId = new java.util.HashMap<>();
     outcomes.readValuesToList().forEach(o -> assertThat(byId.put(o.getRequestId(), o)).as("one outcome each").isNull());
