@@ -3,22 +3,12 @@ package dev.cascade.router.learner;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.config.CascadeConfig;
-import dev.cascade.router.learning.LabelledOutcomes;
-import dev.cascade.router.learning.SyntheticOutcomes;
 import dev.cascade.router.policy.DeferralPolicy;
 import dev.cascade.router.policy.TierPolicy;
-import dev.cascade.router.topology.CascadeTopology;
 import dev.cascade.router.topology.PolicyRecords;
-import dev.cascade.schemas.serde.CascadeSerdes;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
-import java.util.Map;
-import java.util.SplittableRandom;
-import org.apache.kafka.common.serialization.Serde;
-import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.processor.api.MockProcessorContext;
-import org.apache.kafka.streams.processor.api.Record;
-import org.apache.kafka.streams.state.KeyValueStore;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -34,20 +24,12 @@ class TrainerPolicyWritesTest {
   private static final String EXAMPLES_TOPIC = "learner.examples";
   private static final long NOW = 1_000_000L;
 
-  private final CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
-      Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
-      Map.entry("learn.min-labels", "300"), Map.entry("learn.retrain-every-labels", "300"),
-      Map.entry("learn.min-holdout", "80"), Map.entry("learn.holdout-fraction", "0.3"),
-      Map.entry("learn.bootstrap-resamples", "300")));
+  private final CascadeConfig config = TrainerStores.quickRounds();
   /** The operator's policy on the topic: Chow-Sum at 12, medium (tier 1) at 4. */
   private final DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
       NOW, "three tiers", null, List.of(), "chow-sum", null, List.of(new TierPolicy("chow-sum", 0.0, 4.0)));
   private MockProcessorContext<String, Object> context;
   private TrainerProcessor trainer;
-
-  private <K, V> KeyValueStore<K, V> store(String name, Serde<K> keys, Serde<V> values) {
-    return TrainerStores.add(context, name, keys, values);
-  }
 
   @AfterEach
   void stop() {
@@ -67,21 +49,11 @@ class TrainerPolicyWritesTest {
     }
     context = new MockProcessorContext<>();
     context.setCurrentSystemTimeMs(NOW);
-    store(TrainerProcessor.EXAMPLES, Serdes.Long(), Serdes.ByteArray());
-    store(TrainerProcessor.RULES, Serdes.String(), Serdes.ByteArray());
-    store(TrainerProcessor.STATE, Serdes.String(), Serdes.String());
-    store(TrainerProcessor.POLICY, Serdes.String(), Serdes.ByteArray()).put(CascadeTopology.POLICY_KEY, CascadeSerdes.policies().encode(PolicyRecords.toAvro(operator)));
+    TrainerStores.addAll(context, operator);
     trainer = new TrainerProcessor(LearnerSettings.from(config), EXAMPLES_TOPIC, config.topics().rules(),
         config.topics().policy(), new LearnerMetrics(new PrometheusRegistry()), "rules", "policy", "dead", writes);
     trainer.init(context);
-    SplittableRandom random = new SplittableRandom(21);
-    for (int i = 0; i < 450; i++) {
-      String id = "a-" + i;
-      byte[] bytes = CascadeSerdes.labelledExamples().encode(
-          LabelledOutcomes.label(SyntheticOutcomes.learnable(random, id), null, 0).orElseThrow());
-      context.setRecordMetadata(EXAMPLES_TOPIC, 0, i);
-      trainer.process(new Record<>(id, bytes, 0L));
-    }
+    TrainerStores.feedLearnable(trainer, context, EXAMPLES_TOPIC, 450);
     punctuate(); // starts the round on the training thread
     meanwhile.run();
     for (long until = System.currentTimeMillis() + 120_000; System.currentTimeMillis() < until; ) {

@@ -3,21 +3,13 @@ package dev.cascade.router.learner;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.cascade.router.config.CascadeConfig;
-import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.learning.LearnedRule;
 import dev.cascade.router.learning.LearnedRules;
 import dev.cascade.router.learning.RuleArtifacts;
-import dev.cascade.router.learning.SyntheticOutcomes;
 import dev.cascade.router.policy.DeferralPolicy;
-import dev.cascade.router.topology.CascadeTopology;
-import dev.cascade.router.topology.PolicyRecords;
-import dev.cascade.schemas.serde.CascadeSerdes;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
-import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.processor.api.MockProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.junit.jupiter.api.AfterEach;
@@ -33,11 +25,7 @@ class TrainerRulesCatchUpTest {
   private static final String EXAMPLES_TOPIC = "learner.examples";
   private static final long NOW = 1_000_000L;
 
-  private final CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.ofEntries(
-      Map.entry("policy.rule", "chow-sum"), Map.entry("policy.threshold", "12"),
-      Map.entry("learn.min-labels", "300"), Map.entry("learn.retrain-every-labels", "300"),
-      Map.entry("learn.min-holdout", "80"), Map.entry("learn.holdout-fraction", "0.3"),
-      Map.entry("learn.bootstrap-resamples", "300")));
+  private final CascadeConfig config = TrainerStores.quickRounds();
   private final DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
       NOW, "", null, List.of(), "chow-sum", null, List.of());
   private MockProcessorContext<String, Object> context;
@@ -62,23 +50,12 @@ class TrainerRulesCatchUpTest {
     registry = new PrometheusRegistry();
     context = new MockProcessorContext<>();
     context.setCurrentSystemTimeMs(NOW);
-    TrainerStores.add(context, TrainerProcessor.EXAMPLES, Serdes.Long(), Serdes.ByteArray());
-    TrainerStores.add(context, TrainerProcessor.RULES, Serdes.String(), Serdes.ByteArray());
-    TrainerStores.add(context, TrainerProcessor.STATE, Serdes.String(), Serdes.String());
-    TrainerStores.add(context, TrainerProcessor.POLICY, Serdes.String(), Serdes.ByteArray())
-        .put(CascadeTopology.POLICY_KEY, CascadeSerdes.policies().encode(PolicyRecords.toAvro(operator)));
+    TrainerStores.addAll(context, operator);
     trainer = new TrainerProcessor(LearnerSettings.from(config), EXAMPLES_TOPIC, config.topics().rules(),
         config.topics().policy(), new LearnerMetrics(registry), "rules", "policy", "dead",
         new PolicyWrites(), () -> onTopic);
     trainer.init(context);
-    SplittableRandom random = new SplittableRandom(21);
-    for (int i = 0; i < 450; i++) {
-      String id = "a-" + i;
-      byte[] bytes = CascadeSerdes.labelledExamples().encode(
-          LabelledOutcomes.label(SyntheticOutcomes.learnable(random, id), null, 0).orElseThrow());
-      context.setRecordMetadata(EXAMPLES_TOPIC, 0, i);
-      trainer.process(new Record<>(id, bytes, 0L));
-    }
+    TrainerStores.feedLearnable(trainer, context, EXAMPLES_TOPIC, 450);
     long deliverAt = System.currentTimeMillis() + deliverAfterMs;
     boolean delivered = false;
     boolean punctuated = false;
