@@ -288,7 +288,9 @@ public final class TierTuning {
     }
     if (maxShare < 1) {
       figures += String.format(Locale.ROOT, "; passing on at most %.1f%% (the cap)", 100 * maxShare);
-      if (currentShare > maxShare + SHARE_TOLERANCE && share < currentShare) {
+      // Over the cap by more than the share's own noise: a threshold written at the cap last round,
+      // a little over it on this round's outcomes, is not moved again (that would write a policy a round).
+      if (currentShare > maxShare + capNoise(items, maxShare) && share < currentShare) {
         result = Result.RETUNED;
         figures += String.format(Locale.ROOT, ", which the threshold in force exceeds: the best under it is written"
             + " whatever its gain");
@@ -315,6 +317,23 @@ public final class TierTuning {
       }
     }
     return passed == 0 ? 0.0 : saved / passed;
+  }
+
+  /**
+   * Two standard errors of a weighted share near {@code share} estimated on {@code items} (their
+   * effective number, (Σw)²/Σw²), at least one point: how far a threshold in force may read over
+   * a cap before the cap moves it.
+   */
+  static double capNoise(List<Item> items, double share) {
+    double sum = 0;
+    double squares = 0;
+    for (Item item : items) {
+      sum += item.weight();
+      squares += item.weight() * item.weight();
+    }
+    double effective = squares == 0 ? 0 : sum * sum / squares;
+    double se = effective == 0 ? 1 : Math.sqrt(Math.max(share * (1 - share), 1e-4) / effective);
+    return Math.max(0.01, 2 * se);
   }
 
   /** Shares this close are equal (rounding in the weighted sums). */

@@ -76,6 +76,12 @@ class TierTuningTest {
     TierTuning.Decision under = TierTuning.decide(items, 100, 14.05, 0.25, 1, 1, 0.3);
     assertThat(under.share()).isLessThanOrEqualTo(0.3);
     assertThat(under.reason()).doesNotContain("exceeds");
+    // A hair over the cap (31% against 30%, within the share's noise on 200 outcomes): not moved, so a
+    // threshold written at the cap is not rewritten every round as the outcomes come and go.
+    TierTuning.Decision hair = TierTuning.decide(items, 100, 13.75, 0.25, 1, 1, 0.3);
+    assertThat(hair.currentShare()).isEqualTo(0.31);
+    assertThat(hair.result()).isEqualTo(TierTuning.Result.KEPT);
+    assertThat(hair.reason()).doesNotContain("exceeds");
     assertThatThrownBy(() -> TierTuning.decide(items, 100, 1, 0.25, 1, 1, 1.5)).hasMessageContaining("maxShare");
   }
 
