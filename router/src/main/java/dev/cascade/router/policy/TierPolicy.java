@@ -40,7 +40,7 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
   public static final Set<String> RULES = Set.of(ChowSumRule.NAME, ChowAverageRule.NAME, ChowQuantileRule.NAME);
 
   private static final String RULE_PROBLEM = "must be one of " + new java.util.TreeSet<>(RULES)
-      + " (a middle tier is scored from its token log-probabilities alone)";
+      + " (chow-quantile also as chow-quantile-ALPHA; a middle tier is scored from its token log-probabilities alone)";
 
   /** @throws InvalidPolicyException naming the first bad field */
   public TierPolicy {
@@ -118,9 +118,41 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
   public static TierPolicy at(int index, String rule, double alpha, double threshold, double targetEscalationRate,
       double explorationRate) {
     try {
+      if (rule != null && !RULES.contains(rule)) {
+        // chow-quantile-0.1, as the command line and policy.tier-rules spell it: the rule and its level.
+        DeferralRules.RuleName name = ruleName(rule);
+        if (!rule.equals(name.rule()) && ChowQuantileRule.NAME.equals(name.rule())) {
+          if (alpha != 0.0 && alpha != name.alpha()) {
+            throw new InvalidPolicyException("alpha", "must agree with the rule's name " + rule + " (alpha "
+                + name.alpha() + "), or be left at 0", alpha);
+          }
+          rule = name.rule();
+          alpha = name.alpha();
+        }
+      }
       return new TierPolicy(rule, alpha, threshold, targetEscalationRate, explorationRate);
     } catch (InvalidPolicyException e) {
       throw e.within("tierPolicies[" + index + "].");
+    }
+  }
+
+  /**
+   * A middle tier's rule as the command line spells it ({@code chow-sum}, {@code chow-quantile-0.1}):
+   * the rule and its level.
+   *
+   * @throws InvalidPolicyException naming {@code alpha} for a level out of range, else {@code rule}
+   */
+  private static DeferralRules.RuleName ruleName(String ruleName) {
+    try {
+      return DeferralRules.parseName(ruleName);
+    } catch (IllegalArgumentException e) {
+      int hyphen = ruleName.lastIndexOf('-');
+      if (hyphen > 0 && RULES.contains(ruleName.substring(0, hyphen)) && e.getMessage().startsWith("alpha")) {
+        // chow-quantile-1.5: a known rule at a level out of range, said as the admin API says it.
+        throw new InvalidPolicyException("alpha", "must be in [0, 1]",
+            ruleName.substring(hyphen + 1) + " (in rule name '" + ruleName + "')");
+      }
+      throw new InvalidPolicyException("rule", RULE_PROBLEM, "'" + ruleName + "'");
     }
   }
 
@@ -135,19 +167,7 @@ public record TierPolicy(String rule, double alpha, double threshold, double tar
     if (colon <= 0 || colon == spec.length() - 1) {
       throw new InvalidPolicyException("rule", "must be RULE:THRESHOLD, e.g. chow-sum:9.5", "'" + spec + "'");
     }
-    DeferralRules.RuleName name;
-    String ruleName = spec.substring(0, colon).trim();
-    try {
-      name = DeferralRules.parseName(ruleName);
-    } catch (IllegalArgumentException e) {
-      int hyphen = ruleName.lastIndexOf('-');
-      if (hyphen > 0 && RULES.contains(ruleName.substring(0, hyphen)) && e.getMessage().startsWith("alpha")) {
-        // chow-quantile-1.5: a known rule at a level out of range, said as the admin API says it.
-        throw new InvalidPolicyException("alpha", "must be in [0, 1]",
-            ruleName.substring(hyphen + 1) + " (in rule name '" + ruleName + "')");
-      }
-      throw new InvalidPolicyException("rule", RULE_PROBLEM, "'" + spec.substring(0, colon) + "'");
-    }
+    DeferralRules.RuleName name = ruleName(spec.substring(0, colon).trim());
     double threshold;
     try {
       threshold = Double.parseDouble(spec.substring(colon + 1).trim());

@@ -90,6 +90,26 @@ class TierPolicyTest {
         });
   }
 
+  /**
+   * A policy sent to the admin door may name a middle tier's quantile rule as the command line does,
+   * chow-quantile-0.1: the rule and its level, as for the small model.
+   */
+  @Test
+  void aTiersQuantileRuleMayBeNamedWithItsLevel() {
+    TierPolicy named = TierPolicy.at(0, "chow-quantile-0.1", 0.0, 2.0, 0.0, 0.0);
+    assertThat(named.rule()).isEqualTo("chow-quantile");
+    assertThat(named.alpha()).isEqualTo(0.1);
+    assertThat(TierPolicy.at(0, "chow-quantile-0.1", 0.1, 2.0, 0.0, 0.0)).isEqualTo(named);
+    assertThatThrownBy(() -> TierPolicy.at(0, "chow-quantile-0.1", 0.3, 2.0, 0.0, 0.0))
+        .isInstanceOfSatisfying(InvalidPolicyException.class,
+            e -> assertThat(e.getMessage()).contains("tierPolicies[0].alpha").contains("chow-quantile-0.1"));
+    assertThatThrownBy(() -> TierPolicy.at(1, "chow-quantile-1.5", 0.0, 2.0, 0.0, 0.0))
+        .isInstanceOfSatisfying(InvalidPolicyException.class,
+            e -> assertThat(e.getMessage()).contains("tierPolicies[1].alpha"));
+    assertThatThrownBy(() -> TierPolicy.at(0, "posthoc-quantile", 0.0, 2.0, 0.0, 0.0))
+        .hasMessageContaining("must be one of [chow-average, chow-quantile, chow-sum]");
+  }
+
   @Test
   void aNegativeThresholdOnAChowRuleIsWarnedToDeferEveryAnswer() {
     assertThat(TierPolicy.parse("chow-sum:-5").deferAllWarning("middle tier 1")).hasValueSatisfying(w ->
