@@ -98,6 +98,9 @@ final class DemoCommand implements Callable<Integer> {
           + " (default: ${DEFAULT-VALUE}).")
   double tierEscalation;
 
+  @picocli.CommandLine.Spec
+  picocli.CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--pregen-skip", paramLabel = "RULE-FILE",
       description = {"Run with the pre-generation skip: this prompt rule artifact (eval --tiers --skip-rule-out, made for"
           + " the small model) is published to the rules topic and the policy names it; requests it flags skip"
@@ -163,7 +166,15 @@ final class DemoCommand implements Callable<Integer> {
       if (protocol != LargeTarget.Protocol.CASCADE) {
         throw new IllegalArgumentException("--large-protocol: only without --learn");
       }
+      if (tiers != null) {
+        throw new IllegalArgumentException("--tiers: only without --learn (the learning demo runs the small and the"
+            + " large model)");
+      }
       return learnDemo();
+    }
+    if (tiers == null && spec != null && spec.commandLine() != null
+        && spec.commandLine().getParseResult().hasMatchedOption("--tier-escalation")) {
+      throw new IllegalArgumentException("--tier-escalation: only with --tiers");
     }
     if (plot != null) {
       throw new IllegalArgumentException("--plot: only with --learn");

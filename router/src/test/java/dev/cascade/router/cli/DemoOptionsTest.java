@@ -114,6 +114,8 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--tiers", "small,small,large")).contains("--tiers").contains("names");
     assertThat(refused("demo", "--tiers", "small,medium,large", "--tier-escalation", "1")).contains("--tier-escalation");
     assertThat(refused("demo", "--tiers", "small,large", "--large-protocol", "kserve")).contains("--tiers");
+    assertThat(refused("demo", "--tiers", "small,medium,large", "--learn")).contains("--tiers: only without --learn");
+    assertThat(refused("demo", "--tier-escalation", "0.3")).contains("--tier-escalation: only with --tiers");
   }
 
   @Test
