@@ -200,8 +200,9 @@ final class PolicyCommand implements Runnable {
           && earlyDefer == null && earlyDeferLabelShare == null && pregenSkip == null && pregenSkipThreshold == null
           && shadowRules == null && fallbackRule == null) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "policy set: nothing to set; give at least"
-            + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate, --early-defer,"
-            + " --early-defer-label-share, --pregen-skip, --pregen-skip-threshold, --shadow-rules, --fallback-rule");
+            + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate" + (tier > 0
+                ? " (with --tier " + tier + ")" : ", --early-defer, --early-defer-label-share, --pregen-skip,"
+                    + " --pregen-skip-threshold, --shadow-rules, --fallback-rule"));
       }
       if (shadowRules != null && new java.util.HashSet<>(shadowRules()).size() < shadowRules().size()) {
         // Refused here, as the server refuses it, even where the policy in force already holds the same list.
