@@ -116,6 +116,8 @@ class DemoOptionsTest {
     assertThat(refused("demo", "--tiers", "small,large", "--large-protocol", "kserve")).contains("--tiers");
     assertThat(refused("demo", "--tiers", "small,medium,large", "--learn")).contains("--tiers: only without --learn");
     assertThat(refused("demo", "--tier-escalation", "0.3")).contains("--tier-escalation: only with --tiers");
+    assertThat(refused("demo", "--tiers", "small,bogus,large")).contains("--tiers: model: 'bogus' is neither a bundled")
+        .doesNotContain("cost.tiers.per-token");
   }
 
   @Test
