@@ -108,7 +108,14 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private IdleAwarePunctuator ticker;
   /** What the rules topic held when the task started ({@link RulesOnTopic}), read at {@link #init}. */
   private final java.util.function.Supplier<java.util.Set<String>> rulesOnTopic;
-  /** The rules the topic held at init that this task has not read yet (from its store or its source). */
+  /**
+   * The rules topic's keys as read when the task started, on a thread of its own so that the
+   * stream thread never waits on that read; taken by the first round that finds it done.
+   */
+  private java.util.concurrent.CompletableFuture<java.util.Set<String>> rulesAtStart;
+  /** The rule keys this task has read since init, from its store or its source. */
+  private final java.util.Set<String> readRules = new java.util.HashSet<>();
+  /** The rules the topic held at init that this task has not read yet. */
   private final java.util.Set<String> unreadRules = new java.util.HashSet<>();
   private long initMs;
   private boolean toldWaiting;
@@ -163,11 +170,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     // After a restart the gauge starts from the restored state, not from "none yet".
     metrics.published(progress.lastPublishedVersion());
     catalog = RuleCatalog.withBundled(settings.modelFingerprint());
-    unreadRules.addAll(rulesOnTopic.get());
     initMs = context.currentSystemTimeMs();
     try (KeyValueIterator<String, byte[]> all = rules.all()) {
       all.forEachRemaining(kv -> {
-        unreadRules.remove(kv.key);
+        readRules.add(kv.key);
         load(kv.value);
       });
     }
@@ -178,6 +184,9 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       t.setDaemon(true);
       return t;
     });
+    // On the training thread, which runs no round before this read is taken (start).
+    rulesAtStart = java.util.concurrent.CompletableFuture.supplyAsync(rulesOnTopic, worker)
+        .exceptionally(e -> java.util.Set.of());
     // Every 500 ms while a round runs or is due; once, at the due time, when only the time trigger
     // is pending; not at all when nothing is (each punctuation makes the task commit a transaction).
     ticker = new IdleAwarePunctuator(context, TICK, this::tick, this::cadence);
@@ -263,6 +272,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     if (record.key() == null) {
       return;
     }
+    readRules.add(record.key());
     unreadRules.remove(record.key());
     if (record.value() == null) {
       rules.delete(record.key());
@@ -318,8 +328,19 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   private boolean warnedNoPolicy;
 
   private void start(LearnerState s) {
+    boolean inCatchUp = context.currentSystemTimeMs() - initMs < RULES_CATCH_UP.toMillis();
+    if (rulesAtStart != null) {
+      if (!rulesAtStart.isDone() && inCatchUp) {
+        return; // still reading the rules topic's keys (RulesOnTopic gives up after its own timeout)
+      }
+      if (rulesAtStart.isDone()) {
+        unreadRules.addAll(rulesAtStart.getNow(java.util.Set.of()));
+        unreadRules.removeAll(readRules);
+      }
+      rulesAtStart = null;
+    }
     if (!unreadRules.isEmpty()) {
-      if (context.currentSystemTimeMs() - initMs < RULES_CATCH_UP.toMillis()) {
+      if (inCatchUp) {
         if (!toldWaiting) {
           toldWaiting = true;
           LOG.info("the first round waits for the rules topic: {} rule(s) on it when this learner started not read yet"

@@ -253,14 +253,7 @@ public final class OutcomeReport {
       for (int n = 0; n < decided.size(); n++) {
         Item item = decided.get(n);
         double[] running = stopping == null || item.tokenCost() <= 0 ? null
-            : dev.cascade.router.policy.EarlyDeferral.runningScores(stopping, item.logprobs());
-        if (running != null && item.stopMargin() > 0) {
-          // It stopped once its running score passed its threshold plus the margin: at a threshold t
-          // weighed, once the running score less the margin passes t.
-          for (int k = 0; k < running.length; k++) {
-            running[k] -= item.stopMargin();
-          }
-        }
+            : dev.cascade.router.policy.EarlyDeferral.stopScores(stopping, item.logprobs(), item.stopMargin());
         out.add(new TierTuning.Item(item.requestId(), item.score(), item.small(), item.large(), item.nextCost(),
             Math.min(maxWeight, item.weight()) * decay[n], running, running == null ? 0 : item.tokenCost()));
       }

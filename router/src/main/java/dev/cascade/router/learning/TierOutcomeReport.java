@@ -81,13 +81,8 @@ public final class TierOutcomeReport {
      * T it would stop once its running score passed T plus that margin. Null when it has none.
      */
     double[] stopScores(DeferralRule rule, String ruleName) {
-      double[] running = dev.cascade.router.policy.EarlyDeferral.runningScores(rule, logprobs);
-      if (running != null && stopMargin > 0 && ruleName.equals(inForce)) {
-        for (int k = 0; k < running.length; k++) {
-          running[k] -= stopMargin;
-        }
-      }
-      return running;
+      return dev.cascade.router.policy.EarlyDeferral.stopScores(rule, logprobs,
+          ruleName.equals(inForce) ? stopMargin : 0);
     }
   }
 

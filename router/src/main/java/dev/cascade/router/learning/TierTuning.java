@@ -412,14 +412,12 @@ public final class TierTuning {
     stops.sort(Comparator.comparingDouble((double[] e) -> e[0]).reversed());
     // Utility with nothing passed on, then the change as each tie group is passed on.
     double utility = 0;
-    for (Item item : byScore) {
-      utility += item.weight() * (item.tierCorrect() ? value : 0);
-    }
-    double bestUtility = utility;
     double total = 0;
     for (Item item : byScore) {
+      utility += item.weight() * (item.tierCorrect() ? value : 0);
       total += item.weight();
     }
+    double bestUtility = utility;
     double passedOn = 0;
     int bestK = 0;
     int k = 0;

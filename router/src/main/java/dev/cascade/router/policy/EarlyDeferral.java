@@ -134,12 +134,21 @@ public final class EarlyDeferral {
     if (every < 1) {
       throw new IllegalArgumentException("every must be >= 1, was " + every);
     }
-    OptionalDouble bound = stopThreshold(rule, policy, enabled, targetStop);
-    if (bound.isEmpty()) {
-      return Optional.empty();
+    return stopThreshold(rule, policy, enabled, targetStop).stream()
+        .mapToObj(stop -> condition(rule, stop, every)).findFirst();
+  }
+
+  /**
+   * The condition that stops a request scored by {@code rule} once its score passes {@code stop}
+   * ({@link #stopThreshold}): exact for an exact rule, else the whole prefix scored every {@code
+   * every}-th token.
+   */
+  public static Condition condition(DeferralRule rule, double stop, int every) {
+    Objects.requireNonNull(rule, "rule");
+    if (every < 1) {
+      throw new IllegalArgumentException("every must be >= 1, was " + every);
     }
-    double stop = bound.getAsDouble();
-    return Optional.of(isExact(rule) ? exact(rule, stop) : () -> new EveryKth(rule, stop, every));
+    return isExact(rule) ? exact(rule, stop) : () -> new EveryKth(rule, stop, every);
   }
 
   /**
@@ -247,6 +256,21 @@ public final class EarlyDeferral {
       scores[k] = -running.running;
     }
     return scores;
+  }
+
+  /**
+   * As {@link #runningScores}, each less {@code margin} (at least 0): for an answer the routers
+   * asked to stop that far above the threshold it was decided by, at a threshold T weighed it stops
+   * once its running score passes T plus the margin, so once these scores pass T.
+   */
+  public static double[] stopScores(DeferralRule rule, float[] logprobs, double margin) {
+    double[] running = runningScores(rule, logprobs);
+    if (running != null && margin > 0) {
+      for (int k = 0; k < running.length; k++) {
+        running[k] -= margin;
+      }
+    }
+    return running;
   }
 
   /**

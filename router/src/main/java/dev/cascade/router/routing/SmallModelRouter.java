@@ -180,10 +180,10 @@ public final class SmallModelRouter {
     double targetStop = earlyDefer && policy.holdsTargetRate() && EarlyDeferral.isExact(rule.main().rule())
         ? targetRate.stopThresholdFor(TargetRateController.Target.of(policy), rule.main().key())
         : Double.POSITIVE_INFINITY;
-    Optional<EarlyDeferral.Condition> earlyStop = EarlyDeferral.condition(rule.main().rule(), policy, earlyDefer,
-        earlyDeferEvery, targetStop);
-    Double stopThreshold = earlyStop.isEmpty() ? null
-        : EarlyDeferral.stopThreshold(rule.main().rule(), policy, earlyDefer, targetStop).getAsDouble();
+    java.util.OptionalDouble stopAt = EarlyDeferral.stopThreshold(rule.main().rule(), policy, earlyDefer, targetStop);
+    Optional<EarlyDeferral.Condition> earlyStop = stopAt.stream()
+        .mapToObj(stop -> EarlyDeferral.condition(rule.main().rule(), stop, earlyDeferEvery)).findFirst();
+    Double stopThreshold = stopAt.isPresent() ? stopAt.getAsDouble() : null;
     Optional<RuleResolver.ResolvedSkip> skipRule = skipRuleOf(policy, batch.size());
     double labelShare = policy.earlyDeferLabelShare(configuredLabelShare);
     Map<Integer, Routed> notDecoded = new LinkedHashMap<>();
