@@ -290,7 +290,8 @@ public final class CascadeRouter implements AutoCloseable {
     List<dev.cascade.router.policy.TierPolicy> tierRules = configuredTierPolicies(config);
     for (int i = 0; i < tierRules.size(); i++) {
       tierRules.get(i).deferAllWarning("middle tier " + (i + 1) + " (" + targets.get(i).name() + ")")
-          .ifPresent(w -> LOG.warn("{}: {}", CascadeConfig.POLICY_TIER_RULES.name(), w));
+          .ifPresent(w -> LOG.warn("{}: {} (the configured default; a policy on the policy topic overrides it)",
+              CascadeConfig.POLICY_TIER_RULES.name(), w));
     }
     dev.cascade.router.escalation.LargeModelTransports.Options options = transports != null ? transports
         : dev.cascade.router.escalation.LargeModelTransports.Options.from(config);

@@ -112,7 +112,7 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
       asked = withRuleNameSplit(asked);
     } catch (IllegalArgumentException e) {
       String field = e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha" : "rule";
-      observer.onError(Status.INVALID_ARGUMENT.withDescription("policy." + field + ": " + e.getMessage())
+      observer.onError(Status.INVALID_ARGUMENT.withDescription(fieldProblem(field, e.getMessage()))
           .asRuntimeException());
       return;
     }
@@ -264,8 +264,14 @@ final class PolicyAdminService extends PolicyAdminGrpc.PolicyAdminImplBase {
     } catch (IllegalArgumentException e) {
       String named = field.equals("rule") && e.getMessage() != null && e.getMessage().startsWith("alpha") ? "alpha"
           : field;
-      return Status.INVALID_ARGUMENT.withDescription("policy." + named + ": " + e.getMessage());
+      return Status.INVALID_ARGUMENT.withDescription(fieldProblem(named, e.getMessage()));
     }
+  }
+
+  /** "policy.FIELD: problem", without the field's name twice when the problem starts with it. */
+  static String fieldProblem(String field, String problem) {
+    String text = problem == null ? "invalid" : problem;
+    return "policy." + field + ": " + (text.startsWith(field + " ") ? text.substring(field.length() + 1) : text);
   }
 
   private static String longRuleName(String field, String name) {

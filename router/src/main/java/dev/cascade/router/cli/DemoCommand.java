@@ -347,7 +347,7 @@ final class DemoCommand implements Callable<Integer> {
         config = middle.configure(config, "127.0.0.1:" + largeServer.port(), tierEscalation, maxNew,
             smallDefers(small, config));
         tierNames = tierNames(tiers);
-        System.err.println("tiers: " + config.get(CascadeConfig.TIERS).stream().map(t -> t.name() + "=" + t.target())
+        System.err.println("tiers: " + config.get(CascadeConfig.TIERS).stream().map(t -> t.name() + "=" + LargeTarget.parse(t.target()))
             .toList() + "; middle-tier rules "
             + CascadeRouter.configuredTierPolicies(config).stream().map(dev.cascade.router.policy.TierPolicy::describe).toList()
             + "; per-token costs " + config.get(CascadeConfig.COST_TIERS));

@@ -414,6 +414,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     err.printf(Locale.ROOT, "%d outcomes read, %d used, skipped: %s%n", report.read(), report.used(),
         report.skipped().isEmpty() ? "none" : report.skipped());
     warn(report.overlaps());
+    report.smallSampleWarning().ifPresent(err::println);
     report.positivityWarning().ifPresent(err::println);
     report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
@@ -422,7 +423,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       ObjectNode root = report.toJson();
       root.put("source", read.range());
       warningsJson(root, report.overlaps());
-      outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
+      outcomeWarnings(root, report.smallSampleWarning(), report.positivityWarning(), report.stoppedEarlyWarning());
       if (tuning != null) {
         root.set("tuning", tuning);
       }
@@ -493,6 +494,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     err.printf(Locale.ROOT, "%d outcomes read, %d used for tier %d, skipped: %s%n", report.read(), report.used(), tier,
         report.skipped().isEmpty() ? "none" : report.skipped());
     ObjectNode tuning = answerValue == null ? null : tierTuning(config, client, collector);
+    report.smallSampleWarning().ifPresent(err::println);
     report.positivityWarning().ifPresent(err::println);
     report.stoppedEarlyWarning().ifPresent(err::println);
     err.flush();
@@ -501,7 +503,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
       ObjectNode root = report.toJson();
       root.put("source", read.range());
       root.putArray("warnings");
-      outcomeWarnings(root, report.positivityWarning(), report.stoppedEarlyWarning());
+      outcomeWarnings(root, report.smallSampleWarning(), report.positivityWarning(), report.stoppedEarlyWarning());
       if (tuning != null) {
         root.set("tuning", tuning);
       }
@@ -805,10 +807,14 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     err.flush();
   }
 
-  /** Adds an outcome report's warnings to {@code root}'s {@code warnings}: {@code no_exploration}, {@code stopped_early}. */
-  private static void outcomeWarnings(ObjectNode root, java.util.Optional<String> noExploration,
-      java.util.Optional<String> stoppedEarly) {
+  /**
+   * Adds an outcome report's warnings to {@code root}'s {@code warnings}: {@code small_sample},
+   * {@code no_exploration}, {@code stopped_early}.
+   */
+  private static void outcomeWarnings(ObjectNode root, java.util.Optional<String> smallSample,
+      java.util.Optional<String> noExploration, java.util.Optional<String> stoppedEarly) {
     ArrayNode warnings = (ArrayNode) root.get("warnings");
+    smallSample.ifPresent(message -> warnings.addObject().put("type", "small_sample").put("message", message));
     noExploration.ifPresent(message -> warnings.addObject().put("type", "no_exploration").put("message", message));
     stoppedEarly.ifPresent(message -> warnings.addObject().put("type", "stopped_early").put("message", message));
   }

@@ -202,8 +202,9 @@ final class ServeCommand implements Callable<Integer> {
     // connectTiers made tier i + 1 from targets[i].
     for (int i = 0; i < targets.size(); i++) {
       EscalationTiers.Tier tier = tiers.tier(i + 1);
-      String where = targets.get(i).target();
-      if (!tiers.isLast(tier.tier()) && LargeTarget.parse(where).protocol() != LargeTarget.Protocol.CASCADE) {
+      // As the large model's target is written everywhere else: with its scheme.
+      LargeTarget where = LargeTarget.parse(targets.get(i).target());
+      if (!tiers.isLast(tier.tier()) && where.protocol() != LargeTarget.Protocol.CASCADE) {
         LOG.warn("tier {} ({}) is a middle tier over a protocol that returns no token log-probabilities: its rule"
             + " scores every answer 0, so it passes no request on to the next tier; serve it over cascade://",
             tier.name(), where);

@@ -534,6 +534,20 @@ public final class OutcomeReport {
             + " accepted requests are not represented, so these numbers describe the deferred requests only");
   }
 
+  /** Fewer used outcomes than this, and {@link #smallSampleWarning} says so. */
+  public static final int SMALL_SAMPLE = 30;
+
+  /** A warning when fewer than {@link #SMALL_SAMPLE} outcomes are used; empty otherwise. */
+  public Optional<String> smallSampleWarning() {
+    return smallSampleWarning(used);
+  }
+
+  static Optional<String> smallSampleWarning(int used) {
+    return used >= SMALL_SAMPLE ? Optional.empty() : Optional.of("warning: only " + used + " outcome"
+        + (used == 1 ? "" : "s") + " used, fewer than " + SMALL_SAMPLE + ": the estimates below rest on too few"
+        + " requests to say much, and their intervals (resampled from the same few) are too narrow to trust");
+  }
+
   /**
    * A warning when some outcomes were skipped because the small model's answer stopped early
    * ({@code small.early-defer}) while others were used: those requests were deferred, and their

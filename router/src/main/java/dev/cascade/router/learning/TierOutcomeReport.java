@@ -494,6 +494,11 @@ public final class TierOutcomeReport {
         + " --exploration-rate E`) to evaluate the tier's rule on all the requests reaching it");
   }
 
+  /** A warning when fewer than {@link OutcomeReport#SMALL_SAMPLE} outcomes are used; empty otherwise. */
+  public java.util.Optional<String> smallSampleWarning() {
+    return OutcomeReport.smallSampleWarning(used);
+  }
+
   /**
    * The answers skipped because they stopped early, where none was decoded whole by label sampling
    * ({@code labelSampled} used answers were) to stand for them; 0 when the sampled ones do.

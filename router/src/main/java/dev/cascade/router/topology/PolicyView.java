@@ -179,6 +179,11 @@ final class PolicyView {
               + (policy.earlyDeferLabelShare() == null ? "" : " label share " + policy.earlyDeferLabelShare()),
           dev.cascade.router.api.AdminAudit.quoted(policy.updatedBy()),
           dev.cascade.router.api.AdminAudit.quoted(policy.reason()));
+      for (int i = 0; i < policy.tierPolicies().size(); i++) {
+        int tier = i + 1;
+        policy.tierPolicies().get(i).deferAllWarning("middle tier " + tier)
+            .ifPresent(w -> LOG.warn("policy version {}: {}", policy.version(), w));
+      }
       try {
         source.rules.check(policy);
       } catch (IllegalArgumentException e) {

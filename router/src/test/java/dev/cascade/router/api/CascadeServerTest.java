@@ -473,6 +473,9 @@ class CascadeServerTest {
     assertThatThrownBy(() -> admin(TOKEN).updatePolicy(update(policy("chow-sum", 1).setExplorationRate(1.5))))
         .isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
             .isEqualTo("policy.exploration_rate: must be in [0, 1], was 1.5"));
+    // A level out of range in the rule's name is the alpha's problem, said once.
+    assertInvalid(() -> admin(TOKEN).updatePolicy(update(policy("chow-quantile-2", 1))),
+        "policy.alpha: must be in [0, 1], was 2");
     assertThatThrownBy(() -> admin(TOKEN).updatePolicy(UpdatePolicyRequest.getDefaultInstance()))
         .hasMessageContaining("policy: missing");
     assertThat(policies.published).isEmpty();

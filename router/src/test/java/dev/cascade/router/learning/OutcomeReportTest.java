@@ -106,6 +106,8 @@ class OutcomeReportTest {
     assertThat(some.explored()).isEqualTo(3);
     assertThat(some.positivityWarning()).isEmpty();
     assertThat(some.toTable()).contains("used: 7 deferred, 3 explored");
+    // Ten used: too few, and it says so.
+    assertThat(some.smallSampleWarning()).hasValueSatisfying(m -> assertThat(m).startsWith("warning: only 10 outcomes"));
   }
 
   @Test

@@ -160,6 +160,7 @@ class TierOutcomeReportTest {
     assertThat(report.totalWeight()).isCloseTo(requests.size(), within(requests.size() * 0.05));
     assertThat(report.effectiveN()).isLessThan(report.used());
     assertThat(report.positivityWarning()).isEmpty();
+    assertThat(report.smallSampleWarning()).isEmpty();
 
     // As run, and at the share the threshold passes on, the tiers' accuracy is the truth's.
     long passed = requests.stream().filter(r -> r.score() > 2.0).count();
@@ -196,6 +197,10 @@ class TierOutcomeReportTest {
     assertThat(report.positivityWarning()).get().asString().contains("policy.tier-exploration-rates");
     // Medium is right far less often among the requests it passed on than overall.
     assertThat(report.tierAccuracy()).isLessThan(0.3);
+
+    TierOutcomeReport few = report(population(40, 5), new TierPolicy("chow-sum", 0.0, 2.0));
+    assertThat(few.used()).isLessThan(OutcomeReport.SMALL_SAMPLE);
+    assertThat(few.smallSampleWarning()).get().asString().startsWith("warning: only " + few.used() + " outcome");
   }
 
   @Test

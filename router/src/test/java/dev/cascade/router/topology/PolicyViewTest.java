@@ -66,6 +66,28 @@ class PolicyViewTest {
   }
 
   @Test
+  void aPolicyInForceWhoseMiddleTierPassesEverythingOnIsLoggedAsSuch() {
+    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream stderr = System.err;
+    // slf4j-simple writes to whatever System.err is at the time of each line.
+    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
+    try {
+      table.policy = PolicyRecords.toAvro(new DeferralPolicy(ChowSumRule.NAME, 0.0, 6.0, 0.0, 0.0, 7L, "op", 0L, "")
+          .withTierPolicies(java.util.List.of(new dev.cascade.router.policy.TierPolicy(ChowSumRule.NAME, 0.0, -1.0))));
+      assertThat(view.current().version()).isEqualTo(7);
+      table.policy = PolicyRecords.toAvro(new DeferralPolicy(ChowSumRule.NAME, 0.0, 6.0, 0.0, 0.0, 8L, "op", 0L, "")
+          .withTierPolicies(java.util.List.of(new dev.cascade.router.policy.TierPolicy(ChowSumRule.NAME, 0.0, 1.0))));
+      assertThat(view.current().version()).isEqualTo(8);
+    } finally {
+      System.err.flush();
+      System.setErr(stderr);
+    }
+    String lines = log.toString(java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(lines).contains("policy version 7: middle tier 1's rule chow-sum has threshold -1.0, below 0");
+    assertThat(lines).doesNotContain("policy version 8: middle tier");
+  }
+
+  @Test
   void aRuleVersionThatNeverArrivesLetsThePolicyApplyWithItsFallbackAfterTheLongestWait() {
     publishRule(1);
     table.policy = PolicyRecords.toAvro(learned(5, 1, 0.4));
