@@ -165,6 +165,8 @@ public final class TierTuner implements AutoCloseable {
    * round that finds them unchanged is not run (its decision could not differ).
    */
   private String lastInputs;
+  /** Asks those end offsets each round over one consumer; opened by the first round, closed as the loop ends. */
+  private OutcomesTopic.EndOffsets ends;
   /** What the loop waits on between rounds; {@link #close()} notifies it. */
   private final Object wake = new Object();
 
@@ -219,6 +221,20 @@ public final class TierTuner implements AutoCloseable {
   }
 
   private void loop() {
+    try {
+      rounds();
+    } finally {
+      if (ends != null) {
+        try {
+          ends.close();
+        } catch (RuntimeException e) {
+          LOG.debug("tier tuner: closing its end-offsets consumer: {}", e.toString()); // interrupted by close()
+        }
+      }
+    }
+  }
+
+  private void rounds() {
     while (running) {
       synchronized (wake) {
         try {
@@ -265,8 +281,11 @@ public final class TierTuner implements AutoCloseable {
       return;
     }
     // Nothing new to read and the same policy: the round would decide as the last one did.
-    String inputs = "v" + current.version() + " outcomes " + OutcomesTopic.endOffsets(client, outcomesTopic)
-        + " feedback " + OutcomesTopic.endOffsets(client, feedbackTopic);
+    if (ends == null) {
+      ends = new OutcomesTopic.EndOffsets(client);
+    }
+    String inputs = "v" + current.version() + " outcomes " + ends.of(outcomesTopic) + " feedback "
+        + ends.of(feedbackTopic);
     if (inputs.equals(lastInputs)) {
       LOG.debug("tier tuner: no new outcome or feedback and the same policy since the last round ({}); nothing to"
           + " decide", inputs);

@@ -107,16 +107,37 @@ public final class OutcomesTopic {
    * that reads the topic again and again can tell whether anything was written since.
    */
   public static Map<Integer, Long> endOffsets(Map<String, Object> clientProperties, String topic) {
-    Map<String, Object> props = new HashMap<>(clientProperties);
-    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    try (KafkaConsumer<byte[], byte[]> consumer =
-        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+    try (EndOffsets ends = new EndOffsets(clientProperties)) {
+      return ends.of(topic);
+    }
+  }
+
+  /**
+   * {@link #endOffsets(Map, String)} asked again and again over one consumer (one connection), not
+   * a new one each time. Like any Kafka consumer, used and closed by one thread.
+   */
+  public static final class EndOffsets implements AutoCloseable {
+    private final KafkaConsumer<byte[], byte[]> consumer;
+
+    public EndOffsets(Map<String, Object> clientProperties) {
+      Map<String, Object> props = new HashMap<>(clientProperties);
+      props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+      props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+      consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    /** {@code topic}'s end offsets now, by partition, in partition order; empty when it does not exist. */
+    public Map<Integer, Long> of(String topic) {
       List<TopicPartition> partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
           .map(p -> new TopicPartition(p.topic(), p.partition())).toList();
       Map<Integer, Long> out = new java.util.TreeMap<>();
       consumer.endOffsets(partitions, Duration.ofSeconds(30)).forEach((p, end) -> out.put(p.partition(), end));
       return out;
+    }
+
+    @Override
+    public void close() {
+      consumer.close(Duration.ofSeconds(5));
     }
   }
 
