@@ -38,7 +38,9 @@ public final class ConfigOptions {
   public CascadeConfig load(Map<String, String> commandDefaults, Map<String, String> commandFlags) {
     Map<String, String> flags = KeyValue.toMap(overrides);
     flags.putAll(commandFlags);
-    return CascadeConfig.load(commandDefaults, file, System.getenv(), flags);
+    CascadeConfig config = CascadeConfig.load(commandDefaults, file, System.getenv(), flags);
+    dev.cascade.router.config.SchemaWrites.apply(config); // what this process writes: for the whole process
+    return config;
   }
 
   public CascadeConfig load() {

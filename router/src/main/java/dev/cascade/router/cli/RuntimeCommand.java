@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
         FeedbackCommand.class,
         PolicyCommand.class,
         RulesCommand.class,
+        SchemasCommand.class,
     })
 public final class RuntimeCommand implements Runnable {
 

@@ -339,6 +339,12 @@ public final class CascadeConfig {
   public static final ConfigKey<Double> COST_LARGE = ConfigKey.doubleInRange("cost.large.per-token", 20.0, 0.0, 1e12,
       "cost units of one large-model token (prompt and output)");
 
+  public static final ConfigKey<Map<String, Integer>> SCHEMAS_WRITE_VERSIONS = new ConfigKey<>("schemas.write-versions",
+      "", CascadeConfig::checkedWriteVersions, v -> true, "TYPE=VERSION,... (record types and versions `cascade"
+          + " schemas` lists)",
+      "for a rolling upgrade: the version each named record type is written in (CascadeResponse=6,RoutingOutcome=13),"
+          + " one the instances of the release being replaced can read; the types not named, and empty: this release's"
+          + " own versions");
   public static final ConfigKey<List<Double>> COST_TIERS = new ConfigKey<>("cost.tiers.per-token", "",
       CascadeConfig::costList, costs -> costs.stream().allMatch(c -> c >= 0 && c <= 1e12),
       "numbers from 0 to 1e12, comma-separated",
@@ -464,7 +470,7 @@ public final class CascadeConfig {
       LEARN_APPLICATION_ID, LEARN_RULE, LEARN_MAX_EXAMPLES, LEARN_RETRAIN_LABELS, LEARN_RETRAIN_MS, LEARN_MIN_LABELS,
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_SMALL_MAX_PASS_ON, LEARN_TIER_MAX_PASS_ON, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
-      COST_SMALL, COST_LARGE, COST_TIERS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
+      COST_SMALL, COST_LARGE, COST_TIERS, SCHEMAS_WRITE_VERSIONS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
@@ -500,6 +506,35 @@ public final class CascadeConfig {
   }
 
   /** {@code large.target} as given, once it parses (empty: the embedded server). */
+  private static Map<String, Integer> checkedWriteVersions(String text) {
+    Map<String, Integer> versions = new java.util.LinkedHashMap<>();
+    if (!text.isBlank()) {
+      for (String entry : text.split(",")) {
+        int eq = entry.indexOf('=');
+        String type = eq < 0 ? entry.trim() : entry.substring(0, eq).trim();
+        Integer version = null;
+        try {
+          version = eq < 0 ? null : Integer.valueOf(entry.substring(eq + 1).trim());
+        } catch (NumberFormatException e) {
+          // said below
+        }
+        if (version == null) {
+          throw new ConfigException("schemas.write-versions", "entry '" + entry.trim() + "' is not TYPE=VERSION"
+              + " (e.g. CascadeResponse=6)");
+        }
+        if (versions.put(type, version) != null) {
+          throw new ConfigException("schemas.write-versions", type + " is named twice");
+        }
+      }
+    }
+    try {
+      dev.cascade.schemas.serde.CascadeSerdes.checkWriteVersions(versions);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("schemas.write-versions", e.getMessage());
+    }
+    return java.util.Collections.unmodifiableMap(versions);
+  }
+
   private static List<dev.cascade.router.escalation.EscalationTiers.Target> checkedTiers(String text) {
     try {
       return dev.cascade.router.escalation.EscalationTiers.parse(text);

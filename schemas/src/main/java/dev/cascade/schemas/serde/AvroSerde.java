@@ -33,13 +33,16 @@ import org.apache.kafka.common.serialization.Serializer;
  * Kafka {@link Serde} for one generated Avro record type, in Avro single-object encoding.
  *
  * <p>Wire format: {@code C3 01}, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer
- * schema's parsing canonical form, then the Avro binary body. Writes always use the current
- * schema; reads accept any version in the type's {@link SchemaHistory} and resolve it to the
- * current one by Avro's schema-resolution rules. {@code null} bytes decode to {@code null} and
- * a {@code null} record encodes to {@code null} (tombstones).
+ * schema's parsing canonical form, then the Avro binary body. Writes use the current schema,
+ * or an earlier version of the history once {@link #writeVersion(int) pinned} to it (for a
+ * rolling upgrade: the fields that version lacks are left out); reads accept any version in the
+ * type's {@link SchemaHistory} and resolve it to the current one by Avro's schema-resolution
+ * rules. {@code null} bytes decode to {@code null} and a {@code null} record encodes to
+ * {@code null} (tombstones).
  *
  * <p>Bad bytes raise {@link SchemaDecodingException}, never anything else. Instances are
- * immutable and thread-safe; one can be shared by every stream thread.
+ * thread-safe; one can be shared by every stream thread. The version written is the only thing
+ * that changes.
  *
  * @param <T> the generated record class
  */
@@ -69,6 +72,8 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
   private final Map<Long, KnownVersion> versions;
   private final BinaryMessageEncoder<T> encoder;
   private final BinaryMessageDecoder<T> decoder;
+  /** The version written when it is not the current schema; null: the current schema. */
+  private volatile Pinned pinned;
   private final Serializer<T> serializer = this::encode;
   private final Deserializer<T> deserializer = this::decode;
 
@@ -128,6 +133,40 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
     return history;
   }
 
+  /**
+   * The version of the history this serde's current schema is (the newest, once released); that
+   * number plus one while it is unreleased.
+   */
+  public int currentVersion() {
+    return history.versionOf(fingerprint).orElse(history.versions().size() + 1);
+  }
+
+  /** The version every write uses: {@link #currentVersion()} unless {@link #writeVersion(int) pinned}. */
+  public int writtenVersion() {
+    Pinned p = pinned;
+    return p == null ? currentVersion() : p.version();
+  }
+
+  /**
+   * Writes version {@code version} of the history from now on: each record as that version's
+   * reader would see it (Avro's schema resolution from the current schema: the fields it lacks are
+   * left out), under that version's fingerprint, so that instances of an earlier release, which
+   * know no later version, can read what this one writes. {@link #currentVersion()} writes the
+   * current schema again.
+   *
+   * @throws IllegalArgumentException when the history has no such version
+   */
+  public void writeVersion(int version) {
+    if (version == currentVersion()) {
+      pinned = null;
+      return;
+    }
+    Schema older = history.version(version); // names the versions there are when there is none
+    pinned = new Pinned(version, SchemaNormalization.parsingFingerprint64(older),
+        new org.apache.avro.generic.GenericDatumReader<>(schema, older),
+        new org.apache.avro.generic.GenericDatumWriter<>(older));
+  }
+
   /** Encodes a record as a single object; {@code null} gives {@code null}. */
   public byte[] encode(T record) {
     return encode(null, record);
@@ -163,8 +202,12 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
       return null;
     }
     ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    Pinned p = pinned;
     try {
       encoder.encode(record, out);
+      if (p != null) {
+        return p.rewrite(out.toByteArray());
+      }
     } catch (IOException | RuntimeException e) {
       throw new SerializationException("Cannot encode " + type.getSimpleName()
           + onTopic("for", topic) + ": " + e.getMessage(), e);
@@ -274,6 +317,29 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
       String generatedPackage = CascadeRequest.class.getPackageName() + ".";
       ClassSecurityValidator.setGlobal(ClassSecurityValidator.composite(
           global, c -> c.getName().startsWith(generatedPackage)));
+    }
+  }
+
+  /**
+   * An earlier version to write: a record encoded with the current schema is read back as that
+   * version (Avro's resolution) and written with it.
+   */
+  private record Pinned(int version, long fingerprint,
+      org.apache.avro.generic.GenericDatumReader<Object> resolver,
+      org.apache.avro.generic.GenericDatumWriter<Object> datumWriter) {
+
+    byte[] rewrite(byte[] current) throws IOException {
+      BinaryDecoder in = DecoderFactory.get()
+          .binaryDecoder(current, HEADER_LENGTH, current.length - HEADER_LENGTH, null);
+      // The reader and writer are thread-safe once built; the decoder and encoder are per call.
+      Object asThen = resolver.read(null, in);
+      ByteArrayOutputStream out = new ByteArrayOutputStream(current.length);
+      out.write(MAGIC);
+      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(fingerprint).array());
+      org.apache.avro.io.BinaryEncoder body = org.apache.avro.io.EncoderFactory.get().binaryEncoder(out, null);
+      datumWriter.write(asThen, body);
+      body.flush();
+      return out.toByteArray();
     }
   }
 

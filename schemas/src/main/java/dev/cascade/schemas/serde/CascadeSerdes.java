@@ -75,14 +75,55 @@ public final class CascadeSerdes {
     return FEEDBACK;
   }
 
-  /** Dead-letter topic values. */
   /** The continuous learner's labelled examples (its changelogged example store). */
   public static AvroSerde<LabelledExample> labelledExamples() {
     return LABELLED_EXAMPLES;
   }
 
+  /** Dead-letter topic values. */
   public static AvroSerde<DeadLetter> deadLetters() {
     return DEAD_LETTERS;
+  }
+
+  /** Every serde above, by record type name ({@code CascadeResponse}), in {@link #RECORD_TYPES} order. */
+  public static Map<String, AvroSerde<?>> all() {
+    Map<String, AvroSerde<?>> all = new java.util.LinkedHashMap<>();
+    for (AvroSerde<?> serde : List.of(REQUESTS, RESPONSES, OUTCOMES, ESCALATIONS, POLICIES, RULE_MODELS, FEEDBACK,
+        DEAD_LETTERS, LABELLED_EXAMPLES)) {
+      all.put(serde.type().getSimpleName(), serde);
+    }
+    return all;
+  }
+
+  /**
+   * Checks {@code versions} (record type name to a version of its history) as {@link #writeVersions}
+   * would take them, changing nothing.
+   *
+   * @throws IllegalArgumentException naming an unknown type, or the versions a type has
+   */
+  public static void checkWriteVersions(Map<String, Integer> versions) {
+    Map<String, AvroSerde<?>> all = all();
+    versions.forEach((type, version) -> {
+      AvroSerde<?> serde = all.get(type);
+      if (serde == null) {
+        throw new IllegalArgumentException("unknown record type '" + type + "'; the types are " + all.keySet());
+      }
+      if (version == null || version < 1 || version > serde.currentVersion()) {
+        throw new IllegalArgumentException(type + " has versions 1.." + serde.currentVersion() + ", not " + version);
+      }
+    });
+  }
+
+  /**
+   * Makes every serde of this JVM write the version {@code versions} gives its type, and the types
+   * it does not name their current schema (an empty map undoes every pin): for a rolling upgrade,
+   * the new release writes what the old one reads until every reader has the new release.
+   *
+   * @throws IllegalArgumentException as {@link #checkWriteVersions}, changing nothing
+   */
+  public static void writeVersions(Map<String, Integer> versions) {
+    checkWriteVersions(versions);
+    all().forEach((type, serde) -> serde.writeVersion(versions.getOrDefault(type, serde.currentVersion())));
   }
 
   /**
