@@ -53,6 +53,13 @@ import org.slf4j.LoggerFactory;
 public final class PolicyTopic implements PolicyStore {
 
   private static final Logger LOG = LoggerFactory.getLogger(PolicyTopic.class);
+  /** How long a write waits for the topic's metadata before it fails, never sent. */
+  static final Duration SEND_MAX_BLOCK = Duration.ofSeconds(8);
+  /** How long one produce request waits for the broker's answer. */
+  static final Duration SEND_REQUEST_TIMEOUT = Duration.ofSeconds(7);
+  /** How long after it is sent a write is retried before it fails for good. */
+  static final Duration SEND_DELIVERY_TIMEOUT = Duration.ofSeconds(8);
+
   /** The first wait before looking for a missing topic again; doubled after each look. */
   static final Duration MISSING_CHECK_FIRST = Duration.ofSeconds(1);
   /** The longest wait between two looks for a missing topic. */
@@ -108,6 +115,12 @@ public final class PolicyTopic implements PolicyStore {
     Map<String, Object> producerProps = new HashMap<>(clientProps);
     producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
     producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    // A write either lands or fails for good within these, so that a caller told "not written" is
+    // not overruled by the producer's retries minutes later (Kafka's default gives up after 120 s).
+    producerProps.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, (int) SEND_MAX_BLOCK.toMillis());
+    producerProps.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+    producerProps.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) SEND_REQUEST_TIMEOUT.toMillis());
+    producerProps.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) SEND_DELIVERY_TIMEOUT.toMillis());
     Map<String, Object> consumerProps = new HashMap<>(clientProps);
     consumerProps.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     consumerProps.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
@@ -191,15 +204,34 @@ public final class PolicyTopic implements PolicyStore {
 
   @Override
   public void publish(DeferralPolicy policy, Duration timeout) {
+    if (missing) {
+      // Nothing sent: the reader knows it is gone, and a write would wait for it (or, on a broker that
+      // creates topics on demand, create it again uncompacted).
+      throw new PolicyStoreException("the policy topic '" + topic + "' is missing (deleted?): policy version "
+          + policy.version() + " not written; create it again (compacted, as the routers' start does) and retry",
+          null);
+    }
     long deadline = System.nanoTime() + timeout.toNanos();
     RecordMetadata written;
     try {
+      // The producer fails the write for good within its block and delivery timeouts; waiting
+      // that long (not the caller's timeout) makes "not written" final.
       written = producer.send(new ProducerRecord<>(topic, CascadeTopology.POLICY_KEY, PolicyRecords.toAvro(policy)))
-          .get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+          .get(SEND_DELIVERY_TIMEOUT.plus(SEND_MAX_BLOCK).plusSeconds(5).toNanos(), TimeUnit.NANOSECONDS);
     } catch (ExecutionException e) {
-      throw new PolicyStoreException("cannot write policy version " + policy.version() + " to " + topic, e.getCause());
+      Throwable cause = e.getCause();
+      throw new PolicyStoreException("policy version " + policy.version() + " not written to " + topic + ": "
+          + (cause instanceof org.apache.kafka.common.errors.TimeoutException
+              ? "the broker did not take it within " + SEND_DELIVERY_TIMEOUT.toSeconds() + " s (" + cause.getMessage()
+                  + "); it was not retried after that: policy get shows what is in force"
+              : String.valueOf(cause)), cause);
     } catch (TimeoutException e) {
-      throw new PolicyStoreException("writing policy version " + policy.version() + " to " + topic + " timed out", e);
+      throw new PolicyStoreException("writing policy version " + policy.version() + " to " + topic + " timed out"
+          + " without an answer from the producer; it may still land: policy get shows what is in force", e);
+    } catch (org.apache.kafka.common.KafkaException e) {
+      // send() itself: no metadata for the topic within the block timeout, or a closed producer.
+      throw new PolicyStoreException("policy version " + policy.version() + " not written to " + topic + ": " + e,
+          e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new PolicyStoreException("interrupted while writing policy version " + policy.version(), e);

@@ -106,8 +106,19 @@ class PolicyTopicDeletedIT {
         assertThat(during.lines().filter(l -> l.contains(TOPIC)).count()).isLessThan(500);
         assertThat(during).doesNotContain("still missing"); // within the minute
 
+        // A write meanwhile is refused, naming the cause, and nothing is sent: it cannot land
+        // once the topic is back (the producer's retries did, a minute later, before).
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> update(channel, 9.0, "while it is gone"))
+            .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> {
+              assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNAVAILABLE);
+              assertThat(e.getStatus().getDescription()).contains("the policy topic '" + TOPIC + "' is missing")
+                  .contains("not written");
+            });
+
         admin.createTopics(List.of(policyTopic())).all().get(60, TimeUnit.SECONDS);
         waitFor(() -> !policies.missing(), Duration.ofSeconds(60));
+        TopicPartition recreated = new TopicPartition(TOPIC, 0);
+        assertThat(fetcher.endOffsets(List.of(recreated)).get(recreated)).as("the refused write").isZero();
         assertThat(scrape(registry)).contains("cascade_policy_topic_missing 0.0");
         assertThat(logged(log).lines().filter(l -> l.contains("the policy topic '" + TOPIC + "' is back"))).hasSize(1);
         // The empty topic changes nothing; the next version is written to it and read back from it.
