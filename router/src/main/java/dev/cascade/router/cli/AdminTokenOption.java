@@ -10,21 +10,33 @@ import picocli.CommandLine.Option;
 /** The {@code --token} of the client commands that write (PolicyAdmin's guarded calls). */
 final class AdminTokenOption {
 
-  @Option(names = "--token", paramLabel = "TOKEN", defaultValue = "${env:CASCADE_ADMIN_TOKEN}",
-      description = "The admin token (default: the CASCADE_ADMIN_TOKEN environment variable).")
+  /** The environment variable that gives the token when neither option does. */
+  static final String ENV = "CASCADE_ADMIN_TOKEN";
+
+  @Option(names = "--token", paramLabel = "TOKEN",
+      description = "The admin token. Without it and --token-file: the " + ENV + " environment variable.")
   String token;
 
   @Option(names = "--token-file", paramLabel = "FILE",
-      description = "A file holding the admin token (its first line), e.g. the admin-token-file that serve prints.")
+      description = "A file holding the admin token (its first line), e.g. the admin-token-file that serve prints;"
+          + " it wins over " + ENV + ".")
   java.nio.file.Path tokenFile;
 
+  /** Where the token comes from when no option gives one; the environment outside tests. */
+  java.util.function.Function<String, String> environment = System::getenv;
+
   /**
-   * Checks a token was given, before any call is made.
+   * Checks a token was given, before any call is made: {@code --token}, else {@code --token-file},
+   * else {@value #ENV}; both options at once are refused.
    *
-   * @throws CommandLine.ParameterException if none was
+   * @throws CommandLine.ParameterException if none was, or both options were
    */
   void require(CommandSpec spec) {
-    if ((token == null || token.isBlank()) && tokenFile != null) {
+    if (token != null && tokenFile != null) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--token and --token-file: give one of them, not both");
+    }
+    if (tokenFile != null) {
       try {
         token = java.nio.file.Files.readAllLines(tokenFile).stream().map(String::trim).filter(l -> !l.isEmpty())
             .findFirst().orElse("");
@@ -32,7 +44,13 @@ final class AdminTokenOption {
         throw new CommandLine.ParameterException(spec.commandLine(),
             "--token-file: " + RuntimeCommand.readProblem(tokenFile, e));
       }
+      if (token.isBlank()) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "--token-file: " + tokenFile + " holds no token (it is empty)");
+      }
       warnIfOpen(spec.commandLine().getErr());
+    } else if (token == null) {
+      token = environment.apply(ENV);
     }
     if (token == null || token.isBlank()) {
       throw new CommandLine.ParameterException(spec.commandLine(),
