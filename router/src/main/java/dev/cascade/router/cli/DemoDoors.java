@@ -17,16 +17,23 @@ import java.util.concurrent.CountDownLatch;
  */
 final class DemoDoors {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(DemoDoors.class);
+
   private DemoDoors() {}
 
-  /** Starts the front door on loopback, prints the doors and blocks until the JVM shuts down; never returns. */
+  /**
+   * Starts the front door on loopback, prints the doors and blocks until the JVM shuts down, or
+   * exits it with status 3 when the router's Kafka Streams stops unasked; never returns.
+   */
   static void serveUntilInterrupted(CascadeConfig config, EmbeddedKafka kafka, LargeModelServer largeServer,
       CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)),
         router.metrics().registry().orElse(null));
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
+    UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      until.stopping();
       doors.close();
       router.close();
       try {
@@ -37,6 +44,7 @@ final class DemoDoors {
       small.close();
       large.close();
       kafka.close();
+      until.stopped();
     }, "demo-serve-shutdown"));
     System.out.println("grpc=127.0.0.1:" + doors.port());
     System.out.println(doors.httpPort() < 0 ? "openai=off (http.enabled=false)" : "openai=http://"
@@ -49,6 +57,12 @@ final class DemoDoors {
         + " --prompt cascade --request-id q-1, then ./cascade feedback --target 127.0.0.1:" + doors.port()
         + " --request-id q-1 --correct");
     System.out.flush();
-    new CountDownLatch(1).await();
+    // As serve: exit 3 once the router's Kafka Streams stops without being asked (say, its global
+    // thread died when the policy topic came back), rather than stay up refusing every call.
+    int code = until.await("demo --serve", "the router", router.unplannedStop(), LOG);
+    if (code != 0) {
+      System.exit(code); // the hook above closes everything
+    }
+    new CountDownLatch(1).await(); // the JVM is exiting: the hook has closed everything
   }
 }
