@@ -202,7 +202,8 @@ final class PolicyCommand implements Runnable {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "policy set: nothing to set; give at least"
             + " one of --rule, --alpha, --threshold, --exploration-rate, --target-escalation-rate" + (tier > 0
                 ? " (with --tier " + tier + ")" : ", --early-defer, --early-defer-label-share, --pregen-skip,"
-                    + " --pregen-skip-threshold, --shadow-rules, --fallback-rule"));
+                    + " --pregen-skip-threshold, --shadow-rules, --fallback-rule")
+            + (reason != null ? "; --reason only says why something changes, and sets nothing alone" : ""));
       }
       if (shadowRules != null && new java.util.HashSet<>(shadowRules()).size() < shadowRules().size()) {
         // Refused here, as the server refuses it, even where the policy in force already holds the same list.
