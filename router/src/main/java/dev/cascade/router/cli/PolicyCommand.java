@@ -232,6 +232,11 @@ final class PolicyCommand implements Runnable {
         for (String warning : deferAllWarnings(asked)) {
           spec.commandLine().getErr().println("warning: " + warning);
         }
+        String ruleAsked = tier == 0 ? asked.getRule() : asked.getTierPolicies(tier - 1).getRule();
+        if (alpha != null && !ruleAsked.startsWith(dev.cascade.router.rules.ChowQuantileRule.NAME)) {
+          spec.commandLine().getErr().println("warning: --alpha " + alpha + ": rule " + ruleAsked + " does not use α"
+              + " (only " + dev.cascade.router.rules.ChowQuantileRule.NAME + " does); it is written but decides nothing");
+        }
         Policy updated = token.attachTo(stub)
             .withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
             .updatePolicy(UpdatePolicyRequest.newBuilder().setPolicy(asked).build());

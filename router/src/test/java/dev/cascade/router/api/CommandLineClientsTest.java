@@ -241,8 +241,14 @@ class CommandLineClientsTest {
     CommandLineRun set = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2", "--rule",
         "chow-quantile", "--alpha", "0.1", "--threshold", "1.5");
     assertThat(set.exitCode()).as(set.err()).isZero();
+    assertThat(set.err()).doesNotContain("does not use α");
     DeferralPolicy now = policies.current();
     assertThat(now.tierPolicies()).containsExactly(TierPolicy.parse("chow-sum:4"), new TierPolicy("chow-quantile", 0.1, 1.5));
+    // An α for a rule that has none is written, with a warning that it decides nothing.
+    CommandLineRun unused = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1", "--alpha", "0.3");
+    assertThat(unused.exitCode()).as(unused.err()).isZero();
+    assertThat(unused.err()).contains("warning: --alpha 0.3: rule chow-sum does not use α");
+    run("policy", "set", "--target", target, "--token", "tok", "--tier", "1", "--alpha", "0");
     assertThat(now.rule()).isEqualTo("chow-quantile");
     assertThat(now.threshold()).isEqualTo(2.0);
     assertThat(now.explorationRate()).isEqualTo(0.03);
