@@ -133,6 +133,9 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
       return;
     }
     long waitMs = TimeUnit.NANOSECONDS.toMillis(waitNanos);
+    // Where the wait came from, for a timeout's message: the call's own deadline, or this door's.
+    String waitFrom = waitNanos < defaultDeadline.toNanos() ? "the call's deadline"
+        : "grpc.default-deadline-ms, this door's longest wait";
     // The caller's deadline (or this door's own wait), less the margin its answer needs to come
     // back, travels with the request: the router stops waiting for a large model that is down in
     // time for its degraded answer to reach the caller.
@@ -151,14 +154,14 @@ final class CascadeService extends CascadeGrpc.CascadeImplBase {
             .setCompletionTokens(tokens.completionTokens(r, r.getText())).build());
         call.onCompleted();
       } else {
-        call.onError(status(unwrap(e), id, waitMs).asRuntimeException());
+        call.onError(status(unwrap(e), id, waitMs + " ms (" + waitFrom + ")").asRuntimeException());
       }
     });
   }
 
-  private static Status status(Throwable e, String id, long waitMs) {
+  private static Status status(Throwable e, String id, String waited) {
     if (e instanceof TimeoutException) {
-      return Status.DEADLINE_EXCEEDED.withDescription("no answer to request " + id + " within " + waitMs + " ms");
+      return Status.DEADLINE_EXCEEDED.withDescription("no answer to request " + id + " within " + waited);
     }
     if (e instanceof RefusedRequestException refused) {
       if (!refused.stage().equals("validate")) {

@@ -89,6 +89,7 @@ final class TargetOption {
   int call(PrintWriter err, ChannelCall call) throws Exception {
     ManagedChannel channel = open();
     try {
+      connect(channel);
       return call.run(channel);
     } catch (StatusRuntimeException e) {
       if (plaintext() && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE && unreachable(e) == null
@@ -105,6 +106,30 @@ final class TargetOption {
       return failed(e, err);
     } finally {
       close(channel);
+    }
+  }
+
+  /** The longest a command waits to connect before its call, and the call's own deadline, start. */
+  static final java.time.Duration CONNECT_WAIT = java.time.Duration.ofSeconds(20);
+
+  /**
+   * Connects {@code channel} before the call, so that a call's deadline ({@code --deadline-ms})
+   * counts the call, not a fresh process's connection (about 250 ms here); returns once it is
+   * ready, has failed (the call then says why: refused, unresolved, ...) or {@link #CONNECT_WAIT}
+   * has passed.
+   */
+  static void connect(ManagedChannel channel) throws InterruptedException {
+    long deadline = System.nanoTime() + CONNECT_WAIT.toNanos();
+    io.grpc.ConnectivityState state = channel.getState(true);
+    while (state != io.grpc.ConnectivityState.READY && state != io.grpc.ConnectivityState.TRANSIENT_FAILURE
+        && state != io.grpc.ConnectivityState.SHUTDOWN) {
+      long left = deadline - System.nanoTime();
+      java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+      channel.notifyWhenStateChanged(state, changed::countDown);
+      if (left <= 0 || !changed.await(left, TimeUnit.NANOSECONDS)) {
+        return;
+      }
+      state = channel.getState(false);
     }
   }
 
@@ -139,6 +164,13 @@ final class TargetOption {
 
   /** Prints a failed call as one line ({@code error: CODE: description}) and returns the exit code 1. */
   static int failed(StatusRuntimeException e, PrintWriter err) {
+    if (e.getStatus().getCode() == io.grpc.Status.Code.DEADLINE_EXCEEDED && !answeredByTheServer(e)) {
+      // The client's own deadline, not the router's answer: grpc-java's text says nothing a user needs.
+      err.println("error: DEADLINE_EXCEEDED: no answer within this command's deadline (ask and feedback:"
+          + " --deadline-ms); the request may still be routed");
+      err.flush();
+      return 1;
+    }
     String description = e.getStatus().getDescription();
     String unreachable = unreachable(e);
     err.println("error: " + e.getStatus().getCode() + (description == null ? "" : ": " + description)

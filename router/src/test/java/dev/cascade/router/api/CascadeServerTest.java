@@ -341,7 +341,9 @@ class CascadeServerTest {
         .setPrompt("slow").build()))
         .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
           assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
-          assertThat(e.getStatus().getDescription()).contains("within 300 ms");
+          // Named, so a caller that asked for longer knows where 300 ms came from.
+          assertThat(e.getStatus().getDescription())
+              .contains("within 300 ms (grpc.default-deadline-ms, this door's longest wait)");
         });
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
   }

@@ -95,6 +95,17 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void askSaysWhoseDeadlinePassed() {
+    requests.silent = true;
+    CommandLineRun late = run("ask", "--target", target, "--prompt", "cascade", "--deadline-ms", "200");
+    assertThat(late.exitCode()).isEqualTo(1);
+    // Whichever ends first, the call's deadline here or the door's wait for it there, in words, not
+    // grpc-java's ("CallOptions deadline exceeded after ...").
+    assertThat(late.err()).startsWith("error: DEADLINE_EXCEEDED: ").doesNotContain("CallOptions")
+        .containsAnyOf("this command's deadline (ask and feedback: --deadline-ms)", "(the call's deadline)");
+  }
+
+  @Test
   void feedbackRecordsAVerdictOrTheRightAnswerAndRefusesNeither() {
     CommandLineRun wrong = run("feedback", "--target", target, "--request-id", "r-1", "--wrong",
         "--corrected-text", "k a s", "--source", "reviewer-7");
