@@ -91,7 +91,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       root = body == null || body.isBlank() ? null : JSON.readTree(body);
     } catch (JsonProcessingException e) {
       throw OpenAiError.invalid(null, "invalid_json", "We could not parse the JSON body of your request: "
-          + e.getOriginalMessage());
+          + dev.cascade.models.JsonProblem.of(e) + dev.cascade.models.JsonProblem.at(e));
     }
     if (root == null || !root.isObject()) {
       throw OpenAiError.invalid(null, "invalid_json", "the request body must be a JSON object");

@@ -181,6 +181,15 @@ class OpenAiRequestTest {
   }
 
   @Test
+  void anInvalidJsonMessageSaysWhatAndWhereWithoutTheParsersInternals() {
+    OpenAiError cut = refusal("{\"model\": \"cascade\", \"prompt\": \"cascade\"", false);
+    assertThat(cut.getMessage()).startsWith("We could not parse the JSON body of your request: Unexpected end-of-input")
+        .contains(" at line 1, column ").doesNotContain("Source").doesNotContain("StreamReadFeature");
+    OpenAiError two = refusal("{\"model\": \"cascade\"}\n 7", false);
+    assertThat(two.getMessage()).contains("more than one JSON value at line 2, column ");
+  }
+
+  @Test
   void aTokenLimitTooLargeForAnIntIsOutOfRangeNotOfTheWrongType() {
     OpenAiError e = refusal("{\"model\": \"cascade\", \"prompt\": \"cat\", \"max_tokens\": 99999999999999999999}",
         false);

@@ -135,7 +135,7 @@ final class FeedbackCommand implements Callable<Integer> {
         } catch (com.fasterxml.jackson.core.JsonProcessingException | IllegalArgumentException e) {
           err.println(data + " line " + (i + 1) + ": " + (e instanceof IllegalArgumentException ? e.getMessage()
               : "not valid JSON: "
-                  + dev.cascade.router.demo.Examples.jsonProblem((com.fasterxml.jackson.core.JsonProcessingException) e)));
+                  + dev.cascade.models.JsonProblem.of((com.fasterxml.jackson.core.JsonProcessingException) e)));
           refused++;
           continue;
         }

@@ -68,30 +68,6 @@ public final class Examples {
     }
   }
 
-  /**
-   * Why a line is not JSON, in words that fit after {@code not valid JSON: }: Jackson's message
-   * without where in its source it was (the line says that) or the names of its settings.
-   */
-  public static String jsonProblem(com.fasterxml.jackson.core.JsonProcessingException e) {
-    String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
-    if (message.startsWith("Trailing token")) {
-      return "more than one JSON value on the line";
-    }
-    int source = message.indexOf(" (start marker at [Source:");
-    if (source < 0) {
-      source = message.indexOf("[Source:");
-    }
-    if (source >= 0) {
-      message = message.substring(0, source);
-    }
-    int newline = message.indexOf('\n');
-    if (newline >= 0) {
-      message = message.substring(0, newline);
-    }
-    message = message.strip();
-    return message.isEmpty() ? e.getClass().getSimpleName() : message;
-  }
-
   /** The lines of {@code bytes}, each decoded as UTF-8 on its own, so that text that is not is reported with its line. */
   private static List<String> lines(byte[] bytes, String source) {
     List<String> lines = new ArrayList<>();
@@ -125,7 +101,7 @@ public final class Examples {
       try {
         node = JSON.readTree(line);
       } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-        throw new IllegalArgumentException(source + " line " + number + ": not valid JSON: " + jsonProblem(e));
+        throw new IllegalArgumentException(source + " line " + number + ": not valid JSON: " + dev.cascade.models.JsonProblem.of(e));
       }
       if (!node.isObject()) {
         throw new IllegalArgumentException(source + " line " + number + ": not a JSON object");

@@ -39,7 +39,7 @@ class ExamplesTest {
         .hasMessageContaining("is a directory");
     Path two = file("two.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": \"cat\"} {\"prompt\": \"dog\"}\n");
     assertThatThrownBy(() -> Examples.read(two)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage(two + " line 2: not valid JSON: more than one JSON value on the line");
+        .hasMessage(two + " line 2: not valid JSON: more than one JSON value");
     Path open = file("open.jsonl", "{\"prompt\": \"a\"\n");
     assertThatThrownBy(() -> Examples.read(open)).isInstanceOf(IllegalArgumentException.class)
         .hasMessage(open + " line 1: not valid JSON: Unexpected end-of-input: expected close marker for Object");
