@@ -126,7 +126,7 @@ public final class ModelTokenizer implements AutoCloseable {
         }
         if (head.tokens() > maxPromptTokens) {
           return Optional.of("prompt: more than " + maxPromptTokens + " tokens (its first " + cut + " of "
-              + prompt.length() + " characters alone are " + head.tokens() + "), over the model's limit of "
+              + prompt.length() + " characters alone are " + head.tokens() + " tokens), over the model's limit of "
               + maxPromptTokens + " (context length minus room for the output)");
         }
       }

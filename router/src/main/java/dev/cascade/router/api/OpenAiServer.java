@@ -425,8 +425,8 @@ final class OpenAiServer {
     String correctedText = OpenAiRequest.optionalText(body, "corrected_text");
     String source = OpenAiRequest.optionalText(body, "source");
     if (id == null) {
-      throw OpenAiError.invalid("id", "missing_required_parameter", "id: required (the id of the completion whose"
-          + " answer is judged)");
+      throw OpenAiError.invalid("id", "missing_required_parameter", "id: required (the id of the request whose"
+          + " answer is judged: the completion's id)");
     }
     Optional<String> problem = FeedbackTopic.problem(id, "id", correct != null, correctedText, source);
     if (problem.isPresent()) {

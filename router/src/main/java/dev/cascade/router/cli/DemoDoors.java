@@ -53,9 +53,11 @@ final class DemoDoors {
     System.out.println("kafka=" + kafka.bootstrapServers());
     System.out.println("admin-token=" + doors.adminToken());
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url("127.0.0.1")));
+    // With API keys on, the commands need one too.
+    String key = config.get(CascadeConfig.API_KEYS_FILE).isBlank() ? "" : " --api-key KEY";
     System.out.println("serving until interrupted (Ctrl-C); try: ./cascade ask --target 127.0.0.1:" + doors.port()
-        + " --prompt cascade --request-id q-1, then ./cascade feedback --target 127.0.0.1:" + doors.port()
-        + " --request-id q-1 --correct");
+        + " --prompt cascade --request-id q-1" + key + ", then ./cascade feedback --target 127.0.0.1:" + doors.port()
+        + " --request-id q-1 --correct" + key);
     System.out.flush();
     // As serve: exit 3 once the router's Kafka Streams stops without being asked (say, its global
     // thread died when the policy topic came back), rather than stay up refusing every call.

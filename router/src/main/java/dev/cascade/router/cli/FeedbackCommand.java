@@ -71,6 +71,11 @@ final class FeedbackCommand implements Callable<Integer> {
     if (deadlineMs < 1) {
       throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
     }
+    if (source.isBlank()) {
+      // Sent empty, the door would record its own name (grpc) instead.
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--source: must name who judged (default: cli), not be empty");
+    }
     if (data != null) {
       if (requestId != null || verdict != null || correctedText != null) {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(),

@@ -103,7 +103,14 @@ final class TargetOption {
         err.flush();
         return 1;
       }
-      return failed(e, err);
+      int code = failed(e, err);
+      String description = e.getStatus().getDescription();
+      if (e.getStatus().getCode() == io.grpc.Status.Code.UNAUTHENTICATED && description != null
+          && description.contains("API key")) {
+        err.println("hint: ask and feedback send an API key with --api-key KEY, or from CASCADE_API_KEY");
+        err.flush();
+      }
+      return code;
     } finally {
       close(channel);
     }

@@ -37,7 +37,8 @@ class ApiKeysTest {
     try {
       CommandLineRun none = CommandLineRun.of("ask", "--target", target, "--prompt", "hello");
       assertThat(none.exitCode()).isEqualTo(1);
-      assertThat(none.err()).contains("UNAUTHENTICATED").contains("missing API key");
+      assertThat(none.err()).contains("UNAUTHENTICATED").contains("missing API key")
+          .contains("hint: ask and feedback send an API key with --api-key KEY, or from CASCADE_API_KEY");
       CommandLineRun wrong = CommandLineRun.of("ask", "--target", target, "--prompt", "hello", "--api-key",
           "k-nobody-0123456789abcdef");
       assertThat(wrong.err()).contains("UNAUTHENTICATED").contains("unknown API key");

@@ -22,7 +22,7 @@ class OpenAiServerInvalidTest {
     assertThat(prompt.code()).isEqualTo("invalid_value");
     // Over a token limit, the small model's or a later one's: OpenAI's code, which agent frameworks look for.
     for (String tooLong : List.of("prompt: 60 tokens is over the model's limit of 47 (context length minus room for"
-        + " the output)", "prompt: more than 47 tokens (its first 9000 of 20000 characters alone are 900), over the"
+        + " the output)", "prompt: more than 47 tokens (its first 9000 of 20000 characters alone are 900 tokens), over the"
         + " model's limit of 47", "prompt: 60 tokens is over the limit of the 'large' model, which an escalation would"
         + " reach (40 prompt tokens, as its server says)")) {
       OpenAiError over = OpenAiServer.invalid(tooLong, chat);

@@ -172,6 +172,8 @@ class CliErrorsTest {
         .isEqualTo("error: give --request-id ID (or --data FILE.jsonl)");
     assertThat(parseError("feedback", "feedback", "--target", "127.0.0.1:20601", "--data", data.toString(),
         "--request-id", "r-1")).startsWith("error: --data: the feedback comes from the file");
+    assertThat(parseError("feedback", "feedback", "--target", "127.0.0.1:20601", "--request-id", "r-1", "--correct",
+        "--source", "")).isEqualTo("error: --source: must name who judged (default: cli), not be empty");
   }
 
   @Test
