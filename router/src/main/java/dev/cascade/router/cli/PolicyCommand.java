@@ -218,9 +218,6 @@ final class PolicyCommand implements Runnable {
             .getPolicy(GetPolicyRequest.getDefaultInstance());
         Policy.Builder asked = tier == 0 ? smallModelRule(current, margin, labelShare)
             : tierRule(current);
-        if (asked == null) {
-          return 2;
-        }
         if (sameSettings(asked, current)) {
           // Idempotent: asking for what is in force succeeds, and writes no version.
           spec.commandLine().getErr().println("nothing to change: the policy in force (version " + current.getVersion()
@@ -286,23 +283,19 @@ final class PolicyCommand implements Runnable {
           .equals(current.toBuilder().clearReason().clearVersion().clearUpdatedBy().clearUpdatedAtMs().build());
     }
 
-    /** The policy in force with middle tier {@link #tier}'s rule replaced; null (said why) when there is no such tier. */
+    /** The policy in force with middle tier {@link #tier}'s rule replaced; a usage error when there is no such tier. */
     private Policy.Builder tierRule(Policy current) {
       if (tier > current.getTierPoliciesCount()) {
         int middle = current.getTierPoliciesCount();
-        spec.commandLine().getErr().println("error: --tier " + tier + ": " + (middle == 0
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--tier " + tier + ": " + (middle == 0
             ? "the policy in force has no middle tiers (a cascade of two models); --tier 0 is the small model"
             : "the policy in force has rules for " + middle + " middle tier" + (middle == 1 ? "" : "s") + " (--tier 1"
                 + (middle == 1 ? "" : " to " + middle) + "; 0 is the small model)")
             + "; the router's tiers and policy.tier-rules say how many there are");
-        return null;
       }
       dev.cascade.proto.v1.TierPolicy old = current.getTierPolicies(tier - 1);
       String newRule = rule != null ? rule : old.getRule();
-      Double newThreshold = threshold(old.getRule(), newRule, old.getThreshold(), "middle tier " + tier);
-      if (newThreshold == null) {
-        return null;
-      }
+      double newThreshold = threshold(old.getRule(), newRule, old.getThreshold(), "middle tier " + tier);
       dev.cascade.proto.v1.TierPolicy next = dev.cascade.proto.v1.TierPolicy.newBuilder()
           .setRule(newRule).setAlpha(alpha != null ? alpha : newRule.equals(old.getRule()) ? old.getAlpha() : 0.0)
           .setThreshold(newThreshold)
@@ -315,14 +308,10 @@ final class PolicyCommand implements Runnable {
 
     private Policy.Builder smallModelRule(Policy current, Double margin, Double labelShare) {
       String newRule = rule != null ? rule : current.getRule();
-      Double newThreshold = threshold(current.getRule(), newRule, current.getThreshold(), "the small model");
-      if (newThreshold == null) {
-        return null;
-      }
+      double newThreshold = threshold(current.getRule(), newRule, current.getThreshold(), "the small model");
       if (pregenSkipThreshold != null && pregenSkip == null && !current.hasPregenSkipRule()) {
-        spec.commandLine().getErr().println("error: --pregen-skip-threshold: no pre-generation skip is in force; name its rule"
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--pregen-skip-threshold: no pre-generation skip is in force; name its rule"
             + " with --pregen-skip RULE[@VERSION]");
-        return null;
       }
       Policy.Builder asked = Policy.newBuilder()
             .setRule(newRule)
@@ -376,20 +365,19 @@ final class PolicyCommand implements Runnable {
 
     /**
      * The threshold to publish: {@code --threshold} when given, else the one in force when the rule
-     * stays the same; null (said why) when a new rule comes without one, since a threshold is on its
+     * stays the same; a usage error when a new rule comes without one, since a threshold is on its
      * rule's own scale.
      */
-    private Double threshold(String ruleInForce, String newRule, double inForce, String whose) {
+    private double threshold(String ruleInForce, String newRule, double inForce, String whose) {
       if (threshold != null) {
         return threshold;
       }
       if (newRule.equals(ruleInForce)) {
         return inForce;
       }
-      spec.commandLine().getErr().println("error: --threshold: needed with a new rule (" + whose + "'s rule in force is '"
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--threshold: needed with a new rule (" + whose + "'s rule in force is '"
           + ruleInForce + "', --rule asks for '" + newRule + "'): a threshold is on its rule's own scale, so the one in"
           + " force (" + inForce + ") would not mean the same");
-      return null;
     }
 
     /** The share {@code --early-defer-label-share} asks for; null for config or not given (the server checks its range). */

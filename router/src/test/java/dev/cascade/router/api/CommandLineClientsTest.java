@@ -197,7 +197,7 @@ class CommandLineClientsTest {
     CommandLineRun newRule = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum");
     assertThat(newRule.exitCode()).isEqualTo(2);
     assertThat(newRule.err()).startsWith("error: --threshold: needed with a new rule").contains("'chow-quantile'")
-        .contains("'chow-sum'");
+        .contains("'chow-sum'").contains("try './cascade policy set --help'");
     assertThat(policies.published).hasSize(published);
     assertThat(policies.current().rule()).isEqualTo("chow-quantile");
   }
