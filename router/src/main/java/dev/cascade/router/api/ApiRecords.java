@@ -89,7 +89,7 @@ final class ApiRecords {
 
   static GenerateResponse toProto(CascadeResponse r) {
     dev.cascade.schemas.avro.StageLatencies l = r.getLatencies();
-    return GenerateResponse.newBuilder()
+    GenerateResponse.Builder b = GenerateResponse.newBuilder()
         .setRequestId(r.getRequestId())
         .setText(r.getText())
         .setServedBy(switch (r.getServedBy()) {
@@ -114,8 +114,11 @@ final class ApiRecords {
               case EXPLORE -> dev.cascade.proto.v1.Decision.EXPLORE;
             })
         .addAllSkippedTiers(r.getSkippedTiers().stream().map(t -> dev.cascade.proto.v1.SkippedTier.newBuilder()
-            .setTier(t.getTier()).setModel(t.getModel()).setCause(t.getCause()).setReason(t.getReason()).build()).toList())
-        .build();
+            .setTier(t.getTier()).setModel(t.getModel()).setCause(t.getCause()).setReason(t.getReason()).build()).toList());
+    if (r.getRuleVersion() != null) {
+      b.setRuleVersion(r.getRuleVersion());
+    }
+    return b.build();
   }
 
 

@@ -183,6 +183,11 @@ final class OpenAiResponses {
     number(c, "threshold", r.getThreshold());
     c.put("policy_version", r.getPolicyVersion());
     c.put("rule", r.getRule());
+    if (r.getRuleVersion() != null) {
+      c.put("rule_version", r.getRuleVersion());
+    } else {
+      c.putNull("rule_version");
+    }
     c.put("cache_hit", r.getCacheHit());
     c.put("stopped_early", Boolean.TRUE.equals(r.getStoppedEarly()));
     if (r.getDecision() != null) {

@@ -99,7 +99,8 @@ final class AskCommand implements Callable<Integer> {
             response.getServedModel().isEmpty() ? "" : " served_model=" + response.getServedModel(),
             response.getDecision() == dev.cascade.proto.v1.Decision.DECISION_UNSPECIFIED ? ""
                 : " decision=" + response.getDecision(),
-            response.getRule(), response.getDeferralScore(), response.getThreshold(),
+            response.getRule() + (response.hasRuleVersion() ? "@" + response.getRuleVersion() : ""),
+            response.getDeferralScore(), response.getThreshold(),
             response.getPolicyVersion(), response.getCacheHit(), response.getLatencies().getTotalMs(),
             response.getRequestId()));
         for (dev.cascade.proto.v1.SkippedTier t : response.getSkippedTiersList()) {

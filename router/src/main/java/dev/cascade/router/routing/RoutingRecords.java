@@ -495,6 +495,7 @@ public final class RoutingRecords {
         .setSkippedTiers(e.getSkippedTiers())
         // No decision was made for a request taken after its deadline (recorded ACCEPT, no propensity).
         .setDecision(e.getPropensity() == null ? null : e.getDecision())
+        .setRuleVersion(e.getRuleVersion())
         .build();
   }
 

@@ -135,6 +135,18 @@ class CascadeServerTest {
   }
 
   @Test
+  void theResponseCarriesTheLearnedRulesVersionIncludingZeroAndNoneForAClosedFormRule() {
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setRule("posthoc-quantile")
+        .setRuleVersion(0L).build();
+    GenerateResponse shipped = cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build());
+    assertThat(shipped.hasRuleVersion()).isTrue();
+    assertThat(shipped.getRuleVersion()).isZero();
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setRuleVersion(null).build();
+    assertThat(cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").build()).hasRuleVersion())
+        .isFalse();
+  }
+
+  @Test
   void theResponseNamesTheTiersSkippedOnTheWayAndWhy() {
     dev.cascade.schemas.avro.SkippedTier medium = dev.cascade.schemas.avro.SkippedTier.newBuilder().setTier(1)
         .setModel("medium").setCause("breaker_open").setReason("medium unavailable for 12 ms; its circuit breaker is open")

@@ -44,6 +44,22 @@ class RoutingRecordsTokensTest {
   }
 
   @Test
+  void theResponseNamesTheLearnedRulesVersionAsTheOutcomeDoesAndNoneForAClosedFormRule() {
+    Scored learned = new Scored(FeatureExtractor.extract(SMALL.tokenLogprobs(), SMALL.entropies()),
+        "posthoc-quantile", 0, 0.6, 0.5, 3, Decision.ACCEPT, 1.0, 7L, 0.0, Map.of(), null);
+    Routed.Answered answered = records.answered(request("v"), SMALL, learned, 1, 10, 1_010);
+    assertThat(answered.response().getRuleVersion()).isEqualTo(7L);
+    assertThat(answered.outcome().getRuleVersion()).isEqualTo(7L);
+    Scored deferred = new Scored(learned.features(), "posthoc-quantile", 0, 0.6, 0.5, 3, Decision.DEFER, 1.0, 0L,
+        1.0, Map.of(), null);
+    Escalation e = records.escalated(request("w"), SMALL, deferred, 1, 10, 1_010).escalation();
+    assertThat(records.afterEscalation(e, new LargeAnswer("l a r g e", new int[] {1, 2}, new float[2], 5, 1, 2, 0,
+        0, false, 6), null, 5, 1_020).response().getRuleVersion()).as("the shipped rule, version 0").isEqualTo(0L);
+    assertThat(records.answered(request("x"), SMALL, scored(Decision.ACCEPT), 1, 10, 1_010).response()
+        .getRuleVersion()).isNull();
+  }
+
+  @Test
   void aSmallAnswerCarriesTheSmallModelsTokenCountAndNoPromptCountOfItsOwn() {
     CascadeResponse r = records.answered(request("a"), SMALL, scored(Decision.ACCEPT), 1, 10, 1_010).response();
     assertThat(r.getCompletionTokens()).isEqualTo(3);

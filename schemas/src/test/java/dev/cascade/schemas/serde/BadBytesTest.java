@@ -66,7 +66,7 @@ class BadBytesTest {
     SchemaDecodingException e = decodeFailure("requests", response);
 
     assertThat(e.reason()).isEqualTo(Reason.UNKNOWN_FINGERPRINT);
-    assertThat(e.getMessage()).contains("that is CascadeResponse v7");
+    assertThat(e.getMessage()).contains("that is CascadeResponse v8");
   }
 
   @Test

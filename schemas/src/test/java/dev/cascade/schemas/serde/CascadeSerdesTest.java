@@ -111,7 +111,7 @@ class CascadeSerdesTest {
   void serdesAreSharedInstances() {
     assertThat(CascadeSerdes.responses()).isSameAs(CascadeSerdes.responses());
     assertThat(CascadeSerdes.responses().type()).isEqualTo(CascadeResponse.class);
-    assertThat(CascadeSerdes.responses().toString()).contains("CascadeResponse", "v7", "0x");
+    assertThat(CascadeSerdes.responses().toString()).contains("CascadeResponse", "v8", "0x");
   }
 
   private static byte[] encodeWithGeneratedClass(SpecificRecord record) {
