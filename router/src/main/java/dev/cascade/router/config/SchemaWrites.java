@@ -23,7 +23,7 @@ public final class SchemaWrites {
   public static synchronized void apply(CascadeConfig config) {
     Map<String, Integer> versions = config.get(CascadeConfig.SCHEMAS_WRITE_VERSIONS);
     CascadeSerdes.writeVersions(versions);
-    if (!versions.equals(applied) && !versions.isEmpty()) {
+    if (!versions.equals(applied) && !describe(versions).isEmpty()) {
       LOG.warn("{}: writing {}; the fields added since are left out until the setting is removed",
           CascadeConfig.SCHEMAS_WRITE_VERSIONS.name(), describe(versions));
     }
@@ -34,8 +34,11 @@ public final class SchemaWrites {
   static String describe(Map<String, Integer> versions) {
     List<String> parts = new ArrayList<>();
     Map<String, AvroSerde<?>> all = CascadeSerdes.all();
-    versions.forEach((type, v) -> parts.add(type + " v" + v + " (this release's: v" + all.get(type).currentVersion()
-        + ")"));
+    versions.forEach((type, v) -> {
+      if (v != all.get(type).currentVersion()) { // naming this release's own version pins nothing
+        parts.add(type + " v" + v + " (this release's: v" + all.get(type).currentVersion() + ")");
+      }
+    });
     return String.join(", ", parts);
   }
 }
