@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import org.apache.avro.SchemaNormalization;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -67,8 +66,6 @@ public final class SchemasCommand implements Callable<Integer> {
   }
 
   private static String fingerprint(AvroSerde<?> serde) {
-    long fp = SchemaNormalization.parsingFingerprint64(serde.history().version(serde.writtenVersion()));
-    String digits = Long.toHexString(fp).toUpperCase(Locale.ROOT);
-    return "0x" + "0".repeat(16 - digits.length()) + digits;
+    return AvroSerde.hex(serde.writtenFingerprint());
   }
 }

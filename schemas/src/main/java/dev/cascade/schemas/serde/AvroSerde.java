@@ -69,6 +69,8 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
   private final Schema schema;
   private final long fingerprint;
   private final SchemaHistory history;
+  /** The history's version the current schema is; one past the newest while it is unreleased. */
+  private final int currentVersion;
   private final Map<Long, KnownVersion> versions;
   private final BinaryMessageEncoder<T> encoder;
   private final BinaryMessageDecoder<T> decoder;
@@ -100,6 +102,7 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
     known.putIfAbsent(fingerprint,
         new KnownVersion("v" + (history.versions().size() + 1) + " (unreleased)", schema));
     this.versions = Collections.unmodifiableMap(known);
+    this.currentVersion = history.versionOf(fingerprint).orElse(history.versions().size() + 1);
   }
 
   /** A serde for {@code type} that reads every version in {@link SchemaHistory#of(Class)}. */
@@ -138,13 +141,19 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
    * number plus one while it is unreleased.
    */
   public int currentVersion() {
-    return history.versionOf(fingerprint).orElse(history.versions().size() + 1);
+    return currentVersion;
   }
 
   /** The version every write uses: {@link #currentVersion()} unless {@link #writeVersion(int) pinned}. */
   public int writtenVersion() {
     Pinned p = pinned;
     return p == null ? currentVersion() : p.version();
+  }
+
+  /** The fingerprint every write carries: {@link #fingerprint()} unless {@link #writeVersion(int) pinned}. */
+  public long writtenFingerprint() {
+    Pinned p = pinned;
+    return p == null ? fingerprint : p.fingerprint();
   }
 
   /**
@@ -350,7 +359,8 @@ public final class AvroSerde<T extends SpecificRecord> implements Serde<T> {
     return topic == null ? "" : " " + preposition + " topic '" + topic + "'";
   }
 
-  static String hex(long fingerprint) {
+  /** A fingerprint as messages and the schema tables write it: {@code 0x} and 16 upper-case hex digits. */
+  public static String hex(long fingerprint) {
     String digits = Long.toHexString(fingerprint).toUpperCase(java.util.Locale.ROOT);
     return "0x" + "0".repeat(16 - digits.length()) + digits;
   }
