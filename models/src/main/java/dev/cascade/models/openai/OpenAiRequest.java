@@ -38,7 +38,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
     Map<String, String> metadata) {
 
-  /** The largest request body either OpenAI-compatible door reads; a larger one is 413 without being read. */
+  /** The largest request body either OpenAI-compatible door reads; a larger one is 413 (see {@link RequestBodyGuard}). */
   public static final long MAX_BODY_BYTES = 1_000_000;
 
   /** The most stop strings a request may give (OpenAI's limit). */

@@ -32,8 +32,12 @@ import org.eclipse.jetty.util.thread.Scheduler;
  * {@code minBytesPerSecond} bytes of it (its {@code Content-Length}; the largest body allowed when
  * it is sent chunked), counted from the end of its headers; at most {@code maxReads} bodies are
  * being read at once; a body over {@code maxBytes} is 413. A request whose {@code Content-Length} is
- * over {@code maxBytes} is passed on unread (the door answers it 413 from the header). While a body
- * arrives it holds only the bytes received so far.
+ * over {@code maxBytes} is answered 413 by the door from its header: with "Expect: 100-continue" at
+ * once, so the client uploads nothing; without it, once the body has been read and dropped (when it
+ * is at most {@link #MAX_DRAINED_BYTES} and a place is free; else at once). A server that closes a
+ * connection with a body unread makes its TCP stack reset the connection, and a client still sending
+ * then sees the reset instead of the 413; so, as Tomcat and nginx do, the guard reads what it refuses.
+ * While a body arrives it holds only the bytes received so far.
  *
  * <p>When every place is taken, a new body takes the place of the one that has gone longest
  * without a byte, if that is at least {@link #STALLED_MS} (that one is answered 408 at once): so
@@ -66,6 +70,12 @@ public final class RequestBodyGuard extends Handler.Wrapper {
   /** A body that has had no byte for this long gives its place up to a new one when every place is taken. */
   public static final long STALLED_MS = 1_000;
 
+  /**
+   * The largest body over the limit read (and dropped) before its 413, so that the client sees the
+   * answer rather than a reset connection; a larger one is answered at once.
+   */
+  public static final long MAX_DRAINED_BYTES = 16L << 20;
+
   private final Limits limits;
   private final Semaphore reads;
   /** The bodies being read (each holds one of {@link #reads}). */
@@ -89,15 +99,24 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     }
     long length = request.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
     boolean chunked = request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING, HttpHeaderValue.CHUNKED.asString());
-    if (length > limits.maxBytes() || (length <= 0 && !chunked)) {
-      return next.handle(request, response, callback); // no body, or one refused from its header
+    if (length > limits.maxBytes()) {
+      // refused from its header: read and dropped first when the client is sending it anyway
+      boolean expectsContinue = request.getHeaders().contains(HttpHeader.EXPECT, HttpHeaderValue.CONTINUE.asString());
+      if (expectsContinue || length > MAX_DRAINED_BYTES || !reads.tryAcquire()) {
+        return next.handle(request, response, callback);
+      }
+      new Reader(next, request, response, callback, length, true).start();
+      return true;
+    }
+    if (length <= 0 && !chunked) {
+      return next.handle(request, response, callback); // no body
     }
     if (!reads.tryAcquire() && !(evictStalled() && reads.tryAcquire())) {
       refuse(response, callback, 429, new OpenAiError(429, "requests", null, "rate_limit_exceeded", "this server is"
           + " already reading " + limits.maxReads() + " request bodies, its limit; try again shortly"));
       return true;
     }
-    new Reader(next, request, response, callback, length).start();
+    new Reader(next, request, response, callback, length, false).start();
     return true;
   }
 
@@ -106,7 +125,7 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     long now = System.nanoTime();
     Reader stalled = null;
     for (Reader r : readers) {
-      if (now - r.lastByte >= TimeUnit.MILLISECONDS.toNanos(STALLED_MS)
+      if (!r.drop && now - r.lastByte >= TimeUnit.MILLISECONDS.toNanos(STALLED_MS)
           && (stalled == null || r.lastByte < stalled.lastByte)) {
         stalled = r;
       }
@@ -125,13 +144,18 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     response.write(true, ByteBuffer.wrap(error.toJson().getBytes(StandardCharsets.UTF_8)), callback);
   }
 
-  /** One body on its way in; whichever of its end, its deadline or a failure comes first decides. */
+  /**
+   * One body on its way in; whichever of its end, its deadline or a failure comes first decides. A
+   * body to {@code drop} (one over the limit) is counted, not kept, and the door is handed the
+   * request with no body whatever decides (it answers 413 from the header).
+   */
   private final class Reader implements Invocable.Task {
     private final Handler next;
     private final Request request;
     private final Response response;
     private final Callback callback;
     private final long length;
+    private final boolean drop;
     private final long allowedMs;
     private final AtomicBoolean decided = new AtomicBoolean();
     private final long started = System.nanoTime();
@@ -141,14 +165,15 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     private volatile long lastByte = started;
     private Scheduler.Task deadline;
 
-    Reader(Handler next, Request request, Response response, Callback callback, long length) {
+    Reader(Handler next, Request request, Response response, Callback callback, long length, boolean drop) {
       this.next = next;
       this.request = request;
       this.response = response;
       this.callback = callback;
       this.length = length;
-      this.allowedMs = limits.allowedMs(length);
-      this.body = new byte[(int) Math.min(length > 0 ? length : 4096, 8 * 1024)];
+      this.drop = drop;
+      this.allowedMs = drop ? limits.timeoutMs() + length * 1000 / limits.minBytesPerSecond() : limits.allowedMs(length);
+      this.body = drop ? new byte[0] : new byte[(int) Math.min(length > 0 ? length : 4096, 8 * 1024)];
     }
 
     void start() {
@@ -178,6 +203,8 @@ public final class RequestBodyGuard extends Handler.Wrapper {
           Throwable failure = chunk.getFailure();
           if (!chunk.isLast() || failure instanceof TimeoutException) {
             late(); // Jetty's idle timeout, before our deadline
+          } else if (drop) {
+            late(); // the client went away: the 413 goes nowhere, but the door counts it
           } else if (decide()) {
             callback.failed(failure); // the client went away
           }
@@ -198,7 +225,7 @@ public final class RequestBodyGuard extends Handler.Wrapper {
         }
         if (chunk.isLast()) {
           if (decide()) {
-            Request whole = new WholeBody(request, ByteBuffer.wrap(body, 0, size));
+            Request whole = new WholeBody(request, ByteBuffer.wrap(body, 0, drop ? 0 : size));
             if (fromDemand) {
               request.getContext().execute(() -> dispatch(whole));
             } else {
@@ -213,6 +240,11 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     /** Copies {@code bytes}; false once the body is over the limit. */
     private boolean append(ByteBuffer bytes) {
       int n = bytes.remaining();
+      if (drop) {
+        bytes.position(bytes.limit());
+        size += n;
+        return true;
+      }
       if ((long) size + n > limits.maxBytes()) {
         return false;
       }
@@ -226,6 +258,9 @@ public final class RequestBodyGuard extends Handler.Wrapper {
 
     /** Gives this read's place up to a new one (it has stalled); false when it has already ended. */
     boolean evict() {
+      if (drop) {
+        return false; // holds its place for no longer than its deadline, and is answered 413 then
+      }
       if (!decide()) {
         return false;
       }
@@ -237,6 +272,13 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     }
 
     private void late() {
+      if (drop) {
+        if (decide()) {
+          Request unread = new WholeBody(request, ByteBuffer.allocate(0));
+          request.getContext().execute(() -> dispatch(unread));
+        }
+        return;
+      }
       if (decide()) {
         refuse(response, callback, 408, new OpenAiError(408, "timeout_error", null, "request_timeout", "the request"
             + " body did not arrive in full within " + allowedMs + " ms (" + size + " of "

@@ -41,7 +41,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
   private static final String ERROR_WRITTEN = "cascade.large.error-written";
   /** OpenAI's default token limit for a completion that sets none. */
   static final int DEFAULT_MAX_TOKENS = 16;
-  /** The largest request body read; a larger one is 413 without being read. */
+  /** The largest request body read; a larger one is 413 (see {@link dev.cascade.models.openai.RequestBodyGuard}). */
   static final long MAX_BODY_BYTES = dev.cascade.models.openai.OpenAiRequest.MAX_BODY_BYTES;
   /**
    * How bodies are read: as the router's door does by default (10 s plus the body at 64 KiB/s,

@@ -56,7 +56,7 @@ final class OpenAiServer {
 
   private static final Logger LOG = LoggerFactory.getLogger(OpenAiServer.class);
   private static final String ERROR_WRITTEN = "cascade.openai.error-written";
-  /** The largest request body read; a larger one is 413 without being read. */
+  /** The largest request body read; a larger one is 413 (see {@link RequestBodyGuard}). */
   static final long MAX_BODY_BYTES = dev.cascade.models.openai.OpenAiRequest.MAX_BODY_BYTES;
   /** What the router accepts of an OpenAI request: its gRPC door's limits. */
   static final OpenAiRequest.Limits LIMITS = new OpenAiRequest.Limits(RequestValidator.MAX_NEW_TOKENS_LIMIT,

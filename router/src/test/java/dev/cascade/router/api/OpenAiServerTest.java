@@ -500,6 +500,19 @@ class OpenAiServerTest {
       assertThat(new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
           java.nio.charset.StandardCharsets.US_ASCII)).readLine()).isEqualTo("HTTP/1.1 413 Payload Too Large");
     }
+    // Without Expect, a client sends the whole body before it reads the answer: the door reads (and
+    // drops) the body first, so the client gets the 413 and a clean close, not a reset connection.
+    for (int i = 0; i < 5; i++) {
+      String body = "{\"model\": \"cascade\", \"prompt\": \"" + "a".repeat(1_100_000) + "\"}";
+      try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+        socket.setSoTimeout(10_000);
+        socket.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + KEY
+            + "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n"
+            + body).getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        String answer = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertThat(answer).startsWith("HTTP/1.1 413 ").contains("request_too_large");
+      }
+    }
     assertThat(channel.submitted).isEmpty();
   }
 
