@@ -164,7 +164,8 @@ final class DemoCommand implements Callable<Integer> {
     LargeTarget.Protocol protocol = protocol(largeProtocol);
     if (learn) {
       if (protocol != LargeTarget.Protocol.CASCADE) {
-        throw new IllegalArgumentException("--large-protocol: only without --learn");
+        throw new IllegalArgumentException("--large-protocol: only without --learn (the learning demo"
+            + " reaches its large model over cascade:// only)");
       }
       if (tiers != null) {
         throw new IllegalArgumentException("--tiers: only without --learn (the learning demo runs the small and the"

@@ -28,8 +28,8 @@ public final class SchemasCommand implements Callable<Integer> {
   @Mixin
   ConfigOptions configOptions = new ConfigOptions();
 
-  @Option(names = "--json", description = "One JSON object: types (each name, reads_from, reads_to, writes, fingerprint) and"
-      + " write_versions.")
+  @Option(names = "--json", description = "One JSON object: types (each name, reads_from, reads_to, writes, pinned (writes an"
+      + " earlier version, as schemas.write-versions says), fingerprint) and write_versions.")
   boolean json;
 
   @CommandLine.Spec
@@ -47,7 +47,8 @@ public final class SchemasCommand implements Callable<Integer> {
       com.fasterxml.jackson.databind.node.ObjectNode root = mapper.createObjectNode();
       com.fasterxml.jackson.databind.node.ArrayNode types = root.putArray("types");
       all.forEach((type, serde) -> types.addObject().put("name", type).put("reads_from", 1).put("reads_to", serde.currentVersion())
-          .put("writes", serde.writtenVersion()).put("fingerprint", fingerprint(serde)));
+          .put("writes", serde.writtenVersion()).put("pinned", serde.writtenVersion() != serde.currentVersion())
+          .put("fingerprint", fingerprint(serde)));
       root.put("write_versions", String.join(",", own));
       out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {

@@ -93,6 +93,11 @@ public final class CascadeTransport implements LargeModelTransport {
   }
 
   @Override
+  public Optional<String> infoCall() {
+    return Optional.of("LargeModel/Info");
+  }
+
+  @Override
   public String describe() {
     return "cascade://" + channel.authority();
   }

@@ -288,6 +288,11 @@ public final class EscalationClient implements AutoCloseable {
     return transport.describe();
   }
 
+  /** The call that asks the server what it serves, as logs name it; empty when its protocol has none. */
+  public Optional<String> infoCall() {
+    return transport.infoCall();
+  }
+
   /**
    * Starts a call, {@code maxNewTokens} clamped to the large model's limit; the future completes
    * off the caller's thread.

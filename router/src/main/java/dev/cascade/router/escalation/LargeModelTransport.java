@@ -41,6 +41,14 @@ public interface LargeModelTransport extends AutoCloseable {
   /** The target, for logs. */
   String describe();
 
+  /**
+   * The call that asks the server what it serves ({@link #info}), as logs name it; empty when the
+   * protocol has none ({@link #info} then answers {@link ServerInfo#UNKNOWN} at once).
+   */
+  default java.util.Optional<String> infoCall() {
+    return java.util.Optional.empty();
+  }
+
   @Override
   void close();
 

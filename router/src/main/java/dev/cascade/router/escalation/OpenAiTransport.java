@@ -141,7 +141,8 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   @Override
   public String describe() {
-    return base + "?model=" + model;
+    // as the target is written (openai://, openais://), not as the HTTP client is given it
+    return base.toString().replaceFirst("^https://", "openais://").replaceFirst("^http://", "openai://") + "?model=" + model;
   }
 
   private HttpRequest.Builder request(String path, Duration deadline) {

@@ -206,7 +206,8 @@ public final class TierChecks implements AutoCloseable {
     String unsized = size.isPresent() ? "" : ": left out of the check of sizes along the tiers (give its parameters in "
         + CascadeConfig.LARGE_PARAMETERS.name() + ")";
     if (info.model().isEmpty() && info.tokenizerSha256().isEmpty() && info.parameters().isEmpty()) {
-      log.accept(Level.INFO, "tier " + where + " does not say which model it serves (LargeModel/Info); " + sizeSaid
+      log.accept(Level.INFO, "tier " + where + " does not say which model it serves ("
+          + t.client().infoCall().orElse("its protocol has no call for it") + "); " + sizeSaid
           + unsized);
     } else {
       log.accept(Level.INFO, "tier " + where + " serves model " + info.model().orElse("(unnamed)") + ", "

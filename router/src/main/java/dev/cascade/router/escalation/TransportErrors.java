@@ -52,6 +52,20 @@ public final class TransportErrors {
   }
 
   /**
+   * Why a connection failed, in words: Java's HTTP client reports a host name that does not resolve
+   * as a bare ConnectException, its cause an UnresolvedAddressException.
+   */
+  static String cannotConnect(Throwable e) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof java.nio.channels.UnresolvedAddressException || c instanceof java.net.UnknownHostException) {
+        return "cannot connect: the host name does not resolve (" + c.getClass().getSimpleName()
+            + (c.getMessage() == null ? "" : ": " + c.getMessage()) + ")";
+      }
+    }
+    return "cannot connect: " + e;
+  }
+
+  /**
    * A failure to talk HTTP at all: a timeout is DEADLINE_EXCEEDED, a refused or broken connection
    * UNAVAILABLE (retried, as a gRPC channel's would be); a status exception passes through.
    */
@@ -65,7 +79,7 @@ public final class TransportErrors {
     }
     if (e instanceof HttpConnectTimeoutException || e instanceof ConnectException
         || e instanceof ClosedChannelException) {
-      return Status.UNAVAILABLE.withDescription("cannot connect: " + e).withCause(e).asRuntimeException();
+      return Status.UNAVAILABLE.withDescription(cannotConnect(e)).withCause(e).asRuntimeException();
     }
     if (e instanceof HttpTimeoutException) {
       return Status.DEADLINE_EXCEEDED.withDescription(e.getMessage()).withCause(e).asRuntimeException();

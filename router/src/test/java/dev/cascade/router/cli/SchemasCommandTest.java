@@ -46,6 +46,8 @@ class SchemasCommandTest {
     JsonNode responses = json.get("types").get(1);
     assertThat(responses.get("name").asText()).isEqualTo("CascadeResponse");
     assertThat(responses.get("writes").asInt()).isEqualTo(6);
+    assertThat(responses.get("pinned").asBoolean()).isTrue();
+    assertThat(json.get("types").get(0).get("pinned").asBoolean()).as("CascadeRequest, not named").isFalse();
     assertThat(responses.get("reads_to").asInt()).isEqualTo(CascadeSerdes.responses().currentVersion());
     assertThat(CascadeSerdes.responses().writtenVersion()).isEqualTo(6);
     assertThat(json.get("write_versions").asText()).contains("CascadeResponse="

@@ -68,6 +68,9 @@ class OpenAiTransportTest {
     Path key = Files.writeString(dir.resolve("key"), "sk-test-key\n");
     try (EscalationClient client = client(CascadeConfig.load(null, Map.of(),
         Map.of("large.openai.api-key-file", key.toString())))) {
+      // logs name the target as it is written, and no info call the protocol lacks
+      assertThat(client.target()).isEqualTo("openai://127.0.0.1:" + server.getAddress().getPort() + "/v1?model=m");
+      assertThat(client.infoCall()).isEmpty();
       LargeAnswer answer = client.generate("r1", "p", 4).get(10, TimeUnit.SECONDS);
       assertThat(answer.text()).isEqualTo("ok");
       assertThat(answer.outputTokens()).isEqualTo(3);

@@ -49,6 +49,13 @@ class TransportErrorsTest {
     assertThat(code(TransportErrors.ofIo(new CompletionException(new ConnectException("refused")))))
         .isEqualTo("UNAVAILABLE");
     assertThat(code(TransportErrors.ofIo(new HttpConnectTimeoutException("slow")))).isEqualTo("UNAVAILABLE");
+    // Java's HTTP client says an unknown host with a bare ConnectException: the description says what it is
+    ConnectException unknownHost = new ConnectException();
+    unknownHost.initCause(new java.nio.channels.UnresolvedAddressException());
+    assertThat(TransportErrors.ofIo(new CompletionException(unknownHost)).getStatus().getDescription())
+        .isEqualTo("cannot connect: the host name does not resolve (UnresolvedAddressException)");
+    assertThat(TransportErrors.ofIo(new ConnectException("refused")).getStatus().getDescription())
+        .isEqualTo("cannot connect: java.net.ConnectException: refused");
     assertThat(code(TransportErrors.ofIo(new java.io.IOException("reset")))).isEqualTo("UNAVAILABLE");
     assertThat(code(TransportErrors.ofIo(new HttpTimeoutException("request timed out")))).isEqualTo("DEADLINE_EXCEEDED");
     StatusRuntimeException passed = Status.INVALID_ARGUMENT.asRuntimeException();
