@@ -31,16 +31,18 @@ import org.eclipse.jetty.util.thread.Scheduler;
  * <p>The rules: a body must arrive in full within {@code timeoutMs} plus one second for every
  * {@code minBytesPerSecond} bytes of it (its {@code Content-Length}; the largest body allowed when
  * it is sent chunked), counted from the end of its headers; at most {@code maxReads} bodies are
- * being read at once; a body over {@code maxBytes} is 413. A request whose {@code Content-Length} is
- * over {@code maxBytes} is answered 413 by the door from its header: with "Expect: 100-continue" at
- * once, so the client uploads nothing; without it, once the body has been read and dropped (when it
- * is at most {@link #MAX_DRAINED_BYTES} and a place is free; else at once). A server that closes a
- * connection with a body unread makes its TCP stack reset the connection, and a client still sending
- * then sees the reset instead of the 413; so, as Tomcat and nginx do, the guard reads what it refuses.
- * While a body arrives it holds only the bytes received so far.
+ * being read at once; a body over {@code maxBytes} is 413. A request whose {@code Content-Length}
+ * is over {@code maxBytes} is answered 413 by the door from its header: with "Expect: 100-continue"
+ * at once, so the client uploads nothing; without it, once the body has been read and dropped (when
+ * it is at most {@link #MAX_DRAINED_BYTES} and a place is free; else at once; it holds its place as
+ * a body being read does, for the time its length allows, and is answered when it gives it up). A
+ * server that closes a connection with a body unread makes its TCP stack reset the connection, and
+ * a client still sending then sees the reset instead of the 413; so, as Tomcat and nginx do, the
+ * guard reads what it refuses. While a body arrives it holds only the bytes received so far.
  *
  * <p>When every place is taken, a new body takes the place of the one that has gone longest
- * without a byte, if that is at least {@link #STALLED_MS} (that one is answered 408 at once): so
+ * without a byte, if that is at least {@link #STALLED_MS} (that one is answered 408 at once, 413 if
+ * it was being dropped): so
  * clients that stall their bodies cannot keep the places from callers that send theirs. Only when
  * every body being read is still arriving is a new one 429.
  */
@@ -125,7 +127,7 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     long now = System.nanoTime();
     Reader stalled = null;
     for (Reader r : readers) {
-      if (!r.drop && now - r.lastByte >= TimeUnit.MILLISECONDS.toNanos(STALLED_MS)
+      if (now - r.lastByte >= TimeUnit.MILLISECONDS.toNanos(STALLED_MS)
           && (stalled == null || r.lastByte < stalled.lastByte)) {
         stalled = r;
       }
@@ -258,11 +260,12 @@ public final class RequestBodyGuard extends Handler.Wrapper {
 
     /** Gives this read's place up to a new one (it has stalled); false when it has already ended. */
     boolean evict() {
-      if (drop) {
-        return false; // holds its place for no longer than its deadline, and is answered 413 then
-      }
       if (!decide()) {
         return false;
+      }
+      if (drop) {
+        answerFromHeader(); // its 413 now, the rest of the body unread
+        return true;
       }
       refuse(response, callback, 408, new OpenAiError(408, "timeout_error", null, "request_timeout", "the request"
           + " body stalled (no byte for " + (System.nanoTime() - lastByte) / 1_000_000 + " ms, " + size + " of "
@@ -274,8 +277,7 @@ public final class RequestBodyGuard extends Handler.Wrapper {
     private void late() {
       if (drop) {
         if (decide()) {
-          Request unread = new WholeBody(request, ByteBuffer.allocate(0));
-          request.getContext().execute(() -> dispatch(unread));
+          answerFromHeader();
         }
         return;
       }
@@ -284,6 +286,12 @@ public final class RequestBodyGuard extends Handler.Wrapper {
             + " body did not arrive in full within " + allowedMs + " ms (" + size + " of "
             + (length < 0 ? "its" : length) + " bytes came); send it faster"));
       }
+    }
+
+    /** Hands a body to drop to the door, which answers 413 from its header, with no body to read. */
+    private void answerFromHeader() {
+      Request unread = new WholeBody(request, ByteBuffer.allocate(0));
+      request.getContext().execute(() -> dispatch(unread));
     }
 
     /** True for the first of the outcomes only; frees this read's place and its deadline. */
