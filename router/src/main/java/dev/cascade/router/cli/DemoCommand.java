@@ -159,6 +159,31 @@ final class DemoCommand implements Callable<Integer> {
           + " the report.")
   Path plot;
 
+  /** Whether {@code key}'s value was given (a file, a variable, the command line), not a default. */
+  private static boolean given(CascadeConfig config, dev.cascade.router.config.ConfigKey<?> key) {
+    String source = config.sourceOf(key.name());
+    return !source.equals("the default") && !source.equals("the command's defaults");
+  }
+
+  /**
+   * The demo runs its own broker and large model (and middle tiers): a broker or target given is
+   * not used, which a line on stderr says rather than the run seeming to use it.
+   */
+  private static void warnUnused(CascadeConfig config) {
+    List<String> unused = new java.util.ArrayList<>();
+    for (dev.cascade.router.config.ConfigKey<?> key : List.of(CascadeConfig.BOOTSTRAP_SERVERS, CascadeConfig.LARGE_TARGET,
+        CascadeConfig.TIERS)) {
+      if (given(config, key)) {
+        unused.add(key.name() + " (from " + config.sourceOf(key.name()) + ")");
+      }
+    }
+    if (!unused.isEmpty()) {
+      System.err.println("warning: the demo runs its own broker and models (--tiers for more than two), so "
+          + String.join(", ", unused) + (unused.size() == 1 ? " is" : " are") + " not used; ./cascade serve uses "
+          + (unused.size() == 1 ? "it" : "them"));
+    }
+  }
+
   @Override
   public Integer call() throws Exception {
     LargeTarget.Protocol protocol = protocol(largeProtocol);
@@ -213,6 +238,10 @@ final class DemoCommand implements Callable<Integer> {
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile", CascadeConfig.LEARN_TIER_EVERY_MS.name(), "5000",
         CascadeConfig.LEARN_MIN_LABELS.name(), "150", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "40"), flags);
+    warnUnused(config);
+    if (threshold == null && given(config, CascadeConfig.POLICY_THRESHOLD)) {
+      threshold = config.get(CascadeConfig.POLICY_THRESHOLD); // as --threshold: not recalibrated
+    }
     if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {
       if (tiers == null || tiers.size() < 3) {
         throw new IllegalArgumentException(CascadeConfig.LEARN_TIER_ANSWER_VALUE.name() + ": retunes middle tiers;"
@@ -532,6 +561,7 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
         CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0"), Map.of());
+    warnUnused(config);
     // The demo's router starts from Chow-Sum and sets its own shadows: the fallback rule is the user's to get wrong.
     CascadeRouter.checkConfiguredPolicy(config.with(CascadeConfig.POLICY_RULE, "chow-sum")
         .with(CascadeConfig.POLICY_SHADOW_RULES, ""));

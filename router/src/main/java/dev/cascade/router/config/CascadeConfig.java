@@ -659,11 +659,42 @@ public final class CascadeConfig {
    * What Kubernetes puts in every pod's environment for each Service of its namespace (unless the
    * pod sets {@code enableServiceLinks: false}): for a Service {@code cascade-router},
    * {@code CASCADE_ROUTER_SERVICE_HOST}, {@code CASCADE_ROUTER_SERVICE_PORT[_NAME]},
-   * {@code CASCADE_ROUTER_PORT} and {@code CASCADE_ROUTER_PORT_50051_TCP[_PROTO|_PORT|_ADDR]}. An
-   * unknown variable of this shape is skipped with a log line instead of refused.
+   * {@code CASCADE_ROUTER_PORT} and {@code CASCADE_ROUTER_PORT_50051_TCP[_PROTO|_PORT|_ADDR]}. A
+   * variable of this shape whose value has the shape Kubernetes gives it ({@link #isServiceLink}) is
+   * skipped with a log line instead of refused, even one that is also a key's variable (a Service
+   * named {@code cascade-grpc} sets {@code CASCADE_GRPC_PORT=tcp://10.0.0.1:50051}); a typo of a
+   * key's variable with a plain value ({@code CASCADE_GPRC_PORT=50051}) is refused as unknown.
    */
   static final java.util.regex.Pattern SERVICE_LINK = java.util.regex.Pattern.compile(
       "CASCADE_[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)");
+  private static final java.util.regex.Pattern LINK_URL = java.util.regex.Pattern.compile("(tcp|udp|sctp)://\\S+:[0-9]+");
+  private static final java.util.regex.Pattern LINK_ADDRESS = java.util.regex.Pattern.compile("[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*");
+
+  /**
+   * Whether {@code name=value} is a variable Kubernetes sets for a Service: the name of {@link
+   * #SERVICE_LINK}'s shape and the value of the shape Kubernetes gives that name (an address for
+   * {@code _SERVICE_HOST} and {@code _ADDR}, a port number for {@code _SERVICE_PORT[_NAME]} and
+   * {@code _PORT_N_TCP_PORT}, {@code tcp://ADDRESS:PORT} for {@code _PORT} and {@code _PORT_N_TCP},
+   * a protocol for {@code _PROTO}).
+   */
+  static boolean isServiceLink(String name, String value) {
+    java.util.regex.Matcher m = SERVICE_LINK.matcher(name);
+    if (!m.matches()) {
+      return false;
+    }
+    String v = value.strip();
+    String suffix = m.group(1);
+    if (suffix.equals("SERVICE_HOST") || suffix.endsWith("_ADDR")) {
+      return LINK_ADDRESS.matcher(v).matches();
+    }
+    if (suffix.startsWith("SERVICE_PORT") || suffix.matches("PORT_[0-9]+_[A-Z]+_PORT")) {
+      return v.matches("[0-9]+");
+    }
+    if (suffix.endsWith("_PROTO")) {
+      return v.matches("(?i)tcp|udp|sctp");
+    }
+    return LINK_URL.matcher(v).matches(); // _PORT, _PORT_N_TCP
+  }
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CascadeConfig.class);
 
   private final Map<String, Object> values;
@@ -754,7 +785,7 @@ public final class CascadeConfig {
         continue;
       }
       ConfigKey<?> key = byEnv.get(e.getKey());
-      if (key == null && SERVICE_LINK.matcher(e.getKey()).matches()) {
+      if (isServiceLink(e.getKey(), e.getValue())) {
         serviceLinks.add(e.getKey());
         continue;
       }

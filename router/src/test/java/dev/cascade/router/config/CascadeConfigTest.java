@@ -226,6 +226,15 @@ class CascadeConfigTest {
         .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_GRPC_PORT");
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_ROUTER_PORTS", "1"), Map.of()))
         .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_ROUTER_PORTS");
+    // A typo of a key's variable is of the shape, but not its value: refused, with the key it meant.
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_GPRC_PORT", "50051"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("did you mean CASCADE_GRPC_PORT (grpc.port)?");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of("CASCADE_METRIC_PORT", "9400"), Map.of()))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("CASCADE_METRICS_PORT");
+    // A Service named cascade-grpc gives the key's own variable a link's value: skipped, the default kept.
+    CascadeConfig linked = CascadeConfig.load(null, Map.of("CASCADE_GRPC_PORT", "tcp://10.0.0.3:50051",
+        "CASCADE_GRPC_SERVICE_HOST", "fd00::3", "CASCADE_GRPC_PORT_50051_TCP_PORT", "50051"), Map.of());
+    assertThat(linked.get(CascadeConfig.GRPC_PORT)).isEqualTo(CascadeConfig.defaults().get(CascadeConfig.GRPC_PORT));
   }
 
   @Test
