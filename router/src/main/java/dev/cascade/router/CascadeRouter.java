@@ -82,6 +82,39 @@ public final class CascadeRouter implements AutoCloseable {
     this.topology = topology;
   }
 
+  /** The keys {@link #configuredPolicy} reads: they apply only while the policy topic holds no policy. */
+  public static final List<dev.cascade.router.config.ConfigKey<?>> POLICY_KEYS = List.of(CascadeConfig.POLICY_RULE,
+      CascadeConfig.POLICY_ALPHA, CascadeConfig.POLICY_THRESHOLD, CascadeConfig.POLICY_EXPLORATION,
+      CascadeConfig.POLICY_TARGET_RATE, CascadeConfig.POLICY_SHADOW_RULES, CascadeConfig.POLICY_FALLBACK_RULE,
+      CascadeConfig.POLICY_EARLY_DEFER_MARGIN, CascadeConfig.POLICY_TIER_RULES, CascadeConfig.POLICY_TIER_TARGET_RATES,
+      CascadeConfig.POLICY_TIER_EXPLORATION_RATES, CascadeConfig.POLICY_PREGEN_SKIP_RULE,
+      CascadeConfig.POLICY_PREGEN_SKIP_THRESHOLD);
+
+  /**
+   * When the policy topic holds a policy ({@code inForce}, not the configured default) and
+   * configuration gives any of {@link #POLICY_KEYS} (a file, a variable, the command line): a line
+   * saying those keys are not in force, and how to change the live policy. Empty otherwise.
+   */
+  public static java.util.Optional<String> configuredPolicyNotInForce(CascadeConfig config, DeferralPolicy inForce) {
+    if (inForce.version() == 0 && "config".equals(inForce.updatedBy())) {
+      return java.util.Optional.empty();
+    }
+    List<String> given = new java.util.ArrayList<>();
+    for (dev.cascade.router.config.ConfigKey<?> key : POLICY_KEYS) {
+      String source = config.sourceOf(key.name());
+      if (!source.equals("the default") && !source.equals("the command's defaults")) {
+        given.add(key.name() + " (from " + source + ")");
+      }
+    }
+    if (given.isEmpty()) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of("the policy topic holds policy version " + inForce.version() + " (" + inForce.rule()
+        + ", threshold " + inForce.threshold() + ", set by " + inForce.updatedBy() + "), which is in force: "
+        + String.join(", ", given) + " in the configuration " + (given.size() == 1 ? "applies" : "apply")
+        + " only while the topic holds no policy; change the live policy with ./cascade policy set");
+  }
+
   /** The default policy that configuration describes, in force until the policy topic has one. */
   public static DeferralPolicy configuredPolicy(CascadeConfig config) {
     String rule = config.get(CascadeConfig.POLICY_RULE);

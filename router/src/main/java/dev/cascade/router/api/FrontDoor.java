@@ -257,6 +257,11 @@ public final class FrontDoor implements AutoCloseable {
     return java.util.Optional.ofNullable(requests.replyTopic());
   }
 
+  /** The live policy as this door last read it from the policy topic (the configured default while it holds none). */
+  public dev.cascade.router.policy.DeferralPolicy policyInForce() {
+    return policies.current();
+  }
+
   /** The gRPC port. */
   public int port() {
     return server.port();

@@ -159,6 +159,7 @@ final class ServeCommand implements Callable<Integer> {
           + (token.generated() ? " (generated, owner-only)" : ""));
     }
     System.out.flush();
+    CascadeRouter.configuredPolicyNotInForce(config, doors.policyInForce()).ifPresent(line -> LOG.warn("{}", line));
     // Exit 3 once the router's Kafka Streams stops without being asked (the shutdown hook closes the rest).
     return until.await("serve", "the router", router.unplannedStop(), LOG);
   }
