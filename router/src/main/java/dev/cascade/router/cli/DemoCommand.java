@@ -239,6 +239,10 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile", CascadeConfig.LEARN_TIER_EVERY_MS.name(), "5000",
         CascadeConfig.LEARN_MIN_LABELS.name(), "150", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "40"), flags);
     warnUnused(config);
+    if (alpha != null && !config.get(CascadeConfig.POLICY_RULE).equals(dev.cascade.router.rules.ChowQuantileRule.NAME)) {
+      throw new IllegalArgumentException("--alpha: the level of chow-quantile, which the rule "
+          + config.get(CascadeConfig.POLICY_RULE) + " does not use; add --rule chow-quantile");
+    }
     if (threshold == null && given(config, CascadeConfig.POLICY_THRESHOLD)) {
       threshold = config.get(CascadeConfig.POLICY_THRESHOLD); // as --threshold: not recalibrated
     }

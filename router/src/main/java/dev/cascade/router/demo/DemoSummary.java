@@ -22,9 +22,9 @@ public record DemoSummary(
     @JsonProperty("escalated") int escalated,
     @JsonProperty("escalated_fraction") double escalatedFraction,
     @JsonProperty("degraded") int degraded,
-    @JsonProperty("accuracy_small_only") double accuracySmallOnly,
-    @JsonProperty("accuracy_cascade") double accuracyCascade,
-    @JsonProperty("accuracy_large_only") double accuracyLargeOnly,
+    @JsonProperty("accuracy_small_only") Double accuracySmallOnly,
+    @JsonProperty("accuracy_cascade") Double accuracyCascade,
+    @JsonProperty("accuracy_large_only") Double accuracyLargeOnly,
     @JsonProperty("cost_units") double costUnits,
     @JsonProperty("cost_units_large_only") double costUnitsLargeOnly,
     @JsonProperty("cost_saving_pct") double costSavingPct,
@@ -203,7 +203,7 @@ public record DemoSummary(
     double seconds = lastAnswered > firstSent ? (lastAnswered - firstSent) / 1e9 : Double.NaN;
     return new DemoSummary(n, byId.size(), duplicates, escalated, n == 0 ? 0 : (double) escalated / n, degraded,
         // Sums of per-request costs: to the cent, not the float's last digits (4264.8099999999995).
-        ratio(smallRight, scored), ratio(cascadeRight, scored), ratio(largeRight, scored),
+        accuracy(smallRight, scored), accuracy(cascadeRight, scored), accuracy(largeRight, scored),
         Math.round(costUnits * 100) / 100.0, Math.round(largeOnlyCost * 100) / 100.0,
         largeOnlyCost == 0 ? 0 : 100.0 * (1 - costUnits / largeOnlyCost),
         percentiles(latency), Double.isNaN(seconds) ? 0 : byId.size() / seconds, rule, threshold,
@@ -244,22 +244,33 @@ public record DemoSummary(
             .collect(java.util.stream.Collectors.joining());
   }
 
+  /** {@code right / scored}; null (no accuracy to give) when no request has a reference answer. */
+  private static Double accuracy(int right, int scored) {
+    return scored == 0 ? null : (double) right / scored;
+  }
+
   private static double ratio(int a, int b) {
     return b == 0 ? 0 : (double) a / b;
   }
 
   /** The human-readable summary. */
   public String toText() {
+    String accuracy = scoredRequests == 0
+        ? "accuracy            none: no request has a reference answer to match"
+        : String.format(java.util.Locale.ROOT, String.join("%n",
+            "accuracy (exact match against the references)%s",
+            "  small only        %.1f%%",
+            "  cascade           %.1f%%",
+            "  large only        %.1f%%"),
+            scoredRequests == requests ? "" : ": the " + scoredRequests + " of " + requests + " requests that have one",
+            100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly);
     return String.format(java.util.Locale.ROOT, String.join("%n",
         "requests            %d",
         "responses           %d%s",
         "escalated           %d (%.1f%%)",
         "served by           %s",
         "degraded            %d",
-        "accuracy (exact match against the references)%s",
-        "  small only        %.1f%%",
-        "  cascade           %.1f%%",
-        "  large only        %.1f%%",
+        "%s",
         "cost units          %.0f (large only: %.0f; saving %.1f%%)",
         "latency end to end  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms",
         "escalations         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d",
@@ -268,9 +279,7 @@ public record DemoSummary(
         "policy at start     %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
-        scoredRequests == requests ? "" : ": the " + scoredRequests + " of " + requests + " requests that have one",
-        100 * accuracySmallOnly, 100 * accuracyCascade, 100 * accuracyLargeOnly,
-        costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
+        accuracy, costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
         escalationMs.p50(), escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens,
         throughputRps, smallDecodedTokens, smallEarlyStops, rule, threshold);
   }

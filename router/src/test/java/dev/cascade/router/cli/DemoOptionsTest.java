@@ -128,6 +128,13 @@ class DemoOptionsTest {
   }
 
   @Test
+  void alphaWithARuleThatHasNoneIsRefused() {
+    assertThat(refused("demo", "--alpha", "0.5")).contains("--alpha: the level of chow-quantile, which the rule"
+        + " posthoc-quantile does not use; add --rule chow-quantile");
+    assertThat(refused("demo", "--rule", "chow-sum", "--alpha", "0.5")).contains("rule chow-sum does not use");
+  }
+
+  @Test
   void tierOptionsAreCheckedBeforeAnythingStarts() {
     assertThat(refused("demo", "--tiers", "small")).contains("--tiers").contains("at least two");
     assertThat(refused("demo", "--tiers", "small,small,large")).contains("--tiers").contains("names");

@@ -74,6 +74,29 @@ class DemoSummaryTest {
   }
 
   @Test
+  void withNoReferenceThereIsNoAccuracyRatherThanZero() throws Exception {
+    List<Example> examples = new ArrayList<>();
+    List<CascadeResponse> responses = new ArrayList<>();
+    Map<String, RoutingOutcome> outcomes = new HashMap<>();
+    for (int i = 0; i < 4; i++) {
+      examples.add(new Example("p" + i, null, "word"));
+      responses.add(response("demo-" + i, ServedBy.SMALL));
+      outcomes.put("demo-" + i, outcome("demo-" + i, ServedBy.SMALL, 0, 0, 0));
+    }
+    List<String> texts = examples.stream().map(e -> "t").toList();
+    DemoSummary summary = DemoSummary.of("demo", examples,
+        new DemoWorkload.Result(Map.of(), Map.of(), responses, outcomes), texts, texts, new int[4],
+        new CostModel(1, 10), "chow-sum", 0);
+    assertThat(summary.scoredRequests()).isZero();
+    assertThat(summary.toText()).contains("accuracy            none: no request has a reference answer to match")
+        .doesNotContain("small only");
+    com.fasterxml.jackson.databind.JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper()
+        .readTree(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(summary));
+    assertThat(json.get("accuracy_cascade").isNull()).isTrue();
+    assertThat(json.get("accuracy_small_only").isNull()).isTrue();
+  }
+
+  @Test
   void aMiddleTiersPassOnShareIsCountedByWindowsOfTheRequestsReachingIt() {
     List<Example> examples = new ArrayList<>();
     List<CascadeResponse> responses = new ArrayList<>();
