@@ -827,6 +827,10 @@ public final class CascadeConfig {
       source.put(name, from);
       return;
     }
+    if (!byName.containsKey(name) && KafkaSettings.isClientSetting(name)) {
+      throw new ConfigException(name, "unknown key in " + from + "; a Kafka client setting is given with the prefix"
+          + " kafka.: did you mean " + KAFKA_PREFIX + name + "?");
+    }
     if (!byName.containsKey(name)) {
       java.util.Optional<String> meant = KeySuggestion.nearest(name, byName.keySet());
       if (meant.isPresent()) {

@@ -21,6 +21,11 @@ final class KafkaSettings {
 
   private KafkaSettings() {}
 
+  /** Whether {@code name} is a setting of one of the Kafka clients (admin, consumer, producer, Streams). */
+  static boolean isClientSetting(String name) {
+    return CLIENTS.stream().anyMatch(def -> def.configKeys().containsKey(name));
+  }
+
   /**
    * Parses and validates each setting a client knows (others pass: Kafka passes unknown settings to
    * plugins), and what the admin client checks across settings.

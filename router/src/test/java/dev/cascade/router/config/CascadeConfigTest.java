@@ -205,6 +205,15 @@ class CascadeConfigTest {
   }
 
   @Test
+  void aKafkaClientSettingWithoutItsPrefixIsPointedToIt() {
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("commit.interval.ms", "20")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("commit.interval.ms: unknown key in the command line;"
+            + " a Kafka client setting is given with the prefix kafka.: did you mean kafka.commit.interval.ms?");
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("kafka.commit.interval.ms", "20")).kafkaOverrides())
+        .containsEntry("commit.interval.ms", "20");
+  }
+
+  @Test
   void kubernetesServiceLinksAndTheClientsSecretsAreNotRefused() {
     // What a pod gets for Services named cascade-router and cascade-large-model, and what a shell
     // exports for the command-line clients.
