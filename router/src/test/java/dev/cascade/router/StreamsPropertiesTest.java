@@ -31,11 +31,17 @@ class StreamsPropertiesTest {
   @Test
   void kafkaOverridesWinOverTheRoutersTuningButNotOverExactlyOnce() {
     Properties p = of(Map.of("kafka.commit.interval.ms", "20", "kafka.poll.ms", "50", "kafka.linger.ms", "0",
-        "kafka.max.poll.records", "100", "kafka.processing.guarantee", "at_least_once", "kafka.retry.backoff.ms", "100"));
+        "kafka.max.poll.records", "100", "kafka.retry.backoff.ms", "100"));
     assertThat(p).containsEntry("commit.interval.ms", "20").containsEntry("poll.ms", "50")
         .containsEntry("linger.ms", "0").containsEntry("max.poll.records", "100")
         .containsEntry("retry.backoff.ms", "100")
         .doesNotContainKeys("producer.linger.ms", "consumer.max.poll.records", "producer.retry.backoff.ms")
         .containsEntry("processing.guarantee", "exactly_once_v2");
+    // a setting the router owns is refused as the configuration loads, naming the key to set instead
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> of(Map.of("kafka.processing.guarantee", "at_least_once")))
+        .hasMessageContaining("kafka.processing.guarantee: the router sets this Kafka setting itself, from nothing: it"
+            + " always processes exactly once");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> of(Map.of("kafka.num.stream.threads", "4")))
+        .hasMessageContaining("from streams.threads: set that");
   }
 }

@@ -19,6 +19,18 @@ final class KafkaSettings {
   private static final List<ConfigDef> CLIENTS = List.of(AdminClientConfig.configDef(), ConsumerConfig.configDef(),
       ProducerConfig.configDef(), StreamsConfig.configDef());
 
+  /**
+   * The Kafka settings the router and learner set from their own keys (or always, exactly-once), which
+   * a {@code kafka.*} value would not change: refused, naming the key to set instead.
+   */
+  static final Map<String, String> OWNED = Map.of(
+      "bootstrap.servers", "bootstrap.servers: set that",
+      StreamsConfig.APPLICATION_ID_CONFIG, "application.id (learn.application-id for the learner): set that",
+      StreamsConfig.STATE_DIR_CONFIG, "state.dir: set that",
+      StreamsConfig.REPLICATION_FACTOR_CONFIG, "topic.replication-factor: set that",
+      StreamsConfig.NUM_STREAM_THREADS_CONFIG, "streams.threads: set that",
+      StreamsConfig.PROCESSING_GUARANTEE_CONFIG, "nothing: it always processes exactly once (exactly_once_v2)");
+
   private KafkaSettings() {}
 
   /** Whether {@code name} is a setting of one of the Kafka clients (admin, consumer, producer, Streams). */
@@ -36,6 +48,11 @@ final class KafkaSettings {
    */
   static void check(Map<String, String> kafka, Function<String, String> source) {
     for (Map.Entry<String, String> e : kafka.entrySet()) {
+      String owner = OWNED.get(e.getKey());
+      if (owner != null) {
+        throw new ConfigException("kafka." + e.getKey(), "the router sets this Kafka setting itself, from " + owner
+            + ", and a kafka.* value would be overwritten (from " + source.apply(e.getKey()) + ")");
+      }
       for (ConfigDef def : CLIENTS) {
         ConfigDef.ConfigKey key = def.configKeys().get(e.getKey());
         if (key == null) {
