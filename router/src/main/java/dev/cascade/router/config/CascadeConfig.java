@@ -25,8 +25,25 @@ import java.util.TreeMap;
  */
 public final class CascadeConfig {
 
-  public static final ConfigKey<String> BOOTSTRAP_SERVERS = ConfigKey.string("bootstrap.servers", "",
+  public static final ConfigKey<String> BOOTSTRAP_SERVERS = new ConfigKey<>("bootstrap.servers", "", String::trim,
+      CascadeConfig::validBootstrapServers, "empty or HOST:PORT,HOST:PORT,...",
       "Kafka brokers; empty means the embedded broker (demo) and is an error for serve");
+
+  /** Empty, or a comma-separated list of {@code HOST:PORT} (as the Kafka client takes them). */
+  static boolean validBootstrapServers(String servers) {
+    if (servers.isEmpty()) {
+      return true;
+    }
+    for (String entry : servers.split(",", -1)) {
+      String e = entry.trim();
+      int colon = e.lastIndexOf(':');
+      if (colon <= 0 || e.chars().anyMatch(Character::isWhitespace) || !e.substring(colon + 1).matches("[0-9]{1,5}")
+          || Integer.parseInt(e.substring(colon + 1)) > 65_535) {
+        return false;
+      }
+    }
+    return true;
+  }
   public static final ConfigKey<String> APPLICATION_ID = ConfigKey.nonEmpty("application.id", "cascade-router",
       "Kafka Streams application.id: instances sharing it share the work");
   public static final ConfigKey<String> TOPIC_REQUESTS = ConfigKey.nonEmpty("topic.requests", "cascade.requests", "requests topic");

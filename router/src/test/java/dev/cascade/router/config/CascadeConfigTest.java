@@ -205,6 +205,20 @@ class CascadeConfigTest {
   }
 
   @Test
+  void bootstrapServersAreHostPortPairs() {
+    for (String ok : new String[] {"", "broker:9092", "a:1, b:2", "SASL_SSL://broker:9093", "[::1]:9092"}) {
+      assertThat(CascadeConfig.load(null, Map.of(), Map.of("bootstrap.servers", ok)).get(CascadeConfig.BOOTSTRAP_SERVERS))
+          .isEqualTo(ok.trim());
+    }
+    for (String bad : new String[] {"foo", "broker:", "broker:99999", "a:1,,b:2", ":9092", "a b:1"}) {
+      assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("bootstrap.servers", bad)))
+          .as(bad).isInstanceOf(ConfigException.class)
+          .hasMessageContaining("bootstrap.servers: value '" + bad + "' from the command line is invalid: must be"
+              + " empty or HOST:PORT,HOST:PORT,...");
+    }
+  }
+
+  @Test
   void aKafkaClientSettingWithoutItsPrefixIsPointedToIt() {
     assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("commit.interval.ms", "20")))
         .isInstanceOf(ConfigException.class).hasMessageContaining("commit.interval.ms: unknown key in the command line;"
