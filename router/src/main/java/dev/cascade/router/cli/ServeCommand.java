@@ -86,8 +86,7 @@ final class ServeCommand implements Callable<Integer> {
     // The effective configuration, secrets masked (CascadeConfig.describe): what this router runs with;
     // after the checks above, so that a start they refuse is one line.
     LOG.info("serve: configuration {}", config.describe());
-    TextGenerator small = TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
-        config.loadOptions());
+    TextGenerator small = loadSmall(config);
     CascadeRouter router = CascadeRouter.start(config, small, target, dev.cascade.router.learning.LearnedRules.bundled(),
         dev.cascade.router.escalation.LargeModelTransports.Options.from(config, stores.large()));
     FrontDoor doors;
@@ -218,6 +217,25 @@ final class ServeCommand implements Callable<Integer> {
           LOG.info("tier {} ({}) is ready", tier.name(), where);
         }
       });
+    }
+  }
+
+  /**
+   * The small model {@code small.model} names, run by {@code model.engine}; a model that is not
+   * there or an engine this host cannot run is refused under its key, with where the value came from.
+   */
+  static TextGenerator loadSmall(CascadeConfig config) {
+    try {
+      return TextGenerators.load(config.get(CascadeConfig.SMALL_MODEL), config.get(CascadeConfig.ENGINE),
+          config.loadOptions());
+    } catch (dev.cascade.models.EngineUnavailableException e) {
+      throw config.invalid(CascadeConfig.ENGINE, e.getMessage());
+    } catch (IllegalArgumentException e) {
+      String message = String.valueOf(e.getMessage());
+      if (message.startsWith("model: ")) {
+        throw config.invalid(CascadeConfig.SMALL_MODEL, message.substring("model: ".length()));
+      }
+      throw e;
     }
   }
 }

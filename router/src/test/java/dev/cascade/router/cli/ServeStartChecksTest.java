@@ -157,7 +157,10 @@ class ServeStartChecksTest {
     } finally {
       System.setErr(stderr);
     }
-    assertThat(run.exitCode()).isNotZero();
+    assertThat(run.exitCode()).isEqualTo(2);
+    // refused under its key, with where the value came from
+    assertThat(run.err()).startsWith("error: small.model: '/nonexistent/cascade-model-dir' is neither a bundled model")
+        .contains("(from the command line)");
     String logged = log.toString(java.nio.charset.StandardCharsets.UTF_8);
     assertThat(logged).contains("INFO ServeCommand - serve: configuration {")
         .contains("bootstrap.servers=127.0.0.1:1").contains("large.target=127.0.0.1:2")
