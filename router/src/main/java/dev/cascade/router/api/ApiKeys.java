@@ -66,6 +66,8 @@ public final class ApiKeys implements ServerInterceptor {
               + "' repeats");
         }
       }
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new UncheckedIOException("api.keys-file " + file + ": no such file", e);
     } catch (IOException e) {
       throw new UncheckedIOException("api.keys-file " + file + ": " + e.getMessage(), e);
     }

@@ -66,6 +66,17 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
+    // The API keys, read as the doors will read them once everything else has started.
+    String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
+    if (!keysFile.isBlank()) {
+      try {
+        dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
+      } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+        String prefix = CascadeConfig.API_KEYS_FILE.name() + " ";
+        throw config.invalid(CascadeConfig.API_KEYS_FILE, e.getMessage().startsWith(prefix)
+            ? e.getMessage().substring(prefix.length()) : e.getMessage());
+      }
+    }
     // Read once: what the checks read is what the doors and the escalations use.
     Stores stores = checkStores(config);
     // Each door's interface (null: every interface), resolved now: a name that does not resolve is a config error.

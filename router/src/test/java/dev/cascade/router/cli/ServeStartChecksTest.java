@@ -112,6 +112,19 @@ class ServeStartChecksTest {
   }
 
   @Test
+  void aMissingOrMalformedApiKeysFileStopsTheStartBeforeAnythingRuns(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    CommandLineRun missing = serve("api.keys-file=/nonexistent/keys");
+    assertThat(missing.exitCode()).isEqualTo(2);
+    assertThat(missing.err().strip()).isEqualTo("error: api.keys-file: /nonexistent/keys: no such file (from the command"
+        + " line)");
+    java.nio.file.Path bad = java.nio.file.Files.writeString(dir.resolve("keys"), "team short\n");
+    CommandLineRun malformed = serve("api.keys-file=" + bad);
+    assertThat(malformed.exitCode()).isEqualTo(2);
+    assertThat(malformed.err().strip()).startsWith("error: api.keys-file: " + bad + " line 1: expected 'NAME KEY'");
+  }
+
+  @Test
   void largeTargetBesideTiersIsRefusedAsIgnored() {
     CommandLineRun run = serve("tiers=medium=127.0.0.1:3,large=127.0.0.1:4", "cost.tiers.per-token=4,12",
         "policy.tier-rules=chow-sum:1");
