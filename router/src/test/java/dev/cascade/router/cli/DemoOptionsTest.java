@@ -110,19 +110,11 @@ class DemoOptionsTest {
 
   @Test
   void aBrokerOrTargetGivenToTheDemoIsNamedAsUnused() {
-    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
-    java.io.PrintStream stderr = System.err;
-    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
-    String err;
-    try {
-      // refused right after the warning (learn.tier-answer-value needs --tiers): nothing starts
-      err = refused("demo", "--set", "bootstrap.servers=127.0.0.1:1", "--set", "large.target=127.0.0.1:2",
-          "--set", "learn.tier-answer-value=1");
-    } finally {
-      System.setErr(stderr);
-    }
-    assertThat(err).contains("learn.tier-answer-value");
-    assertThat(log.toString(java.nio.charset.StandardCharsets.UTF_8)).contains("warning: the demo runs its own broker"
+    // refused right after the warning (learn.tier-answer-value needs --tiers): nothing starts
+    dev.cascade.router.SystemErr.Captured<String> run = dev.cascade.router.SystemErr.capture(() -> refused("demo",
+        "--set", "bootstrap.servers=127.0.0.1:1", "--set", "large.target=127.0.0.1:2", "--set", "learn.tier-answer-value=1"));
+    assertThat(run.result()).contains("learn.tier-answer-value");
+    assertThat(run.err()).contains("warning: the demo runs its own broker"
         + " and models (--tiers for more than two), so bootstrap.servers (from the command line), large.target (from"
         + " the command line) are not used; ./cascade serve uses them");
   }

@@ -158,23 +158,17 @@ class ServeStartChecksTest {
 
   @Test
   void serveLogsItsConfigurationAtStartWithNoSecretValue() {
-    java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
-    java.io.PrintStream stderr = System.err;
-    System.setErr(new java.io.PrintStream(log, true, java.nio.charset.StandardCharsets.UTF_8));
-    CommandLineRun run;
-    try {
-      // A model directory that does not exist: serve stops right after logging its configuration.
-      run = serve("small.model=/nonexistent/cascade-model-dir", "metrics.enabled=false", "admin.token=tok-VALUE-1",
-          "grpc.tls.key-store-password=pw-VALUE-2", "kafka.sasl.jaas.config=x password=\"pw-VALUE-3\";",
-          "kafka.ssl.keystore.password=pw-VALUE-4", "kafka.ssl.keystore.location=/etc/kafka/client.p12");
-    } finally {
-      System.setErr(stderr);
-    }
+    // A model directory that does not exist: serve stops right after logging its configuration.
+    dev.cascade.router.SystemErr.Captured<CommandLineRun> captured = dev.cascade.router.SystemErr.capture(() -> serve(
+        "small.model=/nonexistent/cascade-model-dir", "metrics.enabled=false", "admin.token=tok-VALUE-1",
+        "grpc.tls.key-store-password=pw-VALUE-2", "kafka.sasl.jaas.config=x password=\"pw-VALUE-3\";",
+        "kafka.ssl.keystore.password=pw-VALUE-4", "kafka.ssl.keystore.location=/etc/kafka/client.p12"));
+    CommandLineRun run = captured.result();
     assertThat(run.exitCode()).isEqualTo(2);
     // refused under its key, with where the value came from
     assertThat(run.err()).startsWith("error: small.model: '/nonexistent/cascade-model-dir' is neither a bundled model")
         .contains("(from the command line)");
-    String logged = log.toString(java.nio.charset.StandardCharsets.UTF_8);
+    String logged = captured.err();
     assertThat(logged).contains("INFO ServeCommand - serve: configuration {")
         .contains("bootstrap.servers=127.0.0.1:1").contains("large.target=127.0.0.1:2")
         .contains("admin.token=****").contains("grpc.tls.key-store-password=****")

@@ -7,9 +7,7 @@ import dev.cascade.schemas.avro.RuleModel;
 import dev.cascade.schemas.serde.CascadeSerdes;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,16 +30,7 @@ class LearnerFreshStartIT {
   Path stateDir;
 
   private static JvmProcess learner(String bootstrap, Path stateDir, String applicationId) throws Exception {
-    List<String> args = new ArrayList<>(List.of("learn"));
-    for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
-        "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12", "learn.min-labels=300",
-        "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
-        "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5",
-        "learn.application-id=" + applicationId)) {
-      args.add("--set");
-      args.add(kv);
-    }
-    return JvmProcess.cascade(args);
+    return LearnerKillIT.learner(bootstrap, stateDir, "learn.application-id=" + applicationId);
   }
 
   @Test

@@ -33,13 +33,18 @@ class LearnerKillIT {
   @TempDir
   Path stateDir;
 
-  /** A learner process ({@code cascade learn}) with its output lines collected. */
-  private static JvmProcess learner(String bootstrap, Path stateDir) throws Exception {
+  /**
+   * A learner process ({@code cascade learn}) with its output lines collected: a round every 300
+   * labels from 300 on, {@code more} settings ({@code KEY=VALUE}) besides.
+   */
+  static JvmProcess learner(String bootstrap, Path stateDir, String... more) throws Exception {
     List<String> args = new ArrayList<>(List.of("learn"));
-    for (String kv : List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir, "topic.partitions=2",
-        "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12", "learn.min-labels=300",
-        "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
-        "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5")) {
+    List<String> settings = new ArrayList<>(List.of("bootstrap.servers=" + bootstrap, "state.dir=" + stateDir,
+        "topic.partitions=2", "metrics.enabled=false", "policy.rule=chow-sum", "policy.threshold=12",
+        "learn.min-labels=300", "learn.retrain-every-labels=300", "learn.min-holdout=80", "learn.holdout-fraction=0.3",
+        "learn.feedback-window-ms=0", "learn.learners=all", "learn.folds=5"));
+    settings.addAll(List.of(more));
+    for (String kv : settings) {
       args.add("--set");
       args.add(kv);
     }
