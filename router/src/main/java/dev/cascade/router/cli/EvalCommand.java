@@ -100,6 +100,10 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     String outcomes;
   }
 
+  /** The options that only {@code --tiers} reads. */
+  static final List<String> TIERS_ONLY = List.of("--validation", "--costs", "--tier-rule", "--grid", "--skip-max-loss",
+      "--skip-rule-out", "--skip-items-out", "--tier-items-out", "--skip-inputs", "--skip-label", "--skip-thresholds");
+
   @Option(names = "--tier", paramLabel = "N",
       description = "With --outcomes: evaluate middle tier N's rule (1 = the first model after the small one), with"
           + " tier N + 1 in the large model's place, instead of the small model's.")
@@ -289,6 +293,21 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     if (tiers == null && !"none".equals(earlyDeferCosts)) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--early-defer-costs applies to --tiers only");
+    }
+    // Options of one mode given in another would be ignored, bad values and all: refused by name.
+    picocli.CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+    if (parsed != null) {
+      if (tiers == null) {
+        for (String option : TIERS_ONLY) {
+          if (parsed.hasMatchedOption(option)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), option + " applies to --tiers only");
+          }
+        }
+      }
+      if (source.outcomes == null && parsed.hasMatchedOption("--answer-value")) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--answer-value applies to --outcomes only"
+            + " (it tunes a threshold on the outcomes' answers)");
+      }
     }
     if (resamples < 1) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),

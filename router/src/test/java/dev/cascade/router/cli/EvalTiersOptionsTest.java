@@ -40,6 +40,25 @@ class EvalTiersOptionsTest {
   }
 
   @Test
+  void optionsOfAnotherModeAreRefusedRatherThanIgnored() throws Exception {
+    assertThat(refused("../models/data/validation.jsonl")).contains("--validation applies to --tiers only");
+    assertThat(refused("../models/data/validation.jsonl", "--tiers", "small,large", "--answer-value", "3000"))
+        .contains("--answer-value applies to --outcomes only");
+    CommandLine cli = CascadeCommand.commandLine();
+    StringWriter err = new StringWriter();
+    cli.setErr(new PrintWriter(err, true));
+    Path data = Files.write(dir.resolve("e.jsonl"), List.of("{\"prompt\": \"cat\", \"reference\": \"k ' a t\"}"));
+    for (String option : EvalCommand.TIERS_ONLY) {
+      // a value of the option's type, so that only the mode is wrong
+      String value = option.endsWith("-out") ? dir.resolve("x").toString()
+          : option.equals("--costs") ? "1,2" : option.equals("--grid") ? "5" : option.equals("--skip-max-loss") ? "0.01"
+          : "bogus";
+      assertThat(cli.execute("eval", "--data", data.toString(), option, value)).as(option).isEqualTo(2);
+      assertThat(err.toString()).as(option).contains(option + " applies to --tiers only");
+    }
+  }
+
+  @Test
   void oneTierIsNotACascade() throws Exception {
     assertThat(refused("../models/data/validation.jsonl", "--tiers", "small")).contains("--tiers: needs at least 2");
   }
