@@ -357,6 +357,10 @@ public final class OutcomeReport {
   static String nothingUsable(long read, Map<String, Long> skipped) {
     StringBuilder message = new StringBuilder("none of the " + read + " outcomes has both answers' correctness"
         + " (a reference, or feedback deciding both, on an escalated request); skipped: " + describeSkips(skipped));
+    if (read > 0 && skipped.getOrDefault(UNDECODABLE, 0L) == read) {
+      return message.append("; not one record is a routing outcome (RoutingOutcome, Avro): is this the outcomes topic"
+          + " (topic.outcomes, cascade.outcomes by default), not the requests or responses topic?").toString();
+    }
     List<String> remedies = skipped.entrySet().stream().filter(e -> REMEDIES.containsKey(e.getKey()))
         .map(e -> "\n  " + e.getValue() + " " + e.getKey() + ": " + REMEDIES.get(e.getKey())).toList();
     if (!remedies.isEmpty()) {

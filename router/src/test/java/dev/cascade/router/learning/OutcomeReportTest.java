@@ -117,6 +117,12 @@ class OutcomeReportTest {
 
     assertThatThrownBy(() -> OutcomeReport.compute(collector, List.of(), RESAMPLES, 1))
         .hasMessageContaining("none of the 1 outcomes").hasMessageContaining("skipped: 1 no reference");
+    // records of another kind (eval pointed at the requests topic, say): the wrong topic, most likely
+    OutcomeReport.Collector other = new OutcomeReport.Collector();
+    other.undecodable(3502);
+    assertThatThrownBy(() -> OutcomeReport.compute(other, List.of(), RESAMPLES, 1))
+        .hasMessageContaining("skipped: 3502 undecodable; not one record is a routing outcome")
+        .hasMessageContaining("is this the outcomes topic");
   }
 
   @Test
