@@ -65,6 +65,40 @@ public final class TopicProvisioner {
     }
   }
 
+  /** The longest wait for topics just created to show in the broker's metadata. */
+  static final java.time.Duration VISIBLE_WAIT = java.time.Duration.ofSeconds(30);
+
+  /**
+   * Waits until the broker describes each of {@code names} with its partitions, at most {@code
+   * wait}: a topic's creation is acknowledged before every broker's metadata has it, and a client
+   * that asks for its partitions meanwhile (Kafka Streams initialising a global store: "There are
+   * no partitions available for topic ...") fails. Past the wait it returns, and that client's own
+   * error says what is missing.
+   */
+  static void awaitVisible(Admin admin, List<String> names, java.time.Duration wait) throws InterruptedException {
+    if (names.isEmpty()) {
+      return;
+    }
+    long deadline = System.nanoTime() + wait.toNanos();
+    while (true) {
+      try {
+        var described = admin.describeTopics(names).allTopicNames().get();
+        if (described.values().stream().allMatch(d -> !d.partitions().isEmpty()
+            && d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()))) {
+          return;
+        }
+      } catch (ExecutionException e) {
+        if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+          return; // not a visibility matter: the caller's next step reports it
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        return;
+      }
+      Thread.sleep(50);
+    }
+  }
+
   /**
    * Creates those of {@code specs} that do not exist yet; returns the names it created. A topic
    * another process created between the listing and the creation (routers, doors and learners
@@ -87,6 +121,7 @@ public final class TopicProvisioner {
           }
         }
       }
+      awaitVisible(admin, created, VISIBLE_WAIT);
       return created;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -96,7 +96,10 @@ class TieredCascadeIT {
         "tiers", "medium=127.0.0.1:" + mediumServer.port() + ",large=127.0.0.1:" + largeServer.port(),
         "policy.tier-rules", middleRule.spec(),
         "cost.tiers.per-token", "4.5,12.8",
-        "topic.partitions", "2"));
+        "topic.partitions", "2",
+        // on a loaded 2-core CI machine a large-model call can take seconds: a deadline passed would
+        // degrade the request to the medium model's answer, which the routing checks do not expect
+        "escalation.deadline-ms", "60000"));
     test = Examples.bundled("test");
   }
 
