@@ -3,7 +3,6 @@ package dev.cascade.router.topics;
 import dev.cascade.router.logging.LogLimiter;
 import java.time.Duration;
 import java.time.LocalTime;
-import java.time.temporal.ChronoUnit;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -132,7 +131,9 @@ public final class BrokerWatch implements AutoCloseable {
       long silentNanos = nanoClock.getAsLong() - lastAnswerNanos;
       LOG.warn("Kafka at {} (bootstrap.servers) still unreachable, since {} ({} s; {} more questions unanswered since"
           + " the last line; latest: {}): {}", bootstrap,
-          LocalTime.now().minusNanos(silentNanos).truncatedTo(ChronoUnit.SECONDS), Math.round(silentNanos / 1e9),
+          // HH:mm:ss always: LocalTime's own text drops the seconds when they are 0 (04:03 for 04:03:00)
+          LocalTime.now().minusNanos(silentNanos).format(java.time.format.DateTimeFormatter.ofPattern("HH:mm:ss")),
+          Math.round(silentNanos / 1e9),
           pass.suppressed() + 1, cause.getMessage(), whileLost);
     }
   }
