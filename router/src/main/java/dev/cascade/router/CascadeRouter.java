@@ -101,9 +101,8 @@ public final class CascadeRouter implements AutoCloseable {
     }
     List<String> given = new java.util.ArrayList<>();
     for (dev.cascade.router.config.ConfigKey<?> key : POLICY_KEYS) {
-      String source = config.sourceOf(key.name());
-      if (!source.equals("the default") && !source.equals("the command's defaults")) {
-        given.add(key.name() + " (from " + source + ")");
+      if (config.given(key)) {
+        given.add(key.name() + " (from " + config.sourceOf(key.name()) + ")");
       }
     }
     if (given.isEmpty()) {

@@ -159,12 +159,6 @@ final class DemoCommand implements Callable<Integer> {
           + " the report.")
   Path plot;
 
-  /** Whether {@code key}'s value was given (a file, a variable, the command line), not a default. */
-  private static boolean given(CascadeConfig config, dev.cascade.router.config.ConfigKey<?> key) {
-    String source = config.sourceOf(key.name());
-    return !source.equals("the default") && !source.equals("the command's defaults");
-  }
-
   /**
    * The demo runs its own broker and large model (and middle tiers): a broker or target given is
    * not used, which a line on stderr says rather than the run seeming to use it.
@@ -173,7 +167,7 @@ final class DemoCommand implements Callable<Integer> {
     List<String> unused = new java.util.ArrayList<>();
     for (dev.cascade.router.config.ConfigKey<?> key : List.of(CascadeConfig.BOOTSTRAP_SERVERS, CascadeConfig.LARGE_TARGET,
         CascadeConfig.TIERS)) {
-      if (given(config, key)) {
+      if (config.given(key)) {
         unused.add(key.name() + " (from " + config.sourceOf(key.name()) + ")");
       }
     }
@@ -243,7 +237,7 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--alpha: the level of chow-quantile, which the rule "
           + config.get(CascadeConfig.POLICY_RULE) + " does not use; add --rule chow-quantile");
     }
-    if (threshold == null && given(config, CascadeConfig.POLICY_THRESHOLD)) {
+    if (threshold == null && config.given(CascadeConfig.POLICY_THRESHOLD)) {
       threshold = config.get(CascadeConfig.POLICY_THRESHOLD); // as --threshold: not recalibrated
     }
     if (config.get(CascadeConfig.LEARN_TIER_ANSWER_VALUE) > 0) {

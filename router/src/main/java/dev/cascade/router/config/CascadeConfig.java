@@ -725,6 +725,12 @@ public final class CascadeConfig {
     this.sources = Collections.unmodifiableMap(sources);
   }
 
+  /** Whether {@code key}'s value was given (a file, a variable, the command line), not a default (built-in or the command's). */
+  public boolean given(ConfigKey<?> key) {
+    String source = sourceOf(key.name());
+    return !source.equals("the default") && !source.equals("the command's defaults");
+  }
+
   /** Where the value of the key named {@code name} came from: "the default", "file F", "the command line", …. */
   public String sourceOf(String name) {
     return sources.getOrDefault(name, "the default");
