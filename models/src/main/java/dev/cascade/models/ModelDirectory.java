@@ -38,8 +38,8 @@ public record ModelDirectory(String name, Path path, Optional<JsonNode> card) {
     Path dir = Path.of(modelNameOrDir);
     for (String file : List.of("model.onnx", "tokenizer.json")) {
       if (!Files.isRegularFile(dir.resolve(file))) {
-        throw new IllegalArgumentException("model: '" + modelNameOrDir + "' is neither a bundled model "
-            + BUNDLED + " nor a directory with " + file);
+        throw new ModelNotFoundException("'" + modelNameOrDir + "' is neither a bundled model " + BUNDLED
+            + " nor a directory with " + file);
       }
     }
     return new ModelDirectory(dir.getFileName().toString(), dir, readCard(dir.resolve("card.json")));

@@ -74,6 +74,14 @@ public final class ApiKeys implements ServerInterceptor {
     if (keys.isEmpty()) {
       throw new IllegalArgumentException("api.keys-file " + file + " holds no key");
     }
+    return new ApiKeys(keys, null).counted(registry);
+  }
+
+  /**
+   * These keys, counting generation calls by key name in {@code registry} ({@code
+   * cascade_api_requests_total}; null: not counted): for keys read before the registry existed.
+   */
+  public ApiKeys counted(PrometheusRegistry registry) {
     Counter counter = registry == null ? null : Counter.builder().name("cascade_api_requests_total")
         .help("Cascade.Generate and OpenAI-compatible HTTP generation calls by API key name (api.keys-file),"
             + " never the key itself")

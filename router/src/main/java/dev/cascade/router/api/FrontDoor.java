@@ -89,7 +89,18 @@ public final class FrontDoor implements AutoCloseable {
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
       dev.cascade.models.server.GrpcTls.Opened tls) {
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
-    ApiKeys apiKeys = keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), registry);
+    return start(config, validator, rules, address, registry, tls,
+        keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), null));
+  }
+
+  /**
+   * As above, with {@code api.keys-file} already read ({@code keys}; null: no keys, both doors
+   * open): {@code serve} reads it with its start checks and serves with what it read.
+   */
+  public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
+      InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
+      dev.cascade.models.server.GrpcTls.Opened tls, ApiKeys keys) {
+    ApiKeys apiKeys = keys == null ? null : keys.counted(registry);
     String token = config.get(CascadeConfig.ADMIN_TOKEN);
     if (token.isBlank()) {
       token = generateToken();

@@ -126,10 +126,9 @@ final class MiddleTiers implements AutoCloseable {
   static double[] relativeCosts(List<String> models) {
     try {
       return dev.cascade.router.routing.CostModel.relativeToFirst(models);
+    } catch (dev.cascade.models.ModelNotFoundException e) {
+      throw new IllegalArgumentException("--tiers: " + e.getMessage(), e); // no such model: costs would not help
     } catch (IllegalArgumentException e) {
-      if (String.valueOf(e.getMessage()).contains("is neither a bundled model")) {
-        throw new IllegalArgumentException("--tiers: " + e.getMessage(), e); // no such model: costs would not help
-      }
       // The demo's costs are configuration (eval's --costs is not a demo option).
       throw new IllegalArgumentException(e.getMessage() + "; give the per-token cost of each tier after the small"
           + " model with --set " + CascadeConfig.COST_TIERS.name() + "=C1,...,CN", e);

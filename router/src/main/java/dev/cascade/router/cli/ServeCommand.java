@@ -66,11 +66,12 @@ final class ServeCommand implements Callable<Integer> {
       throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
-    // The API keys, read as the doors will read them once everything else has started.
+    // The API keys, read once: the doors serve with what the check read.
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
+    dev.cascade.router.api.ApiKeys apiKeys = null;
     if (!keysFile.isBlank()) {
       try {
-        dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
+        apiKeys = dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
       } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
         String prefix = CascadeConfig.API_KEYS_FILE.name() + " ";
         throw config.invalid(CascadeConfig.API_KEYS_FILE, e.getMessage().startsWith(prefix)
@@ -104,7 +105,7 @@ final class ServeCommand implements Callable<Integer> {
     try {
       doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
           new InetSocketAddress(grpcHost, config.get(CascadeConfig.GRPC_PORT)), router.metrics().registry().orElse(null),
-          stores.door());
+          stores.door(), apiKeys);
     } catch (RuntimeException e) {
       // Leave the group at once, and remove a temporary state directory, as a stop does.
       router.close();
@@ -241,12 +242,8 @@ final class ServeCommand implements Callable<Integer> {
           config.loadOptions());
     } catch (dev.cascade.models.EngineUnavailableException e) {
       throw config.invalid(CascadeConfig.ENGINE, e.getMessage());
-    } catch (IllegalArgumentException e) {
-      String message = String.valueOf(e.getMessage());
-      if (message.startsWith("model: ")) {
-        throw config.invalid(CascadeConfig.SMALL_MODEL, message.substring("model: ".length()));
-      }
-      throw e;
+    } catch (dev.cascade.models.ModelNotFoundException e) {
+      throw config.invalid(CascadeConfig.SMALL_MODEL, e.reason());
     }
   }
 }
