@@ -289,6 +289,11 @@ final class BenchCommand implements Runnable {
           : OptionalDouble.of(round(cpu.otherGc(), 3)));
     }
 
+    /** Two decimals, or "n/a" where the part was not measured (the JIT and GC threads' share needs Linux). */
+    static String measuredOrNa(double ms) {
+      return Double.isNaN(ms) ? "n/a" : String.format(Locale.ROOT, "%.2f", ms);
+    }
+
     private static void printTable(PrintWriter out, RouterBench.Result r) {
       out.printf(Locale.ROOT, "%d requests x %d rounds, rule %s, batch %d, %d cores%n", r.requests(), r.rounds(),
           r.rule(), r.batchSize(), r.cores());
@@ -307,9 +312,9 @@ final class BenchCommand implements Runnable {
       out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
       for (var phase : List.of(Map.entry("nothing escalated", r.never()), Map.entry("escalating", r.escalating()))) {
         CpuUse.PerRequest c = phase.getValue().medianCpu();
-        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n", phase.getKey(),
+        out.printf(Locale.ROOT, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s | %s |%n", phase.getKey(),
             c.model(), c.modelDecoding(), c.router(), c.brokerAndLoadGenerator(), c.loadGenerator(), c.other(),
-            c.otherJit(), c.otherGc());
+            measuredOrNa(c.otherJit()), measuredOrNa(c.otherGc()));
       }
     }
   }

@@ -530,9 +530,7 @@ final class DemoCommand implements Callable<Integer> {
     if (window < 10) {
       throw new IllegalArgumentException("--window: must be at least 10, was " + window);
     }
-    if (plot != null && java.nio.file.Files.isDirectory(plot)) {
-      throw new IllegalArgumentException("--plot: " + plot + " is a directory; give a PNG file's path");
-    }
+    PlotFile.check("--plot", plot);
     // 15 a second is what this 2-core machine sustains with the large model, router and learner on
     // it: faster, escalations queue, and the newest outcomes the learner holds out lack them.
     double r = rate == 0 ? 15 : rate;

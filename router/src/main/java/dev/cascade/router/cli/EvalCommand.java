@@ -27,7 +27,6 @@ import dev.cascade.router.learning.TrainingOverlap;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,7 +37,6 @@ import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import me.tongfei.progressbar.ProgressBar;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -131,7 +129,8 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
   @Option(names = "--json", description = "Print one JSON object instead of tables.")
   boolean json;
 
-  @Option(names = "--plot", paramLabel = "PATH.png", description = "Draw every rule's deferral curve into one PNG.")
+  @Option(names = "--plot", paramLabel = "PATH.png", description = "Draw every rule's deferral curve into one image"
+      + " (PNG; .jpg, .gif or .bmp by the path's extension).")
   Path plot;
 
   @Option(names = "--rule-train", paramLabel = "FILE.jsonl",
@@ -314,7 +313,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
           "--resamples: must be at least 1, was " + resamples);
     }
     // Where it will write, before any model runs.
-    OutputPaths.checkFile("--plot", plot);
+    PlotFile.check("--plot", plot);
     OutputPaths.checkFile("--skip-rule-out", skipRuleOut);
     OutputPaths.checkFile("--skip-items-out", skipItemsOut);
     OutputPaths.checkFile("--tier-items-out", tierItemsOut);
@@ -894,13 +893,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
             new float[] {6f, 4f}, 0f));
       }
     }
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    try (OutputStream out = Files.newOutputStream(file)) {
-      BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
-    }
+    PlotFile.save(chart, file);
   }
 
   /** Held strongly: java.util.logging keeps loggers weakly, and a collected one forgets its level. */

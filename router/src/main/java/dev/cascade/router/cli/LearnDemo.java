@@ -31,10 +31,8 @@ import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -46,7 +44,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -659,13 +656,7 @@ final class LearnDemo {
         mark.setLineStyle(new BasicStroke(1f));
       }
     }
-    Path parent = out.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    try (OutputStream o = Files.newOutputStream(out)) {
-      BitmapEncoder.saveBitmap(chart, o, BitmapEncoder.BitmapFormat.PNG);
-    }
+    PlotFile.save(chart, out);
     return "plot: " + out + (w < settings.window() ? " (escalation rate rolling over " + w + " requests: fewer than 4"
         + " windows of --window " + settings.window() + " were sent)" : "");
   }

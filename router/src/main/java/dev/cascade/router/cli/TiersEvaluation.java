@@ -34,7 +34,6 @@ import dev.cascade.router.rules.DeferralRules;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,7 +44,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.stream.IntStream;
 import me.tongfei.progressbar.ProgressBar;
-import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
@@ -998,12 +996,6 @@ final class TiersEvaluation {
       alone.setMarker(SeriesMarkers.DIAMOND);
       alone.setLineStyle(new BasicStroke(0f));
     });
-    Path parent = file.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
-    try (OutputStream out = Files.newOutputStream(file)) {
-      BitmapEncoder.saveBitmap(chart, out, BitmapEncoder.BitmapFormat.PNG);
-    }
+    PlotFile.save(chart, file);
   }
 }

@@ -28,4 +28,10 @@ class BenchModelJsonTest {
     assertThat(BenchCommand.ModelCommand.toJson(known, new ModelBench.Options("small", List.of(1), 1, true))
         .get("parameters").asLong()).isEqualTo(177_688);
   }
+
+  @Test
+  void theRouterBenchTableSaysWhatWasNotMeasured() {
+    assertThat(BenchCommand.RouterCommand.measuredOrNa(Double.NaN)).isEqualTo("n/a");
+    assertThat(BenchCommand.RouterCommand.measuredOrNa(0.125)).isEqualTo("0.13");
+  }
 }

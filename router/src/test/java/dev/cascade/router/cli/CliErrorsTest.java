@@ -142,6 +142,14 @@ class CliErrorsTest {
         .isEqualTo("error: --plot: " + underAFile + ": " + file + " is a file, not a directory");
     assertThat(oneLine("eval", "--data", data.toString(), "--plot", dir.toString()))
         .isEqualTo("error: --plot: " + dir + " is a directory; give a file's path");
+    Path svg = dir.resolve("curves.svg");
+    assertThat(oneLine("eval", "--data", data.toString(), "--plot", svg.toString()))
+        .isEqualTo("error: --plot: " + svg + ": .svg is not an image format this draws; end the path with "
+            + ".png, .jpg, .jpeg, .gif or .bmp");
+    assertThat(oneLine("demo", "--learn", "--plot", dir.resolve("rate").toString()))
+        .isEqualTo("error: --plot: " + dir.resolve("rate") + ": no extension; end the path with "
+            + ".png, .jpg, .jpeg, .gif or .bmp");
+    assertThat(svg).doesNotExist();
     Path rule = file.resolve("x.rule");
     assertThat(oneLine("train-rule", "--data", data.toString(), "--out", rule.toString()))
         .isEqualTo("error: --out: " + rule + ": " + file + " is a file, not a directory");
