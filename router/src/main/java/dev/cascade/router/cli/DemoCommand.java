@@ -163,7 +163,20 @@ final class DemoCommand implements Callable<Integer> {
    * The demo runs its own broker and large model (and middle tiers): a broker or target given is
    * not used, which a line on stderr says rather than the run seeming to use it.
    */
-  private static void warnUnused(CascadeConfig config) {
+  private static void warnUnused(CascadeConfig config, boolean doors) {
+    if (!doors) {
+      List<String> doorKeys = new java.util.ArrayList<>();
+      for (dev.cascade.router.config.ConfigKey<?> key : List.of(CascadeConfig.API_KEYS_FILE,
+          CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE)) {
+        if (config.given(key)) {
+          doorKeys.add(key.name() + " (from " + config.sourceOf(key.name()) + ")");
+        }
+      }
+      if (!doorKeys.isEmpty()) {
+        System.err.println("warning: " + String.join(", ", doorKeys) + (doorKeys.size() == 1 ? " is" : " are")
+            + " for the doors, which the demo opens only with --serve: not used");
+      }
+    }
     List<String> unused = new java.util.ArrayList<>();
     for (dev.cascade.router.config.ConfigKey<?> key : List.of(CascadeConfig.BOOTSTRAP_SERVERS, CascadeConfig.LARGE_TARGET,
         CascadeConfig.TIERS)) {
@@ -232,7 +245,8 @@ final class DemoCommand implements Callable<Integer> {
     CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
         CascadeConfig.POLICY_RULE.name(), "posthoc-quantile", CascadeConfig.LEARN_TIER_EVERY_MS.name(), "5000",
         CascadeConfig.LEARN_MIN_LABELS.name(), "150", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "40"), flags);
-    warnUnused(config);
+    warnUnused(config, serve);
+    DemoDoors.Checked doorsChecked = serve ? DemoDoors.check(config) : null;
     if (alpha != null && !config.get(CascadeConfig.POLICY_RULE).equals(dev.cascade.router.rules.ChowQuantileRule.NAME)) {
       throw new IllegalArgumentException("--alpha: the level of chow-quantile, which the rule "
           + config.get(CascadeConfig.POLICY_RULE) + " does not use; add --rule chow-quantile");
@@ -408,7 +422,7 @@ final class DemoCommand implements Callable<Integer> {
         if (serve) {
           bar.close();
           summarize(config, small, large, examples, result, maxNew, tierNames, tuned);
-          DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large);
+          DemoDoors.serveUntilInterrupted(config, kafka, largeServer, router, small, large, doorsChecked);
         }
       } finally {
         largeServer.stop();
@@ -557,7 +571,7 @@ final class DemoCommand implements Callable<Integer> {
         CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
         CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
         CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0"), Map.of());
-    warnUnused(config);
+    warnUnused(config, false);
     // The demo's router starts from Chow-Sum and sets its own shadows: the fallback rule is the user's to get wrong.
     CascadeRouter.checkConfiguredPolicy(config.with(CascadeConfig.POLICY_RULE, "chow-sum")
         .with(CascadeConfig.POLICY_SHADOW_RULES, ""));

@@ -21,15 +21,27 @@ final class DemoDoors {
 
   private DemoDoors() {}
 
+  /** The door's TLS stores and API keys, read before the demo's run. */
+  record Checked(dev.cascade.models.server.GrpcTls.Opened tls, dev.cascade.router.api.ApiKeys apiKeys) {}
+
   /**
-   * Starts the front door on loopback, prints the doors and blocks until the JVM shuts down, or
+   * Reads what the doors will serve with ({@code grpc.tls.*}, {@code api.keys-file}) before the
+   * demo's run, as {@code serve} does before it starts: a wrong path or password is one line naming
+   * the key (exit 2) at once, not after the run.
+   */
+  static Checked check(CascadeConfig config) {
+    return new Checked(ServeCommand.doorStores(config), ServeCommand.apiKeys(config));
+  }
+
+  /**
+   * Starts the front door on loopback (with what {@link #check} read before the demo ran), prints the doors and blocks until the JVM shuts down, or
    * exits it with status 3 when the router's Kafka Streams stops unasked; never returns.
    */
   static void serveUntilInterrupted(CascadeConfig config, EmbeddedKafka kafka, LargeModelServer largeServer,
-      CascadeRouter router, TextGenerator small, TextGenerator large) throws InterruptedException {
+      CascadeRouter router, TextGenerator small, TextGenerator large, Checked checked) throws InterruptedException {
     FrontDoor doors = FrontDoor.start(config, new RequestValidator(small, router.tiers()), router.rules(),
         new InetSocketAddress(InetAddress.getLoopbackAddress(), config.get(CascadeConfig.GRPC_PORT)),
-        router.metrics().registry().orElse(null));
+        router.metrics().registry().orElse(null), checked.tls(), checked.apiKeys());
     doors.healthFollows(() -> router.streams().state().isRunningOrRebalancing());
     UntilStopped until = new UntilStopped();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {

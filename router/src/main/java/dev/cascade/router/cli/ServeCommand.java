@@ -67,17 +67,7 @@ final class ServeCommand implements Callable<Integer> {
           + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
     }
     // The API keys, read once: the doors serve with what the check read.
-    String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
-    dev.cascade.router.api.ApiKeys apiKeys = null;
-    if (!keysFile.isBlank()) {
-      try {
-        apiKeys = dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
-      } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-        String prefix = CascadeConfig.API_KEYS_FILE.name() + " ";
-        throw config.invalid(CascadeConfig.API_KEYS_FILE, e.getMessage().startsWith(prefix)
-            ? e.getMessage().substring(prefix.length()) : e.getMessage());
-      }
-    }
+    dev.cascade.router.api.ApiKeys apiKeys = apiKeys(config);
     // Read once: what the checks read is what the doors and the escalations use.
     Stores stores = checkStores(config);
     // Each door's interface (null: every interface), resolved now: a name that does not resolve is a config error.
@@ -182,18 +172,41 @@ final class ServeCommand implements Callable<Integer> {
   record Stores(GrpcTls.Opened door, GrpcTls.Opened large) {}
 
   /**
+   * Reads {@code api.keys-file} once, before anything starts (null when none is set): a missing or
+   * malformed file stops the start at once, naming the key and where it was set (exit 2), and the
+   * doors then serve with what was read. {@code serve} and {@code demo --serve} both read it here.
+   */
+  static dev.cascade.router.api.ApiKeys apiKeys(CascadeConfig config) {
+    String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
+    if (keysFile.isBlank()) {
+      return null;
+    }
+    try {
+      return dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
+    } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+      String prefix = CascadeConfig.API_KEYS_FILE.name() + " ";
+      throw config.invalid(CascadeConfig.API_KEYS_FILE, e.getMessage().startsWith(prefix)
+          ? e.getMessage().substring(prefix.length()) : e.getMessage());
+    }
+  }
+
+  /**
    * Opens every key and trust store configured, with its password, once, before anything touches
    * Kafka: a wrong password or path stops the start at once, naming the key (exit 2). The doors and
    * the escalations are then made from what was read.
    */
   static Stores checkStores(CascadeConfig config) {
-    return new Stores(
-        new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
-            GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
-            CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)),
+    return new Stores(doorStores(config),
         new GrpcTls.Opened(open(config, CascadeConfig.LARGE_TLS_KEY_STORE, CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD,
             GrpcTls::openKeyStore), open(config, CascadeConfig.LARGE_TLS_TRUST_STORE,
             CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
+  }
+
+  /** The gRPC door's stores of {@link #checkStores}, alone ({@code demo --serve} has no large-model TLS). */
+  static GrpcTls.Opened doorStores(CascadeConfig config) {
+    return new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
+        GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
+        CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore));
   }
 
   private static <T> T open(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,

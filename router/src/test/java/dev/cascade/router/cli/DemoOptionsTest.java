@@ -120,6 +120,20 @@ class DemoOptionsTest {
   }
 
   @Test
+  void doorSettingsAreReadBeforeTheRunOrNamedAsUnusedWithoutServe(@TempDir Path dir) {
+    Path missing = dir.resolve("keys.txt");
+    // --serve: the keys file is read before the broker and models start, naming the key
+    assertThat(refused("demo", "--serve", "--set", "api.keys-file=" + missing))
+        .contains("error: api.keys-file: " + missing + ": no such file (from the command line)");
+    // without --serve the doors never open: a warning, then the refusal of learn.tier-answer-value
+    dev.cascade.router.SystemErr.Captured<String> run = dev.cascade.router.SystemErr.capture(() -> refused("demo",
+        "--set", "api.keys-file=" + missing, "--set", "learn.tier-answer-value=1"));
+    assertThat(run.result()).contains("learn.tier-answer-value");
+    assertThat(run.err()).contains("warning: api.keys-file (from the command line) is for the doors, which the demo"
+        + " opens only with --serve: not used");
+  }
+
+  @Test
   void alphaWithARuleThatHasNoneIsRefused() {
     assertThat(refused("demo", "--alpha", "0.5")).contains("--alpha: the level of chow-quantile, which the rule"
         + " posthoc-quantile does not use; add --rule chow-quantile");
