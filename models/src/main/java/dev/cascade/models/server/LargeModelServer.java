@@ -77,12 +77,22 @@ public final class LargeModelServer {
    * Also serves OpenAI-compatible {@code POST /v1/completions} and {@code GET /v1/models} on
    * {@code host:port} (port 0: any free one; see {@link #httpPort()}); stopped with the server.
    */
-  public synchronized LargeModelServer serveHttp(String host, int port) {
+  public LargeModelServer serveHttp(String host, int port) {
+    return serveHttp(host, port, GrpcTls.Opened.NONE);
+  }
+
+  /**
+   * As {@link #serveHttp(String, int)}, over HTTPS with {@code tls}'s key store (the gRPC port's,
+   * as {@code large-model --tls-key-store} gives both), requiring a client certificate its trust
+   * store trusts when it has one; plain HTTP when it has no key store.
+   */
+  public synchronized LargeModelServer serveHttp(String host, int port, GrpcTls.Opened tls) {
     if (http != null) {
       throw new IllegalStateException("already serving HTTP on port " + http.port());
     }
-    http = OpenAiHttpServer.start(calls, () -> serving, host, port);
-    LOG.info("large-model server: OpenAI-compatible completions on http://{}:{}/v1", host, http.port());
+    http = OpenAiHttpServer.start(calls, () -> serving, host, port, tls);
+    LOG.info("large-model server: OpenAI-compatible completions on {}://{}:{}/v1",
+        tls != null && tls.keys() != null ? "https" : "http", host, http.port());
     return this;
   }
 

@@ -56,7 +56,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
   /** When this server started, as {@code created} of its model (epoch seconds). */
   private final long createdSeconds = Instant.now().getEpochSecond();
 
-  private OpenAiHttpServer(Generations generations, BooleanSupplier ready, String host, int port) {
+  private OpenAiHttpServer(Generations generations, BooleanSupplier ready, String host, int port, GrpcTls.Opened tls) {
     this.generations = generations;
     this.ready = ready;
     this.app = Javalin.create(config -> {
@@ -97,12 +97,24 @@ public final class OpenAiHttpServer implements AutoCloseable {
           unknownPath(ctx);
         }
       });
-    }).start(host, port);
+      // HTTPS with the gRPC port's key store (and mutual TLS with its client trust store), else plain HTTP.
+      config.jetty.addConnector((server, http) -> {
+        org.eclipse.jetty.server.ServerConnector connector = dev.cascade.models.openai.HttpTls.connector(server, http,
+            new org.eclipse.jetty.server.HttpConnectionFactory(http), tls);
+        connector.setHost(host);
+        connector.setPort(port);
+        return connector;
+      });
+    }).start();
   }
 
-  /** Serves on {@code host:port} (port 0: any free one). */
-  static OpenAiHttpServer start(Generations generations, BooleanSupplier ready, String host, int port) {
-    return new OpenAiHttpServer(generations, ready, host, port);
+  /**
+   * Serves on {@code host:port} (port 0: any free one), over TLS when {@code tls} has a key store
+   * (mutual when it has a trust store too), plain HTTP otherwise.
+   */
+  static OpenAiHttpServer start(Generations generations, BooleanSupplier ready, String host, int port,
+      GrpcTls.Opened tls) {
+    return new OpenAiHttpServer(generations, ready, host, port, tls);
   }
 
   /** The port it listens on. */

@@ -73,21 +73,44 @@ public final class FrontDoor implements AutoCloseable {
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry) {
     // The key stores are opened before Kafka is touched: a wrong password creates no reply topic.
-    return start(config, validator, rules, address, registry, dev.cascade.models.server.GrpcTls.Opened.of(
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_KEY_STORE),
-            config.get(CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD)),
-        dev.cascade.models.server.GrpcTls.Store.of(config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE),
-            config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD))));
+    return start(config, validator, rules, address, registry, Tls.of(config));
   }
 
   /**
-   * As above, with the gRPC door's TLS from {@code grpc.tls.key-store} and {@code
-   * grpc.tls.client-trust-store} already read ({@code tls}: {@code serve} reads them once, to check
-   * them before anything starts, and serves with what it read).
+   * The doors' TLS, each door's stores read once.
+   *
+   * @param grpc the gRPC door's ({@code grpc.tls.key-store}, {@code grpc.tls.client-trust-store})
+   * @param http the HTTP door's ({@code http.tls.key-store}, {@code http.tls.client-trust-store})
+   */
+  public record Tls(dev.cascade.models.server.GrpcTls.Opened grpc, dev.cascade.models.server.GrpcTls.Opened http) {
+
+    /** Both doors plaintext. */
+    public static final Tls NONE = new Tls(dev.cascade.models.server.GrpcTls.Opened.NONE,
+        dev.cascade.models.server.GrpcTls.Opened.NONE);
+
+    /** Reads the stores the configuration names (none: plaintext). */
+    public static Tls of(CascadeConfig config) {
+      return new Tls(opened(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
+          CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD),
+          opened(config, CascadeConfig.HTTP_TLS_KEY_STORE, CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD,
+              CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD));
+    }
+
+    private static dev.cascade.models.server.GrpcTls.Opened opened(CascadeConfig config,
+        dev.cascade.router.config.ConfigKey<String> keys, dev.cascade.router.config.ConfigKey<String> keysPassword,
+        dev.cascade.router.config.ConfigKey<String> trust, dev.cascade.router.config.ConfigKey<String> trustPassword) {
+      return dev.cascade.models.server.GrpcTls.Opened.of(
+          dev.cascade.models.server.GrpcTls.Store.of(config.get(keys), config.get(keysPassword)),
+          dev.cascade.models.server.GrpcTls.Store.of(config.get(trust), config.get(trustPassword)));
+    }
+  }
+
+  /**
+   * As above, with the doors' TLS already read ({@code tls}: {@code serve} reads the stores once, to
+   * check them before anything starts, and serves with what it read).
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
-      InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
-      dev.cascade.models.server.GrpcTls.Opened tls) {
+      InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry, Tls tls) {
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
     return start(config, validator, rules, address, registry, tls,
         keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), null));
@@ -99,13 +122,13 @@ public final class FrontDoor implements AutoCloseable {
    */
   public static FrontDoor start(CascadeConfig config, RequestValidator validator, RuleResolver rules,
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry,
-      dev.cascade.models.server.GrpcTls.Opened tls, ApiKeys keys) {
+      Tls tls, ApiKeys keys) {
     ApiKeys apiKeys = keys == null ? null : keys.counted(registry);
     String token = config.get(CascadeConfig.ADMIN_TOKEN);
     if (token.isBlank()) {
       token = generateToken();
     }
-    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(tls);
+    io.grpc.ServerCredentials credentials = dev.cascade.models.server.GrpcTls.server(tls.grpc());
     var clientProps = CascadeRouter.clientProperties(config);
     boolean ownTopic = config.get(CascadeConfig.FRONT_DOOR_REPLIES).equals(CascadeConfig.REPLIES_OWN_TOPIC);
     KafkaRequestChannel requests = KafkaRequestChannel.start(clientProps, config.topics().requests(),
@@ -166,7 +189,8 @@ public final class FrontDoor implements AutoCloseable {
         httpHost = config.bindAddress(CascadeConfig.HTTP_HOST);
       }
       // A wildcard address means every interface, IPv6 too: Jetty's null host, not "0.0.0.0".
-      http.start(httpHost.isAnyLocalAddress() ? null : httpHost.getHostAddress(), config.get(CascadeConfig.HTTP_PORT));
+      http.start(httpHost.isAnyLocalAddress() ? null : httpHost.getHostAddress(), config.get(CascadeConfig.HTTP_PORT),
+          tls.http());
     } catch (RuntimeException e) {
       try {
         server.stop();
@@ -183,9 +207,9 @@ public final class FrontDoor implements AutoCloseable {
       throw new IllegalStateException("cannot start the HTTP door on " + httpHost.getHostAddress() + ":"
           + config.get(CascadeConfig.HTTP_PORT) + " (http.port): " + e.getMessage(), e);
     }
-    if (!config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
-      LOG.warn("the OpenAI-compatible HTTP door on port {} is plaintext: grpc.tls.key-store applies to the gRPC door"
-          + " only (see SECURITY.md)", http.port());
+    if (tls.grpc().keys() != null && tls.http().keys() == null) {
+      LOG.warn("the OpenAI-compatible HTTP door on port {} is plain HTTP: grpc.tls.key-store applies to the gRPC door"
+          + " only; http.tls.key-store gives this door HTTPS (see SECURITY.md)", http.port());
     }
     return new FrontDoor(requests, policies, ruleVersions, feedback, server, http, token)
         .withReaper(config, clientProps, registry);
@@ -279,11 +303,17 @@ public final class FrontDoor implements AutoCloseable {
   }
 
   /**
-   * The port of the OpenAI-compatible HTTP door (its base URL is {@code http://HOST:PORT/v1}); -1
+   * The port of the OpenAI-compatible HTTP door (its base URL is {@code http://HOST:PORT/v1}, or
+   * https: {@link #httpScheme}); -1
    * when it is off ({@code http.enabled=false}).
    */
   public int httpPort() {
     return http == null ? -1 : http.port();
+  }
+
+  /** The HTTP door's scheme: {@code https} with {@code http.tls.key-store}, else {@code http}. */
+  public String httpScheme() {
+    return http != null && http.secure() ? "https" : "http";
   }
 
   /** The interface the HTTP door listens on; empty when it listens on every interface or is off. */

@@ -119,6 +119,7 @@ final class OpenAiServer {
   private final Object idle = new Object();
   private Javalin app;
   private volatile String host;
+  private volatile boolean secure;
   private DoorMetrics doorMetrics = DoorMetrics.register(null, () -> true);
 
   /**
@@ -149,8 +150,16 @@ final class OpenAiServer {
     return this;
   }
 
-  /** Starts listening on {@code host:port} (host null: every interface; port 0 picks a free one). */
+  /** Starts listening on {@code host:port} (host null: every interface; port 0 picks a free one), plain HTTP. */
   OpenAiServer start(String host, int port) {
+    return start(host, port, dev.cascade.models.server.GrpcTls.Opened.NONE);
+  }
+
+  /**
+   * As {@link #start(String, int)}, over HTTPS when {@code tls} has a key store (requiring a client
+   * certificate its trust store trusts, when it has one).
+   */
+  OpenAiServer start(String host, int port, dev.cascade.models.server.GrpcTls.Opened tls) {
     // Jetty closes a connection idle for its idle timeout, and a call waiting for its answer sends
     // nothing: keep it open for longer than any wait, so the wait ends in an answer or a 408.
     long idleMs = settings.answerWait().toMillis() + 30_000;
@@ -179,8 +188,9 @@ final class OpenAiServer {
         }
       });
       config.jetty.addConnector((server, http) -> {
-        ServerConnector connector = new ServerConnector(server, settings.corsOrigins().isEmpty()
-            ? new HttpConnectionFactory(http) : new CorsHandler.OriginKeepingConnections(http));
+        ServerConnector connector = dev.cascade.models.openai.HttpTls.connector(server, http,
+            settings.corsOrigins().isEmpty() ? new HttpConnectionFactory(http)
+                : new CorsHandler.OriginKeepingConnections(http), tls);
         connector.setHost(host);
         connector.setPort(port);
         connector.setIdleTimeout(idleMs);
@@ -215,9 +225,16 @@ final class OpenAiServer {
     });
     app.start();
     this.host = host;
-    LOG.info("OpenAI-compatible HTTP door listening on {}:{}{}", host == null ? "every interface, port" : host,
+    this.secure = tls != null && tls.keys() != null;
+    LOG.info("OpenAI-compatible HTTP door listening on {}{}:{}{}", secure ? "HTTPS, " : "",
+        host == null ? "every interface, port" : host,
         app.port(), settings.corsOrigins().isEmpty() ? "" : "; browsers of " + settings.corsOrigins() + " may call it (CORS)");
     return this;
+  }
+
+  /** Whether it speaks HTTPS (after {@link #start}). */
+  boolean secure() {
+    return secure;
   }
 
   /** The port it listens on (after {@link #start}). */

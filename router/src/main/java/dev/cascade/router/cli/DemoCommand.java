@@ -167,7 +167,8 @@ final class DemoCommand implements Callable<Integer> {
     if (!doors) {
       List<String> doorKeys = new java.util.ArrayList<>();
       for (dev.cascade.router.config.ConfigKey<?> key : List.of(CascadeConfig.API_KEYS_FILE,
-          CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE)) {
+          CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.HTTP_TLS_KEY_STORE,
+          CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE)) {
         if (config.given(key)) {
           doorKeys.add(key.name() + " (from " + config.sourceOf(key.name()) + ")");
         }

@@ -22,10 +22,10 @@ final class DemoDoors {
   private DemoDoors() {}
 
   /** The door's TLS stores and API keys, read before the demo's run. */
-  record Checked(dev.cascade.models.server.GrpcTls.Opened tls, dev.cascade.router.api.ApiKeys apiKeys) {}
+  record Checked(FrontDoor.Tls tls, dev.cascade.router.api.ApiKeys apiKeys) {}
 
   /**
-   * Reads what the doors will serve with ({@code grpc.tls.*}, {@code api.keys-file}) before the
+   * Reads what the doors will serve with ({@code grpc.tls.*}, {@code http.tls.*}, {@code api.keys-file}) before the
    * demo's run, as {@code serve} does before it starts: a wrong path or password is one line naming
    * the key (exit 2) at once, not after the run.
    */
@@ -59,7 +59,7 @@ final class DemoDoors {
       until.stopped();
     }, "demo-serve-shutdown"));
     System.out.println("grpc=127.0.0.1:" + doors.port());
-    System.out.println(doors.httpPort() < 0 ? "openai=off (http.enabled=false)" : "openai=http://"
+    System.out.println(doors.httpPort() < 0 ? "openai=off (http.enabled=false)" : "openai=" + doors.httpScheme() + "://"
         + doors.httpHost().map(dev.cascade.router.metrics.MetricsEndpoint::literal).orElse("127.0.0.1") + ":"
         + doors.httpPort() + "/v1");
     System.out.println("kafka=" + kafka.bootstrapServers());

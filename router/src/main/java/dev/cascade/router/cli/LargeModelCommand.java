@@ -23,6 +23,7 @@ import picocli.CommandLine.Option;
         + " (inference.GRPCInferenceService), plus health and reflection; with --http-port also as OpenAI-compatible"
         + " POST /v1/completions.",
         "Prints large-model=HOST:PORT, kserve=kserve://HOST:PORT/MODEL (and openai=openai://HOST:PORT/v1?model=MODEL,"
+            + " openais:// with --tls-key-store,"
             + " metrics=http://HOST:PORT/metrics) once serving, HOST being the address it listens on (--host:"
             + " 0.0.0.0, every interface, by default); runs until interrupted (Ctrl-C)."})
 final class LargeModelCommand implements Callable<Integer> {
@@ -38,8 +39,8 @@ final class LargeModelCommand implements Callable<Integer> {
   int port;
 
   @Option(names = "--http-port", paramLabel = "PORT",
-      description = {"Also serve OpenAI-compatible POST /v1/completions and GET /v1/models over plaintext HTTP on this"
-          + " port, on --host (0: any free port; default: no HTTP)."})
+      description = {"Also serve OpenAI-compatible POST /v1/completions and GET /v1/models over HTTP on this"
+          + " port, on --host (0: any free port; default: no HTTP); HTTPS with --tls-key-store, as the gRPC port."})
   Integer httpPort;
 
   @Option(names = "--model", defaultValue = "large", paramLabel = "small|medium|large|DIR",
@@ -66,7 +67,8 @@ final class LargeModelCommand implements Callable<Integer> {
   boolean noMetrics;
 
   @Option(names = "--tls-key-store", paramLabel = "FILE",
-      description = "PKCS12 (or .jks) key store with the server's key and certificate: serve TLS (default: plaintext).")
+      description = "PKCS12 (or .jks) key store with the server's key and certificate: serve TLS, on the gRPC port and"
+          + " --http-port alike (default: plaintext).")
   String tlsKeyStore;
 
   @Option(names = "--tls-key-store-password", paramLabel = "PASSWORD", defaultValue = "${env:CASCADE_TLS_KEY_STORE_PASSWORD}",
@@ -74,7 +76,8 @@ final class LargeModelCommand implements Callable<Integer> {
   String tlsKeyStorePassword;
 
   @Option(names = "--tls-client-trust-store", paramLabel = "FILE",
-      description = "Key store of the client certificates to require (mutual TLS; needs --tls-key-store).")
+      description = "Key store of the client certificates to require, on both ports (mutual TLS; needs"
+          + " --tls-key-store).")
   String tlsClientTrustStore;
 
   @Option(names = "--tls-client-trust-store-password", paramLabel = "PASSWORD",
@@ -124,10 +127,12 @@ final class LargeModelCommand implements Callable<Integer> {
     }
     ports.checkFree(bind);
     // The wildcard as the port alone: every interface, IPv6 too (an explicit 0.0.0.0 would be IPv4 only).
-    ServerBuilder<?> builder = NettyServerBuilder.forAddress(bind == null ? new InetSocketAddress(port)
-        : new InetSocketAddress(bind, port), dev.cascade.models.server.GrpcTls.server(
+    // The stores, read once: TLS on the gRPC port and, with --http-port, on the HTTP one too.
+    dev.cascade.models.server.GrpcTls.Opened tls = dev.cascade.models.server.GrpcTls.Opened.of(
         dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
-        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword)));
+        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword));
+    ServerBuilder<?> builder = NettyServerBuilder.forAddress(bind == null ? new InetSocketAddress(port)
+        : new InetSocketAddress(bind, port), dev.cascade.models.server.GrpcTls.server(tls));
     TextGenerator generator = TextGenerators.load(model, engine, dev.cascade.models.LoadOptions.DEFAULT
         .withCache(noKvCache ? dev.cascade.models.CacheSettings.DISABLED
             : dev.cascade.models.CacheSettings.megabytes(kvCacheMb))
@@ -157,11 +162,8 @@ final class LargeModelCommand implements Callable<Integer> {
       }
       server = built;
       if (httpPort != null) {
-        if (tlsKeyStore != null) {
-          System.err.println("large-model: the HTTP port is plaintext; --tls-key-store secures the gRPC port only");
-        }
         try {
-          server.serveHttp(bind == null ? WILDCARD : bind.getHostAddress(), httpPort);
+          server.serveHttp(bind == null ? WILDCARD : bind.getHostAddress(), httpPort, tls);
         } catch (RuntimeException e) {
           throw Ports.isBindFailure(e) ? Ports.cannotListen("--http-port", httpPort, e) : e;
         }
@@ -197,7 +199,7 @@ final class LargeModelCommand implements Callable<Integer> {
     System.out.println("large-model=" + listening + ":" + serving.port());
     System.out.println("kserve=kserve://" + listening + ":" + serving.port() + "/" + generator.info().name());
     if (serving.httpPort() >= 0) {
-      System.out.println("openai=openai://" + listening + ":" + serving.httpPort() + "/v1?model="
+      System.out.println("openai=" + (tls.keys() != null ? "openais://" : "openai://") + listening + ":" + serving.httpPort() + "/v1?model="
           + generator.info().name());
     }
     if (endpoint != null) {

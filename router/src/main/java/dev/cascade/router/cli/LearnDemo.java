@@ -699,7 +699,8 @@ final class LearnDemo {
       // The demo's own loopback door, which only the demo calls: without API keys or TLS, whatever the
       // configuration says for serve's doors (the demo warns that those keys are not used).
       CascadeConfig door = config.with(CascadeConfig.API_KEYS_FILE, "").with(CascadeConfig.GRPC_TLS_KEY_STORE, "")
-          .with(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, "");
+          .with(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, "").with(CascadeConfig.HTTP_TLS_KEY_STORE, "")
+          .with(CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, "");
       return new FeedbackSender(dev.cascade.router.api.FrontDoor.start(door,
           new dev.cascade.router.routing.RequestValidator(small), router.rules(),
           new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)), examples);

@@ -31,7 +31,7 @@ import picocli.CommandLine.Mixin;
         "Also serves the gRPC front door and PolicyAdmin on grpc.port (printed as grpc=HOST:PORT), and the "
           + "OpenAI-compatible HTTP door on http.port (printed as openai=http://HOST:PORT/v1; openai=off with "
           + "http.enabled=false). HOST is the interface grpc.host, http.host or metrics.host names, or this machine's "
-          + "name where a door listens on every interface (the default)."})
+          + "name where a door listens on every interface (the default). The HTTP door speaks HTTPS with http.tls.key-store set."})
 final class ServeCommand implements Callable<Integer> {
 
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ServeCommand.class);
@@ -61,10 +61,12 @@ final class ServeCommand implements Callable<Integer> {
     CascadeRouter.checkTiers(config, target);
     // The policy's rules (policy.rule, policy.fallback-rule, policy.shadow-rules), as the router's start would find them.
     CascadeRouter.checkConfiguredPolicy(config);
-    if (!config.get(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE).isBlank()
-        && config.get(CascadeConfig.GRPC_TLS_KEY_STORE).isBlank()) {
-      throw new ConfigException(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE.name(), "mutual TLS needs the door's own key"
-          + " and certificate too: set " + CascadeConfig.GRPC_TLS_KEY_STORE.name());
+    for (var door : List.of(List.of(CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_KEY_STORE),
+        List.of(CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, CascadeConfig.HTTP_TLS_KEY_STORE))) {
+      if (!config.get(door.get(0)).isBlank() && config.get(door.get(1)).isBlank()) {
+        throw new ConfigException(door.get(0).name(), "mutual TLS needs the door's own key and certificate too: set "
+            + door.get(1).name());
+      }
     }
     // The API keys, read once: the doors serve with what the check read.
     dev.cascade.router.api.ApiKeys apiKeys = apiKeys(config);
@@ -151,7 +153,7 @@ final class ServeCommand implements Callable<Integer> {
     tierChecks.watch();
     // Where each door listens: its interface's address, or this machine's name for every interface.
     System.out.println("grpc=" + doors.host().map(MetricsEndpoint::literal).orElse(MetricsEndpoint.machineName()) + ":" + doors.port());
-    System.out.println(httpOn ? "openai=http://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(MetricsEndpoint.machineName())
+    System.out.println(httpOn ? "openai=" + doors.httpScheme() + "://" + doors.httpHost().map(MetricsEndpoint::literal).orElse(MetricsEndpoint.machineName())
         + ":" + doors.httpPort() + "/v1" : "openai=off (http.enabled=false)");
     router.metrics().endpoint().ifPresent(m -> System.out.println("metrics=" + m.url(MetricsEndpoint.machineName())));
     // Never the token itself: stdout is the pod's log.
@@ -166,10 +168,10 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   /**
-   * The gRPC door's stores ({@code grpc.tls.*}) and the escalations' ({@code large.tls.*}), each
-   * read once.
+   * The doors' stores ({@code grpc.tls.*}, {@code http.tls.*}) and the escalations' ({@code
+   * large.tls.*}), each read once.
    */
-  record Stores(GrpcTls.Opened door, GrpcTls.Opened large) {}
+  record Stores(dev.cascade.router.api.FrontDoor.Tls door, GrpcTls.Opened large) {}
 
   /**
    * Reads {@code api.keys-file} once, before anything starts (null when none is set): a missing or
@@ -202,11 +204,15 @@ final class ServeCommand implements Callable<Integer> {
             CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
   }
 
-  /** The gRPC door's stores of {@link #checkStores}, alone ({@code demo --serve} has no large-model TLS). */
-  static GrpcTls.Opened doorStores(CascadeConfig config) {
-    return new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
-        GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
-        CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore));
+  /** The doors' stores of {@link #checkStores}, alone ({@code demo --serve} has no large-model TLS). */
+  static dev.cascade.router.api.FrontDoor.Tls doorStores(CascadeConfig config) {
+    return new dev.cascade.router.api.FrontDoor.Tls(
+        new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
+            GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
+            CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)),
+        new GrpcTls.Opened(open(config, CascadeConfig.HTTP_TLS_KEY_STORE, CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD,
+            GrpcTls::openKeyStore), open(config, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE,
+            CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
   }
 
   private static <T> T open(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,

@@ -438,6 +438,15 @@ public final class CascadeConfig {
       "key store of the certificates clients must present (mutual TLS); empty: no client certificate asked");
   public static final ConfigKey<String> GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD = ConfigKey.string(
       "grpc.tls.client-trust-store-password", "", "password of grpc.tls.client-trust-store");
+  public static final ConfigKey<String> HTTP_TLS_KEY_STORE = ConfigKey.string("http.tls.key-store", "",
+      "PKCS12 (or .jks) key store with the HTTP door's key and certificate: HTTPS on the OpenAI-compatible door;"
+          + " empty: plain HTTP");
+  public static final ConfigKey<String> HTTP_TLS_KEY_STORE_PASSWORD = ConfigKey.string("http.tls.key-store-password", "",
+      "password of http.tls.key-store");
+  public static final ConfigKey<String> HTTP_TLS_CLIENT_TRUST_STORE = ConfigKey.string("http.tls.client-trust-store", "",
+      "key store of the certificates HTTP clients must present (mutual TLS); empty: no client certificate asked");
+  public static final ConfigKey<String> HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD = ConfigKey.string(
+      "http.tls.client-trust-store-password", "", "password of http.tls.client-trust-store");
   public static final ConfigKey<String> LARGE_TLS_TRUST_STORE = ConfigKey.string("large.tls.trust-store", "",
       "key store of the certificates the large-model server is trusted by: TLS to it; empty: plaintext");
   public static final ConfigKey<String> LARGE_TLS_TRUST_STORE_PASSWORD = ConfigKey.string("large.tls.trust-store-password",
@@ -490,7 +499,8 @@ public final class CascadeConfig {
       COST_SMALL, COST_LARGE, COST_TIERS, SCHEMAS_WRITE_VERSIONS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
-      GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
+      GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, HTTP_TLS_KEY_STORE, HTTP_TLS_KEY_STORE_PASSWORD,
+      HTTP_TLS_CLIENT_TRUST_STORE, HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, FRONT_DOOR_DEADLINE_MARGIN_MS,
       HEALTH_KAFKA_TIMEOUT_MS, CACHE_MAX_ENTRIES, CACHE_TTL_MS,
       METRICS_PORT, METRICS_HOST, METRICS_ENABLED, STATE_DIR);

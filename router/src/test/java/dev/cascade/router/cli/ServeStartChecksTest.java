@@ -248,7 +248,8 @@ class ServeStartChecksTest {
     byte[] keys = java.nio.file.Files.readAllBytes(TestCertificates.keyPair(dir, "door", password));
     byte[] trust = java.nio.file.Files.readAllBytes(TestCertificates.trustStoreOf(dir, "door", password));
     List<Path> pipes = new java.util.ArrayList<>();
-    for (String name : List.of("grpc-keys.p12", "grpc-trust.p12", "large-keys.p12", "large-trust.p12")) {
+    for (String name : List.of("grpc-keys.p12", "grpc-trust.p12", "large-keys.p12", "large-trust.p12",
+        "http-keys.p12", "http-trust.p12")) {
       Path pipe = readableOnce(dir, name, name.contains("keys") ? keys : trust);
       org.junit.jupiter.api.Assumptions.assumeTrue(pipe != null, "mkfifo");
       pipes.add(pipe);
@@ -261,13 +262,19 @@ class ServeStartChecksTest {
         .with(CascadeConfig.LARGE_TLS_KEY_STORE, pipes.get(2).toString())
         .with(CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, password)
         .with(CascadeConfig.LARGE_TLS_TRUST_STORE, pipes.get(3).toString())
-        .with(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, password);
+        .with(CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, password)
+        .with(CascadeConfig.HTTP_TLS_KEY_STORE, pipes.get(4).toString())
+        .with(CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD, password)
+        .with(CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, pipes.get(5).toString())
+        .with(CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD, password);
     try {
       // A store read twice would wait here for the second reading's writer.
       org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
         ServeCommand.Stores stores = ServeCommand.checkStores(config);
-        assertThat(dev.cascade.models.server.GrpcTls.server(stores.door()))
+        assertThat(dev.cascade.models.server.GrpcTls.server(stores.door().grpc()))
             .isInstanceOf(io.grpc.TlsServerCredentials.class);
+        assertThat(stores.door().http().keys()).isNotNull();
+        assertThat(stores.door().http().trust()).isNotNull();
         var transports = dev.cascade.router.escalation.LargeModelTransports.Options.from(config, stores.large());
         assertThat(transports.grpcCredentials()).isInstanceOf(io.grpc.TlsChannelCredentials.class);
         assertThat(transports.sslContext()).isNotNull();

@@ -99,6 +99,53 @@ class LargeModelProtocolsIT {
     }
   }
 
+  /**
+   * {@code large-model --tls-key-store} secures its HTTP port too: an {@code openais://} target
+   * trusting its certificate ({@code large.tls.trust-store}) gets the answers {@code cascade://}
+   * gives; a plain {@code openai://} one, or one trusting another certificate, gets none.
+   */
+  @org.junit.jupiter.api.Test
+  void anOpenaisTargetReachesTheServersHttpsPort(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    String password = "large-secret";
+    java.nio.file.Path keys = dev.cascade.router.TestCertificates.keyPair(dir, "large", password);
+    java.nio.file.Path trust = dev.cascade.router.TestCertificates.trustStoreOf(dir, "large", password);
+    dev.cascade.router.TestCertificates.keyPair(dir, "other", password);
+    java.nio.file.Path otherTrust = dev.cascade.router.TestCertificates.trustStoreOf(dir, "other", password);
+    dev.cascade.models.server.GrpcTls.Opened tls = dev.cascade.models.server.GrpcTls.Opened.of(
+        dev.cascade.models.server.GrpcTls.Store.of(keys.toString(), password),
+        dev.cascade.models.server.GrpcTls.Store.NONE);
+    LargeModelServer secure = new LargeModelServer(NettyServerBuilder.forAddress(new InetSocketAddress(
+        InetAddress.getLoopbackAddress(), 0), dev.cascade.models.server.GrpcTls.server(tls)), large,
+        new ServerLimits(4, 64)).start().serveHttp("127.0.0.1", 0, tls);
+    try (EscalationClient reference = EscalationClient.connect("127.0.0.1:" + server.port(), settings(0, 0));
+        EscalationClient https = EscalationClient.connect(LargeTarget.parse("openais://127.0.0.1:"
+            + secure.httpPort() + "/v1?model=large"), settings(0, 8), trusting(trust, password));
+        EscalationClient plain = EscalationClient.connect("openai://127.0.0.1:" + secure.httpPort() + "/v1?model=large",
+            settings(0, 8));
+        EscalationClient untrusting = EscalationClient.connect(LargeTarget.parse("openais://127.0.0.1:"
+            + secure.httpPort() + "/v1?model=large"), settings(0, 8), trusting(otherTrust, password))) {
+      assertThat(https.ready().get(30, TimeUnit.SECONDS)).isTrue();
+      for (int i = 0; i < 3; i++) {
+        String prompt = prompts.get(i);
+        assertThat(https.generate("t" + i, prompt, 8).get(60, TimeUnit.SECONDS).text())
+            .isEqualTo(reference.generate("t" + i, prompt, 8).get(60, TimeUnit.SECONDS).text());
+      }
+      assertThat(EscalationClient.codeOf(failure(plain, "plain"))).isEqualTo("UNAVAILABLE");
+      assertThat(EscalationClient.codeOf(failure(untrusting, "untrusted"))).isEqualTo("UNAVAILABLE");
+    } finally {
+      secure.stop();
+    }
+  }
+
+  private static LargeModelTransports.Options trusting(java.nio.file.Path trust, String password) {
+    dev.cascade.models.server.GrpcTls.Opened opened = dev.cascade.models.server.GrpcTls.Opened.of(
+        dev.cascade.models.server.GrpcTls.Store.NONE, dev.cascade.models.server.GrpcTls.Store.of(trust.toString(),
+            password));
+    return new LargeModelTransports.Options(dev.cascade.models.server.GrpcTls.client(opened),
+        KServeTransport.Tensors.DEFAULT, "", dev.cascade.models.server.GrpcTls.clientContext(opened));
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"cascade", "kserve", "openai"})
   void anUnreachableServerIsUnavailableRetriedAndOpensTheBreaker(String protocol) throws Exception {
