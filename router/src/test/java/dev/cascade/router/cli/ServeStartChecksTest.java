@@ -109,6 +109,10 @@ class ServeStartChecksTest {
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err().strip()).isEqualTo("error: grpc.tls.client-trust-store: mutual TLS needs the door's own key"
         + " and certificate too: set grpc.tls.key-store");
+    run = serve("http.tls.client-trust-store=/nonexistent/clients.p12");
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err().strip()).isEqualTo("error: http.tls.client-trust-store: mutual TLS needs the door's own key"
+        + " and certificate too: set http.tls.key-store");
   }
 
   @Test
