@@ -6,6 +6,10 @@ import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.prometheus.metrics.core.metrics.Counter;
+import dev.cascade.router.config.RateLimit;
+import io.github.resilience4j.ratelimiter.RateLimiter;
+import io.github.resilience4j.ratelimiter.RateLimiterConfig;
+import io.github.resilience4j.ratelimiter.internal.AtomicRateLimiter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -13,10 +17,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Optional API keys for {@code Cascade.Generate} and {@code Cascade.SubmitFeedback} ({@code
@@ -24,30 +30,49 @@ import java.util.Map;
  * the keys, as {@code authorization: Bearer KEY} or {@code x-api-key: KEY}, or it gets
  * UNAUTHENTICATED. A call carrying both is accepted when either is a key (a gateway may add its
  * own {@code x-api-key} beside the caller's Bearer key), and counted by that key's name. The OpenAI-compatible HTTP door checks the same keys ({@link OpenAiServer}). Generation calls are counted per key in {@code cascade_api_requests_total{key="NAME"}}: the
- * key's name, never the key. The file has one key per line, {@code NAME KEY}; blank lines and lines
- * starting with {@code #} are skipped; it is read once, at start.
+ * key's name, never the key. The file has one key per line, {@code NAME KEY}, or {@code NAME KEY
+ * LIMIT} with the key's own limit on generation calls ({@link RateLimit}: {@code 100/s}, {@code
+ * 600/min}, {@code none}), which wins over {@code api.rate-limit}; blank lines and lines starting
+ * with {@code #} are skipped; it is read once, at start. A generation call over its key's limit is
+ * refused, {@code RESOURCE_EXHAUSTED} here and 429 on the HTTP door, and counted in {@code
+ * cascade_api_rate_limited_total}; the limit is this router's: each router counts its own calls.
  */
 public final class ApiKeys implements ServerInterceptor {
 
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
   static final Metadata.Key<String> X_API_KEY = Metadata.Key.of("x-api-key", Metadata.ASCII_STRING_MARSHALLER);
+  static final Metadata.Key<String> RETRY_PUSHBACK_MS = Metadata.Key.of("grpc-retry-pushback-ms",
+      Metadata.ASCII_STRING_MARSHALLER);
 
   private final Map<String, byte[]> keys;
+  /** Each key's own limit, from its line of the file; absent: the default ({@link #limitedTo}). */
+  private final Map<String, RateLimit> ownLimits;
+  /** Each limited key's limiter, shared by both doors; absent: not limited. */
+  private final Map<String, RateLimiter> limiters;
+  private final Map<String, RateLimit> limits;
   private final Counter requests;
+  private final Counter limited;
 
-  private ApiKeys(Map<String, byte[]> keys, Counter requests) {
+  private ApiKeys(Map<String, byte[]> keys, Map<String, RateLimit> ownLimits, Map<String, RateLimit> limits,
+      Map<String, RateLimiter> limiters, Counter requests, Counter limited) {
     this.keys = keys;
+    this.ownLimits = ownLimits;
+    this.limits = limits;
+    this.limiters = limiters;
     this.requests = requests;
+    this.limited = limited;
   }
 
   /**
    * Reads the keys file.
    *
    * @param registry where the per-key counter is registered; null: not counted
-   * @throws IllegalArgumentException if a line is not {@code NAME KEY}, a name repeats, or there is no key
+   * @throws IllegalArgumentException if a line is not {@code NAME KEY} or {@code NAME KEY LIMIT}, a
+   *     name repeats, or there is no key
    */
   public static ApiKeys load(Path file, PrometheusRegistry registry) {
     Map<String, byte[]> keys = new LinkedHashMap<>();
+    Map<String, RateLimit> ownLimits = new LinkedHashMap<>();
     try {
       int n = 0;
       for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
@@ -57,13 +82,22 @@ public final class ApiKeys implements ServerInterceptor {
           continue;
         }
         String[] parts = t.split("\\s+");
-        if (parts.length != 2 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
+        if (parts.length < 2 || parts.length > 3 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
           throw new IllegalArgumentException("api.keys-file " + file + " line " + n
-              + ": expected 'NAME KEY' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16 characters)");
+              + ": expected 'NAME KEY' or 'NAME KEY LIMIT' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16"
+              + " characters; limit: " + RateLimit.FORMS + ")");
         }
         if (keys.put(parts[0], parts[1].getBytes(StandardCharsets.UTF_8)) != null) {
           throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": name '" + parts[0]
               + "' repeats");
+        }
+        if (parts.length == 3) {
+          try {
+            ownLimits.put(parts[0], RateLimit.parse(parts[2]));
+          } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": the limit of '" + parts[0]
+                + "' " + e.getMessage(), e);
+          }
         }
       }
     } catch (java.nio.file.NoSuchFileException e) {
@@ -74,7 +108,63 @@ public final class ApiKeys implements ServerInterceptor {
     if (keys.isEmpty()) {
       throw new IllegalArgumentException("api.keys-file " + file + " holds no key");
     }
-    return new ApiKeys(keys, null).counted(registry);
+    return new ApiKeys(keys, ownLimits, Map.of(), Map.of(), null, null).limitedTo(RateLimit.NONE, System::nanoTime)
+        .counted(registry);
+  }
+
+  /**
+   * These keys, each limited to its own limit from the file or else to {@code byDefault} ({@code
+   * api.rate-limit}); {@code nanoTime} is the limiters' clock. The limiters are fresh: every door
+   * given the returned keys shares them.
+   */
+  public ApiKeys limitedTo(RateLimit byDefault, Supplier<Long> nanoTime) {
+    Map<String, RateLimit> limits = new LinkedHashMap<>();
+    Map<String, RateLimiter> limiters = new LinkedHashMap<>();
+    for (String name : keys.keySet()) {
+      RateLimit limit = ownLimits.getOrDefault(name, byDefault);
+      limits.put(name, limit);
+      if (limit.limits()) {
+        limiters.put(name, RateLimiter.of("api-key-" + name, RateLimiterConfig.custom().limitForPeriod(limit.calls())
+            .limitRefreshPeriod(limit.period()).timeoutDuration(Duration.ZERO).build(), nanoTime));
+      }
+    }
+    return new ApiKeys(keys, ownLimits, Map.copyOf(limits), Map.copyOf(limiters), requests, limited);
+  }
+
+  /** As {@link #limitedTo(RateLimit, Supplier)} on the system clock. */
+  public ApiKeys limitedTo(RateLimit byDefault) {
+    return limitedTo(byDefault, System::nanoTime);
+  }
+
+  /** The limit of the key named {@code name} ({@link RateLimit#NONE} when it has none). */
+  RateLimit limitOf(String name) {
+    return limits.getOrDefault(name, RateLimit.NONE);
+  }
+
+  /**
+   * Takes one generation call from the limit of the key named {@code name}: empty when it may go,
+   * else how long until its next window opens (milliseconds, at least 1), counted in {@code
+   * cascade_api_rate_limited_total}.
+   */
+  java.util.OptionalLong refusedForMs(String name) {
+    RateLimiter limiter = limiters.get(name);
+    if (limiter == null || limiter.acquirePermission()) {
+      return java.util.OptionalLong.empty();
+    }
+    if (limited != null) {
+      limited.labelValues(name).inc();
+    }
+    long nanos = limiter instanceof AtomicRateLimiter atomic ? atomic.getDetailedMetrics().getNanosToWait()
+        : limitOf(name).period().toNanos();
+    return java.util.OptionalLong.of(Math.max(1, (nanos + 999_999) / 1_000_000));
+  }
+
+  /** The message of a refusal by {@link #refusedForMs}, naming the key's name, its limit and the wait. */
+  String refusal(String name, long waitMs) {
+    RateLimit limit = limitOf(name);
+    return "API key '" + name + "' is over its limit of " + limit + " generation calls on this router ("
+        + (ownLimits.containsKey(name) ? "its line in api.keys-file" : "api.rate-limit") + "); retry in " + waitMs
+        + " ms";
   }
 
   /**
@@ -86,10 +176,18 @@ public final class ApiKeys implements ServerInterceptor {
         .help("Cascade.Generate and OpenAI-compatible HTTP generation calls by API key name (api.keys-file),"
             + " never the key itself")
         .labelNames("key").withoutExemplars().register(registry);
+    Counter refused = registry == null ? null : Counter.builder()
+        .name("cascade_api_rate_limited_total")
+        .help("Generation calls refused because their API key was over its limit (api.rate-limit, or the key's own"
+            + " in api.keys-file), by key name")
+        .labelNames("key").withoutExemplars().register(registry);
     if (counter != null) {
       keys.keySet().forEach(counter::labelValues); // every key's series from 0, so unused keys show too
     }
-    return new ApiKeys(keys, counter);
+    if (refused != null) {
+      keys.keySet().forEach(refused::labelValues);
+    }
+    return new ApiKeys(keys, ownLimits, limits, limiters, counter, refused);
   }
 
   @Override
@@ -107,6 +205,14 @@ public final class ApiKeys implements ServerInterceptor {
     if (call.getMethodDescriptor().getFullMethodName().equals(
         dev.cascade.proto.v1.CascadeGrpc.getGenerateMethod().getFullMethodName())) {
       count(name); // generation calls only: feedback, and any method added later, are not generations
+      java.util.OptionalLong waitMs = refusedForMs(name);
+      if (waitMs.isPresent()) {
+        // gRPC's own pushback trailer: a client retrying by a service config waits that long.
+        Metadata trailers = new Metadata();
+        trailers.put(RETRY_PUSHBACK_MS, Long.toString(waitMs.getAsLong()));
+        call.close(Status.RESOURCE_EXHAUSTED.withDescription(refusal(name, waitMs.getAsLong())), trailers);
+        return new ServerCall.Listener<>() {};
+      }
     }
     return next.startCall(call, headers);
   }

@@ -113,7 +113,8 @@ public final class FrontDoor implements AutoCloseable {
       InetSocketAddress address, io.prometheus.metrics.model.registry.PrometheusRegistry registry, Tls tls) {
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
     return start(config, validator, rules, address, registry, tls,
-        keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), null));
+        keysFile.isBlank() ? null : ApiKeys.load(java.nio.file.Path.of(keysFile), null)
+            .limitedTo(config.get(CascadeConfig.API_RATE_LIMIT)));
   }
 
   /**

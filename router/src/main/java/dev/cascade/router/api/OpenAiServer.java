@@ -63,6 +63,8 @@ final class OpenAiServer {
       " (a model's own lower limit then applies)", ApiRecords.MAX_METADATA_KEY_LENGTH,
       ApiRecords.MAX_METADATA_VALUE_LENGTH);
   private static final String KEY_NAME = "cascade.openai.key-name";
+  /** Seconds a refused caller should wait (a key over its limit), for {@code Retry-After}; absent: 1. */
+  private static final String RETRY_AFTER_S = "cascade.openai.retry-after-s";
   /** The id a generation call's request got (its answer's id), for the log line of a failure. */
   private static final String REQUEST_ID = "cascade.openai.request-id";
 
@@ -325,6 +327,12 @@ final class OpenAiServer {
     String keyName = ctx.attribute(KEY_NAME);
     if (keyName != null) {
       apiKeys.count(keyName);
+      java.util.OptionalLong waitMs = apiKeys.refusedForMs(keyName);
+      if (waitMs.isPresent()) {
+        ctx.attribute(RETRY_AFTER_S, Long.toString((waitMs.getAsLong() + 999) / 1000));
+        throw new OpenAiError(429, "requests", null, "rate_limit_exceeded",
+            apiKeys.refusal(keyName, waitMs.getAsLong()));
+      }
     }
     byte[] body = ctx.bodyAsBytes();
     OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
@@ -603,7 +611,10 @@ final class OpenAiServer {
       ctx.header("x-request-id", id); // what the router's log line about it names
     }
     if (e.status() == 429 || e.status() == 503) {
-      ctx.header("Retry-After", "1"); // both pass within seconds: a call answered, the router ready, another instance
+      // Both pass within seconds (a call answered, the router ready, another instance), but for a
+      // key over its limit, which waits for its next window.
+      String after = ctx.attribute(RETRY_AFTER_S);
+      ctx.header("Retry-After", after == null ? "1" : after);
     }
     if (e.shouldRetry() != null) {
       ctx.header("x-should-retry", e.shouldRetry()); // OpenAI's clients obey it over their own rule

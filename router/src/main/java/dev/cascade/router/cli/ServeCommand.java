@@ -181,10 +181,15 @@ final class ServeCommand implements Callable<Integer> {
   static dev.cascade.router.api.ApiKeys apiKeys(CascadeConfig config) {
     String keysFile = config.get(CascadeConfig.API_KEYS_FILE);
     if (keysFile.isBlank()) {
+      if (config.get(CascadeConfig.API_RATE_LIMIT).limits()) {
+        LOG.warn("api.rate-limit ({}) limits the calls of each API key, and api.keys-file is not set: the doors are"
+            + " open and nothing is limited", config.get(CascadeConfig.API_RATE_LIMIT));
+      }
       return null;
     }
     try {
-      return dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null);
+      return dev.cascade.router.api.ApiKeys.load(java.nio.file.Path.of(keysFile), null)
+          .limitedTo(config.get(CascadeConfig.API_RATE_LIMIT));
     } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
       String prefix = CascadeConfig.API_KEYS_FILE.name() + " ";
       throw config.invalid(CascadeConfig.API_KEYS_FILE, e.getMessage().startsWith(prefix)

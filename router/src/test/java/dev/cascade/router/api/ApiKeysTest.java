@@ -81,7 +81,9 @@ class ApiKeysTest {
     if (xApiKey != null) {
       headers.put(ApiKeys.X_API_KEY, xApiKey);
     }
-    headers.put(ApiKeys.AUTHORIZATION, authorization);
+    if (authorization != null) {
+      headers.put(ApiKeys.AUTHORIZATION, authorization);
+    }
     io.grpc.ManagedChannel channel = io.grpc.ManagedChannelBuilder.forTarget(target).usePlaintext().build();
     try {
       return dev.cascade.proto.v1.CascadeGrpc.newBlockingStub(channel)
@@ -114,6 +116,67 @@ class ApiKeysTest {
     assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 2");
     Files.writeString(file, "# nothing\n");
     assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("holds no key");
+  }
+
+  @Test
+  void aKeyOverItsLimitIsRefusedUntilItsNextWindowOverGrpcWithThePushback() throws Exception {
+    Path file = dir.resolve("keys");
+    // batch: api.rate-limit (3/s); search-team its own 1/min; open: none, whatever the default
+    Files.writeString(file, "batch k-batch-0123456789abcdef\nsearch-team k-search-0123456789abcdef 1/min\n"
+        + "open k-open-0123456789abcdef none\n");
+    long[] now = {0};
+    PrometheusRegistry registry = new PrometheusRegistry();
+    ApiKeys keys = ApiKeys.load(file, null).limitedTo(dev.cascade.router.config.RateLimit.parse("3/s"), () -> now[0])
+        .counted(registry);
+    FakeKafkaServer server = new FakeKafkaServer(
+        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
+        Duration.ofSeconds(5), keys);
+    String target = "127.0.0.1:" + server.port();
+    try {
+      now[0] = 100_000_000L; // 0.1 s into the first window
+      for (int i = 0; i < 3; i++) {
+        assertThat(generate(target, "k-batch-0123456789abcdef", null)).isEqualTo("HELLO");
+      }
+      io.grpc.StatusRuntimeException over = org.junit.jupiter.api.Assertions.assertThrows(
+          io.grpc.StatusRuntimeException.class, () -> generate(target, "k-batch-0123456789abcdef", null));
+      assertThat(over.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.RESOURCE_EXHAUSTED);
+      assertThat(over.getStatus().getDescription()).isEqualTo("API key 'batch' is over its limit of 3/s generation"
+          + " calls on this router (api.rate-limit); retry in 900 ms");
+      assertThat(over.getTrailers().get(ApiKeys.RETRY_PUSHBACK_MS)).isEqualTo("900");
+      // Feedback is not limited.
+      CommandLineRun feedback = CommandLineRun.of("feedback", "--target", target, "--request-id", "r-1", "--correct",
+          "--api-key", "k-batch-0123456789abcdef");
+      assertThat(feedback.exitCode()).as(feedback.err()).isEqualTo(0);
+      // The next window: three more.
+      now[0] = 1_050_000_000L;
+      assertThat(generate(target, "k-batch-0123456789abcdef", null)).isEqualTo("HELLO");
+      // A key's own limit wins, and its refusal names the file.
+      assertThat(generate(target, "k-search-0123456789abcdef", null)).isEqualTo("HELLO");
+      assertThatThrownBy(() -> generate(target, "k-search-0123456789abcdef", null))
+          .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+              .contains("'search-team' is over its limit of 1/min").contains("its line in api.keys-file"));
+      for (int i = 0; i < 10; i++) {
+        assertThat(generate(target, "k-open-0123456789abcdef", null)).isEqualTo("HELLO");
+      }
+      assertThat(scrape(registry)).contains("cascade_api_rate_limited_total{key=\"batch\"} 1.0")
+          .contains("cascade_api_rate_limited_total{key=\"search-team\"} 1.0")
+          .contains("cascade_api_rate_limited_total{key=\"open\"} 0.0")
+          .contains("cascade_api_requests_total{key=\"batch\"} 5.0");
+    } finally {
+      server.stop();
+    }
+  }
+
+  @Test
+  void aKeysOwnLimitIsCheckedWhenTheFileIsRead() throws Exception {
+    Path file = dir.resolve("bad-limit");
+    Files.writeString(file, "ok k-0123456789abcdef 10/day\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 1: the limit of 'ok' '10/day':"
+        + " expected N/s, N/min or N/h");
+    Files.writeString(file, "ok k-0123456789abcdef 10/s extra\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 1: expected 'NAME KEY' or"
+        + " 'NAME KEY LIMIT'");
   }
 
   private static String scrape(PrometheusRegistry registry) throws Exception {

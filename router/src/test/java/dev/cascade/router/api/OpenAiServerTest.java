@@ -590,6 +590,40 @@ class OpenAiServerTest {
   }
 
   @Test
+  void aKeyOverItsLimitIs429WithTheWaitUntilItsNextWindow() throws Exception {
+    server.stop();
+    Path keys = dir.resolve("limited-keys");
+    Files.writeString(keys, "team " + KEY + " 2/min\n");
+    long[] now = {15_000_000_000L};
+    registry = new PrometheusRegistry();
+    server = new OpenAiServer(channel, new RequestValidator(FakeKafkaServer.model(p -> Optional.empty())),
+        ApiKeys.load(keys, null).limitedTo(dev.cascade.router.config.RateLimit.NONE, () -> now[0]).counted(registry),
+        TokenCounter.approximate(), new OpenAiServer.Settings(Duration.ofSeconds(5), 48, 16), feedback)
+        .start("127.0.0.1", 0);
+    String body = "{\"model\": \"cascade\", \"prompt\": \"x\"}";
+    assertThat(post("/completions", body, KEY).statusCode()).isEqualTo(200);
+    assertThat(post("/chat/completions", "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\","
+        + " \"content\": \"y\"}]}", KEY).statusCode()).isEqualTo(200);
+    now[0] += 20_000_000_000L; // 20 s into the window: 40 s to go
+    HttpResponse<String> over = post("/completions", body, KEY);
+    assertThat(over.statusCode()).isEqualTo(429);
+    assertThat(over.headers().firstValue("Retry-After")).hasValue("40");
+    assertThat(error(over).path("code").asText()).isEqualTo("rate_limit_exceeded");
+    assertThat(error(over).path("message").asText()).isEqualTo("API key 'team' is over its limit of 2/min generation"
+        + " calls on this router (its line in api.keys-file); retry in 40000 ms");
+    assertThat(channel.submitted).hasSize(2);
+    // Not generation calls: not limited.
+    assertThat(http.send(HttpRequest.newBuilder(URI.create(base() + "/models")).header("Authorization", "Bearer " + KEY)
+        .build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
+    // The OpenAI client sees its RateLimitException.
+    assertThatThrownBy(() -> client(KEY).completions().create(CompletionCreateParams.builder().model("cascade")
+        .prompt("x").build())).isInstanceOf(com.openai.errors.RateLimitException.class);
+    now[0] += 40_000_000_000L;
+    assertThat(post("/completions", body, KEY).statusCode()).isEqualTo(200);
+    assertThat(channel.submitted).hasSize(3);
+  }
+
+  @Test
   void theRequestsDeadlineFallsTheMarginBeforeTheAnswerWaitEndsButNeverBeforeItsMiddle() throws Exception {
     start(Duration.ofSeconds(5), 16, Duration.ofSeconds(1));
     assertThat(post("/completions", "{\"model\": \"cascade\", \"prompt\": \"x\"}", KEY).statusCode()).isEqualTo(200);
