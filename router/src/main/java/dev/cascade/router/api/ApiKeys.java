@@ -33,7 +33,8 @@ import java.util.function.Supplier;
  * key's name, never the key. The file has one key per line, {@code NAME KEY}, or {@code NAME KEY
  * LIMIT} with the key's own limit on generation calls ({@link RateLimit}: {@code 100/s}, {@code
  * 600/min}, {@code none}), which wins over {@code api.rate-limit}; blank lines and lines starting
- * with {@code #} are skipped; it is read once, at start. A generation call over its key's limit is
+ * with {@code #} are skipped; it is read at start and again by {@link #reload}. A generation call
+ * over its key's limit is
  * refused, {@code RESOURCE_EXHAUSTED} here and 429 on the HTTP door, and counted in {@code
  * cascade_api_rate_limited_total}; the limit is this router's: each router counts its own calls.
  */
@@ -44,23 +45,30 @@ public final class ApiKeys implements ServerInterceptor {
   static final Metadata.Key<String> RETRY_PUSHBACK_MS = Metadata.Key.of("grpc-retry-pushback-ms",
       Metadata.ASCII_STRING_MARSHALLER);
 
-  private final Map<String, byte[]> keys;
-  /** Each key's own limit, from its line of the file; absent: the default ({@link #limitedTo}). */
-  private final Map<String, RateLimit> ownLimits;
-  /** Each limited key's limiter, shared by both doors; absent: not limited. */
-  private final Map<String, RateLimiter> limiters;
-  private final Map<String, RateLimit> limits;
-  private final Counter requests;
-  private final Counter limited;
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ApiKeys.class);
 
-  private ApiKeys(Map<String, byte[]> keys, Map<String, RateLimit> ownLimits, Map<String, RateLimit> limits,
-      Map<String, RateLimiter> limiters, Counter requests, Counter limited) {
-    this.keys = keys;
-    this.ownLimits = ownLimits;
-    this.limits = limits;
-    this.limiters = limiters;
-    this.requests = requests;
-    this.limited = limited;
+  /** The keys file as read: each key, and each key's own limit from its line. */
+  private record Parsed(Map<String, byte[]> keys, Map<String, RateLimit> ownLimits, String digest) {}
+
+  /**
+   * What is in force: the keys, each key's limit and each limited key's limiter, shared by both
+   * doors; swapped whole by a reload.
+   */
+  private record Table(Parsed parsed, Map<String, RateLimit> limits, Map<String, RateLimiter> limiters) {}
+
+  private final Path file;
+  private volatile Table table;
+  private RateLimit byDefault = RateLimit.NONE;
+  private Supplier<Long> nanoTime = System::nanoTime;
+  private volatile Counter requests;
+  private volatile Counter limited;
+  private volatile Counter reloads;
+  /** Why the last reload refused the file, so that it is logged once, not at every look. */
+  private String refusedReason;
+
+  private ApiKeys(Path file, Parsed parsed) {
+    this.file = file;
+    this.table = table(parsed, null);
   }
 
   /**
@@ -71,64 +79,101 @@ public final class ApiKeys implements ServerInterceptor {
    *     name repeats, or there is no key
    */
   public static ApiKeys load(Path file, PrometheusRegistry registry) {
-    Map<String, byte[]> keys = new LinkedHashMap<>();
-    Map<String, RateLimit> ownLimits = new LinkedHashMap<>();
+    return new ApiKeys(file, parse(file, read(file))).counted(registry);
+  }
+
+  private static byte[] read(Path file) {
     try {
-      int n = 0;
-      for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-        n++;
-        String t = line.strip();
-        if (t.isEmpty() || t.startsWith("#")) {
-          continue;
-        }
-        String[] parts = t.split("\\s+");
-        if (parts.length < 2 || parts.length > 3 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
-          throw new IllegalArgumentException("api.keys-file " + file + " line " + n
-              + ": expected 'NAME KEY' or 'NAME KEY LIMIT' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16"
-              + " characters; limit: " + RateLimit.FORMS + ")");
-        }
-        if (keys.put(parts[0], parts[1].getBytes(StandardCharsets.UTF_8)) != null) {
-          throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": name '" + parts[0]
-              + "' repeats");
-        }
-        if (parts.length == 3) {
-          try {
-            ownLimits.put(parts[0], RateLimit.parse(parts[2]));
-          } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": the limit of '" + parts[0]
-                + "' " + e.getMessage(), e);
-          }
-        }
-      }
+      return Files.readAllBytes(file);
     } catch (java.nio.file.NoSuchFileException e) {
       throw new UncheckedIOException("api.keys-file " + file + ": no such file", e);
     } catch (IOException e) {
       throw new UncheckedIOException("api.keys-file " + file + ": " + e.getMessage(), e);
     }
+  }
+
+  private static Parsed parse(Path file, byte[] bytes) {
+    Map<String, byte[]> keys = new LinkedHashMap<>();
+    Map<String, RateLimit> ownLimits = new LinkedHashMap<>();
+    String text;
+    try {
+      text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new IllegalArgumentException("api.keys-file " + file + " is not UTF-8 text", e);
+    }
+    int n = 0;
+    for (String line : text.split("\\R", -1)) {
+      n++;
+      String t = line.strip();
+      if (t.isEmpty() || t.startsWith("#")) {
+        continue;
+      }
+      String[] parts = t.split("\\s+");
+      if (parts.length < 2 || parts.length > 3 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
+        throw new IllegalArgumentException("api.keys-file " + file + " line " + n
+            + ": expected 'NAME KEY' or 'NAME KEY LIMIT' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16"
+            + " characters; limit: " + RateLimit.FORMS + ")");
+      }
+      if (keys.put(parts[0], parts[1].getBytes(StandardCharsets.UTF_8)) != null) {
+        throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": name '" + parts[0]
+            + "' repeats");
+      }
+      if (parts.length == 3) {
+        try {
+          ownLimits.put(parts[0], RateLimit.parse(parts[2]));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": the limit of '" + parts[0]
+              + "' " + e.getMessage(), e);
+        }
+      }
+    }
     if (keys.isEmpty()) {
       throw new IllegalArgumentException("api.keys-file " + file + " holds no key");
     }
-    return new ApiKeys(keys, ownLimits, Map.of(), Map.of(), null, null).limitedTo(RateLimit.NONE, System::nanoTime)
-        .counted(registry);
+    return new Parsed(Map.copyOf(keys), Map.copyOf(ownLimits), digest(bytes));
+  }
+
+  private static String digest(byte[] bytes) {
+    try {
+      return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /**
-   * These keys, each limited to its own limit from the file or else to {@code byDefault} ({@code
-   * api.rate-limit}); {@code nanoTime} is the limiters' clock. The limiters are fresh: every door
-   * given the returned keys shares them.
+   * The table of {@code parsed} under the current default limit: a key whose limit is unchanged
+   * keeps {@code previous}'s limiter (a reload does not give it a fresh window); the others get a
+   * fresh one.
    */
-  public ApiKeys limitedTo(RateLimit byDefault, Supplier<Long> nanoTime) {
+  private Table table(Parsed parsed, Table previous) {
     Map<String, RateLimit> limits = new LinkedHashMap<>();
     Map<String, RateLimiter> limiters = new LinkedHashMap<>();
-    for (String name : keys.keySet()) {
-      RateLimit limit = ownLimits.getOrDefault(name, byDefault);
+    for (String name : parsed.keys().keySet()) {
+      RateLimit limit = parsed.ownLimits().getOrDefault(name, byDefault);
       limits.put(name, limit);
-      if (limit.limits()) {
-        limiters.put(name, RateLimiter.of("api-key-" + name, RateLimiterConfig.custom().limitForPeriod(limit.calls())
-            .limitRefreshPeriod(limit.period()).timeoutDuration(Duration.ZERO).build(), nanoTime));
+      if (!limit.limits()) {
+        continue;
       }
+      RateLimiter kept = previous == null || !limit.equals(previous.limits().get(name)) ? null
+          : previous.limiters().get(name);
+      limiters.put(name, kept != null ? kept : RateLimiter.of("api-key-" + name, RateLimiterConfig.custom()
+          .limitForPeriod(limit.calls()).limitRefreshPeriod(limit.period()).timeoutDuration(Duration.ZERO).build(),
+          nanoTime));
     }
-    return new ApiKeys(keys, ownLimits, Map.copyOf(limits), Map.copyOf(limiters), requests, limited);
+    return new Table(parsed, Map.copyOf(limits), Map.copyOf(limiters));
+  }
+
+  /**
+   * Limits each key to its own limit from the file or else to {@code byDefault} ({@code
+   * api.rate-limit}), with fresh limiters on {@code nanoTime}'s clock, shared by every door given
+   * these keys; this, for chaining.
+   */
+  public synchronized ApiKeys limitedTo(RateLimit byDefault, Supplier<Long> nanoTime) {
+    this.byDefault = byDefault;
+    this.nanoTime = nanoTime;
+    this.table = table(table.parsed(), null);
+    return this;
   }
 
   /** As {@link #limitedTo(RateLimit, Supplier)} on the system clock. */
@@ -136,9 +181,89 @@ public final class ApiKeys implements ServerInterceptor {
     return limitedTo(byDefault, System::nanoTime);
   }
 
+  /** What a {@link #reload} did. */
+  public enum Reload { UNCHANGED, RELOADED, REFUSED }
+
+  /**
+   * Reads the file again ({@code api.keys-reload-ms}): when its content changed and it is a valid
+   * keys file, its keys and limits are in force from the next call (a removed key is refused at
+   * once, an added one accepted; a key whose limit is unchanged keeps its window), logged at INFO
+   * by name; when it is not valid (or cannot be read), the keys in force stay, logged at WARN once
+   * per content. Counted in {@code cascade_api_keys_reloads_total{result}}.
+   */
+  public synchronized Reload reload() {
+    byte[] bytes;
+    Parsed parsed;
+    try {
+      bytes = read(file);
+      if (digest(bytes).equals(table.parsed().digest())) {
+        refusedReason = null;
+        return Reload.UNCHANGED;
+      }
+      parsed = parse(file, bytes);
+    } catch (IllegalArgumentException | UncheckedIOException e) {
+      String seen = e instanceof UncheckedIOException ? "unreadable: " + e.getMessage() : e.getMessage();
+      if (!seen.equals(refusedReason)) {
+        refusedReason = seen;
+        count(reloads, "refused");
+        LOG.warn("{}; the {} keys read before stay in force", e.getMessage(), table.parsed().keys().size());
+      }
+      return Reload.REFUSED;
+    }
+    refusedReason = null;
+    Table before = table;
+    Table after = table(parsed, before);
+    java.util.Set<String> added = new java.util.TreeSet<>(after.parsed().keys().keySet());
+    added.removeAll(before.parsed().keys().keySet());
+    java.util.Set<String> removed = new java.util.TreeSet<>(before.parsed().keys().keySet());
+    removed.removeAll(after.parsed().keys().keySet());
+    java.util.Set<String> changed = new java.util.TreeSet<>();
+    for (String name : after.parsed().keys().keySet()) {
+      if (before.parsed().keys().containsKey(name)
+          && (!MessageDigest.isEqual(before.parsed().keys().get(name), after.parsed().keys().get(name))
+              || !after.limits().get(name).equals(before.limits().get(name)))) {
+        changed.add(name);
+      }
+    }
+    table = after;
+    for (Counter c : new Counter[] {requests, limited}) {
+      if (c != null) {
+        added.forEach(c::labelValues);
+      }
+    }
+    count(reloads, "reloaded");
+    LOG.info("api.keys-file {} reloaded: {} keys; added {}, removed {}, key or limit changed {}", file,
+        after.parsed().keys().size(), added, removed, changed);
+    return Reload.RELOADED;
+  }
+
+  /**
+   * Calls {@link #reload} every {@code every} on a daemon thread, until the returned handle is
+   * closed; nothing when {@code every} is zero.
+   */
+  public AutoCloseable reloadEvery(Duration every) {
+    if (every.isZero()) {
+      return () -> { };
+    }
+    java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors
+        .newSingleThreadScheduledExecutor(r -> {
+          Thread t = new Thread(r, "api-keys-reload");
+          t.setDaemon(true);
+          return t;
+        });
+    timer.scheduleWithFixedDelay(() -> {
+      try {
+        reload();
+      } catch (RuntimeException e) {
+        LOG.warn("api.keys-file {}: reload failed: {}", file, e.toString());
+      }
+    }, every.toMillis(), every.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    return timer::shutdownNow;
+  }
+
   /** The limit of the key named {@code name} ({@link RateLimit#NONE} when it has none). */
   RateLimit limitOf(String name) {
-    return limits.getOrDefault(name, RateLimit.NONE);
+    return table.limits().getOrDefault(name, RateLimit.NONE);
   }
 
   /**
@@ -147,15 +272,14 @@ public final class ApiKeys implements ServerInterceptor {
    * cascade_api_rate_limited_total}.
    */
   java.util.OptionalLong refusedForMs(String name) {
-    RateLimiter limiter = limiters.get(name);
+    Table t = table;
+    RateLimiter limiter = t.limiters().get(name);
     if (limiter == null || limiter.acquirePermission()) {
       return java.util.OptionalLong.empty();
     }
-    if (limited != null) {
-      limited.labelValues(name).inc();
-    }
+    count(limited, name);
     long nanos = limiter instanceof AtomicRateLimiter atomic ? atomic.getDetailedMetrics().getNanosToWait()
-        : limitOf(name).period().toNanos();
+        : t.limits().get(name).period().toNanos();
     return java.util.OptionalLong.of(Math.max(1, (nanos + 999_999) / 1_000_000));
   }
 
@@ -163,31 +287,41 @@ public final class ApiKeys implements ServerInterceptor {
   String refusal(String name, long waitMs) {
     RateLimit limit = limitOf(name);
     return "API key '" + name + "' is over its limit of " + limit + " generation calls on this router ("
-        + (ownLimits.containsKey(name) ? "its line in api.keys-file" : "api.rate-limit") + "); retry in " + waitMs
+        + (table.parsed().ownLimits().containsKey(name) ? "its line in api.keys-file" : "api.rate-limit")
+        + "); retry in " + waitMs
         + " ms";
   }
 
   /**
-   * These keys, counting generation calls by key name in {@code registry} ({@code
-   * cascade_api_requests_total}; null: not counted): for keys read before the registry existed.
+   * Counts generation calls by key name in {@code registry} ({@code cascade_api_requests_total},
+   * {@code cascade_api_rate_limited_total}) and reloads ({@code cascade_api_keys_reloads_total});
+   * null: not counted. For keys read before the registry existed; this, for chaining.
    */
-  public ApiKeys counted(PrometheusRegistry registry) {
-    Counter counter = registry == null ? null : Counter.builder().name("cascade_api_requests_total")
+  public synchronized ApiKeys counted(PrometheusRegistry registry) {
+    if (registry == null) {
+      return this;
+    }
+    Counter counter = Counter.builder().name("cascade_api_requests_total")
         .help("Cascade.Generate and OpenAI-compatible HTTP generation calls by API key name (api.keys-file),"
             + " never the key itself")
         .labelNames("key").withoutExemplars().register(registry);
-    Counter refused = registry == null ? null : Counter.builder()
-        .name("cascade_api_rate_limited_total")
+    Counter refused = Counter.builder().name("cascade_api_rate_limited_total")
         .help("Generation calls refused because their API key was over its limit (api.rate-limit, or the key's own"
             + " in api.keys-file), by key name")
         .labelNames("key").withoutExemplars().register(registry);
-    if (counter != null) {
-      keys.keySet().forEach(counter::labelValues); // every key's series from 0, so unused keys show too
-    }
-    if (refused != null) {
-      keys.keySet().forEach(refused::labelValues);
-    }
-    return new ApiKeys(keys, ownLimits, limits, limiters, counter, refused);
+    Counter reloaded = Counter.builder().name("cascade_api_keys_reloads_total")
+        .help("Reloads of api.keys-file whose content had changed, by result: reloaded (in force), refused (not a"
+            + " valid keys file, or unreadable: the keys before stay)")
+        .labelNames("result").withoutExemplars().register(registry);
+    // Every key's series from 0, so unused keys show too.
+    table.parsed().keys().keySet().forEach(counter::labelValues);
+    table.parsed().keys().keySet().forEach(refused::labelValues);
+    reloaded.labelValues("reloaded");
+    reloaded.labelValues("refused");
+    this.requests = counter;
+    this.limited = refused;
+    this.reloads = reloaded;
+    return this;
   }
 
   @Override
@@ -273,15 +407,19 @@ public final class ApiKeys implements ServerInterceptor {
 
   /** Counts one call made with the key named {@code name} in {@code cascade_api_requests_total}. */
   void count(String name) {
-    if (requests != null) {
-      requests.labelValues(name).inc();
+    count(requests, name);
+  }
+
+  private static void count(Counter counter, String label) {
+    if (counter != null) {
+      counter.labelValues(label).inc();
     }
   }
 
   /** The name of the key, comparing every key in constant time; null when none matches. */
   private String nameOf(byte[] presented) {
     String match = null;
-    for (Map.Entry<String, byte[]> e : keys.entrySet()) {
+    for (Map.Entry<String, byte[]> e : table.parsed().keys().entrySet()) {
       if (MessageDigest.isEqual(e.getValue(), presented)) {
         match = e.getKey();
       }

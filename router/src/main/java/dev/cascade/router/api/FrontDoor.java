@@ -36,6 +36,8 @@ public final class FrontDoor implements AutoCloseable {
   private final String adminToken;
   /** Null when off ({@code front-door.reply-topic-reaper.enabled=false}, shared replies) or not started yet. */
   private volatile ReplyTopicReaper reaper;
+  /** Stops the API keys' reloading ({@code api.keys-reload-ms}); nothing to stop without keys. */
+  private volatile AutoCloseable keysReload = () -> { };
 
   private FrontDoor(KafkaRequestChannel requests, PolicyTopic policies, RulesTopic ruleVersions,
       FeedbackTopic.Sink feedback, CascadeServer server, OpenAiServer http, String adminToken) {
@@ -176,7 +178,7 @@ public final class FrontDoor implements AutoCloseable {
     if (!config.get(CascadeConfig.HTTP_ENABLED)) {
       LOG.info("the OpenAI-compatible HTTP door is off (http.enabled=false)");
       return new FrontDoor(requests, policies, ruleVersions, feedback, server, null, token)
-          .withReaper(config, clientProps, registry);
+          .withReaper(config, clientProps, registry).withKeysReload(config, apiKeys);
     }
     OpenAiServer http = new OpenAiServer(requests, validator, apiKeys, TokenCounter.of(validator), new OpenAiServer.Settings(
         Duration.ofMillis(config.get(CascadeConfig.GRPC_DEFAULT_DEADLINE_MS)), config.get(CascadeConfig.MAX_NEW_TOKENS),
@@ -213,7 +215,15 @@ public final class FrontDoor implements AutoCloseable {
           + " only; http.tls.key-store gives this door HTTPS (see SECURITY.md)", http.port());
     }
     return new FrontDoor(requests, policies, ruleVersions, feedback, server, http, token)
-        .withReaper(config, clientProps, registry);
+        .withReaper(config, clientProps, registry).withKeysReload(config, apiKeys);
+  }
+
+  /** Reloads {@code keys} every {@code api.keys-reload-ms} (none: nothing) until this door closes. */
+  private FrontDoor withKeysReload(CascadeConfig config, ApiKeys keys) {
+    if (keys != null) {
+      keysReload = keys.reloadEvery(Duration.ofMillis(config.get(CascadeConfig.API_KEYS_RELOAD_MS)));
+    }
+    return this;
   }
 
   /**
@@ -361,6 +371,11 @@ public final class FrontDoor implements AutoCloseable {
    */
   @Override
   public void close() {
+    try {
+      keysReload.close();
+    } catch (Exception e) {
+      LOG.warn("stopping the API keys' reload: {}", e.toString());
+    }
     if (reaper != null) {
       reaper.close(); // before the reply topic goes: the reaper re-creates its own topic when it finds it gone
     }

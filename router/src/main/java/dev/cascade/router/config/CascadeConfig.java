@@ -430,6 +430,10 @@ public final class CascadeConfig {
           + " another user owns or group or others may read is refused, but for root's on a read-only mount (SECURITY.md)");
   public static final ConfigKey<String> API_KEYS_FILE = ConfigKey.string("api.keys-file", "",
       "file of API keys ('NAME KEY' per line): Cascade.Generate then requires one (UNAUTHENTICATED otherwise); empty: open");
+  public static final ConfigKey<Integer> API_KEYS_RELOAD_MS = ConfigKey.intInRange("api.keys-reload-ms", 10_000, 0,
+      3_600_000, "how often the router reads api.keys-file again: a changed, valid file is in force from the next"
+          + " call (keys added, removed or replaced, limits changed), an invalid one is logged and the keys before"
+          + " stay; 0: read once, at start");
   public static final ConfigKey<RateLimit> API_RATE_LIMIT = new ConfigKey<>("api.rate-limit", "none",
       RateLimit::parse, v -> true, RateLimit.FORMS,
       "generation calls each API key may make, on this router's doors together (e.g. 100/s, 600/min); more are"
@@ -503,7 +507,8 @@ public final class CascadeConfig {
       LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_SMALL_MAX_PASS_ON, LEARN_TIER_MAX_PASS_ON, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, SCHEMAS_WRITE_VERSIONS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
       HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
-      REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, API_RATE_LIMIT, GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
+      REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, API_KEYS_RELOAD_MS, API_RATE_LIMIT,
+      GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, HTTP_TLS_KEY_STORE, HTTP_TLS_KEY_STORE_PASSWORD,
       HTTP_TLS_CLIENT_TRUST_STORE, HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD, LARGE_TLS_TRUST_STORE, LARGE_TLS_TRUST_STORE_PASSWORD,
       LARGE_TLS_KEY_STORE, LARGE_TLS_KEY_STORE_PASSWORD, GRPC_DEFAULT_DEADLINE_MS, FRONT_DOOR_DEADLINE_MARGIN_MS,

@@ -169,6 +169,70 @@ class ApiKeysTest {
   }
 
   @Test
+  void aReloadPutsAChangedValidFileInForceAndKeepsTheKeysWhenItIsNot() throws Exception {
+    Path file = dir.resolve("rotating");
+    Files.writeString(file, "batch k-batch-0123456789abcdef\nold k-old-0123456789abcdef\n");
+    long[] now = {100_000_000L};
+    PrometheusRegistry registry = new PrometheusRegistry();
+    ApiKeys keys = ApiKeys.load(file, null).limitedTo(dev.cascade.router.config.RateLimit.parse("2/s"), () -> now[0])
+        .counted(registry);
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.UNCHANGED);
+    assertThat(keys.refusedForMs("batch")).isEmpty();
+    assertThat(keys.refusedForMs("batch")).isEmpty();
+    assertThat(keys.refusedForMs("batch")).isPresent();
+    // Rotated: 'old' goes, 'new' comes, batch's limit is unchanged (its window is kept: still refused).
+    Files.writeString(file, "batch k-batch-0123456789abcdef\nnew k-new-0123456789abcdef 1/min\n");
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.RELOADED);
+    assertThat(keys.nameOf(java.util.List.of("k-old-0123456789abcdef"))).isNull();
+    assertThat(keys.nameOf(java.util.List.of("k-new-0123456789abcdef"))).isEqualTo("new");
+    assertThat(keys.refusedForMs("batch")).isPresent();
+    assertThat(keys.refusedForMs("new")).isEmpty();
+    assertThat(keys.refusedForMs("new")).isPresent();
+    // A broken file: the keys in force stay, refused once however often it is looked at.
+    Files.writeString(file, "batch k-batch-0123456789abcdef\nnew short\n");
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.REFUSED);
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.REFUSED);
+    assertThat(keys.nameOf(java.util.List.of("k-new-0123456789abcdef"))).isEqualTo("new");
+    Files.delete(file);
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.REFUSED);
+    assertThat(keys.nameOf(java.util.List.of("k-batch-0123456789abcdef"))).isEqualTo("batch");
+    // Fixed: in force again, batch's limit changed (a fresh window).
+    Files.writeString(file, "batch k-batch-0123456789abcdef 5/s\n");
+    assertThat(keys.reload()).isEqualTo(ApiKeys.Reload.RELOADED);
+    assertThat(keys.refusedForMs("batch")).isEmpty();
+    assertThat(keys.nameOf(java.util.List.of("k-new-0123456789abcdef"))).isNull();
+    assertThat(scrape(registry)).contains("cascade_api_keys_reloads_total{result=\"reloaded\"} 2.0")
+        .contains("cascade_api_keys_reloads_total{result=\"refused\"} 2.0")
+        .contains("cascade_api_requests_total{key=\"new\"} 0.0");
+  }
+
+  @Test
+  void theGrpcDoorTakesARotatedKeyWithoutARestart() throws Exception {
+    Path file = dir.resolve("rotated-live");
+    Files.writeString(file, "team k-first-0123456789abcdef\n");
+    ApiKeys keys = ApiKeys.load(file, null);
+    FakeKafkaServer server = new FakeKafkaServer(
+        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
+        Duration.ofSeconds(5), keys);
+    String target = "127.0.0.1:" + server.port();
+    try (AutoCloseable reloading = keys.reloadEvery(Duration.ofMillis(50))) {
+      assertThat(generate(target, "k-first-0123456789abcdef", null)).isEqualTo("HELLO");
+      Files.writeString(file, "team k-second-0123456789abcdef\n");
+      long until = System.nanoTime() + 30_000_000_000L;
+      while (keys.nameOf(java.util.List.of("k-second-0123456789abcdef")) == null && System.nanoTime() < until) {
+        Thread.sleep(20);
+      }
+      assertThat(generate(target, "k-second-0123456789abcdef", null)).isEqualTo("HELLO");
+      assertThatThrownBy(() -> generate(target, "k-first-0123456789abcdef", null))
+          .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(e.getStatus().getCode())
+              .isEqualTo(io.grpc.Status.Code.UNAUTHENTICATED));
+    } finally {
+      server.stop();
+    }
+  }
+
+  @Test
   void aKeysOwnLimitIsCheckedWhenTheFileIsRead() throws Exception {
     Path file = dir.resolve("bad-limit");
     Files.writeString(file, "ok k-0123456789abcdef 10/day\n");
