@@ -29,10 +29,7 @@ class ApiKeysTest {
     Path file = dir.resolve("keys");
     Files.writeString(file, "# team keys\nsearch-team k-search-0123456789abcdef\n\nbatch k-batch-0123456789abcdef\n");
     PrometheusRegistry registry = new PrometheusRegistry();
-    FakeKafkaServer server = new FakeKafkaServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
-        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
-        Duration.ofSeconds(5), ApiKeys.load(file, registry));
+    FakeKafkaServer server = server(ApiKeys.load(file, registry));
     String target = "127.0.0.1:" + server.port();
     try {
       CommandLineRun none = CommandLineRun.of("ask", "--target", target, "--prompt", "hello");
@@ -73,6 +70,13 @@ class ApiKeysTest {
     } finally {
       server.stop();
     }
+  }
+
+  /** A loopback door answering the prompt upper-cased, guarded by {@code keys}. */
+  private static FakeKafkaServer server(ApiKeys keys) throws Exception {
+    return new FakeKafkaServer(NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
+        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
+        Duration.ofSeconds(5), keys);
   }
 
   /** A Generate call with both key headers as given; its answer's text. */
@@ -128,10 +132,7 @@ class ApiKeysTest {
     PrometheusRegistry registry = new PrometheusRegistry();
     ApiKeys keys = ApiKeys.load(file, null).limitedTo(dev.cascade.router.config.RateLimit.parse("3/s"), () -> now[0])
         .counted(registry);
-    FakeKafkaServer server = new FakeKafkaServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
-        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
-        Duration.ofSeconds(5), keys);
+    FakeKafkaServer server = server(keys);
     String target = "127.0.0.1:" + server.port();
     try {
       now[0] = 100_000_000L; // 0.1 s into the first window
@@ -211,10 +212,7 @@ class ApiKeysTest {
     Path file = dir.resolve("rotated-live");
     Files.writeString(file, "team k-first-0123456789abcdef\n");
     ApiKeys keys = ApiKeys.load(file, null);
-    FakeKafkaServer server = new FakeKafkaServer(
-        NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)),
-        prompt -> Optional.empty(), new DeferralPolicy("chow-sum", 0, 2.0, 0, 0, 1, "config", 0, ""), "admin-tok",
-        Duration.ofSeconds(5), keys);
+    FakeKafkaServer server = server(keys);
     String target = "127.0.0.1:" + server.port();
     try (AutoCloseable reloading = keys.reloadEvery(Duration.ofMillis(50))) {
       assertThat(generate(target, "k-first-0123456789abcdef", null)).isEqualTo("HELLO");
