@@ -63,6 +63,11 @@ final class OpenAiServer {
       " (a model's own lower limit then applies)", ApiRecords.MAX_METADATA_KEY_LENGTH,
       ApiRecords.MAX_METADATA_VALUE_LENGTH);
   private static final String KEY_NAME = "cascade.openai.key-name";
+  /** Readiness for HTTP load balancers; {@code /health/live} beside it is liveness. */
+  static final String HEALTH_PATH = "/health";
+  private static final String HEALTH_SERVING = "{\"status\":\"SERVING\"}";
+  private static final String HEALTH_NOT_SERVING = "{\"status\":\"NOT_SERVING\"}";
+  private static final String HEALTH_LIVE = "{\"status\":\"LIVE\"}";
   /** Seconds a refused caller should wait (a key over its limit), for {@code Retry-After}; absent: 1. */
   private static final String RETRY_AFTER_S = "cascade.openai.retry-after-s";
   /** The id a generation call's request got (its answer's id), for the log line of a failure. */
@@ -212,6 +217,20 @@ final class OpenAiServer {
       };
       config.routes.get("/v1/models", models);
       config.routes.head("/v1/models", models);
+      // For HTTP load balancers and probes, without an API key: readiness as the gRPC door's health says
+      // it (503 while not serving or stopping), and liveness (200 while this server answers at all).
+      io.javalin.http.Handler health = ctx -> {
+        boolean serving = !stopping && channel.healthy() && ready.getAsBoolean();
+        if (!serving) {
+          ctx.header("Retry-After", "1");
+        }
+        json(ctx, serving ? 200 : 503, serving ? HEALTH_SERVING : HEALTH_NOT_SERVING);
+      };
+      io.javalin.http.Handler live = ctx -> json(ctx, 200, HEALTH_LIVE);
+      config.routes.get(HEALTH_PATH, health);
+      config.routes.head(HEALTH_PATH, health);
+      config.routes.get(HEALTH_PATH + "/live", live);
+      config.routes.head(HEALTH_PATH + "/live", live);
       config.routes.get("/v1/models/{model}", model);
       config.routes.head("/v1/models/{model}", model);
       config.routes.exception(OpenAiError.class, (e, ctx) -> error(ctx, e));
@@ -296,8 +315,11 @@ final class OpenAiServer {
     }
   }
 
-  /** Before every call: shutting down (503), then the API key (401). */
+  /** Before every call: shutting down (503), then the API key (401); the health paths need neither. */
   private void admit(Context ctx) {
+    if (ctx.path().equals(HEALTH_PATH) || ctx.path().equals(HEALTH_PATH + "/live")) {
+      return;
+    }
     if (stopping) {
       throw new OpenAiError(503, "server_error", null, "shutting_down", RequestChannel.SHUTTING_DOWN);
     }
@@ -601,7 +623,7 @@ final class OpenAiServer {
   private static OpenAiError unknownPath(Context ctx) {
     return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
         + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
-        + " GET /v1/models/cascade, POST /v1/feedback");
+        + " GET /v1/models/cascade, POST /v1/feedback, GET /health, GET /health/live");
   }
 
   private static void error(Context ctx, OpenAiError e) {

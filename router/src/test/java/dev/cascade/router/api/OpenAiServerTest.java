@@ -590,6 +590,36 @@ class OpenAiServerTest {
   }
 
   @Test
+  void theHealthPathsNeedNoKeyAndSayWhetherTheRouterServes() throws Exception {
+    HttpResponse<String> ready = get("/health");
+    assertThat(ready.statusCode()).isEqualTo(200);
+    assertThat(ready.body()).isEqualTo("{\"status\":\"SERVING\"}");
+    channel.readerHealthy = false; // the reply reader is down: no answer would come back
+    HttpResponse<String> notReady = get("/health");
+    assertThat(notReady.statusCode()).isEqualTo(503);
+    assertThat(notReady.body()).isEqualTo("{\"status\":\"NOT_SERVING\"}");
+    assertThat(notReady.headers().firstValue("Retry-After")).hasValue("1");
+    HttpResponse<String> live = get("/health/live");
+    assertThat(live.statusCode()).isEqualTo(200);
+    assertThat(live.body()).isEqualTo("{\"status\":\"LIVE\"}");
+    channel.readerHealthy = true;
+    server.healthFollows(() -> false); // the stream threads are not running
+    assertThat(get("/health").statusCode()).isEqualTo(503);
+    server.healthFollows(() -> true);
+    assertThat(get("/health").statusCode()).isEqualTo(200);
+    // Another method: 405, and nothing was sent to the router.
+    assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/health"))
+        .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+        .isEqualTo(405);
+    assertThat(channel.submitted).isEmpty();
+  }
+
+  private HttpResponse<String> get(String path) throws Exception {
+    return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path)).build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
   void aKeyOverItsLimitIs429WithTheWaitUntilItsNextWindow() throws Exception {
     server.stop();
     Path keys = dir.resolve("limited-keys");
