@@ -1,15 +1,15 @@
 package dev.cascade.router.api;
 
+import dev.cascade.router.config.RateLimit;
+import io.github.resilience4j.ratelimiter.RateLimiter;
+import io.github.resilience4j.ratelimiter.RateLimiterConfig;
+import io.github.resilience4j.ratelimiter.internal.AtomicRateLimiter;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.prometheus.metrics.core.metrics.Counter;
-import dev.cascade.router.config.RateLimit;
-import io.github.resilience4j.ratelimiter.RateLimiter;
-import io.github.resilience4j.ratelimiter.RateLimiterConfig;
-import io.github.resilience4j.ratelimiter.internal.AtomicRateLimiter;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,9 +34,9 @@ import java.util.function.Supplier;
  * LIMIT} with the key's own limit on generation calls ({@link RateLimit}: {@code 100/s}, {@code
  * 600/min}, {@code none}), which wins over {@code api.rate-limit}; blank lines and lines starting
  * with {@code #} are skipped; it is read at start and again by {@link #reload}. A generation call
- * over its key's limit is
- * refused, {@code RESOURCE_EXHAUSTED} here and 429 on the HTTP door, and counted in {@code
- * cascade_api_rate_limited_total}; the limit is this router's: each router counts its own calls.
+ * over its key's limit is refused, {@code RESOURCE_EXHAUSTED} here and 429 on the HTTP door, and
+ * counted in {@code cascade_api_rate_limited_total}; the limit is this router's: each router counts
+ * its own calls.
  */
 public final class ApiKeys implements ServerInterceptor {
 
