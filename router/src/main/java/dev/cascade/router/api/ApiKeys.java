@@ -63,7 +63,7 @@ public final class ApiKeys implements ServerInterceptor {
   private volatile Counter requests;
   private volatile Counter limited;
   private volatile Counter reloads;
-  /** Why the last reload refused the file, so that it is logged once, not at every look. */
+  /** The content (digest) or read failure the last reload refused, so that it is logged once, not at every look. */
   private String refusedReason;
 
   private ApiKeys(Path file, Parsed parsed) {
@@ -192,7 +192,7 @@ public final class ApiKeys implements ServerInterceptor {
    * per content. Counted in {@code cascade_api_keys_reloads_total{result}}.
    */
   public synchronized Reload reload() {
-    byte[] bytes;
+    byte[] bytes = null;
     Parsed parsed;
     try {
       bytes = read(file);
@@ -202,7 +202,8 @@ public final class ApiKeys implements ServerInterceptor {
       }
       parsed = parse(file, bytes);
     } catch (IllegalArgumentException | UncheckedIOException e) {
-      String seen = e instanceof UncheckedIOException ? "unreadable: " + e.getMessage() : e.getMessage();
+      // Once per content refused (its digest), or per reason the file could not be read.
+      String seen = bytes == null ? "unreadable: " + e.getMessage() : digest(bytes);
       if (!seen.equals(refusedReason)) {
         refusedReason = seen;
         count(reloads, "refused");

@@ -317,7 +317,8 @@ final class OpenAiServer {
 
   /** Before every call: shutting down (503), then the API key (401); the health paths need neither. */
   private void admit(Context ctx) {
-    if (ctx.path().equals(HEALTH_PATH) || ctx.path().equals(HEALTH_PATH + "/live")) {
+    String path = ctx.path().endsWith("/") ? ctx.path().substring(0, ctx.path().length() - 1) : ctx.path();
+    if (path.equals(HEALTH_PATH) || path.equals(HEALTH_PATH + "/live")) { // as routed: a trailing slash too
       return;
     }
     if (stopping) {
