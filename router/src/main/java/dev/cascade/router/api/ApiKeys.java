@@ -109,14 +109,29 @@ public final class ApiKeys implements ServerInterceptor {
         continue;
       }
       String[] parts = t.split("\\s+");
-      if (parts.length < 2 || parts.length > 3 || !parts[0].matches("[A-Za-z0-9_.-]{1,64}") || parts[1].length() < 16) {
-        throw new IllegalArgumentException("api.keys-file " + file + " line " + n
-            + ": expected 'NAME KEY' or 'NAME KEY LIMIT' (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16"
+      String where = "api.keys-file " + file + " line " + n + ": ";
+      if (parts.length < 2 || parts.length > 3) {
+        throw new IllegalArgumentException(where + "expected 'NAME KEY' or 'NAME KEY LIMIT', found " + parts.length
+            + (parts.length == 1 ? " field" : " fields") + " (name: 1-64 of A-Z a-z 0-9 _ . -; key: at least 16"
             + " characters; limit: " + RateLimit.FORMS + ")");
       }
-      if (keys.put(parts[0], parts[1].getBytes(StandardCharsets.UTF_8)) != null) {
-        throw new IllegalArgumentException("api.keys-file " + file + " line " + n + ": name '" + parts[0]
-            + "' repeats");
+      if (!parts[0].matches("[A-Za-z0-9_.-]{1,64}")) {
+        throw new IllegalArgumentException(where + "the name (first field) must be 1-64 of A-Z a-z 0-9 _ . -");
+      }
+      if (parts[1].length() < 16) {
+        // The key itself is not repeated in the message: it goes to logs.
+        throw new IllegalArgumentException(where + "the key of '" + parts[0] + "' (second field) has "
+            + parts[1].length() + " characters; a key needs at least 16");
+      }
+      byte[] key = parts[1].getBytes(StandardCharsets.UTF_8);
+      for (Map.Entry<String, byte[]> e : keys.entrySet()) {
+        if (!e.getKey().equals(parts[0]) && MessageDigest.isEqual(e.getValue(), key)) {
+          throw new IllegalArgumentException(where + "the key of '" + parts[0] + "' is also the key of '"
+              + e.getKey() + "': a key must have one name, which its calls are counted and limited by");
+        }
+      }
+      if (keys.put(parts[0], key) != null) {
+        throw new IllegalArgumentException(where + "name '" + parts[0] + "' repeats");
       }
       if (parts.length == 3) {
         try {
@@ -207,7 +222,7 @@ public final class ApiKeys implements ServerInterceptor {
       if (!seen.equals(refusedReason)) {
         refusedReason = seen;
         count(reloads, "refused");
-        LOG.warn("{}; the {} keys read before stay in force", e.getMessage(), table.parsed().keys().size());
+        LOG.warn("{}; the {} read before stay in force", e.getMessage(), keyCount(table.parsed()));
       }
       return Reload.REFUSED;
     }
@@ -233,8 +248,8 @@ public final class ApiKeys implements ServerInterceptor {
       }
     }
     count(reloads, "reloaded");
-    LOG.info("api.keys-file {} reloaded: {} keys; added {}, removed {}, key or limit changed {}", file,
-        after.parsed().keys().size(), added, removed, changed);
+    LOG.info("api.keys-file {} reloaded: {}; added {}, removed {}, key or limit changed {}", file,
+        keyCount(after.parsed()), added, removed, changed);
     return Reload.RELOADED;
   }
 
@@ -415,6 +430,11 @@ public final class ApiKeys implements ServerInterceptor {
     if (counter != null) {
       counter.labelValues(label).inc();
     }
+  }
+
+  private static String keyCount(Parsed parsed) {
+    int n = parsed.keys().size();
+    return n + (n == 1 ? " key" : " keys");
   }
 
   /** The name of the key, comparing every key in constant time; null when none matches. */

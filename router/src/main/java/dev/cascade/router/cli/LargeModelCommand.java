@@ -106,6 +106,19 @@ final class LargeModelCommand implements Callable<Integer> {
       description = "Test only: inject faults read from FILE (delay-ms=N, unavailable-fraction=F), re-read every 200 ms.")
   java.nio.file.Path faultFile;
 
+  /**
+   * Opens one store, or null when {@code path} is none: a store that cannot be read or opened is an
+   * error naming the option and its password's (exit 2), as {@code serve}'s start checks.
+   */
+  private static <T> T store(String option, String path, String password, String passwordFrom,
+      java.util.function.Function<dev.cascade.models.server.GrpcTls.Store, T> opener) {
+    try {
+      return opener.apply(dev.cascade.models.server.GrpcTls.Store.of(path, password));
+    } catch (java.io.UncheckedIOException | IllegalArgumentException e) {
+      throw new IllegalArgumentException(option + ": " + e.getMessage() + " (its password: " + passwordFrom + ")", e);
+    }
+  }
+
   /** {@code --host}'s default: every interface. */
   static final String WILDCARD = "0.0.0.0";
 
@@ -128,9 +141,16 @@ final class LargeModelCommand implements Callable<Integer> {
     ports.checkFree(bind);
     // The wildcard as the port alone: every interface, IPv6 too (an explicit 0.0.0.0 would be IPv4 only).
     // The stores, read once: TLS on the gRPC port and, with --http-port, on the HTTP one too.
-    dev.cascade.models.server.GrpcTls.Opened tls = dev.cascade.models.server.GrpcTls.Opened.of(
-        dev.cascade.models.server.GrpcTls.Store.of(tlsKeyStore, tlsKeyStorePassword),
-        dev.cascade.models.server.GrpcTls.Store.of(tlsClientTrustStore, tlsClientTrustStorePassword));
+    dev.cascade.models.server.GrpcTls.Opened tls = new dev.cascade.models.server.GrpcTls.Opened(
+        store("--tls-key-store", tlsKeyStore, tlsKeyStorePassword, "--tls-key-store-password or"
+            + " CASCADE_TLS_KEY_STORE_PASSWORD", dev.cascade.models.server.GrpcTls::openKeyStore),
+        store("--tls-client-trust-store", tlsClientTrustStore, tlsClientTrustStorePassword,
+            "--tls-client-trust-store-password or CASCADE_TLS_CLIENT_TRUST_STORE_PASSWORD",
+            dev.cascade.models.server.GrpcTls::openTrustStore));
+    if (tls.trust() != null && tls.keys() == null) {
+      throw new IllegalArgumentException("--tls-client-trust-store (mutual TLS) needs --tls-key-store too: the"
+          + " server's own certificate");
+    }
     ServerBuilder<?> builder = NettyServerBuilder.forAddress(bind == null ? new InetSocketAddress(port)
         : new InetSocketAddress(bind, port), dev.cascade.models.server.GrpcTls.server(tls));
     TextGenerator generator = TextGenerators.load(model, engine, dev.cascade.models.LoadOptions.DEFAULT

@@ -185,6 +185,10 @@ final class ServeCommand implements Callable<Integer> {
         LOG.warn("api.rate-limit ({}) limits the calls of each API key, and api.keys-file is not set: the doors are"
             + " open and nothing is limited", config.get(CascadeConfig.API_RATE_LIMIT));
       }
+      if (config.given(CascadeConfig.API_KEYS_RELOAD_MS)) {
+        LOG.warn("api.keys-reload-ms is set (from {}), and api.keys-file is not: there is no keys file to reload, and the"
+            + " doors are open", config.sourceOf(CascadeConfig.API_KEYS_RELOAD_MS.name()));
+      }
       return null;
     }
     try {

@@ -117,7 +117,20 @@ class ApiKeysTest {
   void aBadKeysFileIsRefusedAtStartNamingTheLine() throws Exception {
     Path file = dir.resolve("bad");
     Files.writeString(file, "ok k-0123456789abcdef\nshort abc\n");
-    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 2");
+    assertThatThrownBy(() -> ApiKeys.load(file, null))
+        .hasMessageContaining("line 2: the key of 'short' (second field) has 3 characters; a key needs at least 16");
+    Files.writeString(file, "bad/name k-0123456789abcdef\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 1: the name (first field)");
+    Files.writeString(file, "lonely\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 1: expected 'NAME KEY' or"
+        + " 'NAME KEY LIMIT', found 1 field ");
+    Files.writeString(file, "ok k-0123456789abcdef\nok k-other-0123456789abcdef\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("line 2: name 'ok' repeats");
+    // One key under two names: which name would count and limit its calls? Refused.
+    Files.writeString(file, "ok k-0123456789abcdef\nalias k-0123456789abcdef\n");
+    assertThatThrownBy(() -> ApiKeys.load(file, null))
+        .hasMessageContaining("line 2: the key of 'alias' is also the key of 'ok'")
+        .hasMessageNotContaining("k-0123456789abcdef");
     Files.writeString(file, "# nothing\n");
     assertThatThrownBy(() -> ApiKeys.load(file, null)).hasMessageContaining("holds no key");
   }

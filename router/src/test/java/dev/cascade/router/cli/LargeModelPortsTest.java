@@ -21,6 +21,23 @@ class LargeModelPortsTest {
   private static final String NO_MODEL = "/nonexistent/cascade-model-dir";
 
   @Test
+  void aStoreThatCannotBeOpenedIsOneLineNamingTheOptionAndItsPasswordBeforeTheModelLoadsExit2(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    java.nio.file.Path keys = dev.cascade.router.TestCertificates.keyPair(dir, "server", "right-secret");
+    CommandLineRun wrong = CommandLineRun.of("large-model", "--model", NO_MODEL, "--tls-key-store", keys.toString(),
+        "--tls-key-store-password", "wrong-secret");
+    assertThat(wrong.exitCode()).isEqualTo(2);
+    assertThat(wrong.err().strip()).startsWith("error: --tls-key-store: cannot read key store " + keys + ": ")
+        .endsWith("(its password: --tls-key-store-password or CASCADE_TLS_KEY_STORE_PASSWORD)");
+    CommandLineRun trustAlone = CommandLineRun.of("large-model", "--model", NO_MODEL, "--tls-client-trust-store",
+        dev.cascade.router.TestCertificates.trustStoreOf(dir, "server", "right-secret").toString(),
+        "--tls-client-trust-store-password", "right-secret");
+    assertThat(trustAlone.exitCode()).isEqualTo(2);
+    assertThat(trustAlone.err().strip()).startsWith("error: --tls-client-trust-store (mutual TLS) needs"
+        + " --tls-key-store too");
+  }
+
+  @Test
   void aPortOutOfRangeIsOneLineNamingTheOptionBeforeTheModelLoadsExit2() {
     for (String option : new String[] {"--port", "--http-port", "--metrics-port"}) {
       CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, option, "70000");
