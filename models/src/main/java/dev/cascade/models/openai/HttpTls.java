@@ -1,14 +1,20 @@
 package dev.cascade.models.openai;
 
 import dev.cascade.models.server.GrpcTls;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import javax.net.ssl.SSLContext;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.DetectorConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.SecureRequestCustomizer;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.SslConnectionFactory;
+import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.ssl.SslContextFactory;
 
 /**
@@ -47,7 +53,34 @@ public final class HttpTls {
     SecureRequestCustomizer secure = new SecureRequestCustomizer();
     secure.setSniHostCheck(false);
     config.addCustomizer(secure);
-    return new ServerConnector(server, new SslConnectionFactory(ssl, http.getProtocol()), http);
+    SslConnectionFactory tlsFactory = new SslConnectionFactory(ssl, http.getProtocol());
+    return new ServerConnector(server, new PlainRefused(tlsFactory), tlsFactory, http);
+  }
+
+  /** The body of the answer to a plain HTTP request sent to a TLS port. */
+  static final String PLAIN_REFUSAL = "{\"error\":{\"message\":\"this port speaks HTTPS (TLS): send the request to"
+      + " https:// (in a cascade target, openais://), not http://\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":\"https_required\"}}";
+
+  /**
+   * Hands a connection that starts with a TLS handshake to TLS, and answers one that does not (a
+   * client that sent plain HTTP to the HTTPS port) with 400 and an error saying so, as an OpenAI
+   * error body, then closes it; without this the client would get only a TLS alert, which an HTTP
+   * client reports as a garbled response.
+   */
+  private static final class PlainRefused extends DetectorConnectionFactory {
+
+    PlainRefused(SslConnectionFactory tls) {
+      super(tls);
+    }
+
+    @Override
+    protected void nextProtocol(Connector connector, EndPoint endPoint, ByteBuffer buffer) {
+      byte[] body = PLAIN_REFUSAL.getBytes(StandardCharsets.UTF_8);
+      String head = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " + body.length
+          + "\r\nConnection: close\r\n\r\n";
+      endPoint.write(Callback.from(endPoint::close, failure -> endPoint.close()),
+          ByteBuffer.wrap(head.getBytes(StandardCharsets.US_ASCII)), ByteBuffer.wrap(body));
+    }
   }
 
   private static SSLContext context(GrpcTls.Opened tls) {

@@ -99,15 +99,14 @@ class OpenAiServerTlsTest {
   }
 
   @Test
-  void plainHttpAndAnUntrustedCertificateGetNoRequestIn() throws Exception {
+  void plainHttpIsAnswered400UseHttpsAndAnUntrustedCertificateGetsNoRequestIn() throws Exception {
     start(null);
-    // Plain HTTP to the TLS port: no answer the client could take for the door's.
-    try {
-      HttpResponse<String> plain = complete(client(null), "http");
-      assertThat(plain.statusCode()).isNotEqualTo(200);
-    } catch (IOException refused) {
-      // the connection closed on the plaintext request: as good
-    }
+    // Plain HTTP to the TLS port: 400 saying to use HTTPS (not a TLS alert the client reads as a
+    // garbled response), and nothing submitted.
+    HttpResponse<String> plain = complete(client(null), "http");
+    assertThat(plain.statusCode()).isEqualTo(400);
+    assertThat(plain.body()).contains("\"code\":\"https_required\"").contains("this port speaks HTTPS (TLS)");
+    assertThat(channel.submitted).isEmpty();
     // A client that does not trust the door's certificate (the JDK's default trust): the handshake fails.
     assertThatThrownBy(() -> complete(client(null), "https")).isInstanceOf(IOException.class);
     assertThat(channel.submitted).isEmpty();
