@@ -107,7 +107,9 @@ final class TargetOption {
       String description = e.getStatus().getDescription();
       if (e.getStatus().getCode() == io.grpc.Status.Code.UNAUTHENTICATED && description != null
           && description.contains("API key")) {
-        err.println("hint: ask and feedback send an API key with --api-key KEY, or from CASCADE_API_KEY");
+        err.println(description.startsWith("unknown API key")
+            ? "hint: the key sent (--api-key, or CASCADE_API_KEY) is not one of the router's api.keys-file"
+            : "hint: ask and feedback send an API key with --api-key KEY, or from CASCADE_API_KEY");
         err.flush();
       }
       return code;

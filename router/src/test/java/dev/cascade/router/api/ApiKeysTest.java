@@ -38,7 +38,9 @@ class ApiKeysTest {
           .contains("hint: ask and feedback send an API key with --api-key KEY, or from CASCADE_API_KEY");
       CommandLineRun wrong = CommandLineRun.of("ask", "--target", target, "--prompt", "hello", "--api-key",
           "k-nobody-0123456789abcdef");
-      assertThat(wrong.err()).contains("UNAUTHENTICATED").contains("unknown API key");
+      assertThat(wrong.err()).contains("UNAUTHENTICATED").contains("unknown API key")
+          .contains("hint: the key sent (--api-key, or CASCADE_API_KEY) is not one of the router's api.keys-file")
+          .doesNotContain("send an API key with");
       CommandLineRun ok = CommandLineRun.of("ask", "--target", target, "--prompt", "hello", "--api-key",
           "k-batch-0123456789abcdef");
       assertThat(ok.exitCode()).as(ok.err()).isEqualTo(0);
