@@ -102,7 +102,8 @@ class LargeModelProtocolsIT {
   /**
    * {@code large-model --tls-key-store} secures its HTTP port too: an {@code openais://} target
    * trusting its certificate ({@code large.tls.trust-store}) gets the answers {@code cascade://}
-   * gives; a plain {@code openai://} one, or one trusting another certificate, gets none.
+   * gives; a plain {@code openai://} one gets INVALID_ARGUMENT saying to use HTTPS, and one trusting
+   * another certificate, UNAVAILABLE.
    */
   @org.junit.jupiter.api.Test
   void anOpenaisTargetReachesTheServersHttpsPort(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
@@ -131,7 +132,11 @@ class LargeModelProtocolsIT {
         assertThat(https.generate("t" + i, prompt, 8).get(60, TimeUnit.SECONDS).text())
             .isEqualTo(reference.generate("t" + i, prompt, 8).get(60, TimeUnit.SECONDS).text());
       }
-      assertThat(EscalationClient.codeOf(failure(plain, "plain"))).isEqualTo("UNAVAILABLE");
+      // Plain HTTP to the HTTPS port: refused at once, saying so (a misconfiguration, not an outage to
+      // retry through).
+      Throwable plainFailure = failure(plain, "plain");
+      assertThat(EscalationClient.codeOf(plainFailure)).isEqualTo("INVALID_ARGUMENT");
+      assertThat(plainFailure).hasMessageContaining("this port speaks HTTPS (TLS)").hasMessageContaining("openais://");
       assertThat(EscalationClient.codeOf(failure(untrusting, "untrusted"))).isEqualTo("UNAVAILABLE");
     } finally {
       secure.stop();
