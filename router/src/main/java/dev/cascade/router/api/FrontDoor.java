@@ -90,20 +90,36 @@ public final class FrontDoor implements AutoCloseable {
     public static final Tls NONE = new Tls(dev.cascade.models.server.GrpcTls.Opened.NONE,
         dev.cascade.models.server.GrpcTls.Opened.NONE);
 
-    /** Reads the stores the configuration names (none: plaintext). */
+    /**
+     * Reads the stores the configuration names (none: plaintext), each once: a store that cannot be
+     * read or opened is a {@link dev.cascade.router.config.ConfigException} naming its key and its
+     * password's key.
+     */
     public static Tls of(CascadeConfig config) {
-      return new Tls(opened(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
-          CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD),
-          opened(config, CascadeConfig.HTTP_TLS_KEY_STORE, CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD,
-              CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD));
+      return new Tls(
+          new dev.cascade.models.server.GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE,
+              CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD, dev.cascade.models.server.GrpcTls::openKeyStore),
+              open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD,
+                  dev.cascade.models.server.GrpcTls::openTrustStore)),
+          new dev.cascade.models.server.GrpcTls.Opened(open(config, CascadeConfig.HTTP_TLS_KEY_STORE,
+              CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD, dev.cascade.models.server.GrpcTls::openKeyStore),
+              open(config, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD,
+                  dev.cascade.models.server.GrpcTls::openTrustStore)));
     }
 
-    private static dev.cascade.models.server.GrpcTls.Opened opened(CascadeConfig config,
-        dev.cascade.router.config.ConfigKey<String> keys, dev.cascade.router.config.ConfigKey<String> keysPassword,
-        dev.cascade.router.config.ConfigKey<String> trust, dev.cascade.router.config.ConfigKey<String> trustPassword) {
-      return dev.cascade.models.server.GrpcTls.Opened.of(
-          dev.cascade.models.server.GrpcTls.Store.of(config.get(keys), config.get(keysPassword)),
-          dev.cascade.models.server.GrpcTls.Store.of(config.get(trust), config.get(trustPassword)));
+    /**
+     * Opens the store {@code store} names with {@code opener} (null when it names none): one that
+     * cannot be read or opened is an error under {@code store}'s name, naming {@code password} too.
+     */
+    public static <T> T open(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,
+        dev.cascade.router.config.ConfigKey<String> password,
+        java.util.function.Function<dev.cascade.models.server.GrpcTls.Store, T> opener) {
+      try {
+        return opener.apply(dev.cascade.models.server.GrpcTls.Store.of(config.get(store), config.get(password)));
+      } catch (java.io.UncheckedIOException | IllegalArgumentException e) {
+        throw new dev.cascade.router.config.ConfigException(store.name(),
+            e.getMessage() + " (its password: " + password.name() + ")");
+      }
     }
   }
 

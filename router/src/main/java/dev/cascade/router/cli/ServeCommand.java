@@ -207,30 +207,16 @@ final class ServeCommand implements Callable<Integer> {
    * the escalations are then made from what was read.
    */
   static Stores checkStores(CascadeConfig config) {
-    return new Stores(doorStores(config),
-        new GrpcTls.Opened(open(config, CascadeConfig.LARGE_TLS_KEY_STORE, CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD,
-            GrpcTls::openKeyStore), open(config, CascadeConfig.LARGE_TLS_TRUST_STORE,
+    return new Stores(doorStores(config), new GrpcTls.Opened(
+        dev.cascade.router.api.FrontDoor.Tls.open(config, CascadeConfig.LARGE_TLS_KEY_STORE,
+            CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, GrpcTls::openKeyStore),
+        dev.cascade.router.api.FrontDoor.Tls.open(config, CascadeConfig.LARGE_TLS_TRUST_STORE,
             CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
   }
 
   /** The doors' stores of {@link #checkStores}, alone ({@code demo --serve} has no large-model TLS). */
   static dev.cascade.router.api.FrontDoor.Tls doorStores(CascadeConfig config) {
-    return new dev.cascade.router.api.FrontDoor.Tls(
-        new GrpcTls.Opened(open(config, CascadeConfig.GRPC_TLS_KEY_STORE, CascadeConfig.GRPC_TLS_KEY_STORE_PASSWORD,
-            GrpcTls::openKeyStore), open(config, CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE,
-            CascadeConfig.GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)),
-        new GrpcTls.Opened(open(config, CascadeConfig.HTTP_TLS_KEY_STORE, CascadeConfig.HTTP_TLS_KEY_STORE_PASSWORD,
-            GrpcTls::openKeyStore), open(config, CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE,
-            CascadeConfig.HTTP_TLS_CLIENT_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
-  }
-
-  private static <T> T open(CascadeConfig config, dev.cascade.router.config.ConfigKey<String> store,
-      dev.cascade.router.config.ConfigKey<String> password, java.util.function.Function<GrpcTls.Store, T> opener) {
-    try {
-      return opener.apply(GrpcTls.Store.of(config.get(store), config.get(password)));
-    } catch (java.io.UncheckedIOException | IllegalArgumentException e) {
-      throw new ConfigException(store.name(), e.getMessage() + " (its password: " + password.name() + ")");
-    }
+    return dev.cascade.router.api.FrontDoor.Tls.of(config);
   }
 
   /**

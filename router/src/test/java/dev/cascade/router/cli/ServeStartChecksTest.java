@@ -125,7 +125,8 @@ class ServeStartChecksTest {
     java.nio.file.Path bad = java.nio.file.Files.writeString(dir.resolve("keys"), "team short\n");
     CommandLineRun malformed = serve("api.keys-file=" + bad);
     assertThat(malformed.exitCode()).isEqualTo(2);
-    assertThat(malformed.err().strip()).startsWith("error: api.keys-file: " + bad + " line 1: expected 'NAME KEY'");
+    assertThat(malformed.err().strip()).isEqualTo("error: api.keys-file: " + bad + " line 1: the key of 'team'"
+        + " (second field) has 5 characters; a key needs at least 16 (from the command line)");
   }
 
   @Test
