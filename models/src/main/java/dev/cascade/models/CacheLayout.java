@@ -1,5 +1,6 @@
 package dev.cascade.models;
 
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
@@ -22,8 +23,11 @@ import java.util.regex.Pattern;
  * @param heads key/value heads per layer (dimension 1 of every cache input)
  * @param headSize size of one head (dimension 3 of every cache input)
  * @param positionIds whether the graph takes {@code position_ids}
+ * @param precision the cache inputs' element type: {@code FLOAT32}, or {@code FLOAT16} or {@code
+ *     BFLOAT16} for a half-precision export (the runtime keeps its cache in float32 and converts
+ *     at the graph's boundary)
  */
-public record CacheLayout(int layers, int heads, int headSize, boolean positionIds) {
+public record CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision) {
 
   static final String POSITION_IDS = "position_ids";
   /** The input by which Optimum's merged decoder chooses its with-cache branch; unsupported. */
@@ -37,6 +41,15 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
       throw new IllegalArgumentException("cache layout: layers, heads and head size must be positive, got "
           + layers + ", " + heads + ", " + headSize);
     }
+    if (precision != DataType.FLOAT32 && precision != DataType.FLOAT16 && precision != DataType.BFLOAT16) {
+      throw new IllegalArgumentException("cache layout: the cache must be float32, float16 or bfloat16, got "
+          + precision);
+    }
+  }
+
+  /** A float32 cache. */
+  public CacheLayout(int layers, int heads, int headSize, boolean positionIds) {
+    this(layers, heads, headSize, positionIds, DataType.FLOAT32);
   }
 
   /** Floats one position of one row takes in the cache: keys and values of every layer. */
@@ -75,11 +88,16 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
       options.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT);
       try (ai.onnxruntime.OrtSession session = env.createSession(modelFile.toString(), options)) {
         PairList<String, Shape> inputs = new PairList<>();
+        Map<String, DataType> types = new HashMap<>();
         for (Map.Entry<String, ai.onnxruntime.NodeInfo> e : session.getInputInfo().entrySet()) {
-          Shape shape = e.getValue().getInfo() instanceof ai.onnxruntime.TensorInfo t ? new Shape(t.getShape()) : null;
+          Shape shape = null;
+          if (e.getValue().getInfo() instanceof ai.onnxruntime.TensorInfo t) {
+            shape = new Shape(t.getShape());
+            types.put(e.getKey(), dataType(t.type));
+          }
           inputs.add(e.getKey(), shape);
         }
-        return of(inputs);
+        return of(inputs, types);
       }
     } catch (ai.onnxruntime.OrtException e) {
       throw new IllegalArgumentException("model: cannot read the inputs of " + modelFile + ": " + e.getMessage(), e);
@@ -95,6 +113,23 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
    *     incomplete or disagree, naming the input
    */
   static Optional<CacheLayout> of(PairList<String, Shape> inputs) {
+    return of(inputs, Map.of());
+  }
+
+  private static DataType dataType(ai.onnxruntime.OnnxJavaType type) {
+    return switch (type) {
+      case FLOAT -> DataType.FLOAT32;
+      case FLOAT16 -> DataType.FLOAT16;
+      case BFLOAT16 -> DataType.BFLOAT16;
+      default -> DataType.UNKNOWN;
+    };
+  }
+
+  /**
+   * As {@link #of(PairList)}, with the inputs' element types ({@code types}; an input not in it is
+   * float32): every cache input must have the same one, float32, float16 or bfloat16.
+   */
+  static Optional<CacheLayout> of(PairList<String, Shape> inputs, Map<String, DataType> types) {
     Map<String, Shape> past = new HashMap<>();
     boolean positions = false;
     for (Pair<String, Shape> input : inputs) {
@@ -142,7 +177,24 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
             + pastName(0) + " " + first + "; every cache input must be [batch, heads, past_sequence, head_size]");
       }
     }
-    return Optional.of(new CacheLayout(layers, heads, headSize, positions));
+    DataType precision = types.getOrDefault(pastName(0), DataType.FLOAT32);
+    for (int i = 0; i < 2 * layers; i++) {
+      DataType type = types.getOrDefault(pastName(i), DataType.FLOAT32);
+      if (type != DataType.FLOAT32 && type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
+        throw new IllegalArgumentException("model: input " + pastName(i) + " is " + typeName(type)
+            + "; a cache input must be float32, float16 or bfloat16");
+      }
+      if (type != precision) {
+        throw new IllegalArgumentException("model: input " + pastName(i) + " is " + typeName(type) + ", unlike "
+            + pastName(0) + " (" + typeName(precision) + "); every cache input must have one element type");
+      }
+    }
+    return Optional.of(new CacheLayout(layers, heads, headSize, positions, precision));
+  }
+
+  private static String typeName(DataType type) {
+    return type == DataType.UNKNOWN ? "of a type other than float32, float16 and bfloat16"
+        : type.name().toLowerCase(java.util.Locale.ROOT);
   }
 
   private static int staticDim(Shape shape, int axis, String input, String what) {

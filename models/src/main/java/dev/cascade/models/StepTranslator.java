@@ -7,7 +7,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslatorContext;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 
@@ -20,7 +19,9 @@ import java.nio.LongBuffer;
  *
  * <p>With a key/value cache ({@link DecodeStep#cache()}), also {@code position_ids} (when the graph
  * takes it) and {@code past_key_values.N.key/value} in, and {@code present.N.key/value} out, of
- * which only the step's new positions are read back.
+ * which only the step's new positions are read back. The cache tensors go in as the graph declares
+ * them ({@link CacheLayout#precision()}: float32, or float16 / bfloat16 converted from the runtime's
+ * float32); outputs are read as float32, float16 or bfloat16, whichever they are.
  */
 final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextTokenScores> {
 
@@ -54,7 +55,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     }
     Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
     for (int i = 0; i < step.past().length; i++) {
-      NDArray past = manager.create(step.past()[i], pastShape, DataType.FLOAT32);
+      NDArray past = manager.create(HalfFloats.as(step.past()[i], cache.precision()), pastShape, cache.precision());
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);
     }
@@ -98,7 +99,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
 
   /** The last {@code scored} positions of each row of a [rows, length, width] tensor. */
   private static float[] lastPositions(NDArray array, int rows, int length, int width, int scored) {
-    FloatBuffer all = array.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+    FloatBuffer all = HalfFloats.floats(array);
     float[] out = new float[rows * scored * width];
     for (int r = 0; r < rows; r++) {
       all.get(((r * length) + length - scored) * width, out, r * scored * width, scored * width);
@@ -113,7 +114,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     int heads = (int) shape.get(1);
     int total = (int) shape.get(2);
     int headSize = (int) shape.get(3);
-    FloatBuffer all = present.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+    FloatBuffer all = HalfFloats.floats(present);
     if (total == length) {
       float[] out = new float[all.remaining()];
       all.get(out);

@@ -121,6 +121,23 @@ class KvCacheTest {
   }
 
   @Test
+  void theCachesElementTypeComesFromTheGraphAndMustBeOneFloatType() {
+    PairList<String, Shape> inputs = new PairList<>();
+    inputs.add("input_ids", new Shape(-1, -1));
+    inputs.add("past_key_values.0.key", new Shape(-1, 4, -1, 16));
+    inputs.add("past_key_values.0.value", new Shape(-1, 4, -1, 16));
+    ai.djl.ndarray.types.DataType half = ai.djl.ndarray.types.DataType.FLOAT16;
+    assertThat(CacheLayout.of(inputs, java.util.Map.of("past_key_values.0.key", half, "past_key_values.0.value", half))
+        .orElseThrow().precision()).isEqualTo(half);
+    assertThat(CacheLayout.of(inputs).orElseThrow().precision()).isEqualTo(ai.djl.ndarray.types.DataType.FLOAT32);
+    assertThatThrownBy(() -> CacheLayout.of(inputs, java.util.Map.of("past_key_values.0.key", half)))
+        .hasMessageContaining("input past_key_values.0.value is float32, unlike past_key_values.0.key (float16)");
+    assertThatThrownBy(() -> CacheLayout.of(inputs, java.util.Map.of("past_key_values.0.key",
+        ai.djl.ndarray.types.DataType.INT8, "past_key_values.0.value", ai.djl.ndarray.types.DataType.INT8)))
+        .hasMessageContaining("input past_key_values.0.key is int8; a cache input must be float32, float16 or bfloat16");
+  }
+
+  @Test
   void anInputTheRuntimeDoesNotFeedIsRefusedNamingIt() {
     PairList<String, Shape> merged = new PairList<>();
     merged.add("input_ids", new Shape(-1, -1));

@@ -74,4 +74,43 @@ class SecondArchitectureTest {
       }
     }
   }
+  /**
+   * The same decoder with its cache and logits in float16, then bfloat16, at the graph's boundary
+   * (built by {@code models/train/half_io.py}): the runtime reads the cache's type from the graph,
+   * feeds the past in it and reads the half outputs. Rounding the cache to 16 bits may change a
+   * greedy choice where two tokens are nearly tied, so the answers are compared with PyTorch's
+   * float32 ones by their tokens' agreement; a cache fed or read in the wrong format (raw bytes taken
+   * for floats) loses nearly all of it.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.CsvSource({"rotary-bpe-fp16,FLOAT16", "rotary-bpe-bf16,BFLOAT16"})
+  void aHalfPrecisionCacheIsFedAndReadInItsOwnType(String name, String type) {
+    Path dir = DIR.resolveSibling(name);
+    try (TextGenerator model = TextGenerators.load(dir.toString(), "OnnxRuntime",
+        LoadOptions.DEFAULT.withMaxBatch(8))) {
+      assertThat(model.info().cache()).isEqualTo(new CacheLayout(2, 4, 16, true,
+          ai.djl.ndarray.types.DataType.valueOf(type)));
+      assertThat(model.info().kvCache()).isTrue();
+      List<Generation> out = model.generate(prompts, 48);
+      int same = 0;
+      int total = 0;
+      int wholeAnswers = 0;
+      for (int i = 0; i < prompts.size(); i++) {
+        JsonNode expected = fixture.get(i).get("tokens");
+        int[] tokens = out.get(i).tokens();
+        boolean whole = tokens.length == expected.size();
+        for (int t = 0; t < expected.size(); t++) {
+          total++;
+          if (t < tokens.length && tokens[t] == expected.get(t).asInt()) {
+            same++;
+          } else {
+            whole = false;
+          }
+        }
+        wholeAnswers += whole ? 1 : 0;
+      }
+      assertThat((double) same / total).as(name + ": tokens as PyTorch's float32 answers").isGreaterThan(0.95);
+      assertThat(wholeAnswers).as(name + ": whole answers as PyTorch's").isGreaterThanOrEqualTo(prompts.size() * 9 / 10);
+    }
+  }
 }

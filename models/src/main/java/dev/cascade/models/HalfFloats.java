@@ -1,0 +1,128 @@
+package dev.cascade.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+
+/**
+ * Float32 to and from the 16-bit formats a half-precision export's tensors come in: IEEE 754
+ * binary16 ({@code float16}) and bfloat16 (the upper half of a float32), both rounding to nearest,
+ * ties to even. The runtime keeps its cache in float32 and converts at the graph's boundary (Java 17
+ * has no {@code Float.floatToFloat16}).
+ */
+final class HalfFloats {
+
+  private HalfFloats() {}
+
+  /** The binary16 value nearest {@code f} (ties to even); beyond the largest half, infinity. */
+  static short toHalf(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    int sign = (bits >>> 16) & 0x8000;
+    int abs = bits & 0x7fffffff;
+    if (abs > 0x7f800000) {
+      return (short) (sign | 0x7e00); // NaN, kept quiet
+    }
+    if (abs >= 0x477ff000) {
+      return (short) (sign | 0x7c00); // 65520 and above round to infinity
+    }
+    if (abs >= 0x38800000) {
+      // A normal half: rebias the exponent (127 to 15) and round the 23-bit significand to 10 bits.
+      int rounded = abs + 0x0fff + ((abs >>> 13) & 1);
+      return (short) (sign | ((rounded - 0x38000000) >>> 13));
+    }
+    if (abs < 0x33000000) {
+      return (short) sign; // under half the smallest subnormal (2^-25): zero
+    }
+    // A subnormal half: the value in units of 2^-24, rounded.
+    int exponent = abs >>> 23;
+    int significand = (abs & 0x7fffff) | 0x800000;
+    int shift = 126 - exponent;
+    int half = significand >>> shift;
+    int rest = significand & ((1 << shift) - 1);
+    int midpoint = 1 << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1) != 0)) {
+      half++;
+    }
+    return (short) (sign | half);
+  }
+
+  /** The float32 value of binary16 {@code h} (exact). */
+  static float halfToFloat(short h) {
+    int bits = h & 0xffff;
+    int sign = (bits & 0x8000) << 16;
+    int exponent = (bits >>> 10) & 0x1f;
+    int significand = bits & 0x3ff;
+    if (exponent == 0x1f) {
+      return Float.intBitsToFloat(sign | 0x7f800000 | (significand << 13));
+    }
+    if (exponent == 0) {
+      float subnormal = significand * 0x1p-24f;
+      return sign == 0 ? subnormal : -subnormal;
+    }
+    return Float.intBitsToFloat(sign | ((exponent + 112) << 23) | (significand << 13));
+  }
+
+  /** The bfloat16 value nearest {@code f} (ties to even). */
+  static short toBfloat16(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    if ((bits & 0x7fffffff) > 0x7f800000) {
+      return (short) ((bits >>> 16) | 0x0040); // NaN, kept quiet
+    }
+    return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
+  }
+
+  /** The float32 value of bfloat16 {@code h} (exact). */
+  static float bfloat16ToFloat(short h) {
+    return Float.intBitsToFloat((h & 0xffff) << 16);
+  }
+
+  /**
+   * {@code floats} (from its position to its limit) as a buffer of {@code type}'s values in native
+   * order: the buffer itself for FLOAT32, else each value converted.
+   */
+  static java.nio.Buffer as(FloatBuffer floats, DataType type) {
+    if (type == DataType.FLOAT32) {
+      return floats;
+    }
+    int n = floats.remaining();
+    // Direct: ONNX Runtime's Java API copies a heap buffer of 16-bit values as a ShortBuffer, which
+    // DJL's ByteBuffer is not; a direct buffer is passed as it is.
+    ByteBuffer bytes = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
+    ShortBuffer out = bytes.asShortBuffer();
+    int from = floats.position();
+    boolean half = type == DataType.FLOAT16;
+    for (int i = 0; i < n; i++) {
+      float f = floats.get(from + i);
+      out.put(i, half ? toHalf(f) : toBfloat16(f));
+    }
+    return bytes;
+  }
+
+  /**
+   * An output tensor's values as floats, whichever of FLOAT32, FLOAT16 and BFLOAT16 it holds.
+   *
+   * @throws IllegalArgumentException for any other type, naming the tensor
+   */
+  static FloatBuffer floats(NDArray array) {
+    ByteBuffer bytes = array.toByteBuffer().order(ByteOrder.nativeOrder());
+    DataType type = array.getDataType();
+    if (type == DataType.FLOAT32) {
+      return bytes.asFloatBuffer();
+    }
+    if (type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
+      throw new IllegalArgumentException("model: output '" + array.getName() + "' is " + type
+          + "; the runtime reads float32, float16 or bfloat16");
+    }
+    ShortBuffer in = bytes.asShortBuffer();
+    float[] out = new float[in.remaining()];
+    boolean half = type == DataType.FLOAT16;
+    for (int i = 0; i < out.length; i++) {
+      short s = in.get(i);
+      out[i] = half ? halfToFloat(s) : bfloat16ToFloat(s);
+    }
+    return FloatBuffer.wrap(out);
+  }
+}
