@@ -80,17 +80,41 @@ final class HalfFloats {
   }
 
   /**
-   * {@code floats} (from its position to its limit) as a buffer of {@code type}'s values in native
-   * order: the buffer itself for FLOAT32, else each value converted.
+   * The decoding thread's converted cache tensors, one buffer per slot, reused from pass to pass (a
+   * pass's tensors are released before the thread makes the next pass's). Direct: ONNX Runtime's
+   * Java API copies a heap buffer of 16-bit values as a ShortBuffer, which DJL's ByteBuffer is not;
+   * a direct buffer is passed as it is.
    */
-  static java.nio.Buffer as(FloatBuffer floats, DataType type) {
+  private static final ThreadLocal<ByteBuffer[]> CONVERTED = ThreadLocal.withInitial(() -> new ByteBuffer[0]);
+
+  private static ByteBuffer converted(int slot, int bytes) {
+    ByteBuffer[] held = CONVERTED.get();
+    if (slot >= held.length) {
+      held = java.util.Arrays.copyOf(held, slot + 1);
+      CONVERTED.set(held);
+    }
+    ByteBuffer buffer = held[slot];
+    if (buffer == null || buffer.capacity() < bytes) {
+      buffer = ByteBuffer.allocateDirect(Math.max(bytes, buffer == null ? 0 : 2 * buffer.capacity()))
+          .order(ByteOrder.nativeOrder());
+      held[slot] = buffer;
+    }
+    ByteBuffer view = buffer.duplicate().order(ByteOrder.nativeOrder());
+    view.limit(bytes);
+    return view.slice().order(ByteOrder.nativeOrder());
+  }
+
+  /**
+   * {@code floats} (from its position to its limit) as a buffer of {@code type}'s values in native
+   * order: the buffer itself for FLOAT32, else each value converted into the calling thread's
+   * buffer for {@code slot} (valid until its next call with that slot).
+   */
+  static java.nio.Buffer as(FloatBuffer floats, DataType type, int slot) {
     if (type == DataType.FLOAT32) {
       return floats;
     }
     int n = floats.remaining();
-    // Direct: ONNX Runtime's Java API copies a heap buffer of 16-bit values as a ShortBuffer, which
-    // DJL's ByteBuffer is not; a direct buffer is passed as it is.
-    ByteBuffer bytes = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
+    ByteBuffer bytes = converted(slot, 2 * n);
     ShortBuffer out = bytes.asShortBuffer();
     int from = floats.position();
     boolean half = type == DataType.FLOAT16;
@@ -101,28 +125,56 @@ final class HalfFloats {
     return bytes;
   }
 
+  /** Reads a run of an output tensor's values as floats, converting only what is read. */
+  interface Reader {
+    /** Copies {@code length} values from {@code index} into {@code out} at {@code offset}. */
+    void get(int index, float[] out, int offset, int length);
+
+    /** How many values the tensor holds. */
+    int size();
+  }
+
   /**
    * An output tensor's values as floats, whichever of FLOAT32, FLOAT16 and BFLOAT16 it holds.
    *
    * @throws IllegalArgumentException for any other type, naming the tensor
    */
-  static FloatBuffer floats(NDArray array) {
+  static Reader reader(NDArray array) {
     ByteBuffer bytes = array.toByteBuffer().order(ByteOrder.nativeOrder());
     DataType type = array.getDataType();
     if (type == DataType.FLOAT32) {
-      return bytes.asFloatBuffer();
+      FloatBuffer floats = bytes.asFloatBuffer();
+      return new Reader() {
+        @Override
+        public void get(int index, float[] out, int offset, int length) {
+          floats.get(index, out, offset, length);
+        }
+
+        @Override
+        public int size() {
+          return floats.limit();
+        }
+      };
     }
     if (type != DataType.FLOAT16 && type != DataType.BFLOAT16) {
       throw new IllegalArgumentException("model: output '" + array.getName() + "' is " + type
           + "; the runtime reads float32, float16 or bfloat16");
     }
-    ShortBuffer in = bytes.asShortBuffer();
-    float[] out = new float[in.remaining()];
+    ShortBuffer shorts = bytes.asShortBuffer();
     boolean half = type == DataType.FLOAT16;
-    for (int i = 0; i < out.length; i++) {
-      short s = in.get(i);
-      out[i] = half ? halfToFloat(s) : bfloat16ToFloat(s);
-    }
-    return FloatBuffer.wrap(out);
+    return new Reader() {
+      @Override
+      public void get(int index, float[] out, int offset, int length) {
+        for (int i = 0; i < length; i++) {
+          short s = shorts.get(index + i);
+          out[offset + i] = half ? halfToFloat(s) : bfloat16ToFloat(s);
+        }
+      }
+
+      @Override
+      public int size() {
+        return shorts.limit();
+      }
+    };
   }
 }

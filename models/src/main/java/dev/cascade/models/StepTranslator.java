@@ -7,7 +7,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslatorContext;
-import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 
 /**
@@ -55,7 +54,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     }
     Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
     for (int i = 0; i < step.past().length; i++) {
-      NDArray past = manager.create(HalfFloats.as(step.past()[i], cache.precision()), pastShape, cache.precision());
+      NDArray past = manager.create(HalfFloats.as(step.past()[i], cache.precision(), i), pastShape, cache.precision());
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);
     }
@@ -99,7 +98,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
 
   /** The last {@code scored} positions of each row of a [rows, length, width] tensor. */
   private static float[] lastPositions(NDArray array, int rows, int length, int width, int scored) {
-    FloatBuffer all = HalfFloats.floats(array);
+    HalfFloats.Reader all = HalfFloats.reader(array);
     float[] out = new float[rows * scored * width];
     for (int r = 0; r < rows; r++) {
       all.get(((r * length) + length - scored) * width, out, r * scored * width, scored * width);
@@ -114,10 +113,10 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     int heads = (int) shape.get(1);
     int total = (int) shape.get(2);
     int headSize = (int) shape.get(3);
-    FloatBuffer all = HalfFloats.floats(present);
+    HalfFloats.Reader all = HalfFloats.reader(present);
     if (total == length) {
-      float[] out = new float[all.remaining()];
-      all.get(out);
+      float[] out = new float[all.size()];
+      all.get(0, out, 0, out.length);
       return out;
     }
     float[] out = new float[rows * heads * length * headSize];
