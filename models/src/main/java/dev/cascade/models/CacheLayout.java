@@ -26,14 +26,18 @@ import java.util.regex.Pattern;
  * @param precision the cache inputs' element type: {@code FLOAT32}, or {@code FLOAT16} or {@code
  *     BFLOAT16} for a half-precision export (the runtime keeps its cache in float32 and converts
  *     at the graph's boundary)
+ * @param cacheBranch whether the graph takes {@code use_cache_branch} (bool [1]), as Optimum's merged
+ *     decoder ({@code decoder_model_merged}) does: the runtime feeds it true when the pass has a
+ *     past, false for a prefill (whose past is empty)
  */
-public record CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision) {
+public record CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision,
+    boolean cacheBranch) {
 
   static final String POSITION_IDS = "position_ids";
-  /** The input by which Optimum's merged decoder chooses its with-cache branch; unsupported. */
+  /** The input by which Optimum's merged decoder chooses its with-cache branch. */
   static final String USE_CACHE_BRANCH = "use_cache_branch";
-  private static final String FED = "input_ids, attention_mask, and with a cache position_ids and"
-      + " past_key_values.N.key/.value";
+  private static final String FED = "input_ids, attention_mask, and with a cache position_ids,"
+      + " past_key_values.N.key/.value and use_cache_branch";
   private static final Pattern PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
 
   public CacheLayout {
@@ -47,9 +51,14 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
     }
   }
 
-  /** A float32 cache. */
+  /** A float32 cache, without {@code use_cache_branch}. */
   public CacheLayout(int layers, int heads, int headSize, boolean positionIds) {
-    this(layers, heads, headSize, positionIds, DataType.FLOAT32);
+    this(layers, heads, headSize, positionIds, DataType.FLOAT32, false);
+  }
+
+  /** A cache of {@code precision}, without {@code use_cache_branch}. */
+  public CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision) {
+    this(layers, heads, headSize, positionIds, precision, false);
   }
 
   /** Floats one position of one row takes in the cache: keys and values of every layer. */
@@ -121,6 +130,7 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
       case FLOAT -> DataType.FLOAT32;
       case FLOAT16 -> DataType.FLOAT16;
       case BFLOAT16 -> DataType.BFLOAT16;
+      case BOOL -> DataType.BOOLEAN;
       default -> DataType.UNKNOWN;
     };
   }
@@ -132,23 +142,32 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
   static Optional<CacheLayout> of(PairList<String, Shape> inputs, Map<String, DataType> types) {
     Map<String, Shape> past = new HashMap<>();
     boolean positions = false;
+    boolean branch = false;
     for (Pair<String, Shape> input : inputs) {
       String name = input.getKey();
       if (PAST.matcher(name).matches()) {
         past.put(name, input.getValue());
       } else if (name.equals(POSITION_IDS)) {
         positions = true;
+      } else if (name.equals(USE_CACHE_BRANCH)) {
+        DataType type = types.getOrDefault(name, DataType.BOOLEAN);
+        Shape shape = input.getValue();
+        if (type != DataType.BOOLEAN || shape == null || shape.size() != 1) {
+          throw new IllegalArgumentException("model: input '" + USE_CACHE_BRANCH + "' is "
+              + (type == DataType.UNKNOWN ? "not bool" : type.name().toLowerCase(java.util.Locale.ROOT)) + " "
+              + shape + "; the runtime feeds it as Optimum's merged decoder takes it, one bool ([1])");
+        }
+        branch = true;
       } else if (!name.equals(StepTranslator.INPUT_IDS) && !name.equals(StepTranslator.ATTENTION_MASK)) {
         throw new IllegalArgumentException("model: the graph takes input '" + name + "'"
-            + (name.equals(USE_CACHE_BRANCH) ? " (a merged Optimum decoder, decoder_model_merged)" : "")
             + ", which the runtime does not feed: this layout is unsupported (it feeds " + FED + ")");
       }
     }
     if (past.isEmpty()) {
-      if (positions) {
-        throw new IllegalArgumentException("model: the graph takes input '" + POSITION_IDS + "' but no "
-            + "past_key_values.N inputs: this layout is unsupported (without a cache the runtime feeds input_ids and"
-            + " attention_mask only)");
+      if (positions || branch) {
+        throw new IllegalArgumentException("model: the graph takes input '" + (positions ? POSITION_IDS
+            : USE_CACHE_BRANCH) + "' but no past_key_values.N inputs: this layout is unsupported (without a cache the"
+            + " runtime feeds input_ids and attention_mask only)");
       }
       return Optional.empty();
     }
@@ -189,7 +208,7 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
             + pastName(0) + " (" + typeName(precision) + "); every cache input must have one element type");
       }
     }
-    return Optional.of(new CacheLayout(layers, heads, headSize, positions, precision));
+    return Optional.of(new CacheLayout(layers, heads, headSize, positions, precision, branch));
   }
 
   private static String typeName(DataType type) {

@@ -58,6 +58,12 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);
     }
+    if (cache.cacheBranch()) {
+      // Optimum's merged decoder: its with-cache branch once there is a past; without, it reads none.
+      NDArray branch = manager.create(new boolean[] {step.pastLength() > 0}, new Shape(1));
+      branch.setName(CacheLayout.USE_CACHE_BRANCH);
+      inputs.add(branch);
+    }
     return inputs;
   }
 

@@ -138,17 +138,29 @@ class KvCacheTest {
   }
 
   @Test
-  void anInputTheRuntimeDoesNotFeedIsRefusedNamingIt() {
+  void aMergedDecodersBranchInputIsFedAndAnInputTheRuntimeDoesNotFeedIsRefusedNamingIt() {
     PairList<String, Shape> merged = new PairList<>();
     merged.add("input_ids", new Shape(-1, -1));
     merged.add("attention_mask", new Shape(-1, -1));
     merged.add("past_key_values.0.key", new Shape(-1, 4, -1, 16));
     merged.add("past_key_values.0.value", new Shape(-1, 4, -1, 16));
     merged.add("use_cache_branch", new Shape(1));
+    assertThat(CacheLayout.of(merged).orElseThrow().cacheBranch()).isTrue();
+    merged.add("token_type_ids", new Shape(-1, -1));
     assertThatThrownBy(() -> CacheLayout.of(merged)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("model: the graph takes input 'use_cache_branch' (a merged Optimum decoder, decoder_model_merged),"
-            + " which the runtime does not feed: this layout is unsupported (it feeds input_ids, attention_mask, and"
-            + " with a cache position_ids and past_key_values.N.key/.value)");
+        .hasMessage("model: the graph takes input 'token_type_ids', which the runtime does not feed: this layout is"
+            + " unsupported (it feeds input_ids, attention_mask, and with a cache position_ids,"
+            + " past_key_values.N.key/.value and use_cache_branch)");
+    PairList<String, Shape> wide = new PairList<>();
+    wide.add("past_key_values.0.key", new Shape(-1, 4, -1, 16));
+    wide.add("past_key_values.0.value", new Shape(-1, 4, -1, 16));
+    wide.add("use_cache_branch", new Shape(2));
+    assertThatThrownBy(() -> CacheLayout.of(wide)).hasMessageContaining("input 'use_cache_branch' is boolean (2)");
+    PairList<String, Shape> branchAlone = new PairList<>();
+    branchAlone.add("input_ids", new Shape(-1, -1));
+    branchAlone.add("use_cache_branch", new Shape(1));
+    assertThatThrownBy(() -> CacheLayout.of(branchAlone))
+        .hasMessageContaining("takes input 'use_cache_branch' but no past_key_values.N inputs");
   }
 
   private static List<String> prompts(int n) {

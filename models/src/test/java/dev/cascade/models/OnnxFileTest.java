@@ -12,8 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link OnnxFile}: outputs, external data and initializer counts read from the protobuf, and what
- * the runtime makes of them: the parameter count of a model without a card, and a merged Optimum
- * decoder ({@code use_cache_branch}) refused at load in one line.
+ * the runtime makes of them: the parameter count of a model without a card, and a decoder that
+ * takes an input the runtime does not feed refused at load in one line.
  */
 class OnnxFileTest {
 
@@ -85,13 +85,13 @@ class OnnxFileTest {
   }
 
   @Test
-  void aMergedOptimumDecoderIsRefusedAtLoadNamingItsUseCacheBranchInput() throws Exception {
-    // The fixture with one more graph input, as Optimum's decoder_model_merged has: a second
+  void anInputTheRuntimeDoesNotFeedIsRefusedAtLoadNamingIt() throws Exception {
+    // The fixture with one more graph input (token_type_ids, which a decoder-only export has not): a second
     // ModelProto.graph field is merged into the first, so appending it adds the input.
     Path merged = Files.createDirectories(dir.resolve("merged"));
     byte[] boolScalar = message(t -> t.writeByteArray(1, message(tt -> tt.writeInt32(1, 9)))); // TypeProto: BOOL
     byte[] input = message(v -> {
-      v.writeString(1, "use_cache_branch");
+      v.writeString(1, "token_type_ids");
       v.writeByteArray(2, boolScalar);
     });
     byte[] extra = message(out -> out.writeByteArray(7, message(g -> g.writeByteArray(11, input))));
@@ -103,7 +103,7 @@ class OnnxFileTest {
 
     assertThatThrownBy(() -> TextGenerators.load(merged.toString(), "OnnxRuntime"))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("input 'use_cache_branch'")
+        .hasMessageContaining("input 'token_type_ids'")
         .hasMessageContaining("this layout is unsupported")
         .hasMessageNotContaining("forward pass")
         .satisfies(e -> assertThat(e.getMessage()).doesNotContain("\n"));

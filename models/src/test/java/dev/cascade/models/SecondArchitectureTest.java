@@ -56,10 +56,28 @@ class SecondArchitectureTest {
     }
   }
 
+  /**
+   * The same decoder in the layout of Optimum's merged decoder ({@code decoder_model_merged}, built
+   * by {@code models/train/merged_decoder.py}): a {@code use_cache_branch} input choosing between
+   * the decoder and the decoder reading none of the past. Fed false on every pass, the passes after
+   * the prefill would ignore the cache and answer wrongly.
+   */
+  @Test
+  void aMergedOptimumDecoderDecodesAsPyTorchWithAndWithoutTheCache() {
+    greedyOutputsEqualPyTorchs(DIR.resolveSibling("rotary-bpe-merged"));
+    try (TextGenerator model = TextGenerators.load(DIR.resolveSibling("rotary-bpe-merged").toString(), "OnnxRuntime")) {
+      assertThat(model.info().cache().cacheBranch()).isTrue();
+    }
+  }
+
   @Test
   void greedyOutputsEqualPyTorchsWithAndWithoutTheCache() {
+    greedyOutputsEqualPyTorchs(DIR);
+  }
+
+  private static void greedyOutputsEqualPyTorchs(Path dir) {
     for (CacheSettings cache : List.of(CacheSettings.DEFAULT, CacheSettings.DISABLED)) {
-      try (TextGenerator model = TextGenerators.load(DIR.toString(), "OnnxRuntime",
+      try (TextGenerator model = TextGenerators.load(dir.toString(), "OnnxRuntime",
           LoadOptions.DEFAULT.withMaxBatch(8).withCache(cache))) {
         List<Generation> out = model.generate(prompts, 48);
         for (int i = 0; i < prompts.size(); i++) {
