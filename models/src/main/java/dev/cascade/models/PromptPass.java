@@ -8,8 +8,6 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslateException;
 import ai.djl.translate.TranslatorContext;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -139,13 +137,13 @@ final class PromptPass {
       int length = (int) shape.get(1);
       int vocab = (int) shape.get(2);
       float[] all = new float[rows * length * vocab];
-      logits.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer().get(all);
+      HalfFloats.reader(logits).get(0, all, 0, all.length);
       NDArray hidden = outputs.get(StepTranslator.HIDDEN);
       float[] lastHidden = null;
       int width = 0;
       if (hidden != null) {
         width = (int) hidden.getShape().get(2);
-        FloatBuffer buffer = hidden.toByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
+        HalfFloats.Reader buffer = HalfFloats.reader(hidden);
         lastHidden = new float[rows * width];
         for (int r = 0; r < rows; r++) {
           buffer.get(((r * length) + length - 1) * width, lastHidden, r * width, width);

@@ -127,6 +127,17 @@ class SecondArchitectureTest {
         }
         wholeAnswers += whole ? 1 : 0;
       }
+      // The prompt pass (pre-generation features) reads the 16-bit logits too: as the float32 model's,
+      // to the precision of the cast logits.
+      try (TextGenerator full = TextGenerators.load(DIR.toString(), "OnnxRuntime")) {
+        List<PromptScore> halfScores = model.scorePrompts(prompts.subList(0, 8));
+        List<PromptScore> fullScores = full.scorePrompts(prompts.subList(0, 8));
+        for (int i = 0; i < 8; i++) {
+          assertThat(halfScores.get(i).tokens()).isEqualTo(fullScores.get(i).tokens());
+          assertThat(halfScores.get(i).meanLogprob()).as(name + " " + prompts.get(i))
+              .isCloseTo(fullScores.get(i).meanLogprob(), org.assertj.core.data.Offset.offset(0.05));
+        }
+      }
       assertThat((double) same / total).as(name + ": tokens as PyTorch's float32 answers").isGreaterThan(0.95);
       assertThat(wholeAnswers).as(name + ": whole answers as PyTorch's").isGreaterThanOrEqualTo(prompts.size() * 9 / 10);
     }
