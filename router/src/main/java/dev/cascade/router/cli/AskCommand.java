@@ -93,9 +93,9 @@ final class AskCommand implements Callable<Integer> {
       } else {
         spec.commandLine().getOut().println(response.getText());
         spec.commandLine().getErr().println(String.format(Locale.ROOT,
-            "served_by=%s served_tier=%d%s%s rule=%s score=%.4f threshold=%.4f policy_version=%d cache_hit=%s"
+            "served_by=%s%s served_tier=%d%s%s rule=%s score=%.4f threshold=%.4f policy_version=%d cache_hit=%s"
                 + " total_ms=%.1f request_id=%s",
-            response.getServedBy(), response.getServedTier(),
+            response.getServedBy(), response.getStoppedEarly() ? " stopped_early=true" : "", response.getServedTier(),
             response.getServedModel().isEmpty() ? "" : " served_model=" + response.getServedModel(),
             response.getDecision() == dev.cascade.proto.v1.Decision.DECISION_UNSPECIFIED ? ""
                 : " decision=" + response.getDecision(),
@@ -103,6 +103,11 @@ final class AskCommand implements Callable<Integer> {
             response.getDeferralScore(), response.getThreshold(),
             response.getPolicyVersion(), response.getCacheHit(), response.getLatencies().getTotalMs(),
             response.getRequestId()));
+        if (response.getStoppedEarly()) {
+          spec.commandLine().getErr().println("note: the answer is unfinished: the small model was stopped early"
+              + " (early deferral) and no model above it answered; its routing outcome's degraded_reason"
+              + " (topic.outcomes, request id " + response.getRequestId() + ") says why");
+        }
         for (dev.cascade.proto.v1.SkippedTier t : response.getSkippedTiersList()) {
           spec.commandLine().getErr().println(String.format(Locale.ROOT, "skipped tier %d (%s), %s: %s", t.getTier(),
               t.getModel(), t.getCause(), t.getReason()));

@@ -88,6 +88,17 @@ class CommandLineClientsTest {
   }
 
   @Test
+  void askSaysWhenTheAnswerIsAnUnfinishedPrefix() {
+    requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setStoppedEarly(true).build();
+    CommandLineRun stopped = run("ask", "--target", target, "--prompt", "cascade");
+    assertThat(stopped.exitCode()).as(stopped.err()).isZero();
+    assertThat(stopped.err()).contains(" stopped_early=true ").contains("note: the answer is unfinished");
+    requests.reshape = r -> r;
+    CommandLineRun whole = run("ask", "--target", target, "--prompt", "cascade");
+    assertThat(whole.err()).doesNotContain("stopped_early").doesNotContain("unfinished");
+  }
+
+  @Test
   void askReportsAFailedCallWithItsStatus() {
     CommandLineRun run = run("ask", "--target", target, "--prompt", "");
     assertThat(run.exitCode()).isEqualTo(1);
