@@ -246,7 +246,19 @@ final class LargeModelCommand implements Callable<Integer> {
     } catch (java.net.UnknownHostException e) {
       throw new IllegalArgumentException("--host " + host + ": no such host or address");
     }
-    return address.isAnyLocalAddress() ? null : address;
+    if (address.isAnyLocalAddress()) {
+      return null;
+    }
+    try {
+      if (!address.isLoopbackAddress() && java.net.NetworkInterface.getByInetAddress(address) == null) {
+        // Said here, once, rather than as the first port's bind failure, which named that port.
+        throw new IllegalArgumentException("--host " + host + ": not an address of this machine ("
+            + address.getHostAddress() + " is on none of its network interfaces)");
+      }
+    } catch (java.net.SocketException e) {
+      // Cannot list the interfaces: the binds will say what fails.
+    }
+    return address;
   }
 
   /** An address as it goes before {@code :PORT}: 0.0.0.0 for every interface, an IPv6 one in brackets. */

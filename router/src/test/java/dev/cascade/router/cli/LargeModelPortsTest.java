@@ -111,6 +111,12 @@ class LargeModelPortsTest {
     CommandLineRun run = CommandLineRun.of("large-model", "--model", NO_MODEL, "--host", "no-such-host.invalid");
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err().strip()).isEqualTo("error: --host no-such-host.invalid: no such host or address");
+    // An address of another machine (TEST-NET-1, never assigned): named as --host, not as the first
+    // port whose bind failed.
+    CommandLineRun foreign = CommandLineRun.of("large-model", "--model", NO_MODEL, "--host", "192.0.2.1");
+    assertThat(foreign.exitCode()).isEqualTo(2);
+    assertThat(foreign.err().strip()).isEqualTo("error: --host 192.0.2.1: not an address of this machine (192.0.2.1 is"
+        + " on none of its network interfaces)");
   }
 
   @Test
