@@ -53,6 +53,12 @@ final class KafkaSettings {
         throw new ConfigException("kafka." + e.getKey(), "the router sets this Kafka setting itself, from " + owner
             + ", and a kafka.* value would be overwritten (from " + source.apply(e.getKey()) + ")");
       }
+      String typo = nearMiss(e.getKey());
+      if (typo != null) {
+        throw new ConfigException("kafka." + e.getKey(), "no Kafka client (admin, consumer, producer, Streams) has"
+            + " this setting; did you mean kafka." + typo + "? (from " + source.apply(e.getKey()) + "; a plugin's own"
+            + " setting passes as it is, unless it is this close to a client's)");
+      }
       for (ConfigDef def : CLIENTS) {
         ConfigDef.ConfigKey key = def.configKeys().get(e.getKey());
         if (key == null) {
@@ -78,6 +84,35 @@ final class KafkaSettings {
             + requestTimeout + ")", source);
       }
     }
+  }
+
+  /** What Kafka Streams passes to one of its clients, or to its topics, with the rest of the name. */
+  private static final List<String> STREAMS_PREFIXES = List.of(StreamsConfig.MAIN_CONSUMER_PREFIX,
+      StreamsConfig.RESTORE_CONSUMER_PREFIX, StreamsConfig.GLOBAL_CONSUMER_PREFIX, StreamsConfig.CONSUMER_PREFIX,
+      StreamsConfig.PRODUCER_PREFIX, StreamsConfig.ADMIN_CLIENT_PREFIX, StreamsConfig.TOPIC_PREFIX);
+
+  /**
+   * The client setting {@code name} is a slip of (one no client has, within 2 edits of one that a
+   * client has, 3 for names of 16 characters or more), or null: a setting a client has, one of Kafka
+   * Streams' prefixed ones, or one far from every client's (a plugin's own, which Kafka passes on).
+   */
+  static String nearMiss(String name) {
+    if (isClientSetting(name) || STREAMS_PREFIXES.stream().anyMatch(name::startsWith)) {
+      return null;
+    }
+    int allowed = name.length() >= 16 ? 3 : 2;
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (ConfigDef def : CLIENTS) {
+      for (String known : def.configKeys().keySet()) {
+        int d = KeySuggestion.distance(name, known);
+        if (d <= allowed && (d < bestDistance || d == bestDistance && known.compareTo(best) < 0)) {
+          best = known;
+          bestDistance = d;
+        }
+      }
+    }
+    return best;
   }
 
   private static ConfigException refused(String name, String reason, Function<String, String> source) {

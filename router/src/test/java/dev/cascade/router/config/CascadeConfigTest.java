@@ -104,6 +104,15 @@ class CascadeConfigTest {
     // A setting no client knows is a plugin's: passed on as it is.
     assertThat(CascadeConfig.load(null, Map.of(), Map.of("kafka.my.plugin.setting", "x")).kafkaOverrides())
         .containsEntry("my.plugin.setting", "x");
+    // ... unless it is a slip of a client's setting.
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("kafka.comit.interval.ms", "20")))
+        .isInstanceOf(ConfigException.class)
+        .satisfies(e -> assertThat(((ConfigException) e).key()).isEqualTo("kafka.comit.interval.ms"))
+        .hasMessageContaining("did you mean kafka.commit.interval.ms?").hasMessageContaining("(from the command line;");
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("kafka.producer.lingr.ms", "5")).kafkaOverrides())
+        .as("Streams' producer. prefix passes whatever follows").containsKey("producer.lingr.ms");
+    assertThat(CascadeConfig.load(null, Map.of(), Map.of("kafka.producer.linger.ms", "5", "kafka.schema.registry.url",
+        "http://registry:8081")).kafkaOverrides()).containsKeys("producer.linger.ms", "schema.registry.url");
   }
 
   @Test
