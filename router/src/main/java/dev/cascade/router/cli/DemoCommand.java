@@ -216,6 +216,15 @@ final class DemoCommand implements Callable<Integer> {
     if (!labels.equals("reference")) {
       throw new IllegalArgumentException("--labels: only with --learn");
     }
+    if (spec != null && spec.commandLine() != null) {
+      for (String option : List.of("--exploration", "--window", "--phrases-first")) {
+        if (spec.commandLine().getParseResult().hasMatchedOption(option)) {
+          throw new IllegalArgumentException(option + ": only with --learn" + (option.equals("--exploration")
+              ? " (the cascade's own exploration rate is policy.exploration-rate: --set policy.exploration-rate=E)"
+              : ""));
+        }
+      }
+    }
     if (pregenSkip == null && pregenSkipThreshold != null) {
       throw new IllegalArgumentException("--pregen-skip-threshold: only with --pregen-skip");
     }

@@ -141,6 +141,14 @@ class DemoOptionsTest {
   }
 
   @Test
+  void learningOptionsWithoutLearnAreRefusedNotIgnored() {
+    assertThat(refused("demo", "--exploration", "0.5")).contains("--exploration: only with --learn")
+        .contains("policy.exploration-rate");
+    assertThat(refused("demo", "--window", "10")).contains("--window: only with --learn");
+    assertThat(refused("demo", "--phrases-first")).contains("--phrases-first: only with --learn");
+  }
+
+  @Test
   void tierOptionsAreCheckedBeforeAnythingStarts() {
     assertThat(refused("demo", "--tiers", "small")).contains("--tiers").contains("at least two");
     assertThat(refused("demo", "--tiers", "small,small,large")).contains("--tiers").contains("names");
