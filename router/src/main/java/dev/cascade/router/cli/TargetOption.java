@@ -103,6 +103,15 @@ final class TargetOption {
         err.flush();
         return 1;
       }
+      String method = e.getStatus().getDescription();
+      if (e.getStatus().getCode() == io.grpc.Status.Code.UNIMPLEMENTED && method != null
+          && method.startsWith("Method not found: cascade.v1.")) {
+        err.println("error: --target: " + target + " answers gRPC but has no " + method.substring(
+            "Method not found: ".length()) + "; it must be HOST:PORT of the router's gRPC door " + EXPECTED
+            + ", not a large-model server's port (large-model=)");
+        err.flush();
+        return 1;
+      }
       int code = failed(e, err);
       String description = e.getStatus().getDescription();
       if (e.getStatus().getCode() == io.grpc.Status.Code.UNAUTHENTICATED && description != null

@@ -51,6 +51,26 @@ class TargetOptionTest {
   }
 
   @Test
+  void aGrpcServerWithoutTheRoutersServicesIsSaidToBeNoRoutersDoor() throws Exception {
+    // A gRPC server with only health, as a large-model server has no cascade.v1.Cascade.
+    io.grpc.Server server = io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder.forAddress(
+        new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0))
+        .addService(new io.grpc.protobuf.services.HealthStatusManager().getHealthService()).build().start();
+    try {
+      String target = "127.0.0.1:" + server.getPort();
+      CommandLineRun run = CommandLineRun.of("ask", "--target", target, "--prompt", "cascade");
+      assertThat(run.exitCode()).isEqualTo(1);
+      assertThat(run.err().strip()).isEqualTo("error: --target: " + target + " answers gRPC but has no"
+          + " cascade.v1.Cascade/Generate; it must be HOST:PORT of the router's gRPC door (the grpc= line of 'cascade"
+          + " serve' or 'cascade demo --serve'), not a large-model server's port (large-model=)");
+      CommandLineRun policy = CommandLineRun.of("policy", "get", "--target", target);
+      assertThat(policy.err()).contains("has no cascade.v1.PolicyAdmin/");
+    } finally {
+      server.shutdownNow();
+    }
+  }
+
+  @Test
   void aStatusWithTheResponsesHeadersIsTheServersAndOneWithoutIsTheClientsOwn() {
     io.grpc.Metadata response = new io.grpc.Metadata();
     response.put(io.grpc.Metadata.Key.of("content-type", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "application/grpc");
