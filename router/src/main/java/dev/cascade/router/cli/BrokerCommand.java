@@ -56,7 +56,8 @@ final class BrokerCommand implements Callable<Integer> {
       int controller = controllerPort != 0 ? controllerPort : port + 1;
       // Both ports free on loopback, or one line (the broker's own failure is a stack trace).
       new Ports().add("--port", java.net.InetAddress.getLoopbackAddress(), port)
-          .add("--controller-port", java.net.InetAddress.getLoopbackAddress(), controller).checkFree();
+          .add(controllerPort != 0 ? "--controller-port" : "--controller-port (not given: --port + 1)",
+              java.net.InetAddress.getLoopbackAddress(), controller).checkFree();
       kafka = EmbeddedKafka.start(dataDir, port, controller);
     }
     CountDownLatch stopped = new CountDownLatch(1);

@@ -233,7 +233,8 @@ class CliErrorsTest {
       CommandLineRun run = CommandLineRun.of("broker", "--data-dir", dir.resolve("kafka").toString(), "--port",
           Integer.toString(controller - 1));
       assertThat(run.exitCode()).as(run.err()).isEqualTo(1);
-      assertThat(lines(run.err())).containsExactly("error: --controller-port " + controller + ": address already in use");
+      assertThat(lines(run.err())).containsExactly("error: --controller-port (not given: --port + 1) " + controller
+          + ": address already in use");
     }
   }
 
