@@ -110,8 +110,9 @@ final class ValidateProcessor implements Processor<byte[], byte[], Object, Objec
     }
     Long firstSeen = seen.get(request.getRequestId());
     if (firstSeen != null) {
-      deadLetter(record, id, request.getReplyTo(), "validate", null, DeadLetters.DUPLICATE_ID + " of a request received at " + firstSeen
-          + " ms (ids must be unique within " + dedupeWindow.toSeconds() + " s)");
+      deadLetter(record, id, request.getReplyTo(), "validate", null, DeadLetters.DUPLICATE_ID + " of a request received at "
+          + java.time.Instant.ofEpochMilli(firstSeen) + " (" + firstSeen + " ms; ids must be unique within "
+          + dedupeWindow.toSeconds() + " s)");
       return;
     }
     seen.put(request.getRequestId(), context.currentSystemTimeMs());
