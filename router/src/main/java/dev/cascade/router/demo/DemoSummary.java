@@ -235,7 +235,8 @@ public record DemoSummary(
         total == 0 ? 0.0 : 100.0 * e.getValue() / total, e.getValue())).collect(java.util.stream.Collectors.joining(", "))
         + (tierEarlyStops == 0 ? "" : "; middle-tier answers stopped early: " + tierEarlyStops)
         + tierPassOn.entrySet().stream().map(e -> String.format(java.util.Locale.ROOT,
-            "%n                    %s passed on %.1f%% of the %d requests reaching it%s (by %d: %s)", e.getKey(),
+            "%n                    %s passed on %.1f%% of the %d requests reaching it%s (per %d requests in turn: %s)",
+            e.getKey(),
             100 * e.getValue().share(), e.getValue().reached(), e.getValue().explored() == 0 ? ""
                 : String.format(java.util.Locale.ROOT, ", %d of them explored", e.getValue().explored()),
             PASS_ON_WINDOW, e.getValue().byWindow().stream()
@@ -273,14 +274,16 @@ public record DemoSummary(
         "%s",
         "cost units          %.0f (large only: %.0f; saving %.1f%%)",
         "latency end to end  p50 %.1f ms, p95 %.1f ms, p99 %.1f ms",
-        "escalations         p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d",
+        "escalations         %s",
         "throughput          %.1f requests/s",
         "small model         %d tokens decoded; %d requests stopped early (early deferral)",
         "policy at start     %s, threshold %.4f"),
         requests, responses, duplicateResponses == 0 ? "" : " (" + duplicateResponses + " duplicates!)",
         escalated, 100 * escalatedFraction, servedText(), degraded,
         accuracy, costUnits, costUnitsLargeOnly, costSavingPct, latencyMs.p50(), latencyMs.p95(), latencyMs.p99(),
-        escalationMs.p50(), escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens,
+        escalated == 0 ? "none" : String.format(java.util.Locale.ROOT,
+            "p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; draft tokens kept %d of %d", escalationMs.p50(),
+            escalationMs.p95(), escalationMs.p99(), largeDraftAccepted, largeDraftTokens),
         throughputRps, smallDecodedTokens, smallEarlyStops, rule, threshold);
   }
 }

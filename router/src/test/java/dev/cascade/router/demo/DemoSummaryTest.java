@@ -68,6 +68,15 @@ class DemoSummaryTest {
     assertThat(summary.toText()).contains("accuracy (exact match against the references): the 10 of 100 requests that"
         + " have one");
     assertThat(summary.tierPassOn()).as("two models: no middle tier").isEmpty();
+    // Nothing escalated: no latency to give, not 0 ms.
+    List<CascadeResponse> small = responses.stream().map(r -> CascadeResponse.newBuilder(r).setServedBy(ServedBy.SMALL)
+        .build()).toList();
+    Map<String, RoutingOutcome> accepted = new HashMap<>();
+    outcomes.forEach((id, o) -> accepted.put(id, RoutingOutcome.newBuilder(o).setServedBy(ServedBy.SMALL).build()));
+    DemoSummary none = DemoSummary.of("demo", examples, new DemoWorkload.Result(Map.of(), Map.of(), small, accepted),
+        texts, texts, new int[100], new CostModel(1, 10), "chow-sum", 0);
+    assertThat(none.escalated()).isZero();
+    assertThat(none.toText()).contains("escalations         none").doesNotContain("p50 0.0 ms, p95 0.0 ms, p99 0.0 ms;");
     assertThat(summary.smallEarlyStops()).isEqualTo(13);
     assertThat(summary.smallDecodedTokens()).isEqualTo(3 * 90);
     assertThat(summary.toText()).contains("270 tokens decoded; 13 requests stopped early");
@@ -137,7 +146,7 @@ class DemoSummaryTest {
     assertThat(medium.byWindow()).containsExactly(0.5, 0.26);
     assertThat(medium.explored()).isEqualTo(13);
     assertThat(summary.toText()).contains("medium passed on 42.0% of the 150 requests reaching it, 13 of them explored"
-        + " (by 100: 50% 26%)");
+        + " (per 100 requests in turn: 50% 26%)");
   }
 
   private static dev.cascade.schemas.avro.TierAnswer tier(int tier, String model, String rule, boolean deferred,
