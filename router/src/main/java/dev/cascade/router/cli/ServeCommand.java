@@ -159,7 +159,7 @@ final class ServeCommand implements Callable<Integer> {
     // Never the token itself: stdout is the pod's log.
     if (token.file() != null) {
       System.out.println("admin-token-file=" + token.file().toAbsolutePath()
-          + (token.generated() ? " (generated, owner-only)" : ""));
+          + (token.generated() ? " (generated, owner-only)" : " (read: written before this start)"));
     }
     System.out.flush();
     CascadeRouter.configuredPolicyNotInForce(config, doors.policyInForce()).ifPresent(line -> LOG.warn("{}", line));
