@@ -54,7 +54,9 @@ public final class RuntimeCommand implements Runnable {
     cli.setParameterExceptionHandler((e, args) -> {
       CommandLine where = e.getCommandLine();
       java.io.PrintWriter err = where.getErr();
-      err.println("error: " + parameterMessage(e));
+      String unknown = e instanceof CommandLine.MissingParameterException ? unknownOption(where, args) : null;
+      // A mistyped option leaves the one it meant missing: say the slip, the cause, first.
+      err.println("error: " + (unknown != null ? unknown + "; so: " : "") + parameterMessage(e));
       String command = where.getCommandSpec().qualifiedName(" ");
       String root = cli.getCommandSpec().name();
       String sub = command.startsWith(root) ? command.substring(root.length()) : " " + command;
@@ -111,6 +113,26 @@ public final class RuntimeCommand implements Runnable {
   }
 
   /** Picocli's message, with its suggestions for an unknown option or subcommand on the same line. */
+  /**
+   * The first of {@code args} that looks like an option {@code where} does not have (not a number),
+   * as picocli words an unknown option, with its suggestions; null when there is none.
+   */
+  static String unknownOption(CommandLine where, String[] args) {
+    java.util.Set<String> commands = new java.util.HashSet<>();
+    for (CommandLine c = where; c != null; c = c.getParent()) {
+      commands.add(c.getCommandName());
+    }
+    for (String arg : args) {
+      String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+      if (!name.startsWith("-") || name.equals("-") || name.equals("--") || name.matches("-?[0-9.]+(e-?[0-9]+)?")
+          || commands.contains(name) || where.getCommandSpec().findOption(name) != null) {
+        continue;
+      }
+      return parameterMessage(new CommandLine.UnmatchedArgumentException(where, List.of(name)));
+    }
+    return null;
+  }
+
   private static String parameterMessage(CommandLine.ParameterException e) {
     String message = String.valueOf(e.getMessage());
     if (message.startsWith("Error: ")) {

@@ -219,6 +219,16 @@ class CliErrorsTest {
   }
 
   @Test
+  void aMistypedRequiredOptionIsNamedBeforeTheOneItLeftMissing() {
+    assertThat(parseError("ask", "ask", "--target", "127.0.0.1:5", "--promt", "x"))
+        .isEqualTo("error: Unknown option: '--promt'; did you mean --prompt?; so: Missing required option:"
+            + " '--prompt=TEXT'");
+    // A negative number is a value, not an option.
+    assertThat(parseError("policy set", "policy", "set", "--threshold", "-1"))
+        .doesNotContain("Unknown option");
+  }
+
+  @Test
   void brokerPortAloneIsRefusedAndItsHelpSaysSo() {
     assertThat(parseError("broker", "broker", "--port", "20601"))
         .isEqualTo("error: --data-dir and --port go together: a restartable broker keeps both");
