@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
         FeedbackCommand.class,
         PolicyCommand.class,
         RulesCommand.class,
+        DeadLettersCommand.class,
         SchemasCommand.class,
         BenchCommand.class,
         CdsCommand.class,

@@ -102,6 +102,17 @@ public final class OutcomesTopic {
   }
 
   /**
+   * Hands the dead letters on {@code topic} to {@code each} with their record keys, in partition
+   * order: the newest {@code newest} offsets' worth of each partition's share, or all with
+   * {@link Long#MAX_VALUE}.
+   */
+  public static Read readDeadLetters(Map<String, Object> clientProperties, String topic,
+      BiConsumer<String, dev.cascade.schemas.avro.DeadLetter> each, long newest) {
+    return read(clientProperties, topic, CascadeSerdes.deadLetters()::decode, each, CascadeAnswers.Progress.NONE,
+        newest);
+  }
+
+  /**
    * The topic's end offsets ({@code read_committed}: the last stable offsets) by partition, in
    * partition order; empty when it does not exist. One metadata request, nothing read: a caller
    * that reads the topic again and again can tell whether anything was written since.
