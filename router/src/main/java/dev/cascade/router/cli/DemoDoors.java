@@ -30,7 +30,7 @@ final class DemoDoors {
    * the key (exit 2) at once, not after the run.
    */
   static Checked check(CascadeConfig config) {
-    return new Checked(ServeCommand.doorStores(config), ServeCommand.apiKeys(config));
+    return new Checked(dev.cascade.router.api.FrontDoor.Tls.of(config), ServeCommand.apiKeys(config));
   }
 
   /**

@@ -207,16 +207,11 @@ final class ServeCommand implements Callable<Integer> {
    * the escalations are then made from what was read.
    */
   static Stores checkStores(CascadeConfig config) {
-    return new Stores(doorStores(config), new GrpcTls.Opened(
+    return new Stores(dev.cascade.router.api.FrontDoor.Tls.of(config), new GrpcTls.Opened(
         dev.cascade.router.api.FrontDoor.Tls.open(config, CascadeConfig.LARGE_TLS_KEY_STORE,
             CascadeConfig.LARGE_TLS_KEY_STORE_PASSWORD, GrpcTls::openKeyStore),
         dev.cascade.router.api.FrontDoor.Tls.open(config, CascadeConfig.LARGE_TLS_TRUST_STORE,
             CascadeConfig.LARGE_TLS_TRUST_STORE_PASSWORD, GrpcTls::openTrustStore)));
-  }
-
-  /** The doors' stores of {@link #checkStores}, alone ({@code demo --serve} has no large-model TLS). */
-  static dev.cascade.router.api.FrontDoor.Tls doorStores(CascadeConfig config) {
-    return dev.cascade.router.api.FrontDoor.Tls.of(config);
   }
 
   /**

@@ -100,19 +100,9 @@ final class KafkaSettings {
     if (isClientSetting(name) || STREAMS_PREFIXES.stream().anyMatch(name::startsWith)) {
       return null;
     }
-    int allowed = name.length() >= 16 ? 3 : 2;
-    String best = null;
-    int bestDistance = Integer.MAX_VALUE;
-    for (ConfigDef def : CLIENTS) {
-      for (String known : def.configKeys().keySet()) {
-        int d = KeySuggestion.distance(name, known);
-        if (d <= allowed && (d < bestDistance || d == bestDistance && known.compareTo(best) < 0)) {
-          best = known;
-          bestDistance = d;
-        }
-      }
-    }
-    return best;
+    java.util.Set<String> known = new java.util.TreeSet<>();
+    CLIENTS.forEach(def -> known.addAll(def.configKeys().keySet()));
+    return KeySuggestion.within(name, known, name.length() >= 16 ? 3 : 2).orElse(null);
   }
 
   private static ConfigException refused(String name, String reason, Function<String, String> source) {

@@ -26,9 +26,13 @@ final class KeySuggestion {
     if (suffix.isPresent()) {
       return suffix;
     }
-    int allowed = Math.max(2, typed.length() / 4);
-    return keys.stream().filter(k -> distance(typed, k) <= allowed)
-        .min(Comparator.comparingInt((String k) -> distance(typed, k)).thenComparing(Comparator.naturalOrder()));
+    return within(typed, keys, Math.max(2, typed.length() / 4));
+  }
+
+  /** The key closest to {@code name} in edit distance, at most {@code allowed} away (ties: the first in order). */
+  static Optional<String> within(String name, Collection<String> keys, int allowed) {
+    return keys.stream().filter(k -> distance(name, k) <= allowed)
+        .min(Comparator.comparingInt((String k) -> distance(name, k)).thenComparing(Comparator.naturalOrder()));
   }
 
   /** Levenshtein distance: insertions, deletions and substitutions of one character. */
