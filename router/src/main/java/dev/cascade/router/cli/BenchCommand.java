@@ -38,7 +38,7 @@ final class BenchCommand implements Runnable {
 
   @Override
   public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+    RuntimeCommand.missingCommand(spec);
   }
 
   private static final ObjectMapper MAPPER = new ObjectMapper();

@@ -32,7 +32,7 @@ public final class CascadeCommand implements Runnable {
 
   @Override
   public void run() {
-    spec.commandLine().usage(System.out);
+    RuntimeCommand.missingCommand(spec);
   }
 
   public static void main(String[] args) {

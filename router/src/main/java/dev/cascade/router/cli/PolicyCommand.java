@@ -31,7 +31,7 @@ final class PolicyCommand implements Runnable {
 
   @Override
   public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+    RuntimeCommand.missingCommand(spec);
   }
 
   /**

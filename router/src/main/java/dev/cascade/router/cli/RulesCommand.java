@@ -43,7 +43,7 @@ final class RulesCommand implements Runnable {
 
   @Override
   public void run() {
-    spec.commandLine().usage(spec.commandLine().getOut());
+    RuntimeCommand.missingCommand(spec);
   }
 
   /** {@code NAME@VERSION}. */

@@ -32,7 +32,7 @@ public final class RuntimeCommand implements Runnable {
 
   @Override
   public void run() {
-    spec.commandLine().usage(System.out);
+    RuntimeCommand.missingCommand(spec);
   }
 
   public static void main(String[] args) {
@@ -54,6 +54,12 @@ public final class RuntimeCommand implements Runnable {
     cli.setParameterExceptionHandler((e, args) -> {
       CommandLine where = e.getCommandLine();
       java.io.PrintWriter err = where.getErr();
+      if (e instanceof MissingCommandException) {
+        where.usage(err);
+        err.println("error: " + e.getMessage());
+        err.flush();
+        return where.getCommandSpec().exitCodeOnInvalidInput();
+      }
       String unknown = e instanceof CommandLine.MissingParameterException ? unknownOption(where, args) : null;
       // A mistyped option leaves the one it meant missing: say the slip, the cause, first.
       err.println("error: " + (unknown != null ? unknown + "; so: " : "") + parameterMessage(e));
@@ -112,7 +118,24 @@ public final class RuntimeCommand implements Runnable {
     return cli;
   }
 
-  /** Picocli's message, with its suggestions for an unknown option or subcommand on the same line. */
+  /**
+   * For a command that only groups others, run without one: its usage on stderr, then
+   * {@code error: missing a command (one of: ...)}, exit 2, so a script that forgot the command
+   * fails rather than reads the usage as output.
+   */
+  static void missingCommand(CommandLine.Model.CommandSpec spec) {
+    throw new MissingCommandException(spec.commandLine(), "missing a command (one of: "
+        + String.join(", ", spec.commandLine().getSubcommands().keySet()) + ")");
+  }
+
+  private static final class MissingCommandException extends CommandLine.ParameterException {
+    private static final long serialVersionUID = 1L;
+
+    MissingCommandException(CommandLine where, String message) {
+      super(where, message);
+    }
+  }
+
   /**
    * The first of {@code args} that looks like an option {@code where} does not have (not a number),
    * as picocli words an unknown option, with its suggestions; null when there is none.
@@ -133,6 +156,7 @@ public final class RuntimeCommand implements Runnable {
     return null;
   }
 
+  /** Picocli's message, with its suggestions for an unknown option or subcommand on the same line. */
   private static String parameterMessage(CommandLine.ParameterException e) {
     String message = String.valueOf(e.getMessage());
     if (message.startsWith("Error: ")) {

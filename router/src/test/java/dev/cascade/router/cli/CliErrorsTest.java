@@ -84,6 +84,21 @@ class CliErrorsTest {
   }
 
   @Test
+  void aGroupOfCommandsRunWithoutOneShowsItsUsageOnStderrAndFails() {
+    for (List<String> args : List.of(List.<String>of(), List.of("policy"), List.of("rules"), List.of("bench"))) {
+      CommandLineRun run = CommandLineRun.of(args.toArray(String[]::new));
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+      assertThat(run.out()).as("a script reading stdout gets nothing").isEmpty();
+      assertThat(run.err()).as(args.toString()).startsWith("Usage: cascade" + (args.isEmpty() ? "" : " " + args.get(0)));
+      assertThat(lines(run.err()).get(lines(run.err()).size() - 1)).startsWith("error: missing a command (one of: ");
+    }
+    assertThat(lines(CommandLineRun.of("policy").err())).last().isEqualTo("error: missing a command (one of: get, set, watch)");
+    CommandLineRun help = CommandLineRun.of("policy", "--help");
+    assertThat(help.exitCode()).isZero();
+    assertThat(help.out()).startsWith("Usage: cascade policy");
+  }
+
+  @Test
   void aTokenFileThatCannotBeReadIsNamedInOneLine() {
     Path missing = dir.resolve("nope");
     assertThat(parseError("rules publish", "rules", "publish", data.toString(), "--token-file", missing.toString(),
