@@ -84,33 +84,10 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
   }
 
   /**
-   * The layout of the graph in an ONNX file, read with ONNX Runtime (names and shapes of its
-   * inputs; the weights are not kept), whichever engine later runs it.
+   * The layout of the graph in an ONNX file ({@link GraphInputs#read}), whichever engine later runs it.
    */
   static Optional<CacheLayout> read(java.nio.file.Path modelFile) {
-    // DJL's engine creates the process's one ONNX Runtime environment with its own thread settings,
-    // and refuses to start if one exists already: let it create the environment first.
-    ModelLoader.requireEngine(ModelLoader.ONNX_RUNTIME);
-    ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
-    try (ai.onnxruntime.OrtSession.SessionOptions options = new ai.onnxruntime.OrtSession.SessionOptions()) {
-      options.setIntraOpNumThreads(1);
-      options.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.NO_OPT);
-      try (ai.onnxruntime.OrtSession session = env.createSession(modelFile.toString(), options)) {
-        PairList<String, Shape> inputs = new PairList<>();
-        Map<String, DataType> types = new HashMap<>();
-        for (Map.Entry<String, ai.onnxruntime.NodeInfo> e : session.getInputInfo().entrySet()) {
-          Shape shape = null;
-          if (e.getValue().getInfo() instanceof ai.onnxruntime.TensorInfo t) {
-            shape = new Shape(t.getShape());
-            types.put(e.getKey(), dataType(t.type));
-          }
-          inputs.add(e.getKey(), shape);
-        }
-        return of(inputs, types);
-      }
-    } catch (ai.onnxruntime.OrtException e) {
-      throw new IllegalArgumentException("model: cannot read the inputs of " + modelFile + ": " + e.getMessage(), e);
-    }
+    return Optional.ofNullable(GraphInputs.read(modelFile).cache());
   }
 
   /**
@@ -123,16 +100,6 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
    */
   static Optional<CacheLayout> of(PairList<String, Shape> inputs) {
     return of(inputs, Map.of());
-  }
-
-  private static DataType dataType(ai.onnxruntime.OnnxJavaType type) {
-    return switch (type) {
-      case FLOAT -> DataType.FLOAT32;
-      case FLOAT16 -> DataType.FLOAT16;
-      case BFLOAT16 -> DataType.BFLOAT16;
-      case BOOL -> DataType.BOOLEAN;
-      default -> DataType.UNKNOWN;
-    };
   }
 
   /**

@@ -40,7 +40,7 @@ final class DjlTextGenerator implements TextGenerator {
   private final int vocab;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      int vocab, int maxBatch, int decoders, CacheSettings cache, DraftWindow draftWindow) {
+      GraphInputs graph, int vocab, int maxBatch, int decoders, CacheSettings cache, DraftWindow draftWindow) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
@@ -49,7 +49,7 @@ final class DjlTextGenerator implements TextGenerator {
         draftWindow);
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
-    this.promptPass = new PromptPass(model, info.cache(), tokenizer.padId(), maxBatch);
+    this.promptPass = new PromptPass(model, graph, tokenizer.padId(), maxBatch);
   }
 
   /** The model call: a predictor and the translator around it. */
@@ -93,7 +93,8 @@ final class DjlTextGenerator implements TextGenerator {
 
   static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads,
       CacheSettings cacheSettings, DraftWindow draftWindow) {
-    ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads);
+    GraphInputs graph = GraphInputs.read(dir.modelFile());
+    ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads, graph);
     try {
       Map<String, String> metadata = model.getBlock() instanceof OrtSymbolBlock ort
           ? ort.getCustomMetadata() : Map.of();
@@ -112,7 +113,7 @@ final class DjlTextGenerator implements TextGenerator {
         throw new IllegalArgumentException(dir.tokenizerFile() + ": cannot be loaded as a Hugging Face tokenizer: "
             + e.getMessage(), e);
       }
-      CacheLayout layout = CacheLayout.read(dir.modelFile()).orElse(null);
+      CacheLayout layout = graph.cache();
       NextTokenScores probe = probe(model, layout);
       // A tokenizer of another model would feed ids past the logits' width: refuse the pair now,
       // not with a failed forward pass on the first request.
@@ -122,7 +123,7 @@ final class DjlTextGenerator implements TextGenerator {
       }
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
           context, maxNew, probe.hidden() != null, layout, layout != null && cacheSettings.enabled());
-      return new DjlTextGenerator(model, tokenizer, info, probe.vocab(), maxBatch, threads.decoders(), cacheSettings,
+      return new DjlTextGenerator(model, tokenizer, info, graph, probe.vocab(), maxBatch, threads.decoders(), cacheSettings,
           draftWindow);
     } catch (java.io.IOException | RuntimeException e) {
       model.close();

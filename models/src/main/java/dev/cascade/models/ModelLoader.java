@@ -47,13 +47,17 @@ final class ModelLoader {
     };
   }
 
-  /** Loads the model's forward pass with the requested engine. */
-  static ZooModel<DecodeStep, NextTokenScores> load(ModelDirectory dir, String requested, CpuThreads threads) {
+  /**
+   * Loads the model's forward pass with the requested engine, feeding the graph's inputs as
+   * {@code graph} declares them.
+   */
+  static ZooModel<DecodeStep, NextTokenScores> load(ModelDirectory dir, String requested, CpuThreads threads,
+      GraphInputs graph) {
     System.setProperty("ai.djl.offline", "true");
     String engine = normalise(requested);
     if (engine.equals(AUTO)) {
       try {
-        ZooModel<DecodeStep, NextTokenScores> model = loadWith(dir, TENSOR_RT, threads);
+        ZooModel<DecodeStep, NextTokenScores> model = loadWith(dir, TENSOR_RT, threads, graph);
         LOG.info("engine auto: using TensorRT for model {}", dir.name());
         return model;
       } catch (EngineUnavailableException e) {
@@ -66,23 +70,24 @@ final class ModelLoader {
         } else {
           LOG.debug("engine auto: using OnnxRuntime for model {}", dir.name());
         }
-        return loadWith(dir, ONNX_RUNTIME, threads);
+        return loadWith(dir, ONNX_RUNTIME, threads, graph);
       }
     }
-    return loadWith(dir, engine, threads);
+    return loadWith(dir, engine, threads, graph);
   }
 
-  private static ZooModel<DecodeStep, NextTokenScores> loadWith(ModelDirectory dir, String engine, CpuThreads threads) {
+  private static ZooModel<DecodeStep, NextTokenScores> loadWith(ModelDirectory dir, String engine, CpuThreads threads,
+      GraphInputs graph) {
     requireEngine(engine);
     if (engine.equals(ONNX_RUNTIME)) {
-      return loadOnnxRuntime(dir, threads);
+      return loadOnnxRuntime(dir, threads, graph);
     }
     Criteria<DecodeStep, NextTokenScores> criteria = Criteria.builder()
         .setTypes(DecodeStep.class, NextTokenScores.class)
         .optModelPath(dir.path())
         .optModelName("model")
         .optEngine(engine)
-        .optTranslator(new StepTranslator())
+        .optTranslator(new StepTranslator(graph))
         .build();
     try {
       return criteria.loadModel();
@@ -103,14 +108,15 @@ final class ModelLoader {
    * string options to the model, and the spinning switch is a session configuration entry that no
    * string option reaches, so the session options are built here and handed to the model's load.
    */
-  private static ZooModel<DecodeStep, NextTokenScores> loadOnnxRuntime(ModelDirectory dir, CpuThreads threads) {
+  private static ZooModel<DecodeStep, NextTokenScores> loadOnnxRuntime(ModelDirectory dir, CpuThreads threads,
+      GraphInputs graph) {
     Model model = Model.newInstance("model", Device.cpu(), ONNX_RUNTIME);
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
       options.setIntraOpNumThreads(threads.intraOp());
       options.setInterOpNumThreads(1);
       options.addConfigEntry("session.intra_op.allow_spinning", threads.spinning() ? "1" : "0");
       model.load(dir.path(), "model", Map.of("sessionOptions", options));
-      return new ZooModel<>(model, new StepTranslator());
+      return new ZooModel<>(model, new StepTranslator(graph));
     } catch (OrtException | LinkageError | EngineException e) {
       model.close();
       throw unavailable(ONNX_RUNTIME, e);

@@ -26,13 +26,15 @@ final class PromptPass {
   record AllLogits(float[] logits, int rows, int length, int vocab, float[] lastHidden, int width) {}
 
   private final ZooModel<DecodeStep, NextTokenScores> model;
+  private final GraphInputs graph;
   private final CacheLayout layout;
   private final long pad;
   private final int maxBatch;
 
-  PromptPass(ZooModel<DecodeStep, NextTokenScores> model, CacheLayout layout, long padId, int maxBatch) {
+  PromptPass(ZooModel<DecodeStep, NextTokenScores> model, GraphInputs graph, long padId, int maxBatch) {
     this.model = model;
-    this.layout = layout;
+    this.graph = graph;
+    this.layout = graph.cache();
     this.pad = padId;
     this.maxBatch = maxBatch;
   }
@@ -45,7 +47,7 @@ final class PromptPass {
     }
     java.util.Arrays.sort(order, java.util.Comparator.comparingInt(i -> prefixes.get(i).length));
     PromptScore[] out = new PromptScore[order.length];
-    try (Predictor<DecodeStep, AllLogits> predictor = model.newPredictor(new Translator())) {
+    try (Predictor<DecodeStep, AllLogits> predictor = model.newPredictor(new Translator(graph))) {
       for (int start = 0; start < order.length; start += maxBatch) {
         List<long[]> batch = new ArrayList<>();
         for (int j = start; j < Math.min(order.length, start + maxBatch); j++) {
@@ -122,7 +124,11 @@ final class PromptPass {
 
   /** The inputs as {@link StepTranslator} builds them; every position's logits out. */
   private static final class Translator implements NoBatchifyTranslator<DecodeStep, AllLogits> {
-    private final StepTranslator inputs = new StepTranslator();
+    private final StepTranslator inputs;
+
+    Translator(GraphInputs graph) {
+      this.inputs = new StepTranslator(graph);
+    }
 
     @Override
     public NDList processInput(TranslatorContext ctx, DecodeStep step) {

@@ -3,15 +3,13 @@ package dev.cascade.models;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslatorContext;
-import java.nio.LongBuffer;
 
 /**
  * Tensors in and out of one forward pass of a decoder-only LM with the Hugging Face signature:
- * {@code input_ids}, {@code attention_mask} (int64 [batch, sequence]) → {@code logits} [batch,
+ * {@code input_ids}, {@code attention_mask} (int64 or int32, as the graph declares: [batch, sequence]) → {@code logits} [batch,
  * sequence, vocab] and optionally {@code hidden} [batch, sequence, width]. Only the last
  * {@link DecodeStep#scored()} positions of each row are read back (one, but for a pass that checks
  * a draft).
@@ -32,25 +30,29 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
   /** Attachment key of the step's {@link DecodeStep#scored()}, read back by {@link #processOutput}. */
   private static final String SCORED = "scored";
 
+  /** The element types of the graph's integer inputs. */
+  private final GraphInputs graph;
+
+  /** For a graph whose integer inputs have the types {@code graph} gives. */
+  StepTranslator(GraphInputs graph) {
+    this.graph = graph;
+  }
+
   @Override
   public NDList processInput(TranslatorContext ctx, DecodeStep step) {
     ctx.setAttachment(SCORED, step.scored());
     NDManager manager = ctx.getNDManager();
     Shape shape = new Shape(step.rows(), step.length());
-    NDArray ids = manager.create(LongBuffer.wrap(step.inputIds()), shape, DataType.INT64);
-    ids.setName(INPUT_IDS);
+    NDArray ids = GraphInputs.integers(manager, step.inputIds(), shape, graph.inputIds(), INPUT_IDS);
     CacheLayout cache = step.cache();
     Shape maskShape = cache == null ? shape : new Shape(step.rows(), step.pastLength() + step.length());
-    NDArray mask = manager.create(LongBuffer.wrap(step.attentionMask()), maskShape, DataType.INT64);
-    mask.setName(ATTENTION_MASK);
+    NDArray mask = GraphInputs.integers(manager, step.attentionMask(), maskShape, graph.attentionMask(), ATTENTION_MASK);
     NDList inputs = new NDList(ids, mask);
     if (cache == null) {
       return inputs;
     }
     if (cache.positionIds()) {
-      NDArray positions = manager.create(LongBuffer.wrap(step.positionIds()), shape, DataType.INT64);
-      positions.setName(CacheLayout.POSITION_IDS);
-      inputs.add(positions);
+      inputs.add(GraphInputs.integers(manager, step.positionIds(), shape, graph.positionIds(), CacheLayout.POSITION_IDS));
     }
     Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
     for (int i = 0; i < step.past().length; i++) {

@@ -34,7 +34,8 @@ class PromptScoreTest {
     assertThat(scores).hasSize(ITEMS);
     CacheLayout layout = small.info().cache();
     try (ZooModel<DecodeStep, NextTokenScores> model =
-            ModelLoader.load(ModelDirectory.resolve("small"), "OnnxRuntime", CpuThreads.ORT_DEFAULTS);
+            ModelLoader.load(ModelDirectory.resolve("small"), "OnnxRuntime", CpuThreads.ORT_DEFAULTS,
+                GraphInputs.int64(layout));
         Predictor<DecodeStep, NextTokenScores> predictor = model.newPredictor()) {
       for (int i = 0; i < ITEMS; i++) {
         long[] ids = small.tokenizer().encodePrompt(prompts.get(i));

@@ -70,6 +70,35 @@ class SecondArchitectureTest {
     }
   }
 
+  /**
+   * The same decoder with int32 {@code input_ids}, {@code attention_mask} and {@code position_ids}
+   * (built by {@code models/train/int32_inputs.py}), as exports for engines that prefer 32-bit
+   * indices declare them: fed int64, ONNX Runtime refuses the first pass.
+   */
+  @Test
+  void int32IntegerInputsAreFedInTheirOwnType() {
+    greedyOutputsEqualPyTorchs(DIR.resolveSibling("rotary-bpe-int32"));
+    try (TextGenerator int32 = TextGenerators.load(DIR.resolveSibling("rotary-bpe-int32").toString(), "OnnxRuntime");
+        TextGenerator int64 = TextGenerators.load(DIR.toString(), "OnnxRuntime")) {
+      assertThat(int32.scorePrompts(prompts.subList(0, 4))).usingRecursiveFieldByFieldElementComparator()
+          .isEqualTo(int64.scorePrompts(prompts.subList(0, 4)));
+    }
+  }
+
+  @Test
+  void anIntegerInputOfAnotherTypeIsRefusedByName() {
+    ai.djl.util.PairList<String, ai.djl.ndarray.types.Shape> inputs = new ai.djl.util.PairList<>();
+    inputs.add("input_ids", new ai.djl.ndarray.types.Shape(-1, -1));
+    inputs.add("attention_mask", new ai.djl.ndarray.types.Shape(-1, -1));
+    assertThat(GraphInputs.of(inputs, java.util.Map.of("attention_mask", ai.djl.ndarray.types.DataType.INT32)))
+        .isEqualTo(new GraphInputs(null, ai.djl.ndarray.types.DataType.INT64, ai.djl.ndarray.types.DataType.INT32,
+            ai.djl.ndarray.types.DataType.INT64));
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> GraphInputs.of(inputs,
+            java.util.Map.of("input_ids", ai.djl.ndarray.types.DataType.FLOAT32)))
+        .hasMessage("model: input 'input_ids' is float32; the runtime feeds it as int64 or int32, whichever the graph"
+            + " declares");
+  }
+
   @Test
   void greedyOutputsEqualPyTorchsWithAndWithoutTheCache() {
     greedyOutputsEqualPyTorchs(DIR);
