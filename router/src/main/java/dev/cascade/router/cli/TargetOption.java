@@ -112,6 +112,13 @@ final class TargetOption {
         err.flush();
         return 1;
       }
+      String unreachable = unreachable(e);
+      if (unreachable != null && e.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE) {
+        err.println("error: --target " + target + ": " + unreachable + " (UNAVAILABLE); it must be HOST:PORT of a"
+            + " running router's gRPC door, the grpc= line that serve and demo --serve print");
+        err.flush();
+        return 1;
+      }
       int code = failed(e, err);
       String description = e.getStatus().getDescription();
       if (e.getStatus().getCode() == io.grpc.Status.Code.UNAUTHENTICATED && description != null
@@ -204,10 +211,18 @@ final class TargetOption {
   static String unreachable(StatusRuntimeException e) {
     for (Throwable t = e.getStatus().getCause() != null ? e.getStatus().getCause() : e.getCause(); t != null;
         t = t.getCause()) {
-      if (t instanceof java.net.ConnectException || t instanceof java.net.UnknownHostException
-          || t instanceof java.nio.channels.UnresolvedAddressException
-          || t instanceof java.net.NoRouteToHostException) {
-        return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      String message = String.valueOf(t.getMessage()).toLowerCase(java.util.Locale.ROOT);
+      if (t instanceof java.net.UnknownHostException || t instanceof java.nio.channels.UnresolvedAddressException) {
+        return "the host name does not resolve";
+      }
+      if (t instanceof java.net.NoRouteToHostException || message.contains("no route to host")) {
+        return "no route to that host";
+      }
+      if (t instanceof java.net.ConnectException) {
+        // Netty's text, "finishConnect(..) failed with error(-111): Connection refused: /127.0.0.1:1", said plainly.
+        return message.contains("refused") ? "nothing listens there (connection refused)"
+            : message.contains("timed out") ? "no answer to the connection (timed out)"
+            : "cannot connect (" + t.getMessage() + ")";
       }
     }
     return null;

@@ -89,7 +89,12 @@ class TargetOptionTest {
     }
     CommandLineRun run = CommandLineRun.of("ask", "--target", "127.0.0.1:" + port, "--prompt", "cascade");
     assertThat(run.exitCode()).isEqualTo(1);
-    assertThat(run.err().strip()).startsWith("error: UNAVAILABLE").contains("Connection refused")
-        .doesNotContain("hint:").doesNotContain("\n");
+    assertThat(run.err().strip()).isEqualTo("error: --target 127.0.0.1:" + port + ": nothing listens there (connection"
+        + " refused) (UNAVAILABLE); it must be HOST:PORT of a running router's gRPC door, the grpc= line that serve and"
+        + " demo --serve print");
+    CommandLineRun unresolved = CommandLineRun.of("policy", "get", "--target", "no-such-host.invalid:50051");
+    assertThat(unresolved.exitCode()).isEqualTo(1);
+    assertThat(unresolved.err().strip()).startsWith("error: --target no-such-host.invalid:50051: the host name does"
+        + " not resolve (UNAVAILABLE)").doesNotContain("\n");
   }
 }
