@@ -36,6 +36,16 @@ public final class TextGenerators {
   }
 
   /**
+   * The engine {@code name} stands for (case-insensitive; {@code ort} and {@code trt} too), as
+   * {@link #load} takes it: {@code OnnxRuntime}, {@code TensorRT} or {@code auto}.
+   *
+   * @throws IllegalArgumentException naming the three for any other name
+   */
+  public static String engine(String name) {
+    return ModelLoader.normalise(name);
+  }
+
+  /**
    * As {@link #load(String, String)}, set up by {@code options}: rows per pass, threads, key/value
    * cache and draft window ({@link LoadOptions#DEFAULT} is what the other loads use).
    */

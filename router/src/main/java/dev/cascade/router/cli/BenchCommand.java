@@ -52,7 +52,7 @@ final class BenchCommand implements Runnable {
           + "settings (best of 20).")
   static final class ModelCommand implements Callable<Integer> {
 
-    @Option(names = "--model", defaultValue = "small", paramLabel = "small|medium|large|DIR",
+    @Option(names = "--model", converter = ModelArguments.Model.class, defaultValue = "small", paramLabel = "small|medium|large|DIR",
         description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default: "
             + "${DEFAULT-VALUE}).")
     String model;

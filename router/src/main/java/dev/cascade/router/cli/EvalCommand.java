@@ -962,7 +962,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         description = "The large model (default: ${DEFAULT-VALUE}).")
     String large;
 
-    @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
+    @Option(names = "--engine", converter = ModelArguments.Engine.class, defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
         description = "The inference engine (default: ${DEFAULT-VALUE}).")
     String engine;
 

@@ -28,12 +28,12 @@ final class GenerateCommand implements Callable<Integer> {
   /** How many input lines are generated (and printed) together. */
   private static final int CHUNK = 512;
 
-  @Option(names = "--model", defaultValue = "small", paramLabel = "small|medium|large|DIR",
+  @Option(names = "--model", converter = ModelArguments.Model.class, defaultValue = "small", paramLabel = "small|medium|large|DIR",
       description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default:"
           + " ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
+  @Option(names = "--engine", converter = ModelArguments.Engine.class, defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
       description = "The inference engine (default: ${DEFAULT-VALUE}: TensorRT where it loads, else OnnxRuntime).")
   String engine;
 

@@ -43,11 +43,11 @@ final class LargeModelCommand implements Callable<Integer> {
           + " port, on --host (0: any free port; default: no HTTP); HTTPS with --tls-key-store, as the gRPC port."})
   Integer httpPort;
 
-  @Option(names = "--model", defaultValue = "large", paramLabel = "small|medium|large|DIR",
+  @Option(names = "--model", converter = ModelArguments.Model.class, defaultValue = "large", paramLabel = "small|medium|large|DIR",
       description = "The model: small, medium, large, or a directory with model.onnx and tokenizer.json (default: ${DEFAULT-VALUE}).")
   String model;
 
-  @Option(names = "--engine", defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
+  @Option(names = "--engine", converter = ModelArguments.Engine.class, defaultValue = "auto", paramLabel = "OnnxRuntime|TensorRT|auto",
       description = "The inference engine (default: ${DEFAULT-VALUE}).")
   String engine;
 

@@ -79,6 +79,18 @@ class CliErrorsTest {
         "--target", "127.0.0.1:20601")).isEqualTo("error: --version: must be 1 or more (or 0 for the next), was -4");
     assertThat(parseError("eval", "eval", "--data", data.toString(), "--resampels", "3"))
         .startsWith("error: Unknown options: '--resampels', '3'").contains("did you mean").contains("--resamples");
+    assertThat(parseError("generate", "generate", "--model", dir.toString(), "--prompt", "cat"))
+        .isEqualTo("error: Invalid value for option '--model': '" + dir + "' is neither a bundled model [small, medium,"
+            + " large] nor a directory with model.onnx");
+    assertThat(parseError("bench model", "bench", "model", "--model", "smal"))
+        .startsWith("error: Invalid value for option '--model': 'smal' is neither a bundled model");
+    for (List<String> args : List.of(List.of("generate", "--prompt", "cat"), List.of("large-model"),
+        List.of("eval", "--data", data.toString()))) {
+      List<String> line = new java.util.ArrayList<>(args);
+      line.addAll(List.of("--engine", "onnx-runtime"));
+      assertThat(parseError(args.get(0), line.toArray(String[]::new))).as(args.toString()).isEqualTo("error: Invalid"
+          + " value for option '--engine': 'onnx-runtime' is not one of OnnxRuntime, TensorRT, auto");
+    }
     assertThat(parseError("", "evaluate").replace("error: ", ""))
         .startsWith("Unmatched argument at index 0: 'evaluate'");
   }
