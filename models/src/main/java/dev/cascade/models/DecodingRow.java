@@ -248,11 +248,20 @@ final class DecodingRow {
     Arrays.fill(mask, base + padding, base + length, 1L);
   }
 
+  private static boolean isEnd(long token, long[] ends) {
+    for (long end : ends) {
+      if (token == end) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /**
    * Takes one step's result; marks the row finished at end-of-sequence, at its limit, or when the
    * early-stop condition says so.
    */
-  void accept(TokenDistribution.Choice choice, long eos, float[] hidden, int hiddenOffset, int width) {
+  void accept(TokenDistribution.Choice choice, long[] ends, float[] hidden, int hiddenOffset, int width) {
     if (hidden != null) {
       if (hiddenSum == null) {
         hiddenSum = new double[width];
@@ -262,7 +271,7 @@ final class DecodingRow {
       }
       hiddenSteps++;
     }
-    if (choice.token() == eos) {
+    if (isEnd(choice.token(), ends)) {
       finished = true;
     } else {
       tokens[generated] = choice.token();

@@ -45,7 +45,7 @@ final class DjlTextGenerator implements TextGenerator {
     this.tokenizer = tokenizer;
     this.info = info;
     this.vocab = vocab;
-    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.eosId(), info.cache(), info.kvCache(),
+    GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.endIds(), info.cache(), info.kvCache(),
         draftWindow);
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
@@ -108,10 +108,18 @@ final class DjlTextGenerator implements TextGenerator {
           .orElseGet(() -> countedParameters(dir));
       ModelTokenizer tokenizer;
       try {
-        tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), context - 1 - maxNew);
+        tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), dir.promptTemplate().orElse(null),
+            context - 1 - maxNew);
       } catch (RuntimeException e) {
+        String message = String.valueOf(e.getMessage());
+        if (message.startsWith("special_tokens.") || message.startsWith("prompt_template:")) {
+          throw new IllegalArgumentException(dir.path().resolve("card.json") + ": " + message, e);
+        }
+        if (message.startsWith("the tokenizer has no")) {
+          throw new IllegalArgumentException(dir.tokenizerFile() + ": " + message.substring("the tokenizer ".length()), e);
+        }
         throw new IllegalArgumentException(dir.tokenizerFile() + ": cannot be loaded as a Hugging Face tokenizer: "
-            + e.getMessage(), e);
+            + message, e);
       }
       CacheLayout layout = graph.cache();
       NextTokenScores probe = probe(model, layout);
@@ -218,10 +226,7 @@ final class DjlTextGenerator implements TextGenerator {
       if (draftProblem.isPresent()) {
         throw new IllegalArgumentException("drafts[" + i + "]: " + draftProblem.get());
       }
-      long[] ids = tokenizer.encodePrompt(prompts.get(i));
-      long[] prefix = Arrays.copyOf(ids, ids.length + 1);
-      prefix[ids.length] = tokenizer.sepId();
-      prefixes.add(prefix);
+      prefixes.add(tokenizer.encodeInput(prompts.get(i)));
     }
     Integer[] order = new Integer[prompts.size()];
     for (int i = 0; i < order.length; i++) {
@@ -265,7 +270,7 @@ final class DjlTextGenerator implements TextGenerator {
     };
   }
 
-  /** Each prompt's ids followed by the separator, every prompt checked first. */
+  /** Each prompt's model input (its ids and the separator, or its template), every prompt checked first. */
   private List<long[]> prefixes(List<String> prompts) {
     List<long[]> prefixes = new ArrayList<>(prompts.size());
     for (int i = 0; i < prompts.size(); i++) {
@@ -273,10 +278,7 @@ final class DjlTextGenerator implements TextGenerator {
       if (problem.isPresent()) {
         throw new IllegalArgumentException("prompts[" + i + "]: " + problem.get());
       }
-      long[] ids = tokenizer.encodePrompt(prompts.get(i));
-      long[] prefix = Arrays.copyOf(ids, ids.length + 1);
-      prefix[ids.length] = tokenizer.sepId();
-      prefixes.add(prefix);
+      prefixes.add(tokenizer.encodeInput(prompts.get(i)));
     }
     return prefixes;
   }
@@ -296,8 +298,9 @@ final class DjlTextGenerator implements TextGenerator {
       if (id < 0 || id >= vocab) {
         return Optional.of("token " + i + " is " + id + ", outside the vocabulary 0.." + (vocab - 1));
       }
-      if (id == tokenizer.eosId() || id == tokenizer.padId()) {
-        return Optional.of("token " + i + " is " + id + ", the " + (id == tokenizer.eosId() ? "end-of-sequence" : "padding")
+      boolean end = java.util.Arrays.stream(tokenizer.endIds()).anyMatch(e -> e == id);
+      if (end || id == tokenizer.padId()) {
+        return Optional.of("token " + i + " is " + id + ", the " + (end ? "end-of-sequence" : "padding")
             + " token (a draft is the answer's tokens, end-of-sequence excluded)");
       }
     }

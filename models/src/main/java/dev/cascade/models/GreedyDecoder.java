@@ -59,7 +59,8 @@ public final class GreedyDecoder {
   }
 
   private final long pad;
-  private final long eos;
+  /** The tokens that end an answer: end-of-sequence first, then any other the model ends turns with. */
+  private final long[] ends;
   private final CacheLayout layout;
   private final boolean useCache;
   private final DraftWindow draftWindow;
@@ -79,8 +80,16 @@ public final class GreedyDecoder {
 
   /** As above, {@code draftWindow} saying how many draft tokens each pass checks. */
   public GreedyDecoder(long padId, long eosId, CacheLayout layout, boolean useCache, DraftWindow draftWindow) {
+    this(padId, new long[] {eosId}, layout, useCache, draftWindow);
+  }
+
+  /** As above, an answer ending at any of {@code endIds} (end-of-sequence first, at least one). */
+  public GreedyDecoder(long padId, long[] endIds, CacheLayout layout, boolean useCache, DraftWindow draftWindow) {
+    if (endIds.length == 0) {
+      throw new IllegalArgumentException("endIds: at least the end-of-sequence token");
+    }
     this.pad = padId;
-    this.eos = eosId;
+    this.ends = endIds.clone();
     this.layout = layout;
     this.useCache = layout != null && useCache;
     this.draftWindow = java.util.Objects.requireNonNull(draftWindow, "draftWindow");
@@ -288,7 +297,7 @@ public final class GreedyDecoder {
     for (int j = 0; j <= draft.length; j++) {
       int at = first + j;
       TokenDistribution.Choice choice = TokenDistribution.greedy(scores.logits(), at * scores.vocab(), scores.vocab());
-      row.accept(choice, eos, scores.hidden(), at * scores.width(), scores.width());
+      row.accept(choice, ends, scores.hidden(), at * scores.width(), scores.width());
       own = choice.token();
       boolean agrees = j < draft.length && choice.token() == draft[j];
       if (agrees) {

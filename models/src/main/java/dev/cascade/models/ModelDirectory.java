@@ -120,13 +120,76 @@ public record ModelDirectory(String name, Path path, Optional<JsonNode> card) {
     return card.map(c -> c.path(field)).filter(JsonNode::canConvertToInt).map(JsonNode::asInt);
   }
 
-  /** The special token names from the card, or the defaults. */
+  /**
+   * The special token names the card's {@code special_tokens} gives ({@code pad}, {@code sep},
+   * {@code eos}, {@code unk}); a name it does not give is null, left to {@link ModelTokenizer}'s
+   * default. {@code eos} may be a list: every token in it ends an answer, the first being the
+   * end-of-sequence token.
+   *
+   * @throws IllegalArgumentException when {@code special_tokens} or one of its names is not text
+   */
   public ModelTokenizer.SpecialTokens specialTokens() {
-    ModelTokenizer.SpecialTokens d = ModelTokenizer.SpecialTokens.DEFAULT;
-    return card.map(c -> c.path("special_tokens"))
-        .filter(JsonNode::isObject)
-        .map(s -> new ModelTokenizer.SpecialTokens(s.path("pad").asText(d.pad()), s.path("sep").asText(d.sep()),
-            s.path("eos").asText(d.eos()), s.path("unk").asText(d.unk())))
-        .orElse(d);
+    JsonNode tokens = card.map(c -> c.path("special_tokens")).orElse(com.fasterxml.jackson.databind.node.MissingNode
+        .getInstance());
+    if (tokens.isMissingNode() || tokens.isNull()) {
+      return ModelTokenizer.SpecialTokens.UNSET;
+    }
+    if (!tokens.isObject()) {
+      throw new IllegalArgumentException(cardFile() + ": special_tokens: must be an object of token names, was "
+          + tokens);
+    }
+    JsonNode eos = tokens.path("eos");
+    java.util.List<String> ends = new java.util.ArrayList<>();
+    if (eos.isArray()) {
+      if (eos.isEmpty()) {
+        throw new IllegalArgumentException(cardFile() + ": special_tokens.eos: an empty list; give the token that"
+            + " ends an answer, or a list of them, the first being end-of-sequence");
+      }
+      for (JsonNode name : eos) {
+        if (!name.isTextual() || name.asText().isEmpty()) {
+          throw new IllegalArgumentException(cardFile() + ": special_tokens.eos: must be a token's text or a list of"
+              + " them, held " + name);
+        }
+        ends.add(name.asText());
+      }
+    }
+    String first = eos.isArray() ? ends.remove(0) : tokenName(tokens, "eos");
+    return new ModelTokenizer.SpecialTokens(tokenName(tokens, "pad"), tokenName(tokens, "sep"), first,
+        tokenName(tokens, "unk"), ends);
+  }
+
+  private String tokenName(JsonNode tokens, String field) {
+    JsonNode name = tokens.path(field);
+    if (name.isMissingNode() || name.isNull()) {
+      return null;
+    }
+    if (!name.isTextual() || name.asText().isEmpty()) {
+      throw new IllegalArgumentException(cardFile() + ": special_tokens." + field + ": must be a token's text, was "
+          + name);
+    }
+    return name.asText();
+  }
+
+  /**
+   * The card's {@code prompt_template}: the model's input, with {@code {prompt}} where the prompt
+   * goes (a chat model's turn markers around it, say); empty when the card has none.
+   *
+   * @throws IllegalArgumentException when it is not text
+   */
+  public Optional<String> promptTemplate() {
+    JsonNode template = card.map(c -> c.path("prompt_template")).orElse(com.fasterxml.jackson.databind.node.MissingNode
+        .getInstance());
+    if (template.isMissingNode() || template.isNull()) {
+      return Optional.empty();
+    }
+    if (!template.isTextual()) {
+      throw new IllegalArgumentException(cardFile() + ": prompt_template: must be text holding {prompt}, was "
+          + template);
+    }
+    return Optional.of(template.asText());
+  }
+
+  private Path cardFile() {
+    return path.resolve("card.json");
   }
 }

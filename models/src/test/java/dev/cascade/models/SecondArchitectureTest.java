@@ -85,6 +85,81 @@ class SecondArchitectureTest {
     }
   }
 
+  /**
+   * A card's {@code prompt_template} in place of the separator: {@code {prompt}<sep>} gives the
+   * model the same input as the default (prompt, then the separator), so the same answers; the
+   * card names no separator.
+   */
+  @Test
+  void aPromptTemplateFromTheCardGivesTheModelItsInput(@org.junit.jupiter.api.io.TempDir Path copy) throws Exception {
+    for (String file : List.of("model.onnx", "tokenizer.json")) {
+      java.nio.file.Files.copy(DIR.resolve(file), copy.resolve(file));
+    }
+    com.fasterxml.jackson.databind.node.ObjectNode card = (com.fasterxml.jackson.databind.node.ObjectNode)
+        new ObjectMapper().readTree(DIR.resolve("card.json").toFile());
+    card.put("prompt_template", "{prompt}<sep>");
+    card.putObject("special_tokens").putNull("sep");
+    java.nio.file.Files.writeString(copy.resolve("card.json"), card.toString());
+    greedyOutputsEqualPyTorchs(copy);
+    card.put("prompt_template", "<sep>{prompt}<sep>");
+    java.nio.file.Files.writeString(copy.resolve("card.json"), card.toString());
+    try (TextGenerator framed = TextGenerators.load(copy.toString(), "OnnxRuntime");
+        TextGenerator plain = TextGenerators.load(DIR.toString(), "OnnxRuntime")) {
+      // Another input, another answer somewhere: the template is what the model reads.
+      assertThat(framed.generate(prompts, 48).stream().map(Generation::text).toList())
+          .isNotEqualTo(plain.generate(prompts, 48).stream().map(Generation::text).toList());
+    }
+    // What is wrong in the card is said of the card.
+    card.put("prompt_template", "Q: <sep>");
+    java.nio.file.Files.writeString(copy.resolve("card.json"), card.toString());
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TextGenerators.load(copy.toString(), "OnnxRuntime"))
+        .hasMessage(copy.resolve("card.json") + ": prompt_template: must hold {prompt} once, where the prompt goes;"
+            + " was \"Q: <sep>\"");
+    card.remove("prompt_template");
+    card.putObject("special_tokens").put("sep", "<start>");
+    java.nio.file.Files.writeString(copy.resolve("card.json"), card.toString());
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TextGenerators.load(copy.toString(), "OnnxRuntime"))
+        .hasMessage(copy.resolve("card.json") + ": special_tokens.sep: '<start>' is not one token of this tokenizer");
+  }
+
+  /**
+   * A card whose {@code special_tokens.eos} lists two tokens: an answer ends at either, as a chat
+   * model's ends at its end-of-turn token or at end-of-sequence. The second here is a token the
+   * fixture's first answer holds after its start: that answer stops just before it.
+   */
+  @Test
+  void everyEndTokenTheCardListsEndsAnAnswer(@org.junit.jupiter.api.io.TempDir Path copy) throws Exception {
+    for (String file : List.of("model.onnx", "tokenizer.json")) {
+      java.nio.file.Files.copy(DIR.resolve(file), copy.resolve(file));
+    }
+    JsonNode first = fixture.get(0).get("tokens");
+    String end = null;
+    int at = -1;
+    try (ModelTokenizer tokenizer = ModelTokenizer.load(DIR.resolve("tokenizer.json"),
+        ModelTokenizer.SpecialTokens.UNSET, 100)) {
+      for (int k = 1; k < first.size() && end == null; k++) {
+        String text = tokenizer.decode(new int[] {first.get(k).asInt()});
+        long[] back = tokenizer.encodePrompt(text);
+        if (!text.isBlank() && back.length == 1 && back[0] == first.get(k).asInt()) {
+          end = text;
+          at = k;
+        }
+      }
+    }
+    assertThat(end).as("a token of the first answer that is its own text").isNotNull();
+    com.fasterxml.jackson.databind.node.ObjectNode card = (com.fasterxml.jackson.databind.node.ObjectNode)
+        new ObjectMapper().readTree(DIR.resolve("card.json").toFile());
+    card.putObject("special_tokens").putArray("eos").add("<eos>").add(end);
+    java.nio.file.Files.writeString(copy.resolve("card.json"), card.toString());
+    try (TextGenerator model = TextGenerators.load(copy.toString(), "OnnxRuntime")) {
+      int[] expected = new int[at];
+      for (int t = 0; t < at; t++) {
+        expected[t] = first.get(t).asInt();
+      }
+      assertThat(model.generate(List.of(prompts.get(0)), 48).get(0).tokens()).containsExactly(expected);
+    }
+  }
+
   @Test
   void anIntegerInputOfAnotherTypeIsRefusedByName() {
     ai.djl.util.PairList<String, ai.djl.ndarray.types.Shape> inputs = new ai.djl.util.PairList<>();

@@ -262,7 +262,8 @@ final class TiersEvaluation {
     ModelDirectory dir = ModelDirectory.resolve(model);
     double[] cost = new double[items.size()];
     int[] promptTokens = new int[items.size()];
-    try (ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(), Integer.MAX_VALUE)) {
+    try (ModelTokenizer tokenizer = ModelTokenizer.load(dir.tokenizerFile(), dir.specialTokens(),
+        dir.promptTemplate().orElse(null), Integer.MAX_VALUE)) {
       for (int i = 0; i < cost.length; i++) {
         promptTokens[i] = tokenizer.encodePrompt(prompts.get(i)).length;
         cost[i] = perToken * (promptTokens[i] + generations.get(i).length());
