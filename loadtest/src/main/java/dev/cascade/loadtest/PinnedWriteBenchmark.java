@@ -1,7 +1,7 @@
 package dev.cascade.loadtest;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TopicSnapshot;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.serde.AvroSerde;
 import java.util.ArrayList;
@@ -52,7 +52,7 @@ public final class PinnedWriteBenchmark {
       throw new IllegalArgumentException("--bootstrap-servers is required (a running cascade's kafka= address)");
     }
     List<RoutingOutcome> read = new ArrayList<>();
-    OutcomesTopic.readNewest(Map.of("bootstrap.servers", bootstrap), "cascade.outcomes", read::add, outcomes);
+    TopicSnapshot.readNewest(Map.of("bootstrap.servers", bootstrap), "cascade.outcomes", read::add, outcomes);
     if (read.isEmpty()) {
       throw new IllegalStateException("no outcomes on cascade.outcomes at " + bootstrap);
     }

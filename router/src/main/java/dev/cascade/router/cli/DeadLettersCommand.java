@@ -3,7 +3,7 @@ package dev.cascade.router.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cascade.router.config.CascadeConfig;
-import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TopicSnapshot;
 import dev.cascade.schemas.avro.DeadLetter;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -52,13 +52,13 @@ final class DeadLettersCommand implements Callable<Integer> {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--last: must be at least 1, was " + last);
     }
     CascadeConfig config = configOptions.load();
-    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "dead-letters");
+    Map<String, Object> client = TopicSnapshot.clientProperties(bootstrapServers, config, "dead-letters");
     String topic = config.get(CascadeConfig.TOPIC_DEAD_LETTERS);
     // The whole topic, keeping the newest --last (transaction markers take offsets, so the newest
     // offsets are not the newest records).
     java.util.PriorityQueue<DeadLetter> newest = new java.util.PriorityQueue<>(
         Comparator.comparingLong(DeadLetter::getFailedAtMs));
-    OutcomesTopic.Read result = OutcomesTopic.readDeadLetters(client, topic, (key, letter) -> {
+    TopicSnapshot.Read result = TopicSnapshot.readDeadLetters(client, topic, (key, letter) -> {
       newest.add(letter);
       if (newest.size() > last) {
         newest.poll();

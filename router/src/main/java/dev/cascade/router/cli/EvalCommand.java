@@ -18,7 +18,7 @@ import dev.cascade.models.ModelDirectory;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.FeedbackJoin;
 import dev.cascade.router.learning.OutcomeReport;
-import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TopicSnapshot;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
@@ -406,7 +406,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
         new RuleCatalog(ModelFingerprint.of(models.small), "small model '" + models.small + "' (--small)"),
         ModelDirectory.resolve(models.small).onnxFile().hasHiddenOutput());
     CascadeConfig config = configOptions.load();
-    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
+    Map<String, Object> client = TopicSnapshot.clientProperties(bootstrapServers, config, "--outcomes");
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK), progressBars());
     spec.commandLine().getErr().println(feedback.summary());
     if (tier != null) {
@@ -414,7 +414,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     }
     OutcomeReport.Collector collector = new OutcomeReport.Collector(feedback);
     TierPhases.Accumulator phases = byPolicyVersion ? TierPhases.accumulator(0, feedback::on) : null;
-    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
+    TopicSnapshot.Read read = TopicSnapshot.read(client, source.outcomes,
         phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
     OutcomeReport report;
@@ -470,7 +470,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
    * {@code --by-policy-version} where no outcome can evaluate the rules (say, feedback that judges
    * only the answer served): the policy versions alone, with why the rules were not evaluated.
    */
-  private Integer policyVersionsOnly(OutcomesTopic.Read read, TierPhases.Accumulator phases, String why,
+  private Integer policyVersionsOnly(TopicSnapshot.Read read, TierPhases.Accumulator phases, String why,
       String whose) throws IOException {
     PrintWriter err = spec.commandLine().getErr();
     err.println("the rules are not evaluated: " + why);
@@ -496,7 +496,7 @@ public final class EvalCommand implements java.util.concurrent.Callable<Integer>
     dev.cascade.router.learning.TierOutcomeReport.Collector collector =
         new dev.cascade.router.learning.TierOutcomeReport.Collector(tier, feedback::on);
     TierPhases.Accumulator phases = byPolicyVersion ? TierPhases.accumulator(tier, feedback::on) : null;
-    OutcomesTopic.Read read = OutcomesTopic.read(client, source.outcomes,
+    TopicSnapshot.Read read = TopicSnapshot.read(client, source.outcomes,
         phases == null ? collector : collector.andThen(phases), progressBars());
     collector.undecodable(read.undecodable());
     dev.cascade.router.learning.TierOutcomeReport report;

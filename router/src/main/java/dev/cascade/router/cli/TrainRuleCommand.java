@@ -12,7 +12,7 @@ import dev.cascade.router.learning.ModelFingerprint;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.LabelledOutcomes;
 import dev.cascade.router.learning.OutcomeReport;
-import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TopicSnapshot;
 import dev.cascade.router.learning.PromptItem;
 import dev.cascade.router.learning.RuleArtifacts;
 import dev.cascade.router.learning.RuleTrainer;
@@ -228,14 +228,14 @@ public final class TrainRuleCommand implements Callable<Integer> {
   }
 
   private Map.Entry<List<DeferralExample>, String> readOutcomes(String topic, CascadeConfig config) {
-    Map<String, Object> client = OutcomesTopic.clientProperties(bootstrapServers, config, "--outcomes");
+    Map<String, Object> client = TopicSnapshot.clientProperties(bootstrapServers, config, "--outcomes");
     // Labelled and weighted as the continuous learner does: inverse propensity, so the accepted
     // region is represented by its explored requests.
     FeedbackJoin feedback = FeedbackJoin.read(client, config.get(CascadeConfig.TOPIC_FEEDBACK),
         EvalCommand.progressBars());
     spec.commandLine().getErr().println(feedback.summary());
     OutcomeExamples collected = new OutcomeExamples(config.get(CascadeConfig.LEARN_MAX_WEIGHT), feedback);
-    OutcomesTopic.Read read = OutcomesTopic.read(client, topic, collected, EvalCommand.progressBars());
+    TopicSnapshot.Read read = TopicSnapshot.read(client, topic, collected, EvalCommand.progressBars());
     collected.undecodable(read.undecodable());
     spec.commandLine().getErr().println(collected.summary());
     return Map.entry(collected.examples(), read.range());

@@ -6,7 +6,7 @@ import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.router.learning.CascadeAnswers;
 import dev.cascade.router.learning.FeedbackJoin;
 import dev.cascade.router.learning.OutcomeReport;
-import dev.cascade.router.learning.OutcomesTopic;
+import dev.cascade.router.learning.TopicSnapshot;
 import dev.cascade.router.learning.TierOutcomeReport;
 import dev.cascade.router.learning.TierPhases;
 import dev.cascade.router.learning.TierTuning;
@@ -166,7 +166,7 @@ public final class TierTuner implements AutoCloseable {
    */
   private String lastInputs;
   /** Asks those end offsets each round over one consumer; opened by the first round, closed as the loop ends. */
-  private OutcomesTopic.EndOffsets ends;
+  private TopicSnapshot.EndOffsets ends;
   /** What the loop waits on between rounds; {@link #close()} notifies it. */
   private final Object wake = new Object();
 
@@ -282,7 +282,7 @@ public final class TierTuner implements AutoCloseable {
     }
     // Nothing new to read and the same policy: the round would decide as the last one did.
     if (ends == null) {
-      ends = new OutcomesTopic.EndOffsets(client);
+      ends = new TopicSnapshot.EndOffsets(client);
     }
     String inputs = "v" + current.version() + " outcomes " + ends.of(outcomesTopic) + " feedback "
         + ends.of(feedbackTopic);
@@ -305,7 +305,7 @@ public final class TierTuner implements AutoCloseable {
     for (int tier = 1; tiers && tier <= current.tierPolicies().size(); tier++) {
       phases.put(tier, TierPhases.accumulator(tier, feedback::on));
     }
-    OutcomesTopic.readNewest(client, outcomesTopic, o -> {
+    TopicSnapshot.readNewest(client, outcomesTopic, o -> {
       collectors.forEach(c -> c.accept(o));
       if (smallCollector != null) {
         smallCollector.accept(o);

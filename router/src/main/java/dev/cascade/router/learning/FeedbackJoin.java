@@ -46,7 +46,7 @@ public final class FeedbackJoin {
    * Reads every feedback record on {@code topic}; a topic that does not exist gives no feedback
    * (and says so in {@link #summary()}).
    *
-   * @param clientProperties at least the brokers ({@link OutcomesTopic#clientProperties})
+   * @param clientProperties at least the brokers ({@link TopicSnapshot#clientProperties})
    */
   public static FeedbackJoin read(Map<String, Object> clientProperties, String topic,
       CascadeAnswers.Progress progress) {
@@ -62,9 +62,9 @@ public final class FeedbackJoin {
     Objects.requireNonNull(topic, "topic");
     Map<String, Feedback> byId = new HashMap<>();
     long[] counts = new long[2]; // keyed otherwise, repeated
-    OutcomesTopic.Read read;
+    TopicSnapshot.Read read;
     try {
-      read = OutcomesTopic.readFeedback(clientProperties, topic, (key, feedback) -> {
+      read = TopicSnapshot.readFeedback(clientProperties, topic, (key, feedback) -> {
         String id = feedback.getRequestId();
         if (!id.equals(key)) {
           counts[0]++;

@@ -72,7 +72,7 @@ public final class TargetRateWarmStart {
       Map<String, Object> clientProperties, String topic, int window) {
     long t0 = System.nanoTime();
     List<RoutingOutcome> outcomes = new ArrayList<>();
-    OutcomesTopic.Read read = OutcomesTopic.readNewest(clientProperties, topic, outcomes::add, window);
+    TopicSnapshot.Read read = TopicSnapshot.readNewest(clientProperties, topic, outcomes::add, window);
     Map<String, double[]> byKey = choose(outcomes, window);
     controller.seed(byKey);
     Map<String, Integer> counts = new TreeMap<>();
@@ -85,7 +85,7 @@ public final class TargetRateWarmStart {
       if (further > window) {
         // Fewer requests reach a middle tier than the small model: read further back for its window.
         List<RoutingOutcome> more = new ArrayList<>();
-        records += OutcomesTopic.readNewest(clientProperties, topic, more::add, further).records();
+        records += TopicSnapshot.readNewest(clientProperties, topic, more::add, further).records();
         byTier = chooseTiers(more, window);
       }
       tiers.seed(byTier);

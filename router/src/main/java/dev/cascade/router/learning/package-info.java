@@ -8,7 +8,7 @@
  * dev.cascade.router.learning.RuleArtifacts} to store and load one, and {@link
  * dev.cascade.router.learning.LearnedRules#bundled()} for the registry a router is started with.
  * {@link dev.cascade.router.learning.CascadeAnswers} runs both models over a prompt set, the input
- * of training and of the evaluation; {@link dev.cascade.router.learning.OutcomesTopic} reads the
+ * of training and of the evaluation; {@link dev.cascade.router.learning.TopicSnapshot} reads the
  * routing outcomes instead, and {@link dev.cascade.router.learning.OutcomeReport} evaluates the rules
  * on them.
  */

@@ -34,7 +34,7 @@ class EvalTiersOptionsTest {
   }
 
   @Test
-  void byPolicyVersionReadsTheOutcomesTopicOnly() throws Exception {
+  void byPolicyVersionReadsTheTopicSnapshotOnly() throws Exception {
     assertThat(refused("../models/data/validation.jsonl", "--by-policy-version"))
         .contains("--by-policy-version applies to --outcomes only");
   }

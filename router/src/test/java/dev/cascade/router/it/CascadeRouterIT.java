@@ -121,7 +121,7 @@ class CascadeRouterIT {
   }
 
   @Test
-  void aWorkloadWithoutAnOutcomesTopicReadsResponsesOnly() throws Exception {
+  void aWorkloadWithoutAnTopicSnapshotReadsResponsesOnly() throws Exception {
     List<Example> examples = test.subList(330, 350);
     DemoWorkload.Result result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
         config.topics().responses(), null, "responses-only", examples, IDLE, n -> { });

@@ -35,7 +35,7 @@ class TrainRuleFromOutcomesIT {
   Path dir;
 
   @Test
-  void trainsARuleFromTheOutcomesTopic() throws Exception {
+  void trainsARuleFromTheTopicSnapshot() throws Exception {
     String topic = "outcomes-for-training";
     Path out = dir.resolve("rule.rule");
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {

@@ -22,12 +22,14 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
- * Reads a routing-outcomes topic (or the feedback topic) once, from its start to its end at the time of the call, with
- * {@code read_committed} isolation (so aborted transactions never count): the data of {@code
- * train-rule --outcomes} and {@code eval --outcomes}. Partitions are assigned directly, without a
- * consumer group, and no offsets are committed.
+ * Reads a topic once, from its start (or its newest records) to its end at the time of the call,
+ * with {@code read_committed} isolation (so aborted transactions never count): the routing
+ * outcomes and feedback of {@code train-rule --outcomes} and {@code eval --outcomes}, the
+ * outcomes a starting router's target-rate controllers are seeded from, and the dead letters
+ * {@code cascade dead-letters} prints. Partitions are assigned directly, without a consumer group,
+ * and no offsets are committed.
  */
-public final class OutcomesTopic {
+public final class TopicSnapshot {
 
   /**
    * What one read saw.
@@ -38,7 +40,7 @@ public final class OutcomesTopic {
    */
   public record Read(long records, long undecodable, String range) {}
 
-  private OutcomesTopic() {}
+  private TopicSnapshot() {}
 
   /**
    * The Kafka client settings for reading: the configuration's {@code kafka.*} pass-through keys
