@@ -20,8 +20,9 @@ import java.util.regex.Pattern;
  * {@code attention_mask} over past and new positions, and optionally {@code position_ids}.
  *
  * @param layers how many layers carry a cache (the count of {@code past_key_values.N.key} inputs)
- * @param heads key/value heads per layer (dimension 1 of every cache input)
- * @param headSize size of one head (dimension 3 of every cache input)
+ * @param heads key/value heads of layer 0's key (dimension 1 of its cache input); every tensor's
+ *     own is {@link #heads(int)}
+ * @param headSize size of one head of layer 0's key (dimension 3); every tensor's own is {@link #headSize(int)}
  * @param positionIds whether the graph takes {@code position_ids}
  * @param precision the cache inputs' element type: {@code FLOAT32}, or {@code FLOAT16} or {@code
  *     BFLOAT16} for a half-precision export (the runtime keeps its cache in float32 and converts
@@ -29,9 +30,13 @@ import java.util.regex.Pattern;
  * @param cacheBranch whether the graph takes {@code use_cache_branch} (bool [1]), as Optimum's merged
  *     decoder ({@code decoder_model_merged}) does: the runtime feeds it true when the pass has a
  *     past, false for a prefill (whose past is empty)
+ * @param tensorHeads per cache tensor (i = 0..2×layers-1: layer i/2, key when i is even), its heads:
+ *     layers may differ (models with per-layer key/value head counts), and keys from values
+ * @param tensorHeadSizes per cache tensor, its head size (keys and values may differ, as in
+ *     multi-head latent attention)
  */
 public record CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision,
-    boolean cacheBranch) {
+    boolean cacheBranch, java.util.List<Integer> tensorHeads, java.util.List<Integer> tensorHeadSizes) {
 
   static final String POSITION_IDS = "position_ids";
   /** The input by which Optimum's merged decoder chooses its with-cache branch. */
@@ -49,6 +54,23 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
       throw new IllegalArgumentException("cache layout: the cache must be float32, float16 or bfloat16, got "
           + precision);
     }
+    tensorHeads = java.util.List.copyOf(tensorHeads);
+    tensorHeadSizes = java.util.List.copyOf(tensorHeadSizes);
+    if (tensorHeads.size() != 2 * layers || tensorHeadSizes.size() != 2 * layers
+        || tensorHeads.get(0) != heads || tensorHeadSizes.get(0) != headSize
+        || tensorHeads.stream().anyMatch(h -> h < 1) || tensorHeadSizes.stream().anyMatch(d -> d < 1)) {
+      throw new IllegalArgumentException("cache layout: per tensor heads " + tensorHeads + " and head sizes "
+          + tensorHeadSizes + " must be positive, one of each per tensor (" + 2 * layers + "), the first "
+          + heads + " and " + headSize);
+    }
+  }
+
+  /** Every tensor with {@code heads} heads of {@code headSize}. */
+  public CacheLayout(int layers, int heads, int headSize, boolean positionIds, DataType precision,
+      boolean cacheBranch) {
+    this(layers, heads, headSize, positionIds, precision, cacheBranch,
+        java.util.Collections.nCopies(2 * Math.max(0, layers), heads),
+        java.util.Collections.nCopies(2 * Math.max(0, layers), headSize));
   }
 
   /** A float32 cache, without {@code use_cache_branch}. */
@@ -63,7 +85,21 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
 
   /** Floats one position of one row takes in the cache: keys and values of every layer. */
   public int floatsPerPosition() {
-    return 2 * layers * heads * headSize;
+    int floats = 0;
+    for (int i = 0; i < 2 * layers; i++) {
+      floats += heads(i) * headSize(i);
+    }
+    return floats;
+  }
+
+  /** The heads of cache tensor {@code i} (dimension 1 of its input). */
+  public int heads(int i) {
+    return tensorHeads.get(i);
+  }
+
+  /** The head size of cache tensor {@code i} (dimension 3 of its input). */
+  public int headSize(int i) {
+    return tensorHeadSizes.get(i);
   }
 
   /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
@@ -150,18 +186,16 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
           + " past_key_values inputs; a cache over " + layers + " layers needs " + 2 * layers
           + " (past_key_values.N.key and .value for N = 0.." + (layers - 1) + ")");
     }
-    Shape first = past.get(pastName(0));
-    int heads = staticDim(first, 1, pastName(0), "heads");
-    int headSize = staticDim(first, 3, pastName(0), "head size");
+    java.util.List<Integer> heads = new java.util.ArrayList<>();
+    java.util.List<Integer> sizes = new java.util.ArrayList<>();
     for (int i = 0; i < 2 * layers; i++) {
       Shape shape = past.get(pastName(i));
       if (shape == null) {
         throw new IllegalArgumentException("model: the graph has no input " + pastName(i));
       }
-      if (staticDim(shape, 1, pastName(i), "heads") != heads || staticDim(shape, 3, pastName(i), "head size") != headSize) {
-        throw new IllegalArgumentException("model: input " + pastName(i) + " has shape " + shape + ", unlike "
-            + pastName(0) + " " + first + "; every cache input must be [batch, heads, past_sequence, head_size]");
-      }
+      // Each tensor's own: layers may have different key/value head counts, keys another head size than values.
+      heads.add(staticDim(shape, 1, pastName(i), "heads"));
+      sizes.add(staticDim(shape, 3, pastName(i), "head size"));
     }
     DataType precision = types.getOrDefault(pastName(0), DataType.FLOAT32);
     for (int i = 0; i < 2 * layers; i++) {
@@ -175,7 +209,7 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
             + pastName(0) + " (" + typeName(precision) + "); every cache input must have one element type");
       }
     }
-    return Optional.of(new CacheLayout(layers, heads, headSize, positions, precision, branch));
+    return Optional.of(new CacheLayout(layers, heads.get(0), sizes.get(0), positions, precision, branch, heads, sizes));
   }
 
   private static String typeName(DataType type) {

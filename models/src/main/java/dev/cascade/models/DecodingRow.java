@@ -164,16 +164,16 @@ final class DecodingRow {
 
   /**
    * Keeps the cache of a prefill pass: row {@code r} of {@code present} ([rows, heads,
-   * {@code stepLength}, head_size] per tensor), whose last {@link #inputLength()} positions are this
+   * {@code stepLength}, head_size] per tensor, each tensor's own heads and head size), whose last {@link #inputLength()} positions are this
    * row's prefix and draft (the rest is left padding). Call before the pass's tokens are accepted.
    */
   void storePrefix(float[][] present, int r, int stepLength, CacheLayout layout) {
     int positions = inputLength();
-    int heads = layout.heads();
-    int size = layout.headSize();
     int cap = capacity();
     cache = new float[present.length][];
     for (int i = 0; i < present.length; i++) {
+      int heads = layout.heads(i);
+      int size = layout.headSize(i);
       float[] mine = new float[heads * cap * size];
       for (int h = 0; h < heads; h++) {
         System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - positions) * size,
@@ -190,11 +190,11 @@ final class DecodingRow {
    * before the step's tokens are accepted.
    */
   void appendPositions(float[][] present, int r, int stepLength, int count, CacheLayout layout) {
-    int heads = layout.heads();
-    int size = layout.headSize();
     int cap = capacity();
     int at = cached();
     for (int i = 0; i < present.length; i++) {
+      int heads = layout.heads(i);
+      int size = layout.headSize(i);
       for (int h = 0; h < heads; h++) {
         System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - count) * size, cache[i],
             (h * cap + at) * size, count * size);
@@ -207,12 +207,12 @@ final class DecodingRow {
    * pastLength, head_size], from index 0), and zeros before it where a longer row's past lies.
    */
   void writePast(java.nio.FloatBuffer[] past, int r, int pastLength, CacheLayout layout) {
-    int heads = layout.heads();
-    int size = layout.headSize();
     int cap = capacity();
     int cached = cached();
-    int padding = (pastLength - cached) * size;
     for (int i = 0; i < past.length; i++) {
+      int heads = layout.heads(i);
+      int size = layout.headSize(i);
+      int padding = (pastLength - cached) * size;
       for (int h = 0; h < heads; h++) {
         int at = (r * heads + h) * pastLength * size;
         for (int z = 0; z < padding; z += ZEROS.length) {

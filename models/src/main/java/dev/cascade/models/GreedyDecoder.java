@@ -245,7 +245,7 @@ public final class GreedyDecoder {
     long[] mask = new long[batch * (pastLength + width)];
     FloatBuffer[] past = new FloatBuffer[2 * layout.layers()];
     for (int i = 0; i < past.length; i++) {
-      past[i] = model.pastBuffer(i, batch * layout.heads() * pastLength * layout.headSize());
+      past[i] = model.pastBuffer(i, batch * layout.heads(i) * pastLength * layout.headSize(i));
     }
     int[] inputs = new int[batch];
     for (int r = 0; r < batch; r++) {

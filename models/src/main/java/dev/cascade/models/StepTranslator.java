@@ -54,8 +54,8 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     if (cache.positionIds()) {
       inputs.add(GraphInputs.integers(manager, step.positionIds(), shape, graph.positionIds(), CacheLayout.POSITION_IDS));
     }
-    Shape pastShape = new Shape(step.rows(), cache.heads(), step.pastLength(), cache.headSize());
     for (int i = 0; i < step.past().length; i++) {
+      Shape pastShape = new Shape(step.rows(), cache.heads(i), step.pastLength(), cache.headSize(i));
       NDArray past = manager.create(HalfFloats.as(step.past()[i], cache.precision(), i), pastShape, cache.precision());
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);

@@ -100,15 +100,23 @@ class KvCacheTest {
   }
 
   @Test
-  void cacheInputsThatDisagreeAreRefusedNamingTheInput() {
+  void cacheInputsThatAreIncompleteOrNotFourDimensionalAreRefusedNamingTheInput() {
     PairList<String, Shape> inputs = new PairList<>();
     inputs.add("input_ids", new Shape(-1, -1));
     inputs.add("past_key_values.0.key", new Shape(-1, 4, -1, 16));
     inputs.add("past_key_values.0.value", new Shape(-1, 4, -1, 16));
     inputs.add("past_key_values.1.key", new Shape(-1, 4, -1, 16));
     assertThatThrownBy(() -> CacheLayout.of(inputs)).hasMessageContaining("has 3 past_key_values inputs; a cache over 2 layers needs 4");
-    inputs.add("past_key_values.1.value", new Shape(-1, 2, -1, 16));
-    assertThatThrownBy(() -> CacheLayout.of(inputs)).hasMessageContaining("past_key_values.1.value");
+    inputs.add("past_key_values.1.value", new Shape(-1, 2, -1, 32));
+    // Each tensor keeps its own heads and head size.
+    CacheLayout layout = CacheLayout.of(inputs).orElseThrow();
+    assertThat(layout.tensorHeads()).containsExactly(4, 4, 4, 2);
+    assertThat(layout.tensorHeadSizes()).containsExactly(16, 16, 16, 32);
+    assertThat(layout.floatsPerPosition()).isEqualTo(3 * 64 + 64);
+    inputs.add("past_key_values.2.key", new Shape(-1, 4, -1));
+    inputs.add("past_key_values.2.value", new Shape(-1, 4, -1, 16));
+    assertThatThrownBy(() -> CacheLayout.of(inputs)).hasMessageContaining("input past_key_values.2.key has shape")
+        .hasMessageContaining("must be [batch, heads, past_sequence, head_size]");
     PairList<String, Shape> dynamic = new PairList<>();
     dynamic.add("past_key_values.0.key", new Shape(-1, -1, -1, 16));
     dynamic.add("past_key_values.0.value", new Shape(-1, -1, -1, 16));

@@ -174,6 +174,22 @@ class SecondArchitectureTest {
             + " declares");
   }
 
+  /**
+   * The same decoder with layer 1's cache crossing the graph's boundary in other shapes, key [batch,
+   * 2, s, 32] and value [batch, 8, s, 8] (built by {@code models/train/reshaped_cache.py}), as models
+   * with per-layer key/value head counts, or keys and values of different head sizes, have them:
+   * each tensor is kept and fed in its own shape.
+   */
+  @Test
+  void cacheTensorsOfDifferentShapesAreEachKeptInTheirOwn() {
+    greedyOutputsEqualPyTorchs(DIR.resolveSibling("rotary-bpe-reshaped"));
+    try (TextGenerator model = TextGenerators.load(DIR.resolveSibling("rotary-bpe-reshaped").toString(),
+        "OnnxRuntime")) {
+      assertThat(model.info().cache().tensorHeads()).containsExactly(4, 4, 2, 8);
+      assertThat(model.info().cache().tensorHeadSizes()).containsExactly(16, 16, 32, 8);
+    }
+  }
+
   @Test
   void greedyOutputsEqualPyTorchsWithAndWithoutTheCache() {
     greedyOutputsEqualPyTorchs(DIR);
