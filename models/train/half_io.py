@@ -11,25 +11,20 @@ rotary-bpe-fp16): the runtime must feed and read such a graph's cache in its own
 
 Needs the onnx package (pip install onnx) only.
 """
-import argparse
-import json
 import re
-import shutil
-from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
+
+import fixture_io
 
 PAST = re.compile(r"past_key_values\.\d+\.(key|value)")
 PRESENT = re.compile(r"present\.\d+\.(key|value)")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    parser.add_argument("--type", choices=["float16", "bfloat16"], default="float16")
-    args = parser.parse_args()
+    args = fixture_io.arguments(__doc__, lambda parser: parser.add_argument(
+        "--type", choices=["float16", "bfloat16"], default="float16"))
     half = TensorProto.FLOAT16 if args.type == "float16" else TensorProto.BFLOAT16
 
     model = onnx.load(str(args.source / "model.onnx"))
@@ -61,18 +56,8 @@ def main():
         for opset in model.opset_import:
             if opset.domain in ("", "ai.onnx") and opset.version < 13:
                 opset.version = 13
-    onnx.checker.check_model(model)
-    args.target.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(args.target / "model.onnx"))
-    shutil.copy(args.source / "tokenizer.json", args.target / "tokenizer.json")
-    card = json.loads((args.source / "card.json").read_text())
-    card["name"] = card["name"] + "-" + ("fp16" if args.type == "float16" else "bf16")
-    card["purpose"] = ("a test fixture: " + card["name"].rsplit("-", 1)[0] + " with its cache and logits in "
-                       + args.type + " at the graph's boundary (models/train/half_io.py)")
-    card.pop("training", None)
-    card.pop("exact_match_first_40_test_items", None)
-    (args.target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-
+    fixture_io.save(model, args.source, args.target, "fp16" if args.type == "float16" else "bf16",
+                    "with its cache and logits in " + args.type + " at the graph's boundary (models/train/half_io.py)")
 
 if __name__ == "__main__":
     main()

@@ -11,22 +11,17 @@ rotary-bpe-int32): the runtime must feed each integer input in the type the grap
 
 Needs the onnx package (pip install onnx) only.
 """
-import argparse
-import json
-import shutil
-from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
+
+import fixture_io
 
 INTEGER_INPUTS = ("input_ids", "attention_mask", "position_ids")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    args = parser.parse_args()
+    args = fixture_io.arguments(__doc__)
 
     model = onnx.load(str(args.source / "model.onnx"))
     graph = model.graph
@@ -46,18 +41,8 @@ def main():
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
-    onnx.checker.check_model(model)
-    args.target.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(args.target / "model.onnx"))
-    shutil.copy(args.source / "tokenizer.json", args.target / "tokenizer.json")
-    card = json.loads((args.source / "card.json").read_text())
-    card["name"] = card["name"] + "-int32"
-    card["purpose"] = ("a test fixture: " + card["name"].rsplit("-", 1)[0] + " with int32 "
-                       + ", ".join(c.input[0] for c in casts) + " at the graph's boundary (models/train/int32_inputs.py)")
-    card.pop("training", None)
-    card.pop("exact_match_first_40_test_items", None)
-    (args.target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-
+    fixture_io.save(model, args.source, args.target, "int32", "with int32 " + ", ".join(c.input[0] for c in casts)
+                    + " at the graph's boundary (models/train/int32_inputs.py)")
 
 if __name__ == "__main__":
     main()

@@ -12,15 +12,13 @@ models/rotary-bpe-merged):
 
 Needs the onnx package (pip install onnx) only.
 """
-import argparse
 import copy
-import json
 import re
-import shutil
-from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
+
+import fixture_io
 
 PAST = re.compile(r"past_key_values\.\d+\.(key|value)")
 
@@ -60,10 +58,7 @@ def branch(graph, prefix, outer, cut_past):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    args = parser.parse_args()
+    args = fixture_io.arguments(__doc__)
 
     model = onnx.load(str(args.source / "model.onnx"))
     graph = model.graph
@@ -76,18 +71,8 @@ def main():
     merged = helper.make_graph([choose], graph.name + "_merged", inputs, list(graph.output),
                                initializer=list(graph.initializer))
     result = helper.make_model(merged, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    onnx.checker.check_model(result)
-    args.target.mkdir(parents=True, exist_ok=True)
-    onnx.save(result, str(args.target / "model.onnx"))
-    shutil.copy(args.source / "tokenizer.json", args.target / "tokenizer.json")
-    card = json.loads((args.source / "card.json").read_text())
-    card["name"] = card["name"] + "-merged"
-    card["purpose"] = ("a test fixture: " + card["name"].rsplit("-", 1)[0] + " in the layout of Optimum's merged"
-                       " decoder, with a use_cache_branch input (models/train/merged_decoder.py)")
-    card.pop("training", None)
-    card.pop("exact_match_first_40_test_items", None)
-    (args.target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-
+    fixture_io.save(result, args.source, args.target, "merged", "in the layout of Optimum's merged decoder, with a"
+                    " use_cache_branch input (models/train/merged_decoder.py)")
 
 if __name__ == "__main__":
     main()

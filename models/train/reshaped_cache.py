@@ -14,13 +14,11 @@ read each cache tensor's heads and head size from the graph and keep them per te
 
 Needs the onnx package (pip install onnx) only.
 """
-import argparse
-import json
-import shutil
-from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
+
+import fixture_io
 
 # Tensor name suffix -> (heads, head size) at the boundary; the graph's own is (4, 16).
 OUTER = {"1.key": (2, 32), "1.value": (8, 8)}
@@ -39,10 +37,7 @@ def regroup(graph, source, target, heads, size, name):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path)
-    parser.add_argument("target", type=Path)
-    args = parser.parse_args()
+    args = fixture_io.arguments(__doc__)
 
     model = onnx.load(str(args.source / "model.onnx"))
     graph = model.graph
@@ -73,19 +68,8 @@ def main():
     nodes = first + list(graph.node) + last
     del graph.node[:]
     graph.node.extend(nodes)
-    onnx.checker.check_model(model)
-    args.target.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(args.target / "model.onnx"))
-    shutil.copy(args.source / "tokenizer.json", args.target / "tokenizer.json")
-    card = json.loads((args.source / "card.json").read_text())
-    card["name"] = card["name"] + "-reshaped"
-    card["purpose"] = ("a test fixture: " + card["name"].rsplit("-", 1)[0] + " with layer 1's cache crossing the"
-                       " graph's boundary as key [batch, 2, s, 32] and value [batch, 8, s, 8]"
-                       " (models/train/reshaped_cache.py)")
-    card.pop("training", None)
-    card.pop("exact_match_first_40_test_items", None)
-    (args.target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-
+    fixture_io.save(model, args.source, args.target, "reshaped", "with layer 1's cache crossing the graph's boundary"
+                    " as key [batch, 2, s, 32] and value [batch, 8, s, 8] (models/train/reshaped_cache.py)")
 
 if __name__ == "__main__":
     main()
