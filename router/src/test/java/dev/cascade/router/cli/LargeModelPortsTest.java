@@ -13,12 +13,23 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code large-model} told to listen on a port it cannot have: one line naming the option and the
- * port, said before the model is loaded (the runs here name a model directory that does not exist,
- * so an error about the model would mean the ports were checked too late).
+ * port, said before the model is loaded (the runs here name a model directory whose files are
+ * empty, which the command line takes but no load can, so an error about the model would mean the
+ * ports were checked too late).
  */
 class LargeModelPortsTest {
 
-  private static final String NO_MODEL = "/nonexistent/cascade-model-dir";
+  @org.junit.jupiter.api.io.TempDir
+  static java.nio.file.Path unloadable;
+
+  private static String NO_MODEL;
+
+  @org.junit.jupiter.api.BeforeAll
+  static void emptyModelFiles() throws java.io.IOException {
+    java.nio.file.Files.writeString(unloadable.resolve("model.onnx"), "");
+    java.nio.file.Files.writeString(unloadable.resolve("tokenizer.json"), "");
+    NO_MODEL = unloadable.toString();
+  }
 
   @Test
   void aStoreThatCannotBeOpenedIsOneLineNamingTheOptionAndItsPasswordBeforeTheModelLoadsExit2(
