@@ -36,6 +36,10 @@ final class DjlTextGenerator implements TextGenerator {
   private final ContinuousBatcher batcher;
   private final ModelInfo info;
   private final PromptPass promptPass;
+  /** Prefills the prompt pass keeps for the decoder (with a cache); null without. */
+  private final Prefills prefills;
+  /** How many prefills are kept, per row a pass may hold: the prompts scored in a few batches ahead. */
+  static final int PREFILLS_PER_ROW = 4;
   /** The width of the model's logits: token ids at or above it are outside its vocabulary. */
   private final int vocab;
 
@@ -45,11 +49,13 @@ final class DjlTextGenerator implements TextGenerator {
     this.tokenizer = tokenizer;
     this.info = info;
     this.vocab = vocab;
+    // What the prompt pass computes for a prompt, the decoder's prefill of it need not compute again.
+    this.prefills = info.kvCache() ? new Prefills(PREFILLS_PER_ROW * maxBatch) : null;
     GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.endIds(), info.cache(), info.kvCache(),
-        draftWindow);
+        draftWindow, prefills);
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
         cache.budgetBytes());
-    this.promptPass = new PromptPass(model, graph, tokenizer.padId(), maxBatch);
+    this.promptPass = new PromptPass(model, graph, tokenizer.padId(), maxBatch, prefills);
   }
 
   /** The model call: a predictor and the translator around it. */
@@ -171,6 +177,11 @@ final class DjlTextGenerator implements TextGenerator {
     } catch (TranslateException e) {
       throw new IllegalStateException("model: a one-token forward pass failed: " + e.getMessage(), e);
     }
+  }
+
+  /** How many generations started from a prefill the prompt pass kept (0 without a cache). */
+  long prefillsReused() {
+    return prefills == null ? 0 : prefills.taken();
   }
 
   @Override

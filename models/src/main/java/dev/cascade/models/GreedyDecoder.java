@@ -64,6 +64,8 @@ public final class GreedyDecoder {
   private final CacheLayout layout;
   private final boolean useCache;
   private final DraftWindow draftWindow;
+  /** Prefills the prompt pass kept, which fresh rows start from; null: none. */
+  private final Prefills prefills;
 
   /** A decoder for a model without a cache. */
   public GreedyDecoder(long padId, long eosId) {
@@ -85,6 +87,15 @@ public final class GreedyDecoder {
 
   /** As above, an answer ending at any of {@code endIds} (end-of-sequence first, at least one). */
   public GreedyDecoder(long padId, long[] endIds, CacheLayout layout, boolean useCache, DraftWindow draftWindow) {
+    this(padId, endIds, layout, useCache, draftWindow, null);
+  }
+
+  /**
+   * As above; a fresh row without a draft whose input {@code prefills} holds starts from that
+   * prefill (its cache and first token) instead of running its own (ignored without a cache).
+   */
+  GreedyDecoder(long padId, long[] endIds, CacheLayout layout, boolean useCache, DraftWindow draftWindow,
+      Prefills prefills) {
     if (endIds.length == 0) {
       throw new IllegalArgumentException("endIds: at least the end-of-sequence token");
     }
@@ -93,6 +104,7 @@ public final class GreedyDecoder {
     this.layout = layout;
     this.useCache = layout != null && useCache;
     this.draftWindow = java.util.Objects.requireNonNull(draftWindow, "draftWindow");
+    this.prefills = this.useCache ? prefills : null;
   }
 
   /** A row to decode with this decoder: checking {@code draft} first, by its draft window. */
@@ -177,7 +189,11 @@ public final class GreedyDecoder {
     List<DecodingRow> fresh = new ArrayList<>();
     List<DecodingRow> going = new ArrayList<>();
     for (DecodingRow row : active) {
-      (row.hasCache() ? going : fresh).add(row);
+      if (row.hasCache()) {
+        going.add(row);
+      } else if (!startFromPrefill(row)) {
+        fresh.add(row);
+      }
     }
     if (!fresh.isEmpty()) {
       fullPass(fresh, model, true);
@@ -185,6 +201,23 @@ public final class GreedyDecoder {
     if (!going.isEmpty()) {
       cachedPass(going, model);
     }
+  }
+
+  /**
+   * Starts a fresh row without a draft from the prefill the prompt pass kept for its input, if any:
+   * its cache, then its first token from the prefill's scores, as its own prefill would give them.
+   */
+  private boolean startFromPrefill(DecodingRow row) {
+    if (prefills == null || row.pendingDraft().length > 0) {
+      return false;
+    }
+    Prefills.Prefill prefill = prefills.take(row.prefix);
+    if (prefill == null) {
+      return false;
+    }
+    row.storePrefix(prefill.scores().present(), 0, prefill.length(), layout);
+    accept(row, prefill.scores(), 0);
+    return true;
   }
 
   /**

@@ -18,25 +18,36 @@ import java.util.List;
  *
  * <p>The prefixes of one call are left-padded into one batch (at most {@code maxBatch} rows per
  * pass); positions come from the attention mask, so padding changes nothing. A model with a
- * key/value cache gets an empty past, as a prefill does.
+ * key/value cache gets an empty past, as a prefill does, and with {@link Prefills} to keep them,
+ * each row's cache and first-token scores are kept for the decoder, which then starts that
+ * prompt from them instead of running its prefill again.
  */
 final class PromptPass {
 
-  /** A forward pass's full logits [rows, length, vocab] and the hidden state at each row's last position. */
-  record AllLogits(float[] logits, int rows, int length, int vocab, float[] lastHidden, int width) {}
+  /**
+   * A forward pass's full logits [rows, length, vocab], the hidden state at each row's last
+   * position, and with a cache the {@code present} tensors ([rows, heads, length, head_size] each;
+   * null without).
+   */
+  record AllLogits(float[] logits, int rows, int length, int vocab, float[] lastHidden, int width,
+      float[][] present) {}
 
   private final ZooModel<DecodeStep, NextTokenScores> model;
   private final GraphInputs graph;
   private final CacheLayout layout;
   private final long pad;
   private final int maxBatch;
+  /** Where each row's prefill is kept for the decoder; null: not kept (no cache, or the decoder keeps none). */
+  private final Prefills prefills;
 
-  PromptPass(ZooModel<DecodeStep, NextTokenScores> model, GraphInputs graph, long padId, int maxBatch) {
+  PromptPass(ZooModel<DecodeStep, NextTokenScores> model, GraphInputs graph, long padId, int maxBatch,
+      Prefills prefills) {
     this.model = model;
     this.graph = graph;
     this.layout = graph.cache();
     this.pad = padId;
     this.maxBatch = maxBatch;
+    this.prefills = layout == null ? null : prefills;
   }
 
   /** One score per prefix (prompt ids followed by the separator), in order; batched by length, so little is padded. */
@@ -61,6 +72,9 @@ final class PromptPass {
         }
         for (int r = 0; r < batch.size(); r++) {
           out[order[start + r]] = scoreRow(pass, r, batch.get(r));
+          if (prefills != null && pass.present() != null) {
+            prefills.put(batch.get(r), prefill(pass, r));
+          }
         }
       }
     }
@@ -109,6 +123,21 @@ final class PromptPass {
     return new PromptScore(tokens, sum / tokens, first.logprob(), first.entropy(), hidden);
   }
 
+  /** Row r's prefill: its last position's logits and hidden state, and its own slice of each cache tensor. */
+  private static Prefills.Prefill prefill(AllLogits pass, int r) {
+    int vocab = pass.vocab();
+    float[] last = java.util.Arrays.copyOfRange(pass.logits(), ((r + 1) * pass.length() - 1) * vocab,
+        (r + 1) * pass.length() * vocab);
+    float[] hidden = pass.lastHidden() == null ? null
+        : java.util.Arrays.copyOfRange(pass.lastHidden(), r * pass.width(), (r + 1) * pass.width());
+    float[][] present = new float[pass.present().length][];
+    for (int i = 0; i < present.length; i++) {
+      int perRow = pass.present()[i].length / pass.rows();
+      present[i] = java.util.Arrays.copyOfRange(pass.present()[i], r * perRow, (r + 1) * perRow);
+    }
+    return new Prefills.Prefill(new NextTokenScores(last, 1, vocab, hidden, pass.width(), present), pass.length());
+  }
+
   /** log softmax(logits[at, at + vocab))[token]. */
   static double logSoftmax(float[] logits, int at, int vocab, int token) {
     float max = Float.NEGATIVE_INFINITY;
@@ -155,7 +184,7 @@ final class PromptPass {
           buffer.get(((r * length) + length - 1) * width, lastHidden, r * width, width);
         }
       }
-      return new AllLogits(all, rows, length, vocab, lastHidden, width);
+      return new AllLogits(all, rows, length, vocab, lastHidden, width, StepTranslator.present(outputs, length));
     }
   }
 }

@@ -85,15 +85,20 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
       width = (int) hidden.getShape().get(2);
       hiddenLast = lastPositions(hidden, rows, length, width, scored);
     }
-    float[][] present = null;
+    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present(outputs, length), scored);
+  }
+
+  /** The last {@code length} positions of each {@code present.N} output, in order; null when there are none. */
+  static float[][] present(NDList outputs, int length) {
     int tensors = countPresent(outputs);
-    if (tensors > 0) {
-      present = new float[tensors][];
-      for (int i = 0; i < tensors; i++) {
-        present[i] = newPositions(outputs.get(CacheLayout.presentName(i)), length);
-      }
+    if (tensors == 0) {
+      return null;
     }
-    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present, scored);
+    float[][] present = new float[tensors][];
+    for (int i = 0; i < tensors; i++) {
+      present[i] = newPositions(outputs.get(CacheLayout.presentName(i)), length);
+    }
+    return present;
   }
 
   private static int countPresent(NDList outputs) {

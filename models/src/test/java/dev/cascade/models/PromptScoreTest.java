@@ -110,4 +110,42 @@ class PromptScoreTest {
     assertThatThrownBy(() -> small.scorePrompts(List.of("cascade", " ")))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("prompts[1]: prompt");
   }
+
+  /**
+   * A prompt scored before it is generated (the pre-generation skip's order) decodes from the
+   * prompt pass's prefill, its cache and first token, not from a prefill of its own, to the same
+   * answer: tokens, log-probabilities, entropies and embedding as a generator that never scored it.
+   */
+  @Test
+  void aPromptScoredFirstDecodesFromThePassesPrefillToTheSameAnswer() {
+    List<String> prompts = new ArrayList<>();
+    List<BundledModels.Item> test = BundledModels.testSplit();
+    for (int i = 0; prompts.size() < 150; i += 23) {
+      if (!prompts.contains(test.get(i).prompt())) {
+        prompts.add(test.get(i).prompt());
+      }
+    }
+    try (TextGenerator plain = TextGenerators.load("small", "OnnxRuntime");
+        TextGenerator scored = TextGenerators.load("small", "OnnxRuntime")) {
+      List<Generation> expected = plain.generate(prompts, 48);
+      scored.scorePrompts(prompts);
+      List<Generation> out = scored.generate(prompts, 48);
+      assertThat(((DjlTextGenerator) scored).prefillsReused()).isEqualTo(prompts.size());
+      assertThat(((DjlTextGenerator) plain).prefillsReused()).isZero();
+      for (int i = 0; i < prompts.size(); i++) {
+        Generation want = expected.get(i);
+        Generation got = out.get(i);
+        assertThat(got.tokens()).as(prompts.get(i)).isEqualTo(want.tokens());
+        assertThat(got.tokenLogprobs()).as(prompts.get(i)).containsExactly(want.tokenLogprobs(),
+            org.assertj.core.data.Offset.offset(1e-4f));
+        assertThat(got.entropies()).as(prompts.get(i)).containsExactly(want.entropies(),
+            org.assertj.core.data.Offset.offset(1e-4f));
+        assertThat(got.embedding()).as(prompts.get(i)).containsExactly(want.embedding(),
+            org.assertj.core.data.Offset.offset(1e-4f));
+      }
+      // Taken once: a second generation of the same prompts runs its own prefills.
+      scored.generate(prompts.subList(0, 10), 48);
+      assertThat(((DjlTextGenerator) scored).prefillsReused()).isEqualTo(prompts.size());
+    }
+  }
 }
