@@ -44,13 +44,14 @@ final class DjlTextGenerator implements TextGenerator {
   private final int vocab;
 
   private DjlTextGenerator(ZooModel<DecodeStep, NextTokenScores> model, ModelTokenizer tokenizer, ModelInfo info,
-      GraphInputs graph, int vocab, int maxBatch, int decoders, CacheSettings cache, DraftWindow draftWindow) {
+      GraphInputs graph, int vocab, int maxBatch, int decoders, CacheSettings cache, boolean prefillReuse,
+      DraftWindow draftWindow) {
     this.model = model;
     this.tokenizer = tokenizer;
     this.info = info;
     this.vocab = vocab;
     // What the prompt pass computes for a prompt, the decoder's prefill of it need not compute again.
-    this.prefills = info.kvCache() ? new Prefills(PREFILLS_PER_ROW * maxBatch) : null;
+    this.prefills = info.kvCache() && prefillReuse ? new Prefills(PREFILLS_PER_ROW * maxBatch) : null;
     GreedyDecoder decoder = new GreedyDecoder(tokenizer.padId(), tokenizer.endIds(), info.cache(), info.kvCache(),
         draftWindow, prefills);
     this.batcher = new ContinuousBatcher(info.name(), decoder, () -> forwardPass(model), maxBatch, decoders,
@@ -98,7 +99,7 @@ final class DjlTextGenerator implements TextGenerator {
   }
 
   static DjlTextGenerator load(ModelDirectory dir, String engine, int maxBatch, CpuThreads threads,
-      CacheSettings cacheSettings, DraftWindow draftWindow) {
+      CacheSettings cacheSettings, DraftWindow draftWindow, boolean prefillReuse) {
     GraphInputs graph = GraphInputs.read(dir.modelFile());
     ZooModel<DecodeStep, NextTokenScores> model = ModelLoader.load(dir, engine, threads, graph);
     try {
@@ -138,7 +139,7 @@ final class DjlTextGenerator implements TextGenerator {
       ModelInfo info = new ModelInfo(dir.name(), model.getNDManager().getEngine().getEngineName(), parameters,
           context, maxNew, probe.hidden() != null, layout, layout != null && cacheSettings.enabled());
       return new DjlTextGenerator(model, tokenizer, info, graph, probe.vocab(), maxBatch, threads.decoders(), cacheSettings,
-          draftWindow);
+          prefillReuse, draftWindow);
     } catch (java.io.IOException | RuntimeException e) {
       model.close();
       if (e instanceof RuntimeException re) {

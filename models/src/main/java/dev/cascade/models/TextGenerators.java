@@ -52,6 +52,6 @@ public final class TextGenerators {
   public static TextGenerator load(String modelNameOrDir, String engine, LoadOptions options) {
     java.util.Objects.requireNonNull(options, "options");
     return DjlTextGenerator.load(ModelDirectory.resolve(modelNameOrDir), ModelLoader.normalise(engine),
-        options.maxBatch(), options.threads(), options.cache(), options.draftWindow());
+        options.maxBatch(), options.threads(), options.cache(), options.draftWindow(), options.prefillReuse());
   }
 }

@@ -15,6 +15,10 @@ class LoadOptionsTest {
         .withCache(CacheSettings.DISABLED).withDraftWindow(window);
     assertThat(options).isEqualTo(new LoadOptions(16, threads, CacheSettings.DISABLED, window));
     assertThat(options.withMaxBatch(8)).isEqualTo(new LoadOptions(8, threads, CacheSettings.DISABLED, window));
+    assertThat(options.withPrefillReuse(false)).isEqualTo(new LoadOptions(16, threads, CacheSettings.DISABLED, window,
+        false));
+    assertThat(options.withPrefillReuse(false).withMaxBatch(8).prefillReuse()).isFalse();
+    assertThat(LoadOptions.DEFAULT.prefillReuse()).isTrue();
     assertThat(LoadOptions.DEFAULT.maxBatch()).isEqualTo(TextGenerators.DEFAULT_MAX_BATCH);
   }
 

@@ -147,5 +147,11 @@ class PromptScoreTest {
       scored.generate(prompts.subList(0, 10), 48);
       assertThat(((DjlTextGenerator) scored).prefillsReused()).isEqualTo(prompts.size());
     }
+    try (TextGenerator off = TextGenerators.load("small", "OnnxRuntime",
+        LoadOptions.DEFAULT.withPrefillReuse(false))) {
+      off.scorePrompts(prompts.subList(0, 10));
+      off.generate(prompts.subList(0, 10), 48);
+      assertThat(((DjlTextGenerator) off).prefillsReused()).isZero();
+    }
   }
 }
