@@ -58,7 +58,7 @@ final class PromptPass {
     }
     java.util.Arrays.sort(order, java.util.Comparator.comparingInt(i -> prefixes.get(i).length));
     PromptScore[] out = new PromptScore[order.length];
-    try (Predictor<DecodeStep, AllLogits> predictor = model.newPredictor(new Translator(graph))) {
+    try (Predictor<DecodeStep, AllLogits> predictor = model.newPredictor(new Translator(graph, prefills != null))) {
       for (int start = 0; start < order.length; start += maxBatch) {
         List<long[]> batch = new ArrayList<>();
         for (int j = start; j < Math.min(order.length, start + maxBatch); j++) {
@@ -151,12 +151,17 @@ final class PromptPass {
     return logits[at + token] - max - Math.log(sum);
   }
 
-  /** The inputs as {@link StepTranslator} builds them; every position's logits out. */
+  /**
+   * The inputs as {@link StepTranslator} builds them; every position's logits out, and the present
+   * cache only when it is kept (copying it out of the engine costs as much as the logits).
+   */
   private static final class Translator implements NoBatchifyTranslator<DecodeStep, AllLogits> {
     private final StepTranslator inputs;
+    private final boolean keepPresent;
 
-    Translator(GraphInputs graph) {
+    Translator(GraphInputs graph, boolean keepPresent) {
       this.inputs = new StepTranslator(graph);
+      this.keepPresent = keepPresent;
     }
 
     @Override
@@ -184,7 +189,8 @@ final class PromptPass {
           buffer.get(((r * length) + length - 1) * width, lastHidden, r * width, width);
         }
       }
-      return new AllLogits(all, rows, length, vocab, lastHidden, width, StepTranslator.present(outputs, length));
+      return new AllLogits(all, rows, length, vocab, lastHidden, width,
+          keepPresent ? StepTranslator.present(outputs, length) : null);
     }
   }
 }

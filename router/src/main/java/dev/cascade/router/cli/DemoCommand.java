@@ -146,7 +146,8 @@ final class DemoCommand implements Callable<Integer> {
   String labels;
 
   @Option(names = "--exploration", paramLabel = "E", defaultValue = "0.05",
-      description = "With --learn: fraction of accepted requests escalated anyway (default: ${DEFAULT-VALUE}).")
+      description = "With --learn: fraction of accepted requests escalated anyway, above 0 and below 1"
+          + " (default: ${DEFAULT-VALUE}).")
   double exploration;
 
   @Option(names = "--window", paramLabel = "N", defaultValue = "250",
@@ -197,24 +198,24 @@ final class DemoCommand implements Callable<Integer> {
     LargeTarget.Protocol protocol = protocol(largeProtocol);
     if (learn) {
       if (protocol != LargeTarget.Protocol.CASCADE) {
-        throw new IllegalArgumentException("--large-protocol: only without --learn (the learning demo"
+        throw usage("--large-protocol: only without --learn (the learning demo"
             + " reaches its large model over cascade:// only)");
       }
       if (tiers != null) {
-        throw new IllegalArgumentException("--tiers: only without --learn (the learning demo runs the small and the"
+        throw usage("--tiers: only without --learn (the learning demo runs the small and the"
             + " large model)");
       }
       return learnDemo();
     }
     if (tiers == null && spec != null && spec.commandLine() != null
         && spec.commandLine().getParseResult().hasMatchedOption("--tier-escalation")) {
-      throw new IllegalArgumentException("--tier-escalation: only with --tiers");
+      throw usage("--tier-escalation: only with --tiers");
     }
     if (plot != null) {
-      throw new IllegalArgumentException("--plot: only with --learn");
+      throw usage("--plot: only with --learn");
     }
     if (!labels.equals("reference")) {
-      throw new IllegalArgumentException("--labels: only with --learn");
+      throw usage("--labels: only with --learn");
     }
     if (spec != null && spec.commandLine() != null) {
       for (String option : List.of("--exploration", "--window", "--phrases-first")) {
@@ -226,7 +227,7 @@ final class DemoCommand implements Callable<Integer> {
       }
     }
     if (pregenSkip == null && pregenSkipThreshold != null) {
-      throw new IllegalArgumentException("--pregen-skip-threshold: only with --pregen-skip");
+      throw usage("--pregen-skip-threshold: only with --pregen-skip");
     }
     Map<String, String> flags = new LinkedHashMap<>();
     if (rule != null) {
@@ -239,7 +240,7 @@ final class DemoCommand implements Callable<Integer> {
       flags.put(CascadeConfig.POLICY_THRESHOLD.name(), threshold.toString());
     }
     if (!(targetEscalation > 0 && targetEscalation < 1)) {
-      throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
+      throw usage("--target-escalation: must be between 0 and 1, was " + targetEscalation);
     }
     if (tiers != null) {
       checkTiers(protocol);
@@ -258,7 +259,7 @@ final class DemoCommand implements Callable<Integer> {
     warnUnused(config, serve);
     DemoDoors.Checked doorsChecked = serve ? DemoDoors.check(config) : null;
     if (alpha != null && !config.get(CascadeConfig.POLICY_RULE).equals(dev.cascade.router.rules.ChowQuantileRule.NAME)) {
-      throw new IllegalArgumentException("--alpha: the level of chow-quantile, which the rule "
+      throw usage("--alpha: the level of chow-quantile, which the rule "
           + config.get(CascadeConfig.POLICY_RULE) + " does not use; add --rule chow-quantile");
     }
     if (threshold == null && config.given(CascadeConfig.POLICY_THRESHOLD)) {
@@ -325,7 +326,7 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException(data + ": holds no requests");
     }
     if (!(rate >= 0) || Double.isInfinite(rate)) {
-      throw new IllegalArgumentException("--rate: must be 0 (all at once) or a positive number of requests a second, was "
+      throw usage("--rate: must be 0 (all at once) or a positive number of requests a second, was "
           + rate);
     }
     String engine = config.get(CascadeConfig.ENGINE);
@@ -461,17 +462,17 @@ final class DemoCommand implements Callable<Integer> {
 
   private void checkTiers(LargeTarget.Protocol protocol) {
     if (tiers.size() < 2) {
-      throw new IllegalArgumentException("--tiers: name at least two models, smallest first, e.g. small,medium,large");
+      throw usage("--tiers: name at least two models, smallest first, e.g. small,medium,large");
     }
     if (protocol != LargeTarget.Protocol.CASCADE || serve) {
-      throw new IllegalArgumentException("--tiers: only with --large-protocol cascade and without --serve");
+      throw usage("--tiers: only with --large-protocol cascade and without --serve");
     }
     if (!(tierEscalation > 0 && tierEscalation < 1)) {
-      throw new IllegalArgumentException("--tier-escalation: must be between 0 and 1, was " + tierEscalation);
+      throw usage("--tier-escalation: must be between 0 and 1, was " + tierEscalation);
     }
     List<String> names = tierNames(tiers);
     if (new java.util.HashSet<>(names).size() != names.size()) {
-      throw new IllegalArgumentException("--tiers: the models' names must differ, were " + names);
+      throw usage("--tiers: the models' names must differ, were " + names);
     }
   }
 
@@ -519,6 +520,30 @@ final class DemoCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * The configuration of {@code demo --learn}: the file, variables and {@code --set}, over the demo's own defaults.
+   *
+   * @param feedback whether labels come as feedback ({@code --labels feedback})
+   */
+  CascadeConfig learnConfig(boolean feedback) {
+    // The learner's defaults suit a stream of thousands of requests a minute; the demo's is
+    // 3,500 requests in all, so it trains earlier and more often. Outcomes wait for their feedback
+    // only when it is coming. The router starts with Chow-Sum, an exact rule, which early deferral
+    // would stop early on about a fifth of the requests: their outcomes hold a prefix and no label,
+    // and the learner would not see the requests it most needs, so every answer is decoded whole
+    // unless the user sets small.early-defer (with small.early-defer-label-share, say).
+    return configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
+        CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
+        CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
+        CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0",
+        CascadeConfig.EARLY_DEFER.name(), "false"), Map.of());
+  }
+
+  /** A value this command's options do not take: said with where to get help, as picocli says its own. */
+  private picocli.CommandLine.ParameterException usage(String message) {
+    return new picocli.CommandLine.ParameterException(spec.commandLine(), message);
+  }
+
   private static LargeTarget.Protocol protocol(String name) {
     for (LargeTarget.Protocol p : LargeTarget.Protocol.values()) {
       if (p.scheme().equals(name)) {
@@ -534,38 +559,38 @@ final class DemoCommand implements Callable<Integer> {
       return examples;
     }
     if (requests < 1) {
-      throw new IllegalArgumentException("--requests: must be at least 1, was " + requests);
+      throw usage("--requests: must be at least 1, was " + requests);
     }
     return examples.subList(0, Math.min(requests, examples.size()));
   }
 
   private int learnDemo() throws Exception {
     if (serve || rule != null || threshold != null || alpha != null) {
-      throw new IllegalArgumentException("--learn: starts from Chow-Sum with a target rate; --serve, --rule, --alpha and"
+      throw usage("--learn: starts from Chow-Sum with a target rate; --serve, --rule, --alpha and"
           + " --threshold do not apply");
     }
     if (!(targetEscalation > 0 && targetEscalation < 1)) {
-      throw new IllegalArgumentException("--target-escalation: must be between 0 and 1, was " + targetEscalation);
+      throw usage("--target-escalation: must be between 0 and 1, was " + targetEscalation);
     }
     if (!(exploration > 0 && exploration < 1)) {
-      throw new IllegalArgumentException("--exploration: must be between 0 and 1 (the learner needs some), was "
+      throw usage("--exploration: must be above 0 (the learner needs some) and below 1, was "
           + exploration);
     }
     if (window < 10) {
-      throw new IllegalArgumentException("--window: must be at least 10, was " + window);
+      throw usage("--window: must be at least 10, was " + window);
     }
     PlotFile.check("--plot", plot);
     // 15 a second is what this 2-core machine sustains with the large model, router and learner on
     // it: faster, escalations queue, and the newest outcomes the learner holds out lack them.
     double r = rate == 0 ? 15 : rate;
     if (!(r > 0) || Double.isInfinite(r)) {
-      throw new IllegalArgumentException("--rate: must be a positive number of requests a second, was " + rate);
+      throw usage("--rate: must be a positive number of requests a second, was " + rate);
     }
     if (phrasesFirst && data != null) {
-      throw new IllegalArgumentException("--phrases-first: orders the bundled test split; --data files are sent in file order");
+      throw usage("--phrases-first: orders the bundled test split; --data files are sent in file order");
     }
     if (!labels.equals("reference") && !labels.equals("feedback")) {
-      throw new IllegalArgumentException("--labels: reference or feedback, not '" + labels + "'");
+      throw usage("--labels: reference or feedback, not '" + labels + "'");
     }
     List<Example> examples = data == null ? LearnDemo.byKind(Examples.bundled("test"), phrasesFirst)
         : Examples.read(data);
@@ -574,13 +599,7 @@ final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--learn needs a reference answer on every line of " + data);
     }
     boolean feedback = labels.equals("feedback");
-    // The learner's defaults suit a stream of thousands of requests a minute; the demo's is
-    // 3,500 requests in all, so it trains earlier and more often. Outcomes wait for their feedback
-    // only when it is coming.
-    CascadeConfig config = configOptions.load(Map.of(CascadeConfig.ESCALATION_DEADLINE_MS.name(), "30000",
-        CascadeConfig.LEARN_MIN_LABELS.name(), "600", CascadeConfig.LEARN_RETRAIN_LABELS.name(), "150",
-        CascadeConfig.LEARN_HOLDOUT.name(), "0.1", CascadeConfig.LEARN_MIN_HOLDOUT.name(), "300",
-        CascadeConfig.LEARN_FEEDBACK_WINDOW_MS.name(), feedback ? "120000" : "0"), Map.of());
+    CascadeConfig config = learnConfig(feedback);
     warnUnused(config, false);
     // The demo's router starts from Chow-Sum and sets its own shadows: the fallback rule is the user's to get wrong.
     CascadeRouter.checkConfiguredPolicy(config.with(CascadeConfig.POLICY_RULE, "chow-sum")

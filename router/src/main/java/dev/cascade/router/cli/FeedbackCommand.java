@@ -3,6 +3,7 @@ package dev.cascade.router.cli;
 import dev.cascade.proto.v1.CascadeGrpc;
 import dev.cascade.proto.v1.FeedbackRequest;
 import dev.cascade.proto.v1.FeedbackResponse;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.ArgGroup;
@@ -69,7 +70,8 @@ final class FeedbackCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (deadlineMs < 1) {
-      throw new IllegalArgumentException("--deadline-ms: must be at least 1, was " + deadlineMs);
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--deadline-ms: must be at least 1, was " + deadlineMs);
     }
     if (source.isBlank()) {
       // Sent empty, the door would record its own name (grpc) instead.
@@ -90,6 +92,11 @@ final class FeedbackCommand implements Callable<Integer> {
     if (verdict == null && correctedText == null) {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "give --correct, --wrong or --corrected-text (or a verdict and the text)");
+    }
+    if (correctedText != null && correctedText.isBlank()) {
+      // The router refuses it too, after the call; an empty answer is no correction.
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--corrected-text: must not be blank when given (leave it out to give only --correct or --wrong)");
     }
     FeedbackRequest.Builder request = FeedbackRequest.newBuilder().setRequestId(requestId).setSource(source);
     if (verdict != null) {
@@ -160,9 +167,20 @@ final class FeedbackCommand implements Callable<Integer> {
     });
   }
 
+  /** The fields of a line of {@code --data}. */
+  private static final List<String> FIELDS = List.of("request_id", "correct", "corrected_text", "source");
+
   private FeedbackRequest parse(com.fasterxml.jackson.databind.JsonNode node) {
     if (!node.isObject()) {
       throw new IllegalArgumentException("not a JSON object");
+    }
+    for (java.util.Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
+      String name = names.next();
+      if (!FIELDS.contains(name)) {
+        // A misspelt field (corrected, requestId) would be dropped and the feedback sent without it.
+        throw new IllegalArgumentException("unknown field '" + name + "' (a feedback line has "
+            + String.join(", ", FIELDS) + ")");
+      }
     }
     FeedbackRequest.Builder request = FeedbackRequest.newBuilder().setRequestId(node.path("request_id").asText(""))
         .setSource(node.hasNonNull("source") ? node.get("source").asText() : source);

@@ -212,6 +212,18 @@ final class PolicyCommand implements Runnable {
       }
       Double margin = margin();
       Double labelShare = labelShare();
+      // The router refuses these too (exit 1, after a call); a value out of range is a slip on this line.
+      inUnitInterval("--alpha", alpha);
+      inUnitInterval("--exploration-rate", explorationRate);
+      inUnitInterval("--target-escalation-rate", targetEscalationRate);
+      inUnitInterval("--early-defer-label-share", labelShare);
+      if (margin != null && !(margin >= 0 && margin < Double.POSITIVE_INFINITY)) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--early-defer: the margin must be a number >= 0 (or off), was " + earlyDefer);
+      }
+      if (threshold != null && threshold.isNaN()) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--threshold: must be a number, was NaN");
+      }
       return target.call(spec.commandLine().getErr(), channel -> {
         PolicyAdminGrpc.PolicyAdminBlockingStub stub = PolicyAdminGrpc.newBlockingStub(channel);
         Policy current = stub.withDeadlineAfter(CALL_DEADLINE_SECONDS, TimeUnit.SECONDS)
@@ -380,14 +392,22 @@ final class PolicyCommand implements Runnable {
           + " force (" + inForce + ") would not mean the same");
     }
 
-    /** The share {@code --early-defer-label-share} asks for; null for config or not given (the server checks its range). */
+    /** The share {@code --early-defer-label-share} asks for; null for config or not given (checked in [0, 1] before the call, as the server checks it). */
     private Double labelShare() {
       return numberOr("--early-defer-label-share", earlyDeferLabelShare, "config");
     }
 
-    /** The margin {@code --early-defer} asks for; null for off or not given (the server checks its range). */
+    /** The margin {@code --early-defer} asks for; null for off or not given (checked before the call, as the server checks it). */
     private Double margin() {
       return numberOr("--early-defer", earlyDefer, "off");
+    }
+
+    /** A usage error naming {@code option} when {@code value} is given and not in [0, 1]. */
+    private void inUnitInterval(String option, Double value) {
+      if (value != null && !(value >= 0 && value <= 1)) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            option + ": must be in [0, 1], was " + value);
+      }
     }
 
     /** {@code value} as a number; null when not given or equal to {@code word}; a usage error naming {@code option} else. */

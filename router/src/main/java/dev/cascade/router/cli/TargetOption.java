@@ -29,12 +29,20 @@ final class TargetOption {
       defaultValue = "${env:CASCADE_TLS_KEY_STORE_PASSWORD}", description = "Its password.")
   String tlsKeyStorePassword;
 
+  /** The command this option is part of, whose help a refused target points to. */
+  @picocli.CommandLine.Spec(picocli.CommandLine.Spec.Target.MIXEE)
+  picocli.CommandLine.Model.CommandSpec mixee;
+
   /** gRPC's own logger: its name-resolution warnings (with a stack trace) would repeat what the one-line error says. */
   private static final java.util.logging.Logger GRPC_LOG = java.util.logging.Logger.getLogger("io.grpc");
 
   /** A channel to the target (TLS when a trust or key store is given); shut it down with {@link #close(ManagedChannel)}. */
   ManagedChannel open() {
-    checkTarget(target);
+    try {
+      checkTarget(target);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(mixee.commandLine(), e.getMessage());
+    }
     GRPC_LOG.setLevel(java.util.logging.Level.SEVERE);
     return io.grpc.Grpc.newChannelBuilder(target, dev.cascade.models.server.GrpcTls.client(
         dev.cascade.models.server.GrpcTls.Store.of(tlsTrustStore, tlsTrustStorePassword),

@@ -46,6 +46,31 @@ class CommandLineClientsTest {
     server.stop();
   }
 
+  /**
+   * The policy in force changed by {@code change}, sent straight to the server (as a client that
+   * does not check it first would): the description of the INVALID_ARGUMENT it answers.
+   */
+  private String refusedByServer(java.util.function.Consumer<dev.cascade.proto.v1.Policy.Builder> change) {
+    io.grpc.ManagedChannel channel = io.grpc.Grpc.newChannelBuilder(target,
+        io.grpc.InsecureChannelCredentials.create()).build();
+    try {
+      io.grpc.Metadata headers = new io.grpc.Metadata();
+      headers.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer tok");
+      dev.cascade.proto.v1.PolicyAdminGrpc.PolicyAdminBlockingStub stub = dev.cascade.proto.v1.PolicyAdminGrpc
+          .newBlockingStub(channel).withInterceptors(io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(headers));
+      dev.cascade.proto.v1.Policy.Builder asked = stub.getPolicy(
+          dev.cascade.proto.v1.GetPolicyRequest.getDefaultInstance()).toBuilder();
+      change.accept(asked);
+      io.grpc.StatusRuntimeException e = org.junit.jupiter.api.Assertions.assertThrows(
+          io.grpc.StatusRuntimeException.class, () -> stub.updatePolicy(
+              dev.cascade.proto.v1.UpdatePolicyRequest.newBuilder().setPolicy(asked).build()));
+      assertThat(e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.INVALID_ARGUMENT);
+      return e.getStatus().getDescription();
+    } finally {
+      channel.shutdownNow();
+    }
+  }
+
   private static CommandLineRun run(String... args) {
     return CommandLineRun.of(args);
   }
@@ -141,8 +166,8 @@ class CommandLineClientsTest {
     CommandLineRun both = run("feedback", "--target", target, "--request-id", "r-3", "--correct", "--wrong");
     assertThat(both.exitCode()).isEqualTo(2);
     CommandLineRun blank = run("feedback", "--target", target, "--request-id", "r-3", "--corrected-text", " ");
-    assertThat(blank.exitCode()).isEqualTo(1);
-    assertThat(blank.err()).contains("INVALID_ARGUMENT: corrected_text: must not be blank");
+    assertThat(blank.exitCode()).isEqualTo(2);
+    assertThat(blank.err()).contains("--corrected-text: must not be blank").contains("try './cascade feedback --help'");
     assertThat(server.feedback.written).hasSize(2);
   }
 
@@ -156,12 +181,16 @@ class CommandLineClientsTest {
         "{\"request_id\": \"f-3\"}",
         "{\"request_id\": \"f-4\", \"correct\": \"yes\"}",
         "not json",
-        "{\"request_id\": \"f-5\", \"corrected_text\": \"x\"}") + "\n");
+        "{\"request_id\": \"f-5\", \"corrected_text\": \"x\"}",
+        "{\"request_id\": \"f-6\", \"corrected_text\": \" \"}",
+        "{\"request_id\": \"f-7\", \"corect\": true}") + "\n");
     CommandLineRun run = run("feedback", "--target", target, "--data", file.toString(), "--source", "batch");
     assertThat(run.exitCode()).isEqualTo(1);
-    assertThat(run.out()).contains("3 feedback records written, 3 refused");
+    assertThat(run.out()).contains("3 feedback records written, 5 refused");
     assertThat(run.err()).contains("line 4: INVALID_ARGUMENT: correct, corrected_text")
-        .contains("line 5: correct: must be true or false").contains("line 6: not valid JSON: Unrecognized token 'not'").doesNotContain("Source");
+        .contains("line 5: correct: must be true or false").contains("line 6: not valid JSON: Unrecognized token 'not'").doesNotContain("Source")
+        .contains("line 8: INVALID_ARGUMENT: corrected_text: must not be blank")
+        .contains("line 9: unknown field 'corect' (a feedback line has request_id, correct, corrected_text, source)");
     assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getRequestId)
         .containsExactly("f-1", "f-2", "f-5");
     assertThat(server.feedback.written).extracting(dev.cascade.schemas.avro.Feedback::getSource)
@@ -319,8 +348,11 @@ class CommandLineClientsTest {
         new TierPolicy("chow-quantile", 0.1, 1.5, 0.3));
     CommandLineRun tooMuch = run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
         "--target-escalation-rate", "1.5");
-    assertThat(tooMuch.exitCode()).isEqualTo(1);
-    assertThat(tooMuch.err()).contains("INVALID_ARGUMENT").contains("tier_policies[1].target_escalation_rate");
+    assertThat(tooMuch.exitCode()).isEqualTo(2);
+    assertThat(tooMuch.err()).contains("--target-escalation-rate: must be in [0, 1], was 1.5")
+        .contains("try './cascade policy set --help'");
+    assertThat(refusedByServer(p -> p.setTierPolicies(1, p.getTierPolicies(1).toBuilder().setTargetEscalationRate(1.5))))
+        .contains("tier_policies[1].target_escalation_rate");
     assertThat(run("policy", "set", "--target", target, "--token", "tok", "--tier", "2",
         "--target-escalation-rate", "0").exitCode()).isZero();
     assertThat(policies.current().tierPolicies().get(1)).isEqualTo(new TierPolicy("chow-quantile", 0.1, 1.5));
@@ -337,8 +369,10 @@ class CommandLineClientsTest {
     assertThat(policies.current().explorationRate()).as("the small model's stays").isEqualTo(smallExploration);
     CommandLineRun badExplore = run("policy", "set", "--target", target, "--token", "tok", "--tier", "1",
         "--exploration-rate", "2");
-    assertThat(badExplore.exitCode()).isEqualTo(1);
-    assertThat(badExplore.err()).contains("INVALID_ARGUMENT").contains("tier_policies[0].exploration_rate");
+    assertThat(badExplore.exitCode()).isEqualTo(2);
+    assertThat(badExplore.err()).contains("--exploration-rate: must be in [0, 1], was 2.0");
+    assertThat(refusedByServer(p -> p.setTierPolicies(0, p.getTierPolicies(0).toBuilder().setExplorationRate(2))))
+        .contains("tier_policies[0].exploration_rate");
   }
 
   @Test
@@ -373,8 +407,9 @@ class CommandLineClientsTest {
 
     CommandLineRun negative = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
         "--threshold", "9", "--early-defer=-1");
-    assertThat(negative.exitCode()).isEqualTo(1);
-    assertThat(negative.err()).contains("INVALID_ARGUMENT").contains("policy.early_defer_margin");
+    assertThat(negative.exitCode()).isEqualTo(2);
+    assertThat(negative.err()).contains("--early-defer: the margin must be a number >= 0 (or off), was -1");
+    assertThat(refusedByServer(p -> p.setEarlyDeferMargin(-1))).contains("policy.early_defer_margin");
     CommandLineRun garbage = run("policy", "set", "--target", target, "--token", "tok", "--rule", "chow-sum",
         "--threshold", "9", "--early-defer", "soon");
     assertThat(garbage.exitCode()).isEqualTo(2);
@@ -402,8 +437,9 @@ class CommandLineClientsTest {
 
     CommandLineRun tooBig = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share",
         "1.5");
-    assertThat(tooBig.exitCode()).isEqualTo(1);
-    assertThat(tooBig.err()).contains("INVALID_ARGUMENT").contains("policy.early_defer_label_share");
+    assertThat(tooBig.exitCode()).isEqualTo(2);
+    assertThat(tooBig.err()).contains("--early-defer-label-share: must be in [0, 1], was 1.5");
+    assertThat(refusedByServer(p -> p.setEarlyDeferLabelShare(1.5))).contains("policy.early_defer_label_share");
     CommandLineRun garbage = run("policy", "set", "--target", target, "--token", "tok", "--early-defer-label-share",
         "some");
     assertThat(garbage.exitCode()).isEqualTo(2);

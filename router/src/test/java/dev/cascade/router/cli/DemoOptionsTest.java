@@ -95,11 +95,37 @@ class DemoOptionsTest {
   void learningDemoOptionsAreCheckedBeforeAnythingStarts() {
     assertThat(refused("demo", "--plot", "x.png")).contains("--plot").contains("--learn");
     assertThat(refused("demo", "--learn", "--serve")).contains("--learn");
-    assertThat(refused("demo", "--learn", "--exploration", "0")).contains("--exploration");
+    assertThat(refused("demo", "--learn", "--exploration", "0")).contains("--exploration: must be above 0")
+        .endsWith("try './cascade demo --help'" + System.lineSeparator());
     assertThat(refused("demo", "--learn", "--window", "5")).contains("--window");
     assertThat(refused("demo", "--learn", "--phrases-first", "--data", "x.jsonl")).contains("--phrases-first");
     assertThat(refused("demo", "--learn", "--labels", "teacher")).contains("--labels").contains("teacher");
     assertThat(refused("demo", "--labels", "feedback")).contains("--labels").contains("--learn");
+  }
+
+  @Test
+  void theLearningDemoDecodesEveryAnswerWholeUnlessTold() {
+    // Early deferral would leave the outcomes Chow-Sum stops early unlabelled, and the learner short of them.
+    DemoCommand demo = new DemoCommand();
+    new CommandLine(demo).parseArgs("--learn");
+    assertThat(demo.learnConfig(false).get(dev.cascade.router.config.CascadeConfig.EARLY_DEFER)).isFalse();
+    assertThat(demo.learnConfig(true).get(dev.cascade.router.config.CascadeConfig.LEARN_FEEDBACK_WINDOW_MS))
+        .isEqualTo(120_000);
+    demo = new DemoCommand();
+    new CommandLine(demo).parseArgs("--learn", "--set", "small.early-defer=true", "--set",
+        "small.early-defer-label-share=0.2");
+    assertThat(demo.learnConfig(false).get(dev.cascade.router.config.CascadeConfig.EARLY_DEFER)).isTrue();
+  }
+
+  @Test
+  void optionValuesTheDemoRefusesPointToItsHelp() {
+    for (String[] args : new String[][] {{"--learn", "--window", "0"}, {"--learn", "--labels", "bogus"},
+        {"--learn", "--exploration", "1.5"}, {"--learn", "--rate", "-1"}, {"--requests", "0"}}) {
+      String err = refused(java.util.stream.Stream.concat(java.util.stream.Stream.of("demo"),
+          java.util.Arrays.stream(args)).toArray(String[]::new));
+      assertThat(err.lines().toList()).as(String.join(" ", args)).hasSize(2).last()
+          .isEqualTo("try './cascade demo --help'");
+    }
   }
 
   @Test

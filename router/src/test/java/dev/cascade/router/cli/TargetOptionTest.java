@@ -15,7 +15,8 @@ class TargetOptionTest {
       CommandLineRun run = CommandLineRun.of("ask", "--target", target, "--prompt", "cascade");
       assertThat(run.exitCode()).as(target).isEqualTo(2);
       assertThat(run.err().strip()).as(target).isEqualTo("error: --target: '" + target
-          + "' must be HOST:PORT with a port from 1 to 65535 (the grpc= line of 'cascade serve' or 'cascade demo --serve')");
+          + "' must be HOST:PORT with a port from 1 to 65535 (the grpc= line of 'cascade serve' or 'cascade demo --serve')"
+          + System.lineSeparator() + "try './cascade ask --help'");
     }
   }
 
@@ -26,7 +27,7 @@ class TargetOptionTest {
       assertThat(run.exitCode()).as(target).isEqualTo(2);
       assertThat(run.err().strip()).as(target).isEqualTo("error: --target: '" + target + "' is an HTTP URL; it must be"
           + " HOST:PORT of the router's gRPC door (the grpc= line of 'cascade serve' or 'cascade demo --serve'), not"
-          + " the OpenAI HTTP door's URL (openai=)");
+          + " the OpenAI HTTP door's URL (openai=)" + System.lineSeparator() + "try './cascade feedback --help'");
     }
   }
 
