@@ -707,11 +707,23 @@ public final class CascadeRouter implements AutoCloseable {
 
   @Override
   public void close() {
+    close(CLOSE_TIMEOUT);
+  }
+
+  /** How long {@link #close()} waits for the stream threads' last commit and for leaving the group. */
+  public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+
+  /**
+   * Closes, waiting at most {@code timeout} for the stream threads' last commit and for leaving the
+   * group: shorter where the cluster is known to be gone, as neither can then be done. Exactly-once
+   * loses nothing either way: what was not committed is aborted and done again by the next owner.
+   */
+  public void close(Duration timeout) {
     fate.closing();
     // Leave the consumer group now, so another instance takes over this one's partitions (and
     // restores its pending batches and escalations) at once, not after the session timeout.
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
-        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
+        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(timeout));
     smallModelWorkers.shutdownNow();
     replies.close();
     tiers.close();

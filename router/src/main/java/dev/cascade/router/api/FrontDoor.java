@@ -387,6 +387,14 @@ public final class FrontDoor implements AutoCloseable {
    */
   @Override
   public void close() {
+    close(false);
+  }
+
+  /**
+   * As {@link #close()}; with {@code clusterLost} (the Kafka cluster is known not to answer), the
+   * Kafka side waits for no reply and deletes no reply topic ({@link RequestChannel#closeClusterLost}).
+   */
+  public void close(boolean clusterLost) {
     try {
       keysReload.close();
     } catch (Exception e) {
@@ -398,7 +406,12 @@ public final class FrontDoor implements AutoCloseable {
     try {
       drain(server, http, CascadeServer.DRAIN);
     } finally {
-      requests.close(); // fails what still waits: those HTTP calls are answered 503
+      // Fails what still waits: those HTTP calls are answered 503.
+      if (clusterLost) {
+        requests.closeClusterLost();
+      } else {
+        requests.close();
+      }
       if (http != null) {
         try {
           http.awaitCalls(Duration.ofSeconds(2));

@@ -484,7 +484,20 @@ final class KafkaRequestChannel implements RequestChannel {
     close(REPLY_DRAIN);
   }
 
+  /**
+   * No reply read for, and the reply topic kept for the other front doors' reapers, with a log
+   * line: deleting it could only time out.
+   */
+  @Override
+  public void closeClusterLost() {
+    close(Duration.ZERO, true);
+  }
+
   void close(Duration drain) {
+    close(drain, false);
+  }
+
+  private void close(Duration drain, boolean clusterLost) {
     synchronized (sending) {
       if (!accepting) {
         return;
@@ -517,7 +530,11 @@ final class KafkaRequestChannel implements RequestChannel {
     }
     membership.close();
     long unanswered = unanswered();
-    if (unanswered > 0) {
+    if (clusterLost) {
+      LOG.info("front door {} keeps its reply topic {}: the Kafka cluster is not answering, so it cannot be deleted"
+          + " now; the other front doors' reapers delete it once it has gone unwritten for"
+          + " front-door.reply-topic-reaper.grace-ms (README, \"Front-door replies\")", instanceId, replyTopic);
+    } else if (unanswered > 0) {
       LOG.info("front door {} keeps its reply topic {}: {} of the requests it sent have had no reply, which a router"
           + " may still write there; the other front doors' reapers delete it once it has gone unwritten for"
           + " front-door.reply-topic-reaper.grace-ms (README, \"Front-door replies\")", instanceId, replyTopic,

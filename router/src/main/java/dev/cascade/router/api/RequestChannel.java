@@ -52,4 +52,12 @@ interface RequestChannel extends AutoCloseable {
 
   @Override
   void close();
+
+  /**
+   * Closes while the Kafka cluster is known not to answer: no reply can arrive and nothing can be
+   * deleted, so nothing is waited for (by default, as {@link #close()}).
+   */
+  default void closeClusterLost() {
+    close();
+  }
 }

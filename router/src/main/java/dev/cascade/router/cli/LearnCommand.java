@@ -69,10 +69,12 @@ final class LearnCommand implements Callable<Integer> {
       long begun = System.nanoTime();
       LOG.info("learn: stopping (a signal or exit): a round in progress abandoned, stream threads closed with a"
           + " last commit");
+      boolean clusterLost = kafka != null && !kafka.reachable();
+      Duration wait = UntilStopped.closeTimeout(clusterLost, LOG);
       if (kafka != null) {
         kafka.close();
       }
-      learner.close();
+      learner.close(wait);
       if (endpoint != null) {
         endpoint.close();
       }

@@ -134,12 +134,14 @@ final class ServeCommand implements Callable<Integer> {
       long begun = System.nanoTime();
       LOG.info("serve: stopping (a signal or exit): new calls refused, calls in flight answered, stream threads"
           + " closed with a last commit");
+      boolean clusterLost = kafka != null && !kafka.reachable();
+      Duration wait = UntilStopped.closeTimeout(clusterLost, LOG);
       if (kafka != null) {
         kafka.close();
       }
-      doors.close();
+      doors.close(clusterLost);
       tierChecks.close();
-      router.close();
+      router.close(wait);
       small.close();
       LOG.info("serve: stopped in {} ms", (System.nanoTime() - begun) / 1_000_000);
       until.stopped();

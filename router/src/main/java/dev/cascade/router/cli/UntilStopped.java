@@ -27,6 +27,25 @@ final class UntilStopped {
     stopped.complete(null);
   }
 
+  /** How long a stop waits for the last commit when the cluster has stopped answering: long enough to see it is not. */
+  static final java.time.Duration CLOSE_TIMEOUT_CLUSTER_LOST = java.time.Duration.ofSeconds(2);
+
+  /**
+   * How long the stop waits for the stream threads' last commit: the usual time, or, where
+   * the broker watch says the cluster is not answering (a commit cannot be made, and would only be
+   * retried until the timeout), {@link #CLOSE_TIMEOUT_CLUSTER_LOST}, logged. Nothing is lost:
+   * exactly-once aborts the open transaction and the next owner does its work again.
+   */
+  static java.time.Duration closeTimeout(boolean clusterLost, Logger log) {
+    if (!clusterLost) {
+      return dev.cascade.router.CascadeRouter.CLOSE_TIMEOUT;
+    }
+    log.warn("the Kafka cluster is not answering: the last commit cannot be made, so the stop waits {} ms for it,"
+        + " not {} s; the open transaction is aborted and its work done again by whoever processes its partitions",
+        CLOSE_TIMEOUT_CLUSTER_LOST.toMillis(), dev.cascade.router.CascadeRouter.CLOSE_TIMEOUT.toSeconds());
+    return CLOSE_TIMEOUT_CLUSTER_LOST;
+  }
+
   /**
    * Waits; returns 0 after the shutdown hook, or {@link StreamsFate#EXIT_STREAMS_STOPPED} after
    * logging one error line when {@code unplanned} completed first.

@@ -155,13 +155,18 @@ public final class ContinuousLearner implements AutoCloseable {
 
   @Override
   public void close() {
+    close(dev.cascade.router.CascadeRouter.CLOSE_TIMEOUT);
+  }
+
+  /** Closes, waiting at most {@code timeout} for the last commit and leaving the group (see {@code CascadeRouter#close(Duration)}). */
+  public void close(Duration timeout) {
     fate.closing();
     TierTuner tuner = tierTuner;
     if (tuner != null) {
       tuner.close();
     }
     streams.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(
-        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(Duration.ofSeconds(30)));
+        org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP).withTimeout(timeout));
     stateDir.removeIfOwned();
   }
 }

@@ -21,10 +21,11 @@ final class JvmProcess implements AutoCloseable {
 
   final Process process;
   private final List<String> lines = new CopyOnWriteArrayList<>();
+  private final Thread reader;
 
   private JvmProcess(List<String> command) throws IOException {
     process = new ProcessBuilder(command).redirectErrorStream(true).start();
-    Thread reader = new Thread(() -> {
+    reader = new Thread(() -> {
       try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
           StandardCharsets.UTF_8))) {
         String line;
@@ -103,14 +104,19 @@ final class JvmProcess implements AutoCloseable {
     process.waitFor();
   }
 
-  /** SIGTERM, so shutdown hooks run; SIGKILL if it has not ended within 40 s. */
+  /**
+   * SIGTERM, so shutdown hooks run; SIGKILL if it has not ended within 40 s. Then its last lines
+   * are read, so that {@link #output()} holds what its shutdown hooks wrote ({@code
+   * Process.destroy()} would close the pipe its output comes through as it signals).
+   */
   @Override
   public void close() {
-    process.destroy();
+    process.toHandle().destroy();
     try {
       if (!process.waitFor(40, TimeUnit.SECONDS)) {
         process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
       }
+      reader.join(5_000);
     } catch (InterruptedException e) {
       process.destroyForcibly();
       Thread.currentThread().interrupt();
