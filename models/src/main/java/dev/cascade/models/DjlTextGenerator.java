@@ -310,7 +310,7 @@ final class DjlTextGenerator implements TextGenerator {
       if (id < 0 || id >= vocab) {
         return Optional.of("token " + i + " is " + id + ", outside the vocabulary 0.." + (vocab - 1));
       }
-      boolean end = java.util.Arrays.stream(tokenizer.endIds()).anyMatch(e -> e == id);
+      boolean end = tokenizer.isEnd(id);
       if (end || id == tokenizer.padId()) {
         return Optional.of("token " + i + " is " + id + ", the " + (end ? "end-of-sequence" : "padding")
             + " token (a draft is the answer's tokens, end-of-sequence excluded)");

@@ -157,6 +157,11 @@ class SecondArchitectureTest {
         expected[t] = first.get(t).asInt();
       }
       assertThat(model.generate(List.of(prompts.get(0)), 48).get(0).tokens()).containsExactly(expected);
+      // A draft holding the second end token is no draft: it ends the answer there.
+      assertThat(model.checkDraft(new int[] {first.get(0).asInt(), first.get(at).asInt()}, 48)).get(
+          org.assertj.core.api.InstanceOfAssertFactories.STRING).contains("token 1 is " + first.get(at).asInt()
+          + ", the end-of-sequence token");
+      assertThat(model.checkDraft(expected, 48)).isEmpty();
     }
   }
 
