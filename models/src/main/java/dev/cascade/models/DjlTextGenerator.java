@@ -180,9 +180,9 @@ final class DjlTextGenerator implements TextGenerator {
     }
   }
 
-  /** How many generations started from a prefill the prompt pass kept (0 without a cache). */
-  long prefillsReused() {
-    return prefills == null ? 0 : prefills.taken();
+  @Override
+  public java.util.OptionalLong prefillsReused() {
+    return prefills == null ? java.util.OptionalLong.empty() : java.util.OptionalLong.of(prefills.taken());
   }
 
   @Override

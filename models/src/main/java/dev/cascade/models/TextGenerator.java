@@ -138,6 +138,15 @@ public interface TextGenerator extends AutoCloseable {
   }
 
   /**
+   * How many generations have started from the prompt pass's prefill instead of running their own
+   * ({@link LoadOptions#withPrefillReuse}, {@link #scorePrompts}); empty for a generator that keeps
+   * none (this default, a model without a key/value cache, or reuse turned off).
+   */
+  default java.util.OptionalLong prefillsReused() {
+    return java.util.OptionalLong.empty();
+  }
+
+  /**
    * The most tokens a prompt may have ({@link #promptTokens} counts them), the rest of the context
    * being left for the answer; empty when this generator cannot say.
    */

@@ -130,8 +130,8 @@ class PromptScoreTest {
       List<Generation> expected = plain.generate(prompts, 48);
       scored.scorePrompts(prompts);
       List<Generation> out = scored.generate(prompts, 48);
-      assertThat(((DjlTextGenerator) scored).prefillsReused()).isEqualTo(prompts.size());
-      assertThat(((DjlTextGenerator) plain).prefillsReused()).isZero();
+      assertThat(scored.prefillsReused()).hasValue(prompts.size());
+      assertThat(plain.prefillsReused()).hasValue(0);
       for (int i = 0; i < prompts.size(); i++) {
         Generation want = expected.get(i);
         Generation got = out.get(i);
@@ -145,13 +145,13 @@ class PromptScoreTest {
       }
       // Taken once: a second generation of the same prompts runs its own prefills.
       scored.generate(prompts.subList(0, 10), 48);
-      assertThat(((DjlTextGenerator) scored).prefillsReused()).isEqualTo(prompts.size());
+      assertThat(scored.prefillsReused()).hasValue(prompts.size());
     }
     try (TextGenerator off = TextGenerators.load("small", "OnnxRuntime",
         LoadOptions.DEFAULT.withPrefillReuse(false))) {
       off.scorePrompts(prompts.subList(0, 10));
       off.generate(prompts.subList(0, 10), 48);
-      assertThat(((DjlTextGenerator) off).prefillsReused()).isZero();
+      assertThat(off.prefillsReused()).isEmpty();
     }
   }
 }

@@ -517,7 +517,7 @@ public final class CascadeRouter implements AutoCloseable {
     CascadeRouter router = new CascadeRouter(streams, tiers, stateDir, topology,
         cache, rules, metrics, smallModelWorkers, replies, fate);
     try {
-      metrics.serve(cache, tiers, streams, config.bindAddress(CascadeConfig.METRICS_HOST),
+      metrics.serve(cache, smallModel, tiers, streams, config.bindAddress(CascadeConfig.METRICS_HOST),
           config.get(CascadeConfig.METRICS_PORT));
     } catch (RuntimeException e) {
       router.close();

@@ -296,6 +296,19 @@ public final class CascadeMetrics implements RoutingObserver {
   }
 
   /**
+   * Adds what the small model reports of itself: the generations started from the prompt pass's
+   * prefill, where it keeps them (a model with a key/value cache and prefill reuse on).
+   */
+  public void observeSmall(dev.cascade.models.TextGenerator small) {
+    if (small.prefillsReused().isPresent()) {
+      CounterWithCallback.builder().name("cascade_small_prefills_reused_total")
+          .help("Small-model generations started from the prefill of the prompt pass that scored their prompt,"
+              + " not from their own")
+          .callback(cb -> cb.call(small.prefillsReused().orElse(0))).register(registry);
+    }
+  }
+
+  /**
    * The models after the small one, by name, cheapest first: their labelled series from 0, so that
    * {@code rate()} and {@code increase()} see each one's first count (a series that first appears
    * at 1 shows no increase): {@code cascade_large_model_calls_total} for every code a call can end

@@ -47,15 +47,16 @@ public final class RouterMetrics implements AutoCloseable {
   }
 
   /**
-   * Adds the instance's cache, every tier's circuit breaker and the Kafka Streams client, and
+   * Adds the instance's cache, the small model's own counts, every tier's circuit breaker and the Kafka Streams client, and
    * starts serving on {@code host:port} (host null: every interface).
    */
-  public void serve(ResponseCache cache, EscalationTiers tiers, KafkaStreams streams, java.net.InetAddress host,
-      int port) {
+  public void serve(ResponseCache cache, dev.cascade.models.TextGenerator small, EscalationTiers tiers,
+      KafkaStreams streams, java.net.InetAddress host, int port) {
     if (cascade == null) {
       return;
     }
     cascade.observe(cache);
+    cascade.observeSmall(small);
     for (EscalationTiers.Tier t : tiers.all()) {
       cascade.observe(t.name(), t.client().breaker());
       if (!tiers.isLast(t.tier())) {

@@ -228,6 +228,8 @@ class MetricsIT {
     assertThat(scrape.value("cascade_cache_hits_total"))
         .isGreaterThanOrEqualTo(scrape.value("cascade_requests_total", "outcome", "cache_hit"));
     assertThat(scrape.value("cascade_cache_misses_total")).isPositive();
+    // Served for the bundled small model (a key/value cache, reuse on); chow-quantile scores no prompt before it decodes.
+    assertThat(scrape.value("cascade_small_prefills_reused_total")).isZero();
     assertThat(scrape.value("cascade_policy_threshold")).isEqualTo(config.get(CascadeConfig.POLICY_THRESHOLD));
     assertThat(scrape.value("cascade_policy_version")).isZero();
   }

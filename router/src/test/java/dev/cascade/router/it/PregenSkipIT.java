@@ -139,8 +139,11 @@ class PregenSkipIT {
 
   @Test
   void requestsTheRuleFlagsAreServedByTheLargeModelWithoutSmallDecodingAndMarked() throws Exception {
+    double reusedBefore = reusedPrefills();
     DemoWorkload.Result result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
         config.topics().responses(), config.topics().outcomes(), "s", examples, IDLE, n -> { });
+    // Every prompt the skip scored and did not skip decoded from the pass's prefill, not its own.
+    double reused = reusedPrefills() - reusedBefore;
 
     assertThat(result.responses()).hasSize(ITEMS);
     assertThat(result.outcomes()).hasSize(ITEMS);
@@ -173,5 +176,16 @@ class PregenSkipIT {
       }
     }
     assertThat(skipped).isEqualTo((int) Arrays.stream(scores).filter(s -> s > threshold).count()).isPositive();
+    assertThat(reused).as("cascade_small_prefills_reused_total").isEqualTo(ITEMS - skipped);
+  }
+
+  /** The router's {@code cascade_small_prefills_reused_total}, from its metrics endpoint. */
+  private static double reusedPrefills() throws Exception {
+    String url = router.metrics().endpoint().orElseThrow().url("127.0.0.1");
+    java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+        java.net.http.HttpRequest.newBuilder(java.net.URI.create(url)).build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    return dev.cascade.router.metrics.Scrape.parse(r.body()).value("cascade_small_prefills_reused_total");
   }
 }

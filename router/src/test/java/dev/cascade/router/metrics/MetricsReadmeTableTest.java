@@ -124,6 +124,36 @@ class MetricsReadmeTableTest {
     PrometheusRegistry registry = new PrometheusRegistry();
     CascadeMetrics metrics = CascadeMetrics.register(registry, 1.0, 0);
     metrics.observe(ResponseCache.create(10, Duration.ofMinutes(1)));
+    metrics.observeSmall(new dev.cascade.models.TextGenerator() {
+      @Override
+      public List<Generation> generate(List<String> prompts, int maxNewTokens) {
+        return List.of();
+      }
+
+      @Override
+      public List<Generation> generate(List<String> prompts, int maxNewTokens,
+          dev.cascade.models.TextGenerator.Cancellation cancellation) {
+        return List.of();
+      }
+
+      @Override
+      public java.util.Optional<String> checkPrompt(String prompt) {
+        return java.util.Optional.empty();
+      }
+
+      @Override
+      public java.util.OptionalLong prefillsReused() {
+        return java.util.OptionalLong.of(0);
+      }
+
+      @Override
+      public dev.cascade.models.ModelInfo info() {
+        return null;
+      }
+
+      @Override
+      public void close() {}
+    });
     metrics.observe("large", CircuitBreaker.ofDefaults("large"));
     dev.cascade.router.escalation.TierChecks.registerCheckedGauge(registry, List.of("large"), tier -> false);
     Generation g = new Generation("ab", new int[] {1, 2}, new float[] {-0.1f, -0.2f}, new float[2], null);
