@@ -540,8 +540,9 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   /** A value this command's options do not take: said with where to get help, as picocli says its own. */
-  private picocli.CommandLine.ParameterException usage(String message) {
-    return new picocli.CommandLine.ParameterException(spec.commandLine(), message);
+  private RuntimeException usage(String message) {
+    return spec == null || spec.commandLine() == null ? new IllegalArgumentException(message)
+        : new picocli.CommandLine.ParameterException(spec.commandLine(), message);
   }
 
   private static LargeTarget.Protocol protocol(String name) {
