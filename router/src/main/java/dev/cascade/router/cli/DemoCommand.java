@@ -131,7 +131,9 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--learn", description = {"The online learning loop instead: the router starts with Chow-Sum, no learned"
       + " rule, a target escalation rate (--target-escalation) and exploration (--exploration); `learn` runs beside it"
       + " and publishes the rules it earns; the stream (--data, or the test split words first then phrases) is sent at"
-      + " --rate (default 15/s). Prints a table per window of --window requests, or one JSON object with --json."})
+      + " --rate (default 15/s). Every answer is decoded whole (small.early-defer=false unless --set gives it), so"
+      + " that every outcome is labelled. Prints a table per window of --window requests, or one JSON object with"
+      + " --json."})
   boolean learn;
 
   @Option(names = "--phrases-first",
