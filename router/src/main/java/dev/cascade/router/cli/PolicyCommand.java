@@ -99,7 +99,9 @@ final class PolicyCommand implements Runnable {
           + " rest of the policy stays, and the other options are refused with it.",
           "Prints the new policy as JSON. When the options ask for the settings already in force, writes no version, says"
               + " 'nothing to change' on stderr and prints the policy in force (exit 0); with no option at all, exit 2.",
-          "Exit code 1 when the router refuses the policy (the gRPC status is printed)."})
+          "A value out of range (--alpha, --exploration-rate, --target-escalation-rate or --early-defer-label-share"
+              + " outside [0, 1], a negative --early-defer margin) is refused before any call, exit 2. Exit code 1 when"
+              + " the router refuses the policy (the gRPC status is printed)."})
   static final class Set implements Callable<Integer> {
 
     @Mixin
@@ -392,12 +394,18 @@ final class PolicyCommand implements Runnable {
           + " force (" + inForce + ") would not mean the same");
     }
 
-    /** The share {@code --early-defer-label-share} asks for; null for config or not given (checked in [0, 1] before the call, as the server checks it). */
+    /**
+     * The share {@code --early-defer-label-share} asks for; null for config or not given (checked
+     * in [0, 1] before the call, as the server checks it).
+     */
     private Double labelShare() {
       return numberOr("--early-defer-label-share", earlyDeferLabelShare, "config");
     }
 
-    /** The margin {@code --early-defer} asks for; null for off or not given (checked before the call, as the server checks it). */
+    /**
+     * The margin {@code --early-defer} asks for; null for off or not given (checked before the call,
+     * as the server checks it).
+     */
     private Double margin() {
       return numberOr("--early-defer", earlyDefer, "off");
     }
