@@ -248,7 +248,8 @@ final class DecodingRow {
     Arrays.fill(mask, base + padding, base + length, 1L);
   }
 
-  private static boolean isEnd(long token, long[] ends) {
+  /** Whether {@code token} is one of {@code ends}, the tokens that end an answer. */
+  static boolean isEnd(long token, long[] ends) {
     for (long end : ends) {
       if (token == end) {
         return true;

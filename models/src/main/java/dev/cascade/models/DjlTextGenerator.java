@@ -305,12 +305,13 @@ final class DjlTextGenerator implements TextGenerator {
     if (draft.length > maxNewTokens) {
       return Optional.of(draft.length + " tokens is more than the " + maxNewTokens + " to generate");
     }
+    long[] ends = tokenizer.endIds(); // a copy: taken once, not per token
     for (int i = 0; i < draft.length; i++) {
       int id = draft[i];
       if (id < 0 || id >= vocab) {
         return Optional.of("token " + i + " is " + id + ", outside the vocabulary 0.." + (vocab - 1));
       }
-      boolean end = tokenizer.isEnd(id);
+      boolean end = DecodingRow.isEnd(id, ends);
       if (end || id == tokenizer.padId()) {
         return Optional.of("token " + i + " is " + id + ", the " + (end ? "end-of-sequence" : "padding")
             + " token (a draft is the answer's tokens, end-of-sequence excluded)");

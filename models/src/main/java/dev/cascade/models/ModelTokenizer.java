@@ -341,16 +341,6 @@ public final class ModelTokenizer implements AutoCloseable {
     return ends.clone();
   }
 
-  /** Whether {@code id} is one of the tokens that end an answer ({@link #endIds}), without copying them. */
-  public boolean isEnd(long id) {
-    for (long end : ends) {
-      if (end == id) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   /** The vocabulary size as the tokenizer's model declares it (a word-level vocabulary), 0 when not declared. */
   public int vocabularySize() {
     return vocabulary.size();

@@ -705,13 +705,13 @@ public final class CascadeRouter implements AutoCloseable {
     return fate.unplannedStop();
   }
 
+  /** How long {@link #close()} waits for the stream threads' last commit and for leaving the group. */
+  public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
+
   @Override
   public void close() {
     close(CLOSE_TIMEOUT);
   }
-
-  /** How long {@link #close()} waits for the stream threads' last commit and for leaving the group. */
-  public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(30);
 
   /**
    * Closes, waiting at most {@code timeout} for the stream threads' last commit and for leaving the
