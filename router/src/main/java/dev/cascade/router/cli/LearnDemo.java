@@ -154,20 +154,24 @@ final class LearnDemo {
       DemoWorkload.Result result;
       List<RuleCatalog.Entry> published;
       Map<Long, Long> policyTimes;
-      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port());
-          ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
-          FeedbackSender feedback = settings.feedback() ? FeedbackSender.start(config, small, router, settings.examples())
-              : null;
-          var bar = Progress.bar("requests", settings.examples().size(), Progress.shown(settings.json()), true)) {
-        result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
-            config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
-            Duration.ofSeconds(120), Progress.of(bar), feedback == null ? null : feedback::send);
-        if (feedback != null) {
-          feedbackSent = feedback.awaitAll();
-          feedbackFailed = feedback.failed();
+      try (CascadeRouter router = CascadeRouter.start(config, small, "127.0.0.1:" + largeServer.port())) {
+        // On the policy topic (which the router made) before the learner starts: the learner then
+        // compares against the policy in force, instead of warning that the topic holds none.
+        DemoCommand.publishPolicy(config);
+        try (ContinuousLearner learner = ContinuousLearner.start(config, learnerMetrics);
+            FeedbackSender feedback = settings.feedback() ? FeedbackSender.start(config, small, router, settings.examples())
+                : null;
+            var bar = Progress.bar("requests", settings.examples().size(), Progress.shown(settings.json()), true)) {
+          result = DemoWorkload.run(CascadeRouter.clientProperties(config), config.topics().requests(),
+              config.topics().responses(), config.topics().outcomes(), "learn", settings.examples(), settings.rate(),
+              Duration.ofSeconds(120), Progress.of(bar), feedback == null ? null : feedback::send);
+          if (feedback != null) {
+            feedbackSent = feedback.awaitAll();
+            feedbackFailed = feedback.failed();
+          }
+          published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
+          policyTimes = policyTimes(config);
         }
-        published = router.rules().catalog().entries().stream().filter(e -> e.version() > 0).toList();
-        policyTimes = policyTimes(config);
       } finally {
         largeServer.stop();
       }
@@ -236,6 +240,9 @@ final class LearnDemo {
     out.put("rules_published", published.size());
     out.put("rules_rejected", (long) counter(learnerMetrics, "cascade_learner_trainings", "rejected"));
     out.put("rounds_skipped", (long) counter(learnerMetrics, "cascade_learner_trainings", "skipped"));
+    // The learner is stopped once every answer is read; a round still training then is cut off
+    // without a verdict, counted in none of the above.
+    out.put("round_cut_off", gauge(learnerMetrics, "cascade_learner_training_running") > 0);
     out.put("final_rule", windows.isEmpty() ? null : spec(windows.get(windows.size() - 1)));
     out.put("swaps", swaps(examples, result, published, policyTimes).stream().map(LearnDemo::swapJson).toList());
     out.put("second_half", secondHalf(examples, result, largeTexts));
@@ -477,9 +484,10 @@ final class LearnDemo {
   static String text(Map<String, Object> report) {
     StringBuilder b = new StringBuilder();
     b.append(String.format(Locale.ROOT, "data %s; %s requests, %s responses, %s lost, %s duplicates;"
-            + " target escalation %.2f; rules published %s, rejected %s%n", report.get("data"), report.get("requests"), report.get("responses"),
-        report.get("lost"), report.get("duplicates"), (Double) report.get("target_escalation_rate"),
-        report.get("rules_published"), report.get("rules_rejected")));
+            + " target escalation %.2f; rules published %s, rejected %s%s%n", report.get("data"), report.get("requests"),
+        report.get("responses"), report.get("lost"), report.get("duplicates"), (Double) report.get("target_escalation_rate"),
+        report.get("rules_published"), report.get("rules_rejected"),
+        Boolean.TRUE.equals(report.get("round_cut_off")) ? " (one more round still training when the stream ended)" : ""));
     b.append(String.format(Locale.ROOT, "%-11s %-22s %6s %7s %7s %7s %8s %8s %8s%n", "requests", "rule in force",
         "escal.", "small", "cascade", "large", "AUC rule", "AUC chow", "AUC ship"));
     for (Map<String, Object> w : (List<Map<String, Object>>) report.get("windows")) {
@@ -553,6 +561,17 @@ final class LearnDemo {
 
   private static double counter(PrometheusRegistry registry, String name, String result) {
     return counter(registry, name, "result", result);
+  }
+
+  private static double gauge(PrometheusRegistry registry, String name) {
+    for (MetricSnapshot snapshot : registry.scrape()) {
+      if (snapshot instanceof io.prometheus.metrics.model.snapshots.GaugeSnapshot gauge
+          && gauge.getMetadata().getName().equals(name)) {
+        return gauge.getDataPoints().stream()
+            .mapToDouble(io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot::getValue).sum();
+      }
+    }
+    return 0;
   }
 
   private static double counter(PrometheusRegistry registry, String name, String label, String value) {

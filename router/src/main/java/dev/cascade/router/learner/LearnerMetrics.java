@@ -46,6 +46,7 @@ public final class LearnerMetrics {
   private final Counter feedback;
   private final Counter trainings;
   private final Gauge examples;
+  private final Gauge trainingRunning;
   private final Gauge priorExamples;
   private final Gauge priorWeight;
   private final Gauge lastDelta;
@@ -87,6 +88,9 @@ public final class LearnerMetrics {
             + " (it beat the champion, not the fallback rule), reverted (to the fallback rule, which beat the champion),"
             + " revert_held (the fallback beat the champion, an operator's pin: no policy written), skipped (too few labels)")
         .labelNames("result").withoutExemplars().register(registry);
+    trainingRunning = Gauge.builder().name("cascade_learner_training_running")
+        .help("1 while a training round runs (its result not yet counted in cascade_learner_trainings_total), else 0")
+        .withoutExemplars().register(registry);
     examples = Gauge.builder().name("cascade_learner_examples")
         .help("Labelled examples the learner keeps").withoutExemplars().register(registry);
     priorExamples = Gauge.builder().name("cascade_learner_prior_examples")
@@ -169,6 +173,11 @@ public final class LearnerMetrics {
       lastDelta.set(delta);
       lastCiLow.set(ciLow);
     }
+  }
+
+  /** Whether a training round is running now. */
+  public void trainingRunning(boolean running) {
+    trainingRunning.set(running ? 1 : 0);
   }
 
   public void published(long version) {

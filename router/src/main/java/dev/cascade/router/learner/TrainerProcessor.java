@@ -396,6 +396,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
     long snapshotNextSeq = s.nextSeq();
     LOG.info("training {} v{} on {} labelled examples; champion {}", name, version, snapshot.size(), champion.spec());
     running = worker.submit(() -> round(snapshot, champion, version, current, snapshotNextSeq));
+    metrics.trainingRunning(true);
   }
 
   private Round round(List<LabelledExample> snapshot, ChallengerTrial.Champion champion, long version,
@@ -446,6 +447,7 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
       round = null;
     }
     running = null;
+    metrics.trainingRunning(false);
     LearnerState s = progress;
     long published = s.published();
     long rejected = s.rejected();

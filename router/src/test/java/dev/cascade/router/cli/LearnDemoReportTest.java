@@ -134,7 +134,23 @@ class LearnDemoReportTest {
         .contains("labels: the requests' references; the learner's by source: feedback 0, reference 0, teacher 0")
         .contains("published rules in force: none")
         .contains("warning: 200 requests");
+    assertThat(text).doesNotContain("still training");
     String json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(report);
-    assertThat(json).contains("\"data\":\"test: 200 words\"").contains("\"kinds\":{\"word\":200}");
+    assertThat(json).contains("\"data\":\"test: 200 words\"").contains("\"kinds\":{\"word\":200}")
+        .contains("\"round_cut_off\":false");
+  }
+
+  @Test
+  void aRoundStillTrainingWhenTheLearnerStoppedIsReported() throws Exception {
+    int n = 200;
+    List<String> largeTexts = new ArrayList<>(java.util.Collections.nCopies(n, "a"));
+    var registry = new io.prometheus.metrics.model.registry.PrometheusRegistry();
+    new dev.cascade.router.learner.LearnerMetrics(registry).trainingRunning(true);
+    Map<String, Object> report = LearnDemo.report(settings(n, null),
+        new DemoWorkload.Result(Map.of(), Map.of(), List.of(), outcomes(n)), largeTexts, List.of(), Map.of(), registry);
+    report.put("warnings", List.of());
+    assertThat(report).containsEntry("round_cut_off", true);
+    assertThat(LearnDemo.text(report)).startsWith("data test: 200 words").contains(
+        "rules published 0, rejected 0 (one more round still training when the stream ended)");
   }
 }

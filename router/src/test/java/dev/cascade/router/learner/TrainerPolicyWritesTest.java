@@ -29,6 +29,7 @@ class TrainerPolicyWritesTest {
   private final DeferralPolicy operator = new DeferralPolicy("chow-sum", 0.0, 12.0, 0.0, 0.0, 3, "admin@127.0.0.1",
       NOW, "three tiers", null, List.of(), "chow-sum", null, List.of(new TierPolicy("chow-sum", 0.0, 4.0)));
   private MockProcessorContext<String, Object> context;
+  private PrometheusRegistry registry;
   private TrainerProcessor trainer;
 
   @AfterEach
@@ -48,13 +49,17 @@ class TrainerPolicyWritesTest {
       trainer.close();
     }
     context = new MockProcessorContext<>();
+    registry = new PrometheusRegistry();
     context.setCurrentSystemTimeMs(NOW);
     TrainerStores.addAll(context, operator);
     trainer = new TrainerProcessor(LearnerSettings.from(config), EXAMPLES_TOPIC, config.topics().rules(),
-        config.topics().policy(), new LearnerMetrics(new PrometheusRegistry()), "rules", "policy", "dead", writes);
+        config.topics().policy(), new LearnerMetrics(registry), "rules", "policy", "dead", writes);
     trainer.init(context);
     TrainerStores.feedLearnable(trainer, context, EXAMPLES_TOPIC, 450);
+    assertThat(running()).isZero();
     punctuate(); // starts the round on the training thread
+    // Until a punctuation finishes it, whether or not its thread is done.
+    assertThat(running()).as("cascade_learner_training_running while the round runs").isEqualTo(1);
     meanwhile.run();
     for (long until = System.currentTimeMillis() + 120_000; System.currentTimeMillis() < until; ) {
       punctuate();
@@ -62,11 +67,18 @@ class TrainerPolicyWritesTest {
           .map(f -> PolicyRecords.fromAvro((dev.cascade.schemas.avro.DeferralPolicy) f.record().value())).toList();
       if (!written.isEmpty()) {
         assertThat(written).hasSize(1);
+        assertThat(running()).as("the round's result is counted").isZero();
         return written.get(0);
       }
       Thread.sleep(50);
     }
     throw new AssertionError("the round wrote no policy in 120 s");
+  }
+
+  private double running() {
+    return registry.scrape().stream().filter(s -> s.getMetadata().getName().equals("cascade_learner_training_running"))
+        .map(s -> (io.prometheus.metrics.model.snapshots.GaugeSnapshot) s).findFirst().orElseThrow()
+        .getDataPoints().get(0).getValue();
   }
 
   private void punctuate() {
