@@ -25,8 +25,8 @@ import java.util.regex.Pattern;
  * @param headSize size of one head of layer 0's key (dimension 3); every tensor's own is {@link #headSize(int)}
  * @param positionIds whether the graph takes {@code position_ids}
  * @param precision the cache inputs' element type: {@code FLOAT32}, or {@code FLOAT16} or {@code
- *     BFLOAT16} for a half-precision export (the runtime keeps its cache in float32 and converts
- *     at the graph's boundary)
+ *     BFLOAT16} for a half-precision export (the runtime keeps its cache in the same type: a 16-bit
+ *     cache is never converted, and takes half a float32 one's memory)
  * @param cacheBranch whether the graph takes {@code use_cache_branch} (bool [1]), as Optimum's merged
  *     decoder ({@code decoder_model_merged}) does: the runtime feeds it true when the pass has a
  *     past, false for a prefill (whose past is empty)
@@ -102,10 +102,21 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
     return tensorHeadSizes.get(i);
   }
 
+  /** Whether the cache is kept in 16 bits (float16 or bfloat16), not float32. */
+  boolean halfPrecision() {
+    return precision != DataType.FLOAT32;
+  }
+
+  /** Bytes one cached value takes: 4 for float32, 2 for float16 and bfloat16. */
+  int bytesPerValue() {
+    return halfPrecision() ? 2 : Float.BYTES;
+  }
+
   /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
-  FloatBuffer[] emptyPast() {
-    FloatBuffer[] past = new FloatBuffer[2 * layers];
-    java.util.Arrays.fill(past, FloatBuffer.allocate(0));
+  java.nio.Buffer[] emptyPast() {
+    java.nio.Buffer[] past = new java.nio.Buffer[2 * layers];
+    java.util.Arrays.fill(past, halfPrecision() ? java.nio.ByteBuffer.allocateDirect(0)
+        .order(java.nio.ByteOrder.nativeOrder()) : FloatBuffer.allocate(0));
     return past;
   }
 

@@ -132,8 +132,8 @@ final class ContinuousBatcher implements AutoCloseable {
       }
 
       @Override
-      public java.nio.FloatBuffer pastBuffer(int i, int floats) {
-        return pass.pastBuffer(i, floats);
+      public java.nio.Buffer pastBuffer(int i, int values, boolean half) {
+        return pass.pastBuffer(i, values, half);
       }
     };
   }

@@ -27,8 +27,11 @@ final class DecodingRow {
   boolean finished;
   /** Set when {@link #stopCheck} ended the row. */
   private boolean stoppedEarly;
-  /** Per cache tensor, [heads][capacity][head_size]; null before the row's first forward pass. */
-  private float[][] cache;
+  /**
+   * Per cache tensor, [heads][capacity][head_size], a {@code float[]} or, for a 16-bit cache, a
+   * {@code short[]} ({@link NextTokenScores#present()}); null before the row's first forward pass.
+   */
+  private Object[] cache;
   /** The draft as the row got it; what the row checks next is a stretch of it from {@link #from}. */
   private final int[] draft;
   /** Where in {@link #draft} the next check starts; {@code draft.length} when nothing is left. */
@@ -145,7 +148,7 @@ final class DecodingRow {
 
   /** Bytes this row's cache takes at its largest. */
   long cacheBytes(CacheLayout layout) {
-    return 4L * capacity() * layout.floatsPerPosition();
+    return (long) layout.bytesPerValue() * capacity() * layout.floatsPerPosition();
   }
 
   boolean hasCache() {
@@ -167,14 +170,14 @@ final class DecodingRow {
    * {@code stepLength}, head_size] per tensor, each tensor's own heads and head size), whose last {@link #inputLength()} positions are this
    * row's prefix and draft (the rest is left padding). Call before the pass's tokens are accepted.
    */
-  void storePrefix(float[][] present, int r, int stepLength, CacheLayout layout) {
+  void storePrefix(Object[] present, int r, int stepLength, CacheLayout layout) {
     int positions = inputLength();
     int cap = capacity();
-    cache = new float[present.length][];
+    cache = new Object[present.length];
     for (int i = 0; i < present.length; i++) {
       int heads = layout.heads(i);
       int size = layout.headSize(i);
-      float[] mine = new float[heads * cap * size];
+      Object mine = present[i] instanceof short[] ? new short[heads * cap * size] : new float[heads * cap * size];
       for (int h = 0; h < heads; h++) {
         System.arraycopy(present[i], ((r * heads + h) * stepLength + stepLength - positions) * size,
             mine, h * cap * size, positions * size);
@@ -189,7 +192,7 @@ final class DecodingRow {
    * {@code count} positions): the last generated token's and those of the draft it checked. Call
    * before the step's tokens are accepted.
    */
-  void appendPositions(float[][] present, int r, int stepLength, int count, CacheLayout layout) {
+  void appendPositions(Object[] present, int r, int stepLength, int count, CacheLayout layout) {
     int cap = capacity();
     int at = cached();
     for (int i = 0; i < present.length; i++) {
@@ -206,25 +209,40 @@ final class DecodingRow {
    * Writes this row's cache, right-aligned, into row {@code r} of {@code past} ([rows, heads,
    * pastLength, head_size], from index 0), and zeros before it where a longer row's past lies.
    */
-  void writePast(java.nio.FloatBuffer[] past, int r, int pastLength, CacheLayout layout) {
+  void writePast(java.nio.Buffer[] past, int r, int pastLength, CacheLayout layout) {
     int cap = capacity();
     int cached = cached();
     for (int i = 0; i < past.length; i++) {
       int heads = layout.heads(i);
       int size = layout.headSize(i);
       int padding = (pastLength - cached) * size;
-      for (int h = 0; h < heads; h++) {
-        int at = (r * heads + h) * pastLength * size;
-        for (int z = 0; z < padding; z += ZEROS.length) {
-          past[i].put(at + z, ZEROS, 0, Math.min(ZEROS.length, padding - z));
+      if (cache[i] instanceof short[] mine) {
+        java.nio.ShortBuffer to = ((java.nio.ByteBuffer) past[i]).asShortBuffer();
+        for (int h = 0; h < heads; h++) {
+          int at = (r * heads + h) * pastLength * size;
+          for (int z = 0; z < padding; z += SHORT_ZEROS.length) {
+            to.put(at + z, SHORT_ZEROS, 0, Math.min(SHORT_ZEROS.length, padding - z));
+          }
+          to.put(at + padding, mine, h * cap * size, cached * size);
         }
-        past[i].put(at + padding, cache[i], h * cap * size, cached * size);
+      } else {
+        float[] mine = (float[]) cache[i];
+        java.nio.FloatBuffer to = (java.nio.FloatBuffer) past[i];
+        for (int h = 0; h < heads; h++) {
+          int at = (r * heads + h) * pastLength * size;
+          for (int z = 0; z < padding; z += ZEROS.length) {
+            to.put(at + z, ZEROS, 0, Math.min(ZEROS.length, padding - z));
+          }
+          to.put(at + padding, mine, h * cap * size, cached * size);
+        }
       }
     }
   }
 
   /** Zeros to write the padding of a past from (buffers handed out again keep the last step's values). */
   private static final float[] ZEROS = new float[1024];
+  /** The same for a 16-bit past (0 is +0.0 in float16 and bfloat16 alike). */
+  private static final short[] SHORT_ZEROS = new short[1024];
 
   /** Drops the cache (the row is finished or abandoned). */
   void releaseCache() {

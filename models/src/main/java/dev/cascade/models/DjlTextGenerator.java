@@ -6,7 +6,6 @@ import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslateException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -64,21 +63,23 @@ final class DjlTextGenerator implements TextGenerator {
     Predictor<DecodeStep, NextTokenScores> predictor = model.newPredictor();
     return new ContinuousBatcher.ForwardPassResource() {
       /** Per cache tensor, the native memory its past is written into at every step of this pass. */
-      private FloatBuffer[] pasts = new FloatBuffer[0];
+      private ByteBuffer[] pasts = new ByteBuffer[0];
 
       @Override
-      public FloatBuffer pastBuffer(int i, int floats) {
+      public java.nio.Buffer pastBuffer(int i, int values, boolean half) {
         if (i >= pasts.length) {
           pasts = Arrays.copyOf(pasts, i + 1);
         }
-        FloatBuffer held = pasts[i];
-        if (held == null || held.capacity() < floats) {
+        int bytes = values * (half ? 2 : Float.BYTES);
+        ByteBuffer held = pasts[i];
+        if (held == null || held.capacity() < bytes) {
           // Grown by half again, so a batch whose past lengthens step by step reallocates rarely.
-          int capacity = Math.max(floats, held == null ? 0 : held.capacity() + held.capacity() / 2);
-          held = ByteBuffer.allocateDirect(capacity * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+          int capacity = Math.max(bytes, held == null ? 0 : held.capacity() + held.capacity() / 2);
+          held = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
           pasts[i] = held;
         }
-        return held.clear().limit(floats).slice();
+        ByteBuffer view = held.duplicate().clear().limit(bytes).slice().order(ByteOrder.nativeOrder());
+        return half ? view : view.asFloatBuffer();
       }
 
       @Override

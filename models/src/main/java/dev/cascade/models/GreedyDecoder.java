@@ -47,14 +47,18 @@ public final class GreedyDecoder {
     NextTokenScores run(DecodeStep step);
 
     /**
-     * A buffer of {@code floats} floats (position 0, limit {@code floats}) for cache tensor
-     * {@code i} of the next step's past, which the decoder fills before {@link #run}. A pass may
-     * hand out the same memory at every step, as its steps run one at a time: a direct buffer in
-     * native order, which ONNX Runtime reads where it is, saves a step copying and zeroing the whole
-     * past twice over (into a new array, then into native memory). This default is a new heap buffer.
+     * A buffer of {@code values} cache values (position 0, limit {@code values}) for cache tensor
+     * {@code i} of the next step's past, which the decoder fills before {@link #run}: a
+     * {@code FloatBuffer} when {@code half} is false, else a {@code ByteBuffer} in native order of
+     * {@code 2 × values} bytes for the 16-bit values. A pass may hand out the same memory at every
+     * step, as its steps run one at a time: a direct buffer in native order, which ONNX Runtime
+     * reads where it is, saves a step copying and zeroing the whole past twice over (into a new
+     * array, then into native memory). This default is a new buffer (heap for float32; direct for
+     * 16 bits, which ONNX Runtime's Java API would otherwise copy as a ShortBuffer).
      */
-    default FloatBuffer pastBuffer(int i, int floats) {
-      return FloatBuffer.allocate(floats);
+    default java.nio.Buffer pastBuffer(int i, int values, boolean half) {
+      return half ? java.nio.ByteBuffer.allocateDirect(2 * values).order(java.nio.ByteOrder.nativeOrder())
+          : FloatBuffer.allocate(values);
     }
   }
 
@@ -276,9 +280,9 @@ public final class GreedyDecoder {
     long[] ids = new long[batch * width];
     long[] positions = new long[batch * width];
     long[] mask = new long[batch * (pastLength + width)];
-    FloatBuffer[] past = new FloatBuffer[2 * layout.layers()];
+    java.nio.Buffer[] past = new java.nio.Buffer[2 * layout.layers()];
     for (int i = 0; i < past.length; i++) {
-      past[i] = model.pastBuffer(i, batch * layout.heads(i) * pastLength * layout.headSize(i));
+      past[i] = model.pastBuffer(i, batch * layout.heads(i) * pastLength * layout.headSize(i), layout.halfPrecision());
     }
     int[] inputs = new int[batch];
     for (int r = 0; r < batch; r++) {
@@ -308,7 +312,7 @@ public final class GreedyDecoder {
     }
   }
 
-  private float[][] requirePresent(NextTokenScores scores) {
+  private Object[] requirePresent(NextTokenScores scores) {
     if (scores.present() == null || scores.present().length != 2 * layout.layers()) {
       throw new IllegalStateException("the model returned " + (scores.present() == null ? 0 : scores.present().length)
           + " present.N.key/value outputs; its " + layout.layers() + " cache inputs need " + 2 * layout.layers());

@@ -2,6 +2,7 @@ package dev.cascade.models;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -10,8 +11,8 @@ import java.nio.ShortBuffer;
 /**
  * Float32 to and from the 16-bit formats a half-precision export's tensors come in: IEEE 754
  * binary16 ({@code float16}) and bfloat16 (the upper half of a float32), both rounding to nearest,
- * ties to even. The runtime keeps its cache in float32 and converts at the graph's boundary (Java 17
- * has no {@code Float.floatToFloat16}).
+ * ties to even (Java 17 has no {@code Float.floatToFloat16}). Logits and hidden states are read as
+ * float32; a 16-bit cache is kept in its own 16 bits ({@link #cacheValues}), never converted.
  */
 final class HalfFloats {
 
@@ -80,49 +81,46 @@ final class HalfFloats {
   }
 
   /**
-   * The decoding thread's converted cache tensors, one buffer per slot, reused from pass to pass (a
-   * pass's tensors are released before the thread makes the next pass's). Direct: ONNX Runtime's
-   * Java API copies a heap buffer of 16-bit values as a ShortBuffer, which DJL's ByteBuffer is not;
-   * a direct buffer is passed as it is.
+   * The values of a [rows, heads, total, head_size] cache output, the last {@code length} positions
+   * of each row and head, as the runtime keeps a cache of {@code precision}: a {@code float[]} for
+   * FLOAT32, else a {@code short[]} of the 16-bit values. An output of the cache's own type is
+   * copied as it is; one of another (a float32 output of a 16-bit cache, say) is converted.
+   *
+   * @throws IllegalArgumentException for an output of another type, naming it
    */
-  private static final ThreadLocal<ByteBuffer[]> CONVERTED = ThreadLocal.withInitial(() -> new ByteBuffer[0]);
-
-  private static ByteBuffer converted(int slot, int bytes) {
-    ByteBuffer[] held = CONVERTED.get();
-    if (slot >= held.length) {
-      held = java.util.Arrays.copyOf(held, slot + 1);
-      CONVERTED.set(held);
+  static Object cacheValues(NDArray present, int length, DataType precision) {
+    Shape shape = present.getShape();
+    int blocks = (int) (shape.get(0) * shape.get(1));
+    int total = (int) shape.get(2);
+    int headSize = (int) shape.get(3);
+    int block = length * headSize;
+    DataType type = present.getDataType();
+    if (precision == DataType.FLOAT32 || type != precision) {
+      Reader all = reader(present);
+      float[] floats = new float[blocks * block];
+      for (int b = 0; b < blocks; b++) {
+        all.get((b * total + total - length) * headSize, floats, b * block, block);
+      }
+      if (precision == DataType.FLOAT32) {
+        return floats;
+      }
+      short[] shorts = new short[floats.length];
+      boolean half = precision == DataType.FLOAT16;
+      for (int i = 0; i < floats.length; i++) {
+        shorts[i] = half ? toHalf(floats[i]) : toBfloat16(floats[i]);
+      }
+      return shorts;
     }
-    ByteBuffer buffer = held[slot];
-    if (buffer == null || buffer.capacity() < bytes) {
-      buffer = ByteBuffer.allocateDirect(Math.max(bytes, buffer == null ? 0 : 2 * buffer.capacity()))
-          .order(ByteOrder.nativeOrder());
-      held[slot] = buffer;
+    ShortBuffer all = present.toByteBuffer().order(ByteOrder.nativeOrder()).asShortBuffer();
+    short[] shorts = new short[blocks * block];
+    if (total == length) {
+      all.get(0, shorts, 0, shorts.length);
+    } else {
+      for (int b = 0; b < blocks; b++) {
+        all.get((b * total + total - length) * headSize, shorts, b * block, block);
+      }
     }
-    ByteBuffer view = buffer.duplicate().order(ByteOrder.nativeOrder());
-    view.limit(bytes);
-    return view.slice().order(ByteOrder.nativeOrder());
-  }
-
-  /**
-   * {@code floats} (from its position to its limit) as a buffer of {@code type}'s values in native
-   * order: the buffer itself for FLOAT32, else each value converted into the calling thread's
-   * buffer for {@code slot} (valid until its next call with that slot).
-   */
-  static java.nio.Buffer as(FloatBuffer floats, DataType type, int slot) {
-    if (type == DataType.FLOAT32) {
-      return floats;
-    }
-    int n = floats.remaining();
-    ByteBuffer bytes = converted(slot, 2 * n);
-    ShortBuffer out = bytes.asShortBuffer();
-    int from = floats.position();
-    boolean half = type == DataType.FLOAT16;
-    for (int i = 0; i < n; i++) {
-      float f = floats.get(from + i);
-      out.put(i, half ? toHalf(f) : toBfloat16(f));
-    }
-    return bytes;
+    return shorts;
   }
 
   /** Reads a run of an output tensor's values as floats, converting only what is read. */

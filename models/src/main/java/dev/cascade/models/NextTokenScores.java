@@ -8,13 +8,15 @@ package dev.cascade.models;
  * {@code null} otherwise).
  *
  * <p>For a model with a key/value cache, {@code present[i]} holds cache tensor i for the step's new
- * positions only, as [rows, heads, step length, head_size]; {@code null} otherwise.
+ * positions only, as [rows, heads, step length, head_size], in the cache's element type
+ * ({@link CacheLayout#precision()}): a {@code float[]} for float32, a {@code short[]} of the 16-bit
+ * values for float16 and bfloat16; {@code null} otherwise.
  */
-public record NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width, float[][] present,
+public record NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width, Object[] present,
     int positions) {
 
   /** Scores at each row's last position. */
-  public NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width, float[][] present) {
+  public NextTokenScores(float[] logits, int rows, int vocab, float[] hidden, int width, Object[] present) {
     this(logits, rows, vocab, hidden, width, present, 1);
   }
 

@@ -26,11 +26,11 @@ final class PromptPass {
 
   /**
    * A forward pass's full logits [rows, length, vocab], the hidden state at each row's last
-   * position, and with a cache the {@code present} tensors ([rows, heads, length, head_size] each;
-   * null without).
+   * position, and with a cache the {@code present} tensors ([rows, heads, length, head_size] each,
+   * in the cache's element type as {@link NextTokenScores#present()}; null without).
    */
   record AllLogits(float[] logits, int rows, int length, int vocab, float[] lastHidden, int width,
-      float[][] present) {}
+      Object[] present) {}
 
   private final ZooModel<DecodeStep, NextTokenScores> model;
   private final GraphInputs graph;
@@ -130,10 +130,12 @@ final class PromptPass {
         (r + 1) * pass.length() * vocab);
     float[] hidden = pass.lastHidden() == null ? null
         : java.util.Arrays.copyOfRange(pass.lastHidden(), r * pass.width(), (r + 1) * pass.width());
-    float[][] present = new float[pass.present().length][];
+    Object[] present = new Object[pass.present().length];
     for (int i = 0; i < present.length; i++) {
-      int perRow = pass.present()[i].length / pass.rows();
-      present[i] = java.util.Arrays.copyOfRange(pass.present()[i], r * perRow, (r + 1) * perRow);
+      Object all = pass.present()[i];
+      int perRow = java.lang.reflect.Array.getLength(all) / pass.rows();
+      present[i] = all instanceof short[] shorts ? java.util.Arrays.copyOfRange(shorts, r * perRow, (r + 1) * perRow)
+          : java.util.Arrays.copyOfRange((float[]) all, r * perRow, (r + 1) * perRow);
     }
     return new Prefills.Prefill(new NextTokenScores(last, 1, vocab, hidden, pass.width(), present), pass.length());
   }
@@ -190,7 +192,7 @@ final class PromptPass {
         }
       }
       return new AllLogits(all, rows, length, vocab, lastHidden, width,
-          keepPresent ? StepTranslator.present(outputs, length) : null);
+          keepPresent ? StepTranslator.present(outputs, length, StepTranslator.cachePrecision(ctx)) : null);
     }
   }
 }

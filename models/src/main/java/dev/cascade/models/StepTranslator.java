@@ -3,6 +3,7 @@ package dev.cascade.models;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoBatchifyTranslator;
 import ai.djl.translate.TranslatorContext;
@@ -16,9 +17,10 @@ import ai.djl.translate.TranslatorContext;
  *
  * <p>With a key/value cache ({@link DecodeStep#cache()}), also {@code position_ids} (when the graph
  * takes it) and {@code past_key_values.N.key/value} in, and {@code present.N.key/value} out, of
- * which only the step's new positions are read back. The cache tensors go in as the graph declares
- * them ({@link CacheLayout#precision()}: float32, or float16 / bfloat16 converted from the runtime's
- * float32); outputs are read as float32, float16 or bfloat16, whichever they are.
+ * which only the step's new positions are read back. The cache tensors go in and come back in the
+ * element type the graph declares ({@link CacheLayout#precision()}: float32, or float16 / bfloat16
+ * kept as their 16 bits); logits and hidden states are read as float32 from float32, float16 or
+ * bfloat16, whichever they are.
  */
 final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextTokenScores> {
 
@@ -29,6 +31,8 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
 
   /** Attachment key of the step's {@link DecodeStep#scored()}, read back by {@link #processOutput}. */
   private static final String SCORED = "scored";
+  /** Attachment key of the step's cache layout (absent without one), read back by {@link #processOutput}. */
+  private static final String CACHE = "cache";
 
   /** The element types of the graph's integer inputs. */
   private final GraphInputs graph;
@@ -45,6 +49,9 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     Shape shape = new Shape(step.rows(), step.length());
     NDArray ids = GraphInputs.integers(manager, step.inputIds(), shape, graph.inputIds(), INPUT_IDS);
     CacheLayout cache = step.cache();
+    if (cache != null) {
+      ctx.setAttachment(CACHE, cache);
+    }
     Shape maskShape = cache == null ? shape : new Shape(step.rows(), step.pastLength() + step.length());
     NDArray mask = GraphInputs.integers(manager, step.attentionMask(), maskShape, graph.attentionMask(), ATTENTION_MASK);
     NDList inputs = new NDList(ids, mask);
@@ -56,7 +63,7 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     }
     for (int i = 0; i < step.past().length; i++) {
       Shape pastShape = new Shape(step.rows(), cache.heads(i), step.pastLength(), cache.headSize(i));
-      NDArray past = manager.create(HalfFloats.as(step.past()[i], cache.precision(), i), pastShape, cache.precision());
+      NDArray past = manager.create(step.past()[i], pastShape, cache.precision());
       past.setName(CacheLayout.pastName(i));
       inputs.add(past);
     }
@@ -85,18 +92,28 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
       width = (int) hidden.getShape().get(2);
       hiddenLast = lastPositions(hidden, rows, length, width, scored);
     }
-    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present(outputs, length), scored);
+    return new NextTokenScores(last, rows, vocab, hiddenLast, width, present(outputs, length, cachePrecision(ctx)),
+        scored);
   }
 
-  /** The last {@code length} positions of each {@code present.N} output, in order; null when there are none. */
-  static float[][] present(NDList outputs, int length) {
+  /** The element type of the cache of the step {@link #processInput} built in {@code ctx} (float32 without one). */
+  static DataType cachePrecision(TranslatorContext ctx) {
+    CacheLayout cache = (CacheLayout) ctx.getAttachment(CACHE);
+    return cache == null ? DataType.FLOAT32 : cache.precision();
+  }
+
+  /**
+   * The last {@code length} positions of each {@code present.N} output, in order, as a cache of
+   * {@code precision} is kept ({@link HalfFloats#cacheValues}); null when there are none.
+   */
+  static Object[] present(NDList outputs, int length, DataType precision) {
     int tensors = countPresent(outputs);
     if (tensors == 0) {
       return null;
     }
-    float[][] present = new float[tensors][];
+    Object[] present = new Object[tensors];
     for (int i = 0; i < tensors; i++) {
-      present[i] = newPositions(outputs.get(CacheLayout.presentName(i)), length);
+      present[i] = HalfFloats.cacheValues(outputs.get(CacheLayout.presentName(i)), length, precision);
     }
     return present;
   }
@@ -115,27 +132,6 @@ final class StepTranslator implements NoBatchifyTranslator<DecodeStep, NextToken
     float[] out = new float[rows * scored * width];
     for (int r = 0; r < rows; r++) {
       all.get(((r * length) + length - scored) * width, out, r * scored * width, scored * width);
-    }
-    return out;
-  }
-
-  /** The last {@code length} positions of a [rows, heads, total, head_size] cache tensor. */
-  private static float[] newPositions(NDArray present, int length) {
-    Shape shape = present.getShape();
-    int rows = (int) shape.get(0);
-    int heads = (int) shape.get(1);
-    int total = (int) shape.get(2);
-    int headSize = (int) shape.get(3);
-    HalfFloats.Reader all = HalfFloats.reader(present);
-    if (total == length) {
-      float[] out = new float[all.size()];
-      all.get(0, out, 0, out.length);
-      return out;
-    }
-    float[] out = new float[rows * heads * length * headSize];
-    int block = length * headSize;
-    for (int rh = 0; rh < rows * heads; rh++) {
-      all.get((rh * total + total - length) * headSize, out, rh * block, block);
     }
     return out;
   }

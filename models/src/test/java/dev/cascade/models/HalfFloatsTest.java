@@ -7,6 +7,38 @@ import org.junit.jupiter.api.Test;
 /** Every 16-bit value, both formats: exact back and forth, and rounding to nearest, ties to even. */
 class HalfFloatsTest {
 
+  /**
+   * A cache output's last positions, as a cache of each type keeps them: its own 16 bits as they
+   * are, and an output of another type converted to the cache's.
+   */
+  @Test
+  void cacheValuesKeepTheirOwnTypeAndConvertAnother() {
+    try (ai.djl.ndarray.NDManager manager = ai.djl.ndarray.NDManager.newBaseManager("OnnxRuntime")) {
+      ai.djl.ndarray.types.Shape shape = new ai.djl.ndarray.types.Shape(1, 2, 3, 2); // rows, heads, positions, size
+      float[] floats = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0.1f};
+      ai.djl.ndarray.NDArray full = manager.create(floats, shape);
+      assertThat((float[]) HalfFloats.cacheValues(full, 2, ai.djl.ndarray.types.DataType.FLOAT32))
+          .containsExactly(3, 4, 5, 6, 9, 10, 11, 0.1f);
+      short[] expected = new short[8];
+      int[] kept = {2, 3, 4, 5, 8, 9, 10, 11};
+      for (int i = 0; i < 8; i++) {
+        expected[i] = HalfFloats.toHalf(floats[kept[i]]);
+      }
+      assertThat((short[]) HalfFloats.cacheValues(full, 2, ai.djl.ndarray.types.DataType.FLOAT16))
+          .containsExactly(expected);
+      // A float16 output: its bits as they are, whatever they are (0x7e01, a NaN with a payload, too).
+      java.nio.ByteBuffer bits = java.nio.ByteBuffer.allocateDirect(24).order(java.nio.ByteOrder.nativeOrder());
+      for (int i = 0; i < 12; i++) {
+        bits.putShort(2 * i, (short) (i == 11 ? 0x7e01 : 0x3c00 + i));
+      }
+      ai.djl.ndarray.NDArray half = manager.create(bits, shape, ai.djl.ndarray.types.DataType.FLOAT16);
+      assertThat((short[]) HalfFloats.cacheValues(half, 2, ai.djl.ndarray.types.DataType.FLOAT16)).containsExactly(
+          (short) 0x3c02, (short) 0x3c03, (short) 0x3c04, (short) 0x3c05, (short) 0x3c08, (short) 0x3c09,
+          (short) 0x3c0a, (short) 0x7e01);
+      assertThat((short[]) HalfFloats.cacheValues(half, 3, ai.djl.ndarray.types.DataType.FLOAT16)).hasSize(12);
+    }
+  }
+
   @Test
   void everyFloat16RoundTripsAndEveryMidpointRoundsToEven() {
     for (int bits = 0; bits < 0x10000; bits++) {

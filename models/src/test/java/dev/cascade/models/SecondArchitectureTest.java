@@ -263,6 +263,14 @@ class SecondArchitectureTest {
               .isCloseTo(fullScores.get(i).meanLogprob(), org.assertj.core.data.Offset.offset(0.05));
         }
       }
+      // Those 8 then decode from the prompt pass's 16-bit prefills, to the same answers.
+      long reused = model.prefillsReused().orElseThrow();
+      List<Generation> fromPrefills = model.generate(prompts.subList(0, 8), 48);
+      assertThat(model.prefillsReused()).hasValue(reused + 8);
+      for (int i = 0; i < 8; i++) {
+        assertThat(fromPrefills.get(i).tokens()).as(name + " from its prefill: " + prompts.get(i))
+            .containsExactly(out.get(i).tokens());
+      }
       assertThat((double) same / total).as(name + ": tokens as PyTorch's float32 answers").isGreaterThan(0.95);
       assertThat(wholeAnswers).as(name + ": whole answers as PyTorch's").isGreaterThanOrEqualTo(prompts.size() * 9 / 10);
     }
