@@ -137,6 +137,15 @@ class CachedPastTest {
   }
 
   @Test
+  void aRowReservesTwoBytesAValueOfASixteenBitCacheAndFourOfAFloat32One() {
+    DecodingRow row = new DecodingRow(new long[] {3, 4, 5}, 7); // 10 positions at most
+    CacheLayout wide = new CacheLayout(2, 4, 16, true); // 2 x 2 tensors of 64 values a position
+    assertThat(row.cacheBytes(wide)).isEqualTo(4L * 10 * 256);
+    assertThat(row.cacheBytes(new CacheLayout(2, 4, 16, true, ai.djl.ndarray.types.DataType.BFLOAT16)))
+        .isEqualTo(2L * 10 * 256);
+  }
+
+  @Test
   void theDefaultPastBufferIsAFreshOneOfTheSizeAsked() {
     GreedyDecoder.ForwardPass pass = step -> {
       throw new AssertionError("not run");
