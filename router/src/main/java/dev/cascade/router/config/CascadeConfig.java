@@ -83,7 +83,8 @@ public final class CascadeConfig {
   public static final ConfigKey<Boolean> MODEL_KV_CACHE = ConfigKey.bool("model.kv-cache", true,
       "decode with a key/value cache when the model's graph takes one (past_key_values.N.key/value); false recomputes every step");
   public static final ConfigKey<Integer> MODEL_KV_CACHE_MB = ConfigKey.intInRange("model.kv-cache-mb", 0, 0, 1 << 20,
-      "MiB of key/value cache the rows of one decoding thread may reserve (a row reserves prompt plus token limit);"
+      "MiB of key/value cache the rows of one decoding thread may reserve (a row reserves prompt plus token limit, at 4"
+          + " bytes a value, 2 for a float16 or bfloat16 cache);"
           + " rows past it wait to join; 0: bounded by the batch size alone");
   public static final ConfigKey<dev.cascade.models.DraftWindow> MODEL_DRAFT_WINDOW = new ConfigKey<>("model.draft-window",
       "8,2,16", dev.cascade.models.DraftWindow::parse, w -> true, "FIRST,MIN,MAX with 1 <= MIN <= FIRST <= MAX, or one number",
