@@ -9,10 +9,10 @@ import java.nio.Buffer;
  * <p>For a model with a key/value cache ({@code cache} not null) the step also carries, per row,
  * the {@code position_ids} of its {@code length} new tokens, and the past keys and values:
  * {@code past[i]} is cache tensor i ({@link CacheLayout#pastName}) as [rows, heads,
- * {@code pastLength}, head_size] from the buffer's position to its limit (a {@code FloatBuffer} for a
- * float32 cache; for a float16 or bfloat16 one a {@code ByteBuffer} in native order holding the
- * 16-bit values), each row's past right-aligned (left-padded with zeros); the attention mask then spans {@code pastLength + length}
- * positions. A direct buffer in native order goes to ONNX Runtime as it is, without a copy
+ * {@code pastLength}, head_size] from the buffer's position to its limit (a {@code FloatBuffer}
+ * for a float32 cache; for a float16 or bfloat16 one a {@code ByteBuffer} in native order holding
+ * the 16-bit values), each row's past right-aligned (left-padded with zeros); the attention mask
+ * then spans {@code pastLength + length} positions. A direct buffer in native order goes to ONNX Runtime as it is, without a copy
  * ({@link GreedyDecoder.ForwardPass#pastBuffer}).
  *
  * <p>{@code scored} is how many of each row's last positions the output scores: 1 for a decoding
