@@ -18,9 +18,16 @@ import java.util.UUID;
 import java.util.function.BooleanSupplier;
 
 /**
- * The large-model server's OpenAI-compatible HTTP door (Javalin): {@code POST /v1/completions}
- * and {@code GET /v1/models}, enough for any OpenAI completions client, and for the router's
- * {@code openai://} targets.
+ * The large-model server's OpenAI-compatible HTTP door (Javalin): {@code POST /v1/completions},
+ * {@code POST /v1/chat/completions} and {@code GET /v1/models}, enough for any OpenAI completions or
+ * chat client, and for the router's {@code openai://} targets (either {@code api}).
+ *
+ * <p>A chat completion is read by the router door's {@link OpenAiRequest#chat} too: the model
+ * answers the last message with role {@code user} (framed by its card's {@code prompt_template},
+ * as every prompt is), {@code max_tokens} or {@code max_completion_tokens} defaulting to the
+ * model's own limit; the answer is a {@code chat.completion} whose {@code choices[0].message} is
+ * {@code {"role": "assistant", "content": ...}}, with the same {@code finish_reason} and
+ * {@code usage} as a completion's.
  *
  * <p>A completion is read by the same {@link OpenAiRequest} as the router's door: {@code model}
  * (optional here; another name is 404), {@code prompt} (a string, or an array of one string),
@@ -69,7 +76,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
           throw tooLarge(ctx);
         }
       });
-      config.routes.post("/v1/completions", this::completions);
+      config.routes.post("/v1/completions", ctx -> answer(ctx, false));
+      config.routes.post("/v1/chat/completions", ctx -> answer(ctx, true));
       config.routes.get("/v1/models", this::models);
       config.routes.get("/v1/models/{model}", this::model);
       config.routes.get("/health", ctx -> ctx.status(ready.getAsBoolean() ? 200 : 503));
@@ -148,7 +156,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
         .put("max_new_tokens", info.maxNewTokensLimit());
   }
 
-  private void completions(Context ctx) {
+  private void answer(Context ctx, boolean chat) {
     if (!ready.getAsBoolean()) {
       throw new OpenAiError(503, "server_error", null, "not_ready", "the server is not ready");
     }
@@ -163,13 +171,16 @@ public final class OpenAiHttpServer implements AutoCloseable {
       ((ObjectNode) body).put("model", modelName()); // optional here; OpenAI's parser needs one
     }
     ModelInfo info = generations.generator().info();
-    OpenAiRequest request = OpenAiRequest.completion(body, new OpenAiRequest.Limits(info.maxNewTokensLimit(),
-        " (the most " + info.name() + " generates)", Integer.MAX_VALUE, Integer.MAX_VALUE));
+    OpenAiRequest.Limits limits = new OpenAiRequest.Limits(info.maxNewTokensLimit(),
+        " (the most " + info.name() + " generates)", Integer.MAX_VALUE, Integer.MAX_VALUE);
+    OpenAiRequest request = chat ? OpenAiRequest.chat(body, limits) : OpenAiRequest.completion(body, limits);
     if (request.stream()) {
       throw OpenAiError.unsupported("stream", "stream: streaming is not supported by this server");
     }
-    int maxTokens = request.maxNewTokens() == 0 ? DEFAULT_MAX_TOKENS : request.maxNewTokens();
-    Optional<String> problem = generations.problem(request.prompt(), maxTokens, "prompt", "max_tokens");
+    int maxTokens = request.maxNewTokens() != 0 ? request.maxNewTokens()
+        : chat ? info.maxNewTokensLimit() : DEFAULT_MAX_TOKENS;
+    Optional<String> problem = generations.problem(request.prompt(), maxTokens, request.promptParam(),
+        request.maxTokensParam());
     if (problem.isPresent()) {
       generations.invalid(problem.get());
       int colon = problem.get().indexOf(':');
@@ -199,17 +210,24 @@ public final class OpenAiHttpServer implements AutoCloseable {
   }
 
   /**
-   * The {@code text_completion}: the answer cut before the first stop string (then {@code
-   * finish_reason} {@code stop}) and after the prompt when echoed; {@code usage} counts the prompt's
-   * tokens and the tokens the model generated (before any cut).
+   * The {@code text_completion}, or for a chat the {@code chat.completion}: the answer cut before
+   * the first stop string (then {@code finish_reason} {@code stop}) and after the prompt when
+   * echoed; {@code usage} counts the prompt's tokens and the tokens the model generated (before
+   * any cut).
    */
   private ObjectNode completion(String id, OpenAiRequest request, Generation g, int maxTokens) {
-    ObjectNode body = JSON.createObjectNode().put("id", "cmpl-" + id).put("object", "text_completion")
+    ObjectNode body = JSON.createObjectNode().put("id", (request.chat() ? "chatcmpl-" : "cmpl-") + id)
+        .put("object", request.chat() ? "chat.completion" : "text_completion")
         .put("created", Instant.now().getEpochSecond()).put("model", modelName());
     Optional<String> cut = request.cutAtStop(g.text());
     String text = (request.echo() ? request.prompt() : "") + cut.orElse(g.text());
-    body.putArray("choices").addObject().put("index", 0).put("text", text).putNull("logprobs")
-        .put("finish_reason", cut.isEmpty() && g.tokens().length >= maxTokens ? "length" : "stop");
+    ObjectNode choice = body.putArray("choices").addObject().put("index", 0);
+    if (request.chat()) {
+      choice.putObject("message").put("role", "assistant").put("content", text);
+    } else {
+      choice.put("text", text);
+    }
+    choice.putNull("logprobs").put("finish_reason", cut.isEmpty() && g.tokens().length >= maxTokens ? "length" : "stop");
     int promptTokens = generations.generator().promptTokens(request.prompt()).orElse(0);
     body.putObject("usage").put("prompt_tokens", promptTokens).put("completion_tokens", g.tokens().length)
         .put("total_tokens", promptTokens + g.tokens().length);
@@ -222,8 +240,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
 
   private static void unknownPath(Context ctx) {
     error(ctx, new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
-        + ctx.path() + "); this server serves POST /v1/completions, GET /v1/models, GET /v1/models/{model} and GET"
-        + " /health"));
+        + ctx.path() + "); this server serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
+        + " GET /v1/models/{model} and GET /health"));
   }
 
   private static void json(Context ctx, int status, JsonNode body) {

@@ -310,6 +310,45 @@ class LargeModelServerProtocolsTest {
   }
 
   @Test
+  void openAiChatCompletionsAnswerTheLastUserMessageLikeTheModel() throws Exception {
+    int limit = large.info().maxNewTokensLimit();
+    Generation expected = large.generate(List.of("the quick brown fox"), limit).get(0);
+    HttpResponse<String> response = post("/chat/completions", "{\"model\":\"large\",\"messages\":["
+        + "{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"a cat\"},"
+        + "{\"role\":\"assistant\",\"content\":\"k a t\"},{\"role\":\"user\",\"content\":\"the quick brown fox\"}]}");
+    assertThat(response.statusCode()).isEqualTo(200);
+    JsonNode body = JSON.readTree(response.body());
+    assertThat(body.path("object").asText()).isEqualTo("chat.completion");
+    assertThat(body.path("id").asText()).startsWith("chatcmpl-");
+    JsonNode choice = body.path("choices").path(0);
+    assertThat(choice.path("message").path("role").asText()).isEqualTo("assistant");
+    // No max_tokens: the model's own limit, not a completion's 16.
+    assertThat(choice.path("message").path("content").asText()).isEqualTo(expected.text());
+    assertThat(choice.has("text")).isFalse();
+    assertThat(body.path("usage").path("completion_tokens").asInt()).isEqualTo(expected.tokens().length);
+    assertThat(body.path("usage").path("prompt_tokens").asInt())
+        .isEqualTo(large.promptTokens("the quick brown fox").orElseThrow());
+    JsonNode two = JSON.readTree(post("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":"
+        + "\"the quick brown fox\"}],\"max_completion_tokens\":2}").body());
+    assertThat(two.path("choices").path(0).path("message").path("content").asText())
+        .isEqualTo(large.generate(List.of("the quick brown fox"), 2).get(0).text());
+    assertThat(two.path("choices").path(0).path("finish_reason").asText()).isEqualTo("length");
+    // Errors name the chat's own fields.
+    assertHttp(post("/chat/completions", "{\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}"), 400,
+        "messages: no message with role 'user'");
+    assertHttp(post("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"cat\"}],"
+        + "\"max_completion_tokens\":" + (limit + 1) + "}"), 400, "max_completion_tokens: must be 1 to " + limit);
+    HttpResponse<String> tooLong = post("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\""
+        + "a".repeat(large.info().contextLength()) + "\"}]}");
+    assertHttp(tooLong, 400, "over the model's limit");
+    assertThat(JSON.readTree(tooLong.body()).path("error").path("param").asText()).isEqualTo("messages[0].content");
+    assertHttp(post("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"cat\"}],"
+        + "\"stream\":true}"), 400, "stream");
+    assertHttp(post("/chat/completions", "{\"model\":\"gpt-4\",\"messages\":[{\"role\":\"user\",\"content\":"
+        + "\"cat\"}]}"), 404, "does not exist");
+  }
+
+  @Test
   void badOpenAiRequestsGetOpenAiErrors() throws Exception {
     int limit = large.info().maxNewTokensLimit();
     HttpResponse<String> unknownModel = post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}");
@@ -342,9 +381,10 @@ class LargeModelServerProtocolsTest {
           + "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body);
       assertThat(answer).startsWith("HTTP/1.1 413 ").contains("limit of 1000000 bytes");
     }
-    HttpResponse<String> path = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/chat/completions"))
+    HttpResponse<String> path = HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/embeddings"))
         .POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
-    assertHttp(path, 404, "Invalid URL (POST /v1/chat/completions)");
+    assertHttp(path, 404, "Invalid URL (POST /v1/embeddings); this server serves POST /v1/completions, POST"
+        + " /v1/chat/completions");
     assertHttp(HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/models/gpt-4")).GET().build(),
         HttpResponse.BodyHandlers.ofString()), 404, "does not exist");
   }
@@ -414,7 +454,11 @@ class LargeModelServerProtocolsTest {
   }
 
   private static HttpResponse<String> post(String body) throws Exception {
-    return HTTP.send(HttpRequest.newBuilder(URI.create(base() + "/completions"))
+    return post("/completions", body);
+  }
+
+  private static HttpResponse<String> post(String path, String body) throws Exception {
+    return HTTP.send(HttpRequest.newBuilder(URI.create(base() + path))
         .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
         HttpResponse.BodyHandlers.ofString());
   }

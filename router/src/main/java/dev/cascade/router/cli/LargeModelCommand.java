@@ -21,7 +21,7 @@ import picocli.CommandLine.Option;
 @Command(name = "large-model", mixinStandardHelpOptions = true,
     description = {"Serves a model, the bundled large one by default, over gRPC as cascade.v1.LargeModel and as KServe v2"
         + " (inference.GRPCInferenceService), plus health and reflection; with --http-port also as OpenAI-compatible"
-        + " POST /v1/completions.",
+        + " POST /v1/completions and POST /v1/chat/completions.",
         "Prints large-model=HOST:PORT, kserve=kserve://HOST:PORT/MODEL (and openai=openai://HOST:PORT/v1?model=MODEL,"
             + " openais:// with --tls-key-store,"
             + " metrics=http://HOST:PORT/metrics) once serving, HOST being the address it listens on (--host:"
@@ -39,7 +39,7 @@ final class LargeModelCommand implements Callable<Integer> {
   int port;
 
   @Option(names = "--http-port", paramLabel = "PORT",
-      description = {"Also serve OpenAI-compatible POST /v1/completions and GET /v1/models over HTTP on this"
+      description = {"Also serve OpenAI-compatible POST /v1/completions, POST /v1/chat/completions and GET /v1/models over HTTP on this"
           + " port, on --host (0: any free port; default: no HTTP); HTTPS with --tls-key-store, as the gRPC port."})
   Integer httpPort;
 

@@ -97,7 +97,8 @@ public final class CascadeConfig {
       CascadeConfig::checkedLargeTarget, s -> true,
       "empty or one of " + dev.cascade.router.escalation.LargeTarget.FORMS,
       "the large model: host:port or cascade://host:port (cascade.v1.LargeModel), kserve://host:port/MODEL (KServe v2"
-          + " gRPC), openai://host:port/v1?model=NAME (OpenAI-compatible /v1/completions; openais:// for https);"
+          + " gRPC), openai://host:port/v1?model=NAME (OpenAI-compatible /v1/completions, &api=chat for"
+          + " /v1/chat/completions; openais:// for https);"
           + " empty means the embedded one (demo)");
   public static final ConfigKey<List<dev.cascade.router.escalation.EscalationTiers.Target>> TIERS = new ConfigKey<>(
       "tiers", "", CascadeConfig::checkedTiers, t -> true, "NAME=TARGET,NAME=TARGET,...",

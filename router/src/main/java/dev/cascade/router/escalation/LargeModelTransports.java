@@ -82,7 +82,7 @@ public final class LargeModelTransports {
       case CASCADE -> new CascadeTransport(channel(target, options), true);
       case KSERVE -> new KServeTransport(channel(target, options), true, target.model(), options.tensors());
       case OPENAI -> new OpenAiTransport(target.baseUri(), target.model(), options.apiKey(),
-          target.tls() ? options.sslContext() : null);
+          target.tls() ? options.sslContext() : null, target.chat());
     };
   }
 

@@ -17,8 +17,10 @@ import java.util.Map;
  *   <li>{@code host:port} or {@code cascade://host:port}: {@code cascade.v1.LargeModel} over gRPC;</li>
  *   <li>{@code kserve://host:port/MODEL}: KServe v2 (Open Inference Protocol), {@code
  *       inference.GRPCInferenceService/ModelInfer} on model MODEL;</li>
- *   <li>{@code openai://host:port[/PATH]?model=NAME} (or {@code openais://} or {@code ?tls=true} for
- *       https): an OpenAI-compatible {@code POST PATH/completions}, PATH {@code /v1} by default.</li>
+ *   <li>{@code openai://host:port[/PATH]?model=NAME} (or {@code openais://} or {@code &tls=true} for
+ *       https): an OpenAI-compatible {@code POST PATH/completions}, PATH {@code /v1} by default; with
+ *       {@code &api=chat}, {@code POST PATH/chat/completions} instead, the prompt as the one user
+ *       message (for a chat model whose server applies its chat template).</li>
  * </ul>
  *
  * <p>gRPC targets (cascade, kserve) use TLS when {@code large.tls.trust-store} is set, as before.
@@ -29,8 +31,15 @@ import java.util.Map;
  * @param model the model name (kserve, openai); empty for cascade
  * @param basePath the HTTP path prefix (openai), e.g. {@code /v1}; empty otherwise
  * @param tls whether an openai target is https (gRPC targets follow {@code large.tls.*})
+ * @param chat whether an openai target is asked through its chat endpoint ({@code api=chat})
  */
-public record LargeTarget(Protocol protocol, String host, int port, String model, String basePath, boolean tls) {
+public record LargeTarget(Protocol protocol, String host, int port, String model, String basePath, boolean tls,
+    boolean chat) {
+
+  /** A target asked through its completions endpoint (every protocol but openai's {@code api=chat}). */
+  public LargeTarget(Protocol protocol, String host, int port, String model, String basePath, boolean tls) {
+    this(protocol, host, port, model, basePath, tls, false);
+  }
 
   /** The protocols a large model is reached by. */
   public enum Protocol {
@@ -44,7 +53,7 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
 
   /** The accepted forms, for error messages. */
   public static final String FORMS = "host:port, cascade://host:port, kserve://host:port/MODEL,"
-      + " openai://host:port/v1?model=NAME (openais:// or &tls=true for https)";
+      + " openai://host:port/v1?model=NAME (openais:// or &tls=true for https; &api=chat for the chat endpoint)";
 
   /** Parses {@code text}, failing with a {@link ConfigException} on {@code large.target}. */
   public static LargeTarget parse(String text) {
@@ -108,16 +117,21 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
           }
           tls = tls || tlsParam.equals("true");
         }
+        String api = query.getOrDefault("api", "completions");
+        if (!api.equals("completions") && !api.equals("chat")) {
+          throw bad(key, t, "api is completions (POST /v1/completions, the default) or chat (POST"
+              + " /v1/chat/completions), was '" + api + "'");
+        }
         for (String name : query.keySet()) {
-          if (!name.equals("model") && !name.equals("tls")) {
-            throw bad(key, t, "unknown query parameter '" + name + "' (known: model, tls)");
+          if (!name.equals("model") && !name.equals("tls") && !name.equals("api")) {
+            throw bad(key, t, "unknown query parameter '" + name + "' (known: model, tls, api)");
           }
         }
         String base = isBlank(path) || path.equals("/") ? "/v1" : path;
         while (base.length() > 1 && base.endsWith("/")) {
           base = base.substring(0, base.length() - 1);
         }
-        return new LargeTarget(Protocol.OPENAI, host(uri), uri.getPort(), model, base, tls);
+        return new LargeTarget(Protocol.OPENAI, host(uri), uri.getPort(), model, base, tls, api.equals("chat"));
       }
       default -> throw bad(key, t, "unknown scheme '" + scheme + "'");
     }
@@ -138,7 +152,8 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
     return switch (protocol) {
       case CASCADE -> "cascade://" + authority();
       case KSERVE -> "kserve://" + authority() + "/" + model;
-      case OPENAI -> (tls ? "openais" : "openai") + "://" + authority() + basePath + "?model=" + model;
+      case OPENAI -> (tls ? "openais" : "openai") + "://" + authority() + basePath + "?model=" + model
+          + (chat ? "&api=chat" : "");
     };
   }
 

@@ -20,7 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * large-model server's HTTP port): {@code openai://host:port/v1?model=NAME}. One {@code POST
  * /v1/completions} per escalation with {@code model}, {@code prompt}, {@code max_tokens} and
  * {@code temperature: 0} (greedy, as the cascade's own models decode), and the answer read from
- * {@code choices[0].text}. An API key, when given, goes as {@code Authorization: Bearer KEY}.
+ * {@code choices[0].text}; with {@code api=chat}, one {@code POST /v1/chat/completions} with the
+ * prompt as the one {@code user} message (a chat model's server then frames it with the model's
+ * chat template), the answer read from {@code choices[0].message.content}. An API key, when given,
+ * goes as {@code Authorization: Bearer KEY}.
  *
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
@@ -36,6 +39,8 @@ public final class OpenAiTransport implements LargeModelTransport {
   private final URI base;
   private final String model;
   private final String apiKey;
+  /** Whether it asks the chat endpoint ({@code api=chat}) rather than completions. */
+  private final boolean chat;
   private final HttpClient http;
   private final ExecutorService executor;
 
@@ -46,8 +51,17 @@ public final class OpenAiTransport implements LargeModelTransport {
    * @param sslContext the TLS context for https, or null for the JVM's default
    */
   public OpenAiTransport(URI base, String model, String apiKey, javax.net.ssl.SSLContext sslContext) {
+    this(base, model, apiKey, sslContext, false);
+  }
+
+  /**
+   * @param chat whether to ask {@code POST /v1/chat/completions} (the prompt as the one user
+   *     message) rather than {@code POST /v1/completions}
+   */
+  public OpenAiTransport(URI base, String model, String apiKey, javax.net.ssl.SSLContext sslContext, boolean chat) {
     this.base = base;
     this.model = model;
+    this.chat = chat;
     this.apiKey = apiKey == null ? "" : apiKey.strip();
     AtomicInteger threads = new AtomicInteger();
     // The client's own daemon threads, so a forgotten close never holds the JVM up.
@@ -68,10 +82,14 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   /** The request body for one prompt. */
   String body(String prompt, int maxNewTokens) {
-    ObjectNode body = JSON.createObjectNode()
-        .put("model", model)
-        .put("prompt", prompt)
-        .put("max_tokens", maxNewTokens)
+    ObjectNode body = JSON.createObjectNode().put("model", model);
+    if (chat) {
+      body.putArray("messages").addObject().put("role", "user").put("content", prompt);
+    } else {
+      body.put("prompt", prompt);
+    }
+    // max_tokens on both: servers of the chat API take it too (OpenAI's own as a deprecated alias).
+    body.put("max_tokens", maxNewTokens)
         .put("temperature", 0)
         .put("n", 1)
         .put("stream", false);
@@ -80,7 +98,7 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
-    HttpRequest request = request("/completions", deadline)
+    HttpRequest request = request(chat ? "/chat/completions" : "/completions", deadline)
         .header("Content-Type", "application/json")
         .header("X-Request-Id", requestId)
         .POST(HttpRequest.BodyPublishers.ofString(body(prompt, maxNewTokens), StandardCharsets.UTF_8))
@@ -88,7 +106,8 @@ public final class OpenAiTransport implements LargeModelTransport {
     return send(request).thenApply(response -> {
       JsonNode reply = parse(response.body());
       JsonNode usage = reply.path("usage");
-      return Reply.text(textOf(reply), count(usage.path("completion_tokens")), count(usage.path("prompt_tokens")));
+      return Reply.text(chat ? chatTextOf(reply) : textOf(reply), count(usage.path("completion_tokens")),
+          count(usage.path("prompt_tokens")));
     });
   }
 
@@ -114,6 +133,27 @@ public final class OpenAiTransport implements LargeModelTransport {
           + ")");
     }
     return text.asText();
+  }
+
+  /**
+   * The text of a chat completion reply: {@code choices[0].message.content}.
+   *
+   * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION (a protocol mismatch: a refusal,
+   *     not retried) when the reply has none
+   */
+  static String chatTextOf(JsonNode reply) {
+    JsonNode content = reply.path("choices").path(0).path("message").path("content");
+    if (!content.isTextual()) {
+      JsonNode choices = reply.path("choices");
+      JsonNode message = choices.path(0).path("message");
+      throw TransportErrors.protocolMismatch("the chat completion reply has no choices[0].message.content ("
+          + (!choices.isArray() ? "no choices array" : choices.isEmpty() ? "choices is empty"
+              : message.isMissingNode() ? "choices[0].message is missing"
+              : "choices[0].message.content is " + (content.isMissingNode() ? "missing"
+                  : content.getNodeType().name().toLowerCase(java.util.Locale.ROOT)))
+          + ")");
+    }
+    return content.asText();
   }
 
   /** The protocol carries neither the model's token limit nor its tokenizer: no limit, and never a draft. */
@@ -142,7 +182,8 @@ public final class OpenAiTransport implements LargeModelTransport {
   @Override
   public String describe() {
     // as the target is written (openai://, openais://), not as the HTTP client is given it
-    return base.toString().replaceFirst("^https://", "openais://").replaceFirst("^http://", "openai://") + "?model=" + model;
+    return base.toString().replaceFirst("^https://", "openais://").replaceFirst("^http://", "openai://") + "?model=" + model
+        + (chat ? "&api=chat" : "");
   }
 
   private HttpRequest.Builder request(String path, Duration deadline) {

@@ -59,6 +59,7 @@ class LargeModelProtocolsIT {
       case "cascade" -> "cascade://127.0.0.1:" + grpcPort;
       case "kserve" -> "kserve://127.0.0.1:" + grpcPort + "/large";
       case "openai" -> "openai://127.0.0.1:" + httpPort + "/v1?model=large";
+      case "openai-chat" -> "openai://127.0.0.1:" + httpPort + "/v1?model=large&api=chat";
       default -> throw new IllegalArgumentException(protocol);
     };
   }
@@ -69,7 +70,7 @@ class LargeModelProtocolsIT {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"kserve", "openai"})
+  @ValueSource(strings = {"kserve", "openai", "openai-chat"})
   void answersAreTheSameAsOverCascade(String protocol) throws Exception {
     int limit = large.info().maxNewTokensLimit();
     try (EscalationClient reference = EscalationClient.connect("127.0.0.1:" + server.port(), settings(0, 0));

@@ -33,6 +33,11 @@ class LargeTargetTest {
     // Scheme case does not matter; the path defaults to /v1; a trailing slash is dropped.
     assertThat(LargeTarget.parse("OpenAI://h:1?model=m").basePath()).isEqualTo("/v1");
     assertThat(LargeTarget.parse("openai://h:1/api/v1/?model=m").basePath()).isEqualTo("/api/v1");
+    // The completions endpoint unless api=chat says the chat one.
+    assertThat(openai.chat()).isFalse();
+    assertThat(LargeTarget.parse("openai://h:1/v1?model=m&api=completions").chat()).isFalse();
+    assertThat(LargeTarget.parse("openai://h:1/v1?model=m&api=chat"))
+        .isEqualTo(new LargeTarget(LargeTarget.Protocol.OPENAI, "h", 1, "m", "/v1", false, true));
   }
 
   @Test
@@ -45,7 +50,8 @@ class LargeTargetTest {
 
   @Test
   void toStringParsesBackToTheSameTarget() {
-    for (String text : new String[] {"h:1", "kserve://h:2/m", "openai://h:3/v1?model=a%2Fb", "openais://h:4/x?model=m"}) {
+    for (String text : new String[] {"h:1", "kserve://h:2/m", "openai://h:3/v1?model=a%2Fb", "openais://h:4/x?model=m",
+        "openai://h:5/v1?api=chat&model=m"}) {
       LargeTarget t = LargeTarget.parse(text);
       assertThat(LargeTarget.parse(t.toString())).isEqualTo(t);
     }
@@ -62,6 +68,8 @@ class LargeTargetTest {
     assertBad("openai://h:1/v1", "names its model");
     assertBad("openai://h:1/v1?model=m&temperature=1", "unknown query parameter 'temperature'");
     assertBad("openai://h:1/v1?model=m&tls=yes", "tls is true or false");
+    assertBad("openai://h:1/v1?model=m&api=responses", "api is completions (POST /v1/completions, the default) or"
+        + " chat (POST /v1/chat/completions), was 'responses'");
     assertBad("h:1/x", "host:port alone");
     assertBad("", "is empty");
   }

@@ -46,7 +46,52 @@ class OpenAiTransportTest {
       exchange.getResponseBody().write(body);
       exchange.close();
     });
+    server.createContext("/v1/chat/completions", exchange -> {
+      calls.incrementAndGet();
+      chatBody = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      byte[] body = chatReply.getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+    });
     server.start();
+  }
+
+  /** What the chat endpoint was last sent, and what it answers. */
+  private volatile String chatBody;
+  private volatile String chatReply = "{\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+      + "{\"role\":\"assistant\",\"content\":\"k a t\"},\"finish_reason\":\"stop\"}],"
+      + "\"usage\":{\"completion_tokens\":4,\"prompt_tokens\":2}}";
+
+  @Test
+  void apiChatAsksTheChatEndpointWithThePromptAsTheUserMessage() throws Exception {
+    try (EscalationClient client = EscalationClient.connect(LargeTarget.parse("openai://127.0.0.1:"
+        + server.getAddress().getPort() + "/v1?model=m&api=chat"), settings(),
+        LargeModelTransports.Options.from(CascadeConfig.defaults()))) {
+      assertThat(client.target()).endsWith("/v1?model=m&api=chat");
+      LargeAnswer answer = client.generate("r1", "cat", 7).get(10, TimeUnit.SECONDS);
+      assertThat(answer.text()).isEqualTo("k a t");
+      assertThat(answer.outputTokens()).isEqualTo(4);
+      assertThat(answer.promptTokens()).isEqualTo(2);
+      com.fasterxml.jackson.databind.JsonNode sent = new com.fasterxml.jackson.databind.ObjectMapper().readTree(chatBody);
+      assertThat(sent.path("model").asText()).isEqualTo("m");
+      assertThat(sent.path("messages")).hasSize(1);
+      assertThat(sent.path("messages").path(0).path("role").asText()).isEqualTo("user");
+      assertThat(sent.path("messages").path(0).path("content").asText()).isEqualTo("cat");
+      assertThat(sent.has("prompt")).isFalse();
+      assertThat(sent.path("max_tokens").asInt()).isEqualTo(7);
+      assertThat(sent.path("temperature").asInt()).isZero();
+      // A completions-shaped reply from the chat endpoint is a protocol mismatch, refused, not retried.
+      chatReply = "{\"choices\":[{\"index\":0,\"text\":\"ok\"}]}";
+      int before = calls.get();
+      assertThatThrownBy(() -> client.generate("r2", "cat", 7).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> {
+            assertThat(EscalationClient.codeOf(e)).isEqualTo("FAILED_PRECONDITION");
+            assertThat(e).hasMessageContaining("protocol mismatch: the chat completion reply has no"
+                + " choices[0].message.content (choices[0].message is missing)");
+          });
+      assertThat(calls.get() - before).as("not retried").isEqualTo(1);
+    }
   }
 
   @AfterEach
