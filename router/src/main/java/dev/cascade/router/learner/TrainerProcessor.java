@@ -611,6 +611,10 @@ final class TrainerProcessor implements Processor<String, byte[], String, Object
   public void close() {
     writes.trainerClosed();
     if (running != null) {
+      if (!running.isDone()) {
+        LOG.info("stopping with a training round running: it is dropped without a verdict; the next owner of this"
+            + " task trains again once a round is due");
+      }
       running.cancel(true);
     }
     if (worker != null) {
