@@ -118,9 +118,10 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
-  @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai", defaultValue = "cascade",
+  @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai|openai-chat", defaultValue = "cascade",
       description = {"How the router reaches the demo's large-model server: cascade (cascade.v1.LargeModel over gRPC), "
-          + "kserve (KServe v2 over gRPC) or openai (OpenAI-compatible /v1/completions over HTTP) (default: ${DEFAULT-VALUE})."})
+          + "kserve (KServe v2 over gRPC), openai (OpenAI-compatible /v1/completions over HTTP) or openai-chat (its"
+          + " /v1/chat/completions) (default: ${DEFAULT-VALUE})."})
   String largeProtocol;
 
   @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running "
@@ -198,6 +199,7 @@ final class DemoCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     LargeTarget.Protocol protocol = protocol(largeProtocol);
+    boolean chat = largeProtocol.equals(OPENAI_CHAT);
     if (learn) {
       if (protocol != LargeTarget.Protocol.CASCADE) {
         throw usage("--large-protocol: only without --learn (the learning demo"
@@ -395,7 +397,7 @@ final class DemoCommand implements Callable<Integer> {
         case CASCADE -> "127.0.0.1:" + largeServer.port();
         case KSERVE -> "kserve://127.0.0.1:" + largeServer.port() + "/" + large.info().name();
         case OPENAI -> "openai://127.0.0.1:" + largeServer.serveHttp("127.0.0.1", 0).httpPort() + "/v1?model="
-            + large.info().name();
+            + large.info().name() + (chat ? "&api=chat" : "");
       };
       List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
       if (tiers != null) {
@@ -547,13 +549,19 @@ final class DemoCommand implements Callable<Integer> {
         : new picocli.CommandLine.ParameterException(spec.commandLine(), message);
   }
 
+  /** {@code --large-protocol openai-chat}: openai://, through the server's chat endpoint ({@code api=chat}). */
+  private static final String OPENAI_CHAT = "openai-chat";
+
   private static LargeTarget.Protocol protocol(String name) {
+    if (name.equals(OPENAI_CHAT)) {
+      return LargeTarget.Protocol.OPENAI;
+    }
     for (LargeTarget.Protocol p : LargeTarget.Protocol.values()) {
       if (p.scheme().equals(name)) {
         return p;
       }
     }
-    throw new IllegalArgumentException("--large-protocol: one of cascade, kserve, openai, was " + name);
+    throw new IllegalArgumentException("--large-protocol: one of cascade, kserve, openai, openai-chat, was " + name);
   }
 
   /** The first {@code --requests} examples, or all of them. */

@@ -130,7 +130,7 @@ class DemoOptionsTest {
 
   @Test
   void anUnknownLargeProtocolIsRefused() {
-    assertThat(refused("demo", "--large-protocol", "grpc")).contains("--large-protocol").contains("grpc");
+    assertThat(refused("demo", "--large-protocol", "grpc")).contains("--large-protocol").contains("grpc").contains("openai-chat");
     assertThat(refused("demo", "--learn", "--large-protocol", "kserve")).contains("--large-protocol");
   }
 
