@@ -112,6 +112,15 @@ public record CacheLayout(int layers, int heads, int headSize, boolean positionI
     return halfPrecision() ? 2 : Float.BYTES;
   }
 
+  /**
+   * Bytes one position of a row takes in the runtime's cache: every layer's key and value, in the
+   * cache's element type (what {@code model.kv-cache-mb} counts, a row reserving its prompt plus its
+   * token limit).
+   */
+  public long bytesPerPosition() {
+    return (long) bytesPerValue() * floatsPerPosition();
+  }
+
   /** An empty past (no positions yet) for every cache tensor: the past of a prefill. */
   java.nio.Buffer[] emptyPast() {
     java.nio.Buffer[] past = new java.nio.Buffer[2 * layers];

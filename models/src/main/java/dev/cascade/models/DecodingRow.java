@@ -148,7 +148,7 @@ final class DecodingRow {
 
   /** Bytes this row's cache takes at its largest. */
   long cacheBytes(CacheLayout layout) {
-    return (long) layout.bytesPerValue() * capacity() * layout.floatsPerPosition();
+    return capacity() * layout.bytesPerPosition();
   }
 
   boolean hasCache() {

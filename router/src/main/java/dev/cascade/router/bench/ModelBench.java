@@ -78,7 +78,8 @@ public final class ModelBench {
    */
   public record Result(String model, long parameters, int cores, Map<Integer, Double> sequencesPerS,
       Map<Integer, Double> tokensPerS, OptionalDouble p50Ms, OptionalDouble p99Ms, double residentMb,
-      OptionalDouble flopsPerToken, PeakFlops.Result peak, Map<Integer, Double> mfu, boolean kvCache) {}
+      OptionalDouble flopsPerToken, PeakFlops.Result peak, Map<Integer, Double> mfu, boolean kvCache,
+      java.util.OptionalLong kvCacheBytesPerPosition) {}
 
   private ModelBench() {}
 
@@ -105,8 +106,11 @@ public final class ModelBench {
     long parameters;
     String name;
     boolean kvCache;
+    java.util.OptionalLong kvBytes;
     try (TextGenerator generator = load(options)) {
       kvCache = generator.info().kvCache();
+      kvBytes = kvCache ? java.util.OptionalLong.of(generator.info().cache().bytesPerPosition())
+          : java.util.OptionalLong.empty();
       parameters = generator.info().parameters();
       name = generator.info().name();
       int maxNew = generator.info().maxNewTokensLimit();
@@ -158,7 +162,7 @@ public final class ModelBench {
       tokensPerS.forEach((batch, rate) -> mfu.put(batch, flopsPerToken.getAsDouble() * rate / (peak.gflops() * 1e9)));
     }
     return new Result(name, parameters, cores, sequencesPerS, tokensPerS, p50, p99, residentMb, flopsPerToken, peak,
-        mfu, kvCache);
+        mfu, kvCache, kvBytes);
   }
 
   /** The process's resident set (VmRSS), in MiB; -1 where /proc/self/status is not there. */

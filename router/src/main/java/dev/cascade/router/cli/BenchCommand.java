@@ -99,6 +99,11 @@ final class BenchCommand implements Runnable {
       node.put("cores", r.cores());
       node.put("seconds_per_batch", options.seconds());
       node.put("kv_cache", r.kvCache());
+      if (r.kvCacheBytesPerPosition().isPresent()) {
+        node.put("kv_cache_bytes_per_position", r.kvCacheBytesPerPosition().getAsLong());
+      } else {
+        node.putNull("kv_cache_bytes_per_position");
+      }
       putByBatch(node.putObject("sequences_per_s"), r.sequencesPerS());
       putByBatch(node.putObject("tokens_per_s"), r.tokensPerS());
       putOptional(node, "p50_ms", r.p50Ms());
@@ -117,9 +122,11 @@ final class BenchCommand implements Runnable {
     }
 
     private static void printTable(PrintWriter out, ModelBench.Result r) {
-      out.printf(Locale.ROOT, "model %s, %s parameters, %d cores; resident memory %.0f MiB; FLOPs per token %s;"
-          + " peak %.1f GFLOP/s (%dx%d float32 MatMul, ONNX Runtime, best of %d)%n", r.model(),
+      out.printf(Locale.ROOT, "model %s, %s parameters, %d cores; resident memory %.0f MiB; key/value cache %s;"
+          + " FLOPs per token %s; peak %.1f GFLOP/s (%dx%d float32 MatMul, ONNX Runtime, best of %d)%n", r.model(),
           r.parameters() <= 0 ? "unknown" : String.format(Locale.ROOT, "%,d", r.parameters()), r.cores(), r.residentMb(),
+          r.kvCacheBytesPerPosition().isPresent()
+              ? String.format(Locale.ROOT, "%,d bytes a position", r.kvCacheBytesPerPosition().getAsLong()) : "off",
           r.flopsPerToken().isPresent()
               ? String.format(Locale.ROOT, "%,.0f", r.flopsPerToken().getAsDouble()) : "unknown",
           r.peak().gflops(), r.peak().n(), r.peak().n(), r.peak().repetitions());

@@ -39,6 +39,8 @@ class BenchCommandIT {
     assertThat(json.get("p99_ms").asDouble()).isGreaterThanOrEqualTo(json.get("p50_ms").asDouble());
     assertThat(json.get("resident_mb").asDouble()).isPositive();
     assertThat(json.get("kv_cache").asBoolean()).isTrue();
+    // float32 keys and values of every layer: a multiple of 8 bytes.
+    assertThat(json.get("kv_cache_bytes_per_position").asLong()).isPositive().matches(b -> b % 8 == 0, "a multiple of 8");
     assertThat(json.get("parameters").asLong()).isPositive();
     assertThat(json.get("flops_per_token").asDouble()).isEqualTo(2.0 * json.get("parameters").asLong());
     assertThat(json.get("peak_gflops").asDouble()).isPositive();
@@ -54,6 +56,7 @@ class BenchCommandIT {
     assertThat(r.exitCode()).as(r.err()).isZero();
     JsonNode json = MAPPER.readTree(r.out());
     assertThat(json.get("kv_cache").asBoolean()).isFalse();
+    assertThat(json.get("kv_cache_bytes_per_position").isNull()).isTrue();
     assertThat(json.get("sequences_per_s").get("1").asDouble()).isPositive();
   }
 
