@@ -33,10 +33,12 @@ import java.util.Set;
  * @param stop strings at whose first occurrence the answer is cut (at most 4)
  * @param echo completions only: the answer starts with the prompt
  * @param metadata request metadata: the {@code metadata} object plus {@code user} and {@code safety_identifier}
+ * @param messagesNotSent chat only: the messages other than the last user message (system and
+ *     developer messages, earlier turns), which the cascade does not send to its models; 0 for a completion
  */
 public record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
-    Map<String, String> metadata) {
+    Map<String, String> metadata, int messagesNotSent) {
 
   /** The largest request body either OpenAI-compatible door reads; a larger one is 413 (see {@link RequestBodyGuard}). */
   public static final long MAX_BODY_BYTES = 1_000_000;
@@ -131,7 +133,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     boolean echo = optionalBoolean(body, "echo", false);
     return common(body, false, model, prompt, "prompt", tokenLimit(body, "max_tokens", limits), "max_tokens", echo,
-        limits);
+        limits, 0);
   }
 
   /** {@code POST /v1/chat/completions}: the prompt is the content of the last user message. */
@@ -198,12 +200,12 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     String limitParam = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
     return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam, limits), limitParam, false,
-        limits);
+        limits, messages.size() - 1);
   }
 
   /** The fields both endpoints share. */
   private static OpenAiRequest common(JsonNode body, boolean chat, String model, String prompt, String promptParam,
-      int maxNewTokens, String maxTokensParam, boolean echo, Limits limits) {
+      int maxNewTokens, String maxTokensParam, boolean echo, Limits limits, int messagesNotSent) {
     refuseAbove(body, "n", 1, "one answer per request");
     number(body, "temperature", 0, 2);
     number(body, "top_p", 0, 1);
@@ -232,7 +234,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
     }
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop(body), echo, metadata(body, limits));
+        stop(body), echo, metadata(body, limits), messagesNotSent);
   }
 
   private static String model(JsonNode body) {

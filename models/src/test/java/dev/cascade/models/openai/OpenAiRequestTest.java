@@ -34,6 +34,7 @@ class OpenAiRequestTest {
     assertThat(r.chat()).isFalse();
     assertThat(r.prompt()).isEqualTo("cascade");
     assertThat(r.promptParam()).isEqualTo("prompt");
+    assertThat(r.messagesNotSent()).isZero();
     assertThat(r.maxNewTokens()).isEqualTo(20);
     assertThat(r.stop()).containsExactly("x", "y");
     assertThat(r.echo()).isTrue();
@@ -57,6 +58,7 @@ class OpenAiRequestTest {
     assertThat(r.chat()).isTrue();
     assertThat(r.prompt()).isEqualTo("new york");
     assertThat(r.promptParam()).isEqualTo("messages[3].content");
+    assertThat(r.messagesNotSent()).as("the system message and the first turn").isEqualTo(3);
     assertThat(r.maxNewTokens()).isEqualTo(12);
     assertThat(r.maxTokensParam()).isEqualTo("max_completion_tokens");
     assertThat(r.stream()).isFalse();

@@ -39,9 +39,11 @@ public final class DoorMetrics {
   private static final String GENERATE = CascadeGrpc.getGenerateMethod().getFullMethodName();
 
   private final Counter responses;
+  private final Counter chatMessagesNotSent;
 
-  private DoorMetrics(Counter responses) {
+  private DoorMetrics(Counter responses, Counter chatMessagesNotSent) {
     this.responses = responses;
+    this.chatMessagesNotSent = chatMessagesNotSent;
   }
 
   /**
@@ -51,7 +53,7 @@ public final class DoorMetrics {
    */
   public static DoorMetrics register(PrometheusRegistry registry, BooleanSupplier serving) {
     if (registry == null) {
-      return new DoorMetrics(null);
+      return new DoorMetrics(null, null);
     }
     GaugeWithCallback.builder().name("cascade_health_serving")
         .help("1 while this router's health is SERVING, 0 while it is NOT_SERVING (stream threads not running, reply"
@@ -62,7 +64,12 @@ public final class DoorMetrics {
             + " /v1/completions and /v1/chat/completions, by HTTP status)")
         .labelNames("door", "code").withoutExemplars().register(registry);
     GRPC_FIRST.forEach(code -> responses.labelValues("grpc", code)); // the gRPC door is always on
-    return new DoorMetrics(responses);
+    Counter notSent = Counter.builder().name("cascade_http_chat_messages_not_sent_total")
+        .help("Messages of /v1/chat/completions calls the router took that it did not send to its models: every"
+            + " message but the last user one (system and developer messages, earlier turns); the models answer"
+            + " one message")
+        .withoutExemplars().register(registry);
+    return new DoorMetrics(responses, notSent);
   }
 
   /**
@@ -105,6 +112,13 @@ public final class DoorMetrics {
   void httpDoorOn() {
     if (responses != null) {
       HTTP_FIRST.forEach(code -> responses.labelValues("http", code));
+    }
+  }
+
+  /** Counts the {@code messages} of a chat call the router took but does not send to its models. */
+  void chatMessagesNotSent(int messages) {
+    if (chatMessagesNotSent != null && messages > 0) {
+      chatMessagesNotSent.inc(messages);
     }
   }
 

@@ -400,6 +400,7 @@ final class OpenAiServer {
       inFlight.release();
       throw e;
     }
+    doorMetrics.chatMessagesNotSent(request.messagesNotSent());
     ctx.future(() -> response.orTimeout(waitMs, TimeUnit.MILLISECONDS).handle((r, e) -> {
       try {
         if (e == null && r.getDeadlineExceeded()) {

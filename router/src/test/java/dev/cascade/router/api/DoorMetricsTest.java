@@ -108,6 +108,23 @@ class DoorMetricsTest {
   }
 
   @Test
+  void theChatMessagesNotSentToTheModelsAreCounted() throws Exception {
+    String chat = "{\"model\": \"cascade\", \"messages\": [{\"role\": \"system\", \"content\": \"be brief\"},"
+        + " {\"role\": \"user\", \"content\": \"first\"}, {\"role\": \"assistant\", \"content\": \"FIRST\"},"
+        + " {\"role\": \"user\", \"content\": \"second\"}]}";
+    assertThat(scrape().value("cascade_http_chat_messages_not_sent_total")).as("there from the start").isZero();
+    assertThat(complete("/v1/chat/completions", chat)).isEqualTo(200);
+    assertThat(scrape().value("cascade_http_chat_messages_not_sent_total")).isEqualTo(3);
+    // One message, a completion, and a chat refused before it was taken: nothing more.
+    assertThat(complete("/v1/chat/completions", "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\","
+        + " \"content\": \"e\"}]}")).isEqualTo(200);
+    assertThat(complete("/v1/completions", "{\"model\": \"cascade\", \"prompt\": \"b\"}")).isEqualTo(200);
+    assertThat(complete("/v1/chat/completions", chat.replace("\"model\": \"cascade\"", "\"model\": \"cascade\","
+        + " \"n\": 2"))).isEqualTo(400);
+    assertThat(scrape().value("cascade_http_chat_messages_not_sent_total")).isEqualTo(3);
+  }
+
+  @Test
   void aGrpcCallWhoseCallerGaveUpIsCountedOnceAsCancelled() throws Exception {
     channel.silent = true; // no answer comes: the caller's deadline ends the call
     assertThatThrownBy(() -> CascadeGrpc.newBlockingStub(doors.client).withDeadlineAfter(300, TimeUnit.MILLISECONDS)
