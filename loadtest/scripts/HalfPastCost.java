@@ -9,41 +9,14 @@ import java.util.Locale;
  * (the cache kept in float32, written into the past, then every value converted to float16) and
  * the way it does now (the cache kept in its own 16 bits and copied as it is).
  *
- * <p>Run: {@code java loadtest/scripts/HalfPastCost.java [--json] [ROWS LAYERS HEADS HEAD_SIZE PAST]};
- * the defaults are a batch of 8 rows over a 512-position past of a model of 16 layers with 8
- * key/value heads of 64 (the shape of Llama 3.2 1B's cache). The conversion is the runtime's own
- * rounding (nearest, ties to even), as it was in {@code HalfFloats.toHalf}.
+ * <p>Run, after the build (the runtime's own classes: {@code ./mvnw -B -q -pl router -am package
+ * -DskipTests}): {@code java -cp router/target/cascade.jar loadtest/scripts/HalfPastCost.java [--json]
+ * [ROWS LAYERS HEADS HEAD_SIZE PAST]}; the defaults are a batch of 8 rows over a 512-position past
+ * of a model of 16 layers with 8 key/value heads of 64 (the shape of Llama 3.2 1B's cache). The
+ * conversion is the runtime's own, {@code HalfFloats.toHalf}, which the runtime called on every
+ * value of the past until then.
  */
 public class HalfPastCost {
-
-  static short toHalf(float f) {
-    int bits = Float.floatToRawIntBits(f);
-    int sign = (bits >>> 16) & 0x8000;
-    int abs = bits & 0x7fffffff;
-    if (abs > 0x7f800000) {
-      return (short) (sign | 0x7e00);
-    }
-    if (abs >= 0x477ff000) {
-      return (short) (sign | 0x7c00);
-    }
-    if (abs >= 0x38800000) {
-      int rounded = abs + 0x0fff + ((abs >>> 13) & 1);
-      return (short) (sign | ((rounded - 0x38000000) >>> 13));
-    }
-    if (abs < 0x33000000) {
-      return (short) sign;
-    }
-    int exponent = abs >>> 23;
-    int significand = (abs & 0x7fffff) | 0x800000;
-    int shift = 126 - exponent;
-    int half = significand >>> shift;
-    int rest = significand & ((1 << shift) - 1);
-    int midpoint = 1 << (shift - 1);
-    if (rest > midpoint || (rest == midpoint && (half & 1) != 0)) {
-      half++;
-    }
-    return (short) (sign | half);
-  }
 
   public static void main(String[] args) {
     boolean json = args.length > 0 && args[0].equals("--json");
@@ -60,7 +33,7 @@ public class HalfPastCost {
     java.util.Random random = new java.util.Random(1);
     for (int i = 0; i < n; i++) {
       cache[i] = (float) random.nextGaussian();
-      cache16[i] = toHalf(cache[i]);
+      cache16[i] = dev.cascade.models.HalfFloats.toHalf(cache[i]);
     }
     FloatBuffer past32 = ByteBuffer.allocateDirect(4 * n).order(ByteOrder.nativeOrder()).asFloatBuffer();
     ByteBuffer converted = ByteBuffer.allocateDirect(2 * n).order(ByteOrder.nativeOrder());
@@ -74,7 +47,7 @@ public class HalfPastCost {
         past32.put(0, cache, 0, n);
         ShortBuffer out = converted.asShortBuffer();
         for (int i = 0; i < n; i++) {
-          out.put(i, toHalf(past32.get(i)));
+          out.put(i, dev.cascade.models.HalfFloats.toHalf(past32.get(i)));
         }
       }
       long t1 = System.nanoTime();

@@ -14,12 +14,12 @@ import java.nio.ShortBuffer;
  * ties to even (Java 17 has no {@code Float.floatToFloat16}). Logits and hidden states are read as
  * float32; a 16-bit cache is kept in its own 16 bits ({@link #cacheValues}), never converted.
  */
-final class HalfFloats {
+public final class HalfFloats {
 
   private HalfFloats() {}
 
   /** The binary16 value nearest {@code f} (ties to even); beyond the largest half, infinity. */
-  static short toHalf(float f) {
+  public static short toHalf(float f) {
     int bits = Float.floatToRawIntBits(f);
     int sign = (bits >>> 16) & 0x8000;
     int abs = bits & 0x7fffffff;
@@ -113,12 +113,8 @@ final class HalfFloats {
     }
     ShortBuffer all = present.toByteBuffer().order(ByteOrder.nativeOrder()).asShortBuffer();
     short[] shorts = new short[blocks * block];
-    if (total == length) {
-      all.get(0, shorts, 0, shorts.length);
-    } else {
-      for (int b = 0; b < blocks; b++) {
-        all.get((b * total + total - length) * headSize, shorts, b * block, block);
-      }
+    for (int b = 0; b < blocks; b++) {
+      all.get((b * total + total - length) * headSize, shorts, b * block, block);
     }
     return shorts;
   }

@@ -27,6 +27,7 @@ import dev.cascade.schemas.avro.ServedBy;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
+import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -563,15 +564,11 @@ final class LearnDemo {
     return counter(registry, name, "result", result);
   }
 
+  /** The sum of a gauge's data points; 0 when the registry has no such gauge. */
   private static double gauge(PrometheusRegistry registry, String name) {
-    for (MetricSnapshot snapshot : registry.scrape()) {
-      if (snapshot instanceof io.prometheus.metrics.model.snapshots.GaugeSnapshot gauge
-          && gauge.getMetadata().getName().equals(name)) {
-        return gauge.getDataPoints().stream()
-            .mapToDouble(io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot::getValue).sum();
-      }
-    }
-    return 0;
+    return registry.scrape(name::equals).stream().filter(m -> m instanceof GaugeSnapshot)
+        .flatMap(m -> ((GaugeSnapshot) m).getDataPoints().stream())
+        .mapToDouble(GaugeSnapshot.GaugeDataPointSnapshot::getValue).sum();
   }
 
   private static double counter(PrometheusRegistry registry, String name, String label, String value) {
