@@ -106,7 +106,8 @@ public final class OpenAiTransport implements LargeModelTransport {
     return send(request).thenApply(response -> {
       JsonNode reply = parse(response.body());
       JsonNode usage = reply.path("usage");
-      return Reply.text(chat ? chatTextOf(reply) : textOf(reply), count(usage.path("completion_tokens")),
+      return Reply.text(chat ? textAt(reply, "chat completion reply", "message", "content") : textOf(reply),
+          count(usage.path("completion_tokens")),
           count(usage.path("prompt_tokens")));
     });
   }
@@ -123,37 +124,32 @@ public final class OpenAiTransport implements LargeModelTransport {
    *     not retried) when the reply has none
    */
   static String textOf(JsonNode reply) {
-    JsonNode text = reply.path("choices").path(0).path("text");
-    if (!text.isTextual()) {
-      JsonNode choices = reply.path("choices");
-      throw TransportErrors.protocolMismatch("the completions reply has no choices[0].text ("
-          + (!choices.isArray() ? "no choices array" : choices.isEmpty() ? "choices is empty"
-              : "choices[0].text is " + (choices.path(0).path("text").isMissingNode() ? "missing"
-                  : choices.path(0).path("text").getNodeType().name().toLowerCase(java.util.Locale.ROOT)))
-          + ")");
-    }
-    return text.asText();
+    return textAt(reply, "completions reply", "text");
   }
 
   /**
-   * The text of a chat completion reply: {@code choices[0].message.content}.
+   * The text at {@code choices[0].FIELD...} of a {@code what} (a completions reply's {@code text}, a
+   * chat completion's {@code message.content}).
    *
    * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION (a protocol mismatch: a refusal,
-   *     not retried) when the reply has none
+   *     not retried) when it is not there, saying the first part of the path that is missing
    */
-  static String chatTextOf(JsonNode reply) {
-    JsonNode content = reply.path("choices").path(0).path("message").path("content");
-    if (!content.isTextual()) {
-      JsonNode choices = reply.path("choices");
-      JsonNode message = choices.path(0).path("message");
-      throw TransportErrors.protocolMismatch("the chat completion reply has no choices[0].message.content ("
-          + (!choices.isArray() ? "no choices array" : choices.isEmpty() ? "choices is empty"
-              : message.isMissingNode() ? "choices[0].message is missing"
-              : "choices[0].message.content is " + (content.isMissingNode() ? "missing"
-                  : content.getNodeType().name().toLowerCase(java.util.Locale.ROOT)))
-          + ")");
+  static String textAt(JsonNode reply, String what, String... fields) {
+    JsonNode choices = reply.path("choices");
+    String name = "choices[0]";
+    JsonNode node = choices.path(0);
+    for (int i = 0; i < fields.length; i++) {
+      name += "." + fields[i];
+      node = node.path(fields[i]);
+      if (node.isMissingNode() || i == fields.length - 1 && !node.isTextual()) {
+        throw TransportErrors.protocolMismatch("the " + what + " has no choices[0]." + String.join(".", fields) + " ("
+            + (!choices.isArray() ? "no choices array" : choices.isEmpty() ? "choices is empty"
+                : name + " is " + (node.isMissingNode() ? "missing"
+                    : node.getNodeType().name().toLowerCase(java.util.Locale.ROOT)))
+            + ")");
+      }
     }
-    return content.asText();
+    return node.asText();
   }
 
   /** The protocol carries neither the model's token limit nor its tokenizer: no limit, and never a draft. */
