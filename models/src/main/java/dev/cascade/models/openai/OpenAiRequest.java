@@ -33,12 +33,45 @@ import java.util.Set;
  * @param stop strings at whose first occurrence the answer is cut (at most 4)
  * @param echo completions only: the answer starts with the prompt
  * @param metadata request metadata: the {@code metadata} object plus {@code user} and {@code safety_identifier}
- * @param messagesNotSent chat only: the messages other than the last user message (system and
- *     developer messages, earlier turns), which the cascade does not send to its models; 0 for a completion
+ * @param messagesNotSent chat only: the messages not in {@code prompt}: all but the last user message
+ *     (system and developer messages, earlier turns), or under a {@link ChatTranscript} those it left
+ *     out; 0 for a completion
+ * @param messages chat only: the request's messages in order (a {@link ChatTranscript} renders them
+ *     into one prompt); empty for a completion
  */
 public record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
-    Map<String, String> metadata, int messagesNotSent) {
+    Map<String, String> metadata, int messagesNotSent, List<Message> messages) {
+
+  public OpenAiRequest {
+    messages = List.copyOf(messages);
+  }
+
+  /**
+   * One chat message as sent: its role, and its {@code content} as JSON (null when absent), which is
+   * read only where it is used ({@link #text()}), so that a message the cascade does not send is not
+   * refused for a content it would not read.
+   *
+   * @param index its place in {@code messages}, for error messages
+   */
+  public record Message(String role, JsonNode content, int index) {
+
+    /**
+     * The message's text: its content string, or its text parts joined by single spaces; empty when
+     * it has no content (an assistant message that only called tools). 400 naming the field for
+     * another content (an image part...).
+     */
+    public java.util.Optional<String> text() {
+      return content == null || content.isNull() ? java.util.Optional.empty()
+          : java.util.Optional.of(OpenAiRequest.content(content, "messages[" + index + "].content"));
+    }
+  }
+
+  /** This request with another prompt, taken from {@code promptParam}, leaving {@code messagesNotSent} out of it. */
+  public OpenAiRequest withPrompt(String prompt, String promptParam, int messagesNotSent) {
+    return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
+        stop, echo, metadata, messagesNotSent, messages);
+  }
 
   /** The largest request body either OpenAI-compatible door reads; a larger one is 413 (see {@link RequestBodyGuard}). */
   public static final long MAX_BODY_BYTES = 1_000_000;
@@ -133,7 +166,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     boolean echo = optionalBoolean(body, "echo", false);
     return common(body, false, model, prompt, "prompt", tokenLimit(body, "max_tokens", limits), "max_tokens", echo,
-        limits, 0);
+        limits, 0, List.of());
   }
 
   /** {@code POST /v1/chat/completions}: the prompt is the content of the last user message. */
@@ -148,6 +181,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
           "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
     }
     int lastUser = -1;
+    List<Message> sent = new ArrayList<>();
     for (int i = 0; i < messages.size(); i++) {
       JsonNode m = messages.get(i);
       if (!m.isObject()) {
@@ -163,6 +197,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       if (role.asText().equals("user")) {
         lastUser = i;
       }
+      sent.add(new Message(role.asText(), m.get("content"), i));
     }
     if (lastUser < 0) {
       throw OpenAiError.invalid("messages", "invalid_value",
@@ -200,12 +235,13 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     String limitParam = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
     return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam, limits), limitParam, false,
-        limits, messages.size() - 1);
+        limits, messages.size() - 1, sent);
   }
 
   /** The fields both endpoints share. */
   private static OpenAiRequest common(JsonNode body, boolean chat, String model, String prompt, String promptParam,
-      int maxNewTokens, String maxTokensParam, boolean echo, Limits limits, int messagesNotSent) {
+      int maxNewTokens, String maxTokensParam, boolean echo, Limits limits, int messagesNotSent,
+      List<Message> messages) {
     refuseAbove(body, "n", 1, "one answer per request");
     number(body, "temperature", 0, 2);
     number(body, "top_p", 0, 1);
@@ -234,7 +270,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
     }
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop(body), echo, metadata(body, limits), messagesNotSent);
+        stop(body), echo, metadata(body, limits), messagesNotSent, messages);
   }
 
   private static String model(JsonNode body) {

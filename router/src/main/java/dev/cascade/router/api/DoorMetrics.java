@@ -65,9 +65,10 @@ public final class DoorMetrics {
         .labelNames("door", "code").withoutExemplars().register(registry);
     GRPC_FIRST.forEach(code -> responses.labelValues("grpc", code)); // the gRPC door is always on
     Counter notSent = Counter.builder().name("cascade_http_chat_messages_not_sent_total")
-        .help("Messages of /v1/chat/completions calls the router took that it did not send to its models: every"
-            + " message but the last user one (system and developer messages, earlier turns); the models answer"
-            + " one message")
+        .help("Messages of /v1/chat/completions calls the router took that it did not send to its models: with"
+            + " http.chat-history=last-user every message but the last user one (system and developer messages,"
+            + " earlier turns); with transcript, the messages without text and the oldest turns left out to keep"
+            + " the transcript within a model's prompt limit")
         .withoutExemplars().register(registry);
     return new DoorMetrics(responses, notSent);
   }

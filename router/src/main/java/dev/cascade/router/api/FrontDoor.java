@@ -201,7 +201,8 @@ public final class FrontDoor implements AutoCloseable {
         config.get(CascadeConfig.HTTP_MAX_IN_FLIGHT), OpenAiServer.bodyLimits(
             config.get(CascadeConfig.HTTP_BODY_TIMEOUT_MS), config.get(CascadeConfig.HTTP_MIN_BODY_RATE),
             config.get(CascadeConfig.HTTP_MAX_BODY_READS)), config.get(CascadeConfig.HTTP_CORS_ALLOWED_ORIGINS),
-        Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS))), feedback).countedBy(server.doorMetrics());
+        Duration.ofMillis(config.get(CascadeConfig.FRONT_DOOR_DEADLINE_MARGIN_MS)), chatTranscript(config)), feedback)
+        .countedBy(server.doorMetrics());
     java.net.InetAddress httpHost = address.getAddress();
     try {
       if (!config.get(CascadeConfig.HTTP_HOST).isEmpty()) {
@@ -444,5 +445,13 @@ public final class FrontDoor implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  /** How the HTTP door makes a chat's prompt ({@code http.chat-history}): null for the last user message alone. */
+  static dev.cascade.models.openai.ChatTranscript chatTranscript(CascadeConfig config) {
+    return config.get(CascadeConfig.HTTP_CHAT_HISTORY).equals(CascadeConfig.CHAT_TRANSCRIPT)
+        ? dev.cascade.models.openai.ChatTranscript.of(config.get(CascadeConfig.HTTP_CHAT_TURN_FORMAT),
+            config.get(CascadeConfig.HTTP_CHAT_ANSWER_CUE))
+        : null;
   }
 }

@@ -3,6 +3,7 @@ package dev.cascade.router.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cascade.models.openai.ChatTranscript;
 import dev.cascade.models.openai.OpenAiError;
 import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.models.openai.RequestBodyGuard;
@@ -83,9 +84,18 @@ final class OpenAiServer {
    *     any; empty: no CORS, see {@link CorsHandler})
    * @param deadlineMargin how long before the answer wait ends the request's {@code deadline_ms} falls
    *     ({@code front-door.deadline-margin-ms}, {@link ApiRecords#deadlineMs})
+   * @param chatTranscript how a chat's messages become its prompt ({@code http.chat-history=transcript});
+   *     null: the last user message alone
    */
   record Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies,
-      java.util.List<String> corsOrigins, Duration deadlineMargin) {
+      java.util.List<String> corsOrigins, Duration deadlineMargin, ChatTranscript chatTranscript) {
+
+    /** A chat's prompt is its last user message. */
+    Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight, RequestBodyGuard.Limits bodies,
+        java.util.List<String> corsOrigins, Duration deadlineMargin) {
+      this(answerWait, defaultMaxNewTokens, maxInFlight, bodies, corsOrigins, deadlineMargin, null);
+    }
+
     /** With the default body limits, no CORS, {@code deadline_ms} at the end of the wait. */
     Settings(Duration answerWait, int defaultMaxNewTokens, int maxInFlight) {
       this(answerWait, defaultMaxNewTokens, maxInFlight, bodyLimits(10_000, 65_536, 256));
@@ -358,8 +368,12 @@ final class OpenAiServer {
       }
     }
     byte[] body = ctx.bodyAsBytes();
-    OpenAiRequest request = OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
-    model(request.model());
+    OpenAiRequest parsed = OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
+    model(parsed.model());
+    // A transcript keeps the newest turns that no model refuses as too long; any other problem is
+    // the validator's to report below.
+    OpenAiRequest request = settings.chatTranscript() == null ? parsed : settings.chatTranscript().apply(parsed,
+        p -> validator.promptProblem(p).filter(dev.cascade.models.TextGenerator::overTokenLimit).isEmpty());
     String prefix = chat ? "chatcmpl-" : "cmpl-";
     String idempotencyKey = ctx.header(IdempotencyKeys.HEADER);
     if (idempotencyKey != null && IdempotencyKeys.problem(idempotencyKey) != null) {

@@ -399,6 +399,27 @@ public final class CascadeConfig {
       "*, or origins (scheme://host or scheme://host:port, no path) comma-separated",
       "browser origins allowed to call the HTTP door (CORS), or * for any; empty: none (no CORS headers, a browser's"
           + " preflight is not answered)");
+  /** {@link #HTTP_CHAT_HISTORY}: a chat's prompt is its last user message. */
+  public static final String CHAT_LAST_USER = "last-user";
+  /** {@link #HTTP_CHAT_HISTORY}: a chat's prompt is the transcript of its messages. */
+  public static final String CHAT_TRANSCRIPT = "transcript";
+  public static final ConfigKey<String> HTTP_CHAT_HISTORY = new ConfigKey<>("http.chat-history", CHAT_LAST_USER,
+      s -> s, s -> s.equals(CHAT_LAST_USER) || s.equals(CHAT_TRANSCRIPT), "last-user or transcript",
+      "what of a chat the HTTP door sends its models: last-user, the last user message alone (the earlier messages"
+          + " are counted in cascade_http_chat_messages_not_sent_total); transcript, every message with text, one line"
+          + " each in http.chat-turn-format, then http.chat-answer-cue, the oldest turns between the leading system"
+          + " messages and the last user message left out when the whole would be over a model's prompt limit");
+  public static final ConfigKey<String> HTTP_CHAT_TURN_FORMAT = new ConfigKey<>("http.chat-turn-format",
+      "{role}: {content}\\n", dev.cascade.models.openai.ChatTranscript::unescape,
+      s -> dev.cascade.models.openai.ChatTranscript.turnFormatProblem(s) == null,
+      "text holding {content} once ({role} where the role goes; escapes \\n, \\t, \\s for a space, \\\\)",
+      "http.chat-history=transcript: one message's turn and what ends it, {role} replaced by its role as sent"
+          + " (system, user, assistant, tool...) and {content} by its text");
+  public static final ConfigKey<String> HTTP_CHAT_ANSWER_CUE = new ConfigKey<>("http.chat-answer-cue",
+      dev.cascade.models.openai.ChatTranscript.DEFAULT_ANSWER_CUE, dev.cascade.models.openai.ChatTranscript::unescape,
+      s -> true, "text (escapes \\n, \\t, \\s for a space, \\\\)",
+      "http.chat-history=transcript: what follows the messages, which the models continue; empty: nothing (for a"
+          + " model whose prompt_template already ends its input with the answer's turn marker)");
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads a reply topic of its own. */
   public static final String REPLIES_OWN_TOPIC = "own-topic";
   /** {@link #FRONT_DOOR_REPLIES}: each front door reads the shared responses and dead-letter topics. */
@@ -508,7 +529,8 @@ public final class CascadeConfig {
       LEARN_HOLDOUT, LEARN_MIN_HOLDOUT, LEARN_FEEDBACK_WINDOW_MS, LEARN_MAX_WEIGHT, LEARN_HALF_LIFE, LEARN_REFRESH_MARGIN, LEARN_PRIOR, LEARN_RESPECT_PINS, LEARN_FOLDS, LEARN_RESAMPLES,
       LEARN_LEARNERS, LEARN_TIER_ANSWER_VALUE, LEARN_SMALL_ANSWER_VALUE, LEARN_SMALL_MAX_PASS_ON, LEARN_TIER_MAX_PASS_ON, LEARN_TIER_RULES, LEARN_TIER_HALF_LIFE, LEARN_TIER_EVERY_MS, LEARN_TIER_OUTCOMES,
       COST_SMALL, COST_LARGE, COST_TIERS, SCHEMAS_WRITE_VERSIONS, GRPC_PORT, GRPC_HOST, HTTP_ENABLED, HTTP_PORT, HTTP_HOST, HTTP_MAX_IN_FLIGHT,
-      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
+      HTTP_BODY_TIMEOUT_MS, HTTP_MIN_BODY_RATE, HTTP_MAX_BODY_READS, HTTP_CORS_ALLOWED_ORIGINS, HTTP_CHAT_HISTORY,
+      HTTP_CHAT_TURN_FORMAT, HTTP_CHAT_ANSWER_CUE, FRONT_DOOR_REPLIES, REPLY_TOPIC_REAPER_ENABLED,
       REPLY_TOPIC_REAPER_GRACE_MS, REPLY_TOPIC_REAPER_LEGACY_GRACE_MS, REPLY_TOPIC_REAPER_INTERVAL_MS, ADMIN_TOKEN, ADMIN_TOKEN_FILE, API_KEYS_FILE, API_KEYS_RELOAD_MS, API_RATE_LIMIT,
       GRPC_TLS_KEY_STORE, GRPC_TLS_KEY_STORE_PASSWORD,
       GRPC_TLS_CLIENT_TRUST_STORE, GRPC_TLS_CLIENT_TRUST_STORE_PASSWORD, HTTP_TLS_KEY_STORE, HTTP_TLS_KEY_STORE_PASSWORD,

@@ -111,12 +111,20 @@ public final class RequestValidator {
     if (request.getPrompt() == null) {
       return Optional.of("prompt: missing");
     }
-    Optional<String> problem = smallModel.checkPrompt(request.getPrompt());
+    return promptProblem(request.getPrompt());
+  }
+
+  /**
+   * Empty when every model can take {@code prompt}; otherwise why not, naming the field {@code
+   * prompt} (over a model's limit: {@link TextGenerator#overTokenLimit}).
+   */
+  public Optional<String> promptProblem(String prompt) {
+    Optional<String> problem = smallModel.checkPrompt(prompt);
     if (problem.isPresent() || laterTiers == null) {
       return problem;
     }
     Optional<String> sha = smallModel.tokenizerSha256();
     return sha.isEmpty() ? Optional.empty() : laterTiers.promptProblem(sha.get(),
-        smallModel.maxPromptTokens().orElse(Integer.MAX_VALUE), () -> smallModel.promptTokens(request.getPrompt()));
+        smallModel.maxPromptTokens().orElse(Integer.MAX_VALUE), () -> smallModel.promptTokens(prompt));
   }
 }

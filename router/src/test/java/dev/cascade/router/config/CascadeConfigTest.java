@@ -170,6 +170,25 @@ class CascadeConfigTest {
   }
 
   @Test
+  void chatHistoryKeysDefaultToTheLastUserMessageAndABadTurnFormatIsRefusedByName() {
+    CascadeConfig defaults = CascadeConfig.defaults();
+    assertThat(defaults.get(CascadeConfig.HTTP_CHAT_HISTORY)).isEqualTo(CascadeConfig.CHAT_LAST_USER);
+    assertThat(defaults.get(CascadeConfig.HTTP_CHAT_TURN_FORMAT)).isEqualTo("{role}: {content}\n");
+    CascadeConfig transcript = CascadeConfig.load(null, Map.of(), Map.of("http.chat-history", "transcript",
+        "http.chat-turn-format", "<{role}>{content} |\\s", "http.chat-answer-cue", ""));
+    assertThat(transcript.get(CascadeConfig.HTTP_CHAT_TURN_FORMAT)).as("escapes read after trimming")
+        .isEqualTo("<{role}>{content} | ");
+    assertThat(transcript.get(CascadeConfig.HTTP_CHAT_ANSWER_CUE)).isEmpty();
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("http.chat-answer-cue", "a\\qb")))
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("http.chat-answer-cue");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("http.chat-history", "all")))
+        .isInstanceOf(ConfigException.class).hasMessageContaining("last-user or transcript");
+    assertThatThrownBy(() -> CascadeConfig.load(null, Map.of(), Map.of("http.chat-turn-format", "{role}:")))
+        .isInstanceOf(ConfigException.class).hasMessageStartingWith("http.chat-turn-format")
+        .hasMessageContaining("{content} once");
+  }
+
+  @Test
   void replyTopicsAreTheDefaultUnderTheResponsesTopicAndBadValuesNameTheirKey() {
     CascadeConfig defaults = CascadeConfig.defaults();
     assertThat(defaults.get(CascadeConfig.FRONT_DOOR_REPLIES)).isEqualTo(CascadeConfig.REPLIES_OWN_TOPIC);
