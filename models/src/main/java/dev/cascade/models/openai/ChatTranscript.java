@@ -62,7 +62,7 @@ public final class ChatTranscript {
 
   /**
    * {@code request} (a chat) with its prompt made the transcript of its messages, the newest that
-   * {@code fits}, named {@code messages} in error messages, and its {@code messagesNotSent} the
+   * {@code fits}, named {@code messages} (a Responses API call's: {@code input}) in error messages, and its {@code messagesNotSent} the
    * messages left out. A completion is returned as it is. When not even the messages always kept fit,
    * the prompt is their transcript (which the caller's own check then refuses, naming why).
    */
@@ -106,7 +106,8 @@ public final class ChatTranscript {
         }
       }
     }
-    return request.withPrompt(render(head, middle, tail, low), "messages", withoutText + low);
+    return request.withPrompt(render(head, middle, tail, low), request.responses() ? "input" : "messages",
+        withoutText + low);
   }
 
   private String render(List<String> head, List<String> middle, List<String> tail, int dropped) {

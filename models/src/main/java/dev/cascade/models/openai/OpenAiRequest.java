@@ -38,10 +38,12 @@ import java.util.Set;
  *     out; 0 for a completion
  * @param messages chat only: the request's messages in order (a {@link ChatTranscript} renders them
  *     into one prompt); empty for a completion
+ * @param responses whether this came from {@code POST /v1/responses} (OpenAI's Responses API, read
+ *     as a chat: {@code chat} is true too, and the answer takes the Responses API's shape)
  */
 public record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
-    Map<String, String> metadata, int messagesNotSent, List<Message> messages) {
+    Map<String, String> metadata, int messagesNotSent, List<Message> messages, boolean responses) {
 
   public OpenAiRequest {
     messages = List.copyOf(messages);
@@ -52,9 +54,11 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
    * read only where it is used ({@link #text()}), so that a message the cascade does not send is not
    * refused for a content it would not read.
    *
-   * @param index its place in {@code messages}, for error messages
+   * @param index its place in the conversation (-1 for a Responses API call's {@code instructions})
+   * @param contentParam the request field its content came from, for error messages ({@code
+   *     messages[2].content}, {@code input[0].content}, {@code input}, {@code instructions})
    */
-  public record Message(String role, JsonNode content, int index) {
+  public record Message(String role, JsonNode content, int index, String contentParam) {
 
     /**
      * The message's text: its content string, or its text parts joined by single spaces; empty when
@@ -63,14 +67,14 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
      */
     public java.util.Optional<String> text() {
       return content == null || content.isNull() ? java.util.Optional.empty()
-          : java.util.Optional.of(OpenAiRequest.content(content, "messages[" + index + "].content"));
+          : java.util.Optional.of(OpenAiRequest.content(content, contentParam));
     }
   }
 
   /** This request with another prompt, taken from {@code promptParam}, leaving {@code messagesNotSent} out of it. */
   public OpenAiRequest withPrompt(String prompt, String promptParam, int messagesNotSent) {
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop, echo, metadata, messagesNotSent, messages);
+        stop, echo, metadata, messagesNotSent, messages, responses);
   }
 
   /** The largest request body either OpenAI-compatible door reads; a larger one is 413 (see {@link RequestBodyGuard}). */
@@ -92,6 +96,10 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
   private static final ObjectMapper JSON = new ObjectMapper()
       .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
   private static final Set<String> ROLES = Set.of("system", "developer", "user", "assistant", "tool", "function");
+  /** The roles of a Responses API input message. */
+  private static final Set<String> INPUT_ROLES = Set.of("system", "developer", "user", "assistant");
+  /** Content parts read as text: chat's {@code text}, the Responses API's {@code input_text} and {@code output_text}. */
+  private static final Set<String> TEXT_PARTS = Set.of("text", "input_text", "output_text");
 
   /** Parses a request body; {@code chat} says which endpoint it came to. */
   public static OpenAiRequest parse(String body, boolean chat, Limits limits) {
@@ -197,7 +205,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       if (role.asText().equals("user")) {
         lastUser = i;
       }
-      sent.add(new Message(role.asText(), m.get("content"), i));
+      sent.add(new Message(role.asText(), m.get("content"), i, "messages[" + i + "].content"));
     }
     if (lastUser < 0) {
       throw OpenAiError.invalid("messages", "invalid_value",
@@ -238,6 +246,102 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
         limits, messages.size() - 1, sent);
   }
 
+  /**
+   * {@code POST /v1/responses}, OpenAI's Responses API, read as a chat: {@code instructions} is a
+   * system message before {@code input}, which is a string (one user message) or a list of
+   * messages; the prompt is the last user message's content, as for a chat. The door keeps no
+   * state, so a call that continues a stored response or conversation is refused, as are items
+   * other than messages (tool calls and their outputs, reasoning) and non-text parts.
+   */
+  public static OpenAiRequest responses(JsonNode body, Limits limits) {
+    String model = model(body);
+    for (String field : List.of("previous_response_id", "conversation", "prompt")) {
+      if (present(body, field) != null) {
+        throw OpenAiError.unsupported(field, field + ": the cascade keeps no stored responses, conversations or"
+            + " prompts; send the whole conversation in input");
+      }
+    }
+    if (optionalBoolean(body, "background", false)) {
+      throw OpenAiError.unsupported("background", "background: the cascade answers while the call waits");
+    }
+    List<Message> sent = new ArrayList<>();
+    JsonNode instructions = present(body, "instructions");
+    if (instructions != null) {
+      if (!instructions.isTextual()) {
+        throw OpenAiError.invalid("instructions", "invalid_type", "instructions: must be a string, was "
+            + describe(instructions));
+      }
+      sent.add(new Message("system", instructions, -1, "instructions"));
+    }
+    JsonNode input = present(body, "input");
+    if (input == null) {
+      throw missing("input");
+    }
+    int lastUser = -1;
+    if (input.isTextual()) {
+      sent.add(new Message("user", input, 0, "input"));
+      lastUser = 0;
+    } else if (input.isArray() && !input.isEmpty()) {
+      for (int i = 0; i < input.size(); i++) {
+        JsonNode item = input.get(i);
+        String param = "input[" + i + "]";
+        if (!item.isObject()) {
+          throw OpenAiError.invalid(param, "invalid_type", param + ": must be an object, was " + describe(item));
+        }
+        JsonNode type = item.get("type");
+        if (type != null && !"message".equals(type.asText())) {
+          throw OpenAiError.unsupported(param + ".type", param + ".type: only messages are accepted (the cascade's"
+              + " models never call tools), was " + describe(type));
+        }
+        JsonNode role = item.get("role");
+        if (role == null || !role.isTextual() || !INPUT_ROLES.contains(role.asText())) {
+          String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
+          throw OpenAiError.invalid(param + ".role", code, param + ".role: must be one of user, system, developer,"
+              + " assistant; was " + (role == null ? "missing" : describe(role)));
+        }
+        if (role.asText().equals("user")) {
+          lastUser = i;
+        }
+        sent.add(new Message(role.asText(), item.get("content"), i, param + ".content"));
+      }
+    } else {
+      throw OpenAiError.invalid("input", input.isArray() ? "invalid_value" : "invalid_type",
+          "input: must be a string or a non-empty array of messages, was "
+              + (input.isArray() ? "an empty array" : describe(input)));
+    }
+    if (lastUser < 0) {
+      throw OpenAiError.invalid("input", "invalid_value", "input: no message with role 'user'; the cascade answers"
+          + " the last user message");
+    }
+    String promptParam = input.isTextual() ? "input" : "input[" + lastUser + "].content";
+    String prompt = content(input.isTextual() ? input : input.get(lastUser).get("content"), promptParam);
+    refuseAbove(body, "top_logprobs", 0, "log-probabilities are not returned by the cascade");
+    JsonNode include = present(body, "include");
+    if (include != null && include.isArray()) {
+      for (JsonNode what : include) {
+        if (what.asText().contains("logprobs")) {
+          throw OpenAiError.unsupported("include", "include: log-probabilities are not returned by the cascade, was "
+              + describe(what));
+        }
+      }
+    }
+    JsonNode format = present(body.path("text"), "format");
+    if (format != null && !(format.isObject() && "text".equals(format.path("type").asText()))) {
+      throw OpenAiError.unsupported("text.format", "text.format: only {\"type\": \"text\"}; the cascade cannot"
+          + " guarantee JSON output");
+    }
+    JsonNode choice = present(body, "tool_choice");
+    if (choice != null && !(choice.isTextual() && (choice.asText().equals("none") || choice.asText().equals("auto")))) {
+      throw OpenAiError.unsupported("tool_choice", "tool_choice: the cascade's models never call tools; only 'none'"
+          + " or 'auto' (which then calls none)");
+    }
+    OpenAiRequest request = common(body, true, model, prompt, promptParam,
+        tokenLimit(body, "max_output_tokens", limits), "max_output_tokens", false, limits, sent.size() - 1, sent);
+    return new OpenAiRequest(true, model, request.prompt(), promptParam, request.maxNewTokens(),
+        request.maxTokensParam(), request.stream(), false, request.stop(), false, request.metadata(),
+        request.messagesNotSent(), sent, true);
+  }
+
   /** The fields both endpoints share. */
   private static OpenAiRequest common(JsonNode body, boolean chat, String model, String prompt, String promptParam,
       int maxNewTokens, String maxTokensParam, boolean echo, Limits limits, int messagesNotSent,
@@ -270,7 +374,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
     }
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop(body), echo, metadata(body, limits), messagesNotSent, messages);
+        stop(body), echo, metadata(body, limits), messagesNotSent, messages, false);
   }
 
   private static String model(JsonNode body) {
@@ -301,7 +405,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     for (int j = 0; j < content.size(); j++) {
       JsonNode part = content.get(j);
       String partParam = param + "[" + j + "]";
-      if (!part.isObject() || !"text".equals(part.path("type").asText())) {
+      if (!part.isObject() || !TEXT_PARTS.contains(part.path("type").asText())) {
         throw OpenAiError.unsupported(partParam + ".type", partParam + ".type: only text parts are accepted, was "
             + (part.isObject() ? describe(part.path("type")) : describe(part)));
       }

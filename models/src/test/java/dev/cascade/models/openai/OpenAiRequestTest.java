@@ -214,4 +214,67 @@ class OpenAiRequestTest {
         .isEqualTo("{\"error\":{\"message\":\"stop: no\",\"type\":\"invalid_request_error\",\"param\":\"stop\","
             + "\"code\":\"invalid_type\"}}");
   }
+
+  private static OpenAiRequest responses(String body) {
+    return OpenAiRequest.responses(OpenAiRequest.object(body), LIMITS);
+  }
+
+  private static OpenAiError responsesRefusal(String body) {
+    try {
+      responses(body);
+    } catch (OpenAiError e) {
+      return e;
+    }
+    throw new AssertionError("accepted: " + body);
+  }
+
+  @Test
+  void aResponsesCallIsReadAsAChatWithInstructionsFirst() {
+    OpenAiRequest r = responses("""
+        {"model": "cascade", "instructions": "be brief", "max_output_tokens": 9, "store": true,
+         "input": [{"role": "user", "content": "first"}, {"type": "message", "role": "assistant",
+                    "content": [{"type": "output_text", "text": "FIRST"}]},
+                   {"role": "user", "content": [{"type": "input_text", "text": "new"}, {"type": "input_text", "text": "york"}]}],
+         "tools": [{"type": "web_search"}], "tool_choice": "auto", "text": {"format": {"type": "text"}},
+         "reasoning": {"effort": "low"}, "truncation": "auto", "metadata": {"team": "search"}, "stream": true}""");
+    assertThat(r.responses()).isTrue();
+    assertThat(r.chat()).isTrue();
+    assertThat(r.prompt()).isEqualTo("new york");
+    assertThat(r.promptParam()).isEqualTo("input[2].content");
+    assertThat(r.maxNewTokens()).isEqualTo(9);
+    assertThat(r.maxTokensParam()).isEqualTo("max_output_tokens");
+    assertThat(r.stream()).isTrue();
+    assertThat(r.metadata()).containsEntry("team", "search");
+    assertThat(r.messagesNotSent()).as("the instructions and the first turn").isEqualTo(3);
+    assertThat(r.messages()).extracting(OpenAiRequest.Message::role).containsExactly("system", "user", "assistant",
+        "user");
+    assertThat(r.messages().get(2).text()).hasValue("FIRST");
+    OpenAiRequest plain = responses("{\"model\": \"cascade\", \"input\": \"cascade\"}");
+    assertThat(plain.prompt()).isEqualTo("cascade");
+    assertThat(plain.promptParam()).isEqualTo("input");
+    assertThat(plain.messagesNotSent()).isZero();
+  }
+
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      "{\"model\": \"cascade\"}|input|missing_required_parameter",
+      "{\"model\": \"cascade\", \"input\": []}|input|invalid_value",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"previous_response_id\": \"resp_1\"}|previous_response_id|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"conversation\": \"conv_1\"}|conversation|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"background\": true}|background|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": [{\"type\": \"function_call_output\", \"call_id\": \"c\", \"output\": \"1\"}]}|input[0].type|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": [{\"role\": \"tool\", \"content\": \"1\"}]}|input[0].role|invalid_value",
+      "{\"model\": \"cascade\", \"input\": [{\"role\": \"assistant\", \"content\": \"1\"}]}|input|invalid_value",
+      "{\"model\": \"cascade\", \"input\": [{\"role\": \"user\", \"content\": [{\"type\": \"input_image\", \"image_url\": \"u\"}]}]}|input[0].content[0].type|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"instructions\": 3}|instructions|invalid_type",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"max_output_tokens\": 0}|max_output_tokens|invalid_value",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"text\": {\"format\": {\"type\": \"json_object\"}}}|text.format|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"include\": [\"message.output_text.logprobs\"]}|include|unsupported_parameter",
+      "{\"model\": \"cascade\", \"input\": \"x\", \"tool_choice\": \"required\"}|tool_choice|unsupported_parameter"})
+  void aResponsesCallIsRefusedNamingTheField(String body, String param, String code) {
+    OpenAiError e = responsesRefusal(body);
+    assertThat(e.param()).isEqualTo(param);
+    assertThat(e.code()).isEqualTo(code);
+    assertThat(e.getMessage()).startsWith(param + ":");
+  }
 }

@@ -13,7 +13,7 @@ import java.util.Map;
 /**
  * The HTTP door's answers in OpenAI's shapes: {@code text_completion} and {@code chat.completion}
  * bodies, their streamed chunks ({@code text_completion}, {@code chat.completion.chunk}), the
- * model list and errors. Each answer carries the cascade's own view in an extension field,
+ * Responses API's {@code response} and its streamed events, the model list and errors. Each answer carries the cascade's own view in an extension field,
  * {@code "cascade"}, and in {@code x-cascade-*} headers; OpenAI's clients ignore both.
  */
 final class OpenAiResponses {
@@ -131,6 +131,143 @@ final class OpenAiResponses {
     }
     event(out, "[DONE]");
     return out.toString();
+  }
+
+  /**
+   * A Responses API answer ({@code POST /v1/responses}): a {@code response} whose one output item is
+   * the assistant's message, {@code status} {@code incomplete} (with {@code incomplete_details}
+   * {@code max_output_tokens}) when the answer used every token it was allowed, else {@code
+   * completed}.
+   */
+  static ObjectNode response(Answer a, OpenAiRequest request) {
+    return response(a, request, false);
+  }
+
+  /**
+   * @param inProgress the response as the stream's first events show it: {@code in_progress}, no
+   *     output, no usage yet
+   */
+  private static ObjectNode response(Answer a, OpenAiRequest request, boolean inProgress) {
+    boolean complete = a.finishReason().equals("stop");
+    ObjectNode body = JSON.createObjectNode();
+    body.put("id", a.id());
+    body.put("object", "response");
+    body.put("created_at", a.created());
+    body.put("status", inProgress ? "in_progress" : complete ? "completed" : "incomplete");
+    body.putNull("error");
+    if (inProgress || complete) {
+      body.putNull("incomplete_details");
+    } else {
+      body.putObject("incomplete_details").put("reason", "max_output_tokens");
+    }
+    String instructions = request.messages().isEmpty() || request.messages().get(0).index() >= 0 ? null
+        : request.messages().get(0).content().asText();
+    body.put("instructions", instructions);
+    if (request.maxNewTokens() > 0) {
+      body.put("max_output_tokens", request.maxNewTokens());
+    } else {
+      body.putNull("max_output_tokens");
+    }
+    body.put("model", a.model());
+    ArrayNode output = body.putArray("output");
+    if (!inProgress) {
+      output.add(message(a, complete ? "completed" : "incomplete"));
+    }
+    body.put("parallel_tool_calls", false);
+    body.putNull("previous_response_id");
+    body.put("store", false); // the door keeps nothing: a later call cannot name this one
+    body.putNull("temperature");
+    body.putObject("text").putObject("format").put("type", "text");
+    body.put("tool_choice", "none");
+    body.putArray("tools");
+    body.putNull("top_p");
+    body.put("truncation", "disabled");
+    ObjectNode metadata = body.putObject("metadata");
+    request.metadata().forEach(metadata::put);
+    if (inProgress) {
+      body.putNull("usage");
+    } else {
+      ObjectNode usage = body.putObject("usage");
+      usage.put("input_tokens", a.promptTokens());
+      usage.putObject("input_tokens_details").put("cached_tokens", 0);
+      usage.put("output_tokens", a.completionTokens());
+      usage.putObject("output_tokens_details").put("reasoning_tokens", 0);
+      usage.put("total_tokens", a.promptTokens() + a.completionTokens());
+      body.set("cascade", cascade(a.response()));
+    }
+    return body;
+  }
+
+  /** The answer's one output item: an assistant message with one {@code output_text} part. */
+  private static ObjectNode message(Answer a, String status) {
+    ObjectNode item = JSON.createObjectNode();
+    item.put("type", "message");
+    item.put("id", messageId(a));
+    item.put("status", status);
+    item.put("role", "assistant");
+    item.putArray("content").add(textPart(a.text()));
+    return item;
+  }
+
+  private static ObjectNode textPart(String text) {
+    ObjectNode part = JSON.createObjectNode();
+    part.put("type", "output_text");
+    part.put("text", text);
+    part.putArray("annotations");
+    part.putArray("logprobs");
+    return part;
+  }
+
+  /** The output message's id: the request id's own part after {@code msg_}. */
+  private static String messageId(Answer a) {
+    String id = a.id();
+    return "msg_" + (id.startsWith(OpenAiServer.RESPONSE_ID_PREFIX)
+        ? id.substring(OpenAiServer.RESPONSE_ID_PREFIX.length()) : id);
+  }
+
+  /**
+   * The Responses API's streamed answer, whole: its typed events in the order OpenAI sends them
+   * ({@code response.created}, {@code response.in_progress}, the output item and its text part
+   * added, the whole text as one {@code response.output_text.delta}, the text, part and item done,
+   * then {@code response.completed} or {@code response.incomplete} with the full response), each an
+   * {@code event:} line and a {@code data:} line, numbered by {@code sequence_number}; no {@code [DONE]}.
+   */
+  static String responseEvents(Answer a, OpenAiRequest request) {
+    ObjectNode full = response(a, request, false);
+    String itemStatus = full.path("status").asText().equals("completed") ? "completed" : "incomplete";
+    StringBuilder out = new StringBuilder();
+    int[] sequence = {0};
+    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> {
+      ObjectNode e = JSON.createObjectNode();
+      e.put("type", type);
+      e.put("sequence_number", sequence[0]++);
+      e.setAll(fields);
+      out.append("event: ").append(type).append('\n').append("data: ").append(e).append("\n\n");
+    };
+    ObjectNode started = response(a, request, true);
+    event.accept("response.created", JSON.createObjectNode().set("response", started));
+    event.accept("response.in_progress", JSON.createObjectNode().set("response", started));
+    ObjectNode opening = message(a, "in_progress");
+    opening.putArray("content");
+    event.accept("response.output_item.added", JSON.createObjectNode().put("output_index", 0).set("item", opening));
+    event.accept("response.content_part.added", textEvent(a).set("part", textPart("")));
+    ObjectNode delta = textEvent(a).put("delta", a.text());
+    delta.putArray("logprobs");
+    event.accept("response.output_text.delta", delta);
+    ObjectNode done = textEvent(a).put("text", a.text());
+    done.putArray("logprobs");
+    event.accept("response.output_text.done", done);
+    event.accept("response.content_part.done", textEvent(a).set("part", textPart(a.text())));
+    event.accept("response.output_item.done", JSON.createObjectNode().put("output_index", 0)
+        .set("item", message(a, itemStatus)));
+    event.accept(itemStatus.equals("completed") ? "response.completed" : "response.incomplete",
+        JSON.createObjectNode().set("response", full));
+    return out.toString();
+  }
+
+  /** The fields every event about the text part has. */
+  private static ObjectNode textEvent(Answer a) {
+    return JSON.createObjectNode().put("item_id", messageId(a)).put("output_index", 0).put("content_index", 0);
   }
 
   /** {@code GET /v1/models}: the cascade. */

@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible HTTP door (Javalin on Jetty): {@code POST /v1/completions}, {@code POST
- * /v1/chat/completions} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
+ * /v1/chat/completions}, {@code POST /v1/responses} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
  * GET /v1/models/cascade}, and its own {@code POST /v1/feedback}. It takes the gRPC door's path:
  * the request goes onto the requests topic through the same {@link RequestChannel}, and the call
  * waits, without holding a thread, for the response with its request id.
@@ -71,6 +71,8 @@ final class OpenAiServer {
   private static final String HEALTH_LIVE = "{\"status\":\"LIVE\"}";
   /** Seconds a refused caller should wait (a key over its limit), for {@code Retry-After}; absent: 1. */
   private static final String RETRY_AFTER_S = "cascade.openai.retry-after-s";
+  /** The start of a Responses API call's request id (and its answer's {@code id}), as OpenAI's. */
+  static final String RESPONSE_ID_PREFIX = "resp_";
   /** The id a generation call's request got (its answer's id), for the log line of a failure. */
   private static final String REQUEST_ID = "cascade.openai.request-id";
 
@@ -216,6 +218,7 @@ final class OpenAiServer {
       config.routes.before(this::admit);
       config.routes.post("/v1/completions", ctx -> generate(ctx, false));
       config.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
+      config.routes.post("/v1/responses", ctx -> generate(ctx, null));
       if (feedback != null) {
         config.routes.post("/v1/feedback", this::feedback);
       }
@@ -355,7 +358,8 @@ final class OpenAiServer {
     ctx.attribute(KEY_NAME, name);
   }
 
-  private void generate(Context ctx, boolean chat) {
+  /** A generation call: {@code chat} says which endpoint, null for {@code /v1/responses}. */
+  private void generate(Context ctx, Boolean chat) {
     // Counted like a gRPC Generate call: every authenticated call, whatever its outcome.
     String keyName = ctx.attribute(KEY_NAME);
     if (keyName != null) {
@@ -368,13 +372,14 @@ final class OpenAiServer {
       }
     }
     byte[] body = ctx.bodyAsBytes();
-    OpenAiRequest parsed = OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
+    OpenAiRequest parsed = chat == null ? OpenAiRequest.responses(OpenAiRequest.object(OpenAiRequest.utf8(body)), LIMITS)
+        : OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
     model(parsed.model());
     // A transcript keeps the newest turns that no model refuses as too long; any other problem is
     // the validator's to report below.
     OpenAiRequest request = settings.chatTranscript() == null ? parsed : settings.chatTranscript().apply(parsed,
         p -> validator.promptProblem(p).filter(dev.cascade.models.TextGenerator::overTokenLimit).isEmpty());
-    String prefix = chat ? "chatcmpl-" : "cmpl-";
+    String prefix = chat == null ? RESPONSE_ID_PREFIX : chat ? "chatcmpl-" : "cmpl-";
     String idempotencyKey = ctx.header(IdempotencyKeys.HEADER);
     if (idempotencyKey != null && IdempotencyKeys.problem(idempotencyKey) != null) {
       throw OpenAiError.invalid(null, "invalid_value", IdempotencyKeys.problem(idempotencyKey));
@@ -521,9 +526,11 @@ final class OpenAiServer {
     OpenAiResponses.headers(response).forEach(ctx::header);
     if (request.stream()) {
       ctx.status(200).header("Cache-Control", "no-cache").contentType("text/event-stream; charset=utf-8")
-          .result(OpenAiResponses.stream(answer, request.chat(), request.includeUsage()));
+          .result(request.responses() ? OpenAiResponses.responseEvents(answer, request)
+              : OpenAiResponses.stream(answer, request.chat(), request.includeUsage()));
     } else {
-      json(ctx, 200, OpenAiResponses.body(answer, request.chat()));
+      json(ctx, 200, request.responses() ? OpenAiResponses.response(answer, request).toString()
+          : OpenAiResponses.body(answer, request.chat()));
     }
   }
 
@@ -533,7 +540,7 @@ final class OpenAiServer {
    */
   String servedMethods(String path) {
     return switch (path) {
-      case "/v1/completions", "/v1/chat/completions" -> "POST";
+      case "/v1/completions", "/v1/chat/completions", "/v1/responses" -> "POST";
       case "/v1/feedback" -> feedback == null ? null : "POST";
       case "/v1/models" -> "GET, HEAD";
       default -> path.startsWith("/v1/models/") && path.length() > 11 && path.indexOf('/', 11) < 0 ? "GET, HEAD" : null;
@@ -638,8 +645,8 @@ final class OpenAiServer {
 
   private static OpenAiError unknownPath(Context ctx) {
     return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
-        + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
-        + " GET /v1/models/cascade, POST /v1/feedback, GET /health, GET /health/live");
+        + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, POST /v1/responses,"
+        + " GET /v1/models, GET /v1/models/cascade, POST /v1/feedback, GET /health, GET /health/live");
   }
 
   private static void error(Context ctx, OpenAiError e) {

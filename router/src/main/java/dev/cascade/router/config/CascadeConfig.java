@@ -376,7 +376,8 @@ public final class CascadeConfig {
       "serve: the interface the gRPC front door listens on (an IP address, or a name resolved at start); empty: every"
           + " interface");
   public static final ConfigKey<Integer> HTTP_PORT = ConfigKey.intInRange("http.port", 0, 0, 65_535,
-      "port of the router's OpenAI-compatible HTTP door (/v1/completions, /v1/chat/completions, /v1/models); 0 picks"
+      "port of the router's OpenAI-compatible HTTP door (/v1/completions, /v1/chat/completions, /v1/responses,"
+          + " /v1/models); 0 picks"
           + " a free one");
   public static final ConfigKey<Boolean> HTTP_ENABLED = ConfigKey.bool("http.enabled", true,
       "serve the OpenAI-compatible HTTP door; false: no HTTP door (the gRPC door only)");

@@ -116,4 +116,22 @@ class ChatTranscriptDoorTest {
     assertThat(error.path("message").asText()).isEqualTo("messages: character '#' cannot be encoded");
     assertThat(channel.submitted).isEmpty();
   }
+
+  @Test
+  void aResponsesCallIsATranscriptTooWithItsInstructionsFirst() throws Exception {
+    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+        + "/v1/responses")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("""
+            {"model": "cascade", "instructions": "be brief", "input": [{"role": "user", "content": "spell cat"},
+             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "c a t"}]},
+             {"role": "user", "content": "now dog"}]}""")).build(), HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(channel.submitted.get(0).getPrompt())
+        .isEqualTo("system: be brief\nuser: spell cat\nassistant: c a t\nuser: now dog\nassistant:");
+    HttpResponse<String> over = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port()
+        + "/v1/responses")).header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+            "{\"model\": \"cascade\", \"input\": \"" + "w ".repeat(50) + "\"}")).build(),
+        HttpResponse.BodyHandlers.ofString());
+    assertThat(over.statusCode()).isEqualTo(400);
+    assertThat(JSON.readTree(over.body()).path("error").path("param").asText()).isEqualTo("input");
+  }
 }
