@@ -174,6 +174,31 @@ class OpenAiDoorIT {
   }
 
   @Test
+  void aResponsesCallIsAnsweredWithTheServedModelsTextPlainAndStreamed() {
+    Example e = test.get(21);
+    com.openai.models.responses.Response r = client.responses().create(
+        com.openai.models.responses.ResponseCreateParams.builder().model("cascade").instructions("ignored by the"
+            + " cascade").input(e.prompt()).maxOutputTokens(40L).build());
+    r.validate();
+    assertThat(r.id()).startsWith("resp_");
+    RoutingOutcome o = outcomes(List.of(r.id())).get(r.id());
+    assertThat(o.getPrompt()).isEqualTo(e.prompt());
+    assertThat(o.getMaxNewTokens()).isEqualTo(40);
+    assertThat(r.output().get(0).asMessage().content().get(0).asOutputText().text()).isEqualTo(servedText(o));
+    assertThat(r.usage()).hasValueSatisfying(u -> {
+      assertThat(u.outputTokens()).isEqualTo(servedTokens(o));
+      assertThat(u.inputTokens()).isEqualTo(tokenizer.encodePrompt(e.prompt()).length);
+    });
+    StringBuilder streamed = new StringBuilder();
+    try (StreamResponse<com.openai.models.responses.ResponseStreamEvent> stream = client.responses().createStreaming(
+        com.openai.models.responses.ResponseCreateParams.builder().model("cascade").input(e.prompt())
+            .maxOutputTokens(40L).build())) {
+      stream.stream().forEach(ev -> ev.outputTextDelta().ifPresent(d -> streamed.append(d.delta())));
+    }
+    assertThat(streamed).hasToString(servedText(o));
+  }
+
+  @Test
   void streamedChatAndCompletionCarryTheSameAnswerThenAFinishReason() {
     Example e = test.get(30);
     List<ChatCompletionChunk> chunks = new ArrayList<>();
