@@ -106,7 +106,7 @@ public final class ChatTranscript {
         }
       }
     }
-    return request.withPrompt(render(head, middle, tail, low), request.responses() ? "input" : "messages",
+    return request.withPrompt(render(head, middle, tail, low), request.api() == OpenAiRequest.Api.RESPONSES ? "input" : "messages",
         withoutText + low);
   }
 

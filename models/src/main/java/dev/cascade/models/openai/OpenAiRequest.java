@@ -38,12 +38,24 @@ import java.util.Set;
  *     out; 0 for a completion
  * @param messages chat only: the request's messages in order (a {@link ChatTranscript} renders them
  *     into one prompt); empty for a completion
- * @param responses whether this came from {@code POST /v1/responses} (OpenAI's Responses API, read
- *     as a chat: {@code chat} is true too, and the answer takes the Responses API's shape)
+ * @param api the endpoint it came to, whose shape the answer takes (a Responses API call and an
+ *     Anthropic Messages call are read as chats: {@code chat} is true for them too)
  */
 public record OpenAiRequest(boolean chat, String model, String prompt, String promptParam, int maxNewTokens,
     String maxTokensParam, boolean stream, boolean includeUsage, List<String> stop, boolean echo,
-    Map<String, String> metadata, int messagesNotSent, List<Message> messages, boolean responses) {
+    Map<String, String> metadata, int messagesNotSent, List<Message> messages, Api api) {
+
+  /** The endpoints a request comes to. */
+  public enum Api {
+    /** OpenAI's {@code POST /v1/completions}. */
+    COMPLETIONS,
+    /** OpenAI's {@code POST /v1/chat/completions}. */
+    CHAT,
+    /** OpenAI's Responses API, {@code POST /v1/responses}. */
+    RESPONSES,
+    /** Anthropic's Messages API, {@code POST /v1/messages}. */
+    MESSAGES
+  }
 
   public OpenAiRequest {
     messages = List.copyOf(messages);
@@ -74,7 +86,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
   /** This request with another prompt, taken from {@code promptParam}, leaving {@code messagesNotSent} out of it. */
   public OpenAiRequest withPrompt(String prompt, String promptParam, int messagesNotSent) {
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop, echo, metadata, messagesNotSent, messages, responses);
+        stop, echo, metadata, messagesNotSent, messages, api);
   }
 
   /** The largest request body either OpenAI-compatible door reads; a larger one is 413 (see {@link RequestBodyGuard}). */
@@ -339,7 +351,105 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
         tokenLimit(body, "max_output_tokens", limits), "max_output_tokens", false, limits, sent.size() - 1, sent);
     return new OpenAiRequest(true, model, request.prompt(), promptParam, request.maxNewTokens(),
         request.maxTokensParam(), request.stream(), false, request.stop(), false, request.metadata(),
-        request.messagesNotSent(), sent, true);
+        request.messagesNotSent(), sent, Api.RESPONSES);
+  }
+
+  /** The most {@code stop_sequences} an Anthropic Messages call may give. */
+  public static final int MAX_STOP_SEQUENCES = 16;
+
+  /**
+   * {@code POST /v1/messages}, Anthropic's Messages API, read as a chat: {@code system} (text, or
+   * text blocks) is a system message before {@code messages} (roles {@code user} and {@code
+   * assistant}, content text or text blocks); the prompt is the last user message's content, as for
+   * a chat. {@code max_tokens} is required, as Anthropic requires it; {@code stop_sequences} are
+   * honoured as stop strings. Blocks other than text (images, documents, tool use and results,
+   * thinking) and a forced tool choice are refused, naming the field.
+   */
+  public static OpenAiRequest anthropicMessages(JsonNode body, Limits limits) {
+    String model = model(body);
+    if (present(body, "max_tokens") == null) {
+      throw missing("max_tokens");
+    }
+    int maxNewTokens = tokenLimit(body, "max_tokens", limits);
+    List<Message> sent = new ArrayList<>();
+    JsonNode system = present(body, "system");
+    if (system != null) {
+      content(system, "system"); // refused now, whatever is sent: text or text blocks only
+      sent.add(new Message("system", system, -1, "system"));
+    }
+    JsonNode messages = present(body, "messages");
+    if (messages == null) {
+      throw missing("messages");
+    }
+    if (!messages.isArray() || messages.isEmpty()) {
+      throw OpenAiError.invalid("messages", messages.isArray() ? "invalid_value" : "invalid_type",
+          "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
+    }
+    int lastUser = -1;
+    for (int i = 0; i < messages.size(); i++) {
+      JsonNode m = messages.get(i);
+      String param = "messages[" + i + "]";
+      if (!m.isObject()) {
+        throw OpenAiError.invalid(param, "invalid_type", param + ": must be an object, was " + describe(m));
+      }
+      JsonNode role = m.get("role");
+      if (role == null || !role.isTextual() || !(role.asText().equals("user") || role.asText().equals("assistant"))) {
+        String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
+        throw OpenAiError.invalid(param + ".role", code, param + ".role: must be user or assistant (a system prompt"
+            + " goes in system); was " + (role == null ? "missing" : describe(role)));
+      }
+      if (role.asText().equals("user")) {
+        lastUser = i;
+      }
+      sent.add(new Message(role.asText(), m.get("content"), i, param + ".content"));
+    }
+    if (lastUser < 0) {
+      throw OpenAiError.invalid("messages", "invalid_value",
+          "messages: no message with role 'user'; the cascade answers the last user message");
+    }
+    String promptParam = "messages[" + lastUser + "].content";
+    String prompt = content(messages.get(lastUser).get("content"), promptParam);
+    List<String> stop = new ArrayList<>();
+    JsonNode sequences = present(body, "stop_sequences");
+    if (sequences != null) {
+      if (!sequences.isArray() || !allTextual(sequences)) {
+        throw OpenAiError.invalid("stop_sequences", "invalid_type", "stop_sequences: must be an array of strings, was "
+            + describe(sequences));
+      }
+      if (sequences.size() > MAX_STOP_SEQUENCES) {
+        throw OpenAiError.invalid("stop_sequences", "invalid_value", "stop_sequences: at most " + MAX_STOP_SEQUENCES
+            + " strings, was " + sequences.size());
+      }
+      sequences.forEach(v -> stop.add(v.asText()));
+    }
+    number(body, "temperature", 0, 1);
+    number(body, "top_p", 0, 1);
+    JsonNode topK = present(body, "top_k");
+    if (topK != null && !(topK.isIntegralNumber() && topK.asLong() >= 0)) {
+      throw OpenAiError.invalid("top_k", "invalid_value", "top_k: must be an integer, 0 or more, was " + describe(topK));
+    }
+    JsonNode choice = present(body, "tool_choice");
+    if (choice != null && !(choice.isObject() && List.of("auto", "none").contains(choice.path("type").asText()))) {
+      throw OpenAiError.unsupported("tool_choice", "tool_choice: the cascade's models never call tools; only"
+          + " {\"type\": \"auto\"} or {\"type\": \"none\"}");
+    }
+    Map<String, String> metadata = new LinkedHashMap<>();
+    JsonNode meta = present(body, "metadata");
+    if (meta != null) {
+      if (!meta.isObject()) {
+        throw OpenAiError.invalid("metadata", "invalid_type", "metadata: must be an object, was " + describe(meta));
+      }
+      JsonNode user = present(meta, "user_id");
+      if (user != null) {
+        if (!user.isTextual() || user.asText().length() > limits.maxMetadataValueLength()) {
+          throw OpenAiError.invalid("metadata.user_id", "invalid_value", "metadata.user_id: must be a string of at most "
+              + limits.maxMetadataValueLength() + " characters, was " + describe(user));
+        }
+        metadata.put("user_id", user.asText());
+      }
+    }
+    return new OpenAiRequest(true, model, prompt, promptParam, maxNewTokens, "max_tokens",
+        optionalBoolean(body, "stream", false), false, stop, false, metadata, sent.size() - 1, sent, Api.MESSAGES);
   }
 
   /** The fields both endpoints share. */
@@ -374,7 +484,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       includeUsage = optionalBoolean(options, "include_usage", "stream_options.include_usage", false);
     }
     return new OpenAiRequest(chat, model, prompt, promptParam, maxNewTokens, maxTokensParam, stream, includeUsage,
-        stop(body), echo, metadata(body, limits), messagesNotSent, messages, false);
+        stop(body), echo, metadata(body, limits), messagesNotSent, messages, chat ? Api.CHAT : Api.COMPLETIONS);
   }
 
   private static String model(JsonNode body) {
@@ -439,14 +549,21 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
    * {@code text} cut before the first occurrence of any stop string; empty when none occurs.
    */
   public java.util.Optional<String> cutAtStop(String text) {
+    return stopIn(text).map(s -> text.substring(0, text.indexOf(s)));
+  }
+
+  /** The stop string {@link #cutAtStop} cuts {@code text} at: the one found first (of two there, the first given). */
+  public java.util.Optional<String> stopIn(String text) {
     int cut = -1;
+    String found = null;
     for (String s : stop) {
       int at = text.indexOf(s);
       if (at >= 0 && (cut < 0 || at < cut)) {
         cut = at;
+        found = s;
       }
     }
-    return cut < 0 ? java.util.Optional.empty() : java.util.Optional.of(text.substring(0, cut));
+    return java.util.Optional.ofNullable(found);
   }
 
   private static List<String> stop(JsonNode body) {

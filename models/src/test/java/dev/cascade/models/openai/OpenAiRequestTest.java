@@ -237,7 +237,7 @@ class OpenAiRequestTest {
                    {"role": "user", "content": [{"type": "input_text", "text": "new"}, {"type": "input_text", "text": "york"}]}],
          "tools": [{"type": "web_search"}], "tool_choice": "auto", "text": {"format": {"type": "text"}},
          "reasoning": {"effort": "low"}, "truncation": "auto", "metadata": {"team": "search"}, "stream": true}""");
-    assertThat(r.responses()).isTrue();
+    assertThat(r.api()).isEqualTo(OpenAiRequest.Api.RESPONSES);
     assertThat(r.chat()).isTrue();
     assertThat(r.prompt()).isEqualTo("new york");
     assertThat(r.promptParam()).isEqualTo("input[2].content");
@@ -275,6 +275,54 @@ class OpenAiRequestTest {
     OpenAiError e = responsesRefusal(body);
     assertThat(e.param()).isEqualTo(param);
     assertThat(e.code()).isEqualTo(code);
+    assertThat(e.getMessage()).startsWith(param + ":");
+  }
+
+  private static OpenAiRequest anthropic(String body) {
+    return OpenAiRequest.anthropicMessages(OpenAiRequest.object(body), LIMITS);
+  }
+
+  @Test
+  void anAnthropicMessagesCallIsReadAsAChatWithTheSystemPromptFirst() {
+    OpenAiRequest r = anthropic("""
+        {"model": "cascade", "max_tokens": 12, "system": [{"type": "text", "text": "be brief"}],
+         "messages": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "FIRST"},
+                      {"role": "user", "content": [{"type": "text", "text": "new"}, {"type": "text", "text": "york"}]}],
+         "stop_sequences": ["x"], "temperature": 1, "top_k": 5, "tool_choice": {"type": "auto"},
+         "tools": [{"name": "t"}], "thinking": {"type": "disabled"}, "metadata": {"user_id": "u-1"}, "stream": true}""");
+    assertThat(r.api()).isEqualTo(OpenAiRequest.Api.MESSAGES);
+    assertThat(r.prompt()).isEqualTo("new york");
+    assertThat(r.promptParam()).isEqualTo("messages[2].content");
+    assertThat(r.maxNewTokens()).isEqualTo(12);
+    assertThat(r.maxTokensParam()).isEqualTo("max_tokens");
+    assertThat(r.stop()).containsExactly("x");
+    assertThat(r.stream()).isTrue();
+    assertThat(r.metadata()).containsExactly(Map.entry("user_id", "u-1"));
+    assertThat(r.messagesNotSent()).as("the system prompt and the first turn").isEqualTo(3);
+    assertThat(r.messages().get(0).text()).hasValue("be brief");
+  }
+
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+      "{\"model\": \"cascade\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|max_tokens",
+      "{\"model\": \"cascade\", \"max_tokens\": 5}|messages",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"messages\": [{\"role\": \"system\", \"content\": \"x\"}]}|messages[0].role",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}|messages",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"system\": [{\"type\": \"image\"}], \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|system[0].type",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"stop_sequences\": \"x\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|stop_sequences",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"top_k\": -1, \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|top_k",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"temperature\": 1.5, \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|temperature",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"tool_choice\": {\"type\": \"any\"}, \"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}|tool_choice",
+      "{\"model\": \"cascade\", \"max_tokens\": 5, \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"tool_result\", \"tool_use_id\": \"t\"}]}]}|messages[0].content[0].type"})
+  void anAnthropicMessagesCallIsRefusedNamingTheField(String body, String param) {
+    OpenAiError e;
+    try {
+      anthropic(body);
+      throw new AssertionError("accepted: " + body);
+    } catch (OpenAiError refused) {
+      e = refused;
+    }
+    assertThat(e.param()).isEqualTo(param);
     assertThat(e.getMessage()).startsWith(param + ":");
   }
 }

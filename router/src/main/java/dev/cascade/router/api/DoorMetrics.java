@@ -21,7 +21,8 @@ import java.util.function.BooleanSupplier;
  * cascade_health_serving} (1 while health is SERVING, 0 while it is NOT_SERVING and the doors
  * refuse every generation call) and {@code cascade_door_responses_total{door, code}}, the generation calls
  * each door answered ({@code Cascade.Generate} on {@code grpc}, by gRPC status code name;
- * {@code /v1/completions}, {@code /v1/chat/completions} and {@code /v1/responses} on {@code http}, by HTTP status). Both
+ * {@code /v1/completions}, {@code /v1/chat/completions}, {@code /v1/responses} and {@code /v1/messages} on
+ * {@code http}, by HTTP status). Both
  * label sets are small and fixed by the protocols (17 gRPC codes, the statuses the HTTP door
  * writes); nothing of the caller's goes into a label.
  */
@@ -29,7 +30,7 @@ public final class DoorMetrics {
 
   /** The HTTP door's generation paths, the ones counted. */
   static final Set<String> HTTP_GENERATION_PATHS = Set.of("/v1/completions", "/v1/chat/completions",
-      "/v1/responses");
+      "/v1/responses", "/v1/messages");
   /**
    * Series there from the start, so that a rate (and the alert on the share of failed calls) sees
    * the first one: answered, refused, timed out, and failed in the router (INTERNAL: a request the
@@ -62,11 +63,12 @@ public final class DoorMetrics {
         .callback(cb -> cb.call(serving.getAsBoolean() ? 1 : 0)).register(registry);
     Counter responses = Counter.builder().name("cascade_door_responses_total")
         .help("Generation calls answered by each door (grpc: Cascade.Generate, by gRPC status code name; http:"
-            + " /v1/completions, /v1/chat/completions and /v1/responses, by HTTP status)")
+            + " /v1/completions, /v1/chat/completions, /v1/responses and /v1/messages, by HTTP status)")
         .labelNames("door", "code").withoutExemplars().register(registry);
     GRPC_FIRST.forEach(code -> responses.labelValues("grpc", code)); // the gRPC door is always on
     Counter notSent = Counter.builder().name("cascade_http_chat_messages_not_sent_total")
-        .help("Messages of /v1/chat/completions and /v1/responses calls (instructions count as one) the router took"
+        .help("Messages of /v1/chat/completions, /v1/responses and /v1/messages calls (instructions and system count"
+            + " as one) the router took"
             + " that it did not send to its models: with"
             + " http.chat-history=last-user every message but the last user one (system and developer messages,"
             + " earlier turns); with transcript, the messages without text and the oldest turns left out to keep"

@@ -13,7 +13,8 @@ import java.util.Map;
 /**
  * The HTTP door's answers in OpenAI's shapes: {@code text_completion} and {@code chat.completion}
  * bodies, their streamed chunks ({@code text_completion}, {@code chat.completion.chunk}), the
- * Responses API's {@code response} and its streamed events, the model list and errors. Each answer carries the cascade's own view in an extension field,
+ * Responses API's {@code response} and its streamed events, Anthropic's Messages API's {@code
+ * message} and its streamed events, the model list and errors. Each answer carries the cascade's own view in an extension field,
  * {@code "cascade"}, and in {@code x-cascade-*} headers; OpenAI's clients ignore both.
  */
 final class OpenAiResponses {
@@ -268,6 +269,99 @@ final class OpenAiResponses {
   /** The fields every event about the text part has. */
   private static ObjectNode textEvent(Answer a) {
     return JSON.createObjectNode().put("item_id", messageId(a)).put("output_index", 0).put("content_index", 0);
+  }
+
+  /**
+   * An Anthropic Messages answer ({@code POST /v1/messages}): a {@code message} with one {@code
+   * text} block; {@code stop_reason} {@code max_tokens} when the answer used every token it was
+   * allowed, {@code stop_sequence} (naming it) when a stop sequence cut it, else {@code end_turn}.
+   */
+  static ObjectNode anthropicMessage(Answer a, OpenAiRequest request) {
+    ObjectNode body = anthropicHead(a);
+    body.putArray("content").addObject().put("type", "text").put("text", a.text());
+    anthropicStop(body, a, request);
+    ObjectNode usage = body.putObject("usage");
+    usage.put("input_tokens", a.promptTokens());
+    usage.put("cache_creation_input_tokens", 0); // no prompt caching: every prompt is read whole
+    usage.put("cache_read_input_tokens", 0);
+    usage.put("output_tokens", a.completionTokens());
+    body.set("cascade", cascade(a.response()));
+    return body;
+  }
+
+  private static ObjectNode anthropicHead(Answer a) {
+    ObjectNode body = JSON.createObjectNode();
+    body.put("id", a.id());
+    body.put("type", "message");
+    body.put("role", "assistant");
+    body.put("model", a.model());
+    return body;
+  }
+
+  private static void anthropicStop(ObjectNode target, Answer a, OpenAiRequest request) {
+    java.util.Optional<String> stop = a.finishReason().equals("length") ? java.util.Optional.empty()
+        : request.stopIn(a.response().getText());
+    target.put("stop_reason", a.finishReason().equals("length") ? "max_tokens"
+        : stop.isPresent() ? "stop_sequence" : "end_turn");
+    target.put("stop_sequence", stop.orElse(null));
+  }
+
+  /**
+   * The Anthropic Messages streamed answer, whole: {@code message_start} (the message without
+   * content or stop reason), {@code content_block_start}, {@code ping}, one {@code
+   * content_block_delta} with the whole text, {@code content_block_stop}, {@code message_delta}
+   * (the stop reason, the output tokens, and the {@code cascade} field), {@code message_stop}; each
+   * an {@code event:} and a {@code data:} line.
+   */
+  static String anthropicEvents(Answer a, OpenAiRequest request) {
+    StringBuilder out = new StringBuilder();
+    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> {
+      ObjectNode e = JSON.createObjectNode();
+      e.put("type", type);
+      e.setAll(fields);
+      out.append("event: ").append(type).append('\n').append("data: ").append(e).append("\n\n");
+    };
+    ObjectNode start = anthropicHead(a);
+    start.putArray("content");
+    start.putNull("stop_reason");
+    start.putNull("stop_sequence");
+    start.putObject("usage").put("input_tokens", a.promptTokens()).put("output_tokens", 0);
+    event.accept("message_start", JSON.createObjectNode().set("message", start));
+    ObjectNode block = JSON.createObjectNode().put("index", 0);
+    block.putObject("content_block").put("type", "text").put("text", "");
+    event.accept("content_block_start", block);
+    event.accept("ping", JSON.createObjectNode());
+    ObjectNode delta = JSON.createObjectNode().put("index", 0);
+    delta.putObject("delta").put("type", "text_delta").put("text", a.text());
+    event.accept("content_block_delta", delta);
+    event.accept("content_block_stop", JSON.createObjectNode().put("index", 0));
+    ObjectNode end = JSON.createObjectNode();
+    anthropicStop(end.putObject("delta"), a, request);
+    end.putObject("usage").put("output_tokens", a.completionTokens());
+    end.set("cascade", cascade(a.response()));
+    event.accept("message_delta", end);
+    event.accept("message_stop", JSON.createObjectNode());
+    return out.toString();
+  }
+
+  /**
+   * An error in Anthropic's shape, for {@code /v1/messages}: {@code {"type": "error", "error":
+   * {"type", "message"}}}, the type Anthropic gives the status.
+   */
+  static String anthropicError(int status, String message) {
+    String type = switch (status) {
+      case 400, 405, 409, 415 -> "invalid_request_error";
+      case 401 -> "authentication_error";
+      case 403 -> "permission_error";
+      case 404 -> "not_found_error";
+      case 413 -> "request_too_large";
+      case 429 -> "rate_limit_error";
+      case 503 -> "overloaded_error";
+      default -> "api_error";
+    };
+    ObjectNode body = JSON.createObjectNode().put("type", "error");
+    body.putObject("error").put("type", type).put("message", message);
+    return body.toString();
   }
 
   /** {@code GET /v1/models}: the cascade. */

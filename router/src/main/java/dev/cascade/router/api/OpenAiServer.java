@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OpenAI-compatible HTTP door (Javalin on Jetty): {@code POST /v1/completions}, {@code POST
- * /v1/chat/completions}, {@code POST /v1/responses} (each plain or {@code stream: true}), {@code GET /v1/models} and {@code
+ * /v1/chat/completions}, {@code POST /v1/responses}, Anthropic's {@code POST /v1/messages} (each
+ * plain or {@code stream: true}), {@code GET /v1/models} and {@code
  * GET /v1/models/cascade}, and its own {@code POST /v1/feedback}. It takes the gRPC door's path:
  * the request goes onto the requests topic through the same {@link RequestChannel}, and the call
  * waits, without holding a thread, for the response with its request id.
@@ -71,6 +72,8 @@ final class OpenAiServer {
   private static final String HEALTH_LIVE = "{\"status\":\"LIVE\"}";
   /** Seconds a refused caller should wait (a key over its limit), for {@code Retry-After}; absent: 1. */
   private static final String RETRY_AFTER_S = "cascade.openai.retry-after-s";
+  /** Anthropic's Messages API, whose calls are answered (errors too) in Anthropic's shapes. */
+  static final String ANTHROPIC_MESSAGES_PATH = "/v1/messages";
   /** The start of a Responses API call's request id (and its answer's {@code id}), as OpenAI's. */
   static final String RESPONSE_ID_PREFIX = "resp_";
   /** The id a generation call's request got (its answer's id), for the log line of a failure. */
@@ -216,9 +219,10 @@ final class OpenAiServer {
         return connector;
       });
       config.routes.before(this::admit);
-      config.routes.post("/v1/completions", ctx -> generate(ctx, false));
-      config.routes.post("/v1/chat/completions", ctx -> generate(ctx, true));
-      config.routes.post("/v1/responses", ctx -> generate(ctx, null));
+      config.routes.post("/v1/completions", ctx -> generate(ctx, OpenAiRequest.Api.COMPLETIONS));
+      config.routes.post("/v1/chat/completions", ctx -> generate(ctx, OpenAiRequest.Api.CHAT));
+      config.routes.post("/v1/responses", ctx -> generate(ctx, OpenAiRequest.Api.RESPONSES));
+      config.routes.post(ANTHROPIC_MESSAGES_PATH, ctx -> generate(ctx, OpenAiRequest.Api.MESSAGES));
       if (feedback != null) {
         config.routes.post("/v1/feedback", this::feedback);
       }
@@ -358,8 +362,8 @@ final class OpenAiServer {
     ctx.attribute(KEY_NAME, name);
   }
 
-  /** A generation call: {@code chat} says which endpoint, null for {@code /v1/responses}. */
-  private void generate(Context ctx, Boolean chat) {
+  /** A generation call to {@code api}'s endpoint. */
+  private void generate(Context ctx, OpenAiRequest.Api api) {
     // Counted like a gRPC Generate call: every authenticated call, whatever its outcome.
     String keyName = ctx.attribute(KEY_NAME);
     if (keyName != null) {
@@ -372,14 +376,23 @@ final class OpenAiServer {
       }
     }
     byte[] body = ctx.bodyAsBytes();
-    OpenAiRequest parsed = chat == null ? OpenAiRequest.responses(OpenAiRequest.object(OpenAiRequest.utf8(body)), LIMITS)
-        : OpenAiRequest.parse(OpenAiRequest.utf8(body), chat, LIMITS);
+    String text = OpenAiRequest.utf8(body);
+    OpenAiRequest parsed = switch (api) {
+      case COMPLETIONS, CHAT -> OpenAiRequest.parse(text, api == OpenAiRequest.Api.CHAT, LIMITS);
+      case RESPONSES -> OpenAiRequest.responses(OpenAiRequest.object(text), LIMITS);
+      case MESSAGES -> OpenAiRequest.anthropicMessages(OpenAiRequest.object(text), LIMITS);
+    };
     model(parsed.model());
     // A transcript keeps the newest turns that no model refuses as too long; any other problem is
     // the validator's to report below.
     OpenAiRequest request = settings.chatTranscript() == null ? parsed : settings.chatTranscript().apply(parsed,
         p -> validator.promptProblem(p).filter(dev.cascade.models.TextGenerator::overTokenLimit).isEmpty());
-    String prefix = chat == null ? RESPONSE_ID_PREFIX : chat ? "chatcmpl-" : "cmpl-";
+    String prefix = switch (api) {
+      case COMPLETIONS -> "cmpl-";
+      case CHAT -> "chatcmpl-";
+      case RESPONSES -> RESPONSE_ID_PREFIX;
+      case MESSAGES -> "msg_";
+    };
     String idempotencyKey = ctx.header(IdempotencyKeys.HEADER);
     if (idempotencyKey != null && IdempotencyKeys.problem(idempotencyKey) != null) {
       throw OpenAiError.invalid(null, "invalid_value", IdempotencyKeys.problem(idempotencyKey));
@@ -526,11 +539,17 @@ final class OpenAiServer {
     OpenAiResponses.headers(response).forEach(ctx::header);
     if (request.stream()) {
       ctx.status(200).header("Cache-Control", "no-cache").contentType("text/event-stream; charset=utf-8")
-          .result(request.responses() ? OpenAiResponses.responseEvents(answer, request)
-              : OpenAiResponses.stream(answer, request.chat(), request.includeUsage()));
+          .result(switch (request.api()) {
+            case RESPONSES -> OpenAiResponses.responseEvents(answer, request);
+            case MESSAGES -> OpenAiResponses.anthropicEvents(answer, request);
+            default -> OpenAiResponses.stream(answer, request.chat(), request.includeUsage());
+          });
     } else {
-      json(ctx, 200, request.responses() ? OpenAiResponses.response(answer, request).toString()
-          : OpenAiResponses.body(answer, request.chat()));
+      json(ctx, 200, switch (request.api()) {
+        case RESPONSES -> OpenAiResponses.response(answer, request).toString();
+        case MESSAGES -> OpenAiResponses.anthropicMessage(answer, request).toString();
+        default -> OpenAiResponses.body(answer, request.chat());
+      });
     }
   }
 
@@ -540,7 +559,7 @@ final class OpenAiServer {
    */
   String servedMethods(String path) {
     return switch (path) {
-      case "/v1/completions", "/v1/chat/completions", "/v1/responses" -> "POST";
+      case "/v1/completions", "/v1/chat/completions", "/v1/responses", ANTHROPIC_MESSAGES_PATH -> "POST";
       case "/v1/feedback" -> feedback == null ? null : "POST";
       case "/v1/models" -> "GET, HEAD";
       default -> path.startsWith("/v1/models/") && path.length() > 11 && path.indexOf('/', 11) < 0 ? "GET, HEAD" : null;
@@ -646,7 +665,8 @@ final class OpenAiServer {
   private static OpenAiError unknownPath(Context ctx) {
     return new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
         + ctx.path() + "); this router serves POST /v1/completions, POST /v1/chat/completions, POST /v1/responses,"
-        + " GET /v1/models, GET /v1/models/cascade, POST /v1/feedback, GET /health, GET /health/live");
+        + " POST /v1/messages, GET /v1/models, GET /v1/models/cascade, POST /v1/feedback, GET /health,"
+        + " GET /health/live");
   }
 
   private static void error(Context ctx, OpenAiError e) {
@@ -668,7 +688,8 @@ final class OpenAiServer {
       // A client retries on its pooled connection; closed, the retry opens one to another instance.
       ctx.header("Connection", "close");
     }
-    json(ctx, e.status(), e.toJson());
+    json(ctx, e.status(), ANTHROPIC_MESSAGES_PATH.equals(ctx.path())
+        ? OpenAiResponses.anthropicError(e.status(), e.getMessage()) : e.toJson());
   }
 
   private static void json(Context ctx, int status, String body) {

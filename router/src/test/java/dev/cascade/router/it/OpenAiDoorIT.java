@@ -199,6 +199,31 @@ class OpenAiDoorIT {
   }
 
   @Test
+  void anAnthropicMessagesCallIsAnsweredWithTheServedModelsTextPlainAndStreamed() {
+    Example e = test.get(22);
+    com.anthropic.client.AnthropicClient anthropic = com.anthropic.client.okhttp.AnthropicOkHttpClient.builder()
+        .baseUrl("http://127.0.0.1:" + doors.httpPort()).apiKey(KEY).maxRetries(0).timeout(Duration.ofSeconds(60))
+        .build();
+    com.anthropic.models.messages.MessageCreateParams params = com.anthropic.models.messages.MessageCreateParams
+        .builder().model("cascade").maxTokens(40).system("ignored by the cascade").addUserMessage(e.prompt()).build();
+    com.anthropic.models.messages.Message m = anthropic.messages().create(params);
+    m.validate();
+    assertThat(m.id()).startsWith("msg_");
+    RoutingOutcome o = outcomes(List.of(m.id())).get(m.id());
+    assertThat(o.getPrompt()).isEqualTo(e.prompt());
+    assertThat(m.content().get(0).asText().text()).isEqualTo(servedText(o));
+    assertThat(m.usage().outputTokens()).isEqualTo(servedTokens(o));
+    assertThat(m.usage().inputTokens()).isEqualTo(tokenizer.encodePrompt(e.prompt()).length);
+    StringBuilder streamed = new StringBuilder();
+    try (com.anthropic.core.http.StreamResponse<com.anthropic.models.messages.RawMessageStreamEvent> stream =
+        anthropic.messages().createStreaming(params)) {
+      stream.stream().forEach(ev -> ev.contentBlockDelta().flatMap(d -> d.delta().text())
+          .ifPresent(t -> streamed.append(t.text())));
+    }
+    assertThat(streamed).hasToString(servedText(o));
+  }
+
+  @Test
   void streamedChatAndCompletionCarryTheSameAnswerThenAFinishReason() {
     Example e = test.get(30);
     List<ChatCompletionChunk> chunks = new ArrayList<>();
