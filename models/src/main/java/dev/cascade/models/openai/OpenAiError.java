@@ -89,6 +89,36 @@ public final class OpenAiError extends RuntimeException {
         + (contentLength > 0 ? " (" + contentLength + " bytes)" : "") + " is over the limit of " + limit + " bytes");
   }
 
+  /** Where Anthropic's Messages API is served, whose errors take {@link #toAnthropicJson}'s shape. */
+  public static final String ANTHROPIC_MESSAGES_PATH = "/v1/messages";
+
+  /**
+   * The body in Anthropic's shape, for its Messages API: {@code {"type": "error", "error": {"type",
+   * "message"}}}, the type Anthropic gives the status ({@code api_error} for one it has none for,
+   * such as a 408).
+   */
+  public String toAnthropicJson() {
+    String anthropicType = switch (status) {
+      case 400, 405, 409, 415 -> "invalid_request_error";
+      case 401 -> "authentication_error";
+      case 403 -> "permission_error";
+      case 404 -> "not_found_error";
+      case 413 -> "request_too_large";
+      case 429 -> "rate_limit_error";
+      case 503 -> "overloaded_error";
+      default -> "api_error";
+    };
+    com.fasterxml.jackson.databind.node.ObjectNode body =
+        com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode().put("type", "error");
+    body.putObject("error").put("type", anthropicType).put("message", getMessage());
+    return body.toString();
+  }
+
+  /** The body of an error on {@code path}: Anthropic's shape on its Messages API, else OpenAI's. */
+  public String toJson(String path) {
+    return ANTHROPIC_MESSAGES_PATH.equals(path) ? toAnthropicJson() : toJson();
+  }
+
   /** The body: {@code {"error": {"message", "type", "param", "code"}}}. */
   public String toJson() {
     com.fasterxml.jackson.databind.node.ObjectNode body =

@@ -20,7 +20,10 @@ import java.util.function.BooleanSupplier;
 /**
  * The large-model server's OpenAI-compatible HTTP door (Javalin): {@code POST /v1/completions},
  * {@code POST /v1/chat/completions} and {@code GET /v1/models}, enough for any OpenAI completions or
- * chat client, and for the router's {@code openai://} targets (either {@code api}).
+ * chat client, and for the router's {@code openai://} targets (either {@code api}); and Anthropic's
+ * {@code POST /v1/messages} (read by {@link OpenAiRequest#anthropicMessages}, answered as a {@code
+ * message}, errors in Anthropic's shape), for Anthropic's clients and the router's {@code
+ * anthropic://} targets.
  *
  * <p>A chat completion is read by the router door's {@link OpenAiRequest#chat} too: the model
  * answers the last message with role {@code user} (framed by its card's {@code prompt_template},
@@ -76,8 +79,9 @@ public final class OpenAiHttpServer implements AutoCloseable {
           throw tooLarge(ctx);
         }
       });
-      config.routes.post("/v1/completions", ctx -> answer(ctx, false));
-      config.routes.post("/v1/chat/completions", ctx -> answer(ctx, true));
+      config.routes.post("/v1/completions", ctx -> answer(ctx, OpenAiRequest.Api.COMPLETIONS));
+      config.routes.post("/v1/chat/completions", ctx -> answer(ctx, OpenAiRequest.Api.CHAT));
+      config.routes.post(OpenAiError.ANTHROPIC_MESSAGES_PATH, ctx -> answer(ctx, OpenAiRequest.Api.MESSAGES));
       config.routes.get("/v1/models", this::models);
       config.routes.get("/v1/models/{model}", this::model);
       config.routes.get("/health", ctx -> ctx.status(ready.getAsBoolean() ? 200 : 503));
@@ -156,7 +160,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
         .put("max_new_tokens", info.maxNewTokensLimit());
   }
 
-  private void answer(Context ctx, boolean chat) {
+  private void answer(Context ctx, OpenAiRequest.Api api) {
+    boolean chat = api != OpenAiRequest.Api.COMPLETIONS;
     if (!ready.getAsBoolean()) {
       throw new OpenAiError(503, "server_error", null, "not_ready", "the server is not ready");
     }
@@ -173,7 +178,11 @@ public final class OpenAiHttpServer implements AutoCloseable {
     ModelInfo info = generations.generator().info();
     OpenAiRequest.Limits limits = new OpenAiRequest.Limits(info.maxNewTokensLimit(),
         " (the most " + info.name() + " generates)", Integer.MAX_VALUE, Integer.MAX_VALUE);
-    OpenAiRequest request = chat ? OpenAiRequest.chat(body, limits) : OpenAiRequest.completion(body, limits);
+    OpenAiRequest request = switch (api) {
+      case MESSAGES -> OpenAiRequest.anthropicMessages(body, limits);
+      case CHAT -> OpenAiRequest.chat(body, limits);
+      default -> OpenAiRequest.completion(body, limits);
+    };
     if (request.stream()) {
       throw OpenAiError.unsupported("stream", "stream: streaming is not supported by this server");
     }
@@ -203,7 +212,8 @@ public final class OpenAiHttpServer implements AutoCloseable {
                   String.valueOf(status.getDescription()));
             });
           } else {
-            json(ctx, 200, completion(id, request, result.generation(), maxTokens));
+            json(ctx, 200, api == OpenAiRequest.Api.MESSAGES ? message(id, request, result.generation(), maxTokens)
+                : completion(id, request, result.generation(), maxTokens));
           }
           return null;
         }));
@@ -234,13 +244,33 @@ public final class OpenAiHttpServer implements AutoCloseable {
     return body;
   }
 
+  /**
+   * An Anthropic Messages answer: a {@code message} with one {@code text} block, cut before the first
+   * stop sequence (then {@code stop_reason} {@code stop_sequence}, naming it), {@code max_tokens}
+   * when the model generated as many tokens as it was allowed, else {@code end_turn}; {@code usage}
+   * as a completion's.
+   */
+  private ObjectNode message(String id, OpenAiRequest request, Generation g, int maxTokens) {
+    ObjectNode body = JSON.createObjectNode().put("id", "msg_" + id).put("type", "message").put("role", "assistant")
+        .put("model", modelName());
+    Optional<String> stop = request.stopIn(g.text());
+    body.putArray("content").addObject().put("type", "text").put("text", request.cutAtStop(g.text()).orElse(g.text()));
+    body.put("stop_reason", stop.isPresent() ? "stop_sequence" : g.tokens().length >= maxTokens ? "max_tokens"
+        : "end_turn");
+    body.put("stop_sequence", stop.orElse(null));
+    int promptTokens = generations.generator().promptTokens(request.prompt()).orElse(0);
+    body.putObject("usage").put("input_tokens", promptTokens).put("output_tokens", g.tokens().length);
+    return body;
+  }
+
   private static OpenAiError tooLarge(Context ctx) {
     return OpenAiError.tooLarge(ctx.contentLength(), MAX_BODY_BYTES);
   }
 
   private static void unknownPath(Context ctx) {
     error(ctx, new OpenAiError(404, "invalid_request_error", null, "unknown_url", "Invalid URL (" + ctx.method() + " "
-        + ctx.path() + "); this server serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models,"
+        + ctx.path() + "); this server serves POST /v1/completions, POST /v1/chat/completions, POST /v1/messages,"
+        + " GET /v1/models,"
         + " GET /v1/models/{model} and GET /health"));
   }
 
@@ -256,7 +286,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
     if (e.shouldRetry() != null) {
       ctx.header("x-should-retry", e.shouldRetry()); // as the router's door: OpenAI's clients obey it over their own rule
     }
-    ctx.status(e.status()).contentType("application/json").result(e.toJson());
+    ctx.status(e.status()).contentType("application/json").result(e.toJson(ctx.path()));
   }
 
   @Override

@@ -349,6 +349,43 @@ class LargeModelServerProtocolsTest {
   }
 
   @Test
+  void anthropicMessagesAnswerTheLastUserMessageLikeTheModelWithAnthropicsErrors() throws Exception {
+    int limit = large.info().maxNewTokensLimit();
+    Generation expected = large.generate(List.of("the quick brown fox"), limit).get(0);
+    HttpResponse<String> response = post("/messages", "{\"model\":\"large\",\"max_tokens\":" + limit
+        + ",\"system\":\"be brief\",\"messages\":[{\"role\":\"user\",\"content\":\"a cat\"},"
+        + "{\"role\":\"assistant\",\"content\":\"k a t\"},{\"role\":\"user\",\"content\":\"the quick brown fox\"}]}");
+    assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+    JsonNode body = JSON.readTree(response.body());
+    assertThat(body.path("type").asText()).isEqualTo("message");
+    assertThat(body.path("id").asText()).startsWith("msg_");
+    assertThat(body.path("role").asText()).isEqualTo("assistant");
+    assertThat(body.path("content").path(0).path("type").asText()).isEqualTo("text");
+    assertThat(body.path("content").path(0).path("text").asText()).isEqualTo(expected.text());
+    assertThat(body.path("stop_reason").asText()).isEqualTo(expected.tokens().length >= limit ? "max_tokens"
+        : "end_turn");
+    assertThat(body.path("usage").path("output_tokens").asInt()).isEqualTo(expected.tokens().length);
+    assertThat(body.path("usage").path("input_tokens").asInt())
+        .isEqualTo(large.promptTokens("the quick brown fox").orElseThrow());
+    JsonNode two = JSON.readTree(post("/messages", "{\"messages\":[{\"role\":\"user\",\"content\":"
+        + "\"the quick brown fox\"}],\"max_tokens\":2}").body());
+    assertThat(two.path("content").path(0).path("text").asText())
+        .isEqualTo(large.generate(List.of("the quick brown fox"), 2).get(0).text());
+    assertThat(two.path("stop_reason").asText()).isEqualTo("max_tokens");
+    // Errors in Anthropic's shape, naming the field.
+    HttpResponse<String> noLimit = post("/messages", "{\"messages\":[{\"role\":\"user\",\"content\":\"cat\"}]}");
+    assertThat(noLimit.statusCode()).isEqualTo(400);
+    JsonNode error = JSON.readTree(noLimit.body());
+    assertThat(error.path("type").asText()).isEqualTo("error");
+    assertThat(error.path("error").path("type").asText()).isEqualTo("invalid_request_error");
+    assertThat(error.path("error").path("message").asText()).startsWith("max_tokens:");
+    HttpResponse<String> unknown = post("/messages", "{\"model\":\"claude\",\"max_tokens\":2,\"messages\":"
+        + "[{\"role\":\"user\",\"content\":\"cat\"}]}");
+    assertThat(unknown.statusCode()).isEqualTo(404);
+    assertThat(JSON.readTree(unknown.body()).path("error").path("type").asText()).isEqualTo("not_found_error");
+  }
+
+  @Test
   void badOpenAiRequestsGetOpenAiErrors() throws Exception {
     int limit = large.info().maxNewTokensLimit();
     HttpResponse<String> unknownModel = post("{\"model\":\"gpt-4\",\"prompt\":\"cat\"}");

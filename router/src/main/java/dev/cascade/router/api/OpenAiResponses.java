@@ -344,26 +344,6 @@ final class OpenAiResponses {
     return out.toString();
   }
 
-  /**
-   * An error in Anthropic's shape, for {@code /v1/messages}: {@code {"type": "error", "error":
-   * {"type", "message"}}}, the type Anthropic gives the status.
-   */
-  static String anthropicError(int status, String message) {
-    String type = switch (status) {
-      case 400, 405, 409, 415 -> "invalid_request_error";
-      case 401 -> "authentication_error";
-      case 403 -> "permission_error";
-      case 404 -> "not_found_error";
-      case 413 -> "request_too_large";
-      case 429 -> "rate_limit_error";
-      case 503 -> "overloaded_error";
-      default -> "api_error";
-    };
-    ObjectNode body = JSON.createObjectNode().put("type", "error");
-    body.putObject("error").put("type", type).put("message", message);
-    return body.toString();
-  }
-
   /** {@code GET /v1/models}: the cascade. */
   static String models(long createdSeconds) {
     ObjectNode body = JSON.createObjectNode();

@@ -73,7 +73,7 @@ final class OpenAiServer {
   /** Seconds a refused caller should wait (a key over its limit), for {@code Retry-After}; absent: 1. */
   private static final String RETRY_AFTER_S = "cascade.openai.retry-after-s";
   /** Anthropic's Messages API, whose calls are answered (errors too) in Anthropic's shapes. */
-  static final String ANTHROPIC_MESSAGES_PATH = "/v1/messages";
+  static final String ANTHROPIC_MESSAGES_PATH = OpenAiError.ANTHROPIC_MESSAGES_PATH;
   /** The start of a Responses API call's request id (and its answer's {@code id}), as OpenAI's. */
   static final String RESPONSE_ID_PREFIX = "resp_";
   /** The id a generation call's request got (its answer's id), for the log line of a failure. */
@@ -688,8 +688,7 @@ final class OpenAiServer {
       // A client retries on its pooled connection; closed, the retry opens one to another instance.
       ctx.header("Connection", "close");
     }
-    json(ctx, e.status(), ANTHROPIC_MESSAGES_PATH.equals(ctx.path())
-        ? OpenAiResponses.anthropicError(e.status(), e.getMessage()) : e.toJson());
+    json(ctx, e.status(), e.toJson(ctx.path()));
   }
 
   private static void json(Context ctx, int status, String body) {

@@ -118,10 +118,10 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print the summary as one JSON object on standard output.")
   boolean json;
 
-  @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai|openai-chat", defaultValue = "cascade",
+  @Option(names = "--large-protocol", paramLabel = "cascade|kserve|openai|openai-chat|anthropic", defaultValue = "cascade",
       description = {"How the router reaches the demo's large-model server: cascade (cascade.v1.LargeModel over gRPC), "
-          + "kserve (KServe v2 over gRPC), openai (OpenAI-compatible /v1/completions over HTTP) or openai-chat (its"
-          + " /v1/chat/completions) (default: ${DEFAULT-VALUE})."})
+          + "kserve (KServe v2 over gRPC), openai (OpenAI-compatible /v1/completions over HTTP), openai-chat (its"
+          + " /v1/chat/completions) or anthropic (Anthropic's /v1/messages) (default: ${DEFAULT-VALUE})."})
   String largeProtocol;
 
   @Option(names = "--serve", description = {"After the summary, keep the broker, the large-model server and the router running "
@@ -398,6 +398,8 @@ final class DemoCommand implements Callable<Integer> {
         case KSERVE -> "kserve://127.0.0.1:" + largeServer.port() + "/" + large.info().name();
         case OPENAI -> "openai://127.0.0.1:" + largeServer.serveHttp("127.0.0.1", 0).httpPort() + "/v1?model="
             + large.info().name() + (chat ? "&api=chat" : "");
+        case ANTHROPIC -> "anthropic://127.0.0.1:" + largeServer.serveHttp("127.0.0.1", 0).httpPort() + "/v1?model="
+            + large.info().name();
       };
       List<String> tierNames = List.of("small", dev.cascade.router.routing.RoutingRecords.LARGE);
       if (tiers != null) {
@@ -561,7 +563,8 @@ final class DemoCommand implements Callable<Integer> {
         return p;
       }
     }
-    throw new IllegalArgumentException("--large-protocol: one of cascade, kserve, openai, openai-chat, was " + name);
+    throw new IllegalArgumentException("--large-protocol: one of cascade, kserve, openai, openai-chat, anthropic, was "
+        + name);
   }
 
   /** The first {@code --requests} examples, or all of them. */

@@ -98,8 +98,8 @@ public final class CascadeConfig {
       "empty or one of " + dev.cascade.router.escalation.LargeTarget.FORMS,
       "the large model: host:port or cascade://host:port (cascade.v1.LargeModel), kserve://host:port/MODEL (KServe v2"
           + " gRPC), openai://host:port/v1?model=NAME (OpenAI-compatible /v1/completions, &api=chat for"
-          + " /v1/chat/completions; openais:// for https);"
-          + " empty means the embedded one (demo)");
+          + " /v1/chat/completions; openais:// for https), anthropic://host:port/v1?model=NAME (Anthropic's"
+          + " /v1/messages; anthropics:// for https); empty means the embedded one (demo)");
   public static final ConfigKey<List<dev.cascade.router.escalation.EscalationTiers.Target>> TIERS = new ConfigKey<>(
       "tiers", "", CascadeConfig::checkedTiers, t -> true, "NAME=TARGET,NAME=TARGET,...",
       "the models after the small one, in cascade order, each NAME=TARGET (TARGET as large.target); empty: two"
@@ -112,7 +112,8 @@ public final class CascadeConfig {
   public static final ConfigKey<String> LARGE_KSERVE_MAX_TOKENS_INPUT = ConfigKey.string("large.kserve.max-tokens-input",
       "max_tokens", "kserve:// targets: the INT32 input tensor carrying the token limit; empty: not sent");
   public static final ConfigKey<String> LARGE_OPENAI_API_KEY_FILE = ConfigKey.string("large.openai.api-key-file", "",
-      "openai:// targets: file holding the API key, sent as 'Authorization: Bearer KEY'; empty: none");
+      "openai:// and anthropic:// targets: file holding the API key, sent as 'Authorization: Bearer KEY' (anthropic://:"
+          + " as 'x-api-key: KEY'); empty: none");
   public static final ConfigKey<Integer> LARGE_MAX_NEW_TOKENS = ConfigKey.intInRange("large.max-new-tokens", 0, 0, 1_000_000,
       "the large model's token limit; escalations ask for at most this. 0: ask the server (LargeModel/Info; kserve://"
           + " and openai:// targets cannot say, so 0 there means no limit)");

@@ -83,6 +83,8 @@ public final class LargeModelTransports {
       case KSERVE -> new KServeTransport(channel(target, options), true, target.model(), options.tensors());
       case OPENAI -> new OpenAiTransport(target.baseUri(), target.model(), options.apiKey(),
           target.tls() ? options.sslContext() : null, target.chat());
+      case ANTHROPIC -> new OpenAiTransport(target.baseUri(), target.model(), options.apiKey(),
+          target.tls() ? options.sslContext() : null, OpenAiTransport.Api.MESSAGES);
     };
   }
 

@@ -20,7 +20,10 @@ import java.util.Map;
  *   <li>{@code openai://host:port[/PATH]?model=NAME} (or {@code openais://} or {@code &tls=true} for
  *       https): an OpenAI-compatible {@code POST PATH/completions}, PATH {@code /v1} by default; with
  *       {@code &api=chat}, {@code POST PATH/chat/completions} instead, the prompt as the one user
- *       message (for a chat model whose server applies its chat template).</li>
+ *       message (for a chat model whose server applies its chat template);</li>
+ *   <li>{@code anthropic://host:port[/PATH]?model=NAME} (or {@code anthropics://} or {@code &tls=true}
+ *       for https): Anthropic's Messages API, {@code POST PATH/messages}, the prompt as the one user
+ *       message, PATH {@code /v1} by default.</li>
  * </ul>
  *
  * <p>gRPC targets (cascade, kserve) use TLS when {@code large.tls.trust-store} is set, as before.
@@ -28,9 +31,9 @@ import java.util.Map;
  * @param protocol the protocol
  * @param host the host name or address (IPv6 literals without brackets)
  * @param port the port
- * @param model the model name (kserve, openai); empty for cascade
- * @param basePath the HTTP path prefix (openai), e.g. {@code /v1}; empty otherwise
- * @param tls whether an openai target is https (gRPC targets follow {@code large.tls.*})
+ * @param model the model name (kserve, openai, anthropic); empty for cascade
+ * @param basePath the HTTP path prefix (openai, anthropic), e.g. {@code /v1}; empty otherwise
+ * @param tls whether an openai or anthropic target is https (gRPC targets follow {@code large.tls.*})
  * @param chat whether an openai target is asked through its chat endpoint ({@code api=chat})
  */
 public record LargeTarget(Protocol protocol, String host, int port, String model, String basePath, boolean tls,
@@ -43,7 +46,7 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
 
   /** The protocols a large model is reached by. */
   public enum Protocol {
-    CASCADE, KSERVE, OPENAI;
+    CASCADE, KSERVE, OPENAI, ANTHROPIC;
 
     /** The URI scheme, lower case. */
     public String scheme() {
@@ -53,7 +56,8 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
 
   /** The accepted forms, for error messages. */
   public static final String FORMS = "host:port, cascade://host:port, kserve://host:port/MODEL,"
-      + " openai://host:port/v1?model=NAME (openais:// or &tls=true for https; &api=chat for the chat endpoint)";
+      + " openai://host:port/v1?model=NAME (openais:// or &tls=true for https; &api=chat for the chat endpoint),"
+      + " anthropic://host:port/v1?model=NAME (anthropics:// or &tls=true for https)";
 
   /** Parses {@code text}, failing with a {@link ConfigException} on {@code large.target}. */
   public static LargeTarget parse(String text) {
@@ -104,12 +108,14 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
         }
         return new LargeTarget(Protocol.KSERVE, host(uri), uri.getPort(), model, "", false);
       }
-      case "openai", "openais" -> {
+      case "openai", "openais", "anthropic", "anthropics" -> {
+        boolean anthropic = scheme.startsWith("anthropic");
+        String plain = anthropic ? "anthropic" : "openai";
         String model = query.getOrDefault("model", "");
         if (model.isBlank()) {
-          throw bad(key, t, "an openai target names its model: openai://host:port/v1?model=NAME");
+          throw bad(key, t, "an " + plain + " target names its model: " + plain + "://host:port/v1?model=NAME");
         }
-        boolean tls = scheme.equals("openais");
+        boolean tls = scheme.endsWith("s");
         String tlsParam = query.get("tls");
         if (tlsParam != null) {
           if (!tlsParam.equals("true") && !tlsParam.equals("false")) {
@@ -118,20 +124,25 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
           tls = tls || tlsParam.equals("true");
         }
         String api = query.getOrDefault("api", "completions");
+        if (anthropic && query.containsKey("api")) {
+          throw bad(key, t, "an anthropic target speaks the Messages API only: no api parameter");
+        }
         if (!api.equals("completions") && !api.equals("chat")) {
           throw bad(key, t, "api is completions (POST /v1/completions, the default) or chat (POST"
               + " /v1/chat/completions), was '" + api + "'");
         }
         for (String name : query.keySet()) {
           if (!name.equals("model") && !name.equals("tls") && !name.equals("api")) {
-            throw bad(key, t, "unknown query parameter '" + name + "' (known: model, tls, api)");
+            throw bad(key, t, "unknown query parameter '" + name + "' (known: model, tls"
+                + (anthropic ? "" : ", api") + ")");
           }
         }
         String base = isBlank(path) || path.equals("/") ? "/v1" : path;
         while (base.length() > 1 && base.endsWith("/")) {
           base = base.substring(0, base.length() - 1);
         }
-        return new LargeTarget(Protocol.OPENAI, host(uri), uri.getPort(), model, base, tls, api.equals("chat"));
+        return new LargeTarget(anthropic ? Protocol.ANTHROPIC : Protocol.OPENAI, host(uri), uri.getPort(), model, base,
+            tls, api.equals("chat"));
       }
       default -> throw bad(key, t, "unknown scheme '" + scheme + "'");
     }
@@ -142,7 +153,7 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
     return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
   }
 
-  /** For an openai target, the base URL, e.g. {@code http://host:8000/v1}. */
+  /** For an openai or anthropic target, the base URL, e.g. {@code http://host:8000/v1}. */
   public URI baseUri() {
     return URI.create((tls ? "https" : "http") + "://" + authority() + basePath);
   }
@@ -154,6 +165,7 @@ public record LargeTarget(Protocol protocol, String host, int port, String model
       case KSERVE -> "kserve://" + authority() + "/" + model;
       case OPENAI -> (tls ? "openais" : "openai") + "://" + authority() + basePath + "?model=" + model
           + (chat ? "&api=chat" : "");
+      case ANTHROPIC -> (tls ? "anthropics" : "anthropic") + "://" + authority() + basePath + "?model=" + model;
     };
   }
 

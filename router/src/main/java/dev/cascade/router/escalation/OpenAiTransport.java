@@ -23,7 +23,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code choices[0].text}; with {@code api=chat}, one {@code POST /v1/chat/completions} with the
  * prompt as the one {@code user} message (a chat model's server then frames it with the model's
  * chat template), the answer read from {@code choices[0].message.content}. An API key, when given,
- * goes as {@code Authorization: Bearer KEY}.
+ * goes as {@code Authorization: Bearer KEY}. With {@link Api#MESSAGES} ({@code anthropic://}), it
+ * speaks Anthropic's Messages API instead: one {@code POST /v1/messages} with the prompt as the one
+ * {@code user} message, {@code max_tokens} and {@code temperature: 0}, the answer the text of the
+ * reply's {@code text} blocks, {@code usage.output_tokens} and {@code usage.input_tokens}; the key
+ * goes as {@code x-api-key}, with {@code anthropic-version: 2023-06-01}.
  *
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
@@ -39,8 +43,21 @@ public final class OpenAiTransport implements LargeModelTransport {
   private final URI base;
   private final String model;
   private final String apiKey;
-  /** Whether it asks the chat endpoint ({@code api=chat}) rather than completions. */
-  private final boolean chat;
+  /** The endpoints it may ask. */
+  public enum Api {
+    /** {@code POST /completions}. */
+    COMPLETIONS,
+    /** {@code POST /chat/completions} ({@code api=chat}). */
+    CHAT,
+    /** Anthropic's {@code POST /messages} ({@code anthropic://}). */
+    MESSAGES
+  }
+
+  /** The version of Anthropic's API the Messages calls are written for (its {@code anthropic-version} header). */
+  static final String ANTHROPIC_VERSION = "2023-06-01";
+
+  /** The endpoint it asks. */
+  private final Api api;
   private final HttpClient http;
   private final ExecutorService executor;
 
@@ -59,9 +76,14 @@ public final class OpenAiTransport implements LargeModelTransport {
    *     message) rather than {@code POST /v1/completions}
    */
   public OpenAiTransport(URI base, String model, String apiKey, javax.net.ssl.SSLContext sslContext, boolean chat) {
+    this(base, model, apiKey, sslContext, chat ? Api.CHAT : Api.COMPLETIONS);
+  }
+
+  /** @param api the endpoint to ask */
+  public OpenAiTransport(URI base, String model, String apiKey, javax.net.ssl.SSLContext sslContext, Api api) {
     this.base = base;
     this.model = model;
-    this.chat = chat;
+    this.api = api;
     this.apiKey = apiKey == null ? "" : apiKey.strip();
     AtomicInteger threads = new AtomicInteger();
     // The client's own daemon threads, so a forgotten close never holds the JVM up.
@@ -83,22 +105,26 @@ public final class OpenAiTransport implements LargeModelTransport {
   /** The request body for one prompt. */
   String body(String prompt, int maxNewTokens) {
     ObjectNode body = JSON.createObjectNode().put("model", model);
-    if (chat) {
-      body.putArray("messages").addObject().put("role", "user").put("content", prompt);
-    } else {
+    if (api == Api.COMPLETIONS) {
       body.put("prompt", prompt);
+    } else {
+      body.putArray("messages").addObject().put("role", "user").put("content", prompt);
     }
-    // max_tokens on both: servers of the chat API take it too (OpenAI's own as a deprecated alias).
-    body.put("max_tokens", maxNewTokens)
-        .put("temperature", 0)
-        .put("n", 1)
-        .put("stream", false);
-    return body.toString();
+    // max_tokens on all three: servers of the chat API take it too (OpenAI's own as a deprecated alias).
+    body.put("max_tokens", maxNewTokens).put("temperature", 0);
+    if (api != Api.MESSAGES) {
+      body.put("n", 1); // not a Messages API field
+    }
+    return body.put("stream", false).toString();
   }
 
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
-    HttpRequest request = request(chat ? "/chat/completions" : "/completions", deadline)
+    HttpRequest request = request(switch (api) {
+      case COMPLETIONS -> "/completions";
+      case CHAT -> "/chat/completions";
+      case MESSAGES -> "/messages";
+    }, deadline)
         .header("Content-Type", "application/json")
         .header("X-Request-Id", requestId)
         .POST(HttpRequest.BodyPublishers.ofString(body(prompt, maxNewTokens), StandardCharsets.UTF_8))
@@ -106,10 +132,44 @@ public final class OpenAiTransport implements LargeModelTransport {
     return send(request).thenApply(response -> {
       JsonNode reply = parse(response.body());
       JsonNode usage = reply.path("usage");
-      return Reply.text(chat ? textAt(reply, "chat completion reply", "message", "content") : textOf(reply),
-          count(usage.path("completion_tokens")),
-          count(usage.path("prompt_tokens")));
+      return switch (api) {
+        case MESSAGES -> Reply.text(messageText(reply), count(usage.path("output_tokens")),
+            count(usage.path("input_tokens")));
+        case CHAT -> Reply.text(textAt(reply, "chat completion reply", "message", "content"),
+            count(usage.path("completion_tokens")), count(usage.path("prompt_tokens")));
+        case COMPLETIONS -> Reply.text(textOf(reply), count(usage.path("completion_tokens")),
+            count(usage.path("prompt_tokens")));
+      };
     });
+  }
+
+  /**
+   * The text of an Anthropic Messages reply: its {@code text} blocks' text, joined (other blocks,
+   * such as {@code thinking}, left out).
+   *
+   * @throws io.grpc.StatusRuntimeException FAILED_PRECONDITION (a protocol mismatch: a refusal,
+   *     not retried) when the reply has no {@code content} array or no text block in it
+   */
+  static String messageText(JsonNode reply) {
+    JsonNode content = reply.path("content");
+    if (!content.isArray()) {
+      throw TransportErrors.protocolMismatch("the Messages reply has no content array (content is "
+          + (content.isMissingNode() ? "missing" : content.getNodeType().name().toLowerCase(java.util.Locale.ROOT))
+          + ")");
+    }
+    StringBuilder text = new StringBuilder();
+    boolean found = false;
+    for (JsonNode block : content) {
+      if ("text".equals(block.path("type").asText()) && block.path("text").isTextual()) {
+        text.append(block.path("text").asText());
+        found = true;
+      }
+    }
+    if (!found && !content.isEmpty()) {
+      throw TransportErrors.protocolMismatch("the Messages reply has no text block (" + content.size()
+          + " block(s) of other types)");
+    }
+    return text.toString();
   }
 
   /** A {@code usage} count the server sent, or -1. */
@@ -178,14 +238,20 @@ public final class OpenAiTransport implements LargeModelTransport {
   @Override
   public String describe() {
     // as the target is written (openai://, openais://), not as the HTTP client is given it
-    return base.toString().replaceFirst("^https://", "openais://").replaceFirst("^http://", "openai://") + "?model=" + model
-        + (chat ? "&api=chat" : "");
+    String scheme = api == Api.MESSAGES ? "anthropic" : "openai";
+    return base.toString().replaceFirst("^https://", scheme + "s://").replaceFirst("^http://", scheme + "://")
+        + "?model=" + model + (api == Api.CHAT ? "&api=chat" : "");
   }
 
   private HttpRequest.Builder request(String path, Duration deadline) {
     HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(base + path)).timeout(deadline)
         .header("Accept", "application/json");
-    if (!apiKey.isEmpty()) {
+    if (api == Api.MESSAGES) {
+      request.header("anthropic-version", ANTHROPIC_VERSION);
+      if (!apiKey.isEmpty()) {
+        request.header("x-api-key", apiKey);
+      }
+    } else if (!apiKey.isEmpty()) {
       request.header("Authorization", "Bearer " + apiKey);
     }
     return request;

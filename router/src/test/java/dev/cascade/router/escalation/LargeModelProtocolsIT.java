@@ -60,6 +60,7 @@ class LargeModelProtocolsIT {
       case "kserve" -> "kserve://127.0.0.1:" + grpcPort + "/large";
       case "openai" -> "openai://127.0.0.1:" + httpPort + "/v1?model=large";
       case "openai-chat" -> "openai://127.0.0.1:" + httpPort + "/v1?model=large&api=chat";
+      case "anthropic" -> "anthropic://127.0.0.1:" + httpPort + "/v1?model=large";
       default -> throw new IllegalArgumentException(protocol);
     };
   }
@@ -70,7 +71,7 @@ class LargeModelProtocolsIT {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"kserve", "openai", "openai-chat"})
+  @ValueSource(strings = {"kserve", "openai", "openai-chat", "anthropic"})
   void answersAreTheSameAsOverCascade(String protocol) throws Exception {
     int limit = large.info().maxNewTokensLimit();
     try (EscalationClient reference = EscalationClient.connect("127.0.0.1:" + server.port(), settings(0, 0));
@@ -153,7 +154,7 @@ class LargeModelProtocolsIT {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"cascade", "kserve", "openai"})
+  @ValueSource(strings = {"cascade", "kserve", "openai", "anthropic"})
   void anUnreachableServerIsUnavailableRetriedAndOpensTheBreaker(String protocol) throws Exception {
     int closed;
     try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -183,7 +184,7 @@ class LargeModelProtocolsIT {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"cascade", "kserve", "openai"})
+  @ValueSource(strings = {"cascade", "kserve", "openai", "anthropic"})
   void aRequestTheServerRefusesIsARefusalOnEveryProtocolAndLeavesTheBreakerAlone(String protocol) throws Exception {
     int limit = large.info().maxNewTokensLimit();
     PrometheusRegistry registry = new PrometheusRegistry();
@@ -202,7 +203,7 @@ class LargeModelProtocolsIT {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"kserve", "openai"})
+  @ValueSource(strings = {"kserve", "openai", "anthropic"})
   void aModelTheServerDoesNotServeIsARefusal(String protocol) throws Exception {
     String target = target(protocol, server.port(), server.httpPort()).replace("large", "missing");
     try (EscalationClient client = EscalationClient.connect(target, settings(2, 8))) {

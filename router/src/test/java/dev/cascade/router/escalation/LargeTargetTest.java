@@ -41,6 +41,19 @@ class LargeTargetTest {
   }
 
   @Test
+  void anAnthropicTargetIsTheMessagesApiAtItsPath() {
+    LargeTarget t = LargeTarget.parse("anthropics://api.anthropic.com:443/v1?model=claude-haiku-4-5");
+    assertThat(t).isEqualTo(new LargeTarget(LargeTarget.Protocol.ANTHROPIC, "api.anthropic.com", 443,
+        "claude-haiku-4-5", "/v1", true));
+    assertThat(t.baseUri()).hasToString("https://api.anthropic.com:443/v1");
+    assertThat(LargeTarget.parse("anthropic://h:1?model=m").basePath()).isEqualTo("/v1");
+    assertThat(LargeTarget.parse("anthropic://h:1/v1?model=m&tls=true").tls()).isTrue();
+    assertBad("anthropic://h:1/v1", "an anthropic target names its model: anthropic://host:port/v1?model=NAME");
+    assertBad("anthropic://h:1/v1?model=m&api=chat", "speaks the Messages API only");
+    assertBad("anthropic://h:1/v1?model=m&top_k=1", "unknown query parameter 'top_k' (known: model, tls)");
+  }
+
+  @Test
   void httpsByOpenaisOrTheTlsParameter() {
     assertThat(LargeTarget.parse("openais://api.example.com:443/v1?model=m").baseUri())
         .hasToString("https://api.example.com:443/v1");
@@ -51,7 +64,7 @@ class LargeTargetTest {
   @Test
   void toStringParsesBackToTheSameTarget() {
     for (String text : new String[] {"h:1", "kserve://h:2/m", "openai://h:3/v1?model=a%2Fb", "openais://h:4/x?model=m",
-        "openai://h:5/v1?api=chat&model=m"}) {
+        "openai://h:5/v1?api=chat&model=m", "anthropic://h:6/v1?model=m", "anthropics://h:7/v1?model=m"}) {
       LargeTarget t = LargeTarget.parse(text);
       assertThat(LargeTarget.parse(t.toString())).isEqualTo(t);
     }

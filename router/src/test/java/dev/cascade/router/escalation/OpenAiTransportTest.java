@@ -54,7 +54,61 @@ class OpenAiTransportTest {
       exchange.getResponseBody().write(body);
       exchange.close();
     });
+    server.createContext("/v1/messages", exchange -> {
+      calls.incrementAndGet();
+      messagesBody = new String(exchange.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      messagesHeaders = exchange.getRequestHeaders();
+      byte[] body = messagesReply.getBytes(StandardCharsets.UTF_8);
+      exchange.sendResponseHeaders(200, body.length);
+      exchange.getResponseBody().write(body);
+      exchange.close();
+    });
     server.start();
+  }
+
+  /** What the Messages endpoint was last sent (body and headers), and what it answers. */
+  private volatile String messagesBody;
+  private volatile com.sun.net.httpserver.Headers messagesHeaders;
+  private volatile String messagesReply = "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+      + "\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\"},{\"type\":\"text\",\"text\":\"k a \"},"
+      + "{\"type\":\"text\",\"text\":\"t\"}],\"stop_reason\":\"end_turn\","
+      + "\"usage\":{\"input_tokens\":2,\"output_tokens\":4}}";
+
+  @Test
+  void anAnthropicTargetAsksTheMessagesEndpointWithItsKeyAndVersionAndReadsTheTextBlocks(@TempDir Path dir)
+      throws Exception {
+    Path key = dir.resolve("key");
+    java.nio.file.Files.writeString(key, "sk-ant-test\n");
+    CascadeConfig config = CascadeConfig.load(null, Map.of(), Map.of("large.openai.api-key-file", key.toString()));
+    try (EscalationClient client = EscalationClient.connect(LargeTarget.parse("anthropic://127.0.0.1:"
+        + server.getAddress().getPort() + "/v1?model=claude-x"), settings(), LargeModelTransports.Options.from(config))) {
+      assertThat(client.target()).startsWith("anthropic://").endsWith("/v1?model=claude-x");
+      LargeAnswer answer = client.generate("r1", "cat", 7).get(10, TimeUnit.SECONDS);
+      assertThat(answer.text()).as("the text blocks, the thinking block left out").isEqualTo("k a t");
+      assertThat(answer.outputTokens()).isEqualTo(4);
+      assertThat(answer.promptTokens()).isEqualTo(2);
+      com.fasterxml.jackson.databind.JsonNode sent = new com.fasterxml.jackson.databind.ObjectMapper()
+          .readTree(messagesBody);
+      assertThat(sent.path("model").asText()).isEqualTo("claude-x");
+      assertThat(sent.path("messages")).hasSize(1);
+      assertThat(sent.path("messages").path(0).path("role").asText()).isEqualTo("user");
+      assertThat(sent.path("messages").path(0).path("content").asText()).isEqualTo("cat");
+      assertThat(sent.path("max_tokens").asInt()).isEqualTo(7);
+      assertThat(sent.path("temperature").asInt()).isZero();
+      assertThat(sent.has("n")).as("not a Messages API field").isFalse();
+      assertThat(messagesHeaders.getFirst("x-api-key")).isEqualTo("sk-ant-test");
+      assertThat(messagesHeaders.getFirst("anthropic-version")).isEqualTo("2023-06-01");
+      assertThat(messagesHeaders.getFirst("Authorization")).isNull();
+      // A chat-shaped reply is a protocol mismatch, refused, not retried.
+      messagesReply = "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"ok\"}}]}";
+      int before = calls.get();
+      assertThatThrownBy(() -> client.generate("r2", "cat", 7).get(10, TimeUnit.SECONDS))
+          .satisfies(e -> {
+            assertThat(EscalationClient.codeOf(e)).isEqualTo("FAILED_PRECONDITION");
+            assertThat(e).hasMessageContaining("the Messages reply has no content array (content is missing)");
+          });
+      assertThat(calls.get() - before).as("not retried").isEqualTo(1);
+    }
   }
 
   /** What the chat endpoint was last sent, and what it answers. */
