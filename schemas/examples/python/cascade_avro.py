@@ -105,6 +105,7 @@ def main(argv):
             "bypass_cache": False,
             "reply_to": None,
             "created_at_ms": int(time.time() * 1000),
+            "messages": [],
         }
         sys.stdout.buffer.write(encode(latest(history, "CascadeRequest"), record))
     elif argv[2] == "decode":

@@ -74,6 +74,7 @@ final class ApiRecords {
         .setBypassCache(request.getBypassCache())
         .setReplyTo(replyTo)
         .setCreatedAtMs(createdAtMs)
+        .setMessages(java.util.List.of()) // a plain prompt
         .build();
   }
 

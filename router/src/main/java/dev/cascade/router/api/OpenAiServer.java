@@ -409,6 +409,7 @@ final class OpenAiServer {
         .setBypassCache(false)
         .setReplyTo(channel.instanceId())
         .setCreatedAtMs(System.currentTimeMillis())
+        .setMessages(conversation(request))
         .build();
     Optional<String> problem = validator.problem(avro);
     if (problem.isPresent()) {
@@ -567,6 +568,45 @@ final class OpenAiServer {
   }
 
   /** Only {@code cascade} is served: 404 otherwise, as OpenAI answers an unknown model. */
+  /**
+   * A chat's conversation as the request record carries it ({@code messages}), for a later tier that
+   * takes one: its system, developer, user and assistant messages with text, in order (a developer
+   * message as {@code system}; instructions and a system prompt are system messages already). Tool
+   * messages, messages without text, and those whose content is not text (which the door refuses
+   * only where it reads them) are left out. A conversation longer than {@link #MAX_CONVERSATION_CHARS}
+   * loses its oldest turns after the leading system messages (so that the request record stays
+   * within Kafka's message size). Empty for a completion.
+   */
+  static java.util.List<dev.cascade.schemas.avro.ChatMessage> conversation(OpenAiRequest request) {
+    java.util.List<dev.cascade.schemas.avro.ChatMessage> turns = new java.util.ArrayList<>();
+    for (OpenAiRequest.Message m : request.messages()) {
+      String role = m.role().equals("developer") ? "system" : m.role();
+      if (!java.util.Set.of("system", "user", "assistant").contains(role)) {
+        continue;
+      }
+      Optional<String> text;
+      try {
+        text = m.text();
+      } catch (OpenAiError notText) {
+        continue;
+      }
+      text.ifPresent(t -> turns.add(dev.cascade.schemas.avro.ChatMessage.newBuilder().setRole(role).setContent(t)
+          .build()));
+    }
+    int leading = 0;
+    while (leading < turns.size() && turns.get(leading).getRole().equals("system")) {
+      leading++;
+    }
+    long chars = turns.stream().mapToLong(t -> t.getContent().length()).sum();
+    while (chars > MAX_CONVERSATION_CHARS && turns.size() > leading + 1) {
+      chars -= turns.remove(leading).getContent().length();
+    }
+    return turns;
+  }
+
+  /** The most characters of a conversation a request record carries ({@link #conversation}). */
+  static final int MAX_CONVERSATION_CHARS = 200_000;
+
   private static void model(String model) {
     if (!OpenAiResponses.MODEL.equals(model)) {
       throw new OpenAiError(404, "invalid_request_error", "model", "model_not_found", "The model '" + model

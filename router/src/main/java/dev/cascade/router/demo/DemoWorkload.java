@@ -158,7 +158,7 @@ public final class DemoWorkload {
           CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())
               .setMaxNewTokens(0).setReference(referencesLater == null ? e.reference() : null)
               .setMetadata(kindMetadata(e))
-              .setCreatedAtMs(System.currentTimeMillis()).build();
+              .setCreatedAtMs(System.currentTimeMillis()).setMessages(List.of()).build();
           if (deadlineAfterMs != null) {
             request.setDeadlineMs(request.getCreatedAtMs() + deadlineAfterMs);
           }

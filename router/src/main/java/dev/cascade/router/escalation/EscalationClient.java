@@ -328,6 +328,16 @@ public final class EscalationClient implements AutoCloseable {
    */
   public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, int maxNewTokens, int[] draft,
       EarlyStopSpec stop, Long untilEpochMs) {
+    return generate(requestId, prompt, java.util.List.of(), maxNewTokens, draft, stop, untilEpochMs);
+  }
+
+  /**
+   * As {@link #generate(String, String, int, int[], EarlyStopSpec, Long)}, with the request's
+   * conversation (empty for a plain prompt), which a target that takes one (an {@code openai://}
+   * target with {@code api=chat}, an {@code anthropic://} target) is sent instead of the prompt.
+   */
+  public CompletableFuture<LargeAnswer> generate(String requestId, String prompt, java.util.List<ChatTurn> conversation,
+      int maxNewTokens, int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
     CompletableFuture<Boolean> sendDraft = draft.length == 0 || settings.draftTokenizerSha256().isEmpty()
         ? CompletableFuture.completedFuture(false)
         : serverInfo().handle((server, error) -> server != null
@@ -337,8 +347,10 @@ public final class EscalationClient implements AutoCloseable {
           int max = known.isPresent() ? Math.min(maxNewTokens, known.getAsInt()) : maxNewTokens;
           return new Call(max, send ? java.util.Arrays.copyOf(draft, Math.min(draft.length, max)) : new int[0]);
         })
-        .thenCompose(c -> c.draft().length == 0 ? call(requestId, prompt, c.maxNewTokens(), c.draft(), stop, untilEpochMs)
-            : call(requestId, prompt, c.maxNewTokens(), c.draft(), stop, untilEpochMs).exceptionallyCompose(error -> {
+        .thenCompose(c -> c.draft().length == 0
+            ? call(requestId, prompt, conversation, c.maxNewTokens(), c.draft(), stop, untilEpochMs)
+            : call(requestId, prompt, conversation, c.maxNewTokens(), c.draft(), stop, untilEpochMs)
+                .exceptionallyCompose(error -> {
               // A draft the server refuses (a token it takes for padding, say) must not cost the
               // answer: the same call without it.
               if (!isDraftRefusal(error)) {
@@ -346,7 +358,7 @@ public final class EscalationClient implements AutoCloseable {
               }
               LOG.warn("the large model refused request {}'s draft ({}); calling again without it", requestId,
                   Status.fromThrowable(unwrap(error)).getDescription());
-              return call(requestId, prompt, c.maxNewTokens(), new int[0], stop, untilEpochMs);
+              return call(requestId, prompt, conversation, c.maxNewTokens(), new int[0], stop, untilEpochMs);
             }));
   }
 
@@ -358,8 +370,8 @@ public final class EscalationClient implements AutoCloseable {
 
   private record Call(int maxNewTokens, int[] draft) {}
 
-  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, int maxNewTokens, int[] draft,
-      EarlyStopSpec stop, Long untilEpochMs) {
+  private CompletableFuture<LargeAnswer> call(String requestId, String prompt, java.util.List<ChatTurn> conversation,
+      int maxNewTokens, int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
     long start = System.nanoTime();
     AtomicInteger attempts = new AtomicInteger();
     CompletionStage<LargeModelTransport.Reply> call = Retry.decorateCompletionStage(retry, scheduler,
@@ -372,7 +384,7 @@ public final class EscalationClient implements AutoCloseable {
                 + requestId + "'s deadline_ms passed " + -left + " ms before this attempt; not sent")));
           }
           return CircuitBreaker.decorateCompletionStage(breaker,
-              () -> attempt(requestId, prompt, maxNewTokens, draft, stop, untilEpochMs)).get();
+              () -> attempt(requestId, prompt, conversation, maxNewTokens, draft, stop, untilEpochMs)).get();
         }).get();
     return call.toCompletableFuture().thenApply(r -> {
       answeredCalls.incrementAndGet();
@@ -391,8 +403,8 @@ public final class EscalationClient implements AutoCloseable {
   }
 
   /** One attempt, failing with the transport's status exception itself (never wrapped), as the retry and breaker expect. */
-  private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt, int maxNewTokens,
-      int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
+  private CompletableFuture<LargeModelTransport.Reply> attempt(String requestId, String prompt,
+      java.util.List<ChatTurn> conversation, int maxNewTokens, int[] draft, EarlyStopSpec stop, Long untilEpochMs) {
     CompletableFuture<LargeModelTransport.Reply> result = new CompletableFuture<>();
     CompletableFuture<LargeModelTransport.Reply> sent;
     boolean cut = false;
@@ -401,7 +413,8 @@ public final class EscalationClient implements AutoCloseable {
           : Duration.ofMillis(Math.max(1, untilEpochMs - System.currentTimeMillis()));
       cut = left != null && left.compareTo(settings.deadline()) < 0;
       // A transport that carries neither a draft nor an early stop sends the plain call (the default).
-      sent = transport.generate(requestId, prompt, maxNewTokens, draft, stop, cut ? left : settings.deadline());
+      sent = transport.generate(requestId, prompt, conversation, maxNewTokens, draft, stop,
+          cut ? left : settings.deadline());
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }

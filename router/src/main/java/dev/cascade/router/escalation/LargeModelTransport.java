@@ -32,6 +32,16 @@ public interface LargeModelTransport extends AutoCloseable {
     return generate(requestId, prompt, maxNewTokens, deadline);
   }
 
+  /**
+   * As {@link #generate(String, String, int, int[], EarlyStopSpec, Duration)}, with the request's
+   * conversation (empty for a plain prompt), which a protocol that takes one sends instead of the
+   * prompt; the others send the prompt: this default.
+   */
+  default CompletableFuture<Reply> generate(String requestId, String prompt, java.util.List<ChatTurn> conversation,
+      int maxNewTokens, int[] draft, EarlyStopSpec stop, Duration deadline) {
+    return generate(requestId, prompt, maxNewTokens, draft, stop, deadline);
+  }
+
   /** What the server says of its model; {@link ServerInfo#UNKNOWN} if it cannot say. */
   CompletableFuture<ServerInfo> info(Duration deadline);
 

@@ -27,7 +27,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * speaks Anthropic's Messages API instead: one {@code POST /v1/messages} with the prompt as the one
  * {@code user} message, {@code max_tokens} and {@code temperature: 0}, the answer the text of the
  * reply's {@code text} blocks, {@code usage.output_tokens} and {@code usage.input_tokens}; the key
- * goes as {@code x-api-key}, with {@code anthropic-version: 2023-06-01}.
+ * goes as {@code x-api-key}, with {@code anthropic-version: 2023-06-01}. To the chat and Messages
+ * endpoints, a request that carries a conversation ({@code CascadeRequest.messages}: a chat sent to
+ * the router's HTTP door) is sent as that conversation instead of the prompt.
  *
  * <p>HTTP errors become gRPC codes ({@link TransportErrors#codeOfHttp}); a refused connection is
  * UNAVAILABLE and a timeout DEADLINE_EXCEEDED, so retries and the breaker act as for gRPC. The
@@ -104,11 +106,33 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   /** The request body for one prompt. */
   String body(String prompt, int maxNewTokens) {
+    return body(prompt, java.util.List.of(), maxNewTokens);
+  }
+
+  /**
+   * The request body for one prompt, or, to the chat and Messages endpoints, for its conversation
+   * when there is one (an Anthropic system message goes in {@code system}, several joined by a
+   * blank line).
+   */
+  String body(String prompt, java.util.List<ChatTurn> conversation, int maxNewTokens) {
     ObjectNode body = JSON.createObjectNode().put("model", model);
     if (api == Api.COMPLETIONS) {
       body.put("prompt", prompt);
-    } else {
+    } else if (conversation.isEmpty()) {
       body.putArray("messages").addObject().put("role", "user").put("content", prompt);
+    } else {
+      com.fasterxml.jackson.databind.node.ArrayNode messages = body.putArray("messages");
+      java.util.List<String> system = new java.util.ArrayList<>();
+      for (ChatTurn t : conversation) {
+        if (api == Api.MESSAGES && t.role().equals("system")) {
+          system.add(t.content());
+        } else {
+          messages.addObject().put("role", t.role()).put("content", t.content());
+        }
+      }
+      if (!system.isEmpty()) {
+        body.put("system", String.join("\n\n", system));
+      }
     }
     // max_tokens on all three: servers of the chat API take it too (OpenAI's own as a deprecated alias).
     body.put("max_tokens", maxNewTokens).put("temperature", 0);
@@ -120,6 +144,13 @@ public final class OpenAiTransport implements LargeModelTransport {
 
   @Override
   public CompletableFuture<Reply> generate(String requestId, String prompt, int maxNewTokens, Duration deadline) {
+    return generate(requestId, prompt, java.util.List.of(), maxNewTokens, new int[0], null, deadline);
+  }
+
+  /** The prompt, or to the chat and Messages endpoints the conversation when there is one; never a draft or an early stop. */
+  @Override
+  public CompletableFuture<Reply> generate(String requestId, String prompt, java.util.List<ChatTurn> conversation,
+      int maxNewTokens, int[] draft, EarlyStopSpec stop, Duration deadline) {
     HttpRequest request = request(switch (api) {
       case COMPLETIONS -> "/completions";
       case CHAT -> "/chat/completions";
@@ -127,7 +158,7 @@ public final class OpenAiTransport implements LargeModelTransport {
     }, deadline)
         .header("Content-Type", "application/json")
         .header("X-Request-Id", requestId)
-        .POST(HttpRequest.BodyPublishers.ofString(body(prompt, maxNewTokens), StandardCharsets.UTF_8))
+        .POST(HttpRequest.BodyPublishers.ofString(body(prompt, conversation, maxNewTokens), StandardCharsets.UTF_8))
         .build();
     return send(request).thenApply(response -> {
       JsonNode reply = parse(response.body());

@@ -111,6 +111,14 @@ public final class RequestValidator {
     if (request.getPrompt() == null) {
       return Optional.of("prompt: missing");
     }
+    java.util.List<dev.cascade.schemas.avro.ChatMessage> messages = request.getMessages();
+    for (int i = 0; messages != null && i < messages.size(); i++) {
+      String role = messages.get(i).getRole();
+      if (!role.equals("system") && !role.equals("user") && !role.equals("assistant")) {
+        return Optional.of("messages[" + i + "].role: must be system, user or assistant (the conversation a later"
+            + " tier is sent), was '" + role + "'");
+      }
+    }
     return promptProblem(request.getPrompt());
   }
 

@@ -353,7 +353,8 @@ public final class RoutingRecords {
         .setReplyTo(request.getReplyTo())
         .setMetadata(new HashMap<>(request.getMetadata()))
         .setCreatedAtMs(request.getCreatedAtMs())
-        .setDeadlineMs(request.getDeadlineMs());
+        .setDeadlineMs(request.getDeadlineMs())
+        .setMessages(new java.util.ArrayList<>(request.getMessages()));
   }
 
   /**

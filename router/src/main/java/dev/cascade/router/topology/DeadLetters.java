@@ -46,7 +46,8 @@ public final class DeadLetters {
     dev.cascade.schemas.avro.CascadeRequest request = dev.cascade.schemas.avro.CascadeRequest.newBuilder()
         .setRequestId(e.getRequestId()).setPrompt(e.getPrompt()).setMaxNewTokens(e.getMaxNewTokens())
         .setReference(e.getReference()).setMetadata(e.getMetadata()).setBypassCache(e.getBypassCache())
-        .setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs()).build();
+        .setReplyTo(e.getReplyTo()).setCreatedAtMs(e.getCreatedAtMs()).setDeadlineMs(e.getDeadlineMs())
+        .setMessages(e.getMessages()).build();
     return ofRequest(request, stage, error, nowMs);
   }
 

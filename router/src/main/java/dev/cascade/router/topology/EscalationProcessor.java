@@ -239,8 +239,10 @@ final class EscalationProcessor implements Processor<String, Escalation, Object,
         // The latest answer (the small model's, or the last tier's that passed it on) as a draft:
         // the client sends it when the tier shares the small model's tokenizer.
         // A middle tier whose rule's deferral is certain before the answer ends stops there.
-        // Every attempt ends by the request's deadline, when it has one.
-        call = tier.client().generate(id, e.getPrompt(), max, draftOf(e), stop, until);
+        // Every attempt ends by the request's deadline, when it has one. A tier that takes a
+        // conversation is sent the request's, when it has one.
+        call = tier.client().generate(id, e.getPrompt(), dev.cascade.router.escalation.ChatTurn.of(e.getMessages()), max,
+            draftOf(e), stop, until);
       } catch (RuntimeException failure) {
         call = CompletableFuture.failedFuture(failure);
       }

@@ -19,6 +19,7 @@ import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionCreateParams;
+import dev.cascade.models.openai.OpenAiRequest;
 import dev.cascade.router.routing.RequestValidator;
 import dev.cascade.schemas.avro.CascadeRequest;
 import dev.cascade.schemas.avro.CascadeResponse;
@@ -227,6 +228,27 @@ class OpenAiServerTest {
     assertThat(sent.getPrompt()).isEqualTo("cascade");
     assertThat(sent.getMaxNewTokens()).isEqualTo(30);
     assertThat(sent.getMetadata()).containsEntry("team", "search");
+    // The whole conversation rides along, for a later tier that takes one.
+    assertThat(sent.getMessages()).extracting(m -> m.getRole() + ": " + m.getContent())
+        .containsExactly("system: you are a phonemizer", "user: first", "user: cascade");
+  }
+
+  @Test
+  void aConversationKeepsItsSystemMessagesAndItsNewestTurnsWithinItsSizeAndLeavesToolMessagesOut() {
+    String big = "w".repeat(90_000);
+    OpenAiRequest chat = OpenAiRequest.parse("{\"model\": \"cascade\", \"messages\": ["
+        + "{\"role\": \"developer\", \"content\": \"be brief\"},"
+        + "{\"role\": \"user\", \"content\": \"a" + big + "\"},"
+        + "{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"t\"}]},"
+        + "{\"role\": \"tool\", \"content\": \"42\", \"tool_call_id\": \"t\"},"
+        + "{\"role\": \"user\", \"content\": [{\"type\": \"image_url\", \"image_url\": {\"url\": \"u\"}}]},"
+        + "{\"role\": \"assistant\", \"content\": \"b" + big + "\"},"
+        + "{\"role\": \"user\", \"content\": \"c" + big + "\"}]}", true, OpenAiServer.LIMITS);
+    List<String> kept = OpenAiServer.conversation(chat).stream().map(m -> m.getRole() + ":"
+        + m.getContent().charAt(0)).toList();
+    assertThat(kept).containsExactly("system:b", "assistant:b", "user:c");
+    assertThat(OpenAiServer.conversation(OpenAiRequest.parse("{\"model\": \"cascade\", \"prompt\": \"p\"}",
+        false, OpenAiServer.LIMITS))).isEmpty();
   }
 
   @Test

@@ -242,4 +242,32 @@ class OpenAiTransportTest {
     assertThatThrownBy(() -> LargeModelTransports.Options.from(config))
         .isInstanceOfSatisfying(ConfigException.class, e -> assertThat(e.key()).isEqualTo("large.openai.api-key-file"));
   }
+
+  @Test
+  void aConversationIsSentAsItsMessagesToTheChatAndMessagesEndpointsAndThePromptToCompletions() throws Exception {
+    java.util.List<ChatTurn> conversation = java.util.List.of(new ChatTurn("system", "be brief"),
+        new ChatTurn("user", "spell cat"), new ChatTurn("assistant", "c a t"), new ChatTurn("system", "and kind"),
+        new ChatTurn("user", "now dog"));
+    com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+    java.net.URI base = java.net.URI.create("http://127.0.0.1:1/v1");
+    try (OpenAiTransport chat = new OpenAiTransport(base, "m", "", null, OpenAiTransport.Api.CHAT);
+        OpenAiTransport messages = new OpenAiTransport(base, "m", "", null, OpenAiTransport.Api.MESSAGES);
+        OpenAiTransport completions = new OpenAiTransport(base, "m", "", null, OpenAiTransport.Api.COMPLETIONS)) {
+      com.fasterxml.jackson.databind.JsonNode c = json.readTree(chat.body("now dog", conversation, 9));
+      assertThat(c.path("messages")).hasSize(5);
+      assertThat(c.path("messages").path(0).path("role").asText()).isEqualTo("system");
+      assertThat(c.path("messages").path(4).path("content").asText()).isEqualTo("now dog");
+      com.fasterxml.jackson.databind.JsonNode m = json.readTree(messages.body("now dog", conversation, 9));
+      assertThat(m.path("system").asText()).as("Anthropic's system prompt is a field").isEqualTo("be brief\n\nand kind");
+      assertThat(m.path("messages")).hasSize(3);
+      assertThat(m.path("messages").path(0).path("role").asText()).isEqualTo("user");
+      assertThat(m.path("messages").path(2).path("content").asText()).isEqualTo("now dog");
+      com.fasterxml.jackson.databind.JsonNode p = json.readTree(completions.body("the transcript", conversation, 9));
+      assertThat(p.path("prompt").asText()).isEqualTo("the transcript");
+      assertThat(p.has("messages")).isFalse();
+      // Without a conversation, the prompt is the one user message.
+      assertThat(json.readTree(messages.body("cat", java.util.List.of(), 9)).path("messages").path(0).path("content")
+          .asText()).isEqualTo("cat");
+    }
+  }
 }

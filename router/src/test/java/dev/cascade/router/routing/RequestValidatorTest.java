@@ -15,6 +15,7 @@ import io.grpc.Server;
 import io.grpc.ServerBuilder;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -46,6 +47,21 @@ class RequestValidatorTest {
 
   private static EscalationSettings settings() {
     return new EscalationSettings(1, Duration.ofSeconds(5), 0, Duration.ofMillis(1), 50, Duration.ofSeconds(5), 0);
+  }
+
+  @Test
+  void aConversationWithARoleNoLaterTierTakesIsRefusedNamingTheMessage() {
+    RequestValidator validator = new RequestValidator(small);
+    CascadeRequest chat = request("cat");
+    chat.setMessages(List.of(message("system", "be brief"), message("user", "cat")));
+    assertThat(validator.problem(chat)).isEmpty();
+    chat.setMessages(List.of(message("user", "cat"), message("tool", "42")));
+    assertThat(validator.problem(chat)).hasValue("messages[1].role: must be system, user or assistant (the"
+        + " conversation a later tier is sent), was 'tool'");
+  }
+
+  private static dev.cascade.schemas.avro.ChatMessage message(String role, String content) {
+    return dev.cascade.schemas.avro.ChatMessage.newBuilder().setRole(role).setContent(content).build();
   }
 
   @Test

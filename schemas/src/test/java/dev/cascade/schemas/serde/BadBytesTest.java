@@ -56,7 +56,7 @@ class BadBytesTest {
     assertThat(e.getMessage())
         .contains("CascadeRequest", "unknown schema fingerprint 0x0123456789ABCDEF",
             "C3 01 EF CD AB 89 67 45 23 01", "no known schema has it",
-            "v2 " + AvroSerde.hex(REQUESTS.fingerprint()));
+            "v3 " + AvroSerde.hex(REQUESTS.fingerprint()));
   }
 
   @Test

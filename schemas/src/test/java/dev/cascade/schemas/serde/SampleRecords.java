@@ -42,7 +42,10 @@ final class SampleRecords {
     return CascadeRequest.newBuilder()
         .setRequestId("req-1").setPrompt("spell: knight").setMaxNewTokens(32)
         .setReference("n ai t").setMetadata(Map.of("tenant", "demo", "task", "g2p"))
-        .setBypassCache(true).setReplyTo("frontdoor-7").setCreatedAtMs(CREATED).build();
+        .setBypassCache(true).setReplyTo("frontdoor-7").setCreatedAtMs(CREATED)
+        // Set, not left to the default: building a default list of records makes Avro check the
+        // element class, which a JVM that has not loaded the serde does not trust yet.
+        .setMessages(java.util.List.of()).build();
   }
 
   static CascadeResponse response() {
