@@ -192,39 +192,11 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
   /** {@code POST /v1/chat/completions}: the prompt is the content of the last user message. */
   public static OpenAiRequest chat(JsonNode body, Limits limits) {
     String model = model(body);
-    JsonNode messages = present(body, "messages");
-    if (messages == null) {
-      throw missing("messages");
-    }
-    if (!messages.isArray() || messages.isEmpty()) {
-      throw OpenAiError.invalid("messages", messages.isArray() ? "invalid_value" : "invalid_type",
-          "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
-    }
-    int lastUser = -1;
     List<Message> sent = new ArrayList<>();
-    for (int i = 0; i < messages.size(); i++) {
-      JsonNode m = messages.get(i);
-      if (!m.isObject()) {
-        throw OpenAiError.invalid("messages[" + i + "]", "invalid_type", "messages[" + i + "]: must be an object, was "
-            + describe(m));
-      }
-      JsonNode role = m.get("role");
-      if (role == null || !role.isTextual() || !ROLES.contains(role.asText())) {
-        String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
-        throw OpenAiError.invalid("messages[" + i + "].role", code, "messages[" + i + "].role: must be one of "
-            + "system, developer, user, assistant, tool, function; was " + (role == null ? "missing" : describe(role)));
-      }
-      if (role.asText().equals("user")) {
-        lastUser = i;
-      }
-      sent.add(new Message(role.asText(), m.get("content"), i, "messages[" + i + "].content"));
-    }
-    if (lastUser < 0) {
-      throw OpenAiError.invalid("messages", "invalid_value",
-          "messages: no message with role 'user'; the cascade answers the last user message");
-    }
-    String promptParam = "messages[" + lastUser + "].content";
-    String prompt = content(messages.get(lastUser).get("content"), promptParam);
+    Read read = readMessages(messagesArray(body), "messages", ROLES,
+        "one of system, developer, user, assistant, tool, function", false, sent);
+    String prompt = read.prompt();
+    String promptParam = read.promptParam();
     if (optionalBoolean(body, "logprobs", false)) {
       throw OpenAiError.unsupported("logprobs", "logprobs: log-probabilities are not returned by the cascade");
     }
@@ -255,7 +227,7 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     String limitParam = present(body, "max_completion_tokens") != null ? "max_completion_tokens" : "max_tokens";
     return common(body, true, model, prompt, promptParam, tokenLimit(body, limitParam, limits), limitParam, false,
-        limits, messages.size() - 1, sent);
+        limits, sent.size() - 1, sent);
   }
 
   /**
@@ -289,44 +261,21 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     if (input == null) {
       throw missing("input");
     }
-    int lastUser = -1;
+    String prompt;
+    String promptParam;
     if (input.isTextual()) {
       sent.add(new Message("user", input, 0, "input"));
-      lastUser = 0;
+      prompt = input.asText();
+      promptParam = "input";
     } else if (input.isArray() && !input.isEmpty()) {
-      for (int i = 0; i < input.size(); i++) {
-        JsonNode item = input.get(i);
-        String param = "input[" + i + "]";
-        if (!item.isObject()) {
-          throw OpenAiError.invalid(param, "invalid_type", param + ": must be an object, was " + describe(item));
-        }
-        JsonNode type = item.get("type");
-        if (type != null && !"message".equals(type.asText())) {
-          throw OpenAiError.unsupported(param + ".type", param + ".type: only messages are accepted (the cascade's"
-              + " models never call tools), was " + describe(type));
-        }
-        JsonNode role = item.get("role");
-        if (role == null || !role.isTextual() || !INPUT_ROLES.contains(role.asText())) {
-          String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
-          throw OpenAiError.invalid(param + ".role", code, param + ".role: must be one of user, system, developer,"
-              + " assistant; was " + (role == null ? "missing" : describe(role)));
-        }
-        if (role.asText().equals("user")) {
-          lastUser = i;
-        }
-        sent.add(new Message(role.asText(), item.get("content"), i, param + ".content"));
-      }
+      Read read = readMessages(input, "input", INPUT_ROLES, "one of user, system, developer, assistant", true, sent);
+      prompt = read.prompt();
+      promptParam = read.promptParam();
     } else {
       throw OpenAiError.invalid("input", input.isArray() ? "invalid_value" : "invalid_type",
           "input: must be a string or a non-empty array of messages, was "
               + (input.isArray() ? "an empty array" : describe(input)));
     }
-    if (lastUser < 0) {
-      throw OpenAiError.invalid("input", "invalid_value", "input: no message with role 'user'; the cascade answers"
-          + " the last user message");
-    }
-    String promptParam = input.isTextual() ? "input" : "input[" + lastUser + "].content";
-    String prompt = content(input.isTextual() ? input : input.get(lastUser).get("content"), promptParam);
     refuseAbove(body, "top_logprobs", 0, "log-probabilities are not returned by the cascade");
     JsonNode include = present(body, "include");
     if (include != null && include.isArray()) {
@@ -377,38 +326,10 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
       content(system, "system"); // refused now, whatever is sent: text or text blocks only
       sent.add(new Message("system", system, -1, "system"));
     }
-    JsonNode messages = present(body, "messages");
-    if (messages == null) {
-      throw missing("messages");
-    }
-    if (!messages.isArray() || messages.isEmpty()) {
-      throw OpenAiError.invalid("messages", messages.isArray() ? "invalid_value" : "invalid_type",
-          "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
-    }
-    int lastUser = -1;
-    for (int i = 0; i < messages.size(); i++) {
-      JsonNode m = messages.get(i);
-      String param = "messages[" + i + "]";
-      if (!m.isObject()) {
-        throw OpenAiError.invalid(param, "invalid_type", param + ": must be an object, was " + describe(m));
-      }
-      JsonNode role = m.get("role");
-      if (role == null || !role.isTextual() || !(role.asText().equals("user") || role.asText().equals("assistant"))) {
-        String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
-        throw OpenAiError.invalid(param + ".role", code, param + ".role: must be user or assistant (a system prompt"
-            + " goes in system); was " + (role == null ? "missing" : describe(role)));
-      }
-      if (role.asText().equals("user")) {
-        lastUser = i;
-      }
-      sent.add(new Message(role.asText(), m.get("content"), i, param + ".content"));
-    }
-    if (lastUser < 0) {
-      throw OpenAiError.invalid("messages", "invalid_value",
-          "messages: no message with role 'user'; the cascade answers the last user message");
-    }
-    String promptParam = "messages[" + lastUser + "].content";
-    String prompt = content(messages.get(lastUser).get("content"), promptParam);
+    Read read = readMessages(messagesArray(body), "messages", Set.of("user", "assistant"),
+        "user or assistant (a system prompt goes in system)", false, sent);
+    String prompt = read.prompt();
+    String promptParam = read.promptParam();
     List<String> stop = new ArrayList<>();
     JsonNode sequences = present(body, "stop_sequences");
     if (sequences != null) {
@@ -450,6 +371,61 @@ public record OpenAiRequest(boolean chat, String model, String prompt, String pr
     }
     return new OpenAiRequest(true, model, prompt, promptParam, maxNewTokens, "max_tokens",
         optionalBoolean(body, "stream", false), false, stop, false, metadata, sent.size() - 1, sent, Api.MESSAGES);
+  }
+
+  /** The last user message of a conversation: its text, and the field it came from. */
+  private record Read(String prompt, String promptParam) {}
+
+  /** The body's {@code messages}: present, and a non-empty array (else 400 naming it). */
+  private static JsonNode messagesArray(JsonNode body) {
+    JsonNode messages = present(body, "messages");
+    if (messages == null) {
+      throw missing("messages");
+    }
+    if (!messages.isArray() || messages.isEmpty()) {
+      throw OpenAiError.invalid("messages", messages.isArray() ? "invalid_value" : "invalid_type",
+          "messages: must be a non-empty array, was " + (messages.isArray() ? "an empty array" : describe(messages)));
+    }
+    return messages;
+  }
+
+  /**
+   * Reads the messages of {@code array} (the request field {@code field}) into {@code into}, each
+   * an object with a role of {@code roles} ({@code allowed} says them), and, when {@code typed}, a
+   * {@code type} that is {@code message} or absent; the last user message's content is the prompt.
+   * 400 naming the field for a message that is not so, or when no message is the user's.
+   */
+  private static Read readMessages(JsonNode array, String field, Set<String> roles, String allowed, boolean typed,
+      List<Message> into) {
+    int lastUser = -1;
+    for (int i = 0; i < array.size(); i++) {
+      JsonNode m = array.get(i);
+      String param = field + "[" + i + "]";
+      if (!m.isObject()) {
+        throw OpenAiError.invalid(param, "invalid_type", param + ": must be an object, was " + describe(m));
+      }
+      JsonNode type = m.get("type");
+      if (typed && type != null && !"message".equals(type.asText())) {
+        throw OpenAiError.unsupported(param + ".type", param + ".type: only messages are accepted (the cascade's"
+            + " models never call tools), was " + describe(type));
+      }
+      JsonNode role = m.get("role");
+      if (role == null || !role.isTextual() || !roles.contains(role.asText())) {
+        String code = role == null ? "missing_required_parameter" : role.isTextual() ? "invalid_value" : "invalid_type";
+        throw OpenAiError.invalid(param + ".role", code, param + ".role: must be " + allowed + "; was "
+            + (role == null ? "missing" : describe(role)));
+      }
+      if (role.asText().equals("user")) {
+        lastUser = i;
+      }
+      into.add(new Message(role.asText(), m.get("content"), i, param + ".content"));
+    }
+    if (lastUser < 0) {
+      throw OpenAiError.invalid(field, "invalid_value", field + ": no message with role 'user'; the cascade answers"
+          + " the last user message");
+    }
+    String promptParam = field + "[" + lastUser + "].content";
+    return new Read(content(array.get(lastUser).get("content"), promptParam), promptParam);
   }
 
   /** The fields both endpoints share. */

@@ -109,15 +109,7 @@ class AnthropicMessagesTest {
     HttpResponse<String> raw = post("{\"model\": \"cascade\", \"max_tokens\": 20, \"stream\": true,"
         + " \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"stream me\"}]}]}", KEY);
     assertThat(raw.statusCode()).as(raw.body()).isEqualTo(200);
-    List<String> types = new ArrayList<>();
-    for (String line : raw.body().split("\n")) {
-      if (line.startsWith("event: ")) {
-        types.add(line.substring("event: ".length()));
-      } else if (line.startsWith("data: ")) {
-        assertThat(JSON.readTree(line.substring("data: ".length())).path("type").asText())
-            .isEqualTo(types.get(types.size() - 1));
-      }
-    }
+    List<String> types = TypedEvents.types(raw.body());
     assertThat(types).containsExactly("message_start", "content_block_start", "ping", "content_block_delta",
         "content_block_stop", "message_delta", "message_stop");
 

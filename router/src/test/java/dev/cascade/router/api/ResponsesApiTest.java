@@ -97,15 +97,7 @@ class ResponsesApiTest {
     HttpResponse<String> raw = post("{\"model\": \"cascade\", \"input\": \"stream me\", \"stream\": true}");
     assertThat(raw.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t)
         .startsWith("text/event-stream"));
-    List<String> types = new ArrayList<>();
-    for (String line : raw.body().split("\n")) {
-      if (line.startsWith("event: ")) {
-        types.add(line.substring("event: ".length()));
-      } else if (line.startsWith("data: ")) {
-        assertThat(JSON.readTree(line.substring("data: ".length())).path("type").asText())
-            .as("each data line's type is its event's").isEqualTo(types.get(types.size() - 1));
-      }
-    }
+    List<String> types = TypedEvents.types(raw.body());
     assertThat(types).containsExactly("response.created", "response.in_progress", "response.output_item.added",
         "response.content_part.added", "response.output_text.delta", "response.output_text.done",
         "response.content_part.done", "response.output_item.done", "response.completed");
