@@ -12,16 +12,9 @@ import dev.cascade.router.api.FrontDoor;
 import dev.cascade.router.config.CascadeConfig;
 import dev.cascade.schemas.avro.RoutingOutcome;
 import dev.cascade.schemas.avro.ServedBy;
-import dev.cascade.schemas.serde.CascadeSerdes;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -75,7 +68,7 @@ class ConversationEscalationIT {
         id = c.id();
         text = c.choices().get(0).message().content().orElseThrow();
       }
-      RoutingOutcome o = outcome(config, id);
+      RoutingOutcome o = LocalCascade.outcomes(config, List.of(id)).get(id);
       assertThat(o.getPrompt()).as("what the small model read").isEqualTo(transcript);
       assertThat(o.getServedBy()).isEqualTo(ServedBy.LARGE);
       assertThat(text).as("the large model's answer to the conversation's last user message")
@@ -83,26 +76,5 @@ class ConversationEscalationIT {
       String toTranscript = local.large.generate(List.of(transcript), 40).get(0).text();
       assertThat(toTranscript).as("a different answer, had it been sent the transcript").isNotEqualTo(expected);
     }
-  }
-
-  /** The routing outcome of {@code id}, read from the outcomes topic (read_committed). */
-  private static RoutingOutcome outcome(CascadeConfig config, String id) {
-    Map<String, Object> props = new HashMap<>(CascadeRouter.clientProperties(config));
-    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    props.put(ConsumerConfig.GROUP_ID_CONFIG, "conversation-it-" + System.nanoTime());
-    try (KafkaConsumer<String, RoutingOutcome> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
-        CascadeSerdes.outcomes().deserializer())) {
-      consumer.subscribe(List.of(config.topics().outcomes()));
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-      while (System.nanoTime() < deadline) {
-        for (ConsumerRecord<String, RoutingOutcome> r : consumer.poll(Duration.ofMillis(200))) {
-          if (r.key().equals(id)) {
-            return r.value();
-          }
-        }
-      }
-    }
-    throw new AssertionError("no outcome for " + id + " within 60 s");
   }
 }

@@ -81,6 +81,35 @@ final class LocalCascade implements AutoCloseable {
         .maxRetries(0).timeout(Duration.ofSeconds(60)).build();
   }
 
+  /**
+   * The routing outcomes of {@code ids}, read from {@code config}'s outcomes topic (read_committed),
+   * waiting up to 60 s for all of them.
+   */
+  static java.util.Map<String, dev.cascade.schemas.avro.RoutingOutcome> outcomes(CascadeConfig config,
+      java.util.List<String> ids) {
+    java.util.Map<String, Object> props = new java.util.HashMap<>(CascadeRouter.clientProperties(config));
+    props.put(org.apache.kafka.clients.consumer.ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    props.put(org.apache.kafka.clients.consumer.ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    props.put(org.apache.kafka.clients.consumer.ConsumerConfig.GROUP_ID_CONFIG, "it-outcomes-" + System.nanoTime());
+    java.util.Map<String, dev.cascade.schemas.avro.RoutingOutcome> found = new java.util.HashMap<>();
+    try (org.apache.kafka.clients.consumer.KafkaConsumer<String, dev.cascade.schemas.avro.RoutingOutcome> consumer =
+        new org.apache.kafka.clients.consumer.KafkaConsumer<>(props,
+            new org.apache.kafka.common.serialization.StringDeserializer(),
+            dev.cascade.schemas.serde.CascadeSerdes.outcomes().deserializer())) {
+      consumer.subscribe(java.util.List.of(config.topics().outcomes()));
+      long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+      while (!found.keySet().containsAll(ids) && System.nanoTime() < deadline) {
+        for (var r : consumer.poll(Duration.ofMillis(200))) {
+          if (ids.contains(r.key())) {
+            found.put(r.key(), r.value());
+          }
+        }
+      }
+    }
+    org.assertj.core.api.Assertions.assertThat(found.keySet()).containsExactlyInAnyOrderElementsOf(ids);
+    return found;
+  }
+
   private static InetSocketAddress loopback() {
     return new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
   }

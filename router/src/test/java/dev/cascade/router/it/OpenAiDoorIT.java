@@ -93,25 +93,7 @@ class OpenAiDoorIT {
 
   /** The routing outcomes of {@code ids}, read from the outcomes topic (read_committed). */
   private static Map<String, RoutingOutcome> outcomes(List<String> ids) {
-    Map<String, Object> props = new HashMap<>(CascadeRouter.clientProperties(config));
-    props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    props.put(ConsumerConfig.GROUP_ID_CONFIG, "openai-it-outcomes-" + System.nanoTime());
-    Map<String, RoutingOutcome> found = new HashMap<>();
-    try (KafkaConsumer<String, RoutingOutcome> consumer = new KafkaConsumer<>(props, new StringDeserializer(),
-        CascadeSerdes.outcomes().deserializer())) {
-      consumer.subscribe(List.of(config.topics().outcomes()));
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-      while (!found.keySet().containsAll(ids) && System.nanoTime() < deadline) {
-        for (ConsumerRecord<String, RoutingOutcome> r : consumer.poll(Duration.ofMillis(200))) {
-          if (ids.contains(r.key())) {
-            found.put(r.key(), r.value());
-          }
-        }
-      }
-    }
-    assertThat(found.keySet()).containsExactlyInAnyOrderElementsOf(ids);
-    return found;
+    return LocalCascade.outcomes(config, ids);
   }
 
   private static String servedText(RoutingOutcome o) {
