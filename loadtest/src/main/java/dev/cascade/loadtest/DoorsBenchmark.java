@@ -112,7 +112,7 @@ public final class DoorsBenchmark {
             .generate(GenerateRequest.newBuilder().setRequestId(id).setPrompt(prompt).setBypassCache(true).build());
         Callers viaKafka = (id, prompt) -> kafkaPath.call(CascadeRequest.newBuilder().setRequestId(id)
             .setPrompt(prompt).setMaxNewTokens(0).setMetadata(Map.of()).setBypassCache(true)
-            .setCreatedAtMs(System.currentTimeMillis()).build()).get(60, TimeUnit.SECONDS);
+            .setCreatedAtMs(System.currentTimeMillis()).setMessages(java.util.List.of()).build()).get(60, TimeUnit.SECONDS);
         closedLoop("warm-kafka", viaKafka, 4, 80, examples);
         closedLoop("warm-grpc", grpc, 4, 80, examples);
         System.out.println("latency, closed loop, cache bypassed, nothing escalated (ms):");
@@ -203,7 +203,7 @@ public final class DoorsBenchmark {
       long i = probes.incrementAndGet();
       kafkaPath.send(CascadeRequest.newBuilder().setRequestId("probe-" + i)
           .setPrompt(examples.get((int) (i % examples.size())).prompt()).setMaxNewTokens(0).setMetadata(Map.of())
-          .setCreatedAtMs(System.currentTimeMillis()).build());
+          .setCreatedAtMs(System.currentTimeMillis()).setMessages(java.util.List.of()).build());
     }, 0, 5, TimeUnit.MILLISECONDS);
     try {
       Thread.sleep(2000);

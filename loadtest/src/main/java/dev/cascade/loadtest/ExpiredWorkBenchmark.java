@@ -219,7 +219,8 @@ public final class ExpiredWorkBenchmark {
 
     void send(String id, String prompt, Long deadlineMs) {
       CascadeRequest r = CascadeRequest.newBuilder().setRequestId(id).setPrompt(prompt).setMaxNewTokens(0)
-          .setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).setDeadlineMs(deadlineMs).build();
+          .setMetadata(Map.of()).setCreatedAtMs(System.currentTimeMillis()).setDeadlineMs(deadlineMs)
+          .setMessages(java.util.List.of()).build();
       producer.send(new ProducerRecord<>(requestsTopic, id, r));
     }
 

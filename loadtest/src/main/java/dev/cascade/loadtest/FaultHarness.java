@@ -427,7 +427,8 @@ public final class FaultHarness {
           long now = System.currentTimeMillis();
           sentAt[i] = now;
           CascadeRequest request = CascadeRequest.newBuilder().setRequestId(id).setPrompt(e.prompt())
-              .setMaxNewTokens(0).setReference(e.reference()).setMetadata(Map.of()).setCreatedAtMs(now).build();
+              .setMaxNewTokens(0).setReference(e.reference()).setMetadata(Map.of()).setCreatedAtMs(now)
+              .setMessages(java.util.List.of()).build();
           producer.send(new ProducerRecord<>("cascade.requests", id.getBytes(StandardCharsets.UTF_8),
               CascadeSerdes.requests().serializer().serialize("cascade.requests", request)));
           if (i % Math.max(1, (int) (o.rate() * 30)) == 0) {

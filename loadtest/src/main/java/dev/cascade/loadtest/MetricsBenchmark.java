@@ -145,7 +145,7 @@ public final class MetricsBenchmark {
         0.5, 0, Decision.ACCEPT, 1);
     RoutingRecords records = new RoutingRecords(new CostModel(1, 20), String::length);
     RoutingOutcome outcome = records.answered(new PendingRequest(CascadeRequest.newBuilder().setRequestId("r")
-        .setPrompt("word").setMetadata(Map.of()).setCreatedAtMs(0).build(), 0), g, scored, 1, 2, 3, false).outcome();
+        .setPrompt("word").setMetadata(Map.of()).setCreatedAtMs(0).setMessages(java.util.List.of()).build(), 0), g, scored, 1, 2, 3, false).outcome();
     int iterations = 2_000_000;
     for (int warm = 0; warm < 3; warm++) {
       long t0 = System.nanoTime();

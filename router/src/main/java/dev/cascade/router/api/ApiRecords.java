@@ -60,6 +60,11 @@ final class ApiRecords {
             + " characters (" + e.getValue().length() + ")");
       }
     }
+    long conversation = request.getMessagesList().stream().mapToLong(m -> m.getContent().length()).sum();
+    if (conversation > OpenAiServer.MAX_CONVERSATION_CHARS) {
+      return Optional.of("messages: more than " + OpenAiServer.MAX_CONVERSATION_CHARS + " characters of content in all ("
+          + conversation + "); send the newest turns");
+    }
     return Optional.empty();
   }
 
@@ -74,7 +79,8 @@ final class ApiRecords {
         .setBypassCache(request.getBypassCache())
         .setReplyTo(replyTo)
         .setCreatedAtMs(createdAtMs)
-        .setMessages(java.util.List.of()) // a plain prompt
+        .setMessages(request.getMessagesList().stream().map(m -> dev.cascade.schemas.avro.ChatMessage.newBuilder()
+            .setRole(m.getRole()).setContent(m.getContent()).build()).toList())
         .build();
   }
 

@@ -105,6 +105,29 @@ class CascadeServerTest {
   }
 
   @Test
+  void aConversationRidesAlongWithThePromptAndABadOneIsInvalidArgumentNamingTheMessage() {
+    dev.cascade.proto.v1.ChatMessage system = dev.cascade.proto.v1.ChatMessage.newBuilder().setRole("system")
+        .setContent("be brief").build();
+    dev.cascade.proto.v1.ChatMessage user = dev.cascade.proto.v1.ChatMessage.newBuilder().setRole("user")
+        .setContent("new york").build();
+    cascade().generate(GenerateRequest.newBuilder().setPrompt("new york").addMessages(system).addMessages(user).build());
+    assertThat(requests.submitted.get(requests.submitted.size() - 1).getMessages())
+        .extracting(m -> m.getRole() + ": " + m.getContent()).containsExactly("system: be brief", "user: new york");
+    int sent = requests.submitted.size();
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("x").addMessages(user)
+        .addMessages(user.toBuilder().setRole("tool")).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+          assertThat(e.getStatus().getDescription()).startsWith("messages[1].role: must be system, user or assistant");
+        });
+    assertThatThrownBy(() -> cascade().generate(GenerateRequest.newBuilder().setPrompt("x")
+        .addMessages(user.toBuilder().setContent("w".repeat(OpenAiServer.MAX_CONVERSATION_CHARS + 1))).build()))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> assertThat(e.getStatus().getDescription())
+            .startsWith("messages: more than 200000 characters of content in all (200001)"));
+    assertThat(requests.submitted).as("nothing refused was sent").hasSize(sent);
+  }
+
+  @Test
   void anUnfinishedPrefixIsMarkedStoppedEarly() {
     // The small model's prefix after early deferral, served degraded: the record's stopped_early.
     requests.reshape = r -> dev.cascade.schemas.avro.CascadeResponse.newBuilder(r).setText("N E W")
