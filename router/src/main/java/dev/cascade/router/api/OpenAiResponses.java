@@ -14,8 +14,9 @@ import java.util.Map;
  * The HTTP door's answers in OpenAI's shapes: {@code text_completion} and {@code chat.completion}
  * bodies, their streamed chunks ({@code text_completion}, {@code chat.completion.chunk}), the
  * Responses API's {@code response} and its streamed events, Anthropic's Messages API's {@code
- * message} and its streamed events, the model list and errors. Each answer carries the cascade's own view in an extension field,
- * {@code "cascade"}, and in {@code x-cascade-*} headers; OpenAI's clients ignore both.
+ * message} and its streamed events, the model list and errors. Each answer carries the cascade's
+ * own view in an extension field, {@code "cascade"}, and in {@code x-cascade-*} headers; OpenAI's
+ * and Anthropic's clients ignore both.
  */
 final class OpenAiResponses {
 
@@ -238,13 +239,8 @@ final class OpenAiResponses {
     String itemStatus = full.path("status").asText().equals("completed") ? "completed" : "incomplete";
     StringBuilder out = new StringBuilder();
     int[] sequence = {0};
-    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> {
-      ObjectNode e = JSON.createObjectNode();
-      e.put("type", type);
-      e.put("sequence_number", sequence[0]++);
-      e.setAll(fields);
-      out.append("event: ").append(type).append('\n').append("data: ").append(e).append("\n\n");
-    };
+    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) ->
+        typedEvent(out, type, JSON.createObjectNode().put("sequence_number", sequence[0]++).setAll(fields));
     ObjectNode started = response(a, request, true);
     event.accept("response.created", JSON.createObjectNode().set("response", started));
     event.accept("response.in_progress", JSON.createObjectNode().set("response", started));
@@ -264,6 +260,16 @@ final class OpenAiResponses {
     event.accept(itemStatus.equals("completed") ? "response.completed" : "response.incomplete",
         JSON.createObjectNode().set("response", full));
     return out.toString();
+  }
+
+  /**
+   * A typed server-sent event, as the Responses and Messages APIs send them: an {@code event:} line
+   * and a {@code data:} line whose object starts with the same {@code type}, then {@code fields}.
+   */
+  private static void typedEvent(StringBuilder out, String type, ObjectNode fields) {
+    ObjectNode e = JSON.createObjectNode().put("type", type);
+    e.setAll(fields);
+    out.append("event: ").append(type).append('\n').append("data: ").append(e).append("\n\n");
   }
 
   /** The fields every event about the text part has. */
@@ -315,12 +321,7 @@ final class OpenAiResponses {
    */
   static String anthropicEvents(Answer a, OpenAiRequest request) {
     StringBuilder out = new StringBuilder();
-    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> {
-      ObjectNode e = JSON.createObjectNode();
-      e.put("type", type);
-      e.setAll(fields);
-      out.append("event: ").append(type).append('\n').append("data: ").append(e).append("\n\n");
-    };
+    java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> typedEvent(out, type, fields);
     ObjectNode start = anthropicHead(a);
     start.putArray("content");
     start.putNull("stop_reason");
