@@ -10,9 +10,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * One OpenAI-style request ({@code POST /v1/completions} or {@code /v1/chat/completions}) reduced
- * to what the cascade can act on: one prompt, a token limit, stop strings, metadata, and how to
- * answer (streamed or not).
+ * One OpenAI-style request ({@code POST /v1/completions}, {@code /v1/chat/completions} or {@code
+ * /v1/responses}), or an Anthropic Messages one ({@code POST /v1/messages}), reduced to what the
+ * cascade can act on: one prompt (and, for a chat, its messages), a token limit, stop strings,
+ * metadata, and how to answer (streamed or not).
  *
  * <p>Every field OpenAI defines is either honoured, ignored (it would not change a greedy,
  * deterministic, single answer: {@code temperature}, {@code top_p}, {@code seed}...) or refused
