@@ -25,11 +25,15 @@ public final class ChatTranscript {
   private static final String ROLE = "{role}";
   private static final String CONTENT = "{content}";
 
-  private final String turnFormat;
+  /** The turn format before and after {@code {content}}. */
+  private final String beforeContent;
+  private final String afterContent;
   private final String answerCue;
 
   private ChatTranscript(String turnFormat, String answerCue) {
-    this.turnFormat = turnFormat;
+    int at = turnFormat.indexOf(CONTENT);
+    this.beforeContent = turnFormat.substring(0, at);
+    this.afterContent = turnFormat.substring(at + CONTENT.length());
     this.answerCue = answerCue;
   }
 
@@ -149,8 +153,6 @@ public final class ChatTranscript {
 
   /** One message's turn. */
   String turn(String role, String content) {
-    int at = turnFormat.indexOf(CONTENT);
-    return turnFormat.substring(0, at).replace(ROLE, role) + content
-        + turnFormat.substring(at + CONTENT.length()).replace(ROLE, role);
+    return beforeContent.replace(ROLE, role) + content + afterContent.replace(ROLE, role);
   }
 }

@@ -36,9 +36,11 @@ final class OpenAiResponses {
    * @param finishReason {@code stop} (the model ended, or a stop string was found) or {@code length}
    *     (as many tokens as allowed: inferred from the count; or an unfinished prefix, the response's
    *     {@code stopped_early})
+   * @param stopSequence the stop string the text was cut at (then {@code finishReason} is {@code
+   *     stop}); null when none cut it
    */
-  record Answer(String id, long created, String model, String text, String finishReason, int promptTokens,
-      int completionTokens, CascadeResponse response) {}
+  record Answer(String id, long created, String model, String text, String finishReason, String stopSequence,
+      int promptTokens, int completionTokens, CascadeResponse response) {}
 
   /**
    * Applies the request's stop strings and echo to the response and counts its tokens (the serving
@@ -48,9 +50,9 @@ final class OpenAiResponses {
    */
   static Answer answer(OpenAiRequest request, CascadeResponse response, TokenCounter tokens, int defaultMaxNewTokens,
       long createdSeconds) {
-    java.util.Optional<String> cut = request.cutAtStop(response.getText());
-    String text = cut.orElse(response.getText());
-    String finish = cut.isPresent() ? "stop" : Boolean.TRUE.equals(response.getStoppedEarly()) ? "length" : null;
+    String stop = request.stopIn(response.getText()).orElse(null);
+    String text = stop == null ? response.getText() : response.getText().substring(0, response.getText().indexOf(stop));
+    String finish = stop != null ? "stop" : Boolean.TRUE.equals(response.getStoppedEarly()) ? "length" : null;
     int completionTokens = tokens.completionTokens(response, text);
     if (finish == null) {
       int limit = tokens.effectiveLimit(request.maxNewTokens() > 0 ? request.maxNewTokens() : defaultMaxNewTokens,
@@ -60,7 +62,7 @@ final class OpenAiResponses {
     if (request.echo()) {
       text = request.prompt() + text;
     }
-    return new Answer(response.getRequestId(), createdSeconds, request.model(), text, finish,
+    return new Answer(response.getRequestId(), createdSeconds, request.model(), text, finish, stop,
         tokens.promptTokens(response, request.prompt()), completionTokens, response);
   }
 
@@ -162,9 +164,8 @@ final class OpenAiResponses {
     } else {
       body.putObject("incomplete_details").put("reason", "max_output_tokens");
     }
-    String instructions = request.messages().isEmpty() || request.messages().get(0).index() >= 0 ? null
-        : request.messages().get(0).content().asText();
-    body.put("instructions", instructions);
+    body.put("instructions", request.messages().stream().filter(m -> m.contentParam().equals("instructions"))
+        .findFirst().map(m -> m.content().asText()).orElse(null));
     if (request.maxNewTokens() > 0) {
       body.put("max_output_tokens", request.maxNewTokens());
     } else {
@@ -282,10 +283,10 @@ final class OpenAiResponses {
    * text} block; {@code stop_reason} {@code max_tokens} when the answer used every token it was
    * allowed, {@code stop_sequence} (naming it) when a stop sequence cut it, else {@code end_turn}.
    */
-  static ObjectNode anthropicMessage(Answer a, OpenAiRequest request) {
+  static ObjectNode anthropicMessage(Answer a) {
     ObjectNode body = anthropicHead(a);
     body.putArray("content").addObject().put("type", "text").put("text", a.text());
-    anthropicStop(body, a, request);
+    anthropicStop(body, a);
     ObjectNode usage = body.putObject("usage");
     usage.put("input_tokens", a.promptTokens());
     usage.put("cache_creation_input_tokens", 0); // no prompt caching: every prompt is read whole
@@ -304,12 +305,10 @@ final class OpenAiResponses {
     return body;
   }
 
-  private static void anthropicStop(ObjectNode target, Answer a, OpenAiRequest request) {
-    java.util.Optional<String> stop = a.finishReason().equals("length") ? java.util.Optional.empty()
-        : request.stopIn(a.response().getText());
-    target.put("stop_reason", a.finishReason().equals("length") ? "max_tokens"
-        : stop.isPresent() ? "stop_sequence" : "end_turn");
-    target.put("stop_sequence", stop.orElse(null));
+  private static void anthropicStop(ObjectNode target, Answer a) {
+    target.put("stop_reason", a.stopSequence() != null ? "stop_sequence"
+        : a.finishReason().equals("length") ? "max_tokens" : "end_turn");
+    target.put("stop_sequence", a.stopSequence());
   }
 
   /**
@@ -319,7 +318,7 @@ final class OpenAiResponses {
    * (the stop reason, the output tokens, and the {@code cascade} field), {@code message_stop}; each
    * an {@code event:} and a {@code data:} line.
    */
-  static String anthropicEvents(Answer a, OpenAiRequest request) {
+  static String anthropicEvents(Answer a) {
     StringBuilder out = new StringBuilder();
     java.util.function.BiConsumer<String, ObjectNode> event = (type, fields) -> typedEvent(out, type, fields);
     ObjectNode start = anthropicHead(a);
@@ -337,7 +336,7 @@ final class OpenAiResponses {
     event.accept("content_block_delta", delta);
     event.accept("content_block_stop", JSON.createObjectNode().put("index", 0));
     ObjectNode end = JSON.createObjectNode();
-    anthropicStop(end.putObject("delta"), a, request);
+    anthropicStop(end.putObject("delta"), a);
     end.putObject("usage").put("output_tokens", a.completionTokens());
     end.set("cascade", cascade(a.response()));
     event.accept("message_delta", end);

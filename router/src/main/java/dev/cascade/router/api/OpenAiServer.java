@@ -542,13 +542,13 @@ final class OpenAiServer {
       ctx.status(200).header("Cache-Control", "no-cache").contentType("text/event-stream; charset=utf-8")
           .result(switch (request.api()) {
             case RESPONSES -> OpenAiResponses.responseEvents(answer, request);
-            case MESSAGES -> OpenAiResponses.anthropicEvents(answer, request);
+            case MESSAGES -> OpenAiResponses.anthropicEvents(answer);
             default -> OpenAiResponses.stream(answer, request.chat(), request.includeUsage());
           });
     } else {
       json(ctx, 200, switch (request.api()) {
         case RESPONSES -> OpenAiResponses.response(answer, request).toString();
-        case MESSAGES -> OpenAiResponses.anthropicMessage(answer, request).toString();
+        case MESSAGES -> OpenAiResponses.anthropicMessage(answer).toString();
         default -> OpenAiResponses.body(answer, request.chat());
       });
     }
